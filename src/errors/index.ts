@@ -1,0 +1,181 @@
+/**
+ * Every failure a user can meet is one of these classes. Each has a stable `code` (what tests and
+ * scripts match on), an exit code, and an optional hint the CLI prints under the one-line message.
+ * Messages must never contain credentials or passphrases.
+ */
+export interface ErrorDetails {
+  hint?: string;
+  cause?: unknown;
+}
+
+export class MediagitError extends Error {
+  readonly code: string = 'E_MEDIAGIT';
+  readonly exitCode: number = 1;
+  readonly hint: string | undefined;
+
+  constructor(message: string, details: ErrorDetails = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.name = new.target.name;
+    this.hint = details.hint;
+  }
+}
+
+/** Bad command-line usage: unknown option, missing argument, contradictory flags. */
+export class UsageError extends MediagitError {
+  override readonly code = 'E_USAGE';
+  override readonly exitCode = 2;
+}
+
+export class NotARepositoryError extends MediagitError {
+  override readonly code = 'E_NOT_A_REPOSITORY';
+  override readonly exitCode = 3;
+  constructor(dir: string) {
+    super(`not a mediagit repository (or any parent up to /): ${dir}`, {
+      hint: "run 'mediagit init' to create one, or cd into an existing repository",
+    });
+  }
+}
+
+export class AlreadyExistsError extends MediagitError {
+  override readonly code = 'E_ALREADY_EXISTS';
+  override readonly exitCode = 4;
+}
+
+export class UnknownRevisionError extends MediagitError {
+  override readonly code = 'E_UNKNOWN_REVISION';
+  override readonly exitCode = 5;
+  constructor(rev: string) {
+    super(`unknown revision or path: '${rev}'`, {
+      hint: "use 'mediagit log --oneline' or 'mediagit branch' to see what exists",
+    });
+  }
+}
+
+export class PathspecError extends MediagitError {
+  override readonly code = 'E_PATHSPEC';
+  override readonly exitCode = 5;
+}
+
+/** A stored object failed verification: hash mismatch, bad tag, truncated, undecodable. */
+export class ObjectCorruptError extends MediagitError {
+  override readonly code = 'E_OBJECT_CORRUPT';
+  override readonly exitCode = 6;
+  readonly oid: string;
+  constructor(oid: string, reason: string, details: ErrorDetails = {}) {
+    super(`object ${oid} is corrupt: ${reason}`, {
+      hint: details.hint ?? "run 'mediagit fsck --full' to list every damaged object",
+      cause: details.cause,
+    });
+    this.oid = oid;
+  }
+}
+
+export class ObjectMissingError extends MediagitError {
+  override readonly code = 'E_OBJECT_MISSING';
+  override readonly exitCode = 6;
+  readonly oid: string;
+  constructor(oid: string, kind: string, details: ErrorDetails = {}) {
+    super(`${kind} object ${oid} is missing from the store`, {
+      hint: details.hint ?? "run 'mediagit fsck' to check the repository",
+      cause: details.cause,
+    });
+    this.oid = oid;
+  }
+}
+
+/** A name in a tree (or a path given to us) that could escape the working tree or clash with .mediagit. */
+export class UnsafePathError extends MediagitError {
+  override readonly code = 'E_UNSAFE_PATH';
+  override readonly exitCode = 6;
+}
+
+/** Working tree or index state forbids the operation (uncommitted changes, unresolved conflicts…). */
+export class DirtyWorktreeError extends MediagitError {
+  override readonly code = 'E_DIRTY_WORKTREE';
+  override readonly exitCode = 7;
+}
+
+export class ConflictError extends MediagitError {
+  override readonly code = 'E_MERGE_CONFLICT';
+  override readonly exitCode = 8;
+}
+
+export class NothingToCommitError extends MediagitError {
+  override readonly code = 'E_NOTHING_TO_COMMIT';
+  override readonly exitCode = 1;
+}
+
+export class LockedError extends MediagitError {
+  override readonly code = 'E_LOCKED';
+  override readonly exitCode = 9;
+}
+
+export class RefConflictError extends MediagitError {
+  override readonly code = 'E_REF_CONFLICT';
+  override readonly exitCode = 10;
+}
+
+export class NonFastForwardError extends MediagitError {
+  override readonly code = 'E_NON_FAST_FORWARD';
+  override readonly exitCode = 10;
+}
+
+export class ConfigError extends MediagitError {
+  override readonly code = 'E_CONFIG';
+  override readonly exitCode = 11;
+}
+
+export class IdentityError extends MediagitError {
+  override readonly code = 'E_NO_IDENTITY';
+  override readonly exitCode = 11;
+  constructor() {
+    super('author identity unknown', {
+      hint: "run 'mediagit config user.name \"Your Name\"' and 'mediagit config user.email you@example.com', or set MEDIAGIT_AUTHOR_NAME / MEDIAGIT_AUTHOR_EMAIL",
+    });
+  }
+}
+
+/** A backend-level failure the caller may retry (network blip, 5xx, throttling). */
+export class StoreUnavailableError extends MediagitError {
+  override readonly code = 'E_STORE_UNAVAILABLE';
+  override readonly exitCode = 12;
+  readonly retryAfterMs: number | undefined;
+  constructor(message: string, details: ErrorDetails & { retryAfterMs?: number } = {}) {
+    super(message, details);
+    this.retryAfterMs = details.retryAfterMs;
+  }
+}
+
+export class NotFoundError extends MediagitError {
+  override readonly code = 'E_NOT_FOUND';
+  override readonly exitCode = 6;
+  readonly key: string;
+  constructor(key: string, details: ErrorDetails = {}) {
+    super(`not found in store: ${key}`, details);
+    this.key = key;
+  }
+}
+
+export class AuthError extends MediagitError {
+  override readonly code = 'E_AUTH';
+  override readonly exitCode = 13;
+}
+
+export class PassphraseError extends MediagitError {
+  override readonly code = 'E_BAD_PASSPHRASE';
+  override readonly exitCode = 14;
+}
+
+export class InterruptedError extends MediagitError {
+  override readonly code = 'E_INTERRUPTED';
+  override readonly exitCode = 130;
+}
+
+export function isMediagitError(err: unknown): err is MediagitError {
+  return err instanceof MediagitError;
+}
+
+/** True for errors a retry wrapper may try again. */
+export function isRetriable(err: unknown): boolean {
+  return err instanceof StoreUnavailableError;
+}
