@@ -1,0 +1,45 @@
+import { constants, zstdCompress, zstdDecompress } from 'node:zlib';
+
+/** Codec byte in the stored envelope (docs/format.md). Never renumber. */
+export const Codec = { raw: 0, zstd: 1 } as const;
+export type CodecId = (typeof Codec)[keyof typeof Codec];
+
+export const DEFAULT_ZSTD_LEVEL = 3;
+/** A chunk is stored compressed only when that saves at least this fraction. */
+export const MIN_SAVINGS = 0.03;
+
+export interface Encoded {
+  readonly codec: CodecId;
+  readonly payload: Buffer;
+}
+
+/**
+ * zstd through node:zlib's asynchronous API, which runs on libuv's thread pool: compression of
+ * several chunks proceeds on every core while the main thread keeps chunking and hashing.
+ */
+export function zstd(data: Uint8Array, level: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    zstdCompress(data, { params: { [constants.ZSTD_c_compressionLevel]: level } }, (err, out) => (err ? reject(err) : resolve(out)));
+  });
+}
+
+export function unzstd(data: Uint8Array, expectedLength: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    // maxOutputLength stops a crafted object from inflating without bound.
+    zstdDecompress(data, { maxOutputLength: Math.max(expectedLength, 1) }, (err, out) => (err ? reject(err) : resolve(out)));
+  });
+}
+
+/** Compresses unless told not to or unless it does not pay; falls back to raw per chunk. */
+export async function encodePayload(data: Buffer, options: { level: number; skip: boolean }): Promise<Encoded> {
+  if (options.skip || data.length < 64 || options.level <= 0) return { codec: Codec.raw, payload: data };
+  const packed = await zstd(data, options.level);
+  if (packed.length > data.length * (1 - MIN_SAVINGS)) return { codec: Codec.raw, payload: data };
+  return { codec: Codec.zstd, payload: packed };
+}
+
+export async function decodePayload(codec: number, payload: Buffer, plainLength: number): Promise<Buffer> {
+  if (codec === Codec.raw) return payload;
+  if (codec === Codec.zstd) return unzstd(payload, plainLength);
+  throw new Error(`unknown codec ${codec}`);
+}

@@ -1,0 +1,150 @@
+import { decodePayload, encodePayload } from '../compression/index.js';
+import { ObjectCorruptError, ObjectMissingError, NotFoundError } from '../errors/index.js';
+import { chunkKey, objectKey, type Store } from '../store/index.js';
+import { decodeCommit, decodeTag, encodeCommit, encodeTag, type Commit, type Tag } from './commit.js';
+import { CIPHER_NONE, ENVELOPE_HEADER_SIZE, decodeEnvelopeHeader, encodeEnvelope } from './envelope.js';
+import type { ObjectKind } from './kinds.js';
+import { decodeManifest, encodeManifest, type Manifest } from './manifest.js';
+import { sha256Hex, type Oid } from './oid.js';
+import { decodeTree, encodeTree, type TreeEntry } from './tree.js';
+
+export interface PutResult {
+  readonly oid: Oid;
+  /** False when the store already held the object (deduplicated). */
+  readonly written: boolean;
+  /** Bytes the stored envelope occupies (0 when deduplicated). */
+  readonly storedBytes: number;
+}
+
+export interface ObjectDatabaseOptions {
+  compressionLevel: number;
+}
+
+export type StructuredKind = Exclude<ObjectKind, 'chunk'>;
+
+/**
+ * Typed, verified access to objects in a Store. Every read checks the envelope, decodes, and
+ * re-hashes; any mismatch is an ObjectCorruptError naming the object — never bad bytes returned.
+ */
+export class ObjectDatabase {
+  constructor(readonly store: Store, private readonly options: ObjectDatabaseOptions) {}
+
+  static keyFor(kind: ObjectKind, oid: Oid): string {
+    return kind === 'chunk' ? chunkKey(oid) : objectKey(oid);
+  }
+
+  oidOf(_kind: ObjectKind, plain: Uint8Array): Oid {
+    return sha256Hex(plain);
+  }
+
+  async putChunk(plain: Buffer, options: { skipCompression: boolean; oid?: Oid }): Promise<PutResult> {
+    const oid = options.oid ?? this.oidOf('chunk', plain);
+    const key = chunkKey(oid);
+    const [present] = await this.store.has([key]);
+    if (present) return { oid, written: false, storedBytes: 0 };
+    const encoded = await encodePayload(plain, { level: this.options.compressionLevel, skip: options.skipCompression });
+    const stored = encodeEnvelope('chunk', encoded.codec, plain.length, encoded.payload);
+    await this.store.put(key, stored);
+    return { oid, written: true, storedBytes: stored.length };
+  }
+
+  async putStructured(kind: StructuredKind, plain: Buffer): Promise<PutResult> {
+    const oid = this.oidOf(kind, plain);
+    const key = objectKey(oid);
+    const [present] = await this.store.has([key]);
+    if (present) return { oid, written: false, storedBytes: 0 };
+    const encoded = await encodePayload(plain, { level: this.options.compressionLevel, skip: plain.length < 512 });
+    const stored = encodeEnvelope(kind, encoded.codec, plain.length, encoded.payload);
+    await this.store.put(key, stored);
+    return { oid, written: true, storedBytes: stored.length };
+  }
+
+  /** Reads, authenticates and decodes one object; `kind` is what the caller expects it to be. */
+  async read(kind: ObjectKind, oid: Oid): Promise<Buffer> {
+    let stored: Buffer;
+    try {
+      stored = await this.store.get(ObjectDatabase.keyFor(kind, oid));
+    } catch (err) {
+      if (err instanceof NotFoundError) throw new ObjectMissingError(oid, kind);
+      throw err;
+    }
+    return this.openStored(kind, oid, stored);
+  }
+
+  /** Verifies stored bytes fetched by someone else (a remote, fsck) and returns the canonical bytes. */
+  async openStored(kind: ObjectKind, oid: Oid, stored: Buffer): Promise<Buffer> {
+    let plain: Buffer;
+    try {
+      const header = decodeEnvelopeHeader(stored);
+      if (header.kind !== kind) throw new Error(`expected a ${kind}, found a ${header.kind}`);
+      if (header.cipher !== CIPHER_NONE) throw new Error('object is encrypted but the repository has no key');
+      plain = await decodePayload(header.codec, stored.subarray(ENVELOPE_HEADER_SIZE), header.plainLength);
+      if (plain.length !== header.plainLength) throw new Error(`decoded ${plain.length} bytes, header says ${header.plainLength}`);
+    } catch (err) {
+      throw new ObjectCorruptError(oid, err instanceof Error ? err.message : String(err), { cause: err });
+    }
+    if (this.oidOf(kind, plain) !== oid) throw new ObjectCorruptError(oid, 'content does not match its ID');
+    return plain;
+  }
+
+  async has(kind: ObjectKind, oids: readonly Oid[]): Promise<boolean[]> {
+    return this.store.has(oids.map((oid) => ObjectDatabase.keyFor(kind, oid)));
+  }
+
+  private async decoded<T>(kind: ObjectKind, oid: Oid, decode: (bytes: Buffer) => T): Promise<T> {
+    const bytes = await this.read(kind, oid);
+    try {
+      return decode(bytes);
+    } catch (err) {
+      throw new ObjectCorruptError(oid, `undecodable ${kind}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
+  }
+
+  readManifest(oid: Oid): Promise<Manifest> {
+    return this.decoded('manifest', oid, decodeManifest);
+  }
+
+  readTree(oid: Oid): Promise<TreeEntry[]> {
+    return this.decoded('tree', oid, decodeTree);
+  }
+
+  readCommit(oid: Oid): Promise<Commit> {
+    return this.decoded('commit', oid, decodeCommit);
+  }
+
+  readTag(oid: Oid): Promise<Tag> {
+    return this.decoded('tag', oid, decodeTag);
+  }
+
+  writeManifest(manifest: Manifest): Promise<PutResult> {
+    return this.putStructured('manifest', encodeManifest(manifest));
+  }
+
+  writeTree(entries: readonly TreeEntry[]): Promise<PutResult> {
+    return this.putStructured('tree', encodeTree(entries));
+  }
+
+  writeCommit(commit: Commit): Promise<PutResult> {
+    return this.putStructured('commit', encodeCommit(commit));
+  }
+
+  writeTag(tag: Tag): Promise<PutResult> {
+    return this.putStructured('tag', encodeTag(tag));
+  }
+
+  /** Identifies what kind of structured object an OID names (for `show`), or null if absent. */
+  async kindOf(oid: Oid): Promise<ObjectKind | null> {
+    let stored: Buffer;
+    try {
+      stored = await this.store.get(objectKey(oid));
+    } catch (err) {
+      if (err instanceof NotFoundError) return null;
+      throw err;
+    }
+    try {
+      return decodeEnvelopeHeader(stored).kind;
+    } catch (err) {
+      throw new ObjectCorruptError(oid, err instanceof Error ? err.message : String(err));
+    }
+  }
+}

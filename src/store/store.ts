@@ -1,0 +1,94 @@
+/**
+ * The one storage contract every backend implements (local folder today; S3, Azure, GCS, multi and
+ * the mediagit HTTP client later). Cross-cutting behaviour — retries, concurrency limits, metrics —
+ * wraps a Store; backends never re-implement it.
+ *
+ * Keys are slash-separated, lowercase, validated by `assertValidKey` before they reach a backend:
+ *   chunks/<64 hex>     chunk objects (stored envelopes)
+ *   objects/<64 hex>    manifests, trees, commits, tags (stored envelopes)
+ *   keys/<name>         wrapped master keys (encrypted repositories)
+ * Ref names are `refs/heads/<branch>` or `refs/tags/<tag>`, validated by `assertValidRefName`.
+ */
+export interface Store {
+  /** Human-readable location for messages; never contains credentials. */
+  readonly description: string;
+
+  /** Whole object bytes. Rejects with NotFoundError when absent. */
+  get(key: string, options?: OperationOptions): Promise<Buffer>;
+
+  /**
+   * Stores the bytes under the key. Atomic: a concurrent or later reader sees either nothing or
+   * all of `data`, never a prefix — even if the process dies mid-call. Writing an existing key
+   * with the same bytes is a no-op success (content-addressed keys make this the common case).
+   */
+  put(key: string, data: Uint8Array, options?: OperationOptions): Promise<void>;
+
+  /** Existence of many keys in one call; result[i] answers keys[i]. */
+  has(keys: readonly string[], options?: OperationOptions): Promise<boolean[]>;
+
+  /** Every key starting with `prefix`, in no particular order. */
+  list(prefix: string, options?: OperationOptions): AsyncIterable<string>;
+
+  /** Removes the key; removing an absent key succeeds. */
+  delete(key: string, options?: OperationOptions): Promise<void>;
+
+  /** Current value of a ref, or null when it does not exist. */
+  readRef(name: string, options?: OperationOptions): Promise<RefValue | null>;
+
+  /**
+   * Sets ref `name` to `next` (an OID) — or deletes it when `next` is null — only if its current
+   * state still equals `expected` (null = must not exist). Returns false, changing nothing, when
+   * another writer got there first. This is the only way refs change; it must be atomic across
+   * processes and machines using the backend's own primitive (lock+rename, If-Match, ETag,
+   * generation precondition).
+   */
+  compareAndSwapRef(name: string, expected: RefValue | null, next: string | null, options?: OperationOptions): Promise<boolean>;
+
+  /** Every ref whose name starts with `prefix` (e.g. "refs/heads/"). */
+  listRefs(prefix: string, options?: OperationOptions): Promise<Map<string, RefValue>>;
+
+  close(): Promise<void>;
+}
+
+export interface RefValue {
+  /** The OID the ref points at. */
+  readonly oid: string;
+  /** Opaque token proving which version was read (ETag, generation, …); backends compare it in CAS. */
+  readonly version: string;
+}
+
+export interface OperationOptions {
+  signal?: AbortSignal;
+}
+
+const KEY_PATTERN = /^(chunks|objects)\/[0-9a-f]{64}$|^(keys|meta)\/[a-z0-9][a-z0-9._-]{0,127}$/;
+
+export function isValidKey(key: string): boolean {
+  return KEY_PATTERN.test(key);
+}
+
+export function assertValidKey(key: string): void {
+  if (!isValidKey(key)) throw new TypeError(`invalid store key: ${JSON.stringify(key).slice(0, 100)}`);
+}
+
+/** One path segment of a branch or tag name: git's rules, simplified and stricter. */
+const REF_SEGMENT = /^(?!\.)(?!.*\.\.)(?!.*\.lock$)[A-Za-z0-9._+@-]{1,200}(?<!\.)$/;
+
+export function isValidRefName(name: string): boolean {
+  const parts = name.split('/');
+  if (parts.length < 3 || parts[0] !== 'refs' || (parts[1] !== 'heads' && parts[1] !== 'tags' && parts[1] !== 'remotes')) return false;
+  if (name.length > 1000) return false;
+  return parts.slice(2).every((p) => REF_SEGMENT.test(p));
+}
+
+export function assertValidRefName(name: string): void {
+  if (!isValidRefName(name)) throw new TypeError(`invalid ref name: ${JSON.stringify(name).slice(0, 100)}`);
+}
+
+export function chunkKey(oid: string): string {
+  return `chunks/${oid}`;
+}
+
+export function objectKey(oid: string): string {
+  return `objects/${oid}`;
+}

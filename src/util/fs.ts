@@ -1,0 +1,173 @@
+import { randomBytes } from 'node:crypto';
+import { constants as fsConstants } from 'node:fs';
+import { hostname } from 'node:os';
+import { open, readFile, rename, unlink, mkdir, stat } from 'node:fs/promises';
+import { dirname, join, basename } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { LockedError } from '../errors/index.js';
+
+export interface AtomicWriteOptions {
+  /** fsync the file before the rename (and the folder after it) so a power cut cannot expose a torn file. */
+  fsync?: boolean;
+  /** Folder for the temporary file; must be on the same filesystem as `path`. Default: beside it. */
+  tempDir?: string;
+  mode?: number;
+}
+
+export function tempName(dir: string, base: string): string {
+  return join(dir, `.tmp-${base}-${process.pid}-${randomBytes(6).toString('hex')}`);
+}
+
+/** Write-then-rename: readers see the old file or the whole new one, never a mixture. */
+export async function writeFileAtomic(path: string, data: Uint8Array | string, options: AtomicWriteOptions = {}): Promise<void> {
+  const fsync = options.fsync ?? true;
+  const tmp = tempName(options.tempDir ?? dirname(path), basename(path));
+  const handle = await open(tmp, 'wx', options.mode ?? 0o644);
+  try {
+    await handle.writeFile(data);
+    if (fsync) await handle.sync();
+  } catch (err) {
+    await handle.close().catch(() => undefined);
+    await unlink(tmp).catch(() => undefined);
+    throw err;
+  }
+  await handle.close();
+  try {
+    await rename(tmp, path);
+  } catch (err) {
+    await unlink(tmp).catch(() => undefined);
+    throw err;
+  }
+  if (fsync) await fsyncDir(dirname(path));
+}
+
+export async function fsyncDir(dir: string): Promise<void> {
+  let handle;
+  try {
+    handle = await open(dir, fsConstants.O_RDONLY);
+    await handle.sync();
+  } catch {
+    // Some filesystems refuse fsync on directories; the rename is still atomic there.
+  } finally {
+    await handle?.close().catch(() => undefined);
+  }
+}
+
+export async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch (err) {
+    if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) return false;
+    throw err;
+  }
+}
+
+export function isErrno(err: unknown, code: string): boolean {
+  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === code;
+}
+
+export async function ensureDir(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+}
+
+export interface LockOptions {
+  /** How long to wait for another process to release the lock. */
+  timeoutMs?: number;
+  /** What the lock protects, for the error message. */
+  what?: string;
+}
+
+/**
+ * An exclusive lock file (`O_CREAT|O_EXCL`) holding "pid hostname". A lock left by a process that
+ * died on this host is broken automatically, so a SIGKILLed mediagit never wedges the repository.
+ */
+export class LockFile {
+  private constructor(readonly path: string, private readonly token: string) {}
+
+  static async acquire(path: string, options: LockOptions = {}): Promise<LockFile> {
+    const timeoutMs = options.timeoutMs ?? 10_000;
+    const token = `${process.pid} ${hostname()} ${randomBytes(8).toString('hex')}\n`;
+    const deadline = Date.now() + timeoutMs;
+    let delay = 5;
+    for (;;) {
+      try {
+        const handle = await open(path, 'wx', 0o644);
+        try {
+          await handle.writeFile(token);
+        } finally {
+          await handle.close();
+        }
+        return new LockFile(path, token);
+      } catch (err) {
+        if (!isErrno(err, 'EEXIST')) throw err;
+      }
+      if (await breakIfStale(path)) continue;
+      if (Date.now() >= deadline) {
+        throw new LockedError(`${options.what ?? 'resource'} is locked by another mediagit process (${path})`, {
+          hint: 'wait for the other command to finish; if none is running, delete the lock file',
+        });
+      }
+      await sleep(delay);
+      delay = Math.min(delay * 2, 100);
+    }
+  }
+
+  /** Content written into the lock file by the holder; the lock may be renamed into place by `commitTo`. */
+  get contents(): string {
+    return this.token;
+  }
+
+  async release(): Promise<void> {
+    try {
+      const current = await readFile(this.path, 'utf8');
+      if (current === this.token) await unlink(this.path);
+    } catch (err) {
+      if (!isErrno(err, 'ENOENT')) throw err;
+    }
+  }
+}
+
+async function breakIfStale(path: string): Promise<boolean> {
+  let content: string;
+  try {
+    content = await readFile(path, 'utf8');
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return true;
+    throw err;
+  }
+  const [pidText, host] = content.trim().split(' ');
+  const pid = Number(pidText);
+  if (host === undefined) {
+    // A lock file caught between create and write: young ones are live, old ones are debris.
+    const info = await stat(path).catch(() => null);
+    if (info && Date.now() - info.mtimeMs > 5_000) {
+      await unlink(path).catch(() => undefined);
+      return true;
+    }
+    return false;
+  }
+  if (host !== hostname() || !Number.isInteger(pid) || pid <= 0) return false;
+  if (processAlive(pid)) return false;
+  const again = await readFile(path, 'utf8').catch(() => null);
+  if (again === content) await unlink(path).catch(() => undefined);
+  return true;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return isErrno(err, 'EPERM');
+  }
+}
+
+export async function withLock<T>(path: string, options: LockOptions, fn: () => Promise<T>): Promise<T> {
+  const lock = await LockFile.acquire(path, options);
+  try {
+    return await fn();
+  } finally {
+    await lock.release();
+  }
+}
