@@ -26,8 +26,8 @@ export interface Store {
   /** Existence of many keys in one call; result[i] answers keys[i]. */
   has(keys: readonly string[], options?: OperationOptions): Promise<boolean[]>;
 
-  /** Every key starting with `prefix`, in no particular order. */
-  list(prefix: string, options?: OperationOptions): AsyncIterable<string>;
+  /** Every key starting with `prefix`, with its stored size, in no particular order. */
+  list(prefix: string, options?: OperationOptions): AsyncIterable<ListedKey>;
 
   /** Removes the key; removing an absent key succeeds. */
   delete(key: string, options?: OperationOptions): Promise<void>;
@@ -55,6 +55,11 @@ export interface RefValue {
   readonly oid: string;
   /** Opaque token proving which version was read (ETag, generation, …); backends compare it in CAS. */
   readonly version: string;
+}
+
+export interface ListedKey {
+  readonly key: string;
+  readonly size: number;
 }
 
 export interface OperationOptions {

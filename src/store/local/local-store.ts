@@ -2,7 +2,7 @@ import { open, readFile, readdir, rename, stat, unlink, mkdir } from 'node:fs/pr
 import { join, dirname } from 'node:path';
 import { NotFoundError } from '../../errors/index.js';
 import { LockFile, ensureDir, fsyncDir, isErrno, tempName } from '../../util/fs.js';
-import { assertValidKey, assertValidRefName, type RefValue, type Store } from '../store.js';
+import { assertValidKey, assertValidRefName, type ListedKey, type RefValue, type Store } from '../store.js';
 
 export interface LocalStoreOptions {
   /** fsync every object before renaming it into place. Off trades crash durability for speed. */
@@ -83,7 +83,17 @@ export class LocalStore implements Store {
     return Promise.all(keys.map((key) => fileExists(this.pathOf(key))));
   }
 
-  async *list(prefix: string): AsyncIterable<string> {
+  async *list(prefix: string): AsyncIterable<ListedKey> {
+    for await (const key of this.listKeys(prefix)) {
+      const info = await stat(this.pathOf(key)).catch((err: unknown) => {
+        if (isErrno(err, 'ENOENT')) return null;
+        throw err;
+      });
+      if (info) yield { key, size: info.size };
+    }
+  }
+
+  private async *listKeys(prefix: string): AsyncIterable<string> {
     for (const ns of ['chunks', 'objects', 'keys', 'meta']) {
       if (!(ns + '/').startsWith(prefix) && !prefix.startsWith(ns + '/')) continue;
       const base = join(this.root, ns);

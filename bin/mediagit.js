@@ -1,0 +1,22 @@
+#!/usr/bin/env node
+// Entry point. Kept tiny: `--version` answers without loading the CLI, and an old Node gets a
+// clear message instead of a crash deep inside node:zlib.
+import { readFileSync } from 'node:fs';
+
+const [major, minor] = process.versions.node.split('.').map(Number);
+if (major < 22 || (major === 22 && minor < 19)) {
+  process.stderr.write(`error: mediagit needs Node.js 22.19 or newer (this is ${process.versions.node})\nhint: install Node 24 LTS\n`);
+  process.exit(1);
+}
+const arg = process.argv[2];
+if (process.argv.length === 3 && (arg === '--version' || arg === '-V')) {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+  process.stdout.write(`${pkg.version}\n`);
+} else {
+  process.stdout.on('error', (err) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
+  const { main } = await import('../dist/src/cli/main.js');
+  process.exitCode = await main(process.argv);
+}

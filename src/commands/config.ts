@@ -1,0 +1,52 @@
+import { ConfigError, UsageError } from '../errors/index.js';
+import { ConfigFile, Repository, ensureGlobalConfigDir, loadGlobalConfig, type ConfigValue } from '../repo/index.js';
+import type { CommandIo } from './context.js';
+
+export interface ConfigOptions {
+  global?: boolean;
+  list?: boolean;
+  unset?: boolean;
+  json?: boolean;
+}
+
+/** Settings fixed at init: changing them would silently break deduplication or readability. */
+const FROZEN = new Set(['chunking.min_size', 'chunking.avg_size', 'chunking.max_size', 'core.format_version']);
+
+function parseValue(text: string): ConfigValue {
+  if (text === 'true') return true;
+  if (text === 'false') return false;
+  if (/^-?\d+$/.test(text) && Number.isSafeInteger(Number(text))) return Number(text);
+  return text;
+}
+
+export async function runConfig(io: CommandIo, key: string | undefined, value: string | undefined, options: ConfigOptions): Promise<void> {
+  const file: ConfigFile = options.global ? await loadGlobalConfig() : (await Repository.discover(io.cwd)).config;
+  if (options.list || key === undefined) {
+    const entries = file.entries();
+    if (options.json) io.out(JSON.stringify(Object.fromEntries(entries), null, 2));
+    else for (const [k, v] of entries) io.out(`${k}=${String(v)}`);
+    return;
+  }
+  if (options.unset) {
+    if (FROZEN.has(key)) throw new ConfigError(`${key} is fixed when the repository is created`);
+    if (!file.unset(key)) throw new ConfigError(`no such key: ${key}`);
+    await file.save();
+    return;
+  }
+  if (value === undefined) {
+    const current = file.get(key);
+    if (current === undefined) throw new ConfigError(`${key} is not set`);
+    io.out(String(current));
+    return;
+  }
+  if (FROZEN.has(key) && !options.global) {
+    throw new ConfigError(`${key} is fixed when the repository is created`, { hint: 'chunk sizes are part of the format: changing them would break deduplication' });
+  }
+  if (key === 'core.compression_level') {
+    const level = Number(value);
+    if (!Number.isInteger(level) || level < 0 || level > 22) throw new UsageError('core.compression_level must be 0..22');
+  }
+  file.set(key, parseValue(value));
+  if (options.global) await ensureGlobalConfigDir(file);
+  await file.save();
+}

@@ -1,0 +1,29 @@
+import type { ProgressSink } from '../repo/index.js';
+
+/** What a command may use to talk to the user; the CLI provides it, tests can too. */
+export interface CommandIo {
+  readonly cwd: string;
+  /** Writes one line (a newline is added) to standard output. */
+  out(line: string): void;
+  /** Writes one line to standard error (warnings, notes). */
+  err(line: string): void;
+  /** Writes raw bytes to standard output (file content for `show REV:PATH`), honouring back-pressure. */
+  writeRaw(data: Uint8Array): Promise<void>;
+  /** A progress display for one operation: a bar on a terminal, nothing elsewhere. */
+  progress(): ProgressSink;
+}
+
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = n;
+  let unit = 0;
+  while (Math.abs(value) >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${value} B` : `${value.toFixed(value >= 100 ? 0 : value >= 10 ? 1 : 2)} ${units[unit]}`;
+}
+
+export function plural(n: number, word: string, many = `${word}s`): string {
+  return `${n} ${n === 1 ? word : many}`;
+}

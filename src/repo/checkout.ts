@@ -1,0 +1,134 @@
+import { lstat, rmdir, unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { DirtyWorktreeError } from '../errors/index.js';
+import { isErrno } from '../util/fs.js';
+import { mapLimit } from '../util/limit.js';
+import { hashFile, materializeFile } from './content.js';
+import { modeToType, type Index } from './index-file.js';
+import type { ProgressSink } from './progress.js';
+import type { Repository } from './repository.js';
+import type { FileMap, FileRecord } from './tree-map.js';
+
+export interface MoveOptions {
+  /** Overwrite local changes instead of refusing. */
+  readonly force: boolean;
+  readonly progress: ProgressSink;
+  /** Verb for messages: "checkout", "merge", "reset"… */
+  readonly operation: string;
+}
+
+const same = (a: FileRecord | undefined, b: FileRecord | undefined): boolean =>
+  a === b || (a !== undefined && b !== undefined && a.oid === b.oid && a.type === b.type);
+
+/**
+ * Moves the working tree and index from snapshot `from` (what HEAD has) to snapshot `to`, the
+ * way git does: paths equal in both keep their local changes; every other path must be clean
+ * (index = HEAD, file = index) unless `force`. Nothing is touched until every path is checked.
+ */
+export async function moveWorktree(repo: Repository, index: Index, from: FileMap, to: FileMap, options: MoveOptions): Promise<{ written: number; removed: number }> {
+  const changed: string[] = [];
+  for (const path of new Set([...from.keys(), ...to.keys(), ...index.entries.keys()])) {
+    if (same(from.get(path), to.get(path))) {
+      // Unchanged between the snapshots: local edits survive, unless forced back to the target.
+      if (!options.force) continue;
+      if (same(indexRecord(index, path), to.get(path)) && (!to.has(path) || (await worktreeState(repo, index, path)) === 'clean')) continue;
+    }
+    changed.push(path);
+  }
+  changed.sort();
+
+  if (!options.force) {
+    const blocked: string[] = [];
+    const untrackedInTheWay: string[] = [];
+    for (const path of changed) {
+      const entry = indexRecord(index, path);
+      if (!same(entry, from.get(path))) {
+        if (!(entry && same(entry, to.get(path)))) blocked.push(path);
+        continue;
+      }
+      const state = await worktreeState(repo, index, path);
+      if (state === 'untracked') {
+        if (to.has(path)) untrackedInTheWay.push(path);
+      } else if (state === 'modified' || (state === 'missing' && entry && to.has(path) && !same(entry, to.get(path)))) {
+        blocked.push(path);
+      }
+    }
+    if (blocked.length > 0) {
+      throw new DirtyWorktreeError(`your local changes to these files would be overwritten by ${options.operation}: ${listPaths(blocked)}`, {
+        hint: "commit them, or discard them with 'mediagit restore <path>' (or use --force)",
+      });
+    }
+    if (untrackedInTheWay.length > 0) {
+      throw new DirtyWorktreeError(`untracked files would be overwritten by ${options.operation}: ${listPaths(untrackedInTheWay)}`, {
+        hint: 'move or delete them first (or use --force)',
+      });
+    }
+  }
+
+  const removals = changed.filter((p) => !to.has(p));
+  const writes = changed.filter((p) => to.has(p));
+  for (const path of removals) {
+    await removeWorktreeFile(repo, path);
+    index.entries.delete(path);
+    index.conflicts.delete(path);
+  }
+  const totalBytes = writes.reduce((n, p) => n + (to.get(p)?.size ?? 0), 0);
+  options.progress.start(options.operation, writes.length, totalBytes);
+  await mapLimit(writes, 4, async (path) => {
+    const target = to.get(path)!;
+    const stats = await materializeFile(repo.odb, target.oid, repo.root, repo.absPath(path), target.type, options.progress);
+    index.entries.set(path, { path, type: target.type, oid: target.oid, size: target.size, mtimeNs: stats.mtimeNs, ino: stats.ino });
+    index.conflicts.delete(path);
+    options.progress.fileDone();
+  });
+  options.progress.stop();
+  return { written: writes.length, removed: removals.length };
+}
+
+function indexRecord(index: Index, path: string): FileRecord | undefined {
+  const e = index.entries.get(path);
+  return e ? { type: e.type, oid: e.oid, size: e.size } : undefined;
+}
+
+function listPaths(paths: string[]): string {
+  const shown = paths.slice(0, 10).join(', ');
+  return paths.length > 10 ? `${shown} and ${paths.length - 10} more` : shown;
+}
+
+/** clean / modified (vs the index) / missing / untracked (present but not in the index). */
+export async function worktreeState(repo: Repository, index: Index, path: string): Promise<'clean' | 'modified' | 'missing' | 'untracked'> {
+  let info;
+  try {
+    info = await lstat(repo.absPath(path), { bigint: true });
+  } catch (err) {
+    if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) return 'missing';
+    throw err;
+  }
+  const entry = index.entries.get(path);
+  if (!info.isFile()) return entry ? 'modified' : info.isDirectory() ? 'missing' : 'untracked';
+  if (!entry) return 'untracked';
+  if (index.matchesStat(entry, info)) return 'clean';
+  if (modeToType(info.mode) !== entry.type) return 'modified';
+  const hashed = await hashFile(repo.contentContext(), repo.absPath(path));
+  return hashed.oid === entry.oid ? 'clean' : 'modified';
+}
+
+/** Deletes a tracked file and any folders it leaves empty (never the root). */
+export async function removeWorktreeFile(repo: Repository, path: string): Promise<void> {
+  const abs = repo.absPath(path);
+  try {
+    const info = await lstat(abs);
+    if (!info.isDirectory()) await unlink(abs);
+  } catch (err) {
+    if (!isErrno(err, 'ENOENT') && !isErrno(err, 'ENOTDIR')) throw err;
+  }
+  let dir = dirname(abs);
+  while (dir.startsWith(repo.root + '/') && dir !== repo.root) {
+    try {
+      await rmdir(dir);
+    } catch {
+      break;
+    }
+    dir = dirname(dir);
+  }
+}

@@ -1,0 +1,173 @@
+import { createReadStream, type BigIntStats } from 'node:fs';
+import { lstat, mkdir, open, rename, unlink } from 'node:fs/promises';
+import { dirname, join, relative, sep } from 'node:path';
+import { Chunker, type ChunkingParams } from '../chunking/index.js';
+import { isPrecompressed } from '../compression/index.js';
+import { UnsafePathError } from '../errors/index.js';
+import { encodeManifest, type ManifestChunk, type ObjectDatabase, type Oid, type PutResult } from '../objects/index.js';
+import { isErrno, tempName } from '../util/fs.js';
+import type { Semaphore } from '../util/limit.js';
+import type { ProgressSink } from './progress.js';
+import type { FileType } from './tree-map.js';
+
+const READ_BUFFER = 1024 * 1024;
+
+export interface ContentContext {
+  readonly odb: ObjectDatabase;
+  readonly chunking: ChunkingParams;
+  readonly gear?: Uint32Array;
+  /** Bounds chunks in flight (hash → compress → write) across every file being added. */
+  readonly limiter: Semaphore;
+}
+
+export interface IngestResult {
+  readonly manifestOid: Oid;
+  readonly size: number;
+  readonly chunks: number;
+  readonly newChunks: number;
+  /** Bytes newly written to the store for this file (chunks and manifest). */
+  readonly storedBytes: number;
+}
+
+/**
+ * Streams one file through chunking, hashing, compression and the store, in bounded memory:
+ * at most one chunker buffer plus the limiter's chunks are held, whatever the file size.
+ */
+export async function ingestFile(ctx: ContentContext, absPath: string, relPath: string, progress: ProgressSink): Promise<IngestResult> {
+  const chunker = new Chunker(ctx.chunking, ctx.gear);
+  const pending: Promise<PutResult>[] = [];
+  const sizes: number[] = [];
+  let skipCompression: boolean | undefined;
+  let failure: unknown;
+
+  const submit = async (chunk: Buffer): Promise<void> => {
+    if (failure !== undefined) throw failure;
+    skipCompression ??= isPrecompressed(relPath, chunk.subarray(0, 64));
+    sizes.push(chunk.length);
+    await ctx.limiter.acquire();
+    const skip = skipCompression;
+    const put = ctx.odb.putChunk(chunk, { skipCompression: skip }).finally(() => ctx.limiter.release());
+    put.catch((err: unknown) => {
+      failure ??= err;
+    });
+    pending.push(put);
+  };
+
+  const stream = createReadStream(absPath, { highWaterMark: READ_BUFFER });
+  try {
+    for await (const data of stream as AsyncIterable<Buffer>) {
+      for (const chunk of chunker.push(data)) await submit(chunk);
+      progress.bytes(data.length);
+    }
+    for (const chunk of chunker.finish()) await submit(chunk);
+  } finally {
+    stream.destroy();
+  }
+  const results = await Promise.all(pending);
+  const chunks: ManifestChunk[] = results.map((r, i) => ({ oid: r.oid, size: sizes[i]! }));
+  const size = sizes.reduce((a, b) => a + b, 0);
+  const manifest = await ctx.odb.writeManifest({ size, chunks });
+  let newChunks = 0;
+  let storedBytes = manifest.storedBytes;
+  for (const r of results) {
+    if (r.written) newChunks++;
+    storedBytes += r.storedBytes;
+  }
+  return { manifestOid: manifest.oid, size, chunks: chunks.length, newChunks, storedBytes };
+}
+
+/** The manifest OID a file would get, computed without writing anything (status, diff). */
+export async function hashFile(ctx: Pick<ContentContext, 'odb' | 'chunking' | 'gear'>, absPath: string): Promise<{ oid: Oid; size: number }> {
+  const chunker = new Chunker(ctx.chunking, ctx.gear);
+  const chunks: ManifestChunk[] = [];
+  let size = 0;
+  const take = (chunk: Buffer): void => {
+    chunks.push({ oid: ctx.odb.oidOf('chunk', chunk), size: chunk.length });
+    size += chunk.length;
+  };
+  const stream = createReadStream(absPath, { highWaterMark: READ_BUFFER });
+  try {
+    for await (const data of stream as AsyncIterable<Buffer>) for (const chunk of chunker.push(data)) take(chunk);
+    for (const chunk of chunker.finish()) take(chunk);
+  } finally {
+    stream.destroy();
+  }
+  return { oid: ctx.odb.oidOf('manifest', encodeManifest({ size, chunks })), size };
+}
+
+/**
+ * Refuses to write through anything but real folders between the working tree root and the
+ * target: a symlink planted at `assets` must not turn `assets/x` into a write elsewhere.
+ */
+export async function ensureSafeParents(root: string, absPath: string): Promise<void> {
+  const rel = relative(root, dirname(absPath));
+  if (rel.startsWith('..') || rel.split(sep).includes('..')) throw new UnsafePathError(`refusing to write outside the working tree: ${absPath}`);
+  let current = root;
+  for (const part of rel === '' ? [] : rel.split(sep)) {
+    current = join(current, part);
+    let info;
+    try {
+      info = await lstat(current);
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) {
+        await mkdir(current, { recursive: true });
+        continue;
+      }
+      throw err;
+    }
+    if (info.isSymbolicLink()) throw new UnsafePathError(`refusing to write through the symbolic link ${relative(root, current)}`);
+    if (!info.isDirectory()) {
+      throw new UnsafePathError(`cannot create folder ${relative(root, current)}: a file is in the way`, { hint: 'move or delete that file, then try again' });
+    }
+  }
+}
+
+/**
+ * Writes a file from its manifest: chunks fetched ahead in parallel, each verified, written in
+ * order to a temporary file that is renamed over the target only once complete.
+ */
+export async function materializeFile(
+  odb: ObjectDatabase,
+  manifestOid: Oid,
+  root: string,
+  absPath: string,
+  type: FileType,
+  progress: ProgressSink,
+  prefetch = 4,
+): Promise<BigIntStats> {
+  await ensureSafeParents(root, absPath);
+  const manifest = await odb.readManifest(manifestOid);
+  const tmp = tempName(dirname(absPath), 'checkout');
+  const handle = await open(tmp, 'wx', type === 'exec' ? 0o755 : 0o644);
+  try {
+    const inflight: Promise<Buffer>[] = [];
+    let next = 0;
+    const fill = (): void => {
+      while (inflight.length < prefetch && next < manifest.chunks.length) {
+        const chunk = manifest.chunks[next++]!;
+        const read = odb.read('chunk', chunk.oid);
+        read.catch(() => undefined);
+        inflight.push(read);
+      }
+    };
+    fill();
+    while (inflight.length > 0) {
+      const data = await inflight.shift()!;
+      fill();
+      await handle.write(data);
+      progress.bytes(data.length);
+    }
+  } catch (err) {
+    await handle.close().catch(() => undefined);
+    await unlink(tmp).catch(() => undefined);
+    throw err;
+  }
+  await handle.close();
+  try {
+    await rename(tmp, absPath);
+  } catch (err) {
+    await unlink(tmp).catch(() => undefined);
+    throw err;
+  }
+  return lstat(absPath, { bigint: true });
+}

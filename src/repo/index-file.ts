@@ -1,0 +1,99 @@
+import type { BigIntStats } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import { ObjectCorruptError } from '../errors/index.js';
+import { isOid, type Oid } from '../objects/index.js';
+import { isErrno, writeFileAtomic } from '../util/fs.js';
+import type { FileType } from './tree-map.js';
+
+/** One staged file: what it contains, plus the stat data that lets `status` skip reading it. */
+export interface IndexEntry {
+  readonly path: string;
+  readonly type: FileType;
+  /** Manifest OID of the staged content. */
+  readonly oid: Oid;
+  readonly size: number;
+  readonly mtimeNs: bigint;
+  readonly ino: bigint;
+}
+
+export interface ConflictSide {
+  readonly type: FileType;
+  readonly oid: Oid;
+  readonly size: number;
+}
+
+/** A path left unmerged by `merge`; `add` or `rm` resolves it. */
+export interface Conflict {
+  readonly path: string;
+  readonly base: ConflictSide | null;
+  readonly ours: ConflictSide | null;
+  readonly theirs: ConflictSide | null;
+}
+
+interface IndexJson {
+  version: 1;
+  entries: [string, FileType, string, number, string, string][];
+  conflicts: Conflict[];
+}
+
+/**
+ * The staging area, stored as JSON in `.mediagit/index` and replaced atomically. Callers that
+ * modify it hold `.mediagit/index.lock` (Repository.updateIndex).
+ */
+export class Index {
+  readonly entries = new Map<string, IndexEntry>();
+  readonly conflicts = new Map<string, Conflict>();
+  /** mtime of the index file when it was read: entries modified at or after it may be racily clean. */
+  loadedMtimeNs = 0n;
+
+  static async load(path: string): Promise<Index> {
+    const index = new Index();
+    let text: string;
+    let info: BigIntStats;
+    try {
+      [text, info] = await Promise.all([readFile(path, 'utf8'), stat(path, { bigint: true })]);
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return index;
+      throw err;
+    }
+    index.loadedMtimeNs = info.mtimeNs;
+    let json: IndexJson;
+    try {
+      json = JSON.parse(text) as IndexJson;
+      if (json.version !== 1 || !Array.isArray(json.entries)) throw new Error('unknown index version');
+      for (const [p, type, oid, size, mtime, ino] of json.entries) {
+        if (!isOid(oid) || (type !== 'file' && type !== 'exec')) throw new Error(`bad entry ${p}`);
+        index.entries.set(p, { path: p, type, oid, size, mtimeNs: BigInt(mtime), ino: BigInt(ino) });
+      }
+      for (const c of json.conflicts ?? []) index.conflicts.set(c.path, c);
+    } catch (err) {
+      throw new ObjectCorruptError('index', err instanceof Error ? err.message : String(err), {
+        hint: "restore it with 'mediagit reset' (keeps your files) after moving .mediagit/index aside",
+      });
+    }
+    return index;
+  }
+
+  async save(path: string): Promise<void> {
+    const json: IndexJson = {
+      version: 1,
+      entries: [...this.entries.values()]
+        .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
+        .map((e) => [e.path, e.type, e.oid, e.size, e.mtimeNs.toString(), e.ino.toString()]),
+      conflicts: [...this.conflicts.values()],
+    };
+    await writeFileAtomic(path, JSON.stringify(json), { fsync: true });
+  }
+
+  /** True when the file's stat data proves it still holds the staged content. */
+  matchesStat(entry: IndexEntry, info: BigIntStats): boolean {
+    if (BigInt(entry.size) !== info.size || entry.mtimeNs !== info.mtimeNs || entry.ino !== info.ino) return false;
+    if (entry.type !== modeToType(info.mode)) return false;
+    // Racy clean: modified in the same instant the index was written; only the content can tell.
+    return this.loadedMtimeNs === 0n || entry.mtimeNs < this.loadedMtimeNs;
+  }
+}
+
+export function modeToType(mode: number | bigint): FileType {
+  return (BigInt(mode) & 0o111n) !== 0n ? 'exec' : 'file';
+}

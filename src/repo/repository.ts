@@ -1,0 +1,229 @@
+import { lstat, readFile, unlink } from 'node:fs/promises';
+import { dirname, join, resolve, sep, relative } from 'node:path';
+import { DEFAULT_CHUNKING, type ChunkingParams } from '../chunking/index.js';
+import { DEFAULT_ZSTD_LEVEL } from '../compression/index.js';
+import { AlreadyExistsError, IdentityError, NotARepositoryError, ObjectCorruptError, PathspecError, RefConflictError } from '../errors/index.js';
+import { ObjectDatabase, isOid, type Oid, type Signature } from '../objects/index.js';
+import { LocalStore, isValidRefName } from '../store/index.js';
+import { LockFile, ensureDir, exists, isErrno, writeFileAtomic } from '../util/fs.js';
+import { Semaphore } from '../util/limit.js';
+import { ConfigFile, initialConfig, loadGlobalConfig, readSettings, type RepoSettings } from './config.js';
+import type { ContentContext } from './content.js';
+import { Index } from './index-file.js';
+import { REPO_DIR } from './worktree.js';
+
+export const DEFAULT_BRANCH = 'main';
+
+export interface HeadState {
+  /** The branch HEAD points at (`refs/heads/x`), or null when detached. */
+  readonly ref: string | null;
+  /** The commit HEAD resolves to, or null on an unborn branch. */
+  readonly oid: Oid | null;
+}
+
+export interface InitOptions {
+  chunking?: ChunkingParams;
+  compressionLevel?: number;
+  initialBranch?: string;
+}
+
+/** An open repository: working tree root, `.mediagit/`, its store, settings and state files. */
+export class Repository {
+  readonly store: LocalStore;
+  readonly odb: ObjectDatabase;
+  private contentLimiter: Semaphore | undefined;
+
+  private constructor(
+    readonly root: string,
+    readonly dir: string,
+    readonly config: ConfigFile,
+    readonly settings: RepoSettings,
+  ) {
+    this.store = new LocalStore(dir, { fsync: settings.fsync });
+    this.odb = new ObjectDatabase(this.store, { compressionLevel: settings.compressionLevel });
+  }
+
+  static async discover(cwd: string = process.cwd()): Promise<Repository> {
+    let current = resolve(cwd);
+    for (;;) {
+      const candidate = join(current, REPO_DIR);
+      if (await exists(join(candidate, 'HEAD'))) return Repository.open(current);
+      const parent = dirname(current);
+      if (parent === current) throw new NotARepositoryError(resolve(cwd));
+      current = parent;
+    }
+  }
+
+  static async open(root: string): Promise<Repository> {
+    const dir = join(root, REPO_DIR);
+    const config = await ConfigFile.load(join(dir, 'config.toml'), { mustExist: true });
+    return new Repository(root, dir, config, readSettings(config));
+  }
+
+  static async init(root: string, options: InitOptions = {}): Promise<{ repo: Repository; reinitialized: boolean }> {
+    const dir = join(root, REPO_DIR);
+    const reinitialized = await exists(join(dir, 'HEAD'));
+    if (reinitialized) return { repo: await Repository.open(root), reinitialized };
+    if (await exists(dir)) throw new AlreadyExistsError(`${dir} exists but is not a repository`, { hint: 'move it away first' });
+    const branch = options.initialBranch ?? DEFAULT_BRANCH;
+    if (!isValidRefName(`refs/heads/${branch}`)) throw new PathspecError(`invalid branch name '${branch}'`);
+    await ensureDir(dir);
+    const config = ConfigFile.fresh(join(dir, 'config.toml'), initialConfig(options.chunking ?? DEFAULT_CHUNKING, options.compressionLevel ?? DEFAULT_ZSTD_LEVEL));
+    readSettings(config);
+    await config.save();
+    const repo = new Repository(root, dir, config, readSettings(config));
+    await repo.store.initialize();
+    // HEAD last: its presence is what makes the folder a repository.
+    await writeFileAtomic(join(dir, 'HEAD'), `ref: refs/heads/${branch}\n`);
+    return { repo, reinitialized };
+  }
+
+  path(...parts: string[]): string {
+    return join(this.dir, ...parts);
+  }
+
+  /** Converts a user-supplied path (relative to cwd) to a repository-relative posix path. */
+  toRepoPath(userPath: string, cwd: string = process.cwd()): string {
+    const abs = resolve(cwd, userPath);
+    const rel = relative(this.root, abs);
+    if (rel === '') return '';
+    if (rel.startsWith('..') || resolve(this.root, rel) !== abs) throw new PathspecError(`'${userPath}' is outside the repository at ${this.root}`);
+    const posix = rel.split(sep).join('/');
+    if (posix === REPO_DIR || posix.startsWith(`${REPO_DIR}/`)) throw new PathspecError(`'${userPath}' is inside ${REPO_DIR}/, which mediagit manages itself`);
+    return posix;
+  }
+
+  absPath(repoPath: string): string {
+    return join(this.root, ...repoPath.split('/'));
+  }
+
+  contentContext(): ContentContext {
+    this.contentLimiter ??= new Semaphore(6);
+    return { odb: this.odb, chunking: this.settings.chunking, limiter: this.contentLimiter };
+  }
+
+  // ---- HEAD and refs ----------------------------------------------------------------------
+
+  async readHead(): Promise<HeadState> {
+    const text = (await readFile(this.path('HEAD'), 'utf8')).trim();
+    if (text.startsWith('ref: ')) {
+      const ref = text.slice(5);
+      if (!isValidRefName(ref)) throw new ObjectCorruptError('HEAD', `points at an invalid ref '${ref}'`);
+      return { ref, oid: await this.readRef(ref) };
+    }
+    if (!isOid(text)) throw new ObjectCorruptError('HEAD', 'neither a ref nor an object ID');
+    return { ref: null, oid: text };
+  }
+
+  async currentBranch(): Promise<string | null> {
+    const head = await this.readHead();
+    return head.ref?.startsWith('refs/heads/') ? head.ref.slice('refs/heads/'.length) : null;
+  }
+
+  async writeHead(target: { ref: string } | { oid: Oid }): Promise<void> {
+    const lock = await LockFile.acquire(this.path('HEAD.lock'), { what: 'HEAD' });
+    try {
+      await writeFileAtomic(this.path('HEAD'), 'ref' in target ? `ref: ${target.ref}\n` : `${target.oid}\n`);
+    } finally {
+      await lock.release();
+    }
+  }
+
+  async readRef(name: string): Promise<Oid | null> {
+    const value = await this.store.readRef(name);
+    if (value && !isOid(value.oid)) throw new ObjectCorruptError(name, 'ref does not hold an object ID');
+    return value?.oid ?? null;
+  }
+
+  /** Compare-and-swap of a ref; `expected` null means "must not exist yet". */
+  async updateRef(name: string, next: Oid | null, expected: Oid | null): Promise<void> {
+    const ok = await this.store.compareAndSwapRef(name, expected === null ? null : { oid: expected, version: expected }, next);
+    if (!ok) {
+      throw new RefConflictError(`${name} was changed by another process while this command ran`, { hint: 'run the command again' });
+    }
+  }
+
+  /** Moves whatever HEAD designates (its branch, or HEAD itself when detached) from `expected` to `next`. */
+  async advanceHead(next: Oid, expected: Oid | null): Promise<void> {
+    const head = await this.readHead();
+    if (head.ref) return this.updateRef(head.ref, next, expected);
+    if (head.oid !== expected) throw new RefConflictError('HEAD was moved by another process', { hint: 'run the command again' });
+    await this.writeHead({ oid: next });
+  }
+
+  // ---- index ------------------------------------------------------------------------------
+
+  readIndex(): Promise<Index> {
+    return Index.load(this.path('index'));
+  }
+
+  /** Runs `fn` on the index under `.mediagit/index.lock` and saves it if `fn` returns normally. */
+  async updateIndex<T>(fn: (index: Index) => Promise<T>): Promise<T> {
+    const lock = await LockFile.acquire(this.path('index.lock'), { what: 'the index', timeoutMs: 30_000 });
+    try {
+      const index = await this.readIndex();
+      const result = await fn(index);
+      await index.save(this.path('index'));
+      return result;
+    } finally {
+      await lock.release();
+    }
+  }
+
+  // ---- state files (merge in progress, previous HEAD) -------------------------------------
+
+  async readStateOid(name: 'MERGE_HEAD' | 'ORIG_HEAD'): Promise<Oid | null> {
+    try {
+      const text = (await readFile(this.path(name), 'utf8')).trim();
+      return isOid(text) ? text : null;
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return null;
+      throw err;
+    }
+  }
+
+  async readStateText(name: 'MERGE_MSG'): Promise<string | null> {
+    try {
+      return await readFile(this.path(name), 'utf8');
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return null;
+      throw err;
+    }
+  }
+
+  async writeState(name: 'MERGE_HEAD' | 'ORIG_HEAD' | 'MERGE_MSG', text: string): Promise<void> {
+    await writeFileAtomic(this.path(name), text);
+  }
+
+  async clearState(...names: ('MERGE_HEAD' | 'ORIG_HEAD' | 'MERGE_MSG')[]): Promise<void> {
+    for (const name of names) await unlink(this.path(name)).catch((err: unknown) => {
+      if (!isErrno(err, 'ENOENT')) throw err;
+    });
+  }
+
+  // ---- identity ---------------------------------------------------------------------------
+
+  async identity(now: Date = new Date()): Promise<Signature> {
+    const global = await loadGlobalConfig();
+    const pick = (key: string): string | undefined => {
+      const value = this.config.get(key) ?? global.get(key);
+      return typeof value === 'string' && value.trim() !== '' ? value.trim() : undefined;
+    };
+    const name = process.env.MEDIAGIT_AUTHOR_NAME?.trim() || pick('user.name');
+    const email = process.env.MEDIAGIT_AUTHOR_EMAIL?.trim() || pick('user.email');
+    if (!name || !email) throw new IdentityError();
+    const dateEnv = process.env.MEDIAGIT_AUTHOR_DATE;
+    const time = dateEnv && /^\d+$/.test(dateEnv) ? Number(dateEnv) : Math.floor(now.getTime() / 1000);
+    return { name, email, time, tzOffset: -now.getTimezoneOffset() };
+  }
+
+  async isWorktreeFileSafe(repoPath: string): Promise<boolean> {
+    try {
+      const info = await lstat(this.absPath(repoPath));
+      return info.isFile();
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return false;
+      throw err;
+    }
+  }
+}
