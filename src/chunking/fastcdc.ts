@@ -10,8 +10,9 @@ import { chunkingMasks, DEFAULT_CHUNKING, validateChunkingParams, type ChunkingP
 const INITIAL_PENDING_CAPACITY = 64 * 1024;
 
 /**
- * The scanning state machine shared by Chunker, chunkStream and chunkBuffer. Kept out of the public
- * surface because its step-wise methods must be driven in a strict order.
+ * The scanning state machine behind every entry point (Chunker, chunkStream, chunkBoundaries,
+ * chunkBuffer), so they cannot disagree on a boundary. Kept out of the public surface because its
+ * step-wise methods must be driven in a strict order.
  *
  * Invariant between calls: `pendingLen` bytes of the current chunk have been seen (and copied into
  * `pending`), `pendingLen < maxSize`, and `hash` is the gear hash over chunk offsets

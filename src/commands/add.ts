@@ -68,7 +68,7 @@ export async function stagePaths(repo: Repository, io: CommandIo, index: Index, 
   const ctx = repo.contentContext();
   try {
     await mapLimit(toIngest, 4, async (file) => {
-      const result = await ingestFile(ctx, repo.absPath(file.path), file.path, progress);
+      const result = await ingestFile(ctx, repo.absPath(file.path), file.path, progress, Number(file.stats.size));
       const type = (file.stats.mode & 0o111n) !== 0n ? 'exec' : 'file';
       index.entries.set(file.path, { path: file.path, type, oid: result.manifestOid, size: result.size, mtimeNs: file.stats.mtimeNs, ino: file.stats.ino });
       index.conflicts.delete(file.path);

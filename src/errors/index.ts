@@ -72,7 +72,7 @@ export class ObjectCorruptError extends MediagitError {
 
 export class ObjectMissingError extends MediagitError {
   override readonly code = 'E_OBJECT_MISSING';
-  override readonly exitCode = 6;
+  override readonly exitCode = 16;
   readonly oid: string;
   constructor(oid: string, kind: string, details: ErrorDetails = {}) {
     super(`${kind} object ${oid} is missing from the store`, {
@@ -86,7 +86,7 @@ export class ObjectMissingError extends MediagitError {
 /** A name in a tree (or a path given to us) that could escape the working tree or clash with .mediagit. */
 export class UnsafePathError extends MediagitError {
   override readonly code = 'E_UNSAFE_PATH';
-  override readonly exitCode = 6;
+  override readonly exitCode = 15;
 }
 
 /** Working tree or index state forbids the operation (uncommitted changes, unresolved conflicts…). */
@@ -148,7 +148,7 @@ export class StoreUnavailableError extends MediagitError {
 
 export class NotFoundError extends MediagitError {
   override readonly code = 'E_NOT_FOUND';
-  override readonly exitCode = 6;
+  override readonly exitCode = 16;
   readonly key: string;
   constructor(key: string, details: ErrorDetails = {}) {
     super(`not found in store: ${key}`, details);

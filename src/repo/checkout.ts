@@ -109,7 +109,7 @@ export async function worktreeState(repo: Repository, index: Index, path: string
   if (!entry) return 'untracked';
   if (index.matchesStat(entry, info)) return 'clean';
   if (modeToType(info.mode) !== entry.type) return 'modified';
-  const hashed = await hashFile(repo.contentContext(), repo.absPath(path));
+  const hashed = await hashFile(repo.contentContext(), repo.absPath(path), Number(info.size));
   return hashed.oid === entry.oid ? 'clean' : 'modified';
 }
 

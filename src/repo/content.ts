@@ -33,7 +33,7 @@ export interface IngestResult {
  * Streams one file through chunking, hashing, compression and the store, in bounded memory:
  * at most one chunker buffer plus the limiter's chunks are held, whatever the file size.
  */
-export async function ingestFile(ctx: ContentContext, absPath: string, relPath: string, progress: ProgressSink): Promise<IngestResult> {
+export async function ingestFile(ctx: ContentContext, absPath: string, relPath: string, progress: ProgressSink, sizeHint?: number): Promise<IngestResult> {
   const chunker = new Chunker(ctx.chunking, ctx.gear);
   const pending: Promise<PutResult>[] = [];
   const sizes: number[] = [];
@@ -53,7 +53,7 @@ export async function ingestFile(ctx: ContentContext, absPath: string, relPath: 
     pending.push(put);
   };
 
-  const stream = createReadStream(absPath, { highWaterMark: READ_BUFFER });
+  const stream = createReadStream(absPath, { highWaterMark: readBufferFor(sizeHint) });
   try {
     for await (const data of stream as AsyncIterable<Buffer>) {
       for (const chunk of chunker.push(data)) await submit(chunk);
@@ -76,8 +76,14 @@ export async function ingestFile(ctx: ContentContext, absPath: string, relPath: 
   return { manifestOid: manifest.oid, size, chunks: chunks.length, newChunks, storedBytes };
 }
 
+/** Small files get a buffer their own size: a 1 MiB buffer per tiny file is mostly garbage to collect. */
+function readBufferFor(sizeHint: number | undefined): number {
+  if (sizeHint === undefined) return READ_BUFFER;
+  return Math.max(16 * 1024, Math.min(READ_BUFFER, sizeHint + 1));
+}
+
 /** The manifest OID a file would get, computed without writing anything (status, diff). */
-export async function hashFile(ctx: Pick<ContentContext, 'odb' | 'chunking' | 'gear'>, absPath: string): Promise<{ oid: Oid; size: number }> {
+export async function hashFile(ctx: Pick<ContentContext, 'odb' | 'chunking' | 'gear'>, absPath: string, sizeHint?: number): Promise<{ oid: Oid; size: number }> {
   const chunker = new Chunker(ctx.chunking, ctx.gear);
   const chunks: ManifestChunk[] = [];
   let size = 0;
@@ -85,7 +91,7 @@ export async function hashFile(ctx: Pick<ContentContext, 'odb' | 'chunking' | 'g
     chunks.push({ oid: ctx.odb.oidOf('chunk', chunk), size: chunk.length });
     size += chunk.length;
   };
-  const stream = createReadStream(absPath, { highWaterMark: READ_BUFFER });
+  const stream = createReadStream(absPath, { highWaterMark: readBufferFor(sizeHint) });
   try {
     for await (const data of stream as AsyncIterable<Buffer>) for (const chunk of chunker.push(data)) take(chunk);
     for (const chunk of chunker.finish()) take(chunk);

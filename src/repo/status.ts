@@ -51,7 +51,7 @@ export async function scanWorktree(repo: Repository, index: Index, options: { un
       files.set(file.path, { type: entry.type, oid: entry.oid, size: entry.size });
       continue;
     }
-    const hashed = await hashFile(ctx, repo.absPath(file.path));
+    const hashed = await hashFile(ctx, repo.absPath(file.path), Number(file.stats.size));
     files.set(file.path, { type, oid: hashed.oid, size: hashed.size });
     if (hashed.oid === entry.oid && type === entry.type) refreshed.push(file);
   }

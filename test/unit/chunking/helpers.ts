@@ -55,8 +55,12 @@ export function splitAt(data: Uint8Array, positions: readonly number[]): Uint8Ar
   return pieces;
 }
 
+/** Yields each piece on a later microtask, as a real stream would, rather than synchronously. */
 export async function* asAsync(pieces: Iterable<Uint8Array>): AsyncGenerator<Uint8Array> {
-  for (const p of pieces) yield p;
+  for (const p of pieces) {
+    await Promise.resolve();
+    yield p;
+  }
 }
 
 export async function collect(it: AsyncIterable<Buffer>): Promise<Buffer[]> {
