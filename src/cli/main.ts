@@ -33,7 +33,8 @@ export async function main(argv: string[]): Promise<number> {
   // Arguments after `--` are always paths; commander would otherwise mix them with revisions.
   const dd = argv.indexOf('--', 2);
   const dashDash = dd >= 0 ? argv.slice(dd + 1) : undefined;
-  const args = dd >= 0 ? argv.slice(0, dd) : argv;
+  // --debug is accepted anywhere on the line, like git's -c options, because users add it last.
+  const args = (dd >= 0 ? argv.slice(0, dd) : argv).filter((a, i) => i < 2 || a !== '--debug');
 
   const program = new Command('mediagit');
   let io: CommandIo = makeIo(process.cwd(), true);

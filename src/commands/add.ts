@@ -1,3 +1,4 @@
+import { lstat } from 'node:fs/promises';
 import { PathspecError } from '../errors/index.js';
 import { IgnoreRules, Repository, ingestFile, walkWorktree, type Index, type WalkReport, type WorktreeFile } from '../repo/index.js';
 import { mapLimit } from '../util/limit.js';
@@ -37,6 +38,11 @@ export async function stagePaths(repo: Repository, io: CommandIo, index: Index, 
   const found = new Map<string, WorktreeFile>();
   for (const spec of specs) {
     const files = await walkWorktree(repo.root, rules, spec, report);
+    if (files.length === 0 && options.force && spec !== '') {
+      // -f names an ignored file explicitly: take it even though the walk skipped it.
+      const info = await lstat(repo.absPath(spec), { bigint: true }).catch(() => null);
+      if (info?.isFile()) files.push({ path: spec, stats: info });
+    }
     const tracked = [...index.entries.keys(), ...index.conflicts.keys()].some((p) => under(p, spec));
     if (files.length === 0 && !tracked) {
       await rules.loadAlong(spec);

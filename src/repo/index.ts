@@ -10,3 +10,4 @@ export * from './status.js';
 export * from './checkout.js';
 export * from './merge.js';
 export * from './progress.js';
+export * from './reachability.js';

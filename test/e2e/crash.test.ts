@@ -1,0 +1,54 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CLI_PATH, cliEnv, runCli, tempDir } from '../support/cli.js';
+import { assertTreesEqual, hashTree } from '../support/tree.js';
+
+const ROUNDS = 24;
+
+/** Starts the CLI and SIGKILLs it after `delayMs` (if it is still running). */
+async function killAfter(args: string[], cwd: string, delayMs: number): Promise<'killed' | 'finished'> {
+  const child = spawn(process.execPath, [CLI_PATH, ...args], { cwd, env: cliEnv(), stdio: 'ignore' });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const outcome = await Promise.race([exited.then(() => 'finished' as const), sleep(delayMs).then(() => 'timer' as const)]);
+  if (outcome === 'finished') return 'finished';
+  child.kill('SIGKILL');
+  await exited;
+  return 'killed';
+}
+
+test(`SIGKILL during add/commit at ${ROUNDS} random moments never damages the repository`, { timeout: 240_000 }, async () => {
+  const repo = await tempDir('crash');
+  await runCli(['init', '-q', '--chunk-min', '16K', '--chunk-avg', '64K', '--chunk-max', '256K'], { cwd: repo });
+  await mkdir(path.join(repo, 'shots'));
+  let kills = 0;
+  for (let round = 0; round < ROUNDS; round++) {
+    // Each round edits a few files so add has real work to do when it is killed.
+    await writeFile(path.join(repo, 'shots', `shot_${round % 6}.raw`), randomBytes(3_000_000 + round * 1000));
+    await writeFile(path.join(repo, `note_${round}.txt`), `round ${round}\n`);
+    const which = round % 3 === 2 ? ['commit', '-am', `round ${round}`] : ['add', '.'];
+    if (which[0] === 'commit') await runCli(['add', '.'], { cwd: repo });
+    const delay = 20 + Math.floor(Math.random() * (which[0] === 'add' ? 500 : 250));
+    if ((await killAfter(which, repo, delay)) === 'killed') kills++;
+
+    const fsck = await runCli(['fsck'], { cwd: repo, allowFail: true });
+    assert.equal(fsck.code, 0, `round ${round} (${which[0]} killed after ${delay} ms): fsck\n${fsck.stdout}${fsck.stderr}`);
+    const status = await runCli(['status', '--json'], { cwd: repo, allowFail: true });
+    assert.equal(status.code, 0, `round ${round}: status\n${status.stderr}`);
+  }
+  assert.ok(kills >= 20, `only ${kills} of ${ROUNDS} runs were killed mid-flight`);
+
+  // The repository still works: stage and commit everything, then rebuild the tree from the store.
+  await runCli(['add', '.'], { cwd: repo });
+  await runCli(['commit', '-m', 'after the storm', '--allow-empty'], { cwd: repo });
+  const expected = await hashTree(repo);
+  await runCli(['rm', '-r', '-q', '--cached', '.'], { cwd: repo });
+  await runCli(['reset', '--hard'], { cwd: repo });
+  assertTreesEqual(await hashTree(repo), expected, 'tree after crashes');
+  const full = await runCli(['fsck', '--full'], { cwd: repo });
+  assert.match(full.stdout, /no problems found/);
+});
