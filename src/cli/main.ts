@@ -4,6 +4,7 @@ import { Command, Option } from 'commander';
 import type { CommandIo } from '../commands/context.js';
 import { silentProgress, type ProgressSink } from '../repo/progress.js';
 import { reportError } from './errors.js';
+import { readPassphrase } from './passphrase.js';
 import { TerminalProgress } from './progress.js';
 
 export function packageVersion(): string {
@@ -11,7 +12,14 @@ export function packageVersion(): string {
   return pkg.version;
 }
 
-function makeIo(cwd: string, showProgress: boolean): CommandIo {
+interface GlobalOptions {
+  C?: string;
+  progress: boolean;
+  passphraseFile?: string;
+  newPassphraseFile?: string;
+}
+
+function makeIo(cwd: string, showProgress: boolean, global: GlobalOptions): CommandIo {
   const drawBars = showProgress && process.stderr.isTTY === true && !process.env.CI;
   return {
     cwd,
@@ -22,6 +30,7 @@ function makeIo(cwd: string, showProgress: boolean): CommandIo {
         process.stdout.write(data, (err) => (err ? fail(err) : done()));
       }),
     progress: (): ProgressSink => (drawBars ? new TerminalProgress(process.stderr) : silentProgress),
+    passphrase: (kind) => readPassphrase(kind, { cwd, passphraseFile: global.passphraseFile, newPassphraseFile: global.newPassphraseFile }),
   };
 }
 
@@ -37,20 +46,22 @@ export async function main(argv: string[]): Promise<number> {
   const args = (dd >= 0 ? argv.slice(0, dd) : argv).filter((a, i) => i < 2 || a !== '--debug');
 
   const program = new Command('mediagit');
-  let io: CommandIo = makeIo(process.cwd(), true);
+  let io: CommandIo = makeIo(process.cwd(), true, { progress: true });
   program
     .description('Version large media like git: chunked, deduplicated, compressed storage with git\'s commands.')
     .version(packageVersion(), '-V, --version')
     .option('-C <path>', 'run as if started in <path>')
     .option('--debug', 'show stack traces for errors')
     .option('--no-progress', 'never draw progress bars')
+    .option('--passphrase-file <path>', 'read the repository passphrase from a file (else MEDIAGIT_PASSPHRASE, else a prompt)')
+    .option('--new-passphrase-file <path>', "read a new passphrase (init --encrypt, key add/passwd) from a file (else MEDIAGIT_NEW_PASSPHRASE)")
     .showSuggestionAfterError(true)
     .enablePositionalOptions()
     .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'error: ')) })
     .exitOverride()
     .hook('preAction', (_thisCommand, actionCommand) => {
-      const opts = program.opts<{ C?: string; progress: boolean }>();
-      io = makeIo(opts.C ? resolve(process.cwd(), opts.C) : process.cwd(), opts.progress);
+      const opts = program.opts<GlobalOptions>();
+      io = makeIo(opts.C ? resolve(process.cwd(), opts.C) : process.cwd(), opts.progress, opts);
       void actionCommand;
     });
 
@@ -63,8 +74,9 @@ export async function main(argv: string[]): Promise<number> {
     .option('--chunk-avg <size>', 'average chunk size (fixed for the repository)', '1M')
     .option('--chunk-max <size>', 'maximum chunk size (fixed for the repository)', '4M')
     .option('--compression-level <n>', 'zstd level 0 (off) to 22', '3')
+    .option('--encrypt', 'encrypt everything client-side (AES-256-GCM; asks for a new passphrase)')
     .option('-q, --quiet', 'print nothing on success')
-    .addHelpText('after', examples(['mediagit init', 'mediagit init my-project', 'mediagit init --chunk-avg 512K assets']))
+    .addHelpText('after', examples(['mediagit init', 'mediagit init my-project', 'MEDIAGIT_NEW_PASSPHRASE=… mediagit init --encrypt', 'mediagit init --chunk-avg 512K assets']))
     .action(async (directory: string | undefined, options) => (await import('../commands/init.js')).runInit(io, directory, options));
 
   program
@@ -287,6 +299,28 @@ export async function main(argv: string[]): Promise<number> {
     .option('--json', 'machine-readable output')
     .addHelpText('after', examples(['mediagit stats', 'mediagit stats --json']))
     .action(async (options) => (await import('../commands/stats.js')).runStats(io, options));
+
+  const key = program.command('key').description('manage the passphrases of an encrypted repository');
+  key
+    .command('list')
+    .description('list key files (no secrets)')
+    .option('--json', 'machine-readable output')
+    .action(async (options) => (await import('../commands/key.js')).runKeyList(io, options));
+  key
+    .command('add')
+    .description('add a passphrase (asks for a current one, then the new one)')
+    .option('--label <text>', 'a note to tell keys apart', '')
+    .addHelpText('after', examples(['mediagit key add --label laptop', 'MEDIAGIT_PASSPHRASE=old MEDIAGIT_NEW_PASSPHRASE=new mediagit key add']))
+    .action(async (options) => (await import('../commands/key.js')).runKeyAdd(io, options));
+  key
+    .command('remove')
+    .argument('<id>', "key ID from 'mediagit key list'")
+    .description('remove a passphrase (never the last one)')
+    .action(async (id: string) => (await import('../commands/key.js')).runKeyRemove(io, id));
+  key
+    .command('passwd')
+    .description('change the passphrase you unlock with (adds the new key, removes the old)')
+    .action(async () => (await import('../commands/key.js')).runKeyPasswd(io));
 
   program
     .command('config')

@@ -2,7 +2,7 @@ import { lstat } from 'node:fs/promises';
 import { PathspecError } from '../errors/index.js';
 import { IgnoreRules, Repository, ingestFile, walkWorktree, type Index, type WalkReport, type WorktreeFile } from '../repo/index.js';
 import { mapLimit } from '../util/limit.js';
-import { formatBytes, plural, type CommandIo } from './context.js';
+import { formatBytes, plural, type CommandIo, openRepository } from './context.js';
 
 export interface AddOptions {
   force?: boolean;
@@ -97,7 +97,7 @@ export async function stagePaths(repo: Repository, io: CommandIo, index: Index, 
 }
 
 export async function runAdd(io: CommandIo, paths: string[], options: AddOptions & { all?: boolean }): Promise<void> {
-  const repo = await Repository.discover(io.cwd);
+  const repo = await openRepository(io);
   if (paths.length === 0 && !options.all) throw new PathspecError('nothing specified, nothing added', { hint: "maybe you wanted to say 'mediagit add .'?" });
   const specs = options.all ? [''] : pathspecs(repo, io, paths);
   const summary = await repo.updateIndex((index) => stagePaths(repo, io, index, specs, options));

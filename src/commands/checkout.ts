@@ -15,6 +15,7 @@ import {
 } from '../repo/index.js';
 import { pathspecs, under } from './add.js';
 import type { CommandIo } from './context.js';
+import { openRepository } from './context.js';
 
 export interface CheckoutOptions {
   branch?: string;
@@ -54,7 +55,7 @@ async function createBranch(repo: Repository, name: string, start: Oid | null, a
 }
 
 export async function runCheckout(io: CommandIo, args: string[], dashDashPaths: string[] | undefined, options: CheckoutOptions): Promise<void> {
-  const repo = await Repository.discover(io.cwd);
+  const repo = await openRepository(io);
   if (options.ours || options.theirs) {
     if (options.ours && options.theirs) throw new UsageError('--ours and --theirs are mutually exclusive');
     const paths = [...args, ...(dashDashPaths ?? [])];
@@ -128,7 +129,7 @@ export interface SwitchOptions {
 }
 
 export async function runSwitch(io: CommandIo, args: string[], options: SwitchOptions): Promise<void> {
-  const repo = await Repository.discover(io.cwd);
+  const repo = await openRepository(io);
   const create = options.create ?? options.forceCreate;
   if (create) {
     const start = args[0] ? await resolveCommit(repo, args[0]) : (await repo.readHead()).oid;
@@ -162,7 +163,7 @@ export interface RestoreOptions {
 }
 
 export async function runRestore(io: CommandIo, paths: string[], options: RestoreOptions): Promise<void> {
-  const repo = await Repository.discover(io.cwd);
+  const repo = await openRepository(io);
   if (paths.length === 0) throw new UsageError('you must name at least one path to restore');
   const staged = options.staged ?? false;
   const worktree = options.worktree ?? !staged;

@@ -4,7 +4,7 @@ import { ConflictError, NothingToCommitError, UsageError } from '../errors/index
 import { shortOid, type Oid } from '../objects/index.js';
 import { Repository, commitTreeMap, diffMaps, indexToMap, writeTreeFromMap } from '../repo/index.js';
 import { stagePaths } from './add.js';
-import { plural, type CommandIo } from './context.js';
+import { plural, type CommandIo, openRepository } from './context.js';
 
 export interface CommitOptions {
   message?: string[];
@@ -27,7 +27,7 @@ export function cleanMessage(text: string): string {
 }
 
 export async function runCommit(io: CommandIo, options: CommitOptions): Promise<void> {
-  const repo = await Repository.discover(io.cwd);
+  const repo = await openRepository(io);
   let message: string | undefined;
   if (options.message && options.message.length > 0) message = options.message.join('\n\n');
   else if (options.file) message = await readFile(resolve(io.cwd, options.file), 'utf8');

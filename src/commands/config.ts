@@ -1,6 +1,7 @@
 import { ConfigError, UsageError } from '../errors/index.js';
 import { ConfigFile, Repository, ensureGlobalConfigDir, loadGlobalConfig, type ConfigValue } from '../repo/index.js';
 import type { CommandIo } from './context.js';
+import { join } from 'node:path';
 
 export interface ConfigOptions {
   global?: boolean;
@@ -10,7 +11,7 @@ export interface ConfigOptions {
 }
 
 /** Settings fixed at init: changing them would silently break deduplication or readability. */
-const FROZEN = new Set(['chunking.min_size', 'chunking.avg_size', 'chunking.max_size', 'core.format_version']);
+const FROZEN = new Set(['chunking.min_size', 'chunking.avg_size', 'chunking.max_size', 'core.format_version', 'encryption.enabled', 'encryption.cipher']);
 
 function parseValue(text: string): ConfigValue {
   if (text === 'true') return true;
@@ -20,7 +21,8 @@ function parseValue(text: string): ConfigValue {
 }
 
 export async function runConfig(io: CommandIo, key: string | undefined, value: string | undefined, options: ConfigOptions): Promise<void> {
-  const file: ConfigFile = options.global ? await loadGlobalConfig() : (await Repository.discover(io.cwd)).config;
+  // Settings never need the passphrase: read the file directly instead of unlocking the repository.
+  const file: ConfigFile = options.global ? await loadGlobalConfig() : await ConfigFile.load(join(await Repository.findRoot(io.cwd), '.mediagit', 'config.toml'), { mustExist: true });
   if (options.list || key === undefined) {
     const entries = file.entries();
     if (options.json) io.out(JSON.stringify(Object.fromEntries(entries), null, 2));

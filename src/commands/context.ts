@@ -1,4 +1,4 @@
-import type { ProgressSink } from '../repo/index.js';
+import { Repository, type ProgressSink } from '../repo/index.js';
 
 /** What a command may use to talk to the user; the CLI provides it, tests can too. */
 export interface CommandIo {
@@ -11,6 +11,16 @@ export interface CommandIo {
   writeRaw(data: Uint8Array): Promise<void>;
   /** A progress display for one operation: a bar on a terminal, nothing elsewhere. */
   progress(): ProgressSink;
+  /**
+   * A passphrase from MEDIAGIT_PASSPHRASE, --passphrase-file, or a no-echo terminal prompt ('new'
+   * asks twice and reads MEDIAGIT_NEW_PASSPHRASE / --new-passphrase-file). Never from an argument.
+   */
+  passphrase(kind: 'unlock' | 'new'): Promise<string>;
+}
+
+/** Opens the repository around io.cwd, asking for the passphrase only if it is encrypted. */
+export function openRepository(io: CommandIo): Promise<Repository> {
+  return Repository.discover(io.cwd, { passphrase: () => io.passphrase('unlock') });
 }
 
 export function formatBytes(n: number): string {

@@ -2,10 +2,10 @@ import { readdir } from 'node:fs/promises';
 import { MediagitError, NotFoundError, ObjectCorruptError } from '../errors/index.js';
 import { decodeEnvelopeHeader, type ObjectDatabase, type ObjectKind, type Oid } from '../objects/index.js';
 import { chunkKey, objectKey } from '../store/index.js';
-import { Repository, collectRoots, walkReachable, type ReachabilityProblem, type ReachableObjects, type Root } from '../repo/index.js';
+import { Repository, collectRoots, walkReachable, type ReachabilityProblem, type ReachabilityVisitor, type ReachableObjects, type Root } from '../repo/index.js';
 import { isErrno } from '../util/fs.js';
 import { mapLimit } from '../util/limit.js';
-import { formatBytes, plural, type CommandIo } from './context.js';
+import { formatBytes, plural, type CommandIo, openRepository } from './context.js';
 
 /** fsck found missing or corrupt objects (the report has already been printed). */
 export class FsckError extends MediagitError {
@@ -88,10 +88,11 @@ async function verifyStored(odb: ObjectDatabase, namespace: 'chunks' | 'objects'
 }
 
 export async function runFsck(io: CommandIo, options: FsckOptions): Promise<void> {
-  const repo = await Repository.discover(io.cwd);
+  const repo = await openRepository(io);
   const roots = await collectRoots(repo);
-  const reach = await walkReachable(repo, roots, { tolerant: true });
-  const problems: FsckProblem[] = reach.problems.map((p: ReachabilityProblem) => ({ ...p }));
+  const sizes = new SizeCheck();
+  const reach = await walkReachable(repo, roots, { tolerant: true, visitor: sizes.visitor() });
+  const problems: FsckProblem[] = [...reach.problems.map((p: ReachabilityProblem) => ({ ...p })), ...sizes.problems];
 
   // Inventory of the store: dangling objects are information, not problems.
   let danglingObjects = 0;
@@ -183,6 +184,61 @@ export async function runFsck(io: CommandIo, options: FsckOptions): Promise<void
   if (problems.length > 0) {
     throw new FsckError(`the repository has ${plural(problems.length, 'missing or corrupt object', 'missing or corrupt objects')}`, {
       hint: 'restore the listed objects from a clone or a remote that has them; files that use them cannot be checked out',
+    });
+  }
+}
+
+interface SizeClaim {
+  readonly parent: Oid;
+  /** The parent folder's path, '' for a root tree. */
+  readonly folder: string;
+  readonly path: string;
+  readonly size: number;
+}
+
+/**
+ * Trees record each entry's size (a file's length, a folder's total). Each object is individually
+ * sound when its hash matches, but a tree could still claim a size its child does not have; that
+ * would mislead status, stats and checkout progress. Claims are checked as the children are read.
+ */
+class SizeCheck {
+  readonly problems: FsckProblem[] = [];
+  /** Actual sizes of the trees and manifests read so far. */
+  private readonly actual = new Map<Oid, number>();
+  /** Claims about children not read yet (the walk reads a child after its parent). */
+  private readonly pending = new Map<Oid, SizeClaim[]>();
+
+  visitor(): ReachabilityVisitor {
+    return {
+      tree: (oid, entries, path) => {
+        let total = 0;
+        for (const entry of entries) {
+          total += entry.size;
+          const claim: SizeClaim = { parent: oid, folder: path, path: path === '' ? entry.name : `${path}/${entry.name}`, size: entry.size };
+          const known = this.actual.get(entry.oid);
+          if (known !== undefined) this.check(claim, known);
+          else this.pending.set(entry.oid, [...(this.pending.get(entry.oid) ?? []), claim]);
+        }
+        this.settle(oid, total);
+      },
+      manifest: (oid, manifest) => this.settle(oid, manifest.size),
+    };
+  }
+
+  private settle(oid: Oid, size: number): void {
+    this.actual.set(oid, size);
+    for (const claim of this.pending.get(oid) ?? []) this.check(claim, size);
+    this.pending.delete(oid);
+  }
+
+  private check(claim: SizeClaim, actual: number): void {
+    if (claim.size === actual) return;
+    this.problems.push({
+      kind: 'tree',
+      oid: claim.parent,
+      problem: 'corrupt',
+      reason: `records ${claim.size} bytes for ${claim.path}, whose content has ${actual}`,
+      where: claim.folder === '' ? 'a root tree' : `the tree of folder ${claim.folder}/`,
     });
   }
 }

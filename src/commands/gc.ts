@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import { ObjectCorruptError, ObjectMissingError, UsageError } from '../errors/index.js';
 import type { Oid } from '../objects/index.js';
 import { Repository, collectRoots, walkReachable, type ReachableObjects } from '../repo/index.js';
-import { isErrno } from '../util/fs.js';
-import { formatBytes, plural, type CommandIo } from './context.js';
+import { isErrno, withLock } from '../util/fs.js';
+import { formatBytes, plural, type CommandIo, openRepository } from './context.js';
 
 export interface GcOptions {
   prune: string;
@@ -64,12 +64,15 @@ async function mtimeOf(path: string): Promise<number | null> {
 export async function runGc(io: CommandIo, options: GcOptions): Promise<void> {
   const graceMs = parseGracePeriod(options.prune);
   const dryRun = options.dryRun ?? false;
-  const repo = await Repository.discover(io.cwd);
+  const repo = await openRepository(io);
   const cutoff = Date.now() - graceMs;
 
   // The index lock is held throughout: add and commit (which write new objects and reuse stored
-  // chunks) cannot run until every deletion is done.
-  const report = await repo.updateIndex(async (index): Promise<GcReport> => {
+  // chunks) cannot run until every deletion is done. It is the lock Repository.updateIndex takes;
+  // gc only reads the index, so it does not rewrite it (a rewrite would also make racily-clean
+  // entries look clean).
+  const report = await withLock(repo.path('index.lock'), { what: 'the index', timeoutMs: 30_000 }, async (): Promise<GcReport> => {
+    const index = await repo.readIndex();
     const roots = await collectRoots(repo, { index });
     const reach = await walkReachable(repo, roots, { tolerant: true });
     if (reach.problems.length > 0) {

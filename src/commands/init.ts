@@ -11,6 +11,7 @@ export interface InitOptions {
   chunkMax?: string;
   compressionLevel?: string;
   quiet?: boolean;
+  encrypt?: boolean;
 }
 
 function sizeOption(value: string | undefined, fallback: number, name: string): number {
@@ -31,9 +32,12 @@ export async function runInit(io: CommandIo, directory: string | undefined, opti
   const level = options.compressionLevel === undefined ? undefined : Number(options.compressionLevel);
   if (level !== undefined && (!Number.isInteger(level) || level < 0 || level > 22)) throw new ConfigError('--compression-level must be 0..22');
   const { reinitialized } = await Repository.init(root, {
+    ...(options.encrypt ? { encryptWith: await io.passphrase('new') } : {}),
     chunking,
     ...(level === undefined ? {} : { compressionLevel: level }),
     ...(options.initialBranch ? { initialBranch: options.initialBranch } : {}),
   });
-  if (!options.quiet) io.out(`${reinitialized ? 'Reinitialized existing' : 'Initialized empty'} mediagit repository in ${resolve(root, '.mediagit')}`);
+  if (!options.quiet) {
+    io.out(`${reinitialized ? 'Reinitialized existing' : `Initialized empty${options.encrypt ? ' encrypted' : ''}`} mediagit repository in ${resolve(root, '.mediagit')}`);
+  }
 }

@@ -2,6 +2,7 @@ import { UsageError } from '../errors/index.js';
 import { shortOid, type Commit, type Oid, type Signature } from '../objects/index.js';
 import { Repository, resolveCommit, walkHistory } from '../repo/index.js';
 import type { CommandIo } from './context.js';
+import { openRepository } from './context.js';
 
 export interface LogOptions {
   oneline?: boolean;
@@ -62,7 +63,7 @@ export async function decorations(repo: Repository): Promise<Map<Oid, string[]>>
 }
 
 export async function runLog(io: CommandIo, revs: string[], options: LogOptions): Promise<void> {
-  const repo = await Repository.discover(io.cwd);
+  const repo = await openRepository(io);
   let limit = Infinity;
   if (options.maxCount !== undefined) {
     limit = Number(options.maxCount);

@@ -13,7 +13,7 @@ import {
   writeTreeFromMap,
 } from '../repo/index.js';
 import { cleanMessage } from './commit.js';
-import { plural, type CommandIo } from './context.js';
+import { plural, type CommandIo, openRepository } from './context.js';
 import { resetIndexTo } from './reset.js';
 
 export interface MergeOptions {
@@ -101,7 +101,7 @@ export async function mergeCommit(repo: Repository, io: CommandIo, theirs: Oid, 
 }
 
 export async function runMerge(io: CommandIo, rev: string | undefined, options: MergeOptions): Promise<void> {
-  const repo = await Repository.discover(io.cwd);
+  const repo = await openRepository(io);
   if (options.abort) {
     const orig = await repo.readStateOid('MERGE_HEAD');
     if (orig === null) throw new UsageError('there is no merge to abort');

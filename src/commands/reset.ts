@@ -4,6 +4,7 @@ import { Repository, commitTreeMap, moveWorktree, resolveCommit, type Index, typ
 import { pathspecs } from './add.js';
 import { restorePaths } from './checkout.js';
 import type { CommandIo } from './context.js';
+import { openRepository } from './context.js';
 
 export interface ResetOptions {
   soft?: boolean;
@@ -25,7 +26,7 @@ export function resetIndexTo(index: Index, snapshot: FileMap): void {
 }
 
 export async function runReset(io: CommandIo, args: string[], dashDashPaths: string[] | undefined, options: ResetOptions): Promise<void> {
-  const repo = await Repository.discover(io.cwd);
+  const repo = await openRepository(io);
   const modes = [options.soft, options.mixed, options.hard].filter(Boolean).length;
   if (modes > 1) throw new UsageError('choose one of --soft, --mixed, --hard');
   const head = await repo.readHead();

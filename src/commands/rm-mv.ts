@@ -3,7 +3,7 @@ import { DirtyWorktreeError, PathspecError, UsageError } from '../errors/index.j
 import { Repository, commitTreeMap, ensureSafeParents, removeWorktreeFile, worktreeState } from '../repo/index.js';
 import { isErrno } from '../util/fs.js';
 import { pathspecs, under } from './add.js';
-import type { CommandIo } from './context.js';
+import { openRepository, type CommandIo } from './context.js';
 
 export interface RmOptions {
   cached?: boolean;
@@ -13,7 +13,7 @@ export interface RmOptions {
 }
 
 export async function runRm(io: CommandIo, paths: string[], options: RmOptions): Promise<void> {
-  const repo = await Repository.discover(io.cwd);
+  const repo = await openRepository(io);
   if (paths.length === 0) throw new UsageError('name the files to remove');
   const specs = pathspecs(repo, io, paths);
   await repo.updateIndex(async (index) => {
@@ -54,7 +54,7 @@ export interface MvOptions {
 }
 
 export async function runMv(io: CommandIo, sources: string[], destination: string, options: MvOptions): Promise<void> {
-  const repo = await Repository.discover(io.cwd);
+  const repo = await openRepository(io);
   const [dest] = pathspecs(repo, io, [destination]);
   const srcs = pathspecs(repo, io, sources);
   if (dest === undefined || dest === '') throw new UsageError('bad destination');

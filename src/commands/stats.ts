@@ -1,6 +1,6 @@
 import type { Oid } from '../objects/index.js';
 import { Repository, collectRoots, walkReachable } from '../repo/index.js';
-import { formatBytes, plural, type CommandIo } from './context.js';
+import { formatBytes, plural, type CommandIo, openRepository } from './context.js';
 
 export interface StatsOptions {
   json?: boolean;
@@ -73,7 +73,7 @@ export async function computeStats(repo: Repository, warn: (line: string) => voi
 }
 
 export async function runStats(io: CommandIo, options: StatsOptions): Promise<void> {
-  const repo = await Repository.discover(io.cwd);
+  const repo = await openRepository(io);
   const stats = await computeStats(repo, io.err);
   if (options.json) {
     io.out(JSON.stringify(stats, null, 2));

@@ -1,6 +1,6 @@
 import { Repository, computeStatus, type Change, type StatusReport } from '../repo/index.js';
 import { shortOid } from '../objects/index.js';
-import type { CommandIo } from './context.js';
+import { openRepository, type CommandIo } from './context.js';
 
 export interface StatusOptions {
   short?: boolean;
@@ -11,7 +11,7 @@ export interface StatusOptions {
 const LONG_NAMES: Record<Change['status'], string> = { A: 'new file:', M: 'modified:', D: 'deleted:', T: 'typechange:' };
 
 export async function runStatus(io: CommandIo, options: StatusOptions): Promise<void> {
-  const repo = await Repository.discover(io.cwd);
+  const repo = await openRepository(io);
   const report = await computeStatus(repo);
   for (const s of report.skipped) io.err(`warning: not versioned: ${s.path} (${s.reason})`);
   if (options.json) io.out(JSON.stringify(statusJson(report), null, 2));

@@ -2,10 +2,11 @@ import { decodePayload, encodePayload } from '../compression/index.js';
 import { ObjectCorruptError, ObjectMissingError, NotFoundError } from '../errors/index.js';
 import { chunkKey, objectKey, type Store } from '../store/index.js';
 import { decodeCommit, decodeTag, encodeCommit, encodeTag, type Commit, type Tag } from './commit.js';
-import { CIPHER_NONE, ENVELOPE_HEADER_SIZE, decodeEnvelopeHeader, encodeEnvelope } from './envelope.js';
+import { decodeEnvelopeHeader } from './envelope.js';
 import type { ObjectKind } from './kinds.js';
 import { decodeManifest, encodeManifest, type Manifest } from './manifest.js';
-import { sha256Hex, type Oid } from './oid.js';
+import type { Oid } from './oid.js';
+import { plainSealer, type ObjectSealer } from './sealer.js';
 import { decodeTree, encodeTree, type TreeEntry } from './tree.js';
 
 export interface PutResult {
@@ -18,6 +19,8 @@ export interface PutResult {
 
 export interface ObjectDatabaseOptions {
   compressionLevel: number;
+  /** Naming and at-rest wrapping; plain SHA-256 + envelope unless the repository is encrypted. */
+  sealer?: ObjectSealer;
 }
 
 export type StructuredKind = Exclude<ObjectKind, 'chunk'>;
@@ -27,14 +30,18 @@ export type StructuredKind = Exclude<ObjectKind, 'chunk'>;
  * re-hashes; any mismatch is an ObjectCorruptError naming the object — never bad bytes returned.
  */
 export class ObjectDatabase {
-  constructor(readonly store: Store, private readonly options: ObjectDatabaseOptions) {}
+  readonly sealer: ObjectSealer;
+
+  constructor(readonly store: Store, private readonly options: ObjectDatabaseOptions) {
+    this.sealer = options.sealer ?? plainSealer;
+  }
 
   static keyFor(kind: ObjectKind, oid: Oid): string {
     return kind === 'chunk' ? chunkKey(oid) : objectKey(oid);
   }
 
-  oidOf(_kind: ObjectKind, plain: Uint8Array): Oid {
-    return sha256Hex(plain);
+  oidOf(kind: ObjectKind, plain: Uint8Array): Oid {
+    return this.sealer.oidOf(kind, plain);
   }
 
   async putChunk(plain: Buffer, options: { skipCompression: boolean; oid?: Oid }): Promise<PutResult> {
@@ -43,7 +50,7 @@ export class ObjectDatabase {
     const [present] = await this.store.has([key]);
     if (present) return { oid, written: false, storedBytes: 0 };
     const encoded = await encodePayload(plain, { level: this.options.compressionLevel, skip: options.skipCompression });
-    const stored = encodeEnvelope('chunk', encoded.codec, plain.length, encoded.payload);
+    const stored = this.sealer.seal('chunk', oid, encoded.codec, plain.length, encoded.payload);
     await this.store.put(key, stored);
     return { oid, written: true, storedBytes: stored.length };
   }
@@ -54,7 +61,7 @@ export class ObjectDatabase {
     const [present] = await this.store.has([key]);
     if (present) return { oid, written: false, storedBytes: 0 };
     const encoded = await encodePayload(plain, { level: this.options.compressionLevel, skip: plain.length < 512 });
-    const stored = encodeEnvelope(kind, encoded.codec, plain.length, encoded.payload);
+    const stored = this.sealer.seal(kind, oid, encoded.codec, plain.length, encoded.payload);
     await this.store.put(key, stored);
     return { oid, written: true, storedBytes: stored.length };
   }
@@ -75,11 +82,9 @@ export class ObjectDatabase {
   async openStored(kind: ObjectKind, oid: Oid, stored: Buffer): Promise<Buffer> {
     let plain: Buffer;
     try {
-      const header = decodeEnvelopeHeader(stored);
-      if (header.kind !== kind) throw new Error(`expected a ${kind}, found a ${header.kind}`);
-      if (header.cipher !== CIPHER_NONE) throw new Error('object is encrypted but the repository has no key');
-      plain = await decodePayload(header.codec, stored.subarray(ENVELOPE_HEADER_SIZE), header.plainLength);
-      if (plain.length !== header.plainLength) throw new Error(`decoded ${plain.length} bytes, header says ${header.plainLength}`);
+      const opened = this.sealer.open(kind, oid, stored);
+      plain = await decodePayload(opened.codec, opened.payload, opened.plainLength);
+      if (plain.length !== opened.plainLength) throw new Error(`decoded ${plain.length} bytes, header says ${opened.plainLength}`);
     } catch (err) {
       throw new ObjectCorruptError(oid, err instanceof Error ? err.message : String(err), { cause: err });
     }

@@ -6,3 +6,4 @@ export * from './tree.js';
 export * from './commit.js';
 export * from './envelope.js';
 export * from './database.js';
+export * from './sealer.js';

@@ -2,8 +2,9 @@ import { lstat, readFile, unlink } from 'node:fs/promises';
 import { dirname, join, resolve, sep, relative } from 'node:path';
 import { DEFAULT_CHUNKING, type ChunkingParams } from '../chunking/index.js';
 import { DEFAULT_ZSTD_LEVEL } from '../compression/index.js';
-import { AlreadyExistsError, IdentityError, NotARepositoryError, ObjectCorruptError, PathspecError, RefConflictError } from '../errors/index.js';
-import { ObjectDatabase, isOid, type Oid, type Signature } from '../objects/index.js';
+import { AlreadyExistsError, IdentityError, NotARepositoryError, ObjectCorruptError, PassphraseError, PathspecError, RefConflictError } from '../errors/index.js';
+import { EncryptedSealer, addKey, newMasterKey, unlock } from '../crypto/index.js';
+import { ObjectDatabase, isOid, plainSealer, type ObjectSealer, type Oid, type Signature } from '../objects/index.js';
 import { LocalStore, isValidRefName } from '../store/index.js';
 import { LockFile, ensureDir, exists, isErrno, writeFileAtomic } from '../util/fs.js';
 import { Semaphore } from '../util/limit.js';
@@ -25,11 +26,19 @@ export interface InitOptions {
   chunking?: ChunkingParams;
   compressionLevel?: number;
   initialBranch?: string;
+  /** Encrypt everything with a new master key wrapped by this passphrase. */
+  encryptWith?: string;
+}
+
+/** Asked only when the repository is encrypted; the CLI reads env, a file, or the terminal. */
+export type PassphraseProvider = () => Promise<string>;
+
+export interface OpenOptions {
+  passphrase?: PassphraseProvider;
 }
 
 /** An open repository: working tree root, `.mediagit/`, its store, settings and state files. */
 export class Repository {
-  readonly store: LocalStore;
   readonly odb: ObjectDatabase;
   private contentLimiter: Semaphore | undefined;
 
@@ -38,41 +47,72 @@ export class Repository {
     readonly dir: string,
     readonly config: ConfigFile,
     readonly settings: RepoSettings,
+    readonly store: LocalStore,
+    sealer: ObjectSealer,
+    /** The key file that unlocked an encrypted repository. */
+    readonly keyId: string | null = null,
+    private readonly masterKey: Buffer | null = null,
   ) {
-    this.store = new LocalStore(dir, { fsync: settings.fsync });
-    this.odb = new ObjectDatabase(this.store, { compressionLevel: settings.compressionLevel });
+    this.odb = new ObjectDatabase(this.store, { compressionLevel: settings.compressionLevel, sealer });
   }
 
-  static async discover(cwd: string = process.cwd()): Promise<Repository> {
+  get encrypted(): boolean {
+    return this.odb.sealer.encrypted;
+  }
+
+  /** The unlocked master key (key management only); null for plain repositories. */
+  unlockedMasterKey(): Buffer | null {
+    return this.masterKey;
+  }
+
+  static async discover(cwd: string = process.cwd(), options: OpenOptions = {}): Promise<Repository> {
+    return Repository.open(await Repository.findRoot(cwd), options);
+  }
+
+  /** The working tree root holding `.mediagit/`, searching upwards like git. */
+  static async findRoot(cwd: string = process.cwd()): Promise<string> {
     let current = resolve(cwd);
     for (;;) {
-      const candidate = join(current, REPO_DIR);
-      if (await exists(join(candidate, 'HEAD'))) return Repository.open(current);
+      if (await exists(join(current, REPO_DIR, 'HEAD'))) return current;
       const parent = dirname(current);
       if (parent === current) throw new NotARepositoryError(resolve(cwd));
       current = parent;
     }
   }
 
-  static async open(root: string): Promise<Repository> {
+  static async open(root: string, options: OpenOptions = {}): Promise<Repository> {
     const dir = join(root, REPO_DIR);
     const config = await ConfigFile.load(join(dir, 'config.toml'), { mustExist: true });
-    return new Repository(root, dir, config, readSettings(config));
+    const settings = readSettings(config);
+    const store = new LocalStore(dir, { fsync: settings.fsync });
+    if (config.get('encryption.enabled') !== true) return new Repository(root, dir, config, settings, store, plainSealer);
+    if (!options.passphrase) throw new PassphraseError('this repository is encrypted and no passphrase source is available');
+    const unlocked = await unlock(store, await options.passphrase());
+    return new Repository(root, dir, config, settings, store, new EncryptedSealer(unlocked.master), unlocked.keyId, unlocked.master);
   }
 
-  static async init(root: string, options: InitOptions = {}): Promise<{ repo: Repository; reinitialized: boolean }> {
+  /** Creates a repository; on an existing one changes nothing and reports `reinitialized`. */
+  static async init(root: string, options: InitOptions = {}): Promise<{ repo: Repository | null; reinitialized: boolean }> {
     const dir = join(root, REPO_DIR);
     const reinitialized = await exists(join(dir, 'HEAD'));
-    if (reinitialized) return { repo: await Repository.open(root), reinitialized };
+    if (reinitialized) return { repo: null, reinitialized };
     if (await exists(dir)) throw new AlreadyExistsError(`${dir} exists but is not a repository`, { hint: 'move it away first' });
     const branch = options.initialBranch ?? DEFAULT_BRANCH;
     if (!isValidRefName(`refs/heads/${branch}`)) throw new PathspecError(`invalid branch name '${branch}'`);
     await ensureDir(dir);
     const config = ConfigFile.fresh(join(dir, 'config.toml'), initialConfig(options.chunking ?? DEFAULT_CHUNKING, options.compressionLevel ?? DEFAULT_ZSTD_LEVEL));
-    readSettings(config);
+    const settings = readSettings(config);
+    const store = new LocalStore(dir, { fsync: settings.fsync });
+    await store.initialize();
+    let repo: Repository;
+    if (options.encryptWith !== undefined) {
+      const master = newMasterKey();
+      const key = await addKey(store, master, options.encryptWith, 'initial');
+      config.set('encryption.enabled', true);
+      config.set('encryption.cipher', 'aes-256-gcm');
+      repo = new Repository(root, dir, config, settings, store, new EncryptedSealer(master), key.id, master);
+    } else repo = new Repository(root, dir, config, settings, store, plainSealer);
     await config.save();
-    const repo = new Repository(root, dir, config, readSettings(config));
-    await repo.store.initialize();
     // HEAD last: its presence is what makes the folder a repository.
     await writeFileAtomic(join(dir, 'HEAD'), `ref: refs/heads/${branch}\n`);
     return { repo, reinitialized };
@@ -99,7 +139,8 @@ export class Repository {
 
   contentContext(): ContentContext {
     this.contentLimiter ??= new Semaphore(6);
-    return { odb: this.odb, chunking: this.settings.chunking, limiter: this.contentLimiter };
+    const gear = this.odb.sealer.gear;
+    return { odb: this.odb, chunking: this.settings.chunking, limiter: this.contentLimiter, ...(gear ? { gear } : {}) };
   }
 
   // ---- HEAD and refs ----------------------------------------------------------------------

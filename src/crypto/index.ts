@@ -1,0 +1,3 @@
+export * from './primitives.js';
+export * from './sealer.js';
+export * from './keyring.js';

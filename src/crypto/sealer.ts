@@ -1,0 +1,88 @@
+import { gearFromSeed } from '../chunking/index.js';
+import { ENVELOPE_HEADER_SIZE, decodeEnvelopeHeader, writeEnvelopeHeader, oidFromBytes, oidToBytes, type ObjectKind, type ObjectSealer, type Oid, type Unsealed } from '../objects/index.js';
+import { aesGcmOpen, aesGcmSeal, hkdfSha256, hmacSha256, NONCE_BYTES, padme, randomNonce, TAG_BYTES } from './primitives.js';
+
+/** Cipher byte of the envelope for AES-256-GCM sealed objects. */
+export const CIPHER_AES_256_GCM = 1;
+/** codec u8 | canonical length u64 | payload length u64 */
+const INNER_HEADER = 17;
+
+export interface SubKeys {
+  /** Encrypts every object (AES-256-GCM). */
+  readonly data: Buffer;
+  /** Keys object IDs (HMAC-SHA-256), so IDs reveal nothing about content. */
+  readonly id: Buffer;
+  /** Seeds the chunker's gear table, so boundaries cannot be predicted from known content. */
+  readonly chunking: Buffer;
+}
+
+/** HKDF-SHA-256 sub-keys of the master key; the labels are part of the format (docs/encryption.md). */
+export function deriveSubKeys(master: Uint8Array): SubKeys {
+  const salt = Buffer.from('mediagit', 'utf8');
+  return {
+    data: hkdfSha256(master, salt, 'mediagit v1 object encryption', 32),
+    id: hkdfSha256(master, salt, 'mediagit v1 object ids', 32),
+    chunking: hkdfSha256(master, salt, 'mediagit v1 chunking gear', 32),
+  };
+}
+
+/**
+ * Objects at rest and in transit, encrypted:
+ *   envelope header (16 bytes: "MGOB", version 1, kind, codec 0, cipher 1, length 0)
+ *   | nonce (12, random per object) | AES-256-GCM( codec | length | payload length | payload | zero padding ) | tag (16)
+ * AAD = the 16 header bytes + the 32 OID bytes: format version, kind and ID are authenticated, so a
+ * store cannot swap, retype, truncate or replay one object as another. The inner plaintext is
+ * padded to a PADMÉ length so stored sizes do not fingerprint known content.
+ */
+export class EncryptedSealer implements ObjectSealer {
+  readonly encrypted = true;
+  readonly gear: Uint32Array;
+  private readonly keys: SubKeys;
+
+  constructor(master: Uint8Array) {
+    this.keys = deriveSubKeys(master);
+    this.gear = gearFromSeed(this.keys.chunking);
+  }
+
+  oidOf(_kind: ObjectKind, canonical: Uint8Array): Oid {
+    return oidFromBytes(hmacSha256(this.keys.id, canonical));
+  }
+
+  seal(kind: ObjectKind, oid: Oid, codec: number, plainLength: number, payload: Buffer): Buffer {
+    const header = Buffer.alloc(ENVELOPE_HEADER_SIZE);
+    writeEnvelopeHeader(header, kind, 0, 0, CIPHER_AES_256_GCM);
+    const innerLength = padme(INNER_HEADER + payload.length);
+    const inner = Buffer.alloc(innerLength);
+    inner.writeUInt8(codec, 0);
+    inner.writeBigUInt64BE(BigInt(plainLength), 1);
+    inner.writeBigUInt64BE(BigInt(payload.length), 9);
+    payload.copy(inner, INNER_HEADER);
+    const nonce = randomNonce();
+    const sealed = aesGcmSeal(this.keys.data, nonce, inner, aad(header, oid));
+    return Buffer.concat([header, nonce, sealed]);
+  }
+
+  open(kind: ObjectKind, oid: Oid, stored: Buffer): Unsealed {
+    const header = decodeEnvelopeHeader(stored);
+    if (header.cipher !== CIPHER_AES_256_GCM) throw new Error('object is not encrypted, but this repository is');
+    if (header.kind !== kind) throw new Error(`expected a ${kind}, found a ${header.kind}`);
+    if (stored.length < ENVELOPE_HEADER_SIZE + NONCE_BYTES + TAG_BYTES + INNER_HEADER) throw new Error('truncated');
+    const nonce = stored.subarray(ENVELOPE_HEADER_SIZE, ENVELOPE_HEADER_SIZE + NONCE_BYTES);
+    let inner: Buffer;
+    try {
+      inner = aesGcmOpen(this.keys.data, nonce, stored.subarray(ENVELOPE_HEADER_SIZE + NONCE_BYTES), aad(stored.subarray(0, ENVELOPE_HEADER_SIZE), oid));
+    } catch {
+      throw new Error('authentication failed (tampered, truncated, swapped, or from another repository)');
+    }
+    const codec = inner.readUInt8(0);
+    const plainLength = inner.readBigUInt64BE(1);
+    const payloadLength = inner.readBigUInt64BE(9);
+    if (payloadLength > BigInt(inner.length - INNER_HEADER) || plainLength > BigInt(Number.MAX_SAFE_INTEGER)) throw new Error('bad inner lengths');
+    const end = INNER_HEADER + Number(payloadLength);
+    return { codec, plainLength: Number(plainLength), payload: inner.subarray(INNER_HEADER, end) };
+  }
+}
+
+function aad(header: Uint8Array, oid: Oid): Buffer {
+  return Buffer.concat([header, oidToBytes(oid)]);
+}

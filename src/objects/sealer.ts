@@ -1,0 +1,38 @@
+import { CIPHER_NONE, ENVELOPE_HEADER_SIZE, decodeEnvelopeHeader, encodeEnvelope } from './envelope.js';
+import type { ObjectKind } from './kinds.js';
+import { sha256Hex, type Oid } from './oid.js';
+
+/** A stored object's payload after authentication: still codec-encoded. */
+export interface Unsealed {
+  readonly codec: number;
+  readonly plainLength: number;
+  readonly payload: Buffer;
+}
+
+/**
+ * How objects are named and wrapped at rest. Plain repositories name objects by SHA-256 and store
+ * the payload as is; encrypted ones (src/crypto) key the names and seal the payload. Everything
+ * above the object database is the same for both.
+ */
+export interface ObjectSealer {
+  readonly encrypted: boolean;
+  /** Gear table for chunking; undefined = the public default table. */
+  readonly gear: Uint32Array | undefined;
+  oidOf(kind: ObjectKind, canonical: Uint8Array): Oid;
+  seal(kind: ObjectKind, oid: Oid, codec: number, plainLength: number, payload: Buffer): Buffer;
+  /** Authenticates and unwraps; throws a plain Error naming the defect. */
+  open(kind: ObjectKind, oid: Oid, stored: Buffer): Unsealed;
+}
+
+export const plainSealer: ObjectSealer = {
+  encrypted: false,
+  gear: undefined,
+  oidOf: (_kind, canonical) => sha256Hex(canonical),
+  seal: (kind, _oid, codec, plainLength, payload) => encodeEnvelope(kind, codec, plainLength, payload),
+  open(kind, _oid, stored) {
+    const header = decodeEnvelopeHeader(stored);
+    if (header.kind !== kind) throw new Error(`expected a ${kind}, found a ${header.kind}`);
+    if (header.cipher !== CIPHER_NONE) throw new Error('object is encrypted but this repository has no key');
+    return { codec: header.codec, plainLength: header.plainLength, payload: stored.subarray(ENVELOPE_HEADER_SIZE) };
+  },
+};
