@@ -1,0 +1,40 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { EncryptedSealer, newMasterKey } from '../../../src/crypto/index.js';
+import { sha256Hex } from '../../../src/objects/index.js';
+
+const sealer = new EncryptedSealer(newMasterKey());
+const payload = Buffer.from('texture bytes '.repeat(100));
+const oid = sealer.oidOf('chunk', payload);
+
+test('keyed OIDs differ from plain SHA-256 and between repositories', () => {
+  assert.notEqual(oid, sha256Hex(payload));
+  assert.notEqual(new EncryptedSealer(newMasterKey()).oidOf('chunk', payload), oid);
+  assert.equal(sealer.oidOf('chunk', payload), oid);
+});
+
+test('sealed objects round-trip and hide their plaintext and exact size', () => {
+  const stored = sealer.seal('chunk', oid, 0, payload.length, payload);
+  assert.equal(stored.includes(Buffer.from('texture bytes')), false);
+  const opened = sealer.open('chunk', oid, stored);
+  assert.deepEqual(opened.payload, payload);
+  assert.equal(opened.plainLength, payload.length);
+  assert.ok(stored.length > payload.length + 16);
+  // Two seals of the same object differ (fresh nonce), so equal content is not linkable at rest.
+  assert.notDeepEqual(sealer.seal('chunk', oid, 0, payload.length, payload), stored);
+});
+
+test('tampering, swapping, retyping, truncation and foreign keys are all detected', () => {
+  const stored = sealer.seal('chunk', oid, 0, payload.length, payload);
+  const flipped = Buffer.from(stored);
+  flipped[60]! ^= 0x10;
+  assert.throws(() => sealer.open('chunk', oid, flipped), /authentication failed/);
+  const otherOid = sealer.oidOf('chunk', Buffer.from('other'));
+  assert.throws(() => sealer.open('chunk', otherOid, stored), /authentication failed/);
+  const retyped = Buffer.from(stored);
+  retyped[5] = 3;
+  assert.throws(() => sealer.open('tree', oid, retyped), /authentication failed/);
+  assert.throws(() => sealer.open('chunk', oid, stored.subarray(0, stored.length - 1)), /authentication failed/);
+  assert.throws(() => sealer.open('chunk', oid, stored.subarray(0, 20)), /truncated/);
+  assert.throws(() => new EncryptedSealer(newMasterKey()).open('chunk', oid, stored), /authentication failed/);
+});
