@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { ConflictError, NothingToCommitError, UsageError } from '../errors/index.js';
 import { shortOid, type Oid } from '../objects/index.js';
-import { Repository, commitTreeMap, diffMaps, indexToMap, writeTreeFromMap } from '../repo/index.js';
+import { commitTreeMap, diffMaps, indexToMap, writeTreeFromMap } from '../repo/index.js';
 import { stagePaths } from './add.js';
 import { plural, type CommandIo, openRepository } from './context.js';
 

@@ -2,7 +2,7 @@ import { readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ObjectCorruptError, ObjectMissingError, UsageError } from '../errors/index.js';
 import type { Oid } from '../objects/index.js';
-import { Repository, collectRoots, walkReachable, type ReachableObjects } from '../repo/index.js';
+import { collectRoots, walkReachable, type ReachableObjects } from '../repo/index.js';
 import { isErrno, withLock } from '../util/fs.js';
 import { formatBytes, plural, type CommandIo, openRepository } from './context.js';
 

@@ -1,6 +1,6 @@
 import { lstat, rename } from 'node:fs/promises';
 import { DirtyWorktreeError, PathspecError, UsageError } from '../errors/index.js';
-import { Repository, commitTreeMap, ensureSafeParents, removeWorktreeFile, worktreeState } from '../repo/index.js';
+import { commitTreeMap, ensureSafeParents, removeWorktreeFile, worktreeState } from '../repo/index.js';
 import { isErrno } from '../util/fs.js';
 import { pathspecs, under } from './add.js';
 import { openRepository, type CommandIo } from './context.js';

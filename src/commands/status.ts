@@ -1,4 +1,4 @@
-import { Repository, computeStatus, type Change, type StatusReport } from '../repo/index.js';
+import { computeStatus, type Change, type StatusReport } from '../repo/index.js';
 import { shortOid } from '../objects/index.js';
 import { openRepository, type CommandIo } from './context.js';
 

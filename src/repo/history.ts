@@ -12,17 +12,46 @@ export interface LogEntry {
  */
 export async function* walkHistory(repo: Repository, starts: readonly Oid[], options: { firstParent?: boolean } = {}): AsyncGenerator<LogEntry> {
   const seen = new Set<Oid>();
-  const queue: LogEntry[] = [];
+  // Max-heap on committer time; the sequence number keeps ties in discovery order.
+  const heap: { entry: LogEntry; seq: number }[] = [];
+  let seq = 0;
+  const before = (a: { entry: LogEntry; seq: number }, b: { entry: LogEntry; seq: number }): boolean => {
+    const ta = a.entry.commit.committer.time;
+    const tb = b.entry.commit.committer.time;
+    return ta > tb || (ta === tb && a.seq < b.seq);
+  };
   const push = async (oid: Oid): Promise<void> => {
     if (seen.has(oid)) return;
     seen.add(oid);
-    queue.push({ oid, commit: await repo.odb.readCommit(oid) });
+    heap.push({ entry: { oid, commit: await repo.odb.readCommit(oid) }, seq: seq++ });
+    for (let i = heap.length - 1; i > 0; ) {
+      const parent = (i - 1) >> 1;
+      if (!before(heap[i]!, heap[parent]!)) break;
+      [heap[i], heap[parent]] = [heap[parent]!, heap[i]!];
+      i = parent;
+    }
+  };
+  const pop = (): LogEntry => {
+    const top = heap[0]!;
+    const last = heap.pop()!;
+    if (heap.length > 0) {
+      heap[0] = last;
+      for (let i = 0; ; ) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let best = i;
+        if (l < heap.length && before(heap[l]!, heap[best]!)) best = l;
+        if (r < heap.length && before(heap[r]!, heap[best]!)) best = r;
+        if (best === i) break;
+        [heap[i], heap[best]] = [heap[best]!, heap[i]!];
+        i = best;
+      }
+    }
+    return top.entry;
   };
   for (const oid of starts) await push(oid);
-  while (queue.length > 0) {
-    let best = 0;
-    for (let i = 1; i < queue.length; i++) if (queue[i]!.commit.committer.time > queue[best]!.commit.committer.time) best = i;
-    const entry = queue.splice(best, 1)[0]!;
+  while (heap.length > 0) {
+    const entry = pop();
     yield entry;
     const parents = options.firstParent ? entry.commit.parents.slice(0, 1) : entry.commit.parents;
     for (const parent of parents) await push(parent);

@@ -1,8 +1,9 @@
 import type { BigIntStats } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { ObjectCorruptError } from '../errors/index.js';
 import { isOid, type Oid } from '../objects/index.js';
-import { isErrno, writeFileAtomic } from '../util/fs.js';
+import { fsyncDir, isErrno, tempName } from '../util/fs.js';
 import type { FileType } from './tree-map.js';
 
 /** One staged file: what it contains, plus the stat data that lets `status` skip reading it. */
@@ -74,7 +75,7 @@ export class Index {
     return index;
   }
 
-  async save(path: string): Promise<void> {
+  private serialize(): string {
     const json: IndexJson = {
       version: 1,
       entries: [...this.entries.values()]
@@ -82,7 +83,40 @@ export class Index {
         .map((e) => [e.path, e.type, e.oid, e.size, e.mtimeNs.toString(), e.ino.toString()]),
       conflicts: [...this.conflicts.values()],
     };
-    await writeFileAtomic(path, JSON.stringify(json), { fsync: true });
+    return JSON.stringify(json);
+  }
+
+  /**
+   * Atomic replace (temp, fsync, rename). Entries whose file mtime is not older than the new index
+   * file are "racily clean": the file could change again within the same timestamp tick without
+   * its stat changing. Like git, such entries are smudged (mtime 0) so the next status hashes them.
+   */
+  async save(path: string): Promise<void> {
+    const tmp = tempName(dirname(path), 'index');
+    const handle = await open(tmp, 'wx', 0o644);
+    try {
+      await handle.writeFile(this.serialize());
+      const written = (await handle.stat({ bigint: true })).mtimeNs;
+      let smudged = 0;
+      for (const [p, e] of this.entries) {
+        if (e.mtimeNs !== 0n && e.mtimeNs >= written) {
+          this.entries.set(p, { ...e, mtimeNs: 0n });
+          smudged++;
+        }
+      }
+      if (smudged > 0) {
+        await handle.truncate(0);
+        await handle.write(this.serialize(), 0);
+      }
+      await handle.sync();
+    } catch (err) {
+      await handle.close().catch(() => undefined);
+      await unlink(tmp).catch(() => undefined);
+      throw err;
+    }
+    await handle.close();
+    await rename(tmp, path);
+    await fsyncDir(dirname(path));
   }
 
   /** True when the file's stat data proves it still holds the staged content. */

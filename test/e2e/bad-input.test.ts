@@ -167,7 +167,7 @@ test('files with unsafe names are skipped by add with a warning', async () => {
   await writeFile(path.join(dir, 'bad\u0001name'), 'b');
   await writeFile(path.join(dir, 'colon:name'), 'c');
   const add = await runCli(['add', '.'], { cwd: dir });
-  assert.match(add.stderr, /skipping bad\u0001name/);
+  assert.ok(add.stderr.includes('skipping bad\u0001name'), add.stderr);
   const s = json<{ staged: { path: string }[] }>((await runCli(['status', '--json'], { cwd: dir })).stdout);
   assert.deepEqual(s.staged.map((c) => c.path), ['good.txt']);
 });

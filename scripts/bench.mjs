@@ -1,0 +1,212 @@
+#!/usr/bin/env node
+// npm run bench [-- --profile small|full] [--json] [--no-restic] [--no-encrypted]
+//
+// Times mediagit on a generated media corpus (two versions of an asset project) beside the
+// machine's floors (cp -r, reading every file, openssl sha256) and restic on the same trees, all
+// in one run, and prints ratios: absolute times drift between machines, ratios do not.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const args = process.argv.slice(2);
+const flag = (name) => args.includes(name);
+const opt = (name, fallback) => {
+  const i = args.findIndex((a) => a === name || a.startsWith(`${name}=`));
+  if (i < 0) return fallback;
+  return args[i].includes('=') ? args[i].split('=')[1] : args[i + 1];
+};
+const profile = opt('--profile', 'small');
+const asJson = flag('--json');
+const cli = path.join(root, 'bin', 'mediagit.js');
+const cache = path.join(root, '.cache', 'bench');
+const work = path.join(cache, `run-${profile}`);
+const timeBin = existsSync('/usr/bin/time') ? '/usr/bin/time' : null;
+const log = (...m) => { if (!asJson) console.error(...m); };
+const PASS = 'bench passphrase';
+
+const { makeCorpus } = await import(path.join(root, 'dist/test/support/corpus.js'));
+
+function which(cmd) {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' }).stdout.trim() || null;
+}
+
+/** Runs a command, returning wall seconds and peak RSS (MiB, when /usr/bin/time exists). */
+function measure(cmd, cmdArgs, options = {}) {
+  const full = timeBin ? [timeBin, ['-v', cmd, ...cmdArgs]] : [cmd, cmdArgs];
+  const started = process.hrtime.bigint();
+  const r = spawnSync(full[0], full[1], { cwd: options.cwd ?? work, env: { ...process.env, ...options.env }, encoding: 'utf8', maxBuffer: 1 << 26, shell: false });
+  const secs = Number(process.hrtime.bigint() - started) / 1e9;
+  if (r.status !== 0 && !options.allowFail) throw new Error(`${cmd} ${cmdArgs.join(' ')} failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
+  const rss = timeBin ? Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr)?.[1] ?? 0) / 1024 : null;
+  return { secs, rssMiB: rss, stdout: r.stdout };
+}
+
+const sh = (script, cwd) => measure('sh', ['-c', script], { cwd });
+
+function duBytes(dir) {
+  let total = 0;
+  const walk = (d) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile()) total += statSync(p).size;
+    }
+  };
+  if (existsSync(dir)) walk(dir);
+  return total;
+}
+
+async function corpus(version) {
+  const dir = path.join(cache, `corpus-${profile}-v${version}`);
+  if (existsSync(path.join(dir, '.complete'))) return dir;
+  rmSync(dir, { recursive: true, force: true });
+  if (version === 1) await makeCorpus(dir, 1, profile);
+  else {
+    sh(`cp -a "${await corpus(1)}/." "${dir}/"`, root);
+    rmSync(path.join(dir, '.complete'), { force: true });
+    await makeCorpus(dir, 2, profile);
+  }
+  sh(`touch "${dir}/.complete"`, root);
+  return dir;
+}
+
+function fresh(dir) {
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+function copyTree(from, to) {
+  fresh(to);
+  sh(`cp -a "${from}/." "${to}/" && rm -f "${to}/.complete"`, root);
+}
+
+const env = { MEDIAGIT_AUTHOR_NAME: 'Bench', MEDIAGIT_AUTHOR_EMAIL: 'bench@example.com', MEDIAGIT_PASSPHRASE: PASS, MEDIAGIT_NEW_PASSPHRASE: PASS };
+const mg = (cwd, ...a) => measure(process.execPath, [cli, ...a], { cwd, env });
+
+/** The mediagit pipeline on the two versions; returns one row per operation. */
+function runMediagit(v1, v2, encrypted) {
+  const repo = path.join(work, encrypted ? 'mg-enc' : 'mg');
+  copyTree(v1, repo);
+  mg(repo, 'init', '-q', ...(encrypted ? ['--encrypt'] : []));
+  const add1 = mg(repo, 'add', '.');
+  const commit1 = mg(repo, 'commit', '-q', '-m', 'v1');
+  const storedV1 = duBytes(path.join(repo, '.mediagit'));
+  // v2 = artist edits applied in place, exactly as the generator makes them.
+  sh(`rsync -a --delete --exclude .mediagit "${v2}/" "${repo}/" 2>/dev/null || (find "${repo}" -mindepth 1 -maxdepth 1 ! -name .mediagit -exec rm -rf {} + && cp -a "${v2}/." "${repo}/")`, root);
+  sh(`rm -f "${repo}/.complete"`, root);
+  const add2 = mg(repo, 'add', '.');
+  const commit2 = mg(repo, 'commit', '-q', '-m', 'v2');
+  const storedV2 = duBytes(path.join(repo, '.mediagit'));
+  sh(`find "${repo}" -mindepth 1 -maxdepth 1 ! -name .mediagit -exec rm -rf {} +`, root);
+  const checkout = mg(repo, 'reset', '--hard', '-q');
+  const status = mg(repo, 'status', '--porcelain');
+  return {
+    addV1: { secs: add1.secs + commit1.secs, rssMiB: Math.max(add1.rssMiB ?? 0, commit1.rssMiB ?? 0) },
+    addV2: { secs: add2.secs + commit2.secs, rssMiB: Math.max(add2.rssMiB ?? 0, commit2.rssMiB ?? 0) },
+    checkout: { secs: checkout.secs, rssMiB: checkout.rssMiB },
+    status: { secs: status.secs, rssMiB: status.rssMiB },
+    storedV1,
+    storedGrowthV2: storedV2 - storedV1,
+  };
+}
+
+function runRestic(v1, v2) {
+  const restic = which('restic');
+  if (!restic || flag('--no-restic')) return null;
+  const repo = fresh(path.join(work, 'restic-repo'));
+  const renv = { RESTIC_PASSWORD: PASS, RESTIC_REPOSITORY: repo, RESTIC_CACHE_DIR: path.join(work, 'restic-cache') };
+  const r = (...a) => measure(restic, ['--no-cache', '-q', ...a], { env: renv });
+  r('init');
+  // Back up from one fixed path so restic treats v2 as the next version of the same tree.
+  const tree = path.join(work, 'restic-tree');
+  copyTree(v1, tree);
+  const b1 = r('backup', '--host', 'bench', tree);
+  const storedV1 = duBytes(repo);
+  sh(`find "${tree}" -mindepth 1 -maxdepth 1 -exec rm -rf {} + && cp -a "${v2}/." "${tree}/" && rm -f "${tree}/.complete"`, root);
+  const b2 = r('backup', '--host', 'bench', tree);
+  const storedV2 = duBytes(repo);
+  const target = fresh(path.join(work, 'restic-restore'));
+  const restore = r('restore', 'latest', '--target', target);
+  return { backupV1: b1, backupV2: b2, restore, storedV1, storedGrowthV2: storedV2 - storedV1 };
+}
+
+log(`building corpus (${profile}, cached in ${cache})…`);
+const v1 = await corpus(1);
+const v2 = await corpus(2);
+fresh(work);
+const bytesV1 = duBytes(v1);
+const bytesV2 = duBytes(v2);
+log(`corpus v1 ${(bytesV1 / 2 ** 20).toFixed(1)} MiB, v2 ${(bytesV2 / 2 ** 20).toFixed(1)} MiB`);
+
+// Floors, page cache warm (the corpus was just built or read).
+sh(`cat $(find "${v1}" -type f) > /dev/null`, root);
+const floors = {
+  read: sh(`find "${v1}" -type f -exec cat {} + | wc -c > /dev/null`, root).secs,
+  sha256: sh(`find "${v1}" -type f -exec openssl dgst -sha256 {} + > /dev/null`, root).secs,
+  cp: (() => {
+    const dst = path.join(work, 'cp-floor');
+    rmSync(dst, { recursive: true, force: true });
+    return sh(`cp -r "${v1}" "${dst}"`, root).secs;
+  })(),
+};
+
+log('mediagit (plain)…');
+const plain = runMediagit(v1, v2, false);
+log('mediagit (encrypted)…');
+const enc = flag('--no-encrypted') ? null : runMediagit(v1, v2, true);
+log('restic…');
+const restic = runRestic(v1, v2);
+
+const mb = (bytes, secs) => bytes / 1e6 / secs;
+const rows = [];
+const row = (what, m, bytes, vsRestic, encM) => {
+  rows.push({
+    what,
+    secs: m.secs,
+    mbps: mb(bytes, m.secs),
+    rssMiB: m.rssMiB,
+    vsCp: m.secs / floors.cp,
+    vsRead: m.secs / floors.read,
+    vsSha256: m.secs / floors.sha256,
+    vsRestic: vsRestic ? m.secs / vsRestic.secs : null,
+    resticSecs: vsRestic?.secs ?? null,
+    encryptedSecs: encM?.secs ?? null,
+    encryptedRatio: encM ? encM.secs / m.secs : null,
+    encryptedRssMiB: encM?.rssMiB ?? null,
+  });
+};
+row('add+commit v1', plain.addV1, bytesV1, restic?.backupV1, enc?.addV1);
+row('add+commit v2', plain.addV2, bytesV2, restic?.backupV2, enc?.addV2);
+row('checkout v2 (empty tree)', plain.checkout, bytesV2, restic?.restore, enc?.checkout);
+row('status (clean)', plain.status, bytesV2, null, enc?.status);
+
+const storage = {
+  corpusV1: bytesV1,
+  corpusV2: bytesV2,
+  mediagit: { storedV1: plain.storedV1, storedGrowthV2: plain.storedGrowthV2 },
+  mediagitEncrypted: enc ? { storedV1: enc.storedV1, storedGrowthV2: enc.storedGrowthV2 } : null,
+  restic: restic ? { storedV1: restic.storedV1, storedGrowthV2: restic.storedGrowthV2 } : null,
+};
+
+if (asJson) {
+  console.log(JSON.stringify({ profile, floors, rows, storage }, null, 2));
+} else {
+  const f = (x, d = 2) => (x === null || x === undefined ? '—' : x.toFixed(d));
+  console.log(`\n## mediagit bench — profile ${profile}, corpus v1 ${(bytesV1 / 2 ** 20).toFixed(0)} MiB (${new Date().toISOString().slice(0, 10)})\n`);
+  console.log(`Floors on v1: read ${f(floors.read)} s, openssl sha256 ${f(floors.sha256)} s, cp -r ${f(floors.cp)} s\n`);
+  console.log('| operation | time s | MB/s | peak RSS MiB | ÷ cp -r | ÷ read | ÷ sha256 | restic s | ÷ restic | encrypted s | enc ÷ plain | enc RSS MiB |');
+  console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  for (const r of rows) {
+    console.log(`| ${r.what} | ${f(r.secs)} | ${f(r.mbps, 0)} | ${f(r.rssMiB, 0)} | ${f(r.vsCp)} | ${f(r.vsRead)} | ${f(r.vsSha256)} | ${f(r.resticSecs)} | ${f(r.vsRestic)} | ${f(r.encryptedSecs)} | ${f(r.encryptedRatio)} | ${f(r.encryptedRssMiB, 0)} |`);
+  }
+  const m = (b) => (b / 1e6).toFixed(1);
+  console.log('\n| stored (MB) | after v1 | growth for v2 |\n| --- | --- | --- |');
+  console.log(`| mediagit | ${m(storage.mediagit.storedV1)} | ${m(storage.mediagit.storedGrowthV2)} |`);
+  if (storage.mediagitEncrypted) console.log(`| mediagit (encrypted) | ${m(storage.mediagitEncrypted.storedV1)} | ${m(storage.mediagitEncrypted.storedGrowthV2)} |`);
+  if (storage.restic) console.log(`| restic | ${m(storage.restic.storedV1)} | ${m(storage.restic.storedGrowthV2)} |`);
+  else console.log('| restic | not on PATH (apt-get install restic) | |');
+}
+rmSync(work, { recursive: true, force: true });

@@ -1,0 +1,295 @@
+import { NotFoundError } from '../../errors/index.js';
+import { assertValidKey, assertValidRefName, type ListedKey, type OperationOptions, type RefValue, type Store } from '../store.js';
+import { isTransientError } from '../wrappers/retry.js';
+
+export interface MultiStoreOptions {
+  /**
+   * After a read found an object only on the secondary, copy it back to the primary (best
+   * effort; a failed copy never fails the read). Default true.
+   */
+  repairOnRead?: boolean;
+  /** Rounds spent converging the secondary's copy of a ref after a successful CAS. Default 5. */
+  mirrorAttempts?: number;
+  /** Told about a ref the secondary could not be brought in line with; `divergence()` reports it too. */
+  onMirrorFailure?: (name: string, error: unknown) => void;
+  /** Which primary failures justify falling back to the secondary. Default: transient errors. */
+  isRetriable?: (err: unknown) => boolean;
+}
+
+export interface RefMismatch {
+  readonly name: string;
+  readonly primary: string | null;
+  readonly secondary: string | null;
+}
+
+export interface SizeMismatch {
+  readonly key: string;
+  readonly primarySize: number;
+  readonly secondarySize: number;
+}
+
+export interface Divergence {
+  /** Keys only the primary holds: the secondary lost them or a put half-failed. Sorted. */
+  readonly onlyPrimary: string[];
+  /** Keys only the secondary holds: readable, but the primary is missing them. Sorted. */
+  readonly onlySecondary: string[];
+  /** Same key, different size: at least one copy is damaged. */
+  readonly sizeMismatches: SizeMismatch[];
+  /** Refs whose targets differ (null = absent on that side). Sorted by name. */
+  readonly refMismatches: RefMismatch[];
+}
+
+function isNotFound(err: unknown): boolean {
+  return err instanceof NotFoundError || (typeof err === 'object' && err !== null && (err as { code?: unknown }).code === 'E_NOT_FOUND');
+}
+
+/** Settles every promise, then throws the first failure in argument order (primary before secondary). */
+async function allOrFirstError(promises: readonly Promise<unknown>[]): Promise<void> {
+  const results = await Promise.allSettled(promises);
+  for (const r of results) if (r.status === 'rejected') throw r.reason;
+}
+
+/**
+ * Two stores kept as mirrors of each other: a primary that is the source of truth for refs and
+ * the first place reads go, and a secondary that holds a full copy (a second cloud, a NAS).
+ *
+ * Data
+ * - put writes both, concurrently, and succeeds only if both did. A failure on either side is
+ *   thrown as is (the primary's first), so a RetryingStore outside sees the real error class
+ *   and can retry; the retry is harmless because re-putting a content-addressed key is a no-op.
+ *   The cost: while the secondary is down nothing can be pushed. That is deliberate — a mirror
+ *   that silently stops mirroring is worse than a push that says so.
+ * - get reads the primary and falls back to the secondary on NotFound or a transient error.
+ * - delete removes from both; list is the union.
+ *
+ * has = present on EITHER side. has() answers "can get() return it?", and other code relies on
+ * exactly that: fsck and reachability use has() to decide an object is missing, and would
+ * report readable objects as lost under an AND. The price is on the write side:
+ * ObjectDatabase skips a put when has() says true, so an object that only the secondary holds is
+ * not re-uploaded to the primary by a push. That loses redundancy, not data (every read still
+ * finds it), and it is visible: `divergence()` lists it under onlySecondary for fsck, and the
+ * first get of it copies it back (repairOnRead). Callers that care about replication rather than
+ * readability — a push that wants to heal — use `hasEverywhere()`.
+ *
+ * Refs: the primary is authoritative. CAS runs on the primary alone, so its atomicity is exactly
+ * the primary's; only after it succeeds is the secondary brought in line (see mirrorRef). A
+ * mirror failure never turns a successful CAS into an error — the ref did move — it is
+ * recorded and shows up in `divergence()`. readRef/listRefs fall back to the secondary only when
+ * the primary is unreachable, never when it says "no such ref".
+ */
+export class MultiStore implements Store {
+  readonly description: string;
+  private readonly repairOnRead: boolean;
+  private readonly mirrorAttempts: number;
+  private readonly onMirrorFailure: ((name: string, error: unknown) => void) | undefined;
+  private readonly retriable: (err: unknown) => boolean;
+  private readonly unmirrored = new Map<string, unknown>();
+  private repairFailureCount = 0;
+
+  constructor(
+    readonly primary: Store,
+    readonly secondary: Store,
+    options: MultiStoreOptions = {},
+  ) {
+    this.description = `${primary.description} (mirrored to ${secondary.description})`;
+    this.repairOnRead = options.repairOnRead ?? true;
+    this.mirrorAttempts = Math.max(1, options.mirrorAttempts ?? 5);
+    this.onMirrorFailure = options.onMirrorFailure;
+    this.retriable = options.isRetriable ?? isTransientError;
+  }
+
+  /** Refs whose last mirror attempt failed in this process, with the error. */
+  get unmirroredRefs(): ReadonlyMap<string, unknown> {
+    return this.unmirrored;
+  }
+
+  /** Read repairs that could not write the primary (the read itself still succeeded). */
+  get repairFailures(): number {
+    return this.repairFailureCount;
+  }
+
+  private canFallBack(err: unknown): boolean {
+    return isNotFound(err) || this.retriable(err);
+  }
+
+  async get(key: string, options?: OperationOptions): Promise<Buffer> {
+    assertValidKey(key);
+    let primaryError: unknown;
+    try {
+      return await this.primary.get(key, options);
+    } catch (err) {
+      if (!this.canFallBack(err)) throw err;
+      primaryError = err;
+    }
+    let data: Buffer;
+    try {
+      data = await this.secondary.get(key, options);
+    } catch (err) {
+      // "Not found" is only the answer when the primary said so too; if the primary was merely
+      // unreachable the object may well be there, and the caller should retry rather than give up.
+      throw isNotFound(primaryError) ? err : primaryError;
+    }
+    // Repair only a primary that answered "absent": one that is failing would just fail again.
+    if (this.repairOnRead && isNotFound(primaryError)) {
+      await this.primary.put(key, data, options).catch(() => {
+        this.repairFailureCount++;
+      });
+    }
+    return data;
+  }
+
+  async put(key: string, data: Uint8Array, options?: OperationOptions): Promise<void> {
+    assertValidKey(key);
+    await allOrFirstError([this.primary.put(key, data, options), this.secondary.put(key, data, options)]);
+  }
+
+  async has(keys: readonly string[], options?: OperationOptions): Promise<boolean[]> {
+    for (const key of keys) assertValidKey(key);
+    let result: boolean[];
+    try {
+      result = await this.primary.has(keys, options);
+    } catch (err) {
+      if (!this.retriable(err)) throw err;
+      return this.secondary.has(keys, options);
+    }
+    const missing: number[] = [];
+    result.forEach((present, i) => {
+      if (!present) missing.push(i);
+    });
+    if (missing.length === 0) return result;
+    const second = await this.secondary.has(
+      missing.map((i) => keys[i]!),
+      options,
+    );
+    missing.forEach((index, j) => {
+      if (second[j]) result[index] = true;
+    });
+    return result;
+  }
+
+  /** True only where both sides hold the key: what a replicating push should skip. */
+  async hasEverywhere(keys: readonly string[], options?: OperationOptions): Promise<boolean[]> {
+    for (const key of keys) assertValidKey(key);
+    const [a, b] = await Promise.all([this.primary.has(keys, options), this.secondary.has(keys, options)]);
+    return a.map((present, i) => present && b[i] === true);
+  }
+
+  /**
+   * Remembers every primary key to drop duplicates from the secondary pass: O(keys) memory, a
+   * few hundred MB at tens of millions of chunks. Neither side is allowed to fail: a union
+   * missing half its keys would mislead gc and fsck.
+   */
+  async *list(prefix: string, options?: OperationOptions): AsyncIterable<ListedKey> {
+    const seen = new Set<string>();
+    for await (const item of this.primary.list(prefix, options)) {
+      seen.add(item.key);
+      yield item;
+    }
+    for await (const item of this.secondary.list(prefix, options)) {
+      if (!seen.has(item.key)) yield item;
+    }
+  }
+
+  async delete(key: string, options?: OperationOptions): Promise<void> {
+    assertValidKey(key);
+    await allOrFirstError([this.primary.delete(key, options), this.secondary.delete(key, options)]);
+  }
+
+  async readRef(name: string, options?: OperationOptions): Promise<RefValue | null> {
+    assertValidRefName(name);
+    try {
+      return await this.primary.readRef(name, options);
+    } catch (err) {
+      // A secondary value may be stale, but handing it out is safe: a CAS built on it goes to the
+      // primary, which rejects it unless it still matches.
+      if (!this.retriable(err)) throw err;
+      return this.secondary.readRef(name, options);
+    }
+  }
+
+  async compareAndSwapRef(name: string, expected: RefValue | null, next: string | null, options?: OperationOptions): Promise<boolean> {
+    assertValidRefName(name);
+    const swapped = await this.primary.compareAndSwapRef(name, expected, next, options);
+    if (swapped) await this.mirrorRef(name, options);
+    return swapped;
+  }
+
+  /**
+   * Converges the secondary on the primary's *current* value rather than writing `next`: two
+   * writers that succeed one after the other on the primary may mirror in the opposite order,
+   * and copying `next` blindly would leave the older value on the secondary. Each round re-reads
+   * both sides and CASes the secondary from what it holds, so a stale mirror loses its CAS and
+   * the next round sees the newer value; the last mirror to finish always leaves them equal.
+   */
+  private async mirrorRef(name: string, options: OperationOptions | undefined): Promise<void> {
+    try {
+      for (let round = 0; ; round++) {
+        const wanted = (await this.primary.readRef(name, options))?.oid ?? null;
+        const current = await this.secondary.readRef(name, options);
+        if ((current?.oid ?? null) === wanted) {
+          this.unmirrored.delete(name);
+          return;
+        }
+        if (round >= this.mirrorAttempts) throw new Error(`secondary copy of ${name} did not settle after ${round} attempts`);
+        await this.secondary.compareAndSwapRef(name, current, wanted, options);
+      }
+    } catch (err) {
+      this.unmirrored.set(name, err);
+      try {
+        this.onMirrorFailure?.(name, err);
+      } catch {
+        // Reporting must not undo the successful CAS on the primary.
+      }
+    }
+  }
+
+  async listRefs(prefix: string, options?: OperationOptions): Promise<Map<string, RefValue>> {
+    try {
+      return await this.primary.listRefs(prefix, options);
+    } catch (err) {
+      if (!this.retriable(err)) throw err;
+      return this.secondary.listRefs(prefix, options);
+    }
+  }
+
+  /** Compares both sides in full, for `fsck`. Costs two complete listings. */
+  async divergence(options: OperationOptions & { prefix?: string } = {}): Promise<Divergence> {
+    const prefix = options.prefix ?? '';
+    const collect = async (store: Store): Promise<Map<string, number>> => {
+      const sizes = new Map<string, number>();
+      for await (const { key, size } of store.list(prefix, options)) sizes.set(key, size);
+      return sizes;
+    };
+    const [p, s, pRefs, sRefs] = await Promise.all([
+      collect(this.primary),
+      collect(this.secondary),
+      this.primary.listRefs('refs/', options),
+      this.secondary.listRefs('refs/', options),
+    ]);
+    const onlyPrimary: string[] = [];
+    const onlySecondary: string[] = [];
+    const sizeMismatches: SizeMismatch[] = [];
+    for (const [key, primarySize] of p) {
+      const secondarySize = s.get(key);
+      if (secondarySize === undefined) onlyPrimary.push(key);
+      else if (secondarySize !== primarySize) sizeMismatches.push({ key, primarySize, secondarySize });
+    }
+    for (const key of s.keys()) if (!p.has(key)) onlySecondary.push(key);
+    const refMismatches: RefMismatch[] = [];
+    for (const name of new Set([...pRefs.keys(), ...sRefs.keys()])) {
+      const primary = pRefs.get(name)?.oid ?? null;
+      const secondary = sRefs.get(name)?.oid ?? null;
+      if (primary !== secondary) refMismatches.push({ name, primary, secondary });
+    }
+    const byString = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+    onlyPrimary.sort(byString);
+    onlySecondary.sort(byString);
+    sizeMismatches.sort((a, b) => byString(a.key, b.key));
+    refMismatches.sort((a, b) => byString(a.name, b.name));
+    return { onlyPrimary, onlySecondary, sizeMismatches, refMismatches };
+  }
+
+  async close(): Promise<void> {
+    await allOrFirstError([this.primary.close(), this.secondary.close()]);
+  }
+}

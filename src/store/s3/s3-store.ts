@@ -1,0 +1,597 @@
+import { randomBytes } from 'node:crypto';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { ConfigError, NotFoundError, RefConflictError, StoreUnavailableError } from '../../errors/index.js';
+import {
+  assertValidKey,
+  assertValidRefName,
+  isValidKey,
+  type ListedKey,
+  type OperationOptions,
+  type RefValue,
+  type Store,
+} from '../store.js';
+import { ConditionalWritesUnsupportedError, describeS3Failure, isAbort, mapS3Error } from './errors.js';
+import {
+  CorruptRefEntryError,
+  decodeEntry,
+  encodeEntry,
+  entryKey,
+  formatSequence,
+  parseEntryKey,
+  parseSequence,
+  type RefLogEntry,
+} from './ref-log.js';
+
+type S3Module = typeof import('@aws-sdk/client-s3');
+type StorageModule = typeof import('@aws-sdk/lib-storage');
+
+const MiB = 1024 * 1024;
+/** S3's own floor for every part but the last. */
+const MIN_PART_SIZE = 5 * MiB;
+const HAS_CONCURRENCY = 16;
+const OID_PATTERN = /^[0-9a-f]{64}$/;
+
+/** Options mirror the remote's config keys (snake_case) so configuration passes straight through. */
+export interface S3StoreOptions {
+  bucket: string;
+  /** Key prefix inside the bucket, e.g. "team-a/project-x"; a trailing slash is added. */
+  prefix?: string;
+  /** Default: us-east-1 when `endpoint` is set, else the SDK's chain (AWS_REGION, config files). */
+  region?: string;
+  /** S3-compatible endpoint URL (radosgw, MinIO…); absent means AWS. */
+  endpoint?: string;
+  /** Default: true when `endpoint` is set (most self-hosted stores have no wildcard DNS), else false. */
+  force_path_style?: boolean;
+  /** Both or neither; without them the SDK's standard credential chain is used. */
+  access_key?: string;
+  secret_key?: string;
+  session_token?: string;
+  /** Objects larger than this go up as a multipart upload in parts of this size. Default 100 MiB. */
+  part_size?: number;
+  /** Parts of one multipart upload in flight at once. Default 8. */
+  max_concurrent_parts?: number;
+  /** Not used by the store itself (it never retries); exposed for the retry wrapper. Default 3. */
+  max_retries?: number;
+  /** Milliseconds to wait for a TCP connection. Default 10 000. */
+  connect_timeout_ms?: number;
+  /**
+   * 'probe' (default) checks once per store that the server refuses a second create-only PUT.
+   * 'unsupported' skips the probe and behaves as if the server had failed it (for tests).
+   */
+  conditional_writes?: 'probe' | 'unsupported';
+  /** Ref-log pruning knobs; the defaults suit production, tests lower them. */
+  ref_log_keep?: number;
+  ref_log_grace_ms?: number;
+}
+
+interface Loaded {
+  s3: S3Module;
+  client: S3Client;
+}
+
+interface LogEntryInfo {
+  seq: number;
+  lastModified: number | undefined;
+}
+
+interface RefHead {
+  seq: number;
+  entry: RefLogEntry;
+}
+
+/**
+ * Store on Amazon S3 or an S3-compatible server. Objects map 1:1 to keys under `prefix`; refs are
+ * logs of create-once entries (see ref-log.ts and docs/backends/s3.md), because create-only PUTs
+ * (`If-None-Match: *`) are the one condition S3-compatible servers honour widely and uniformly.
+ * The store never retries: errors are mapped precisely and the retry wrapper decides.
+ */
+export class S3Store implements Store {
+  readonly description: string;
+  readonly bucket: string;
+  readonly prefix: string;
+  /** Endpoint for messages, without any userinfo. */
+  readonly endpoint: string;
+  readonly partSize: number;
+  readonly maxConcurrentParts: number;
+  readonly maxRetries: number;
+
+  private readonly options: S3StoreOptions;
+  private readonly region: string | undefined;
+  private readonly refLogKeep: number;
+  private readonly refLogGraceMs: number;
+  private loaded: Promise<Loaded> | undefined;
+  private storage: Promise<StorageModule> | undefined;
+  private probe: Promise<boolean> | undefined;
+
+  constructor(options: S3StoreOptions) {
+    if (typeof options.bucket !== 'string' || options.bucket.trim() === '') throw new ConfigError('S3 remote: bucket is required');
+    if ((options.access_key === undefined) !== (options.secret_key === undefined)) {
+      throw new ConfigError('S3 remote: access_key and secret_key must be given together (or neither, to use the AWS credential chain)');
+    }
+    this.options = options;
+    this.bucket = options.bucket.trim();
+    this.prefix = normalizePrefix(options.prefix);
+    this.region = options.region ?? (options.endpoint !== undefined ? 'us-east-1' : undefined);
+    this.endpoint = options.endpoint !== undefined ? redactUrl(options.endpoint) : `AWS S3${this.region ? ` (${this.region})` : ''}`;
+    this.partSize = positiveInt(options.part_size, 100 * MiB, 'part_size');
+    if (this.partSize < MIN_PART_SIZE) throw new ConfigError(`S3 remote: part_size must be at least 5 MiB (S3's minimum), got ${this.partSize}`);
+    this.maxConcurrentParts = positiveInt(options.max_concurrent_parts, 8, 'max_concurrent_parts');
+    this.maxRetries = nonNegativeInt(options.max_retries, 3, 'max_retries');
+    this.refLogKeep = positiveInt(options.ref_log_keep, 8, 'ref_log_keep');
+    this.refLogGraceMs = nonNegativeInt(options.ref_log_grace_ms, 10 * 60_000, 'ref_log_grace_ms');
+    this.description = `s3://${this.bucket}/${this.prefix}${options.endpoint !== undefined ? ` at ${this.endpoint}` : ''}`;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // plumbing
+
+  /** The SDK costs ~100 ms to load; commands that never touch this remote should not pay it. */
+  private load(): Promise<Loaded> {
+    this.loaded ??= (async () => {
+      let s3: S3Module;
+      try {
+        s3 = await import('@aws-sdk/client-s3');
+      } catch (err) {
+        throw new ConfigError('the S3 backend needs the @aws-sdk/client-s3 package, which could not be loaded', { cause: err });
+      }
+      const o = this.options;
+      const client = new s3.S3Client({
+        ...(this.region !== undefined ? { region: this.region } : {}),
+        ...(o.endpoint !== undefined ? { endpoint: o.endpoint } : {}),
+        forcePathStyle: o.force_path_style ?? o.endpoint !== undefined,
+        ...(o.access_key !== undefined && o.secret_key !== undefined
+          ? {
+              credentials: {
+                accessKeyId: o.access_key,
+                secretAccessKey: o.secret_key,
+                ...(o.session_token !== undefined ? { sessionToken: o.session_token } : {}),
+              },
+            }
+          : {}),
+        // Retrying is the retry wrapper's job; two layers of retries multiply.
+        maxAttempts: 1,
+        // The default checksum mode breaks streamed bodies on many S3-compatible servers (radosgw: 411).
+        requestChecksumCalculation: 'WHEN_REQUIRED',
+        responseChecksumValidation: 'WHEN_REQUIRED',
+        requestHandler: { connectionTimeout: o.connect_timeout_ms ?? 10_000 },
+      });
+      return { s3, client };
+    })().catch((err: unknown) => {
+      this.loaded = undefined;
+      throw err;
+    });
+    return this.loaded;
+  }
+
+  private loadStorage(): Promise<StorageModule> {
+    this.storage ??= import('@aws-sdk/lib-storage').catch((err: unknown) => {
+      this.storage = undefined;
+      throw new ConfigError('the S3 backend needs the @aws-sdk/lib-storage package, which could not be loaded', { cause: err });
+    });
+    return this.storage;
+  }
+
+  private mapError(err: unknown, operation: string, key?: string): Error {
+    return mapS3Error(err, {
+      bucket: this.bucket,
+      endpoint: this.endpoint,
+      operation,
+      ...(key !== undefined ? { key } : {}),
+      ...(this.options.secret_key !== undefined ? { secret: this.options.secret_key } : {}),
+    });
+  }
+
+  /** Runs one SDK call, mapping whatever it throws. */
+  private async call<T>(operation: string, key: string | undefined, fn: (sdk: Loaded) => Promise<T>): Promise<T> {
+    const sdk = await this.load();
+    try {
+      return await fn(sdk);
+    } catch (err) {
+      throw this.mapError(err, operation, key);
+    }
+  }
+
+  private full(key: string): string {
+    return this.prefix + key;
+  }
+
+  private async getRaw(key: string, signal: AbortSignal | undefined): Promise<Buffer> {
+    return this.call('GetObject', key, async ({ s3, client }) => {
+      const out = await client.send(new s3.GetObjectCommand({ Bucket: this.bucket, Key: this.full(key) }), { abortSignal: signal });
+      if (out.Body === undefined) return Buffer.alloc(0);
+      const bytes = await out.Body.transformToByteArray();
+      return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    });
+  }
+
+  private async deleteRaw(key: string, signal: AbortSignal | undefined): Promise<void> {
+    try {
+      await this.call('DeleteObject', key, ({ s3, client }) =>
+        client.send(new s3.DeleteObjectCommand({ Bucket: this.bucket, Key: this.full(key) }), { abortSignal: signal }),
+      );
+    } catch (err) {
+      if (!(err instanceof NotFoundError)) throw err;
+    }
+  }
+
+  /** Every key under `prefix` (store-relative), page by page. */
+  private async *listRaw(
+    prefix: string,
+    signal: AbortSignal | undefined,
+    delimiter?: string,
+  ): AsyncGenerator<{ key: string; size: number; lastModified: number | undefined }> {
+    let token: string | undefined;
+    do {
+      const page = await this.call('ListObjectsV2', prefix || undefined, ({ s3, client }) =>
+        client.send(
+          new s3.ListObjectsV2Command({
+            Bucket: this.bucket,
+            Prefix: this.full(prefix),
+            ...(delimiter !== undefined ? { Delimiter: delimiter } : {}),
+            ...(token !== undefined ? { ContinuationToken: token } : {}),
+          }),
+          { abortSignal: signal },
+        ),
+      );
+      for (const obj of page.Contents ?? []) {
+        if (obj.Key === undefined || !obj.Key.startsWith(this.prefix)) continue;
+        yield { key: obj.Key.slice(this.prefix.length), size: obj.Size ?? 0, lastModified: obj.LastModified?.getTime() };
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token !== undefined);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // objects
+
+  async get(key: string, options?: OperationOptions): Promise<Buffer> {
+    assertValidKey(key);
+    return this.getRaw(key, options?.signal);
+  }
+
+  async put(key: string, data: Uint8Array, options?: OperationOptions): Promise<void> {
+    assertValidKey(key);
+    const signal = options?.signal;
+    if (data.byteLength <= this.partSize) {
+      // A single PUT is atomic on S3, and rewriting the same bytes is harmless: idempotent as required.
+      await this.call('PutObject', key, ({ s3, client }) =>
+        client.send(new s3.PutObjectCommand({ Bucket: this.bucket, Key: this.full(key), Body: data }), { abortSignal: signal }),
+      );
+      return;
+    }
+    const [{ Upload }, { client }] = await Promise.all([this.loadStorage(), this.load()]);
+    // The object only appears at CompleteMultipartUpload, so readers never see a prefix of it.
+    const controller = new AbortController();
+    const onAbort = (): void => controller.abort(signal?.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const upload = new Upload({
+        client,
+        params: { Bucket: this.bucket, Key: this.full(key), Body: data },
+        partSize: this.partSize,
+        queueSize: this.maxConcurrentParts,
+        // Abort the multipart upload on failure: orphaned parts are billed and invisible.
+        leavePartsOnError: false,
+        abortController: controller,
+      });
+      await upload.done();
+    } catch (err) {
+      throw this.mapError(err, 'multipart upload', key);
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  async has(keys: readonly string[], options?: OperationOptions): Promise<boolean[]> {
+    for (const key of keys) assertValidKey(key);
+    const signal = options?.signal;
+    return mapLimit(keys, HAS_CONCURRENCY, async (key) => {
+      try {
+        await this.call('HeadObject', key, ({ s3, client }) =>
+          client.send(new s3.HeadObjectCommand({ Bucket: this.bucket, Key: this.full(key) }), { abortSignal: signal }),
+        );
+        return true;
+      } catch (err) {
+        if (err instanceof NotFoundError) return false;
+        throw err;
+      }
+    });
+  }
+
+  async *list(prefix: string, options?: OperationOptions): AsyncIterable<ListedKey> {
+    for await (const item of this.listRaw(prefix, options?.signal)) {
+      // Ref logs and anything foreign in the bucket are not store objects.
+      if (isValidKey(item.key)) yield { key: item.key, size: item.size };
+    }
+  }
+
+  async delete(key: string, options?: OperationOptions): Promise<void> {
+    assertValidKey(key);
+    await this.deleteRaw(key, options?.signal);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // refs
+
+  /** The entries of one ref's log, ascending. Entries of nested refs (refs/heads/a/b under a) are skipped by the delimiter. */
+  private async readLog(name: string, signal: AbortSignal | undefined): Promise<LogEntryInfo[]> {
+    const entries: LogEntryInfo[] = [];
+    for await (const item of this.listRaw(`${name}/`, signal, '/')) {
+      const parsed = parseEntryKey(item.key);
+      if (parsed !== undefined && parsed.ref === name) entries.push({ seq: parsed.seq, lastModified: item.lastModified });
+    }
+    return entries.sort((a, b) => a.seq - b.seq);
+  }
+
+  private async readEntry(name: string, seq: number, signal: AbortSignal | undefined): Promise<RefLogEntry> {
+    const key = entryKey(name, seq);
+    const body = await this.getRaw(key, signal);
+    try {
+      return decodeEntry(body, key);
+    } catch (err) {
+      if (err instanceof CorruptRefEntryError) throw new RefConflictError(`ref ${name}: ${err.message}`, { cause: err });
+      throw err;
+    }
+  }
+
+  private async readHead(name: string, signal: AbortSignal | undefined): Promise<RefHead | null> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const log = await this.readLog(name, signal);
+      const last = log.at(-1);
+      if (last === undefined) return null;
+      try {
+        return { seq: last.seq, entry: await this.readEntry(name, last.seq, signal) };
+      } catch (err) {
+        // Pruned between LIST and GET: the log has moved on, so look again.
+        if (!(err instanceof NotFoundError)) throw err;
+      }
+    }
+    throw new StoreUnavailableError(`ref ${name} kept changing while being read from ${this.description}`);
+  }
+
+  async readRef(name: string, options?: OperationOptions): Promise<RefValue | null> {
+    assertValidRefName(name);
+    const head = await this.readHead(name, options?.signal);
+    if (head === null || head.entry.oid === null) return null;
+    return { oid: head.entry.oid, version: formatSequence(head.seq) };
+  }
+
+  async compareAndSwapRef(name: string, expected: RefValue | null, next: string | null, options?: OperationOptions): Promise<boolean> {
+    assertValidRefName(name);
+    if (next !== null && !OID_PATTERN.test(next)) throw new TypeError(`invalid ref target: ${JSON.stringify(next).slice(0, 100)}`);
+    const signal = options?.signal;
+    await this.ensureConditionalWrites();
+
+    const head = await this.readHead(name, signal);
+    const currentOid = head?.entry.oid ?? null;
+    if ((expected?.oid ?? null) !== currentOid) return false;
+    if (expected !== null && head !== null) {
+      // A version from readRef pins the exact log entry (no ABA); callers that only know the OID
+      // (version = oid) get value semantics, like the local store.
+      const seq = parseSequence(expected.version);
+      if (seq !== undefined && seq !== head.seq) return false;
+    }
+    if (currentOid === null && next === null) return true;
+
+    const seq = (head?.seq ?? 0) + 1;
+    const writer = randomBytes(16).toString('hex');
+    const key = entryKey(name, seq);
+    const created = await this.createEntry(key, { oid: next, writer, prev: head?.entry.writer ?? null }, signal);
+    if (!created) return false;
+    return this.confirm(name, seq, writer, signal);
+  }
+
+  /**
+   * Creates one log entry with `If-None-Match: *`. True when this call's entry is the one stored.
+   * Any ambiguous answer (409, 412, 5xx — radosgw answers 500 to some race losers — or a dropped
+   * connection) is settled by reading the entry back: our writer token in it means it is ours.
+   */
+  private async createEntry(key: string, entry: RefLogEntry, signal: AbortSignal | undefined): Promise<boolean> {
+    const { s3, client } = await this.load();
+    try {
+      await client.send(
+        new s3.PutObjectCommand({ Bucket: this.bucket, Key: this.full(key), Body: encodeEntry(entry), IfNoneMatch: '*', ContentType: 'application/json' }),
+        { abortSignal: signal },
+      );
+      return true;
+    } catch (err) {
+      if (isAbort(err)) throw err;
+      const f = describeS3Failure(err);
+      const lost = f.status === 409 || f.status === 412;
+      const unknown = (f.status !== undefined && f.status >= 500) || (f.status === undefined && f.errno !== undefined);
+      if (!lost && !unknown) throw this.mapError(err, 'PutObject (create-only)', key);
+      let stored: RefLogEntry;
+      try {
+        const body = await this.getRaw(key, signal);
+        stored = decodeEntry(body, key);
+      } catch (readErr) {
+        if (readErr instanceof CorruptRefEntryError) return false;
+        if (!(readErr instanceof NotFoundError)) throw readErr;
+        if (lost) return false;
+        // Nothing stored and no clear refusal: the write failed; retrying the whole CAS is safe.
+        throw this.mapError(err, 'PutObject (create-only)', key);
+      }
+      return stored.writer === entry.writer;
+    }
+  }
+
+  /**
+   * After our entry at `seq` was created: was it really the ref's next value? It was, unless the
+   * caller's base had been pruned away and we re-created an old sequence number below newer
+   * entries. Our entry counts when it is the newest, or when the entry above it names our token
+   * as its predecessor (someone built on it).
+   */
+  private async confirm(name: string, seq: number, writer: string, signal: AbortSignal | undefined): Promise<boolean> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const log = await this.readLog(name, signal);
+      const last = log.at(-1);
+      if (last === undefined || !log.some((e) => e.seq === seq)) {
+        // Only possible after a stall longer than the prune grace period (our entry was created and
+        // then pruned, or created late and pruned as stale): both "it landed" and "it did not" fit.
+        throw new RefConflictError(`could not confirm whether the update of ref ${name} took effect (the ref moved on meanwhile)`, {
+          hint: 'read the ref again to see its current value',
+        });
+      }
+      if (last.seq === seq) {
+        await this.prune(name, log, signal);
+        return true;
+      }
+      if (log.some((e) => e.seq === seq + 1)) {
+        let above: RefLogEntry;
+        try {
+          above = await this.readEntry(name, seq + 1, signal);
+        } catch (err) {
+          if (err instanceof NotFoundError) continue;
+          throw err;
+        }
+        if (above.prev === writer) return true;
+      }
+      // Newer entries that were not built on ours: our entry never was the ref's value. Remove it so
+      // the log stays one chain; readers already ignore it (it is not the newest).
+      await this.deleteRaw(entryKey(name, seq), signal).catch(() => undefined);
+      return false;
+    }
+    throw new StoreUnavailableError(`ref ${name} kept changing while its update was being confirmed on ${this.description}`);
+  }
+
+  /**
+   * Best effort. Deleting an entry would let a writer holding that old version re-create the next
+   * sequence number; the grace period makes that need a stall of minutes, and `confirm` catches it
+   * anyway. Oldest first, so the surviving entries always form an unbroken run up to the newest.
+   */
+  private async prune(name: string, log: readonly LogEntryInfo[], signal: AbortSignal | undefined): Promise<void> {
+    const last = log.at(-1);
+    if (last?.lastModified === undefined) return;
+    const newest = last.lastModified;
+    for (const e of log) {
+      if (e.seq > last.seq - this.refLogKeep) break;
+      if (e.lastModified === undefined || newest - e.lastModified < this.refLogGraceMs) break;
+      try {
+        await this.deleteRaw(entryKey(name, e.seq), signal);
+      } catch {
+        return;
+      }
+    }
+  }
+
+  async listRefs(prefix: string, options?: OperationOptions): Promise<Map<string, RefValue>> {
+    const signal = options?.signal;
+    const refs = new Map<string, RefValue>();
+    if (!prefix.startsWith('refs/') && !'refs/'.startsWith(prefix)) return refs;
+    const listPrefix = prefix.startsWith('refs/') ? prefix : 'refs/';
+    const newest = new Map<string, number>();
+    for await (const item of this.listRaw(listPrefix, signal)) {
+      const parsed = parseEntryKey(item.key);
+      if (parsed === undefined || !parsed.ref.startsWith(prefix)) continue;
+      if ((newest.get(parsed.ref) ?? 0) < parsed.seq) newest.set(parsed.ref, parsed.seq);
+    }
+    const heads = [...newest];
+    const values = await mapLimit(heads, HAS_CONCURRENCY, async ([name, seq]): Promise<RefValue | null> => {
+      let head: RefHead | null;
+      try {
+        head = { seq, entry: await this.readEntry(name, seq, signal) };
+      } catch (err) {
+        if (!(err instanceof NotFoundError)) throw err;
+        head = await this.readHead(name, signal);
+      }
+      return head === null || head.entry.oid === null ? null : { oid: head.entry.oid, version: formatSequence(head.seq) };
+    });
+    heads.forEach(([name], i) => {
+      const value = values[i];
+      if (value) refs.set(name, value);
+    });
+    return refs;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // conditional-write probe
+
+  private async ensureConditionalWrites(): Promise<void> {
+    if (this.options.conditional_writes === 'unsupported') throw new ConditionalWritesUnsupportedError(this.endpoint);
+    // Shared by concurrent callers, so no caller's abort signal may cancel it.
+    this.probe ??= this.runProbe().catch((err: unknown) => {
+      this.probe = undefined;
+      throw err;
+    });
+    if (!(await this.probe)) throw new ConditionalWritesUnsupportedError(this.endpoint);
+  }
+
+  /** Creates a fresh key twice with `If-None-Match: *`; a server that honours it refuses the second. */
+  private async runProbe(): Promise<boolean> {
+    const key = `meta/conditional-write-probe-${randomBytes(8).toString('hex')}`;
+    const body = Buffer.from('mediagit conditional-write probe; safe to delete\n');
+    const { s3, client } = await this.load();
+    const attempt = async (): Promise<'created' | 'refused' | 'unsupported'> => {
+      try {
+        await client.send(new s3.PutObjectCommand({ Bucket: this.bucket, Key: this.full(key), Body: body, IfNoneMatch: '*' }));
+        return 'created';
+      } catch (err) {
+        const f = describeS3Failure(err);
+        if (f.status === 412 || f.status === 409) return 'refused';
+        if (f.status === 501 || f.code === 'NotImplemented') return 'unsupported';
+        throw this.mapError(err, 'PutObject (conditional-write probe)', key);
+      }
+    };
+    try {
+      if ((await attempt()) !== 'created') return false;
+      return (await attempt()) === 'refused';
+    } finally {
+      await this.deleteRaw(key, undefined).catch(() => undefined);
+    }
+  }
+
+  async close(): Promise<void> {
+    const loaded = this.loaded;
+    this.loaded = undefined;
+    this.probe = undefined;
+    if (loaded) (await loaded.catch(() => undefined))?.client.destroy();
+  }
+}
+
+function normalizePrefix(prefix: string | undefined): string {
+  const trimmed = (prefix ?? '').replace(/^\/+/, '').replace(/\/+$/, '');
+  return trimmed === '' ? '' : `${trimmed}/`;
+}
+
+function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    u.username = '';
+    u.password = '';
+    return u.toString().replace(/\/$/, '');
+  } catch {
+    return url;
+  }
+}
+
+function positiveInt(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value < 1) throw new ConfigError(`S3 remote: ${name} must be a positive integer, got ${String(value)}`);
+  return value;
+}
+
+function nonNegativeInt(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value < 0) throw new ConfigError(`S3 remote: ${name} must be a non-negative integer, got ${String(value)}`);
+  return value;
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight; the first failure stops new work and rejects. */
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  let failed = false;
+  const worker = async (): Promise<void> => {
+    while (!failed && next < items.length) {
+      const i = next++;
+      try {
+        results[i] = await fn(items[i] as T);
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}

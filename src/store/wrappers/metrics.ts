@@ -1,0 +1,179 @@
+import type { ListedKey, OperationOptions, RefValue, Store } from '../store.js';
+import { STORE_OPERATIONS, type StoreOperation } from './operations.js';
+
+/**
+ * Upper bounds (ms) of the duration histogram: Prometheus' default buckets, in milliseconds, so the
+ * server can expose them as `le` labels without re-binning.
+ */
+export const DURATION_BUCKETS_MS: readonly number[] = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
+
+export interface OperationMetrics {
+  calls: number;
+  /** Calls that threw. A CAS that returned false is not an error; see `casConflicts`. */
+  errors: number;
+  /** Payload bytes returned by `get`. */
+  bytesRead: number;
+  /** Payload bytes of `put`s that succeeded. */
+  bytesWritten: number;
+  /** Keys asked about (has), keys yielded (list), refs returned (listRefs). */
+  items: number;
+  totalDurationMs: number;
+  maxDurationMs: number;
+  /**
+   * Cumulative counts, Prometheus-style: `durationBuckets[i]` calls took at most
+   * `DURATION_BUCKETS_MS[i]`; the extra last entry counts every call (le="+Inf").
+   */
+  durationBuckets: number[];
+}
+
+export interface MetricsSnapshot {
+  operations: Record<StoreOperation, OperationMetrics>;
+  totals: { calls: number; errors: number; bytesRead: number; bytesWritten: number };
+  casConflicts: number;
+}
+
+export interface MeteredStoreOptions {
+  /** Monotonic clock in ms; injectable for tests. */
+  now?: () => number;
+}
+
+function emptyOperation(): OperationMetrics {
+  return {
+    calls: 0,
+    errors: 0,
+    bytesRead: 0,
+    bytesWritten: 0,
+    items: 0,
+    totalDurationMs: 0,
+    maxDurationMs: 0,
+    durationBuckets: new Array<number>(DURATION_BUCKETS_MS.length + 1).fill(0),
+  };
+}
+
+function emptyOperations(): Record<StoreOperation, OperationMetrics> {
+  return Object.fromEntries(STORE_OPERATIONS.map((op) => [op, emptyOperation()])) as Record<StoreOperation, OperationMetrics>;
+}
+
+/**
+ * Counts what passes through a Store. Where it sits decides what is measured: outside a
+ * RetryingStore it sees logical operations (what the user asked for, "bytes sent" once per object);
+ * inside it sees every attempt, which is what a bandwidth or error-rate graph wants.
+ */
+export class MeteredStore implements Store {
+  readonly description: string;
+  private readonly now: () => number;
+  private operations = emptyOperations();
+  private casConflicts = 0;
+
+  constructor(
+    readonly inner: Store,
+    options: MeteredStoreOptions = {},
+  ) {
+    this.description = inner.description;
+    this.now = options.now ?? (() => performance.now());
+  }
+
+  snapshot(): MetricsSnapshot {
+    const operations = emptyOperations();
+    const totals = { calls: 0, errors: 0, bytesRead: 0, bytesWritten: 0 };
+    for (const op of STORE_OPERATIONS) {
+      const m = this.operations[op];
+      operations[op] = { ...m, durationBuckets: [...m.durationBuckets] };
+      totals.calls += m.calls;
+      totals.errors += m.errors;
+      totals.bytesRead += m.bytesRead;
+      totals.bytesWritten += m.bytesWritten;
+    }
+    return { operations, totals, casConflicts: this.casConflicts };
+  }
+
+  reset(): void {
+    this.operations = emptyOperations();
+    this.casConflicts = 0;
+  }
+
+  private record(op: StoreOperation, started: number, failed: boolean): OperationMetrics {
+    const m = this.operations[op];
+    const duration = Math.max(0, this.now() - started);
+    m.calls++;
+    if (failed) m.errors++;
+    m.totalDurationMs += duration;
+    m.maxDurationMs = Math.max(m.maxDurationMs, duration);
+    for (let i = 0; i < DURATION_BUCKETS_MS.length; i++) if (duration <= DURATION_BUCKETS_MS[i]!) m.durationBuckets[i]!++;
+    m.durationBuckets[DURATION_BUCKETS_MS.length]!++;
+    return m;
+  }
+
+  private async measure<T>(op: StoreOperation, fn: () => Promise<T>, onSuccess?: (result: T, m: OperationMetrics) => void): Promise<T> {
+    const started = this.now();
+    let result: T;
+    try {
+      result = await fn();
+    } catch (err) {
+      this.record(op, started, true);
+      throw err;
+    }
+    onSuccess?.(result, this.record(op, started, false));
+    return result;
+  }
+
+  get(key: string, options?: OperationOptions): Promise<Buffer> {
+    return this.measure('get', () => this.inner.get(key, options), (data, m) => {
+      m.bytesRead += data.byteLength;
+    });
+  }
+
+  put(key: string, data: Uint8Array, options?: OperationOptions): Promise<void> {
+    return this.measure('put', () => this.inner.put(key, data, options), (_result, m) => {
+      m.bytesWritten += data.byteLength;
+    });
+  }
+
+  has(keys: readonly string[], options?: OperationOptions): Promise<boolean[]> {
+    return this.measure('has', () => this.inner.has(keys, options), (_result, m) => {
+      m.items += keys.length;
+    });
+  }
+
+  /** One call per listing; its duration runs from the first request to the end (or abandonment). */
+  async *list(prefix: string, options?: OperationOptions): AsyncIterable<ListedKey> {
+    const started = this.now();
+    let failed = false;
+    let count = 0;
+    try {
+      for await (const item of this.inner.list(prefix, options)) {
+        count++;
+        yield item;
+      }
+    } catch (err) {
+      failed = true;
+      throw err;
+    } finally {
+      this.record('list', started, failed).items += count;
+    }
+  }
+
+  delete(key: string, options?: OperationOptions): Promise<void> {
+    return this.measure('delete', () => this.inner.delete(key, options));
+  }
+
+  readRef(name: string, options?: OperationOptions): Promise<RefValue | null> {
+    return this.measure('readRef', () => this.inner.readRef(name, options));
+  }
+
+  compareAndSwapRef(name: string, expected: RefValue | null, next: string | null, options?: OperationOptions): Promise<boolean> {
+    return this.measure('compareAndSwapRef', () => this.inner.compareAndSwapRef(name, expected, next, options), (swapped) => {
+      if (!swapped) this.casConflicts++;
+    });
+  }
+
+  listRefs(prefix: string, options?: OperationOptions): Promise<Map<string, RefValue>> {
+    return this.measure('listRefs', () => this.inner.listRefs(prefix, options), (refs, m) => {
+      m.items += refs.size;
+    });
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}

@@ -1,0 +1,245 @@
+import { MediagitError, StoreUnavailableError, isRetriable } from '../../errors/index.js';
+import { assertValidKey, assertValidRefName, type ListedKey, type OperationOptions, type RefValue, type Store } from '../store.js';
+import { abortableSleep, throwIfAborted, type Sleep, type StoreOperation } from './operations.js';
+
+export const DEFAULT_MAX_RETRIES = 3;
+export const DEFAULT_BASE_DELAY_MS = 100;
+export const DEFAULT_MAX_DELAY_MS = 10_000;
+export const DEFAULT_MAX_RETRY_AFTER_MS = 60_000;
+
+export interface RetryInfo {
+  readonly operation: StoreOperation;
+  /** Key, ref name or list prefix; for `has`, a count such as "1000 keys". */
+  readonly target: string;
+  /** 1 for the first retry. */
+  readonly attempt: number;
+  readonly maxRetries: number;
+  readonly delayMs: number;
+  readonly error: unknown;
+}
+
+export interface RetryOptions {
+  /** Retries after the first attempt (config `max_retries`); 0 disables retrying. */
+  maxRetries?: number;
+  baseDelayMs?: number;
+  maxDelayMs?: number;
+  /** Ceiling on a server's Retry-After, so one bad header cannot park the CLI for an hour. */
+  maxRetryAfterMs?: number;
+  /** Which failures are worth another attempt; defaults to `isTransientError`. */
+  isRetriable?: (err: unknown) => boolean;
+  sleep?: Sleep;
+  /** In [0, 1); injectable so tests can pin the jitter. */
+  random?: () => number;
+  /** Called before each wait, so the CLI can show "retrying…". Exceptions from it are ignored. */
+  onRetry?: (info: RetryInfo) => void;
+}
+
+/** Socket-level failures that say nothing about the request itself; a fresh connection may well work. */
+const TRANSIENT_NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN']);
+
+/** undici codes that are our own doing (cancelled, misused) rather than the network's. */
+const PERMANENT_UNDICI_CODES = new Set([
+  'UND_ERR_ABORTED',
+  'UND_ERR_INVALID_ARG',
+  'UND_ERR_INVALID_RETURN_VALUE',
+  'UND_ERR_NOT_SUPPORTED',
+  'UND_ERR_RES_EXCEEDED_MAX_SIZE',
+]);
+
+/**
+ * `isRetriable` plus raw Node/undici network errors, which a backend may let escape unwrapped
+ * (fetch reports them as `TypeError('fetch failed')` with the socket error as `cause`).
+ */
+export function isTransientError(err: unknown): boolean {
+  let current: unknown = err;
+  for (let depth = 0; depth < 4 && typeof current === 'object' && current !== null; depth++) {
+    if (isRetriable(current)) return true;
+    // A typed error is the backend's verdict (NotFound, Auth, Corrupt…); its cause must not overrule it.
+    if (current instanceof MediagitError) return false;
+    if ((current as { name?: unknown }).name === 'AbortError') return false;
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string') {
+      if (TRANSIENT_NETWORK_CODES.has(code)) return true;
+      if (code.startsWith('UND_ERR_')) return !PERMANENT_UNDICI_CODES.has(code);
+    }
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+function retryAfterOf(err: unknown): number | undefined {
+  if (!(err instanceof StoreUnavailableError)) return undefined;
+  const ms = err.retryAfterMs;
+  return typeof ms === 'number' && Number.isFinite(ms) && ms > 0 ? ms : undefined;
+}
+
+/**
+ * Retries transient backend failures with capped exponential backoff and full jitter, so a
+ * thousand parallel uploads hitting the same 503 do not come back in lockstep.
+ *
+ * Order against ConcurrencyLimitedStore matters: Retrying(Limited(x)) gives the slot back while
+ * sleeping, Limited(Retrying(x)) keeps it — the latter is the one that actually lowers the load
+ * on a backend that is answering "slow down".
+ *
+ * Arguments are validated here, before the first attempt, so an invalid key is a TypeError
+ * that never reaches (or is retried against) the backend.
+ */
+export class RetryingStore implements Store {
+  readonly description: string;
+  private readonly maxRetries: number;
+  private readonly baseDelayMs: number;
+  private readonly maxDelayMs: number;
+  private readonly maxRetryAfterMs: number;
+  private readonly retriable: (err: unknown) => boolean;
+  private readonly sleep: Sleep;
+  private readonly random: () => number;
+  private readonly onRetry: ((info: RetryInfo) => void) | undefined;
+
+  constructor(
+    readonly inner: Store,
+    options: RetryOptions = {},
+  ) {
+    this.description = inner.description;
+    this.maxRetries = Math.max(0, Math.floor(options.maxRetries ?? DEFAULT_MAX_RETRIES));
+    this.baseDelayMs = options.baseDelayMs ?? DEFAULT_BASE_DELAY_MS;
+    this.maxDelayMs = options.maxDelayMs ?? DEFAULT_MAX_DELAY_MS;
+    this.maxRetryAfterMs = options.maxRetryAfterMs ?? DEFAULT_MAX_RETRY_AFTER_MS;
+    this.retriable = options.isRetriable ?? isTransientError;
+    this.sleep = options.sleep ?? abortableSleep;
+    this.random = options.random ?? Math.random;
+    this.onRetry = options.onRetry;
+  }
+
+  /** Full jitter: uniform in [0, min(cap, base·2^n)], raised to the server's Retry-After if it gave one. */
+  delayFor(retryIndex: number, err: unknown): number {
+    const ceiling = Math.min(this.maxDelayMs, this.baseDelayMs * 2 ** retryIndex);
+    let delay = this.random() * ceiling;
+    const after = retryAfterOf(err);
+    if (after !== undefined) delay = Math.max(delay, Math.min(after, this.maxRetryAfterMs));
+    return Math.round(delay);
+  }
+
+  private shouldRetry(err: unknown, signal: AbortSignal | undefined): boolean {
+    return !signal?.aborted && this.retriable(err);
+  }
+
+  private async pause(operation: StoreOperation, target: string, retryIndex: number, error: unknown, signal: AbortSignal | undefined): Promise<void> {
+    const delayMs = this.delayFor(retryIndex, error);
+    try {
+      this.onRetry?.({ operation, target, attempt: retryIndex + 1, maxRetries: this.maxRetries, delayMs, error });
+    } catch {
+      // A broken progress display must not fail the upload it is reporting on.
+    }
+    await this.sleep(delayMs, signal);
+  }
+
+  private async run<T>(operation: StoreOperation, target: string, options: OperationOptions | undefined, fn: () => Promise<T>): Promise<T> {
+    const signal = options?.signal;
+    for (let retryIndex = 0; ; retryIndex++) {
+      throwIfAborted(signal);
+      try {
+        return await fn();
+      } catch (err) {
+        if (retryIndex >= this.maxRetries || !this.shouldRetry(err, signal)) throw err;
+        await this.pause(operation, target, retryIndex, err, signal);
+      }
+    }
+  }
+
+  async get(key: string, options?: OperationOptions): Promise<Buffer> {
+    assertValidKey(key);
+    return this.run('get', key, options, () => this.inner.get(key, options));
+  }
+
+  /** Safe to repeat even if a failed attempt landed: re-putting a content-addressed key is a no-op. */
+  async put(key: string, data: Uint8Array, options?: OperationOptions): Promise<void> {
+    assertValidKey(key);
+    return this.run('put', key, options, () => this.inner.put(key, data, options));
+  }
+
+  async has(keys: readonly string[], options?: OperationOptions): Promise<boolean[]> {
+    for (const key of keys) assertValidKey(key);
+    return this.run('has', `${keys.length} keys`, options, () => this.inner.has(keys, options));
+  }
+
+  /**
+   * A failed listing restarts from the beginning (backends promise no order, so there is no safe
+   * resume point) and skips keys already yielded. The retry budget resets whenever a pass makes
+   * progress, so a long listing with sporadic blips completes, while a backend that fails before
+   * yielding anything new still gives up after `maxRetries`.
+   */
+  async *list(prefix: string, options?: OperationOptions): AsyncIterable<ListedKey> {
+    const signal = options?.signal;
+    const yielded = new Set<string>();
+    let retryIndex = 0;
+    for (;;) {
+      throwIfAborted(signal);
+      let progressed = false;
+      try {
+        for await (const item of this.inner.list(prefix, options)) {
+          if (yielded.has(item.key)) continue;
+          yielded.add(item.key);
+          progressed = true;
+          yield item;
+        }
+        return;
+      } catch (err) {
+        if (progressed) retryIndex = 0;
+        if (retryIndex >= this.maxRetries || !this.shouldRetry(err, signal)) throw err;
+        await this.pause('list', prefix, retryIndex, err, signal);
+        retryIndex++;
+      }
+    }
+  }
+
+  async delete(key: string, options?: OperationOptions): Promise<void> {
+    assertValidKey(key);
+    return this.run('delete', key, options, () => this.inner.delete(key, options));
+  }
+
+  async readRef(name: string, options?: OperationOptions): Promise<RefValue | null> {
+    assertValidRefName(name);
+    return this.run('readRef', name, options, () => this.inner.readRef(name, options));
+  }
+
+  /**
+   * A CAS that failed in transit may or may not have been applied, so blindly repeating it could
+   * report a conflict for our own write (or, worse, succeed twice in a read-modify-write loop).
+   * The ref itself is the witness: already `next` → our write landed; still `expected` → nothing
+   * happened, try again; anything else → another writer won, which is a plain `false`.
+   *
+   * Two ambiguities remain and are accepted: another writer may have set the same `next` (the
+   * outcome the caller wanted holds either way), and a request still in flight on the server may
+   * land after our re-read, in which case the retry is rejected and we return false although the
+   * ref holds our value — the caller's usual re-read-and-decide path handles that.
+   * The retry reuses the caller's `expected` (not the fresh read) so a backend that compares
+   * versions still rejects an A→B→A change the caller never saw.
+   */
+  async compareAndSwapRef(name: string, expected: RefValue | null, next: string | null, options?: OperationOptions): Promise<boolean> {
+    assertValidRefName(name);
+    const signal = options?.signal;
+    for (let retryIndex = 0; ; retryIndex++) {
+      throwIfAborted(signal);
+      let failure: unknown;
+      try {
+        return await this.inner.compareAndSwapRef(name, expected, next, options);
+      } catch (err) {
+        if (!this.shouldRetry(err, signal)) throw err;
+        failure = err;
+      }
+      const current = (await this.readRef(name, options))?.oid ?? null;
+      if (current === next) return true;
+      if (current !== (expected?.oid ?? null)) return false;
+      if (retryIndex >= this.maxRetries) throw failure;
+      await this.pause('compareAndSwapRef', name, retryIndex, failure, signal);
+    }
+  }
+
+  async listRefs(prefix: string, options?: OperationOptions): Promise<Map<string, RefValue>> {
+    return this.run('listRefs', prefix, options, () => this.inner.listRefs(prefix, options));
+  }
+
+  async close(): Promise<void> {
+    return this.inner.close();
+  }
+}

@@ -1,0 +1,381 @@
+/**
+ * The Store conformance suite. Every backend and every wrapper stack runs it, so "implements
+ * Store" means the same thing for a local folder, a cloud bucket and RetryingStore(FaultyStore(x)).
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { describe, test } from 'node:test';
+import { isValidKey, type ListedKey, type RefValue, type Store } from '../../src/store/index.js';
+
+export interface StoreFixture {
+  store: Store;
+  cleanup: () => Promise<void>;
+}
+
+export interface StoreContractOptions {
+  /** Run the racing-CAS test; only for backends whose CAS is meant to be atomic under concurrency. */
+  concurrentCas?: boolean;
+  /** Rounds of the racing-CAS test. Default 20. */
+  rounds?: number;
+}
+
+const MiB = 1024 * 1024;
+const CONTENDERS = 8;
+
+/** Deterministic bytes (SHA-256 in counter mode), so a failure reproduces byte for byte. */
+export function patternBytes(seed: string, length: number): Buffer {
+  const out = Buffer.alloc(length);
+  for (let offset = 0, i = 0; offset < length; i++) offset += createHash('sha256').update(`${seed}/${i}`).digest().copy(out, offset);
+  return out;
+}
+
+/** A well-formed OID (64 lowercase hex) derived from a label. */
+export function oidFor(label: string): string {
+  return createHash('sha256').update(label).digest('hex');
+}
+
+/** An OID with a chosen leading part, for exercising prefix listings. */
+export function oidWithPrefix(prefix: string, label: string): string {
+  return prefix + oidFor(label).slice(prefix.length);
+}
+
+export async function collectList(store: Store, prefix: string): Promise<ListedKey[]> {
+  const out: ListedKey[] = [];
+  for await (const item of store.list(prefix)) out.push(item);
+  return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+}
+
+function isNotFound(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === 'E_NOT_FOUND';
+}
+
+async function assertNotFound(promise: Promise<unknown>, what: string): Promise<void> {
+  await assert.rejects(promise, (err: unknown) => {
+    assert.ok(isNotFound(err), `${what}: expected code E_NOT_FOUND, got ${String(err)}`);
+    return true;
+  });
+}
+
+async function withStore(make: () => Promise<StoreFixture>, fn: (store: Store) => Promise<void>): Promise<void> {
+  const { store, cleanup } = await make();
+  try {
+    await fn(store);
+  } finally {
+    try {
+      await store.close();
+    } finally {
+      await cleanup();
+    }
+  }
+}
+
+/** Everything visible through the Store API, to prove a rejected call changed nothing. */
+async function visibleState(store: Store): Promise<string> {
+  const keys = await collectList(store, '');
+  const refs = [...(await store.listRefs('refs/'))].map(([name, v]) => `${name}=${v.oid}`).sort();
+  return JSON.stringify({ keys, refs });
+}
+
+const INVALID_KEYS = [
+  '../x',
+  'chunks/ABC',
+  `chunks/${'A'.repeat(64)}`,
+  `chunks/${'a'.repeat(63)}`,
+  `chunks/../${'a'.repeat(61)}`,
+  '',
+  '/etc/passwd',
+  'keys/../x',
+  'tmp/x',
+  'refs/heads/main',
+];
+
+const INVALID_REF_NAMES = ['refs/heads/../x', 'refs/heads/a.lock', 'refs/heads/', 'heads/main', '../refs/heads/x', 'refs/heads/a..b', 'refs/other/x', 'refs/heads/.hidden'];
+
+export function storeContract(name: string, make: () => Promise<StoreFixture>, options: StoreContractOptions = {}): void {
+  const rounds = options.rounds ?? 20;
+
+  describe(`Store contract: ${name}`, () => {
+    describe('objects', () => {
+      test('get of a missing key rejects with NotFoundError', () =>
+        withStore(make, async (store) => {
+          await assertNotFound(store.get(`chunks/${oidFor('missing')}`), 'missing chunk');
+          await assertNotFound(store.get(`objects/${oidFor('missing')}`), 'missing object');
+          await assertNotFound(store.get('keys/missing'), 'missing key file');
+        }));
+
+      test('put/get round-trips empty, small and 5 MiB objects byte for byte', () =>
+        withStore(make, async (store) => {
+          const cases: [string, Buffer][] = [
+            ['empty', Buffer.alloc(0)],
+            ['small', Buffer.from('hello, store\n')],
+            ['binary', patternBytes('binary', 4099)],
+            ['large', patternBytes('large', 5 * MiB)],
+          ];
+          for (const [label, data] of cases) {
+            const key = `chunks/${oidFor(label)}`;
+            await store.put(key, data);
+            const back = await store.get(key);
+            assert.equal(back.length, data.length, `${label}: length`);
+            assert.ok(back.equals(data), `${label}: bytes differ`);
+          }
+          for (const key of [`objects/${oidFor('obj')}`, 'keys/master', 'meta/config']) {
+            const data = patternBytes(key, 300);
+            await store.put(key, data);
+            assert.ok((await store.get(key)).equals(data), key);
+          }
+        }));
+
+      test('accepts a Uint8Array view into a larger buffer and stores only the view', () =>
+        withStore(make, async (store) => {
+          const backing = patternBytes('backing', 1000);
+          const view = new Uint8Array(backing.buffer, backing.byteOffset + 100, 200);
+          const key = `chunks/${oidFor('view')}`;
+          await store.put(key, view);
+          assert.ok((await store.get(key)).equals(backing.subarray(100, 300)));
+        }));
+
+      test('putting an existing key succeeds and leaves it intact', () =>
+        withStore(make, async (store) => {
+          const key = `chunks/${oidFor('again')}`;
+          const data = patternBytes('again', 70_000);
+          await store.put(key, data);
+          await store.put(key, data);
+          assert.ok((await store.get(key)).equals(data));
+          // Concurrent writers of the same content are the normal case with deduplication.
+          await Promise.all(Array.from({ length: 8 }, () => store.put(key, data)));
+          assert.ok((await store.get(key)).equals(data));
+          assert.deepEqual(
+            (await collectList(store, 'chunks/')).map((k) => [k.key, k.size]),
+            [[key, data.length]],
+          );
+        }));
+
+      test('has answers a 1000-key batch in order, mixing present and absent keys', () =>
+        withStore(make, async (store) => {
+          assert.deepEqual(await store.has([]), []);
+          const keys = Array.from({ length: 1000 }, (_, i) => (i % 3 === 0 ? `objects/${oidFor(`has-${i}`)}` : `chunks/${oidFor(`has-${i}`)}`));
+          const present = keys.map((_, i) => i % 7 === 0 || i % 11 === 5);
+          await Promise.all(keys.map((key, i) => (present[i] ? store.put(key, Buffer.from(`value ${i}`)) : undefined)));
+          assert.deepEqual(await store.has(keys), present);
+          const reversed = [...keys].reverse();
+          assert.deepEqual(await store.has(reversed), [...present].reverse());
+          // The same key twice in one batch gets two answers.
+          const dup = keys[0]!;
+          assert.deepEqual(await store.has([dup, keys[1]!, dup]), [present[0], present[1], present[0]]);
+        }));
+
+      test('list(prefix) returns exactly the keys under the prefix with their sizes', () =>
+        withStore(make, async (store) => {
+          assert.deepEqual(await collectList(store, ''), []);
+          const chunksAb = [0, 1, 2].map((i) => `chunks/${oidWithPrefix(`ab${i}`, `ab-${i}`)}`);
+          const chunksAbc = `chunks/${oidWithPrefix('abc', 'abc')}`;
+          const chunksCd = [0, 1].map((i) => `chunks/${oidWithPrefix('cd', `cd-${i}`)}`);
+          const objectsAb = [0, 1].map((i) => `objects/${oidWithPrefix('ab', `obj-${i}`)}`);
+          const keyFiles = ['keys/main', 'keys/backup'];
+          const meta = ['meta/info'];
+          const all = [...chunksAb, chunksAbc, ...chunksCd, ...objectsAb, ...keyFiles, ...meta];
+          const sizes = new Map(all.map((key, i) => [key, i * 37]));
+          for (const key of all) await store.put(key, patternBytes(key, sizes.get(key)!));
+
+          const expect = async (prefix: string, keys: string[]): Promise<void> => {
+            const expected = keys.map((key) => ({ key, size: sizes.get(key)! })).sort((a, b) => (a.key < b.key ? -1 : 1));
+            assert.deepEqual(await collectList(store, prefix), expected, `list(${JSON.stringify(prefix)})`);
+          };
+          await expect('', all);
+          await expect('chunks/', [...chunksAb, chunksAbc, ...chunksCd]);
+          await expect('chunks/ab', [...chunksAb, chunksAbc]);
+          await expect('chunks/abc', [chunksAbc]);
+          await expect('chunks/a', [...chunksAb, chunksAbc]);
+          await expect('chunks/cd', chunksCd);
+          await expect('chunks/ef', []);
+          await expect(chunksAb[1]!, [chunksAb[1]!]);
+          await expect('objects/', objectsAb);
+          await expect('objects/ab', objectsAb);
+          await expect('keys/', keyFiles);
+          await expect('keys/m', ['keys/main']);
+          await expect('meta/', meta);
+          await expect('nothing/', []);
+          // Whatever a backend uses for in-progress writes must never surface as a key.
+          for (const { key } of await collectList(store, '')) assert.ok(isValidKey(key), `listed a non-key: ${key}`);
+        }));
+
+      test('list reflects deletes and tolerates the consumer stopping early', () =>
+        withStore(make, async (store) => {
+          const keys = [0, 1, 2, 3].map((i) => `chunks/${oidFor(`early-${i}`)}`);
+          for (const key of keys) await store.put(key, Buffer.from(key));
+          for await (const item of store.list('chunks/')) {
+            assert.ok(keys.includes(item.key));
+            break;
+          }
+          await store.delete(keys[0]!);
+          assert.deepEqual(
+            (await collectList(store, 'chunks/')).map((k) => k.key),
+            keys.slice(1).sort(),
+          );
+        }));
+
+      test('delete removes a key; deleting a missing key succeeds', () =>
+        withStore(make, async (store) => {
+          const key = `chunks/${oidFor('doomed')}`;
+          const keep = `chunks/${oidFor('kept')}`;
+          await store.put(key, Buffer.from('doomed'));
+          await store.put(keep, Buffer.from('kept'));
+          await store.delete(key);
+          await assertNotFound(store.get(key), 'deleted key');
+          assert.deepEqual(await store.has([key, keep]), [false, true]);
+          await store.delete(key);
+          await store.delete(`objects/${oidFor('never existed')}`);
+          await store.delete('keys/never');
+          assert.ok((await store.get(keep)).equals(Buffer.from('kept')));
+          // A deleted key can be written again.
+          await store.put(key, Buffer.from('doomed'));
+          assert.ok((await store.get(key)).equals(Buffer.from('doomed')));
+        }));
+
+      test('invalid keys are rejected without touching the backend', () =>
+        withStore(make, async (store) => {
+          await store.put(`chunks/${oidFor('witness')}`, Buffer.from('witness'));
+          const before = await visibleState(store);
+          const good = `chunks/${oidFor('good')}`;
+          for (const key of INVALID_KEYS) {
+            const label = JSON.stringify(key);
+            await assert.rejects(() => store.get(key), TypeError, `get ${label}`);
+            await assert.rejects(() => store.put(key, Buffer.from('x')), TypeError, `put ${label}`);
+            await assert.rejects(() => store.has([good, key]), TypeError, `has ${label}`);
+            await assert.rejects(() => store.delete(key), TypeError, `delete ${label}`);
+          }
+          assert.equal(await visibleState(store), before);
+        }));
+    });
+
+    describe('refs', () => {
+      const main = 'refs/heads/main';
+      const [A, B, C] = [oidFor('commit A'), oidFor('commit B'), oidFor('commit C')];
+
+      test('readRef of a missing ref is null', () =>
+        withStore(make, async (store) => {
+          assert.equal(await store.readRef(main), null);
+          assert.equal(await store.readRef('refs/tags/v1.0'), null);
+          assert.equal(await store.readRef('refs/heads/feature/deep/name'), null);
+        }));
+
+      test('create with expected null succeeds once; a second create returns false', () =>
+        withStore(make, async (store) => {
+          assert.equal(await store.compareAndSwapRef(main, null, A), true);
+          assert.equal((await store.readRef(main))?.oid, A);
+          assert.equal(await store.compareAndSwapRef(main, null, B), false);
+          assert.equal((await store.readRef(main))?.oid, A);
+        }));
+
+      test('update with the current value succeeds; with a stale value returns false and changes nothing', () =>
+        withStore(make, async (store) => {
+          assert.equal(await store.compareAndSwapRef(main, null, A), true);
+          const atA = await store.readRef(main);
+          assert.ok(atA);
+          assert.equal(await store.compareAndSwapRef(main, atA, B), true);
+          const atB = await store.readRef(main);
+          assert.equal(atB?.oid, B);
+          assert.equal(await store.compareAndSwapRef(main, atA, C), false, 'stale expected value must lose');
+          assert.equal((await store.readRef(main))?.oid, B);
+          // A fabricated RefValue for an OID the ref never held must lose too.
+          const forged: RefValue = { oid: C, version: C };
+          assert.equal(await store.compareAndSwapRef(main, forged, A), false);
+          assert.equal((await store.readRef(main))?.oid, B);
+          // Expecting absence of an existing ref is stale as well.
+          assert.equal(await store.compareAndSwapRef(main, null, null), false);
+          assert.equal((await store.readRef(main))?.oid, B);
+        }));
+
+      test('update and delete against a missing ref return false', () =>
+        withStore(make, async (store) => {
+          const ghost: RefValue = { oid: A, version: A };
+          assert.equal(await store.compareAndSwapRef(main, ghost, B), false);
+          assert.equal(await store.compareAndSwapRef(main, ghost, null), false);
+          assert.equal(await store.readRef(main), null);
+        }));
+
+      test('CAS with next null deletes the ref; a stale delete changes nothing', () =>
+        withStore(make, async (store) => {
+          assert.equal(await store.compareAndSwapRef(main, null, A), true);
+          const atA = await store.readRef(main);
+          assert.ok(atA);
+          assert.equal(await store.compareAndSwapRef(main, atA, B), true);
+          assert.equal(await store.compareAndSwapRef(main, atA, null), false, 'stale delete must lose');
+          assert.equal((await store.readRef(main))?.oid, B);
+          const atB = await store.readRef(main);
+          assert.equal(await store.compareAndSwapRef(main, atB, null), true);
+          assert.equal(await store.readRef(main), null);
+          assert.equal((await store.listRefs('refs/')).has(main), false);
+          // Deleted refs can be created again.
+          assert.equal(await store.compareAndSwapRef(main, null, C), true);
+          assert.equal((await store.readRef(main))?.oid, C);
+        }));
+
+      test('listRefs(prefix) returns exactly the refs under the prefix', () =>
+        withStore(make, async (store) => {
+          assert.equal((await store.listRefs('refs/')).size, 0);
+          const refs: Record<string, string> = {
+            'refs/heads/main': A,
+            'refs/heads/feature/x': B,
+            'refs/heads/feature/y': C,
+            'refs/tags/v1.0': A,
+            'refs/remotes/origin/main': B,
+          };
+          for (const [refName, oid] of Object.entries(refs)) assert.equal(await store.compareAndSwapRef(refName, null, oid), true, refName);
+          const expect = async (prefix: string, names: string[]): Promise<void> => {
+            const listed = await store.listRefs(prefix);
+            assert.deepEqual([...listed.keys()].sort(), [...names].sort(), `listRefs(${prefix})`);
+            for (const [refName, value] of listed) {
+              assert.equal(value.oid, refs[refName], refName);
+              assert.equal(typeof value.version, 'string');
+            }
+          };
+          await expect('refs/', Object.keys(refs));
+          await expect('refs/heads/', ['refs/heads/main', 'refs/heads/feature/x', 'refs/heads/feature/y']);
+          await expect('refs/heads/feature/', ['refs/heads/feature/x', 'refs/heads/feature/y']);
+          await expect('refs/tags/', ['refs/tags/v1.0']);
+          await expect('refs/remotes/', ['refs/remotes/origin/main']);
+          await expect('refs/heads/nope/', []);
+          // A value from listRefs is as good as one from readRef for a CAS.
+          const listed = (await store.listRefs('refs/heads/')).get('refs/heads/main');
+          assert.ok(listed);
+          assert.equal(await store.compareAndSwapRef('refs/heads/main', listed, C), true);
+          const x = await store.readRef('refs/heads/feature/x');
+          assert.equal(await store.compareAndSwapRef('refs/heads/feature/x', x, null), true);
+          await expect('refs/heads/feature/', ['refs/heads/feature/y']);
+          // Objects are not refs and refs are not objects.
+          assert.deepEqual(await collectList(store, ''), []);
+        }));
+
+      test('invalid ref names are rejected without touching the backend', () =>
+        withStore(make, async (store) => {
+          assert.equal(await store.compareAndSwapRef(main, null, A), true);
+          const before = await visibleState(store);
+          for (const refName of INVALID_REF_NAMES) {
+            const label = JSON.stringify(refName);
+            await assert.rejects(() => store.readRef(refName), TypeError, `readRef ${label}`);
+            await assert.rejects(() => store.compareAndSwapRef(refName, null, A), TypeError, `create ${label}`);
+            await assert.rejects(() => store.compareAndSwapRef(refName, { oid: A, version: A }, null), TypeError, `delete ${label}`);
+          }
+          assert.equal(await visibleState(store), before);
+        }));
+
+      if (options.concurrentCas) {
+        test(`${CONTENDERS} racing CAS calls from the same expected value: exactly one wins, ${rounds} rounds`, () =>
+          withStore(make, async (store) => {
+            const race = 'refs/heads/race';
+            let expected: RefValue | null = null;
+            for (let round = 0; round < rounds; round++) {
+              const candidates = Array.from({ length: CONTENDERS }, (_, i) => oidFor(`round ${round} contender ${i}`));
+              const results = await Promise.all(candidates.map((oid) => store.compareAndSwapRef(race, expected, oid)));
+              const winners = candidates.filter((_, i) => results[i]);
+              assert.equal(winners.length, 1, `round ${round}: ${winners.length} winners`);
+              const now = await store.readRef(race);
+              assert.equal(now?.oid, winners[0], `round ${round}: the ref must hold the winner's value`);
+              expected = now;
+            }
+          }));
+      }
+    });
+  });
+}
