@@ -6,9 +6,9 @@
 // Usage: node scripts/run-tests.mjs [node/test-runner options] [FILTER...]
 //   Options (anything starting with "-") are passed to node, e.g.
 //   --test-name-pattern=chunk or --test-only.
-//   A FILTER keeps only test files whose path contains it; it may name the
-//   TypeScript source (test/unit/foo.test.ts) or the compiled file
-//   (dist/test/unit/foo.test.js).
+//   A FILTER is a group name (unit, e2e, integration) or keeps only test files
+//   whose path contains it; it may name the TypeScript source
+//   (test/unit/foo.test.ts) or the compiled file (dist/test/unit/foo.test.js).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -127,7 +127,9 @@ async function main() {
       if (filters.length > 0) {
         files = files.filter((f) => {
           const rel = path.relative(distTest, f).split(path.sep).join('/');
-          return filters.some((flt) => `test/${rel}`.includes(flt) || rel.includes(flt));
+          return filters.some((flt) =>
+            GROUPS.includes(flt) ? flt === group : `test/${rel}`.includes(flt) || rel.includes(flt),
+          );
         });
       }
       if (files.length === 0) continue;

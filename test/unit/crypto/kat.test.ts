@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { argon2Sync } from 'node:crypto';
 import { test } from 'node:test';
-import { aesGcmOpen, aesGcmSeal, argon2idKey, hkdfSha256, padme } from '../../../src/crypto/index.js';
+import { aesGcmOpen, aesGcmSeal, argon2idKey, argon2idWasm, hkdfSha256, padme } from '../../../src/crypto/index.js';
 
 const hex = (s: string): Buffer => Buffer.from(s, 'hex');
 
@@ -54,11 +54,14 @@ test('Argon2id: RFC 9106 §5.3 vector, and hash-wasm (as wired) agrees with it o
   assert.equal(rfc.toString('hex'), '0d640df58d78766c08c037a34a8b53c9d01ef0452d75b65eb52520e96b01e659');
 
   const nodeNoAd = argon2Sync('argon2id', { message: Buffer.from('correct horse'), nonce: Buffer.alloc(16, 2), parallelism: 4, tagLength: 32, memory: 64, passes: 3 });
-  const wasm = await argon2idKey('correct horse', Buffer.alloc(16, 2), { memoryKiB: 64, iterations: 3, parallelism: 4 });
+  const wasm = await argon2idWasm(Buffer.from('correct horse'), Buffer.alloc(16, 2), { memoryKiB: 64, iterations: 3, parallelism: 4 });
   assert.equal(wasm.toString('hex'), nodeNoAd.toString('hex'));
+  const wired = await argon2idKey('correct horse', Buffer.alloc(16, 2), { memoryKiB: 64, iterations: 3, parallelism: 4 });
+  assert.equal(wired.toString('hex'), nodeNoAd.toString('hex'));
 
-  const reference = await argon2idKey('password', Buffer.from('somesalt'), { memoryKiB: 65536, iterations: 2, parallelism: 1 });
-  assert.equal(reference.toString('hex'), '09316115d5cf24ed5a15a31a3ba326e5cf32edc24702987c02b6566f61913cf7');
+  const reference = '09316115d5cf24ed5a15a31a3ba326e5cf32edc24702987c02b6566f61913cf7';
+  assert.equal((await argon2idKey('password', Buffer.from('somesalt'), { memoryKiB: 65536, iterations: 2, parallelism: 1 })).toString('hex'), reference);
+  assert.equal((await argon2idWasm(Buffer.from('password'), Buffer.from('somesalt'), { memoryKiB: 65536, iterations: 2, parallelism: 1 })).toString('hex'), reference);
 });
 
 test('PADMÉ padding: never shrinks, overhead at most 12 %, few distinct sizes', () => {
