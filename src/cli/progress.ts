@@ -63,6 +63,12 @@ export class TerminalProgress implements ProgressSink {
   }
 
   private render(): string {
+    // Longer than the terminal is wide, the line wraps and every redraw leaves debris.
+    const width = this.stream.columns && this.stream.columns > 20 ? this.stream.columns - 4 : 76;
+    return this.line().slice(0, width);
+  }
+
+  private line(): string {
     const fraction = this.totalBytes > 0 ? Math.min(1, this.done / this.totalBytes) : 0;
     const filled = Math.round(fraction * BAR_WIDTH);
     const elapsed = Math.max(0.001, (Date.now() - this.startedAt) / 1000);

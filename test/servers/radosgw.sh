@@ -73,10 +73,9 @@ wait_for() {
   until "$@" >/dev/null 2>&1; do
     if (( $(date +%s) >= deadline )); then
       log "timed out after ${TIMEOUT}s waiting for $what"
-      dump_logs
       return 1
     fi
-    check_daemons_alive || { dump_logs; return 1; }
+    check_daemons_alive || return 1
     sleep 0.05
   done
 }
@@ -128,6 +127,9 @@ cmd_start() {
 
   local t0; t0=$(now_ms)
   mkdir -p "$STATE"
+  # A half-built cluster is useless and would hold the ports: on any failure (or Ctrl-C), show the
+  # daemons' logs and tear everything down.
+  trap 'start_failed' EXIT
   DATA="$(mktemp -d "${TMPDIR:-/tmp}/mediagit-radosgw.XXXXXX")"
   echo "$DATA" >"$STATE/datadir"
   : >"$STATE/pids"
@@ -175,7 +177,8 @@ memstore_device_bytes = $MEMSTORE_BYTES
 [$RGW_NAME]
 admin_socket = $DATA/run/rgw.asok
 rgw_data = $DATA/rgw
-rgw_frontends = beast endpoint=$HOST:$PORT
+# tcp_nodelay: without it every GET and LIST answer waits ~40 ms for a delayed ACK (Nagle).
+rgw_frontends = beast endpoint=$HOST:$PORT tcp_nodelay=1
 # radosgw asks the monitor for "secure" mode by default, which auth none cannot give: it would hang.
 ms_mon_client_mode = crc secure
 EOF
@@ -192,7 +195,7 @@ EOF
   local osd_uuid osd_id
   osd_uuid="$(uuidgen)"
   osd_id="$(timeout "$TIMEOUT" ceph osd new "$osd_uuid" 2>"$DATA/log/osd-new.out")" \
-    || { dump_logs; die "'ceph osd new' failed (monitor not reachable?)"; }
+    || die "'ceph osd new' failed (monitor not reachable?)"
   [[ "$osd_id" == 0 ]] || die "unexpected OSD id '$osd_id'"
   ceph-osd -i 0 --mkfs --osd-uuid "$osd_uuid" >"$DATA/log/osd-mkfs.out" 2>&1 \
     || { cat "$DATA/log/osd-mkfs.out" >&2; die "ceph-osd --mkfs failed"; }
@@ -202,14 +205,24 @@ EOF
   # Also creates the zone, zonegroup and the pools radosgw needs.
   timeout "$TIMEOUT" radosgw-admin user create --uid=mediagit-test --display-name="mediagit tests" \
     --access-key="$ACCESS_KEY" --secret-key="$SECRET_KEY" >"$DATA/log/user-create.out" 2>&1 \
-    || { cat "$DATA/log/user-create.out" >&2; dump_logs; die "radosgw-admin user create failed"; }
+    || { cat "$DATA/log/user-create.out" >&2; die "radosgw-admin user create failed"; }
 
   spawn rgw radosgw -n "$RGW_NAME" -f
   wait_for "radosgw to answer on $(endpoint)/" rgw_ready || die "radosgw did not start"
 
   endpoint >"$STATE/endpoint"
+  trap - EXIT
   local t1; t1=$(now_ms)
   log "ready at $(endpoint) in $(( t1 - t0 )) ms (data in $DATA, state in $STATE)"
+}
+
+start_failed() {
+  local rc=$?
+  trap - EXIT
+  log "start failed (exit $rc); logs follow, then cleanup"
+  dump_logs
+  cmd_stop >/dev/null 2>&1 || true
+  exit "$rc"
 }
 
 cmd_stop() {

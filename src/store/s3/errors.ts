@@ -142,7 +142,8 @@ export function describeS3Failure(err: unknown): S3Failure {
   const code = str(e['Code']) ?? str(e['name']);
   return {
     status,
-    code: code === 'Error' ? undefined : code,
+    // The SDK names body-less errors (HEAD) after nothing useful; those carry only the status.
+    code: code === undefined || code === 'Error' || code === 'Unknown' || code === 'UnknownError' ? undefined : code,
     retryAfterMs: parseRetryAfter(retryAfter),
     errno,
     message: err instanceof Error ? err.message : String(err),

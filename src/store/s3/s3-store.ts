@@ -30,6 +30,8 @@ const MiB = 1024 * 1024;
 const MIN_PART_SIZE = 5 * MiB;
 const HAS_CONCURRENCY = 16;
 const OID_PATTERN = /^[0-9a-f]{64}$/;
+/** Slack for LastModified's one-second resolution and clock differences between server nodes. */
+const CONFIRM_MARGIN_MS = 60_000;
 
 /** Options mirror the remote's config keys (snake_case) so configuration passes straight through. */
 export interface S3StoreOptions {
@@ -62,6 +64,13 @@ export interface S3StoreOptions {
   /** Ref-log pruning knobs; the defaults suit production, tests lower them. */
   ref_log_keep?: number;
   ref_log_grace_ms?: number;
+  /** Seams around ref-entry creation so tests can stage races deterministically. */
+  test_hooks?: S3StoreTestHooks;
+}
+
+export interface S3StoreTestHooks {
+  beforeRefCreate?: (name: string, seq: number) => Promise<void>;
+  afterRefCreate?: (name: string, seq: number) => Promise<void>;
 }
 
 interface Loaded {
@@ -125,7 +134,7 @@ export class S3Store implements Store {
   // ---------------------------------------------------------------------------------------------
   // plumbing
 
-  /** The SDK costs ~100 ms to load; commands that never touch this remote should not pay it. */
+  /** Loading the SDK takes ~180 ms here; commands that never touch this remote should not pay for it. */
   private load(): Promise<Loaded> {
     this.loaded ??= (async () => {
       let s3: S3Module;
@@ -362,6 +371,7 @@ export class S3Store implements Store {
     const signal = options?.signal;
     await this.ensureConditionalWrites();
 
+    const readStarted = { mono: performance.now(), wall: Date.now() };
     const head = await this.readHead(name, signal);
     const currentOid = head?.entry.oid ?? null;
     if ((expected?.oid ?? null) !== currentOid) return false;
@@ -376,9 +386,25 @@ export class S3Store implements Store {
     const seq = (head?.seq ?? 0) + 1;
     const writer = randomBytes(16).toString('hex');
     const key = entryKey(name, seq);
+    await this.options.test_hooks?.beforeRefCreate?.(name, seq);
     const created = await this.createEntry(key, { oid: next, writer, prev: head?.entry.writer ?? null }, signal);
     if (!created) return false;
-    return this.confirm(name, seq, writer, signal);
+    await this.options.test_hooks?.afterRefCreate?.(name, seq);
+    try {
+      return await this.confirm(name, seq, writer, signal);
+    } catch (err) {
+      if (!(err instanceof StoreUnavailableError)) throw err;
+      // Our entry exists; a retried CAS would now see it and answer false. Only a writer that
+      // stalled between its read and its write for longer than the prune grace period can have
+      // re-created a pruned entry, so a quick update is known good without the confirmation.
+      // Both clocks: the monotonic one stops during suspend, the wall clock can be stepped.
+      const elapsed = Math.max(performance.now() - readStarted.mono, Date.now() - readStarted.wall);
+      if (elapsed + CONFIRM_MARGIN_MS < this.refLogGraceMs) return true;
+      throw new RefConflictError(`ref ${name} was written but the update could not be confirmed: ${err.message}`, {
+        hint: 'read the ref again to see its current value',
+        cause: err,
+      });
+    }
   }
 
   /**
@@ -398,7 +424,8 @@ export class S3Store implements Store {
       if (isAbort(err)) throw err;
       const f = describeS3Failure(err);
       const lost = f.status === 409 || f.status === 412;
-      const unknown = (f.status !== undefined && f.status >= 500) || (f.status === undefined && f.errno !== undefined);
+      // No HTTP answer at all (reset, timeout) says nothing about whether the PUT was applied.
+      const unknown = (f.status !== undefined && f.status >= 500) || f.status === undefined;
       if (!lost && !unknown) throw this.mapError(err, 'PutObject (create-only)', key);
       let stored: RefLogEntry;
       try {
