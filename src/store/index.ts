@@ -5,3 +5,4 @@ export { RetryingStore, isTransientError, type RetryOptions, type RetryInfo, DEF
 export { ConcurrencyLimitedStore, type ConcurrencyLimitOptions, DEFAULT_MAX_CONCURRENT } from './wrappers/limit.js';
 export { MeteredStore, type MeteredStoreOptions, type MetricsSnapshot, type OperationMetrics, DURATION_BUCKETS_MS } from './wrappers/metrics.js';
 export { MultiStore, type MultiStoreOptions, type Divergence, type RefMismatch, type SizeMismatch } from './multi/multi-store.js';
+export { openStore, openBackend, parseStoreUrl, SECRET_OPTIONS, type OpenedStore, type StoreLocation, type StoreKind, type StoreOptions, type StoreOptionValue } from './open.js';

@@ -8,7 +8,10 @@ export interface MultiStoreOptions {
    * effort; a failed copy never fails the read). Default true.
    */
   repairOnRead?: boolean;
-  /** Rounds spent converging the secondary's copy of a ref after a successful CAS. Default 5. */
+  /**
+   * Rounds spent converging the secondary's copy of a ref after a successful CAS; more are only
+   * needed while other writers keep moving the ref. Default 10.
+   */
   mirrorAttempts?: number;
   /** Told about a ref the secondary could not be brought in line with; `divergence()` reports it too. */
   onMirrorFailure?: (name: string, error: unknown) => void;
@@ -93,7 +96,7 @@ export class MultiStore implements Store {
   ) {
     this.description = `${primary.description} (mirrored to ${secondary.description})`;
     this.repairOnRead = options.repairOnRead ?? true;
-    this.mirrorAttempts = Math.max(1, options.mirrorAttempts ?? 5);
+    this.mirrorAttempts = Math.max(1, options.mirrorAttempts ?? 10);
     this.onMirrorFailure = options.onMirrorFailure;
     this.retriable = options.isRetriable ?? isTransientError;
   }
@@ -254,17 +257,18 @@ export class MultiStore implements Store {
 
   /** Compares both sides in full, for `fsck`. Costs two complete listings. */
   async divergence(options: OperationOptions & { prefix?: string } = {}): Promise<Divergence> {
-    const prefix = options.prefix ?? '';
+    const { prefix = '', ...rest } = options;
+    const opts: OperationOptions = rest;
     const collect = async (store: Store): Promise<Map<string, number>> => {
       const sizes = new Map<string, number>();
-      for await (const { key, size } of store.list(prefix, options)) sizes.set(key, size);
+      for await (const { key, size } of store.list(prefix, opts)) sizes.set(key, size);
       return sizes;
     };
     const [p, s, pRefs, sRefs] = await Promise.all([
       collect(this.primary),
       collect(this.secondary),
-      this.primary.listRefs('refs/', options),
-      this.secondary.listRefs('refs/', options),
+      this.primary.listRefs('refs/', opts),
+      this.secondary.listRefs('refs/', opts),
     ]);
     const onlyPrimary: string[] = [];
     const onlySecondary: string[] = [];

@@ -113,7 +113,8 @@ export class MeteredStore implements Store {
       this.record(op, started, true);
       throw err;
     }
-    onSuccess?.(result, this.record(op, started, false));
+    const m = this.record(op, started, false);
+    onSuccess?.(result, m);
     return result;
   }
 

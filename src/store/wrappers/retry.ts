@@ -204,20 +204,28 @@ export class RetryingStore implements Store {
 
   /**
    * A CAS that failed in transit may or may not have been applied, so blindly repeating it could
-   * report a conflict for our own write (or, worse, succeed twice in a read-modify-write loop).
-   * The ref itself is the witness: already `next` → our write landed; still `expected` → nothing
-   * happened, try again; anything else → another writer won, which is a plain `false`.
+   * report a conflict for our own write. The ref itself is the witness: at `next` → our write
+   * landed; still at `expected` → nothing happened, try again; anything else → another writer
+   * won, which is a plain `false`.
    *
-   * Two ambiguities remain and are accepted: another writer may have set the same `next` (the
-   * outcome the caller wanted holds either way), and a request still in flight on the server may
-   * land after our re-read, in which case the retry is rejected and we return false although the
-   * ref holds our value — the caller's usual re-read-and-decide path handles that.
-   * The retry reuses the caller's `expected` (not the fresh read) so a backend that compares
-   * versions still rejects an A→B→A change the caller never saw.
+   * "At `next`" alone is not proof, though: a stale CAS whose `next` the ref already held (say,
+   * deleting a ref that is already gone) would look like a success. So the ref is read once
+   * before the first attempt — one extra round trip per ref update, which is rare next to the
+   * object traffic — and `next` only counts as ours if the ref did not already hold it, or the
+   * caller expected it to.
+   *
+   * Accepted ambiguities: another writer may have written the same `next` (the state the caller
+   * asked for holds either way), and a request still in flight on the server may land after our
+   * re-read, so the retry loses and we return false although the ref holds our value — the
+   * caller's usual re-read-and-decide path copes with both. The retry reuses the caller's
+   * `expected` rather than the fresh read, so a backend that compares versions still rejects an
+   * A→B→A change the caller never saw.
    */
   async compareAndSwapRef(name: string, expected: RefValue | null, next: string | null, options?: OperationOptions): Promise<boolean> {
     assertValidRefName(name);
     const signal = options?.signal;
+    const wanted = expected?.oid ?? null;
+    const before = (await this.readRef(name, options))?.oid ?? null;
     for (let retryIndex = 0; ; retryIndex++) {
       throwIfAborted(signal);
       let failure: unknown;
@@ -228,8 +236,8 @@ export class RetryingStore implements Store {
         failure = err;
       }
       const current = (await this.readRef(name, options))?.oid ?? null;
-      if (current === next) return true;
-      if (current !== (expected?.oid ?? null)) return false;
+      if (current === next) return before !== next || wanted === next;
+      if (current !== wanted) return false;
       if (retryIndex >= this.maxRetries) throw failure;
       await this.pause('compareAndSwapRef', name, retryIndex, failure, signal);
     }

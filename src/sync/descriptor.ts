@@ -1,0 +1,54 @@
+import type { ChunkingParams } from '../chunking/index.js';
+import { ConfigError, NotFoundError } from '../errors/index.js';
+import type { Store } from '../store/index.js';
+
+export const DESCRIPTOR_KEY = 'meta/repository';
+
+/**
+ * What a client must know before it can read or add to a remote: the format, the chunking
+ * parameters (a clone must cut identically or deduplication breaks) and whether objects are
+ * encrypted (the key files under `keys/` then travel with it).
+ */
+export interface RepositoryDescriptor {
+  readonly format: 'mediagit';
+  readonly version: 1;
+  readonly chunking: { readonly min_size: number; readonly avg_size: number; readonly max_size: number };
+  readonly encryption: 'aes-256-gcm' | null;
+}
+
+export function makeDescriptor(chunking: ChunkingParams, encrypted: boolean): RepositoryDescriptor {
+  return {
+    format: 'mediagit',
+    version: 1,
+    chunking: { min_size: chunking.minSize, avg_size: chunking.avgSize, max_size: chunking.maxSize },
+    encryption: encrypted ? 'aes-256-gcm' : null,
+  };
+}
+
+export async function readDescriptor(store: Store): Promise<RepositoryDescriptor | null> {
+  let bytes: Buffer;
+  try {
+    bytes = await store.get(DESCRIPTOR_KEY);
+  } catch (err) {
+    if (err instanceof NotFoundError) return null;
+    throw err;
+  }
+  let parsed: RepositoryDescriptor;
+  try {
+    parsed = JSON.parse(bytes.toString('utf8')) as RepositoryDescriptor;
+  } catch {
+    throw new ConfigError(`the remote's ${DESCRIPTOR_KEY} is not valid JSON`);
+  }
+  if (parsed.format !== 'mediagit' || parsed.version !== 1) throw new ConfigError(`the remote holds an unsupported repository format (${String(parsed.format)} ${String(parsed.version)})`, { hint: 'upgrade mediagit' });
+  const c = parsed.chunking;
+  if (!c || ![c.min_size, c.avg_size, c.max_size].every((n) => Number.isInteger(n) && n > 0)) throw new ConfigError(`the remote's ${DESCRIPTOR_KEY} has bad chunking parameters`);
+  return parsed;
+}
+
+export function sameLayout(a: RepositoryDescriptor, b: RepositoryDescriptor): boolean {
+  return a.chunking.min_size === b.chunking.min_size && a.chunking.avg_size === b.chunking.avg_size && a.chunking.max_size === b.chunking.max_size && a.encryption === b.encryption;
+}
+
+export async function writeDescriptor(store: Store, descriptor: RepositoryDescriptor): Promise<void> {
+  await store.put(DESCRIPTOR_KEY, Buffer.from(JSON.stringify(descriptor, null, 2) + '\n'));
+}

@@ -1,0 +1,86 @@
+/**
+ * An in-memory Store for wrapper tests. Its ref versions are a counter, not the OID, so it
+ * behaves like an ETag/generation backend: a RefValue only matches the exact version it was read
+ * at. `around` lets a test fail, delay or observe any call.
+ */
+import { NotFoundError } from '../../../src/errors/index.js';
+import { assertValidKey, assertValidRefName, type ListedKey, type OperationOptions, type RefValue, type Store, type StoreOperation } from '../../../src/store/index.js';
+
+export type Around = <T>(op: StoreOperation, target: string, run: () => Promise<T>) => Promise<T>;
+
+const passThrough: Around = (_op, _target, run) => run();
+
+export class MemoryStore implements Store {
+  readonly description = 'memory';
+  readonly objects = new Map<string, Buffer>();
+  readonly refs = new Map<string, RefValue>();
+  readonly calls: Partial<Record<StoreOperation, number>> = {};
+  around: Around = passThrough;
+  closed = false;
+  private generation = 0;
+
+  private call<T>(op: StoreOperation, target: string, run: () => T | Promise<T>): Promise<T> {
+    this.calls[op] = (this.calls[op] ?? 0) + 1;
+    return this.around(op, target, async () => run());
+  }
+
+  async get(key: string, _options?: OperationOptions): Promise<Buffer> {
+    assertValidKey(key);
+    return this.call('get', key, () => {
+      const data = this.objects.get(key);
+      if (!data) throw new NotFoundError(key);
+      return Buffer.from(data);
+    });
+  }
+
+  async put(key: string, data: Uint8Array, _options?: OperationOptions): Promise<void> {
+    assertValidKey(key);
+    return this.call('put', key, () => {
+      if (!this.objects.has(key)) this.objects.set(key, Buffer.from(data));
+    });
+  }
+
+  async has(keys: readonly string[], _options?: OperationOptions): Promise<boolean[]> {
+    for (const key of keys) assertValidKey(key);
+    return this.call('has', `${keys.length} keys`, () => keys.map((key) => this.objects.has(key)));
+  }
+
+  async *list(prefix: string, _options?: OperationOptions): AsyncIterable<ListedKey> {
+    const items = await this.call('list', prefix, () => [...this.objects].filter(([key]) => key.startsWith(prefix)).map(([key, data]) => ({ key, size: data.length })));
+    yield* items;
+  }
+
+  async delete(key: string, _options?: OperationOptions): Promise<void> {
+    assertValidKey(key);
+    return this.call('delete', key, () => {
+      this.objects.delete(key);
+    });
+  }
+
+  async readRef(name: string, _options?: OperationOptions): Promise<RefValue | null> {
+    assertValidRefName(name);
+    return this.call('readRef', name, () => this.refs.get(name) ?? null);
+  }
+
+  async compareAndSwapRef(name: string, expected: RefValue | null, next: string | null, _options?: OperationOptions): Promise<boolean> {
+    assertValidRefName(name);
+    return this.call('compareAndSwapRef', name, () => this.swap(name, expected, next));
+  }
+
+  /** The CAS itself, synchronous and so atomic; tests also use it to move a ref behind a wrapper's back. */
+  swap(name: string, expected: RefValue | null, next: string | null): boolean {
+    const current = this.refs.get(name) ?? null;
+    if (current === null ? expected !== null : expected === null || expected.version !== current.version) return false;
+    if (next === null) this.refs.delete(name);
+    else this.refs.set(name, { oid: next, version: `v${++this.generation}` });
+    return true;
+  }
+
+  async listRefs(prefix: string, _options?: OperationOptions): Promise<Map<string, RefValue>> {
+    return this.call('listRefs', prefix, () => new Map([...this.refs].filter(([name]) => name.startsWith(prefix))));
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+}
