@@ -300,6 +300,87 @@ export async function main(argv: string[]): Promise<number> {
     .addHelpText('after', examples(['mediagit stats', 'mediagit stats --json']))
     .action(async (options) => (await import('../commands/stats.js')).runStats(io, options));
 
+  const remote = program
+    .command('remote')
+    .description('manage remotes: where push, fetch, pull and clone go')
+    .option('-v, --verbose', 'show URLs and options (secrets hidden)')
+    .option('--json', 'machine-readable list')
+    .addHelpText('after', examples(['mediagit remote add origin s3://studio-assets/hero-game -o endpoint=http://127.0.0.1:7480 -o force_path_style=true', 'mediagit remote add nas /mnt/nas/hero-game.mediagit', 'mediagit remote -v']))
+    .action(async (options) => (await import('../commands/remote.js')).runRemoteList(io, options));
+  remote
+    .command('add')
+    .argument('<name>', 'e.g. origin')
+    .argument('<url>', 'path, file://, s3://bucket/prefix, azure://container/prefix, gs://bucket/prefix, multi:')
+    .option('-o, --option <key=value>', 'backend option (region, endpoint, force_path_style, part_size, max_concurrent_parts, max_retries, account_name, project, primary, secondary, …); repeatable', (v: string, prev: string[] = []) => [...prev, v])
+    .description('add a remote')
+    .action(async (name: string, url: string, options) => (await import('../commands/remote.js')).runRemoteAdd(io, name, url, options));
+  remote
+    .command('remove')
+    .alias('rm')
+    .argument('<name>')
+    .description('remove a remote and its remote-tracking branches')
+    .action(async (name: string) => (await import('../commands/remote.js')).runRemoteRemove(io, name));
+  remote
+    .command('list')
+    .description('list remotes')
+    .option('-v, --verbose', 'show URLs and options (secrets hidden)')
+    .option('--json', 'machine-readable list')
+    .action(async (options) => (await import('../commands/remote.js')).runRemoteList(io, options));
+  remote
+    .command('set-url')
+    .argument('<name>')
+    .argument('<url>')
+    .description("change a remote's URL")
+    .action(async (name: string, url: string) => (await import('../commands/remote.js')).runRemoteSetUrl(io, name, url));
+
+  program
+    .command('push')
+    .argument('[remote]', 'default: origin')
+    .argument('[refspecs...]', 'branch, tag, or src:dst (default: the current branch)')
+    .description('send commits and their content to a remote; only what it lacks travels')
+    .option('-f, --force', 'overwrite the remote branch even if that loses commits')
+    .option('--tags', 'also push all tags')
+    .option('--json', 'machine-readable report (refs, bytes sent)')
+    .option('-q, --quiet', 'print nothing on success')
+    .addHelpText('after', examples(['mediagit push', 'mediagit push origin main', 'mediagit push origin lighting:review/lighting', 'mediagit push --tags']))
+    .action(async (remoteName: string | undefined, specs: string[], options) =>
+      (await import('../commands/remote.js')).runPush(io, remoteName === undefined ? [] : [remoteName, ...specs], options),
+    );
+
+  program
+    .command('fetch')
+    .argument('[remote]', 'default: origin')
+    .description('download commits and content from a remote into remote-tracking branches')
+    .option('-p, --prune', 'delete remote-tracking branches the remote no longer has')
+    .option('--json', 'machine-readable report')
+    .option('-q, --quiet', 'print nothing')
+    .addHelpText('after', examples(['mediagit fetch', 'mediagit fetch backup --prune']))
+    .action(async (remoteName: string | undefined, options) => (await import('../commands/remote.js')).runFetch(io, remoteName, options));
+
+  program
+    .command('pull')
+    .argument('[remote]', 'default: origin')
+    .argument('[branch]', 'remote branch to merge (default: the current branch name)')
+    .description('fetch, then merge the remote branch (fast-forward when possible)')
+    .option('--ff-only', 'refuse unless it is a fast-forward')
+    .option('-q, --quiet', 'print less')
+    .addHelpText('after', examples(['mediagit pull', 'mediagit pull --ff-only', 'mediagit pull origin main']))
+    .action(async (remoteName: string | undefined, branch: string | undefined, options) => (await import('../commands/remote.js')).runPull(io, remoteName, branch, options));
+
+  program
+    .command('clone')
+    .argument('<url>', 'path, file://, s3://, azure://, gs://, multi:')
+    .argument('[directory]', 'where to put it (default: the last part of the URL)')
+    .description('copy a repository and check out a branch')
+    .option('-b, --branch <name>', 'branch to check out (default main)')
+    .option('--include <glob>', 'only fetch and check out matching paths (repeatable); others stay tracked, not downloaded', (v: string, prev: string[] = []) => [...prev, v])
+    .option('-o, --option <key=value>', 'backend option for the remote (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--origin <name>', 'name of the remote', 'origin')
+    .option('--json', 'machine-readable report')
+    .option('-q, --quiet', 'print nothing on success')
+    .addHelpText('after', examples(['mediagit clone /mnt/nas/hero-game.mediagit hero-game', "mediagit clone s3://studio-assets/hero-game build --branch release --include 'audio/**' -o region=eu-west-1"]))
+    .action(async (url: string, directory: string | undefined, options) => (await import('../commands/remote.js')).runClone(io, url, directory, options));
+
   const key = program.command('key').description('manage the passphrases of an encrypted repository');
   key
     .command('list')

@@ -61,7 +61,7 @@ export async function stagePaths(repo: Repository, io: CommandIo, index: Index, 
     const entry = index.entries.get(f.path);
     return !entry || !index.matchesStat(entry, f.stats) || index.conflicts.has(f.path);
   });
-  const removed = [...index.entries.keys(), ...index.conflicts.keys()].filter((p) => specs.some((s) => under(p, s)) && !found.has(p));
+  const removed = [...index.entries.keys(), ...index.conflicts.keys()].filter((p) => specs.some((s) => under(p, s)) && !found.has(p) && !repo.isSparseExcluded(p));
   const summary: AddSummary = { staged: 0, removed: 0, bytes: 0, chunks: 0, newChunks: 0, storedBytes: 0 };
   if (options.dryRun) {
     for (const f of toIngest) io.out(`add '${f.path}'`);

@@ -41,6 +41,7 @@ export async function moveWorktree(repo: Repository, index: Index, from: FileMap
     const blocked: string[] = [];
     const untrackedInTheWay: string[] = [];
     for (const path of changed) {
+      if (repo.isSparseExcluded(path)) continue;
       const entry = indexRecord(index, path);
       if (!same(entry, from.get(path))) {
         if (!(entry && same(entry, to.get(path)))) blocked.push(path);
@@ -65,8 +66,17 @@ export async function moveWorktree(repo: Repository, index: Index, from: FileMap
     }
   }
 
-  const removals = changed.filter((p) => !to.has(p));
-  const writes = changed.filter((p) => to.has(p));
+  // Paths outside a sparse clone change in the index only; their files never exist on disk.
+  const sparse = changed.filter((p) => repo.isSparseExcluded(p));
+  for (const path of sparse) {
+    const target = to.get(path);
+    if (target) index.entries.set(path, { path, type: target.type, oid: target.oid, size: target.size, mtimeNs: 0n, ino: 0n });
+    else index.entries.delete(path);
+    index.conflicts.delete(path);
+  }
+  const onDisk = changed.filter((p) => !repo.isSparseExcluded(p));
+  const removals = onDisk.filter((p) => !to.has(p));
+  const writes = onDisk.filter((p) => to.has(p));
   for (const path of removals) {
     await removeWorktreeFile(repo, path);
     index.entries.delete(path);

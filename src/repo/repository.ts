@@ -1,5 +1,6 @@
 import { lstat, readFile, unlink } from 'node:fs/promises';
 import { dirname, join, resolve, sep, relative } from 'node:path';
+import picomatch from 'picomatch';
 import { DEFAULT_CHUNKING, type ChunkingParams } from '../chunking/index.js';
 import { DEFAULT_ZSTD_LEVEL } from '../compression/index.js';
 import { AlreadyExistsError, IdentityError, NotARepositoryError, ObjectCorruptError, PassphraseError, PathspecError, RefConflictError } from '../errors/index.js';
@@ -54,6 +55,29 @@ export class Repository {
     private readonly masterKey: Buffer | null = null,
   ) {
     this.odb = new ObjectDatabase(this.store, { compressionLevel: settings.compressionLevel, sealer });
+  }
+
+  private sparseMatcher: ((path: string) => boolean) | null | undefined;
+
+  /**
+   * For a sparse clone (`clone --include`): which paths are materialised. Others stay tracked in
+   * the index, keep their committed content in every new commit, and are never written to disk.
+   * null = everything is included.
+   */
+  includes(): ((path: string) => boolean) | null {
+    if (this.sparseMatcher !== undefined) return this.sparseMatcher;
+    const patterns = String(this.config.get('sparse.include') ?? '')
+      .split('\n')
+      .map((p) => p.trim())
+      .filter((p) => p !== '');
+    this.sparseMatcher = patterns.length === 0 ? null : picomatch(patterns, { dot: true });
+    return this.sparseMatcher;
+  }
+
+  /** True when `path` is outside a sparse clone's include patterns. */
+  isSparseExcluded(path: string): boolean {
+    const included = this.includes();
+    return included !== null && !included(path);
   }
 
   get encrypted(): boolean {

@@ -38,6 +38,10 @@ export async function scanWorktree(repo: Repository, index: Index, options: { un
   const files: FileMap = new Map();
   const untracked: string[] = [];
   const refreshed: WorktreeFile[] = [];
+  // Sparse clones: excluded tracked files are absent by design, so they count as unchanged.
+  if (repo.includes() !== null) {
+    for (const [path, e] of index.entries) if (repo.isSparseExcluded(path)) files.set(path, { type: e.type, oid: e.oid, size: e.size });
+  }
   const ctx = repo.contentContext();
   for (const file of found) {
     const entry = index.entries.get(file.path);

@@ -79,6 +79,16 @@ export class LocalStore implements Store {
     }
   }
 
+  /** Stored size of one object (progress totals); rejects with NotFoundError when absent. */
+  async statSize(key: string): Promise<number> {
+    try {
+      return (await stat(this.pathOf(key))).size;
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) throw new NotFoundError(key);
+      throw err;
+    }
+  }
+
   async has(keys: readonly string[]): Promise<boolean[]> {
     return Promise.all(keys.map((key) => fileExists(this.pathOf(key))));
   }

@@ -1,0 +1,608 @@
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import type { Bucket, CreateWriteStreamOptions, File, StorageOptions } from '@google-cloud/storage';
+import { AuthError, ConfigError, MediagitError, NotFoundError, StoreUnavailableError } from '../../errors/index.js';
+import { mapLimit } from '../../util/limit.js';
+import { assertValidKey, assertValidRefName, isValidKey, isValidRefName, type ListedKey, type OperationOptions, type RefValue, type Store } from '../store.js';
+
+/** Mirrors the `[remote.<name>]` config keys of a GCS remote; the last group are tuning knobs. */
+export interface GcsStoreOptions {
+  bucket: string;
+  /** Project ID; needed only where the API asks for one (creating buckets), and saves an ADC lookup. */
+  project?: string;
+  /** Service-account or external-account JSON. Without it: Application Default Credentials. */
+  credentials_path?: string;
+  /**
+   * API root for emulators and private endpoints, e.g. http://127.0.0.1:4443. With an endpoint and
+   * no credentials_path, requests are sent without authentication, as emulators expect.
+   */
+  endpoint?: string;
+  /** Folder inside the bucket, so several repositories can share one bucket. */
+  prefix?: string;
+
+  /** Objects larger than this use a resumable upload; smaller ones one multipart request. Default 8 MiB. */
+  resumable_threshold?: number;
+  /** Resumable uploads send chunks of this size (a multiple of 256 KiB); default: one request. */
+  chunk_size?: number;
+  /** Check downloads against the stored CRC32C. Off by default: see docs/backends/gcs.md. */
+  verify_downloads?: boolean;
+  /** Existence probes in flight within one `has()` call. Default 16. */
+  has_concurrency?: number;
+}
+
+const MiB = 1024 * 1024;
+const QUANTUM = 256 * 1024;
+const LIST_PAGE_SIZE = 1000;
+const REF_OID_PATTERN = /^[\x21-\x7e]{1,200}$/;
+/** Custom-metadata key holding a ref's OID, so listRefs gets every value from the listing alone. */
+const REF_OID_METADATA = 'oid';
+const BUCKET_MISSING = /bucket does not exist/i;
+
+/**
+ * Google Cloud Storage backend. Keys map 1:1 to objects under `<prefix>`; each ref is a small
+ * object `<prefix>refs/heads/<name>` holding the OID (also in custom metadata), and its generation
+ * is the CAS version: ifGenerationMatch=0 creates, ifGenerationMatch=<generation> replaces or deletes.
+ *
+ * The SDK is imported on first use so commands that never touch the remote start fast, and its
+ * retries are disabled: retries, throttling and metrics are wrappers around every Store.
+ */
+export class GcsStore implements Store {
+  readonly description: string;
+  readonly endpoint: string;
+  private readonly bucketName: string;
+  private readonly prefix: string;
+  private readonly resumableThreshold: number;
+  private readonly chunkSize: number | undefined;
+  private readonly verifyDownloads: boolean;
+  private readonly resumableAllowed: boolean;
+  private readonly hasConcurrency: number;
+  private bucketPromise: Promise<Bucket> | undefined;
+
+  constructor(private readonly options: GcsStoreOptions) {
+    this.bucketName = options.bucket;
+    validateBucketName(options.bucket);
+    this.prefix = normalizePrefix(options.prefix);
+    this.endpoint = options.endpoint === undefined ? 'https://storage.googleapis.com' : normalizeEndpoint(options.endpoint);
+    this.resumableThreshold = intOption(options.resumable_threshold, 8 * MiB, 0, Number.MAX_SAFE_INTEGER, 'resumable_threshold');
+    this.chunkSize = options.chunk_size === undefined ? undefined : intOption(options.chunk_size, 0, QUANTUM, 4096 * MiB, 'chunk_size');
+    if (this.chunkSize !== undefined && this.chunkSize % QUANTUM !== 0) throw new ConfigError('GCS chunk_size must be a multiple of 256 KiB');
+    this.verifyDownloads = options.verify_downloads ?? false;
+    // The SDK's resumable uploader sends no credentials to endpoints outside googleapis.com, even
+    // with useAuthWithCustomEndpoint; there, everything goes up as authenticated multipart uploads.
+    this.resumableAllowed = options.credentials_path === undefined || options.endpoint === undefined || isGoogleHost(this.endpoint);
+    this.hasConcurrency = intOption(options.has_concurrency, 16, 1, 256, 'has_concurrency');
+    this.description = `gs://${this.bucketName}${this.prefix ? `/${this.prefix.slice(0, -1)}` : ''}${options.endpoint === undefined ? '' : ` (${this.endpoint})`}`;
+  }
+
+  private bucket(): Promise<Bucket> {
+    if (!this.bucketPromise) {
+      this.bucketPromise = this.connect();
+      // A failed import or unreadable credentials file must not poison every later call.
+      this.bucketPromise.catch(() => {
+        this.bucketPromise = undefined;
+      });
+    }
+    return this.bucketPromise;
+  }
+
+  private async connect(): Promise<Bucket> {
+    const o = this.options;
+    if (o.credentials_path !== undefined) await checkCredentialsFile(o.credentials_path);
+    const { Storage } = await import('@google-cloud/storage');
+    const storageOptions: StorageOptions = {
+      // autoRetry=false is what turns retries off (maxRetries: 0 alone is read as "use the default");
+      // retryableErrorFn makes resumable uploads report the real HTTP status instead of "Retry limit exceeded".
+      retryOptions: { autoRetry: false, maxRetries: 0, retryableErrorFn: () => false },
+      userAgent: 'mediagit',
+      ...(o.project !== undefined ? { projectId: o.project } : {}),
+      ...(o.endpoint !== undefined ? { apiEndpoint: this.endpoint } : {}),
+      ...(o.credentials_path !== undefined ? { keyFilename: o.credentials_path } : {}),
+      // The SDK drops authentication for custom endpoints unless told otherwise; explicit
+      // credentials with an endpoint mean a private endpoint that wants them.
+      ...(o.endpoint !== undefined && o.credentials_path !== undefined ? { useAuthWithCustomEndpoint: true } : {}),
+    };
+    return new Storage(storageOptions).bucket(this.bucketName);
+  }
+
+  private objectName(key: string): string {
+    assertValidKey(key);
+    return this.prefix + key;
+  }
+
+  private refObjectName(name: string): string {
+    assertValidRefName(name);
+    return this.prefix + name;
+  }
+
+  async get(key: string, options: OperationOptions = {}): Promise<Buffer> {
+    const name = this.objectName(key);
+    const bucket = await this.bucket();
+    try {
+      return await this.download(bucket.file(name), options);
+    } catch (err) {
+      throw this.fail(err, `get ${key}`, options, key);
+    }
+  }
+
+  private download(file: File, options: OperationOptions): Promise<Buffer> {
+    options.signal?.throwIfAborted();
+    return new Promise<Buffer>((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      const stream = file.createReadStream({ validation: this.verifyDownloads ? 'crc32c' : false });
+      const onAbort = (): void => {
+        stream.destroy(options.signal?.reason instanceof Error ? options.signal.reason : new Error('aborted'));
+      };
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      stream.once('error', (err) => {
+        options.signal?.removeEventListener('abort', onAbort);
+        reject(err);
+      });
+      stream.once('end', () => {
+        options.signal?.removeEventListener('abort', onAbort);
+        resolve(Buffer.concat(chunks));
+      });
+    });
+  }
+
+  async put(key: string, data: Uint8Array, options: OperationOptions = {}): Promise<void> {
+    const name = this.objectName(key);
+    const bucket = await this.bucket();
+    const file = bucket.file(name);
+    const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    const resumable = this.resumableAllowed && bytes.byteLength > this.resumableThreshold;
+    // Probing first only pays off when it can save a long upload.
+    if (resumable && (await this.exists(file, key, options))) return;
+    try {
+      await this.write(
+        file,
+        bytes,
+        {
+          resumable,
+          ...(resumable && this.chunkSize !== undefined ? { chunkSize: this.chunkSize } : {}),
+          metadata: {
+            contentType: 'application/octet-stream',
+            ...(resumable ? { contentLength: bytes.byteLength } : {}),
+          },
+          // Never replace: content-addressed keys hold the same bytes, and a lost race must not clobber.
+          preconditionOpts: { ifGenerationMatch: 0 },
+        },
+        options,
+      );
+    } catch (err) {
+      const info = gcsErrorInfo(err);
+      if (info.status === 412) return;
+      throw this.fail(err, `put ${key}`, options, key);
+    }
+  }
+
+  /**
+   * Uploads through the SDK's write stream. The MD5 goes along as object metadata so GCS itself
+   * refuses a corrupted upload before committing it; the SDK's own check runs only after the
+   * commit and then deletes the object unconditionally, which could remove a racing writer's copy.
+   */
+  private write(file: File, bytes: Buffer, streamOptions: CreateWriteStreamOptions, options: OperationOptions): Promise<void> {
+    options.signal?.throwIfAborted();
+    const md5Hash = createHash('md5').update(bytes).digest('base64');
+    const full: CreateWriteStreamOptions = { ...streamOptions, validation: false, metadata: { ...streamOptions.metadata, md5Hash } };
+    return new Promise<void>((resolve, reject) => {
+      let lastResponse: unknown;
+      const stream = file.createWriteStream(full);
+      const onAbort = (): void => {
+        stream.destroy(options.signal?.reason instanceof Error ? options.signal.reason : new Error('aborted'));
+      };
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+      // Resumable uploads report failures without the response, whose Retry-After we still want.
+      stream.on('response', (response: unknown) => {
+        lastResponse = response;
+      });
+      stream.once('error', (err) => {
+        options.signal?.removeEventListener('abort', onAbort);
+        reject(withResponse(err, lastResponse));
+      });
+      stream.once('finish', () => {
+        options.signal?.removeEventListener('abort', onAbort);
+        resolve();
+      });
+      stream.end(bytes);
+    });
+  }
+
+  async has(keys: readonly string[], options: OperationOptions = {}): Promise<boolean[]> {
+    const names = keys.map((key) => this.objectName(key));
+    const bucket = await this.bucket();
+    return mapLimit(names, this.hasConcurrency, (name, i) => this.exists(bucket.file(name), keys[i]!, options));
+  }
+
+  private async exists(file: File, key: string, options: OperationOptions): Promise<boolean> {
+    options.signal?.throwIfAborted();
+    try {
+      await file.getMetadata();
+      return true;
+    } catch (err) {
+      const info = gcsErrorInfo(err);
+      // File.exists() would also answer false for a missing bucket; that must be loud.
+      if (info.status === 404 && !BUCKET_MISSING.test(info.text)) return false;
+      throw this.fail(err, `has ${key}`, options);
+    }
+  }
+
+  async *list(prefix: string, options: OperationOptions = {}): AsyncIterable<ListedKey> {
+    const bucket = await this.bucket();
+    for await (const item of this.listObjects(bucket, this.prefix + prefix, 'items(name,size),nextPageToken', options)) {
+      const key = item.name.slice(this.prefix.length);
+      // Refs and foreign objects share the namespace; only store keys are listed.
+      if (isValidKey(key)) yield { key, size: Number(item.size ?? 0) };
+    }
+  }
+
+  /** Raw listing pages; `fields` trims each item to what the caller reads. */
+  private async *listObjects(bucket: Bucket, prefix: string, fields: string, options: OperationOptions): AsyncIterable<RawObject> {
+    let pageToken: string | undefined;
+    do {
+      options.signal?.throwIfAborted();
+      let response: unknown;
+      try {
+        [, , response] = await bucket.getFiles({ prefix, autoPaginate: false, maxResults: LIST_PAGE_SIZE, fields, ...(pageToken ? { pageToken } : {}) });
+      } catch (err) {
+        throw this.fail(err, `list ${prefix}`, options);
+      }
+      const page = isRecord(response) ? response : {};
+      const items = Array.isArray(page.items) ? page.items : [];
+      for (const item of items) {
+        if (isRecord(item) && typeof item.name === 'string') yield { name: item.name, size: scalar(item.size), generation: scalar(item.generation), metadata: item.metadata };
+      }
+      pageToken = typeof page.nextPageToken === 'string' && page.nextPageToken ? page.nextPageToken : undefined;
+    } while (pageToken);
+  }
+
+  async delete(key: string, options: OperationOptions = {}): Promise<void> {
+    const name = this.objectName(key);
+    const bucket = await this.bucket();
+    options.signal?.throwIfAborted();
+    try {
+      await bucket.file(name).delete();
+    } catch (err) {
+      const info = gcsErrorInfo(err);
+      if (info.status === 404 && !BUCKET_MISSING.test(info.text)) return;
+      throw this.fail(err, `delete ${key}`, options);
+    }
+  }
+
+  async readRef(name: string, options: OperationOptions = {}): Promise<RefValue | null> {
+    const objectName = this.refObjectName(name);
+    const bucket = await this.bucket();
+    // Two tries: a ref without OID metadata is read by generation, which can vanish in between.
+    for (let attempt = 0; ; attempt++) {
+      options.signal?.throwIfAborted();
+      let generation: string;
+      let oid: unknown;
+      try {
+        const [metadata] = await bucket.file(objectName).getMetadata();
+        generation = String(metadata.generation);
+        oid = metadata.metadata?.[REF_OID_METADATA];
+      } catch (err) {
+        const info = gcsErrorInfo(err);
+        if (info.status === 404 && !BUCKET_MISSING.test(info.text)) return null;
+        throw this.fail(err, `read ref ${name}`, options);
+      }
+      // The OID in metadata was written in the same request as the body, so it names this generation.
+      if (typeof oid === 'string' && oid) return { oid, version: generation };
+      // Written by another tool: read the body of exactly the generation we saw.
+      try {
+        const body = await this.download(bucket.file(objectName, { generation }), options);
+        return { oid: body.toString('utf8').trim(), version: generation };
+      } catch (err) {
+        const info = gcsErrorInfo(err);
+        if (info.status === 404 && !BUCKET_MISSING.test(info.text) && attempt === 0) continue;
+        throw this.fail(err, `read ref ${name}`, options);
+      }
+    }
+  }
+
+  async compareAndSwapRef(name: string, expected: RefValue | null, next: string | null, options: OperationOptions = {}): Promise<boolean> {
+    const objectName = this.refObjectName(name);
+    if (next !== null && !REF_OID_PATTERN.test(next)) throw new TypeError(`invalid ref target: ${JSON.stringify(next).slice(0, 100)}`);
+    const bucket = await this.bucket();
+    const file = bucket.file(objectName);
+    // "Delete if absent" changes nothing; the answer is whether it is absent right now.
+    if (next === null && expected === null) return (await this.readRef(name, options)) === null;
+    const base = await this.pinExpected(name, expected, options);
+    if (base === 'stale') return false;
+
+    if (next === null) {
+      if (base === null) return false;
+      options.signal?.throwIfAborted();
+      try {
+        await file.delete({ ifGenerationMatch: base.version });
+        return true;
+      } catch (err) {
+        if (this.lostRace(err)) return false;
+        throw this.fail(err, `delete ref ${name}`, options);
+      }
+    }
+
+    try {
+      await this.write(
+        file,
+        Buffer.from(`${next}\n`, 'utf8'),
+        {
+          resumable: false,
+          metadata: { contentType: 'text/plain; charset=utf-8', cacheControl: 'no-store', metadata: { [REF_OID_METADATA]: next } },
+          preconditionOpts: { ifGenerationMatch: base === null ? 0 : base.version },
+        },
+        options,
+      );
+      return true;
+    } catch (err) {
+      if (this.lostRace(err)) return false;
+      throw this.fail(err, `update ref ${name}`, options);
+    }
+  }
+
+  /**
+   * The repository layer knows only OIDs and passes `{ oid, version: oid }`; such a value gets
+   * value semantics, like the local store: it is pinned to the generation the ref has now, if the
+   * OID still matches, so the conditional write below stays atomic. A version that is neither
+   * that nor a generation number cannot match anything.
+   */
+  private async pinExpected(name: string, expected: RefValue | null, options: OperationOptions): Promise<RefValue | null | 'stale'> {
+    if (expected === null) return null;
+    if (expected.version !== expected.oid) return /^[1-9]\d{0,18}$/.test(expected.version) ? expected : 'stale';
+    const current = await this.readRef(name, options);
+    return current !== null && current.oid === expected.oid ? current : 'stale';
+  }
+
+  /** 412: the generation moved (or the object appeared/vanished); 404: deleted meanwhile. */
+  private lostRace(err: unknown): boolean {
+    const info = gcsErrorInfo(err);
+    return info.status === 412 || (info.status === 404 && !BUCKET_MISSING.test(info.text));
+  }
+
+  async listRefs(prefix: string, options: OperationOptions = {}): Promise<Map<string, RefValue>> {
+    const bucket = await this.bucket();
+    const refs = new Map<string, RefValue>();
+    const missingMetadata: string[] = [];
+    for await (const item of this.listObjects(bucket, this.prefix + prefix, 'items(name,generation,metadata),nextPageToken', options)) {
+      const name = item.name.slice(this.prefix.length);
+      if (!isValidRefName(name) || !name.startsWith(prefix)) continue;
+      const oid = isRecord(item.metadata) ? item.metadata[REF_OID_METADATA] : undefined;
+      if (typeof oid === 'string' && oid && item.generation !== undefined) refs.set(name, { oid, version: String(item.generation) });
+      else missingMetadata.push(name);
+    }
+    // Ref objects written by other tools carry no metadata; their body is still authoritative.
+    for (const name of missingMetadata) {
+      const value = await this.readRef(name, options);
+      if (value) refs.set(name, value);
+    }
+    return refs;
+  }
+
+  async close(): Promise<void> {
+    this.bucketPromise = undefined;
+  }
+
+  /** Turns an SDK failure into the project's error classes; see docs/backends/gcs.md. */
+  private fail(err: unknown, what: string, options: OperationOptions, key?: string): Error {
+    if (options.signal?.aborted) return options.signal.reason instanceof Error ? options.signal.reason : toError(err);
+    if (err instanceof MediagitError) return err;
+    const info = gcsErrorInfo(err);
+    const cause = new Error(`${info.status ?? info.code ?? 'error'}: ${firstLine(info.message)}`);
+    const label = info.status === undefined ? '' : ` (HTTP ${info.status})`;
+
+    if (info.status === 404 && BUCKET_MISSING.test(info.text)) {
+      return new ConfigError(`GCS bucket '${this.bucketName}' does not exist${this.options.endpoint === undefined ? '' : ` at ${this.endpoint}`}`, {
+        hint: "create the bucket (gcloud storage buckets create) or fix the remote's bucket setting",
+        cause,
+      });
+    }
+    if (info.status === 401 || info.status === 403 || info.oauthError !== undefined || /could not load the default credentials/i.test(info.message)) {
+      const reason = info.oauthError !== undefined ? ` (token exchange: ${info.oauthError})` : label;
+      return new AuthError(`Google Cloud Storage rejected the credentials for ${this.description}${reason}`, {
+        hint:
+          this.options.credentials_path === undefined
+            ? 'set credentials_path, or configure Application Default Credentials (gcloud auth application-default login)'
+            : `check the account in ${this.options.credentials_path} and its access to the bucket`,
+        cause,
+      });
+    }
+    if (info.status === 404 && key !== undefined) return new NotFoundError(key, { cause });
+    if (info.status === undefined) {
+      if (info.code !== undefined && NETWORK_CODES.has(info.code)) {
+        return new StoreUnavailableError(`cannot reach Google Cloud Storage at ${this.endpoint}: ${info.code}`, { cause });
+      }
+      return toError(err);
+    }
+    if (info.status === 408 || info.status === 429 || info.status >= 500) {
+      return new StoreUnavailableError(`Google Cloud Storage at ${this.endpoint} is unavailable${label} during ${what}`, { retryAfterMs: info.retryAfterMs, cause });
+    }
+    return new MediagitError(`Google Cloud Storage request failed${label} during ${what} on ${this.description}: ${firstLine(info.message)}`, { cause });
+  }
+}
+
+interface RawObject {
+  name: string;
+  size?: string | number;
+  generation?: string | number;
+  metadata?: unknown;
+}
+
+interface GcsErrorInfo {
+  status: number | undefined;
+  /** A system or library error code such as ECONNREFUSED. */
+  code: string | undefined;
+  message: string;
+  /** Everything textual the error carries, for recognising GCS's messages. */
+  text: string;
+  retryAfterMs: number | undefined;
+  /** The OAuth error of a failed token request (invalid_grant, …). */
+  oauthError: string | undefined;
+}
+
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'ESOCKETTIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ECONNABORTED',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
+const RESPONSE = Symbol('gcs-last-response');
+
+function withResponse(err: unknown, response: unknown): unknown {
+  if (isRecord(err) && response !== undefined) (err as Record<symbol, unknown>)[RESPONSE] = response;
+  return err;
+}
+
+/**
+ * The SDK fails in several shapes — ApiError (code = HTTP status), GaxiosError (status, response),
+ * a bare `{ code, message, errors }` from a resumable session, fetch errors with a system code
+ * somewhere in the cause chain — so each field is looked for wherever it can live.
+ */
+function gcsErrorInfo(err: unknown): GcsErrorInfo {
+  const e = isRecord(err) ? err : {};
+  const response = isRecord(e.response) ? e.response : isRecord((e as Record<symbol, unknown>)[RESPONSE]) ? ((e as Record<symbol, unknown>)[RESPONSE] as Record<string, unknown>) : undefined;
+  const message = typeof e.message === 'string' ? e.message : String(err);
+
+  let status: number | undefined;
+  if (typeof e.code === 'number') status = e.code;
+  else if (typeof e.status === 'number') status = e.status;
+  else if (response && typeof response.status === 'number') status = response.status;
+  else if (response && typeof response.statusCode === 'number') status = response.statusCode;
+  else {
+    const m = /\bstatus: (\d{3})\b/.exec(message);
+    if (m) status = Number(m[1]);
+  }
+
+  let code: string | undefined;
+  for (let c: unknown = err, depth = 0; isRecord(c) && depth < 6; c = c.cause, depth++) {
+    if (typeof c.code === 'string' && /^[A-Z_]+$/.test(c.code)) {
+      code = c.code;
+      break;
+    }
+  }
+
+  const data = response && isRecord(response.data) ? response.data : undefined;
+  const oauthError = data && typeof data.error === 'string' ? data.error : undefined;
+  // A token endpoint failure is not a storage response, whatever its status.
+  if (oauthError !== undefined) status = undefined;
+
+  let text = message;
+  try {
+    text += ` ${JSON.stringify(e.errors ?? '')} ${typeof response?.body === 'string' ? response.body : ''} ${data ? JSON.stringify(data) : ''}`;
+  } catch {
+    // Circular structures: the message alone will do.
+  }
+
+  return { status, code, message, text, retryAfterMs: parseRetryAfter(headerOf(response, 'retry-after')), oauthError };
+}
+
+function headerOf(response: Record<string, unknown> | undefined, name: string): string | undefined {
+  const headers = response?.headers;
+  if (!isRecord(headers)) return undefined;
+  if (typeof headers.get === 'function') {
+    const value: unknown = (headers.get as (n: string) => unknown).call(headers, name);
+    return typeof value === 'string' ? value : undefined;
+  }
+  for (const [k, v] of Object.entries(headers)) {
+    if (k.toLowerCase() === name) return Array.isArray(v) ? String(v[0]) : typeof v === 'string' ? v : undefined;
+  }
+  return undefined;
+}
+
+/** Retry-After is either delta-seconds or an HTTP date. */
+export function parseRetryAfter(value: string | undefined): number | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  const trimmed = value.trim();
+  if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.round(Number(trimmed) * 1000);
+  const date = Date.parse(trimmed);
+  if (Number.isNaN(date)) return undefined;
+  return Math.max(0, date - Date.now());
+}
+
+function scalar(value: unknown): string | number | undefined {
+  return typeof value === 'string' || typeof value === 'number' ? value : undefined;
+}
+
+function firstLine(text: string): string {
+  return text.split('\n', 1)[0] ?? '';
+}
+
+function toError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null;
+}
+
+const CREDENTIAL_TYPES = new Set(['service_account', 'authorized_user', 'external_account', 'external_account_authorized_user', 'impersonated_service_account']);
+
+/**
+ * Fails early, and without quoting the file, on what the auth library would otherwise report
+ * deep inside the first request (or, for an unknown type, as a confusing fallback to other sources).
+ */
+async function checkCredentialsFile(path: string): Promise<void> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    const code = isRecord(err) && typeof err.code === 'string' ? ` (${err.code})` : '';
+    throw new ConfigError(`GCS credentials_path cannot be read: ${path}${code}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new ConfigError(`GCS credentials_path is not a JSON credentials file: ${path}`);
+  }
+  const type = isRecord(parsed) ? parsed.type : undefined;
+  if (typeof type !== 'string' || !CREDENTIAL_TYPES.has(type)) {
+    throw new ConfigError(`GCS credentials_path has no supported "type": ${path}`, { hint: `expected one of ${[...CREDENTIAL_TYPES].join(', ')}` });
+  }
+}
+
+function normalizePrefix(prefix: string | undefined): string {
+  const trimmed = (prefix ?? '').replace(/^\/+|\/+$/g, '');
+  if (trimmed.includes('//') || /(^|\/)\.\.?(\/|$)/.test(trimmed)) throw new ConfigError(`GCS prefix ${JSON.stringify(prefix)} is not a clean folder path`);
+  return trimmed ? `${trimmed}/` : '';
+}
+
+function isGoogleHost(endpoint: string): boolean {
+  const host = new URL(endpoint).hostname;
+  return host === 'googleapis.com' || host.endsWith('.googleapis.com');
+}
+
+function normalizeEndpoint(endpoint: string): string {
+  let url: URL;
+  try {
+    url = new URL(endpoint);
+  } catch {
+    throw new ConfigError(`GCS endpoint is not a URL: ${JSON.stringify(endpoint).slice(0, 200)}`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ConfigError(`GCS endpoint must be http(s): ${url.protocol}`);
+  if (url.username || url.password || url.search) throw new ConfigError('GCS endpoint must not carry credentials or a query string');
+  return url.toString().replace(/\/+$/, '');
+}
+
+/** GCS's naming rules (without the domain-name form), checked here for a clearer message than a 400. */
+function validateBucketName(name: string): void {
+  if (typeof name !== 'string' || !/^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$/.test(name) || name.includes('..') || name.startsWith('goog')) {
+    throw new ConfigError(`invalid GCS bucket name ${JSON.stringify(name)}`, {
+      hint: '3-63 characters: lowercase letters, digits, dots, hyphens and underscores, starting and ending with a letter or digit',
+    });
+  }
+}
+
+function intOption(value: number | undefined, fallback: number, min: number, max: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < min || value > max) throw new ConfigError(`GCS option ${name} must be an integer from ${min} to ${max}`);
+  return value;
+}
