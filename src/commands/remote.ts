@@ -89,7 +89,7 @@ async function resolvePushSpecs(repo: Repository, specs: string[], tags: boolean
   for (const spec of specs) {
     const [src, dst] = spec.includes(':') ? (spec.split(':', 2) as [string, string]) : [spec, spec];
     let localRef = src.startsWith('refs/') ? src : (await repo.readRef(`refs/heads/${src}`)) ? `refs/heads/${src}` : `refs/tags/${src}`;
-    let oid = src === 'HEAD' ? (await repo.readHead()).oid : await repo.readRef(localRef);
+    const oid = src === 'HEAD' ? (await repo.readHead()).oid : await repo.readRef(localRef);
     if (src === 'HEAD') localRef = 'HEAD';
     if (!oid) throw new UsageError(`src refspec '${src}' does not match any branch or tag`);
     const remoteRef = dst.startsWith('refs/') ? dst : localRef.startsWith('refs/tags/') ? `refs/tags/${dst}` : `refs/heads/${dst}`;

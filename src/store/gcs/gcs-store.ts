@@ -128,11 +128,19 @@ export class GcsStore implements Store {
     options.signal?.throwIfAborted();
     return new Promise<Buffer>((resolve, reject) => {
       const chunks: Buffer[] = [];
+      let expected: number | undefined;
       const stream = file.createReadStream({ validation: this.verifyDownloads ? 'crc32c' : false });
       const onAbort = (): void => {
         stream.destroy(options.signal?.reason instanceof Error ? options.signal.reason : new Error('aborted'));
       };
       options.signal?.addEventListener('abort', onAbort, { once: true });
+      // Without checksum validation nothing else notices a body cut short, so compare lengths.
+      stream.once('response', (response: unknown) => {
+        const headers = isRecord(response) ? response : undefined;
+        const encoding = headerOf(headers, 'x-goog-stored-content-encoding');
+        const length = headerOf(headers, 'x-goog-stored-content-length');
+        if ((encoding === undefined || encoding === 'identity') && length !== undefined && /^\d+$/.test(length)) expected = Number(length);
+      });
       stream.on('data', (chunk: Buffer) => chunks.push(chunk));
       stream.once('error', (err) => {
         options.signal?.removeEventListener('abort', onAbort);
@@ -140,7 +148,10 @@ export class GcsStore implements Store {
       });
       stream.once('end', () => {
         options.signal?.removeEventListener('abort', onAbort);
-        resolve(Buffer.concat(chunks));
+        const data = Buffer.concat(chunks);
+        if (expected !== undefined && data.byteLength !== expected) {
+          reject(new StoreUnavailableError(`Google Cloud Storage download ended after ${data.byteLength} of ${expected} bytes (${this.endpoint})`));
+        } else resolve(data);
       });
     });
   }
