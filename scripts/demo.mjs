@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The main job, end to end, on a small generated media project, with nothing but the local disk:
-// init → add → commit → edit → add → commit → log → checkout the first version → verify every
-// file byte for byte → checkout the latest again → fsck → stats.
+// init → add → commit → push to a local remote → clone elsewhere (verify byte for byte) → edit →
+// add → commit → push (only new chunks travel) → pull in the clone (verify) → log → checkout the
+// first version (verify) → fsck → stats.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, cpSync } from 'node:fs';
 import os from 'node:os';
@@ -19,9 +20,13 @@ const project = path.join(work, 'project');
 const env = { ...process.env, MEDIAGIT_AUTHOR_NAME: process.env.MEDIAGIT_AUTHOR_NAME ?? 'Demo Artist', MEDIAGIT_AUTHOR_EMAIL: process.env.MEDIAGIT_AUTHOR_EMAIL ?? 'artist@studio.example' };
 
 function run(...args) {
-  console.log(`\n$ mediagit ${args.join(' ')}`);
+  return runIn(project, ...args);
+}
+
+function runIn(cwd, ...args) {
+  console.log(`\n$ ${cwd === project ? '' : `(in ${path.basename(cwd)}) `}mediagit ${args.join(' ')}`);
   const started = performance.now();
-  const result = spawnSync(process.execPath, [cli, ...args], { cwd: project, env, stdio: 'inherit' });
+  const result = spawnSync(process.execPath, [cli, ...args], { cwd, env, stdio: 'inherit' });
   if (result.status !== 0) {
     console.error(`demo failed: 'mediagit ${args.join(' ')}' exited with ${result.status}`);
     process.exit(1);
@@ -29,8 +34,8 @@ function run(...args) {
   console.log(`  (${((performance.now() - started) / 1000).toFixed(2)} s)`);
 }
 
-function verify(expected, label) {
-  return hashTree(project).then((actual) => {
+function verify(expected, label, dir = project) {
+  return hashTree(dir).then((actual) => {
     const diff = diffTrees(actual, expected);
     const bad = diff.onlyInActual.length + diff.onlyInExpected.length + diff.changed.length;
     if (bad > 0) {
@@ -49,10 +54,16 @@ try {
   const v1copy = path.join(work, 'v1-original');
   cpSync(project, v1copy, { recursive: true });
 
+  const remote = path.join(work, 'studio-nas', 'project.mediagit');
+  const clone = path.join(work, 'build-machine');
   run('init');
   run('add', '.');
   run('commit', '-m', 'Version 1 of the asset project');
   run('tag', 'v1');
+  run('remote', 'add', 'origin', remote);
+  run('push', '--tags', 'origin', 'main');
+  runIn(work, 'clone', remote, clone);
+  await verify(v1, 'the clone of version 1', clone);
 
   const v2Stats = await makeCorpus(project, 2, profile);
   console.log(`\nArtists edit: audio appended, textures repainted, 1 KiB inserted mid-scene, trailer retitled, folder renamed (${v2Stats.files} files now)`);
@@ -60,6 +71,9 @@ try {
   run('status', '--short');
   run('add', '.');
   run('commit', '-m', 'Version 2: director cut edits');
+  run('push');
+  runIn(clone, 'pull');
+  await verify(v2, 'the clone after pulling version 2', clone);
   run('log', '--oneline');
   run('diff', '--stat', 'v1', 'main');
 
