@@ -335,8 +335,12 @@ export class AzureBlobStore implements Store {
     if (options.signal?.aborted) return options.signal.reason instanceof Error ? options.signal.reason : toError(err);
     if (err instanceof MediagitError) return err;
     const info = restErrorInfo(err);
-    if (info.name === 'AbortError') return toError(err);
     const cause = sanitizedCause(info, this.secrets);
+    // With the caller's signal untouched, these come from the SDK's download stream when the
+    // connection drops mid-body (it retries nothing with maxRetryRequests: 0): a network failure.
+    if (info.name === 'AbortError' || info.message.startsWith('Data corruption failure')) {
+      return new StoreUnavailableError(`connection to Azure Blob Storage at ${this.endpoint} was cut during ${what}`, { cause });
+    }
     const label = `${info.status ?? ''} ${info.errorCode ?? info.code ?? ''}`.trim();
 
     if (info.status === 404 && info.errorCode === 'ContainerNotFound') {
@@ -354,7 +358,8 @@ export class AzureBlobStore implements Store {
     if (info.status === 404 && key !== undefined) return new NotFoundError(key, { cause });
     if (info.status === undefined) {
       if (info.isRestError || isNetworkCode(info.code)) {
-        return new StoreUnavailableError(`cannot reach Azure Blob Storage at ${this.endpoint}: ${this.redact(info.code ?? info.message)}`, { cause });
+        const verb = connectFailure(`${info.code ?? ''} ${info.message}`) ? 'cannot reach' : 'lost the connection to';
+        return new StoreUnavailableError(`${verb} Azure Blob Storage at ${this.endpoint}: ${this.redact(info.code ?? info.message)}`, { cause });
       }
       if (isCredentialFailure(info.name)) {
         return new AuthError(`could not obtain an Azure token for ${this.description}: ${this.redact(firstLine(info.message))}`, {
@@ -433,6 +438,11 @@ const NETWORK_CODES = new Set([
   'ENETUNREACH',
   'REQUEST_SEND_ERROR',
 ]);
+
+/** Failures before a connection exists: the endpoint is wrong or down, not merely flaky. */
+function connectFailure(text: string): boolean {
+  return /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH/.test(text);
+}
 
 function isNetworkCode(code: string | undefined): boolean {
   return code !== undefined && NETWORK_CODES.has(code);

@@ -420,7 +420,9 @@ export class GcsStore implements Store {
     if (info.status === 404 && key !== undefined) return new NotFoundError(key, { cause });
     if (info.status === undefined) {
       if (info.code !== undefined && NETWORK_CODES.has(info.code)) {
-        return new StoreUnavailableError(`cannot reach Google Cloud Storage at ${this.endpoint}: ${info.code}`, { cause });
+        // Failures before a connection exists mean the endpoint is wrong or down, not merely flaky.
+        const verb = CONNECT_CODES.has(info.code) ? 'cannot reach' : 'lost the connection to';
+        return new StoreUnavailableError(`${verb} Google Cloud Storage at ${this.endpoint}: ${info.code}`, { cause });
       }
       return toError(err);
     }
@@ -464,6 +466,8 @@ const NETWORK_CODES = new Set([
   'UND_ERR_SOCKET',
   'UND_ERR_CONNECT_TIMEOUT',
 ]);
+
+const CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
 
 const RESPONSE = Symbol('gcs-last-response');
 

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Runs Azurite's blob service (from node_modules, offline) for the Azure integration tests.
+#
+#   test/servers/azurite.sh start   start in the background and wait until it accepts connections
+#   test/servers/azurite.sh stop    stop it and delete its data
+#   test/servers/azurite.sh env     print the variables the tests read (eval "$(… env)")
+#   test/servers/azurite.sh status  exit 0 when running
+#
+# State (pid, log, data) lives in ${MEDIAGIT_TEST_STATE:-/tmp/mediagit-test-services}/azurite/.
+# The port is MEDIAGIT_TEST_AZURITE_PORT (default 10000). It listens on 127.0.0.1 only.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+STATE="${MEDIAGIT_TEST_STATE:-/tmp/mediagit-test-services}/azurite"
+PORT="${MEDIAGIT_TEST_AZURITE_PORT:-10000}"
+HOST=127.0.0.1
+PID_FILE="$STATE/azurite.pid"
+LOG_FILE="$STATE/azurite.log"
+DATA_DIR="$STATE/data"
+# Azurite's published development account; it is not a secret and only works against Azurite.
+ACCOUNT=devstoreaccount1
+KEY='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=='
+START_TIMEOUT_S="${MEDIAGIT_TEST_START_TIMEOUT:-30}"
+
+running() {
+  [[ -f "$PID_FILE" ]] && kill -0 "$(cat "$PID_FILE")" 2>/dev/null
+}
+
+port_open() {
+  (exec 3<>"/dev/tcp/$HOST/$PORT") 2>/dev/null
+}
+
+start() {
+  if running; then
+    echo "azurite already running (pid $(cat "$PID_FILE")) on $HOST:$PORT"
+    return 0
+  fi
+  local bin="$ROOT/node_modules/azurite/dist/src/blob/main.js"
+  if [[ ! -f "$bin" ]]; then
+    echo "azurite is not installed: run 'npm ci' first ($bin missing)" >&2
+    return 1
+  fi
+  if port_open; then
+    echo "port $HOST:$PORT is already in use by another process; set MEDIAGIT_TEST_AZURITE_PORT" >&2
+    return 1
+  fi
+  # A fresh data folder per start: tests create unique containers, but stale state from a crashed
+  # run should never leak into the next one.
+  rm -rf "$DATA_DIR"
+  mkdir -p "$DATA_DIR"
+  : >"$LOG_FILE"
+  local started
+  started=$(date +%s%N)
+  # --disableTelemetry: Azurite otherwise reports usage over the network.
+  # --skipApiVersionCheck: the SDK may be newer than the Azurite release.
+  # --loose: ignore headers Azurite does not implement instead of failing the request.
+  nohup node "$bin" \
+    --blobHost "$HOST" --blobPort "$PORT" \
+    --location "$DATA_DIR" \
+    --silent --skipApiVersionCheck --loose --disableTelemetry \
+    >"$LOG_FILE" 2>&1 </dev/null &
+  echo $! >"$PID_FILE"
+
+  local deadline=$((SECONDS + START_TIMEOUT_S))
+  until port_open; do
+    if ! running; then
+      echo "azurite exited during startup; log follows" >&2
+      cat "$LOG_FILE" >&2
+      rm -f "$PID_FILE"
+      return 1
+    fi
+    if ((SECONDS >= deadline)); then
+      echo "azurite did not open $HOST:$PORT within ${START_TIMEOUT_S}s; log follows" >&2
+      cat "$LOG_FILE" >&2
+      stop
+      return 1
+    fi
+    sleep 0.1
+  done
+  echo "azurite ready on http://$HOST:$PORT/$ACCOUNT (pid $(cat "$PID_FILE"), $(((($(date +%s%N) - started)) / 1000000)) ms)"
+}
+
+stop() {
+  if [[ -f "$PID_FILE" ]]; then
+    local pid
+    pid=$(cat "$PID_FILE")
+    if kill -0 "$pid" 2>/dev/null; then
+      kill "$pid" 2>/dev/null || true
+      for _ in $(seq 1 50); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+      done
+      if kill -0 "$pid" 2>/dev/null; then
+        echo "azurite (pid $pid) ignored SIGTERM; sending SIGKILL" >&2
+        kill -9 "$pid" 2>/dev/null || true
+      fi
+    fi
+    rm -f "$PID_FILE"
+    echo "azurite stopped"
+  else
+    echo "azurite not running"
+  fi
+  rm -rf "$DATA_DIR"
+}
+
+print_env() {
+  echo "export MEDIAGIT_TEST_AZURE_ENDPOINT=http://$HOST:$PORT/$ACCOUNT MEDIAGIT_TEST_AZURE_ACCOUNT=$ACCOUNT MEDIAGIT_TEST_AZURE_KEY=$KEY"
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  env) print_env ;;
+  status)
+    if running; then echo "azurite running (pid $(cat "$PID_FILE"))"; else echo "azurite not running"; exit 1; fi
+    ;;
+  *)
+    echo "usage: $0 start|stop|env|status" >&2
+    exit 2
+    ;;
+esac
