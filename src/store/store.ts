@@ -48,6 +48,16 @@ export interface Store {
   listRefs(prefix: string, options?: OperationOptions): Promise<Map<string, RefValue>>;
 
   close(): Promise<void>;
+
+  /**
+   * Optional batching for backends where a round trip costs more than the bytes (the mediagit
+   * HTTP client: packs). Same contract as `put` for every entry. Wrappers forward it when the
+   * inner store has it; callers fall back to `put` when it is absent.
+   */
+  putMany?(entries: readonly { key: string; data: Uint8Array }[], options?: OperationOptions): Promise<void>;
+
+  /** Optional batching of `get`: the objects present, by key; absent keys are simply left out. */
+  getMany?(keys: readonly string[], options?: OperationOptions): Promise<Map<string, Buffer>>;
 }
 
 export interface RefValue {
@@ -81,7 +91,7 @@ const REF_SEGMENT = /^(?!\.)(?!.*\.\.)(?!.*\.lock$)[A-Za-z0-9._+@-]{1,200}(?<!\.
 
 export function isValidRefName(name: string): boolean {
   const parts = name.split('/');
-  if (parts.length < 3 || parts[0] !== 'refs' || (parts[1] !== 'heads' && parts[1] !== 'tags' && parts[1] !== 'remotes')) return false;
+  if (parts.length < 3 || parts[0] !== 'refs' || (parts[1] !== 'heads' && parts[1] !== 'tags' && parts[1] !== 'remotes' && parts[1] !== 'locks')) return false;
   if (name.length > 1000) return false;
   return parts.slice(2).every((p) => REF_SEGMENT.test(p));
 }
