@@ -8,6 +8,9 @@ if (major < 22 || (major === 22 && minor < 19)) {
   process.stderr.write(`error: mediagit needs Node.js 22.19 or newer (this is ${process.versions.node})\nhint: install Node 24 LTS\n`);
   process.exit(1);
 }
+// Hashing, zstd and file I/O all run on libuv's pool; four threads leave the second core idle
+// whenever one of them sits in fsync. Must be set before the pool's first use.
+process.env.UV_THREADPOOL_SIZE ??= '8';
 const arg = process.argv[2];
 if (process.argv.length === 3 && (arg === '--version' || arg === '-V')) {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));

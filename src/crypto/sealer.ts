@@ -1,3 +1,4 @@
+import { webcrypto } from 'node:crypto';
 import { gearFromSeed } from '../chunking/index.js';
 import { ENVELOPE_HEADER_SIZE, decodeEnvelopeHeader, writeEnvelopeHeader, oidFromBytes, oidToBytes, type ObjectKind, type ObjectSealer, type Oid, type Unsealed } from '../objects/index.js';
 import { aesGcmOpen, aesGcmSeal, hkdfSha256, hmacSha256, NONCE_BYTES, padme, randomNonce, TAG_BYTES } from './primitives.js';
@@ -46,6 +47,13 @@ export class EncryptedSealer implements ObjectSealer {
 
   oidOf(_kind: ObjectKind, canonical: Uint8Array): Oid {
     return oidFromBytes(hmacSha256(this.keys.id, canonical));
+  }
+
+  private hmacKey: Promise<webcrypto.CryptoKey> | undefined;
+
+  async oidOfAsync(_kind: ObjectKind, canonical: Uint8Array): Promise<Oid> {
+    this.hmacKey ??= webcrypto.subtle.importKey('raw', this.keys.id, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
+    return Buffer.from(await webcrypto.subtle.sign('HMAC', await this.hmacKey, canonical)).toString('hex');
   }
 
   seal(kind: ObjectKind, oid: Oid, codec: number, plainLength: number, payload: Buffer): Buffer {

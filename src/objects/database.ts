@@ -44,15 +44,19 @@ export class ObjectDatabase {
     return this.sealer.oidOf(kind, plain);
   }
 
-  async putChunk(plain: Buffer, options: { skipCompression: boolean; oid?: Oid }): Promise<PutResult> {
-    const oid = options.oid ?? this.oidOf('chunk', plain);
+  /**
+   * Stores one chunk unless the store has it. Hashing and compression run on the thread pool, so
+   * several chunks proceed on every core while the caller keeps reading and chunking.
+   */
+  async putChunk(plain: Buffer, options: { skipCompression: boolean; oid?: Oid }): Promise<PutResult & { compressed: boolean }> {
+    const oid = options.oid ?? (await this.sealer.oidOfAsync('chunk', plain));
     const key = chunkKey(oid);
     const [present] = await this.store.has([key]);
-    if (present) return { oid, written: false, storedBytes: 0 };
+    if (present) return { oid, written: false, storedBytes: 0, compressed: false };
     const encoded = await encodePayload(plain, { level: this.options.compressionLevel, skip: options.skipCompression });
     const stored = this.sealer.seal('chunk', oid, encoded.codec, plain.length, encoded.payload);
     await this.store.put(key, stored);
-    return { oid, written: true, storedBytes: stored.length };
+    return { oid, written: true, storedBytes: stored.length, compressed: encoded.codec !== 0 };
   }
 
   async putStructured(kind: StructuredKind, plain: Buffer): Promise<PutResult> {

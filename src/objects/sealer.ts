@@ -1,3 +1,4 @@
+import { webcrypto } from 'node:crypto';
 import { CIPHER_NONE, ENVELOPE_HEADER_SIZE, decodeEnvelopeHeader, encodeEnvelope } from './envelope.js';
 import type { ObjectKind } from './kinds.js';
 import { sha256Hex, type Oid } from './oid.js';
@@ -19,6 +20,8 @@ export interface ObjectSealer {
   /** Gear table for chunking; undefined = the public default table. */
   readonly gear: Uint32Array | undefined;
   oidOf(kind: ObjectKind, canonical: Uint8Array): Oid;
+  /** Same as oidOf, computed on the thread pool so the main thread can keep chunking. */
+  oidOfAsync(kind: ObjectKind, canonical: Uint8Array): Promise<Oid>;
   seal(kind: ObjectKind, oid: Oid, codec: number, plainLength: number, payload: Buffer): Buffer;
   /** Authenticates and unwraps; throws a plain Error naming the defect. */
   open(kind: ObjectKind, oid: Oid, stored: Buffer): Unsealed;
@@ -28,6 +31,7 @@ export const plainSealer: ObjectSealer = {
   encrypted: false,
   gear: undefined,
   oidOf: (_kind, canonical) => sha256Hex(canonical),
+  oidOfAsync: async (_kind, canonical) => Buffer.from(await webcrypto.subtle.digest('SHA-256', canonical)).toString('hex'),
   seal: (kind, _oid, codec, plainLength, payload) => encodeEnvelope(kind, codec, plainLength, payload),
   open(kind, _oid, stored) {
     const header = decodeEnvelopeHeader(stored);

@@ -38,6 +38,8 @@ export async function ingestFile(ctx: ContentContext, absPath: string, relPath: 
   const pending: Promise<PutResult>[] = [];
   const sizes: number[] = [];
   let skipCompression: boolean | undefined;
+  // Media files are homogeneous: once a few chunks of a file refused to compress, the rest will too.
+  let incompressibleRun = 0;
   let failure: unknown;
 
   const submit = async (chunk: Buffer): Promise<void> => {
@@ -45,11 +47,16 @@ export async function ingestFile(ctx: ContentContext, absPath: string, relPath: 
     skipCompression ??= isPrecompressed(relPath, chunk.subarray(0, 64));
     sizes.push(chunk.length);
     await ctx.limiter.acquire();
-    const skip = skipCompression;
+    const skip = skipCompression || incompressibleRun >= 2;
     const put = ctx.odb.putChunk(chunk, { skipCompression: skip }).finally(() => ctx.limiter.release());
-    put.catch((err: unknown) => {
-      failure ??= err;
-    });
+    put.then(
+      (r) => {
+        if (r.written && !skip) incompressibleRun = r.compressed ? 0 : incompressibleRun + 1;
+      },
+      (err: unknown) => {
+        failure ??= err;
+      },
+    );
     pending.push(put);
   };
 

@@ -162,7 +162,7 @@ export class Repository {
   }
 
   contentContext(): ContentContext {
-    this.contentLimiter ??= new Semaphore(6);
+    this.contentLimiter ??= new Semaphore(8);
     const gear = this.odb.sealer.gear;
     return { odb: this.odb, chunking: this.settings.chunking, limiter: this.contentLimiter, ...(gear ? { gear } : {}) };
   }
