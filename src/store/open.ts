@@ -28,8 +28,10 @@ export const SECRET_OPTIONS = new Set(['secret_key', 'account_key', 'connection_
  * options), `http(s)://host:port/repo`. Anything else is a ConfigError naming the URL.
  */
 export function parseStoreUrl(url: string, cwd: string = process.cwd()): StoreLocation {
+  // Credentials in the URL (user:password@) must not reach a message: only the scheme and host are kept.
+  const shown = url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i, '$1***@');
   const bad = (why: string): ConfigError =>
-    new ConfigError(`bad remote URL '${url}': ${why}`, { hint: 'use a path, file:///path, s3://bucket/prefix, azure://container/prefix, gs://bucket/prefix, or http(s)://host/repo' });
+    new ConfigError(`bad remote URL '${shown}': ${why}`, { hint: 'use a path, file:///path, s3://bucket/prefix, azure://container/prefix, gs://bucket/prefix, or http(s)://host/repo' });
   if (url.trim() === '') throw bad('empty');
   if (/^[a-z][a-z0-9+.-]*:/i.test(url) && !/^[a-z]:[\\/]/i.test(url)) {
     let parsed: URL;
@@ -50,7 +52,9 @@ export function parseStoreUrl(url: string, cwd: string = process.cwd()): StoreLo
       case 'azure': {
         const bucket = parsed.host;
         if (!/^[a-z0-9][a-z0-9._-]{1,253}[a-z0-9]$/.test(bucket)) throw bad(`'${bucket}' is not a valid bucket or container name`);
-        if (prefix.split('/').some((p) => p === '..' || p === '.')) throw bad('the prefix may not contain . or ..');
+        // The URL parser has already collapsed dot segments in `parsed.pathname` (s3://b/../x → /x), so check the text as given.
+        const rawPath = url.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i, '').split(/[?#]/, 1)[0] ?? '';
+        if (rawPath.split('/').some((p) => /^(\.|%2e){1,2}$/i.test(p))) throw bad('the prefix may not contain . or ..');
         return { kind: scheme === 's3' ? 's3' : scheme === 'gs' ? 'gcs' : 'azure', target: bucket, prefix };
       }
       case 'multi':

@@ -31,22 +31,28 @@ export class Semaphore {
   }
 }
 
-/** Maps over items with at most `concurrency` in flight; results keep input order; first error wins. */
+/**
+ * Maps over items with at most `concurrency` in flight; results keep input order. On the first
+ * error no new item starts, and the error is thrown only once every item in flight has settled,
+ * so nothing is still writing when the caller starts cleaning up.
+ */
 export async function mapLimit<T, R>(items: readonly T[], concurrency: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
   const results = new Array<R>(items.length);
   let next = 0;
   let failed = false;
+  let firstError: unknown;
   const worker = async (): Promise<void> => {
     while (!failed && next < items.length) {
       const i = next++;
       try {
         results[i] = await fn(items[i]!, i);
       } catch (err) {
+        if (!failed) firstError = err;
         failed = true;
-        throw err;
       }
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
+  if (failed) throw firstError;
   return results;
 }
