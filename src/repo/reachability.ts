@@ -341,7 +341,8 @@ export async function walkReachable(repo: Repository, roots: readonly Root[], op
       if (result.chunks.has(chunk.oid) || hidden?.chunks.has(chunk.oid)) continue;
       result.chunks.add(chunk.oid);
       result.chunkBytes += chunk.size;
-      if (!checkChunks) continue;
+      // A sparse clone lacks the chunks of paths outside its include patterns by design.
+      if (!checkChunks || repo.isSparseExcluded(item.path)) continue;
       pending.push({ oid: chunk.oid, manifest: item.oid, path: item.path });
       if (pending.length >= batchSize) await flushChunks();
     }
