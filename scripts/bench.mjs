@@ -94,12 +94,23 @@ function runMediagit(v1, v2, encrypted) {
   const add1 = mg(repo, 'add', '.');
   const commit1 = mg(repo, 'commit', '-q', '-m', 'v1');
   const storedV1 = duBytes(path.join(repo, '.mediagit'));
+  const remote = path.join(work, encrypted ? 'remote-enc' : 'remote');
+  rmSync(remote, { recursive: true, force: true });
+  mg(repo, 'remote', 'add', 'origin', remote);
+  const push1 = mg(repo, 'push', '-q');
   // v2 = artist edits applied in place, exactly as the generator makes them.
   sh(`rsync -a --delete --exclude .mediagit "${v2}/" "${repo}/" 2>/dev/null || (find "${repo}" -mindepth 1 -maxdepth 1 ! -name .mediagit -exec rm -rf {} + && cp -a "${v2}/." "${repo}/")`, root);
   sh(`rm -f "${repo}/.complete"`, root);
   const add2 = mg(repo, 'add', '.');
   const commit2 = mg(repo, 'commit', '-q', '-m', 'v2');
   const storedV2 = duBytes(path.join(repo, '.mediagit'));
+  const remoteBefore = duBytes(remote);
+  const push2 = mg(repo, 'push', '--json');
+  const sentV2 = JSON.parse(push2.stdout).bytesSent;
+  const remoteGrowth = duBytes(remote) - remoteBefore;
+  const cloneDir = path.join(work, encrypted ? 'clone-enc' : 'clone');
+  rmSync(cloneDir, { recursive: true, force: true });
+  const clone = mg(work, 'clone', '-q', remote, cloneDir);
   sh(`find "${repo}" -mindepth 1 -maxdepth 1 ! -name .mediagit -exec rm -rf {} +`, root);
   const checkout = mg(repo, 'reset', '--hard', '-q');
   const status = mg(repo, 'status', '--porcelain');
@@ -108,8 +119,13 @@ function runMediagit(v1, v2, encrypted) {
     addV2: { secs: add2.secs + commit2.secs, rssMiB: Math.max(add2.rssMiB ?? 0, commit2.rssMiB ?? 0) },
     checkout: { secs: checkout.secs, rssMiB: checkout.rssMiB },
     status: { secs: status.secs, rssMiB: status.rssMiB },
+    push: { secs: push1.secs, rssMiB: push1.rssMiB },
+    pushV2: { secs: push2.secs, rssMiB: push2.rssMiB },
+    clone: { secs: clone.secs, rssMiB: clone.rssMiB },
     storedV1,
     storedGrowthV2: storedV2 - storedV1,
+    sentV2,
+    remoteGrowthV2: remoteGrowth,
   };
 }
 
@@ -181,13 +197,16 @@ const row = (what, m, bytes, vsRestic, encM) => {
 row('add+commit v1', plain.addV1, bytesV1, restic?.backupV1, enc?.addV1);
 row('add+commit v2', plain.addV2, bytesV2, restic?.backupV2, enc?.addV2);
 row('checkout v2 (empty tree)', plain.checkout, bytesV2, restic?.restore, enc?.checkout);
+row('push v1 → local remote', plain.push, bytesV1, null, enc?.push);
+row('push v2 → local remote', plain.pushV2, bytesV2, null, enc?.pushV2);
+row('clone from local remote', plain.clone, bytesV2, null, enc?.clone);
 row('status (clean)', plain.status, bytesV2, null, enc?.status);
 
 const storage = {
   corpusV1: bytesV1,
   corpusV2: bytesV2,
-  mediagit: { storedV1: plain.storedV1, storedGrowthV2: plain.storedGrowthV2 },
-  mediagitEncrypted: enc ? { storedV1: enc.storedV1, storedGrowthV2: enc.storedGrowthV2 } : null,
+  mediagit: { storedV1: plain.storedV1, storedGrowthV2: plain.storedGrowthV2, sentV2: plain.sentV2, remoteGrowthV2: plain.remoteGrowthV2 },
+  mediagitEncrypted: enc ? { storedV1: enc.storedV1, storedGrowthV2: enc.storedGrowthV2, sentV2: enc.sentV2, remoteGrowthV2: enc.remoteGrowthV2 } : null,
   restic: restic ? { storedV1: restic.storedV1, storedGrowthV2: restic.storedGrowthV2 } : null,
 };
 
@@ -203,10 +222,11 @@ if (asJson) {
     console.log(`| ${r.what} | ${f(r.secs)} | ${f(r.mbps, 0)} | ${f(r.rssMiB, 0)} | ${f(r.vsCp)} | ${f(r.vsRead)} | ${f(r.vsSha256)} | ${f(r.resticSecs)} | ${f(r.vsRestic)} | ${f(r.encryptedSecs)} | ${f(r.encryptedRatio)} | ${f(r.encryptedRssMiB, 0)} |`);
   }
   const m = (b) => (b / 1e6).toFixed(1);
-  console.log('\n| stored (MB) | after v1 | growth for v2 |\n| --- | --- | --- |');
-  console.log(`| mediagit | ${m(storage.mediagit.storedV1)} | ${m(storage.mediagit.storedGrowthV2)} |`);
-  if (storage.mediagitEncrypted) console.log(`| mediagit (encrypted) | ${m(storage.mediagitEncrypted.storedV1)} | ${m(storage.mediagitEncrypted.storedGrowthV2)} |`);
-  if (storage.restic) console.log(`| restic | ${m(storage.restic.storedV1)} | ${m(storage.restic.storedGrowthV2)} |`);
+  console.log('\n| stored (MB) | after v1 | growth for v2 | sent for v2 | ÷ remote growth |\n| --- | --- | --- | --- | --- |');
+  const sent = (x) => `${m(x.sentV2)} | ${(x.sentV2 / x.remoteGrowthV2).toFixed(3)}`;
+  console.log(`| mediagit | ${m(storage.mediagit.storedV1)} | ${m(storage.mediagit.storedGrowthV2)} | ${sent(storage.mediagit)} |`);
+  if (storage.mediagitEncrypted) console.log(`| mediagit (encrypted) | ${m(storage.mediagitEncrypted.storedV1)} | ${m(storage.mediagitEncrypted.storedGrowthV2)} | ${sent(storage.mediagitEncrypted)} |`);
+  if (storage.restic) console.log(`| restic | ${m(storage.restic.storedV1)} | ${m(storage.restic.storedGrowthV2)} | — | — |`);
   else console.log('| restic | not on PATH (apt-get install restic) | |');
 }
 rmSync(work, { recursive: true, force: true });
