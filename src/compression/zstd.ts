@@ -19,14 +19,19 @@ export interface Encoded {
  */
 export function zstd(data: Uint8Array, level: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    zstdCompress(data, { params: { [constants.ZSTD_c_compressionLevel]: level } }, (err, out) => (err ? reject(err) : resolve(out)));
+    // One output buffer big enough for the worst case (zstd's compress bound) makes the whole chunk
+    // a single thread-pool job; the default 16 KiB would bounce to the main thread per 16 KiB.
+    const chunkSize = data.length + (data.length >> 7) + 1024;
+    zstdCompress(data, { chunkSize, params: { [constants.ZSTD_c_compressionLevel]: level } }, (err, out) => (err ? reject(err) : resolve(out)));
   });
 }
 
 export function unzstd(data: Uint8Array, expectedLength: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    // maxOutputLength stops a crafted object from inflating without bound.
-    zstdDecompress(data, { maxOutputLength: Math.max(expectedLength, 1) }, (err, out) => (err ? reject(err) : resolve(out)));
+    // maxOutputLength stops a crafted object from inflating without bound; chunkSize = the expected
+    // length decodes in one thread-pool job.
+    const limit = Math.max(expectedLength, 1);
+    zstdDecompress(data, { maxOutputLength: limit, chunkSize: Math.max(limit, 64) }, (err, out) => (err ? reject(err) : resolve(out)));
   });
 }
 
