@@ -16,6 +16,8 @@ export class FsckError extends MediagitError {
 export interface FsckOptions {
   full?: boolean;
   json?: boolean;
+  /** Check a remote instead of the local repository (multi remotes: also primary/secondary divergence). */
+  remote?: string;
 }
 
 export interface FsckProblem {
@@ -89,6 +91,10 @@ async function verifyStored(odb: ObjectDatabase, namespace: 'chunks' | 'objects'
 
 export async function runFsck(io: CommandIo, options: FsckOptions): Promise<void> {
   const repo = await openRepository(io);
+  if (options.remote !== undefined) {
+    const { fsckRemote } = await import('./fsck-remote.js');
+    return fsckRemote(io, repo, options.remote, options);
+  }
   const roots = await collectRoots(repo);
   const sizes = new SizeCheck();
   const reach = await walkReachable(repo, roots, { tolerant: true, visitor: sizes.visitor() });
