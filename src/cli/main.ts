@@ -280,8 +280,9 @@ export async function main(argv: string[]): Promise<number> {
     .command('fsck')
     .description('verify the repository: every reachable object present and intact')
     .option('--full', 'also read and verify every chunk')
+    .option('--remote <name>', 'check a remote instead (a multi remote: also primary/secondary divergence)')
     .option('--json', 'machine-readable report')
-    .addHelpText('after', examples(['mediagit fsck', 'mediagit fsck --full']))
+    .addHelpText('after', examples(['mediagit fsck', 'mediagit fsck --full', 'mediagit fsck --remote backup']))
     .action(async (options) => (await import('../commands/fsck.js')).runFsck(io, options));
 
   program
@@ -380,6 +381,61 @@ export async function main(argv: string[]): Promise<number> {
     .option('-q, --quiet', 'print nothing on success')
     .addHelpText('after', examples(['mediagit clone /mnt/nas/hero-game.mediagit hero-game', "mediagit clone s3://studio-assets/hero-game build --branch release --include 'audio/**' -o region=eu-west-1"]))
     .action(async (url: string, directory: string | undefined, options) => (await import('../commands/remote.js')).runClone(io, url, directory, options));
+
+  program
+    .command('login')
+    .argument('<url>', 'server remote URL, e.g. https://assets.studio.example/hero-game')
+    .description('store a token for a mediagit server in ~/.config/mediagit/credentials.toml (mode 0600)')
+    .option('--token-file <path>', 'read the token from a file (else MEDIAGIT_TOKEN, else a prompt)')
+    .addHelpText('after', examples(['mediagit login https://assets.studio.example/hero-game', 'MEDIAGIT_TOKEN=… mediagit login http://127.0.0.1:3000/hero-game']))
+    .action(async (url: string, options) => (await import('../commands/login.js')).runLogin(io, url, options));
+
+  program
+    .command('lock')
+    .argument('<paths...>', 'files to lock on the server')
+    .description('lock files so nobody else can push changes to them')
+    .option('--remote <name>', 'remote to lock on (default origin)')
+    .option('--json', 'machine-readable output')
+    .addHelpText('after', examples(['mediagit lock scenes/level01.blend']))
+    .action(async (paths: string[], options) => (await import('../commands/lock.js')).runLock(io, paths, options));
+  program
+    .command('unlock')
+    .argument('<paths...>', 'locked files')
+    .description('release your locks (admins: --force releases anyone\'s)')
+    .option('--remote <name>', 'remote (default origin)')
+    .option('-f, --force', 'release a lock held by someone else (admin role)')
+    .action(async (paths: string[], options) => (await import('../commands/lock.js')).runUnlock(io, paths, options));
+  program
+    .command('locks')
+    .argument('[path]', 'only locks under this path')
+    .description('list locks on the server')
+    .option('--remote <name>', 'remote (default origin)')
+    .option('--json', 'machine-readable output')
+    .action(async (path: string | undefined, options) => (await import('../commands/lock.js')).runLocks(io, path, options));
+
+  const server = program
+    .command('server')
+    .description('run the mediagit HTTP server (storage from mediagit.toml [storage]; default a local folder)')
+    .option('--config <path>', 'server config file (TOML)', 'mediagit.toml')
+    .addHelpText('after', examples(['MEDIAGIT_JWT_SECRET=… mediagit server --config /etc/mediagit/mediagit.toml', 'MEDIAGIT_PORT=8080 MEDIAGIT_HOST=127.0.0.1 mediagit server']))
+    .action(async (options) => (await import('../commands/server.js')).runServer(io, options));
+  server
+    .command('token')
+    .description("mint a JWT with the server's secret (MEDIAGIT_JWT_SECRET)")
+    .requiredOption('--repo <name>', "repository the token is for ('*' for all)")
+    .option('--role <role>', 'read, write or admin', 'read')
+    .option('--ttl <duration>', 'lifetime, e.g. 30m, 1h, 7d', '1h')
+    .option('--sub <identity>', 'who the token identifies', 'cli')
+    .action(async (options) => (await import('../commands/server.js')).runServerToken(io, options));
+  const apikey = server.command('apikey').description('manage API keys (stored hashed)');
+  apikey
+    .command('create')
+    .requiredOption('--repo <name>', "repository ('*' for all)")
+    .option('--role <role>', 'read, write or admin', 'read')
+    .option('--sub <identity>', 'who the key identifies', 'apikey')
+    .option('--config <path>', 'server config file (TOML)', 'mediagit.toml')
+    .description('create an API key; it is printed once')
+    .action(async (options) => (await import('../commands/server.js')).runApiKeyCreate(io, options));
 
   const key = program.command('key').description('manage the passphrases of an encrypted repository');
   key

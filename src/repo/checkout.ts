@@ -1,5 +1,6 @@
-import { lstat, rmdir, unlink } from 'node:fs/promises';
+import { chmod, lstat, rmdir, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import picomatch from 'picomatch';
 import { DirtyWorktreeError } from '../errors/index.js';
 import { isErrno } from '../util/fs.js';
 import { mapLimit } from '../util/limit.js';
@@ -83,16 +84,32 @@ export async function moveWorktree(repo: Repository, index: Index, from: FileMap
     index.conflicts.delete(path);
   }
   const totalBytes = writes.reduce((n, p) => n + (to.get(p)?.size ?? 0), 0);
+  const lockable = lockableMatcher(repo);
   options.progress.start(options.operation, writes.length, totalBytes);
   await mapLimit(writes, 4, async (path) => {
     const target = to.get(path)!;
     const stats = await materializeFile(repo.odb, target.oid, repo.root, repo.absPath(path), target.type, options.progress);
+    // Lockable files stay read-only until `mediagit lock` (chmod touches neither mtime nor inode, so the index entry holds).
+    if (lockable?.(path)) await chmod(repo.absPath(path), Number(stats.mode) & 0o7555);
     index.entries.set(path, { path, type: target.type, oid: target.oid, size: target.size, mtimeNs: stats.mtimeNs, ino: stats.ino });
     index.conflicts.delete(path);
     options.progress.fileDone();
   });
   options.progress.stop();
   return { written: writes.length, removed: removals.length };
+}
+
+/**
+ * Config `lock.lockable`: newline-separated globs of files that must be locked before they are
+ * edited. Checkout writes them read-only; `mediagit lock` makes one writable, `unlock` read-only
+ * again. A pattern without a slash matches the file name at any depth (`*.blend`). null = none.
+ */
+export function lockableMatcher(repo: Repository): ((path: string) => boolean) | null {
+  const patterns = String(repo.config.get('lock.lockable') ?? '')
+    .split('\n')
+    .map((p) => p.trim())
+    .filter((p) => p !== '' && !p.startsWith('#'));
+  return patterns.length === 0 ? null : picomatch(patterns, { dot: true, basename: true });
 }
 
 function indexRecord(index: Index, path: string): FileRecord | undefined {

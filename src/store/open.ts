@@ -148,10 +148,10 @@ export async function openBackend(location: StoreLocation, options: StoreOptions
       const [p, s] = await Promise.all([primary, secondary].map((u) => openBackend(parseStoreUrl(u, cwd), options, cwd)));
       return new MultiStore(p!, s!);
     }
-    case 'http':
-      throw new ConfigError('http(s) remotes need a mediagit server client, which this build does not include yet', {
-        hint: 'use a path, file://, s3://, azure:// or gs:// remote',
-      });
+    case 'http': {
+      const { openHttpStore } = await import('./http/index.js');
+      return openHttpStore(location, options);
+    }
   }
 }
 

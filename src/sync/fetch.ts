@@ -3,7 +3,7 @@ import { decodeCommit, decodeManifest, decodeTag, decodeTree, type Oid } from '.
 import type { ProgressSink, Repository } from '../repo/index.js';
 import type { Store } from '../store/index.js';
 import { mapLimit } from '../util/limit.js';
-import { TRANSFER_CONCURRENCY, copyObjects, fetchVerified, missingOn, type TransferStats } from './transfer.js';
+import { TRANSFER_CONCURRENCY, copyObjects, fetchVerified, missingOn, openFetched, readMany, type TransferStats } from './transfer.js';
 
 export interface FetchOptions {
   /** Only files whose repository path this accepts get their chunks fetched (clone --include). */
@@ -29,30 +29,43 @@ export async function fetchObjects(repo: Repository, remote: Store, tips: readon
   const local = repo.store;
   const odb = repo.odb;
   const have = async (kind: 'commit' | 'tag' | 'tree' | 'manifest', oid: Oid): Promise<boolean> => (await odb.has(kind, [oid]))[0] === true;
+  /** The items whose object the local store lacks (one local batch query). */
+  const absent = async <T extends { oid: Oid }>(kind: 'tree' | 'manifest', items: readonly T[]): Promise<T[]> => {
+    const present = await odb.has(kind, items.map((i) => i.oid));
+    return items.filter((_, i) => !present[i]);
+  };
 
   // 1. History: tags and commits not present locally.
   const tags: Held[] = [];
   const commits: Held[] = [];
   const rootTrees: Oid[] = [];
   const seen = new Set<Oid>();
-  const stack = [...tips];
-  while (stack.length > 0) {
-    const oid = stack.pop()!;
-    if (seen.has(oid)) continue;
-    seen.add(oid);
-    if ((await odb.kindOf(oid)) !== null) continue;
-    const got = await fetchVerified(remote, oid, ['commit', 'tag'], odb);
-    stats.objects++;
-    stats.bytes += got.stored.length;
-    if (got.kind === 'tag') {
-      tags.push({ oid, stored: got.stored });
-      stack.push(decodeOrCorrupt(oid, 'tag', () => decodeTag(got.plain)).object);
-      continue;
+  // Wave by wave (every object the previous wave pointed at), so a store that batches fetches a
+  // whole wave — several tips, the parents of merges — in one request.
+  let frontier = [...tips];
+  while (frontier.length > 0) {
+    const wave: Oid[] = [];
+    for (const oid of frontier) {
+      if (seen.has(oid)) continue;
+      seen.add(oid);
+      if ((await odb.kindOf(oid)) === null) wave.push(oid);
     }
-    const commit = decodeOrCorrupt(oid, 'commit', () => decodeCommit(got.plain));
-    commits.push({ oid, stored: got.stored, parents: commit.parents });
-    rootTrees.push(commit.tree);
-    stack.push(...commit.parents);
+    frontier = [];
+    const batched = remote.getMany && wave.length > 1 ? await readMany(remote, wave.map((oid) => `objects/${oid}`)) : null;
+    for (const oid of wave) {
+      const got = batched ? await openFetched(oid, batched.get(`objects/${oid}`)!, ['commit', 'tag'], odb) : await fetchVerified(remote, oid, ['commit', 'tag'], odb);
+      stats.objects++;
+      stats.bytes += got.stored.length;
+      if (got.kind === 'tag') {
+        tags.push({ oid, stored: got.stored });
+        frontier.push(decodeOrCorrupt(oid, 'tag', () => decodeTag(got.plain)).object);
+        continue;
+      }
+      const commit = decodeOrCorrupt(oid, 'commit', () => decodeCommit(got.plain));
+      commits.push({ oid, stored: got.stored, parents: commit.parents });
+      rootTrees.push(commit.tree);
+      frontier.push(...commit.parents);
+    }
   }
 
   // 2. Trees and manifests, breadth by breadth; collect the chunks the chosen files need.
@@ -67,9 +80,10 @@ export async function fetchObjects(repo: Repository, remote: Store, tips: readon
     const fileRefs: { oid: Oid; path: string }[] = [];
     const fetched: Held[] = [];
     const todo = level.filter((t) => !visitedTrees.has(t.oid) && visitedTrees.add(t.oid));
+    const treesBatched = remote.getMany ? await readMany(remote, (await absent('tree', todo)).map((t) => `objects/${t.oid}`)) : null;
     await mapLimit(todo, TRANSFER_CONCURRENCY, async (item) => {
       if (await have('tree', item.oid)) return;
-      const stored = await remote.get(`objects/${item.oid}`);
+      const stored = treesBatched?.get(`objects/${item.oid}`) ?? (await remote.get(`objects/${item.oid}`));
       const plain = await odb.openStored('tree', item.oid, stored);
       const entries = decodeOrCorrupt(item.oid, 'tree', () => decodeTree(plain));
       fetched.push({ oid: item.oid, stored });
@@ -82,8 +96,10 @@ export async function fetchObjects(repo: Repository, remote: Store, tips: readon
       }
     });
     trees.push(fetched);
+    const files = fileRefs.filter((f) => !visitedManifests.has(f.oid) && visitedManifests.add(f.oid));
+    const manifestsBatched = remote.getMany ? await readMany(remote, (await absent('manifest', files)).map((f) => `objects/${f.oid}`)) : null;
     await mapLimit(
-      fileRefs.filter((f) => !visitedManifests.has(f.oid) && visitedManifests.add(f.oid)),
+      files,
       TRANSFER_CONCURRENCY,
       async (file) => {
         const wanted = options.include ? options.include(file.path) : true;
@@ -92,7 +108,7 @@ export async function fetchObjects(repo: Repository, remote: Store, tips: readon
           if (wanted && options.include) for (const c of (await odb.readManifest(file.oid)).chunks) chunks.add(c.oid);
           return;
         }
-        const stored = await remote.get(`objects/${file.oid}`);
+        const stored = manifestsBatched?.get(`objects/${file.oid}`) ?? (await remote.get(`objects/${file.oid}`));
         const plain = await odb.openStored('manifest', file.oid, stored);
         const manifest = decodeOrCorrupt(file.oid, 'manifest', () => decodeManifest(plain));
         manifests.push({ oid: file.oid, stored });

@@ -3,6 +3,7 @@ import type { Oid } from '../objects/index.js';
 import { isAncestor, walkReachable, type ProgressSink, type Repository } from '../repo/index.js';
 import type { RefValue, Store } from '../store/index.js';
 import { makeDescriptor, readDescriptor, sameLayout, writeDescriptor } from './descriptor.js';
+import { checkPushLocks } from './locks.js';
 import { copyObjects, missingOn, type TransferStats } from './transfer.js';
 
 export interface PushRequest {
@@ -65,13 +66,14 @@ export async function push(repo: Repository, remote: Store, request: PushRequest
       status = 'forced';
     }
   }
-  await prepareRemote(repo, remote);
-
   // What the remote certainly has: the history of every remote ref we also have locally.
   const remoteRefs = await remote.listRefs('refs/');
   const exclude = new Set<Oid>();
   for (const value of remoteRefs.values()) if ((await repo.odb.kindOf(value.oid)) !== null) exclude.add(value.oid);
   const want = await walkReachable(repo, [{ oid: request.oid, kind: 'object', where: request.ref }], { exclude, excludeBoundaryContent: true, chunks: 'skip' });
+  // A server that keeps locks: refuse, before uploading anything, commits that change a path someone else holds.
+  await checkPushLocks(repo, remote, want.commits);
+  await prepareRemote(repo, remote);
 
   const missingChunks = await missingOn(remote, 'chunk', want.chunks);
   const levels = [

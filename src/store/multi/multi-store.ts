@@ -52,6 +52,24 @@ async function allOrFirstError(promises: readonly Promise<unknown>[]): Promise<v
   for (const r of results) if (r.status === 'rejected') throw r.reason;
 }
 
+async function putManyOn(store: Store, entries: readonly { key: string; data: Uint8Array }[], options: OperationOptions | undefined): Promise<void> {
+  if (store.putMany) return store.putMany(entries, options);
+  for (const { key, data } of entries) await store.put(key, data, options);
+}
+
+async function getManyOn(store: Store, keys: readonly string[], options: OperationOptions | undefined): Promise<Map<string, Buffer>> {
+  if (store.getMany) return store.getMany(keys, options);
+  const out = new Map<string, Buffer>();
+  for (const key of keys) {
+    try {
+      out.set(key, await store.get(key, options));
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+  return out;
+}
+
 /**
  * Two stores kept as mirrors of each other: a primary that is the source of truth for refs and
  * the first place reads go, and a secondary that holds a full copy (a second cloud, a NAS).
@@ -99,6 +117,41 @@ export class MultiStore implements Store {
     this.mirrorAttempts = Math.max(1, options.mirrorAttempts ?? 10);
     this.onMirrorFailure = options.onMirrorFailure;
     this.retriable = options.isRetriable ?? isTransientError;
+    if (primary.putMany || secondary.putMany) {
+      this.putMany = async (entries, opts) => {
+        for (const { key } of entries) assertValidKey(key);
+        await allOrFirstError([putManyOn(primary, entries, opts), putManyOn(secondary, entries, opts)]);
+      };
+    }
+    if (primary.getMany || secondary.getMany) this.getMany = (keys, opts) => this.readMany(keys, opts);
+  }
+
+  /** Present when either side batches; the side that does not gets one call per entry. Same semantics as put/get. */
+  declare readonly putMany?: Store['putMany'];
+  declare readonly getMany?: Store['getMany'];
+
+  /** getMany with get's fallback: what the primary lacks (or cannot serve) is asked of the secondary, and repaired. */
+  private async readMany(keys: readonly string[], options?: OperationOptions): Promise<Map<string, Buffer>> {
+    for (const key of keys) assertValidKey(key);
+    let found: Map<string, Buffer>;
+    try {
+      found = await getManyOn(this.primary, keys, options);
+    } catch (err) {
+      if (!this.retriable(err)) throw err;
+      return getManyOn(this.secondary, keys, options);
+    }
+    const rest = keys.filter((k) => !found.has(k));
+    if (rest.length === 0) return found;
+    const second = await getManyOn(this.secondary, rest, options);
+    for (const [key, data] of second) {
+      found.set(key, data);
+      if (this.repairOnRead) {
+        await this.primary.put(key, data, options).catch(() => {
+          this.repairFailureCount++;
+        });
+      }
+    }
+    return found;
   }
 
   /** Refs whose last mirror attempt failed in this process, with the error. */

@@ -24,6 +24,9 @@ export class ConcurrencyLimitedStore implements Store {
   readonly description: string;
   private readonly data: Semaphore;
   private readonly refs: Semaphore;
+  /** Present only when the inner store batches (see Store.putMany); one batch holds one data slot. */
+  declare readonly putMany?: Store['putMany'];
+  declare readonly getMany?: Store['getMany'];
 
   constructor(
     readonly inner: Store,
@@ -32,6 +35,18 @@ export class ConcurrencyLimitedStore implements Store {
     this.description = inner.description;
     this.data = new Semaphore(options.maxConcurrent ?? DEFAULT_MAX_CONCURRENT);
     this.refs = new Semaphore(options.maxConcurrentRefs ?? DEFAULT_MAX_CONCURRENT_REFS);
+    if (inner.putMany) {
+      this.putMany = async (entries, opts) => {
+        for (const { key } of entries) assertValidKey(key);
+        return this.within(this.data, opts, () => inner.putMany!(entries, opts));
+      };
+    }
+    if (inner.getMany) {
+      this.getMany = async (keys, opts) => {
+        for (const key of keys) assertValidKey(key);
+        return this.within(this.data, opts, () => inner.getMany!(keys, opts));
+      };
+    }
   }
 
   async get(key: string, options?: OperationOptions): Promise<Buffer> {

@@ -64,6 +64,12 @@ export class MeteredStore implements Store {
   private readonly now: () => number;
   private operations = emptyOperations();
   private casConflicts = 0;
+  /**
+   * Present only when the inner store batches. A batch counts as one `put` (or `get`) call
+   * carrying all its bytes, so "bytes sent" stays the sum of what was stored either way.
+   */
+  declare readonly putMany?: Store['putMany'];
+  declare readonly getMany?: Store['getMany'];
 
   constructor(
     readonly inner: Store,
@@ -71,6 +77,18 @@ export class MeteredStore implements Store {
   ) {
     this.description = inner.description;
     this.now = options.now ?? (() => performance.now());
+    if (inner.putMany) {
+      this.putMany = (entries, opts) =>
+        this.measure('put', () => inner.putMany!(entries, opts), (_result, m) => {
+          for (const e of entries) m.bytesWritten += e.data.byteLength;
+        });
+    }
+    if (inner.getMany) {
+      this.getMany = (keys, opts) =>
+        this.measure('get', () => inner.getMany!(keys, opts), (found, m) => {
+          for (const data of found.values()) m.bytesRead += data.byteLength;
+        });
+    }
   }
 
   snapshot(): MetricsSnapshot {

@@ -108,7 +108,24 @@ export class RetryingStore implements Store {
     this.sleep = options.sleep ?? abortableSleep;
     this.random = options.random ?? Math.random;
     this.onRetry = options.onRetry;
+    if (inner.putMany) {
+      // Safe to repeat whole: every entry is content-addressed, so re-storing what landed is a no-op.
+      this.putMany = async (entries, opts) => {
+        for (const { key } of entries) assertValidKey(key);
+        return this.run('put', `${entries.length} objects`, opts, () => inner.putMany!(entries, opts));
+      };
+    }
+    if (inner.getMany) {
+      this.getMany = async (keys, opts) => {
+        for (const key of keys) assertValidKey(key);
+        return this.run('get', `${keys.length} objects`, opts, () => inner.getMany!(keys, opts));
+      };
+    }
   }
+
+  /** Present only when the inner store batches (see Store.putMany). */
+  declare readonly putMany?: Store['putMany'];
+  declare readonly getMany?: Store['getMany'];
 
   /** Full jitter: uniform in [0, min(cap, base·2^n)], raised to the server's Retry-After if it gave one. */
   delayFor(retryIndex: number, err: unknown): number {

@@ -1,0 +1,332 @@
+/**
+ * Server configuration: `mediagit.toml` (`[server]`, `[auth]`, `[metrics]`, `[storage]`) with the
+ * environment variables of the architecture document taking precedence. docs/server.md is the
+ * reference; every value is checked here, and anything unknown or malformed is a ConfigError that
+ * names the key (never its value, which may be a secret).
+ */
+import { readFile } from 'node:fs/promises';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { parse as parseToml } from 'smol-toml';
+import { ConfigError } from '../errors/index.js';
+import { parseStoreUrl, type StoreOptionValue, type StoreOptions } from '../store/index.js';
+
+/** Where the server keeps repositories: one backend, or a primary mirrored to a secondary. */
+export type StorageSpec =
+  | { readonly kind: 'single'; readonly url: string; readonly options: StoreOptions }
+  | { readonly kind: 'multi'; readonly primary: StorageSpec; readonly secondary: StorageSpec };
+
+export interface ServerConfig {
+  readonly host: string;
+  readonly port: number;
+  /** PEM files; both or neither. */
+  readonly tls: { readonly certFile: string; readonly keyFile: string } | null;
+  /** HS256 secret; null disables JWT authentication. */
+  readonly jwtSecret: string | null;
+  readonly apiKeysEnabled: boolean;
+  readonly anonymousRead: boolean;
+  readonly storage: StorageSpec;
+  readonly maxObjectBytes: number;
+  readonly maxPackBytes: number;
+  readonly rateLimitRps: number;
+  readonly rateLimitBurst: number;
+  readonly requestTimeoutMs: number;
+  /** Honour X-Forwarded-For (only behind a proxy that sets it). */
+  readonly trustProxy: boolean;
+  readonly metrics: { readonly enabled: boolean; readonly port: number };
+  /** Audit log file (appended); null = standard error. */
+  readonly auditLog: string | null;
+  /** Resolves relative local storage paths. */
+  readonly cwd: string;
+}
+
+const MiB = 1024 * 1024;
+export const DEFAULTS = {
+  host: '0.0.0.0',
+  port: 3000,
+  metricsPort: 9090,
+  maxObjectBytes: 16 * MiB,
+  maxPackBytes: 64 * MiB,
+  rateLimitRps: 200,
+  rateLimitBurst: 400,
+  requestTimeoutS: 300,
+  localPath: './mediagit-data',
+} as const;
+/** Largest body limit accepted: bodies are buffered whole. */
+const MAX_LIMIT = 1024 * MiB;
+export const MIN_JWT_SECRET_LENGTH = 32;
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+export interface LoadConfigOptions {
+  /** TOML file; a missing file is an error only when `requireFile` is set. */
+  readonly configPath?: string;
+  readonly requireFile?: boolean;
+  /** TOML text instead of a file (tests); relative paths resolve against `cwd`. */
+  readonly configText?: string;
+  readonly env?: Env;
+  readonly cwd?: string;
+}
+
+type Table = Record<string, unknown>;
+
+const isTable = (v: unknown): v is Table => typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date);
+
+/** Reads `mediagit.toml` (if present) and the environment into a validated ServerConfig. */
+export async function loadServerConfig(options: LoadConfigOptions = {}): Promise<ServerConfig> {
+  const cwd = options.cwd ?? process.cwd();
+  const env = options.env ?? process.env;
+  let text = options.configText;
+  let base = cwd;
+  let source = 'configuration';
+  if (text === undefined && options.configPath !== undefined) {
+    const path = resolve(cwd, options.configPath);
+    try {
+      text = await readFile(path, 'utf8');
+      base = dirname(path);
+      source = path;
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      if (code !== 'ENOENT' || options.requireFile) throw new ConfigError(`cannot read the server configuration ${path}${code === 'ENOENT' ? ': no such file' : ''}`, { cause: err });
+    }
+  }
+  let doc: Table = {};
+  if (text !== undefined) {
+    try {
+      doc = parseToml(text) as Table;
+    } catch (err) {
+      throw new ConfigError(`${source} is not valid TOML: ${(err instanceof Error ? err.message : String(err)).split('\n')[0] ?? ''}`);
+    }
+  }
+  return buildConfig(doc, env, base, cwd, source);
+}
+
+function buildConfig(doc: Table, env: Env, base: string, cwd: string, source: string): ServerConfig {
+  const reader = new TableReader(doc, '', source);
+  reader.only(['server', 'auth', 'metrics', 'storage']);
+  const server = reader.table('server');
+  server.only(['host', 'port', 'tls_cert', 'tls_key', 'max_object_bytes', 'max_pack_bytes', 'rate_limit_rps', 'rate_limit_burst', 'request_timeout_s', 'trust_proxy', 'audit_log']);
+  const auth = reader.table('auth');
+  auth.only(['anonymous_read', 'api_keys']);
+  const metrics = reader.table('metrics');
+  metrics.only(['enabled', 'port']);
+
+  const host = envString(env, 'MEDIAGIT_HOST') ?? server.string('host') ?? DEFAULTS.host;
+  if (!/^[A-Za-z0-9.:-]{1,255}$/.test(host)) throw new ConfigError('MEDIAGIT_HOST / [server] host is not a host name or address');
+  const port = envPort(env, 'MEDIAGIT_PORT') ?? server.integer('port', 0, 65535) ?? DEFAULTS.port;
+
+  const certFile = envString(env, 'MEDIAGIT_TLS_CERT') ?? server.string('tls_cert');
+  const keyFile = envString(env, 'MEDIAGIT_TLS_KEY') ?? server.string('tls_key');
+  if ((certFile === undefined) !== (keyFile === undefined)) throw new ConfigError('TLS needs both a certificate and a key (MEDIAGIT_TLS_CERT and MEDIAGIT_TLS_KEY)');
+  const tls = certFile !== undefined && keyFile !== undefined ? { certFile: resolve(base, certFile), keyFile: resolve(base, keyFile) } : null;
+
+  const jwtSecret = envString(env, 'MEDIAGIT_JWT_SECRET') ?? null;
+  if (jwtSecret !== null && jwtSecret.length < MIN_JWT_SECRET_LENGTH) {
+    throw new ConfigError(`MEDIAGIT_JWT_SECRET is too short: it must be at least ${MIN_JWT_SECRET_LENGTH} characters`, { hint: 'generate one with: openssl rand -hex 32' });
+  }
+  const apiKeysEnabled = envBool(env, 'MEDIAGIT_API_KEY_ENABLED') ?? auth.boolean('api_keys') ?? false;
+  const anonymousRead = auth.boolean('anonymous_read') ?? false;
+
+  const rateLimitRps = server.number('rate_limit_rps', 0.001, 1e9) ?? DEFAULTS.rateLimitRps;
+  const rateLimitBurst = server.integer('rate_limit_burst', 1, 1e9) ?? Math.max(DEFAULTS.rateLimitBurst, Math.ceil(rateLimitRps));
+
+  return {
+    host,
+    port,
+    tls,
+    jwtSecret,
+    apiKeysEnabled,
+    anonymousRead,
+    storage: storageSpec(reader.table('storage'), base),
+    maxObjectBytes: server.integer('max_object_bytes', 1024, MAX_LIMIT) ?? DEFAULTS.maxObjectBytes,
+    maxPackBytes: server.integer('max_pack_bytes', 1024, MAX_LIMIT) ?? DEFAULTS.maxPackBytes,
+    rateLimitRps,
+    rateLimitBurst,
+    requestTimeoutMs: (server.number('request_timeout_s', 1, 86_400) ?? DEFAULTS.requestTimeoutS) * 1000,
+    trustProxy: server.boolean('trust_proxy') ?? false,
+    metrics: {
+      enabled: envBool(env, 'MEDIAGIT_METRICS_ENABLED') ?? metrics.boolean('enabled') ?? false,
+      port: envPort(env, 'MEDIAGIT_METRICS_PORT') ?? metrics.integer('port', 0, 65535) ?? DEFAULTS.metricsPort,
+    },
+    auditLog: (() => {
+      const file = envString(env, 'MEDIAGIT_AUDIT_LOG') ?? server.string('audit_log');
+      return file === undefined ? null : resolve(base, file);
+    })(),
+    cwd,
+  };
+}
+
+// ---- storage ----
+
+const BACKENDS = ['local', 's3', 'azure', 'gcs', 'multi'] as const;
+type Backend = (typeof BACKENDS)[number];
+
+/** Keys of each backend's table; those not used to build the URL are passed to the store as options. */
+const BACKEND_KEYS: Readonly<Record<Exclude<Backend, 'multi'>, readonly string[]>> = {
+  local: ['path', 'fsync'],
+  s3: ['bucket', 'prefix', 'region', 'endpoint', 'access_key', 'secret_key', 'session_token', 'force_path_style', 'part_size', 'max_concurrent_parts', 'max_retries'],
+  azure: ['container', 'prefix', 'account_name', 'account_key', 'connection_string', 'use_managed_identity', 'endpoint'],
+  gcs: ['bucket', 'prefix', 'project', 'credentials_path', 'endpoint'],
+};
+
+/**
+ * `[storage]`: either `backend = "local"|"s3"|"azure"|"gcs"|"multi"` with the backend's table, or
+ * `url = "<remote URL>"` with `[storage.options]` (the same URL + options a remote takes).
+ * Default: a local folder `./mediagit-data`.
+ */
+function storageSpec(storage: TableReader, base: string): StorageSpec {
+  const url = storage.string('url');
+  if (url !== undefined) {
+    storage.only(['url', 'options']);
+    const options = storage.table('options');
+    return specFromUrl(url, options.scalars(), base, `${storage.path}.url`);
+  }
+  storage.only(['backend', ...BACKENDS]);
+  const backend = storage.string('backend') ?? 'local';
+  if (!isBackend(backend)) throw new ConfigError(`[storage] backend must be one of ${BACKENDS.join(', ')}, not '${backend}'`);
+  if (backend === 'multi') {
+    const multi = storage.table('multi');
+    const names = [multi.string('primary'), multi.string('secondary')];
+    const [primary, secondary] = names;
+    if (primary === undefined || secondary === undefined) throw new ConfigError('[storage.multi] needs primary and secondary (names of [storage.multi.<name>] tables)');
+    if (primary === secondary) throw new ConfigError('[storage.multi] primary and secondary must be different');
+    multi.only(['primary', 'secondary', primary, secondary]);
+    return { kind: 'multi', primary: memberSpec(multi.table(primary, true), primary, base), secondary: memberSpec(multi.table(secondary, true), secondary, base) };
+  }
+  return backendSpec(backend, storage.table(backend, backend !== 'local'), base);
+}
+
+/** `[storage.multi.<name>]`: its `backend` key, or the name itself when it is a backend ("local", "s3"…). */
+function memberSpec(table: TableReader, name: string, base: string): StorageSpec {
+  const backend = table.string('backend') ?? name;
+  if (!isBackend(backend) || backend === 'multi') throw new ConfigError(`[${table.path}] needs backend = "local", "s3", "azure" or "gcs"`);
+  return backendSpec(backend, table, base, ['backend']);
+}
+
+function backendSpec(backend: Exclude<Backend, 'multi'>, table: TableReader, base: string, extra: readonly string[] = []): StorageSpec {
+  table.only([...BACKEND_KEYS[backend], ...extra]);
+  const options: Record<string, StoreOptionValue> = {};
+  for (const [k, v] of Object.entries(table.scalars())) if (!['path', 'bucket', 'container', 'prefix', 'backend'].includes(k)) options[k] = v;
+  const prefix = table.string('prefix')?.replace(/^\/+|\/+$/g, '') ?? '';
+  const required = (key: string): string => {
+    const v = table.string(key);
+    if (v === undefined || v === '') throw new ConfigError(`[${table.path}] needs ${key}`);
+    return v;
+  };
+  switch (backend) {
+    case 'local': {
+      const path = table.string('path') ?? DEFAULTS.localPath;
+      return { kind: 'single', url: isAbsolute(path) ? path : resolve(base, path), options };
+    }
+    case 's3':
+      return specFromUrl(`s3://${required('bucket')}/${prefix}`, options, base, table.path);
+    case 'azure':
+      return specFromUrl(`azure://${required('container')}/${prefix}`, options, base, table.path);
+    case 'gcs':
+      return specFromUrl(`gs://${required('bucket')}/${prefix}`, options, base, table.path);
+  }
+}
+
+/** A remote URL (+ options) as a storage spec; `multi:` takes `primary` and `secondary` URLs from the options. */
+function specFromUrl(url: string, options: StoreOptions, base: string, where: string): StorageSpec {
+  const location = parseStoreUrl(url, base);
+  if (location.kind === 'http') throw new ConfigError(`${where}: a mediagit server cannot store its repositories on another mediagit server`);
+  if (location.kind === 'multi') {
+    const { primary, secondary, ...rest } = options;
+    if (typeof primary !== 'string' || typeof secondary !== 'string') throw new ConfigError(`${where}: multi: storage needs options primary and secondary (URLs)`);
+    return { kind: 'multi', primary: specFromUrl(primary, rest, base, where), secondary: specFromUrl(secondary, rest, base, where) };
+  }
+  return { kind: 'single', url: location.kind === 'local' ? location.target : url, options };
+}
+
+function isBackend(value: string): value is Backend {
+  return (BACKENDS as readonly string[]).includes(value);
+}
+
+// ---- typed access to TOML tables and the environment ----
+
+class TableReader {
+  constructor(
+    private readonly data: Table,
+    readonly path: string,
+    private readonly source: string,
+  ) {}
+
+  private where(key: string): string {
+    return this.path === '' ? `'${key}'` : `[${this.path}] ${key}`;
+  }
+
+  private error(key: string, what: string): ConfigError {
+    return new ConfigError(`${this.source}: ${this.where(key)} ${what}`);
+  }
+
+  only(keys: readonly string[]): void {
+    for (const key of Object.keys(this.data)) if (!keys.includes(key)) throw this.error(key, 'is not a known setting');
+  }
+
+  table(key: string, required = false): TableReader {
+    const v = this.data[key];
+    if (v === undefined) {
+      if (required) throw new ConfigError(`${this.source}: missing table [${this.path === '' ? key : `${this.path}.${key}`}]`);
+      return new TableReader({}, this.path === '' ? key : `${this.path}.${key}`, this.source);
+    }
+    if (!isTable(v)) throw this.error(key, 'must be a table');
+    return new TableReader(v, this.path === '' ? key : `${this.path}.${key}`, this.source);
+  }
+
+  string(key: string): string | undefined {
+    const v = this.data[key];
+    if (v === undefined) return undefined;
+    if (typeof v !== 'string') throw this.error(key, 'must be a string');
+    return v;
+  }
+
+  boolean(key: string): boolean | undefined {
+    const v = this.data[key];
+    if (v === undefined) return undefined;
+    if (typeof v !== 'boolean') throw this.error(key, 'must be true or false');
+    return v;
+  }
+
+  number(key: string, min: number, max: number): number | undefined {
+    const v = this.data[key];
+    if (v === undefined) return undefined;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) throw this.error(key, `must be a number from ${min} to ${max}`);
+    return v;
+  }
+
+  integer(key: string, min: number, max: number): number | undefined {
+    const v = this.number(key, min, max);
+    if (v !== undefined && !Number.isInteger(v)) throw this.error(key, 'must be an integer');
+    return v;
+  }
+
+  /** Every string, number and boolean of the table (nested tables are not options). */
+  scalars(): Record<string, StoreOptionValue> {
+    const out: Record<string, StoreOptionValue> = {};
+    for (const [k, v] of Object.entries(this.data)) {
+      if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') out[k] = v;
+      else if (!isTable(v)) throw this.error(k, 'must be a string, number or boolean');
+    }
+    return out;
+  }
+}
+
+function envString(env: Env, name: string): string | undefined {
+  const v = env[name];
+  return v === undefined || v === '' ? undefined : v;
+}
+
+function envBool(env: Env, name: string): boolean | undefined {
+  const v = envString(env, name)?.toLowerCase();
+  if (v === undefined) return undefined;
+  if (['true', '1', 'yes', 'on'].includes(v)) return true;
+  if (['false', '0', 'no', 'off'].includes(v)) return false;
+  throw new ConfigError(`${name} must be true or false`);
+}
+
+function envPort(env: Env, name: string): number | undefined {
+  const v = envString(env, name);
+  if (v === undefined) return undefined;
+  if (!/^\d{1,5}$/.test(v) || Number(v) > 65535) throw new ConfigError(`${name} must be a port number (0-65535)`);
+  return Number(v);
+}

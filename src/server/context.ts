@@ -1,0 +1,131 @@
+/**
+ * What a repository endpoint is given and what it returns. app.ts authenticates, validates the
+ * repository name, checks the role and the rate limit, then calls `handle` with a RequestContext;
+ * handlers validate their own parameters first thing, before they touch `store()`.
+ */
+import type { Readable } from 'node:stream';
+import type { FastifyRequest } from 'fastify';
+import { NotFoundError } from '../errors/index.js';
+import type { Store } from '../store/index.js';
+import type { AuditEventName, AuditLog } from './audit.js';
+import type { Identity, Role } from './auth.js';
+import type { ServerConfig } from './config.js';
+import { badRequest } from './errors.js';
+import type { ServerMetrics } from './metrics.js';
+import type { RepositoryStorage } from './storage.js';
+import type { VerificationMode } from './verify.js';
+
+export interface Services {
+  readonly config: ServerConfig;
+  readonly storage: RepositoryStorage;
+  readonly metrics: ServerMetrics;
+  readonly audit: AuditLog;
+  readonly modes: EncryptionFacts;
+}
+
+export interface RequestContext {
+  readonly request: FastifyRequest;
+  readonly services: Services;
+  readonly repo: string;
+  readonly identity: Identity;
+  readonly role: Role;
+  readonly ip: string;
+  /** Route parameters after the repository (`oid`, `name`, `id`), not yet validated. */
+  readonly params: Readonly<Record<string, string>>;
+  /** Aborted at the request timeout and when the client goes away; pass it to every store call. */
+  readonly signal: AbortSignal;
+  store(): Promise<Store>;
+  /** What an audited endpoint wrote (a key, a ref, a lock path), for its audit line. */
+  target: string | null;
+}
+
+export type EndpointResult =
+  | { readonly status: number; readonly json: unknown; readonly headers?: Readonly<Record<string, string>> }
+  | { readonly status: number; readonly binary: Buffer; readonly headers?: Readonly<Record<string, string>> }
+  | { readonly status: number; readonly stream: Readable; readonly headers?: Readonly<Record<string, string>> }
+  | { readonly status: number; readonly empty: true; readonly headers?: Readonly<Record<string, string>> };
+
+export interface Endpoint {
+  readonly method: 'GET' | 'HEAD' | 'PUT' | 'POST' | 'DELETE';
+  /** Path after `/<repo>`, in fastify syntax (`/chunks/:oid`). */
+  readonly path: string;
+  readonly role: Role;
+  /** Writes are audited under this event name, whatever their outcome. */
+  readonly audit?: AuditEventName;
+  handle(ctx: RequestContext): Promise<EndpointResult>;
+}
+
+export const json = (status: number, value: unknown, headers?: Record<string, string>): EndpointResult => (headers ? { status, json: value, headers } : { status, json: value });
+export const binary = (data: Buffer): EndpointResult => ({ status: 200, binary: data });
+export const empty = (status: number, headers?: Record<string, string>): EndpointResult => (headers ? { status, empty: true, headers } : { status, empty: true });
+
+/** One query parameter as a string; repeated parameters are a 400. */
+export function queryParam(ctx: RequestContext, name: string): string | undefined {
+  const value = (ctx.request.query as Record<string, unknown> | undefined)?.[name];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') throw badRequest(`query parameter ${name} must be given once`);
+  return value;
+}
+
+/** Store options carrying the request's abort signal. */
+export const withSignal = (ctx: RequestContext): { signal: AbortSignal } => ({ signal: ctx.signal });
+
+/** `store.get`, with absence as null. */
+export async function getOrNull(store: Store, key: string, ctx: RequestContext): Promise<Buffer | null> {
+  try {
+    return await store.get(key, withSignal(ctx));
+  } catch (err) {
+    if (err instanceof NotFoundError) return null;
+    throw err;
+  }
+}
+
+/**
+ * Whether each repository is encrypted, remembered once its descriptor has been seen: the one
+ * fact the server keeps between requests, because a descriptor's encryption never changes (the
+ * server refuses to replace it with one that differs).
+ */
+export class EncryptionFacts {
+  private readonly known = new Map<string, 'plain' | 'encrypted'>();
+
+  async mode(ctx: RequestContext): Promise<VerificationMode> {
+    const cached = this.known.get(ctx.repo);
+    if (cached !== undefined) return cached;
+    const bytes = await getOrNull(await ctx.store(), 'meta/repository', ctx);
+    if (bytes === null) return 'undecided';
+    const descriptor = parseDescriptor(bytes);
+    if (descriptor === null) return 'undecided';
+    const mode = descriptor.encryption === null ? 'plain' : 'encrypted';
+    this.known.set(ctx.repo, mode);
+    return mode;
+  }
+
+  forget(repo: string): void {
+    this.known.delete(repo);
+  }
+}
+
+export interface Descriptor {
+  readonly format: 'mediagit';
+  readonly version: 1;
+  readonly chunking: { readonly min_size: number; readonly avg_size: number; readonly max_size: number };
+  readonly encryption: 'aes-256-gcm' | null;
+}
+
+/** The repository descriptor (src/sync/descriptor.ts) from stored or uploaded bytes; null when malformed. */
+export function parseDescriptor(bytes: Buffer): Descriptor | null {
+  let value: unknown;
+  try {
+    value = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    return null;
+  }
+  if (typeof value !== 'object' || value === null) return null;
+  const d = value as Partial<Record<keyof Descriptor, unknown>>;
+  const c = d.chunking as Partial<Record<'min_size' | 'avg_size' | 'max_size', unknown>> | undefined;
+  const positive = (n: unknown): boolean => typeof n === 'number' && Number.isSafeInteger(n) && n > 0;
+  if (d.format !== 'mediagit' || d.version !== 1 || typeof c !== 'object' || c === null) return null;
+  if (!positive(c.min_size) || !positive(c.avg_size) || !positive(c.max_size)) return null;
+  if (d.encryption !== null && d.encryption !== 'aes-256-gcm') return null;
+  return value as Descriptor;
+}

@@ -1,0 +1,288 @@
+/**
+ * Chunks and objects: single PUT/GET/HEAD/DELETE by ID, the batched existence check, packs up and
+ * down, and the key listing.
+ */
+import { Readable } from 'node:stream';
+import { decodeEnvelopeHeader, kindFromCode, type ObjectKind } from '../../objects/index.js';
+import { isValidKey, type Store } from '../../store/index.js';
+import { readBinaryBody, readJsonObject } from '../body.js';
+import { binary, empty, getOrNull, json, queryParam, withSignal, type Endpoint, type EndpointResult, type RequestContext } from '../context.js';
+import { badRequest, notFound } from '../errors.js';
+import { isOid, keyPrefix, oidParam, quote, storeKeyParam } from '../names.js';
+import { decodePack, entryKey, packHeader, recordHeader } from '../pack.js';
+import { verifyUpload, type ExpectedKind, type VerifiedUpload } from '../verify.js';
+
+/** IDs (or keys) one check or fetch request may name. */
+export const MAX_BATCH = 10_000;
+/** Objects stored, or fetched ahead of the response stream, at once. */
+const STORE_CONCURRENCY = 8;
+const DEFAULT_LIST_LIMIT = 1000;
+
+interface ObjectRoute {
+  /** URL segment. */
+  readonly segment: 'chunks' | 'manifests' | 'objects';
+  /** Store namespace. */
+  readonly namespace: 'chunks' | 'objects';
+  readonly accepts: ExpectedKind;
+}
+
+const OBJECT_ROUTES: readonly ObjectRoute[] = [
+  { segment: 'chunks', namespace: 'chunks', accepts: 'chunk' },
+  { segment: 'manifests', namespace: 'objects', accepts: 'manifest' },
+  { segment: 'objects', namespace: 'objects', accepts: 'structured' },
+];
+
+/** Canonical bytes an uploaded plain object may declare: bounds what verification decompresses. */
+function maxCanonicalBytes(ctx: RequestContext): number {
+  return Math.max(64 * 1024 * 1024, 4 * ctx.services.config.maxObjectBytes);
+}
+
+/** Writes a verified upload unless storage already holds it; true when it was written. */
+async function storeVerified(ctx: RequestContext, store: Store, key: string, data: Buffer, verified: VerifiedUpload, present: boolean): Promise<boolean> {
+  if (!present) await store.put(key, data, withSignal(ctx));
+  ctx.services.metrics.objectUpload(data.length, !present, verified.encrypted ? null : verified.canonicalLength);
+  return !present;
+}
+
+function objectEndpoints(route: ObjectRoute): Endpoint[] {
+  const keyOf = (ctx: RequestContext): string => `${route.namespace}/${oidParam(ctx.params['oid'] ?? '')}`;
+
+  /** Stored bytes for a GET, or null; `/manifests` answers only for manifests. */
+  const fetchStored = async (ctx: RequestContext, key: string): Promise<Buffer | null> => {
+    const data = await getOrNull(await ctx.store(), key, ctx);
+    if (data === null || route.accepts !== 'manifest') return data;
+    try {
+      return decodeEnvelopeHeader(data).kind === 'manifest' ? data : null;
+    } catch {
+      // Corrupt bytes are the client's to detect (it verifies every read); serve them as stored.
+      return data;
+    }
+  };
+
+  return [
+    {
+      method: 'PUT',
+      path: `/${route.segment}/:oid`,
+      role: 'write',
+      audit: 'put',
+      async handle(ctx) {
+        const key = keyOf(ctx);
+        ctx.target = key;
+        const oid = key.slice(key.indexOf('/') + 1);
+        const data = await readBinaryBody(ctx.request, ctx.services.config.maxObjectBytes, ctx.signal);
+        ctx.services.metrics.bytesUploaded.inc(data.length);
+        const mode = await ctx.services.modes.mode(ctx);
+        const verified = await verifyUpload(route.accepts, oid, data, { mode, maxCanonicalBytes: maxCanonicalBytes(ctx) });
+        const store = await ctx.store();
+        const [present = false] = await store.has([key], withSignal(ctx));
+        const written = await storeVerified(ctx, store, key, data, verified, present);
+        return json(written ? 201 : 200, { key, stored: written });
+      },
+    },
+    {
+      method: 'GET',
+      path: `/${route.segment}/:oid`,
+      role: 'read',
+      async handle(ctx) {
+        const key = keyOf(ctx);
+        const data = await fetchStored(ctx, key);
+        if (data === null) throw notFound(`no such object ${key}`);
+        ctx.services.metrics.bytesDownloaded.inc(data.length);
+        return binary(data);
+      },
+    },
+    {
+      method: 'HEAD',
+      path: `/${route.segment}/:oid`,
+      role: 'read',
+      async handle(ctx) {
+        const key = keyOf(ctx);
+        if (route.accepts === 'manifest') {
+          if ((await fetchStored(ctx, key)) === null) throw notFound(`no such object ${key}`);
+          return empty(200);
+        }
+        const [present] = await (await ctx.store()).has([key], withSignal(ctx));
+        if (!present) throw notFound(`no such object ${key}`);
+        return empty(200);
+      },
+    },
+  ];
+}
+
+function deleteEndpoint(namespace: 'chunks' | 'objects'): Endpoint {
+  return {
+    method: 'DELETE',
+    path: `/${namespace}/:oid`,
+    role: 'admin',
+    audit: 'delete',
+    async handle(ctx) {
+      const key = `${namespace}/${oidParam(ctx.params['oid'] ?? '')}`;
+      ctx.target = key;
+      await (await ctx.store()).delete(key, withSignal(ctx));
+      return empty(204);
+    },
+  };
+}
+
+/** A JSON array of 64-hex IDs, or absent (empty). */
+function oidList(value: unknown, field: string): string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) throw badRequest(`${field} must be an array of object IDs`);
+  for (const oid of value) if (!isOid(oid)) throw badRequest(`${field} holds an invalid object ID ${quote(oid)}`);
+  return value as string[];
+}
+
+/** Keys absent from the store, in the order asked; batched so one call stays a reasonable size. */
+async function missingKeys(ctx: RequestContext, store: Store, keys: readonly string[]): Promise<Set<string>> {
+  const missing = new Set<string>();
+  for (let i = 0; i < keys.length; i += 1000) {
+    const batch = keys.slice(i, i + 1000);
+    const present = await store.has(batch, withSignal(ctx));
+    batch.forEach((key, j) => {
+      if (!present[j]) missing.add(key);
+    });
+  }
+  return missing;
+}
+
+const checkEndpoint: Endpoint = {
+  method: 'POST',
+  path: '/chunks/check',
+  role: 'read',
+  async handle(ctx) {
+    const body = await readJsonObject(ctx.request, ctx.signal);
+    const chunks = oidList(body['chunks'], 'chunks');
+    const objects = oidList(body['objects'], 'objects');
+    if (chunks.length + objects.length > MAX_BATCH) throw badRequest(`at most ${MAX_BATCH} IDs per check`);
+    const store = await ctx.store();
+    const keys = [...new Set([...chunks.map((o) => `chunks/${o}`), ...objects.map((o) => `objects/${o}`)])];
+    const missing = await missingKeys(ctx, store, keys);
+    const absent = (prefix: string, oids: string[]): string[] => [...new Set(oids)].filter((o) => missing.has(`${prefix}/${o}`));
+    return json(200, { chunks: absent('chunks', chunks), objects: absent('objects', objects) });
+  },
+};
+
+const packUploadEndpoint: Endpoint = {
+  method: 'POST',
+  path: '/objects/pack',
+  role: 'write',
+  audit: 'pack',
+  async handle(ctx) {
+    ctx.target = 'objects/pack';
+    const body = await readBinaryBody(ctx.request, ctx.services.config.maxPackBytes, ctx.signal);
+    ctx.services.metrics.bytesUploaded.inc(body.length);
+    const entries = decodePack(body);
+    const mode = await ctx.services.modes.mode(ctx);
+    // Every record is verified before any is stored: a bad pack leaves nothing behind.
+    const verified: VerifiedUpload[] = [];
+    for (const entry of entries) verified.push(await verifyUpload(entry.kind, entry.oid, entry.data, { mode, maxCanonicalBytes: maxCanonicalBytes(ctx) }));
+    const store = await ctx.store();
+    const keys = entries.map(entryKey);
+    const missing = await missingKeys(ctx, store, keys);
+    let stored = 0;
+    let existing = 0;
+    const seen = new Set<string>();
+    const work = entries.map((entry, i) => ({ entry, key: keys[i]!, verified: verified[i]! }));
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < work.length) {
+        const { entry, key, verified: v } = work[next++]!;
+        const duplicate = seen.has(key);
+        seen.add(key);
+        if (await storeVerified(ctx, store, key, entry.data, v, duplicate || !missing.has(key))) stored++;
+        else existing++;
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(STORE_CONCURRENCY, work.length) }, worker));
+    return json(200, { stored, existing });
+  },
+};
+
+/** The kind a fetched record declares: `chunks/` keys are chunks; objects say what they are in their header. */
+function recordKind(key: string, data: Buffer): ObjectKind {
+  if (key.startsWith('chunks/')) return 'chunk';
+  const kind = data.length > 5 ? kindFromCode(data.readUInt8(5)) : undefined;
+  // A damaged object still goes out as a structured record: the client verifies it and names it.
+  return kind === undefined || kind === 'chunk' ? 'manifest' : kind;
+}
+
+/** Pack of `keys` (all present when counted), read a few ahead of the socket, never all at once. */
+function packStream(ctx: RequestContext, store: Store, keys: readonly string[]): Readable {
+  async function* pieces(): AsyncGenerator<Buffer> {
+    yield packHeader(keys.length);
+    const pending: Promise<Buffer>[] = [];
+    let next = 0;
+    const startOne = (): void => {
+      const p = store.get(keys[next++]!, withSignal(ctx));
+      p.catch(() => undefined);
+      pending.push(p);
+    };
+    while (next < keys.length && pending.length < STORE_CONCURRENCY) startOne();
+    for (const key of keys) {
+      // An object deleted since it was counted cannot be left out any more: the stream fails and the client retries.
+      const data = await pending.shift()!;
+      if (next < keys.length) startOne();
+      ctx.services.metrics.bytesDownloaded.inc(data.length);
+      yield Buffer.concat([recordHeader(recordKind(key, data), key.slice(key.indexOf('/') + 1), data.length), data]);
+    }
+  }
+  return Readable.from(pieces(), { objectMode: false });
+}
+
+const fetchEndpoint: Endpoint = {
+  method: 'POST',
+  path: '/objects/fetch',
+  role: 'read',
+  async handle(ctx): Promise<EndpointResult> {
+    const body = await readJsonObject(ctx.request, ctx.signal);
+    const want = body['want'];
+    if (!Array.isArray(want)) throw badRequest('want must be an array of keys');
+    if (want.length > MAX_BATCH) throw badRequest(`at most ${MAX_BATCH} keys per fetch`);
+    const keys = [...new Set(want.map((k) => storeKeyParam(k)))];
+    for (const key of keys) if (!key.startsWith('chunks/') && !key.startsWith('objects/')) throw badRequest(`a pack carries only chunks/ and objects/ keys, not ${quote(key)}`);
+    const store = await ctx.store();
+    const missing = await missingKeys(ctx, store, keys);
+    const present = keys.filter((k) => !missing.has(k));
+    return { status: 200, stream: packStream(ctx, store, present), headers: { 'content-type': 'application/octet-stream', 'x-missing-objects': String(missing.size) } };
+  },
+};
+
+const listEndpoint: Endpoint = {
+  method: 'GET',
+  path: '/list',
+  role: 'read',
+  async handle(ctx) {
+    const prefix = keyPrefix(queryParam(ctx, 'prefix'));
+    const afterParam = queryParam(ctx, 'after');
+    const after = afterParam === undefined || afterParam === '' ? '' : storeKeyParam(afterParam);
+    const limitParam = queryParam(ctx, 'limit');
+    if (limitParam !== undefined && !/^\d{1,5}$/.test(limitParam)) throw badRequest('limit must be a number from 1 to 10000');
+    const limit = limitParam === undefined ? DEFAULT_LIST_LIMIT : Number(limitParam);
+    if (limit < 1 || limit > MAX_BATCH) throw badRequest('limit must be a number from 1 to 10000');
+    // Stores list in no particular order: keep the smallest `limit + 1` keys after `after`, trimming as we go.
+    let page: { key: string; size: number }[] = [];
+    const trim = (): void => {
+      page.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+      page = page.slice(0, limit + 1);
+    };
+    for await (const entry of (await ctx.store()).list(prefix, withSignal(ctx))) {
+      if (!isValidKey(entry.key) || !entry.key.startsWith(prefix) || entry.key <= after) continue;
+      page.push({ key: entry.key, size: entry.size });
+      if (page.length > 4 * (limit + 1)) trim();
+    }
+    trim();
+    const more = page.length > limit;
+    const entries = page.slice(0, limit);
+    return json(200, { entries, next: more ? entries[entries.length - 1]!.key : null });
+  },
+};
+
+export const objectRoutes: readonly Endpoint[] = [
+  checkEndpoint,
+  packUploadEndpoint,
+  fetchEndpoint,
+  listEndpoint,
+  ...OBJECT_ROUTES.flatMap(objectEndpoints),
+  deleteEndpoint('chunks'),
+  deleteEndpoint('objects'),
+];

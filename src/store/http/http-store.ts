@@ -1,0 +1,620 @@
+/**
+ * The `http(s)://host:port/<repo>` remote: the Store contract spoken to a `mediagit server` over
+ * the protocol of docs/protocol.md, on a keep-alive undici Pool so parallel transfers reuse a
+ * handful of connections.
+ *
+ * Every answer is mapped to the typed errors the rest of mediagit already handles (see
+ * ./errors.ts), so retries, non-fast-forward reports and "not found" work unchanged. The token
+ * goes only into the Authorization header: never into a URL, a message or a log line.
+ */
+import { getCACertificates } from 'node:tls';
+import { Pool, type Dispatcher } from 'undici';
+import { LockedError, NotFoundError, StoreUnavailableError } from '../../errors/index.js';
+import { kindFromCode, type ObjectKind } from '../../objects/kinds.js';
+import { assertValidKey, assertValidRefName, isValidKey, isValidRefName, type ListedKey, type OperationOptions, type RefValue, type Store } from '../store.js';
+import { abortableSleep, throwIfAborted, type Sleep } from '../wrappers/operations.js';
+import { ProtocolError, configError, networkError, parseErrorBody, parseRetryAfter, statusError, type ErrorContext } from './errors.js';
+import { decodePack, encodePack, packRecordKey, packSize, PackFormatError, type PackRecord } from './pack.js';
+
+/** Protocol limits (docs/protocol.md): IDs per check or fetch request. */
+export const MAX_IDS_PER_REQUEST = 10_000;
+export const DEFAULT_PACK_MAX_OBJECTS = 1024;
+export const DEFAULT_PACK_MAX_BYTES = 16 * 1024 * 1024;
+const FETCH_BATCH = 1000;
+const LIST_PAGE = 1000;
+const DEFAULT_CONNECTIONS = 16;
+const DEFAULT_RATE_LIMIT_RETRIES = 8;
+const DEFAULT_MAX_RETRY_AFTER_MS = 60_000;
+/** Wait used for a 429 that gave no Retry-After. */
+const DEFAULT_RATE_LIMIT_WAIT_MS = 1000;
+
+const REPO_SEGMENT = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+const RESERVED_REPOS = new Set(['health', 'metrics', 'api']);
+
+/** A lock as the server describes it. */
+export interface LockRecord {
+  readonly id: string;
+  readonly path: string;
+  readonly owner: string;
+  readonly locked_at: string;
+}
+
+export interface LockVerification {
+  /** Locks held by the caller's identity. */
+  readonly ours: LockRecord[];
+  /** Locks held by anyone else: pushes may not change these paths. */
+  readonly theirs: LockRecord[];
+}
+
+export interface HttpStoreOptions {
+  /** `http(s)://host[:port]`. */
+  readonly origin: string;
+  /** Repository name on the server: `name` or `group/name`. */
+  readonly repo: string;
+  /** The bearer token, or how to get it on first use (MEDIAGIT_TOKEN, then the credentials file). */
+  readonly token?: string | (() => Promise<string | undefined>);
+  /** Keep-alive connections to the server. Default 16. */
+  readonly connections?: number;
+  /**
+   * 429 answers absorbed here — waiting out Retry-After, with every other request of this store
+   * waiting too — before a StoreUnavailableError reaches the caller (whose RetryingStore then
+   * waits again). Default 8; 0 surfaces the first 429.
+   */
+  readonly rateLimitRetries?: number;
+  /** Ceiling on a server's Retry-After. Default 60 s. */
+  readonly maxRetryAfterMs?: number;
+  /** Per-request header and body timeouts. Default 300 s (the server's own default). */
+  readonly requestTimeoutMs?: number;
+  readonly packMaxObjects?: number;
+  readonly packMaxBytes?: number;
+  /** For tests: send through this dispatcher instead of a Pool of our own (it is not closed by close()). */
+  readonly dispatcher?: Dispatcher;
+  readonly sleep?: Sleep;
+}
+
+interface Reply {
+  readonly status: number;
+  readonly headers: Record<string, string | string[] | undefined>;
+  readonly body: Buffer;
+}
+
+interface Call {
+  readonly method: Dispatcher.HttpMethod;
+  /** Below the repository: `chunks/<oid>`, `refs`, `locks/verify`… */
+  readonly path: string;
+  readonly query?: Record<string, string>;
+  readonly json?: unknown;
+  readonly binary?: Uint8Array;
+  /** For messages: "GET chunks/…". */
+  readonly action: string;
+  readonly key?: string;
+  readonly signal?: AbortSignal | undefined;
+}
+
+/** Validates `name` or `group/name` as the server will (docs/protocol.md "Names"). */
+export function assertValidRepoName(repo: string): void {
+  const parts = repo.split('/');
+  if (repo === '' || parts.length > 2 || !parts.every((p) => REPO_SEGMENT.test(p)) || RESERVED_REPOS.has(parts[0]!)) {
+    throw configError(
+      repo === '' ? 'a server remote URL needs the repository name after the host (http(s)://host/<repo>)' : `'${repo}' is not a valid repository name for a mediagit server`,
+      'repository names are lowercase letters, digits, ".", "_" and "-" (at most 64), optionally as group/name; health, metrics and api are reserved',
+    );
+  }
+}
+
+let trustedCas: string[] | undefined;
+
+/**
+ * Node's bundled CAs plus NODE_EXTRA_CA_CERTS ("default") plus the operating system's store, so
+ * a company CA installed system-wide works as it does for curl or a browser.
+ */
+function trustedCertificates(): string[] | undefined {
+  if (trustedCas) return trustedCas;
+  if (typeof getCACertificates !== 'function') return undefined;
+  const all = new Set<string>(getCACertificates('default'));
+  try {
+    for (const cert of getCACertificates('system')) all.add(cert);
+  } catch {
+    // No readable system store (minimal containers): the defaults still apply.
+  }
+  trustedCas = [...all];
+  return trustedCas;
+}
+
+/** The kind a stored envelope declares (byte 5), or undefined when `data` is not an envelope. */
+function envelopeKind(data: Uint8Array): ObjectKind | undefined {
+  if (data.byteLength < 16 || data[0] !== 0x4d || data[1] !== 0x47 || data[2] !== 0x4f || data[3] !== 0x42) return undefined;
+  return kindFromCode(data[5]!);
+}
+
+function asBuffer(data: Uint8Array): Buffer {
+  return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+}
+
+function isLockRecord(value: unknown): value is LockRecord {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Record<string, unknown>;
+  return typeof v['id'] === 'string' && typeof v['path'] === 'string' && typeof v['owner'] === 'string' && typeof v['locked_at'] === 'string';
+}
+
+function lockList(value: unknown, field: string): LockRecord[] {
+  if (!Array.isArray(value)) throw new ProtocolError(`the server's lock answer has no '${field}' list`);
+  return value.filter(isLockRecord);
+}
+
+export class HttpStore implements Store {
+  readonly description: string;
+  /** `http(s)://host[:port]/<repo>`, the URL `mediagit login` takes. */
+  readonly url: string;
+  readonly origin: string;
+  readonly repo: string;
+  private readonly dispatcher: Dispatcher;
+  private readonly ownsDispatcher: boolean;
+  private readonly tokenSource: string | (() => Promise<string | undefined>) | undefined;
+  private tokenPromise: Promise<string | undefined> | undefined;
+  private readonly rateLimitRetries: number;
+  private readonly maxRetryAfterMs: number;
+  private readonly requestTimeoutMs: number;
+  private readonly packMaxObjects: number;
+  private readonly packMaxBytes: number;
+  private readonly sleep: Sleep;
+  /** Set by a 429: no request of this store leaves before then, so a burst backs off as one. */
+  private pausedUntil = 0;
+  private closed = false;
+
+  constructor(options: HttpStoreOptions) {
+    let parsed: URL;
+    try {
+      parsed = new URL(options.origin);
+    } catch {
+      throw configError(`'${options.origin}' is not a valid server URL`);
+    }
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw configError(`'${parsed.protocol}' is not http: or https:`);
+    if (parsed.username || parsed.password) throw configError('credentials do not belong in the URL', "use 'mediagit login' or MEDIAGIT_TOKEN");
+    assertValidRepoName(options.repo);
+    this.origin = parsed.origin;
+    this.repo = options.repo;
+    this.url = `${this.origin}/${this.repo}`;
+    this.description = this.url;
+    this.tokenSource = options.token;
+    this.rateLimitRetries = Math.max(0, Math.floor(options.rateLimitRetries ?? DEFAULT_RATE_LIMIT_RETRIES));
+    this.maxRetryAfterMs = options.maxRetryAfterMs ?? DEFAULT_MAX_RETRY_AFTER_MS;
+    this.requestTimeoutMs = options.requestTimeoutMs ?? 300_000;
+    this.packMaxObjects = Math.max(1, options.packMaxObjects ?? DEFAULT_PACK_MAX_OBJECTS);
+    this.packMaxBytes = Math.max(1024, options.packMaxBytes ?? DEFAULT_PACK_MAX_BYTES);
+    this.sleep = options.sleep ?? abortableSleep;
+    if (options.dispatcher) {
+      this.dispatcher = options.dispatcher;
+      this.ownsDispatcher = false;
+    } else {
+      const ca = parsed.protocol === 'https:' ? trustedCertificates() : undefined;
+      this.dispatcher = new Pool(this.origin, {
+        connections: options.connections ?? DEFAULT_CONNECTIONS,
+        keepAliveTimeout: 30_000,
+        headersTimeout: this.requestTimeoutMs,
+        bodyTimeout: this.requestTimeoutMs,
+        ...(ca ? { connect: { ca } } : {}),
+      });
+      this.ownsDispatcher = true;
+    }
+  }
+
+  // ---- transport ---------------------------------------------------------------------------
+
+  private token(): Promise<string | undefined> {
+    if (this.tokenPromise) return this.tokenPromise;
+    const source = this.tokenSource;
+    this.tokenPromise = typeof source === 'function' ? source() : Promise.resolve(source);
+    // A failed lookup (say, a credentials file with a bad mode) is reported every time, not cached away.
+    this.tokenPromise.catch(() => {
+      this.tokenPromise = undefined;
+    });
+    return this.tokenPromise;
+  }
+
+  private async context(call: Pick<Call, 'action' | 'key'>): Promise<ErrorContext> {
+    const token = await this.token().catch(() => undefined);
+    return {
+      action: call.action,
+      where: this.url,
+      loginUrl: this.url,
+      authenticated: token !== undefined,
+      secrets: token ? [token] : [],
+      ...(call.key !== undefined ? { key: call.key } : {}),
+    };
+  }
+
+  /** Sends one request and reads the whole answer, whatever its status; only the network can make it throw. */
+  private async send(call: Call): Promise<Reply> {
+    const token = await this.token();
+    const headers: Record<string, string> = { 'user-agent': 'mediagit-client/1', accept: 'application/json, application/octet-stream' };
+    if (token !== undefined) headers['authorization'] = `Bearer ${token}`;
+    let body: Buffer | string | undefined;
+    if (call.json !== undefined) {
+      body = JSON.stringify(call.json);
+      headers['content-type'] = 'application/json';
+    } else if (call.binary !== undefined) {
+      body = asBuffer(call.binary);
+      headers['content-type'] = 'application/octet-stream';
+    } else if (call.method === 'PUT' || call.method === 'POST') {
+      body = '';
+    }
+    const search = call.query ? `?${new URLSearchParams(call.query).toString()}` : '';
+    try {
+      const response = await this.dispatcher.request({
+        origin: this.origin,
+        path: `/${this.repo}/${call.path}${search}`,
+        method: call.method,
+        headers,
+        ...(body !== undefined ? { body } : {}),
+        ...(call.signal ? { signal: call.signal } : {}),
+        headersTimeout: this.requestTimeoutMs,
+        bodyTimeout: this.requestTimeoutMs,
+        // Every request we send is safe to repeat at the transport level: content-addressed puts,
+        // reads, and a CAS the server applies at most once.
+        idempotent: true,
+      });
+      const data = Buffer.from(await response.body.arrayBuffer());
+      return { status: response.statusCode, headers: response.headers, body: data };
+    } catch (err) {
+      if (call.signal?.aborted) throw err;
+      throw networkError(err, this.url, call.action);
+    }
+  }
+
+  /**
+   * `send` with the rate limiter obeyed: waits while the store is paused, and absorbs up to
+   * `rateLimitRetries` 429s (pausing everyone for Retry-After) before letting one through.
+   */
+  private async exchange(call: Call): Promise<Reply> {
+    for (let attempt = 0; ; attempt++) {
+      // Re-checked after every wait: another request's 429 may have pushed the pause further.
+      for (let until = this.pausedUntil; until > Date.now(); until = this.pausedUntil) {
+        await this.sleep(until - Date.now(), call.signal);
+        if (this.pausedUntil <= until) break;
+      }
+      throwIfAborted(call.signal);
+      const reply = await this.send(call);
+      if (reply.status !== 429) return reply;
+      const after = Math.min(parseRetryAfter(reply.headers['retry-after']) ?? DEFAULT_RATE_LIMIT_WAIT_MS, this.maxRetryAfterMs);
+      this.pausedUntil = Math.max(this.pausedUntil, Date.now() + after);
+      if (attempt >= this.rateLimitRetries) return reply;
+    }
+  }
+
+  private async fail(call: Call, reply: Reply): Promise<Error> {
+    return statusError(reply.status, reply.headers, reply.body, await this.context(call));
+  }
+
+  /** Runs `call`; answers with one of `ok` statuses are returned, every other status is thrown as its typed error. */
+  private async expect(call: Call, ok: readonly number[]): Promise<Reply> {
+    const reply = await this.exchange(call);
+    if (ok.includes(reply.status)) return reply;
+    throw await this.fail(call, reply);
+  }
+
+  private parseJson(reply: Reply, call: Call): Record<string, unknown> {
+    try {
+      const parsed: unknown = JSON.parse(reply.body.toString('utf8'));
+      if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) return parsed as Record<string, unknown>;
+    } catch {
+      // fall through
+    }
+    throw new ProtocolError(`${this.url} answered ${call.action} with a body that is not the expected JSON object`, { status: reply.status });
+  }
+
+  // ---- objects -----------------------------------------------------------------------------
+
+  async get(key: string, options?: OperationOptions): Promise<Buffer> {
+    assertValidKey(key);
+    const call: Call = { method: 'GET', path: key, action: `GET ${key}`, key, signal: options?.signal };
+    return (await this.expect(call, [200])).body;
+  }
+
+  async put(key: string, data: Uint8Array, options?: OperationOptions): Promise<void> {
+    assertValidKey(key);
+    await this.expect({ method: 'PUT', path: key, binary: data, action: `PUT ${key}`, key, signal: options?.signal }, [200, 201, 204]);
+  }
+
+  async has(keys: readonly string[], options?: OperationOptions): Promise<boolean[]> {
+    for (const key of keys) assertValidKey(key);
+    const result = new Array<boolean>(keys.length).fill(false);
+    const ids: number[] = [];
+    const others: number[] = [];
+    keys.forEach((key, i) => (key.startsWith('chunks/') || key.startsWith('objects/') ? ids : others).push(i));
+    for (let start = 0; start < ids.length; start += MAX_IDS_PER_REQUEST) {
+      const batch = ids.slice(start, start + MAX_IDS_PER_REQUEST);
+      const chunks = new Set<string>();
+      const objects = new Set<string>();
+      for (const i of batch) {
+        const [space, oid] = keys[i]!.split('/') as [string, string];
+        (space === 'chunks' ? chunks : objects).add(oid);
+      }
+      const call: Call = { method: 'POST', path: 'chunks/check', json: { chunks: [...chunks], objects: [...objects] }, action: `check ${batch.length} objects`, signal: options?.signal };
+      const reply = await this.exchange(call);
+      if (reply.status === 404) continue; // nothing pushed yet: every key is missing
+      if (reply.status !== 200) throw await this.fail(call, reply);
+      const body = this.parseJson(reply, call);
+      const missingChunks = body['chunks'];
+      const missingObjects = body['objects'];
+      if (!Array.isArray(missingChunks) || !Array.isArray(missingObjects)) throw new ProtocolError(`${this.url} answered a check without 'chunks' and 'objects' lists`);
+      const missing = new Set<string>([...missingChunks.map((o) => `chunks/${String(o)}`), ...missingObjects.map((o) => `objects/${String(o)}`)]);
+      for (const i of batch) result[i] = !missing.has(keys[i]!);
+    }
+    if (others.length > 0) {
+      let keyFiles: Set<string> | undefined;
+      for (const i of others) {
+        const key = keys[i]!;
+        if (key.startsWith('keys/')) {
+          keyFiles ??= await this.keyFileNames(options);
+          result[i] = keyFiles.has(key.slice('keys/'.length));
+        } else {
+          result[i] = await this.exists(key, options);
+        }
+      }
+    }
+    return result;
+  }
+
+  private async keyFileNames(options?: OperationOptions): Promise<Set<string>> {
+    const call: Call = { method: 'GET', path: 'keys', action: 'GET keys', signal: options?.signal };
+    const reply = await this.exchange(call);
+    if (reply.status === 404) return new Set();
+    if (reply.status !== 200) throw await this.fail(call, reply);
+    const names = this.parseJson(reply, call)['keys'];
+    if (!Array.isArray(names)) throw new ProtocolError(`${this.url} answered GET keys without a 'keys' list`);
+    return new Set(names.map(String));
+  }
+
+  private async exists(key: string, options?: OperationOptions): Promise<boolean> {
+    try {
+      await this.get(key, options);
+      return true;
+    } catch (err) {
+      if (err instanceof NotFoundError) return false;
+      throw err;
+    }
+  }
+
+  async *list(prefix: string, options?: OperationOptions): AsyncIterable<ListedKey> {
+    // Only the four namespaces exist; a prefix outside them needs no round trip.
+    const spaces = ['chunks/', 'objects/', 'keys/', 'meta/'];
+    if (!spaces.some((s) => s.startsWith(prefix) || prefix.startsWith(s))) return;
+    let after: string | null = null;
+    for (;;) {
+      const query: Record<string, string> = { prefix, limit: String(LIST_PAGE) };
+      if (after !== null) query['after'] = after;
+      const call: Call = { method: 'GET', path: 'list', query, action: `list ${prefix || '(all)'}`, signal: options?.signal };
+      const reply = await this.exchange(call);
+      if (reply.status === 404) return;
+      if (reply.status !== 200) throw await this.fail(call, reply);
+      const body = this.parseJson(reply, call);
+      const entries = body['entries'];
+      const next = body['next'];
+      if (!Array.isArray(entries) || (next !== null && typeof next !== 'string')) throw new ProtocolError(`${this.url} answered a listing without 'entries' and 'next'`);
+      for (const entry of entries as unknown[]) {
+        if (typeof entry !== 'object' || entry === null) continue;
+        const { key, size } = entry as { key?: unknown; size?: unknown };
+        if (typeof key === 'string' && typeof size === 'number' && isValidKey(key) && key.startsWith(prefix)) yield { key, size };
+      }
+      if (next === null) return;
+      if (next === after) throw new ProtocolError(`${this.url} returned the same listing page twice (next=${next.slice(0, 80)})`);
+      after = next;
+    }
+  }
+
+  async delete(key: string, options?: OperationOptions): Promise<void> {
+    assertValidKey(key);
+    await this.expect({ method: 'DELETE', path: key, action: `DELETE ${key}`, key, signal: options?.signal }, [200, 204, 404]);
+  }
+
+  /**
+   * Many objects in as few requests as the limits allow (POST /objects/pack). Only stored
+   * envelopes travel in packs — the pack format names each record's kind — so anything else
+   * (key files, meta, bytes that are not an envelope) is sent with a plain PUT.
+   */
+  async putMany(entries: readonly { key: string; data: Uint8Array }[], options?: OperationOptions): Promise<void> {
+    for (const { key } of entries) assertValidKey(key);
+    const records: PackRecord[] = [];
+    const singles: { key: string; data: Uint8Array }[] = [];
+    const seen = new Set<string>();
+    for (const entry of entries) {
+      if (seen.has(entry.key)) continue;
+      seen.add(entry.key);
+      const [space, oid] = entry.key.split('/') as [string, string];
+      const declared = envelopeKind(entry.data);
+      const kind: ObjectKind | undefined = space === 'chunks' ? 'chunk' : space === 'objects' && declared !== undefined && declared !== 'chunk' ? declared : undefined;
+      if (kind === undefined || (space === 'chunks' && declared !== undefined && declared !== 'chunk')) singles.push(entry);
+      else records.push({ kind, oid, data: entry.data });
+    }
+    for (const batch of this.packBatches(records)) await this.sendPack(batch, options);
+    for (const entry of singles) await this.put(entry.key, entry.data, options);
+  }
+
+  private *packBatches(records: readonly PackRecord[]): Iterable<PackRecord[]> {
+    let batch: PackRecord[] = [];
+    let bytes = 0;
+    for (const record of records) {
+      const size = record.data.byteLength + 37;
+      if (batch.length > 0 && (batch.length >= this.packMaxObjects || bytes + size > this.packMaxBytes)) {
+        yield batch;
+        batch = [];
+        bytes = 0;
+      }
+      batch.push(record);
+      bytes += size;
+    }
+    if (batch.length > 0) yield batch;
+  }
+
+  private async sendPack(records: PackRecord[], options?: OperationOptions): Promise<void> {
+    const call: Call = { method: 'POST', path: 'objects/pack', binary: encodePack(records), action: `upload a pack of ${records.length} objects (${packSize(records)} bytes)`, signal: options?.signal };
+    const reply = await this.exchange(call);
+    if (reply.status === 200 || reply.status === 201) return;
+    // A server with a smaller pack limit than ours: halve until it fits (a single object that
+    // still does not fit is a real 413).
+    if (reply.status === 413 && records.length > 1) {
+      const half = Math.ceil(records.length / 2);
+      await this.sendPack(records.slice(0, half), options);
+      await this.sendPack(records.slice(half), options);
+      return;
+    }
+    const err = await this.fail(call, reply);
+    throw err;
+  }
+
+  /** Many objects by key in few requests (POST /objects/fetch); absent keys are left out of the map. */
+  async getMany(keys: readonly string[], options?: OperationOptions): Promise<Map<string, Buffer>> {
+    for (const key of keys) assertValidKey(key);
+    const out = new Map<string, Buffer>();
+    const wanted = [...new Set(keys)];
+    const packable = wanted.filter((k) => k.startsWith('chunks/') || k.startsWith('objects/'));
+    const others = wanted.filter((k) => !k.startsWith('chunks/') && !k.startsWith('objects/'));
+    for (let start = 0; start < packable.length; start += FETCH_BATCH) {
+      const batch = packable.slice(start, start + FETCH_BATCH);
+      const asked = new Set(batch);
+      const call: Call = { method: 'POST', path: 'objects/fetch', json: { want: batch }, action: `fetch ${batch.length} objects`, signal: options?.signal };
+      const reply = await this.exchange(call);
+      if (reply.status === 404) continue;
+      if (reply.status !== 200) throw await this.fail(call, reply);
+      let records: PackRecord[];
+      try {
+        records = decodePack(reply.body);
+      } catch (err) {
+        if (err instanceof PackFormatError) throw new StoreUnavailableError(`${this.url} sent a damaged pack (${err.message})`, { cause: err });
+        throw err;
+      }
+      for (const record of records) {
+        // Keys are what we asked for; anything else in the pack is ignored rather than trusted.
+        const key = packRecordKey(record);
+        if (asked.has(key)) out.set(key, asBuffer(record.data));
+        else if (record.kind !== 'chunk' && asked.has(`chunks/${record.oid}`)) out.set(`chunks/${record.oid}`, asBuffer(record.data));
+      }
+    }
+    for (const key of others) {
+      try {
+        out.set(key, await this.get(key, options));
+      } catch (err) {
+        if (!(err instanceof NotFoundError)) throw err;
+      }
+    }
+    return out;
+  }
+
+  // ---- refs --------------------------------------------------------------------------------
+
+  private async refsUnder(prefix: string, options?: OperationOptions): Promise<Map<string, RefValue>> {
+    const call: Call = { method: 'GET', path: 'refs', query: { prefix }, action: `list refs ${prefix}`, signal: options?.signal };
+    const reply = await this.exchange(call);
+    if (reply.status === 404) return new Map();
+    if (reply.status !== 200) throw await this.fail(call, reply);
+    const refs = this.parseJson(reply, call)['refs'];
+    if (typeof refs !== 'object' || refs === null || Array.isArray(refs)) throw new ProtocolError(`${this.url} answered a ref listing without a 'refs' object`);
+    const out = new Map<string, RefValue>();
+    for (const [name, value] of Object.entries(refs as Record<string, unknown>)) {
+      if (!name.startsWith(prefix) || !isValidRefName(name) || typeof value !== 'object' || value === null) continue;
+      const { oid, version } = value as { oid?: unknown; version?: unknown };
+      if (typeof oid !== 'string' || !/^[0-9a-f]{64}$/.test(oid)) continue;
+      out.set(name, { oid, version: typeof version === 'string' ? version : typeof version === 'number' ? String(version) : oid });
+    }
+    return out;
+  }
+
+  async readRef(name: string, options?: OperationOptions): Promise<RefValue | null> {
+    assertValidRefName(name);
+    return (await this.refsUnder(name, options)).get(name) ?? null;
+  }
+
+  async listRefs(prefix: string, options?: OperationOptions): Promise<Map<string, RefValue>> {
+    return this.refsUnder(prefix, options);
+  }
+
+  async compareAndSwapRef(name: string, expected: RefValue | null, next: string | null, options?: OperationOptions): Promise<boolean> {
+    assertValidRefName(name);
+    const json = { name, expected: expected ? { oid: expected.oid, version: expected.version } : null, next };
+    const call: Call = { method: 'POST', path: 'refs', json, action: `update ${name}`, signal: options?.signal };
+    const reply = await this.exchange(call);
+    if (reply.status === 200 || reply.status === 201 || reply.status === 204) return true;
+    if (reply.status === 409) return false;
+    throw await this.fail(call, reply);
+  }
+
+  // ---- repository and locks ----------------------------------------------------------------
+
+  /**
+   * Checks that the server accepts our credentials for this repository: 'ready' when something
+   * was pushed, 'empty' when not yet. 401/403 → AuthError; network trouble → StoreUnavailableError.
+   */
+  async checkAccess(options?: OperationOptions): Promise<'ready' | 'empty'> {
+    const reply = await this.expect({ method: 'GET', path: 'info', action: 'GET info', signal: options?.signal }, [200, 404]);
+    return reply.status === 200 ? 'ready' : 'empty';
+  }
+
+  /** POST /locks. Someone else holding it → LockedError naming them. */
+  async createLock(path: string, options?: OperationOptions): Promise<LockRecord> {
+    const call: Call = { method: 'POST', path: 'locks', json: { path }, action: `lock ${path}`, signal: options?.signal };
+    const reply = await this.exchange(call);
+    if (reply.status === 200 || reply.status === 201) {
+      const lock = this.parseJson(reply, call)['lock'];
+      if (!isLockRecord(lock)) throw new ProtocolError(`${this.url} answered a lock request without a lock record`);
+      return lock;
+    }
+    if (reply.status === 409) {
+      const body = parseErrorBody(reply.body, 'application/json');
+      const holder = isLockRecord(body['lock']) ? body['lock'] : undefined;
+      throw new LockedError(holder ? `'${path}' is already locked by ${holder.owner} (since ${holder.locked_at})` : `'${path}' is already locked by someone else`, {
+        hint: holder ? `ask ${holder.owner} to run 'mediagit unlock ${path}' when done (an admin can use 'mediagit unlock --force')` : "see who holds it with 'mediagit locks'",
+      });
+    }
+    throw await this.fail(call, reply);
+  }
+
+  /** GET /locks, optionally only paths under `prefix`. */
+  async listLocks(prefix?: string, options?: OperationOptions): Promise<LockRecord[]> {
+    const call: Call = { method: 'GET', path: 'locks', ...(prefix ? { query: { path: prefix } } : {}), action: 'list locks', signal: options?.signal };
+    const reply = await this.exchange(call);
+    if (reply.status === 404) return [];
+    if (reply.status !== 200) throw await this.fail(call, reply);
+    return lockList(this.parseJson(reply, call)['locks'], 'locks');
+  }
+
+  /** POST /locks/verify: the locks split by whether the caller's identity holds them. */
+  async verifyLocks(options?: OperationOptions): Promise<LockVerification> {
+    const call: Call = { method: 'POST', path: 'locks/verify', json: {}, action: 'verify locks', signal: options?.signal };
+    const reply = await this.exchange(call);
+    if (reply.status === 404) return { ours: [], theirs: [] };
+    if (reply.status !== 200) throw await this.fail(call, reply);
+    const body = this.parseJson(reply, call);
+    return { ours: lockList(body['ours'], 'ours'), theirs: lockList(body['theirs'], 'theirs') };
+  }
+
+  /**
+   * POST /locks/<id>/unlock. `holder` (when the caller knows it) makes a 403 without force a
+   * LockedError naming who holds it; with force a 403 means the token is not an admin's.
+   */
+  async unlock(id: string, force: boolean, options?: OperationOptions & { holder?: LockRecord }): Promise<LockRecord> {
+    if (!/^[A-Za-z0-9._-]{1,200}$/.test(id)) throw new TypeError(`invalid lock id: ${JSON.stringify(id).slice(0, 80)}`);
+    const call: Call = { method: 'POST', path: `locks/${id}/unlock`, json: { force }, action: `unlock ${options?.holder?.path ?? id}`, signal: options?.signal };
+    const reply = await this.exchange(call);
+    if (reply.status === 200) {
+      const lock = this.parseJson(reply, call)['lock'];
+      if (!isLockRecord(lock)) throw new ProtocolError(`${this.url} answered an unlock without the lock record`);
+      return lock;
+    }
+    if (reply.status === 403 && !force) {
+      const holder = options?.holder;
+      throw new LockedError(holder ? `'${holder.path}' is locked by ${holder.owner}, not you` : 'that lock belongs to someone else', {
+        hint: 'only its owner can release it; an admin can with --force',
+      });
+    }
+    if (reply.status === 404) throw new NotFoundError(`lock ${options?.holder?.path ?? id}`, { hint: 'it was released already' });
+    throw await this.fail(call, reply);
+  }
+
+  /** Closes our connections (idempotent). A dispatcher passed in by the caller stays open. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.ownsDispatcher) await this.dispatcher.close();
+  }
+}

@@ -1,0 +1,25 @@
+import { resolveToken } from '../../sync/credentials.js';
+import type { StoreLocation, StoreOptions } from '../open.js';
+import { configError } from './errors.js';
+import { HttpStore } from './http-store.js';
+
+export * from './http-store.js';
+export * from './errors.js';
+export * from './pack.js';
+
+/**
+ * The backend for an `http(s)://host/repo` remote. The token comes from MEDIAGIT_TOKEN or the
+ * user's credentials file, looked up on the first request — never from the remote's options,
+ * which live in the repository's config.
+ */
+export function openHttpStore(location: StoreLocation, options: StoreOptions): HttpStore {
+  if (options['token'] !== undefined || options['password'] !== undefined) {
+    throw configError('a token does not belong in the repository config (it would be shared with everyone who copies the repository)', "remove it with 'mediagit config --unset', then use 'mediagit login <url>' or MEDIAGIT_TOKEN");
+  }
+  const connections = options['connections'];
+  const n = connections === undefined ? undefined : Number(connections);
+  if (n !== undefined && (!Number.isInteger(n) || n < 1)) throw configError('option connections must be a positive integer');
+  const origin = location.target;
+  const repo = location.prefix;
+  return new HttpStore({ origin, repo, token: () => resolveToken(origin, repo), ...(n !== undefined ? { connections: n } : {}) });
+}

@@ -1,0 +1,86 @@
+/**
+ * The pack format of docs/protocol.md: many small stored envelopes in one request body.
+ *
+ *   "MGPK" | u8 version = 1 | u32 record count
+ *   count × { u8 kind (1 chunk … 5 tag) | 32-byte OID | u32 length | length bytes }
+ *
+ * Integers are big-endian, like the envelope header. Records carry the envelope bytes exactly as
+ * stored; a pack says nothing about their validity, which the receiver checks per record.
+ */
+import { KIND_CODES, kindFromCode, type ObjectKind } from '../../objects/kinds.js';
+
+export const PACK_MAGIC = Buffer.from('MGPK', 'latin1');
+export const PACK_VERSION = 1;
+export const PACK_HEADER_SIZE = 9;
+export const PACK_RECORD_HEADER_SIZE = 1 + 32 + 4;
+
+const OID_PATTERN = /^[0-9a-f]{64}$/;
+
+export interface PackRecord {
+  readonly kind: ObjectKind;
+  readonly oid: string;
+  readonly data: Uint8Array;
+}
+
+/** The store key a record lives under: chunks by themselves, every other kind under objects/. */
+export function packRecordKey(record: Pick<PackRecord, 'kind' | 'oid'>): string {
+  return `${record.kind === 'chunk' ? 'chunks' : 'objects'}/${record.oid}`;
+}
+
+/** Bytes a pack of these records occupies. */
+export function packSize(records: readonly Pick<PackRecord, 'data'>[]): number {
+  return records.reduce((n, r) => n + PACK_RECORD_HEADER_SIZE + r.data.byteLength, PACK_HEADER_SIZE);
+}
+
+export function encodePack(records: readonly PackRecord[]): Buffer {
+  const out = Buffer.allocUnsafe(packSize(records));
+  PACK_MAGIC.copy(out, 0);
+  out.writeUInt8(PACK_VERSION, 4);
+  out.writeUInt32BE(records.length, 5);
+  let at = PACK_HEADER_SIZE;
+  for (const record of records) {
+    if (!OID_PATTERN.test(record.oid)) throw new TypeError(`pack record with an invalid OID: ${record.oid.slice(0, 80)}`);
+    if (record.data.byteLength > 0xffff_ffff) throw new RangeError('pack record over 4 GiB');
+    out.writeUInt8(KIND_CODES[record.kind], at);
+    out.write(record.oid, at + 1, 32, 'hex');
+    out.writeUInt32BE(record.data.byteLength, at + 33);
+    out.set(record.data, at + PACK_RECORD_HEADER_SIZE);
+    at += PACK_RECORD_HEADER_SIZE + record.data.byteLength;
+  }
+  return out;
+}
+
+/** Thrown for a pack that does not parse; the message names the defect and its offset. */
+export class PackFormatError extends Error {
+  override readonly name = 'PackFormatError';
+}
+
+/**
+ * Parses a whole pack. Record data are views into `pack` (no copies). Any defect — bad magic,
+ * unknown version or kind, a length running past the end, trailing bytes — throws PackFormatError.
+ */
+export function decodePack(pack: Buffer): PackRecord[] {
+  if (pack.length < PACK_HEADER_SIZE) throw new PackFormatError(`pack of ${pack.length} bytes is shorter than its header`);
+  if (!pack.subarray(0, 4).equals(PACK_MAGIC)) throw new PackFormatError('bad pack magic');
+  const version = pack.readUInt8(4);
+  if (version !== PACK_VERSION) throw new PackFormatError(`unsupported pack version ${version}`);
+  const count = pack.readUInt32BE(5);
+  // Each record needs at least its header: a count the body cannot hold is a lie, not a reason to allocate.
+  if (count > (pack.length - PACK_HEADER_SIZE) / PACK_RECORD_HEADER_SIZE) throw new PackFormatError(`pack claims ${count} records but has ${pack.length} bytes`);
+  const records: PackRecord[] = [];
+  let at = PACK_HEADER_SIZE;
+  for (let i = 0; i < count; i++) {
+    if (at + PACK_RECORD_HEADER_SIZE > pack.length) throw new PackFormatError(`record ${i} header truncated at byte ${at}`);
+    const code = pack.readUInt8(at);
+    const kind = kindFromCode(code);
+    if (kind === undefined) throw new PackFormatError(`record ${i} has unknown kind ${code}`);
+    const oid = pack.toString('hex', at + 1, at + 33);
+    const length = pack.readUInt32BE(at + 33);
+    const start = at + PACK_RECORD_HEADER_SIZE;
+    if (start + length > pack.length) throw new PackFormatError(`record ${i} (${oid}) runs past the end of the pack`);
+    records.push({ kind, oid, data: pack.subarray(start, start + length) });
+    at = start + length;
+  }
+  if (at !== pack.length) throw new PackFormatError(`${pack.length - at} bytes after the last record`);
+  return records;
+}
