@@ -5,7 +5,7 @@
 // machine's floors (cp -r, reading every file, openssl sha256) and restic on the same trees, all
 // in one run, and prints ratios: absolute times drift between machines, ratios do not.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -169,10 +169,60 @@ const floors = {
   })(),
 };
 
+/**
+ * Push and clone through `mediagit server` on loopback (local-folder storage): the same v1 tree,
+ * committed in a fresh repository, pushed over HTTP, then cloned into an empty folder.
+ */
+async function runServer(v1, encrypted) {
+  const { spawn } = await import('node:child_process');
+  const dataDir = fresh(path.join(work, encrypted ? 'server-data-enc' : 'server-data'));
+  const secret = 'bench-secret-'.padEnd(48, 'x');
+  const senv = { ...process.env, MEDIAGIT_HOST: '127.0.0.1', MEDIAGIT_PORT: '0', MEDIAGIT_JWT_SECRET: secret };
+  writeFileSync(path.join(dataDir, 'mediagit.toml'), `[storage]\nbackend = "local"\n\n[storage.local]\npath = "store"\n`);
+  const child = spawn(process.execPath, [cli, 'server', '--config', path.join(dataDir, 'mediagit.toml')], { cwd: dataDir, env: senv, stdio: ['ignore', 'pipe', 'pipe'] });
+  const url = await new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 15000);
+    const onData = (b) => {
+      out += b;
+      const m = /listening on (https?:\/\/[^\s]+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`server exited with ${code}: ${out}`)));
+  });
+  try {
+    const token = spawnSync(process.execPath, [cli, 'server', 'token', '--repo', 'bench', '--role', 'write'], { env: senv, encoding: 'utf8' }).stdout.trim();
+    const henv = { ...env, MEDIAGIT_TOKEN: token };
+    const repo = path.join(work, encrypted ? 'srv-repo-enc' : 'srv-repo');
+    copyTree(v1, repo);
+    const run = (cwd, ...a) => measure(process.execPath, [cli, ...a], { cwd, env: henv });
+    run(repo, 'init', '-q', ...(encrypted ? ['--encrypt'] : []));
+    run(repo, 'add', '.');
+    run(repo, 'commit', '-q', '-m', 'v1');
+    run(repo, 'remote', 'add', 'origin', `${url}/bench`);
+    const pushed = run(repo, 'push', '-q');
+    const target = path.join(work, encrypted ? 'srv-clone-enc' : 'srv-clone');
+    rmSync(target, { recursive: true, force: true });
+    const cloned = run(work, 'clone', '-q', `${url}/bench`, target);
+    return { push: { secs: pushed.secs, rssMiB: pushed.rssMiB }, clone: { secs: cloned.secs, rssMiB: cloned.rssMiB } };
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+  }
+}
+
 log('mediagit (plain)…');
 const plain = runMediagit(v1, v2, false);
 log('mediagit (encrypted)…');
 const enc = flag('--no-encrypted') ? null : runMediagit(v1, v2, true);
+log('mediagit server (loopback)…');
+const server = flag('--no-server') ? null : await runServer(v1, false);
+const serverEnc = flag('--no-server') || flag('--no-encrypted') ? null : await runServer(v1, true);
 log('restic…');
 const restic = runRestic(v1, v2);
 
@@ -200,6 +250,10 @@ row('checkout v2 (empty tree)', plain.checkout, bytesV2, restic?.restore, enc?.c
 row('push v1 → local remote', plain.push, bytesV1, null, enc?.push);
 row('push v2 → local remote', plain.pushV2, bytesV2, null, enc?.pushV2);
 row('clone from local remote', plain.clone, bytesV2, null, enc?.clone);
+if (server) {
+  row('push v1 → mediagit server', server.push, bytesV1, null, serverEnc?.push);
+  row('clone from mediagit server', server.clone, bytesV1, null, serverEnc?.clone);
+}
 row('status (clean)', plain.status, bytesV2, null, enc?.status);
 
 const storage = {
