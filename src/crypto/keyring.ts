@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { PassphraseError, UsageError, NotFoundError } from '../errors/index.js';
 import type { Store } from '../store/index.js';
+import { mapLimit } from '../util/limit.js';
 import { DEFAULT_ARGON2, aesGcmOpen, aesGcmSeal, argon2idKey, randomKey, randomNonce, type Argon2Params } from './primitives.js';
 
 /**
@@ -84,15 +85,18 @@ export async function listKeys(store: Store): Promise<KeyInfo[]> {
 export async function unlock(store: Store, passphrase: string): Promise<UnlockedKey> {
   const files = await readKeyFiles(store);
   if (files.length === 0) throw new PassphraseError('this repository is encrypted but has no key files', { hint: 'restore .mediagit/keys/ from a copy of the repository' });
-  for (const file of files) {
+  // Two key files at a time: Argon2 runs on the thread pool, so a repository with several
+  // passphrases unlocks in about half the time, while memory stays at 2 × m (64 MiB each).
+  const attempts = await mapLimit(files, 2, async (file): Promise<UnlockedKey | null> => {
     const kek = await argon2idKey(passphrase, Buffer.from(file.kdf.salt, 'base64'), file.kdf);
     try {
       const master = aesGcmOpen(kek, Buffer.from(file.wrapped.nonce, 'base64'), Buffer.from(file.wrapped.ciphertext, 'base64'), wrapAad(file.id));
-      if (master.length === 32) return { master, keyId: file.id };
+      return master.length === 32 ? { master, keyId: file.id } : null;
     } catch {
-      // Not this key file; try the next.
+      return null;
     }
-  }
+  });
+  for (const found of attempts) if (found) return found;
   throw new PassphraseError('wrong passphrase: it opens none of this repository\'s keys', {
     hint: 'check MEDIAGIT_PASSPHRASE / --passphrase-file; nothing was changed',
   });
