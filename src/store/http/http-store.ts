@@ -250,9 +250,8 @@ export class HttpStore implements Store {
         ...(call.signal ? { signal: call.signal } : {}),
         headersTimeout: this.requestTimeoutMs,
         bodyTimeout: this.requestTimeoutMs,
-        // Every request we send is safe to repeat at the transport level: content-addressed puts,
-        // reads, and a CAS the server applies at most once.
-        idempotent: true,
+        // Reads, checks and content-addressed writes may be repeated; ref updates and lock changes may not.
+        idempotent: !(call.method === 'POST' && (call.path === 'refs' || call.path.startsWith('locks'))),
       });
       const data = Buffer.from(await response.body.arrayBuffer());
       return { status: response.statusCode, headers: response.headers, body: data };
