@@ -20,7 +20,9 @@ interface GlobalOptions {
 }
 
 function makeIo(cwd: string, showProgress: boolean, global: GlobalOptions): CommandIo {
-  const drawBars = showProgress && process.stderr.isTTY === true && !process.env.CI;
+  // A pseudo-terminal that reports no width (some `script`/CI wrappers) would make the spinner's
+  // line arithmetic divide by zero: draw bars only on a terminal that knows its size.
+  const drawBars = showProgress && process.stderr.isTTY === true && !process.env.CI && (process.stderr.columns ?? 0) > 0;
   return {
     cwd,
     out: (line) => void process.stdout.write(`${line}\n`),
