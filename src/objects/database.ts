@@ -54,7 +54,7 @@ export class ObjectDatabase {
     const [present] = await this.store.has([key]);
     if (present) return { oid, written: false, storedBytes: 0, compressed: false };
     const encoded = await encodePayload(plain, { level: this.options.compressionLevel, skip: options.skipCompression });
-    const stored = this.sealer.seal('chunk', oid, encoded.codec, plain.length, encoded.payload);
+    const stored = await this.sealer.sealAsync('chunk', oid, encoded.codec, plain.length, encoded.payload);
     await this.store.put(key, stored);
     return { oid, written: true, storedBytes: stored.length, compressed: encoded.codec !== 0 };
   }
@@ -65,7 +65,7 @@ export class ObjectDatabase {
     const [present] = await this.store.has([key]);
     if (present) return { oid, written: false, storedBytes: 0 };
     const encoded = await encodePayload(plain, { level: this.options.compressionLevel, skip: plain.length < 512 });
-    const stored = this.sealer.seal(kind, oid, encoded.codec, plain.length, encoded.payload);
+    const stored = await this.sealer.sealAsync(kind, oid, encoded.codec, plain.length, encoded.payload);
     await this.store.put(key, stored);
     return { oid, written: true, storedBytes: stored.length };
   }
@@ -86,7 +86,7 @@ export class ObjectDatabase {
   async openStored(kind: ObjectKind, oid: Oid, stored: Buffer): Promise<Buffer> {
     let plain: Buffer;
     try {
-      const opened = this.sealer.open(kind, oid, stored);
+      const opened = await this.sealer.openAsync(kind, oid, stored);
       plain = await decodePayload(opened.codec, opened.payload, opened.plainLength);
       if (plain.length !== opened.plainLength) throw new Error(`decoded ${plain.length} bytes, header says ${opened.plainLength}`);
     } catch (err) {

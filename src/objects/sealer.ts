@@ -25,6 +25,10 @@ export interface ObjectSealer {
   seal(kind: ObjectKind, oid: Oid, codec: number, plainLength: number, payload: Buffer): Buffer;
   /** Authenticates and unwraps; throws a plain Error naming the defect. */
   open(kind: ObjectKind, oid: Oid, stored: Buffer): Unsealed;
+  /** seal, with any cipher work on the thread pool (the object database's hot path). */
+  sealAsync(kind: ObjectKind, oid: Oid, codec: number, plainLength: number, payload: Buffer): Promise<Buffer>;
+  /** open, with any cipher work on the thread pool. */
+  openAsync(kind: ObjectKind, oid: Oid, stored: Buffer): Promise<Unsealed>;
 }
 
 export const plainSealer: ObjectSealer = {
@@ -33,10 +37,14 @@ export const plainSealer: ObjectSealer = {
   oidOf: (_kind, canonical) => sha256Hex(canonical),
   oidOfAsync: async (_kind, canonical) => Buffer.from(await webcrypto.subtle.digest('SHA-256', canonical)).toString('hex'),
   seal: (kind, _oid, codec, plainLength, payload) => encodeEnvelope(kind, codec, plainLength, payload),
-  open(kind, _oid, stored) {
-    const header = decodeEnvelopeHeader(stored);
-    if (header.kind !== kind) throw new Error(`expected a ${kind}, found a ${header.kind}`);
-    if (header.cipher !== CIPHER_NONE) throw new Error('object is encrypted but this repository has no key');
-    return { codec: header.codec, plainLength: header.plainLength, payload: stored.subarray(ENVELOPE_HEADER_SIZE) };
-  },
+  open: openPlain,
+  sealAsync: async (kind, _oid, codec, plainLength, payload) => encodeEnvelope(kind, codec, plainLength, payload),
+  openAsync: async (kind, oid, stored) => openPlain(kind, oid, stored),
 };
+
+function openPlain(kind: ObjectKind, _oid: Oid, stored: Buffer): Unsealed {
+  const header = decodeEnvelopeHeader(stored);
+  if (header.kind !== kind) throw new Error(`expected a ${kind}, found a ${header.kind}`);
+  if (header.cipher !== CIPHER_NONE) throw new Error('object is encrypted but this repository has no key');
+  return { codec: header.codec, plainLength: header.plainLength, payload: stored.subarray(ENVELOPE_HEADER_SIZE) };
+}

@@ -38,3 +38,16 @@ test('tampering, swapping, retyping, truncation and foreign keys are all detecte
   assert.throws(() => sealer.open('chunk', oid, stored.subarray(0, 20)), /truncated/);
   assert.throws(() => new EncryptedSealer(newMasterKey()).open('chunk', oid, stored), /authentication failed/);
 });
+
+test('the thread-pool paths (sealAsync/openAsync) produce and accept the same format as seal/open', async () => {
+  const viaPool = await sealer.sealAsync('chunk', oid, 0, payload.length, payload);
+  assert.deepEqual(sealer.open('chunk', oid, viaPool).payload, payload);
+  const viaSync = sealer.seal('chunk', oid, 0, payload.length, payload);
+  assert.deepEqual((await sealer.openAsync('chunk', oid, viaSync)).payload, payload);
+  assert.equal(viaPool.length, viaSync.length);
+  const flipped = Buffer.from(viaPool);
+  flipped[40]! ^= 0x04;
+  await assert.rejects(sealer.openAsync('chunk', oid, flipped), /authentication failed/);
+  await assert.rejects(sealer.openAsync('chunk', sealer.oidOf('chunk', Buffer.from('x')), viaPool), /authentication failed/);
+  await assert.rejects(sealer.openAsync('chunk', oid, viaPool.subarray(0, viaPool.length - 3)), /authentication failed/);
+});
