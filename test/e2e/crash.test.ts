@@ -1,25 +1,14 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { CLI_PATH, cliEnv, runCli, tempDir } from '../support/cli.js';
+import { runCli, tempDir } from '../support/cli.js';
+import { killAfter } from '../support/sync-fixtures.js';
 import { assertTreesEqual, hashTree } from '../support/tree.js';
 
 const ROUNDS = 24;
 
-/** Starts the CLI and SIGKILLs it after `delayMs` (if it is still running). */
-async function killAfter(args: string[], cwd: string, delayMs: number): Promise<'killed' | 'finished'> {
-  const child = spawn(process.execPath, [CLI_PATH, ...args], { cwd, env: cliEnv(), stdio: 'ignore' });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const outcome = await Promise.race([exited.then(() => 'finished' as const), sleep(delayMs).then(() => 'timer' as const)]);
-  if (outcome === 'finished') return 'finished';
-  child.kill('SIGKILL');
-  await exited;
-  return 'killed';
-}
 
 test(`SIGKILL during add/commit at ${ROUNDS} random moments never damages the repository`, { timeout: 240_000 }, async () => {
   const repo = await tempDir('crash');

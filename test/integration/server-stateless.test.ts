@@ -15,18 +15,15 @@ import { HttpStore } from '../../src/store/http/index.js';
 import { RetryingStore, type Store } from '../../src/store/index.js';
 import { fetchObjects, push } from '../../src/sync/index.js';
 import { runCli, tempDir } from '../support/cli.js';
+import { commitFiles } from '../support/sync-fixtures.js';
 import { startTestServer, type TestServer, type TestServerOptions } from '../support/server-harness.js';
 import { assertTreesEqual, hashTree } from '../support/tree.js';
 
 const REPO = 'shared-project';
 
-async function commitOn(repo: Repository, parent: Oid | null, label: string): Promise<Oid> {
-  const content = Buffer.from(`${label}\n${randomBytes(8).toString('hex')}\n`);
-  const chunk = await repo.odb.putChunk(content, { skipCompression: true });
-  const manifest = await repo.odb.writeManifest({ size: content.length, chunks: [{ oid: chunk.oid, size: content.length }] });
-  const tree = await repo.odb.writeTree([{ name: `${label}.txt`, type: 'file', oid: manifest.oid, size: content.length }]);
-  const sig = { name: label, email: `${label}@example.com`, time: Math.floor(Date.now() / 1000), tzOffset: 0 };
-  return (await repo.odb.writeCommit({ tree: tree.oid, parents: parent ? [parent] : [], author: sig, committer: sig, message: `${label}\n` })).oid;
+/** A commit made directly in the object database: one small file unique to this client and round. */
+function commitOn(repo: Repository, parent: Oid | null, label: string): Promise<Oid> {
+  return commitFiles(repo, parent ? [parent] : [], new Map([[`${label}.txt`, Buffer.from(`${label}\n${randomBytes(8).toString('hex')}\n`)]]), label);
 }
 
 async function twoReplicas(storage: (first: TestServer | null) => Promise<TestServerOptions['storage']>): Promise<[TestServer, TestServer]> {

@@ -14,6 +14,7 @@ import { Repository, silentProgress, walkHistory } from '../../src/repo/index.js
 import { openStore, type Store, type StoreOptions } from '../../src/store/index.js';
 import { fetchObjects, push } from '../../src/sync/index.js';
 import { runCli, tempDir } from '../support/cli.js';
+import { commitFiles } from '../support/sync-fixtures.js';
 import { makeCorpus } from '../support/corpus.js';
 import { assertTreesEqual, hashTree } from '../support/tree.js';
 
@@ -113,13 +114,8 @@ async function listAll(store: Store): Promise<number> {
 }
 
 /** A commit made directly in the object database: one small file unique to this client and round. */
-async function commitOn(repo: Repository, parent: Oid | null, label: string): Promise<Oid> {
-  const content = Buffer.from(`${label}\n${randomBytes(8).toString('hex')}\n`);
-  const chunk = await repo.odb.putChunk(content, { skipCompression: true });
-  const manifest = await repo.odb.writeManifest({ size: content.length, chunks: [{ oid: chunk.oid, size: content.length }] });
-  const tree = await repo.odb.writeTree([{ name: `${label}.txt`, type: 'file', oid: manifest.oid, size: content.length }]);
-  const sig = { name: label, email: `${label}@example.com`, time: Math.floor(Date.now() / 1000), tzOffset: 0 };
-  return (await repo.odb.writeCommit({ tree: tree.oid, parents: parent ? [parent] : [], author: sig, committer: sig, message: `${label}\n` })).oid;
+function commitOn(repo: Repository, parent: Oid | null, label: string): Promise<Oid> {
+  return commitFiles(repo, parent ? [parent] : [], new Map([[`${label}.txt`, Buffer.from(`${label}\n${randomBytes(8).toString('hex')}\n`)]]), label);
 }
 
 for (const backend of backends) {
