@@ -87,7 +87,7 @@ const env = { MEDIAGIT_AUTHOR_NAME: 'Bench', MEDIAGIT_AUTHOR_EMAIL: 'bench@examp
 const mg = (cwd, ...a) => measure(process.execPath, [cli, ...a], { cwd, env });
 
 /** The mediagit pipeline on the two versions; returns one row per operation. */
-function runMediagit(v1, v2, encrypted) {
+async function runMediagit(v1, v2, encrypted) {
   const repo = path.join(work, encrypted ? 'mg-enc' : 'mg');
   copyTree(v1, repo);
   mg(repo, 'init', '-q', ...(encrypted ? ['--encrypt'] : []));
@@ -98,9 +98,9 @@ function runMediagit(v1, v2, encrypted) {
   rmSync(remote, { recursive: true, force: true });
   mg(repo, 'remote', 'add', 'origin', remote);
   const push1 = mg(repo, 'push', '-q');
-  // v2 = artist edits applied in place, exactly as the generator makes them.
-  sh(`rsync -a --delete --exclude .mediagit "${v2}/" "${repo}/" 2>/dev/null || (find "${repo}" -mindepth 1 -maxdepth 1 ! -name .mediagit -exec rm -rf {} + && cp -a "${v2}/." "${repo}/")`, root);
-  sh(`rm -f "${repo}/.complete"`, root);
+  // v2 = the artist's edits applied in place by the generator, as an artist's tools would: files
+  // that did not change keep their inode and mtime, so the index can vouch for them unread.
+  await makeCorpus(repo, 2, profile);
   const add2 = mg(repo, 'add', '.');
   const commit2 = mg(repo, 'commit', '-q', '-m', 'v2');
   const storedV2 = duBytes(path.join(repo, '.mediagit'));
@@ -129,7 +129,7 @@ function runMediagit(v1, v2, encrypted) {
   };
 }
 
-function runRestic(v1, v2) {
+async function runRestic(v1) {
   const restic = which('restic');
   if (!restic || flag('--no-restic')) return null;
   const repo = fresh(path.join(work, 'restic-repo'));
@@ -141,7 +141,7 @@ function runRestic(v1, v2) {
   copyTree(v1, tree);
   const b1 = r('backup', '--host', 'bench', tree);
   const storedV1 = duBytes(repo);
-  sh(`find "${tree}" -mindepth 1 -maxdepth 1 -exec rm -rf {} + && cp -a "${v2}/." "${tree}/" && rm -f "${tree}/.complete"`, root);
+  await makeCorpus(tree, 2, profile);
   const b2 = r('backup', '--host', 'bench', tree);
   const storedV2 = duBytes(repo);
   const target = fresh(path.join(work, 'restic-restore'));
@@ -217,14 +217,14 @@ async function runServer(v1, encrypted) {
 }
 
 log('mediagit (plain)…');
-const plain = runMediagit(v1, v2, false);
+const plain = await runMediagit(v1, v2, false);
 log('mediagit (encrypted)…');
-const enc = flag('--no-encrypted') ? null : runMediagit(v1, v2, true);
+const enc = flag('--no-encrypted') ? null : await runMediagit(v1, v2, true);
 log('mediagit server (loopback)…');
 const server = flag('--no-server') ? null : await runServer(v1, false);
 const serverEnc = flag('--no-server') || flag('--no-encrypted') ? null : await runServer(v1, true);
 log('restic…');
-const restic = runRestic(v1, v2);
+const restic = await runRestic(v1);
 
 const mb = (bytes, secs) => bytes / 1e6 / secs;
 const rows = [];
