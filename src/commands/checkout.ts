@@ -1,9 +1,11 @@
+import { chmod } from 'node:fs/promises';
 import { PathspecError, UnknownRevisionError, UsageError } from '../errors/index.js';
 import { isValidRefName } from '../store/index.js';
 import { shortOid, type Oid } from '../objects/index.js';
 import {
   Repository,
   commitTreeMap,
+  lockableMatcher,
   materializeFile,
   moveWorktree,
   removeWorktreeFile,
@@ -187,6 +189,8 @@ export async function restorePaths(repo: Repository, io: CommandIo, specs: strin
     const fromIndex: FileMap = new Map([...index.entries].map(([p, e]) => [p, { type: e.type, oid: e.oid, size: e.size }]));
     const source = sourceMap ?? fromIndex;
     let matched = 0;
+    // Lockable files come back read-only, as checkout writes them, until `mediagit lock`.
+    const lockable = lockableMatcher(repo);
     const candidates = new Set([...source.keys(), ...(spec.staged ? index.entries.keys() : []), ...(sourceMap ? fromIndex.keys() : [])]);
     const progress = io.progress();
     for (const path of [...candidates].sort()) {
@@ -200,6 +204,7 @@ export async function restorePaths(repo: Repository, io: CommandIo, specs: strin
         if (record) {
           if ((await worktreeState(repo, index, path)) !== 'clean' || !index.entries.has(path) || index.entries.get(path)!.oid !== record.oid || index.entries.get(path)!.type !== record.type) {
             const stats = await materializeFile(repo.odb, record.oid, repo.root, repo.absPath(path), record.type, progress);
+            if (lockable?.(path)) await chmod(repo.absPath(path), Number(stats.mode) & 0o7555);
             if (spec.staged || sourceMap === null) setEntry(index, path, record, stats);
           }
         } else if (spec.staged && sourceMap) {
@@ -229,6 +234,7 @@ async function checkoutConflictSide(repo: Repository, io: CommandIo, specs: stri
   const conflicts = [...index.conflicts.values()].filter((c) => specs.some((s) => under(c.path, s)));
   if (conflicts.length === 0) throw new PathspecError(`no unmerged paths match '${specs.join(' ')}'`);
   const progress = io.progress();
+  const lockable = lockableMatcher(repo);
   for (const conflict of conflicts) {
     const chosen = conflict[side];
     if (chosen === null) {
@@ -236,7 +242,8 @@ async function checkoutConflictSide(repo: Repository, io: CommandIo, specs: stri
       io.err(`${conflict.path}: ${side === 'ours' ? 'our' : 'their'} side deleted it; 'mediagit rm ${conflict.path}' to accept that`);
       continue;
     }
-    await materializeFile(repo.odb, chosen.oid, repo.root, repo.absPath(conflict.path), chosen.type, progress);
+    const stats = await materializeFile(repo.odb, chosen.oid, repo.root, repo.absPath(conflict.path), chosen.type, progress);
+    if (lockable?.(conflict.path)) await chmod(repo.absPath(conflict.path), Number(stats.mode) & 0o7555);
   }
   io.err(`Updated ${conflicts.length} path${conflicts.length === 1 ? '' : 's'} from ${side === 'ours' ? 'our' : 'their'} side; 'mediagit add' them to mark resolved`);
 }
