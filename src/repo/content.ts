@@ -1,11 +1,11 @@
 import { createReadStream, type BigIntStats } from 'node:fs';
-import { lstat, mkdir, open, rename, unlink } from 'node:fs/promises';
+import { lstat, mkdir } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { Chunker, type ChunkingParams } from '../chunking/index.js';
 import { isPrecompressed } from '../compression/index.js';
 import { UnsafePathError } from '../errors/index.js';
 import { encodeManifest, type ManifestChunk, type ObjectDatabase, type Oid, type PutResult } from '../objects/index.js';
-import { isErrno, tempName } from '../util/fs.js';
+import { isErrno, writeThroughTemp } from '../util/fs.js';
 import type { Semaphore } from '../util/limit.js';
 import type { ProgressSink } from './progress.js';
 import type { FileType } from './tree-map.js';
@@ -150,9 +150,7 @@ export async function materializeFile(
 ): Promise<BigIntStats> {
   await ensureSafeParents(root, absPath);
   const manifest = await odb.readManifest(manifestOid);
-  const tmp = tempName(dirname(absPath), 'checkout');
-  const handle = await open(tmp, 'wx', type === 'exec' ? 0o755 : 0o644);
-  try {
+  await writeThroughTemp(absPath, { tempDir: dirname(absPath), mode: type === 'exec' ? 0o755 : 0o644, fsync: false }, async (handle) => {
     const inflight: Promise<Buffer>[] = [];
     let next = 0;
     const fill = (): void => {
@@ -170,17 +168,6 @@ export async function materializeFile(
       await handle.write(data);
       progress.bytes(data.length);
     }
-  } catch (err) {
-    await handle.close().catch(() => undefined);
-    await unlink(tmp).catch(() => undefined);
-    throw err;
-  }
-  await handle.close();
-  try {
-    await rename(tmp, absPath);
-  } catch (err) {
-    await unlink(tmp).catch(() => undefined);
-    throw err;
-  }
+  });
   return lstat(absPath, { bigint: true });
 }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import { hostname } from 'node:os';
-import { open, readFile, rename, unlink, mkdir, stat } from 'node:fs/promises';
+import { open, readFile, rename, unlink, mkdir, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join, basename } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LockedError } from '../errors/index.js';
@@ -18,26 +18,46 @@ export function tempName(dir: string, base: string): string {
   return join(dir, `.tmp-${base}-${process.pid}-${randomBytes(6).toString('hex')}`);
 }
 
-/** Write-then-rename: readers see the old file or the whole new one, never a mixture. */
-export async function writeFileAtomic(path: string, data: Uint8Array | string, options: AtomicWriteOptions = {}): Promise<void> {
-  const fsync = options.fsync ?? true;
-  const tmp = tempName(options.tempDir ?? dirname(path), basename(path));
-  const handle = await open(tmp, 'wx', options.mode ?? 0o644);
+export interface TempWriteOptions {
+  /** Folder for the temporary file; must be on the same filesystem as the target. */
+  tempDir: string;
+  mode: number;
+  /** fsync the file before the rename. */
+  fsync: boolean;
+}
+
+/**
+ * The one write path every durable file takes: a fresh temporary file, filled by `write`,
+ * optionally fsynced, then renamed over `path`. Readers see the old file or the whole new one;
+ * on any failure the temporary file is removed and nothing at `path` changes.
+ */
+export async function writeThroughTemp(path: string, options: TempWriteOptions, write: (handle: FileHandle) => Promise<void>): Promise<void> {
+  const tmp = tempName(options.tempDir, basename(path));
+  let handle: FileHandle;
   try {
-    await handle.writeFile(data);
-    if (fsync) await handle.sync();
+    handle = await open(tmp, 'wx', options.mode);
+  } catch (err) {
+    // The temp folder may have been removed (or never made); recreate it once.
+    if (!isErrno(err, 'ENOENT')) throw err;
+    await mkdir(options.tempDir, { recursive: true });
+    handle = await open(tmp, 'wx', options.mode);
+  }
+  try {
+    await write(handle);
+    if (options.fsync) await handle.sync();
+    await handle.close();
+    await rename(tmp, path);
   } catch (err) {
     await handle.close().catch(() => undefined);
     await unlink(tmp).catch(() => undefined);
     throw err;
   }
-  await handle.close();
-  try {
-    await rename(tmp, path);
-  } catch (err) {
-    await unlink(tmp).catch(() => undefined);
-    throw err;
-  }
+}
+
+/** Write-then-rename of whole contents; with fsync the folder is synced too, so the rename survives a power cut. */
+export async function writeFileAtomic(path: string, data: Uint8Array | string, options: AtomicWriteOptions = {}): Promise<void> {
+  const fsync = options.fsync ?? true;
+  await writeThroughTemp(path, { tempDir: options.tempDir ?? dirname(path), mode: options.mode ?? 0o644, fsync }, (handle) => handle.writeFile(data));
   if (fsync) await fsyncDir(dirname(path));
 }
 

@@ -1,7 +1,7 @@
 import { open, readFile, readdir, rename, stat, unlink, mkdir } from 'node:fs/promises';
 import { join, dirname } from 'node:path';
 import { NotFoundError } from '../../errors/index.js';
-import { LockFile, ensureDir, fsyncDir, isErrno, tempName } from '../../util/fs.js';
+import { LockFile, ensureDir, fsyncDir, isErrno, tempName, writeThroughTemp } from '../../util/fs.js';
 import { assertValidKey, assertValidRefName, type ListedKey, type RefValue, type Store } from '../store.js';
 
 export interface LocalStoreOptions {
@@ -55,28 +55,8 @@ export class LocalStore implements Store {
       await mkdir(dir, { recursive: true });
       this.createdDirs.add(dir);
     }
-    const tmpDir = join(this.root, 'tmp');
-    const tmp = tempName(tmpDir, 'obj');
-    let handle;
-    try {
-      handle = await open(tmp, 'wx', 0o444);
-    } catch (err) {
-      if (!isErrno(err, 'ENOENT')) throw err;
-      await ensureDir(tmpDir);
-      handle = await open(tmp, 'wx', 0o444);
-    }
-    try {
-      await handle.writeFile(data);
-      if (this.fsync) await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    try {
-      await rename(tmp, path);
-    } catch (err) {
-      await unlink(tmp).catch(() => undefined);
-      throw err;
-    }
+    // Temporary files live in tmp/, where a crash leaves debris that gc sweeps, never beside objects.
+    await writeThroughTemp(path, { tempDir: join(this.root, 'tmp'), mode: 0o444, fsync: this.fsync }, (handle) => handle.writeFile(data));
   }
 
   /** Stored size of one object (progress totals); rejects with NotFoundError when absent. */
