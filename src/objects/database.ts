@@ -9,6 +9,9 @@ import type { Oid } from './oid.js';
 import { plainSealer, type ObjectSealer } from './sealer.js';
 import { decodeTree, encodeTree, type TreeEntry } from './tree.js';
 
+/** Below this size a thread-pool round trip costs more than hashing in place. */
+const ASYNC_HASH_MIN = 64 * 1024;
+
 export interface PutResult {
   readonly oid: Oid;
   /** False when the store already held the object (deduplicated). */
@@ -92,7 +95,9 @@ export class ObjectDatabase {
     } catch (err) {
       throw new ObjectCorruptError(oid, err instanceof Error ? err.message : String(err), { cause: err });
     }
-    if (this.oidOf(kind, plain) !== oid) throw new ObjectCorruptError(oid, 'content does not match its ID');
+    // Hashing on the thread pool: checkout, push and clone verify every chunk, on every core.
+    const actual = plain.length >= ASYNC_HASH_MIN ? await this.sealer.oidOfAsync(kind, plain) : this.oidOf(kind, plain);
+    if (actual !== oid) throw new ObjectCorruptError(oid, 'content does not match its ID');
     return plain;
   }
 
