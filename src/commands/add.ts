@@ -4,6 +4,8 @@ import { IgnoreRules, Repository, ingestFile, walkWorktree, type Index, type Wal
 import { mapLimit } from '../util/limit.js';
 import { formatBytes, plural, type CommandIo, openRepository } from './context.js';
 
+const WORKER_THRESHOLD_BYTES = 16 * 1024 * 1024;
+
 export interface AddOptions {
   force?: boolean;
   dryRun?: boolean;
@@ -70,8 +72,10 @@ export async function stagePaths(repo: Repository, io: CommandIo, index: Index, 
   }
 
   const progress = io.progress();
-  progress.start('add', toIngest.length, toIngest.reduce((n, f) => n + Number(f.stats.size), 0));
-  const ctx = repo.contentContext();
+  const totalBytes = toIngest.reduce((n, f) => n + Number(f.stats.size), 0);
+  progress.start('add', toIngest.length, totalBytes);
+  // Worker threads cost ~20 ms to start: worth it once there is real content to chew through.
+  const ctx = repo.contentContext({ workers: totalBytes >= WORKER_THRESHOLD_BYTES });
   try {
     await mapLimit(toIngest, 4, async (file) => {
       const result = await ingestFile(ctx, repo.absPath(file.path), file.path, progress, Number(file.stats.size));
@@ -87,6 +91,7 @@ export async function stagePaths(repo: Repository, io: CommandIo, index: Index, 
     });
   } finally {
     progress.stop();
+    await ctx.close();
   }
   for (const path of removed) {
     index.entries.delete(path);

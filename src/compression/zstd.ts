@@ -1,4 +1,4 @@
-import { constants, zstdCompress, zstdDecompress } from 'node:zlib';
+import { constants, zstdCompress, zstdCompressSync, zstdDecompress } from 'node:zlib';
 
 /** Codec byte in the stored envelope (docs/format.md). Never renumber. */
 export const Codec = { raw: 0, zstd: 1 } as const;
@@ -21,8 +21,7 @@ export function zstd(data: Uint8Array, level: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     // One output buffer big enough for the worst case (zstd's compress bound) makes the whole chunk
     // a single thread-pool job; the default 16 KiB would bounce to the main thread per 16 KiB.
-    const chunkSize = data.length + (data.length >> 7) + 1024;
-    zstdCompress(data, { chunkSize, params: { [constants.ZSTD_c_compressionLevel]: level } }, (err, out) => (err ? reject(err) : resolve(out)));
+    zstdCompress(data, { chunkSize: compressBound(data.length), params: { [constants.ZSTD_c_compressionLevel]: level } }, (err, out) => (err ? reject(err) : resolve(out)));
   });
 }
 
@@ -41,6 +40,19 @@ export async function encodePayload(data: Buffer, options: { level: number; skip
   const packed = await zstd(data, options.level);
   if (packed.length > data.length * (1 - MIN_SAVINGS)) return { codec: Codec.raw, payload: data };
   return { codec: Codec.zstd, payload: packed };
+}
+
+/** encodePayload for threads that may block (the chunk workers): same decisions, same bytes. */
+export function encodePayloadSync(data: Buffer, options: { level: number; skip: boolean }): Encoded {
+  if (options.skip || data.length < 64 || options.level <= 0) return { codec: Codec.raw, payload: data };
+  const packed = zstdCompressSync(data, { chunkSize: compressBound(data.length), params: { [constants.ZSTD_c_compressionLevel]: options.level } });
+  if (packed.length > data.length * (1 - MIN_SAVINGS)) return { codec: Codec.raw, payload: data };
+  return { codec: Codec.zstd, payload: packed };
+}
+
+/** zstd's worst case for `length` input bytes, with slack: one output buffer, one pass. */
+function compressBound(length: number): number {
+  return length + (length >> 7) + 1024;
 }
 
 export async function decodePayload(codec: number, payload: Buffer, plainLength: number): Promise<Buffer> {

@@ -1,7 +1,7 @@
-import { webcrypto } from 'node:crypto';
+import { createCipheriv, webcrypto } from 'node:crypto';
 import { gearFromSeed } from '../chunking/index.js';
 import { ENVELOPE_HEADER_SIZE, decodeEnvelopeHeader, writeEnvelopeHeader, oidFromBytes, oidToBytes, type ObjectKind, type ObjectSealer, type Oid, type Unsealed } from '../objects/index.js';
-import { aesGcmOpen, aesGcmSeal, hkdfSha256, hmacSha256, NONCE_BYTES, padme, randomNonce, TAG_BYTES } from './primitives.js';
+import { aesGcmOpen, hkdfSha256, hmacSha256, NONCE_BYTES, padme, randomNonce, TAG_BYTES } from './primitives.js';
 
 /** Cipher byte of the envelope for AES-256-GCM sealed objects. */
 export const CIPHER_AES_256_GCM = 1;
@@ -57,11 +57,29 @@ export class EncryptedSealer implements ObjectSealer {
   }
 
   seal(kind: ObjectKind, oid: Oid, codec: number, plainLength: number, payload: Buffer): Buffer {
+    return Buffer.concat(this.sealParts(kind, oid, codec, plainLength, payload));
+  }
+
+  /**
+   * The sealed object as pieces: the inner header, payload and padding go through the cipher as a
+   * stream, so the payload is never copied into a padded buffer first.
+   */
+  sealParts(kind: ObjectKind, oid: Oid, codec: number, plainLength: number, payload: Buffer): Buffer[] {
     const header = Buffer.alloc(ENVELOPE_HEADER_SIZE);
     writeEnvelopeHeader(header, kind, 0, 0, CIPHER_AES_256_GCM);
     const nonce = randomNonce();
-    const sealed = aesGcmSeal(this.keys.data, nonce, this.inner(codec, plainLength, payload), aad(header, oid));
-    return Buffer.concat([header, nonce, sealed]);
+    const innerLength = padme(INNER_HEADER + payload.length);
+    const innerHeader = Buffer.allocUnsafe(INNER_HEADER);
+    innerHeader.writeUInt8(codec, 0);
+    innerHeader.writeBigUInt64BE(BigInt(plainLength), 1);
+    innerHeader.writeBigUInt64BE(BigInt(payload.length), 9);
+    const cipher = createCipheriv('aes-256-gcm', this.keys.data, nonce, { authTagLength: TAG_BYTES });
+    cipher.setAAD(aad(header, oid));
+    const parts = [header, nonce, cipher.update(innerHeader), cipher.update(payload)];
+    const padding = innerLength - INNER_HEADER - payload.length;
+    if (padding > 0) parts.push(cipher.update(Buffer.alloc(padding)));
+    parts.push(cipher.final(), cipher.getAuthTag());
+    return parts;
   }
 
   private dataKey: Promise<webcrypto.CryptoKey> | undefined;

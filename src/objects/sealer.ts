@@ -1,5 +1,5 @@
 import { webcrypto } from 'node:crypto';
-import { CIPHER_NONE, ENVELOPE_HEADER_SIZE, decodeEnvelopeHeader, encodeEnvelope } from './envelope.js';
+import { CIPHER_NONE, ENVELOPE_HEADER_SIZE, decodeEnvelopeHeader, encodeEnvelope, writeEnvelopeHeader } from './envelope.js';
 import type { ObjectKind } from './kinds.js';
 import { sha256Hex, type Oid } from './oid.js';
 
@@ -23,6 +23,8 @@ export interface ObjectSealer {
   /** Same as oidOf, computed on the thread pool so the main thread can keep chunking. */
   oidOfAsync(kind: ObjectKind, canonical: Uint8Array): Promise<Oid>;
   seal(kind: ObjectKind, oid: Oid, codec: number, plainLength: number, payload: Buffer): Buffer;
+  /** seal's bytes as pieces in order, so a writer can writev them without joining (no copy of the payload). */
+  sealParts(kind: ObjectKind, oid: Oid, codec: number, plainLength: number, payload: Buffer): Buffer[];
   /** Authenticates and unwraps; throws a plain Error naming the defect. */
   open(kind: ObjectKind, oid: Oid, stored: Buffer): Unsealed;
   /** seal, with any cipher work on the thread pool (the object database's hot path). */
@@ -37,6 +39,11 @@ export const plainSealer: ObjectSealer = {
   oidOf: (_kind, canonical) => sha256Hex(canonical),
   oidOfAsync: async (_kind, canonical) => Buffer.from(await webcrypto.subtle.digest('SHA-256', canonical)).toString('hex'),
   seal: (kind, _oid, codec, plainLength, payload) => encodeEnvelope(kind, codec, plainLength, payload),
+  sealParts: (kind, _oid, codec, plainLength, payload) => {
+    const header = Buffer.allocUnsafe(ENVELOPE_HEADER_SIZE);
+    writeEnvelopeHeader(header, kind, codec, plainLength);
+    return [header, payload];
+  },
   open: openPlain,
   sealAsync: async (kind, _oid, codec, plainLength, payload) => encodeEnvelope(kind, codec, plainLength, payload),
   openAsync: async (kind, oid, stored) => openPlain(kind, oid, stored),

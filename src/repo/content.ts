@@ -1,11 +1,12 @@
 import { createReadStream, type BigIntStats } from 'node:fs';
-import { lstat, mkdir } from 'node:fs/promises';
+import { lstat, mkdir, open } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { Chunker, type ChunkingParams } from '../chunking/index.js';
 import { isPrecompressed } from '../compression/index.js';
 import { UnsafePathError } from '../errors/index.js';
-import { encodeManifest, type ManifestChunk, type ObjectDatabase, type Oid, type PutResult } from '../objects/index.js';
+import { encodeManifest, type ManifestChunk, type ObjectDatabase, type Oid } from '../objects/index.js';
 import { isErrno, writeThroughTemp } from '../util/fs.js';
+import type { StoredChunk } from '../pipeline/index.js';
 import type { Semaphore } from '../util/limit.js';
 import type { ProgressSink } from './progress.js';
 import type { FileType } from './tree-map.js';
@@ -18,6 +19,8 @@ export interface ContentContext {
   readonly gear?: Uint32Array;
   /** Bounds chunks in flight (hash → compress → write) across every file being added. */
   readonly limiter: Semaphore;
+  /** Stores new chunks on worker threads; without it, the object database does on the thread pool. */
+  readonly workers?: { store(chunk: Buffer, skipCompression: boolean): Promise<StoredChunk> };
 }
 
 export interface IngestResult {
@@ -35,7 +38,7 @@ export interface IngestResult {
  */
 export async function ingestFile(ctx: ContentContext, absPath: string, relPath: string, progress: ProgressSink, sizeHint?: number): Promise<IngestResult> {
   const chunker = new Chunker(ctx.chunking, ctx.gear);
-  const pending: Promise<PutResult>[] = [];
+  const pending: Promise<StoredChunk>[] = [];
   const sizes: number[] = [];
   let skipCompression: boolean | undefined;
   // Media files are homogeneous: once a few chunks of a file refused to compress, the rest will too.
@@ -48,7 +51,8 @@ export async function ingestFile(ctx: ContentContext, absPath: string, relPath: 
     sizes.push(chunk.length);
     await ctx.limiter.acquire();
     const skip = skipCompression || incompressibleRun >= 2;
-    const put = ctx.odb.putChunk(chunk, { skipCompression: skip }).finally(() => ctx.limiter.release());
+    const stored = ctx.workers ? ctx.workers.store(chunk, skip) : ctx.odb.putChunk(chunk, { skipCompression: skip });
+    const put = stored.finally(() => ctx.limiter.release());
     put.then(
       (r) => {
         if (r.written && !skip) incompressibleRun = r.compressed ? 0 : incompressibleRun + 1;
@@ -60,15 +64,20 @@ export async function ingestFile(ctx: ContentContext, absPath: string, relPath: 
     pending.push(put);
   };
 
-  const stream = createReadStream(absPath, { highWaterMark: readBufferFor(sizeHint) });
+  // One read buffer, reused: the chunker copies what it keeps, so a fresh Buffer per read would
+  // only be garbage (hundreds of MiB of it on a large add) for the collector to chase.
+  const handle = await open(absPath, 'r');
   try {
-    for await (const data of stream as AsyncIterable<Buffer>) {
-      for (const chunk of chunker.push(data)) await submit(chunk);
-      progress.bytes(data.length);
+    const buffer = Buffer.allocUnsafe(readBufferFor(sizeHint));
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
+      if (bytesRead === 0) break;
+      for (const chunk of chunker.push(buffer.subarray(0, bytesRead))) await submit(chunk);
+      progress.bytes(bytesRead);
     }
     for (const chunk of chunker.finish()) await submit(chunk);
   } finally {
-    stream.destroy();
+    await handle.close();
   }
   const results = await Promise.all(pending);
   const chunks: ManifestChunk[] = results.map((r, i) => ({ oid: r.oid, size: sizes[i]! }));

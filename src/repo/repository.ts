@@ -6,6 +6,7 @@ import { DEFAULT_ZSTD_LEVEL } from '../compression/index.js';
 import { AlreadyExistsError, IdentityError, NotARepositoryError, ObjectCorruptError, PassphraseError, PathspecError, RefConflictError } from '../errors/index.js';
 import { EncryptedSealer, addKey, newMasterKey, unlock } from '../crypto/index.js';
 import { ObjectDatabase, isOid, plainSealer, type ObjectSealer, type Oid, type Signature } from '../objects/index.js';
+import { ChunkWorkerPool } from '../pipeline/index.js';
 import { LocalStore, isValidRefName } from '../store/index.js';
 import { LockFile, ensureDir, exists, isErrno, writeFileAtomic } from '../util/fs.js';
 import { Semaphore } from '../util/limit.js';
@@ -161,10 +162,24 @@ export class Repository {
     return join(this.root, ...repoPath.split('/'));
   }
 
-  contentContext(): ContentContext {
+  /**
+   * What ingesting and hashing files needs. With `workers`, new chunks are stored by worker
+   * threads (src/pipeline); the caller must `close()` the context when done with it.
+   */
+  contentContext(options: { workers?: boolean } = {}): ContentContext & { close(): Promise<void> } {
     this.contentLimiter ??= new Semaphore(8);
     const gear = this.odb.sealer.gear;
-    return { odb: this.odb, chunking: this.settings.chunking, limiter: this.contentLimiter, ...(gear ? { gear } : {}) };
+    const workers = options.workers
+      ? new ChunkWorkerPool({ root: this.store.root, fsync: this.settings.fsync, compressionLevel: this.settings.compressionLevel, master: this.masterKey })
+      : undefined;
+    return {
+      odb: this.odb,
+      chunking: this.settings.chunking,
+      limiter: this.contentLimiter,
+      ...(gear ? { gear } : {}),
+      ...(workers ? { workers } : {}),
+      close: async () => workers?.close(),
+    };
   }
 
   // ---- HEAD and refs ----------------------------------------------------------------------

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { constants as fsConstants } from 'node:fs';
+import { closeSync, constants as fsConstants, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, writevSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { open, readFile, rename, unlink, mkdir, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join, basename } from 'node:path';
@@ -50,6 +50,46 @@ export async function writeThroughTemp(path: string, options: TempWriteOptions, 
   } catch (err) {
     await handle.close().catch(() => undefined);
     await unlink(tmp).catch(() => undefined);
+    throw err;
+  }
+}
+
+/**
+ * writeThroughTemp for threads that may block (the chunk workers): the same temp → fsync → rename
+ * sequence with synchronous calls, writing `parts` in order with writev.
+ */
+export function writeThroughTempSync(path: string, options: TempWriteOptions, parts: readonly Uint8Array[]): void {
+  const tmp = tempName(options.tempDir, basename(path));
+  let fd: number;
+  try {
+    fd = openSync(tmp, 'wx', options.mode);
+  } catch (err) {
+    if (!isErrno(err, 'ENOENT')) throw err;
+    mkdirSync(options.tempDir, { recursive: true });
+    fd = openSync(tmp, 'wx', options.mode);
+  }
+  // fd numbers are shared by every thread of the process: close exactly once, or another
+  // thread's freshly opened file could be closed under it.
+  let open = true;
+  try {
+    const pending = parts.filter((p) => p.length > 0);
+    while (pending.length > 0) {
+      let written = writevSync(fd, pending);
+      // A short write leaves the rest of the pieces for another round.
+      while (pending.length > 0 && written >= pending[0]!.length) written -= pending.shift()!.length;
+      if (written > 0) pending[0] = pending[0]!.subarray(written);
+    }
+    if (options.fsync) fsyncSync(fd);
+    open = false;
+    closeSync(fd);
+    renameSync(tmp, path);
+  } catch (err) {
+    if (open) closeSync(fd);
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // never created or already renamed
+    }
     throw err;
   }
 }

@@ -1,7 +1,8 @@
 import { open, readFile, readdir, rename, stat, unlink, mkdir } from 'node:fs/promises';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { NotFoundError } from '../../errors/index.js';
-import { LockFile, ensureDir, fsyncDir, isErrno, tempName, writeThroughTemp } from '../../util/fs.js';
+import { LockFile, ensureDir, fsyncDir, isErrno, tempName, writeThroughTemp, writeThroughTempSync } from '../../util/fs.js';
 import { assertValidKey, assertValidRefName, type ListedKey, type RefValue, type Store } from '../store.js';
 
 export interface LocalStoreOptions {
@@ -57,6 +58,26 @@ export class LocalStore implements Store {
     }
     // Temporary files live in tmp/, where a crash leaves debris that gc sweeps, never beside objects.
     await writeThroughTemp(path, { tempDir: join(this.root, 'tmp'), mode: 0o444, fsync: this.fsync }, (handle) => handle.writeFile(data));
+  }
+
+  /**
+   * put for a thread that may block (the chunk workers): same layout, same temp → fsync → rename,
+   * the bytes given as pieces written with one writev. False when the object was already there.
+   */
+  putPartsSync(key: string, parts: readonly Uint8Array[]): boolean {
+    const path = this.pathOf(key);
+    if (existsSync(path)) return false;
+    const dir = dirname(path);
+    if (!this.createdDirs.has(dir)) {
+      mkdirSync(dir, { recursive: true });
+      this.createdDirs.add(dir);
+    }
+    writeThroughTempSync(path, { tempDir: join(this.root, 'tmp'), mode: 0o444, fsync: this.fsync }, parts);
+    return true;
+  }
+
+  hasSync(key: string): boolean {
+    return existsSync(this.pathOf(key));
   }
 
   /** Stored size of one object (progress totals); rejects with NotFoundError when absent. */

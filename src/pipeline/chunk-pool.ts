@@ -1,0 +1,101 @@
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import type { ChunkStoreSpec, StoredChunk } from './chunk-storer.js';
+
+export interface ChunkJob {
+  readonly id: number;
+  readonly data: ArrayBuffer;
+  readonly length: number;
+  readonly skipCompression: boolean;
+}
+
+export type ChunkReply = { readonly id: number; readonly ok: true; readonly stored: StoredChunk } | { readonly id: number; readonly ok: false; readonly message: string; readonly code?: string };
+
+interface Pending {
+  resolve(stored: StoredChunk): void;
+  reject(err: Error): void;
+  slot: Slot;
+}
+
+interface Slot {
+  readonly worker: Worker;
+  inflight: number;
+}
+
+/**
+ * Worker threads that hash, compress, seal and write chunks while the main thread reads and cuts
+ * the next ones: every core busy, one thread hop per chunk instead of one per step, and the chunk's
+ * memory moved to the worker rather than copied. Back-pressure is the caller's (ContentContext's
+ * limiter bounds chunks in flight).
+ */
+export class ChunkWorkerPool {
+  private readonly slots: Slot[] = [];
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private broken: Error | null = null;
+
+  constructor(spec: ChunkStoreSpec, size = defaultPoolSize()) {
+    for (let i = 0; i < size; i++) {
+      const worker = new Worker(new URL('./chunk-worker.js', import.meta.url), { workerData: spec });
+      const slot: Slot = { worker, inflight: 0 };
+      worker.on('message', (reply: ChunkReply) => this.settle(reply));
+      worker.on('error', (err) => this.fail(err));
+      worker.on('exit', (code) => {
+        if (this.pending.size > 0) this.fail(new Error(`chunk worker exited (code ${code}) with work in flight`));
+      });
+      // An idle worker must not keep the process alive, a busy one must: ref'd only while it has jobs.
+      worker.unref();
+      this.slots.push(slot);
+    }
+  }
+
+  /** Stores one chunk; the chunk's memory is handed to a worker, so `chunk` is unusable afterwards. */
+  store(chunk: Buffer, skipCompression: boolean): Promise<StoredChunk> {
+    if (this.broken) return Promise.reject(this.broken);
+    const slot = this.slots.reduce((best, s) => (s.inflight < best.inflight ? s : best));
+    const id = this.nextId++;
+    const data = ownedArrayBuffer(chunk);
+    if (slot.inflight++ === 0) slot.worker.ref();
+    return new Promise<StoredChunk>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, slot });
+      const job: ChunkJob = { id, data, length: chunk.length, skipCompression };
+      slot.worker.postMessage(job, [data]);
+    });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+    this.slots.length = 0;
+  }
+
+  private settle(reply: ChunkReply): void {
+    const p = this.pending.get(reply.id);
+    if (!p) return;
+    this.pending.delete(reply.id);
+    if (--p.slot.inflight === 0) p.slot.worker.unref();
+    if (reply.ok) p.resolve(reply.stored);
+    else p.reject(Object.assign(new Error(reply.message), reply.code ? { code: reply.code } : {}));
+  }
+
+  private fail(err: Error): void {
+    this.broken ??= err;
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+  }
+}
+
+function defaultPoolSize(): number {
+  return Math.max(2, Math.min(8, availableParallelism()));
+}
+
+/**
+ * An ArrayBuffer holding exactly the chunk's bytes that can be transferred: the chunk's own when
+ * it owns one (chunks over 4 KiB), else a copy (small Buffers share Node's pool slab).
+ */
+function ownedArrayBuffer(chunk: Buffer): ArrayBuffer {
+  const buffer = chunk.buffer;
+  if (buffer instanceof ArrayBuffer && chunk.byteOffset === 0 && buffer.byteLength === chunk.length) return buffer;
+  const copy = new Uint8Array(chunk.length);
+  copy.set(chunk);
+  return copy.buffer;
+}

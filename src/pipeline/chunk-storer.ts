@@ -1,0 +1,68 @@
+import { encodePayloadSync } from '../compression/index.js';
+import { EncryptedSealer } from '../crypto/index.js';
+import { plainSealer, type ObjectSealer, type Oid } from '../objects/index.js';
+import { LocalStore, chunkKey } from '../store/index.js';
+
+/** Everything a thread needs to store chunks into a repository's own folder; structured-cloneable. */
+export interface ChunkStoreSpec {
+  /** The repository's store folder (`.mediagit/`). */
+  readonly root: string;
+  readonly fsync: boolean;
+  readonly compressionLevel: number;
+  /** The unlocked master key of an encrypted repository; null for a plain one. */
+  readonly master: Uint8Array | null;
+}
+
+export interface StoredChunk {
+  readonly oid: Oid;
+  /** False when the store already held the chunk (deduplicated). */
+  readonly written: boolean;
+  readonly storedBytes: number;
+  /** Whether zstd paid for this chunk (the caller stops trying after a run of refusals). */
+  readonly compressed: boolean;
+}
+
+/**
+ * The whole life of one new chunk, synchronously: name (SHA-256 or keyed HMAC), dedup check,
+ * compression, sealing and the atomic write — the same bytes ObjectDatabase.putChunk stores, done
+ * in one thread without a hop per step, for the chunk workers.
+ */
+export class ChunkStorer {
+  private readonly objects: LocalStore;
+  private readonly sealer: ObjectSealer;
+
+  constructor(private readonly spec: ChunkStoreSpec) {
+    this.objects = new LocalStore(spec.root, { fsync: spec.fsync });
+    this.sealer = spec.master ? new EncryptedSealer(spec.master) : plainSealer;
+  }
+
+  /**
+   * Stores `plain` and consumes it: its memory (and the compressed and sealed copies) is released
+   * on return, because a worker's small heap would otherwise let hundreds of MiB of finished
+   * chunks wait for a garbage collection.
+   */
+  store(plain: Buffer, skipCompression: boolean): StoredChunk {
+    const oid = this.sealer.oidOf('chunk', plain);
+    const key = chunkKey(oid);
+    if (this.objects.hasSync(key)) {
+      release(plain);
+      return { oid, written: false, storedBytes: 0, compressed: false };
+    }
+    const encoded = encodePayloadSync(plain, { level: this.spec.compressionLevel, skip: skipCompression });
+    const parts = this.sealer.sealParts('chunk', oid, encoded.codec, plain.length, encoded.payload);
+    const written = this.objects.putPartsSync(key, parts);
+    const storedBytes = written ? parts.reduce((n, p) => n + p.length, 0) : 0;
+    for (const part of [plain, encoded.payload, ...parts]) release(part);
+    return { oid, written, storedBytes, compressed: encoded.codec !== 0 };
+  }
+}
+
+/**
+ * Frees a large buffer's memory now by detaching it. Only views at offset 0 of big buffers are
+ * touched: those are allocations of their own (a chunk, zstd's output, a cipher's output), never
+ * Node's shared pool slab, which serves only allocations under 4 KiB.
+ */
+function release(view: Buffer): void {
+  const buffer = view.buffer;
+  if (buffer instanceof ArrayBuffer && !buffer.detached && view.byteOffset === 0 && buffer.byteLength >= 64 * 1024) buffer.transfer(0);
+}
