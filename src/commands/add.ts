@@ -1,10 +1,9 @@
 import { lstat } from 'node:fs/promises';
 import { PathspecError } from '../errors/index.js';
 import { IgnoreRules, Repository, ingestFile, walkWorktree, type Index, type WalkReport, type WorktreeFile } from '../repo/index.js';
+import { WORKERS_WORTH_BYTES } from '../pipeline/index.js';
 import { mapLimit } from '../util/limit.js';
 import { formatBytes, plural, type CommandIo, openRepository } from './context.js';
-
-const WORKER_THRESHOLD_BYTES = 16 * 1024 * 1024;
 
 export interface AddOptions {
   force?: boolean;
@@ -74,8 +73,7 @@ export async function stagePaths(repo: Repository, io: CommandIo, index: Index, 
   const progress = io.progress();
   const totalBytes = toIngest.reduce((n, f) => n + Number(f.stats.size), 0);
   progress.start('add', toIngest.length, totalBytes);
-  // Worker threads cost ~20 ms to start: worth it once there is real content to chew through.
-  const ctx = repo.contentContext({ workers: totalBytes >= WORKER_THRESHOLD_BYTES });
+  const ctx = repo.contentContext({ workers: totalBytes >= WORKERS_WORTH_BYTES });
   try {
     await mapLimit(toIngest, 4, async (file) => {
       const result = await ingestFile(ctx, repo.absPath(file.path), file.path, progress, Number(file.stats.size));

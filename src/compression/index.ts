@@ -1,2 +1,2 @@
-export { Codec, type CodecId, type Encoded, DEFAULT_ZSTD_LEVEL, MIN_SAVINGS, encodePayload, encodePayloadSync, decodePayload, zstd, unzstd } from './zstd.js';
+export { Codec, type CodecId, type Encoded, DEFAULT_ZSTD_LEVEL, MIN_SAVINGS, encodePayload, encodePayloadSync, decodePayload, decodePayloadSync, zstd, unzstd } from './zstd.js';
 export { isPrecompressed, isPrecompressedContent } from './detect.js';

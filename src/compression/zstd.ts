@@ -1,4 +1,4 @@
-import { constants, zstdCompress, zstdCompressSync, zstdDecompress } from 'node:zlib';
+import { constants, zstdCompress, zstdCompressSync, zstdDecompress, zstdDecompressSync } from 'node:zlib';
 
 /** Codec byte in the stored envelope (docs/format.md). Never renumber. */
 export const Codec = { raw: 0, zstd: 1 } as const;
@@ -58,5 +58,15 @@ function compressBound(length: number): number {
 export async function decodePayload(codec: number, payload: Buffer, plainLength: number): Promise<Buffer> {
   if (codec === Codec.raw) return payload;
   if (codec === Codec.zstd) return unzstd(payload, plainLength);
+  throw new Error(`unknown codec ${codec}`);
+}
+
+/** decodePayload for threads that may block; the same limits. */
+export function decodePayloadSync(codec: number, payload: Buffer, plainLength: number): Buffer {
+  if (codec === Codec.raw) return payload;
+  if (codec === Codec.zstd) {
+    const limit = Math.max(plainLength, 1);
+    return zstdDecompressSync(payload, { maxOutputLength: limit, chunkSize: Math.max(limit, 64) });
+  }
   throw new Error(`unknown codec ${codec}`);
 }

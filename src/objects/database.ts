@@ -1,4 +1,4 @@
-import { decodePayload, encodePayload } from '../compression/index.js';
+import { decodePayload, decodePayloadSync, encodePayload } from '../compression/index.js';
 import { ObjectCorruptError, ObjectMissingError, NotFoundError } from '../errors/index.js';
 import { chunkKey, objectKey, type Store } from '../store/index.js';
 import { decodeCommit, decodeTag, encodeCommit, encodeTag, type Commit, type Tag } from './commit.js';
@@ -90,14 +90,26 @@ export class ObjectDatabase {
     let plain: Buffer;
     try {
       const opened = await this.sealer.openAsync(kind, oid, stored);
-      plain = await decodePayload(opened.codec, opened.payload, opened.plainLength);
-      if (plain.length !== opened.plainLength) throw new Error(`decoded ${plain.length} bytes, header says ${opened.plainLength}`);
+      plain = checkLength(await decodePayload(opened.codec, opened.payload, opened.plainLength), opened.plainLength);
     } catch (err) {
-      throw new ObjectCorruptError(oid, err instanceof Error ? err.message : String(err), { cause: err });
+      throw corrupt(oid, err);
     }
     // Hashing on the thread pool: checkout, push and clone verify every chunk, on every core.
     const actual = plain.length >= ASYNC_HASH_MIN ? await this.sealer.oidOfAsync(kind, plain) : this.oidOf(kind, plain);
     if (actual !== oid) throw new ObjectCorruptError(oid, 'content does not match its ID');
+    return plain;
+  }
+
+  /** openStored for threads that may block (the chunk workers): the same checks, synchronously. */
+  openStoredSync(kind: ObjectKind, oid: Oid, stored: Buffer): Buffer {
+    let plain: Buffer;
+    try {
+      const opened = this.sealer.open(kind, oid, stored);
+      plain = checkLength(decodePayloadSync(opened.codec, opened.payload, opened.plainLength), opened.plainLength);
+    } catch (err) {
+      throw corrupt(oid, err);
+    }
+    if (this.oidOf(kind, plain) !== oid) throw new ObjectCorruptError(oid, 'content does not match its ID');
     return plain;
   }
 
@@ -161,4 +173,13 @@ export class ObjectDatabase {
       throw new ObjectCorruptError(oid, err instanceof Error ? err.message : String(err));
     }
   }
+}
+
+function checkLength(plain: Buffer, expected: number): Buffer {
+  if (plain.length !== expected) throw new Error(`decoded ${plain.length} bytes, header says ${expected}`);
+  return plain;
+}
+
+function corrupt(oid: Oid, err: unknown): ObjectCorruptError {
+  return new ObjectCorruptError(oid, err instanceof Error ? err.message : String(err), { cause: err });
 }

@@ -1,18 +1,25 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type { ChunkStoreSpec, StoredChunk } from './chunk-storer.js';
+import { ObjectCorruptError, ObjectMissingError } from '../errors/index.js';
+import type { Oid } from '../objects/index.js';
+import type { ChunkStoreSpec, StoredChunk } from './local-chunks.js';
 
-export interface ChunkJob {
-  readonly id: number;
-  readonly data: ArrayBuffer;
-  readonly length: number;
-  readonly skipCompression: boolean;
-}
+export type ChunkJob =
+  | { readonly type: 'store'; readonly id: number; readonly data: ArrayBuffer; readonly length: number; readonly skipCompression: boolean }
+  | { readonly type: 'restore'; readonly id: number; readonly oid: Oid; readonly fd: number; readonly position: number; readonly size: number };
 
-export type ChunkReply = { readonly id: number; readonly ok: true; readonly stored: StoredChunk } | { readonly id: number; readonly ok: false; readonly message: string; readonly code?: string };
+export type ChunkReply =
+  | { readonly id: number; readonly ok: true; readonly stored?: StoredChunk; readonly bytes?: number }
+  | {
+      readonly id: number;
+      readonly ok: false;
+      readonly failure:
+        | { readonly kind: 'corrupt' | 'missing'; readonly oid: Oid; readonly message: string }
+        | { readonly kind: 'error'; readonly message: string; readonly code?: string };
+    };
 
 interface Pending {
-  resolve(stored: StoredChunk): void;
+  resolve(reply: Extract<ChunkReply, { ok: true }>): void;
   reject(err: Error): void;
   slot: Slot;
 }
@@ -50,16 +57,29 @@ export class ChunkWorkerPool {
   }
 
   /** Stores one chunk; the chunk's memory is handed to a worker, so `chunk` is unusable afterwards. */
-  store(chunk: Buffer, skipCompression: boolean): Promise<StoredChunk> {
+  async store(chunk: Buffer, skipCompression: boolean): Promise<StoredChunk> {
+    const data = ownedArrayBuffer(chunk);
+    const reply = await this.submit((id) => ({ type: 'store', id, data, length: chunk.length, skipCompression }), [data]);
+    return reply.stored!;
+  }
+
+  /**
+   * Writes chunk `oid`, verified, into the open file `fd` at `position` (the caller keeps `fd` open
+   * until this settles). Rejects with ObjectMissingError or ObjectCorruptError naming the chunk.
+   */
+  async restoreInto(oid: Oid, fd: number, position: number, size: number): Promise<number> {
+    const reply = await this.submit((id) => ({ type: 'restore', id, oid, fd, position, size }), []);
+    return reply.bytes!;
+  }
+
+  private submit(job: (id: number) => ChunkJob, transfer: ArrayBuffer[]): Promise<Extract<ChunkReply, { ok: true }>> {
     if (this.broken) return Promise.reject(this.broken);
     const slot = this.slots.reduce((best, s) => (s.inflight < best.inflight ? s : best));
     const id = this.nextId++;
-    const data = ownedArrayBuffer(chunk);
     if (slot.inflight++ === 0) slot.worker.ref();
-    return new Promise<StoredChunk>((resolve, reject) => {
+    return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, slot });
-      const job: ChunkJob = { id, data, length: chunk.length, skipCompression };
-      slot.worker.postMessage(job, [data]);
+      slot.worker.postMessage(job(id), transfer);
     });
   }
 
@@ -73,8 +93,8 @@ export class ChunkWorkerPool {
     if (!p) return;
     this.pending.delete(reply.id);
     if (--p.slot.inflight === 0) p.slot.worker.unref();
-    if (reply.ok) p.resolve(reply.stored);
-    else p.reject(Object.assign(new Error(reply.message), reply.code ? { code: reply.code } : {}));
+    if (reply.ok) p.resolve(reply);
+    else p.reject(rebuild(reply.failure));
   }
 
   private fail(err: Error): void {
@@ -82,6 +102,15 @@ export class ChunkWorkerPool {
     for (const p of this.pending.values()) p.reject(err);
     this.pending.clear();
   }
+}
+
+/** The typed error a worker reported, rebuilt on this side of the thread boundary. */
+function rebuild(failure: Extract<ChunkReply, { ok: false }>['failure']): Error {
+  if (failure.kind !== 'error') {
+    if (failure.kind === 'missing') return new ObjectMissingError(failure.oid, 'chunk');
+    return new ObjectCorruptError(failure.oid, failure.message.replace(/^object \S+ is corrupt: /, ''));
+  }
+  return Object.assign(new Error(failure.message), failure.code ? { code: failure.code } : {});
 }
 
 function defaultPoolSize(): number {

@@ -1,22 +1,35 @@
 /**
- * A chunk worker thread: receives chunks (their memory transferred, not copied) and stores each
- * with ChunkStorer. Replies carry the job id; a failure becomes a message, never a dead thread.
+ * A chunk worker thread: stores chunks (their memory transferred, not copied) and restores chunks
+ * into open files, with LocalChunks. Replies carry the job id; a failure becomes a message with
+ * enough to rebuild the typed error, never a dead thread.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { ChunkStorer, type ChunkStoreSpec } from './chunk-storer.js';
+import { ObjectCorruptError, ObjectMissingError } from '../errors/index.js';
+import { LocalChunks, type ChunkStoreSpec } from './local-chunks.js';
 import type { ChunkJob, ChunkReply } from './chunk-pool.js';
 
-const storer = new ChunkStorer(workerData as ChunkStoreSpec);
+const chunks = new LocalChunks(workerData as ChunkStoreSpec);
 const port = parentPort!;
 
 port.on('message', (job: ChunkJob) => {
   let reply: ChunkReply;
   try {
-    const stored = storer.store(Buffer.from(job.data, 0, job.length), job.skipCompression);
-    reply = { id: job.id, ok: true, stored };
+    if (job.type === 'store') {
+      reply = { id: job.id, ok: true, stored: chunks.store(Buffer.from(job.data, 0, job.length), job.skipCompression) };
+    } else {
+      reply = { id: job.id, ok: true, bytes: chunks.restoreInto(job.oid, job.fd, job.position, job.size) };
+    }
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    reply = { id: job.id, ok: false, message: e?.message ?? String(err), ...(typeof e?.code === 'string' ? { code: e.code } : {}) };
+    reply = { id: job.id, ok: false, failure: describe(err) };
   }
   port.postMessage(reply);
 });
+
+function describe(err: unknown): ChunkFailure {
+  if (err instanceof ObjectCorruptError) return { kind: 'corrupt', oid: err.oid, message: err.message };
+  if (err instanceof ObjectMissingError) return { kind: 'missing', oid: err.oid, message: err.message };
+  const e = err as NodeJS.ErrnoException;
+  return { kind: 'error', message: e?.message ?? String(err), ...(typeof e?.code === 'string' ? { code: e.code } : {}) };
+}
+
+type ChunkFailure = Extract<ChunkReply, { ok: false }>['failure'];

@@ -1,2 +1,5 @@
 export { ChunkWorkerPool } from './chunk-pool.js';
-export { ChunkStorer, type ChunkStoreSpec, type StoredChunk } from './chunk-storer.js';
+export { LocalChunks, type ChunkStoreSpec, type StoredChunk } from './local-chunks.js';
+
+/** Worker threads cost ~20 ms to start: worth it once there is this much content to chew through. */
+export const WORKERS_WORTH_BYTES = 16 * 1024 * 1024;

@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import picomatch from 'picomatch';
 import { DirtyWorktreeError } from '../errors/index.js';
 import { isErrno } from '../util/fs.js';
+import { WORKERS_WORTH_BYTES } from '../pipeline/index.js';
 import { mapLimit } from '../util/limit.js';
 import { hashFile, materializeFile } from './content.js';
 import { modeToType, type Index } from './index-file.js';
@@ -86,15 +87,20 @@ export async function moveWorktree(repo: Repository, index: Index, from: FileMap
   const totalBytes = writes.reduce((n, p) => n + (to.get(p)?.size ?? 0), 0);
   const lockable = lockableMatcher(repo);
   options.progress.start(options.operation, writes.length, totalBytes);
-  await mapLimit(writes, 4, async (path) => {
-    const target = to.get(path)!;
-    const stats = await materializeFile(repo.odb, target.oid, repo.root, repo.absPath(path), target.type, options.progress);
-    // Lockable files stay read-only until `mediagit lock` (chmod touches neither mtime nor inode, so the index entry holds).
-    if (lockable?.(path)) await chmod(repo.absPath(path), Number(stats.mode) & 0o7555);
-    index.entries.set(path, { path, type: target.type, oid: target.oid, size: target.size, mtimeNs: stats.mtimeNs, ino: stats.ino });
-    index.conflicts.delete(path);
-    options.progress.fileDone();
-  });
+  const ctx = repo.contentContext({ workers: totalBytes >= WORKERS_WORTH_BYTES });
+  try {
+    await mapLimit(writes, 4, async (path) => {
+      const target = to.get(path)!;
+      const stats = await materializeFile(repo.odb, target.oid, repo.root, repo.absPath(path), target.type, options.progress, ctx.workers);
+      // Lockable files stay read-only until `mediagit lock` (chmod touches neither mtime nor inode, so the index entry holds).
+      if (lockable?.(path)) await chmod(repo.absPath(path), Number(stats.mode) & 0o7555);
+      index.entries.set(path, { path, type: target.type, oid: target.oid, size: target.size, mtimeNs: stats.mtimeNs, ino: stats.ino });
+      index.conflicts.delete(path);
+      options.progress.fileDone();
+    });
+  } finally {
+    await ctx.close();
+  }
   options.progress.stop();
   return { written: writes.length, removed: removals.length };
 }

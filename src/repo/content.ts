@@ -4,7 +4,7 @@ import { dirname, join, relative, sep } from 'node:path';
 import { Chunker, type ChunkingParams } from '../chunking/index.js';
 import { isPrecompressed } from '../compression/index.js';
 import { UnsafePathError } from '../errors/index.js';
-import { encodeManifest, type ManifestChunk, type ObjectDatabase, type Oid } from '../objects/index.js';
+import { encodeManifest, type Manifest, type ManifestChunk, type ObjectDatabase, type Oid } from '../objects/index.js';
 import { isErrno, writeThroughTemp } from '../util/fs.js';
 import type { StoredChunk } from '../pipeline/index.js';
 import type { Semaphore } from '../util/limit.js';
@@ -19,8 +19,8 @@ export interface ContentContext {
   readonly gear?: Uint32Array;
   /** Bounds chunks in flight (hash → compress → write) across every file being added. */
   readonly limiter: Semaphore;
-  /** Stores new chunks on worker threads; without it, the object database does on the thread pool. */
-  readonly workers?: { store(chunk: Buffer, skipCompression: boolean): Promise<StoredChunk> };
+  /** Chunk work on worker threads; without it, the object database does it on the thread pool. */
+  readonly workers?: ChunkRestorer & { store(chunk: Buffer, skipCompression: boolean): Promise<StoredChunk> };
 }
 
 export interface IngestResult {
@@ -155,11 +155,13 @@ export async function materializeFile(
   absPath: string,
   type: FileType,
   progress: ProgressSink,
+  workers?: ChunkRestorer,
   prefetch = 4,
 ): Promise<BigIntStats> {
   await ensureSafeParents(root, absPath);
   const manifest = await odb.readManifest(manifestOid);
   await writeThroughTemp(absPath, { tempDir: dirname(absPath), mode: type === 'exec' ? 0o755 : 0o644, fsync: false }, async (handle) => {
+    if (workers) return restoreWithWorkers(workers, manifest, handle.fd, progress, prefetch * 2);
     const inflight: Promise<Buffer>[] = [];
     let next = 0;
     const fill = (): void => {
@@ -179,4 +181,35 @@ export async function materializeFile(
     }
   });
   return lstat(absPath, { bigint: true });
+}
+
+/** Writes verified chunks into an open file at their offsets (the chunk workers). */
+export interface ChunkRestorer {
+  restoreInto(oid: Oid, fd: number, position: number, size: number): Promise<number>;
+}
+
+/**
+ * Chunks are restored out of order, each at its own offset, up to `window` at a time. On a failure
+ * nothing more is started and every job already started is waited for before the error goes up:
+ * the caller then closes `fd`, and a worker must never write to an fd number already reused.
+ */
+async function restoreWithWorkers(workers: ChunkRestorer, manifest: Manifest, fd: number, progress: ProgressSink, window: number): Promise<void> {
+  const running = new Set<Promise<void>>();
+  let failure: { err: unknown } | undefined;
+  let position = 0;
+  for (const chunk of manifest.chunks) {
+    if (failure) break;
+    const job = workers.restoreInto(chunk.oid, fd, position, chunk.size).then(
+      (bytes) => progress.bytes(bytes),
+      (err: unknown) => {
+        failure ??= { err };
+      },
+    );
+    position += chunk.size;
+    const tracked = job.finally(() => running.delete(tracked));
+    running.add(tracked);
+    if (running.size >= window) await Promise.race(running);
+  }
+  await Promise.all(running);
+  if (failure) throw failure.err;
 }

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, open, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { EncryptedSealer, newMasterKey } from '../../../src/crypto/index.js';
+import { ObjectCorruptError, ObjectMissingError } from '../../../src/errors/index.js';
 import { ObjectDatabase } from '../../../src/objects/index.js';
 import { ChunkWorkerPool } from '../../../src/pipeline/index.js';
 import { LocalStore } from '../../../src/store/index.js';
@@ -85,6 +86,47 @@ test('a chunk the worker cannot write rejects with the errno code, and the pool 
     await rm(join(dir, 'chunks'));
     const ok = await pool.store(randomBytes(100_000), true);
     assert.equal(ok.written, true);
+  } finally {
+    await pool.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('restoreInto writes verified chunks at their offsets and names a corrupt or missing chunk', async () => {
+  const { dir, store } = await freshStore();
+  const pool = new ChunkWorkerPool({ root: dir, fsync: false, compressionLevel: 3, master: null }, 2);
+  const out = join(dir, 'restored.bin');
+  try {
+    const parts = [Buffer.from('ab'.repeat(100_000)), randomBytes(150_000), Buffer.from('tail')];
+    const oids: string[] = [];
+    for (const p of parts) oids.push((await pool.store(Buffer.from(p), false)).oid);
+    const handle = await open(out, 'w');
+    try {
+      // Out of order on purpose: offsets, not arrival order, decide where bytes land.
+      const offsets = [0, parts[0]!.length, parts[0]!.length + parts[1]!.length];
+      const sizes = await Promise.all([2, 0, 1].map((i) => pool.restoreInto(oids[i]!, handle.fd, offsets[i]!, parts[i]!.length)));
+      assert.deepEqual(sizes, [4, 200_000, 150_000]);
+    } finally {
+      await handle.close();
+    }
+    assert.deepEqual(await readFile(out), Buffer.concat(parts));
+
+    // Flip one payload bit of the incompressible chunk (stored raw after the 16-byte header).
+    const victim = store.pathOf(`chunks/${oids[1]}`);
+    const bytes = await readFile(victim);
+    bytes[100] = bytes[100]! ^ 1;
+    await chmod(victim, 0o644);
+    await writeFile(victim, bytes);
+    const h2 = await open(out, 'r+');
+    try {
+      await assert.rejects(pool.restoreInto(oids[1]!, h2.fd, 0, parts[1]!.length), (err: unknown) => err instanceof ObjectCorruptError && err.oid === oids[1]);
+      await rm(victim);
+      await assert.rejects(pool.restoreInto(oids[1]!, h2.fd, 0, parts[1]!.length), (err: unknown) => err instanceof ObjectMissingError && err.oid === oids[1]);
+      // A manifest that lies about a chunk's size is refused too.
+      await assert.rejects(pool.restoreInto(oids[0]!, h2.fd, 0, 5), (err: unknown) => err instanceof ObjectCorruptError);
+    } finally {
+      await h2.close();
+    }
   } finally {
     await pool.close();
     await rm(dir, { recursive: true, force: true });

@@ -1,6 +1,9 @@
 import { encodePayloadSync } from '../compression/index.js';
 import { EncryptedSealer } from '../crypto/index.js';
-import { plainSealer, type ObjectSealer, type Oid } from '../objects/index.js';
+import { readFileSync, writeSync } from 'node:fs';
+import { ObjectCorruptError, ObjectMissingError } from '../errors/index.js';
+import { ObjectDatabase, plainSealer, type ObjectSealer, type Oid } from '../objects/index.js';
+import { isErrno } from '../util/fs.js';
 import { LocalStore, chunkKey } from '../store/index.js';
 
 /** Everything a thread needs to store chunks into a repository's own folder; structured-cloneable. */
@@ -23,17 +26,42 @@ export interface StoredChunk {
 }
 
 /**
- * The whole life of one new chunk, synchronously: name (SHA-256 or keyed HMAC), dedup check,
- * compression, sealing and the atomic write — the same bytes ObjectDatabase.putChunk stores, done
- * in one thread without a hop per step, for the chunk workers.
+ * Chunk work done synchronously in one thread, for the chunk workers: storing a new chunk (name,
+ * dedup check, compression, sealing, atomic write — the bytes ObjectDatabase.putChunk would store)
+ * and restoring one into a file (read, authenticate, decode, verify, write at its offset — the
+ * checks ObjectDatabase.read makes). One thread hop per chunk instead of one per step.
  */
-export class ChunkStorer {
+export class LocalChunks {
   private readonly objects: LocalStore;
   private readonly sealer: ObjectSealer;
+  private readonly odb: ObjectDatabase;
 
   constructor(private readonly spec: ChunkStoreSpec) {
     this.objects = new LocalStore(spec.root, { fsync: spec.fsync });
     this.sealer = spec.master ? new EncryptedSealer(spec.master) : plainSealer;
+    this.odb = new ObjectDatabase(this.objects, { compressionLevel: spec.compressionLevel, sealer: this.sealer });
+  }
+
+  /**
+   * Writes chunk `oid`, verified, into the open file `fd` at `position`. Throws ObjectMissingError
+   * or ObjectCorruptError naming the chunk; nothing unverified is ever written.
+   */
+  restoreInto(oid: Oid, fd: number, position: number, expectedSize: number): number {
+    let stored: Buffer;
+    try {
+      stored = readFileSync(this.objects.pathOf(chunkKey(oid)));
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) throw new ObjectMissingError(oid, 'chunk');
+      throw err;
+    }
+    const plain = this.odb.openStoredSync('chunk', oid, stored);
+    if (plain.length !== expectedSize) throw new ObjectCorruptError(oid, `is ${plain.length} bytes, its manifest says ${expectedSize}`);
+    let done = 0;
+    while (done < plain.length) done += writeSync(fd, plain, done, plain.length - done, position + done);
+    const written = plain.length;
+    release(plain);
+    release(stored);
+    return written;
   }
 
   /**
