@@ -92,5 +92,10 @@ export class LocalChunks {
  */
 function release(view: Buffer): void {
   const buffer = view.buffer;
-  if (buffer instanceof ArrayBuffer && !buffer.detached && view.byteOffset === 0 && buffer.byteLength >= 64 * 1024) buffer.transfer(0);
+  if (!(buffer instanceof ArrayBuffer) || buffer.detached || view.byteOffset !== 0 || buffer.byteLength < 64 * 1024) return;
+  try {
+    buffer.transfer(0);
+  } catch {
+    // Some buffers Node allocates natively refuse detaching; those wait for the collector.
+  }
 }
