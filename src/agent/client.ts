@@ -156,12 +156,17 @@ function startAgentProcess(socketPath: string): void {
   child.unref();
 }
 
+/** Creates the agent's private folder if needed and throws AgentUnsafeError if it is not private. */
+export async function ensureAgentFolder(): Promise<void> {
+  await ensurePrivateDir(dirname(agentSocketPath()));
+}
+
 /** Makes sure an agent answers on the socket, starting a detached one if needed. */
 export async function ensureAgent(): Promise<void> {
   const socketPath = agentSocketPath();
   // Checked (and created) before anything is started, so an unsafe folder is reported to the user
   // rather than found silently by a detached process that nobody watches.
-  await ensurePrivateDir(dirname(socketPath));
+  await ensureAgentFolder();
   if (await ping()) return;
   startAgentProcess(socketPath);
   const deadline = Date.now() + START_TIMEOUT_MS;

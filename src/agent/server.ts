@@ -78,8 +78,6 @@ export class KeyAgent {
   /** Resolves once listening; false when another agent already serves the socket (this one should exit). */
   async start(): Promise<boolean> {
     const path = this.options.socketPath;
-    // Everything the agent creates (the socket above all) is private, whatever the caller's umask.
-    process.umask(0o077);
     await ensurePrivateDir(dirname(path));
     try {
       await listen(this.server, path);
@@ -210,6 +208,9 @@ export class KeyAgent {
 
 /** Runs an agent until it goes idle or is told to stop; the process entry point calls this. */
 export async function runAgent(options: AgentOptions): Promise<void> {
+  // Everything the agent process creates is private, whatever umask it inherited; start() also
+  // chmods the socket, for agents embedded in a process whose umask is not ours to change.
+  process.umask(0o077);
   const agent = new KeyAgent(options);
   const stop = (): void => void agent.stop();
   process.on('SIGTERM', stop);

@@ -1,4 +1,4 @@
-import { MAX_TTL_MS, MIN_TTL_MS, agentLookupEnabled, agentStatus, cacheKey, forgetAllKeys, forgetKeys } from '../agent/index.js';
+import { MAX_TTL_MS, MIN_TTL_MS, agentLookupEnabled, agentStatus, cacheKey, ensureAgentFolder, forgetAllKeys, forgetKeys } from '../agent/index.js';
 import { addKey, keyFileHashes, listKeys, removeKey } from '../crypto/index.js';
 import { UsageError } from '../errors/index.js';
 import { Repository } from '../repo/index.js';
@@ -101,8 +101,9 @@ export function formatDuration(ms: number): string {
 
 export async function runKeyCache(io: CommandIo, options: { timeout?: string; status?: boolean }): Promise<void> {
   if (options.status) return runKeyCacheStatus(io);
-  // Checked before the passphrase is asked for, so a typo costs nothing.
+  // Checked before the passphrase is asked for, so a typo or an unsafe agent folder costs nothing.
   const ttlMs = parseDuration(options.timeout ?? '15m');
+  await ensureAgentFolder();
   // The passphrase, never the agent: caching (or refreshing) a key must prove knowledge of it.
   const { repo, master, keyId } = await openEncrypted(io, { agent: false });
   const hash = await hashOf(repo, keyId);
