@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { AgentUnavailableError, AgentUnsafeError } from '../errors/index.js';
 import { agentSocketPath, agentSupported, checkPrivateDir, checkSocket, ensurePrivateDir } from './paths.js';
 import {
+  MAX_DIGESTS,
   MAX_MESSAGE_BYTES,
   PROTOCOL_VERSION,
   agentVerifier,
@@ -107,7 +108,7 @@ export interface CachedKey {
 export async function lookupCachedKey(digests: readonly KeyFileDigest[]): Promise<CachedKey | null> {
   if (!agentLookupEnabled() || digests.length === 0) return null;
   try {
-    const reply = await request({ v: PROTOCOL_VERSION, op: 'get', digests: [...digests] });
+    const reply = await request({ v: PROTOCOL_VERSION, op: 'get', digests: digests.slice(0, MAX_DIGESTS) });
     if (!reply.found || !digests.includes(reply.digest)) return null;
     const master = decodeMaster(reply.master);
     if (master === null || !verifierMatches(master, reply.digest, reply.verifier)) return null;
@@ -127,7 +128,7 @@ export interface AgentStatus {
 /** The running agent's state, or null when none is running. */
 export async function agentStatus(digests: readonly KeyFileDigest[]): Promise<AgentStatus | null> {
   try {
-    const reply = await request({ v: PROTOCOL_VERSION, op: 'status', digests: [...digests] });
+    const reply = await request({ v: PROTOCOL_VERSION, op: 'status', digests: digests.slice(0, MAX_DIGESTS) });
     return { pid: reply.pid, entries: reply.entries, expiresInMs: reply.found ? reply.expiresInMs : null };
   } catch (err) {
     if (err instanceof AgentNotRunningError) return null;
@@ -147,10 +148,9 @@ async function ping(): Promise<boolean> {
 
 function startAgentProcess(socketPath: string): void {
   const entry = fileURLToPath(new URL('./main.js', import.meta.url));
-  // The agent must not carry passphrases in its environment, nor pin the repository folder as cwd.
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !/PASSPHRASE/i.test(k)) env[k] = v;
-  const child = spawn(process.execPath, [entry, socketPath], { detached: true, stdio: 'ignore', cwd: '/', env });
+  // The agent needs nothing from the environment, and must not sit on the passphrases, tokens and
+  // cloud credentials it may hold for hours; nor should it pin the repository folder as its cwd.
+  const child = spawn(process.execPath, [entry, socketPath], { detached: true, stdio: 'ignore', cwd: '/', env: {} });
   // A failed spawn surfaces as the readiness poll timing out; the event must still be handled.
   child.on('error', () => {});
   child.unref();
@@ -193,7 +193,9 @@ export async function cacheKey(digest: KeyFileDigest, master: Buffer, ttlMs: num
 
 /** Drops the keys cached for these key files; throws AgentUnavailableError when no agent runs. */
 export async function forgetKeys(digests: readonly KeyFileDigest[]): Promise<number> {
-  return (await request({ v: PROTOCOL_VERSION, op: 'forget', digests: [...digests] })).removed;
+  let removed = 0;
+  for (let i = 0; i < digests.length; i += MAX_DIGESTS) removed += (await request({ v: PROTOCOL_VERSION, op: 'forget', digests: digests.slice(i, i + MAX_DIGESTS) })).removed;
+  return removed;
 }
 
 /** Drops every cached key; the agent then exits. */

@@ -1,4 +1,4 @@
-import { MAX_TTL_MS, MIN_TTL_MS, agentLookupEnabled, agentStatus, cacheKey, ensureAgentFolder, forgetAllKeys, forgetKeys } from '../agent/index.js';
+import { MAX_TTL_MS, MIN_TTL_MS, agentLookupEnabled, agentSupported, agentStatus, cacheKey, ensureAgentFolder, forgetAllKeys, forgetKeys } from '../agent/index.js';
 import { addKey, keyFileHashes, listKeys, removeKey } from '../crypto/index.js';
 import { UsageError } from '../errors/index.js';
 import { Repository } from '../repo/index.js';
@@ -103,6 +103,7 @@ export async function runKeyCache(io: CommandIo, options: { timeout?: string; st
   if (options.status) return runKeyCacheStatus(io);
   // Checked before the passphrase is asked for, so a typo or an unsafe agent folder costs nothing.
   const ttlMs = parseDuration(options.timeout ?? '15m');
+  if (!agentSupported()) throw new UsageError('the key agent needs Unix domain sockets and user IDs, which this platform lacks', { hint: 'set MEDIAGIT_PASSPHRASE or use --passphrase-file instead' });
   await ensureAgentFolder();
   // The passphrase, never the agent: caching (or refreshing) a key must prove knowledge of it.
   const { repo, master, keyId } = await openEncrypted(io, { agent: false });
