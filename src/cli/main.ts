@@ -465,7 +465,7 @@ export async function main(argv: string[]): Promise<number> {
     .description('unlock once and let a per-user key agent hold the key, so commands skip the passphrase')
     .option('--timeout <duration>', 'how long the agent keeps the key: 30s, 15m, 2h, 1h30m (at most 7d)', '15m')
     .option('--status', "say whether this repository's key is cached, and for how long")
-    .addHelpText('after', examples(['mediagit key cache', 'mediagit key cache --timeout 2h --passphrase-file ~/.secrets/hero-game', 'mediagit key cache --status']))
+    .addHelpText('after', examples(['mediagit key cache', 'mediagit --passphrase-file ~/.secrets/hero-game key cache --timeout 2h', 'mediagit key cache --status']))
     .action(async (options) => (await import('../commands/key.js')).runKeyCache(io, options));
   key
     .command('forget')
