@@ -460,6 +460,19 @@ export async function main(argv: string[]): Promise<number> {
     .command('passwd')
     .description('change the passphrase you unlock with (adds the new key, removes the old)')
     .action(async () => (await import('../commands/key.js')).runKeyPasswd(io));
+  key
+    .command('cache')
+    .description('unlock once and let a per-user key agent hold the key, so commands skip the passphrase')
+    .option('--timeout <duration>', 'how long the agent keeps the key: 30s, 15m, 2h, 1h30m (at most 7d)', '15m')
+    .option('--status', "say whether this repository's key is cached, and for how long")
+    .addHelpText('after', examples(['mediagit key cache', 'mediagit --passphrase-file ~/.secrets/hero-game key cache --timeout 2h', 'mediagit key cache --status']))
+    .action(async (options) => (await import('../commands/key.js')).runKeyCache(io, options));
+  key
+    .command('forget')
+    .description("drop this repository's key from the key agent")
+    .option('--all', 'drop every cached key and stop the agent')
+    .addHelpText('after', examples(['mediagit key forget', 'mediagit key forget --all']))
+    .action(async (options) => (await import('../commands/key.js')).runKeyForget(io, options));
 
   program
     .command('config')

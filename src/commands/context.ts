@@ -18,9 +18,19 @@ export interface CommandIo {
   passphrase(kind: 'unlock' | 'new'): Promise<string>;
 }
 
-/** Opens the repository around io.cwd, asking for the passphrase only if it is encrypted. */
-export function openRepository(io: CommandIo): Promise<Repository> {
-  return Repository.discover(io.cwd, { passphrase: () => io.passphrase('unlock') });
+/**
+ * Opens the repository around io.cwd; an encrypted one is unlocked by the key agent when it holds
+ * the key, else with the passphrase. `agent: false` insists on the passphrase.
+ */
+export async function openRepository(io: CommandIo, options: { agent?: boolean } = {}): Promise<Repository> {
+  const repo = await Repository.discover(io.cwd, { passphrase: () => io.passphrase('unlock'), ...options });
+  reportUnlock(io, repo);
+  return repo;
+}
+
+/** MEDIAGIT_DEBUG_UNLOCK=1 says how the key was obtained, so tests can tell the agent's fast path from Argon2. */
+export function reportUnlock(io: CommandIo, repo: Repository): void {
+  if (process.env.MEDIAGIT_DEBUG_UNLOCK === '1' && repo.unlockedVia) io.err(`unlocked via ${repo.unlockedVia}`);
 }
 
 export function formatBytes(n: number): string {

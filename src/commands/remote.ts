@@ -21,7 +21,7 @@ import {
   type PushOutcome,
   type RemoteConfig,
 } from '../sync/index.js';
-import { formatBytes, openRepository, plural, type CommandIo } from './context.js';
+import { formatBytes, openRepository, plural, reportUnlock, type CommandIo } from './context.js';
 import { mergeCommit } from './merge.js';
 
 async function open(io: CommandIo, repo: Repository, remote: RemoteConfig): Promise<OpenedStore> {
@@ -252,6 +252,7 @@ export async function runClone(io: CommandIo, givenUrl: string, directory: strin
     for (const [k, v] of Object.entries(remoteConfig.options)) repo.config.set(`remote.${name}.${k}`, v);
     await repo.config.save();
     repo = await Repository.open(target, { passphrase: () => io.passphrase('unlock') });
+    reportUnlock(io, repo);
     const report = await fetchRemote(io, repo, remoteConfig, opened, false);
     if (branch) {
       const tip = await repo.readRef(`refs/remotes/${name}/${branch}`);

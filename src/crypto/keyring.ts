@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { PassphraseError, UsageError, NotFoundError } from '../errors/index.js';
 import type { Store } from '../store/index.js';
 import { mapLimit } from '../util/limit.js';
@@ -75,6 +75,24 @@ export async function readKeyFiles(store: Store): Promise<KeyFile[]> {
   const files: KeyFile[] = [];
   for await (const { key } of store.list(KEY_PREFIX)) files.push(parseKeyFile(await store.get(key), key));
   return files.sort((a, b) => (a.created < b.created ? -1 : 1));
+}
+
+export interface KeyFileHash {
+  readonly id: string;
+  /** SHA-256 (hex) of the key file's stored bytes. */
+  readonly sha256: string;
+}
+
+/**
+ * Fingerprints of the key files, exactly as stored. They name a repository to the key agent: a
+ * clone carries the same key files, and no other repository has them unless it copied them.
+ */
+export async function keyFileHashes(store: Store): Promise<KeyFileHash[]> {
+  const digests: KeyFileHash[] = [];
+  for await (const { key } of store.list(KEY_PREFIX)) {
+    digests.push({ id: key.slice(KEY_PREFIX.length), sha256: createHash('sha256').update(await store.get(key)).digest('hex') });
+  }
+  return digests;
 }
 
 export async function listKeys(store: Store): Promise<KeyInfo[]> {

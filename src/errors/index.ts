@@ -166,6 +166,18 @@ export class PassphraseError extends MediagitError {
   override readonly exitCode = 14;
 }
 
+/** The key agent's private folder or socket could be reached or replaced by another user. */
+export class AgentUnsafeError extends MediagitError {
+  override readonly code = 'E_AGENT_UNSAFE';
+  override readonly exitCode = 17;
+}
+
+/** The key agent was needed explicitly (`key cache`, `key forget`) and could not be reached or started. */
+export class AgentUnavailableError extends MediagitError {
+  override readonly code = 'E_AGENT_UNAVAILABLE';
+  override readonly exitCode = 17;
+}
+
 export class InterruptedError extends MediagitError {
   override readonly code = 'E_INTERRUPTED';
   override readonly exitCode = 130;

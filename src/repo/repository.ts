@@ -4,7 +4,8 @@ import picomatch from 'picomatch';
 import { DEFAULT_CHUNKING, type ChunkingParams } from '../chunking/index.js';
 import { DEFAULT_ZSTD_LEVEL } from '../compression/index.js';
 import { AlreadyExistsError, IdentityError, NotARepositoryError, ObjectCorruptError, PassphraseError, PathspecError, RefConflictError } from '../errors/index.js';
-import { EncryptedSealer, addKey, newMasterKey, unlock } from '../crypto/index.js';
+import { agentLookupEnabled, lookupCachedKey } from '../agent/index.js';
+import { EncryptedSealer, addKey, keyFileHashes, newMasterKey, unlock, type KeyFileHash, type UnlockedKey } from '../crypto/index.js';
 import { ObjectDatabase, isOid, plainSealer, type ObjectSealer, type Oid, type Signature } from '../objects/index.js';
 import { ChunkWorkerPool } from '../pipeline/index.js';
 import { LocalStore, isValidRefName } from '../store/index.js';
@@ -37,7 +38,16 @@ export type PassphraseProvider = () => Promise<string>;
 
 export interface OpenOptions {
   passphrase?: PassphraseProvider;
+  /**
+   * Ask the key agent (`mediagit key cache`) before the passphrase; default true. Off for commands
+   * that must prove knowledge of a passphrase, such as `key cache` itself. MEDIAGIT_AGENT=0 turns
+   * the lookup off everywhere.
+   */
+  agent?: boolean;
 }
+
+/** How an encrypted repository's master key was obtained for this process. */
+export type UnlockSource = 'agent' | 'passphrase';
 
 /** An open repository: working tree root, `.mediagit/`, its store, settings and state files. */
 export class Repository {
@@ -54,6 +64,7 @@ export class Repository {
     /** The key file that unlocked an encrypted repository. */
     readonly keyId: string | null = null,
     private readonly masterKey: Buffer | null = null,
+    readonly unlockedVia: UnlockSource | null = null,
   ) {
     this.odb = new ObjectDatabase(this.store, { compressionLevel: settings.compressionLevel, sealer });
   }
@@ -111,9 +122,27 @@ export class Repository {
     const settings = readSettings(config);
     const store = new LocalStore(dir, { fsync: settings.fsync });
     if (config.get('encryption.enabled') !== true) return new Repository(root, dir, config, settings, store, plainSealer);
+    const cached = options.agent === false || !agentLookupEnabled() ? null : await Repository.unlockFromAgent(store);
+    if (cached) return new Repository(root, dir, config, settings, store, new EncryptedSealer(cached.master), cached.keyId, cached.master, 'agent');
     if (!options.passphrase) throw new PassphraseError('this repository is encrypted and no passphrase source is available');
     const unlocked = await unlock(store, await options.passphrase());
-    return new Repository(root, dir, config, settings, store, new EncryptedSealer(unlocked.master), unlocked.keyId, unlocked.master);
+    return new Repository(root, dir, config, settings, store, new EncryptedSealer(unlocked.master), unlocked.keyId, unlocked.master, 'passphrase');
+  }
+
+  /** The master key from the key agent, skipping Argon2; null means "use the passphrase". */
+  private static async unlockFromAgent(store: LocalStore): Promise<UnlockedKey | null> {
+    const hashes = await keyFileHashes(store).catch(() => []);
+    const cached = await lookupCachedKey(hashes.map((h) => h.sha256));
+    const keyId = cached && hashes.find((h) => h.sha256 === cached.digest)?.id;
+    return cached && keyId ? { master: cached.master, keyId } : null;
+  }
+
+  /** SHA-256 of each key file, without unlocking anything: what `key forget` and `key cache --status` ask the agent about. */
+  static async keyFileHashes(root: string): Promise<KeyFileHash[]> {
+    const dir = join(root, REPO_DIR);
+    const config = await ConfigFile.load(join(dir, 'config.toml'), { mustExist: true });
+    if (config.get('encryption.enabled') !== true) return [];
+    return keyFileHashes(new LocalStore(dir, { fsync: false }));
   }
 
   /** Creates a repository; on an existing one changes nothing and reports `reinitialized`. */
