@@ -51,10 +51,17 @@ function isReachable(reach: ReachableObjects, namespace: 'chunks' | 'objects', o
   return reach.commits.has(oid) || reach.trees.has(oid) || reach.manifests.has(oid) || reach.tags.has(oid);
 }
 
-/** mtime in ms, or null when the file is gone already. */
-async function mtimeOf(path: string): Promise<number | null> {
+/**
+ * When the object last arrived in this store, in ms — the later of mtime and ctime — or null when
+ * the file is gone already. An object hard-linked in by fetch or clone keeps the mtime it got in
+ * the repository it came from, possibly months ago; link(2) updates only its ctime. Without ctime
+ * a gc running during a fetch would take such objects for old garbage and delete them before the
+ * fetch's ref made them reachable.
+ */
+async function arrivalOf(path: string): Promise<number | null> {
   try {
-    return (await stat(path)).mtimeMs;
+    const info = await stat(path);
+    return Math.max(info.mtimeMs, info.ctimeMs);
   } catch (err) {
     if (isErrno(err, 'ENOENT')) return null;
     throw err;
@@ -99,9 +106,9 @@ export async function runGc(io: CommandIo, options: GcOptions): Promise<void> {
           result.kept++;
           continue;
         }
-        const mtime = await mtimeOf(repo.store.pathOf(key));
-        if (mtime === null) continue;
-        if (mtime > cutoff) {
+        const arrived = await arrivalOf(repo.store.pathOf(key));
+        if (arrived === null) continue;
+        if (arrived > cutoff) {
           result.kept++;
           result.keptUnreachable++;
           continue;

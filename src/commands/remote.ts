@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import picomatch from 'picomatch';
 import { ConfigError, NotFoundError, UsageError } from '../errors/index.js';
 import { shortOid, type Oid } from '../objects/index.js';
-import { Repository, commitTreeMap, moveWorktree } from '../repo/index.js';
+import { Repository, commitTreeMap, loadGlobalConfig, moveWorktree } from '../repo/index.js';
 import { isValidRefName, parseStoreUrl, type MetricsSnapshot, type OpenedStore } from '../store/index.js';
 import {
   addRemote,
@@ -26,6 +26,19 @@ import { mergeCommit } from './merge.js';
 
 async function open(io: CommandIo, repo: Repository, remote: RemoteConfig): Promise<OpenedStore> {
   return openRemoteStore(remote, repo.root, (info) => io.err(`note: ${remote.name}: ${info.operation} failed (${info.error instanceof Error ? info.error.message : 'error'}); retry ${info.attempt} in ${Math.round(info.delayMs)} ms`));
+}
+
+/**
+ * Whether transfers between two folders may hard-link objects (git's local-clone behaviour):
+ * not with `--no-hardlinks` (commander sets `hardlinks: false`), otherwise config
+ * `transfer.hardlinks` — the repository's, then the per-user file — defaulting to true.
+ */
+export async function hardlinksWanted(flag: boolean | undefined, repo?: Repository): Promise<boolean> {
+  if (flag === false) return false;
+  const value = repo?.config.get('transfer.hardlinks') ?? (await loadGlobalConfig()).get('transfer.hardlinks');
+  if (value === undefined) return true;
+  if (typeof value !== 'boolean') throw new ConfigError(`config transfer.hardlinks must be true or false, found ${JSON.stringify(value)}`);
+  return value;
 }
 
 function sentLine(meter: MetricsSnapshot): string {
@@ -76,6 +89,8 @@ export interface PushOptions {
   tags?: boolean;
   json?: boolean;
   quiet?: boolean;
+  /** false with --no-hardlinks. */
+  hardlinks?: boolean;
 }
 
 /** `branch`, `tag`, `src:dst`: resolved to local OID and remote ref. */
@@ -106,9 +121,10 @@ export async function runPush(io: CommandIo, args: string[], options: PushOption
   const remote = getRemote(repo, remoteName);
   const opened = await open(io, repo, remote);
   const requests = await resolvePushSpecs(repo, specs, options.tags ?? false);
+  const hardlinks = await hardlinksWanted(options.hardlinks, repo);
   const results: PushOutcome[] = [];
   for (const req of requests) {
-    const outcome = await push(repo, opened.store, { oid: req.oid, ref: req.ref, force: options.force ?? false }, io.progress());
+    const outcome = await push(repo, opened.store, { oid: req.oid, ref: req.ref, force: options.force ?? false }, io.progress(), { hardlinks });
     results.push(outcome);
     if (req.ref.startsWith('refs/heads/')) {
       const tracking = `refs/remotes/${remote.name}/${req.ref.slice('refs/heads/'.length)}`;
@@ -137,6 +153,8 @@ export interface FetchCommandOptions {
   prune?: boolean;
   json?: boolean;
   quiet?: boolean;
+  /** false with --no-hardlinks. */
+  hardlinks?: boolean;
 }
 
 interface FetchReport {
@@ -147,12 +165,12 @@ interface FetchReport {
   bytesReceived: number;
 }
 
-export async function fetchRemote(io: CommandIo, repo: Repository, remote: RemoteConfig, opened: OpenedStore, prune: boolean): Promise<FetchReport> {
+export async function fetchRemote(io: CommandIo, repo: Repository, remote: RemoteConfig, opened: OpenedStore, prune: boolean, hardlinks: boolean): Promise<FetchReport> {
   const descriptor = await readDescriptor(opened.store);
   const refs = await opened.store.listRefs('refs/');
   if (!descriptor && refs.size === 0) throw new NotFoundError(`${remote.url}`, { hint: 'no mediagit repository there (nothing has been pushed yet, or the URL is wrong)' });
   const heads = [...refs].filter(([name]) => name.startsWith('refs/heads/') || name.startsWith('refs/tags/'));
-  const stats = await fetchObjects(repo, opened.store, heads.map(([, v]) => v.oid), { progress: io.progress(), ...include(repo) });
+  const stats = await fetchObjects(repo, opened.store, heads.map(([, v]) => v.oid), { progress: io.progress(), hardlinks, ...include(repo) });
   const updated: FetchReport['updated'] = [];
   for (const [name, value] of heads) {
     const local = name.startsWith('refs/heads/') ? `refs/remotes/${remote.name}/${name.slice('refs/heads/'.length)}` : name;
@@ -190,15 +208,15 @@ function printFetch(io: CommandIo, url: string, report: FetchReport): void {
 export async function runFetch(io: CommandIo, remoteArg: string | undefined, options: FetchCommandOptions): Promise<void> {
   const repo = await openRepository(io);
   const remote = getRemote(repo, remoteArg ?? defaultRemote(repo));
-  const report = await fetchRemote(io, repo, remote, await open(io, repo, remote), options.prune ?? false);
+  const report = await fetchRemote(io, repo, remote, await open(io, repo, remote), options.prune ?? false, await hardlinksWanted(options.hardlinks, repo));
   if (options.json) io.out(JSON.stringify(report, null, 2));
   else if (!options.quiet) printFetch(io, remote.url, report);
 }
 
-export async function runPull(io: CommandIo, remoteArg: string | undefined, branchArg: string | undefined, options: { ffOnly?: boolean; quiet?: boolean }): Promise<void> {
+export async function runPull(io: CommandIo, remoteArg: string | undefined, branchArg: string | undefined, options: { ffOnly?: boolean; quiet?: boolean; hardlinks?: boolean }): Promise<void> {
   const repo = await openRepository(io);
   const remote = getRemote(repo, remoteArg ?? defaultRemote(repo));
-  const report = await fetchRemote(io, repo, remote, await open(io, repo, remote), false);
+  const report = await fetchRemote(io, repo, remote, await open(io, repo, remote), false, await hardlinksWanted(options.hardlinks, repo));
   if (!options.quiet) printFetch(io, remote.url, report);
   const branch = branchArg ?? (await repo.currentBranch());
   if (!branch) throw new UsageError('you are not on a branch; say which remote branch to merge', { hint: 'mediagit pull origin <branch>' });
@@ -216,6 +234,8 @@ export interface CloneOptions {
   origin?: string;
   quiet?: boolean;
   json?: boolean;
+  /** false with --no-hardlinks. */
+  hardlinks?: boolean;
 }
 
 export async function runClone(io: CommandIo, givenUrl: string, directory: string | undefined, options: CloneOptions): Promise<void> {
@@ -233,6 +253,7 @@ export async function runClone(io: CommandIo, givenUrl: string, directory: strin
   const branch = options.branch ?? (heads.includes('main') ? 'main' : heads.includes('master') ? 'master' : heads.sort()[0]);
   if (options.branch && !heads.includes(options.branch)) throw new UsageError(`the remote has no branch '${options.branch}'`, { hint: heads.length ? `branches: ${heads.join(', ')}` : 'it has no branches yet' });
   if (options.include?.length) for (const g of options.include) picomatch(g);
+  const hardlinks = await hardlinksWanted(options.hardlinks);
 
   const created = existing === null;
   await mkdir(target, { recursive: true });
@@ -253,7 +274,7 @@ export async function runClone(io: CommandIo, givenUrl: string, directory: strin
     await repo.config.save();
     repo = await Repository.open(target, { passphrase: () => io.passphrase('unlock') });
     reportUnlock(io, repo);
-    const report = await fetchRemote(io, repo, remoteConfig, opened, false);
+    const report = await fetchRemote(io, repo, remoteConfig, opened, false, hardlinks);
     if (branch) {
       const tip = await repo.readRef(`refs/remotes/${name}/${branch}`);
       if (tip) {

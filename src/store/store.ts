@@ -58,6 +58,51 @@ export interface Store {
 
   /** Optional batching of `get`: the objects present, by key; absent keys are simply left out. */
   getMany?(keys: readonly string[], options?: OperationOptions): Promise<Map<string, Buffer>>;
+
+  /**
+   * Optional local fast path, the source half (folder stores). Names the files that hold the
+   * objects `keys` (chunks/… and objects/… only), with their stored sizes, so that another store
+   * on the same machine can take them in with `adoptFiles` without the bytes passing through
+   * this process — like `git clone /path`, which hard-links objects. Only immutable files may be
+   * lent: an object file is written once, read-only, and only ever removed by unlink (gc), never
+   * rewritten in place, which is what makes sharing its inode safe. Rejects with NotFoundError
+   * naming the first absent key. Wrappers forward it when the inner store has it.
+   */
+  localFiles?(keys: readonly string[], options?: OperationOptions): Promise<LocalObjectFile[]>;
+
+  /**
+   * Optional local fast path, the target half (folder stores). Stores each file under its key by
+   * hard-linking it into place; where a link is impossible (another filesystem, no hard-link
+   * support, the link limit), copies it inside the kernel instead (a reflink where the filesystem
+   * has them). Same guarantees as `put` for every entry — atomic, an existing object is never
+   * replaced — and the store's folders are fsynced once per call, not per object.
+   *
+   * The bytes are NOT read, so NOT verified: a caller that must vouch for what it stores uses
+   * get/put instead (see copyObjects). Safe to repeat whole. Wrappers forward it when the inner
+   * store has it; callers fall back to get/put when either side lacks its half.
+   */
+  adoptFiles?(files: readonly LocalObjectFile[], options?: OperationOptions): Promise<AdoptResult>;
+}
+
+/** An object's file, lent by `Store.localFiles` for `Store.adoptFiles`. */
+export interface LocalObjectFile {
+  readonly key: string;
+  /** Absolute path of an immutable, complete object file. */
+  readonly path: string;
+  /** Its stored size in bytes. */
+  readonly size: number;
+}
+
+/** What `Store.adoptFiles` did, object by object. */
+export interface AdoptResult {
+  /** Objects hard-linked into place (they now share the source's inode). */
+  linked: number;
+  /** Objects copied in the kernel because a link was impossible. */
+  copied: number;
+  /** Objects the store already had; left untouched. */
+  present: number;
+  /** Stored bytes the store gained: the sizes of the linked and copied objects. */
+  bytes: number;
 }
 
 export interface RefValue {
@@ -84,6 +129,12 @@ export function isValidKey(key: string): boolean {
 
 export function assertValidKey(key: string): void {
   if (!isValidKey(key)) throw new TypeError(`invalid store key: ${JSON.stringify(key).slice(0, 100)}`);
+}
+
+/** Content-addressed object keys (chunks/…, objects/…): immutable once written, so their files may be shared. */
+export function assertObjectKey(key: string): void {
+  assertValidKey(key);
+  if (!key.startsWith('chunks/') && !key.startsWith('objects/')) throw new TypeError(`not an object key: ${JSON.stringify(key).slice(0, 100)}`);
 }
 
 /** One path segment of a branch or tag name: git's rules, simplified and stricter. */

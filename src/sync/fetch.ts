@@ -9,6 +9,11 @@ export interface FetchOptions {
   /** Only files whose repository path this accepts get their chunks fetched (clone --include). */
   readonly include?: (path: string) => boolean;
   readonly progress: ProgressSink;
+  /**
+   * Chunks from a folder remote are hard-linked where possible, unverified (see copyObjects);
+   * false reads and verifies every one. Default true.
+   */
+  readonly hardlinks?: boolean;
 }
 
 interface Held {
@@ -120,11 +125,12 @@ export async function fetchObjects(repo: Repository, remote: Store, tips: readon
     level = next;
   }
 
-  // 3. Chunks the local store lacks, in parallel, each verified before it is written.
+  // 3. Chunks the local store lacks, in parallel, each verified before it is written — or, from a
+  // folder remote, hard-linked unverified, to be verified by whatever reads them (checkout, fsck).
   const missing = await missingOn(local, 'chunk', chunks);
   options.progress.start('fetch', missing.length, 0);
   try {
-    await copyObjects(remote, local, 'chunk', missing, odb, options.progress, stats);
+    await copyObjects(remote, local, 'chunk', missing, odb, options.progress, stats, options.hardlinks === undefined ? {} : { hardlinks: options.hardlinks });
   } finally {
     options.progress.stop();
   }

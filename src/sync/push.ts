@@ -4,7 +4,7 @@ import { isAncestor, walkReachable, type ProgressSink, type Repository } from '.
 import type { RefValue, Store } from '../store/index.js';
 import { makeDescriptor, readDescriptor, sameLayout, writeDescriptor } from './descriptor.js';
 import { checkPushLocks } from './locks.js';
-import { copyObjects, missingOn, type TransferStats } from './transfer.js';
+import { copyObjects, missingOn, type CopyOptions, type TransferStats } from './transfer.js';
 
 export interface PushRequest {
   /** The local commit (or annotated tag) to publish. */
@@ -47,9 +47,10 @@ export async function prepareRemote(repo: Repository, remote: Store): Promise<vo
  * Publishes one ref: have/want against what the remote's refs already cover, uploads only the
  * objects the remote lacks (chunks first, then manifests, trees, commits, tags, so the remote
  * never holds an object whose dependencies are missing), then compare-and-swaps the remote ref.
- * Re-running an interrupted push sends only what is still missing.
+ * Re-running an interrupted push sends only what is still missing. To a folder remote the objects
+ * are hard-linked where possible (see copyObjects); `options.hardlinks: false` copies them.
  */
-export async function push(repo: Repository, remote: Store, request: PushRequest, progress: ProgressSink): Promise<PushOutcome> {
+export async function push(repo: Repository, remote: Store, request: PushRequest, progress: ProgressSink, options: Pick<CopyOptions, 'hardlinks'> = {}): Promise<PushOutcome> {
   const stats: TransferStats = { objects: 0, bytes: 0 };
   const current: RefValue | null = await remote.readRef(request.ref);
   if (current?.oid === request.oid) return { ref: request.ref, old: current.oid, new: request.oid, status: 'up-to-date', stats };
@@ -85,8 +86,8 @@ export async function push(repo: Repository, remote: Store, request: PushRequest
   const count = missingChunks.length + levels.reduce((n, [, oids]) => n + oids.length, 0);
   progress.start('push', count, await storedSize(repo, missingChunks));
   try {
-    await copyObjects(repo.store, remote, 'chunk', missingChunks, repo.odb, progress, stats);
-    for (const [kind, oids] of levels) await copyObjects(repo.store, remote, kind, oids, repo.odb, progress, stats);
+    await copyObjects(repo.store, remote, 'chunk', missingChunks, repo.odb, progress, stats, options);
+    for (const [kind, oids] of levels) await copyObjects(repo.store, remote, kind, oids, repo.odb, progress, stats, options);
   } finally {
     progress.stop();
   }

@@ -26,11 +26,34 @@ export async function missingOn(store: Store, kind: ObjectKind, oids: Iterable<O
   return missing;
 }
 
+export interface CopyOptions {
+  /**
+   * Take the local fast path when both stores have it (Store.localFiles / adoptFiles: two folders
+   * on one machine): objects are hard-linked, or copied inside the kernel, without being read.
+   * Default true; false (`--no-hardlinks`, config `transfer.hardlinks = false`) always reads,
+   * verifies and writes every object.
+   */
+  readonly hardlinks?: boolean;
+  readonly concurrency?: number;
+}
+
+/** Whether copyObjects would take the local fast path between these two stores. */
+export function canAdopt(from: Store, to: Store, options: CopyOptions = {}): boolean {
+  return options.hardlinks !== false && from.localFiles !== undefined && to.adoptFiles !== undefined;
+}
+
 /**
  * Copies objects from one store to another in parallel, bytes as stored (sealed objects stay
  * sealed). Every object is verified on the way with `verifier` (the receiving repository's object
  * database: hash, or GCM tag then HMAC) before it is written, so a corrupt or forged object never
  * lands, whichever side it came from.
+ *
+ * Except on the local fast path (see `canAdopt`): between two folders, objects are hard-linked
+ * (or copied in the kernel) and never read, so NOT verified here — as in git's local clone,
+ * which hard-links objects without checking them. What guards the receiving repository then is
+ * that every read goes through its ObjectDatabase, which verifies each object it opens: a clone
+ * verifies every chunk it checks out, and `fsck --full` every object. Callers that must not
+ * take objects unverified pass `hardlinks: false`.
  */
 export async function copyObjects(
   from: Store,
@@ -40,12 +63,13 @@ export async function copyObjects(
   verifier: ObjectDatabase,
   progress: ProgressSink,
   stats: TransferStats,
-  concurrency = TRANSFER_CONCURRENCY,
+  options: CopyOptions = {},
 ): Promise<void> {
+  if (canAdopt(from, to, options)) return adoptObjects(from, to, kind, oids, progress, stats);
   // Manifests, trees, commits and tags are small and many: where a side batches, one round trip
   // carries a whole batch instead of one object.
   if (kind !== 'chunk' && (to.putMany || from.getMany)) return copyBatched(from, to, kind, oids, verifier, progress, stats);
-  await mapLimit(oids, concurrency, async (oid) => {
+  await mapLimit(oids, options.concurrency ?? TRANSFER_CONCURRENCY, async (oid) => {
     const key = ObjectDatabase.keyFor(kind, oid);
     const stored = await from.get(key);
     await verifier.openStored(kind, oid, stored);
@@ -55,6 +79,22 @@ export async function copyObjects(
     progress.bytes(stored.length);
     progress.fileDone();
   });
+}
+
+/** Objects per localFiles/adoptFiles call: each call fsyncs the folders it touched once. */
+export const ADOPT_BATCH = 1024;
+
+/** The local fast path: whole batches of object files handed from one folder store to another. */
+async function adoptObjects(from: Store, to: Store, kind: ObjectKind, oids: readonly Oid[], progress: ProgressSink, stats: TransferStats): Promise<void> {
+  for (let i = 0; i < oids.length; i += ADOPT_BATCH) {
+    const files = await from.localFiles!(oids.slice(i, i + ADOPT_BATCH).map((oid) => ObjectDatabase.keyFor(kind, oid)));
+    const result = await to.adoptFiles!(files);
+    // Bytes are what the target gained (objects it already had cost nothing), as the meter counts them.
+    stats.objects += files.length;
+    stats.bytes += result.bytes;
+    progress.bytes(result.bytes);
+    for (let j = 0; j < files.length; j++) progress.fileDone();
+  }
 }
 
 /** Structured objects per putMany/getMany request: whichever limit is reached first. */

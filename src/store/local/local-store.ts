@@ -1,14 +1,25 @@
-import { open, readFile, readdir, rename, stat, unlink, mkdir } from 'node:fs/promises';
-import { existsSync, mkdirSync } from 'node:fs';
-import { join, dirname } from 'node:path';
+import { constants as fsConstants, existsSync, mkdirSync } from 'node:fs';
+import { chmod, copyFile, link, open, readFile, readdir, rename, stat, unlink, mkdir } from 'node:fs/promises';
+import { basename, join, dirname } from 'node:path';
 import { NotFoundError } from '../../errors/index.js';
 import { LockFile, ensureDir, fsyncDir, isErrno, tempName, writeThroughTemp, writeThroughTempSync } from '../../util/fs.js';
-import { assertValidKey, assertValidRefName, type ListedKey, type RefValue, type Store } from '../store.js';
+import { mapLimit } from '../../util/limit.js';
+import { assertObjectKey, assertValidKey, assertValidRefName, type AdoptResult, type ListedKey, type LocalObjectFile, type RefValue, type Store } from '../store.js';
 
 export interface LocalStoreOptions {
   /** fsync every object before renaming it into place. Off trades crash durability for speed. */
   fsync?: boolean;
+  /**
+   * How `adoptFiles` hard-links a file: `fs.promises.link` unless given. Injectable so tests can
+   * simulate a filesystem that refuses links (EXDEV across filesystems, EPERM, EMLINK…).
+   */
+  link?: (existingPath: string, newPath: string) => Promise<void>;
 }
+
+/** Link failures that mean "this link cannot be made here", not "something is wrong": copy instead. */
+const LINK_IMPOSSIBLE = new Set(['EXDEV', 'EPERM', 'EMLINK', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
+/** Files linked, copied or stat'ed at once (each is a libuv pool job). */
+const LOCAL_FILE_CONCURRENCY = 8;
 
 /**
  * A store in a plain folder (the repository's own `.mediagit/`, a NAS path, a `file://` remote).
@@ -19,10 +30,12 @@ export class LocalStore implements Store {
   readonly description: string;
   private readonly fsync: boolean;
   private readonly createdDirs = new Set<string>();
+  private readonly linkFile: (existingPath: string, newPath: string) => Promise<void>;
 
   constructor(readonly root: string, options: LocalStoreOptions = {}) {
     this.description = root;
     this.fsync = options.fsync ?? true;
+    this.linkFile = options.link ?? link;
   }
 
   /** Creates the folder skeleton; safe to call on an existing store. */
@@ -51,11 +64,7 @@ export class LocalStore implements Store {
   async put(key: string, data: Uint8Array): Promise<void> {
     const path = this.pathOf(key);
     if (await fileExists(path)) return;
-    const dir = dirname(path);
-    if (!this.createdDirs.has(dir)) {
-      await mkdir(dir, { recursive: true });
-      this.createdDirs.add(dir);
-    }
+    await this.ensureDirOnce(dirname(path));
     // Temporary files live in tmp/, where a crash leaves debris that gc sweeps, never beside objects.
     await writeThroughTemp(path, { tempDir: join(this.root, 'tmp'), mode: 0o444, fsync: this.fsync }, (handle) => handle.writeFile(data));
   }
@@ -78,6 +87,113 @@ export class LocalStore implements Store {
 
   hasSync(key: string): boolean {
     return existsSync(this.pathOf(key));
+  }
+
+  /** The object files themselves: objects here are immutable (0444, removed only by unlink). */
+  async localFiles(keys: readonly string[]): Promise<LocalObjectFile[]> {
+    for (const key of keys) assertObjectKey(key);
+    return mapLimit(keys, LOCAL_FILE_CONCURRENCY, async (key) => {
+      const path = this.pathOf(key);
+      return { key, path, size: await this.statSize(key) };
+    });
+  }
+
+  /**
+   * Takes objects in from another folder without reading them: `link(2)` straight to the final
+   * name, which is atomic (the name appears with the whole, already-written inode behind it) and
+   * fails with EEXIST rather than replace an object already here — unlike link-to-temp + rename,
+   * which replaces, and which is a silent no-op leaving the temp name behind when both names are
+   * already links to one inode. Where the link is impossible, the file is copied inside the
+   * kernel (copy_file_range, or a reflink with COPYFILE_FICLONE) to `tmp/`, fsynced, and renamed
+   * into place like `put`. Each fan-out folder touched is fsynced once, at the end.
+   *
+   * A linked object is exactly as durable as the source made it (mediagit fsyncs objects before
+   * they become visible unless core.fsync is off), and shares its storage: damage to the inode —
+   * say, a disk error — shows in both repositories, as with git's hard-linked local clones.
+   */
+  async adoptFiles(files: readonly LocalObjectFile[]): Promise<AdoptResult> {
+    for (const file of files) assertObjectKey(file.key);
+    const result: AdoptResult = { linked: 0, copied: 0, present: 0, bytes: 0 };
+    const touched = new Set<string>();
+    try {
+      await mapLimit(files, LOCAL_FILE_CONCURRENCY, async (file) => {
+        const how = await this.adoptOne(file);
+        result[how]++;
+        if (how !== 'present') {
+          result.bytes += file.size;
+          touched.add(dirname(this.pathOf(file.key)));
+        }
+      });
+    } finally {
+      // Even after a failure: what did land must survive a power cut as well as it would after put.
+      if (this.fsync) await mapLimit([...touched], LOCAL_FILE_CONCURRENCY, (dir) => fsyncDir(dir));
+    }
+    return result;
+  }
+
+  private async adoptOne(file: LocalObjectFile): Promise<'linked' | 'copied' | 'present'> {
+    const dest = this.pathOf(file.key);
+    const dir = dirname(dest);
+    await this.ensureDirOnce(dir);
+    let linkError: unknown;
+    try {
+      await this.linkFile(file.path, dest);
+      return 'linked';
+    } catch (err) {
+      linkError = err;
+    }
+    if (isErrno(linkError, 'ENOENT')) {
+      // The fan-out folder may have been removed since it was made; the source may be gone.
+      await mkdir(dir, { recursive: true });
+      try {
+        await this.linkFile(file.path, dest);
+        return 'linked';
+      } catch (err) {
+        linkError = err;
+      }
+      if (isErrno(linkError, 'ENOENT')) throw new NotFoundError(file.key, { cause: linkError });
+    }
+    if (isErrno(linkError, 'EEXIST')) return 'present';
+    const code = (linkError as { code?: unknown } | null)?.code;
+    if (typeof code !== 'string' || !LINK_IMPOSSIBLE.has(code)) throw linkError;
+    if (await fileExists(dest)) return 'present';
+    await this.copyInto(file, dest);
+    return 'copied';
+  }
+
+  /** In-kernel copy to tmp/, then like put: fsync, rename into place. Nothing is left in tmp/ on failure. */
+  private async copyInto(file: LocalObjectFile, dest: string): Promise<void> {
+    const tempDir = join(this.root, 'tmp');
+    // The slow path anyway: one mkdir per copy, so a tmp/ removed meanwhile is simply made again.
+    await mkdir(tempDir, { recursive: true });
+    const tmp = tempName(tempDir, basename(dest));
+    try {
+      try {
+        await copyFile(file.path, tmp, fsConstants.COPYFILE_EXCL | fsConstants.COPYFILE_FICLONE);
+      } catch (err) {
+        if (isErrno(err, 'ENOENT') && !(await fileExists(file.path))) throw new NotFoundError(file.key, { cause: err });
+        throw err;
+      }
+      await chmod(tmp, 0o444);
+      if (this.fsync) {
+        const handle = await open(tmp, 'r');
+        try {
+          await handle.sync();
+        } finally {
+          await handle.close();
+        }
+      }
+      await rename(tmp, dest);
+    } catch (err) {
+      await unlink(tmp).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private async ensureDirOnce(dir: string): Promise<void> {
+    if (this.createdDirs.has(dir)) return;
+    await mkdir(dir, { recursive: true });
+    this.createdDirs.add(dir);
   }
 
   /** Stored size of one object (progress totals); rejects with NotFoundError when absent. */

@@ -1,6 +1,6 @@
 import { Semaphore } from '../../util/limit.js';
 import { abortReason, throwIfAborted } from './operations.js';
-import { assertValidKey, assertValidRefName, type ListedKey, type OperationOptions, type RefValue, type Store } from '../store.js';
+import { assertObjectKey, assertValidKey, assertValidRefName, type ListedKey, type OperationOptions, type RefValue, type Store } from '../store.js';
 
 /** Config `max_concurrent_parts`: parallel object transfers per remote. */
 export const DEFAULT_MAX_CONCURRENT = 8;
@@ -27,6 +27,9 @@ export class ConcurrencyLimitedStore implements Store {
   /** Present only when the inner store batches (see Store.putMany); one batch holds one data slot. */
   declare readonly putMany?: Store['putMany'];
   declare readonly getMany?: Store['getMany'];
+  /** Present only when the inner store has the local fast path; one batch holds one data slot. */
+  declare readonly localFiles?: Store['localFiles'];
+  declare readonly adoptFiles?: Store['adoptFiles'];
 
   constructor(
     readonly inner: Store,
@@ -45,6 +48,18 @@ export class ConcurrencyLimitedStore implements Store {
       this.getMany = async (keys, opts) => {
         for (const key of keys) assertValidKey(key);
         return this.within(this.data, opts, () => inner.getMany!(keys, opts));
+      };
+    }
+    if (inner.localFiles) {
+      this.localFiles = async (keys, opts) => {
+        for (const key of keys) assertObjectKey(key);
+        return this.within(this.data, opts, () => inner.localFiles!(keys, opts));
+      };
+    }
+    if (inner.adoptFiles) {
+      this.adoptFiles = async (files, opts) => {
+        for (const { key } of files) assertObjectKey(key);
+        return this.within(this.data, opts, () => inner.adoptFiles!(files, opts));
       };
     }
   }

@@ -70,6 +70,13 @@ export class MeteredStore implements Store {
    */
   declare readonly putMany?: Store['putMany'];
   declare readonly getMany?: Store['getMany'];
+  /**
+   * Present only when the inner store has the local fast path. Lending files counts as a `get`
+   * of their stored bytes and adopting them as a `put` of the bytes the store gained, so "bytes
+   * sent" and "bytes received" mean the same whether objects were copied or hard-linked.
+   */
+  declare readonly localFiles?: Store['localFiles'];
+  declare readonly adoptFiles?: Store['adoptFiles'];
 
   constructor(
     readonly inner: Store,
@@ -87,6 +94,18 @@ export class MeteredStore implements Store {
       this.getMany = (keys, opts) =>
         this.measure('get', () => inner.getMany!(keys, opts), (found, m) => {
           for (const data of found.values()) m.bytesRead += data.byteLength;
+        });
+    }
+    if (inner.localFiles) {
+      this.localFiles = (keys, opts) =>
+        this.measure('get', () => inner.localFiles!(keys, opts), (files, m) => {
+          for (const f of files) m.bytesRead += f.size;
+        });
+    }
+    if (inner.adoptFiles) {
+      this.adoptFiles = (files, opts) =>
+        this.measure('put', () => inner.adoptFiles!(files, opts), (result, m) => {
+          m.bytesWritten += result.bytes;
         });
     }
   }

@@ -1,5 +1,5 @@
 import { MediagitError, StoreUnavailableError, isRetriable } from '../../errors/index.js';
-import { assertValidKey, assertValidRefName, type ListedKey, type OperationOptions, type RefValue, type Store } from '../store.js';
+import { assertObjectKey, assertValidKey, assertValidRefName, type ListedKey, type OperationOptions, type RefValue, type Store } from '../store.js';
 import { abortableSleep, throwIfAborted, type Sleep, type StoreOperation } from './operations.js';
 
 export const DEFAULT_MAX_RETRIES = 3;
@@ -121,11 +121,27 @@ export class RetryingStore implements Store {
         return this.run('get', `${keys.length} objects`, opts, () => inner.getMany!(keys, opts));
       };
     }
+    if (inner.localFiles) {
+      this.localFiles = async (keys, opts) => {
+        for (const key of keys) assertObjectKey(key);
+        return this.run('get', `${keys.length} local files`, opts, () => inner.localFiles!(keys, opts));
+      };
+    }
+    if (inner.adoptFiles) {
+      // Safe to repeat whole: an object already in place is left alone.
+      this.adoptFiles = async (files, opts) => {
+        for (const { key } of files) assertObjectKey(key);
+        return this.run('put', `${files.length} local files`, opts, () => inner.adoptFiles!(files, opts));
+      };
+    }
   }
 
   /** Present only when the inner store batches (see Store.putMany). */
   declare readonly putMany?: Store['putMany'];
   declare readonly getMany?: Store['getMany'];
+  /** Present only when the inner store has the local fast path (see Store.localFiles). */
+  declare readonly localFiles?: Store['localFiles'];
+  declare readonly adoptFiles?: Store['adoptFiles'];
 
   /** Full jitter: uniform in [0, min(cap, base·2^n)], raised to the server's Retry-After if it gave one. */
   delayFor(retryIndex: number, err: unknown): number {
