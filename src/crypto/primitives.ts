@@ -21,7 +21,9 @@ export function aesGcmOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Arra
   decipher.setAAD(aad);
   decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
   const head = decipher.update(sealed.subarray(0, sealed.length - TAG_BYTES));
-  return Buffer.concat([head, decipher.final()]);
+  const tail = decipher.final();
+  // GCM is a stream mode: final() has nothing left to add, so the join (a copy of every object) is skipped.
+  return tail.length === 0 ? head : Buffer.concat([head, tail]);
 }
 
 export function hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: string | Uint8Array, length: number): Buffer {

@@ -1,6 +1,6 @@
 import { encodePayloadSync } from '../compression/index.js';
 import { EncryptedSealer } from '../crypto/index.js';
-import { readFileSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
 import { ObjectCorruptError, ObjectMissingError } from '../errors/index.js';
 import { ObjectDatabase, plainSealer, type ObjectSealer, type Oid } from '../objects/index.js';
 import { isErrno } from '../util/fs.js';
@@ -47,21 +47,42 @@ export class LocalChunks {
    * or ObjectCorruptError naming the chunk; nothing unverified is ever written.
    */
   restoreInto(oid: Oid, fd: number, position: number, expectedSize: number): number {
-    let stored: Buffer;
-    try {
-      stored = readFileSync(this.objects.pathOf(chunkKey(oid)));
-    } catch (err) {
-      if (isErrno(err, 'ENOENT')) throw new ObjectMissingError(oid, 'chunk');
-      throw err;
-    }
+    const stored = this.readObject(oid);
     const plain = this.odb.openStoredSync('chunk', oid, stored);
     if (plain.length !== expectedSize) throw new ObjectCorruptError(oid, `is ${plain.length} bytes, its manifest says ${expectedSize}`);
     let done = 0;
     while (done < plain.length) done += writeSync(fd, plain, done, plain.length - done, position + done);
     const written = plain.length;
-    release(plain);
-    release(stored);
+    // A raw chunk is a view of the scratch buffer; anything else was decoded into memory of its own.
+    if (plain.buffer !== this.scratch.buffer) release(plain);
     return written;
+  }
+
+  /** Reused for every object read: a fresh MiB per chunk would only grow this thread's heap. */
+  private scratch = Buffer.alloc(0);
+
+  /** The stored object's bytes, as a view of the scratch buffer valid until the next read. */
+  private readObject(oid: Oid): Buffer {
+    let handle: number;
+    try {
+      handle = openSync(this.objects.pathOf(chunkKey(oid)), 'r');
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) throw new ObjectMissingError(oid, 'chunk');
+      throw err;
+    }
+    try {
+      const size = fstatSync(handle).size;
+      if (this.scratch.length < size) this.scratch = Buffer.allocUnsafe(Math.max(size, this.scratch.length * 2));
+      let got = 0;
+      while (got < size) {
+        const n = readSync(handle, this.scratch, got, size - got, got);
+        if (n === 0) break;
+        got += n;
+      }
+      return this.scratch.subarray(0, got);
+    } finally {
+      closeSync(handle);
+    }
   }
 
   /**
