@@ -75,8 +75,13 @@ export async function stagePaths(repo: Repository, io: CommandIo, index: Index, 
   progress.start('add', toIngest.length, totalBytes);
   const ctx = repo.contentContext({ workers: totalBytes >= WORKERS_WORTH_BYTES });
   try {
+    // A file is read and chunked whole on one worker when the others have enough besides it to
+    // stay busy; a file bigger than its share (one huge video) streams through the main thread's
+    // chunker instead, with its chunks' hashing, compression and writes spread over every worker.
+    const share = ctx.workers ? totalBytes / ctx.workers.size : 0;
     await mapLimit(toIngest, 4, async (file) => {
-      const result = await ingestFile(ctx, repo.absPath(file.path), file.path, progress, Number(file.stats.size));
+      const size = Number(file.stats.size);
+      const result = await ingestFile(ctx, repo.absPath(file.path), file.path, progress, size, size <= share);
       const type = (file.stats.mode & 0o111n) !== 0n ? 'exec' : 'file';
       index.entries.set(file.path, { path: file.path, type, oid: result.manifestOid, size: result.size, mtimeNs: file.stats.mtimeNs, ino: file.stats.ino });
       index.conflicts.delete(file.path);

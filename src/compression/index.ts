@@ -1,2 +1,2 @@
 export { Codec, type CodecId, type Encoded, DEFAULT_ZSTD_LEVEL, MIN_SAVINGS, encodePayload, encodePayloadSync, decodePayload, decodePayloadSync, zstd, unzstd } from './zstd.js';
-export { isPrecompressed, isPrecompressedContent } from './detect.js';
+export { CompressionPolicy, isPrecompressed, isPrecompressedContent } from './detect.js';

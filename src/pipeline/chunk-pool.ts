@@ -2,14 +2,21 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { ObjectCorruptError, ObjectMissingError } from '../errors/index.js';
 import type { Oid } from '../objects/index.js';
-import type { ChunkStoreSpec, StoredChunk } from './local-chunks.js';
+import type { ChunkStoreSpec, IngestedFile, StoredChunk } from './local-chunks.js';
 
 export type ChunkJob =
   | { readonly type: 'store'; readonly id: number; readonly data: ArrayBuffer; readonly length: number; readonly skipCompression: boolean }
-  | { readonly type: 'restore'; readonly id: number; readonly oid: Oid; readonly fd: number; readonly position: number; readonly size: number };
+  | { readonly type: 'restore'; readonly id: number; readonly oid: Oid; readonly fd: number; readonly position: number; readonly size: number }
+  | { readonly type: 'ingest'; readonly id: number; readonly absPath: string; readonly relPath: string };
+
+/** Sent while an ingest job runs: bytes read since the last report. */
+export interface ChunkProgress {
+  readonly id: number;
+  readonly progress: number;
+}
 
 export type ChunkReply =
-  | { readonly id: number; readonly ok: true; readonly stored?: StoredChunk; readonly bytes?: number }
+  | { readonly id: number; readonly ok: true; readonly stored?: StoredChunk; readonly bytes?: number; readonly file?: IngestedFile }
   | {
       readonly id: number;
       readonly ok: false;
@@ -22,6 +29,7 @@ interface Pending {
   resolve(reply: Extract<ChunkReply, { ok: true }>): void;
   reject(err: Error): void;
   slot: Slot;
+  onProgress?: (bytes: number) => void;
 }
 
 interface Slot {
@@ -45,7 +53,10 @@ export class ChunkWorkerPool {
     for (let i = 0; i < size; i++) {
       const worker = new Worker(new URL('./chunk-worker.js', import.meta.url), { workerData: spec });
       const slot: Slot = { worker, inflight: 0 };
-      worker.on('message', (reply: ChunkReply) => this.settle(reply));
+      worker.on('message', (reply: ChunkReply | ChunkProgress) => {
+        if ('progress' in reply) this.pending.get(reply.id)?.onProgress?.(reply.progress);
+        else this.settle(reply);
+      });
       worker.on('error', (err) => this.fail(err));
       worker.on('exit', (code) => {
         if (this.pending.size > 0) this.fail(new Error(`chunk worker exited (code ${code}) with work in flight`));
@@ -72,13 +83,26 @@ export class ChunkWorkerPool {
     return reply.bytes!;
   }
 
-  private submit(job: (id: number) => ChunkJob, transfer: ArrayBuffer[]): Promise<Extract<ChunkReply, { ok: true }>> {
+  /**
+   * Reads, chunks and stores a whole file on one worker; the caller writes the manifest. Worth it
+   * when several files can keep every worker busy: chunking then runs on every core too.
+   */
+  async ingestFile(absPath: string, relPath: string, onProgress: (bytes: number) => void): Promise<IngestedFile> {
+    const reply = await this.submit((id) => ({ type: 'ingest', id, absPath, relPath }), [], onProgress);
+    return reply.file!;
+  }
+
+  get size(): number {
+    return this.slots.length;
+  }
+
+  private submit(job: (id: number) => ChunkJob, transfer: ArrayBuffer[], onProgress?: (bytes: number) => void): Promise<Extract<ChunkReply, { ok: true }>> {
     if (this.broken) return Promise.reject(this.broken);
     const slot = this.slots.reduce((best, s) => (s.inflight < best.inflight ? s : best));
     const id = this.nextId++;
     if (slot.inflight++ === 0) slot.worker.ref();
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, slot });
+      this.pending.set(id, { resolve, reject, slot, ...(onProgress ? { onProgress } : {}) });
       slot.worker.postMessage(job(id), transfer);
     });
   }

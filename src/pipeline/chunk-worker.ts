@@ -8,7 +8,7 @@ import { runInNewContext } from 'node:vm';
 import { parentPort, workerData } from 'node:worker_threads';
 import { ObjectCorruptError, ObjectMissingError } from '../errors/index.js';
 import { LocalChunks, type ChunkStoreSpec } from './local-chunks.js';
-import type { ChunkJob, ChunkReply } from './chunk-pool.js';
+import type { ChunkJob, ChunkProgress, ChunkReply } from './chunk-pool.js';
 
 const chunks = new LocalChunks(workerData as ChunkStoreSpec);
 const port = parentPort!;
@@ -17,7 +17,8 @@ const port = parentPort!;
  * Every zstd call leaves a native context (MiBs) behind a tiny JS wrapper. This thread's heap is so
  * small that V8 would let ~70 MiB of them pile up before collecting on its own; a young-generation
  * collection every 8 MiB of chunks (well under a millisecond) keeps the worker's memory flat.
- * Workers refuse --expose-gc in execArgv, so the collector is reached the documented V8 way.
+ * Workers refuse --expose-gc in execArgv, so the flag is set at run time and the collector taken
+ * from a fresh context.
  */
 setFlagsFromString('--expose-gc');
 const collect = runInNewContext('gc') as (options: { type: 'minor' | 'major' }) => void;
@@ -29,6 +30,12 @@ port.on('message', (job: ChunkJob) => {
   try {
     if (job.type === 'store') {
       reply = { id: job.id, ok: true, stored: chunks.store(Buffer.from(job.data, 0, job.length), job.skipCompression) };
+    } else if (job.type === 'ingest') {
+      const file = chunks.ingestFile(job.absPath, job.relPath, (bytes) => {
+        port.postMessage({ id: job.id, progress: bytes } satisfies ChunkProgress);
+        collectNow(bytes);
+      });
+      reply = { id: job.id, ok: true, file };
     } else {
       reply = { id: job.id, ok: true, bytes: chunks.restoreInto(job.oid, job.fd, job.position, job.size) };
     }
@@ -36,12 +43,16 @@ port.on('message', (job: ChunkJob) => {
     reply = { id: job.id, ok: false, failure: describe(err) };
   }
   port.postMessage(reply);
-  sinceCollect += job.type === 'store' ? job.length : job.size;
+  if (job.type !== 'ingest') collectNow(job.type === 'store' ? job.length : job.size);
+});
+
+function collectNow(bytes: number): void {
+  sinceCollect += bytes;
   if (sinceCollect >= COLLECT_EVERY_BYTES) {
     sinceCollect = 0;
     collect({ type: 'minor' });
   }
-});
+}
 
 function describe(err: unknown): ChunkFailure {
   if (err instanceof ObjectCorruptError) return { kind: 'corrupt', oid: err.oid, message: err.message };

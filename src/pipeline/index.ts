@@ -1,5 +1,5 @@
 export { ChunkWorkerPool } from './chunk-pool.js';
-export { LocalChunks, type ChunkStoreSpec, type StoredChunk } from './local-chunks.js';
+export { LocalChunks, type ChunkStoreSpec, type IngestedFile, type StoredChunk } from './local-chunks.js';
 
 /** Worker threads cost ~20 ms to start: worth it once there is this much content to chew through. */
 export const WORKERS_WORTH_BYTES = 16 * 1024 * 1024;

@@ -1,8 +1,9 @@
-import { encodePayloadSync } from '../compression/index.js';
+import { Chunker, type ChunkingParams } from '../chunking/index.js';
+import { CompressionPolicy, encodePayloadSync } from '../compression/index.js';
 import { EncryptedSealer } from '../crypto/index.js';
 import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
 import { ObjectCorruptError, ObjectMissingError } from '../errors/index.js';
-import { ObjectDatabase, plainSealer, type ObjectSealer, type Oid } from '../objects/index.js';
+import { ObjectDatabase, plainSealer, type ManifestChunk, type ObjectSealer, type Oid } from '../objects/index.js';
 import { isErrno } from '../util/fs.js';
 import { LocalStore, chunkKey } from '../store/index.js';
 
@@ -14,7 +15,19 @@ export interface ChunkStoreSpec {
   readonly compressionLevel: number;
   /** The unlocked master key of an encrypted repository; null for a plain one. */
   readonly master: Uint8Array | null;
+  readonly chunking: ChunkingParams;
 }
+
+/** A whole file chunked and stored by one worker: what its manifest needs, and what it cost. */
+export interface IngestedFile {
+  readonly chunks: ManifestChunk[];
+  readonly size: number;
+  readonly newChunks: number;
+  readonly storedBytes: number;
+}
+
+const READ_BUFFER = 1024 * 1024;
+const PROGRESS_EVERY_BYTES = 8 * 1024 * 1024;
 
 export interface StoredChunk {
   readonly oid: Oid;
@@ -84,6 +97,52 @@ export class LocalChunks {
       closeSync(handle);
     }
   }
+
+  /**
+   * Reads, chunks and stores one whole file in this thread. Files are spread over the workers this
+   * way when there are several to share: chunking, the one stage the main thread would otherwise
+   * run alone, then runs on every core. `onProgress` hears of bytes read every few MiB.
+   */
+  ingestFile(absPath: string, relPath: string, onProgress: (bytes: number) => void): IngestedFile {
+    const chunker = new Chunker(this.spec.chunking, this.sealer.gear);
+    const policy = new CompressionPolicy(relPath);
+    const chunks: ManifestChunk[] = [];
+    let size = 0;
+    let newChunks = 0;
+    let storedBytes = 0;
+    let unreported = 0;
+    const take = (chunk: Buffer): void => {
+      const length = chunk.length;
+      const skip = policy.skip(chunk);
+      const stored = this.store(chunk, skip);
+      policy.record(stored, skip);
+      chunks.push({ oid: stored.oid, size: length });
+      size += length;
+      if (stored.written) newChunks++;
+      storedBytes += stored.storedBytes;
+    };
+    const fd = openSync(absPath, 'r');
+    try {
+      if (this.readBuffer.length === 0) this.readBuffer = Buffer.allocUnsafe(READ_BUFFER);
+      for (;;) {
+        const n = readSync(fd, this.readBuffer, 0, this.readBuffer.length, null);
+        if (n === 0) break;
+        for (const chunk of chunker.push(this.readBuffer.subarray(0, n))) take(chunk);
+        unreported += n;
+        if (unreported >= PROGRESS_EVERY_BYTES) {
+          onProgress(unreported);
+          unreported = 0;
+        }
+      }
+      for (const chunk of chunker.finish()) take(chunk);
+    } finally {
+      closeSync(fd);
+    }
+    if (unreported > 0) onProgress(unreported);
+    return { chunks, size, newChunks, storedBytes };
+  }
+
+  private readBuffer = Buffer.alloc(0);
 
   /**
    * Stores `plain` and consumes it: its memory (and the compressed and sealed copies) is released

@@ -2,11 +2,11 @@ import { createReadStream, type BigIntStats } from 'node:fs';
 import { lstat, mkdir, open } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { Chunker, type ChunkingParams } from '../chunking/index.js';
-import { isPrecompressed } from '../compression/index.js';
+import { CompressionPolicy } from '../compression/index.js';
 import { UnsafePathError } from '../errors/index.js';
 import { encodeManifest, type Manifest, type ManifestChunk, type ObjectDatabase, type Oid } from '../objects/index.js';
 import { isErrno, writeThroughTemp } from '../util/fs.js';
-import type { StoredChunk } from '../pipeline/index.js';
+import type { IngestedFile, StoredChunk } from '../pipeline/index.js';
 import type { Semaphore } from '../util/limit.js';
 import type { ProgressSink } from './progress.js';
 import type { FileType } from './tree-map.js';
@@ -20,7 +20,11 @@ export interface ContentContext {
   /** Bounds chunks in flight (hash → compress → write) across every file being added. */
   readonly limiter: Semaphore;
   /** Chunk work on worker threads; without it, the object database does it on the thread pool. */
-  readonly workers?: ChunkRestorer & { store(chunk: Buffer, skipCompression: boolean): Promise<StoredChunk> };
+  readonly workers?: ChunkRestorer & {
+    readonly size: number;
+    store(chunk: Buffer, skipCompression: boolean): Promise<StoredChunk>;
+    ingestFile(absPath: string, relPath: string, onProgress: (bytes: number) => void): Promise<IngestedFile>;
+  };
 }
 
 export interface IngestResult {
@@ -36,27 +40,27 @@ export interface IngestResult {
  * Streams one file through chunking, hashing, compression and the store, in bounded memory:
  * at most one chunker buffer plus the limiter's chunks are held, whatever the file size.
  */
-export async function ingestFile(ctx: ContentContext, absPath: string, relPath: string, progress: ProgressSink, sizeHint?: number): Promise<IngestResult> {
+export async function ingestFile(ctx: ContentContext, absPath: string, relPath: string, progress: ProgressSink, sizeHint?: number, wholeFileInWorker = false): Promise<IngestResult> {
+  if (wholeFileInWorker && ctx.workers) {
+    const file = await ctx.workers.ingestFile(absPath, relPath, (bytes) => progress.bytes(bytes));
+    const manifest = await ctx.odb.writeManifest({ size: file.size, chunks: file.chunks });
+    return { manifestOid: manifest.oid, size: file.size, chunks: file.chunks.length, newChunks: file.newChunks, storedBytes: file.storedBytes + manifest.storedBytes };
+  }
   const chunker = new Chunker(ctx.chunking, ctx.gear);
   const pending: Promise<StoredChunk>[] = [];
   const sizes: number[] = [];
-  let skipCompression: boolean | undefined;
-  // Media files are homogeneous: once a few chunks of a file refused to compress, the rest will too.
-  let incompressibleRun = 0;
+  const policy = new CompressionPolicy(relPath);
   let failure: unknown;
 
   const submit = async (chunk: Buffer): Promise<void> => {
     if (failure !== undefined) throw failure;
-    skipCompression ??= isPrecompressed(relPath, chunk.subarray(0, 64));
     sizes.push(chunk.length);
     await ctx.limiter.acquire();
-    const skip = skipCompression || incompressibleRun >= 2;
+    const skip = policy.skip(chunk);
     const stored = ctx.workers ? ctx.workers.store(chunk, skip) : ctx.odb.putChunk(chunk, { skipCompression: skip });
     const put = stored.finally(() => ctx.limiter.release());
     put.then(
-      (r) => {
-        if (r.written && !skip) incompressibleRun = r.compressed ? 0 : incompressibleRun + 1;
-      },
+      (r) => policy.record(r, skip),
       (err: unknown) => {
         failure ??= err;
       },

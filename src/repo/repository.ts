@@ -199,7 +199,7 @@ export class Repository {
     this.contentLimiter ??= new Semaphore(8);
     const gear = this.odb.sealer.gear;
     const workers = options.workers
-      ? new ChunkWorkerPool({ root: this.store.root, fsync: this.settings.fsync, compressionLevel: this.settings.compressionLevel, master: this.masterKey })
+      ? new ChunkWorkerPool({ root: this.store.root, fsync: this.settings.fsync, compressionLevel: this.settings.compressionLevel, master: this.masterKey, chunking: this.settings.chunking })
       : undefined;
     return {
       odb: this.odb,

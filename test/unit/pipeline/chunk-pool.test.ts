@@ -4,6 +4,7 @@ import { chmod, mkdtemp, open, readFile, readdir, rm, writeFile } from 'node:fs/
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { DEFAULT_CHUNKING, chunkBuffer } from '../../../src/chunking/index.js';
 import { EncryptedSealer, newMasterKey } from '../../../src/crypto/index.js';
 import { ObjectCorruptError, ObjectMissingError } from '../../../src/errors/index.js';
 import { ObjectDatabase } from '../../../src/objects/index.js';
@@ -25,7 +26,7 @@ function sampleChunks(): Buffer[] {
 test('worker-stored chunks match what the object database stores (plain)', async () => {
   const a = await freshStore();
   const b = await freshStore();
-  const pool = new ChunkWorkerPool({ root: a.dir, fsync: true, compressionLevel: 3, master: null }, 2);
+  const pool = new ChunkWorkerPool({ root: a.dir, fsync: true, compressionLevel: 3, master: null, chunking: DEFAULT_CHUNKING }, 2);
   try {
     const odb = new ObjectDatabase(b.store, { compressionLevel: 3 });
     for (const chunk of sampleChunks()) {
@@ -54,7 +55,7 @@ test('worker-stored chunks match what the object database stores (plain)', async
 test('worker-stored chunks open under the same master key (encrypted), and dedup by keyed ID', async () => {
   const { dir, store } = await freshStore();
   const master = newMasterKey();
-  const pool = new ChunkWorkerPool({ root: dir, fsync: false, compressionLevel: 3, master }, 2);
+  const pool = new ChunkWorkerPool({ root: dir, fsync: false, compressionLevel: 3, master, chunking: DEFAULT_CHUNKING }, 2);
   try {
     const odb = new ObjectDatabase(store, { compressionLevel: 3, sealer: new EncryptedSealer(master) });
     for (const chunk of sampleChunks()) {
@@ -80,7 +81,7 @@ test('a chunk the worker cannot write rejects with the errno code, and the pool 
   // A file where the chunks/ folder should be: every write under it fails with ENOTDIR.
   await rm(join(dir, 'chunks'), { recursive: true });
   await writeFile(join(dir, 'chunks'), 'in the way');
-  const pool = new ChunkWorkerPool({ root: dir, fsync: false, compressionLevel: 3, master: null }, 1);
+  const pool = new ChunkWorkerPool({ root: dir, fsync: false, compressionLevel: 3, master: null, chunking: DEFAULT_CHUNKING }, 1);
   try {
     await assert.rejects(pool.store(randomBytes(100_000), true), (err: NodeJS.ErrnoException) => err.code === 'ENOTDIR' || err.code === 'EEXIST');
     await rm(join(dir, 'chunks'));
@@ -94,7 +95,7 @@ test('a chunk the worker cannot write rejects with the errno code, and the pool 
 
 test('restoreInto writes verified chunks at their offsets and names a corrupt or missing chunk', async () => {
   const { dir, store } = await freshStore();
-  const pool = new ChunkWorkerPool({ root: dir, fsync: false, compressionLevel: 3, master: null }, 2);
+  const pool = new ChunkWorkerPool({ root: dir, fsync: false, compressionLevel: 3, master: null, chunking: DEFAULT_CHUNKING }, 2);
   const out = join(dir, 'restored.bin');
   try {
     const parts = [Buffer.from('ab'.repeat(100_000)), randomBytes(150_000), Buffer.from('tail')];
@@ -131,4 +132,46 @@ test('restoreInto writes verified chunks at their offsets and names a corrupt or
     await pool.close();
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test('a file ingested whole on a worker gets the chunks the main-thread path would cut (plain and keyed gear)', async () => {
+  const { dir, store } = await freshStore();
+  const file = join(dir, 'asset.bin');
+  // Compressible and random stretches, several MiB: many boundaries, both codecs.
+  await writeFile(file, Buffer.concat([randomBytes(3_000_000), Buffer.from('pattern '.repeat(400_000)), randomBytes(2_500_000)]));
+  const data = await readFile(file);
+  for (const master of [null, newMasterKey()]) {
+    const pool = new ChunkWorkerPool({ root: dir, fsync: false, compressionLevel: 3, master, chunking: DEFAULT_CHUNKING }, 2);
+    try {
+      const sealer = master ? new EncryptedSealer(master) : undefined;
+      const odb = new ObjectDatabase(store, { compressionLevel: 3, ...(sealer ? { sealer } : {}) });
+      const expected = chunkBuffer(data, DEFAULT_CHUNKING, sealer?.gear).map((c) => ({ oid: odb.oidOf('chunk', c), size: c.length }));
+      let reported = 0;
+      const got = await pool.ingestFile(file, 'asset.bin', (bytes) => (reported += bytes));
+      assert.deepEqual(got.chunks, expected);
+      assert.equal(got.size, data.length);
+      assert.equal(reported, data.length, 'progress adds up to the file size');
+      assert.ok(got.newChunks > 3);
+      // Every chunk is there and reads back.
+      const back = Buffer.concat(await Promise.all(got.chunks.map((c) => odb.read('chunk', c.oid))));
+      assert.deepEqual(back, data);
+      const again = await pool.ingestFile(file, 'asset.bin', () => undefined);
+      assert.equal(again.newChunks, 0, 'a second ingest deduplicates everything');
+      assert.equal(again.storedBytes, 0);
+    } finally {
+      await pool.close();
+    }
+  }
+  await assert.rejects(
+    (async () => {
+      const pool = new ChunkWorkerPool({ root: dir, fsync: false, compressionLevel: 3, master: null, chunking: DEFAULT_CHUNKING }, 1);
+      try {
+        await pool.ingestFile(join(dir, 'missing.bin'), 'missing.bin', () => undefined);
+      } finally {
+        await pool.close();
+      }
+    })(),
+    (err: NodeJS.ErrnoException) => err.code === 'ENOENT',
+  );
+  await rm(dir, { recursive: true, force: true });
 });
