@@ -7,7 +7,8 @@ import type { ChunkStoreSpec, IngestedFile, StoredChunk } from './local-chunks.j
 export type ChunkJob =
   | { readonly type: 'store'; readonly id: number; readonly data: ArrayBuffer; readonly length: number; readonly skipCompression: boolean }
   | { readonly type: 'restore'; readonly id: number; readonly oid: Oid; readonly fd: number; readonly position: number; readonly size: number }
-  | { readonly type: 'ingest'; readonly id: number; readonly absPath: string; readonly relPath: string };
+  | { readonly type: 'ingest'; readonly id: number; readonly absPath: string; readonly relPath: string }
+  | { readonly type: 'adopt'; readonly id: number; readonly oid: Oid; readonly data: ArrayBuffer; readonly length: number };
 
 /** Sent while an ingest job runs: bytes read since the last report. */
 export interface ChunkProgress {
@@ -90,6 +91,17 @@ export class ChunkWorkerPool {
   async ingestFile(absPath: string, relPath: string, onProgress: (bytes: number) => void): Promise<IngestedFile> {
     const reply = await this.submit((id) => ({ type: 'ingest', id, absPath, relPath }), [], onProgress);
     return reply.file!;
+  }
+
+  /**
+   * Verifies a chunk fetched from a remote and writes it to the local store, on a worker. The
+   * buffer's memory is handed over, so `stored` is unusable afterwards. Rejects with
+   * ObjectCorruptError naming the chunk; nothing unverified is written.
+   */
+  async adopt(oid: Oid, stored: Buffer): Promise<number> {
+    const data = ownedArrayBuffer(stored);
+    const reply = await this.submit((id) => ({ type: 'adopt', id, oid, data, length: stored.length }), [data]);
+    return reply.bytes!;
   }
 
   get size(): number {

@@ -30,6 +30,8 @@ port.on('message', (job: ChunkJob) => {
   try {
     if (job.type === 'store') {
       reply = { id: job.id, ok: true, stored: chunks.store(Buffer.from(job.data, 0, job.length), job.skipCompression) };
+    } else if (job.type === 'adopt') {
+      reply = { id: job.id, ok: true, bytes: chunks.adopt(job.oid, Buffer.from(job.data, 0, job.length)) };
     } else if (job.type === 'ingest') {
       const file = chunks.ingestFile(job.absPath, job.relPath, (bytes) => {
         port.postMessage({ id: job.id, progress: bytes } satisfies ChunkProgress);
@@ -43,7 +45,7 @@ port.on('message', (job: ChunkJob) => {
     reply = { id: job.id, ok: false, failure: describe(err) };
   }
   port.postMessage(reply);
-  if (job.type !== 'ingest') collectNow(job.type === 'store' ? job.length : job.size);
+  if (job.type !== 'ingest') collectNow(job.type === 'restore' ? job.size : job.length);
 });
 
 function collectNow(bytes: number): void {

@@ -71,6 +71,19 @@ export class LocalChunks {
     return written;
   }
 
+  /**
+   * Takes in a chunk fetched from a remote, as stored: verified exactly as ObjectDatabase.read
+   * would (envelope, GCM tag, codec, ID), then written. Consumes `stored`. Returns its size.
+   */
+  adopt(oid: Oid, stored: Buffer): number {
+    const plain = this.odb.openStoredSync('chunk', oid, stored);
+    if (plain.buffer !== stored.buffer) release(plain);
+    this.objects.putPartsSync(chunkKey(oid), [stored]);
+    const size = stored.length;
+    release(stored);
+    return size;
+  }
+
   /** Reused for every object read: a fresh MiB per chunk would only grow this thread's heap. */
   private scratch = Buffer.alloc(0);
 

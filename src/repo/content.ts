@@ -6,7 +6,7 @@ import { CompressionPolicy } from '../compression/index.js';
 import { UnsafePathError } from '../errors/index.js';
 import { encodeManifest, type Manifest, type ManifestChunk, type ObjectDatabase, type Oid } from '../objects/index.js';
 import { isErrno, writeThroughTemp } from '../util/fs.js';
-import type { IngestedFile, StoredChunk } from '../pipeline/index.js';
+import type { ChunkWorkerPool, StoredChunk } from '../pipeline/index.js';
 import type { Semaphore } from '../util/limit.js';
 import type { ProgressSink } from './progress.js';
 import type { FileType } from './tree-map.js';
@@ -20,11 +20,7 @@ export interface ContentContext {
   /** Bounds chunks in flight (hash → compress → write) across every file being added. */
   readonly limiter: Semaphore;
   /** Chunk work on worker threads; without it, the object database does it on the thread pool. */
-  readonly workers?: ChunkRestorer & {
-    readonly size: number;
-    store(chunk: Buffer, skipCompression: boolean): Promise<StoredChunk>;
-    ingestFile(absPath: string, relPath: string, onProgress: (bytes: number) => void): Promise<IngestedFile>;
-  };
+  readonly workers?: ChunkWorkerPool;
 }
 
 export interface IngestResult {

@@ -3,7 +3,10 @@ import { decodeCommit, decodeManifest, decodeTag, decodeTree, type Oid } from '.
 import type { ProgressSink, Repository } from '../repo/index.js';
 import type { Store } from '../store/index.js';
 import { mapLimit } from '../util/limit.js';
-import { TRANSFER_CONCURRENCY, copyObjects, fetchVerified, missingOn, openFetched, readMany, type TransferStats } from './transfer.js';
+import { TRANSFER_CONCURRENCY, canAdopt, copyObjects, fetchVerified, missingOn, openFetched, readMany, type CopyOptions, type TransferStats } from './transfer.js';
+
+/** Below this many chunks, starting worker threads costs more than it saves. */
+const WORKERS_WORTH_CHUNKS = 16;
 
 export interface FetchOptions {
   /** Only files whose repository path this accepts get their chunks fetched (clone --include). */
@@ -128,11 +131,16 @@ export async function fetchObjects(repo: Repository, remote: Store, tips: readon
   // 3. Chunks the local store lacks, in parallel, each verified before it is written — or, from a
   // folder remote, hard-linked unverified, to be verified by whatever reads them (checkout, fsck).
   const missing = await missingOn(local, 'chunk', chunks);
+  const copy: CopyOptions = options.hardlinks === undefined ? {} : { hardlinks: options.hardlinks };
+  // Chunks that arrive as bytes are verified and written on the repository's chunk workers: every
+  // core, and none of the decrypted or decoded copies left on this thread for the collector.
+  const ctx = missing.length >= WORKERS_WORTH_CHUNKS && !canAdopt(remote, local, copy) ? repo.contentContext({ workers: true }) : null;
   options.progress.start('fetch', missing.length, 0);
   try {
-    await copyObjects(remote, local, 'chunk', missing, odb, options.progress, stats, options.hardlinks === undefined ? {} : { hardlinks: options.hardlinks });
+    await copyObjects(remote, local, 'chunk', missing, odb, options.progress, stats, { ...copy, ...(ctx?.workers ? { workers: ctx.workers } : {}) });
   } finally {
     options.progress.stop();
+    await ctx?.close();
   }
 
   // 4. Structured objects, dependencies first.

@@ -35,6 +35,11 @@ export interface CopyOptions {
    */
   readonly hardlinks?: boolean;
   readonly concurrency?: number;
+  /**
+   * Verifies and writes chunks into the receiving repository on worker threads (its chunk pool):
+   * `to` must then be that repository's own store. Structured objects are unaffected.
+   */
+  readonly workers?: { adopt(oid: Oid, stored: Buffer): Promise<number> };
 }
 
 /** Whether copyObjects would take the local fast path between these two stores. */
@@ -69,14 +74,20 @@ export async function copyObjects(
   // Manifests, trees, commits and tags are small and many: where a side batches, one round trip
   // carries a whole batch instead of one object.
   if (kind !== 'chunk' && (to.putMany || from.getMany)) return copyBatched(from, to, kind, oids, verifier, progress, stats);
+  const workers = kind === 'chunk' ? options.workers : undefined;
   await mapLimit(oids, options.concurrency ?? TRANSFER_CONCURRENCY, async (oid) => {
     const key = ObjectDatabase.keyFor(kind, oid);
     const stored = await from.get(key);
-    await verifier.openStored(kind, oid, stored);
-    await to.put(key, stored);
+    let size = stored.length;
+    if (workers) {
+      size = await workers.adopt(oid, stored);
+    } else {
+      await verifier.openStored(kind, oid, stored);
+      await to.put(key, stored);
+    }
     stats.objects++;
-    stats.bytes += stored.length;
-    progress.bytes(stored.length);
+    stats.bytes += size;
+    progress.bytes(size);
     progress.fileDone();
   });
 }

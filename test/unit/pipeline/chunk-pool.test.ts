@@ -175,3 +175,29 @@ test('a file ingested whole on a worker gets the chunks the main-thread path wou
   );
   await rm(dir, { recursive: true, force: true });
 });
+
+test('adopt verifies a fetched chunk before writing it; a corrupt one is refused and never lands', async () => {
+  const remote = await freshStore();
+  const local = await freshStore();
+  const master = newMasterKey();
+  const sealer = new EncryptedSealer(master);
+  const remoteOdb = new ObjectDatabase(remote.store, { compressionLevel: 3, sealer });
+  const pool = new ChunkWorkerPool({ root: local.dir, fsync: false, compressionLevel: 3, master, chunking: DEFAULT_CHUNKING }, 2);
+  try {
+    const good = await remoteOdb.putChunk(Buffer.from('fetched '.repeat(50_000)), { skipCompression: false });
+    const other = await remoteOdb.putChunk(randomBytes(200_000), { skipCompression: false });
+    const stored = await remote.store.get(`chunks/${good.oid}`);
+    assert.equal(await pool.adopt(good.oid, Buffer.from(stored)), stored.length);
+    assert.deepEqual(await local.store.get(`chunks/${good.oid}`), stored);
+    // A flipped bit, and another chunk's bytes under this ID (a swap): both refused, nothing written.
+    const flipped = Buffer.from(await remote.store.get(`chunks/${other.oid}`));
+    flipped[flipped.length - 40] = flipped[flipped.length - 40]! ^ 1;
+    await assert.rejects(pool.adopt(other.oid, flipped), (err: unknown) => err instanceof ObjectCorruptError && err.oid === other.oid);
+    await assert.rejects(pool.adopt(other.oid, Buffer.from(stored)), (err: unknown) => err instanceof ObjectCorruptError && err.oid === other.oid);
+    assert.deepEqual(await local.store.has([`chunks/${other.oid}`]), [false]);
+  } finally {
+    await pool.close();
+    await rm(remote.dir, { recursive: true, force: true });
+    await rm(local.dir, { recursive: true, force: true });
+  }
+});
