@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run bench [-- --profile small|full] [--json] [--no-restic] [--no-encrypted]
+// npm run bench [-- --profile small|full] [--repeat N] [--json] [--no-restic] [--no-encrypted] [--no-server]
 //
 // Times mediagit on a generated media corpus (two versions of an asset project) beside the
 // machine's floors (cp -r, reading every file, openssl sha256) and restic on the same trees, all
@@ -232,15 +232,50 @@ async function runServer(v1, encrypted) {
   }
 }
 
-log('mediagit (plain)…');
-const plain = await runMediagit(v1, v2, false);
-log('mediagit (encrypted)…');
-const enc = flag('--no-encrypted') ? null : await runMediagit(v1, v2, true);
-log('mediagit server (loopback)…');
-const server = flag('--no-server') ? null : await runServer(v1, false);
-const serverEnc = flag('--no-server') || flag('--no-encrypted') ? null : await runServer(v1, true);
-log('restic…');
-const restic = await runRestic(v1);
+/**
+ * Runs a whole scenario `repeat` times, interleaved with the others, and keeps each figure's median:
+ * on a shared VM one run's timings swing by a third with the page cache's and the host's mood.
+ */
+const repeat = Math.max(1, Number(opt('--repeat', '1')) || 1);
+const runs = { plain: [], enc: [], server: [], serverEnc: [], restic: [] };
+for (let round = 1; round <= repeat; round++) {
+  const tag = repeat > 1 ? ` (round ${round} of ${repeat})` : '';
+  log(`mediagit (plain)${tag}…`);
+  runs.plain.push(await runMediagit(v1, v2, false));
+  if (!flag('--no-encrypted')) {
+    log(`mediagit (encrypted)${tag}…`);
+    runs.enc.push(await runMediagit(v1, v2, true));
+  }
+  if (!flag('--no-server')) {
+    log(`mediagit server (loopback)${tag}…`);
+    runs.server.push(await runServer(v1, false));
+    if (!flag('--no-encrypted')) runs.serverEnc.push(await runServer(v1, true));
+  }
+  log(`restic${tag}…`);
+  const r = await runRestic(v1);
+  if (r) runs.restic.push(r);
+}
+
+/** The element-wise median of several results of one scenario (numbers and {secs, rssMiB} alike). */
+function medianOf(results) {
+  if (results.length === 0) return null;
+  const pick = (values) => {
+    const sorted = [...values].sort((a, b) => a - b);
+    return sorted[Math.floor((sorted.length - 1) / 2)];
+  };
+  const merge = (items) => {
+    const first = items[0];
+    if (typeof first === 'number') return pick(items);
+    if (first === null || typeof first !== 'object') return first;
+    return Object.fromEntries(Object.keys(first).map((k) => [k, merge(items.map((i) => i[k]))]));
+  };
+  return merge(results);
+}
+const plain = medianOf(runs.plain);
+const enc = medianOf(runs.enc);
+const server = medianOf(runs.server);
+const serverEnc = medianOf(runs.serverEnc);
+const restic = medianOf(runs.restic);
 
 const mb = (bytes, secs) => bytes / 1e6 / secs;
 const rows = [];
@@ -281,10 +316,10 @@ const storage = {
 };
 
 if (asJson) {
-  console.log(JSON.stringify({ profile, floors, rows, storage, coldUnlockSecs: enc?.coldUnlock ?? null }, null, 2));
+  console.log(JSON.stringify({ profile, repeat, floors, rows, storage, coldUnlockSecs: enc?.coldUnlock ?? null }, null, 2));
 } else {
   const f = (x, d = 2) => (x === null || x === undefined ? '—' : x.toFixed(d));
-  console.log(`\n## mediagit bench — profile ${profile}, corpus v1 ${(bytesV1 / 2 ** 20).toFixed(0)} MiB (${new Date().toISOString().slice(0, 10)})\n`);
+  console.log(`\n## mediagit bench — profile ${profile}, corpus v1 ${(bytesV1 / 2 ** 20).toFixed(0)} MiB (${new Date().toISOString().slice(0, 10)})${repeat > 1 ? `, median of ${repeat} rounds` : ''}\n`);
   console.log(`Floors on v1: read ${f(floors.read)} s, openssl sha256 ${f(floors.sha256)} s, cp -r ${f(floors.cp)} s\n`);
   if (enc) console.log(`Encrypted runs unlock once with 'mediagit key cache' (the agent); without it each command pays Argon2id (m=64 MiB, t=3, p=4): ${f(enc.coldUnlock)} s.\n`);
   console.log('| operation | time s | MB/s | peak RSS MiB | ÷ cp -r | ÷ read | ÷ sha256 | restic s | ÷ restic | encrypted s | enc ÷ plain | enc RSS MiB |');
