@@ -79,7 +79,9 @@ export async function stagePaths(repo: Repository, io: CommandIo, index: Index, 
     // stay busy; a file bigger than its share (one huge video) streams through the main thread's
     // chunker instead, with its chunks' hashing, compression and writes spread over every worker.
     const share = ctx.workers ? totalBytes / ctx.workers.size : 0;
-    await mapLimit(toIngest, 4, async (file) => {
+    // Largest first, each to the least loaded worker: the big files cannot end up queued last.
+    const bySize = [...toIngest].sort((a, b) => Number(b.stats.size - a.stats.size));
+    await mapLimit(bySize, 4, async (file) => {
       const size = Number(file.stats.size);
       const result = await ingestFile(ctx, repo.absPath(file.path), file.path, progress, size, size <= share);
       const type = (file.stats.mode & 0o111n) !== 0n ? 'exec' : 'file';

@@ -30,12 +30,15 @@ interface Pending {
   resolve(reply: Extract<ChunkReply, { ok: true }>): void;
   reject(err: Error): void;
   slot: Slot;
+  weight: number;
   onProgress?: (bytes: number) => void;
 }
 
 interface Slot {
   readonly worker: Worker;
   inflight: number;
+  /** Bytes of the jobs in flight: work goes to the least loaded worker, not the one with fewest jobs. */
+  load: number;
 }
 
 /**
@@ -53,7 +56,7 @@ export class ChunkWorkerPool {
   constructor(spec: ChunkStoreSpec, size = defaultPoolSize()) {
     for (let i = 0; i < size; i++) {
       const worker = new Worker(new URL('./chunk-worker.js', import.meta.url), { workerData: spec });
-      const slot: Slot = { worker, inflight: 0 };
+      const slot: Slot = { worker, inflight: 0, load: 0 };
       worker.on('message', (reply: ChunkReply | ChunkProgress) => {
         if ('progress' in reply) this.pending.get(reply.id)?.onProgress?.(reply.progress);
         else this.settle(reply);
@@ -71,7 +74,7 @@ export class ChunkWorkerPool {
   /** Stores one chunk; the chunk's memory is handed to a worker, so `chunk` is unusable afterwards. */
   async store(chunk: Buffer, skipCompression: boolean): Promise<StoredChunk> {
     const data = ownedArrayBuffer(chunk);
-    const reply = await this.submit((id) => ({ type: 'store', id, data, length: chunk.length, skipCompression }), [data]);
+    const reply = await this.submit((id) => ({ type: 'store', id, data, length: chunk.length, skipCompression }), [data], chunk.length);
     return reply.stored!;
   }
 
@@ -80,7 +83,7 @@ export class ChunkWorkerPool {
    * until this settles). Rejects with ObjectMissingError or ObjectCorruptError naming the chunk.
    */
   async restoreInto(oid: Oid, fd: number, position: number, size: number): Promise<number> {
-    const reply = await this.submit((id) => ({ type: 'restore', id, oid, fd, position, size }), []);
+    const reply = await this.submit((id) => ({ type: 'restore', id, oid, fd, position, size }), [], size);
     return reply.bytes!;
   }
 
@@ -88,8 +91,8 @@ export class ChunkWorkerPool {
    * Reads, chunks and stores a whole file on one worker; the caller writes the manifest. Worth it
    * when several files can keep every worker busy: chunking then runs on every core too.
    */
-  async ingestFile(absPath: string, relPath: string, onProgress: (bytes: number) => void): Promise<IngestedFile> {
-    const reply = await this.submit((id) => ({ type: 'ingest', id, absPath, relPath }), [], onProgress);
+  async ingestFile(absPath: string, relPath: string, size: number, onProgress: (bytes: number) => void): Promise<IngestedFile> {
+    const reply = await this.submit((id) => ({ type: 'ingest', id, absPath, relPath }), [], size, onProgress);
     return reply.file!;
   }
 
@@ -100,7 +103,7 @@ export class ChunkWorkerPool {
    */
   async adopt(oid: Oid, stored: Buffer): Promise<number> {
     const data = ownedArrayBuffer(stored);
-    const reply = await this.submit((id) => ({ type: 'adopt', id, oid, data, length: stored.length }), [data]);
+    const reply = await this.submit((id) => ({ type: 'adopt', id, oid, data, length: stored.length }), [data], stored.length);
     return reply.bytes!;
   }
 
@@ -108,13 +111,14 @@ export class ChunkWorkerPool {
     return this.slots.length;
   }
 
-  private submit(job: (id: number) => ChunkJob, transfer: ArrayBuffer[], onProgress?: (bytes: number) => void): Promise<Extract<ChunkReply, { ok: true }>> {
+  private submit(job: (id: number) => ChunkJob, transfer: ArrayBuffer[], weight: number, onProgress?: (bytes: number) => void): Promise<Extract<ChunkReply, { ok: true }>> {
     if (this.broken) return Promise.reject(this.broken);
-    const slot = this.slots.reduce((best, s) => (s.inflight < best.inflight ? s : best));
+    const slot = this.slots.reduce((best, s) => (s.load < best.load ? s : best));
     const id = this.nextId++;
     if (slot.inflight++ === 0) slot.worker.ref();
+    slot.load += weight;
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, slot, ...(onProgress ? { onProgress } : {}) });
+      this.pending.set(id, { resolve, reject, slot, weight, ...(onProgress ? { onProgress } : {}) });
       slot.worker.postMessage(job(id), transfer);
     });
   }
@@ -128,6 +132,7 @@ export class ChunkWorkerPool {
     const p = this.pending.get(reply.id);
     if (!p) return;
     this.pending.delete(reply.id);
+    p.slot.load -= p.weight;
     if (--p.slot.inflight === 0) p.slot.worker.unref();
     if (reply.ok) p.resolve(reply);
     else p.reject(rebuild(reply.failure));

@@ -38,7 +38,7 @@ export interface IngestResult {
  */
 export async function ingestFile(ctx: ContentContext, absPath: string, relPath: string, progress: ProgressSink, sizeHint?: number, wholeFileInWorker = false): Promise<IngestResult> {
   if (wholeFileInWorker && ctx.workers) {
-    const file = await ctx.workers.ingestFile(absPath, relPath, (bytes) => progress.bytes(bytes));
+    const file = await ctx.workers.ingestFile(absPath, relPath, sizeHint ?? 0, (bytes) => progress.bytes(bytes));
     const manifest = await ctx.odb.writeManifest({ size: file.size, chunks: file.chunks });
     return { manifestOid: manifest.oid, size: file.size, chunks: file.chunks.length, newChunks: file.newChunks, storedBytes: file.storedBytes + manifest.storedBytes };
   }

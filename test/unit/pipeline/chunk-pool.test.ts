@@ -147,7 +147,7 @@ test('a file ingested whole on a worker gets the chunks the main-thread path wou
       const odb = new ObjectDatabase(store, { compressionLevel: 3, ...(sealer ? { sealer } : {}) });
       const expected = chunkBuffer(data, DEFAULT_CHUNKING, sealer?.gear).map((c) => ({ oid: odb.oidOf('chunk', c), size: c.length }));
       let reported = 0;
-      const got = await pool.ingestFile(file, 'asset.bin', (bytes) => (reported += bytes));
+      const got = await pool.ingestFile(file, 'asset.bin', data.length, (bytes) => (reported += bytes));
       assert.deepEqual(got.chunks, expected);
       assert.equal(got.size, data.length);
       assert.equal(reported, data.length, 'progress adds up to the file size');
@@ -155,7 +155,7 @@ test('a file ingested whole on a worker gets the chunks the main-thread path wou
       // Every chunk is there and reads back.
       const back = Buffer.concat(await Promise.all(got.chunks.map((c) => odb.read('chunk', c.oid))));
       assert.deepEqual(back, data);
-      const again = await pool.ingestFile(file, 'asset.bin', () => undefined);
+      const again = await pool.ingestFile(file, 'asset.bin', data.length, () => undefined);
       assert.equal(again.newChunks, 0, 'a second ingest deduplicates everything');
       assert.equal(again.storedBytes, 0);
     } finally {
@@ -166,7 +166,7 @@ test('a file ingested whole on a worker gets the chunks the main-thread path wou
     (async () => {
       const pool = new ChunkWorkerPool({ root: dir, fsync: false, compressionLevel: 3, master: null, chunking: DEFAULT_CHUNKING }, 1);
       try {
-        await pool.ingestFile(join(dir, 'missing.bin'), 'missing.bin', () => undefined);
+        await pool.ingestFile(join(dir, 'missing.bin'), 'missing.bin', 0, () => undefined);
       } finally {
         await pool.close();
       }
