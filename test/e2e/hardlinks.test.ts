@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { chmod, mkdir, readFile, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
-import { runCli, tempDir, type CliResult } from '../support/cli.js';
+import { mg, mgFail, parseJson, pathExists, tempDir, type CliResult } from '../support/cli.js';
 import { makeCorpus } from '../support/corpus.js';
 import { SMALL_CHUNK_ARGS, folderSize, listFiles, stderrLines, storedChunks } from '../support/sync-fixtures.js';
 import { assertTreesEqual, hashTree } from '../support/tree.js';
@@ -30,16 +30,8 @@ interface GcJson {
   keptUnreachable: number;
 }
 
-const json = <T>(text: string): T => JSON.parse(text) as T;
-const mg = (cwd: string, ...args: string[]): Promise<CliResult> => runCli(args, { cwd });
-const mgFail = (cwd: string, ...args: string[]): Promise<CliResult> => runCli(args, { cwd, allowFail: true });
-
-async function exists(p: string): Promise<boolean> {
-  return stat(p).then(
-    () => true,
-    () => false,
-  );
-}
+const json = parseJson;
+const exists = pathExists;
 
 async function initAndCommit(dir: string, message: string): Promise<void> {
   await mg(dir, 'init', '-q', ...SMALL_CHUNK_ARGS);

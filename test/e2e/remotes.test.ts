@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { cp, mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
-import { runCli, tempDir, type CliResult } from '../support/cli.js';
+import { mg, mgFail, parseJson, pathExists, runCli, tempDir, type CliResult } from '../support/cli.js';
 import { makeCorpus } from '../support/corpus.js';
 import {
   SMALL_CHUNK_ARGS,
@@ -47,16 +47,8 @@ interface LogJson {
   message: string;
 }
 
-const json = <T>(text: string): T => JSON.parse(text) as T;
-const mg = (cwd: string, ...args: string[]): Promise<CliResult> => runCli(args, { cwd });
-const mgFail = (cwd: string, ...args: string[]): Promise<CliResult> => runCli(args, { cwd, allowFail: true });
-
-async function exists(p: string): Promise<boolean> {
-  return stat(p).then(
-    () => true,
-    () => false,
-  );
-}
+const json = parseJson;
+const exists = pathExists;
 
 async function headOid(repo: string): Promise<string> {
   const log = json<LogJson[]>((await mg(repo, 'log', '--json')).stdout);

@@ -4,7 +4,7 @@
  * the developer's shell, config or colour settings.
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after } from 'node:test';
@@ -141,4 +141,18 @@ export async function tempDir(prefix: string): Promise<string> {
     cleanup(() => rm(dir, { recursive: true, force: true }));
   }
   return dir;
+}
+
+/** `mediagit <args>` in `cwd`; a non-zero exit throws (see runCli). */
+export const mg = (cwd: string, ...args: string[]): Promise<CliResult> => runCli(args, { cwd });
+/** `mediagit <args>` in `cwd`, for commands expected to fail: the result carries the exit code. */
+export const mgFail = (cwd: string, ...args: string[]): Promise<CliResult> => runCli(args, { cwd, allowFail: true });
+
+export const parseJson = <T>(text: string): T => JSON.parse(text) as T;
+
+export async function pathExists(p: string): Promise<boolean> {
+  return stat(p).then(
+    () => true,
+    () => false,
+  );
 }
