@@ -4,7 +4,13 @@ import { constants, zstdCompress, zstdCompressSync, zstdDecompress, zstdDecompre
 export const Codec = { raw: 0, zstd: 1 } as const;
 export type CodecId = (typeof Codec)[keyof typeof Codec];
 
-export const DEFAULT_ZSTD_LEVEL = 3;
+/**
+ * zstd's fastest level. On the media corpus of `npm run bench` level 3 stored 1.2 % less (522 vs
+ * 528 MB of 602 MiB) for a third more compression time; media repositories are dominated by
+ * already-compressed or barely compressible data, so the faster level is the better default.
+ * `core.compression_level` picks another per repository.
+ */
+export const DEFAULT_ZSTD_LEVEL = 1;
 /** A chunk is stored compressed only when that saves at least this fraction. */
 export const MIN_SAVINGS = 0.03;
 
