@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import type { CommandIo } from '../commands/context.js';
+import { DEFAULT_ZSTD_LEVEL } from '../compression/index.js';
 import { silentProgress, type ProgressSink } from '../repo/progress.js';
 import { reportError } from './errors.js';
 import { readPassphrase } from './passphrase.js';
@@ -75,7 +76,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--chunk-min <size>', 'minimum chunk size (fixed for the repository)', '256K')
     .option('--chunk-avg <size>', 'average chunk size (fixed for the repository)', '1M')
     .option('--chunk-max <size>', 'maximum chunk size (fixed for the repository)', '4M')
-    .option('--compression-level <n>', 'zstd level 0 (off) to 22', '3')
+    .option('--compression-level <n>', `zstd level 0 (off) to 22 (default ${DEFAULT_ZSTD_LEVEL})`)
     .option('--encrypt', 'encrypt everything client-side (AES-256-GCM; asks for a new passphrase)')
     .option('-q, --quiet', 'print nothing on success')
     .addHelpText('after', examples(['mediagit init', 'mediagit init my-project', 'MEDIAGIT_NEW_PASSPHRASE=… mediagit init --encrypt', 'mediagit init --chunk-avg 512K assets']))
