@@ -1,6 +1,7 @@
 import { decodePayload, decodePayloadSync, encodePayload } from '../compression/index.js';
 import { ObjectCorruptError, ObjectMissingError, NotFoundError } from '../errors/index.js';
-import { chunkKey, objectKey, type Store } from '../store/index.js';
+// The contract alone: the store index would pull every backend and wrapper into a worker thread.
+import { chunkKey, objectKey, type Store } from '../store/store.js';
 import { decodeCommit, decodeTag, encodeCommit, encodeTag, type Commit, type Tag } from './commit.js';
 import { decodeEnvelopeHeader } from './envelope.js';
 import type { ObjectKind } from './kinds.js';
