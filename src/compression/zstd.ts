@@ -1,4 +1,4 @@
-import { constants, zstdCompress, zstdCompressSync, zstdDecompress, zstdDecompressSync } from 'node:zlib';
+import { constants, zstdCompress, zstdCompressSync, zstdDecompress, zstdDecompressSync, type ZstdOptions } from 'node:zlib';
 
 /** Codec byte in the stored envelope (docs/format.md). Never renumber. */
 export const Codec = { raw: 0, zstd: 1 } as const;
@@ -24,36 +24,48 @@ export interface Encoded {
  * several chunks proceeds on every core while the main thread keeps chunking and hashing.
  */
 export function zstd(data: Uint8Array, level: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    // One output buffer big enough for the worst case (zstd's compress bound) makes the whole chunk
-    // a single thread-pool job; the default 16 KiB would bounce to the main thread per 16 KiB.
-    zstdCompress(data, { chunkSize: compressBound(data.length), params: { [constants.ZSTD_c_compressionLevel]: level } }, (err, out) => (err ? reject(err) : resolve(out)));
-  });
+  return new Promise((resolve, reject) => zstdCompress(data, compressOptions(data.length, level), (err, out) => (err ? reject(err) : resolve(out))));
 }
 
 export function unzstd(data: Uint8Array, expectedLength: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    // maxOutputLength stops a crafted object from inflating without bound; chunkSize = the expected
-    // length decodes in one thread-pool job.
-    const limit = Math.max(expectedLength, 1);
-    zstdDecompress(data, { maxOutputLength: limit, chunkSize: Math.max(limit, 64) }, (err, out) => (err ? reject(err) : resolve(out)));
-  });
+  return new Promise((resolve, reject) => zstdDecompress(data, decompressOptions(expectedLength), (err, out) => (err ? reject(err) : resolve(out))));
 }
 
 /** Compresses unless told not to or unless it does not pay; falls back to raw per chunk. */
 export async function encodePayload(data: Buffer, options: { level: number; skip: boolean }): Promise<Encoded> {
-  if (options.skip || data.length < 64 || options.level <= 0) return { codec: Codec.raw, payload: data };
-  const packed = await zstd(data, options.level);
-  if (packed.length > data.length * (1 - MIN_SAVINGS)) return { codec: Codec.raw, payload: data };
-  return { codec: Codec.zstd, payload: packed };
+  return worthTrying(data, options) ? keepIfSmaller(data, await zstd(data, options.level)) : raw(data);
 }
 
 /** encodePayload for threads that may block (the chunk workers): same decisions, same bytes. */
 export function encodePayloadSync(data: Buffer, options: { level: number; skip: boolean }): Encoded {
-  if (options.skip || data.length < 64 || options.level <= 0) return { codec: Codec.raw, payload: data };
-  const packed = zstdCompressSync(data, { chunkSize: compressBound(data.length), params: { [constants.ZSTD_c_compressionLevel]: options.level } });
-  if (packed.length > data.length * (1 - MIN_SAVINGS)) return { codec: Codec.raw, payload: data };
-  return { codec: Codec.zstd, payload: packed };
+  return worthTrying(data, options) ? keepIfSmaller(data, zstdCompressSync(data, compressOptions(data.length, options.level))) : raw(data);
+}
+
+function worthTrying(data: Buffer, options: { level: number; skip: boolean }): boolean {
+  return !options.skip && data.length >= 64 && options.level > 0;
+}
+
+const raw = (data: Buffer): Encoded => ({ codec: Codec.raw, payload: data });
+
+function keepIfSmaller(data: Buffer, packed: Buffer): Encoded {
+  return packed.length > data.length * (1 - MIN_SAVINGS) ? raw(data) : { codec: Codec.zstd, payload: packed };
+}
+
+/**
+ * One output buffer big enough for the worst case (zstd's compress bound): the whole chunk is a
+ * single job; the default 16 KiB would bounce to the main thread per 16 KiB.
+ */
+function compressOptions(length: number, level: number): ZstdOptions {
+  return { chunkSize: compressBound(length), params: { [constants.ZSTD_c_compressionLevel]: level } };
+}
+
+/**
+ * maxOutputLength stops a crafted object from inflating without bound; chunkSize = the expected
+ * length decodes in one job.
+ */
+function decompressOptions(expectedLength: number): ZstdOptions {
+  const limit = Math.max(expectedLength, 1);
+  return { maxOutputLength: limit, chunkSize: Math.max(limit, 64) };
 }
 
 /** zstd's worst case for `length` input bytes, with slack: one output buffer, one pass. */
@@ -70,9 +82,6 @@ export async function decodePayload(codec: number, payload: Buffer, plainLength:
 /** decodePayload for threads that may block; the same limits. */
 export function decodePayloadSync(codec: number, payload: Buffer, plainLength: number): Buffer {
   if (codec === Codec.raw) return payload;
-  if (codec === Codec.zstd) {
-    const limit = Math.max(plainLength, 1);
-    return zstdDecompressSync(payload, { maxOutputLength: limit, chunkSize: Math.max(limit, 64) });
-  }
+  if (codec === Codec.zstd) return zstdDecompressSync(payload, decompressOptions(plainLength));
   throw new Error(`unknown codec ${codec}`);
 }

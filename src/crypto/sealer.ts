@@ -89,18 +89,13 @@ export class EncryptedSealer implements ObjectSealer {
     return this.dataKey;
   }
 
-  /** Same format as seal(), encrypted on the thread pool with one copy less. */
+  /**
+   * seal(). The object database calls this only for structured objects and for small adds (the
+   * chunk workers seal everything large), so the cipher runs in place rather than paying a
+   * thread-pool hop and WebCrypto's copies; one encoder (sealParts) serves every path.
+   */
   async sealAsync(kind: ObjectKind, oid: Oid, codec: number, plainLength: number, payload: Buffer): Promise<Buffer> {
-    const inner = this.inner(codec, plainLength, payload);
-    const header = Buffer.alloc(ENVELOPE_HEADER_SIZE);
-    writeEnvelopeHeader(header, kind, 0, 0, CIPHER_AES_256_GCM);
-    const nonce = randomNonce();
-    const sealed = await webcrypto.subtle.encrypt({ name: 'AES-GCM', iv: nonce, additionalData: aad(header, oid), tagLength: TAG_BYTES * 8 }, await this.key(), inner);
-    const out = Buffer.allocUnsafe(ENVELOPE_HEADER_SIZE + NONCE_BYTES + sealed.byteLength);
-    header.copy(out, 0);
-    nonce.copy(out, ENVELOPE_HEADER_SIZE);
-    out.set(new Uint8Array(sealed), ENVELOPE_HEADER_SIZE + NONCE_BYTES);
-    return out;
+    return this.seal(kind, oid, codec, plainLength, payload);
   }
 
   async openAsync(kind: ObjectKind, oid: Oid, stored: Buffer): Promise<Unsealed> {
@@ -114,16 +109,6 @@ export class EncryptedSealer implements ObjectSealer {
       throw new Error('authentication failed (tampered, truncated, swapped, or from another repository)');
     }
     return parseInner(inner);
-  }
-
-  private inner(codec: number, plainLength: number, payload: Buffer): Buffer {
-    const inner = Buffer.allocUnsafe(padme(INNER_HEADER + payload.length));
-    inner.writeUInt8(codec, 0);
-    inner.writeBigUInt64BE(BigInt(plainLength), 1);
-    inner.writeBigUInt64BE(BigInt(payload.length), 9);
-    payload.copy(inner, INNER_HEADER);
-    inner.fill(0, INNER_HEADER + payload.length);
-    return inner;
   }
 
   private checkHeader(kind: ObjectKind, stored: Buffer): Buffer {
