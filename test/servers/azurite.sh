@@ -22,13 +22,9 @@ ACCOUNT=devstoreaccount1
 KEY='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=='
 START_TIMEOUT_S="${MEDIAGIT_TEST_START_TIMEOUT:-30}"
 
-running() {
-  [[ -f "$PID_FILE" ]] && kill -0 "$(cat "$PID_FILE")" 2>/dev/null
-}
-
-port_open() {
-  (exec 3<>"/dev/tcp/$HOST/$PORT") 2>/dev/null
-}
+NAME="azurite"
+# shellcheck source=test/servers/background.sh
+source "$ROOT/test/servers/background.sh"
 
 start() {
   if running; then
@@ -50,7 +46,7 @@ start() {
   mkdir -p "$DATA_DIR"
   : >"$LOG_FILE"
   local started
-  started=$(date +%s%N)
+  started=$(now_ms)
   # --disableTelemetry: Azurite otherwise reports usage over the network.
   # --skipApiVersionCheck: the SDK may be newer than the Azurite release.
   # --loose: ignore headers Azurite does not implement instead of failing the request.
@@ -61,45 +57,12 @@ start() {
     >"$LOG_FILE" 2>&1 </dev/null &
   echo $! >"$PID_FILE"
 
-  local deadline=$((SECONDS + START_TIMEOUT_S))
-  until port_open; do
-    if ! running; then
-      echo "azurite exited during startup; log follows" >&2
-      cat "$LOG_FILE" >&2
-      rm -f "$PID_FILE"
-      return 1
-    fi
-    if ((SECONDS >= deadline)); then
-      echo "azurite did not open $HOST:$PORT within ${START_TIMEOUT_S}s; log follows" >&2
-      cat "$LOG_FILE" >&2
-      stop
-      return 1
-    fi
-    sleep 0.1
-  done
-  echo "azurite ready on http://$HOST:$PORT/$ACCOUNT (pid $(cat "$PID_FILE"), $(((($(date +%s%N) - started)) / 1000000)) ms)"
+  wait_ready port_open 0.1
+  echo "azurite ready on http://$HOST:$PORT/$ACCOUNT (pid $(cat "$PID_FILE"), $(($(now_ms) - started)) ms)"
 }
 
 stop() {
-  if [[ -f "$PID_FILE" ]]; then
-    local pid
-    pid=$(cat "$PID_FILE")
-    if kill -0 "$pid" 2>/dev/null; then
-      kill "$pid" 2>/dev/null || true
-      for _ in $(seq 1 50); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-      done
-      if kill -0 "$pid" 2>/dev/null; then
-        echo "azurite (pid $pid) ignored SIGTERM; sending SIGKILL" >&2
-        kill -9 "$pid" 2>/dev/null || true
-      fi
-    fi
-    rm -f "$PID_FILE"
-    echo "azurite stopped"
-  else
-    echo "azurite not running"
-  fi
+  stop_background
   rm -rf "$DATA_DIR"
 }
 

@@ -19,12 +19,12 @@ PID_FILE="$STATE/gcs.pid"
 LOG_FILE="$STATE/gcs.log"
 START_TIMEOUT_S="${MEDIAGIT_TEST_START_TIMEOUT:-30}"
 
-running() {
-  [[ -f "$PID_FILE" ]] && kill -0 "$(cat "$PID_FILE")" 2>/dev/null
-}
+NAME="fake GCS"
+# shellcheck source=test/servers/background.sh
+source "$ROOT/test/servers/background.sh"
 
-port_open() {
-  (exec 3<>"/dev/tcp/$HOST/$PORT") 2>/dev/null
+listening() {
+  grep -q '^fake-gcs listening on ' "$LOG_FILE" 2>/dev/null
 }
 
 start() {
@@ -46,50 +46,17 @@ start() {
   # see the "listening" line of a previous run.
   : >"$LOG_FILE"
   local started
-  started=$(date +%s%N)
+  started=$(now_ms)
   nohup node "$bin" --host "$HOST" --port "$PORT" >"$LOG_FILE" 2>&1 </dev/null &
   echo $! >"$PID_FILE"
 
-  local deadline=$((SECONDS + START_TIMEOUT_S))
   # The server prints its "listening" line only after listen() succeeded.
-  until grep -q '^fake-gcs listening on ' "$LOG_FILE" 2>/dev/null; do
-    if ! running; then
-      echo "fake GCS exited during startup; log follows" >&2
-      cat "$LOG_FILE" >&2
-      rm -f "$PID_FILE"
-      return 1
-    fi
-    if ((SECONDS >= deadline)); then
-      echo "fake GCS did not start within ${START_TIMEOUT_S}s; log follows" >&2
-      cat "$LOG_FILE" >&2
-      stop
-      return 1
-    fi
-    sleep 0.05
-  done
-  echo "fake GCS ready on http://$HOST:$PORT (pid $(cat "$PID_FILE"), $(((($(date +%s%N) - started)) / 1000000)) ms)"
+  wait_ready listening 0.05
+  echo "fake GCS ready on http://$HOST:$PORT (pid $(cat "$PID_FILE"), $(($(now_ms) - started)) ms)"
 }
 
 stop() {
-  if [[ -f "$PID_FILE" ]]; then
-    local pid
-    pid=$(cat "$PID_FILE")
-    if kill -0 "$pid" 2>/dev/null; then
-      kill "$pid" 2>/dev/null || true
-      for _ in $(seq 1 50); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-      done
-      if kill -0 "$pid" 2>/dev/null; then
-        echo "fake GCS (pid $pid) ignored SIGTERM; sending SIGKILL" >&2
-        kill -9 "$pid" 2>/dev/null || true
-      fi
-    fi
-    rm -f "$PID_FILE"
-    echo "fake GCS stopped"
-  else
-    echo "fake GCS not running"
-  fi
+  stop_background
 }
 
 case "${1:-}" in
