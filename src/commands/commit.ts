@@ -65,9 +65,13 @@ export async function runCommit(io: CommandIo, options: CommitOptions): Promise<
     const written = await repo.odb.writeCommit({ tree: treeOid, parents, author: options.amend && headCommit ? headCommit.author : identity, committer: identity, message: cleaned });
     await repo.advanceHead(written.oid, head.oid);
     await repo.clearState('MERGE_HEAD', 'MERGE_MSG');
-    const before = parents[0] ? await commitTreeMap(repo, parents[0]) : new Map();
-    const changes = diffMaps(before, indexToMap(index));
-    return { oid: written.oid, branch: head.ref?.replace(/^refs\/heads\//, '') ?? null, root: parents.length === 0, subject: cleaned.split('\n')[0] ?? '', changes: changes.length, tree: treeOid };
+    // The "N files changed" line reads the parent's trees: not worth it when nothing is printed.
+    let changes = 0;
+    if (options.json || !options.quiet) {
+      const before = parents[0] ? await commitTreeMap(repo, parents[0]) : new Map();
+      changes = diffMaps(before, indexToMap(index)).length;
+    }
+    return { oid: written.oid, branch: head.ref?.replace(/^refs\/heads\//, '') ?? null, root: parents.length === 0, subject: cleaned.split('\n')[0] ?? '', changes, tree: treeOid };
   });
   if (options.json) {
     io.out(JSON.stringify({ oid: result.oid, branch: result.branch, tree: result.tree, filesChanged: result.changes }));

@@ -49,9 +49,10 @@ export async function writeTreeFromMap(odb: ObjectDatabase, files: Iterable<[str
   const write = async (node: DirNode): Promise<{ oid: Oid; size: number }> => {
     const entries: TreeEntry[] = [];
     let size = 0;
-    for (const [name, child] of node.dirs) {
-      const sub = await write(child);
-      entries.push({ name, type: 'dir', oid: sub.oid, size: sub.size });
+    // Sibling folders are written concurrently: each tree write waits on its own fsync.
+    const subtrees = await Promise.all([...node.dirs].map(async ([name, child]) => ({ name, ...(await write(child)) })));
+    for (const sub of subtrees) {
+      entries.push({ name: sub.name, type: 'dir', oid: sub.oid, size: sub.size });
       size += sub.size;
     }
     for (const [name, record] of node.files) {
