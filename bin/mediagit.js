@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Entry point. Kept tiny: `--version` answers without loading the CLI, and an old Node gets a
 // clear message instead of a crash deep inside node:zlib.
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { enableCompileCache } from 'node:module';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +14,16 @@ if (major < 22 || (major === 22 && minor < 19)) {
 // Hashing, zstd and file I/O all run on libuv's pool; four threads leave the second core idle
 // whenever one of them sits in fsync. Must be set before the pool's first use.
 process.env.UV_THREADPOOL_SIZE ??= '8';
+/**
+ * The bundle npm run build makes (dist/bundle: ~15 ms faster to load than tsc's ~150 modules),
+ * unless tsc's output is newer, as after a bare `tsc` while developing: never a stale bundle.
+ */
+function entryModule() {
+  const modified = (rel) => statSync(new URL(rel, import.meta.url), { throwIfNoEntry: false })?.mtimeMs ?? -1;
+  const bundled = modified('../dist/bundle/mediagit.js');
+  return bundled >= 0 && bundled >= modified('../dist/src/cli/main.js') ? '../dist/bundle/mediagit.js' : '../dist/src/cli/main.js';
+}
+
 const arg = process.argv[2];
 if (process.argv.length === 3 && (arg === '--version' || arg === '-V')) {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
@@ -27,6 +37,6 @@ if (process.argv.length === 3 && (arg === '--version' || arg === '-V')) {
   // the user's cache folder: a compile cache in a shared /tmp could be planted by someone else.
   // NODE_DISABLE_COMPILE_CACHE=1 turns it off; failing to create it just means no cache.
   enableCompileCache?.(join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'mediagit', 'compile-cache'));
-  const { main } = await import('../dist/src/cli/main.js');
+  const { main } = await import(entryModule());
   process.exitCode = await main(process.argv);
 }

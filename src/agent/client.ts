@@ -147,7 +147,7 @@ async function ping(): Promise<boolean> {
 }
 
 function startAgentProcess(socketPath: string): void {
-  const entry = fileURLToPath(new URL('./main.js', import.meta.url));
+  const entry = fileURLToPath(new URL('./agent-process.js', import.meta.url));
   // The agent needs nothing from the environment, and must not sit on the passphrases, tokens and
   // cloud credentials it may hold for hours; nor should it pin the repository folder as its cwd.
   const child = spawn(process.execPath, [entry, socketPath], { detached: true, stdio: 'ignore', cwd: '/', env: {} });

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import type { CommandIo } from '../commands/context.js';
@@ -7,11 +6,7 @@ import { silentProgress, type ProgressSink } from '../repo/progress.js';
 import { reportError } from './errors.js';
 import { readPassphrase } from './passphrase.js';
 import { TerminalProgress } from './progress.js';
-
-export function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
+import { packageVersion } from '../util/version.js';
 
 interface GlobalOptions {
   C?: string;

@@ -27,8 +27,9 @@ import { objectRoutes } from './routes/objects.js';
 import { refRoutes } from './routes/refs.js';
 import { repositoryRoutes } from './routes/repository.js';
 import { RepositoryStorage } from './storage.js';
+import { packageVersion } from '../util/version.js';
 
-export const SERVER_VERSION: string = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+export const SERVER_VERSION: string = packageVersion();
 
 const ENDPOINTS: readonly Endpoint[] = [...repositoryRoutes, ...objectRoutes, ...refRoutes, ...lockRoutes];
 const HEALTH_PROBE_TIMEOUT_MS = 5000;
