@@ -81,7 +81,10 @@ export async function stagePaths(repo: Repository, io: CommandIo, index: Index, 
     const share = ctx.workers ? totalBytes / ctx.workers.size : 0;
     // Largest first, each to the least loaded worker: the big files cannot end up queued last.
     const bySize = [...toIngest].sort((a, b) => Number(b.stats.size - a.stats.size));
-    await mapLimit(bySize, 4, async (file) => {
+    // A file handed to a worker is queued there for good, so only a couple wait beyond one per
+    // worker (hiding the manifest write between files); the rest go out as workers free up.
+    const concurrency = ctx.workers ? ctx.workers.size + 2 : 4;
+    await mapLimit(bySize, concurrency, async (file) => {
       const size = Number(file.stats.size);
       const result = await ingestFile(ctx, repo.absPath(file.path), file.path, progress, size, size <= share);
       const type = (file.stats.mode & 0o111n) !== 0n ? 'exec' : 'file';

@@ -58,7 +58,7 @@ export class ChunkWorkerPool {
       const worker = new Worker(new URL('./chunk-worker.js', import.meta.url), { workerData: spec });
       const slot: Slot = { worker, inflight: 0, load: 0 };
       worker.on('message', (reply: ChunkReply | ChunkProgress) => {
-        if ('progress' in reply) this.pending.get(reply.id)?.onProgress?.(reply.progress);
+        if ('progress' in reply) this.progressed(reply);
         else this.settle(reply);
       });
       worker.on('error', (err) => this.fail(err));
@@ -126,6 +126,20 @@ export class ChunkWorkerPool {
   async close(): Promise<void> {
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
     this.slots.length = 0;
+  }
+
+  /**
+   * A worker's load counts the bytes it has yet to get through, not the size of what it was given:
+   * the next file then goes to the worker that will be free first, and both finish together
+   * instead of one chewing alone through its last file while the other idles.
+   */
+  private progressed(report: ChunkProgress): void {
+    const p = this.pending.get(report.id);
+    if (!p) return;
+    const done = Math.min(report.progress, p.weight);
+    p.weight -= done;
+    p.slot.load -= done;
+    p.onProgress?.(report.progress);
   }
 
   private settle(reply: ChunkReply): void {
