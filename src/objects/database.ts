@@ -2,6 +2,7 @@ import { decodePayload, decodePayloadSync, encodePayload } from '../compression/
 import { ObjectCorruptError, ObjectMissingError, NotFoundError } from '../errors/index.js';
 // The contract alone: the store index would pull every backend and wrapper into a worker thread.
 import { chunkKey, objectKey, type Store } from '../store/store.js';
+import { releaseMemory } from '../util/memory.js';
 import { decodeCommit, decodeTag, encodeCommit, encodeTag, type Commit, type Tag } from './commit.js';
 import { decodeEnvelopeHeader } from './envelope.js';
 import type { ObjectKind } from './kinds.js';
@@ -107,6 +108,8 @@ export class ObjectDatabase {
     try {
       const opened = this.sealer.open(kind, oid, stored);
       plain = checkLength(decodePayloadSync(opened.codec, opened.payload, opened.plainLength), opened.plainLength);
+      // A decrypted object decompressed into memory of its own: the cipher's output is garbage now.
+      if (opened.payload.buffer !== stored.buffer && plain.buffer !== opened.payload.buffer) releaseMemory(opened.payload);
     } catch (err) {
       throw corrupt(oid, err);
     }

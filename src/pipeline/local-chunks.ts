@@ -5,6 +5,7 @@ import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
 import { ObjectCorruptError, ObjectMissingError } from '../errors/index.js';
 import { ObjectDatabase, plainSealer, type ManifestChunk, type ObjectSealer, type Oid } from '../objects/index.js';
 import { isErrno } from '../util/fs.js';
+import { releaseMemory as release } from '../util/memory.js';
 // Module by module, not the layers' index files: a worker thread starts faster with less to load.
 import { LocalStore } from '../store/local/local-store.js';
 import { chunkKey } from '../store/store.js';
@@ -177,20 +178,5 @@ export class LocalChunks {
     const storedBytes = written ? parts.reduce((n, p) => n + p.length, 0) : 0;
     for (const part of [plain, encoded.payload, ...parts]) release(part);
     return { oid, written, storedBytes, compressed: encoded.codec !== 0 };
-  }
-}
-
-/**
- * Frees a large buffer's memory now by detaching it. Only views at offset 0 of big buffers are
- * touched: those are allocations of their own (a chunk, zstd's output, a cipher's output), never
- * Node's shared pool slab, which serves only allocations under 4 KiB.
- */
-function release(view: Buffer): void {
-  const buffer = view.buffer;
-  if (!(buffer instanceof ArrayBuffer) || buffer.detached || view.byteOffset !== 0 || buffer.byteLength < 64 * 1024) return;
-  try {
-    buffer.transfer(0);
-  } catch {
-    // Some buffers Node allocates natively refuse detaching; those wait for the collector.
   }
 }
