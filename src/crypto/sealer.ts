@@ -7,6 +7,8 @@ import { aesGcmOpen, hkdfSha256, hmacSha256, NONCE_BYTES, padme, randomNonce, TA
 export const CIPHER_AES_256_GCM = 1;
 /** codec u8 | canonical length u64 | payload length u64 */
 const INNER_HEADER = 17;
+/** Objects smaller than this are deciphered in place rather than on the thread pool. */
+const OFFLOAD_MIN_BYTES = 64 * 1024;
 
 export interface SubKeys {
   /** Encrypts every object (AES-256-GCM). */
@@ -37,12 +39,17 @@ export function deriveSubKeys(master: Uint8Array): SubKeys {
  */
 export class EncryptedSealer implements ObjectSealer {
   readonly encrypted = true;
-  readonly gear: Uint32Array;
   private readonly keys: SubKeys;
+  private gearTable: Uint32Array | undefined;
 
   constructor(master: Uint8Array) {
     this.keys = deriveSubKeys(master);
-    this.gear = gearFromSeed(this.keys.chunking);
+  }
+
+  /** Derived on first use (256 HMACs): only commands that cut files need it. */
+  get gear(): Uint32Array {
+    this.gearTable ??= gearFromSeed(this.keys.chunking);
+    return this.gearTable;
   }
 
   oidOf(_kind: ObjectKind, canonical: Uint8Array): Oid {
@@ -99,6 +106,9 @@ export class EncryptedSealer implements ObjectSealer {
   }
 
   async openAsync(kind: ObjectKind, oid: Oid, stored: Buffer): Promise<Unsealed> {
+    // Commits, trees and manifests: a thread-pool hop (and WebCrypto's first-use setup, ~4 ms)
+    // costs far more than deciphering a few KiB in place.
+    if (stored.length < OFFLOAD_MIN_BYTES) return this.open(kind, oid, stored);
     const header = this.checkHeader(kind, stored);
     let inner: Buffer;
     try {
