@@ -102,14 +102,18 @@ export class ObjectDatabase {
     return plain;
   }
 
-  /** openStored for threads that may block (the chunk workers): the same checks, synchronously. */
-  openStoredSync(kind: ObjectKind, oid: Oid, stored: Buffer): Buffer {
+  /**
+   * openStored for threads that may block (the chunk workers): the same checks, synchronously. An
+   * encrypted object is deciphered into `output(length)` when given (see ObjectSealer.open), so the
+   * result may be a view of that buffer, of `stored`, or memory of its own.
+   */
+  openStoredSync(kind: ObjectKind, oid: Oid, stored: Buffer, output?: (length: number) => Buffer): Buffer {
     let plain: Buffer;
     try {
-      const opened = this.sealer.open(kind, oid, stored);
+      const opened = this.sealer.open(kind, oid, stored, output);
       plain = checkLength(decodePayloadSync(opened.codec, opened.payload, opened.plainLength), opened.plainLength);
-      // A decrypted object decompressed into memory of its own: the cipher's output is garbage now.
-      if (opened.payload.buffer !== stored.buffer && plain.buffer !== opened.payload.buffer) releaseMemory(opened.payload);
+      // Deciphered into fresh memory and then decompressed into more: the former is garbage now.
+      if (!output && opened.payload.buffer !== stored.buffer && plain.buffer !== opened.payload.buffer) releaseMemory(opened.payload);
     } catch (err) {
       throw corrupt(oid, err);
     }

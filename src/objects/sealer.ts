@@ -25,8 +25,12 @@ export interface ObjectSealer {
   seal(kind: ObjectKind, oid: Oid, codec: number, plainLength: number, payload: Buffer): Buffer;
   /** seal's bytes as pieces in order, so a writer can writev them without joining (no copy of the payload). */
   sealParts(kind: ObjectKind, oid: Oid, codec: number, plainLength: number, payload: Buffer): Buffer[];
-  /** Authenticates and unwraps; throws a plain Error naming the defect. */
-  open(kind: ObjectKind, oid: Oid, stored: Buffer): Unsealed;
+  /**
+   * Authenticates and unwraps; throws a plain Error naming the defect. A sealer that deciphers may
+   * write the plaintext into `output(length)` (a buffer the caller reuses, at least that long)
+   * instead of fresh memory; the payload is then a view of it, valid until the caller reuses it.
+   */
+  open(kind: ObjectKind, oid: Oid, stored: Buffer, output?: (length: number) => Buffer): Unsealed;
   /** seal, with any cipher work on the thread pool (the object database's hot path). */
   sealAsync(kind: ObjectKind, oid: Oid, codec: number, plainLength: number, payload: Buffer): Promise<Buffer>;
   /** open, with any cipher work on the thread pool. */

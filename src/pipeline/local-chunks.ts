@@ -64,14 +64,25 @@ export class LocalChunks {
    */
   restoreInto(oid: Oid, fd: number, position: number, expectedSize: number): number {
     const stored = this.readObject(oid);
-    const plain = this.odb.openStoredSync('chunk', oid, stored);
+    const plain = this.odb.openStoredSync('chunk', oid, stored, this.plainScratch);
     if (plain.length !== expectedSize) throw new ObjectCorruptError(oid, `is ${plain.length} bytes, its manifest says ${expectedSize}`);
     let done = 0;
     while (done < plain.length) done += writeSync(fd, plain, done, plain.length - done, position + done);
     const written = plain.length;
-    // A raw chunk is a view of the scratch buffer; anything else was decoded into memory of its own.
-    if (plain.buffer !== this.scratch.buffer) release(plain);
+    this.releaseDecoded(plain);
     return written;
+  }
+
+  /** Where encrypted chunks are deciphered: one buffer, reused like `scratch`. */
+  private deciphered = Buffer.alloc(0);
+  private readonly plainScratch = (length: number): Buffer => {
+    if (this.deciphered.length < length) this.deciphered = Buffer.allocUnsafeSlow(Math.max(length, this.deciphered.length * 2));
+    return this.deciphered;
+  };
+
+  /** A raw chunk is a view of a reused buffer; anything else was decoded into memory of its own. */
+  private releaseDecoded(plain: Buffer): void {
+    if (plain.buffer !== this.scratch.buffer && plain.buffer !== this.deciphered.buffer) release(plain);
   }
 
   /**
@@ -79,8 +90,8 @@ export class LocalChunks {
    * would (envelope, GCM tag, codec, ID), then written. Consumes `stored`. Returns its size.
    */
   adopt(oid: Oid, stored: Buffer): number {
-    const plain = this.odb.openStoredSync('chunk', oid, stored);
-    if (plain.buffer !== stored.buffer) release(plain);
+    const plain = this.odb.openStoredSync('chunk', oid, stored, this.plainScratch);
+    if (plain.buffer !== stored.buffer) this.releaseDecoded(plain);
     this.objects.putPartsSync(chunkKey(oid), [stored]);
     const size = stored.length;
     release(stored);

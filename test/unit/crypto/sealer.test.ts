@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { EncryptedSealer, newMasterKey } from '../../../src/crypto/index.js';
 import { sha256Hex } from '../../../src/objects/index.js';
@@ -50,4 +51,30 @@ test('the thread-pool paths (sealAsync/openAsync) produce and accept the same fo
   await assert.rejects(sealer.openAsync('chunk', oid, flipped), /authentication failed/);
   await assert.rejects(sealer.openAsync('chunk', sealer.oidOf('chunk', Buffer.from('x')), viaPool), /authentication failed/);
   await assert.rejects(sealer.openAsync('chunk', oid, viaPool.subarray(0, viaPool.length - 3)), /authentication failed/);
+});
+
+test('objects spanning many cipher steps round-trip through every path, and into a caller-supplied buffer', async () => {
+  // An odd size, so the last 64 KiB step is partial; big enough that openAsync takes WebCrypto.
+  const big = randomBytes(300_001);
+  const bigOid = sealer.oidOf('chunk', big);
+  const stored = sealer.seal('chunk', bigOid, 0, big.length, big);
+  assert.ok(sealer.open('chunk', bigOid, stored).payload.equals(big));
+  assert.ok((await sealer.openAsync('chunk', bigOid, stored)).payload.equals(big));
+  const viaParts = Buffer.concat(sealer.sealParts('chunk', bigOid, 0, big.length, big));
+  assert.ok((await sealer.openAsync('chunk', bigOid, viaParts)).payload.equals(big));
+
+  const reused = Buffer.alloc(1 << 20);
+  let asked = 0;
+  const opened = sealer.open('chunk', bigOid, viaParts, (length) => {
+    asked = length;
+    return reused;
+  });
+  assert.ok(opened.payload.equals(big));
+  assert.equal(opened.payload.buffer, reused.buffer, 'deciphered into the buffer it was given');
+  assert.ok(asked >= big.length && asked < big.length + 64 * 1024);
+
+  const flipped = Buffer.from(viaParts);
+  flipped[flipped.length - 5000]! ^= 0x01;
+  assert.throws(() => sealer.open('chunk', bigOid, flipped, () => reused), /authentication failed/);
+  await assert.rejects(sealer.openAsync('chunk', bigOid, flipped), /authentication failed/);
 });
