@@ -58,11 +58,11 @@ class CdcCore {
    * past the chunk's last byte, or -1 if the chunk doesn't end inside `data` (everything from `off`
    * was consumed into the hash and the caller must stash it).
    */
-  nextCut(data: Uint8Array, off: number): number {
+  nextCut(data: Uint8Array, off: number, seen: number = this.pendingLen): number {
     const n = data.length;
     // Chunk offset of data[j] is j + delta; all limits below are turned into data indices once so
     // the loops only compare i against a local.
-    const delta = this.pendingLen - off;
+    const delta = seen - off;
     let i = off;
     const hashStart = this.minSize - delta;
     if (i < hashStart) {
@@ -130,6 +130,12 @@ class CdcCore {
     }
     this.hash = h;
     return -1;
+  }
+
+  /** Forgets the current chunk (its bytes were the caller's, never stashed). */
+  reset(): void {
+    this.hash = 0;
+    this.pendingLen = 0;
   }
 
   /** Materializes the chunk ending at `cut` (pending bytes + data[off, cut)) as a fresh Buffer. */
@@ -268,6 +274,40 @@ async function* runStream(core: CdcCore, source: AsyncIterable<Uint8Array>): Asy
   }
   const last = core.flush();
   if (last !== null) yield last;
+}
+
+/**
+ * Boundaries in a buffer the caller manages, copying nothing: for a reader that keeps a window of
+ * the file and hands out chunks as views of it. The caller keeps every byte of the current chunk
+ * in the window (moving it to the front before refilling is fine: positions are window indices),
+ * so the window must hold at least maxSize bytes beyond the chunk's start. Same boundaries as
+ * every other entry point.
+ */
+export class CutFinder {
+  private readonly core: CdcCore;
+
+  constructor(params: ChunkingParams = DEFAULT_CHUNKING, gear?: Uint32Array) {
+    this.core = new CdcCore(params, gear);
+  }
+
+  get params(): ChunkingParams {
+    return this.core.params;
+  }
+
+  /**
+   * The current chunk starts at window[start] and was already scanned up to window[from]. Returns
+   * the index just past its last byte, or -1 when it does not end before window.length (it has
+   * then been scanned to the end: call again with from = window.length once there is more).
+   */
+  find(window: Uint8Array, start: number, from: number): number {
+    if (from < start || from > window.length) throw new RangeError(`CutFinder.find: scan position ${from} outside [${start}, ${window.length}]`);
+    return this.core.nextCut(window, from, from - start);
+  }
+
+  /** Starts over (a new file, or after an error): the next find() begins a fresh chunk. */
+  reset(): void {
+    this.core.reset();
+  }
 }
 
 /**

@@ -11,4 +11,4 @@ export {
   type ChunkingMasks,
 } from './params.js';
 export { defaultGear, gearFromSeed, GEAR_LABEL, GEAR_SEED_BYTES } from './gear.js';
-export { Chunker, chunkStream, chunkBuffer, chunkBoundaries } from './fastcdc.js';
+export { Chunker, CutFinder, chunkStream, chunkBuffer, chunkBoundaries } from './fastcdc.js';

@@ -11,6 +11,7 @@ import {
   chunkBuffer,
   chunkingMasks,
   chunkStream,
+  CutFinder,
   DEFAULT_CHUNKING,
   defaultGear,
   gearFromSeed,
@@ -70,6 +71,46 @@ describe('boundaries are independent of how the input is split', () => {
 
         const streamed = await collect(chunkStream(asAsync(pieces), SMALL));
         assert.deepEqual(lengths(streamed), whole);
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  test('CutFinder over a sliding window (short reads, the unfinished chunk moved to the front) matches chunkBoundaries', () => {
+    fc.assert(
+      fc.property(paramsArb, dataArb, fc.array(fc.integer({ min: 1, max: 200_000 }), { minLength: 1, maxLength: 20 }), fc.boolean(), (params, data, reads, keyed) => {
+        const gear = keyed ? gearFromSeed(Buffer.alloc(32, 7)) : undefined;
+        const finder = new CutFinder(params, gear);
+        const window = Buffer.alloc(params.maxSize + Math.max(...reads));
+        const ends: number[] = [];
+        let consumed = 0; // bytes of `data` moved into the window so far
+        let base = 0; // file offset of window[0]
+        let start = 0;
+        let scanned = 0;
+        let filled = 0;
+        for (let r = 0; ; r++) {
+          const want = Math.min(reads[r % reads.length]!, window.length - filled);
+          const n = Math.min(want, data.length - consumed);
+          window.set(data.subarray(consumed, consumed + n), filled);
+          consumed += n;
+          filled += n;
+          const view = window.subarray(0, filled);
+          for (let cut = finder.find(view, start, scanned); cut >= 0; cut = finder.find(view, start, scanned)) {
+            ends.push(base + cut);
+            start = scanned = cut;
+          }
+          scanned = filled;
+          if (n === 0) {
+            if (start < filled) ends.push(base + filled);
+            break;
+          }
+          window.copyWithin(0, start, filled);
+          base += start;
+          filled -= start;
+          scanned -= start;
+          start = 0;
+        }
+        assert.deepEqual(ends, chunkBoundaries(data, params, gear));
       }),
       { numRuns: 40 },
     );
