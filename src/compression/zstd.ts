@@ -60,12 +60,13 @@ function compressOptions(length: number, level: number): ZstdOptions {
 }
 
 /**
- * maxOutputLength stops a crafted object from inflating without bound; chunkSize = the expected
- * length decodes in one job.
+ * maxOutputLength stops a crafted object from inflating without bound; an output buffer one byte
+ * longer than the expected length decodes in one job (exactly that length, and node:zlib, seeing
+ * it full, allocates a second one that is never used).
  */
 function decompressOptions(expectedLength: number): ZstdOptions {
   const limit = Math.max(expectedLength, 1);
-  return { maxOutputLength: limit, chunkSize: Math.max(limit, 64) };
+  return { maxOutputLength: limit, chunkSize: Math.max(limit + 1, 64) };
 }
 
 /** zstd's worst case for `length` input bytes, with slack: one output buffer, one pass. */
