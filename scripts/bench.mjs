@@ -168,21 +168,24 @@ const bytesV1 = duBytes(v1);
 const bytesV2 = duBytes(v2);
 log(`corpus v1 ${(bytesV1 / 2 ** 20).toFixed(1)} MiB, v2 ${(bytesV2 / 2 ** 20).toFixed(1)} MiB`);
 
-// Floors, page cache warm (the corpus was just built or read).
+// Floors, page cache warm (the corpus was just built or read). Measured again in every round, so
+// each round's times are divided by floors taken minutes, not a quarter of an hour, apart.
 sh(`cat $(find "${v1}" -type f) > /dev/null`, root);
 // Each floor is the median of three runs: a single cp -r swings 4× with the page cache's mood.
 const median3 = (f) => [f(), f(), f()].sort((a, b) => a - b)[1];
-const floors = {
-  read: median3(() => sh(`find "${v1}" -type f -exec cat {} + | wc -c > /dev/null`, root).secs),
-  sha256: median3(() => sh(`find "${v1}" -type f -exec openssl dgst -sha256 {} + > /dev/null`, root).secs),
-  cp: median3(() => {
-    const dst = path.join(work, 'cp-floor');
-    rmSync(dst, { recursive: true, force: true });
-    const secs = sh(`cp -r "${v1}" "${dst}"`, root).secs;
-    rmSync(dst, { recursive: true, force: true });
-    return secs;
-  }),
-};
+function measureFloors() {
+  return {
+    read: median3(() => sh(`find "${v1}" -type f -exec cat {} + | wc -c > /dev/null`, root).secs),
+    sha256: median3(() => sh(`find "${v1}" -type f -exec openssl dgst -sha256 {} + > /dev/null`, root).secs),
+    cp: median3(() => {
+      const dst = path.join(work, 'cp-floor');
+      rmSync(dst, { recursive: true, force: true });
+      const secs = sh(`cp -r "${v1}" "${dst}"`, root).secs;
+      rmSync(dst, { recursive: true, force: true });
+      return secs;
+    }),
+  };
+}
 
 /**
  * Push and clone through `mediagit server` on loopback (local-folder storage): the same v1 tree,
@@ -237,9 +240,11 @@ async function runServer(v1, encrypted) {
  * on a shared VM one run's timings swing by a third with the page cache's and the host's mood.
  */
 const repeat = Math.max(1, Number(opt('--repeat', '1')) || 1);
-const runs = { plain: [], enc: [], server: [], serverEnc: [], restic: [] };
+const runs = { floors: [], plain: [], enc: [], server: [], serverEnc: [], restic: [] };
 for (let round = 1; round <= repeat; round++) {
   const tag = repeat > 1 ? ` (round ${round} of ${repeat})` : '';
+  log(`floors${tag}…`);
+  runs.floors.push(measureFloors());
   log(`mediagit (plain)${tag}…`);
   runs.plain.push(await runMediagit(v1, v2, false));
   if (!flag('--no-encrypted')) {
@@ -271,41 +276,61 @@ function medianOf(results) {
   };
   return merge(results);
 }
+const floors = medianOf(runs.floors);
 const plain = medianOf(runs.plain);
 const enc = medianOf(runs.enc);
 const server = medianOf(runs.server);
-const serverEnc = medianOf(runs.serverEnc);
 const restic = medianOf(runs.restic);
 
 const mb = (bytes, secs) => bytes / 1e6 / secs;
+/**
+ * A ratio is the median of each round's own ratio, not a ratio of medians: the two sides of one
+ * round ran minutes apart, and on a shared machine whose speed drifts by half over a long run that
+ * is what keeps a slow round from being divided by a fast one.
+ */
+function ratioOf(top, bottom) {
+  const ratios = [];
+  for (let i = 0; i < repeat; i++) {
+    const a = top(i);
+    const b = bottom(i);
+    if (typeof a === 'number' && typeof b === 'number' && b > 0) ratios.push(a / b);
+  }
+  return ratios.length === 0 ? null : medianOf(ratios);
+}
 const rows = [];
-const row = (what, m, bytes, vsRestic, encM) => {
+/** `pick` selects the operation's measurement from one round's results ({secs, rssMiB}). */
+const row = (what, scenario, pick, bytes, resticPick, encScenario = scenario === 'plain' ? 'enc' : 'serverEnc') => {
+  const m = pick(medianOf(runs[scenario]));
+  const encRuns = runs[encScenario];
+  const encM = encRuns.length > 0 ? pick(medianOf(encRuns)) : null;
+  const secsAt = (i) => pick(runs[scenario][i])?.secs;
+  const floorAt = (k) => (i) => runs.floors[i]?.[k];
   rows.push({
     what,
     secs: m.secs,
     mbps: mb(bytes, m.secs),
     rssMiB: m.rssMiB,
-    vsCp: m.secs / floors.cp,
-    vsRead: m.secs / floors.read,
-    vsSha256: m.secs / floors.sha256,
-    vsRestic: vsRestic ? m.secs / vsRestic.secs : null,
-    resticSecs: vsRestic?.secs ?? null,
+    vsCp: ratioOf(secsAt, floorAt('cp')),
+    vsRead: ratioOf(secsAt, floorAt('read')),
+    vsSha256: ratioOf(secsAt, floorAt('sha256')),
+    vsRestic: resticPick && runs.restic.length > 0 ? ratioOf(secsAt, (i) => resticPick(runs.restic[i])?.secs) : null,
+    resticSecs: resticPick && restic ? resticPick(restic).secs : null,
     encryptedSecs: encM?.secs ?? null,
-    encryptedRatio: encM ? encM.secs / m.secs : null,
+    encryptedRatio: encM ? ratioOf((i) => encRuns[i] && pick(encRuns[i]).secs, secsAt) : null,
     encryptedRssMiB: encM?.rssMiB ?? null,
   });
 };
-row('add+commit v1', plain.addV1, bytesV1, restic?.backupV1, enc?.addV1);
-row('add+commit v2', plain.addV2, bytesV2, restic?.backupV2, enc?.addV2);
-row('checkout v2 (empty tree)', plain.checkout, bytesV2, restic?.restore, enc?.checkout);
-row('push v1 → local remote', plain.push, bytesV1, null, enc?.push);
-row('push v2 → local remote', plain.pushV2, bytesV2, null, enc?.pushV2);
-row('clone from local remote', plain.clone, bytesV2, null, enc?.clone);
+row('add+commit v1', 'plain', (r) => r.addV1, bytesV1, (r) => r.backupV1);
+row('add+commit v2', 'plain', (r) => r.addV2, bytesV2, (r) => r.backupV2);
+row('checkout v2 (empty tree)', 'plain', (r) => r.checkout, bytesV2, (r) => r.restore);
+row('push v1 → local remote', 'plain', (r) => r.push, bytesV1, null);
+row('push v2 → local remote', 'plain', (r) => r.pushV2, bytesV2, null);
+row('clone from local remote', 'plain', (r) => r.clone, bytesV2, null);
 if (server) {
-  row('push v1 → mediagit server', server.push, bytesV1, null, serverEnc?.push);
-  row('clone from mediagit server', server.clone, bytesV1, null, serverEnc?.clone);
+  row('push v1 → mediagit server', 'server', (r) => r.push, bytesV1, null);
+  row('clone from mediagit server', 'server', (r) => r.clone, bytesV1, null);
 }
-row('status (clean)', plain.status, bytesV2, null, enc?.status);
+row('status (clean)', 'plain', (r) => r.status, bytesV2, null);
 
 const storage = {
   corpusV1: bytesV1,
@@ -320,6 +345,7 @@ if (asJson) {
 } else {
   const f = (x, d = 2) => (x === null || x === undefined ? '—' : x.toFixed(d));
   console.log(`\n## mediagit bench — profile ${profile}, corpus v1 ${(bytesV1 / 2 ** 20).toFixed(0)} MiB (${new Date().toISOString().slice(0, 10)})${repeat > 1 ? `, median of ${repeat} rounds` : ''}\n`);
+  if (repeat > 1) console.log('Times are medians over the rounds; each ratio is the median of the rounds\' own ratios (floors are measured in every round).\n');
   console.log(`Floors on v1: read ${f(floors.read)} s, openssl sha256 ${f(floors.sha256)} s, cp -r ${f(floors.cp)} s\n`);
   if (enc) console.log(`Encrypted runs unlock once with 'mediagit key cache' (the agent); without it each command pays Argon2id (m=64 MiB, t=3, p=4): ${f(enc.coldUnlock)} s.\n`);
   console.log('| operation | time s | MB/s | peak RSS MiB | ÷ cp -r | ÷ read | ÷ sha256 | restic s | ÷ restic | encrypted s | enc ÷ plain | enc RSS MiB |');
