@@ -132,6 +132,22 @@ class CdcCore {
     return -1;
   }
 
+  /**
+   * Whether a scan of the chunk data[start, end) could have ended exactly at `end`: the length is
+   * a legal cut (past minSize, at most maxSize) and the gear hash of the bytes just before `end`
+   * meets the mask for that length. It does not prove that no earlier position cut first.
+   */
+  endsAtCut(data: Uint8Array, start: number, end: number): boolean {
+    const length = end - start;
+    if (length <= this.minSize || length > this.maxSize) return false;
+    if (length === this.maxSize) return true;
+    // The hash covers chunk offsets [minSize, length); bytes shift out after 32 steps.
+    const gear = this.gear;
+    let h = 0;
+    for (let i = Math.max(start + this.minSize, end - 32); i < end; i++) h = ((h << 1) + gear[data[i]!]!) | 0;
+    return (h & (length <= this.avgSize ? this.maskS : this.maskL)) === 0;
+  }
+
   /** Forgets the current chunk (its bytes were the caller's, never stashed). */
   reset(): void {
     this.hash = 0;
@@ -307,6 +323,16 @@ export class CutFinder {
   /** Starts over (a new file, or after an error): the next find() begins a fresh chunk. */
   reset(): void {
     this.core.reset();
+  }
+
+  /**
+   * A cheap necessary condition for window[start, end) being a chunk find() would cut: a legal
+   * length whose last bytes meet the mask (see CdcCore.endsAtCut). Callers that take boundaries
+   * from elsewhere (a previous version's manifest) check it so that a boundary no scan could
+   * produce is never copied.
+   */
+  couldEndAt(window: Uint8Array, start: number, end: number): boolean {
+    return this.core.endsAtCut(window, start, end);
   }
 }
 

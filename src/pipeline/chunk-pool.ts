@@ -1,13 +1,13 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { ObjectCorruptError, ObjectMissingError } from '../errors/index.js';
-import type { Oid } from '../objects/index.js';
+import type { ManifestChunk, Oid } from '../objects/index.js';
 import type { ChunkStoreSpec, IngestedFile, StoredChunk } from './local-chunks.js';
 
 export type ChunkJob =
   | { readonly type: 'store'; readonly id: number; readonly data: ArrayBuffer; readonly length: number; readonly skipCompression: boolean }
   | { readonly type: 'restore'; readonly id: number; readonly oid: Oid; readonly fd: number; readonly position: number; readonly size: number }
-  | { readonly type: 'ingest'; readonly id: number; readonly absPath: string; readonly relPath: string }
+  | { readonly type: 'ingest'; readonly id: number; readonly absPath: string; readonly relPath: string; readonly previous?: readonly ManifestChunk[] }
   | { readonly type: 'adopt'; readonly id: number; readonly oid: Oid; readonly data: ArrayBuffer; readonly length: number };
 
 /** Sent while an ingest job runs: bytes read since the last report. */
@@ -91,8 +91,8 @@ export class ChunkWorkerPool {
    * Reads, chunks and stores a whole file on one worker; the caller writes the manifest. Worth it
    * when several files can keep every worker busy: chunking then runs on every core too.
    */
-  async ingestFile(absPath: string, relPath: string, size: number, onProgress: (bytes: number) => void): Promise<IngestedFile> {
-    const reply = await this.submit((id) => ({ type: 'ingest', id, absPath, relPath }), [], size, onProgress);
+  async ingestFile(absPath: string, relPath: string, size: number, onProgress: (bytes: number) => void, previous?: readonly ManifestChunk[]): Promise<IngestedFile> {
+    const reply = await this.submit((id) => ({ type: 'ingest', id, absPath, relPath, ...(previous ? { previous } : {}) }), [], size, onProgress);
     return reply.file!;
   }
 

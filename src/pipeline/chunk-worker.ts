@@ -33,10 +33,15 @@ port.on('message', (job: ChunkJob) => {
     } else if (job.type === 'adopt') {
       reply = { id: job.id, ok: true, bytes: chunks.adopt(job.oid, Buffer.from(job.data, 0, job.length)) };
     } else if (job.type === 'ingest') {
-      const file = chunks.ingestFile(job.absPath, job.relPath, (bytes) => {
-        port.postMessage({ id: job.id, progress: bytes } satisfies ChunkProgress);
-        collectNow(bytes);
-      });
+      const file = chunks.ingestFile(
+        job.absPath,
+        job.relPath,
+        (bytes) => {
+          port.postMessage({ id: job.id, progress: bytes } satisfies ChunkProgress);
+          collectNow(bytes);
+        },
+        job.previous,
+      );
       reply = { id: job.id, ok: true, file };
     } else {
       reply = { id: job.id, ok: true, bytes: chunks.restoreInto(job.oid, job.fd, job.position, job.size) };

@@ -134,26 +134,34 @@ export class LocalChunks {
    * The file streams through one reused window and each chunk is a view of it: a chunk already in
    * the store (most of them, when a file was edited) is hashed where it lies and never copied.
    * Copying every chunk into memory of its own cost more than a quarter of the chunking time.
+   *
+   * `previous`, the chunk list of the file's last staged version, lets unchanged stretches skip
+   * the boundary scan: where the next bytes hash to the chunk the old version had there, the
+   * boundary is the one a scan would find (a chunk's cut depends only on its own bytes), so it is
+   * taken as is. Where they differ the scan takes over, and the guessing resumes at the first
+   * scanned chunk the old version also had. See docs/pipeline.md.
    */
-  ingestFile(absPath: string, relPath: string, onProgress: (bytes: number) => void): IngestedFile {
+  ingestFile(absPath: string, relPath: string, onProgress: (bytes: number) => void, previous?: readonly ManifestChunk[]): IngestedFile {
     this.finder ??= new CutFinder(this.spec.chunking, this.sealer.gear);
     const finder = this.finder;
     finder.reset();
+    const guide = previous && previous.length > 0 ? new PreviousVersion(previous, this.spec.chunking.maxSize) : null;
     const policy = new CompressionPolicy(relPath);
     const chunks: ManifestChunk[] = [];
     let size = 0;
     let newChunks = 0;
     let storedBytes = 0;
     let unreported = 0;
-    const take = (chunk: Buffer): void => {
+    const take = (chunk: Buffer, oid?: Oid): Oid => {
       const length = chunk.length;
       const skip = policy.skip(chunk);
-      const stored = this.store(chunk, skip, false);
+      const stored = this.store(chunk, skip, false, oid);
       policy.record(stored, skip);
       chunks.push({ oid: stored.oid, size: length });
       size += length;
       if (stored.written) newChunks++;
       storedBytes += stored.storedBytes;
+      return stored.oid;
     };
     // Room for the unfinished chunk (under maxSize) plus a full read: a hard cut always fits.
     const windowSize = this.spec.chunking.maxSize + WINDOW_READ;
@@ -166,22 +174,37 @@ export class LocalChunks {
       let scanned = 0;
       let filled = 0;
       for (;;) {
+        // Never full: what stays in it is under maxSize, so a zero-byte read always means the end.
+        if (filled === window.length) throw new Error('ingest window full (a chunk longer than maxSize?)');
         const n = readSync(fd, window, filled, window.length - filled, null);
         filled += n;
+        const atEnd = n === 0;
         const data = window.subarray(0, filled);
         for (;;) {
+          if (guide && scanned === start) {
+            const verdict = guide.check(data, start, atEnd, finder, (view) => this.sealer.oidOf('chunk', view));
+            if (verdict === 'wait') break;
+            if (verdict !== 'scan') {
+              take(window.subarray(start, verdict.end), verdict.oid);
+              start = scanned = verdict.end;
+              continue;
+            }
+          }
           const cut = finder.find(data, start, scanned);
-          if (cut < 0) break;
-          take(window.subarray(start, cut));
+          if (cut < 0) {
+            scanned = filled;
+            break;
+          }
+          const oid = take(window.subarray(start, cut));
+          guide?.resync(oid);
           start = scanned = cut;
         }
-        scanned = filled;
         unreported += n;
         if (unreported >= PROGRESS_EVERY_BYTES) {
           onProgress(unreported);
           unreported = 0;
         }
-        if (n === 0) {
+        if (atEnd) {
           if (start < filled) take(window.subarray(start, filled));
           break;
         }
@@ -210,8 +233,8 @@ export class LocalChunks {
    * small heap would otherwise let hundreds of MiB of finished chunks wait for a collection. A
    * borrowed `plain` (a view of the ingest window) is left alone.
    */
-  store(plain: Buffer, skipCompression: boolean, owned = true): StoredChunk {
-    const oid = this.sealer.oidOf('chunk', plain);
+  store(plain: Buffer, skipCompression: boolean, owned = true, knownOid?: Oid): StoredChunk {
+    const oid = knownOid ?? this.sealer.oidOf('chunk', plain);
     const key = chunkKey(oid);
     if (this.objects.hasSync(key)) {
       if (owned) release(plain);
@@ -223,5 +246,60 @@ export class LocalChunks {
     const storedBytes = written ? parts.reduce((n, p) => n + p.length, 0) : 0;
     for (const part of [plain, encoded.payload, ...parts]) if (owned || part.buffer !== plain.buffer) release(part);
     return { oid, written, storedBytes, compressed: encoded.codec !== 0 };
+  }
+}
+
+/**
+ * The previous version's chunk list, as a guide to where the next boundary probably is. It only
+ * ever proposes: a proposal is taken when the bytes there hash to the old chunk (so they are that
+ * chunk, and a scan would have cut them exactly there) and the length is one a scan can produce.
+ */
+class PreviousVersion {
+  private readonly indexOf = new Map<Oid, number>();
+  /** The old chunk expected next, or -1 while the two versions are out of step. */
+  private next = 0;
+
+  constructor(
+    private readonly chunks: readonly ManifestChunk[],
+    private readonly maxSize: number,
+  ) {
+    chunks.forEach((c, i) => {
+      if (!this.indexOf.has(c.oid)) this.indexOf.set(c.oid, i);
+    });
+  }
+
+  /**
+   * At a chunk start: the chunk to take ({end, oid}), 'scan' when the guess failed or there is
+   * none, or 'wait' when deciding needs bytes not read yet.
+   */
+  check(data: Uint8Array, start: number, atEnd: boolean, finder: CutFinder, oidOf: (view: Buffer) => Oid): { end: number; oid: Oid } | 'scan' | 'wait' {
+    const guess = this.next >= 0 ? this.chunks[this.next] : undefined;
+    if (!guess || guess.size < 1 || guess.size > this.maxSize) return this.lose();
+    const end = start + guess.size;
+    const last = this.next === this.chunks.length - 1;
+    if (end > data.length) return atEnd ? this.lose() : 'wait';
+    if (last) {
+      // The old file ended here; this one only matches if it ends here too.
+      if (end < data.length) return this.lose();
+      if (!atEnd) return 'wait';
+    } else if (!finder.couldEndAt(data, start, end)) {
+      return this.lose();
+    }
+    const view = Buffer.from(data.buffer, data.byteOffset + start, guess.size);
+    const oid = oidOf(view);
+    if (oid !== guess.oid) return this.lose();
+    this.next++;
+    return { end, oid };
+  }
+
+  /** After a scanned chunk: back in step if the old version had it too. */
+  resync(oid: Oid): void {
+    const at = this.indexOf.get(oid);
+    this.next = at === undefined ? -1 : at + 1;
+  }
+
+  private lose(): 'scan' {
+    this.next = -1;
+    return 'scan';
   }
 }

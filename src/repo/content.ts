@@ -36,9 +36,16 @@ export interface IngestResult {
  * Streams one file through chunking, hashing, compression and the store, in bounded memory:
  * at most one chunker buffer plus the limiter's chunks are held, whatever the file size.
  */
-export async function ingestFile(ctx: ContentContext, absPath: string, relPath: string, progress: ProgressSink, sizeHint?: number, wholeFileInWorker = false): Promise<IngestResult> {
-  if (wholeFileInWorker && ctx.workers) {
-    const file = await ctx.workers.ingestFile(absPath, relPath, sizeHint ?? 0, (bytes) => progress.bytes(bytes));
+export interface IngestOptions {
+  /** Read, cut and store the file on one worker thread (when the context has workers). */
+  readonly wholeFileInWorker?: boolean;
+  /** The chunks of the file's previous version: a worker takes its boundaries where they still hold. */
+  readonly previous?: readonly ManifestChunk[];
+}
+
+export async function ingestFile(ctx: ContentContext, absPath: string, relPath: string, progress: ProgressSink, sizeHint?: number, options: IngestOptions = {}): Promise<IngestResult> {
+  if (options.wholeFileInWorker && ctx.workers) {
+    const file = await ctx.workers.ingestFile(absPath, relPath, sizeHint ?? 0, (bytes) => progress.bytes(bytes), options.previous);
     const manifest = await ctx.odb.writeManifest({ size: file.size, chunks: file.chunks });
     return { manifestOid: manifest.oid, size: file.size, chunks: file.chunks.length, newChunks: file.newChunks, storedBytes: file.storedBytes + manifest.storedBytes };
   }

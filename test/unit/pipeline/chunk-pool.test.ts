@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createCipheriv, randomBytes } from 'node:crypto';
 import { chmod, mkdtemp, open, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -200,4 +200,74 @@ test('adopt verifies a fetched chunk before writing it; a corrupt one is refused
     await rm(remote.dir, { recursive: true, force: true });
     await rm(local.dir, { recursive: true, force: true });
   }
+});
+
+/** Deterministic bytes (AES-CTR keystream of a fixed key): the same file on every run. */
+function seededBytes(seed: number, length: number): Buffer {
+  const key = Buffer.alloc(32);
+  key.writeUInt32BE(seed, 0);
+  return createCipheriv('aes-256-ctr', key, Buffer.alloc(16)).update(Buffer.alloc(length));
+}
+
+test('boundaries guided by the previous version are exactly the ones a full scan finds, whatever the guide says', async () => {
+  const { dir, store } = await freshStore();
+  // Small chunks, so a few MiB hold hundreds of boundaries.
+  const chunking = { minSize: 4 * 1024, avgSize: 16 * 1024, maxSize: 64 * 1024 };
+  const base = Buffer.concat([seededBytes(1, 1_500_000), Buffer.alloc(200_000, 9), seededBytes(2, 1_300_000)]);
+  const edits: Array<[string, Buffer]> = [
+    ['unchanged', base],
+    ['bytes overwritten in the middle', Buffer.concat([base.subarray(0, 900_000), seededBytes(3, 5_000), base.subarray(905_000)])],
+    ['bytes inserted near the start', Buffer.concat([base.subarray(0, 10_000), seededBytes(4, 777), base.subarray(10_000)])],
+    ['bytes deleted twice', Buffer.concat([base.subarray(0, 400_000), base.subarray(420_000, 2_000_000), base.subarray(2_000_100)])],
+    ['appended to', Buffer.concat([base, seededBytes(5, 300_000)])],
+    ['truncated', base.subarray(0, 2_222_222)],
+    ['shorter than one chunk', base.subarray(0, 3_000)],
+    ['empty', Buffer.alloc(0)],
+  ];
+  for (const master of [null, newMasterKey()]) {
+    const pool = new ChunkWorkerPool({ root: dir, fsync: false, compressionLevel: 1, master, chunking }, 1);
+    try {
+      const sealer = master ? new EncryptedSealer(master) : undefined;
+      const odb = new ObjectDatabase(store, { compressionLevel: 1, ...(sealer ? { sealer } : {}) });
+      const canonical = (data: Buffer): Array<{ oid: string; size: number }> => chunkBuffer(data, chunking, sealer?.gear).map((c) => ({ oid: odb.oidOf('chunk', c), size: c.length }));
+      const baseFile = join(dir, 'base.bin');
+      await writeFile(baseFile, base);
+      const previous = (await pool.ingestFile(baseFile, 'base.bin', base.length, () => undefined)).chunks;
+      assert.deepEqual(previous, canonical(base));
+      // Real chunks with made-up boundaries: every hash matches, so only the cut check stands guard.
+      const resplit: Array<{ oid: string; size: number }> = [];
+      for (let at = 0; at < base.length; at += 10_007) {
+        const piece = base.subarray(at, Math.min(base.length, at + 10_007));
+        resplit.push({ oid: odb.oidOf('chunk', piece), size: piece.length });
+      }
+      const guides: Array<[string, Array<{ oid: string; size: number }>]> = [
+        ['the real previous version', previous],
+        ['the same chunks, shuffled', [...previous].reverse()],
+        ['sizes that lie', previous.map((c, i) => ({ oid: c.oid, size: c.size + (i % 3) - 1 }))],
+        ['sizes past maxSize and zero', previous.map((c, i) => ({ oid: c.oid, size: i % 2 ? 10 * chunking.maxSize : 0 }))],
+        ['made-up boundaries of real content', resplit],
+      ];
+      for (const [what, data] of edits) {
+        const file = join(dir, 'edited.bin');
+        await writeFile(file, data);
+        const expected = canonical(data);
+        for (const [how, guide] of guides) {
+          let reported = 0;
+          const got = await pool.ingestFile(file, 'edited.bin', data.length, (n) => (reported += n), guide);
+          assert.deepEqual(got.chunks, expected, `${what}, guided by ${how}${master ? ' (encrypted)' : ''}`);
+          assert.equal(got.size, data.length);
+          assert.equal(reported, data.length);
+        }
+      }
+      // The guided chunks are stored like any others: the edited file reads back.
+      const last = edits[3]![1];
+      const file = join(dir, 'edited.bin');
+      await writeFile(file, last);
+      const got = await pool.ingestFile(file, 'edited.bin', last.length, () => undefined, previous);
+      assert.ok(Buffer.concat(await Promise.all(got.chunks.map((c) => odb.read('chunk', c.oid)))).equals(last));
+    } finally {
+      await pool.close();
+    }
+  }
+  await rm(dir, { recursive: true, force: true });
 });
