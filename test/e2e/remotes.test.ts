@@ -320,16 +320,19 @@ test('clone killed midway: a new clone works with the debris left in place; fetc
   let delay = 500;
   let partial: string | undefined;
   const attempts: string[] = [];
+  const remoteChunks = (await storedChunks(remote)).length;
   for (let attempt = 0; attempt < 10 && partial === undefined; attempt++) {
     const target = path.join(work, `killed-${attempt}`);
-    const outcome = await killAfter(['clone', remote, target], work, delay);
+    // Copied and verified rather than hard-linked: linking takes milliseconds, too short a window to kill in.
+    const outcome = await killAfter(['clone', '--no-hardlinks', remote, target], work, delay);
     const config = await readFile(path.join(target, '.mediagit', 'config.toml'), 'utf8').catch(() => '');
     const chunks = (await storedChunks(path.join(target, '.mediagit'))).length;
     const branch = await readRefFile(path.join(target, '.mediagit'));
     const tracking = await readRefFile(path.join(target, '.mediagit'), 'refs/remotes/origin/main');
-    attempts.push(`${delay} ms: ${outcome}, ${chunks} chunks, ${config.includes('[remote.origin]') ? 'remote configured' : 'no remote yet'}${tracking ? ', fetch done' : ''}`);
-    // Too late when the fetch had already finished (the kill then struck the checkout).
-    if (outcome === 'finished' || tracking !== null) {
+    attempts.push(`${delay} ms: ${outcome}, ${chunks} of ${remoteChunks} chunks, ${config.includes('[remote.origin]') ? 'remote configured' : 'no remote yet'}${tracking ? ', fetch done' : ''}`);
+    // Too late when the fetch had already finished (the kill then struck the checkout), or had
+    // every chunk and was only writing the last objects or the ref: nothing left for a re-fetch.
+    if (outcome === 'finished' || tracking !== null || chunks >= remoteChunks) {
       delay = Math.max(20, Math.round(delay * 0.6));
     } else if (!config.includes('[remote.origin]') || chunks === 0) {
       delay = Math.round(delay * 1.4);
