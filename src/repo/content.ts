@@ -32,10 +32,6 @@ export interface IngestResult {
   readonly storedBytes: number;
 }
 
-/**
- * Streams one file through chunking, hashing, compression and the store, in bounded memory:
- * at most one chunker buffer plus the limiter's chunks are held, whatever the file size.
- */
 export interface IngestOptions {
   /** Read, cut and store the file on one worker thread (when the context has workers). */
   readonly wholeFileInWorker?: boolean;
@@ -43,6 +39,10 @@ export interface IngestOptions {
   readonly previous?: readonly ManifestChunk[];
 }
 
+/**
+ * Streams one file through chunking, hashing, compression and the store, in bounded memory:
+ * at most one chunker buffer plus the limiter's chunks are held, whatever the file size.
+ */
 export async function ingestFile(ctx: ContentContext, absPath: string, relPath: string, progress: ProgressSink, sizeHint?: number, options: IngestOptions = {}): Promise<IngestResult> {
   if (options.wholeFileInWorker && ctx.workers) {
     const file = await ctx.workers.ingestFile(absPath, relPath, sizeHint ?? 0, (bytes) => progress.bytes(bytes), options.previous);
