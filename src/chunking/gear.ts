@@ -2,7 +2,7 @@
  * Gear tables: 256 pseudo-random 32-bit words, one per byte value. Both derivations are part of the
  * format (docs/chunking.md) so that any implementation reproduces the same boundaries.
  */
-import { createHash, createHmac } from 'node:crypto';
+import { createHash, createHmac, createSecretKey } from 'node:crypto';
 
 /** Domain label hashed in front of the byte value; bump the version to change every boundary. */
 export const GEAR_LABEL = 'mediagit-gear-v1';
@@ -46,7 +46,9 @@ export function gearFromSeed(seed: Uint8Array): Uint32Array {
   if (seed.length !== GEAR_SEED_BYTES) {
     throw new Error(`gear seed must be exactly ${GEAR_SEED_BYTES} bytes, got ${seed.length}`);
   }
-  return deriveTable((m) => createHmac('sha256', seed).update(m).digest());
+  // One key object for all 256 HMACs: given raw bytes, createHmac would build one per call.
+  const key = createSecretKey(seed);
+  return deriveTable((m) => createHmac('sha256', key).update(m).digest());
 }
 
 /** Rejects anything that isn't a 256-entry table before it silently produces odd boundaries. */

@@ -1,5 +1,5 @@
 import * as crypto from 'node:crypto';
-import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, type KeyObject } from 'node:crypto';
 
 export const KEY_BYTES = 32;
 export const NONCE_BYTES = 12;
@@ -30,7 +30,7 @@ export function hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: string | Uin
   return Buffer.from(hkdfSync('sha256', ikm, salt, typeof info === 'string' ? Buffer.from(info, 'utf8') : info, length));
 }
 
-export function hmacSha256(key: Uint8Array, data: Uint8Array): Buffer {
+export function hmacSha256(key: Uint8Array | KeyObject, data: Uint8Array): Buffer {
   return createHmac('sha256', key).update(data).digest();
 }
 
