@@ -1,6 +1,6 @@
-import { createCipheriv, createDecipheriv, createSecretKey, webcrypto, type KeyObject } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, createSecretKey, webcrypto, type KeyObject } from 'node:crypto';
 import { gearFromSeed } from '../chunking/index.js';
-import { ENVELOPE_HEADER_SIZE, decodeEnvelopeHeader, writeEnvelopeHeader, oidFromBytes, oidToBytes, type ObjectKind, type ObjectSealer, type Oid, type Unsealed } from '../objects/index.js';
+import { ENVELOPE_HEADER_SIZE, decodeEnvelopeHeader, writeEnvelopeHeader, oidFromBytes, oidToBytes, type ObjectKind, type ObjectSealer, type Oid, type Unsealed, type UnsealedPieces } from '../objects/index.js';
 import { releaseMemory } from '../util/memory.js';
 import { hkdfSha256, hmacSha256, NONCE_BYTES, padme, randomNonce, TAG_BYTES } from './primitives.js';
 
@@ -71,6 +71,12 @@ export class EncryptedSealer implements ObjectSealer {
 
   oidOf(_kind: ObjectKind, canonical: Uint8Array): Oid {
     return oidFromBytes(hmacSha256(this.idKeyObject, canonical));
+  }
+
+  oidOfPieces(_kind: ObjectKind, pieces: readonly Uint8Array[]): Oid {
+    const hmac = createHmac('sha256', this.idKeyObject);
+    for (const piece of pieces) hmac.update(piece);
+    return oidFromBytes(hmac.digest());
   }
 
   private hmacKey: Promise<webcrypto.CryptoKey> | undefined;
@@ -150,36 +156,78 @@ export class EncryptedSealer implements ObjectSealer {
     return stored.subarray(0, ENVELOPE_HEADER_SIZE);
   }
 
-  open(kind: ObjectKind, oid: Oid, stored: Buffer, output?: (length: number) => Buffer): Unsealed {
+  open(kind: ObjectKind, oid: Oid, stored: Buffer): Unsealed {
+    const pieces = this.decipherPieces(kind, oid, stored);
+    const inner = Buffer.allocUnsafeSlow(pieces.reduce((sum, piece) => sum + piece.length, 0));
+    let at = 0;
+    for (const piece of pieces) {
+      inner.set(piece, at);
+      at += piece.length;
+      releaseMemory(piece);
+    }
+    return parseInner(inner);
+  }
+
+  openPieces(kind: ObjectKind, oid: Oid, stored: Buffer): UnsealedPieces {
+    const pieces = this.decipherPieces(kind, oid, stored);
+    try {
+      return payloadPieces(pieces);
+    } catch (err) {
+      for (const piece of pieces) releaseMemory(piece);
+      throw err;
+    }
+  }
+
+  /** The inner plaintext as the cipher's output pieces, returned only once the tag checks out. */
+  private decipherPieces(kind: ObjectKind, oid: Oid, stored: Buffer): Buffer[] {
     const header = this.checkHeader(kind, stored);
     const body = stored.subarray(ENVELOPE_HEADER_SIZE + NONCE_BYTES, stored.length - TAG_BYTES);
-    const inner = output ? output(body.length).subarray(0, body.length) : Buffer.allocUnsafeSlow(body.length);
+    const pieces: Buffer[] = [];
     try {
       const decipher = createDecipheriv('aes-256-gcm', this.dataKeyObject, stored.subarray(ENVELOPE_HEADER_SIZE, ENVELOPE_HEADER_SIZE + NONCE_BYTES), { authTagLength: TAG_BYTES });
       decipher.setAAD(aad(header, oid));
       decipher.setAuthTag(stored.subarray(stored.length - TAG_BYTES));
-      for (let at = 0; at < body.length; at += CIPHER_STEP) {
-        const piece = decipher.update(body.subarray(at, at + CIPHER_STEP));
-        inner.set(piece, at);
-        releaseMemory(piece);
-      }
+      for (let at = 0; at < body.length; at += CIPHER_STEP) pieces.push(decipher.update(body.subarray(at, at + CIPHER_STEP)));
       // Nothing deciphered counts until the tag checks out: a failure here discards all of it.
       decipher.final();
     } catch {
+      for (const piece of pieces) releaseMemory(piece);
       throw new Error('authentication failed (tampered, truncated, swapped, or from another repository)');
     }
-    return parseInner(inner);
+    return pieces;
   }
 }
 
 /** codec u8 | canonical length u64 | payload length u64 | payload | zero padding. */
 function parseInner(inner: Buffer): Unsealed {
-  const codec = inner.readUInt8(0);
-  const plainLength = inner.readBigUInt64BE(1);
-  const payloadLength = inner.readBigUInt64BE(9);
-  if (payloadLength > BigInt(inner.length - INNER_HEADER) || plainLength > BigInt(Number.MAX_SAFE_INTEGER)) throw new Error('bad inner lengths');
-  const end = INNER_HEADER + Number(payloadLength);
-  return { codec, plainLength: Number(plainLength), payload: inner.subarray(INNER_HEADER, end) };
+  const { codec, plainLength, payloadLength } = parseInnerHeader(inner, inner.length);
+  return { codec, plainLength, payload: inner.subarray(INNER_HEADER, INNER_HEADER + payloadLength) };
+}
+
+/** `head` holds at least the inner header (the first cipher step always does); `innerLength` is the whole inner plaintext's. */
+function parseInnerHeader(head: Buffer, innerLength: number): { codec: number; plainLength: number; payloadLength: number } {
+  const codec = head.readUInt8(0);
+  const plainLength = head.readBigUInt64BE(1);
+  const payloadLength = head.readBigUInt64BE(9);
+  if (payloadLength > BigInt(innerLength - INNER_HEADER) || plainLength > BigInt(Number.MAX_SAFE_INTEGER)) throw new Error('bad inner lengths');
+  return { codec, plainLength: Number(plainLength), payloadLength: Number(payloadLength) };
+}
+
+/** The payload as views of the deciphered pieces; pieces holding only header or padding are released. */
+function payloadPieces(pieces: Buffer[]): UnsealedPieces {
+  const innerLength = pieces.reduce((sum, piece) => sum + piece.length, 0);
+  const { codec, plainLength, payloadLength } = parseInnerHeader(pieces[0]!, innerLength);
+  const payload: Buffer[] = [];
+  let skip = INNER_HEADER;
+  let left = payloadLength;
+  for (const piece of pieces) {
+    const take = Math.min(left, Math.max(0, piece.length - skip));
+    if (take > 0) payload.push(piece.subarray(skip, skip + take));
+    else releaseMemory(piece);
+    left -= take;
+    skip = Math.max(0, skip - piece.length);
+  }
+  return { codec, plainLength, pieces: payload };
 }
 
 function aad(header: Uint8Array, oid: Oid): Buffer {

@@ -1,4 +1,4 @@
-import { decodePayload, decodePayloadSync, encodePayload } from '../compression/index.js';
+import { Codec, decodePayload, decodePayloadSync, encodePayload } from '../compression/index.js';
 import { ObjectCorruptError, ObjectMissingError, NotFoundError } from '../errors/index.js';
 // The contract alone: the store index would pull every backend and wrapper into a worker thread.
 import { chunkKey, objectKey, type Store } from '../store/store.js';
@@ -103,22 +103,24 @@ export class ObjectDatabase {
   }
 
   /**
-   * openStored for threads that may block (the chunk workers): the same checks, synchronously. An
-   * encrypted object is deciphered into `output(length)` when given (see ObjectSealer.open), so the
-   * result may be a view of that buffer, of `stored`, or memory of its own.
+   * openStored for threads that may block (the chunk workers): the same checks, synchronously. The
+   * canonical bytes come back as consecutive pieces, so an encrypted raw chunk goes from the cipher
+   * to its hash and to its file without being joined. A piece is a view of `stored`, of the buffer
+   * `joinInto(length)` returns (the caller's to reuse: pieces to decompress are joined there), or
+   * memory of the caller's own to release.
    */
-  openStoredSync(kind: ObjectKind, oid: Oid, stored: Buffer, output?: (length: number) => Buffer): Buffer {
-    let plain: Buffer;
+  openStoredSync(kind: ObjectKind, oid: Oid, stored: Buffer, joinInto: (length: number) => Buffer): Buffer[] {
+    let pieces: Buffer[];
     try {
-      const opened = this.sealer.open(kind, oid, stored, output);
-      plain = checkLength(decodePayloadSync(opened.codec, opened.payload, opened.plainLength), opened.plainLength);
-      // Deciphered into fresh memory and then decompressed into more: the former is garbage now.
-      if (!output && opened.payload.buffer !== stored.buffer && plain.buffer !== opened.payload.buffer) releaseMemory(opened.payload);
+      const opened = this.sealer.openPieces(kind, oid, stored);
+      pieces = opened.codec === Codec.raw ? opened.pieces : [decodePayloadSync(opened.codec, joinPieces(opened.pieces, joinInto), opened.plainLength)];
+      const length = pieces.reduce((sum, piece) => sum + piece.length, 0);
+      if (length !== opened.plainLength) throw new Error(`decoded ${length} bytes, header says ${opened.plainLength}`);
     } catch (err) {
       throw corrupt(oid, err);
     }
-    if (this.oidOf(kind, plain) !== oid) throw new ObjectCorruptError(oid, 'content does not match its ID');
-    return plain;
+    if (this.sealer.oidOfPieces(kind, pieces) !== oid) throw new ObjectCorruptError(oid, 'content does not match its ID');
+    return pieces;
   }
 
   async has(kind: ObjectKind, oids: readonly Oid[]): Promise<boolean[]> {
@@ -181,6 +183,20 @@ export class ObjectDatabase {
       throw new ObjectCorruptError(oid, err instanceof Error ? err.message : String(err));
     }
   }
+}
+
+/** One buffer holding `pieces` in order: the only piece itself, or a copy (the pieces are released). */
+function joinPieces(pieces: readonly Buffer[], joinInto: (length: number) => Buffer): Buffer {
+  if (pieces.length === 1) return pieces[0]!;
+  const length = pieces.reduce((sum, piece) => sum + piece.length, 0);
+  const joined = joinInto(length).subarray(0, length);
+  let at = 0;
+  for (const piece of pieces) {
+    joined.set(piece, at);
+    at += piece.length;
+    releaseMemory(piece);
+  }
+  return joined;
 }
 
 function checkLength(plain: Buffer, expected: number): Buffer {

@@ -13,6 +13,12 @@ export function sha256Hex(data: Uint8Array): Oid {
   return createHash('sha256').update(data).digest('hex');
 }
 
+export function sha256HexOfPieces(pieces: readonly Uint8Array[]): Oid {
+  const hash = createHash('sha256');
+  for (const piece of pieces) hash.update(piece);
+  return hash.digest('hex');
+}
+
 export function oidToBytes(oid: Oid): Buffer {
   return Buffer.from(oid, 'hex');
 }

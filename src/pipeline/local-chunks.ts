@@ -1,7 +1,7 @@
 import { CutFinder, type ChunkingParams } from '../chunking/index.js';
 import { CompressionPolicy, encodePayloadSync } from '../compression/index.js';
 import { EncryptedSealer } from '../crypto/sealer.js';
-import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, writevSync } from 'node:fs';
 import { ObjectCorruptError, ObjectMissingError } from '../errors/index.js';
 import { ObjectDatabase, plainSealer, type ManifestChunk, type ObjectSealer, type Oid } from '../objects/index.js';
 import { isErrno } from '../util/fs.js';
@@ -19,6 +19,18 @@ export interface ChunkStoreSpec {
   /** The unlocked master key of an encrypted repository; null for a plain one. */
   readonly master: Uint8Array | null;
   readonly chunking: ChunkingParams;
+}
+
+/** Writes `pieces` back to back at `position`, however the kernel splits the writes. */
+function writeAllAt(fd: number, pieces: readonly Buffer[], position: number): void {
+  let at = position;
+  let rest = pieces.filter((piece) => piece.length > 0);
+  while (rest.length > 0) {
+    let written = writevSync(fd, rest, at);
+    at += written;
+    while (rest.length > 0 && written >= rest[0]!.length) written -= rest.shift()!.length;
+    if (rest.length > 0 && written > 0) rest = [rest[0]!.subarray(written), ...rest.slice(1)];
+  }
 }
 
 /** A whole file chunked and stored by one worker: what its manifest needs, and what it cost. */
@@ -65,25 +77,27 @@ export class LocalChunks {
    */
   restoreInto(oid: Oid, fd: number, position: number, expectedSize: number): number {
     const stored = this.readObject(oid);
-    const plain = this.odb.openStoredSync('chunk', oid, stored, this.plainScratch);
-    if (plain.length !== expectedSize) throw new ObjectCorruptError(oid, `is ${plain.length} bytes, its manifest says ${expectedSize}`);
-    let done = 0;
-    while (done < plain.length) done += writeSync(fd, plain, done, plain.length - done, position + done);
-    const written = plain.length;
-    this.releaseDecoded(plain);
-    return written;
+    const plain = this.odb.openStoredSync('chunk', oid, stored, this.joinScratch);
+    try {
+      const size = plain.reduce((sum, piece) => sum + piece.length, 0);
+      if (size !== expectedSize) throw new ObjectCorruptError(oid, `is ${size} bytes, its manifest says ${expectedSize}`);
+      writeAllAt(fd, plain, position);
+      return size;
+    } finally {
+      for (const piece of plain) this.releaseDecoded(piece);
+    }
   }
 
-  /** Where encrypted chunks are deciphered: one buffer, reused like `scratch`. */
-  private deciphered = Buffer.alloc(0);
-  private readonly plainScratch = (length: number): Buffer => {
-    if (this.deciphered.length < length) this.deciphered = Buffer.allocUnsafeSlow(Math.max(length, this.deciphered.length * 2));
-    return this.deciphered;
+  /** Where pieces to decompress are joined: one buffer, reused like `scratch`. */
+  private joined = Buffer.alloc(0);
+  private readonly joinScratch = (length: number): Buffer => {
+    if (this.joined.length < length) this.joined = Buffer.allocUnsafeSlow(Math.max(length, this.joined.length * 2));
+    return this.joined;
   };
 
-  /** A raw chunk is a view of a reused buffer; anything else was decoded into memory of its own. */
+  /** Views of the reused buffers stay; deciphered pieces and decompressed chunks are freed now. */
   private releaseDecoded(plain: Buffer): void {
-    if (plain.buffer !== this.scratch.buffer && plain.buffer !== this.deciphered.buffer) release(plain);
+    if (plain.buffer !== this.scratch.buffer && plain.buffer !== this.joined.buffer) release(plain);
   }
 
   /**
@@ -91,8 +105,9 @@ export class LocalChunks {
    * would (envelope, GCM tag, codec, ID), then written. Consumes `stored`. Returns its size.
    */
   adopt(oid: Oid, stored: Buffer): number {
-    const plain = this.odb.openStoredSync('chunk', oid, stored, this.plainScratch);
-    if (plain.buffer !== stored.buffer) this.releaseDecoded(plain);
+    for (const piece of this.odb.openStoredSync('chunk', oid, stored, this.joinScratch)) {
+      if (piece.buffer !== stored.buffer) this.releaseDecoded(piece);
+    }
     this.objects.putPartsSync(chunkKey(oid), [stored]);
     const size = stored.length;
     release(stored);

@@ -53,7 +53,7 @@ test('the thread-pool paths (sealAsync/openAsync) produce and accept the same fo
   await assert.rejects(sealer.openAsync('chunk', oid, viaPool.subarray(0, viaPool.length - 3)), /authentication failed/);
 });
 
-test('objects spanning many cipher steps round-trip through every path, and into a caller-supplied buffer', async () => {
+test('objects spanning many cipher steps round-trip through every path, and as pieces', async () => {
   // An odd size, so the last 64 KiB step is partial; big enough that openAsync takes WebCrypto.
   const big = randomBytes(300_001);
   const bigOid = sealer.oidOf('chunk', big);
@@ -63,18 +63,29 @@ test('objects spanning many cipher steps round-trip through every path, and into
   const viaParts = Buffer.concat(sealer.sealParts('chunk', bigOid, 0, big.length, big));
   assert.ok((await sealer.openAsync('chunk', bigOid, viaParts)).payload.equals(big));
 
-  const reused = Buffer.alloc(1 << 20);
-  let asked = 0;
-  const opened = sealer.open('chunk', bigOid, viaParts, (length) => {
-    asked = length;
-    return reused;
-  });
-  assert.ok(opened.payload.equals(big));
-  assert.equal(opened.payload.buffer, reused.buffer, 'deciphered into the buffer it was given');
-  assert.ok(asked >= big.length && asked < big.length + 64 * 1024);
+  const opened = sealer.openPieces('chunk', bigOid, viaParts);
+  assert.ok(opened.pieces.length > 1, 'left in the pieces the cipher produced');
+  assert.ok(Buffer.concat(opened.pieces).equals(big));
+  assert.equal(sealer.oidOfPieces('chunk', opened.pieces), bigOid);
 
   const flipped = Buffer.from(viaParts);
   flipped[flipped.length - 5000]! ^= 0x01;
-  assert.throws(() => sealer.open('chunk', bigOid, flipped, () => reused), /authentication failed/);
+  assert.throws(() => sealer.openPieces('chunk', bigOid, flipped), /authentication failed/);
+  assert.throws(() => sealer.open('chunk', bigOid, flipped), /authentication failed/);
   await assert.rejects(sealer.openAsync('chunk', bigOid, flipped), /authentication failed/);
+});
+
+test('openPieces gives exactly the payload whatever its size against the cipher steps and padding', () => {
+  const step = 64 * 1024;
+  for (const size of [0, 1, 16, step - 18, step - 17, step - 16, step, step + 1, 2 * step - 17, 3 * step + 12_345]) {
+    const payload = randomBytes(size);
+    const oid = sealer.oidOf('chunk', payload);
+    const stored = sealer.seal('chunk', oid, 1, size + 7, payload);
+    const opened = sealer.openPieces('chunk', oid, stored);
+    assert.equal(opened.codec, 1, `codec survives (size ${size})`);
+    assert.equal(opened.plainLength, size + 7, `canonical length survives (size ${size})`);
+    assert.ok(Buffer.concat(opened.pieces).equals(payload), `payload of ${size} bytes`);
+    assert.ok(opened.pieces.every((piece) => piece.length > 0 && piece.length <= step));
+    assert.ok(sealer.open('chunk', oid, stored).payload.equals(payload));
+  }
 });

@@ -93,44 +93,50 @@ test('a chunk the worker cannot write rejects with the errno code, and the pool 
   }
 });
 
-test('restoreInto writes verified chunks at their offsets and names a corrupt or missing chunk', async () => {
-  const { dir, store } = await freshStore();
-  const pool = new ChunkWorkerPool({ root: dir, fsync: false, compressionLevel: 3, master: null, chunking: DEFAULT_CHUNKING }, 2);
-  const out = join(dir, 'restored.bin');
-  try {
-    const parts = [Buffer.from('ab'.repeat(100_000)), randomBytes(150_000), Buffer.from('tail')];
-    const oids: string[] = [];
-    for (const p of parts) oids.push((await pool.store(Buffer.from(p), false)).oid);
-    const handle = await open(out, 'w');
+test('restoreInto writes verified chunks at their offsets and names a corrupt or missing chunk, plain and encrypted', async () => {
+  for (const master of [null, newMasterKey()]) {
+    const { dir, store } = await freshStore();
+    const pool = new ChunkWorkerPool({ root: dir, fsync: false, compressionLevel: 3, master, chunking: DEFAULT_CHUNKING }, 2);
+    const out = join(dir, 'restored.bin');
     try {
-      // Out of order on purpose: offsets, not arrival order, decide where bytes land.
-      const offsets = [0, parts[0]!.length, parts[0]!.length + parts[1]!.length];
-      const sizes = await Promise.all([2, 0, 1].map((i) => pool.restoreInto(oids[i]!, handle.fd, offsets[i]!, parts[i]!.length)));
-      assert.deepEqual(sizes, [4, 200_000, 150_000]);
-    } finally {
-      await handle.close();
-    }
-    assert.deepEqual(await readFile(out), Buffer.concat(parts));
+      // Compressible and tiny once compressed; incompressible over several cipher steps; text that
+      // still spans several cipher steps compressed (joined before decompressing); a short tail.
+      const parts = [Buffer.from('ab'.repeat(100_000)), randomBytes(150_000), Buffer.from(randomBytes(200_000).toString('hex')), Buffer.from('tail')];
+      const oids: string[] = [];
+      for (const p of parts) oids.push((await pool.store(Buffer.from(p), false)).oid);
+      const handle = await open(out, 'w');
+      try {
+        // Out of order on purpose: offsets, not arrival order, decide where bytes land.
+        const offsets = parts.map((_, i) => parts.slice(0, i).reduce((sum, p) => sum + p.length, 0));
+        const order = [3, 0, 2, 1];
+        const sizes = await Promise.all(order.map((i) => pool.restoreInto(oids[i]!, handle.fd, offsets[i]!, parts[i]!.length)));
+        assert.deepEqual(sizes, order.map((i) => parts[i]!.length));
+      } finally {
+        await handle.close();
+      }
+      assert.ok((await readFile(out)).equals(Buffer.concat(parts)), master ? 'encrypted' : 'plain');
 
-    // Flip one payload bit of the incompressible chunk (stored raw after the 16-byte header).
-    const victim = store.pathOf(`chunks/${oids[1]}`);
-    const bytes = await readFile(victim);
-    bytes[100] = bytes[100]! ^ 1;
-    await chmod(victim, 0o644);
-    await writeFile(victim, bytes);
-    const h2 = await open(out, 'r+');
-    try {
-      await assert.rejects(pool.restoreInto(oids[1]!, h2.fd, 0, parts[1]!.length), (err: unknown) => err instanceof ObjectCorruptError && err.oid === oids[1]);
-      await rm(victim);
-      await assert.rejects(pool.restoreInto(oids[1]!, h2.fd, 0, parts[1]!.length), (err: unknown) => err instanceof ObjectMissingError && err.oid === oids[1]);
-      // A manifest that lies about a chunk's size is refused too.
-      await assert.rejects(pool.restoreInto(oids[0]!, h2.fd, 0, 5), (err: unknown) => err instanceof ObjectCorruptError);
+      // Flip one stored bit of the incompressible chunk (payload, or ciphertext when encrypted).
+      const victim = store.pathOf(`chunks/${oids[1]}`);
+      const bytes = await readFile(victim);
+      bytes[100] = bytes[100]! ^ 1;
+      await chmod(victim, 0o644);
+      await writeFile(victim, bytes);
+      const h2 = await open(out, 'r+');
+      try {
+        await assert.rejects(pool.restoreInto(oids[1]!, h2.fd, 0, parts[1]!.length), (err: unknown) => err instanceof ObjectCorruptError && err.oid === oids[1]);
+        await rm(victim);
+        await assert.rejects(pool.restoreInto(oids[1]!, h2.fd, 0, parts[1]!.length), (err: unknown) => err instanceof ObjectMissingError && err.oid === oids[1]);
+        // A manifest that lies about a chunk's size is refused too.
+        await assert.rejects(pool.restoreInto(oids[0]!, h2.fd, 0, 5), (err: unknown) => err instanceof ObjectCorruptError);
+        await assert.rejects(pool.restoreInto(oids[2]!, h2.fd, 0, parts[2]!.length - 1), (err: unknown) => err instanceof ObjectCorruptError);
+      } finally {
+        await h2.close();
+      }
     } finally {
-      await h2.close();
+      await pool.close();
+      await rm(dir, { recursive: true, force: true });
     }
-  } finally {
-    await pool.close();
-    await rm(dir, { recursive: true, force: true });
   }
 });
 
