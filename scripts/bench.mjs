@@ -91,8 +91,11 @@ const agentDir = path.join(work, 'agent-runtime');
 const env = { MEDIAGIT_AUTHOR_NAME: 'Bench', MEDIAGIT_AUTHOR_EMAIL: 'bench@example.com', MEDIAGIT_PASSPHRASE: PASS, MEDIAGIT_NEW_PASSPHRASE: PASS, XDG_RUNTIME_DIR: agentDir };
 const mg = (cwd, ...a) => measure(process.execPath, [cli, ...a], { cwd, env });
 
-/** The mediagit pipeline on the two versions; returns one row per operation. */
-async function runMediagit(v1, v2, encrypted) {
+/**
+ * The mediagit pipeline on the two versions, as steps (see lockstep); its result is the generator's
+ * return value, one figure per operation.
+ */
+async function* mediagitSteps(v1, v2, encrypted) {
   const repo = path.join(work, encrypted ? 'mg-enc' : 'mg');
   copyTree(v1, repo);
   mg(repo, 'init', '-q', ...(encrypted ? ['--encrypt'] : []));
@@ -101,26 +104,32 @@ async function runMediagit(v1, v2, encrypted) {
   if (encrypted) mg(repo, 'key', 'cache', '--timeout', '1h');
   const add1 = mg(repo, 'add', '.');
   const commit1 = mg(repo, 'commit', '-q', '-m', 'v1');
+  yield 'store v1';
   const storedV1 = duBytes(path.join(repo, '.mediagit'));
   const remote = path.join(work, encrypted ? 'remote-enc' : 'remote');
   rmSync(remote, { recursive: true, force: true });
   mg(repo, 'remote', 'add', 'origin', remote);
   const push1 = mg(repo, 'push', '-q');
+  yield 'push v1';
   // v2 = the artist's edits applied in place by the generator, as an artist's tools would: files
   // that did not change keep their inode and mtime, so the index can vouch for them unread.
   await makeCorpus(repo, 2, profile);
   const add2 = mg(repo, 'add', '.');
   const commit2 = mg(repo, 'commit', '-q', '-m', 'v2');
   const storedV2 = duBytes(path.join(repo, '.mediagit'));
+  yield 'store v2';
   const remoteBefore = duBytes(remote);
   const push2 = mg(repo, 'push', '--json');
   const sentV2 = JSON.parse(push2.stdout).bytesSent;
   const remoteGrowth = duBytes(remote) - remoteBefore;
+  yield 'push v2';
   const cloneDir = path.join(work, encrypted ? 'clone-enc' : 'clone');
   rmSync(cloneDir, { recursive: true, force: true });
   const clone = mg(work, 'clone', '-q', remote, cloneDir);
+  yield 'clone';
   sh(`find "${repo}" -mindepth 1 -maxdepth 1 ! -name .mediagit -exec rm -rf {} +`, root);
   const checkout = mg(repo, 'reset', '--hard', '-q');
+  yield 'restore';
   const status = mg(repo, 'status', '--porcelain');
   const coldUnlock = encrypted ? measure(process.execPath, [cli, 'status', '--porcelain'], { cwd: repo, env: { ...env, MEDIAGIT_AGENT: '0' } }).secs - status.secs : null;
   return {
@@ -139,9 +148,9 @@ async function runMediagit(v1, v2, encrypted) {
   };
 }
 
-async function runRestic(v1) {
+/** restic on the same trees, as steps aligned with mediagitSteps' (backup, backup, restore). */
+async function* resticSteps(v1) {
   const restic = which('restic');
-  if (!restic || flag('--no-restic')) return null;
   const repo = fresh(path.join(work, 'restic-repo'));
   const renv = { RESTIC_PASSWORD: PASS, RESTIC_REPOSITORY: repo, RESTIC_CACHE_DIR: path.join(work, 'restic-cache') };
   const r = (...a) => measure(restic, ['--no-cache', '-q', ...a], { env: renv });
@@ -151,12 +160,43 @@ async function runRestic(v1) {
   copyTree(v1, tree);
   const b1 = r('backup', '--host', 'bench', tree);
   const storedV1 = duBytes(repo);
+  yield 'store v1';
+  yield 'push v1';
   await makeCorpus(tree, 2, profile);
   const b2 = r('backup', '--host', 'bench', tree);
   const storedV2 = duBytes(repo);
+  yield 'store v2';
+  yield 'push v2';
+  yield 'clone';
   const target = fresh(path.join(work, 'restic-restore'));
   const restore = r('restore', 'latest', '--target', target);
+  yield 'restore';
   return { backupV1: b1, backupV2: b2, restore, storedV1, storedGrowthV2: storedV2 - storedV1 };
+}
+
+/**
+ * Runs the scenarios' steps in turns — step 1 of each, then step 2 of each, … — and returns their
+ * results. The figures a ratio compares (plain and encrypted add, mediagit's checkout and restic's
+ * restore) are then taken seconds apart rather than a minute: this VM's speed drifts by half within
+ * a run, and that drift is what made encrypted ÷ plain swing between rounds.
+ */
+async function lockstep(scenarios) {
+  const results = new Array(scenarios.length).fill(null);
+  let active = scenarios.map((steps, index) => ({ steps, index, step: null }));
+  while (active.length > 0) {
+    const next = [];
+    for (const scenario of active) {
+      const { value, done } = await scenario.steps.next();
+      if (done) results[scenario.index] = value;
+      else {
+        if (next.length > 0 && next[0].step !== value) throw new Error(`bench scenarios out of step: ${next[0].step} vs ${value}`);
+        scenario.step = value;
+        next.push(scenario);
+      }
+    }
+    active = next;
+  }
+  return results;
 }
 
 log(`building corpus (${profile}, cached in ${cache})…`);
@@ -236,8 +276,9 @@ async function runServer(v1, encrypted) {
 }
 
 /**
- * Runs a whole scenario `repeat` times, interleaved with the others, and keeps each figure's median:
- * on a shared VM one run's timings swing by a third with the page cache's and the host's mood.
+ * Runs every scenario `repeat` times (plain, encrypted and restic in lockstep within a round) and
+ * keeps each figure's median: on a shared VM one run's timings swing by a third with the page
+ * cache's and the host's mood.
  */
 const repeat = Math.max(1, Number(opt('--repeat', '1')) || 1);
 const runs = { floors: [], plain: [], enc: [], server: [], serverEnc: [], restic: [] };
@@ -245,20 +286,19 @@ for (let round = 1; round <= repeat; round++) {
   const tag = repeat > 1 ? ` (round ${round} of ${repeat})` : '';
   log(`floors${tag}…`);
   runs.floors.push(measureFloors());
-  log(`mediagit (plain)${tag}…`);
-  runs.plain.push(await runMediagit(v1, v2, false));
-  if (!flag('--no-encrypted')) {
-    log(`mediagit (encrypted)${tag}…`);
-    runs.enc.push(await runMediagit(v1, v2, true));
-  }
+  const withEncrypted = !flag('--no-encrypted');
+  const withRestic = Boolean(which('restic')) && !flag('--no-restic');
+  log(`mediagit (plain${withEncrypted ? ', encrypted' : ''})${withRestic ? ' and restic' : ''}, step by step${tag}…`);
+  const scenarios = { plain: mediagitSteps(v1, v2, false) };
+  if (withEncrypted) scenarios.enc = mediagitSteps(v1, v2, true);
+  if (withRestic) scenarios.restic = resticSteps(v1);
+  const results = await lockstep(Object.values(scenarios));
+  Object.keys(scenarios).forEach((name, i) => runs[name].push(results[i]));
   if (!flag('--no-server')) {
     log(`mediagit server (loopback)${tag}…`);
     runs.server.push(await runServer(v1, false));
-    if (!flag('--no-encrypted')) runs.serverEnc.push(await runServer(v1, true));
+    if (withEncrypted) runs.serverEnc.push(await runServer(v1, true));
   }
-  log(`restic${tag}…`);
-  const r = await runRestic(v1);
-  if (r) runs.restic.push(r);
 }
 
 /** The element-wise median of several results of one scenario (numbers and {secs, rssMiB} alike). */
