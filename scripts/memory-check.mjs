@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Bounded-memory check: add + commit + checkout of one big file (default 4 GiB), reporting each
 // step's wall time and peak RSS (from /usr/bin/time -v, or getrusage of children as a fallback).
-// Usage: node scripts/memory-check.mjs [--size-gib 4] [--dir /path/with/space]
+// Usage: node scripts/memory-check.mjs [--size-gib 4] [--dir /path/with/space] [--encrypt]
+// (--encrypt: an encrypted repository, each command unlocking with Argon2id's 64 MiB itself)
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -16,10 +17,12 @@ const opt = (name, fallback) => {
 };
 const sizeGiB = Number(opt('--size-gib', '4'));
 const base = opt('--dir', os.tmpdir());
+const encrypt = args.includes('--encrypt');
 const cli = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'mediagit.js');
 const work = mkdtempSync(path.join(base, 'mediagit-memcheck-'));
 const file = path.join(work, 'plate_sequence.raw');
-const env = { ...process.env, MEDIAGIT_AUTHOR_NAME: 'Memory Check', MEDIAGIT_AUTHOR_EMAIL: 'mem@example.com' };
+const passphrase = 'memory check passphrase';
+const env = { ...process.env, MEDIAGIT_AUTHOR_NAME: 'Memory Check', MEDIAGIT_AUTHOR_EMAIL: 'mem@example.com', MEDIAGIT_PASSPHRASE: passphrase, MEDIAGIT_NEW_PASSPHRASE: passphrase, MEDIAGIT_AGENT: '0' };
 const timeBin = existsSync('/usr/bin/time') ? '/usr/bin/time' : null;
 
 async function writeBigFile() {
@@ -54,10 +57,10 @@ function step(label, ...cliArgs) {
 }
 
 try {
-  console.log(`writing a ${sizeGiB} GiB file in ${work}`);
+  console.log(`writing a ${sizeGiB} GiB file in ${work}${encrypt ? ' (encrypted repository)' : ''}`);
   await writeBigFile();
   const before = await sha256(file);
-  spawnSync(process.execPath, [cli, 'init', '-q'], { cwd: work, env });
+  spawnSync(process.execPath, [cli, 'init', '-q', ...(encrypt ? ['--encrypt'] : [])], { cwd: work, env });
   const peaks = [step('add', 'add', 'plate_sequence.raw'), step('commit', 'commit', '-q', '-m', 'big file')];
   rmSync(file);
   peaks.push(step('checkout', 'checkout', '--', 'plate_sequence.raw'));

@@ -64,6 +64,7 @@ export async function runCommit(io: CommandIo, options: CommitOptions): Promise<
     if (merging) parents.push(merging);
     const written = await repo.odb.writeCommit({ tree: treeOid, parents, author: options.amend && headCommit ? headCommit.author : identity, committer: identity, message: cleaned });
     await repo.advanceHead(written.oid, head.oid);
+    index.recordTree(treeOid);
     await repo.clearState('MERGE_HEAD', 'MERGE_MSG');
     // The "N files changed" line reads the parent's trees: not worth it when nothing is printed.
     let changes = 0;

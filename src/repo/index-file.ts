@@ -35,6 +35,30 @@ interface IndexJson {
   version: 1;
   entries: [string, FileType, string, number, string, string][];
   conflicts: Conflict[];
+  /** See Index.tree; absent when unknown. */
+  tree?: string;
+}
+
+/** The entries, noting whether any path's content (manifest or type) changed since it was reset. */
+class EntryMap extends Map<string, IndexEntry> {
+  contentChanged = false;
+
+  override set(path: string, entry: IndexEntry): this {
+    const before = this.get(path);
+    if (before?.oid !== entry.oid || before.type !== entry.type) this.contentChanged = true;
+    return super.set(path, entry);
+  }
+
+  override delete(path: string): boolean {
+    const had = super.delete(path);
+    if (had) this.contentChanged = true;
+    return had;
+  }
+
+  override clear(): void {
+    if (this.size > 0) this.contentChanged = true;
+    super.clear();
+  }
 }
 
 /**
@@ -42,10 +66,27 @@ interface IndexJson {
  * modify it hold `.mediagit/index.lock` (Repository.updateIndex).
  */
 export class Index {
-  readonly entries = new Map<string, IndexEntry>();
+  readonly entries: Map<string, IndexEntry> = new EntryMap();
   readonly conflicts = new Map<string, Conflict>();
   /** mtime of the index file when it was read: entries modified at or after it may be racily clean. */
   loadedMtimeNs = 0n;
+  private recordedTree: Oid | null = null;
+
+  /**
+   * A tree whose files are exactly the entries (paths, types, manifests), when known: `commit`
+   * records the tree it just wrote, and any change to an entry's content or any conflict forgets
+   * it. `status` then knows nothing is staged without reading HEAD's tree (git's cache-tree, for
+   * the whole tree only).
+   */
+  get tree(): Oid | null {
+    return this.recordedTree !== null && !(this.entries as EntryMap).contentChanged && this.conflicts.size === 0 ? this.recordedTree : null;
+  }
+
+  /** Records that the entries, as they are now, are exactly `tree`'s files. */
+  recordTree(tree: Oid): void {
+    this.recordedTree = tree;
+    (this.entries as EntryMap).contentChanged = false;
+  }
 
   static async load(path: string): Promise<Index> {
     const index = new Index();
@@ -67,6 +108,10 @@ export class Index {
         index.entries.set(p, { path: p, type, oid, size, mtimeNs: BigInt(mtime), ino: BigInt(ino) });
       }
       for (const c of json.conflicts ?? []) index.conflicts.set(c.path, c);
+      if (json.tree !== undefined) {
+        if (typeof json.tree !== 'string' || !isOid(json.tree)) throw new Error('bad tree');
+        index.recordTree(json.tree);
+      }
     } catch (err) {
       throw new ObjectCorruptError('index', err instanceof Error ? err.message : String(err), {
         hint: "restore it with 'mediagit reset' (keeps your files) after moving .mediagit/index aside",
@@ -83,6 +128,8 @@ export class Index {
         .map((e) => [e.path, e.type, e.oid, e.size, e.mtimeNs.toString(), e.ino.toString()]),
       conflicts: [...this.conflicts.values()],
     };
+    const tree = this.tree;
+    if (tree !== null) json.tree = tree;
     return JSON.stringify(json);
   }
 

@@ -78,7 +78,6 @@ export interface StatusReport {
 export async function computeStatus(repo: Repository): Promise<StatusReport> {
   const head = await repo.readHead();
   const index = await repo.readIndex();
-  const headMap = await commitTreeMap(repo, head.oid);
   const indexMap = indexToMap(index);
   const worktree = await scanWorktree(repo, index);
   const unstaged = diffMaps(indexMap, worktree.files).filter((c) => !index.conflicts.has(c.path));
@@ -87,12 +86,18 @@ export async function computeStatus(repo: Repository): Promise<StatusReport> {
     branch: head.ref?.replace(/^refs\/heads\//, '') ?? null,
     head: head.oid,
     merging: await repo.readStateOid('MERGE_HEAD'),
-    staged: diffMaps(headMap, indexMap).filter((c) => !index.conflicts.has(c.path)),
+    staged: await stagedChanges(repo, head.oid, index, indexMap),
     unstaged,
     untracked: worktree.untracked,
     conflicts: [...index.conflicts.values()].sort((a, b) => (a.path < b.path ? -1 : 1)),
     skipped: worktree.skipped,
   };
+}
+
+/** HEAD → index. When the index knows it is HEAD's tree exactly, HEAD's trees are not even read. */
+async function stagedChanges(repo: Repository, head: Oid | null, index: Index, indexMap: FileMap): Promise<Change[]> {
+  if (head !== null && index.tree !== null && (await repo.odb.readCommit(head)).tree === index.tree) return [];
+  return diffMaps(await commitTreeMap(repo, head), indexMap).filter((c) => !index.conflicts.has(c.path));
 }
 
 /** Records fresh stat data for files proven unchanged, so the next status need not hash them. Best effort. */

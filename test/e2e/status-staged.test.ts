@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { test } from 'node:test';
+import { runCli, tempDir } from '../support/cli.js';
+
+type Status = { staged: { path: string; status: string }[]; unstaged: { path: string; status: string }[] };
+
+test('status reports staged changes right whether or not the index knows HEAD\'s tree', async () => {
+  const repo = await tempDir('staged');
+  const run = (...args: string[]) => runCli(args, { cwd: repo });
+  const staged = async (): Promise<string[]> => (JSON.parse((await run('status', '--json')).stdout) as Status).staged.map((c) => `${c.status} ${c.path}`);
+  const recordedTree = async (): Promise<string | undefined> => (JSON.parse(await readFile(path.join(repo, '.mediagit', 'index'), 'utf8')) as { tree?: string }).tree;
+
+  await run('init', '-q');
+  for (const name of ['a.txt', 'b.txt', 'c.txt']) await writeFile(path.join(repo, name), `${name} v1\n`);
+  await run('add', '.');
+  assert.equal(await recordedTree(), undefined, 'add alone records no tree');
+  assert.deepEqual(await staged(), ['A a.txt', 'A b.txt', 'A c.txt']);
+  await run('commit', '-q', '-m', 'one');
+  const head = (JSON.parse((await run('log', '--json', '-n', '1')).stdout) as { tree: string }[])[0]!.tree;
+  assert.equal(await recordedTree(), head, 'commit records the tree it wrote');
+  assert.deepEqual(await staged(), []);
+
+  // A stat-only change (touch) is refreshed into the index by status and keeps the tree.
+  await writeFile(path.join(repo, 'a.txt'), 'a.txt v1\n');
+  assert.deepEqual(await staged(), []);
+  assert.equal(await recordedTree(), head);
+
+  await writeFile(path.join(repo, 'a.txt'), 'a.txt v2\n');
+  await run('add', 'a.txt');
+  assert.equal(await recordedTree(), undefined, 'a staged change forgets it');
+  assert.deepEqual(await staged(), ['M a.txt']);
+  await run('rm', '-q', 'b.txt');
+  assert.deepEqual(await staged(), ['M a.txt', 'D b.txt']);
+  await run('commit', '-q', '-m', 'two');
+  assert.deepEqual(await staged(), []);
+
+  // HEAD moves, the index does not: its recorded tree is no longer HEAD's.
+  await run('reset', '--soft', 'HEAD~1');
+  assert.deepEqual(await staged(), ['M a.txt', 'D b.txt']);
+  await run('commit', '-q', '-m', 'two again');
+  assert.deepEqual(await staged(), []);
+  await run('checkout', '-q', '-b', 'side', 'HEAD~1');
+  assert.deepEqual(await staged(), []);
+  assert.equal(await readFile(path.join(repo, 'b.txt'), 'utf8'), 'b.txt v1\n');
+});
