@@ -7,6 +7,7 @@
  */
 import { decodePayload } from '../compression/index.js';
 import { CIPHER_NONE, ENVELOPE_HEADER_SIZE, decodeEnvelopeHeader, sha256Hex, type EnvelopeHeader, type ObjectKind } from '../objects/index.js';
+import { releaseMemory } from '../util/memory.js';
 import { invalidObject } from './errors.js';
 
 /** Cipher byte of encrypted repositories (docs/encryption.md). */
@@ -67,9 +68,15 @@ export async function verifyUpload(expected: ExpectedKind, oid: string, stored: 
   } catch (err) {
     throw invalidObject(oid, `payload does not decode: ${messageOf(err)}`);
   }
-  if (canonical.length !== header.plainLength) throw invalidObject(oid, `decoded ${canonical.length} bytes, the header says ${header.plainLength}`);
-  if (sha256Hex(canonical) !== oid) throw invalidObject(oid, 'content does not match its ID');
-  return { kind: header.kind, encrypted: false, canonicalLength: canonical.length, storedLength: stored.length };
+  const canonicalLength = canonical.length;
+  try {
+    if (canonicalLength !== header.plainLength) throw invalidObject(oid, `decoded ${canonicalLength} bytes, the header says ${header.plainLength}`);
+    if (sha256Hex(canonical) !== oid) throw invalidObject(oid, 'content does not match its ID');
+  } finally {
+    // A decompressed payload is the server's own and needed for nothing more (see releaseMemory).
+    if (canonical.buffer !== stored.buffer) releaseMemory(canonical);
+  }
+  return { kind: header.kind, encrypted: false, canonicalLength, storedLength: stored.length };
 }
 
 function messageOf(err: unknown): string {

@@ -10,6 +10,7 @@ import { binary, empty, getOrNull, json, queryParam, withSignal, type Endpoint, 
 import { badRequest, notFound } from '../errors.js';
 import { isOid, keyPrefix, oidParam, quote, storeKeyParam } from '../names.js';
 import { decodePack, entryKey, packHeader, recordHeader } from '../pack.js';
+import { releaseMemory } from '../../util/memory.js';
 import { verifyUpload, type ExpectedKind, type VerifiedUpload } from '../verify.js';
 
 /** IDs (or keys) one check or fetch request may name. */
@@ -76,6 +77,7 @@ function objectEndpoints(route: ObjectRoute): Endpoint[] {
         const store = await ctx.store();
         const [present = false] = await store.has([key], withSignal(ctx));
         const written = await storeVerified(ctx, store, key, data, verified, present);
+        releaseMemory(data);
         return json(written ? 201 : 200, { key, stored: written });
       },
     },

@@ -52,6 +52,7 @@ export class LocalStore implements Store {
     return join(this.root, ns, name);
   }
 
+  /** A fresh buffer of the caller's own (copyObjects frees it early). */
   async get(key: string): Promise<Buffer> {
     try {
       return await readFile(this.pathOf(key));
