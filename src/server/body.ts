@@ -11,6 +11,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { FastifyRequest } from 'fastify';
+import { releaseMemory } from '../util/memory.js';
 import { HttpError, badRequest } from './errors.js';
 
 export const MAX_JSON_BYTES = 1024 * 1024;
@@ -77,9 +78,14 @@ function collect(raw: IncomingMessage, limit: number, expected: number | undefin
         fail(received + chunk.length > limit ? tooLarge(limit) : badRequest('body longer than its Content-Length'));
         return;
       }
-      if (fixed !== null) chunk.copy(fixed, received);
-      else parts.push(chunk);
-      received += chunk.length;
+      const length = chunk.length;
+      if (fixed !== null) {
+        chunk.copy(fixed, received);
+        // Node's HTTP parser hands each body segment over as a copy of its own: freed now, it does
+        // not pile up as external memory that sets off full collections (see releaseMemory).
+        releaseMemory(chunk);
+      } else parts.push(chunk);
+      received += length;
     };
     const onEnd = (): void => {
       cleanup();
