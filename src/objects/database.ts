@@ -92,7 +92,8 @@ export class ObjectDatabase {
     let plain: Buffer;
     try {
       const opened = await this.sealer.openAsync(kind, oid, stored);
-      plain = checkLength(await decodePayload(opened.codec, opened.payload, opened.plainLength), opened.plainLength);
+      plain = await decodePayload(opened.codec, opened.payload, opened.plainLength);
+      checkLength(plain.length, opened.plainLength);
     } catch (err) {
       throw corrupt(oid, err);
     }
@@ -114,8 +115,7 @@ export class ObjectDatabase {
     try {
       const opened = this.sealer.openPieces(kind, oid, stored);
       pieces = opened.codec === Codec.raw ? opened.pieces : [decodePayloadSync(opened.codec, joinPieces(opened.pieces, joinInto), opened.plainLength)];
-      const length = pieces.reduce((sum, piece) => sum + piece.length, 0);
-      if (length !== opened.plainLength) throw new Error(`decoded ${length} bytes, header says ${opened.plainLength}`);
+      checkLength(pieces.reduce((sum, piece) => sum + piece.length, 0), opened.plainLength);
     } catch (err) {
       throw corrupt(oid, err);
     }
@@ -199,9 +199,8 @@ function joinPieces(pieces: readonly Buffer[], joinInto: (length: number) => Buf
   return joined;
 }
 
-function checkLength(plain: Buffer, expected: number): Buffer {
-  if (plain.length !== expected) throw new Error(`decoded ${plain.length} bytes, header says ${expected}`);
-  return plain;
+function checkLength(decoded: number, expected: number): void {
+  if (decoded !== expected) throw new Error(`decoded ${decoded} bytes, header says ${expected}`);
 }
 
 function corrupt(oid: Oid, err: unknown): ObjectCorruptError {

@@ -241,7 +241,6 @@ export class LocalChunks {
   private finder: CutFinder | undefined;
   private window = Buffer.alloc(0);
 
-
   /**
    * Stores `plain`. When `owned` (a chunk handed over by the main thread), it is consumed: its
    * memory, like the compressed and sealed copies, is released on return, because a worker's
