@@ -2,7 +2,9 @@
 // Entry point. Kept tiny: `--version` answers without loading the CLI, and an old Node gets a
 // clear message instead of a crash deep inside node:zlib.
 import { readFileSync, statSync } from 'node:fs';
-import { enableCompileCache } from 'node:module';
+// The namespace, not a named import: a Node without enableCompileCache (20 and older) would fail
+// to link a named one before the version check below could say anything useful.
+import * as nodeModule from 'node:module';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
@@ -36,7 +38,7 @@ if (process.argv.length === 3 && (arg === '--version' || arg === '-V')) {
   // V8's compiled code for our modules, kept between runs (~20 ms off every command). Per user, under
   // the user's cache folder: a compile cache in a shared /tmp could be planted by someone else.
   // NODE_DISABLE_COMPILE_CACHE=1 turns it off; failing to create it just means no cache.
-  enableCompileCache?.(join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'mediagit', 'compile-cache'));
+  nodeModule.enableCompileCache?.(join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'mediagit', 'compile-cache'));
   const { main } = await import(entryModule());
   process.exitCode = await main(process.argv);
 }
