@@ -87,9 +87,9 @@ export async function stagePaths(repo: Repository, io: CommandIo, index: Index, 
     await mapLimit(bySize, concurrency, async (file) => {
       const size = Number(file.stats.size);
       const wholeFileInWorker = size <= share;
-      // An edited file: its last staged version tells the worker where boundaries probably are.
+      // An edited file: its last staged version tells the workers where boundaries probably are.
       const before = index.entries.get(file.path);
-      const previous = wholeFileInWorker && before ? await repo.odb.readManifest(before.oid).then((m) => m.chunks).catch(() => undefined) : undefined;
+      const previous = ctx.workers && before ? await repo.odb.readManifest(before.oid).then((m) => m.chunks).catch(() => undefined) : undefined;
       const result = await ingestFile(ctx, repo.absPath(file.path), file.path, progress, size, { wholeFileInWorker, ...(previous ? { previous } : {}) });
       const type = (file.stats.mode & 0o111n) !== 0n ? 'exec' : 'file';
       index.entries.set(file.path, { path: file.path, type, oid: result.manifestOid, size: result.size, mtimeNs: file.stats.mtimeNs, ino: file.stats.ino });

@@ -5,7 +5,8 @@ import type { ManifestChunk, Oid } from '../objects/index.js';
 import type { ChunkStoreSpec, IngestedFile, StoredChunk } from './local-chunks.js';
 
 export type ChunkJob =
-  | { readonly type: 'store'; readonly id: number; readonly data: ArrayBuffer; readonly length: number; readonly skipCompression: boolean }
+  | { readonly type: 'store'; readonly id: number; readonly data: ArrayBuffer; readonly length: number; readonly skipCompression: boolean; readonly oid?: Oid }
+  | { readonly type: 'verify'; readonly id: number; readonly fd: number; readonly position: number; readonly length: number; readonly oid: Oid; readonly last: boolean }
   | { readonly type: 'restore'; readonly id: number; readonly oid: Oid; readonly fd: number; readonly position: number; readonly size: number }
   | { readonly type: 'ingest'; readonly id: number; readonly absPath: string; readonly relPath: string; readonly previous?: readonly ManifestChunk[] }
   | { readonly type: 'adopt'; readonly id: number; readonly oid: Oid; readonly data: ArrayBuffer; readonly length: number };
@@ -17,6 +18,7 @@ export interface ChunkProgress {
 }
 
 export type ChunkReply =
+  /** `stored`: the chunk a store job stored, or a verify job found (absent when it did not match). */
   | { readonly id: number; readonly ok: true; readonly stored?: StoredChunk; readonly bytes?: number; readonly file?: IngestedFile }
   | {
       readonly id: number;
@@ -71,11 +73,24 @@ export class ChunkWorkerPool {
     }
   }
 
-  /** Stores one chunk; the chunk's memory is handed to a worker, so `chunk` is unusable afterwards. */
-  async store(chunk: Buffer, skipCompression: boolean): Promise<StoredChunk> {
+  /**
+   * Stores one chunk; the chunk's memory is handed to a worker, so `chunk` is unusable afterwards.
+   * `oid`, when the caller has already hashed the chunk, spares the worker hashing it again.
+   */
+  async store(chunk: Buffer, skipCompression: boolean, oid?: Oid): Promise<StoredChunk> {
     const data = ownedArrayBuffer(chunk);
-    const reply = await this.submit((id) => ({ type: 'store', id, data, length: chunk.length, skipCompression }), [data], chunk.length);
+    const reply = await this.submit((id) => ({ type: 'store', id, data, length: chunk.length, skipCompression, ...(oid ? { oid } : {}) }), [data], chunk.length);
     return reply.stored!;
+  }
+
+  /**
+   * Whether the `length` bytes at `position` of the open file `fd` are chunk `oid`, ending where a
+   * scan would cut (LocalChunks.verifyAt): the chunk (stored if the store lacked it) or null. The
+   * worker reads the bytes itself; the caller keeps `fd` open until this settles.
+   */
+  async verifyAt(fd: number, position: number, length: number, oid: Oid, last: boolean): Promise<StoredChunk | null> {
+    const reply = await this.submit((id) => ({ type: 'verify', id, fd, position, length, oid, last }), [], length);
+    return reply.stored ?? null;
   }
 
   /**

@@ -29,7 +29,10 @@ port.on('message', (job: ChunkJob) => {
   let reply: ChunkReply;
   try {
     if (job.type === 'store') {
-      reply = { id: job.id, ok: true, stored: chunks.store(Buffer.from(job.data, 0, job.length), job.skipCompression) };
+      reply = { id: job.id, ok: true, stored: chunks.store(Buffer.from(job.data, 0, job.length), job.skipCompression, true, job.oid) };
+    } else if (job.type === 'verify') {
+      const stored = chunks.verifyAt(job.fd, job.position, job.length, job.oid, job.last);
+      reply = { id: job.id, ok: true, ...(stored ? { stored } : {}) };
     } else if (job.type === 'adopt') {
       reply = { id: job.id, ok: true, bytes: chunks.adopt(job.oid, Buffer.from(job.data, 0, job.length)) };
     } else if (job.type === 'ingest') {

@@ -179,9 +179,7 @@ export class LocalChunks {
       return stored.oid;
     };
     // Room for the unfinished chunk (under maxSize) plus a full read: a hard cut always fits.
-    const windowSize = this.spec.chunking.maxSize + WINDOW_READ;
-    if (this.window.length < windowSize) this.window = Buffer.allocUnsafeSlow(windowSize);
-    const window = this.window;
+    const window = this.windowOf(this.spec.chunking.maxSize + WINDOW_READ);
     const fd = openSync(absPath, 'r');
     try {
       // window[start, filled) holds the current chunk, scanned up to window[scanned].
@@ -236,6 +234,32 @@ export class LocalChunks {
     }
     if (unreported > 0) onProgress(unreported);
     return { chunks, size, newChunks, storedBytes };
+  }
+
+  /**
+   * Whether the `length` bytes at `position` of the open file `fd` are chunk `oid` of the file's
+   * previous version, ending where a scan would cut (`last`: the file's final chunk, which ends at
+   * the end of the file instead). If so the chunk is returned, stored first should the store lack
+   * it; if not, null. The main thread proposes a big file's old chunks this way, many at once.
+   */
+  verifyAt(fd: number, position: number, length: number, oid: Oid, last: boolean): StoredChunk | null {
+    if (length < 1 || length > this.spec.chunking.maxSize) return null;
+    const view = this.windowOf(length).subarray(0, length);
+    for (let got = 0; got < length; ) {
+      const n = readSync(fd, view, got, length - got, position + got);
+      if (n === 0) return null;
+      got += n;
+    }
+    this.finder ??= new CutFinder(this.spec.chunking, this.sealer.gear);
+    if (!last && !this.finder.couldEndAt(view, 0, length)) return null;
+    if (this.sealer.oidOf('chunk', view) !== oid) return null;
+    return this.store(view, false, false, oid);
+  }
+
+  /** The reused read window (ingestFile's, verifyAt's), at least `length` bytes. */
+  private windowOf(length: number): Buffer {
+    if (this.window.length < length) this.window = Buffer.allocUnsafeSlow(Math.max(length, this.spec.chunking.maxSize + WINDOW_READ));
+    return this.window;
   }
 
   private finder: CutFinder | undefined;

@@ -7,6 +7,7 @@ import { UnsafePathError } from '../errors/index.js';
 import { encodeManifest, type Manifest, type ManifestChunk, type ObjectDatabase, type Oid } from '../objects/index.js';
 import { isErrno, writeThroughTemp } from '../util/fs.js';
 import type { ChunkWorkerPool, StoredChunk } from '../pipeline/index.js';
+import { ingestAlongPrevious } from '../pipeline/guided-ingest.js';
 import type { Semaphore } from '../util/limit.js';
 import type { ProgressSink } from './progress.js';
 import type { FileType } from './tree-map.js';
@@ -35,7 +36,10 @@ export interface IngestResult {
 export interface IngestOptions {
   /** Read, cut and store the file on one worker thread (when the context has workers). */
   readonly wholeFileInWorker?: boolean;
-  /** The chunks of the file's previous version: a worker takes its boundaries where they still hold. */
+  /**
+   * The chunks of the file's previous version: the workers take its boundaries where they still
+   * hold (in the worker that reads the whole file, or, for a file too big for one, proposed to all).
+   */
   readonly previous?: readonly ManifestChunk[];
 }
 
@@ -44,9 +48,13 @@ export interface IngestOptions {
  * at most one chunker buffer plus the limiter's chunks are held, whatever the file size.
  */
 export async function ingestFile(ctx: ContentContext, absPath: string, relPath: string, progress: ProgressSink, sizeHint?: number, options: IngestOptions = {}): Promise<IngestResult> {
-  if (options.wholeFileInWorker && ctx.workers) {
-    const file = await ctx.workers.ingestFile(absPath, relPath, sizeHint ?? 0, (bytes) => progress.bytes(bytes), options.previous);
-    const manifest = await ctx.odb.writeManifest({ size: file.size, chunks: file.chunks });
+  const { workers, odb } = ctx;
+  if (workers && (options.wholeFileInWorker || options.previous?.length)) {
+    const onBytes = (bytes: number): void => progress.bytes(bytes);
+    const file = options.wholeFileInWorker
+      ? await workers.ingestFile(absPath, relPath, sizeHint ?? 0, onBytes, options.previous)
+      : await ingestAlongPrevious({ workers, chunking: ctx.chunking, ...(ctx.gear ? { gear: ctx.gear } : {}), oidOf: (chunk) => odb.oidOf('chunk', chunk), limiter: ctx.limiter }, absPath, relPath, options.previous!, onBytes);
+    const manifest = await odb.writeManifest({ size: file.size, chunks: file.chunks });
     return { manifestOid: manifest.oid, size: file.size, chunks: file.chunks.length, newChunks: file.newChunks, storedBytes: file.storedBytes + manifest.storedBytes };
   }
   const chunker = new Chunker(ctx.chunking, ctx.gear);

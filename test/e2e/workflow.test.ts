@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { runCli, tempDir } from '../support/cli.js';
@@ -76,6 +76,11 @@ test('dedup: a 1 KiB insertion in a 100 MB file stores at most 3 new chunks; re-
   await writeFile(path.join(repo, 'take.mov.raw'), Buffer.concat([big.subarray(0, mid), randomBytes(1024), big.subarray(mid)]));
   const second = json<{ newChunks: number; chunks: number }>((await runCli(['add', '--json', '.'], { cwd: repo })).stdout);
   assert.ok(second.newChunks >= 1 && second.newChunks <= 3, `new chunks after 1 KiB insertion: ${second.newChunks}`);
+  // The edited file was staged along its old chunks (proposed to the workers); status, given a new
+  // mtime, cuts it afresh from scratch and must find the very manifest the index holds.
+  const later = new Date(Date.now() + 5_000);
+  await utimes(path.join(repo, 'take.mov.raw'), later, later);
+  assert.equal((await runCli(['status', '--porcelain'], { cwd: repo })).stdout, 'M  take.mov.raw\n');
   await runCli(['commit', '-m', 'take 2'], { cwd: repo });
   const after = json<Stats>((await runCli(['stats', '--json'], { cwd: repo })).stdout);
   assert.equal(after.chunks - before.chunks, second.newChunks, 'stats counts exactly the new chunks');

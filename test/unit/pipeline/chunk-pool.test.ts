@@ -8,7 +8,8 @@ import { DEFAULT_CHUNKING, chunkBuffer } from '../../../src/chunking/index.js';
 import { EncryptedSealer, newMasterKey } from '../../../src/crypto/index.js';
 import { ObjectCorruptError, ObjectMissingError } from '../../../src/errors/index.js';
 import { ObjectDatabase } from '../../../src/objects/index.js';
-import { ChunkWorkerPool } from '../../../src/pipeline/index.js';
+import { ChunkWorkerPool, ingestAlongPrevious } from '../../../src/pipeline/index.js';
+import { Semaphore } from '../../../src/util/limit.js';
 import { LocalStore } from '../../../src/store/index.js';
 
 async function freshStore(): Promise<{ dir: string; store: LocalStore }> {
@@ -271,6 +272,74 @@ test('boundaries guided by the previous version are exactly the ones a full scan
       await writeFile(file, last);
       const got = await pool.ingestFile(file, 'edited.bin', last.length, () => undefined, previous);
       assert.ok(Buffer.concat(await Promise.all(got.chunks.map((c) => odb.read('chunk', c.oid)))).equals(last));
+    } finally {
+      await pool.close();
+    }
+  }
+  await rm(dir, { recursive: true, force: true });
+});
+
+test("a big file's old chunks proposed to every worker give exactly a full scan's boundaries", async () => {
+  const { dir, store } = await freshStore();
+  const chunking = { minSize: 4 * 1024, avgSize: 16 * 1024, maxSize: 64 * 1024 };
+  const base = Buffer.concat([seededBytes(11, 1_500_000), Buffer.alloc(200_000, 9), seededBytes(12, 1_300_000)]);
+  const edits: Array<[string, Buffer]> = [
+    ['unchanged', base],
+    ['bytes overwritten in the middle', Buffer.concat([base.subarray(0, 900_000), seededBytes(13, 5_000), base.subarray(905_000)])],
+    ['bytes inserted at the start', Buffer.concat([seededBytes(14, 777), base])],
+    ['bytes deleted twice', Buffer.concat([base.subarray(0, 400_000), base.subarray(420_000, 2_000_000), base.subarray(2_000_100)])],
+    ['appended to', Buffer.concat([base, seededBytes(15, 300_000)])],
+    ['truncated', base.subarray(0, 2_222_222)],
+    ['a stretch repeated', Buffer.concat([base.subarray(0, 1_000_000), base.subarray(0, 1_000_000), base.subarray(1_000_000)])],
+    ['shorter than one chunk', base.subarray(0, 3_000)],
+    ['empty', Buffer.alloc(0)],
+  ];
+  for (const master of [null, newMasterKey()]) {
+    const pool = new ChunkWorkerPool({ root: dir, fsync: false, compressionLevel: 1, master, chunking }, 2);
+    try {
+      const sealer = master ? new EncryptedSealer(master) : undefined;
+      const odb = new ObjectDatabase(store, { compressionLevel: 1, ...(sealer ? { sealer } : {}) });
+      const canonical = (data: Buffer): Array<{ oid: string; size: number }> => chunkBuffer(data, chunking, sealer?.gear).map((c) => ({ oid: odb.oidOf('chunk', c), size: c.length }));
+      const ctx = { workers: pool, chunking, ...(sealer ? { gear: sealer.gear } : {}), oidOf: (chunk: Buffer) => odb.oidOf('chunk', chunk), limiter: new Semaphore(4) };
+      const baseFile = join(dir, 'base.bin');
+      await writeFile(baseFile, base);
+      const previous = (await pool.ingestFile(baseFile, 'base.bin', base.length, () => undefined)).chunks;
+      const resplit: Array<{ oid: string; size: number }> = [];
+      for (let at = 0; at < base.length; at += 10_007) {
+        const piece = base.subarray(at, Math.min(base.length, at + 10_007));
+        resplit.push({ oid: odb.oidOf('chunk', piece), size: piece.length });
+      }
+      const guides: Array<[string, Array<{ oid: string; size: number }>]> = [
+        ['the real previous version', previous],
+        ['the same chunks, shuffled', [...previous].reverse()],
+        ['sizes that lie', previous.map((c, i) => ({ oid: c.oid, size: c.size + (i % 3) - 1 }))],
+        ['sizes past maxSize and zero', previous.map((c, i) => ({ oid: c.oid, size: i % 2 ? 10 * chunking.maxSize : 0 }))],
+        ['made-up boundaries of real content', resplit],
+      ];
+      for (const [what, data] of edits) {
+        const file = join(dir, 'edited.bin');
+        await writeFile(file, data);
+        const expected = canonical(data);
+        for (const [how, guide] of guides) {
+          let reported = 0;
+          const got = await ingestAlongPrevious(ctx, file, 'edited.bin', guide, (n) => (reported += n));
+          const label = `${what}, guided by ${how}${master ? ' (encrypted)' : ''}`;
+          assert.deepEqual(got.chunks, expected, label);
+          assert.equal(got.size, data.length, label);
+          assert.equal(reported, data.length, label);
+          // The proposals must carry the work wherever the versions agree, not the scan.
+          if (how === 'the real previous version' && what === 'unchanged') assert.equal(got.followedBytes, data.length, label);
+          if (how === 'the real previous version' && data.length > 1_000_000) assert.ok(got.followedBytes > data.length - 12 * chunking.maxSize, `${label}: only ${got.followedBytes} bytes followed`);
+          if (how === 'made-up boundaries of real content') assert.equal(got.followedBytes, 0, label);
+        }
+      }
+      // A chunk the guide names but the store has lost is stored again, and the file reads back.
+      const lost = previous[5]!;
+      await rm(store.pathOf(`chunks/${lost.oid}`));
+      assert.equal(await store.has([`chunks/${lost.oid}`]).then(([has]) => has), false);
+      const got = await ingestAlongPrevious(ctx, baseFile, 'base.bin', previous, () => undefined);
+      assert.equal(got.newChunks, 1);
+      assert.ok(Buffer.concat(await Promise.all(got.chunks.map((c) => odb.read('chunk', c.oid)))).equals(base));
     } finally {
       await pool.close();
     }
