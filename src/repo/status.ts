@@ -17,6 +17,12 @@ export async function commitTreeMap(repo: Repository, commit: Oid | null): Promi
   return flattenTree(repo.odb, (await repo.odb.readCommit(commit)).tree);
 }
 
+/**
+ * The ID scanWorktree records, when told a size change is enough, for a file whose size differs
+ * from its index entry's: certainly changed, never hashed, never an object's ID.
+ */
+export const UNHASHED_CHANGE = '';
+
 export interface WorktreeState {
   /** What the working tree holds for tracked paths (hashing only files whose stat changed). */
   readonly files: FileMap;
@@ -28,9 +34,11 @@ export interface WorktreeState {
 
 /**
  * Reads the working tree against the index: unchanged files are recognised by stat alone, so a
- * clean 10,000-file tree costs one lstat per file and no content reads.
+ * clean 10,000-file tree costs one lstat per file and no content reads. With `sizeChangeSuffices`
+ * (for callers that only ask whether a file changed, as status does) a file whose size differs
+ * from its entry's is not read either, as git does: it gets the ID UNHASHED_CHANGE.
  */
-export async function scanWorktree(repo: Repository, index: Index, options: { under?: string[] } = {}): Promise<WorktreeState> {
+export async function scanWorktree(repo: Repository, index: Index, options: { under?: string[]; sizeChangeSuffices?: boolean } = {}): Promise<WorktreeState> {
   const rules = new IgnoreRules(repo.root);
   const report: WalkReport = { skipped: [] };
   const found: WorktreeFile[] = [];
@@ -53,6 +61,11 @@ export async function scanWorktree(repo: Repository, index: Index, options: { un
     const type = modeToType(file.stats.mode);
     if (index.matchesStat(entry, file.stats)) {
       files.set(file.path, { type: entry.type, oid: entry.oid, size: entry.size });
+      continue;
+    }
+    if (options.sizeChangeSuffices && Number(file.stats.size) !== entry.size) {
+      // An edited multi-GB file would otherwise be re-cut and re-hashed on every status.
+      files.set(file.path, { type, oid: UNHASHED_CHANGE, size: Number(file.stats.size) });
       continue;
     }
     const hashed = await hashFile(ctx, repo.absPath(file.path), Number(file.stats.size));
@@ -79,7 +92,7 @@ export async function computeStatus(repo: Repository): Promise<StatusReport> {
   const head = await repo.readHead();
   const index = await repo.readIndex();
   const indexMap = indexToMap(index);
-  const worktree = await scanWorktree(repo, index);
+  const worktree = await scanWorktree(repo, index, { sizeChangeSuffices: true });
   const unstaged = diffMaps(indexMap, worktree.files).filter((c) => !index.conflicts.has(c.path));
   if (worktree.refreshed.length > 0) await refreshIndexStats(repo, worktree.refreshed);
   return {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { runCli, tempDir } from '../support/cli.js';
@@ -44,4 +44,27 @@ test('status reports staged changes right whether or not the index knows HEAD\'s
   await run('checkout', '-q', '-b', 'side', 'HEAD~1');
   assert.deepEqual(await staged(), []);
   assert.equal(await readFile(path.join(repo, 'b.txt'), 'utf8'), 'b.txt v1\n');
+});
+
+test('status calls a file whose size changed modified without reading it (a 64 GB sparse file answers at once)', async () => {
+  const repo = await tempDir('status-size');
+  const run = (...args: string[]) => runCli(args, { cwd: repo });
+  await run('init', '-q');
+  await writeFile(path.join(repo, 'take.wav'), 'RIFF take one\n');
+  await writeFile(path.join(repo, 'same-size.txt'), 'abc\n');
+  await run('add', '.');
+  await run('commit', '-q', '-m', 'one');
+  // Reading 64 GB, even of holes, takes the better part of a minute: only not reading it is quick.
+  await truncate(path.join(repo, 'take.wav'), 64 * 1024 ** 3);
+  // Same size, new bytes: this one has to be hashed to be told apart.
+  await writeFile(path.join(repo, 'same-size.txt'), 'abd\n');
+  const started = performance.now();
+  const status = JSON.parse((await runCli(['status', '--json'], { cwd: repo, timeoutMs: 20_000 })).stdout) as Status & { unstaged: { size: number }[] };
+  const secs = (performance.now() - started) / 1000;
+  assert.deepEqual(status.unstaged, [
+    { path: 'same-size.txt', status: 'M', size: 4 },
+    { path: 'take.wav', status: 'M', size: 64 * 1024 ** 3 },
+  ]);
+  assert.ok(secs < 10, `status took ${secs.toFixed(1)} s`);
+  assert.equal((await run('status', '--porcelain')).stdout, ' M same-size.txt\n M take.wav\n');
 });
