@@ -132,6 +132,36 @@ export async function hashFile(ctx: Pick<ContentContext, 'odb' | 'chunking' | 'g
   return { oid: ctx.odb.oidOf('manifest', encodeManifest({ size, chunks })), size };
 }
 
+/** The largest chunk matchesManifest reads whole (chunking allows up to 1 GiB; defaults cut at 4 MiB). */
+const MATCH_MAX_CHUNK = 256 * 1024 * 1024;
+
+/**
+ * Whether the file holds exactly the content `manifest` describes, read along its chunks: no gear
+ * scan, and the first chunk that differs answers (status only asks whether a file changed). Bytes
+ * equal to every old chunk in turn, ending where the last one does, are the same content. Null
+ * when a chunk is too big to read whole: the caller hashes the file instead.
+ */
+export async function matchesManifest(ctx: Pick<ContentContext, 'odb'>, absPath: string, manifest: Manifest): Promise<boolean | null> {
+  const largest = manifest.chunks.reduce((max, chunk) => Math.max(max, chunk.size), 0);
+  if (largest > MATCH_MAX_CHUNK) return null;
+  const handle = await open(absPath, 'r');
+  try {
+    if ((await handle.stat()).size !== manifest.size) return false;
+    const buffer = Buffer.allocUnsafe(Math.max(1, largest));
+    let position = 0;
+    for (const chunk of manifest.chunks) {
+      const view = buffer.subarray(0, chunk.size);
+      const { bytesRead } = await handle.read(view, 0, chunk.size, position);
+      if (bytesRead !== chunk.size || ctx.odb.oidOf('chunk', view) !== chunk.oid) return false;
+      position += chunk.size;
+    }
+    // Nothing past the last chunk either (the file may have grown since it was measured).
+    return position === manifest.size && (await handle.read(Buffer.alloc(1), 0, 1, position)).bytesRead === 0;
+  } finally {
+    await handle.close();
+  }
+}
+
 /**
  * Refuses to write through anything but real folders between the working tree root and the
  * target: a symlink planted at `assets` must not turn `assets/x` into a write elsewhere.

@@ -1,4 +1,4 @@
-import { hashFile } from './content.js';
+import { hashFile, matchesManifest } from './content.js';
 import type { Conflict, Index } from './index-file.js';
 import { modeToType } from './index-file.js';
 import type { Repository } from './repository.js';
@@ -18,8 +18,8 @@ export async function commitTreeMap(repo: Repository, commit: Oid | null): Promi
 }
 
 /**
- * The ID scanWorktree records, when told a size change is enough, for a file whose size differs
- * from its index entry's: certainly changed, never hashed, never an object's ID.
+ * The ID scanWorktree records, when only asked whether files changed, for a file whose content
+ * differs from its index entry's: certainly changed, never fully hashed, never an object's ID.
  */
 export const UNHASHED_CHANGE = '';
 
@@ -34,11 +34,12 @@ export interface WorktreeState {
 
 /**
  * Reads the working tree against the index: unchanged files are recognised by stat alone, so a
- * clean 10,000-file tree costs one lstat per file and no content reads. With `sizeChangeSuffices`
- * (for callers that only ask whether a file changed, as status does) a file whose size differs
- * from its entry's is not read either, as git does: it gets the ID UNHASHED_CHANGE.
+ * clean 10,000-file tree costs one lstat per file and no content reads. With `changedOnly` (for
+ * callers that only ask whether a file changed, as status does) a file whose stat changed is
+ * compared with its staged content instead of being hashed (matchesManifest); a changed one gets
+ * the ID UNHASHED_CHANGE.
  */
-export async function scanWorktree(repo: Repository, index: Index, options: { under?: string[]; sizeChangeSuffices?: boolean } = {}): Promise<WorktreeState> {
+export async function scanWorktree(repo: Repository, index: Index, options: { under?: string[]; changedOnly?: boolean } = {}): Promise<WorktreeState> {
   const rules = new IgnoreRules(repo.root);
   const report: WalkReport = { skipped: [] };
   const found: WorktreeFile[] = [];
@@ -63,10 +64,17 @@ export async function scanWorktree(repo: Repository, index: Index, options: { un
       files.set(file.path, { type: entry.type, oid: entry.oid, size: entry.size });
       continue;
     }
-    if (options.sizeChangeSuffices && Number(file.stats.size) !== entry.size) {
-      // An edited multi-GB file would otherwise be re-cut and re-hashed on every status.
-      files.set(file.path, { type, oid: UNHASHED_CHANGE, size: Number(file.stats.size) });
-      continue;
+    if (options.changedOnly) {
+      // Compared with the staged content, not re-cut and re-hashed: a changed size answers at
+      // once (as in git), and otherwise the first chunk that differs does.
+      const size = Number(file.stats.size);
+      const same = size !== entry.size ? false : await repo.odb.readManifest(entry.oid).then((manifest) => matchesManifest(ctx, repo.absPath(file.path), manifest), () => null);
+      // null: the staged manifest is unreadable or has outsized chunks; hashed as below.
+      if (same !== null) {
+        files.set(file.path, { type, oid: same ? entry.oid : UNHASHED_CHANGE, size });
+        if (same && type === entry.type) refreshed.push(file);
+        continue;
+      }
     }
     const hashed = await hashFile(ctx, repo.absPath(file.path), Number(file.stats.size));
     files.set(file.path, { type, oid: hashed.oid, size: hashed.size });
@@ -92,7 +100,7 @@ export async function computeStatus(repo: Repository): Promise<StatusReport> {
   const head = await repo.readHead();
   const index = await repo.readIndex();
   const indexMap = indexToMap(index);
-  const worktree = await scanWorktree(repo, index, { sizeChangeSuffices: true });
+  const worktree = await scanWorktree(repo, index, { changedOnly: true });
   const unstaged = diffMaps(indexMap, worktree.files).filter((c) => !index.conflicts.has(c.path));
   if (worktree.refreshed.length > 0) await refreshIndexStats(repo, worktree.refreshed);
   return {

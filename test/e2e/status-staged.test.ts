@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { readFile, truncate, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { readFile, stat, truncate, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { runCli, tempDir } from '../support/cli.js';
@@ -67,4 +68,29 @@ test('status calls a file whose size changed modified without reading it (a 64 G
   ]);
   assert.ok(secs < 10, `status took ${secs.toFixed(1)} s`);
   assert.equal((await run('status', '--porcelain')).stdout, ' M same-size.txt\n M take.wav\n');
+});
+
+test('status compares a same-size file with its staged chunks: any byte changed is M, a touch alone is clean', async () => {
+  const repo = await tempDir('status-compare');
+  const run = (...args: string[]) => runCli(args, { cwd: repo });
+  await run('init', '-q');
+  const original = randomBytes(12 * 1024 * 1024);
+  const file = path.join(repo, 'plate.exr');
+  await writeFile(file, original);
+  await run('add', '.');
+  await run('commit', '-q', '-m', 'one');
+  for (const at of [0, 5 * 1024 * 1024 + 17, original.length - 1]) {
+    const edited = Buffer.from(original);
+    edited[at] = edited[at]! ^ 0x01;
+    await writeFile(file, edited);
+    assert.equal((await run('status', '--porcelain')).stdout, ' M plate.exr\n', `byte ${at} flipped`);
+  }
+  // The same bytes again, with a new mtime (in the past: a future one would be smudged as racy):
+  // compared, found equal, and the stat refreshed.
+  await writeFile(file, original);
+  const earlier = new Date(Date.now() - 100_000);
+  await utimes(file, earlier, earlier);
+  assert.equal((await run('status', '--porcelain')).stdout, '');
+  const [entry] = (JSON.parse(await readFile(path.join(repo, '.mediagit', 'index'), 'utf8')) as { entries: string[][] }).entries;
+  assert.equal(entry![4], String((await stat(file, { bigint: true })).mtimeNs), 'status refreshed the stat data');
 });
