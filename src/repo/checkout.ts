@@ -5,7 +5,7 @@ import { DirtyWorktreeError } from '../errors/index.js';
 import { isErrno } from '../util/fs.js';
 import { WORKERS_WORTH_BYTES } from '../pipeline/index.js';
 import { mapLimit } from '../util/limit.js';
-import { hashFile, materializeFile } from './content.js';
+import { holdsStagedContent, materializeFile } from './content.js';
 import { modeToType, type Index } from './index-file.js';
 import type { ProgressSink } from './progress.js';
 import type { Repository } from './repository.js';
@@ -142,8 +142,7 @@ export async function worktreeState(repo: Repository, index: Index, path: string
   if (!entry) return 'untracked';
   if (index.matchesStat(entry, info)) return 'clean';
   if (modeToType(info.mode) !== entry.type) return 'modified';
-  const hashed = await hashFile(repo.contentContext(), repo.absPath(path), Number(info.size));
-  return hashed.oid === entry.oid ? 'clean' : 'modified';
+  return (await holdsStagedContent(repo.contentContext(), repo.absPath(path), entry, Number(info.size))) ? 'clean' : 'modified';
 }
 
 /** Deletes a tracked file and any folders it leaves empty (never the root). */

@@ -163,6 +163,21 @@ export async function matchesManifest(ctx: Pick<ContentContext, 'odb'>, absPath:
 }
 
 /**
+ * Whether the file holds the content staged as `staged` (a manifest ID and its size), for callers
+ * that only ask whether a file changed (status, checkout's safety checks): a size change answers
+ * at once, as in git; otherwise the file is compared along the manifest's chunks; hashing the
+ * whole file is the fallback when the manifest cannot be read or has outsized chunks.
+ */
+export async function holdsStagedContent(ctx: Pick<ContentContext, 'odb' | 'chunking' | 'gear'>, absPath: string, staged: { oid: Oid; size: number }, size: number): Promise<boolean> {
+  if (size !== staged.size) return false;
+  const same = await ctx.odb.readManifest(staged.oid).then(
+    (manifest) => matchesManifest(ctx, absPath, manifest),
+    () => null,
+  );
+  return same ?? (await hashFile(ctx, absPath, size)).oid === staged.oid;
+}
+
+/**
  * Refuses to write through anything but real folders between the working tree root and the
  * target: a symlink planted at `assets` must not turn `assets/x` into a write elsewhere.
  */

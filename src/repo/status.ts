@@ -1,4 +1,4 @@
-import { hashFile, matchesManifest } from './content.js';
+import { hashFile, holdsStagedContent } from './content.js';
 import type { Conflict, Index } from './index-file.js';
 import { modeToType } from './index-file.js';
 import type { Repository } from './repository.js';
@@ -36,8 +36,8 @@ export interface WorktreeState {
  * Reads the working tree against the index: unchanged files are recognised by stat alone, so a
  * clean 10,000-file tree costs one lstat per file and no content reads. With `changedOnly` (for
  * callers that only ask whether a file changed, as status does) a file whose stat changed is
- * compared with its staged content instead of being hashed (matchesManifest); a changed one gets
- * the ID UNHASHED_CHANGE.
+ * compared with its staged content instead of being hashed (holdsStagedContent); a changed one
+ * gets the ID UNHASHED_CHANGE.
  */
 export async function scanWorktree(repo: Repository, index: Index, options: { under?: string[]; changedOnly?: boolean } = {}): Promise<WorktreeState> {
   const rules = new IgnoreRules(repo.root);
@@ -66,15 +66,12 @@ export async function scanWorktree(repo: Repository, index: Index, options: { un
     }
     if (options.changedOnly) {
       // Compared with the staged content, not re-cut and re-hashed: a changed size answers at
-      // once (as in git), and otherwise the first chunk that differs does.
+      // once, and otherwise the first chunk that differs does.
       const size = Number(file.stats.size);
-      const same = size !== entry.size ? false : await repo.odb.readManifest(entry.oid).then((manifest) => matchesManifest(ctx, repo.absPath(file.path), manifest), () => null);
-      // null: the staged manifest is unreadable or has outsized chunks; hashed as below.
-      if (same !== null) {
-        files.set(file.path, { type, oid: same ? entry.oid : UNHASHED_CHANGE, size });
-        if (same && type === entry.type) refreshed.push(file);
-        continue;
-      }
+      const same = await holdsStagedContent(ctx, repo.absPath(file.path), entry, size);
+      files.set(file.path, { type, oid: same ? entry.oid : UNHASHED_CHANGE, size });
+      if (same && type === entry.type) refreshed.push(file);
+      continue;
     }
     const hashed = await hashFile(ctx, repo.absPath(file.path), Number(file.stats.size));
     files.set(file.path, { type, oid: hashed.oid, size: hashed.size });

@@ -153,6 +153,14 @@ test('clear errors: not a repository, unknown revision, dirty tree, no identity,
   assert.equal(dirty.code, 7);
   assert.match(dirty.stderr, /a\.wav/);
   assert.equal(await readFile(path.join(dir, 'a.wav'), 'utf8'), 'local edit', 'local change kept');
+  // Same size, other bytes: compared with the staged chunks, still a change to keep.
+  await writeFile(path.join(dir, 'a.wav'), 'tw0');
+  assert.equal((await runCli(['switch', 'main'], { cwd: dir, allowFail: true })).code, 7);
+  assert.equal(await readFile(path.join(dir, 'a.wav'), 'utf8'), 'tw0', 'same-size local change kept');
+  // The committed bytes written again (new mtime, same content): nothing to lose, so the switch goes ahead.
+  await writeFile(path.join(dir, 'a.wav'), 'two');
+  await runCli(['switch', 'main'], { cwd: dir });
+  assert.equal(await readFile(path.join(dir, 'a.wav'), 'utf8'), 'one');
 
   const usage = await runCli(['add', '--no-such-flag'], { cwd: dir, allowFail: true });
   assert.equal(usage.code, 2);
