@@ -216,133 +216,115 @@ function seededBytes(seed: number, length: number): Buffer {
   return createCipheriv('aes-256-ctr', key, Buffer.alloc(16)).update(Buffer.alloc(length));
 }
 
-test('boundaries guided by the previous version are exactly the ones a full scan finds, whatever the guide says', async () => {
+type ChunkList = Array<{ oid: string; size: number }>;
+
+/** Small chunks, so a few MiB hold hundreds of boundaries. */
+const GUIDED_CHUNKING = { minSize: 4 * 1024, avgSize: 16 * 1024, maxSize: 64 * 1024 };
+const GUIDED_BASE = Buffer.concat([seededBytes(1, 1_500_000), Buffer.alloc(200_000, 9), seededBytes(2, 1_300_000)]);
+
+/** Every way an edit can put two versions' boundaries out of step, and back. */
+const GUIDED_EDITS: Array<[string, Buffer]> = ((base) => [
+  ['unchanged', base],
+  ['bytes overwritten in the middle', Buffer.concat([base.subarray(0, 900_000), seededBytes(3, 5_000), base.subarray(905_000)])],
+  ['bytes inserted near the start', Buffer.concat([base.subarray(0, 10_000), seededBytes(4, 777), base.subarray(10_000)])],
+  ['bytes inserted at the start', Buffer.concat([seededBytes(6, 777), base])],
+  ['bytes deleted twice', Buffer.concat([base.subarray(0, 400_000), base.subarray(420_000, 2_000_000), base.subarray(2_000_100)])],
+  ['appended to', Buffer.concat([base, seededBytes(5, 300_000)])],
+  ['truncated', base.subarray(0, 2_222_222)],
+  ['a stretch repeated', Buffer.concat([base.subarray(0, 1_000_000), base.subarray(0, 1_000_000), base.subarray(1_000_000)])],
+  ['shorter than one chunk', base.subarray(0, 3_000)],
+  ['empty', Buffer.alloc(0)],
+])(GUIDED_BASE);
+
+/**
+ * For each repository kind (plain, keyed): a pool over a fresh store, GUIDED_BASE ingested, and
+ * the guides to try — its real chunk list and every way a guide can mislead — with the chunk list
+ * a full scan gives any data. `check` runs every edit under every guide.
+ */
+async function forEveryGuide(
+  workers: number,
+  check: (env: { pool: ChunkWorkerPool; odb: ObjectDatabase; gear: Uint32Array | undefined; previous: ChunkList; dir: string }, file: string, data: Buffer, expected: ChunkList, what: string, how: string, guide: ChunkList) => Promise<void>,
+): Promise<void> {
   const { dir, store } = await freshStore();
-  // Small chunks, so a few MiB hold hundreds of boundaries.
-  const chunking = { minSize: 4 * 1024, avgSize: 16 * 1024, maxSize: 64 * 1024 };
-  const base = Buffer.concat([seededBytes(1, 1_500_000), Buffer.alloc(200_000, 9), seededBytes(2, 1_300_000)]);
-  const edits: Array<[string, Buffer]> = [
-    ['unchanged', base],
-    ['bytes overwritten in the middle', Buffer.concat([base.subarray(0, 900_000), seededBytes(3, 5_000), base.subarray(905_000)])],
-    ['bytes inserted near the start', Buffer.concat([base.subarray(0, 10_000), seededBytes(4, 777), base.subarray(10_000)])],
-    ['bytes deleted twice', Buffer.concat([base.subarray(0, 400_000), base.subarray(420_000, 2_000_000), base.subarray(2_000_100)])],
-    ['appended to', Buffer.concat([base, seededBytes(5, 300_000)])],
-    ['truncated', base.subarray(0, 2_222_222)],
-    ['shorter than one chunk', base.subarray(0, 3_000)],
-    ['empty', Buffer.alloc(0)],
-  ];
+  const chunking = GUIDED_CHUNKING;
   for (const master of [null, newMasterKey()]) {
-    const pool = new ChunkWorkerPool({ root: dir, fsync: false, compressionLevel: 1, master, chunking }, 1);
+    const pool = new ChunkWorkerPool({ root: dir, fsync: false, compressionLevel: 1, master, chunking }, workers);
     try {
       const sealer = master ? new EncryptedSealer(master) : undefined;
       const odb = new ObjectDatabase(store, { compressionLevel: 1, ...(sealer ? { sealer } : {}) });
-      const canonical = (data: Buffer): Array<{ oid: string; size: number }> => chunkBuffer(data, chunking, sealer?.gear).map((c) => ({ oid: odb.oidOf('chunk', c), size: c.length }));
+      const canonical = (data: Buffer): ChunkList => chunkBuffer(data, chunking, sealer?.gear).map((c) => ({ oid: odb.oidOf('chunk', c), size: c.length }));
       const baseFile = join(dir, 'base.bin');
-      await writeFile(baseFile, base);
-      const previous = (await pool.ingestFile(baseFile, 'base.bin', base.length, () => undefined)).chunks;
-      assert.deepEqual(previous, canonical(base));
+      await writeFile(baseFile, GUIDED_BASE);
+      const previous = (await pool.ingestFile(baseFile, 'base.bin', GUIDED_BASE.length, () => undefined)).chunks;
+      assert.deepEqual(previous, canonical(GUIDED_BASE));
       // Real chunks with made-up boundaries: every hash matches, so only the cut check stands guard.
-      const resplit: Array<{ oid: string; size: number }> = [];
-      for (let at = 0; at < base.length; at += 10_007) {
-        const piece = base.subarray(at, Math.min(base.length, at + 10_007));
+      const resplit: ChunkList = [];
+      for (let at = 0; at < GUIDED_BASE.length; at += 10_007) {
+        const piece = GUIDED_BASE.subarray(at, Math.min(GUIDED_BASE.length, at + 10_007));
         resplit.push({ oid: odb.oidOf('chunk', piece), size: piece.length });
       }
-      const guides: Array<[string, Array<{ oid: string; size: number }>]> = [
+      const guides: Array<[string, ChunkList]> = [
         ['the real previous version', previous],
         ['the same chunks, shuffled', [...previous].reverse()],
         ['sizes that lie', previous.map((c, i) => ({ oid: c.oid, size: c.size + (i % 3) - 1 }))],
         ['sizes past maxSize and zero', previous.map((c, i) => ({ oid: c.oid, size: i % 2 ? 10 * chunking.maxSize : 0 }))],
         ['made-up boundaries of real content', resplit],
       ];
-      for (const [what, data] of edits) {
+      const env = { pool, odb, gear: sealer?.gear, previous, dir };
+      for (const [what, data] of GUIDED_EDITS) {
         const file = join(dir, 'edited.bin');
         await writeFile(file, data);
         const expected = canonical(data);
-        for (const [how, guide] of guides) {
-          let reported = 0;
-          const got = await pool.ingestFile(file, 'edited.bin', data.length, (n) => (reported += n), guide);
-          assert.deepEqual(got.chunks, expected, `${what}, guided by ${how}${master ? ' (encrypted)' : ''}`);
-          assert.equal(got.size, data.length);
-          assert.equal(reported, data.length);
-        }
+        for (const [how, guide] of guides) await check(env, file, data, expected, what, `${how}${master ? ' (encrypted)' : ''}`, guide);
       }
-      // The guided chunks are stored like any others: the edited file reads back.
-      const last = edits[3]![1];
+      // The guided chunks are stored like any others: an edited file reads back.
+      const edited = GUIDED_EDITS[4]![1];
       const file = join(dir, 'edited.bin');
-      await writeFile(file, last);
-      const got = await pool.ingestFile(file, 'edited.bin', last.length, () => undefined, previous);
-      assert.ok(Buffer.concat(await Promise.all(got.chunks.map((c) => odb.read('chunk', c.oid)))).equals(last));
+      await writeFile(file, edited);
+      const got = await pool.ingestFile(file, 'edited.bin', edited.length, () => undefined, previous);
+      assert.ok(Buffer.concat(await Promise.all(got.chunks.map((c) => odb.read('chunk', c.oid)))).equals(edited));
+      // A chunk the guide names but the store has lost is stored again.
+      const lost = previous[5]!;
+      await rm(store.pathOf(`chunks/${lost.oid}`));
+      const again = await ingestAlongPrevious(
+        { workers: pool, chunking, ...(sealer ? { gear: sealer.gear } : {}), oidOf: (chunk: Buffer) => odb.oidOf('chunk', chunk), limiter: new Semaphore(4) },
+        baseFile,
+        'base.bin',
+        previous,
+        () => undefined,
+      );
+      assert.equal(again.newChunks, 1);
+      assert.ok(Buffer.concat(await Promise.all(again.chunks.map((c) => odb.read('chunk', c.oid)))).equals(GUIDED_BASE));
     } finally {
       await pool.close();
     }
   }
   await rm(dir, { recursive: true, force: true });
+}
+
+test('boundaries guided by the previous version are exactly the ones a full scan finds, whatever the guide says', async () => {
+  await forEveryGuide(1, async ({ pool }, file, data, expected, what, how, guide) => {
+    let reported = 0;
+    const got = await pool.ingestFile(file, 'edited.bin', data.length, (n) => (reported += n), guide);
+    assert.deepEqual(got.chunks, expected, `${what}, guided by ${how}`);
+    assert.equal(got.size, data.length);
+    assert.equal(reported, data.length);
+  });
 });
 
 test("a big file's old chunks proposed to every worker give exactly a full scan's boundaries", async () => {
-  const { dir, store } = await freshStore();
-  const chunking = { minSize: 4 * 1024, avgSize: 16 * 1024, maxSize: 64 * 1024 };
-  const base = Buffer.concat([seededBytes(11, 1_500_000), Buffer.alloc(200_000, 9), seededBytes(12, 1_300_000)]);
-  const edits: Array<[string, Buffer]> = [
-    ['unchanged', base],
-    ['bytes overwritten in the middle', Buffer.concat([base.subarray(0, 900_000), seededBytes(13, 5_000), base.subarray(905_000)])],
-    ['bytes inserted at the start', Buffer.concat([seededBytes(14, 777), base])],
-    ['bytes deleted twice', Buffer.concat([base.subarray(0, 400_000), base.subarray(420_000, 2_000_000), base.subarray(2_000_100)])],
-    ['appended to', Buffer.concat([base, seededBytes(15, 300_000)])],
-    ['truncated', base.subarray(0, 2_222_222)],
-    ['a stretch repeated', Buffer.concat([base.subarray(0, 1_000_000), base.subarray(0, 1_000_000), base.subarray(1_000_000)])],
-    ['shorter than one chunk', base.subarray(0, 3_000)],
-    ['empty', Buffer.alloc(0)],
-  ];
-  for (const master of [null, newMasterKey()]) {
-    const pool = new ChunkWorkerPool({ root: dir, fsync: false, compressionLevel: 1, master, chunking }, 2);
-    try {
-      const sealer = master ? new EncryptedSealer(master) : undefined;
-      const odb = new ObjectDatabase(store, { compressionLevel: 1, ...(sealer ? { sealer } : {}) });
-      const canonical = (data: Buffer): Array<{ oid: string; size: number }> => chunkBuffer(data, chunking, sealer?.gear).map((c) => ({ oid: odb.oidOf('chunk', c), size: c.length }));
-      const ctx = { workers: pool, chunking, ...(sealer ? { gear: sealer.gear } : {}), oidOf: (chunk: Buffer) => odb.oidOf('chunk', chunk), limiter: new Semaphore(4) };
-      const baseFile = join(dir, 'base.bin');
-      await writeFile(baseFile, base);
-      const previous = (await pool.ingestFile(baseFile, 'base.bin', base.length, () => undefined)).chunks;
-      const resplit: Array<{ oid: string; size: number }> = [];
-      for (let at = 0; at < base.length; at += 10_007) {
-        const piece = base.subarray(at, Math.min(base.length, at + 10_007));
-        resplit.push({ oid: odb.oidOf('chunk', piece), size: piece.length });
-      }
-      const guides: Array<[string, Array<{ oid: string; size: number }>]> = [
-        ['the real previous version', previous],
-        ['the same chunks, shuffled', [...previous].reverse()],
-        ['sizes that lie', previous.map((c, i) => ({ oid: c.oid, size: c.size + (i % 3) - 1 }))],
-        ['sizes past maxSize and zero', previous.map((c, i) => ({ oid: c.oid, size: i % 2 ? 10 * chunking.maxSize : 0 }))],
-        ['made-up boundaries of real content', resplit],
-      ];
-      for (const [what, data] of edits) {
-        const file = join(dir, 'edited.bin');
-        await writeFile(file, data);
-        const expected = canonical(data);
-        for (const [how, guide] of guides) {
-          let reported = 0;
-          const got = await ingestAlongPrevious(ctx, file, 'edited.bin', guide, (n) => (reported += n));
-          const label = `${what}, guided by ${how}${master ? ' (encrypted)' : ''}`;
-          assert.deepEqual(got.chunks, expected, label);
-          assert.equal(got.size, data.length, label);
-          assert.equal(reported, data.length, label);
-          // The proposals must carry the work wherever the versions agree, not the scan.
-          if (how === 'the real previous version' && what === 'unchanged') assert.equal(got.followedBytes, data.length, label);
-          if (how === 'the real previous version' && data.length > 1_000_000) assert.ok(got.followedBytes > data.length - 12 * chunking.maxSize, `${label}: only ${got.followedBytes} bytes followed`);
-          if (how === 'made-up boundaries of real content') assert.equal(got.followedBytes, 0, label);
-        }
-      }
-      // A chunk the guide names but the store has lost is stored again, and the file reads back.
-      const lost = previous[5]!;
-      await rm(store.pathOf(`chunks/${lost.oid}`));
-      assert.equal(await store.has([`chunks/${lost.oid}`]).then(([has]) => has), false);
-      const got = await ingestAlongPrevious(ctx, baseFile, 'base.bin', previous, () => undefined);
-      assert.equal(got.newChunks, 1);
-      assert.ok(Buffer.concat(await Promise.all(got.chunks.map((c) => odb.read('chunk', c.oid)))).equals(base));
-    } finally {
-      await pool.close();
-    }
-  }
-  await rm(dir, { recursive: true, force: true });
+  await forEveryGuide(2, async ({ pool, odb, gear }, file, data, expected, what, how, guide) => {
+    const ctx = { workers: pool, chunking: GUIDED_CHUNKING, ...(gear ? { gear } : {}), oidOf: (chunk: Buffer) => odb.oidOf('chunk', chunk), limiter: new Semaphore(4) };
+    let reported = 0;
+    const got = await ingestAlongPrevious(ctx, file, 'edited.bin', guide, (n) => (reported += n));
+    const label = `${what}, guided by ${how}`;
+    assert.deepEqual(got.chunks, expected, label);
+    assert.equal(got.size, data.length, label);
+    assert.equal(reported, data.length, label);
+    // The proposals must carry the work wherever the versions agree, not the scan.
+    const truthful = how.startsWith('the real previous version');
+    if (truthful && what === 'unchanged') assert.equal(got.followedBytes, data.length, label);
+    if (truthful && data.length > 1_000_000) assert.ok(got.followedBytes > data.length - 12 * GUIDED_CHUNKING.maxSize, `${label}: only ${got.followedBytes} bytes followed`);
+    if (how.startsWith('made-up boundaries')) assert.equal(got.followedBytes, 0, label);
+  });
 });
