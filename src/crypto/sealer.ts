@@ -8,6 +8,8 @@ import { hkdfSha256, hmacSha256, NONCE_BYTES, padme, randomNonce, TAG_BYTES } fr
 export const CIPHER_AES_256_GCM = 1;
 /** codec u8 | canonical length u64 | payload length u64 */
 const INNER_HEADER = 17;
+/** The inner header's codec byte for an uncompressed payload (Codec.raw, docs/format.md). */
+const CODEC_RAW = 0;
 /** Objects smaller than this are deciphered in place rather than on the thread pool. */
 const OFFLOAD_MIN_BYTES = 64 * 1024;
 /**
@@ -187,7 +189,13 @@ export class EncryptedSealer implements ObjectSealer {
       const decipher = createDecipheriv('aes-256-gcm', this.dataKeyObject, stored.subarray(ENVELOPE_HEADER_SIZE, ENVELOPE_HEADER_SIZE + NONCE_BYTES), { authTagLength: TAG_BYTES });
       decipher.setAAD(aad(header, oid));
       decipher.setAuthTag(stored.subarray(stored.length - TAG_BYTES));
-      for (let at = 0; at < body.length; at += CIPHER_STEP) pieces.push(decipher.update(body.subarray(at, at + CIPHER_STEP)));
+      // The inner header first, alone: a compressed payload then comes out of the cipher in one
+      // piece, which zstd reads where it is instead of from a joined copy. A raw one goes on in
+      // steps, straight to its hash and its file. (Nothing here is used before the tag checks out.)
+      const head = decipher.update(body.subarray(0, INNER_HEADER));
+      pieces.push(head);
+      const step = head.readUInt8(0) === CODEC_RAW ? CIPHER_STEP : body.length;
+      for (let at = INNER_HEADER; at < body.length; at += step) pieces.push(decipher.update(body.subarray(at, at + step)));
       // Nothing deciphered counts until the tag checks out: a failure here discards all of it.
       decipher.final();
     } catch {

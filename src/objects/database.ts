@@ -114,7 +114,13 @@ export class ObjectDatabase {
     let pieces: Buffer[];
     try {
       const opened = this.sealer.openPieces(kind, oid, stored);
-      pieces = opened.codec === Codec.raw ? opened.pieces : [decodePayloadSync(opened.codec, joinPieces(opened.pieces, joinInto), opened.plainLength)];
+      if (opened.codec === Codec.raw) pieces = opened.pieces;
+      else {
+        const payload = joinPieces(opened.pieces, joinInto);
+        pieces = [decodePayloadSync(opened.codec, payload, opened.plainLength)];
+        // A cipher's single output piece is this call's own memory (never a view of `stored`).
+        if (payload.buffer !== stored.buffer && opened.pieces.length === 1) releaseMemory(payload);
+      }
       checkLength(pieces.reduce((sum, piece) => sum + piece.length, 0), opened.plainLength);
     } catch (err) {
       throw corrupt(oid, err);
