@@ -1,4 +1,6 @@
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { readdirSync, rmSync } from 'node:fs';
+import { mkdir, readdir } from 'node:fs/promises';
+import { constants as osConstants } from 'node:os';
 import { resolve } from 'node:path';
 import picomatch from 'picomatch';
 import { ConfigError, NotFoundError, UsageError } from '../errors/index.js';
@@ -257,6 +259,23 @@ export async function runClone(io: CommandIo, givenUrl: string, directory: strin
 
   const created = existing === null;
   await mkdir(target, { recursive: true });
+  // Leave nothing half-made behind: a failed clone is as if it never ran.
+  const discard = (): void => {
+    const entries = created ? [target] : readdirSync(target).map((entry) => resolve(target, entry));
+    // Chunk workers may still be writing when a signal lands: retry until the folder stays empty.
+    for (const path of entries) rmSync(path, { recursive: true, force: true, maxRetries: 20, retryDelay: 25 });
+  };
+  // Interrupted (Ctrl-C, a cancelled CI job), too, as git does; then the usual 128 + signal exit.
+  const interrupted = (signal: NodeJS.Signals): void => {
+    io.err(`clone interrupted; removing ${created ? target : `what it wrote in ${target}`}`);
+    try {
+      discard();
+    } finally {
+      process.exit(128 + (osConstants.signals[signal] ?? 0));
+    }
+  };
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  for (const signal of signals) process.once(signal, interrupted);
   try {
     await Repository.init(target, {
       chunking: { minSize: descriptor.chunking.min_size, avgSize: descriptor.chunking.avg_size, maxSize: descriptor.chunking.max_size },
@@ -291,10 +310,10 @@ export async function runClone(io: CommandIo, givenUrl: string, directory: strin
       io.err(`received ${plural(report.objects, 'object')}, ${formatBytes(report.bytes)}; ${sentLine(meter)}`);
     }
   } catch (err) {
-    // Leave nothing half-made behind: a failed clone is as if it never ran.
-    if (created) await rm(target, { recursive: true, force: true });
-    else for (const entry of await readdir(target)) await rm(resolve(target, entry), { recursive: true, force: true });
+    discard();
     throw err;
+  } finally {
+    for (const signal of signals) process.off(signal, interrupted);
   }
 }
 

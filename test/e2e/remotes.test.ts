@@ -4,11 +4,13 @@
  * bad input.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cp, mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
-import { mg, mgFail, parseJson, pathExists, runCli, tempDir, type CliResult } from '../support/cli.js';
+import { CLI_PATH, cliEnv, mg, mgFail, parseJson, pathExists, runCli, tempDir, type CliResult } from '../support/cli.js';
 import { makeCorpus } from '../support/corpus.js';
 import {
   SMALL_CHUNK_ARGS,
@@ -358,6 +360,37 @@ test('clone killed midway: a new clone works with the debris left in place; fetc
   assertTreesEqual(await hashTree(partial), srcTree, 'killed clone completed by fetch + pull');
   await assertFsckClean(partial);
   await assertStatusClean(partial);
+});
+
+test('clone interrupted by SIGINT or SIGTERM: one line, exit 128 + signal, and the folder is gone', async (t) => {
+  const { remote } = await sharedSmallRemote();
+  const work = await tempDir('remotes-interrupt-clone');
+  const outcomes: string[] = [];
+  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+    let interrupted = false;
+    for (let attempt = 0; attempt < 8 && !interrupted; attempt++) {
+      const target = path.join(work, `${signal}-${attempt}`);
+      // Copied and verified rather than hard-linked, so the fetch lasts long enough to interrupt.
+      const child = spawn(process.execPath, [CLI_PATH, 'clone', '--no-hardlinks', remote, target], { cwd: work, env: cliEnv(), stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+      // The signal goes in as soon as the remote is configured: the fetch is under way.
+      let done = false;
+      void exited.then(() => (done = true));
+      while (!done && !(await readFile(path.join(target, '.mediagit', 'config.toml'), 'utf8').catch(() => '')).includes('[remote.origin]')) await sleep(2);
+      if (!done) child.kill(signal);
+      const exitCode = await exited;
+      outcomes.push(`${signal} #${attempt}: exit ${exitCode}`);
+      if (exitCode === 0) continue; // finished before the signal landed: try again
+      assert.equal(exitCode, code, stderr);
+      assert.deepEqual(stderrLines(stderr), [`clone interrupted; removing ${target}`]);
+      assert.equal(await pathExists(target), false, `${target} left behind`);
+      interrupted = true;
+    }
+    assert.ok(interrupted, `never interrupted a clone with ${signal}: ${outcomes.join(', ')}`);
+  }
+  t.diagnostic(outcomes.join(', '));
 });
 
 // ---- sparse clone ------------------------------------------------------------------------------
