@@ -151,8 +151,12 @@ export async function matchesManifest(ctx: Pick<ContentContext, 'odb'>, absPath:
     let position = 0;
     for (const chunk of manifest.chunks) {
       const view = buffer.subarray(0, chunk.size);
-      const { bytesRead } = await handle.read(view, 0, chunk.size, position);
-      if (bytesRead !== chunk.size || ctx.odb.oidOf('chunk', view) !== chunk.oid) return false;
+      for (let got = 0; got < chunk.size; ) {
+        const { bytesRead } = await handle.read(view, got, chunk.size - got, position + got);
+        if (bytesRead === 0) return false;
+        got += bytesRead;
+      }
+      if (ctx.odb.oidOf('chunk', view) !== chunk.oid) return false;
       position += chunk.size;
     }
     // Nothing past the last chunk either (the file may have grown since it was measured).
