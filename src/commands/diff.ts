@@ -153,9 +153,13 @@ function filterMap(map: FileMap, specs: readonly string[]): FileMap {
   return new Map([...map].filter(([path]) => specs.some((s) => under(path, s))));
 }
 
-/** Tracked files as they are on disk (plus unmerged paths, hashed), limited to `specs`. */
-async function worktreeMap(repo: Repository, index: Index, specs: readonly string[], includeConflicts: boolean): Promise<FileMap> {
-  const scan = await scanWorktree(repo, index, specs.length > 0 ? { under: [...specs] } : {});
+/**
+ * Tracked files as they are on disk (plus unmerged paths, hashed), limited to `specs`. With
+ * `changedOnly`, for a comparison with the index itself in a format that shows no new IDs, changed
+ * files are compared with their staged content rather than hashed (see scanWorktree).
+ */
+async function worktreeMap(repo: Repository, index: Index, specs: readonly string[], includeConflicts: boolean, changedOnly = false): Promise<FileMap> {
+  const scan = await scanWorktree(repo, index, { ...(specs.length > 0 ? { under: [...specs] } : {}), changedOnly });
   const files = new Map(scan.files);
   if (includeConflicts) {
     for (const path of index.conflicts.keys()) {
@@ -243,7 +247,8 @@ export async function runDiff(io: CommandIo, args: string[], dashDash: string[] 
   } else if (revs.length === 0) {
     const index = await repo.readIndex();
     before = stagedMap(index);
-    after = await worktreeMap(repo, index, specs, false);
+    // Only the index is compared with here, and names, letters and sizes need no new IDs.
+    after = await worktreeMap(repo, index, specs, false, format === 'stat' || format === 'name-status' || format === 'name-only');
     unmerged = [...index.conflicts.keys()];
   } else if (revs.length === 1 && revs[0]!.includes('..')) {
     const range = revs[0]!;

@@ -94,3 +94,24 @@ test('status compares a same-size file with its staged chunks: any byte changed 
   const [entry] = (JSON.parse(await readFile(path.join(repo, '.mediagit', 'index'), 'utf8')) as { entries: string[][] }).entries;
   assert.equal(entry![4], String((await stat(file, { bigint: true })).mtimeNs), 'status refreshed the stat data');
 });
+
+test('diff --stat / --name-status against the index read no more than status does; diff HEAD still tells a revert', async () => {
+  const repo = await tempDir('diff-compare');
+  const run = (...args: string[]) => runCli(args, { cwd: repo, timeoutMs: 20_000 });
+  await run('init', '-q');
+  await writeFile(path.join(repo, 'take.wav'), 'RIFF take one\n');
+  await writeFile(path.join(repo, 'notes.txt'), 'one\n');
+  await run('add', '.');
+  await run('commit', '-q', '-m', 'one');
+  await truncate(path.join(repo, 'take.wav'), 64 * 1024 ** 3);
+  await writeFile(path.join(repo, 'notes.txt'), 'two\n');
+  assert.equal((await run('diff', '--name-status')).stdout, 'M\tnotes.txt\nM\ttake.wav\n');
+  assert.equal((await run('diff', '--stat')).stdout, ` notes.txt | Bin 4 -> 4 bytes\n take.wav  | Bin 14 -> ${64 * 1024 ** 3} bytes\n 2 files changed\n`);
+  // Staged 'two', then back to HEAD's 'one' on disk: against the index it changed, against HEAD not.
+  await truncate(path.join(repo, 'take.wav'), 14);
+  await writeFile(path.join(repo, 'take.wav'), 'RIFF take one\n');
+  await run('add', 'notes.txt');
+  await writeFile(path.join(repo, 'notes.txt'), 'one\n');
+  assert.equal((await run('diff', '--name-status')).stdout, 'M\tnotes.txt\n');
+  assert.equal((await run('diff', 'HEAD', '--name-status')).stdout, '');
+});
