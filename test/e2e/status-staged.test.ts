@@ -47,20 +47,29 @@ test('status reports staged changes right whether or not the index knows HEAD\'s
   assert.equal(await readFile(path.join(repo, 'b.txt'), 'utf8'), 'b.txt v1\n');
 });
 
-test('status calls a file whose size changed modified without reading it (a 64 GB sparse file answers at once)', async () => {
-  const repo = await tempDir('status-size');
-  const run = (...args: string[]) => runCli(args, { cwd: repo });
+/**
+ * A repository with `take.wav` and one small text file committed, then the take grown in place to
+ * a 64 GB sparse file (reading it, even its holes, takes the better part of a minute: only not
+ * reading it is quick) and the text file given `edited`, new bytes of the same size.
+ */
+async function grownTake(prefix: string, text: { name: string; committed: string; edited: string }) {
+  const repo = await tempDir(prefix);
+  const run = (...args: string[]) => runCli(args, { cwd: repo, timeoutMs: 20_000 });
   await run('init', '-q');
   await writeFile(path.join(repo, 'take.wav'), 'RIFF take one\n');
-  await writeFile(path.join(repo, 'same-size.txt'), 'abc\n');
+  await writeFile(path.join(repo, text.name), text.committed);
   await run('add', '.');
   await run('commit', '-q', '-m', 'one');
-  // Reading 64 GB, even of holes, takes the better part of a minute: only not reading it is quick.
   await truncate(path.join(repo, 'take.wav'), 64 * 1024 ** 3);
-  // Same size, new bytes: this one has to be hashed to be told apart.
-  await writeFile(path.join(repo, 'same-size.txt'), 'abd\n');
+  await writeFile(path.join(repo, text.name), text.edited);
+  return { repo, run };
+}
+
+test('status calls a file whose size changed modified without reading it (a 64 GB sparse file answers at once)', async () => {
+  // Same size, new bytes: the text file has to be read to be told apart.
+  const { run } = await grownTake('status-size', { name: 'same-size.txt', committed: 'abc\n', edited: 'abd\n' });
   const started = performance.now();
-  const status = JSON.parse((await runCli(['status', '--json'], { cwd: repo, timeoutMs: 20_000 })).stdout) as Status & { unstaged: { size: number }[] };
+  const status = JSON.parse((await run('status', '--json')).stdout) as Status & { unstaged: { size: number }[] };
   const secs = (performance.now() - started) / 1000;
   assert.deepEqual(status.unstaged, [
     { path: 'same-size.txt', status: 'M', size: 4 },
@@ -96,15 +105,7 @@ test('status compares a same-size file with its staged chunks: any byte changed 
 });
 
 test('diff --stat / --name-status against the index read no more than status does; diff HEAD still tells a revert', async () => {
-  const repo = await tempDir('diff-compare');
-  const run = (...args: string[]) => runCli(args, { cwd: repo, timeoutMs: 20_000 });
-  await run('init', '-q');
-  await writeFile(path.join(repo, 'take.wav'), 'RIFF take one\n');
-  await writeFile(path.join(repo, 'notes.txt'), 'one\n');
-  await run('add', '.');
-  await run('commit', '-q', '-m', 'one');
-  await truncate(path.join(repo, 'take.wav'), 64 * 1024 ** 3);
-  await writeFile(path.join(repo, 'notes.txt'), 'two\n');
+  const { repo, run } = await grownTake('diff-compare', { name: 'notes.txt', committed: 'one\n', edited: 'two\n' });
   assert.equal((await run('diff', '--name-status')).stdout, 'M\tnotes.txt\nM\ttake.wav\n');
   assert.equal((await run('diff', '--stat')).stdout, ` notes.txt | Bin 4 -> 4 bytes\n take.wav  | Bin 14 -> ${64 * 1024 ** 3} bytes\n 2 files changed\n`);
   // Staged 'two', then back to HEAD's 'one' on disk: against the index it changed, against HEAD not.
