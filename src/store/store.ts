@@ -50,6 +50,14 @@ export interface Store {
   close(): Promise<void>;
 
   /**
+   * True when every Buffer `get` returns is fresh memory nobody else holds (a folder store's new
+   * `readFile` buffer), so a caller done with it may free it at once (releaseMemory) instead of
+   * leaving MiBs of external memory to set off a collection. Absent: the buffer may be shared (an
+   * SDK's, a cache's) and must be left alone. Wrappers forward it.
+   */
+  readonly getReturnsFreshBuffers?: boolean;
+
+  /**
    * Optional batching for backends where a round trip costs more than the bytes (the mediagit
    * HTTP client: packs). Same contract as `put` for every entry. Wrappers forward it when the
    * inner store has it; callers fall back to `put` when it is absent.

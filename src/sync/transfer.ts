@@ -1,7 +1,6 @@
 import { ObjectDatabase, decodeEnvelopeHeader, type ObjectKind, type Oid } from '../objects/index.js';
 import type { ProgressSink } from '../repo/index.js';
 import type { Store } from '../store/index.js';
-import { LocalStore } from '../store/local/local-store.js';
 import { mapLimit } from '../util/limit.js';
 import { releaseMemory } from '../util/memory.js';
 
@@ -86,12 +85,12 @@ export async function copyObjects(
     } else {
       // Freed as soon as they are done with, not at a collection: MiBs of external memory per
       // chunk set off a full collection every few dozen chunks (58 in one push to a server, a
-      // third of the client's CPU). The decoded copy is ours; `stored` only when it was read
-      // from a folder (a fresh buffer nobody else holds), not whatever a remote's SDK returned.
+      // third of the client's CPU). The decoded copy is ours; `stored` only when the store says
+      // its reads are fresh buffers nobody else holds (a folder's), not whatever an SDK returned.
       const canonical = await verifier.openStored(kind, oid, stored);
       if (canonical.buffer !== stored.buffer) releaseMemory(canonical);
       await to.put(key, stored);
-      if (from instanceof LocalStore) releaseMemory(stored);
+      if (from.getReturnsFreshBuffers) releaseMemory(stored);
     }
     stats.objects++;
     stats.bytes += size;

@@ -28,6 +28,7 @@ const LOCAL_FILE_CONCURRENCY = 8;
  */
 export class LocalStore implements Store {
   readonly description: string;
+  readonly getReturnsFreshBuffers = true;
   private readonly fsync: boolean;
   private readonly createdDirs = new Set<string>();
   private readonly linkFile: (existingPath: string, newPath: string) => Promise<void>;
@@ -52,7 +53,6 @@ export class LocalStore implements Store {
     return join(this.root, ns, name);
   }
 
-  /** A fresh buffer of the caller's own (copyObjects frees it early). */
   async get(key: string): Promise<Buffer> {
     try {
       return await readFile(this.pathOf(key));

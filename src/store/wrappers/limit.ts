@@ -28,6 +28,7 @@ export class ConcurrencyLimitedStore implements Store {
   declare readonly putMany?: Store['putMany'];
   declare readonly getMany?: Store['getMany'];
   /** Present only when the inner store has the local fast path; one batch holds one data slot. */
+  declare readonly getReturnsFreshBuffers?: boolean;
   declare readonly localFiles?: Store['localFiles'];
   declare readonly adoptFiles?: Store['adoptFiles'];
 
@@ -36,6 +37,7 @@ export class ConcurrencyLimitedStore implements Store {
     options: ConcurrencyLimitOptions = {},
   ) {
     this.description = inner.description;
+    if (inner.getReturnsFreshBuffers) this.getReturnsFreshBuffers = true;
     this.data = new Semaphore(options.maxConcurrent ?? DEFAULT_MAX_CONCURRENT);
     this.refs = new Semaphore(options.maxConcurrentRefs ?? DEFAULT_MAX_CONCURRENT_REFS);
     if (inner.putMany) {

@@ -75,6 +75,7 @@ export class MeteredStore implements Store {
    * of their stored bytes and adopting them as a `put` of the bytes the store gained, so "bytes
    * sent" and "bytes received" mean the same whether objects were copied or hard-linked.
    */
+  declare readonly getReturnsFreshBuffers?: boolean;
   declare readonly localFiles?: Store['localFiles'];
   declare readonly adoptFiles?: Store['adoptFiles'];
 
@@ -83,6 +84,7 @@ export class MeteredStore implements Store {
     options: MeteredStoreOptions = {},
   ) {
     this.description = inner.description;
+    if (inner.getReturnsFreshBuffers) this.getReturnsFreshBuffers = true;
     this.now = options.now ?? (() => performance.now());
     if (inner.putMany) {
       this.putMany = (entries, opts) =>

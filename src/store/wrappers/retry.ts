@@ -100,6 +100,7 @@ export class RetryingStore implements Store {
     options: RetryOptions = {},
   ) {
     this.description = inner.description;
+    if (inner.getReturnsFreshBuffers) this.getReturnsFreshBuffers = true;
     this.maxRetries = Math.max(0, Math.floor(options.maxRetries ?? DEFAULT_MAX_RETRIES));
     this.baseDelayMs = options.baseDelayMs ?? DEFAULT_BASE_DELAY_MS;
     this.maxDelayMs = options.maxDelayMs ?? DEFAULT_MAX_DELAY_MS;
@@ -140,6 +141,7 @@ export class RetryingStore implements Store {
   declare readonly putMany?: Store['putMany'];
   declare readonly getMany?: Store['getMany'];
   /** Present only when the inner store has the local fast path (see Store.localFiles). */
+  declare readonly getReturnsFreshBuffers?: boolean;
   declare readonly localFiles?: Store['localFiles'];
   declare readonly adoptFiles?: Store['adoptFiles'];
 

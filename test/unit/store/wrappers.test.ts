@@ -75,6 +75,19 @@ storeContract(
   { concurrentCas: true, rounds: 5 },
 );
 
+test('every wrapper says its reads are fresh buffers exactly when the store it wraps does', async () => {
+  const { store: local, cleanup } = await tempLocal();
+  try {
+    const wrap = (inner: Store): Store[] => [new RetryingStore(inner), new ConcurrencyLimitedStore(inner), new MeteredStore(inner)];
+    assert.equal(local.getReturnsFreshBuffers, true);
+    for (const wrapped of wrap(local)) assert.equal(wrapped.getReturnsFreshBuffers, true, wrapped.constructor.name);
+    for (const wrapped of wrap(new MeteredStore(new RetryingStore(local)))) assert.equal(wrapped.getReturnsFreshBuffers, true, wrapped.constructor.name);
+    for (const wrapped of wrap(new MemoryStore())) assert.equal(wrapped.getReturnsFreshBuffers, undefined, wrapped.constructor.name);
+  } finally {
+    await cleanup();
+  }
+});
+
 // ---- RetryingStore --------------------------------------------------------------------------
 
 describe('RetryingStore', () => {
