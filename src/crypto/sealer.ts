@@ -1,7 +1,7 @@
 import { createCipheriv, createDecipheriv, createHmac, createSecretKey, webcrypto, type KeyObject } from 'node:crypto';
 import { gearFromSeed } from '../chunking/index.js';
 import { ENVELOPE_HEADER_SIZE, decodeEnvelopeHeader, writeEnvelopeHeader, oidFromBytes, oidToBytes, type ObjectKind, type ObjectSealer, type Oid, type Unsealed, type UnsealedPieces } from '../objects/index.js';
-import { releaseMemory } from '../util/memory.js';
+import { joinReleasing, releaseMemory } from '../util/memory.js';
 import { hkdfSha256, hmacSha256, NONCE_BYTES, padme, randomNonce, TAG_BYTES } from './primitives.js';
 
 /** Cipher byte of the envelope for AES-256-GCM sealed objects. */
@@ -159,15 +159,8 @@ export class EncryptedSealer implements ObjectSealer {
   }
 
   open(kind: ObjectKind, oid: Oid, stored: Buffer): Unsealed {
-    const pieces = this.decipherPieces(kind, oid, stored);
-    const inner = Buffer.allocUnsafeSlow(pieces.reduce((sum, piece) => sum + piece.length, 0));
-    let at = 0;
-    for (const piece of pieces) {
-      inner.set(piece, at);
-      at += piece.length;
-      releaseMemory(piece);
-    }
-    return parseInner(inner);
+    const { codec, plainLength, pieces } = this.openPieces(kind, oid, stored);
+    return { codec, plainLength, payload: joinReleasing(pieces) };
   }
 
   openPieces(kind: ObjectKind, oid: Oid, stored: Buffer): UnsealedPieces {

@@ -2,7 +2,7 @@ import { Codec, decodePayload, decodePayloadSync, encodePayload } from '../compr
 import { ObjectCorruptError, ObjectMissingError, NotFoundError } from '../errors/index.js';
 // The contract alone: the store index would pull every backend and wrapper into a worker thread.
 import { chunkKey, objectKey, type Store } from '../store/store.js';
-import { releaseMemory } from '../util/memory.js';
+import { joinReleasing, releaseMemory } from '../util/memory.js';
 import { decodeCommit, decodeTag, encodeCommit, encodeTag, type Commit, type Tag } from './commit.js';
 import { decodeEnvelopeHeader } from './envelope.js';
 import type { ObjectKind } from './kinds.js';
@@ -106,20 +106,19 @@ export class ObjectDatabase {
   /**
    * openStored for threads that may block (the chunk workers): the same checks, synchronously. The
    * canonical bytes come back as consecutive pieces, so an encrypted raw chunk goes from the cipher
-   * to its hash and to its file without being joined. A piece is a view of `stored`, of the buffer
-   * `joinInto(length)` returns (the caller's to reuse: pieces to decompress are joined there), or
-   * memory of the caller's own to release.
+   * to its hash and to its file without being joined. A piece is a view of `stored` or memory of
+   * the caller's own to release.
    */
-  openStoredSync(kind: ObjectKind, oid: Oid, stored: Buffer, joinInto: (length: number) => Buffer): Buffer[] {
+  openStoredSync(kind: ObjectKind, oid: Oid, stored: Buffer): Buffer[] {
     let pieces: Buffer[];
     try {
       const opened = this.sealer.openPieces(kind, oid, stored);
       if (opened.codec === Codec.raw) pieces = opened.pieces;
       else {
-        const payload = joinPieces(opened.pieces, joinInto);
+        // zstd reads one buffer; both sealers give a compressed payload in one piece already.
+        const payload = joinReleasing(opened.pieces);
         pieces = [decodePayloadSync(opened.codec, payload, opened.plainLength)];
-        // A cipher's single output piece is this call's own memory (never a view of `stored`).
-        if (payload.buffer !== stored.buffer && opened.pieces.length === 1) releaseMemory(payload);
+        if (payload.buffer !== stored.buffer) releaseMemory(payload);
       }
       checkLength(pieces.reduce((sum, piece) => sum + piece.length, 0), opened.plainLength);
     } catch (err) {
@@ -189,20 +188,6 @@ export class ObjectDatabase {
       throw new ObjectCorruptError(oid, err instanceof Error ? err.message : String(err));
     }
   }
-}
-
-/** One buffer holding `pieces` in order: the only piece itself, or a copy (the pieces are released). */
-function joinPieces(pieces: readonly Buffer[], joinInto: (length: number) => Buffer): Buffer {
-  if (pieces.length === 1) return pieces[0]!;
-  const length = pieces.reduce((sum, piece) => sum + piece.length, 0);
-  const joined = joinInto(length).subarray(0, length);
-  let at = 0;
-  for (const piece of pieces) {
-    joined.set(piece, at);
-    at += piece.length;
-    releaseMemory(piece);
-  }
-  return joined;
 }
 
 function checkLength(decoded: number, expected: number): void {

@@ -38,7 +38,8 @@ export interface ObjectSealer {
   open(kind: ObjectKind, oid: Oid, stored: Buffer): Unsealed;
   /**
    * open, with the payload as consecutive pieces: views of `stored`, or memory of the caller's own
-   * to release. A raw payload can then be hashed and written (writev) without ever being joined.
+   * to release. A raw payload can then be hashed and written (writev) without ever being joined;
+   * a compressed one comes in one piece from both sealers, as zstd reads one buffer.
    */
   openPieces(kind: ObjectKind, oid: Oid, stored: Buffer): UnsealedPieces;
   /** seal, with any cipher work on the thread pool (the object database's hot path). */

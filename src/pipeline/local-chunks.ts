@@ -77,7 +77,7 @@ export class LocalChunks {
    */
   restoreInto(oid: Oid, fd: number, position: number, expectedSize: number): number {
     const stored = this.readObject(oid);
-    const plain = this.odb.openStoredSync('chunk', oid, stored, this.joinScratch);
+    const plain = this.odb.openStoredSync('chunk', oid, stored);
     try {
       const size = plain.reduce((sum, piece) => sum + piece.length, 0);
       if (size !== expectedSize) throw new ObjectCorruptError(oid, `is ${size} bytes, its manifest says ${expectedSize}`);
@@ -88,16 +88,9 @@ export class LocalChunks {
     }
   }
 
-  /** Where pieces to decompress are joined: one buffer, reused like `scratch`. */
-  private joined = Buffer.alloc(0);
-  private readonly joinScratch = (length: number): Buffer => {
-    if (this.joined.length < length) this.joined = Buffer.allocUnsafeSlow(Math.max(length, this.joined.length * 2));
-    return this.joined;
-  };
-
-  /** Views of the reused buffers stay; deciphered pieces and decompressed chunks are freed now. */
+  /** Views of the reused read buffer stay; deciphered pieces and decompressed chunks are freed now. */
   private releaseDecoded(plain: Buffer): void {
-    if (plain.buffer !== this.scratch.buffer && plain.buffer !== this.joined.buffer) release(plain);
+    if (plain.buffer !== this.scratch.buffer) release(plain);
   }
 
   /**
@@ -105,7 +98,7 @@ export class LocalChunks {
    * would (envelope, GCM tag, codec, ID), then written. Consumes `stored`. Returns its size.
    */
   adopt(oid: Oid, stored: Buffer): number {
-    for (const piece of this.odb.openStoredSync('chunk', oid, stored, this.joinScratch)) {
+    for (const piece of this.odb.openStoredSync('chunk', oid, stored)) {
       if (piece.buffer !== stored.buffer) this.releaseDecoded(piece);
     }
     this.objects.putPartsSync(chunkKey(oid), [stored]);

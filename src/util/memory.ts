@@ -16,3 +16,14 @@ export function releaseMemory(view: Uint8Array): void {
     // Some buffers Node allocates natively refuse detaching; those wait for the collector.
   }
 }
+
+/**
+ * One buffer holding `pieces` in order: the only piece itself, or else a copy, with the pieces (the
+ * caller's own memory, a cipher's output) freed once copied.
+ */
+export function joinReleasing(pieces: readonly Buffer[]): Buffer {
+  if (pieces.length === 1) return pieces[0]!;
+  const joined = Buffer.concat(pieces);
+  for (const piece of pieces) releaseMemory(piece);
+  return joined;
+}
