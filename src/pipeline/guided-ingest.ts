@@ -4,7 +4,7 @@ import { CompressionPolicy } from '../compression/index.js';
 import type { ManifestChunk, Oid } from '../objects/index.js';
 import type { Semaphore } from '../util/limit.js';
 import type { ChunkWorkerPool } from './chunk-pool.js';
-import type { IngestedFile, StoredChunk } from './local-chunks.js';
+import { firstIndexByOid, type IngestedFile, type StoredChunk } from './local-chunks.js';
 
 const READ_BYTES = 1024 * 1024;
 /** Proposals in flight per worker: enough that a worker never waits on a message's round trip. */
@@ -23,15 +23,6 @@ export interface GuidedIngestContext {
 export interface GuidedIngest extends IngestedFile {
   /** Bytes taken as proposed (read and hashed by the workers) rather than scanned by this thread. */
   readonly followedBytes: number;
-}
-
-/** Index of each chunk's first occurrence in `chunks`. */
-export function firstIndexByOid(chunks: readonly ManifestChunk[]): Map<Oid, number> {
-  const at = new Map<Oid, number>();
-  chunks.forEach((chunk, i) => {
-    if (!at.has(chunk.oid)) at.set(chunk.oid, i);
-  });
-  return at;
 }
 
 /**

@@ -280,13 +280,22 @@ export class LocalChunks {
   }
 }
 
+/** Index of each chunk's first occurrence in `chunks`: where a guide falls back in step. */
+export function firstIndexByOid(chunks: readonly ManifestChunk[]): Map<Oid, number> {
+  const at = new Map<Oid, number>();
+  chunks.forEach((chunk, i) => {
+    if (!at.has(chunk.oid)) at.set(chunk.oid, i);
+  });
+  return at;
+}
+
 /**
  * The previous version's chunk list, as a guide to where the next boundary probably is. It only
  * ever proposes: a proposal is taken when the bytes there hash to the old chunk (so they are that
  * chunk, and a scan would have cut them exactly there) and the length is one a scan can produce.
  */
 class PreviousVersion {
-  private readonly indexOf = new Map<Oid, number>();
+  private readonly indexOf: Map<Oid, number>;
   /** The old chunk expected next, or -1 while the two versions are out of step. */
   private next = 0;
 
@@ -294,9 +303,7 @@ class PreviousVersion {
     private readonly chunks: readonly ManifestChunk[],
     private readonly maxSize: number,
   ) {
-    chunks.forEach((c, i) => {
-      if (!this.indexOf.has(c.oid)) this.indexOf.set(c.oid, i);
-    });
+    this.indexOf = firstIndexByOid(chunks);
   }
 
   /**

@@ -66,7 +66,8 @@ class EntryMap extends Map<string, IndexEntry> {
  * modify it hold `.mediagit/index.lock` (Repository.updateIndex).
  */
 export class Index {
-  readonly entries: Map<string, IndexEntry> = new EntryMap();
+  private readonly entryMap = new EntryMap();
+  readonly entries: Map<string, IndexEntry> = this.entryMap;
   readonly conflicts = new Map<string, Conflict>();
   /** mtime of the index file when it was read: entries modified at or after it may be racily clean. */
   loadedMtimeNs = 0n;
@@ -79,13 +80,13 @@ export class Index {
    * the whole tree only).
    */
   get tree(): Oid | null {
-    return this.recordedTree !== null && !(this.entries as EntryMap).contentChanged && this.conflicts.size === 0 ? this.recordedTree : null;
+    return this.recordedTree !== null && !this.entryMap.contentChanged && this.conflicts.size === 0 ? this.recordedTree : null;
   }
 
   /** Records that the entries, as they are now, are exactly `tree`'s files. */
   recordTree(tree: Oid): void {
     this.recordedTree = tree;
-    (this.entries as EntryMap).contentChanged = false;
+    this.entryMap.contentChanged = false;
   }
 
   static async load(path: string): Promise<Index> {
