@@ -4,7 +4,7 @@ import { EncryptedSealer } from '../crypto/sealer.js';
 import { closeSync, fstatSync, openSync, readSync, writevSync } from 'node:fs';
 import { ObjectCorruptError, ObjectMissingError } from '../errors/index.js';
 import { ObjectDatabase, plainSealer, type ManifestChunk, type ObjectSealer, type Oid } from '../objects/index.js';
-import { isErrno } from '../util/fs.js';
+import { isErrno, readFullySync } from '../util/fs.js';
 import { releaseMemory as release } from '../util/memory.js';
 // Module by module, not the layers' index files: a worker thread starts faster with less to load.
 import { LocalStore } from '../store/local/local-store.js';
@@ -122,13 +122,7 @@ export class LocalChunks {
     try {
       const size = fstatSync(handle).size;
       if (this.scratch.length < size) this.scratch = Buffer.allocUnsafe(Math.max(size, this.scratch.length * 2));
-      let got = 0;
-      while (got < size) {
-        const n = readSync(handle, this.scratch, got, size - got, got);
-        if (n === 0) break;
-        got += n;
-      }
-      return this.scratch.subarray(0, got);
+      return this.scratch.subarray(0, readFullySync(handle, this.scratch, size, 0));
     } finally {
       closeSync(handle);
     }
@@ -238,11 +232,7 @@ export class LocalChunks {
   verifyAt(fd: number, position: number, length: number, oid: Oid, last: boolean): StoredChunk | null {
     if (length < 1 || length > this.spec.chunking.maxSize) return null;
     const view = this.windowOf(length).subarray(0, length);
-    for (let got = 0; got < length; ) {
-      const n = readSync(fd, view, got, length - got, position + got);
-      if (n === 0) return null;
-      got += n;
-    }
+    if (readFullySync(fd, view, length, position) < length) return null;
     this.finder ??= new CutFinder(this.spec.chunking, this.sealer.gear);
     if (!last && !this.finder.couldEndAt(view, 0, length)) return null;
     if (this.sealer.oidOf('chunk', view) !== oid) return null;

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants as fsConstants, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, writevSync } from 'node:fs';
+import { closeSync, constants as fsConstants, fsyncSync, mkdirSync, openSync, readSync, renameSync, unlinkSync, writevSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { open, readFile, rename, unlink, mkdir, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join, basename } from 'node:path';
@@ -121,6 +121,17 @@ export async function exists(path: string): Promise<boolean> {
     if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) return false;
     throw err;
   }
+}
+
+/** Reads into `buffer[0, length)` from `position` on, however the kernel splits it; fewer bytes only at the end of the file. */
+export function readFullySync(fd: number, buffer: Uint8Array, length: number, position: number): number {
+  let got = 0;
+  while (got < length) {
+    const n = readSync(fd, buffer, got, length - got, position + got);
+    if (n === 0) break;
+    got += n;
+  }
+  return got;
 }
 
 export function isErrno(err: unknown, code: string): boolean {
