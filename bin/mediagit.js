@@ -10,7 +10,9 @@ import { join } from 'node:path';
 
 const [major, minor] = process.versions.node.split('.').map(Number);
 if (major < 22 || (major === 22 && minor < 19)) {
-  process.stderr.write(`error: mediagit needs Node.js 22.19 or newer (this is ${process.versions.node})\nhint: install Node 24 LTS\n`);
+  process.stderr.write(
+    `error: mediagit needs Node.js 22.19 or newer (this is ${process.versions.node})\nhint: install Node 24 LTS\n`,
+  );
   process.exit(1);
 }
 // Hashing, zstd and file I/O all run on libuv's pool; four threads leave the second core idle
@@ -21,9 +23,12 @@ process.env.UV_THREADPOOL_SIZE ??= '8';
  * unless tsc's output is newer, as after a bare `tsc` while developing: never a stale bundle.
  */
 function entryModule() {
-  const modified = (rel) => statSync(new URL(rel, import.meta.url), { throwIfNoEntry: false })?.mtimeMs ?? -1;
+  const modified = (rel) =>
+    statSync(new URL(rel, import.meta.url), { throwIfNoEntry: false })?.mtimeMs ?? -1;
   const bundled = modified('../dist/bundle/mediagit.js');
-  return bundled >= 0 && bundled >= modified('../dist/src/cli/main.js') ? '../dist/bundle/mediagit.js' : '../dist/src/cli/main.js';
+  return bundled >= 0 && bundled >= modified('../dist/src/cli/main.js')
+    ? '../dist/bundle/mediagit.js'
+    : '../dist/src/cli/main.js';
 }
 
 const arg = process.argv[2];
@@ -38,7 +43,9 @@ if (process.argv.length === 3 && (arg === '--version' || arg === '-V')) {
   // V8's compiled code for our modules, kept between runs (~20 ms off every command). Per user, under
   // the user's cache folder: a compile cache in a shared /tmp could be planted by someone else.
   // NODE_DISABLE_COMPILE_CACHE=1 turns it off; failing to create it just means no cache.
-  nodeModule.enableCompileCache?.(join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'mediagit', 'compile-cache'));
+  nodeModule.enableCompileCache?.(
+    join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'mediagit', 'compile-cache'),
+  );
   const { main } = await import(entryModule());
   process.exitCode = await main(process.argv);
 }

@@ -63,7 +63,8 @@ async function measure(name, fn) {
 function pushIn(data, piece) {
   const c = new Chunker(P);
   let count = 0;
-  for (let off = 0; off < data.length; off += piece) count += c.push(data.subarray(off, off + piece)).length;
+  for (let off = 0; off < data.length; off += piece)
+    count += c.push(data.subarray(off, off + piece)).length;
   return count + c.finish().length;
 }
 
@@ -78,23 +79,32 @@ function loadWasm() {
     dir = mkdtempSync(join(tmpdir(), 'fastcdc-wasm-'));
     cleanup = () => rmSync(dir, { recursive: true, force: true });
     writeFileSync(join(dir, 'package.json'), '{"name":"bench-tmp","private":true}\n');
-    execFileSync('npm', ['install', '--no-save', '--no-audit', '--no-fund', 'fastcdc-wasm'], { cwd: dir, stdio: 'ignore' });
+    execFileSync('npm', ['install', '--no-save', '--no-audit', '--no-fund', 'fastcdc-wasm'], {
+      cwd: dir,
+      stdio: 'ignore',
+    });
   }
   const require = createRequire(join(dir, 'package.json'));
   return { mod: require('fastcdc-wasm'), cleanup };
 }
 
-console.log(`node ${process.version}, ${sizeMiB} MiB pseudo-random, params min/avg/max = ${P.minSize}/${P.avgSize}/${P.maxSize}, ${runs} timed runs after ${warmups} warm-up runs`);
+console.log(
+  `node ${process.version}, ${sizeMiB} MiB pseudo-random, params min/avg/max = ${P.minSize}/${P.avgSize}/${P.maxSize}, ${runs} timed runs after ${warmups} warm-up runs`,
+);
 const data = pseudoRandom(sizeMiB * MIB);
 
 // Boundaries only is the like-for-like comparison with fastcdc-wasm, which also returns offsets.
-const ours = await measure('mediagit chunkBoundaries (scan only)', () => chunkBoundaries(data, P).length);
+const ours = await measure(
+  'mediagit chunkBoundaries (scan only)',
+  () => chunkBoundaries(data, P).length,
+);
 await measure('mediagit chunkBuffer (scan + copy chunks)', () => chunkBuffer(data, P).length);
 await measure('mediagit Chunker.push, 64 KiB pieces', () => pushIn(data, 64 * 1024));
 await measure('mediagit Chunker.push, 1 MiB pieces', () => pushIn(data, MIB));
 await measure('mediagit chunkStream, 64 KiB pieces', async () => {
   let count = 0;
-  for await (const chunk of chunkStream(pieces(data, 64 * 1024), P)) count += chunk.length > 0 ? 1 : 0;
+  for await (const chunk of chunkStream(pieces(data, 64 * 1024), P))
+    count += chunk.length > 0 ? 1 : 0;
   return count;
 });
 
@@ -109,8 +119,9 @@ if (wantWasm) {
     try {
       // get_chunks copies the whole input into wasm memory and returns cut offsets; it has no
       // streaming entry point and uses its own fixed gear table.
-      const theirs = await measure('fastcdc-wasm get_chunks (whole buffer)', () =>
-        wasm.mod.get_chunks(data, P.minSize, P.avgSize, P.maxSize).length,
+      const theirs = await measure(
+        'fastcdc-wasm get_chunks (whole buffer)',
+        () => wasm.mod.get_chunks(data, P.minSize, P.avgSize, P.maxSize).length,
       );
       console.log(`ratio ours/fastcdc-wasm: ${(ours / theirs).toFixed(2)}x`);
     } catch (err) {

@@ -23,7 +23,9 @@ const cli = path.join(root, 'bin', 'mediagit.js');
 const cache = path.join(root, '.cache', 'bench');
 const work = path.join(cache, `run-${profile}`);
 const timeBin = existsSync('/usr/bin/time') ? '/usr/bin/time' : null;
-const log = (...m) => { if (!asJson) console.error(...m); };
+const log = (...m) => {
+  if (!asJson) console.error(...m);
+};
 const PASS = 'bench passphrase';
 
 const { makeCorpus } = await import(path.join(root, 'dist/test/support/corpus.js'));
@@ -39,10 +41,19 @@ function measure(cmd, cmdArgs, options = {}) {
   spawnSync('sync');
   const full = timeBin ? [timeBin, ['-v', cmd, ...cmdArgs]] : [cmd, cmdArgs];
   const started = process.hrtime.bigint();
-  const r = spawnSync(full[0], full[1], { cwd: options.cwd ?? work, env: { ...process.env, ...options.env }, encoding: 'utf8', maxBuffer: 1 << 26, shell: false });
+  const r = spawnSync(full[0], full[1], {
+    cwd: options.cwd ?? work,
+    env: { ...process.env, ...options.env },
+    encoding: 'utf8',
+    maxBuffer: 1 << 26,
+    shell: false,
+  });
   const secs = Number(process.hrtime.bigint() - started) / 1e9;
-  if (r.status !== 0 && !options.allowFail) throw new Error(`${cmd} ${cmdArgs.join(' ')} failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
-  const rss = timeBin ? Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr)?.[1] ?? 0) / 1024 : null;
+  if (r.status !== 0 && !options.allowFail)
+    throw new Error(`${cmd} ${cmdArgs.join(' ')} failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
+  const rss = timeBin
+    ? Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr)?.[1] ?? 0) / 1024
+    : null;
   return { secs, rssMiB: rss, stdout: r.stdout };
 }
 
@@ -88,7 +99,13 @@ function copyTree(from, to) {
 
 // The key agent's folder is the bench's own, so a run never touches the user's agent.
 const agentDir = path.join(work, 'agent-runtime');
-const env = { MEDIAGIT_AUTHOR_NAME: 'Bench', MEDIAGIT_AUTHOR_EMAIL: 'bench@example.com', MEDIAGIT_PASSPHRASE: PASS, MEDIAGIT_NEW_PASSPHRASE: PASS, XDG_RUNTIME_DIR: agentDir };
+const env = {
+  MEDIAGIT_AUTHOR_NAME: 'Bench',
+  MEDIAGIT_AUTHOR_EMAIL: 'bench@example.com',
+  MEDIAGIT_PASSPHRASE: PASS,
+  MEDIAGIT_NEW_PASSPHRASE: PASS,
+  XDG_RUNTIME_DIR: agentDir,
+};
 const mg = (cwd, ...a) => measure(process.execPath, [cli, ...a], { cwd, env });
 
 /**
@@ -131,11 +148,22 @@ async function* mediagitSteps(v1, v2, encrypted) {
   const checkout = mg(repo, 'reset', '--hard', '-q');
   yield 'restore';
   const status = mg(repo, 'status', '--porcelain');
-  const coldUnlock = encrypted ? measure(process.execPath, [cli, 'status', '--porcelain'], { cwd: repo, env: { ...env, MEDIAGIT_AGENT: '0' } }).secs - status.secs : null;
+  const coldUnlock = encrypted
+    ? measure(process.execPath, [cli, 'status', '--porcelain'], {
+        cwd: repo,
+        env: { ...env, MEDIAGIT_AGENT: '0' },
+      }).secs - status.secs
+    : null;
   return {
     coldUnlock,
-    addV1: { secs: add1.secs + commit1.secs, rssMiB: Math.max(add1.rssMiB ?? 0, commit1.rssMiB ?? 0) },
-    addV2: { secs: add2.secs + commit2.secs, rssMiB: Math.max(add2.rssMiB ?? 0, commit2.rssMiB ?? 0) },
+    addV1: {
+      secs: add1.secs + commit1.secs,
+      rssMiB: Math.max(add1.rssMiB ?? 0, commit1.rssMiB ?? 0),
+    },
+    addV2: {
+      secs: add2.secs + commit2.secs,
+      rssMiB: Math.max(add2.rssMiB ?? 0, commit2.rssMiB ?? 0),
+    },
     checkout: { secs: checkout.secs, rssMiB: checkout.rssMiB },
     status: { secs: status.secs, rssMiB: status.rssMiB },
     push: { secs: push1.secs, rssMiB: push1.rssMiB },
@@ -152,7 +180,11 @@ async function* mediagitSteps(v1, v2, encrypted) {
 async function* resticSteps(v1) {
   const restic = which('restic');
   const repo = fresh(path.join(work, 'restic-repo'));
-  const renv = { RESTIC_PASSWORD: PASS, RESTIC_REPOSITORY: repo, RESTIC_CACHE_DIR: path.join(work, 'restic-cache') };
+  const renv = {
+    RESTIC_PASSWORD: PASS,
+    RESTIC_REPOSITORY: repo,
+    RESTIC_CACHE_DIR: path.join(work, 'restic-cache'),
+  };
   const r = (...a) => measure(restic, ['--no-cache', '-q', ...a], { env: renv });
   r('init');
   // Back up from one fixed path so restic treats v2 as the next version of the same tree.
@@ -189,7 +221,8 @@ async function lockstep(scenarios) {
       const { value, done } = await scenario.steps.next();
       if (done) results[scenario.index] = value;
       else {
-        if (next.length > 0 && next[0].step !== value) throw new Error(`bench scenarios out of step: ${next[0].step} vs ${value}`);
+        if (next.length > 0 && next[0].step !== value)
+          throw new Error(`bench scenarios out of step: ${next[0].step} vs ${value}`);
         scenario.step = value;
         next.push(scenario);
       }
@@ -216,7 +249,9 @@ const median3 = (f) => [f(), f(), f()].sort((a, b) => a - b)[1];
 function measureFloors() {
   return {
     read: median3(() => sh(`find "${v1}" -type f -exec cat {} + | wc -c > /dev/null`, root).secs),
-    sha256: median3(() => sh(`find "${v1}" -type f -exec openssl dgst -sha256 {} + > /dev/null`, root).secs),
+    sha256: median3(
+      () => sh(`find "${v1}" -type f -exec openssl dgst -sha256 {} + > /dev/null`, root).secs,
+    ),
     cp: median3(() => {
       const dst = path.join(work, 'cp-floor');
       rmSync(dst, { recursive: true, force: true });
@@ -235,9 +270,21 @@ async function runServer(v1, encrypted) {
   const { spawn } = await import('node:child_process');
   const dataDir = fresh(path.join(work, encrypted ? 'server-data-enc' : 'server-data'));
   const secret = 'bench-secret-'.padEnd(48, 'x');
-  const senv = { ...process.env, MEDIAGIT_HOST: '127.0.0.1', MEDIAGIT_PORT: '0', MEDIAGIT_JWT_SECRET: secret };
-  writeFileSync(path.join(dataDir, 'mediagit.toml'), `[storage]\nbackend = "local"\n\n[storage.local]\npath = "store"\n`);
-  const child = spawn(process.execPath, [cli, 'server', '--config', path.join(dataDir, 'mediagit.toml')], { cwd: dataDir, env: senv, stdio: ['ignore', 'pipe', 'pipe'] });
+  const senv = {
+    ...process.env,
+    MEDIAGIT_HOST: '127.0.0.1',
+    MEDIAGIT_PORT: '0',
+    MEDIAGIT_JWT_SECRET: secret,
+  };
+  writeFileSync(
+    path.join(dataDir, 'mediagit.toml'),
+    `[storage]\nbackend = "local"\n\n[storage.local]\npath = "store"\n`,
+  );
+  const child = spawn(
+    process.execPath,
+    [cli, 'server', '--config', path.join(dataDir, 'mediagit.toml')],
+    { cwd: dataDir, env: senv, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   const url = await new Promise((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 15000);
@@ -254,7 +301,11 @@ async function runServer(v1, encrypted) {
     child.once('exit', (code) => reject(new Error(`server exited with ${code}: ${out}`)));
   });
   try {
-    const token = spawnSync(process.execPath, [cli, 'server', 'token', '--repo', 'bench', '--role', 'write'], { env: senv, encoding: 'utf8' }).stdout.trim();
+    const token = spawnSync(
+      process.execPath,
+      [cli, 'server', 'token', '--repo', 'bench', '--role', 'write'],
+      { env: senv, encoding: 'utf8' },
+    ).stdout.trim();
     const henv = { ...env, MEDIAGIT_TOKEN: token };
     const repo = path.join(work, encrypted ? 'srv-repo-enc' : 'srv-repo');
     copyTree(v1, repo);
@@ -268,7 +319,10 @@ async function runServer(v1, encrypted) {
     const target = path.join(work, encrypted ? 'srv-clone-enc' : 'srv-clone');
     rmSync(target, { recursive: true, force: true });
     const cloned = run(work, 'clone', '-q', `${url}/bench`, target);
-    return { push: { secs: pushed.secs, rssMiB: pushed.rssMiB }, clone: { secs: cloned.secs, rssMiB: cloned.rssMiB } };
+    return {
+      push: { secs: pushed.secs, rssMiB: pushed.rssMiB },
+      clone: { secs: cloned.secs, rssMiB: cloned.rssMiB },
+    };
   } finally {
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
@@ -288,7 +342,9 @@ for (let round = 1; round <= repeat; round++) {
   runs.floors.push(measureFloors());
   const withEncrypted = !flag('--no-encrypted');
   const withRestic = Boolean(which('restic')) && !flag('--no-restic');
-  log(`mediagit (plain${withEncrypted ? ', encrypted' : ''})${withRestic ? ' and restic' : ''}, step by step${tag}…`);
+  log(
+    `mediagit (plain${withEncrypted ? ', encrypted' : ''})${withRestic ? ' and restic' : ''}, step by step${tag}…`,
+  );
   const scenarios = { plain: mediagitSteps(v1, v2, false) };
   if (withEncrypted) scenarios.enc = mediagitSteps(v1, v2, true);
   if (withRestic) scenarios.restic = resticSteps(v1);
@@ -339,7 +395,14 @@ function ratioOf(top, bottom) {
 }
 const rows = [];
 /** `pick` selects the operation's measurement from one round's results ({secs, rssMiB}). */
-const row = (what, scenario, pick, bytes, resticPick, encScenario = scenario === 'plain' ? 'enc' : 'serverEnc') => {
+const row = (
+  what,
+  scenario,
+  pick,
+  bytes,
+  resticPick,
+  encScenario = scenario === 'plain' ? 'enc' : 'serverEnc',
+) => {
   const m = pick(medianOf(runs[scenario]));
   const encRuns = runs[encScenario];
   const encM = encRuns.length > 0 ? pick(medianOf(encRuns)) : null;
@@ -353,16 +416,37 @@ const row = (what, scenario, pick, bytes, resticPick, encScenario = scenario ===
     vsCp: ratioOf(secsAt, floorAt('cp')),
     vsRead: ratioOf(secsAt, floorAt('read')),
     vsSha256: ratioOf(secsAt, floorAt('sha256')),
-    vsRestic: resticPick && runs.restic.length > 0 ? ratioOf(secsAt, (i) => resticPick(runs.restic[i])?.secs) : null,
+    vsRestic:
+      resticPick && runs.restic.length > 0
+        ? ratioOf(secsAt, (i) => resticPick(runs.restic[i])?.secs)
+        : null,
     resticSecs: resticPick && restic ? resticPick(restic).secs : null,
     encryptedSecs: encM?.secs ?? null,
     encryptedRatio: encM ? ratioOf((i) => encRuns[i] && pick(encRuns[i]).secs, secsAt) : null,
     encryptedRssMiB: encM?.rssMiB ?? null,
   });
 };
-row('add+commit v1', 'plain', (r) => r.addV1, bytesV1, (r) => r.backupV1);
-row('add+commit v2', 'plain', (r) => r.addV2, bytesV2, (r) => r.backupV2);
-row('checkout v2 (empty tree)', 'plain', (r) => r.checkout, bytesV2, (r) => r.restore);
+row(
+  'add+commit v1',
+  'plain',
+  (r) => r.addV1,
+  bytesV1,
+  (r) => r.backupV1,
+);
+row(
+  'add+commit v2',
+  'plain',
+  (r) => r.addV2,
+  bytesV2,
+  (r) => r.backupV2,
+);
+row(
+  'checkout v2 (empty tree)',
+  'plain',
+  (r) => r.checkout,
+  bytesV2,
+  (r) => r.restore,
+);
 row('push v1 → local remote', 'plain', (r) => r.push, bytesV1, null);
 row('push v2 → local remote', 'plain', (r) => r.pushV2, bytesV2, null);
 row('clone from local remote', 'plain', (r) => r.clone, bytesV2, null);
@@ -375,31 +459,76 @@ row('status (clean)', 'plain', (r) => r.status, bytesV2, null);
 const storage = {
   corpusV1: bytesV1,
   corpusV2: bytesV2,
-  mediagit: { storedV1: plain.storedV1, storedGrowthV2: plain.storedGrowthV2, sentV2: plain.sentV2, remoteGrowthV2: plain.remoteGrowthV2 },
-  mediagitEncrypted: enc ? { storedV1: enc.storedV1, storedGrowthV2: enc.storedGrowthV2, sentV2: enc.sentV2, remoteGrowthV2: enc.remoteGrowthV2 } : null,
+  mediagit: {
+    storedV1: plain.storedV1,
+    storedGrowthV2: plain.storedGrowthV2,
+    sentV2: plain.sentV2,
+    remoteGrowthV2: plain.remoteGrowthV2,
+  },
+  mediagitEncrypted: enc
+    ? {
+        storedV1: enc.storedV1,
+        storedGrowthV2: enc.storedGrowthV2,
+        sentV2: enc.sentV2,
+        remoteGrowthV2: enc.remoteGrowthV2,
+      }
+    : null,
   restic: restic ? { storedV1: restic.storedV1, storedGrowthV2: restic.storedGrowthV2 } : null,
 };
 
 if (asJson) {
-  console.log(JSON.stringify({ profile, repeat, floors, rows, storage, coldUnlockSecs: enc?.coldUnlock ?? null }, null, 2));
+  console.log(
+    JSON.stringify(
+      { profile, repeat, floors, rows, storage, coldUnlockSecs: enc?.coldUnlock ?? null },
+      null,
+      2,
+    ),
+  );
 } else {
   const f = (x, d = 2) => (x === null || x === undefined ? '—' : x.toFixed(d));
-  console.log(`\n## mediagit bench — profile ${profile}, corpus v1 ${(bytesV1 / 2 ** 20).toFixed(0)} MiB (${new Date().toISOString().slice(0, 10)})${repeat > 1 ? `, median of ${repeat} rounds` : ''}\n`);
-  if (repeat > 1) console.log('Times are medians over the rounds; each ratio is the median of the rounds\' own ratios (floors are measured in every round).\n');
-  console.log(`Floors on v1: read ${f(floors.read)} s, openssl sha256 ${f(floors.sha256)} s, cp -r ${f(floors.cp)} s\n`);
-  if (enc) console.log(`Encrypted runs unlock once with 'mediagit key cache' (the agent); without it each command pays Argon2id (m=64 MiB, t=3, p=4): ${f(enc.coldUnlock)} s.\n`);
-  console.log('| operation | time s | MB/s | peak RSS MiB | ÷ cp -r | ÷ read | ÷ sha256 | restic s | ÷ restic | encrypted s | enc ÷ plain | enc RSS MiB |');
+  console.log(
+    `\n## mediagit bench — profile ${profile}, corpus v1 ${(bytesV1 / 2 ** 20).toFixed(0)} MiB (${new Date().toISOString().slice(0, 10)})${repeat > 1 ? `, median of ${repeat} rounds` : ''}\n`,
+  );
+  if (repeat > 1)
+    console.log(
+      "Times are medians over the rounds; each ratio is the median of the rounds' own ratios (floors are measured in every round).\n",
+    );
+  console.log(
+    `Floors on v1: read ${f(floors.read)} s, openssl sha256 ${f(floors.sha256)} s, cp -r ${f(floors.cp)} s\n`,
+  );
+  if (enc)
+    console.log(
+      `Encrypted runs unlock once with 'mediagit key cache' (the agent); without it each command pays Argon2id (m=64 MiB, t=3, p=4): ${f(enc.coldUnlock)} s.\n`,
+    );
+  console.log(
+    '| operation | time s | MB/s | peak RSS MiB | ÷ cp -r | ÷ read | ÷ sha256 | restic s | ÷ restic | encrypted s | enc ÷ plain | enc RSS MiB |',
+  );
   console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const r of rows) {
-    console.log(`| ${r.what} | ${f(r.secs)} | ${f(r.mbps, 0)} | ${f(r.rssMiB, 0)} | ${f(r.vsCp)} | ${f(r.vsRead)} | ${f(r.vsSha256)} | ${f(r.resticSecs)} | ${f(r.vsRestic)} | ${f(r.encryptedSecs)} | ${f(r.encryptedRatio)} | ${f(r.encryptedRssMiB, 0)} |`);
+    console.log(
+      `| ${r.what} | ${f(r.secs)} | ${f(r.mbps, 0)} | ${f(r.rssMiB, 0)} | ${f(r.vsCp)} | ${f(r.vsRead)} | ${f(r.vsSha256)} | ${f(r.resticSecs)} | ${f(r.vsRestic)} | ${f(r.encryptedSecs)} | ${f(r.encryptedRatio)} | ${f(r.encryptedRssMiB, 0)} |`,
+    );
   }
   const m = (b) => (b / 1e6).toFixed(1);
-  console.log('\n| stored (MB) | after v1 | growth for v2 | sent for v2 | ÷ remote growth |\n| --- | --- | --- | --- | --- |');
+  console.log(
+    '\n| stored (MB) | after v1 | growth for v2 | sent for v2 | ÷ remote growth |\n| --- | --- | --- | --- | --- |',
+  );
   const sent = (x) => `${m(x.sentV2)} | ${(x.sentV2 / x.remoteGrowthV2).toFixed(3)}`;
-  console.log(`| mediagit | ${m(storage.mediagit.storedV1)} | ${m(storage.mediagit.storedGrowthV2)} | ${sent(storage.mediagit)} |`);
-  if (storage.mediagitEncrypted) console.log(`| mediagit (encrypted) | ${m(storage.mediagitEncrypted.storedV1)} | ${m(storage.mediagitEncrypted.storedGrowthV2)} | ${sent(storage.mediagitEncrypted)} |`);
-  if (storage.restic) console.log(`| restic | ${m(storage.restic.storedV1)} | ${m(storage.restic.storedGrowthV2)} | — | — |`);
+  console.log(
+    `| mediagit | ${m(storage.mediagit.storedV1)} | ${m(storage.mediagit.storedGrowthV2)} | ${sent(storage.mediagit)} |`,
+  );
+  if (storage.mediagitEncrypted)
+    console.log(
+      `| mediagit (encrypted) | ${m(storage.mediagitEncrypted.storedV1)} | ${m(storage.mediagitEncrypted.storedGrowthV2)} | ${sent(storage.mediagitEncrypted)} |`,
+    );
+  if (storage.restic)
+    console.log(
+      `| restic | ${m(storage.restic.storedV1)} | ${m(storage.restic.storedGrowthV2)} | — | — |`,
+    );
   else console.log('| restic | not on PATH (apt-get install restic) | |');
 }
-spawnSync(process.execPath, [cli, 'key', 'forget', '--all'], { env: { ...process.env, ...env }, stdio: 'ignore' });
+spawnSync(process.execPath, [cli, 'key', 'forget', '--all'], {
+  env: { ...process.env, ...env },
+  stdio: 'ignore',
+});
 rmSync(work, { recursive: true, force: true });

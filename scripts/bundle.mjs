@@ -28,6 +28,16 @@ await build({
   format: 'esm',
   platform: 'node',
   target: 'node22',
-  external: ['@aws-sdk/*', '@azure/*', '@google-cloud/*', 'fastify', 'undici', 'prom-client', 'jose', 'hash-wasm', 'ora'],
+  external: [
+    '@aws-sdk/*',
+    '@azure/*',
+    '@google-cloud/*',
+    'fastify',
+    'undici',
+    'prom-client',
+    'jose',
+    'hash-wasm',
+    'ora',
+  ],
   logLevel: 'warning',
 });

@@ -17,14 +17,20 @@ const profile = process.argv.includes('--full') ? 'full' : 'small';
 
 const work = mkdtempSync(path.join(os.tmpdir(), 'mediagit-demo-'));
 const project = path.join(work, 'project');
-const env = { ...process.env, MEDIAGIT_AUTHOR_NAME: process.env.MEDIAGIT_AUTHOR_NAME ?? 'Demo Artist', MEDIAGIT_AUTHOR_EMAIL: process.env.MEDIAGIT_AUTHOR_EMAIL ?? 'artist@studio.example' };
+const env = {
+  ...process.env,
+  MEDIAGIT_AUTHOR_NAME: process.env.MEDIAGIT_AUTHOR_NAME ?? 'Demo Artist',
+  MEDIAGIT_AUTHOR_EMAIL: process.env.MEDIAGIT_AUTHOR_EMAIL ?? 'artist@studio.example',
+};
 
 function run(...args) {
   return runIn(project, ...args);
 }
 
 function runIn(cwd, ...args) {
-  console.log(`\n$ ${cwd === project ? '' : `(in ${path.basename(cwd)}) `}mediagit ${args.join(' ')}`);
+  console.log(
+    `\n$ ${cwd === project ? '' : `(in ${path.basename(cwd)}) `}mediagit ${args.join(' ')}`,
+  );
   const started = performance.now();
   const result = spawnSync(process.execPath, [cli, ...args], { cwd, env, stdio: 'inherit' });
   if (result.status !== 0) {
@@ -66,7 +72,9 @@ try {
   await verify(v1, 'the clone of version 1', clone);
 
   const v2Stats = await makeCorpus(project, 2, profile);
-  console.log(`\nArtists edit: audio appended, textures repainted, 1 KiB inserted mid-scene, trailer retitled, folder renamed (${v2Stats.files} files now)`);
+  console.log(
+    `\nArtists edit: audio appended, textures repainted, 1 KiB inserted mid-scene, trailer retitled, folder renamed (${v2Stats.files} files now)`,
+  );
   const v2 = await hashTree(project);
   run('status', '--short');
   run('add', '.');

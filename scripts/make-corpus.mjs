@@ -10,7 +10,12 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const USAGE = 'usage: node scripts/make-corpus.mjs DIR 1|2 [small|full|tiny]';
 const [dir, versionArg, profile = 'full', ...extra] = process.argv.slice(2);
 
-if (!dir || !['1', '2'].includes(versionArg ?? '') || !['small', 'full', 'tiny'].includes(profile) || extra.length > 0) {
+if (
+  !dir ||
+  !['1', '2'].includes(versionArg ?? '') ||
+  !['small', 'full', 'tiny'].includes(profile) ||
+  extra.length > 0
+) {
   console.error(USAGE);
   process.exit(2);
 }
@@ -18,7 +23,9 @@ if (!dir || !['1', '2'].includes(versionArg ?? '') || !['small', 'full', 'tiny']
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const modulePath = path.join(repoRoot, 'dist', 'test', 'support', 'corpus.js');
 if (!fs.existsSync(modulePath)) {
-  console.error(`make-corpus: ${path.relative(process.cwd(), modulePath)} not found; run \`npm run build\` first`);
+  console.error(
+    `make-corpus: ${path.relative(process.cwd(), modulePath)} not found; run \`npm run build\` first`,
+  );
   process.exit(1);
 }
 
@@ -27,7 +34,9 @@ const started = performance.now();
 try {
   const { files, bytes } = await makeCorpus(path.resolve(dir), Number(versionArg), profile);
   const secs = ((performance.now() - started) / 1000).toFixed(1);
-  console.log(`corpus v${versionArg} (${profile}): ${files} files, ${(bytes / 1048576).toFixed(1)} MiB in ${dir} (${secs}s)`);
+  console.log(
+    `corpus v${versionArg} (${profile}): ${files} files, ${(bytes / 1048576).toFixed(1)} MiB in ${dir} (${secs}s)`,
+  );
 } catch (err) {
   console.error(`make-corpus: ${err instanceof Error ? err.message : String(err)}`);
   process.exit(1);

@@ -80,7 +80,16 @@ function findTests(group) {
     .sort();
 }
 
-const SUMMARY_KEYS = ['tests', 'suites', 'pass', 'fail', 'cancelled', 'skipped', 'todo', 'duration_ms'];
+const SUMMARY_KEYS = [
+  'tests',
+  'suites',
+  'pass',
+  'fail',
+  'cancelled',
+  'skipped',
+  'todo',
+  'duration_ms',
+];
 
 // Reads the top-level TAP trailer ("# pass 3" at column 0); nested subtest
 // diagnostics are indented, so they never match.
@@ -105,7 +114,10 @@ function runGroup(group, files, nodeOptions, tapFile) {
     ...files,
   ];
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', 'inherit', 'inherit'] });
+    const child = spawn(process.execPath, args, {
+      cwd: repoRoot,
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
     child.on('error', (err) => {
       console.error(`run-tests: could not start node for ${group}: ${err.message}`);
       resolve({ code: 1, signal: null });
@@ -154,7 +166,9 @@ async function main() {
         failedGroups += 1;
         // A non-zero exit with every test passing (e.g. a bad option) is still a failure.
         if (counts && counts.fail + counts.cancelled === 0) {
-          console.error(`run-tests: ${group} exited with ${signal ?? code} although no test failed`);
+          console.error(
+            `run-tests: ${group} exited with ${signal ?? code} although no test failed`,
+          );
           total.fail += 1;
         }
       }

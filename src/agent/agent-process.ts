@@ -6,7 +6,9 @@ import { runAgent } from './server.js';
 
 const socketPath = process.argv[2];
 if (!socketPath) {
-  process.stderr.write('usage: node agent-process.js <socket path> (started by `mediagit key cache`)\n');
+  process.stderr.write(
+    'usage: node agent-process.js <socket path> (started by `mediagit key cache`)\n',
+  );
   process.exit(2);
 }
 process.title = 'mediagit-agent';

@@ -3,7 +3,13 @@ import { connect } from 'node:net';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AgentUnavailableError, AgentUnsafeError } from '../errors/index.js';
-import { agentSocketPath, agentSupported, checkPrivateDir, checkSocket, ensurePrivateDir } from './paths.js';
+import {
+  agentSocketPath,
+  agentSupported,
+  checkPrivateDir,
+  checkSocket,
+  ensurePrivateDir,
+} from './paths.js';
 import {
   MAX_DIGESTS,
   MAX_MESSAGE_BYTES,
@@ -32,7 +38,10 @@ export function agentLookupEnabled(env: NodeJS.ProcessEnv = process.env): boolea
 class AgentNotRunningError extends AgentUnavailableError {}
 
 function notRunning(message: string, cause: unknown): AgentNotRunningError {
-  return new AgentNotRunningError(message, { hint: "nothing is cached; 'mediagit key cache' starts the agent", cause });
+  return new AgentNotRunningError(message, {
+    hint: "nothing is cached; 'mediagit key cache' starts the agent",
+    cause,
+  });
 }
 
 /** Sends one line and reads one line back; rejects on anything but a complete reply in time. */
@@ -50,10 +59,16 @@ function exchange(socketPath: string, line: string, timeoutMs: number): Promise<
       if (err) fail(err);
       else done(reply ?? '');
     };
-    let timer = setTimeout(() => finish(new Error('timed out connecting to the key agent')), timeoutMs);
+    let timer = setTimeout(
+      () => finish(new Error('timed out connecting to the key agent')),
+      timeoutMs,
+    );
     socket.on('connect', () => {
       clearTimeout(timer);
-      timer = setTimeout(() => finish(new Error('the key agent did not answer in time')), timeoutMs);
+      timer = setTimeout(
+        () => finish(new Error('the key agent did not answer in time')),
+        timeoutMs,
+      );
       socket.write(`${line}\n`);
     });
     socket.on('data', (chunk: Buffer) => {
@@ -63,7 +78,9 @@ function exchange(socketPath: string, line: string, timeoutMs: number): Promise<
       if (newline >= 0) finish(null, Buffer.concat(chunks).toString('utf8'));
       else if (size > MAX_MESSAGE_BYTES) finish(new Error('the key agent sent an oversized reply'));
     });
-    socket.on('end', () => finish(new Error('the key agent closed the connection without replying')));
+    socket.on('end', () =>
+      finish(new Error('the key agent closed the connection without replying')),
+    );
     socket.on('error', (err) => finish(err));
   });
 }
@@ -72,7 +89,10 @@ function exchange(socketPath: string, line: string, timeoutMs: number): Promise<
  * One request to the agent. The folder and socket are checked first, every time: a socket
  * another user could have planted must neither receive a master key nor supply one.
  */
-async function request<Op extends AgentOp>(req: AgentRequest & { op: Op }, timeoutMs = CLIENT_TIMEOUT_MS): Promise<ReplyTo<Op>> {
+async function request<Op extends AgentOp>(
+  req: AgentRequest & { op: Op },
+  timeoutMs = CLIENT_TIMEOUT_MS,
+): Promise<ReplyTo<Op>> {
   const socketPath = agentSocketPath();
   try {
     await checkPrivateDir(dirname(socketPath));
@@ -85,11 +105,19 @@ async function request<Op extends AgentOp>(req: AgentRequest & { op: Op }, timeo
   try {
     line = await exchange(socketPath, JSON.stringify(req), timeoutMs);
   } catch (err) {
-    throw notRunning(`cannot reach the key agent at ${socketPath}: ${err instanceof Error ? err.message : String(err)}`, err);
+    throw notRunning(
+      `cannot reach the key agent at ${socketPath}: ${err instanceof Error ? err.message : String(err)}`,
+      err,
+    );
   }
   const reply = parseReply(line, req.op);
-  if (reply === null) throw new AgentUnavailableError('the key agent sent a reply this version of mediagit does not understand', { hint: "stop it with 'mediagit key forget --all'" });
-  if (!reply.ok) throw new AgentUnavailableError(`the key agent refused the request: ${reply.error}`);
+  if (reply === null)
+    throw new AgentUnavailableError(
+      'the key agent sent a reply this version of mediagit does not understand',
+      { hint: "stop it with 'mediagit key forget --all'" },
+    );
+  if (!reply.ok)
+    throw new AgentUnavailableError(`the key agent refused the request: ${reply.error}`);
   return reply;
 }
 
@@ -105,10 +133,16 @@ export interface CachedKey {
  * files, or null. Never throws and never waits long — every failure (no agent, unsafe folder,
  * timeout, unknown key, odd reply) means "ask for the passphrase as usual".
  */
-export async function lookupCachedKey(digests: readonly KeyFileDigest[]): Promise<CachedKey | null> {
+export async function lookupCachedKey(
+  digests: readonly KeyFileDigest[],
+): Promise<CachedKey | null> {
   if (!agentLookupEnabled() || digests.length === 0) return null;
   try {
-    const reply = await request({ v: PROTOCOL_VERSION, op: 'get', digests: digests.slice(0, MAX_DIGESTS) });
+    const reply = await request({
+      v: PROTOCOL_VERSION,
+      op: 'get',
+      digests: digests.slice(0, MAX_DIGESTS),
+    });
     if (!reply.found || !digests.includes(reply.digest)) return null;
     const master = decodeMaster(reply.master);
     if (master === null || !verifierMatches(master, reply.digest, reply.verifier)) return null;
@@ -128,8 +162,16 @@ export interface AgentStatus {
 /** The running agent's state, or null when none is running. */
 export async function agentStatus(digests: readonly KeyFileDigest[]): Promise<AgentStatus | null> {
   try {
-    const reply = await request({ v: PROTOCOL_VERSION, op: 'status', digests: digests.slice(0, MAX_DIGESTS) });
-    return { pid: reply.pid, entries: reply.entries, expiresInMs: reply.found ? reply.expiresInMs : null };
+    const reply = await request({
+      v: PROTOCOL_VERSION,
+      op: 'status',
+      digests: digests.slice(0, MAX_DIGESTS),
+    });
+    return {
+      pid: reply.pid,
+      entries: reply.entries,
+      expiresInMs: reply.found ? reply.expiresInMs : null,
+    };
   } catch (err) {
     if (err instanceof AgentNotRunningError) return null;
     throw err;
@@ -150,7 +192,12 @@ function startAgentProcess(socketPath: string): void {
   const entry = fileURLToPath(new URL('./agent-process.js', import.meta.url));
   // The agent needs nothing from the environment, and must not sit on the passphrases, tokens and
   // cloud credentials it may hold for hours; nor should it pin the repository folder as its cwd.
-  const child = spawn(process.execPath, [entry, socketPath], { detached: true, stdio: 'ignore', cwd: '/', env: {} });
+  const child = spawn(process.execPath, [entry, socketPath], {
+    detached: true,
+    stdio: 'ignore',
+    cwd: '/',
+    env: {},
+  });
   // A failed spawn surfaces as the readiness poll timing out; the event must still be handled.
   child.on('error', () => {});
   child.unref();
@@ -174,12 +221,25 @@ export async function ensureAgent(): Promise<void> {
     await new Promise((r) => setTimeout(r, 25));
     if (await ping()) return;
   }
-  throw new AgentUnavailableError(`the key agent did not start (socket ${socketPath})`, { hint: 'run the command again with MEDIAGIT_AGENT=0 to work without it' });
+  throw new AgentUnavailableError(`the key agent did not start (socket ${socketPath})`, {
+    hint: 'run the command again with MEDIAGIT_AGENT=0 to work without it',
+  });
 }
 
 /** Hands an unlocked master key to the agent (starting it if needed) for `ttlMs`. */
-export async function cacheKey(digest: KeyFileDigest, master: Buffer, ttlMs: number): Promise<void> {
-  const add = { v: PROTOCOL_VERSION, op: 'add', digest, master: master.toString('base64'), verifier: agentVerifier(master, digest), ttlMs } as const;
+export async function cacheKey(
+  digest: KeyFileDigest,
+  master: Buffer,
+  ttlMs: number,
+): Promise<void> {
+  const add = {
+    v: PROTOCOL_VERSION,
+    op: 'add',
+    digest,
+    master: master.toString('base64'),
+    verifier: agentVerifier(master, digest),
+    ttlMs,
+  } as const;
   await ensureAgent();
   try {
     await request(add);
@@ -194,7 +254,14 @@ export async function cacheKey(digest: KeyFileDigest, master: Buffer, ttlMs: num
 /** Drops the keys cached for these key files; throws AgentUnavailableError when no agent runs. */
 export async function forgetKeys(digests: readonly KeyFileDigest[]): Promise<number> {
   let removed = 0;
-  for (let i = 0; i < digests.length; i += MAX_DIGESTS) removed += (await request({ v: PROTOCOL_VERSION, op: 'forget', digests: digests.slice(i, i + MAX_DIGESTS) })).removed;
+  for (let i = 0; i < digests.length; i += MAX_DIGESTS)
+    removed += (
+      await request({
+        v: PROTOCOL_VERSION,
+        op: 'forget',
+        digests: digests.slice(i, i + MAX_DIGESTS),
+      })
+    ).removed;
   return removed;
 }
 

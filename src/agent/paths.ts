@@ -44,8 +44,10 @@ export async function checkPrivateDir(dir: string): Promise<void> {
   const info = await lstat(dir);
   if (info.isSymbolicLink()) throw unsafe(dir, 'is a symbolic link');
   if (!info.isDirectory()) throw unsafe(dir, 'is not a folder');
-  if (info.uid !== currentUid()) throw unsafe(dir, `belongs to uid ${info.uid}, not to you (uid ${currentUid()})`);
-  if ((info.mode & 0o077) !== 0) throw unsafe(dir, `is accessible to other users (mode ${(info.mode & 0o777).toString(8)})`);
+  if (info.uid !== currentUid())
+    throw unsafe(dir, `belongs to uid ${info.uid}, not to you (uid ${currentUid()})`);
+  if ((info.mode & 0o077) !== 0)
+    throw unsafe(dir, `is accessible to other users (mode ${(info.mode & 0o777).toString(8)})`);
 }
 
 /** Creates the folder 0700 when missing, then applies the same checks as to an existing one. */
@@ -55,7 +57,10 @@ export async function ensurePrivateDir(dir: string): Promise<void> {
   } catch (err) {
     const code = (err as { code?: unknown }).code;
     if (code === 'ENOENT') {
-      throw new AgentUnavailableError(`cannot create the key agent folder ${dir}: its parent does not exist`, { hint: 'point XDG_RUNTIME_DIR at an existing private folder, or unset it' });
+      throw new AgentUnavailableError(
+        `cannot create the key agent folder ${dir}: its parent does not exist`,
+        { hint: 'point XDG_RUNTIME_DIR at an existing private folder, or unset it' },
+      );
     }
     if (code !== 'EEXIST') throw err;
   }
@@ -66,6 +71,8 @@ export async function ensurePrivateDir(dir: string): Promise<void> {
 export async function checkSocket(path: string): Promise<void> {
   const info = await lstat(path);
   if (!info.isSocket() || info.uid !== currentUid()) {
-    throw new AgentUnsafeError(`${path} is not a socket owned by you; refusing to use it`, { hint: 'remove it and run the command again' });
+    throw new AgentUnsafeError(`${path} is not a socket owned by you; refusing to use it`, {
+      hint: 'remove it and run the command again',
+    });
   }
 }

@@ -19,7 +19,14 @@ export type KeyFileDigest = string;
 
 export type AgentRequest =
   | { readonly v: 1; readonly op: 'ping' }
-  | { readonly v: 1; readonly op: 'add'; readonly digest: KeyFileDigest; readonly master: string; readonly verifier: string; readonly ttlMs: number }
+  | {
+      readonly v: 1;
+      readonly op: 'add';
+      readonly digest: KeyFileDigest;
+      readonly master: string;
+      readonly verifier: string;
+      readonly ttlMs: number;
+    }
   | { readonly v: 1; readonly op: 'get'; readonly digests: readonly KeyFileDigest[] }
   | { readonly v: 1; readonly op: 'status'; readonly digests: readonly KeyFileDigest[] }
   | { readonly v: 1; readonly op: 'forget'; readonly digests: readonly KeyFileDigest[] }
@@ -31,8 +38,23 @@ export type AgentReply =
   | { readonly ok: true; readonly op: 'ping'; readonly pid: number; readonly entries: number }
   | { readonly ok: true; readonly op: 'add' }
   | { readonly ok: true; readonly op: 'get'; readonly found: false }
-  | { readonly ok: true; readonly op: 'get'; readonly found: true; readonly digest: KeyFileDigest; readonly master: string; readonly verifier: string; readonly expiresInMs: number }
-  | { readonly ok: true; readonly op: 'status'; readonly pid: number; readonly entries: number; readonly found: boolean; readonly expiresInMs: number | null }
+  | {
+      readonly ok: true;
+      readonly op: 'get';
+      readonly found: true;
+      readonly digest: KeyFileDigest;
+      readonly master: string;
+      readonly verifier: string;
+      readonly expiresInMs: number;
+    }
+  | {
+      readonly ok: true;
+      readonly op: 'status';
+      readonly pid: number;
+      readonly entries: number;
+      readonly found: boolean;
+      readonly expiresInMs: number | null;
+    }
   | { readonly ok: true; readonly op: 'forget'; readonly removed: number }
   | { readonly ok: true; readonly op: 'forget-all'; readonly removed: number }
   | { readonly ok: false; readonly error: string };
@@ -80,7 +102,8 @@ function isCount(value: unknown): value is number {
 export function parseRequest(line: string): AgentRequest | { error: string } {
   const msg = parseLine(line);
   if (!msg) return { error: 'not a JSON object' };
-  if (msg.v !== PROTOCOL_VERSION) return { error: `unsupported protocol version (this agent speaks ${PROTOCOL_VERSION})` };
+  if (msg.v !== PROTOCOL_VERSION)
+    return { error: `unsupported protocol version (this agent speaks ${PROTOCOL_VERSION})` };
   switch (msg.op) {
     case 'ping':
     case 'forget-all':
@@ -88,13 +111,22 @@ export function parseRequest(line: string): AgentRequest | { error: string } {
     case 'get':
     case 'status':
     case 'forget':
-      return isDigestList(msg.digests) ? { v: 1, op: msg.op, digests: msg.digests } : { error: 'digests must be a list of SHA-256 hex digests' };
+      return isDigestList(msg.digests)
+        ? { v: 1, op: msg.op, digests: msg.digests }
+        : { error: 'digests must be a list of SHA-256 hex digests' };
     case 'add': {
       const { digest, master, verifier, ttlMs } = msg;
       if (!isDigest(digest)) return { error: 'digest must be a SHA-256 hex digest' };
-      if (typeof master !== 'string' || decodeMaster(master) === null) return { error: 'master must be 32 bytes in base64' };
+      if (typeof master !== 'string' || decodeMaster(master) === null)
+        return { error: 'master must be 32 bytes in base64' };
       if (!isDigest(verifier)) return { error: 'verifier must be 32 bytes in hex' };
-      if (!(typeof ttlMs === 'number' && Number.isSafeInteger(ttlMs) && ttlMs >= MIN_TTL_MS && ttlMs <= MAX_TTL_MS)) return { error: 'ttlMs out of range' };
+      if (!(
+        typeof ttlMs === 'number' &&
+        Number.isSafeInteger(ttlMs) &&
+        ttlMs >= MIN_TTL_MS &&
+        ttlMs <= MAX_TTL_MS
+      ))
+        return { error: 'ttlMs out of range' };
       return { v: 1, op: 'add', digest, master, verifier, ttlMs };
     }
     default:
@@ -103,10 +135,14 @@ export function parseRequest(line: string): AgentRequest | { error: string } {
 }
 
 /** The reply to `op` on a line, or null when it is anything else (the caller treats that as no agent). */
-export function parseReply<Op extends AgentOp>(line: string, op: Op): ReplyTo<Op> | { ok: false; error: string } | null {
+export function parseReply<Op extends AgentOp>(
+  line: string,
+  op: Op,
+): ReplyTo<Op> | { ok: false; error: string } | null {
   const msg = parseLine(line);
   if (!msg) return null;
-  if (msg.ok === false) return typeof msg.error === 'string' ? { ok: false, error: msg.error } : null;
+  if (msg.ok === false)
+    return typeof msg.error === 'string' ? { ok: false, error: msg.error } : null;
   if (msg.ok !== true || msg.op !== op) return null;
   const valid = ((): boolean => {
     switch (op) {
@@ -115,9 +151,21 @@ export function parseReply<Op extends AgentOp>(line: string, op: Op): ReplyTo<Op
       case 'add':
         return true;
       case 'get':
-        return msg.found === false || (msg.found === true && isDigest(msg.digest) && decodeMaster(msg.master) !== null && isDigest(msg.verifier) && isCount(msg.expiresInMs));
+        return (
+          msg.found === false ||
+          (msg.found === true &&
+            isDigest(msg.digest) &&
+            decodeMaster(msg.master) !== null &&
+            isDigest(msg.verifier) &&
+            isCount(msg.expiresInMs))
+        );
       case 'status':
-        return isCount(msg.pid) && isCount(msg.entries) && typeof msg.found === 'boolean' && (msg.expiresInMs === null || isCount(msg.expiresInMs));
+        return (
+          isCount(msg.pid) &&
+          isCount(msg.entries) &&
+          typeof msg.found === 'boolean' &&
+          (msg.expiresInMs === null || isCount(msg.expiresInMs))
+        );
       case 'forget':
       case 'forget-all':
         return isCount(msg.removed);
@@ -135,10 +183,16 @@ export function parseReply<Op extends AgentOp>(line: string, op: Op): ReplyTo<Op
  * garbled, is rejected instead of being used to encrypt new data.
  */
 export function agentVerifier(master: Uint8Array, digest: KeyFileDigest): string {
-  return createHmac('sha256', master).update(`mediagit agent verifier v1\0${digest}`, 'utf8').digest('hex');
+  return createHmac('sha256', master)
+    .update(`mediagit agent verifier v1\0${digest}`, 'utf8')
+    .digest('hex');
 }
 
-export function verifierMatches(master: Uint8Array, digest: KeyFileDigest, verifier: string): boolean {
+export function verifierMatches(
+  master: Uint8Array,
+  digest: KeyFileDigest,
+  verifier: string,
+): boolean {
   const expected = Buffer.from(agentVerifier(master, digest), 'hex');
   const given = Buffer.from(verifier, 'hex');
   return given.length === expected.length && timingSafeEqual(given, expected);

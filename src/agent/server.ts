@@ -2,7 +2,14 @@ import { chmod, lstat, unlink } from 'node:fs/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { ensurePrivateDir } from './paths.js';
-import { MAX_MESSAGE_BYTES, decodeMaster, parseRequest, type AgentReply, type AgentRequest, type KeyFileDigest } from './protocol.js';
+import {
+  MAX_MESSAGE_BYTES,
+  decodeMaster,
+  parseRequest,
+  type AgentReply,
+  type AgentRequest,
+  type KeyFileDigest,
+} from './protocol.js';
 
 export interface AgentOptions {
   readonly socketPath: string;
@@ -111,7 +118,10 @@ export class KeyAgent {
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.idleTimer = null;
     if (this.entries.size > 0 || this.openConnections > 0 || this.stopping) return;
-    this.idleTimer = setTimeout(() => void this.stop(), this.options.idleExitMs ?? DEFAULT_IDLE_EXIT_MS);
+    this.idleTimer = setTimeout(
+      () => void this.stop(),
+      this.options.idleExitMs ?? DEFAULT_IDLE_EXIT_MS,
+    );
   }
 
   private remove(digest: KeyFileDigest): boolean {
@@ -142,23 +152,44 @@ export class KeyAgent {
         const master = decodeMaster(req.master);
         if (master === null) return { ok: false, error: 'bad master key' };
         this.remove(req.digest);
-        if (this.entries.size >= MAX_ENTRIES) return { ok: false, error: 'the agent holds too many keys' };
+        if (this.entries.size >= MAX_ENTRIES)
+          return { ok: false, error: 'the agent holds too many keys' };
         const timer = setTimeout(() => {
           this.remove(req.digest);
           this.armIdleExit();
         }, req.ttlMs);
-        this.entries.set(req.digest, { master, verifier: req.verifier, expiresAt: Date.now() + req.ttlMs, timer });
+        this.entries.set(req.digest, {
+          master,
+          verifier: req.verifier,
+          expiresAt: Date.now() + req.ttlMs,
+          timer,
+        });
         return { ok: true, op: 'add' };
       }
       case 'get': {
         const found = this.find(req.digests);
         if (!found) return { ok: true, op: 'get', found: false };
         const [digest, entry] = found;
-        return { ok: true, op: 'get', found: true, digest, master: entry.master.toString('base64'), verifier: entry.verifier, expiresInMs: entry.expiresAt - Date.now() };
+        return {
+          ok: true,
+          op: 'get',
+          found: true,
+          digest,
+          master: entry.master.toString('base64'),
+          verifier: entry.verifier,
+          expiresInMs: entry.expiresAt - Date.now(),
+        };
       }
       case 'status': {
         const found = this.find(req.digests);
-        return { ok: true, op: 'status', pid: process.pid, entries: this.entries.size, found: found !== null, expiresInMs: found ? found[1].expiresAt - Date.now() : null };
+        return {
+          ok: true,
+          op: 'status',
+          pid: process.pid,
+          entries: this.entries.size,
+          found: found !== null,
+          expiresInMs: found ? found[1].expiresAt - Date.now() : null,
+        };
       }
       case 'forget': {
         let removed = 0;
@@ -195,7 +226,8 @@ export class KeyAgent {
       const newline = chunk.indexOf(0x0a);
       chunks.push(newline >= 0 ? chunk.subarray(0, newline) : chunk);
       size += newline >= 0 ? newline : chunk.length;
-      if (size > MAX_MESSAGE_BYTES) return reply({ ok: false, error: `request larger than ${MAX_MESSAGE_BYTES} bytes` });
+      if (size > MAX_MESSAGE_BYTES)
+        return reply({ ok: false, error: `request larger than ${MAX_MESSAGE_BYTES} bytes` });
       if (newline < 0) return;
       const req = parseRequest(Buffer.concat(chunks).toString('utf8'));
       chunks.length = 0;

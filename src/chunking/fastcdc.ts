@@ -4,7 +4,12 @@
  * maxSize. docs/chunking.md is the normative description; this file must match it byte for byte.
  */
 import { checkGear, defaultGearShared } from './gear.js';
-import { chunkingMasks, DEFAULT_CHUNKING, validateChunkingParams, type ChunkingParams } from './params.js';
+import {
+  chunkingMasks,
+  DEFAULT_CHUNKING,
+  validateChunkingParams,
+  type ChunkingParams,
+} from './params.js';
 
 /** Smallest pending-buffer allocation; growth is geometric from here so tiny pushes stay linear. */
 const INITIAL_PENDING_CAPACITY = 64 * 1024;
@@ -33,7 +38,11 @@ class CdcCore {
 
   constructor(params: ChunkingParams = DEFAULT_CHUNKING, gear?: Uint32Array) {
     validateChunkingParams(params);
-    this.params = Object.freeze({ minSize: params.minSize, avgSize: params.avgSize, maxSize: params.maxSize });
+    this.params = Object.freeze({
+      minSize: params.minSize,
+      avgSize: params.avgSize,
+      maxSize: params.maxSize,
+    });
     let table: Uint32Array;
     if (gear === undefined) {
       table = defaultGearShared();
@@ -144,7 +153,8 @@ class CdcCore {
     // The hash covers chunk offsets [minSize, length); bytes shift out after 32 steps.
     const gear = this.gear;
     let h = 0;
-    for (let i = Math.max(start + this.minSize, end - 32); i < end; i++) h = ((h << 1) + gear[data[i]!]!) | 0;
+    for (let i = Math.max(start + this.minSize, end - 32); i < end; i++)
+      h = ((h << 1) + gear[data[i]!]!) | 0;
     return (h & (length <= this.avgSize ? this.maskS : this.maskL)) === 0;
   }
 
@@ -183,7 +193,8 @@ class CdcCore {
       while (cap < need) cap *= 2;
       if (cap > this.maxSize) cap = this.maxSize;
       const grown = Buffer.allocUnsafeSlow(cap);
-      if (pending !== null && this.pendingLen > 0) grown.set(pending.subarray(0, this.pendingLen), 0);
+      if (pending !== null && this.pendingLen > 0)
+        grown.set(pending.subarray(0, this.pendingLen), 0);
       pending = grown;
       this.pending = pending;
     }
@@ -208,7 +219,8 @@ class CdcCore {
 
 function assertBinary(data: unknown, where: string): asserts data is Uint8Array {
   if (!(data instanceof Uint8Array)) {
-    const got = typeof data === 'string' ? 'a string (was an encoding set on the stream?)' : typeof data;
+    const got =
+      typeof data === 'string' ? 'a string (was an encoding set on the stream?)' : typeof data;
     throw new TypeError(`${where} expects Uint8Array/Buffer data, got ${got}`);
   }
 }
@@ -273,7 +285,10 @@ export function chunkStream(
   return runStream(core, source);
 }
 
-async function* runStream(core: CdcCore, source: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer> {
+async function* runStream(
+  core: CdcCore,
+  source: AsyncIterable<Uint8Array>,
+): AsyncGenerator<Buffer> {
   for await (const data of source) {
     assertBinary(data, 'chunkStream');
     const n = data.length;
@@ -316,7 +331,10 @@ export class CutFinder {
    * then been scanned to the end: call again with from = window.length once there is more).
    */
   find(window: Uint8Array, start: number, from: number): number {
-    if (from < start || from > window.length) throw new RangeError(`CutFinder.find: scan position ${from} outside [${start}, ${window.length}]`);
+    if (from < start || from > window.length)
+      throw new RangeError(
+        `CutFinder.find: scan position ${from} outside [${start}, ${window.length}]`,
+      );
     return this.core.nextCut(window, from, from - start);
   }
 
@@ -341,7 +359,11 @@ export class CutFinder {
  * chunk, in order (the last equals data.length). Same boundaries as every other entry point; useful
  * when the caller wants to hash or store subarrays of a buffer it already holds.
  */
-export function chunkBoundaries(data: Uint8Array, params: ChunkingParams = DEFAULT_CHUNKING, gear?: Uint32Array): number[] {
+export function chunkBoundaries(
+  data: Uint8Array,
+  params: ChunkingParams = DEFAULT_CHUNKING,
+  gear?: Uint32Array,
+): number[] {
   assertBinary(data, 'chunkBoundaries');
   const core = new CdcCore(params, gear);
   const ends: number[] = [];
@@ -357,7 +379,11 @@ export function chunkBoundaries(data: Uint8Array, params: ChunkingParams = DEFAU
 }
 
 /** Convenience for tests and small data: all chunks of one in-memory buffer, each a fresh copy. */
-export function chunkBuffer(data: Uint8Array, params: ChunkingParams = DEFAULT_CHUNKING, gear?: Uint32Array): Buffer[] {
+export function chunkBuffer(
+  data: Uint8Array,
+  params: ChunkingParams = DEFAULT_CHUNKING,
+  gear?: Uint32Array,
+): Buffer[] {
   const ends = chunkBoundaries(data, params, gear);
   const out: Buffer[] = new Array<Buffer>(ends.length);
   let start = 0;

@@ -54,7 +54,8 @@ export function gearFromSeed(seed: Uint8Array): Uint32Array {
 /** Rejects anything that isn't a 256-entry table before it silently produces odd boundaries. */
 export function checkGear(gear: Uint32Array): void {
   if (!(gear instanceof Uint32Array) || gear.length !== 256) {
-    const got = gear instanceof Uint32Array ? `a Uint32Array of length ${gear.length}` : typeof gear;
+    const got =
+      gear instanceof Uint32Array ? `a Uint32Array of length ${gear.length}` : typeof gear;
     throw new Error(`gear table must be a Uint32Array with 256 entries, got ${got}`);
   }
 }

@@ -46,7 +46,9 @@ function isPowerOfTwo(n: number): boolean {
 /** Throws a plain Error describing the first problem found; returns normally when the params are usable. */
 export function validateChunkingParams(p: ChunkingParams): void {
   if (typeof p !== 'object' || p === null) {
-    throw new Error(`chunking params must be an object with minSize, avgSize and maxSize, got ${describe(p)}`);
+    throw new Error(
+      `chunking params must be an object with minSize, avgSize and maxSize, got ${describe(p)}`,
+    );
   }
   for (const key of ['minSize', 'avgSize', 'maxSize'] as const) {
     const v: unknown = p[key];
@@ -59,10 +61,14 @@ export function validateChunkingParams(p: ChunkingParams): void {
     throw new Error(`chunking minSize must be at least ${MIN_MIN_SIZE} bytes, got ${minSize}`);
   }
   if (!isPowerOfTwo(avgSize)) {
-    throw new Error(`chunking avgSize must be a power of two (it defines the cut masks), got ${avgSize}`);
+    throw new Error(
+      `chunking avgSize must be a power of two (it defines the cut masks), got ${avgSize}`,
+    );
   }
   if (avgSize < MIN_AVG_SIZE || avgSize > MAX_AVG_SIZE) {
-    throw new Error(`chunking avgSize must be between ${MIN_AVG_SIZE} and ${MAX_AVG_SIZE} bytes, got ${avgSize}`);
+    throw new Error(
+      `chunking avgSize must be between ${MIN_AVG_SIZE} and ${MAX_AVG_SIZE} bytes, got ${avgSize}`,
+    );
   }
   if (minSize >= avgSize) {
     throw new Error(`chunking minSize (${minSize}) must be smaller than avgSize (${avgSize})`);
@@ -71,7 +77,9 @@ export function validateChunkingParams(p: ChunkingParams): void {
     throw new Error(`chunking avgSize (${avgSize}) must be smaller than maxSize (${maxSize})`);
   }
   if (maxSize > MAX_MAX_SIZE) {
-    throw new Error(`chunking maxSize must be at most ${MAX_MAX_SIZE} bytes (1 GiB), got ${maxSize}`);
+    throw new Error(
+      `chunking maxSize must be at most ${MAX_MAX_SIZE} bytes (1 GiB), got ${maxSize}`,
+    );
   }
 }
 

@@ -7,7 +7,12 @@ interface CommanderLike {
 }
 
 function isCommanderError(err: unknown): err is CommanderLike {
-  return typeof err === 'object' && err !== null && typeof (err as { code?: unknown }).code === 'string' && String((err as { code: string }).code).startsWith('commander.');
+  return (
+    typeof err === 'object' &&
+    err !== null &&
+    typeof (err as { code?: unknown }).code === 'string' &&
+    String((err as { code: string }).code).startsWith('commander.')
+  );
 }
 
 const ERRNO_TEXT: Record<string, string> = {
@@ -38,14 +43,21 @@ export function reportError(err: unknown, debug: boolean, write: (text: string) 
     if (debug) write(`[${err.code}]\n${err.stack ?? ''}\n`);
     return err.exitCode;
   }
-  const errno = typeof err === 'object' && err !== null ? (err as { code?: unknown; path?: unknown }) : {};
+  const errno =
+    typeof err === 'object' && err !== null ? (err as { code?: unknown; path?: unknown }) : {};
   if (typeof errno.code === 'string' && errno.code in ERRNO_TEXT) {
-    write(`error: ${ERRNO_TEXT[errno.code]}${typeof errno.path === 'string' ? `: ${errno.path}` : ''}\n`);
+    write(
+      `error: ${ERRNO_TEXT[errno.code]}${typeof errno.path === 'string' ? `: ${errno.path}` : ''}\n`,
+    );
     if (debug && err instanceof Error) write(`${err.stack ?? ''}\n`);
     return 1;
   }
   const message = err instanceof Error ? err.message : String(err);
   write(`error: unexpected failure: ${message.split('\n')[0]}\n`);
-  write(debug && err instanceof Error ? `${err.stack ?? ''}\n` : 'hint: run again with --debug for details, and report it if it persists\n');
+  write(
+    debug && err instanceof Error
+      ? `${err.stack ?? ''}\n`
+      : 'hint: run again with --debug for details, and report it if it persists\n',
+  );
   return 1;
 }

@@ -18,7 +18,11 @@ interface GlobalOptions {
 function makeIo(cwd: string, showProgress: boolean, global: GlobalOptions): CommandIo {
   // A pseudo-terminal that reports no width (some `script`/CI wrappers) would make the spinner's
   // line arithmetic divide by zero: draw bars only on a terminal that knows its size.
-  const drawBars = showProgress && process.stderr.isTTY === true && !process.env.CI && (process.stderr.columns ?? 0) > 0;
+  const drawBars =
+    showProgress &&
+    process.stderr.isTTY === true &&
+    !process.env.CI &&
+    (process.stderr.columns ?? 0) > 0;
   return {
     cwd,
     out: (line) => void process.stdout.write(`${line}\n`),
@@ -27,12 +31,19 @@ function makeIo(cwd: string, showProgress: boolean, global: GlobalOptions): Comm
       new Promise<void>((done, fail) => {
         process.stdout.write(data, (err) => (err ? fail(err) : done()));
       }),
-    progress: (): ProgressSink => (drawBars ? new TerminalProgress(process.stderr) : silentProgress),
-    passphrase: (kind) => readPassphrase(kind, { cwd, passphraseFile: global.passphraseFile, newPassphraseFile: global.newPassphraseFile }),
+    progress: (): ProgressSink =>
+      drawBars ? new TerminalProgress(process.stderr) : silentProgress,
+    passphrase: (kind) =>
+      readPassphrase(kind, {
+        cwd,
+        passphraseFile: global.passphraseFile,
+        newPassphraseFile: global.newPassphraseFile,
+      }),
   };
 }
 
-const examples = (lines: string[]): string => `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`;
+const examples = (lines: string[]): string =>
+  `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`;
 
 /** Runs the CLI; resolves to the process exit code. */
 export async function main(argv: string[]): Promise<number> {
@@ -46,13 +57,21 @@ export async function main(argv: string[]): Promise<number> {
   const program = new Command('mediagit');
   let io: CommandIo = makeIo(process.cwd(), true, { progress: true });
   program
-    .description('Version large media like git: chunked, deduplicated, compressed storage with git\'s commands.')
+    .description(
+      "Version large media like git: chunked, deduplicated, compressed storage with git's commands.",
+    )
     .version(packageVersion(), '-V, --version')
     .option('-C <path>', 'run as if started in <path>')
     .option('--debug', 'show stack traces for errors')
     .option('--no-progress', 'never draw progress bars')
-    .option('--passphrase-file <path>', 'read the repository passphrase from a file (else MEDIAGIT_PASSPHRASE, else a prompt)')
-    .option('--new-passphrase-file <path>', "read a new passphrase (init --encrypt, key add/passwd) from a file (else MEDIAGIT_NEW_PASSPHRASE)")
+    .option(
+      '--passphrase-file <path>',
+      'read the repository passphrase from a file (else MEDIAGIT_PASSPHRASE, else a prompt)',
+    )
+    .option(
+      '--new-passphrase-file <path>',
+      'read a new passphrase (init --encrypt, key add/passwd) from a file (else MEDIAGIT_NEW_PASSPHRASE)',
+    )
     .showSuggestionAfterError(true)
     .enablePositionalOptions()
     .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'error: ')) })
@@ -74,8 +93,18 @@ export async function main(argv: string[]): Promise<number> {
     .option('--compression-level <n>', `zstd level 0 (off) to 22 (default ${DEFAULT_ZSTD_LEVEL})`)
     .option('--encrypt', 'encrypt everything client-side (AES-256-GCM; asks for a new passphrase)')
     .option('-q, --quiet', 'print nothing on success')
-    .addHelpText('after', examples(['mediagit init', 'mediagit init my-project', 'MEDIAGIT_NEW_PASSPHRASE=… mediagit init --encrypt', 'mediagit init --chunk-avg 512K assets']))
-    .action(async (directory: string | undefined, options) => (await import('../commands/init.js')).runInit(io, directory, options));
+    .addHelpText(
+      'after',
+      examples([
+        'mediagit init',
+        'mediagit init my-project',
+        'MEDIAGIT_NEW_PASSPHRASE=… mediagit init --encrypt',
+        'mediagit init --chunk-avg 512K assets',
+      ]),
+    )
+    .action(async (directory: string | undefined, options) =>
+      (await import('../commands/init.js')).runInit(io, directory, options),
+    );
 
   program
     .command('add')
@@ -85,8 +114,13 @@ export async function main(argv: string[]): Promise<number> {
     .option('-f, --force', 'add files even if they are ignored')
     .option('-n, --dry-run', 'show what would be staged')
     .option('--json', 'print a machine-readable summary')
-    .addHelpText('after', examples(['mediagit add .', 'mediagit add textures/hero.tif audio/', 'mediagit add -A']))
-    .action(async (paths: string[], options) => (await import('../commands/add.js')).runAdd(io, paths, options));
+    .addHelpText(
+      'after',
+      examples(['mediagit add .', 'mediagit add textures/hero.tif audio/', 'mediagit add -A']),
+    )
+    .action(async (paths: string[], options) =>
+      (await import('../commands/add.js')).runAdd(io, paths, options),
+    );
 
   program
     .command('rm')
@@ -96,9 +130,19 @@ export async function main(argv: string[]): Promise<number> {
     .option('-f, --force', 'remove even with uncommitted changes')
     .option('-r', 'allow recursive removal of folders')
     .option('-q, --quiet', 'do not list removed files')
-    .addHelpText('after', examples(['mediagit rm old/render.exr', 'mediagit rm -r --cached cache/']))
-    .action(async (paths: string[], options: { cached?: boolean; force?: boolean; r?: boolean; quiet?: boolean }) =>
-      (await import('../commands/rm-mv.js')).runRm(io, paths, { ...options, recursive: options.r ?? false }),
+    .addHelpText(
+      'after',
+      examples(['mediagit rm old/render.exr', 'mediagit rm -r --cached cache/']),
+    )
+    .action(
+      async (
+        paths: string[],
+        options: { cached?: boolean; force?: boolean; r?: boolean; quiet?: boolean },
+      ) =>
+        (await import('../commands/rm-mv.js')).runRm(io, paths, {
+          ...options,
+          recursive: options.r ?? false,
+        }),
     );
 
   program
@@ -106,10 +150,18 @@ export async function main(argv: string[]): Promise<number> {
     .argument('<sources...>', 'tracked files or folders, then the destination')
     .description('move or rename tracked files')
     .option('-f, --force', 'overwrite an existing destination')
-    .addHelpText('after', examples(['mediagit mv hero.tif textures/hero.tif', 'mediagit mv meta metadata']))
+    .addHelpText(
+      'after',
+      examples(['mediagit mv hero.tif textures/hero.tif', 'mediagit mv meta metadata']),
+    )
     .action(async (paths: string[], options) => {
-      if (paths.length < 2) throw new (await import('../errors/index.js')).UsageError('mv needs a source and a destination');
-      await (await import('../commands/rm-mv.js')).runMv(io, paths.slice(0, -1), paths[paths.length - 1]!, options);
+      if (paths.length < 2)
+        throw new (await import('../errors/index.js')).UsageError(
+          'mv needs a source and a destination',
+        );
+      await (
+        await import('../commands/rm-mv.js')
+      ).runMv(io, paths.slice(0, -1), paths[paths.length - 1]!, options);
     });
 
   program
@@ -118,20 +170,33 @@ export async function main(argv: string[]): Promise<number> {
     .option('-s, --short', 'one line per path (XY PATH)')
     .option('--porcelain', 'stable short format for scripts')
     .option('--json', 'machine-readable output')
-    .addHelpText('after', examples(['mediagit status', 'mediagit status -s', 'mediagit status --json']))
+    .addHelpText(
+      'after',
+      examples(['mediagit status', 'mediagit status -s', 'mediagit status --json']),
+    )
     .action(async (options) => (await import('../commands/status.js')).runStatus(io, options));
 
   program
     .command('commit')
     .description('record the staged snapshot as a new commit')
-    .option('-m, --message <text>', 'commit message (repeat for paragraphs)', (v: string, prev: string[] = []) => [...prev, v])
+    .option(
+      '-m, --message <text>',
+      'commit message (repeat for paragraphs)',
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
     .option('-F, --file <path>', 'read the message from a file')
     .option('-a, --all', 'stage changes to tracked files first')
     .option('--allow-empty', 'allow a commit that changes nothing')
     .option('--amend', 'replace the last commit')
     .option('-q, --quiet', 'print nothing on success')
     .option('--json', 'print the new commit as JSON')
-    .addHelpText('after', examples(['mediagit commit -m "Paint hero texture"', 'mediagit commit -am "Retime dialogue"']))
+    .addHelpText(
+      'after',
+      examples([
+        'mediagit commit -m "Paint hero texture"',
+        'mediagit commit -am "Retime dialogue"',
+      ]),
+    )
     .action(async (options) => (await import('../commands/commit.js')).runCommit(io, options));
 
   program
@@ -142,18 +207,32 @@ export async function main(argv: string[]): Promise<number> {
     .option('-n, --max-count <n>', 'show at most n commits')
     .option('--first-parent', 'follow only the first parent of merges')
     .option('--json', 'print an array of commits as JSON')
-    .addHelpText('after', examples(['mediagit log --oneline -n 10', 'mediagit log --json main', 'mediagit log HEAD~3']))
-    .action(async (revs: string[], options) => (await import('../commands/log.js')).runLog(io, revs, options));
+    .addHelpText(
+      'after',
+      examples(['mediagit log --oneline -n 10', 'mediagit log --json main', 'mediagit log HEAD~3']),
+    )
+    .action(async (revs: string[], options) =>
+      (await import('../commands/log.js')).runLog(io, revs, options),
+    );
 
   program
     .command('show')
     .argument('[objects...]', 'commits, tags, or REV:PATH (default HEAD)')
-    .description('show a commit with its changes, a tag, or a file\'s content')
+    .description("show a commit with its changes, a tag, or a file's content")
     .option('--stat', 'show a per-file size summary')
     .option('--name-status', 'show changed paths with A/M/D')
     .option('--json', 'machine-readable output')
-    .addHelpText('after', examples(['mediagit show', 'mediagit show v1.0', 'mediagit show HEAD~1:textures/hero.tif > old-hero.tif']))
-    .action(async (objects: string[], options) => (await import('../commands/show.js')).runShow(io, objects, options));
+    .addHelpText(
+      'after',
+      examples([
+        'mediagit show',
+        'mediagit show v1.0',
+        'mediagit show HEAD~1:textures/hero.tif > old-hero.tif',
+      ]),
+    )
+    .action(async (objects: string[], options) =>
+      (await import('../commands/show.js')).runShow(io, objects, options),
+    );
 
   program
     .command('diff')
@@ -165,8 +244,18 @@ export async function main(argv: string[]): Promise<number> {
     .option('--name-status', 'changed paths with A/M/D')
     .option('--name-only', 'changed paths only')
     .option('--json', 'machine-readable output')
-    .addHelpText('after', examples(['mediagit diff --stat', 'mediagit diff --cached --name-status', 'mediagit diff v1 v2 --stat', 'mediagit diff HEAD~1 -- textures/']))
-    .action(async (revs: string[], options) => (await import('../commands/diff.js')).runDiff(io, revs, dashDash, options));
+    .addHelpText(
+      'after',
+      examples([
+        'mediagit diff --stat',
+        'mediagit diff --cached --name-status',
+        'mediagit diff v1 v2 --stat',
+        'mediagit diff HEAD~1 -- textures/',
+      ]),
+    )
+    .action(async (revs: string[], options) =>
+      (await import('../commands/diff.js')).runDiff(io, revs, dashDash, options),
+    );
 
   program
     .command('checkout')
@@ -179,17 +268,38 @@ export async function main(argv: string[]): Promise<number> {
     .option('--ours', 'for unmerged paths, take our side')
     .option('--theirs', 'for unmerged paths, take their side')
     .option('-q, --quiet', 'suppress messages')
-    .addHelpText('after', examples(['mediagit checkout main', 'mediagit checkout -b lighting-pass', 'mediagit checkout HEAD~2', 'mediagit checkout v1 -- textures/hero.tif', 'mediagit checkout --theirs scenes/level01.scene']))
-    .action(async (rest: string[], options: { b?: string; B?: string; detach?: boolean; force?: boolean; ours?: boolean; theirs?: boolean; quiet?: boolean }) =>
-      (await import('../commands/checkout.js')).runCheckout(io, rest, dashDash, {
-        ...(options.b ? { branch: options.b } : {}),
-        ...(options.B ? { forceBranch: options.B } : {}),
-        detach: options.detach ?? false,
-        force: options.force ?? false,
-        ours: options.ours ?? false,
-        theirs: options.theirs ?? false,
-        quiet: options.quiet ?? false,
-      }),
+    .addHelpText(
+      'after',
+      examples([
+        'mediagit checkout main',
+        'mediagit checkout -b lighting-pass',
+        'mediagit checkout HEAD~2',
+        'mediagit checkout v1 -- textures/hero.tif',
+        'mediagit checkout --theirs scenes/level01.scene',
+      ]),
+    )
+    .action(
+      async (
+        rest: string[],
+        options: {
+          b?: string;
+          B?: string;
+          detach?: boolean;
+          force?: boolean;
+          ours?: boolean;
+          theirs?: boolean;
+          quiet?: boolean;
+        },
+      ) =>
+        (await import('../commands/checkout.js')).runCheckout(io, rest, dashDash, {
+          ...(options.b ? { branch: options.b } : {}),
+          ...(options.B ? { forceBranch: options.B } : {}),
+          detach: options.detach ?? false,
+          force: options.force ?? false,
+          ours: options.ours ?? false,
+          theirs: options.theirs ?? false,
+          quiet: options.quiet ?? false,
+        }),
     );
 
   program
@@ -201,8 +311,17 @@ export async function main(argv: string[]): Promise<number> {
     .option('-d, --detach', 'switch to a commit, detaching HEAD')
     .option('-f, --force', 'throw away local changes')
     .option('-q, --quiet', 'suppress messages')
-    .addHelpText('after', examples(['mediagit switch main', 'mediagit switch -c fx-pass', 'mediagit switch --detach v1.0']))
-    .action(async (rest: string[], options) => (await import('../commands/checkout.js')).runSwitch(io, rest, options));
+    .addHelpText(
+      'after',
+      examples([
+        'mediagit switch main',
+        'mediagit switch -c fx-pass',
+        'mediagit switch --detach v1.0',
+      ]),
+    )
+    .action(async (rest: string[], options) =>
+      (await import('../commands/checkout.js')).runSwitch(io, rest, options),
+    );
 
   program
     .command('restore')
@@ -211,8 +330,17 @@ export async function main(argv: string[]): Promise<number> {
     .option('-s, --source <rev>', 'take content from this commit')
     .option('-S, --staged', 'restore the index (unstage)')
     .option('-W, --worktree', 'restore the working tree (default)')
-    .addHelpText('after', examples(['mediagit restore textures/hero.tif', 'mediagit restore --staged .', 'mediagit restore --source HEAD~1 audio/']))
-    .action(async (paths: string[], options) => (await import('../commands/checkout.js')).runRestore(io, paths, options));
+    .addHelpText(
+      'after',
+      examples([
+        'mediagit restore textures/hero.tif',
+        'mediagit restore --staged .',
+        'mediagit restore --source HEAD~1 audio/',
+      ]),
+    )
+    .action(async (paths: string[], options) =>
+      (await import('../commands/checkout.js')).runRestore(io, paths, options),
+    );
 
   program
     .command('branch')
@@ -224,16 +352,35 @@ export async function main(argv: string[]): Promise<number> {
     .option('-M', 'rename a branch even if the new name exists')
     .option('-v, --verbose', 'show the commit each branch points at')
     .option('--json', 'machine-readable list')
-    .addHelpText('after', examples(['mediagit branch', 'mediagit branch lighting', 'mediagit branch -m lighting lighting-v2', 'mediagit branch -d lighting-v2']))
-    .action(async (rest: string[], options: { delete?: boolean; D?: boolean; move?: boolean; M?: boolean; verbose?: boolean; json?: boolean }) =>
-      (await import('../commands/branch.js')).runBranch(io, rest, {
-        delete: options.delete ?? false,
-        forceDelete: options.D ?? false,
-        move: options.move ?? false,
-        forceMove: options.M ?? false,
-        verbose: options.verbose ?? false,
-        json: options.json ?? false,
-      }),
+    .addHelpText(
+      'after',
+      examples([
+        'mediagit branch',
+        'mediagit branch lighting',
+        'mediagit branch -m lighting lighting-v2',
+        'mediagit branch -d lighting-v2',
+      ]),
+    )
+    .action(
+      async (
+        rest: string[],
+        options: {
+          delete?: boolean;
+          D?: boolean;
+          move?: boolean;
+          M?: boolean;
+          verbose?: boolean;
+          json?: boolean;
+        },
+      ) =>
+        (await import('../commands/branch.js')).runBranch(io, rest, {
+          delete: options.delete ?? false,
+          forceDelete: options.D ?? false,
+          move: options.move ?? false,
+          forceMove: options.M ?? false,
+          verbose: options.verbose ?? false,
+          json: options.json ?? false,
+        }),
     );
 
   program
@@ -246,8 +393,17 @@ export async function main(argv: string[]): Promise<number> {
     .option('-f, --force', 'replace an existing tag')
     .option('-l, --list', 'list tags')
     .option('--json', 'machine-readable list')
-    .addHelpText('after', examples(['mediagit tag v1.0', 'mediagit tag -a v1.1 -m "Milestone 1"', 'mediagit tag -d v1.0']))
-    .action(async (rest: string[], options) => (await import('../commands/tag.js')).runTag(io, rest, options));
+    .addHelpText(
+      'after',
+      examples([
+        'mediagit tag v1.0',
+        'mediagit tag -a v1.1 -m "Milestone 1"',
+        'mediagit tag -d v1.0',
+      ]),
+    )
+    .action(async (rest: string[], options) =>
+      (await import('../commands/tag.js')).runTag(io, rest, options),
+    );
 
   program
     .command('reset')
@@ -257,8 +413,17 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(new Option('--mixed', 'move HEAD and reset the index (default)'))
     .addOption(new Option('--hard', 'move HEAD, reset the index and the working tree'))
     .option('-q, --quiet', 'suppress messages')
-    .addHelpText('after', examples(['mediagit reset HEAD~1', 'mediagit reset --hard origin', 'mediagit reset -- textures/hero.tif']))
-    .action(async (rest: string[], options) => (await import('../commands/reset.js')).runReset(io, rest, dashDash, options));
+    .addHelpText(
+      'after',
+      examples([
+        'mediagit reset HEAD~1',
+        'mediagit reset --hard origin',
+        'mediagit reset -- textures/hero.tif',
+      ]),
+    )
+    .action(async (rest: string[], options) =>
+      (await import('../commands/reset.js')).runReset(io, rest, dashDash, options),
+    );
 
   program
     .command('merge')
@@ -270,23 +435,46 @@ export async function main(argv: string[]): Promise<number> {
     .option('-m, --message <text>', 'merge commit message')
     .option('-q, --quiet', 'suppress messages')
     .addHelpText('after', examples(['mediagit merge lighting', 'mediagit merge --abort']))
-    .action(async (rev: string | undefined, options: { abort?: boolean; ffOnly?: boolean; ff?: boolean; message?: string; quiet?: boolean }) =>
-      (await import('../commands/merge.js')).runMerge(io, rev, { ...options, noFf: options.ff === false }),
+    .action(
+      async (
+        rev: string | undefined,
+        options: {
+          abort?: boolean;
+          ffOnly?: boolean;
+          ff?: boolean;
+          message?: string;
+          quiet?: boolean;
+        },
+      ) =>
+        (await import('../commands/merge.js')).runMerge(io, rev, {
+          ...options,
+          noFf: options.ff === false,
+        }),
     );
 
   program
     .command('fsck')
     .description('verify the repository: every reachable object present and intact')
     .option('--full', 'also read and verify every chunk')
-    .option('--remote <name>', 'check a remote instead (a multi remote: also primary/secondary divergence)')
+    .option(
+      '--remote <name>',
+      'check a remote instead (a multi remote: also primary/secondary divergence)',
+    )
     .option('--json', 'machine-readable report')
-    .addHelpText('after', examples(['mediagit fsck', 'mediagit fsck --full', 'mediagit fsck --remote backup']))
+    .addHelpText(
+      'after',
+      examples(['mediagit fsck', 'mediagit fsck --full', 'mediagit fsck --remote backup']),
+    )
     .action(async (options) => (await import('../commands/fsck.js')).runFsck(io, options));
 
   program
     .command('gc')
     .description('delete objects no branch, tag, HEAD or the index can reach')
-    .option('--prune <when>', "grace period for recent objects: 'now', or e.g. '2.hours', '14.days'", '1.hour')
+    .option(
+      '--prune <when>',
+      "grace period for recent objects: 'now', or e.g. '2.hours', '14.days'",
+      '1.hour',
+    )
     .option('-n, --dry-run', 'only report what would be deleted')
     .option('--json', 'machine-readable report')
     .addHelpText('after', examples(['mediagit gc', 'mediagit gc --prune=now']))
@@ -304,21 +492,39 @@ export async function main(argv: string[]): Promise<number> {
     .description('manage remotes: where push, fetch, pull and clone go')
     .option('-v, --verbose', 'show URLs and options (secrets hidden)')
     .option('--json', 'machine-readable list')
-    .addHelpText('after', examples(['mediagit remote add origin s3://studio-assets/hero-game -o endpoint=http://127.0.0.1:7480 -o force_path_style=true', 'mediagit remote add nas /mnt/nas/hero-game.mediagit', 'mediagit remote -v']))
+    .addHelpText(
+      'after',
+      examples([
+        'mediagit remote add origin s3://studio-assets/hero-game -o endpoint=http://127.0.0.1:7480 -o force_path_style=true',
+        'mediagit remote add nas /mnt/nas/hero-game.mediagit',
+        'mediagit remote -v',
+      ]),
+    )
     .action(async (options) => (await import('../commands/remote.js')).runRemoteList(io, options));
   remote
     .command('add')
     .argument('<name>', 'e.g. origin')
-    .argument('<url>', 'path, file://, s3://bucket/prefix, azure://container/prefix, gs://bucket/prefix, multi:')
-    .option('-o, --option <key=value>', 'backend option (region, endpoint, force_path_style, part_size, max_concurrent_parts, max_retries, account_name, project, primary, secondary, …); repeatable', (v: string, prev: string[] = []) => [...prev, v])
+    .argument(
+      '<url>',
+      'path, file://, s3://bucket/prefix, azure://container/prefix, gs://bucket/prefix, multi:',
+    )
+    .option(
+      '-o, --option <key=value>',
+      'backend option (region, endpoint, force_path_style, part_size, max_concurrent_parts, max_retries, account_name, project, primary, secondary, …); repeatable',
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
     .description('add a remote')
-    .action(async (name: string, url: string, options) => (await import('../commands/remote.js')).runRemoteAdd(io, name, url, options));
+    .action(async (name: string, url: string, options) =>
+      (await import('../commands/remote.js')).runRemoteAdd(io, name, url, options),
+    );
   remote
     .command('remove')
     .alias('rm')
     .argument('<name>')
     .description('remove a remote and its remote-tracking branches')
-    .action(async (name: string) => (await import('../commands/remote.js')).runRemoteRemove(io, name));
+    .action(async (name: string) =>
+      (await import('../commands/remote.js')).runRemoteRemove(io, name),
+    );
   remote
     .command('list')
     .description('list remotes')
@@ -330,7 +536,9 @@ export async function main(argv: string[]): Promise<number> {
     .argument('<name>')
     .argument('<url>')
     .description("change a remote's URL")
-    .action(async (name: string, url: string) => (await import('../commands/remote.js')).runRemoteSetUrl(io, name, url));
+    .action(async (name: string, url: string) =>
+      (await import('../commands/remote.js')).runRemoteSetUrl(io, name, url),
+    );
 
   program
     .command('push')
@@ -339,12 +547,27 @@ export async function main(argv: string[]): Promise<number> {
     .description('send commits and their content to a remote; only what it lacks travels')
     .option('-f, --force', 'overwrite the remote branch even if that loses commits')
     .option('--tags', 'also push all tags')
-    .option('--no-hardlinks', 'to a local folder: copy and verify every object instead of hard-linking it (also config transfer.hardlinks=false)')
+    .option(
+      '--no-hardlinks',
+      'to a local folder: copy and verify every object instead of hard-linking it (also config transfer.hardlinks=false)',
+    )
     .option('--json', 'machine-readable report (refs, bytes sent)')
     .option('-q, --quiet', 'print nothing on success')
-    .addHelpText('after', examples(['mediagit push', 'mediagit push origin main', 'mediagit push origin lighting:review/lighting', 'mediagit push --tags']))
+    .addHelpText(
+      'after',
+      examples([
+        'mediagit push',
+        'mediagit push origin main',
+        'mediagit push origin lighting:review/lighting',
+        'mediagit push --tags',
+      ]),
+    )
     .action(async (remoteName: string | undefined, specs: string[], options) =>
-      (await import('../commands/remote.js')).runPush(io, remoteName === undefined ? [] : [remoteName, ...specs], options),
+      (await import('../commands/remote.js')).runPush(
+        io,
+        remoteName === undefined ? [] : [remoteName, ...specs],
+        options,
+      ),
     );
 
   program
@@ -352,11 +575,16 @@ export async function main(argv: string[]): Promise<number> {
     .argument('[remote]', 'default: origin')
     .description('download commits and content from a remote into remote-tracking branches')
     .option('-p, --prune', 'delete remote-tracking branches the remote no longer has')
-    .option('--no-hardlinks', 'from a local folder: copy and verify every object instead of hard-linking it (also config transfer.hardlinks=false)')
+    .option(
+      '--no-hardlinks',
+      'from a local folder: copy and verify every object instead of hard-linking it (also config transfer.hardlinks=false)',
+    )
     .option('--json', 'machine-readable report')
     .option('-q, --quiet', 'print nothing')
     .addHelpText('after', examples(['mediagit fetch', 'mediagit fetch backup --prune']))
-    .action(async (remoteName: string | undefined, options) => (await import('../commands/remote.js')).runFetch(io, remoteName, options));
+    .action(async (remoteName: string | undefined, options) =>
+      (await import('../commands/remote.js')).runFetch(io, remoteName, options),
+    );
 
   program
     .command('pull')
@@ -364,10 +592,18 @@ export async function main(argv: string[]): Promise<number> {
     .argument('[branch]', 'remote branch to merge (default: the current branch name)')
     .description('fetch, then merge the remote branch (fast-forward when possible)')
     .option('--ff-only', 'refuse unless it is a fast-forward')
-    .option('--no-hardlinks', 'from a local folder: copy and verify every object instead of hard-linking it (also config transfer.hardlinks=false)')
+    .option(
+      '--no-hardlinks',
+      'from a local folder: copy and verify every object instead of hard-linking it (also config transfer.hardlinks=false)',
+    )
     .option('-q, --quiet', 'print less')
-    .addHelpText('after', examples(['mediagit pull', 'mediagit pull --ff-only', 'mediagit pull origin main']))
-    .action(async (remoteName: string | undefined, branch: string | undefined, options) => (await import('../commands/remote.js')).runPull(io, remoteName, branch, options));
+    .addHelpText(
+      'after',
+      examples(['mediagit pull', 'mediagit pull --ff-only', 'mediagit pull origin main']),
+    )
+    .action(async (remoteName: string | undefined, branch: string | undefined, options) =>
+      (await import('../commands/remote.js')).runPull(io, remoteName, branch, options),
+    );
 
   program
     .command('clone')
@@ -375,22 +611,54 @@ export async function main(argv: string[]): Promise<number> {
     .argument('[directory]', 'where to put it (default: the last part of the URL)')
     .description('copy a repository and check out a branch')
     .option('-b, --branch <name>', 'branch to check out (default main)')
-    .option('--include <glob>', 'only fetch and check out matching paths (repeatable); others stay tracked, not downloaded', (v: string, prev: string[] = []) => [...prev, v])
-    .option('-o, --option <key=value>', 'backend option for the remote (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
+    .option(
+      '--include <glob>',
+      'only fetch and check out matching paths (repeatable); others stay tracked, not downloaded',
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
+    .option(
+      '-o, --option <key=value>',
+      'backend option for the remote (repeatable)',
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
     .option('--origin <name>', 'name of the remote', 'origin')
-    .option('--no-hardlinks', 'from a local folder: copy and verify every object instead of hard-linking it (also config transfer.hardlinks=false)')
+    .option(
+      '--no-hardlinks',
+      'from a local folder: copy and verify every object instead of hard-linking it (also config transfer.hardlinks=false)',
+    )
     .option('--json', 'machine-readable report')
     .option('-q, --quiet', 'print nothing on success')
-    .addHelpText('after', examples(['mediagit clone /mnt/nas/hero-game.mediagit hero-game', "mediagit clone s3://studio-assets/hero-game build --branch release --include 'audio/**' -o region=eu-west-1"]))
-    .action(async (url: string, directory: string | undefined, options) => (await import('../commands/remote.js')).runClone(io, url, directory, options));
+    .addHelpText(
+      'after',
+      examples([
+        'mediagit clone /mnt/nas/hero-game.mediagit hero-game',
+        "mediagit clone s3://studio-assets/hero-game build --branch release --include 'audio/**' -o region=eu-west-1",
+      ]),
+    )
+    .action(async (url: string, directory: string | undefined, options) =>
+      (await import('../commands/remote.js')).runClone(io, url, directory, options),
+    );
 
   program
     .command('login')
     .argument('<url>', 'server remote URL, e.g. https://assets.studio.example/hero-game')
-    .description('store a token for a mediagit server in ~/.config/mediagit/credentials.toml (mode 0600)')
-    .option('--token-file <path>', 'read the token from a file (else MEDIAGIT_TOKEN, else a prompt)')
-    .addHelpText('after', examples(['mediagit login https://assets.studio.example/hero-game', 'MEDIAGIT_TOKEN=… mediagit login http://127.0.0.1:3000/hero-game']))
-    .action(async (url: string, options) => (await import('../commands/login.js')).runLogin(io, url, options));
+    .description(
+      'store a token for a mediagit server in ~/.config/mediagit/credentials.toml (mode 0600)',
+    )
+    .option(
+      '--token-file <path>',
+      'read the token from a file (else MEDIAGIT_TOKEN, else a prompt)',
+    )
+    .addHelpText(
+      'after',
+      examples([
+        'mediagit login https://assets.studio.example/hero-game',
+        'MEDIAGIT_TOKEN=… mediagit login http://127.0.0.1:3000/hero-game',
+      ]),
+    )
+    .action(async (url: string, options) =>
+      (await import('../commands/login.js')).runLogin(io, url, options),
+    );
 
   program
     .command('lock')
@@ -399,27 +667,41 @@ export async function main(argv: string[]): Promise<number> {
     .option('--remote <name>', 'remote to lock on (default origin)')
     .option('--json', 'machine-readable output')
     .addHelpText('after', examples(['mediagit lock scenes/level01.blend']))
-    .action(async (paths: string[], options) => (await import('../commands/lock.js')).runLock(io, paths, options));
+    .action(async (paths: string[], options) =>
+      (await import('../commands/lock.js')).runLock(io, paths, options),
+    );
   program
     .command('unlock')
     .argument('<paths...>', 'locked files')
-    .description('release your locks (admins: --force releases anyone\'s)')
+    .description("release your locks (admins: --force releases anyone's)")
     .option('--remote <name>', 'remote (default origin)')
     .option('-f, --force', 'release a lock held by someone else (admin role)')
-    .action(async (paths: string[], options) => (await import('../commands/lock.js')).runUnlock(io, paths, options));
+    .action(async (paths: string[], options) =>
+      (await import('../commands/lock.js')).runUnlock(io, paths, options),
+    );
   program
     .command('locks')
     .argument('[path]', 'only locks under this path')
     .description('list locks on the server')
     .option('--remote <name>', 'remote (default origin)')
     .option('--json', 'machine-readable output')
-    .action(async (path: string | undefined, options) => (await import('../commands/lock.js')).runLocks(io, path, options));
+    .action(async (path: string | undefined, options) =>
+      (await import('../commands/lock.js')).runLocks(io, path, options),
+    );
 
   const server = program
     .command('server')
-    .description('run the mediagit HTTP server (storage from mediagit.toml [storage]; default a local folder)')
+    .description(
+      'run the mediagit HTTP server (storage from mediagit.toml [storage]; default a local folder)',
+    )
     .option('--config <path>', 'server config file (TOML)', 'mediagit.toml')
-    .addHelpText('after', examples(['MEDIAGIT_JWT_SECRET=… mediagit server --config /etc/mediagit/mediagit.toml', 'MEDIAGIT_PORT=8080 MEDIAGIT_HOST=127.0.0.1 mediagit server']))
+    .addHelpText(
+      'after',
+      examples([
+        'MEDIAGIT_JWT_SECRET=… mediagit server --config /etc/mediagit/mediagit.toml',
+        'MEDIAGIT_PORT=8080 MEDIAGIT_HOST=127.0.0.1 mediagit server',
+      ]),
+    )
     .action(async (options) => (await import('../commands/server.js')).runServer(io, options));
   server
     .command('token')
@@ -437,9 +719,13 @@ export async function main(argv: string[]): Promise<number> {
     .option('--sub <identity>', 'who the key identifies', 'apikey')
     .option('--config <path>', 'server config file (TOML)', 'mediagit.toml')
     .description('create an API key; it is printed once')
-    .action(async (options) => (await import('../commands/server.js')).runApiKeyCreate(io, options));
+    .action(async (options) =>
+      (await import('../commands/server.js')).runApiKeyCreate(io, options),
+    );
 
-  const key = program.command('key').description('manage the passphrases of an encrypted repository');
+  const key = program
+    .command('key')
+    .description('manage the passphrases of an encrypted repository');
   key
     .command('list')
     .description('list key files (no secrets)')
@@ -449,7 +735,13 @@ export async function main(argv: string[]): Promise<number> {
     .command('add')
     .description('add a passphrase (asks for a current one, then the new one)')
     .option('--label <text>', 'a note to tell keys apart', '')
-    .addHelpText('after', examples(['mediagit key add --label laptop', 'MEDIAGIT_PASSPHRASE=old MEDIAGIT_NEW_PASSPHRASE=new mediagit key add']))
+    .addHelpText(
+      'after',
+      examples([
+        'mediagit key add --label laptop',
+        'MEDIAGIT_PASSPHRASE=old MEDIAGIT_NEW_PASSPHRASE=new mediagit key add',
+      ]),
+    )
     .action(async (options) => (await import('../commands/key.js')).runKeyAdd(io, options));
   key
     .command('remove')
@@ -462,10 +754,23 @@ export async function main(argv: string[]): Promise<number> {
     .action(async () => (await import('../commands/key.js')).runKeyPasswd(io));
   key
     .command('cache')
-    .description('unlock once and let a per-user key agent hold the key, so commands skip the passphrase')
-    .option('--timeout <duration>', 'how long the agent keeps the key: 30s, 15m, 2h, 1h30m (at most 7d)', '15m')
+    .description(
+      'unlock once and let a per-user key agent hold the key, so commands skip the passphrase',
+    )
+    .option(
+      '--timeout <duration>',
+      'how long the agent keeps the key: 30s, 15m, 2h, 1h30m (at most 7d)',
+      '15m',
+    )
     .option('--status', "say whether this repository's key is cached, and for how long")
-    .addHelpText('after', examples(['mediagit key cache', 'mediagit --passphrase-file ~/.secrets/hero-game key cache --timeout 2h', 'mediagit key cache --status']))
+    .addHelpText(
+      'after',
+      examples([
+        'mediagit key cache',
+        'mediagit --passphrase-file ~/.secrets/hero-game key cache --timeout 2h',
+        'mediagit key cache --status',
+      ]),
+    )
     .action(async (options) => (await import('../commands/key.js')).runKeyCache(io, options));
   key
     .command('forget')
@@ -483,8 +788,18 @@ export async function main(argv: string[]): Promise<number> {
     .option('-l, --list', 'list all settings')
     .option('--unset', 'remove the key')
     .option('--json', 'with --list, print JSON')
-    .addHelpText('after', examples(['mediagit config --global user.name "Ada Artist"', 'mediagit config user.email ada@studio.example', 'mediagit config core.compression_level 6', 'mediagit config --list']))
-    .action(async (key: string | undefined, value: string | undefined, options) => (await import('../commands/config.js')).runConfig(io, key, value, options));
+    .addHelpText(
+      'after',
+      examples([
+        'mediagit config --global user.name "Ada Artist"',
+        'mediagit config user.email ada@studio.example',
+        'mediagit config core.compression_level 6',
+        'mediagit config --list',
+      ]),
+    )
+    .action(async (key: string | undefined, value: string | undefined, options) =>
+      (await import('../commands/config.js')).runConfig(io, key, value, options),
+    );
 
   try {
     await program.parseAsync(args);

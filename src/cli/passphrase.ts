@@ -13,7 +13,9 @@ async function fromFile(path: string, cwd: string): Promise<string> {
     // One trailing newline is the file's, not the passphrase's.
     return (await readFile(resolve(cwd, path), 'utf8')).replace(/\r?\n$/, '');
   } catch (err) {
-    throw new PassphraseError(`cannot read passphrase file ${path}: ${(err as { code?: string }).code ?? 'error'}`);
+    throw new PassphraseError(
+      `cannot read passphrase file ${path}: ${(err as { code?: string }).code ?? 'error'}`,
+    );
   }
 }
 
@@ -50,7 +52,10 @@ export function promptHidden(question: string): Promise<string> {
  * Passphrases come from a file, the environment, or a terminal prompt — never from a command-line
  * argument (visible in `ps` and shell history) and never echoed or logged.
  */
-export async function readPassphrase(kind: 'unlock' | 'new', sources: PassphraseSources): Promise<string> {
+export async function readPassphrase(
+  kind: 'unlock' | 'new',
+  sources: PassphraseSources,
+): Promise<string> {
   if (kind === 'unlock') {
     if (sources.passphraseFile) return fromFile(sources.passphraseFile, sources.cwd);
     const env = process.env.MEDIAGIT_PASSPHRASE;
@@ -61,14 +66,25 @@ export async function readPassphrase(kind: 'unlock' | 'new', sources: Passphrase
     if (env !== undefined && env !== '') return env;
   }
   if (!process.stdin.isTTY) {
-    throw new PassphraseError(kind === 'unlock' ? 'a passphrase is needed and there is no terminal to ask on' : 'a new passphrase is needed and there is no terminal to ask on', {
-      hint: kind === 'unlock' ? 'set MEDIAGIT_PASSPHRASE or pass --passphrase-file <path>' : 'set MEDIAGIT_NEW_PASSPHRASE or pass --new-passphrase-file <path>',
-    });
+    throw new PassphraseError(
+      kind === 'unlock'
+        ? 'a passphrase is needed and there is no terminal to ask on'
+        : 'a new passphrase is needed and there is no terminal to ask on',
+      {
+        hint:
+          kind === 'unlock'
+            ? 'set MEDIAGIT_PASSPHRASE or pass --passphrase-file <path>'
+            : 'set MEDIAGIT_NEW_PASSPHRASE or pass --new-passphrase-file <path>',
+      },
+    );
   }
   if (kind === 'unlock') return promptHidden('Passphrase: ');
   const first = await promptHidden('New passphrase: ');
   const second = await promptHidden('Repeat new passphrase: ');
-  if (first !== second) throw new PassphraseError('the two passphrases differ', { hint: 'nothing was changed; try again' });
+  if (first !== second)
+    throw new PassphraseError('the two passphrases differ', {
+      hint: 'nothing was changed; try again',
+    });
   if (first === '') throw new PassphraseError('the passphrase is empty');
   return first;
 }

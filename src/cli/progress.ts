@@ -73,7 +73,8 @@ export class TerminalProgress implements ProgressSink {
     const filled = Math.round(fraction * BAR_WIDTH);
     const elapsed = Math.max(0.001, (Date.now() - this.startedAt) / 1000);
     const rate = this.done / elapsed;
-    const eta = rate > 0 && this.totalBytes > this.done ? Math.ceil((this.totalBytes - this.done) / rate) : 0;
+    const eta =
+      rate > 0 && this.totalBytes > this.done ? Math.ceil((this.totalBytes - this.done) / rate) : 0;
     return (
       `${this.phase} [${'#'.repeat(filled)}${'-'.repeat(BAR_WIDTH - filled)}] ` +
       `files ${this.files}/${this.totalFiles}, ${formatBytes(this.done)}/${formatBytes(this.totalBytes)}, ` +
@@ -85,5 +86,7 @@ export class TerminalProgress implements ProgressSink {
 function formatEta(seconds: number): string {
   if (seconds < 60) return `${seconds}s`;
   const m = Math.floor(seconds / 60);
-  return m < 60 ? `${m}m${String(seconds % 60).padStart(2, '0')}s` : `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
+  return m < 60
+    ? `${m}m${String(seconds % 60).padStart(2, '0')}s`
+    : `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
 }

@@ -1,6 +1,14 @@
 import { lstat } from 'node:fs/promises';
 import { PathspecError } from '../errors/index.js';
-import { IgnoreRules, Repository, ingestFile, walkWorktree, type Index, type WalkReport, type WorktreeFile } from '../repo/index.js';
+import {
+  IgnoreRules,
+  Repository,
+  ingestFile,
+  walkWorktree,
+  type Index,
+  type WalkReport,
+  type WorktreeFile,
+} from '../repo/index.js';
 import { WORKERS_WORTH_BYTES } from '../pipeline/index.js';
 import { mapLimit } from '../util/limit.js';
 import { formatBytes, plural, type CommandIo, openRepository } from './context.js';
@@ -33,7 +41,13 @@ export function under(path: string, spec: string): boolean {
  * Stages files: new and changed files are chunked into the store, tracked files that are gone
  * from disk are unstaged. Files whose stat matches the index are not read at all.
  */
-export async function stagePaths(repo: Repository, io: CommandIo, index: Index, specs: string[], options: AddOptions): Promise<AddSummary> {
+export async function stagePaths(
+  repo: Repository,
+  io: CommandIo,
+  index: Index,
+  specs: string[],
+  options: AddOptions,
+): Promise<AddSummary> {
   const rules = new IgnoreRules(repo.root);
   const report: WalkReport = { skipped: [] };
   const found = new Map<string, WorktreeFile>();
@@ -44,11 +58,15 @@ export async function stagePaths(repo: Repository, io: CommandIo, index: Index, 
       const info = await lstat(repo.absPath(spec), { bigint: true }).catch(() => null);
       if (info?.isFile()) files.push({ path: spec, stats: info });
     }
-    const tracked = [...index.entries.keys(), ...index.conflicts.keys()].some((p) => under(p, spec));
+    const tracked = [...index.entries.keys(), ...index.conflicts.keys()].some((p) =>
+      under(p, spec),
+    );
     if (files.length === 0 && !tracked) {
       await rules.loadAlong(spec);
       if (spec !== '' && rules.isPathIgnored(spec) && !options.force) {
-        throw new PathspecError(`'${spec}' is ignored by a .mediagitignore file`, { hint: "use 'mediagit add -f' to add it anyway" });
+        throw new PathspecError(`'${spec}' is ignored by a .mediagitignore file`, {
+          hint: "use 'mediagit add -f' to add it anyway",
+        });
       }
       if (spec !== '' && !(await repo.isWorktreeFileSafe(spec))) {
         throw new PathspecError(`pathspec '${spec}' did not match any files`);
@@ -62,8 +80,17 @@ export async function stagePaths(repo: Repository, io: CommandIo, index: Index, 
     const entry = index.entries.get(f.path);
     return !entry || !index.matchesStat(entry, f.stats) || index.conflicts.has(f.path);
   });
-  const removed = [...index.entries.keys(), ...index.conflicts.keys()].filter((p) => specs.some((s) => under(p, s)) && !found.has(p) && !repo.isSparseExcluded(p));
-  const summary: AddSummary = { staged: 0, removed: 0, bytes: 0, chunks: 0, newChunks: 0, storedBytes: 0 };
+  const removed = [...index.entries.keys(), ...index.conflicts.keys()].filter(
+    (p) => specs.some((s) => under(p, s)) && !found.has(p) && !repo.isSparseExcluded(p),
+  );
+  const summary: AddSummary = {
+    staged: 0,
+    removed: 0,
+    bytes: 0,
+    chunks: 0,
+    newChunks: 0,
+    storedBytes: 0,
+  };
   if (options.dryRun) {
     for (const f of toIngest) io.out(`add '${f.path}'`);
     for (const p of removed) io.out(`remove '${p}'`);
@@ -89,10 +116,26 @@ export async function stagePaths(repo: Repository, io: CommandIo, index: Index, 
       const wholeFileInWorker = size <= share;
       // An edited file: its last staged version tells the workers where boundaries probably are.
       const before = index.entries.get(file.path);
-      const previous = ctx.workers && before ? await repo.odb.readManifest(before.oid).then((m) => m.chunks).catch(() => undefined) : undefined;
-      const result = await ingestFile(ctx, repo.absPath(file.path), file.path, progress, size, { wholeFileInWorker, ...(previous ? { previous } : {}) });
+      const previous =
+        ctx.workers && before
+          ? await repo.odb
+              .readManifest(before.oid)
+              .then((m) => m.chunks)
+              .catch(() => undefined)
+          : undefined;
+      const result = await ingestFile(ctx, repo.absPath(file.path), file.path, progress, size, {
+        wholeFileInWorker,
+        ...(previous ? { previous } : {}),
+      });
       const type = (file.stats.mode & 0o111n) !== 0n ? 'exec' : 'file';
-      index.entries.set(file.path, { path: file.path, type, oid: result.manifestOid, size: result.size, mtimeNs: file.stats.mtimeNs, ino: file.stats.ino });
+      index.entries.set(file.path, {
+        path: file.path,
+        type,
+        oid: result.manifestOid,
+        size: result.size,
+        mtimeNs: file.stats.mtimeNs,
+        ino: file.stats.ino,
+      });
       index.conflicts.delete(file.path);
       summary.staged++;
       summary.bytes += result.size;
@@ -113,9 +156,16 @@ export async function stagePaths(repo: Repository, io: CommandIo, index: Index, 
   return summary;
 }
 
-export async function runAdd(io: CommandIo, paths: string[], options: AddOptions & { all?: boolean }): Promise<void> {
+export async function runAdd(
+  io: CommandIo,
+  paths: string[],
+  options: AddOptions & { all?: boolean },
+): Promise<void> {
   const repo = await openRepository(io);
-  if (paths.length === 0 && !options.all) throw new PathspecError('nothing specified, nothing added', { hint: "maybe you wanted to say 'mediagit add .'?" });
+  if (paths.length === 0 && !options.all)
+    throw new PathspecError('nothing specified, nothing added', {
+      hint: "maybe you wanted to say 'mediagit add .'?",
+    });
   const specs = options.all ? [''] : pathspecs(repo, io, paths);
   const summary = await repo.updateIndex((index) => stagePaths(repo, io, index, specs, options));
   if (options.json) {

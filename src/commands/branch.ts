@@ -18,13 +18,18 @@ const HEADS = 'refs/heads/';
 
 /** The ref for a branch name, refusing names that could not be told apart from revisions. */
 function refFor(name: string): string {
-  if (name === 'HEAD' || name.startsWith('-')) throw new UsageError(`'${name}' is not a valid branch name`);
+  if (name === 'HEAD' || name.startsWith('-'))
+    throw new UsageError(`'${name}' is not a valid branch name`);
   return branchRef(name);
 }
 
 const byName = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
-export async function runBranch(io: CommandIo, args: string[], options: BranchOptions): Promise<void> {
+export async function runBranch(
+  io: CommandIo,
+  args: string[],
+  options: BranchOptions,
+): Promise<void> {
   const repo = await openRepository(io);
   const deleting = options.delete || options.forceDelete;
   const moving = options.move || options.forceMove;
@@ -32,7 +37,8 @@ export async function runBranch(io: CommandIo, args: string[], options: BranchOp
   if (deleting) return deleteBranches(io, repo, args, options.forceDelete);
   if (moving) return renameBranch(repo, args, options.forceMove);
   if (args.length === 0) return listBranches(io, repo, options);
-  if (args.length > 2) throw new UsageError('too many arguments', { hint: "use 'mediagit branch <name> [<start>]'" });
+  if (args.length > 2)
+    throw new UsageError('too many arguments', { hint: "use 'mediagit branch <name> [<start>]'" });
   return createBranch(repo, args[0]!, args[1]);
 }
 
@@ -40,38 +46,75 @@ async function subjectOf(repo: Repository, oid: Oid): Promise<string> {
   return (await repo.odb.readCommit(oid)).message.split('\n')[0] ?? '';
 }
 
-async function listBranches(io: CommandIo, repo: Repository, options: BranchOptions): Promise<void> {
+async function listBranches(
+  io: CommandIo,
+  repo: Repository,
+  options: BranchOptions,
+): Promise<void> {
   const head = await repo.readHead();
   const refs = await repo.store.listRefs(HEADS);
   const names = [...refs.keys()].map((r) => r.slice(HEADS.length)).sort(byName);
   if (options.json) {
-    io.out(JSON.stringify(names.map((name) => ({ name, oid: refs.get(HEADS + name)!.oid, current: head.ref === HEADS + name })), null, 2));
+    io.out(
+      JSON.stringify(
+        names.map((name) => ({
+          name,
+          oid: refs.get(HEADS + name)!.oid,
+          current: head.ref === HEADS + name,
+        })),
+        null,
+        2,
+      ),
+    );
     return;
   }
   const rows: { label: string; current: boolean; oid: Oid }[] = [];
-  if (head.ref === null && head.oid !== null) rows.push({ label: `(HEAD detached at ${shortOid(head.oid)})`, current: true, oid: head.oid });
-  for (const name of names) rows.push({ label: name, current: head.ref === HEADS + name, oid: refs.get(HEADS + name)!.oid });
+  if (head.ref === null && head.oid !== null)
+    rows.push({ label: `(HEAD detached at ${shortOid(head.oid)})`, current: true, oid: head.oid });
+  for (const name of names)
+    rows.push({
+      label: name,
+      current: head.ref === HEADS + name,
+      oid: refs.get(HEADS + name)!.oid,
+    });
   const width = Math.max(0, ...rows.map((r) => r.label.length));
   for (const row of rows) {
     const mark = row.current ? '* ' : '  ';
     if (!options.verbose) io.out(`${mark}${row.label}`);
-    else io.out(`${mark}${row.label.padEnd(width)} ${shortOid(row.oid)} ${await subjectOf(repo, row.oid)}`);
+    else
+      io.out(
+        `${mark}${row.label.padEnd(width)} ${shortOid(row.oid)} ${await subjectOf(repo, row.oid)}`,
+      );
   }
 }
 
-async function createBranch(repo: Repository, name: string, start: string | undefined): Promise<void> {
+async function createBranch(
+  repo: Repository,
+  name: string,
+  start: string | undefined,
+): Promise<void> {
   const ref = refFor(name);
-  if ((await repo.readRef(ref)) !== null) throw new UsageError(`a branch named '${name}' already exists`);
+  if ((await repo.readRef(ref)) !== null)
+    throw new UsageError(`a branch named '${name}' already exists`);
   let target: Oid | null;
   if (start !== undefined) target = await resolveCommit(repo, start);
   else {
     target = (await repo.readHead()).oid;
-    if (target === null) throw new UsageError(`cannot create branch '${name}': the current branch has no commits yet`, { hint: 'commit something first' });
+    if (target === null)
+      throw new UsageError(
+        `cannot create branch '${name}': the current branch has no commits yet`,
+        { hint: 'commit something first' },
+      );
   }
   await repo.updateRef(ref, target, null);
 }
 
-async function deleteBranches(io: CommandIo, repo: Repository, names: string[], force: boolean): Promise<void> {
+async function deleteBranches(
+  io: CommandIo,
+  repo: Repository,
+  names: string[],
+  force: boolean,
+): Promise<void> {
   if (names.length === 0) throw new UsageError('branch name required');
   const head = await repo.readHead();
   for (const name of names) {
@@ -79,10 +122,14 @@ async function deleteBranches(io: CommandIo, repo: Repository, names: string[], 
     const oid = await repo.readRef(ref);
     if (oid === null) throw new UsageError(`branch '${name}' not found`);
     if (head.ref === ref) {
-      throw new UsageError(`cannot delete branch '${name}': it is the current branch`, { hint: "switch to another branch first ('mediagit switch <branch>')" });
+      throw new UsageError(`cannot delete branch '${name}': it is the current branch`, {
+        hint: "switch to another branch first ('mediagit switch <branch>')",
+      });
     }
     if (!force && (head.oid === null || !(await isAncestor(repo, oid, head.oid)))) {
-      throw new UsageError(`the branch '${name}' is not fully merged`, { hint: `if you are sure you want to delete it, run 'mediagit branch -D ${name}'` });
+      throw new UsageError(`the branch '${name}' is not fully merged`, {
+        hint: `if you are sure you want to delete it, run 'mediagit branch -D ${name}'`,
+      });
     }
     await repo.updateRef(ref, null, oid);
     io.out(`Deleted branch ${name} (was ${shortOid(oid)}).`);
@@ -90,12 +137,16 @@ async function deleteBranches(io: CommandIo, repo: Repository, names: string[], 
 }
 
 async function renameBranch(repo: Repository, args: string[], force: boolean): Promise<void> {
-  if (args.length === 0 || args.length > 2) throw new UsageError('-m needs the new name, or the old and the new name');
+  if (args.length === 0 || args.length > 2)
+    throw new UsageError('-m needs the new name, or the old and the new name');
   const head = await repo.readHead();
   let oldName: string;
   if (args.length === 2) oldName = args[0]!;
   else {
-    if (head.ref === null || !head.ref.startsWith(HEADS)) throw new UsageError('HEAD is detached: name the branch to rename', { hint: "use 'mediagit branch -m <old> <new>'" });
+    if (head.ref === null || !head.ref.startsWith(HEADS))
+      throw new UsageError('HEAD is detached: name the branch to rename', {
+        hint: "use 'mediagit branch -m <old> <new>'",
+      });
     oldName = head.ref.slice(HEADS.length);
   }
   const newName = args[args.length - 1]!;
@@ -106,8 +157,12 @@ async function renameBranch(repo: Repository, args: string[], force: boolean): P
   if (oid === null && !isCurrent) throw new UsageError(`branch '${oldName}' not found`);
   if (oldRef === newRef) return;
   const existing = await repo.readRef(newRef);
-  if (existing !== null && !force) throw new UsageError(`a branch named '${newName}' already exists`, { hint: 'use -M to overwrite it' });
-  if (existing !== null && head.ref === newRef) throw new UsageError(`cannot overwrite '${newName}': it is the current branch`);
+  if (existing !== null && !force)
+    throw new UsageError(`a branch named '${newName}' already exists`, {
+      hint: 'use -M to overwrite it',
+    });
+  if (existing !== null && head.ref === newRef)
+    throw new UsageError(`cannot overwrite '${newName}': it is the current branch`);
   // New name first, old name last: an interruption leaves both names, never neither.
   if (oid !== null) await repo.updateRef(newRef, oid, existing);
   if (isCurrent) await repo.writeHead({ ref: newRef });

@@ -1,5 +1,11 @@
 import { ConfigError, UsageError } from '../errors/index.js';
-import { ConfigFile, Repository, ensureGlobalConfigDir, loadGlobalConfig, type ConfigValue } from '../repo/index.js';
+import {
+  ConfigFile,
+  Repository,
+  ensureGlobalConfigDir,
+  loadGlobalConfig,
+  type ConfigValue,
+} from '../repo/index.js';
 import type { CommandIo } from './context.js';
 import { join } from 'node:path';
 
@@ -11,7 +17,14 @@ export interface ConfigOptions {
 }
 
 /** Settings fixed at init: changing them would silently break deduplication or readability. */
-const FROZEN = new Set(['chunking.min_size', 'chunking.avg_size', 'chunking.max_size', 'core.format_version', 'encryption.enabled', 'encryption.cipher']);
+const FROZEN = new Set([
+  'chunking.min_size',
+  'chunking.avg_size',
+  'chunking.max_size',
+  'core.format_version',
+  'encryption.enabled',
+  'encryption.cipher',
+]);
 
 function parseValue(text: string): ConfigValue {
   if (text === 'true') return true;
@@ -20,9 +33,18 @@ function parseValue(text: string): ConfigValue {
   return text;
 }
 
-export async function runConfig(io: CommandIo, key: string | undefined, value: string | undefined, options: ConfigOptions): Promise<void> {
+export async function runConfig(
+  io: CommandIo,
+  key: string | undefined,
+  value: string | undefined,
+  options: ConfigOptions,
+): Promise<void> {
   // Settings never need the passphrase: read the file directly instead of unlocking the repository.
-  const file: ConfigFile = options.global ? await loadGlobalConfig() : await ConfigFile.load(join(await Repository.findRoot(io.cwd), '.mediagit', 'config.toml'), { mustExist: true });
+  const file: ConfigFile = options.global
+    ? await loadGlobalConfig()
+    : await ConfigFile.load(join(await Repository.findRoot(io.cwd), '.mediagit', 'config.toml'), {
+        mustExist: true,
+      });
   if (options.list || key === undefined) {
     const entries = file.entries();
     if (options.json) io.out(JSON.stringify(Object.fromEntries(entries), null, 2));
@@ -42,11 +64,14 @@ export async function runConfig(io: CommandIo, key: string | undefined, value: s
     return;
   }
   if (FROZEN.has(key) && !options.global) {
-    throw new ConfigError(`${key} is fixed when the repository is created`, { hint: 'chunk sizes are part of the format: changing them would break deduplication' });
+    throw new ConfigError(`${key} is fixed when the repository is created`, {
+      hint: 'chunk sizes are part of the format: changing them would break deduplication',
+    });
   }
   if (key === 'core.compression_level') {
     const level = Number(value);
-    if (!Number.isInteger(level) || level < 0 || level > 22) throw new UsageError('core.compression_level must be 0..22');
+    if (!Number.isInteger(level) || level < 0 || level > 22)
+      throw new UsageError('core.compression_level must be 0..22');
   }
   file.set(key, parseValue(value));
   if (options.global) await ensureGlobalConfigDir(file);

@@ -22,15 +22,22 @@ export interface CommandIo {
  * Opens the repository around io.cwd; an encrypted one is unlocked by the key agent when it holds
  * the key, else with the passphrase. `agent: false` insists on the passphrase.
  */
-export async function openRepository(io: CommandIo, options: { agent?: boolean } = {}): Promise<Repository> {
-  const repo = await Repository.discover(io.cwd, { passphrase: () => io.passphrase('unlock'), ...options });
+export async function openRepository(
+  io: CommandIo,
+  options: { agent?: boolean } = {},
+): Promise<Repository> {
+  const repo = await Repository.discover(io.cwd, {
+    passphrase: () => io.passphrase('unlock'),
+    ...options,
+  });
   reportUnlock(io, repo);
   return repo;
 }
 
 /** MEDIAGIT_DEBUG_UNLOCK=1 says how the key was obtained, so tests can tell the agent's fast path from Argon2. */
 export function reportUnlock(io: CommandIo, repo: Repository): void {
-  if (process.env.MEDIAGIT_DEBUG_UNLOCK === '1' && repo.unlockedVia) io.err(`unlocked via ${repo.unlockedVia}`);
+  if (process.env.MEDIAGIT_DEBUG_UNLOCK === '1' && repo.unlockedVia)
+    io.err(`unlocked via ${repo.unlockedVia}`);
 }
 
 export function formatBytes(n: number): string {
@@ -41,7 +48,9 @@ export function formatBytes(n: number): string {
     value /= 1024;
     unit++;
   }
-  return unit === 0 ? `${value} B` : `${value.toFixed(value >= 100 ? 0 : value >= 10 ? 1 : 2)} ${units[unit]}`;
+  return unit === 0
+    ? `${value} B`
+    : `${value.toFixed(value >= 100 ? 0 : value >= 10 ? 1 : 2)} ${units[unit]}`;
 }
 
 export function plural(n: number, word: string, many = `${word}s`): string {

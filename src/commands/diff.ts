@@ -86,7 +86,10 @@ async function printPatch(io: CommandIo, repo: Repository, change: Change): Prom
     io.out(`index ${shortOid(before.oid)}..${ZERO}`);
   } else if (before && after) {
     if (before.type !== after.type) io.out(`old mode ${mode(before)}\nnew mode ${mode(after)}`);
-    if (before.oid !== after.oid) io.out(`index ${shortOid(before.oid)}..${shortOid(after.oid)}${before.type === after.type ? ` ${mode(after)}` : ''}`);
+    if (before.oid !== after.oid)
+      io.out(
+        `index ${shortOid(before.oid)}..${shortOid(after.oid)}${before.type === after.type ? ` ${mode(after)}` : ''}`,
+      );
   }
   if (before?.oid === after?.oid) return;
   const a = before ? `a/${path}` : '/dev/null';
@@ -99,7 +102,10 @@ function printStat(io: CommandIo, changes: readonly Change[]): void {
   if (changes.length === 0) return;
   const width = Math.max(...changes.map((c) => c.path.length));
   for (const c of changes) {
-    const detail = c.before?.oid === c.after?.oid ? '0' : `Bin ${c.before?.size ?? 0} -> ${c.after?.size ?? 0} bytes`;
+    const detail =
+      c.before?.oid === c.after?.oid
+        ? '0'
+        : `Bin ${c.before?.size ?? 0} -> ${c.after?.size ?? 0} bytes`;
     io.out(` ${c.path.padEnd(width)} | ${detail}`);
   }
   io.out(` ${plural(changes.length, 'file')} changed`);
@@ -109,22 +115,37 @@ function printStat(io: CommandIo, changes: readonly Change[]): void {
  * Prints changes in one of the diff formats (json prints the whole array at once). `unmerged`
  * paths (conflicts in the index) are listed as git does: `U` lines, "* Unmerged path" notes.
  */
-export async function printChanges(io: CommandIo, repo: Repository, changes: readonly Change[], format: ChangeFormat, unmerged: readonly string[] = []): Promise<void> {
+export async function printChanges(
+  io: CommandIo,
+  repo: Repository,
+  changes: readonly Change[],
+  format: ChangeFormat,
+  unmerged: readonly string[] = [],
+): Promise<void> {
   switch (format) {
     case 'json': {
       const list: ChangeJson[] = changes.map(changeJson);
-      for (const path of unmerged) list.push({ path, status: 'U', oldOid: null, newOid: null, oldSize: null, newSize: null });
+      for (const path of unmerged)
+        list.push({ path, status: 'U', oldOid: null, newOid: null, oldSize: null, newSize: null });
       list.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
       io.out(JSON.stringify(list, null, 2));
       return;
     }
     case 'name-only':
-      for (const path of mergePaths(changes.map((c) => c.path), unmerged)) io.out(path);
+      for (const path of mergePaths(
+        changes.map((c) => c.path),
+        unmerged,
+      ))
+        io.out(path);
       return;
     case 'name-status': {
       const status = new Map<string, string>(changes.map((c) => [c.path, c.status]));
       for (const path of unmerged) status.set(path, 'U');
-      for (const path of mergePaths(changes.map((c) => c.path), unmerged)) io.out(`${status.get(path)}\t${path}`);
+      for (const path of mergePaths(
+        changes.map((c) => c.path),
+        unmerged,
+      ))
+        io.out(`${status.get(path)}\t${path}`);
       return;
     }
     case 'stat':
@@ -141,9 +162,17 @@ function mergePaths(a: readonly string[], b: readonly string[]): string[] {
   return [...new Set([...a, ...b])].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0));
 }
 
-export function changeFormat(options: { stat?: boolean; nameStatus?: boolean; nameOnly?: boolean; json?: boolean }, fallback: ChangeFormat = 'patch'): ChangeFormat {
-  const chosen = [options.nameOnly && 'name-only', options.nameStatus && 'name-status', options.stat && 'stat'].filter((f): f is ChangeFormat => typeof f === 'string');
-  if (chosen.length > 1) throw new UsageError(`--${chosen[0]} and --${chosen[1]} cannot be combined`);
+export function changeFormat(
+  options: { stat?: boolean; nameStatus?: boolean; nameOnly?: boolean; json?: boolean },
+  fallback: ChangeFormat = 'patch',
+): ChangeFormat {
+  const chosen = [
+    options.nameOnly && 'name-only',
+    options.nameStatus && 'name-status',
+    options.stat && 'stat',
+  ].filter((f): f is ChangeFormat => typeof f === 'string');
+  if (chosen.length > 1)
+    throw new UsageError(`--${chosen[0]} and --${chosen[1]} cannot be combined`);
   if (options.json) return 'json';
   return chosen[0] ?? fallback;
 }
@@ -158,8 +187,17 @@ function filterMap(map: FileMap, specs: readonly string[]): FileMap {
  * `changedOnly`, for a comparison with the index itself in a format that shows no new IDs, changed
  * files are compared with their staged content rather than hashed (see scanWorktree).
  */
-async function worktreeMap(repo: Repository, index: Index, specs: readonly string[], includeConflicts: boolean, changedOnly = false): Promise<FileMap> {
-  const scan = await scanWorktree(repo, index, { ...(specs.length > 0 ? { under: [...specs] } : {}), changedOnly });
+async function worktreeMap(
+  repo: Repository,
+  index: Index,
+  specs: readonly string[],
+  includeConflicts: boolean,
+  changedOnly = false,
+): Promise<FileMap> {
+  const scan = await scanWorktree(repo, index, {
+    ...(specs.length > 0 ? { under: [...specs] } : {}),
+    changedOnly,
+  });
   const files = new Map(scan.files);
   if (includeConflicts) {
     for (const path of index.conflicts.keys()) {
@@ -193,7 +231,11 @@ async function snapshotOf(repo: Repository, rev: string): Promise<FileMap> {
  * Without `--`, arguments that are not revisions but name files (on disk or in the index) are
  * paths, as in git: `mediagit diff HEAD textures/`.
  */
-async function splitRevsAndPaths(repo: Repository, io: CommandIo, args: readonly string[]): Promise<{ revs: string[]; paths: string[] }> {
+async function splitRevsAndPaths(
+  repo: Repository,
+  io: CommandIo,
+  args: readonly string[],
+): Promise<{ revs: string[]; paths: string[] }> {
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
     try {
@@ -225,10 +267,18 @@ async function namesAFile(repo: Repository, io: CommandIo, arg: string): Promise
   return [...index.entries.keys()].some((p) => under(p, spec));
 }
 
-export async function runDiff(io: CommandIo, args: string[], dashDash: string[] | undefined, options: DiffOptions): Promise<void> {
+export async function runDiff(
+  io: CommandIo,
+  args: string[],
+  dashDash: string[] | undefined,
+  options: DiffOptions,
+): Promise<void> {
   const repo = await openRepository(io);
   const format = changeFormat(options);
-  const split = dashDash === undefined ? await splitRevsAndPaths(repo, io, args) : { revs: args, paths: dashDash };
+  const split =
+    dashDash === undefined
+      ? await splitRevsAndPaths(repo, io, args)
+      : { revs: args, paths: dashDash };
   const revs = split.revs;
   const specs = pathspecs(repo, io, split.paths);
   const cached = options.cached || options.staged;
@@ -240,7 +290,10 @@ export async function runDiff(io: CommandIo, args: string[], dashDash: string[] 
   if (cached) {
     if (revs.length > 1) throw new UsageError('--cached takes at most one revision');
     const index = await repo.readIndex();
-    before = revs[0] !== undefined ? await snapshotOf(repo, revs[0]) : await commitTreeMap(repo, (await repo.readHead()).oid);
+    before =
+      revs[0] !== undefined
+        ? await snapshotOf(repo, revs[0])
+        : await commitTreeMap(repo, (await repo.readHead()).oid);
     after = stagedMap(index);
     unmerged = [...index.conflicts.keys()];
     for (const path of unmerged) before.delete(path);
@@ -248,13 +301,20 @@ export async function runDiff(io: CommandIo, args: string[], dashDash: string[] 
     const index = await repo.readIndex();
     before = stagedMap(index);
     // Only the index is compared with here, and names, letters and sizes need no new IDs.
-    after = await worktreeMap(repo, index, specs, false, format === 'stat' || format === 'name-status' || format === 'name-only');
+    after = await worktreeMap(
+      repo,
+      index,
+      specs,
+      false,
+      format === 'stat' || format === 'name-status' || format === 'name-only',
+    );
     unmerged = [...index.conflicts.keys()];
   } else if (revs.length === 1 && revs[0]!.includes('..')) {
     const range = revs[0]!;
     const symmetric = range.includes('...');
     const [left, right] = range.split(symmetric ? '...' : '..');
-    if (left === undefined || right === undefined || range.split('..').length > (symmetric ? 3 : 2)) throw new UsageError(`bad revision range '${range}'`);
+    if (left === undefined || right === undefined || range.split('..').length > (symmetric ? 3 : 2))
+      throw new UsageError(`bad revision range '${range}'`);
     const a = await resolveCommit(repo, left === '' ? 'HEAD' : left);
     const b = await resolveCommit(repo, right === '' ? 'HEAD' : right);
     const base = symmetric ? await mergeBase(repo, a, b) : a;
@@ -271,5 +331,11 @@ export async function runDiff(io: CommandIo, args: string[], dashDash: string[] 
     throw new UsageError('diff takes at most two revisions', { hint: 'put paths after --' });
   }
   const changes = diffMaps(filterMap(before, specs), filterMap(after, specs));
-  await printChanges(io, repo, changes, format, unmerged.filter((p) => specs.length === 0 || specs.some((s) => under(p, s))));
+  await printChanges(
+    io,
+    repo,
+    changes,
+    format,
+    unmerged.filter((p) => specs.length === 0 || specs.some((s) => under(p, s))),
+  );
 }

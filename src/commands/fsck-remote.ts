@@ -1,5 +1,14 @@
 import { MediagitError } from '../errors/index.js';
-import { decodeCommit, decodeEnvelopeHeader, decodeManifest, decodeTag, decodeTree, ObjectDatabase, type ObjectKind, type Oid } from '../objects/index.js';
+import {
+  decodeCommit,
+  decodeEnvelopeHeader,
+  decodeManifest,
+  decodeTag,
+  decodeTree,
+  ObjectDatabase,
+  type ObjectKind,
+  type Oid,
+} from '../objects/index.js';
 import type { Repository } from '../repo/index.js';
 import { MultiStore, type Store } from '../store/index.js';
 import { getRemote, missingOn, openRemoteStore } from '../sync/index.js';
@@ -22,7 +31,12 @@ interface Problem {
  * refs is present and verifies (read through this repository's keys), and for a multi remote the
  * primary and secondary hold the same objects and refs.
  */
-export async function fsckRemote(io: CommandIo, repo: Repository, name: string, options: { full?: boolean; json?: boolean }): Promise<void> {
+export async function fsckRemote(
+  io: CommandIo,
+  repo: Repository,
+  name: string,
+  options: { full?: boolean; json?: boolean },
+): Promise<void> {
   const remote = getRemote(repo, name);
   const opened = await openRemoteStore(remote, repo.root);
   const store = opened.store;
@@ -92,7 +106,8 @@ export async function fsckRemote(io: CommandIo, repo: Repository, name: string, 
   });
   counts.chunks = chunks.size;
   for (const size of chunks.values()) counts.chunkBytes += size;
-  for (const oid of await missingOn(store, 'chunk', chunks.keys())) problems.push({ kind: 'chunk', oid, problem: 'missing from the remote' });
+  for (const oid of await missingOn(store, 'chunk', chunks.keys()))
+    problems.push({ kind: 'chunk', oid, problem: 'missing from the remote' });
   if (options.full) {
     const progress = io.progress();
     progress.start('fsck', chunks.size, counts.chunkBytes);
@@ -106,16 +121,39 @@ export async function fsckRemote(io: CommandIo, repo: Repository, name: string, 
   const backend: Store = opened.meter.inner;
   if (backend instanceof MultiStore) {
     const d = await backend.divergence();
-    for (const key of d.onlyPrimary) problems.push({ kind: 'divergence', oid: key, problem: 'only on the primary' });
-    for (const key of d.onlySecondary) problems.push({ kind: 'divergence', oid: key, problem: 'only on the secondary' });
-    for (const m of d.sizeMismatches) problems.push({ kind: 'divergence', oid: m.key, problem: 'different sizes on primary and secondary' });
-    for (const m of d.refMismatches) problems.push({ kind: 'divergence', oid: m.name, problem: `ref differs: primary ${m.primary ?? '(none)'}, secondary ${m.secondary ?? '(none)'}` });
+    for (const key of d.onlyPrimary)
+      problems.push({ kind: 'divergence', oid: key, problem: 'only on the primary' });
+    for (const key of d.onlySecondary)
+      problems.push({ kind: 'divergence', oid: key, problem: 'only on the secondary' });
+    for (const m of d.sizeMismatches)
+      problems.push({
+        kind: 'divergence',
+        oid: m.key,
+        problem: 'different sizes on primary and secondary',
+      });
+    for (const m of d.refMismatches)
+      problems.push({
+        kind: 'divergence',
+        oid: m.name,
+        problem: `ref differs: primary ${m.primary ?? '(none)'}, secondary ${m.secondary ?? '(none)'}`,
+      });
   }
-  if (options.json) io.out(JSON.stringify({ remote: name, ok: problems.length === 0, counts, problems }, null, 2));
+  if (options.json)
+    io.out(JSON.stringify({ remote: name, ok: problems.length === 0, counts, problems }, null, 2));
   else {
-    for (const p of problems) io.out(`${p.kind === 'divergence' ? 'divergence' : `${p.kind} ${p.oid}`}${p.kind === 'divergence' ? ` ${p.oid}` : ''}: ${p.problem}`);
+    for (const p of problems)
+      io.out(
+        `${p.kind === 'divergence' ? 'divergence' : `${p.kind} ${p.oid}`}${p.kind === 'divergence' ? ` ${p.oid}` : ''}: ${p.problem}`,
+      );
     const summary = `remote ${name}: checked ${plural(counts.commits, 'commit')}, ${plural(counts.trees, 'tree')}, ${plural(counts.manifests, 'manifest')}, ${plural(counts.chunks, 'chunk')} (${formatBytes(counts.chunkBytes)})`;
-    io.out(problems.length === 0 ? `${summary}: no problems found` : `${summary}: ${plural(problems.length, 'problem')}`);
+    io.out(
+      problems.length === 0
+        ? `${summary}: no problems found`
+        : `${summary}: ${plural(problems.length, 'problem')}`,
+    );
   }
-  if (problems.length > 0) throw new RemoteFsckError(`remote ${name} has ${plural(problems.length, 'problem')}`, { hint: options.json ? 'see the JSON report' : 'see the lines above' });
+  if (problems.length > 0)
+    throw new RemoteFsckError(`remote ${name} has ${plural(problems.length, 'problem')}`, {
+      hint: options.json ? 'see the JSON report' : 'see the lines above',
+    });
 }

@@ -1,8 +1,21 @@
 import { readdir } from 'node:fs/promises';
 import { MediagitError, NotFoundError, ObjectCorruptError } from '../errors/index.js';
-import { decodeEnvelopeHeader, type ObjectDatabase, type ObjectKind, type Oid } from '../objects/index.js';
+import {
+  decodeEnvelopeHeader,
+  type ObjectDatabase,
+  type ObjectKind,
+  type Oid,
+} from '../objects/index.js';
 import { chunkKey, objectKey } from '../store/index.js';
-import { Repository, collectRoots, walkReachable, type ReachabilityProblem, type ReachabilityVisitor, type ReachableObjects, type Root } from '../repo/index.js';
+import {
+  Repository,
+  collectRoots,
+  walkReachable,
+  type ReachabilityProblem,
+  type ReachabilityVisitor,
+  type ReachableObjects,
+  type Root,
+} from '../repo/index.js';
 import { isErrno } from '../util/fs.js';
 import { mapLimit } from '../util/limit.js';
 import { formatBytes, plural, type CommandIo, openRepository } from './context.js';
@@ -67,7 +80,11 @@ function corruptReason(err: ObjectCorruptError): string {
 }
 
 /** Reads stored bytes and checks them against the OID: the defect, or null when sound (or deleted meanwhile). */
-async function verifyStored(odb: ObjectDatabase, namespace: 'chunks' | 'objects', oid: Oid): Promise<{ kind: ObjectKind; reason: string } | null> {
+async function verifyStored(
+  odb: ObjectDatabase,
+  namespace: 'chunks' | 'objects',
+  oid: Oid,
+): Promise<{ kind: ObjectKind; reason: string } | null> {
   let kind: ObjectKind = namespace === 'chunks' ? 'chunk' : 'manifest';
   try {
     const stored = await odb.store.get(namespace === 'chunks' ? chunkKey(oid) : objectKey(oid));
@@ -98,7 +115,10 @@ export async function runFsck(io: CommandIo, options: FsckOptions): Promise<void
   const roots = await collectRoots(repo);
   const sizes = new SizeCheck();
   const reach = await walkReachable(repo, roots, { tolerant: true, visitor: sizes.visitor() });
-  const problems: FsckProblem[] = [...reach.problems.map((p: ReachabilityProblem) => ({ ...p })), ...sizes.problems];
+  const problems: FsckProblem[] = [
+    ...reach.problems.map((p: ReachabilityProblem) => ({ ...p })),
+    ...sizes.problems,
+  ];
 
   // Inventory of the store: dangling objects are information, not problems.
   let danglingObjects = 0;
@@ -142,13 +162,28 @@ export async function runFsck(io: CommandIo, options: FsckOptions): Promise<void
     const reachableCorrupt = new Map([...corruptChunks].filter(([oid]) => reach.chunks.has(oid)));
     const whereOf = await locateChunks(repo, roots, new Set(reachableCorrupt.keys()));
     for (const [oid, reason] of [...corruptChunks].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
-      problems.push({ kind: 'chunk', oid, problem: 'corrupt', reason, where: whereOf.get(oid) ?? 'unreachable: no commit or staged file uses it' });
+      problems.push({
+        kind: 'chunk',
+        oid,
+        problem: 'corrupt',
+        reason,
+        where: whereOf.get(oid) ?? 'unreachable: no commit or staged file uses it',
+      });
     }
     // Reachable structured objects were verified by the walk; check the dangling ones too.
-    const defects = await mapLimit(danglingObjectOids, VERIFY_CONCURRENCY, (oid) => verifyStored(repo.odb, 'objects', oid));
+    const defects = await mapLimit(danglingObjectOids, VERIFY_CONCURRENCY, (oid) =>
+      verifyStored(repo.odb, 'objects', oid),
+    );
     danglingObjectOids.forEach((oid, i) => {
       const defect = defects[i];
-      if (defect) problems.push({ kind: defect.kind, oid, problem: 'corrupt', reason: defect.reason, where: 'unreachable: no ref or staged file uses it' });
+      if (defect)
+        problems.push({
+          kind: defect.kind,
+          oid,
+          problem: 'corrupt',
+          reason: defect.reason,
+          where: 'unreachable: no ref or staged file uses it',
+        });
     });
   }
 
@@ -166,7 +201,13 @@ export async function runFsck(io: CommandIo, options: FsckOptions): Promise<void
   };
 
   if (options.json) {
-    io.out(JSON.stringify({ ok: problems.length === 0, full: options.full ?? false, counts, problems }, null, 2));
+    io.out(
+      JSON.stringify(
+        { ok: problems.length === 0, full: options.full ?? false, counts, problems },
+        null,
+        2,
+      ),
+    );
   } else {
     for (const p of problems) {
       const detail = p.problem === 'corrupt' ? `: ${p.reason}` : '';
@@ -179,18 +220,25 @@ export async function runFsck(io: CommandIo, options: FsckOptions): Promise<void
       plural(counts.manifests, 'manifest'),
       `${plural(counts.chunks, 'chunk')} (${formatBytes(counts.chunkBytes)})`,
     ].join(', ');
-    const verdict = problems.length === 0 ? 'no problems found' : `${plural(problems.length, 'problem')} found`;
-    io.out(`checked ${checked}${options.full ? `, read ${plural(verifiedChunks, 'stored chunk')}` : ''}: ${verdict}`);
+    const verdict =
+      problems.length === 0 ? 'no problems found' : `${plural(problems.length, 'problem')} found`;
+    io.out(
+      `checked ${checked}${options.full ? `, read ${plural(verifiedChunks, 'stored chunk')}` : ''}: ${verdict}`,
+    );
     const info: string[] = [];
     if (danglingObjects > 0) info.push(plural(danglingObjects, 'unreachable object'));
     if (danglingChunks > 0) info.push(plural(danglingChunks, 'unreachable chunk'));
     if (counts.tempFiles > 0) info.push(plural(counts.tempFiles, 'leftover temporary file'));
-    if (info.length > 0) io.out(`note: ${info.join(', ')} (not a problem; 'mediagit gc' removes them)`);
+    if (info.length > 0)
+      io.out(`note: ${info.join(', ')} (not a problem; 'mediagit gc' removes them)`);
   }
   if (problems.length > 0) {
-    throw new FsckError(`the repository has ${plural(problems.length, 'missing or corrupt object', 'missing or corrupt objects')}`, {
-      hint: 'restore the listed objects from a clone or a remote that has them; files that use them cannot be checked out',
-    });
+    throw new FsckError(
+      `the repository has ${plural(problems.length, 'missing or corrupt object', 'missing or corrupt objects')}`,
+      {
+        hint: 'restore the listed objects from a clone or a remote that has them; files that use them cannot be checked out',
+      },
+    );
   }
 }
 
@@ -220,7 +268,12 @@ class SizeCheck {
         let total = 0;
         for (const entry of entries) {
           total += entry.size;
-          const claim: SizeClaim = { parent: oid, folder: path, path: path === '' ? entry.name : `${path}/${entry.name}`, size: entry.size };
+          const claim: SizeClaim = {
+            parent: oid,
+            folder: path,
+            path: path === '' ? entry.name : `${path}/${entry.name}`,
+            size: entry.size,
+          };
           const known = this.actual.get(entry.oid);
           if (known !== undefined) this.check(claim, known);
           else this.pending.set(entry.oid, [...(this.pending.get(entry.oid) ?? []), claim]);
@@ -250,7 +303,11 @@ class SizeCheck {
 }
 
 /** For chunks found corrupt, where the first file using each is (one more walk, only when needed). */
-async function locateChunks(repo: Repository, roots: readonly Root[], wanted: Set<Oid>): Promise<Map<Oid, string>> {
+async function locateChunks(
+  repo: Repository,
+  roots: readonly Root[],
+  wanted: Set<Oid>,
+): Promise<Map<Oid, string>> {
   const found = new Map<Oid, string>();
   if (wanted.size === 0) return found;
   await walkReachable(repo, roots, {
@@ -259,7 +316,8 @@ async function locateChunks(repo: Repository, roots: readonly Root[], wanted: Se
     visitor: {
       manifest(oid, manifest, path) {
         for (const chunk of manifest.chunks) {
-          if (wanted.has(chunk.oid) && !found.has(chunk.oid)) found.set(chunk.oid, `in manifest ${oid} of ${path || '(staged file)'}`);
+          if (wanted.has(chunk.oid) && !found.has(chunk.oid))
+            found.set(chunk.oid, `in manifest ${oid} of ${path || '(staged file)'}`);
         }
       },
     },

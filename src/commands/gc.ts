@@ -42,13 +42,21 @@ export function parseGracePeriod(text: string): number {
   if (value === 'now' || value === 'all') return 0;
   if (value === 'never') return Number.POSITIVE_INFINITY;
   const m = /^(\d+)[. ](second|minute|hour|day|week)s?(?:[. ]ago)?$/.exec(value);
-  if (!m) throw new UsageError(`invalid --prune value '${text}'`, { hint: "use 'now', 'never', or a period like '30.minutes', '2.hours', '14.days', '2.weeks'" });
+  if (!m)
+    throw new UsageError(`invalid --prune value '${text}'`, {
+      hint: "use 'now', 'never', or a period like '30.minutes', '2.hours', '14.days', '2.weeks'",
+    });
   return Number(m[1]) * UNIT_MS[m[2]!]!;
 }
 
 function isReachable(reach: ReachableObjects, namespace: 'chunks' | 'objects', oid: Oid): boolean {
   if (namespace === 'chunks') return reach.chunks.has(oid);
-  return reach.commits.has(oid) || reach.trees.has(oid) || reach.manifests.has(oid) || reach.tags.has(oid);
+  return (
+    reach.commits.has(oid) ||
+    reach.trees.has(oid) ||
+    reach.manifests.has(oid) ||
+    reach.tags.has(oid)
+  );
 }
 
 /**
@@ -78,58 +86,76 @@ export async function runGc(io: CommandIo, options: GcOptions): Promise<void> {
   // chunks) cannot run until every deletion is done. It is the lock Repository.updateIndex takes;
   // gc only reads the index, so it does not rewrite it (a rewrite would also make racily-clean
   // entries look clean).
-  const report = await withLock(repo.path('index.lock'), { what: 'the index', timeoutMs: 30_000 }, async (): Promise<GcReport> => {
-    const index = await repo.readIndex();
-    const roots = await collectRoots(repo, { index });
-    const reach = await walkReachable(repo, roots, { tolerant: true });
-    if (reach.problems.length > 0) {
-      const first = reach.problems[0]!;
-      const hint = `gc deleted nothing: ${plural(reach.problems.length, 'reachable object is', 'reachable objects are')} missing or corrupt (first: ${first.where}); run 'mediagit fsck' for the full list`;
-      throw first.problem === 'missing' ? new ObjectMissingError(first.oid, first.kind, { hint }) : new ObjectCorruptError(first.oid, first.reason, { hint });
-    }
-    const result: GcReport = {
-      dryRun,
-      graceSeconds: Number.isFinite(graceMs) ? graceMs / 1000 : null,
-      removed: 0,
-      removedBytes: 0,
-      kept: 0,
-      keptUnreachable: 0,
-      reachable: { tags: reach.tags.size, commits: reach.commits.size, trees: reach.trees.size, manifests: reach.manifests.size, chunks: reach.chunks.size },
-      tempFilesRemoved: 0,
-    };
-    // Structured objects first, chunks last: an interrupted gc never leaves a surviving manifest
-    // whose chunks are gone while the manifest itself was meant to go too.
-    for (const namespace of ['objects', 'chunks'] as const) {
-      for await (const { key, size } of repo.store.list(`${namespace}/`)) {
-        const oid = key.slice(namespace.length + 1);
-        if (isReachable(reach, namespace, oid)) {
-          result.kept++;
-          continue;
-        }
-        const arrived = await arrivalOf(repo.store.pathOf(key));
-        if (arrived === null) continue;
-        if (arrived > cutoff) {
-          result.kept++;
-          result.keptUnreachable++;
-          continue;
-        }
-        if (!dryRun) await repo.store.delete(key);
-        result.removed++;
-        result.removedBytes += size;
+  const report = await withLock(
+    repo.path('index.lock'),
+    { what: 'the index', timeoutMs: 30_000 },
+    async (): Promise<GcReport> => {
+      const index = await repo.readIndex();
+      const roots = await collectRoots(repo, { index });
+      const reach = await walkReachable(repo, roots, { tolerant: true });
+      if (reach.problems.length > 0) {
+        const first = reach.problems[0]!;
+        const hint = `gc deleted nothing: ${plural(reach.problems.length, 'reachable object is', 'reachable objects are')} missing or corrupt (first: ${first.where}); run 'mediagit fsck' for the full list`;
+        throw first.problem === 'missing'
+          ? new ObjectMissingError(first.oid, first.kind, { hint })
+          : new ObjectCorruptError(first.oid, first.reason, { hint });
       }
-    }
-    result.tempFilesRemoved = await sweepTemp(repo.path('tmp'), cutoff, dryRun);
-    return result;
-  });
+      const result: GcReport = {
+        dryRun,
+        graceSeconds: Number.isFinite(graceMs) ? graceMs / 1000 : null,
+        removed: 0,
+        removedBytes: 0,
+        kept: 0,
+        keptUnreachable: 0,
+        reachable: {
+          tags: reach.tags.size,
+          commits: reach.commits.size,
+          trees: reach.trees.size,
+          manifests: reach.manifests.size,
+          chunks: reach.chunks.size,
+        },
+        tempFilesRemoved: 0,
+      };
+      // Structured objects first, chunks last: an interrupted gc never leaves a surviving manifest
+      // whose chunks are gone while the manifest itself was meant to go too.
+      for (const namespace of ['objects', 'chunks'] as const) {
+        for await (const { key, size } of repo.store.list(`${namespace}/`)) {
+          const oid = key.slice(namespace.length + 1);
+          if (isReachable(reach, namespace, oid)) {
+            result.kept++;
+            continue;
+          }
+          const arrived = await arrivalOf(repo.store.pathOf(key));
+          if (arrived === null) continue;
+          if (arrived > cutoff) {
+            result.kept++;
+            result.keptUnreachable++;
+            continue;
+          }
+          if (!dryRun) await repo.store.delete(key);
+          result.removed++;
+          result.removedBytes += size;
+        }
+      }
+      result.tempFilesRemoved = await sweepTemp(repo.path('tmp'), cutoff, dryRun);
+      return result;
+    },
+  );
 
   if (options.json) {
     io.out(JSON.stringify(report, null, 2));
     return;
   }
   const verb = dryRun ? 'would remove' : 'removed';
-  const grace = report.keptUnreachable > 0 ? ` (${plural(report.keptUnreachable, 'unreachable object')} younger than ${options.prune} kept)` : '';
-  io.out(`${verb} ${plural(report.removed, 'object')} (${formatBytes(report.removedBytes)}), kept ${report.kept}${grace}`);
-  if (report.tempFilesRemoved > 0) io.out(`${verb} ${plural(report.tempFilesRemoved, 'leftover temporary file')}`);
+  const grace =
+    report.keptUnreachable > 0
+      ? ` (${plural(report.keptUnreachable, 'unreachable object')} younger than ${options.prune} kept)`
+      : '';
+  io.out(
+    `${verb} ${plural(report.removed, 'object')} (${formatBytes(report.removedBytes)}), kept ${report.kept}${grace}`,
+  );
+  if (report.tempFilesRemoved > 0)
+    io.out(`${verb} ${plural(report.tempFilesRemoved, 'leftover temporary file')}`);
 }
 
 /** Removes files in .mediagit/tmp older than the cutoff: debris of writes interrupted by a crash. */

@@ -22,15 +22,21 @@ function sizeOption(value: string | undefined, fallback: number, name: string): 
   return Number(m[1]) * (unit === 'k' ? 1024 : unit === 'm' ? 1024 * 1024 : 1);
 }
 
-export async function runInit(io: CommandIo, directory: string | undefined, options: InitOptions): Promise<void> {
+export async function runInit(
+  io: CommandIo,
+  directory: string | undefined,
+  options: InitOptions,
+): Promise<void> {
   const root = resolve(io.cwd, directory ?? '.');
   const chunking: ChunkingParams = {
     minSize: sizeOption(options.chunkMin, DEFAULT_CHUNKING.minSize, 'chunk-min'),
     avgSize: sizeOption(options.chunkAvg, DEFAULT_CHUNKING.avgSize, 'chunk-avg'),
     maxSize: sizeOption(options.chunkMax, DEFAULT_CHUNKING.maxSize, 'chunk-max'),
   };
-  const level = options.compressionLevel === undefined ? undefined : Number(options.compressionLevel);
-  if (level !== undefined && (!Number.isInteger(level) || level < 0 || level > 22)) throw new ConfigError('--compression-level must be 0..22');
+  const level =
+    options.compressionLevel === undefined ? undefined : Number(options.compressionLevel);
+  if (level !== undefined && (!Number.isInteger(level) || level < 0 || level > 22))
+    throw new ConfigError('--compression-level must be 0..22');
   const { reinitialized } = await Repository.init(root, {
     ...(options.encrypt ? { encryptWith: await io.passphrase('new') } : {}),
     chunking,
@@ -38,6 +44,8 @@ export async function runInit(io: CommandIo, directory: string | undefined, opti
     ...(options.initialBranch ? { initialBranch: options.initialBranch } : {}),
   });
   if (!options.quiet) {
-    io.out(`${reinitialized ? 'Reinitialized existing' : `Initialized empty${options.encrypt ? ' encrypted' : ''}`} mediagit repository in ${resolve(root, '.mediagit')}`);
+    io.out(
+      `${reinitialized ? 'Reinitialized existing' : `Initialized empty${options.encrypt ? ' encrypted' : ''}`} mediagit repository in ${resolve(root, '.mediagit')}`,
+    );
   }
 }

@@ -2,7 +2,14 @@ import { LockedError, UsageError } from '../errors/index.js';
 import type { Repository } from '../repo/index.js';
 import type { OpenedStore } from '../store/index.js';
 import { defaultRemote, getRemote, openRemoteStore } from '../sync/index.js';
-import { afterUnlock, requireLockApi, setWritable, withRetries, type LockApi, type LockRecord } from '../sync/locks.js';
+import {
+  afterUnlock,
+  requireLockApi,
+  setWritable,
+  withRetries,
+  type LockApi,
+  type LockRecord,
+} from '../sync/locks.js';
 import { openRepository, plural, type CommandIo } from './context.js';
 
 export interface LockOptions {
@@ -27,14 +34,23 @@ async function session(io: CommandIo, remoteArg: string | undefined): Promise<Lo
   const remote = getRemote(repo, remoteArg ?? defaultRemote(repo));
   const opened = await openRemoteStore(remote, repo.root);
   try {
-    return { repo, api: requireLockApi(opened.store, remote.name), opened, remoteName: remote.name };
+    return {
+      repo,
+      api: requireLockApi(opened.store, remote.name),
+      opened,
+      remoteName: remote.name,
+    };
   } catch (err) {
     await opened.store.close();
     throw err;
   }
 }
 
-async function withSession<T>(io: CommandIo, remoteArg: string | undefined, fn: (s: LockSession) => Promise<T>): Promise<T> {
+async function withSession<T>(
+  io: CommandIo,
+  remoteArg: string | undefined,
+  fn: (s: LockSession) => Promise<T>,
+): Promise<T> {
   const s = await session(io, remoteArg);
   try {
     return await fn(s);
@@ -54,7 +70,12 @@ function repoPaths(io: CommandIo, repo: Repository, paths: readonly string[]): s
   return out;
 }
 
-function lockJson(lock: LockRecord): { id: string; path: string; owner: string; locked_at: string } {
+function lockJson(lock: LockRecord): {
+  id: string;
+  path: string;
+  owner: string;
+  locked_at: string;
+} {
   return { id: lock.id, path: lock.path, owner: lock.owner, locked_at: lock.locked_at };
 }
 
@@ -63,7 +84,11 @@ function lockJson(lock: LockRecord): { id: string; path: string; owner: string; 
  * locking at once exactly one wins) and makes the file writable. A path someone else holds is a
  * LockedError naming them; the other paths are still locked.
  */
-export async function runLock(io: CommandIo, paths: string[], options: LockOptions = {}): Promise<void> {
+export async function runLock(
+  io: CommandIo,
+  paths: string[],
+  options: LockOptions = {},
+): Promise<void> {
   await withSession(io, options.remote, async ({ repo, api }) => {
     const targets = repoPaths(io, repo, paths);
     const locked: LockRecord[] = [];
@@ -85,11 +110,24 @@ export async function runLock(io: CommandIo, paths: string[], options: LockOptio
       }
       await setWritable(repo, path, true);
     }
-    if (options.json) io.out(JSON.stringify({ locked: locked.map(lockJson), failed: failed.map((f) => ({ path: f.path, error: f.error.message })) }, null, 2));
+    if (options.json)
+      io.out(
+        JSON.stringify(
+          {
+            locked: locked.map(lockJson),
+            failed: failed.map((f) => ({ path: f.path, error: f.error.message })),
+          },
+          null,
+          2,
+        ),
+      );
     else for (const lock of locked) io.out(`Locked ${lock.path}`);
     if (failed.length === 1) throw failed[0]!.error;
     if (failed.length > 1) {
-      throw new LockedError(`${plural(failed.length, 'path')} could not be locked: ${failed.map((f) => f.error.message).join('; ')}`, { hint: "see who holds what with 'mediagit locks'" });
+      throw new LockedError(
+        `${plural(failed.length, 'path')} could not be locked: ${failed.map((f) => f.error.message).join('; ')}`,
+        { hint: "see who holds what with 'mediagit locks'" },
+      );
     }
   });
 }
@@ -98,12 +136,19 @@ export async function runLock(io: CommandIo, paths: string[], options: LockOptio
  * `mediagit unlock PATH…`: releases locks (someone else's only with --force and the admin role),
  * then makes files matching `lock.lockable` read-only again.
  */
-export async function runUnlock(io: CommandIo, paths: string[], options: UnlockOptions = {}): Promise<void> {
+export async function runUnlock(
+  io: CommandIo,
+  paths: string[],
+  options: UnlockOptions = {},
+): Promise<void> {
   await withSession(io, options.remote, async ({ repo, api }) => {
     const force = options.force ?? false;
     for (const path of repoPaths(io, repo, paths)) {
       const lock = (await withRetries(() => api.listLocks(path))).find((l) => l.path === path);
-      if (!lock) throw new UsageError(`'${path}' is not locked`, { hint: "see the locks with 'mediagit locks'" });
+      if (!lock)
+        throw new UsageError(`'${path}' is not locked`, {
+          hint: "see the locks with 'mediagit locks'",
+        });
       await withRetries(() => api.unlock(lock.id, force, { holder: lock }));
       await afterUnlock(repo, path);
       io.out(force ? `Unlocked ${path} (was held by ${lock.owner})` : `Unlocked ${path}`);
@@ -112,10 +157,16 @@ export async function runUnlock(io: CommandIo, paths: string[], options: UnlockO
 }
 
 /** `mediagit locks [PATH]`: who holds what, oldest first within a path order. */
-export async function runLocks(io: CommandIo, path: string | undefined, options: LockOptions = {}): Promise<void> {
+export async function runLocks(
+  io: CommandIo,
+  path: string | undefined,
+  options: LockOptions = {},
+): Promise<void> {
   await withSession(io, options.remote, async ({ repo, api }) => {
     const prefix = path === undefined ? undefined : repo.toRepoPath(path, io.cwd);
-    const locks = (await withRetries(() => api.listLocks(prefix || undefined))).sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    const locks = (await withRetries(() => api.listLocks(prefix || undefined))).sort((a, b) =>
+      a.path < b.path ? -1 : a.path > b.path ? 1 : 0,
+    );
     if (options.json) {
       io.out(JSON.stringify(locks.map(lockJson), null, 2));
       return;
@@ -126,6 +177,7 @@ export async function runLocks(io: CommandIo, path: string | undefined, options:
     }
     const width = Math.min(60, Math.max(...locks.map((l) => l.path.length)));
     const ownerWidth = Math.min(30, Math.max(...locks.map((l) => l.owner.length)));
-    for (const l of locks) io.out(`${l.path.padEnd(width)}  ${l.owner.padEnd(ownerWidth)}  ${l.locked_at}`);
+    for (const l of locks)
+      io.out(`${l.path.padEnd(width)}  ${l.owner.padEnd(ownerWidth)}  ${l.locked_at}`);
   });
 }

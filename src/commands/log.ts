@@ -19,7 +19,20 @@ export function isoDate(sig: Signature): string {
 export function gitDate(sig: Signature): string {
   const local = new Date((sig.time + sig.tzOffset * 60) * 1000);
   const days = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
-  const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+  const months = [
+    'Jan',
+    'Feb',
+    'Mar',
+    'Apr',
+    'May',
+    'Jun',
+    'Jul',
+    'Aug',
+    'Sep',
+    'Oct',
+    'Nov',
+    'Dec',
+  ];
   const pad = (n: number): string => String(n).padStart(2, '0');
   const sign = sig.tzOffset < 0 ? '-' : '+';
   const tz = `${sign}${pad(Math.floor(Math.abs(sig.tzOffset) / 60))}${pad(Math.abs(sig.tzOffset) % 60)}`;
@@ -32,7 +45,11 @@ export function commitJson(oid: Oid, commit: Commit): object {
     tree: commit.tree,
     parents: commit.parents,
     author: { name: commit.author.name, email: commit.author.email, date: isoDate(commit.author) },
-    committer: { name: commit.committer.name, email: commit.committer.email, date: isoDate(commit.committer) },
+    committer: {
+      name: commit.committer.name,
+      email: commit.committer.email,
+      date: isoDate(commit.committer),
+    },
     date: isoDate(commit.author),
     message: commit.message,
   };
@@ -51,14 +68,17 @@ export async function decorations(repo: Repository): Promise<Map<Oid, string[]>>
   const branchOfHead = head.ref;
   if (head.oid && !branchOfHead) add(head.oid, 'HEAD');
   for (const [name, value] of refs) {
-    if (name.startsWith('refs/heads/')) add(value.oid, name === branchOfHead ? `HEAD -> ${name.slice(11)}` : name.slice(11));
+    if (name.startsWith('refs/heads/'))
+      add(value.oid, name === branchOfHead ? `HEAD -> ${name.slice(11)}` : name.slice(11));
     else if (name.startsWith('refs/tags/')) {
       let target = value.oid;
-      if ((await repo.odb.kindOf(target)) === 'tag') target = (await repo.odb.readTag(target)).object;
+      if ((await repo.odb.kindOf(target)) === 'tag')
+        target = (await repo.odb.readTag(target)).object;
       add(target, `tag: ${name.slice(10)}`);
     } else if (name.startsWith('refs/remotes/')) add(value.oid, name.slice(13));
   }
-  for (const list of map.values()) list.sort((a, b) => (a.startsWith('HEAD') ? -1 : b.startsWith('HEAD') ? 1 : 0));
+  for (const list of map.values())
+    list.sort((a, b) => (a.startsWith('HEAD') ? -1 : b.startsWith('HEAD') ? 1 : 0));
   return map;
 }
 
@@ -67,14 +87,18 @@ export async function runLog(io: CommandIo, revs: string[], options: LogOptions)
   let limit = Infinity;
   if (options.maxCount !== undefined) {
     limit = Number(options.maxCount);
-    if (!Number.isInteger(limit) || limit < 0) throw new UsageError(`-n needs a non-negative number, not '${options.maxCount}'`);
+    if (!Number.isInteger(limit) || limit < 0)
+      throw new UsageError(`-n needs a non-negative number, not '${options.maxCount}'`);
   }
   const starts: Oid[] = [];
   if (revs.length === 0) {
     const head = await repo.readHead();
     if (head.oid === null) {
       if (options.json) io.out('[]');
-      else throw new UsageError(`your current branch '${head.ref?.replace(/^refs\/heads\//, '') ?? 'HEAD'}' does not have any commits yet`);
+      else
+        throw new UsageError(
+          `your current branch '${head.ref?.replace(/^refs\/heads\//, '') ?? 'HEAD'}' does not have any commits yet`,
+        );
       return;
     }
     starts.push(head.oid);
@@ -82,7 +106,9 @@ export async function runLog(io: CommandIo, revs: string[], options: LogOptions)
   const decorate = options.json ? new Map<Oid, string[]>() : await decorations(repo);
   const json: object[] = [];
   let count = 0;
-  for await (const { oid, commit } of walkHistory(repo, starts, { firstParent: options.firstParent ?? false })) {
+  for await (const { oid, commit } of walkHistory(repo, starts, {
+    firstParent: options.firstParent ?? false,
+  })) {
     if (count++ >= limit) break;
     if (options.json) {
       json.push(commitJson(oid, commit));

@@ -1,6 +1,11 @@
 import { lstat, rename } from 'node:fs/promises';
 import { DirtyWorktreeError, PathspecError, UsageError } from '../errors/index.js';
-import { commitTreeMap, ensureSafeParents, removeWorktreeFile, worktreeState } from '../repo/index.js';
+import {
+  commitTreeMap,
+  ensureSafeParents,
+  removeWorktreeFile,
+  worktreeState,
+} from '../repo/index.js';
 import { isErrno } from '../util/fs.js';
 import { pathspecs, under } from './add.js';
 import { openRepository, type CommandIo } from './context.js';
@@ -20,9 +25,13 @@ export async function runRm(io: CommandIo, paths: string[], options: RmOptions):
     const head = await commitTreeMap(repo, (await repo.readHead()).oid);
     const targets: string[] = [];
     for (const spec of specs) {
-      const matched = [...new Set([...index.entries.keys(), ...index.conflicts.keys()])].filter((p) => under(p, spec));
-      if (matched.length === 0) throw new PathspecError(`pathspec '${spec}' did not match any tracked files`);
-      if (!options.recursive && !matched.includes(spec)) throw new UsageError(`not removing '${spec}' recursively without -r`);
+      const matched = [...new Set([...index.entries.keys(), ...index.conflicts.keys()])].filter(
+        (p) => under(p, spec),
+      );
+      if (matched.length === 0)
+        throw new PathspecError(`pathspec '${spec}' did not match any tracked files`);
+      if (!options.recursive && !matched.includes(spec))
+        throw new UsageError(`not removing '${spec}' recursively without -r`);
       targets.push(...matched);
     }
     if (!options.force) {
@@ -32,12 +41,20 @@ export async function runRm(io: CommandIo, paths: string[], options: RmOptions):
         if (!entry || index.conflicts.has(path)) continue;
         const staged = head.get(path)?.oid !== entry.oid;
         const state = await worktreeState(repo, index, path);
-        if ((state === 'modified' && !options.cached) || (staged && state === 'modified') || (staged && !options.cached)) dirty.push(path);
+        if (
+          (state === 'modified' && !options.cached) ||
+          (staged && state === 'modified') ||
+          (staged && !options.cached)
+        )
+          dirty.push(path);
       }
       if (dirty.length > 0) {
-        throw new DirtyWorktreeError(`these files have changes that would be lost: ${dirty.slice(0, 10).join(', ')}`, {
-          hint: "use --cached to keep the files on disk, or -f to remove them anyway",
-        });
+        throw new DirtyWorktreeError(
+          `these files have changes that would be lost: ${dirty.slice(0, 10).join(', ')}`,
+          {
+            hint: 'use --cached to keep the files on disk, or -f to remove them anyway',
+          },
+        );
       }
     }
     for (const path of targets) {
@@ -53,7 +70,12 @@ export interface MvOptions {
   force?: boolean;
 }
 
-export async function runMv(io: CommandIo, sources: string[], destination: string, options: MvOptions): Promise<void> {
+export async function runMv(
+  io: CommandIo,
+  sources: string[],
+  destination: string,
+  options: MvOptions,
+): Promise<void> {
   const repo = await openRepository(io);
   const [dest] = pathspecs(repo, io, [destination]);
   const srcs = pathspecs(repo, io, sources);
@@ -63,14 +85,22 @@ export async function runMv(io: CommandIo, sources: string[], destination: strin
     throw err;
   });
   const intoDir = destInfo?.isDirectory() ?? false;
-  if (srcs.length > 1 && !intoDir) throw new UsageError(`destination '${destination}' is not a directory`);
+  if (srcs.length > 1 && !intoDir)
+    throw new UsageError(`destination '${destination}' is not a directory`);
   await repo.updateIndex(async (index) => {
     for (const src of srcs) {
       const target = intoDir ? `${dest}/${src.split('/').pop()!}` : dest;
-      if (target === src || under(target, src)) throw new UsageError(`cannot move '${src}' into itself`);
+      if (target === src || under(target, src))
+        throw new UsageError(`cannot move '${src}' into itself`);
       const moved = [...index.entries.keys()].filter((p) => under(p, src));
       if (moved.length === 0) throw new PathspecError(`'${src}' is not under version control`);
-      if (!options.force && (await lstat(repo.absPath(target)).then(() => true, () => false))) {
+      if (
+        !options.force &&
+        (await lstat(repo.absPath(target)).then(
+          () => true,
+          () => false,
+        ))
+      ) {
         throw new UsageError(`destination '${target}' exists`, { hint: 'use -f to overwrite' });
       }
       await ensureSafeParents(repo.root, repo.absPath(target));

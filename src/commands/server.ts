@@ -3,7 +3,17 @@
  */
 import { ConfigError, UsageError } from '../errors/index.js';
 import { MIN_JWT_SECRET_LENGTH } from '../server/config.js';
-import { RepositoryStorage, createApiKey, createServer, isRole, loadServerConfig, mintToken, parseTtl, type Role, type ServerConfig } from '../server/index.js';
+import {
+  RepositoryStorage,
+  createApiKey,
+  createServer,
+  isRole,
+  loadServerConfig,
+  mintToken,
+  parseTtl,
+  type Role,
+  type ServerConfig,
+} from '../server/index.js';
 import type { CommandIo } from './context.js';
 
 /** What commander passes when the user gave no --config. */
@@ -31,7 +41,11 @@ export interface ApiKeyOptions {
 
 function loadConfig(io: CommandIo, path: string | undefined): Promise<ServerConfig> {
   // The default file is optional (a bare `mediagit server` runs on ./mediagit-data); a named one must exist.
-  return loadServerConfig({ configPath: path ?? DEFAULT_CONFIG, requireFile: path !== undefined && path !== DEFAULT_CONFIG, cwd: io.cwd });
+  return loadServerConfig({
+    configPath: path ?? DEFAULT_CONFIG,
+    requireFile: path !== undefined && path !== DEFAULT_CONFIG,
+    cwd: io.cwd,
+  });
 }
 
 /** Runs until SIGTERM or SIGINT, then stops accepting, lets requests in flight finish, and returns. */
@@ -41,7 +55,8 @@ export async function runServer(io: CommandIo, options: ServerOptions): Promise<
   const url = await server.listen();
   io.out(`mediagit server listening on ${url}`);
   if (server.metricsUrl !== null) io.out(`metrics on ${server.metricsUrl}`);
-  if (config.jwtSecret === null) io.err('note: MEDIAGIT_JWT_SECRET is not set, so JWTs are not accepted');
+  if (config.jwtSecret === null)
+    io.err('note: MEDIAGIT_JWT_SECRET is not set, so JWTs are not accepted');
 
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     const stop = (sig: NodeJS.Signals): void => {
@@ -76,10 +91,23 @@ function role(value: string | undefined): Role {
 /** Prints a JWT signed with MEDIAGIT_JWT_SECRET, and nothing else, on standard output. */
 export async function runServerToken(io: CommandIo, options: TokenOptions): Promise<void> {
   const secret = process.env['MEDIAGIT_JWT_SECRET'];
-  if (secret === undefined || secret === '') throw new ConfigError('MEDIAGIT_JWT_SECRET is not set', { hint: "set it to the server's secret (the same value the server runs with)" });
-  if (secret.length < MIN_JWT_SECRET_LENGTH) throw new ConfigError(`MEDIAGIT_JWT_SECRET is too short: it must be at least ${MIN_JWT_SECRET_LENGTH} characters`, { hint: 'generate one with: openssl rand -hex 32' });
+  if (secret === undefined || secret === '')
+    throw new ConfigError('MEDIAGIT_JWT_SECRET is not set', {
+      hint: "set it to the server's secret (the same value the server runs with)",
+    });
+  if (secret.length < MIN_JWT_SECRET_LENGTH)
+    throw new ConfigError(
+      `MEDIAGIT_JWT_SECRET is too short: it must be at least ${MIN_JWT_SECRET_LENGTH} characters`,
+      { hint: 'generate one with: openssl rand -hex 32' },
+    );
   const ttl = parseTtl(options.ttl ?? '1h');
-  io.out(await mintToken(secret, { repo: options.repo, role: role(options.role), sub: options.sub ?? 'cli' }, ttl));
+  io.out(
+    await mintToken(
+      secret,
+      { repo: options.repo, role: role(options.role), sub: options.sub ?? 'cli' },
+      ttl,
+    ),
+  );
 }
 
 /** Creates an API key in the configured storage and prints it once; only its SHA-256 is stored. */
@@ -87,10 +115,19 @@ export async function runApiKeyCreate(io: CommandIo, options: ApiKeyOptions): Pr
   const config = await loadConfig(io, options.config);
   const storage = new RepositoryStorage(config.storage, config.cwd);
   try {
-    const { id, key } = await createApiKey(await storage.system(), { repo: options.repo, role: role(options.role), sub: options.sub ?? 'apikey' });
+    const { id, key } = await createApiKey(await storage.system(), {
+      repo: options.repo,
+      role: role(options.role),
+      sub: options.sub ?? 'apikey',
+    });
     io.out(key);
-    io.err(`API key ${id} created for '${options.sub ?? 'apikey'}' (${role(options.role)} on ${options.repo}); it is shown only this once`);
-    if (!config.apiKeysEnabled) io.err('note: the server accepts API keys only with MEDIAGIT_API_KEY_ENABLED=true (or [auth] api_keys = true)');
+    io.err(
+      `API key ${id} created for '${options.sub ?? 'apikey'}' (${role(options.role)} on ${options.repo}); it is shown only this once`,
+    );
+    if (!config.apiKeysEnabled)
+      io.err(
+        'note: the server accepts API keys only with MEDIAGIT_API_KEY_ENABLED=true (or [auth] api_keys = true)',
+      );
   } finally {
     await storage.close();
   }

@@ -1,7 +1,22 @@
 import { ObjectCorruptError, PathspecError, UsageError } from '../errors/index.js';
-import { isOid, shortOid, type Commit, type Oid, type Tag, type TreeEntry } from '../objects/index.js';
+import {
+  isOid,
+  shortOid,
+  type Commit,
+  type Oid,
+  type Tag,
+  type TreeEntry,
+} from '../objects/index.js';
 import { isValidRefName } from '../store/index.js';
-import { Repository, commitTreeMap, diffMaps, flattenTree, resolveCommit, type Change, type FileType } from '../repo/index.js';
+import {
+  Repository,
+  commitTreeMap,
+  diffMaps,
+  flattenTree,
+  resolveCommit,
+  type Change,
+  type FileType,
+} from '../repo/index.js';
 import { openRepository, type CommandIo } from './context.js';
 import { changeFormat, changeJson, printChanges, type ChangeFormat } from './diff.js';
 import { commitJson, decorations, gitDate, isoDate } from './log.js';
@@ -15,13 +30,20 @@ export interface ShowOptions {
 /** Chunks fetched ahead while streaming a file: bounded memory, overlapping reads. */
 const PREFETCH = 4;
 
-export async function runShow(io: CommandIo, objects: string[], options: ShowOptions): Promise<void> {
+export async function runShow(
+  io: CommandIo,
+  objects: string[],
+  options: ShowOptions,
+): Promise<void> {
   const repo = await openRepository(io);
   const format = changeFormat(options, 'name-status');
   const args = objects.length > 0 ? objects : ['HEAD'];
   if (objects.length === 0) {
     const head = await repo.readHead();
-    if (head.oid === null) throw new UsageError(`your current branch '${head.ref?.replace(/^refs\/heads\//, '') ?? 'HEAD'}' does not have any commits yet`);
+    if (head.oid === null)
+      throw new UsageError(
+        `your current branch '${head.ref?.replace(/^refs\/heads\//, '') ?? 'HEAD'}' does not have any commits yet`,
+      );
   }
   const json: object[] = [];
   let decorate: Map<Oid, string[]> | undefined;
@@ -31,7 +53,14 @@ export async function runShow(io: CommandIo, objects: string[], options: ShowOpt
     first = false;
     const colon = arg.indexOf(':');
     if (colon >= 0) {
-      const result = await showPath(io, repo, arg.slice(0, colon), arg.slice(colon + 1), arg, options.json ?? false);
+      const result = await showPath(
+        io,
+        repo,
+        arg.slice(0, colon),
+        arg.slice(colon + 1),
+        arg,
+        options.json ?? false,
+      );
       if (result) json.push(result);
       continue;
     }
@@ -41,7 +70,15 @@ export async function runShow(io: CommandIo, objects: string[], options: ShowOpt
       const commitOid = await resolveCommit(repo, tagged.oid);
       const commit = await repo.odb.readCommit(commitOid);
       if (options.json) {
-        json.push({ type: 'tag', oid: tagged.oid, name: tagged.tag.name, object: tagged.tag.object, tagger: signatureJson(tagged.tag), message: tagged.tag.message, commit: await commitWithChanges(repo, commitOid, commit) });
+        json.push({
+          type: 'tag',
+          oid: tagged.oid,
+          name: tagged.tag.name,
+          object: tagged.tag.object,
+          tagger: signatureJson(tagged.tag),
+          message: tagged.tag.message,
+          commit: await commitWithChanges(repo, commitOid, commit),
+        });
         continue;
       }
       io.out(`tag ${tagged.tag.name}`);
@@ -67,16 +104,30 @@ function signatureJson(tag: Tag): object {
 
 /** Changes against the first parent (for a root commit, everything is added). */
 async function changesOf(repo: Repository, commit: Commit): Promise<Change[]> {
-  const [before, after] = await Promise.all([commitTreeMap(repo, commit.parents[0] ?? null), flattenTree(repo.odb, commit.tree)]);
+  const [before, after] = await Promise.all([
+    commitTreeMap(repo, commit.parents[0] ?? null),
+    flattenTree(repo.odb, commit.tree),
+  ]);
   return diffMaps(before, after);
 }
 
 async function commitWithChanges(repo: Repository, oid: Oid, commit: Commit): Promise<object> {
-  return { type: 'commit', ...commitJson(oid, commit), changes: (await changesOf(repo, commit)).map(changeJson) };
+  return {
+    type: 'commit',
+    ...commitJson(oid, commit),
+    changes: (await changesOf(repo, commit)).map(changeJson),
+  };
 }
 
 /** Log-style header, then the changes against the first parent. */
-async function printCommit(io: CommandIo, repo: Repository, oid: Oid, commit: Commit, decorate: Map<Oid, string[]>, format: ChangeFormat): Promise<void> {
+async function printCommit(
+  io: CommandIo,
+  repo: Repository,
+  oid: Oid,
+  commit: Commit,
+  decorate: Map<Oid, string[]>,
+  format: ChangeFormat,
+): Promise<void> {
   const labels = decorate.get(oid);
   io.out(`commit ${oid}${labels ? ` (${labels.join(', ')})` : ''}`);
   if (commit.parents.length > 1) io.out(`Merge: ${commit.parents.map(shortOid).join(' ')}`);
@@ -98,7 +149,11 @@ async function annotatedTag(repo: Repository, arg: string): Promise<{ oid: Oid; 
   let candidate: Oid | null = null;
   if (arg === 'HEAD' || arg === '@' || /[~^]/.test(arg)) return null;
   if (arg.startsWith('refs/')) candidate = isValidRefName(arg) ? await repo.readRef(arg) : null;
-  else if (isValidRefName(`refs/heads/${arg}`) && (await repo.readRef(`refs/heads/${arg}`)) !== null) return null;
+  else if (
+    isValidRefName(`refs/heads/${arg}`) &&
+    (await repo.readRef(`refs/heads/${arg}`)) !== null
+  )
+    return null;
   else if (isValidRefName(`refs/tags/${arg}`)) candidate = await repo.readRef(`refs/tags/${arg}`);
   if (candidate === null && isOid(arg)) candidate = arg;
   if (candidate === null && /^[0-9a-f]{4,63}$/.test(arg)) {
@@ -120,9 +175,18 @@ interface Located {
 }
 
 /** `REV:PATH` (or `:PATH` for the index): a file's exact bytes, or a folder's listing. */
-async function showPath(io: CommandIo, repo: Repository, rev: string, rawPath: string, whole: string, json: boolean): Promise<object | null> {
+async function showPath(
+  io: CommandIo,
+  repo: Repository,
+  rev: string,
+  rawPath: string,
+  whole: string,
+  json: boolean,
+): Promise<object | null> {
   // Paths are relative to the repository root, unless they start with ./ or ../ (as in git).
-  const path = /^\.\.?(\/|$)/.test(rawPath) ? repo.toRepoPath(rawPath, io.cwd) : rawPath.replace(/\/+$/, '').replace(/^\/+/, '');
+  const path = /^\.\.?(\/|$)/.test(rawPath)
+    ? repo.toRepoPath(rawPath, io.cwd)
+    : rawPath.replace(/\/+$/, '').replace(/^\/+/, '');
   let located: Located;
   let listing: { name: string; type: FileType | 'dir'; oid: Oid; size: number }[] | null = null;
   if (rev === '') {
@@ -131,7 +195,10 @@ async function showPath(io: CommandIo, repo: Repository, rev: string, rawPath: s
     if (entry) located = { type: entry.type, oid: entry.oid, size: entry.size };
     else {
       const prefix = path === '' ? '' : `${path}/`;
-      const names = new Map<string, { name: string; type: FileType | 'dir'; oid: Oid; size: number }>();
+      const names = new Map<
+        string,
+        { name: string; type: FileType | 'dir'; oid: Oid; size: number }
+      >();
       for (const e of index.entries.values()) {
         if (!e.path.startsWith(prefix)) continue;
         const rest = e.path.slice(prefix.length);
@@ -142,7 +209,9 @@ async function showPath(io: CommandIo, repo: Repository, rev: string, rawPath: s
         else names.set(name, { name, type: 'dir', oid: '', size: (existing?.size ?? 0) + e.size });
       }
       if (names.size === 0) throw new PathspecError(`path '${path}' is not in the index`);
-      listing = [...names.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      listing = [...names.values()].sort((a, b) =>
+        a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
+      );
       located = { type: 'dir', oid: '', size: listing.reduce((n, e) => n + e.size, 0) };
     }
   } else {
@@ -150,8 +219,11 @@ async function showPath(io: CommandIo, repo: Repository, rev: string, rawPath: s
     located = { type: 'dir', oid: commit.tree, size: 0 };
     let walked = '';
     for (const name of path === '' ? [] : path.split('/')) {
-      if (located.type !== 'dir') throw new PathspecError(`path '${path}' does not exist in '${rev}': '${walked}' is a file`);
-      const entry: TreeEntry | undefined = (await repo.odb.readTree(located.oid)).find((e) => e.name === name);
+      if (located.type !== 'dir')
+        throw new PathspecError(`path '${path}' does not exist in '${rev}': '${walked}' is a file`);
+      const entry: TreeEntry | undefined = (await repo.odb.readTree(located.oid)).find(
+        (e) => e.name === name,
+      );
       if (!entry) throw new PathspecError(`path '${path}' does not exist in '${rev}'`);
       walked = walked === '' ? name : `${walked}/${name}`;
       located = { type: entry.type, oid: entry.oid, size: entry.size };
@@ -160,20 +232,45 @@ async function showPath(io: CommandIo, repo: Repository, rev: string, rawPath: s
   }
 
   if (listing) {
-    if (json) return { type: 'tree', object: whole, path, entries: listing.map((e) => ({ name: e.name, type: e.type, oid: e.oid || null, size: e.size })) };
+    if (json)
+      return {
+        type: 'tree',
+        object: whole,
+        path,
+        entries: listing.map((e) => ({
+          name: e.name,
+          type: e.type,
+          oid: e.oid || null,
+          size: e.size,
+        })),
+      };
     io.out(`tree ${whole}`);
     io.out('');
     for (const e of listing) io.out(e.type === 'dir' ? `${e.name}/` : e.name);
     return null;
   }
   const manifest = await repo.odb.readManifest(located.oid);
-  if (json) return { type: 'file', object: whole, path, mode: located.type, oid: located.oid, size: manifest.size, chunks: manifest.chunks.length };
+  if (json)
+    return {
+      type: 'file',
+      object: whole,
+      path,
+      mode: located.type,
+      oid: located.oid,
+      size: manifest.size,
+      chunks: manifest.chunks.length,
+    };
   await streamManifest(io, repo, located.oid, manifest.chunks);
   return null;
 }
 
 /** Writes a file's bytes chunk by chunk, each verified against its ID, a few reads ahead. */
-async function streamManifest(io: CommandIo, repo: Repository, manifestOid: Oid, chunks: readonly { oid: Oid; size: number }[]): Promise<void> {
+async function streamManifest(
+  io: CommandIo,
+  repo: Repository,
+  manifestOid: Oid,
+  chunks: readonly { oid: Oid; size: number }[],
+): Promise<void> {
   const inflight: Promise<Buffer>[] = [];
   let next = 0;
   const fill = (): void => {
@@ -187,7 +284,11 @@ async function streamManifest(io: CommandIo, repo: Repository, manifestOid: Oid,
   for (const chunk of chunks) {
     const data = await inflight.shift()!;
     fill();
-    if (data.length !== chunk.size) throw new ObjectCorruptError(manifestOid, `chunk ${chunk.oid} has ${data.length} bytes, the manifest says ${chunk.size}`);
+    if (data.length !== chunk.size)
+      throw new ObjectCorruptError(
+        manifestOid,
+        `chunk ${chunk.oid} has ${data.length} bytes, the manifest says ${chunk.size}`,
+      );
     await io.writeRaw(data);
   }
 }

@@ -29,7 +29,10 @@ export interface RepoStats {
 
 const ratio = (a: number, b: number): number => (b === 0 ? 1 : a / b);
 
-export async function computeStats(repo: Repository, warn: (line: string) => void = () => {}): Promise<RepoStats> {
+export async function computeStats(
+  repo: Repository,
+  warn: (line: string) => void = () => {},
+): Promise<RepoStats> {
   // Root trees record the size of everything below them, so a commit's snapshot size is one read.
   const rootTreeUses = new Map<Oid, number>();
   let logicalBytes = 0;
@@ -50,7 +53,9 @@ export async function computeStats(repo: Repository, warn: (line: string) => voi
     },
   });
   if (reach.problems.length > 0) {
-    warn(`warning: ${plural(reach.problems.length, 'reachable object is', 'reachable objects are')} missing or corrupt; figures are incomplete (run 'mediagit fsck')`);
+    warn(
+      `warning: ${plural(reach.problems.length, 'reachable object is', 'reachable objects are')} missing or corrupt; figures are incomplete (run 'mediagit fsck')`,
+    );
   }
   let storedBytes = 0;
   let storedChunkBytes = 0;
@@ -84,7 +89,10 @@ export async function runStats(io: CommandIo, options: StatsOptions): Promise<vo
     ['distinct files', String(stats.files)],
     ['unique chunks', `${stats.chunks} (${formatBytes(stats.uniqueBytes)})`],
     ['logical size', `${formatBytes(stats.logicalBytes)} (every commit's snapshot, summed)`],
-    ['stored size', `${formatBytes(stats.storedBytes)} (chunks in use: ${formatBytes(stats.storedChunkBytes)})`],
+    [
+      'stored size',
+      `${formatBytes(stats.storedBytes)} (chunks in use: ${formatBytes(stats.storedChunkBytes)})`,
+    ],
     ['deduplication', `${stats.dedupRatio.toFixed(2)}x (logical / unique)`],
     ['compression', `${stats.compressionRatio.toFixed(2)}x (unique / stored chunks)`],
   ];

@@ -8,7 +8,12 @@ export interface StatusOptions {
   json?: boolean;
 }
 
-const LONG_NAMES: Record<Change['status'], string> = { A: 'new file:', M: 'modified:', D: 'deleted:', T: 'typechange:' };
+const LONG_NAMES: Record<Change['status'], string> = {
+  A: 'new file:',
+  M: 'modified:',
+  D: 'deleted:',
+  T: 'typechange:',
+};
 
 export async function runStatus(io: CommandIo, options: StatusOptions): Promise<void> {
   const repo = await openRepository(io);
@@ -25,11 +30,28 @@ export function statusJson(report: StatusReport): object {
     head: report.head,
     detached: report.branch === null,
     merging: report.merging,
-    clean: report.staged.length === 0 && report.unstaged.length === 0 && report.untracked.length === 0 && report.conflicts.length === 0,
-    staged: report.staged.map((c) => ({ path: c.path, status: c.status, size: c.after?.size ?? 0 })),
-    unstaged: report.unstaged.map((c) => ({ path: c.path, status: c.status, size: c.after?.size ?? 0 })),
+    clean:
+      report.staged.length === 0 &&
+      report.unstaged.length === 0 &&
+      report.untracked.length === 0 &&
+      report.conflicts.length === 0,
+    staged: report.staged.map((c) => ({
+      path: c.path,
+      status: c.status,
+      size: c.after?.size ?? 0,
+    })),
+    unstaged: report.unstaged.map((c) => ({
+      path: c.path,
+      status: c.status,
+      size: c.after?.size ?? 0,
+    })),
     untracked: report.untracked,
-    conflicts: report.conflicts.map((c) => ({ path: c.path, ours: c.ours !== null, theirs: c.theirs !== null, base: c.base !== null })),
+    conflicts: report.conflicts.map((c) => ({
+      path: c.path,
+      ours: c.ours !== null,
+      theirs: c.theirs !== null,
+      base: c.base !== null,
+    })),
   };
 }
 
@@ -37,38 +59,62 @@ function printShort(io: CommandIo, report: StatusReport): void {
   const codes = new Map<string, [string, string]>();
   for (const c of report.staged) codes.set(c.path, [c.status, ' ']);
   for (const c of report.unstaged) codes.set(c.path, [codes.get(c.path)?.[0] ?? ' ', c.status]);
-  for (const c of report.conflicts) codes.set(c.path, c.ours && c.theirs ? ['U', 'U'] : c.ours ? ['U', 'D'] : ['D', 'U']);
-  for (const [path, [x, y]] of [...codes].sort((a, b) => (a[0] < b[0] ? -1 : 1))) io.out(`${x}${y} ${path}`);
+  for (const c of report.conflicts)
+    codes.set(c.path, c.ours && c.theirs ? ['U', 'U'] : c.ours ? ['U', 'D'] : ['D', 'U']);
+  for (const [path, [x, y]] of [...codes].sort((a, b) => (a[0] < b[0] ? -1 : 1)))
+    io.out(`${x}${y} ${path}`);
   for (const path of report.untracked) io.out(`?? ${path}`);
 }
 
 function printLong(io: CommandIo, report: StatusReport): void {
-  io.out(report.branch !== null ? `On branch ${report.branch}` : `HEAD detached at ${report.head ? shortOid(report.head) : '(none)'}`);
+  io.out(
+    report.branch !== null
+      ? `On branch ${report.branch}`
+      : `HEAD detached at ${report.head ? shortOid(report.head) : '(none)'}`,
+  );
   if (report.head === null) io.out('\nNo commits yet');
   if (report.merging) {
-    io.out(report.conflicts.length > 0 ? '\nYou have unmerged paths.\n  (fix conflicts and run "mediagit commit")' : '\nAll conflicts fixed but you are still merging.\n  (use "mediagit commit" to conclude merge)');
+    io.out(
+      report.conflicts.length > 0
+        ? '\nYou have unmerged paths.\n  (fix conflicts and run "mediagit commit")'
+        : '\nAll conflicts fixed but you are still merging.\n  (use "mediagit commit" to conclude merge)',
+    );
   }
   if (report.staged.length > 0) {
     io.out('\nChanges to be committed:');
     for (const c of report.staged) io.out(`\t${LONG_NAMES[c.status].padEnd(12)}${c.path}`);
   }
   if (report.conflicts.length > 0) {
-    io.out('\nUnmerged paths:\n  (use "mediagit checkout --ours|--theirs <path>" then "mediagit add <path>" to resolve)');
+    io.out(
+      '\nUnmerged paths:\n  (use "mediagit checkout --ours|--theirs <path>" then "mediagit add <path>" to resolve)',
+    );
     for (const c of report.conflicts) {
-      const kind = c.ours && c.theirs ? (c.base ? 'both modified:' : 'both added:') : c.ours ? 'deleted by them:' : 'deleted by us:';
+      const kind =
+        c.ours && c.theirs
+          ? c.base
+            ? 'both modified:'
+            : 'both added:'
+          : c.ours
+            ? 'deleted by them:'
+            : 'deleted by us:';
       io.out(`\t${kind.padEnd(17)}${c.path}`);
     }
   }
   if (report.unstaged.length > 0) {
-    io.out('\nChanges not staged for commit:\n  (use "mediagit add <file>..." to stage, "mediagit restore <file>..." to discard)');
+    io.out(
+      '\nChanges not staged for commit:\n  (use "mediagit add <file>..." to stage, "mediagit restore <file>..." to discard)',
+    );
     for (const c of report.unstaged) io.out(`\t${LONG_NAMES[c.status].padEnd(12)}${c.path}`);
   }
   if (report.untracked.length > 0) {
-    io.out('\nUntracked files:\n  (use "mediagit add <file>..." to include in what will be committed)');
+    io.out(
+      '\nUntracked files:\n  (use "mediagit add <file>..." to include in what will be committed)',
+    );
     for (const path of report.untracked) io.out(`\t${path}`);
   }
   if (report.staged.length === 0 && report.conflicts.length === 0) {
-    if (report.unstaged.length > 0 || report.untracked.length > 0) io.out('\nno changes added to commit (use "mediagit add")');
+    if (report.unstaged.length > 0 || report.untracked.length > 0)
+      io.out('\nno changes added to commit (use "mediagit add")');
     else io.out('\nnothing to commit, working tree clean');
   }
 }

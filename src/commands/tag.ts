@@ -20,7 +20,8 @@ const TAGS = 'refs/tags/';
 
 function tagRef(name: string): string {
   const ref = TAGS + name;
-  if (name === 'HEAD' || name.startsWith('-') || !isValidRefName(ref)) throw new UsageError(`'${name}' is not a valid tag name`);
+  if (name === 'HEAD' || name.startsWith('-') || !isValidRefName(ref))
+    throw new UsageError(`'${name}' is not a valid tag name`);
   return ref;
 }
 
@@ -35,25 +36,45 @@ export async function runTag(io: CommandIo, args: string[], options: TagOptions)
     if (annotated) throw new UsageError('-a/-m need a tag name, and cannot be combined with -l');
     return listTags(io, repo, args, options.json ?? false);
   }
-  if (args.length > 2) throw new UsageError('too many arguments', { hint: "use 'mediagit tag <name> [<commit>]'" });
+  if (args.length > 2)
+    throw new UsageError('too many arguments', { hint: "use 'mediagit tag <name> [<commit>]'" });
   const [name, rev] = args as [string, string | undefined];
   const ref = tagRef(name);
   const existing = await repo.readRef(ref);
-  if (existing !== null && !options.force) throw new UsageError(`tag '${name}' already exists`, { hint: 'use -f to replace it' });
-  if (rev === undefined && (await repo.readHead()).oid === null) throw new UsageError(`cannot tag '${name}': the current branch has no commits yet`);
+  if (existing !== null && !options.force)
+    throw new UsageError(`tag '${name}' already exists`, { hint: 'use -f to replace it' });
+  if (rev === undefined && (await repo.readHead()).oid === null)
+    throw new UsageError(`cannot tag '${name}': the current branch has no commits yet`);
   const commit = await resolveCommit(repo, rev ?? 'HEAD');
   let target: Oid = commit;
   if (annotated) {
-    if (options.message === undefined) throw new UsageError('an annotated tag needs a message', { hint: `use 'mediagit tag -a ${name} -m "message"'` });
+    if (options.message === undefined)
+      throw new UsageError('an annotated tag needs a message', {
+        hint: `use 'mediagit tag -a ${name} -m "message"'`,
+      });
     const message = cleanMessage(options.message);
     if (message === '') throw new UsageError('aborting: the tag message is empty');
-    target = (await repo.odb.writeTag({ object: commit, objectKind: 'commit', name, tagger: await repo.identity(), message })).oid;
+    target = (
+      await repo.odb.writeTag({
+        object: commit,
+        objectKind: 'commit',
+        name,
+        tagger: await repo.identity(),
+        message,
+      })
+    ).oid;
   }
   await repo.updateRef(ref, target, existing);
-  if (existing !== null && existing !== target) io.out(`Updated tag '${name}' (was ${shortOid(existing)})`);
+  if (existing !== null && existing !== target)
+    io.out(`Updated tag '${name}' (was ${shortOid(existing)})`);
 }
 
-async function listTags(io: CommandIo, repo: Repository, patterns: string[], json: boolean): Promise<void> {
+async function listTags(
+  io: CommandIo,
+  repo: Repository,
+  patterns: string[],
+  json: boolean,
+): Promise<void> {
   const refs = await repo.store.listRefs(TAGS);
   const matchers = patterns.map((p) => picomatch(p, { dot: true }));
   const names = [...refs.keys()]

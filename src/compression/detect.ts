@@ -5,11 +5,56 @@ import { extname } from 'node:path';
  * magic bytes first (names lie), then by extension for containers without a reliable signature.
  */
 const PRECOMPRESSED_EXTENSIONS = new Set([
-  '.jpg', '.jpeg', '.png', '.gif', '.webp', '.heic', '.heif', '.avif', '.jxl',
-  '.mp4', '.m4v', '.m4a', '.mov', '.mkv', '.webm', '.avi', '.mts', '.m2ts', '.mxf', '.hevc', '.h264', '.h265',
-  '.mp3', '.aac', '.ogg', '.opus', '.flac', '.wma',
-  '.zip', '.7z', '.rar', '.gz', '.tgz', '.bz2', '.xz', '.zst', '.lz4', '.br',
-  '.pdf', '.docx', '.xlsx', '.pptx', '.jar', '.apk', '.ipa', '.unitypackage', '.pak', '.ktx2', '.basis', '.dds',
+  '.jpg',
+  '.jpeg',
+  '.png',
+  '.gif',
+  '.webp',
+  '.heic',
+  '.heif',
+  '.avif',
+  '.jxl',
+  '.mp4',
+  '.m4v',
+  '.m4a',
+  '.mov',
+  '.mkv',
+  '.webm',
+  '.avi',
+  '.mts',
+  '.m2ts',
+  '.mxf',
+  '.hevc',
+  '.h264',
+  '.h265',
+  '.mp3',
+  '.aac',
+  '.ogg',
+  '.opus',
+  '.flac',
+  '.wma',
+  '.zip',
+  '.7z',
+  '.rar',
+  '.gz',
+  '.tgz',
+  '.bz2',
+  '.xz',
+  '.zst',
+  '.lz4',
+  '.br',
+  '.pdf',
+  '.docx',
+  '.xlsx',
+  '.pptx',
+  '.jar',
+  '.apk',
+  '.ipa',
+  '.unitypackage',
+  '.pak',
+  '.ktx2',
+  '.basis',
+  '.dds',
 ]);
 
 function startsWith(head: Uint8Array, bytes: readonly number[], offset = 0): boolean {
@@ -30,7 +75,10 @@ export function isPrecompressedContent(head: Uint8Array): boolean {
     startsWith(head, ascii('ftyp')) ||
     startsWith(head, [0x1a, 0x45, 0xdf, 0xa3]) || // Matroska / WebM
     startsWith(head, ascii('ID3')) || // MP3 with ID3 tag
-    (head.length >= 2 && head[0] === 0xff && ((head[1] ?? 0) & 0xe0) === 0xe0 && ((head[1] ?? 0) & 0x06) !== 0) || // MPEG audio frame / ADTS
+    (head.length >= 2 &&
+      head[0] === 0xff &&
+      ((head[1] ?? 0) & 0xe0) === 0xe0 &&
+      ((head[1] ?? 0) & 0x06) !== 0) || // MPEG audio frame / ADTS
     startsWith(head, ascii('OggS')) ||
     startsWith(head, ascii('fLaC')) ||
     startsWith(head, [0x50, 0x4b, 0x03, 0x04]) || // ZIP and its children
@@ -67,6 +115,7 @@ export class CompressionPolicy {
 
   /** What happened to a chunk zstd was tried on (ignored for chunks already stored). */
   record(outcome: { written: boolean; compressed: boolean }, skipped: boolean): void {
-    if (outcome.written && !skipped) this.incompressibleRun = outcome.compressed ? 0 : this.incompressibleRun + 1;
+    if (outcome.written && !skipped)
+      this.incompressibleRun = outcome.compressed ? 0 : this.incompressibleRun + 1;
   }
 }

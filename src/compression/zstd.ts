@@ -1,4 +1,11 @@
-import { constants, zstdCompress, zstdCompressSync, zstdDecompress, zstdDecompressSync, type ZstdOptions } from 'node:zlib';
+import {
+  constants,
+  zstdCompress,
+  zstdCompressSync,
+  zstdDecompress,
+  zstdDecompressSync,
+  type ZstdOptions,
+} from 'node:zlib';
 
 /** Codec byte in the stored envelope (docs/format.md). Never renumber. */
 export const Codec = { raw: 0, zstd: 1 } as const;
@@ -24,21 +31,39 @@ export interface Encoded {
  * several chunks proceeds on every core while the main thread keeps chunking and hashing.
  */
 export function zstd(data: Uint8Array, level: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => zstdCompress(data, compressOptions(data.length, level), (err, out) => (err ? reject(err) : resolve(out))));
+  return new Promise((resolve, reject) =>
+    zstdCompress(data, compressOptions(data.length, level), (err, out) =>
+      err ? reject(err) : resolve(out),
+    ),
+  );
 }
 
 export function unzstd(data: Uint8Array, expectedLength: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => zstdDecompress(data, decompressOptions(expectedLength), (err, out) => (err ? reject(err) : resolve(out))));
+  return new Promise((resolve, reject) =>
+    zstdDecompress(data, decompressOptions(expectedLength), (err, out) =>
+      err ? reject(err) : resolve(out),
+    ),
+  );
 }
 
 /** Compresses unless told not to or unless it does not pay; falls back to raw per chunk. */
-export async function encodePayload(data: Buffer, options: { level: number; skip: boolean }): Promise<Encoded> {
-  return worthTrying(data, options) ? keepIfSmaller(data, await zstd(data, options.level)) : raw(data);
+export async function encodePayload(
+  data: Buffer,
+  options: { level: number; skip: boolean },
+): Promise<Encoded> {
+  return worthTrying(data, options)
+    ? keepIfSmaller(data, await zstd(data, options.level))
+    : raw(data);
 }
 
 /** encodePayload for threads that may block (the chunk workers): same decisions, same bytes. */
-export function encodePayloadSync(data: Buffer, options: { level: number; skip: boolean }): Encoded {
-  return worthTrying(data, options) ? keepIfSmaller(data, zstdCompressSync(data, compressOptions(data.length, options.level))) : raw(data);
+export function encodePayloadSync(
+  data: Buffer,
+  options: { level: number; skip: boolean },
+): Encoded {
+  return worthTrying(data, options)
+    ? keepIfSmaller(data, zstdCompressSync(data, compressOptions(data.length, options.level)))
+    : raw(data);
 }
 
 function worthTrying(data: Buffer, options: { level: number; skip: boolean }): boolean {
@@ -48,7 +73,9 @@ function worthTrying(data: Buffer, options: { level: number; skip: boolean }): b
 const raw = (data: Buffer): Encoded => ({ codec: Codec.raw, payload: data });
 
 function keepIfSmaller(data: Buffer, packed: Buffer): Encoded {
-  return packed.length > data.length * (1 - MIN_SAVINGS) ? raw(data) : { codec: Codec.zstd, payload: packed };
+  return packed.length > data.length * (1 - MIN_SAVINGS)
+    ? raw(data)
+    : { codec: Codec.zstd, payload: packed };
 }
 
 /**
@@ -56,7 +83,10 @@ function keepIfSmaller(data: Buffer, packed: Buffer): Encoded {
  * single job; the default 16 KiB would bounce to the main thread per 16 KiB.
  */
 function compressOptions(length: number, level: number): ZstdOptions {
-  return { chunkSize: compressBound(length), params: { [constants.ZSTD_c_compressionLevel]: level } };
+  return {
+    chunkSize: compressBound(length),
+    params: { [constants.ZSTD_c_compressionLevel]: level },
+  };
 }
 
 /**
@@ -74,7 +104,11 @@ function compressBound(length: number): number {
   return length + (length >> 7) + 1024;
 }
 
-export async function decodePayload(codec: number, payload: Buffer, plainLength: number): Promise<Buffer> {
+export async function decodePayload(
+  codec: number,
+  payload: Buffer,
+  plainLength: number,
+): Promise<Buffer> {
   if (codec === Codec.raw) return payload;
   if (codec === Codec.zstd) return unzstd(payload, plainLength);
   throw new Error(`unknown codec ${codec}`);

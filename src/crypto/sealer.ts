@@ -1,8 +1,33 @@
-import { createCipheriv, createDecipheriv, createHmac, createSecretKey, webcrypto, type KeyObject } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHmac,
+  createSecretKey,
+  webcrypto,
+  type KeyObject,
+} from 'node:crypto';
 import { gearFromSeed } from '../chunking/index.js';
-import { ENVELOPE_HEADER_SIZE, decodeEnvelopeHeader, writeEnvelopeHeader, oidFromBytes, oidToBytes, type ObjectKind, type ObjectSealer, type Oid, type Unsealed, type UnsealedPieces } from '../objects/index.js';
+import {
+  ENVELOPE_HEADER_SIZE,
+  decodeEnvelopeHeader,
+  writeEnvelopeHeader,
+  oidFromBytes,
+  oidToBytes,
+  type ObjectKind,
+  type ObjectSealer,
+  type Oid,
+  type Unsealed,
+  type UnsealedPieces,
+} from '../objects/index.js';
 import { joinReleasing, releaseMemory } from '../util/memory.js';
-import { hkdfSha256, hmacSha256, NONCE_BYTES, padme, randomNonce, TAG_BYTES } from './primitives.js';
+import {
+  hkdfSha256,
+  hmacSha256,
+  NONCE_BYTES,
+  padme,
+  randomNonce,
+  TAG_BYTES,
+} from './primitives.js';
 
 /** Cipher byte of the envelope for AES-256-GCM sealed objects. */
 export const CIPHER_AES_256_GCM = 1;
@@ -84,8 +109,16 @@ export class EncryptedSealer implements ObjectSealer {
   private hmacKey: Promise<webcrypto.CryptoKey> | undefined;
 
   async oidOfAsync(_kind: ObjectKind, canonical: Uint8Array): Promise<Oid> {
-    this.hmacKey ??= webcrypto.subtle.importKey('raw', this.keys.id, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
-    return Buffer.from(await webcrypto.subtle.sign('HMAC', await this.hmacKey, canonical)).toString('hex');
+    this.hmacKey ??= webcrypto.subtle.importKey(
+      'raw',
+      this.keys.id,
+      { name: 'HMAC', hash: 'SHA-256' },
+      false,
+      ['sign'],
+    );
+    return Buffer.from(await webcrypto.subtle.sign('HMAC', await this.hmacKey, canonical)).toString(
+      'hex',
+    );
   }
 
   seal(kind: ObjectKind, oid: Oid, codec: number, plainLength: number, payload: Buffer): Buffer {
@@ -99,7 +132,13 @@ export class EncryptedSealer implements ObjectSealer {
    * The sealed object as pieces: the inner header, payload and padding go through the cipher as a
    * stream, so the payload is never copied into a padded buffer first.
    */
-  sealParts(kind: ObjectKind, oid: Oid, codec: number, plainLength: number, payload: Buffer): Buffer[] {
+  sealParts(
+    kind: ObjectKind,
+    oid: Oid,
+    codec: number,
+    plainLength: number,
+    payload: Buffer,
+  ): Buffer[] {
     const header = Buffer.alloc(ENVELOPE_HEADER_SIZE);
     writeEnvelopeHeader(header, kind, 0, 0, CIPHER_AES_256_GCM);
     const nonce = randomNonce();
@@ -108,10 +147,13 @@ export class EncryptedSealer implements ObjectSealer {
     innerHeader.writeUInt8(codec, 0);
     innerHeader.writeBigUInt64BE(BigInt(plainLength), 1);
     innerHeader.writeBigUInt64BE(BigInt(payload.length), 9);
-    const cipher = createCipheriv('aes-256-gcm', this.dataKeyObject, nonce, { authTagLength: TAG_BYTES });
+    const cipher = createCipheriv('aes-256-gcm', this.dataKeyObject, nonce, {
+      authTagLength: TAG_BYTES,
+    });
     cipher.setAAD(aad(header, oid));
     const parts = [header, nonce, cipher.update(innerHeader)];
-    for (let at = 0; at < payload.length; at += CIPHER_STEP) parts.push(cipher.update(payload.subarray(at, at + CIPHER_STEP)));
+    for (let at = 0; at < payload.length; at += CIPHER_STEP)
+      parts.push(cipher.update(payload.subarray(at, at + CIPHER_STEP)));
     const padding = innerLength - INNER_HEADER - payload.length;
     if (padding > 0) parts.push(cipher.update(Buffer.alloc(padding)));
     parts.push(cipher.final(), cipher.getAuthTag());
@@ -121,7 +163,10 @@ export class EncryptedSealer implements ObjectSealer {
   private dataKey: Promise<webcrypto.CryptoKey> | undefined;
 
   private key(): Promise<webcrypto.CryptoKey> {
-    this.dataKey ??= webcrypto.subtle.importKey('raw', this.keys.data, { name: 'AES-GCM' }, false, ['encrypt', 'decrypt']);
+    this.dataKey ??= webcrypto.subtle.importKey('raw', this.keys.data, { name: 'AES-GCM' }, false, [
+      'encrypt',
+      'decrypt',
+    ]);
     return this.dataKey;
   }
 
@@ -130,7 +175,13 @@ export class EncryptedSealer implements ObjectSealer {
    * chunk workers seal everything large), so the cipher runs in place rather than paying a
    * thread-pool hop and WebCrypto's copies; one encoder (sealParts) serves every path.
    */
-  async sealAsync(kind: ObjectKind, oid: Oid, codec: number, plainLength: number, payload: Buffer): Promise<Buffer> {
+  async sealAsync(
+    kind: ObjectKind,
+    oid: Oid,
+    codec: number,
+    plainLength: number,
+    payload: Buffer,
+  ): Promise<Buffer> {
     return this.seal(kind, oid, codec, plainLength, payload);
   }
 
@@ -142,19 +193,27 @@ export class EncryptedSealer implements ObjectSealer {
     let inner: Buffer;
     try {
       const iv = stored.subarray(ENVELOPE_HEADER_SIZE, ENVELOPE_HEADER_SIZE + NONCE_BYTES);
-      const plain = await webcrypto.subtle.decrypt({ name: 'AES-GCM', iv, additionalData: aad(header, oid), tagLength: TAG_BYTES * 8 }, await this.key(), stored.subarray(ENVELOPE_HEADER_SIZE + NONCE_BYTES));
+      const plain = await webcrypto.subtle.decrypt(
+        { name: 'AES-GCM', iv, additionalData: aad(header, oid), tagLength: TAG_BYTES * 8 },
+        await this.key(),
+        stored.subarray(ENVELOPE_HEADER_SIZE + NONCE_BYTES),
+      );
       inner = Buffer.from(plain);
     } catch {
-      throw new Error('authentication failed (tampered, truncated, swapped, or from another repository)');
+      throw new Error(
+        'authentication failed (tampered, truncated, swapped, or from another repository)',
+      );
     }
     return parseInner(inner);
   }
 
   private checkHeader(kind: ObjectKind, stored: Buffer): Buffer {
     const header = decodeEnvelopeHeader(stored);
-    if (header.cipher !== CIPHER_AES_256_GCM) throw new Error('object is not encrypted, but this repository is');
+    if (header.cipher !== CIPHER_AES_256_GCM)
+      throw new Error('object is not encrypted, but this repository is');
     if (header.kind !== kind) throw new Error(`expected a ${kind}, found a ${header.kind}`);
-    if (stored.length < ENVELOPE_HEADER_SIZE + NONCE_BYTES + TAG_BYTES + INNER_HEADER) throw new Error('truncated');
+    if (stored.length < ENVELOPE_HEADER_SIZE + NONCE_BYTES + TAG_BYTES + INNER_HEADER)
+      throw new Error('truncated');
     return stored.subarray(0, ENVELOPE_HEADER_SIZE);
   }
 
@@ -179,7 +238,12 @@ export class EncryptedSealer implements ObjectSealer {
     const body = stored.subarray(ENVELOPE_HEADER_SIZE + NONCE_BYTES, stored.length - TAG_BYTES);
     const pieces: Buffer[] = [];
     try {
-      const decipher = createDecipheriv('aes-256-gcm', this.dataKeyObject, stored.subarray(ENVELOPE_HEADER_SIZE, ENVELOPE_HEADER_SIZE + NONCE_BYTES), { authTagLength: TAG_BYTES });
+      const decipher = createDecipheriv(
+        'aes-256-gcm',
+        this.dataKeyObject,
+        stored.subarray(ENVELOPE_HEADER_SIZE, ENVELOPE_HEADER_SIZE + NONCE_BYTES),
+        { authTagLength: TAG_BYTES },
+      );
       decipher.setAAD(aad(header, oid));
       decipher.setAuthTag(stored.subarray(stored.length - TAG_BYTES));
       // The inner header first, alone: a compressed payload then comes out of the cipher in one
@@ -188,12 +252,15 @@ export class EncryptedSealer implements ObjectSealer {
       const head = decipher.update(body.subarray(0, INNER_HEADER));
       pieces.push(head);
       const step = head.readUInt8(0) === CODEC_RAW ? CIPHER_STEP : body.length;
-      for (let at = INNER_HEADER; at < body.length; at += step) pieces.push(decipher.update(body.subarray(at, at + step)));
+      for (let at = INNER_HEADER; at < body.length; at += step)
+        pieces.push(decipher.update(body.subarray(at, at + step)));
       // Nothing deciphered counts until the tag checks out: a failure here discards all of it.
       decipher.final();
     } catch {
       for (const piece of pieces) releaseMemory(piece);
-      throw new Error('authentication failed (tampered, truncated, swapped, or from another repository)');
+      throw new Error(
+        'authentication failed (tampered, truncated, swapped, or from another repository)',
+      );
     }
     return pieces;
   }
@@ -202,15 +269,26 @@ export class EncryptedSealer implements ObjectSealer {
 /** codec u8 | canonical length u64 | payload length u64 | payload | zero padding. */
 function parseInner(inner: Buffer): Unsealed {
   const { codec, plainLength, payloadLength } = parseInnerHeader(inner, inner.length);
-  return { codec, plainLength, payload: inner.subarray(INNER_HEADER, INNER_HEADER + payloadLength) };
+  return {
+    codec,
+    plainLength,
+    payload: inner.subarray(INNER_HEADER, INNER_HEADER + payloadLength),
+  };
 }
 
 /** `head` holds at least the inner header (the first cipher step always does); `innerLength` is the whole inner plaintext's. */
-function parseInnerHeader(head: Buffer, innerLength: number): { codec: number; plainLength: number; payloadLength: number } {
+function parseInnerHeader(
+  head: Buffer,
+  innerLength: number,
+): { codec: number; plainLength: number; payloadLength: number } {
   const codec = head.readUInt8(0);
   const plainLength = head.readBigUInt64BE(1);
   const payloadLength = head.readBigUInt64BE(9);
-  if (payloadLength > BigInt(innerLength - INNER_HEADER) || plainLength > BigInt(Number.MAX_SAFE_INTEGER)) throw new Error('bad inner lengths');
+  if (
+    payloadLength > BigInt(innerLength - INNER_HEADER) ||
+    plainLength > BigInt(Number.MAX_SAFE_INTEGER)
+  )
+    throw new Error('bad inner lengths');
   return { codec, plainLength: Number(plainLength), payloadLength: Number(payloadLength) };
 }
 

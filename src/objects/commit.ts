@@ -32,9 +32,11 @@ function formatTz(minutes: number): string {
 }
 
 export function formatSignature(sig: Signature): string {
-  if (/[<>\n\0]/.test(sig.name) || /[<>\n\0]/.test(sig.email)) throw new Error('names and emails may not contain <, >, newline or NUL');
+  if (/[<>\n\0]/.test(sig.name) || /[<>\n\0]/.test(sig.email))
+    throw new Error('names and emails may not contain <, >, newline or NUL');
   if (!Number.isSafeInteger(sig.time) || sig.time < 0) throw new Error('bad signature time');
-  if (!Number.isInteger(sig.tzOffset) || Math.abs(sig.tzOffset) > 24 * 60) throw new Error('bad time zone offset');
+  if (!Number.isInteger(sig.tzOffset) || Math.abs(sig.tzOffset) > 24 * 60)
+    throw new Error('bad time zone offset');
   return `${sig.name} <${sig.email}> ${sig.time} ${formatTz(sig.tzOffset)}`;
 }
 
@@ -44,7 +46,12 @@ export function parseSignature(text: string): Signature {
   const m = SIGNATURE_PATTERN.exec(text);
   if (!m) throw new Error(`malformed signature: ${text.slice(0, 80)}`);
   const minutes = Number(m[5]) * 60 + Number(m[6]);
-  return { name: m[1]!, email: m[2]!, time: Number(m[3]), tzOffset: m[4] === '-' ? -minutes : minutes };
+  return {
+    name: m[1]!,
+    email: m[2]!,
+    time: Number(m[3]),
+    tzOffset: m[4] === '-' ? -minutes : minutes,
+  };
 }
 
 /**
@@ -72,7 +79,8 @@ function splitHeaders(bytes: Buffer): { headers: string[]; message: string } {
 
 function takeHeader(headers: string[], index: number, key: string): string {
   const line = headers[index];
-  if (line === undefined || !line.startsWith(`${key} `)) throw new Error(`expected '${key}' header`);
+  if (line === undefined || !line.startsWith(`${key} `))
+    throw new Error(`expected '${key}' header`);
   return line.slice(key.length + 1);
 }
 
@@ -102,7 +110,10 @@ export function decodeCommit(bytes: Buffer): Commit {
 export function encodeTag(tag: Tag): Buffer {
   if (!isOid(tag.object)) throw new Error('bad tagged object OID');
   if (/[\s\0]/.test(tag.name) || tag.name.length === 0) throw new Error('bad tag name');
-  return Buffer.from(`object ${tag.object}\ntype ${tag.objectKind}\ntag ${tag.name}\ntagger ${formatSignature(tag.tagger)}\n\n${tag.message}`, 'utf8');
+  return Buffer.from(
+    `object ${tag.object}\ntype ${tag.objectKind}\ntag ${tag.name}\ntagger ${formatSignature(tag.tagger)}\n\n${tag.message}`,
+    'utf8',
+  );
 }
 
 export function decodeTag(bytes: Buffer): Tag {
@@ -111,7 +122,13 @@ export function decodeTag(bytes: Buffer): Tag {
   const object = takeHeader(headers, 0, 'object');
   const type = takeHeader(headers, 1, 'type');
   if (type !== 'commit') throw new Error(`unsupported tagged kind ${type}`);
-  const tag: Tag = { object, objectKind: 'commit', name: takeHeader(headers, 2, 'tag'), tagger: parseSignature(takeHeader(headers, 3, 'tagger')), message };
+  const tag: Tag = {
+    object,
+    objectKind: 'commit',
+    name: takeHeader(headers, 2, 'tag'),
+    tagger: parseSignature(takeHeader(headers, 3, 'tagger')),
+    message,
+  };
   if (!encodeTag(tag).equals(bytes)) throw new Error('tag is not in canonical form');
   return tag;
 }

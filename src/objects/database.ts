@@ -3,7 +3,14 @@ import { ObjectCorruptError, ObjectMissingError, NotFoundError } from '../errors
 // The contract alone: the store index would pull every backend and wrapper into a worker thread.
 import { chunkKey, objectKey, type Store } from '../store/store.js';
 import { joinReleasing, releaseMemory } from '../util/memory.js';
-import { decodeCommit, decodeTag, encodeCommit, encodeTag, type Commit, type Tag } from './commit.js';
+import {
+  decodeCommit,
+  decodeTag,
+  encodeCommit,
+  encodeTag,
+  type Commit,
+  type Tag,
+} from './commit.js';
 import { decodeEnvelopeHeader } from './envelope.js';
 import type { ObjectKind } from './kinds.js';
 import { decodeManifest, encodeManifest, type Manifest } from './manifest.js';
@@ -37,7 +44,10 @@ export type StructuredKind = Exclude<ObjectKind, 'chunk'>;
 export class ObjectDatabase {
   readonly sealer: ObjectSealer;
 
-  constructor(readonly store: Store, private readonly options: ObjectDatabaseOptions) {
+  constructor(
+    readonly store: Store,
+    private readonly options: ObjectDatabaseOptions,
+  ) {
     this.sealer = options.sealer ?? plainSealer;
   }
 
@@ -53,13 +63,25 @@ export class ObjectDatabase {
    * Stores one chunk unless the store has it. Hashing and compression run on the thread pool, so
    * several chunks proceed on every core while the caller keeps reading and chunking.
    */
-  async putChunk(plain: Buffer, options: { skipCompression: boolean; oid?: Oid }): Promise<PutResult & { compressed: boolean }> {
+  async putChunk(
+    plain: Buffer,
+    options: { skipCompression: boolean; oid?: Oid },
+  ): Promise<PutResult & { compressed: boolean }> {
     const oid = options.oid ?? (await this.sealer.oidOfAsync('chunk', plain));
     const key = chunkKey(oid);
     const [present] = await this.store.has([key]);
     if (present) return { oid, written: false, storedBytes: 0, compressed: false };
-    const encoded = await encodePayload(plain, { level: this.options.compressionLevel, skip: options.skipCompression });
-    const stored = await this.sealer.sealAsync('chunk', oid, encoded.codec, plain.length, encoded.payload);
+    const encoded = await encodePayload(plain, {
+      level: this.options.compressionLevel,
+      skip: options.skipCompression,
+    });
+    const stored = await this.sealer.sealAsync(
+      'chunk',
+      oid,
+      encoded.codec,
+      plain.length,
+      encoded.payload,
+    );
     await this.store.put(key, stored);
     return { oid, written: true, storedBytes: stored.length, compressed: encoded.codec !== 0 };
   }
@@ -69,8 +91,17 @@ export class ObjectDatabase {
     const key = objectKey(oid);
     const [present] = await this.store.has([key]);
     if (present) return { oid, written: false, storedBytes: 0 };
-    const encoded = await encodePayload(plain, { level: this.options.compressionLevel, skip: plain.length < 512 });
-    const stored = await this.sealer.sealAsync(kind, oid, encoded.codec, plain.length, encoded.payload);
+    const encoded = await encodePayload(plain, {
+      level: this.options.compressionLevel,
+      skip: plain.length < 512,
+    });
+    const stored = await this.sealer.sealAsync(
+      kind,
+      oid,
+      encoded.codec,
+      plain.length,
+      encoded.payload,
+    );
     await this.store.put(key, stored);
     return { oid, written: true, storedBytes: stored.length };
   }
@@ -98,7 +129,10 @@ export class ObjectDatabase {
       throw corrupt(oid, err);
     }
     // Hashing on the thread pool: checkout, push and clone verify every chunk, on every core.
-    const actual = plain.length >= ASYNC_HASH_MIN ? await this.sealer.oidOfAsync(kind, plain) : this.oidOf(kind, plain);
+    const actual =
+      plain.length >= ASYNC_HASH_MIN
+        ? await this.sealer.oidOfAsync(kind, plain)
+        : this.oidOf(kind, plain);
     if (actual !== oid) throw new ObjectCorruptError(oid, 'content does not match its ID');
     return plain;
   }
@@ -120,11 +154,15 @@ export class ObjectDatabase {
         pieces = [decodePayloadSync(opened.codec, payload, opened.plainLength)];
         if (payload.buffer !== stored.buffer) releaseMemory(payload);
       }
-      checkLength(pieces.reduce((sum, piece) => sum + piece.length, 0), opened.plainLength);
+      checkLength(
+        pieces.reduce((sum, piece) => sum + piece.length, 0),
+        opened.plainLength,
+      );
     } catch (err) {
       throw corrupt(oid, err);
     }
-    if (this.sealer.oidOfPieces(kind, pieces) !== oid) throw new ObjectCorruptError(oid, 'content does not match its ID');
+    if (this.sealer.oidOfPieces(kind, pieces) !== oid)
+      throw new ObjectCorruptError(oid, 'content does not match its ID');
     return pieces;
   }
 
@@ -137,7 +175,11 @@ export class ObjectDatabase {
     try {
       return decode(bytes);
     } catch (err) {
-      throw new ObjectCorruptError(oid, `undecodable ${kind}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      throw new ObjectCorruptError(
+        oid,
+        `undecodable ${kind}: ${err instanceof Error ? err.message : String(err)}`,
+        { cause: err },
+      );
     }
   }
 
@@ -195,5 +237,7 @@ function checkLength(decoded: number, expected: number): void {
 }
 
 function corrupt(oid: Oid, err: unknown): ObjectCorruptError {
-  return new ObjectCorruptError(oid, err instanceof Error ? err.message : String(err), { cause: err });
+  return new ObjectCorruptError(oid, err instanceof Error ? err.message : String(err), {
+    cause: err,
+  });
 }

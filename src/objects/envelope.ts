@@ -18,14 +18,26 @@ export interface EnvelopeHeader {
  * Stored form of every object: "MGOB" | u8 version=1 | u8 kind | u8 codec | u8 cipher |
  * u64be length of the object's canonical bytes | payload (those bytes after the codec).
  */
-export function encodeEnvelope(kind: ObjectKind, codec: number, plainLength: number, payload: Uint8Array, cipher = CIPHER_NONE): Buffer {
+export function encodeEnvelope(
+  kind: ObjectKind,
+  codec: number,
+  plainLength: number,
+  payload: Uint8Array,
+  cipher = CIPHER_NONE,
+): Buffer {
   const out = Buffer.allocUnsafe(ENVELOPE_HEADER_SIZE + payload.length);
   writeEnvelopeHeader(out, kind, codec, plainLength, cipher);
   out.set(payload, ENVELOPE_HEADER_SIZE);
   return out;
 }
 
-export function writeEnvelopeHeader(out: Buffer, kind: ObjectKind, codec: number, plainLength: number, cipher = CIPHER_NONE): void {
+export function writeEnvelopeHeader(
+  out: Buffer,
+  kind: ObjectKind,
+  codec: number,
+  plainLength: number,
+  cipher = CIPHER_NONE,
+): void {
   ENVELOPE_MAGIC.copy(out, 0);
   out.writeUInt8(ENVELOPE_VERSION, 4);
   out.writeUInt8(KIND_CODES[kind], 5);
@@ -36,7 +48,8 @@ export function writeEnvelopeHeader(out: Buffer, kind: ObjectKind, codec: number
 
 /** Parses the header; throws a plain Error naming the defect. */
 export function decodeEnvelopeHeader(stored: Buffer): EnvelopeHeader {
-  if (stored.length < ENVELOPE_HEADER_SIZE) throw new Error(`truncated: ${stored.length} bytes is shorter than the envelope header`);
+  if (stored.length < ENVELOPE_HEADER_SIZE)
+    throw new Error(`truncated: ${stored.length} bytes is shorter than the envelope header`);
   if (!stored.subarray(0, 4).equals(ENVELOPE_MAGIC)) throw new Error('bad envelope magic');
   const version = stored.readUInt8(4);
   if (version !== ENVELOPE_VERSION) throw new Error(`unsupported envelope version ${version}`);
@@ -44,5 +57,11 @@ export function decodeEnvelopeHeader(stored: Buffer): EnvelopeHeader {
   if (kind === undefined) throw new Error(`unknown object kind ${stored.readUInt8(5)}`);
   const plainLength = stored.readBigUInt64BE(8);
   if (plainLength > BigInt(Number.MAX_SAFE_INTEGER)) throw new Error('length out of range');
-  return { version, kind, codec: stored.readUInt8(6), cipher: stored.readUInt8(7), plainLength: Number(plainLength) };
+  return {
+    version,
+    kind,
+    codec: stored.readUInt8(6),
+    cipher: stored.readUInt8(7),
+    plainLength: Number(plainLength),
+  };
 }

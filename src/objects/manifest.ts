@@ -30,24 +30,29 @@ export function encodeManifest(manifest: Manifest): Buffer {
   let offset = HEADER;
   for (const chunk of manifest.chunks) {
     if (!isOid(chunk.oid)) throw new TypeError(`bad chunk OID in manifest: ${chunk.oid}`);
-    if (!Number.isInteger(chunk.size) || chunk.size <= 0 || chunk.size > 0xffffffff) throw new TypeError(`bad chunk size ${chunk.size}`);
+    if (!Number.isInteger(chunk.size) || chunk.size <= 0 || chunk.size > 0xffffffff)
+      throw new TypeError(`bad chunk size ${chunk.size}`);
     oidToBytes(chunk.oid).copy(out, offset);
     out.writeUInt32BE(chunk.size, offset + 32);
     offset += ENTRY;
     sum += chunk.size;
   }
-  if (sum !== manifest.size) throw new TypeError(`manifest chunk sizes add up to ${sum}, not ${manifest.size}`);
+  if (sum !== manifest.size)
+    throw new TypeError(`manifest chunk sizes add up to ${sum}, not ${manifest.size}`);
   return out;
 }
 
 /** Parses canonical bytes; throws a plain Error describing the defect (callers wrap it with the OID). */
 export function decodeManifest(bytes: Buffer): Manifest {
-  if (bytes.length < HEADER || !bytes.subarray(0, 4).equals(MAGIC)) throw new Error('not a manifest');
-  if (bytes.readUInt8(4) !== VERSION) throw new Error(`unsupported manifest version ${bytes.readUInt8(4)}`);
+  if (bytes.length < HEADER || !bytes.subarray(0, 4).equals(MAGIC))
+    throw new Error('not a manifest');
+  if (bytes.readUInt8(4) !== VERSION)
+    throw new Error(`unsupported manifest version ${bytes.readUInt8(4)}`);
   const total = bytes.readBigUInt64BE(5);
   if (total > BigInt(Number.MAX_SAFE_INTEGER)) throw new Error('manifest size out of range');
   const count = bytes.readUInt32BE(13);
-  if (bytes.length !== HEADER + ENTRY * count) throw new Error('manifest length does not match its chunk count');
+  if (bytes.length !== HEADER + ENTRY * count)
+    throw new Error('manifest length does not match its chunk count');
   const chunks: ManifestChunk[] = [];
   let sum = 0;
   for (let i = 0, offset = HEADER; i < count; i++, offset += ENTRY) {

@@ -1,5 +1,11 @@
 import { webcrypto } from 'node:crypto';
-import { CIPHER_NONE, ENVELOPE_HEADER_SIZE, decodeEnvelopeHeader, encodeEnvelope, writeEnvelopeHeader } from './envelope.js';
+import {
+  CIPHER_NONE,
+  ENVELOPE_HEADER_SIZE,
+  decodeEnvelopeHeader,
+  encodeEnvelope,
+  writeEnvelopeHeader,
+} from './envelope.js';
 import type { ObjectKind } from './kinds.js';
 import { sha256Hex, sha256HexOfPieces, type Oid } from './oid.js';
 
@@ -33,7 +39,13 @@ export interface ObjectSealer {
   oidOfAsync(kind: ObjectKind, canonical: Uint8Array): Promise<Oid>;
   seal(kind: ObjectKind, oid: Oid, codec: number, plainLength: number, payload: Buffer): Buffer;
   /** seal's bytes as pieces in order, so a writer can writev them without joining (no copy of the payload). */
-  sealParts(kind: ObjectKind, oid: Oid, codec: number, plainLength: number, payload: Buffer): Buffer[];
+  sealParts(
+    kind: ObjectKind,
+    oid: Oid,
+    codec: number,
+    plainLength: number,
+    payload: Buffer,
+  ): Buffer[];
   /** Authenticates and unwraps; throws a plain Error naming the defect. */
   open(kind: ObjectKind, oid: Oid, stored: Buffer): Unsealed;
   /**
@@ -43,7 +55,13 @@ export interface ObjectSealer {
    */
   openPieces(kind: ObjectKind, oid: Oid, stored: Buffer): UnsealedPieces;
   /** seal, with any cipher work on the thread pool (the object database's hot path). */
-  sealAsync(kind: ObjectKind, oid: Oid, codec: number, plainLength: number, payload: Buffer): Promise<Buffer>;
+  sealAsync(
+    kind: ObjectKind,
+    oid: Oid,
+    codec: number,
+    plainLength: number,
+    payload: Buffer,
+  ): Promise<Buffer>;
   /** open, with any cipher work on the thread pool. */
   openAsync(kind: ObjectKind, oid: Oid, stored: Buffer): Promise<Unsealed>;
 }
@@ -53,8 +71,10 @@ export const plainSealer: ObjectSealer = {
   gear: undefined,
   oidOf: (_kind, canonical) => sha256Hex(canonical),
   oidOfPieces: (_kind, pieces) => sha256HexOfPieces(pieces),
-  oidOfAsync: async (_kind, canonical) => Buffer.from(await webcrypto.subtle.digest('SHA-256', canonical)).toString('hex'),
-  seal: (kind, _oid, codec, plainLength, payload) => encodeEnvelope(kind, codec, plainLength, payload),
+  oidOfAsync: async (_kind, canonical) =>
+    Buffer.from(await webcrypto.subtle.digest('SHA-256', canonical)).toString('hex'),
+  seal: (kind, _oid, codec, plainLength, payload) =>
+    encodeEnvelope(kind, codec, plainLength, payload),
   sealParts: (kind, _oid, codec, plainLength, payload) => {
     const header = Buffer.allocUnsafe(ENVELOPE_HEADER_SIZE);
     writeEnvelopeHeader(header, kind, codec, plainLength);
@@ -65,13 +85,19 @@ export const plainSealer: ObjectSealer = {
     const { codec, plainLength, payload } = openPlain(kind, oid, stored);
     return { codec, plainLength, pieces: [payload] };
   },
-  sealAsync: async (kind, _oid, codec, plainLength, payload) => encodeEnvelope(kind, codec, plainLength, payload),
+  sealAsync: async (kind, _oid, codec, plainLength, payload) =>
+    encodeEnvelope(kind, codec, plainLength, payload),
   openAsync: async (kind, oid, stored) => openPlain(kind, oid, stored),
 };
 
 function openPlain(kind: ObjectKind, _oid: Oid, stored: Buffer): Unsealed {
   const header = decodeEnvelopeHeader(stored);
   if (header.kind !== kind) throw new Error(`expected a ${kind}, found a ${header.kind}`);
-  if (header.cipher !== CIPHER_NONE) throw new Error('object is encrypted but this repository has no key');
-  return { codec: header.codec, plainLength: header.plainLength, payload: stored.subarray(ENVELOPE_HEADER_SIZE) };
+  if (header.cipher !== CIPHER_NONE)
+    throw new Error('object is encrypted but this repository has no key');
+  return {
+    codec: header.codec,
+    plainLength: header.plainLength,
+    payload: stored.subarray(ENVELOPE_HEADER_SIZE),
+  };
 }

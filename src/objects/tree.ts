@@ -40,7 +40,8 @@ export function encodeTree(entries: readonly TreeEntry[]): Buffer {
     if (previous === entry.name) throw new Error(`duplicate name in tree: ${entry.name}`);
     previous = entry.name;
     if (!isOid(entry.oid)) throw new Error(`bad OID for ${entry.name}`);
-    if (!Number.isSafeInteger(entry.size) || entry.size < 0) throw new Error(`bad size for ${entry.name}`);
+    if (!Number.isSafeInteger(entry.size) || entry.size < 0)
+      throw new Error(`bad size for ${entry.name}`);
     const name = Buffer.from(entry.name, 'utf8');
     const fixed = Buffer.alloc(3);
     fixed.writeUInt8(TYPE_CODES[entry.type], 0);
@@ -56,7 +57,8 @@ export function encodeTree(entries: readonly TreeEntry[]): Buffer {
 /** Parses and validates canonical bytes: unsafe names, bad order or duplicates are defects. */
 export function decodeTree(bytes: Buffer): TreeEntry[] {
   if (bytes.length < 9 || !bytes.subarray(0, 4).equals(MAGIC)) throw new Error('not a tree');
-  if (bytes.readUInt8(4) !== VERSION) throw new Error(`unsupported tree version ${bytes.readUInt8(4)}`);
+  if (bytes.readUInt8(4) !== VERSION)
+    throw new Error(`unsupported tree version ${bytes.readUInt8(4)}`);
   const count = bytes.readUInt32BE(5);
   const entries: TreeEntry[] = [];
   let offset = 9;
@@ -70,10 +72,12 @@ export function decodeTree(bytes: Buffer): TreeEntry[] {
     if (offset + nameLength + 40 > bytes.length) throw new Error('tree is truncated');
     const nameBytes = bytes.subarray(offset, offset + nameLength);
     const name = nameBytes.toString('utf8');
-    if (!Buffer.from(name, 'utf8').equals(nameBytes)) throw new Error('tree entry name is not valid UTF-8');
+    if (!Buffer.from(name, 'utf8').equals(nameBytes))
+      throw new Error('tree entry name is not valid UTF-8');
     const problem = treeNameProblem(name);
     if (problem !== null) throw new Error(`unsafe name ${JSON.stringify(name)}: ${problem}`);
-    if (previous && Buffer.compare(previous, nameBytes) >= 0) throw new Error('tree entries are not in strictly ascending order');
+    if (previous && Buffer.compare(previous, nameBytes) >= 0)
+      throw new Error('tree entries are not in strictly ascending order');
     previous = nameBytes;
     offset += nameLength;
     const oid = oidFromBytes(bytes.subarray(offset, offset + 32));

@@ -5,11 +5,45 @@ import type { ManifestChunk, Oid } from '../objects/index.js';
 import type { ChunkStoreSpec, IngestedFile, StoredChunk } from './local-chunks.js';
 
 export type ChunkJob =
-  | { readonly type: 'store'; readonly id: number; readonly data: ArrayBuffer; readonly length: number; readonly skipCompression: boolean; readonly oid?: Oid }
-  | { readonly type: 'verify'; readonly id: number; readonly fd: number; readonly position: number; readonly length: number; readonly oid: Oid; readonly last: boolean }
-  | { readonly type: 'restore'; readonly id: number; readonly oid: Oid; readonly fd: number; readonly position: number; readonly size: number }
-  | { readonly type: 'ingest'; readonly id: number; readonly absPath: string; readonly relPath: string; readonly previous?: readonly ManifestChunk[] }
-  | { readonly type: 'adopt'; readonly id: number; readonly oid: Oid; readonly data: ArrayBuffer; readonly length: number };
+  | {
+      readonly type: 'store';
+      readonly id: number;
+      readonly data: ArrayBuffer;
+      readonly length: number;
+      readonly skipCompression: boolean;
+      readonly oid?: Oid;
+    }
+  | {
+      readonly type: 'verify';
+      readonly id: number;
+      readonly fd: number;
+      readonly position: number;
+      readonly length: number;
+      readonly oid: Oid;
+      readonly last: boolean;
+    }
+  | {
+      readonly type: 'restore';
+      readonly id: number;
+      readonly oid: Oid;
+      readonly fd: number;
+      readonly position: number;
+      readonly size: number;
+    }
+  | {
+      readonly type: 'ingest';
+      readonly id: number;
+      readonly absPath: string;
+      readonly relPath: string;
+      readonly previous?: readonly ManifestChunk[];
+    }
+  | {
+      readonly type: 'adopt';
+      readonly id: number;
+      readonly oid: Oid;
+      readonly data: ArrayBuffer;
+      readonly length: number;
+    };
 
 /** Sent while an ingest job runs: bytes read since the last report. */
 export interface ChunkProgress {
@@ -19,7 +53,13 @@ export interface ChunkProgress {
 
 export type ChunkReply =
   /** `stored`: the chunk a store job stored, or a verify job found (absent when it did not match). */
-  | { readonly id: number; readonly ok: true; readonly stored?: StoredChunk; readonly bytes?: number; readonly file?: IngestedFile }
+  | {
+      readonly id: number;
+      readonly ok: true;
+      readonly stored?: StoredChunk;
+      readonly bytes?: number;
+      readonly file?: IngestedFile;
+    }
   | {
       readonly id: number;
       readonly ok: false;
@@ -57,7 +97,9 @@ export class ChunkWorkerPool {
 
   constructor(spec: ChunkStoreSpec, size = defaultPoolSize()) {
     for (let i = 0; i < size; i++) {
-      const worker = new Worker(new URL('./chunk-worker.js', import.meta.url), { workerData: spec });
+      const worker = new Worker(new URL('./chunk-worker.js', import.meta.url), {
+        workerData: spec,
+      });
       const slot: Slot = { worker, inflight: 0, load: 0 };
       worker.on('message', (reply: ChunkReply | ChunkProgress) => {
         if ('progress' in reply) this.progressed(reply);
@@ -65,7 +107,8 @@ export class ChunkWorkerPool {
       });
       worker.on('error', (err) => this.fail(err));
       worker.on('exit', (code) => {
-        if (this.pending.size > 0) this.fail(new Error(`chunk worker exited (code ${code}) with work in flight`));
+        if (this.pending.size > 0)
+          this.fail(new Error(`chunk worker exited (code ${code}) with work in flight`));
       });
       // An idle worker must not keep the process alive, a busy one must: ref'd only while it has jobs.
       worker.unref();
@@ -79,7 +122,18 @@ export class ChunkWorkerPool {
    */
   async store(chunk: Buffer, skipCompression: boolean, oid?: Oid): Promise<StoredChunk> {
     const data = ownedArrayBuffer(chunk);
-    const reply = await this.submit((id) => ({ type: 'store', id, data, length: chunk.length, skipCompression, ...(oid ? { oid } : {}) }), [data], chunk.length);
+    const reply = await this.submit(
+      (id) => ({
+        type: 'store',
+        id,
+        data,
+        length: chunk.length,
+        skipCompression,
+        ...(oid ? { oid } : {}),
+      }),
+      [data],
+      chunk.length,
+    );
     return reply.stored!;
   }
 
@@ -88,8 +142,18 @@ export class ChunkWorkerPool {
    * scan would cut (LocalChunks.verifyAt): the chunk (stored if the store lacked it) or null. The
    * worker reads the bytes itself; the caller keeps `fd` open until this settles.
    */
-  async verifyAt(fd: number, position: number, length: number, oid: Oid, last: boolean): Promise<StoredChunk | null> {
-    const reply = await this.submit((id) => ({ type: 'verify', id, fd, position, length, oid, last }), [], length);
+  async verifyAt(
+    fd: number,
+    position: number,
+    length: number,
+    oid: Oid,
+    last: boolean,
+  ): Promise<StoredChunk | null> {
+    const reply = await this.submit(
+      (id) => ({ type: 'verify', id, fd, position, length, oid, last }),
+      [],
+      length,
+    );
     return reply.stored ?? null;
   }
 
@@ -98,7 +162,11 @@ export class ChunkWorkerPool {
    * until this settles). Rejects with ObjectMissingError or ObjectCorruptError naming the chunk.
    */
   async restoreInto(oid: Oid, fd: number, position: number, size: number): Promise<number> {
-    const reply = await this.submit((id) => ({ type: 'restore', id, oid, fd, position, size }), [], size);
+    const reply = await this.submit(
+      (id) => ({ type: 'restore', id, oid, fd, position, size }),
+      [],
+      size,
+    );
     return reply.bytes!;
   }
 
@@ -106,8 +174,19 @@ export class ChunkWorkerPool {
    * Reads, chunks and stores a whole file on one worker; the caller writes the manifest. Worth it
    * when several files can keep every worker busy: chunking then runs on every core too.
    */
-  async ingestFile(absPath: string, relPath: string, size: number, onProgress: (bytes: number) => void, previous?: readonly ManifestChunk[]): Promise<IngestedFile> {
-    const reply = await this.submit((id) => ({ type: 'ingest', id, absPath, relPath, ...(previous ? { previous } : {}) }), [], size, onProgress);
+  async ingestFile(
+    absPath: string,
+    relPath: string,
+    size: number,
+    onProgress: (bytes: number) => void,
+    previous?: readonly ManifestChunk[],
+  ): Promise<IngestedFile> {
+    const reply = await this.submit(
+      (id) => ({ type: 'ingest', id, absPath, relPath, ...(previous ? { previous } : {}) }),
+      [],
+      size,
+      onProgress,
+    );
     return reply.file!;
   }
 
@@ -118,7 +197,11 @@ export class ChunkWorkerPool {
    */
   async adopt(oid: Oid, stored: Buffer): Promise<number> {
     const data = ownedArrayBuffer(stored);
-    const reply = await this.submit((id) => ({ type: 'adopt', id, oid, data, length: stored.length }), [data], stored.length);
+    const reply = await this.submit(
+      (id) => ({ type: 'adopt', id, oid, data, length: stored.length }),
+      [data],
+      stored.length,
+    );
     return reply.bytes!;
   }
 
@@ -126,14 +209,25 @@ export class ChunkWorkerPool {
     return this.slots.length;
   }
 
-  private submit(job: (id: number) => ChunkJob, transfer: ArrayBuffer[], weight: number, onProgress?: (bytes: number) => void): Promise<Extract<ChunkReply, { ok: true }>> {
+  private submit(
+    job: (id: number) => ChunkJob,
+    transfer: ArrayBuffer[],
+    weight: number,
+    onProgress?: (bytes: number) => void,
+  ): Promise<Extract<ChunkReply, { ok: true }>> {
     if (this.broken) return Promise.reject(this.broken);
     const slot = this.slots.reduce((best, s) => (s.load < best.load ? s : best));
     const id = this.nextId++;
     if (slot.inflight++ === 0) slot.worker.ref();
     slot.load += weight;
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, slot, weight, ...(onProgress ? { onProgress } : {}) });
+      this.pending.set(id, {
+        resolve,
+        reject,
+        slot,
+        weight,
+        ...(onProgress ? { onProgress } : {}),
+      });
       slot.worker.postMessage(job(id), transfer);
     });
   }
@@ -178,7 +272,10 @@ export class ChunkWorkerPool {
 function rebuild(failure: Extract<ChunkReply, { ok: false }>['failure']): Error {
   if (failure.kind !== 'error') {
     if (failure.kind === 'missing') return new ObjectMissingError(failure.oid, 'chunk');
-    return new ObjectCorruptError(failure.oid, failure.message.replace(/^object \S+ is corrupt: /, ''));
+    return new ObjectCorruptError(
+      failure.oid,
+      failure.message.replace(/^object \S+ is corrupt: /, ''),
+    );
   }
   return Object.assign(new Error(failure.message), failure.code ? { code: failure.code } : {});
 }
@@ -193,7 +290,8 @@ function defaultPoolSize(): number {
  */
 function ownedArrayBuffer(chunk: Buffer): ArrayBuffer {
   const buffer = chunk.buffer;
-  if (buffer instanceof ArrayBuffer && chunk.byteOffset === 0 && buffer.byteLength === chunk.length) return buffer;
+  if (buffer instanceof ArrayBuffer && chunk.byteOffset === 0 && buffer.byteLength === chunk.length)
+    return buffer;
   const copy = new Uint8Array(chunk.length);
   copy.set(chunk);
   return copy.buffer;

@@ -29,12 +29,25 @@ port.on('message', (job: ChunkJob) => {
   let reply: ChunkReply;
   try {
     if (job.type === 'store') {
-      reply = { id: job.id, ok: true, stored: chunks.store(Buffer.from(job.data, 0, job.length), job.skipCompression, true, job.oid) };
+      reply = {
+        id: job.id,
+        ok: true,
+        stored: chunks.store(
+          Buffer.from(job.data, 0, job.length),
+          job.skipCompression,
+          true,
+          job.oid,
+        ),
+      };
     } else if (job.type === 'verify') {
       const stored = chunks.verifyAt(job.fd, job.position, job.length, job.oid, job.last);
       reply = { id: job.id, ok: true, ...(stored ? { stored } : {}) };
     } else if (job.type === 'adopt') {
-      reply = { id: job.id, ok: true, bytes: chunks.adopt(job.oid, Buffer.from(job.data, 0, job.length)) };
+      reply = {
+        id: job.id,
+        ok: true,
+        bytes: chunks.adopt(job.oid, Buffer.from(job.data, 0, job.length)),
+      };
     } else if (job.type === 'ingest') {
       const file = chunks.ingestFile(
         job.absPath,
@@ -47,7 +60,11 @@ port.on('message', (job: ChunkJob) => {
       );
       reply = { id: job.id, ok: true, file };
     } else {
-      reply = { id: job.id, ok: true, bytes: chunks.restoreInto(job.oid, job.fd, job.position, job.size) };
+      reply = {
+        id: job.id,
+        ok: true,
+        bytes: chunks.restoreInto(job.oid, job.fd, job.position, job.size),
+      };
     }
   } catch (err) {
     reply = { id: job.id, ok: false, failure: describe(err) };
@@ -65,10 +82,16 @@ function collectNow(bytes: number): void {
 }
 
 function describe(err: unknown): ChunkFailure {
-  if (err instanceof ObjectCorruptError) return { kind: 'corrupt', oid: err.oid, message: err.message };
-  if (err instanceof ObjectMissingError) return { kind: 'missing', oid: err.oid, message: err.message };
+  if (err instanceof ObjectCorruptError)
+    return { kind: 'corrupt', oid: err.oid, message: err.message };
+  if (err instanceof ObjectMissingError)
+    return { kind: 'missing', oid: err.oid, message: err.message };
   const e = err as NodeJS.ErrnoException;
-  return { kind: 'error', message: e?.message ?? String(err), ...(typeof e?.code === 'string' ? { code: e.code } : {}) };
+  return {
+    kind: 'error',
+    message: e?.message ?? String(err),
+    ...(typeof e?.code === 'string' ? { code: e.code } : {}),
+  };
 }
 
 type ChunkFailure = Extract<ChunkReply, { ok: false }>['failure'];

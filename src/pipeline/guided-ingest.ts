@@ -37,7 +37,13 @@ export interface GuidedIngest extends IngestedFile {
  * the old version also had; proposing resumes after that chunk. Proposals already in flight past a
  * failure are simply not used: they read and hash, and store only bytes that are their chunk.
  */
-export async function ingestAlongPrevious(ctx: GuidedIngestContext, absPath: string, relPath: string, previous: readonly ManifestChunk[], onBytes: (bytes: number) => void): Promise<GuidedIngest> {
+export async function ingestAlongPrevious(
+  ctx: GuidedIngestContext,
+  absPath: string,
+  relPath: string,
+  previous: readonly ManifestChunk[],
+  onBytes: (bytes: number) => void,
+): Promise<GuidedIngest> {
   const handle = await open(absPath, 'r');
   const run = new GuidedRun(ctx, handle, relPath, previous, onBytes);
   try {
@@ -95,7 +101,13 @@ class GuidedRun {
       if (r.written) newChunks++;
       storedBytes += r.storedBytes;
     }
-    return { chunks: results.map((r, i) => ({ oid: r.oid, size: this.parts[i]!.size })), size: this.position, newChunks, storedBytes, followedBytes: this.followedBytes };
+    return {
+      chunks: results.map((r, i) => ({ oid: r.oid, size: this.parts[i]!.size })),
+      size: this.position,
+      newChunks,
+      storedBytes,
+      followedBytes: this.followedBytes,
+    };
   }
 
   /** Every job that was given the descriptor, settled (their failures are ingest()'s to report). */
@@ -115,11 +127,21 @@ class GuidedRun {
         const last = proposing === this.previous.length - 1;
         const end = proposeAt + guess.size;
         // The old last chunk ended at the end of the file: here it only fits if this file ends there too.
-        if (guess.size < 1 || guess.size > this.ctx.chunking.maxSize || end > fileSize || (last && end !== fileSize)) {
+        if (
+          guess.size < 1 ||
+          guess.size > this.ctx.chunking.maxSize ||
+          end > fileSize ||
+          (last && end !== fileSize)
+        ) {
           proposing = -1;
           break;
         }
-        queue.push({ size: guess.size, verdict: this.track(this.ctx.workers.verifyAt(this.handle.fd, proposeAt, guess.size, guess.oid, last)) });
+        queue.push({
+          size: guess.size,
+          verdict: this.track(
+            this.ctx.workers.verifyAt(this.handle.fd, proposeAt, guess.size, guess.oid, last),
+          ),
+        });
         proposeAt = end;
         proposing++;
       }
@@ -161,7 +183,11 @@ class GuidedRun {
     let scanned = this.position;
     for (;;) {
       const start = this.position - this.windowStart;
-      const cut = finder.find(this.window.subarray(0, this.filled), start, scanned - this.windowStart);
+      const cut = finder.find(
+        this.window.subarray(0, this.filled),
+        start,
+        scanned - this.windowStart,
+      );
       if (cut < 0) {
         scanned = this.windowStart + this.filled;
         if (!(await this.readMore())) {
@@ -205,7 +231,12 @@ class GuidedRun {
       this.filled -= keepFrom;
       this.windowStart = this.position;
     }
-    const { bytesRead } = await this.handle.read(this.window, this.filled, this.window.length - this.filled, this.windowStart + this.filled);
+    const { bytesRead } = await this.handle.read(
+      this.window,
+      this.filled,
+      this.window.length - this.filled,
+      this.windowStart + this.filled,
+    );
     this.filled += bytesRead;
     return bytesRead > 0;
   }
@@ -215,7 +246,9 @@ class GuidedRun {
     const size = chunk.length;
     await this.ctx.limiter.acquire();
     const skip = this.policy.skip(chunk);
-    const stored = this.ctx.workers.store(chunk, skip, oid).finally(() => this.ctx.limiter.release());
+    const stored = this.ctx.workers
+      .store(chunk, skip, oid)
+      .finally(() => this.ctx.limiter.release());
     stored.then(
       (r) => this.policy.record(r, skip),
       (err: unknown) => {

@@ -3,7 +3,13 @@ import { CompressionPolicy, encodePayloadSync } from '../compression/index.js';
 import { EncryptedSealer } from '../crypto/sealer.js';
 import { closeSync, fstatSync, openSync, readSync, writevSync } from 'node:fs';
 import { ObjectCorruptError, ObjectMissingError } from '../errors/index.js';
-import { ObjectDatabase, plainSealer, type ManifestChunk, type ObjectSealer, type Oid } from '../objects/index.js';
+import {
+  ObjectDatabase,
+  plainSealer,
+  type ManifestChunk,
+  type ObjectSealer,
+  type Oid,
+} from '../objects/index.js';
 import { isErrno, readFullySync } from '../util/fs.js';
 import { releaseMemory as release } from '../util/memory.js';
 // Module by module, not the layers' index files: a worker thread starts faster with less to load.
@@ -68,7 +74,10 @@ export class LocalChunks {
   constructor(private readonly spec: ChunkStoreSpec) {
     this.objects = new LocalStore(spec.root, { fsync: spec.fsync });
     this.sealer = spec.master ? new EncryptedSealer(spec.master) : plainSealer;
-    this.odb = new ObjectDatabase(this.objects, { compressionLevel: spec.compressionLevel, sealer: this.sealer });
+    this.odb = new ObjectDatabase(this.objects, {
+      compressionLevel: spec.compressionLevel,
+      sealer: this.sealer,
+    });
   }
 
   /**
@@ -80,7 +89,8 @@ export class LocalChunks {
     const plain = this.odb.openStoredSync('chunk', oid, stored);
     try {
       const size = plain.reduce((sum, piece) => sum + piece.length, 0);
-      if (size !== expectedSize) throw new ObjectCorruptError(oid, `is ${size} bytes, its manifest says ${expectedSize}`);
+      if (size !== expectedSize)
+        throw new ObjectCorruptError(oid, `is ${size} bytes, its manifest says ${expectedSize}`);
       writeAllAt(fd, plain, position);
       return size;
     } finally {
@@ -121,7 +131,8 @@ export class LocalChunks {
     }
     try {
       const size = fstatSync(handle).size;
-      if (this.scratch.length < size) this.scratch = Buffer.allocUnsafe(Math.max(size, this.scratch.length * 2));
+      if (this.scratch.length < size)
+        this.scratch = Buffer.allocUnsafe(Math.max(size, this.scratch.length * 2));
       return this.scratch.subarray(0, readFullySync(handle, this.scratch, size, 0));
     } finally {
       closeSync(handle);
@@ -143,11 +154,19 @@ export class LocalChunks {
    * taken as is. Where they differ the scan takes over, and the guessing resumes at the first
    * scanned chunk the old version also had. See docs/pipeline.md.
    */
-  ingestFile(absPath: string, relPath: string, onProgress: (bytes: number) => void, previous?: readonly ManifestChunk[]): IngestedFile {
+  ingestFile(
+    absPath: string,
+    relPath: string,
+    onProgress: (bytes: number) => void,
+    previous?: readonly ManifestChunk[],
+  ): IngestedFile {
     this.finder ??= new CutFinder(this.spec.chunking, this.sealer.gear);
     const finder = this.finder;
     finder.reset();
-    const guide = previous && previous.length > 0 ? new PreviousVersion(previous, this.spec.chunking.maxSize) : null;
+    const guide =
+      previous && previous.length > 0
+        ? new PreviousVersion(previous, this.spec.chunking.maxSize)
+        : null;
     const policy = new CompressionPolicy(relPath);
     const chunks: ManifestChunk[] = [];
     let size = 0;
@@ -175,14 +194,17 @@ export class LocalChunks {
       let filled = 0;
       for (;;) {
         // Never full: what stays in it is under maxSize, so a zero-byte read always means the end.
-        if (filled === window.length) throw new Error('ingest window full (a chunk longer than maxSize?)');
+        if (filled === window.length)
+          throw new Error('ingest window full (a chunk longer than maxSize?)');
         const n = readSync(fd, window, filled, window.length - filled, null);
         filled += n;
         const atEnd = n === 0;
         const data = window.subarray(0, filled);
         for (;;) {
           if (guide && scanned === start) {
-            const verdict = guide.check(data, start, atEnd, finder, (view) => this.sealer.oidOf('chunk', view));
+            const verdict = guide.check(data, start, atEnd, finder, (view) =>
+              this.sealer.oidOf('chunk', view),
+            );
             if (verdict === 'wait') break;
             if (verdict !== 'scan') {
               take(window.subarray(start, verdict.end), verdict.oid);
@@ -229,7 +251,13 @@ export class LocalChunks {
    * the end of the file instead). If so the chunk is returned, stored first should the store lack
    * it; if not, null. The main thread proposes a big file's old chunks this way, many at once.
    */
-  verifyAt(fd: number, position: number, length: number, oid: Oid, last: boolean): StoredChunk | null {
+  verifyAt(
+    fd: number,
+    position: number,
+    length: number,
+    oid: Oid,
+    last: boolean,
+  ): StoredChunk | null {
     if (length < 1 || length > this.spec.chunking.maxSize) return null;
     const view = this.windowOf(length).subarray(0, length);
     if (readFullySync(fd, view, length, position) < length) return null;
@@ -241,7 +269,10 @@ export class LocalChunks {
 
   /** The reused read window (ingestFile's, verifyAt's), at least `length` bytes. */
   private windowOf(length: number): Buffer {
-    if (this.window.length < length) this.window = Buffer.allocUnsafeSlow(Math.max(length, this.spec.chunking.maxSize + WINDOW_READ));
+    if (this.window.length < length)
+      this.window = Buffer.allocUnsafeSlow(
+        Math.max(length, this.spec.chunking.maxSize + WINDOW_READ),
+      );
     return this.window;
   }
 
@@ -261,11 +292,15 @@ export class LocalChunks {
       if (owned) release(plain);
       return { oid, written: false, storedBytes: 0, compressed: false };
     }
-    const encoded = encodePayloadSync(plain, { level: this.spec.compressionLevel, skip: skipCompression });
+    const encoded = encodePayloadSync(plain, {
+      level: this.spec.compressionLevel,
+      skip: skipCompression,
+    });
     const parts = this.sealer.sealParts('chunk', oid, encoded.codec, plain.length, encoded.payload);
     const written = this.objects.putPartsSync(key, parts);
     const storedBytes = written ? parts.reduce((n, p) => n + p.length, 0) : 0;
-    for (const part of [plain, encoded.payload, ...parts]) if (owned || part.buffer !== plain.buffer) release(part);
+    for (const part of [plain, encoded.payload, ...parts])
+      if (owned || part.buffer !== plain.buffer) release(part);
     return { oid, written, storedBytes, compressed: encoded.codec !== 0 };
   }
 }
@@ -300,7 +335,13 @@ class PreviousVersion {
    * At a chunk start: the chunk to take ({end, oid}), 'scan' when the guess failed or there is
    * none, or 'wait' when deciding needs bytes not read yet.
    */
-  check(data: Uint8Array, start: number, atEnd: boolean, finder: CutFinder, oidOf: (view: Buffer) => Oid): { end: number; oid: Oid } | 'scan' | 'wait' {
+  check(
+    data: Uint8Array,
+    start: number,
+    atEnd: boolean,
+    finder: CutFinder,
+    oidOf: (view: Buffer) => Oid,
+  ): { end: number; oid: Oid } | 'scan' | 'wait' {
     const guess = this.next >= 0 ? this.chunks[this.next] : undefined;
     if (!guess || guess.size < 1 || guess.size > this.maxSize) return this.lose();
     const end = start + guess.size;

@@ -27,13 +27,23 @@ const same = (a: FileRecord | undefined, b: FileRecord | undefined): boolean =>
  * way git does: paths equal in both keep their local changes; every other path must be clean
  * (index = HEAD, file = index) unless `force`. Nothing is touched until every path is checked.
  */
-export async function moveWorktree(repo: Repository, index: Index, from: FileMap, to: FileMap, options: MoveOptions): Promise<{ written: number; removed: number }> {
+export async function moveWorktree(
+  repo: Repository,
+  index: Index,
+  from: FileMap,
+  to: FileMap,
+  options: MoveOptions,
+): Promise<{ written: number; removed: number }> {
   const changed: string[] = [];
   for (const path of new Set([...from.keys(), ...to.keys(), ...index.entries.keys()])) {
     if (same(from.get(path), to.get(path))) {
       // Unchanged between the snapshots: local edits survive, unless forced back to the target.
       if (!options.force) continue;
-      if (same(indexRecord(index, path), to.get(path)) && (!to.has(path) || (await worktreeState(repo, index, path)) === 'clean')) continue;
+      if (
+        same(indexRecord(index, path), to.get(path)) &&
+        (!to.has(path) || (await worktreeState(repo, index, path)) === 'clean')
+      )
+        continue;
     }
     changed.push(path);
   }
@@ -52,19 +62,28 @@ export async function moveWorktree(repo: Repository, index: Index, from: FileMap
       const state = await worktreeState(repo, index, path);
       if (state === 'untracked') {
         if (to.has(path)) untrackedInTheWay.push(path);
-      } else if (state === 'modified' || (state === 'missing' && entry && to.has(path) && !same(entry, to.get(path)))) {
+      } else if (
+        state === 'modified' ||
+        (state === 'missing' && entry && to.has(path) && !same(entry, to.get(path)))
+      ) {
         blocked.push(path);
       }
     }
     if (blocked.length > 0) {
-      throw new DirtyWorktreeError(`your local changes to these files would be overwritten by ${options.operation}: ${listPaths(blocked)}`, {
-        hint: "commit them, or discard them with 'mediagit restore <path>' (or use --force)",
-      });
+      throw new DirtyWorktreeError(
+        `your local changes to these files would be overwritten by ${options.operation}: ${listPaths(blocked)}`,
+        {
+          hint: "commit them, or discard them with 'mediagit restore <path>' (or use --force)",
+        },
+      );
     }
     if (untrackedInTheWay.length > 0) {
-      throw new DirtyWorktreeError(`untracked files would be overwritten by ${options.operation}: ${listPaths(untrackedInTheWay)}`, {
-        hint: 'move or delete them first (or use --force)',
-      });
+      throw new DirtyWorktreeError(
+        `untracked files would be overwritten by ${options.operation}: ${listPaths(untrackedInTheWay)}`,
+        {
+          hint: 'move or delete them first (or use --force)',
+        },
+      );
     }
   }
 
@@ -72,7 +91,15 @@ export async function moveWorktree(repo: Repository, index: Index, from: FileMap
   const sparse = changed.filter((p) => repo.isSparseExcluded(p));
   for (const path of sparse) {
     const target = to.get(path);
-    if (target) index.entries.set(path, { path, type: target.type, oid: target.oid, size: target.size, mtimeNs: 0n, ino: 0n });
+    if (target)
+      index.entries.set(path, {
+        path,
+        type: target.type,
+        oid: target.oid,
+        size: target.size,
+        mtimeNs: 0n,
+        ino: 0n,
+      });
     else index.entries.delete(path);
     index.conflicts.delete(path);
   }
@@ -91,10 +118,25 @@ export async function moveWorktree(repo: Repository, index: Index, from: FileMap
   try {
     await mapLimit(writes, 4, async (path) => {
       const target = to.get(path)!;
-      const stats = await materializeFile(repo.odb, target.oid, repo.root, repo.absPath(path), target.type, options.progress, ctx.workers);
+      const stats = await materializeFile(
+        repo.odb,
+        target.oid,
+        repo.root,
+        repo.absPath(path),
+        target.type,
+        options.progress,
+        ctx.workers,
+      );
       // Lockable files stay read-only until `mediagit lock` (chmod touches neither mtime nor inode, so the index entry holds).
       if (lockable?.(path)) await chmod(repo.absPath(path), Number(stats.mode) & 0o7555);
-      index.entries.set(path, { path, type: target.type, oid: target.oid, size: target.size, mtimeNs: stats.mtimeNs, ino: stats.ino });
+      index.entries.set(path, {
+        path,
+        type: target.type,
+        oid: target.oid,
+        size: target.size,
+        mtimeNs: stats.mtimeNs,
+        ino: stats.ino,
+      });
       index.conflicts.delete(path);
       options.progress.fileDone();
     });
@@ -129,7 +171,11 @@ function listPaths(paths: string[]): string {
 }
 
 /** clean / modified (vs the index) / missing / untracked (present but not in the index). */
-export async function worktreeState(repo: Repository, index: Index, path: string): Promise<'clean' | 'modified' | 'missing' | 'untracked'> {
+export async function worktreeState(
+  repo: Repository,
+  index: Index,
+  path: string,
+): Promise<'clean' | 'modified' | 'missing' | 'untracked'> {
   let info;
   try {
     info = await lstat(repo.absPath(path), { bigint: true });
@@ -142,7 +188,14 @@ export async function worktreeState(repo: Repository, index: Index, path: string
   if (!entry) return 'untracked';
   if (index.matchesStat(entry, info)) return 'clean';
   if (modeToType(info.mode) !== entry.type) return 'modified';
-  return (await holdsStagedContent(repo.contentContext(), repo.absPath(path), entry, Number(info.size))) ? 'clean' : 'modified';
+  return (await holdsStagedContent(
+    repo.contentContext(),
+    repo.absPath(path),
+    entry,
+    Number(info.size),
+  ))
+    ? 'clean'
+    : 'modified';
 }
 
 /** Deletes a tracked file and any folders it leaves empty (never the root). */

@@ -2,7 +2,11 @@ import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify, type TomlTable } from 'smol-toml';
-import { DEFAULT_CHUNKING, validateChunkingParams, type ChunkingParams } from '../chunking/index.js';
+import {
+  DEFAULT_CHUNKING,
+  validateChunkingParams,
+  type ChunkingParams,
+} from '../chunking/index.js';
 import { DEFAULT_ZSTD_LEVEL } from '../compression/index.js';
 import { ConfigError } from '../errors/index.js';
 import { ensureDir, isErrno, writeFileAtomic } from '../util/fs.js';
@@ -24,7 +28,10 @@ export type ConfigValue = string | number | boolean;
  * `mediagit config` and git users address settings. Unknown keys are kept untouched.
  */
 export class ConfigFile {
-  private constructor(readonly path: string, private data: TomlTable) {}
+  private constructor(
+    readonly path: string,
+    private data: TomlTable,
+  ) {}
 
   static async load(path: string, options: { mustExist?: boolean } = {}): Promise<ConfigFile> {
     let text: string;
@@ -32,14 +39,19 @@ export class ConfigFile {
       text = await readFile(path, 'utf8');
     } catch (err) {
       if (isErrno(err, 'ENOENT') && !options.mustExist) return new ConfigFile(path, {});
-      throw new ConfigError(`cannot read config ${path}: ${err instanceof Error ? err.message : String(err)}`);
+      throw new ConfigError(
+        `cannot read config ${path}: ${err instanceof Error ? err.message : String(err)}`,
+      );
     }
     try {
       return new ConfigFile(path, parse(text));
     } catch (err) {
-      throw new ConfigError(`config ${path} is not valid TOML: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`, {
-        hint: 'fix the file by hand or restore it; mediagit will not guess',
-      });
+      throw new ConfigError(
+        `config ${path} is not valid TOML: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`,
+        {
+          hint: 'fix the file by hand or restore it; mediagit will not guess',
+        },
+      );
     }
   }
 
@@ -53,7 +65,9 @@ export class ConfigFile {
       if (typeof node !== 'object' || node === null || Array.isArray(node)) return undefined;
       node = (node as Record<string, unknown>)[part];
     }
-    return typeof node === 'string' || typeof node === 'number' || typeof node === 'boolean' ? node : undefined;
+    return typeof node === 'string' || typeof node === 'number' || typeof node === 'boolean'
+      ? node
+      : undefined;
   }
 
   set(key: string, value: ConfigValue): void {
@@ -62,7 +76,8 @@ export class ConfigFile {
     for (const part of parts.slice(0, -1)) {
       const next = node[part];
       if (next === undefined) node[part] = {};
-      else if (typeof next !== 'object' || next === null || Array.isArray(next)) throw new ConfigError(`config key ${key} would replace the value at ${part}`);
+      else if (typeof next !== 'object' || next === null || Array.isArray(next))
+        throw new ConfigError(`config key ${key} would replace the value at ${part}`);
       node = node[part] as Record<string, unknown>;
     }
     node[parts[parts.length - 1]!] = value;
@@ -88,8 +103,10 @@ export class ConfigFile {
     const walk = (node: Record<string, unknown>, prefix: string): void => {
       for (const [k, v] of Object.entries(node)) {
         const key = prefix ? `${prefix}.${k}` : k;
-        if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') out.push([key, v]);
-        else if (typeof v === 'object' && v !== null && !Array.isArray(v)) walk(v as Record<string, unknown>, key);
+        if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean')
+          out.push([key, v]);
+        else if (typeof v === 'object' && v !== null && !Array.isArray(v))
+          walk(v as Record<string, unknown>, key);
       }
     };
     walk(this.data, '');
@@ -104,7 +121,9 @@ export class ConfigFile {
 function splitKey(key: string): string[] {
   const parts = key.split('.');
   if (parts.length < 2 || parts.some((p) => !/^[A-Za-z0-9_-]+$/.test(p))) {
-    throw new ConfigError(`invalid config key '${key}'`, { hint: "keys look like 'section.name', e.g. user.name" });
+    throw new ConfigError(`invalid config key '${key}'`, {
+      hint: "keys look like 'section.name', e.g. user.name",
+    });
   }
   return parts;
 }
@@ -125,22 +144,34 @@ export async function ensureGlobalConfigDir(file: ConfigFile): Promise<void> {
 
 export function initialConfig(chunking: ChunkingParams, compressionLevel: number): TomlTable {
   return {
-    core: { format_version: REPOSITORY_FORMAT_VERSION, compression_level: compressionLevel, fsync: true },
-    chunking: { min_size: chunking.minSize, avg_size: chunking.avgSize, max_size: chunking.maxSize },
+    core: {
+      format_version: REPOSITORY_FORMAT_VERSION,
+      compression_level: compressionLevel,
+      fsync: true,
+    },
+    chunking: {
+      min_size: chunking.minSize,
+      avg_size: chunking.avgSize,
+      max_size: chunking.maxSize,
+    },
   };
 }
 
 function intSetting(file: ConfigFile, key: string, fallback: number): number {
   const value = file.get(key);
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value)) throw new ConfigError(`config ${key} must be an integer, found ${JSON.stringify(value)}`);
+  if (typeof value !== 'number' || !Number.isInteger(value))
+    throw new ConfigError(`config ${key} must be an integer, found ${JSON.stringify(value)}`);
   return value;
 }
 
 export function readSettings(file: ConfigFile): RepoSettings {
   const formatVersion = intSetting(file, 'core.format_version', REPOSITORY_FORMAT_VERSION);
   if (formatVersion !== REPOSITORY_FORMAT_VERSION) {
-    throw new ConfigError(`repository format version ${formatVersion} is not supported by this mediagit`, { hint: 'upgrade mediagit' });
+    throw new ConfigError(
+      `repository format version ${formatVersion} is not supported by this mediagit`,
+      { hint: 'upgrade mediagit' },
+    );
   }
   const chunking = {
     minSize: intSetting(file, 'chunking.min_size', DEFAULT_CHUNKING.minSize),
@@ -150,10 +181,18 @@ export function readSettings(file: ConfigFile): RepoSettings {
   try {
     validateChunkingParams(chunking);
   } catch (err) {
-    throw new ConfigError(`bad [chunking] settings: ${err instanceof Error ? err.message : String(err)}`);
+    throw new ConfigError(
+      `bad [chunking] settings: ${err instanceof Error ? err.message : String(err)}`,
+    );
   }
   const compressionLevel = intSetting(file, 'core.compression_level', DEFAULT_ZSTD_LEVEL);
-  if (compressionLevel < 0 || compressionLevel > 22) throw new ConfigError('core.compression_level must be between 0 (off) and 22');
+  if (compressionLevel < 0 || compressionLevel > 22)
+    throw new ConfigError('core.compression_level must be between 0 (off) and 22');
   const fsync = file.get('core.fsync');
-  return { formatVersion, chunking, compressionLevel, fsync: fsync === undefined ? true : fsync === true };
+  return {
+    formatVersion,
+    chunking,
+    compressionLevel,
+    fsync: fsync === undefined ? true : fsync === true,
+  };
 }

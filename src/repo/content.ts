@@ -4,7 +4,13 @@ import { dirname, join, relative, sep } from 'node:path';
 import { Chunker, type ChunkingParams } from '../chunking/index.js';
 import { CompressionPolicy } from '../compression/index.js';
 import { UnsafePathError } from '../errors/index.js';
-import { encodeManifest, type Manifest, type ManifestChunk, type ObjectDatabase, type Oid } from '../objects/index.js';
+import {
+  encodeManifest,
+  type Manifest,
+  type ManifestChunk,
+  type ObjectDatabase,
+  type Oid,
+} from '../objects/index.js';
 import { isErrno, writeThroughTemp } from '../util/fs.js';
 import type { ChunkWorkerPool, StoredChunk } from '../pipeline/index.js';
 import { ingestAlongPrevious } from '../pipeline/guided-ingest.js';
@@ -47,15 +53,40 @@ export interface IngestOptions {
  * Streams one file through chunking, hashing, compression and the store, in bounded memory:
  * at most one chunker buffer plus the limiter's chunks are held, whatever the file size.
  */
-export async function ingestFile(ctx: ContentContext, absPath: string, relPath: string, progress: ProgressSink, sizeHint?: number, options: IngestOptions = {}): Promise<IngestResult> {
+export async function ingestFile(
+  ctx: ContentContext,
+  absPath: string,
+  relPath: string,
+  progress: ProgressSink,
+  sizeHint?: number,
+  options: IngestOptions = {},
+): Promise<IngestResult> {
   const { workers, odb } = ctx;
   if (workers && (options.wholeFileInWorker || options.previous?.length)) {
     const onBytes = (bytes: number): void => progress.bytes(bytes);
     const file = options.wholeFileInWorker
       ? await workers.ingestFile(absPath, relPath, sizeHint ?? 0, onBytes, options.previous)
-      : await ingestAlongPrevious({ workers, chunking: ctx.chunking, ...(ctx.gear ? { gear: ctx.gear } : {}), oidOf: (chunk) => odb.oidOf('chunk', chunk), limiter: ctx.limiter }, absPath, relPath, options.previous!, onBytes);
+      : await ingestAlongPrevious(
+          {
+            workers,
+            chunking: ctx.chunking,
+            ...(ctx.gear ? { gear: ctx.gear } : {}),
+            oidOf: (chunk) => odb.oidOf('chunk', chunk),
+            limiter: ctx.limiter,
+          },
+          absPath,
+          relPath,
+          options.previous!,
+          onBytes,
+        );
     const manifest = await odb.writeManifest({ size: file.size, chunks: file.chunks });
-    return { manifestOid: manifest.oid, size: file.size, chunks: file.chunks.length, newChunks: file.newChunks, storedBytes: file.storedBytes + manifest.storedBytes };
+    return {
+      manifestOid: manifest.oid,
+      size: file.size,
+      chunks: file.chunks.length,
+      newChunks: file.newChunks,
+      storedBytes: file.storedBytes + manifest.storedBytes,
+    };
   }
   const chunker = new Chunker(ctx.chunking, ctx.gear);
   const pending: Promise<StoredChunk>[] = [];
@@ -68,7 +99,9 @@ export async function ingestFile(ctx: ContentContext, absPath: string, relPath: 
     sizes.push(chunk.length);
     await ctx.limiter.acquire();
     const skip = policy.skip(chunk);
-    const stored = ctx.workers ? ctx.workers.store(chunk, skip) : ctx.odb.putChunk(chunk, { skipCompression: skip });
+    const stored = ctx.workers
+      ? ctx.workers.store(chunk, skip)
+      : ctx.odb.putChunk(chunk, { skipCompression: skip });
     const put = stored.finally(() => ctx.limiter.release());
     put.then(
       (r) => policy.record(r, skip),
@@ -114,7 +147,11 @@ function readBufferFor(sizeHint: number | undefined): number {
 }
 
 /** The manifest OID a file would get, computed without writing anything (status, diff). */
-export async function hashFile(ctx: Pick<ContentContext, 'odb' | 'chunking' | 'gear'>, absPath: string, sizeHint?: number): Promise<{ oid: Oid; size: number }> {
+export async function hashFile(
+  ctx: Pick<ContentContext, 'odb' | 'chunking' | 'gear'>,
+  absPath: string,
+  sizeHint?: number,
+): Promise<{ oid: Oid; size: number }> {
   const chunker = new Chunker(ctx.chunking, ctx.gear);
   const chunks: ManifestChunk[] = [];
   let size = 0;
@@ -124,7 +161,8 @@ export async function hashFile(ctx: Pick<ContentContext, 'odb' | 'chunking' | 'g
   };
   const stream = createReadStream(absPath, { highWaterMark: readBufferFor(sizeHint) });
   try {
-    for await (const data of stream as AsyncIterable<Buffer>) for (const chunk of chunker.push(data)) take(chunk);
+    for await (const data of stream as AsyncIterable<Buffer>)
+      for (const chunk of chunker.push(data)) take(chunk);
     for (const chunk of chunker.finish()) take(chunk);
   } finally {
     stream.destroy();
@@ -141,7 +179,11 @@ const MATCH_MAX_CHUNK = 256 * 1024 * 1024;
  * equal to every old chunk in turn, ending where the last one does, are the same content. Null
  * when a chunk is too big to read whole: the caller hashes the file instead.
  */
-export async function matchesManifest(ctx: Pick<ContentContext, 'odb'>, absPath: string, manifest: Manifest): Promise<boolean | null> {
+export async function matchesManifest(
+  ctx: Pick<ContentContext, 'odb'>,
+  absPath: string,
+  manifest: Manifest,
+): Promise<boolean | null> {
   const largest = manifest.chunks.reduce((max, chunk) => Math.max(max, chunk.size), 0);
   if (largest > MATCH_MAX_CHUNK) return null;
   const handle = await open(absPath, 'r');
@@ -151,7 +193,7 @@ export async function matchesManifest(ctx: Pick<ContentContext, 'odb'>, absPath:
     let position = 0;
     for (const chunk of manifest.chunks) {
       const view = buffer.subarray(0, chunk.size);
-      for (let got = 0; got < chunk.size; ) {
+      for (let got = 0; got < chunk.size;) {
         const { bytesRead } = await handle.read(view, got, chunk.size - got, position + got);
         if (bytesRead === 0) return false;
         got += bytesRead;
@@ -160,7 +202,10 @@ export async function matchesManifest(ctx: Pick<ContentContext, 'odb'>, absPath:
       position += chunk.size;
     }
     // Nothing past the last chunk either (the file may have grown since it was measured).
-    return position === manifest.size && (await handle.read(Buffer.alloc(1), 0, 1, position)).bytesRead === 0;
+    return (
+      position === manifest.size &&
+      (await handle.read(Buffer.alloc(1), 0, 1, position)).bytesRead === 0
+    );
   } finally {
     await handle.close();
   }
@@ -172,7 +217,12 @@ export async function matchesManifest(ctx: Pick<ContentContext, 'odb'>, absPath:
  * at once, as in git; otherwise the file is compared along the manifest's chunks; hashing the
  * whole file is the fallback when the manifest cannot be read or has outsized chunks.
  */
-export async function holdsStagedContent(ctx: Pick<ContentContext, 'odb' | 'chunking' | 'gear'>, absPath: string, staged: { oid: Oid; size: number }, size: number): Promise<boolean> {
+export async function holdsStagedContent(
+  ctx: Pick<ContentContext, 'odb' | 'chunking' | 'gear'>,
+  absPath: string,
+  staged: { oid: Oid; size: number },
+  size: number,
+): Promise<boolean> {
   if (size !== staged.size) return false;
   const same = await ctx.odb.readManifest(staged.oid).then(
     (manifest) => matchesManifest(ctx, absPath, manifest),
@@ -187,7 +237,8 @@ export async function holdsStagedContent(ctx: Pick<ContentContext, 'odb' | 'chun
  */
 export async function ensureSafeParents(root: string, absPath: string): Promise<void> {
   const rel = relative(root, dirname(absPath));
-  if (rel.startsWith('..') || rel.split(sep).includes('..')) throw new UnsafePathError(`refusing to write outside the working tree: ${absPath}`);
+  if (rel.startsWith('..') || rel.split(sep).includes('..'))
+    throw new UnsafePathError(`refusing to write outside the working tree: ${absPath}`);
   let current = root;
   for (const part of rel === '' ? [] : rel.split(sep)) {
     current = join(current, part);
@@ -201,9 +252,15 @@ export async function ensureSafeParents(root: string, absPath: string): Promise<
       }
       throw err;
     }
-    if (info.isSymbolicLink()) throw new UnsafePathError(`refusing to write through the symbolic link ${relative(root, current)}`);
+    if (info.isSymbolicLink())
+      throw new UnsafePathError(
+        `refusing to write through the symbolic link ${relative(root, current)}`,
+      );
     if (!info.isDirectory()) {
-      throw new UnsafePathError(`cannot create folder ${relative(root, current)}: a file is in the way`, { hint: 'move or delete that file, then try again' });
+      throw new UnsafePathError(
+        `cannot create folder ${relative(root, current)}: a file is in the way`,
+        { hint: 'move or delete that file, then try again' },
+      );
     }
   }
 }
@@ -224,26 +281,30 @@ export async function materializeFile(
 ): Promise<BigIntStats> {
   await ensureSafeParents(root, absPath);
   const manifest = await odb.readManifest(manifestOid);
-  await writeThroughTemp(absPath, { tempDir: dirname(absPath), mode: type === 'exec' ? 0o755 : 0o644, fsync: false }, async (handle) => {
-    if (workers) return restoreWithWorkers(workers, manifest, handle.fd, progress, prefetch * 2);
-    const inflight: Promise<Buffer>[] = [];
-    let next = 0;
-    const fill = (): void => {
-      while (inflight.length < prefetch && next < manifest.chunks.length) {
-        const chunk = manifest.chunks[next++]!;
-        const read = odb.read('chunk', chunk.oid);
-        read.catch(() => undefined);
-        inflight.push(read);
-      }
-    };
-    fill();
-    while (inflight.length > 0) {
-      const data = await inflight.shift()!;
+  await writeThroughTemp(
+    absPath,
+    { tempDir: dirname(absPath), mode: type === 'exec' ? 0o755 : 0o644, fsync: false },
+    async (handle) => {
+      if (workers) return restoreWithWorkers(workers, manifest, handle.fd, progress, prefetch * 2);
+      const inflight: Promise<Buffer>[] = [];
+      let next = 0;
+      const fill = (): void => {
+        while (inflight.length < prefetch && next < manifest.chunks.length) {
+          const chunk = manifest.chunks[next++]!;
+          const read = odb.read('chunk', chunk.oid);
+          read.catch(() => undefined);
+          inflight.push(read);
+        }
+      };
       fill();
-      await handle.write(data);
-      progress.bytes(data.length);
-    }
-  });
+      while (inflight.length > 0) {
+        const data = await inflight.shift()!;
+        fill();
+        await handle.write(data);
+        progress.bytes(data.length);
+      }
+    },
+  );
   return lstat(absPath, { bigint: true });
 }
 
@@ -257,7 +318,13 @@ export interface ChunkRestorer {
  * nothing more is started and every job already started is waited for before the error goes up:
  * the caller then closes `fd`, and a worker must never write to an fd number already reused.
  */
-async function restoreWithWorkers(workers: ChunkRestorer, manifest: Manifest, fd: number, progress: ProgressSink, window: number): Promise<void> {
+async function restoreWithWorkers(
+  workers: ChunkRestorer,
+  manifest: Manifest,
+  fd: number,
+  progress: ProgressSink,
+  window: number,
+): Promise<void> {
   const running = new Set<Promise<void>>();
   let failure: { err: unknown } | undefined;
   let position = 0;

@@ -10,12 +10,19 @@ export interface LogEntry {
  * Commits reachable from `starts`, newest first by committer time (ties: discovery order),
  * each once — git log's default order.
  */
-export async function* walkHistory(repo: Repository, starts: readonly Oid[], options: { firstParent?: boolean } = {}): AsyncGenerator<LogEntry> {
+export async function* walkHistory(
+  repo: Repository,
+  starts: readonly Oid[],
+  options: { firstParent?: boolean } = {},
+): AsyncGenerator<LogEntry> {
   const seen = new Set<Oid>();
   // Max-heap on committer time; the sequence number keeps ties in discovery order.
   const heap: { entry: LogEntry; seq: number }[] = [];
   let seq = 0;
-  const before = (a: { entry: LogEntry; seq: number }, b: { entry: LogEntry; seq: number }): boolean => {
+  const before = (
+    a: { entry: LogEntry; seq: number },
+    b: { entry: LogEntry; seq: number },
+  ): boolean => {
     const ta = a.entry.commit.committer.time;
     const tb = b.entry.commit.committer.time;
     return ta > tb || (ta === tb && a.seq < b.seq);
@@ -24,7 +31,7 @@ export async function* walkHistory(repo: Repository, starts: readonly Oid[], opt
     if (seen.has(oid)) return;
     seen.add(oid);
     heap.push({ entry: { oid, commit: await repo.odb.readCommit(oid) }, seq: seq++ });
-    for (let i = heap.length - 1; i > 0; ) {
+    for (let i = heap.length - 1; i > 0;) {
       const parent = (i - 1) >> 1;
       if (!before(heap[i]!, heap[parent]!)) break;
       [heap[i], heap[parent]] = [heap[parent]!, heap[i]!];
@@ -36,7 +43,7 @@ export async function* walkHistory(repo: Repository, starts: readonly Oid[], opt
     const last = heap.pop()!;
     if (heap.length > 0) {
       heap[0] = last;
-      for (let i = 0; ; ) {
+      for (let i = 0; ;) {
         const l = 2 * i + 1;
         const r = l + 1;
         let best = i;
@@ -58,9 +65,14 @@ export async function* walkHistory(repo: Repository, starts: readonly Oid[], opt
   }
 }
 
-export async function isAncestor(repo: Repository, ancestor: Oid, descendant: Oid): Promise<boolean> {
+export async function isAncestor(
+  repo: Repository,
+  ancestor: Oid,
+  descendant: Oid,
+): Promise<boolean> {
   if (ancestor === descendant) return true;
-  for await (const entry of walkHistory(repo, [descendant])) if (entry.oid === ancestor) return true;
+  for await (const entry of walkHistory(repo, [descendant]))
+    if (entry.oid === ancestor) return true;
   return false;
 }
 
@@ -73,6 +85,10 @@ export async function mergeBase(repo: Repository, a: Oid, b: Oid): Promise<Oid |
   if (common.length <= 1) return common[0]?.oid ?? null;
   // Strict ancestors of any common ancestor are dominated; one walk finds them all.
   const dominated = new Set<Oid>();
-  for await (const entry of walkHistory(repo, common.flatMap((c) => c.commit.parents))) dominated.add(entry.oid);
+  for await (const entry of walkHistory(
+    repo,
+    common.flatMap((c) => c.commit.parents),
+  ))
+    dominated.add(entry.oid);
   return common.find((c) => !dominated.has(c.oid))?.oid ?? null;
 }

@@ -80,7 +80,9 @@ export class Index {
    * the whole tree only).
    */
   get tree(): Oid | null {
-    return this.recordedTree !== null && !this.entryMap.contentChanged && this.conflicts.size === 0 ? this.recordedTree : null;
+    return this.recordedTree !== null && !this.entryMap.contentChanged && this.conflicts.size === 0
+      ? this.recordedTree
+      : null;
   }
 
   /** Records that the entries, as they are now, are exactly `tree`'s files. */
@@ -103,10 +105,18 @@ export class Index {
     let json: IndexJson;
     try {
       json = JSON.parse(text) as IndexJson;
-      if (json.version !== 1 || !Array.isArray(json.entries)) throw new Error('unknown index version');
+      if (json.version !== 1 || !Array.isArray(json.entries))
+        throw new Error('unknown index version');
       for (const [p, type, oid, size, mtime, ino] of json.entries) {
         if (!isOid(oid) || (type !== 'file' && type !== 'exec')) throw new Error(`bad entry ${p}`);
-        index.entries.set(p, { path: p, type, oid, size, mtimeNs: BigInt(mtime), ino: BigInt(ino) });
+        index.entries.set(p, {
+          path: p,
+          type,
+          oid,
+          size,
+          mtimeNs: BigInt(mtime),
+          ino: BigInt(ino),
+        });
       }
       for (const c of json.conflicts ?? []) index.conflicts.set(c.path, c);
       if (json.tree !== undefined) {
@@ -169,7 +179,12 @@ export class Index {
 
   /** True when the file's stat data proves it still holds the staged content. */
   matchesStat(entry: IndexEntry, info: BigIntStats): boolean {
-    if (BigInt(entry.size) !== info.size || entry.mtimeNs !== info.mtimeNs || entry.ino !== info.ino) return false;
+    if (
+      BigInt(entry.size) !== info.size ||
+      entry.mtimeNs !== info.mtimeNs ||
+      entry.ino !== info.ino
+    )
+      return false;
     if (entry.type !== modeToType(info.mode)) return false;
     // Racy clean: modified in the same instant the index was written; only the content can tell.
     return this.loadedMtimeNs === 0n || entry.mtimeNs < this.loadedMtimeNs;

@@ -13,7 +13,8 @@ export interface MergePlan {
 const same = (a: FileRecord | undefined, b: FileRecord | undefined): boolean =>
   a === b || (a !== undefined && b !== undefined && a.oid === b.oid && a.type === b.type);
 
-const side = (r: FileRecord | undefined): ConflictSide | null => (r ? { type: r.type, oid: r.oid, size: r.size } : null);
+const side = (r: FileRecord | undefined): ConflictSide | null =>
+  r ? { type: r.type, oid: r.oid, size: r.size } : null;
 
 /**
  * Three-way merge of snapshots at file granularity. Media files are not merged line by line: a
@@ -52,7 +53,12 @@ export function threeWayMerge(base: FileMap, ours: FileMap, theirs: FileMap): Me
       if (!clash) continue;
       merged.delete(prefix);
       worktree.delete(prefix);
-      conflicts.push({ path: prefix, base: side(base.get(prefix)), ours: side(ours.get(prefix)), theirs: side(theirs.get(prefix)) });
+      conflicts.push({
+        path: prefix,
+        base: side(base.get(prefix)),
+        ours: side(ours.get(prefix)),
+        theirs: side(theirs.get(prefix)),
+      });
     }
   }
   conflicts.sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0));

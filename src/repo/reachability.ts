@@ -6,7 +6,16 @@
  * batches. Used by fsck, gc and stats, and by push/fetch to find what the other side lacks.
  */
 import { ObjectCorruptError, ObjectMissingError } from '../errors/index.js';
-import { isOid, shortOid, type Commit, type Manifest, type ObjectKind, type Oid, type Tag, type TreeEntry } from '../objects/index.js';
+import {
+  isOid,
+  shortOid,
+  type Commit,
+  type Manifest,
+  type ObjectKind,
+  type Oid,
+  type Tag,
+  type TreeEntry,
+} from '../objects/index.js';
 import { chunkKey } from '../store/index.js';
 import type { Index } from './index-file.js';
 import type { Repository } from './repository.js';
@@ -35,10 +44,14 @@ export interface CollectRootsOptions {
  * thing naming its commit), MERGE_HEAD, ORIG_HEAD, and the manifests staged in the index
  * (entries, and the base/ours/theirs sides of unmerged paths).
  */
-export async function collectRoots(repo: Repository, options: CollectRootsOptions = {}): Promise<Root[]> {
+export async function collectRoots(
+  repo: Repository,
+  options: CollectRootsOptions = {},
+): Promise<Root[]> {
   const roots: Root[] = [];
   const refs = await repo.store.listRefs('refs/');
-  for (const name of [...refs.keys()].sort()) roots.push({ oid: refs.get(name)!.oid, kind: 'object', where: name });
+  for (const name of [...refs.keys()].sort())
+    roots.push({ oid: refs.get(name)!.oid, kind: 'object', where: name });
   const head = await repo.readHead();
   if (head.oid !== null) roots.push({ oid: head.oid, kind: 'object', where: 'HEAD' });
   for (const name of ['MERGE_HEAD', 'ORIG_HEAD'] as const) {
@@ -47,11 +60,23 @@ export async function collectRoots(repo: Repository, options: CollectRootsOption
   }
   if (options.includeIndex ?? true) {
     const index = options.index ?? (await repo.readIndex());
-    for (const entry of index.entries.values()) roots.push({ oid: entry.oid, kind: 'manifest', where: `the index (${entry.path})`, path: entry.path });
+    for (const entry of index.entries.values())
+      roots.push({
+        oid: entry.oid,
+        kind: 'manifest',
+        where: `the index (${entry.path})`,
+        path: entry.path,
+      });
     for (const conflict of index.conflicts.values()) {
       for (const side of ['base', 'ours', 'theirs'] as const) {
         const record = conflict[side];
-        if (record) roots.push({ oid: record.oid, kind: 'manifest', where: `the index (${conflict.path}, ${side} side of a conflict)`, path: conflict.path });
+        if (record)
+          roots.push({
+            oid: record.oid,
+            kind: 'manifest',
+            where: `the index (${conflict.path}, ${side} side of a conflict)`,
+            path: conflict.path,
+          });
       }
     }
   }
@@ -115,7 +140,15 @@ export interface WalkOptions {
 }
 
 export function emptyReachable(): ReachableObjects {
-  return { tags: new Set(), commits: new Set(), trees: new Set(), manifests: new Set(), chunks: new Set(), chunkBytes: 0, problems: [] };
+  return {
+    tags: new Set(),
+    commits: new Set(),
+    trees: new Set(),
+    manifests: new Set(),
+    chunks: new Set(),
+    chunkBytes: 0,
+    problems: [],
+  };
 }
 
 interface HistoryItem {
@@ -205,7 +238,11 @@ class TaskRunner {
  * (and so verified); chunks are checked for presence in batches. Memory: the OID sets, plus one
  * batch of chunks and the trees and manifests in flight.
  */
-export async function walkReachable(repo: Repository, roots: readonly Root[], options: WalkOptions = {}): Promise<ReachableObjects> {
+export async function walkReachable(
+  repo: Repository,
+  roots: readonly Root[],
+  options: WalkOptions = {},
+): Promise<ReachableObjects> {
   const result = emptyReachable();
   const { odb, store } = repo;
   const tolerant = options.tolerant ?? false;
@@ -221,12 +258,22 @@ export async function walkReachable(repo: Repository, roots: readonly Root[], op
   };
 
   /** Reads one object; on a missing or corrupt object reports it and returns null. */
-  const attempt = async <T>(kind: ObjectKind, oid: Oid, where: string, read: () => Promise<T>): Promise<T | null> => {
+  const attempt = async <T>(
+    kind: ObjectKind,
+    oid: Oid,
+    where: string,
+    read: () => Promise<T>,
+  ): Promise<T | null> => {
     try {
       return await read();
     } catch (err) {
-      if (err instanceof ObjectMissingError) report({ kind, oid, problem: 'missing', reason: `${kind} is missing from the store`, where }, err);
-      else if (err instanceof ObjectCorruptError) report({ kind, oid, problem: 'corrupt', reason: corruptReason(err), where }, err);
+      if (err instanceof ObjectMissingError)
+        report(
+          { kind, oid, problem: 'missing', reason: `${kind} is missing from the store`, where },
+          err,
+        );
+      else if (err instanceof ObjectCorruptError)
+        report({ kind, oid, problem: 'corrupt', reason: corruptReason(err), where }, err);
       else throw err;
       return null;
     }
@@ -240,9 +287,24 @@ export async function walkReachable(repo: Repository, roots: readonly Root[], op
   for (const root of roots) {
     if (!isOid(root.oid)) {
       const kind: ObjectKind = root.kind === 'object' ? 'commit' : root.kind;
-      report({ kind, oid: root.oid, problem: 'corrupt', reason: 'not an object ID', where: `from ${root.where}` }, new ObjectCorruptError(root.oid, `${root.where} does not hold an object ID`));
+      report(
+        {
+          kind,
+          oid: root.oid,
+          problem: 'corrupt',
+          reason: 'not an object ID',
+          where: `from ${root.where}`,
+        },
+        new ObjectCorruptError(root.oid, `${root.where} does not hold an object ID`),
+      );
     } else if (root.kind === 'tree' || root.kind === 'manifest') {
-      content.push({ kind: root.kind, oid: root.oid, path: root.path ?? '', origin: root.where, where: `from ${root.where}` });
+      content.push({
+        kind: root.kind,
+        oid: root.oid,
+        path: root.path ?? '',
+        origin: root.where,
+        where: `from ${root.where}`,
+      });
     } else history.push({ oid: root.oid, kind: root.kind, where: `from ${root.where}` });
   }
   // Depth-first with an explicit stack: long histories never deepen the call stack.
@@ -267,8 +329,17 @@ export async function walkReachable(repo: Repository, roots: readonly Root[], op
       }
       if (found !== 'commit' && found !== 'tag') {
         report(
-          { kind: found, oid: item.oid, problem: 'corrupt', reason: `is a ${found}, not a commit or tag`, where: item.where },
-          new ObjectCorruptError(item.oid, `${item.where.replace(/^from /, '')} points at a ${found}, not a commit or tag`),
+          {
+            kind: found,
+            oid: item.oid,
+            problem: 'corrupt',
+            reason: `is a ${found}, not a commit or tag`,
+            where: item.where,
+          },
+          new ObjectCorruptError(
+            item.oid,
+            `${item.where.replace(/^from /, '')} points at a ${found}, not a commit or tag`,
+          ),
         );
         continue;
       }
@@ -288,7 +359,8 @@ export async function walkReachable(repo: Repository, roots: readonly Root[], op
     await visitor.commit?.(item.oid, commit);
     const origin = `commit ${shortOid(item.oid)}`;
     trees.push({ kind: 'tree', oid: commit.tree, path: '', origin });
-    for (let i = commit.parents.length - 1; i >= 0; i--) history.push({ oid: commit.parents[i]!, kind: 'commit', where: `parent of ${origin}` });
+    for (let i = commit.parents.length - 1; i >= 0; i--)
+      history.push({ oid: commit.parents[i]!, kind: 'commit', where: `parent of ${origin}` });
   }
   if (depth < DEPTHS.indexOf('trees')) return result;
 
@@ -304,8 +376,16 @@ export async function walkReachable(repo: Repository, roots: readonly Root[], op
     batch.forEach((c, i) => {
       if (present[i]) return;
       report(
-        { kind: 'chunk', oid: c.oid, problem: 'missing', reason: 'chunk is missing from the store', where: `in manifest ${c.manifest} of ${c.path || '(unnamed file)'}` },
-        new ObjectMissingError(c.oid, 'chunk', { hint: `it belongs to ${c.path || `manifest ${c.manifest}`}; run 'mediagit fsck' to check the repository` }),
+        {
+          kind: 'chunk',
+          oid: c.oid,
+          problem: 'missing',
+          reason: 'chunk is missing from the store',
+          where: `in manifest ${c.manifest} of ${c.path || '(unnamed file)'}`,
+        },
+        new ObjectMissingError(c.oid, 'chunk', {
+          hint: `it belongs to ${c.path || `manifest ${c.manifest}`}; run 'mediagit fsck' to check the repository`,
+        }),
       );
     });
   };
@@ -314,22 +394,37 @@ export async function walkReachable(repo: Repository, roots: readonly Root[], op
   let hidden: { trees: Set<Oid>; manifests: Set<Oid>; chunks: Set<Oid> } | null = null;
 
   const describe = (item: ContentItem): string =>
-    item.where ?? (item.kind === 'tree' ? (item.path === '' ? `root tree of ${item.origin}` : `for folder ${item.path}/ in ${item.origin}`) : `for ${item.path} in ${item.origin}`);
+    item.where ??
+    (item.kind === 'tree'
+      ? item.path === ''
+        ? `root tree of ${item.origin}`
+        : `for folder ${item.path}/ in ${item.origin}`
+      : `for ${item.path} in ${item.origin}`);
 
-  const visitContent = async (item: ContentItem, stack: ContentItem[], collect: boolean): Promise<void> => {
+  const visitContent = async (
+    item: ContentItem,
+    stack: ContentItem[],
+    collect: boolean,
+  ): Promise<void> => {
     if (item.kind === 'tree') {
-      const entries = collect ? await attempt('tree', item.oid, describe(item), () => odb.readTree(item.oid)) : await ignoreDamage(odb.readTree(item.oid));
+      const entries = collect
+        ? await attempt('tree', item.oid, describe(item), () => odb.readTree(item.oid))
+        : await ignoreDamage(odb.readTree(item.oid));
       if (entries === null) return;
       if (collect) await visitor.tree?.(item.oid, entries, item.path);
       for (let i = entries.length - 1; i >= 0; i--) {
         const entry = entries[i]!;
         const path = item.path === '' ? entry.name : `${item.path}/${entry.name}`;
-        if (entry.type === 'dir') stack.push({ kind: 'tree', oid: entry.oid, path, origin: item.origin });
-        else if (depth >= DEPTHS.indexOf('manifests')) stack.push({ kind: 'manifest', oid: entry.oid, path, origin: item.origin });
+        if (entry.type === 'dir')
+          stack.push({ kind: 'tree', oid: entry.oid, path, origin: item.origin });
+        else if (depth >= DEPTHS.indexOf('manifests'))
+          stack.push({ kind: 'manifest', oid: entry.oid, path, origin: item.origin });
       }
       return;
     }
-    const manifest = collect ? await attempt('manifest', item.oid, describe(item), () => odb.readManifest(item.oid)) : await ignoreDamage(odb.readManifest(item.oid));
+    const manifest = collect
+      ? await attempt('manifest', item.oid, describe(item), () => odb.readManifest(item.oid))
+      : await ignoreDamage(odb.readManifest(item.oid));
     if (manifest === null) return;
     if (collect) await visitor.manifest?.(item.oid, manifest, item.path);
     if (depth < DEPTHS.indexOf('chunks')) return;
@@ -359,7 +454,12 @@ export async function walkReachable(repo: Repository, roots: readonly Root[], op
         const item = stack.pop()!;
         const seen = item.kind === 'tree' ? seenTrees : seenManifests;
         if (seen.has(item.oid)) continue;
-        if (collect && hidden && (item.kind === 'tree' ? hidden.trees : hidden.manifests).has(item.oid)) continue;
+        if (
+          collect &&
+          hidden &&
+          (item.kind === 'tree' ? hidden.trees : hidden.manifests).has(item.oid)
+        )
+          continue;
         seen.add(item.oid);
         runner.start(() => visitContent(item, stack, collect));
       }
@@ -379,7 +479,13 @@ export async function walkReachable(repo: Repository, roots: readonly Root[], op
         target = tag.object;
       }
       const commit = await ignoreDamage(odb.readCommit(target));
-      if (commit) starts.push({ kind: 'tree', oid: commit.tree, path: '', origin: `commit ${shortOid(target)}` });
+      if (commit)
+        starts.push({
+          kind: 'tree',
+          oid: commit.tree,
+          path: '',
+          origin: `commit ${shortOid(target)}`,
+        });
     }
     await walkContent(starts, false);
   }

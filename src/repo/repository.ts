@@ -3,15 +3,44 @@ import { dirname, join, resolve, sep, relative } from 'node:path';
 import picomatch from 'picomatch';
 import { DEFAULT_CHUNKING, type ChunkingParams } from '../chunking/index.js';
 import { DEFAULT_ZSTD_LEVEL } from '../compression/index.js';
-import { AlreadyExistsError, IdentityError, NotARepositoryError, ObjectCorruptError, PassphraseError, PathspecError, RefConflictError } from '../errors/index.js';
+import {
+  AlreadyExistsError,
+  IdentityError,
+  NotARepositoryError,
+  ObjectCorruptError,
+  PassphraseError,
+  PathspecError,
+  RefConflictError,
+} from '../errors/index.js';
 import { agentLookupEnabled, lookupCachedKey } from '../agent/index.js';
-import { EncryptedSealer, addKey, keyFileHashes, newMasterKey, unlock, type KeyFileHash, type UnlockedKey } from '../crypto/index.js';
-import { ObjectDatabase, isOid, plainSealer, type ObjectSealer, type Oid, type Signature } from '../objects/index.js';
+import {
+  EncryptedSealer,
+  addKey,
+  keyFileHashes,
+  newMasterKey,
+  unlock,
+  type KeyFileHash,
+  type UnlockedKey,
+} from '../crypto/index.js';
+import {
+  ObjectDatabase,
+  isOid,
+  plainSealer,
+  type ObjectSealer,
+  type Oid,
+  type Signature,
+} from '../objects/index.js';
 import { ChunkWorkerPool } from '../pipeline/index.js';
 import { LocalStore, isValidRefName } from '../store/index.js';
 import { LockFile, ensureDir, exists, isErrno, writeFileAtomic } from '../util/fs.js';
 import { Semaphore } from '../util/limit.js';
-import { ConfigFile, initialConfig, loadGlobalConfig, readSettings, type RepoSettings } from './config.js';
+import {
+  ConfigFile,
+  initialConfig,
+  loadGlobalConfig,
+  readSettings,
+  type RepoSettings,
+} from './config.js';
 import type { ContentContext } from './content.js';
 import { Index } from './index-file.js';
 import { REPO_DIR } from './worktree.js';
@@ -66,7 +95,10 @@ export class Repository {
     private readonly masterKey: Buffer | null = null,
     readonly unlockedVia: UnlockSource | null = null,
   ) {
-    this.odb = new ObjectDatabase(this.store, { compressionLevel: settings.compressionLevel, sealer });
+    this.odb = new ObjectDatabase(this.store, {
+      compressionLevel: settings.compressionLevel,
+      sealer,
+    });
   }
 
   private sparseMatcher: ((path: string) => boolean) | null | undefined;
@@ -101,7 +133,10 @@ export class Repository {
     return this.masterKey;
   }
 
-  static async discover(cwd: string = process.cwd(), options: OpenOptions = {}): Promise<Repository> {
+  static async discover(
+    cwd: string = process.cwd(),
+    options: OpenOptions = {},
+  ): Promise<Repository> {
     return Repository.open(await Repository.findRoot(cwd), options);
   }
 
@@ -121,12 +156,40 @@ export class Repository {
     const config = await ConfigFile.load(join(dir, 'config.toml'), { mustExist: true });
     const settings = readSettings(config);
     const store = new LocalStore(dir, { fsync: settings.fsync });
-    if (config.get('encryption.enabled') !== true) return new Repository(root, dir, config, settings, store, plainSealer);
-    const cached = options.agent === false || !agentLookupEnabled() ? null : await Repository.unlockFromAgent(store);
-    if (cached) return new Repository(root, dir, config, settings, store, new EncryptedSealer(cached.master), cached.keyId, cached.master, 'agent');
-    if (!options.passphrase) throw new PassphraseError('this repository is encrypted and no passphrase source is available');
+    if (config.get('encryption.enabled') !== true)
+      return new Repository(root, dir, config, settings, store, plainSealer);
+    const cached =
+      options.agent === false || !agentLookupEnabled()
+        ? null
+        : await Repository.unlockFromAgent(store);
+    if (cached)
+      return new Repository(
+        root,
+        dir,
+        config,
+        settings,
+        store,
+        new EncryptedSealer(cached.master),
+        cached.keyId,
+        cached.master,
+        'agent',
+      );
+    if (!options.passphrase)
+      throw new PassphraseError(
+        'this repository is encrypted and no passphrase source is available',
+      );
     const unlocked = await unlock(store, await options.passphrase());
-    return new Repository(root, dir, config, settings, store, new EncryptedSealer(unlocked.master), unlocked.keyId, unlocked.master, 'passphrase');
+    return new Repository(
+      root,
+      dir,
+      config,
+      settings,
+      store,
+      new EncryptedSealer(unlocked.master),
+      unlocked.keyId,
+      unlocked.master,
+      'passphrase',
+    );
   }
 
   /** The master key from the key agent, skipping Argon2; null means "use the passphrase". */
@@ -146,15 +209,28 @@ export class Repository {
   }
 
   /** Creates a repository; on an existing one changes nothing and reports `reinitialized`. */
-  static async init(root: string, options: InitOptions = {}): Promise<{ repo: Repository | null; reinitialized: boolean }> {
+  static async init(
+    root: string,
+    options: InitOptions = {},
+  ): Promise<{ repo: Repository | null; reinitialized: boolean }> {
     const dir = join(root, REPO_DIR);
     const reinitialized = await exists(join(dir, 'HEAD'));
     if (reinitialized) return { repo: null, reinitialized };
-    if (await exists(dir)) throw new AlreadyExistsError(`${dir} exists but is not a repository`, { hint: 'move it away first' });
+    if (await exists(dir))
+      throw new AlreadyExistsError(`${dir} exists but is not a repository`, {
+        hint: 'move it away first',
+      });
     const branch = options.initialBranch ?? DEFAULT_BRANCH;
-    if (!isValidRefName(`refs/heads/${branch}`)) throw new PathspecError(`invalid branch name '${branch}'`);
+    if (!isValidRefName(`refs/heads/${branch}`))
+      throw new PathspecError(`invalid branch name '${branch}'`);
     await ensureDir(dir);
-    const config = ConfigFile.fresh(join(dir, 'config.toml'), initialConfig(options.chunking ?? DEFAULT_CHUNKING, options.compressionLevel ?? DEFAULT_ZSTD_LEVEL));
+    const config = ConfigFile.fresh(
+      join(dir, 'config.toml'),
+      initialConfig(
+        options.chunking ?? DEFAULT_CHUNKING,
+        options.compressionLevel ?? DEFAULT_ZSTD_LEVEL,
+      ),
+    );
     const settings = readSettings(config);
     const store = new LocalStore(dir, { fsync: settings.fsync });
     await store.initialize();
@@ -164,7 +240,16 @@ export class Repository {
       const key = await addKey(store, master, options.encryptWith, 'initial');
       config.set('encryption.enabled', true);
       config.set('encryption.cipher', 'aes-256-gcm');
-      repo = new Repository(root, dir, config, settings, store, new EncryptedSealer(master), key.id, master);
+      repo = new Repository(
+        root,
+        dir,
+        config,
+        settings,
+        store,
+        new EncryptedSealer(master),
+        key.id,
+        master,
+      );
     } else repo = new Repository(root, dir, config, settings, store, plainSealer);
     await config.save();
     // HEAD last: its presence is what makes the folder a repository.
@@ -181,9 +266,13 @@ export class Repository {
     const abs = resolve(cwd, userPath);
     const rel = relative(this.root, abs);
     if (rel === '') return '';
-    if (rel.startsWith('..') || resolve(this.root, rel) !== abs) throw new PathspecError(`'${userPath}' is outside the repository at ${this.root}`);
+    if (rel.startsWith('..') || resolve(this.root, rel) !== abs)
+      throw new PathspecError(`'${userPath}' is outside the repository at ${this.root}`);
     const posix = rel.split(sep).join('/');
-    if (posix === REPO_DIR || posix.startsWith(`${REPO_DIR}/`)) throw new PathspecError(`'${userPath}' is inside ${REPO_DIR}/, which mediagit manages itself`);
+    if (posix === REPO_DIR || posix.startsWith(`${REPO_DIR}/`))
+      throw new PathspecError(
+        `'${userPath}' is inside ${REPO_DIR}/, which mediagit manages itself`,
+      );
     return posix;
   }
 
@@ -199,7 +288,13 @@ export class Repository {
     this.contentLimiter ??= new Semaphore(8);
     const gear = this.odb.sealer.gear;
     const workers = options.workers
-      ? new ChunkWorkerPool({ root: this.store.root, fsync: this.settings.fsync, compressionLevel: this.settings.compressionLevel, master: this.masterKey, chunking: this.settings.chunking })
+      ? new ChunkWorkerPool({
+          root: this.store.root,
+          fsync: this.settings.fsync,
+          compressionLevel: this.settings.compressionLevel,
+          master: this.masterKey,
+          chunking: this.settings.chunking,
+        })
       : undefined;
     return {
       odb: this.odb,
@@ -217,7 +312,8 @@ export class Repository {
     const text = (await readFile(this.path('HEAD'), 'utf8')).trim();
     if (text.startsWith('ref: ')) {
       const ref = text.slice(5);
-      if (!isValidRefName(ref)) throw new ObjectCorruptError('HEAD', `points at an invalid ref '${ref}'`);
+      if (!isValidRefName(ref))
+        throw new ObjectCorruptError('HEAD', `points at an invalid ref '${ref}'`);
       return { ref, oid: await this.readRef(ref) };
     }
     if (!isOid(text)) throw new ObjectCorruptError('HEAD', 'neither a ref nor an object ID');
@@ -232,7 +328,10 @@ export class Repository {
   async writeHead(target: { ref: string } | { oid: Oid }): Promise<void> {
     const lock = await LockFile.acquire(this.path('HEAD.lock'), { what: 'HEAD' });
     try {
-      await writeFileAtomic(this.path('HEAD'), 'ref' in target ? `ref: ${target.ref}\n` : `${target.oid}\n`);
+      await writeFileAtomic(
+        this.path('HEAD'),
+        'ref' in target ? `ref: ${target.ref}\n` : `${target.oid}\n`,
+      );
     } finally {
       await lock.release();
     }
@@ -240,15 +339,22 @@ export class Repository {
 
   async readRef(name: string): Promise<Oid | null> {
     const value = await this.store.readRef(name);
-    if (value && !isOid(value.oid)) throw new ObjectCorruptError(name, 'ref does not hold an object ID');
+    if (value && !isOid(value.oid))
+      throw new ObjectCorruptError(name, 'ref does not hold an object ID');
     return value?.oid ?? null;
   }
 
   /** Compare-and-swap of a ref; `expected` null means "must not exist yet". */
   async updateRef(name: string, next: Oid | null, expected: Oid | null): Promise<void> {
-    const ok = await this.store.compareAndSwapRef(name, expected === null ? null : { oid: expected, version: expected }, next);
+    const ok = await this.store.compareAndSwapRef(
+      name,
+      expected === null ? null : { oid: expected, version: expected },
+      next,
+    );
     if (!ok) {
-      throw new RefConflictError(`${name} was changed by another process while this command ran`, { hint: 'run the command again' });
+      throw new RefConflictError(`${name} was changed by another process while this command ran`, {
+        hint: 'run the command again',
+      });
     }
   }
 
@@ -256,7 +362,10 @@ export class Repository {
   async advanceHead(next: Oid, expected: Oid | null): Promise<void> {
     const head = await this.readHead();
     if (head.ref) return this.updateRef(head.ref, next, expected);
-    if (head.oid !== expected) throw new RefConflictError('HEAD was moved by another process', { hint: 'run the command again' });
+    if (head.oid !== expected)
+      throw new RefConflictError('HEAD was moved by another process', {
+        hint: 'run the command again',
+      });
     await this.writeHead({ oid: next });
   }
 
@@ -268,7 +377,10 @@ export class Repository {
 
   /** Runs `fn` on the index under `.mediagit/index.lock` and saves it if `fn` returns normally. */
   async updateIndex<T>(fn: (index: Index) => Promise<T>): Promise<T> {
-    const lock = await LockFile.acquire(this.path('index.lock'), { what: 'the index', timeoutMs: 30_000 });
+    const lock = await LockFile.acquire(this.path('index.lock'), {
+      what: 'the index',
+      timeoutMs: 30_000,
+    });
     try {
       const index = await this.readIndex();
       const result = await fn(index);
@@ -305,9 +417,10 @@ export class Repository {
   }
 
   async clearState(...names: ('MERGE_HEAD' | 'ORIG_HEAD' | 'MERGE_MSG')[]): Promise<void> {
-    for (const name of names) await unlink(this.path(name)).catch((err: unknown) => {
-      if (!isErrno(err, 'ENOENT')) throw err;
-    });
+    for (const name of names)
+      await unlink(this.path(name)).catch((err: unknown) => {
+        if (!isErrno(err, 'ENOENT')) throw err;
+      });
   }
 
   // ---- identity ---------------------------------------------------------------------------
@@ -322,7 +435,8 @@ export class Repository {
     const email = process.env.MEDIAGIT_AUTHOR_EMAIL?.trim() || pick('user.email');
     if (!name || !email) throw new IdentityError();
     const dateEnv = process.env.MEDIAGIT_AUTHOR_DATE;
-    const time = dateEnv && /^\d+$/.test(dateEnv) ? Number(dateEnv) : Math.floor(now.getTime() / 1000);
+    const time =
+      dateEnv && /^\d+$/.test(dateEnv) ? Number(dateEnv) : Math.floor(now.getTime() / 1000);
     return { name, email, time, tzOffset: -now.getTimezoneOffset() };
   }
 

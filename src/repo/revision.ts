@@ -56,7 +56,9 @@ async function resolveBase(repo: Repository, base: string, whole: string): Promi
 async function lookup(repo: Repository, name: string): Promise<Oid | null> {
   if (name === 'HEAD' || name === '@') return (await repo.readHead()).oid;
   if (name === 'MERGE_HEAD' || name === 'ORIG_HEAD') return repo.readStateOid(name);
-  const candidates = name.startsWith('refs/') ? [name] : [`refs/heads/${name}`, `refs/tags/${name}`, `refs/remotes/${name}`];
+  const candidates = name.startsWith('refs/')
+    ? [name]
+    : [`refs/heads/${name}`, `refs/tags/${name}`, `refs/remotes/${name}`];
   for (const ref of candidates) {
     if (!isValidRefName(ref)) continue;
     const oid = await repo.readRef(ref);
@@ -69,7 +71,8 @@ async function lookup(repo: Repository, name: string): Promise<Oid | null> {
       matches.push(key.slice('objects/'.length));
       if (matches.length > 1) break;
     }
-    if (matches.length > 1) throw new UnknownRevisionError(`${name} (ambiguous: several objects start with it)`);
+    if (matches.length > 1)
+      throw new UnknownRevisionError(`${name} (ambiguous: several objects start with it)`);
     return matches[0] ?? null;
   }
   return null;

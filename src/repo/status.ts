@@ -39,17 +39,23 @@ export interface WorktreeState {
  * compared with its staged content instead of being hashed (holdsStagedContent); a changed one
  * gets the ID UNHASHED_CHANGE.
  */
-export async function scanWorktree(repo: Repository, index: Index, options: { under?: string[]; changedOnly?: boolean } = {}): Promise<WorktreeState> {
+export async function scanWorktree(
+  repo: Repository,
+  index: Index,
+  options: { under?: string[]; changedOnly?: boolean } = {},
+): Promise<WorktreeState> {
   const rules = new IgnoreRules(repo.root);
   const report: WalkReport = { skipped: [] };
   const found: WorktreeFile[] = [];
-  for (const start of options.under ?? ['']) found.push(...(await walkWorktree(repo.root, rules, start, report)));
+  for (const start of options.under ?? [''])
+    found.push(...(await walkWorktree(repo.root, rules, start, report)));
   const files: FileMap = new Map();
   const untracked: string[] = [];
   const refreshed: WorktreeFile[] = [];
   // Sparse clones: excluded tracked files are absent by design, so they count as unchanged.
   if (repo.includes() !== null) {
-    for (const [path, e] of index.entries) if (repo.isSparseExcluded(path)) files.set(path, { type: e.type, oid: e.oid, size: e.size });
+    for (const [path, e] of index.entries)
+      if (repo.isSparseExcluded(path)) files.set(path, { type: e.type, oid: e.oid, size: e.size });
   }
   const ctx = repo.contentContext();
   for (const file of found) {
@@ -113,9 +119,17 @@ export async function computeStatus(repo: Repository): Promise<StatusReport> {
 }
 
 /** HEAD → index. When the index knows it is HEAD's tree exactly, HEAD's trees are not even read. */
-async function stagedChanges(repo: Repository, head: Oid | null, index: Index, indexMap: FileMap): Promise<Change[]> {
-  if (head !== null && index.tree !== null && (await repo.odb.readCommit(head)).tree === index.tree) return [];
-  return diffMaps(await commitTreeMap(repo, head), indexMap).filter((c) => !index.conflicts.has(c.path));
+async function stagedChanges(
+  repo: Repository,
+  head: Oid | null,
+  index: Index,
+  indexMap: FileMap,
+): Promise<Change[]> {
+  if (head !== null && index.tree !== null && (await repo.odb.readCommit(head)).tree === index.tree)
+    return [];
+  return diffMaps(await commitTreeMap(repo, head), indexMap).filter(
+    (c) => !index.conflicts.has(c.path),
+  );
 }
 
 /** Records fresh stat data for files proven unchanged, so the next status need not hash them. Best effort. */
@@ -125,7 +139,12 @@ async function refreshIndexStats(repo: Repository, files: WorktreeFile[]): Promi
       for (const file of files) {
         const entry = index.entries.get(file.path);
         if (!entry) continue;
-        index.entries.set(file.path, { ...entry, mtimeNs: file.stats.mtimeNs, ino: file.stats.ino, size: Number(file.stats.size) });
+        index.entries.set(file.path, {
+          ...entry,
+          mtimeNs: file.stats.mtimeNs,
+          ino: file.stats.ino,
+          size: Number(file.stats.size),
+        });
       }
     });
   } catch {

@@ -12,7 +12,12 @@ export interface FileRecord {
 /** A snapshot flattened to "posix/relative/path" → file. Folders are implied by paths. */
 export type FileMap = Map<string, FileRecord>;
 
-export async function flattenTree(odb: ObjectDatabase, treeOid: Oid | null, prefix = '', out: FileMap = new Map()): Promise<FileMap> {
+export async function flattenTree(
+  odb: ObjectDatabase,
+  treeOid: Oid | null,
+  prefix = '',
+  out: FileMap = new Map(),
+): Promise<FileMap> {
   if (treeOid === null) return out;
   const entries = await odb.readTree(treeOid);
   const subtrees: Promise<FileMap>[] = [];
@@ -31,7 +36,10 @@ interface DirNode {
 }
 
 /** Writes the trees for a flat snapshot bottom-up and returns the root tree's OID. */
-export async function writeTreeFromMap(odb: ObjectDatabase, files: Iterable<[string, FileRecord]>): Promise<Oid> {
+export async function writeTreeFromMap(
+  odb: ObjectDatabase,
+  files: Iterable<[string, FileRecord]>,
+): Promise<Oid> {
   const root: DirNode = { files: new Map(), dirs: new Map() };
   for (const [path, record] of files) {
     const parts = path.split('/');
@@ -50,7 +58,9 @@ export async function writeTreeFromMap(odb: ObjectDatabase, files: Iterable<[str
     const entries: TreeEntry[] = [];
     let size = 0;
     // Sibling folders are written concurrently: each tree write waits on its own fsync.
-    const subtrees = await Promise.all([...node.dirs].map(async ([name, child]) => ({ name, ...(await write(child)) })));
+    const subtrees = await Promise.all(
+      [...node.dirs].map(async ([name, child]) => ({ name, ...(await write(child)) })),
+    );
     for (const sub of subtrees) {
       entries.push({ name: sub.name, type: 'dir', oid: sub.oid, size: sub.size });
       size += sub.size;
@@ -83,6 +93,7 @@ export function diffMaps(before: FileMap, after: FileMap): Change[] {
     else if (a.oid !== b.oid) changes.push({ path, status: 'M', before: a, after: b });
     else if (a.type !== b.type) changes.push({ path, status: 'T', before: a, after: b });
   }
-  for (const [path, b] of after) if (!before.has(path)) changes.push({ path, status: 'A', before: null, after: b });
+  for (const [path, b] of after)
+    if (!before.has(path)) changes.push({ path, status: 'A', before: null, after: b });
   return changes.sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0));
 }

@@ -55,7 +55,8 @@ export class IgnoreRules {
   /** True if `path` or any folder above it is ignored. */
   isPathIgnored(path: string): boolean {
     const parts = path.split('/');
-    for (let i = 1; i < parts.length; i++) if (this.isIgnored(parts.slice(0, i).join('/'), true)) return true;
+    for (let i = 1; i < parts.length; i++)
+      if (this.isIgnored(parts.slice(0, i).join('/'), true)) return true;
     return this.isIgnored(path, false);
   }
 }
@@ -74,7 +75,12 @@ export interface WalkReport {
  * Every versionable file under `start` (repo-relative posix path, '' for the root), skipping
  * `.mediagit`, ignored paths, and mediagit's own temporary files. Sorted by path.
  */
-export async function walkWorktree(root: string, rules: IgnoreRules, start: string, report: WalkReport): Promise<WorktreeFile[]> {
+export async function walkWorktree(
+  root: string,
+  rules: IgnoreRules,
+  start: string,
+  report: WalkReport,
+): Promise<WorktreeFile[]> {
   const out: WorktreeFile[] = [];
   await rules.loadAlong(start === '' ? IGNORE_FILE : `${start}/${IGNORE_FILE}`);
   const visit = async (dir: string): Promise<void> => {
@@ -107,7 +113,10 @@ export async function walkWorktree(root: string, rules: IgnoreRules, start: stri
       }
       if (rules.isIgnored(path, false)) continue;
       if (!info.isFile()) {
-        report.skipped.push({ path, reason: info.isSymbolicLink() ? 'symbolic links are not versioned' : 'not a regular file' });
+        report.skipped.push({
+          path,
+          reason: info.isSymbolicLink() ? 'symbolic links are not versioned' : 'not a regular file',
+        });
         continue;
       }
       const problem = treeNameProblem(name);

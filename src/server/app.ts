@@ -11,13 +11,31 @@
  */
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type RouteHandlerMethod } from 'fastify';
+import Fastify, {
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type RouteHandlerMethod,
+} from 'fastify';
 import { ConfigError } from '../errors/index.js';
 import { AuditLog, fileSink, stderrSink, type AuditSink } from './audit.js';
-import { AuthFailure, Authenticator, allows, roleOn, type AuthFailureReason, type Identity } from './auth.js';
+import {
+  AuthFailure,
+  Authenticator,
+  allows,
+  roleOn,
+  type AuthFailureReason,
+  type Identity,
+} from './auth.js';
 import { closeIfUnread } from './body.js';
 import type { ServerConfig } from './config.js';
-import { EncryptionFacts, type Endpoint, type EndpointResult, type RequestContext, type Services } from './context.js';
+import {
+  EncryptionFacts,
+  type Endpoint,
+  type EndpointResult,
+  type RequestContext,
+  type Services,
+} from './context.js';
 import { HttpError, badRequest, describeError, toHttpError, type ErrorCode } from './errors.js';
 import { MetricsListener, ServerMetrics, hostForUrl } from './metrics.js';
 import { isValidRepositoryName, repositoryName } from './names.js';
@@ -31,7 +49,12 @@ import { packageVersion } from '../util/version.js';
 
 export const SERVER_VERSION: string = packageVersion();
 
-const ENDPOINTS: readonly Endpoint[] = [...repositoryRoutes, ...objectRoutes, ...refRoutes, ...lockRoutes];
+const ENDPOINTS: readonly Endpoint[] = [
+  ...repositoryRoutes,
+  ...objectRoutes,
+  ...refRoutes,
+  ...lockRoutes,
+];
 const HEALTH_PROBE_TIMEOUT_MS = 5000;
 
 export interface ServerRuntime {
@@ -69,8 +92,17 @@ const UNAUTHORIZED_TEXT: Record<AuthFailureReason, string> = {
 };
 
 function unauthorized(reason: AuthFailureReason): HttpError {
-  const challenge = reason === 'missing' ? 'Bearer realm="mediagit"' : 'Bearer realm="mediagit", error="invalid_token"';
-  return new HttpError(401, 'unauthorized', UNAUTHORIZED_TEXT[reason], {}, { 'www-authenticate': challenge });
+  const challenge =
+    reason === 'missing'
+      ? 'Bearer realm="mediagit"'
+      : 'Bearer realm="mediagit", error="invalid_token"';
+  return new HttpError(
+    401,
+    'unauthorized',
+    UNAUTHORIZED_TEXT[reason],
+    {},
+    { 'www-authenticate': challenge },
+  );
 }
 
 /** Route template for metrics and audit lines: one label per endpoint, whatever the repository. */
@@ -83,11 +115,24 @@ function routeLabel(request: FastifyRequest): string {
 function fromFastifyError(err: unknown): HttpError | null {
   if (typeof err !== 'object' || err === null) return null;
   const { statusCode, code } = err as { statusCode?: unknown; code?: unknown };
-  if (typeof code !== 'string' || !code.startsWith('FST_') || typeof statusCode !== 'number') return null;
-  const codes: Record<number, ErrorCode> = { 400: 'bad_request', 408: 'timeout', 413: 'too_large', 415: 'unsupported_media_type', 503: 'unavailable' };
+  if (typeof code !== 'string' || !code.startsWith('FST_') || typeof statusCode !== 'number')
+    return null;
+  const codes: Record<number, ErrorCode> = {
+    400: 'bad_request',
+    408: 'timeout',
+    413: 'too_large',
+    415: 'unsupported_media_type',
+    503: 'unavailable',
+  };
   const mapped = codes[statusCode];
   if (mapped === undefined) return null;
-  return new HttpError(statusCode, mapped, statusCode === 503 ? 'the server is shutting down' : 'malformed request', {}, statusCode === 503 ? { 'retry-after': '1' } : {});
+  return new HttpError(
+    statusCode,
+    mapped,
+    statusCode === 503 ? 'the server is shutting down' : 'malformed request',
+    {},
+    statusCode === 503 ? { 'retry-after': '1' } : {},
+  );
 }
 
 /** Resolves with `work`, or rejects with the signal's reason as soon as it fires. */
@@ -112,7 +157,8 @@ function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
 function send(reply: FastifyReply, result: EndpointResult): FastifyReply {
   reply.code(result.status);
   if (result.headers) reply.headers(result.headers);
-  if ('json' in result) return reply.type('application/json; charset=utf-8').send(JSON.stringify(result.json));
+  if ('json' in result)
+    return reply.type('application/json; charset=utf-8').send(JSON.stringify(result.json));
   if ('binary' in result) return reply.type('application/octet-stream').send(result.binary);
   if ('stream' in result) return reply.send(result.stream);
   return reply.send();
@@ -120,15 +166,26 @@ function send(reply: FastifyReply, result: EndpointResult): FastifyReply {
 
 export function createServer(config: ServerConfig, runtime: ServerRuntime = {}): MediagitServer {
   if (config.jwtSecret === null && !config.apiKeysEnabled && !config.anonymousRead) {
-    throw new ConfigError('no way to authenticate: set MEDIAGIT_JWT_SECRET, or MEDIAGIT_API_KEY_ENABLED=true, or [auth] anonymous_read = true');
+    throw new ConfigError(
+      'no way to authenticate: set MEDIAGIT_JWT_SECRET, or MEDIAGIT_API_KEY_ENABLED=true, or [auth] anonymous_read = true',
+    );
   }
   const log = runtime.log ?? ((line: string) => void process.stderr.write(`${line}\n`));
   // An evicted store is closed only after every request that may hold it has timed out.
-  const storage = new RepositoryStorage(config.storage, config.cwd, { closeDelayMs: config.requestTimeoutMs + 60_000 });
+  const storage = new RepositoryStorage(config.storage, config.cwd, {
+    closeDelayMs: config.requestTimeoutMs + 60_000,
+  });
   const metrics = new ServerMetrics({ processMetrics: config.metrics.enabled });
-  const audit = new AuditLog(runtime.audit ?? (config.auditLog !== null ? fileSink(config.auditLog) : stderrSink()));
+  const audit = new AuditLog(
+    runtime.audit ?? (config.auditLog !== null ? fileSink(config.auditLog) : stderrSink()),
+  );
   const services: Services = { config, storage, metrics, audit, modes: new EncryptionFacts() };
-  const authenticator = new Authenticator({ jwtSecret: config.jwtSecret, apiKeysEnabled: config.apiKeysEnabled, anonymousRead: config.anonymousRead, systemStore: () => storage.system() });
+  const authenticator = new Authenticator({
+    jwtSecret: config.jwtSecret,
+    apiKeysEnabled: config.apiKeysEnabled,
+    anonymousRead: config.anonymousRead,
+    systemStore: () => storage.system(),
+  });
   const limiter = new TokenBucketLimiter(config.rateLimitRps, config.rateLimitBurst);
   const startedAt = Date.now();
   const states = new WeakMap<FastifyRequest, RequestState>();
@@ -145,7 +202,10 @@ export function createServer(config: ServerConfig, runtime: ServerRuntime = {}):
     routerOptions: { maxParamLength: 256 },
     // Undecodable URLs and over-long parameters: the protocol's 400, in the protocol's shape.
     frameworkErrors: (_error: Error, _request: FastifyRequest, reply: FastifyReply) => {
-      reply.code(400).type('application/json; charset=utf-8').send(JSON.stringify(badRequest('malformed URL').body()));
+      reply
+        .code(400)
+        .type('application/json; charset=utf-8')
+        .send(JSON.stringify(badRequest('malformed URL').body()));
     },
   };
   let app: FastifyInstance;
@@ -155,9 +215,15 @@ export function createServer(config: ServerConfig, runtime: ServerRuntime = {}):
       cert = readFileSync(config.tls.certFile);
       key = readFileSync(config.tls.keyFile);
     } catch (err) {
-      throw new ConfigError(`cannot read the TLS certificate or key: ${(err as { code?: string }).code ?? 'error'}`, { cause: err });
+      throw new ConfigError(
+        `cannot read the TLS certificate or key: ${(err as { code?: string }).code ?? 'error'}`,
+        { cause: err },
+      );
     }
-    app = Fastify({ ...common, https: { cert, key, minVersion: 'TLSv1.2' } }) as unknown as FastifyInstance;
+    app = Fastify({
+      ...common,
+      https: { cert, key, minVersion: 'TLSv1.2' },
+    }) as unknown as FastifyInstance;
   } else {
     app = Fastify(common);
   }
@@ -167,14 +233,34 @@ export function createServer(config: ServerConfig, runtime: ServerRuntime = {}):
   app.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined));
 
   app.addHook('onRequest', async (request, reply) => {
-    if (closing) throw new HttpError(503, 'unavailable', 'the server is shutting down', {}, { 'retry-after': '1' });
+    if (closing)
+      throw new HttpError(
+        503,
+        'unavailable',
+        'the server is shutting down',
+        {},
+        { 'retry-after': '1' },
+      );
     const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(new HttpError(503, 'timeout', `the request took longer than ${config.requestTimeoutMs / 1000} s`, {}, { 'retry-after': '1' })), config.requestTimeoutMs);
+    const timer = setTimeout(
+      () =>
+        controller.abort(
+          new HttpError(
+            503,
+            'timeout',
+            `the request took longer than ${config.requestTimeoutMs / 1000} s`,
+            {},
+            { 'retry-after': '1' },
+          ),
+        ),
+      config.requestTimeoutMs,
+    );
     timer.unref();
     states.set(request, { controller, timer });
     reply.raw.once('close', () => {
       clearTimeout(timer);
-      if (!reply.raw.writableFinished) controller.abort(new HttpError(499, 'bad_request', 'the client went away'));
+      if (!reply.raw.writableFinished)
+        controller.abort(new HttpError(499, 'bad_request', 'the client went away'));
     });
   });
 
@@ -188,30 +274,56 @@ export function createServer(config: ServerConfig, runtime: ServerRuntime = {}):
   app.addHook('onResponse', async (request, reply) => {
     const state = states.get(request);
     if (state) clearTimeout(state.timer);
-    metrics.requestDuration.observe({ route: routeLabel(request), method: request.method, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+    metrics.requestDuration.observe(
+      { route: routeLabel(request), method: request.method, status: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
   });
 
   app.setErrorHandler((err, request, reply) => {
     const http = fromFastifyError(err) ?? toHttpError(err);
-    if (http.status >= 500 && http.code !== 'timeout') log(`mediagit server: ${request.method} ${routeLabel(request)} failed: ${describeError(err)}`);
-    reply.code(http.status).headers(http.headers).type('application/json; charset=utf-8').send(JSON.stringify(http.body()));
+    if (http.status >= 500 && http.code !== 'timeout')
+      log(
+        `mediagit server: ${request.method} ${routeLabel(request)} failed: ${describeError(err)}`,
+      );
+    reply
+      .code(http.status)
+      .headers(http.headers)
+      .type('application/json; charset=utf-8')
+      .send(JSON.stringify(http.body()));
   });
 
   app.setNotFoundHandler((_request, reply) => {
-    const http = new HttpError(400, 'bad_request', 'no such endpoint, or an invalid repository name, ID or path in the URL');
+    const http = new HttpError(
+      400,
+      'bad_request',
+      'no such endpoint, or an invalid repository name, ID or path in the URL',
+    );
     reply.code(400).type('application/json; charset=utf-8').send(JSON.stringify(http.body()));
   });
 
-  const signalOf = (request: FastifyRequest): AbortSignal => states.get(request)?.controller.signal ?? new AbortController().signal;
+  const signalOf = (request: FastifyRequest): AbortSignal =>
+    states.get(request)?.controller.signal ?? new AbortController().signal;
 
   const limit = (key: string): void => {
     const decision = limiter.take(key);
-    if (!decision.allowed) throw new HttpError(429, 'rate_limited', 'too many requests', {}, { 'retry-after': String(decision.retryAfterS) });
+    if (!decision.allowed)
+      throw new HttpError(
+        429,
+        'rate_limited',
+        'too many requests',
+        {},
+        { 'retry-after': String(decision.retryAfterS) },
+      );
   };
 
-  const gate = async (request: FastifyRequest, endpoint: Endpoint): Promise<{ identity: Identity; repo: string }> => {
+  const gate = async (
+    request: FastifyRequest,
+    endpoint: Endpoint,
+  ): Promise<{ identity: Identity; repo: string }> => {
     const params = request.params as Record<string, string | undefined>;
-    const rawRepo = params['owner'] === undefined ? params['repo'] : `${params['owner']}/${params['repo'] ?? ''}`;
+    const rawRepo =
+      params['owner'] === undefined ? params['repo'] : `${params['owner']}/${params['repo'] ?? ''}`;
     const auditRepo = rawRepo !== undefined && isValidRepositoryName(rawRepo) ? rawRepo : null;
     const target = `${request.method} ${routeLabel(request)}`;
     let identity: Identity;
@@ -219,7 +331,15 @@ export function createServer(config: ServerConfig, runtime: ServerRuntime = {}):
       identity = await authenticator.authenticate(request.headers.authorization, signalOf(request));
     } catch (err) {
       if (!(err instanceof AuthFailure)) throw err;
-      audit.record({ event: 'auth_failure', repo: auditRepo, identity: null, ip: request.ip, target, status: 401, reason: err.reason });
+      audit.record({
+        event: 'auth_failure',
+        repo: auditRepo,
+        identity: null,
+        ip: request.ip,
+        target,
+        status: 401,
+        reason: err.reason,
+      });
       limit(`ip:${request.ip}`);
       throw unauthorized(err.reason);
     }
@@ -227,12 +347,32 @@ export function createServer(config: ServerConfig, runtime: ServerRuntime = {}):
     const role = roleOn(identity, repo);
     if (!allows(role, endpoint.role)) {
       if (identity.via === 'anonymous') {
-        audit.record({ event: 'auth_failure', repo, identity: null, ip: request.ip, target, status: 401, reason: 'missing' });
+        audit.record({
+          event: 'auth_failure',
+          repo,
+          identity: null,
+          ip: request.ip,
+          target,
+          status: 401,
+          reason: 'missing',
+        });
         limit(`ip:${request.ip}`);
         throw unauthorized('missing');
       }
-      audit.record({ event: 'forbidden', repo, identity: identity.sub, ip: request.ip, target, status: 403, reason: `needs ${endpoint.role}` });
-      throw new HttpError(403, 'forbidden', `${endpoint.role} access to ${repo} is not granted to ${identity.sub}`);
+      audit.record({
+        event: 'forbidden',
+        repo,
+        identity: identity.sub,
+        ip: request.ip,
+        target,
+        status: 403,
+        reason: `needs ${endpoint.role}`,
+      });
+      throw new HttpError(
+        403,
+        'forbidden',
+        `${endpoint.role} access to ${repo} is not granted to ${identity.sub}`,
+      );
     }
     limit(identity.via === 'anonymous' ? `ip:${request.ip}` : `id:${identity.sub}`);
     return { identity, repo };
@@ -263,7 +403,15 @@ export function createServer(config: ServerConfig, runtime: ServerRuntime = {}):
         status = (fromFastifyError(err) ?? toHttpError(err)).status;
         throw err;
       } finally {
-        if (endpoint.audit !== undefined) audit.record({ event: endpoint.audit, repo, identity: identity.sub, ip: request.ip, target: ctx.target, status });
+        if (endpoint.audit !== undefined)
+          audit.record({
+            event: endpoint.audit,
+            repo,
+            identity: identity.sub,
+            ip: request.ip,
+            target: ctx.target,
+            status,
+          });
       }
     };
 
@@ -273,7 +421,9 @@ export function createServer(config: ServerConfig, runtime: ServerRuntime = {}):
     app.route({ method: endpoint.method, url: `/:owner/:repo${endpoint.path}`, handler });
   }
 
-  app.get('/health', async (_request, reply) => send(reply, { status: 200, json: { status: 'ok' } }));
+  app.get('/health', async (_request, reply) =>
+    send(reply, { status: 200, json: { status: 'ok' } }),
+  );
   app.get('/health/detailed', async (_request, reply) => {
     let reachable = false;
     try {
@@ -285,7 +435,12 @@ export function createServer(config: ServerConfig, runtime: ServerRuntime = {}):
     }
     return send(reply, {
       status: 200,
-      json: { status: reachable ? 'ok' : 'degraded', version: SERVER_VERSION, uptime_s: Math.floor((Date.now() - startedAt) / 1000), storage: { reachable, backend: storage.backend } },
+      json: {
+        status: reachable ? 'ok' : 'degraded',
+        version: SERVER_VERSION,
+        uptime_s: Math.floor((Date.now() - startedAt) / 1000),
+        storage: { reachable, backend: storage.backend },
+      },
     });
   });
 

@@ -9,7 +9,8 @@
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
 
-export type AuditEventName = 'put' | 'pack' | 'delete' | 'ref_update' | 'lock' | 'unlock' | 'auth_failure' | 'forbidden';
+export type AuditEventName =
+  'put' | 'pack' | 'delete' | 'ref_update' | 'lock' | 'unlock' | 'auth_failure' | 'forbidden';
 
 export interface AuditEvent {
   readonly event: AuditEventName;
@@ -38,7 +39,8 @@ export function fileSink(path: string): AuditSink {
   // A failing audit file must not take the server down; the failure is reported once on stderr.
   let reported = false;
   stream.on('error', (err) => {
-    if (!reported) process.stderr.write(`mediagit server: audit log ${path} failed: ${err.message}\n`);
+    if (!reported)
+      process.stderr.write(`mediagit server: audit log ${path} failed: ${err.message}\n`);
     reported = true;
   });
   return {

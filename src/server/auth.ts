@@ -28,7 +28,16 @@ export interface Identity {
   readonly repos: ReadonlyMap<string, Role>;
 }
 
-export type AuthFailureReason = 'missing' | 'malformed' | 'expired' | 'bad_signature' | 'algorithm' | 'bad_claims' | 'unknown_key' | 'jwt_disabled' | 'api_keys_disabled';
+export type AuthFailureReason =
+  | 'missing'
+  | 'malformed'
+  | 'expired'
+  | 'bad_signature'
+  | 'algorithm'
+  | 'bad_claims'
+  | 'unknown_key'
+  | 'jwt_disabled'
+  | 'api_keys_disabled';
 
 /** Why a request could not be authenticated (→ 401). */
 export class AuthFailure extends Error {
@@ -88,7 +97,11 @@ export interface AuthenticatorOptions {
   readonly systemStore: () => Promise<Store>;
 }
 
-export const ANONYMOUS: Identity = { sub: 'anonymous', via: 'anonymous', repos: new Map([['*', 'read']]) };
+export const ANONYMOUS: Identity = {
+  sub: 'anonymous',
+  via: 'anonymous',
+  repos: new Map([['*', 'read']]),
+};
 
 export class Authenticator {
   private readonly key: Uint8Array | null;
@@ -118,11 +131,16 @@ export class Authenticator {
     if (this.key === null) throw new AuthFailure('jwt_disabled');
     let payload: Record<string, unknown>;
     try {
-      ({ payload } = await jwtVerify(token, this.key, { algorithms: ['HS256'], requiredClaims: ['exp', 'sub'] }));
+      ({ payload } = await jwtVerify(token, this.key, {
+        algorithms: ['HS256'],
+        requiredClaims: ['exp', 'sub'],
+      }));
     } catch (err) {
       if (err instanceof joseErrors.JWTExpired) throw new AuthFailure('expired');
-      if (err instanceof joseErrors.JWSSignatureVerificationFailed) throw new AuthFailure('bad_signature');
-      if (err instanceof joseErrors.JOSEAlgNotAllowed || err instanceof joseErrors.JOSENotSupported) throw new AuthFailure('algorithm');
+      if (err instanceof joseErrors.JWSSignatureVerificationFailed)
+        throw new AuthFailure('bad_signature');
+      if (err instanceof joseErrors.JOSEAlgNotAllowed || err instanceof joseErrors.JOSENotSupported)
+        throw new AuthFailure('algorithm');
       if (err instanceof joseErrors.JWTClaimValidationFailed) throw new AuthFailure('bad_claims');
       throw new AuthFailure('malformed');
     }
@@ -150,8 +168,12 @@ export class Authenticator {
     } catch {
       throw new AuthFailure('unknown_key');
     }
-    const expected = typeof record.sha256 === 'string' && /^[0-9a-f]{64}$/.test(record.sha256) ? Buffer.from(record.sha256, 'hex') : null;
-    if (expected === null || !timingSafeEqual(expected, sha256(token))) throw new AuthFailure('unknown_key');
+    const expected =
+      typeof record.sha256 === 'string' && /^[0-9a-f]{64}$/.test(record.sha256)
+        ? Buffer.from(record.sha256, 'hex')
+        : null;
+    if (expected === null || !timingSafeEqual(expected, sha256(token)))
+      throw new AuthFailure('unknown_key');
     const repos = parseRepos(record.repos);
     if (!isValidIdentity(record.sub) || repos === null) throw new AuthFailure('unknown_key');
     return { sub: record.sub, via: 'apikey', repos };
@@ -168,16 +190,28 @@ export interface Grant {
 }
 
 function checkGrant(grant: Grant): void {
-  if (grant.repo !== '*' && !isValidRepositoryName(grant.repo)) throw new UsageError(`invalid repository name '${grant.repo}'`, { hint: "lowercase letters, digits, '.', '_', '-'; optionally one '/'; or '*' for every repository" });
-  if (!isRole(grant.role)) throw new UsageError(`invalid role '${String(grant.role)}'`, { hint: 'use read, write or admin' });
-  if (!isValidIdentity(grant.sub)) throw new UsageError('invalid subject: 1 to 256 printable characters');
+  if (grant.repo !== '*' && !isValidRepositoryName(grant.repo))
+    throw new UsageError(`invalid repository name '${grant.repo}'`, {
+      hint: "lowercase letters, digits, '.', '_', '-'; optionally one '/'; or '*' for every repository",
+    });
+  if (!isRole(grant.role))
+    throw new UsageError(`invalid role '${String(grant.role)}'`, {
+      hint: 'use read, write or admin',
+    });
+  if (!isValidIdentity(grant.sub))
+    throw new UsageError('invalid subject: 1 to 256 printable characters');
 }
 
 /** Lifetimes like `90s`, `30m`, `1h`, `7d` → seconds (at most 366 days). */
 export function parseTtl(text: string): number {
   const match = /^(\d{1,6})([smhd])$/.exec(text.trim());
-  const seconds = match ? Number(match[1]) * { s: 1, m: 60, h: 3600, d: 86_400 }[match[2] as 's' | 'm' | 'h' | 'd'] : NaN;
-  if (!(seconds > 0 && seconds <= 366 * 86_400)) throw new UsageError(`invalid lifetime '${text}'`, { hint: 'use a number and a unit: 30m, 1h, 7d (at most 366d)' });
+  const seconds = match
+    ? Number(match[1]) * { s: 1, m: 60, h: 3600, d: 86_400 }[match[2] as 's' | 'm' | 'h' | 'd']
+    : NaN;
+  if (!(seconds > 0 && seconds <= 366 * 86_400))
+    throw new UsageError(`invalid lifetime '${text}'`, {
+      hint: 'use a number and a unit: 30m, 1h, 7d (at most 366d)',
+    });
   return seconds;
 }
 
@@ -194,11 +228,21 @@ export async function mintToken(secret: string, grant: Grant, ttlSeconds: number
 }
 
 /** Creates an API key in the `_system` store; returns the key text, which is not stored anywhere. */
-export async function createApiKey(systemStore: Store, grant: Grant): Promise<{ id: string; key: string }> {
+export async function createApiKey(
+  systemStore: Store,
+  grant: Grant,
+): Promise<{ id: string; key: string }> {
   checkGrant(grant);
   const id = randomBytes(8).toString('hex');
   const key = `mgk_${id}_${randomBytes(32).toString('hex')}`;
-  const record: ApiKeyRecord = { version: 1, id, sha256: sha256(key).toString('hex'), sub: grant.sub, repos: { [grant.repo]: grant.role }, created: new Date().toISOString() };
+  const record: ApiKeyRecord = {
+    version: 1,
+    id,
+    sha256: sha256(key).toString('hex'),
+    sub: grant.sub,
+    repos: { [grant.repo]: grant.role },
+    created: new Date().toISOString(),
+  };
   await systemStore.put(apiKeyRecordKey(id), Buffer.from(`${JSON.stringify(record)}\n`));
   return { id, key };
 }

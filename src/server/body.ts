@@ -21,7 +21,9 @@ const consumed = new WeakSet<IncomingMessage>();
 
 export function hasBody(request: FastifyRequest): boolean {
   const length = request.headers['content-length'];
-  return request.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+  return (
+    request.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')
+  );
 }
 
 /** True when the request carries a body nobody read: the response must then close the connection. */
@@ -41,7 +43,12 @@ function tooLarge(limit: number): HttpError {
 function declaredLength(request: FastifyRequest, limit: number): number | undefined {
   const header = request.headers['content-length'];
   if (header === undefined) {
-    if (request.headers['transfer-encoding'] === undefined) throw new HttpError(411, 'length_required', 'a body with Content-Length (or chunked transfer encoding) is required');
+    if (request.headers['transfer-encoding'] === undefined)
+      throw new HttpError(
+        411,
+        'length_required',
+        'a body with Content-Length (or chunked transfer encoding) is required',
+      );
     return undefined;
   }
   if (!/^\d{1,15}$/.test(header)) throw badRequest('invalid Content-Length');
@@ -54,7 +61,12 @@ function declaredLength(request: FastifyRequest, limit: number): number | undefi
  * The whole body, at most `limit` bytes. Resolves once the body ended; rejects with 413 when it
  * grows past the limit, with 400 when the client goes away, and with the signal's reason.
  */
-function collect(raw: IncomingMessage, limit: number, expected: number | undefined, signal: AbortSignal): Promise<Buffer> {
+function collect(
+  raw: IncomingMessage,
+  limit: number,
+  expected: number | undefined,
+  signal: AbortSignal,
+): Promise<Buffer> {
   return new Promise<Buffer>((resolve, reject) => {
     // One allocation when the length is known; chunks kept as they come otherwise.
     const fixed = expected === undefined ? null : Buffer.allocUnsafe(expected);
@@ -74,8 +86,15 @@ function collect(raw: IncomingMessage, limit: number, expected: number | undefin
       reject(err);
     };
     const onData = (chunk: Buffer): void => {
-      if (received + chunk.length > limit || (fixed !== null && received + chunk.length > fixed.length)) {
-        fail(received + chunk.length > limit ? tooLarge(limit) : badRequest('body longer than its Content-Length'));
+      if (
+        received + chunk.length > limit ||
+        (fixed !== null && received + chunk.length > fixed.length)
+      ) {
+        fail(
+          received + chunk.length > limit
+            ? tooLarge(limit)
+            : badRequest('body longer than its Content-Length'),
+        );
         return;
       }
       const length = chunk.length;
@@ -90,7 +109,8 @@ function collect(raw: IncomingMessage, limit: number, expected: number | undefin
     const onEnd = (): void => {
       cleanup();
       consumed.add(raw);
-      if (fixed !== null && received !== fixed.length) reject(badRequest('body shorter than its Content-Length'));
+      if (fixed !== null && received !== fixed.length)
+        reject(badRequest('body shorter than its Content-Length'));
       else resolve(fixed ?? Buffer.concat(parts, received));
     };
     const onError = (): void => fail(badRequest('the request body could not be read'));
@@ -112,10 +132,15 @@ function collect(raw: IncomingMessage, limit: number, expected: number | undefin
 }
 
 /** An `application/octet-stream` body of at most `limit` bytes. */
-export async function readBinaryBody(request: FastifyRequest, limit: number, signal: AbortSignal): Promise<Buffer> {
+export async function readBinaryBody(
+  request: FastifyRequest,
+  limit: number,
+  signal: AbortSignal,
+): Promise<Buffer> {
   const expected = declaredLength(request, limit);
   const type = mediaType(request);
-  if (type !== 'application/octet-stream') throw new HttpError(415, 'unsupported_media_type', 'the body must be application/octet-stream');
+  if (type !== 'application/octet-stream')
+    throw new HttpError(415, 'unsupported_media_type', 'the body must be application/octet-stream');
   if (expected === 0) {
     consumed.add(request.raw);
     return Buffer.alloc(0);
@@ -134,7 +159,8 @@ export async function readJsonBody(request: FastifyRequest, signal: AbortSignal)
   }
   const expected = declaredLength(request, MAX_JSON_BYTES);
   const type = mediaType(request);
-  if (type !== 'application/json') throw new HttpError(415, 'unsupported_media_type', 'the body must be application/json');
+  if (type !== 'application/json')
+    throw new HttpError(415, 'unsupported_media_type', 'the body must be application/json');
   const bytes = await collect(request.raw, MAX_JSON_BYTES, expected, signal);
   try {
     return JSON.parse(bytes.toString('utf8')) as unknown;
@@ -144,8 +170,12 @@ export async function readJsonBody(request: FastifyRequest, signal: AbortSignal)
 }
 
 /** A JSON object body (or `{}` when there is none); anything else is a 400. */
-export async function readJsonObject(request: FastifyRequest, signal: AbortSignal): Promise<Record<string, unknown>> {
+export async function readJsonObject(
+  request: FastifyRequest,
+  signal: AbortSignal,
+): Promise<Record<string, unknown>> {
   const body = (await readJsonBody(request, signal)) ?? {};
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest('the body must be a JSON object');
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw badRequest('the body must be a JSON object');
   return body as Record<string, unknown>;
 }

@@ -69,7 +69,8 @@ export interface LoadConfigOptions {
 
 type Table = Record<string, unknown>;
 
-const isTable = (v: unknown): v is Table => typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date);
+const isTable = (v: unknown): v is Table =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date);
 
 /** Reads `mediagit.toml` (if present) and the environment into a validated ServerConfig. */
 export async function loadServerConfig(options: LoadConfigOptions = {}): Promise<ServerConfig> {
@@ -86,7 +87,11 @@ export async function loadServerConfig(options: LoadConfigOptions = {}): Promise
       source = path;
     } catch (err) {
       const code = (err as { code?: unknown }).code;
-      if (code !== 'ENOENT' || options.requireFile) throw new ConfigError(`cannot read the server configuration ${path}${code === 'ENOENT' ? ': no such file' : ''}`, { cause: err });
+      if (code !== 'ENOENT' || options.requireFile)
+        throw new ConfigError(
+          `cannot read the server configuration ${path}${code === 'ENOENT' ? ': no such file' : ''}`,
+          { cause: err },
+        );
     }
   }
   let doc: Table = {};
@@ -94,40 +99,73 @@ export async function loadServerConfig(options: LoadConfigOptions = {}): Promise
     try {
       doc = parseToml(text) as Table;
     } catch (err) {
-      throw new ConfigError(`${source} is not valid TOML: ${(err instanceof Error ? err.message : String(err)).split('\n')[0] ?? ''}`);
+      throw new ConfigError(
+        `${source} is not valid TOML: ${(err instanceof Error ? err.message : String(err)).split('\n')[0] ?? ''}`,
+      );
     }
   }
   return buildConfig(doc, env, base, cwd, source);
 }
 
-function buildConfig(doc: Table, env: Env, base: string, cwd: string, source: string): ServerConfig {
+function buildConfig(
+  doc: Table,
+  env: Env,
+  base: string,
+  cwd: string,
+  source: string,
+): ServerConfig {
   const reader = new TableReader(doc, '', source);
   reader.only(['server', 'auth', 'metrics', 'storage']);
   const server = reader.table('server');
-  server.only(['host', 'port', 'tls_cert', 'tls_key', 'max_object_bytes', 'max_pack_bytes', 'rate_limit_rps', 'rate_limit_burst', 'request_timeout_s', 'trust_proxy', 'audit_log']);
+  server.only([
+    'host',
+    'port',
+    'tls_cert',
+    'tls_key',
+    'max_object_bytes',
+    'max_pack_bytes',
+    'rate_limit_rps',
+    'rate_limit_burst',
+    'request_timeout_s',
+    'trust_proxy',
+    'audit_log',
+  ]);
   const auth = reader.table('auth');
   auth.only(['anonymous_read', 'api_keys']);
   const metrics = reader.table('metrics');
   metrics.only(['enabled', 'port']);
 
   const host = envString(env, 'MEDIAGIT_HOST') ?? server.string('host') ?? DEFAULTS.host;
-  if (!/^[A-Za-z0-9.:-]{1,255}$/.test(host)) throw new ConfigError('MEDIAGIT_HOST / [server] host is not a host name or address');
+  if (!/^[A-Za-z0-9.:-]{1,255}$/.test(host))
+    throw new ConfigError('MEDIAGIT_HOST / [server] host is not a host name or address');
   const port = envPort(env, 'MEDIAGIT_PORT') ?? server.integer('port', 0, 65535) ?? DEFAULTS.port;
 
   const certFile = envString(env, 'MEDIAGIT_TLS_CERT') ?? server.string('tls_cert');
   const keyFile = envString(env, 'MEDIAGIT_TLS_KEY') ?? server.string('tls_key');
-  if ((certFile === undefined) !== (keyFile === undefined)) throw new ConfigError('TLS needs both a certificate and a key (MEDIAGIT_TLS_CERT and MEDIAGIT_TLS_KEY)');
-  const tls = certFile !== undefined && keyFile !== undefined ? { certFile: resolve(base, certFile), keyFile: resolve(base, keyFile) } : null;
+  if ((certFile === undefined) !== (keyFile === undefined))
+    throw new ConfigError(
+      'TLS needs both a certificate and a key (MEDIAGIT_TLS_CERT and MEDIAGIT_TLS_KEY)',
+    );
+  const tls =
+    certFile !== undefined && keyFile !== undefined
+      ? { certFile: resolve(base, certFile), keyFile: resolve(base, keyFile) }
+      : null;
 
   const jwtSecret = envString(env, 'MEDIAGIT_JWT_SECRET') ?? null;
   if (jwtSecret !== null && jwtSecret.length < MIN_JWT_SECRET_LENGTH) {
-    throw new ConfigError(`MEDIAGIT_JWT_SECRET is too short: it must be at least ${MIN_JWT_SECRET_LENGTH} characters`, { hint: 'generate one with: openssl rand -hex 32' });
+    throw new ConfigError(
+      `MEDIAGIT_JWT_SECRET is too short: it must be at least ${MIN_JWT_SECRET_LENGTH} characters`,
+      { hint: 'generate one with: openssl rand -hex 32' },
+    );
   }
-  const apiKeysEnabled = envBool(env, 'MEDIAGIT_API_KEY_ENABLED') ?? auth.boolean('api_keys') ?? false;
+  const apiKeysEnabled =
+    envBool(env, 'MEDIAGIT_API_KEY_ENABLED') ?? auth.boolean('api_keys') ?? false;
   const anonymousRead = auth.boolean('anonymous_read') ?? false;
 
   const rateLimitRps = server.number('rate_limit_rps', 0.001, 1e9) ?? DEFAULTS.rateLimitRps;
-  const rateLimitBurst = server.integer('rate_limit_burst', 1, 1e9) ?? Math.max(DEFAULTS.rateLimitBurst, Math.ceil(rateLimitRps));
+  const rateLimitBurst =
+    server.integer('rate_limit_burst', 1, 1e9) ??
+    Math.max(DEFAULTS.rateLimitBurst, Math.ceil(rateLimitRps));
 
   return {
     host,
@@ -141,11 +179,15 @@ function buildConfig(doc: Table, env: Env, base: string, cwd: string, source: st
     maxPackBytes: server.integer('max_pack_bytes', 1024, MAX_LIMIT) ?? DEFAULTS.maxPackBytes,
     rateLimitRps,
     rateLimitBurst,
-    requestTimeoutMs: (server.number('request_timeout_s', 1, 86_400) ?? DEFAULTS.requestTimeoutS) * 1000,
+    requestTimeoutMs:
+      (server.number('request_timeout_s', 1, 86_400) ?? DEFAULTS.requestTimeoutS) * 1000,
     trustProxy: server.boolean('trust_proxy') ?? false,
     metrics: {
       enabled: envBool(env, 'MEDIAGIT_METRICS_ENABLED') ?? metrics.boolean('enabled') ?? false,
-      port: envPort(env, 'MEDIAGIT_METRICS_PORT') ?? metrics.integer('port', 0, 65535) ?? DEFAULTS.metricsPort,
+      port:
+        envPort(env, 'MEDIAGIT_METRICS_PORT') ??
+        metrics.integer('port', 0, 65535) ??
+        DEFAULTS.metricsPort,
     },
     auditLog: (() => {
       const file = envString(env, 'MEDIAGIT_AUDIT_LOG') ?? server.string('audit_log');
@@ -163,8 +205,28 @@ type Backend = (typeof BACKENDS)[number];
 /** Keys of each backend's table; those not used to build the URL are passed to the store as options. */
 const BACKEND_KEYS: Readonly<Record<Exclude<Backend, 'multi'>, readonly string[]>> = {
   local: ['path', 'fsync'],
-  s3: ['bucket', 'prefix', 'region', 'endpoint', 'access_key', 'secret_key', 'session_token', 'force_path_style', 'part_size', 'max_concurrent_parts', 'max_retries'],
-  azure: ['container', 'prefix', 'account_name', 'account_key', 'connection_string', 'use_managed_identity', 'endpoint'],
+  s3: [
+    'bucket',
+    'prefix',
+    'region',
+    'endpoint',
+    'access_key',
+    'secret_key',
+    'session_token',
+    'force_path_style',
+    'part_size',
+    'max_concurrent_parts',
+    'max_retries',
+  ],
+  azure: [
+    'container',
+    'prefix',
+    'account_name',
+    'account_key',
+    'connection_string',
+    'use_managed_identity',
+    'endpoint',
+  ],
   gcs: ['bucket', 'prefix', 'project', 'credentials_path', 'endpoint'],
 };
 
@@ -182,15 +244,26 @@ function storageSpec(storage: TableReader, base: string): StorageSpec {
   }
   storage.only(['backend', ...BACKENDS]);
   const backend = storage.string('backend') ?? 'local';
-  if (!isBackend(backend)) throw new ConfigError(`[storage] backend must be one of ${BACKENDS.join(', ')}, not '${backend}'`);
+  if (!isBackend(backend))
+    throw new ConfigError(
+      `[storage] backend must be one of ${BACKENDS.join(', ')}, not '${backend}'`,
+    );
   if (backend === 'multi') {
     const multi = storage.table('multi');
     const names = [multi.string('primary'), multi.string('secondary')];
     const [primary, secondary] = names;
-    if (primary === undefined || secondary === undefined) throw new ConfigError('[storage.multi] needs primary and secondary (names of [storage.multi.<name>] tables)');
-    if (primary === secondary) throw new ConfigError('[storage.multi] primary and secondary must be different');
+    if (primary === undefined || secondary === undefined)
+      throw new ConfigError(
+        '[storage.multi] needs primary and secondary (names of [storage.multi.<name>] tables)',
+      );
+    if (primary === secondary)
+      throw new ConfigError('[storage.multi] primary and secondary must be different');
     multi.only(['primary', 'secondary', primary, secondary]);
-    return { kind: 'multi', primary: memberSpec(multi.table(primary, true), primary, base), secondary: memberSpec(multi.table(secondary, true), secondary, base) };
+    return {
+      kind: 'multi',
+      primary: memberSpec(multi.table(primary, true), primary, base),
+      secondary: memberSpec(multi.table(secondary, true), secondary, base),
+    };
   }
   return backendSpec(backend, storage.table(backend, backend !== 'local'), base);
 }
@@ -198,14 +271,21 @@ function storageSpec(storage: TableReader, base: string): StorageSpec {
 /** `[storage.multi.<name>]`: its `backend` key, or the name itself when it is a backend ("local", "s3"…). */
 function memberSpec(table: TableReader, name: string, base: string): StorageSpec {
   const backend = table.string('backend') ?? name;
-  if (!isBackend(backend) || backend === 'multi') throw new ConfigError(`[${table.path}] needs backend = "local", "s3", "azure" or "gcs"`);
+  if (!isBackend(backend) || backend === 'multi')
+    throw new ConfigError(`[${table.path}] needs backend = "local", "s3", "azure" or "gcs"`);
   return backendSpec(backend, table, base, ['backend']);
 }
 
-function backendSpec(backend: Exclude<Backend, 'multi'>, table: TableReader, base: string, extra: readonly string[] = []): StorageSpec {
+function backendSpec(
+  backend: Exclude<Backend, 'multi'>,
+  table: TableReader,
+  base: string,
+  extra: readonly string[] = [],
+): StorageSpec {
   table.only([...BACKEND_KEYS[backend], ...extra]);
   const options: Record<string, StoreOptionValue> = {};
-  for (const [k, v] of Object.entries(table.scalars())) if (!['path', 'bucket', 'container', 'prefix', 'backend'].includes(k)) options[k] = v;
+  for (const [k, v] of Object.entries(table.scalars()))
+    if (!['path', 'bucket', 'container', 'prefix', 'backend'].includes(k)) options[k] = v;
   const prefix = table.string('prefix')?.replace(/^\/+|\/+$/g, '') ?? '';
   const required = (key: string): string => {
     const v = table.string(key);
@@ -229,11 +309,19 @@ function backendSpec(backend: Exclude<Backend, 'multi'>, table: TableReader, bas
 /** A remote URL (+ options) as a storage spec; `multi:` takes `primary` and `secondary` URLs from the options. */
 function specFromUrl(url: string, options: StoreOptions, base: string, where: string): StorageSpec {
   const location = parseStoreUrl(url, base);
-  if (location.kind === 'http') throw new ConfigError(`${where}: a mediagit server cannot store its repositories on another mediagit server`);
+  if (location.kind === 'http')
+    throw new ConfigError(
+      `${where}: a mediagit server cannot store its repositories on another mediagit server`,
+    );
   if (location.kind === 'multi') {
     const { primary, secondary, ...rest } = options;
-    if (typeof primary !== 'string' || typeof secondary !== 'string') throw new ConfigError(`${where}: multi: storage needs options primary and secondary (URLs)`);
-    return { kind: 'multi', primary: specFromUrl(primary, rest, base, where), secondary: specFromUrl(secondary, rest, base, where) };
+    if (typeof primary !== 'string' || typeof secondary !== 'string')
+      throw new ConfigError(`${where}: multi: storage needs options primary and secondary (URLs)`);
+    return {
+      kind: 'multi',
+      primary: specFromUrl(primary, rest, base, where),
+      secondary: specFromUrl(secondary, rest, base, where),
+    };
   }
   return { kind: 'single', url: location.kind === 'local' ? location.target : url, options };
 }
@@ -260,13 +348,17 @@ class TableReader {
   }
 
   only(keys: readonly string[]): void {
-    for (const key of Object.keys(this.data)) if (!keys.includes(key)) throw this.error(key, 'is not a known setting');
+    for (const key of Object.keys(this.data))
+      if (!keys.includes(key)) throw this.error(key, 'is not a known setting');
   }
 
   table(key: string, required = false): TableReader {
     const v = this.data[key];
     if (v === undefined) {
-      if (required) throw new ConfigError(`${this.source}: missing table [${this.path === '' ? key : `${this.path}.${key}`}]`);
+      if (required)
+        throw new ConfigError(
+          `${this.source}: missing table [${this.path === '' ? key : `${this.path}.${key}`}]`,
+        );
       return new TableReader({}, this.path === '' ? key : `${this.path}.${key}`, this.source);
     }
     if (!isTable(v)) throw this.error(key, 'must be a table');
@@ -290,7 +382,8 @@ class TableReader {
   number(key: string, min: number, max: number): number | undefined {
     const v = this.data[key];
     if (v === undefined) return undefined;
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) throw this.error(key, `must be a number from ${min} to ${max}`);
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max)
+      throw this.error(key, `must be a number from ${min} to ${max}`);
     return v;
   }
 
@@ -327,6 +420,7 @@ function envBool(env: Env, name: string): boolean | undefined {
 function envPort(env: Env, name: string): number | undefined {
   const v = envString(env, name);
   if (v === undefined) return undefined;
-  if (!/^\d{1,5}$/.test(v) || Number(v) > 65535) throw new ConfigError(`${name} must be a port number (0-65535)`);
+  if (!/^\d{1,5}$/.test(v) || Number(v) > 65535)
+    throw new ConfigError(`${name} must be a port number (0-65535)`);
   return Number(v);
 }

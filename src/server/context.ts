@@ -40,10 +40,26 @@ export interface RequestContext {
 }
 
 export type EndpointResult =
-  | { readonly status: number; readonly json: unknown; readonly headers?: Readonly<Record<string, string>> }
-  | { readonly status: number; readonly binary: Buffer; readonly headers?: Readonly<Record<string, string>> }
-  | { readonly status: number; readonly stream: Readable; readonly headers?: Readonly<Record<string, string>> }
-  | { readonly status: number; readonly empty: true; readonly headers?: Readonly<Record<string, string>> };
+  | {
+      readonly status: number;
+      readonly json: unknown;
+      readonly headers?: Readonly<Record<string, string>>;
+    }
+  | {
+      readonly status: number;
+      readonly binary: Buffer;
+      readonly headers?: Readonly<Record<string, string>>;
+    }
+  | {
+      readonly status: number;
+      readonly stream: Readable;
+      readonly headers?: Readonly<Record<string, string>>;
+    }
+  | {
+      readonly status: number;
+      readonly empty: true;
+      readonly headers?: Readonly<Record<string, string>>;
+    };
 
 export interface Endpoint {
   readonly method: 'GET' | 'HEAD' | 'PUT' | 'POST' | 'DELETE';
@@ -55,9 +71,14 @@ export interface Endpoint {
   handle(ctx: RequestContext): Promise<EndpointResult>;
 }
 
-export const json = (status: number, value: unknown, headers?: Record<string, string>): EndpointResult => (headers ? { status, json: value, headers } : { status, json: value });
+export const json = (
+  status: number,
+  value: unknown,
+  headers?: Record<string, string>,
+): EndpointResult => (headers ? { status, json: value, headers } : { status, json: value });
 export const binary = (data: Buffer): EndpointResult => ({ status: 200, binary: data });
-export const empty = (status: number, headers?: Record<string, string>): EndpointResult => (headers ? { status, empty: true, headers } : { status, empty: true });
+export const empty = (status: number, headers?: Record<string, string>): EndpointResult =>
+  headers ? { status, empty: true, headers } : { status, empty: true };
 
 /** One query parameter as a string; repeated parameters are a 400. */
 export function queryParam(ctx: RequestContext, name: string): string | undefined {
@@ -68,10 +89,16 @@ export function queryParam(ctx: RequestContext, name: string): string | undefine
 }
 
 /** Store options carrying the request's abort signal. */
-export const withSignal = (ctx: RequestContext): { signal: AbortSignal } => ({ signal: ctx.signal });
+export const withSignal = (ctx: RequestContext): { signal: AbortSignal } => ({
+  signal: ctx.signal,
+});
 
 /** `store.get`, with absence as null. */
-export async function getOrNull(store: Store, key: string, ctx: RequestContext): Promise<Buffer | null> {
+export async function getOrNull(
+  store: Store,
+  key: string,
+  ctx: RequestContext,
+): Promise<Buffer | null> {
   try {
     return await store.get(key, withSignal(ctx));
   } catch (err) {
@@ -108,7 +135,11 @@ export class EncryptionFacts {
 export interface Descriptor {
   readonly format: 'mediagit';
   readonly version: 1;
-  readonly chunking: { readonly min_size: number; readonly avg_size: number; readonly max_size: number };
+  readonly chunking: {
+    readonly min_size: number;
+    readonly avg_size: number;
+    readonly max_size: number;
+  };
   readonly encryption: 'aes-256-gcm' | null;
 }
 
@@ -122,9 +153,12 @@ export function parseDescriptor(bytes: Buffer): Descriptor | null {
   }
   if (typeof value !== 'object' || value === null) return null;
   const d = value as Partial<Record<keyof Descriptor, unknown>>;
-  const c = d.chunking as Partial<Record<'min_size' | 'avg_size' | 'max_size', unknown>> | undefined;
-  const positive = (n: unknown): boolean => typeof n === 'number' && Number.isSafeInteger(n) && n > 0;
-  if (d.format !== 'mediagit' || d.version !== 1 || typeof c !== 'object' || c === null) return null;
+  const c = d.chunking as
+    Partial<Record<'min_size' | 'avg_size' | 'max_size', unknown>> | undefined;
+  const positive = (n: unknown): boolean =>
+    typeof n === 'number' && Number.isSafeInteger(n) && n > 0;
+  if (d.format !== 'mediagit' || d.version !== 1 || typeof c !== 'object' || c === null)
+    return null;
   if (!positive(c.min_size) || !positive(c.avg_size) || !positive(c.max_size)) return null;
   if (d.encryption !== null && d.encryption !== 'aes-256-gcm') return null;
   return value as Descriptor;

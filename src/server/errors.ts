@@ -4,7 +4,14 @@
  * status the protocol names. Messages go to clients, so they never contain secrets or storage
  * internals (paths, bucket names, SDK messages).
  */
-import { AuthError, ConfigError, LockedError, MediagitError, NotFoundError, StoreUnavailableError } from '../errors/index.js';
+import {
+  AuthError,
+  ConfigError,
+  LockedError,
+  MediagitError,
+  NotFoundError,
+  StoreUnavailableError,
+} from '../errors/index.js';
 import { isTransientError } from '../store/index.js';
 
 export type ErrorCode =
@@ -43,10 +50,12 @@ export class HttpError extends Error {
   }
 }
 
-export const badRequest = (message: string): HttpError => new HttpError(400, 'bad_request', message);
+export const badRequest = (message: string): HttpError =>
+  new HttpError(400, 'bad_request', message);
 export const notFound = (message: string): HttpError => new HttpError(404, 'not_found', message);
 export const forbidden = (message: string): HttpError => new HttpError(403, 'forbidden', message);
-export const invalidObject = (oid: string, message: string): HttpError => new HttpError(422, 'invalid_object', message, { oid });
+export const invalidObject = (oid: string, message: string): HttpError =>
+  new HttpError(422, 'invalid_object', message, { oid });
 
 /** Seconds a client should wait after a 503 from a storage hiccup. */
 const STORAGE_RETRY_AFTER_S = 1;
@@ -60,18 +69,45 @@ export function toHttpError(err: unknown): HttpError {
   if (err instanceof HttpError) return err;
   if (err instanceof NotFoundError) return notFound('not found');
   if (err instanceof StoreUnavailableError || err instanceof LockedError || isTransientError(err)) {
-    const seconds = err instanceof StoreUnavailableError && err.retryAfterMs !== undefined ? Math.max(1, Math.ceil(err.retryAfterMs / 1000)) : STORAGE_RETRY_AFTER_S;
-    return new HttpError(503, 'unavailable', 'storage is unavailable, try again', {}, { 'retry-after': String(seconds) });
+    const seconds =
+      err instanceof StoreUnavailableError && err.retryAfterMs !== undefined
+        ? Math.max(1, Math.ceil(err.retryAfterMs / 1000))
+        : STORAGE_RETRY_AFTER_S;
+    return new HttpError(
+      503,
+      'unavailable',
+      'storage is unavailable, try again',
+      {},
+      { 'retry-after': String(seconds) },
+    );
   }
   if (err instanceof AuthError || err instanceof ConfigError) {
-    return new HttpError(503, 'unavailable', 'storage is unavailable (server configuration)', {}, { 'retry-after': '30' });
+    return new HttpError(
+      503,
+      'unavailable',
+      'storage is unavailable (server configuration)',
+      {},
+      { 'retry-after': '30' },
+    );
   }
-  if (isAbort(err)) return new HttpError(503, 'timeout', 'the request timed out', {}, { 'retry-after': String(STORAGE_RETRY_AFTER_S) });
+  if (isAbort(err))
+    return new HttpError(
+      503,
+      'timeout',
+      'the request timed out',
+      {},
+      { 'retry-after': String(STORAGE_RETRY_AFTER_S) },
+    );
   return new HttpError(500, 'internal', 'internal server error');
 }
 
 export function isAbort(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && ((err as { name?: unknown }).name === 'AbortError' || (err as { code?: unknown }).code === 'ABORT_ERR');
+  return (
+    typeof err === 'object' &&
+    err !== null &&
+    ((err as { name?: unknown }).name === 'AbortError' ||
+      (err as { code?: unknown }).code === 'ABORT_ERR')
+  );
 }
 
 /** One line for the server's own log: the error's class and message, never a stack or request data. */

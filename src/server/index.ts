@@ -6,8 +6,24 @@ import { createServer, type ServerRuntime } from './app.js';
 import type { ServerConfig } from './config.js';
 
 export { createServer, SERVER_VERSION, type MediagitServer, type ServerRuntime } from './app.js';
-export { loadServerConfig, DEFAULTS, type ServerConfig, type StorageSpec, type LoadConfigOptions, type Env } from './config.js';
-export { mintToken, createApiKey, parseTtl, isRole, ROLES, type Role, type Grant, type Identity } from './auth.js';
+export {
+  loadServerConfig,
+  DEFAULTS,
+  type ServerConfig,
+  type StorageSpec,
+  type LoadConfigOptions,
+  type Env,
+} from './config.js';
+export {
+  mintToken,
+  createApiKey,
+  parseTtl,
+  isRole,
+  ROLES,
+  type Role,
+  type Grant,
+  type Identity,
+} from './auth.js';
 export { RepositoryStorage, SYSTEM_AREA } from './storage.js';
 export { isValidRepositoryName } from './names.js';
 export type { AuditSink, AuditEvent } from './audit.js';
@@ -21,7 +37,10 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export async function startServer(config: ServerConfig, runtime: ServerRuntime = {}): Promise<RunningServer> {
+export async function startServer(
+  config: ServerConfig,
+  runtime: ServerRuntime = {},
+): Promise<RunningServer> {
   const server = createServer(config, runtime);
   const url = await server.listen();
   return { url, metricsUrl: server.metricsUrl, close: () => server.close() };

@@ -41,7 +41,12 @@ export function isLockRecordName(name: string): boolean {
 type Signal = { signal?: AbortSignal };
 
 /** The record a lock ref points at; null when it is missing or does not belong to `id`. */
-async function readRecord(store: Store, id: string, ref: RefValue, opts: Signal): Promise<Lock | null> {
+async function readRecord(
+  store: Store,
+  id: string,
+  ref: RefValue,
+  opts: Signal,
+): Promise<Lock | null> {
   if (!/^[0-9a-f]{64}$/.test(ref.oid)) return null;
   let bytes: Buffer;
   try {
@@ -58,7 +63,13 @@ async function readRecord(store: Store, id: string, ref: RefValue, opts: Signal)
     return null;
   }
   const { path, owner, locked_at } = parsed;
-  if (typeof path !== 'string' || typeof owner !== 'string' || typeof locked_at !== 'string' || lockIdOf(path) !== id) return null;
+  if (
+    typeof path !== 'string' ||
+    typeof owner !== 'string' ||
+    typeof locked_at !== 'string' ||
+    lockIdOf(path) !== id
+  )
+    return null;
   return { id, path, owner, locked_at };
 }
 
@@ -73,11 +84,23 @@ export async function readLock(store: Store, id: string, opts: Signal = {}): Pro
   return { lock: (await readRecord(store, id, ref, opts)) ?? unreadable(id), ref };
 }
 
-export type LockResult = { readonly created: true; readonly lock: Lock } | { readonly created: false; readonly lock: Lock };
+export type LockResult =
+  | { readonly created: true; readonly lock: Lock }
+  | { readonly created: false; readonly lock: Lock };
 
-export async function createLock(store: Store, path: string, owner: string, opts: Signal = {}): Promise<LockResult> {
+export async function createLock(
+  store: Store,
+  path: string,
+  owner: string,
+  opts: Signal = {},
+): Promise<LockResult> {
   const id = lockIdOf(path);
-  const record = { path, owner, locked_at: new Date().toISOString(), nonce: randomBytes(8).toString('hex') };
+  const record = {
+    path,
+    owner,
+    locked_at: new Date().toISOString(),
+    nonce: randomBytes(8).toString('hex'),
+  };
   const bytes = Buffer.from(`${JSON.stringify(record)}\n`, 'utf8');
   const oid = sha256Hex(bytes);
   await store.put(recordKey(oid), bytes, opts);
@@ -92,14 +115,21 @@ export async function createLock(store: Store, path: string, owner: string, opts
 
 /** Every lock whose path starts with `prefix`, sorted by path. */
 export async function listLocks(store: Store, prefix: string, opts: Signal = {}): Promise<Lock[]> {
-  const refs = [...(await store.listRefs(LOCK_REF_PREFIX, opts))].filter(([name]) => /^[0-9a-f]{64}$/.test(name.slice(LOCK_REF_PREFIX.length)));
-  const locks = await mapLimit(refs, 16, async ([name, ref]) => readRecord(store, name.slice(LOCK_REF_PREFIX.length), ref, opts));
-  return locks.filter((l): l is Lock => l !== null && l.path.startsWith(prefix)).sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const refs = [...(await store.listRefs(LOCK_REF_PREFIX, opts))].filter(([name]) =>
+    /^[0-9a-f]{64}$/.test(name.slice(LOCK_REF_PREFIX.length)),
+  );
+  const locks = await mapLimit(refs, 16, async ([name, ref]) =>
+    readRecord(store, name.slice(LOCK_REF_PREFIX.length), ref, opts),
+  );
+  return locks
+    .filter((l): l is Lock => l !== null && l.path.startsWith(prefix))
+    .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
 
 /** Removes a lock that was read as `held`; false when it changed in between (someone else released or re-took it). */
 export async function releaseLock(store: Store, held: Held, opts: Signal = {}): Promise<boolean> {
   if (!(await store.compareAndSwapRef(refOf(held.lock.id), held.ref, null, opts))) return false;
-  if (/^[0-9a-f]{64}$/.test(held.ref.oid)) await store.delete(recordKey(held.ref.oid), opts).catch(() => undefined);
+  if (/^[0-9a-f]{64}$/.test(held.ref.oid))
+    await store.delete(recordKey(held.ref.oid), opts).catch(() => undefined);
   return true;
 }

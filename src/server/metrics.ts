@@ -23,11 +23,31 @@ export class ServerMetrics {
   /** `processMetrics`: also collect the standard process_* and nodejs_* metrics (only worth it when served). */
   constructor(options: { processMetrics?: boolean } = {}) {
     const registers = [this.registry];
-    this.bytesUploaded = new Counter({ name: 'mediagit_bytes_uploaded_total', help: 'Bytes of object, pack, key and meta bodies received.', registers });
-    this.bytesDownloaded = new Counter({ name: 'mediagit_bytes_downloaded_total', help: 'Bytes of object, pack, key and meta bodies sent.', registers });
-    this.objectsStored = new Counter({ name: 'mediagit_objects_stored_total', help: 'Chunks and objects written to storage (not counting ones already there).', registers });
-    this.bytesOffered = new Counter({ name: 'mediagit_bytes_offered_total', help: 'Stored-envelope bytes of verified chunk and object uploads, including ones already stored.', registers });
-    this.bytesStored = new Counter({ name: 'mediagit_bytes_stored_total', help: 'Stored-envelope bytes actually written to storage.', registers });
+    this.bytesUploaded = new Counter({
+      name: 'mediagit_bytes_uploaded_total',
+      help: 'Bytes of object, pack, key and meta bodies received.',
+      registers,
+    });
+    this.bytesDownloaded = new Counter({
+      name: 'mediagit_bytes_downloaded_total',
+      help: 'Bytes of object, pack, key and meta bodies sent.',
+      registers,
+    });
+    this.objectsStored = new Counter({
+      name: 'mediagit_objects_stored_total',
+      help: 'Chunks and objects written to storage (not counting ones already there).',
+      registers,
+    });
+    this.bytesOffered = new Counter({
+      name: 'mediagit_bytes_offered_total',
+      help: 'Stored-envelope bytes of verified chunk and object uploads, including ones already stored.',
+      registers,
+    });
+    this.bytesStored = new Counter({
+      name: 'mediagit_bytes_stored_total',
+      help: 'Stored-envelope bytes actually written to storage.',
+      registers,
+    });
     const totals = this.totals;
     new Gauge({
       name: 'mediagit_dedup_ratio',
@@ -56,7 +76,12 @@ export class ServerMetrics {
     // `*_total`, which Prometheus reserves for counters (promtool check metrics refuses them).
     if (!options.processMetrics) return;
     collectDefaultMetrics({ register: this.registry });
-    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) this.registry.removeSingleMetric(name);
+    for (const name of [
+      'nodejs_active_handles_total',
+      'nodejs_active_requests_total',
+      'nodejs_active_resources_total',
+    ])
+      this.registry.removeSingleMetric(name);
   }
 
   /** A verified chunk or object upload: `written` false when storage already had it. */
@@ -89,7 +114,10 @@ export class MetricsListener {
         return;
       }
       metrics.registry.metrics().then(
-        (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(req.method === 'HEAD' ? undefined : text),
+        (text) =>
+          res
+            .writeHead(200, { 'content-type': metrics.registry.contentType })
+            .end(req.method === 'HEAD' ? undefined : text),
         () => res.writeHead(500, { 'content-type': 'text/plain' }).end('metrics unavailable\n'),
       );
     });

@@ -20,7 +20,16 @@ export const RESERVED_REPOSITORY_NAMES: ReadonlySet<string> = new Set(['health',
  * repository's storage uses (`studio/chunks` would live inside `studio`'s own chunk folder).
  */
 export const RESERVED_SECOND_SEGMENTS: ReadonlySet<string> = new Set([
-  'info', 'chunks', 'manifests', 'objects', 'keys', 'meta', 'list', 'refs', 'locks', 'tmp',
+  'info',
+  'chunks',
+  'manifests',
+  'objects',
+  'keys',
+  'meta',
+  'list',
+  'refs',
+  'locks',
+  'tmp',
 ]);
 
 export function isValidRepositoryName(name: string): boolean {
@@ -33,7 +42,10 @@ export function isValidRepositoryName(name: string): boolean {
 
 /** The repository named by one or two URL segments (an encoded `/` inside a segment is refused). */
 export function repositoryName(owner: string | undefined, repo: string): string {
-  if (repo.includes('/') || owner?.includes('/')) throw badRequest(`invalid repository name ${quote(owner === undefined ? repo : `${owner}/${repo}`)}`);
+  if (repo.includes('/') || owner?.includes('/'))
+    throw badRequest(
+      `invalid repository name ${quote(owner === undefined ? repo : `${owner}/${repo}`)}`,
+    );
   const name = owner === undefined ? repo : `${owner}/${repo}`;
   if (!isValidRepositoryName(name)) throw badRequest(`invalid repository name ${quote(name)}`);
   return name;
@@ -44,7 +56,8 @@ export function isOid(value: unknown): value is string {
 }
 
 export function oidParam(value: string): string {
-  if (!OID.test(value)) throw badRequest(`invalid object ID ${quote(value)}: expected 64 lowercase hex digits`);
+  if (!OID.test(value))
+    throw badRequest(`invalid object ID ${quote(value)}: expected 64 lowercase hex digits`);
   return value;
 }
 
@@ -55,32 +68,45 @@ export function fileNameParam(value: string, what: 'key' | 'meta'): string {
 }
 
 export function refName(value: unknown): string {
-  if (typeof value !== 'string' || !isValidRefName(value)) throw badRequest(`invalid ref name ${quote(value)}`);
+  if (typeof value !== 'string' || !isValidRefName(value))
+    throw badRequest(`invalid ref name ${quote(value)}`);
   return value;
 }
 
 /** A prefix for `GET /refs`: `refs/` followed by ref-name characters. */
 export function refPrefix(value: string | undefined): string {
   const prefix = value ?? 'refs/';
-  if (!/^refs\/[A-Za-z0-9._+@/-]{0,1000}$/.test(prefix) || prefix.includes('..') || prefix.includes('//')) throw badRequest(`invalid ref prefix ${quote(prefix)}`);
+  if (
+    !/^refs\/[A-Za-z0-9._+@/-]{0,1000}$/.test(prefix) ||
+    prefix.includes('..') ||
+    prefix.includes('//')
+  )
+    throw badRequest(`invalid ref prefix ${quote(prefix)}`);
   return prefix;
 }
 
 /** A prefix for `GET /list`: part of a namespace, or a namespace and the start of a name. */
 export function keyPrefix(value: string | undefined): string {
   const prefix = value ?? '';
-  if (!/^[a-z]{0,7}$|^(chunks|objects)\/[0-9a-f]{0,64}$|^(keys|meta)\/[a-z0-9._-]{0,128}$/.test(prefix)) throw badRequest(`invalid list prefix ${quote(prefix)}`);
+  if (
+    !/^[a-z]{0,7}$|^(chunks|objects)\/[0-9a-f]{0,64}$|^(keys|meta)\/[a-z0-9._-]{0,128}$/.test(
+      prefix,
+    )
+  )
+    throw badRequest(`invalid list prefix ${quote(prefix)}`);
   return prefix;
 }
 
 export function storeKeyParam(value: unknown): string {
-  if (typeof value !== 'string' || !isValidKey(value)) throw badRequest(`invalid key ${quote(value)}`);
+  if (typeof value !== 'string' || !isValidKey(value))
+    throw badRequest(`invalid key ${quote(value)}`);
   return value;
 }
 
 /** A repository-relative file path to lock: `/`-separated safe tree names (format.md), ≤ 4096 bytes. */
 export function lockPath(value: unknown): string {
-  if (typeof value !== 'string' || value.length === 0 || Buffer.byteLength(value, 'utf8') > 4096) throw badRequest('lock path must be a non-empty string of at most 4096 bytes');
+  if (typeof value !== 'string' || value.length === 0 || Buffer.byteLength(value, 'utf8') > 4096)
+    throw badRequest('lock path must be a non-empty string of at most 4096 bytes');
   for (const segment of value.split('/')) {
     const problem = treeNameProblem(segment);
     if (problem !== null) throw badRequest(`invalid lock path ${quote(value)}: ${problem}`);
@@ -97,8 +123,14 @@ export function lockPathPrefix(value: string | undefined): string {
 
 /** Who tokens and keys name: printable, no control characters, ≤ 256 characters. */
 export function isValidIdentity(value: unknown): value is string {
-  // eslint-disable-next-line no-control-regex
-  return typeof value === 'string' && value.length >= 1 && value.length <= 256 && !/[\x00-\x1f\x7f]/.test(value) && value.isWellFormed();
+  return (
+    typeof value === 'string' &&
+    value.length >= 1 &&
+    value.length <= 256 &&
+    // eslint-disable-next-line no-control-regex
+    !/[\x00-\x1f\x7f]/.test(value) &&
+    value.isWellFormed()
+  );
 }
 
 /** A value quoted for an error message: JSON-escaped and cut short, so nothing odd reaches a terminal. */

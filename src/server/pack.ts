@@ -27,21 +27,25 @@ export function entryKey(entry: Pick<PackEntry, 'kind' | 'oid'>): string {
 
 /** Parses a whole pack; any structural defect is a 400 naming it. */
 export function decodePack(pack: Buffer): PackEntry[] {
-  if (pack.length < HEADER_SIZE || !pack.subarray(0, 4).equals(MAGIC)) throw badRequest('not a pack (bad magic or too short)');
+  if (pack.length < HEADER_SIZE || !pack.subarray(0, 4).equals(MAGIC))
+    throw badRequest('not a pack (bad magic or too short)');
   const version = pack.readUInt8(4);
   if (version !== VERSION) throw badRequest(`unsupported pack version ${version}`);
   const count = pack.readUInt32BE(5);
-  if (count > (pack.length - HEADER_SIZE) / RECORD_HEADER_SIZE) throw badRequest(`the pack claims ${count} records but holds ${pack.length} bytes`);
+  if (count > (pack.length - HEADER_SIZE) / RECORD_HEADER_SIZE)
+    throw badRequest(`the pack claims ${count} records but holds ${pack.length} bytes`);
   const entries: PackEntry[] = [];
   let at = HEADER_SIZE;
   for (let i = 0; i < count; i++) {
     if (at + RECORD_HEADER_SIZE > pack.length) throw badRequest(`pack record ${i} is truncated`);
     const kind = kindFromCode(pack.readUInt8(at));
-    if (kind === undefined) throw badRequest(`pack record ${i} has unknown kind ${pack.readUInt8(at)}`);
+    if (kind === undefined)
+      throw badRequest(`pack record ${i} has unknown kind ${pack.readUInt8(at)}`);
     const oid = pack.toString('hex', at + 1, at + 33);
     const length = pack.readUInt32BE(at + 33);
     const start = at + RECORD_HEADER_SIZE;
-    if (start + length > pack.length) throw badRequest(`pack record ${i} runs past the end of the pack`);
+    if (start + length > pack.length)
+      throw badRequest(`pack record ${i} runs past the end of the pack`);
     entries.push({ kind, oid, data: pack.subarray(start, start + length) });
     at = start + length;
   }

@@ -36,7 +36,10 @@ export class TokenBucketLimiter {
       bucket = { tokens: this.burst, updated: now };
       this.buckets.set(key, bucket);
     } else {
-      bucket.tokens = Math.min(this.burst, bucket.tokens + ((now - bucket.updated) / 1000) * this.rps);
+      bucket.tokens = Math.min(
+        this.burst,
+        bucket.tokens + ((now - bucket.updated) / 1000) * this.rps,
+      );
       bucket.updated = now;
     }
     if (bucket.tokens >= 1) {
@@ -49,7 +52,8 @@ export class TokenBucketLimiter {
   /** Forgets buckets that have refilled completely: they behave exactly like new ones. */
   private sweep(now: number): void {
     for (const [key, bucket] of this.buckets) {
-      if (bucket.tokens + ((now - bucket.updated) / 1000) * this.rps >= this.burst) this.buckets.delete(key);
+      if (bucket.tokens + ((now - bucket.updated) / 1000) * this.rps >= this.burst)
+        this.buckets.delete(key);
     }
   }
 }

@@ -8,7 +8,13 @@
  * address (repository names start with a letter or digit), so every replica sees them.
  */
 import { join } from 'node:path';
-import { MultiStore, openBackend, parseStoreUrl, type Store, type StoreKind } from '../store/index.js';
+import {
+  MultiStore,
+  openBackend,
+  parseStoreUrl,
+  type Store,
+  type StoreKind,
+} from '../store/index.js';
 import type { StorageSpec } from './config.js';
 
 export const SYSTEM_AREA = '_system';
@@ -83,7 +89,10 @@ export class RepositoryStorage {
 
 async function openSpec(spec: StorageSpec, area: string, cwd: string): Promise<Store> {
   if (spec.kind === 'multi') {
-    const [primary, secondary] = await Promise.all([openSpec(spec.primary, area, cwd), openSpec(spec.secondary, area, cwd)]);
+    const [primary, secondary] = await Promise.all([
+      openSpec(spec.primary, area, cwd),
+      openSpec(spec.secondary, area, cwd),
+    ]);
     return new MultiStore(primary, secondary);
   }
   const location = parseStoreUrl(spec.url, cwd);

@@ -6,7 +6,14 @@
  * length 0) and a size at least that of the smallest sealed object.
  */
 import { decodePayload } from '../compression/index.js';
-import { CIPHER_NONE, ENVELOPE_HEADER_SIZE, decodeEnvelopeHeader, sha256Hex, type EnvelopeHeader, type ObjectKind } from '../objects/index.js';
+import {
+  CIPHER_NONE,
+  ENVELOPE_HEADER_SIZE,
+  decodeEnvelopeHeader,
+  sha256Hex,
+  type EnvelopeHeader,
+  type ObjectKind,
+} from '../objects/index.js';
 import { releaseMemory } from '../util/memory.js';
 import { invalidObject } from './errors.js';
 
@@ -43,7 +50,12 @@ function kindAccepted(expected: ExpectedKind, kind: ObjectKind): boolean {
 }
 
 /** Verifies one stored envelope against its ID; throws a 422 naming the object when it does not match. */
-export async function verifyUpload(expected: ExpectedKind, oid: string, stored: Buffer, options: VerifyOptions): Promise<VerifiedUpload> {
+export async function verifyUpload(
+  expected: ExpectedKind,
+  oid: string,
+  stored: Buffer,
+  options: VerifyOptions,
+): Promise<VerifiedUpload> {
   let header: EnvelopeHeader;
   try {
     header = decodeEnvelopeHeader(stored);
@@ -51,26 +63,56 @@ export async function verifyUpload(expected: ExpectedKind, oid: string, stored: 
     throw invalidObject(oid, `not a valid envelope: ${messageOf(err)}`);
   }
   if (!kindAccepted(expected, header.kind)) {
-    throw invalidObject(oid, `the envelope holds a ${header.kind}, this endpoint takes ${expected === 'structured' ? 'a manifest, tree, commit or tag' : `a ${expected}`}`);
+    throw invalidObject(
+      oid,
+      `the envelope holds a ${header.kind}, this endpoint takes ${expected === 'structured' ? 'a manifest, tree, commit or tag' : `a ${expected}`}`,
+    );
   }
-  const encrypted = options.mode === 'encrypted' || (options.mode === 'undecided' && header.cipher === CIPHER_AES_256_GCM);
+  const encrypted =
+    options.mode === 'encrypted' ||
+    (options.mode === 'undecided' && header.cipher === CIPHER_AES_256_GCM);
   if (encrypted) {
-    if (header.cipher !== CIPHER_AES_256_GCM) throw invalidObject(oid, 'the repository is encrypted but the object is not');
-    if (header.codec !== 0 || header.plainLength !== 0) throw invalidObject(oid, 'an encrypted envelope must have codec 0 and length 0 in its header');
-    if (stored.length < MIN_SEALED_SIZE) throw invalidObject(oid, `an encrypted envelope of ${stored.length} bytes is shorter than the smallest possible (${MIN_SEALED_SIZE})`);
+    if (header.cipher !== CIPHER_AES_256_GCM)
+      throw invalidObject(oid, 'the repository is encrypted but the object is not');
+    if (header.codec !== 0 || header.plainLength !== 0)
+      throw invalidObject(
+        oid,
+        'an encrypted envelope must have codec 0 and length 0 in its header',
+      );
+    if (stored.length < MIN_SEALED_SIZE)
+      throw invalidObject(
+        oid,
+        `an encrypted envelope of ${stored.length} bytes is shorter than the smallest possible (${MIN_SEALED_SIZE})`,
+      );
     return { kind: header.kind, encrypted: true, canonicalLength: 0, storedLength: stored.length };
   }
-  if (header.cipher !== CIPHER_NONE) throw invalidObject(oid, `unexpected cipher ${header.cipher} in a repository that is not encrypted`);
-  if (header.plainLength > options.maxCanonicalBytes) throw invalidObject(oid, `declared length ${header.plainLength} is over the server's limit of ${options.maxCanonicalBytes}`);
+  if (header.cipher !== CIPHER_NONE)
+    throw invalidObject(
+      oid,
+      `unexpected cipher ${header.cipher} in a repository that is not encrypted`,
+    );
+  if (header.plainLength > options.maxCanonicalBytes)
+    throw invalidObject(
+      oid,
+      `declared length ${header.plainLength} is over the server's limit of ${options.maxCanonicalBytes}`,
+    );
   let canonical: Buffer;
   try {
-    canonical = await decodePayload(header.codec, stored.subarray(ENVELOPE_HEADER_SIZE), header.plainLength);
+    canonical = await decodePayload(
+      header.codec,
+      stored.subarray(ENVELOPE_HEADER_SIZE),
+      header.plainLength,
+    );
   } catch (err) {
     throw invalidObject(oid, `payload does not decode: ${messageOf(err)}`);
   }
   const canonicalLength = canonical.length;
   try {
-    if (canonicalLength !== header.plainLength) throw invalidObject(oid, `decoded ${canonicalLength} bytes, the header says ${header.plainLength}`);
+    if (canonicalLength !== header.plainLength)
+      throw invalidObject(
+        oid,
+        `decoded ${canonicalLength} bytes, the header says ${header.plainLength}`,
+      );
     if (sha256Hex(canonical) !== oid) throw invalidObject(oid, 'content does not match its ID');
   } finally {
     // A decompressed payload is the server's own and needed for nothing more (see releaseMemory).

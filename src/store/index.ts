@@ -1,8 +1,40 @@
 export * from './store.js';
 export { LocalStore, type LocalStoreOptions } from './local/local-store.js';
 export { type StoreOperation, STORE_OPERATIONS } from './wrappers/operations.js';
-export { RetryingStore, isTransientError, type RetryOptions, type RetryInfo, DEFAULT_MAX_RETRIES } from './wrappers/retry.js';
-export { ConcurrencyLimitedStore, type ConcurrencyLimitOptions, DEFAULT_MAX_CONCURRENT } from './wrappers/limit.js';
-export { MeteredStore, type MeteredStoreOptions, type MetricsSnapshot, type OperationMetrics, DURATION_BUCKETS_MS } from './wrappers/metrics.js';
-export { MultiStore, type MultiStoreOptions, type Divergence, type RefMismatch, type SizeMismatch } from './multi/multi-store.js';
-export { openStore, openBackend, parseStoreUrl, SECRET_OPTIONS, type OpenedStore, type StoreLocation, type StoreKind, type StoreOptions, type StoreOptionValue } from './open.js';
+export {
+  RetryingStore,
+  isTransientError,
+  type RetryOptions,
+  type RetryInfo,
+  DEFAULT_MAX_RETRIES,
+} from './wrappers/retry.js';
+export {
+  ConcurrencyLimitedStore,
+  type ConcurrencyLimitOptions,
+  DEFAULT_MAX_CONCURRENT,
+} from './wrappers/limit.js';
+export {
+  MeteredStore,
+  type MeteredStoreOptions,
+  type MetricsSnapshot,
+  type OperationMetrics,
+  DURATION_BUCKETS_MS,
+} from './wrappers/metrics.js';
+export {
+  MultiStore,
+  type MultiStoreOptions,
+  type Divergence,
+  type RefMismatch,
+  type SizeMismatch,
+} from './multi/multi-store.js';
+export {
+  openStore,
+  openBackend,
+  parseStoreUrl,
+  SECRET_OPTIONS,
+  type OpenedStore,
+  type StoreLocation,
+  type StoreKind,
+  type StoreOptions,
+  type StoreOptionValue,
+} from './open.js';

@@ -20,7 +20,14 @@ export interface StoreLocation {
 }
 
 /** Option names whose values are secrets: never printed, never put in messages. */
-export const SECRET_OPTIONS = new Set(['secret_key', 'account_key', 'connection_string', 'session_token', 'token', 'password']);
+export const SECRET_OPTIONS = new Set([
+  'secret_key',
+  'account_key',
+  'connection_string',
+  'session_token',
+  'token',
+  'password',
+]);
 
 /**
  * Parses a remote URL: `/path`, `./path`, `file:///path`, `s3://bucket/prefix`,
@@ -31,7 +38,9 @@ export function parseStoreUrl(url: string, cwd: string = process.cwd()): StoreLo
   // Credentials in the URL (user:password@) must not reach a message: only the scheme and host are kept.
   const shown = url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i, '$1***@');
   const bad = (why: string): ConfigError =>
-    new ConfigError(`bad remote URL '${shown}': ${why}`, { hint: 'use a path, file:///path, s3://bucket/prefix, azure://container/prefix, gs://bucket/prefix, or http(s)://host/repo' });
+    new ConfigError(`bad remote URL '${shown}': ${why}`, {
+      hint: 'use a path, file:///path, s3://bucket/prefix, azure://container/prefix, gs://bucket/prefix, or http(s)://host/repo',
+    });
   if (url.trim() === '') throw bad('empty');
   if (/^[a-z][a-z0-9+.-]*:/i.test(url) && !/^[a-z]:[\\/]/i.test(url)) {
     let parsed: URL;
@@ -42,20 +51,29 @@ export function parseStoreUrl(url: string, cwd: string = process.cwd()): StoreLo
     }
     const scheme = parsed.protocol.slice(0, -1).toLowerCase();
     const prefix = decodeURIComponent(parsed.pathname).replace(/^\/+|\/+$/g, '');
-    if (parsed.username || parsed.password) throw bad('credentials do not belong in the URL; use options or the credentials file');
+    if (parsed.username || parsed.password)
+      throw bad('credentials do not belong in the URL; use options or the credentials file');
     switch (scheme) {
       case 'file':
-        if (parsed.host && parsed.host !== 'localhost') throw bad('file URLs must be local (file:///path)');
+        if (parsed.host && parsed.host !== 'localhost')
+          throw bad('file URLs must be local (file:///path)');
         return { kind: 'local', target: fileURLToPath(parsed), prefix: '' };
       case 's3':
       case 'gs':
       case 'azure': {
         const bucket = parsed.host;
-        if (!/^[a-z0-9][a-z0-9._-]{1,253}[a-z0-9]$/.test(bucket)) throw bad(`'${bucket}' is not a valid bucket or container name`);
+        if (!/^[a-z0-9][a-z0-9._-]{1,253}[a-z0-9]$/.test(bucket))
+          throw bad(`'${bucket}' is not a valid bucket or container name`);
         // The URL parser has already collapsed dot segments in `parsed.pathname` (s3://b/../x → /x), so check the text as given.
-        const rawPath = url.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i, '').split(/[?#]/, 1)[0] ?? '';
-        if (rawPath.split('/').some((p) => /^(\.|%2e){1,2}$/i.test(p))) throw bad('the prefix may not contain . or ..');
-        return { kind: scheme === 's3' ? 's3' : scheme === 'gs' ? 'gcs' : 'azure', target: bucket, prefix };
+        const rawPath =
+          url.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i, '').split(/[?#]/, 1)[0] ?? '';
+        if (rawPath.split('/').some((p) => /^(\.|%2e){1,2}$/i.test(p)))
+          throw bad('the prefix may not contain . or ..');
+        return {
+          kind: scheme === 's3' ? 's3' : scheme === 'gs' ? 'gcs' : 'azure',
+          target: bucket,
+          prefix,
+        };
       }
       case 'multi':
         return { kind: 'multi', target: '', prefix: '' };
@@ -78,7 +96,8 @@ const num = (options: StoreOptions, key: string): number | undefined => {
   const v = options[key];
   if (v === undefined) return undefined;
   const n = typeof v === 'number' ? v : Number(v);
-  if (!Number.isFinite(n) || n < 0) throw new ConfigError(`option ${key} must be a non-negative number`);
+  if (!Number.isFinite(n) || n < 0)
+    throw new ConfigError(`option ${key} must be a non-negative number`);
   return n;
 };
 const bool = (options: StoreOptions, key: string): boolean | undefined => {
@@ -92,7 +111,11 @@ function defined<T extends object>(o: T): T {
 }
 
 /** The raw backend for a location (no wrappers); cloud SDK modules load only when chosen. */
-export async function openBackend(location: StoreLocation, options: StoreOptions, cwd: string): Promise<Store> {
+export async function openBackend(
+  location: StoreLocation,
+  options: StoreOptions,
+  cwd: string,
+): Promise<Store> {
   switch (location.kind) {
     case 'local':
       return new LocalStore(location.target, { fsync: bool(options, 'fsync') ?? true });
@@ -143,9 +166,12 @@ export async function openBackend(location: StoreLocation, options: StoreOptions
     case 'multi': {
       const primary = str(options, 'primary');
       const secondary = str(options, 'secondary');
-      if (!primary || !secondary) throw new ConfigError('a multi remote needs options primary=<url> and secondary=<url>');
+      if (!primary || !secondary)
+        throw new ConfigError('a multi remote needs options primary=<url> and secondary=<url>');
       const { MultiStore } = await import('./multi/multi-store.js');
-      const [p, s] = await Promise.all([primary, secondary].map((u) => openBackend(parseStoreUrl(u, cwd), options, cwd)));
+      const [p, s] = await Promise.all(
+        [primary, secondary].map((u) => openBackend(parseStoreUrl(u, cwd), options, cwd)),
+      );
       return new MultiStore(p!, s!);
     }
     case 'http': {
@@ -168,11 +194,21 @@ export interface OpenedStore {
  * attempt is counted), then a concurrency limit (`max_concurrent_parts`), then retries with backoff
  * (`max_retries`), which honour Retry-After.
  */
-export async function openStore(url: string, options: StoreOptions = {}, cwd: string = process.cwd(), onRetry?: (info: RetryInfo) => void): Promise<OpenedStore> {
+export async function openStore(
+  url: string,
+  options: StoreOptions = {},
+  cwd: string = process.cwd(),
+  onRetry?: (info: RetryInfo) => void,
+): Promise<OpenedStore> {
   const location = parseStoreUrl(url, cwd);
   const backend = await openBackend(location, options, cwd);
   const meter = new MeteredStore(backend);
-  const limited = new ConcurrencyLimitedStore(meter, { maxConcurrent: num(options, 'max_concurrent_parts') ?? DEFAULT_MAX_CONCURRENT });
-  const store = new RetryingStore(limited, { maxRetries: num(options, 'max_retries') ?? DEFAULT_MAX_RETRIES, ...(onRetry ? { onRetry } : {}) });
+  const limited = new ConcurrencyLimitedStore(meter, {
+    maxConcurrent: num(options, 'max_concurrent_parts') ?? DEFAULT_MAX_CONCURRENT,
+  });
+  const store = new RetryingStore(limited, {
+    maxRetries: num(options, 'max_retries') ?? DEFAULT_MAX_RETRIES,
+    ...(onRetry ? { onRetry } : {}),
+  });
   return { store, meter, location };
 }

@@ -42,7 +42,12 @@ export interface Store {
    * processes and machines using the backend's own primitive (lock+rename, If-Match, ETag,
    * generation precondition).
    */
-  compareAndSwapRef(name: string, expected: RefValue | null, next: string | null, options?: OperationOptions): Promise<boolean>;
+  compareAndSwapRef(
+    name: string,
+    expected: RefValue | null,
+    next: string | null,
+    options?: OperationOptions,
+  ): Promise<boolean>;
 
   /** Every ref whose name starts with `prefix` (e.g. "refs/heads/"). */
   listRefs(prefix: string, options?: OperationOptions): Promise<Map<string, RefValue>>;
@@ -62,7 +67,10 @@ export interface Store {
    * HTTP client: packs). Same contract as `put` for every entry. Wrappers forward it when the
    * inner store has it; callers fall back to `put` when it is absent.
    */
-  putMany?(entries: readonly { key: string; data: Uint8Array }[], options?: OperationOptions): Promise<void>;
+  putMany?(
+    entries: readonly { key: string; data: Uint8Array }[],
+    options?: OperationOptions,
+  ): Promise<void>;
 
   /** Optional batching of `get`: the objects present, by key; absent keys are simply left out. */
   getMany?(keys: readonly string[], options?: OperationOptions): Promise<Map<string, Buffer>>;
@@ -136,13 +144,15 @@ export function isValidKey(key: string): boolean {
 }
 
 export function assertValidKey(key: string): void {
-  if (!isValidKey(key)) throw new TypeError(`invalid store key: ${JSON.stringify(key).slice(0, 100)}`);
+  if (!isValidKey(key))
+    throw new TypeError(`invalid store key: ${JSON.stringify(key).slice(0, 100)}`);
 }
 
 /** Content-addressed object keys (chunks/…, objects/…): immutable once written, so their files may be shared. */
 export function assertObjectKey(key: string): void {
   assertValidKey(key);
-  if (!key.startsWith('chunks/') && !key.startsWith('objects/')) throw new TypeError(`not an object key: ${JSON.stringify(key).slice(0, 100)}`);
+  if (!key.startsWith('chunks/') && !key.startsWith('objects/'))
+    throw new TypeError(`not an object key: ${JSON.stringify(key).slice(0, 100)}`);
 }
 
 /** One path segment of a branch or tag name: git's rules, simplified and stricter. */
@@ -150,13 +160,19 @@ const REF_SEGMENT = /^(?!\.)(?!.*\.\.)(?!.*\.lock$)[A-Za-z0-9._+@-]{1,200}(?<!\.
 
 export function isValidRefName(name: string): boolean {
   const parts = name.split('/');
-  if (parts.length < 3 || parts[0] !== 'refs' || (parts[1] !== 'heads' && parts[1] !== 'tags' && parts[1] !== 'remotes' && parts[1] !== 'locks')) return false;
+  if (
+    parts.length < 3 ||
+    parts[0] !== 'refs' ||
+    (parts[1] !== 'heads' && parts[1] !== 'tags' && parts[1] !== 'remotes' && parts[1] !== 'locks')
+  )
+    return false;
   if (name.length > 1000) return false;
   return parts.slice(2).every((p) => REF_SEGMENT.test(p));
 }
 
 export function assertValidRefName(name: string): void {
-  if (!isValidRefName(name)) throw new TypeError(`invalid ref name: ${JSON.stringify(name).slice(0, 100)}`);
+  if (!isValidRefName(name))
+    throw new TypeError(`invalid ref name: ${JSON.stringify(name).slice(0, 100)}`);
 }
 
 export function chunkKey(oid: string): string {

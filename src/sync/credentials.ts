@@ -44,13 +44,18 @@ async function checkMode(path: string): Promise<boolean> {
     info = await stat(path);
   } catch (err) {
     if (isErrno(err, 'ENOENT')) return false;
-    throw new ConfigError(`cannot read the credentials file ${path}: ${(err as { code?: string }).code ?? 'error'}`);
+    throw new ConfigError(
+      `cannot read the credentials file ${path}: ${(err as { code?: string }).code ?? 'error'}`,
+    );
   }
   if (!info.isFile()) throw new ConfigError(`the credentials file ${path} is not a regular file`);
   if (process.platform !== 'win32' && (info.mode & 0o077) !== 0) {
-    throw new ConfigError(`refusing to use the credentials file ${path}: its mode is ${(info.mode & 0o777).toString(8).padStart(4, '0')}, so others could read the tokens in it`, {
-      hint: `run 'chmod 600 ${path}' (and consider renewing the tokens it holds)`,
-    });
+    throw new ConfigError(
+      `refusing to use the credentials file ${path}: its mode is ${(info.mode & 0o777).toString(8).padStart(4, '0')}, so others could read the tokens in it`,
+      {
+        hint: `run 'chmod 600 ${path}' (and consider renewing the tokens it holds)`,
+      },
+    );
   }
   return true;
 }
@@ -61,10 +66,14 @@ function parseCredentials(text: string, path: string): Map<string, CredentialEnt
     data = parse(text);
   } catch (err) {
     // smol-toml's message quotes the offending line, which may hold a token: report the position only.
-    const line = typeof err === 'object' && err !== null ? (err as { line?: unknown }).line : undefined;
-    throw new ConfigError(`the credentials file ${path} is not valid TOML${typeof line === 'number' ? ` (line ${line})` : ''}`, {
-      hint: "fix it by hand, or delete it and run 'mediagit login' again",
-    });
+    const line =
+      typeof err === 'object' && err !== null ? (err as { line?: unknown }).line : undefined;
+    throw new ConfigError(
+      `the credentials file ${path} is not valid TOML${typeof line === 'number' ? ` (line ${line})` : ''}`,
+      {
+        hint: "fix it by hand, or delete it and run 'mediagit login' again",
+      },
+    );
   }
   const out = new Map<string, CredentialEntry>();
   for (const [name, value] of Object.entries(data)) {
@@ -76,50 +85,71 @@ function parseCredentials(text: string, path: string): Map<string, CredentialEnt
 }
 
 /** Every entry of the file; empty when there is no file. Throws ConfigError on a bad mode or bad TOML. */
-export async function readCredentials(path: string = credentialsPath()): Promise<Map<string, CredentialEntry>> {
+export async function readCredentials(
+  path: string = credentialsPath(),
+): Promise<Map<string, CredentialEntry>> {
   if (!(await checkMode(path))) return new Map();
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
     if (isErrno(err, 'ENOENT')) return new Map();
-    throw new ConfigError(`cannot read the credentials file ${path}: ${(err as { code?: string }).code ?? 'error'}`);
+    throw new ConfigError(
+      `cannot read the credentials file ${path}: ${(err as { code?: string }).code ?? 'error'}`,
+    );
   }
   return parseCredentials(text, path);
 }
 
 /** The stored token for a repository (its own entry, else its server's), or undefined. */
-export async function lookupToken(origin: string, repo: string, path: string = credentialsPath()): Promise<string | undefined> {
+export async function lookupToken(
+  origin: string,
+  repo: string,
+  path: string = credentialsPath(),
+): Promise<string | undefined> {
   const entries = await readCredentials(path);
-  return (entries.get(credentialKey(origin, repo)) ?? entries.get(credentialKey(origin, '')))?.token;
+  return (entries.get(credentialKey(origin, repo)) ?? entries.get(credentialKey(origin, '')))
+    ?.token;
 }
 
 /**
  * The token a request to this repository carries: MEDIAGIT_TOKEN when set (CI), else the
  * credentials file. Never the repository's config: that file is shared and sometimes committed.
  */
-export async function resolveToken(origin: string, repo: string, env: NodeJS.ProcessEnv = process.env): Promise<string | undefined> {
+export async function resolveToken(
+  origin: string,
+  repo: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<string | undefined> {
   const fromEnv = env[TOKEN_ENV];
   if (fromEnv !== undefined && fromEnv.trim() !== '') return fromEnv.trim();
   return lookupToken(origin, repo, credentialsPath(env));
 }
 
-const HEADER = '# mediagit credentials: tokens for mediagit servers, written by `mediagit login`.\n# Keep this file private (mode 0600).\n\n';
+const HEADER =
+  '# mediagit credentials: tokens for mediagit servers, written by `mediagit login`.\n# Keep this file private (mode 0600).\n\n';
 
 /**
  * Adds or replaces the token for a repository, keeping every other entry. Read-modify-write under
  * a lock file, then an atomic rename of a file created 0600, so the token is never readable by
  * others even for a moment and two logins at once cannot lose each other's entries.
  */
-export async function saveToken(origin: string, repo: string, token: string, path: string = credentialsPath()): Promise<string> {
-  if (token === '' || /[\r\n]/.test(token)) throw new ConfigError('the token is empty or spans several lines');
+export async function saveToken(
+  origin: string,
+  repo: string,
+  token: string,
+  path: string = credentialsPath(),
+): Promise<string> {
+  if (token === '' || /[\r\n]/.test(token))
+    throw new ConfigError('the token is empty or spans several lines');
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
   const lock = await LockFile.acquire(`${path}.lock`, { what: 'the credentials file' });
   try {
     const entries = await readCredentials(path);
     entries.set(credentialKey(origin, repo), { token });
     const table: TomlTable = {};
-    for (const [name, entry] of [...entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) table[name] = { token: entry.token };
+    for (const [name, entry] of [...entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      table[name] = { token: entry.token };
     await writeFileAtomic(path, HEADER + stringify(table) + '\n', { mode: 0o600, fsync: true });
     // The mode given to open() is filtered by the umask, which can only remove bits; make it exact anyway.
     await chmod(path, 0o600);
@@ -130,7 +160,11 @@ export async function saveToken(origin: string, repo: string, token: string, pat
 }
 
 /** Removes a repository's entry; true when there was one. */
-export async function removeToken(origin: string, repo: string, path: string = credentialsPath()): Promise<boolean> {
+export async function removeToken(
+  origin: string,
+  repo: string,
+  path: string = credentialsPath(),
+): Promise<boolean> {
   if (!(await checkMode(path))) return false;
   const lock = await LockFile.acquire(`${path}.lock`, { what: 'the credentials file' });
   try {

@@ -12,7 +12,11 @@ export const DESCRIPTOR_KEY = 'meta/repository';
 export interface RepositoryDescriptor {
   readonly format: 'mediagit';
   readonly version: 1;
-  readonly chunking: { readonly min_size: number; readonly avg_size: number; readonly max_size: number };
+  readonly chunking: {
+    readonly min_size: number;
+    readonly avg_size: number;
+    readonly max_size: number;
+  };
   readonly encryption: 'aes-256-gcm' | null;
 }
 
@@ -20,7 +24,11 @@ export function makeDescriptor(chunking: ChunkingParams, encrypted: boolean): Re
   return {
     format: 'mediagit',
     version: 1,
-    chunking: { min_size: chunking.minSize, avg_size: chunking.avgSize, max_size: chunking.maxSize },
+    chunking: {
+      min_size: chunking.minSize,
+      avg_size: chunking.avgSize,
+      max_size: chunking.maxSize,
+    },
     encryption: encrypted ? 'aes-256-gcm' : null,
   };
 }
@@ -39,16 +47,29 @@ export async function readDescriptor(store: Store): Promise<RepositoryDescriptor
   } catch {
     throw new ConfigError(`the remote's ${DESCRIPTOR_KEY} is not valid JSON`);
   }
-  if (parsed.format !== 'mediagit' || parsed.version !== 1) throw new ConfigError(`the remote holds an unsupported repository format (${String(parsed.format)} ${String(parsed.version)})`, { hint: 'upgrade mediagit' });
+  if (parsed.format !== 'mediagit' || parsed.version !== 1)
+    throw new ConfigError(
+      `the remote holds an unsupported repository format (${String(parsed.format)} ${String(parsed.version)})`,
+      { hint: 'upgrade mediagit' },
+    );
   const c = parsed.chunking;
-  if (!c || ![c.min_size, c.avg_size, c.max_size].every((n) => Number.isInteger(n) && n > 0)) throw new ConfigError(`the remote's ${DESCRIPTOR_KEY} has bad chunking parameters`);
+  if (!c || ![c.min_size, c.avg_size, c.max_size].every((n) => Number.isInteger(n) && n > 0))
+    throw new ConfigError(`the remote's ${DESCRIPTOR_KEY} has bad chunking parameters`);
   return parsed;
 }
 
 export function sameLayout(a: RepositoryDescriptor, b: RepositoryDescriptor): boolean {
-  return a.chunking.min_size === b.chunking.min_size && a.chunking.avg_size === b.chunking.avg_size && a.chunking.max_size === b.chunking.max_size && a.encryption === b.encryption;
+  return (
+    a.chunking.min_size === b.chunking.min_size &&
+    a.chunking.avg_size === b.chunking.avg_size &&
+    a.chunking.max_size === b.chunking.max_size &&
+    a.encryption === b.encryption
+  );
 }
 
-export async function writeDescriptor(store: Store, descriptor: RepositoryDescriptor): Promise<void> {
+export async function writeDescriptor(
+  store: Store,
+  descriptor: RepositoryDescriptor,
+): Promise<void> {
   await store.put(DESCRIPTOR_KEY, Buffer.from(JSON.stringify(descriptor, null, 2) + '\n'));
 }

@@ -3,7 +3,17 @@ import { decodeCommit, decodeManifest, decodeTag, decodeTree, type Oid } from '.
 import type { ProgressSink, Repository } from '../repo/index.js';
 import type { Store } from '../store/index.js';
 import { mapLimit } from '../util/limit.js';
-import { TRANSFER_CONCURRENCY, canAdopt, copyObjects, fetchVerified, missingOn, openFetched, readMany, type CopyOptions, type TransferStats } from './transfer.js';
+import {
+  TRANSFER_CONCURRENCY,
+  canAdopt,
+  copyObjects,
+  fetchVerified,
+  missingOn,
+  openFetched,
+  readMany,
+  type CopyOptions,
+  type TransferStats,
+} from './transfer.js';
 
 /** Below this many chunks, starting worker threads costs more than it saves. */
 const WORKERS_WORTH_CHUNKS = 16;
@@ -32,14 +42,26 @@ interface Held {
  * trees, commits, tags — so the local invariant "an object present means everything it points
  * to is present" holds even if the fetch is interrupted; a re-run fetches only what is missing.
  */
-export async function fetchObjects(repo: Repository, remote: Store, tips: readonly Oid[], options: FetchOptions): Promise<TransferStats> {
+export async function fetchObjects(
+  repo: Repository,
+  remote: Store,
+  tips: readonly Oid[],
+  options: FetchOptions,
+): Promise<TransferStats> {
   const stats: TransferStats = { objects: 0, bytes: 0 };
   const local = repo.store;
   const odb = repo.odb;
-  const have = async (kind: 'commit' | 'tag' | 'tree' | 'manifest', oid: Oid): Promise<boolean> => (await odb.has(kind, [oid]))[0] === true;
+  const have = async (kind: 'commit' | 'tag' | 'tree' | 'manifest', oid: Oid): Promise<boolean> =>
+    (await odb.has(kind, [oid]))[0] === true;
   /** The items whose object the local store lacks (one local batch query). */
-  const absent = async <T extends { oid: Oid }>(kind: 'tree' | 'manifest', items: readonly T[]): Promise<T[]> => {
-    const present = await odb.has(kind, items.map((i) => i.oid));
+  const absent = async <T extends { oid: Oid }>(
+    kind: 'tree' | 'manifest',
+    items: readonly T[],
+  ): Promise<T[]> => {
+    const present = await odb.has(
+      kind,
+      items.map((i) => i.oid),
+    );
     return items.filter((_, i) => !present[i]);
   };
 
@@ -59,9 +81,17 @@ export async function fetchObjects(repo: Repository, remote: Store, tips: readon
       if ((await odb.kindOf(oid)) === null) wave.push(oid);
     }
     frontier = [];
-    const batched = remote.getMany && wave.length > 1 ? await readMany(remote, wave.map((oid) => `objects/${oid}`)) : null;
+    const batched =
+      remote.getMany && wave.length > 1
+        ? await readMany(
+            remote,
+            wave.map((oid) => `objects/${oid}`),
+          )
+        : null;
     for (const oid of wave) {
-      const got = batched ? await openFetched(oid, batched.get(`objects/${oid}`)!, ['commit', 'tag'], odb) : await fetchVerified(remote, oid, ['commit', 'tag'], odb);
+      const got = batched
+        ? await openFetched(oid, batched.get(`objects/${oid}`)!, ['commit', 'tag'], odb)
+        : await fetchVerified(remote, oid, ['commit', 'tag'], odb);
       stats.objects++;
       stats.bytes += got.stored.length;
       if (got.kind === 'tag') {
@@ -88,10 +118,16 @@ export async function fetchObjects(repo: Repository, remote: Store, tips: readon
     const fileRefs: { oid: Oid; path: string }[] = [];
     const fetched: Held[] = [];
     const todo = level.filter((t) => !visitedTrees.has(t.oid) && visitedTrees.add(t.oid));
-    const treesBatched = remote.getMany ? await readMany(remote, (await absent('tree', todo)).map((t) => `objects/${t.oid}`)) : null;
+    const treesBatched = remote.getMany
+      ? await readMany(
+          remote,
+          (await absent('tree', todo)).map((t) => `objects/${t.oid}`),
+        )
+      : null;
     await mapLimit(todo, TRANSFER_CONCURRENCY, async (item) => {
       if (await have('tree', item.oid)) return;
-      const stored = treesBatched?.get(`objects/${item.oid}`) ?? (await remote.get(`objects/${item.oid}`));
+      const stored =
+        treesBatched?.get(`objects/${item.oid}`) ?? (await remote.get(`objects/${item.oid}`));
       const plain = await odb.openStored('tree', item.oid, stored);
       const entries = decodeOrCorrupt(item.oid, 'tree', () => decodeTree(plain));
       fetched.push({ oid: item.oid, stored });
@@ -104,27 +140,32 @@ export async function fetchObjects(repo: Repository, remote: Store, tips: readon
       }
     });
     trees.push(fetched);
-    const files = fileRefs.filter((f) => !visitedManifests.has(f.oid) && visitedManifests.add(f.oid));
-    const manifestsBatched = remote.getMany ? await readMany(remote, (await absent('manifest', files)).map((f) => `objects/${f.oid}`)) : null;
-    await mapLimit(
-      files,
-      TRANSFER_CONCURRENCY,
-      async (file) => {
-        const wanted = options.include ? options.include(file.path) : true;
-        if (await have('manifest', file.oid)) {
-          // A sparse clone may hold the manifest but not yet the chunks of a newly included file.
-          if (wanted && options.include) for (const c of (await odb.readManifest(file.oid)).chunks) chunks.add(c.oid);
-          return;
-        }
-        const stored = manifestsBatched?.get(`objects/${file.oid}`) ?? (await remote.get(`objects/${file.oid}`));
-        const plain = await odb.openStored('manifest', file.oid, stored);
-        const manifest = decodeOrCorrupt(file.oid, 'manifest', () => decodeManifest(plain));
-        manifests.push({ oid: file.oid, stored });
-        stats.objects++;
-        stats.bytes += stored.length;
-        if (wanted) for (const c of manifest.chunks) chunks.add(c.oid);
-      },
+    const files = fileRefs.filter(
+      (f) => !visitedManifests.has(f.oid) && visitedManifests.add(f.oid),
     );
+    const manifestsBatched = remote.getMany
+      ? await readMany(
+          remote,
+          (await absent('manifest', files)).map((f) => `objects/${f.oid}`),
+        )
+      : null;
+    await mapLimit(files, TRANSFER_CONCURRENCY, async (file) => {
+      const wanted = options.include ? options.include(file.path) : true;
+      if (await have('manifest', file.oid)) {
+        // A sparse clone may hold the manifest but not yet the chunks of a newly included file.
+        if (wanted && options.include)
+          for (const c of (await odb.readManifest(file.oid)).chunks) chunks.add(c.oid);
+        return;
+      }
+      const stored =
+        manifestsBatched?.get(`objects/${file.oid}`) ?? (await remote.get(`objects/${file.oid}`));
+      const plain = await odb.openStored('manifest', file.oid, stored);
+      const manifest = decodeOrCorrupt(file.oid, 'manifest', () => decodeManifest(plain));
+      manifests.push({ oid: file.oid, stored });
+      stats.objects++;
+      stats.bytes += stored.length;
+      if (wanted) for (const c of manifest.chunks) chunks.add(c.oid);
+    });
     level = next;
   }
 
@@ -134,17 +175,24 @@ export async function fetchObjects(repo: Repository, remote: Store, tips: readon
   const copy: CopyOptions = options.hardlinks === undefined ? {} : { hardlinks: options.hardlinks };
   // Chunks that arrive as bytes are verified and written on the repository's chunk workers: every
   // core, and none of the decrypted or decoded copies left on this thread for the collector.
-  const ctx = missing.length >= WORKERS_WORTH_CHUNKS && !canAdopt(remote, local, copy) ? repo.contentContext({ workers: true }) : null;
+  const ctx =
+    missing.length >= WORKERS_WORTH_CHUNKS && !canAdopt(remote, local, copy)
+      ? repo.contentContext({ workers: true })
+      : null;
   options.progress.start('fetch', missing.length, 0);
   try {
-    await copyObjects(remote, local, 'chunk', missing, odb, options.progress, stats, { ...copy, ...(ctx?.workers ? { workers: ctx.workers } : {}) });
+    await copyObjects(remote, local, 'chunk', missing, odb, options.progress, stats, {
+      ...copy,
+      ...(ctx?.workers ? { workers: ctx.workers } : {}),
+    });
   } finally {
     options.progress.stop();
     await ctx?.close();
   }
 
   // 4. Structured objects, dependencies first.
-  const write = (items: Held[]): Promise<unknown> => mapLimit(items, TRANSFER_CONCURRENCY, (h) => local.put(`objects/${h.oid}`, h.stored));
+  const write = (items: Held[]): Promise<unknown> =>
+    mapLimit(items, TRANSFER_CONCURRENCY, (h) => local.put(`objects/${h.oid}`, h.stored));
   await write(manifests);
   for (let i = trees.length - 1; i >= 0; i--) await write(trees[i]!);
   const pendingCommits = new Map(commits.map((c) => [c.oid, c]));
@@ -166,6 +214,9 @@ function decodeOrCorrupt<T>(oid: Oid, kind: string, decode: () => T): T {
   try {
     return decode();
   } catch (err) {
-    throw new ObjectCorruptError(oid, `undecodable ${kind}: ${err instanceof Error ? err.message : String(err)}`);
+    throw new ObjectCorruptError(
+      oid,
+      `undecodable ${kind}: ${err instanceof Error ? err.message : String(err)}`,
+    );
   }
 }

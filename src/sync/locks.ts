@@ -23,13 +23,22 @@ export interface LockApi {
   createLock(path: string, options?: OperationOptions): Promise<LockRecord>;
   listLocks(prefix?: string, options?: OperationOptions): Promise<LockRecord[]>;
   verifyLocks(options?: OperationOptions): Promise<LockVerification>;
-  unlock(id: string, force: boolean, options?: OperationOptions & { holder?: LockRecord }): Promise<LockRecord>;
+  unlock(
+    id: string,
+    force: boolean,
+    options?: OperationOptions & { holder?: LockRecord },
+  ): Promise<LockRecord>;
 }
 
 function isLockApi(value: unknown): value is LockApi {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as Record<string, unknown>;
-  return typeof v['createLock'] === 'function' && typeof v['listLocks'] === 'function' && typeof v['verifyLocks'] === 'function' && typeof v['unlock'] === 'function';
+  return (
+    typeof v['createLock'] === 'function' &&
+    typeof v['listLocks'] === 'function' &&
+    typeof v['verifyLocks'] === 'function' &&
+    typeof v['unlock'] === 'function'
+  );
 }
 
 /**
@@ -40,7 +49,9 @@ export function lockApiOf(store: Store): LockApi | null {
   let current: unknown = store;
   for (let depth = 0; depth < 16 && typeof current === 'object' && current !== null; depth++) {
     if (isLockApi(current)) return current;
-    const next = (current as { inner?: unknown; primary?: unknown }).inner ?? (current as { primary?: unknown }).primary;
+    const next =
+      (current as { inner?: unknown; primary?: unknown }).inner ??
+      (current as { primary?: unknown }).primary;
     current = next;
   }
   return null;
@@ -50,9 +61,12 @@ export function lockApiOf(store: Store): LockApi | null {
 export function requireLockApi(store: Store, remoteName: string): LockApi {
   const api = lockApiOf(store);
   if (!api) {
-    throw new ConfigError(`the remote '${remoteName}' (${store.description}) does not support locks`, {
-      hint: 'locks are kept by a mediagit server: use an http(s)://host/<repo> remote',
-    });
+    throw new ConfigError(
+      `the remote '${remoteName}' (${store.description}) does not support locks`,
+      {
+        hint: 'locks are kept by a mediagit server: use an http(s)://host/<repo> remote',
+      },
+    );
   }
   return api;
 }
@@ -61,7 +75,11 @@ export function requireLockApi(store: Store, remoteName: string): LockApi {
  * Lock calls bypass the remote's RetryingStore (they are not Store operations), so they get
  * the same courtesy here: transient failures and 429s are retried, honouring Retry-After.
  */
-export async function withRetries<T>(fn: () => Promise<T>, attempts = 4, sleep = abortableSleep): Promise<T> {
+export async function withRetries<T>(
+  fn: () => Promise<T>,
+  attempts = 4,
+  sleep = abortableSleep,
+): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     try {
       return await fn();
@@ -74,7 +92,12 @@ export async function withRetries<T>(fn: () => Promise<T>, attempts = 4, sleep =
 }
 
 /** The entry at `path` in the tree `treeOid` (a file, or a folder for a lock on a folder), or null. */
-async function entryAt(repo: Repository, treeOid: Oid, path: string, cache: Map<Oid, TreeEntry[]>): Promise<TreeEntry | null> {
+async function entryAt(
+  repo: Repository,
+  treeOid: Oid,
+  path: string,
+  cache: Map<Oid, TreeEntry[]>,
+): Promise<TreeEntry | null> {
   let tree = treeOid;
   const parts = path.split('/');
   for (const [i, name] of parts.entries()) {
@@ -92,14 +115,19 @@ async function entryAt(repo: Repository, treeOid: Oid, path: string, cache: Map<
   return null;
 }
 
-const sameEntry = (a: TreeEntry | null, b: TreeEntry | null): boolean => (a === null ? b === null : b !== null && a.oid === b.oid && a.type === b.type);
+const sameEntry = (a: TreeEntry | null, b: TreeEntry | null): boolean =>
+  a === null ? b === null : b !== null && a.oid === b.oid && a.type === b.type;
 
 /**
  * Which of `locks` the commits change: a commit changes a path when its version differs from
  * that in every parent (so a merge that only brings in someone else's already-pushed change is
  * not blamed for it), or, for a root commit, when it has the path at all.
  */
-export async function lockedPathsChanged(repo: Repository, commits: Iterable<Oid>, locks: readonly LockRecord[]): Promise<Map<LockRecord, Oid>> {
+export async function lockedPathsChanged(
+  repo: Repository,
+  commits: Iterable<Oid>,
+  locks: readonly LockRecord[],
+): Promise<Map<LockRecord, Oid>> {
   const hits = new Map<LockRecord, Oid>();
   const trees = new Map<Oid, TreeEntry[]>();
   const treeOf = new Map<Oid, Oid>();
@@ -138,7 +166,11 @@ export async function lockedPathsChanged(repo: Repository, commits: Iterable<Oid
  * The push hook: when the remote keeps locks, refuses commits that change a path locked by
  * someone else, before anything is uploaded. `commits` are the commits the push would send.
  */
-export async function checkPushLocks(repo: Repository, remote: Store, commits: Iterable<Oid>): Promise<void> {
+export async function checkPushLocks(
+  repo: Repository,
+  remote: Store,
+  commits: Iterable<Oid>,
+): Promise<void> {
   const api = lockApiOf(remote);
   if (!api) return;
   const list = [...commits];
@@ -153,13 +185,20 @@ export async function checkPushLocks(repo: Repository, remote: Store, commits: I
     .slice(0, 5)
     .map((l) => `${l.path} (locked by ${l.owner})`)
     .join(', ');
-  throw new LockedError(`push refused: your commits change ${locks.length === 1 ? 'a file' : `${locks.length} files`} locked by someone else: ${shown}${locks.length > 5 ? ` and ${locks.length - 5} more` : ''}`, {
-    hint: `ask ${first.owner} to push their work and run 'mediagit unlock ${first.path}', then pull, redo your change and push; see 'mediagit locks'`,
-  });
+  throw new LockedError(
+    `push refused: your commits change ${locks.length === 1 ? 'a file' : `${locks.length} files`} locked by someone else: ${shown}${locks.length > 5 ? ` and ${locks.length - 5} more` : ''}`,
+    {
+      hint: `ask ${first.owner} to push their work and run 'mediagit unlock ${first.path}', then pull, redo your change and push; see 'mediagit locks'`,
+    },
+  );
 }
 
 /** Adds (writable) or removes (read-only) the write bits of a working-tree file; a missing file is fine. */
-export async function setWritable(repo: Repository, path: string, writable: boolean): Promise<void> {
+export async function setWritable(
+  repo: Repository,
+  path: string,
+  writable: boolean,
+): Promise<void> {
   const abs = repo.absPath(path);
   let mode: number;
   try {

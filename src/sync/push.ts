@@ -30,15 +30,19 @@ export async function prepareRemote(repo: Repository, remote: Store): Promise<vo
   const mine = makeDescriptor(repo.settings.chunking, repo.encrypted);
   const theirs = await readDescriptor(remote);
   if (theirs && !sameLayout(theirs, mine)) {
-    throw new ConfigError('the remote holds a repository with different chunking or encryption settings', {
-      hint: 'push to a new location, or clone the remote and work from that clone',
-    });
+    throw new ConfigError(
+      'the remote holds a repository with different chunking or encryption settings',
+      {
+        hint: 'push to a new location, or clone the remote and work from that clone',
+      },
+    );
   }
   if (repo.encrypted) {
     const keys: string[] = [];
     for await (const { key } of repo.store.list('keys/')) keys.push(key);
     const present = await remote.has(keys);
-    for (const [i, key] of keys.entries()) if (!present[i]) await remote.put(key, await repo.store.get(key));
+    for (const [i, key] of keys.entries())
+      if (!present[i]) await remote.put(key, await repo.store.get(key));
   }
   if (!theirs) await writeDescriptor(remote, mine);
 }
@@ -50,19 +54,31 @@ export async function prepareRemote(repo: Repository, remote: Store): Promise<vo
  * Re-running an interrupted push sends only what is still missing. To a folder remote the objects
  * are hard-linked where possible (see copyObjects); `options.hardlinks: false` copies them.
  */
-export async function push(repo: Repository, remote: Store, request: PushRequest, progress: ProgressSink, options: Pick<CopyOptions, 'hardlinks'> = {}): Promise<PushOutcome> {
+export async function push(
+  repo: Repository,
+  remote: Store,
+  request: PushRequest,
+  progress: ProgressSink,
+  options: Pick<CopyOptions, 'hardlinks'> = {},
+): Promise<PushOutcome> {
   const stats: TransferStats = { objects: 0, bytes: 0 };
   const current: RefValue | null = await remote.readRef(request.ref);
-  if (current?.oid === request.oid) return { ref: request.ref, old: current.oid, new: request.oid, status: 'up-to-date', stats };
+  if (current?.oid === request.oid)
+    return { ref: request.ref, old: current.oid, new: request.oid, status: 'up-to-date', stats };
   let status: PushOutcome['status'] = current ? 'fast-forward' : 'created';
   if (current) {
     const known = (await repo.odb.kindOf(current.oid)) !== null;
     const fastForward = known && (await isAncestor(repo, current.oid, request.oid));
     if (!fastForward) {
       if (!request.force) {
-        throw new NonFastForwardError(`rejected: ${request.ref} on the remote has commits you do not have (non-fast-forward)`, {
-          hint: known ? "merge them first with 'mediagit pull', or overwrite with --force" : "fetch them first with 'mediagit pull', or overwrite with --force",
-        });
+        throw new NonFastForwardError(
+          `rejected: ${request.ref} on the remote has commits you do not have (non-fast-forward)`,
+          {
+            hint: known
+              ? "merge them first with 'mediagit pull', or overwrite with --force"
+              : "fetch them first with 'mediagit pull', or overwrite with --force",
+          },
+        );
       }
       status = 'forced';
     }
@@ -70,8 +86,13 @@ export async function push(repo: Repository, remote: Store, request: PushRequest
   // What the remote certainly has: the history of every remote ref we also have locally.
   const remoteRefs = await remote.listRefs('refs/');
   const exclude = new Set<Oid>();
-  for (const value of remoteRefs.values()) if ((await repo.odb.kindOf(value.oid)) !== null) exclude.add(value.oid);
-  const want = await walkReachable(repo, [{ oid: request.oid, kind: 'object', where: request.ref }], { exclude, excludeBoundaryContent: true, chunks: 'skip' });
+  for (const value of remoteRefs.values())
+    if ((await repo.odb.kindOf(value.oid)) !== null) exclude.add(value.oid);
+  const want = await walkReachable(
+    repo,
+    [{ oid: request.oid, kind: 'object', where: request.ref }],
+    { exclude, excludeBoundaryContent: true, chunks: 'skip' },
+  );
   // A server that keeps locks: refuse, before uploading anything, commits that change a path someone else holds.
   await checkPushLocks(repo, remote, want.commits);
   await prepareRemote(repo, remote);
@@ -86,15 +107,28 @@ export async function push(repo: Repository, remote: Store, request: PushRequest
   const count = missingChunks.length + levels.reduce((n, [, oids]) => n + oids.length, 0);
   progress.start('push', count, await storedSize(repo, missingChunks));
   try {
-    await copyObjects(repo.store, remote, 'chunk', missingChunks, repo.odb, progress, stats, options);
-    for (const [kind, oids] of levels) await copyObjects(repo.store, remote, kind, oids, repo.odb, progress, stats, options);
+    await copyObjects(
+      repo.store,
+      remote,
+      'chunk',
+      missingChunks,
+      repo.odb,
+      progress,
+      stats,
+      options,
+    );
+    for (const [kind, oids] of levels)
+      await copyObjects(repo.store, remote, kind, oids, repo.odb, progress, stats, options);
   } finally {
     progress.stop();
   }
   if (!(await remote.compareAndSwapRef(request.ref, current, request.oid))) {
-    throw new NonFastForwardError(`rejected: ${request.ref} on the remote moved while pushing (someone else pushed first)`, {
-      hint: "run 'mediagit pull' to merge their work, then push again; your objects are already uploaded",
-    });
+    throw new NonFastForwardError(
+      `rejected: ${request.ref} on the remote moved while pushing (someone else pushed first)`,
+      {
+        hint: "run 'mediagit pull' to merge their work, then push again; your objects are already uploaded",
+      },
+    );
   }
   return { ref: request.ref, old: current?.oid ?? null, new: request.oid, status, stats };
 }

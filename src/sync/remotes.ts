@@ -1,6 +1,13 @@
 import { ConfigError, UsageError } from '../errors/index.js';
 import type { Repository } from '../repo/index.js';
-import { SECRET_OPTIONS, openStore, parseStoreUrl, type OpenedStore, type StoreOptions, type StoreOptionValue } from '../store/index.js';
+import {
+  SECRET_OPTIONS,
+  openStore,
+  parseStoreUrl,
+  type OpenedStore,
+  type StoreOptions,
+  type StoreOptionValue,
+} from '../store/index.js';
 import type { RetryInfo } from '../store/index.js';
 
 export interface RemoteConfig {
@@ -12,7 +19,10 @@ export interface RemoteConfig {
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 export function assertRemoteName(name: string): void {
-  if (!NAME.test(name)) throw new UsageError(`'${name}' is not a valid remote name`, { hint: 'use letters, digits, ".", "_" and "-"' });
+  if (!NAME.test(name))
+    throw new UsageError(`'${name}' is not a valid remote name`, {
+      hint: 'use letters, digits, ".", "_" and "-"',
+    });
 }
 
 /** Remotes live in config.toml as `[remote.<name>]` tables: `url` plus backend options. */
@@ -34,7 +44,10 @@ export function listRemotes(repo: Repository): RemoteConfig[] {
 
 export function getRemote(repo: Repository, name: string): RemoteConfig {
   const remote = listRemotes(repo).find((r) => r.name === name);
-  if (!remote) throw new ConfigError(`no remote named '${name}'`, { hint: "add one with 'mediagit remote add <name> <url>'" });
+  if (!remote)
+    throw new ConfigError(`no remote named '${name}'`, {
+      hint: "add one with 'mediagit remote add <name> <url>'",
+    });
   return remote;
 }
 
@@ -43,9 +56,15 @@ export function defaultRemote(repo: Repository): string {
   const remotes = listRemotes(repo);
   if (remotes.some((r) => r.name === 'origin')) return 'origin';
   if (remotes.length === 1) return remotes[0]!.name;
-  throw new ConfigError(remotes.length === 0 ? 'no remote is configured' : 'several remotes and none is named origin', {
-    hint: remotes.length === 0 ? "add one with 'mediagit remote add origin <url>'" : 'name the remote on the command line',
-  });
+  throw new ConfigError(
+    remotes.length === 0 ? 'no remote is configured' : 'several remotes and none is named origin',
+    {
+      hint:
+        remotes.length === 0
+          ? "add one with 'mediagit remote add origin <url>'"
+          : 'name the remote on the command line',
+    },
+  );
 }
 
 export function parseOptionArgs(pairs: readonly string[] = []): Record<string, StoreOptionValue> {
@@ -54,16 +73,32 @@ export function parseOptionArgs(pairs: readonly string[] = []): Record<string, S
     const eq = pair.indexOf('=');
     if (eq <= 0) throw new UsageError(`option '${pair}' must look like key=value`);
     const key = pair.slice(0, eq).trim();
-    if (!/^[a-z][a-z0-9_]*$/.test(key) || key === 'url') throw new UsageError(`bad option name '${key}'`);
+    if (!/^[a-z][a-z0-9_]*$/.test(key) || key === 'url')
+      throw new UsageError(`bad option name '${key}'`);
     const raw = pair.slice(eq + 1);
-    out[key] = raw === 'true' ? true : raw === 'false' ? false : /^\d+$/.test(raw) && Number.isSafeInteger(Number(raw)) ? Number(raw) : raw;
+    out[key] =
+      raw === 'true'
+        ? true
+        : raw === 'false'
+          ? false
+          : /^\d+$/.test(raw) && Number.isSafeInteger(Number(raw))
+            ? Number(raw)
+            : raw;
   }
   return out;
 }
 
-export async function addRemote(repo: Repository, name: string, url: string, options: Record<string, StoreOptionValue>): Promise<void> {
+export async function addRemote(
+  repo: Repository,
+  name: string,
+  url: string,
+  options: Record<string, StoreOptionValue>,
+): Promise<void> {
   assertRemoteName(name);
-  if (listRemotes(repo).some((r) => r.name === name)) throw new UsageError(`remote '${name}' already exists`, { hint: "change it with 'mediagit remote set-url'" });
+  if (listRemotes(repo).some((r) => r.name === name))
+    throw new UsageError(`remote '${name}' already exists`, {
+      hint: "change it with 'mediagit remote set-url'",
+    });
   parseStoreUrl(url, repo.root);
   repo.config.set(`remote.${name}.url`, url);
   for (const [k, v] of Object.entries(options)) repo.config.set(`remote.${name}.${k}`, v);
@@ -75,7 +110,8 @@ export async function removeRemote(repo: Repository, name: string): Promise<void
   repo.config.unset(`remote.${remote.name}`);
   await repo.config.save();
   // Remote-tracking refs go with it, as in git.
-  for (const [ref, value] of await repo.store.listRefs(`refs/remotes/${name}/`)) await repo.store.compareAndSwapRef(ref, value, null);
+  for (const [ref, value] of await repo.store.listRefs(`refs/remotes/${name}/`))
+    await repo.store.compareAndSwapRef(ref, value, null);
 }
 
 export async function setRemoteUrl(repo: Repository, name: string, url: string): Promise<void> {
@@ -87,9 +123,15 @@ export async function setRemoteUrl(repo: Repository, name: string, url: string):
 
 /** Options for display: secrets replaced, so `remote -v` can be pasted into a bug report. */
 export function redactedOptions(options: StoreOptions): Record<string, StoreOptionValue> {
-  return Object.fromEntries(Object.entries(options).map(([k, v]) => [k, SECRET_OPTIONS.has(k) ? '(hidden)' : v]));
+  return Object.fromEntries(
+    Object.entries(options).map(([k, v]) => [k, SECRET_OPTIONS.has(k) ? '(hidden)' : v]),
+  );
 }
 
-export function openRemoteStore(remote: RemoteConfig, cwd: string, onRetry?: (info: RetryInfo) => void): Promise<OpenedStore> {
+export function openRemoteStore(
+  remote: RemoteConfig,
+  cwd: string,
+  onRetry?: (info: RetryInfo) => void,
+): Promise<OpenedStore> {
   return openStore(remote.url, remote.options, cwd, onRetry);
 }

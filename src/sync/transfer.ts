@@ -1,4 +1,9 @@
-import { ObjectDatabase, decodeEnvelopeHeader, type ObjectKind, type Oid } from '../objects/index.js';
+import {
+  ObjectDatabase,
+  decodeEnvelopeHeader,
+  type ObjectKind,
+  type Oid,
+} from '../objects/index.js';
 import type { ProgressSink } from '../repo/index.js';
 import type { Store } from '../store/index.js';
 import { mapLimit } from '../util/limit.js';
@@ -14,7 +19,11 @@ export interface TransferStats {
 }
 
 /** Which of `oids` of one kind the store lacks, asked in batches (one round trip per batch). */
-export async function missingOn(store: Store, kind: ObjectKind, oids: Iterable<Oid>): Promise<Oid[]> {
+export async function missingOn(
+  store: Store,
+  kind: ObjectKind,
+  oids: Iterable<Oid>,
+): Promise<Oid[]> {
   const all = [...oids];
   const missing: Oid[] = [];
   for (let i = 0; i < all.length; i += HAS_BATCH) {
@@ -45,7 +54,9 @@ export interface CopyOptions {
 
 /** Whether copyObjects would take the local fast path between these two stores. */
 export function canAdopt(from: Store, to: Store, options: CopyOptions = {}): boolean {
-  return options.hardlinks !== false && from.localFiles !== undefined && to.adoptFiles !== undefined;
+  return (
+    options.hardlinks !== false && from.localFiles !== undefined && to.adoptFiles !== undefined
+  );
 }
 
 /**
@@ -74,7 +85,8 @@ export async function copyObjects(
   if (canAdopt(from, to, options)) return adoptObjects(from, to, kind, oids, progress, stats);
   // Manifests, trees, commits and tags are small and many: where a side batches, one round trip
   // carries a whole batch instead of one object.
-  if (kind !== 'chunk' && (to.putMany || from.getMany)) return copyBatched(from, to, kind, oids, verifier, progress, stats);
+  if (kind !== 'chunk' && (to.putMany || from.getMany))
+    return copyBatched(from, to, kind, oids, verifier, progress, stats);
   const workers = kind === 'chunk' ? options.workers : undefined;
   await mapLimit(oids, options.concurrency ?? TRANSFER_CONCURRENCY, async (oid) => {
     const key = ObjectDatabase.keyFor(kind, oid);
@@ -103,9 +115,18 @@ export async function copyObjects(
 export const ADOPT_BATCH = 1024;
 
 /** The local fast path: whole batches of object files handed from one folder store to another. */
-async function adoptObjects(from: Store, to: Store, kind: ObjectKind, oids: readonly Oid[], progress: ProgressSink, stats: TransferStats): Promise<void> {
+async function adoptObjects(
+  from: Store,
+  to: Store,
+  kind: ObjectKind,
+  oids: readonly Oid[],
+  progress: ProgressSink,
+  stats: TransferStats,
+): Promise<void> {
   for (let i = 0; i < oids.length; i += ADOPT_BATCH) {
-    const files = await from.localFiles!(oids.slice(i, i + ADOPT_BATCH).map((oid) => ObjectDatabase.keyFor(kind, oid)));
+    const files = await from.localFiles!(
+      oids.slice(i, i + ADOPT_BATCH).map((oid) => ObjectDatabase.keyFor(kind, oid)),
+    );
     const result = await to.adoptFiles!(files);
     // Bytes are what the target gained (objects it already had cost nothing), as the meter counts them.
     stats.objects += files.length;
@@ -121,12 +142,16 @@ export const BATCH_BYTES = 8 * 1024 * 1024;
 const BATCHES_IN_FLIGHT = 2;
 
 /** Reads many keys: getMany where the store has it, parallel gets otherwise. A key not found is an error either way. */
-export async function readMany(store: Store, keys: readonly string[]): Promise<Map<string, Buffer>> {
+export async function readMany(
+  store: Store,
+  keys: readonly string[],
+): Promise<Map<string, Buffer>> {
   const found = new Map<string, Buffer>();
   const getMany = store.getMany?.bind(store);
   if (getMany) {
     const groups: string[][] = [];
-    for (let i = 0; i < keys.length; i += BATCH_OBJECTS) groups.push(keys.slice(i, i + BATCH_OBJECTS));
+    for (let i = 0; i < keys.length; i += BATCH_OBJECTS)
+      groups.push(keys.slice(i, i + BATCH_OBJECTS));
     await mapLimit(groups, BATCHES_IN_FLIGHT, async (group) => {
       for (const [key, data] of await getMany(group)) found.set(key, data);
     });
@@ -139,9 +164,18 @@ export async function readMany(store: Store, keys: readonly string[]): Promise<M
   return found;
 }
 
-async function copyBatched(from: Store, to: Store, kind: ObjectKind, oids: readonly Oid[], verifier: ObjectDatabase, progress: ProgressSink, stats: TransferStats): Promise<void> {
+async function copyBatched(
+  from: Store,
+  to: Store,
+  kind: ObjectKind,
+  oids: readonly Oid[],
+  verifier: ObjectDatabase,
+  progress: ProgressSink,
+  stats: TransferStats,
+): Promise<void> {
   const groups: Oid[][] = [];
-  for (let i = 0; i < oids.length; i += BATCH_OBJECTS) groups.push(oids.slice(i, i + BATCH_OBJECTS));
+  for (let i = 0; i < oids.length; i += BATCH_OBJECTS)
+    groups.push(oids.slice(i, i + BATCH_OBJECTS));
   await mapLimit(groups, BATCHES_IN_FLIGHT, async (group) => {
     const keys = group.map((oid) => ObjectDatabase.keyFor(kind, oid));
     const data = await readMany(from, keys);
@@ -173,13 +207,25 @@ async function copyBatched(from: Store, to: Store, kind: ObjectKind, oids: reado
 }
 
 /** Downloads and verifies one structured object whose kind is learnt from its envelope. */
-export async function fetchVerified(from: Store, oid: Oid, expected: readonly ObjectKind[], verifier: ObjectDatabase): Promise<{ kind: ObjectKind; stored: Buffer; plain: Buffer }> {
-  const stored = await from.get(ObjectDatabase.keyFor(expected[0] === 'chunk' ? 'chunk' : 'commit', oid));
+export async function fetchVerified(
+  from: Store,
+  oid: Oid,
+  expected: readonly ObjectKind[],
+  verifier: ObjectDatabase,
+): Promise<{ kind: ObjectKind; stored: Buffer; plain: Buffer }> {
+  const stored = await from.get(
+    ObjectDatabase.keyFor(expected[0] === 'chunk' ? 'chunk' : 'commit', oid),
+  );
   return openFetched(oid, stored, expected, verifier);
 }
 
 /** Verifies an object already downloaded (say, by getMany) whose kind is learnt from its envelope. */
-export async function openFetched(oid: Oid, stored: Buffer, expected: readonly ObjectKind[], verifier: ObjectDatabase): Promise<{ kind: ObjectKind; stored: Buffer; plain: Buffer }> {
+export async function openFetched(
+  oid: Oid,
+  stored: Buffer,
+  expected: readonly ObjectKind[],
+  verifier: ObjectDatabase,
+): Promise<{ kind: ObjectKind; stored: Buffer; plain: Buffer }> {
   let kind: ObjectKind;
   try {
     kind = decodeEnvelopeHeader(stored).kind;

@@ -1,5 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants as fsConstants, fsyncSync, mkdirSync, openSync, readSync, renameSync, unlinkSync, writevSync } from 'node:fs';
+import {
+  closeSync,
+  constants as fsConstants,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  renameSync,
+  unlinkSync,
+  writevSync,
+} from 'node:fs';
 import { hostname } from 'node:os';
 import { open, readFile, rename, unlink, mkdir, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join, basename } from 'node:path';
@@ -31,7 +41,11 @@ export interface TempWriteOptions {
  * optionally fsynced, then renamed over `path`. Readers see the old file or the whole new one;
  * on any failure the temporary file is removed and nothing at `path` changes.
  */
-export async function writeThroughTemp(path: string, options: TempWriteOptions, write: (handle: FileHandle) => Promise<void>): Promise<void> {
+export async function writeThroughTemp(
+  path: string,
+  options: TempWriteOptions,
+  write: (handle: FileHandle) => Promise<void>,
+): Promise<void> {
   const tmp = tempName(options.tempDir, basename(path));
   let handle: FileHandle;
   try {
@@ -58,7 +72,11 @@ export async function writeThroughTemp(path: string, options: TempWriteOptions, 
  * writeThroughTemp for threads that may block (the chunk workers): the same temp → fsync → rename
  * sequence with synchronous calls, writing `parts` in order with writev.
  */
-export function writeThroughTempSync(path: string, options: TempWriteOptions, parts: readonly Uint8Array[]): void {
+export function writeThroughTempSync(
+  path: string,
+  options: TempWriteOptions,
+  parts: readonly Uint8Array[],
+): void {
   const tmp = tempName(options.tempDir, basename(path));
   let fd: number;
   try {
@@ -76,7 +94,8 @@ export function writeThroughTempSync(path: string, options: TempWriteOptions, pa
     while (pending.length > 0) {
       let written = writevSync(fd, pending);
       // A short write leaves the rest of the pieces for another round.
-      while (pending.length > 0 && written >= pending[0]!.length) written -= pending.shift()!.length;
+      while (pending.length > 0 && written >= pending[0]!.length)
+        written -= pending.shift()!.length;
       if (written > 0) pending[0] = pending[0]!.subarray(written);
     }
     if (options.fsync) fsyncSync(fd);
@@ -95,9 +114,17 @@ export function writeThroughTempSync(path: string, options: TempWriteOptions, pa
 }
 
 /** Write-then-rename of whole contents; with fsync the folder is synced too, so the rename survives a power cut. */
-export async function writeFileAtomic(path: string, data: Uint8Array | string, options: AtomicWriteOptions = {}): Promise<void> {
+export async function writeFileAtomic(
+  path: string,
+  data: Uint8Array | string,
+  options: AtomicWriteOptions = {},
+): Promise<void> {
   const fsync = options.fsync ?? true;
-  await writeThroughTemp(path, { tempDir: options.tempDir ?? dirname(path), mode: options.mode ?? 0o644, fsync }, (handle) => handle.writeFile(data));
+  await writeThroughTemp(
+    path,
+    { tempDir: options.tempDir ?? dirname(path), mode: options.mode ?? 0o644, fsync },
+    (handle) => handle.writeFile(data),
+  );
   if (fsync) await fsyncDir(dirname(path));
 }
 
@@ -124,7 +151,12 @@ export async function exists(path: string): Promise<boolean> {
 }
 
 /** Reads into `buffer[0, length)` from `position` on, however the kernel splits it; fewer bytes only at the end of the file. */
-export function readFullySync(fd: number, buffer: Uint8Array, length: number, position: number): number {
+export function readFullySync(
+  fd: number,
+  buffer: Uint8Array,
+  length: number,
+  position: number,
+): number {
   let got = 0;
   while (got < length) {
     const n = readSync(fd, buffer, got, length - got, position + got);
@@ -154,7 +186,10 @@ export interface LockOptions {
  * died on this host is broken automatically, so a SIGKILLed mediagit never wedges the repository.
  */
 export class LockFile {
-  private constructor(readonly path: string, private readonly token: string) {}
+  private constructor(
+    readonly path: string,
+    private readonly token: string,
+  ) {}
 
   static async acquire(path: string, options: LockOptions = {}): Promise<LockFile> {
     const timeoutMs = options.timeoutMs ?? 10_000;
@@ -175,9 +210,12 @@ export class LockFile {
       }
       if (await breakIfStale(path)) continue;
       if (Date.now() >= deadline) {
-        throw new LockedError(`${options.what ?? 'resource'} is locked by another mediagit process (${path})`, {
-          hint: 'wait for the other command to finish; if none is running, delete the lock file',
-        });
+        throw new LockedError(
+          `${options.what ?? 'resource'} is locked by another mediagit process (${path})`,
+          {
+            hint: 'wait for the other command to finish; if none is running, delete the lock file',
+          },
+        );
       }
       await sleep(delay);
       delay = Math.min(delay * 2, 100);
@@ -234,7 +272,11 @@ function processAlive(pid: number): boolean {
   }
 }
 
-export async function withLock<T>(path: string, options: LockOptions, fn: () => Promise<T>): Promise<T> {
+export async function withLock<T>(
+  path: string,
+  options: LockOptions,
+  fn: () => Promise<T>,
+): Promise<T> {
   const lock = await LockFile.acquire(path, options);
   try {
     return await fn();

@@ -36,7 +36,11 @@ export class Semaphore {
  * error no new item starts, and the error is thrown only once every item in flight has settled,
  * so nothing is still writing when the caller starts cleaning up.
  */
-export async function mapLimit<T, R>(items: readonly T[], concurrency: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+export async function mapLimit<T, R>(
+  items: readonly T[],
+  concurrency: number,
+  fn: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
   const results = new Array<R>(items.length);
   let next = 0;
   let failed = false;

@@ -14,7 +14,10 @@ export function packageVersion(): string {
   for (;;) {
     const candidate = join(dir, 'package.json');
     if (existsSync(candidate)) {
-      const pkg = JSON.parse(readFileSync(candidate, 'utf8')) as { name?: string; version?: string };
+      const pkg = JSON.parse(readFileSync(candidate, 'utf8')) as {
+        name?: string;
+        version?: string;
+      };
       if (pkg.name === 'mediagit' && typeof pkg.version === 'string') return (cached = pkg.version);
     }
     const parent = dirname(dir);

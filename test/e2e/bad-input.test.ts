@@ -43,16 +43,24 @@ test('crafted trees with ../x, a/b, .mediagit or NUL names are refused on read; 
   await writeFile(path.join(repo, 'ok.txt'), 'fine\n');
   await runCli(['add', '.'], { cwd: repo });
   await runCli(['commit', '-m', 'base'], { cwd: repo });
-  const base = json<{ tree: string }[]>((await runCli(['log', '--json'], { cwd: repo })).stdout)[0]!;
+  const base = json<{ tree: string }[]>(
+    (await runCli(['log', '--json'], { cwd: repo })).stdout,
+  )[0]!;
   const store = new LocalStore(path.join(repo, '.mediagit'));
   // Reuse the real manifest of ok.txt so only the name is malicious.
   const treeBytes = await readTreeOf(store, base.tree);
-  const fileOid = treeBytes.subarray(9 + 3 + 'ok.txt'.length, 9 + 3 + 'ok.txt'.length + 32).toString('hex');
+  const fileOid = treeBytes
+    .subarray(9 + 3 + 'ok.txt'.length, 9 + 3 + 'ok.txt'.length + 32)
+    .toString('hex');
 
   for (const name of ['../escaped', 'a/b', '.mediagit', 'nul\0name', '..']) {
     const tree = await plant(store, 'tree', craftTree([{ name, type: 1, oid: fileOid, size: 5 }]));
     const sig = { name: 'Eve', email: 'eve@example.com', time: 1_800_000_000, tzOffset: 0 };
-    const commit = await plant(store, 'commit', encodeCommit({ tree, parents: [], author: sig, committer: sig, message: 'evil\n' }));
+    const commit = await plant(
+      store,
+      'commit',
+      encodeCommit({ tree, parents: [], author: sig, committer: sig, message: 'evil\n' }),
+    );
     const result = await runCli(['checkout', commit], { cwd: repo, allowFail: true });
     assert.equal(result.code, 6, `${JSON.stringify(name)}: ${result.stderr}`);
     assert.match(result.stderr, new RegExp(`object ${tree} is corrupt: .*unsafe name`));
@@ -90,7 +98,9 @@ test('checkout refuses to write through a symbolic link planted in the working t
 
 test('a corrupt chunk is named by fsck --full and by checkout; nothing half-written is left', async () => {
   const repo = await tempDir('corrupt');
-  await runCli(['init', '-q', '--chunk-min', '16K', '--chunk-avg', '64K', '--chunk-max', '256K'], { cwd: repo });
+  await runCli(['init', '-q', '--chunk-min', '16K', '--chunk-avg', '64K', '--chunk-max', '256K'], {
+    cwd: repo,
+  });
   const content = randomBytes(400_000);
   await writeFile(path.join(repo, 'plate.exr'), content);
   await runCli(['add', '.'], { cwd: repo });
@@ -113,7 +123,11 @@ test('a corrupt chunk is named by fsck --full and by checkout; nothing half-writ
   const restore = await runCli(['restore', 'plate.exr'], { cwd: repo, allowFail: true });
   assert.equal(restore.code, 6, restore.stderr);
   assert.match(restore.stderr, new RegExp(`object ${oid} is corrupt`));
-  assert.deepEqual((await readdir(repo)).filter((n) => n !== '.mediagit'), [], 'no partial file or temp file left behind');
+  assert.deepEqual(
+    (await readdir(repo)).filter((n) => n !== '.mediagit'),
+    [],
+    'no partial file or temp file left behind',
+  );
 });
 
 test('clear errors: not a repository, unknown revision, dirty tree, no identity, bad usage', async () => {
@@ -130,13 +144,30 @@ test('clear errors: not a repository, unknown revision, dirty tree, no identity,
   await runCli(['init', '-q'], { cwd: dir });
   await writeFile(path.join(dir, 'a.wav'), 'one');
   await runCli(['add', '.'], { cwd: dir });
-  const anonymous = await runCli(['commit', '-m', 'x'], { cwd: dir, allowFail: true, env: { MEDIAGIT_AUTHOR_NAME: undefined, MEDIAGIT_AUTHOR_EMAIL: undefined, XDG_CONFIG_HOME: dir } });
+  const anonymous = await runCli(['commit', '-m', 'x'], {
+    cwd: dir,
+    allowFail: true,
+    env: {
+      MEDIAGIT_AUTHOR_NAME: undefined,
+      MEDIAGIT_AUTHOR_EMAIL: undefined,
+      XDG_CONFIG_HOME: dir,
+    },
+  });
   assert.equal(anonymous.code, 11);
   assert.match(anonymous.stderr, /author identity unknown/);
   await runCli(['config', 'user.name', 'Config Person'], { cwd: dir });
   await runCli(['config', 'user.email', 'cp@example.com'], { cwd: dir });
-  await runCli(['commit', '-m', 'one'], { cwd: dir, env: { MEDIAGIT_AUTHOR_NAME: undefined, MEDIAGIT_AUTHOR_EMAIL: undefined, XDG_CONFIG_HOME: dir } });
-  const who = json<{ author: { name: string; email: string } }[]>((await runCli(['log', '--json'], { cwd: dir })).stdout)[0]!;
+  await runCli(['commit', '-m', 'one'], {
+    cwd: dir,
+    env: {
+      MEDIAGIT_AUTHOR_NAME: undefined,
+      MEDIAGIT_AUTHOR_EMAIL: undefined,
+      XDG_CONFIG_HOME: dir,
+    },
+  });
+  const who = json<{ author: { name: string; email: string } }[]>(
+    (await runCli(['log', '--json'], { cwd: dir })).stdout,
+  )[0]!;
   assert.deepEqual(who.author, { ...who.author, name: 'Config Person', email: 'cp@example.com' });
 
   const unknown = await runCli(['checkout', 'no-such-branch'], { cwd: dir, allowFail: true });
@@ -156,7 +187,11 @@ test('clear errors: not a repository, unknown revision, dirty tree, no identity,
   // Same size, other bytes: compared with the staged chunks, still a change to keep.
   await writeFile(path.join(dir, 'a.wav'), 'tw0');
   assert.equal((await runCli(['switch', 'main'], { cwd: dir, allowFail: true })).code, 7);
-  assert.equal(await readFile(path.join(dir, 'a.wav'), 'utf8'), 'tw0', 'same-size local change kept');
+  assert.equal(
+    await readFile(path.join(dir, 'a.wav'), 'utf8'),
+    'tw0',
+    'same-size local change kept',
+  );
   // The committed bytes written again (new mtime, same content): nothing to lose, so the switch goes ahead.
   await writeFile(path.join(dir, 'a.wav'), 'two');
   await runCli(['switch', 'main'], { cwd: dir });
@@ -164,7 +199,10 @@ test('clear errors: not a repository, unknown revision, dirty tree, no identity,
 
   const usage = await runCli(['add', '--no-such-flag'], { cwd: dir, allowFail: true });
   assert.equal(usage.code, 2);
-  const frozen = await runCli(['config', 'chunking.avg_size', '4096'], { cwd: dir, allowFail: true });
+  const frozen = await runCli(['config', 'chunking.avg_size', '4096'], {
+    cwd: dir,
+    allowFail: true,
+  });
   assert.equal(frozen.code, 11);
 });
 
@@ -176,6 +214,11 @@ test('files with unsafe names are skipped by add with a warning', async () => {
   await writeFile(path.join(dir, 'colon:name'), 'c');
   const add = await runCli(['add', '.'], { cwd: dir });
   assert.ok(add.stderr.includes('skipping bad\u0001name'), add.stderr);
-  const s = json<{ staged: { path: string }[] }>((await runCli(['status', '--json'], { cwd: dir })).stdout);
-  assert.deepEqual(s.staged.map((c) => c.path), ['good.txt']);
+  const s = json<{ staged: { path: string }[] }>(
+    (await runCli(['status', '--json'], { cwd: dir })).stdout,
+  );
+  assert.deepEqual(
+    s.staged.map((c) => c.path),
+    ['good.txt'],
+  );
 });

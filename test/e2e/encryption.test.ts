@@ -11,12 +11,16 @@ import { assertTreesEqual, hashTree } from '../support/tree.js';
 
 const A = 'correct horse battery staple';
 const B = 'a completely different passphrase';
-const env = (pass: string, fresh?: string): Record<string, string> => ({ MEDIAGIT_PASSPHRASE: pass, ...(fresh ? { MEDIAGIT_NEW_PASSPHRASE: fresh } : {}) });
+const env = (pass: string, fresh?: string): Record<string, string> => ({
+  MEDIAGIT_PASSPHRASE: pass,
+  ...(fresh ? { MEDIAGIT_NEW_PASSPHRASE: fresh } : {}),
+});
 const MARKER = 'MEDIAGIT-PLAINTEXT-MARKER-0123456789abcdefghijklmnopqrstuvwxyz!!'; // 64 bytes
 
 async function allFiles(dir: string): Promise<string[]> {
   const out: string[] = [];
-  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) if (e.isFile()) out.push(path.join(e.parentPath, e.name));
+  for (const e of await readdir(dir, { withFileTypes: true, recursive: true }))
+    if (e.isFile()) out.push(path.join(e.parentPath, e.name));
   return out;
 }
 
@@ -58,7 +62,11 @@ test('nothing readable at rest: no marker bytes, no OID equal to a plain SHA-256
   const repo = await tempDir('enc-plain');
   await runCli(['init', '-q', '--encrypt'], { cwd: repo, env: env(A, A) });
   const noise = randomBytes(3_000_000);
-  const withMarker = Buffer.concat([Buffer.from(MARKER), noise.subarray(0, 500_000), Buffer.from(MARKER)]);
+  const withMarker = Buffer.concat([
+    Buffer.from(MARKER),
+    noise.subarray(0, 500_000),
+    Buffer.from(MARKER),
+  ]);
   await writeFile(path.join(repo, 'secret.txt'), MARKER.repeat(20));
   await writeFile(path.join(repo, 'plate.raw'), withMarker);
   await writeFile(path.join(repo, 'noise.bin'), noise);
@@ -69,13 +77,18 @@ test('nothing readable at rest: no marker bytes, no OID equal to a plain SHA-256
   for (const file of await allFiles(path.join(repo, '.mediagit'))) {
     const bytes = await readFile(file);
     assert.equal(bytes.includes(Buffer.from(MARKER)), false, `${file} contains the marker`);
-    assert.equal(bytes.includes(Buffer.from(MARKER.slice(0, 32))), false, `${file} contains half the marker`);
+    assert.equal(
+      bytes.includes(Buffer.from(MARKER.slice(0, 32))),
+      false,
+      `${file} contains half the marker`,
+    );
   }
 
   const storedIds = new Set<string>();
   for (const file of await allFiles(path.join(repo, '.mediagit'))) {
     const rel = path.relative(path.join(repo, '.mediagit'), file).split(path.sep);
-    if ((rel[0] === 'chunks' || rel[0] === 'objects') && rel.length === 3) storedIds.add(rel[1]! + rel[2]!);
+    if ((rel[0] === 'chunks' || rel[0] === 'objects') && rel.length === 3)
+      storedIds.add(rel[1]! + rel[2]!);
   }
   assert.ok(storedIds.size > 5);
   const opened = await Repository.open(repo, { passphrase: async () => A });
@@ -85,9 +98,12 @@ test('nothing readable at rest: no marker bytes, no OID equal to a plain SHA-256
   for (const name of ['secret.txt', 'plate.raw', 'noise.bin']) {
     const content = await readFile(path.join(repo, name));
     plainHashes.add(createHash('sha256').update(content).digest('hex'));
-    for (const gear of [undefined, keyedGear]) for (const chunk of chunkBuffer(content, DEFAULT_CHUNKING, gear)) plainHashes.add(createHash('sha256').update(chunk).digest('hex'));
+    for (const gear of [undefined, keyedGear])
+      for (const chunk of chunkBuffer(content, DEFAULT_CHUNKING, gear))
+        plainHashes.add(createHash('sha256').update(chunk).digest('hex'));
   }
-  for (const id of storedIds) assert.equal(plainHashes.has(id), false, `object ${id} is named by a plain SHA-256`);
+  for (const id of storedIds)
+    assert.equal(plainHashes.has(id), false, `object ${id} is named by a plain SHA-256`);
 });
 
 test('tampering is detected with a typed error naming the object: bit flip, swap, truncation, foreign object', async () => {
@@ -96,7 +112,21 @@ test('tampering is detected with a typed error naming the object: bit flip, swap
   const other = path.join(work, 'other');
   const content = randomBytes(600_000);
   for (const dir of [repo, other]) {
-    await runCli(['init', '-q', '--encrypt', '--chunk-min', '16K', '--chunk-avg', '64K', '--chunk-max', '256K', dir], { cwd: work, env: env(A, A) });
+    await runCli(
+      [
+        'init',
+        '-q',
+        '--encrypt',
+        '--chunk-min',
+        '16K',
+        '--chunk-avg',
+        '64K',
+        '--chunk-max',
+        '256K',
+        dir,
+      ],
+      { cwd: work, env: env(A, A) },
+    );
     await writeFile(path.join(dir, 'plate.exr'), content);
     await runCli(['add', '.'], { cwd: dir, env: env(A) });
     await runCli(['commit', '-m', 'plate'], { cwd: dir, env: env(A) });
@@ -116,9 +146,17 @@ test('tampering is detected with a typed error naming the object: bit flip, swap
   const expectNamed = async (victim: string, label: string): Promise<void> => {
     const fsck = await runCli(['fsck', '--full'], { cwd: repo, env: env(A), allowFail: true });
     assert.notEqual(fsck.code, 0, `${label}: fsck --full must fail`);
-    assert.match(fsck.stdout + fsck.stderr, new RegExp(oidOf(victim)), `${label}: fsck names the object`);
+    assert.match(
+      fsck.stdout + fsck.stderr,
+      new RegExp(oidOf(victim)),
+      `${label}: fsck names the object`,
+    );
     await rename(path.join(repo, 'plate.exr'), path.join(work, 'plate.bak'));
-    const restore = await runCli(['restore', 'plate.exr'], { cwd: repo, env: env(A), allowFail: true });
+    const restore = await runCli(['restore', 'plate.exr'], {
+      cwd: repo,
+      env: env(A),
+      allowFail: true,
+    });
     assert.equal(restore.code, 6, `${label}: ${restore.stderr}`);
     assert.match(restore.stderr, new RegExp(`object ${oidOf(victim)} is corrupt`), label);
     await rename(path.join(work, 'plate.bak'), path.join(repo, 'plate.exr'));
@@ -156,20 +194,36 @@ test('wrong passphrase: one clear line, exit 14, nothing written', async () => {
   await runCli(['commit', '-m', 'one'], { cwd: repo, env: env(A) });
   await writeFile(path.join(repo, 'b.wav'), randomBytes(10_000));
   const before = await dirFingerprint(path.join(repo, '.mediagit'));
-  for (const args of [['status'], ['add', '.'], ['commit', '-am', 'x'], ['log'], ['checkout', '-b', 'x'], ['fsck'], ['gc', '--prune', 'now'], ['key', 'add']]) {
+  for (const args of [
+    ['status'],
+    ['add', '.'],
+    ['commit', '-am', 'x'],
+    ['log'],
+    ['checkout', '-b', 'x'],
+    ['fsck'],
+    ['gc', '--prune', 'now'],
+    ['key', 'add'],
+  ]) {
     const r = await runCli(args, { cwd: repo, env: env('not the passphrase', B), allowFail: true });
     assert.equal(r.code, 14, `${args.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr, /^error: wrong passphrase/);
     assert.equal(r.stderr.trim().split('\n').length, 2);
     assert.equal(r.stderr.includes('not the passphrase'), false, 'the passphrase is never echoed');
   }
-  const missing = await runCli(['status'], { cwd: repo, env: { MEDIAGIT_PASSPHRASE: undefined as unknown as string }, allowFail: true });
+  const missing = await runCli(['status'], {
+    cwd: repo,
+    env: { MEDIAGIT_PASSPHRASE: undefined as unknown as string },
+    allowFail: true,
+  });
   assert.equal(missing.code, 14);
   assert.match(missing.stderr, /MEDIAGIT_PASSPHRASE|--passphrase-file/);
   assert.equal(await dirFingerprint(path.join(repo, '.mediagit')), before, '.mediagit unchanged');
   const fromFile = path.join(repo, '..', `pass-${path.basename(repo)}`);
   await writeFile(fromFile, `${A}\n`);
-  await runCli(['--passphrase-file', fromFile, 'status'], { cwd: repo, env: { MEDIAGIT_PASSPHRASE: undefined as unknown as string } });
+  await runCli(['--passphrase-file', fromFile, 'status'], {
+    cwd: repo,
+    env: { MEDIAGIT_PASSPHRASE: undefined as unknown as string },
+  });
 });
 
 test('key rotation: add B, remove A → A fails, B opens, data intact; the last key cannot be removed', async () => {
@@ -180,10 +234,16 @@ test('key rotation: add B, remove A → A fails, B opens, data intact; the last 
   await runCli(['add', '.'], { cwd: repo, env: env(A) });
   await runCli(['commit', '-m', 'hero'], { cwd: repo, env: env(A) });
   await runCli(['key', 'add', '--label', 'B'], { cwd: repo, env: env(A, B) });
-  const keys = JSON.parse((await runCli(['key', 'list', '--json'], { cwd: repo, env: env(B) })).stdout) as { id: string; label: string; current: boolean }[];
+  const keys = JSON.parse(
+    (await runCli(['key', 'list', '--json'], { cwd: repo, env: env(B) })).stdout,
+  ) as { id: string; label: string; current: boolean }[];
   assert.equal(keys.length, 2);
   const keyA = keys.find((k) => !k.current)!;
-  const self = await runCli(['key', 'remove', keys.find((k) => k.current)!.id], { cwd: repo, env: env(B), allowFail: true });
+  const self = await runCli(['key', 'remove', keys.find((k) => k.current)!.id], {
+    cwd: repo,
+    env: env(B),
+    allowFail: true,
+  });
   assert.notEqual(self.code, 0, 'cannot remove the key in use');
   await runCli(['key', 'remove', keyA.id], { cwd: repo, env: env(B) });
   const withA = await runCli(['status'], { cwd: repo, env: env(A), allowFail: true });
@@ -191,7 +251,11 @@ test('key rotation: add B, remove A → A fails, B opens, data intact; the last 
   await runCli(['rm', '-q', 'hero.tif'], { cwd: repo, env: env(B) });
   await runCli(['reset', '--hard'], { cwd: repo, env: env(B) });
   assert.deepEqual(await readFile(path.join(repo, 'hero.tif')), content);
-  const last = await runCli(['key', 'remove', keys.find((k) => k.current)!.id], { cwd: repo, env: env(B), allowFail: true });
+  const last = await runCli(['key', 'remove', keys.find((k) => k.current)!.id], {
+    cwd: repo,
+    env: env(B),
+    allowFail: true,
+  });
   assert.notEqual(last.code, 0);
   await runCli(['key', 'passwd'], { cwd: repo, env: env(B, A) });
   await runCli(['fsck', '--full'], { cwd: repo, env: env(A) });

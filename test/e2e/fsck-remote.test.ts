@@ -14,7 +14,19 @@ test('fsck --remote: a multi remote reports divergence between primary and secon
   await runCli(['commit', '-q', '-m', 'v1'], { cwd: repo });
   const primary = path.join(work, 'primary');
   const secondary = path.join(work, 'secondary');
-  await runCli(['remote', 'add', 'backup', 'multi:', '-o', `primary=${primary}`, '-o', `secondary=${secondary}`], { cwd: repo });
+  await runCli(
+    [
+      'remote',
+      'add',
+      'backup',
+      'multi:',
+      '-o',
+      `primary=${primary}`,
+      '-o',
+      `secondary=${secondary}`,
+    ],
+    { cwd: repo },
+  );
   await runCli(['push', '-q', 'backup'], { cwd: repo });
   const clean = await runCli(['fsck', '--remote', 'backup', '--json'], { cwd: repo });
   assert.equal((JSON.parse(clean.stdout) as { ok: boolean }).ok, true);

@@ -13,7 +13,13 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { mg, mgFail, parseJson, pathExists, tempDir, type CliResult } from '../support/cli.js';
 import { makeCorpus } from '../support/corpus.js';
-import { SMALL_CHUNK_ARGS, folderSize, listFiles, stderrLines, storedChunks } from '../support/sync-fixtures.js';
+import {
+  SMALL_CHUNK_ARGS,
+  folderSize,
+  listFiles,
+  stderrLines,
+  storedChunks,
+} from '../support/sync-fixtures.js';
 import { assertTreesEqual, hashTree } from '../support/tree.js';
 
 interface PushJson {
@@ -40,18 +46,27 @@ async function initAndCommit(dir: string, message: string): Promise<void> {
 }
 
 async function assertFsckClean(repo: string): Promise<void> {
-  assert.match((await mg(repo, 'fsck', '--full')).stdout, /no problems found/, `fsck --full in ${repo}`);
+  assert.match(
+    (await mg(repo, 'fsck', '--full')).stdout,
+    /no problems found/,
+    `fsck --full in ${repo}`,
+  );
 }
 
 async function assertRemoteFsckClean(repo: string, remote = 'origin'): Promise<void> {
-  const report = json<{ ok: boolean }>((await mg(repo, 'fsck', '--remote', remote, '--full', '--json')).stdout);
+  const report = json<{ ok: boolean }>(
+    (await mg(repo, 'fsck', '--remote', remote, '--full', '--json')).stdout,
+  );
   assert.equal(report.ok, true, `fsck --remote ${remote} --full from ${repo}`);
 }
 
 type Namespace = 'chunks' | 'objects';
 
 /** Object and chunk files of a store folder (`.mediagit/` or a remote), by path relative to it. */
-async function objectFiles(storeRoot: string, namespaces: readonly Namespace[] = ['chunks', 'objects']): Promise<Map<string, string>> {
+async function objectFiles(
+  storeRoot: string,
+  namespaces: readonly Namespace[] = ['chunks', 'objects'],
+): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   for (const ns of namespaces) {
     const files = await listFiles(path.join(storeRoot, ns)).catch(() => [] as string[]);
@@ -61,7 +76,11 @@ async function objectFiles(storeRoot: string, namespaces: readonly Namespace[] =
 }
 
 /** How many of `a`'s object files are the same inode in `b`; each shared one must have at least `nlinkAtLeast` links. */
-async function sharedInodes(a: string, b: string, options: { nlinkAtLeast?: number; namespaces?: readonly Namespace[] } = {}): Promise<{ shared: number; total: number }> {
+async function sharedInodes(
+  a: string,
+  b: string,
+  options: { nlinkAtLeast?: number; namespaces?: readonly Namespace[] } = {},
+): Promise<{ shared: number; total: number }> {
   const files = await objectFiles(a, options.namespaces);
   let shared = 0;
   for (const [rel, file] of files) {
@@ -69,7 +88,10 @@ async function sharedInodes(a: string, b: string, options: { nlinkAtLeast?: numb
     const theirs = await stat(path.join(b, rel)).catch(() => null);
     if (theirs?.ino === mine.ino && theirs.dev === mine.dev) {
       shared++;
-      assert.ok(mine.nlink >= (options.nlinkAtLeast ?? 2), `${rel}: nlink ${mine.nlink}, expected at least ${options.nlinkAtLeast ?? 2}`);
+      assert.ok(
+        mine.nlink >= (options.nlinkAtLeast ?? 2),
+        `${rel}: nlink ${mine.nlink}, expected at least ${options.nlinkAtLeast ?? 2}`,
+      );
     }
   }
   return { shared, total: files.size };
@@ -92,7 +114,10 @@ function assertCorruptError(res: CliResult, oid: string, label: string): void {
 }
 
 /** A repository of the tiny corpus in `work/src`, committed, with `origin` set to `work/<remote>`. */
-async function source(work: string, remote = 'remote.mediagit'): Promise<{ src: string; remote: string }> {
+async function source(
+  work: string,
+  remote = 'remote.mediagit',
+): Promise<{ src: string; remote: string }> {
   const src = path.join(work, 'src');
   await makeCorpus(src, 1, 'tiny');
   await initAndCommit(src, 'v1');
@@ -108,12 +133,19 @@ test('push to a folder hard-links every object; a clone from it is byte-identica
   const pushed = json<PushJson>((await mg(src, 'push', '--json')).stdout);
   assert.equal(pushed.refs[0]?.status, 'created');
   // What the remote gained is what was "sent": every object and chunk, and the descriptor (refs are not counted as payload).
-  const gained = (await folderSize(path.join(remote, 'chunks'))).bytes + (await folderSize(path.join(remote, 'objects'))).bytes + (await folderSize(path.join(remote, 'meta'))).bytes;
+  const gained =
+    (await folderSize(path.join(remote, 'chunks'))).bytes +
+    (await folderSize(path.join(remote, 'objects'))).bytes +
+    (await folderSize(path.join(remote, 'meta'))).bytes;
   t.diagnostic(`push: bytesSent ${pushed.bytesSent} B, remote objects + descriptor ${gained} B`);
   assert.equal(pushed.bytesSent, gained);
   const onRemote = await sharedInodes(remote, srcStore);
   assert.ok(onRemote.total > 20, `only ${onRemote.total} objects`);
-  assert.equal(onRemote.shared, onRemote.total, 'every object on the remote should be the source inode');
+  assert.equal(
+    onRemote.shared,
+    onRemote.total,
+    'every object on the remote should be the source inode',
+  );
   await assertRemoteFsckClean(src);
 
   const clone = path.join(work, 'clone');
@@ -122,10 +154,19 @@ test('push to a folder hard-links every object; a clone from it is byte-identica
   await assertFsckClean(clone);
   assert.equal(JSON.parse((await mg(clone, 'status', '--json')).stdout).clean, true);
   // Chunks are linked; manifests, trees and commits are read (to walk the history) and written anew.
-  const chunks = await sharedInodes(path.join(clone, '.mediagit'), srcStore, { nlinkAtLeast: 3, namespaces: ['chunks'] });
+  const chunks = await sharedInodes(path.join(clone, '.mediagit'), srcStore, {
+    nlinkAtLeast: 3,
+    namespaces: ['chunks'],
+  });
   assert.ok(chunks.total > 20, `only ${chunks.total} chunks`);
-  assert.equal(chunks.shared, chunks.total, 'every chunk of the clone should be the source inode, shared by src, remote and clone');
-  t.diagnostic(`clone: ${cloned.objects} objects, ${cloned.bytes} B, bytesReceived ${cloned.bytesReceived} B`);
+  assert.equal(
+    chunks.shared,
+    chunks.total,
+    'every chunk of the clone should be the source inode, shared by src, remote and clone',
+  );
+  t.diagnostic(
+    `clone: ${cloned.objects} objects, ${cloned.bytes} B, bytesReceived ${cloned.bytesReceived} B`,
+  );
   assert.ok(cloned.bytesReceived >= cloned.bytes, 'linked chunks count as received bytes');
 
   const again = json<PushJson>((await mg(src, 'push', '--json')).stdout);
@@ -141,20 +182,31 @@ test('--no-hardlinks (push, clone, fetch) and config transfer.hardlinks = false 
   const srcStore = path.join(src, '.mediagit');
 
   const copied = json<PushJson>((await mg(src, 'push', '--json', '--no-hardlinks')).stdout);
-  assert.equal((await sharedInodes(remote, srcStore)).shared, 0, 'push --no-hardlinks shared an inode');
+  assert.equal(
+    (await sharedInodes(remote, srcStore)).shared,
+    0,
+    'push --no-hardlinks shared an inode',
+  );
   await assertRemoteFsckClean(src);
   // The same bytes land either way.
   const linkedRemote = path.join(work, 'linked.mediagit');
   await mg(src, 'remote', 'add', 'linked', linkedRemote);
   const linked = json<PushJson>((await mg(src, 'push', '--json', 'linked')).stdout);
   assert.equal(linked.bytesSent, copied.bytesSent);
-  assert.equal((await sharedInodes(linkedRemote, srcStore)).shared, (await objectFiles(linkedRemote)).size);
+  assert.equal(
+    (await sharedInodes(linkedRemote, srcStore)).shared,
+    (await objectFiles(linkedRemote)).size,
+  );
 
   const clone = path.join(work, 'clone');
   await mg(work, 'clone', '-q', '--no-hardlinks', linkedRemote, clone);
   assertTreesEqual(await hashTree(clone), await hashTree(src), 'clone --no-hardlinks');
   await assertFsckClean(clone);
-  assert.equal((await sharedInodes(path.join(clone, '.mediagit'), linkedRemote)).shared, 0, 'clone --no-hardlinks shared an inode');
+  assert.equal(
+    (await sharedInodes(path.join(clone, '.mediagit'), linkedRemote)).shared,
+    0,
+    'clone --no-hardlinks shared an inode',
+  );
 
   const fetcher = path.join(work, 'fetcher');
   await mkdir(fetcher);
@@ -162,13 +214,21 @@ test('--no-hardlinks (push, clone, fetch) and config transfer.hardlinks = false 
   await mg(fetcher, 'remote', 'add', 'origin', linkedRemote);
   await mg(fetcher, 'fetch', '-q', '--no-hardlinks');
   assert.ok((await storedChunks(path.join(fetcher, '.mediagit'))).length > 20);
-  assert.equal((await sharedInodes(path.join(fetcher, '.mediagit'), linkedRemote)).shared, 0, 'fetch --no-hardlinks shared an inode');
+  assert.equal(
+    (await sharedInodes(path.join(fetcher, '.mediagit'), linkedRemote)).shared,
+    0,
+    'fetch --no-hardlinks shared an inode',
+  );
 
   await mg(src, 'config', 'transfer.hardlinks', 'false');
   const configured = path.join(work, 'configured.mediagit');
   await mg(src, 'remote', 'add', 'configured', configured);
   await mg(src, 'push', '-q', 'configured');
-  assert.equal((await sharedInodes(configured, srcStore)).shared, 0, 'transfer.hardlinks = false shared an inode');
+  assert.equal(
+    (await sharedInodes(configured, srcStore)).shared,
+    0,
+    'transfer.hardlinks = false shared an inode',
+  );
 
   await mg(src, 'config', 'transfer.hardlinks', 'sometimes');
   const bad = await mgFail(src, 'push', 'linked');
@@ -186,15 +246,29 @@ test('a corrupt chunk on the remote: clone fails at checkout (exit 6) and leaves
   for (const flags of [[], ['--no-hardlinks']]) {
     const res = await mgFail(work, 'clone', ...flags, remote, 'target');
     assertCorruptError(res, victim.oid, `clone ${flags.join(' ')}`);
-    assert.equal(await exists(path.join(work, 'target')), false, `a failed clone ${flags.join(' ')} left its folder`);
+    assert.equal(
+      await exists(path.join(work, 'target')),
+      false,
+      `a failed clone ${flags.join(' ')} left its folder`,
+    );
   }
 
   const verified = path.join(work, 'verified');
   await mkdir(verified);
   await mg(verified, 'init', '-q', ...SMALL_CHUNK_ARGS);
   await mg(verified, 'remote', 'add', 'origin', remote);
-  assertCorruptError(await mgFail(verified, 'fetch', '--no-hardlinks'), victim.oid, 'fetch --no-hardlinks');
-  assert.equal(await exists(path.join(verified, '.mediagit', 'chunks', victim.oid.slice(0, 2), victim.oid.slice(2))), false, 'fetch --no-hardlinks wrote the corrupt chunk');
+  assertCorruptError(
+    await mgFail(verified, 'fetch', '--no-hardlinks'),
+    victim.oid,
+    'fetch --no-hardlinks',
+  );
+  assert.equal(
+    await exists(
+      path.join(verified, '.mediagit', 'chunks', victim.oid.slice(0, 2), victim.oid.slice(2)),
+    ),
+    false,
+    'fetch --no-hardlinks wrote the corrupt chunk',
+  );
 
   // Hard-linking takes objects unread, as git's local clone does; reading them is what verifies.
   const linked = path.join(work, 'linked');
@@ -205,7 +279,11 @@ test('a corrupt chunk on the remote: clone fails at checkout (exit 6) and leaves
   const fsck = await mgFail(linked, 'fsck', '--full');
   assert.equal(fsck.code, 6, fsck.stderr);
   assert.match(fsck.stdout, new RegExp(victim.oid));
-  assertCorruptError(await mgFail(linked, 'checkout', '-b', 'main', 'origin/main'), victim.oid, 'checkout of the fetched branch');
+  assertCorruptError(
+    await mgFail(linked, 'checkout', '-b', 'main', 'origin/main'),
+    victim.oid,
+    'checkout of the fetched branch',
+  );
 
   // The source never shared the damaged file.
   await assertFsckClean(src);
@@ -218,7 +296,10 @@ test('gc in one repository unlinks only its own names: the remote and the other 
   const before = new Set((await storedChunks(path.join(src, '.mediagit'))).map((c) => c.oid));
   await mg(src, 'checkout', '-q', '-b', 'extra');
   await mkdir(path.join(src, 'extra'));
-  await writeFile(path.join(src, 'extra', 'take.raw'), Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7919) % 251)));
+  await writeFile(
+    path.join(src, 'extra', 'take.raw'),
+    Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7919) % 251)),
+  );
   await mg(src, 'add', 'extra');
   await mg(src, 'commit', '-q', '-m', 'extra take');
   await mg(src, 'push', '-q', 'origin', 'extra');
@@ -229,9 +310,16 @@ test('gc in one repository unlinks only its own names: the remote and the other 
 
   const clone = path.join(work, 'clone');
   await mg(work, 'clone', '-q', remote, clone);
-  const remoteFile = (oid: string): string => path.join(remote, 'chunks', oid.slice(0, 2), oid.slice(2));
-  const cloneFile = (oid: string): string => path.join(clone, '.mediagit', 'chunks', oid.slice(0, 2), oid.slice(2));
-  for (const c of extra) assert.equal((await stat(remoteFile(c.oid))).nlink, 3, `${c.oid}: src, remote and clone should share it`);
+  const remoteFile = (oid: string): string =>
+    path.join(remote, 'chunks', oid.slice(0, 2), oid.slice(2));
+  const cloneFile = (oid: string): string =>
+    path.join(clone, '.mediagit', 'chunks', oid.slice(0, 2), oid.slice(2));
+  for (const c of extra)
+    assert.equal(
+      (await stat(remoteFile(c.oid))).nlink,
+      3,
+      `${c.oid}: src, remote and clone should share it`,
+    );
 
   // The source forgets the branch (and its remote-tracking refs), then collects it.
   await mg(src, 'branch', '-D', 'extra');
@@ -246,7 +334,11 @@ test('gc in one repository unlinks only its own names: the remote and the other 
   await assertFsckClean(clone);
   await assertRemoteFsckClean(clone);
   await mg(clone, 'checkout', '-q', '-b', 'extra', 'origin/extra');
-  assertTreesEqual(await hashTree(clone), extraTree, 'the clone checks out the branch the source collected');
+  assertTreesEqual(
+    await hashTree(clone),
+    extraTree,
+    'the clone checks out the branch the source collected',
+  );
 
   // And the other way round: the clone collects it too; the remote still has every object.
   await mg(clone, 'checkout', '-q', 'main');
@@ -267,7 +359,8 @@ test('objects hard-linked in by fetch keep their gc grace period although their 
   const { src, remote } = await source(work);
   // Objects written ten days ago: a link keeps that mtime (only ctime changes).
   const old = new Date(Date.now() - 10 * 86_400_000);
-  for (const file of (await objectFiles(path.join(src, '.mediagit'))).values()) await utimes(file, old, old);
+  for (const file of (await objectFiles(path.join(src, '.mediagit'))).values())
+    await utimes(file, old, old);
   await mg(src, 'push', '-q');
 
   const repo = path.join(work, 'repo');
@@ -277,7 +370,10 @@ test('objects hard-linked in by fetch keep their gc grace period although their 
   await mg(repo, 'fetch', '-q');
   const fetched = await objectFiles(path.join(repo, '.mediagit'));
   const chunk = (await storedChunks(path.join(repo, '.mediagit')))[0]!;
-  assert.ok(Math.abs((await stat(chunk.file)).mtimeMs - old.getTime()) < 2000, 'the linked chunk should keep its old mtime');
+  assert.ok(
+    Math.abs((await stat(chunk.file)).mtimeMs - old.getTime()) < 2000,
+    'the linked chunk should keep its old mtime',
+  );
   // Nothing refers to the fetched objects any more, as in the instant before a fetch moves its ref.
   await mg(repo, 'remote', 'remove', 'origin');
   const graced = json<GcJson>((await mg(repo, 'gc', '--json')).stdout);

@@ -17,7 +17,11 @@ interface Sandbox {
   work: string;
   runtime: string;
   /** Runs the CLI with this sandbox's runtime folder, the unlock report on, and no passphrase unless given. */
-  cli(args: string[], cwd: string, opts?: { pass?: string; fresh?: string; env?: Record<string, string>; allowFail?: boolean }): Promise<CliResult>;
+  cli(
+    args: string[],
+    cwd: string,
+    opts?: { pass?: string; fresh?: string; env?: Record<string, string>; allowFail?: boolean },
+  ): Promise<CliResult>;
 }
 
 function isAlive(pid: number): boolean {
@@ -91,7 +95,11 @@ test('key cache: later commands need no passphrase and skip Argon2; key forget b
   const repo = await encryptedRepo(sb, 'repo');
   const cached = await sb.cli(['key', 'cache', '--timeout', '5m'], repo, { pass: A });
   assert.match(cached.stdout, /^cached the key of .* for 5m$/m);
-  assert.doesNotMatch(cached.stderr, /unlocked via agent/, 'key cache itself always proves the passphrase');
+  assert.doesNotMatch(
+    cached.stderr,
+    /unlocked via agent/,
+    'key cache itself always proves the passphrase',
+  );
 
   const status = await sb.cli(['status'], repo);
   assert.match(status.stderr, /^unlocked via agent$/m);
@@ -102,15 +110,24 @@ test('key cache: later commands need no passphrase and skip Argon2; key forget b
   assert.equal(log.stdout.trim().split('\n').length, 2);
   await sb.cli(['fsck', '--full'], repo);
 
-  assert.match((await sb.cli(['key', 'cache', '--status'], repo)).stdout, /cached for another \d+m/);
-  assertNeedsPassphrase(await sb.cli(['status'], repo, { env: { MEDIAGIT_AGENT: '0' }, allowFail: true }), 'MEDIAGIT_AGENT=0');
+  assert.match(
+    (await sb.cli(['key', 'cache', '--status'], repo)).stdout,
+    /cached for another \d+m/,
+  );
+  assertNeedsPassphrase(
+    await sb.cli(['status'], repo, { env: { MEDIAGIT_AGENT: '0' }, allowFail: true }),
+    'MEDIAGIT_AGENT=0',
+  );
 
   assert.match((await sb.cli(['key', 'forget'], repo)).stdout, /forgot the cached key of/);
   assertNeedsPassphrase(await sb.cli(['status'], repo, { allowFail: true }), 'after forget');
   assert.match((await sb.cli(['status'], repo, { pass: A })).stderr, /^unlocked via passphrase$/m);
   assert.match((await sb.cli(['key', 'forget'], repo)).stdout, /no key of .* was cached/);
 
-  assert.match((await sb.cli(['key', 'forget', '--all'], repo)).stdout, /the key agent has stopped/);
+  assert.match(
+    (await sb.cli(['key', 'forget', '--all'], repo)).stdout,
+    /the key agent has stopped/,
+  );
   const again = await sb.cli(['key', 'forget', '--all'], repo, { allowFail: true });
   assert.equal(again.code, 17, again.stderr);
   assert.match(again.stderr, /^error: no key agent is running\nhint: .+\n$/);
@@ -128,7 +145,10 @@ test('a cached key expires after its timeout', async () => {
   if (Date.now() - cachedBy < 1500) assert.equal(early.code, 0, early.stderr);
   await new Promise((r) => setTimeout(r, Math.max(0, cachedBy + 2300 - Date.now())));
   assertNeedsPassphrase(await sb.cli(['status'], repo, { allowFail: true }), 'after expiry');
-  assert.match((await sb.cli(['key', 'cache', '--status'], repo)).stdout, /holds no key|no key agent is running/);
+  assert.match(
+    (await sb.cli(['key', 'cache', '--status'], repo)).stdout,
+    /holds no key|no key agent is running/,
+  );
 });
 
 test('the agent serves a clone of the same repository, never another repository with the same passphrase', async () => {
@@ -143,13 +163,20 @@ test('the agent serves a clone of the same repository, never another repository 
   const clone = await sb.cli(['clone', '-q', remote, 'copy'], sb.work);
   assert.match(clone.stderr, /^unlocked via agent$/m);
   const copy = path.join(sb.work, 'copy');
-  assert.deepEqual(await readFile(path.join(copy, 'hero.tif')), await readFile(path.join(original, 'hero.tif')));
+  assert.deepEqual(
+    await readFile(path.join(copy, 'hero.tif')),
+    await readFile(path.join(original, 'hero.tif')),
+  );
   assert.match((await sb.cli(['status'], copy)).stderr, /^unlocked via agent$/m);
 
   assertNeedsPassphrase(await sb.cli(['status'], other, { allowFail: true }), 'other repository');
   assert.match((await sb.cli(['status'], other, { pass: A })).stderr, /^unlocked via passphrase$/m);
   assert.match((await sb.cli(['key', 'forget'], other)).stdout, /no key of .* was cached/);
-  assert.match((await sb.cli(['status'], original)).stderr, /^unlocked via agent$/m, 'forgetting another repository leaves this one cached');
+  assert.match(
+    (await sb.cli(['status'], original)).stderr,
+    /^unlocked via agent$/m,
+    'forgetting another repository leaves this one cached',
+  );
 });
 
 test('an agent folder other users can reach is refused, by key cache and by the lookup', async () => {
@@ -160,7 +187,10 @@ test('an agent folder other users can reach is refused, by key cache and by the 
   await chmod(folder, 0o755);
   const refused = await sb.cli(['key', 'cache'], repo, { pass: A, allowFail: true });
   assert.equal(refused.code, 17, refused.stderr);
-  assert.match(refused.stderr, /^error: the key agent folder .* is accessible to other users \(mode 755\); refusing to use it\nhint: .+\n$/);
+  assert.match(
+    refused.stderr,
+    /^error: the key agent folder .* is accessible to other users \(mode 755\); refusing to use it\nhint: .+\n$/,
+  );
   await assert.rejects(lstat(path.join(folder, 'agent.sock')), /ENOENT/);
 
   // A key cached while the folder was private is not fetched once the folder is opened up.
@@ -169,7 +199,11 @@ test('an agent folder other users can reach is refused, by key cache and by the 
   assert.match((await sb.cli(['status'], repo)).stderr, /unlocked via agent/);
   await chmod(folder, 0o755);
   assertNeedsPassphrase(await sb.cli(['status'], repo, { allowFail: true }), 'folder opened up');
-  assert.match((await sb.cli(['status'], repo, { pass: A })).stderr, /unlocked via passphrase/, 'silent fallback to the passphrase');
+  assert.match(
+    (await sb.cli(['status'], repo, { pass: A })).stderr,
+    /unlocked via passphrase/,
+    'silent fallback to the passphrase',
+  );
   await chmod(folder, 0o700);
 
   if (process.getuid?.() === 0) {
@@ -178,7 +212,10 @@ test('an agent folder other users can reach is refused, by key cache and by the 
     const foreign = await sb.cli(['key', 'cache'], repo, { pass: A, allowFail: true });
     assert.equal(foreign.code, 17, foreign.stderr);
     assert.match(foreign.stderr, /belongs to uid 12345/);
-    assertNeedsPassphrase(await sb.cli(['status'], repo, { allowFail: true }), 'folder of another user');
+    assertNeedsPassphrase(
+      await sb.cli(['status'], repo, { allowFail: true }),
+      'folder of another user',
+    );
     await chown(folder, 0, 0);
   }
 });
@@ -186,11 +223,17 @@ test('an agent folder other users can reach is refused, by key cache and by the 
 test('a wrong passphrase or a bad duration caches nothing and starts no agent', async () => {
   const sb = await sandbox('agent-wrong');
   const repo = await encryptedRepo(sb, 'repo');
-  const wrong = await sb.cli(['key', 'cache'], repo, { pass: 'not the passphrase', allowFail: true });
+  const wrong = await sb.cli(['key', 'cache'], repo, {
+    pass: 'not the passphrase',
+    allowFail: true,
+  });
   assert.equal(wrong.code, 14, wrong.stderr);
   assert.match(wrong.stderr, /^error: wrong passphrase/);
   await assert.rejects(lstat(path.join(sb.runtime, 'mediagit', 'agent.sock')), /ENOENT/);
-  assert.match((await sb.cli(['key', 'cache', '--status'], repo)).stdout, /no key agent is running/);
+  assert.match(
+    (await sb.cli(['key', 'cache', '--status'], repo)).stdout,
+    /no key agent is running/,
+  );
 
   for (const bad of ['15', 'soon', '0s', '30d']) {
     const r = await sb.cli(['key', 'cache', '--timeout', bad], repo, { allowFail: true });
@@ -209,7 +252,11 @@ test('key add, remove and passwd work with the cached key, which follows the new
   const repo = await encryptedRepo(sb, 'repo');
   await sb.cli(['key', 'cache'], repo, { pass: A });
   await sb.cli(['key', 'add', '--label', 'B'], repo, { fresh: B });
-  const keys = JSON.parse((await sb.cli(['key', 'list', '--json'], repo)).stdout) as { id: string; label: string; current: boolean }[];
+  const keys = JSON.parse((await sb.cli(['key', 'list', '--json'], repo)).stdout) as {
+    id: string;
+    label: string;
+    current: boolean;
+  }[];
   assert.equal(keys.length, 2);
   const cachedKey = keys.find((k) => k.current)!;
   assert.equal(cachedKey.label, 'initial');
@@ -220,9 +267,16 @@ test('key add, remove and passwd work with the cached key, which follows the new
 
   const passwd = await sb.cli(['key', 'passwd'], repo, { fresh: C });
   assert.match(passwd.stdout, /changed passphrase/);
-  assert.match((await sb.cli(['status'], repo)).stderr, /^unlocked via agent$/m, 'the cached key moved to the new key file');
+  assert.match(
+    (await sb.cli(['status'], repo)).stderr,
+    /^unlocked via agent$/m,
+    'the cached key moved to the new key file',
+  );
   await sb.cli(['fsck', '--full'], repo, { pass: C, env: { MEDIAGIT_AGENT: '0' } });
-  assertNeedsPassphrase(await sb.cli(['status'], repo, { pass: A, env: { MEDIAGIT_AGENT: '0' }, allowFail: true }), 'old passphrase after passwd');
+  assertNeedsPassphrase(
+    await sb.cli(['status'], repo, { pass: A, env: { MEDIAGIT_AGENT: '0' }, allowFail: true }),
+    'old passphrase after passwd',
+  );
 });
 
 test('a killed agent leaves commands on the passphrase path; key cache replaces its stale socket', async () => {
@@ -233,7 +287,10 @@ test('a killed agent leaves commands on the passphrase path; key cache replaces 
   assert.ok(pid !== null && isAlive(pid));
   process.kill(pid, 'SIGKILL');
   await new Promise((r) => setTimeout(r, 100));
-  assert.ok((await lstat(path.join(sb.runtime, 'mediagit', 'agent.sock'))).isSocket(), 'the socket is left behind');
+  assert.ok(
+    (await lstat(path.join(sb.runtime, 'mediagit', 'agent.sock'))).isSocket(),
+    'the socket is left behind',
+  );
   assertNeedsPassphrase(await sb.cli(['status'], repo, { allowFail: true }), 'dead agent');
   assert.match((await sb.cli(['status'], repo, { pass: A })).stderr, /unlocked via passphrase/);
   await sb.cli(['key', 'cache'], repo, { pass: A });

@@ -10,7 +10,17 @@ import { cp, mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises'
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
-import { CLI_PATH, cliEnv, mg, mgFail, parseJson, pathExists, runCli, tempDir, type CliResult } from '../support/cli.js';
+import {
+  CLI_PATH,
+  cliEnv,
+  mg,
+  mgFail,
+  parseJson,
+  pathExists,
+  runCli,
+  tempDir,
+  type CliResult,
+} from '../support/cli.js';
 import { makeCorpus } from '../support/corpus.js';
 import {
   SMALL_CHUNK_ARGS,
@@ -26,7 +36,13 @@ import {
 import { assertTreesEqual, hashTree, type TreeHashes } from '../support/tree.js';
 
 interface PushJson {
-  refs: { ref: string; old: string | null; new: string; status: string; stats: { objects: number; bytes: number } }[];
+  refs: {
+    ref: string;
+    old: string | null;
+    new: string;
+    status: string;
+    stats: { objects: number; bytes: number };
+  }[];
   bytesSent: number;
   bytesReceived: number;
 }
@@ -64,7 +80,9 @@ async function assertFsckClean(repo: string, env: Record<string, string> = {}): 
 }
 
 async function assertStatusClean(repo: string, env: Record<string, string> = {}): Promise<void> {
-  const status = json<{ clean: boolean }>((await runCli(['status', '--json'], { cwd: repo, env })).stdout);
+  const status = json<{ clean: boolean }>(
+    (await runCli(['status', '--json'], { cwd: repo, env })).stdout,
+  );
   assert.equal(status.clean, true, `status in ${repo} is not clean`);
 }
 
@@ -75,7 +93,10 @@ async function assertStatusClean(repo: string, env: Record<string, string> = {})
 function assertOneLineError(res: CliResult, code: number, pattern: RegExp, label: string): void {
   const lines = stderrLines(res.stderr);
   assert.equal(res.code, code, `${label}: exit code\n${res.stderr}`);
-  assert.ok(lines.length >= 1 && lines.length <= 2, `${label}: expected an error line and at most a hint, got:\n${res.stderr}`);
+  assert.ok(
+    lines.length >= 1 && lines.length <= 2,
+    `${label}: expected an error line and at most a hint, got:\n${res.stderr}`,
+  );
   assert.match(lines[0]!, /^error: /, `${label}: first line`);
   assert.match(lines[0]!, pattern, label);
   if (lines[1] !== undefined) assert.match(lines[1], /^hint: /, `${label}: second line`);
@@ -84,13 +105,23 @@ function assertOneLineError(res: CliResult, code: number, pattern: RegExp, label
 }
 
 /** A repository in `dir` with small chunks, everything in it committed. */
-async function initAndCommit(dir: string, message: string, env: Record<string, string> = {}, extraInit: string[] = []): Promise<void> {
+async function initAndCommit(
+  dir: string,
+  message: string,
+  env: Record<string, string> = {},
+  extraInit: string[] = [],
+): Promise<void> {
   await runCli(['init', '-q', ...SMALL_CHUNK_ARGS, ...extraInit], { cwd: dir, env });
   await runCli(['add', '.'], { cwd: dir, env });
   await runCli(['commit', '-q', '-m', message], { cwd: dir, env });
 }
 
-async function commitFile(repo: string, rel: string, data: Buffer | string, message: string): Promise<void> {
+async function commitFile(
+  repo: string,
+  rel: string,
+  data: Buffer | string,
+  message: string,
+): Promise<void> {
   await mkdir(path.dirname(path.join(repo, rel)), { recursive: true });
   await writeFile(path.join(repo, rel), data);
   await mg(repo, 'add', rel);
@@ -162,8 +193,14 @@ test('push, clone, push v2 (bytes sent match the remote growth), pull, fetch whe
   );
   assert.equal(second.refs[0]?.status, 'fast-forward');
   assert.ok(growth > 0);
-  assert.ok(Math.abs(second.bytesSent - growth) <= 0.1 * growth, `bytesSent ${second.bytesSent} is not within 10 % of the remote's growth ${growth}`);
-  assert.ok(second.bytesSent < first.bytesSent / 5, `v2 push sent ${second.bytesSent} B, v1 push ${first.bytesSent} B: unchanged chunks were sent again`);
+  assert.ok(
+    Math.abs(second.bytesSent - growth) <= 0.1 * growth,
+    `bytesSent ${second.bytesSent} is not within 10 % of the remote's growth ${growth}`,
+  );
+  assert.ok(
+    second.bytesSent < first.bytesSent / 5,
+    `v2 push sent ${second.bytesSent} B, v1 push ${first.bytesSent} B: unchanged chunks were sent again`,
+  );
 
   const pull = await mg(clone, 'pull');
   assert.match(pull.stdout, /Fast-forward/);
@@ -174,11 +211,16 @@ test('push, clone, push v2 (bytes sent match the remote growth), pull, fetch whe
 
   // Up to date: fetch moves nothing but the ref listing; a repeated push sends nothing.
   const fetched = json<FetchJson>((await mg(clone, 'fetch', '--json')).stdout);
-  t.diagnostic(`fetch when up to date: ${fetched.objects} objects, ${fetched.bytes} B of objects, ${fetched.bytesReceived} B received in all`);
+  t.diagnostic(
+    `fetch when up to date: ${fetched.objects} objects, ${fetched.bytes} B of objects, ${fetched.bytesReceived} B received in all`,
+  );
   assert.deepEqual(fetched.updated, []);
   assert.equal(fetched.objects, 0);
   assert.equal(fetched.bytes, 0);
-  assert.ok(fetched.bytesReceived < 4096, `an up-to-date fetch received ${fetched.bytesReceived} B`);
+  assert.ok(
+    fetched.bytesReceived < 4096,
+    `an up-to-date fetch received ${fetched.bytesReceived} B`,
+  );
   const again = json<PushJson>((await mg(src, 'push', '--json')).stdout);
   assert.equal(again.refs[0]?.status, 'up-to-date');
   assert.equal(again.bytesSent, 0);
@@ -211,7 +253,11 @@ test('push refuses a non-fast-forward (exit 10, hint); pull fast-forwards and me
   // A real merge: both sides changed different files.
   await mg(bob, 'pull');
   const merged = json<LogJson[]>((await mg(bob, 'log', '--json')).stdout)[0]!;
-  assert.deepEqual([...merged.parents].sort(), [aliceTip, bobTip].sort(), 'pull should create a merge commit of both tips');
+  assert.deepEqual(
+    [...merged.parents].sort(),
+    [aliceTip, bobTip].sort(),
+    'pull should create a merge commit of both tips',
+  );
   assert.equal(await readFile(path.join(bob, 'notes/alice.txt'), 'utf8'), 'from alice\n');
   assert.ok(await exists(path.join(bob, 'audio/bob_take.raw')));
   await mg(bob, 'push', '-q');
@@ -233,12 +279,21 @@ test('push refuses a non-fast-forward (exit 10, hint); pull fast-forwards and me
   assert.equal(forced.refs[0]?.status, 'forced');
   assert.equal(await readRefFile(remote), await headOid(bob));
   await commitFile(alice, 'notes/alice3.txt', 'third\n', 'alice 3');
-  assertOneLineError(await mgFail(alice, 'push'), 10, /non-fast-forward/, 'push after being overwritten');
+  assertOneLineError(
+    await mgFail(alice, 'push'),
+    10,
+    /non-fast-forward/,
+    'push after being overwritten',
+  );
 
   const check = path.join(work, 'check');
   await mg(work, 'clone', '-q', remote, check);
   assertTreesEqual(await hashTree(check), await hashTree(bob), 'clone after --force');
-  assert.equal(await exists(path.join(check, 'notes/alice2.txt')), false, 'the overwritten commit should be gone from the branch');
+  assert.equal(
+    await exists(path.join(check, 'notes/alice2.txt')),
+    false,
+    'the overwritten commit should be gone from the branch',
+  );
 });
 
 // ---- interrupted transfers -----------------------------------------------------------------------
@@ -271,7 +326,9 @@ test('push killed midway: the remote ref does not move; re-running sends only th
   await remoteWithBase('control.mediagit');
   // --no-hardlinks: the interruption under test is of an upload that copies bytes; a linking push
   // to a folder is over too quickly to be caught mid-way.
-  const full = json<PushJson>((await mg(src, 'push', '--json', '--no-hardlinks', 'origin', 'main')).stdout).bytesSent;
+  const full = json<PushJson>(
+    (await mg(src, 'push', '--json', '--no-hardlinks', 'origin', 'main')).stdout,
+  ).bytesSent;
 
   let delay = 400;
   let remote: string | undefined;
@@ -280,17 +337,27 @@ test('push killed midway: the remote ref does not move; re-running sends only th
   for (let attempt = 0; attempt < 10 && remote === undefined; attempt++) {
     const candidate = await remoteWithBase(`remote-${attempt}.mediagit`);
     const chunksBefore = (await storedChunks(candidate)).length;
-    const outcome: KillOutcome = await killAfter(['push', '--no-hardlinks', 'origin', 'main'], src, delay);
+    const outcome: KillOutcome = await killAfter(
+      ['push', '--no-hardlinks', 'origin', 'main'],
+      src,
+      delay,
+    );
     const chunks = await storedChunks(candidate);
     const ref = await readRefFile(candidate);
-    attempts.push(`${delay} ms: ${outcome}, ${chunks.length - chunksBefore} chunks uploaded${outcome === 'killed' && ref === tip ? ', after the ref update' : ''}`);
+    attempts.push(
+      `${delay} ms: ${outcome}, ${chunks.length - chunksBefore} chunks uploaded${outcome === 'killed' && ref === tip ? ', after the ref update' : ''}`,
+    );
     if (outcome === 'finished' || ref === tip) {
       // Finished, or killed on its way out after the ref update: the remote must then be complete.
       assert.equal(ref, tip);
       assert.match((await mg(src, 'fsck', '--remote', 'origin')).stdout, /no problems found/);
       delay = Math.max(20, Math.round(delay * 0.6));
     } else {
-      assert.equal(await readRefFile(candidate), base, `the push killed after ${delay} ms moved the remote ref`);
+      assert.equal(
+        await readRefFile(candidate),
+        base,
+        `the push killed after ${delay} ms moved the remote ref`,
+      );
       if (chunks.length > chunksBefore) {
         remote = candidate;
         for (const c of chunks) present += (await stat(c.file)).size;
@@ -302,12 +369,22 @@ test('push killed midway: the remote ref does not move; re-running sends only th
   assert.ok(remote, 'never managed to kill the push midway');
   assert.equal(await readRefFile(remote), base);
 
-  const resumed = json<PushJson>((await mg(src, 'push', '--json', '--no-hardlinks', 'origin', 'main')).stdout);
-  t.diagnostic(`full push ${full} B; already on the remote after the kill ${present} B (objects and chunks); re-run push sent ${resumed.bytesSent} B`);
+  const resumed = json<PushJson>(
+    (await mg(src, 'push', '--json', '--no-hardlinks', 'origin', 'main')).stdout,
+  );
+  t.diagnostic(
+    `full push ${full} B; already on the remote after the kill ${present} B (objects and chunks); re-run push sent ${resumed.bytesSent} B`,
+  );
   assert.equal(resumed.refs[0]?.new, tip);
   assert.equal(await readRefFile(remote), tip);
-  assert.ok(resumed.bytesSent < full, `the re-run push sent ${resumed.bytesSent} B, no less than the full ${full} B`);
-  assert.ok(Math.abs(resumed.bytesSent - (full - present)) <= 0.01 * full, `re-run sent ${resumed.bytesSent} B; expected about ${full - present} B (full minus what was already there)`);
+  assert.ok(
+    resumed.bytesSent < full,
+    `the re-run push sent ${resumed.bytesSent} B, no less than the full ${full} B`,
+  );
+  assert.ok(
+    Math.abs(resumed.bytesSent - (full - present)) <= 0.01 * full,
+    `re-run sent ${resumed.bytesSent} B; expected about ${full - present} B (full minus what was already there)`,
+  );
 
   const clone = path.join(work, 'clone');
   await mg(work, 'clone', '-q', remote, clone);
@@ -327,11 +404,15 @@ test('clone killed midway: a new clone works with the debris left in place; fetc
     const target = path.join(work, `killed-${attempt}`);
     // Copied and verified rather than hard-linked: linking takes milliseconds, too short a window to kill in.
     const outcome = await killAfter(['clone', '--no-hardlinks', remote, target], work, delay);
-    const config = await readFile(path.join(target, '.mediagit', 'config.toml'), 'utf8').catch(() => '');
+    const config = await readFile(path.join(target, '.mediagit', 'config.toml'), 'utf8').catch(
+      () => '',
+    );
     const chunks = (await storedChunks(path.join(target, '.mediagit'))).length;
     const branch = await readRefFile(path.join(target, '.mediagit'));
     const tracking = await readRefFile(path.join(target, '.mediagit'), 'refs/remotes/origin/main');
-    attempts.push(`${delay} ms: ${outcome}, ${chunks} of ${remoteChunks} chunks, ${config.includes('[remote.origin]') ? 'remote configured' : 'no remote yet'}${tracking ? ', fetch done' : ''}`);
+    attempts.push(
+      `${delay} ms: ${outcome}, ${chunks} of ${remoteChunks} chunks, ${config.includes('[remote.origin]') ? 'remote configured' : 'no remote yet'}${tracking ? ', fetch done' : ''}`,
+    );
     // Too late when the fetch had already finished (the kill then struck the checkout), or had
     // every chunk and was only writing the last objects or the ref: nothing left for a re-fetch.
     if (outcome === 'finished' || tracking !== null || chunks >= remoteChunks) {
@@ -353,9 +434,17 @@ test('clone killed midway: a new clone works with the debris left in place; fetc
   await assertFsckClean(fresh);
 
   const fetched = json<FetchJson>((await mg(partial, 'fetch', '--json')).stdout);
-  t.diagnostic(`full clone ${full.objects} objects / ${full.bytes} B; fetch in the killed clone ${fetched.objects} objects / ${fetched.bytes} B`);
-  assert.ok(fetched.objects > 0 && fetched.objects < full.objects, `fetch in a partial clone moved ${fetched.objects} objects of ${full.objects}`);
-  assert.deepEqual(fetched.updated.map((u) => [u.ref, u.new]), [['refs/remotes/origin/main', tip]]);
+  t.diagnostic(
+    `full clone ${full.objects} objects / ${full.bytes} B; fetch in the killed clone ${fetched.objects} objects / ${fetched.bytes} B`,
+  );
+  assert.ok(
+    fetched.objects > 0 && fetched.objects < full.objects,
+    `fetch in a partial clone moved ${fetched.objects} objects of ${full.objects}`,
+  );
+  assert.deepEqual(
+    fetched.updated.map((u) => [u.ref, u.new]),
+    [['refs/remotes/origin/main', tip]],
+  );
   await mg(partial, 'pull', '-q');
   assertTreesEqual(await hashTree(partial), srcTree, 'killed clone completed by fetch + pull');
   await assertFsckClean(partial);
@@ -366,19 +455,32 @@ test('clone interrupted by SIGINT or SIGTERM: one line, exit 128 + signal, and t
   const { remote } = await sharedSmallRemote();
   const work = await tempDir('remotes-interrupt-clone');
   const outcomes: string[] = [];
-  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+  for (const [signal, code] of [
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const) {
     let interrupted = false;
     for (let attempt = 0; attempt < 8 && !interrupted; attempt++) {
       const target = path.join(work, `${signal}-${attempt}`);
       // Copied and verified rather than hard-linked, so the fetch lasts long enough to interrupt.
-      const child = spawn(process.execPath, [CLI_PATH, 'clone', '--no-hardlinks', remote, target], { cwd: work, env: cliEnv(), stdio: ['ignore', 'ignore', 'pipe'] });
+      const child = spawn(process.execPath, [CLI_PATH, 'clone', '--no-hardlinks', remote, target], {
+        cwd: work,
+        env: cliEnv(),
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
       let stderr = '';
       child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
       const exited = new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
       // The signal goes in as soon as the remote is configured: the fetch is under way.
       let done = false;
       void exited.then(() => (done = true));
-      while (!done && !(await readFile(path.join(target, '.mediagit', 'config.toml'), 'utf8').catch(() => '')).includes('[remote.origin]')) await sleep(2);
+      while (
+        !done &&
+        !(
+          await readFile(path.join(target, '.mediagit', 'config.toml'), 'utf8').catch(() => '')
+        ).includes('[remote.origin]')
+      )
+        await sleep(2);
       if (!done) child.kill(signal);
       const exitCode = await exited;
       outcomes.push(`${signal} #${attempt}: exit ${exitCode}`);
@@ -401,26 +503,44 @@ test("clone --include 'audio/**' fetches and checks out only audio; a commit pus
   const remote = path.join(work, 'remote.mediagit');
   await cp(sharedRemote, remote, { recursive: true });
 
-  const full = json<CloneJson>((await mg(work, 'clone', '--json', remote, path.join(work, 'full'))).stdout);
+  const full = json<CloneJson>(
+    (await mg(work, 'clone', '--json', remote, path.join(work, 'full'))).stdout,
+  );
   const sparse = path.join(work, 'sparse');
-  const part = json<CloneJson>((await mg(work, 'clone', '--json', '--include', 'audio/**', remote, sparse)).stdout);
-  t.diagnostic(`bytesReceived: sparse clone ${part.bytesReceived} B, full clone ${full.bytesReceived} B (${((100 * part.bytesReceived) / full.bytesReceived).toFixed(1)} %)`);
+  const part = json<CloneJson>(
+    (await mg(work, 'clone', '--json', '--include', 'audio/**', remote, sparse)).stdout,
+  );
+  t.diagnostic(
+    `bytesReceived: sparse clone ${part.bytesReceived} B, full clone ${full.bytesReceived} B (${((100 * part.bytesReceived) / full.bytesReceived).toFixed(1)} %)`,
+  );
 
   const audio = new Map([...srcTree].filter(([p]) => p.startsWith('audio/')));
   assert.ok(audio.size >= 3 && audio.size < srcTree.size / 4);
   assertTreesEqual(await hashTree(sparse), audio, 'sparse checkout');
   const audioBytes = (await folderSize(path.join(src, 'audio'))).bytes;
   t.diagnostic(`audio files: ${audioBytes} B of the checkout`);
-  assert.ok(part.bytesReceived < full.bytesReceived / 3, `sparse clone received ${part.bytesReceived} B, full clone ${full.bytesReceived} B`);
+  assert.ok(
+    part.bytesReceived < full.bytesReceived / 3,
+    `sparse clone received ${part.bytesReceived} B, full clone ${full.bytesReceived} B`,
+  );
   await assertStatusClean(sparse);
 
-  await commitFile(sparse, 'audio/new_take.raw', randomBytes(150_000), 'new take from the sparse clone');
+  await commitFile(
+    sparse,
+    'audio/new_take.raw',
+    randomBytes(150_000),
+    'new take from the sparse clone',
+  );
   await mg(sparse, 'push', '-q');
   const check = path.join(work, 'check');
   await mg(work, 'clone', '-q', remote, check);
   const expected = new Map(srcTree);
   expected.set('audio/new_take.raw', (await hashTree(sparse)).get('audio/new_take.raw')!);
-  assertTreesEqual(await hashTree(check), expected, 'full clone after a push from the sparse clone');
+  assertTreesEqual(
+    await hashTree(check),
+    expected,
+    'full clone after a push from the sparse clone',
+  );
   await assertFsckClean(check);
 });
 
@@ -435,7 +555,12 @@ test('clone of a path that holds no repository: one-line error, nothing created'
   assert.equal(await exists(missing), false, 'the clone created the remote folder');
   // An existing empty target stays (it was the user's) and stays empty.
   await mkdir(path.join(work, 'empty'));
-  assertOneLineError(await mgFail(work, 'clone', missing, 'empty'), 16, /not found|no-such-remote/, 'clone into an empty folder');
+  assertOneLineError(
+    await mgFail(work, 'clone', missing, 'empty'),
+    16,
+    /not found|no-such-remote/,
+    'clone into an empty folder',
+  );
   assert.deepEqual(await readdir(path.join(work, 'empty')), []);
 });
 
@@ -459,17 +584,36 @@ test('malformed remote URLs and a duplicate remote name: one-line errors, no pas
   for (const [url, pattern] of cases) {
     const clone = await mgFail(work, 'clone', url, 'target');
     assertOneLineError(clone, 11, pattern, `clone ${url}`);
-    assert.equal(await exists(path.join(work, 'target')), false, `clone ${url} left its target folder`);
+    assert.equal(
+      await exists(path.join(work, 'target')),
+      false,
+      `clone ${url} left its target folder`,
+    );
     const add = await mgFail(repo, 'remote', 'add', 'bad', url);
     assertOneLineError(add, 11, pattern, `remote add ${url}`);
-    for (const res of [clone, add]) assert.ok(!res.stdout.includes(password) && !res.stderr.includes(password), `the password was printed for ${url}`);
+    for (const res of [clone, add])
+      assert.ok(
+        !res.stdout.includes(password) && !res.stderr.includes(password),
+        `the password was printed for ${url}`,
+      );
   }
-  assert.equal(await readFile(configPath, 'utf8'), config, 'a rejected remote add changed the config');
+  assert.equal(
+    await readFile(configPath, 'utf8'),
+    config,
+    'a rejected remote add changed the config',
+  );
 
   const dup = await mgFail(repo, 'remote', 'add', 'origin', path.join(work, 'elsewhere'));
   assertOneLineError(dup, 2, /remote 'origin' already exists/, 'duplicate remote add');
-  assert.equal(await readFile(configPath, 'utf8'), config, 'a duplicate remote add changed the config');
-  assert.equal((await mg(repo, 'remote', '-v')).stdout.trim(), `origin\t${path.join(work, 'remote')}`);
+  assert.equal(
+    await readFile(configPath, 'utf8'),
+    config,
+    'a duplicate remote add changed the config',
+  );
+  assert.equal(
+    (await mg(repo, 'remote', '-v')).stdout.trim(),
+    `origin\t${path.join(work, 'remote')}`,
+  );
 });
 
 test('a corrupted chunk on the remote: clone exits 6 naming it and writes nothing', async () => {
@@ -489,25 +633,61 @@ test('a corrupted chunk on the remote: clone exits 6 naming it and writes nothin
 
   const res = await mgFail(work, 'clone', remote, 'target');
   assertOneLineError(res, 6, new RegExp(`${victim.oid}.*corrupt`), 'clone of a corrupted remote');
-  assert.equal(await exists(path.join(work, 'target')), false, 'a failed clone left its folder behind');
+  assert.equal(
+    await exists(path.join(work, 'target')),
+    false,
+    'a failed clone left its folder behind',
+  );
   await mkdir(path.join(work, 'empty'));
-  assertOneLineError(await mgFail(work, 'clone', remote, 'empty'), 6, new RegExp(victim.oid), 'clone into an existing empty folder');
-  assert.deepEqual(await readdir(path.join(work, 'empty')), [], 'refs or files were written into the clone target');
+  assertOneLineError(
+    await mgFail(work, 'clone', remote, 'empty'),
+    6,
+    new RegExp(victim.oid),
+    'clone into an existing empty folder',
+  );
+  assert.deepEqual(
+    await readdir(path.join(work, 'empty')),
+    [],
+    'refs or files were written into the clone target',
+  );
 });
 
 test('unreachable S3 endpoint: StoreUnavailable error quickly, secret never printed, nothing created', async () => {
   const work = await tempDir('remotes-s3-down');
   const secret = 'SuperSecretKeyValue0123456789';
   const started = Date.now();
-  const res = await runCli(['clone', 's3://bucket/x', 'target', '-o', 'endpoint=http://127.0.0.1:9', '-o', 'access_key=a', '-o', `secret_key=${secret}`, '-o', 'max_retries=0'], {
-    cwd: work,
-    allowFail: true,
-    timeoutMs: 60_000,
-  });
+  const res = await runCli(
+    [
+      'clone',
+      's3://bucket/x',
+      'target',
+      '-o',
+      'endpoint=http://127.0.0.1:9',
+      '-o',
+      'access_key=a',
+      '-o',
+      `secret_key=${secret}`,
+      '-o',
+      'max_retries=0',
+    ],
+    {
+      cwd: work,
+      allowFail: true,
+      timeoutMs: 60_000,
+    },
+  );
   const elapsed = Date.now() - started;
-  assertOneLineError(res, 12, /cannot reach|unavailable|ECONNREFUSED/i, 'clone from a dead endpoint');
+  assertOneLineError(
+    res,
+    12,
+    /cannot reach|unavailable|ECONNREFUSED/i,
+    'clone from a dead endpoint',
+  );
   assert.ok(elapsed < 15_000, `took ${elapsed} ms to give up`);
-  assert.ok(!res.stdout.includes(secret) && !res.stderr.includes(secret), 'the secret key was printed');
+  assert.ok(
+    !res.stdout.includes(secret) && !res.stderr.includes(secret),
+    'the secret key was printed',
+  );
   assert.equal(await exists(path.join(work, 'target')), false);
 });
 
@@ -516,7 +696,8 @@ test('unreachable S3 endpoint: StoreUnavailable error quickly, secret never prin
 test('encrypted repository: push and clone are byte-identical, the remote holds no plaintext, a wrong passphrase clones nothing', async () => {
   const work = await tempDir('remotes-encrypted');
   const marker = Buffer.from('PLAINTEXT-MARKER-7f3a9c1e-mediagit-remote-test');
-  const content = (): Buffer => Buffer.concat([randomBytes(50_000), marker, randomBytes(90_000), marker, randomBytes(30_000)]);
+  const content = (): Buffer =>
+    Buffer.concat([randomBytes(50_000), marker, randomBytes(90_000), marker, randomBytes(30_000)]);
   const pass = { MEDIAGIT_PASSPHRASE: 'correct horse battery staple' };
 
   const populate = async (dir: string, files: Map<string, Buffer>): Promise<void> => {
@@ -538,15 +719,27 @@ test('encrypted repository: push and clone are byte-identical, the remote holds 
   await initAndCommit(plain, 'plain');
   await mg(plain, 'remote', 'add', 'origin', path.join(work, 'plain-remote'));
   await mg(plain, 'push', '-q');
-  assert.ok(await folderContains(path.join(work, 'plain-remote'), marker), 'control: the marker should be visible in an unencrypted remote');
+  assert.ok(
+    await folderContains(path.join(work, 'plain-remote'), marker),
+    'control: the marker should be visible in an unencrypted remote',
+  );
 
   const src = path.join(work, 'src');
   const remote = path.join(work, 'remote.mediagit');
   await populate(src, files);
-  await initAndCommit(src, 'secret', { ...pass, MEDIAGIT_NEW_PASSPHRASE: pass.MEDIAGIT_PASSPHRASE }, ['--encrypt']);
+  await initAndCommit(
+    src,
+    'secret',
+    { ...pass, MEDIAGIT_NEW_PASSPHRASE: pass.MEDIAGIT_PASSPHRASE },
+    ['--encrypt'],
+  );
   await runCli(['remote', 'add', 'origin', remote], { cwd: src, env: pass });
   await runCli(['push', '-q'], { cwd: src, env: pass });
-  assert.equal(await folderContains(remote, marker), null, 'plaintext found on the encrypted remote');
+  assert.equal(
+    await folderContains(remote, marker),
+    null,
+    'plaintext found on the encrypted remote',
+  );
 
   const clone = path.join(work, 'clone');
   await runCli(['clone', '-q', remote, clone], { cwd: work, env: pass });
@@ -554,9 +747,17 @@ test('encrypted repository: push and clone are byte-identical, the remote holds 
   await assertFsckClean(clone, pass);
   await assertStatusClean(clone, pass);
 
-  const wrong = await runCli(['clone', remote, 'wrong'], { cwd: work, env: { MEDIAGIT_PASSPHRASE: 'not the passphrase' }, allowFail: true });
+  const wrong = await runCli(['clone', remote, 'wrong'], {
+    cwd: work,
+    env: { MEDIAGIT_PASSPHRASE: 'not the passphrase' },
+    allowFail: true,
+  });
   assertOneLineError(wrong, 14, /passphrase/, 'clone with a wrong passphrase');
-  assert.equal(await exists(path.join(work, 'wrong')), false, 'a clone with a wrong passphrase left a folder');
+  assert.equal(
+    await exists(path.join(work, 'wrong')),
+    false,
+    'a clone with a wrong passphrase left a folder',
+  );
   assert.ok(!wrong.stderr.includes('correct horse'), 'the right passphrase appeared in the output');
 });
 
@@ -584,15 +785,35 @@ test('4 clones pushing at once, round after round: exactly one wins each round, 
   let rounds = 0;
   while (rounds < MIN_ROUNDS || (rounds < MAX_ROUNDS && Date.now() - started < BUDGET_MS)) {
     const round = rounds++;
-    await Promise.all(clones.map((c, i) => commitFile(c, `round-${round}/clone-${i}.bin`, randomBytes(2000 + i), `round ${round} clone ${i}`)));
-    const results = await Promise.all(clones.map((c) => runCli(['push', '--json'], { cwd: c, allowFail: true })));
+    await Promise.all(
+      clones.map((c, i) =>
+        commitFile(
+          c,
+          `round-${round}/clone-${i}.bin`,
+          randomBytes(2000 + i),
+          `round ${round} clone ${i}`,
+        ),
+      ),
+    );
+    const results = await Promise.all(
+      clones.map((c) => runCli(['push', '--json'], { cwd: c, allowFail: true })),
+    );
     const winners = results.flatMap((r, i) => (r.code === 0 ? [i] : []));
-    assert.equal(winners.length, 1, `round ${round}: exit codes ${results.map((r) => r.code).join(', ')}`);
-    for (const r of results) if (r.code !== 0) assertOneLineError(r, 10, /rejected/, `round ${round}: losing push`);
+    assert.equal(
+      winners.length,
+      1,
+      `round ${round}: exit codes ${results.map((r) => r.code).join(', ')}`,
+    );
+    for (const r of results)
+      if (r.code !== 0) assertOneLineError(r, 10, /rejected/, `round ${round}: losing push`);
     const w = winners[0]!;
     const pushed = json<PushJson>(results[w]!.stdout).refs[0]!.new;
     assert.equal(pushed, await headOid(clones[w]!));
-    assert.equal(await readRefFile(remote), pushed, `round ${round}: the remote ref is not the winner's commit`);
+    assert.equal(
+      await readRefFile(remote),
+      pushed,
+      `round ${round}: the remote ref is not the winner's commit`,
+    );
     acknowledged.push({ oid: pushed, file: `round-${round}/clone-${w}.bin` });
     wins[w]!++;
     await Promise.all(clones.map((c, i) => (i === w ? Promise.resolve() : mg(c, 'pull', '-q'))));
@@ -601,10 +822,18 @@ test('4 clones pushing at once, round after round: exactly one wins each round, 
 
   const fresh = path.join(work, 'fresh');
   await mg(work, 'clone', '-q', remote, fresh);
-  const history = new Set(json<LogJson[]>((await mg(fresh, 'log', '--json')).stdout).map((e) => e.oid));
+  const history = new Set(
+    json<LogJson[]>((await mg(fresh, 'log', '--json')).stdout).map((e) => e.oid),
+  );
   const lost = acknowledged.filter((a) => !history.has(a.oid));
   assert.deepEqual(lost, [], 'acknowledged pushes missing from the history of a fresh clone');
-  for (const a of acknowledged) assert.ok(await exists(path.join(fresh, a.file)), `${a.file} (acknowledged) is missing from a fresh clone`);
+  for (const a of acknowledged)
+    assert.ok(
+      await exists(path.join(fresh, a.file)),
+      `${a.file} (acknowledged) is missing from a fresh clone`,
+    );
   await assertFsckClean(fresh);
-  t.diagnostic(`${rounds} rounds x ${CLONES} concurrent pushes in ${elapsed} ms: wins per clone ${wins.join('/')}; fresh clone history ${history.size} commits`);
+  t.diagnostic(
+    `${rounds} rounds x ${CLONES} concurrent pushes in ${elapsed} ms: wins per clone ${wins.join('/')}; fresh clone history ${history.size} commits`,
+  );
 });

@@ -5,21 +5,32 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { runCli, tempDir } from '../support/cli.js';
 
-type Status = { staged: { path: string; status: string }[]; unstaged: { path: string; status: string }[] };
+type Status = {
+  staged: { path: string; status: string }[];
+  unstaged: { path: string; status: string }[];
+};
 
-test('status reports staged changes right whether or not the index knows HEAD\'s tree', async () => {
+test("status reports staged changes right whether or not the index knows HEAD's tree", async () => {
   const repo = await tempDir('staged');
   const run = (...args: string[]) => runCli(args, { cwd: repo });
-  const staged = async (): Promise<string[]> => (JSON.parse((await run('status', '--json')).stdout) as Status).staged.map((c) => `${c.status} ${c.path}`);
-  const recordedTree = async (): Promise<string | undefined> => (JSON.parse(await readFile(path.join(repo, '.mediagit', 'index'), 'utf8')) as { tree?: string }).tree;
+  const staged = async (): Promise<string[]> =>
+    (JSON.parse((await run('status', '--json')).stdout) as Status).staged.map(
+      (c) => `${c.status} ${c.path}`,
+    );
+  const recordedTree = async (): Promise<string | undefined> =>
+    (JSON.parse(await readFile(path.join(repo, '.mediagit', 'index'), 'utf8')) as { tree?: string })
+      .tree;
 
   await run('init', '-q');
-  for (const name of ['a.txt', 'b.txt', 'c.txt']) await writeFile(path.join(repo, name), `${name} v1\n`);
+  for (const name of ['a.txt', 'b.txt', 'c.txt'])
+    await writeFile(path.join(repo, name), `${name} v1\n`);
   await run('add', '.');
   assert.equal(await recordedTree(), undefined, 'add alone records no tree');
   assert.deepEqual(await staged(), ['A a.txt', 'A b.txt', 'A c.txt']);
   await run('commit', '-q', '-m', 'one');
-  const head = (JSON.parse((await run('log', '--json', '-n', '1')).stdout) as { tree: string }[])[0]!.tree;
+  const head = (
+    JSON.parse((await run('log', '--json', '-n', '1')).stdout) as { tree: string }[]
+  )[0]!.tree;
   assert.equal(await recordedTree(), head, 'commit records the tree it wrote');
   assert.deepEqual(await staged(), []);
 
@@ -52,7 +63,10 @@ test('status reports staged changes right whether or not the index knows HEAD\'s
  * a 64 GB sparse file (reading it, even its holes, takes the better part of a minute: only not
  * reading it is quick) and the text file given `edited`, new bytes of the same size.
  */
-async function grownTake(prefix: string, text: { name: string; committed: string; edited: string }) {
+async function grownTake(
+  prefix: string,
+  text: { name: string; committed: string; edited: string },
+) {
   const repo = await tempDir(prefix);
   const run = (...args: string[]) => runCli(args, { cwd: repo, timeoutMs: 20_000 });
   await run('init', '-q');
@@ -67,9 +81,15 @@ async function grownTake(prefix: string, text: { name: string; committed: string
 
 test('status calls a file whose size changed modified without reading it (a 64 GB sparse file answers at once)', async () => {
   // Same size, new bytes: the text file has to be read to be told apart.
-  const { run } = await grownTake('status-size', { name: 'same-size.txt', committed: 'abc\n', edited: 'abd\n' });
+  const { run } = await grownTake('status-size', {
+    name: 'same-size.txt',
+    committed: 'abc\n',
+    edited: 'abd\n',
+  });
   const started = performance.now();
-  const status = JSON.parse((await run('status', '--json')).stdout) as Status & { unstaged: { size: number }[] };
+  const status = JSON.parse((await run('status', '--json')).stdout) as Status & {
+    unstaged: { size: number }[];
+  };
   const secs = (performance.now() - started) / 1000;
   assert.deepEqual(status.unstaged, [
     { path: 'same-size.txt', status: 'M', size: 4 },
@@ -92,7 +112,11 @@ test('status compares a same-size file with its staged chunks: any byte changed 
     const edited = Buffer.from(original);
     edited[at] = edited[at]! ^ 0x01;
     await writeFile(file, edited);
-    assert.equal((await run('status', '--porcelain')).stdout, ' M plate.exr\n', `byte ${at} flipped`);
+    assert.equal(
+      (await run('status', '--porcelain')).stdout,
+      ' M plate.exr\n',
+      `byte ${at} flipped`,
+    );
   }
   // The same bytes again, with a new mtime (in the past: a future one would be smudged as racy):
   // compared, found equal, and the stat refreshed.
@@ -100,14 +124,29 @@ test('status compares a same-size file with its staged chunks: any byte changed 
   const earlier = new Date(Date.now() - 100_000);
   await utimes(file, earlier, earlier);
   assert.equal((await run('status', '--porcelain')).stdout, '');
-  const [entry] = (JSON.parse(await readFile(path.join(repo, '.mediagit', 'index'), 'utf8')) as { entries: string[][] }).entries;
-  assert.equal(entry![4], String((await stat(file, { bigint: true })).mtimeNs), 'status refreshed the stat data');
+  const [entry] = (
+    JSON.parse(await readFile(path.join(repo, '.mediagit', 'index'), 'utf8')) as {
+      entries: string[][];
+    }
+  ).entries;
+  assert.equal(
+    entry![4],
+    String((await stat(file, { bigint: true })).mtimeNs),
+    'status refreshed the stat data',
+  );
 });
 
 test('diff --stat / --name-status against the index read no more than status does; diff HEAD still tells a revert', async () => {
-  const { repo, run } = await grownTake('diff-compare', { name: 'notes.txt', committed: 'one\n', edited: 'two\n' });
+  const { repo, run } = await grownTake('diff-compare', {
+    name: 'notes.txt',
+    committed: 'one\n',
+    edited: 'two\n',
+  });
   assert.equal((await run('diff', '--name-status')).stdout, 'M\tnotes.txt\nM\ttake.wav\n');
-  assert.equal((await run('diff', '--stat')).stdout, ` notes.txt | Bin 4 -> 4 bytes\n take.wav  | Bin 14 -> ${64 * 1024 ** 3} bytes\n 2 files changed\n`);
+  assert.equal(
+    (await run('diff', '--stat')).stdout,
+    ` notes.txt | Bin 4 -> 4 bytes\n take.wav  | Bin 14 -> ${64 * 1024 ** 3} bytes\n 2 files changed\n`,
+  );
   // Staged 'two', then back to HEAD's 'one' on disk: against the index it changed, against HEAD not.
   await truncate(path.join(repo, 'take.wav'), 14);
   await writeFile(path.join(repo, 'take.wav'), 'RIFF take one\n');

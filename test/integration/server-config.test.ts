@@ -17,7 +17,11 @@ describe('mediagit server: configuration', () => {
     const config = await loadServerConfig({ env: {}, cwd });
     assert.equal(config.port, 3000);
     assert.equal(config.host, '0.0.0.0');
-    assert.deepEqual(config.storage, { kind: 'single', url: path.join(cwd, 'mediagit-data'), options: {} });
+    assert.deepEqual(config.storage, {
+      kind: 'single',
+      url: path.join(cwd, 'mediagit-data'),
+      options: {},
+    });
     assert.equal(config.maxObjectBytes, 16 * 1024 * 1024);
     assert.equal(config.maxPackBytes, 64 * 1024 * 1024);
     assert.equal(config.requestTimeoutMs, 300_000);
@@ -30,11 +34,22 @@ describe('mediagit server: configuration', () => {
   test('environment variables win over the file', async () => {
     const cwd = await tempDir('config-env');
     const file = path.join(cwd, 'mediagit.toml');
-    await writeFile(file, '[server]\nhost = "10.0.0.1"\nport = 4000\nmax_object_bytes = 2048\n[auth]\nanonymous_read = true\napi_keys = false\n[metrics]\nenabled = false\nport = 9999\n');
+    await writeFile(
+      file,
+      '[server]\nhost = "10.0.0.1"\nport = 4000\nmax_object_bytes = 2048\n[auth]\nanonymous_read = true\napi_keys = false\n[metrics]\nenabled = false\nport = 9999\n',
+    );
     const config = await loadServerConfig({
       configPath: file,
       cwd,
-      env: { MEDIAGIT_HOST: '127.0.0.1', MEDIAGIT_PORT: '0', MEDIAGIT_JWT_SECRET: SECRET, MEDIAGIT_API_KEY_ENABLED: 'true', MEDIAGIT_METRICS_ENABLED: 'true', MEDIAGIT_METRICS_PORT: '9191', MEDIAGIT_AUDIT_LOG: 'audit.jsonl' },
+      env: {
+        MEDIAGIT_HOST: '127.0.0.1',
+        MEDIAGIT_PORT: '0',
+        MEDIAGIT_JWT_SECRET: SECRET,
+        MEDIAGIT_API_KEY_ENABLED: 'true',
+        MEDIAGIT_METRICS_ENABLED: 'true',
+        MEDIAGIT_METRICS_PORT: '9191',
+        MEDIAGIT_AUDIT_LOG: 'audit.jsonl',
+      },
     });
     assert.equal(config.host, '127.0.0.1');
     assert.equal(config.port, 0);
@@ -49,37 +64,80 @@ describe('mediagit server: configuration', () => {
   test('[storage] backends: local, s3, azure, gcs, multi with named tables, and url + options', async () => {
     const cwd = await tempDir('config-storage');
     const load = (configText: string) => loadServerConfig({ configText, env: {}, cwd });
-    assert.deepEqual((await load('[storage]\nbackend = "local"\n[storage.local]\npath = "repos"\n')).storage, { kind: 'single', url: path.join(cwd, 'repos'), options: {} });
-    assert.deepEqual((await load('[storage]\nbackend = "s3"\n[storage.s3]\nbucket = "media"\nprefix = "team"\nregion = "eu-west-1"\nforce_path_style = true\npart_size = 8388608\n')).storage, {
-      kind: 'single',
-      url: 's3://media/team',
-      options: { region: 'eu-west-1', force_path_style: true, part_size: 8388608 },
-    });
-    assert.deepEqual((await load('[storage]\nbackend = "azure"\n[storage.azure]\naccount_name = "acct"\ncontainer = "repos"\nuse_managed_identity = true\n')).storage, {
-      kind: 'single',
-      url: 'azure://repos/',
-      options: { account_name: 'acct', use_managed_identity: true },
-    });
-    assert.deepEqual((await load('[storage]\nbackend = "gcs"\n[storage.gcs]\nbucket = "media"\nproject = "p"\n')).storage, { kind: 'single', url: 'gs://media/', options: { project: 'p' } });
-    const multi = await load('[storage]\nbackend = "multi"\n[storage.multi]\nprimary = "local"\nsecondary = "backup"\n[storage.multi.local]\npath = "/fast"\n[storage.multi.backup]\nbackend = "s3"\nbucket = "mediagit-backup"\nregion = "us-west-2"\n');
+    assert.deepEqual(
+      (await load('[storage]\nbackend = "local"\n[storage.local]\npath = "repos"\n')).storage,
+      { kind: 'single', url: path.join(cwd, 'repos'), options: {} },
+    );
+    assert.deepEqual(
+      (
+        await load(
+          '[storage]\nbackend = "s3"\n[storage.s3]\nbucket = "media"\nprefix = "team"\nregion = "eu-west-1"\nforce_path_style = true\npart_size = 8388608\n',
+        )
+      ).storage,
+      {
+        kind: 'single',
+        url: 's3://media/team',
+        options: { region: 'eu-west-1', force_path_style: true, part_size: 8388608 },
+      },
+    );
+    assert.deepEqual(
+      (
+        await load(
+          '[storage]\nbackend = "azure"\n[storage.azure]\naccount_name = "acct"\ncontainer = "repos"\nuse_managed_identity = true\n',
+        )
+      ).storage,
+      {
+        kind: 'single',
+        url: 'azure://repos/',
+        options: { account_name: 'acct', use_managed_identity: true },
+      },
+    );
+    assert.deepEqual(
+      (await load('[storage]\nbackend = "gcs"\n[storage.gcs]\nbucket = "media"\nproject = "p"\n'))
+        .storage,
+      { kind: 'single', url: 'gs://media/', options: { project: 'p' } },
+    );
+    const multi = await load(
+      '[storage]\nbackend = "multi"\n[storage.multi]\nprimary = "local"\nsecondary = "backup"\n[storage.multi.local]\npath = "/fast"\n[storage.multi.backup]\nbackend = "s3"\nbucket = "mediagit-backup"\nregion = "us-west-2"\n',
+    );
     assert.deepEqual(multi.storage, {
       kind: 'multi',
       primary: { kind: 'single', url: '/fast', options: {} },
       secondary: { kind: 'single', url: 's3://mediagit-backup/', options: { region: 'us-west-2' } },
     });
-    assert.deepEqual((await load('[storage]\nurl = "azure://cont/p"\n[storage.options]\nendpoint = "http://127.0.0.1:1"\naccount_name = "a"\naccount_key = "k"\n')).storage, {
-      kind: 'single',
-      url: 'azure://cont/p',
-      options: { endpoint: 'http://127.0.0.1:1', account_name: 'a', account_key: 'k' },
-    });
+    assert.deepEqual(
+      (
+        await load(
+          '[storage]\nurl = "azure://cont/p"\n[storage.options]\nendpoint = "http://127.0.0.1:1"\naccount_name = "a"\naccount_key = "k"\n',
+        )
+      ).storage,
+      {
+        kind: 'single',
+        url: 'azure://cont/p',
+        options: { endpoint: 'http://127.0.0.1:1', account_name: 'a', account_key: 'k' },
+      },
+    );
   });
 
   test('each repository gets its own folder or prefix; the _system area is separate', async () => {
     const cwd = await tempDir('config-areas');
-    const local = new RepositoryStorage({ kind: 'single', url: path.join(cwd, 'data'), options: {} }, cwd);
-    assert.equal((await local.forRepository('studio/hero-game')).description, path.join(cwd, 'data', 'studio', 'hero-game'));
+    const local = new RepositoryStorage(
+      { kind: 'single', url: path.join(cwd, 'data'), options: {} },
+      cwd,
+    );
+    assert.equal(
+      (await local.forRepository('studio/hero-game')).description,
+      path.join(cwd, 'data', 'studio', 'hero-game'),
+    );
     assert.equal((await local.system()).description, path.join(cwd, 'data', '_system'));
-    const s3 = new RepositoryStorage({ kind: 'single', url: 's3://media/team', options: { region: 'us-east-1', access_key: 'a', secret_key: 'b' } }, cwd);
+    const s3 = new RepositoryStorage(
+      {
+        kind: 'single',
+        url: 's3://media/team',
+        options: { region: 'us-east-1', access_key: 'a', secret_key: 'b' },
+      },
+      cwd,
+    );
     assert.match((await s3.forRepository('hero')).description, /^s3:\/\/media\/team\/hero\//);
     assert.equal(s3.backend, 's3');
     await Promise.all([local.close(), s3.close()]);
@@ -87,7 +145,11 @@ describe('mediagit server: configuration', () => {
 
   test('open stores are kept per repository, the least recently used beyond maxOpen are let go', async () => {
     const cwd = await tempDir('config-lru');
-    const storage = new RepositoryStorage({ kind: 'single', url: path.join(cwd, 'data'), options: {} }, cwd, { maxOpen: 2, closeDelayMs: 0 });
+    const storage = new RepositoryStorage(
+      { kind: 'single', url: path.join(cwd, 'data'), options: {} },
+      cwd,
+      { maxOpen: 2, closeDelayMs: 0 },
+    );
     const a = storage.forRepository('a');
     assert.equal(storage.forRepository('a'), a);
     const b = storage.forRepository('b');
@@ -100,12 +162,19 @@ describe('mediagit server: configuration', () => {
 
   test('bad settings are ConfigErrors naming the setting, never echoing secrets', async () => {
     const cwd = await tempDir('config-bad');
-    const bad = async (configText: string, env: Record<string, string> = {}, match?: RegExp): Promise<void> => {
-      await assert.rejects(loadServerConfig({ configText, env, cwd }), (err: Error & { code?: string }) => {
-        assert.equal(err.code, 'E_CONFIG', err.message);
-        if (match) assert.match(err.message, match);
-        return true;
-      });
+    const bad = async (
+      configText: string,
+      env: Record<string, string> = {},
+      match?: RegExp,
+    ): Promise<void> => {
+      await assert.rejects(
+        loadServerConfig({ configText, env, cwd }),
+        (err: Error & { code?: string }) => {
+          assert.equal(err.code, 'E_CONFIG', err.message);
+          if (match) assert.match(err.message, match);
+          return true;
+        },
+      );
     };
     await bad('[server\n');
     await bad('[server]\nport = "3000"\n', {}, /port/);
@@ -114,13 +183,23 @@ describe('mediagit server: configuration', () => {
     await bad('[surver]\n', {}, /surver/);
     await bad('[storage]\nbackend = "ftp"\n', {}, /backend/);
     await bad('[storage]\nbackend = "s3"\n[storage.s3]\nregion = "x"\n', {}, /bucket/);
-    await bad('[storage]\nbackend = "multi"\n[storage.multi]\nprimary = "a"\nsecondary = "b"\n[storage.multi.a]\npath = "/x"\n', {}, /multi/);
+    await bad(
+      '[storage]\nbackend = "multi"\n[storage.multi]\nprimary = "a"\nsecondary = "b"\n[storage.multi.a]\npath = "/x"\n',
+      {},
+      /multi/,
+    );
     await bad('[storage]\nurl = "https://other.example/repo"\n', {}, /mediagit server/);
     await bad('', { MEDIAGIT_PORT: '70000' }, /MEDIAGIT_PORT/);
     await bad('', { MEDIAGIT_METRICS_ENABLED: 'maybe' }, /MEDIAGIT_METRICS_ENABLED/);
     await bad('', { MEDIAGIT_JWT_SECRET: 'short-secret' }, /too short/);
-    await assert.rejects(loadServerConfig({ configText: '', env: { MEDIAGIT_JWT_SECRET: 'short-secret' }, cwd }), (err: Error) => !err.message.includes('short-secret'));
-    await assert.rejects(loadServerConfig({ configPath: 'missing.toml', requireFile: true, env: {}, cwd }), { code: 'E_CONFIG' });
+    await assert.rejects(
+      loadServerConfig({ configText: '', env: { MEDIAGIT_JWT_SECRET: 'short-secret' }, cwd }),
+      (err: Error) => !err.message.includes('short-secret'),
+    );
+    await assert.rejects(
+      loadServerConfig({ configPath: 'missing.toml', requireFile: true, env: {}, cwd }),
+      { code: 'E_CONFIG' },
+    );
     // A missing default file is fine.
     await loadServerConfig({ configPath: 'mediagit.toml', env: {}, cwd });
     // A server nobody can authenticate to is refused.

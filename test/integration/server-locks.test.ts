@@ -31,7 +31,8 @@ describe('mediagit server: locks', () => {
   after(() => server.close());
 
   const lock = (token: string, path: string) => http(`${base}/locks`, { token, json: { path } });
-  const unlock = (token: string, id: string, force?: boolean) => http(`${base}/locks/${id}/unlock`, { token, json: force === undefined ? {} : { force } });
+  const unlock = (token: string, id: string, force?: boolean) =>
+    http(`${base}/locks/${id}/unlock`, { token, json: force === undefined ? {} : { force } });
   const verify = async (token: string): Promise<{ ours: Lock[]; theirs: Lock[] }> => {
     const res = await http(`${base}/locks/verify`, { token, json: {} });
     assert.equal(res.status, 200);
@@ -59,8 +60,12 @@ describe('mediagit server: locks', () => {
 
     assert.deepEqual(await verify(alice), { ours: [aliceLock], theirs: [bobLock] });
     assert.deepEqual(await verify(bob), { ours: [bobLock], theirs: [aliceLock] });
-    assert.deepEqual((await http(`${base}/locks?path=scenes/`, { token: bob })).json, { locks: [aliceLock] });
-    assert.deepEqual((await http(`${base}/locks`, { token: bob })).json, { locks: [aliceLock, bobLock] });
+    assert.deepEqual((await http(`${base}/locks?path=scenes/`, { token: bob })).json, {
+      locks: [aliceLock],
+    });
+    assert.deepEqual((await http(`${base}/locks`, { token: bob })).json, {
+      locks: [aliceLock, bobLock],
+    });
 
     // Bob cannot release Alice's lock, not even with force (he is no admin).
     assert.equal((await unlock(bob, aliceLock.id)).status, 403);
@@ -78,31 +83,45 @@ describe('mediagit server: locks', () => {
     // The path is free again.
     assert.equal((await lock(bob, 'scenes/level01.blend')).status, 201);
 
-    const events = server.auditLines.filter((l) => l['repo'] === 'art').map((l) => `${String(l['event'])} ${String(l['identity'])} ${String(l['status'])}`);
+    const events = server.auditLines
+      .filter((l) => l['repo'] === 'art')
+      .map((l) => `${String(l['event'])} ${String(l['identity'])} ${String(l['status'])}`);
     assert.ok(events.includes('lock alice 201'));
     assert.ok(events.includes('lock bob 409'));
     assert.ok(events.includes('unlock carol 200'));
   });
 
   test('eight identities race for one path: exactly one gets it', async () => {
-    const tokens = await Promise.all(Array.from({ length: 8 }, (_, i) => server.token('art', 'write', `racer-${i}`)));
+    const tokens = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => server.token('art', 'write', `racer-${i}`)),
+    );
     const answers = await Promise.all(tokens.map((t) => lock(t, 'audio/theme.wav')));
     assert.equal(answers.filter((a) => a.status === 201).length, 1);
     assert.equal(answers.filter((a) => a.status === 409).length, 7);
     const winner = answers.find((a) => a.status === 201)!.json?.['lock'] as Lock;
-    for (const a of answers.filter((x) => x.status === 409)) assert.equal((a.json?.['lock'] as Lock).owner, winner.owner);
+    for (const a of answers.filter((x) => x.status === 409))
+      assert.equal((a.json?.['lock'] as Lock).owner, winner.owner);
   });
 
   test('two replicas over one folder see the same locks', async () => {
-    const replica = await startTestServer({ storage: { url: server.dataDir!, options: { fsync: false } }, env: { MEDIAGIT_JWT_SECRET: server.secret } });
+    const replica = await startTestServer({
+      storage: { url: server.dataDir!, options: { fsync: false } },
+      env: { MEDIAGIT_JWT_SECRET: server.secret },
+    });
     try {
       const a = await lock(alice, 'shared/asset.psd');
       assert.equal(a.status, 201);
-      const viaReplica = await http(`${replica.url}/art/locks`, { token: bob, json: { path: 'shared/asset.psd' } });
+      const viaReplica = await http(`${replica.url}/art/locks`, {
+        token: bob,
+        json: { path: 'shared/asset.psd' },
+      });
       assert.equal(viaReplica.status, 409);
       assert.equal((viaReplica.json?.['lock'] as Lock).owner, 'alice');
       const id = (a.json?.['lock'] as Lock).id;
-      assert.equal((await http(`${replica.url}/art/locks/${id}/unlock`, { token: alice, json: {} })).status, 200);
+      assert.equal(
+        (await http(`${replica.url}/art/locks/${id}/unlock`, { token: alice, json: {} })).status,
+        200,
+      );
       assert.equal((await lock(bob, 'shared/asset.psd')).status, 201);
     } finally {
       await replica.close();

@@ -7,7 +7,13 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { encodeTestPack, http, startTestServer, storedObject, type TestServer } from '../support/server-harness.js';
+import {
+  encodeTestPack,
+  http,
+  startTestServer,
+  storedObject,
+  type TestServer,
+} from '../support/server-harness.js';
 
 const promtool = spawnSync('promtool', ['--version'], { stdio: 'ignore' }).status === 0;
 
@@ -44,17 +50,42 @@ describe('mediagit server: metrics', () => {
     const before = await scrape(server);
     const base0 = value(before, 'mediagit_bytes_uploaded_total');
     let sent = 0;
-    const compressible = await Promise.all(Array.from({ length: 5 }, (_, i) => storedObject('chunk', Buffer.alloc(50_000, i + 1), true)));
+    const compressible = await Promise.all(
+      Array.from({ length: 5 }, (_, i) => storedObject('chunk', Buffer.alloc(50_000, i + 1), true)),
+    );
     for (const c of compressible) {
-      assert.equal((await http(`${server.url}/metered/chunks/${c.oid}`, { method: 'PUT', token, body: c.stored })).status, 201);
+      assert.equal(
+        (
+          await http(`${server.url}/metered/chunks/${c.oid}`, {
+            method: 'PUT',
+            token,
+            body: c.stored,
+          })
+        ).status,
+        201,
+      );
       sent += c.stored.length;
     }
     // The same chunk again (deduplicated), and a pack of new random ones.
-    assert.equal((await http(`${server.url}/metered/chunks/${compressible[0]!.oid}`, { method: 'PUT', token, body: compressible[0]!.stored })).status, 200);
+    assert.equal(
+      (
+        await http(`${server.url}/metered/chunks/${compressible[0]!.oid}`, {
+          method: 'PUT',
+          token,
+          body: compressible[0]!.stored,
+        })
+      ).status,
+      200,
+    );
     sent += compressible[0]!.stored.length;
-    const random = await Promise.all(Array.from({ length: 3 }, () => storedObject('chunk', randomBytes(1000))));
+    const random = await Promise.all(
+      Array.from({ length: 3 }, () => storedObject('chunk', randomBytes(1000))),
+    );
     const pack = encodeTestPack(random.map((r) => ({ kind: 'chunk' as const, ...r })));
-    assert.deepEqual((await http(`${server.url}/metered/objects/pack`, { token, body: pack })).json, { stored: 3, existing: 0 });
+    assert.deepEqual(
+      (await http(`${server.url}/metered/objects/pack`, { token, body: pack })).json,
+      { stored: 3, existing: 0 },
+    );
     sent += pack.length;
     const got = await http(`${server.url}/metered/chunks/${random[0]!.oid}`, { token });
     assert.equal(got.status, 200);
@@ -63,31 +94,57 @@ describe('mediagit server: metrics', () => {
     assert.equal(value(text, 'mediagit_bytes_uploaded_total') - base0, sent);
     assert.equal(value(text, 'mediagit_objects_stored_total'), 8);
     assert.equal(value(text, 'mediagit_bytes_downloaded_total'), random[0]!.stored.length);
-    const storedBytes = compressible.reduce((n, c) => n + c.stored.length, 0) + random.reduce((n, r) => n + r.stored.length, 0);
+    const storedBytes =
+      compressible.reduce((n, c) => n + c.stored.length, 0) +
+      random.reduce((n, r) => n + r.stored.length, 0);
     assert.equal(value(text, 'mediagit_bytes_stored_total'), storedBytes);
-    assert.equal(value(text, 'mediagit_dedup_ratio'), (storedBytes + compressible[0]!.stored.length) / storedBytes);
-    assert.ok(value(text, 'mediagit_compression_ratio') > 10, 'runs of one byte compress very well');
-    assert.ok(value(text, 'mediagit_request_duration_seconds_count{route="/:repo/chunks/:oid",method="PUT",status="201"}') >= 5);
-    assert.ok(value(text, 'mediagit_request_duration_seconds_count{route="/:repo/objects/pack",method="POST",status="200"}') >= 1);
+    assert.equal(
+      value(text, 'mediagit_dedup_ratio'),
+      (storedBytes + compressible[0]!.stored.length) / storedBytes,
+    );
+    assert.ok(
+      value(text, 'mediagit_compression_ratio') > 10,
+      'runs of one byte compress very well',
+    );
+    assert.ok(
+      value(
+        text,
+        'mediagit_request_duration_seconds_count{route="/:repo/chunks/:oid",method="PUT",status="201"}',
+      ) >= 5,
+    );
+    assert.ok(
+      value(
+        text,
+        'mediagit_request_duration_seconds_count{route="/:repo/objects/pack",method="POST",status="200"}',
+      ) >= 1,
+    );
   });
 
-  test('`promtool check metrics` accepts the exposition', { skip: promtool ? false : 'promtool not installed (apt-get install -y prometheus)' }, async () => {
-    // Make every label combination appear, errors included.
-    await http(`${server.url}/r/refs`);
-    await http(`${server.url}/Bad/refs`);
-    const text = await scrape(server);
-    const result = await new Promise<{ code: number | null; output: string }>((resolve, reject) => {
-      const child = spawn('promtool', ['check', 'metrics'], { stdio: ['pipe', 'pipe', 'pipe'] });
-      let output = '';
-      child.stdout.on('data', (b: Buffer) => (output += b.toString()));
-      child.stderr.on('data', (b: Buffer) => (output += b.toString()));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, output }));
-      child.stdin.end(text);
-    });
-    assert.equal(result.code, 0, result.output);
-    assert.equal(result.output.trim(), '', result.output);
-  });
+  test(
+    '`promtool check metrics` accepts the exposition',
+    { skip: promtool ? false : 'promtool not installed (apt-get install -y prometheus)' },
+    async () => {
+      // Make every label combination appear, errors included.
+      await http(`${server.url}/r/refs`);
+      await http(`${server.url}/Bad/refs`);
+      const text = await scrape(server);
+      const result = await new Promise<{ code: number | null; output: string }>(
+        (resolve, reject) => {
+          const child = spawn('promtool', ['check', 'metrics'], {
+            stdio: ['pipe', 'pipe', 'pipe'],
+          });
+          let output = '';
+          child.stdout.on('data', (b: Buffer) => (output += b.toString()));
+          child.stderr.on('data', (b: Buffer) => (output += b.toString()));
+          child.on('error', reject);
+          child.on('close', (code) => resolve({ code, output }));
+          child.stdin.end(text);
+        },
+      );
+      assert.equal(result.code, 0, result.output);
+      assert.equal(result.output.trim(), '', result.output);
+    },
+  );
 
   test('two servers in one process keep separate registries', async () => {
     const other = await startTestServer({ env: { MEDIAGIT_METRICS_ENABLED: 'true' } });

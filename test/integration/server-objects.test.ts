@@ -6,15 +6,35 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { encodeEnvelope, encodeManifest, sha256Hex } from '../../src/objects/index.js';
-import { decodeTestPack, encodeTestPack, http, startTestServer, storedObject, type TestServer } from '../support/server-harness.js';
+import {
+  decodeTestPack,
+  encodeTestPack,
+  http,
+  startTestServer,
+  storedObject,
+  type TestServer,
+} from '../support/server-harness.js';
 
 const descriptor = (encryption: 'aes-256-gcm' | null): Buffer =>
-  Buffer.from(JSON.stringify({ format: 'mediagit', version: 1, chunking: { min_size: 262144, avg_size: 1048576, max_size: 4194304 }, encryption }));
+  Buffer.from(
+    JSON.stringify({
+      format: 'mediagit',
+      version: 1,
+      chunking: { min_size: 262144, avg_size: 1048576, max_size: 4194304 },
+      encryption,
+    }),
+  );
 
 /** A well-formed encrypted envelope header (docs/encryption.md) and random "ciphertext". */
-function sealed(kind: 'chunk' | 'manifest' | 'commit', size = 200): { oid: string; stored: Buffer } {
+function sealed(
+  kind: 'chunk' | 'manifest' | 'commit',
+  size = 200,
+): { oid: string; stored: Buffer } {
   const header = encodeEnvelope(kind, 0, 0, Buffer.alloc(0), 1);
-  return { oid: randomBytes(32).toString('hex'), stored: Buffer.concat([header, randomBytes(size)]) };
+  return {
+    oid: randomBytes(32).toString('hex'),
+    stored: Buffer.concat([header, randomBytes(size)]),
+  };
 }
 
 describe('mediagit server: objects', () => {
@@ -34,17 +54,32 @@ describe('mediagit server: objects', () => {
   test('chunks: PUT 201, again 200, GET the same bytes, HEAD, check reports only the missing', async () => {
     const { oid, stored } = await storedObject('chunk', randomBytes(5000), true);
     const base = `${server.url}/plain-a`;
-    assert.equal((await http(`${base}/chunks/${oid}`, { method: 'PUT', token: write, body: stored })).status, 201);
-    assert.equal((await http(`${base}/chunks/${oid}`, { method: 'PUT', token: write, body: stored })).status, 200);
+    assert.equal(
+      (await http(`${base}/chunks/${oid}`, { method: 'PUT', token: write, body: stored })).status,
+      201,
+    );
+    assert.equal(
+      (await http(`${base}/chunks/${oid}`, { method: 'PUT', token: write, body: stored })).status,
+      200,
+    );
     const got = await http(`${base}/chunks/${oid}`, { token: read });
     assert.equal(got.status, 200);
     assert.equal(got.headers.get('content-type'), 'application/octet-stream');
     assert.deepEqual(got.body, stored);
-    assert.equal((await http(`${base}/chunks/${oid}`, { method: 'HEAD', token: read })).status, 200);
+    assert.equal(
+      (await http(`${base}/chunks/${oid}`, { method: 'HEAD', token: read })).status,
+      200,
+    );
     const absent = sha256Hex(randomBytes(8));
     assert.equal((await http(`${base}/chunks/${absent}`, { token: read })).status, 404);
-    assert.equal((await http(`${base}/chunks/${absent}`, { method: 'HEAD', token: read })).status, 404);
-    const check = await http(`${base}/chunks/check`, { token: read, json: { chunks: [oid, absent], objects: [absent] } });
+    assert.equal(
+      (await http(`${base}/chunks/${absent}`, { method: 'HEAD', token: read })).status,
+      404,
+    );
+    const check = await http(`${base}/chunks/check`, {
+      token: read,
+      json: { chunks: [oid, absent], objects: [absent] },
+    });
     assert.equal(check.status, 200);
     assert.deepEqual(check.json, { chunks: [absent], objects: [absent] });
   });
@@ -52,34 +87,95 @@ describe('mediagit server: objects', () => {
   test('manifests and objects: kinds are enforced per endpoint; GET /manifests serves only manifests', async () => {
     const base = `${server.url}/studio/hero-game`;
     const chunk = await storedObject('chunk', Buffer.from('hello'));
-    const manifest = await storedObject('manifest', encodeManifest({ size: 5, chunks: [{ oid: chunk.oid, size: 5 }] }));
-    const commitText = Buffer.from(`tree ${'0'.repeat(64)}\nauthor A <a@b> 1 +0000\ncommitter A <a@b> 1 +0000\n\nm\n`);
+    const manifest = await storedObject(
+      'manifest',
+      encodeManifest({ size: 5, chunks: [{ oid: chunk.oid, size: 5 }] }),
+    );
+    const commitText = Buffer.from(
+      `tree ${'0'.repeat(64)}\nauthor A <a@b> 1 +0000\ncommitter A <a@b> 1 +0000\n\nm\n`,
+    );
     const commit = await storedObject('commit', commitText);
-    assert.equal((await http(`${base}/manifests/${manifest.oid}`, { method: 'PUT', token: write, body: manifest.stored })).status, 201);
-    assert.equal((await http(`${base}/objects/${commit.oid}`, { method: 'PUT', token: write, body: commit.stored })).status, 201);
+    assert.equal(
+      (
+        await http(`${base}/manifests/${manifest.oid}`, {
+          method: 'PUT',
+          token: write,
+          body: manifest.stored,
+        })
+      ).status,
+      201,
+    );
+    assert.equal(
+      (
+        await http(`${base}/objects/${commit.oid}`, {
+          method: 'PUT',
+          token: write,
+          body: commit.stored,
+        })
+      ).status,
+      201,
+    );
     // A commit is not a manifest, and a chunk is not an object.
-    const wrong = await http(`${base}/manifests/${commit.oid}`, { method: 'PUT', token: write, body: commit.stored });
+    const wrong = await http(`${base}/manifests/${commit.oid}`, {
+      method: 'PUT',
+      token: write,
+      body: commit.stored,
+    });
     assert.equal(wrong.status, 422);
     assert.equal(wrong.json?.['error'], 'invalid_object');
-    assert.equal((await http(`${base}/objects/${chunk.oid}`, { method: 'PUT', token: write, body: chunk.stored })).status, 422);
-    assert.deepEqual((await http(`${base}/objects/${manifest.oid}`, { token: read })).body, manifest.stored);
-    assert.deepEqual((await http(`${base}/manifests/${manifest.oid}`, { token: read })).body, manifest.stored);
+    assert.equal(
+      (
+        await http(`${base}/objects/${chunk.oid}`, {
+          method: 'PUT',
+          token: write,
+          body: chunk.stored,
+        })
+      ).status,
+      422,
+    );
+    assert.deepEqual(
+      (await http(`${base}/objects/${manifest.oid}`, { token: read })).body,
+      manifest.stored,
+    );
+    assert.deepEqual(
+      (await http(`${base}/manifests/${manifest.oid}`, { token: read })).body,
+      manifest.stored,
+    );
     assert.equal((await http(`${base}/manifests/${commit.oid}`, { token: read })).status, 404);
   });
 
   test('packs: upload stores every record once, fetch returns those present and counts the rest', async () => {
     const base = `${server.url}/packs`;
-    const chunks = await Promise.all(Array.from({ length: 20 }, () => storedObject('chunk', randomBytes(300), false)));
-    const manifest = await storedObject('manifest', encodeManifest({ size: 300, chunks: [{ oid: chunks[0]!.oid, size: 300 }] }), true);
-    const records = [...chunks.map((c) => ({ kind: 'chunk' as const, ...c })), { kind: 'manifest' as const, ...manifest }];
-    const first = await http(`${base}/objects/pack`, { token: write, body: encodeTestPack(records.slice(0, 5)) });
+    const chunks = await Promise.all(
+      Array.from({ length: 20 }, () => storedObject('chunk', randomBytes(300), false)),
+    );
+    const manifest = await storedObject(
+      'manifest',
+      encodeManifest({ size: 300, chunks: [{ oid: chunks[0]!.oid, size: 300 }] }),
+      true,
+    );
+    const records = [
+      ...chunks.map((c) => ({ kind: 'chunk' as const, ...c })),
+      { kind: 'manifest' as const, ...manifest },
+    ];
+    const first = await http(`${base}/objects/pack`, {
+      token: write,
+      body: encodeTestPack(records.slice(0, 5)),
+    });
     assert.equal(first.status, 200);
     assert.deepEqual(first.json, { stored: 5, existing: 0 });
-    const second = await http(`${base}/objects/pack`, { token: write, body: encodeTestPack(records) });
+    const second = await http(`${base}/objects/pack`, {
+      token: write,
+      body: encodeTestPack(records),
+    });
     assert.deepEqual(second.json, { stored: records.length - 5, existing: 5 });
 
     const missing = sha256Hex(randomBytes(4));
-    const want = [...chunks.map((c) => `chunks/${c.oid}`), `objects/${manifest.oid}`, `objects/${missing}`];
+    const want = [
+      ...chunks.map((c) => `chunks/${c.oid}`),
+      `objects/${manifest.oid}`,
+      `objects/${missing}`,
+    ];
     const fetched = await http(`${base}/objects/fetch`, { token: read, json: { want } });
     assert.equal(fetched.status, 200);
     assert.equal(fetched.headers.get('x-missing-objects'), '1');
@@ -97,24 +193,44 @@ describe('mediagit server: objects', () => {
     const base = `${server.url}/bad-packs`;
     const good = await storedObject('chunk', randomBytes(100));
     const bad = await storedObject('chunk', randomBytes(100));
-    const liar = { kind: 'chunk' as const, oid: sha256Hex(Buffer.from('something else')), stored: bad.stored };
-    const res = await http(`${base}/objects/pack`, { token: write, body: encodeTestPack([{ kind: 'chunk', ...good }, liar]) });
+    const liar = {
+      kind: 'chunk' as const,
+      oid: sha256Hex(Buffer.from('something else')),
+      stored: bad.stored,
+    };
+    const res = await http(`${base}/objects/pack`, {
+      token: write,
+      body: encodeTestPack([{ kind: 'chunk', ...good }, liar]),
+    });
     assert.equal(res.status, 422);
     assert.equal(res.json?.['oid'], liar.oid);
     const check = await http(`${base}/chunks/check`, { token: read, json: { chunks: [good.oid] } });
     assert.deepEqual(check.json?.['chunks'], [good.oid]);
-    const garbage = await http(`${base}/objects/pack`, { token: write, body: Buffer.from('MGPK\x01\x00\x00\x00\x05junk') });
+    const garbage = await http(`${base}/objects/pack`, {
+      token: write,
+      body: Buffer.from('MGPK\x01\x00\x00\x00\x05junk'),
+    });
     assert.equal(garbage.status, 400);
   });
 
   test('list: sorted pages with next, filtered by prefix', async () => {
     const base = `${server.url}/listing`;
-    const chunks = await Promise.all(Array.from({ length: 7 }, () => storedObject('chunk', randomBytes(50))));
-    for (const c of chunks) assert.equal((await http(`${base}/chunks/${c.oid}`, { method: 'PUT', token: write, body: c.stored })).status, 201);
+    const chunks = await Promise.all(
+      Array.from({ length: 7 }, () => storedObject('chunk', randomBytes(50))),
+    );
+    for (const c of chunks)
+      assert.equal(
+        (await http(`${base}/chunks/${c.oid}`, { method: 'PUT', token: write, body: c.stored }))
+          .status,
+        201,
+      );
     const keys: string[] = [];
     let after = '';
     for (let page = 0; page < 10; page++) {
-      const res = await http(`${base}/list?prefix=chunks/&limit=3${after ? `&after=${after}` : ''}`, { token: read });
+      const res = await http(
+        `${base}/list?prefix=chunks/&limit=3${after ? `&after=${after}` : ''}`,
+        { token: read },
+      );
       assert.equal(res.status, 200);
       const entries = res.json?.['entries'] as { key: string; size: number }[];
       keys.push(...entries.map((e) => e.key));
@@ -130,23 +246,84 @@ describe('mediagit server: objects', () => {
   test('info, keys and meta: descriptor round trip, 201/200/409 on PUT, admin-only DELETE', async () => {
     const base = `${server.url}/described`;
     assert.equal((await http(`${base}/info`, { token: read })).status, 404);
-    assert.equal((await http(`${base}/meta/repository`, { method: 'PUT', token: write, body: Buffer.from('{"not":"a descriptor"}') })).status, 400);
-    assert.equal((await http(`${base}/meta/repository`, { method: 'PUT', token: write, body: descriptor(null) })).status, 201);
-    assert.equal((await http(`${base}/meta/repository`, { method: 'PUT', token: write, body: descriptor(null) })).status, 200);
-    assert.equal((await http(`${base}/meta/repository`, { method: 'PUT', token: write, body: descriptor('aes-256-gcm') })).status, 409);
+    assert.equal(
+      (
+        await http(`${base}/meta/repository`, {
+          method: 'PUT',
+          token: write,
+          body: Buffer.from('{"not":"a descriptor"}'),
+        })
+      ).status,
+      400,
+    );
+    assert.equal(
+      (
+        await http(`${base}/meta/repository`, {
+          method: 'PUT',
+          token: write,
+          body: descriptor(null),
+        })
+      ).status,
+      201,
+    );
+    assert.equal(
+      (
+        await http(`${base}/meta/repository`, {
+          method: 'PUT',
+          token: write,
+          body: descriptor(null),
+        })
+      ).status,
+      200,
+    );
+    assert.equal(
+      (
+        await http(`${base}/meta/repository`, {
+          method: 'PUT',
+          token: write,
+          body: descriptor('aes-256-gcm'),
+        })
+      ).status,
+      409,
+    );
     const info = await http(`${base}/info`, { token: read });
     assert.equal(info.status, 200);
     assert.equal(info.json?.['format'], 'mediagit');
-    assert.equal((await http(`${base}/keys/laptop`, { method: 'PUT', token: write, body: Buffer.from('{"k":1}') })).status, 201);
+    assert.equal(
+      (
+        await http(`${base}/keys/laptop`, {
+          method: 'PUT',
+          token: write,
+          body: Buffer.from('{"k":1}'),
+        })
+      ).status,
+      201,
+    );
     assert.deepEqual((await http(`${base}/keys`, { token: read })).json, { keys: ['laptop'] });
-    assert.deepEqual((await http(`${base}/keys/laptop`, { token: read })).body, Buffer.from('{"k":1}'));
-    assert.equal((await http(`${base}/meta/lock-x`, { method: 'PUT', token: write, body: Buffer.from('{}') })).status, 400);
-    assert.equal((await http(`${base}/keys/laptop`, { method: 'DELETE', token: write })).status, 403);
-    assert.equal((await http(`${base}/keys/laptop`, { method: 'DELETE', token: admin })).status, 204);
+    assert.deepEqual(
+      (await http(`${base}/keys/laptop`, { token: read })).body,
+      Buffer.from('{"k":1}'),
+    );
+    assert.equal(
+      (await http(`${base}/meta/lock-x`, { method: 'PUT', token: write, body: Buffer.from('{}') }))
+        .status,
+      400,
+    );
+    assert.equal(
+      (await http(`${base}/keys/laptop`, { method: 'DELETE', token: write })).status,
+      403,
+    );
+    assert.equal(
+      (await http(`${base}/keys/laptop`, { method: 'DELETE', token: admin })).status,
+      204,
+    );
     assert.equal((await http(`${base}/keys/laptop`, { token: read })).status, 404);
     const { oid, stored } = await storedObject('chunk', randomBytes(10));
     await http(`${base}/chunks/${oid}`, { method: 'PUT', token: write, body: stored });
-    assert.equal((await http(`${base}/chunks/${oid}`, { method: 'DELETE', token: admin })).status, 204);
+    assert.equal(
+      (await http(`${base}/chunks/${oid}`, { method: 'DELETE', token: admin })).status,
+      204,
+    );
     assert.equal((await http(`${base}/chunks/${oid}`, { token: read })).status, 404);
   });
 
@@ -154,28 +331,85 @@ describe('mediagit server: objects', () => {
     const base = `${server.url}/plain-b`;
     await http(`${base}/meta/repository`, { method: 'PUT', token: write, body: descriptor(null) });
     const good = await storedObject('chunk', Buffer.alloc(20_000, 7), true);
-    assert.equal((await http(`${base}/chunks/${good.oid}`, { method: 'PUT', token: write, body: good.stored })).status, 201);
+    assert.equal(
+      (await http(`${base}/chunks/${good.oid}`, { method: 'PUT', token: write, body: good.stored }))
+        .status,
+      201,
+    );
     const s = sealed('chunk');
-    assert.equal((await http(`${base}/chunks/${s.oid}`, { method: 'PUT', token: write, body: s.stored })).status, 422);
+    assert.equal(
+      (await http(`${base}/chunks/${s.oid}`, { method: 'PUT', token: write, body: s.stored }))
+        .status,
+      422,
+    );
     const truncated = good.stored.subarray(0, good.stored.length - 5);
-    assert.equal((await http(`${base}/chunks/${good.oid}`, { method: 'PUT', token: write, body: truncated })).status, 422);
+    assert.equal(
+      (await http(`${base}/chunks/${good.oid}`, { method: 'PUT', token: write, body: truncated }))
+        .status,
+      422,
+    );
   });
 
   test('encrypted repository: header checks only (cipher 1, codec 0, length 0, minimum size)', async () => {
     const base = `${server.url}/secret`;
-    assert.equal((await http(`${base}/meta/repository`, { method: 'PUT', token: write, body: descriptor('aes-256-gcm') })).status, 201);
+    assert.equal(
+      (
+        await http(`${base}/meta/repository`, {
+          method: 'PUT',
+          token: write,
+          body: descriptor('aes-256-gcm'),
+        })
+      ).status,
+      201,
+    );
     const s = sealed('chunk');
-    assert.equal((await http(`${base}/chunks/${s.oid}`, { method: 'PUT', token: write, body: s.stored })).status, 201);
+    assert.equal(
+      (await http(`${base}/chunks/${s.oid}`, { method: 'PUT', token: write, body: s.stored }))
+        .status,
+      201,
+    );
     const m = sealed('manifest');
-    assert.equal((await http(`${base}/manifests/${m.oid}`, { method: 'PUT', token: write, body: m.stored })).status, 201);
+    assert.equal(
+      (await http(`${base}/manifests/${m.oid}`, { method: 'PUT', token: write, body: m.stored }))
+        .status,
+      201,
+    );
     const plain = await storedObject('chunk', randomBytes(100));
-    assert.equal((await http(`${base}/chunks/${plain.oid}`, { method: 'PUT', token: write, body: plain.stored })).status, 422);
+    assert.equal(
+      (
+        await http(`${base}/chunks/${plain.oid}`, {
+          method: 'PUT',
+          token: write,
+          body: plain.stored,
+        })
+      ).status,
+      422,
+    );
     const tiny = sealed('chunk', 10);
-    assert.equal((await http(`${base}/chunks/${tiny.oid}`, { method: 'PUT', token: write, body: tiny.stored })).status, 422);
+    assert.equal(
+      (await http(`${base}/chunks/${tiny.oid}`, { method: 'PUT', token: write, body: tiny.stored }))
+        .status,
+      422,
+    );
     const wrongKind = sealed('commit');
-    assert.equal((await http(`${base}/chunks/${wrongKind.oid}`, { method: 'PUT', token: write, body: wrongKind.stored })).status, 422);
-    const pack = encodeTestPack([{ kind: 'chunk', ...sealed('chunk') }, { kind: 'commit', ...sealed('commit') }]);
-    assert.deepEqual((await http(`${base}/objects/pack`, { token: write, body: pack })).json, { stored: 2, existing: 0 });
+    assert.equal(
+      (
+        await http(`${base}/chunks/${wrongKind.oid}`, {
+          method: 'PUT',
+          token: write,
+          body: wrongKind.stored,
+        })
+      ).status,
+      422,
+    );
+    const pack = encodeTestPack([
+      { kind: 'chunk', ...sealed('chunk') },
+      { kind: 'commit', ...sealed('commit') },
+    ]);
+    assert.deepEqual((await http(`${base}/objects/pack`, { token: write, body: pack })).json, {
+      stored: 2,
+      existing: 0,
+    });
   });
 
   test('health endpoints need no credentials', async () => {

@@ -24,7 +24,13 @@ async function readRef(base: string, token: string, name: string): Promise<RefVa
   return refs[name] ?? null;
 }
 
-function cas(base: string, token: string, name: string, expected: RefValue | null, next: string | null) {
+function cas(
+  base: string,
+  token: string,
+  name: string,
+  expected: RefValue | null,
+  next: string | null,
+) {
   return http(`${base}/refs`, { token, json: { name, expected, next } });
 }
 
@@ -64,8 +70,11 @@ describe('mediagit server: refs', () => {
 
   test('GET /refs lists by prefix', async () => {
     const base = `${server.url}/listed`;
-    for (const name of ['refs/heads/main', 'refs/heads/dev', 'refs/tags/v1']) assert.equal((await cas(base, token, name, null, newOid())).status, 200);
-    const heads = (await http(`${base}/refs?prefix=refs/heads/`, { token })).json?.['refs'] as Record<string, RefValue>;
+    for (const name of ['refs/heads/main', 'refs/heads/dev', 'refs/tags/v1'])
+      assert.equal((await cas(base, token, name, null, newOid())).status, 200);
+    const heads = (await http(`${base}/refs?prefix=refs/heads/`, { token })).json?.[
+      'refs'
+    ] as Record<string, RefValue>;
     assert.deepEqual(Object.keys(heads), ['refs/heads/dev', 'refs/heads/main']);
     const all = (await http(`${base}/refs`, { token })).json?.['refs'] as Record<string, RefValue>;
     assert.deepEqual(Object.keys(all), ['refs/heads/dev', 'refs/heads/main', 'refs/tags/v1']);
@@ -74,11 +83,15 @@ describe('mediagit server: refs', () => {
   test('8 clients race POST /refs from the same state: exactly one 200, seven 409', async () => {
     const base = `${server.url}/race`;
     const name = 'refs/heads/main';
-    const tokens = await Promise.all(Array.from({ length: 8 }, (_, i) => server.token('race', 'write', `client-${i}`)));
+    const tokens = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => server.token('race', 'write', `client-${i}`)),
+    );
     for (const expected of [null, 'read'] as const) {
       const current = expected === null ? null : await readRef(base, token, name);
       const nexts = tokens.map(() => newOid());
-      const answers = await Promise.all(tokens.map((t, i) => cas(base, t, name, current, nexts[i]!)));
+      const answers = await Promise.all(
+        tokens.map((t, i) => cas(base, t, name, current, nexts[i]!)),
+      );
       const winners = answers.flatMap((a, i) => (a.status === 200 ? [i] : []));
       assert.equal(winners.length, 1, `statuses ${answers.map((a) => a.status).join(',')}`);
       assert.equal(answers.filter((a) => a.status === 409).length, 7);
@@ -90,20 +103,37 @@ describe('mediagit server: refs', () => {
 /** 4 clients × 20 rounds through alternating servers over one storage. */
 async function raceThroughReplicas(servers: readonly TestServer[], repo: string): Promise<void> {
   const name = 'refs/heads/main';
-  const clients = await Promise.all(Array.from({ length: 4 }, (_, i) => servers[0]!.token(repo, 'write', `artist-${i}`)));
+  const clients = await Promise.all(
+    Array.from({ length: 4 }, (_, i) => servers[0]!.token(repo, 'write', `artist-${i}`)),
+  );
   const acknowledged: string[] = [];
   for (let round = 0; round < 20; round++) {
     const via = (i: number): string => `${servers[(i + round) % servers.length]!.url}/${repo}`;
     // Everyone reads (through their own replica), then everyone pushes from what they read.
     const seen = await Promise.all(clients.map((t, i) => readRef(via(i), t, name)));
-    for (const s of seen) assert.deepEqual(s?.oid ?? null, acknowledged.at(-1) ?? null, `round ${round}: a replica served a stale or lost ref`);
+    for (const s of seen)
+      assert.deepEqual(
+        s?.oid ?? null,
+        acknowledged.at(-1) ?? null,
+        `round ${round}: a replica served a stale or lost ref`,
+      );
     const nexts = clients.map(() => newOid());
-    const answers = await Promise.all(clients.map((t, i) => cas(via(i), t, name, seen[i]!, nexts[i]!)));
+    const answers = await Promise.all(
+      clients.map((t, i) => cas(via(i), t, name, seen[i]!, nexts[i]!)),
+    );
     const winners = answers.flatMap((a, i) => (a.status === 200 ? [i] : []));
-    assert.equal(winners.length, 1, `round ${round}: statuses ${answers.map((a) => a.status).join(',')}`);
+    assert.equal(
+      winners.length,
+      1,
+      `round ${round}: statuses ${answers.map((a) => a.status).join(',')}`,
+    );
     for (const a of answers) if (a.status !== 200) assert.equal(a.status, 409);
     acknowledged.push(nexts[winners[0]!]!);
-    for (const s of servers) assert.equal((await readRef(`${s.url}/${repo}`, clients[0]!, name))?.oid, acknowledged.at(-1));
+    for (const s of servers)
+      assert.equal(
+        (await readRef(`${s.url}/${repo}`, clients[0]!, name))?.oid,
+        acknowledged.at(-1),
+      );
   }
   assert.equal(acknowledged.length, 20);
 }
@@ -111,7 +141,11 @@ async function raceThroughReplicas(servers: readonly TestServer[], repo: string)
 describe('mediagit server: two server processes over one storage', () => {
   test('shared local folder: exactly one winner per round, no acknowledged update lost', async () => {
     const first = await startTestServer({ child: true });
-    const second = await startTestServer({ child: true, storage: { url: first.dataDir!, options: { fsync: false } }, env: { MEDIAGIT_JWT_SECRET: first.secret } });
+    const second = await startTestServer({
+      child: true,
+      storage: { url: first.dataDir!, options: { fsync: false } },
+      env: { MEDIAGIT_JWT_SECRET: first.secret },
+    });
     try {
       await raceThroughReplicas([first, second], 'shared');
     } finally {
@@ -120,20 +154,42 @@ describe('mediagit server: two server processes over one storage', () => {
     }
   });
 
-  test('Azurite: exactly one winner per round, no acknowledged update lost', { skip: env['MEDIAGIT_TEST_AZURE_ENDPOINT'] ? false : 'MEDIAGIT_TEST_AZURE_ENDPOINT unset (test/servers/azurite.sh)' }, async () => {
-    const container = `mg-server-${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
-    const { BlobServiceClient, StorageSharedKeyCredential } = await import('@azure/storage-blob');
-    const account = env['MEDIAGIT_TEST_AZURE_ACCOUNT'] ?? 'devstoreaccount1';
-    const key = env['MEDIAGIT_TEST_AZURE_KEY'] ?? '';
-    await new BlobServiceClient(env['MEDIAGIT_TEST_AZURE_ENDPOINT']!, new StorageSharedKeyCredential(account, key)).createContainer(container);
-    const storage = { url: `azure://${container}/replicas`, options: { endpoint: env['MEDIAGIT_TEST_AZURE_ENDPOINT']!, account_name: account, account_key: key } };
-    const first = await startTestServer({ child: true, storage });
-    const second = await startTestServer({ child: true, storage, env: { MEDIAGIT_JWT_SECRET: first.secret } });
-    try {
-      await raceThroughReplicas([first, second], 'studio/shared');
-    } finally {
-      await second.close();
-      await first.close();
-    }
-  });
+  test(
+    'Azurite: exactly one winner per round, no acknowledged update lost',
+    {
+      skip: env['MEDIAGIT_TEST_AZURE_ENDPOINT']
+        ? false
+        : 'MEDIAGIT_TEST_AZURE_ENDPOINT unset (test/servers/azurite.sh)',
+    },
+    async () => {
+      const container = `mg-server-${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
+      const { BlobServiceClient, StorageSharedKeyCredential } = await import('@azure/storage-blob');
+      const account = env['MEDIAGIT_TEST_AZURE_ACCOUNT'] ?? 'devstoreaccount1';
+      const key = env['MEDIAGIT_TEST_AZURE_KEY'] ?? '';
+      await new BlobServiceClient(
+        env['MEDIAGIT_TEST_AZURE_ENDPOINT']!,
+        new StorageSharedKeyCredential(account, key),
+      ).createContainer(container);
+      const storage = {
+        url: `azure://${container}/replicas`,
+        options: {
+          endpoint: env['MEDIAGIT_TEST_AZURE_ENDPOINT']!,
+          account_name: account,
+          account_key: key,
+        },
+      };
+      const first = await startTestServer({ child: true, storage });
+      const second = await startTestServer({
+        child: true,
+        storage,
+        env: { MEDIAGIT_JWT_SECRET: first.secret },
+      });
+      try {
+        await raceThroughReplicas([first, second], 'studio/shared');
+      } finally {
+        await second.close();
+        await first.close();
+      }
+    },
+  );
 });

@@ -24,7 +24,11 @@ describe('mediagit server: graceful shutdown', () => {
       const answer = new Promise<{ status: number; body: string }>((resolve, reject) => {
         const req = httpRequest(`${server.url}/shutdown/chunks/${oid}`, {
           method: 'PUT',
-          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream', 'content-length': String(stored.length) },
+          headers: {
+            authorization: `Bearer ${token}`,
+            'content-type': 'application/octet-stream',
+            'content-length': String(stored.length),
+          },
         });
         req.on('response', (res) => {
           let body = '';

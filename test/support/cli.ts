@@ -104,7 +104,9 @@ export async function runCli(args: string[], opts: RunCliOptions): Promise<CliRe
 
   const { timedOut, ...res } = result;
   if (timedOut) {
-    throw new Error(`${shown} (in ${opts.cwd}) timed out after ${timeoutMs} ms\n${formatOutput(res)}`);
+    throw new Error(
+      `${shown} (in ${opts.cwd}) timed out after ${timeoutMs} ms\n${formatOutput(res)}`,
+    );
   }
   if (res.code !== 0 && !opts.allowFail) {
     throw new Error(`${shown} (in ${opts.cwd}) exited with ${res.code}\n${formatOutput(res)}`);
@@ -146,7 +148,8 @@ export async function tempDir(prefix: string): Promise<string> {
 /** `mediagit <args>` in `cwd`; a non-zero exit throws (see runCli). */
 export const mg = (cwd: string, ...args: string[]): Promise<CliResult> => runCli(args, { cwd });
 /** `mediagit <args>` in `cwd`, for commands expected to fail: the result carries the exit code. */
-export const mgFail = (cwd: string, ...args: string[]): Promise<CliResult> => runCli(args, { cwd, allowFail: true });
+export const mgFail = (cwd: string, ...args: string[]): Promise<CliResult> =>
+  runCli(args, { cwd, allowFail: true });
 
 export const parseJson = <T>(text: string): T => JSON.parse(text) as T;
 

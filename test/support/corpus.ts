@@ -18,7 +18,16 @@
  * bothers to collect.)
  */
 import { createHash } from 'node:crypto';
-import { mkdir, open, readdir, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
+import {
+  mkdir,
+  open,
+  readdir,
+  rename,
+  rm,
+  stat,
+  writeFile,
+  type FileHandle,
+} from 'node:fs/promises';
 import path from 'node:path';
 
 export type CorpusVersion = 1 | 2;
@@ -170,12 +179,16 @@ async function replaceWithPieces(file: string, pieces: Pieces): Promise<void> {
   }
 }
 
-async function* copyRange(file: string, start: number, endExclusive?: number): AsyncGenerator<Buffer> {
+async function* copyRange(
+  file: string,
+  start: number,
+  endExclusive?: number,
+): AsyncGenerator<Buffer> {
   const fh = await open(file, 'r');
   try {
     const end = endExclusive ?? (await fh.stat()).size;
     const scratch = Buffer.allocUnsafe(PIECE_BYTES);
-    for (let pos = start; pos < end; ) {
+    for (let pos = start; pos < end;) {
       const { bytesRead } = await fh.read(scratch, 0, Math.min(scratch.length, end - pos), pos);
       if (bytesRead === 0) throw new Error(`${file}: ended at ${pos}, expected ${end} bytes`);
       pos += bytesRead;
@@ -239,12 +252,13 @@ function* pcmFrames(seed: string, frames: number): Generator<Buffer> {
   const framesPerPiece = Math.floor(PIECE_BYTES / WAV_FRAME_BYTES);
   const scratch = Buffer.allocUnsafe(Math.min(frames, framesPerPiece) * WAV_FRAME_BYTES);
 
-  for (let done = 0; done < frames; ) {
+  for (let done = 0; done < frames;) {
     const n = Math.min(framesPerPiece, frames - done);
     const buf = scratch.subarray(0, n * WAV_FRAME_BYTES);
     let o = 0;
     for (let i = 0; i < n; i++) {
-      const tone = 0.62 * Math.sin(phase) + 0.24 * Math.sin(2 * phase + 0.5) + 0.1 * Math.sin(3 * phase);
+      const tone =
+        0.62 * Math.sin(phase) + 0.24 * Math.sin(2 * phase + 0.5) + 0.1 * Math.sin(3 * phase);
       const env = 0.65 + 0.35 * Math.sin(tremoloPhase);
       const noise = rng.u32();
       const left = tone * env * gain + ((noise & noiseMask) - noiseOffset);
@@ -297,7 +311,8 @@ async function appendToWav(file: string, seed: string, seconds: number): Promise
     if (header.toString('ascii', 0, 4) !== 'RIFF' || header.toString('ascii', 36, 40) !== 'data') {
       throw new Error(`${file}: not a corpus WAV`);
     }
-    if (WAV_HEADER_BYTES + dataBytes !== size) throw new Error(`${file}: data chunk is not the last chunk`);
+    if (WAV_HEADER_BYTES + dataBytes !== size)
+      throw new Error(`${file}: data chunk is not the last chunk`);
 
     let pos = size;
     for (const piece of pcmFrames(seed, framesFor(seconds))) {
@@ -313,7 +328,6 @@ async function appendToWav(file: string, seed: string, seconds: number): Promise
     await fh.close();
   }
 }
-
 
 // ---------------------------------------------------------------------------------------------
 // TIFF: baseline, uncompressed, 8-bit RGB, chunky, little-endian
@@ -342,7 +356,10 @@ const TIFF_RATIONAL = 5;
  */
 function tiffLayout(width: number, height: number, description: string): TiffLayout {
   const rowBytes = width * 3;
-  const rowsPerStrip = Math.max(1, Math.min(height, Math.floor(TIFF_STRIP_TARGET_BYTES / rowBytes)));
+  const rowsPerStrip = Math.max(
+    1,
+    Math.min(height, Math.floor(TIFF_STRIP_TARGET_BYTES / rowBytes)),
+  );
   const strips = Math.ceil(height / rowsPerStrip);
   const even = (n: number): number => n + (n & 1);
 
@@ -383,7 +400,8 @@ function tiffLayout(width: number, height: number, description: string): TiffLay
     else h.writeUInt32LE(valueOrOffset, entry + 8);
     entry += 12;
   };
-  const stripBytes = (i: number): number => Math.min(rowsPerStrip, height - i * rowsPerStrip) * rowBytes;
+  const stripBytes = (i: number): number =>
+    Math.min(rowsPerStrip, height - i * rowsPerStrip) * rowBytes;
 
   // Tags must appear in ascending order.
   tag(256, TIFF_LONG, 1, width);
@@ -401,7 +419,8 @@ function tiffLayout(width: number, height: number, description: string): TiffLay
   tag(284, TIFF_SHORT, 1, 1); // chunky
   tag(296, TIFF_SHORT, 1, 2); // inch
   tag(305, TIFF_ASCII, software.length, softwareOffset);
-  if (entry !== ifdOffset + 2 + entryCount * 12) throw new Error('tiffLayout: entry count mismatch');
+  if (entry !== ifdOffset + 2 + entryCount * 12)
+    throw new Error('tiffLayout: entry count mismatch');
   h.writeUInt32LE(0, entry); // no further IFD
 
   for (let c = 0; c < 3; c++) h.writeUInt16LE(8, bitsOffset + c * 2);
@@ -544,13 +563,19 @@ function box(type: string, ...children: Buffer[]): Buffer {
 }
 
 function mp4Header(title: string, payloadBytes: number): Buffer {
-  const ftyp = box('ftyp', Buffer.from('isom', 'latin1'), u32be(0x200), Buffer.from('isomiso2avc1mp41', 'latin1'));
+  const ftyp = box(
+    'ftyp',
+    Buffer.from('isom', 'latin1'),
+    u32be(0x200),
+    Buffer.from('isomiso2avc1mp41', 'latin1'),
+  );
   const text = Buffer.from(title, 'utf8');
   const nameBody = Buffer.alloc(4);
   nameBody.writeUInt16BE(text.length, 0);
   nameBody.writeUInt16BE(0x55c4, 2); // language "und"
   const moov = box('moov', box('udta', box('\u00a9nam', nameBody, text)));
-  if (payloadBytes + 8 > 0xffff_ffff) throw new Error('mp4Header: payload needs a 64-bit mdat size');
+  if (payloadBytes + 8 > 0xffff_ffff)
+    throw new Error('mp4Header: payload needs a 64-bit mdat size');
   const mdat = Buffer.alloc(8);
   mdat.writeUInt32BE(8 + payloadBytes, 0);
   mdat.write('mdat', 4, 'latin1');
@@ -566,14 +591,19 @@ function u32be(n: number): Buffer {
 function* randomPieces(seed: string, bytes: number): Generator<Buffer> {
   const rng = new Prng(seed);
   const scratch = Buffer.allocUnsafe(Math.min(PIECE_BYTES, bytes));
-  for (let done = 0; done < bytes; ) {
+  for (let done = 0; done < bytes;) {
     const n = Math.min(PIECE_BYTES, bytes - done);
     yield rng.fill(scratch.subarray(0, n));
     done += n;
   }
 }
 
-async function writeMp4(file: string, seed: string, title: string, payloadBytes: number): Promise<void> {
+async function writeMp4(
+  file: string,
+  seed: string,
+  title: string,
+  payloadBytes: number,
+): Promise<void> {
   await writePieces(
     file,
     (function* () {
@@ -589,7 +619,7 @@ async function findMdatPayload(file: string): Promise<{ offset: number; length: 
   try {
     const { size } = await fh.stat();
     const head = Buffer.alloc(8);
-    for (let pos = 0; pos + 8 <= size; ) {
+    for (let pos = 0; pos + 8 <= size;) {
       await fh.read(head, 0, 8, pos);
       const boxSize = head.readUInt32BE(0);
       if (boxSize < 8) throw new Error(`${file}: unsupported box size ${boxSize} at ${pos}`);
@@ -622,8 +652,30 @@ const SCENE_HEADER_BYTES = 32;
 /** Largest record sceneRecord can emit; pieces are cut so a record never straddles two. */
 const SCENE_MAX_RECORD = 256;
 
-const NODE_KINDS = ['mesh', 'light', 'camera', 'trigger', 'spawn', 'decal', 'probe', 'volume'] as const;
-const NODE_WORDS = ['rock', 'tree', 'crate', 'lamp', 'door', 'wall', 'fence', 'barrel', 'cliff', 'bush', 'pillar', 'arch'];
+const NODE_KINDS = [
+  'mesh',
+  'light',
+  'camera',
+  'trigger',
+  'spawn',
+  'decal',
+  'probe',
+  'volume',
+] as const;
+const NODE_WORDS = [
+  'rock',
+  'tree',
+  'crate',
+  'lamp',
+  'door',
+  'wall',
+  'fence',
+  'barrel',
+  'cliff',
+  'bush',
+  'pillar',
+  'arch',
+];
 const NODE_VARIANTS = ['a', 'b', 'c', 'large', 'small', 'broken', 'mossy', 'old'];
 const PROP_KEYS = ['lod', 'mass', 'friction', 'intensity', 'radius', 'fov', 'range', 'weight'];
 
@@ -637,7 +689,8 @@ function writeSceneRecord(buf: Buffer, at: number, id: number, rng: Prng): numbe
   o = buf.writeUInt8(name.length, o);
   o += buf.write(name, o, 'ascii');
   // Positions snapped to centimetres and mostly-unit scales: the redundancy real scenes have.
-  for (let k = 0; k < 3; k++) o = buf.writeFloatLE(Math.round(rng.between(-500, 500) * 100) / 100, o);
+  for (let k = 0; k < 3; k++)
+    o = buf.writeFloatLE(Math.round(rng.between(-500, 500) * 100) / 100, o);
   const [qx, qy, qz, qw] = unitQuaternion(rng);
   o = buf.writeFloatLE(qx, o);
   o = buf.writeFloatLE(qy, o);
@@ -658,7 +711,12 @@ function writeSceneRecord(buf: Buffer, at: number, id: number, rng: Prng): numbe
 }
 
 function unitQuaternion(rng: Prng): [number, number, number, number] {
-  const v = [rng.between(-1, 1), rng.between(-1, 1), rng.between(-1, 1), rng.between(-1, 1)] as const;
+  const v = [
+    rng.between(-1, 1),
+    rng.between(-1, 1),
+    rng.between(-1, 1),
+    rng.between(-1, 1),
+  ] as const;
   const len = Math.hypot(...v) || 1;
   return [v[0] / len, v[1] / len, v[2] / len, v[3] / len];
 }
@@ -726,7 +784,16 @@ async function insertIntoFile(file: string, insert: Buffer): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 
 const META_COUNT = 40;
-const ASSET_ADJECTIVES = ['Weathered', 'Polished', 'Ancient', 'Rusty', 'Frozen', 'Burnt', 'Wet', 'Dusty'];
+const ASSET_ADJECTIVES = [
+  'Weathered',
+  'Polished',
+  'Ancient',
+  'Rusty',
+  'Frozen',
+  'Burnt',
+  'Wet',
+  'Dusty',
+];
 
 function metaName(i: number): string {
   return `asset_${String(i).padStart(3, '0')}.json`;
@@ -857,9 +924,15 @@ function planFor(profile: CorpusProfile): Plan {
  * holds (generated with the same profile) in place. Returns the file count and total bytes of
  * `dir` afterwards, not counting a `.mediagit` folder.
  */
-export async function makeCorpus(dir: string, version: CorpusVersion, profile: CorpusProfile): Promise<CorpusStats> {
-  if (version !== 1 && version !== 2) throw new Error(`makeCorpus: version must be 1 or 2, got ${String(version)}`);
-  if (!(profile in PROFILE_SCALE)) throw new Error(`makeCorpus: unknown profile ${String(profile)}`);
+export async function makeCorpus(
+  dir: string,
+  version: CorpusVersion,
+  profile: CorpusProfile,
+): Promise<CorpusStats> {
+  if (version !== 1 && version !== 2)
+    throw new Error(`makeCorpus: version must be 1 or 2, got ${String(version)}`);
+  if (!(profile in PROFILE_SCALE))
+    throw new Error(`makeCorpus: unknown profile ${String(profile)}`);
   const plan = planFor(profile);
   const at = (rel: string): string => path.join(dir, ...rel.split('/'));
 
@@ -869,24 +942,36 @@ export async function makeCorpus(dir: string, version: CorpusVersion, profile: C
     for (const t of plan.textures) await writeTiff(at(t.path), t.path, t.width, t.height);
     for (const v of plan.videos) await writeMp4(at(v.path), v.path, v.title, v.bytes);
     for (const sc of plan.scenes) await writeScene(at(sc.path), sc.path, sc.bytes);
-    const sources = [...plan.wavs, ...plan.textures, ...plan.videos, ...plan.scenes].map((f) => f.path);
+    const sources = [...plan.wavs, ...plan.textures, ...plan.videos, ...plan.scenes].map(
+      (f) => f.path,
+    );
     await mkdir(at('meta'), { recursive: true });
-    for (let i = 0; i < META_COUNT; i++) await writeFile(at(`meta/${metaName(i)}`), metaJson(i, 1, sources));
+    for (let i = 0; i < META_COUNT; i++)
+      await writeFile(at(`meta/${metaName(i)}`), metaJson(i, 1, sources));
     await writeFile(at('README.txt'), README_TEXT);
   } else {
     await checkHoldsV1(dir, plan, profile);
-    await appendToWav(at(V2_EDITS.appendedWav), `${V2_EDITS.appendedWav}#append`, plan.appendSeconds);
+    await appendToWav(
+      at(V2_EDITS.appendedWav),
+      `${V2_EDITS.appendedWav}#append`,
+      plan.appendSeconds,
+    );
     for (const p of V2_EDITS.paintedTextures) {
       const t = plan.textures.find((x) => x.path === p);
       if (!t) throw new Error(`makeCorpus: no texture ${p} in the plan`);
       await paintTiff(at(p), p, t.width, t.height);
     }
-    await insertIntoFile(at(V2_EDITS.insertedScene), new Prng('scene-insert').fill(Buffer.alloc(1024)));
+    await insertIntoFile(
+      at(V2_EDITS.insertedScene),
+      new Prng('scene-insert').fill(Buffer.alloc(1024)),
+    );
     await retitleMp4(at(V2_EDITS.retitledVideo), V2_EDITS.retitledTo);
     await rename(at(V2_EDITS.renamedDir.from), at(V2_EDITS.renamedDir.to));
     await rm(at(V2_EDITS.deletedVideo));
     await writeWav(at(plan.newWav.path), plan.newWav.path, plan.newWav.seconds);
-    const sources = [...plan.wavs, ...plan.textures, ...plan.videos, ...plan.scenes].map((f) => f.path);
+    const sources = [...plan.wavs, ...plan.textures, ...plan.videos, ...plan.scenes].map(
+      (f) => f.path,
+    );
     for (let i = 0; i < META_COUNT; i += 4) {
       await writeFile(at(`${V2_EDITS.renamedDir.to}/${metaName(i)}`), metaJson(i, 2, sources));
     }
@@ -906,12 +991,19 @@ async function checkHoldsV1(dir: string, plan: Plan, profile: CorpusProfile): Pr
     }
   };
   const tex = plan.textures[0];
-  if (tex && (await sizeOf(tex.path)) !== tiffLayout(tex.width, tex.height, tex.path).pixelOffset + tex.width * tex.height * 3) {
+  if (
+    tex &&
+    (await sizeOf(tex.path)) !==
+      tiffLayout(tex.width, tex.height, tex.path).pixelOffset + tex.width * tex.height * 3
+  ) {
     throw problem(`${tex.path} is missing or of another profile`);
   }
-  if ((await sizeOf(V2_EDITS.deletedVideo)) === undefined) throw problem(`${V2_EDITS.deletedVideo} is missing`);
-  if ((await sizeOf(`${V2_EDITS.renamedDir.from}/${metaName(0)}`)) === undefined) throw problem('meta/ is missing');
-  if ((await sizeOf(V2_EDITS.renamedDir.to)) !== undefined) throw problem('metadata/ already exists');
+  if ((await sizeOf(V2_EDITS.deletedVideo)) === undefined)
+    throw problem(`${V2_EDITS.deletedVideo} is missing`);
+  if ((await sizeOf(`${V2_EDITS.renamedDir.from}/${metaName(0)}`)) === undefined)
+    throw problem('meta/ is missing');
+  if ((await sizeOf(V2_EDITS.renamedDir.to)) !== undefined)
+    throw problem('metadata/ already exists');
 }
 
 async function treeStats(dir: string): Promise<CorpusStats> {

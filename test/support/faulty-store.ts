@@ -4,7 +4,14 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { StoreUnavailableError } from '../../src/errors/index.js';
-import { assertValidKey, assertValidRefName, type ListedKey, type OperationOptions, type RefValue, type Store } from '../../src/store/index.js';
+import {
+  assertValidKey,
+  assertValidRefName,
+  type ListedKey,
+  type OperationOptions,
+  type RefValue,
+  type Store,
+} from '../../src/store/index.js';
 import { STORE_OPERATIONS, type StoreOperation } from '../../src/store/wrappers/operations.js';
 
 export interface FaultyStoreOptions {
@@ -47,7 +54,9 @@ export class FaultyStore implements Store {
   failureRate: number;
   /** Failures injected so far, by when they struck. */
   readonly injected = { before: 0, after: 0, midList: 0 };
-  readonly calls: Record<StoreOperation, number> = Object.fromEntries(STORE_OPERATIONS.map((op) => [op, 0])) as Record<StoreOperation, number>;
+  readonly calls: Record<StoreOperation, number> = Object.fromEntries(
+    STORE_OPERATIONS.map((op) => [op, 0]),
+  ) as Record<StoreOperation, number>;
   private readonly random: () => number;
   private readonly retryAfterRate: number;
   private readonly retryAfterMs: number;
@@ -75,18 +84,31 @@ export class FaultyStore implements Store {
 
   private fault(op: StoreOperation, when: string): StoreUnavailableError {
     const withRetryAfter = this.random() < this.retryAfterRate;
-    return new StoreUnavailableError(`injected fault: ${op} (${when})`, withRetryAfter ? { retryAfterMs: this.retryAfterMs } : {});
+    return new StoreUnavailableError(
+      `injected fault: ${op} (${when})`,
+      withRetryAfter ? { retryAfterMs: this.retryAfterMs } : {},
+    );
   }
 
   /** Draws every random number for a call up front, so the sequence does not depend on how long the inner call takes. */
-  private plan(op: StoreOperation): { latencyMs: number; fail: 'no' | 'before' | 'after'; error: StoreUnavailableError | null; listAfter: number } {
+  private plan(op: StoreOperation): {
+    latencyMs: number;
+    fail: 'no' | 'before' | 'after';
+    error: StoreUnavailableError | null;
+    listAfter: number;
+  } {
     this.calls[op]++;
     const latencyMs = this.random() * this.maxLatencyMs;
     const failing = this.operations.has(op) && this.random() < this.failureRate;
     const after = this.random() < this.failAfterWriteRate && WRITES.has(op);
     const listAfter = Math.floor(this.random() * 4);
     if (!failing) return { latencyMs, fail: 'no', error: null, listAfter };
-    return { latencyMs, fail: after ? 'after' : 'before', error: this.fault(op, after ? 'after the write' : 'before the call'), listAfter };
+    return {
+      latencyMs,
+      fail: after ? 'after' : 'before',
+      error: this.fault(op, after ? 'after the write' : 'before the call'),
+      listAfter,
+    };
   }
 
   private async call<T>(op: StoreOperation, fn: () => Promise<T>): Promise<T> {
@@ -148,9 +170,16 @@ export class FaultyStore implements Store {
     return this.call('readRef', () => this.inner.readRef(name, options));
   }
 
-  async compareAndSwapRef(name: string, expected: RefValue | null, next: string | null, options?: OperationOptions): Promise<boolean> {
+  async compareAndSwapRef(
+    name: string,
+    expected: RefValue | null,
+    next: string | null,
+    options?: OperationOptions,
+  ): Promise<boolean> {
     assertValidRefName(name);
-    return this.call('compareAndSwapRef', () => this.inner.compareAndSwapRef(name, expected, next, options));
+    return this.call('compareAndSwapRef', () =>
+      this.inner.compareAndSwapRef(name, expected, next, options),
+    );
   }
 
   async listRefs(prefix: string, options?: OperationOptions): Promise<Map<string, RefValue>> {

@@ -58,7 +58,8 @@ export interface TestServer {
 
 type TomlTable = Record<string, unknown>;
 
-const isTable = (v: unknown): v is TomlTable => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isTable = (v: unknown): v is TomlTable =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function table(doc: TomlTable, key: string): TomlTable {
   const existing = doc[key];
@@ -74,8 +75,10 @@ function serverToml(options: TestServerOptions, dataDir: string | undefined): st
   const server = table(doc, 'server');
   server['rate_limit_rps'] ??= 1_000_000;
   server['rate_limit_burst'] ??= 1_000_000;
-  if (typeof options.storage === 'object') doc['storage'] = { url: options.storage.url, options: options.storage.options };
-  else if (dataDir !== undefined) doc['storage'] = { backend: 'local', local: { path: dataDir, fsync: false } };
+  if (typeof options.storage === 'object')
+    doc['storage'] = { url: options.storage.url, options: options.storage.options };
+  else if (dataDir !== undefined)
+    doc['storage'] = { backend: 'local', local: { path: dataDir, fsync: false } };
   return stringifyToml(doc);
 }
 
@@ -103,7 +106,8 @@ interface Prepared {
 }
 
 function prepare(options: TestServerOptions, scratch: string): Prepared {
-  const hasOwnStorage = typeof options.storage === 'object' || /^\s*\[storage[\].]/m.test(options.config ?? '');
+  const hasOwnStorage =
+    typeof options.storage === 'object' || /^\s*\[storage[\].]/m.test(options.config ?? '');
   const dataDir = hasOwnStorage ? undefined : path.join(scratch, 'data');
   const secret = options.env?.['MEDIAGIT_JWT_SECRET'] ?? randomBytes(32).toString('hex');
   const auditLines: Record<string, unknown>[] = [];
@@ -111,7 +115,13 @@ function prepare(options: TestServerOptions, scratch: string): Prepared {
     scratch,
     dataDir,
     secret,
-    env: { MEDIAGIT_METRICS_PORT: '0', ...options.env, MEDIAGIT_HOST: '127.0.0.1', MEDIAGIT_PORT: '0', MEDIAGIT_JWT_SECRET: secret },
+    env: {
+      MEDIAGIT_METRICS_PORT: '0',
+      ...options.env,
+      MEDIAGIT_HOST: '127.0.0.1',
+      MEDIAGIT_PORT: '0',
+      MEDIAGIT_JWT_SECRET: secret,
+    },
     toml: serverToml(options, dataDir),
     auditLines,
     collect(line) {
@@ -130,7 +140,14 @@ function prepare(options: TestServerOptions, scratch: string): Prepared {
 async function startInProcess(_options: TestServerOptions, p: Prepared): Promise<TestServer> {
   const config = await loadServerConfig({ configText: p.toml, env: p.env, cwd: p.scratch });
   const running = await startServer(config, {
-    audit: { write: (text) => text.split('\n').filter(Boolean).forEach((line) => p.collect(line)), close: async () => {} },
+    audit: {
+      write: (text) =>
+        text
+          .split('\n')
+          .filter(Boolean)
+          .forEach((line) => p.collect(line)),
+      close: async () => {},
+    },
     log: () => {},
   });
   return {
@@ -150,8 +167,14 @@ async function startInProcess(_options: TestServerOptions, p: Prepared): Promise
 async function startChild(_options: TestServerOptions, p: Prepared): Promise<TestServer> {
   const configFile = path.join(p.scratch, 'mediagit.toml');
   await writeFile(configFile, p.toml);
-  const child = spawn(process.execPath, [CLI_PATH, 'server', '--config', configFile], { cwd: p.scratch, env: cliEnv(p.env), stdio: ['ignore', 'pipe', 'pipe'] });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const child = spawn(process.execPath, [CLI_PATH, 'server', '--config', configFile], {
+    cwd: p.scratch,
+    env: cliEnv(p.env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => resolve(code)),
+  );
   let stderr = '';
   let pending = '';
   child.stderr.setEncoding('utf8').on('data', (text: string) => {
@@ -163,7 +186,10 @@ async function startChild(_options: TestServerOptions, p: Prepared): Promise<Tes
   });
   const urls = await new Promise<{ url: string; metricsUrl?: string }>((resolve, reject) => {
     let stdout = '';
-    const timer = setTimeout(() => reject(new Error(`mediagit server did not start in 20 s\n${stderr}`)), 20_000);
+    const timer = setTimeout(
+      () => reject(new Error(`mediagit server did not start in 20 s\n${stderr}`)),
+      20_000,
+    );
     child.stdout.setEncoding('utf8').on('data', (text: string) => {
       stdout += text;
       const url = /listening on (https?:\/\/\S+)/.exec(stdout)?.[1];
@@ -232,7 +258,11 @@ export async function http(url: string, call: HttpCall = {}): Promise<HttpAnswer
     headers['content-type'] ??= 'application/octet-stream';
     body = call.body;
   }
-  const res = await fetch(url, { method: call.method ?? (body === undefined ? 'GET' : 'POST'), headers, ...(body !== undefined ? { body } : {}) });
+  const res = await fetch(url, {
+    method: call.method ?? (body === undefined ? 'GET' : 'POST'),
+    headers,
+    ...(body !== undefined ? { body } : {}),
+  });
   const bytes = Buffer.from(await res.arrayBuffer());
   let json: Record<string, unknown> | undefined;
   if ((res.headers.get('content-type') ?? '').includes('application/json') && bytes.length > 0) {
@@ -243,27 +273,47 @@ export async function http(url: string, call: HttpCall = {}): Promise<HttpAnswer
 }
 
 /** A plain stored envelope of `canonical` and its OID (zstd-compressed when `compress`). */
-export async function storedObject(kind: ObjectKind, canonical: Buffer, compress = false): Promise<{ oid: string; stored: Buffer }> {
+export async function storedObject(
+  kind: ObjectKind,
+  canonical: Buffer,
+  compress = false,
+): Promise<{ oid: string; stored: Buffer }> {
   const encoded = await encodePayload(canonical, { level: 3, skip: !compress });
-  return { oid: sha256Hex(canonical), stored: encodeEnvelope(kind, encoded.codec, canonical.length, encoded.payload) };
+  return {
+    oid: sha256Hex(canonical),
+    stored: encodeEnvelope(kind, encoded.codec, canonical.length, encoded.payload),
+  };
 }
 
 /** A pack (docs/protocol.md) of the given records. */
-export function encodeTestPack(records: readonly { kind: ObjectKind; oid: string; stored: Buffer }[]): Buffer {
+export function encodeTestPack(
+  records: readonly { kind: ObjectKind; oid: string; stored: Buffer }[],
+): Buffer {
   const codes: Record<ObjectKind, number> = { chunk: 1, manifest: 2, tree: 3, commit: 4, tag: 5 };
   const parts: Buffer[] = [Buffer.from('MGPK', 'latin1'), Buffer.from([1]), u32(records.length)];
-  for (const r of records) parts.push(Buffer.from([codes[r.kind]]), Buffer.from(r.oid, 'hex'), u32(r.stored.length), r.stored);
+  for (const r of records)
+    parts.push(
+      Buffer.from([codes[r.kind]]),
+      Buffer.from(r.oid, 'hex'),
+      u32(r.stored.length),
+      r.stored,
+    );
   return Buffer.concat(parts);
 }
 
 /** Records of a pack (for checking fetch answers). */
 export function decodeTestPack(pack: Buffer): { kind: number; oid: string; stored: Buffer }[] {
-  if (pack.subarray(0, 4).toString('latin1') !== 'MGPK' || pack[4] !== 1) throw new Error('not a pack');
+  if (pack.subarray(0, 4).toString('latin1') !== 'MGPK' || pack[4] !== 1)
+    throw new Error('not a pack');
   const out: { kind: number; oid: string; stored: Buffer }[] = [];
   let at = 9;
   for (let i = 0; i < pack.readUInt32BE(5); i++) {
     const length = pack.readUInt32BE(at + 33);
-    out.push({ kind: pack[at]!, oid: pack.toString('hex', at + 1, at + 33), stored: pack.subarray(at + 37, at + 37 + length) });
+    out.push({
+      kind: pack[at]!,
+      oid: pack.toString('hex', at + 1, at + 33),
+      stored: pack.subarray(at + 37, at + 37 + length),
+    });
     at += 37 + length;
   }
   if (at !== pack.length) throw new Error('trailing bytes after the pack');

@@ -25,7 +25,8 @@ const CONTENDERS = 8;
 /** Deterministic bytes (SHA-256 in counter mode), so a failure reproduces byte for byte. */
 export function patternBytes(seed: string, length: number): Buffer {
   const out = Buffer.alloc(length);
-  for (let offset = 0, i = 0; offset < length; i++) offset += createHash('sha256').update(`${seed}/${i}`).digest().copy(out, offset);
+  for (let offset = 0, i = 0; offset < length; i++)
+    offset += createHash('sha256').update(`${seed}/${i}`).digest().copy(out, offset);
   return out;
 }
 
@@ -46,7 +47,9 @@ export async function collectList(store: Store, prefix: string): Promise<ListedK
 }
 
 function isNotFound(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === 'E_NOT_FOUND';
+  return (
+    typeof err === 'object' && err !== null && (err as { code?: unknown }).code === 'E_NOT_FOUND'
+  );
 }
 
 async function assertNotFound(promise: Promise<unknown>, what: string): Promise<void> {
@@ -56,7 +59,10 @@ async function assertNotFound(promise: Promise<unknown>, what: string): Promise<
   });
 }
 
-async function withStore(make: () => Promise<StoreFixture>, fn: (store: Store) => Promise<void>): Promise<void> {
+async function withStore(
+  make: () => Promise<StoreFixture>,
+  fn: (store: Store) => Promise<void>,
+): Promise<void> {
   const { store, cleanup } = await make();
   try {
     await fn(store);
@@ -89,9 +95,22 @@ const INVALID_KEYS = [
   'refs/heads/main',
 ];
 
-const INVALID_REF_NAMES = ['refs/heads/../x', 'refs/heads/a.lock', 'refs/heads/', 'heads/main', '../refs/heads/x', 'refs/heads/a..b', 'refs/other/x', 'refs/heads/.hidden'];
+const INVALID_REF_NAMES = [
+  'refs/heads/../x',
+  'refs/heads/a.lock',
+  'refs/heads/',
+  'heads/main',
+  '../refs/heads/x',
+  'refs/heads/a..b',
+  'refs/other/x',
+  'refs/heads/.hidden',
+];
 
-export function storeContract(name: string, make: () => Promise<StoreFixture>, options: StoreContractOptions = {}): void {
+export function storeContract(
+  name: string,
+  make: () => Promise<StoreFixture>,
+  options: StoreContractOptions = {},
+): void {
   const rounds = options.rounds ?? 20;
 
   describe(`Store contract: ${name}`, () => {
@@ -153,15 +172,25 @@ export function storeContract(name: string, make: () => Promise<StoreFixture>, o
       test('has answers a 1000-key batch in order, mixing present and absent keys', () =>
         withStore(make, async (store) => {
           assert.deepEqual(await store.has([]), []);
-          const keys = Array.from({ length: 1000 }, (_, i) => (i % 3 === 0 ? `objects/${oidFor(`has-${i}`)}` : `chunks/${oidFor(`has-${i}`)}`));
+          const keys = Array.from({ length: 1000 }, (_, i) =>
+            i % 3 === 0 ? `objects/${oidFor(`has-${i}`)}` : `chunks/${oidFor(`has-${i}`)}`,
+          );
           const present = keys.map((_, i) => i % 7 === 0 || i % 11 === 5);
-          await Promise.all(keys.map((key, i) => (present[i] ? store.put(key, Buffer.from(`value ${i}`)) : undefined)));
+          await Promise.all(
+            keys.map((key, i) =>
+              present[i] ? store.put(key, Buffer.from(`value ${i}`)) : undefined,
+            ),
+          );
           assert.deepEqual(await store.has(keys), present);
           const reversed = [...keys].reverse();
           assert.deepEqual(await store.has(reversed), [...present].reverse());
           // The same key twice in one batch gets two answers.
           const dup = keys[0]!;
-          assert.deepEqual(await store.has([dup, keys[1]!, dup]), [present[0], present[1], present[0]]);
+          assert.deepEqual(await store.has([dup, keys[1]!, dup]), [
+            present[0],
+            present[1],
+            present[0],
+          ]);
         }));
 
       test('list(prefix) returns exactly the keys under the prefix with their sizes', () =>
@@ -178,8 +207,14 @@ export function storeContract(name: string, make: () => Promise<StoreFixture>, o
           for (const key of all) await store.put(key, patternBytes(key, sizes.get(key)!));
 
           const expect = async (prefix: string, keys: string[]): Promise<void> => {
-            const expected = keys.map((key) => ({ key, size: sizes.get(key)! })).sort((a, b) => (a.key < b.key ? -1 : 1));
-            assert.deepEqual(await collectList(store, prefix), expected, `list(${JSON.stringify(prefix)})`);
+            const expected = keys
+              .map((key) => ({ key, size: sizes.get(key)! }))
+              .sort((a, b) => (a.key < b.key ? -1 : 1));
+            assert.deepEqual(
+              await collectList(store, prefix),
+              expected,
+              `list(${JSON.stringify(prefix)})`,
+            );
           };
           await expect('', all);
           await expect('chunks/', [...chunksAb, chunksAbc, ...chunksCd]);
@@ -196,7 +231,8 @@ export function storeContract(name: string, make: () => Promise<StoreFixture>, o
           await expect('meta/', meta);
           await expect('nothing/', []);
           // Whatever a backend uses for in-progress writes must never surface as a key.
-          for (const { key } of await collectList(store, '')) assert.ok(isValidKey(key), `listed a non-key: ${key}`);
+          for (const { key } of await collectList(store, ''))
+            assert.ok(isValidKey(key), `listed a non-key: ${key}`);
         }));
 
       test('list reflects deletes and tolerates the consumer stopping early', () =>
@@ -275,7 +311,11 @@ export function storeContract(name: string, make: () => Promise<StoreFixture>, o
           assert.equal(await store.compareAndSwapRef(main, atA, B), true);
           const atB = await store.readRef(main);
           assert.equal(atB?.oid, B);
-          assert.equal(await store.compareAndSwapRef(main, atA, C), false, 'stale expected value must lose');
+          assert.equal(
+            await store.compareAndSwapRef(main, atA, C),
+            false,
+            'stale expected value must lose',
+          );
           assert.equal((await store.readRef(main))?.oid, B);
           // A fabricated RefValue for an OID the ref never held must lose too.
           const forged: RefValue = { oid: C, version: C };
@@ -300,7 +340,11 @@ export function storeContract(name: string, make: () => Promise<StoreFixture>, o
           const atA = await store.readRef(main);
           assert.ok(atA);
           assert.equal(await store.compareAndSwapRef(main, atA, B), true);
-          assert.equal(await store.compareAndSwapRef(main, atA, null), false, 'stale delete must lose');
+          assert.equal(
+            await store.compareAndSwapRef(main, atA, null),
+            false,
+            'stale delete must lose',
+          );
           assert.equal((await store.readRef(main))?.oid, B);
           const atB = await store.readRef(main);
           assert.equal(await store.compareAndSwapRef(main, atB, null), true);
@@ -321,7 +365,8 @@ export function storeContract(name: string, make: () => Promise<StoreFixture>, o
             'refs/tags/v1.0': A,
             'refs/remotes/origin/main': B,
           };
-          for (const [refName, oid] of Object.entries(refs)) assert.equal(await store.compareAndSwapRef(refName, null, oid), true, refName);
+          for (const [refName, oid] of Object.entries(refs))
+            assert.equal(await store.compareAndSwapRef(refName, null, oid), true, refName);
           const expect = async (prefix: string, names: string[]): Promise<void> => {
             const listed = await store.listRefs(prefix);
             assert.deepEqual([...listed.keys()].sort(), [...names].sort(), `listRefs(${prefix})`);
@@ -331,7 +376,11 @@ export function storeContract(name: string, make: () => Promise<StoreFixture>, o
             }
           };
           await expect('refs/', Object.keys(refs));
-          await expect('refs/heads/', ['refs/heads/main', 'refs/heads/feature/x', 'refs/heads/feature/y']);
+          await expect('refs/heads/', [
+            'refs/heads/main',
+            'refs/heads/feature/x',
+            'refs/heads/feature/y',
+          ]);
           await expect('refs/heads/feature/', ['refs/heads/feature/x', 'refs/heads/feature/y']);
           await expect('refs/tags/', ['refs/tags/v1.0']);
           await expect('refs/remotes/', ['refs/remotes/origin/main']);
@@ -354,8 +403,16 @@ export function storeContract(name: string, make: () => Promise<StoreFixture>, o
           for (const refName of INVALID_REF_NAMES) {
             const label = JSON.stringify(refName);
             await assert.rejects(() => store.readRef(refName), TypeError, `readRef ${label}`);
-            await assert.rejects(() => store.compareAndSwapRef(refName, null, A), TypeError, `create ${label}`);
-            await assert.rejects(() => store.compareAndSwapRef(refName, { oid: A, version: A }, null), TypeError, `delete ${label}`);
+            await assert.rejects(
+              () => store.compareAndSwapRef(refName, null, A),
+              TypeError,
+              `create ${label}`,
+            );
+            await assert.rejects(
+              () => store.compareAndSwapRef(refName, { oid: A, version: A }, null),
+              TypeError,
+              `delete ${label}`,
+            );
           }
           assert.equal(await visibleState(store), before);
         }));
@@ -366,12 +423,20 @@ export function storeContract(name: string, make: () => Promise<StoreFixture>, o
             const race = 'refs/heads/race';
             let expected: RefValue | null = null;
             for (let round = 0; round < rounds; round++) {
-              const candidates = Array.from({ length: CONTENDERS }, (_, i) => oidFor(`round ${round} contender ${i}`));
-              const results = await Promise.all(candidates.map((oid) => store.compareAndSwapRef(race, expected, oid)));
+              const candidates = Array.from({ length: CONTENDERS }, (_, i) =>
+                oidFor(`round ${round} contender ${i}`),
+              );
+              const results = await Promise.all(
+                candidates.map((oid) => store.compareAndSwapRef(race, expected, oid)),
+              );
               const winners = candidates.filter((_, i) => results[i]);
               assert.equal(winners.length, 1, `round ${round}: ${winners.length} winners`);
               const now = await store.readRef(race);
-              assert.equal(now?.oid, winners[0], `round ${round}: the ref must hold the winner's value`);
+              assert.equal(
+                now?.oid,
+                winners[0],
+                `round ${round}: the ref must hold the winner's value`,
+              );
               expected = now;
             }
           }));

@@ -12,16 +12,37 @@ import type { CommandIo } from '../../src/commands/context.js';
 import { runFsck, type FsckCounts, type FsckProblem } from '../../src/commands/fsck.js';
 import { isMediagitError } from '../../src/errors/index.js';
 import type { Oid, Signature } from '../../src/objects/index.js';
-import { Repository, commitTreeMap, flattenTree, ingestFile, moveWorktree, silentProgress, writeTreeFromMap, type FileMap, type FileRecord } from '../../src/repo/index.js';
+import {
+  Repository,
+  commitTreeMap,
+  flattenTree,
+  ingestFile,
+  moveWorktree,
+  silentProgress,
+  writeTreeFromMap,
+  type FileMap,
+  type FileRecord,
+} from '../../src/repo/index.js';
 import type { ListedKey, OperationOptions, RefValue, Store } from '../../src/store/index.js';
 import { fetchObjects, readDescriptor, type TransferStats } from '../../src/sync/index.js';
 import { CLI_PATH, cliEnv } from './cli.js';
 
 // ---- shared parameters -------------------------------------------------------------------
 
-export const SMALL_CHUNKING: ChunkingParams = Object.freeze({ minSize: 16 * 1024, avgSize: 64 * 1024, maxSize: 256 * 1024 });
+export const SMALL_CHUNKING: ChunkingParams = Object.freeze({
+  minSize: 16 * 1024,
+  avgSize: 64 * 1024,
+  maxSize: 256 * 1024,
+});
 /** `init` arguments giving SMALL_CHUNKING: many chunks even in the small corpus. */
-export const SMALL_CHUNK_ARGS: readonly string[] = ['--chunk-min', '16K', '--chunk-avg', '64K', '--chunk-max', '256K'];
+export const SMALL_CHUNK_ARGS: readonly string[] = [
+  '--chunk-min',
+  '16K',
+  '--chunk-avg',
+  '64K',
+  '--chunk-max',
+  '256K',
+];
 export const MAIN = 'refs/heads/main';
 
 // ---- files on disk -----------------------------------------------------------------------
@@ -109,10 +130,22 @@ export type KillOutcome = 'killed' | 'finished';
  * Starts the CLI and SIGKILLs it after `delayMs` if it is still running (the approach of
  * crash.test.ts). 'finished' means it exited on its own before the timer fired.
  */
-export async function killAfter(args: string[], cwd: string, delayMs: number, env: Record<string, string | undefined> = {}): Promise<KillOutcome> {
-  const child = spawn(process.execPath, [CLI_PATH, ...args], { cwd, env: cliEnv(env), stdio: 'ignore' });
+export async function killAfter(
+  args: string[],
+  cwd: string,
+  delayMs: number,
+  env: Record<string, string | undefined> = {},
+): Promise<KillOutcome> {
+  const child = spawn(process.execPath, [CLI_PATH, ...args], {
+    cwd,
+    env: cliEnv(env),
+    stdio: 'ignore',
+  });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const outcome = await Promise.race([exited.then(() => 'finished' as const), sleep(delayMs).then(() => 'timer' as const)]);
+  const outcome = await Promise.race([
+    exited.then(() => 'finished' as const),
+    sleep(delayMs).then(() => 'timer' as const),
+  ]);
   if (outcome === 'finished') return 'finished';
   child.kill('SIGKILL');
   await exited;
@@ -145,7 +178,10 @@ export function captureIo(cwd: string): CommandIo & { stdout: string[]; stderr: 
 }
 
 /** A new plain repository with SMALL_CHUNKING (or the given parameters) and fsync off, for speed. */
-export async function initRepo(dir: string, chunking: ChunkingParams = SMALL_CHUNKING): Promise<Repository> {
+export async function initRepo(
+  dir: string,
+  chunking: ChunkingParams = SMALL_CHUNKING,
+): Promise<Repository> {
   await Repository.init(dir, { chunking });
   const fresh = await Repository.open(dir);
   fresh.config.set('core.fsync', false);
@@ -161,7 +197,11 @@ export function signature(time: number): Signature {
 export async function writeBlob(repo: Repository, data: Buffer): Promise<FileRecord> {
   const chunks = chunkBuffer(data, repo.settings.chunking, repo.odb.sealer.gear);
   const refs: { oid: Oid; size: number }[] = [];
-  for (const chunk of chunks) refs.push({ oid: (await repo.odb.putChunk(chunk, { skipCompression: false })).oid, size: chunk.length });
+  for (const chunk of chunks)
+    refs.push({
+      oid: (await repo.odb.putChunk(chunk, { skipCompression: false })).oid,
+      size: chunk.length,
+    });
   const manifest = await repo.odb.writeManifest({ size: data.length, chunks: refs });
   return { type: 'file', oid: manifest.oid, size: data.length };
 }
@@ -172,17 +212,35 @@ let clock = 1_700_000_000;
  * Writes a commit whose tree is the union of the parents' trees (first parent wins on a clash)
  * plus `files`, without touching the working tree or the index. Returns its OID.
  */
-export async function commitFiles(repo: Repository, parents: readonly Oid[], files: ReadonlyMap<string, Buffer>, message: string): Promise<Oid> {
+export async function commitFiles(
+  repo: Repository,
+  parents: readonly Oid[],
+  files: ReadonlyMap<string, Buffer>,
+  message: string,
+): Promise<Oid> {
   const map: FileMap = new Map();
-  for (const parent of [...parents].reverse()) for (const [p, rec] of await commitTreeMap(repo, parent)) map.set(p, rec);
+  for (const parent of [...parents].reverse())
+    for (const [p, rec] of await commitTreeMap(repo, parent)) map.set(p, rec);
   for (const [p, data] of files) map.set(p, await writeBlob(repo, data));
   const tree = await writeTreeFromMap(repo.odb, map);
   const when = signature(clock++);
-  return (await repo.odb.writeCommit({ tree, parents: [...parents], author: when, committer: when, message: `${message}\n` })).oid;
+  return (
+    await repo.odb.writeCommit({
+      tree,
+      parents: [...parents],
+      author: when,
+      committer: when,
+      message: `${message}\n`,
+    })
+  ).oid;
 }
 
 /** Commits every file of the working tree (what `add . && commit` would record), on top of `parents`. */
-export async function commitWorktree(repo: Repository, parents: readonly Oid[], message: string): Promise<Oid> {
+export async function commitWorktree(
+  repo: Repository,
+  parents: readonly Oid[],
+  message: string,
+): Promise<Oid> {
   const ctx = repo.contentContext();
   const map: FileMap = new Map();
   const entries = await readdir(repo.root, { withFileTypes: true, recursive: true });
@@ -196,7 +254,15 @@ export async function commitWorktree(repo: Repository, parents: readonly Oid[], 
   }
   const tree = await writeTreeFromMap(repo.odb, map);
   const when = signature(clock++);
-  return (await repo.odb.writeCommit({ tree, parents: [...parents], author: when, committer: when, message: `${message}\n` })).oid;
+  return (
+    await repo.odb.writeCommit({
+      tree,
+      parents: [...parents],
+      author: when,
+      committer: when,
+      message: `${message}\n`,
+    })
+  ).oid;
 }
 
 /** Every file path of a commit's snapshot. */
@@ -209,12 +275,22 @@ export async function filesOf(repo: Repository, commit: Oid): Promise<FileMap> {
  * from the remote's main branch fetched, and `main` set to it (the working tree is not written;
  * see checkoutCommit).
  */
-export async function cloneLibrary(remote: Store, dir: string): Promise<{ repo: Repository; tip: Oid | null; stats: TransferStats }> {
+export async function cloneLibrary(
+  remote: Store,
+  dir: string,
+): Promise<{ repo: Repository; tip: Oid | null; stats: TransferStats }> {
   const descriptor = await readDescriptor(remote);
   if (!descriptor) throw new Error(`no repository at ${remote.description}`);
-  const repo = await initRepo(dir, { minSize: descriptor.chunking.min_size, avgSize: descriptor.chunking.avg_size, maxSize: descriptor.chunking.max_size });
+  const repo = await initRepo(dir, {
+    minSize: descriptor.chunking.min_size,
+    avgSize: descriptor.chunking.avg_size,
+    maxSize: descriptor.chunking.max_size,
+  });
   const tip = (await remote.readRef(MAIN))?.oid ?? null;
-  const stats = tip === null ? { objects: 0, bytes: 0 } : await fetchObjects(repo, remote, [tip], { progress: silentProgress });
+  const stats =
+    tip === null
+      ? { objects: 0, bytes: 0 }
+      : await fetchObjects(repo, remote, [tip], { progress: silentProgress });
   if (tip !== null) await repo.updateRef(MAIN, tip, null);
   return { repo, tip, stats };
 }
@@ -222,7 +298,11 @@ export async function cloneLibrary(remote: Store, dir: string): Promise<{ repo: 
 /** Writes `commit`'s files into the working tree and index (what clone's checkout does). */
 export async function checkoutCommit(repo: Repository, commit: Oid): Promise<void> {
   await repo.updateIndex(async (index) => {
-    await moveWorktree(repo, index, new Map(), await commitTreeMap(repo, commit), { force: true, progress: silentProgress, operation: 'checkout' });
+    await moveWorktree(repo, index, new Map(), await commitTreeMap(repo, commit), {
+      force: true,
+      progress: silentProgress,
+      operation: 'checkout',
+    });
   });
 }
 
@@ -281,7 +361,12 @@ export class SubstitutingStore implements Store {
   readRef(name: string, options?: OperationOptions): Promise<RefValue | null> {
     return this.inner.readRef(name, options);
   }
-  compareAndSwapRef(name: string, expected: RefValue | null, next: string | null, options?: OperationOptions): Promise<boolean> {
+  compareAndSwapRef(
+    name: string,
+    expected: RefValue | null,
+    next: string | null,
+    options?: OperationOptions,
+  ): Promise<boolean> {
     return this.inner.compareAndSwapRef(name, expected, next, options);
   }
   listRefs(prefix: string, options?: OperationOptions): Promise<Map<string, RefValue>> {

@@ -33,7 +33,9 @@ export async function hashTree(dir: string, opts: HashTreeOptions = {}): Promise
   const excluded = (rel: string, name: string): boolean =>
     name === ALWAYS_EXCLUDED ||
     (opts.exclude ?? []).some((ex) =>
-      ex.includes('/') ? rel === stripSlashes(ex) || rel.startsWith(`${stripSlashes(ex)}/`) : name === ex,
+      ex.includes('/')
+        ? rel === stripSlashes(ex) || rel.startsWith(`${stripSlashes(ex)}/`)
+        : name === ex,
     );
 
   const files: string[] = [];
@@ -45,7 +47,8 @@ export async function hashTree(dir: string, opts: HashTreeOptions = {}): Promise
       if (excluded(childRel, e.name)) continue;
       if (e.isDirectory()) await walk(childRel);
       else if (e.isFile()) files.push(childRel);
-      else if (e.isSymbolicLink()) links.push([childRel, await readlink(path.join(dir, ...splitRel(childRel)))]);
+      else if (e.isSymbolicLink())
+        links.push([childRel, await readlink(path.join(dir, ...splitRel(childRel)))]);
     }
   };
   await walk('');
@@ -96,7 +99,11 @@ export function diffTrees(actual: TreeHashes, expected: TreeHashes): TreeDiff {
     else if (other !== h) changed.push(p);
   }
   for (const p of expected.keys()) if (!actual.has(p)) onlyInExpected.push(p);
-  return { onlyInActual: onlyInActual.sort(), onlyInExpected: onlyInExpected.sort(), changed: changed.sort() };
+  return {
+    onlyInActual: onlyInActual.sort(),
+    onlyInExpected: onlyInExpected.sort(),
+    changed: changed.sort(),
+  };
 }
 
 /** Lists per category are cut short so a diff of a whole corpus stays readable. */

@@ -20,7 +20,9 @@ const createEndpoint: Endpoint = {
     const result = await createLock(await ctx.store(), path, ctx.identity.sub, withSignal(ctx));
     if (result.created) return json(201, { lock: result.lock });
     const holder = result.lock.owner === '' ? 'someone else' : result.lock.owner;
-    throw new HttpError(409, 'lock_exists', `${path} is locked by ${holder}`, { lock: result.lock });
+    throw new HttpError(409, 'lock_exists', `${path} is locked by ${holder}`, {
+      lock: result.lock,
+    });
   },
 };
 
@@ -41,7 +43,10 @@ const verifyEndpoint: Endpoint = {
   async handle(ctx) {
     await readJsonObject(ctx.request, ctx.signal);
     const locks = await listLocks(await ctx.store(), '', withSignal(ctx));
-    return json(200, { ours: locks.filter((l) => l.owner === ctx.identity.sub), theirs: locks.filter((l) => l.owner !== ctx.identity.sub) });
+    return json(200, {
+      ours: locks.filter((l) => l.owner === ctx.identity.sub),
+      theirs: locks.filter((l) => l.owner !== ctx.identity.sub),
+    });
   },
 };
 
@@ -61,12 +66,26 @@ const unlockEndpoint: Endpoint = {
     if (held === null) throw notFound(`no lock ${id}`);
     if (held.lock.path !== '') ctx.target = held.lock.path;
     if (held.lock.owner !== ctx.identity.sub) {
-      if (!force) throw forbidden(`the lock is held by ${held.lock.owner === '' ? 'someone else' : held.lock.owner}; an admin can release it with force`);
-      if (ctx.role !== 'admin') throw forbidden("releasing another user's lock needs the admin role");
+      if (!force)
+        throw forbidden(
+          `the lock is held by ${held.lock.owner === '' ? 'someone else' : held.lock.owner}; an admin can release it with force`,
+        );
+      if (ctx.role !== 'admin')
+        throw forbidden("releasing another user's lock needs the admin role");
     }
-    if (!(await releaseLock(store, held, withSignal(ctx)))) throw new HttpError(409, 'conflict', 'the lock changed while it was being released; read it again');
+    if (!(await releaseLock(store, held, withSignal(ctx))))
+      throw new HttpError(
+        409,
+        'conflict',
+        'the lock changed while it was being released; read it again',
+      );
     return json(200, { lock: held.lock });
   },
 };
 
-export const lockRoutes: readonly Endpoint[] = [createEndpoint, listEndpoint, verifyEndpoint, unlockEndpoint];
+export const lockRoutes: readonly Endpoint[] = [
+  createEndpoint,
+  listEndpoint,
+  verifyEndpoint,
+  unlockEndpoint,
+];

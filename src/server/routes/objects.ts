@@ -6,7 +6,17 @@ import { Readable } from 'node:stream';
 import { decodeEnvelopeHeader, kindFromCode, type ObjectKind } from '../../objects/index.js';
 import { isValidKey, type Store } from '../../store/index.js';
 import { readBinaryBody, readJsonObject } from '../body.js';
-import { binary, empty, getOrNull, json, queryParam, withSignal, type Endpoint, type EndpointResult, type RequestContext } from '../context.js';
+import {
+  binary,
+  empty,
+  getOrNull,
+  json,
+  queryParam,
+  withSignal,
+  type Endpoint,
+  type EndpointResult,
+  type RequestContext,
+} from '../context.js';
 import { badRequest, notFound } from '../errors.js';
 import { isOid, keyPrefix, oidParam, quote, storeKeyParam } from '../names.js';
 import { decodePack, entryKey, packHeader, recordHeader } from '../pack.js';
@@ -39,14 +49,26 @@ function maxCanonicalBytes(ctx: RequestContext): number {
 }
 
 /** Writes a verified upload unless storage already holds it; true when it was written. */
-async function storeVerified(ctx: RequestContext, store: Store, key: string, data: Buffer, verified: VerifiedUpload, present: boolean): Promise<boolean> {
+async function storeVerified(
+  ctx: RequestContext,
+  store: Store,
+  key: string,
+  data: Buffer,
+  verified: VerifiedUpload,
+  present: boolean,
+): Promise<boolean> {
   if (!present) await store.put(key, data, withSignal(ctx));
-  ctx.services.metrics.objectUpload(data.length, !present, verified.encrypted ? null : verified.canonicalLength);
+  ctx.services.metrics.objectUpload(
+    data.length,
+    !present,
+    verified.encrypted ? null : verified.canonicalLength,
+  );
   return !present;
 }
 
 function objectEndpoints(route: ObjectRoute): Endpoint[] {
-  const keyOf = (ctx: RequestContext): string => `${route.namespace}/${oidParam(ctx.params['oid'] ?? '')}`;
+  const keyOf = (ctx: RequestContext): string =>
+    `${route.namespace}/${oidParam(ctx.params['oid'] ?? '')}`;
 
   /** Stored bytes for a GET, or null; `/manifests` answers only for manifests. */
   const fetchStored = async (ctx: RequestContext, key: string): Promise<Buffer | null> => {
@@ -70,10 +92,17 @@ function objectEndpoints(route: ObjectRoute): Endpoint[] {
         const key = keyOf(ctx);
         ctx.target = key;
         const oid = key.slice(key.indexOf('/') + 1);
-        const data = await readBinaryBody(ctx.request, ctx.services.config.maxObjectBytes, ctx.signal);
+        const data = await readBinaryBody(
+          ctx.request,
+          ctx.services.config.maxObjectBytes,
+          ctx.signal,
+        );
         ctx.services.metrics.bytesUploaded.inc(data.length);
         const mode = await ctx.services.modes.mode(ctx);
-        const verified = await verifyUpload(route.accepts, oid, data, { mode, maxCanonicalBytes: maxCanonicalBytes(ctx) });
+        const verified = await verifyUpload(route.accepts, oid, data, {
+          mode,
+          maxCanonicalBytes: maxCanonicalBytes(ctx),
+        });
         const store = await ctx.store();
         const [present = false] = await store.has([key], withSignal(ctx));
         const written = await storeVerified(ctx, store, key, data, verified, present);
@@ -130,12 +159,17 @@ function deleteEndpoint(namespace: 'chunks' | 'objects'): Endpoint {
 function oidList(value: unknown, field: string): string[] {
   if (value === undefined) return [];
   if (!Array.isArray(value)) throw badRequest(`${field} must be an array of object IDs`);
-  for (const oid of value) if (!isOid(oid)) throw badRequest(`${field} holds an invalid object ID ${quote(oid)}`);
+  for (const oid of value)
+    if (!isOid(oid)) throw badRequest(`${field} holds an invalid object ID ${quote(oid)}`);
   return value as string[];
 }
 
 /** Keys absent from the store, in the order asked; batched so one call stays a reasonable size. */
-async function missingKeys(ctx: RequestContext, store: Store, keys: readonly string[]): Promise<Set<string>> {
+async function missingKeys(
+  ctx: RequestContext,
+  store: Store,
+  keys: readonly string[],
+): Promise<Set<string>> {
   const missing = new Set<string>();
   for (let i = 0; i < keys.length; i += 1000) {
     const batch = keys.slice(i, i + 1000);
@@ -155,11 +189,15 @@ const checkEndpoint: Endpoint = {
     const body = await readJsonObject(ctx.request, ctx.signal);
     const chunks = oidList(body['chunks'], 'chunks');
     const objects = oidList(body['objects'], 'objects');
-    if (chunks.length + objects.length > MAX_BATCH) throw badRequest(`at most ${MAX_BATCH} IDs per check`);
+    if (chunks.length + objects.length > MAX_BATCH)
+      throw badRequest(`at most ${MAX_BATCH} IDs per check`);
     const store = await ctx.store();
-    const keys = [...new Set([...chunks.map((o) => `chunks/${o}`), ...objects.map((o) => `objects/${o}`)])];
+    const keys = [
+      ...new Set([...chunks.map((o) => `chunks/${o}`), ...objects.map((o) => `objects/${o}`)]),
+    ];
     const missing = await missingKeys(ctx, store, keys);
-    const absent = (prefix: string, oids: string[]): string[] => [...new Set(oids)].filter((o) => missing.has(`${prefix}/${o}`));
+    const absent = (prefix: string, oids: string[]): string[] =>
+      [...new Set(oids)].filter((o) => missing.has(`${prefix}/${o}`));
     return json(200, { chunks: absent('chunks', chunks), objects: absent('objects', objects) });
   },
 };
@@ -177,7 +215,13 @@ const packUploadEndpoint: Endpoint = {
     const mode = await ctx.services.modes.mode(ctx);
     // Every record is verified before any is stored: a bad pack leaves nothing behind.
     const verified: VerifiedUpload[] = [];
-    for (const entry of entries) verified.push(await verifyUpload(entry.kind, entry.oid, entry.data, { mode, maxCanonicalBytes: maxCanonicalBytes(ctx) }));
+    for (const entry of entries)
+      verified.push(
+        await verifyUpload(entry.kind, entry.oid, entry.data, {
+          mode,
+          maxCanonicalBytes: maxCanonicalBytes(ctx),
+        }),
+      );
     const store = await ctx.store();
     const keys = entries.map(entryKey);
     const missing = await missingKeys(ctx, store, keys);
@@ -191,7 +235,8 @@ const packUploadEndpoint: Endpoint = {
         const { entry, key, verified: v } = work[next++]!;
         const duplicate = seen.has(key);
         seen.add(key);
-        if (await storeVerified(ctx, store, key, entry.data, v, duplicate || !missing.has(key))) stored++;
+        if (await storeVerified(ctx, store, key, entry.data, v, duplicate || !missing.has(key)))
+          stored++;
         else existing++;
       }
     };
@@ -225,7 +270,10 @@ function packStream(ctx: RequestContext, store: Store, keys: readonly string[]):
       const data = await pending.shift()!;
       if (next < keys.length) startOne();
       ctx.services.metrics.bytesDownloaded.inc(data.length);
-      yield Buffer.concat([recordHeader(recordKind(key, data), key.slice(key.indexOf('/') + 1), data.length), data]);
+      yield Buffer.concat([
+        recordHeader(recordKind(key, data), key.slice(key.indexOf('/') + 1), data.length),
+        data,
+      ]);
     }
   }
   return Readable.from(pieces(), { objectMode: false });
@@ -241,11 +289,20 @@ const fetchEndpoint: Endpoint = {
     if (!Array.isArray(want)) throw badRequest('want must be an array of keys');
     if (want.length > MAX_BATCH) throw badRequest(`at most ${MAX_BATCH} keys per fetch`);
     const keys = [...new Set(want.map((k) => storeKeyParam(k)))];
-    for (const key of keys) if (!key.startsWith('chunks/') && !key.startsWith('objects/')) throw badRequest(`a pack carries only chunks/ and objects/ keys, not ${quote(key)}`);
+    for (const key of keys)
+      if (!key.startsWith('chunks/') && !key.startsWith('objects/'))
+        throw badRequest(`a pack carries only chunks/ and objects/ keys, not ${quote(key)}`);
     const store = await ctx.store();
     const missing = await missingKeys(ctx, store, keys);
     const present = keys.filter((k) => !missing.has(k));
-    return { status: 200, stream: packStream(ctx, store, present), headers: { 'content-type': 'application/octet-stream', 'x-missing-objects': String(missing.size) } };
+    return {
+      status: 200,
+      stream: packStream(ctx, store, present),
+      headers: {
+        'content-type': 'application/octet-stream',
+        'x-missing-objects': String(missing.size),
+      },
+    };
   },
 };
 
@@ -258,7 +315,8 @@ const listEndpoint: Endpoint = {
     const afterParam = queryParam(ctx, 'after');
     const after = afterParam === undefined || afterParam === '' ? '' : storeKeyParam(afterParam);
     const limitParam = queryParam(ctx, 'limit');
-    if (limitParam !== undefined && !/^\d{1,5}$/.test(limitParam)) throw badRequest('limit must be a number from 1 to 10000');
+    if (limitParam !== undefined && !/^\d{1,5}$/.test(limitParam))
+      throw badRequest('limit must be a number from 1 to 10000');
     const limit = limitParam === undefined ? DEFAULT_LIST_LIMIT : Number(limitParam);
     if (limit < 1 || limit > MAX_BATCH) throw badRequest('limit must be a number from 1 to 10000');
     // Stores list in no particular order: keep the smallest `limit + 1` keys after `after`, trimming as we go.

@@ -18,7 +18,8 @@ const listRefsEndpoint: Endpoint = {
     const prefix = refPrefix(queryParam(ctx, 'prefix'));
     const refs = await (await ctx.store()).listRefs(prefix, withSignal(ctx));
     const out: Record<string, RefValue> = {};
-    for (const [name, value] of [...refs].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) out[name] = { oid: value.oid, version: value.version };
+    for (const [name, value] of [...refs].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      out[name] = { oid: value.oid, version: value.version };
     return json(200, { refs: out });
   },
 };
@@ -26,10 +27,12 @@ const listRefsEndpoint: Endpoint = {
 /** `{"oid","version"}` or null, from an untrusted body. */
 function expectedValue(value: unknown): RefValue | null {
   if (value === null) return null;
-  if (typeof value !== 'object' || Array.isArray(value)) throw badRequest('expected must be {"oid","version"} or null');
+  if (typeof value !== 'object' || Array.isArray(value))
+    throw badRequest('expected must be {"oid","version"} or null');
   const { oid, version } = value as Record<string, unknown>;
   if (!isOid(oid)) throw badRequest(`expected.oid is not an object ID: ${quote(oid)}`);
-  if (typeof version !== 'string' || !/^[\x21-\x7e]{1,200}$/.test(version)) throw badRequest('expected.version must be the version string read from GET /refs');
+  if (typeof version !== 'string' || !/^[\x21-\x7e]{1,200}$/.test(version))
+    throw badRequest('expected.version must be the version string read from GET /refs');
   return { oid, version };
 }
 
@@ -42,15 +45,21 @@ const updateRefEndpoint: Endpoint = {
     const body = await readJsonObject(ctx.request, ctx.signal);
     const name = refName(body['name']);
     ctx.target = name;
-    if (name.startsWith(LOCK_REF_PREFIX)) throw badRequest('refs/locks/ changes only through the lock endpoints');
-    if (!('expected' in body)) throw badRequest('expected is required (null when the ref must not exist)');
+    if (name.startsWith(LOCK_REF_PREFIX))
+      throw badRequest('refs/locks/ changes only through the lock endpoints');
+    if (!('expected' in body))
+      throw badRequest('expected is required (null when the ref must not exist)');
     const expected = expectedValue(body['expected']);
     const next = body['next'];
-    if (next !== null && !isOid(next)) throw badRequest(`next must be an object ID or null, not ${quote(next)}`);
+    if (next !== null && !isOid(next))
+      throw badRequest(`next must be an object ID or null, not ${quote(next)}`);
     const store = await ctx.store();
-    if (await store.compareAndSwapRef(name, expected, next, withSignal(ctx))) return json(200, { ok: true });
+    if (await store.compareAndSwapRef(name, expected, next, withSignal(ctx)))
+      return json(200, { ok: true });
     const current = await store.readRef(name, withSignal(ctx));
-    throw new HttpError(409, 'ref_conflict', `${name} has moved since it was read`, { current: current === null ? null : { oid: current.oid, version: current.version } });
+    throw new HttpError(409, 'ref_conflict', `${name} has moved since it was read`, {
+      current: current === null ? null : { oid: current.oid, version: current.version },
+    });
   },
 };
 

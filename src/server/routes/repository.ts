@@ -5,7 +5,16 @@
  * changes its encryption or chunking once pushed.
  */
 import { readBinaryBody } from '../body.js';
-import { binary, empty, getOrNull, json, parseDescriptor, withSignal, type Endpoint, type RequestContext } from '../context.js';
+import {
+  binary,
+  empty,
+  getOrNull,
+  json,
+  parseDescriptor,
+  withSignal,
+  type Endpoint,
+  type RequestContext,
+} from '../context.js';
 import { HttpError, badRequest, notFound } from '../errors.js';
 import { isLockRecordName } from '../locks.js';
 import { fileNameParam } from '../names.js';
@@ -22,7 +31,8 @@ const infoEndpoint: Endpoint = {
     const bytes = await getOrNull(await ctx.store(), DESCRIPTOR, ctx);
     if (bytes === null) throw notFound(`repository ${ctx.repo} has nothing pushed yet`);
     const descriptor = parseDescriptor(bytes);
-    if (descriptor === null) throw new HttpError(500, 'internal', 'the stored repository descriptor is damaged');
+    if (descriptor === null)
+      throw new HttpError(500, 'internal', 'the stored repository descriptor is damaged');
     return json(200, descriptor);
   },
 };
@@ -45,7 +55,8 @@ function fileEndpoints(namespace: 'keys' | 'meta'): Endpoint[] {
   const what = namespace === 'keys' ? 'key' : 'meta';
   const keyOf = (ctx: RequestContext, writing: boolean): string => {
     const name = fileNameParam(ctx.params['name'] ?? '', what);
-    if (writing && namespace === 'meta' && isLockRecordName(name)) throw badRequest(`meta/${name} is managed by the server's lock endpoints`);
+    if (writing && namespace === 'meta' && isLockRecordName(name))
+      throw badRequest(`meta/${name} is managed by the server's lock endpoints`);
     return `${namespace}/${name}`;
   };
   return [
@@ -82,7 +93,10 @@ function fileEndpoints(namespace: 'keys' | 'meta'): Endpoint[] {
         ctx.target = key;
         const data = await readBinaryBody(ctx.request, MAX_FILE_BYTES, ctx.signal);
         ctx.services.metrics.bytesUploaded.inc(data.length);
-        if (key === DESCRIPTOR && parseDescriptor(data) === null) throw badRequest('meta/repository must be a repository descriptor (format, version 1, chunking, encryption)');
+        if (key === DESCRIPTOR && parseDescriptor(data) === null)
+          throw badRequest(
+            'meta/repository must be a repository descriptor (format, version 1, chunking, encryption)',
+          );
         const store = await ctx.store();
         const existing = await getOrNull(store, key, ctx);
         if (existing !== null) {
@@ -109,4 +123,9 @@ function fileEndpoints(namespace: 'keys' | 'meta'): Endpoint[] {
   ];
 }
 
-export const repositoryRoutes: readonly Endpoint[] = [infoEndpoint, keysListEndpoint, ...fileEndpoints('keys'), ...fileEndpoints('meta')];
+export const repositoryRoutes: readonly Endpoint[] = [
+  infoEndpoint,
+  keysListEndpoint,
+  ...fileEndpoints('keys'),
+  ...fileEndpoints('meta'),
+];

@@ -1,7 +1,26 @@
-import type { BlobServiceClient, ContainerClient, StoragePipelineOptions } from '@azure/storage-blob';
-import { AuthError, ConfigError, MediagitError, NotFoundError, StoreUnavailableError } from '../../errors/index.js';
+import type {
+  BlobServiceClient,
+  ContainerClient,
+  StoragePipelineOptions,
+} from '@azure/storage-blob';
+import {
+  AuthError,
+  ConfigError,
+  MediagitError,
+  NotFoundError,
+  StoreUnavailableError,
+} from '../../errors/index.js';
 import { mapLimit } from '../../util/limit.js';
-import { assertValidKey, assertValidRefName, isValidKey, isValidRefName, type ListedKey, type OperationOptions, type RefValue, type Store } from '../store.js';
+import {
+  assertValidKey,
+  assertValidRefName,
+  isValidKey,
+  isValidRefName,
+  type ListedKey,
+  type OperationOptions,
+  type RefValue,
+  type Store,
+} from '../store.js';
 
 /** Mirrors the `[remote.<name>]` config keys of an Azure remote; the last group are tuning knobs. */
 export interface AzureBlobStoreOptions {
@@ -64,44 +83,81 @@ export class AzureBlobStore implements Store {
     this.containerName = options.container;
     validateContainerName(options.container);
     this.prefix = normalizePrefix(options.prefix);
-    this.secrets = [options.account_key, options.connection_string, ...secretsInConnectionString(options.connection_string)].filter(
-      (s): s is string => typeof s === 'string' && s.length >= 4,
-    );
+    this.secrets = [
+      options.account_key,
+      options.connection_string,
+      ...secretsInConnectionString(options.connection_string),
+    ].filter((s): s is string => typeof s === 'string' && s.length >= 4);
 
-    const methods = [options.connection_string !== undefined, options.account_key !== undefined, options.use_managed_identity === true].filter(Boolean).length;
+    const methods = [
+      options.connection_string !== undefined,
+      options.account_key !== undefined,
+      options.use_managed_identity === true,
+    ].filter(Boolean).length;
     if (methods === 0) {
       throw new ConfigError('Azure remote has no credentials', {
         hint: 'set account_name and account_key, or connection_string, or use_managed_identity = true',
       });
     }
     if (methods > 1) {
-      throw new ConfigError('Azure remote sets more than one of connection_string, account_key and use_managed_identity', {
-        hint: 'keep exactly one way of authenticating',
-      });
+      throw new ConfigError(
+        'Azure remote sets more than one of connection_string, account_key and use_managed_identity',
+        {
+          hint: 'keep exactly one way of authenticating',
+        },
+      );
     }
 
     if (options.connection_string !== undefined) {
-      if (options.endpoint !== undefined) throw new ConfigError('Azure remote sets both connection_string and endpoint', { hint: 'put BlobEndpoint=… in the connection string instead' });
+      if (options.endpoint !== undefined)
+        throw new ConfigError('Azure remote sets both connection_string and endpoint', {
+          hint: 'put BlobEndpoint=… in the connection string instead',
+        });
       this.endpoint = endpointFromConnectionString(options.connection_string);
     } else {
       if (options.endpoint === undefined && !options.account_name) {
         throw new ConfigError('Azure remote needs account_name or endpoint');
       }
       if (options.account_key !== undefined && !options.account_name) {
-        throw new ConfigError('Azure remote sets account_key without account_name', { hint: 'shared-key signing needs the account name' });
+        throw new ConfigError('Azure remote sets account_key without account_name', {
+          hint: 'shared-key signing needs the account name',
+        });
       }
-      this.endpoint = normalizeEndpoint(options.endpoint ?? `https://${options.account_name}.blob.core.windows.net`);
+      this.endpoint = normalizeEndpoint(
+        options.endpoint ?? `https://${options.account_name}.blob.core.windows.net`,
+      );
       // The SDK refuses bearer tokens over plain HTTP, but only once a request is under way; say so up front.
       if (options.use_managed_identity && this.endpoint.startsWith('http:')) {
-        throw new ConfigError(`Azure remote uses managed identity over plain HTTP (${this.endpoint})`, { hint: 'tokens are only sent over https; use account_key for Azurite' });
+        throw new ConfigError(
+          `Azure remote uses managed identity over plain HTTP (${this.endpoint})`,
+          { hint: 'tokens are only sent over https; use account_key for Azurite' },
+        );
       }
     }
 
-    this.singleShot = sizeOption(options.max_single_shot_size, DEFAULT_SINGLE_SHOT, 1, MAX_SINGLE_SHOT, 'max_single_shot_size');
-    this.blockSize = sizeOption(options.block_size, DEFAULT_BLOCK_SIZE, 1, MAX_BLOCK_SIZE, 'block_size');
+    this.singleShot = sizeOption(
+      options.max_single_shot_size,
+      DEFAULT_SINGLE_SHOT,
+      1,
+      MAX_SINGLE_SHOT,
+      'max_single_shot_size',
+    );
+    this.blockSize = sizeOption(
+      options.block_size,
+      DEFAULT_BLOCK_SIZE,
+      1,
+      MAX_BLOCK_SIZE,
+      'block_size',
+    );
     this.uploadConcurrency = sizeOption(options.upload_concurrency, 4, 1, 64, 'upload_concurrency');
     this.hasConcurrency = sizeOption(options.has_concurrency, 16, 1, 256, 'has_concurrency');
-    this.listPageSize = sizeOption(options.list_page_size, MAX_LIST_PAGE_SIZE, 1, MAX_LIST_PAGE_SIZE, 'list_page_size');
+    this.listPageSize = sizeOption(
+      options.list_page_size,
+      MAX_LIST_PAGE_SIZE,
+      1,
+      MAX_LIST_PAGE_SIZE,
+      'list_page_size',
+    );
     this.description = `azure:${this.endpoint}/${this.containerName}${this.prefix ? `/${this.prefix.slice(0, -1)}` : ''}`;
   }
 
@@ -129,10 +185,16 @@ export class AzureBlobStore implements Store {
         service = sdk.BlobServiceClient.fromConnectionString(o.connection_string, pipeline);
       } catch {
         // The SDK's message can quote the connection string, key included.
-        throw new ConfigError('Azure connection_string is malformed', { hint: 'expected DefaultEndpointsProtocol=…;AccountName=…;AccountKey=…;(BlobEndpoint=…)' });
+        throw new ConfigError('Azure connection_string is malformed', {
+          hint: 'expected DefaultEndpointsProtocol=…;AccountName=…;AccountKey=…;(BlobEndpoint=…)',
+        });
       }
     } else if (o.account_key !== undefined) {
-      service = new sdk.BlobServiceClient(this.endpoint, new sdk.StorageSharedKeyCredential(o.account_name ?? '', o.account_key), pipeline);
+      service = new sdk.BlobServiceClient(
+        this.endpoint,
+        new sdk.StorageSharedKeyCredential(o.account_name ?? '', o.account_key),
+        pipeline,
+      );
     } else {
       const { DefaultAzureCredential } = await import('@azure/identity');
       service = new sdk.BlobServiceClient(this.endpoint, new DefaultAzureCredential(), pipeline);
@@ -155,7 +217,9 @@ export class AzureBlobStore implements Store {
     const container = await this.container();
     try {
       // One ranged-less GET: the bytes come from a single blob version even if it is replaced meanwhile.
-      const res = await container.getBlobClient(name).download(0, undefined, { abortSignal: options.signal, maxRetryRequests: 0 });
+      const res = await container
+        .getBlobClient(name)
+        .download(0, undefined, { abortSignal: options.signal, maxRetryRequests: 0 });
       return await readAll(res.readableStreamBody, res.contentLength);
     } catch (err) {
       throw this.fail(err, `get ${key}`, options, key);
@@ -204,7 +268,9 @@ export class AzureBlobStore implements Store {
 
   async *list(prefix: string, options: OperationOptions = {}): AsyncIterable<ListedKey> {
     const container = await this.container();
-    const pages = container.listBlobsFlat({ prefix: this.prefix + prefix, abortSignal: options.signal }).byPage({ maxPageSize: this.listPageSize });
+    const pages = container
+      .listBlobsFlat({ prefix: this.prefix + prefix, abortSignal: options.signal })
+      .byPage({ maxPageSize: this.listPageSize });
     try {
       for await (const page of pages) {
         for (const item of page.segment.blobItems) {
@@ -235,9 +301,14 @@ export class AzureBlobStore implements Store {
     const container = await this.container();
     try {
       // Body and ETag come from the same response, so the version always matches the OID read.
-      const res = await container.getBlobClient(blobName).download(0, undefined, { abortSignal: options.signal, maxRetryRequests: 0 });
+      const res = await container
+        .getBlobClient(blobName)
+        .download(0, undefined, { abortSignal: options.signal, maxRetryRequests: 0 });
       const body = await readAll(res.readableStreamBody, res.contentLength);
-      if (!res.etag) throw new StoreUnavailableError(`Azure returned no ETag for ref ${name} (${this.description})`);
+      if (!res.etag)
+        throw new StoreUnavailableError(
+          `Azure returned no ETag for ref ${name} (${this.description})`,
+        );
       return { oid: body.toString('utf8').trim(), version: bareEtag(res.etag) };
     } catch (err) {
       const info = restErrorInfo(err);
@@ -246,9 +317,15 @@ export class AzureBlobStore implements Store {
     }
   }
 
-  async compareAndSwapRef(name: string, expected: RefValue | null, next: string | null, options: OperationOptions = {}): Promise<boolean> {
+  async compareAndSwapRef(
+    name: string,
+    expected: RefValue | null,
+    next: string | null,
+    options: OperationOptions = {},
+  ): Promise<boolean> {
     const blobName = this.refBlobName(name);
-    if (next !== null && !REF_OID_PATTERN.test(next)) throw new TypeError(`invalid ref target: ${JSON.stringify(next).slice(0, 100)}`);
+    if (next !== null && !REF_OID_PATTERN.test(next))
+      throw new TypeError(`invalid ref target: ${JSON.stringify(next).slice(0, 100)}`);
     const container = await this.container();
     const blob = container.getBlockBlobClient(blobName);
     // "Delete if absent" changes nothing; the answer is whether it is absent right now.
@@ -259,7 +336,10 @@ export class AzureBlobStore implements Store {
     if (next === null) {
       if (base === null) return false;
       try {
-        await blob.delete({ conditions: { ifMatch: quotedEtag(base.version) }, abortSignal: options.signal });
+        await blob.delete({
+          conditions: { ifMatch: quotedEtag(base.version) },
+          abortSignal: options.signal,
+        });
         return true;
       } catch (err) {
         if (this.lostRace(err)) return false;
@@ -272,7 +352,10 @@ export class AzureBlobStore implements Store {
       await blob.upload(body, body.byteLength, {
         conditions: base === null ? { ifNoneMatch: '*' } : { ifMatch: quotedEtag(base.version) },
         metadata: { [REF_OID_METADATA]: next },
-        blobHTTPHeaders: { blobContentType: 'text/plain; charset=utf-8', blobCacheControl: 'no-store' },
+        blobHTTPHeaders: {
+          blobContentType: 'text/plain; charset=utf-8',
+          blobCacheControl: 'no-store',
+        },
         abortSignal: options.signal,
       });
       return true;
@@ -287,7 +370,11 @@ export class AzureBlobStore implements Store {
    * value semantics, like the local store: it is pinned to the ETag the ref has now, if the OID
    * still matches, so the conditional write below stays atomic. Real ETags pass through untouched.
    */
-  private async pinExpected(name: string, expected: RefValue | null, options: OperationOptions): Promise<RefValue | null | 'stale'> {
+  private async pinExpected(
+    name: string,
+    expected: RefValue | null,
+    options: OperationOptions,
+  ): Promise<RefValue | null | 'stale'> {
     if (expected === null || expected.version !== expected.oid) return expected;
     const current = await this.readRef(name, options);
     return current !== null && current.oid === expected.oid ? current : 'stale';
@@ -296,14 +383,24 @@ export class AzureBlobStore implements Store {
   /** Create found the ref present, the ETag moved on, or the ref was deleted meanwhile. */
   private lostRace(err: unknown): boolean {
     const info = restErrorInfo(err);
-    return alreadyExists(info) || (info.status === 412 && (info.errorCode ?? 'ConditionNotMet') === 'ConditionNotMet') || (info.status === 404 && (info.errorCode ?? 'BlobNotFound') === 'BlobNotFound');
+    return (
+      alreadyExists(info) ||
+      (info.status === 412 && (info.errorCode ?? 'ConditionNotMet') === 'ConditionNotMet') ||
+      (info.status === 404 && (info.errorCode ?? 'BlobNotFound') === 'BlobNotFound')
+    );
   }
 
   async listRefs(prefix: string, options: OperationOptions = {}): Promise<Map<string, RefValue>> {
     const container = await this.container();
     const refs = new Map<string, RefValue>();
     const missingMetadata: string[] = [];
-    const pages = container.listBlobsFlat({ prefix: this.prefix + prefix, includeMetadata: true, abortSignal: options.signal }).byPage({ maxPageSize: this.listPageSize });
+    const pages = container
+      .listBlobsFlat({
+        prefix: this.prefix + prefix,
+        includeMetadata: true,
+        abortSignal: options.signal,
+      })
+      .byPage({ maxPageSize: this.listPageSize });
     try {
       for await (const page of pages) {
         for (const item of page.segment.blobItems) {
@@ -332,50 +429,74 @@ export class AzureBlobStore implements Store {
 
   /** Turns an SDK failure into the project's error classes; see docs/backends/azure.md. */
   private fail(err: unknown, what: string, options: OperationOptions, key?: string): Error {
-    if (options.signal?.aborted) return options.signal.reason instanceof Error ? options.signal.reason : toError(err);
+    if (options.signal?.aborted)
+      return options.signal.reason instanceof Error ? options.signal.reason : toError(err);
     if (err instanceof MediagitError) return err;
     const info = restErrorInfo(err);
     const cause = sanitizedCause(info, this.secrets);
     // With the caller's signal untouched, these come from the SDK's download stream when the
     // connection drops mid-body (it retries nothing with maxRetryRequests: 0): a network failure.
     if (info.name === 'AbortError' || info.message.startsWith('Data corruption failure')) {
-      return new StoreUnavailableError(`connection to Azure Blob Storage at ${this.endpoint} was cut during ${what}`, { cause });
+      return new StoreUnavailableError(
+        `connection to Azure Blob Storage at ${this.endpoint} was cut during ${what}`,
+        { cause },
+      );
     }
     const label = `${info.status ?? ''} ${info.errorCode ?? info.code ?? ''}`.trim();
 
     if (info.status === 404 && info.errorCode === 'ContainerNotFound') {
-      return new ConfigError(`Azure container '${this.containerName}' does not exist at ${this.endpoint}`, {
-        hint: 'create the container (az storage container create) or fix the remote\'s container setting',
-        cause,
-      });
+      return new ConfigError(
+        `Azure container '${this.containerName}' does not exist at ${this.endpoint}`,
+        {
+          hint: "create the container (az storage container create) or fix the remote's container setting",
+          cause,
+        },
+      );
     }
     if (info.status === 401 || info.status === 403) {
-      return new AuthError(`Azure Blob Storage rejected the credentials for ${this.description} (HTTP ${label})`, {
-        hint: 'check account_name / account_key / connection_string, or the role assignment of the managed identity',
-        cause,
-      });
+      return new AuthError(
+        `Azure Blob Storage rejected the credentials for ${this.description} (HTTP ${label})`,
+        {
+          hint: 'check account_name / account_key / connection_string, or the role assignment of the managed identity',
+          cause,
+        },
+      );
     }
     if (info.status === 404 && key !== undefined) return new NotFoundError(key, { cause });
     if (info.status === undefined) {
       if (info.isRestError || isNetworkCode(info.code)) {
-        const verb = connectFailure(`${info.code ?? ''} ${info.message}`) ? 'cannot reach' : 'lost the connection to';
-        return new StoreUnavailableError(`${verb} Azure Blob Storage at ${this.endpoint}: ${this.redact(info.code ?? info.message)}`, { cause });
+        const verb = connectFailure(`${info.code ?? ''} ${info.message}`)
+          ? 'cannot reach'
+          : 'lost the connection to';
+        return new StoreUnavailableError(
+          `${verb} Azure Blob Storage at ${this.endpoint}: ${this.redact(info.code ?? info.message)}`,
+          { cause },
+        );
       }
       if (isCredentialFailure(info.name)) {
-        return new AuthError(`could not obtain an Azure token for ${this.description}: ${this.redact(firstLine(info.message))}`, {
-          hint: 'managed identity needs an identity on the host, or AZURE_* environment variables, or az login',
-          cause,
-        });
+        return new AuthError(
+          `could not obtain an Azure token for ${this.description}: ${this.redact(firstLine(info.message))}`,
+          {
+            hint: 'managed identity needs an identity on the host, or AZURE_* environment variables, or az login',
+            cause,
+          },
+        );
       }
       return toError(err);
     }
     if (info.status === 408 || info.status === 429 || info.status >= 500) {
-      return new StoreUnavailableError(`Azure Blob Storage at ${this.endpoint} is unavailable (HTTP ${label}) during ${what}`, {
-        retryAfterMs: info.retryAfterMs,
-        cause,
-      });
+      return new StoreUnavailableError(
+        `Azure Blob Storage at ${this.endpoint} is unavailable (HTTP ${label}) during ${what}`,
+        {
+          retryAfterMs: info.retryAfterMs,
+          cause,
+        },
+      );
     }
-    return new MediagitError(`Azure Blob Storage request failed (HTTP ${label}) during ${what} on ${this.description}`, { cause });
+    return new MediagitError(
+      `Azure Blob Storage request failed (HTTP ${label}) during ${what} on ${this.description}`,
+      { cause },
+    );
   }
 
   private redact(text: string): string {
@@ -413,7 +534,10 @@ function restErrorInfo(err: unknown): RestErrorInfo {
     status: typeof e.statusCode === 'number' ? e.statusCode : undefined,
     code: typeof e.code === 'string' ? e.code : undefined,
     // HEAD responses have no body, so the service's code survives only in x-ms-error-code.
-    errorCode: detailCode ?? header('x-ms-error-code') ?? (typeof e.code === 'string' && /^[A-Z][A-Za-z]+$/.test(e.code) ? e.code : undefined),
+    errorCode:
+      detailCode ??
+      header('x-ms-error-code') ??
+      (typeof e.code === 'string' && /^[A-Z][A-Za-z]+$/.test(e.code) ? e.code : undefined),
     retryAfterMs: parseRetryAfter(header('retry-after')),
   };
 }
@@ -423,7 +547,10 @@ function restErrorInfo(err: unknown): RestErrorInfo {
  * front ends answer 412). Other 409s — a lease, a container being deleted — are real failures.
  */
 function alreadyExists(info: RestErrorInfo): boolean {
-  return (info.status === 409 && info.errorCode === 'BlobAlreadyExists') || (info.status === 412 && (info.errorCode ?? 'ConditionNotMet') === 'ConditionNotMet');
+  return (
+    (info.status === 409 && info.errorCode === 'BlobAlreadyExists') ||
+    (info.status === 412 && (info.errorCode ?? 'ConditionNotMet') === 'ConditionNotMet')
+  );
 }
 
 const NETWORK_CODES = new Set([
@@ -449,7 +576,11 @@ function isNetworkCode(code: string | undefined): boolean {
 }
 
 function isCredentialFailure(name: string): boolean {
-  return name === 'CredentialUnavailableError' || name === 'AuthenticationError' || name === 'AggregateAuthenticationError';
+  return (
+    name === 'CredentialUnavailableError' ||
+    name === 'AuthenticationError' ||
+    name === 'AggregateAuthenticationError'
+  );
 }
 
 /** Retry-After is either delta-seconds or an HTTP date. */
@@ -468,7 +599,9 @@ export function parseRetryAfter(value: string | undefined): number | undefined {
  */
 function sanitizedCause(info: RestErrorInfo, secrets: readonly string[]): Error {
   const message = firstLine(info.message);
-  return new Error(redact(`${info.errorCode ?? info.code ?? info.name}${message ? `: ${message}` : ''}`, secrets));
+  return new Error(
+    redact(`${info.errorCode ?? info.code ?? info.name}${message ? `: ${message}` : ''}`, secrets),
+  );
 }
 
 /**
@@ -501,20 +634,27 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null;
 }
 
-async function readAll(stream: NodeJS.ReadableStream | undefined, expectedLength: number | undefined): Promise<Buffer> {
+async function readAll(
+  stream: NodeJS.ReadableStream | undefined,
+  expectedLength: number | undefined,
+): Promise<Buffer> {
   if (!stream) return Buffer.alloc(0);
   const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+  for await (const chunk of stream)
+    chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
   const data = Buffer.concat(chunks);
   if (expectedLength !== undefined && data.byteLength !== expectedLength) {
-    throw new StoreUnavailableError(`Azure download ended after ${data.byteLength} of ${expectedLength} bytes`);
+    throw new StoreUnavailableError(
+      `Azure download ended after ${data.byteLength} of ${expectedLength} bytes`,
+    );
   }
   return data;
 }
 
 function normalizePrefix(prefix: string | undefined): string {
   const trimmed = (prefix ?? '').replace(/^\/+|\/+$/g, '');
-  if (trimmed.includes('//') || /(^|\/)\.\.?(\/|$)/.test(trimmed)) throw new ConfigError(`Azure prefix ${JSON.stringify(prefix)} is not a clean folder path`);
+  if (trimmed.includes('//') || /(^|\/)\.\.?(\/|$)/.test(trimmed))
+    throw new ConfigError(`Azure prefix ${JSON.stringify(prefix)} is not a clean folder path`);
   return trimmed ? `${trimmed}/` : '';
 }
 
@@ -523,11 +663,16 @@ function normalizeEndpoint(endpoint: string): string {
   try {
     url = new URL(endpoint);
   } catch {
-    throw new ConfigError(`Azure endpoint is not a URL: ${JSON.stringify(endpoint.replace(/\?.*/, '')).slice(0, 200)}`);
+    throw new ConfigError(
+      `Azure endpoint is not a URL: ${JSON.stringify(endpoint.replace(/\?.*/, '')).slice(0, 200)}`,
+    );
   }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ConfigError(`Azure endpoint must be http(s): ${url.protocol}`);
+  if (url.protocol !== 'https:' && url.protocol !== 'http:')
+    throw new ConfigError(`Azure endpoint must be http(s): ${url.protocol}`);
   if (url.username || url.password || url.search) {
-    throw new ConfigError('Azure endpoint must not carry credentials or a query string', { hint: 'use account_key, connection_string or use_managed_identity' });
+    throw new ConfigError('Azure endpoint must not carry credentials or a query string', {
+      hint: 'use account_key, connection_string or use_managed_identity',
+    });
   }
   return url.toString().replace(/\/+$/, '');
 }
@@ -544,17 +689,21 @@ function parseConnectionString(cs: string): Map<string, string> {
 function secretsInConnectionString(cs: string | undefined): string[] {
   if (cs === undefined) return [];
   const fields = parseConnectionString(cs);
-  return [fields.get('accountkey'), fields.get('sharedaccesssignature')].filter((s): s is string => s !== undefined);
+  return [fields.get('accountkey'), fields.get('sharedaccesssignature')].filter(
+    (s): s is string => s !== undefined,
+  );
 }
 
 /** Only for messages and the description; the SDK does the real parsing. */
 function endpointFromConnectionString(cs: string): string {
   const fields = parseConnectionString(cs);
-  if (fields.get('usedevelopmentstorage')?.toLowerCase() === 'true') return 'http://127.0.0.1:10000/devstoreaccount1';
+  if (fields.get('usedevelopmentstorage')?.toLowerCase() === 'true')
+    return 'http://127.0.0.1:10000/devstoreaccount1';
   const explicit = fields.get('blobendpoint');
   if (explicit) return normalizeEndpointLoose(explicit);
   const account = fields.get('accountname');
-  if (!account) throw new ConfigError('Azure connection_string has neither BlobEndpoint nor AccountName');
+  if (!account)
+    throw new ConfigError('Azure connection_string has neither BlobEndpoint nor AccountName');
   const protocol = fields.get('defaultendpointsprotocol') ?? 'https';
   const suffix = fields.get('endpointsuffix') ?? 'core.windows.net';
   return `${protocol}://${account}.blob.${suffix}`;
@@ -581,8 +730,15 @@ function validateContainerName(name: string): void {
   }
 }
 
-function sizeOption(value: number | undefined, fallback: number, min: number, max: number, name: string): number {
+function sizeOption(
+  value: number | undefined,
+  fallback: number,
+  min: number,
+  max: number,
+  name: string,
+): number {
   if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < min || value > max) throw new ConfigError(`Azure option ${name} must be an integer from ${min} to ${max}`);
+  if (!Number.isInteger(value) || value < min || value > max)
+    throw new ConfigError(`Azure option ${name} must be an integer from ${min} to ${max}`);
   return value;
 }

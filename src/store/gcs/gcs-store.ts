@@ -1,9 +1,24 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Bucket, CreateWriteStreamOptions, File, StorageOptions } from '@google-cloud/storage';
-import { AuthError, ConfigError, MediagitError, NotFoundError, StoreUnavailableError } from '../../errors/index.js';
+import {
+  AuthError,
+  ConfigError,
+  MediagitError,
+  NotFoundError,
+  StoreUnavailableError,
+} from '../../errors/index.js';
 import { mapLimit } from '../../util/limit.js';
-import { assertValidKey, assertValidRefName, isValidKey, isValidRefName, type ListedKey, type OperationOptions, type RefValue, type Store } from '../store.js';
+import {
+  assertValidKey,
+  assertValidRefName,
+  isValidKey,
+  isValidRefName,
+  type ListedKey,
+  type OperationOptions,
+  type RefValue,
+  type Store,
+} from '../store.js';
 
 /** Mirrors the `[remote.<name>]` config keys of a GCS remote; the last group are tuning knobs. */
 export interface GcsStoreOptions {
@@ -62,14 +77,30 @@ export class GcsStore implements Store {
     this.bucketName = options.bucket;
     validateBucketName(options.bucket);
     this.prefix = normalizePrefix(options.prefix);
-    this.endpoint = options.endpoint === undefined ? 'https://storage.googleapis.com' : normalizeEndpoint(options.endpoint);
-    this.resumableThreshold = intOption(options.resumable_threshold, 8 * MiB, 0, Number.MAX_SAFE_INTEGER, 'resumable_threshold');
-    this.chunkSize = options.chunk_size === undefined ? undefined : intOption(options.chunk_size, 0, QUANTUM, 4096 * MiB, 'chunk_size');
-    if (this.chunkSize !== undefined && this.chunkSize % QUANTUM !== 0) throw new ConfigError('GCS chunk_size must be a multiple of 256 KiB');
+    this.endpoint =
+      options.endpoint === undefined
+        ? 'https://storage.googleapis.com'
+        : normalizeEndpoint(options.endpoint);
+    this.resumableThreshold = intOption(
+      options.resumable_threshold,
+      8 * MiB,
+      0,
+      Number.MAX_SAFE_INTEGER,
+      'resumable_threshold',
+    );
+    this.chunkSize =
+      options.chunk_size === undefined
+        ? undefined
+        : intOption(options.chunk_size, 0, QUANTUM, 4096 * MiB, 'chunk_size');
+    if (this.chunkSize !== undefined && this.chunkSize % QUANTUM !== 0)
+      throw new ConfigError('GCS chunk_size must be a multiple of 256 KiB');
     this.verifyDownloads = options.verify_downloads ?? false;
     // The SDK's resumable uploader sends no credentials to endpoints outside googleapis.com, even
     // with useAuthWithCustomEndpoint; there, everything goes up as authenticated multipart uploads.
-    this.resumableAllowed = options.credentials_path === undefined || options.endpoint === undefined || isGoogleHost(this.endpoint);
+    this.resumableAllowed =
+      options.credentials_path === undefined ||
+      options.endpoint === undefined ||
+      isGoogleHost(this.endpoint);
     this.hasConcurrency = intOption(options.has_concurrency, 16, 1, 256, 'has_concurrency');
     this.description = `gs://${this.bucketName}${this.prefix ? `/${this.prefix.slice(0, -1)}` : ''}${options.endpoint === undefined ? '' : ` (${this.endpoint})`}`;
   }
@@ -99,7 +130,9 @@ export class GcsStore implements Store {
       ...(o.credentials_path !== undefined ? { keyFilename: o.credentials_path } : {}),
       // The SDK drops authentication for custom endpoints unless told otherwise; explicit
       // credentials with an endpoint mean a private endpoint that wants them.
-      ...(o.endpoint !== undefined && o.credentials_path !== undefined ? { useAuthWithCustomEndpoint: true } : {}),
+      ...(o.endpoint !== undefined && o.credentials_path !== undefined
+        ? { useAuthWithCustomEndpoint: true }
+        : {}),
     };
     return new Storage(storageOptions).bucket(this.bucketName);
   }
@@ -131,7 +164,9 @@ export class GcsStore implements Store {
       let expected: number | undefined;
       const stream = file.createReadStream({ validation: this.verifyDownloads ? 'crc32c' : false });
       const onAbort = (): void => {
-        stream.destroy(options.signal?.reason instanceof Error ? options.signal.reason : new Error('aborted'));
+        stream.destroy(
+          options.signal?.reason instanceof Error ? options.signal.reason : new Error('aborted'),
+        );
       };
       options.signal?.addEventListener('abort', onAbort, { once: true });
       // Without checksum validation nothing else notices a body cut short, so compare lengths.
@@ -139,7 +174,12 @@ export class GcsStore implements Store {
         const headers = isRecord(response) ? response : undefined;
         const encoding = headerOf(headers, 'x-goog-stored-content-encoding');
         const length = headerOf(headers, 'x-goog-stored-content-length');
-        if ((encoding === undefined || encoding === 'identity') && length !== undefined && /^\d+$/.test(length)) expected = Number(length);
+        if (
+          (encoding === undefined || encoding === 'identity') &&
+          length !== undefined &&
+          /^\d+$/.test(length)
+        )
+          expected = Number(length);
       });
       stream.on('data', (chunk: Buffer) => chunks.push(chunk));
       stream.once('error', (err) => {
@@ -150,7 +190,11 @@ export class GcsStore implements Store {
         options.signal?.removeEventListener('abort', onAbort);
         const data = Buffer.concat(chunks);
         if (expected !== undefined && data.byteLength !== expected) {
-          reject(new StoreUnavailableError(`Google Cloud Storage download ended after ${data.byteLength} of ${expected} bytes (${this.endpoint})`));
+          reject(
+            new StoreUnavailableError(
+              `Google Cloud Storage download ended after ${data.byteLength} of ${expected} bytes (${this.endpoint})`,
+            ),
+          );
         } else resolve(data);
       });
     });
@@ -192,15 +236,26 @@ export class GcsStore implements Store {
    * refuses a corrupted upload before committing it; the SDK's own check runs only after the
    * commit and then deletes the object unconditionally, which could remove a racing writer's copy.
    */
-  private write(file: File, bytes: Buffer, streamOptions: CreateWriteStreamOptions, options: OperationOptions): Promise<void> {
+  private write(
+    file: File,
+    bytes: Buffer,
+    streamOptions: CreateWriteStreamOptions,
+    options: OperationOptions,
+  ): Promise<void> {
     options.signal?.throwIfAborted();
     const md5Hash = createHash('md5').update(bytes).digest('base64');
-    const full: CreateWriteStreamOptions = { ...streamOptions, validation: false, metadata: { ...streamOptions.metadata, md5Hash } };
+    const full: CreateWriteStreamOptions = {
+      ...streamOptions,
+      validation: false,
+      metadata: { ...streamOptions.metadata, md5Hash },
+    };
     return new Promise<void>((resolve, reject) => {
       let lastResponse: unknown;
       const stream = file.createWriteStream(full);
       const onAbort = (): void => {
-        stream.destroy(options.signal?.reason instanceof Error ? options.signal.reason : new Error('aborted'));
+        stream.destroy(
+          options.signal?.reason instanceof Error ? options.signal.reason : new Error('aborted'),
+        );
       };
       options.signal?.addEventListener('abort', onAbort, { once: true });
       // Resumable uploads report failures without the response, whose Retry-After we still want.
@@ -222,7 +277,9 @@ export class GcsStore implements Store {
   async has(keys: readonly string[], options: OperationOptions = {}): Promise<boolean[]> {
     const names = keys.map((key) => this.objectName(key));
     const bucket = await this.bucket();
-    return mapLimit(names, this.hasConcurrency, (name, i) => this.exists(bucket.file(name), keys[i]!, options));
+    return mapLimit(names, this.hasConcurrency, (name, i) =>
+      this.exists(bucket.file(name), keys[i]!, options),
+    );
   }
 
   private async exists(file: File, key: string, options: OperationOptions): Promise<boolean> {
@@ -240,7 +297,12 @@ export class GcsStore implements Store {
 
   async *list(prefix: string, options: OperationOptions = {}): AsyncIterable<ListedKey> {
     const bucket = await this.bucket();
-    for await (const item of this.listObjects(bucket, this.prefix + prefix, 'items(name,size),nextPageToken', options)) {
+    for await (const item of this.listObjects(
+      bucket,
+      this.prefix + prefix,
+      'items(name,size),nextPageToken',
+      options,
+    )) {
       const key = item.name.slice(this.prefix.length);
       // Refs and foreign objects share the namespace; only store keys are listed.
       if (isValidKey(key)) yield { key, size: Number(item.size ?? 0) };
@@ -248,22 +310,42 @@ export class GcsStore implements Store {
   }
 
   /** Raw listing pages; `fields` trims each item to what the caller reads. */
-  private async *listObjects(bucket: Bucket, prefix: string, fields: string, options: OperationOptions): AsyncIterable<RawObject> {
+  private async *listObjects(
+    bucket: Bucket,
+    prefix: string,
+    fields: string,
+    options: OperationOptions,
+  ): AsyncIterable<RawObject> {
     let pageToken: string | undefined;
     do {
       options.signal?.throwIfAborted();
       let response: unknown;
       try {
-        [, , response] = await bucket.getFiles({ prefix, autoPaginate: false, maxResults: LIST_PAGE_SIZE, fields, ...(pageToken ? { pageToken } : {}) });
+        [, , response] = await bucket.getFiles({
+          prefix,
+          autoPaginate: false,
+          maxResults: LIST_PAGE_SIZE,
+          fields,
+          ...(pageToken ? { pageToken } : {}),
+        });
       } catch (err) {
         throw this.fail(err, `list ${prefix}`, options);
       }
       const page = isRecord(response) ? response : {};
       const items = Array.isArray(page.items) ? page.items : [];
       for (const item of items) {
-        if (isRecord(item) && typeof item.name === 'string') yield { name: item.name, size: scalar(item.size), generation: scalar(item.generation), metadata: item.metadata };
+        if (isRecord(item) && typeof item.name === 'string')
+          yield {
+            name: item.name,
+            size: scalar(item.size),
+            generation: scalar(item.generation),
+            metadata: item.metadata,
+          };
       }
-      pageToken = typeof page.nextPageToken === 'string' && page.nextPageToken ? page.nextPageToken : undefined;
+      pageToken =
+        typeof page.nextPageToken === 'string' && page.nextPageToken
+          ? page.nextPageToken
+          : undefined;
     } while (pageToken);
   }
 
@@ -311,9 +393,15 @@ export class GcsStore implements Store {
     }
   }
 
-  async compareAndSwapRef(name: string, expected: RefValue | null, next: string | null, options: OperationOptions = {}): Promise<boolean> {
+  async compareAndSwapRef(
+    name: string,
+    expected: RefValue | null,
+    next: string | null,
+    options: OperationOptions = {},
+  ): Promise<boolean> {
     const objectName = this.refObjectName(name);
-    if (next !== null && !REF_OID_PATTERN.test(next)) throw new TypeError(`invalid ref target: ${JSON.stringify(next).slice(0, 100)}`);
+    if (next !== null && !REF_OID_PATTERN.test(next))
+      throw new TypeError(`invalid ref target: ${JSON.stringify(next).slice(0, 100)}`);
     const bucket = await this.bucket();
     const file = bucket.file(objectName);
     // "Delete if absent" changes nothing; the answer is whether it is absent right now.
@@ -339,7 +427,11 @@ export class GcsStore implements Store {
         Buffer.from(`${next}\n`, 'utf8'),
         {
           resumable: false,
-          metadata: { contentType: 'text/plain; charset=utf-8', cacheControl: 'no-store', metadata: { [REF_OID_METADATA]: next } },
+          metadata: {
+            contentType: 'text/plain; charset=utf-8',
+            cacheControl: 'no-store',
+            metadata: { [REF_OID_METADATA]: next },
+          },
           preconditionOpts: { ifGenerationMatch: base === null ? 0 : base.version },
         },
         options,
@@ -357,9 +449,14 @@ export class GcsStore implements Store {
    * OID still matches, so the conditional write below stays atomic. A version that is neither
    * that nor a generation number cannot match anything.
    */
-  private async pinExpected(name: string, expected: RefValue | null, options: OperationOptions): Promise<RefValue | null | 'stale'> {
+  private async pinExpected(
+    name: string,
+    expected: RefValue | null,
+    options: OperationOptions,
+  ): Promise<RefValue | null | 'stale'> {
     if (expected === null) return null;
-    if (expected.version !== expected.oid) return /^[1-9]\d{0,18}$/.test(expected.version) ? expected : 'stale';
+    if (expected.version !== expected.oid)
+      return /^[1-9]\d{0,18}$/.test(expected.version) ? expected : 'stale';
     const current = await this.readRef(name, options);
     return current !== null && current.oid === expected.oid ? current : 'stale';
   }
@@ -374,11 +471,17 @@ export class GcsStore implements Store {
     const bucket = await this.bucket();
     const refs = new Map<string, RefValue>();
     const missingMetadata: string[] = [];
-    for await (const item of this.listObjects(bucket, this.prefix + prefix, 'items(name,generation,metadata),nextPageToken', options)) {
+    for await (const item of this.listObjects(
+      bucket,
+      this.prefix + prefix,
+      'items(name,generation,metadata),nextPageToken',
+      options,
+    )) {
       const name = item.name.slice(this.prefix.length);
       if (!isValidRefName(name) || !name.startsWith(prefix)) continue;
       const oid = isRecord(item.metadata) ? item.metadata[REF_OID_METADATA] : undefined;
-      if (typeof oid === 'string' && oid && item.generation !== undefined) refs.set(name, { oid, version: String(item.generation) });
+      if (typeof oid === 'string' && oid && item.generation !== undefined)
+        refs.set(name, { oid, version: String(item.generation) });
       else missingMetadata.push(name);
     }
     // Ref objects written by other tools carry no metadata; their body is still authoritative.
@@ -395,41 +498,63 @@ export class GcsStore implements Store {
 
   /** Turns an SDK failure into the project's error classes; see docs/backends/gcs.md. */
   private fail(err: unknown, what: string, options: OperationOptions, key?: string): Error {
-    if (options.signal?.aborted) return options.signal.reason instanceof Error ? options.signal.reason : toError(err);
+    if (options.signal?.aborted)
+      return options.signal.reason instanceof Error ? options.signal.reason : toError(err);
     if (err instanceof MediagitError) return err;
     const info = gcsErrorInfo(err);
     const cause = new Error(`${info.status ?? info.code ?? 'error'}: ${firstLine(info.message)}`);
     const label = info.status === undefined ? '' : ` (HTTP ${info.status})`;
 
     if (info.status === 404 && BUCKET_MISSING.test(info.text)) {
-      return new ConfigError(`GCS bucket '${this.bucketName}' does not exist${this.options.endpoint === undefined ? '' : ` at ${this.endpoint}`}`, {
-        hint: "create the bucket (gcloud storage buckets create) or fix the remote's bucket setting",
-        cause,
-      });
+      return new ConfigError(
+        `GCS bucket '${this.bucketName}' does not exist${this.options.endpoint === undefined ? '' : ` at ${this.endpoint}`}`,
+        {
+          hint: "create the bucket (gcloud storage buckets create) or fix the remote's bucket setting",
+          cause,
+        },
+      );
     }
-    if (info.status === 401 || info.status === 403 || info.oauthError !== undefined || /could not load the default credentials/i.test(info.message)) {
-      const reason = info.oauthError !== undefined ? ` (token exchange: ${info.oauthError})` : label;
-      return new AuthError(`Google Cloud Storage rejected the credentials for ${this.description}${reason}`, {
-        hint:
-          this.options.credentials_path === undefined
-            ? 'set credentials_path, or configure Application Default Credentials (gcloud auth application-default login)'
-            : `check the account in ${this.options.credentials_path} and its access to the bucket`,
-        cause,
-      });
+    if (
+      info.status === 401 ||
+      info.status === 403 ||
+      info.oauthError !== undefined ||
+      /could not load the default credentials/i.test(info.message)
+    ) {
+      const reason =
+        info.oauthError !== undefined ? ` (token exchange: ${info.oauthError})` : label;
+      return new AuthError(
+        `Google Cloud Storage rejected the credentials for ${this.description}${reason}`,
+        {
+          hint:
+            this.options.credentials_path === undefined
+              ? 'set credentials_path, or configure Application Default Credentials (gcloud auth application-default login)'
+              : `check the account in ${this.options.credentials_path} and its access to the bucket`,
+          cause,
+        },
+      );
     }
     if (info.status === 404 && key !== undefined) return new NotFoundError(key, { cause });
     if (info.status === undefined) {
       if (info.code !== undefined && NETWORK_CODES.has(info.code)) {
         // Failures before a connection exists mean the endpoint is wrong or down, not merely flaky.
         const verb = CONNECT_CODES.has(info.code) ? 'cannot reach' : 'lost the connection to';
-        return new StoreUnavailableError(`${verb} Google Cloud Storage at ${this.endpoint}: ${info.code}`, { cause });
+        return new StoreUnavailableError(
+          `${verb} Google Cloud Storage at ${this.endpoint}: ${info.code}`,
+          { cause },
+        );
       }
       return toError(err);
     }
     if (info.status === 408 || info.status === 429 || info.status >= 500) {
-      return new StoreUnavailableError(`Google Cloud Storage at ${this.endpoint} is unavailable${label} during ${what}`, { retryAfterMs: info.retryAfterMs, cause });
+      return new StoreUnavailableError(
+        `Google Cloud Storage at ${this.endpoint} is unavailable${label} during ${what}`,
+        { retryAfterMs: info.retryAfterMs, cause },
+      );
     }
-    return new MediagitError(`Google Cloud Storage request failed${label} during ${what} on ${this.description}: ${firstLine(info.message)}`, { cause });
+    return new MediagitError(
+      `Google Cloud Storage request failed${label} during ${what} on ${this.description}: ${firstLine(info.message)}`,
+      { cause },
+    );
   }
 }
 
@@ -467,12 +592,20 @@ const NETWORK_CODES = new Set([
   'UND_ERR_CONNECT_TIMEOUT',
 ]);
 
-const CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
+const CONNECT_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
 
 const RESPONSE = Symbol('gcs-last-response');
 
 function withResponse(err: unknown, response: unknown): unknown {
-  if (isRecord(err) && response !== undefined) (err as Record<symbol, unknown>)[RESPONSE] = response;
+  if (isRecord(err) && response !== undefined)
+    (err as Record<symbol, unknown>)[RESPONSE] = response;
   return err;
 }
 
@@ -483,7 +616,11 @@ function withResponse(err: unknown, response: unknown): unknown {
  */
 function gcsErrorInfo(err: unknown): GcsErrorInfo {
   const e = isRecord(err) ? err : {};
-  const response = isRecord(e.response) ? e.response : isRecord((e as Record<symbol, unknown>)[RESPONSE]) ? ((e as Record<symbol, unknown>)[RESPONSE] as Record<string, unknown>) : undefined;
+  const response = isRecord(e.response)
+    ? e.response
+    : isRecord((e as Record<symbol, unknown>)[RESPONSE])
+      ? ((e as Record<symbol, unknown>)[RESPONSE] as Record<string, unknown>)
+      : undefined;
   const message = typeof e.message === 'string' ? e.message : String(err);
 
   let status: number | undefined;
@@ -516,7 +653,14 @@ function gcsErrorInfo(err: unknown): GcsErrorInfo {
     // Circular structures: the message alone will do.
   }
 
-  return { status, code, message, text, retryAfterMs: parseRetryAfter(headerOf(response, 'retry-after')), oauthError };
+  return {
+    status,
+    code,
+    message,
+    text,
+    retryAfterMs: parseRetryAfter(headerOf(response, 'retry-after')),
+    oauthError,
+  };
 }
 
 function headerOf(response: Record<string, unknown> | undefined, name: string): string | undefined {
@@ -527,7 +671,8 @@ function headerOf(response: Record<string, unknown> | undefined, name: string): 
     return typeof value === 'string' ? value : undefined;
   }
   for (const [k, v] of Object.entries(headers)) {
-    if (k.toLowerCase() === name) return Array.isArray(v) ? String(v[0]) : typeof v === 'string' ? v : undefined;
+    if (k.toLowerCase() === name)
+      return Array.isArray(v) ? String(v[0]) : typeof v === 'string' ? v : undefined;
   }
   return undefined;
 }
@@ -558,7 +703,13 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null;
 }
 
-const CREDENTIAL_TYPES = new Set(['service_account', 'authorized_user', 'external_account', 'external_account_authorized_user', 'impersonated_service_account']);
+const CREDENTIAL_TYPES = new Set([
+  'service_account',
+  'authorized_user',
+  'external_account',
+  'external_account_authorized_user',
+  'impersonated_service_account',
+]);
 
 /**
  * Fails early, and without quoting the file, on what the auth library would otherwise report
@@ -580,13 +731,16 @@ async function checkCredentialsFile(path: string): Promise<void> {
   }
   const type = isRecord(parsed) ? parsed.type : undefined;
   if (typeof type !== 'string' || !CREDENTIAL_TYPES.has(type)) {
-    throw new ConfigError(`GCS credentials_path has no supported "type": ${path}`, { hint: `expected one of ${[...CREDENTIAL_TYPES].join(', ')}` });
+    throw new ConfigError(`GCS credentials_path has no supported "type": ${path}`, {
+      hint: `expected one of ${[...CREDENTIAL_TYPES].join(', ')}`,
+    });
   }
 }
 
 function normalizePrefix(prefix: string | undefined): string {
   const trimmed = (prefix ?? '').replace(/^\/+|\/+$/g, '');
-  if (trimmed.includes('//') || /(^|\/)\.\.?(\/|$)/.test(trimmed)) throw new ConfigError(`GCS prefix ${JSON.stringify(prefix)} is not a clean folder path`);
+  if (trimmed.includes('//') || /(^|\/)\.\.?(\/|$)/.test(trimmed))
+    throw new ConfigError(`GCS prefix ${JSON.stringify(prefix)} is not a clean folder path`);
   return trimmed ? `${trimmed}/` : '';
 }
 
@@ -602,22 +756,36 @@ function normalizeEndpoint(endpoint: string): string {
   } catch {
     throw new ConfigError(`GCS endpoint is not a URL: ${JSON.stringify(endpoint).slice(0, 200)}`);
   }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ConfigError(`GCS endpoint must be http(s): ${url.protocol}`);
-  if (url.username || url.password || url.search) throw new ConfigError('GCS endpoint must not carry credentials or a query string');
+  if (url.protocol !== 'https:' && url.protocol !== 'http:')
+    throw new ConfigError(`GCS endpoint must be http(s): ${url.protocol}`);
+  if (url.username || url.password || url.search)
+    throw new ConfigError('GCS endpoint must not carry credentials or a query string');
   return url.toString().replace(/\/+$/, '');
 }
 
 /** GCS's naming rules (without the domain-name form), checked here for a clearer message than a 400. */
 function validateBucketName(name: string): void {
-  if (typeof name !== 'string' || !/^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$/.test(name) || name.includes('..') || name.startsWith('goog')) {
+  if (
+    typeof name !== 'string' ||
+    !/^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$/.test(name) ||
+    name.includes('..') ||
+    name.startsWith('goog')
+  ) {
     throw new ConfigError(`invalid GCS bucket name ${JSON.stringify(name)}`, {
       hint: '3-63 characters: lowercase letters, digits, dots, hyphens and underscores, starting and ending with a letter or digit',
     });
   }
 }
 
-function intOption(value: number | undefined, fallback: number, min: number, max: number, name: string): number {
+function intOption(
+  value: number | undefined,
+  fallback: number,
+  min: number,
+  max: number,
+  name: string,
+): number {
   if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < min || value > max) throw new ConfigError(`GCS option ${name} must be an integer from ${min} to ${max}`);
+  if (!Number.isInteger(value) || value < min || value > max)
+    throw new ConfigError(`GCS option ${name} must be an integer from ${min} to ${max}`);
   return value;
 }

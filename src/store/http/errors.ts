@@ -3,7 +3,14 @@
  * decisions hang on the class (StoreUnavailableError is retried, everything else is a verdict),
  * so the mapping is deliberately narrow: only 429, 5xx and network failures are "try again".
  */
-import { AuthError, ConfigError, MediagitError, NotFoundError, ObjectCorruptError, StoreUnavailableError } from '../../errors/index.js';
+import {
+  AuthError,
+  ConfigError,
+  MediagitError,
+  NotFoundError,
+  ObjectCorruptError,
+  StoreUnavailableError,
+} from '../../errors/index.js';
 
 /** A body over the server's limit (413). Not retried: the same body will be refused again. */
 export class PayloadTooLargeError extends MediagitError {
@@ -35,7 +42,9 @@ export function parseErrorBody(body: Buffer, contentType: string | undefined): E
   if (contentType !== undefined && !/json/i.test(contentType) && body[0] !== 0x7b) return {};
   try {
     const parsed: unknown = JSON.parse(body.toString('utf8'));
-    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? (parsed as ErrorBody) : {};
+    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)
+      ? (parsed as ErrorBody)
+      : {};
   } catch {
     return {};
   }
@@ -45,7 +54,10 @@ export function parseErrorBody(body: Buffer, contentType: string | undefined): E
  * `Retry-After` as milliseconds: delta-seconds or an HTTP date. Unparseable or absent → undefined
  * (the caller then uses its own backoff).
  */
-export function parseRetryAfter(value: string | string[] | undefined, now: number = Date.now()): number | undefined {
+export function parseRetryAfter(
+  value: string | string[] | undefined,
+  now: number = Date.now(),
+): number | undefined {
   const text = (Array.isArray(value) ? value[0] : value)?.trim();
   if (!text) return undefined;
   if (/^\d+(\.\d+)?$/.test(text)) return Math.round(Number(text) * 1000);
@@ -81,17 +93,28 @@ export interface ErrorContext {
   readonly secrets: readonly string[];
 }
 
-export function statusError(status: number, headers: Record<string, string | string[] | undefined>, body: Buffer, ctx: ErrorContext): Error {
+export function statusError(
+  status: number,
+  headers: Record<string, string | string[] | undefined>,
+  body: Buffer,
+  ctx: ErrorContext,
+): Error {
   const contentType = headers['content-type'];
   const parsed = parseErrorBody(body, Array.isArray(contentType) ? contentType[0] : contentType);
-  const serverText = typeof parsed.message === 'string' ? sanitize(parsed.message, ctx.secrets) : '';
+  const serverText =
+    typeof parsed.message === 'string' ? sanitize(parsed.message, ctx.secrets) : '';
   const said = serverText ? `: ${serverText}` : '';
   const retryAfterMs = parseRetryAfter(headers['retry-after']);
   switch (status) {
     case 401:
-      return new AuthError(ctx.authenticated ? `${ctx.where} refused the token (401)${said}` : `${ctx.where} needs a token (401)`, {
-        hint: `run 'mediagit login ${ctx.loginUrl}' or set MEDIAGIT_TOKEN; tokens expire, so an old one may need renewing`,
-      });
+      return new AuthError(
+        ctx.authenticated
+          ? `${ctx.where} refused the token (401)${said}`
+          : `${ctx.where} needs a token (401)`,
+        {
+          hint: `run 'mediagit login ${ctx.loginUrl}' or set MEDIAGIT_TOKEN; tokens expire, so an old one may need renewing`,
+        },
+      );
     case 403:
       return new AuthError(`${ctx.where}: permission denied for ${ctx.action} (403)${said}`, {
         hint: `your token's role does not allow this (read < write < admin); ask the server's administrator, then 'mediagit login ${ctx.loginUrl}' again`,
@@ -99,34 +122,62 @@ export function statusError(status: number, headers: Record<string, string | str
     case 404:
       return new NotFoundError(ctx.key ?? ctx.where, serverText ? { hint: serverText } : {});
     case 413:
-      return new PayloadTooLargeError(`${ctx.where} refused ${ctx.action}: the body is over the server's size limit (413)${said}`, {
-        hint: 'the server limits objects (max_object_bytes) and packs (max_pack_bytes); raise the limit on the server, or report this if it is a normal repository object',
-      });
+      return new PayloadTooLargeError(
+        `${ctx.where} refused ${ctx.action}: the body is over the server's size limit (413)${said}`,
+        {
+          hint: 'the server limits objects (max_object_bytes) and packs (max_pack_bytes); raise the limit on the server, or report this if it is a normal repository object',
+        },
+      );
     case 422: {
-      const oid = typeof parsed.oid === 'string' && /^[0-9a-f]{64}$/.test(parsed.oid) ? parsed.oid : (/\/([0-9a-f]{64})$/.exec(ctx.key ?? '')?.[1] ?? ctx.key ?? 'unknown');
-      return new ObjectCorruptError(oid, `the server rejected it: its content does not match its ID or is not a valid envelope${said}`, {
-        hint: "run 'mediagit fsck --full' on this repository; do not push until it is clean",
-      });
+      const oid =
+        typeof parsed.oid === 'string' && /^[0-9a-f]{64}$/.test(parsed.oid)
+          ? parsed.oid
+          : (/\/([0-9a-f]{64})$/.exec(ctx.key ?? '')?.[1] ?? ctx.key ?? 'unknown');
+      return new ObjectCorruptError(
+        oid,
+        `the server rejected it: its content does not match its ID or is not a valid envelope${said}`,
+        {
+          hint: "run 'mediagit fsck --full' on this repository; do not push until it is clean",
+        },
+      );
     }
     case 409:
-      return new ProtocolError(`${ctx.where} refused ${ctx.action}: it conflicts with what the server already holds (409)${said}`, {
-        status,
-        hint: 'key files and metadata are never replaced with different content on a server; check that this remote belongs to this repository',
-      });
+      return new ProtocolError(
+        `${ctx.where} refused ${ctx.action}: it conflicts with what the server already holds (409)${said}`,
+        {
+          status,
+          hint: 'key files and metadata are never replaced with different content on a server; check that this remote belongs to this repository',
+        },
+      );
     case 429:
-      return new StoreUnavailableError(`${ctx.where} is rate limiting requests (429)`, retryAfterMs === undefined ? {} : { retryAfterMs });
+      return new StoreUnavailableError(
+        `${ctx.where} is rate limiting requests (429)`,
+        retryAfterMs === undefined ? {} : { retryAfterMs },
+      );
     case 400:
     case 411:
     case 415:
-      return new ProtocolError(`${ctx.where} rejected ${ctx.action} as malformed (${status})${said}`, {
-        status,
-        hint: status === 400 ? 'check the repository name in the remote URL (lowercase letters, digits, ".", "_", "-")' : 'the server and this client disagree about the protocol; upgrade one of them',
-      });
+      return new ProtocolError(
+        `${ctx.where} rejected ${ctx.action} as malformed (${status})${said}`,
+        {
+          status,
+          hint:
+            status === 400
+              ? 'check the repository name in the remote URL (lowercase letters, digits, ".", "_", "-")'
+              : 'the server and this client disagree about the protocol; upgrade one of them',
+        },
+      );
     default:
       if (status >= 500) {
-        return new StoreUnavailableError(`${ctx.where} failed ${ctx.action} (${status})${said}`, retryAfterMs === undefined ? {} : { retryAfterMs });
+        return new StoreUnavailableError(
+          `${ctx.where} failed ${ctx.action} (${status})${said}`,
+          retryAfterMs === undefined ? {} : { retryAfterMs },
+        );
       }
-      return new ProtocolError(`${ctx.where} answered ${ctx.action} with an unexpected status ${status}${said}`, { status });
+      return new ProtocolError(
+        `${ctx.where} answered ${ctx.action} with an unexpected status ${status}${said}`,
+        { status },
+      );
   }
 }
 
@@ -148,10 +199,12 @@ function errorCode(err: unknown): string | undefined {
   let current: unknown = err;
   for (let depth = 0; depth < 4 && typeof current === 'object' && current !== null; depth++) {
     const code = (current as { code?: unknown }).code;
-    if (typeof code === 'string' && (CERTIFICATE_CODES.has(code) || !code.startsWith('UND_ERR'))) return code;
+    if (typeof code === 'string' && (CERTIFICATE_CODES.has(code) || !code.startsWith('UND_ERR')))
+      return code;
     current = (current as { cause?: unknown }).cause;
   }
-  const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
+  const code =
+    typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
   return typeof code === 'string' ? code : undefined;
 }
 
@@ -160,7 +213,11 @@ function errorCode(err: unknown): string | undefined {
  * cause kept for --debug. An untrusted or invalid server certificate is a ConfigError instead:
  * no retry can fix it.
  */
-export function networkError(err: unknown, where: string, action: string): StoreUnavailableError | ConfigError {
+export function networkError(
+  err: unknown,
+  where: string,
+  action: string,
+): StoreUnavailableError | ConfigError {
   const code = errorCode(err);
   if (code !== undefined && CERTIFICATE_CODES.has(code)) {
     return new ConfigError(`the TLS certificate of ${where} is not trusted (${code})`, {
@@ -169,7 +226,10 @@ export function networkError(err: unknown, where: string, action: string): Store
     });
   }
   const reason = code ?? (err instanceof Error ? err.name : 'network error');
-  return new StoreUnavailableError(`cannot reach ${where} for ${action} (${reason})`, { cause: err, hint: 'check the URL and that the server is running; for https, that its certificate is trusted (NODE_EXTRA_CA_CERTS)' });
+  return new StoreUnavailableError(`cannot reach ${where} for ${action} (${reason})`, {
+    cause: err,
+    hint: 'check the URL and that the server is running; for https, that its certificate is trusted (NODE_EXTRA_CA_CERTS)',
+  });
 }
 
 /** A ConfigError for remote URLs and options the HTTP client cannot use. */

@@ -11,10 +11,34 @@ import { getCACertificates } from 'node:tls';
 import { Pool, type Dispatcher } from 'undici';
 import { LockedError, NotFoundError, StoreUnavailableError } from '../../errors/index.js';
 import { kindFromCode, type ObjectKind } from '../../objects/kinds.js';
-import { assertValidKey, assertValidRefName, isValidKey, isValidRefName, type ListedKey, type OperationOptions, type RefValue, type Store } from '../store.js';
+import {
+  assertValidKey,
+  assertValidRefName,
+  isValidKey,
+  isValidRefName,
+  type ListedKey,
+  type OperationOptions,
+  type RefValue,
+  type Store,
+} from '../store.js';
 import { abortableSleep, throwIfAborted, type Sleep } from '../wrappers/operations.js';
-import { ProtocolError, configError, networkError, parseErrorBody, parseRetryAfter, statusError, type ErrorContext } from './errors.js';
-import { decodePack, encodePack, packRecordKey, packSize, PackFormatError, type PackRecord } from './pack.js';
+import {
+  ProtocolError,
+  configError,
+  networkError,
+  parseErrorBody,
+  parseRetryAfter,
+  statusError,
+  type ErrorContext,
+} from './errors.js';
+import {
+  decodePack,
+  encodePack,
+  packRecordKey,
+  packSize,
+  PackFormatError,
+  type PackRecord,
+} from './pack.js';
 
 /** Protocol limits (docs/protocol.md): IDs per check or fetch request. */
 export const MAX_IDS_PER_REQUEST = 10_000;
@@ -94,9 +118,16 @@ interface Call {
 /** Validates `name` or `group/name` as the server will (docs/protocol.md "Names"). */
 export function assertValidRepoName(repo: string): void {
   const parts = repo.split('/');
-  if (repo === '' || parts.length > 2 || !parts.every((p) => REPO_SEGMENT.test(p)) || RESERVED_REPOS.has(parts[0]!)) {
+  if (
+    repo === '' ||
+    parts.length > 2 ||
+    !parts.every((p) => REPO_SEGMENT.test(p)) ||
+    RESERVED_REPOS.has(parts[0]!)
+  ) {
     throw configError(
-      repo === '' ? 'a server remote URL needs the repository name after the host (http(s)://host/<repo>)' : `'${repo}' is not a valid repository name for a mediagit server`,
+      repo === ''
+        ? 'a server remote URL needs the repository name after the host (http(s)://host/<repo>)'
+        : `'${repo}' is not a valid repository name for a mediagit server`,
       'repository names are lowercase letters, digits, ".", "_" and "-" (at most 64), optionally as group/name; health, metrics and api are reserved',
     );
   }
@@ -123,7 +154,14 @@ function trustedCertificates(): string[] | undefined {
 
 /** The kind a stored envelope declares (byte 5), or undefined when `data` is not an envelope. */
 function envelopeKind(data: Uint8Array): ObjectKind | undefined {
-  if (data.byteLength < 16 || data[0] !== 0x4d || data[1] !== 0x47 || data[2] !== 0x4f || data[3] !== 0x42) return undefined;
+  if (
+    data.byteLength < 16 ||
+    data[0] !== 0x4d ||
+    data[1] !== 0x47 ||
+    data[2] !== 0x4f ||
+    data[3] !== 0x42
+  )
+    return undefined;
   return kindFromCode(data[5]!);
 }
 
@@ -134,11 +172,17 @@ function asBuffer(data: Uint8Array): Buffer {
 function isLockRecord(value: unknown): value is LockRecord {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as Record<string, unknown>;
-  return typeof v['id'] === 'string' && typeof v['path'] === 'string' && typeof v['owner'] === 'string' && typeof v['locked_at'] === 'string';
+  return (
+    typeof v['id'] === 'string' &&
+    typeof v['path'] === 'string' &&
+    typeof v['owner'] === 'string' &&
+    typeof v['locked_at'] === 'string'
+  );
 }
 
 function lockList(value: unknown, field: string): LockRecord[] {
-  if (!Array.isArray(value)) throw new ProtocolError(`the server's lock answer has no '${field}' list`);
+  if (!Array.isArray(value))
+    throw new ProtocolError(`the server's lock answer has no '${field}' list`);
   return value.filter(isLockRecord);
 }
 
@@ -169,15 +213,23 @@ export class HttpStore implements Store {
     } catch {
       throw configError(`'${options.origin}' is not a valid server URL`);
     }
-    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw configError(`'${parsed.protocol}' is not http: or https:`);
-    if (parsed.username || parsed.password) throw configError('credentials do not belong in the URL', "use 'mediagit login' or MEDIAGIT_TOKEN");
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')
+      throw configError(`'${parsed.protocol}' is not http: or https:`);
+    if (parsed.username || parsed.password)
+      throw configError(
+        'credentials do not belong in the URL',
+        "use 'mediagit login' or MEDIAGIT_TOKEN",
+      );
     assertValidRepoName(options.repo);
     this.origin = parsed.origin;
     this.repo = options.repo;
     this.url = `${this.origin}/${this.repo}`;
     this.description = this.url;
     this.tokenSource = options.token;
-    this.rateLimitRetries = Math.max(0, Math.floor(options.rateLimitRetries ?? DEFAULT_RATE_LIMIT_RETRIES));
+    this.rateLimitRetries = Math.max(
+      0,
+      Math.floor(options.rateLimitRetries ?? DEFAULT_RATE_LIMIT_RETRIES),
+    );
     this.maxRetryAfterMs = options.maxRetryAfterMs ?? DEFAULT_MAX_RETRY_AFTER_MS;
     this.requestTimeoutMs = options.requestTimeoutMs ?? 300_000;
     this.packMaxObjects = Math.max(1, options.packMaxObjects ?? DEFAULT_PACK_MAX_OBJECTS);
@@ -227,7 +279,10 @@ export class HttpStore implements Store {
   /** Sends one request and reads the whole answer, whatever its status; only the network can make it throw. */
   private async send(call: Call): Promise<Reply> {
     const token = await this.token();
-    const headers: Record<string, string> = { 'user-agent': 'mediagit-client/1', accept: 'application/json, application/octet-stream' };
+    const headers: Record<string, string> = {
+      'user-agent': 'mediagit-client/1',
+      accept: 'application/json, application/octet-stream',
+    };
     if (token !== undefined) headers['authorization'] = `Bearer ${token}`;
     let body: Buffer | string | undefined;
     if (call.json !== undefined) {
@@ -251,7 +306,10 @@ export class HttpStore implements Store {
         headersTimeout: this.requestTimeoutMs,
         bodyTimeout: this.requestTimeoutMs,
         // Reads, checks and content-addressed writes may be repeated; ref updates and lock changes may not.
-        idempotent: !(call.method === 'POST' && (call.path === 'refs' || call.path.startsWith('locks'))),
+        idempotent: !(
+          call.method === 'POST' &&
+          (call.path === 'refs' || call.path.startsWith('locks'))
+        ),
       });
       const data = Buffer.from(await response.body.arrayBuffer());
       return { status: response.statusCode, headers: response.headers, body: data };
@@ -275,7 +333,10 @@ export class HttpStore implements Store {
       throwIfAborted(call.signal);
       const reply = await this.send(call);
       if (reply.status !== 429) return reply;
-      const after = Math.min(parseRetryAfter(reply.headers['retry-after']) ?? DEFAULT_RATE_LIMIT_WAIT_MS, this.maxRetryAfterMs);
+      const after = Math.min(
+        parseRetryAfter(reply.headers['retry-after']) ?? DEFAULT_RATE_LIMIT_WAIT_MS,
+        this.maxRetryAfterMs,
+      );
       this.pausedUntil = Math.max(this.pausedUntil, Date.now() + after);
       if (attempt >= this.rateLimitRetries) return reply;
     }
@@ -295,24 +356,44 @@ export class HttpStore implements Store {
   private parseJson(reply: Reply, call: Call): Record<string, unknown> {
     try {
       const parsed: unknown = JSON.parse(reply.body.toString('utf8'));
-      if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) return parsed as Record<string, unknown>;
+      if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed))
+        return parsed as Record<string, unknown>;
     } catch {
       // fall through
     }
-    throw new ProtocolError(`${this.url} answered ${call.action} with a body that is not the expected JSON object`, { status: reply.status });
+    throw new ProtocolError(
+      `${this.url} answered ${call.action} with a body that is not the expected JSON object`,
+      { status: reply.status },
+    );
   }
 
   // ---- objects -----------------------------------------------------------------------------
 
   async get(key: string, options?: OperationOptions): Promise<Buffer> {
     assertValidKey(key);
-    const call: Call = { method: 'GET', path: key, action: `GET ${key}`, key, signal: options?.signal };
+    const call: Call = {
+      method: 'GET',
+      path: key,
+      action: `GET ${key}`,
+      key,
+      signal: options?.signal,
+    };
     return (await this.expect(call, [200])).body;
   }
 
   async put(key: string, data: Uint8Array, options?: OperationOptions): Promise<void> {
     assertValidKey(key);
-    await this.expect({ method: 'PUT', path: key, binary: data, action: `PUT ${key}`, key, signal: options?.signal }, [200, 201, 204]);
+    await this.expect(
+      {
+        method: 'PUT',
+        path: key,
+        binary: data,
+        action: `PUT ${key}`,
+        key,
+        signal: options?.signal,
+      },
+      [200, 201, 204],
+    );
   }
 
   async has(keys: readonly string[], options?: OperationOptions): Promise<boolean[]> {
@@ -320,7 +401,9 @@ export class HttpStore implements Store {
     const result = new Array<boolean>(keys.length).fill(false);
     const ids: number[] = [];
     const others: number[] = [];
-    keys.forEach((key, i) => (key.startsWith('chunks/') || key.startsWith('objects/') ? ids : others).push(i));
+    keys.forEach((key, i) =>
+      (key.startsWith('chunks/') || key.startsWith('objects/') ? ids : others).push(i),
+    );
     for (let start = 0; start < ids.length; start += MAX_IDS_PER_REQUEST) {
       const batch = ids.slice(start, start + MAX_IDS_PER_REQUEST);
       const chunks = new Set<string>();
@@ -329,15 +412,27 @@ export class HttpStore implements Store {
         const [space, oid] = keys[i]!.split('/') as [string, string];
         (space === 'chunks' ? chunks : objects).add(oid);
       }
-      const call: Call = { method: 'POST', path: 'chunks/check', json: { chunks: [...chunks], objects: [...objects] }, action: `check ${batch.length} objects`, signal: options?.signal };
+      const call: Call = {
+        method: 'POST',
+        path: 'chunks/check',
+        json: { chunks: [...chunks], objects: [...objects] },
+        action: `check ${batch.length} objects`,
+        signal: options?.signal,
+      };
       const reply = await this.exchange(call);
       if (reply.status === 404) continue; // nothing pushed yet: every key is missing
       if (reply.status !== 200) throw await this.fail(call, reply);
       const body = this.parseJson(reply, call);
       const missingChunks = body['chunks'];
       const missingObjects = body['objects'];
-      if (!Array.isArray(missingChunks) || !Array.isArray(missingObjects)) throw new ProtocolError(`${this.url} answered a check without 'chunks' and 'objects' lists`);
-      const missing = new Set<string>([...missingChunks.map((o) => `chunks/${String(o)}`), ...missingObjects.map((o) => `objects/${String(o)}`)]);
+      if (!Array.isArray(missingChunks) || !Array.isArray(missingObjects))
+        throw new ProtocolError(
+          `${this.url} answered a check without 'chunks' and 'objects' lists`,
+        );
+      const missing = new Set<string>([
+        ...missingChunks.map((o) => `chunks/${String(o)}`),
+        ...missingObjects.map((o) => `objects/${String(o)}`),
+      ]);
       for (const i of batch) result[i] = !missing.has(keys[i]!);
     }
     if (others.length > 0) {
@@ -361,7 +456,8 @@ export class HttpStore implements Store {
     if (reply.status === 404) return new Set();
     if (reply.status !== 200) throw await this.fail(call, reply);
     const names = this.parseJson(reply, call)['keys'];
-    if (!Array.isArray(names)) throw new ProtocolError(`${this.url} answered GET keys without a 'keys' list`);
+    if (!Array.isArray(names))
+      throw new ProtocolError(`${this.url} answered GET keys without a 'keys' list`);
     return new Set(names.map(String));
   }
 
@@ -383,28 +479,47 @@ export class HttpStore implements Store {
     for (;;) {
       const query: Record<string, string> = { prefix, limit: String(LIST_PAGE) };
       if (after !== null) query['after'] = after;
-      const call: Call = { method: 'GET', path: 'list', query, action: `list ${prefix || '(all)'}`, signal: options?.signal };
+      const call: Call = {
+        method: 'GET',
+        path: 'list',
+        query,
+        action: `list ${prefix || '(all)'}`,
+        signal: options?.signal,
+      };
       const reply = await this.exchange(call);
       if (reply.status === 404) return;
       if (reply.status !== 200) throw await this.fail(call, reply);
       const body = this.parseJson(reply, call);
       const entries = body['entries'];
       const next = body['next'];
-      if (!Array.isArray(entries) || (next !== null && typeof next !== 'string')) throw new ProtocolError(`${this.url} answered a listing without 'entries' and 'next'`);
+      if (!Array.isArray(entries) || (next !== null && typeof next !== 'string'))
+        throw new ProtocolError(`${this.url} answered a listing without 'entries' and 'next'`);
       for (const entry of entries as unknown[]) {
         if (typeof entry !== 'object' || entry === null) continue;
         const { key, size } = entry as { key?: unknown; size?: unknown };
-        if (typeof key === 'string' && typeof size === 'number' && isValidKey(key) && key.startsWith(prefix)) yield { key, size };
+        if (
+          typeof key === 'string' &&
+          typeof size === 'number' &&
+          isValidKey(key) &&
+          key.startsWith(prefix)
+        )
+          yield { key, size };
       }
       if (next === null) return;
-      if (next === after) throw new ProtocolError(`${this.url} returned the same listing page twice (next=${next.slice(0, 80)})`);
+      if (next === after)
+        throw new ProtocolError(
+          `${this.url} returned the same listing page twice (next=${next.slice(0, 80)})`,
+        );
       after = next;
     }
   }
 
   async delete(key: string, options?: OperationOptions): Promise<void> {
     assertValidKey(key);
-    await this.expect({ method: 'DELETE', path: key, action: `DELETE ${key}`, key, signal: options?.signal }, [200, 204, 404]);
+    await this.expect(
+      { method: 'DELETE', path: key, action: `DELETE ${key}`, key, signal: options?.signal },
+      [200, 204, 404],
+    );
   }
 
   /**
@@ -412,7 +527,10 @@ export class HttpStore implements Store {
    * envelopes travel in packs — the pack format names each record's kind — so anything else
    * (key files, meta, bytes that are not an envelope) is sent with a plain PUT.
    */
-  async putMany(entries: readonly { key: string; data: Uint8Array }[], options?: OperationOptions): Promise<void> {
+  async putMany(
+    entries: readonly { key: string; data: Uint8Array }[],
+    options?: OperationOptions,
+  ): Promise<void> {
     for (const { key } of entries) assertValidKey(key);
     const records: PackRecord[] = [];
     const singles: { key: string; data: Uint8Array }[] = [];
@@ -422,8 +540,17 @@ export class HttpStore implements Store {
       seen.add(entry.key);
       const [space, oid] = entry.key.split('/') as [string, string];
       const declared = envelopeKind(entry.data);
-      const kind: ObjectKind | undefined = space === 'chunks' ? 'chunk' : space === 'objects' && declared !== undefined && declared !== 'chunk' ? declared : undefined;
-      if (kind === undefined || (space === 'chunks' && declared !== undefined && declared !== 'chunk')) singles.push(entry);
+      const kind: ObjectKind | undefined =
+        space === 'chunks'
+          ? 'chunk'
+          : space === 'objects' && declared !== undefined && declared !== 'chunk'
+            ? declared
+            : undefined;
+      if (
+        kind === undefined ||
+        (space === 'chunks' && declared !== undefined && declared !== 'chunk')
+      )
+        singles.push(entry);
       else records.push({ kind, oid, data: entry.data });
     }
     for (const batch of this.packBatches(records)) await this.sendPack(batch, options);
@@ -435,7 +562,10 @@ export class HttpStore implements Store {
     let bytes = 0;
     for (const record of records) {
       const size = record.data.byteLength + 37;
-      if (batch.length > 0 && (batch.length >= this.packMaxObjects || bytes + size > this.packMaxBytes)) {
+      if (
+        batch.length > 0 &&
+        (batch.length >= this.packMaxObjects || bytes + size > this.packMaxBytes)
+      ) {
         yield batch;
         batch = [];
         bytes = 0;
@@ -447,7 +577,13 @@ export class HttpStore implements Store {
   }
 
   private async sendPack(records: PackRecord[], options?: OperationOptions): Promise<void> {
-    const call: Call = { method: 'POST', path: 'objects/pack', binary: encodePack(records), action: `upload a pack of ${records.length} objects (${packSize(records)} bytes)`, signal: options?.signal };
+    const call: Call = {
+      method: 'POST',
+      path: 'objects/pack',
+      binary: encodePack(records),
+      action: `upload a pack of ${records.length} objects (${packSize(records)} bytes)`,
+      signal: options?.signal,
+    };
     const reply = await this.exchange(call);
     if (reply.status === 200 || reply.status === 201) return;
     // A server with a smaller pack limit than ours: halve until it fits (a single object that
@@ -472,7 +608,13 @@ export class HttpStore implements Store {
     for (let start = 0; start < packable.length; start += FETCH_BATCH) {
       const batch = packable.slice(start, start + FETCH_BATCH);
       const asked = new Set(batch);
-      const call: Call = { method: 'POST', path: 'objects/fetch', json: { want: batch }, action: `fetch ${batch.length} objects`, signal: options?.signal };
+      const call: Call = {
+        method: 'POST',
+        path: 'objects/fetch',
+        json: { want: batch },
+        action: `fetch ${batch.length} objects`,
+        signal: options?.signal,
+      };
       const reply = await this.exchange(call);
       if (reply.status === 404) continue;
       if (reply.status !== 200) throw await this.fail(call, reply);
@@ -480,14 +622,18 @@ export class HttpStore implements Store {
       try {
         records = decodePack(reply.body);
       } catch (err) {
-        if (err instanceof PackFormatError) throw new StoreUnavailableError(`${this.url} sent a damaged pack (${err.message})`, { cause: err });
+        if (err instanceof PackFormatError)
+          throw new StoreUnavailableError(`${this.url} sent a damaged pack (${err.message})`, {
+            cause: err,
+          });
         throw err;
       }
       for (const record of records) {
         // Keys are what we asked for; anything else in the pack is ignored rather than trusted.
         const key = packRecordKey(record);
         if (asked.has(key)) out.set(key, asBuffer(record.data));
-        else if (record.kind !== 'chunk' && asked.has(`chunks/${record.oid}`)) out.set(`chunks/${record.oid}`, asBuffer(record.data));
+        else if (record.kind !== 'chunk' && asked.has(`chunks/${record.oid}`))
+          out.set(`chunks/${record.oid}`, asBuffer(record.data));
       }
     }
     for (const key of others) {
@@ -502,19 +648,43 @@ export class HttpStore implements Store {
 
   // ---- refs --------------------------------------------------------------------------------
 
-  private async refsUnder(prefix: string, options?: OperationOptions): Promise<Map<string, RefValue>> {
-    const call: Call = { method: 'GET', path: 'refs', query: { prefix }, action: `list refs ${prefix}`, signal: options?.signal };
+  private async refsUnder(
+    prefix: string,
+    options?: OperationOptions,
+  ): Promise<Map<string, RefValue>> {
+    const call: Call = {
+      method: 'GET',
+      path: 'refs',
+      query: { prefix },
+      action: `list refs ${prefix}`,
+      signal: options?.signal,
+    };
     const reply = await this.exchange(call);
     if (reply.status === 404) return new Map();
     if (reply.status !== 200) throw await this.fail(call, reply);
     const refs = this.parseJson(reply, call)['refs'];
-    if (typeof refs !== 'object' || refs === null || Array.isArray(refs)) throw new ProtocolError(`${this.url} answered a ref listing without a 'refs' object`);
+    if (typeof refs !== 'object' || refs === null || Array.isArray(refs))
+      throw new ProtocolError(`${this.url} answered a ref listing without a 'refs' object`);
     const out = new Map<string, RefValue>();
     for (const [name, value] of Object.entries(refs as Record<string, unknown>)) {
-      if (!name.startsWith(prefix) || !isValidRefName(name) || typeof value !== 'object' || value === null) continue;
+      if (
+        !name.startsWith(prefix) ||
+        !isValidRefName(name) ||
+        typeof value !== 'object' ||
+        value === null
+      )
+        continue;
       const { oid, version } = value as { oid?: unknown; version?: unknown };
       if (typeof oid !== 'string' || !/^[0-9a-f]{64}$/.test(oid)) continue;
-      out.set(name, { oid, version: typeof version === 'string' ? version : typeof version === 'number' ? String(version) : oid });
+      out.set(name, {
+        oid,
+        version:
+          typeof version === 'string'
+            ? version
+            : typeof version === 'number'
+              ? String(version)
+              : oid,
+      });
     }
     return out;
   }
@@ -528,10 +698,25 @@ export class HttpStore implements Store {
     return this.refsUnder(prefix, options);
   }
 
-  async compareAndSwapRef(name: string, expected: RefValue | null, next: string | null, options?: OperationOptions): Promise<boolean> {
+  async compareAndSwapRef(
+    name: string,
+    expected: RefValue | null,
+    next: string | null,
+    options?: OperationOptions,
+  ): Promise<boolean> {
     assertValidRefName(name);
-    const json = { name, expected: expected ? { oid: expected.oid, version: expected.version } : null, next };
-    const call: Call = { method: 'POST', path: 'refs', json, action: `update ${name}`, signal: options?.signal };
+    const json = {
+      name,
+      expected: expected ? { oid: expected.oid, version: expected.version } : null,
+      next,
+    };
+    const call: Call = {
+      method: 'POST',
+      path: 'refs',
+      json,
+      action: `update ${name}`,
+      signal: options?.signal,
+    };
     const reply = await this.exchange(call);
     if (reply.status === 200 || reply.status === 201 || reply.status === 204) return true;
     if (reply.status === 409) return false;
@@ -545,32 +730,55 @@ export class HttpStore implements Store {
    * was pushed, 'empty' when not yet. 401/403 → AuthError; network trouble → StoreUnavailableError.
    */
   async checkAccess(options?: OperationOptions): Promise<'ready' | 'empty'> {
-    const reply = await this.expect({ method: 'GET', path: 'info', action: 'GET info', signal: options?.signal }, [200, 404]);
+    const reply = await this.expect(
+      { method: 'GET', path: 'info', action: 'GET info', signal: options?.signal },
+      [200, 404],
+    );
     return reply.status === 200 ? 'ready' : 'empty';
   }
 
   /** POST /locks. Someone else holding it → LockedError naming them. */
   async createLock(path: string, options?: OperationOptions): Promise<LockRecord> {
-    const call: Call = { method: 'POST', path: 'locks', json: { path }, action: `lock ${path}`, signal: options?.signal };
+    const call: Call = {
+      method: 'POST',
+      path: 'locks',
+      json: { path },
+      action: `lock ${path}`,
+      signal: options?.signal,
+    };
     const reply = await this.exchange(call);
     if (reply.status === 200 || reply.status === 201) {
       const lock = this.parseJson(reply, call)['lock'];
-      if (!isLockRecord(lock)) throw new ProtocolError(`${this.url} answered a lock request without a lock record`);
+      if (!isLockRecord(lock))
+        throw new ProtocolError(`${this.url} answered a lock request without a lock record`);
       return lock;
     }
     if (reply.status === 409) {
       const body = parseErrorBody(reply.body, 'application/json');
       const holder = isLockRecord(body['lock']) ? body['lock'] : undefined;
-      throw new LockedError(holder ? `'${path}' is already locked by ${holder.owner} (since ${holder.locked_at})` : `'${path}' is already locked by someone else`, {
-        hint: holder ? `ask ${holder.owner} to run 'mediagit unlock ${path}' when done (an admin can use 'mediagit unlock --force')` : "see who holds it with 'mediagit locks'",
-      });
+      throw new LockedError(
+        holder
+          ? `'${path}' is already locked by ${holder.owner} (since ${holder.locked_at})`
+          : `'${path}' is already locked by someone else`,
+        {
+          hint: holder
+            ? `ask ${holder.owner} to run 'mediagit unlock ${path}' when done (an admin can use 'mediagit unlock --force')`
+            : "see who holds it with 'mediagit locks'",
+        },
+      );
     }
     throw await this.fail(call, reply);
   }
 
   /** GET /locks, optionally only paths under `prefix`. */
   async listLocks(prefix?: string, options?: OperationOptions): Promise<LockRecord[]> {
-    const call: Call = { method: 'GET', path: 'locks', ...(prefix ? { query: { path: prefix } } : {}), action: 'list locks', signal: options?.signal };
+    const call: Call = {
+      method: 'GET',
+      path: 'locks',
+      ...(prefix ? { query: { path: prefix } } : {}),
+      action: 'list locks',
+      signal: options?.signal,
+    };
     const reply = await this.exchange(call);
     if (reply.status === 404) return [];
     if (reply.status !== 200) throw await this.fail(call, reply);
@@ -579,7 +787,13 @@ export class HttpStore implements Store {
 
   /** POST /locks/verify: the locks split by whether the caller's identity holds them. */
   async verifyLocks(options?: OperationOptions): Promise<LockVerification> {
-    const call: Call = { method: 'POST', path: 'locks/verify', json: {}, action: 'verify locks', signal: options?.signal };
+    const call: Call = {
+      method: 'POST',
+      path: 'locks/verify',
+      json: {},
+      action: 'verify locks',
+      signal: options?.signal,
+    };
     const reply = await this.exchange(call);
     if (reply.status === 404) return { ours: [], theirs: [] };
     if (reply.status !== 200) throw await this.fail(call, reply);
@@ -591,22 +805,42 @@ export class HttpStore implements Store {
    * POST /locks/<id>/unlock. `holder` (when the caller knows it) makes a 403 without force a
    * LockedError naming who holds it; with force a 403 means the token is not an admin's.
    */
-  async unlock(id: string, force: boolean, options?: OperationOptions & { holder?: LockRecord }): Promise<LockRecord> {
-    if (!/^[A-Za-z0-9._-]{1,200}$/.test(id)) throw new TypeError(`invalid lock id: ${JSON.stringify(id).slice(0, 80)}`);
-    const call: Call = { method: 'POST', path: `locks/${id}/unlock`, json: { force }, action: `unlock ${options?.holder?.path ?? id}`, signal: options?.signal };
+  async unlock(
+    id: string,
+    force: boolean,
+    options?: OperationOptions & { holder?: LockRecord },
+  ): Promise<LockRecord> {
+    if (!/^[A-Za-z0-9._-]{1,200}$/.test(id))
+      throw new TypeError(`invalid lock id: ${JSON.stringify(id).slice(0, 80)}`);
+    const call: Call = {
+      method: 'POST',
+      path: `locks/${id}/unlock`,
+      json: { force },
+      action: `unlock ${options?.holder?.path ?? id}`,
+      signal: options?.signal,
+    };
     const reply = await this.exchange(call);
     if (reply.status === 200) {
       const lock = this.parseJson(reply, call)['lock'];
-      if (!isLockRecord(lock)) throw new ProtocolError(`${this.url} answered an unlock without the lock record`);
+      if (!isLockRecord(lock))
+        throw new ProtocolError(`${this.url} answered an unlock without the lock record`);
       return lock;
     }
     if (reply.status === 403 && !force) {
       const holder = options?.holder;
-      throw new LockedError(holder ? `'${holder.path}' is locked by ${holder.owner}, not you` : 'that lock belongs to someone else', {
-        hint: 'only its owner can release it; an admin can with --force',
-      });
+      throw new LockedError(
+        holder
+          ? `'${holder.path}' is locked by ${holder.owner}, not you`
+          : 'that lock belongs to someone else',
+        {
+          hint: 'only its owner can release it; an admin can with --force',
+        },
+      );
     }
-    if (reply.status === 404) throw new NotFoundError(`lock ${options?.holder?.path ?? id}`, { hint: 'it was released already' });
+    if (reply.status === 404)
+      throw new NotFoundError(`lock ${options?.holder?.path ?? id}`, {
+        hint: 'it was released already',
+      });
     throw await this.fail(call, reply);
   }
 

@@ -14,12 +14,21 @@ export * from './pack.js';
  */
 export function openHttpStore(location: StoreLocation, options: StoreOptions): HttpStore {
   if (options['token'] !== undefined || options['password'] !== undefined) {
-    throw configError('a token does not belong in the repository config (it would be shared with everyone who copies the repository)', "remove it with 'mediagit config --unset', then use 'mediagit login <url>' or MEDIAGIT_TOKEN");
+    throw configError(
+      'a token does not belong in the repository config (it would be shared with everyone who copies the repository)',
+      "remove it with 'mediagit config --unset', then use 'mediagit login <url>' or MEDIAGIT_TOKEN",
+    );
   }
   const connections = options['connections'];
   const n = connections === undefined ? undefined : Number(connections);
-  if (n !== undefined && (!Number.isInteger(n) || n < 1)) throw configError('option connections must be a positive integer');
+  if (n !== undefined && (!Number.isInteger(n) || n < 1))
+    throw configError('option connections must be a positive integer');
   const origin = location.target;
   const repo = location.prefix;
-  return new HttpStore({ origin, repo, token: () => resolveToken(origin, repo), ...(n !== undefined ? { connections: n } : {}) });
+  return new HttpStore({
+    origin,
+    repo,
+    token: () => resolveToken(origin, repo),
+    ...(n !== undefined ? { connections: n } : {}),
+  });
 }

@@ -29,7 +29,10 @@ export function packRecordKey(record: Pick<PackRecord, 'kind' | 'oid'>): string 
 
 /** Bytes a pack of these records occupies. */
 export function packSize(records: readonly Pick<PackRecord, 'data'>[]): number {
-  return records.reduce((n, r) => n + PACK_RECORD_HEADER_SIZE + r.data.byteLength, PACK_HEADER_SIZE);
+  return records.reduce(
+    (n, r) => n + PACK_RECORD_HEADER_SIZE + r.data.byteLength,
+    PACK_HEADER_SIZE,
+  );
 }
 
 export function encodePack(records: readonly PackRecord[]): Buffer {
@@ -39,7 +42,8 @@ export function encodePack(records: readonly PackRecord[]): Buffer {
   out.writeUInt32BE(records.length, 5);
   let at = PACK_HEADER_SIZE;
   for (const record of records) {
-    if (!OID_PATTERN.test(record.oid)) throw new TypeError(`pack record with an invalid OID: ${record.oid.slice(0, 80)}`);
+    if (!OID_PATTERN.test(record.oid))
+      throw new TypeError(`pack record with an invalid OID: ${record.oid.slice(0, 80)}`);
     if (record.data.byteLength > 0xffff_ffff) throw new RangeError('pack record over 4 GiB');
     out.writeUInt8(KIND_CODES[record.kind], at);
     out.write(record.oid, at + 1, 32, 'hex');
@@ -60,27 +64,32 @@ export class PackFormatError extends Error {
  * unknown version or kind, a length running past the end, trailing bytes — throws PackFormatError.
  */
 export function decodePack(pack: Buffer): PackRecord[] {
-  if (pack.length < PACK_HEADER_SIZE) throw new PackFormatError(`pack of ${pack.length} bytes is shorter than its header`);
+  if (pack.length < PACK_HEADER_SIZE)
+    throw new PackFormatError(`pack of ${pack.length} bytes is shorter than its header`);
   if (!pack.subarray(0, 4).equals(PACK_MAGIC)) throw new PackFormatError('bad pack magic');
   const version = pack.readUInt8(4);
   if (version !== PACK_VERSION) throw new PackFormatError(`unsupported pack version ${version}`);
   const count = pack.readUInt32BE(5);
   // Each record needs at least its header: a count the body cannot hold is a lie, not a reason to allocate.
-  if (count > (pack.length - PACK_HEADER_SIZE) / PACK_RECORD_HEADER_SIZE) throw new PackFormatError(`pack claims ${count} records but has ${pack.length} bytes`);
+  if (count > (pack.length - PACK_HEADER_SIZE) / PACK_RECORD_HEADER_SIZE)
+    throw new PackFormatError(`pack claims ${count} records but has ${pack.length} bytes`);
   const records: PackRecord[] = [];
   let at = PACK_HEADER_SIZE;
   for (let i = 0; i < count; i++) {
-    if (at + PACK_RECORD_HEADER_SIZE > pack.length) throw new PackFormatError(`record ${i} header truncated at byte ${at}`);
+    if (at + PACK_RECORD_HEADER_SIZE > pack.length)
+      throw new PackFormatError(`record ${i} header truncated at byte ${at}`);
     const code = pack.readUInt8(at);
     const kind = kindFromCode(code);
     if (kind === undefined) throw new PackFormatError(`record ${i} has unknown kind ${code}`);
     const oid = pack.toString('hex', at + 1, at + 33);
     const length = pack.readUInt32BE(at + 33);
     const start = at + PACK_RECORD_HEADER_SIZE;
-    if (start + length > pack.length) throw new PackFormatError(`record ${i} (${oid}) runs past the end of the pack`);
+    if (start + length > pack.length)
+      throw new PackFormatError(`record ${i} (${oid}) runs past the end of the pack`);
     records.push({ kind, oid, data: pack.subarray(start, start + length) });
     at = start + length;
   }
-  if (at !== pack.length) throw new PackFormatError(`${pack.length - at} bytes after the last record`);
+  if (at !== pack.length)
+    throw new PackFormatError(`${pack.length - at} bytes after the last record`);
   return records;
 }

@@ -1,10 +1,38 @@
 import { constants as fsConstants, existsSync, mkdirSync } from 'node:fs';
-import { chmod, copyFile, link, open, readFile, readdir, rename, stat, unlink, mkdir } from 'node:fs/promises';
+import {
+  chmod,
+  copyFile,
+  link,
+  open,
+  readFile,
+  readdir,
+  rename,
+  stat,
+  unlink,
+  mkdir,
+} from 'node:fs/promises';
 import { basename, join, dirname } from 'node:path';
 import { NotFoundError } from '../../errors/index.js';
-import { LockFile, ensureDir, fsyncDir, isErrno, tempName, writeThroughTemp, writeThroughTempSync } from '../../util/fs.js';
+import {
+  LockFile,
+  ensureDir,
+  fsyncDir,
+  isErrno,
+  tempName,
+  writeThroughTemp,
+  writeThroughTempSync,
+} from '../../util/fs.js';
 import { mapLimit } from '../../util/limit.js';
-import { assertObjectKey, assertValidKey, assertValidRefName, type AdoptResult, type ListedKey, type LocalObjectFile, type RefValue, type Store } from '../store.js';
+import {
+  assertObjectKey,
+  assertValidKey,
+  assertValidRefName,
+  type AdoptResult,
+  type ListedKey,
+  type LocalObjectFile,
+  type RefValue,
+  type Store,
+} from '../store.js';
 
 export interface LocalStoreOptions {
   /** fsync every object before renaming it into place. Off trades crash durability for speed. */
@@ -33,7 +61,10 @@ export class LocalStore implements Store {
   private readonly createdDirs = new Set<string>();
   private readonly linkFile: (existingPath: string, newPath: string) => Promise<void>;
 
-  constructor(readonly root: string, options: LocalStoreOptions = {}) {
+  constructor(
+    readonly root: string,
+    options: LocalStoreOptions = {},
+  ) {
     this.description = root;
     this.fsync = options.fsync ?? true;
     this.linkFile = options.link ?? link;
@@ -41,7 +72,8 @@ export class LocalStore implements Store {
 
   /** Creates the folder skeleton; safe to call on an existing store. */
   async initialize(): Promise<void> {
-    for (const dir of ['chunks', 'objects', 'keys', 'meta', 'refs/heads', 'refs/tags', 'tmp']) await ensureDir(join(this.root, dir));
+    for (const dir of ['chunks', 'objects', 'keys', 'meta', 'refs/heads', 'refs/tags', 'tmp'])
+      await ensureDir(join(this.root, dir));
   }
 
   pathOf(key: string): string {
@@ -49,7 +81,8 @@ export class LocalStore implements Store {
     const slash = key.indexOf('/');
     const ns = key.slice(0, slash);
     const name = key.slice(slash + 1);
-    if (ns === 'chunks' || ns === 'objects') return join(this.root, ns, name.slice(0, 2), name.slice(2));
+    if (ns === 'chunks' || ns === 'objects')
+      return join(this.root, ns, name.slice(0, 2), name.slice(2));
     return join(this.root, ns, name);
   }
 
@@ -67,7 +100,11 @@ export class LocalStore implements Store {
     if (await fileExists(path)) return;
     await this.ensureDirOnce(dirname(path));
     // Temporary files live in tmp/, where a crash leaves debris that gc sweeps, never beside objects.
-    await writeThroughTemp(path, { tempDir: join(this.root, 'tmp'), mode: 0o444, fsync: this.fsync }, (handle) => handle.writeFile(data));
+    await writeThroughTemp(
+      path,
+      { tempDir: join(this.root, 'tmp'), mode: 0o444, fsync: this.fsync },
+      (handle) => handle.writeFile(data),
+    );
   }
 
   /**
@@ -82,7 +119,11 @@ export class LocalStore implements Store {
       mkdirSync(dir, { recursive: true });
       this.createdDirs.add(dir);
     }
-    writeThroughTempSync(path, { tempDir: join(this.root, 'tmp'), mode: 0o444, fsync: this.fsync }, parts);
+    writeThroughTempSync(
+      path,
+      { tempDir: join(this.root, 'tmp'), mode: 0o444, fsync: this.fsync },
+      parts,
+    );
     return true;
   }
 
@@ -172,7 +213,8 @@ export class LocalStore implements Store {
       try {
         await copyFile(file.path, tmp, fsConstants.COPYFILE_EXCL | fsConstants.COPYFILE_FICLONE);
       } catch (err) {
-        if (isErrno(err, 'ENOENT') && !(await fileExists(file.path))) throw new NotFoundError(file.key, { cause: err });
+        if (isErrno(err, 'ENOENT') && !(await fileExists(file.path)))
+          throw new NotFoundError(file.key, { cause: err });
         throw err;
       }
       await chmod(tmp, 0o444);
@@ -267,7 +309,11 @@ export class LocalStore implements Store {
     return { oid, version: oid };
   }
 
-  async compareAndSwapRef(name: string, expected: RefValue | null, next: string | null): Promise<boolean> {
+  async compareAndSwapRef(
+    name: string,
+    expected: RefValue | null,
+    next: string | null,
+  ): Promise<boolean> {
     const path = this.refPath(name);
     await ensureDir(dirname(path));
     const lock = await LockFile.acquire(`${path}.lock`, { what: `ref ${name}` });
@@ -300,7 +346,8 @@ export class LocalStore implements Store {
     const refs = new Map<string, RefValue>();
     const walk = async (dir: string, name: string): Promise<void> => {
       for (const entry of await readdirOrEmpty(dir, true)) {
-        if (typeof entry === 'string' || entry.name.startsWith('.') || entry.name.endsWith('.lock')) continue;
+        if (typeof entry === 'string' || entry.name.startsWith('.') || entry.name.endsWith('.lock'))
+          continue;
         const child = `${name}/${entry.name}`;
         if (entry.isDirectory()) await walk(join(dir, entry.name), child);
         else if (child.startsWith(prefix)) {
@@ -328,7 +375,10 @@ async function fileExists(path: string): Promise<boolean> {
 
 async function readdirOrEmpty(dir: string): Promise<string[]>;
 async function readdirOrEmpty(dir: string, withTypes: true): Promise<import('node:fs').Dirent[]>;
-async function readdirOrEmpty(dir: string, withTypes?: true): Promise<string[] | import('node:fs').Dirent[]> {
+async function readdirOrEmpty(
+  dir: string,
+  withTypes?: true,
+): Promise<string[] | import('node:fs').Dirent[]> {
   try {
     return withTypes ? await readdir(dir, { withFileTypes: true }) : await readdir(dir);
   } catch (err) {

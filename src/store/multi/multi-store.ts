@@ -1,5 +1,12 @@
 import { NotFoundError } from '../../errors/index.js';
-import { assertValidKey, assertValidRefName, type ListedKey, type OperationOptions, type RefValue, type Store } from '../store.js';
+import {
+  assertValidKey,
+  assertValidRefName,
+  type ListedKey,
+  type OperationOptions,
+  type RefValue,
+  type Store,
+} from '../store.js';
 import { isTransientError } from '../wrappers/retry.js';
 
 export interface MultiStoreOptions {
@@ -43,7 +50,10 @@ export interface Divergence {
 }
 
 function isNotFound(err: unknown): boolean {
-  return err instanceof NotFoundError || (typeof err === 'object' && err !== null && (err as { code?: unknown }).code === 'E_NOT_FOUND');
+  return (
+    err instanceof NotFoundError ||
+    (typeof err === 'object' && err !== null && (err as { code?: unknown }).code === 'E_NOT_FOUND')
+  );
 }
 
 /** Settles every promise, then throws the first failure in argument order (primary before secondary). */
@@ -52,12 +62,20 @@ async function allOrFirstError(promises: readonly Promise<unknown>[]): Promise<v
   for (const r of results) if (r.status === 'rejected') throw r.reason;
 }
 
-async function putManyOn(store: Store, entries: readonly { key: string; data: Uint8Array }[], options: OperationOptions | undefined): Promise<void> {
+async function putManyOn(
+  store: Store,
+  entries: readonly { key: string; data: Uint8Array }[],
+  options: OperationOptions | undefined,
+): Promise<void> {
   if (store.putMany) return store.putMany(entries, options);
   for (const { key, data } of entries) await store.put(key, data, options);
 }
 
-async function getManyOn(store: Store, keys: readonly string[], options: OperationOptions | undefined): Promise<Map<string, Buffer>> {
+async function getManyOn(
+  store: Store,
+  keys: readonly string[],
+  options: OperationOptions | undefined,
+): Promise<Map<string, Buffer>> {
   if (store.getMany) return store.getMany(keys, options);
   const out = new Map<string, Buffer>();
   for (const key of keys) {
@@ -120,10 +138,14 @@ export class MultiStore implements Store {
     if (primary.putMany || secondary.putMany) {
       this.putMany = async (entries, opts) => {
         for (const { key } of entries) assertValidKey(key);
-        await allOrFirstError([putManyOn(primary, entries, opts), putManyOn(secondary, entries, opts)]);
+        await allOrFirstError([
+          putManyOn(primary, entries, opts),
+          putManyOn(secondary, entries, opts),
+        ]);
       };
     }
-    if (primary.getMany || secondary.getMany) this.getMany = (keys, opts) => this.readMany(keys, opts);
+    if (primary.getMany || secondary.getMany)
+      this.getMany = (keys, opts) => this.readMany(keys, opts);
   }
 
   /** Present when either side batches; the side that does not gets one call per entry. Same semantics as put/get. */
@@ -131,7 +153,10 @@ export class MultiStore implements Store {
   declare readonly getMany?: Store['getMany'];
 
   /** getMany with get's fallback: what the primary lacks (or cannot serve) is asked of the secondary, and repaired. */
-  private async readMany(keys: readonly string[], options?: OperationOptions): Promise<Map<string, Buffer>> {
+  private async readMany(
+    keys: readonly string[],
+    options?: OperationOptions,
+  ): Promise<Map<string, Buffer>> {
     for (const key of keys) assertValidKey(key);
     let found: Map<string, Buffer>;
     try {
@@ -196,7 +221,10 @@ export class MultiStore implements Store {
 
   async put(key: string, data: Uint8Array, options?: OperationOptions): Promise<void> {
     assertValidKey(key);
-    await allOrFirstError([this.primary.put(key, data, options), this.secondary.put(key, data, options)]);
+    await allOrFirstError([
+      this.primary.put(key, data, options),
+      this.secondary.put(key, data, options),
+    ]);
   }
 
   async has(keys: readonly string[], options?: OperationOptions): Promise<boolean[]> {
@@ -226,7 +254,10 @@ export class MultiStore implements Store {
   /** True only where both sides hold the key: what a replicating push should skip. */
   async hasEverywhere(keys: readonly string[], options?: OperationOptions): Promise<boolean[]> {
     for (const key of keys) assertValidKey(key);
-    const [a, b] = await Promise.all([this.primary.has(keys, options), this.secondary.has(keys, options)]);
+    const [a, b] = await Promise.all([
+      this.primary.has(keys, options),
+      this.secondary.has(keys, options),
+    ]);
     return a.map((present, i) => present && b[i] === true);
   }
 
@@ -263,7 +294,12 @@ export class MultiStore implements Store {
     }
   }
 
-  async compareAndSwapRef(name: string, expected: RefValue | null, next: string | null, options?: OperationOptions): Promise<boolean> {
+  async compareAndSwapRef(
+    name: string,
+    expected: RefValue | null,
+    next: string | null,
+    options?: OperationOptions,
+  ): Promise<boolean> {
     assertValidRefName(name);
     const swapped = await this.primary.compareAndSwapRef(name, expected, next, options);
     if (swapped) await this.mirrorRef(name, options);
@@ -286,7 +322,8 @@ export class MultiStore implements Store {
           this.unmirrored.delete(name);
           return;
         }
-        if (round >= this.mirrorAttempts) throw new Error(`secondary copy of ${name} did not settle after ${round} attempts`);
+        if (round >= this.mirrorAttempts)
+          throw new Error(`secondary copy of ${name} did not settle after ${round} attempts`);
         await this.secondary.compareAndSwapRef(name, current, wanted, options);
       }
     } catch (err) {
@@ -329,7 +366,8 @@ export class MultiStore implements Store {
     for (const [key, primarySize] of p) {
       const secondarySize = s.get(key);
       if (secondarySize === undefined) onlyPrimary.push(key);
-      else if (secondarySize !== primarySize) sizeMismatches.push({ key, primarySize, secondarySize });
+      else if (secondarySize !== primarySize)
+        sizeMismatches.push({ key, primarySize, secondarySize });
     }
     for (const key of s.keys()) if (!p.has(key)) onlySecondary.push(key);
     const refMismatches: RefMismatch[] = [];

@@ -1,4 +1,10 @@
-import { AuthError, ConfigError, MediagitError, NotFoundError, StoreUnavailableError } from '../../errors/index.js';
+import {
+  AuthError,
+  ConfigError,
+  MediagitError,
+  NotFoundError,
+  StoreUnavailableError,
+} from '../../errors/index.js';
 
 /**
  * The server accepted a create-only PUT (`If-None-Match: *`) for a key that already existed, or
@@ -102,7 +108,9 @@ const UNAVAILABLE_CODES = new Set([
 ]);
 
 function record(value: unknown): Record<string, unknown> | undefined {
-  return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : undefined;
+  return typeof value === 'object' && value !== null
+    ? (value as Record<string, unknown>)
+    : undefined;
 }
 
 function str(value: unknown): string | undefined {
@@ -125,8 +133,10 @@ export function describeS3Failure(err: unknown): S3Failure {
   const metadata = record(e['$metadata']);
   const response = record(e['$response']);
   const headers = record(response?.['headers']);
-  let status = typeof metadata?.['httpStatusCode'] === 'number' ? metadata['httpStatusCode'] : undefined;
-  if (status === undefined && typeof response?.['statusCode'] === 'number') status = response['statusCode'];
+  let status =
+    typeof metadata?.['httpStatusCode'] === 'number' ? metadata['httpStatusCode'] : undefined;
+  if (status === undefined && typeof response?.['statusCode'] === 'number')
+    status = response['statusCode'];
   let retryAfter: string | undefined;
   if (headers) {
     for (const [name, value] of Object.entries(headers)) {
@@ -143,7 +153,10 @@ export function describeS3Failure(err: unknown): S3Failure {
   return {
     status,
     // The SDK names body-less errors (HEAD) after nothing useful; those carry only the status.
-    code: code === undefined || code === 'Error' || code === 'Unknown' || code === 'UnknownError' ? undefined : code,
+    code:
+      code === undefined || code === 'Error' || code === 'Unknown' || code === 'UnknownError'
+        ? undefined
+        : code,
     retryAfterMs: parseRetryAfter(retryAfter),
     errno,
     message: err instanceof Error ? err.message : String(err),
@@ -167,7 +180,9 @@ export function mapS3Error(err: unknown, ctx: S3ErrorContext): Error {
   if (err instanceof MediagitError || isAbort(err)) return err as Error;
   const f = describeS3Failure(err);
   const where = `${ctx.operation}${ctx.key ? ` ${ctx.key}` : ''} on bucket "${ctx.bucket}" at ${ctx.endpoint}`;
-  const what = [f.code, f.status === undefined ? undefined : `HTTP ${f.status}`].filter((x) => x !== undefined).join(', ');
+  const what = [f.code, f.status === undefined ? undefined : `HTTP ${f.status}`]
+    .filter((x) => x !== undefined)
+    .join(', ');
   const cause = { cause: err };
 
   if (f.code === 'NoSuchBucket') return new S3BucketNotFoundError(ctx.bucket, ctx.endpoint, cause);
@@ -200,11 +215,24 @@ export function mapS3Error(err: unknown, ctx: S3ErrorContext): Error {
       ...(f.retryAfterMs === undefined ? {} : { retryAfterMs: f.retryAfterMs }),
     });
   }
-  if (f.status === undefined && (f.errno !== undefined && (NETWORK_ERRNOS.has(f.errno) || f.errno.startsWith('E')))) {
-    return new StoreUnavailableError(scrub(`cannot reach the S3 endpoint ${ctx.endpoint} (${f.errno}) — ${where}`, ctx.secret), cause);
+  if (
+    f.status === undefined &&
+    f.errno !== undefined &&
+    (NETWORK_ERRNOS.has(f.errno) || f.errno.startsWith('E'))
+  ) {
+    return new StoreUnavailableError(
+      scrub(`cannot reach the S3 endpoint ${ctx.endpoint} (${f.errno}) — ${where}`, ctx.secret),
+      cause,
+    );
   }
-  if (f.status === undefined && (f.code === 'TimeoutError' || /socket hang up|timed? ?out|network/i.test(f.message))) {
-    return new StoreUnavailableError(scrub(`cannot reach the S3 endpoint ${ctx.endpoint} (${f.message}) — ${where}`, ctx.secret), cause);
+  if (
+    f.status === undefined &&
+    (f.code === 'TimeoutError' || /socket hang up|timed? ?out|network/i.test(f.message))
+  ) {
+    return new StoreUnavailableError(
+      scrub(`cannot reach the S3 endpoint ${ctx.endpoint} (${f.message}) — ${where}`, ctx.secret),
+      cause,
+    );
   }
   return new MediagitError(scrub(`S3 ${where} failed: ${what || f.message}`, ctx.secret), cause);
 }

@@ -49,7 +49,10 @@ export function parseEntryKey(key: string): { ref: string; seq: number } | undef
 }
 
 export function encodeEntry(entry: RefLogEntry): Buffer {
-  return Buffer.from(`${JSON.stringify({ oid: entry.oid, writer: entry.writer, prev: entry.prev })}\n`, 'utf8');
+  return Buffer.from(
+    `${JSON.stringify({ oid: entry.oid, writer: entry.writer, prev: entry.prev })}\n`,
+    'utf8',
+  );
 }
 
 export class CorruptRefEntryError extends Error {}
@@ -61,10 +64,14 @@ export function decodeEntry(body: Uint8Array, key: string): RefLogEntry {
   } catch (err) {
     throw new CorruptRefEntryError(`ref log entry ${key} is not valid JSON`, { cause: err });
   }
-  const o = typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : {};
+  const o =
+    typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : {};
   const { oid, writer, prev } = o;
-  if (!(oid === null || (typeof oid === 'string' && OID_PATTERN.test(oid)))) throw new CorruptRefEntryError(`ref log entry ${key} has a bad oid`);
-  if (typeof writer !== 'string' || !TOKEN_PATTERN.test(writer)) throw new CorruptRefEntryError(`ref log entry ${key} has a bad writer token`);
-  if (!(prev === null || (typeof prev === 'string' && TOKEN_PATTERN.test(prev)))) throw new CorruptRefEntryError(`ref log entry ${key} has a bad prev token`);
+  if (!(oid === null || (typeof oid === 'string' && OID_PATTERN.test(oid))))
+    throw new CorruptRefEntryError(`ref log entry ${key} has a bad oid`);
+  if (typeof writer !== 'string' || !TOKEN_PATTERN.test(writer))
+    throw new CorruptRefEntryError(`ref log entry ${key} has a bad writer token`);
+  if (!(prev === null || (typeof prev === 'string' && TOKEN_PATTERN.test(prev))))
+    throw new CorruptRefEntryError(`ref log entry ${key} has a bad prev token`);
   return { oid, writer, prev };
 }

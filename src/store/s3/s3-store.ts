@@ -1,6 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { ConfigError, NotFoundError, RefConflictError, StoreUnavailableError } from '../../errors/index.js';
+import {
+  ConfigError,
+  NotFoundError,
+  RefConflictError,
+  StoreUnavailableError,
+} from '../../errors/index.js';
 import {
   assertValidKey,
   assertValidRefName,
@@ -10,7 +15,12 @@ import {
   type RefValue,
   type Store,
 } from '../store.js';
-import { ConditionalWritesUnsupportedError, describeS3Failure, isAbort, mapS3Error } from './errors.js';
+import {
+  ConditionalWritesUnsupportedError,
+  describeS3Failure,
+  isAbort,
+  mapS3Error,
+} from './errors.js';
 import {
   CorruptRefEntryError,
   decodeEntry,
@@ -113,17 +123,26 @@ export class S3Store implements Store {
   private probe: Promise<boolean> | undefined;
 
   constructor(options: S3StoreOptions) {
-    if (typeof options.bucket !== 'string' || options.bucket.trim() === '') throw new ConfigError('S3 remote: bucket is required');
+    if (typeof options.bucket !== 'string' || options.bucket.trim() === '')
+      throw new ConfigError('S3 remote: bucket is required');
     if ((options.access_key === undefined) !== (options.secret_key === undefined)) {
-      throw new ConfigError('S3 remote: access_key and secret_key must be given together (or neither, to use the AWS credential chain)');
+      throw new ConfigError(
+        'S3 remote: access_key and secret_key must be given together (or neither, to use the AWS credential chain)',
+      );
     }
     this.options = options;
     this.bucket = options.bucket.trim();
     this.prefix = normalizePrefix(options.prefix);
     this.region = options.region ?? (options.endpoint !== undefined ? 'us-east-1' : undefined);
-    this.endpoint = options.endpoint !== undefined ? redactUrl(options.endpoint) : `AWS S3${this.region ? ` (${this.region})` : ''}`;
+    this.endpoint =
+      options.endpoint !== undefined
+        ? redactUrl(options.endpoint)
+        : `AWS S3${this.region ? ` (${this.region})` : ''}`;
     this.partSize = positiveInt(options.part_size, 100 * MiB, 'part_size');
-    if (this.partSize < MIN_PART_SIZE) throw new ConfigError(`S3 remote: part_size must be at least 5 MiB (S3's minimum), got ${this.partSize}`);
+    if (this.partSize < MIN_PART_SIZE)
+      throw new ConfigError(
+        `S3 remote: part_size must be at least 5 MiB (S3's minimum), got ${this.partSize}`,
+      );
     this.maxConcurrentParts = positiveInt(options.max_concurrent_parts, 8, 'max_concurrent_parts');
     this.maxRetries = nonNegativeInt(options.max_retries, 3, 'max_retries');
     this.refLogKeep = positiveInt(options.ref_log_keep, 8, 'ref_log_keep');
@@ -141,7 +160,10 @@ export class S3Store implements Store {
       try {
         s3 = await import('@aws-sdk/client-s3');
       } catch (err) {
-        throw new ConfigError('the S3 backend needs the @aws-sdk/client-s3 package, which could not be loaded', { cause: err });
+        throw new ConfigError(
+          'the S3 backend needs the @aws-sdk/client-s3 package, which could not be loaded',
+          { cause: err },
+        );
       }
       const o = this.options;
       const client = new s3.S3Client({
@@ -175,7 +197,10 @@ export class S3Store implements Store {
   private loadStorage(): Promise<StorageModule> {
     this.storage ??= import('@aws-sdk/lib-storage').catch((err: unknown) => {
       this.storage = undefined;
-      throw new ConfigError('the S3 backend needs the @aws-sdk/lib-storage package, which could not be loaded', { cause: err });
+      throw new ConfigError(
+        'the S3 backend needs the @aws-sdk/lib-storage package, which could not be loaded',
+        { cause: err },
+      );
     });
     return this.storage;
   }
@@ -191,7 +216,11 @@ export class S3Store implements Store {
   }
 
   /** Runs one SDK call, mapping whatever it throws. */
-  private async call<T>(operation: string, key: string | undefined, fn: (sdk: Loaded) => Promise<T>): Promise<T> {
+  private async call<T>(
+    operation: string,
+    key: string | undefined,
+    fn: (sdk: Loaded) => Promise<T>,
+  ): Promise<T> {
     const sdk = await this.load();
     try {
       return await fn(sdk);
@@ -206,7 +235,10 @@ export class S3Store implements Store {
 
   private async getRaw(key: string, signal: AbortSignal | undefined): Promise<Buffer> {
     return this.call('GetObject', key, async ({ s3, client }) => {
-      const out = await client.send(new s3.GetObjectCommand({ Bucket: this.bucket, Key: this.full(key) }), { abortSignal: signal });
+      const out = await client.send(
+        new s3.GetObjectCommand({ Bucket: this.bucket, Key: this.full(key) }),
+        { abortSignal: signal },
+      );
       if (out.Body === undefined) return Buffer.alloc(0);
       const bytes = await out.Body.transformToByteArray();
       return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -216,7 +248,9 @@ export class S3Store implements Store {
   private async deleteRaw(key: string, signal: AbortSignal | undefined): Promise<void> {
     try {
       await this.call('DeleteObject', key, ({ s3, client }) =>
-        client.send(new s3.DeleteObjectCommand({ Bucket: this.bucket, Key: this.full(key) }), { abortSignal: signal }),
+        client.send(new s3.DeleteObjectCommand({ Bucket: this.bucket, Key: this.full(key) }), {
+          abortSignal: signal,
+        }),
       );
     } catch (err) {
       if (!(err instanceof NotFoundError)) throw err;
@@ -244,7 +278,11 @@ export class S3Store implements Store {
       );
       for (const obj of page.Contents ?? []) {
         if (obj.Key === undefined || !obj.Key.startsWith(this.prefix)) continue;
-        yield { key: obj.Key.slice(this.prefix.length), size: obj.Size ?? 0, lastModified: obj.LastModified?.getTime() };
+        yield {
+          key: obj.Key.slice(this.prefix.length),
+          size: obj.Size ?? 0,
+          lastModified: obj.LastModified?.getTime(),
+        };
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token !== undefined);
@@ -264,7 +302,10 @@ export class S3Store implements Store {
     if (data.byteLength <= this.partSize) {
       // A single PUT is atomic on S3, and rewriting the same bytes is harmless: idempotent as required.
       await this.call('PutObject', key, ({ s3, client }) =>
-        client.send(new s3.PutObjectCommand({ Bucket: this.bucket, Key: this.full(key), Body: data }), { abortSignal: signal }),
+        client.send(
+          new s3.PutObjectCommand({ Bucket: this.bucket, Key: this.full(key), Body: data }),
+          { abortSignal: signal },
+        ),
       );
       return;
     }
@@ -297,7 +338,9 @@ export class S3Store implements Store {
     return mapLimit(keys, HAS_CONCURRENCY, async (key) => {
       try {
         await this.call('HeadObject', key, ({ s3, client }) =>
-          client.send(new s3.HeadObjectCommand({ Bucket: this.bucket, Key: this.full(key) }), { abortSignal: signal }),
+          client.send(new s3.HeadObjectCommand({ Bucket: this.bucket, Key: this.full(key) }), {
+            abortSignal: signal,
+          }),
         );
         return true;
       } catch (err) {
@@ -327,18 +370,24 @@ export class S3Store implements Store {
     const entries: LogEntryInfo[] = [];
     for await (const item of this.listRaw(`${name}/`, signal, '/')) {
       const parsed = parseEntryKey(item.key);
-      if (parsed !== undefined && parsed.ref === name) entries.push({ seq: parsed.seq, lastModified: item.lastModified });
+      if (parsed !== undefined && parsed.ref === name)
+        entries.push({ seq: parsed.seq, lastModified: item.lastModified });
     }
     return entries.sort((a, b) => a.seq - b.seq);
   }
 
-  private async readEntry(name: string, seq: number, signal: AbortSignal | undefined): Promise<RefLogEntry> {
+  private async readEntry(
+    name: string,
+    seq: number,
+    signal: AbortSignal | undefined,
+  ): Promise<RefLogEntry> {
     const key = entryKey(name, seq);
     const body = await this.getRaw(key, signal);
     try {
       return decodeEntry(body, key);
     } catch (err) {
-      if (err instanceof CorruptRefEntryError) throw new RefConflictError(`ref ${name}: ${err.message}`, { cause: err });
+      if (err instanceof CorruptRefEntryError)
+        throw new RefConflictError(`ref ${name}: ${err.message}`, { cause: err });
       throw err;
     }
   }
@@ -355,7 +404,9 @@ export class S3Store implements Store {
         if (!(err instanceof NotFoundError)) throw err;
       }
     }
-    throw new StoreUnavailableError(`ref ${name} kept changing while being read from ${this.description}`);
+    throw new StoreUnavailableError(
+      `ref ${name} kept changing while being read from ${this.description}`,
+    );
   }
 
   async readRef(name: string, options?: OperationOptions): Promise<RefValue | null> {
@@ -365,9 +416,15 @@ export class S3Store implements Store {
     return { oid: head.entry.oid, version: formatSequence(head.seq) };
   }
 
-  async compareAndSwapRef(name: string, expected: RefValue | null, next: string | null, options?: OperationOptions): Promise<boolean> {
+  async compareAndSwapRef(
+    name: string,
+    expected: RefValue | null,
+    next: string | null,
+    options?: OperationOptions,
+  ): Promise<boolean> {
     assertValidRefName(name);
-    if (next !== null && !OID_PATTERN.test(next)) throw new TypeError(`invalid ref target: ${JSON.stringify(next).slice(0, 100)}`);
+    if (next !== null && !OID_PATTERN.test(next))
+      throw new TypeError(`invalid ref target: ${JSON.stringify(next).slice(0, 100)}`);
     const signal = options?.signal;
     await this.ensureConditionalWrites();
 
@@ -387,7 +444,11 @@ export class S3Store implements Store {
     const writer = randomBytes(16).toString('hex');
     const key = entryKey(name, seq);
     await this.options.test_hooks?.beforeRefCreate?.(name, seq);
-    const created = await this.createEntry(key, { oid: next, writer, prev: head?.entry.writer ?? null }, signal);
+    const created = await this.createEntry(
+      key,
+      { oid: next, writer, prev: head?.entry.writer ?? null },
+      signal,
+    );
     if (!created) return false;
     await this.options.test_hooks?.afterRefCreate?.(name, seq);
     try {
@@ -400,10 +461,13 @@ export class S3Store implements Store {
       // Both clocks: the monotonic one stops during suspend, the wall clock can be stepped.
       const elapsed = Math.max(performance.now() - readStarted.mono, Date.now() - readStarted.wall);
       if (elapsed + CONFIRM_MARGIN_MS < this.refLogGraceMs) return true;
-      throw new RefConflictError(`ref ${name} was written but the update could not be confirmed: ${err.message}`, {
-        hint: 'read the ref again to see its current value',
-        cause: err,
-      });
+      throw new RefConflictError(
+        `ref ${name} was written but the update could not be confirmed: ${err.message}`,
+        {
+          hint: 'read the ref again to see its current value',
+          cause: err,
+        },
+      );
     }
   }
 
@@ -412,11 +476,21 @@ export class S3Store implements Store {
    * Any ambiguous answer (409, 412, 5xx — radosgw answers 500 to some race losers — or a dropped
    * connection) is settled by reading the entry back: our writer token in it means it is ours.
    */
-  private async createEntry(key: string, entry: RefLogEntry, signal: AbortSignal | undefined): Promise<boolean> {
+  private async createEntry(
+    key: string,
+    entry: RefLogEntry,
+    signal: AbortSignal | undefined,
+  ): Promise<boolean> {
     const { s3, client } = await this.load();
     try {
       await client.send(
-        new s3.PutObjectCommand({ Bucket: this.bucket, Key: this.full(key), Body: encodeEntry(entry), IfNoneMatch: '*', ContentType: 'application/json' }),
+        new s3.PutObjectCommand({
+          Bucket: this.bucket,
+          Key: this.full(key),
+          Body: encodeEntry(entry),
+          IfNoneMatch: '*',
+          ContentType: 'application/json',
+        }),
         { abortSignal: signal },
       );
       return true;
@@ -448,16 +522,24 @@ export class S3Store implements Store {
    * entries. Our entry counts when it is the newest, or when the entry above it names our token
    * as its predecessor (someone built on it).
    */
-  private async confirm(name: string, seq: number, writer: string, signal: AbortSignal | undefined): Promise<boolean> {
+  private async confirm(
+    name: string,
+    seq: number,
+    writer: string,
+    signal: AbortSignal | undefined,
+  ): Promise<boolean> {
     for (let attempt = 0; attempt < 5; attempt++) {
       const log = await this.readLog(name, signal);
       const last = log.at(-1);
       if (last === undefined || !log.some((e) => e.seq === seq)) {
         // Only possible after a stall longer than the prune grace period (our entry was created and
         // then pruned, or created late and pruned as stale): both "it landed" and "it did not" fit.
-        throw new RefConflictError(`could not confirm whether the update of ref ${name} took effect (the ref moved on meanwhile)`, {
-          hint: 'read the ref again to see its current value',
-        });
+        throw new RefConflictError(
+          `could not confirm whether the update of ref ${name} took effect (the ref moved on meanwhile)`,
+          {
+            hint: 'read the ref again to see its current value',
+          },
+        );
       }
       if (last.seq === seq) {
         await this.prune(name, log, signal);
@@ -478,7 +560,9 @@ export class S3Store implements Store {
       await this.deleteRaw(entryKey(name, seq), signal).catch(() => undefined);
       return false;
     }
-    throw new StoreUnavailableError(`ref ${name} kept changing while its update was being confirmed on ${this.description}`);
+    throw new StoreUnavailableError(
+      `ref ${name} kept changing while its update was being confirmed on ${this.description}`,
+    );
   }
 
   /**
@@ -486,7 +570,11 @@ export class S3Store implements Store {
    * sequence number; the grace period makes that need a stall of minutes, and `confirm` catches it
    * anyway. Oldest first, so the surviving entries always form an unbroken run up to the newest.
    */
-  private async prune(name: string, log: readonly LogEntryInfo[], signal: AbortSignal | undefined): Promise<void> {
+  private async prune(
+    name: string,
+    log: readonly LogEntryInfo[],
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
     const last = log.at(-1);
     if (last?.lastModified === undefined) return;
     const newest = last.lastModified;
@@ -513,16 +601,22 @@ export class S3Store implements Store {
       if ((newest.get(parsed.ref) ?? 0) < parsed.seq) newest.set(parsed.ref, parsed.seq);
     }
     const heads = [...newest];
-    const values = await mapLimit(heads, HAS_CONCURRENCY, async ([name, seq]): Promise<RefValue | null> => {
-      let head: RefHead | null;
-      try {
-        head = { seq, entry: await this.readEntry(name, seq, signal) };
-      } catch (err) {
-        if (!(err instanceof NotFoundError)) throw err;
-        head = await this.readHead(name, signal);
-      }
-      return head === null || head.entry.oid === null ? null : { oid: head.entry.oid, version: formatSequence(head.seq) };
-    });
+    const values = await mapLimit(
+      heads,
+      HAS_CONCURRENCY,
+      async ([name, seq]): Promise<RefValue | null> => {
+        let head: RefHead | null;
+        try {
+          head = { seq, entry: await this.readEntry(name, seq, signal) };
+        } catch (err) {
+          if (!(err instanceof NotFoundError)) throw err;
+          head = await this.readHead(name, signal);
+        }
+        return head === null || head.entry.oid === null
+          ? null
+          : { oid: head.entry.oid, version: formatSequence(head.seq) };
+      },
+    );
     heads.forEach(([name], i) => {
       const value = values[i];
       if (value) refs.set(name, value);
@@ -534,7 +628,8 @@ export class S3Store implements Store {
   // conditional-write probe
 
   private async ensureConditionalWrites(): Promise<void> {
-    if (this.options.conditional_writes === 'unsupported') throw new ConditionalWritesUnsupportedError(this.endpoint);
+    if (this.options.conditional_writes === 'unsupported')
+      throw new ConditionalWritesUnsupportedError(this.endpoint);
     // Shared by concurrent callers, so no caller's abort signal may cancel it.
     this.probe ??= this.runProbe().catch((err: unknown) => {
       this.probe = undefined;
@@ -550,7 +645,14 @@ export class S3Store implements Store {
     const { s3, client } = await this.load();
     const attempt = async (): Promise<'created' | 'refused' | 'unsupported'> => {
       try {
-        await client.send(new s3.PutObjectCommand({ Bucket: this.bucket, Key: this.full(key), Body: body, IfNoneMatch: '*' }));
+        await client.send(
+          new s3.PutObjectCommand({
+            Bucket: this.bucket,
+            Key: this.full(key),
+            Body: body,
+            IfNoneMatch: '*',
+          }),
+        );
         return 'created';
       } catch (err) {
         const f = describeS3Failure(err);
@@ -593,18 +695,26 @@ function redactUrl(url: string): string {
 
 function positiveInt(value: number | undefined, fallback: number, name: string): number {
   if (value === undefined) return fallback;
-  if (!Number.isSafeInteger(value) || value < 1) throw new ConfigError(`S3 remote: ${name} must be a positive integer, got ${String(value)}`);
+  if (!Number.isSafeInteger(value) || value < 1)
+    throw new ConfigError(`S3 remote: ${name} must be a positive integer, got ${String(value)}`);
   return value;
 }
 
 function nonNegativeInt(value: number | undefined, fallback: number, name: string): number {
   if (value === undefined) return fallback;
-  if (!Number.isSafeInteger(value) || value < 0) throw new ConfigError(`S3 remote: ${name} must be a non-negative integer, got ${String(value)}`);
+  if (!Number.isSafeInteger(value) || value < 0)
+    throw new ConfigError(
+      `S3 remote: ${name} must be a non-negative integer, got ${String(value)}`,
+    );
   return value;
 }
 
 /** Runs `fn` over `items` with at most `limit` in flight; the first failure stops new work and rejects. */
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
   const results = new Array<R>(items.length);
   let next = 0;
   let failed = false;

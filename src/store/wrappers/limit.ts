@@ -1,6 +1,14 @@
 import { Semaphore } from '../../util/limit.js';
 import { abortReason, throwIfAborted } from './operations.js';
-import { assertObjectKey, assertValidKey, assertValidRefName, type ListedKey, type OperationOptions, type RefValue, type Store } from '../store.js';
+import {
+  assertObjectKey,
+  assertValidKey,
+  assertValidRefName,
+  type ListedKey,
+  type OperationOptions,
+  type RefValue,
+  type Store,
+} from '../store.js';
 
 /** Config `max_concurrent_parts`: parallel object transfers per remote. */
 export const DEFAULT_MAX_CONCURRENT = 8;
@@ -114,9 +122,16 @@ export class ConcurrencyLimitedStore implements Store {
     return this.within(this.refs, options, () => this.inner.readRef(name, options));
   }
 
-  async compareAndSwapRef(name: string, expected: RefValue | null, next: string | null, options?: OperationOptions): Promise<boolean> {
+  async compareAndSwapRef(
+    name: string,
+    expected: RefValue | null,
+    next: string | null,
+    options?: OperationOptions,
+  ): Promise<boolean> {
     assertValidRefName(name);
-    return this.within(this.refs, options, () => this.inner.compareAndSwapRef(name, expected, next, options));
+    return this.within(this.refs, options, () =>
+      this.inner.compareAndSwapRef(name, expected, next, options),
+    );
   }
 
   async listRefs(prefix: string, options?: OperationOptions): Promise<Map<string, RefValue>> {
@@ -127,7 +142,11 @@ export class ConcurrencyLimitedStore implements Store {
     return this.inner.close();
   }
 
-  private async within<T>(semaphore: Semaphore, options: OperationOptions | undefined, fn: () => Promise<T>): Promise<T> {
+  private async within<T>(
+    semaphore: Semaphore,
+    options: OperationOptions | undefined,
+    fn: () => Promise<T>,
+  ): Promise<T> {
     await acquire(semaphore, options?.signal);
     try {
       return await fn();

@@ -5,7 +5,9 @@ import { STORE_OPERATIONS, type StoreOperation } from './operations.js';
  * Upper bounds (ms) of the duration histogram: Prometheus' default buckets, in milliseconds, so the
  * server can expose them as `le` labels without re-binning.
  */
-export const DURATION_BUCKETS_MS: readonly number[] = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
+export const DURATION_BUCKETS_MS: readonly number[] = [
+  5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000,
+];
 
 export interface OperationMetrics {
   calls: number;
@@ -51,7 +53,10 @@ function emptyOperation(): OperationMetrics {
 }
 
 function emptyOperations(): Record<StoreOperation, OperationMetrics> {
-  return Object.fromEntries(STORE_OPERATIONS.map((op) => [op, emptyOperation()])) as Record<StoreOperation, OperationMetrics>;
+  return Object.fromEntries(STORE_OPERATIONS.map((op) => [op, emptyOperation()])) as Record<
+    StoreOperation,
+    OperationMetrics
+  >;
 }
 
 /**
@@ -88,27 +93,43 @@ export class MeteredStore implements Store {
     this.now = options.now ?? (() => performance.now());
     if (inner.putMany) {
       this.putMany = (entries, opts) =>
-        this.measure('put', () => inner.putMany!(entries, opts), (_result, m) => {
-          for (const e of entries) m.bytesWritten += e.data.byteLength;
-        });
+        this.measure(
+          'put',
+          () => inner.putMany!(entries, opts),
+          (_result, m) => {
+            for (const e of entries) m.bytesWritten += e.data.byteLength;
+          },
+        );
     }
     if (inner.getMany) {
       this.getMany = (keys, opts) =>
-        this.measure('get', () => inner.getMany!(keys, opts), (found, m) => {
-          for (const data of found.values()) m.bytesRead += data.byteLength;
-        });
+        this.measure(
+          'get',
+          () => inner.getMany!(keys, opts),
+          (found, m) => {
+            for (const data of found.values()) m.bytesRead += data.byteLength;
+          },
+        );
     }
     if (inner.localFiles) {
       this.localFiles = (keys, opts) =>
-        this.measure('get', () => inner.localFiles!(keys, opts), (files, m) => {
-          for (const f of files) m.bytesRead += f.size;
-        });
+        this.measure(
+          'get',
+          () => inner.localFiles!(keys, opts),
+          (files, m) => {
+            for (const f of files) m.bytesRead += f.size;
+          },
+        );
     }
     if (inner.adoptFiles) {
       this.adoptFiles = (files, opts) =>
-        this.measure('put', () => inner.adoptFiles!(files, opts), (result, m) => {
-          m.bytesWritten += result.bytes;
-        });
+        this.measure(
+          'put',
+          () => inner.adoptFiles!(files, opts),
+          (result, m) => {
+            m.bytesWritten += result.bytes;
+          },
+        );
     }
   }
 
@@ -138,12 +159,17 @@ export class MeteredStore implements Store {
     if (failed) m.errors++;
     m.totalDurationMs += duration;
     m.maxDurationMs = Math.max(m.maxDurationMs, duration);
-    for (let i = 0; i < DURATION_BUCKETS_MS.length; i++) if (duration <= DURATION_BUCKETS_MS[i]!) m.durationBuckets[i]!++;
+    for (let i = 0; i < DURATION_BUCKETS_MS.length; i++)
+      if (duration <= DURATION_BUCKETS_MS[i]!) m.durationBuckets[i]!++;
     m.durationBuckets[DURATION_BUCKETS_MS.length]!++;
     return m;
   }
 
-  private async measure<T>(op: StoreOperation, fn: () => Promise<T>, onSuccess?: (result: T, m: OperationMetrics) => void): Promise<T> {
+  private async measure<T>(
+    op: StoreOperation,
+    fn: () => Promise<T>,
+    onSuccess?: (result: T, m: OperationMetrics) => void,
+  ): Promise<T> {
     const started = this.now();
     let result: T;
     try {
@@ -158,21 +184,33 @@ export class MeteredStore implements Store {
   }
 
   get(key: string, options?: OperationOptions): Promise<Buffer> {
-    return this.measure('get', () => this.inner.get(key, options), (data, m) => {
-      m.bytesRead += data.byteLength;
-    });
+    return this.measure(
+      'get',
+      () => this.inner.get(key, options),
+      (data, m) => {
+        m.bytesRead += data.byteLength;
+      },
+    );
   }
 
   put(key: string, data: Uint8Array, options?: OperationOptions): Promise<void> {
-    return this.measure('put', () => this.inner.put(key, data, options), (_result, m) => {
-      m.bytesWritten += data.byteLength;
-    });
+    return this.measure(
+      'put',
+      () => this.inner.put(key, data, options),
+      (_result, m) => {
+        m.bytesWritten += data.byteLength;
+      },
+    );
   }
 
   has(keys: readonly string[], options?: OperationOptions): Promise<boolean[]> {
-    return this.measure('has', () => this.inner.has(keys, options), (_result, m) => {
-      m.items += keys.length;
-    });
+    return this.measure(
+      'has',
+      () => this.inner.has(keys, options),
+      (_result, m) => {
+        m.items += keys.length;
+      },
+    );
   }
 
   /** One call per listing; its duration runs from the first request to the end (or abandonment). */
@@ -201,16 +239,29 @@ export class MeteredStore implements Store {
     return this.measure('readRef', () => this.inner.readRef(name, options));
   }
 
-  compareAndSwapRef(name: string, expected: RefValue | null, next: string | null, options?: OperationOptions): Promise<boolean> {
-    return this.measure('compareAndSwapRef', () => this.inner.compareAndSwapRef(name, expected, next, options), (swapped) => {
-      if (!swapped) this.casConflicts++;
-    });
+  compareAndSwapRef(
+    name: string,
+    expected: RefValue | null,
+    next: string | null,
+    options?: OperationOptions,
+  ): Promise<boolean> {
+    return this.measure(
+      'compareAndSwapRef',
+      () => this.inner.compareAndSwapRef(name, expected, next, options),
+      (swapped) => {
+        if (!swapped) this.casConflicts++;
+      },
+    );
   }
 
   listRefs(prefix: string, options?: OperationOptions): Promise<Map<string, RefValue>> {
-    return this.measure('listRefs', () => this.inner.listRefs(prefix, options), (refs, m) => {
-      m.items += refs.size;
-    });
+    return this.measure(
+      'listRefs',
+      () => this.inner.listRefs(prefix, options),
+      (refs, m) => {
+        m.items += refs.size;
+      },
+    );
   }
 
   close(): Promise<void> {

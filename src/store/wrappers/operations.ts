@@ -1,7 +1,17 @@
 /** The Store methods that reach a backend; wrappers key their counters, limits and events on these. */
-export type StoreOperation = 'get' | 'put' | 'has' | 'list' | 'delete' | 'readRef' | 'compareAndSwapRef' | 'listRefs';
+export type StoreOperation =
+  'get' | 'put' | 'has' | 'list' | 'delete' | 'readRef' | 'compareAndSwapRef' | 'listRefs';
 
-export const STORE_OPERATIONS: readonly StoreOperation[] = ['get', 'put', 'has', 'list', 'delete', 'readRef', 'compareAndSwapRef', 'listRefs'];
+export const STORE_OPERATIONS: readonly StoreOperation[] = [
+  'get',
+  'put',
+  'has',
+  'list',
+  'delete',
+  'readRef',
+  'compareAndSwapRef',
+  'listRefs',
+];
 
 /** Ref operations are few and latency-critical (a push ends with one), so limits treat them apart from data. */
 export function isRefOperation(op: StoreOperation): boolean {

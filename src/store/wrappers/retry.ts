@@ -1,5 +1,13 @@
 import { MediagitError, StoreUnavailableError, isRetriable } from '../../errors/index.js';
-import { assertObjectKey, assertValidKey, assertValidRefName, type ListedKey, type OperationOptions, type RefValue, type Store } from '../store.js';
+import {
+  assertObjectKey,
+  assertValidKey,
+  assertValidRefName,
+  type ListedKey,
+  type OperationOptions,
+  type RefValue,
+  type Store,
+} from '../store.js';
 import { abortableSleep, throwIfAborted, type Sleep, type StoreOperation } from './operations.js';
 
 export const DEFAULT_MAX_RETRIES = 3;
@@ -35,7 +43,13 @@ export interface RetryOptions {
 }
 
 /** Socket-level failures that say nothing about the request itself; a fresh connection may well work. */
-const TRANSIENT_NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN']);
+const TRANSIENT_NETWORK_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EAI_AGAIN',
+]);
 
 /** undici codes that are our own doing (cancelled, misused) rather than the network's. */
 const PERMANENT_UNDICI_CODES = new Set([
@@ -113,7 +127,9 @@ export class RetryingStore implements Store {
       // Safe to repeat whole: every entry is content-addressed, so re-storing what landed is a no-op.
       this.putMany = async (entries, opts) => {
         for (const { key } of entries) assertValidKey(key);
-        return this.run('put', `${entries.length} objects`, opts, () => inner.putMany!(entries, opts));
+        return this.run('put', `${entries.length} objects`, opts, () =>
+          inner.putMany!(entries, opts),
+        );
       };
     }
     if (inner.getMany) {
@@ -125,14 +141,18 @@ export class RetryingStore implements Store {
     if (inner.localFiles) {
       this.localFiles = async (keys, opts) => {
         for (const key of keys) assertObjectKey(key);
-        return this.run('get', `${keys.length} local files`, opts, () => inner.localFiles!(keys, opts));
+        return this.run('get', `${keys.length} local files`, opts, () =>
+          inner.localFiles!(keys, opts),
+        );
       };
     }
     if (inner.adoptFiles) {
       // Safe to repeat whole: an object already in place is left alone.
       this.adoptFiles = async (files, opts) => {
         for (const { key } of files) assertObjectKey(key);
-        return this.run('put', `${files.length} local files`, opts, () => inner.adoptFiles!(files, opts));
+        return this.run('put', `${files.length} local files`, opts, () =>
+          inner.adoptFiles!(files, opts),
+        );
       };
     }
   }
@@ -158,17 +178,35 @@ export class RetryingStore implements Store {
     return !signal?.aborted && this.retriable(err);
   }
 
-  private async pause(operation: StoreOperation, target: string, retryIndex: number, error: unknown, signal: AbortSignal | undefined): Promise<void> {
+  private async pause(
+    operation: StoreOperation,
+    target: string,
+    retryIndex: number,
+    error: unknown,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
     const delayMs = this.delayFor(retryIndex, error);
     try {
-      this.onRetry?.({ operation, target, attempt: retryIndex + 1, maxRetries: this.maxRetries, delayMs, error });
+      this.onRetry?.({
+        operation,
+        target,
+        attempt: retryIndex + 1,
+        maxRetries: this.maxRetries,
+        delayMs,
+        error,
+      });
     } catch {
       // A broken progress display must not fail the upload it is reporting on.
     }
     await this.sleep(delayMs, signal);
   }
 
-  private async run<T>(operation: StoreOperation, target: string, options: OperationOptions | undefined, fn: () => Promise<T>): Promise<T> {
+  private async run<T>(
+    operation: StoreOperation,
+    target: string,
+    options: OperationOptions | undefined,
+    fn: () => Promise<T>,
+  ): Promise<T> {
     const signal = options?.signal;
     for (let retryIndex = 0; ; retryIndex++) {
       throwIfAborted(signal);
@@ -256,7 +294,12 @@ export class RetryingStore implements Store {
    * `expected` rather than the fresh read, so a backend that compares versions still rejects an
    * A→B→A change the caller never saw.
    */
-  async compareAndSwapRef(name: string, expected: RefValue | null, next: string | null, options?: OperationOptions): Promise<boolean> {
+  async compareAndSwapRef(
+    name: string,
+    expected: RefValue | null,
+    next: string | null,
+    options?: OperationOptions,
+  ): Promise<boolean> {
     assertValidRefName(name);
     const signal = options?.signal;
     const wanted = expected?.oid ?? null;

@@ -180,12 +180,26 @@ class FakeGcsState {
       res.destroy();
       return;
     }
-    const ctx: Context = { req, res, url, body, base: `http://${req.headers.host ?? 'localhost'}`, media: false };
+    const ctx: Context = {
+      req,
+      res,
+      url,
+      body,
+      base: `http://${req.headers.host ?? 'localhost'}`,
+      media: false,
+    };
     try {
       this.route(ctx);
     } catch (err) {
       // A bug in the fake must fail loudly as a 500 with the reason, not as a dropped connection.
-      const httpError = err instanceof HttpError ? err : new HttpError(500, `fake GCS server bug: ${err instanceof Error ? err.stack ?? err.message : String(err)}`, 'backendError');
+      const httpError =
+        err instanceof HttpError
+          ? err
+          : new HttpError(
+              500,
+              `fake GCS server bug: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
+              'backendError',
+            );
       this.sendError(ctx, httpError);
     }
     this.options.log?.(`${req.method} ${url.pathname}${url.search} -> ${res.statusCode}`);
@@ -210,30 +224,61 @@ class FakeGcsState {
     const root = all[0] === 'upload' || all[0] === 'download' ? all[0] : 'storage';
     const segments = root === 'storage' ? all : all.slice(1);
     if (segments[0] !== 'storage' || segments[1] !== 'v1' || segments[2] !== 'b') {
-      throw new HttpError(501, `not implemented by the fake GCS server: ${method} ${path}`, 'notImplemented');
+      throw new HttpError(
+        501,
+        `not implemented by the fake GCS server: ${method} ${path}`,
+        'notImplemented',
+      );
     }
 
     const bucketName = segments[3] === undefined ? undefined : decodeURIComponent(segments[3]);
     const collection = segments[4];
     // Object names are percent-encoded, slashes included; tolerate clients that leave slashes raw.
-    const objectName = segments.length > 5 ? decodeURIComponent(segments.slice(5).join('/')) : undefined;
-    this.count(`${method} ${root}${bucketName === undefined ? ' buckets' : collection === undefined ? ' bucket' : objectName === undefined ? ' objects' : ' object'}`);
+    const objectName =
+      segments.length > 5 ? decodeURIComponent(segments.slice(5).join('/')) : undefined;
+    this.count(
+      `${method} ${root}${bucketName === undefined ? ' buckets' : collection === undefined ? ' bucket' : objectName === undefined ? ' objects' : ' object'}`,
+    );
 
     if (root === 'storage' && bucketName === undefined) {
       if (method === 'POST') return this.insertBucket(ctx);
       if (method === 'GET') return this.listBuckets(ctx);
     } else if (root === 'storage' && collection === undefined && bucketName !== undefined) {
-      if (method === 'GET') return this.sendJson(ctx, 200, bucketResource(this.bucket(bucketName), ctx.base));
+      if (method === 'GET')
+        return this.sendJson(ctx, 200, bucketResource(this.bucket(bucketName), ctx.base));
       if (method === 'DELETE') return this.deleteBucket(ctx, bucketName);
-    } else if (root === 'storage' && collection === 'o' && bucketName !== undefined && objectName === undefined) {
+    } else if (
+      root === 'storage' &&
+      collection === 'o' &&
+      bucketName !== undefined &&
+      objectName === undefined
+    ) {
       if (method === 'GET') return this.listObjects(ctx, bucketName);
-    } else if (root === 'storage' && collection === 'o' && bucketName !== undefined && objectName !== undefined) {
-      if (method === 'GET') return ctx.url.searchParams.get('alt') === 'media' ? this.download(ctx, bucketName, objectName) : this.getObject(ctx, bucketName, objectName);
+    } else if (
+      root === 'storage' &&
+      collection === 'o' &&
+      bucketName !== undefined &&
+      objectName !== undefined
+    ) {
+      if (method === 'GET')
+        return ctx.url.searchParams.get('alt') === 'media'
+          ? this.download(ctx, bucketName, objectName)
+          : this.getObject(ctx, bucketName, objectName);
       if (method === 'DELETE') return this.deleteObject(ctx, bucketName, objectName);
       if (method === 'PATCH') return this.patchObject(ctx, bucketName, objectName);
-    } else if (root === 'download' && collection === 'o' && bucketName !== undefined && objectName !== undefined) {
+    } else if (
+      root === 'download' &&
+      collection === 'o' &&
+      bucketName !== undefined &&
+      objectName !== undefined
+    ) {
       if (method === 'GET') return this.download(ctx, bucketName, objectName);
-    } else if (root === 'upload' && collection === 'o' && bucketName !== undefined && objectName === undefined) {
+    } else if (
+      root === 'upload' &&
+      collection === 'o' &&
+      bucketName !== undefined &&
+      objectName === undefined
+    ) {
       const uploadId = ctx.url.searchParams.get('upload_id');
       if (uploadId !== null) {
         if (method === 'PUT' || method === 'POST') return this.resumableChunk(ctx, uploadId);
@@ -242,7 +287,11 @@ class FakeGcsState {
         return this.upload(ctx, bucketName);
       }
     }
-    throw new HttpError(501, `not implemented by the fake GCS server: ${method} ${path}`, 'notImplemented');
+    throw new HttpError(
+      501,
+      `not implemented by the fake GCS server: ${method} ${path}`,
+      'notImplemented',
+    );
   }
 
   // ---- auth ----
@@ -250,27 +299,48 @@ class FakeGcsState {
   private exchangeToken(ctx: Context): void {
     const form = new URLSearchParams(ctx.body.toString('utf8'));
     const send = (status: number, body: object): void => {
-      ctx.res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+      ctx.res.writeHead(status, {
+        'content-type': 'application/json; charset=utf-8',
+        'cache-control': 'no-store',
+      });
       ctx.res.end(JSON.stringify(body));
     };
     if (form.get('grant_type') !== 'urn:ietf:params:oauth:grant-type:token-exchange') {
-      return send(400, { error: 'unsupported_grant_type', error_description: 'Only token exchange is supported.' });
+      return send(400, {
+        error: 'unsupported_grant_type',
+        error_description: 'Only token exchange is supported.',
+      });
     }
     if (form.get('subject_token') !== this.options.auth?.subjectToken) {
-      return send(400, { error: 'invalid_grant', error_description: 'The subject token is invalid.' });
+      return send(400, {
+        error: 'invalid_grant',
+        error_description: 'The subject token is invalid.',
+      });
     }
     const token = `fake-${randomBytes(16).toString('hex')}`;
     this.tokens.add(token);
-    send(200, { access_token: token, issued_token_type: 'urn:ietf:params:oauth:token-type:access_token', token_type: 'Bearer', expires_in: 3600 });
+    send(200, {
+      access_token: token,
+      issued_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+      token_type: 'Bearer',
+      expires_in: 3600,
+    });
   }
 
   private authorize(ctx: Context): void {
     if (!this.options.auth) return;
     const header = ctx.req.headers.authorization;
     const challenge = { 'www-authenticate': 'Bearer realm="https://accounts.google.com/"' };
-    if (!header) throw new HttpError(401, 'Anonymous caller does not have storage.objects.list access to the Google Cloud Storage bucket.', 'required', challenge);
+    if (!header)
+      throw new HttpError(
+        401,
+        'Anonymous caller does not have storage.objects.list access to the Google Cloud Storage bucket.',
+        'required',
+        challenge,
+      );
     const match = /^Bearer (\S+)$/i.exec(header);
-    if (!match || !this.tokens.has(match[1]!)) throw new HttpError(401, 'Invalid Credentials', 'authError', challenge);
+    if (!match || !this.tokens.has(match[1]!))
+      throw new HttpError(401, 'Invalid Credentials', 'authError', challenge);
   }
 
   // ---- buckets ----
@@ -282,25 +352,36 @@ class FakeGcsState {
   }
 
   private insertBucket(ctx: Context): void {
-    if (!ctx.url.searchParams.get('project')) throw new HttpError(400, 'Required parameter: project', 'required');
+    if (!ctx.url.searchParams.get('project'))
+      throw new HttpError(400, 'Required parameter: project', 'required');
     const body = parseJsonBody(ctx.body);
     const name = typeof body.name === 'string' ? body.name : '';
-    if (!/^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$/.test(name) || name.includes('..')) throw new HttpError(400, 'Invalid bucket name', 'invalid');
-    if (this.buckets.has(name)) throw new HttpError(409, 'Your previous request to create the named bucket succeeded and you already own it.', 'conflict');
+    if (!/^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$/.test(name) || name.includes('..'))
+      throw new HttpError(400, 'Invalid bucket name', 'invalid');
+    if (this.buckets.has(name))
+      throw new HttpError(
+        409,
+        'Your previous request to create the named bucket succeeded and you already own it.',
+        'conflict',
+      );
     const bucket: Bucket = { name, timeCreated: new Date().toISOString(), objects: new Map() };
     this.buckets.set(name, bucket);
     this.sendJson(ctx, 200, bucketResource(bucket, ctx.base));
   }
 
   private listBuckets(ctx: Context): void {
-    if (!ctx.url.searchParams.get('project')) throw new HttpError(400, 'Required parameter: project', 'required');
-    const items = [...this.buckets.values()].sort((a, b) => compareNames(a.name, b.name)).map((bucket) => bucketResource(bucket, ctx.base));
+    if (!ctx.url.searchParams.get('project'))
+      throw new HttpError(400, 'Required parameter: project', 'required');
+    const items = [...this.buckets.values()]
+      .sort((a, b) => compareNames(a.name, b.name))
+      .map((bucket) => bucketResource(bucket, ctx.base));
     this.sendJson(ctx, 200, { kind: 'storage#buckets', ...(items.length ? { items } : {}) });
   }
 
   private deleteBucket(ctx: Context, name: string): void {
     const bucket = this.bucket(name);
-    if (bucket.objects.size > 0) throw new HttpError(409, 'The bucket you tried to delete is not empty.', 'conflict');
+    if (bucket.objects.size > 0)
+      throw new HttpError(409, 'The bucket you tried to delete is not empty.', 'conflict');
     this.buckets.delete(name);
     ctx.res.writeHead(204);
     ctx.res.end();
@@ -347,11 +428,20 @@ class FakeGcsState {
     if (range) {
       const parsed = parseRange(range, object.data.length);
       if (parsed === 'unsatisfiable') {
-        throw new HttpError(416, 'The requested range cannot be satisfied.', 'requestedRangeNotSatisfiable', { 'content-range': `bytes */${object.data.length}` });
+        throw new HttpError(
+          416,
+          'The requested range cannot be satisfied.',
+          'requestedRangeNotSatisfiable',
+          { 'content-range': `bytes */${object.data.length}` },
+        );
       }
       if (parsed) {
         const [start, end] = parsed;
-        ctx.res.writeHead(206, { ...headers, 'content-range': `bytes ${start}-${end}/${object.data.length}`, 'content-length': String(end - start + 1) });
+        ctx.res.writeHead(206, {
+          ...headers,
+          'content-range': `bytes ${start}-${end}/${object.data.length}`,
+          'content-length': String(end - start + 1),
+        });
         ctx.res.end(object.data.subarray(start, end + 1));
         return;
       }
@@ -362,9 +452,15 @@ class FakeGcsState {
 
   /** Match preconditions fail with 412; NotMatch ones on a read mean "not modified" (304). */
   private checkReadPreconditions(ctx: Context, object: StoredObject, p: Preconditions): boolean {
-    if (p.ifGenerationMatch !== undefined && p.ifGenerationMatch !== object.generation) throw preconditionFailed();
-    if (p.ifMetagenerationMatch !== undefined && p.ifMetagenerationMatch !== object.metageneration) throw preconditionFailed();
-    if ((p.ifGenerationNotMatch !== undefined && p.ifGenerationNotMatch === object.generation) || (p.ifMetagenerationNotMatch !== undefined && p.ifMetagenerationNotMatch === object.metageneration)) {
+    if (p.ifGenerationMatch !== undefined && p.ifGenerationMatch !== object.generation)
+      throw preconditionFailed();
+    if (p.ifMetagenerationMatch !== undefined && p.ifMetagenerationMatch !== object.metageneration)
+      throw preconditionFailed();
+    if (
+      (p.ifGenerationNotMatch !== undefined && p.ifGenerationNotMatch === object.generation) ||
+      (p.ifMetagenerationNotMatch !== undefined &&
+        p.ifMetagenerationNotMatch === object.metageneration)
+    ) {
       ctx.res.writeHead(304, { etag: etagOf(object) });
       ctx.res.end();
       return false;
@@ -386,7 +482,11 @@ class FakeGcsState {
 
     // One ordered sequence of entries — objects, and each rolled-up prefix at its first name — so
     // a page boundary can fall anywhere and the token is simply the last key returned.
-    const names = [...bucket.objects.keys()].filter((n) => n.startsWith(prefix) && n >= startOffset && (endOffset === null || n < endOffset)).sort(compareNames);
+    const names = [...bucket.objects.keys()]
+      .filter(
+        (n) => n.startsWith(prefix) && n >= startOffset && (endOffset === null || n < endOffset),
+      )
+      .sort(compareNames);
     const entries: { key: string; object?: StoredObject }[] = [];
     const seenPrefixes = new Set<string>();
     for (const name of names) {
@@ -401,14 +501,17 @@ class FakeGcsState {
         entries.push({ key: name, object: bucket.objects.get(name)! });
       }
     }
-    const remaining = after === undefined ? entries : entries.filter((e) => compareNames(e.key, after) > 0);
+    const remaining =
+      after === undefined ? entries : entries.filter((e) => compareNames(e.key, after) > 0);
     const page = remaining.slice(0, maxResults);
     const items = page.filter((e) => e.object).map((e) => objectResource(e.object!, ctx.base));
     const prefixes = page.filter((e) => !e.object).map((e) => e.key);
     const last = page.at(-1);
     this.sendJson(ctx, 200, {
       kind: 'storage#objects',
-      ...(remaining.length > page.length && last ? { nextPageToken: encodePageToken(last.key) } : {}),
+      ...(remaining.length > page.length && last
+        ? { nextPageToken: encodePageToken(last.key) }
+        : {}),
       ...(prefixes.length ? { prefixes } : {}),
       ...(items.length ? { items } : {}),
     });
@@ -417,7 +520,14 @@ class FakeGcsState {
   // ---- objects: writes ----
 
   /** The single place an object becomes visible: preconditions and hashes are checked first. */
-  private commit(bucketName: string, name: string, data: Buffer, fields: WritableFields, p: Preconditions, hashHeader: string | undefined): StoredObject {
+  private commit(
+    bucketName: string,
+    name: string,
+    data: Buffer,
+    fields: WritableFields,
+    p: Preconditions,
+    hashHeader: string | undefined,
+  ): StoredObject {
     const bucket = this.bucket(bucketName);
     validateObjectName(name);
     const current = bucket.objects.get(name);
@@ -429,10 +539,18 @@ class FakeGcsState {
     const claimedMd5 = fields.md5Hash ?? claimed.md5;
     const claimedCrc = fields.crc32c ?? claimed.crc32c;
     if (claimedMd5 !== undefined && claimedMd5 !== md5Hash) {
-      throw new HttpError(400, `Provided MD5 hash "${claimedMd5}" doesn't match calculated MD5 hash "${md5Hash}".`, 'invalid');
+      throw new HttpError(
+        400,
+        `Provided MD5 hash "${claimedMd5}" doesn't match calculated MD5 hash "${md5Hash}".`,
+        'invalid',
+      );
     }
     if (claimedCrc !== undefined && claimedCrc !== crc32c) {
-      throw new HttpError(400, `Provided CRC32C "${claimedCrc}" doesn't match calculated CRC32C "${crc32c}".`, 'invalid');
+      throw new HttpError(
+        400,
+        `Provided CRC32C "${claimedCrc}" doesn't match calculated CRC32C "${crc32c}".`,
+        'invalid',
+      );
     }
 
     const now = new Date().toISOString();
@@ -472,7 +590,14 @@ class FakeGcsState {
       const name = q.get('name');
       if (!name) throw new HttpError(400, 'Required parameter: name', 'required');
       this.bucket(bucketName);
-      const object = this.commit(bucketName, name, ctx.body, { contentType: headerValue(ctx.req, 'content-type') }, p, hashHeader);
+      const object = this.commit(
+        bucketName,
+        name,
+        ctx.body,
+        { contentType: headerValue(ctx.req, 'content-type') },
+        p,
+        hashHeader,
+      );
       return this.sendJson(ctx, 200, objectResource(object, ctx.base));
     }
     if (uploadType === 'multipart') {
@@ -481,7 +606,14 @@ class FakeGcsState {
       const fields = writableFields(metadata);
       const name = q.get('name') ?? fields.name;
       if (!name) throw new HttpError(400, 'Required parameter: name', 'required');
-      const object = this.commit(bucketName, name, media, { ...fields, contentType: fields.contentType ?? mediaType }, p, hashHeader);
+      const object = this.commit(
+        bucketName,
+        name,
+        media,
+        { ...fields, contentType: fields.contentType ?? mediaType },
+        p,
+        hashHeader,
+      );
       return this.sendJson(ctx, 200, objectResource(object, ctx.base));
     }
     if (uploadType === 'resumable') return this.startResumable(ctx, bucketName, p);
@@ -496,7 +628,8 @@ class FakeGcsState {
     validateObjectName(name);
     const uploadType = headerValue(ctx.req, 'x-upload-content-type');
     const declared = headerValue(ctx.req, 'x-upload-content-length');
-    const expectedSize = declared === undefined ? undefined : parseNonNegative(declared, 'X-Upload-Content-Length');
+    const expectedSize =
+      declared === undefined ? undefined : parseNonNegative(declared, 'X-Upload-Content-Length');
     const id = randomBytes(18).toString('base64url');
     // Preconditions are remembered and judged when the upload completes, against the object as it
     // is then: that is what makes a resumable create-if-absent safe against a racing writer.
@@ -518,32 +651,51 @@ class FakeGcsState {
 
   private session(uploadId: string): UploadSession {
     const session = this.sessions.get(uploadId);
-    if (!session || session.state === 'cancelled') throw new HttpError(404, 'No such upload session (it may have expired or been cancelled).', 'notFound');
+    if (!session || session.state === 'cancelled')
+      throw new HttpError(
+        404,
+        'No such upload session (it may have expired or been cancelled).',
+        'notFound',
+      );
     return session;
   }
 
   private resumableChunk(ctx: Context, uploadId: string): void {
     const session = this.session(uploadId);
-    if (session.state === 'done') return this.sendJson(ctx, 200, objectResource(session.result!, ctx.base));
+    if (session.state === 'done')
+      return this.sendJson(ctx, 200, objectResource(session.result!, ctx.base));
     if (session.state === 'failed') throw session.failure!;
 
     const range = parseContentRange(headerValue(ctx.req, 'content-range'), ctx.body.length);
     if (range.total !== undefined) {
       if (session.expectedSize !== undefined && session.expectedSize !== range.total) {
-        throw new HttpError(400, `Upload total size ${range.total} differs from the ${session.expectedSize} declared earlier.`, 'invalid');
+        throw new HttpError(
+          400,
+          `Upload total size ${range.total} differs from the ${session.expectedSize} declared earlier.`,
+          'invalid',
+        );
       }
       session.expectedSize = range.total;
     }
 
     if (range.start !== undefined) {
       if (range.start > session.received) {
-        throw new HttpError(400, `Content-Range starts at byte ${range.start} but only ${session.received} bytes have been persisted.`, 'invalid');
+        throw new HttpError(
+          400,
+          `Content-Range starts at byte ${range.start} but only ${session.received} bytes have been persisted.`,
+          'invalid',
+        );
       }
       const end = range.start + ctx.body.length;
       const fresh = ctx.body.subarray(Math.min(ctx.body.length, session.received - range.start));
-      const isFinal = range.openEnded || (session.expectedSize !== undefined && end === session.expectedSize);
+      const isFinal =
+        range.openEnded || (session.expectedSize !== undefined && end === session.expectedSize);
       if (session.expectedSize !== undefined && end > session.expectedSize) {
-        throw new HttpError(400, `Upload exceeds the declared size of ${session.expectedSize} bytes.`, 'invalid');
+        throw new HttpError(
+          400,
+          `Upload exceeds the declared size of ${session.expectedSize} bytes.`,
+          'invalid',
+        );
       }
       if (isFinal) {
         session.chunks.push(fresh);
@@ -552,7 +704,10 @@ class FakeGcsState {
       }
       // Non-final chunks are kept only up to a whole number of 256 KiB units; the client learns
       // how far it got from the Range header and resends the rest.
-      const keepUntil = Math.max(session.received, Math.floor(end / RESUMABLE_QUANTUM) * RESUMABLE_QUANTUM);
+      const keepUntil = Math.max(
+        session.received,
+        Math.floor(end / RESUMABLE_QUANTUM) * RESUMABLE_QUANTUM,
+      );
       const keep = fresh.subarray(0, Math.max(0, keepUntil - session.received));
       session.chunks.push(keep);
       session.received += keep.length;
@@ -570,10 +725,21 @@ class FakeGcsState {
   private finish(ctx: Context, session: UploadSession): void {
     const data = Buffer.concat(session.chunks);
     if (session.expectedSize !== undefined && data.length !== session.expectedSize) {
-      throw new HttpError(400, `Upload ended after ${data.length} of ${session.expectedSize} bytes.`, 'invalid');
+      throw new HttpError(
+        400,
+        `Upload ended after ${data.length} of ${session.expectedSize} bytes.`,
+        'invalid',
+      );
     }
     try {
-      session.result = this.commit(session.bucket, session.name, data, session.fields, session.preconditions, headerValue(ctx.req, 'x-goog-hash'));
+      session.result = this.commit(
+        session.bucket,
+        session.name,
+        data,
+        session.fields,
+        session.preconditions,
+        headerValue(ctx.req, 'x-goog-hash'),
+      );
     } catch (err) {
       if (err instanceof HttpError) {
         // A finished upload that was refused stays refused; retrying the last chunk repeats the answer.
@@ -619,10 +785,17 @@ class FakeGcsState {
         else object.metadata[k] = String(v);
       }
     }
-    for (const field of ['contentType', 'contentEncoding', 'contentDisposition', 'contentLanguage', 'cacheControl'] as const) {
+    for (const field of [
+      'contentType',
+      'contentEncoding',
+      'contentDisposition',
+      'contentLanguage',
+      'cacheControl',
+    ] as const) {
       if (field in body) {
         const value = body[field];
-        if (field === 'contentType') object.contentType = typeof value === 'string' ? value : 'application/octet-stream';
+        if (field === 'contentType')
+          object.contentType = typeof value === 'string' ? value : 'application/octet-stream';
         else object[field] = typeof value === 'string' ? value : undefined;
       }
     }
@@ -633,11 +806,20 @@ class FakeGcsState {
 
   // ---- responses ----
 
-  private sendJson(ctx: Context, status: number, body: Record<string, unknown>, headers: Record<string, string> = {}): void {
+  private sendJson(
+    ctx: Context,
+    status: number,
+    body: Record<string, unknown>,
+    headers: Record<string, string> = {},
+  ): void {
     const fields = ctx.url.searchParams.get('fields');
     const shaped = fields ? applyFields(body, parseFields(fields)) : body;
     const text = JSON.stringify(shaped);
-    ctx.res.writeHead(status, { 'content-type': 'application/json; charset=UTF-8', 'content-length': String(Buffer.byteLength(text)), ...headers });
+    ctx.res.writeHead(status, {
+      'content-type': 'application/json; charset=UTF-8',
+      'content-length': String(Buffer.byteLength(text)),
+      ...headers,
+    });
     ctx.res.end(text);
   }
 
@@ -647,14 +829,27 @@ class FakeGcsState {
       return;
     }
     if (ctx.media) {
-      ctx.res.writeHead(err.status, { 'content-type': 'text/plain; charset=utf-8', ...err.headers });
+      ctx.res.writeHead(err.status, {
+        'content-type': 'text/plain; charset=utf-8',
+        ...err.headers,
+      });
       ctx.res.end(err.message);
       return;
     }
-    const detail: Record<string, string> = { message: err.message, domain: 'global', reason: err.reason };
+    const detail: Record<string, string> = {
+      message: err.message,
+      domain: 'global',
+      reason: err.reason,
+    };
     if (err.status === 412) Object.assign(detail, { locationType: 'header', location: 'If-Match' });
-    const text = JSON.stringify({ error: { code: err.status, message: err.message, errors: [detail] } });
-    ctx.res.writeHead(err.status, { 'content-type': 'application/json; charset=UTF-8', 'content-length': String(Buffer.byteLength(text)), ...err.headers });
+    const text = JSON.stringify({
+      error: { code: err.status, message: err.message, errors: [detail] },
+    });
+    ctx.res.writeHead(err.status, {
+      'content-type': 'application/json; charset=UTF-8',
+      'content-length': String(Buffer.byteLength(text)),
+      ...err.headers,
+    });
     ctx.res.end(text);
   }
 }
@@ -671,17 +866,39 @@ function preconditionFailed(): HttpError {
  */
 function writePreconditionsHold(current: StoredObject | undefined, p: Preconditions): boolean {
   if (p.ifGenerationMatch !== undefined) {
-    if (p.ifGenerationMatch === 0 ? current !== undefined : current?.generation !== p.ifGenerationMatch) return false;
+    if (
+      p.ifGenerationMatch === 0
+        ? current !== undefined
+        : current?.generation !== p.ifGenerationMatch
+    )
+      return false;
   }
-  if (p.ifGenerationNotMatch !== undefined && (current === undefined || current.generation === p.ifGenerationNotMatch)) return false;
-  if (p.ifMetagenerationMatch !== undefined && (current === undefined || current.metageneration !== p.ifMetagenerationMatch)) return false;
-  if (p.ifMetagenerationNotMatch !== undefined && (current === undefined || current.metageneration === p.ifMetagenerationNotMatch)) return false;
+  if (
+    p.ifGenerationNotMatch !== undefined &&
+    (current === undefined || current.generation === p.ifGenerationNotMatch)
+  )
+    return false;
+  if (
+    p.ifMetagenerationMatch !== undefined &&
+    (current === undefined || current.metageneration !== p.ifMetagenerationMatch)
+  )
+    return false;
+  if (
+    p.ifMetagenerationNotMatch !== undefined &&
+    (current === undefined || current.metageneration === p.ifMetagenerationNotMatch)
+  )
+    return false;
   return true;
 }
 
 function parsePreconditions(q: URLSearchParams): Preconditions {
   const p: Preconditions = {};
-  for (const key of ['ifGenerationMatch', 'ifGenerationNotMatch', 'ifMetagenerationMatch', 'ifMetagenerationNotMatch'] as const) {
+  for (const key of [
+    'ifGenerationMatch',
+    'ifGenerationNotMatch',
+    'ifMetagenerationMatch',
+    'ifMetagenerationNotMatch',
+  ] as const) {
     const value = optionalInt(q, key);
     if (value !== undefined) p[key] = value;
   }
@@ -695,7 +912,12 @@ function optionalInt(q: URLSearchParams, key: string): number | undefined {
 }
 
 function parseNonNegative(raw: string, what: string): number {
-  if (!/^\d{1,16}$/.test(raw)) throw new HttpError(400, `Invalid value for ${what}: ${JSON.stringify(raw).slice(0, 40)}`, 'invalid');
+  if (!/^\d{1,16}$/.test(raw))
+    throw new HttpError(
+      400,
+      `Invalid value for ${what}: ${JSON.stringify(raw).slice(0, 40)}`,
+      'invalid',
+    );
   return Number(raw);
 }
 
@@ -732,13 +954,23 @@ function parseJsonBody(body: Buffer): Record<string, unknown> {
 
 function writableFields(raw: Record<string, unknown>): WritableFields {
   const fields: WritableFields = {};
-  for (const key of ['name', 'contentType', 'contentEncoding', 'contentDisposition', 'contentLanguage', 'cacheControl', 'md5Hash', 'crc32c'] as const) {
+  for (const key of [
+    'name',
+    'contentType',
+    'contentEncoding',
+    'contentDisposition',
+    'contentLanguage',
+    'cacheControl',
+    'md5Hash',
+    'crc32c',
+  ] as const) {
     const value = raw[key];
     if (typeof value === 'string') fields[key] = value;
   }
   if (isRecord(raw.metadata)) {
     fields.metadata = {};
-    for (const [k, v] of Object.entries(raw.metadata)) if (v !== null && v !== undefined) fields.metadata[k] = String(v);
+    for (const [k, v] of Object.entries(raw.metadata))
+      if (v !== null && v !== undefined) fields.metadata[k] = String(v);
   }
   return fields;
 }
@@ -746,7 +978,11 @@ function writableFields(raw: Record<string, unknown>): WritableFields {
 function validateObjectName(name: string): void {
   const bytes = Buffer.byteLength(name);
   if (bytes === 0 || bytes > 1024 || /[\r\n]/.test(name) || name === '.' || name === '..') {
-    throw new HttpError(400, `Invalid object name: ${JSON.stringify(name).slice(0, 80)}`, 'invalid');
+    throw new HttpError(
+      400,
+      `Invalid object name: ${JSON.stringify(name).slice(0, 80)}`,
+      'invalid',
+    );
   }
 }
 
@@ -799,14 +1035,19 @@ function parseContentRange(header: string | undefined, bodyLength: number): Cont
   if (!m) throw new HttpError(400, `Invalid Content-Range: ${header.slice(0, 60)}`, 'invalid');
   const total = m[3] === '*' ? undefined : Number(m[3]);
   if (m[1] === undefined) {
-    if (bodyLength > 0) throw new HttpError(400, 'A status query ("bytes */…") must have an empty body.', 'invalid');
+    if (bodyLength > 0)
+      throw new HttpError(400, 'A status query ("bytes */…") must have an empty body.', 'invalid');
     return { start: undefined, openEnded: false, total };
   }
   const start = Number(m[1]);
   if (m[2] === '*') return { start, openEnded: true, total };
   const end = Number(m[2]);
   if (end < start || end - start + 1 !== bodyLength) {
-    throw new HttpError(400, `Content-Range ${header} does not match a body of ${bodyLength} bytes.`, 'invalid');
+    throw new HttpError(
+      400,
+      `Content-Range ${header} does not match a body of ${bodyLength} bytes.`,
+      'invalid',
+    );
   }
   return { start, openEnded: false, total };
 }
@@ -825,10 +1066,18 @@ function parseHashHeader(header: string | undefined): { md5?: string; crc32c?: s
 }
 
 /** multipart/related with a JSON metadata part followed by the media part. */
-function parseMultipartRelated(req: IncomingMessage, body: Buffer): { metadata: Record<string, unknown>; media: Buffer; mediaType: string | undefined } {
+function parseMultipartRelated(
+  req: IncomingMessage,
+  body: Buffer,
+): { metadata: Record<string, unknown>; media: Buffer; mediaType: string | undefined } {
   const type = headerValue(req, 'content-type') ?? '';
   const bm = /boundary=(?:"([^"]+)"|([^;\s]+))/i.exec(type);
-  if (!/^multipart\/related/i.test(type) || !bm) throw new HttpError(400, 'Multipart upload needs Content-Type multipart/related with a boundary', 'invalid');
+  if (!/^multipart\/related/i.test(type) || !bm)
+    throw new HttpError(
+      400,
+      'Multipart upload needs Content-Type multipart/related with a boundary',
+      'invalid',
+    );
   const boundary = Buffer.from(`--${bm[1] ?? bm[2]}`);
   const parts: { headers: string; body: Buffer }[] = [];
   let pos = body.indexOf(boundary);
@@ -841,10 +1090,14 @@ function parseMultipartRelated(req: IncomingMessage, body: Buffer): { metadata: 
     if (headerEnd < 0) throw new HttpError(400, 'Malformed multipart part', 'invalid');
     const next = body.indexOf(Buffer.concat([Buffer.from('\r\n'), boundary]), headerEnd + 4);
     if (next < 0) throw new HttpError(400, 'Multipart body is not terminated', 'invalid');
-    parts.push({ headers: body.subarray(pos, headerEnd).toString('utf8'), body: body.subarray(headerEnd + 4, next) });
+    parts.push({
+      headers: body.subarray(pos, headerEnd).toString('utf8'),
+      body: body.subarray(headerEnd + 4, next),
+    });
     pos = next + 2;
   }
-  if (parts.length !== 2) throw new HttpError(400, `Multipart upload needs 2 parts, got ${parts.length}`, 'invalid');
+  if (parts.length !== 2)
+    throw new HttpError(400, `Multipart upload needs 2 parts, got ${parts.length}`, 'invalid');
   const mediaType = /^content-type:\s*(.+)$/im.exec(parts[1]!.headers)?.[1]?.trim();
   return { metadata: parseJsonBody(parts[0]!.body), media: Buffer.from(parts[1]!.body), mediaType };
 }
@@ -915,7 +1168,8 @@ function parseFields(spec: string): FieldTree {
       if (spec[pos] === '(') {
         pos++;
         sub = parseList();
-        if (spec[pos] !== ')') throw new HttpError(400, `Invalid field selection ${spec}`, 'invalidParameter');
+        if (spec[pos] !== ')')
+          throw new HttpError(400, `Invalid field selection ${spec}`, 'invalidParameter');
         pos++;
       }
       const path = m[0].split('/');
@@ -933,7 +1187,8 @@ function parseFields(spec: string): FieldTree {
     return tree;
   };
   const tree = parseList();
-  if (pos !== spec.length) throw new HttpError(400, `Invalid field selection ${spec}`, 'invalidParameter');
+  if (pos !== spec.length)
+    throw new HttpError(400, `Invalid field selection ${spec}`, 'invalidParameter');
   return tree;
 }
 
@@ -944,7 +1199,8 @@ function applyFields(value: Record<string, unknown>, tree: FieldTree): Record<st
     if (!(key in value)) continue;
     const v = value[key];
     if (sub === null) out[key] = v;
-    else if (Array.isArray(v)) out[key] = v.map((item: unknown) => (isRecord(item) ? applyFields(item, sub) : item));
+    else if (Array.isArray(v))
+      out[key] = v.map((item: unknown) => (isRecord(item) ? applyFields(item, sub) : item));
     else if (isRecord(v)) out[key] = applyFields(v, sub);
     else out[key] = v;
   }

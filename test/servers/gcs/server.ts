@@ -18,7 +18,9 @@ const { values } = parseArgs({
 
 // Test infrastructure with no authentication: it must never be reachable from another machine.
 if (!['127.0.0.1', '::1', 'localhost'].includes(values.host)) {
-  console.error(`fake-gcs: refusing to listen on ${values.host}; only loopback addresses are allowed`);
+  console.error(
+    `fake-gcs: refusing to listen on ${values.host}; only loopback addresses are allowed`,
+  );
   process.exit(2);
 }
 
@@ -42,6 +44,8 @@ try {
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
 } catch (err) {
-  console.error(`fake-gcs: cannot listen on ${values.host}:${port}: ${err instanceof Error ? err.message : String(err)}`);
+  console.error(
+    `fake-gcs: cannot listen on ${values.host}:${port}: ${err instanceof Error ? err.message : String(err)}`,
+  );
   process.exit(1);
 }

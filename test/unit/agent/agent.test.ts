@@ -5,7 +5,14 @@ import { connect, createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, beforeEach, describe, test } from 'node:test';
-import { agentSocketPath, agentStatus, cacheKey, forgetAllKeys, forgetKeys, lookupCachedKey } from '../../../src/agent/index.js';
+import {
+  agentSocketPath,
+  agentStatus,
+  cacheKey,
+  forgetAllKeys,
+  forgetKeys,
+  lookupCachedKey,
+} from '../../../src/agent/index.js';
 import { checkPrivateDir, ensurePrivateDir } from '../../../src/agent/paths.js';
 import { MAX_MESSAGE_BYTES, agentVerifier } from '../../../src/agent/protocol.js';
 import { KeyAgent } from '../../../src/agent/server.js';
@@ -27,7 +34,10 @@ function raw(socketPath: string, payload: string): Promise<string> {
 }
 
 let runtime: string;
-const savedEnv = { XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR, MEDIAGIT_AGENT: process.env.MEDIAGIT_AGENT };
+const savedEnv = {
+  XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR,
+  MEDIAGIT_AGENT: process.env.MEDIAGIT_AGENT,
+};
 
 before(async () => {
   runtime = await mkdtemp(path.join(os.tmpdir(), 'mediagit-agent-unit-'));
@@ -49,7 +59,15 @@ test('durations: units, combinations, bounds, and a clear error', () => {
   assert.equal(parseDuration('1h30m'), 5_400_000);
   assert.equal(parseDuration('7d'), 7 * 86_400_000);
   for (const bad of ['', '15', 'm', '-1m', '1.5h', '0s', '8d', '15 minutes', '1w']) {
-    assert.throws(() => parseDuration(bad), (err: unknown) => err instanceof UsageError && err.exitCode === 2 && /invalid duration/.test(err.message) && err.hint !== undefined, bad);
+    assert.throws(
+      () => parseDuration(bad),
+      (err: unknown) =>
+        err instanceof UsageError &&
+        err.exitCode === 2 &&
+        /invalid duration/.test(err.message) &&
+        err.hint !== undefined,
+      bad,
+    );
   }
   assert.throws(() => parseDuration('15'), /needs a unit/);
   assert.equal(formatDuration(900_000), '15m');
@@ -69,7 +87,14 @@ describe('private folder checks', () => {
     const open = path.join(runtime, 'open');
     await mkdir(open, { mode: 0o700 });
     await chmod(open, 0o755);
-    await assert.rejects(checkPrivateDir(open), (err: unknown) => err instanceof AgentUnsafeError && err.code === 'E_AGENT_UNSAFE' && /mode 755/.test(err.message) && err.hint !== undefined);
+    await assert.rejects(
+      checkPrivateDir(open),
+      (err: unknown) =>
+        err instanceof AgentUnsafeError &&
+        err.code === 'E_AGENT_UNSAFE' &&
+        /mode 755/.test(err.message) &&
+        err.hint !== undefined,
+    );
     const target = path.join(runtime, 'target');
     await mkdir(target, { mode: 0o700 });
     const link = path.join(runtime, 'link');
@@ -133,7 +158,10 @@ describe('agent and client', () => {
   test('a key whose verifier does not match is not used', async () => {
     const mine = digest('verifier');
     const master = randomBytes(32);
-    const reply = await raw(socketPath, `${JSON.stringify({ v: 1, op: 'add', digest: mine, master: master.toString('base64'), verifier: agentVerifier(randomBytes(32), mine), ttlMs: 60_000 })}\n`);
+    const reply = await raw(
+      socketPath,
+      `${JSON.stringify({ v: 1, op: 'add', digest: mine, master: master.toString('base64'), verifier: agentVerifier(randomBytes(32), mine), ttlMs: 60_000 })}\n`,
+    );
     assert.deepEqual(JSON.parse(reply), { ok: true, op: 'add' });
     assert.equal(await lookupCachedKey([mine]), null);
     await agent.stop();
@@ -158,9 +186,18 @@ describe('agent and client', () => {
     await refused('not json\n', /not a JSON object/);
     await refused(`${JSON.stringify({ v: 2, op: 'ping' })}\n`, /protocol version/);
     await refused(`${JSON.stringify({ v: 1, op: 'dump' })}\n`, /unknown op/);
-    await refused(`${JSON.stringify({ v: 1, op: 'get', digests: ['../etc/passwd'] })}\n`, /digests/);
-    await refused(`${JSON.stringify({ v: 1, op: 'add', digest: digest('x'), master: randomBytes(16).toString('base64'), verifier: digest('v'), ttlMs: 60_000 })}\n`, /32 bytes/);
-    await refused(`${JSON.stringify({ v: 1, op: 'add', digest: digest('x'), master: randomBytes(32).toString('base64'), verifier: digest('v'), ttlMs: 8 * 86_400_000 })}\n`, /ttlMs/);
+    await refused(
+      `${JSON.stringify({ v: 1, op: 'get', digests: ['../etc/passwd'] })}\n`,
+      /digests/,
+    );
+    await refused(
+      `${JSON.stringify({ v: 1, op: 'add', digest: digest('x'), master: randomBytes(16).toString('base64'), verifier: digest('v'), ttlMs: 60_000 })}\n`,
+      /32 bytes/,
+    );
+    await refused(
+      `${JSON.stringify({ v: 1, op: 'add', digest: digest('x'), master: randomBytes(32).toString('base64'), verifier: digest('v'), ttlMs: 8 * 86_400_000 })}\n`,
+      /ttlMs/,
+    );
     await refused('x'.repeat(MAX_MESSAGE_BYTES + 10), /larger than/);
     await agent.stop();
   });
@@ -171,7 +208,10 @@ describe('agent and client', () => {
     assert.equal(await forgetAllKeys(), 2);
     await agent.closed;
     await assert.rejects(lstat(socketPath), /ENOENT/);
-    await assert.rejects(forgetAllKeys(), (err: unknown) => err instanceof AgentUnavailableError && err.exitCode === 17);
+    await assert.rejects(
+      forgetAllKeys(),
+      (err: unknown) => err instanceof AgentUnavailableError && err.exitCode === 17,
+    );
     assert.equal(await agentStatus([]), null);
   });
 

@@ -18,7 +18,16 @@ import {
   validateChunkingParams,
   type ChunkingParams,
 } from '../../../src/chunking/index.js';
-import { asAsync, collect, endsOf, lengths, referenceChunkLengths, SMALL, splitAt, xorshift32Bytes } from './helpers.js';
+import {
+  asAsync,
+  collect,
+  endsOf,
+  lengths,
+  referenceChunkLengths,
+  SMALL,
+  splitAt,
+  xorshift32Bytes,
+} from './helpers.js';
 
 /** Pseudo-random bytes with optional zero runs, so forced maxSize cuts also land near split points. */
 const dataArb = fc
@@ -29,7 +38,10 @@ const dataArb = fc
       { arbitrary: fc.integer({ min: 1024 * 1024, max: 3 * 1024 * 1024 }), weight: 3 },
       { arbitrary: fc.integer({ min: 0, max: 70_000 }), weight: 1 },
     ),
-    zeroRuns: fc.array(fc.tuple(fc.double({ min: 0, max: 1, noNaN: true }), fc.integer({ min: 1, max: 100_000 })), { maxLength: 4 }),
+    zeroRuns: fc.array(
+      fc.tuple(fc.double({ min: 0, max: 1, noNaN: true }), fc.integer({ min: 1, max: 100_000 })),
+      { maxLength: 4 },
+    ),
   })
   .map(({ seed, length, zeroRuns }) => {
     const data = xorshift32Bytes(seed, length);
@@ -41,15 +53,13 @@ const dataArb = fc
   });
 
 /** Valid but varied params around the small test sizes, including non-power-of-two min and max. */
-const paramsArb: fc.Arbitrary<ChunkingParams> = fc
-  .integer({ min: 8, max: 14 })
-  .chain((bits) =>
-    fc.record({
-      minSize: fc.integer({ min: 64, max: 2 ** bits - 1 }),
-      avgSize: fc.constant(2 ** bits),
-      maxSize: fc.integer({ min: 2 ** bits + 1, max: 2 ** (bits + 3) }),
-    }),
-  );
+const paramsArb: fc.Arbitrary<ChunkingParams> = fc.integer({ min: 8, max: 14 }).chain((bits) =>
+  fc.record({
+    minSize: fc.integer({ min: 64, max: 2 ** bits - 1 }),
+    avgSize: fc.constant(2 ** bits),
+    maxSize: fc.integer({ min: 2 ** bits + 1, max: 2 ** (bits + 3) }),
+  }),
+);
 
 function concat(chunks: readonly Uint8Array[]): Buffer {
   return Buffer.concat(chunks);
@@ -58,60 +68,77 @@ function concat(chunks: readonly Uint8Array[]): Buffer {
 describe('boundaries are independent of how the input is split', () => {
   test('random split points: Chunker.push and chunkStream match chunkBuffer on the whole', async () => {
     await fc.assert(
-      fc.asyncProperty(dataArb, fc.array(fc.nat({ max: 3 * 1024 * 1024 }), { maxLength: 200 }), async (data, positions) => {
-        const whole = lengths(chunkBuffer(data, SMALL));
-        const pieces = splitAt(data, positions.map((p) => p % (data.length + 1)));
+      fc.asyncProperty(
+        dataArb,
+        fc.array(fc.nat({ max: 3 * 1024 * 1024 }), { maxLength: 200 }),
+        async (data, positions) => {
+          const whole = lengths(chunkBuffer(data, SMALL));
+          const pieces = splitAt(
+            data,
+            positions.map((p) => p % (data.length + 1)),
+          );
 
-        const chunker = new Chunker(SMALL);
-        const pushed: Buffer[] = [];
-        for (const piece of pieces) pushed.push(...chunker.push(piece));
-        pushed.push(...chunker.finish());
-        assert.deepEqual(lengths(pushed), whole);
-        assert.ok(concat(pushed).equals(data));
+          const chunker = new Chunker(SMALL);
+          const pushed: Buffer[] = [];
+          for (const piece of pieces) pushed.push(...chunker.push(piece));
+          pushed.push(...chunker.finish());
+          assert.deepEqual(lengths(pushed), whole);
+          assert.ok(concat(pushed).equals(data));
 
-        const streamed = await collect(chunkStream(asAsync(pieces), SMALL));
-        assert.deepEqual(lengths(streamed), whole);
-      }),
+          const streamed = await collect(chunkStream(asAsync(pieces), SMALL));
+          assert.deepEqual(lengths(streamed), whole);
+        },
+      ),
       { numRuns: 40 },
     );
   });
 
   test('CutFinder over a sliding window (short reads, the unfinished chunk moved to the front) matches chunkBoundaries', () => {
     fc.assert(
-      fc.property(paramsArb, dataArb, fc.array(fc.integer({ min: 1, max: 200_000 }), { minLength: 1, maxLength: 20 }), fc.boolean(), (params, data, reads, keyed) => {
-        const gear = keyed ? gearFromSeed(Buffer.alloc(32, 7)) : undefined;
-        const finder = new CutFinder(params, gear);
-        const window = Buffer.alloc(params.maxSize + Math.max(...reads));
-        const ends: number[] = [];
-        let consumed = 0; // bytes of `data` moved into the window so far
-        let base = 0; // file offset of window[0]
-        let start = 0;
-        let scanned = 0;
-        let filled = 0;
-        for (let r = 0; ; r++) {
-          const want = Math.min(reads[r % reads.length]!, window.length - filled);
-          const n = Math.min(want, data.length - consumed);
-          window.set(data.subarray(consumed, consumed + n), filled);
-          consumed += n;
-          filled += n;
-          const view = window.subarray(0, filled);
-          for (let cut = finder.find(view, start, scanned); cut >= 0; cut = finder.find(view, start, scanned)) {
-            ends.push(base + cut);
-            start = scanned = cut;
+      fc.property(
+        paramsArb,
+        dataArb,
+        fc.array(fc.integer({ min: 1, max: 200_000 }), { minLength: 1, maxLength: 20 }),
+        fc.boolean(),
+        (params, data, reads, keyed) => {
+          const gear = keyed ? gearFromSeed(Buffer.alloc(32, 7)) : undefined;
+          const finder = new CutFinder(params, gear);
+          const window = Buffer.alloc(params.maxSize + Math.max(...reads));
+          const ends: number[] = [];
+          let consumed = 0; // bytes of `data` moved into the window so far
+          let base = 0; // file offset of window[0]
+          let start = 0;
+          let scanned = 0;
+          let filled = 0;
+          for (let r = 0; ; r++) {
+            const want = Math.min(reads[r % reads.length]!, window.length - filled);
+            const n = Math.min(want, data.length - consumed);
+            window.set(data.subarray(consumed, consumed + n), filled);
+            consumed += n;
+            filled += n;
+            const view = window.subarray(0, filled);
+            for (
+              let cut = finder.find(view, start, scanned);
+              cut >= 0;
+              cut = finder.find(view, start, scanned)
+            ) {
+              ends.push(base + cut);
+              start = scanned = cut;
+            }
+            scanned = filled;
+            if (n === 0) {
+              if (start < filled) ends.push(base + filled);
+              break;
+            }
+            window.copyWithin(0, start, filled);
+            base += start;
+            filled -= start;
+            scanned -= start;
+            start = 0;
           }
-          scanned = filled;
-          if (n === 0) {
-            if (start < filled) ends.push(base + filled);
-            break;
-          }
-          window.copyWithin(0, start, filled);
-          base += start;
-          filled -= start;
-          scanned -= start;
-          start = 0;
-        }
-        assert.deepEqual(ends, chunkBoundaries(data, params, gear));
-      }),
+          assert.deepEqual(ends, chunkBoundaries(data, params, gear));
+        },
+      ),
       { numRuns: 40 },
     );
   });
@@ -128,14 +155,20 @@ describe('boundaries are independent of how the input is split', () => {
 
   test('varied params: streaming in random pieces matches the whole buffer', () => {
     fc.assert(
-      fc.property(paramsArb, dataArb, fc.integer({ min: 1, max: 100_000 }), (params, data, pieceSize) => {
-        const data2 = data.subarray(0, 400_000);
-        const chunker = new Chunker(params);
-        const pushed: Buffer[] = [];
-        for (let off = 0; off < data2.length; off += pieceSize) pushed.push(...chunker.push(data2.subarray(off, off + pieceSize)));
-        pushed.push(...chunker.finish());
-        assert.deepEqual(lengths(pushed), lengths(chunkBuffer(data2, params)));
-      }),
+      fc.property(
+        paramsArb,
+        dataArb,
+        fc.integer({ min: 1, max: 100_000 }),
+        (params, data, pieceSize) => {
+          const data2 = data.subarray(0, 400_000);
+          const chunker = new Chunker(params);
+          const pushed: Buffer[] = [];
+          for (let off = 0; off < data2.length; off += pieceSize)
+            pushed.push(...chunker.push(data2.subarray(off, off + pieceSize)));
+          pushed.push(...chunker.finish());
+          assert.deepEqual(lengths(pushed), lengths(chunkBuffer(data2, params)));
+        },
+      ),
       { numRuns: 40 },
     );
   });
@@ -149,7 +182,10 @@ describe('chunk sizes and content', () => {
         const input = data.subarray(0, 600_000);
         chunks.forEach((c, k) => {
           const lo = k === chunks.length - 1 ? 1 : params.minSize + 1;
-          assert.ok(c.length >= lo && c.length <= params.maxSize, `chunk ${k} has length ${c.length}, params ${JSON.stringify(params)}`);
+          assert.ok(
+            c.length >= lo && c.length <= params.maxSize,
+            `chunk ${k} has length ${c.length}, params ${JSON.stringify(params)}`,
+          );
         });
         assert.ok(concat(chunks).equals(input));
         assert.equal(chunks.length === 0, input.length === 0);
@@ -160,14 +196,22 @@ describe('chunk sizes and content', () => {
 
   test('optimized scanner agrees with a naive transcription of the spec', () => {
     fc.assert(
-      fc.property(paramsArb, dataArb, fc.integer({ min: 1, max: 0xffffffff }), (params, data, seedWord) => {
-        const input = data.subarray(0, 300_000);
-        const seed = Buffer.alloc(32);
-        seed.writeUInt32BE(seedWord, 0);
-        for (const gear of [defaultGear(), gearFromSeed(seed)]) {
-          assert.deepEqual(lengths(chunkBuffer(input, params, gear)), referenceChunkLengths(input, params, gear));
-        }
-      }),
+      fc.property(
+        paramsArb,
+        dataArb,
+        fc.integer({ min: 1, max: 0xffffffff }),
+        (params, data, seedWord) => {
+          const input = data.subarray(0, 300_000);
+          const seed = Buffer.alloc(32);
+          seed.writeUInt32BE(seedWord, 0);
+          for (const gear of [defaultGear(), gearFromSeed(seed)]) {
+            assert.deepEqual(
+              lengths(chunkBuffer(input, params, gear)),
+              referenceChunkLengths(input, params, gear),
+            );
+          }
+        },
+      ),
       { numRuns: 25 },
     );
   });
@@ -194,7 +238,10 @@ describe('small and empty inputs', () => {
     assert.deepEqual(c.push(new Uint8Array(0)), []);
     assert.deepEqual(c.finish(), []);
     assert.deepEqual(await collect(chunkStream(asAsync([]))), []);
-    assert.deepEqual(await collect(chunkStream(asAsync([new Uint8Array(0), new Uint8Array(0)]))), []);
+    assert.deepEqual(
+      await collect(chunkStream(asAsync([new Uint8Array(0), new Uint8Array(0)]))),
+      [],
+    );
   });
 
   test('input no longer than minSize is one chunk (default and small params)', async () => {
@@ -227,7 +274,9 @@ describe('gear tables', () => {
     const gear = defaultGear();
     assert.equal(gear.length, 256);
     for (const i of [0, 1, 127, 255]) {
-      const d = createHash('sha256').update(Buffer.concat([Buffer.from('mediagit-gear-v1'), Buffer.from([i])])).digest();
+      const d = createHash('sha256')
+        .update(Buffer.concat([Buffer.from('mediagit-gear-v1'), Buffer.from([i])]))
+        .digest();
       assert.equal(gear[i], d.readUInt32BE(0));
     }
     assert.equal(new Set(gear).size, 256, 'entries should be distinct');
@@ -239,9 +288,18 @@ describe('gear tables', () => {
       g.forEach((v, i) => b.writeUInt32BE(v, i * 4));
       return createHash('sha256').update(b).digest('hex');
     };
-    assert.equal(digest(defaultGear()), 'c205a396846b3d5d2f78d9db76a205a06a26077f6a74cd745449edf239597ce9');
-    const seed = Buffer.from('000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f', 'hex');
-    assert.equal(digest(gearFromSeed(seed)), 'df154792fe62c1efee36d0931774bf412e410cf0d530ed20b8ee13088e9e3e69');
+    assert.equal(
+      digest(defaultGear()),
+      'c205a396846b3d5d2f78d9db76a205a06a26077f6a74cd745449edf239597ce9',
+    );
+    const seed = Buffer.from(
+      '000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f',
+      'hex',
+    );
+    assert.equal(
+      digest(gearFromSeed(seed)),
+      'df154792fe62c1efee36d0931774bf412e410cf0d530ed20b8ee13088e9e3e69',
+    );
   });
 
   test('defaultGear returns a copy: mutating it does not change anyone else\u2019s boundaries', () => {
@@ -262,16 +320,21 @@ describe('gear tables', () => {
 
   test('same seed gives the same boundaries; different seeds (and default) give different ones', () => {
     const data = xorshift32Bytes(0xabcdef, 1024 * 1024);
-    const ends = (gear: Uint32Array | undefined): string => chunkBoundaries(data, SMALL, gear).join(',');
+    const ends = (gear: Uint32Array | undefined): string =>
+      chunkBoundaries(data, SMALL, gear).join(',');
     fc.assert(
-      fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.uint8Array({ minLength: 32, maxLength: 32 }), (a, b) => {
-        fc.pre(!Buffer.from(a).equals(Buffer.from(b)));
-        const ga = gearFromSeed(a);
-        assert.deepEqual(ga, gearFromSeed(Uint8Array.from(a)));
-        assert.equal(ends(ga), ends(gearFromSeed(Uint8Array.from(a))));
-        assert.notEqual(ends(ga), ends(gearFromSeed(b)));
-        assert.notEqual(ends(ga), ends(undefined));
-      }),
+      fc.property(
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        (a, b) => {
+          fc.pre(!Buffer.from(a).equals(Buffer.from(b)));
+          const ga = gearFromSeed(a);
+          assert.deepEqual(ga, gearFromSeed(Uint8Array.from(a)));
+          assert.equal(ends(ga), ends(gearFromSeed(Uint8Array.from(a))));
+          assert.notEqual(ends(ga), ends(gearFromSeed(b)));
+          assert.notEqual(ends(ga), ends(undefined));
+        },
+      ),
       { numRuns: 10 },
     );
   });
@@ -284,7 +347,10 @@ describe('gear tables', () => {
 
   test('a malformed gear table is rejected', () => {
     assert.throws(() => new Chunker(SMALL, new Uint32Array(255)), /256 entries/);
-    assert.throws(() => chunkBuffer(new Uint8Array(1), SMALL, [1, 2, 3] as unknown as Uint32Array), /Uint32Array/);
+    assert.throws(
+      () => chunkBuffer(new Uint8Array(1), SMALL, [1, 2, 3] as unknown as Uint32Array),
+      /Uint32Array/,
+    );
   });
 });
 
@@ -302,9 +368,18 @@ describe('params validation and masks', () => {
       [{ minSize: 1.5, avgSize: 4096, maxSize: 8192 }, /minSize must be an integer/],
       [{ minSize: '1024', avgSize: 4096, maxSize: 8192 }, /minSize must be an integer/],
       [{ minSize: 1024, avgSize: 5000, maxSize: 8192 }, /power of two/],
-      [{ minSize: 4096, avgSize: 4096, maxSize: 8192 }, /minSize \(4096\) must be smaller than avgSize/],
-      [{ minSize: 5000, avgSize: 4096, maxSize: 8192 }, /minSize \(5000\) must be smaller than avgSize/],
-      [{ minSize: 1024, avgSize: 4096, maxSize: 4096 }, /avgSize \(4096\) must be smaller than maxSize/],
+      [
+        { minSize: 4096, avgSize: 4096, maxSize: 8192 },
+        /minSize \(4096\) must be smaller than avgSize/,
+      ],
+      [
+        { minSize: 5000, avgSize: 4096, maxSize: 8192 },
+        /minSize \(5000\) must be smaller than avgSize/,
+      ],
+      [
+        { minSize: 1024, avgSize: 4096, maxSize: 4096 },
+        /avgSize \(4096\) must be smaller than maxSize/,
+      ],
       [{ minSize: 10, avgSize: 4096, maxSize: 8192 }, /at least 64/],
       [{ minSize: 64, avgSize: 128, maxSize: 8192 }, /between 256 and/],
       [{ minSize: 1024, avgSize: 2 ** 29, maxSize: 2 ** 30 }, /between 256 and/],
@@ -322,7 +397,10 @@ describe('params validation and masks', () => {
   });
 
   test('chunkStream validates params immediately, before iteration', () => {
-    assert.throws(() => chunkStream(asAsync([]), { minSize: 1, avgSize: 3, maxSize: 2 }), /at least 64/);
+    assert.throws(
+      () => chunkStream(asAsync([]), { minSize: 1, avgSize: 3, maxSize: 2 }),
+      /at least 64/,
+    );
   });
 });
 
@@ -360,7 +438,9 @@ describe('streaming behaviour', () => {
       const data = xorshift32Bytes(41, 2 * 1024 * 1024 + 17);
       const file = join(dir, 'blob.bin');
       writeFileSync(file, data);
-      const streamed = await collect(chunkStream(createReadStream(file, { highWaterMark: 10_007 }), SMALL));
+      const streamed = await collect(
+        chunkStream(createReadStream(file, { highWaterMark: 10_007 }), SMALL),
+      );
       assert.deepEqual(lengths(streamed), lengths(chunkBuffer(data, SMALL)));
       assert.ok(Buffer.concat(streamed).equals(data));
     } finally {

@@ -5,14 +5,19 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chunkingMasks, type ChunkingParams } from '../../../src/chunking/index.js';
 
-export const SMALL: ChunkingParams = Object.freeze({ minSize: 2 * 1024, avgSize: 8 * 1024, maxSize: 32 * 1024 });
+export const SMALL: ChunkingParams = Object.freeze({
+  minSize: 2 * 1024,
+  avgSize: 8 * 1024,
+  maxSize: 32 * 1024,
+});
 
 /**
  * The xorshift32 byte stream specified in docs/chunking.md (Marsaglia 13/17/5, each state emitted
  * as 4 little-endian bytes, a trailing partial word truncated). Test vectors depend on it exactly.
  */
 export function xorshift32Bytes(seed: number, length: number): Uint8Array {
-  if (!Number.isInteger(seed) || seed <= 0 || seed > 0xffffffff) throw new Error(`xorshift32 seed must be a non-zero u32, got ${seed}`);
+  if (!Number.isInteger(seed) || seed <= 0 || seed > 0xffffffff)
+    throw new Error(`xorshift32 seed must be a non-zero u32, got ${seed}`);
   const out = new Uint8Array(length);
   let x = seed >>> 0;
   for (let i = 0; i < length; i += 4) {
@@ -44,7 +49,9 @@ export function endsOf(chunkLengths: readonly number[]): number[] {
 
 /** Splits data at the given (unsorted, possibly repeated) positions; empty pieces included on purpose. */
 export function splitAt(data: Uint8Array, positions: readonly number[]): Uint8Array[] {
-  const cuts = [...positions].map((p) => Math.max(0, Math.min(data.length, p))).sort((a, b) => a - b);
+  const cuts = [...positions]
+    .map((p) => Math.max(0, Math.min(data.length, p)))
+    .sort((a, b) => a - b);
   const pieces: Uint8Array[] = [];
   let prev = 0;
   for (const c of cuts) {
@@ -74,7 +81,11 @@ export async function collect(it: AsyncIterable<Buffer>): Promise<Buffer[]> {
  * byte per step, no skipping tricks — so the optimized scanner is checked against the spec rather
  * than against itself. Returns chunk lengths.
  */
-export function referenceChunkLengths(data: Uint8Array, p: ChunkingParams, gear: Uint32Array): number[] {
+export function referenceChunkLengths(
+  data: Uint8Array,
+  p: ChunkingParams,
+  gear: Uint32Array,
+): number[] {
   const { maskS, maskL } = chunkingMasks(p);
   const TWO32 = 2 ** 32;
   const out: number[] = [];
@@ -109,7 +120,8 @@ export function repoRoot(): string {
   for (;;) {
     if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'fixtures'))) return dir;
     const up = dirname(dir);
-    if (up === dir) throw new Error('could not find the repository root (package.json + fixtures/)');
+    if (up === dir)
+      throw new Error('could not find the repository root (package.json + fixtures/)');
     dir = up;
   }
 }

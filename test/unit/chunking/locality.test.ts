@@ -7,7 +7,9 @@ const MIB = 1024 * 1024;
 
 /** AES-256-CTR keystream: incompressible and deterministic, and fast enough to make 100 MiB in well under a second. */
 function keystream(bytes: number, keyByte: number): Buffer {
-  return createCipheriv('aes-256-ctr', Buffer.alloc(32, keyByte), Buffer.alloc(16)).update(Buffer.alloc(bytes));
+  return createCipheriv('aes-256-ctr', Buffer.alloc(32, keyByte), Buffer.alloc(16)).update(
+    Buffer.alloc(bytes),
+  );
 }
 
 function chunkHashes(data: Buffer): string[] {
@@ -31,12 +33,22 @@ test('locality: a 1 KiB insert or delete in the middle of 100 MiB changes at mos
   assert.ok(base.length > 50, `expected ~90 chunks of ~1 MiB, got ${base.length}`);
 
   const mid = 50 * MIB + 12_345;
-  const inserted = Buffer.concat([original.subarray(0, mid), keystream(1024, 0xa5), original.subarray(mid)]);
+  const inserted = Buffer.concat([
+    original.subarray(0, mid),
+    keystream(1024, 0xa5),
+    original.subarray(mid),
+  ]);
   const afterInsert = chunkHashes(inserted);
-  assert.ok(newChunks(base, afterInsert) <= 3, `insert produced ${newChunks(base, afterInsert)} new chunks`);
+  assert.ok(
+    newChunks(base, afterInsert) <= 3,
+    `insert produced ${newChunks(base, afterInsert)} new chunks`,
+  );
   assert.ok(newChunks(base, afterInsert) >= 1, 'the chunk holding the insert must change');
 
   const deleted = Buffer.concat([original.subarray(0, mid), original.subarray(mid + 1024)]);
   const afterDelete = chunkHashes(deleted);
-  assert.ok(newChunks(base, afterDelete) <= 3, `delete produced ${newChunks(base, afterDelete)} new chunks`);
+  assert.ok(
+    newChunks(base, afterDelete) <= 3,
+    `delete produced ${newChunks(base, afterDelete)} new chunks`,
+  );
 });

@@ -16,5 +16,9 @@ if (process.argv.includes('--write')) {
   console.log(`wrote ${path}`);
 } else {
   const same = existsSync(path) && readFileSync(path, 'utf8') === fresh;
-  console.log(same ? `${path} is up to date` : `${path} differs from a fresh computation (pass --write to overwrite)`);
+  console.log(
+    same
+      ? `${path} is up to date`
+      : `${path} differs from a fresh computation (pass --write to overwrite)`,
+  );
 }

@@ -3,7 +3,14 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { Chunker } from '../../../src/chunking/index.js';
 import { lengths, sha256Hex } from './helpers.js';
-import { computeVector, makeGear, makeInput, vectorFilePath, VECTOR_SPECS, type VectorFile } from './vectors.js';
+import {
+  computeVector,
+  makeGear,
+  makeInput,
+  vectorFilePath,
+  VECTOR_SPECS,
+  type VectorFile,
+} from './vectors.js';
 
 const committed = JSON.parse(readFileSync(vectorFilePath(), 'utf8')) as VectorFile;
 
@@ -30,12 +37,21 @@ for (const expected of committed.vectors) {
       off += size;
     }
     chunks.push(...chunker.finish());
-    assert.deepEqual(lengths(chunks), expected.chunks.map((c) => c.length));
-    assert.deepEqual(chunks.map(sha256Hex), expected.chunks.map((c) => c.sha256));
+    assert.deepEqual(
+      lengths(chunks),
+      expected.chunks.map((c) => c.length),
+    );
+    assert.deepEqual(
+      chunks.map(sha256Hex),
+      expected.chunks.map((c) => c.sha256),
+    );
   });
 }
 
 test('vector sanity: the default-params vectors exercise several chunks', () => {
   const v = committed.vectors.find((x) => x.name === 'random-12MiB-default-params');
-  assert.ok(v !== undefined && v.chunks.length >= 5, 'expected at least 5 chunks in 12 MiB with 1 MiB average');
+  assert.ok(
+    v !== undefined && v.chunks.length >= 5,
+    'expected at least 5 chunks in 12 MiB with 1 MiB average',
+  );
 });

@@ -4,7 +4,13 @@
  * committed JSON against a fresh computation; regen-vectors.ts rewrites it (only on purpose).
  */
 import { join } from 'node:path';
-import { chunkBuffer, DEFAULT_CHUNKING, defaultGear, gearFromSeed, type ChunkingParams } from '../../../src/chunking/index.js';
+import {
+  chunkBuffer,
+  DEFAULT_CHUNKING,
+  defaultGear,
+  gearFromSeed,
+  type ChunkingParams,
+} from '../../../src/chunking/index.js';
 import { repoRoot, sha256Hex, SMALL, xorshift32Bytes } from './helpers.js';
 
 export type InputSpec =
@@ -39,8 +45,18 @@ const SEED_B = 'ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100
 
 export const VECTOR_SPECS: readonly VectorSpec[] = [
   { name: 'empty', input: { kind: 'zeros', length: 0 }, params: SMALL, gear: 'default' },
-  { name: 'smaller-than-min', input: { kind: 'xorshift32', seed: 7, length: 1000 }, params: SMALL, gear: 'default' },
-  { name: 'random-1MiB-small-params', input: { kind: 'xorshift32', seed: 0x12345678, length: 1 << 20 }, params: SMALL, gear: 'default' },
+  {
+    name: 'smaller-than-min',
+    input: { kind: 'xorshift32', seed: 7, length: 1000 },
+    params: SMALL,
+    gear: 'default',
+  },
+  {
+    name: 'random-1MiB-small-params',
+    input: { kind: 'xorshift32', seed: 0x12345678, length: 1 << 20 },
+    params: SMALL,
+    gear: 'default',
+  },
   {
     name: 'random-1MiB-small-params-seeded-gear-A',
     input: { kind: 'xorshift32', seed: 0x12345678, length: 1 << 20 },
@@ -65,9 +81,24 @@ export const VECTOR_SPECS: readonly VectorSpec[] = [
     params: { minSize: 64, avgSize: 256, maxSize: 1024 },
     gear: 'default',
   },
-  { name: 'zeros-small-params', input: { kind: 'zeros', length: 100_000 }, params: SMALL, gear: 'default' },
-  { name: 'counter-small-params', input: { kind: 'counter', length: 200_000 }, params: SMALL, gear: 'default' },
-  { name: 'random-12MiB-default-params', input: { kind: 'xorshift32', seed: 1, length: 12 << 20 }, params: DEFAULT_CHUNKING, gear: 'default' },
+  {
+    name: 'zeros-small-params',
+    input: { kind: 'zeros', length: 100_000 },
+    params: SMALL,
+    gear: 'default',
+  },
+  {
+    name: 'counter-small-params',
+    input: { kind: 'counter', length: 200_000 },
+    params: SMALL,
+    gear: 'default',
+  },
+  {
+    name: 'random-12MiB-default-params',
+    input: { kind: 'xorshift32', seed: 1, length: 12 << 20 },
+    params: DEFAULT_CHUNKING,
+    gear: 'default',
+  },
   {
     name: 'random-12MiB-default-params-seeded-gear-A',
     input: { kind: 'xorshift32', seed: 1, length: 12 << 20 },
@@ -100,7 +131,11 @@ export function computeVector(spec: VectorSpec): Vector {
   return {
     name: spec.name,
     input: spec.input,
-    params: { minSize: spec.params.minSize, avgSize: spec.params.avgSize, maxSize: spec.params.maxSize },
+    params: {
+      minSize: spec.params.minSize,
+      avgSize: spec.params.avgSize,
+      maxSize: spec.params.maxSize,
+    },
     gear: spec.gear,
     inputSha256: sha256Hex(data),
     chunks: chunks.map((c) => ({ length: c.length, sha256: sha256Hex(c) })),

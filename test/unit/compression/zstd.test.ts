@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
-import { Codec, decodePayload, decodePayloadSync, encodePayload, encodePayloadSync } from '../../../src/compression/index.js';
+import {
+  Codec,
+  decodePayload,
+  decodePayloadSync,
+  encodePayload,
+  encodePayloadSync,
+} from '../../../src/compression/index.js';
 
 const MIB = 1024 * 1024;
 
@@ -21,8 +27,14 @@ test('a payload that inflates beyond its stated length is refused, not decoded w
   const bomb = encodePayloadSync(Buffer.alloc(8 * MIB), { level: 1, skip: false });
   assert.equal(bomb.codec, Codec.zstd);
   assert.ok(bomb.payload.length < 4096);
-  assert.throws(() => decodePayloadSync(Codec.zstd, bomb.payload, MIB), /(exceed|larger|too large|maxOutputLength|Cannot create a Buffer)/i);
-  await assert.rejects(decodePayload(Codec.zstd, bomb.payload, MIB), /(exceed|larger|too large|maxOutputLength|Cannot create a Buffer)/i);
+  assert.throws(
+    () => decodePayloadSync(Codec.zstd, bomb.payload, MIB),
+    /(exceed|larger|too large|maxOutputLength|Cannot create a Buffer)/i,
+  );
+  await assert.rejects(
+    decodePayload(Codec.zstd, bomb.payload, MIB),
+    /(exceed|larger|too large|maxOutputLength|Cannot create a Buffer)/i,
+  );
 });
 
 test('incompressible chunks stay raw, and an unknown codec is an error', () => {

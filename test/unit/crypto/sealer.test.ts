@@ -35,9 +35,15 @@ test('tampering, swapping, retyping, truncation and foreign keys are all detecte
   const retyped = Buffer.from(stored);
   retyped[5] = 3;
   assert.throws(() => sealer.open('tree', oid, retyped), /authentication failed/);
-  assert.throws(() => sealer.open('chunk', oid, stored.subarray(0, stored.length - 1)), /authentication failed/);
+  assert.throws(
+    () => sealer.open('chunk', oid, stored.subarray(0, stored.length - 1)),
+    /authentication failed/,
+  );
   assert.throws(() => sealer.open('chunk', oid, stored.subarray(0, 20)), /truncated/);
-  assert.throws(() => new EncryptedSealer(newMasterKey()).open('chunk', oid, stored), /authentication failed/);
+  assert.throws(
+    () => new EncryptedSealer(newMasterKey()).open('chunk', oid, stored),
+    /authentication failed/,
+  );
 });
 
 test('the thread-pool paths (sealAsync/openAsync) produce and accept the same format as seal/open', async () => {
@@ -49,8 +55,14 @@ test('the thread-pool paths (sealAsync/openAsync) produce and accept the same fo
   const flipped = Buffer.from(viaPool);
   flipped[40]! ^= 0x04;
   await assert.rejects(sealer.openAsync('chunk', oid, flipped), /authentication failed/);
-  await assert.rejects(sealer.openAsync('chunk', sealer.oidOf('chunk', Buffer.from('x')), viaPool), /authentication failed/);
-  await assert.rejects(sealer.openAsync('chunk', oid, viaPool.subarray(0, viaPool.length - 3)), /authentication failed/);
+  await assert.rejects(
+    sealer.openAsync('chunk', sealer.oidOf('chunk', Buffer.from('x')), viaPool),
+    /authentication failed/,
+  );
+  await assert.rejects(
+    sealer.openAsync('chunk', oid, viaPool.subarray(0, viaPool.length - 3)),
+    /authentication failed/,
+  );
 });
 
 test('objects spanning many cipher steps round-trip through every path, and as pieces', async () => {
@@ -78,7 +90,18 @@ test('objects spanning many cipher steps round-trip through every path, and as p
 test('openPieces gives exactly the payload whatever its size against the cipher steps and padding', () => {
   const step = 64 * 1024;
   for (const codec of [0, 1]) {
-    for (const size of [0, 1, 16, step - 18, step - 17, step - 16, step, step + 1, 2 * step - 17, 3 * step + 12_345]) {
+    for (const size of [
+      0,
+      1,
+      16,
+      step - 18,
+      step - 17,
+      step - 16,
+      step,
+      step + 1,
+      2 * step - 17,
+      3 * step + 12_345,
+    ]) {
       const payload = randomBytes(size);
       const oid = sealer.oidOf('chunk', payload);
       const stored = sealer.seal('chunk', oid, codec, size + 7, payload);
@@ -90,7 +113,11 @@ test('openPieces gives exactly the payload whatever its size against the cipher 
       assert.ok(opened.pieces.every((piece) => piece.length > 0));
       // Raw payloads come in cipher steps (hashed and written as they are); a compressed one in a
       // single piece, so zstd reads it without a joined copy.
-      if (codec === 0) assert.ok(opened.pieces.every((piece) => piece.length <= step), label);
+      if (codec === 0)
+        assert.ok(
+          opened.pieces.every((piece) => piece.length <= step),
+          label,
+        );
       else assert.equal(opened.pieces.length, size > 0 ? 1 : 0, label);
       assert.ok(sealer.open('chunk', oid, stored).payload.equals(payload));
     }

@@ -14,13 +14,39 @@ import {
 } from '../../../src/objects/index.js';
 
 const oid = fc.stringMatching(/^[0-9a-f]{64}$/);
-const safeName = fc.string({ minLength: 1, maxLength: 40 }).filter((n) => treeNameProblem(n) === null);
+const safeName = fc
+  .string({ minLength: 1, maxLength: 40 })
+  .filter((n) => treeNameProblem(n) === null);
 
 test('unsafe tree names are refused', () => {
-  for (const name of ['', '.', '..', 'a/b', 'a\\b', 'nul\0byte', 'C:', 'x:y', '.mediagit', '.MediaGit', '.mediagit.', '.mediagit ', 'tab\there', 'x'.repeat(256)]) {
+  for (const name of [
+    '',
+    '.',
+    '..',
+    'a/b',
+    'a\\b',
+    'nul\0byte',
+    'C:',
+    'x:y',
+    '.mediagit',
+    '.MediaGit',
+    '.mediagit.',
+    '.mediagit ',
+    'tab\there',
+    'x'.repeat(256),
+  ]) {
     assert.notEqual(treeNameProblem(name), null, JSON.stringify(name));
   }
-  for (const name of ['a', '..a', 'a..', '.hidden', 'héros.wav', 'with space', '.mediagitignore', 'x'.repeat(255)]) {
+  for (const name of [
+    'a',
+    '..a',
+    'a..',
+    '.hidden',
+    'héros.wav',
+    'with space',
+    '.mediagitignore',
+    'x'.repeat(255),
+  ]) {
     assert.equal(treeNameProblem(name), null, JSON.stringify(name));
   }
 });
@@ -45,7 +71,15 @@ test('decodeTree refuses crafted trees with unsafe names, bad order or trailing 
     return Buffer.concat(parts);
   };
   assert.doesNotThrow(() => decodeTree(craft(['a', 'b'])));
-  for (const names of [['../x'], ['a/b'], ['.mediagit'], ['a\0b'], ['..'], ['b', 'a'], ['a', 'a']]) {
+  for (const names of [
+    ['../x'],
+    ['a/b'],
+    ['.mediagit'],
+    ['a\0b'],
+    ['..'],
+    ['b', 'a'],
+    ['a', 'a'],
+  ]) {
     assert.throws(() => decodeTree(craft(names)), Error, JSON.stringify(names));
   }
   assert.throws(() => decodeTree(Buffer.concat([craft(['a']), Buffer.from([0])])));
@@ -54,11 +88,20 @@ test('decodeTree refuses crafted trees with unsafe names, bad order or trailing 
 
 test('manifest round trip (property)', () => {
   fc.assert(
-    fc.property(fc.array(fc.record({ oid, size: fc.integer({ min: 1, max: 2 ** 32 - 1 }) }, { noNullPrototype: true }), { maxLength: 50 }), (chunks) => {
-      const manifest = { size: chunks.reduce((n, c) => n + c.size, 0), chunks };
-      const bytes = encodeManifest(manifest);
-      assert.deepEqual(decodeManifest(bytes), manifest);
-    }),
+    fc.property(
+      fc.array(
+        fc.record(
+          { oid, size: fc.integer({ min: 1, max: 2 ** 32 - 1 }) },
+          { noNullPrototype: true },
+        ),
+        { maxLength: 50 },
+      ),
+      (chunks) => {
+        const manifest = { size: chunks.reduce((n, c) => n + c.size, 0), chunks };
+        const bytes = encodeManifest(manifest);
+        assert.deepEqual(decodeManifest(bytes), manifest);
+      },
+    ),
   );
 });
 
@@ -74,7 +117,15 @@ test('manifest decoder refuses inconsistent totals and truncation', () => {
 test('tree round trip is canonical whatever the input order (property)', () => {
   fc.assert(
     fc.property(
-      fc.uniqueArray(fc.record({ name: safeName, type: fc.constantFrom('file' as const, 'exec' as const, 'dir' as const), oid, size: fc.nat() }), { selector: (e) => e.name, maxLength: 30 }),
+      fc.uniqueArray(
+        fc.record({
+          name: safeName,
+          type: fc.constantFrom('file' as const, 'exec' as const, 'dir' as const),
+          oid,
+          size: fc.nat(),
+        }),
+        { selector: (e) => e.name, maxLength: 30 },
+      ),
       (entries) => {
         const bytes = encodeTree(entries);
         const decoded = decodeTree(bytes);
@@ -87,19 +138,37 @@ test('tree round trip is canonical whatever the input order (property)', () => {
 });
 
 test('commit round trip (property) and non-canonical commits are refused', () => {
-  const sigArb = fc.record({
-    name: fc.string({ maxLength: 20 }).filter((s) => !/[<>\n\0]/.test(s) && s.trim() === s && s.length > 0),
-    email: fc.string({ maxLength: 20 }).filter((s) => !/[<>\n\0\s]/.test(s)),
-    time: fc.integer({ min: 0, max: 2 ** 40 }),
-    tzOffset: fc.integer({ min: -720, max: 840 }),
-  }, { noNullPrototype: true });
-  fc.assert(
-    fc.property(oid, fc.array(oid, { maxLength: 3 }), sigArb, sigArb, fc.string(), (tree, parents, author, committer, message) => {
-      const commit = { tree, parents, author, committer, message };
-      assert.deepEqual(decodeCommit(encodeCommit(commit)), commit);
-    }),
+  const sigArb = fc.record(
+    {
+      name: fc
+        .string({ maxLength: 20 })
+        .filter((s) => !/[<>\n\0]/.test(s) && s.trim() === s && s.length > 0),
+      email: fc.string({ maxLength: 20 }).filter((s) => !/[<>\n\0\s]/.test(s)),
+      time: fc.integer({ min: 0, max: 2 ** 40 }),
+      tzOffset: fc.integer({ min: -720, max: 840 }),
+    },
+    { noNullPrototype: true },
   );
-  const good = encodeCommit({ tree: 'a'.repeat(64), parents: [], author: { name: 'A', email: 'a@b', time: 1, tzOffset: 0 }, committer: { name: 'A', email: 'a@b', time: 1, tzOffset: 0 }, message: 'm\n' });
+  fc.assert(
+    fc.property(
+      oid,
+      fc.array(oid, { maxLength: 3 }),
+      sigArb,
+      sigArb,
+      fc.string(),
+      (tree, parents, author, committer, message) => {
+        const commit = { tree, parents, author, committer, message };
+        assert.deepEqual(decodeCommit(encodeCommit(commit)), commit);
+      },
+    ),
+  );
+  const good = encodeCommit({
+    tree: 'a'.repeat(64),
+    parents: [],
+    author: { name: 'A', email: 'a@b', time: 1, tzOffset: 0 },
+    committer: { name: 'A', email: 'a@b', time: 1, tzOffset: 0 },
+    message: 'm\n',
+  });
   assert.throws(() => decodeCommit(Buffer.from(good.toString().replace('+0000', '+00:00'))));
   assert.throws(() => decodeCommit(Buffer.from('tree ' + 'a'.repeat(64) + '\nbogus x\n\nm')));
 });

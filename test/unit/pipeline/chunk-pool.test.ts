@@ -21,13 +21,22 @@ async function freshStore(): Promise<{ dir: string; store: LocalStore }> {
 
 /** Chunks of the kinds add sees: compressible text, incompressible noise, tiny, and empty. */
 function sampleChunks(): Buffer[] {
-  return [Buffer.from('la '.repeat(200_000)), randomBytes(300_000), Buffer.from('x'), Buffer.alloc(0), Buffer.alloc(70_000, 3)];
+  return [
+    Buffer.from('la '.repeat(200_000)),
+    randomBytes(300_000),
+    Buffer.from('x'),
+    Buffer.alloc(0),
+    Buffer.alloc(70_000, 3),
+  ];
 }
 
 test('worker-stored chunks match what the object database stores (plain)', async () => {
   const a = await freshStore();
   const b = await freshStore();
-  const pool = new ChunkWorkerPool({ root: a.dir, fsync: true, compressionLevel: 3, master: null, chunking: DEFAULT_CHUNKING }, 2);
+  const pool = new ChunkWorkerPool(
+    { root: a.dir, fsync: true, compressionLevel: 3, master: null, chunking: DEFAULT_CHUNKING },
+    2,
+  );
   try {
     const odb = new ObjectDatabase(b.store, { compressionLevel: 3 });
     for (const chunk of sampleChunks()) {
@@ -42,7 +51,10 @@ test('worker-stored chunks match what the object database stores (plain)', async
       if (!viaPool.compressed) assert.deepEqual(await a.store.get(key), await b.store.get(key));
       assert.equal((await a.store.get(key)).length, viaPool.storedBytes);
       // And it reads back through the verifying path.
-      assert.deepEqual(await new ObjectDatabase(a.store, { compressionLevel: 3 }).read('chunk', viaPool.oid), chunk);
+      assert.deepEqual(
+        await new ObjectDatabase(a.store, { compressionLevel: 3 }).read('chunk', viaPool.oid),
+        chunk,
+      );
     }
     // Nothing left behind in tmp/.
     assert.deepEqual(await readdir(join(a.dir, 'tmp')), []);
@@ -56,20 +68,32 @@ test('worker-stored chunks match what the object database stores (plain)', async
 test('worker-stored chunks open under the same master key (encrypted), and dedup by keyed ID', async () => {
   const { dir, store } = await freshStore();
   const master = newMasterKey();
-  const pool = new ChunkWorkerPool({ root: dir, fsync: false, compressionLevel: 3, master, chunking: DEFAULT_CHUNKING }, 2);
+  const pool = new ChunkWorkerPool(
+    { root: dir, fsync: false, compressionLevel: 3, master, chunking: DEFAULT_CHUNKING },
+    2,
+  );
   try {
-    const odb = new ObjectDatabase(store, { compressionLevel: 3, sealer: new EncryptedSealer(master) });
+    const odb = new ObjectDatabase(store, {
+      compressionLevel: 3,
+      sealer: new EncryptedSealer(master),
+    });
     for (const chunk of sampleChunks()) {
       const stored = await pool.store(Buffer.from(chunk), false);
       assert.equal(stored.oid, odb.oidOf('chunk', chunk), 'keyed ID, not plain SHA-256');
       assert.deepEqual(await odb.read('chunk', stored.oid), chunk);
       const again = await pool.store(Buffer.from(chunk), false);
-      assert.deepEqual(again, { oid: stored.oid, written: false, storedBytes: 0, compressed: false });
+      assert.deepEqual(again, {
+        oid: stored.oid,
+        written: false,
+        storedBytes: 0,
+        compressed: false,
+      });
     }
     // The marker never reaches the disk in clear.
     const marker = Buffer.from('la la la la la la la la');
     for (const sub of await readdir(join(dir, 'chunks'))) {
-      for (const name of await readdir(join(dir, 'chunks', sub))) assert.equal((await readFile(join(dir, 'chunks', sub, name))).includes(marker), false);
+      for (const name of await readdir(join(dir, 'chunks', sub)))
+        assert.equal((await readFile(join(dir, 'chunks', sub, name))).includes(marker), false);
     }
   } finally {
     await pool.close();
@@ -82,9 +106,15 @@ test('a chunk the worker cannot write rejects with the errno code, and the pool 
   // A file where the chunks/ folder should be: every write under it fails with ENOTDIR.
   await rm(join(dir, 'chunks'), { recursive: true });
   await writeFile(join(dir, 'chunks'), 'in the way');
-  const pool = new ChunkWorkerPool({ root: dir, fsync: false, compressionLevel: 3, master: null, chunking: DEFAULT_CHUNKING }, 1);
+  const pool = new ChunkWorkerPool(
+    { root: dir, fsync: false, compressionLevel: 3, master: null, chunking: DEFAULT_CHUNKING },
+    1,
+  );
   try {
-    await assert.rejects(pool.store(randomBytes(100_000), true), (err: NodeJS.ErrnoException) => err.code === 'ENOTDIR' || err.code === 'EEXIST');
+    await assert.rejects(
+      pool.store(randomBytes(100_000), true),
+      (err: NodeJS.ErrnoException) => err.code === 'ENOTDIR' || err.code === 'EEXIST',
+    );
     await rm(join(dir, 'chunks'));
     const ok = await pool.store(randomBytes(100_000), true);
     assert.equal(ok.written, true);
@@ -97,21 +127,36 @@ test('a chunk the worker cannot write rejects with the errno code, and the pool 
 test('restoreInto writes verified chunks at their offsets and names a corrupt or missing chunk, plain and encrypted', async () => {
   for (const master of [null, newMasterKey()]) {
     const { dir, store } = await freshStore();
-    const pool = new ChunkWorkerPool({ root: dir, fsync: false, compressionLevel: 3, master, chunking: DEFAULT_CHUNKING }, 2);
+    const pool = new ChunkWorkerPool(
+      { root: dir, fsync: false, compressionLevel: 3, master, chunking: DEFAULT_CHUNKING },
+      2,
+    );
     const out = join(dir, 'restored.bin');
     try {
       // Compressible and tiny once compressed; incompressible over several cipher steps; text that
       // still spans several cipher steps compressed (joined before decompressing); a short tail.
-      const parts = [Buffer.from('ab'.repeat(100_000)), randomBytes(150_000), Buffer.from(randomBytes(200_000).toString('hex')), Buffer.from('tail')];
+      const parts = [
+        Buffer.from('ab'.repeat(100_000)),
+        randomBytes(150_000),
+        Buffer.from(randomBytes(200_000).toString('hex')),
+        Buffer.from('tail'),
+      ];
       const oids: string[] = [];
       for (const p of parts) oids.push((await pool.store(Buffer.from(p), false)).oid);
       const handle = await open(out, 'w');
       try {
         // Out of order on purpose: offsets, not arrival order, decide where bytes land.
-        const offsets = parts.map((_, i) => parts.slice(0, i).reduce((sum, p) => sum + p.length, 0));
+        const offsets = parts.map((_, i) =>
+          parts.slice(0, i).reduce((sum, p) => sum + p.length, 0),
+        );
         const order = [3, 0, 2, 1];
-        const sizes = await Promise.all(order.map((i) => pool.restoreInto(oids[i]!, handle.fd, offsets[i]!, parts[i]!.length)));
-        assert.deepEqual(sizes, order.map((i) => parts[i]!.length));
+        const sizes = await Promise.all(
+          order.map((i) => pool.restoreInto(oids[i]!, handle.fd, offsets[i]!, parts[i]!.length)),
+        );
+        assert.deepEqual(
+          sizes,
+          order.map((i) => parts[i]!.length),
+        );
       } finally {
         await handle.close();
       }
@@ -125,12 +170,24 @@ test('restoreInto writes verified chunks at their offsets and names a corrupt or
       await writeFile(victim, bytes);
       const h2 = await open(out, 'r+');
       try {
-        await assert.rejects(pool.restoreInto(oids[1]!, h2.fd, 0, parts[1]!.length), (err: unknown) => err instanceof ObjectCorruptError && err.oid === oids[1]);
+        await assert.rejects(
+          pool.restoreInto(oids[1]!, h2.fd, 0, parts[1]!.length),
+          (err: unknown) => err instanceof ObjectCorruptError && err.oid === oids[1],
+        );
         await rm(victim);
-        await assert.rejects(pool.restoreInto(oids[1]!, h2.fd, 0, parts[1]!.length), (err: unknown) => err instanceof ObjectMissingError && err.oid === oids[1]);
+        await assert.rejects(
+          pool.restoreInto(oids[1]!, h2.fd, 0, parts[1]!.length),
+          (err: unknown) => err instanceof ObjectMissingError && err.oid === oids[1],
+        );
         // A manifest that lies about a chunk's size is refused too.
-        await assert.rejects(pool.restoreInto(oids[0]!, h2.fd, 0, 5), (err: unknown) => err instanceof ObjectCorruptError);
-        await assert.rejects(pool.restoreInto(oids[2]!, h2.fd, 0, parts[2]!.length - 1), (err: unknown) => err instanceof ObjectCorruptError);
+        await assert.rejects(
+          pool.restoreInto(oids[0]!, h2.fd, 0, 5),
+          (err: unknown) => err instanceof ObjectCorruptError,
+        );
+        await assert.rejects(
+          pool.restoreInto(oids[2]!, h2.fd, 0, parts[2]!.length - 1),
+          (err: unknown) => err instanceof ObjectCorruptError,
+        );
       } finally {
         await h2.close();
       }
@@ -145,22 +202,42 @@ test('a file ingested whole on a worker gets the chunks the main-thread path wou
   const { dir, store } = await freshStore();
   const file = join(dir, 'asset.bin');
   // Compressible and random stretches, several MiB: many boundaries, both codecs.
-  await writeFile(file, Buffer.concat([randomBytes(3_000_000), Buffer.from('pattern '.repeat(400_000)), randomBytes(2_500_000)]));
+  await writeFile(
+    file,
+    Buffer.concat([
+      randomBytes(3_000_000),
+      Buffer.from('pattern '.repeat(400_000)),
+      randomBytes(2_500_000),
+    ]),
+  );
   const data = await readFile(file);
   for (const master of [null, newMasterKey()]) {
-    const pool = new ChunkWorkerPool({ root: dir, fsync: false, compressionLevel: 3, master, chunking: DEFAULT_CHUNKING }, 2);
+    const pool = new ChunkWorkerPool(
+      { root: dir, fsync: false, compressionLevel: 3, master, chunking: DEFAULT_CHUNKING },
+      2,
+    );
     try {
       const sealer = master ? new EncryptedSealer(master) : undefined;
       const odb = new ObjectDatabase(store, { compressionLevel: 3, ...(sealer ? { sealer } : {}) });
-      const expected = chunkBuffer(data, DEFAULT_CHUNKING, sealer?.gear).map((c) => ({ oid: odb.oidOf('chunk', c), size: c.length }));
+      const expected = chunkBuffer(data, DEFAULT_CHUNKING, sealer?.gear).map((c) => ({
+        oid: odb.oidOf('chunk', c),
+        size: c.length,
+      }));
       let reported = 0;
-      const got = await pool.ingestFile(file, 'asset.bin', data.length, (bytes) => (reported += bytes));
+      const got = await pool.ingestFile(
+        file,
+        'asset.bin',
+        data.length,
+        (bytes) => (reported += bytes),
+      );
       assert.deepEqual(got.chunks, expected);
       assert.equal(got.size, data.length);
       assert.equal(reported, data.length, 'progress adds up to the file size');
       assert.ok(got.newChunks > 3);
       // Every chunk is there and reads back.
-      const back = Buffer.concat(await Promise.all(got.chunks.map((c) => odb.read('chunk', c.oid))));
+      const back = Buffer.concat(
+        await Promise.all(got.chunks.map((c) => odb.read('chunk', c.oid))),
+      );
       assert.deepEqual(back, data);
       const again = await pool.ingestFile(file, 'asset.bin', data.length, () => undefined);
       assert.equal(again.newChunks, 0, 'a second ingest deduplicates everything');
@@ -171,7 +248,10 @@ test('a file ingested whole on a worker gets the chunks the main-thread path wou
   }
   await assert.rejects(
     (async () => {
-      const pool = new ChunkWorkerPool({ root: dir, fsync: false, compressionLevel: 3, master: null, chunking: DEFAULT_CHUNKING }, 1);
+      const pool = new ChunkWorkerPool(
+        { root: dir, fsync: false, compressionLevel: 3, master: null, chunking: DEFAULT_CHUNKING },
+        1,
+      );
       try {
         await pool.ingestFile(join(dir, 'missing.bin'), 'missing.bin', 0, () => undefined);
       } finally {
@@ -189,9 +269,14 @@ test('adopt verifies a fetched chunk before writing it; a corrupt one is refused
   const master = newMasterKey();
   const sealer = new EncryptedSealer(master);
   const remoteOdb = new ObjectDatabase(remote.store, { compressionLevel: 3, sealer });
-  const pool = new ChunkWorkerPool({ root: local.dir, fsync: false, compressionLevel: 3, master, chunking: DEFAULT_CHUNKING }, 2);
+  const pool = new ChunkWorkerPool(
+    { root: local.dir, fsync: false, compressionLevel: 3, master, chunking: DEFAULT_CHUNKING },
+    2,
+  );
   try {
-    const good = await remoteOdb.putChunk(Buffer.from('fetched '.repeat(50_000)), { skipCompression: false });
+    const good = await remoteOdb.putChunk(Buffer.from('fetched '.repeat(50_000)), {
+      skipCompression: false,
+    });
     const other = await remoteOdb.putChunk(randomBytes(200_000), { skipCompression: false });
     const stored = await remote.store.get(`chunks/${good.oid}`);
     assert.equal(await pool.adopt(good.oid, Buffer.from(stored)), stored.length);
@@ -199,8 +284,14 @@ test('adopt verifies a fetched chunk before writing it; a corrupt one is refused
     // A flipped bit, and another chunk's bytes under this ID (a swap): both refused, nothing written.
     const flipped = Buffer.from(await remote.store.get(`chunks/${other.oid}`));
     flipped[flipped.length - 40] = flipped[flipped.length - 40]! ^ 1;
-    await assert.rejects(pool.adopt(other.oid, flipped), (err: unknown) => err instanceof ObjectCorruptError && err.oid === other.oid);
-    await assert.rejects(pool.adopt(other.oid, Buffer.from(stored)), (err: unknown) => err instanceof ObjectCorruptError && err.oid === other.oid);
+    await assert.rejects(
+      pool.adopt(other.oid, flipped),
+      (err: unknown) => err instanceof ObjectCorruptError && err.oid === other.oid,
+    );
+    await assert.rejects(
+      pool.adopt(other.oid, Buffer.from(stored)),
+      (err: unknown) => err instanceof ObjectCorruptError && err.oid === other.oid,
+    );
     assert.deepEqual(await local.store.has([`chunks/${other.oid}`]), [false]);
   } finally {
     await pool.close();
@@ -220,18 +311,42 @@ type ChunkList = Array<{ oid: string; size: number }>;
 
 /** Small chunks, so a few MiB hold hundreds of boundaries. */
 const GUIDED_CHUNKING = { minSize: 4 * 1024, avgSize: 16 * 1024, maxSize: 64 * 1024 };
-const GUIDED_BASE = Buffer.concat([seededBytes(1, 1_500_000), Buffer.alloc(200_000, 9), seededBytes(2, 1_300_000)]);
+const GUIDED_BASE = Buffer.concat([
+  seededBytes(1, 1_500_000),
+  Buffer.alloc(200_000, 9),
+  seededBytes(2, 1_300_000),
+]);
 
 /** Every way an edit can put two versions' boundaries out of step, and back. */
 const GUIDED_EDITS: Array<[string, Buffer]> = ((base) => [
   ['unchanged', base],
-  ['bytes overwritten in the middle', Buffer.concat([base.subarray(0, 900_000), seededBytes(3, 5_000), base.subarray(905_000)])],
-  ['bytes inserted near the start', Buffer.concat([base.subarray(0, 10_000), seededBytes(4, 777), base.subarray(10_000)])],
+  [
+    'bytes overwritten in the middle',
+    Buffer.concat([base.subarray(0, 900_000), seededBytes(3, 5_000), base.subarray(905_000)]),
+  ],
+  [
+    'bytes inserted near the start',
+    Buffer.concat([base.subarray(0, 10_000), seededBytes(4, 777), base.subarray(10_000)]),
+  ],
   ['bytes inserted at the start', Buffer.concat([seededBytes(6, 777), base])],
-  ['bytes deleted twice', Buffer.concat([base.subarray(0, 400_000), base.subarray(420_000, 2_000_000), base.subarray(2_000_100)])],
+  [
+    'bytes deleted twice',
+    Buffer.concat([
+      base.subarray(0, 400_000),
+      base.subarray(420_000, 2_000_000),
+      base.subarray(2_000_100),
+    ]),
+  ],
   ['appended to', Buffer.concat([base, seededBytes(5, 300_000)])],
   ['truncated', base.subarray(0, 2_222_222)],
-  ['a stretch repeated', Buffer.concat([base.subarray(0, 1_000_000), base.subarray(0, 1_000_000), base.subarray(1_000_000)])],
+  [
+    'a stretch repeated',
+    Buffer.concat([
+      base.subarray(0, 1_000_000),
+      base.subarray(0, 1_000_000),
+      base.subarray(1_000_000),
+    ]),
+  ],
   ['shorter than one chunk', base.subarray(0, 3_000)],
   ['empty', Buffer.alloc(0)],
 ])(GUIDED_BASE);
@@ -243,19 +358,42 @@ const GUIDED_EDITS: Array<[string, Buffer]> = ((base) => [
  */
 async function forEveryGuide(
   workers: number,
-  check: (env: { pool: ChunkWorkerPool; odb: ObjectDatabase; gear: Uint32Array | undefined; previous: ChunkList; dir: string }, file: string, data: Buffer, expected: ChunkList, what: string, how: string, guide: ChunkList) => Promise<void>,
+  check: (
+    env: {
+      pool: ChunkWorkerPool;
+      odb: ObjectDatabase;
+      gear: Uint32Array | undefined;
+      previous: ChunkList;
+      dir: string;
+    },
+    file: string,
+    data: Buffer,
+    expected: ChunkList,
+    what: string,
+    how: string,
+    guide: ChunkList,
+  ) => Promise<void>,
 ): Promise<void> {
   const { dir, store } = await freshStore();
   const chunking = GUIDED_CHUNKING;
   for (const master of [null, newMasterKey()]) {
-    const pool = new ChunkWorkerPool({ root: dir, fsync: false, compressionLevel: 1, master, chunking }, workers);
+    const pool = new ChunkWorkerPool(
+      { root: dir, fsync: false, compressionLevel: 1, master, chunking },
+      workers,
+    );
     try {
       const sealer = master ? new EncryptedSealer(master) : undefined;
       const odb = new ObjectDatabase(store, { compressionLevel: 1, ...(sealer ? { sealer } : {}) });
-      const canonical = (data: Buffer): ChunkList => chunkBuffer(data, chunking, sealer?.gear).map((c) => ({ oid: odb.oidOf('chunk', c), size: c.length }));
+      const canonical = (data: Buffer): ChunkList =>
+        chunkBuffer(data, chunking, sealer?.gear).map((c) => ({
+          oid: odb.oidOf('chunk', c),
+          size: c.length,
+        }));
       const baseFile = join(dir, 'base.bin');
       await writeFile(baseFile, GUIDED_BASE);
-      const previous = (await pool.ingestFile(baseFile, 'base.bin', GUIDED_BASE.length, () => undefined)).chunks;
+      const previous = (
+        await pool.ingestFile(baseFile, 'base.bin', GUIDED_BASE.length, () => undefined)
+      ).chunks;
       assert.deepEqual(previous, canonical(GUIDED_BASE));
       // Real chunks with made-up boundaries: every hash matches, so only the cut check stands guard.
       const resplit: ChunkList = [];
@@ -267,7 +405,10 @@ async function forEveryGuide(
         ['the real previous version', previous],
         ['the same chunks, shuffled', [...previous].reverse()],
         ['sizes that lie', previous.map((c, i) => ({ oid: c.oid, size: c.size + (i % 3) - 1 }))],
-        ['sizes past maxSize and zero', previous.map((c, i) => ({ oid: c.oid, size: i % 2 ? 10 * chunking.maxSize : 0 }))],
+        [
+          'sizes past maxSize and zero',
+          previous.map((c, i) => ({ oid: c.oid, size: i % 2 ? 10 * chunking.maxSize : 0 })),
+        ],
         ['made-up boundaries of real content', resplit],
       ];
       const env = { pool, odb, gear: sealer?.gear, previous, dir };
@@ -275,26 +416,55 @@ async function forEveryGuide(
         const file = join(dir, 'edited.bin');
         await writeFile(file, data);
         const expected = canonical(data);
-        for (const [how, guide] of guides) await check(env, file, data, expected, what, `${how}${master ? ' (encrypted)' : ''}`, guide);
+        for (const [how, guide] of guides)
+          await check(
+            env,
+            file,
+            data,
+            expected,
+            what,
+            `${how}${master ? ' (encrypted)' : ''}`,
+            guide,
+          );
       }
       // The guided chunks are stored like any others: an edited file reads back.
       const edited = GUIDED_EDITS[4]![1];
       const file = join(dir, 'edited.bin');
       await writeFile(file, edited);
-      const got = await pool.ingestFile(file, 'edited.bin', edited.length, () => undefined, previous);
-      assert.ok(Buffer.concat(await Promise.all(got.chunks.map((c) => odb.read('chunk', c.oid)))).equals(edited));
+      const got = await pool.ingestFile(
+        file,
+        'edited.bin',
+        edited.length,
+        () => undefined,
+        previous,
+      );
+      assert.ok(
+        Buffer.concat(await Promise.all(got.chunks.map((c) => odb.read('chunk', c.oid)))).equals(
+          edited,
+        ),
+      );
       // A chunk the guide names but the store has lost is stored again.
       const lost = previous[5]!;
       await rm(store.pathOf(`chunks/${lost.oid}`));
       const again = await ingestAlongPrevious(
-        { workers: pool, chunking, ...(sealer ? { gear: sealer.gear } : {}), oidOf: (chunk: Buffer) => odb.oidOf('chunk', chunk), limiter: new Semaphore(4) },
+        {
+          workers: pool,
+          chunking,
+          ...(sealer ? { gear: sealer.gear } : {}),
+          oidOf: (chunk: Buffer) => odb.oidOf('chunk', chunk),
+          limiter: new Semaphore(4),
+        },
         baseFile,
         'base.bin',
         previous,
         () => undefined,
       );
       assert.equal(again.newChunks, 1);
-      assert.ok(Buffer.concat(await Promise.all(again.chunks.map((c) => odb.read('chunk', c.oid)))).equals(GUIDED_BASE));
+      assert.ok(
+        Buffer.concat(await Promise.all(again.chunks.map((c) => odb.read('chunk', c.oid)))).equals(
+          GUIDED_BASE,
+        ),
+      );
     } finally {
       await pool.close();
     }
@@ -305,7 +475,13 @@ async function forEveryGuide(
 test('boundaries guided by the previous version are exactly the ones a full scan finds, whatever the guide says', async () => {
   await forEveryGuide(1, async ({ pool }, file, data, expected, what, how, guide) => {
     let reported = 0;
-    const got = await pool.ingestFile(file, 'edited.bin', data.length, (n) => (reported += n), guide);
+    const got = await pool.ingestFile(
+      file,
+      'edited.bin',
+      data.length,
+      (n) => (reported += n),
+      guide,
+    );
     assert.deepEqual(got.chunks, expected, `${what}, guided by ${how}`);
     assert.equal(got.size, data.length);
     assert.equal(reported, data.length);
@@ -314,7 +490,13 @@ test('boundaries guided by the previous version are exactly the ones a full scan
 
 test("a big file's old chunks proposed to every worker give exactly a full scan's boundaries", async () => {
   await forEveryGuide(2, async ({ pool, odb, gear }, file, data, expected, what, how, guide) => {
-    const ctx = { workers: pool, chunking: GUIDED_CHUNKING, ...(gear ? { gear } : {}), oidOf: (chunk: Buffer) => odb.oidOf('chunk', chunk), limiter: new Semaphore(4) };
+    const ctx = {
+      workers: pool,
+      chunking: GUIDED_CHUNKING,
+      ...(gear ? { gear } : {}),
+      oidOf: (chunk: Buffer) => odb.oidOf('chunk', chunk),
+      limiter: new Semaphore(4),
+    };
     let reported = 0;
     const got = await ingestAlongPrevious(ctx, file, 'edited.bin', guide, (n) => (reported += n));
     const label = `${what}, guided by ${how}`;
@@ -324,7 +506,11 @@ test("a big file's old chunks proposed to every worker give exactly a full scan'
     // The proposals must carry the work wherever the versions agree, not the scan.
     const truthful = how.startsWith('the real previous version');
     if (truthful && what === 'unchanged') assert.equal(got.followedBytes, data.length, label);
-    if (truthful && data.length > 1_000_000) assert.ok(got.followedBytes > data.length - 12 * GUIDED_CHUNKING.maxSize, `${label}: only ${got.followedBytes} bytes followed`);
+    if (truthful && data.length > 1_000_000)
+      assert.ok(
+        got.followedBytes > data.length - 12 * GUIDED_CHUNKING.maxSize,
+        `${label}: only ${got.followedBytes} bytes followed`,
+      );
     if (how.startsWith('made-up boundaries')) assert.equal(got.followedBytes, 0, label);
   });
 });

@@ -7,7 +7,15 @@ import { ObjectCorruptError } from '../../../src/errors/index.js';
 import { Index, type IndexEntry } from '../../../src/repo/index-file.js';
 
 const oid = (c: string): string => c.repeat(64);
-const entry = (path: string, manifest: string, extra: Partial<IndexEntry> = {}): IndexEntry => ({ path, type: 'file', oid: manifest, size: 10, mtimeNs: 1000n, ino: 7n, ...extra });
+const entry = (path: string, manifest: string, extra: Partial<IndexEntry> = {}): IndexEntry => ({
+  path,
+  type: 'file',
+  oid: manifest,
+  size: 10,
+  mtimeNs: 1000n,
+  ino: 7n,
+  ...extra,
+});
 
 async function withIndexFile(fn: (path: string) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'mediagit-index-'));
@@ -48,7 +56,16 @@ test('any change to a path, its manifest or its type, or a conflict, forgets the
       ['new path', (i) => i.entries.set('c.bin', entry('c.bin', oid('c')))],
       ['removed path', (i) => i.entries.delete('b.bin')],
       ['cleared', (i) => i.entries.clear()],
-      ['conflict', (i) => i.conflicts.set('a.bin', { path: 'a.bin', base: null, ours: { type: 'file', oid: oid('a'), size: 1 }, theirs: null })],
+      [
+        'conflict',
+        (i) =>
+          i.conflicts.set('a.bin', {
+            path: 'a.bin',
+            base: null,
+            ours: { type: 'file', oid: oid('a'), size: 1 },
+            theirs: null,
+          }),
+      ],
     ];
     for (const [what, change] of changes) {
       const index = await recorded(path);
@@ -69,7 +86,10 @@ test('any change to a path, its manifest or its type, or a conflict, forgets the
 
 test('a malformed recorded tree is a corrupt index, not a guess', async () => {
   await withIndexFile(async (path) => {
-    await writeFile(path, JSON.stringify({ version: 1, entries: [], conflicts: [], tree: 'not-an-oid' }));
+    await writeFile(
+      path,
+      JSON.stringify({ version: 1, entries: [], conflicts: [], tree: 'not-an-oid' }),
+    );
     await assert.rejects(Index.load(path), (err: unknown) => err instanceof ObjectCorruptError);
   });
 });

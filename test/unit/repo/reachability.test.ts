@@ -9,7 +9,13 @@ import { runCommit } from '../../../src/commands/commit.js';
 import { FsckError, runFsck } from '../../../src/commands/fsck.js';
 import type { CommandIo } from '../../../src/commands/context.js';
 import { ObjectMissingError } from '../../../src/errors/index.js';
-import { Repository, collectRoots, silentProgress, walkReachable, type Root } from '../../../src/repo/index.js';
+import {
+  Repository,
+  collectRoots,
+  silentProgress,
+  walkReachable,
+  type Root,
+} from '../../../src/repo/index.js';
 import { chunkKey, objectKey } from '../../../src/store/index.js';
 
 process.env['MEDIAGIT_AUTHOR_NAME'] = 'Unit Test';
@@ -46,7 +52,9 @@ let secondCommit: string;
 
 before(async () => {
   root = await mkdtemp(path.join(os.tmpdir(), 'mediagit-reach-'));
-  await Repository.init(root, { chunking: { minSize: 16 * 1024, avgSize: 64 * 1024, maxSize: 256 * 1024 } });
+  await Repository.init(root, {
+    chunking: { minSize: 16 * 1024, avgSize: 64 * 1024, maxSize: 256 * 1024 },
+  });
   repo = await Repository.open(root);
   io = quietIo(root);
   await mkdir(path.join(root, 'tex'));
@@ -57,7 +65,10 @@ before(async () => {
   firstCommit = (await repo.readHead()).oid!;
   // Same content under a second name (dedup), and b.bin grows.
   await writeFile(path.join(root, 'tex', 'copy.bin'), bytes('a', 300_000));
-  await writeFile(path.join(root, 'b.bin'), Buffer.concat([bytes('b', 200_000), bytes('b2', 50_000)]));
+  await writeFile(
+    path.join(root, 'b.bin'),
+    Buffer.concat([bytes('b', 200_000), bytes('b2', 50_000)]),
+  );
   await runAdd(io, ['.'], {});
   await runCommit(io, { message: ['second'] });
   secondCommit = (await repo.readHead()).oid!;
@@ -78,10 +89,17 @@ test('walkReachable: counts every object once, chunk bytes counted once', async 
   assert.equal(reach.manifests.size, 3);
   let chunkKeys = 0;
   for await (const _ of repo.store.list('chunks/')) chunkKeys++;
-  assert.equal(reach.chunks.size, chunkKeys, 'nothing dangling yet: every stored chunk is reachable');
+  assert.equal(
+    reach.chunks.size,
+    chunkKeys,
+    'nothing dangling yet: every stored chunk is reachable',
+  );
   assert.ok(reach.chunks.size >= 6, `files span several chunks (${reach.chunks.size})`);
   // 300 000 (a) + 200 000 (b v1) + the chunks b v2 does not share with b v1.
-  assert.ok(reach.chunkBytes >= 550_000 && reach.chunkBytes < 800_000, `chunk bytes ${reach.chunkBytes}`);
+  assert.ok(
+    reach.chunkBytes >= 550_000 && reach.chunkBytes < 800_000,
+    `chunk bytes ${reach.chunkBytes}`,
+  );
 
   const visits = { commits: 0, trees: 0, manifests: 0 };
   await walkReachable(repo, await collectRoots(repo), {
@@ -97,13 +115,23 @@ test('walkReachable: counts every object once, chunk bytes counted once', async 
 
 test('walkReachable: exclude stops at commits the other side has', async () => {
   const roots: Root[] = [{ oid: secondCommit, kind: 'commit', where: 'test' }];
-  const history = await walkReachable(repo, roots, { exclude: new Set([firstCommit]), depth: 'commits' });
+  const history = await walkReachable(repo, roots, {
+    exclude: new Set([firstCommit]),
+    depth: 'commits',
+  });
   assert.deepEqual([...history.commits], [secondCommit]);
   assert.equal(history.trees.size, 0);
 
   const full = await walkReachable(repo, roots, { exclude: new Set([firstCommit]) });
-  const thin = await walkReachable(repo, roots, { exclude: new Set([firstCommit]), excludeBoundaryContent: true });
-  assert.equal(full.manifests.size, 2, 'without boundary content, all of the second snapshot (a = copy, b v2)');
+  const thin = await walkReachable(repo, roots, {
+    exclude: new Set([firstCommit]),
+    excludeBoundaryContent: true,
+  });
+  assert.equal(
+    full.manifests.size,
+    2,
+    'without boundary content, all of the second snapshot (a = copy, b v2)',
+  );
   assert.equal(thin.manifests.size, 1, 'with it, only b.bin v2 is new');
   assert.ok(thin.chunks.size < full.chunks.size);
   assert.ok(thin.chunks.size >= 1);
@@ -116,15 +144,28 @@ test('walkReachable: a deleted chunk is reported missing (tolerant) or thrown', 
   const saved = await readFile(file);
   await unlink(file);
   try {
-    const tolerant = await walkReachable(repo, await collectRoots(repo), { tolerant: true, chunkBatch: 3 });
+    const tolerant = await walkReachable(repo, await collectRoots(repo), {
+      tolerant: true,
+      chunkBatch: 3,
+    });
     assert.equal(tolerant.problems.length, 1);
     const problem = tolerant.problems[0]!;
     assert.equal(problem.kind, 'chunk');
     assert.equal(problem.oid, victim);
     assert.equal(problem.problem, 'missing');
-    assert.match(problem.where, /^in manifest [0-9a-f]{64} of (tex\/a\.bin|tex\/copy\.bin|b\.bin)$/);
-    assert.equal(tolerant.chunks.size, reach.chunks.size, 'the missing chunk still counts as reachable');
-    await assert.rejects(walkReachable(repo, await collectRoots(repo)), (err: unknown) => err instanceof ObjectMissingError && err.oid === victim);
+    assert.match(
+      problem.where,
+      /^in manifest [0-9a-f]{64} of (tex\/a\.bin|tex\/copy\.bin|b\.bin)$/,
+    );
+    assert.equal(
+      tolerant.chunks.size,
+      reach.chunks.size,
+      'the missing chunk still counts as reachable',
+    );
+    await assert.rejects(
+      walkReachable(repo, await collectRoots(repo)),
+      (err: unknown) => err instanceof ObjectMissingError && err.oid === victim,
+    );
   } finally {
     await writeFile(file, saved, { mode: 0o444 });
   }
@@ -139,7 +180,9 @@ test('walkReachable: a corrupt tree is reported and its content skipped', async 
   damaged[damaged.length - 1]! ^= 0xff;
   await writeFile(file, damaged);
   try {
-    const reach = await walkReachable(repo, [{ oid: firstCommit, kind: 'object', where: 'test' }], { tolerant: true });
+    const reach = await walkReachable(repo, [{ oid: firstCommit, kind: 'object', where: 'test' }], {
+      tolerant: true,
+    });
     assert.equal(reach.problems.length, 1);
     assert.equal(reach.problems[0]!.kind, 'tree');
     assert.equal(reach.problems[0]!.problem, 'corrupt');
@@ -153,11 +196,19 @@ test('walkReachable: a corrupt tree is reported and its content skipped', async 
 
 test('walkReachable: a ref naming something that is not a commit is a problem', async () => {
   const commit = await repo.odb.readCommit(secondCommit);
-  const reach = await walkReachable(repo, [{ oid: commit.tree, kind: 'object', where: 'refs/heads/odd' }], { tolerant: true });
+  const reach = await walkReachable(
+    repo,
+    [{ oid: commit.tree, kind: 'object', where: 'refs/heads/odd' }],
+    { tolerant: true },
+  );
   assert.equal(reach.problems.length, 1);
   assert.equal(reach.problems[0]!.kind, 'tree');
   assert.match(reach.problems[0]!.reason, /not a commit or tag/);
-  const bogus = await walkReachable(repo, [{ oid: 'nonsense', kind: 'object', where: 'refs/heads/bad' }], { tolerant: true });
+  const bogus = await walkReachable(
+    repo,
+    [{ oid: 'nonsense', kind: 'object', where: 'refs/heads/bad' }],
+    { tolerant: true },
+  );
   assert.equal(bogus.problems[0]!.reason, 'not an object ID');
 });
 
@@ -165,17 +216,27 @@ test('fsck (through the library): a tree that misstates a file size is reported'
   const lines: string[] = [];
   const collect: CommandIo = { ...quietIo(root), out: (line) => void lines.push(line) };
   await runFsck(collect, {});
-  assert.match(lines.at(-1)!, /^checked 2 commits, 4 trees, 3 manifests, \d+ chunks \([\d.]+ KiB\): no problems found$/);
+  assert.match(
+    lines.at(-1)!,
+    /^checked 2 commits, 4 trees, 3 manifests, \d+ chunks \([\d.]+ KiB\): no problems found$/,
+  );
 
   const head = await repo.odb.readCommit(secondCommit);
   const entry = (await repo.odb.readTree(head.tree)).find((e) => e.name === 'b.bin')!;
   const tree = await repo.odb.writeTree([{ ...entry, size: entry.size + 1 }]);
-  const commit = await repo.odb.writeCommit({ ...head, tree: tree.oid, parents: [secondCommit], message: 'lies about a size\n' });
+  const commit = await repo.odb.writeCommit({
+    ...head,
+    tree: tree.oid,
+    parents: [secondCommit],
+    message: 'lies about a size\n',
+  });
   await repo.updateRef('refs/heads/liar', commit.oid, null);
   try {
     lines.length = 0;
     await assert.rejects(runFsck(collect, {}), FsckError);
-    assert.deepEqual(lines.slice(0, -1), [`corrupt tree ${tree.oid}: records ${entry.size + 1} bytes for b.bin, whose content has ${entry.size} (a root tree)`]);
+    assert.deepEqual(lines.slice(0, -1), [
+      `corrupt tree ${tree.oid}: records ${entry.size + 1} bytes for b.bin, whose content has ${entry.size} (a root tree)`,
+    ]);
   } finally {
     await repo.updateRef('refs/heads/liar', null, commit.oid);
   }

@@ -1,20 +1,37 @@
 /** The pack format of docs/protocol.md, byte for byte, and its refusal of damaged input. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { PackFormatError, decodePack, encodePack, packRecordKey, packSize } from '../../../src/store/http/pack.js';
+import {
+  PackFormatError,
+  decodePack,
+  encodePack,
+  packRecordKey,
+  packSize,
+} from '../../../src/store/http/pack.js';
 import { oidFor } from '../../support/store-contract.js';
 
 describe('pack format', () => {
   test('layout: "MGPK", version 1, u32 count, then kind | OID | u32 length | bytes per record', () => {
     const oid = oidFor('one');
     const pack = encodePack([{ kind: 'tree', oid, data: Buffer.from('abc') }]);
-    const expected = Buffer.concat([Buffer.from('MGPK'), Buffer.from([1, 0, 0, 0, 1]), Buffer.from([3]), Buffer.from(oid, 'hex'), Buffer.from([0, 0, 0, 3]), Buffer.from('abc')]);
+    const expected = Buffer.concat([
+      Buffer.from('MGPK'),
+      Buffer.from([1, 0, 0, 0, 1]),
+      Buffer.from([3]),
+      Buffer.from(oid, 'hex'),
+      Buffer.from([0, 0, 0, 3]),
+      Buffer.from('abc'),
+    ]);
     assert.ok(pack.equals(expected), pack.toString('hex'));
     assert.equal(packSize([{ data: Buffer.from('abc') }]), expected.length);
   });
 
   test('round-trips every kind, empty records and an empty pack', () => {
-    const records = (['chunk', 'manifest', 'tree', 'commit', 'tag'] as const).map((kind, i) => ({ kind, oid: oidFor(kind), data: Buffer.alloc(i * 100, i) }));
+    const records = (['chunk', 'manifest', 'tree', 'commit', 'tag'] as const).map((kind, i) => ({
+      kind,
+      oid: oidFor(kind),
+      data: Buffer.alloc(i * 100, i),
+    }));
     const decoded = decodePack(encodePack(records));
     assert.equal(decoded.length, 5);
     decoded.forEach((r, i) => {
@@ -34,12 +51,22 @@ describe('pack format', () => {
       copy[at] = value;
       return copy;
     };
-    for (const bad of [damage(0, 0x58), damage(4, 2), damage(9, 9), good.subarray(0, good.length - 1), Buffer.concat([good, Buffer.from([0])]), good.subarray(0, 5)]) {
+    for (const bad of [
+      damage(0, 0x58),
+      damage(4, 2),
+      damage(9, 9),
+      good.subarray(0, good.length - 1),
+      Buffer.concat([good, Buffer.from([0])]),
+      good.subarray(0, 5),
+    ]) {
       assert.throws(() => decodePack(bad), PackFormatError);
     }
     const lying = Buffer.from(good);
     lying.writeUInt32BE(0xffffffff, 5);
     assert.throws(() => decodePack(lying), /claims/);
-    assert.throws(() => encodePack([{ kind: 'chunk', oid: 'not-an-oid', data: Buffer.alloc(0) }]), TypeError);
+    assert.throws(
+      () => encodePack([{ kind: 'chunk', oid: 'not-an-oid', data: Buffer.alloc(0) }]),
+      TypeError,
+    );
   });
 });

@@ -7,10 +7,33 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, describe, test } from 'node:test';
-import { AuthError, ConfigError, LockedError, MediagitError, NotFoundError, ObjectCorruptError, StoreUnavailableError } from '../../../src/errors/index.js';
+import {
+  AuthError,
+  ConfigError,
+  LockedError,
+  MediagitError,
+  NotFoundError,
+  ObjectCorruptError,
+  StoreUnavailableError,
+} from '../../../src/errors/index.js';
 import { encodeEnvelope } from '../../../src/objects/envelope.js';
-import { HttpStore, PayloadTooLargeError, ProtocolError, decodePack, encodePack, openHttpStore, packRecordKey, type HttpStoreOptions, type LockRecord } from '../../../src/store/http/index.js';
-import { RetryingStore, isTransientError, openStore, parseStoreUrl } from '../../../src/store/index.js';
+import {
+  HttpStore,
+  PayloadTooLargeError,
+  ProtocolError,
+  decodePack,
+  encodePack,
+  openHttpStore,
+  packRecordKey,
+  type HttpStoreOptions,
+  type LockRecord,
+} from '../../../src/store/http/index.js';
+import {
+  RetryingStore,
+  isTransientError,
+  openStore,
+  parseStoreUrl,
+} from '../../../src/store/index.js';
 import { lockApiOf } from '../../../src/sync/locks.js';
 import { oidFor, storeContract } from '../../support/store-contract.js';
 import { MemoryStore } from './memory-store.js';
@@ -38,7 +61,12 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
   return Buffer.concat(parts);
 }
 
-function send(res: ServerResponse, status: number, body?: unknown, headers: Record<string, string> = {}): void {
+function send(
+  res: ServerResponse,
+  status: number,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): void {
   if (body === undefined) {
     res.writeHead(status, headers).end();
     return;
@@ -47,10 +75,18 @@ function send(res: ServerResponse, status: number, body?: unknown, headers: Reco
     res.writeHead(status, { 'content-type': 'application/octet-stream', ...headers }).end(body);
     return;
   }
-  res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
+  res
+    .writeHead(status, { 'content-type': 'application/json', ...headers })
+    .end(JSON.stringify(body));
 }
 
-const KEY_SPACES: Record<string, string> = { chunks: 'chunks', manifests: 'objects', objects: 'objects', keys: 'keys', meta: 'meta' };
+const KEY_SPACES: Record<string, string> = {
+  chunks: 'chunks',
+  manifests: 'objects',
+  objects: 'objects',
+  keys: 'keys',
+  meta: 'meta',
+};
 
 /**
  * The protocol over a MemoryStore, for one repository. `intercept` may answer any request
@@ -69,7 +105,9 @@ class FakeServer {
 
   async start(): Promise<this> {
     this.server = createServer((req, res) => {
-      this.handle(req, res).catch((err: unknown) => send(res, 500, { error: 'internal', message: String(err) }));
+      this.handle(req, res).catch((err: unknown) =>
+        send(res, 500, { error: 'internal', message: String(err) }),
+      );
     });
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
     this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
@@ -84,45 +122,82 @@ class FakeServer {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://fake');
     const body = await readBody(req);
-    this.seen.push({ method: req.method ?? '', path: url.pathname, auth: req.headers.authorization, bytes: body.length });
+    this.seen.push({
+      method: req.method ?? '',
+      path: url.pathname,
+      auth: req.headers.authorization,
+      bytes: body.length,
+    });
     const canned = this.intercept?.(req, url.pathname);
     if (canned) return send(res, canned.status, canned.body, canned.headers);
     const auth = req.headers.authorization ?? '';
     const identity = this.identities.get(auth.replace(/^Bearer /, ''));
-    if (!identity) return send(res, 401, { error: 'unauthorized', message: 'missing or invalid token' }, { 'www-authenticate': 'Bearer' });
-    if (!url.pathname.startsWith(`/${REPO}/`)) return send(res, 404, { error: 'not_found', message: 'no such repository' });
+    if (!identity)
+      return send(
+        res,
+        401,
+        { error: 'unauthorized', message: 'missing or invalid token' },
+        { 'www-authenticate': 'Bearer' },
+      );
+    if (!url.pathname.startsWith(`/${REPO}/`))
+      return send(res, 404, { error: 'not_found', message: 'no such repository' });
     const rest = url.pathname.slice(REPO.length + 2);
     const method = req.method ?? 'GET';
-    const json = (): Record<string, unknown> => JSON.parse(body.toString('utf8')) as Record<string, unknown>;
+    const json = (): Record<string, unknown> =>
+      JSON.parse(body.toString('utf8')) as Record<string, unknown>;
     const s = this.store;
 
     if (rest === 'info' && method === 'GET') {
       const d = s.objects.get('meta/repository');
-      return d ? send(res, 200, JSON.parse(d.toString('utf8'))) : send(res, 404, { error: 'not_found', message: 'nothing pushed' });
+      return d
+        ? send(res, 200, JSON.parse(d.toString('utf8')))
+        : send(res, 404, { error: 'not_found', message: 'nothing pushed' });
     }
     if (rest === 'chunks/check' && method === 'POST') {
       const { chunks, objects } = json() as { chunks: string[]; objects: string[] };
-      return send(res, 200, { chunks: chunks.filter((o) => !s.objects.has(`chunks/${o}`)), objects: objects.filter((o) => !s.objects.has(`objects/${o}`)) });
+      return send(res, 200, {
+        chunks: chunks.filter((o) => !s.objects.has(`chunks/${o}`)),
+        objects: objects.filter((o) => !s.objects.has(`objects/${o}`)),
+      });
     }
     if (rest === 'keys' && method === 'GET') {
-      return send(res, 200, { keys: [...s.objects.keys()].filter((k) => k.startsWith('keys/')).map((k) => k.slice(5)) });
+      return send(res, 200, {
+        keys: [...s.objects.keys()].filter((k) => k.startsWith('keys/')).map((k) => k.slice(5)),
+      });
     }
     if (rest === 'list' && method === 'GET') {
       const prefix = url.searchParams.get('prefix') ?? '';
       const afterKey = url.searchParams.get('after');
       const limit = Number(url.searchParams.get('limit') ?? '1000');
-      const keys = [...s.objects.keys()].filter((k) => k.startsWith(prefix) && (afterKey === null || k > afterKey)).sort();
+      const keys = [...s.objects.keys()]
+        .filter((k) => k.startsWith(prefix) && (afterKey === null || k > afterKey))
+        .sort();
       const page = keys.slice(0, Math.min(limit, 3)); // tiny pages: pagination must work
-      return send(res, 200, { entries: page.map((key) => ({ key, size: s.objects.get(key)!.length })), next: keys.length > page.length ? page[page.length - 1] : null });
+      return send(res, 200, {
+        entries: page.map((key) => ({ key, size: s.objects.get(key)!.length })),
+        next: keys.length > page.length ? page[page.length - 1] : null,
+      });
     }
     if (rest === 'refs' && method === 'GET') {
       const prefix = url.searchParams.get('prefix') ?? '';
-      return send(res, 200, { refs: Object.fromEntries([...s.refs].filter(([n]) => n.startsWith(prefix))) });
+      return send(res, 200, {
+        refs: Object.fromEntries([...s.refs].filter(([n]) => n.startsWith(prefix))),
+      });
     }
     if (rest === 'refs' && method === 'POST') {
-      const { name, expected, next } = json() as { name: string; expected: { oid: string; version: string } | null; next: string | null };
+      const { name, expected, next } = json() as {
+        name: string;
+        expected: { oid: string; version: string } | null;
+        next: string | null;
+      };
       const ok = s.swap(name, expected, next);
-      return ok ? send(res, 200, { ok: true }) : send(res, 409, { error: 'ref_conflict', message: 'stale', current: s.refs.get(name) ?? null });
+      return ok
+        ? send(res, 200, { ok: true })
+        : send(res, 409, {
+            error: 'ref_conflict',
+            message: 'stale',
+            current: s.refs.get(name) ?? null,
+          });
     }
     if (rest === 'objects/pack' && method === 'POST') {
       let stored = 0;
@@ -145,29 +220,42 @@ class FakeServer {
         const data = s.objects.get(k)!;
         return { kind: space === 'chunks' ? ('chunk' as const) : ('commit' as const), oid, data };
       });
-      return send(res, 200, encodePack(records), { 'x-missing-objects': String(want.length - present.length) });
+      return send(res, 200, encodePack(records), {
+        'x-missing-objects': String(want.length - present.length),
+      });
     }
     if (rest === 'locks' && method === 'POST') {
       const { path } = json() as { path: string };
       const held = [...this.locks.values()].find((l) => l.path === path);
       if (held) return send(res, 409, { error: 'lock_exists', message: 'locked', lock: held });
-      const lock: LockRecord = { id: `l${++this.lockCounter}`, path, owner: identity, locked_at: '2026-01-01T00:00:00Z' };
+      const lock: LockRecord = {
+        id: `l${++this.lockCounter}`,
+        path,
+        owner: identity,
+        locked_at: '2026-01-01T00:00:00Z',
+      };
       this.locks.set(lock.id, lock);
       return send(res, 201, { lock });
     }
     if (rest === 'locks' && method === 'GET') {
       const prefix = url.searchParams.get('path') ?? '';
-      return send(res, 200, { locks: [...this.locks.values()].filter((l) => l.path.startsWith(prefix)) });
+      return send(res, 200, {
+        locks: [...this.locks.values()].filter((l) => l.path.startsWith(prefix)),
+      });
     }
     if (rest === 'locks/verify' && method === 'POST') {
       const all = [...this.locks.values()];
-      return send(res, 200, { ours: all.filter((l) => l.owner === identity), theirs: all.filter((l) => l.owner !== identity) });
+      return send(res, 200, {
+        ours: all.filter((l) => l.owner === identity),
+        theirs: all.filter((l) => l.owner !== identity),
+      });
     }
     const unlock = /^locks\/([^/]+)\/unlock$/.exec(rest);
     if (unlock && method === 'POST') {
       const lock = this.locks.get(unlock[1]!);
       if (!lock) return send(res, 404, { error: 'not_found', message: 'no such lock' });
-      if (lock.owner !== identity && !(json() as { force?: boolean }).force) return send(res, 403, { error: 'forbidden', message: 'not your lock' });
+      if (lock.owner !== identity && !(json() as { force?: boolean }).force)
+        return send(res, 403, { error: 'forbidden', message: 'not your lock' });
       this.locks.delete(lock.id);
       return send(res, 200, { lock });
     }
@@ -176,7 +264,9 @@ class FakeServer {
       const key = `${KEY_SPACES[m[1]!]}/${m[2]}`;
       if (method === 'GET') {
         const data = s.objects.get(key);
-        return data ? send(res, 200, data) : send(res, 404, { error: 'not_found', message: `no ${key}` });
+        return data
+          ? send(res, 200, data)
+          : send(res, 404, { error: 'not_found', message: `no ${key}` });
       }
       if (method === 'PUT') {
         const had = s.objects.has(key);
@@ -233,7 +323,10 @@ storeContract(
 describe('HttpStore: status → error mapping', () => {
   const key = `chunks/${oidFor('mapped')}`;
 
-  async function failing(canned: Canned, options: Partial<HttpStoreOptions> = {}): Promise<unknown> {
+  async function failing(
+    canned: Canned,
+    options: Partial<HttpStoreOptions> = {},
+  ): Promise<unknown> {
     const server = await fake();
     server.intercept = () => canned;
     const store = client(server, { rateLimitRetries: 0, ...options });
@@ -248,7 +341,10 @@ describe('HttpStore: status → error mapping', () => {
   }
 
   test('401 → AuthError with a login hint; 403 → AuthError about the role', async () => {
-    const e401 = await failing({ status: 401, body: { error: 'unauthorized', message: 'expired' } });
+    const e401 = await failing({
+      status: 401,
+      body: { error: 'unauthorized', message: 'expired' },
+    });
     assert.ok(e401 instanceof AuthError);
     assert.equal(e401.code, 'E_AUTH');
     assert.match(e401.hint ?? '', /mediagit login .*studio\/hero/);
@@ -266,23 +362,37 @@ describe('HttpStore: status → error mapping', () => {
   });
 
   test('422 → ObjectCorruptError carrying the OID', async () => {
-    const err = await failing({ status: 422, body: { error: 'mismatch', message: 'hash differs', oid: oidFor('mapped') } });
+    const err = await failing({
+      status: 422,
+      body: { error: 'mismatch', message: 'hash differs', oid: oidFor('mapped') },
+    });
     assert.ok(err instanceof ObjectCorruptError);
     assert.equal(err.oid, oidFor('mapped'));
   });
 
   test('413 → a clear, non-retriable PayloadTooLargeError', async () => {
-    const err = await failing({ status: 413, body: { error: 'too_large', message: 'over 16 MiB' } });
+    const err = await failing({
+      status: 413,
+      body: { error: 'too_large', message: 'over 16 MiB' },
+    });
     assert.ok(err instanceof PayloadTooLargeError);
     assert.match(err.message, /size limit/);
     assert.ok(!isTransientError(err));
   });
 
   test('429 and 503 → StoreUnavailableError with retryAfterMs; other 5xx retriable too', async () => {
-    const e429 = await failing({ status: 429, headers: { 'retry-after': '7' }, body: { error: 'rate_limited', message: 'slow down' } });
+    const e429 = await failing({
+      status: 429,
+      headers: { 'retry-after': '7' },
+      body: { error: 'rate_limited', message: 'slow down' },
+    });
     assert.ok(e429 instanceof StoreUnavailableError);
     assert.equal(e429.retryAfterMs, 7000);
-    const e503 = await failing({ status: 503, headers: { 'retry-after': '2' }, body: { error: 'unavailable', message: 'storage down' } });
+    const e503 = await failing({
+      status: 503,
+      headers: { 'retry-after': '2' },
+      body: { error: 'unavailable', message: 'storage down' },
+    });
     assert.ok(e503 instanceof StoreUnavailableError);
     assert.equal(e503.retryAfterMs, 2000);
     const e500 = await failing({ status: 500, body: { error: 'internal', message: 'boom' } });
@@ -297,7 +407,10 @@ describe('HttpStore: status → error mapping', () => {
     const url = server.url;
     await server.stop();
     const store = new HttpStore({ origin: url, repo: REPO, token: TOKEN });
-    await assert.rejects(store.get(key), (err: unknown) => err instanceof StoreUnavailableError && /cannot reach/.test(err.message));
+    await assert.rejects(
+      store.get(key),
+      (err: unknown) => err instanceof StoreUnavailableError && /cannot reach/.test(err.message),
+    );
     await store.close();
   });
 
@@ -346,7 +459,14 @@ describe('HttpStore: rate limiting', () => {
   test('RetryingStore honours the Retry-After of a 429 surfaced by HttpStore', async () => {
     const server = await fake();
     let refusals = 2;
-    server.intercept = (req) => (req.method === 'GET' && refusals-- > 0 ? { status: 429, headers: { 'retry-after': '3' }, body: { error: 'rate_limited', message: 'slow down' } } : undefined);
+    server.intercept = (req) =>
+      req.method === 'GET' && refusals-- > 0
+        ? {
+            status: 429,
+            headers: { 'retry-after': '3' },
+            body: { error: 'rate_limited', message: 'slow down' },
+          }
+        : undefined;
     server.store.objects.set(key, Buffer.from('payload'));
     const inner = client(server, { rateLimitRetries: 0, sleep: async () => {} });
     const delays: number[] = [];
@@ -364,7 +484,14 @@ describe('HttpStore: rate limiting', () => {
   test('HttpStore itself waits out a 429 (Retry-After, every request paused) before giving up', async () => {
     const server = await fake();
     let refusals = 3;
-    server.intercept = (req) => (req.method === 'GET' && refusals-- > 0 ? { status: 429, headers: { 'retry-after': '1' }, body: { error: 'rate_limited', message: 'slow down' } } : undefined);
+    server.intercept = (req) =>
+      req.method === 'GET' && refusals-- > 0
+        ? {
+            status: 429,
+            headers: { 'retry-after': '1' },
+            body: { error: 'rate_limited', message: 'slow down' },
+          }
+        : undefined;
     server.store.objects.set(key, Buffer.from('payload'));
     const waits: number[] = [];
     const store = client(server, {
@@ -387,22 +514,33 @@ describe('HttpStore: rate limiting', () => {
 
   test('Retry-After as an HTTP date is understood', async () => {
     const server = await fake();
-    server.intercept = () => ({ status: 503, headers: { 'retry-after': new Date(Date.now() + 5000).toUTCString() }, body: { error: 'unavailable', message: 'later' } });
+    server.intercept = () => ({
+      status: 503,
+      headers: { 'retry-after': new Date(Date.now() + 5000).toUTCString() },
+      body: { error: 'unavailable', message: 'later' },
+    });
     const store = client(server);
     const err = await store.get(key).catch((e: unknown) => e);
     assert.ok(err instanceof StoreUnavailableError);
-    assert.ok((err.retryAfterMs ?? 0) > 3000 && (err.retryAfterMs ?? 0) <= 5000, String(err.retryAfterMs));
+    assert.ok(
+      (err.retryAfterMs ?? 0) > 3000 && (err.retryAfterMs ?? 0) <= 5000,
+      String(err.retryAfterMs),
+    );
     await store.close();
   });
 });
 
 describe('HttpStore: packs, checks and listing', () => {
-  const envelope = (kind: 'manifest' | 'tree' | 'commit', text: string): Buffer => encodeEnvelope(kind, 0, text.length, Buffer.from(text));
+  const envelope = (kind: 'manifest' | 'tree' | 'commit', text: string): Buffer =>
+    encodeEnvelope(kind, 0, text.length, Buffer.from(text));
 
   test('putMany sends structured objects as packs (few requests) and getMany fetches them back', async () => {
     const server = await fake();
     const store = client(server, { packMaxObjects: 100 });
-    const entries = Array.from({ length: 250 }, (_, i) => ({ key: `objects/${oidFor(`tree-${i}`)}`, data: envelope('tree', `tree ${i}`) }));
+    const entries = Array.from({ length: 250 }, (_, i) => ({
+      key: `objects/${oidFor(`tree-${i}`)}`,
+      data: envelope('tree', `tree ${i}`),
+    }));
     entries.push({ key: 'keys/main', data: Buffer.from('key file') });
     await store.putMany(entries);
     const packs = server.seen.filter((s) => s.path.endsWith('/objects/pack'));
@@ -414,7 +552,11 @@ describe('HttpStore: packs, checks and listing', () => {
     );
     for (const e of entries) assert.ok(server.store.objects.get(e.key)?.equals(e.data), e.key);
 
-    const wanted = [...entries.slice(0, 120).map((e) => e.key), `objects/${oidFor('absent')}`, 'keys/main'];
+    const wanted = [
+      ...entries.slice(0, 120).map((e) => e.key),
+      `objects/${oidFor('absent')}`,
+      'keys/main',
+    ];
     const got = await store.getMany(wanted);
     assert.equal(got.size, 121);
     assert.ok(!got.has(`objects/${oidFor('absent')}`));
@@ -425,9 +567,15 @@ describe('HttpStore: packs, checks and listing', () => {
 
   test('a 413 on a pack splits it in halves until it fits', async () => {
     const server = await fake();
-    server.intercept = (_req, path) => (path.endsWith('/objects/pack') && server.seen[server.seen.length - 1]!.bytes > 3000 ? { status: 413, body: { error: 'too_large', message: 'pack over limit' } } : undefined);
+    server.intercept = (_req, path) =>
+      path.endsWith('/objects/pack') && server.seen[server.seen.length - 1]!.bytes > 3000
+        ? { status: 413, body: { error: 'too_large', message: 'pack over limit' } }
+        : undefined;
     const store = client(server);
-    const entries = Array.from({ length: 40 }, (_, i) => ({ key: `objects/${oidFor(`big-${i}`)}`, data: envelope('commit', 'x'.repeat(200) + i) }));
+    const entries = Array.from({ length: 40 }, (_, i) => ({
+      key: `objects/${oidFor(`big-${i}`)}`,
+      data: envelope('commit', 'x'.repeat(200) + i),
+    }));
     await store.putMany(entries);
     for (const e of entries) assert.ok(server.store.objects.has(e.key));
     await store.close();
@@ -437,7 +585,8 @@ describe('HttpStore: packs, checks and listing', () => {
     const server = await fake();
     const store = client(server);
     const keys = Array.from({ length: 25_000 }, (_, i) => `chunks/${oidFor(`many-${i}`)}`);
-    for (let i = 0; i < keys.length; i += 1000) server.store.objects.set(keys[i]!, Buffer.from('c'));
+    for (let i = 0; i < keys.length; i += 1000)
+      server.store.objects.set(keys[i]!, Buffer.from('c'));
     server.store.objects.set('keys/main', Buffer.from('k'));
     const answer = await store.has([...keys, 'keys/main', 'keys/other', 'meta/repository']);
     assert.equal(answer.filter(Boolean).length, 26);
@@ -470,7 +619,10 @@ describe('HttpStore: locks', () => {
     const bob = new HttpStore({ origin: server.url, repo: REPO, token: 'bob-token-000000' });
     const lock = await alice.createLock('scenes/level01.blend');
     assert.equal(lock.owner, 'alice');
-    await assert.rejects(bob.createLock('scenes/level01.blend'), (err: unknown) => err instanceof LockedError && /alice/.test(err.message));
+    await assert.rejects(
+      bob.createLock('scenes/level01.blend'),
+      (err: unknown) => err instanceof LockedError && /alice/.test(err.message),
+    );
     assert.deepEqual(
       (await bob.verifyLocks()).theirs.map((l) => l.path),
       ['scenes/level01.blend'],
@@ -481,7 +633,10 @@ describe('HttpStore: locks', () => {
     );
     assert.equal((await bob.listLocks('scenes/')).length, 1);
     assert.equal((await bob.listLocks('audio/')).length, 0);
-    await assert.rejects(bob.unlock(lock.id, false, { holder: lock }), (err: unknown) => err instanceof LockedError && /alice/.test(err.message));
+    await assert.rejects(
+      bob.unlock(lock.id, false, { holder: lock }),
+      (err: unknown) => err instanceof LockedError && /alice/.test(err.message),
+    );
     await alice.unlock(lock.id, false);
     assert.equal((await bob.listLocks()).length, 0);
     await Promise.all([alice.close(), bob.close()]);
@@ -498,7 +653,12 @@ describe('opening http remotes', () => {
       assert.equal(typeof opened.store.putMany, 'function');
       assert.equal(typeof opened.store.getMany, 'function');
       assert.ok(lockApiOf(opened.store));
-      const entries = [{ key: `objects/${oidFor('through')}`, data: encodeEnvelope('tree', 0, 1, Buffer.from('t')) }];
+      const entries = [
+        {
+          key: `objects/${oidFor('through')}`,
+          data: encodeEnvelope('tree', 0, 1, Buffer.from('t')),
+        },
+      ];
       await opened.store.putMany!(entries);
       assert.equal(opened.meter.snapshot().totals.bytesWritten, entries[0]!.data.length);
       assert.equal((await opened.store.getMany!([entries[0]!.key])).size, 1);
@@ -512,10 +672,15 @@ describe('opening http remotes', () => {
 
   test('a token in the remote options is refused; bad repository names are ConfigErrors', () => {
     const location = parseStoreUrl('http://127.0.0.1:9/hero');
-    assert.throws(() => openHttpStore(location, { token: TOKEN }), (err: unknown) => err instanceof ConfigError && !String(err).includes(TOKEN));
+    assert.throws(
+      () => openHttpStore(location, { token: TOKEN }),
+      (err: unknown) => err instanceof ConfigError && !String(err).includes(TOKEN),
+    );
     for (const repo of ['', 'Hero', 'a/b/c', 'health', '-x', 'a'.repeat(65)]) {
       assert.throws(() => new HttpStore({ origin: 'http://127.0.0.1:9', repo }), ConfigError, repo);
     }
-    assert.doesNotThrow(() => new HttpStore({ origin: 'http://127.0.0.1:9', repo: 'studio/hero-game' }));
+    assert.doesNotThrow(
+      () => new HttpStore({ origin: 'http://127.0.0.1:9', repo: 'studio/hero-game' }),
+    );
   });
 });

@@ -36,7 +36,10 @@ function probe(origin: string, extraEnv: Record<string, string>): Promise<string
   const env: NodeJS.ProcessEnv = { ...process.env, ...extraEnv };
   if (!('NODE_EXTRA_CA_CERTS' in extraEnv)) delete env['NODE_EXTRA_CA_CERTS'];
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
     child.stdout.on('data', (b: Buffer) => (out += b.toString()));
@@ -57,12 +60,41 @@ describe('https remotes', async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'mediagit-tls-'));
     const key = path.join(dir, 'key.pem');
     const cert = path.join(dir, 'cert.pem');
-    await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1']);
-    const server = createServer({ key: await readFile(key), cert: await readFile(cert) }, (req, res) => {
-      if (req.url === '/studio/hero/info' && req.headers.authorization === 'Bearer tls-test-token') {
-        res.writeHead(200, { 'content-type': 'application/json' }).end('{"format":"mediagit","version":1}');
-      } else res.writeHead(401, { 'content-type': 'application/json' }).end('{"error":"unauthorized","message":"no"}');
-    });
+    await run('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '2',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+    ]);
+    const server = createServer(
+      { key: await readFile(key), cert: await readFile(cert) },
+      (req, res) => {
+        if (
+          req.url === '/studio/hero/info' &&
+          req.headers.authorization === 'Bearer tls-test-token'
+        ) {
+          res
+            .writeHead(200, { 'content-type': 'application/json' })
+            .end('{"format":"mediagit","version":1}');
+        } else
+          res
+            .writeHead(401, { 'content-type': 'application/json' })
+            .end('{"error":"unauthorized","message":"no"}');
+      },
+    );
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     origin = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
     close = async () => {
@@ -76,13 +108,27 @@ describe('https remotes', async () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  test('a self-signed certificate listed in NODE_EXTRA_CA_CERTS is trusted', { skip: !available && 'openssl not installed' }, async () => {
-    assert.equal(await probe(origin, { NODE_EXTRA_CA_CERTS: path.join(dir, 'cert.pem') }), 'ok ready');
-  });
+  test(
+    'a self-signed certificate listed in NODE_EXTRA_CA_CERTS is trusted',
+    { skip: !available && 'openssl not installed' },
+    async () => {
+      assert.equal(
+        await probe(origin, { NODE_EXTRA_CA_CERTS: path.join(dir, 'cert.pem') }),
+        'ok ready',
+      );
+    },
+  );
 
-  test('without it the certificate is refused as a ConfigError (not retried), with the NODE_EXTRA_CA_CERTS hint', { skip: !available && 'openssl not installed' }, async () => {
-    const outcome = await probe(origin, {});
-    assert.match(outcome, /^error ConfigError E_CONFIG the TLS certificate of https:\/\/127\.0\.0\.1:\d+\/studio\/hero is not trusted \((DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN)\)/);
-    assert.ok(!outcome.includes('tls-test-token'));
-  });
+  test(
+    'without it the certificate is refused as a ConfigError (not retried), with the NODE_EXTRA_CA_CERTS hint',
+    { skip: !available && 'openssl not installed' },
+    async () => {
+      const outcome = await probe(origin, {});
+      assert.match(
+        outcome,
+        /^error ConfigError E_CONFIG the TLS certificate of https:\/\/127\.0\.0\.1:\d+\/studio\/hero is not trusted \((DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN)\)/,
+      );
+      assert.ok(!outcome.includes('tls-test-token'));
+    },
+  );
 });

@@ -9,7 +9,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { NotFoundError } from '../../../src/errors/index.js';
-import { ConcurrencyLimitedStore, LocalStore, MeteredStore, RetryingStore, openStore, type LocalStoreOptions, type Store } from '../../../src/store/index.js';
+import {
+  ConcurrencyLimitedStore,
+  LocalStore,
+  MeteredStore,
+  RetryingStore,
+  openStore,
+  type LocalStoreOptions,
+  type Store,
+} from '../../../src/store/index.js';
 import { oidFor } from '../../support/store-contract.js';
 
 async function tempRoot(t: TestContext): Promise<string> {
@@ -19,7 +27,11 @@ async function tempRoot(t: TestContext): Promise<string> {
 }
 
 /** A source store holding `count` chunks and one structured object, and an empty target beside it. */
-async function pair(t: TestContext, targetOptions: LocalStoreOptions = {}, initializeTarget = true): Promise<{ root: string; source: LocalStore; target: LocalStore; keys: string[] }> {
+async function pair(
+  t: TestContext,
+  targetOptions: LocalStoreOptions = {},
+  initializeTarget = true,
+): Promise<{ root: string; source: LocalStore; target: LocalStore; keys: string[] }> {
   const root = await tempRoot(t);
   const source = new LocalStore(path.join(root, 'source'), { fsync: false });
   await source.initialize();
@@ -64,9 +76,18 @@ describe('LocalStore.adoptFiles', () => {
       assert.equal(b.mode & 0o222, 0, `${key} is writable`);
       assert.deepEqual(await target.get(key), await source.get(key));
     }
-    assert.deepEqual(await readdir(path.join(target.root, 'tmp')).catch(() => []), [], 'a link left something in tmp/');
+    assert.deepEqual(
+      await readdir(path.join(target.root, 'tmp')).catch(() => []),
+      [],
+      'a link left something in tmp/',
+    );
     // Again: nothing to do, nothing counted.
-    assert.deepEqual(await target.adoptFiles(files), { linked: 0, copied: 0, present: keys.length, bytes: 0 });
+    assert.deepEqual(await target.adoptFiles(files), {
+      linked: 0,
+      copied: 0,
+      present: keys.length,
+      bytes: 0,
+    });
   });
 
   test('an object already in the target is never replaced', async (t) => {
@@ -94,7 +115,12 @@ describe('LocalStore.adoptFiles', () => {
       const files = await source.localFiles(keys);
       const result = await target.adoptFiles(files);
       assert.equal(attempts, keys.length, 'the fallback is decided object by object');
-      assert.deepEqual(result, { linked: 0, copied: keys.length, present: 0, bytes: files.reduce((n, f) => n + f.size, 0) });
+      assert.deepEqual(result, {
+        linked: 0,
+        copied: keys.length,
+        present: 0,
+        bytes: files.reduce((n, f) => n + f.size, 0),
+      });
       for (const key of keys) {
         const [a, b] = await Promise.all([stat(source.pathOf(key)), stat(target.pathOf(key))]);
         assert.notEqual(b.ino, a.ino, `${key} shares the source's inode`);
@@ -123,7 +149,10 @@ describe('LocalStore.adoptFiles', () => {
 
   test('any other link failure is an error, not a silent copy', async (t) => {
     const { source, target, keys } = await pair(t, { link: failingLink('EACCES') });
-    await assert.rejects(target.adoptFiles(await source.localFiles(keys.slice(0, 2))), (err: NodeJS.ErrnoException) => err.code === 'EACCES');
+    await assert.rejects(
+      target.adoptFiles(await source.localFiles(keys.slice(0, 2))),
+      (err: NodeJS.ErrnoException) => err.code === 'EACCES',
+    );
     assert.deepEqual(await target.has(keys.slice(0, 2)), [false, false]);
   });
 
@@ -131,20 +160,41 @@ describe('LocalStore.adoptFiles', () => {
     const { source, target, keys } = await pair(t);
     const files = await source.localFiles(keys.slice(0, 3));
     await source.delete(keys[1]!);
-    await assert.rejects(target.adoptFiles(files), (err) => err instanceof NotFoundError && err.key === keys[1]);
-    await assert.rejects(source.localFiles([keys[1]!]), (err) => err instanceof NotFoundError && err.key === keys[1]);
+    await assert.rejects(
+      target.adoptFiles(files),
+      (err) => err instanceof NotFoundError && err.key === keys[1],
+    );
+    await assert.rejects(
+      source.localFiles([keys[1]!]),
+      (err) => err instanceof NotFoundError && err.key === keys[1],
+    );
 
-    const copying = new LocalStore(path.join(path.dirname(target.root), 'copying'), { link: failingLink('EXDEV') });
-    await assert.rejects(copying.adoptFiles(files), (err) => err instanceof NotFoundError && err.key === keys[1]);
-    assert.deepEqual(await readdir(path.join(copying.root, 'tmp')), [], 'a failed copy left its temporary file');
+    const copying = new LocalStore(path.join(path.dirname(target.root), 'copying'), {
+      link: failingLink('EXDEV'),
+    });
+    await assert.rejects(
+      copying.adoptFiles(files),
+      (err) => err instanceof NotFoundError && err.key === keys[1],
+    );
+    assert.deepEqual(
+      await readdir(path.join(copying.root, 'tmp')),
+      [],
+      'a failed copy left its temporary file',
+    );
   });
 
   test('only content-addressed objects can be lent or adopted', async (t) => {
     const { source, target } = await pair(t);
     await source.put('keys/main', Buffer.from('wrapped key'));
     await assert.rejects(source.localFiles(['keys/main']), TypeError);
-    await assert.rejects(target.adoptFiles([{ key: 'keys/main', path: source.pathOf('keys/main'), size: 11 }]), TypeError);
-    await assert.rejects(target.adoptFiles([{ key: 'chunks/../x', path: '/etc/passwd', size: 1 }]), TypeError);
+    await assert.rejects(
+      target.adoptFiles([{ key: 'keys/main', path: source.pathOf('keys/main'), size: 11 }]),
+      TypeError,
+    );
+    await assert.rejects(
+      target.adoptFiles([{ key: 'chunks/../x', path: '/etc/passwd', size: 1 }]),
+      TypeError,
+    );
   });
 
   test('deleting an object in one store (gc) leaves the other store its copy', async (t) => {
@@ -167,7 +217,8 @@ describe('wrappers and the local fast path', () => {
     const { source, target, keys } = await pair(t);
     const meteredSource = new MeteredStore(source);
     const meteredTarget = new MeteredStore(target);
-    const wrap = (s: Store): Store => new RetryingStore(new ConcurrencyLimitedStore(s), { maxRetries: 1 });
+    const wrap = (s: Store): Store =>
+      new RetryingStore(new ConcurrencyLimitedStore(s), { maxRetries: 1 });
     const from = wrap(meteredSource);
     const to = wrap(meteredTarget);
     assert.ok(from.localFiles && from.adoptFiles && to.localFiles && to.adoptFiles);
@@ -176,10 +227,21 @@ describe('wrappers and the local fast path', () => {
     const result = await to.adoptFiles(files);
     assert.equal(result.linked, keys.length);
     assert.equal(meteredSource.snapshot().totals.bytesRead, total, 'lent bytes count as received');
-    assert.equal(meteredTarget.snapshot().totals.bytesWritten, total, 'adopted bytes count as sent');
+    assert.equal(
+      meteredTarget.snapshot().totals.bytesWritten,
+      total,
+      'adopted bytes count as sent',
+    );
     await to.adoptFiles(files);
-    assert.equal(meteredTarget.snapshot().totals.bytesWritten, total, 'objects already present cost nothing');
-    await assert.rejects(to.adoptFiles([{ key: 'meta/x', path: files[0]!.path, size: 1 }]), TypeError);
+    assert.equal(
+      meteredTarget.snapshot().totals.bytesWritten,
+      total,
+      'objects already present cost nothing',
+    );
+    await assert.rejects(
+      to.adoptFiles([{ key: 'meta/x', path: files[0]!.path, size: 1 }]),
+      TypeError,
+    );
   });
 
   test('a wrapper over a store without it does not grow one; openStore of a folder has it', async (t) => {

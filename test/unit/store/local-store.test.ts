@@ -6,7 +6,9 @@ import { describe, test } from 'node:test';
 import { LocalStore } from '../../../src/store/index.js';
 import { collectList, oidFor, storeContract } from '../../support/store-contract.js';
 
-async function tempStore(options: { initialize?: boolean } = {}): Promise<{ store: LocalStore; root: string; cleanup: () => Promise<void> }> {
+async function tempStore(
+  options: { initialize?: boolean } = {},
+): Promise<{ store: LocalStore; root: string; cleanup: () => Promise<void> }> {
   const root = await mkdtemp(path.join(os.tmpdir(), 'mediagit-local-store-'));
   const store = new LocalStore(root);
   if (options.initialize ?? true) await store.initialize();
@@ -14,7 +16,10 @@ async function tempStore(options: { initialize?: boolean } = {}): Promise<{ stor
 }
 
 storeContract('LocalStore', tempStore, { concurrentCas: true });
-storeContract('LocalStore (folder never initialized)', () => tempStore({ initialize: false }), { concurrentCas: true, rounds: 3 });
+storeContract('LocalStore (folder never initialized)', () => tempStore({ initialize: false }), {
+  concurrentCas: true,
+  rounds: 3,
+});
 
 function processAlive(pid: number): boolean {
   try {
@@ -36,7 +41,11 @@ describe('LocalStore specifics', () => {
         assert.equal(store.pathOf(`${ns}/${oid}`), file);
         const info = await stat(file);
         assert.ok(info.isFile());
-        assert.equal(info.mode & 0o222, 0, `${ns} object must not be writable (mode ${(info.mode & 0o777).toString(8)})`);
+        assert.equal(
+          info.mode & 0o222,
+          0,
+          `${ns} object must not be writable (mode ${(info.mode & 0o777).toString(8)})`,
+        );
         assert.equal(await readFile(file, 'utf8'), ns);
       }
       await store.put('keys/main', Buffer.from('wrapped'));
@@ -81,7 +90,11 @@ describe('LocalStore specifics', () => {
       assert.equal(await store.compareAndSwapRef('refs/heads/main', null, oidFor('A')), true);
       assert.equal((await store.readRef('refs/heads/main'))?.oid, oidFor('A'));
       await assert.rejects(stat(lockPath), { code: 'ENOENT' });
-      assert.deepEqual([...(await store.listRefs('refs/')).keys()], ['refs/heads/main'], 'lock files are not refs');
+      assert.deepEqual(
+        [...(await store.listRefs('refs/')).keys()],
+        ['refs/heads/main'],
+        'lock files are not refs',
+      );
     } finally {
       await cleanup();
     }
@@ -139,10 +152,18 @@ describe('LocalStore specifics', () => {
       assert.equal(settled, true, 'CAS never gave up');
       const waited = Date.now() - started;
       assert.ok(waited >= 10_000, `gave up after only ${waited} mocked ms`);
-      assert.equal((outcome as { code?: unknown }).code, 'E_LOCKED', `expected E_LOCKED, got ${String(outcome)}`);
+      assert.equal(
+        (outcome as { code?: unknown }).code,
+        'E_LOCKED',
+        `expected E_LOCKED, got ${String(outcome)}`,
+      );
       t.mock.timers.reset();
       assert.equal(await store.readRef('refs/heads/main'), null, 'a failed CAS changes nothing');
-      assert.equal(await readFile(lockPath, 'utf8'), `${process.pid} ${os.hostname()} x\n`, "the other holder's lock is left alone");
+      assert.equal(
+        await readFile(lockPath, 'utf8'),
+        `${process.pid} ${os.hostname()} x\n`,
+        "the other holder's lock is left alone",
+      );
     } finally {
       t.mock.timers.reset();
       await cleanup();

@@ -4,7 +4,15 @@
  * at. `around` lets a test fail, delay or observe any call.
  */
 import { NotFoundError } from '../../../src/errors/index.js';
-import { assertValidKey, assertValidRefName, type ListedKey, type OperationOptions, type RefValue, type Store, type StoreOperation } from '../../../src/store/index.js';
+import {
+  assertValidKey,
+  assertValidRefName,
+  type ListedKey,
+  type OperationOptions,
+  type RefValue,
+  type Store,
+  type StoreOperation,
+} from '../../../src/store/index.js';
 
 export type Around = <T>(op: StoreOperation, target: string, run: () => Promise<T>) => Promise<T>;
 
@@ -46,7 +54,11 @@ export class MemoryStore implements Store {
   }
 
   async *list(prefix: string, _options?: OperationOptions): AsyncIterable<ListedKey> {
-    const items = await this.call('list', prefix, () => [...this.objects].filter(([key]) => key.startsWith(prefix)).map(([key, data]) => ({ key, size: data.length })));
+    const items = await this.call('list', prefix, () =>
+      [...this.objects]
+        .filter(([key]) => key.startsWith(prefix))
+        .map(([key, data]) => ({ key, size: data.length })),
+    );
     yield* items;
   }
 
@@ -62,7 +74,12 @@ export class MemoryStore implements Store {
     return this.call('readRef', name, () => this.refs.get(name) ?? null);
   }
 
-  async compareAndSwapRef(name: string, expected: RefValue | null, next: string | null, _options?: OperationOptions): Promise<boolean> {
+  async compareAndSwapRef(
+    name: string,
+    expected: RefValue | null,
+    next: string | null,
+    _options?: OperationOptions,
+  ): Promise<boolean> {
     assertValidRefName(name);
     return this.call('compareAndSwapRef', name, () => this.swap(name, expected, next));
   }
@@ -70,14 +87,23 @@ export class MemoryStore implements Store {
   /** The CAS itself, synchronous and so atomic; tests also use it to move a ref behind a wrapper's back. */
   swap(name: string, expected: RefValue | null, next: string | null): boolean {
     const current = this.refs.get(name) ?? null;
-    if (current === null ? expected !== null : expected === null || expected.version !== current.version) return false;
+    if (
+      current === null
+        ? expected !== null
+        : expected === null || expected.version !== current.version
+    )
+      return false;
     if (next === null) this.refs.delete(name);
     else this.refs.set(name, { oid: next, version: `v${++this.generation}` });
     return true;
   }
 
   async listRefs(prefix: string, _options?: OperationOptions): Promise<Map<string, RefValue>> {
-    return this.call('listRefs', prefix, () => new Map([...this.refs].filter(([name]) => name.startsWith(prefix))));
+    return this.call(
+      'listRefs',
+      prefix,
+      () => new Map([...this.refs].filter(([name]) => name.startsWith(prefix))),
+    );
   }
 
   async close(): Promise<void> {

@@ -9,7 +9,9 @@ import { FaultyStore } from '../../support/faulty-store.js';
 import { collectList, oidFor, storeContract } from '../../support/store-contract.js';
 import { MemoryStore } from './memory-store.js';
 
-async function tempLocal(label: string): Promise<{ store: LocalStore; cleanup: () => Promise<void> }> {
+async function tempLocal(
+  label: string,
+): Promise<{ store: LocalStore; cleanup: () => Promise<void> }> {
   const root = await mkdtemp(path.join(os.tmpdir(), `mediagit-multi-${label}-`));
   const store = new LocalStore(root);
   await store.initialize();
@@ -30,15 +32,26 @@ storeContract(
   { concurrentCas: true },
 );
 
-storeContract('MultiStore(MemoryStore, MemoryStore), version-checked refs', async () => ({ store: new MultiStore(new MemoryStore(), new MemoryStore()), cleanup: async () => {} }), {
-  concurrentCas: true,
-});
+storeContract(
+  'MultiStore(MemoryStore, MemoryStore), version-checked refs',
+  async () => ({
+    store: new MultiStore(new MemoryStore(), new MemoryStore()),
+    cleanup: async () => {},
+  }),
+  {
+    concurrentCas: true,
+  },
+);
 
 const K = (label: string): string => `chunks/${oidFor(label)}`;
 const MAIN = 'refs/heads/main';
 const [A, B, C] = [oidFor('A'), oidFor('B'), oidFor('C')];
 
-function pair(options: ConstructorParameters<typeof MultiStore>[2] = {}): { multi: MultiStore; primary: MemoryStore; secondary: MemoryStore } {
+function pair(options: ConstructorParameters<typeof MultiStore>[2] = {}): {
+  multi: MultiStore;
+  primary: MemoryStore;
+  secondary: MemoryStore;
+} {
   const primary = new MemoryStore();
   const secondary = new MemoryStore();
   return { multi: new MultiStore(primary, secondary, options), primary, secondary };
@@ -60,7 +73,11 @@ describe('MultiStore reads', () => {
     secondary.objects.set(K('both'), Buffer.from('both'));
     primary.objects.set(K('both'), Buffer.from('both'));
     assert.deepEqual(await multi.has([K('s'), K('both'), K('none')]), [true, true, false]);
-    assert.deepEqual(await multi.hasEverywhere([K('s'), K('both'), K('none')]), [false, true, false]);
+    assert.deepEqual(await multi.hasEverywhere([K('s'), K('both'), K('none')]), [
+      false,
+      true,
+      false,
+    ]);
     assert.deepEqual(
       (await collectList(multi, 'chunks/')).map((k) => k.key),
       [K('both'), K('s')].sort(),
@@ -95,7 +112,10 @@ describe('MultiStore reads', () => {
     assert.equal(primary.calls.put ?? 0, 0, 'no repair against a failing primary');
     // Writes need both sides, so they fail loudly.
     await assert.rejects(multi.put(K('new'), Buffer.from('n')), StoreUnavailableError);
-    await assert.rejects(multi.compareAndSwapRef(MAIN, await multi.readRef(MAIN), B), StoreUnavailableError);
+    await assert.rejects(
+      multi.compareAndSwapRef(MAIN, await multi.readRef(MAIN), B),
+      StoreUnavailableError,
+    );
     assert.equal(secondary.refs.get(MAIN)?.oid, A, 'nothing mirrored from a failed CAS');
   });
 
@@ -144,7 +164,10 @@ describe('MultiStore writes', () => {
     const primary = new MemoryStore();
     const secondary = new MemoryStore();
     const flaky = new FaultyStore(secondary, { seed: 9, failureRate: 0.3, maxLatencyMs: 0 });
-    const store = new RetryingStore(new MultiStore(primary, flaky), { maxRetries: 10, sleep: async () => {} });
+    const store = new RetryingStore(new MultiStore(primary, flaky), {
+      maxRetries: 10,
+      sleep: async () => {},
+    });
     for (let i = 0; i < 50; i++) await store.put(K(`f${i}`), Buffer.from(`${i}`));
     assert.equal(primary.objects.size, 50);
     assert.equal(secondary.objects.size, 50);
@@ -196,7 +219,9 @@ describe('MultiStore refs', () => {
     assert.equal(await multi.compareAndSwapRef(MAIN, null, A), true);
     assert.deepEqual(failures, [MAIN]);
     assert.deepEqual([...multi.unmirroredRefs.keys()], [MAIN]);
-    assert.deepEqual((await multi.divergence()).refMismatches, [{ name: MAIN, primary: A, secondary: null }]);
+    assert.deepEqual((await multi.divergence()).refMismatches, [
+      { name: MAIN, primary: A, secondary: null },
+    ]);
 
     secondary.around = (_op, _target, run) => run();
     assert.equal(await multi.compareAndSwapRef(MAIN, await multi.readRef(MAIN), B), true);
@@ -209,11 +234,18 @@ describe('MultiStore refs', () => {
     // order in which their mirrors land.
     const primary = new MemoryStore();
     const secondary = new MemoryStore();
-    const writers = Array.from({ length: 6 }, (_, i) => new MultiStore(primary, new FaultyStore(secondary, { seed: i + 1, failureRate: 0, maxLatencyMs: 6 })));
+    const writers = Array.from(
+      { length: 6 },
+      (_, i) =>
+        new MultiStore(
+          primary,
+          new FaultyStore(secondary, { seed: i + 1, failureRate: 0, maxLatencyMs: 6 }),
+        ),
+    );
     let next = 0;
     await Promise.all(
       writers.map(async (multi) => {
-        for (let done = 0; done < 10; ) {
+        for (let done = 0; done < 10;) {
           const current = await multi.readRef(MAIN);
           if (await multi.compareAndSwapRef(MAIN, current, oidFor(`step ${next++}`))) done++;
         }
@@ -245,7 +277,9 @@ describe('MultiStore.divergence', () => {
     const report = await multi.divergence();
     assert.deepEqual(report.onlyPrimary, [K('p1'), K('p2'), 'keys/main'].sort());
     assert.deepEqual(report.onlySecondary, [K('s1')]);
-    assert.deepEqual(report.sizeMismatches, [{ key: K('size'), primarySize: 12, secondarySize: 5 }]);
+    assert.deepEqual(report.sizeMismatches, [
+      { key: K('size'), primarySize: 12, secondarySize: 5 },
+    ]);
     assert.deepEqual(report.refMismatches, [
       { name: 'refs/heads/feature', primary: B, secondary: A },
       { name: 'refs/heads/old', primary: null, secondary: C },
@@ -260,10 +294,18 @@ describe('MultiStore.divergence', () => {
     const a = await tempLocal('sync-a');
     const b = await tempLocal('sync-b');
     try {
-      const multi: Store & { divergence: MultiStore['divergence'] } = new MultiStore(a.store, b.store);
+      const multi: Store & { divergence: MultiStore['divergence'] } = new MultiStore(
+        a.store,
+        b.store,
+      );
       for (let i = 0; i < 10; i++) await multi.put(K(`sync ${i}`), Buffer.from(`${i}`));
       await multi.compareAndSwapRef(MAIN, null, A);
-      assert.deepEqual(await multi.divergence(), { onlyPrimary: [], onlySecondary: [], sizeMismatches: [], refMismatches: [] });
+      assert.deepEqual(await multi.divergence(), {
+        onlyPrimary: [],
+        onlySecondary: [],
+        sizeMismatches: [],
+        refMismatches: [],
+      });
     } finally {
       await a.cleanup();
       await b.cleanup();

@@ -3,7 +3,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { AuthError, NotFoundError, ObjectCorruptError, StoreUnavailableError } from '../../../src/errors/index.js';
+import {
+  AuthError,
+  NotFoundError,
+  ObjectCorruptError,
+  StoreUnavailableError,
+} from '../../../src/errors/index.js';
 import {
   ConcurrencyLimitedStore,
   DURATION_BUCKETS_MS,
@@ -28,7 +33,10 @@ async function tempLocal(): Promise<{ store: LocalStore; cleanup: () => Promise<
 }
 
 /** RetryingStore with a recording, instant sleep and pinned jitter. */
-function retrying(inner: Store, options: RetryOptions = {}): { store: RetryingStore; delays: number[]; events: RetryInfo[] } {
+function retrying(
+  inner: Store,
+  options: RetryOptions = {},
+): { store: RetryingStore; delays: number[]; events: RetryInfo[] } {
   const delays: number[] = [];
   const events: RetryInfo[] = [];
   const store = new RetryingStore(inner, {
@@ -42,7 +50,10 @@ function retrying(inner: Store, options: RetryOptions = {}): { store: RetryingSt
   return { store, delays, events };
 }
 
-const unavailable = (message = 'service unavailable', retryAfterMs?: number): StoreUnavailableError =>
+const unavailable = (
+  message = 'service unavailable',
+  retryAfterMs?: number,
+): StoreUnavailableError =>
   new StoreUnavailableError(message, retryAfterMs === undefined ? {} : { retryAfterMs });
 
 const K = (label: string): string => `chunks/${oidFor(label)}`;
@@ -51,7 +62,11 @@ const [A, B, X] = [oidFor('A'), oidFor('B'), oidFor('X')];
 
 // ---- contract through wrappers --------------------------------------------------------------
 
-storeContract('MemoryStore (test double, version-checked refs)', async () => ({ store: new MemoryStore(), cleanup: async () => {} }), { concurrentCas: true });
+storeContract(
+  'MemoryStore (test double, version-checked refs)',
+  async () => ({ store: new MemoryStore(), cleanup: async () => {} }),
+  { concurrentCas: true },
+);
 
 storeContract(
   'RetryingStore(FaultyStore(LocalStore)), seed 7',
@@ -59,7 +74,10 @@ storeContract(
     const { store: local, cleanup } = await tempLocal();
     const faulty = new FaultyStore(local, { seed: 7, failureRate: 0.2, failAfterWriteRate: 0.3 });
     // Enough retries that 20 % faults never exhaust them in the thousands of calls the suite makes.
-    return { store: new RetryingStore(faulty, { maxRetries: 12, baseDelayMs: 1, maxDelayMs: 5 }), cleanup };
+    return {
+      store: new RetryingStore(faulty, { maxRetries: 12, baseDelayMs: 1, maxDelayMs: 5 }),
+      cleanup,
+    };
   },
   { concurrentCas: true, rounds: 10 },
 );
@@ -69,7 +87,12 @@ storeContract(
   async () => {
     const { store: local, cleanup } = await tempLocal();
     const faulty = new FaultyStore(local, { seed: 11, failureRate: 0.2, failAfterWriteRate: 0.5 });
-    const stack = new MeteredStore(new ConcurrencyLimitedStore(new RetryingStore(faulty, { maxRetries: 12, baseDelayMs: 1, maxDelayMs: 5 }), { maxConcurrent: 3, maxConcurrentRefs: 2 }));
+    const stack = new MeteredStore(
+      new ConcurrencyLimitedStore(
+        new RetryingStore(faulty, { maxRetries: 12, baseDelayMs: 1, maxDelayMs: 5 }),
+        { maxConcurrent: 3, maxConcurrentRefs: 2 },
+      ),
+    );
     return { store: stack, cleanup };
   },
   { concurrentCas: true, rounds: 5 },
@@ -78,11 +101,18 @@ storeContract(
 test('every wrapper says its reads are fresh buffers exactly when the store it wraps does', async () => {
   const { store: local, cleanup } = await tempLocal();
   try {
-    const wrap = (inner: Store): Store[] => [new RetryingStore(inner), new ConcurrencyLimitedStore(inner), new MeteredStore(inner)];
+    const wrap = (inner: Store): Store[] => [
+      new RetryingStore(inner),
+      new ConcurrencyLimitedStore(inner),
+      new MeteredStore(inner),
+    ];
     assert.equal(local.getReturnsFreshBuffers, true);
-    for (const wrapped of wrap(local)) assert.equal(wrapped.getReturnsFreshBuffers, true, wrapped.constructor.name);
-    for (const wrapped of wrap(new MeteredStore(new RetryingStore(local)))) assert.equal(wrapped.getReturnsFreshBuffers, true, wrapped.constructor.name);
-    for (const wrapped of wrap(new MemoryStore())) assert.equal(wrapped.getReturnsFreshBuffers, undefined, wrapped.constructor.name);
+    for (const wrapped of wrap(local))
+      assert.equal(wrapped.getReturnsFreshBuffers, true, wrapped.constructor.name);
+    for (const wrapped of wrap(new MeteredStore(new RetryingStore(local))))
+      assert.equal(wrapped.getReturnsFreshBuffers, true, wrapped.constructor.name);
+    for (const wrapped of wrap(new MemoryStore()))
+      assert.equal(wrapped.getReturnsFreshBuffers, undefined, wrapped.constructor.name);
   } finally {
     await cleanup();
   }
@@ -94,7 +124,12 @@ describe('RetryingStore', () => {
   test('gets 200 operations through FaultyStore at 20 % failures', async () => {
     const { store: local, cleanup } = await tempLocal();
     try {
-      const faulty = new FaultyStore(local, { seed: 42, failureRate: 0.2, failAfterWriteRate: 0.3, maxLatencyMs: 0 });
+      const faulty = new FaultyStore(local, {
+        seed: 42,
+        failureRate: 0.2,
+        failAfterWriteRate: 0.3,
+        maxLatencyMs: 0,
+      });
       const { store, events } = retrying(faulty, { maxRetries: 10 });
       const model = new Map<string, Buffer>();
       let ref: string | null = null;
@@ -147,7 +182,9 @@ describe('RetryingStore', () => {
     const inner = new MemoryStore();
     const faulty = new FaultyStore(inner, { seed: 3, failureRate: 0.2, failAfterWriteRate: 0.5 });
     const { store } = retrying(faulty, { maxRetries: 10 });
-    await Promise.all(Array.from({ length: 100 }, (_, i) => store.put(K(`c${i}`), Buffer.from(`v${i}`))));
+    await Promise.all(
+      Array.from({ length: 100 }, (_, i) => store.put(K(`c${i}`), Buffer.from(`v${i}`))),
+    );
     const got = await Promise.all(Array.from({ length: 100 }, (_, i) => store.get(K(`c${i}`))));
     got.forEach((data, i) => assert.equal(data.toString(), `v${i}`));
     assert.equal(inner.objects.size, 100);
@@ -159,7 +196,12 @@ describe('RetryingStore', () => {
     inner.around = async () => {
       throw unavailable();
     };
-    const { store, delays } = retrying(inner, { maxRetries: 10, baseDelayMs: 100, maxDelayMs: 10_000, random: () => 0.5 });
+    const { store, delays } = retrying(inner, {
+      maxRetries: 10,
+      baseDelayMs: 100,
+      maxDelayMs: 10_000,
+      random: () => 0.5,
+    });
     await assert.rejects(store.get(K('x')), StoreUnavailableError);
     assert.deepEqual(delays, [50, 100, 200, 400, 800, 1600, 3200, 5000, 5000, 5000]);
     const zero = retrying(inner, { maxRetries: 3, random: () => 0 });
@@ -259,10 +301,22 @@ describe('RetryingStore', () => {
 
   test('retries raw Node and undici network errors', async () => {
     const network = (code: string): Error => Object.assign(new Error(code), { code });
-    for (const code of ['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT']) {
+    for (const code of [
+      'ECONNRESET',
+      'ECONNREFUSED',
+      'ETIMEDOUT',
+      'EPIPE',
+      'EAI_AGAIN',
+      'UND_ERR_SOCKET',
+      'UND_ERR_CONNECT_TIMEOUT',
+    ]) {
       assert.equal(isTransientError(network(code)), true, code);
     }
-    assert.equal(isTransientError(new TypeError('fetch failed', { cause: network('ECONNRESET') })), true, 'fetch wraps the socket error');
+    assert.equal(
+      isTransientError(new TypeError('fetch failed', { cause: network('ECONNRESET') })),
+      true,
+      'fetch wraps the socket error',
+    );
     assert.equal(isTransientError(unavailable()), true);
     assert.equal(isTransientError(network('ENOENT')), false);
     assert.equal(isTransientError(null), false);
@@ -290,10 +344,15 @@ describe('RetryingStore', () => {
   });
 
   describe('compareAndSwapRef under retriable errors', () => {
-    function casStore(mode: (store: MemoryStore, run: () => Promise<unknown>) => Promise<unknown>): MemoryStore {
+    function casStore(
+      mode: (store: MemoryStore, run: () => Promise<unknown>) => Promise<unknown>,
+    ): MemoryStore {
       const inner = new MemoryStore();
       const previous = inner.around;
-      inner.around = (op, target, run) => (op === 'compareAndSwapRef' ? (mode(inner, run) as ReturnType<typeof run>) : previous(op, target, run));
+      inner.around = (op, target, run) =>
+        op === 'compareAndSwapRef'
+          ? (mode(inner, run) as ReturnType<typeof run>)
+          : previous(op, target, run);
       return inner;
     }
 
@@ -416,7 +475,12 @@ describe('RetryingStore', () => {
   test('restarts a listing that broke off, without repeating keys', async () => {
     const inner = new MemoryStore();
     for (let i = 0; i < 50; i++) inner.objects.set(K(`l${i}`), Buffer.alloc(i));
-    const faulty = new FaultyStore(inner, { seed: 5, failureRate: 0.6, operations: ['list'], maxLatencyMs: 0 });
+    const faulty = new FaultyStore(inner, {
+      seed: 5,
+      failureRate: 0.6,
+      operations: ['list'],
+      maxLatencyMs: 0,
+    });
     const { store } = retrying(faulty, { maxRetries: 30 });
     for (let round = 0; round < 5; round++) {
       const listed: string[] = [];
@@ -429,7 +493,11 @@ describe('RetryingStore', () => {
 
   test('a listing that keeps failing without progress gives up after maxRetries', async () => {
     const inner = new MemoryStore();
-    const faulty = new FaultyStore(inner, { failureRate: 1, operations: ['list'], maxLatencyMs: 0 });
+    const faulty = new FaultyStore(inner, {
+      failureRate: 1,
+      operations: ['list'],
+      maxLatencyMs: 0,
+    });
     const { store } = retrying(faulty, { maxRetries: 3 });
     await assert.rejects(collectList(store, ''), StoreUnavailableError);
     assert.equal(faulty.calls.list, 4);
@@ -441,7 +509,11 @@ describe('RetryingStore', () => {
       throw unavailable();
     };
     // Real sleep, long delay: only the abort can end this quickly.
-    const store = new RetryingStore(inner, { baseDelayMs: 60_000, maxDelayMs: 60_000, random: () => 0.99 });
+    const store = new RetryingStore(inner, {
+      baseDelayMs: 60_000,
+      maxDelayMs: 60_000,
+      random: () => 0.99,
+    });
     const controller = new AbortController();
     const started = Date.now();
     setTimeout(() => controller.abort(), 20);
@@ -450,13 +522,18 @@ describe('RetryingStore', () => {
     assert.equal(inner.calls.get, 1, 'no attempt after the abort');
 
     const before = inner.calls.get;
-    await assert.rejects(store.get(K('x'), { signal: AbortSignal.abort() }), { name: 'AbortError' });
+    await assert.rejects(store.get(K('x'), { signal: AbortSignal.abort() }), {
+      name: 'AbortError',
+    });
     assert.equal(inner.calls.get, before, 'an already-aborted call never reaches the backend');
 
     const reason = new Error('user pressed ^C');
     const c2 = new AbortController();
     setTimeout(() => c2.abort(reason), 5);
-    await assert.rejects(store.put(K('x'), Buffer.from('x'), { signal: c2.signal }), (err) => err === reason);
+    await assert.rejects(
+      store.put(K('x'), Buffer.from('x'), { signal: c2.signal }),
+      (err) => err === reason,
+    );
   });
 
   test('an exception in onRetry does not fail the operation', async () => {
@@ -481,7 +558,11 @@ describe('RetryingStore', () => {
 const REF_OPS: ReadonlySet<StoreOperation> = new Set(['readRef', 'compareAndSwapRef', 'listRefs']);
 
 /** A MemoryStore that records the most calls it ever had in flight, data and refs apart. */
-function instrumented(): { inner: MemoryStore; peak: { data: number; refs: number }; now: { data: number; refs: number } } {
+function instrumented(): {
+  inner: MemoryStore;
+  peak: { data: number; refs: number };
+  now: { data: number; refs: number };
+} {
   const inner = new MemoryStore();
   const now = { data: 0, refs: 0 };
   const peak = { data: 0, refs: 0 };
@@ -507,11 +588,19 @@ describe('ConcurrencyLimitedStore', () => {
     const work: Promise<unknown>[] = [];
     for (let i = 0; i < 200; i++) {
       const key = K(`k${i % 30}`);
-      const ops = [() => store.put(key, Buffer.from('x')), () => store.get(key).catch(() => null), () => store.has([key]), () => store.delete(key), () => collectList(store, 'chunks/')];
+      const ops = [
+        () => store.put(key, Buffer.from('x')),
+        () => store.get(key).catch(() => null),
+        () => store.has([key]),
+        () => store.delete(key),
+        () => collectList(store, 'chunks/'),
+      ];
       work.push(ops[i % ops.length]!());
       if (i % 4 === 0) {
         work.push(store.readRef(MAIN), store.listRefs('refs/'));
-        work.push(store.readRef(MAIN).then((v) => store.compareAndSwapRef(MAIN, v, oidFor(`${i}`))));
+        work.push(
+          store.readRef(MAIN).then((v) => store.compareAndSwapRef(MAIN, v, oidFor(`${i}`))),
+        );
       }
     }
     await Promise.all(work);
@@ -523,7 +612,9 @@ describe('ConcurrencyLimitedStore', () => {
   test('defaults to 8 data operations in flight', async () => {
     const { inner, peak } = instrumented();
     const store = new ConcurrencyLimitedStore(inner);
-    await Promise.all(Array.from({ length: 60 }, (_, i) => store.put(K(`d${i}`), Buffer.from('x'))));
+    await Promise.all(
+      Array.from({ length: 60 }, (_, i) => store.put(K(`d${i}`), Buffer.from('x'))),
+    );
     assert.equal(peak.data, 8);
   });
 
@@ -566,7 +657,9 @@ describe('ConcurrencyLimitedStore', () => {
     await first;
     await store.put(K('third'), Buffer.from('3'));
     assert.deepEqual([...inner.objects.keys()].sort(), [K('first'), K('third')].sort());
-    await assert.rejects(store.get(K('first'), { signal: AbortSignal.abort() }), { name: 'AbortError' });
+    await assert.rejects(store.get(K('first'), { signal: AbortSignal.abort() }), {
+      name: 'AbortError',
+    });
   });
 });
 
@@ -596,10 +689,18 @@ describe('MeteredStore', () => {
     assert.equal((await store.listRefs('refs/')).size, 1);
 
     const s = store.snapshot();
-    assert.deepEqual(s.totals, { calls: 14, errors: 1, bytesRead: 1000 + 5 * 1024 * 1024, bytesWritten: 1 + 1000 + 5 * 1024 * 1024 });
+    assert.deepEqual(s.totals, {
+      calls: 14,
+      errors: 1,
+      bytesRead: 1000 + 5 * 1024 * 1024,
+      bytesWritten: 1 + 1000 + 5 * 1024 * 1024,
+    });
     assert.equal(s.operations.put.calls, 4);
     assert.equal(s.operations.put.bytesWritten, 1 + 1000 + 5 * 1024 * 1024);
-    assert.deepEqual([s.operations.get.calls, s.operations.get.errors, s.operations.get.bytesRead], [3, 1, 1000 + 5 * 1024 * 1024]);
+    assert.deepEqual(
+      [s.operations.get.calls, s.operations.get.errors, s.operations.get.bytesRead],
+      [3, 1, 1000 + 5 * 1024 * 1024],
+    );
     assert.deepEqual([s.operations.has.calls, s.operations.has.items], [1, 3]);
     assert.deepEqual([s.operations.list.calls, s.operations.list.items], [1, 4]);
     assert.equal(s.operations.delete.calls, 1);
@@ -627,7 +728,10 @@ describe('MeteredStore', () => {
     await assert.rejects(store.put(K('p'), Buffer.alloc(100)), StoreUnavailableError);
     for await (const _item of store.list('chunks/')) break;
     const s = store.snapshot();
-    assert.deepEqual([s.operations.put.calls, s.operations.put.errors, s.operations.put.bytesWritten], [1, 1, 0]);
+    assert.deepEqual(
+      [s.operations.put.calls, s.operations.put.errors, s.operations.put.bytesWritten],
+      [1, 1, 0],
+    );
     assert.deepEqual([s.operations.list.calls, s.operations.list.items], [1, 1]);
     assert.ok(s.operations.put.totalDurationMs >= 0);
   });
@@ -679,10 +783,18 @@ describe('FaultyStore', () => {
 
   test('failAfterWrite lets the write land before failing', async () => {
     const inner = new MemoryStore();
-    const faulty = new FaultyStore(inner, { failureRate: 1, failAfterWriteRate: 1, maxLatencyMs: 0 });
+    const faulty = new FaultyStore(inner, {
+      failureRate: 1,
+      failAfterWriteRate: 1,
+      maxLatencyMs: 0,
+    });
     await assert.rejects(faulty.put(K('w'), Buffer.from('landed')), StoreUnavailableError);
     assert.equal(inner.objects.get(K('w'))?.toString(), 'landed');
-    await assert.rejects(faulty.get(K('w')), StoreUnavailableError, 'reads still fail before the call');
+    await assert.rejects(
+      faulty.get(K('w')),
+      StoreUnavailableError,
+      'reads still fail before the call',
+    );
     assert.equal(faulty.injected.after, 1);
     assert.equal(faulty.injected.before, 1);
   });

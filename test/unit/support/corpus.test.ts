@@ -39,7 +39,16 @@ function checkWav(file: string, buf: Buffer): void {
   assert.equal(ascii(8), 'WAVE', `${file}: WAVE form`);
   // Walk the chunks rather than assume the canonical 44-byte layout.
   let pos = 12;
-  let fmt: { format: number; channels: number; rate: number; byteRate: number; align: number; bits: number } | undefined;
+  let fmt:
+    | {
+        format: number;
+        channels: number;
+        rate: number;
+        byteRate: number;
+        align: number;
+        bits: number;
+      }
+    | undefined;
   let dataBytes: number | undefined;
   while (pos + 8 <= buf.length) {
     const id = ascii(pos);
@@ -61,11 +70,21 @@ function checkWav(file: string, buf: Buffer): void {
     pos = body + size + (size & 1);
   }
   assert.equal(pos, buf.length, `${file}: chunks cover the file exactly`);
-  assert.deepEqual(fmt, { format: 1, channels: 2, rate: 48_000, byteRate: 48_000 * 6, align: 6, bits: 24 }, `${file}: fmt`);
-  assert.ok(dataBytes !== undefined && dataBytes > 0 && dataBytes % 6 === 0, `${file}: whole frames of data`);
+  assert.deepEqual(
+    fmt,
+    { format: 1, channels: 2, rate: 48_000, byteRate: 48_000 * 6, align: 6, bits: 24 },
+    `${file}: fmt`,
+  );
+  assert.ok(
+    dataBytes !== undefined && dataBytes > 0 && dataBytes % 6 === 0,
+    `${file}: whole frames of data`,
+  );
 }
 
-function checkTiff(file: string, buf: Buffer): { width: number; height: number; pixelOffset: number } {
+function checkTiff(
+  file: string,
+  buf: Buffer,
+): { width: number; height: number; pixelOffset: number } {
   assert.equal(buf.toString('ascii', 0, 2), 'II', `${file}: byte order`);
   assert.equal(buf.readUInt16LE(2), 42, `${file}: TIFF magic`);
   const ifd = buf.readUInt32LE(4);
@@ -110,7 +129,10 @@ function checkTiff(file: string, buf: Buffer): { width: number; height: number; 
     `${file}: strip byte counts add up to the image`,
   );
   for (let i = 0; i < offsets.length; i++) {
-    assert.ok((offsets[i] ?? 0) + (counts[i] ?? 0) <= buf.length, `${file}: strip ${i} inside the file`);
+    assert.ok(
+      (offsets[i] ?? 0) + (counts[i] ?? 0) <= buf.length,
+      `${file}: strip ${i} inside the file`,
+    );
   }
   const lastOffset = offsets.at(-1) ?? 0;
   const lastCount = counts.at(-1) ?? 0;
@@ -120,7 +142,7 @@ function checkTiff(file: string, buf: Buffer): { width: number; height: number; 
 
 function mp4Boxes(file: string, buf: Buffer): { type: string; start: number; size: number }[] {
   const boxes: { type: string; start: number; size: number }[] = [];
-  for (let pos = 0; pos < buf.length; ) {
+  for (let pos = 0; pos < buf.length;) {
     const size = buf.readUInt32BE(pos);
     assert.ok(size >= 8, `${file}: box size at ${pos}`);
     boxes.push({ type: buf.toString('latin1', pos + 4, pos + 8), start: pos, size });
@@ -137,7 +159,10 @@ describe('test corpus generator', () => {
     const statsA = await makeCorpus(a, 1, 'tiny');
     const statsB = await makeCorpus(b, 1, 'tiny');
     assert.deepEqual(statsA, statsB);
-    assert.ok(statsA.bytes >= 2 * MIB && statsA.bytes <= 4 * MIB, `tiny v1 is ${statsA.bytes} bytes`);
+    assert.ok(
+      statsA.bytes >= 2 * MIB && statsA.bytes <= 4 * MIB,
+      `tiny v1 is ${statsA.bytes} bytes`,
+    );
     // 4 WAV + 12 TIFF + 2 MP4 + 2 scenes + 40 JSON + README
     assert.equal(statsA.files, 61);
     assertTreesEqual(await hashTree(a), await hashTree(b), 'two tiny v1 corpora');
@@ -155,7 +180,10 @@ describe('test corpus generator', () => {
     // Compare against v1 as it would look after the folder rename alone.
     const { from, to } = V2_EDITS.renamedDir;
     const renamed: TreeHashes = new Map(
-      [...v1.hashes].map(([p, h]) => [p.startsWith(`${from}/`) ? `${to}/${p.slice(from.length + 1)}` : p, h]),
+      [...v1.hashes].map(([p, h]) => [
+        p.startsWith(`${from}/`) ? `${to}/${p.slice(from.length + 1)}` : p,
+        h,
+      ]),
     );
     const d = diffTrees(v2, renamed);
     assert.deepEqual(d.onlyInActual, ['audio/sfx_impact.wav']);
@@ -176,7 +204,10 @@ describe('test corpus generator', () => {
     assert.equal(byExt('.scene'), 1);
     assert.equal(byExt('.mp4'), 1);
     assert.equal(byExt('.json'), 10, 'every 4th of 40 metadata files');
-    assert.ok(!v2.has('meta/asset_000.json') && v2.has('metadata/asset_001.json'), 'meta/ renamed to metadata/');
+    assert.ok(
+      !v2.has('meta/asset_000.json') && v2.has('metadata/asset_001.json'),
+      'meta/ renamed to metadata/',
+    );
     assert.equal(v2.get('README.txt'), v1.hashes.get('README.txt'));
   });
 
@@ -189,7 +220,10 @@ describe('test corpus generator', () => {
     const w1 = await read(v1.dir, 'audio/vo_intro.wav');
     const w2 = await read(v2Dir, 'audio/vo_intro.wav');
     assert.ok(w2.length > w1.length);
-    assert.ok(w2.subarray(44, w1.length).equals(w1.subarray(44)), 'v1 audio data is kept as a prefix');
+    assert.ok(
+      w2.subarray(44, w1.length).equals(w1.subarray(44)),
+      'v1 audio data is kept as a prefix',
+    );
 
     // Inserted 1 KiB: same head and tail, shifted by 1024 bytes.
     const s1 = await read(v1.dir, 'scenes/level01.scene');
@@ -199,7 +233,10 @@ describe('test corpus generator', () => {
     assert.ok(s2.subarray(0, mid).equals(s1.subarray(0, mid)), 'head unchanged');
     assert.ok(s2.subarray(mid + 1024).equals(s1.subarray(mid)), 'tail unchanged, shifted');
     assert.equal((await read(v1.dir, 'scenes/level01.scene')).length, s1.length);
-    assert.ok((await stat(path.join(v1.dir, 'scenes/level02.scene'))).size < s1.length, 'level01 is the biggest scene');
+    assert.ok(
+      (await stat(path.join(v1.dir, 'scenes/level02.scene'))).size < s1.length,
+      'level01 is the biggest scene',
+    );
 
     // Retitled video: the header grows a little, the payload is the same bytes, shifted.
     const m1 = await read(v1.dir, 'video/trailer.mp4');
@@ -219,7 +256,10 @@ describe('test corpus generator', () => {
       const t2 = await read(v2Dir, rel);
       assert.equal(t2.length, t1.length, `${rel}: size unchanged`);
       const { width, height, pixelOffset } = checkTiff(rel, t2);
-      assert.ok(t2.subarray(0, pixelOffset).equals(t1.subarray(0, pixelOffset)), `${rel}: header unchanged`);
+      assert.ok(
+        t2.subarray(0, pixelOffset).equals(t1.subarray(0, pixelOffset)),
+        `${rel}: header unchanged`,
+      );
       let minX = width;
       let maxX = -1;
       let minY = height;
@@ -238,13 +278,19 @@ describe('test corpus generator', () => {
       }
       assert.ok(changed > 0, `${rel}: some pixels changed`);
       const area = (maxX - minX + 1) * (maxY - minY + 1);
-      assert.ok(area < width * height * 0.25, `${rel}: the edit is a rectangle covering under a quarter of the image`);
+      assert.ok(
+        area < width * height * 0.25,
+        `${rel}: the edit is a rectangle covering under a quarter of the image`,
+      );
     }
 
     // Rewritten metadata is still JSON, marked as revision 2.
     for (const rel of V2_EDITS.rewrittenMeta) {
       const doc: unknown = JSON.parse((await read(v2Dir, rel)).toString('utf8'));
-      assert.ok(typeof doc === 'object' && doc !== null && 'revision' in doc && doc.revision === 2, `${rel}: revision 2`);
+      assert.ok(
+        typeof doc === 'object' && doc !== null && 'revision' in doc && doc.revision === 2,
+        `${rel}: revision 2`,
+      );
     }
   });
 

@@ -25,10 +25,13 @@ test('hashTree maps posix paths to sha256 and skips .mediagit and exclusions', a
   await mkdir(path.join(dir, 'empty'));
 
   const hashes = await hashTree(dir, { exclude: ['sub/cache', 'tmp.log'] });
-  assert.deepEqual([...hashes.entries()], [
-    ['a.txt', sha256('alpha')],
-    ['sub/deep/b.bin', sha256('beta')],
-  ]);
+  assert.deepEqual(
+    [...hashes.entries()],
+    [
+      ['a.txt', sha256('alpha')],
+      ['sub/deep/b.bin', sha256('beta')],
+    ],
+  );
 });
 
 test('assertTreesEqual names missing, unexpected and changed paths', () => {

@@ -13,7 +13,15 @@ import { LocalStore, RetryingStore } from '../../../src/store/index.js';
 import { push } from '../../../src/sync/index.js';
 import { makeCorpus } from '../../support/corpus.js';
 import { FaultyStore } from '../../support/faulty-store.js';
-import { MAIN, checkoutCommit, cloneLibrary, commitWorktree, filesOf, fsckFull, initRepo } from '../../support/sync-fixtures.js';
+import {
+  MAIN,
+  checkoutCommit,
+  cloneLibrary,
+  commitWorktree,
+  filesOf,
+  fsckFull,
+  initRepo,
+} from '../../support/sync-fixtures.js';
 import { assertTreesEqual, hashTree } from '../../support/tree.js';
 
 test('push and clone through a store failing 20 % of calls with latency complete; the clone is byte-identical and fsck-clean', async (t) => {
@@ -21,7 +29,12 @@ test('push and clone through a store failing 20 % of calls with latency complete
   t.after(() => rm(root, { recursive: true, force: true }));
   const backend = new LocalStore(path.join(root, 'remote'), { fsync: false });
   await backend.initialize();
-  const faulty = new FaultyStore(backend, { seed: 20, failureRate: 0.2, maxLatencyMs: 3, failAfterWriteRate: 0.3 });
+  const faulty = new FaultyStore(backend, {
+    seed: 20,
+    failureRate: 0.2,
+    maxLatencyMs: 3,
+    failAfterWriteRate: 0.3,
+  });
   const remote = new RetryingStore(faulty, { maxRetries: 40, baseDelayMs: 1, maxDelayMs: 4 });
 
   // v1, then v2 on top of it: the second push has to work out what the remote already holds.
@@ -34,7 +47,10 @@ test('push and clone through a store failing 20 % of calls with latency complete
   const v2 = await commitWorktree(src, [v1], 'v2');
   const second = await push(src, remote, { oid: v2, ref: MAIN, force: false }, silentProgress);
   assert.equal(second.status, 'fast-forward');
-  assert.ok(second.stats.bytes < first.stats.bytes, `v2 push sent ${second.stats.bytes} B, v1 push ${first.stats.bytes} B: only the difference should travel`);
+  assert.ok(
+    second.stats.bytes < first.stats.bytes,
+    `v2 push sent ${second.stats.bytes} B, v1 push ${first.stats.bytes} B: only the difference should travel`,
+  );
   assert.equal((await backend.readRef(MAIN))?.oid, v2);
   const pushFaults = faulty.totalInjected;
 
@@ -42,13 +58,21 @@ test('push and clone through a store failing 20 % of calls with latency complete
   for await (const { key } of backend.list('')) {
     const oid = key.slice(key.indexOf('/') + 1);
     if (key.startsWith('chunks/')) await src.odb.openStored('chunk', oid, await backend.get(key));
-    else if (key.startsWith('objects/')) assert.ok((await src.odb.kindOf(oid)) !== null, `${key} on the remote is not an object of the source`);
+    else if (key.startsWith('objects/'))
+      assert.ok(
+        (await src.odb.kindOf(oid)) !== null,
+        `${key} on the remote is not an object of the source`,
+      );
   }
 
   const { repo: clone, tip, stats } = await cloneLibrary(remote, path.join(root, 'clone'));
   assert.equal(tip, v2);
   await checkoutCommit(clone, v2);
-  assertTreesEqual(await hashTree(clone.root), await hashTree(src.root), 'clone through a faulty store');
+  assertTreesEqual(
+    await hashTree(clone.root),
+    await hashTree(src.root),
+    'clone through a faulty store',
+  );
   assert.deepEqual(await filesOf(clone, v1), await filesOf(src, v1), 'v1 snapshot in the clone');
   const fsck = await fsckFull(clone);
   assert.deepEqual(fsck.problems, []);
@@ -56,6 +80,11 @@ test('push and clone through a store failing 20 % of calls with latency complete
   assert.equal(fsck.counts.commits, 2);
 
   const cloneFaults = faulty.totalInjected - pushFaults;
-  assert.ok(pushFaults >= 20 && cloneFaults >= 20, `too few faults to mean anything: push ${pushFaults}, clone ${cloneFaults}`);
-  t.diagnostic(`faults injected: push ${pushFaults} (${faulty.injected.after} after the write landed), clone ${cloneFaults}; pushed ${first.stats.objects}+${second.stats.objects} objects, cloned ${stats.objects} objects (${stats.bytes} B)`);
+  assert.ok(
+    pushFaults >= 20 && cloneFaults >= 20,
+    `too few faults to mean anything: push ${pushFaults}, clone ${cloneFaults}`,
+  );
+  t.diagnostic(
+    `faults injected: push ${pushFaults} (${faulty.injected.after} after the write landed), clone ${cloneFaults}; pushed ${first.stats.objects}+${second.stats.objects} objects, cloned ${stats.objects} objects (${stats.bytes} B)`,
+  );
 });

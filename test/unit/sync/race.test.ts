@@ -15,7 +15,14 @@ import type { Oid } from '../../../src/objects/index.js';
 import { silentProgress, walkHistory, type Repository } from '../../../src/repo/index.js';
 import { LocalStore } from '../../../src/store/index.js';
 import { fetchObjects, push } from '../../../src/sync/index.js';
-import { MAIN, cloneLibrary, commitFiles, filesOf, fsckFull, initRepo } from '../../support/sync-fixtures.js';
+import {
+  MAIN,
+  cloneLibrary,
+  commitFiles,
+  filesOf,
+  fsckFull,
+  initRepo,
+} from '../../support/sync-fixtures.js';
 
 const CLIENTS = 4;
 const ROUNDS = 20;
@@ -33,8 +40,16 @@ test(`${CLIENTS} clients pushing to one remote for ${ROUNDS} rounds: one winner 
   await remote.initialize();
 
   const seed = await initRepo(path.join(root, 'seed'));
-  const base = await commitFiles(seed, [], new Map([['README.txt', Buffer.from('shared base\n')]]), 'base');
-  assert.equal((await push(seed, remote, { oid: base, ref: MAIN, force: false }, silentProgress)).status, 'created');
+  const base = await commitFiles(
+    seed,
+    [],
+    new Map([['README.txt', Buffer.from('shared base\n')]]),
+    'base',
+  );
+  assert.equal(
+    (await push(seed, remote, { oid: base, ref: MAIN, force: false }, silentProgress)).status,
+    'created',
+  );
 
   const clients: Client[] = [];
   for (let i = 0; i < CLIENTS; i++) {
@@ -52,7 +67,14 @@ test(`${CLIENTS} clients pushing to one remote for ${ROUNDS} rounds: one winner 
     const before = (await remote.readRef(MAIN))?.oid;
     // Every client records a file nobody else touches, on top of what it knows of the remote.
     const commits = await Promise.all(
-      clients.map((c, i) => commitFiles(c.repo, [c.tip], new Map([[`round-${round}/client-${i}.bin`, randomBytes(1000 + 97 * i)]]), `round ${round} by ${c.name}`)),
+      clients.map((c, i) =>
+        commitFiles(
+          c.repo,
+          [c.tip],
+          new Map([[`round-${round}/client-${i}.bin`, randomBytes(1000 + 97 * i)]]),
+          `round ${round} by ${c.name}`,
+        ),
+      ),
     );
     // A random head start of 0-9 ms each, so the winner is not always whoever the loop starts first.
     const results = await Promise.allSettled(
@@ -63,11 +85,18 @@ test(`${CLIENTS} clients pushing to one remote for ${ROUNDS} rounds: one winner 
     );
 
     const winners = results.flatMap((r, i) => (r.status === 'fulfilled' ? [i] : []));
-    assert.equal(winners.length, 1, `round ${round}: ${winners.length} pushes succeeded (${results.map((r) => r.status).join(', ')})`);
+    assert.equal(
+      winners.length,
+      1,
+      `round ${round}: ${winners.length} pushes succeeded (${results.map((r) => r.status).join(', ')})`,
+    );
     const w = winners[0]!;
     for (const [i, r] of results.entries()) {
       if (r.status === 'fulfilled') continue;
-      assert.ok(r.reason instanceof NonFastForwardError, `round ${round}, ${clients[i]!.name}: expected NonFastForwardError, got ${String(r.reason)}`);
+      assert.ok(
+        r.reason instanceof NonFastForwardError,
+        `round ${round}, ${clients[i]!.name}: expected NonFastForwardError, got ${String(r.reason)}`,
+      );
       assert.equal(r.reason.exitCode, 10);
       if (/moved while pushing/.test(r.reason.message)) rejectedAtSwap++;
       else rejectedBeforeUpload++;
@@ -77,7 +106,11 @@ test(`${CLIENTS} clients pushing to one remote for ${ROUNDS} rounds: one winner 
     assert.equal(won.value.new, commits[w]);
     assert.equal(won.value.old, before);
     assert.equal(won.value.status, 'fast-forward');
-    assert.equal((await remote.readRef(MAIN))?.oid, commits[w], `round ${round}: the remote must hold the winner's commit`);
+    assert.equal(
+      (await remote.readRef(MAIN))?.oid,
+      commits[w],
+      `round ${round}: the remote must hold the winner's commit`,
+    );
     acknowledged.push({ oid: commits[w]!, round, client: w });
     wins[w]!++;
 
@@ -89,7 +122,12 @@ test(`${CLIENTS} clients pushing to one remote for ${ROUNDS} rounds: one winner 
           return;
         }
         await fetchObjects(c.repo, remote, [commits[w]!], { progress: silentProgress });
-        c.tip = await commitFiles(c.repo, [commits[w]!, commits[i]!], new Map(), `merge round ${round} into ${c.name}`);
+        c.tip = await commitFiles(
+          c.repo,
+          [commits[w]!, commits[i]!],
+          new Map(),
+          `merge round ${round} into ${c.name}`,
+        );
       }),
     );
   }
@@ -104,9 +142,15 @@ test(`${CLIENTS} clients pushing to one remote for ${ROUNDS} rounds: one winner 
   const finalFiles = await filesOf(fresh, tip);
   for (const a of acknowledged) {
     const name = `round-${a.round}/client-${a.client}.bin`;
-    assert.equal(finalFiles.get(name)?.oid, (await filesOf(fresh, a.oid)).get(name)?.oid, `${name} (acknowledged in round ${a.round}) is not in the final snapshot`);
+    assert.equal(
+      finalFiles.get(name)?.oid,
+      (await filesOf(fresh, a.oid)).get(name)?.oid,
+      `${name} (acknowledged in round ${a.round}) is not in the final snapshot`,
+    );
   }
   const fsck = await fsckFull(fresh);
   assert.deepEqual(fsck.problems, []);
-  t.diagnostic(`${ROUNDS} rounds x ${CLIENTS} clients: wins per client ${wins.join('/')}; losers rejected before upload ${rejectedBeforeUpload}, at the ref swap ${rejectedAtSwap}; history ${history.size} commits`);
+  t.diagnostic(
+    `${ROUNDS} rounds x ${CLIENTS} clients: wins per client ${wins.join('/')}; losers rejected before upload ${rejectedBeforeUpload}, at the ref swap ${rejectedAtSwap}; history ${history.size} commits`,
+  );
 });

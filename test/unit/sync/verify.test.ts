@@ -14,7 +14,13 @@ import type { Oid } from '../../../src/objects/index.js';
 import { silentProgress, type Repository } from '../../../src/repo/index.js';
 import { LocalStore, chunkKey, objectKey } from '../../../src/store/index.js';
 import { fetchObjects, push } from '../../../src/sync/index.js';
-import { MAIN, SubstitutingStore, commitFiles, fsckFull, initRepo } from '../../support/sync-fixtures.js';
+import {
+  MAIN,
+  SubstitutingStore,
+  commitFiles,
+  fsckFull,
+  initRepo,
+} from '../../support/sync-fixtures.js';
 
 interface Setup {
   root: string;
@@ -59,17 +65,28 @@ function corruptNaming(oid: Oid): (err: unknown) => boolean {
   };
 }
 
-test('a chunk answered with another chunk\'s bytes: fetch fails naming it, and it is never written', async (t) => {
+test("a chunk answered with another chunk's bytes: fetch fails naming it, and it is never written", async (t) => {
   const { root, remote, src, tip } = await setup(t);
-  const manifests = [...(await src.odb.readTree((await src.odb.readTree((await src.odb.readCommit(tip)).tree)).find((e) => e.name === 'media')!.oid))];
-  const aChunks = (await src.odb.readManifest(manifests.find((e) => e.name === 'a.bin')!.oid)).chunks;
-  const bChunks = (await src.odb.readManifest(manifests.find((e) => e.name === 'b.bin')!.oid)).chunks;
+  const manifests = [
+    ...(await src.odb.readTree(
+      (await src.odb.readTree((await src.odb.readCommit(tip)).tree)).find(
+        (e) => e.name === 'media',
+      )!.oid,
+    )),
+  ];
+  const aChunks = (await src.odb.readManifest(manifests.find((e) => e.name === 'a.bin')!.oid))
+    .chunks;
+  const bChunks = (await src.odb.readManifest(manifests.find((e) => e.name === 'b.bin')!.oid))
+    .chunks;
   assert.ok(aChunks.length > 2 && bChunks.length > 0);
   const victim = aChunks[1]!.oid;
   const lying = new SubstitutingStore(remote, chunkKey(victim), chunkKey(bChunks[0]!.oid));
 
   const dst = await initRepo(path.join(root, 'dst'));
-  await assert.rejects(fetchObjects(dst, lying, [tip], { progress: silentProgress }), corruptNaming(victim));
+  await assert.rejects(
+    fetchObjects(dst, lying, [tip], { progress: silentProgress }),
+    corruptNaming(victim),
+  );
   assert.ok(lying.served >= 1, 'the substitution was never exercised');
   assert.deepEqual(await dst.odb.has('chunk', [victim]), [false], 'the bad chunk was written');
   // Nothing that needs it exists either: no manifest, tree or commit, no ref.
@@ -83,22 +100,38 @@ test('a chunk answered with another chunk\'s bytes: fetch fails naming it, and i
   assert.deepEqual((await fsckFull(dst)).problems, []);
 });
 
-test('a tree or commit answered with another object\'s bytes: fetch fails naming it, nothing written', async (t) => {
+test("a tree or commit answered with another object's bytes: fetch fails naming it, nothing written", async (t) => {
   const { root, remote, src, tip } = await setup(t);
   const commit = await src.odb.readCommit(tip);
   const media = (await src.odb.readTree(commit.tree)).find((e) => e.name === 'media')!;
   const cases: { label: string; victim: Oid; donor: Oid }[] = [
     { label: 'root tree served as a subtree', victim: commit.tree, donor: media.oid },
-    { label: 'subtree served as a manifest', victim: media.oid, donor: (await src.odb.readTree(media.oid))[0]!.oid },
+    {
+      label: 'subtree served as a manifest',
+      victim: media.oid,
+      donor: (await src.odb.readTree(media.oid))[0]!.oid,
+    },
     { label: 'commit served as its tree', victim: tip, donor: commit.tree },
   ];
   for (const [i, c] of cases.entries()) {
     const dst = await initRepo(path.join(root, `dst-${i}`));
     const lying = new SubstitutingStore(remote, objectKey(c.victim), objectKey(c.donor));
-    await assert.rejects(fetchObjects(dst, lying, [tip], { progress: silentProgress }), corruptNaming(c.victim), c.label);
+    await assert.rejects(
+      fetchObjects(dst, lying, [tip], { progress: silentProgress }),
+      corruptNaming(c.victim),
+      c.label,
+    );
     assert.ok(lying.served >= 1, `${c.label}: the substitution was never exercised`);
     assert.equal(await dst.odb.kindOf(c.victim), null, `${c.label}: the bad object was written`);
-    assert.deepEqual(await keysIn(dst, 'objects/'), [], `${c.label}: structured objects were written`);
-    assert.deepEqual(await keysIn(dst, 'chunks/'), [], `${c.label}: chunks were written before the structure was verified`);
+    assert.deepEqual(
+      await keysIn(dst, 'objects/'),
+      [],
+      `${c.label}: structured objects were written`,
+    );
+    assert.deepEqual(
+      await keysIn(dst, 'chunks/'),
+      [],
+      `${c.label}: chunks were written before the structure was verified`,
+    );
   }
 });
