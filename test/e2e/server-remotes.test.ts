@@ -19,6 +19,7 @@ import {
 } from '../support/server-harness.js';
 import { SMALL_CHUNK_ARGS, folderSize } from '../support/sync-fixtures.js';
 import { assertTreesEqual, hashTree } from '../support/tree.js';
+import { skipUnlessServer } from '../support/test-servers.js';
 
 const env = process.env;
 const RUN = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
@@ -349,9 +350,7 @@ interface CloudBackend {
 const clouds: CloudBackend[] = [
   {
     name: 'Azure Blob (Azurite)',
-    skip: env['MEDIAGIT_TEST_AZURE_ENDPOINT']
-      ? false
-      : 'MEDIAGIT_TEST_AZURE_ENDPOINT unset (test/servers/azurite.sh)',
+    skip: skipUnlessServer('azure'),
     async storage() {
       const container = `mg-srv-${RUN}`.toLowerCase();
       const { BlobServiceClient, StorageSharedKeyCredential } = await import('@azure/storage-blob');
@@ -373,9 +372,7 @@ const clouds: CloudBackend[] = [
   },
   {
     name: 'S3 (radosgw)',
-    skip: env['MEDIAGIT_TEST_S3_ENDPOINT']
-      ? false
-      : 'MEDIAGIT_TEST_S3_ENDPOINT unset (test/servers/radosgw.sh)',
+    skip: skipUnlessServer('s3'),
     async storage() {
       const bucket = `mg-srv-${RUN}`.toLowerCase();
       const { S3Client, CreateBucketCommand } = await import('@aws-sdk/client-s3');

@@ -30,14 +30,13 @@ import {
 import { AzureBlobStore, type AzureBlobStoreOptions } from '../../src/store/azure/azure-store.js';
 import type { RefValue, Store } from '../../src/store/store.js';
 import { collectList, oidFor, patternBytes, storeContract } from '../support/store-contract.js';
+import { skipUnlessServer } from '../support/test-servers.js';
 
 const MiB = 1024 * 1024;
 const ENDPOINT = process.env['MEDIAGIT_TEST_AZURE_ENDPOINT'];
 const ACCOUNT = process.env['MEDIAGIT_TEST_AZURE_ACCOUNT'] ?? 'devstoreaccount1';
 const KEY = process.env['MEDIAGIT_TEST_AZURE_KEY'] ?? '';
-const SKIP = ENDPOINT
-  ? false
-  : 'MEDIAGIT_TEST_AZURE_ENDPOINT is not set: start Azurite with `test/servers/azurite.sh start && eval "$(test/servers/azurite.sh env)"` to run the Azure tests';
+const SKIP = skipUnlessServer('azure');
 const RUN = `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
 const CONTAINER = `mediagit-test-${RUN}`;
 /** Any well-formed base64 key that is not the account's. */

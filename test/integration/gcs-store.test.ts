@@ -32,12 +32,11 @@ import type { RefValue, Store } from '../../src/store/store.js';
 import { crc32cBase64 } from '../servers/gcs/crc32c.js';
 import { RESUMABLE_QUANTUM, startFakeGcs, type FakeGcs } from '../servers/gcs/fake-gcs.js';
 import { collectList, oidFor, patternBytes, storeContract } from '../support/store-contract.js';
+import { skipUnlessServer } from '../support/test-servers.js';
 
 const MiB = 1024 * 1024;
 const ENDPOINT = process.env['MEDIAGIT_TEST_GCS_ENDPOINT'];
-const SKIP = ENDPOINT
-  ? false
-  : 'MEDIAGIT_TEST_GCS_ENDPOINT is not set: start the fake server with `npm run build && test/servers/gcs.sh start && eval "$(test/servers/gcs.sh env)"` to run the GCS store tests';
+const SKIP = skipUnlessServer('gcs');
 const PROJECT = 'mediagit-test';
 const RUN = `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
 const BUCKET = `mediagit-test-${RUN}`;

@@ -41,15 +41,14 @@ import {
 } from '../../src/store/s3/index.js';
 import type { RefValue, Store } from '../../src/store/store.js';
 import { collectList, oidFor, patternBytes, storeContract } from '../support/store-contract.js';
+import { skipUnlessServer } from '../support/test-servers.js';
 
 const MiB = 1024 * 1024;
 const ENDPOINT = process.env['MEDIAGIT_TEST_S3_ENDPOINT'];
 const ACCESS_KEY = process.env['MEDIAGIT_TEST_S3_ACCESS_KEY'] ?? '';
 const SECRET_KEY = process.env['MEDIAGIT_TEST_S3_SECRET_KEY'] ?? '';
 const REGION = process.env['MEDIAGIT_TEST_S3_REGION'] ?? 'us-east-1';
-const SKIP = ENDPOINT
-  ? false
-  : 'MEDIAGIT_TEST_S3_ENDPOINT is not set: start a server with `test/servers/radosgw.sh start && eval "$(test/servers/radosgw.sh env)"` to run the S3 tests';
+const SKIP = skipUnlessServer('s3');
 
 const RUN = `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
 const BUCKET = `mediagit-test-${RUN}`;

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { http, startTestServer, type TestServer } from '../support/server-harness.js';
+import { skipUnlessServer } from '../support/test-servers.js';
 
 const env = process.env;
 const newOid = (): string => randomBytes(32).toString('hex');
@@ -157,9 +158,7 @@ describe('mediagit server: two server processes over one storage', () => {
   test(
     'Azurite: exactly one winner per round, no acknowledged update lost',
     {
-      skip: env['MEDIAGIT_TEST_AZURE_ENDPOINT']
-        ? false
-        : 'MEDIAGIT_TEST_AZURE_ENDPOINT unset (test/servers/azurite.sh)',
+      skip: skipUnlessServer('azure'),
     },
     async () => {
       const container = `mg-server-${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;

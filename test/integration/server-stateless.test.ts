@@ -22,6 +22,7 @@ import {
   type TestServerOptions,
 } from '../support/server-harness.js';
 import { assertTreesEqual, hashTree } from '../support/tree.js';
+import { skipUnlessServer } from '../support/test-servers.js';
 
 const REPO = 'shared-project';
 
@@ -58,9 +59,7 @@ const variants: {
   },
   {
     name: 'Azurite',
-    skip: process.env['MEDIAGIT_TEST_AZURE_ENDPOINT']
-      ? false
-      : 'MEDIAGIT_TEST_AZURE_ENDPOINT unset (test/servers/azurite.sh)',
+    skip: skipUnlessServer('azure'),
     storage: (() => {
       let container: string | undefined;
       return async () => {

@@ -17,6 +17,7 @@ import { runCli, tempDir } from '../support/cli.js';
 import { commitFiles } from '../support/sync-fixtures.js';
 import { makeCorpus } from '../support/corpus.js';
 import { assertTreesEqual, hashTree } from '../support/tree.js';
+import { skipUnlessServer } from '../support/test-servers.js';
 
 const RUN = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
 const env = process.env;
@@ -61,9 +62,7 @@ const backends: Backend[] = [
   },
   {
     name: 'S3 (radosgw)',
-    skip: env['MEDIAGIT_TEST_S3_ENDPOINT']
-      ? false
-      : 'MEDIAGIT_TEST_S3_ENDPOINT unset (test/servers/radosgw.sh)',
+    skip: skipUnlessServer('s3'),
     async prepare(id) {
       const bucket = `mg-sync-${RUN}-${id}`.toLowerCase();
       await s3Bucket(bucket);
@@ -72,9 +71,7 @@ const backends: Backend[] = [
   },
   {
     name: 'Azure Blob (Azurite)',
-    skip: env['MEDIAGIT_TEST_AZURE_ENDPOINT']
-      ? false
-      : 'MEDIAGIT_TEST_AZURE_ENDPOINT unset (test/servers/azurite.sh)',
+    skip: skipUnlessServer('azure'),
     async prepare(id) {
       const container = `mg-sync-${RUN}-${id}`.toLowerCase();
       const { BlobServiceClient, StorageSharedKeyCredential } = await import('@azure/storage-blob');
@@ -96,9 +93,7 @@ const backends: Backend[] = [
   },
   {
     name: 'GCS (test server)',
-    skip: env['MEDIAGIT_TEST_GCS_ENDPOINT']
-      ? false
-      : 'MEDIAGIT_TEST_GCS_ENDPOINT unset (test/servers/gcs.sh)',
+    skip: skipUnlessServer('gcs'),
     async prepare(id) {
       const bucket = `mg-sync-${RUN}-${id}`.toLowerCase();
       const { Storage } = await import('@google-cloud/storage');
@@ -114,9 +109,7 @@ const backends: Backend[] = [
   },
   {
     name: 'multi (local + S3)',
-    skip: env['MEDIAGIT_TEST_S3_ENDPOINT']
-      ? false
-      : 'MEDIAGIT_TEST_S3_ENDPOINT unset (test/servers/radosgw.sh)',
+    skip: skipUnlessServer('s3'),
     async prepare(id) {
       const bucket = `mg-sync-${RUN}-${id}`.toLowerCase();
       await s3Bucket(bucket);
