@@ -10,5 +10,6 @@ export {
   decodePayloadSync,
   zstd,
   unzstd,
+  zstdFrameLength,
 } from './zstd.js';
 export { CompressionPolicy, isPrecompressed, isPrecompressedContent } from './detect.js';

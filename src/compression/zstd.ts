@@ -38,7 +38,9 @@ export function zstd(data: Uint8Array, level: number): Promise<Buffer> {
   );
 }
 
-export function unzstd(data: Uint8Array, expectedLength: number): Promise<Buffer> {
+/** Decodes one zstd frame; bytes after it are refused (see decodePayload). */
+export async function unzstd(data: Uint8Array, expectedLength: number): Promise<Buffer> {
+  checkSingleFrame(data);
   return new Promise((resolve, reject) =>
     zstdDecompress(data, decompressOptions(expectedLength), (err, out) =>
       err ? reject(err) : resolve(out),
@@ -104,6 +106,11 @@ function compressBound(length: number): number {
   return length + (length >> 7) + 1024;
 }
 
+/**
+ * Decodes a stored payload. A zstd payload must be exactly one frame: node:zlib decodes the first
+ * frame and ignores whatever follows it, so bytes appended to a stored object (hidden data, or
+ * padding to make a store hold more than it verified) would otherwise pass every check.
+ */
 export async function decodePayload(
   codec: number,
   payload: Buffer,
@@ -114,9 +121,59 @@ export async function decodePayload(
   throw new Error(`unknown codec ${codec}`);
 }
 
-/** decodePayload for threads that may block; the same limits. */
+/** decodePayload for threads that may block; the same limits and checks. */
 export function decodePayloadSync(codec: number, payload: Buffer, plainLength: number): Buffer {
   if (codec === Codec.raw) return payload;
-  if (codec === Codec.zstd) return zstdDecompressSync(payload, decompressOptions(plainLength));
+  if (codec === Codec.zstd) {
+    checkSingleFrame(payload);
+    return zstdDecompressSync(payload, decompressOptions(plainLength));
+  }
   throw new Error(`unknown codec ${codec}`);
+}
+
+const ZSTD_MAGIC = 0xfd2fb528;
+const BLOCK_HEADER = 3;
+const CHECKSUM = 4;
+
+/** Throws unless `data` is one zstd frame and nothing else. */
+function checkSingleFrame(data: Uint8Array): void {
+  const length = zstdFrameLength(data);
+  if (length !== data.length)
+    throw new Error(
+      `${data.length - length} bytes after the zstd frame (a payload is exactly one frame)`,
+    );
+}
+
+/**
+ * The length of the zstd frame at the start of `data` (RFC 8878, section 3.1.1), found from the
+ * frame header and the block headers alone: nothing is decompressed. Throws when `data` does not
+ * start with a whole standard frame (skippable frames included: a writer of ours never makes one).
+ */
+export function zstdFrameLength(data: Uint8Array): number {
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const need = (end: number): void => {
+    if (end > data.length) throw new Error('truncated zstd frame');
+  };
+  need(5);
+  if (view.getUint32(0, true) !== ZSTD_MAGIC) throw new Error('not a zstd frame');
+  const descriptor = data[4]!;
+  if (descriptor & 0x08) throw new Error('zstd frame header has its reserved bit set');
+  const singleSegment = (descriptor >> 5) & 1;
+  const contentSizeBytes = [singleSegment ? 1 : 0, 2, 4, 8][descriptor >> 6]!;
+  const dictionaryBytes = [0, 1, 2, 4][descriptor & 0x03]!;
+  let at = 5 + (singleSegment ? 0 : 1) + dictionaryBytes + contentSizeBytes;
+  for (;;) {
+    need(at + BLOCK_HEADER);
+    const header = data[at]! | (data[at + 1]! << 8) | (data[at + 2]! << 16);
+    const type = (header >> 1) & 0x03;
+    if (type === 3) throw new Error('zstd block of the reserved type');
+    // A run-length block stores its one byte however long the run; raw and compressed blocks
+    // store `size` bytes.
+    at += BLOCK_HEADER + (type === 1 ? 1 : header >>> 3);
+    need(at);
+    if (header & 1) break;
+  }
+  if (descriptor & 0x04) at += CHECKSUM;
+  need(at);
+  return at;
 }

@@ -269,6 +269,7 @@ export class EncryptedSealer implements ObjectSealer {
 /** codec u8 | canonical length u64 | payload length u64 | payload | zero padding. */
 function parseInner(inner: Buffer): Unsealed {
   const { codec, plainLength, payloadLength } = parseInnerHeader(inner, inner.length);
+  checkPadding([inner], INNER_HEADER + payloadLength);
   return {
     codec,
     plainLength,
@@ -289,13 +290,34 @@ function parseInnerHeader(
     plainLength > BigInt(Number.MAX_SAFE_INTEGER)
   )
     throw new Error('bad inner lengths');
+  // Every writer pads to exactly this length: anything longer is bytes after the object.
+  if (innerLength !== padme(INNER_HEADER + Number(payloadLength)))
+    throw new Error(
+      `inner record of ${innerLength} bytes is not the padded length of its ${payloadLength}-byte payload`,
+    );
   return { codec, plainLength: Number(plainLength), payloadLength: Number(payloadLength) };
+}
+
+const ZEROS = Buffer.alloc(CIPHER_STEP);
+
+/** Throws unless every byte of the inner record from `from` on (the padding) is zero. */
+function checkPadding(pieces: readonly Buffer[], from: number): void {
+  let offset = 0;
+  for (const piece of pieces) {
+    for (let at = Math.max(0, from - offset); at < piece.length; at += ZEROS.length) {
+      const end = Math.min(piece.length, at + ZEROS.length);
+      if (ZEROS.compare(piece, at, end, 0, end - at) !== 0)
+        throw new Error('nonzero bytes in the padding after the payload');
+    }
+    offset += piece.length;
+  }
 }
 
 /** The payload as views of the deciphered pieces; pieces holding only header or padding are released. */
 function payloadPieces(pieces: Buffer[]): UnsealedPieces {
   const innerLength = pieces.reduce((sum, piece) => sum + piece.length, 0);
   const { codec, plainLength, payloadLength } = parseInnerHeader(pieces[0]!, innerLength);
+  checkPadding(pieces, INNER_HEADER + payloadLength);
   const payload: Buffer[] = [];
   let skip = INNER_HEADER;
   let left = payloadLength;
