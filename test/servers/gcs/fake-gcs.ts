@@ -28,6 +28,13 @@ export interface FakeGcsOptions {
   auth?: { subjectToken: string };
   /** Receives one line per request. */
   log?: (line: string) => void;
+  /**
+   * GCS allows about one write per second to one object name and answers 429 (rateLimitExceeded)
+   * beyond it; a write here (insert, overwrite, delete, metadata patch) sooner than this many ms
+   * after the previous one to the same name gets that 429. Default 0 (no limit), so suites that
+   * rewrite one ref many times stay fast; the tests of how clients ride out the limit turn it on.
+   */
+  objectWriteIntervalMs?: number;
 }
 
 export interface FakeGcs {
@@ -67,6 +74,10 @@ interface Bucket {
   readonly name: string;
   readonly timeCreated: string;
   readonly objects: Map<string, StoredObject>;
+  /** Seconds an object must live before it may be deleted or overwritten (bucket retention policy). */
+  readonly retentionSeconds: number | undefined;
+  /** When each object name was last written, for the per-object write rate limit. */
+  readonly lastWrite: Map<string, number>;
 }
 
 interface Preconditions {
@@ -364,7 +375,13 @@ class FakeGcsState {
         'Your previous request to create the named bucket succeeded and you already own it.',
         'conflict',
       );
-    const bucket: Bucket = { name, timeCreated: new Date().toISOString(), objects: new Map() };
+    const bucket: Bucket = {
+      name,
+      timeCreated: new Date().toISOString(),
+      objects: new Map(),
+      retentionSeconds: parseRetentionPolicy(body.retentionPolicy),
+      lastWrite: new Map(),
+    };
     this.buckets.set(name, bucket);
     this.sendJson(ctx, 200, bucketResource(bucket, ctx.base));
   }
@@ -532,6 +549,7 @@ class FakeGcsState {
     validateObjectName(name);
     const current = bucket.objects.get(name);
     if (!writePreconditionsHold(current, p)) throw preconditionFailed();
+    this.checkWriteAllowed(bucket, name, current);
 
     const md5Hash = createHash('md5').update(data).digest('base64');
     const crc32c = crc32cBase64(data);
@@ -573,6 +591,35 @@ class FakeGcsState {
     };
     bucket.objects.set(name, object);
     return object;
+  }
+
+  /**
+   * The two rules GCS applies to every write of an object after its preconditions: the per-object
+   * write rate (429 rateLimitExceeded) and, when the write would replace or remove `current`, the
+   * bucket's retention policy (403 retentionPolicyNotMet). A write that passes is recorded.
+   */
+  private checkWriteAllowed(bucket: Bucket, name: string, current: StoredObject | undefined): void {
+    const now = Date.now();
+    const interval = this.options.objectWriteIntervalMs ?? 0;
+    const last = bucket.lastWrite.get(name);
+    if (interval > 0 && last !== undefined && now - last < interval) {
+      throw new HttpError(
+        429,
+        'The object exceeded the rate limit for object mutation operations (create, update, and delete). Please reduce your request rate.',
+        'rateLimitExceeded',
+      );
+    }
+    if (current && bucket.retentionSeconds !== undefined) {
+      const retainUntil = Date.parse(current.timeCreated) + bucket.retentionSeconds * 1000;
+      if (now < retainUntil) {
+        throw new HttpError(
+          403,
+          `Object '${bucket.name}/${name}' is subject to bucket's retention policy or object retention and cannot be deleted or overwritten until ${new Date(retainUntil).toISOString()}`,
+          'retentionPolicyNotMet',
+        );
+      }
+    }
+    bucket.lastWrite.set(name, now);
   }
 
   /** Microsecond timestamps like GCS's, forced strictly increasing so no two writes share one. */
@@ -767,7 +814,9 @@ class FakeGcsState {
     const p = parsePreconditions(ctx.url.searchParams);
     const object = this.liveObject(ctx, bucketName, name);
     if (!writePreconditionsHold(object, p)) throw preconditionFailed();
-    this.bucket(bucketName).objects.delete(name);
+    const bucket = this.bucket(bucketName);
+    this.checkWriteAllowed(bucket, name, object);
+    bucket.objects.delete(name);
     ctx.res.writeHead(204);
     ctx.res.end();
   }
@@ -778,6 +827,7 @@ class FakeGcsState {
     const body = parseJsonBody(ctx.body);
     const object = this.liveObject(ctx, bucketName, name);
     if (!writePreconditionsHold(object, p)) throw preconditionFailed();
+    this.checkWriteAllowed(this.bucket(bucketName), name, undefined);
     if (body.metadata === null) object.metadata = {};
     else if (isRecord(body.metadata)) {
       for (const [k, v] of Object.entries(body.metadata)) {
@@ -903,6 +953,15 @@ function parsePreconditions(q: URLSearchParams): Preconditions {
     if (value !== undefined) p[key] = value;
   }
   return p;
+}
+
+/** `retentionPolicy: { retentionPeriod: "<seconds>" }` from a bucket insert, as the JSON API takes it. */
+function parseRetentionPolicy(raw: unknown): number | undefined {
+  if (raw === undefined || raw === null) return undefined;
+  const period = isRecord(raw) ? Number(raw.retentionPeriod) : NaN;
+  if (!Number.isInteger(period) || period < 0)
+    throw new HttpError(400, 'Invalid retentionPeriod', 'invalid');
+  return period;
 }
 
 function optionalInt(q: URLSearchParams, key: string): number | undefined {
@@ -1149,6 +1208,14 @@ function bucketResource(b: Bucket, base: string): Record<string, unknown> {
     locationType: 'multi-region',
     storageClass: 'STANDARD',
     etag: 'CAE=',
+    ...(b.retentionSeconds === undefined
+      ? {}
+      : {
+          retentionPolicy: {
+            retentionPeriod: String(b.retentionSeconds),
+            effectiveTime: b.timeCreated,
+          },
+        }),
   };
 }
 
