@@ -10,7 +10,7 @@ import {
   type Oid,
 } from '../objects/index.js';
 import type { Repository } from '../repo/index.js';
-import { MultiStore, type Store } from '../store/index.js';
+import { MultiStore, unwrapStore } from '../store/index.js';
 import { getRemote, missingOn, openRemoteStore } from '../sync/index.js';
 import { mapLimit } from '../util/limit.js';
 import { formatBytes, plural, type CommandIo } from './context.js';
@@ -118,9 +118,9 @@ export async function fsckRemote(
     });
     progress.stop();
   }
-  const backend: Store = opened.meter.inner;
-  if (backend instanceof MultiStore) {
-    const d = await backend.divergence();
+  const mirror = unwrapStore(opened.store, MultiStore);
+  if (mirror) {
+    const d = await mirror.divergence();
     for (const key of d.onlyPrimary)
       problems.push({ kind: 'divergence', oid: key, problem: 'only on the primary' });
     for (const key of d.onlySecondary)

@@ -4,10 +4,9 @@ import type { OpenedStore } from '../store/index.js';
 import { defaultRemote, getRemote, openRemoteStore } from '../sync/index.js';
 import {
   afterUnlock,
-  requireLockApi,
+  requireLockClient,
   setWritable,
-  withRetries,
-  type LockApi,
+  type LockClient,
   type LockRecord,
 } from '../sync/locks.js';
 import { openRepository, plural, type CommandIo } from './context.js';
@@ -24,7 +23,7 @@ export interface UnlockOptions {
 
 interface LockSession {
   readonly repo: Repository;
-  readonly api: LockApi;
+  readonly api: LockClient;
   readonly opened: OpenedStore;
   readonly remoteName: string;
 }
@@ -36,7 +35,7 @@ async function session(io: CommandIo, remoteArg: string | undefined): Promise<Lo
   try {
     return {
       repo,
-      api: requireLockApi(opened.store, remote.name),
+      api: requireLockClient(opened.store, remote.name),
       opened,
       remoteName: remote.name,
     };
@@ -96,16 +95,16 @@ export async function runLock(
     let mine: Set<string> | undefined;
     for (const path of targets) {
       try {
-        locked.push(await withRetries(() => api.createLock(path)));
+        locked.push(await api.createLock(path));
       } catch (err) {
         if (!(err instanceof LockedError)) throw err;
         // Locking what we already hold is not a conflict.
-        mine ??= new Set((await withRetries(() => api.verifyLocks())).ours.map((l) => l.path));
+        mine ??= new Set((await api.verifyLocks()).ours.map((l) => l.path));
         if (!mine.has(path)) {
           failed.push({ path, error: err });
           continue;
         }
-        const held = (await withRetries(() => api.listLocks(path))).find((l) => l.path === path);
+        const held = (await api.listLocks(path)).find((l) => l.path === path);
         if (held) locked.push(held);
       }
       await setWritable(repo, path, true);
@@ -144,12 +143,12 @@ export async function runUnlock(
   await withSession(io, options.remote, async ({ repo, api }) => {
     const force = options.force ?? false;
     for (const path of repoPaths(io, repo, paths)) {
-      const lock = (await withRetries(() => api.listLocks(path))).find((l) => l.path === path);
+      const lock = (await api.listLocks(path)).find((l) => l.path === path);
       if (!lock)
         throw new UsageError(`'${path}' is not locked`, {
           hint: "see the locks with 'mediagit locks'",
         });
-      await withRetries(() => api.unlock(lock.id, force, { holder: lock }));
+      await api.unlock(lock.id, force, { holder: lock });
       await afterUnlock(repo, path);
       io.out(force ? `Unlocked ${path} (was held by ${lock.owner})` : `Unlocked ${path}`);
     }
@@ -164,7 +163,7 @@ export async function runLocks(
 ): Promise<void> {
   await withSession(io, options.remote, async ({ repo, api }) => {
     const prefix = path === undefined ? undefined : repo.toRepoPath(path, io.cwd);
-    const locks = (await withRetries(() => api.listLocks(prefix || undefined))).sort((a, b) =>
+    const locks = (await api.listLocks(prefix || undefined)).sort((a, b) =>
       a.path < b.path ? -1 : a.path > b.path ? 1 : 0,
     );
     if (options.json) {

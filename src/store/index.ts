@@ -1,6 +1,14 @@
 export * from './store.js';
 export { LocalStore, type LocalStoreOptions } from './local/local-store.js';
-export { type StoreOperation, STORE_OPERATIONS } from './wrappers/operations.js';
+export type { StoreKind, StoreLocation, StoreOptions, StoreOptionValue } from './location.js';
+export { type ObjectKind, KIND_CODES, kindFromCode } from './object-kinds.js';
+export {
+  type StoreOperation,
+  type Sleep,
+  STORE_OPERATIONS,
+  abortableSleep,
+} from './wrappers/operations.js';
+export { ForwardingStore, unwrapStore, type Passage, type Traffic } from './wrappers/forwarding.js';
 export {
   RetryingStore,
   isTransientError,
@@ -27,14 +35,4 @@ export {
   type RefMismatch,
   type SizeMismatch,
 } from './multi/multi-store.js';
-export {
-  openStore,
-  openBackend,
-  parseStoreUrl,
-  SECRET_OPTIONS,
-  type OpenedStore,
-  type StoreLocation,
-  type StoreKind,
-  type StoreOptions,
-  type StoreOptionValue,
-} from './open.js';
+export { openStore, openBackend, parseStoreUrl, SECRET_OPTIONS, type OpenedStore } from './open.js';

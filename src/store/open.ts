@@ -2,22 +2,13 @@ import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../errors/index.js';
 import { LocalStore } from './local/local-store.js';
-import type { Store } from './store.js';
+import type { StoreLocation, StoreOptions } from './location.js';
+import type { Store, TokenProvider } from './store.js';
 import { ConcurrencyLimitedStore, DEFAULT_MAX_CONCURRENT } from './wrappers/limit.js';
 import { MeteredStore } from './wrappers/metrics.js';
 import { RetryingStore, DEFAULT_MAX_RETRIES, type RetryInfo } from './wrappers/retry.js';
 
-export type StoreOptionValue = string | number | boolean;
-export type StoreOptions = Readonly<Record<string, StoreOptionValue>>;
-
-export type StoreKind = 'local' | 's3' | 'azure' | 'gcs' | 'multi' | 'http';
-
-export interface StoreLocation {
-  readonly kind: StoreKind;
-  /** local: absolute path; s3/gcs: bucket; azure: container; http: base URL; multi: ''. */
-  readonly target: string;
-  readonly prefix: string;
-}
+export type { StoreKind, StoreLocation, StoreOptions, StoreOptionValue } from './location.js';
 
 /** Option names whose values are secrets: never printed, never put in messages. */
 export const SECRET_OPTIONS = new Set([
@@ -115,6 +106,7 @@ export async function openBackend(
   location: StoreLocation,
   options: StoreOptions,
   cwd: string,
+  tokens?: TokenProvider,
 ): Promise<Store> {
   switch (location.kind) {
     case 'local':
@@ -170,13 +162,13 @@ export async function openBackend(
         throw new ConfigError('a multi remote needs options primary=<url> and secondary=<url>');
       const { MultiStore } = await import('./multi/multi-store.js');
       const [p, s] = await Promise.all(
-        [primary, secondary].map((u) => openBackend(parseStoreUrl(u, cwd), options, cwd)),
+        [primary, secondary].map((u) => openBackend(parseStoreUrl(u, cwd), options, cwd, tokens)),
       );
       return new MultiStore(p!, s!);
     }
     case 'http': {
       const { openHttpStore } = await import('./http/index.js');
-      return openHttpStore(location, options);
+      return openHttpStore(location, options, tokens);
     }
   }
 }
@@ -192,16 +184,18 @@ export interface OpenedStore {
 /**
  * Opens a remote with the cross-cutting wrappers every backend gets: metrics innermost (so every
  * attempt is counted), then a concurrency limit (`max_concurrent_parts`), then retries with backoff
- * (`max_retries`), which honour Retry-After.
+ * (`max_retries`), which honour Retry-After. `tokens` answers a server remote's token lookup
+ * (sync/ passes MEDIAGIT_TOKEN and the credentials file); without it requests carry no token.
  */
 export async function openStore(
   url: string,
   options: StoreOptions = {},
   cwd: string = process.cwd(),
   onRetry?: (info: RetryInfo) => void,
+  tokens?: TokenProvider,
 ): Promise<OpenedStore> {
   const location = parseStoreUrl(url, cwd);
-  const backend = await openBackend(location, options, cwd);
+  const backend = await openBackend(location, options, cwd, tokens);
   const meter = new MeteredStore(backend);
   const limited = new ConcurrencyLimitedStore(meter, {
     maxConcurrent: num(options, 'max_concurrent_parts') ?? DEFAULT_MAX_CONCURRENT,

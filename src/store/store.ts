@@ -55,52 +55,118 @@ export interface Store {
   close(): Promise<void>;
 
   /**
+   * What this store can do beyond the methods above, in one place: callers ask here instead of
+   * probing for methods or backend classes, and wrappers forward it (see ForwardingStore). A
+   * store without optional abilities uses BASIC_CAPABILITIES. Fixed for the store's lifetime.
+   */
+  readonly capabilities: StoreCapabilities;
+}
+
+/** Optional abilities of a Store (restic's `Properties()`). Absent members are abilities it lacks. */
+export interface StoreCapabilities {
+  /**
    * True when every Buffer `get` returns is fresh memory nobody else holds (a folder store's new
    * `readFile` buffer), so a caller done with it may free it at once (releaseMemory) instead of
-   * leaving MiBs of external memory to set off a collection. Absent: the buffer may be shared (an
-   * SDK's, a cache's) and must be left alone. Wrappers forward it.
+   * leaving MiBs of external memory to set off a collection. False: the buffer may be shared (an
+   * SDK's, a cache's) and must be left alone.
    */
-  readonly getReturnsFreshBuffers?: boolean;
+  readonly freshBuffers: boolean;
+  /** Many objects per round trip (the mediagit HTTP client: packs). */
+  readonly batch?: BatchTransfer;
+  /** Objects handed over as files between stores on one machine (folder stores: hard links). */
+  readonly localFiles?: LocalFileTransfer;
+  /** File locks kept by the remote (a mediagit server). */
+  readonly locks?: RemoteLocks;
+}
 
-  /**
-   * Optional batching for backends where a round trip costs more than the bytes (the mediagit
-   * HTTP client: packs). Same contract as `put` for every entry. Wrappers forward it when the
-   * inner store has it; callers fall back to `put` when it is absent.
-   */
-  putMany?(
+/** A store with no optional abilities. */
+export const BASIC_CAPABILITIES: StoreCapabilities = Object.freeze({ freshBuffers: false });
+
+/**
+ * Batching for backends where a round trip costs more than the bytes. Callers use `put`/`get`
+ * when a store has no BatchTransfer; the results must be the same either way.
+ */
+export interface BatchTransfer {
+  /** Same contract as `put` for every entry; safe to repeat whole (content-addressed keys). */
+  putMany(
     entries: readonly { key: string; data: Uint8Array }[],
     options?: OperationOptions,
   ): Promise<void>;
-
-  /** Optional batching of `get`: the objects present, by key; absent keys are simply left out. */
-  getMany?(keys: readonly string[], options?: OperationOptions): Promise<Map<string, Buffer>>;
-
-  /**
-   * Optional local fast path, the source half (folder stores). Names the files that hold the
-   * objects `keys` (chunks/… and objects/… only), with their stored sizes, so that another store
-   * on the same machine can take them in with `adoptFiles` without the bytes passing through
-   * this process — like `git clone /path`, which hard-links objects. Only immutable files may be
-   * lent: an object file is written once, read-only, and only ever removed by unlink (gc), never
-   * rewritten in place, which is what makes sharing its inode safe. Rejects with NotFoundError
-   * naming the first absent key. Wrappers forward it when the inner store has it.
-   */
-  localFiles?(keys: readonly string[], options?: OperationOptions): Promise<LocalObjectFile[]>;
-
-  /**
-   * Optional local fast path, the target half (folder stores). Stores each file under its key by
-   * hard-linking it into place; where a link is impossible (another filesystem, no hard-link
-   * support, the link limit), copies it inside the kernel instead (a reflink where the filesystem
-   * has them). Same guarantees as `put` for every entry — atomic, an existing object is never
-   * replaced — and the store's folders are fsynced once per call, not per object.
-   *
-   * The bytes are NOT read, so NOT verified: a caller that must vouch for what it stores uses
-   * get/put instead (see copyObjects). Safe to repeat whole. Wrappers forward it when the inner
-   * store has it; callers fall back to get/put when either side lacks its half.
-   */
-  adoptFiles?(files: readonly LocalObjectFile[], options?: OperationOptions): Promise<AdoptResult>;
+  /** Batched `get`: the objects present, by key; absent keys are simply left out of the map. */
+  getMany(keys: readonly string[], options?: OperationOptions): Promise<Map<string, Buffer>>;
 }
 
-/** An object's file, lent by `Store.localFiles` for `Store.adoptFiles`. */
+/**
+ * The local fast path between two folder stores on one machine, like `git clone /path`, which
+ * hard-links objects. Callers take it only when the source can `lend` and the target can `adopt`,
+ * and fall back to get/put otherwise.
+ */
+export interface LocalFileTransfer {
+  /**
+   * The source half. Names the files that hold the objects `keys` (chunks/… and objects/… only),
+   * with their stored sizes, so another store can `adopt` them without the bytes passing through
+   * this process. Only immutable files may be lent: an object file is written once, read-only,
+   * and only ever removed by unlink (gc), never rewritten in place, which is what makes sharing
+   * its inode safe. Rejects with NotFoundError naming the first absent key.
+   */
+  lend(keys: readonly string[], options?: OperationOptions): Promise<LocalObjectFile[]>;
+  /**
+   * The target half. Stores each file under its key by hard-linking it into place; where a link
+   * is impossible (another filesystem, no hard-link support, the link limit), copies it inside
+   * the kernel instead (a reflink where the filesystem has them). Same guarantees as `put` for
+   * every entry — atomic, an existing object is never replaced — and the store's folders are
+   * fsynced once per call, not per object.
+   *
+   * The bytes are NOT read, so NOT verified: a caller that must vouch for what it stores uses
+   * get/put instead (see copyObjects). Safe to repeat whole.
+   */
+  adopt(files: readonly LocalObjectFile[], options?: OperationOptions): Promise<AdoptResult>;
+}
+
+/** A lock as the server describes it (docs/protocol.md "Locks"). */
+export interface LockRecord {
+  readonly id: string;
+  readonly path: string;
+  readonly owner: string;
+  readonly locked_at: string;
+}
+
+export interface LockVerification {
+  /** Locks held by the caller's identity. */
+  readonly ours: LockRecord[];
+  /** Locks held by anyone else: pushes may not change these paths. */
+  readonly theirs: LockRecord[];
+}
+
+/**
+ * The lock endpoints of a remote that keeps locks, one request each (no retries: sync/locks.ts
+ * builds the lock client on top of this).
+ */
+export interface RemoteLocks {
+  /** Someone else holding it → LockedError naming them. */
+  createLock(path: string, options?: OperationOptions): Promise<LockRecord>;
+  /** Every lock, or only those on paths under `prefix`. */
+  listLocks(prefix?: string, options?: OperationOptions): Promise<LockRecord[]>;
+  /** The locks split by whether the caller's identity holds them. */
+  verifyLocks(options?: OperationOptions): Promise<LockVerification>;
+  /**
+   * Releases lock `id`. `holder` (when the caller knows it) makes a refusal without force a
+   * LockedError naming who holds it; an absent lock is a NotFoundError.
+   */
+  unlock(
+    id: string,
+    force: boolean,
+    options?: OperationOptions & { holder?: LockRecord },
+  ): Promise<LockRecord>;
+}
+
+/**
+ * Where a store that authenticates gets its bearer token, asked on first use. Injected by the
+ * caller (sync/ looks in MEDIAGIT_TOKEN and the credentials file), so stores never read either.
+ */
+export type TokenProvider = (origin: string, repo: string) => Promise<string | undefined>;
+
+/** An object's file, lent by `LocalFileTransfer.lend` for `LocalFileTransfer.adopt`. */
 export interface LocalObjectFile {
   readonly key: string;
   /** Absolute path of an immutable, complete object file. */
@@ -109,7 +175,7 @@ export interface LocalObjectFile {
   readonly size: number;
 }
 
-/** What `Store.adoptFiles` did, object by object. */
+/** What `LocalFileTransfer.adopt` did, object by object. */
 export interface AdoptResult {
   /** Objects hard-linked into place (they now share the source's inode). */
   linked: number;

@@ -82,7 +82,7 @@ export async function fetchObjects(
     }
     frontier = [];
     const batched =
-      remote.getMany && wave.length > 1
+      remote.capabilities.batch && wave.length > 1
         ? await readMany(
             remote,
             wave.map((oid) => `objects/${oid}`),
@@ -118,7 +118,7 @@ export async function fetchObjects(
     const fileRefs: { oid: Oid; path: string }[] = [];
     const fetched: Held[] = [];
     const todo = level.filter((t) => !visitedTrees.has(t.oid) && visitedTrees.add(t.oid));
-    const treesBatched = remote.getMany
+    const treesBatched = remote.capabilities.batch
       ? await readMany(
           remote,
           (await absent('tree', todo)).map((t) => `objects/${t.oid}`),
@@ -143,7 +143,7 @@ export async function fetchObjects(
     const files = fileRefs.filter(
       (f) => !visitedManifests.has(f.oid) && visitedManifests.add(f.oid),
     );
-    const manifestsBatched = remote.getMany
+    const manifestsBatched = remote.capabilities.batch
       ? await readMany(
           remote,
           (await absent('manifest', files)).map((f) => `objects/${f.oid}`),

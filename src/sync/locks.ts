@@ -1,28 +1,42 @@
 /**
- * File locks on a mediagit server (docs/protocol.md "Locks"): the capability lookup, the push
+ * File locks (docs/protocol.md "Locks"): the lock client the lock commands and push use, the push
  * check, and the read-only bit that tells an artist "lock this before you edit it".
  *
- * Locks are a server feature, so they are reached through the HttpStore under the remote's
- * wrappers (retry, limits, metrics), found by walking their `inner` chain. A remote without the
- * capability (a folder, a bucket) simply has no locks: push skips the check, the lock commands
- * say they need a server remote.
+ * Which client a remote gets is decided by its store's capabilities: a remote whose server keeps
+ * locks gets a client over those endpoints; any other remote (a folder, a bucket) simply has no
+ * locks: push skips the check, the lock commands say they need a server remote.
  */
 import { chmod, lstat } from 'node:fs/promises';
 import { ConfigError, LockedError, StoreUnavailableError } from '../errors/index.js';
 import type { Oid, TreeEntry } from '../objects/index.js';
 import { lockableMatcher, type Repository } from '../repo/index.js';
-import type { OperationOptions, Store } from '../store/index.js';
-import type { LockRecord, LockVerification } from '../store/http/http-store.js';
-import { abortableSleep } from '../store/wrappers/operations.js';
+import {
+  abortableSleep,
+  type LockRecord,
+  type LockVerification,
+  type OperationOptions,
+  type RemoteLocks,
+  type Sleep,
+  type Store,
+} from '../store/index.js';
 import { isErrno } from '../util/fs.js';
 
 export type { LockRecord, LockVerification };
 
-/** What a store offers when its server keeps locks (HttpStore does). */
-export interface LockApi {
+/** File locks on one remote, as the lock commands and push use them. */
+export interface LockClient {
+  /**
+   * False for a remote that keeps no locks: `verifyLocks` and the others then reject with a
+   * ConfigError saying locks need a server remote.
+   */
+  readonly supported: boolean;
+  /** Someone else holding it → LockedError naming them. */
   createLock(path: string, options?: OperationOptions): Promise<LockRecord>;
+  /** Every lock, or those on paths under `prefix`. */
   listLocks(prefix?: string, options?: OperationOptions): Promise<LockRecord[]>;
+  /** The locks split into the caller's and everyone else's. */
   verifyLocks(options?: OperationOptions): Promise<LockVerification>;
+  /** Releases a lock; `holder` names its owner in a refusal. */
   unlock(
     id: string,
     force: boolean,
@@ -30,55 +44,92 @@ export interface LockApi {
   ): Promise<LockRecord>;
 }
 
-function isLockApi(value: unknown): value is LockApi {
-  if (typeof value !== 'object' || value === null) return false;
-  const v = value as Record<string, unknown>;
-  return (
-    typeof v['createLock'] === 'function' &&
-    typeof v['listLocks'] === 'function' &&
-    typeof v['verifyLocks'] === 'function' &&
-    typeof v['unlock'] === 'function'
-  );
-}
-
 /**
- * The lock capability of `store` or of the store it wraps (wrappers expose `inner`, a mirror its
- * `primary`, whose refs — and so locks — are authoritative). null when there is none.
+ * Locks kept by a mediagit server. Lock requests are not Store operations, so the remote's
+ * RetryingStore never sees them: this client gives them the same courtesy, retrying transient
+ * failures and 429s and honouring Retry-After.
  */
-export function lockApiOf(store: Store): LockApi | null {
-  let current: unknown = store;
-  for (let depth = 0; depth < 16 && typeof current === 'object' && current !== null; depth++) {
-    if (isLockApi(current)) return current;
-    const next =
-      (current as { inner?: unknown; primary?: unknown }).inner ??
-      (current as { primary?: unknown }).primary;
-    current = next;
+export class ServerLockClient implements LockClient {
+  readonly supported = true;
+
+  constructor(
+    private readonly remote: RemoteLocks,
+    private readonly sleep: Sleep = abortableSleep,
+  ) {}
+
+  createLock(path: string, options?: OperationOptions): Promise<LockRecord> {
+    return withRetries(() => this.remote.createLock(path, options), undefined, this.sleep);
   }
-  return null;
+
+  listLocks(prefix?: string, options?: OperationOptions): Promise<LockRecord[]> {
+    return withRetries(() => this.remote.listLocks(prefix, options), undefined, this.sleep);
+  }
+
+  verifyLocks(options?: OperationOptions): Promise<LockVerification> {
+    return withRetries(() => this.remote.verifyLocks(options), undefined, this.sleep);
+  }
+
+  unlock(
+    id: string,
+    force: boolean,
+    options?: OperationOptions & { holder?: LockRecord },
+  ): Promise<LockRecord> {
+    return withRetries(() => this.remote.unlock(id, force, options), undefined, this.sleep);
+  }
 }
 
-/** lockApiOf, or a ConfigError saying locks need a server remote. */
-export function requireLockApi(store: Store, remoteName: string): LockApi {
-  const api = lockApiOf(store);
-  if (!api) {
-    throw new ConfigError(
-      `the remote '${remoteName}' (${store.description}) does not support locks`,
-      {
-        hint: 'locks are kept by a mediagit server: use an http(s)://host/<repo> remote',
-      },
+/** A remote without locks: every call says so. */
+export class NoLockClient implements LockClient {
+  readonly supported = false;
+
+  constructor(
+    private readonly description: string,
+    private readonly remoteName: string,
+  ) {}
+
+  /** The ConfigError each call rejects with. */
+  unsupported(): ConfigError {
+    return new ConfigError(
+      `the remote '${this.remoteName}' (${this.description}) does not support locks`,
+      { hint: 'locks are kept by a mediagit server: use an http(s)://host/<repo> remote' },
     );
   }
-  return api;
+
+  createLock(): Promise<LockRecord> {
+    return Promise.reject(this.unsupported());
+  }
+
+  listLocks(): Promise<LockRecord[]> {
+    return Promise.reject(this.unsupported());
+  }
+
+  verifyLocks(): Promise<LockVerification> {
+    return Promise.reject(this.unsupported());
+  }
+
+  unlock(): Promise<LockRecord> {
+    return Promise.reject(this.unsupported());
+  }
 }
 
-/**
- * Lock calls bypass the remote's RetryingStore (they are not Store operations), so they get
- * the same courtesy here: transient failures and 429s are retried, honouring Retry-After.
- */
+/** The lock client for a remote's store, chosen by what the store can do. */
+export function lockClientFor(store: Store, remoteName: string): LockClient {
+  const remote = store.capabilities.locks;
+  return remote ? new ServerLockClient(remote) : new NoLockClient(store.description, remoteName);
+}
+
+/** lockClientFor, or (for a remote without locks) a ConfigError saying locks need a server remote. */
+export function requireLockClient(store: Store, remoteName: string): LockClient {
+  const client = lockClientFor(store, remoteName);
+  if (client instanceof NoLockClient) throw client.unsupported();
+  return client;
+}
+
+/** Retries `fn` on StoreUnavailableError (transient failures, 429s) with backoff and Retry-After. */
 export async function withRetries<T>(
   fn: () => Promise<T>,
   attempts = 4,
-  sleep = abortableSleep,
+  sleep: Sleep = abortableSleep,
 ): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     try {
@@ -171,11 +222,11 @@ export async function checkPushLocks(
   remote: Store,
   commits: Iterable<Oid>,
 ): Promise<void> {
-  const api = lockApiOf(remote);
-  if (!api) return;
+  const client = lockClientFor(remote, remote.description);
+  if (!client.supported) return;
   const list = [...commits];
   if (list.length === 0) return;
-  const { theirs } = await withRetries(() => api.verifyLocks());
+  const { theirs } = await client.verifyLocks();
   if (theirs.length === 0) return;
   const hits = await lockedPathsChanged(repo, list, theirs);
   if (hits.size === 0) return;

@@ -9,6 +9,7 @@ import {
   type StoreOptionValue,
 } from '../store/index.js';
 import type { RetryInfo } from '../store/index.js';
+import { resolveToken } from './credentials.js';
 
 export interface RemoteConfig {
   readonly name: string;
@@ -133,5 +134,5 @@ export function openRemoteStore(
   cwd: string,
   onRetry?: (info: RetryInfo) => void,
 ): Promise<OpenedStore> {
-  return openStore(remote.url, remote.options, cwd, onRetry);
+  return openStore(remote.url, remote.options, cwd, onRetry, resolveToken);
 }

@@ -38,7 +38,7 @@ export async function missingOn(
 
 export interface CopyOptions {
   /**
-   * Take the local fast path when both stores have it (Store.localFiles / adoptFiles: two folders
+   * Take the local fast path when both stores have it (capabilities.localFiles: two folders
    * on one machine): objects are hard-linked, or copied inside the kernel, without being read.
    * Default true; false (`--no-hardlinks`, config `transfer.hardlinks = false`) always reads,
    * verifies and writes every object.
@@ -55,7 +55,9 @@ export interface CopyOptions {
 /** Whether copyObjects would take the local fast path between these two stores. */
 export function canAdopt(from: Store, to: Store, options: CopyOptions = {}): boolean {
   return (
-    options.hardlinks !== false && from.localFiles !== undefined && to.adoptFiles !== undefined
+    options.hardlinks !== false &&
+    from.capabilities.localFiles !== undefined &&
+    to.capabilities.localFiles !== undefined
   );
 }
 
@@ -85,7 +87,7 @@ export async function copyObjects(
   if (canAdopt(from, to, options)) return adoptObjects(from, to, kind, oids, progress, stats);
   // Manifests, trees, commits and tags are small and many: where a side batches, one round trip
   // carries a whole batch instead of one object.
-  if (kind !== 'chunk' && (to.putMany || from.getMany))
+  if (kind !== 'chunk' && (to.capabilities.batch || from.capabilities.batch))
     return copyBatched(from, to, kind, oids, verifier, progress, stats);
   const workers = kind === 'chunk' ? options.workers : undefined;
   await mapLimit(oids, options.concurrency ?? TRANSFER_CONCURRENCY, async (oid) => {
@@ -102,7 +104,7 @@ export async function copyObjects(
       const canonical = await verifier.openStored(kind, oid, stored);
       if (canonical.buffer !== stored.buffer) releaseMemory(canonical);
       await to.put(key, stored);
-      if (from.getReturnsFreshBuffers) releaseMemory(stored);
+      if (from.capabilities.freshBuffers) releaseMemory(stored);
     }
     stats.objects++;
     stats.bytes += size;
@@ -111,7 +113,7 @@ export async function copyObjects(
   });
 }
 
-/** Objects per localFiles/adoptFiles call: each call fsyncs the folders it touched once. */
+/** Objects per lend/adopt call: each call fsyncs the folders it touched once. */
 export const ADOPT_BATCH = 1024;
 
 /** The local fast path: whole batches of object files handed from one folder store to another. */
@@ -123,11 +125,13 @@ async function adoptObjects(
   progress: ProgressSink,
   stats: TransferStats,
 ): Promise<void> {
+  const source = from.capabilities.localFiles!;
+  const target = to.capabilities.localFiles!;
   for (let i = 0; i < oids.length; i += ADOPT_BATCH) {
-    const files = await from.localFiles!(
+    const files = await source.lend(
       oids.slice(i, i + ADOPT_BATCH).map((oid) => ObjectDatabase.keyFor(kind, oid)),
     );
-    const result = await to.adoptFiles!(files);
+    const result = await target.adopt(files);
     // Bytes are what the target gained (objects it already had cost nothing), as the meter counts them.
     stats.objects += files.length;
     stats.bytes += result.bytes;
@@ -147,13 +151,13 @@ export async function readMany(
   keys: readonly string[],
 ): Promise<Map<string, Buffer>> {
   const found = new Map<string, Buffer>();
-  const getMany = store.getMany?.bind(store);
-  if (getMany) {
+  const batch = store.capabilities.batch;
+  if (batch) {
     const groups: string[][] = [];
     for (let i = 0; i < keys.length; i += BATCH_OBJECTS)
       groups.push(keys.slice(i, i + BATCH_OBJECTS));
     await mapLimit(groups, BATCHES_IN_FLIGHT, async (group) => {
-      for (const [key, data] of await getMany(group)) found.set(key, data);
+      for (const [key, data] of await batch.getMany(group)) found.set(key, data);
     });
   }
   // Whatever a batch left out is asked for alone: the single get reports NotFound precisely.
@@ -186,7 +190,8 @@ async function copyBatched(
       const sending = batch;
       batch = [];
       bytes = 0;
-      if (to.putMany) await to.putMany(sending);
+      const batching = to.capabilities.batch;
+      if (batching) await batching.putMany(sending);
       else await mapLimit(sending, TRANSFER_CONCURRENCY, (e) => to.put(e.key, e.data));
       for (const e of sending) {
         stats.objects++;

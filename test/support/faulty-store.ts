@@ -5,12 +5,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { StoreUnavailableError } from '../../src/errors/index.js';
 import {
-  assertValidKey,
-  assertValidRefName,
+  BASIC_CAPABILITIES,
+  ForwardingStore,
   type ListedKey,
   type OperationOptions,
-  type RefValue,
+  type Passage,
   type Store,
+  type StoreCapabilities,
 } from '../../src/store/index.js';
 import { STORE_OPERATIONS, type StoreOperation } from '../../src/store/wrappers/operations.js';
 
@@ -31,6 +32,12 @@ export interface FaultyStoreOptions {
   failAfterWriteRate?: number;
   /** Operations that may fail; the others only get latency. Default: all. */
   operations?: readonly StoreOperation[];
+  /**
+   * Offer the inner store's capabilities, their calls faulted like the operations they count as
+   * (a batch as get/put). Default false: the store stands for a remote across a network, and a
+   * folder's hard-link fast path would let a transfer slip past the faults.
+   */
+  forwardCapabilities?: boolean;
 }
 
 /** xorshift32: tiny, seedable, good enough to scatter faults; not for anything cryptographic. */
@@ -48,8 +55,8 @@ export function seededRandom(seed: number): () => number {
 
 const WRITES: ReadonlySet<StoreOperation> = new Set(['put', 'delete', 'compareAndSwapRef']);
 
-export class FaultyStore implements Store {
-  readonly description: string;
+export class FaultyStore extends ForwardingStore {
+  override readonly capabilities: StoreCapabilities;
   /** Mutable so a test can switch faults off (0) or force them (1) mid-way. */
   failureRate: number;
   /** Failures injected so far, by when they struck. */
@@ -64,11 +71,11 @@ export class FaultyStore implements Store {
   private readonly failAfterWriteRate: number;
   private readonly operations: ReadonlySet<StoreOperation>;
 
-  constructor(
-    readonly inner: Store,
-    options: FaultyStoreOptions = {},
-  ) {
-    this.description = `faulty(${inner.description})`;
+  constructor(inner: Store, options: FaultyStoreOptions = {}) {
+    super(inner, `faulty(${inner.description})`);
+    this.capabilities = options.forwardCapabilities
+      ? this.forwardCapabilities(inner.capabilities)
+      : BASIC_CAPABILITIES;
     this.random = seededRandom(options.seed ?? 1);
     this.failureRate = options.failureRate ?? 0.2;
     this.retryAfterRate = options.retryAfterRate ?? 0.25;
@@ -111,14 +118,14 @@ export class FaultyStore implements Store {
     };
   }
 
-  private async call<T>(op: StoreOperation, fn: () => Promise<T>): Promise<T> {
-    const plan = this.plan(op);
+  protected override async pass<T>({ operation, run }: Passage<T>): Promise<T> {
+    const plan = this.plan(operation);
     if (plan.latencyMs >= 1) await sleep(plan.latencyMs);
     if (plan.error && plan.fail === 'before') {
       this.injected.before++;
       throw plan.error;
     }
-    const result = await fn();
+    const result = await run();
     if (plan.error && plan.fail === 'after') {
       this.injected.after++;
       throw plan.error;
@@ -126,23 +133,8 @@ export class FaultyStore implements Store {
     return result;
   }
 
-  async get(key: string, options?: OperationOptions): Promise<Buffer> {
-    assertValidKey(key);
-    return this.call('get', () => this.inner.get(key, options));
-  }
-
-  async put(key: string, data: Uint8Array, options?: OperationOptions): Promise<void> {
-    assertValidKey(key);
-    return this.call('put', () => this.inner.put(key, data, options));
-  }
-
-  async has(keys: readonly string[], options?: OperationOptions): Promise<boolean[]> {
-    for (const key of keys) assertValidKey(key);
-    return this.call('has', () => this.inner.has(keys, options));
-  }
-
   /** A failing listing breaks off after a few items, the way a paginated listing loses a page. */
-  async *list(prefix: string, options?: OperationOptions): AsyncIterable<ListedKey> {
+  override async *list(prefix: string, options?: OperationOptions): AsyncIterable<ListedKey> {
     const plan = this.plan('list');
     if (plan.latencyMs >= 1) await sleep(plan.latencyMs);
     let yielded = 0;
@@ -158,35 +150,5 @@ export class FaultyStore implements Store {
       this.injected.midList++;
       throw plan.error;
     }
-  }
-
-  async delete(key: string, options?: OperationOptions): Promise<void> {
-    assertValidKey(key);
-    return this.call('delete', () => this.inner.delete(key, options));
-  }
-
-  async readRef(name: string, options?: OperationOptions): Promise<RefValue | null> {
-    assertValidRefName(name);
-    return this.call('readRef', () => this.inner.readRef(name, options));
-  }
-
-  async compareAndSwapRef(
-    name: string,
-    expected: RefValue | null,
-    next: string | null,
-    options?: OperationOptions,
-  ): Promise<boolean> {
-    assertValidRefName(name);
-    return this.call('compareAndSwapRef', () =>
-      this.inner.compareAndSwapRef(name, expected, next, options),
-    );
-  }
-
-  async listRefs(prefix: string, options?: OperationOptions): Promise<Map<string, RefValue>> {
-    return this.call('listRefs', () => this.inner.listRefs(prefix, options));
-  }
-
-  close(): Promise<void> {
-    return this.inner.close();
   }
 }

@@ -23,7 +23,13 @@ import {
   type FileMap,
   type FileRecord,
 } from '../../src/repo/index.js';
-import type { ListedKey, OperationOptions, RefValue, Store } from '../../src/store/index.js';
+import {
+  BASIC_CAPABILITIES,
+  type ListedKey,
+  type OperationOptions,
+  type RefValue,
+  type Store,
+} from '../../src/store/index.js';
 import { fetchObjects, readDescriptor, type TransferStats } from '../../src/sync/index.js';
 import { CLI_PATH, cliEnv } from './cli.js';
 
@@ -331,6 +337,8 @@ export async function fsckFull(repo: Repository): Promise<FsckReport> {
  */
 export class SubstitutingStore implements Store {
   readonly description: string;
+  /** None of the inner store's: a batch or a hard link would bypass the substitution. */
+  readonly capabilities = BASIC_CAPABILITIES;
   served = 0;
 
   constructor(

@@ -12,6 +12,7 @@ import {
 } from '../../errors/index.js';
 import { mapLimit } from '../../util/limit.js';
 import {
+  BASIC_CAPABILITIES,
   assertValidKey,
   assertValidRefName,
   isValidKey,
@@ -68,6 +69,7 @@ const REF_OID_METADATA = 'oid';
  */
 export class AzureBlobStore implements Store {
   readonly description: string;
+  readonly capabilities = BASIC_CAPABILITIES;
   readonly endpoint: string;
   private readonly containerName: string;
   private readonly prefix: string;

@@ -10,6 +10,7 @@ import {
 } from '../../errors/index.js';
 import { mapLimit } from '../../util/limit.js';
 import {
+  BASIC_CAPABILITIES,
   assertValidKey,
   assertValidRefName,
   isValidKey,
@@ -63,6 +64,7 @@ const BUCKET_MISSING = /bucket does not exist/i;
  */
 export class GcsStore implements Store {
   readonly description: string;
+  readonly capabilities = BASIC_CAPABILITIES;
   readonly endpoint: string;
   private readonly bucketName: string;
   private readonly prefix: string;

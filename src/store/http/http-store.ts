@@ -10,16 +10,19 @@
 import { getCACertificates } from 'node:tls';
 import { Pool, type Dispatcher } from 'undici';
 import { LockedError, NotFoundError, StoreUnavailableError } from '../../errors/index.js';
-import { kindFromCode, type ObjectKind } from '../../objects/kinds.js';
+import { kindFromCode, type ObjectKind } from '../object-kinds.js';
 import {
   assertValidKey,
   assertValidRefName,
   isValidKey,
   isValidRefName,
   type ListedKey,
+  type LockRecord,
+  type LockVerification,
   type OperationOptions,
   type RefValue,
   type Store,
+  type StoreCapabilities,
 } from '../store.js';
 import { abortableSleep, throwIfAborted, type Sleep } from '../wrappers/operations.js';
 import {
@@ -55,27 +58,14 @@ const DEFAULT_RATE_LIMIT_WAIT_MS = 1000;
 const REPO_SEGMENT = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 const RESERVED_REPOS = new Set(['health', 'metrics', 'api']);
 
-/** A lock as the server describes it. */
-export interface LockRecord {
-  readonly id: string;
-  readonly path: string;
-  readonly owner: string;
-  readonly locked_at: string;
-}
-
-export interface LockVerification {
-  /** Locks held by the caller's identity. */
-  readonly ours: LockRecord[];
-  /** Locks held by anyone else: pushes may not change these paths. */
-  readonly theirs: LockRecord[];
-}
+export type { LockRecord, LockVerification };
 
 export interface HttpStoreOptions {
   /** `http(s)://host[:port]`. */
   readonly origin: string;
   /** Repository name on the server: `name` or `group/name`. */
   readonly repo: string;
-  /** The bearer token, or how to get it on first use (MEDIAGIT_TOKEN, then the credentials file). */
+  /** The bearer token, or how to get it on first use (the caller's token lookup). */
   readonly token?: string | (() => Promise<string | undefined>);
   /** Keep-alive connections to the server. Default 16. */
   readonly connections?: number;
@@ -188,6 +178,20 @@ function lockList(value: unknown, field: string): LockRecord[] {
 
 export class HttpStore implements Store {
   readonly description: string;
+  /** Packs carry many objects per request, and the server keeps locks. */
+  readonly capabilities: StoreCapabilities = {
+    freshBuffers: false,
+    batch: {
+      putMany: (entries, options) => this.putMany(entries, options),
+      getMany: (keys, options) => this.getMany(keys, options),
+    },
+    locks: {
+      createLock: (path, options) => this.createLock(path, options),
+      listLocks: (prefix, options) => this.listLocks(prefix, options),
+      verifyLocks: (options) => this.verifyLocks(options),
+      unlock: (id, force, options) => this.unlock(id, force, options),
+    },
+  };
   /** `http(s)://host[:port]/<repo>`, the URL `mediagit login` takes. */
   readonly url: string;
   readonly origin: string;

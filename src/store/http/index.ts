@@ -1,5 +1,5 @@
-import { resolveToken } from '../../sync/credentials.js';
-import type { StoreLocation, StoreOptions } from '../open.js';
+import type { StoreLocation, StoreOptions } from '../location.js';
+import type { TokenProvider } from '../store.js';
 import { configError } from './errors.js';
 import { HttpStore } from './http-store.js';
 
@@ -8,11 +8,15 @@ export * from './errors.js';
 export * from './pack.js';
 
 /**
- * The backend for an `http(s)://host/repo` remote. The token comes from MEDIAGIT_TOKEN or the
- * user's credentials file, looked up on the first request — never from the remote's options,
- * which live in the repository's config.
+ * The backend for an `http(s)://host/repo` remote. The token comes from `tokens` (the caller's
+ * lookup: MEDIAGIT_TOKEN, the credentials file), asked on the first request — never from the
+ * remote's options, which live in the repository's config. Without `tokens`, requests carry none.
  */
-export function openHttpStore(location: StoreLocation, options: StoreOptions): HttpStore {
+export function openHttpStore(
+  location: StoreLocation,
+  options: StoreOptions,
+  tokens?: TokenProvider,
+): HttpStore {
   if (options['token'] !== undefined || options['password'] !== undefined) {
     throw configError(
       'a token does not belong in the repository config (it would be shared with everyone who copies the repository)',
@@ -28,7 +32,7 @@ export function openHttpStore(location: StoreLocation, options: StoreOptions): H
   return new HttpStore({
     origin,
     repo,
-    token: () => resolveToken(origin, repo),
+    ...(tokens ? { token: () => tokens(origin, repo) } : {}),
     ...(n !== undefined ? { connections: n } : {}),
   });
 }

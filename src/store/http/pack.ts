@@ -7,7 +7,7 @@
  * Integers are big-endian, like the envelope header. Records carry the envelope bytes exactly as
  * stored; a pack says nothing about their validity, which the receiver checks per record.
  */
-import { KIND_CODES, kindFromCode, type ObjectKind } from '../../objects/kinds.js';
+import { KIND_CODES, kindFromCode, type ObjectKind } from '../object-kinds.js';
 
 export const PACK_MAGIC = Buffer.from('MGPK', 'latin1');
 export const PACK_VERSION = 1;

@@ -32,6 +32,7 @@ import {
   type LocalObjectFile,
   type RefValue,
   type Store,
+  type StoreCapabilities,
 } from '../store.js';
 
 export interface LocalStoreOptions {
@@ -56,7 +57,14 @@ const LOCAL_FILE_CONCURRENCY = 8;
  */
 export class LocalStore implements Store {
   readonly description: string;
-  readonly getReturnsFreshBuffers = true;
+  /** Reads are new `readFile` buffers; objects are immutable files that may be lent and linked. */
+  readonly capabilities: StoreCapabilities = {
+    freshBuffers: true,
+    localFiles: {
+      lend: (keys) => this.localFiles(keys),
+      adopt: (files) => this.adoptFiles(files),
+    },
+  };
   private readonly fsync: boolean;
   private readonly createdDirs = new Set<string>();
   private readonly linkFile: (existingPath: string, newPath: string) => Promise<void>;

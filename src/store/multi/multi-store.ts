@@ -6,6 +6,7 @@ import {
   type OperationOptions,
   type RefValue,
   type Store,
+  type StoreCapabilities,
 } from '../store.js';
 import { isTransientError } from '../wrappers/retry.js';
 
@@ -67,7 +68,8 @@ async function putManyOn(
   entries: readonly { key: string; data: Uint8Array }[],
   options: OperationOptions | undefined,
 ): Promise<void> {
-  if (store.putMany) return store.putMany(entries, options);
+  const batch = store.capabilities.batch;
+  if (batch) return batch.putMany(entries, options);
   for (const { key, data } of entries) await store.put(key, data, options);
 }
 
@@ -76,7 +78,8 @@ async function getManyOn(
   keys: readonly string[],
   options: OperationOptions | undefined,
 ): Promise<Map<string, Buffer>> {
-  if (store.getMany) return store.getMany(keys, options);
+  const batch = store.capabilities.batch;
+  if (batch) return batch.getMany(keys, options);
   const out = new Map<string, Buffer>();
   for (const key of keys) {
     try {
@@ -135,22 +138,38 @@ export class MultiStore implements Store {
     this.mirrorAttempts = Math.max(1, options.mirrorAttempts ?? 10);
     this.onMirrorFailure = options.onMirrorFailure;
     this.retriable = options.isRetriable ?? isTransientError;
-    if (primary.putMany || secondary.putMany) {
-      this.putMany = async (entries, opts) => {
-        for (const { key } of entries) assertValidKey(key);
-        await allOrFirstError([
-          putManyOn(primary, entries, opts),
-          putManyOn(secondary, entries, opts),
-        ]);
-      };
-    }
-    if (primary.getMany || secondary.getMany)
-      this.getMany = (keys, opts) => this.readMany(keys, opts);
+    this.capabilities = {
+      // A read may come from either side, so its buffer is fresh only if both sides' are.
+      freshBuffers: primary.capabilities.freshBuffers && secondary.capabilities.freshBuffers,
+      ...(primary.capabilities.batch || secondary.capabilities.batch
+        ? {
+            batch: {
+              putMany: (e, o) => this.writeMany(e, o),
+              getMany: (k, o) => this.readMany(k, o),
+            },
+          }
+        : {}),
+      // Locks live with the refs, and the primary's refs are authoritative.
+      ...(primary.capabilities.locks ? { locks: primary.capabilities.locks } : {}),
+    };
   }
 
-  /** Present when either side batches; the side that does not gets one call per entry. Same semantics as put/get. */
-  declare readonly putMany?: Store['putMany'];
-  declare readonly getMany?: Store['getMany'];
+  /**
+   * Batching when either side batches; the side that does not gets one call per entry. Same
+   * semantics as put/get. No local-file fast path: adopted files would land on the primary only.
+   */
+  readonly capabilities: StoreCapabilities;
+
+  private async writeMany(
+    entries: readonly { key: string; data: Uint8Array }[],
+    options?: OperationOptions,
+  ): Promise<void> {
+    for (const { key } of entries) assertValidKey(key);
+    await allOrFirstError([
+      putManyOn(this.primary, entries, options),
+      putManyOn(this.secondary, entries, options),
+    ]);
+  }
 
   /** getMany with get's fallback: what the primary lacks (or cannot serve) is asked of the secondary, and repaired. */
   private async readMany(

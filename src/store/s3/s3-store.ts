@@ -7,6 +7,7 @@ import {
   StoreUnavailableError,
 } from '../../errors/index.js';
 import {
+  BASIC_CAPABILITIES,
   assertValidKey,
   assertValidRefName,
   isValidKey,
@@ -106,6 +107,7 @@ interface RefHead {
  */
 export class S3Store implements Store {
   readonly description: string;
+  readonly capabilities = BASIC_CAPABILITIES;
   readonly bucket: string;
   readonly prefix: string;
   /** Endpoint for messages, without any userinfo. */

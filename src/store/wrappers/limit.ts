@@ -1,14 +1,7 @@
 import { Semaphore } from '../../util/limit.js';
-import { abortReason, throwIfAborted } from './operations.js';
-import {
-  assertObjectKey,
-  assertValidKey,
-  assertValidRefName,
-  type ListedKey,
-  type OperationOptions,
-  type RefValue,
-  type Store,
-} from '../store.js';
+import { ForwardingStore, type Passage } from './forwarding.js';
+import { abortReason, isRefOperation, throwIfAborted } from './operations.js';
+import type { ListedKey, OperationOptions, Store } from '../store.js';
 
 /** Config `max_concurrent_parts`: parallel object transfers per remote. */
 export const DEFAULT_MAX_CONCURRENT = 8;
@@ -28,65 +21,19 @@ export interface ConcurrencyLimitOptions {
  * Bounds the requests a Store has in flight (connections, sockets, memory for bodies) however
  * many callers pile up. Validation happens before queueing, so a bad key never waits for a slot.
  */
-export class ConcurrencyLimitedStore implements Store {
-  readonly description: string;
+export class ConcurrencyLimitedStore extends ForwardingStore {
   private readonly data: Semaphore;
   private readonly refs: Semaphore;
-  /** Present only when the inner store batches (see Store.putMany); one batch holds one data slot. */
-  declare readonly putMany?: Store['putMany'];
-  declare readonly getMany?: Store['getMany'];
-  /** Present only when the inner store has the local fast path; one batch holds one data slot. */
-  declare readonly getReturnsFreshBuffers?: boolean;
-  declare readonly localFiles?: Store['localFiles'];
-  declare readonly adoptFiles?: Store['adoptFiles'];
 
-  constructor(
-    readonly inner: Store,
-    options: ConcurrencyLimitOptions = {},
-  ) {
-    this.description = inner.description;
-    if (inner.getReturnsFreshBuffers) this.getReturnsFreshBuffers = true;
+  constructor(inner: Store, options: ConcurrencyLimitOptions = {}) {
+    super(inner);
     this.data = new Semaphore(options.maxConcurrent ?? DEFAULT_MAX_CONCURRENT);
     this.refs = new Semaphore(options.maxConcurrentRefs ?? DEFAULT_MAX_CONCURRENT_REFS);
-    if (inner.putMany) {
-      this.putMany = async (entries, opts) => {
-        for (const { key } of entries) assertValidKey(key);
-        return this.within(this.data, opts, () => inner.putMany!(entries, opts));
-      };
-    }
-    if (inner.getMany) {
-      this.getMany = async (keys, opts) => {
-        for (const key of keys) assertValidKey(key);
-        return this.within(this.data, opts, () => inner.getMany!(keys, opts));
-      };
-    }
-    if (inner.localFiles) {
-      this.localFiles = async (keys, opts) => {
-        for (const key of keys) assertObjectKey(key);
-        return this.within(this.data, opts, () => inner.localFiles!(keys, opts));
-      };
-    }
-    if (inner.adoptFiles) {
-      this.adoptFiles = async (files, opts) => {
-        for (const { key } of files) assertObjectKey(key);
-        return this.within(this.data, opts, () => inner.adoptFiles!(files, opts));
-      };
-    }
   }
 
-  async get(key: string, options?: OperationOptions): Promise<Buffer> {
-    assertValidKey(key);
-    return this.within(this.data, options, () => this.inner.get(key, options));
-  }
-
-  async put(key: string, data: Uint8Array, options?: OperationOptions): Promise<void> {
-    assertValidKey(key);
-    return this.within(this.data, options, () => this.inner.put(key, data, options));
-  }
-
-  async has(keys: readonly string[], options?: OperationOptions): Promise<boolean[]> {
-    for (const key of keys) assertValidKey(key);
-    return this.within(this.data, options, () => this.inner.has(keys, options));
+  /** One slot per call; a batch or a set of local files holds one data slot for the whole call. */
+  protected override pass<T>({ operation, options, run }: Passage<T>): Promise<T> {
+    return this.within(isRefOperation(operation) ? this.refs : this.data, options, run);
   }
 
   /**
@@ -94,7 +41,7 @@ export class ConcurrencyLimitedStore implements Store {
    * calls between items (gc deletes, fsck reads), and holding a slot across them would deadlock at
    * a limit of 1 and starve transfers at any limit.
    */
-  async *list(prefix: string, options?: OperationOptions): AsyncIterable<ListedKey> {
+  override async *list(prefix: string, options?: OperationOptions): AsyncIterable<ListedKey> {
     const iterator = this.inner.list(prefix, options)[Symbol.asyncIterator]();
     let finished = false;
     try {
@@ -110,36 +57,6 @@ export class ConcurrencyLimitedStore implements Store {
       // An early `break` or an error must still let the backend close its cursor or connection.
       if (!finished) await iterator.return?.();
     }
-  }
-
-  async delete(key: string, options?: OperationOptions): Promise<void> {
-    assertValidKey(key);
-    return this.within(this.data, options, () => this.inner.delete(key, options));
-  }
-
-  async readRef(name: string, options?: OperationOptions): Promise<RefValue | null> {
-    assertValidRefName(name);
-    return this.within(this.refs, options, () => this.inner.readRef(name, options));
-  }
-
-  async compareAndSwapRef(
-    name: string,
-    expected: RefValue | null,
-    next: string | null,
-    options?: OperationOptions,
-  ): Promise<boolean> {
-    assertValidRefName(name);
-    return this.within(this.refs, options, () =>
-      this.inner.compareAndSwapRef(name, expected, next, options),
-    );
-  }
-
-  async listRefs(prefix: string, options?: OperationOptions): Promise<Map<string, RefValue>> {
-    return this.within(this.refs, options, () => this.inner.listRefs(prefix, options));
-  }
-
-  close(): Promise<void> {
-    return this.inner.close();
   }
 
   private async within<T>(

@@ -1,4 +1,5 @@
 import type { ListedKey, OperationOptions, RefValue, Store } from '../store.js';
+import { ForwardingStore, type Passage } from './forwarding.js';
 import { STORE_OPERATIONS, type StoreOperation } from './operations.js';
 
 /**
@@ -64,73 +65,14 @@ function emptyOperations(): Record<StoreOperation, OperationMetrics> {
  * RetryingStore it sees logical operations (what the user asked for, "bytes sent" once per object);
  * inside it sees every attempt, which is what a bandwidth or error-rate graph wants.
  */
-export class MeteredStore implements Store {
-  readonly description: string;
+export class MeteredStore extends ForwardingStore {
   private readonly now: () => number;
   private operations = emptyOperations();
   private casConflicts = 0;
-  /**
-   * Present only when the inner store batches. A batch counts as one `put` (or `get`) call
-   * carrying all its bytes, so "bytes sent" stays the sum of what was stored either way.
-   */
-  declare readonly putMany?: Store['putMany'];
-  declare readonly getMany?: Store['getMany'];
-  /**
-   * Present only when the inner store has the local fast path. Lending files counts as a `get`
-   * of their stored bytes and adopting them as a `put` of the bytes the store gained, so "bytes
-   * sent" and "bytes received" mean the same whether objects were copied or hard-linked.
-   */
-  declare readonly getReturnsFreshBuffers?: boolean;
-  declare readonly localFiles?: Store['localFiles'];
-  declare readonly adoptFiles?: Store['adoptFiles'];
 
-  constructor(
-    readonly inner: Store,
-    options: MeteredStoreOptions = {},
-  ) {
-    this.description = inner.description;
-    if (inner.getReturnsFreshBuffers) this.getReturnsFreshBuffers = true;
+  constructor(inner: Store, options: MeteredStoreOptions = {}) {
+    super(inner);
     this.now = options.now ?? (() => performance.now());
-    if (inner.putMany) {
-      this.putMany = (entries, opts) =>
-        this.measure(
-          'put',
-          () => inner.putMany!(entries, opts),
-          (_result, m) => {
-            for (const e of entries) m.bytesWritten += e.data.byteLength;
-          },
-        );
-    }
-    if (inner.getMany) {
-      this.getMany = (keys, opts) =>
-        this.measure(
-          'get',
-          () => inner.getMany!(keys, opts),
-          (found, m) => {
-            for (const data of found.values()) m.bytesRead += data.byteLength;
-          },
-        );
-    }
-    if (inner.localFiles) {
-      this.localFiles = (keys, opts) =>
-        this.measure(
-          'get',
-          () => inner.localFiles!(keys, opts),
-          (files, m) => {
-            for (const f of files) m.bytesRead += f.size;
-          },
-        );
-    }
-    if (inner.adoptFiles) {
-      this.adoptFiles = (files, opts) =>
-        this.measure(
-          'put',
-          () => inner.adoptFiles!(files, opts),
-          (result, m) => {
-            m.bytesWritten += result.bytes;
-          },
-        );
-    }
   }
 
   snapshot(): MetricsSnapshot {
@@ -165,56 +107,33 @@ export class MeteredStore implements Store {
     return m;
   }
 
-  private async measure<T>(
-    op: StoreOperation,
-    fn: () => Promise<T>,
-    onSuccess?: (result: T, m: OperationMetrics) => void,
-  ): Promise<T> {
+  /**
+   * A batch counts as one `put` (or `get`) call carrying all its bytes, so "bytes sent" stays the
+   * sum of what was stored either way. Lending files counts as a `get` of their stored bytes and
+   * adopting them as a `put` of the bytes the store gained, so "bytes sent" and "bytes received"
+   * mean the same whether objects were copied or hard-linked.
+   */
+  protected override async pass<T>({ operation, run, traffic }: Passage<T>): Promise<T> {
     const started = this.now();
     let result: T;
     try {
-      result = await fn();
+      result = await run();
     } catch (err) {
-      this.record(op, started, true);
+      this.record(operation, started, true);
       throw err;
     }
-    const m = this.record(op, started, false);
-    onSuccess?.(result, m);
+    const m = this.record(operation, started, false);
+    const moved = traffic?.(result);
+    if (moved) {
+      m.bytesRead += moved.bytesRead ?? 0;
+      m.bytesWritten += moved.bytesWritten ?? 0;
+      m.items += moved.items ?? 0;
+    }
     return result;
   }
 
-  get(key: string, options?: OperationOptions): Promise<Buffer> {
-    return this.measure(
-      'get',
-      () => this.inner.get(key, options),
-      (data, m) => {
-        m.bytesRead += data.byteLength;
-      },
-    );
-  }
-
-  put(key: string, data: Uint8Array, options?: OperationOptions): Promise<void> {
-    return this.measure(
-      'put',
-      () => this.inner.put(key, data, options),
-      (_result, m) => {
-        m.bytesWritten += data.byteLength;
-      },
-    );
-  }
-
-  has(keys: readonly string[], options?: OperationOptions): Promise<boolean[]> {
-    return this.measure(
-      'has',
-      () => this.inner.has(keys, options),
-      (_result, m) => {
-        m.items += keys.length;
-      },
-    );
-  }
-
   /** One call per listing; its duration runs from the first request to the end (or abandonment). */
-  async *list(prefix: string, options?: OperationOptions): AsyncIterable<ListedKey> {
+  override async *list(prefix: string, options?: OperationOptions): AsyncIterable<ListedKey> {
     const started = this.now();
     let failed = false;
     let count = 0;
@@ -231,40 +150,15 @@ export class MeteredStore implements Store {
     }
   }
 
-  delete(key: string, options?: OperationOptions): Promise<void> {
-    return this.measure('delete', () => this.inner.delete(key, options));
-  }
-
-  readRef(name: string, options?: OperationOptions): Promise<RefValue | null> {
-    return this.measure('readRef', () => this.inner.readRef(name, options));
-  }
-
-  compareAndSwapRef(
+  /** A CAS that returned false is no error, but a conflict worth counting apart. */
+  override async compareAndSwapRef(
     name: string,
     expected: RefValue | null,
     next: string | null,
     options?: OperationOptions,
   ): Promise<boolean> {
-    return this.measure(
-      'compareAndSwapRef',
-      () => this.inner.compareAndSwapRef(name, expected, next, options),
-      (swapped) => {
-        if (!swapped) this.casConflicts++;
-      },
-    );
-  }
-
-  listRefs(prefix: string, options?: OperationOptions): Promise<Map<string, RefValue>> {
-    return this.measure(
-      'listRefs',
-      () => this.inner.listRefs(prefix, options),
-      (refs, m) => {
-        m.items += refs.size;
-      },
-    );
-  }
-
-  close(): Promise<void> {
-    return this.inner.close();
+    const swapped = await super.compareAndSwapRef(name, expected, next, options);
+    if (!swapped) this.casConflicts++;
+    return swapped;
   }
 }

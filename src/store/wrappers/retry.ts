@@ -1,13 +1,12 @@
 import { MediagitError, StoreUnavailableError, isRetriable } from '../../errors/index.js';
 import {
-  assertObjectKey,
-  assertValidKey,
   assertValidRefName,
   type ListedKey,
   type OperationOptions,
   type RefValue,
   type Store,
 } from '../store.js';
+import { ForwardingStore, type Passage } from './forwarding.js';
 import { abortableSleep, throwIfAborted, type Sleep, type StoreOperation } from './operations.js';
 
 export const DEFAULT_MAX_RETRIES = 3;
@@ -98,8 +97,7 @@ function retryAfterOf(err: unknown): number | undefined {
  * Arguments are validated here, before the first attempt, so an invalid key is a TypeError
  * that never reaches (or is retried against) the backend.
  */
-export class RetryingStore implements Store {
-  readonly description: string;
+export class RetryingStore extends ForwardingStore {
   private readonly maxRetries: number;
   private readonly baseDelayMs: number;
   private readonly maxDelayMs: number;
@@ -109,12 +107,8 @@ export class RetryingStore implements Store {
   private readonly random: () => number;
   private readonly onRetry: ((info: RetryInfo) => void) | undefined;
 
-  constructor(
-    readonly inner: Store,
-    options: RetryOptions = {},
-  ) {
-    this.description = inner.description;
-    if (inner.getReturnsFreshBuffers) this.getReturnsFreshBuffers = true;
+  constructor(inner: Store, options: RetryOptions = {}) {
+    super(inner);
     this.maxRetries = Math.max(0, Math.floor(options.maxRetries ?? DEFAULT_MAX_RETRIES));
     this.baseDelayMs = options.baseDelayMs ?? DEFAULT_BASE_DELAY_MS;
     this.maxDelayMs = options.maxDelayMs ?? DEFAULT_MAX_DELAY_MS;
@@ -123,47 +117,7 @@ export class RetryingStore implements Store {
     this.sleep = options.sleep ?? abortableSleep;
     this.random = options.random ?? Math.random;
     this.onRetry = options.onRetry;
-    if (inner.putMany) {
-      // Safe to repeat whole: every entry is content-addressed, so re-storing what landed is a no-op.
-      this.putMany = async (entries, opts) => {
-        for (const { key } of entries) assertValidKey(key);
-        return this.run('put', `${entries.length} objects`, opts, () =>
-          inner.putMany!(entries, opts),
-        );
-      };
-    }
-    if (inner.getMany) {
-      this.getMany = async (keys, opts) => {
-        for (const key of keys) assertValidKey(key);
-        return this.run('get', `${keys.length} objects`, opts, () => inner.getMany!(keys, opts));
-      };
-    }
-    if (inner.localFiles) {
-      this.localFiles = async (keys, opts) => {
-        for (const key of keys) assertObjectKey(key);
-        return this.run('get', `${keys.length} local files`, opts, () =>
-          inner.localFiles!(keys, opts),
-        );
-      };
-    }
-    if (inner.adoptFiles) {
-      // Safe to repeat whole: an object already in place is left alone.
-      this.adoptFiles = async (files, opts) => {
-        for (const { key } of files) assertObjectKey(key);
-        return this.run('put', `${files.length} local files`, opts, () =>
-          inner.adoptFiles!(files, opts),
-        );
-      };
-    }
   }
-
-  /** Present only when the inner store batches (see Store.putMany). */
-  declare readonly putMany?: Store['putMany'];
-  declare readonly getMany?: Store['getMany'];
-  /** Present only when the inner store has the local fast path (see Store.localFiles). */
-  declare readonly getReturnsFreshBuffers?: boolean;
-  declare readonly localFiles?: Store['localFiles'];
-  declare readonly adoptFiles?: Store['adoptFiles'];
 
   /** Full jitter: uniform in [0, min(cap, base·2^n)], raised to the server's Retry-After if it gave one. */
   delayFor(retryIndex: number, err: unknown): number {
@@ -201,38 +155,22 @@ export class RetryingStore implements Store {
     await this.sleep(delayMs, signal);
   }
 
-  private async run<T>(
-    operation: StoreOperation,
-    target: string,
-    options: OperationOptions | undefined,
-    fn: () => Promise<T>,
-  ): Promise<T> {
+  /**
+   * Every call but list and compareAndSwapRef. Repeating a call is safe: reads change nothing,
+   * and re-storing a content-addressed key (put, a batch, adopted files) or deleting an absent
+   * one is a no-op.
+   */
+  protected override async pass<T>({ operation, target, options, run }: Passage<T>): Promise<T> {
     const signal = options?.signal;
     for (let retryIndex = 0; ; retryIndex++) {
       throwIfAborted(signal);
       try {
-        return await fn();
+        return await run();
       } catch (err) {
         if (retryIndex >= this.maxRetries || !this.shouldRetry(err, signal)) throw err;
         await this.pause(operation, target, retryIndex, err, signal);
       }
     }
-  }
-
-  async get(key: string, options?: OperationOptions): Promise<Buffer> {
-    assertValidKey(key);
-    return this.run('get', key, options, () => this.inner.get(key, options));
-  }
-
-  /** Safe to repeat even if a failed attempt landed: re-putting a content-addressed key is a no-op. */
-  async put(key: string, data: Uint8Array, options?: OperationOptions): Promise<void> {
-    assertValidKey(key);
-    return this.run('put', key, options, () => this.inner.put(key, data, options));
-  }
-
-  async has(keys: readonly string[], options?: OperationOptions): Promise<boolean[]> {
-    for (const key of keys) assertValidKey(key);
-    return this.run('has', `${keys.length} keys`, options, () => this.inner.has(keys, options));
   }
 
   /**
@@ -241,7 +179,7 @@ export class RetryingStore implements Store {
    * progress, so a long listing with sporadic blips completes, while a backend that fails before
    * yielding anything new still gives up after `maxRetries`.
    */
-  async *list(prefix: string, options?: OperationOptions): AsyncIterable<ListedKey> {
+  override async *list(prefix: string, options?: OperationOptions): AsyncIterable<ListedKey> {
     const signal = options?.signal;
     const yielded = new Set<string>();
     let retryIndex = 0;
@@ -265,16 +203,6 @@ export class RetryingStore implements Store {
     }
   }
 
-  async delete(key: string, options?: OperationOptions): Promise<void> {
-    assertValidKey(key);
-    return this.run('delete', key, options, () => this.inner.delete(key, options));
-  }
-
-  async readRef(name: string, options?: OperationOptions): Promise<RefValue | null> {
-    assertValidRefName(name);
-    return this.run('readRef', name, options, () => this.inner.readRef(name, options));
-  }
-
   /**
    * A CAS that failed in transit may or may not have been applied, so blindly repeating it could
    * report a conflict for our own write. The ref itself is the witness: at `next` → our write
@@ -294,7 +222,7 @@ export class RetryingStore implements Store {
    * `expected` rather than the fresh read, so a backend that compares versions still rejects an
    * A→B→A change the caller never saw.
    */
-  async compareAndSwapRef(
+  override async compareAndSwapRef(
     name: string,
     expected: RefValue | null,
     next: string | null,
@@ -319,13 +247,5 @@ export class RetryingStore implements Store {
       if (retryIndex >= this.maxRetries) throw failure;
       await this.pause('compareAndSwapRef', name, retryIndex, failure, signal);
     }
-  }
-
-  async listRefs(prefix: string, options?: OperationOptions): Promise<Map<string, RefValue>> {
-    return this.run('listRefs', prefix, options, () => this.inner.listRefs(prefix, options));
-  }
-
-  async close(): Promise<void> {
-    return this.inner.close();
   }
 }

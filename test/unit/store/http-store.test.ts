@@ -34,7 +34,7 @@ import {
   openStore,
   parseStoreUrl,
 } from '../../../src/store/index.js';
-import { lockApiOf } from '../../../src/sync/locks.js';
+import { lockClientFor } from '../../../src/sync/locks.js';
 import { oidFor, storeContract } from '../../support/store-contract.js';
 import { MemoryStore } from './memory-store.js';
 
@@ -646,28 +646,34 @@ describe('HttpStore: locks', () => {
 describe('opening http remotes', () => {
   test('openStore wraps HttpStore; batching and the lock capability reach through the wrappers', async () => {
     const server = await fake();
-    const previous = process.env['MEDIAGIT_TOKEN'];
-    process.env['MEDIAGIT_TOKEN'] = TOKEN;
-    try {
-      const opened = await openStore(`${server.url}/${REPO}`);
-      assert.equal(typeof opened.store.putMany, 'function');
-      assert.equal(typeof opened.store.getMany, 'function');
-      assert.ok(lockApiOf(opened.store));
-      const entries = [
-        {
-          key: `objects/${oidFor('through')}`,
-          data: encodeEnvelope('tree', 0, 1, Buffer.from('t')),
-        },
-      ];
-      await opened.store.putMany!(entries);
-      assert.equal(opened.meter.snapshot().totals.bytesWritten, entries[0]!.data.length);
-      assert.equal((await opened.store.getMany!([entries[0]!.key])).size, 1);
-      assert.equal(opened.store.description, `${server.url}/${REPO}`);
-      await opened.store.close();
-    } finally {
-      if (previous === undefined) delete process.env['MEDIAGIT_TOKEN'];
-      else process.env['MEDIAGIT_TOKEN'] = previous;
-    }
+    const asked: string[][] = [];
+    const opened = await openStore(`${server.url}/${REPO}`, {}, undefined, undefined, (o, r) => {
+      asked.push([o, r]);
+      return Promise.resolve(TOKEN);
+    });
+    const batch = opened.store.capabilities.batch;
+    assert.ok(batch);
+    assert.equal(lockClientFor(opened.store, 'origin').supported, true);
+    const entries = [
+      {
+        key: `objects/${oidFor('through')}`,
+        data: encodeEnvelope('tree', 0, 1, Buffer.from('t')),
+      },
+    ];
+    await batch.putMany(entries);
+    assert.equal(opened.meter.snapshot().totals.bytesWritten, entries[0]!.data.length);
+    assert.equal((await batch.getMany([entries[0]!.key])).size, 1);
+    assert.equal(opened.store.description, `${server.url}/${REPO}`);
+    // The injected lookup is asked once, for this server and repository.
+    assert.deepEqual(asked, [[server.url, REPO]]);
+    await opened.store.close();
+  });
+
+  test('without a token provider, requests carry no token', async () => {
+    const server = await fake();
+    const opened = await openStore(`${server.url}/${REPO}`);
+    await assert.rejects(opened.store.get(`chunks/${oidFor('anything')}`), AuthError);
+    await opened.store.close();
   });
 
   test('a token in the remote options is refused; bad repository names are ConfigErrors', () => {

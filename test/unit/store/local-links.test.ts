@@ -10,6 +10,7 @@ import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { NotFoundError } from '../../../src/errors/index.js';
 import {
+  BASIC_CAPABILITIES,
   ConcurrencyLimitedStore,
   LocalStore,
   MeteredStore,
@@ -221,10 +222,12 @@ describe('wrappers and the local fast path', () => {
       new RetryingStore(new ConcurrencyLimitedStore(s), { maxRetries: 1 });
     const from = wrap(meteredSource);
     const to = wrap(meteredTarget);
-    assert.ok(from.localFiles && from.adoptFiles && to.localFiles && to.adoptFiles);
-    const files = await from.localFiles(keys);
+    const lending = from.capabilities.localFiles;
+    const adopting = to.capabilities.localFiles;
+    assert.ok(lending && adopting);
+    const files = await lending.lend(keys);
     const total = files.reduce((n, f) => n + f.size, 0);
-    const result = await to.adoptFiles(files);
+    const result = await adopting.adopt(files);
     assert.equal(result.linked, keys.length);
     assert.equal(meteredSource.snapshot().totals.bytesRead, total, 'lent bytes count as received');
     assert.equal(
@@ -232,14 +235,14 @@ describe('wrappers and the local fast path', () => {
       total,
       'adopted bytes count as sent',
     );
-    await to.adoptFiles(files);
+    await adopting.adopt(files);
     assert.equal(
       meteredTarget.snapshot().totals.bytesWritten,
       total,
       'objects already present cost nothing',
     );
     await assert.rejects(
-      to.adoptFiles([{ key: 'meta/x', path: files[0]!.path, size: 1 }]),
+      adopting.adopt([{ key: 'meta/x', path: files[0]!.path, size: 1 }]),
       TypeError,
     );
   });
@@ -248,6 +251,7 @@ describe('wrappers and the local fast path', () => {
     const root = await tempRoot(t);
     const plain: Store = {
       description: 'plain',
+      capabilities: BASIC_CAPABILITIES,
       get: () => Promise.reject(new Error('unused')),
       put: () => Promise.resolve(),
       has: (keys) => Promise.resolve(keys.map(() => false)),
@@ -262,10 +266,8 @@ describe('wrappers and the local fast path', () => {
       close: () => Promise.resolve(),
     };
     const wrapped = new RetryingStore(new ConcurrencyLimitedStore(new MeteredStore(plain)));
-    assert.equal(wrapped.localFiles, undefined);
-    assert.equal(wrapped.adoptFiles, undefined);
+    assert.equal(wrapped.capabilities.localFiles, undefined);
     const opened = await openStore(path.join(root, 'remote'));
-    assert.equal(typeof opened.store.localFiles, 'function');
-    assert.equal(typeof opened.store.adoptFiles, 'function');
+    assert.ok(opened.store.capabilities.localFiles);
   });
 });

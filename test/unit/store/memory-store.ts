@@ -5,6 +5,7 @@
  */
 import { NotFoundError } from '../../../src/errors/index.js';
 import {
+  BASIC_CAPABILITIES,
   assertValidKey,
   assertValidRefName,
   type ListedKey,
@@ -20,6 +21,7 @@ const passThrough: Around = (_op, _target, run) => run();
 
 export class MemoryStore implements Store {
   readonly description = 'memory';
+  readonly capabilities = BASIC_CAPABILITIES;
   readonly objects = new Map<string, Buffer>();
   readonly refs = new Map<string, RefValue>();
   readonly calls: Partial<Record<StoreOperation, number>> = {};

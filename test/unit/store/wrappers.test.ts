@@ -16,6 +16,7 @@ import {
   MeteredStore,
   RetryingStore,
   isTransientError,
+  unwrapStore,
   type RetryInfo,
   type RetryOptions,
   type Store,
@@ -98,24 +99,97 @@ storeContract(
   { concurrentCas: true, rounds: 5 },
 );
 
-test('every wrapper says its reads are fresh buffers exactly when the store it wraps does', async () => {
+test('every wrapper forwards the capabilities of the store it wraps, no more and no less', async () => {
   const { store: local, cleanup } = await tempLocal();
   try {
     const wrap = (inner: Store): Store[] => [
       new RetryingStore(inner),
       new ConcurrencyLimitedStore(inner),
       new MeteredStore(inner),
+      new FaultyStore(inner, { failureRate: 0, forwardCapabilities: true }),
     ];
-    assert.equal(local.getReturnsFreshBuffers, true);
-    for (const wrapped of wrap(local))
-      assert.equal(wrapped.getReturnsFreshBuffers, true, wrapped.constructor.name);
-    for (const wrapped of wrap(new MeteredStore(new RetryingStore(local))))
-      assert.equal(wrapped.getReturnsFreshBuffers, true, wrapped.constructor.name);
+    const shape = (s: Store): string[] =>
+      Object.entries(s.capabilities)
+        .filter(([, v]) => v !== undefined && v !== false)
+        .map(([k]) => k)
+        .sort();
+    assert.deepEqual(shape(local), ['freshBuffers', 'localFiles']);
+    for (const inner of [local, new MeteredStore(new RetryingStore(local))])
+      for (const wrapped of wrap(inner))
+        assert.deepEqual(shape(wrapped), ['freshBuffers', 'localFiles'], wrapped.description);
     for (const wrapped of wrap(new MemoryStore()))
-      assert.equal(wrapped.getReturnsFreshBuffers, undefined, wrapped.constructor.name);
+      assert.deepEqual(shape(wrapped), [], wrapped.constructor.name);
+    // A fault injector stands for a remote unless told otherwise: nothing to slip past it.
+    assert.deepEqual(shape(new FaultyStore(local)), []);
   } finally {
     await cleanup();
   }
+});
+
+test('unwrapStore finds a store of the asked class through any stack of wrappers, or says null', async () => {
+  const { store: local, cleanup } = await tempLocal();
+  try {
+    const memory = new MemoryStore();
+    const stack = new RetryingStore(
+      new ConcurrencyLimitedStore(new MeteredStore(new FaultyStore(local, { failureRate: 0 }))),
+    );
+    assert.equal(unwrapStore(stack, LocalStore), local);
+    assert.ok(unwrapStore(stack, MeteredStore) instanceof MeteredStore);
+    assert.equal(unwrapStore(stack, RetryingStore), stack);
+    assert.equal(unwrapStore(stack, MemoryStore), null);
+    assert.equal(unwrapStore(memory, MemoryStore), memory);
+    assert.equal(unwrapStore(new MeteredStore(memory), LocalStore), null);
+  } finally {
+    await cleanup();
+  }
+});
+
+test('batch calls pass through each wrapper like the operations they stand for', async () => {
+  const inner = new MemoryStore();
+  let failuresLeft = 2;
+  const batching: Store = Object.assign(Object.create(inner) as MemoryStore, {
+    capabilities: {
+      freshBuffers: false,
+      batch: {
+        putMany: async (entries: readonly { key: string; data: Uint8Array }[]) => {
+          if (failuresLeft-- > 0) throw unavailable('injected');
+          for (const e of entries) await inner.put(e.key, e.data);
+        },
+        getMany: async (keys: readonly string[]) => {
+          const out = new Map<string, Buffer>();
+          for (const k of keys) if (inner.objects.has(k)) out.set(k, await inner.get(k));
+          return out;
+        },
+      },
+    },
+  });
+  const meter = new MeteredStore(batching);
+  const { store, events } = retrying(new ConcurrencyLimitedStore(meter, { maxConcurrent: 1 }));
+  const batch = store.capabilities.batch;
+  assert.ok(batch);
+  const entries = ['a', 'b', 'c'].map((l) => ({ key: K(l), data: Buffer.from(l.repeat(10)) }));
+  await batch.putMany(entries);
+  // Both failures were retried as `put`s of the whole batch, and the meter saw every attempt.
+  assert.deepEqual(
+    events.map((e) => [e.operation, e.target]),
+    [
+      ['put', '3 objects'],
+      ['put', '3 objects'],
+    ],
+  );
+  const found = await batch.getMany([K('a'), K('missing')]);
+  assert.deepEqual([...found.keys()], [K('a')]);
+  const m = meter.snapshot().operations;
+  assert.equal(m.put.calls, 3);
+  assert.equal(m.put.errors, 2);
+  assert.equal(m.put.bytesWritten, 30);
+  assert.equal(m.get.bytesRead, 10);
+  await assert.rejects(batch.putMany([{ key: 'bad', data: Buffer.alloc(1) }]), TypeError);
+  assert.equal(
+    meter.snapshot().operations.put.calls,
+    3,
+    'an invalid key is refused before any wrapper counts it',
+  );
 });
 
 // ---- RetryingStore --------------------------------------------------------------------------

@@ -1,0 +1,270 @@
+import {
+  assertObjectKey,
+  assertValidKey,
+  assertValidRefName,
+  type AdoptResult,
+  type BatchTransfer,
+  type ListedKey,
+  type LocalFileTransfer,
+  type LocalObjectFile,
+  type OperationOptions,
+  type RefValue,
+  type Store,
+  type StoreCapabilities,
+} from '../store.js';
+import type { StoreOperation } from './operations.js';
+
+/** What a call moved, for counters: payload bytes and items (keys asked, keys listed, refs). */
+export interface Traffic {
+  readonly bytesRead?: number;
+  readonly bytesWritten?: number;
+  readonly items?: number;
+}
+
+/** One call on its way through a wrapper to the inner store. */
+export interface Passage<T> {
+  /**
+   * The Store operation it counts as: batches and the local fast path count as `get` (reads,
+   * lending files) and `put` (writes, adopting files), so limits, retries and counters treat them
+   * like the single-object calls they replace.
+   */
+  readonly operation: StoreOperation;
+  /** Key, ref name or prefix; for a batch, a count such as "12 objects". For messages. */
+  readonly target: string;
+  readonly options: OperationOptions | undefined;
+  /** Sends the call to the inner store. May be run more than once (retries). */
+  readonly run: () => Promise<T>;
+  /** What a successful call moved. */
+  readonly traffic?: (result: T) => Traffic;
+}
+
+const sum = <T>(items: Iterable<T>, size: (item: T) => number): number => {
+  let total = 0;
+  for (const item of items) total += size(item);
+  return total;
+};
+
+/**
+ * The base of every Store wrapper (retries, limits, metrics, test fault injection): it validates
+ * arguments, then hands every call — the Store methods and the capabilities' batch and
+ * local-file calls alike — to one hook, `pass`, which a wrapper overrides to do its job around
+ * the inner call. Capabilities are forwarded as the inner store has them, so no wrapper copies
+ * optional members by hand, and none can forget one. Locks are not Store traffic and pass
+ * through untouched (their client retries on its own; see sync/locks.ts).
+ *
+ * Arguments are validated here, before `pass`, so an invalid key is a TypeError that is never
+ * queued, counted, retried or sent.
+ */
+export abstract class ForwardingStore implements Store {
+  readonly description: string;
+  readonly capabilities: StoreCapabilities;
+
+  constructor(
+    readonly inner: Store,
+    description: string = inner.description,
+  ) {
+    this.description = description;
+    this.capabilities = this.forwardCapabilities(inner.capabilities);
+  }
+
+  /** Runs one call through this wrapper; the default just runs it. */
+  protected pass<T>(passage: Passage<T>): Promise<T> {
+    return passage.run();
+  }
+
+  get(key: string, options?: OperationOptions): Promise<Buffer> {
+    return this.validated(
+      () => assertValidKey(key),
+      () =>
+        this.pass({
+          operation: 'get',
+          target: key,
+          options,
+          run: () => this.inner.get(key, options),
+          traffic: (data) => ({ bytesRead: data.byteLength }),
+        }),
+    );
+  }
+
+  put(key: string, data: Uint8Array, options?: OperationOptions): Promise<void> {
+    return this.validated(
+      () => assertValidKey(key),
+      () =>
+        this.pass({
+          operation: 'put',
+          target: key,
+          options,
+          run: () => this.inner.put(key, data, options),
+          traffic: () => ({ bytesWritten: data.byteLength }),
+        }),
+    );
+  }
+
+  has(keys: readonly string[], options?: OperationOptions): Promise<boolean[]> {
+    return this.validated(
+      () => keys.forEach(assertValidKey),
+      () =>
+        this.pass({
+          operation: 'has',
+          target: `${keys.length} keys`,
+          options,
+          run: () => this.inner.has(keys, options),
+          traffic: () => ({ items: keys.length }),
+        }),
+    );
+  }
+
+  /** Forwarded as is; wrappers that act per item or per listing override it. */
+  list(prefix: string, options?: OperationOptions): AsyncIterable<ListedKey> {
+    return this.inner.list(prefix, options);
+  }
+
+  delete(key: string, options?: OperationOptions): Promise<void> {
+    return this.validated(
+      () => assertValidKey(key),
+      () =>
+        this.pass({
+          operation: 'delete',
+          target: key,
+          options,
+          run: () => this.inner.delete(key, options),
+        }),
+    );
+  }
+
+  readRef(name: string, options?: OperationOptions): Promise<RefValue | null> {
+    return this.validated(
+      () => assertValidRefName(name),
+      () =>
+        this.pass({
+          operation: 'readRef',
+          target: name,
+          options,
+          run: () => this.inner.readRef(name, options),
+        }),
+    );
+  }
+
+  compareAndSwapRef(
+    name: string,
+    expected: RefValue | null,
+    next: string | null,
+    options?: OperationOptions,
+  ): Promise<boolean> {
+    return this.validated(
+      () => assertValidRefName(name),
+      () =>
+        this.pass({
+          operation: 'compareAndSwapRef',
+          target: name,
+          options,
+          run: () => this.inner.compareAndSwapRef(name, expected, next, options),
+        }),
+    );
+  }
+
+  listRefs(prefix: string, options?: OperationOptions): Promise<Map<string, RefValue>> {
+    return this.pass({
+      operation: 'listRefs',
+      target: prefix,
+      options,
+      run: () => this.inner.listRefs(prefix, options),
+      traffic: (refs) => ({ items: refs.size }),
+    });
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+
+  /** A throwing check becomes a rejection, as the Store contract asks of invalid arguments. */
+  private async validated<T>(check: () => void, call: () => Promise<T>): Promise<T> {
+    check();
+    return call();
+  }
+
+  /** `inner`'s capabilities with their calls passed through this wrapper; locks as they are. */
+  protected forwardCapabilities(inner: StoreCapabilities): StoreCapabilities {
+    return {
+      freshBuffers: inner.freshBuffers,
+      ...(inner.batch ? { batch: this.forwardBatch(inner.batch) } : {}),
+      ...(inner.localFiles ? { localFiles: this.forwardLocalFiles(inner.localFiles) } : {}),
+      ...(inner.locks ? { locks: inner.locks } : {}),
+    };
+  }
+
+  private forwardBatch(batch: BatchTransfer): BatchTransfer {
+    return {
+      putMany: (entries, options) =>
+        this.validated(
+          () => entries.forEach((e) => assertValidKey(e.key)),
+          () =>
+            this.pass({
+              operation: 'put',
+              target: `${entries.length} objects`,
+              options,
+              run: () => batch.putMany(entries, options),
+              traffic: () => ({ bytesWritten: sum(entries, (e) => e.data.byteLength) }),
+            }),
+        ),
+      getMany: (keys, options) =>
+        this.validated(
+          () => keys.forEach(assertValidKey),
+          () =>
+            this.pass({
+              operation: 'get',
+              target: `${keys.length} objects`,
+              options,
+              run: () => batch.getMany(keys, options),
+              traffic: (found) => ({ bytesRead: sum(found.values(), (d) => d.byteLength) }),
+            }),
+        ),
+    };
+  }
+
+  private forwardLocalFiles(files: LocalFileTransfer): LocalFileTransfer {
+    return {
+      lend: (keys, options) =>
+        this.validated(
+          () => keys.forEach(assertObjectKey),
+          () =>
+            this.pass<LocalObjectFile[]>({
+              operation: 'get',
+              target: `${keys.length} local files`,
+              options,
+              run: () => files.lend(keys, options),
+              traffic: (lent) => ({ bytesRead: sum(lent, (f) => f.size) }),
+            }),
+        ),
+      adopt: (adopted, options) =>
+        this.validated(
+          () => adopted.forEach((f) => assertObjectKey(f.key)),
+          () =>
+            this.pass<AdoptResult>({
+              operation: 'put',
+              target: `${adopted.length} local files`,
+              options,
+              run: () => files.adopt(adopted, options),
+              // What the store gained: objects it already had cost nothing.
+              traffic: (result) => ({ bytesWritten: result.bytes }),
+            }),
+        ),
+    };
+  }
+}
+
+/**
+ * The store of class `type` inside `store`'s wrappers (or `store` itself), or null when there is
+ * none — like restic's `AsBackend[T]`. For code that needs what only one backend offers (a mirror's
+ * divergence report); everything optional that callers share belongs in StoreCapabilities instead.
+ */
+export function unwrapStore<T extends Store>(
+  store: Store,
+  type: abstract new (...args: never[]) => T,
+): T | null {
+  for (let current: Store | null = store; current !== null;) {
+    if (current instanceof type) return current;
+    current = current instanceof ForwardingStore ? current.inner : null;
+  }
+  return null;
+}
