@@ -19,7 +19,7 @@ await build({
   // (the chunk worker, the key agent) finds it from any chunk, as it does in dist/src/<layer>/.
   entryPoints: {
     mediagit: 'dist/src/cli/main.js',
-    'chunk-worker': 'dist/src/pipeline/chunk-worker.js',
+    'chunk-worker': 'dist/src/workers/chunk-worker.js',
     'agent-process': 'dist/src/agent/agent-process.js',
   },
   outdir: out,

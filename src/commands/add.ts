@@ -9,7 +9,7 @@ import {
   type WalkReport,
   type WorktreeFile,
 } from '../repo/index.js';
-import { WORKERS_WORTH_BYTES } from '../pipeline/index.js';
+import { WORKERS_WORTH_BYTES } from '../workers/index.js';
 import { mapLimit } from '../util/limit.js';
 import { formatBytes, plural, type CommandIo, openRepository } from './context.js';
 

@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import picomatch from 'picomatch';
 import { DirtyWorktreeError } from '../errors/index.js';
 import { isErrno } from '../util/fs.js';
-import { WORKERS_WORTH_BYTES } from '../pipeline/index.js';
+import { WORKERS_WORTH_BYTES } from '../workers/index.js';
 import { mapLimit } from '../util/limit.js';
 import { holdsStagedContent, materializeFile } from './content.js';
 import { modeToType, type Index } from './index-file.js';

@@ -12,8 +12,8 @@ import {
   type Oid,
 } from '../objects/index.js';
 import { isErrno, writeThroughTemp } from '../util/fs.js';
-import type { ChunkWorkerPool, StoredChunk } from '../pipeline/index.js';
-import { ingestAlongPrevious } from '../pipeline/guided-ingest.js';
+import type { ChunkWorkerPool, StoredChunk } from '../workers/index.js';
+import { ingestAlongPrevious } from '../workers/guided-ingest.js';
 import type { Semaphore } from '../util/limit.js';
 import type { ProgressSink } from './progress.js';
 import type { FileType } from './tree-map.js';

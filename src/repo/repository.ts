@@ -30,7 +30,7 @@ import {
   type Oid,
   type Signature,
 } from '../objects/index.js';
-import { ChunkWorkerPool } from '../pipeline/index.js';
+import { ChunkWorkerPool } from '../workers/index.js';
 import { LocalStore, isValidRefName } from '../store/index.js';
 import { LockFile, ensureDir, exists, isErrno, writeFileAtomic } from '../util/fs.js';
 import { Semaphore } from '../util/limit.js';
@@ -282,7 +282,7 @@ export class Repository {
 
   /**
    * What ingesting and hashing files needs. With `workers`, new chunks are stored by worker
-   * threads (src/pipeline); the caller must `close()` the context when done with it.
+   * threads (src/workers); the caller must `close()` the context when done with it.
    */
   contentContext(options: { workers?: boolean } = {}): ContentContext & { close(): Promise<void> } {
     this.contentLimiter ??= new Semaphore(8);

@@ -26,7 +26,7 @@ import {
   writeEnvelopeHeader,
   type Oid,
 } from '../../../src/objects/index.js';
-import { LocalChunks } from '../../../src/pipeline/index.js';
+import { LocalChunks } from '../../../src/workers/index.js';
 import { HttpError } from '../../../src/server/errors.js';
 import { verifyUpload } from '../../../src/server/verify.js';
 import { LocalStore, chunkKey } from '../../../src/store/index.js';

@@ -8,7 +8,7 @@ import { DEFAULT_CHUNKING, chunkBuffer } from '../../../src/chunking/index.js';
 import { EncryptedSealer, newMasterKey } from '../../../src/crypto/index.js';
 import { ObjectCorruptError, ObjectMissingError } from '../../../src/errors/index.js';
 import { ObjectDatabase } from '../../../src/objects/index.js';
-import { ChunkWorkerPool, ingestAlongPrevious } from '../../../src/pipeline/index.js';
+import { ChunkWorkerPool, ingestAlongPrevious } from '../../../src/workers/index.js';
 import { Semaphore } from '../../../src/util/limit.js';
 import { LocalStore } from '../../../src/store/index.js';
 
