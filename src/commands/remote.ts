@@ -9,6 +9,7 @@ import { Repository, commitTreeMap, loadGlobalConfig, moveWorktree } from '../re
 import {
   isValidRefName,
   parseStoreUrl,
+  validateStoreOptions,
   type MetricsSnapshot,
   type OpenedStore,
 } from '../store/index.js';
@@ -23,6 +24,7 @@ import {
   push,
   readDescriptor,
   redactedOptions,
+  remoteConfigEntries,
   removeRemote,
   setRemoteUrl,
   type PushOutcome,
@@ -103,7 +105,10 @@ export async function runRemoteAdd(
   options: { option?: string[] },
 ): Promise<void> {
   const repo = await openRepository(io);
-  await addRemote(repo, name, canonicalUrl(url, io.cwd), parseOptionArgs(options.option));
+  const parsed = parseOptionArgs(options.option);
+  // Options first: a mistyped key is reported with the valid ones even if the URL is also wrong.
+  validateStoreOptions(url, parsed, io.cwd);
+  await addRemote(repo, name, canonicalUrl(url, io.cwd), parsed);
 }
 
 export async function runRemoteRemove(io: CommandIo, name: string): Promise<void> {
@@ -451,9 +456,8 @@ export async function runClone(
       repo.config.set('encryption.cipher', descriptor.encryption);
     }
     if (options.include?.length) repo.config.set('sparse.include', options.include.join('\n'));
-    repo.config.set(`remote.${name}.url`, url);
-    for (const [k, v] of Object.entries(remoteConfig.options))
-      repo.config.set(`remote.${name}.${k}`, v);
+    for (const [k, v] of remoteConfigEntries(name, url, remoteConfig.options))
+      repo.config.set(k, v);
     await repo.config.save();
     repo = await Repository.open(target, { passphrase: () => io.passphrase('unlock') });
     reportUnlock(io, repo);

@@ -8,7 +8,14 @@ import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { ConfigError } from '../errors/index.js';
-import { parseStoreUrl, type StoreOptionValue, type StoreOptions } from '../store/index.js';
+import {
+  OPTION_TABLES,
+  checkStoreOptions,
+  multiSides,
+  parseStoreUrl,
+  type StoreOptionValue,
+  type StoreOptions,
+} from '../store/index.js';
 
 /** Where the server keeps repositories: one backend, or a primary mirrored to a secondary. */
 export type StorageSpec =
@@ -202,32 +209,12 @@ function buildConfig(
 const BACKENDS = ['local', 's3', 'azure', 'gcs', 'multi'] as const;
 type Backend = (typeof BACKENDS)[number];
 
-/** Keys of each backend's table; those not used to build the URL are passed to the store as options. */
+/** Keys of each backend's table: those that build the URL, then the backend's own options. */
 const BACKEND_KEYS: Readonly<Record<Exclude<Backend, 'multi'>, readonly string[]>> = {
-  local: ['path', 'fsync'],
-  s3: [
-    'bucket',
-    'prefix',
-    'region',
-    'endpoint',
-    'access_key',
-    'secret_key',
-    'session_token',
-    'force_path_style',
-    'part_size',
-    'max_concurrent_parts',
-    'max_retries',
-  ],
-  azure: [
-    'container',
-    'prefix',
-    'account_name',
-    'account_key',
-    'connection_string',
-    'use_managed_identity',
-    'endpoint',
-  ],
-  gcs: ['bucket', 'prefix', 'project', 'credentials_path', 'endpoint'],
+  local: ['path', ...Object.keys(OPTION_TABLES.local)],
+  s3: ['bucket', 'prefix', ...Object.keys(OPTION_TABLES.s3)],
+  azure: ['container', 'prefix', ...Object.keys(OPTION_TABLES.azure)],
+  gcs: ['bucket', 'prefix', ...Object.keys(OPTION_TABLES.gcs)],
 };
 
 /**
@@ -295,7 +282,7 @@ function backendSpec(
   switch (backend) {
     case 'local': {
       const path = table.string('path') ?? DEFAULTS.localPath;
-      return { kind: 'single', url: isAbsolute(path) ? path : resolve(base, path), options };
+      return specFromUrl(isAbsolute(path) ? path : resolve(base, path), options, base, table.path);
     }
     case 's3':
       return specFromUrl(`s3://${required('bucket')}/${prefix}`, options, base, table.path);
@@ -314,14 +301,23 @@ function specFromUrl(url: string, options: StoreOptions, base: string, where: st
       `${where}: a mediagit server cannot store its repositories on another mediagit server`,
     );
   if (location.kind === 'multi') {
-    const { primary, secondary, ...rest } = options;
+    const { primary, secondary } = options;
     if (typeof primary !== 'string' || typeof secondary !== 'string')
       throw new ConfigError(`${where}: multi: storage needs options primary and secondary (URLs)`);
+    const sides = multiSides(options, base);
     return {
       kind: 'multi',
-      primary: specFromUrl(primary, rest, base, where),
-      secondary: specFromUrl(secondary, rest, base, where),
+      primary: specFromUrl(sides.primary.url, sides.primary.options, base, where),
+      secondary: specFromUrl(sides.secondary.url, sides.secondary.options, base, where),
     };
+  }
+  // Unknown keys and bad values fail the start, not the first request.
+  try {
+    checkStoreOptions(location, options, base);
+  } catch (err) {
+    if (err instanceof ConfigError)
+      throw new ConfigError(`${where}: ${err.message}`, err.hint ? { hint: err.hint } : {});
+    throw err;
   }
   return { kind: 'single', url: location.kind === 'local' ? location.target : url, options };
 }

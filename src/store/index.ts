@@ -35,4 +35,16 @@ export {
   type RefMismatch,
   type SizeMismatch,
 } from './multi/multi-store.js';
-export { openStore, openBackend, parseStoreUrl, SECRET_OPTIONS, type OpenedStore } from './open.js';
+export {
+  openStore,
+  openBackend,
+  parseStoreUrl,
+  checkStoreOptions,
+  validateStoreOptions,
+  multiSides,
+  SECRET_OPTIONS,
+  isSecretOption,
+  OPTION_TABLES,
+  type MultiSide,
+  type OpenedStore,
+} from './open.js';

@@ -2,7 +2,19 @@ import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../errors/index.js';
 import { LocalStore } from './local/local-store.js';
-import type { StoreLocation, StoreOptions } from './location.js';
+import { AZURE_OPTIONS } from './azure/options.js';
+import { GCS_OPTIONS } from './gcs/options.js';
+import { HTTP_OPTIONS } from './http/options.js';
+import { LOCAL_OPTIONS, OPTION_TABLES, refuseToken, remoteWhat } from './options/registry.js';
+import {
+  parseOptions,
+  parseValue,
+  unknownOptionError,
+  validKeys,
+  type OptionTable,
+} from './options/schema.js';
+import { S3_OPTIONS } from './s3/options.js';
+import type { StoreKind, StoreLocation, StoreOptionValue, StoreOptions } from './location.js';
 import type { Store, TokenProvider } from './store.js';
 import { ConcurrencyLimitedStore, DEFAULT_MAX_CONCURRENT } from './wrappers/limit.js';
 import { MeteredStore } from './wrappers/metrics.js';
@@ -10,15 +22,7 @@ import { RetryingStore, DEFAULT_MAX_RETRIES, type RetryInfo } from './wrappers/r
 
 export type { StoreKind, StoreLocation, StoreOptions, StoreOptionValue } from './location.js';
 
-/** Option names whose values are secrets: never printed, never put in messages. */
-export const SECRET_OPTIONS = new Set([
-  'secret_key',
-  'account_key',
-  'connection_string',
-  'session_token',
-  'token',
-  'password',
-]);
+export { SECRET_OPTIONS, isSecretOption, OPTION_TABLES } from './options/registry.js';
 
 /**
  * Parses a remote URL: `/path`, `./path`, `file:///path`, `s3://bucket/prefix`,
@@ -79,23 +83,122 @@ export function parseStoreUrl(url: string, cwd: string = process.cwd()): StoreLo
   return { kind: 'local', target: isAbsolute(url) ? url : resolve(cwd, url), prefix: '' };
 }
 
-const str = (options: StoreOptions, key: string): string | undefined => {
-  const v = options[key];
-  return v === undefined ? undefined : String(v);
-};
-const num = (options: StoreOptions, key: string): number | undefined => {
-  const v = options[key];
-  if (v === undefined) return undefined;
-  const n = typeof v === 'number' ? v : Number(v);
-  if (!Number.isFinite(n) || n < 0)
-    throw new ConfigError(`option ${key} must be a non-negative number`);
-  return n;
-};
-const bool = (options: StoreOptions, key: string): boolean | undefined => {
-  const v = options[key];
-  if (v === undefined) return undefined;
-  return v === true || v === 'true' || v === 1 || v === '1';
-};
+/** One side of a multi remote: its URL, where it points, and the options meant for it. */
+export interface MultiSide {
+  readonly url: string;
+  readonly location: StoreLocation;
+  readonly options: StoreOptions;
+}
+
+const SIDES = ['primary', 'secondary'] as const;
+
+/**
+ * Splits a multi remote's options between its sides. `primary.<key>` / `secondary.<key>` go to that
+ * side only (an AWS primary can mirror to an R2 or MinIO secondary); an unprefixed key goes to
+ * every side whose backend takes it, and must be taken by at least one. A side's own key wins
+ * over an unprefixed one. Unknown keys are a ConfigError listing the valid ones.
+ */
+export function multiSides(
+  options: StoreOptions,
+  cwd: string,
+): { primary: MultiSide; secondary: MultiSide } {
+  const [primary, secondary] = SIDES.map((side) => {
+    const url = options[side];
+    if (typeof url !== 'string' || url === '')
+      throw new ConfigError('a multi remote needs options primary=<url> and secondary=<url>');
+    const location = parseStoreUrl(url, cwd);
+    if (location.kind === 'multi')
+      throw new ConfigError(`the ${side} of a multi remote cannot itself be a multi remote`);
+    return { side, url, location, options: {} as Record<string, StoreOptionValue> };
+  }) as [SideDraft, SideDraft];
+  const sides = [primary, secondary];
+  const valid = (): string[] => {
+    const shared = new Set(sides.flatMap((s) => validKeys(OPTION_TABLES[s.location.kind])));
+    return [
+      ...SIDES,
+      ...[...shared].sort(),
+      ...sides.flatMap((s) =>
+        validKeys(OPTION_TABLES[s.location.kind]).map((k) => `${s.side}.${k}`),
+      ),
+    ];
+  };
+  const prefixed: [SideDraft, string, StoreOptionValue][] = [];
+  for (const [key, value] of Object.entries(options)) {
+    if (key === 'primary' || key === 'secondary') continue;
+    refuseToken(key);
+    const dot = key.indexOf('.');
+    if (dot < 0) {
+      const takers = sides.filter((s) => key in OPTION_TABLES[s.location.kind]);
+      if (takers.length === 0) throw unknownOptionError(key, remoteWhat('multi'), valid());
+      for (const s of takers) s.options[key] = value;
+      continue;
+    }
+    const side = sides.find((s) => s.side === key.slice(0, dot));
+    const bare = key.slice(dot + 1);
+    if (side === undefined || !(bare in OPTION_TABLES[side.location.kind]))
+      throw unknownOptionError(key, remoteWhat('multi'), valid());
+    prefixed.push([side, bare, value]);
+  }
+  for (const [side, key, value] of prefixed) side.options[key] = value;
+  const done = (s: SideDraft): MultiSide => ({
+    url: s.url,
+    location: s.location,
+    options: s.options,
+  });
+  return { primary: done(primary), secondary: done(secondary) };
+}
+
+interface SideDraft {
+  side: (typeof SIDES)[number];
+  url: string;
+  location: StoreLocation;
+  options: Record<string, StoreOptionValue>;
+}
+
+/**
+ * Checks options against the remote kind's table (each side's, for multi): an unknown key, a token,
+ * or a value of the wrong type or out of range is a ConfigError naming the key — and for unknown
+ * keys listing the valid ones — before anything is saved or opened.
+ */
+export function checkStoreOptions(
+  location: StoreLocation,
+  options: StoreOptions,
+  cwd: string,
+): void {
+  for (const key of Object.keys(options)) refuseToken(key);
+  if (location.kind === 'multi') {
+    const { primary, secondary } = multiSides(options, cwd);
+    for (const side of [primary, secondary]) checkStoreOptions(side.location, side.options, cwd);
+    return;
+  }
+  parseOptions(OPTION_TABLES[location.kind], options, remoteWhat(location.kind));
+}
+
+const SCHEME_KINDS: ReadonlyMap<string, StoreKind> = new Map([
+  ['s3', 's3'],
+  ['gs', 'gcs'],
+  ['azure', 'azure'],
+  ['http', 'http'],
+  ['https', 'http'],
+] as const);
+
+/**
+ * `checkStoreOptions` for a remote URL as given (`remote add`, `remote set-url`, the server). The
+ * options are judged first whenever the scheme names the kind, so a mistyped key is reported (with
+ * the valid ones) even when the URL has a problem of its own.
+ */
+export function validateStoreOptions(url: string, options: StoreOptions, cwd: string): void {
+  let location: StoreLocation;
+  try {
+    location = parseStoreUrl(url, cwd);
+  } catch (err) {
+    const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url)?.[1]?.toLowerCase() ?? '';
+    const kind = SCHEME_KINDS.get(scheme);
+    if (kind !== undefined) checkStoreOptions({ kind, target: '', prefix: '' }, options, cwd);
+    throw err;
+  }
+  checkStoreOptions(location, options, cwd);
+}
 
 function defined<T extends object>(o: T): T {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
@@ -108,69 +211,59 @@ export async function openBackend(
   cwd: string,
   tokens?: TokenProvider,
 ): Promise<Store> {
+  for (const key of Object.keys(options)) refuseToken(key);
+  const what = remoteWhat(location.kind);
   switch (location.kind) {
     case 'local':
-      return new LocalStore(location.target, { fsync: bool(options, 'fsync') ?? true });
+      return new LocalStore(location.target, {
+        fsync: parseOptions(LOCAL_OPTIONS, options, what).fsync,
+      });
     case 's3': {
+      const parsed = parseOptions(S3_OPTIONS, options, what);
       const { S3Store } = await import('./s3/s3-store.js');
-      return new S3Store(
-        defined({
-          bucket: location.target,
-          prefix: location.prefix,
-          region: str(options, 'region'),
-          endpoint: str(options, 'endpoint'),
-          force_path_style: bool(options, 'force_path_style'),
-          access_key: str(options, 'access_key'),
-          secret_key: str(options, 'secret_key'),
-          session_token: str(options, 'session_token'),
-          part_size: num(options, 'part_size'),
-          max_concurrent_parts: num(options, 'max_concurrent_parts'),
-          max_retries: num(options, 'max_retries'),
-        }),
-      );
+      return new S3Store({ bucket: location.target, prefix: location.prefix, ...defined(parsed) });
     }
     case 'azure': {
+      const parsed = parseOptions(AZURE_OPTIONS, options, what);
       const { AzureBlobStore } = await import('./azure/azure-store.js');
-      return new AzureBlobStore(
-        defined({
-          container: location.target,
-          prefix: location.prefix,
-          account_name: str(options, 'account_name'),
-          account_key: str(options, 'account_key'),
-          connection_string: str(options, 'connection_string'),
-          use_managed_identity: bool(options, 'use_managed_identity'),
-          endpoint: str(options, 'endpoint'),
-        }),
-      );
+      return new AzureBlobStore({
+        container: location.target,
+        prefix: location.prefix,
+        ...defined(parsed),
+      });
     }
     case 'gcs': {
+      const parsed = parseOptions(GCS_OPTIONS, options, what);
       const { GcsStore } = await import('./gcs/gcs-store.js');
-      return new GcsStore(
-        defined({
-          bucket: location.target,
-          prefix: location.prefix,
-          project: str(options, 'project'),
-          credentials_path: str(options, 'credentials_path'),
-          endpoint: str(options, 'endpoint'),
-        }),
-      );
+      return new GcsStore({ bucket: location.target, prefix: location.prefix, ...defined(parsed) });
     }
     case 'multi': {
-      const primary = str(options, 'primary');
-      const secondary = str(options, 'secondary');
-      if (!primary || !secondary)
-        throw new ConfigError('a multi remote needs options primary=<url> and secondary=<url>');
+      const { primary, secondary } = multiSides(options, cwd);
       const { MultiStore } = await import('./multi/multi-store.js');
       const [p, s] = await Promise.all(
-        [primary, secondary].map((u) => openBackend(parseStoreUrl(u, cwd), options, cwd, tokens)),
+        [primary, secondary].map((side) => openBackend(side.location, side.options, cwd, tokens)),
       );
       return new MultiStore(p!, s!);
     }
     case 'http': {
+      const parsed = parseOptions(HTTP_OPTIONS, options, what);
       const { openHttpStore } = await import('./http/index.js');
-      return openHttpStore(location, options, tokens);
+      return openHttpStore(location, { connections: parsed.connections }, tokens);
     }
   }
+}
+
+/** A wrapper setting (max_retries, max_concurrent_parts) as the remote's own table states it. */
+function wrapperSetting(
+  location: StoreLocation,
+  options: StoreOptions,
+  key: 'max_retries' | 'max_concurrent_parts',
+): number | undefined {
+  const table: OptionTable = OPTION_TABLES[location.kind];
+  const spec = table[key];
+  const raw = options[key];
+  if (spec === undefined || raw === undefined) return undefined;
+  return parseValue(key, spec, raw, remoteWhat(location.kind)) as number;
 }
 
 export interface OpenedStore {
@@ -198,10 +291,11 @@ export async function openStore(
   const backend = await openBackend(location, options, cwd, tokens);
   const meter = new MeteredStore(backend);
   const limited = new ConcurrencyLimitedStore(meter, {
-    maxConcurrent: num(options, 'max_concurrent_parts') ?? DEFAULT_MAX_CONCURRENT,
+    maxConcurrent:
+      wrapperSetting(location, options, 'max_concurrent_parts') ?? DEFAULT_MAX_CONCURRENT,
   });
   const store = new RetryingStore(limited, {
-    maxRetries: num(options, 'max_retries') ?? DEFAULT_MAX_RETRIES,
+    maxRetries: wrapperSetting(location, options, 'max_retries') ?? DEFAULT_MAX_RETRIES,
     ...(onRetry ? { onRetry } : {}),
   });
   return { store, meter, location };

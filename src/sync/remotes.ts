@@ -1,9 +1,9 @@
 import { ConfigError, UsageError } from '../errors/index.js';
 import type { Repository } from '../repo/index.js';
 import {
-  SECRET_OPTIONS,
+  isSecretOption,
   openStore,
-  parseStoreUrl,
+  validateStoreOptions,
   type OpenedStore,
   type StoreOptions,
   type StoreOptionValue,
@@ -26,14 +26,19 @@ export function assertRemoteName(name: string): void {
     });
 }
 
-/** Remotes live in config.toml as `[remote.<name>]` tables: `url` plus backend options. */
+/**
+ * Remotes live in config.toml as `[remote.<name>]` tables: `url` plus backend options. A multi
+ * remote whose sides have options of their own keeps each side as a table,
+ * `[remote.<name>.primary]` with `url` and that side's keys (option `primary.<key>`).
+ */
 export function listRemotes(repo: Repository): RemoteConfig[] {
   const remotes = new Map<string, { url?: string; options: Record<string, StoreOptionValue> }>();
   for (const [key, value] of repo.config.entries()) {
-    const m = /^remote\.([^.]+)\.([^.]+)$/.exec(key);
+    const m = /^remote\.([^.]+)\.([^.]+)(?:\.([^.]+))?$/.exec(key);
     if (!m) continue;
     const entry = remotes.get(m[1]!) ?? { options: {} };
-    if (m[2] === 'url') entry.url = String(value);
+    if (m[3] !== undefined) entry.options[m[3] === 'url' ? m[2]! : `${m[2]}.${m[3]}`] = value;
+    else if (m[2] === 'url') entry.url = String(value);
     else entry.options[m[2]!] = value;
     remotes.set(m[1]!, entry);
   }
@@ -68,13 +73,38 @@ export function defaultRemote(repo: Repository): string {
   );
 }
 
+/**
+ * The config entries that hold a remote: `remote.<name>.<key>`, except that a multi remote's side
+ * with options of its own becomes a table (`remote.<name>.primary.url` beside
+ * `remote.<name>.primary.endpoint`), since TOML cannot hold both a value and keys under one name.
+ */
+export function remoteConfigEntries(
+  name: string,
+  url: string,
+  options: StoreOptions,
+): [string, StoreOptionValue][] {
+  const tables = new Set(
+    Object.keys(options)
+      .filter((k) => k.includes('.'))
+      .map((k) => k.slice(0, k.indexOf('.'))),
+  );
+  return [
+    [`remote.${name}.url`, url],
+    ...Object.entries(options).map(([k, v]): [string, StoreOptionValue] => [
+      tables.has(k) ? `remote.${name}.${k}.url` : `remote.${name}.${k}`,
+      v,
+    ]),
+  ];
+}
+
 export function parseOptionArgs(pairs: readonly string[] = []): Record<string, StoreOptionValue> {
   const out: Record<string, StoreOptionValue> = {};
   for (const pair of pairs) {
     const eq = pair.indexOf('=');
     if (eq <= 0) throw new UsageError(`option '${pair}' must look like key=value`);
     const key = pair.slice(0, eq).trim();
-    if (!/^[a-z][a-z0-9_]*$/.test(key) || key === 'url')
+    // `side.key` addresses one side of a multi remote (primary.endpoint=…).
+    if (!/^(?:(?:primary|secondary)\.)?[a-z][a-z0-9_]*$/.test(key) || key === 'url')
       throw new UsageError(`bad option name '${key}'`);
     const raw = pair.slice(eq + 1);
     out[key] =
@@ -100,9 +130,8 @@ export async function addRemote(
     throw new UsageError(`remote '${name}' already exists`, {
       hint: "change it with 'mediagit remote set-url'",
     });
-  parseStoreUrl(url, repo.root);
-  repo.config.set(`remote.${name}.url`, url);
-  for (const [k, v] of Object.entries(options)) repo.config.set(`remote.${name}.${k}`, v);
+  validateStoreOptions(url, options, repo.root);
+  for (const [k, v] of remoteConfigEntries(name, url, options)) repo.config.set(k, v);
   await repo.config.save();
 }
 
@@ -116,8 +145,9 @@ export async function removeRemote(repo: Repository, name: string): Promise<void
 }
 
 export async function setRemoteUrl(repo: Repository, name: string, url: string): Promise<void> {
-  getRemote(repo, name);
-  parseStoreUrl(url, repo.root);
+  const remote = getRemote(repo, name);
+  // The options already saved must suit the new URL's kind (an s3 key means nothing to azure).
+  validateStoreOptions(url, remote.options, repo.root);
   repo.config.set(`remote.${name}.url`, url);
   await repo.config.save();
 }
@@ -125,7 +155,7 @@ export async function setRemoteUrl(repo: Repository, name: string, url: string):
 /** Options for display: secrets replaced, so `remote -v` can be pasted into a bug report. */
 export function redactedOptions(options: StoreOptions): Record<string, StoreOptionValue> {
   return Object.fromEntries(
-    Object.entries(options).map(([k, v]) => [k, SECRET_OPTIONS.has(k) ? '(hidden)' : v]),
+    Object.entries(options).map(([k, v]) => [k, isSecretOption(k) ? '(hidden)' : v]),
   );
 }
 

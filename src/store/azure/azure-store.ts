@@ -11,6 +11,7 @@ import {
   StoreUnavailableError,
 } from '../../errors/index.js';
 import { mapLimit } from '../../util/limit.js';
+import { parseOptions, pickOptions, type OptionValues } from '../options/schema.js';
 import {
   BASIC_CAPABILITIES,
   assertValidKey,
@@ -22,39 +23,15 @@ import {
   type RefValue,
   type Store,
 } from '../store.js';
+import { AZURE_OPTIONS } from './options.js';
 
-/** Mirrors the `[remote.<name>]` config keys of an Azure remote; the last group are tuning knobs. */
-export interface AzureBlobStoreOptions {
+/** The remote's option keys (./options.ts) plus the container and prefix from the URL. */
+export type AzureBlobStoreOptions = OptionValues<typeof AZURE_OPTIONS> & {
   container: string;
-  account_name?: string;
-  account_key?: string;
-  connection_string?: string;
-  /** Authenticate with DefaultAzureCredential (managed identity, workload identity, az login, env). */
-  use_managed_identity?: boolean;
-  /** Blob service URL; defaults to https://<account_name>.blob.core.windows.net. Azurite: http://127.0.0.1:10000/devstoreaccount1 */
-  endpoint?: string;
   /** Folder inside the container, so several repositories can share one container. */
   prefix?: string;
+};
 
-  /** Objects up to this size go up in one Put Blob; larger ones as staged blocks. Default 8 MiB. */
-  max_single_shot_size?: number;
-  /** Staged block size for large objects. Default 8 MiB. */
-  block_size?: number;
-  /** Blocks of one object uploaded in parallel. Default 4. */
-  upload_concurrency?: number;
-  /** Existence probes in flight within one `has()` call. Default 16. */
-  has_concurrency?: number;
-  /** Blobs per List Blobs page. Default (and Azure's maximum) 5000. */
-  list_page_size?: number;
-}
-
-const MiB = 1024 * 1024;
-const DEFAULT_SINGLE_SHOT = 8 * MiB;
-const DEFAULT_BLOCK_SIZE = 8 * MiB;
-/** Azure's limits for one staged block and for one Put Blob. */
-const MAX_BLOCK_SIZE = 4000 * MiB;
-const MAX_SINGLE_SHOT = 5000 * MiB;
-const MAX_LIST_PAGE_SIZE = 5000;
 const REF_OID_PATTERN = /^[\x21-\x7e]{1,200}$/;
 /** Metadata key holding a ref's OID, so listRefs gets every value from the listing alone. */
 const REF_OID_METADATA = 'oid';
@@ -137,29 +114,16 @@ export class AzureBlobStore implements Store {
       }
     }
 
-    this.singleShot = sizeOption(
-      options.max_single_shot_size,
-      DEFAULT_SINGLE_SHOT,
-      1,
-      MAX_SINGLE_SHOT,
-      'max_single_shot_size',
+    const parsed = parseOptions(
+      AZURE_OPTIONS,
+      pickOptions(AZURE_OPTIONS, options),
+      'an Azure remote',
     );
-    this.blockSize = sizeOption(
-      options.block_size,
-      DEFAULT_BLOCK_SIZE,
-      1,
-      MAX_BLOCK_SIZE,
-      'block_size',
-    );
-    this.uploadConcurrency = sizeOption(options.upload_concurrency, 4, 1, 64, 'upload_concurrency');
-    this.hasConcurrency = sizeOption(options.has_concurrency, 16, 1, 256, 'has_concurrency');
-    this.listPageSize = sizeOption(
-      options.list_page_size,
-      MAX_LIST_PAGE_SIZE,
-      1,
-      MAX_LIST_PAGE_SIZE,
-      'list_page_size',
-    );
+    this.singleShot = parsed.max_single_shot_size;
+    this.blockSize = parsed.block_size;
+    this.uploadConcurrency = parsed.upload_concurrency;
+    this.hasConcurrency = parsed.has_concurrency;
+    this.listPageSize = parsed.list_page_size;
     this.description = `azure:${this.endpoint}/${this.containerName}${this.prefix ? `/${this.prefix.slice(0, -1)}` : ''}`;
   }
 
@@ -730,17 +694,4 @@ function validateContainerName(name: string): void {
       hint: '3-63 characters: lowercase letters, digits and single hyphens, starting and ending with a letter or digit',
     });
   }
-}
-
-function sizeOption(
-  value: number | undefined,
-  fallback: number,
-  min: number,
-  max: number,
-  name: string,
-): number {
-  if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < min || value > max)
-    throw new ConfigError(`Azure option ${name} must be an integer from ${min} to ${max}`);
-  return value;
 }

@@ -9,6 +9,7 @@ import {
   StoreUnavailableError,
 } from '../../errors/index.js';
 import { mapLimit } from '../../util/limit.js';
+import { parseOptions, pickOptions, type OptionValues } from '../options/schema.js';
 import {
   BASIC_CAPABILITIES,
   assertValidKey,
@@ -20,34 +21,15 @@ import {
   type RefValue,
   type Store,
 } from '../store.js';
+import { GCS_OPTIONS } from './options.js';
 
-/** Mirrors the `[remote.<name>]` config keys of a GCS remote; the last group are tuning knobs. */
-export interface GcsStoreOptions {
+/** The remote's option keys (./options.ts) plus the bucket and prefix from the URL. */
+export type GcsStoreOptions = OptionValues<typeof GCS_OPTIONS> & {
   bucket: string;
-  /** Project ID; needed only where the API asks for one (creating buckets), and saves an ADC lookup. */
-  project?: string;
-  /** Service-account or external-account JSON. Without it: Application Default Credentials. */
-  credentials_path?: string;
-  /**
-   * API root for emulators and private endpoints, e.g. http://127.0.0.1:4443. With an endpoint and
-   * no credentials_path, requests are sent without authentication, as emulators expect.
-   */
-  endpoint?: string;
   /** Folder inside the bucket, so several repositories can share one bucket. */
   prefix?: string;
+};
 
-  /** Objects larger than this use a resumable upload; smaller ones one multipart request. Default 8 MiB. */
-  resumable_threshold?: number;
-  /** Resumable uploads send chunks of this size (a multiple of 256 KiB); default: one request. */
-  chunk_size?: number;
-  /** Check downloads against the stored CRC32C. Off by default: see docs/backends/gcs.md. */
-  verify_downloads?: boolean;
-  /** Existence probes in flight within one `has()` call. Default 16. */
-  has_concurrency?: number;
-}
-
-const MiB = 1024 * 1024;
-const QUANTUM = 256 * 1024;
 const LIST_PAGE_SIZE = 1000;
 const REF_OID_PATTERN = /^[\x21-\x7e]{1,200}$/;
 /** Custom-metadata key holding a ref's OID, so listRefs gets every value from the listing alone. */
@@ -83,27 +65,17 @@ export class GcsStore implements Store {
       options.endpoint === undefined
         ? 'https://storage.googleapis.com'
         : normalizeEndpoint(options.endpoint);
-    this.resumableThreshold = intOption(
-      options.resumable_threshold,
-      8 * MiB,
-      0,
-      Number.MAX_SAFE_INTEGER,
-      'resumable_threshold',
-    );
-    this.chunkSize =
-      options.chunk_size === undefined
-        ? undefined
-        : intOption(options.chunk_size, 0, QUANTUM, 4096 * MiB, 'chunk_size');
-    if (this.chunkSize !== undefined && this.chunkSize % QUANTUM !== 0)
-      throw new ConfigError('GCS chunk_size must be a multiple of 256 KiB');
-    this.verifyDownloads = options.verify_downloads ?? false;
+    const parsed = parseOptions(GCS_OPTIONS, pickOptions(GCS_OPTIONS, options), 'a GCS remote');
+    this.resumableThreshold = parsed.resumable_threshold;
+    this.chunkSize = parsed.chunk_size;
+    this.verifyDownloads = parsed.verify_downloads;
     // The SDK's resumable uploader sends no credentials to endpoints outside googleapis.com, even
     // with useAuthWithCustomEndpoint; there, everything goes up as authenticated multipart uploads.
     this.resumableAllowed =
       options.credentials_path === undefined ||
       options.endpoint === undefined ||
       isGoogleHost(this.endpoint);
-    this.hasConcurrency = intOption(options.has_concurrency, 16, 1, 256, 'has_concurrency');
+    this.hasConcurrency = parsed.has_concurrency;
     this.description = `gs://${this.bucketName}${this.prefix ? `/${this.prefix.slice(0, -1)}` : ''}${options.endpoint === undefined ? '' : ` (${this.endpoint})`}`;
   }
 
@@ -777,17 +749,4 @@ function validateBucketName(name: string): void {
       hint: '3-63 characters: lowercase letters, digits, dots, hyphens and underscores, starting and ending with a letter or digit',
     });
   }
-}
-
-function intOption(
-  value: number | undefined,
-  fallback: number,
-  min: number,
-  max: number,
-  name: string,
-): number {
-  if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < min || value > max)
-    throw new ConfigError(`GCS option ${name} must be an integer from ${min} to ${max}`);
-  return value;
 }

@@ -6,6 +6,7 @@ import {
   RefConflictError,
   StoreUnavailableError,
 } from '../../errors/index.js';
+import { parseOptions, pickOptions, type OptionValues } from '../options/schema.js';
 import {
   BASIC_CAPABILITIES,
   assertValidKey,
@@ -22,6 +23,7 @@ import {
   isAbort,
   mapS3Error,
 } from './errors.js';
+import { S3_OPTIONS, S3_TEST_OPTIONS } from './options.js';
 import {
   CorruptRefEntryError,
   decodeEntry,
@@ -36,37 +38,19 @@ import {
 type S3Module = typeof import('@aws-sdk/client-s3');
 type StorageModule = typeof import('@aws-sdk/lib-storage');
 
-const MiB = 1024 * 1024;
-/** S3's own floor for every part but the last. */
-const MIN_PART_SIZE = 5 * MiB;
 const HAS_CONCURRENCY = 16;
 const OID_PATTERN = /^[0-9a-f]{64}$/;
 /** Slack for LastModified's one-second resolution and clock differences between server nodes. */
 const CONFIRM_MARGIN_MS = 60_000;
 
-/** Options mirror the remote's config keys (snake_case) so configuration passes straight through. */
-export interface S3StoreOptions {
+/**
+ * The remote's option keys (./options.ts says what each means) plus what only code passes: the
+ * bucket and prefix from the URL, and the testing knobs.
+ */
+export type S3StoreOptions = OptionValues<typeof S3_OPTIONS> & {
   bucket: string;
   /** Key prefix inside the bucket, e.g. "team-a/project-x"; a trailing slash is added. */
   prefix?: string;
-  /** Default: us-east-1 when `endpoint` is set, else the SDK's chain (AWS_REGION, config files). */
-  region?: string;
-  /** S3-compatible endpoint URL (radosgw, MinIO…); absent means AWS. */
-  endpoint?: string;
-  /** Default: true when `endpoint` is set (most self-hosted stores have no wildcard DNS), else false. */
-  force_path_style?: boolean;
-  /** Both or neither; without them the SDK's standard credential chain is used. */
-  access_key?: string;
-  secret_key?: string;
-  session_token?: string;
-  /** Objects larger than this go up as a multipart upload in parts of this size. Default 100 MiB. */
-  part_size?: number;
-  /** Parts of one multipart upload in flight at once. Default 8. */
-  max_concurrent_parts?: number;
-  /** Not used by the store itself (it never retries); exposed for the retry wrapper. Default 3. */
-  max_retries?: number;
-  /** Milliseconds to wait for a TCP connection. Default 10 000. */
-  connect_timeout_ms?: number;
   /**
    * 'probe' (default) checks once per store that the server refuses a second create-only PUT.
    * 'unsupported' skips the probe and behaves as if the server had failed it (for tests).
@@ -77,7 +61,7 @@ export interface S3StoreOptions {
   ref_log_grace_ms?: number;
   /** Seams around ref-entry creation so tests can stage races deterministically. */
   test_hooks?: S3StoreTestHooks;
-}
+};
 
 export interface S3StoreTestHooks {
   beforeRefCreate?: (name: string, seq: number) => Promise<void>;
@@ -115,6 +99,7 @@ export class S3Store implements Store {
   readonly partSize: number;
   readonly maxConcurrentParts: number;
   readonly maxRetries: number;
+  private readonly connectTimeoutMs: number;
 
   private readonly options: S3StoreOptions;
   private readonly region: string | undefined;
@@ -140,15 +125,18 @@ export class S3Store implements Store {
       options.endpoint !== undefined
         ? redactUrl(options.endpoint)
         : `AWS S3${this.region ? ` (${this.region})` : ''}`;
-    this.partSize = positiveInt(options.part_size, 100 * MiB, 'part_size');
-    if (this.partSize < MIN_PART_SIZE)
-      throw new ConfigError(
-        `S3 remote: part_size must be at least 5 MiB (S3's minimum), got ${this.partSize}`,
-      );
-    this.maxConcurrentParts = positiveInt(options.max_concurrent_parts, 8, 'max_concurrent_parts');
-    this.maxRetries = nonNegativeInt(options.max_retries, 3, 'max_retries');
-    this.refLogKeep = positiveInt(options.ref_log_keep, 8, 'ref_log_keep');
-    this.refLogGraceMs = nonNegativeInt(options.ref_log_grace_ms, 10 * 60_000, 'ref_log_grace_ms');
+    const parsed = parseOptions(S3_OPTIONS, pickOptions(S3_OPTIONS, options), 'an S3 remote');
+    this.partSize = parsed.part_size;
+    this.maxConcurrentParts = parsed.max_concurrent_parts;
+    this.maxRetries = parsed.max_retries;
+    this.connectTimeoutMs = parsed.connect_timeout_ms;
+    const knobs = parseOptions(
+      S3_TEST_OPTIONS,
+      pickOptions(S3_TEST_OPTIONS, options),
+      'an S3 store',
+    );
+    this.refLogKeep = knobs.ref_log_keep;
+    this.refLogGraceMs = knobs.ref_log_grace_ms;
     this.description = `s3://${this.bucket}/${this.prefix}${options.endpoint !== undefined ? ` at ${this.endpoint}` : ''}`;
   }
 
@@ -186,7 +174,7 @@ export class S3Store implements Store {
         // The default checksum mode breaks streamed bodies on many S3-compatible servers (radosgw: 411).
         requestChecksumCalculation: 'WHEN_REQUIRED',
         responseChecksumValidation: 'WHEN_REQUIRED',
-        requestHandler: { connectionTimeout: o.connect_timeout_ms ?? 10_000 },
+        requestHandler: { connectionTimeout: this.connectTimeoutMs },
       });
       return { s3, client };
     })().catch((err: unknown) => {
@@ -693,22 +681,6 @@ function redactUrl(url: string): string {
   } catch {
     return url;
   }
-}
-
-function positiveInt(value: number | undefined, fallback: number, name: string): number {
-  if (value === undefined) return fallback;
-  if (!Number.isSafeInteger(value) || value < 1)
-    throw new ConfigError(`S3 remote: ${name} must be a positive integer, got ${String(value)}`);
-  return value;
-}
-
-function nonNegativeInt(value: number | undefined, fallback: number, name: string): number {
-  if (value === undefined) return fallback;
-  if (!Number.isSafeInteger(value) || value < 0)
-    throw new ConfigError(
-      `S3 remote: ${name} must be a non-negative integer, got ${String(value)}`,
-    );
-  return value;
 }
 
 /** Runs `fn` over `items` with at most `limit` in flight; the first failure stops new work and rejects. */

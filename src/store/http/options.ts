@@ -1,0 +1,13 @@
+import { RETRY_OPTIONS, type OptionTable } from '../options/schema.js';
+
+/** The keys of an `http(s)://` remote (docs/backends/http.md). The token is never one of them. */
+export const HTTP_OPTIONS = {
+  connections: {
+    type: 'integer',
+    min: 1,
+    max: 1024,
+    default: 16,
+    doc: 'Keep-alive connections to the server.',
+  },
+  ...RETRY_OPTIONS,
+} as const satisfies OptionTable;
