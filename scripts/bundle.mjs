@@ -38,6 +38,7 @@ await build({
     'jose',
     'hash-wasm',
     'ora',
+    'sharp',
   ],
   logLevel: 'warning',
 });

@@ -378,6 +378,13 @@ export function createServer(config: ServerConfig, runtime: ServerRuntime = {}):
     return { identity, repo };
   };
 
+  // The web view (src/ui/, docs/server.md "Web view"): loaded when the server starts listening.
+  app.register(
+    async (scope) =>
+      (await import('../ui/index.js')).registerUi(scope, { services, authenticator, limit, log }),
+    { prefix: '/ui' },
+  );
+
   const handlerFor = (endpoint: Endpoint): RouteHandlerMethod =>
     async function (request, reply) {
       const { identity, repo } = await gate(request, endpoint);

@@ -12,7 +12,12 @@ const OID = /^[0-9a-f]{64}$/;
 const FILE_NAME = /^[a-z0-9][a-z0-9._-]{0,127}$/;
 
 /** First segments that name server endpoints, never repositories. */
-export const RESERVED_REPOSITORY_NAMES: ReadonlySet<string> = new Set(['health', 'metrics', 'api']);
+export const RESERVED_REPOSITORY_NAMES: ReadonlySet<string> = new Set([
+  'health',
+  'metrics',
+  'api',
+  'ui',
+]);
 
 /**
  * Second segments a two-part name (`studio/hero-game`) may not use: the endpoint words that follow
