@@ -95,27 +95,3 @@ export function isPrecompressedContent(head: Uint8Array): boolean {
 export function isPrecompressed(path: string, head: Uint8Array): boolean {
   return isPrecompressedContent(head) || PRECOMPRESSED_EXTENSIONS.has(extname(path).toLowerCase());
 }
-
-/**
- * Per file: whether to try zstd on the next chunk. Known-compressed formats are skipped from the
- * first chunk's magic bytes or the name; otherwise, media files being homogeneous, once two chunks
- * in a row refused to compress the rest of the file will too.
- */
-export class CompressionPolicy {
-  private precompressed: boolean | undefined;
-  private incompressibleRun = 0;
-
-  constructor(private readonly path: string) {}
-
-  /** Whether the chunk starting with `head` should be stored without trying zstd. */
-  skip(head: Uint8Array): boolean {
-    this.precompressed ??= isPrecompressed(this.path, head.subarray(0, 64));
-    return this.precompressed || this.incompressibleRun >= 2;
-  }
-
-  /** What happened to a chunk zstd was tried on (ignored for chunks already stored). */
-  record(outcome: { written: boolean; compressed: boolean }, skipped: boolean): void {
-    if (outcome.written && !skipped)
-      this.incompressibleRun = outcome.compressed ? 0 : this.incompressibleRun + 1;
-  }
-}

@@ -1,15 +1,12 @@
 export {
   Codec,
   type CodecId,
-  type Encoded,
   DEFAULT_ZSTD_LEVEL,
-  MIN_SAVINGS,
-  encodePayload,
-  encodePayloadSync,
   decodePayload,
   decodePayloadSync,
   zstd,
+  zstdSync,
   unzstd,
   zstdFrameLength,
 } from './zstd.js';
-export { CompressionPolicy, isPrecompressed, isPrecompressedContent } from './detect.js';
+export { isPrecompressed, isPrecompressedContent } from './detect.js';

@@ -18,13 +18,6 @@ export type CodecId = (typeof Codec)[keyof typeof Codec];
  * `core.compression_level` picks another per repository.
  */
 export const DEFAULT_ZSTD_LEVEL = 1;
-/** A chunk is stored compressed only when that saves at least this fraction. */
-export const MIN_SAVINGS = 0.03;
-
-export interface Encoded {
-  readonly codec: CodecId;
-  readonly payload: Buffer;
-}
 
 /**
  * zstd through node:zlib's asynchronous API, which runs on libuv's thread pool: compression of
@@ -38,6 +31,11 @@ export function zstd(data: Uint8Array, level: number): Promise<Buffer> {
   );
 }
 
+/** zstd for threads that may block (the chunk workers): the same frame parameters. */
+export function zstdSync(data: Uint8Array, level: number): Buffer {
+  return zstdCompressSync(data, compressOptions(data.length, level));
+}
+
 /** Decodes one zstd frame; bytes after it are refused (see decodePayload). */
 export async function unzstd(data: Uint8Array, expectedLength: number): Promise<Buffer> {
   checkSingleFrame(data);
@@ -46,38 +44,6 @@ export async function unzstd(data: Uint8Array, expectedLength: number): Promise<
       err ? reject(err) : resolve(out),
     ),
   );
-}
-
-/** Compresses unless told not to or unless it does not pay; falls back to raw per chunk. */
-export async function encodePayload(
-  data: Buffer,
-  options: { level: number; skip: boolean },
-): Promise<Encoded> {
-  return worthTrying(data, options)
-    ? keepIfSmaller(data, await zstd(data, options.level))
-    : raw(data);
-}
-
-/** encodePayload for threads that may block (the chunk workers): same decisions, same bytes. */
-export function encodePayloadSync(
-  data: Buffer,
-  options: { level: number; skip: boolean },
-): Encoded {
-  return worthTrying(data, options)
-    ? keepIfSmaller(data, zstdCompressSync(data, compressOptions(data.length, options.level)))
-    : raw(data);
-}
-
-function worthTrying(data: Buffer, options: { level: number; skip: boolean }): boolean {
-  return !options.skip && data.length >= 64 && options.level > 0;
-}
-
-const raw = (data: Buffer): Encoded => ({ codec: Codec.raw, payload: data });
-
-function keepIfSmaller(data: Buffer, packed: Buffer): Encoded {
-  return packed.length > data.length * (1 - MIN_SAVINGS)
-    ? raw(data)
-    : { codec: Codec.zstd, payload: packed };
 }
 
 /**

@@ -1,3 +1,2 @@
 export * from './primitives.js';
-export * from './sealer.js';
 export * from './keyring.js';

@@ -1,8 +1,6 @@
-import { Codec, decodePayload, decodePayloadSync, encodePayload } from '../compression/index.js';
 import { ObjectCorruptError, ObjectMissingError, NotFoundError } from '../errors/index.js';
 // The contract alone: the store index would pull every backend and wrapper into a worker thread.
 import { chunkKey, objectKey, type Store } from '../store/store.js';
-import { joinReleasing, releaseMemory } from '../util/memory.js';
 import {
   decodeCommit,
   decodeTag,
@@ -16,10 +14,8 @@ import type { ObjectKind } from './kinds.js';
 import { decodeManifest, encodeManifest, type Manifest } from './manifest.js';
 import type { Oid } from './oid.js';
 import { plainSealer, type ObjectSealer } from './sealer.js';
+import { ObjectSealing } from './sealing.js';
 import { decodeTree, encodeTree, type TreeEntry } from './tree.js';
-
-/** Below this size a thread-pool round trip costs more than hashing in place. */
-const ASYNC_HASH_MIN = 64 * 1024;
 
 export interface PutResult {
   readonly oid: Oid;
@@ -43,12 +39,15 @@ export type StructuredKind = Exclude<ObjectKind, 'chunk'>;
  */
 export class ObjectDatabase {
   readonly sealer: ObjectSealer;
+  /** Compression, sealing and their reverse: the same code the chunk workers run. */
+  readonly sealing: ObjectSealing;
 
   constructor(
     readonly store: Store,
-    private readonly options: ObjectDatabaseOptions,
+    options: ObjectDatabaseOptions,
   ) {
     this.sealer = options.sealer ?? plainSealer;
+    this.sealing = new ObjectSealing(this.sealer, options.compressionLevel);
   }
 
   static keyFor(kind: ObjectKind, oid: Oid): string {
@@ -71,19 +70,14 @@ export class ObjectDatabase {
     const key = chunkKey(oid);
     const [present] = await this.store.has([key]);
     if (present) return { oid, written: false, storedBytes: 0, compressed: false };
-    const encoded = await encodePayload(plain, {
-      level: this.options.compressionLevel,
-      skip: options.skipCompression,
-    });
-    const stored = await this.sealer.sealAsync(
+    const { stored, compressed } = await this.sealing.seal(
       'chunk',
       oid,
-      encoded.codec,
-      plain.length,
-      encoded.payload,
+      plain,
+      options.skipCompression,
     );
     await this.store.put(key, stored);
-    return { oid, written: true, storedBytes: stored.length, compressed: encoded.codec !== 0 };
+    return { oid, written: true, storedBytes: stored.length, compressed };
   }
 
   async putStructured(kind: StructuredKind, plain: Buffer): Promise<PutResult> {
@@ -91,17 +85,7 @@ export class ObjectDatabase {
     const key = objectKey(oid);
     const [present] = await this.store.has([key]);
     if (present) return { oid, written: false, storedBytes: 0 };
-    const encoded = await encodePayload(plain, {
-      level: this.options.compressionLevel,
-      skip: plain.length < 512,
-    });
-    const stored = await this.sealer.sealAsync(
-      kind,
-      oid,
-      encoded.codec,
-      plain.length,
-      encoded.payload,
-    );
+    const { stored } = await this.sealing.seal(kind, oid, plain);
     await this.store.put(key, stored);
     return { oid, written: true, storedBytes: stored.length };
   }
@@ -119,51 +103,13 @@ export class ObjectDatabase {
   }
 
   /** Verifies stored bytes fetched by someone else (a remote, fsck) and returns the canonical bytes. */
-  async openStored(kind: ObjectKind, oid: Oid, stored: Buffer): Promise<Buffer> {
-    let plain: Buffer;
-    try {
-      const opened = await this.sealer.openAsync(kind, oid, stored);
-      plain = await decodePayload(opened.codec, opened.payload, opened.plainLength);
-      checkLength(plain.length, opened.plainLength);
-    } catch (err) {
-      throw corrupt(oid, err);
-    }
-    // Hashing on the thread pool: checkout, push and clone verify every chunk, on every core.
-    const actual =
-      plain.length >= ASYNC_HASH_MIN
-        ? await this.sealer.oidOfAsync(kind, plain)
-        : this.oidOf(kind, plain);
-    if (actual !== oid) throw new ObjectCorruptError(oid, 'content does not match its ID');
-    return plain;
+  openStored(kind: ObjectKind, oid: Oid, stored: Buffer): Promise<Buffer> {
+    return this.sealing.open(kind, oid, stored);
   }
 
-  /**
-   * openStored for threads that may block (the chunk workers): the same checks, synchronously. The
-   * canonical bytes come back as consecutive pieces, so an encrypted raw chunk goes from the cipher
-   * to its hash and to its file without being joined. A piece is a view of `stored` or memory of
-   * the caller's own to release.
-   */
+  /** openStored for threads that may block: the canonical bytes as pieces (ObjectSealing.openSync). */
   openStoredSync(kind: ObjectKind, oid: Oid, stored: Buffer): Buffer[] {
-    let pieces: Buffer[];
-    try {
-      const opened = this.sealer.openPieces(kind, oid, stored);
-      if (opened.codec === Codec.raw) pieces = opened.pieces;
-      else {
-        // zstd reads one buffer; both sealers give a compressed payload in one piece already.
-        const payload = joinReleasing(opened.pieces);
-        pieces = [decodePayloadSync(opened.codec, payload, opened.plainLength)];
-        if (payload.buffer !== stored.buffer) releaseMemory(payload);
-      }
-      checkLength(
-        pieces.reduce((sum, piece) => sum + piece.length, 0),
-        opened.plainLength,
-      );
-    } catch (err) {
-      throw corrupt(oid, err);
-    }
-    if (this.sealer.oidOfPieces(kind, pieces) !== oid)
-      throw new ObjectCorruptError(oid, 'content does not match its ID');
-    return pieces;
+    return this.sealing.openSync(kind, oid, stored);
   }
 
   async has(kind: ObjectKind, oids: readonly Oid[]): Promise<boolean[]> {
@@ -230,14 +176,4 @@ export class ObjectDatabase {
       throw new ObjectCorruptError(oid, err instanceof Error ? err.message : String(err));
     }
   }
-}
-
-function checkLength(decoded: number, expected: number): void {
-  if (decoded !== expected) throw new Error(`decoded ${decoded} bytes, header says ${expected}`);
-}
-
-function corrupt(oid: Oid, err: unknown): ObjectCorruptError {
-  return new ObjectCorruptError(oid, err instanceof Error ? err.message : String(err), {
-    cause: err,
-  });
 }

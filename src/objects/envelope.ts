@@ -5,6 +5,8 @@ export const ENVELOPE_VERSION = 1;
 export const ENVELOPE_HEADER_SIZE = 16;
 /** Cipher byte: 0 = none. Encrypted repositories use other values (docs/encryption.md). */
 export const CIPHER_NONE = 0;
+/** Cipher byte of objects sealed with AES-256-GCM (docs/encryption.md). */
+export const CIPHER_AES_256_GCM = 1;
 
 export interface EnvelopeHeader {
   readonly version: number;

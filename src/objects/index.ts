@@ -7,3 +7,6 @@ export * from './commit.js';
 export * from './envelope.js';
 export * from './database.js';
 export * from './sealer.js';
+export * from './sealing.js';
+export * from './encrypted-sealer.js';
+export * from './compression-policy.js';

@@ -2,9 +2,9 @@ import { createReadStream, type BigIntStats } from 'node:fs';
 import { lstat, mkdir, open } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { Chunker, type ChunkingParams } from '../chunking/index.js';
-import { CompressionPolicy } from '../compression/index.js';
 import { UnsafePathError } from '../errors/index.js';
 import {
+  CompressionPolicy,
   encodeManifest,
   type Manifest,
   type ManifestChunk,

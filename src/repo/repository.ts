@@ -14,7 +14,6 @@ import {
 } from '../errors/index.js';
 import { agentLookupEnabled, lookupCachedKey } from '../agent/index.js';
 import {
-  EncryptedSealer,
   addKey,
   keyFileHashes,
   newMasterKey,
@@ -23,6 +22,7 @@ import {
   type UnlockedKey,
 } from '../crypto/index.js';
 import {
+  EncryptedSealer,
   ObjectDatabase,
   isOid,
   plainSealer,

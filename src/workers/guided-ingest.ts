@@ -1,7 +1,6 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { CutFinder, type ChunkingParams } from '../chunking/index.js';
-import { CompressionPolicy } from '../compression/index.js';
-import type { ManifestChunk, Oid } from '../objects/index.js';
+import { CompressionPolicy, type ManifestChunk, type Oid } from '../objects/index.js';
 import type { Semaphore } from '../util/limit.js';
 import type { ChunkWorkerPool } from './chunk-pool.js';
 import { firstIndexByOid, type IngestedFile, type StoredChunk } from './local-chunks.js';

@@ -1,13 +1,11 @@
-import { CutFinder, type ChunkingParams } from '../chunking/index.js';
-import { CompressionPolicy, encodePayloadSync } from '../compression/index.js';
-import { EncryptedSealer } from '../crypto/sealer.js';
 import { closeSync, fstatSync, openSync, readSync, writevSync } from 'node:fs';
+import { CutFinder, type ChunkingParams } from '../chunking/index.js';
 import { ObjectCorruptError, ObjectMissingError } from '../errors/index.js';
 import {
-  ObjectDatabase,
-  plainSealer,
+  CompressionPolicy,
+  ObjectSealing,
+  sealerFor,
   type ManifestChunk,
-  type ObjectSealer,
   type Oid,
 } from '../objects/index.js';
 import { isErrno, readFullySync } from '../util/fs.js';
@@ -61,23 +59,18 @@ export interface StoredChunk {
 }
 
 /**
- * Chunk work done synchronously in one thread, for the chunk workers: storing a new chunk (name,
- * dedup check, compression, sealing, atomic write — the bytes ObjectDatabase.putChunk would store)
- * and restoring one into a file (read, authenticate, decode, verify, write at its offset — the
- * checks ObjectDatabase.read makes). One thread hop per chunk instead of one per step.
+ * Chunk jobs run synchronously in one thread, for the chunk workers: storing a new chunk (name,
+ * dedup check, then ObjectSealing.sealSync and an atomic write: the bytes ObjectDatabase.putChunk
+ * would store) and restoring one into a file (read, ObjectSealing.openSync, write at its offset:
+ * the checks ObjectDatabase.read makes). One thread hop per chunk instead of one per step.
  */
 export class LocalChunks {
   private readonly objects: LocalStore;
-  private readonly sealer: ObjectSealer;
-  private readonly odb: ObjectDatabase;
+  private readonly sealing: ObjectSealing;
 
   constructor(private readonly spec: ChunkStoreSpec) {
     this.objects = new LocalStore(spec.root, { fsync: spec.fsync });
-    this.sealer = spec.master ? new EncryptedSealer(spec.master) : plainSealer;
-    this.odb = new ObjectDatabase(this.objects, {
-      compressionLevel: spec.compressionLevel,
-      sealer: this.sealer,
-    });
+    this.sealing = new ObjectSealing(sealerFor(spec.master), spec.compressionLevel);
   }
 
   /**
@@ -86,7 +79,7 @@ export class LocalChunks {
    */
   restoreInto(oid: Oid, fd: number, position: number, expectedSize: number): number {
     const stored = this.readObject(oid);
-    const plain = this.odb.openStoredSync('chunk', oid, stored);
+    const plain = this.sealing.openSync('chunk', oid, stored);
     try {
       const size = plain.reduce((sum, piece) => sum + piece.length, 0);
       if (size !== expectedSize)
@@ -108,7 +101,7 @@ export class LocalChunks {
    * would (envelope, GCM tag, codec, ID), then written. Consumes `stored`. Returns its size.
    */
   adopt(oid: Oid, stored: Buffer): number {
-    for (const piece of this.odb.openStoredSync('chunk', oid, stored)) {
+    for (const piece of this.sealing.openSync('chunk', oid, stored)) {
       if (piece.buffer !== stored.buffer) this.releaseDecoded(piece);
     }
     this.objects.putPartsSync(chunkKey(oid), [stored]);
@@ -160,7 +153,7 @@ export class LocalChunks {
     onProgress: (bytes: number) => void,
     previous?: readonly ManifestChunk[],
   ): IngestedFile {
-    this.finder ??= new CutFinder(this.spec.chunking, this.sealer.gear);
+    this.finder ??= new CutFinder(this.spec.chunking, this.sealing.sealer.gear);
     const finder = this.finder;
     finder.reset();
     const guide =
@@ -203,7 +196,7 @@ export class LocalChunks {
         for (;;) {
           if (guide && scanned === start) {
             const verdict = guide.check(data, start, atEnd, finder, (view) =>
-              this.sealer.oidOf('chunk', view),
+              this.sealing.sealer.oidOf('chunk', view),
             );
             if (verdict === 'wait') break;
             if (verdict !== 'scan') {
@@ -261,9 +254,9 @@ export class LocalChunks {
     if (length < 1 || length > this.spec.chunking.maxSize) return null;
     const view = this.windowOf(length).subarray(0, length);
     if (readFullySync(fd, view, length, position) < length) return null;
-    this.finder ??= new CutFinder(this.spec.chunking, this.sealer.gear);
+    this.finder ??= new CutFinder(this.spec.chunking, this.sealing.sealer.gear);
     if (!last && !this.finder.couldEndAt(view, 0, length)) return null;
-    if (this.sealer.oidOf('chunk', view) !== oid) return null;
+    if (this.sealing.sealer.oidOf('chunk', view) !== oid) return null;
     return this.store(view, false, false, oid);
   }
 
@@ -286,22 +279,23 @@ export class LocalChunks {
    * borrowed `plain` (a view of the ingest window) is left alone.
    */
   store(plain: Buffer, skipCompression: boolean, owned = true, knownOid?: Oid): StoredChunk {
-    const oid = knownOid ?? this.sealer.oidOf('chunk', plain);
+    const oid = knownOid ?? this.sealing.sealer.oidOf('chunk', plain);
     const key = chunkKey(oid);
     if (this.objects.hasSync(key)) {
       if (owned) release(plain);
       return { oid, written: false, storedBytes: 0, compressed: false };
     }
-    const encoded = encodePayloadSync(plain, {
-      level: this.spec.compressionLevel,
-      skip: skipCompression,
-    });
-    const parts = this.sealer.sealParts('chunk', oid, encoded.codec, plain.length, encoded.payload);
+    const { parts, payload, compressed } = this.sealing.sealSync(
+      'chunk',
+      oid,
+      plain,
+      skipCompression,
+    );
     const written = this.objects.putPartsSync(key, parts);
     const storedBytes = written ? parts.reduce((n, p) => n + p.length, 0) : 0;
-    for (const part of [plain, encoded.payload, ...parts])
+    for (const part of [plain, payload, ...parts])
       if (owned || part.buffer !== plain.buffer) release(part);
-    return { oid, written, storedBytes, compressed: encoded.codec !== 0 };
+    return { oid, written, storedBytes, compressed };
   }
 }
 

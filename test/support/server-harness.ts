@@ -20,8 +20,12 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
-import { encodePayload } from '../../src/compression/index.js';
-import { encodeEnvelope, sha256Hex, type ObjectKind } from '../../src/objects/index.js';
+import {
+  encodeEnvelope,
+  encodePayload,
+  sha256Hex,
+  type ObjectKind,
+} from '../../src/objects/index.js';
 import { loadServerConfig, mintToken, startServer, type Role } from '../../src/server/index.js';
 import { CLI_PATH, cliEnv } from './cli.js';
 
@@ -278,7 +282,7 @@ export async function storedObject(
   canonical: Buffer,
   compress = false,
 ): Promise<{ oid: string; stored: Buffer }> {
-  const encoded = await encodePayload(canonical, { level: 3, skip: !compress });
+  const encoded = await encodePayload(kind, canonical, { level: 3, skip: !compress });
   return {
     oid: sha256Hex(canonical),
     stored: encodeEnvelope(kind, encoded.codec, canonical.length, encoded.payload),

@@ -6,17 +6,16 @@ import {
   Codec,
   decodePayload,
   decodePayloadSync,
-  encodePayload,
-  encodePayloadSync,
   zstdFrameLength,
 } from '../../../src/compression/index.js';
+import { encodePayload, encodePayloadSync } from '../../../src/objects/index.js';
 
 const MIB = 1024 * 1024;
 
 test('a chunk decodes to exactly its stated length, sync and on the thread pool', async () => {
   const plain = Buffer.concat([Buffer.alloc(MIB / 2, 'pcm-frame '), randomBytes(MIB / 2)]);
-  const sync = encodePayloadSync(plain, { level: 1, skip: false });
-  const pooled = await encodePayload(plain, { level: 1, skip: false });
+  const sync = encodePayloadSync('chunk', plain, { level: 1, skip: false });
+  const pooled = await encodePayload('chunk', plain, { level: 1, skip: false });
   assert.equal(sync.codec, Codec.zstd);
   assert.equal(pooled.codec, Codec.zstd);
   for (const payload of [sync.payload, pooled.payload]) {
@@ -26,7 +25,7 @@ test('a chunk decodes to exactly its stated length, sync and on the thread pool'
 });
 
 test('a payload that inflates beyond its stated length is refused, not decoded without bound', async () => {
-  const bomb = encodePayloadSync(Buffer.alloc(8 * MIB), { level: 1, skip: false });
+  const bomb = encodePayloadSync('chunk', Buffer.alloc(8 * MIB), { level: 1, skip: false });
   assert.equal(bomb.codec, Codec.zstd);
   assert.ok(bomb.payload.length < 4096);
   assert.throws(
@@ -41,7 +40,7 @@ test('a payload that inflates beyond its stated length is refused, not decoded w
 
 test('incompressible chunks stay raw, and an unknown codec is an error', () => {
   const noise = randomBytes(256 * 1024);
-  const encoded = encodePayloadSync(noise, { level: 1, skip: false });
+  const encoded = encodePayloadSync('chunk', noise, { level: 1, skip: false });
   assert.equal(encoded.codec, Codec.raw);
   assert.equal(encoded.payload, noise);
   assert.throws(() => decodePayloadSync(7, noise, noise.length), /unknown codec 7/);
@@ -49,7 +48,7 @@ test('incompressible chunks stay raw, and an unknown codec is an error', () => {
 
 test('a zstd payload is exactly one frame: bytes after it are refused on every path', async () => {
   const plain = Buffer.alloc(300_000, 'wav-sample ');
-  const frame = encodePayloadSync(plain, { level: 1, skip: false }).payload;
+  const frame = encodePayloadSync('chunk', plain, { level: 1, skip: false }).payload;
   const skippable = Buffer.from([0x50, 0x2a, 0x4d, 0x18, 4, 0, 0, 0, 1, 2, 3, 4]);
   for (const after of [
     Buffer.from('covert'),

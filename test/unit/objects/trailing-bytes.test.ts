@@ -9,19 +9,14 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { DEFAULT_CHUNKING } from '../../../src/chunking/index.js';
-import {
-  CIPHER_AES_256_GCM,
-  EncryptedSealer,
-  aesGcmSeal,
-  deriveSubKeys,
-  newMasterKey,
-  padme,
-  randomNonce,
-} from '../../../src/crypto/index.js';
+import { aesGcmSeal, newMasterKey, padme, randomNonce } from '../../../src/crypto/index.js';
 import { ObjectCorruptError } from '../../../src/errors/index.js';
 import {
+  CIPHER_AES_256_GCM,
   ENVELOPE_HEADER_SIZE,
+  EncryptedSealer,
   ObjectDatabase,
+  deriveSubKeys,
   oidToBytes,
   writeEnvelopeHeader,
   type Oid,

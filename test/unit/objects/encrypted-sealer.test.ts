@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
-import { EncryptedSealer, newMasterKey } from '../../../src/crypto/index.js';
-import { sha256Hex } from '../../../src/objects/index.js';
+import { newMasterKey } from '../../../src/crypto/index.js';
+import { EncryptedSealer, sha256Hex } from '../../../src/objects/index.js';
 
 const sealer = new EncryptedSealer(newMasterKey());
 const payload = Buffer.from('texture bytes '.repeat(100));

@@ -7,19 +7,7 @@ import {
   type KeyObject,
 } from 'node:crypto';
 import { gearFromSeed } from '../chunking/index.js';
-import {
-  ENVELOPE_HEADER_SIZE,
-  decodeEnvelopeHeader,
-  writeEnvelopeHeader,
-  oidFromBytes,
-  oidToBytes,
-  type ObjectKind,
-  type ObjectSealer,
-  type Oid,
-  type Unsealed,
-  type UnsealedPieces,
-} from '../objects/index.js';
-import { joinReleasing, releaseMemory } from '../util/memory.js';
+import { Codec } from '../compression/index.js';
 import {
   hkdfSha256,
   hmacSha256,
@@ -27,14 +15,20 @@ import {
   padme,
   randomNonce,
   TAG_BYTES,
-} from './primitives.js';
+} from '../crypto/primitives.js';
+import { joinReleasing, releaseMemory } from '../util/memory.js';
+import {
+  CIPHER_AES_256_GCM,
+  ENVELOPE_HEADER_SIZE,
+  decodeEnvelopeHeader,
+  writeEnvelopeHeader,
+} from './envelope.js';
+import type { ObjectKind } from './kinds.js';
+import { oidFromBytes, oidToBytes, type Oid } from './oid.js';
+import type { ObjectSealer, Unsealed, UnsealedPieces } from './sealer.js';
 
-/** Cipher byte of the envelope for AES-256-GCM sealed objects. */
-export const CIPHER_AES_256_GCM = 1;
 /** codec u8 | canonical length u64 | payload length u64 */
 const INNER_HEADER = 17;
-/** The inner header's codec byte for an uncompressed payload (Codec.raw, docs/format.md). */
-const CODEC_RAW = 0;
 /** Objects smaller than this are deciphered in place rather than on the thread pool. */
 const OFFLOAD_MIN_BYTES = 64 * 1024;
 /**
@@ -251,7 +245,7 @@ export class EncryptedSealer implements ObjectSealer {
       // steps, straight to its hash and its file. (Nothing here is used before the tag checks out.)
       const head = decipher.update(body.subarray(0, INNER_HEADER));
       pieces.push(head);
-      const step = head.readUInt8(0) === CODEC_RAW ? CIPHER_STEP : body.length;
+      const step = head.readUInt8(0) === Codec.raw ? CIPHER_STEP : body.length;
       for (let at = INNER_HEADER; at < body.length; at += step)
         pieces.push(decipher.update(body.subarray(at, at + step)));
       // Nothing deciphered counts until the tag checks out: a failure here discards all of it.
