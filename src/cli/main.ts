@@ -710,6 +710,10 @@ export async function main(argv: string[]): Promise<number> {
     .option('--role <role>', 'read, write or admin', 'read')
     .option('--ttl <duration>', 'lifetime, e.g. 30m, 1h, 7d', '1h')
     .option('--sub <identity>', 'who the token identifies', 'cli')
+    .option(
+      '--ui <server-url>',
+      'print a sign-in link for the web view instead (token in the fragment)',
+    )
     .action(async (options) => (await import('../commands/server.js')).runServerToken(io, options));
   const apikey = server.command('apikey').description('manage API keys (stored hashed)');
   apikey

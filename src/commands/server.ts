@@ -30,6 +30,8 @@ export interface TokenOptions {
   role?: string;
   ttl?: string;
   sub?: string;
+  /** The server's base URL: print a web view sign-in link instead of the bare token. */
+  ui?: string;
 }
 
 export interface ApiKeyOptions {
@@ -101,13 +103,30 @@ export async function runServerToken(io: CommandIo, options: TokenOptions): Prom
       { hint: 'generate one with: openssl rand -hex 32' },
     );
   const ttl = parseTtl(options.ttl ?? '1h');
-  io.out(
-    await mintToken(
-      secret,
-      { repo: options.repo, role: role(options.role), sub: options.sub ?? 'cli' },
-      ttl,
-    ),
+  const token = await mintToken(
+    secret,
+    { repo: options.repo, role: role(options.role), sub: options.sub ?? 'cli' },
+    ttl,
   );
+  io.out(options.ui === undefined ? token : uiSignInLink(options.ui, token));
+}
+
+/**
+ * `<server>/ui/login#token=…`: browsers never send a URL's fragment, so the token reaches no
+ * server log or proxy; the login page hands it to its form and removes it from the address bar.
+ */
+function uiSignInLink(server: string, token: string): string {
+  let url: URL;
+  try {
+    url = new URL(server);
+  } catch {
+    throw new UsageError(`invalid server URL '${server}'`, {
+      hint: 'give the address browsers reach the server at, e.g. https://assets.studio.example',
+    });
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new UsageError(`the server URL must start with http:// or https://`);
+  return `${url.origin}/ui/login#token=${token}`;
 }
 
 /** Creates an API key in the configured storage and prints it once; only its SHA-256 is stored. */

@@ -78,7 +78,8 @@ dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 6px 18px;
 dl.facts dt { color: var(--muted); }
 dl.facts dd { margin: 0; overflow-wrap: anywhere; }
 .two { display: grid; grid-template-columns: minmax(0, 2fr) minmax(0, 1fr); gap: 18px; align-items: start; }
-.compare { position: relative; display: inline-block; max-width: 100%; line-height: 0; }
+.compare { position: relative; width: fit-content; max-width: 100%; margin: 0 auto; line-height: 0; }
+.slider-label { display: block; margin-top: 12px; color: var(--muted); font-size: 14px; text-align: center; }
 .compare img { max-width: 100%; height: auto; display: block; }
 .compare .over { position: absolute; inset: 0; overflow: hidden; }
 .compare .over img { max-width: none; height: 100%; }

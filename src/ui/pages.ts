@@ -48,7 +48,8 @@ function frame(
 
 /** Breadcrumbs for a path inside the tree at `rev`. */
 function pathCrumbs(ctx: RepoRequest, rev: string, segments: readonly string[]): Crumb[] {
-  const crumbs: Crumb[] = [{ label: rev, href: `${ctx.base}tree${query({ rev })}` }];
+  const label = /^[0-9a-f]{64}$/.test(rev) ? short(rev) : rev;
+  const crumbs: Crumb[] = [{ label, href: `${ctx.base}tree${query({ rev })}` }];
   segments.forEach((name, i) => {
     const path = segments.slice(0, i + 1).join('/');
     crumbs.push({ label: name, href: `${ctx.base}tree${query({ rev, path })}` });
@@ -701,8 +702,8 @@ export async function compare(ctx: RepoRequest): Promise<PageResult> {
           <img class="base" src="${ua}" alt="${name} at ${label(a)}" />
           <div class="over" style="width:50%"><img src="${ub}" alt="${name} at ${label(b)}" /></div>
         </div>
-        <label class="muted" style="display:block;margin-top:8px"
-          >Slide: left shows ${label(b)}, right shows ${label(a)}<input
+        <label class="slider-label"
+          >Drag to uncover: ${label(b)} on the left, ${label(a)} on the right<input
             class="slider"
             type="range"
             min="0"

@@ -140,6 +140,8 @@ export function registerUiRoutes(app: FastifyInstance, deps: UiDeps): void {
     thumbnailCounter(services.metrics.registry),
   );
   const users = new WeakMap<FastifyRequest, string | null>();
+  // Storage closes after the app: thumbnails still being written finish first.
+  app.addHook('onClose', () => thumbnails.drain());
 
   app.setErrorHandler((err, request, reply) => {
     const http = toHttpError(err);

@@ -67,27 +67,41 @@ export class Thumbnailer {
       if (!(err instanceof NotFoundError)) throw err;
     }
     let pending = this.making.get(key);
-    if (pending === undefined) {
-      // Not tied to this request's signal: a client that leaves should not waste the work.
-      pending = this.make(odb, manifest, width).then(async (image) => {
-        await cache.put(key, image);
-        return image;
-      });
-      this.making.set(key, pending);
-      const settle = (): void => void this.making.delete(key);
-      pending.then(settle, settle);
-      pending.catch(() => this.counter.inc({ result: 'failed' }));
+    if (pending !== undefined) return { image: await pending, source: 'made' };
+    // Tied to the request that started it: a client that leaves takes the work with it, and
+    // nothing half-made is ever cached.
+    pending = this.make(odb, manifest, width, signal).then(async (image) => {
+      await cache.put(key, image, { signal });
+      return image;
+    });
+    this.making.set(key, pending);
+    const settle = (): void => void this.making.delete(key);
+    pending.then(settle, settle);
+    try {
       const image = await pending;
       this.counter.inc({ result: 'made' });
       return { image, source: 'made' };
+    } catch (err) {
+      if (!signal.aborted) this.counter.inc({ result: 'failed' });
+      throw err;
     }
-    return { image: await pending, source: 'made' };
   }
 
-  private async make(odb: ObjectDatabase, manifest: Manifest, width: number): Promise<Buffer> {
+  /** Resolves once no thumbnail is being made (the server waits for this before closing storage). */
+  async drain(): Promise<void> {
+    while (this.making.size > 0) await Promise.allSettled([...this.making.values()]);
+  }
+
+  private async make(
+    odb: ObjectDatabase,
+    manifest: Manifest,
+    width: number,
+    signal: AbortSignal,
+  ): Promise<Buffer> {
     const sharp = await this.loadSharp();
     return this.jobs.run(async () => {
-      const source = contentStream(odb, manifest, null, { signal: new AbortController().signal });
+      signal.throwIfAborted();
+      const source = contentStream(odb, manifest, null, { signal });
       const pipeline = sharp({ failOn: 'error', limitInputPixels: 100_000_000 })
         .rotate()
         .resize(width, width, { fit: 'inside', withoutEnlargement: true })

@@ -389,6 +389,85 @@ describe('web view in a browser', { skip }, () => {
     assert.equal(res?.status(), 401);
   });
 
+  test('a link from `mediagit server token --ui` signs in without the token reaching a URL', async () => {
+    await context.clearCookies();
+    const { stdout } = await runCli(
+      [
+        'server',
+        'token',
+        '--repo',
+        REPO,
+        '--role',
+        'read',
+        '--sub',
+        'lena',
+        '--ttl',
+        '10m',
+        '--ui',
+        server.url,
+      ],
+      { cwd: work, env: { MEDIAGIT_JWT_SECRET: server.secret } },
+    );
+    const link = stdout.trim();
+    assert.match(link, /\/ui\/login#token=[\w-]+\.[\w-]+\.[\w-]+$/);
+    const requested: string[] = [];
+    const onRequest = (req: import('playwright-core').Request): void =>
+      void requested.push(req.url());
+    page.on('request', onRequest);
+    try {
+      await page.goto(link);
+      await page.waitForURL(ui(''));
+    } finally {
+      page.off('request', onRequest);
+    }
+    assert.match(await page.locator('header').innerText(), /lena/);
+    const token = link.slice(link.indexOf('#token=') + 7);
+    assert.ok(
+      requested.every((u) => !u.includes(token)),
+      'no request URL carries the token',
+    );
+    assert.ok(
+      !(
+        await page.evaluate(
+          () => (globalThis as unknown as { location: { href: string } }).location.href,
+        )
+      ).includes('#'),
+    );
+  });
+
+  test('keyboard: the first Tab reaches the skip link, and every control has a name', async () => {
+    await signIn(admin);
+    await page.goto(ui(`${REPO}/-/tree?path=textures`));
+    await page.keyboard.press('Tab');
+    const focused = await page.evaluate(
+      () =>
+        (globalThis as unknown as { document: { activeElement: { textContent: string } | null } })
+          .document.activeElement?.textContent,
+    );
+    assert.equal(focused, 'Skip to content');
+    const unnamed = await page.evaluate(() =>
+      [
+        ...(globalThis as unknown as PageGlobals).document.querySelectorAll(
+          'a, button, input, textarea, audio, video, img',
+        ),
+      ]
+        .map(
+          (el) =>
+            el as { tagName: string; textContent: string; getAttribute(n: string): string | null },
+        )
+        .filter(
+          (el) =>
+            (el.textContent ?? '').trim() === '' &&
+            el.getAttribute('aria-label') === null &&
+            el.getAttribute('alt') === null &&
+            el.getAttribute('id') === null,
+        )
+        .map((el) => el.tagName),
+    );
+    // Thumbnails in a listing are decorative (alt=""): the file name next to them is the link.
+    assert.deepEqual(unnamed, []);
+  });
+
   test('screenshots at tablet width', { skip: SHOTS === undefined }, async () => {
     await signIn(admin);
     await page.setViewportSize({ width: 820, height: 1100 });
