@@ -3,15 +3,17 @@ import type {
   ContainerClient,
   StoragePipelineOptions,
 } from '@azure/storage-blob';
-import {
-  AuthError,
-  ConfigError,
-  MediagitError,
-  NotFoundError,
-  StoreUnavailableError,
-} from '../../errors/index.js';
+import { ConfigError, MediagitError, StoreUnavailableError } from '../../errors/index.js';
 import { mapLimit } from '../../util/limit.js';
 import { parseOptions, pickOptions, type OptionValues } from '../options/schema.js';
+import {
+  classifyFailure,
+  failureError,
+  networkCodeOf,
+  parseRetryAfter,
+  plainCause,
+  type FailureFacts,
+} from '../remote-service/failure.js';
 import {
   BASIC_CAPABILITIES,
   assertValidKey,
@@ -393,23 +395,30 @@ export class AzureBlobStore implements Store {
     this.clientPromise = undefined;
   }
 
-  /** Turns an SDK failure into the project's error classes; see docs/backends/azure.md. */
+  /**
+   * Turns an SDK failure into the project's error classes (remote-service/failure.ts decides what
+   * a failure means; only Azure's own cases are here). See docs/backends/azure.md.
+   */
   private fail(err: unknown, what: string, options: OperationOptions, key?: string): Error {
     if (options.signal?.aborted)
       return options.signal.reason instanceof Error ? options.signal.reason : toError(err);
     if (err instanceof MediagitError) return err;
     const info = restErrorInfo(err);
-    const cause = sanitizedCause(info, this.secrets);
+    const sdkName = info.name === 'Error' || info.name === 'RestError' ? undefined : info.name;
+    const facts: FailureFacts = {
+      status: info.status,
+      serviceCode: info.errorCode ?? sdkName,
+      networkCode:
+        networkCodeOf(err) ??
+        (info.isRestError && info.status === undefined ? 'REQUEST_SEND_ERROR' : undefined),
+      message: info.message,
+    };
+    const cause = plainCause(facts, info.message, this.secrets);
+    let cls = classifyFailure(facts);
     // With the caller's signal untouched, these come from the SDK's download stream when the
     // connection drops mid-body (it retries nothing with maxRetryRequests: 0): a network failure.
-    if (info.name === 'AbortError' || info.message.startsWith('Data corruption failure')) {
-      return new StoreUnavailableError(
-        `connection to Azure Blob Storage at ${this.endpoint} was cut during ${what}`,
-        { cause },
-      );
-    }
-    const label = `${info.status ?? ''} ${info.errorCode ?? info.code ?? ''}`.trim();
-
+    if (info.name === 'AbortError' || info.message.startsWith('Data corruption failure'))
+      cls = 'connection-lost';
     if (info.status === 404 && info.errorCode === 'ContainerNotFound') {
       return new ConfigError(
         `Azure container '${this.containerName}' does not exist at ${this.endpoint}`,
@@ -419,54 +428,24 @@ export class AzureBlobStore implements Store {
         },
       );
     }
-    if (info.status === 401 || info.status === 403) {
-      return new AuthError(
-        `Azure Blob Storage rejected the credentials for ${this.description} (HTTP ${label})`,
-        {
-          hint: 'check account_name / account_key / connection_string, or the role assignment of the managed identity',
-          cause,
-        },
-      );
-    }
-    if (info.status === 404 && key !== undefined) return new NotFoundError(key, { cause });
-    if (info.status === undefined) {
-      if (info.isRestError || isNetworkCode(info.code)) {
-        const verb = connectFailure(`${info.code ?? ''} ${info.message}`)
-          ? 'cannot reach'
-          : 'lost the connection to';
-        return new StoreUnavailableError(
-          `${verb} Azure Blob Storage at ${this.endpoint}: ${this.redact(info.code ?? info.message)}`,
-          { cause },
-        );
-      }
-      if (isCredentialFailure(info.name)) {
-        return new AuthError(
-          `could not obtain an Azure token for ${this.description}: ${this.redact(firstLine(info.message))}`,
-          {
-            hint: 'managed identity needs an identity on the host, or AZURE_* environment variables, or az login',
-            cause,
-          },
-        );
-      }
-      return toError(err);
-    }
-    if (info.status === 408 || info.status === 429 || info.status >= 500) {
-      return new StoreUnavailableError(
-        `Azure Blob Storage at ${this.endpoint} is unavailable (HTTP ${label}) during ${what}`,
-        {
-          retryAfterMs: info.retryAfterMs,
-          cause,
-        },
-      );
-    }
-    return new MediagitError(
-      `Azure Blob Storage request failed (HTTP ${label}) during ${what} on ${this.description}`,
-      { cause },
+    return failureError(
+      facts,
+      {
+        service: 'Azure Blob Storage',
+        endpoint: this.endpoint,
+        location: this.description,
+        action: what,
+        key,
+        authHint:
+          info.status === undefined
+            ? 'managed identity needs an identity on the host, or AZURE_* environment variables, or az login'
+            : 'check account_name / account_key / connection_string, or the role assignment of the managed identity',
+        retryAfterMs: info.retryAfterMs,
+        secrets: this.secrets,
+      },
+      cause,
+      cls,
     );
-  }
-
-  private redact(text: string): string {
-    return redact(text, this.secrets);
   }
 }
 
@@ -519,57 +498,6 @@ function alreadyExists(info: RestErrorInfo): boolean {
   );
 }
 
-const NETWORK_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'ETIMEDOUT',
-  'ESOCKETTIMEDOUT',
-  'EPIPE',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'REQUEST_SEND_ERROR',
-]);
-
-/** Failures before a connection exists: the endpoint is wrong or down, not merely flaky. */
-function connectFailure(text: string): boolean {
-  return /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH/.test(text);
-}
-
-function isNetworkCode(code: string | undefined): boolean {
-  return code !== undefined && NETWORK_CODES.has(code);
-}
-
-function isCredentialFailure(name: string): boolean {
-  return (
-    name === 'CredentialUnavailableError' ||
-    name === 'AuthenticationError' ||
-    name === 'AggregateAuthenticationError'
-  );
-}
-
-/** Retry-After is either delta-seconds or an HTTP date. */
-export function parseRetryAfter(value: string | undefined): number | undefined {
-  if (value === undefined || value.trim() === '') return undefined;
-  const trimmed = value.trim();
-  if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.round(Number(trimmed) * 1000);
-  const date = Date.parse(trimmed);
-  if (Number.isNaN(date)) return undefined;
-  return Math.max(0, date - Date.now());
-}
-
-/**
- * A plain Error carrying only what helps diagnosis: SDK errors hold the whole request, whose
- * Authorization header or SAS query must never reach a log.
- */
-function sanitizedCause(info: RestErrorInfo, secrets: readonly string[]): Error {
-  const message = firstLine(info.message);
-  return new Error(
-    redact(`${info.errorCode ?? info.code ?? info.name}${message ? `: ${message}` : ''}`, secrets),
-  );
-}
-
 /**
  * Response headers quote ETags but List Blobs returns them bare; versions are kept bare so a value
  * from listRefs and one from readRef compare equal, and quoted again for If-Match.
@@ -580,16 +508,6 @@ function bareEtag(etag: string): string {
 
 function quotedEtag(version: string): string {
   return `"${bareEtag(version)}"`;
-}
-
-function redact(text: string, secrets: readonly string[]): string {
-  let out = text;
-  for (const secret of secrets) out = out.split(secret).join('***');
-  return out.replace(/(sig=)[^&\s]+/gi, '$1***');
-}
-
-function firstLine(text: string): string {
-  return text.split('\n', 1)[0] ?? '';
 }
 
 function toError(err: unknown): Error {

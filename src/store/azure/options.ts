@@ -22,6 +22,7 @@ export const AZURE_OPTIONS = {
   },
   max_single_shot_size: {
     type: 'integer',
+    bytes: true,
     min: 1,
     // Azure's limit for one Put Blob.
     max: 5000 * MiB,
@@ -30,6 +31,7 @@ export const AZURE_OPTIONS = {
   },
   block_size: {
     type: 'integer',
+    bytes: true,
     min: 1,
     // Azure's limit for one staged block.
     max: 4000 * MiB,

@@ -1,15 +1,16 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Bucket, CreateWriteStreamOptions, File, StorageOptions } from '@google-cloud/storage';
-import {
-  AuthError,
-  ConfigError,
-  MediagitError,
-  NotFoundError,
-  StoreUnavailableError,
-} from '../../errors/index.js';
+import { ConfigError, MediagitError, StoreUnavailableError } from '../../errors/index.js';
 import { mapLimit } from '../../util/limit.js';
 import { parseOptions, pickOptions, type OptionValues } from '../options/schema.js';
+import {
+  failureError,
+  networkCodeOf,
+  parseRetryAfter,
+  plainCause,
+  type FailureFacts,
+} from '../remote-service/failure.js';
 import {
   BASIC_CAPABILITIES,
   assertValidKey,
@@ -470,15 +471,25 @@ export class GcsStore implements Store {
     this.bucketPromise = undefined;
   }
 
-  /** Turns an SDK failure into the project's error classes; see docs/backends/gcs.md. */
+  /**
+   * Turns an SDK failure into the project's error classes (remote-service/failure.ts decides what
+   * a failure means; only GCS's own cases are here). See docs/backends/gcs.md.
+   */
   private fail(err: unknown, what: string, options: OperationOptions, key?: string): Error {
     if (options.signal?.aborted)
       return options.signal.reason instanceof Error ? options.signal.reason : toError(err);
     if (err instanceof MediagitError) return err;
     const info = gcsErrorInfo(err);
-    const cause = new Error(`${info.status ?? info.code ?? 'error'}: ${firstLine(info.message)}`);
-    const label = info.status === undefined ? '' : ` (HTTP ${info.status})`;
-
+    const facts: FailureFacts = {
+      status: info.status,
+      serviceCode: info.oauthError,
+      networkCode: info.code,
+      message: info.message,
+      credentialFailure:
+        info.oauthError !== undefined ||
+        /could not load the default credentials/i.test(info.message),
+    };
+    const cause = plainCause(facts, info.message);
     if (info.status === 404 && BUCKET_MISSING.test(info.text)) {
       return new ConfigError(
         `GCS bucket '${this.bucketName}' does not exist${this.options.endpoint === undefined ? '' : ` at ${this.endpoint}`}`,
@@ -488,46 +499,22 @@ export class GcsStore implements Store {
         },
       );
     }
-    if (
-      info.status === 401 ||
-      info.status === 403 ||
-      info.oauthError !== undefined ||
-      /could not load the default credentials/i.test(info.message)
-    ) {
-      const reason =
-        info.oauthError !== undefined ? ` (token exchange: ${info.oauthError})` : label;
-      return new AuthError(
-        `Google Cloud Storage rejected the credentials for ${this.description}${reason}`,
-        {
-          hint:
-            this.options.credentials_path === undefined
-              ? 'set credentials_path, or configure Application Default Credentials (gcloud auth application-default login)'
-              : `check the account in ${this.options.credentials_path} and its access to the bucket`,
-          cause,
-        },
-      );
-    }
-    if (info.status === 404 && key !== undefined) return new NotFoundError(key, { cause });
-    if (info.status === undefined) {
-      if (info.code !== undefined && NETWORK_CODES.has(info.code)) {
-        // Failures before a connection exists mean the endpoint is wrong or down, not merely flaky.
-        const verb = CONNECT_CODES.has(info.code) ? 'cannot reach' : 'lost the connection to';
-        return new StoreUnavailableError(
-          `${verb} Google Cloud Storage at ${this.endpoint}: ${info.code}`,
-          { cause },
-        );
-      }
-      return toError(err);
-    }
-    if (info.status === 408 || info.status === 429 || info.status >= 500) {
-      return new StoreUnavailableError(
-        `Google Cloud Storage at ${this.endpoint} is unavailable${label} during ${what}`,
-        { retryAfterMs: info.retryAfterMs, cause },
-      );
-    }
-    return new MediagitError(
-      `Google Cloud Storage request failed${label} during ${what} on ${this.description}: ${firstLine(info.message)}`,
-      { cause },
+    return failureError(
+      facts,
+      {
+        service: 'Google Cloud Storage',
+        endpoint: this.endpoint,
+        location: this.description,
+        action: what,
+        key,
+        authHint:
+          this.options.credentials_path === undefined
+            ? 'set credentials_path, or configure Application Default Credentials (gcloud auth application-default login)'
+            : `check the account in ${this.options.credentials_path} and its access to the bucket`,
+        detail: firstLine(info.message),
+        retryAfterMs: info.retryAfterMs,
+      },
+      cause,
     );
   }
 }
@@ -550,30 +537,6 @@ interface GcsErrorInfo {
   /** The OAuth error of a failed token request (invalid_grant, …). */
   oauthError: string | undefined;
 }
-
-const NETWORK_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'ETIMEDOUT',
-  'ESOCKETTIMEDOUT',
-  'EPIPE',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ECONNABORTED',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CONNECT_TIMEOUT',
-]);
-
-const CONNECT_CODES = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'UND_ERR_CONNECT_TIMEOUT',
-]);
 
 const RESPONSE = Symbol('gcs-last-response');
 
@@ -607,13 +570,7 @@ function gcsErrorInfo(err: unknown): GcsErrorInfo {
     if (m) status = Number(m[1]);
   }
 
-  let code: string | undefined;
-  for (let c: unknown = err, depth = 0; isRecord(c) && depth < 6; c = c.cause, depth++) {
-    if (typeof c.code === 'string' && /^[A-Z_]+$/.test(c.code)) {
-      code = c.code;
-      break;
-    }
-  }
+  const code = networkCodeOf(err);
 
   const data = response && isRecord(response.data) ? response.data : undefined;
   const oauthError = data && typeof data.error === 'string' ? data.error : undefined;
@@ -649,16 +606,6 @@ function headerOf(response: Record<string, unknown> | undefined, name: string): 
       return Array.isArray(v) ? String(v[0]) : typeof v === 'string' ? v : undefined;
   }
   return undefined;
-}
-
-/** Retry-After is either delta-seconds or an HTTP date. */
-export function parseRetryAfter(value: string | undefined): number | undefined {
-  if (value === undefined || value.trim() === '') return undefined;
-  const trimmed = value.trim();
-  if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.round(Number(trimmed) * 1000);
-  const date = Date.parse(trimmed);
-  if (Number.isNaN(date)) return undefined;
-  return Math.max(0, date - Date.now());
 }
 
 function scalar(value: unknown): string | number | undefined {

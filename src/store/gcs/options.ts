@@ -17,12 +17,14 @@ export const GCS_OPTIONS = {
   },
   resumable_threshold: {
     type: 'integer',
+    bytes: true,
     min: 0,
     default: 8 * MiB,
     doc: 'Objects larger than this use a resumable upload; smaller ones one multipart request.',
   },
   chunk_size: {
     type: 'integer',
+    bytes: true,
     min: GCS_CHUNK_QUANTUM,
     max: 4096 * MiB,
     multipleOf: GCS_CHUNK_QUANTUM,

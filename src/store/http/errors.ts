@@ -11,6 +11,7 @@ import {
   ObjectCorruptError,
   StoreUnavailableError,
 } from '../../errors/index.js';
+import { classifyFailure, networkCodeOf, parseRetryAfter } from '../remote-service/failure.js';
 
 /** A body over the server's limit (413). Not retried: the same body will be refused again. */
 export class PayloadTooLargeError extends MediagitError {
@@ -50,21 +51,7 @@ export function parseErrorBody(body: Buffer, contentType: string | undefined): E
   }
 }
 
-/**
- * `Retry-After` as milliseconds: delta-seconds or an HTTP date. Unparseable or absent → undefined
- * (the caller then uses its own backoff).
- */
-export function parseRetryAfter(
-  value: string | string[] | undefined,
-  now: number = Date.now(),
-): number | undefined {
-  const text = (Array.isArray(value) ? value[0] : value)?.trim();
-  if (!text) return undefined;
-  if (/^\d+(\.\d+)?$/.test(text)) return Math.round(Number(text) * 1000);
-  const date = Date.parse(text);
-  if (Number.isNaN(date)) return undefined;
-  return Math.max(0, date - now);
-}
+export { parseRetryAfter };
 
 /**
  * One line of server-supplied text, safe to show: control characters removed, length capped, and
@@ -168,7 +155,7 @@ export function statusError(
         },
       );
     default:
-      if (status >= 500) {
+      if (classifyFailure({ status }) === 'unavailable') {
         return new StoreUnavailableError(
           `${ctx.where} failed ${ctx.action} (${status})${said}`,
           retryAfterMs === undefined ? {} : { retryAfterMs },
@@ -181,33 +168,6 @@ export function statusError(
   }
 }
 
-/** OpenSSL verdicts on the server's certificate: retrying cannot change them. */
-const CERTIFICATE_CODES = new Set([
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'CERT_HAS_EXPIRED',
-  'CERT_NOT_YET_VALID',
-  'CERT_REVOKED',
-  'CERT_UNTRUSTED',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-]);
-
-function errorCode(err: unknown): string | undefined {
-  let current: unknown = err;
-  for (let depth = 0; depth < 4 && typeof current === 'object' && current !== null; depth++) {
-    const code = (current as { code?: unknown }).code;
-    if (typeof code === 'string' && (CERTIFICATE_CODES.has(code) || !code.startsWith('UND_ERR')))
-      return code;
-    current = (current as { cause?: unknown }).cause;
-  }
-  const code =
-    typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
-  return typeof code === 'string' ? code : undefined;
-}
-
 /**
  * Socket-level failure (refused, reset, timed out) → retriable StoreUnavailableError, with the
  * cause kept for --debug. An untrusted or invalid server certificate is a ConfigError instead:
@@ -218,8 +178,8 @@ export function networkError(
   where: string,
   action: string,
 ): StoreUnavailableError | ConfigError {
-  const code = errorCode(err);
-  if (code !== undefined && CERTIFICATE_CODES.has(code)) {
+  const code = networkCodeOf(err);
+  if (classifyFailure({ networkCode: code }) === 'certificate') {
     return new ConfigError(`the TLS certificate of ${where} is not trusted (${code})`, {
       cause: err,
       hint: 'if the server uses a private CA or a self-signed certificate, point NODE_EXTRA_CA_CERTS at its PEM file (or install the CA in the system store)',

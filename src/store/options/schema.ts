@@ -28,6 +28,8 @@ export interface IntegerOption extends SpecBase {
   /** The value must be a multiple of this (GCS chunk sizes: 256 KiB). */
   readonly multipleOf?: number;
   readonly default?: number;
+  /** A size in bytes: bounds are shown as "5 MiB" in messages. */
+  readonly bytes?: boolean;
 }
 
 export interface BooleanOption extends SpecBase {
@@ -71,6 +73,17 @@ export function unknownOptionError(
   });
 }
 
+/** 5242880 → "5 MiB", so bounds read as the docs state them. */
+function size(n: number): string {
+  for (const [unit, factor] of [
+    ['GiB', 1024 ** 3],
+    ['MiB', 1024 ** 2],
+    ['KiB', 1024],
+  ] as const)
+    if (n >= factor && n % factor === 0) return `${n / factor} ${unit}`;
+  return String(n);
+}
+
 function bad(key: string, what: string, expected: string): ConfigError {
   // The value itself stays out: it may be a secret typed under the wrong key.
   return new ConfigError(`option ${key} of ${what} must be ${expected}`);
@@ -96,12 +109,15 @@ export function parseValue(
       throw bad(key, what, 'true or false');
     case 'integer': {
       const n = typeof raw === 'number' ? raw : /^\s*\d+\s*$/.test(String(raw)) ? Number(raw) : NaN;
+      const show = (v: number): string => (spec.bytes ? size(v) : String(v));
       const range =
-        spec.max === undefined ? `at least ${spec.min}` : `from ${spec.min} to ${spec.max}`;
+        spec.max === undefined
+          ? `at least ${show(spec.min)}`
+          : `from ${show(spec.min)} to ${show(spec.max)}`;
       if (!Number.isSafeInteger(n) || n < spec.min || (spec.max !== undefined && n > spec.max))
         throw bad(key, what, `an integer ${range}`);
       if (spec.multipleOf !== undefined && n % spec.multipleOf !== 0)
-        throw bad(key, what, `a multiple of ${spec.multipleOf}`);
+        throw bad(key, what, `a multiple of ${show(spec.multipleOf)}`);
       return n;
     }
   }

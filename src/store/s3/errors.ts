@@ -1,10 +1,13 @@
+import { ConfigError, MediagitError } from '../../errors/index.js';
 import {
-  AuthError,
-  ConfigError,
-  MediagitError,
-  NotFoundError,
-  StoreUnavailableError,
-} from '../../errors/index.js';
+  classifyFailure,
+  failureError,
+  isAbortError,
+  networkCodeOf,
+  parseRetryAfter,
+  plainCause,
+  type FailureFacts,
+} from '../remote-service/failure.js';
 
 /**
  * The server accepted a create-only PUT (`If-None-Match: *`) for a key that already existed, or
@@ -63,50 +66,6 @@ export interface S3Failure {
   message: string;
 }
 
-const NETWORK_ERRNOS = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ECONNABORTED',
-  'ETIMEDOUT',
-  'EPIPE',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'EHOSTDOWN',
-  'ENETUNREACH',
-  'ENETDOWN',
-  'EADDRNOTAVAIL',
-  'UND_ERR_SOCKET',
-  'ERR_STREAM_PREMATURE_CLOSE',
-]);
-
-const AUTH_CODES = new Set([
-  'AccessDenied',
-  'InvalidAccessKeyId',
-  'SignatureDoesNotMatch',
-  'ExpiredToken',
-  'InvalidToken',
-  'TokenRefreshRequired',
-  'RequestTimeTooSkewed',
-  'AllAccessDisabled',
-  'AccountProblem',
-  'CredentialsProviderError',
-]);
-
-const UNAVAILABLE_CODES = new Set([
-  'SlowDown',
-  'ServiceUnavailable',
-  'InternalError',
-  'RequestTimeout',
-  'RequestTimeoutException',
-  'TimeoutError',
-  'Throttling',
-  'ThrottlingException',
-  'TooManyRequestsException',
-  'RequestLimitExceeded',
-  'OperationAborted',
-]);
-
 function record(value: unknown): Record<string, unknown> | undefined {
   return typeof value === 'object' && value !== null
     ? (value as Record<string, unknown>)
@@ -115,16 +74,6 @@ function record(value: unknown): Record<string, unknown> | undefined {
 
 function str(value: unknown): string | undefined {
   return typeof value === 'string' && value !== '' ? value : undefined;
-}
-
-/** Retry-After is either delay-seconds or an HTTP date. */
-export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
-  if (value === undefined) return undefined;
-  const trimmed = value.trim();
-  if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.round(Number(trimmed) * 1000);
-  const at = Date.parse(trimmed);
-  if (Number.isNaN(at)) return undefined;
-  return Math.max(0, at - now);
 }
 
 /** Reads an SDK error structurally, so nothing here needs the (lazily loaded) SDK classes. */
@@ -143,12 +92,6 @@ export function describeS3Failure(err: unknown): S3Failure {
       if (name.toLowerCase() === 'retry-after') retryAfter = str(value);
     }
   }
-  // Network failures may arrive wrapped (fetch-style `cause`, AggregateError from happy-eyeballs).
-  let errno = str(e['code']);
-  const cause = record(e['cause']);
-  if (errno === undefined && cause) errno = str(cause['code']);
-  const inner = Array.isArray(e['errors']) ? record(e['errors'][0]) : undefined;
-  if (errno === undefined && inner) errno = str(inner['code']);
   const code = str(e['Code']) ?? str(e['name']);
   return {
     status,
@@ -158,81 +101,53 @@ export function describeS3Failure(err: unknown): S3Failure {
         ? undefined
         : code,
     retryAfterMs: parseRetryAfter(retryAfter),
-    errno,
+    errno: networkCodeOf(err),
     message: err instanceof Error ? err.message : String(err),
   };
 }
 
-export function isAbort(err: unknown): boolean {
-  const name = record(err)?.['name'];
-  return name === 'AbortError';
-}
-
-function scrub(text: string, secret: string | undefined): string {
-  return secret ? text.split(secret).join('***') : text;
-}
-
 /**
- * Turns an SDK failure into the project's error classes. The backend never retries; this mapping is
- * what lets the retry wrapper decide (only StoreUnavailableError is retriable).
+ * Turns an SDK failure into the project's error classes (remote-service/failure.ts decides what
+ * each failure means); only what S3 alone has is decided here. The backend never retries.
  */
 export function mapS3Error(err: unknown, ctx: S3ErrorContext): Error {
-  if (err instanceof MediagitError || isAbort(err)) return err as Error;
+  if (err instanceof MediagitError || isAbortError(err)) return err as Error;
   const f = describeS3Failure(err);
-  const where = `${ctx.operation}${ctx.key ? ` ${ctx.key}` : ''} on bucket "${ctx.bucket}" at ${ctx.endpoint}`;
-  const what = [f.code, f.status === undefined ? undefined : `HTTP ${f.status}`]
-    .filter((x) => x !== undefined)
-    .join(', ');
-  const cause = { cause: err };
-
-  if (f.code === 'NoSuchBucket') return new S3BucketNotFoundError(ctx.bucket, ctx.endpoint, cause);
-  if (f.code === 'NoSuchKey' || f.code === 'NotFound' || f.status === 404) {
-    return new NotFoundError(ctx.key ?? `bucket "${ctx.bucket}"`, cause);
-  }
-  if (f.status === 401 || f.status === 403 || (f.code !== undefined && AUTH_CODES.has(f.code))) {
-    // The SDK's own message is left out on purpose: we never want credentials material in ours.
-    return new AuthError(`S3 refused access: ${what || 'unauthorised'} — ${where}`, {
-      hint:
-        f.code === 'RequestTimeTooSkewed'
-          ? "this machine's clock is too far off; fix the time and retry"
-          : 'check access_key / secret_key (or the AWS credential chain) and the bucket policy',
-      ...cause,
-    });
-  }
+  const facts: FailureFacts = {
+    status: f.status,
+    serviceCode: f.code,
+    networkCode: f.errno,
+    message: f.message,
+  };
+  const secrets = ctx.secret === undefined ? [] : [ctx.secret];
+  const cause = plainCause(facts, f.message, secrets);
+  if (f.code === 'NoSuchBucket')
+    return new S3BucketNotFoundError(ctx.bucket, ctx.endpoint, { cause });
   if (f.code === 'Region is missing' || /region is missing/i.test(f.message)) {
     return new ConfigError(`no region configured for S3 bucket "${ctx.bucket}"`, {
       hint: 'set region in the remote configuration or AWS_REGION in the environment',
-      ...cause,
+      cause,
     });
   }
-  if (
-    f.status === 429 ||
-    (f.status !== undefined && f.status >= 500) ||
-    (f.code !== undefined && UNAVAILABLE_CODES.has(f.code))
-  ) {
-    return new StoreUnavailableError(scrub(`S3 is unavailable (${what}) — ${where}`, ctx.secret), {
-      ...cause,
-      ...(f.retryAfterMs === undefined ? {} : { retryAfterMs: f.retryAfterMs }),
-    });
-  }
-  if (
-    f.status === undefined &&
-    f.errno !== undefined &&
-    (NETWORK_ERRNOS.has(f.errno) || f.errno.startsWith('E'))
-  ) {
-    return new StoreUnavailableError(
-      scrub(`cannot reach the S3 endpoint ${ctx.endpoint} (${f.errno}) — ${where}`, ctx.secret),
-      cause,
-    );
-  }
-  if (
-    f.status === undefined &&
-    (f.code === 'TimeoutError' || /socket hang up|timed? ?out|network/i.test(f.message))
-  ) {
-    return new StoreUnavailableError(
-      scrub(`cannot reach the S3 endpoint ${ctx.endpoint} (${f.message}) — ${where}`, ctx.secret),
-      cause,
-    );
-  }
-  return new MediagitError(scrub(`S3 ${where} failed: ${what || f.message}`, ctx.secret), cause);
+  const cls = classifyFailure(facts);
+  return failureError(
+    facts,
+    {
+      service: 'S3',
+      endpoint: ctx.endpoint,
+      location: `bucket "${ctx.bucket}" at ${ctx.endpoint}`,
+      action: `${ctx.operation}${ctx.key ? ` ${ctx.key}` : ''}`,
+      key: ctx.key,
+      authHint:
+        f.code === 'RequestTimeTooSkewed'
+          ? "this machine's clock is too far off; fix the time and retry"
+          : 'check access_key / secret_key (or the AWS credential chain) and the bucket policy',
+      // The SDK's own words are left out of auth errors: no credentials material in ours.
+      detail: cls === 'auth' ? undefined : f.message.split('\n', 1)[0],
+      retryAfterMs: f.retryAfterMs,
+      secrets,
+    },
+    cause,
+    cls,
+  );
 }

@@ -18,6 +18,7 @@ export const S3_OPTIONS = {
   session_token: { type: 'string', secret: true, doc: 'Session token of temporary credentials.' },
   part_size: {
     type: 'integer',
+    bytes: true,
     // S3's own floor for every part but the last.
     min: 5 * MiB,
     default: 100 * MiB,

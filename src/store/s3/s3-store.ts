@@ -17,12 +17,8 @@ import {
   type RefValue,
   type Store,
 } from '../store.js';
-import {
-  ConditionalWritesUnsupportedError,
-  describeS3Failure,
-  isAbort,
-  mapS3Error,
-} from './errors.js';
+import { isAbortError } from '../remote-service/failure.js';
+import { ConditionalWritesUnsupportedError, describeS3Failure, mapS3Error } from './errors.js';
 import { S3_OPTIONS, S3_TEST_OPTIONS } from './options.js';
 import {
   CorruptRefEntryError,
@@ -485,7 +481,7 @@ export class S3Store implements Store {
       );
       return true;
     } catch (err) {
-      if (isAbort(err)) throw err;
+      if (isAbortError(err)) throw err;
       const f = describeS3Failure(err);
       const lost = f.status === 409 || f.status === 412;
       // No HTTP answer at all (reset, timeout) says nothing about whether the PUT was applied.
