@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const distTest = path.join(repoRoot, 'dist', 'test');
-const GROUPS = ['unit', 'e2e', 'integration'];
+const GROUPS = ['unit', 'e2e', 'integration', 'security'];
 
 // Node options that take their value as the next argument; without this list
 // `--test-name-pattern foo` would turn "foo" into a file filter.

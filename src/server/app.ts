@@ -1,13 +1,13 @@
 /**
  * The fastify application: every endpoint of docs/protocol.md, registered for one-part
- * (`/<repo>/…`) and two-part (`/<owner>/<repo>/…`) repository names, behind one gate that runs in
- * this order for every repository request:
+ * (`/<repo>/…`) and two-part (`/<owner>/<repo>/…`) repository names. `createServer` builds it in
+ * phases, one function each:
  *
- *   authenticate (401) → validate the repository name (400) → check the role (403)
- *   → rate limit (429) → the endpoint (which validates its own IDs before touching storage)
+ *   services (storage, metrics, audit, the gate)  →  the fastify instance (TLS, framework errors)
+ *   →  request hooks (abort signal, timeout, release of what a request holds)  →  endpoints behind
+ *   the gate (gate.ts)  →  health  →  listen / close
  *
  * Bodies are never parsed by fastify: endpoints read them (body.ts) after the gate, bounded.
- * Every request gets an AbortSignal that fires at `request_timeout_s` or when the client leaves.
  */
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
@@ -18,33 +18,25 @@ import Fastify, {
   type RouteHandlerMethod,
 } from 'fastify';
 import { ConfigError } from '../errors/index.js';
+import type { Store } from '../store/index.js';
 import { AuditLog, fileSink, stderrSink, type AuditSink } from './audit.js';
-import {
-  AuthFailure,
-  Authenticator,
-  allows,
-  roleOn,
-  type AuthFailureReason,
-  type Identity,
-} from './auth.js';
+import { Authenticator } from './auth.js';
 import { closeIfUnread } from './body.js';
 import type { ServerConfig } from './config.js';
-import {
-  EncryptionFacts,
-  type Endpoint,
-  type EndpointResult,
-  type RequestContext,
-  type Services,
-} from './context.js';
-import { HttpError, badRequest, describeError, toHttpError, type ErrorCode } from './errors.js';
+import { ConnectedObjects } from './connected.js';
+import { RepositoryFacts, type Endpoint, type RequestContext, type Services } from './context.js';
+import { HttpError, badRequest, describeError, toHttpError } from './errors.js';
+import { Gate, routeLabel } from './gate.js';
+import { InFlightBudget } from './inflight.js';
+import { RequestTracker, fromFastifyError, send, untilAborted } from './lifecycle.js';
 import { MetricsListener, ServerMetrics, hostForUrl } from './metrics.js';
-import { isValidRepositoryName, repositoryName } from './names.js';
 import { TokenBucketLimiter } from './rate-limit.js';
 import { lockRoutes } from './routes/locks.js';
 import { objectRoutes } from './routes/objects.js';
 import { refRoutes } from './routes/refs.js';
 import { repositoryRoutes } from './routes/repository.js';
 import { RepositoryStorage } from './storage.js';
+import { sweepTemporaryFiles } from './sweep.js';
 import { packageVersion } from '../util/version.js';
 
 export const SERVER_VERSION: string = packageVersion();
@@ -56,12 +48,16 @@ const ENDPOINTS: readonly Endpoint[] = [
   ...lockRoutes,
 ];
 const HEALTH_PROBE_TIMEOUT_MS = 5000;
+/** How long after the last "storage full" answer /health/detailed still says so. */
+const STORAGE_FULL_MEMORY_MS = 60_000;
 
 export interface ServerRuntime {
   /** Where audit lines go; default: MEDIAGIT_AUDIT_LOG's file, else standard error. */
   readonly audit?: AuditSink;
   /** The server's own diagnostics (storage failures, internal errors); default standard error. */
   readonly log?: (line: string) => void;
+  /** Wraps each repository's store (embedding; tests that inject storage failures). */
+  readonly wrapStore?: (store: Store, area: string) => Store;
 }
 
 export interface MediagitServer {
@@ -72,99 +68,34 @@ export interface MediagitServer {
   close(): Promise<void>;
   readonly url: string | null;
   readonly metricsUrl: string | null;
+  /** Request-body bytes reserved right now (bytes in flight). */
+  readonly bytesInFlight: number;
 }
 
-interface RequestState {
-  readonly controller: AbortController;
-  readonly timer: NodeJS.Timeout;
-}
-
-const UNAUTHORIZED_TEXT: Record<AuthFailureReason, string> = {
-  missing: 'credentials required',
-  malformed: 'malformed credentials',
-  expired: 'the token has expired',
-  bad_signature: 'invalid token',
-  algorithm: 'invalid token',
-  bad_claims: 'invalid token claims',
-  unknown_key: 'invalid API key',
-  jwt_disabled: 'this server does not accept JWTs',
-  api_keys_disabled: 'this server does not accept API keys',
-};
-
-function unauthorized(reason: AuthFailureReason): HttpError {
-  const challenge =
-    reason === 'missing'
-      ? 'Bearer realm="mediagit"'
-      : 'Bearer realm="mediagit", error="invalid_token"';
-  return new HttpError(
-    401,
-    'unauthorized',
-    UNAUTHORIZED_TEXT[reason],
-    {},
-    { 'www-authenticate': challenge },
-  );
-}
-
-/** Route template for metrics and audit lines: one label per endpoint, whatever the repository. */
-function routeLabel(request: FastifyRequest): string {
-  const url = request.routeOptions.url;
-  return url === undefined ? 'unmatched' : url.replace(/^\/:owner\/:repo(?=\/)/, '/:repo');
-}
-
-/** Statuses fastify itself may raise (malformed requests, closing) mapped to our error codes. */
-function fromFastifyError(err: unknown): HttpError | null {
-  if (typeof err !== 'object' || err === null) return null;
-  const { statusCode, code } = err as { statusCode?: unknown; code?: unknown };
-  if (typeof code !== 'string' || !code.startsWith('FST_') || typeof statusCode !== 'number')
-    return null;
-  const codes: Record<number, ErrorCode> = {
-    400: 'bad_request',
-    408: 'timeout',
-    413: 'too_large',
-    415: 'unsupported_media_type',
-    503: 'unavailable',
-  };
-  const mapped = codes[statusCode];
-  if (mapped === undefined) return null;
-  return new HttpError(
-    statusCode,
-    mapped,
-    statusCode === 503 ? 'the server is shutting down' : 'malformed request',
-    {},
-    statusCode === 503 ? { 'retry-after': '1' } : {},
-  );
-}
-
-/** Resolves with `work`, or rejects with the signal's reason as soon as it fires. */
-function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason as Error);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason as Error);
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err as Error);
-      },
-    );
-  });
-}
-
-function send(reply: FastifyReply, result: EndpointResult): FastifyReply {
-  reply.code(result.status);
-  if (result.headers) reply.headers(result.headers);
-  if ('json' in result)
-    return reply.type('application/json; charset=utf-8').send(JSON.stringify(result.json));
-  if ('binary' in result) return reply.type('application/octet-stream').send(result.binary);
-  if ('stream' in result) return reply.send(result.stream);
-  return reply.send();
+/** Everything the phases share. */
+interface Parts {
+  readonly config: ServerConfig;
+  readonly log: (line: string) => void;
+  readonly services: Services;
+  readonly gate: Gate;
+  readonly authenticator: Authenticator;
+  readonly tracker: RequestTracker;
+  readonly inflight: InFlightBudget;
+  readonly health: { storageFullAt: number | null; readonly startedAt: number };
+  closing: boolean;
 }
 
 export function createServer(config: ServerConfig, runtime: ServerRuntime = {}): MediagitServer {
+  const parts = buildServices(config, runtime);
+  const app = buildFastify(config);
+  installHooks(app, parts);
+  registerEndpoints(app, parts);
+  registerHealth(app, parts);
+  registerUi(app, parts);
+  return lifecycle(app, parts);
+}
+
+function buildServices(config: ServerConfig, runtime: ServerRuntime): Parts {
   if (config.jwtSecret === null && !config.apiKeysEnabled && !config.anonymousRead) {
     throw new ConfigError(
       'no way to authenticate: set MEDIAGIT_JWT_SECRET, or MEDIAGIT_API_KEY_ENABLED=true, or [auth] anonymous_read = true',
@@ -174,12 +105,20 @@ export function createServer(config: ServerConfig, runtime: ServerRuntime = {}):
   // An evicted store is closed only after every request that may hold it has timed out.
   const storage = new RepositoryStorage(config.storage, config.cwd, {
     closeDelayMs: config.requestTimeoutMs + 60_000,
+    ...(runtime.wrapStore ? { wrap: runtime.wrapStore } : {}),
   });
   const metrics = new ServerMetrics({ processMetrics: config.metrics.enabled });
   const audit = new AuditLog(
     runtime.audit ?? (config.auditLog !== null ? fileSink(config.auditLog) : stderrSink()),
   );
-  const services: Services = { config, storage, metrics, audit, modes: new EncryptionFacts() };
+  const services: Services = {
+    config,
+    storage,
+    metrics,
+    audit,
+    repos: new RepositoryFacts(),
+    connected: new ConnectedObjects(),
+  };
   const authenticator = new Authenticator({
     jwtSecret: config.jwtSecret,
     apiKeysEnabled: config.apiKeysEnabled,
@@ -187,10 +126,20 @@ export function createServer(config: ServerConfig, runtime: ServerRuntime = {}):
     systemStore: () => storage.system(),
   });
   const limiter = new TokenBucketLimiter(config.rateLimitRps, config.rateLimitBurst);
-  const startedAt = Date.now();
-  const states = new WeakMap<FastifyRequest, RequestState>();
-  let closing = false;
+  return {
+    config,
+    log,
+    services,
+    gate: new Gate({ authenticator, limiter, audit }),
+    authenticator,
+    tracker: new RequestTracker(config.requestTimeoutMs),
+    inflight: new InFlightBudget(config.inflight),
+    health: { storageFullAt: null, startedAt: Date.now() },
+    closing: false,
+  };
+}
 
+function buildFastify(config: ServerConfig): FastifyInstance {
   const common = {
     logger: false,
     requestTimeout: config.requestTimeoutMs,
@@ -198,7 +147,8 @@ export function createServer(config: ServerConfig, runtime: ServerRuntime = {}):
     // Requests that arrive on a kept-alive connection while closing get our own 503 (onRequest).
     return503OnClosing: false,
     forceCloseConnections: 'idle' as const,
-    trustProxy: config.trustProxy,
+    // Only the listed proxies' X-Forwarded-For counts; the client is the nearest hop not listed.
+    trustProxy: config.trustProxy.length === 0 ? false : [...config.trustProxy],
     routerOptions: { maxParamLength: 256 },
     // Undecodable URLs and over-long parameters: the protocol's 400, in the protocol's shape.
     frameworkErrors: (_error: Error, _request: FastifyRequest, reply: FastifyReply) => {
@@ -227,13 +177,16 @@ export function createServer(config: ServerConfig, runtime: ServerRuntime = {}):
   } else {
     app = Fastify(common);
   }
-
   // Bodies are read by the endpoints, after authentication: fastify hands them over untouched.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined));
+  return app;
+}
 
+function installHooks(app: FastifyInstance, parts: Parts): void {
+  const { tracker, services, log } = parts;
   app.addHook('onRequest', async (request, reply) => {
-    if (closing)
+    if (parts.closing)
       throw new HttpError(
         503,
         'unavailable',
@@ -241,40 +194,19 @@ export function createServer(config: ServerConfig, runtime: ServerRuntime = {}):
         {},
         { 'retry-after': '1' },
       );
-    const controller = new AbortController();
-    const timer = setTimeout(
-      () =>
-        controller.abort(
-          new HttpError(
-            503,
-            'timeout',
-            `the request took longer than ${config.requestTimeoutMs / 1000} s`,
-            {},
-            { 'retry-after': '1' },
-          ),
-        ),
-      config.requestTimeoutMs,
-    );
-    timer.unref();
-    states.set(request, { controller, timer });
-    reply.raw.once('close', () => {
-      clearTimeout(timer);
-      if (!reply.raw.writableFinished)
-        controller.abort(new HttpError(499, 'bad_request', 'the client went away'));
-    });
+    tracker.begin(request, reply);
   });
 
   app.addHook('onSend', async (request, reply, payload) => {
     reply.header('x-content-type-options', 'nosniff');
     // A body nobody read is not drained, and a closing server lets each connection go after its answer.
-    if (closing || closeIfUnread(request)) reply.header('connection', 'close');
+    if (parts.closing || closeIfUnread(request)) reply.header('connection', 'close');
     return payload;
   });
 
   app.addHook('onResponse', async (request, reply) => {
-    const state = states.get(request);
-    if (state) clearTimeout(state.timer);
-    metrics.requestDuration.observe(
+    tracker.finish(request);
+    services.metrics.requestDuration.observe(
       { route: routeLabel(request), method: request.method, status: String(reply.statusCode) },
       reply.elapsedTime / 1000,
     );
@@ -282,6 +214,7 @@ export function createServer(config: ServerConfig, runtime: ServerRuntime = {}):
 
   app.setErrorHandler((err, request, reply) => {
     const http = fromFastifyError(err) ?? toHttpError(err);
+    if (http.code === 'insufficient_storage') parts.health.storageFullAt = Date.now();
     if (http.status >= 500 && http.code !== 'timeout')
       log(
         `mediagit server: ${request.method} ${routeLabel(request)} failed: ${describeError(err)}`,
@@ -301,109 +234,32 @@ export function createServer(config: ServerConfig, runtime: ServerRuntime = {}):
     );
     reply.code(400).type('application/json; charset=utf-8').send(JSON.stringify(http.body()));
   });
+}
 
-  const signalOf = (request: FastifyRequest): AbortSignal =>
-    states.get(request)?.controller.signal ?? new AbortController().signal;
-
-  const limit = (key: string): void => {
-    const decision = limiter.take(key);
-    if (!decision.allowed)
-      throw new HttpError(
-        429,
-        'rate_limited',
-        'too many requests',
-        {},
-        { 'retry-after': String(decision.retryAfterS) },
-      );
-  };
-
-  const gate = async (
-    request: FastifyRequest,
-    endpoint: Endpoint,
-  ): Promise<{ identity: Identity; repo: string }> => {
-    const params = request.params as Record<string, string | undefined>;
-    const rawRepo =
-      params['owner'] === undefined ? params['repo'] : `${params['owner']}/${params['repo'] ?? ''}`;
-    const auditRepo = rawRepo !== undefined && isValidRepositoryName(rawRepo) ? rawRepo : null;
-    const target = `${request.method} ${routeLabel(request)}`;
-    let identity: Identity;
-    try {
-      identity = await authenticator.authenticate(request.headers.authorization, signalOf(request));
-    } catch (err) {
-      if (!(err instanceof AuthFailure)) throw err;
-      audit.record({
-        event: 'auth_failure',
-        repo: auditRepo,
-        identity: null,
-        ip: request.ip,
-        target,
-        status: 401,
-        reason: err.reason,
-      });
-      limit(`ip:${request.ip}`);
-      throw unauthorized(err.reason);
-    }
-    const repo = repositoryName(params['owner'], params['repo'] ?? '');
-    const role = roleOn(identity, repo);
-    if (!allows(role, endpoint.role)) {
-      if (identity.via === 'anonymous') {
-        audit.record({
-          event: 'auth_failure',
-          repo,
-          identity: null,
-          ip: request.ip,
-          target,
-          status: 401,
-          reason: 'missing',
-        });
-        limit(`ip:${request.ip}`);
-        throw unauthorized('missing');
-      }
-      audit.record({
-        event: 'forbidden',
-        repo,
-        identity: identity.sub,
-        ip: request.ip,
-        target,
-        status: 403,
-        reason: `needs ${endpoint.role}`,
-      });
-      throw new HttpError(
-        403,
-        'forbidden',
-        `${endpoint.role} access to ${repo} is not granted to ${identity.sub}`,
-      );
-    }
-    limit(identity.via === 'anonymous' ? `ip:${request.ip}` : `id:${identity.sub}`);
-    return { identity, repo };
-  };
-
-  // The web view (src/ui/, docs/server.md "Web view"): loaded when the server starts listening.
-  app.register(
-    async (scope) =>
-      (await import('../ui/index.js')).registerUi(scope, { services, authenticator, limit, log }),
-    { prefix: '/ui' },
-  );
-
+function registerEndpoints(app: FastifyInstance, parts: Parts): void {
+  const { gate, tracker, services, inflight, config } = parts;
   const handlerFor = (endpoint: Endpoint): RouteHandlerMethod =>
     async function (request, reply) {
-      const { identity, repo } = await gate(request, endpoint);
-      const params = request.params as Record<string, string>;
+      const signal = tracker.signal(request);
+      const { identity, repo, role } = await gate.admit(request, endpoint.role, signal);
+      const budgetKey = identity.via === 'anonymous' ? `ip:${request.ip}` : `id:${identity.sub}`;
       const ctx: RequestContext = {
         request,
         services,
         repo,
         identity,
-        role: roleOn(identity, repo) ?? 'read',
+        role,
         ip: request.ip,
-        params,
-        signal: signalOf(request),
-        store: () => storage.forRepository(repo),
+        params: request.params as Record<string, string>,
+        signal,
+        store: () => services.storage.forRepository(repo),
         target: null,
+        reserveBody: (bytes) => tracker.onFinish(request, inflight.reserve(budgetKey, bytes)),
+        bodyIdleTimeoutMs: config.bodyIdleTimeoutMs,
       };
       let status = 500;
       try {
-        const result = await untilAborted(endpoint.handle(ctx), ctx.signal);
+        const result = await untilAborted(endpoint.handle(ctx), signal);
         status = result.status;
         return send(reply, result);
       } catch (err) {
@@ -411,7 +267,7 @@ export function createServer(config: ServerConfig, runtime: ServerRuntime = {}):
         throw err;
       } finally {
         if (endpoint.audit !== undefined)
-          audit.record({
+          services.audit.record({
             event: endpoint.audit,
             repo,
             identity: identity.sub,
@@ -427,7 +283,10 @@ export function createServer(config: ServerConfig, runtime: ServerRuntime = {}):
     app.route({ method: endpoint.method, url: `/:repo${endpoint.path}`, handler });
     app.route({ method: endpoint.method, url: `/:owner/:repo${endpoint.path}`, handler });
   }
+}
 
+function registerHealth(app: FastifyInstance, parts: Parts): void {
+  const { storage } = parts.services;
   app.get('/health', async (_request, reply) =>
     send(reply, { status: 200, json: { status: 'ok' } }),
   );
@@ -438,22 +297,54 @@ export function createServer(config: ServerConfig, runtime: ServerRuntime = {}):
       await store.has(['meta/health'], { signal: AbortSignal.timeout(HEALTH_PROBE_TIMEOUT_MS) });
       reachable = true;
     } catch (err) {
-      log(`mediagit server: storage health probe failed: ${describeError(err)}`);
+      parts.log(`mediagit server: storage health probe failed: ${describeError(err)}`);
     }
+    const fullAt = parts.health.storageFullAt;
+    const full = fullAt !== null && Date.now() - fullAt < STORAGE_FULL_MEMORY_MS;
     return send(reply, {
       status: 200,
       json: {
-        status: reachable ? 'ok' : 'degraded',
+        status: reachable && !full ? 'ok' : 'degraded',
         version: SERVER_VERSION,
-        uptime_s: Math.floor((Date.now() - startedAt) / 1000),
-        storage: { reachable, backend: storage.backend },
+        uptime_s: Math.floor((Date.now() - parts.health.startedAt) / 1000),
+        storage: { reachable, backend: storage.backend, full },
       },
     });
   });
+}
 
+/** The web view (src/ui/, docs/server.md "Web view"): loaded when the server starts listening. */
+function registerUi(app: FastifyInstance, parts: Parts): void {
+  const { services, authenticator, gate, log } = parts;
+  app.register(
+    async (scope) =>
+      (await import('../ui/index.js')).registerUi(scope, {
+        services,
+        authenticator,
+        limit: (key) => gate.limit(key),
+        log,
+      }),
+    { prefix: '/ui' },
+  );
+}
+
+function lifecycle(app: FastifyInstance, parts: Parts): MediagitServer {
+  const { config, services } = parts;
   let url: string | null = null;
   let metricsListener: MetricsListener | null = null;
   let closed: Promise<void> | null = null;
+  let sweepTimer: NodeJS.Timeout | null = null;
+  // Younger temporary files may belong to a write in flight on another replica of the same folder.
+  const staleAfterMs = config.requestTimeoutMs + 60_000;
+  const sweep = async (): Promise<void> => {
+    try {
+      const removed = await sweepTemporaryFiles(config.storage, config.cwd, staleAfterMs);
+      if (removed > 0)
+        parts.log(`mediagit server: removed ${removed} temporary files left by an earlier run`);
+    } catch (err) {
+      parts.log(`mediagit server: sweeping temporary files failed: ${describeError(err)}`);
+    }
+  };
 
   return {
     app,
@@ -463,13 +354,24 @@ export function createServer(config: ServerConfig, runtime: ServerRuntime = {}):
     get metricsUrl() {
       return metricsListener?.url ?? null;
     },
+    get bytesInFlight() {
+      return parts.inflight.reserved;
+    },
     async listen() {
+      await sweep();
+      // Files a crash left just before this start are not stale yet: look again once they are.
+      sweepTimer = setTimeout(() => void sweep(), staleAfterMs);
+      sweepTimer.unref();
       await app.listen({ host: config.host, port: config.port });
       const address = app.server.address() as AddressInfo;
       url = `${config.tls !== null ? 'https' : 'http'}://${hostForUrl(config.host)}:${address.port}`;
       if (config.metrics.enabled) {
         try {
-          metricsListener = await MetricsListener.start(metrics, config.host, config.metrics.port);
+          metricsListener = await MetricsListener.start(
+            services.metrics,
+            config.host,
+            config.metrics.port,
+          );
         } catch (err) {
           await app.close();
           throw err;
@@ -479,11 +381,12 @@ export function createServer(config: ServerConfig, runtime: ServerRuntime = {}):
     },
     close() {
       closed ??= (async () => {
-        closing = true;
+        parts.closing = true;
+        if (sweepTimer !== null) clearTimeout(sweepTimer);
         await app.close();
         await metricsListener?.close();
-        await audit.close();
-        await storage.close();
+        await services.audit.close();
+        await services.storage.close();
       })();
       return closed;
     },

@@ -11,10 +11,12 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { FastifyRequest } from 'fastify';
-import { releaseMemory } from '../util/memory.js';
+import { joinReleasing, releaseMemory } from '../util/memory.js';
 import { HttpError, badRequest } from './errors.js';
 
 export const MAX_JSON_BYTES = 1024 * 1024;
+/** Far deeper than any request of the protocol, far shallower than the stack. */
+export const MAX_JSON_DEPTH = 32;
 
 /** Requests whose body has been read to the end (the connection may be reused). */
 const consumed = new WeakSet<IncomingMessage>();
@@ -58,21 +60,39 @@ function declaredLength(request: FastifyRequest, limit: number): number | undefi
 }
 
 /**
- * The whole body, at most `limit` bytes. Resolves once the body ended; rejects with 413 when it
- * grows past the limit, with 400 when the client goes away, and with the signal's reason.
+ * The whole body, at most `limit` bytes, kept as it arrives (never allocated up front from a
+ * declared length). Resolves once the body ended; rejects with 413 when it grows past the limit,
+ * with 400 when the client goes away, with 408 when no byte arrives for `idleMs`, and with the
+ * signal's reason.
  */
 function collect(
   raw: IncomingMessage,
   limit: number,
   expected: number | undefined,
   signal: AbortSignal,
+  idleMs: number,
 ): Promise<Buffer> {
   return new Promise<Buffer>((resolve, reject) => {
-    // One allocation when the length is known; chunks kept as they come otherwise.
-    const fixed = expected === undefined ? null : Buffer.allocUnsafe(expected);
     const parts: Buffer[] = [];
     let received = 0;
+    let idle: NodeJS.Timeout | undefined;
+    const armIdle = (): void => {
+      clearTimeout(idle);
+      idle = setTimeout(
+        () =>
+          fail(
+            new HttpError(
+              408,
+              'timeout',
+              `the request body stalled: nothing arrived for ${idleMs / 1000} s`,
+            ),
+          ),
+        idleMs,
+      );
+      idle.unref();
+    };
     const cleanup = (): void => {
+      clearTimeout(idle);
       raw.off('data', onData);
       raw.off('end', onEnd);
       raw.off('error', onError);
@@ -81,6 +101,8 @@ function collect(
     };
     const fail = (err: unknown): void => {
       cleanup();
+      for (const part of parts) releaseMemory(part);
+      parts.length = 0;
       // Stop the socket from feeding us; the response closes the connection.
       raw.pause();
       reject(err);
@@ -88,7 +110,7 @@ function collect(
     const onData = (chunk: Buffer): void => {
       if (
         received + chunk.length > limit ||
-        (fixed !== null && received + chunk.length > fixed.length)
+        (expected !== undefined && received + chunk.length > expected)
       ) {
         fail(
           received + chunk.length > limit
@@ -97,21 +119,18 @@ function collect(
         );
         return;
       }
-      const length = chunk.length;
-      if (fixed !== null) {
-        chunk.copy(fixed, received);
-        // Node's HTTP parser hands each body segment over as a copy of its own: freed now, it does
-        // not pile up as external memory that sets off full collections (see releaseMemory).
-        releaseMemory(chunk);
-      } else parts.push(chunk);
-      received += length;
+      // Node's HTTP parser hands each body segment over as a copy of its own: ours to keep.
+      parts.push(chunk);
+      received += chunk.length;
+      armIdle();
     };
     const onEnd = (): void => {
       cleanup();
       consumed.add(raw);
-      if (fixed !== null && received !== fixed.length)
+      if (expected !== undefined && received !== expected) {
+        for (const part of parts) releaseMemory(part);
         reject(badRequest('body shorter than its Content-Length'));
-      else resolve(fixed ?? Buffer.concat(parts, received));
+      } else resolve(joinReleasing(parts.length === 0 ? [Buffer.alloc(0)] : parts));
     };
     const onError = (): void => fail(badRequest('the request body could not be read'));
     const onClose = (): void => {
@@ -127,16 +146,24 @@ function collect(
     raw.on('error', onError);
     raw.on('close', onClose);
     signal.addEventListener('abort', onAbort, { once: true });
+    armIdle();
     raw.resume();
   });
 }
 
+/** What reading a body needs from its request: the abort signal and the in-flight budget. */
+export interface BodySource {
+  readonly request: FastifyRequest;
+  readonly signal: AbortSignal;
+  /** Reserves bytes in flight for the rest of the request (throws 429/503 when over budget). */
+  reserveBody(bytes: number): void;
+  /** A body with no byte arriving for this long is cut off (408). */
+  readonly bodyIdleTimeoutMs: number;
+}
+
 /** An `application/octet-stream` body of at most `limit` bytes. */
-export async function readBinaryBody(
-  request: FastifyRequest,
-  limit: number,
-  signal: AbortSignal,
-): Promise<Buffer> {
+export async function readBinaryBody(source: BodySource, limit: number): Promise<Buffer> {
+  const { request, signal } = source;
   const expected = declaredLength(request, limit);
   const type = mediaType(request);
   if (type !== 'application/octet-stream')
@@ -145,14 +172,16 @@ export async function readBinaryBody(
     consumed.add(request.raw);
     return Buffer.alloc(0);
   }
-  return collect(request.raw, limit, expected, signal);
+  source.reserveBody(expected ?? limit);
+  return collect(request.raw, limit, expected, signal, source.bodyIdleTimeoutMs);
 }
 
 /**
  * An `application/json` body (≤ 1 MiB), parsed; `undefined` when the request has no body at all
  * (endpoints whose body is optional, like `locks/verify`, treat that as `{}`).
  */
-export async function readJsonBody(request: FastifyRequest, signal: AbortSignal): Promise<unknown> {
+export async function readJsonBody(source: BodySource): Promise<unknown> {
+  const { request, signal } = source;
   if (!hasBody(request)) {
     consumed.add(request.raw);
     return undefined;
@@ -161,21 +190,46 @@ export async function readJsonBody(request: FastifyRequest, signal: AbortSignal)
   const type = mediaType(request);
   if (type !== 'application/json')
     throw new HttpError(415, 'unsupported_media_type', 'the body must be application/json');
-  const bytes = await collect(request.raw, MAX_JSON_BYTES, expected, signal);
+  source.reserveBody(expected ?? MAX_JSON_BYTES);
+  const bytes = await collect(
+    request.raw,
+    MAX_JSON_BYTES,
+    expected,
+    signal,
+    source.bodyIdleTimeoutMs,
+  );
+  const text = bytes.toString('utf8');
+  // Parsing is iterative, but every later walk of the value (validation, error messages) is not.
+  if (nestingDepth(text) > MAX_JSON_DEPTH)
+    throw badRequest(`the body nests deeper than ${MAX_JSON_DEPTH} levels`);
   try {
-    return JSON.parse(bytes.toString('utf8')) as unknown;
+    return JSON.parse(text) as unknown;
   } catch {
     throw badRequest('the body is not valid JSON');
   }
 }
 
 /** A JSON object body (or `{}` when there is none); anything else is a 400. */
-export async function readJsonObject(
-  request: FastifyRequest,
-  signal: AbortSignal,
-): Promise<Record<string, unknown>> {
-  const body = (await readJsonBody(request, signal)) ?? {};
+export async function readJsonObject(source: BodySource): Promise<Record<string, unknown>> {
+  const body = (await readJsonBody(source)) ?? {};
   if (typeof body !== 'object' || body === null || Array.isArray(body))
     throw badRequest('the body must be a JSON object');
   return body as Record<string, unknown>;
+}
+
+/** Deepest nesting of arrays and objects in JSON text (strings skipped), without parsing it. */
+export function nestingDepth(text: string): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) deepest = Math.max(deepest, ++depth);
+    else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return deepest;
 }

@@ -5,6 +5,7 @@
  * names the key (never its value, which may be a secret).
  */
 import { readFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { ConfigError } from '../errors/index.js';
@@ -16,6 +17,7 @@ import {
   type StoreOptionValue,
   type StoreOptions,
 } from '../store/index.js';
+import { isValidRepositoryName } from './names.js';
 
 /** Where the server keeps repositories: one backend, or a primary mirrored to a secondary. */
 export type StorageSpec =
@@ -37,8 +39,17 @@ export interface ServerConfig {
   readonly rateLimitRps: number;
   readonly rateLimitBurst: number;
   readonly requestTimeoutMs: number;
-  /** Honour X-Forwarded-For (only behind a proxy that sets it). */
-  readonly trustProxy: boolean;
+  /**
+   * Proxies (addresses or CIDR ranges) whose X-Forwarded-For is believed: the client address is
+   * the nearest hop not in this list. Empty: X-Forwarded-For is ignored.
+   */
+  readonly trustProxy: readonly string[];
+  /** Repositories (or '*') where a write token may delete and rewind refs, not only admins. */
+  readonly allowForce: readonly string[];
+  /** Request-body bytes one identity, and the whole server, may have in flight. */
+  readonly inflight: { readonly perIdentity: number; readonly total: number };
+  /** A request body with no byte arriving for this long is cut off (408). */
+  readonly bodyIdleTimeoutMs: number;
   readonly metrics: { readonly enabled: boolean; readonly port: number };
   /** Audit log file (appended); null = standard error. */
   readonly auditLog: string | null;
@@ -56,6 +67,9 @@ export const DEFAULTS = {
   rateLimitRps: 200,
   rateLimitBurst: 400,
   requestTimeoutS: 300,
+  bodyIdleTimeoutS: 15,
+  inflightPerIdentity: 128 * MiB,
+  inflightTotal: 512 * MiB,
   localPath: './mediagit-data',
 } as const;
 /** Largest body limit accepted: bodies are buffered whole. */
@@ -135,6 +149,10 @@ function buildConfig(
     'rate_limit_burst',
     'request_timeout_s',
     'trust_proxy',
+    'allow_force',
+    'max_inflight_bytes',
+    'max_inflight_bytes_per_identity',
+    'body_idle_timeout_s',
     'audit_log',
   ]);
   const auth = reader.table('auth');
@@ -188,7 +206,16 @@ function buildConfig(
     rateLimitBurst,
     requestTimeoutMs:
       (server.number('request_timeout_s', 1, 86_400) ?? DEFAULTS.requestTimeoutS) * 1000,
-    trustProxy: server.boolean('trust_proxy') ?? false,
+    trustProxy: trustedProxies(server),
+    allowForce: allowForce(server),
+    inflight: {
+      perIdentity:
+        server.integer('max_inflight_bytes_per_identity', 1024, 64 * 1024 * MiB) ??
+        DEFAULTS.inflightPerIdentity,
+      total: server.integer('max_inflight_bytes', 1024, 64 * 1024 * MiB) ?? DEFAULTS.inflightTotal,
+    },
+    bodyIdleTimeoutMs:
+      (server.number('body_idle_timeout_s', 0.1, 3600) ?? DEFAULTS.bodyIdleTimeoutS) * 1000,
     metrics: {
       enabled: envBool(env, 'MEDIAGIT_METRICS_ENABLED') ?? metrics.boolean('enabled') ?? false,
       port:
@@ -202,6 +229,38 @@ function buildConfig(
     })(),
     cwd,
   };
+}
+
+/** An IPv4 or IPv6 address, optionally with a /prefix length. */
+const ADDRESS_OR_CIDR =
+  /^(?:\d{1,3}(?:\.\d{1,3}){3}(?:\/\d{1,2})?|[0-9a-fA-F:.]{2,45}(?:\/\d{1,3})?)$/;
+
+/**
+ * `[server] trust_proxy`: a list of proxy addresses / CIDR ranges, or false. `true` (trust every
+ * hop, so any client could name its own address) is refused with the way to fix it.
+ */
+function trustedProxies(server: TableReader): readonly string[] {
+  const value = server.raw('trust_proxy');
+  if (value === undefined || value === false) return [];
+  if (value === true)
+    throw new ConfigError(
+      "[server] trust_proxy = true would let any client choose its own address through X-Forwarded-For; list the proxies instead, e.g. trust_proxy = ['10.0.0.0/8']",
+    );
+  const list = server.stringList('trust_proxy');
+  for (const entry of list)
+    if (!ADDRESS_OR_CIDR.test(entry) || isIP(entry.split('/')[0]!) === 0)
+      throw new ConfigError(`[server] trust_proxy: '${entry}' is not an address or CIDR range`);
+  return list;
+}
+
+/** `[server] allow_force`: repository names (or '*') where write tokens may delete and rewind refs. */
+function allowForce(server: TableReader): readonly string[] {
+  if (server.raw('allow_force') === undefined) return [];
+  const list = server.stringList('allow_force');
+  for (const name of list)
+    if (name !== '*' && !isValidRepositoryName(name))
+      throw new ConfigError(`[server] allow_force: '${name}' is not a repository name`);
+  return list;
 }
 
 // ---- storage ----
@@ -365,6 +424,17 @@ class TableReader {
     const v = this.data[key];
     if (v === undefined) return undefined;
     if (typeof v !== 'string') throw this.error(key, 'must be a string');
+    return v;
+  }
+
+  raw(key: string): unknown {
+    return this.data[key];
+  }
+
+  stringList(key: string): string[] {
+    const v = this.data[key];
+    if (!Array.isArray(v) || !v.every((e): e is string => typeof e === 'string'))
+      throw this.error(key, 'must be a list of strings');
     return v;
   }
 

@@ -9,21 +9,24 @@ import { NotFoundError } from '../errors/index.js';
 import type { Store } from '../store/index.js';
 import type { AuditEventName, AuditLog } from './audit.js';
 import type { Identity, Role } from './auth.js';
+import type { BodySource } from './body.js';
+import type { ConnectedObjects } from './connected.js';
 import type { ServerConfig } from './config.js';
-import { badRequest } from './errors.js';
+import { HttpError, badRequest } from './errors.js';
 import type { ServerMetrics } from './metrics.js';
 import type { RepositoryStorage } from './storage.js';
-import type { VerificationMode } from './verify.js';
+import type { DecodeLimits, VerificationMode } from './verify.js';
 
 export interface Services {
   readonly config: ServerConfig;
   readonly storage: RepositoryStorage;
   readonly metrics: ServerMetrics;
   readonly audit: AuditLog;
-  readonly modes: EncryptionFacts;
+  readonly repos: RepositoryFacts;
+  readonly connected: ConnectedObjects;
 }
 
-export interface RequestContext {
+export interface RequestContext extends BodySource {
   readonly request: FastifyRequest;
   readonly services: Services;
   readonly repo: string;
@@ -37,6 +40,9 @@ export interface RequestContext {
   store(): Promise<Store>;
   /** What an audited endpoint wrote (a key, a ref, a lock path), for its audit line. */
   target: string | null;
+  /** Reserves bytes in flight until the request ends (429/503 when over budget). */
+  reserveBody(bytes: number): void;
+  readonly bodyIdleTimeoutMs: number;
 }
 
 export type EndpointResult =
@@ -108,28 +114,65 @@ export async function getOrNull(
 }
 
 /**
- * Whether each repository is encrypted, remembered once its descriptor has been seen: the one
- * fact the server keeps between requests, because a descriptor's encryption never changes (the
- * server refuses to replace it with one that differs).
+ * Each repository's descriptor, remembered once seen: the one fact the server keeps between
+ * requests, because a descriptor is create-only (the server refuses to replace it with one that
+ * differs). It says how uploads are verified (plain or encrypted) and how large a chunk may be.
  */
-export class EncryptionFacts {
-  private readonly known = new Map<string, 'plain' | 'encrypted'>();
+export class RepositoryFacts {
+  private readonly known = new Map<string, Descriptor>();
 
-  async mode(ctx: RequestContext): Promise<VerificationMode> {
+  /** The repository's descriptor, or null while nothing has been pushed. */
+  async descriptor(ctx: RequestContext): Promise<Descriptor | null> {
     const cached = this.known.get(ctx.repo);
     if (cached !== undefined) return cached;
     const bytes = await getOrNull(await ctx.store(), 'meta/repository', ctx);
-    if (bytes === null) return 'undecided';
+    if (bytes === null) return null;
     const descriptor = parseDescriptor(bytes);
-    if (descriptor === null) return 'undecided';
-    const mode = descriptor.encryption === null ? 'plain' : 'encrypted';
-    this.known.set(ctx.repo, mode);
-    return mode;
+    if (descriptor === null)
+      throw new HttpError(500, 'internal', 'the stored repository descriptor is damaged');
+    if (this.known.size >= MAX_REMEMBERED) this.known.delete(this.known.keys().next().value!);
+    this.known.set(ctx.repo, descriptor);
+    return descriptor;
+  }
+
+  /**
+   * The descriptor, which must exist before anything else is stored: without it the server could
+   * not tell how to verify an upload, and whatever it took would be what a victim's later push
+   * skips as already there.
+   */
+  async require(ctx: RequestContext): Promise<Descriptor> {
+    const descriptor = await this.descriptor(ctx);
+    if (descriptor === null)
+      throw new HttpError(
+        409,
+        'conflict',
+        `repository ${ctx.repo} has no descriptor yet: PUT meta/repository before anything else`,
+      );
+    return descriptor;
   }
 
   forget(repo: string): void {
     this.known.delete(repo);
   }
+}
+
+/** Repositories whose descriptor is remembered at once. */
+const MAX_REMEMBERED = 10_000;
+
+/**
+ * What uploads to a repository may decode to: a chunk at most its descriptor's maximum chunk size
+ * (and never more than four times `max_object_bytes`, whatever a descriptor claims), any other
+ * object at most `max_object_bytes`.
+ */
+export function decodeLimits(descriptor: Descriptor, config: ServerConfig): DecodeLimits {
+  return {
+    maxChunkBytes: Math.min(descriptor.chunking.max_size, 4 * config.maxObjectBytes),
+    maxObjectBytes: config.maxObjectBytes,
+  };
+}
+
+export function modeOf(descriptor: Descriptor): VerificationMode {
+  return descriptor.encryption === null ? 'plain' : 'encrypted';
 }
 
 export interface Descriptor {

@@ -29,7 +29,8 @@ export type ErrorCode =
   | 'rate_limited'
   | 'timeout'
   | 'internal'
-  | 'unavailable';
+  | 'unavailable'
+  | 'insufficient_storage';
 
 export class HttpError extends Error {
   override readonly name = 'HttpError';
@@ -67,6 +68,13 @@ const STORAGE_RETRY_AFTER_S = 1;
  */
 export function toHttpError(err: unknown): HttpError {
   if (err instanceof HttpError) return err;
+  // Before the transient cases: a full disk does not clear by retrying in a second.
+  if (isStorageFull(err))
+    return new HttpError(
+      507,
+      'insufficient_storage',
+      "the server's storage is full: nothing more can be stored until its operator makes room",
+    );
   if (err instanceof NotFoundError) return notFound('not found');
   if (err instanceof StoreUnavailableError || err instanceof LockedError || isTransientError(err)) {
     const seconds =
@@ -99,6 +107,17 @@ export function toHttpError(err: unknown): HttpError {
       { 'retry-after': String(STORAGE_RETRY_AFTER_S) },
     );
   return new HttpError(500, 'internal', 'internal server error');
+}
+
+/** ENOSPC / EDQUOT anywhere in an error's cause chain (a backend may wrap the system error). */
+export function isStorageFull(err: unknown): boolean {
+  let current: unknown = err;
+  for (let depth = 0; depth < 6 && typeof current === 'object' && current !== null; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (code === 'ENOSPC' || code === 'EDQUOT') return true;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
 }
 
 export function isAbort(err: unknown): boolean {

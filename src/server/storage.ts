@@ -24,6 +24,8 @@ export interface RepositoryStorageOptions {
   readonly maxOpen?: number;
   /** How long an evicted store stays usable for requests still holding it. Default 10 minutes. */
   readonly closeDelayMs?: number;
+  /** Wraps each opened store (embedding, tests that inject storage failures). */
+  readonly wrap?: (store: Store, area: string) => Store;
 }
 
 export class RepositoryStorage {
@@ -32,6 +34,7 @@ export class RepositoryStorage {
   private readonly retiring = new Set<Promise<Store>>();
   private readonly maxOpen: number;
   private readonly closeDelayMs: number;
+  private readonly wrap: ((store: Store, area: string) => Store) | undefined;
   /** Backend kind for /health/detailed ("local", "s3", … or "multi"). */
   readonly backend: StoreKind;
 
@@ -43,6 +46,7 @@ export class RepositoryStorage {
     this.backend = spec.kind === 'multi' ? 'multi' : parseStoreUrl(spec.url, cwd).kind;
     this.maxOpen = options.maxOpen ?? 256;
     this.closeDelayMs = options.closeDelayMs ?? 10 * 60_000;
+    this.wrap = options.wrap;
   }
 
   /** The store of a repository whose name has been validated (names.ts). */
@@ -53,7 +57,8 @@ export class RepositoryStorage {
       this.opened.set(name, store);
       return store;
     }
-    store = openSpec(this.spec, name, this.cwd);
+    const wrap = this.wrap;
+    store = openSpec(this.spec, name, this.cwd).then((s) => (wrap ? wrap(s, name) : s));
     this.opened.set(name, store);
     // A failed open (bad credentials, unreachable SDK) is retried by the next request.
     const opening = store;

@@ -4,12 +4,17 @@
  * the URL (or pack record). For an encrypted repository the server holds no key, so it checks
  * what it can: the header of docs/encryption.md (magic, version, kind, codec 0, cipher 1,
  * length 0) and a size at least that of the smallest sealed object.
+ *
+ * Decoding is capped before it starts: a chunk may declare at most the repository's maximum chunk
+ * size (its descriptor), any other object at most `max_object_bytes`, and zstd stops at the
+ * declared length, so a few bytes can never inflate into more than one object's worth of work.
  */
 import { decodePayload } from '../compression/index.js';
 import {
   CIPHER_NONE,
   ENVELOPE_HEADER_SIZE,
   decodeEnvelopeHeader,
+  decodeManifest,
   sha256Hex,
   type EnvelopeHeader,
   type ObjectKind,
@@ -22,11 +27,8 @@ export const CIPHER_AES_256_GCM = 1;
 /** Header, nonce, the smallest padded inner record (17 bytes) and the GCM tag. */
 export const MIN_SEALED_SIZE = ENVELOPE_HEADER_SIZE + 12 + 17 + 16;
 
-/**
- * How uploads to a repository are checked: from its descriptor, or — before anything was pushed,
- * when there is no descriptor yet — from each envelope's own cipher byte.
- */
-export type VerificationMode = 'plain' | 'encrypted' | 'undecided';
+/** How uploads to a repository are checked: from its descriptor, which comes before anything else. */
+export type VerificationMode = 'plain' | 'encrypted';
 
 /** What an endpoint accepts: one kind, or any structured kind (`/objects`). */
 export type ExpectedKind = ObjectKind | 'structured';
@@ -37,12 +39,24 @@ export interface VerifiedUpload {
   /** Length of the canonical bytes (plain objects; 0 for sealed ones, whose length is secret). */
   readonly canonicalLength: number;
   readonly storedLength: number;
+  /** A plain manifest's chunk IDs: they must be on the server before the manifest is stored. */
+  readonly chunks: readonly string[];
 }
 
-export interface VerifyOptions {
+export interface DecodeLimits {
+  /** Largest canonical length a chunk may declare: the repository's maximum chunk size. */
+  readonly maxChunkBytes: number;
+  /** Largest canonical length a manifest, tree, commit or tag may declare. */
+  readonly maxObjectBytes: number;
+}
+
+export interface VerifyOptions extends DecodeLimits {
   readonly mode: VerificationMode;
-  /** Largest canonical length a plain object may declare (bounds decompression). */
-  readonly maxCanonicalBytes: number;
+}
+
+/** The cap on what an envelope of `kind` may decode to: decoding never produces more. */
+export function canonicalCap(kind: ObjectKind, limits: DecodeLimits): number {
+  return kind === 'chunk' ? limits.maxChunkBytes : limits.maxObjectBytes;
 }
 
 function kindAccepted(expected: ExpectedKind, kind: ObjectKind): boolean {
@@ -68,10 +82,7 @@ export async function verifyUpload(
       `the envelope holds a ${header.kind}, this endpoint takes ${expected === 'structured' ? 'a manifest, tree, commit or tag' : `a ${expected}`}`,
     );
   }
-  const encrypted =
-    options.mode === 'encrypted' ||
-    (options.mode === 'undecided' && header.cipher === CIPHER_AES_256_GCM);
-  if (encrypted) {
+  if (options.mode === 'encrypted') {
     if (header.cipher !== CIPHER_AES_256_GCM)
       throw invalidObject(oid, 'the repository is encrypted but the object is not');
     if (header.codec !== 0 || header.plainLength !== 0)
@@ -84,17 +95,24 @@ export async function verifyUpload(
         oid,
         `an encrypted envelope of ${stored.length} bytes is shorter than the smallest possible (${MIN_SEALED_SIZE})`,
       );
-    return { kind: header.kind, encrypted: true, canonicalLength: 0, storedLength: stored.length };
+    return {
+      kind: header.kind,
+      encrypted: true,
+      canonicalLength: 0,
+      storedLength: stored.length,
+      chunks: [],
+    };
   }
   if (header.cipher !== CIPHER_NONE)
     throw invalidObject(
       oid,
       `unexpected cipher ${header.cipher} in a repository that is not encrypted`,
     );
-  if (header.plainLength > options.maxCanonicalBytes)
+  const cap = canonicalCap(header.kind, options);
+  if (header.plainLength > cap)
     throw invalidObject(
       oid,
-      `declared length ${header.plainLength} is over the server's limit of ${options.maxCanonicalBytes}`,
+      `declared length ${header.plainLength} is over the limit of ${cap} bytes for a ${header.kind}`,
     );
   let canonical: Buffer;
   try {
@@ -107,6 +125,7 @@ export async function verifyUpload(
     throw invalidObject(oid, `payload does not decode: ${messageOf(err)}`);
   }
   const canonicalLength = canonical.length;
+  let chunks: readonly string[] = [];
   try {
     if (canonicalLength !== header.plainLength)
       throw invalidObject(
@@ -114,11 +133,47 @@ export async function verifyUpload(
         `decoded ${canonicalLength} bytes, the header says ${header.plainLength}`,
       );
     if (sha256Hex(canonical) !== oid) throw invalidObject(oid, 'content does not match its ID');
+    if (header.kind === 'manifest') {
+      try {
+        chunks = decodeManifest(canonical).chunks.map((c) => c.oid);
+      } catch (err) {
+        throw invalidObject(oid, `not a valid manifest: ${messageOf(err)}`);
+      }
+    }
   } finally {
     // A decompressed payload is the server's own and needed for nothing more (see releaseMemory).
     if (canonical.buffer !== stored.buffer) releaseMemory(canonical);
   }
-  return { kind: header.kind, encrypted: false, canonicalLength, storedLength: stored.length };
+  return {
+    kind: header.kind,
+    encrypted: false,
+    canonicalLength,
+    storedLength: stored.length,
+    chunks,
+  };
+}
+
+/**
+ * The canonical bytes of a plain object read back from storage (for the ref update's walk), within
+ * the same caps as uploads; throws a plain Error when it does not decode or match its ID.
+ */
+export async function openPlain(
+  oid: string,
+  stored: Buffer,
+  limits: DecodeLimits,
+): Promise<{ kind: ObjectKind; canonical: Buffer }> {
+  const header = decodeEnvelopeHeader(stored);
+  if (header.cipher !== CIPHER_NONE) throw new Error('an encrypted object in a plain repository');
+  if (header.plainLength > canonicalCap(header.kind, limits))
+    throw new Error(`declared length ${header.plainLength} is over the limit`);
+  const canonical = await decodePayload(
+    header.codec,
+    stored.subarray(ENVELOPE_HEADER_SIZE),
+    header.plainLength,
+  );
+  if (canonical.length !== header.plainLength || sha256Hex(canonical) !== oid)
+    throw new Error('content does not match its ID');
+  return { kind: header.kind, canonical };
 }
 
 function messageOf(err: unknown): string {

@@ -37,6 +37,8 @@ export async function prepareRemote(repo: Repository, remote: Store): Promise<vo
       },
     );
   }
+  // The descriptor first: a mediagit server stores nothing in a repository without one.
+  if (!theirs) await writeDescriptor(remote, mine);
   if (repo.encrypted) {
     const keys: string[] = [];
     for await (const { key } of repo.store.list('keys/')) keys.push(key);
@@ -44,7 +46,6 @@ export async function prepareRemote(repo: Repository, remote: Store): Promise<vo
     for (const [i, key] of keys.entries())
       if (!present[i]) await remote.put(key, await repo.store.get(key));
   }
-  if (!theirs) await writeDescriptor(remote, mine);
 }
 
 /**

@@ -17,7 +17,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Counter, type Registry } from 'prom-client';
 import { NotFoundError } from '../errors/index.js';
 import { allows, roleOn, type Identity } from '../server/auth.js';
-import type { RequestContext } from '../server/context.js';
+import { modeOf, type RequestContext } from '../server/context.js';
 import { HttpError, badRequest, describeError, notFound, toHttpError } from '../server/errors.js';
 import { isValidRepositoryName, repositoryName } from '../server/names.js';
 import { SYSTEM_AREA } from '../server/storage.js';
@@ -335,7 +335,8 @@ export function registerUiRoutes(app: FastifyInstance, deps: UiDeps): void {
         user: identity.via === 'anonymous' ? null : identity.sub,
         param: (name) => paramOf(request, name),
       };
-      const mode = await services.modes.mode(apiContext(ctx));
+      const descriptor = await services.repos.descriptor(apiContext(ctx));
+      const mode = descriptor === null ? 'undecided' : modeOf(descriptor);
       if (mode === 'undecided' && !(await exists(ctx)))
         throw notFound(`there is no repository named ${repo}`);
       if (mode === 'encrypted') {
@@ -377,6 +378,9 @@ function apiContext(ctx: RepoRequest): RequestContext {
     signal: ctx.signal,
     store: async () => ctx.store,
     target: null,
+    // Pages read no request bodies.
+    reserveBody: () => undefined,
+    bodyIdleTimeoutMs: ctx.deps.services.config.bodyIdleTimeoutMs,
   };
 }
 

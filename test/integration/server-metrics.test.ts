@@ -8,6 +8,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import {
+  describeRepository,
   encodeTestPack,
   http,
   startTestServer,
@@ -47,6 +48,7 @@ describe('mediagit server: metrics', () => {
 
   test('counters match what was uploaded, stored, deduplicated and downloaded', async () => {
     const token = await server.token('*', 'write', 'metrics');
+    await describeRepository(`${server.url}/metered`, token);
     const before = await scrape(server);
     const base0 = value(before, 'mediagit_bytes_uploaded_total');
     let sent = 0;

@@ -9,6 +9,7 @@ import { encodeEnvelope, encodeManifest, sha256Hex } from '../../src/objects/ind
 import {
   decodeTestPack,
   encodeTestPack,
+  describeRepository,
   http,
   startTestServer,
   storedObject,
@@ -48,6 +49,8 @@ describe('mediagit server: objects', () => {
     write = await server.token('*', 'write', 'writer');
     read = await server.token('*', 'read', 'reader');
     admin = await server.token('*', 'admin', 'boss');
+    for (const repo of ['plain-a', 'studio/hero-game', 'packs', 'bad-packs', 'listing'])
+      await describeRepository(`${server.url}/${repo}`, write);
   });
   after(() => server.close());
 
@@ -95,6 +98,27 @@ describe('mediagit server: objects', () => {
       `tree ${'0'.repeat(64)}\nauthor A <a@b> 1 +0000\ncommitter A <a@b> 1 +0000\n\nm\n`,
     );
     const commit = await storedObject('commit', commitText);
+    // A manifest is taken only once its chunks are on the server.
+    assert.equal(
+      (
+        await http(`${base}/manifests/${manifest.oid}`, {
+          method: 'PUT',
+          token: write,
+          body: manifest.stored,
+        })
+      ).status,
+      422,
+    );
+    assert.equal(
+      (
+        await http(`${base}/chunks/${chunk.oid}`, {
+          method: 'PUT',
+          token: write,
+          body: chunk.stored,
+        })
+      ).status,
+      201,
+    );
     assert.equal(
       (
         await http(`${base}/manifests/${manifest.oid}`, {
@@ -416,7 +440,7 @@ describe('mediagit server: objects', () => {
     assert.deepEqual((await http(`${server.url}/health`)).json, { status: 'ok' });
     const detailed = (await http(`${server.url}/health/detailed`)).json;
     assert.equal(detailed?.['status'], 'ok');
-    assert.deepEqual(detailed?.['storage'], { reachable: true, backend: 'local' });
+    assert.deepEqual(detailed?.['storage'], { reachable: true, backend: 'local', full: false });
     assert.equal(typeof detailed?.['version'], 'string');
     assert.equal(typeof detailed?.['uptime_s'], 'number');
   });

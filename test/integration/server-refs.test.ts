@@ -7,11 +7,16 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { http, startTestServer, type TestServer } from '../support/server-harness.js';
+import {
+  describeRepository,
+  http,
+  startTestServer,
+  uploadCommit,
+  type TestServer,
+} from '../support/server-harness.js';
 import { skipUnlessServer } from '../support/test-servers.js';
 
 const env = process.env;
-const newOid = (): string => randomBytes(32).toString('hex');
 
 interface RefValue {
   oid: string;
@@ -38,33 +43,37 @@ function cas(
 describe('mediagit server: refs', () => {
   let server: TestServer;
   let token: string;
+  let admin: string;
   before(async () => {
     server = await startTestServer();
     token = await server.token('*', 'write', 'pusher');
+    admin = await server.token('*', 'admin', 'boss');
+    for (const repo of ['cas', 'listed', 'race'])
+      await describeRepository(`${server.url}/${repo}`, token);
   });
   after(() => server.close());
 
   test('create, advance, stale expected → 409 with the current value, delete', async () => {
     const base = `${server.url}/cas`;
     const name = 'refs/heads/main';
-    const a = newOid();
+    const a = await uploadCommit(base, token);
     assert.equal((await cas(base, token, name, null, a)).status, 200);
     const first = await readRef(base, token, name);
     assert.equal(first?.oid, a);
     // Creating again (expected null) is stale now.
-    const again = await cas(base, token, name, null, newOid());
+    const again = await cas(base, token, name, null, await uploadCommit(base, token));
     assert.equal(again.status, 409);
     assert.equal(again.json?.['error'], 'ref_conflict');
     assert.deepEqual(again.json?.['current'], first);
-    const b = newOid();
+    const b = await uploadCommit(base, token, [a]);
     assert.deepEqual((await cas(base, token, name, first, b)).json, { ok: true });
-    const stale = await cas(base, token, name, first, newOid());
+    const stale = await cas(base, token, name, first, await uploadCommit(base, token, [a]));
     assert.equal(stale.status, 409);
     assert.equal((stale.json?.['current'] as RefValue).oid, b);
     const second = await readRef(base, token, name);
-    assert.equal((await cas(base, token, name, second, null)).status, 200);
+    assert.equal((await cas(base, admin, name, second, null)).status, 200);
     assert.equal(await readRef(base, token, name), null);
-    const gone = await cas(base, token, name, second, newOid());
+    const gone = await cas(base, token, name, second, await uploadCommit(base, token, [b]));
     assert.equal(gone.status, 409);
     assert.equal(gone.json?.['current'], null);
   });
@@ -72,7 +81,10 @@ describe('mediagit server: refs', () => {
   test('GET /refs lists by prefix', async () => {
     const base = `${server.url}/listed`;
     for (const name of ['refs/heads/main', 'refs/heads/dev', 'refs/tags/v1'])
-      assert.equal((await cas(base, token, name, null, newOid())).status, 200);
+      assert.equal(
+        (await cas(base, token, name, null, await uploadCommit(base, token))).status,
+        200,
+      );
     const heads = (await http(`${base}/refs?prefix=refs/heads/`, { token })).json?.[
       'refs'
     ] as Record<string, RefValue>;
@@ -89,7 +101,9 @@ describe('mediagit server: refs', () => {
     );
     for (const expected of [null, 'read'] as const) {
       const current = expected === null ? null : await readRef(base, token, name);
-      const nexts = tokens.map(() => newOid());
+      const nexts = await Promise.all(
+        tokens.map(() => uploadCommit(base, token, current === null ? [] : [current.oid])),
+      );
       const answers = await Promise.all(
         tokens.map((t, i) => cas(base, t, name, current, nexts[i]!)),
       );
@@ -107,6 +121,7 @@ async function raceThroughReplicas(servers: readonly TestServer[], repo: string)
   const clients = await Promise.all(
     Array.from({ length: 4 }, (_, i) => servers[0]!.token(repo, 'write', `artist-${i}`)),
   );
+  await describeRepository(`${servers[0]!.url}/${repo}`, clients[0]!);
   const acknowledged: string[] = [];
   for (let round = 0; round < 20; round++) {
     const via = (i: number): string => `${servers[(i + round) % servers.length]!.url}/${repo}`;
@@ -118,7 +133,9 @@ async function raceThroughReplicas(servers: readonly TestServer[], repo: string)
         acknowledged.at(-1) ?? null,
         `round ${round}: a replica served a stale or lost ref`,
       );
-    const nexts = clients.map(() => newOid());
+    const nexts = await Promise.all(
+      clients.map((t, i) => uploadCommit(via(i), t, seen[i] ? [seen[i].oid] : [])),
+    );
     const answers = await Promise.all(
       clients.map((t, i) => cas(via(i), t, name, seen[i]!, nexts[i]!)),
     );

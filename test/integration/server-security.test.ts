@@ -15,7 +15,13 @@ import { SignJWT } from 'jose';
 import { sha256Hex } from '../../src/objects/index.js';
 import { RepositoryStorage, createApiKey } from '../../src/server/index.js';
 import { runCli, tempDir } from '../support/cli.js';
-import { http, startTestServer, storedObject, type TestServer } from '../support/server-harness.js';
+import {
+  describeRepository,
+  http,
+  startTestServer,
+  storedObject,
+  type TestServer,
+} from '../support/server-harness.js';
 
 const b64 = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url');
 const inAnHour = (): number => Math.floor(Date.now() / 1000) + 3600;
@@ -155,6 +161,7 @@ describe('mediagit server: authentication and roles', () => {
 
   test('valid identity without the role → 403: wrong repository, read role writing, write role deleting', async () => {
     const { oid, stored } = await chunkOf;
+    await describeRepository(`${server.url}/mine`, await server.token('mine', 'write', 'owner'));
     const other = await server.token('other-repo', 'admin', 'alice');
     assert.equal((await http(`${server.url}/mine/refs`, { token: other })).status, 403);
     const reader = await server.token('mine', 'read', 'bob');
@@ -542,6 +549,7 @@ describe('mediagit server: bodies', () => {
       config: `[server]\nmax_object_bytes = ${LIMIT}\nmax_pack_bytes = ${2 * LIMIT}\nrequest_timeout_s = 2\n`,
     });
     writer = await server.token('*', 'write', 'uploader');
+    for (const repo of ['big', 'r']) await describeRepository(`${server.url}/${repo}`, writer);
   });
   after(() => server.close());
 

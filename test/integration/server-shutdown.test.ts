@@ -7,7 +7,12 @@ import { randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { http, startTestServer, storedObject } from '../support/server-harness.js';
+import {
+  describeRepository,
+  http,
+  startTestServer,
+  storedObject,
+} from '../support/server-harness.js';
 
 describe('mediagit server: graceful shutdown', () => {
   test('an upload in flight at SIGTERM completes; new connections are refused; exit code 0', async () => {
@@ -15,6 +20,7 @@ describe('mediagit server: graceful shutdown', () => {
     const child = server.process!;
     try {
       const token = await server.token('shutdown', 'write', 'slow-client');
+      await describeRepository(`${server.url}/shutdown`, token);
       const { oid, stored } = await storedObject('chunk', randomBytes(256 * 1024));
       const pieces = 10;
       const size = Math.ceil(stored.length / pieces);

@@ -21,8 +21,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
 import {
+  encodeCommit,
   encodeEnvelope,
+  encodeManifest,
   encodePayload,
+  encodeTree,
   sha256Hex,
   type ObjectKind,
 } from '../../src/objects/index.js';
@@ -328,4 +331,81 @@ function u32(n: number): Buffer {
   const b = Buffer.alloc(4);
   b.writeUInt32BE(n);
   return b;
+}
+
+/** A repository descriptor as a first push writes it (docs/protocol.md `/info`). */
+export function descriptorBytes(encrypted = false, maxSize = 4 * 1024 * 1024): Buffer {
+  return Buffer.from(
+    JSON.stringify({
+      format: 'mediagit',
+      version: 1,
+      chunking: { min_size: maxSize / 16, avg_size: maxSize / 4, max_size: maxSize },
+      encryption: encrypted ? 'aes-256-gcm' : null,
+    }),
+  );
+}
+
+/** PUTs the descriptor of `base` (a repository URL), as the first push does before anything else. */
+export async function describeRepository(
+  base: string,
+  token: string,
+  options: { encrypted?: boolean; maxChunkSize?: number } = {},
+): Promise<void> {
+  const res = await http(`${base}/meta/repository`, {
+    method: 'PUT',
+    token,
+    body: descriptorBytes(options.encrypted ?? false, options.maxChunkSize),
+  });
+  if (res.status !== 201 && res.status !== 200)
+    throw new Error(`describing ${base} failed: ${res.status} ${res.body.toString('utf8')}`);
+}
+
+const SIGNATURE = { name: 'Test', email: 'test@example.com', time: 1_700_000_000, tzOffset: 0 };
+
+/**
+ * Uploads a whole commit to a described plain repository — a chunk, its manifest, a one-file tree
+ * and the commit — and returns the commit's ID, for ref updates the server can check.
+ */
+export async function uploadCommit(
+  base: string,
+  token: string,
+  parents: readonly string[] = [],
+  label: string = randomBytes(8).toString('hex'),
+): Promise<string> {
+  const content = Buffer.from(`content of ${label}\n`);
+  const chunk = await storedObject('chunk', content);
+  const manifest = await storedObject(
+    'manifest',
+    encodeManifest({ size: content.length, chunks: [{ oid: chunk.oid, size: content.length }] }),
+  );
+  const tree = await storedObject(
+    'tree',
+    encodeTree([{ name: `${label}.txt`, type: 'file', oid: manifest.oid, size: content.length }]),
+  );
+  const commit = await storedObject(
+    'commit',
+    encodeCommit({
+      tree: tree.oid,
+      parents: [...parents],
+      author: SIGNATURE,
+      committer: SIGNATURE,
+      message: `${label}\n`,
+    }),
+  );
+  const uploads: [string, { oid: string; stored: Buffer }][] = [
+    ['chunks', chunk],
+    ['manifests', manifest],
+    ['objects', tree],
+    ['objects', commit],
+  ];
+  for (const [segment, object] of uploads) {
+    const res = await http(`${base}/${segment}/${object.oid}`, {
+      method: 'PUT',
+      token,
+      body: object.stored,
+    });
+    if (res.status !== 201 && res.status !== 200)
+      throw new Error(`uploading ${segment}/${object.oid} failed: ${res.status}`);
+  }
+  return commit.oid;
 }

@@ -14,7 +14,7 @@ const createEndpoint: Endpoint = {
   role: 'write',
   audit: 'lock',
   async handle(ctx) {
-    const body = await readJsonObject(ctx.request, ctx.signal);
+    const body = await readJsonObject(ctx);
     const path = lockPath(body['path']);
     ctx.target = path;
     const result = await createLock(await ctx.store(), path, ctx.identity.sub, withSignal(ctx));
@@ -41,7 +41,7 @@ const verifyEndpoint: Endpoint = {
   path: '/locks/verify',
   role: 'write',
   async handle(ctx) {
-    await readJsonObject(ctx.request, ctx.signal);
+    await readJsonObject(ctx);
     const locks = await listLocks(await ctx.store(), '', withSignal(ctx));
     return json(200, {
       ours: locks.filter((l) => l.owner === ctx.identity.sub),
@@ -58,7 +58,7 @@ const unlockEndpoint: Endpoint = {
   async handle(ctx) {
     const id = oidParam(ctx.params['id'] ?? '');
     ctx.target = id;
-    const body = await readJsonObject(ctx.request, ctx.signal);
+    const body = await readJsonObject(ctx);
     const force = body['force'] ?? false;
     if (typeof force !== 'boolean') throw badRequest('force must be true or false');
     const store = await ctx.store();

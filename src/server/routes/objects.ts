@@ -9,19 +9,28 @@ import { readBinaryBody, readJsonObject } from '../body.js';
 import {
   binary,
   empty,
+  decodeLimits,
   getOrNull,
   json,
+  modeOf,
   queryParam,
   withSignal,
   type Endpoint,
   type EndpointResult,
   type RequestContext,
 } from '../context.js';
-import { badRequest, notFound } from '../errors.js';
+import { HttpError, badRequest, invalidObject, notFound } from '../errors.js';
 import { isOid, keyPrefix, oidParam, quote, storeKeyParam } from '../names.js';
-import { decodePack, entryKey, packHeader, recordHeader } from '../pack.js';
+import { decodePack, entryKey, packHeader, recordHeader, type PackEntry } from '../pack.js';
 import { releaseMemory } from '../../util/memory.js';
-import { verifyUpload, type ExpectedKind, type VerifiedUpload } from '../verify.js';
+import {
+  canonicalCap,
+  verifyUpload,
+  type DecodeLimits,
+  type ExpectedKind,
+  type VerifiedUpload,
+  type VerifyOptions,
+} from '../verify.js';
 
 /** IDs (or keys) one check or fetch request may name. */
 export const MAX_BATCH = 10_000;
@@ -43,9 +52,41 @@ const OBJECT_ROUTES: readonly ObjectRoute[] = [
   { segment: 'objects', namespace: 'objects', accepts: 'structured' },
 ];
 
-/** Canonical bytes an uploaded plain object may declare: bounds what verification decompresses. */
-function maxCanonicalBytes(ctx: RequestContext): number {
-  return Math.max(64 * 1024 * 1024, 4 * ctx.services.config.maxObjectBytes);
+/** Canonical bytes a pack may decode to in all: the CPU one request may spend on decoding. */
+const MIN_DECODE_BUDGET = 256 * 1024 * 1024;
+const DECODE_BUDGET_RATIO = 8;
+
+/**
+ * How uploads to this repository are verified, from its descriptor (which must exist: nothing is
+ * stored before it). Asked before the body is read, so a refusal costs no upload.
+ */
+async function verifyOptions(ctx: RequestContext): Promise<VerifyOptions> {
+  const descriptor = await ctx.services.repos.require(ctx);
+  return { mode: modeOf(descriptor), ...decodeLimits(descriptor, ctx.services.config) };
+}
+
+/**
+ * A manifest is stored only once its chunks are (the client uploads chunks first), so a ref can
+ * never lead to a file whose content is missing. `alsoHere`: chunks arriving in the same pack.
+ */
+async function requireChunks(
+  ctx: RequestContext,
+  store: Store,
+  manifests: readonly { oid: string; verified: VerifiedUpload }[],
+  alsoHere: ReadonlySet<string>,
+): Promise<void> {
+  const wanted = new Set<string>();
+  for (const { verified } of manifests)
+    for (const chunk of verified.chunks)
+      if (!alsoHere.has(`chunks/${chunk}`)) wanted.add(`chunks/${chunk}`);
+  if (wanted.size === 0) return;
+  const missing = await missingKeys(ctx, store, [...wanted]);
+  if (missing.size === 0) return;
+  for (const { oid, verified } of manifests) {
+    const absent = verified.chunks.find((c) => missing.has(`chunks/${c}`));
+    if (absent !== undefined)
+      throw invalidObject(oid, `the manifest names chunk ${absent}, which is not on the server`);
+  }
 }
 
 /** Writes a verified upload unless storage already holds it; true when it was written. */
@@ -92,19 +133,13 @@ function objectEndpoints(route: ObjectRoute): Endpoint[] {
         const key = keyOf(ctx);
         ctx.target = key;
         const oid = key.slice(key.indexOf('/') + 1);
-        const data = await readBinaryBody(
-          ctx.request,
-          ctx.services.config.maxObjectBytes,
-          ctx.signal,
-        );
+        const options = await verifyOptions(ctx);
+        const data = await readBinaryBody(ctx, ctx.services.config.maxObjectBytes);
         ctx.services.metrics.bytesUploaded.inc(data.length);
-        const mode = await ctx.services.modes.mode(ctx);
-        const verified = await verifyUpload(route.accepts, oid, data, {
-          mode,
-          maxCanonicalBytes: maxCanonicalBytes(ctx),
-        });
+        const verified = await verifyUpload(route.accepts, oid, data, options);
         const store = await ctx.store();
         const [present = false] = await store.has([key], withSignal(ctx));
+        if (!present) await requireChunks(ctx, store, [{ oid, verified }], new Set());
         const written = await storeVerified(ctx, store, key, data, verified, present);
         releaseMemory(data);
         return json(written ? 201 : 200, { key, stored: written });
@@ -186,7 +221,7 @@ const checkEndpoint: Endpoint = {
   path: '/chunks/check',
   role: 'read',
   async handle(ctx) {
-    const body = await readJsonObject(ctx.request, ctx.signal);
+    const body = await readJsonObject(ctx);
     const chunks = oidList(body['chunks'], 'chunks');
     const objects = oidList(body['objects'], 'objects');
     if (chunks.length + objects.length > MAX_BATCH)
@@ -209,22 +244,29 @@ const packUploadEndpoint: Endpoint = {
   audit: 'pack',
   async handle(ctx) {
     ctx.target = 'objects/pack';
-    const body = await readBinaryBody(ctx.request, ctx.services.config.maxPackBytes, ctx.signal);
+    const options = await verifyOptions(ctx);
+    const body = await readBinaryBody(ctx, ctx.services.config.maxPackBytes);
     ctx.services.metrics.bytesUploaded.inc(body.length);
     const entries = decodePack(body);
-    const mode = await ctx.services.modes.mode(ctx);
-    // Every record is verified before any is stored: a bad pack leaves nothing behind.
+    if (options.mode === 'plain') checkDecodeBudget(entries, body.length, options);
+    // Every record is verified before any is stored: a bad pack leaves nothing behind. A request
+    // abandoned meanwhile stops here, between records, instead of decoding the rest for nobody.
     const verified: VerifiedUpload[] = [];
-    for (const entry of entries)
-      verified.push(
-        await verifyUpload(entry.kind, entry.oid, entry.data, {
-          mode,
-          maxCanonicalBytes: maxCanonicalBytes(ctx),
-        }),
-      );
+    for (const entry of entries) {
+      ctx.signal.throwIfAborted();
+      verified.push(await verifyUpload(entry.kind, entry.oid, entry.data, options));
+    }
     const store = await ctx.store();
     const keys = entries.map(entryKey);
     const missing = await missingKeys(ctx, store, keys);
+    await requireChunks(
+      ctx,
+      store,
+      entries.flatMap((entry, i) =>
+        missing.has(keys[i]!) ? [{ oid: entry.oid, verified: verified[i]! }] : [],
+      ),
+      new Set(keys.filter((k) => k.startsWith('chunks/'))),
+    );
     let stored = 0;
     let existing = 0;
     const seen = new Set<string>();
@@ -244,6 +286,34 @@ const packUploadEndpoint: Endpoint = {
     return json(200, { stored, existing });
   },
 };
+
+/**
+ * Refuses (413, so a client halves the pack) a pack whose records declare more canonical bytes in
+ * all than the request may decode: each record is capped already, this caps their sum.
+ */
+function checkDecodeBudget(
+  entries: readonly PackEntry[],
+  packBytes: number,
+  limits: DecodeLimits,
+): void {
+  const budget = Math.max(MIN_DECODE_BUDGET, DECODE_BUDGET_RATIO * packBytes);
+  let declared = 0;
+  for (const entry of entries) {
+    let length: number;
+    try {
+      length = decodeEnvelopeHeader(entry.data).plainLength;
+    } catch {
+      continue; // verifyUpload names it
+    }
+    declared += Math.min(length, canonicalCap(entry.kind, limits));
+  }
+  if (declared > budget)
+    throw new HttpError(
+      413,
+      'too_large',
+      `the pack's objects would decode to ${declared} bytes, over the limit of ${budget} for one request`,
+    );
+}
 
 /** The kind a fetched record declares: `chunks/` keys are chunks; objects say what they are in their header. */
 function recordKind(key: string, data: Buffer): ObjectKind {
@@ -284,7 +354,7 @@ const fetchEndpoint: Endpoint = {
   path: '/objects/fetch',
   role: 'read',
   async handle(ctx): Promise<EndpointResult> {
-    const body = await readJsonObject(ctx.request, ctx.signal);
+    const body = await readJsonObject(ctx);
     const want = body['want'];
     if (!Array.isArray(want)) throw badRequest('want must be an array of keys');
     if (want.length > MAX_BATCH) throw badRequest(`at most ${MAX_BATCH} keys per fetch`);

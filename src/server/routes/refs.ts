@@ -2,11 +2,26 @@
  * Refs: listing, and compare-and-swap through the backend's own primitive (lock + rename, S3
  * create-only ref log, Azure ETag, GCS generation), so of two racing updates — through one
  * replica or several — exactly one succeeds and the other gets 409 with the current value.
+ *
+ * Before the swap, an update must prove what it points at (connectivity.ts: present, the right
+ * kind, everything it leads to present), must not put a ref beside one that is its prefix
+ * (`refs/heads/a` and `refs/heads/a/b` cannot both exist in a folder), and — unless the caller
+ * is an admin or the repository is listed in `[server] allow_force` — must be a fast-forward:
+ * deleting a ref, moving a tag or rewinding a branch needs those rights.
  */
-import type { RefValue } from '../../store/index.js';
+import type { RefValue, Store } from '../../store/index.js';
 import { readJsonObject } from '../body.js';
-import { json, queryParam, withSignal, type Endpoint } from '../context.js';
-import { HttpError, badRequest } from '../errors.js';
+import { checkConnected, isAncestor, type WalkContext } from '../connectivity.js';
+import {
+  decodeLimits,
+  json,
+  modeOf,
+  queryParam,
+  withSignal,
+  type Endpoint,
+  type RequestContext,
+} from '../context.js';
+import { HttpError, badRequest, forbidden } from '../errors.js';
 import { LOCK_REF_PREFIX } from '../locks.js';
 import { isOid, quote, refName, refPrefix } from '../names.js';
 
@@ -36,13 +51,35 @@ function expectedValue(value: unknown): RefValue | null {
   return { oid, version };
 }
 
+/** Whether the caller may delete or rewind refs here: an admin, or a repository that allows it. */
+function mayForce(ctx: RequestContext): boolean {
+  if (ctx.role === 'admin') return true;
+  const allowed = ctx.services.config.allowForce;
+  return allowed.includes('*') || allowed.includes(ctx.repo);
+}
+
+/** 409 when `name` would sit beside a ref that is its prefix, or one it is the prefix of. */
+async function checkNoNesting(ctx: RequestContext, store: Store, name: string): Promise<void> {
+  const parts = name.split('/');
+  // refs/heads/<first> is the shortest ref name; each longer prefix could be a ref of its own.
+  for (let i = 3; i < parts.length; i++) {
+    const outer = parts.slice(0, i).join('/');
+    if ((await store.readRef(outer, withSignal(ctx))) !== null)
+      throw new HttpError(409, 'conflict', `${name} cannot be created: ${outer} exists`);
+  }
+  const inner = await store.listRefs(`${name}/`, withSignal(ctx));
+  const first = [...inner.keys()][0];
+  if (first !== undefined)
+    throw new HttpError(409, 'conflict', `${name} cannot be created: ${first} exists`);
+}
+
 const updateRefEndpoint: Endpoint = {
   method: 'POST',
   path: '/refs',
   role: 'write',
   audit: 'ref_update',
   async handle(ctx) {
-    const body = await readJsonObject(ctx.request, ctx.signal);
+    const body = await readJsonObject(ctx);
     const name = refName(body['name']);
     ctx.target = name;
     if (name.startsWith(LOCK_REF_PREFIX))
@@ -53,7 +90,41 @@ const updateRefEndpoint: Endpoint = {
     const next = body['next'];
     if (next !== null && !isOid(next))
       throw badRequest(`next must be an object ID or null, not ${quote(next)}`);
+    const force = mayForce(ctx);
+    if (next === null && !force)
+      throw forbidden(`deleting ${name} needs the admin role (or allow_force for ${ctx.repo})`);
+    if (expected !== null && next !== null && name.startsWith('refs/tags/') && !force)
+      throw forbidden(`moving tag ${name} needs the admin role (or allow_force for ${ctx.repo})`);
     const store = await ctx.store();
+    if (next !== null) {
+      const descriptor = await ctx.services.repos.require(ctx);
+      if (expected === null) await checkNoNesting(ctx, store, name);
+      const tips = new Set<string>();
+      for (const value of (await store.listRefs('refs/heads/', withSignal(ctx))).values())
+        tips.add(value.oid);
+      for (const value of (await store.listRefs('refs/tags/', withSignal(ctx))).values())
+        tips.add(value.oid);
+      const walk: WalkContext = {
+        ctx,
+        store,
+        mode: modeOf(descriptor),
+        limits: decodeLimits(descriptor, ctx.services.config),
+        connected: ctx.services.connected,
+        tips,
+      };
+      const parents = await checkConnected(walk, name, next);
+      // Ancestry needs the commits' content: in an encrypted repository it cannot be known.
+      if (
+        expected !== null &&
+        expected.oid !== next &&
+        !force &&
+        walk.mode === 'plain' &&
+        !(await isAncestor(walk, expected.oid, next, parents))
+      )
+        throw forbidden(
+          `${name}: a non-fast-forward update needs the admin role (or allow_force for ${ctx.repo})`,
+        );
+    }
     if (await store.compareAndSwapRef(name, expected, next, withSignal(ctx)))
       return json(200, { ok: true });
     const current = await store.readRef(name, withSignal(ctx));

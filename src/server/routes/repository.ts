@@ -4,6 +4,7 @@
  * bytes), and never silently replaces different bytes (409) — a descriptor in particular never
  * changes its encryption or chunking once pushed.
  */
+import { validateChunkingParams } from '../../chunking/index.js';
 import { readBinaryBody } from '../body.js';
 import {
   binary,
@@ -22,6 +23,21 @@ import { fileNameParam } from '../names.js';
 /** Key files and metadata are small; this bounds them well below object sizes. */
 export const MAX_FILE_BYTES = 1024 * 1024;
 const DESCRIPTOR = 'meta/repository';
+
+/** A descriptor upload: well-formed, with chunking parameters a client could actually use. */
+function checkDescriptor(data: Buffer): void {
+  const descriptor = parseDescriptor(data);
+  if (descriptor === null)
+    throw badRequest(
+      'meta/repository must be a repository descriptor (format, version 1, chunking, encryption)',
+    );
+  const { min_size, avg_size, max_size } = descriptor.chunking;
+  try {
+    validateChunkingParams({ minSize: min_size, avgSize: avg_size, maxSize: max_size });
+  } catch (err) {
+    throw badRequest(`meta/repository: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
 
 const infoEndpoint: Endpoint = {
   method: 'GET',
@@ -91,12 +107,11 @@ function fileEndpoints(namespace: 'keys' | 'meta'): Endpoint[] {
       async handle(ctx) {
         const key = keyOf(ctx, true);
         ctx.target = key;
-        const data = await readBinaryBody(ctx.request, MAX_FILE_BYTES, ctx.signal);
+        // The descriptor comes first: nothing else is stored in a repository without one.
+        if (key !== DESCRIPTOR) await ctx.services.repos.require(ctx);
+        const data = await readBinaryBody(ctx, MAX_FILE_BYTES);
         ctx.services.metrics.bytesUploaded.inc(data.length);
-        if (key === DESCRIPTOR && parseDescriptor(data) === null)
-          throw badRequest(
-            'meta/repository must be a repository descriptor (format, version 1, chunking, encryption)',
-          );
+        if (key === DESCRIPTOR) checkDescriptor(data);
         const store = await ctx.store();
         const existing = await getOrNull(store, key, ctx);
         if (existing !== null) {
@@ -116,7 +131,7 @@ function fileEndpoints(namespace: 'keys' | 'meta'): Endpoint[] {
         const key = keyOf(ctx, true);
         ctx.target = key;
         await (await ctx.store()).delete(key, withSignal(ctx));
-        if (key === DESCRIPTOR) ctx.services.modes.forget(ctx.repo);
+        if (key === DESCRIPTOR) ctx.services.repos.forget(ctx.repo);
         return empty(204);
       },
     },

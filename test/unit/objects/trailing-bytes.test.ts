@@ -94,7 +94,11 @@ test('the server refuses an upload with bytes after its zstd frame (422 naming t
   const plain = Buffer.from('texture row '.repeat(20_000));
   const { oid } = await odb.putChunk(plain, { skipCompression: false });
   const stored = await readFile(store.pathOf(chunkKey(oid)));
-  const options = { mode: 'plain', maxCanonicalBytes: 64 * 1024 * 1024 } as const;
+  const options = {
+    mode: 'plain',
+    maxChunkBytes: 64 * 1024 * 1024,
+    maxObjectBytes: 64 * 1024 * 1024,
+  } as const;
   assert.equal((await verifyUpload('chunk', oid, stored, options)).canonicalLength, plain.length);
   await assert.rejects(
     verifyUpload('chunk', oid, Buffer.concat([stored, Buffer.alloc(4096)]), options),

@@ -1,0 +1,23 @@
+/**
+ * Objects this process has found connected (connectivity.ts): present, and everything they lead
+ * to present. Objects are never removed by a write token, so the answer stays true; the set is
+ * an LRU, so a long-running server forgets the oldest and walks them again if it must.
+ */
+
+/** IDs remembered, over all repositories. */
+const MAX_CONNECTED = 200_000;
+
+export class ConnectedObjects {
+  private readonly ids = new Set<string>();
+
+  has(repo: string, oid: string): boolean {
+    return this.ids.has(`${repo}\0${oid}`);
+  }
+
+  add(repo: string, oid: string): void {
+    const id = `${repo}\0${oid}`;
+    if (this.ids.has(id)) return;
+    if (this.ids.size >= MAX_CONNECTED) this.ids.delete(this.ids.values().next().value!);
+    this.ids.add(id);
+  }
+}
