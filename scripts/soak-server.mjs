@@ -95,7 +95,7 @@ function zeroBomb(size) {
   return bomb;
 }
 
-async function hostile(server, token, until, tally) {
+async function hostile(server, token, stallToken, until, tally) {
   const base = `${server.url}/hostile`;
   await describeRepository(base, token);
   const bigBomb = zeroBomb(64 * 1024 * 1024);
@@ -120,7 +120,7 @@ async function hostile(server, token, until, tally) {
       ),
     );
     work.push(
-      http(`${server.url}/soak-1/objects/pack`, { token, body: packBombs }).then(
+      http(`${base}/objects/pack`, { token, body: packBombs }).then(
         (r) => count(r.status),
         () => count('error'),
       ),
@@ -128,9 +128,12 @@ async function hostile(server, token, until, tally) {
     tally.bombs += 2;
     for (let i = 0; i < 10; i++) {
       work.push(
-        stalledUpload(server.url, `/hostile/chunks/${sha256Hex(randomBytes(8))}`, token, 3000).then(
-          (s) => count(s ?? 'cut'),
-        ),
+        stalledUpload(
+          server.url,
+          `/hostile/chunks/${sha256Hex(randomBytes(8))}`,
+          stallToken,
+          3000,
+        ).then((s) => count(s ?? 'cut')),
       );
       tally.stalls++;
     }
@@ -187,7 +190,7 @@ let figures;
 try {
   const hostileToken = await server.token('*', 'write', 'mallory');
   const [, ...commits] = await Promise.all([
-    hostile(server, hostileToken, until, tally),
+    hostile(server, hostileToken, await server.token('*', 'write', 'mallory-2'), until, tally),
     ...Array.from({ length: PUSHERS }, (_, i) => pusher(server, i + 1, until, result)),
   ]);
   await sleep(200);
