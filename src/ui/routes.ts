@@ -205,44 +205,7 @@ export function registerUiRoutes(app: FastifyInstance, deps: UiDeps): void {
     return sendPage(reply, 200, loginPage(next, null));
   });
 
-  app.post('/login', async (request, reply) => {
-    checkSameOrigin(request);
-    const signal = requestSignal(reply, services.config.requestTimeoutMs);
-    const form = await readForm(request, signal);
-    const token = (form.get('token') ?? '').trim();
-    const next = safeNext(form.get('next'));
-    if (!/^[\x21-\x7e]{1,8192}$/.test(token) || /[;,]/.test(token))
-      return sendPage(reply, 401, loginPage(next, 'That is not a token or an API key.'));
-    const check = await deps.authenticator
-      .authenticate(`Bearer ${token}`, signal)
-      .then((identity) => ({ identity }))
-      .catch((err: unknown) => ({ err }));
-    if ('err' in check) {
-      const reason = (check.err as { reason?: string }).reason;
-      if (reason === undefined) throw check.err;
-      services.audit.record({
-        event: 'auth_failure',
-        repo: null,
-        identity: null,
-        ip: request.ip,
-        target: 'POST /ui/login',
-        status: 401,
-        reason,
-      });
-      deps.limit(`ip:${request.ip}`);
-      return sendPage(
-        reply,
-        401,
-        loginPage(next, `Sign-in refused: ${reason.replace(/_/g, ' ')}.`),
-      );
-    }
-    deps.limit(`id:${check.identity.sub}`);
-    return reply
-      .code(303)
-      .header('set-cookie', sessionCookie(request, token))
-      .header('cache-control', 'no-store')
-      .redirect(next, 303);
-  });
+  app.post('/login', (request, reply) => signIn(deps, request, reply));
 
   app.post('/logout', async (request, reply) => {
     checkSameOrigin(request);
@@ -258,51 +221,7 @@ export function registerUiRoutes(app: FastifyInstance, deps: UiDeps): void {
     const names = await readableRepositories(deps, identity, after, REPO_LIST_PAGE + 1);
     const more = names.length > REPO_LIST_PAGE;
     const shown = names.slice(0, REPO_LIST_PAGE);
-    const user = identity.via === 'anonymous' ? null : identity.sub;
-    return sendPage(
-      reply,
-      200,
-      page({
-        title: 'Repositories',
-        user,
-        body: html`<h1>Repositories</h1>
-          <p class="sub">
-            ${user === null ? 'Repositories open for anonymous reading.' : html`Repositories <strong>${user}</strong> may read.`}
-          </p>
-          <form class="inline" method="get" action="/ui/open" style="margin-bottom:18px">
-            <label class="muted" for="open-repo" style="align-self:center">Open by name</label
-            ><input
-              id="open-repo"
-              name="repo"
-              placeholder="studio/hero-game"
-              required
-              pattern="[a-z0-9][a-z0-9._\\-]*(/[a-z0-9][a-z0-9._\\-]*)?"
-            /><button class="button" type="submit">Open</button>
-          </form>
-          ${
-            shown.length === 0
-              ? html`<p class="muted">No repositories to list. Open one by name above.</p>`
-              : html`<table>
-                  <thead>
-                    <tr>
-                      <th scope="col">Repository</th>
-                      <th scope="col">Access</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    ${shown.map(
-                      (name) =>
-                        html`<tr>
-                          <td class="name"><a href="/ui/${name}/-/">${name}</a></td>
-                          <td>${roleOn(identity, name) ?? ''}</td>
-                        </tr>`,
-                    )}
-                  </tbody>
-                </table>`
-          }
-          ${more ? html`<div class="pager"><a class="button" href="/ui/${query({ after: shown[shown.length - 1] })}">Next</a></div>` : ''}`,
-      }),
-    );
+    return sendPage(reply, 200, repositoryList(identity, shown, more));
   });
 
   app.get('/open', async (request, reply) => {
@@ -363,6 +282,90 @@ export function registerUiRoutes(app: FastifyInstance, deps: UiDeps): void {
   repoRoute('raw', raw, true);
   repoRoute('thumb', thumb);
   repoRoute('archive', archive, true);
+}
+
+/** POST /ui/login: checks the pasted credential as the API would, then sets the session cookie. */
+async function signIn(
+  deps: UiDeps,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): Promise<FastifyReply> {
+  checkSameOrigin(request);
+  const signal = requestSignal(reply, deps.services.config.requestTimeoutMs);
+  const form = await readForm(request, signal);
+  const token = (form.get('token') ?? '').trim();
+  const next = safeNext(form.get('next'));
+  if (!/^[\x21-\x7e]{1,8192}$/.test(token) || /[;,]/.test(token))
+    return sendPage(reply, 401, loginPage(next, 'That is not a token or an API key.'));
+  const check = await deps.authenticator
+    .authenticate(`Bearer ${token}`, signal)
+    .then((identity) => ({ identity }))
+    .catch((err: unknown) => ({ err }));
+  if ('err' in check) {
+    const reason = (check.err as { reason?: string }).reason;
+    if (reason === undefined) throw check.err;
+    deps.services.audit.record({
+      event: 'auth_failure',
+      repo: null,
+      identity: null,
+      ip: request.ip,
+      target: 'POST /ui/login',
+      status: 401,
+      reason,
+    });
+    deps.limit(`ip:${request.ip}`);
+    return sendPage(reply, 401, loginPage(next, `Sign-in refused: ${reason.replace(/_/g, ' ')}.`));
+  }
+  deps.limit(`id:${check.identity.sub}`);
+  return reply
+    .code(303)
+    .header('set-cookie', sessionCookie(request, token))
+    .header('cache-control', 'no-store')
+    .redirect(next, 303);
+}
+
+function repositoryList(identity: Identity, shown: readonly string[], more: boolean): Html {
+  const user = identity.via === 'anonymous' ? null : identity.sub;
+  return page({
+    title: 'Repositories',
+    user,
+    body: html`<h1>Repositories</h1>
+      <p class="sub">
+        ${user === null ? 'Repositories open for anonymous reading.' : html`Repositories <strong>${user}</strong> may read.`}
+      </p>
+      <form class="inline" method="get" action="/ui/open" style="margin-bottom:18px">
+        <label class="muted" for="open-repo" style="align-self:center">Open by name</label
+        ><input
+          id="open-repo"
+          name="repo"
+          placeholder="studio/hero-game"
+          required
+          pattern="[a-z0-9][a-z0-9._\\-]*(/[a-z0-9][a-z0-9._\\-]*)?"
+        /><button class="button" type="submit">Open</button>
+      </form>
+      ${
+        shown.length === 0
+          ? html`<p class="muted">No repositories to list. Open one by name above.</p>`
+          : html`<table>
+              <thead>
+                <tr>
+                  <th scope="col">Repository</th>
+                  <th scope="col">Access</th>
+                </tr>
+              </thead>
+              <tbody>
+                ${shown.map(
+                  (name) =>
+                    html`<tr>
+                      <td class="name"><a href="/ui/${name}/-/">${name}</a></td>
+                      <td>${roleOn(identity, name) ?? ''}</td>
+                    </tr>`,
+                )}
+              </tbody>
+            </table>`
+      }
+      ${more ? html`<div class="pager"><a class="button" href="/ui/${query({ after: shown[shown.length - 1] })}">Next</a></div>` : ''}`,
+  });
 }
 
 /** The API's RequestContext, for the services that take one (the encryption facts). */
