@@ -4,7 +4,7 @@ import type { CommandIo } from '../commands/context.js';
 import { DEFAULT_ZSTD_LEVEL } from '../compression/index.js';
 import { silentProgress, type ProgressSink } from '../repo/progress.js';
 import { reportError } from './errors.js';
-import { readPassphrase } from './passphrase.js';
+import { promptHidden, readPassphrase } from './passphrase.js';
 import { TerminalProgress } from './progress.js';
 import { packageVersion } from '../util/version.js';
 
@@ -39,6 +39,8 @@ function makeIo(cwd: string, showProgress: boolean, global: GlobalOptions): Comm
         passphraseFile: global.passphraseFile,
         newPassphraseFile: global.newPassphraseFile,
       }),
+    promptSecret: (question) => promptHidden(question),
+    exit: (code) => process.exit(code),
   };
 }
 
@@ -563,7 +565,7 @@ export async function main(argv: string[]): Promise<number> {
       ]),
     )
     .action(async (remoteName: string | undefined, specs: string[], options) =>
-      (await import('../commands/remote.js')).runPush(
+      (await import('../commands/push.js')).runPush(
         io,
         remoteName === undefined ? [] : [remoteName, ...specs],
         options,
@@ -583,7 +585,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('-q, --quiet', 'print nothing')
     .addHelpText('after', examples(['mediagit fetch', 'mediagit fetch backup --prune']))
     .action(async (remoteName: string | undefined, options) =>
-      (await import('../commands/remote.js')).runFetch(io, remoteName, options),
+      (await import('../commands/fetch.js')).runFetch(io, remoteName, options),
     );
 
   program
@@ -602,7 +604,7 @@ export async function main(argv: string[]): Promise<number> {
       examples(['mediagit pull', 'mediagit pull --ff-only', 'mediagit pull origin main']),
     )
     .action(async (remoteName: string | undefined, branch: string | undefined, options) =>
-      (await import('../commands/remote.js')).runPull(io, remoteName, branch, options),
+      (await import('../commands/pull.js')).runPull(io, remoteName, branch, options),
     );
 
   program
@@ -636,7 +638,7 @@ export async function main(argv: string[]): Promise<number> {
       ]),
     )
     .action(async (url: string, directory: string | undefined, options) =>
-      (await import('../commands/remote.js')).runClone(io, url, directory, options),
+      (await import('../commands/clone.js')).runClone(io, url, directory, options),
     );
 
   program

@@ -1,7 +1,6 @@
 import { UsageError } from '../errors/index.js';
 import { shortOid, type Oid } from '../objects/index.js';
-import { Repository, isAncestor, resolveCommit } from '../repo/index.js';
-import { branchRef } from './checkout.js';
+import { Repository, branchRef, isAncestor, resolveCommit } from '../repo/index.js';
 import type { CommandIo } from './context.js';
 import { openRepository } from './context.js';
 

@@ -1,4 +1,4 @@
-import { Repository, type ProgressSink } from '../repo/index.js';
+import { Repository, toRepoPaths, type ProgressSink } from '../repo/index.js';
 
 /** What a command may use to talk to the user; the CLI provides it, tests can too. */
 export interface CommandIo {
@@ -16,6 +16,13 @@ export interface CommandIo {
    * asks twice and reads MEDIAGIT_NEW_PASSPHRASE / --new-passphrase-file). Never from an argument.
    */
   passphrase(kind: 'unlock' | 'new'): Promise<string>;
+  /** A secret typed at a no-echo terminal prompt (e.g. a server token); throws without a terminal. */
+  promptSecret(question: string): Promise<string>;
+  /**
+   * Ends the process now with `code`, for the rare command that must not return (a clone
+   * interrupted by a signal, a server whose sockets never close). The CLI owns the process.
+   */
+  exit(code: number): never;
 }
 
 /**
@@ -32,6 +39,11 @@ export async function openRepository(
   });
   reportUnlock(io, repo);
   return repo;
+}
+
+/** Paths named by the user → repository paths, with `.` meaning the folder the command runs in. */
+export function pathspecs(repo: Repository, io: CommandIo, args: readonly string[]): string[] {
+  return toRepoPaths(repo, io.cwd, args);
 }
 
 /** MEDIAGIT_DEBUG_UNLOCK=1 says how the key was obtained, so tests can tell the agent's fast path from Argon2. */

@@ -1,6 +1,5 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { promptHidden } from '../cli/passphrase.js';
 import { AuthError, UsageError } from '../errors/index.js';
 import { HttpStore } from '../store/http/index.js';
 import { parseStoreUrl } from '../store/index.js';
@@ -29,7 +28,7 @@ async function tokenFrom(io: CommandIo, options: LoginOptions): Promise<string> 
       hint: `pass --token-file <path> or set ${TOKEN_ENV}`,
     });
   }
-  return (await promptHidden('Token: ')).trim();
+  return (await io.promptSecret('Token: ')).trim();
 }
 
 /**

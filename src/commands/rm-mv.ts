@@ -4,11 +4,11 @@ import {
   commitTreeMap,
   ensureSafeParents,
   removeWorktreeFile,
+  under,
   worktreeState,
 } from '../repo/index.js';
 import { isErrno } from '../util/fs.js';
-import { pathspecs, under } from './add.js';
-import { openRepository, type CommandIo } from './context.js';
+import { openRepository, pathspecs, type CommandIo } from './context.js';
 
 export interface RmOptions {
   cached?: boolean;

@@ -81,7 +81,7 @@ export async function runServer(io: CommandIo, options: ServerOptions): Promise<
     process.off('SIGINT', force);
   }
   io.err('mediagit server: stopped');
-  setTimeout(() => process.exit(process.exitCode ?? 0), EXIT_GRACE_MS).unref();
+  setTimeout(() => io.exit(Number(process.exitCode ?? 0)), EXIT_GRACE_MS).unref();
 }
 
 function role(value: string | undefined): Role {

@@ -18,8 +18,8 @@ import {
   type FileType,
 } from '../repo/index.js';
 import { openRepository, type CommandIo } from './context.js';
-import { changeFormat, changeJson, printChanges, type ChangeFormat } from './diff.js';
-import { commitJson, decorations, gitDate, isoDate } from './log.js';
+import { changeFormat, changeJson, printChanges, type ChangeFormat } from './shared/changes.js';
+import { commitJson, decorations, gitDate, isoDate } from './shared/commits.js';
 
 export interface ShowOptions {
   stat?: boolean;

@@ -2,8 +2,7 @@ import picomatch from 'picomatch';
 import { UsageError } from '../errors/index.js';
 import { shortOid, type Oid } from '../objects/index.js';
 import { isValidRefName } from '../store/index.js';
-import { Repository, resolveCommit } from '../repo/index.js';
-import { cleanMessage } from './commit.js';
+import { Repository, cleanMessage, resolveCommit } from '../repo/index.js';
 import type { CommandIo } from './context.js';
 import { openRepository } from './context.js';
 

@@ -3,3 +3,7 @@ export * from './descriptor.js';
 export * from './transfer.js';
 export * from './push.js';
 export * from './fetch.js';
+export * from './remote-url.js';
+export * from './fetch-refs.js';
+export * from './pull.js';
+export * from './clone.js';

@@ -180,6 +180,10 @@ export function captureIo(cwd: string): CommandIo & { stdout: string[]; stderr: 
     writeRaw: async () => {},
     progress: () => silentProgress,
     passphrase: () => Promise.reject(new Error('no passphrase in tests')),
+    promptSecret: () => Promise.reject(new Error('no terminal in tests')),
+    exit: (code) => {
+      throw new Error(`exit ${code} in a test`);
+    },
   };
 }
 

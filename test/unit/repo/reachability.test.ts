@@ -41,6 +41,12 @@ function quietIo(cwd: string): CommandIo {
     passphrase: async () => {
       throw new Error('the test repository is not encrypted');
     },
+    promptSecret: async () => {
+      throw new Error('no terminal in tests');
+    },
+    exit: (code) => {
+      throw new Error(`exit ${code} in a test`);
+    },
   };
 }
 

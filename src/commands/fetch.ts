@@ -1,0 +1,28 @@
+import { defaultRemote, fetchRefs, getRemote, hardlinksWanted } from '../sync/index.js';
+import { openRepository, type CommandIo } from './context.js';
+import { openRemote, printFetch } from './shared/remotes.js';
+
+export interface FetchCommandOptions {
+  prune?: boolean;
+  json?: boolean;
+  quiet?: boolean;
+  /** false with --no-hardlinks. */
+  hardlinks?: boolean;
+}
+
+export async function runFetch(
+  io: CommandIo,
+  remoteArg: string | undefined,
+  options: FetchCommandOptions,
+): Promise<void> {
+  const repo = await openRepository(io);
+  const remote = getRemote(repo, remoteArg ?? defaultRemote(repo));
+  const opened = await openRemote(io, repo, remote);
+  const report = await fetchRefs(repo, remote, opened, {
+    prune: options.prune ?? false,
+    hardlinks: await hardlinksWanted(options.hardlinks, repo),
+    progress: io.progress(),
+  });
+  if (options.json) io.out(JSON.stringify(report, null, 2));
+  else if (!options.quiet) printFetch(io, remote.url, report);
+}

@@ -1,0 +1,186 @@
+/**
+ * Staging: bringing files of the working tree into the index (`add`, `commit -a`).
+ */
+import { lstat } from 'node:fs/promises';
+import { PathspecError } from '../errors/index.js';
+import { WORKERS_WORTH_BYTES } from '../workers/index.js';
+import { mapLimit } from '../util/limit.js';
+import { ingestFile } from './content.js';
+import type { Index } from './index-file.js';
+import { under } from './pathspec.js';
+import { silentProgress, type ProgressSink } from './progress.js';
+import type { Repository } from './repository.js';
+import { IgnoreRules, walkWorktree, type WalkReport, type WorktreeFile } from './worktree.js';
+
+export interface StageOptions {
+  /** Take files even when a .mediagitignore rule names them. */
+  force?: boolean;
+  /** Only work out what would be staged; the index and the store are left alone. */
+  dryRun?: boolean;
+  progress?: ProgressSink;
+  /** Told about every file the walk could not take (a socket, an unreadable folder…), before staging starts. */
+  onSkipped?: (path: string, reason: string) => void;
+}
+
+export interface StageSummary {
+  staged: number;
+  removed: number;
+  bytes: number;
+  chunks: number;
+  newChunks: number;
+  storedBytes: number;
+}
+
+export interface StageResult {
+  summary: StageSummary;
+  /** With dryRun: the paths that would be (re)staged and those that would leave the index. */
+  wouldStage: string[];
+  wouldRemove: string[];
+}
+
+const emptySummary = (): StageSummary => ({
+  staged: 0,
+  removed: 0,
+  bytes: 0,
+  chunks: 0,
+  newChunks: 0,
+  storedBytes: 0,
+});
+
+/**
+ * Stages files under `specs` into `index`: new and changed files are chunked into the store,
+ * tracked files that are gone from disk are unstaged. Files whose stat matches the index are not
+ * read at all. The caller holds the index (Repository.updateIndex) and saves it.
+ */
+export async function stagePaths(
+  repo: Repository,
+  index: Index,
+  specs: readonly string[],
+  options: StageOptions = {},
+): Promise<StageResult> {
+  const found = await findFiles(repo, index, specs, options);
+  const toIngest = [...found.values()].filter((f) => {
+    const entry = index.entries.get(f.path);
+    return !entry || !index.matchesStat(entry, f.stats) || index.conflicts.has(f.path);
+  });
+  const removed = [...index.entries.keys(), ...index.conflicts.keys()].filter(
+    (p) => specs.some((s) => under(p, s)) && !found.has(p) && !repo.isSparseExcluded(p),
+  );
+  const summary = emptySummary();
+  if (options.dryRun)
+    return { summary, wouldStage: toIngest.map((f) => f.path), wouldRemove: removed };
+
+  await ingestFiles(repo, index, toIngest, options.progress ?? silentProgress, summary);
+  for (const path of removed) {
+    index.entries.delete(path);
+    index.conflicts.delete(path);
+    summary.removed++;
+  }
+  return { summary, wouldStage: [], wouldRemove: [] };
+}
+
+/** `add`: stages `specs` ('' = the whole tree) under the index lock and saves the index. */
+export function addPaths(
+  repo: Repository,
+  specs: readonly string[],
+  options: StageOptions = {},
+): Promise<StageResult> {
+  return repo.updateIndex((index) => stagePaths(repo, index, specs, options));
+}
+
+/** The files on disk under the specs, refusing a spec that names nothing (or only ignored files). */
+async function findFiles(
+  repo: Repository,
+  index: Index,
+  specs: readonly string[],
+  options: StageOptions,
+): Promise<Map<string, WorktreeFile>> {
+  const rules = new IgnoreRules(repo.root);
+  const report: WalkReport = { skipped: [] };
+  const found = new Map<string, WorktreeFile>();
+  for (const spec of specs) {
+    const files = await walkWorktree(repo.root, rules, spec, report);
+    if (files.length === 0 && options.force && spec !== '') {
+      // -f names an ignored file explicitly: take it even though the walk skipped it.
+      const info = await lstat(repo.absPath(spec), { bigint: true }).catch(() => null);
+      if (info?.isFile()) files.push({ path: spec, stats: info });
+    }
+    const tracked = [...index.entries.keys(), ...index.conflicts.keys()].some((p) =>
+      under(p, spec),
+    );
+    if (files.length === 0 && !tracked) {
+      await rules.loadAlong(spec);
+      if (spec !== '' && rules.isPathIgnored(spec) && !options.force) {
+        throw new PathspecError(`'${spec}' is ignored by a .mediagitignore file`, {
+          hint: "use 'mediagit add -f' to add it anyway",
+        });
+      }
+      if (spec !== '' && !(await repo.isWorktreeFileSafe(spec))) {
+        throw new PathspecError(`pathspec '${spec}' did not match any files`);
+      }
+    }
+    for (const f of files) found.set(f.path, f);
+  }
+  for (const s of report.skipped) options.onSkipped?.(s.path, s.reason);
+  return found;
+}
+
+/** Chunks files into the store and records them in the index, adding to `summary`. */
+async function ingestFiles(
+  repo: Repository,
+  index: Index,
+  toIngest: readonly WorktreeFile[],
+  progress: ProgressSink,
+  summary: StageSummary,
+): Promise<void> {
+  const totalBytes = toIngest.reduce((n, f) => n + Number(f.stats.size), 0);
+  progress.start('add', toIngest.length, totalBytes);
+  const ctx = repo.contentContext({ workers: totalBytes >= WORKERS_WORTH_BYTES });
+  try {
+    // A file is read and chunked whole on one worker when the others have enough besides it to
+    // stay busy; a file bigger than its share (one huge video) streams through the main thread's
+    // chunker instead, with its chunks' hashing, compression and writes spread over every worker.
+    const share = ctx.workers ? totalBytes / ctx.workers.size : 0;
+    // Largest first, each to the least loaded worker: the big files cannot end up queued last.
+    const bySize = [...toIngest].sort((a, b) => Number(b.stats.size - a.stats.size));
+    // A file handed to a worker is queued there for good, so only a couple wait beyond one per
+    // worker (hiding the manifest write between files); the rest go out as workers free up.
+    const concurrency = ctx.workers ? ctx.workers.size + 2 : 4;
+    await mapLimit(bySize, concurrency, async (file) => {
+      const size = Number(file.stats.size);
+      const wholeFileInWorker = size <= share;
+      // An edited file: its last staged version tells the workers where boundaries probably are.
+      const before = index.entries.get(file.path);
+      const previous =
+        ctx.workers && before
+          ? await repo.odb
+              .readManifest(before.oid)
+              .then((m) => m.chunks)
+              .catch(() => undefined)
+          : undefined;
+      const result = await ingestFile(ctx, repo.absPath(file.path), file.path, progress, size, {
+        wholeFileInWorker,
+        ...(previous ? { previous } : {}),
+      });
+      const type = (file.stats.mode & 0o111n) !== 0n ? 'exec' : 'file';
+      index.entries.set(file.path, {
+        path: file.path,
+        type,
+        oid: result.manifestOid,
+        size: result.size,
+        mtimeNs: file.stats.mtimeNs,
+        ino: file.stats.ino,
+      });
+      index.conflicts.delete(file.path);
+      summary.staged++;
+      summary.bytes += result.size;
+      summary.chunks += result.chunks;
+      summary.newChunks += result.newChunks;
+      summary.storedBytes += result.storedBytes;
+      progress.fileDone();
+    });
+  } finally {
+    progress.stop();
+    await ctx.close();
+  }
+}

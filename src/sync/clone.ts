@@ -1,0 +1,240 @@
+/**
+ * `clone`: a new repository in a new (or empty) folder, laid out like the remote's (chunking,
+ * encryption keys), with the remote configured, everything fetched and one branch checked out.
+ * A clone that fails or is interrupted by a signal leaves nothing behind.
+ */
+import { readdirSync, rmSync } from 'node:fs';
+import { mkdir, readdir } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import picomatch from 'picomatch';
+import { ConfigError, NotFoundError, UsageError } from '../errors/index.js';
+import {
+  Repository,
+  commitTreeMap,
+  moveWorktree,
+  silentProgress,
+  type PassphraseProvider,
+  type ProgressSink,
+} from '../repo/index.js';
+import type { MetricsSnapshot, OpenedStore, StoreOptions } from '../store/index.js';
+import { readDescriptor, type RepositoryDescriptor } from './descriptor.js';
+import { fetchRefs, hardlinksWanted, type FetchReport } from './fetch-refs.js';
+import { openRemoteStore, remoteConfigEntries, type RemoteConfig } from './remotes.js';
+
+export interface CloneRequest {
+  /** The remote's URL as it is to be saved (local paths absolute: see canonicalRemoteUrl). */
+  url: string;
+  /** Absolute path of the new repository; it must not exist or be empty. */
+  directory: string;
+  /** Name of the remote in the new repository (git's --origin). */
+  remoteName?: string;
+  /** Backend options, saved with the remote. */
+  options?: StoreOptions;
+  /** Branch to check out; default main, else master, else the first. */
+  branch?: string | undefined;
+  /** Only paths matching these globs are fetched and checked out (saved as sparse.include). */
+  include?: readonly string[] | undefined;
+  /** false: never hard-link from a folder remote (else config transfer.hardlinks decides). */
+  hardlinks?: boolean | undefined;
+  /** Unlocks an encrypted remote's key (asked only when it is encrypted). */
+  passphrase?: PassphraseProvider;
+  /** For resolving a relative local URL and backend files. */
+  cwd?: string;
+  /** A fresh progress display per phase (fetch, then checkout). */
+  progress?: () => ProgressSink;
+  /** Told when the new repository has been opened (e.g. how its key was unlocked). */
+  onOpened?: (repo: Repository) => void;
+  /**
+   * Told when a signal interrupts the clone, before the folder is removed. After removing it the
+   * clone calls `exit` (the CLI ends the process with 128 + the signal's number); without one it
+   * raises the signal again, so the process ends as it would have without the clone.
+   */
+  onInterrupted?: (signal: NodeJS.Signals, removing: string) => void;
+  exit?: (signal: NodeJS.Signals) => void;
+}
+
+export interface CloneResult {
+  directory: string;
+  /** The branch checked out; null when the remote has no branches yet. */
+  branch: string | null;
+  fetched: FetchReport;
+  /** What travelled to and from the remote. */
+  traffic: MetricsSnapshot;
+}
+
+const SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+export async function clone(request: CloneRequest): Promise<CloneResult> {
+  const cwd = request.cwd ?? process.cwd();
+  const target = request.directory;
+  const existing = await readdir(target).catch((err: { code?: string }) =>
+    err.code === 'ENOENT' ? null : Promise.reject(err),
+  );
+  if (existing && existing.length > 0)
+    throw new UsageError(`destination '${target}' exists and is not empty`);
+  const remote: RemoteConfig = {
+    name: request.remoteName ?? 'origin',
+    url: request.url,
+    options: request.options ?? {},
+  };
+  const opened = await openRemoteStore(remote, cwd);
+  const { descriptor, branch } = await inspectRemote(opened, remote.url, request.branch);
+  for (const glob of request.include ?? []) picomatch(glob);
+  const hardlinks = await hardlinksWanted(request.hardlinks);
+
+  const cleanup = new CloneCleanup(target, existing === null, request);
+  await mkdir(target, { recursive: true });
+  cleanup.arm();
+  try {
+    const repo = await createRepository(target, descriptor, branch, remote, opened, request);
+    request.onOpened?.(repo);
+    const progress = request.progress ?? ((): ProgressSink => silentProgress);
+    const fetched = await fetchRefs(repo, remote, opened, {
+      prune: false,
+      hardlinks,
+      progress: progress(),
+    });
+    if (branch) await checkOutBranch(repo, remote.name, branch, progress());
+    return { directory: target, branch: branch ?? null, fetched, traffic: opened.meter.snapshot() };
+  } catch (err) {
+    cleanup.discard();
+    throw err;
+  } finally {
+    cleanup.disarm();
+  }
+}
+
+/** The folder a clone of `url` goes to by default: the URL's last part without `.mediagit`. */
+export function defaultCloneDirectory(url: string): string {
+  const last =
+    url
+      .replace(/[/\\]+$/, '')
+      .split(/[/\\:]/)
+      .pop() ?? '';
+  const name = last.replace(/\.mediagit$/, '');
+  if (!name)
+    throw new ConfigError(`cannot guess a folder name from '${url}'`, {
+      hint: 'give the directory as the second argument',
+    });
+  return name;
+}
+
+/** The remote's layout, and the branch to check out (undefined: it has none). */
+async function inspectRemote(
+  opened: OpenedStore,
+  url: string,
+  wanted: string | undefined,
+): Promise<{ descriptor: RepositoryDescriptor; branch: string | undefined }> {
+  const descriptor = await readDescriptor(opened.store);
+  const refs = await opened.store.listRefs('refs/');
+  if (!descriptor)
+    throw new NotFoundError(url, {
+      hint: 'no mediagit repository there (nothing has been pushed yet, or the URL is wrong)',
+    });
+  const heads = [...refs.keys()]
+    .filter((r) => r.startsWith('refs/heads/'))
+    .map((r) => r.slice('refs/heads/'.length));
+  const branch =
+    wanted ??
+    (heads.includes('main') ? 'main' : heads.includes('master') ? 'master' : heads.sort()[0]);
+  if (wanted && !heads.includes(wanted))
+    throw new UsageError(`the remote has no branch '${wanted}'`, {
+      hint: heads.length ? `branches: ${heads.join(', ')}` : 'it has no branches yet',
+    });
+  return { descriptor, branch };
+}
+
+/** Initialises the repository with the remote's chunking and keys, its remote and sparse paths. */
+async function createRepository(
+  target: string,
+  descriptor: RepositoryDescriptor,
+  branch: string | undefined,
+  remote: RemoteConfig,
+  opened: OpenedStore,
+  request: CloneRequest,
+): Promise<Repository> {
+  await Repository.init(target, {
+    chunking: {
+      minSize: descriptor.chunking.min_size,
+      avgSize: descriptor.chunking.avg_size,
+      maxSize: descriptor.chunking.max_size,
+    },
+    ...(branch ? { initialBranch: branch } : {}),
+  });
+  const plain = await Repository.open(target);
+  if (descriptor.encryption) {
+    for await (const { key } of opened.store.list('keys/'))
+      await plain.store.put(key, await opened.store.get(key));
+    plain.config.set('encryption.enabled', true);
+    plain.config.set('encryption.cipher', descriptor.encryption);
+  }
+  if (request.include?.length) plain.config.set('sparse.include', request.include.join('\n'));
+  for (const [k, v] of remoteConfigEntries(remote.name, remote.url, remote.options))
+    plain.config.set(k, v);
+  await plain.config.save();
+  // Opened again: with encryption enabled now, this one unlocks the key.
+  return Repository.open(target, request.passphrase ? { passphrase: request.passphrase } : {});
+}
+
+/** Creates the local branch at the remote's tip and writes its files. */
+async function checkOutBranch(
+  repo: Repository,
+  remoteName: string,
+  branch: string,
+  progress: ProgressSink,
+): Promise<void> {
+  const tip = await repo.readRef(`refs/remotes/${remoteName}/${branch}`);
+  if (!tip) return;
+  await repo.updateRef(`refs/heads/${branch}`, tip, null);
+  await repo.updateIndex(async (index) => {
+    await moveWorktree(repo, index, new Map(), await commitTreeMap(repo, tip), {
+      force: true,
+      progress,
+      operation: 'checkout',
+    });
+  });
+}
+
+/** Removes what the clone made when it fails, or when a signal interrupts it (as git does). */
+class CloneCleanup {
+  private readonly onSignal = (signal: NodeJS.Signals): void => this.interrupted(signal);
+
+  constructor(
+    private readonly target: string,
+    /** The clone created the folder (else it was empty and only its contents go). */
+    private readonly created: boolean,
+    private readonly request: CloneRequest,
+  ) {}
+
+  arm(): void {
+    for (const signal of SIGNALS) process.once(signal, this.onSignal);
+  }
+
+  disarm(): void {
+    for (const signal of SIGNALS) process.off(signal, this.onSignal);
+  }
+
+  /** Synchronous: it also runs in a signal handler, with the process about to end. */
+  discard(): void {
+    const entries = this.created
+      ? [this.target]
+      : readdirSync(this.target).map((entry) => resolve(this.target, entry));
+    // Chunk workers may still be writing when a signal lands: retry until the folder stays empty.
+    for (const path of entries)
+      rmSync(path, { recursive: true, force: true, maxRetries: 20, retryDelay: 25 });
+  }
+
+  private interrupted(signal: NodeJS.Signals): void {
+    this.request.onInterrupted?.(
+      signal,
+      this.created ? this.target : `what it wrote in ${this.target}`,
+    );
+    try {
+      this.discard();
+    } finally {
+      this.disarm();
+      if (this.request.exit) this.request.exit(signal);
+      else process.kill(process.pid, signal);
+    }
+  }
+}

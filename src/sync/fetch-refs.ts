@@ -1,0 +1,137 @@
+/**
+ * `fetch`: the remote's branches and tags come in as remote-tracking branches and tags, with
+ * every object they reach (fetchObjects).
+ */
+import { ConfigError, NotFoundError } from '../errors/index.js';
+import type { Oid } from '../objects/index.js';
+import {
+  loadGlobalConfig,
+  silentProgress,
+  type ProgressSink,
+  type Repository,
+} from '../repo/index.js';
+import type { OpenedStore, RefValue } from '../store/index.js';
+import { readDescriptor } from './descriptor.js';
+import { fetchObjects } from './fetch.js';
+import type { RemoteConfig } from './remotes.js';
+
+export interface FetchRefsOptions {
+  /** Delete remote-tracking branches the remote no longer has. */
+  prune?: boolean;
+  /** Hard-link objects from a folder remote (see hardlinksWanted). */
+  hardlinks?: boolean;
+  progress?: ProgressSink;
+}
+
+export interface RefUpdate {
+  ref: string;
+  old: Oid | null;
+  /** null: deleted (pruned). */
+  new: Oid | null;
+}
+
+export interface FetchReport {
+  remote: string;
+  updated: RefUpdate[];
+  objects: number;
+  bytes: number;
+  bytesReceived: number;
+}
+
+/**
+ * Whether transfers between two folders may hard-link objects (git's local-clone behaviour):
+ * not when the caller says false (`--no-hardlinks`), otherwise config `transfer.hardlinks` — the
+ * repository's, then the per-user file — defaulting to true.
+ */
+export async function hardlinksWanted(
+  flag: boolean | undefined,
+  repo?: Repository,
+): Promise<boolean> {
+  if (flag === false) return false;
+  const value =
+    repo?.config.get('transfer.hardlinks') ?? (await loadGlobalConfig()).get('transfer.hardlinks');
+  if (value === undefined) return true;
+  if (typeof value !== 'boolean')
+    throw new ConfigError(
+      `config transfer.hardlinks must be true or false, found ${JSON.stringify(value)}`,
+    );
+  return value;
+}
+
+/** Fetches the remote's branches and tags; refuses a remote that holds no repository. */
+export async function fetchRefs(
+  repo: Repository,
+  remote: RemoteConfig,
+  opened: OpenedStore,
+  options: FetchRefsOptions = {},
+): Promise<FetchReport> {
+  const descriptor = await readDescriptor(opened.store);
+  const refs = await opened.store.listRefs('refs/');
+  if (!descriptor && refs.size === 0)
+    throw new NotFoundError(`${remote.url}`, {
+      hint: 'no mediagit repository there (nothing has been pushed yet, or the URL is wrong)',
+    });
+  const heads = [...refs].filter(
+    ([name]) => name.startsWith('refs/heads/') || name.startsWith('refs/tags/'),
+  );
+  const include = repo.includes();
+  const stats = await fetchObjects(
+    repo,
+    opened.store,
+    heads.map(([, v]) => v.oid),
+    {
+      progress: options.progress ?? silentProgress,
+      hardlinks: options.hardlinks ?? true,
+      ...(include ? { include } : {}),
+    },
+  );
+  const updated = await updateTrackingRefs(repo, remote.name, heads);
+  if (options.prune) updated.push(...(await pruneTrackingRefs(repo, remote.name, refs)));
+  return {
+    remote: remote.name,
+    updated,
+    objects: stats.objects,
+    bytes: stats.bytes,
+    bytesReceived: opened.meter.snapshot().totals.bytesRead,
+  };
+}
+
+/** Remote branches → refs/remotes/<remote>/…, new tags → refs/tags/…; returns what moved. */
+async function updateTrackingRefs(
+  repo: Repository,
+  remoteName: string,
+  heads: readonly [string, RefValue][],
+): Promise<RefUpdate[]> {
+  const updated: RefUpdate[] = [];
+  for (const [name, value] of heads) {
+    const local = name.startsWith('refs/heads/')
+      ? `refs/remotes/${remoteName}/${name.slice('refs/heads/'.length)}`
+      : name;
+    const before = await repo.store.readRef(local);
+    if (before?.oid === value.oid) continue;
+    // Tags never move once fetched, as in git; remote-tracking branches always follow the remote.
+    if (name.startsWith('refs/tags/') && before) continue;
+    if (await repo.store.compareAndSwapRef(local, before, value.oid))
+      updated.push({ ref: local, old: before?.oid ?? null, new: value.oid });
+  }
+  return updated;
+}
+
+/** Deletes remote-tracking branches whose branch the remote no longer has. */
+async function pruneTrackingRefs(
+  repo: Repository,
+  remoteName: string,
+  remoteRefs: ReadonlyMap<string, RefValue>,
+): Promise<RefUpdate[]> {
+  const pruned: RefUpdate[] = [];
+  const prefix = `refs/remotes/${remoteName}/`;
+  for (const [name, value] of await repo.store.listRefs(prefix)) {
+    if (
+      !remoteRefs.has(`refs/heads/${name.slice(prefix.length)}`) &&
+      (await repo.store.compareAndSwapRef(name, value, null))
+    ) {
+      pruned.push({ ref: name, old: value.oid, new: null });
+    }
+  }
+  return pruned;
+}

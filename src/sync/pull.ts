@@ -1,0 +1,57 @@
+/**
+ * `pull`: fetch from a remote, then merge its branch into HEAD.
+ */
+import { UsageError } from '../errors/index.js';
+import {
+  mergeCommit,
+  silentProgress,
+  type MergeOutcome,
+  type ProgressSink,
+  type Repository,
+} from '../repo/index.js';
+import type { OpenedStore } from '../store/index.js';
+import { fetchRefs, type FetchReport } from './fetch-refs.js';
+import type { RemoteConfig } from './remotes.js';
+
+export interface PullOptions {
+  /** The remote branch to merge; default the current branch's name. */
+  branch?: string | undefined;
+  ffOnly?: boolean;
+  hardlinks?: boolean;
+  /** A fresh progress display per phase (fetch, then merge). */
+  progress?: () => ProgressSink;
+  /** Told what the fetch brought before the merge starts (which may still refuse). */
+  onFetched?: (report: FetchReport) => void;
+}
+
+export interface PullResult {
+  fetched: FetchReport;
+  merge: MergeOutcome;
+}
+
+export async function pull(
+  repo: Repository,
+  remote: RemoteConfig,
+  opened: OpenedStore,
+  options: PullOptions = {},
+): Promise<PullResult> {
+  const progress = options.progress ?? ((): ProgressSink => silentProgress);
+  const fetched = await fetchRefs(repo, remote, opened, {
+    prune: false,
+    hardlinks: options.hardlinks,
+    progress: progress(),
+  });
+  options.onFetched?.(fetched);
+  const branch = options.branch ?? (await repo.currentBranch());
+  if (!branch)
+    throw new UsageError('you are not on a branch; say which remote branch to merge', {
+      hint: 'mediagit pull origin <branch>',
+    });
+  const theirs = await repo.readRef(`refs/remotes/${remote.name}/${branch}`);
+  if (!theirs) throw new UsageError(`the remote '${remote.name}' has no branch '${branch}'`);
+  const merge = await mergeCommit(repo, theirs, `branch '${branch}' of ${remote.url}`, {
+    ffOnly: options.ffOnly ?? false,
+    progress: progress(),
+  });
+  return { fetched, merge };
+}
