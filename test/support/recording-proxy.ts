@@ -1,0 +1,118 @@
+/**
+ * A pass-through HTTP proxy on 127.0.0.1 that records what a store sends — every request's method
+ * and URL, and how many were in flight at once — so a test can see an option take effect (page
+ * sizes, block counts, concurrency). It can hold matching requests back for a moment, so that
+ * requests a store sends in parallel really overlap, and it can flip one byte of a matching reply's
+ * body (headers untouched) to stand in for a download corrupted on the way.
+ */
+import { once } from 'node:events';
+import { createServer, request as httpRequest, type Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export interface RecordedRequest {
+  readonly method: string;
+  readonly url: string;
+}
+
+export interface RecordingProxyOptions {
+  /** The server behind the proxy; loopback only. */
+  readonly target: string;
+  /** Requests that wait this long before being forwarded (to make parallel ones overlap). */
+  readonly hold?: { match: (r: RecordedRequest) => boolean; ms: number };
+  /** Replies whose body gets one byte flipped. */
+  readonly corrupt?: (r: RecordedRequest) => boolean;
+}
+
+export interface RecordingProxy {
+  readonly url: string;
+  readonly requests: RecordedRequest[];
+  /** Most requests matching `match` that were in flight at once. */
+  maxInFlight(match: (r: RecordedRequest) => boolean): number;
+  reset(): void;
+  close(): Promise<void>;
+}
+
+export async function startRecordingProxy(options: RecordingProxyOptions): Promise<RecordingProxy> {
+  const target = new URL(options.target);
+  if (target.protocol !== 'http:' || !['127.0.0.1', 'localhost'].includes(target.hostname))
+    throw new Error(`recording proxy: only http targets on loopback, not ${options.target}`);
+  const requests: RecordedRequest[] = [];
+  /** Start and end of each request, in arrival order, for the in-flight count. */
+  let spans: { r: RecordedRequest; start: number; end: number }[] = [];
+  let clock = 0;
+  const sockets = new Set<Socket>();
+
+  const server: Server = createServer((req, res) => {
+    const r: RecordedRequest = { method: req.method ?? 'GET', url: req.url ?? '/' };
+    requests.push(r);
+    const span = { r, start: clock++, end: Number.POSITIVE_INFINITY };
+    spans.push(span);
+    const done = (): void => {
+      if (span.end === Number.POSITIVE_INFINITY) span.end = clock++;
+    };
+    res.once('close', done);
+    void (async () => {
+      const body: Buffer[] = [];
+      for await (const chunk of req) body.push(chunk as Buffer);
+      if (options.hold?.match(r)) await sleep(options.hold.ms);
+      const upstream = httpRequest(
+        {
+          host: target.hostname,
+          port: target.port,
+          method: r.method,
+          path: r.url,
+          headers: req.headers,
+        },
+        (reply) => {
+          if (!options.corrupt?.(r)) {
+            res.writeHead(reply.statusCode ?? 502, reply.rawHeaders);
+            reply.pipe(res);
+            return;
+          }
+          const parts: Buffer[] = [];
+          reply.on('data', (c: Buffer) => parts.push(c));
+          reply.on('end', () => {
+            const data = Buffer.concat(parts);
+            const middle = data.length >> 1;
+            if (data.length > 0) data[middle] = (data[middle] ?? 0) ^ 0x01;
+            res.writeHead(reply.statusCode ?? 502, reply.rawHeaders);
+            res.end(data);
+          });
+        },
+      );
+      upstream.on('error', () => res.destroy());
+      upstream.end(Buffer.concat(body));
+    })().catch(() => res.destroy());
+  });
+  server.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as AddressInfo).port;
+
+  return {
+    url: `http://127.0.0.1:${port}${target.pathname === '/' ? '' : target.pathname.replace(/\/$/, '')}`,
+    requests,
+    maxInFlight(match) {
+      let max = 0;
+      const chosen = spans.filter((s) => match(s.r));
+      for (const s of chosen) {
+        const overlapping = chosen.filter((o) => o.start <= s.start && o.end > s.start).length;
+        max = Math.max(max, overlapping);
+      }
+      return max;
+    },
+    reset() {
+      requests.length = 0;
+      spans = [];
+    },
+    async close() {
+      for (const s of sockets) s.destroy();
+      server.close();
+      await once(server, 'close').catch(() => undefined);
+    },
+  };
+}
