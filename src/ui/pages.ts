@@ -567,14 +567,33 @@ export async function file(ctx: RepoRequest): Promise<PageResult> {
 
 // ---- a file's history ----
 
-function versionChange(v: FileVersion): Html {
+function versionChange(v: FileVersion, newBytes: number | null): Html {
   if (v.entry === null) return html`<span class="badge deleted">deleted</span>`;
   if (v.previous === null) return html`<span class="badge added">added</span>`;
   const delta = v.entry.size - v.previous.size;
+  const size =
+    delta === 0 ? 'same size' : `${delta > 0 ? '+' : '−'}${formatBytes(Math.abs(delta))}`;
   return html`<span class="badge modified">modified</span>
     <span class="muted"
-      >${delta === 0 ? 'same size' : `${delta > 0 ? '+' : '−'}${formatBytes(Math.abs(delta))}`}</span
+      >${size}${newBytes === null ? '' : `, ${formatBytes(newBytes)} new data`}</span
     >`;
+}
+
+/** Bytes of the version's chunks that the previous version did not hold: what it cost to store. */
+async function newData(ctx: RepoRequest, v: FileVersion): Promise<number | null> {
+  if (
+    v.entry === null ||
+    v.previous === null ||
+    v.previous.type === 'dir' ||
+    v.entry.type === 'dir'
+  )
+    return null;
+  const [now, before] = await Promise.all([
+    ctx.reader.readManifest(v.entry.oid),
+    ctx.reader.readManifest(v.previous.oid),
+  ]);
+  const had = new Set(before.chunks.map((c) => c.oid));
+  return now.chunks.reduce((sum, c) => (had.has(c.oid) ? sum : sum + c.size), 0);
 }
 
 export async function history(ctx: RepoRequest): Promise<PageResult> {
@@ -595,6 +614,7 @@ export async function history(ctx: RepoRequest): Promise<PageResult> {
   if (versions.length === 0 && skip === 0 && next === null) throw noSuchPath(path, rev);
   const image = canThumbnail(name);
   const kind = mediaTypeOf(name).preview;
+  const costs = await Promise.all(versions.map((v) => newData(ctx, v)));
   const cards = versions.map((v, i) => {
     const older = versions[i + 1]?.commit ?? v.info.parents[0];
     const compare =
@@ -627,7 +647,7 @@ export async function history(ctx: RepoRequest): Promise<PageResult> {
     return html`<article class="card version" aria-label="Version at ${short(v.commit)}">
       ${media}
       <div class="meta">
-        <div>${versionChange(v)}</div>
+        <div>${versionChange(v, costs[i] ?? null)}</div>
         <div>
           <a href="${ctx.base}commit${query({ id: v.commit })}"
             >${firstLine(v.info.message) || '(no message)'}</a

@@ -292,6 +292,20 @@ describe('web view in a browser', { skip }, () => {
     await shot('compare');
   });
 
+  test('two versions of a sound one after the other, with what each stored', async () => {
+    await page.goto(ui(`${REPO}/-/history?path=${WAV}`));
+    const cards = page.locator('article.version');
+    assert.equal(await cards.count(), 2);
+    // v2 appends a second of audio: most of the file is shared with v1, so little is new.
+    assert.match(
+      await cards.nth(0).innerText(),
+      /modified\s+\+[\d.]+ KiB, [\d.]+ (KiB|MiB) new data/,
+    );
+    await page.getByRole('link', { name: 'compare with previous' }).click();
+    await page.waitForLoadState('domcontentloaded');
+    assert.equal(await page.locator('main audio').count(), 2);
+  });
+
   test('the WAV page plays', async () => {
     await page.goto(ui(`${REPO}/-/file?path=${WAV}`));
     const audio = page.locator('main audio');

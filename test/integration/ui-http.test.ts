@@ -11,6 +11,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import sharp from 'sharp';
+import { ObjectDatabase } from '../../src/objects/index.js';
+import { LocalStore } from '../../src/store/index.js';
 import { runCli } from '../support/cli.js';
 import { http, startTestServer, type TestServer } from '../support/server-harness.js';
 
@@ -308,6 +310,55 @@ print(hashlib.sha256(z.read('big.bin')).hexdigest(), hashlib.sha256(t.extractfil
     } finally {
       await open.close();
     }
+  });
+
+  test('a folder of 100,000 files is shown a page at a time', async () => {
+    // Written straight into the server's folder: one shared file content, one huge folder.
+    const store = new LocalStore(path.join(server.dataDir!, 'wide'), { fsync: false });
+    const odb = new ObjectDatabase(store, { compressionLevel: 1 });
+    const chunk = await odb.putChunk(Buffer.from('frame'), { skipCompression: true });
+    const manifest = await odb.writeManifest({ size: 5, chunks: [{ oid: chunk.oid, size: 5 }] });
+    const count = 100_000;
+    const names = Array.from(
+      { length: count },
+      (_, i) => `frame_${String(i).padStart(6, '0')}.exr`,
+    );
+    const frames = await odb.writeTree(
+      names.map((name) => ({ name, type: 'file' as const, oid: manifest.oid, size: 5 })),
+    );
+    const root = await odb.writeTree([
+      { name: 'shots', type: 'dir', oid: frames.oid, size: 5 * count },
+    ]);
+    const who = {
+      name: 'Render Farm',
+      email: 'farm@example.com',
+      time: 1_800_000_000,
+      tzOffset: 0,
+    };
+    const commit = await odb.writeCommit({
+      tree: root.oid,
+      parents: [],
+      author: who,
+      committer: who,
+      message: 'frames\n',
+    });
+    assert.ok(await store.compareAndSwapRef('refs/heads/main', null, commit.oid));
+    const wide = await server.token('wide', 'read', 'ada');
+
+    const first = await http(ui('wide/-/tree?path=shots'), { token: wide });
+    assert.equal(first.status, 200);
+    const text = first.body.toString();
+    assert.equal(text.match(/<tr>/g)?.length, 201, 'a header row and one page of 200 entries');
+    assert.match(text, /100000 entries/);
+    const next = /href="([^"]*after=frame_000199[^"]*)"/.exec(text)?.[1]?.replace(/&amp;/g, '&');
+    assert.ok(next, 'a link to the next page');
+    const second = await http(`${server.url}${next}`, { token: wide });
+    assert.match(second.body.toString(), /frame_000200\.exr/);
+    assert.doesNotMatch(second.body.toString(), /frame_000199\.exr/);
+    // The commit that added them all is summarised without diffing past the cap.
+    const commits = await http(ui('wide/-/commits'), { token: wide });
+    assert.equal(commits.status, 200);
+    assert.match(commits.body.toString(), /2000\+/);
   });
 
   test('an encrypted repository shows only that it is encrypted', async () => {
