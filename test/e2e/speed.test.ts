@@ -56,7 +56,7 @@ test(
     const version: number[] = [];
     const statWalk: number[] = [];
     const status: number[] = [];
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < 5; i++) {
       nodeStart.push(await timed(() => runNode(['-e', '0'], repo)));
       version.push(await timed(() => runCli(['--version'], { cwd: repo })));
       statWalk.push(await timed(() => runNode(['-e', STAT_WALK], repo)));
@@ -70,8 +70,9 @@ test(
         `×${(versionMs / floorStart).toFixed(2)}); status on 10,000 clean files: ${statusMs.toFixed(0)} ms ` +
         `(lstat walk: ${floorWalk.toFixed(0)} ms, ×${(statusMs / floorWalk).toFixed(2)})`,
     );
-    // Generous: today --version is ~1.5× a bare Node start and status ~2.5× the walk; a lazy-load
-    // regression (an SDK pulled into start-up) or status reading file contents blows well past these.
+    // Generous: --version is ~1.2× a bare Node start on a quiet machine (4× seen under a load of 20
+    // on 2 cores) and status ~2–3× the walk; a lazy-load regression (an SDK pulled into start-up,
+    // +300 ms) or status reading file contents blows well past these.
     assert.ok(
       versionMs < 4 * floorStart,
       `--version took ${versionMs} ms, node -e 0 ${floorStart} ms`,
