@@ -7,6 +7,7 @@ export {
   type Sleep,
   STORE_OPERATIONS,
   abortableSleep,
+  throwIfAborted,
 } from './wrappers/operations.js';
 export { ForwardingStore, unwrapStore, type Passage, type Traffic } from './wrappers/forwarding.js';
 export {

@@ -1,46 +1,106 @@
 /**
- * The one storage contract every backend implements (local folder today; S3, Azure, GCS, multi and
- * the mediagit HTTP client later). Cross-cutting behaviour — retries, concurrency limits, metrics —
- * wraps a Store; backends never re-implement it.
+ * The one storage contract every backend implements: a folder (local), S3, Azure Blob, GCS, a
+ * mirror of two stores (multi) and the mediagit HTTP client. Cross-cutting behaviour — retries,
+ * concurrency limits, metrics — wraps a Store (see ForwardingStore); backends never re-implement
+ * it. test/support/store-contract.ts checks every rule below against every backend and wrapper.
  *
- * Keys are slash-separated, lowercase, validated by `assertValidKey` before they reach a backend:
+ * Names
  *   chunks/<64 hex>     chunk objects (stored envelopes)
  *   objects/<64 hex>    manifests, trees, commits, tags (stored envelopes)
  *   keys/<name>         wrapped master keys (encrypted repositories)
- * Ref names are `refs/heads/<branch>` or `refs/tags/<tag>`, validated by `assertValidRefName`.
+ *   meta/<name>         repository metadata (descriptor, server records)
+ * Ref names are `refs/{heads,tags,remotes,locks}/<name>` (`isValidRefName`). Objects and refs are
+ * separate namespaces: no object call sees a ref and no ref call sees an object, and whatever a
+ * backend keeps beside them (temporary files, ref logs, foreign files) is never listed.
+ *
+ * Arguments
+ * - An invalid key, ref name or ref target (`next`) is a caller's bug: the call rejects with a
+ *   TypeError — a rejection, never a synchronous throw — before anything reaches the backend,
+ *   so nothing changes. In a batch (`has`, `putMany`…) one invalid key rejects the whole call.
+ * - `options.signal`: a call whose signal is already aborted rejects with the signal's reason
+ *   (or, where an SDK substitutes its own, an error named AbortError) and changes nothing; a
+ *   call aborted mid-way rejects too, and leaves what a crash at that point would (a put lands
+ *   whole or not at all, a CAS happened or not). Aborts are never retried.
+ *
+ * Errors (src/errors), so that retries and messages work the same for every backend
+ * - NotFoundError (code E_NOT_FOUND): `get` (or `lend`) of an absent key. Nothing else reports
+ *   absence as an error: `has` says false, `delete` succeeds, `readRef` says null.
+ * - StoreUnavailableError: a failure worth retrying (network, timeouts, 429, 5xx), carrying
+ *   `retryAfterMs` when the service said how long to wait. Backends never retry on their own
+ *   (SDK retries are off): RetryingStore decides, so two layers of retries never multiply.
+ * - AuthError for refused credentials, ConfigError for a bad location or option; other
+ *   MediagitErrors are verdicts that a retry would not change. Messages never contain secrets.
+ * - A CAS that loses is `false`, never an error.
+ *
+ * Concurrency: every method may be called concurrently with any other, from several processes
+ * and machines at once, and must keep these rules under that load.
  */
 export interface Store {
   /** Human-readable location for messages; never contains credentials. */
   readonly description: string;
 
-  /** Whole object bytes. Rejects with NotFoundError when absent. */
+  /**
+   * The object's bytes, whole, exactly as stored by one `put` (never a mix of two writes).
+   * Rejects with NotFoundError when absent.
+   */
   get(key: string, options?: OperationOptions): Promise<Buffer>;
 
   /**
-   * Stores the bytes under the key. Atomic: a concurrent or later reader sees either nothing or
-   * all of `data`, never a prefix — even if the process dies mid-call. Writing an existing key
-   * with the same bytes is a no-op success (content-addressed keys make this the common case).
+   * Stores `data` (only the bytes of the view, which may be empty) under the key. Atomic: a
+   * concurrent or later reader sees either nothing or all of `data`, never a prefix — even if
+   * the process dies mid-call. Writing a key that exists succeeds, including many writers at
+   * once; the store may keep either copy, which is why callers only ever write the same bytes
+   * under a key (content addressing; keys/ and meta/ files get new names rather than new
+   * contents). Safe to repeat after a failure whose outcome is unknown.
    */
   put(key: string, data: Uint8Array, options?: OperationOptions): Promise<void>;
 
-  /** Existence of many keys in one call; result[i] answers keys[i]. */
+  /**
+   * Existence of many keys in one call; result[i] answers keys[i], a key asked twice is answered
+   * twice, and an empty batch is answered `[]`. True means `get` would find it.
+   */
   has(keys: readonly string[], options?: OperationOptions): Promise<boolean[]>;
 
-  /** Every key starting with `prefix`, with its stored size, in no particular order. */
+  /**
+   * Every key whose name starts with `prefix` (a plain string prefix, not a folder: `chunks/a`
+   * lists `chunks/ab…`), with its stored size in bytes, each key once, in no particular order.
+   * A prefix outside the key namespaces lists nothing. The backend pages as it needs to; a
+   * listing runs to the end however many pages it spans. A key present for the whole listing is
+   * listed; one put or deleted meanwhile may or may not be. The consumer may stop early, and the
+   * backend then releases what it held (a cursor, a connection).
+   */
   list(prefix: string, options?: OperationOptions): AsyncIterable<ListedKey>;
 
-  /** Removes the key; removing an absent key succeeds. */
+  /** Removes the key; removing an absent key succeeds. A removed key may be written again. */
   delete(key: string, options?: OperationOptions): Promise<void>;
 
-  /** Current value of a ref, or null when it does not exist. */
+  /**
+   * The ref's current value, or null when it does not exist — also when the name is only a
+   * folder of other refs (`refs/heads/a` while `refs/heads/a/b` exists).
+   */
   readRef(name: string, options?: OperationOptions): Promise<RefValue | null>;
 
   /**
-   * Sets ref `name` to `next` (an OID) — or deletes it when `next` is null — only if its current
-   * state still equals `expected` (null = must not exist). Returns false, changing nothing, when
-   * another writer got there first. This is the only way refs change; it must be atomic across
-   * processes and machines using the backend's own primitive (lock+rename, If-Match, ETag,
-   * generation precondition).
+   * Sets ref `name` to `next` — or deletes it when `next` is null — only if its current state
+   * still equals `expected`. Returns true when it did, false (changing nothing) when the ref was
+   * not in that state: another writer got there first.
+   *
+   * - `expected` null: the ref must not exist. So (null → OID) creates, and (null → null) is
+   *   true exactly when the ref is absent, changing nothing.
+   * - `expected` a RefValue this store returned (readRef or listRefs; the two are
+   *   interchangeable): the ref must still be in the state that value was read in. Backends that
+   *   version refs (ETag, generation, log entry) also refuse a value read before an A→B→A change;
+   *   callers must not rely on either answer for that case.
+   * - `expected` `{ oid, version: oid }` (a caller that knows only the OID, like the
+   *   repository's own refs): value semantics — it matches whenever the ref holds `oid`.
+   * - Any other `expected` (an OID the ref does not hold, a version the store never issued)
+   *   matches nothing: false.
+   * - `next` is a 64-hex lowercase OID or null; anything else is a TypeError.
+   *
+   * This is the only way refs change. It is atomic across processes and machines, built on the
+   * backend's own primitive (lock file + rename, If-None-Match / If-Match, generation
+   * preconditions, create-only log entries): of several writers racing from the same
+   * `expected`, exactly one wins, and the ref then holds its `next`.
    */
   compareAndSwapRef(
     name: string,
@@ -49,9 +109,13 @@ export interface Store {
     options?: OperationOptions,
   ): Promise<boolean>;
 
-  /** Every ref whose name starts with `prefix` (e.g. "refs/heads/"). */
+  /**
+   * Every ref whose name starts with `prefix` (a plain string prefix, e.g. "refs/heads/"), with
+   * values as good as readRef's for a CAS. Nested names (`refs/heads/feature/x`) are included.
+   */
   listRefs(prefix: string, options?: OperationOptions): Promise<Map<string, RefValue>>;
 
+  /** Releases connections and clients. Idempotent; no other call may follow it. */
   close(): Promise<void>;
 
   /**
@@ -190,7 +254,10 @@ export interface AdoptResult {
 export interface RefValue {
   /** The OID the ref points at. */
   readonly oid: string;
-  /** Opaque token proving which version was read (ETag, generation, …); backends compare it in CAS. */
+  /**
+   * Opaque token naming the state that was read (an ETag, a generation, a log entry; the OID
+   * itself for stores that compare values); backends compare it in CAS. Never parsed by callers.
+   */
   readonly version: string;
 }
 
@@ -239,6 +306,18 @@ export function isValidRefName(name: string): boolean {
 export function assertValidRefName(name: string): void {
   if (!isValidRefName(name))
     throw new TypeError(`invalid ref name: ${JSON.stringify(name).slice(0, 100)}`);
+}
+
+const OID_PATTERN = /^[0-9a-f]{64}$/;
+
+/** What `compareAndSwapRef` may set a ref to: an OID, or null for deleting it. */
+export function isValidRefTarget(next: string | null): boolean {
+  return next === null || OID_PATTERN.test(next);
+}
+
+export function assertValidRefTarget(next: string | null): void {
+  if (!isValidRefTarget(next))
+    throw new TypeError(`invalid ref target: ${JSON.stringify(next).slice(0, 100)}`);
 }
 
 export function chunkKey(oid: string): string {

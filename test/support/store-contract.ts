@@ -17,6 +17,8 @@ export interface StoreContractOptions {
   concurrentCas?: boolean;
   /** Rounds of the racing-CAS test. Default 20. */
   rounds?: number;
+  /** Keys in the paging test: more than the backend's listing page. Default 1001. */
+  listingKeys?: number;
 }
 
 const MiB = 1024 * 1024;
@@ -49,6 +51,14 @@ export async function collectList(store: Store, prefix: string): Promise<ListedK
 function isNotFound(err: unknown): boolean {
   return (
     typeof err === 'object' && err !== null && (err as { code?: unknown }).code === 'E_NOT_FOUND'
+  );
+}
+
+/** The signal's reason, or an SDK's own AbortError standing in for it. */
+function isAbortOf(err: unknown, reason: unknown): boolean {
+  return (
+    err === reason ||
+    (typeof err === 'object' && err !== null && (err as { name?: unknown }).name === 'AbortError')
   );
 }
 
@@ -112,6 +122,7 @@ export function storeContract(
   options: StoreContractOptions = {},
 ): void {
   const rounds = options.rounds ?? 20;
+  const listingKeys = options.listingKeys ?? 1001;
 
   describe(`Store contract: ${name}`, () => {
     describe('objects', () => {
@@ -282,6 +293,122 @@ export function storeContract(
           }
           assert.equal(await visibleState(store), before);
         }));
+
+      test('put is atomic: readers racing a 5 MiB put see nothing or all of it', () =>
+        withStore(make, async (store) => {
+          const key = `chunks/${oidFor('atomic')}`;
+          const data = patternBytes('atomic', 5 * MiB);
+          let done = false;
+          const seen: number[] = [];
+          const readers = Array.from({ length: 3 }, async () => {
+            while (!done) {
+              try {
+                const got = await store.get(key);
+                seen.push(got.length);
+                assert.ok(
+                  got.equals(data),
+                  `a reader saw ${got.length} bytes that are not the object`,
+                );
+              } catch (err) {
+                if (!isNotFound(err)) throw err;
+              }
+              await new Promise((resolve) => setImmediate(resolve));
+            }
+          });
+          await store.put(key, data);
+          done = true;
+          await Promise.all(readers);
+          assert.ok((await store.get(key)).equals(data));
+        }));
+
+      test('list pages through more keys than one page holds, naming each key once', () =>
+        withStore(make, async (store) => {
+          const count = listingKeys;
+          const keys = Array.from({ length: count }, (_, i) => `chunks/${oidFor(`page-${i}`)}`);
+          for (let i = 0; i < keys.length; i += 16)
+            await Promise.all(keys.slice(i, i + 16).map((key) => store.put(key, Buffer.from(key))));
+          const listed: string[] = [];
+          for await (const { key, size } of store.list('chunks/')) {
+            listed.push(key);
+            assert.equal(size, Buffer.byteLength(key), key);
+          }
+          assert.equal(listed.length, count, 'every key, and each once');
+          assert.equal(new Set(listed).size, count, 'no key twice');
+          assert.deepEqual(listed.sort(), [...keys].sort());
+        }));
+
+      test('a call whose signal is already aborted rejects and changes nothing', () =>
+        withStore(make, async (store) => {
+          const present = `chunks/${oidFor('present')}`;
+          await store.put(present, Buffer.from('present'));
+          assert.equal(await store.compareAndSwapRef('refs/heads/main', null, oidFor('A')), true);
+          const before = await visibleState(store);
+          const controller = new AbortController();
+          const reason = new Error('stopped by the test');
+          controller.abort(reason);
+          const options = { signal: controller.signal };
+          const absent = `chunks/${oidFor('absent')}`;
+          const calls: [string, () => Promise<unknown>][] = [
+            ['get', () => store.get(present, options)],
+            ['put', () => store.put(absent, Buffer.from('absent'), options)],
+            ['has', () => store.has([present], options)],
+            ['delete', () => store.delete(present, options)],
+            ['readRef', () => store.readRef('refs/heads/main', options)],
+            ['create', () => store.compareAndSwapRef('refs/heads/x', null, oidFor('B'), options)],
+            ['listRefs', () => store.listRefs('refs/', options)],
+          ];
+          for (const [what, call] of calls)
+            await assert.rejects(call, (err: unknown) => isAbortOf(err, reason), what);
+          assert.equal(await visibleState(store), before);
+        }));
+
+      test('close may be called more than once', () =>
+        withStore(make, async (store) => {
+          await store.put(`chunks/${oidFor('before close')}`, Buffer.from('x'));
+          await store.close();
+          await store.close();
+        }));
+
+      test('capabilities are fixed, and each one offered keeps the contract of the calls it replaces', () =>
+        withStore(make, async (store) => {
+          const capabilities = store.capabilities;
+          assert.equal(store.capabilities, capabilities, 'the same object every time');
+          assert.equal(typeof capabilities.freshBuffers, 'boolean');
+          const keys = [0, 1, 2].map((i) => `objects/${oidFor(`capable-${i}`)}`);
+          const data = keys.map((key) => patternBytes(key, 1000));
+          const absent = `objects/${oidFor('not there')}`;
+          if (capabilities.batch) {
+            await capabilities.batch.putMany(keys.map((key, i) => ({ key, data: data[i]! })));
+            assert.deepEqual(await store.has(keys), [true, true, true]);
+            const found = await capabilities.batch.getMany([...keys, absent]);
+            assert.deepEqual([...found.keys()].sort(), [...keys].sort(), 'absent keys left out');
+            keys.forEach((key, i) => assert.ok(found.get(key)?.equals(data[i]!), key));
+            await assert.rejects(() => capabilities.batch!.getMany([keys[0]!, '../x']), TypeError);
+            await assert.rejects(
+              () => capabilities.batch!.putMany([{ key: 'tmp/x', data: Buffer.alloc(1) }]),
+              TypeError,
+            );
+          } else {
+            for (const [i, key] of keys.entries()) await store.put(key, data[i]!);
+          }
+          if (capabilities.localFiles) {
+            const files = await capabilities.localFiles.lend(keys);
+            assert.deepEqual(
+              files.map((f) => [f.key, f.size]),
+              keys.map((key, i) => [key, data[i]!.length]),
+            );
+            await assertNotFound(capabilities.localFiles.lend([keys[0]!, absent]), 'lend');
+            // Adopting what the store already holds changes nothing.
+            const result = await capabilities.localFiles.adopt(files);
+            assert.deepEqual(result, { linked: 0, copied: 0, present: 3, bytes: 0 });
+            await assert.rejects(() => capabilities.localFiles!.lend(['keys/main']), TypeError);
+          }
+          if (capabilities.freshBuffers) {
+            const [a, b] = [await store.get(keys[0]!), await store.get(keys[0]!)];
+            assert.notEqual(a.buffer, b.buffer, 'two reads share no memory');
+          }
+          for (const [i, key] of keys.entries()) assert.ok((await store.get(key)).equals(data[i]!));
+        }));
     });
 
     describe('refs', () => {
@@ -353,6 +480,50 @@ export function storeContract(
           // Deleted refs can be created again.
           assert.equal(await store.compareAndSwapRef(main, null, C), true);
           assert.equal((await store.readRef(main))?.oid, C);
+        }));
+
+      test('readRef of a name that is only a folder of other refs is null', () =>
+        withStore(make, async (store) => {
+          assert.equal(await store.compareAndSwapRef('refs/heads/feature/x', null, A), true);
+          assert.equal(await store.readRef('refs/heads/feature'), null);
+          assert.equal((await store.readRef('refs/heads/feature/x'))?.oid, A);
+        }));
+
+      test('expected { oid, version: oid } has value semantics: it matches while the ref holds oid', () =>
+        withStore(make, async (store) => {
+          assert.equal(await store.compareAndSwapRef(main, null, A), true);
+          assert.equal(await store.compareAndSwapRef(main, { oid: A, version: A }, B), true);
+          assert.equal((await store.readRef(main))?.oid, B);
+          assert.equal(await store.compareAndSwapRef(main, { oid: A, version: A }, C), false);
+          assert.equal(await store.compareAndSwapRef(main, { oid: B, version: B }, null), true);
+          assert.equal(await store.readRef(main), null);
+        }));
+
+      test('CAS from null to null is true exactly when the ref is absent, and changes nothing', () =>
+        withStore(make, async (store) => {
+          assert.equal(await store.compareAndSwapRef(main, null, null), true);
+          assert.equal(await store.readRef(main), null);
+          assert.equal((await store.listRefs('refs/')).size, 0);
+          assert.equal(await store.compareAndSwapRef(main, null, A), true);
+          assert.equal(await store.compareAndSwapRef(main, null, null), false);
+          assert.equal((await store.readRef(main))?.oid, A);
+        }));
+
+      test('a ref target that is not an OID is a TypeError, and nothing changes', () =>
+        withStore(make, async (store) => {
+          assert.equal(await store.compareAndSwapRef(main, null, A), true);
+          const atA = await store.readRef(main);
+          const before = await visibleState(store);
+          for (const next of ['', 'abc', A.toUpperCase(), `${A}0`, ` ${A}`, `${A.slice(1)}g`]) {
+            const label = JSON.stringify(next);
+            await assert.rejects(() => store.compareAndSwapRef(main, atA, next), TypeError, label);
+            await assert.rejects(
+              () => store.compareAndSwapRef('refs/heads/new', null, next),
+              TypeError,
+              label,
+            );
+          }
+          assert.equal(await visibleState(store), before);
         }));
 
       test('listRefs(prefix) returns exactly the refs under the prefix', () =>

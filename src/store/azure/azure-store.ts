@@ -18,6 +18,7 @@ import {
   BASIC_CAPABILITIES,
   assertValidKey,
   assertValidRefName,
+  assertValidRefTarget,
   isValidKey,
   isValidRefName,
   type ListedKey,
@@ -34,7 +35,6 @@ export type AzureBlobStoreOptions = OptionValues<typeof AZURE_OPTIONS> & {
   prefix?: string;
 };
 
-const REF_OID_PATTERN = /^[\x21-\x7e]{1,200}$/;
 /** Metadata key holding a ref's OID, so listRefs gets every value from the listing alone. */
 const REF_OID_METADATA = 'oid';
 
@@ -292,8 +292,7 @@ export class AzureBlobStore implements Store {
     options: OperationOptions = {},
   ): Promise<boolean> {
     const blobName = this.refBlobName(name);
-    if (next !== null && !REF_OID_PATTERN.test(next))
-      throw new TypeError(`invalid ref target: ${JSON.stringify(next).slice(0, 100)}`);
+    assertValidRefTarget(next);
     const container = await this.container();
     const blob = container.getBlockBlobClient(blobName);
     // "Delete if absent" changes nothing; the answer is whether it is absent right now.

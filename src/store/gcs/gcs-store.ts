@@ -15,6 +15,7 @@ import {
   BASIC_CAPABILITIES,
   assertValidKey,
   assertValidRefName,
+  assertValidRefTarget,
   isValidKey,
   isValidRefName,
   type ListedKey,
@@ -32,7 +33,6 @@ export type GcsStoreOptions = OptionValues<typeof GCS_OPTIONS> & {
 };
 
 const LIST_PAGE_SIZE = 1000;
-const REF_OID_PATTERN = /^[\x21-\x7e]{1,200}$/;
 /** Custom-metadata key holding a ref's OID, so listRefs gets every value from the listing alone. */
 const REF_OID_METADATA = 'oid';
 const BUCKET_MISSING = /bucket does not exist/i;
@@ -375,8 +375,7 @@ export class GcsStore implements Store {
     options: OperationOptions = {},
   ): Promise<boolean> {
     const objectName = this.refObjectName(name);
-    if (next !== null && !REF_OID_PATTERN.test(next))
-      throw new TypeError(`invalid ref target: ${JSON.stringify(next).slice(0, 100)}`);
+    assertValidRefTarget(next);
     const bucket = await this.bucket();
     const file = bucket.file(objectName);
     // "Delete if absent" changes nothing; the answer is whether it is absent right now.

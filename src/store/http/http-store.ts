@@ -14,6 +14,7 @@ import { kindFromCode, type ObjectKind } from '../object-kinds.js';
 import {
   assertValidKey,
   assertValidRefName,
+  assertValidRefTarget,
   isValidKey,
   isValidRefName,
   type ListedKey,
@@ -709,6 +710,7 @@ export class HttpStore implements Store {
     options?: OperationOptions,
   ): Promise<boolean> {
     assertValidRefName(name);
+    assertValidRefTarget(next);
     const json = {
       name,
       expected: expected ? { oid: expected.oid, version: expected.version } : null,

@@ -23,13 +23,16 @@ import {
   writeThroughTempSync,
 } from '../../util/fs.js';
 import { mapLimit } from '../../util/limit.js';
+import { throwIfAborted } from '../wrappers/operations.js';
 import {
   assertObjectKey,
   assertValidKey,
   assertValidRefName,
+  assertValidRefTarget,
   type AdoptResult,
   type ListedKey,
   type LocalObjectFile,
+  type OperationOptions,
   type RefValue,
   type Store,
   type StoreCapabilities,
@@ -61,8 +64,8 @@ export class LocalStore implements Store {
   readonly capabilities: StoreCapabilities = {
     freshBuffers: true,
     localFiles: {
-      lend: (keys) => this.localFiles(keys),
-      adopt: (files) => this.adoptFiles(files),
+      lend: (keys, options) => this.localFiles(keys, options),
+      adopt: (files, options) => this.adoptFiles(files, options),
     },
   };
   private readonly fsync: boolean;
@@ -94,7 +97,8 @@ export class LocalStore implements Store {
     return join(this.root, ns, name);
   }
 
-  async get(key: string): Promise<Buffer> {
+  async get(key: string, options?: OperationOptions): Promise<Buffer> {
+    throwIfAborted(options?.signal);
     try {
       return await readFile(this.pathOf(key));
     } catch (err) {
@@ -103,8 +107,9 @@ export class LocalStore implements Store {
     }
   }
 
-  async put(key: string, data: Uint8Array): Promise<void> {
+  async put(key: string, data: Uint8Array, options?: OperationOptions): Promise<void> {
     const path = this.pathOf(key);
+    throwIfAborted(options?.signal);
     if (await fileExists(path)) return;
     await this.ensureDirOnce(dirname(path));
     // Temporary files live in tmp/, where a crash leaves debris that gc sweeps, never beside objects.
@@ -140,8 +145,12 @@ export class LocalStore implements Store {
   }
 
   /** The object files themselves: objects here are immutable (0444, removed only by unlink). */
-  async localFiles(keys: readonly string[]): Promise<LocalObjectFile[]> {
+  async localFiles(
+    keys: readonly string[],
+    options?: OperationOptions,
+  ): Promise<LocalObjectFile[]> {
     for (const key of keys) assertObjectKey(key);
+    throwIfAborted(options?.signal);
     return mapLimit(keys, LOCAL_FILE_CONCURRENCY, async (key) => {
       const path = this.pathOf(key);
       return { key, path, size: await this.statSize(key) };
@@ -161,8 +170,12 @@ export class LocalStore implements Store {
    * they become visible unless core.fsync is off), and shares its storage: damage to the inode —
    * say, a disk error — shows in both repositories, as with git's hard-linked local clones.
    */
-  async adoptFiles(files: readonly LocalObjectFile[]): Promise<AdoptResult> {
+  async adoptFiles(
+    files: readonly LocalObjectFile[],
+    options?: OperationOptions,
+  ): Promise<AdoptResult> {
     for (const file of files) assertObjectKey(file.key);
+    throwIfAborted(options?.signal);
     const result: AdoptResult = { linked: 0, copied: 0, present: 0, bytes: 0 };
     const touched = new Set<string>();
     try {
@@ -257,11 +270,14 @@ export class LocalStore implements Store {
     }
   }
 
-  async has(keys: readonly string[]): Promise<boolean[]> {
+  async has(keys: readonly string[], options?: OperationOptions): Promise<boolean[]> {
+    for (const key of keys) assertValidKey(key);
+    throwIfAborted(options?.signal);
     return Promise.all(keys.map((key) => fileExists(this.pathOf(key))));
   }
 
-  async *list(prefix: string): AsyncIterable<ListedKey> {
+  async *list(prefix: string, options?: OperationOptions): AsyncIterable<ListedKey> {
+    throwIfAborted(options?.signal);
     for await (const key of this.listKeys(prefix)) {
       const info = await stat(this.pathOf(key)).catch((err: unknown) => {
         if (isErrno(err, 'ENOENT')) return null;
@@ -292,7 +308,9 @@ export class LocalStore implements Store {
     }
   }
 
-  async delete(key: string): Promise<void> {
+  async delete(key: string, options?: OperationOptions): Promise<void> {
+    assertValidKey(key);
+    throwIfAborted(options?.signal);
     try {
       await unlink(this.pathOf(key));
     } catch (err) {
@@ -305,7 +323,9 @@ export class LocalStore implements Store {
     return join(this.root, ...name.split('/'));
   }
 
-  async readRef(name: string): Promise<RefValue | null> {
+  async readRef(name: string, options?: OperationOptions): Promise<RefValue | null> {
+    assertValidRefName(name);
+    throwIfAborted(options?.signal);
     let text: string;
     try {
       text = await readFile(this.refPath(name), 'utf8');
@@ -321,8 +341,11 @@ export class LocalStore implements Store {
     name: string,
     expected: RefValue | null,
     next: string | null,
+    options?: OperationOptions,
   ): Promise<boolean> {
     const path = this.refPath(name);
+    assertValidRefTarget(next);
+    throwIfAborted(options?.signal);
     await ensureDir(dirname(path));
     const lock = await LockFile.acquire(`${path}.lock`, { what: `ref ${name}` });
     try {
@@ -350,7 +373,8 @@ export class LocalStore implements Store {
     }
   }
 
-  async listRefs(prefix: string): Promise<Map<string, RefValue>> {
+  async listRefs(prefix: string, options?: OperationOptions): Promise<Map<string, RefValue>> {
+    throwIfAborted(options?.signal);
     const refs = new Map<string, RefValue>();
     const walk = async (dir: string, name: string): Promise<void> => {
       for (const entry of await readdirOrEmpty(dir, true)) {

@@ -2,6 +2,7 @@ import { NotFoundError } from '../../errors/index.js';
 import {
   assertValidKey,
   assertValidRefName,
+  assertValidRefTarget,
   type ListedKey,
   type OperationOptions,
   type RefValue,
@@ -320,6 +321,7 @@ export class MultiStore implements Store {
     options?: OperationOptions,
   ): Promise<boolean> {
     assertValidRefName(name);
+    assertValidRefTarget(next);
     const swapped = await this.primary.compareAndSwapRef(name, expected, next, options);
     if (swapped) await this.mirrorRef(name, options);
     return swapped;

@@ -2,6 +2,7 @@ import {
   assertObjectKey,
   assertValidKey,
   assertValidRefName,
+  assertValidRefTarget,
   type AdoptResult,
   type BatchTransfer,
   type ListedKey,
@@ -152,7 +153,10 @@ export abstract class ForwardingStore implements Store {
     options?: OperationOptions,
   ): Promise<boolean> {
     return this.validated(
-      () => assertValidRefName(name),
+      () => {
+        assertValidRefName(name);
+        assertValidRefTarget(next);
+      },
       () =>
         this.pass({
           operation: 'compareAndSwapRef',

@@ -1,6 +1,7 @@
 import { MediagitError, StoreUnavailableError, isRetriable } from '../../errors/index.js';
 import {
   assertValidRefName,
+  assertValidRefTarget,
   type ListedKey,
   type OperationOptions,
   type RefValue,
@@ -229,6 +230,7 @@ export class RetryingStore extends ForwardingStore {
     options?: OperationOptions,
   ): Promise<boolean> {
     assertValidRefName(name);
+    assertValidRefTarget(next);
     const signal = options?.signal;
     const wanted = expected?.oid ?? null;
     const before = (await this.readRef(name, options))?.oid ?? null;

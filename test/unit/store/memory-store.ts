@@ -8,6 +8,8 @@ import {
   BASIC_CAPABILITIES,
   assertValidKey,
   assertValidRefName,
+  assertValidRefTarget,
+  throwIfAborted,
   type ListedKey,
   type OperationOptions,
   type RefValue,
@@ -29,34 +31,42 @@ export class MemoryStore implements Store {
   closed = false;
   private generation = 0;
 
-  private call<T>(op: StoreOperation, target: string, run: () => T | Promise<T>): Promise<T> {
+  private call<T>(
+    options: OperationOptions | undefined,
+    op: StoreOperation,
+    target: string,
+    run: () => T | Promise<T>,
+  ): Promise<T> {
+    throwIfAborted(options?.signal);
     this.calls[op] = (this.calls[op] ?? 0) + 1;
     return this.around(op, target, async () => run());
   }
 
-  async get(key: string, _options?: OperationOptions): Promise<Buffer> {
+  async get(key: string, options?: OperationOptions): Promise<Buffer> {
     assertValidKey(key);
-    return this.call('get', key, () => {
+    return this.call(options, 'get', key, () => {
       const data = this.objects.get(key);
       if (!data) throw new NotFoundError(key);
       return Buffer.from(data);
     });
   }
 
-  async put(key: string, data: Uint8Array, _options?: OperationOptions): Promise<void> {
+  async put(key: string, data: Uint8Array, options?: OperationOptions): Promise<void> {
     assertValidKey(key);
-    return this.call('put', key, () => {
+    return this.call(options, 'put', key, () => {
       if (!this.objects.has(key)) this.objects.set(key, Buffer.from(data));
     });
   }
 
-  async has(keys: readonly string[], _options?: OperationOptions): Promise<boolean[]> {
+  async has(keys: readonly string[], options?: OperationOptions): Promise<boolean[]> {
     for (const key of keys) assertValidKey(key);
-    return this.call('has', `${keys.length} keys`, () => keys.map((key) => this.objects.has(key)));
+    return this.call(options, 'has', `${keys.length} keys`, () =>
+      keys.map((key) => this.objects.has(key)),
+    );
   }
 
-  async *list(prefix: string, _options?: OperationOptions): AsyncIterable<ListedKey> {
-    const items = await this.call('list', prefix, () =>
+  async *list(prefix: string, options?: OperationOptions): AsyncIterable<ListedKey> {
+    const items = await this.call(options, 'list', prefix, () =>
       [...this.objects]
         .filter(([key]) => key.startsWith(prefix))
         .map(([key, data]) => ({ key, size: data.length })),
@@ -64,44 +74,50 @@ export class MemoryStore implements Store {
     yield* items;
   }
 
-  async delete(key: string, _options?: OperationOptions): Promise<void> {
+  async delete(key: string, options?: OperationOptions): Promise<void> {
     assertValidKey(key);
-    return this.call('delete', key, () => {
+    return this.call(options, 'delete', key, () => {
       this.objects.delete(key);
     });
   }
 
-  async readRef(name: string, _options?: OperationOptions): Promise<RefValue | null> {
+  async readRef(name: string, options?: OperationOptions): Promise<RefValue | null> {
     assertValidRefName(name);
-    return this.call('readRef', name, () => this.refs.get(name) ?? null);
+    return this.call(options, 'readRef', name, () => this.refs.get(name) ?? null);
   }
 
   async compareAndSwapRef(
     name: string,
     expected: RefValue | null,
     next: string | null,
-    _options?: OperationOptions,
+    options?: OperationOptions,
   ): Promise<boolean> {
     assertValidRefName(name);
-    return this.call('compareAndSwapRef', name, () => this.swap(name, expected, next));
+    assertValidRefTarget(next);
+    return this.call(options, 'compareAndSwapRef', name, () => this.swap(name, expected, next));
   }
 
-  /** The CAS itself, synchronous and so atomic; tests also use it to move a ref behind a wrapper's back. */
+  /**
+   * The CAS itself, synchronous and so atomic; tests also use it to move a ref behind a wrapper's
+   * back. A version equal to the OID gets value semantics, as the Store contract asks.
+   */
   swap(name: string, expected: RefValue | null, next: string | null): boolean {
     const current = this.refs.get(name) ?? null;
-    if (
+    const matches =
       current === null
-        ? expected !== null
-        : expected === null || expected.version !== current.version
-    )
-      return false;
+        ? expected === null
+        : expected !== null &&
+          (expected.version === current.version ||
+            (expected.version === expected.oid && expected.oid === current.oid));
+    if (!matches) return false;
     if (next === null) this.refs.delete(name);
     else this.refs.set(name, { oid: next, version: `v${++this.generation}` });
     return true;
   }
 
-  async listRefs(prefix: string, _options?: OperationOptions): Promise<Map<string, RefValue>> {
+  async listRefs(prefix: string, options?: OperationOptions): Promise<Map<string, RefValue>> {
     return this.call(
+      options,
       'listRefs',
       prefix,
       () => new Map([...this.refs].filter(([name]) => name.startsWith(prefix))),
