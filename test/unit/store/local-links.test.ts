@@ -1,5 +1,5 @@
 /**
- * The local fast path of LocalStore (Store.localFiles / adoptFiles): objects taken in from another
+ * The local fast path of LocalStore (capabilities.localFiles: lend / adopt): objects taken in from another
  * folder by hard link, or by an in-kernel copy where a link is impossible — simulated here with
  * the store's injectable `link`, never by mocking the filesystem — plus the wrappers forwarding it.
  */
