@@ -5,7 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { http, startTestServer, type TestServer } from '../support/server-harness.js';
+import {
+  describeRepository,
+  http,
+  startTestServer,
+  type TestServer,
+} from '../support/server-harness.js';
 
 interface Lock {
   id: string;
@@ -27,6 +32,7 @@ describe('mediagit server: locks', () => {
     bob = await server.token('art', 'write', 'bob');
     admin = await server.token('art', 'admin', 'carol');
     base = `${server.url}/art`;
+    await describeRepository(base, alice);
   });
   after(() => server.close());
 

@@ -337,6 +337,7 @@ describe('mediagit server: API keys and anonymous read', () => {
     const key = res.stdout.trim();
     assert.match(key, /^mgk_[0-9a-f]{16}_[0-9a-f]{64}$/);
     assert.ok(!res.stderr.includes(key));
+    await describeRepository(`${server.url}/keyed`, key);
     assert.equal(
       (await http(`${server.url}/keyed/locks`, { token: key, json: { path: 'by-key.psd' } }))
         .status,

@@ -151,6 +151,8 @@ describe('security: uploads', () => {
       body: randomBytes(100),
     });
     assert.equal(key.status, 409);
+    const lock = await http(`${base}/locks`, { token: writer, json: { path: 'scene.blend' } });
+    assert.equal(lock.status, 409);
     const pack = encodeTestPack([{ kind: 'chunk', ...victim }]);
     assert.equal((await http(`${base}/objects/pack`, { token: writer, body: pack })).status, 409);
     assert.equal(

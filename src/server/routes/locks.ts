@@ -17,6 +17,8 @@ const createEndpoint: Endpoint = {
     const body = await readJsonObject(ctx);
     const path = lockPath(body['path']);
     ctx.target = path;
+    // A lock is stored too (a ref and a record): like everything else, only after the descriptor.
+    await ctx.services.repos.require(ctx);
     const result = await createLock(await ctx.store(), path, ctx.identity.sub, withSignal(ctx));
     if (result.created) return json(201, { lock: result.lock });
     const holder = result.lock.owner === '' ? 'someone else' : result.lock.owner;
