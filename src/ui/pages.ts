@@ -4,8 +4,9 @@
  * versions) and renders it; cursors in the query string take the reader to the next page.
  */
 import type { Commit, Oid, TreeEntry } from '../objects/index.js';
-import { badRequest, notFound } from '../server/errors.js';
+import { badRequest } from '../server/errors.js';
 import { listLocks, lockIdOf, readLock } from '../server/locks.js';
+import { mapLimit } from '../util/limit.js';
 import type { PageResult, RepoRequest } from './context.js';
 import { readHead } from './content.js';
 import { Html, formatBytes, formatDate, html, page, query, type Crumb } from './html.js';
@@ -19,6 +20,8 @@ const HISTORY_PAGE = 20;
 const HISTORY_BUDGET = 2000;
 const TEXT_PREVIEW_BYTES = 256 * 1024;
 const CHANGES_SHOWN = 500;
+/** Branches and tags shown on the overview (each costs a commit read). */
+const REFS_SHOWN = 400;
 
 const short = (oid: Oid): string => oid.slice(0, 10);
 const firstLine = (message: string): string => message.split('\n', 1)[0] ?? '';
@@ -89,16 +92,14 @@ export async function overview(ctx: RepoRequest): Promise<PageResult> {
           <p class="sub">Nothing has been pushed to this repository yet.</p>`,
       ),
     );
-  const tips = await Promise.all(
-    [...heads, ...tags].slice(0, 400).map(async (ref) => {
-      try {
-        const resolved = await ctx.reader.resolve(ref.name);
-        return { ref, commit: resolved.commit, info: await ctx.reader.readCommit(resolved.commit) };
-      } catch {
-        return { ref, commit: ref.oid, info: null };
-      }
-    }),
-  );
+  const tips = await mapLimit([...heads, ...tags].slice(0, REFS_SHOWN), 16, async (ref) => {
+    try {
+      const commit = await ctx.reader.peel(ref.oid, ref.short);
+      return { ref, commit, info: await ctx.reader.readCommit(commit) };
+    } catch {
+      return { ref, commit: ref.oid, info: null };
+    }
+  });
   const table = (kind: 'branch' | 'tag', rows: typeof tips): Html =>
     rows.length === 0
       ? html`<p class="muted">No ${kind === 'branch' ? 'branches' : 'tags'}.</p>`
@@ -883,5 +884,3 @@ export function encryptedNotice(ctx: RepoRequest): PageResult {
     }),
   };
 }
-
-export { notFound };

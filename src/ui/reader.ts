@@ -170,7 +170,7 @@ export class RepositoryReader {
   }
 
   /** A commit ID, or a tag object's target. */
-  private async peel(oid: Oid, rev: string): Promise<Oid> {
+  async peel(oid: Oid, rev: string): Promise<Oid> {
     for (let depth = 0; depth < 8; depth++) {
       let stored: Buffer;
       try {

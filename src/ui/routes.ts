@@ -13,6 +13,7 @@
  */
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Counter, type Registry } from 'prom-client';
 import { NotFoundError } from '../errors/index.js';
@@ -27,7 +28,7 @@ import { CSS, JS } from './assets.js';
 import { contentStream, parseRange } from './content.js';
 import type { PageResult, RepoRequest } from './context.js';
 import type { UiDeps } from './deps.js';
-import { Html, formatDate, html, page, query } from './html.js';
+import { Html, html, page, query } from './html.js';
 import { contentDisposition, mediaTypeOf } from './media.js';
 import * as pages from './pages.js';
 import { RepositoryReader, pathSegments } from './reader.js';
@@ -46,7 +47,6 @@ import {
   Thumbnailer,
   type ThumbnailWidth,
 } from './thumbs.js';
-import { Readable } from 'node:stream';
 
 const OID = /^[0-9a-f]{64}$/;
 const REPO_LIST_PAGE = 100;
@@ -451,7 +451,6 @@ async function raw(ctx: RepoRequest): Promise<PageResult> {
       : parseRange(request.headers.range, manifest.size);
   if (answer.kind === 'malformed') throw badRequest('malformed Range header');
   if (answer.kind === 'unsatisfiable') {
-    reply.header('content-range', `bytes */${manifest.size}`);
     throw new HttpError(
       416,
       'bad_request',
@@ -478,7 +477,6 @@ async function raw(ctx: RepoRequest): Promise<PageResult> {
     reply.code(200);
     reply.header('content-length', String(manifest.size));
   }
-  if (request.method === 'HEAD') body.destroy();
   reply.send(body);
   return 'sent';
 }
@@ -600,5 +598,3 @@ async function localRepositories(root: string): Promise<string[]> {
   }
   return out;
 }
-
-export { formatDate };
