@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 // Runs the compiled test suites with Node's built-in runner, one group at a
-// time (unit, then e2e, then integration) so that slow groups never compete
+// time (unit, then e2e, then integration, then security) so that slow groups never compete
 // with fast ones for the two cores, and prints one combined summary.
 //
 // Usage: node scripts/run-tests.mjs [node/test-runner options] [FILTER...]
 //   Options (anything starting with "-") are passed to node, e.g.
 //   --test-name-pattern=chunk or --test-only.
-//   A FILTER is a group name (unit, e2e, integration) or keeps only test files
+//   A FILTER is a group name (unit, e2e, integration, security) or keeps only test files
 //   whose path contains it; it may name the TypeScript source
 //   (test/unit/foo.test.ts) or the compiled file (dist/test/unit/foo.test.js).
 import { spawn } from 'node:child_process';

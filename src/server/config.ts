@@ -187,11 +187,6 @@ function buildConfig(
     envBool(env, 'MEDIAGIT_API_KEY_ENABLED') ?? auth.boolean('api_keys') ?? false;
   const anonymousRead = auth.boolean('anonymous_read') ?? false;
 
-  const rateLimitRps = server.number('rate_limit_rps', 0.001, 1e9) ?? DEFAULTS.rateLimitRps;
-  const rateLimitBurst =
-    server.integer('rate_limit_burst', 1, 1e9) ??
-    Math.max(DEFAULTS.rateLimitBurst, Math.ceil(rateLimitRps));
-
   return {
     host,
     port,
@@ -200,22 +195,9 @@ function buildConfig(
     apiKeysEnabled,
     anonymousRead,
     storage: storageSpec(reader.table('storage'), base),
-    maxObjectBytes: server.integer('max_object_bytes', 1024, MAX_LIMIT) ?? DEFAULTS.maxObjectBytes,
-    maxPackBytes: server.integer('max_pack_bytes', 1024, MAX_LIMIT) ?? DEFAULTS.maxPackBytes,
-    rateLimitRps,
-    rateLimitBurst,
-    requestTimeoutMs:
-      (server.number('request_timeout_s', 1, 86_400) ?? DEFAULTS.requestTimeoutS) * 1000,
+    ...serverLimits(server),
     trustProxy: trustedProxies(server),
     allowForce: allowForce(server),
-    inflight: {
-      perIdentity:
-        server.integer('max_inflight_bytes_per_identity', 1024, 64 * 1024 * MiB) ??
-        DEFAULTS.inflightPerIdentity,
-      total: server.integer('max_inflight_bytes', 1024, 64 * 1024 * MiB) ?? DEFAULTS.inflightTotal,
-    },
-    bodyIdleTimeoutMs:
-      (server.number('body_idle_timeout_s', 0.1, 3600) ?? DEFAULTS.bodyIdleTimeoutS) * 1000,
     metrics: {
       enabled: envBool(env, 'MEDIAGIT_METRICS_ENABLED') ?? metrics.boolean('enabled') ?? false,
       port:
@@ -228,6 +210,40 @@ function buildConfig(
       return file === undefined ? null : resolve(base, file);
     })(),
     cwd,
+  };
+}
+
+type Limits = Pick<
+  ServerConfig,
+  | 'maxObjectBytes'
+  | 'maxPackBytes'
+  | 'rateLimitRps'
+  | 'rateLimitBurst'
+  | 'requestTimeoutMs'
+  | 'inflight'
+  | 'bodyIdleTimeoutMs'
+>;
+
+/** `[server]` sizes, rates and times: what one request, one client and the server may use. */
+function serverLimits(server: TableReader): Limits {
+  const rateLimitRps = server.number('rate_limit_rps', 0.001, 1e9) ?? DEFAULTS.rateLimitRps;
+  return {
+    maxObjectBytes: server.integer('max_object_bytes', 1024, MAX_LIMIT) ?? DEFAULTS.maxObjectBytes,
+    maxPackBytes: server.integer('max_pack_bytes', 1024, MAX_LIMIT) ?? DEFAULTS.maxPackBytes,
+    rateLimitRps,
+    rateLimitBurst:
+      server.integer('rate_limit_burst', 1, 1e9) ??
+      Math.max(DEFAULTS.rateLimitBurst, Math.ceil(rateLimitRps)),
+    requestTimeoutMs:
+      (server.number('request_timeout_s', 1, 86_400) ?? DEFAULTS.requestTimeoutS) * 1000,
+    inflight: {
+      perIdentity:
+        server.integer('max_inflight_bytes_per_identity', 1024, 64 * 1024 * MiB) ??
+        DEFAULTS.inflightPerIdentity,
+      total: server.integer('max_inflight_bytes', 1024, 64 * 1024 * MiB) ?? DEFAULTS.inflightTotal,
+    },
+    bodyIdleTimeoutMs:
+      (server.number('body_idle_timeout_s', 0.1, 3600) ?? DEFAULTS.bodyIdleTimeoutS) * 1000,
   };
 }
 
