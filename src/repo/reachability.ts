@@ -243,233 +243,182 @@ export async function walkReachable(
   roots: readonly Root[],
   options: WalkOptions = {},
 ): Promise<ReachableObjects> {
-  const result = emptyReachable();
-  const { odb, store } = repo;
-  const tolerant = options.tolerant ?? false;
-  const exclude = options.exclude ?? new Set<Oid>();
-  const depth = DEPTHS.indexOf(options.depth ?? 'chunks');
-  const checkChunks = (options.chunks ?? 'check') === 'check';
-  const batchSize = Math.max(1, options.chunkBatch ?? 512);
-  const visitor = options.visitor ?? {};
+  const walk = new ReachabilityWalk(repo, options);
+  const { history, content } = walk.sortRoots(roots);
+  const { rootTrees, boundary } = await walk.walkHistory(history);
+  if (walk.depth < DEPTHS.indexOf('trees')) return walk.result;
+  if (options.excludeBoundaryContent && boundary.size > 0) await walk.hideBoundary(boundary);
+  await walk.walkContent([...content, ...rootTrees], true);
+  await walk.flushChunks();
+  return walk.result;
+}
 
-  const report = (problem: ReachabilityProblem, error: unknown): void => {
-    if (!tolerant) throw error;
-    result.problems.push(problem);
-  };
+/** One walk's state; each phase of walkReachable is a method. */
+class ReachabilityWalk {
+  readonly result = emptyReachable();
+  readonly depth: number;
+  private readonly tolerant: boolean;
+  private readonly exclude: ReadonlySet<Oid>;
+  private readonly checkChunks: boolean;
+  private readonly batchSize: number;
+  private readonly visitor: ReachabilityVisitor;
+  private readonly runner: TaskRunner;
+  private pending: PendingChunk[] = [];
+  /** Skip sets for the boundary's own content (excludeBoundaryContent); null when unused. */
+  private hidden: { trees: Set<Oid>; manifests: Set<Oid>; chunks: Set<Oid> } | null = null;
+
+  constructor(
+    private readonly repo: Repository,
+    options: WalkOptions,
+  ) {
+    this.tolerant = options.tolerant ?? false;
+    this.exclude = options.exclude ?? new Set<Oid>();
+    this.depth = DEPTHS.indexOf(options.depth ?? 'chunks');
+    this.checkChunks = (options.chunks ?? 'check') === 'check';
+    this.batchSize = Math.max(1, options.chunkBatch ?? 512);
+    this.visitor = options.visitor ?? {};
+    this.runner = new TaskRunner(Math.max(1, options.concurrency ?? 8));
+  }
+
+  /** Records a problem (tolerant) or throws `error`. */
+  private report(problem: ReachabilityProblem, error: unknown): void {
+    if (!this.tolerant) throw error;
+    this.result.problems.push(problem);
+  }
 
   /** Reads one object; on a missing or corrupt object reports it and returns null. */
-  const attempt = async <T>(
+  private async attempt<T>(
     kind: ObjectKind,
     oid: Oid,
     where: string,
     read: () => Promise<T>,
-  ): Promise<T | null> => {
+  ): Promise<T | null> {
     try {
       return await read();
     } catch (err) {
       if (err instanceof ObjectMissingError)
-        report(
+        this.report(
           { kind, oid, problem: 'missing', reason: `${kind} is missing from the store`, where },
           err,
         );
       else if (err instanceof ObjectCorruptError)
-        report({ kind, oid, problem: 'corrupt', reason: corruptReason(err), where }, err);
+        this.report({ kind, oid, problem: 'corrupt', reason: corruptReason(err), where }, err);
       else throw err;
       return null;
     }
-  };
-
-  // ---- history: tags and commits ------------------------------------------------------------
-  const trees: ContentItem[] = [];
-  const boundary = new Set<Oid>();
-  const history: HistoryItem[] = [];
-  const content: ContentItem[] = [];
-  for (const root of roots) {
-    if (!isOid(root.oid)) {
-      const kind: ObjectKind = root.kind === 'object' ? 'commit' : root.kind;
-      report(
-        {
-          kind,
-          oid: root.oid,
-          problem: 'corrupt',
-          reason: 'not an object ID',
-          where: `from ${root.where}`,
-        },
-        new ObjectCorruptError(root.oid, `${root.where} does not hold an object ID`),
-      );
-    } else if (root.kind === 'tree' || root.kind === 'manifest') {
-      content.push({
-        kind: root.kind,
-        oid: root.oid,
-        path: root.path ?? '',
-        origin: root.where,
-        where: `from ${root.where}`,
-      });
-    } else history.push({ oid: root.oid, kind: root.kind, where: `from ${root.where}` });
   }
-  // Depth-first with an explicit stack: long histories never deepen the call stack.
-  history.reverse();
-  while (history.length > 0) {
-    const item = history.pop()!;
-    if (exclude.has(item.oid)) {
-      boundary.add(item.oid);
-      continue;
-    }
-    if (result.commits.has(item.oid) || result.tags.has(item.oid)) continue;
-    let kind: 'commit' | 'tag' = item.kind === 'tag' ? 'tag' : 'commit';
-    if (item.kind === 'object') {
-      const found = await attempt('commit', item.oid, item.where, async () => {
-        const k = await odb.kindOf(item.oid);
-        if (k === null) throw new ObjectMissingError(item.oid, 'commit');
-        return k;
-      });
-      if (found === null) {
-        result.commits.add(item.oid);
-        continue;
-      }
-      if (found !== 'commit' && found !== 'tag') {
-        report(
+
+  /** Roots split into history (refs, HEAD) and content (staged manifests); bad IDs reported. */
+  sortRoots(roots: readonly Root[]): { history: HistoryItem[]; content: ContentItem[] } {
+    const history: HistoryItem[] = [];
+    const content: ContentItem[] = [];
+    for (const root of roots) {
+      if (!isOid(root.oid)) {
+        const kind: ObjectKind = root.kind === 'object' ? 'commit' : root.kind;
+        this.report(
           {
-            kind: found,
-            oid: item.oid,
+            kind,
+            oid: root.oid,
             problem: 'corrupt',
-            reason: `is a ${found}, not a commit or tag`,
-            where: item.where,
+            reason: 'not an object ID',
+            where: `from ${root.where}`,
           },
-          new ObjectCorruptError(
-            item.oid,
-            `${item.where.replace(/^from /, '')} points at a ${found}, not a commit or tag`,
-          ),
+          new ObjectCorruptError(root.oid, `${root.where} does not hold an object ID`),
         );
-        continue;
-      }
-      kind = found;
+      } else if (root.kind === 'tree' || root.kind === 'manifest') {
+        content.push({
+          kind: root.kind,
+          oid: root.oid,
+          path: root.path ?? '',
+          origin: root.where,
+          where: `from ${root.where}`,
+        });
+      } else history.push({ oid: root.oid, kind: root.kind, where: `from ${root.where}` });
     }
-    if (kind === 'tag') {
-      result.tags.add(item.oid);
-      const tag = await attempt('tag', item.oid, item.where, () => odb.readTag(item.oid));
-      if (tag === null) continue;
-      await visitor.tag?.(item.oid, tag);
-      history.push({ oid: tag.object, kind: 'commit', where: `from tag ${tag.name}` });
-      continue;
-    }
-    result.commits.add(item.oid);
-    const commit = await attempt('commit', item.oid, item.where, () => odb.readCommit(item.oid));
-    if (commit === null) continue;
-    await visitor.commit?.(item.oid, commit);
-    const origin = `commit ${shortOid(item.oid)}`;
-    trees.push({ kind: 'tree', oid: commit.tree, path: '', origin });
-    for (let i = commit.parents.length - 1; i >= 0; i--)
-      history.push({ oid: commit.parents[i]!, kind: 'commit', where: `parent of ${origin}` });
+    return { history, content };
   }
-  if (depth < DEPTHS.indexOf('trees')) return result;
 
-  // ---- content: trees, manifests, chunks ----------------------------------------------------
-  const runner = new TaskRunner(Math.max(1, options.concurrency ?? 8));
-  let pending: PendingChunk[] = [];
-
-  const flushChunks = async (): Promise<void> => {
-    if (pending.length === 0) return;
-    const batch = pending;
-    pending = [];
-    const present = await store.has(batch.map((c) => chunkKey(c.oid)));
-    batch.forEach((c, i) => {
-      if (present[i]) return;
-      report(
-        {
-          kind: 'chunk',
-          oid: c.oid,
-          problem: 'missing',
-          reason: 'chunk is missing from the store',
-          where: `in manifest ${c.manifest} of ${c.path || '(unnamed file)'}`,
-        },
-        new ObjectMissingError(c.oid, 'chunk', {
-          hint: `it belongs to ${c.path || `manifest ${c.manifest}`}; run 'mediagit fsck' to check the repository`,
-        }),
-      );
-    });
-  };
-
-  /** Skip sets for the boundary's own content (excludeBoundaryContent); null when unused. */
-  let hidden: { trees: Set<Oid>; manifests: Set<Oid>; chunks: Set<Oid> } | null = null;
-
-  const describe = (item: ContentItem): string =>
-    item.where ??
-    (item.kind === 'tree'
-      ? item.path === ''
-        ? `root tree of ${item.origin}`
-        : `for folder ${item.path}/ in ${item.origin}`
-      : `for ${item.path} in ${item.origin}`);
-
-  const visitContent = async (
-    item: ContentItem,
-    stack: ContentItem[],
-    collect: boolean,
-  ): Promise<void> => {
-    if (item.kind === 'tree') {
-      const entries = collect
-        ? await attempt('tree', item.oid, describe(item), () => odb.readTree(item.oid))
-        : await ignoreDamage(odb.readTree(item.oid));
-      if (entries === null) return;
-      if (collect) await visitor.tree?.(item.oid, entries, item.path);
-      for (let i = entries.length - 1; i >= 0; i--) {
-        const entry = entries[i]!;
-        const path = item.path === '' ? entry.name : `${item.path}/${entry.name}`;
-        if (entry.type === 'dir')
-          stack.push({ kind: 'tree', oid: entry.oid, path, origin: item.origin });
-        else if (depth >= DEPTHS.indexOf('manifests'))
-          stack.push({ kind: 'manifest', oid: entry.oid, path, origin: item.origin });
-      }
-      return;
-    }
-    const manifest = collect
-      ? await attempt('manifest', item.oid, describe(item), () => odb.readManifest(item.oid))
-      : await ignoreDamage(odb.readManifest(item.oid));
-    if (manifest === null) return;
-    if (collect) await visitor.manifest?.(item.oid, manifest, item.path);
-    if (depth < DEPTHS.indexOf('chunks')) return;
-    for (const chunk of manifest.chunks) {
-      if (!collect) {
-        hidden!.chunks.add(chunk.oid);
+  /**
+   * Tags and commits, depth-first with an explicit stack (long histories never deepen the call
+   * stack). Returns the root trees met and the excluded commits the walk stopped at.
+   */
+  async walkHistory(
+    roots: readonly HistoryItem[],
+  ): Promise<{ rootTrees: ContentItem[]; boundary: Set<Oid> }> {
+    const rootTrees: ContentItem[] = [];
+    const boundary = new Set<Oid>();
+    const stack = [...roots].reverse();
+    while (stack.length > 0) {
+      const item = stack.pop()!;
+      if (this.exclude.has(item.oid)) {
+        boundary.add(item.oid);
         continue;
       }
-      if (result.chunks.has(chunk.oid) || hidden?.chunks.has(chunk.oid)) continue;
-      result.chunks.add(chunk.oid);
-      result.chunkBytes += chunk.size;
-      // A sparse clone lacks the chunks of paths outside its include patterns by design.
-      if (!checkChunks || repo.isSparseExcluded(item.path)) continue;
-      pending.push({ oid: chunk.oid, manifest: item.oid, path: item.path });
-      if (pending.length >= batchSize) await flushChunks();
-    }
-  };
-
-  /** Depth-first over trees and manifests with bounded concurrency; `collect` false marks the boundary. */
-  const walkContent = async (starts: ContentItem[], collect: boolean): Promise<void> => {
-    const stack = [...starts].reverse();
-    const seenTrees = collect ? result.trees : hidden!.trees;
-    const seenManifests = collect ? result.manifests : hidden!.manifests;
-    while (stack.length > 0 || !runner.idle) {
-      runner.check();
-      while (stack.length > 0 && !runner.full) {
-        const item = stack.pop()!;
-        const seen = item.kind === 'tree' ? seenTrees : seenManifests;
-        if (seen.has(item.oid)) continue;
-        if (
-          collect &&
-          hidden &&
-          (item.kind === 'tree' ? hidden.trees : hidden.manifests).has(item.oid)
-        )
-          continue;
-        seen.add(item.oid);
-        runner.start(() => visitContent(item, stack, collect));
+      if (this.result.commits.has(item.oid) || this.result.tags.has(item.oid)) continue;
+      const kind = item.kind === 'object' ? await this.kindOfRef(item) : item.kind;
+      if (kind === null) continue;
+      if (kind === 'tag') {
+        this.result.tags.add(item.oid);
+        const tag = await this.attempt('tag', item.oid, item.where, () =>
+          this.repo.odb.readTag(item.oid),
+        );
+        if (tag === null) continue;
+        await this.visitor.tag?.(item.oid, tag);
+        stack.push({ oid: tag.object, kind: 'commit', where: `from tag ${tag.name}` });
+        continue;
       }
-      if (!runner.idle) await runner.waitOne();
+      this.result.commits.add(item.oid);
+      const commit = await this.attempt('commit', item.oid, item.where, () =>
+        this.repo.odb.readCommit(item.oid),
+      );
+      if (commit === null) continue;
+      await this.visitor.commit?.(item.oid, commit);
+      const origin = `commit ${shortOid(item.oid)}`;
+      rootTrees.push({ kind: 'tree', oid: commit.tree, path: '', origin });
+      for (let i = commit.parents.length - 1; i >= 0; i--)
+        stack.push({ oid: commit.parents[i]!, kind: 'commit', where: `parent of ${origin}` });
     }
-    await runner.drain();
-  };
+    return { rootTrees, boundary };
+  }
 
-  if (options.excludeBoundaryContent && boundary.size > 0) {
-    hidden = { trees: new Set(), manifests: new Set(), chunks: new Set() };
+  /**
+   * What a ref names: a commit or a tag. Null when it is neither (reported; a missing object is
+   * also recorded as a commit so it is not reported twice).
+   */
+  private async kindOfRef(item: HistoryItem): Promise<'commit' | 'tag' | null> {
+    const found = await this.attempt('commit', item.oid, item.where, async () => {
+      const k = await this.repo.odb.kindOf(item.oid);
+      if (k === null) throw new ObjectMissingError(item.oid, 'commit');
+      return k;
+    });
+    if (found === null) {
+      this.result.commits.add(item.oid);
+      return null;
+    }
+    if (found === 'commit' || found === 'tag') return found;
+    this.report(
+      {
+        kind: found,
+        oid: item.oid,
+        problem: 'corrupt',
+        reason: `is a ${found}, not a commit or tag`,
+        where: item.where,
+      },
+      new ObjectCorruptError(
+        item.oid,
+        `${item.where.replace(/^from /, '')} points at a ${found}, not a commit or tag`,
+      ),
+    );
+    return null;
+  }
+
+  /**
+   * excludeBoundaryContent: walks the content of the commits the walk stopped at, without
+   * collecting it, so the main content walk leaves out what the other side already has.
+   */
+  async hideBoundary(boundary: ReadonlySet<Oid>): Promise<void> {
+    const { odb } = this.repo;
+    this.hidden = { trees: new Set(), manifests: new Set(), chunks: new Set() };
     const starts: ContentItem[] = [];
     for (const oid of boundary) {
       let target = oid;
@@ -487,9 +436,116 @@ export async function walkReachable(
           origin: `commit ${shortOid(target)}`,
         });
     }
-    await walkContent(starts, false);
+    await this.walkContent(starts, false);
   }
-  await walkContent([...content, ...trees], true);
-  await flushChunks();
-  return result;
+
+  /** Depth-first over trees and manifests with bounded concurrency; `collect` false marks the boundary. */
+  async walkContent(starts: readonly ContentItem[], collect: boolean): Promise<void> {
+    const { runner, hidden } = this;
+    const stack = [...starts].reverse();
+    const seenTrees = collect ? this.result.trees : hidden!.trees;
+    const seenManifests = collect ? this.result.manifests : hidden!.manifests;
+    while (stack.length > 0 || !runner.idle) {
+      runner.check();
+      while (stack.length > 0 && !runner.full) {
+        const item = stack.pop()!;
+        const seen = item.kind === 'tree' ? seenTrees : seenManifests;
+        if (seen.has(item.oid)) continue;
+        if (
+          collect &&
+          hidden &&
+          (item.kind === 'tree' ? hidden.trees : hidden.manifests).has(item.oid)
+        )
+          continue;
+        seen.add(item.oid);
+        runner.start(() =>
+          item.kind === 'tree'
+            ? this.visitTree(item, stack, collect)
+            : this.visitManifest(item, collect),
+        );
+      }
+      if (!runner.idle) await runner.waitOne();
+    }
+    await runner.drain();
+  }
+
+  private async visitTree(
+    item: ContentItem,
+    stack: ContentItem[],
+    collect: boolean,
+  ): Promise<void> {
+    const { odb } = this.repo;
+    const entries = collect
+      ? await this.attempt('tree', item.oid, describe(item), () => odb.readTree(item.oid))
+      : await ignoreDamage(odb.readTree(item.oid));
+    if (entries === null) return;
+    if (collect) await this.visitor.tree?.(item.oid, entries, item.path);
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const entry = entries[i]!;
+      const path = item.path === '' ? entry.name : `${item.path}/${entry.name}`;
+      if (entry.type === 'dir')
+        stack.push({ kind: 'tree', oid: entry.oid, path, origin: item.origin });
+      else if (this.depth >= DEPTHS.indexOf('manifests'))
+        stack.push({ kind: 'manifest', oid: entry.oid, path, origin: item.origin });
+    }
+  }
+
+  private async visitManifest(item: ContentItem, collect: boolean): Promise<void> {
+    const { odb } = this.repo;
+    const manifest = collect
+      ? await this.attempt('manifest', item.oid, describe(item), () => odb.readManifest(item.oid))
+      : await ignoreDamage(odb.readManifest(item.oid));
+    if (manifest === null) return;
+    if (collect) await this.visitor.manifest?.(item.oid, manifest, item.path);
+    if (this.depth < DEPTHS.indexOf('chunks')) return;
+    const { result, hidden } = this;
+    for (const chunk of manifest.chunks) {
+      if (!collect) {
+        hidden!.chunks.add(chunk.oid);
+        continue;
+      }
+      if (result.chunks.has(chunk.oid) || hidden?.chunks.has(chunk.oid)) continue;
+      result.chunks.add(chunk.oid);
+      result.chunkBytes += chunk.size;
+      // A sparse clone lacks the chunks of paths outside its include patterns by design.
+      if (!this.checkChunks || this.repo.isSparseExcluded(item.path)) continue;
+      this.pending.push({ oid: chunk.oid, manifest: item.oid, path: item.path });
+      if (this.pending.length >= this.batchSize) await this.flushChunks();
+    }
+  }
+
+  /** Checks the pending chunks' presence in one batch; reports the missing ones. */
+  async flushChunks(): Promise<void> {
+    if (this.pending.length === 0) return;
+    const batch = this.pending;
+    this.pending = [];
+    const present = await this.repo.store.has(batch.map((c) => chunkKey(c.oid)));
+    batch.forEach((c, i) => {
+      if (present[i]) return;
+      this.report(
+        {
+          kind: 'chunk',
+          oid: c.oid,
+          problem: 'missing',
+          reason: 'chunk is missing from the store',
+          where: `in manifest ${c.manifest} of ${c.path || '(unnamed file)'}`,
+        },
+        new ObjectMissingError(c.oid, 'chunk', {
+          hint: `it belongs to ${c.path || `manifest ${c.manifest}`}; run 'mediagit fsck' to check the repository`,
+        }),
+      );
+    });
+  }
+}
+
+/** Where a tree or manifest was met, for problem reports. */
+function describe(item: ContentItem): string {
+  return (
+    item.where ??
+    (item.kind === 'tree'
+      ? item.path === ''
+        ? `root tree of ${item.origin}`
+        : `for folder ${item.path}/ in ${item.origin}`
+      : `for ${item.path} in ${item.origin}`)
+  );
 }

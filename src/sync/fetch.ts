@@ -1,13 +1,21 @@
 import { ObjectCorruptError } from '../errors/index.js';
-import { decodeCommit, decodeManifest, decodeTag, decodeTree, type Oid } from '../objects/index.js';
-import type { ProgressSink, Repository } from '../repo/index.js';
-import type { Store } from '../store/index.js';
-import { mapLimit } from '../util/limit.js';
 import {
+  decodeCommit,
+  decodeManifest,
+  decodeTag,
+  decodeTree,
+  type ObjectKind,
+  type Oid,
+} from '../objects/index.js';
+import type { ProgressSink, Repository } from '../repo/index.js';
+import { objectKey, type Store } from '../store/index.js';
+import { Semaphore, mapLimit } from '../util/limit.js';
+import { DEFAULT_PARKING_WINDOW, ParkedObjects, type ParkingWindow } from './parked.js';
+import {
+  BATCH_OBJECTS,
   TRANSFER_CONCURRENCY,
   canAdopt,
   copyObjects,
-  fetchVerified,
   missingOn,
   openFetched,
   readMany,
@@ -27,20 +35,33 @@ export interface FetchOptions {
    * false reads and verifies every one. Default true.
    */
   readonly hardlinks?: boolean;
+  /**
+   * How many fetched structured objects may wait in memory (DEFAULT_PARKING_WINDOW). Besides those,
+   * only the ones in flight are: one batch being fetched (BATCH_OBJECTS, or fewer than the window)
+   * or TRANSFER_CONCURRENCY being fetched or stored one by one.
+   */
+  readonly window?: ParkingWindow;
+  /** Told the number of fetched structured objects in memory each time it changes. */
+  readonly onHeld?: (objects: number) => void;
 }
 
-interface Held {
+/** An object named by a tree, with the repository path it was first met at. */
+interface PathedOid {
   readonly oid: Oid;
-  readonly stored: Buffer;
-  /** For commits: parents, so they can be written before their children. */
-  readonly parents?: readonly Oid[];
+  readonly path: string;
 }
 
 /**
  * Brings every object reachable from `tips` (commits or annotated tags on the remote) into the
- * local store, verifying each one. Objects are written children first — chunks, manifests,
- * trees, commits, tags — so the local invariant "an object present means everything it points
- * to is present" holds even if the fetch is interrupted; a re-run fetches only what is missing.
+ * local store, verifying each one. Objects are stored children first — chunks, manifests, trees,
+ * commits, tags — so the local invariant "an object present means everything it points to is
+ * present" holds even if the fetch is interrupted; a re-run fetches only what is missing.
+ *
+ * Phases: the history (tags and commits), the content (trees and manifests, level by level), the
+ * chunks, then the structured objects in dependency order. Structured objects wait between being
+ * verified and being stored in a bounded window (ParkedObjects), so a long history costs disk in
+ * the repository's tmp folder rather than memory; what stays in memory for the whole fetch is
+ * OIDs (what was seen, which chunks to get, what depends on what).
  */
 export async function fetchObjects(
   repo: Repository,
@@ -48,166 +69,248 @@ export async function fetchObjects(
   tips: readonly Oid[],
   options: FetchOptions,
 ): Promise<TransferStats> {
-  const stats: TransferStats = { objects: 0, bytes: 0 };
-  const local = repo.store;
-  const odb = repo.odb;
-  const have = async (kind: 'commit' | 'tag' | 'tree' | 'manifest', oid: Oid): Promise<boolean> =>
-    (await odb.has(kind, [oid]))[0] === true;
-  /** The items whose object the local store lacks (one local batch query). */
-  const absent = async <T extends { oid: Oid }>(
+  const run = new FetchRun(repo, remote, options);
+  try {
+    const rootTrees = await run.fetchHistory(tips);
+    await run.fetchContent(rootTrees);
+    await run.fetchChunks();
+    await run.storeParked();
+    return run.stats;
+  } finally {
+    await run.parked.clear();
+  }
+}
+
+class FetchRun {
+  readonly stats: TransferStats = { objects: 0, bytes: 0 };
+  readonly parked: ParkedObjects;
+  private readonly window: ParkingWindow;
+  private held = 0;
+  private readonly seen = new Set<Oid>();
+  private readonly chunks = new Set<Oid>();
+  /** Fetched this run, in the order met: manifests, trees (level by level), then history. */
+  private readonly manifests: Oid[] = [];
+  private readonly trees: Oid[] = [];
+  private readonly history: Oid[] = [];
+  /** For each fetched tree, its folders; for each commit, its parents; for a tag, its object. */
+  private readonly treeDeps = new Map<Oid, readonly Oid[]>();
+  private readonly historyDeps = new Map<Oid, readonly Oid[]>();
+
+  constructor(
+    private readonly repo: Repository,
+    private readonly remote: Store,
+    private readonly options: FetchOptions,
+  ) {
+    this.window = options.window ?? DEFAULT_PARKING_WINDOW;
+    this.parked = new ParkedObjects(repo.path('tmp'), this.window, (change) => this.hold(change));
+  }
+
+  /** Tags and commits the local store lacks, wave by wave from the tips; returns their root trees. */
+  async fetchHistory(tips: readonly Oid[]): Promise<Oid[]> {
+    const rootTrees: Oid[] = [];
+    let frontier = [...tips];
+    while (frontier.length > 0) {
+      const wave: Oid[] = [];
+      for (const oid of frontier) {
+        if (this.seen.has(oid)) continue;
+        this.seen.add(oid);
+        if ((await this.repo.odb.kindOf(oid)) === null) wave.push(oid);
+      }
+      frontier = [];
+      await this.fetchEach(wave, ['commit', 'tag'], async (oid, kind, plain) => {
+        this.history.push(oid);
+        if (kind === 'tag') {
+          const tag = decodeOrCorrupt(oid, 'tag', () => decodeTag(plain));
+          this.historyDeps.set(oid, [tag.object]);
+          frontier.push(tag.object);
+          return;
+        }
+        const commit = decodeOrCorrupt(oid, 'commit', () => decodeCommit(plain));
+        this.historyDeps.set(oid, commit.parents);
+        rootTrees.push(commit.tree);
+        frontier.push(...commit.parents);
+      });
+    }
+    return rootTrees;
+  }
+
+  /** Trees and manifests the local store lacks, level by level; notes the chunks the chosen files need. */
+  async fetchContent(rootTrees: readonly Oid[]): Promise<void> {
+    const visitedTrees = new Set<Oid>();
+    const visitedManifests = new Set<Oid>();
+    let level: PathedOid[] = rootTrees.map((oid) => ({ oid, path: '' }));
+    while (level.length > 0) {
+      const folders: PathedOid[] = [];
+      const files: PathedOid[] = [];
+      const trees = level.filter((t) => !visitedTrees.has(t.oid) && visitedTrees.add(t.oid));
+      await this.fetchAbsent('tree', trees, (item, plain) => {
+        const entries = decodeOrCorrupt(item.oid, 'tree', () => decodeTree(plain));
+        this.trees.push(item.oid);
+        const dirs: Oid[] = [];
+        for (const e of entries) {
+          const path = item.path === '' ? e.name : `${item.path}/${e.name}`;
+          if (e.type === 'dir') {
+            dirs.push(e.oid);
+            folders.push({ oid: e.oid, path });
+          } else files.push({ oid: e.oid, path });
+        }
+        this.treeDeps.set(item.oid, dirs);
+      });
+      const manifests = files.filter(
+        (f) => !visitedManifests.has(f.oid) && visitedManifests.add(f.oid),
+      );
+      const present = await this.fetchAbsent('manifest', manifests, (file, plain) => {
+        const manifest = decodeOrCorrupt(file.oid, 'manifest', () => decodeManifest(plain));
+        this.manifests.push(file.oid);
+        if (this.wanted(file.path)) for (const c of manifest.chunks) this.chunks.add(c.oid);
+      });
+      // A sparse clone may hold the manifest but not yet the chunks of a newly included file.
+      if (this.options.include)
+        await mapLimit(
+          present.filter((file) => this.wanted(file.path)),
+          TRANSFER_CONCURRENCY,
+          async (file) => {
+            for (const c of (await this.repo.odb.readManifest(file.oid)).chunks)
+              this.chunks.add(c.oid);
+          },
+        );
+      level = folders;
+    }
+  }
+
+  /**
+   * Chunks the local store lacks, in parallel, each verified before it is written — or, from a
+   * folder remote, hard-linked unverified, to be verified by whatever reads them (checkout, fsck).
+   */
+  async fetchChunks(): Promise<void> {
+    const local = this.repo.store;
+    const missing = await missingOn(local, 'chunk', this.chunks);
+    const copy: CopyOptions =
+      this.options.hardlinks === undefined ? {} : { hardlinks: this.options.hardlinks };
+    // Chunks that arrive as bytes are verified and written on the repository's chunk workers:
+    // every core, and none of the decrypted or decoded copies left on this thread for the collector.
+    const ctx =
+      missing.length >= WORKERS_WORTH_CHUNKS && !canAdopt(this.remote, local, copy)
+        ? this.repo.contentContext({ workers: true })
+        : null;
+    const { progress } = this.options;
+    progress.start('fetch', missing.length, 0);
+    try {
+      await copyObjects(this.remote, local, 'chunk', missing, this.repo.odb, progress, this.stats, {
+        ...copy,
+        ...(ctx?.workers ? { workers: ctx.workers } : {}),
+      });
+    } finally {
+      progress.stop();
+      await ctx?.close();
+    }
+  }
+
+  /** Every parked object into the store, each after what it points to: manifests, trees, history. */
+  async storeParked(): Promise<void> {
+    await this.storeInOrder(this.manifests, new Map());
+    // Deepest levels first: a tree's folders are almost always stored by the time it is reached.
+    await this.storeInOrder([...this.trees].reverse(), this.treeDeps);
+    await this.storeInOrder([...this.history].reverse(), this.historyDeps);
+  }
+
+  private wanted(path: string): boolean {
+    return this.options.include ? this.options.include(path) : true;
+  }
+
+  private hold(change: number): void {
+    if (change === 0) return;
+    this.held += change;
+    this.options.onHeld?.(this.held);
+  }
+
+  /**
+   * Fetches the items whose object the local store lacks and hands each, verified, to `take`;
+   * returns the items the store already has.
+   */
+  private async fetchAbsent<T extends PathedOid>(
     kind: 'tree' | 'manifest',
     items: readonly T[],
-  ): Promise<T[]> => {
-    const present = await odb.has(
+    take: (item: T, plain: Buffer) => void,
+  ): Promise<T[]> {
+    const present = await this.repo.odb.has(
       kind,
       items.map((i) => i.oid),
     );
-    return items.filter((_, i) => !present[i]);
-  };
-
-  // 1. History: tags and commits not present locally.
-  const tags: Held[] = [];
-  const commits: Held[] = [];
-  const rootTrees: Oid[] = [];
-  const seen = new Set<Oid>();
-  // Wave by wave (every object the previous wave pointed at), so a store that batches fetches a
-  // whole wave — several tips, the parents of merges — in one request.
-  let frontier = [...tips];
-  while (frontier.length > 0) {
-    const wave: Oid[] = [];
-    for (const oid of frontier) {
-      if (seen.has(oid)) continue;
-      seen.add(oid);
-      if ((await odb.kindOf(oid)) === null) wave.push(oid);
-    }
-    frontier = [];
-    const batched =
-      remote.capabilities.batch && wave.length > 1
-        ? await readMany(
-            remote,
-            wave.map((oid) => `objects/${oid}`),
-          )
-        : null;
-    for (const oid of wave) {
-      const got = batched
-        ? await openFetched(oid, batched.get(`objects/${oid}`)!, ['commit', 'tag'], odb)
-        : await fetchVerified(remote, oid, ['commit', 'tag'], odb);
-      stats.objects++;
-      stats.bytes += got.stored.length;
-      if (got.kind === 'tag') {
-        tags.push({ oid, stored: got.stored });
-        frontier.push(decodeOrCorrupt(oid, 'tag', () => decodeTag(got.plain)).object);
-        continue;
-      }
-      const commit = decodeOrCorrupt(oid, 'commit', () => decodeCommit(got.plain));
-      commits.push({ oid, stored: got.stored, parents: commit.parents });
-      rootTrees.push(commit.tree);
-      frontier.push(...commit.parents);
-    }
-  }
-
-  // 2. Trees and manifests, breadth by breadth; collect the chunks the chosen files need.
-  const trees: Held[][] = [];
-  const manifests: Held[] = [];
-  const chunks = new Set<Oid>();
-  const visitedTrees = new Set<Oid>();
-  const visitedManifests = new Set<Oid>();
-  let level: { oid: Oid; path: string }[] = rootTrees.map((oid) => ({ oid, path: '' }));
-  while (level.length > 0) {
-    const next: { oid: Oid; path: string }[] = [];
-    const fileRefs: { oid: Oid; path: string }[] = [];
-    const fetched: Held[] = [];
-    const todo = level.filter((t) => !visitedTrees.has(t.oid) && visitedTrees.add(t.oid));
-    const treesBatched = remote.capabilities.batch
-      ? await readMany(
-          remote,
-          (await absent('tree', todo)).map((t) => `objects/${t.oid}`),
-        )
-      : null;
-    await mapLimit(todo, TRANSFER_CONCURRENCY, async (item) => {
-      if (await have('tree', item.oid)) return;
-      const stored =
-        treesBatched?.get(`objects/${item.oid}`) ?? (await remote.get(`objects/${item.oid}`));
-      const plain = await odb.openStored('tree', item.oid, stored);
-      const entries = decodeOrCorrupt(item.oid, 'tree', () => decodeTree(plain));
-      fetched.push({ oid: item.oid, stored });
-      stats.objects++;
-      stats.bytes += stored.length;
-      for (const e of entries) {
-        const path = item.path === '' ? e.name : `${item.path}/${e.name}`;
-        if (e.type === 'dir') next.push({ oid: e.oid, path });
-        else fileRefs.push({ oid: e.oid, path });
-      }
-    });
-    trees.push(fetched);
-    const files = fileRefs.filter(
-      (f) => !visitedManifests.has(f.oid) && visitedManifests.add(f.oid),
+    const byOid = new Map(items.filter((_, i) => !present[i]).map((i) => [i.oid, i]));
+    await this.fetchEach([...byOid.keys()], [kind], async (oid, _kind, plain) =>
+      take(byOid.get(oid)!, plain),
     );
-    const manifestsBatched = remote.capabilities.batch
-      ? await readMany(
-          remote,
-          (await absent('manifest', files)).map((f) => `objects/${f.oid}`),
-        )
-      : null;
-    await mapLimit(files, TRANSFER_CONCURRENCY, async (file) => {
-      const wanted = options.include ? options.include(file.path) : true;
-      if (await have('manifest', file.oid)) {
-        // A sparse clone may hold the manifest but not yet the chunks of a newly included file.
-        if (wanted && options.include)
-          for (const c of (await odb.readManifest(file.oid)).chunks) chunks.add(c.oid);
-        return;
-      }
-      const stored =
-        manifestsBatched?.get(`objects/${file.oid}`) ?? (await remote.get(`objects/${file.oid}`));
-      const plain = await odb.openStored('manifest', file.oid, stored);
-      const manifest = decodeOrCorrupt(file.oid, 'manifest', () => decodeManifest(plain));
-      manifests.push({ oid: file.oid, stored });
-      stats.objects++;
-      stats.bytes += stored.length;
-      if (wanted) for (const c of manifest.chunks) chunks.add(c.oid);
-    });
-    level = next;
+    return items.filter((_, i) => present[i]);
   }
 
-  // 3. Chunks the local store lacks, in parallel, each verified before it is written — or, from a
-  // folder remote, hard-linked unverified, to be verified by whatever reads them (checkout, fsck).
-  const missing = await missingOn(local, 'chunk', chunks);
-  const copy: CopyOptions = options.hardlinks === undefined ? {} : { hardlinks: options.hardlinks };
-  // Chunks that arrive as bytes are verified and written on the repository's chunk workers: every
-  // core, and none of the decrypted or decoded copies left on this thread for the collector.
-  const ctx =
-    missing.length >= WORKERS_WORTH_CHUNKS && !canAdopt(remote, local, copy)
-      ? repo.contentContext({ workers: true })
-      : null;
-  options.progress.start('fetch', missing.length, 0);
-  try {
-    await copyObjects(remote, local, 'chunk', missing, odb, options.progress, stats, {
-      ...copy,
-      ...(ctx?.workers ? { workers: ctx.workers } : {}),
-    });
-  } finally {
-    options.progress.stop();
-    await ctx?.close();
-  }
-
-  // 4. Structured objects, dependencies first.
-  const write = (items: Held[]): Promise<unknown> =>
-    mapLimit(items, TRANSFER_CONCURRENCY, (h) => local.put(`objects/${h.oid}`, h.stored));
-  await write(manifests);
-  for (let i = trees.length - 1; i >= 0; i--) await write(trees[i]!);
-  const pendingCommits = new Map(commits.map((c) => [c.oid, c]));
-  const writeCommit = async (c: Held): Promise<void> => {
-    if (!pendingCommits.delete(c.oid)) return;
-    for (const parent of c.parents ?? []) {
-      const held = pendingCommits.get(parent);
-      if (held) await writeCommit(held);
+  /**
+   * Fetches `oids` (structured objects of the `expected` kinds) a window at a time, in batches where
+   * the remote takes them; each is verified, handed to `take`, and parked.
+   */
+  private async fetchEach(
+    oids: readonly Oid[],
+    expected: readonly ObjectKind[],
+    take: (oid: Oid, kind: ObjectKind, plain: Buffer) => void | Promise<void>,
+  ): Promise<void> {
+    const step = Math.max(1, Math.min(BATCH_OBJECTS, this.window.objects));
+    for (let i = 0; i < oids.length; i += step) {
+      const slice = oids.slice(i, i + step);
+      const batched =
+        this.remote.capabilities.batch && slice.length > 1
+          ? await readMany(this.remote, slice.map(objectKey))
+          : null;
+      this.hold(batched?.size ?? 0);
+      await mapLimit(slice, TRANSFER_CONCURRENCY, async (oid) => {
+        let stored = batched?.get(objectKey(oid));
+        if (stored) batched!.delete(objectKey(oid));
+        else {
+          stored = await this.remote.get(objectKey(oid));
+          this.hold(1);
+        }
+        try {
+          const got = await openFetched(oid, stored, expected, this.repo.odb);
+          this.stats.objects++;
+          this.stats.bytes += stored.length;
+          await take(oid, got.kind, got.plain);
+        } catch (err) {
+          this.hold(-1);
+          throw err;
+        }
+        await this.parked.park(oid, stored);
+      });
     }
-    await local.put(`objects/${c.oid}`, c.stored);
-  };
-  // Iterative over roots; recursion depth is bounded by chains of commits fetched in one go.
-  for (const c of [...commits].reverse()) await writeCommit(c);
-  await write(tags);
-  return stats;
+  }
+
+  /**
+   * Stores the parked objects `order` names, each once those of its `deps` parked in this run are
+   * stored. At most TRANSFER_CONCURRENCY are being written at once.
+   */
+  private async storeInOrder(
+    order: readonly Oid[],
+    deps: ReadonlyMap<Oid, readonly Oid[]>,
+  ): Promise<void> {
+    const local = this.repo.store;
+    const writing = new Semaphore(TRANSFER_CONCURRENCY);
+    const stored = new Map<Oid, Promise<void>>();
+    const store = (oid: Oid): Promise<void> => {
+      let done = stored.get(oid);
+      if (!done) {
+        done = (async () => {
+          // Past this await, a chain of dependencies unwinds one microtask per link instead of
+          // one stack frame per link (a long history fetched newest first).
+          await Promise.resolve();
+          await Promise.all((deps.get(oid) ?? []).filter((d) => deps.has(d)).map(store));
+          await writing.run(() =>
+            this.parked.unpark(oid, (bytes) => local.put(objectKey(oid), bytes)),
+          );
+        })();
+        stored.set(oid, done);
+      }
+      return done;
+    };
+    await mapLimit(order, TRANSFER_CONCURRENCY, store);
+  }
 }
 
 function decodeOrCorrupt<T>(oid: Oid, kind: string, decode: () => T): T {
