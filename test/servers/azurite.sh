@@ -50,11 +50,9 @@ start() {
   # --disableTelemetry: Azurite otherwise reports usage over the network.
   # --skipApiVersionCheck: the SDK may be newer than the Azurite release.
   # --loose: ignore headers Azurite does not implement instead of failing the request.
-  # --blobKeepAliveTimeout: Azurite closes idle connections after 5 s, far sooner than Azure does;
-  # on a loaded machine a client then reuses a pooled connection just as Azurite drops it, and a
-  # test fails with ECONNRESET that the real service would not cause.
-  nohup node "$bin" \
-    --blobHost "$HOST" --blobPort "$PORT" --blobKeepAliveTimeout 120 \
+  # azurite-keepalive.cjs: idle connections stay open 120 s, not 5 s (see that file).
+  nohup node --require "$ROOT/test/servers/azurite-keepalive.cjs" "$bin" \
+    --blobHost "$HOST" --blobPort "$PORT" \
     --location "$DATA_DIR" \
     --silent --skipApiVersionCheck --loose --disableTelemetry \
     >"$LOG_FILE" 2>&1 </dev/null &
