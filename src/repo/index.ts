@@ -19,3 +19,4 @@ export * from './restore.js';
 export * from './reset.js';
 export * from './merge-operation.js';
 export * from './gc.js';
+export * from './fsck.js';

@@ -7,3 +7,4 @@ export * from './remote-url.js';
 export * from './fetch-refs.js';
 export * from './pull.js';
 export * from './clone.js';
+export * from './fsck-remote.js';

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { chunkBuffer, type ChunkingParams } from '../../src/chunking/index.js';
 import type { CommandIo } from '../../src/commands/context.js';
-import { runFsck, type FsckCounts, type FsckProblem } from '../../src/commands/fsck.js';
+import { runFsck } from '../../src/commands/fsck.js';
 import { isMediagitError } from '../../src/errors/index.js';
 import type { Oid, Signature } from '../../src/objects/index.js';
 import {
@@ -22,6 +22,8 @@ import {
   writeTreeFromMap,
   type FileMap,
   type FileRecord,
+  type FsckCounts,
+  type FsckProblem,
 } from '../../src/repo/index.js';
 import {
   BASIC_CAPABILITIES,
