@@ -1,5 +1,5 @@
 import type { ProgressSink } from '../repo/index.js';
-import { formatBytes } from '../commands/context.js';
+import { formatBytes } from '../commands/shared/format.js';
 
 const REDRAW_MS = 100;
 const BAR_WIDTH = 24;

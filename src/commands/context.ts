@@ -1,5 +1,8 @@
 import { Repository, toRepoPaths, type ProgressSink } from '../repo/index.js';
 
+// Re-exported for the commands; the CLI's progress bar imports them without the repository code.
+export { formatBytes, plural } from './shared/format.js';
+
 /** What a command may use to talk to the user; the CLI provides it, tests can too. */
 export interface CommandIo {
   readonly cwd: string;
@@ -50,21 +53,4 @@ export function pathspecs(repo: Repository, io: CommandIo, args: readonly string
 export function reportUnlock(io: CommandIo, repo: Repository): void {
   if (process.env.MEDIAGIT_DEBUG_UNLOCK === '1' && repo.unlockedVia)
     io.err(`unlocked via ${repo.unlockedVia}`);
-}
-
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = n;
-  let unit = 0;
-  while (Math.abs(value) >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0
-    ? `${value} B`
-    : `${value.toFixed(value >= 100 ? 0 : value >= 10 ? 1 : 2)} ${units[unit]}`;
-}
-
-export function plural(n: number, word: string, many = `${word}s`): string {
-  return `${n} ${n === 1 ? word : many}`;
 }

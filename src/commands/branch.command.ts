@@ -1,0 +1,46 @@
+import type { Command } from 'commander';
+import { examples, type Registration } from './registration.js';
+
+/** Registers `mediagit branch`: arguments, options, help. branch.ts loads only when one runs. */
+export function registerBranch(program: Command, ctx: Registration): void {
+  program
+    .command('branch')
+    .argument('[args...]', 'name [start], or old new with -m')
+    .description('list, create, delete or rename branches')
+    .option('-d, --delete', 'delete a fully merged branch')
+    .option('-D', 'delete a branch even if not merged')
+    .option('-m, --move', 'rename a branch')
+    .option('-M', 'rename a branch even if the new name exists')
+    .option('-v, --verbose', 'show the commit each branch points at')
+    .option('--json', 'machine-readable list')
+    .addHelpText(
+      'after',
+      examples([
+        'mediagit branch',
+        'mediagit branch lighting',
+        'mediagit branch -m lighting lighting-v2',
+        'mediagit branch -d lighting-v2',
+      ]),
+    )
+    .action(
+      async (
+        rest: string[],
+        options: {
+          delete?: boolean;
+          D?: boolean;
+          move?: boolean;
+          M?: boolean;
+          verbose?: boolean;
+          json?: boolean;
+        },
+      ) =>
+        (await import('./branch.js')).runBranch(ctx.io(), rest, {
+          delete: options.delete ?? false,
+          forceDelete: options.D ?? false,
+          move: options.move ?? false,
+          forceMove: options.M ?? false,
+          verbose: options.verbose ?? false,
+          json: options.json ?? false,
+        }),
+    );
+}
