@@ -3,6 +3,12 @@ import { examples, type Registration } from './registration.js';
 
 /** Registers `mediagit checkout`, `switch` and `restore`: arguments, options, help. checkout.ts loads only when one runs. */
 export function registerCheckout(program: Command, ctx: Registration): void {
+  checkout(program, ctx);
+  switchCommand(program, ctx);
+  restore(program, ctx);
+}
+
+function checkout(program: Command, ctx: Registration): void {
   program
     .command('checkout')
     .argument('[args...]', 'a branch, a commit, or paths')
@@ -47,7 +53,9 @@ export function registerCheckout(program: Command, ctx: Registration): void {
           quiet: options.quiet ?? false,
         }),
     );
+}
 
+function switchCommand(program: Command, ctx: Registration): void {
   program
     .command('switch')
     .argument('[args...]', 'branch (and start point with -c)')
@@ -68,7 +76,9 @@ export function registerCheckout(program: Command, ctx: Registration): void {
     .action(async (rest: string[], options) =>
       (await import('./checkout.js')).runSwitch(ctx.io(), rest, options),
     );
+}
 
+function restore(program: Command, ctx: Registration): void {
   program
     .command('restore')
     .argument('<paths...>', 'files or folders')
