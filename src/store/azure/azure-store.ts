@@ -6,6 +6,7 @@ import type {
 import { ConfigError, MediagitError, StoreUnavailableError } from '../../errors/index.js';
 import { mapLimit } from '../../util/limit.js';
 import { parseOptions, pickOptions, type OptionValues } from '../options/schema.js';
+import { compareAndSwapRef, type ConditionalRefWrites } from '../remote-service/conditional-ref.js';
 import {
   classifyFailure,
   failureError,
@@ -18,7 +19,6 @@ import {
   BASIC_CAPABILITIES,
   assertValidKey,
   assertValidRefName,
-  assertValidRefTarget,
   isValidKey,
   isValidRefName,
   type ListedKey,
@@ -285,66 +285,45 @@ export class AzureBlobStore implements Store {
     }
   }
 
-  async compareAndSwapRef(
+  /** Azure's conditional headers, which the service evaluates atomically with the write. */
+  private readonly refWrites: ConditionalRefWrites<RefValue> = {
+    read: (name, signal) => this.readRef(name, { signal }),
+    // An ETag is a precondition as it is; `{ oid, version: oid }` must be read first.
+    pin: (expected) =>
+      expected === null ? null : expected.version !== expected.oid ? expected : undefined,
+    write: async (name, base, next, signal) => {
+      const blob = (await this.container()).getBlockBlobClient(this.refBlobName(name));
+      const ifMatch = base === null ? undefined : quotedEtag(base.version);
+      try {
+        if (next === null) {
+          await blob.delete({ conditions: { ifMatch }, abortSignal: signal });
+          return true;
+        }
+        const body = Buffer.from(`${next}\n`, 'utf8');
+        await blob.upload(body, body.byteLength, {
+          conditions: ifMatch === undefined ? { ifNoneMatch: '*' } : { ifMatch },
+          metadata: { [REF_OID_METADATA]: next },
+          blobHTTPHeaders: {
+            blobContentType: 'text/plain; charset=utf-8',
+            blobCacheControl: 'no-store',
+          },
+          abortSignal: signal,
+        });
+        return true;
+      } catch (err) {
+        if (this.lostRace(err)) return false;
+        throw this.fail(err, `${next === null ? 'delete' : 'update'} ref ${name}`, { signal });
+      }
+    },
+  };
+
+  compareAndSwapRef(
     name: string,
     expected: RefValue | null,
     next: string | null,
     options: OperationOptions = {},
   ): Promise<boolean> {
-    const blobName = this.refBlobName(name);
-    assertValidRefTarget(next);
-    const container = await this.container();
-    const blob = container.getBlockBlobClient(blobName);
-    // "Delete if absent" changes nothing; the answer is whether it is absent right now.
-    if (next === null && expected === null) return (await this.readRef(name, options)) === null;
-    const base = await this.pinExpected(name, expected, options);
-    if (base === 'stale') return false;
-
-    if (next === null) {
-      if (base === null) return false;
-      try {
-        await blob.delete({
-          conditions: { ifMatch: quotedEtag(base.version) },
-          abortSignal: options.signal,
-        });
-        return true;
-      } catch (err) {
-        if (this.lostRace(err)) return false;
-        throw this.fail(err, `delete ref ${name}`, options);
-      }
-    }
-
-    const body = Buffer.from(`${next}\n`, 'utf8');
-    try {
-      await blob.upload(body, body.byteLength, {
-        conditions: base === null ? { ifNoneMatch: '*' } : { ifMatch: quotedEtag(base.version) },
-        metadata: { [REF_OID_METADATA]: next },
-        blobHTTPHeaders: {
-          blobContentType: 'text/plain; charset=utf-8',
-          blobCacheControl: 'no-store',
-        },
-        abortSignal: options.signal,
-      });
-      return true;
-    } catch (err) {
-      if (this.lostRace(err)) return false;
-      throw this.fail(err, `update ref ${name}`, options);
-    }
-  }
-
-  /**
-   * The repository layer knows only OIDs and passes `{ oid, version: oid }`; such a value gets
-   * value semantics, like the local store: it is pinned to the ETag the ref has now, if the OID
-   * still matches, so the conditional write below stays atomic. Real ETags pass through untouched.
-   */
-  private async pinExpected(
-    name: string,
-    expected: RefValue | null,
-    options: OperationOptions,
-  ): Promise<RefValue | null | 'stale'> {
-    if (expected === null || expected.version !== expected.oid) return expected;
-    const current = await this.readRef(name, options);
-    return current !== null && current.oid === expected.oid ? current : 'stale';
+    return compareAndSwapRef(this.refWrites, name, expected, next, options);
   }
 
   /** Create found the ref present, the ETag moved on, or the ref was deleted meanwhile. */

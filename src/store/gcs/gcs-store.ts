@@ -4,6 +4,7 @@ import type { Bucket, CreateWriteStreamOptions, File, StorageOptions } from '@go
 import { ConfigError, MediagitError, StoreUnavailableError } from '../../errors/index.js';
 import { mapLimit } from '../../util/limit.js';
 import { parseOptions, pickOptions, type OptionValues } from '../options/schema.js';
+import { compareAndSwapRef, type ConditionalRefWrites } from '../remote-service/conditional-ref.js';
 import {
   failureError,
   networkCodeOf,
@@ -15,7 +16,6 @@ import {
   BASIC_CAPABILITIES,
   assertValidKey,
   assertValidRefName,
-  assertValidRefTarget,
   isValidKey,
   isValidRefName,
   type ListedKey,
@@ -368,71 +368,56 @@ export class GcsStore implements Store {
     }
   }
 
-  async compareAndSwapRef(
+  /** GCS request preconditions, which the service evaluates atomically with the write. */
+  private readonly refWrites: ConditionalRefWrites<RefValue> = {
+    read: (name, signal) => this.readRef(name, { signal }),
+    // A generation is a precondition as it is; any other version but the OID can never match.
+    pin: (expected) =>
+      expected === null
+        ? null
+        : expected.version === expected.oid
+          ? undefined
+          : /^[1-9]\d{0,18}$/.test(expected.version)
+            ? expected
+            : 'stale',
+    write: async (name, base, next, signal) => {
+      const file = (await this.bucket()).file(this.refObjectName(name));
+      const options = { signal };
+      try {
+        if (next === null) {
+          signal?.throwIfAborted();
+          await file.delete({ ifGenerationMatch: base?.version ?? 0 });
+          return true;
+        }
+        await this.write(
+          file,
+          Buffer.from(`${next}\n`, 'utf8'),
+          {
+            resumable: false,
+            metadata: {
+              contentType: 'text/plain; charset=utf-8',
+              cacheControl: 'no-store',
+              metadata: { [REF_OID_METADATA]: next },
+            },
+            preconditionOpts: { ifGenerationMatch: base === null ? 0 : base.version },
+          },
+          options,
+        );
+        return true;
+      } catch (err) {
+        if (this.lostRace(err)) return false;
+        throw this.fail(err, `${next === null ? 'delete' : 'update'} ref ${name}`, options);
+      }
+    },
+  };
+
+  compareAndSwapRef(
     name: string,
     expected: RefValue | null,
     next: string | null,
     options: OperationOptions = {},
   ): Promise<boolean> {
-    const objectName = this.refObjectName(name);
-    assertValidRefTarget(next);
-    const bucket = await this.bucket();
-    const file = bucket.file(objectName);
-    // "Delete if absent" changes nothing; the answer is whether it is absent right now.
-    if (next === null && expected === null) return (await this.readRef(name, options)) === null;
-    const base = await this.pinExpected(name, expected, options);
-    if (base === 'stale') return false;
-
-    if (next === null) {
-      if (base === null) return false;
-      options.signal?.throwIfAborted();
-      try {
-        await file.delete({ ifGenerationMatch: base.version });
-        return true;
-      } catch (err) {
-        if (this.lostRace(err)) return false;
-        throw this.fail(err, `delete ref ${name}`, options);
-      }
-    }
-
-    try {
-      await this.write(
-        file,
-        Buffer.from(`${next}\n`, 'utf8'),
-        {
-          resumable: false,
-          metadata: {
-            contentType: 'text/plain; charset=utf-8',
-            cacheControl: 'no-store',
-            metadata: { [REF_OID_METADATA]: next },
-          },
-          preconditionOpts: { ifGenerationMatch: base === null ? 0 : base.version },
-        },
-        options,
-      );
-      return true;
-    } catch (err) {
-      if (this.lostRace(err)) return false;
-      throw this.fail(err, `update ref ${name}`, options);
-    }
-  }
-
-  /**
-   * The repository layer knows only OIDs and passes `{ oid, version: oid }`; such a value gets
-   * value semantics, like the local store: it is pinned to the generation the ref has now, if the
-   * OID still matches, so the conditional write below stays atomic. A version that is neither
-   * that nor a generation number cannot match anything.
-   */
-  private async pinExpected(
-    name: string,
-    expected: RefValue | null,
-    options: OperationOptions,
-  ): Promise<RefValue | null | 'stale'> {
-    if (expected === null) return null;
-    if (expected.version !== expected.oid)
-      return /^[1-9]\d{0,18}$/.test(expected.version) ? expected : 'stale';
-    const current = await this.readRef(name, options);
-    return current !== null && current.oid === expected.oid ? current : 'stale';
+    return compareAndSwapRef(this.refWrites, name, expected, next, options);
   }
 
   /** 412: the generation moved (or the object appeared/vanished); 404: deleted meanwhile. */

@@ -4,3 +4,4 @@
  * compare-and-swap of refs over a conditional write.
  */
 export * from './failure.js';
+export * from './conditional-ref.js';

@@ -17,6 +17,11 @@ import {
   type RefValue,
   type Store,
 } from '../store.js';
+import {
+  compareAndSwapRef,
+  type ConditionalRefWrites,
+  type RefState,
+} from '../remote-service/conditional-ref.js';
 import { isAbortError } from '../remote-service/failure.js';
 import { ConditionalWritesUnsupportedError, describeS3Failure, mapS3Error } from './errors.js';
 import { S3_OPTIONS, S3_TEST_OPTIONS } from './options.js';
@@ -35,7 +40,6 @@ type S3Module = typeof import('@aws-sdk/client-s3');
 type StorageModule = typeof import('@aws-sdk/lib-storage');
 
 const HAS_CONCURRENCY = 16;
-const OID_PATTERN = /^[0-9a-f]{64}$/;
 /** Slack for LastModified's one-second resolution and clock differences between server nodes. */
 const CONFIRM_MARGIN_MS = 60_000;
 
@@ -77,6 +81,18 @@ interface LogEntryInfo {
 interface RefHead {
   seq: number;
   entry: RefLogEntry;
+}
+
+const clocks = (): { mono: number; wall: number } => ({
+  mono: performance.now(),
+  wall: Date.now(),
+});
+
+/** A ref's log as compare-and-swap read it: the newest entry (seq 0: none yet) and when it was read. */
+interface S3RefState extends RefState {
+  readonly seq: number;
+  readonly writer: string | null;
+  readonly readAt: { readonly mono: number; readonly wall: number };
 }
 
 /**
@@ -402,39 +418,63 @@ export class S3Store implements Store {
     return { oid: head.entry.oid, version: formatSequence(head.seq) };
   }
 
-  async compareAndSwapRef(
+  /**
+   * The ref log's primitive: create entry n + 1 with If-None-Match: *, where n is the newest entry
+   * read. Every writer that started from the same state targets the same key, and the server lets
+   * exactly one create it.
+   */
+  private readonly refWrites: ConditionalRefWrites<S3RefState> = {
+    read: async (name, signal) => {
+      await this.ensureConditionalWrites();
+      const readAt = clocks();
+      const head = await this.readHead(name, signal);
+      return {
+        oid: head?.entry.oid ?? null,
+        version: head === null ? '' : formatSequence(head.seq),
+        seq: head?.seq ?? 0,
+        writer: head?.entry.writer ?? null,
+        readAt,
+      };
+    },
+    // The newest entry and its writer token are needed for the next one: always read.
+    pin: () => undefined,
+    matches: (current, expected) => {
+      if ((expected?.oid ?? null) !== (current?.oid ?? null)) return false;
+      // A version from readRef pins the exact log entry (no ABA); callers that only know the OID
+      // (version = oid) get value semantics, like the local store.
+      const seq = expected === null ? undefined : parseSequence(expected.version);
+      return seq === undefined || seq === current?.seq;
+    },
+    // read never answers null here (an empty log is seq 0), so base is always a state.
+    write: (name, base, next, signal) =>
+      this.appendEntry(
+        name,
+        base ?? { oid: null, version: '', seq: 0, writer: null, readAt: clocks() },
+        next,
+        signal,
+      ),
+  };
+
+  compareAndSwapRef(
     name: string,
     expected: RefValue | null,
     next: string | null,
     options?: OperationOptions,
   ): Promise<boolean> {
-    assertValidRefName(name);
-    if (next !== null && !OID_PATTERN.test(next))
-      throw new TypeError(`invalid ref target: ${JSON.stringify(next).slice(0, 100)}`);
-    const signal = options?.signal;
-    await this.ensureConditionalWrites();
+    return compareAndSwapRef(this.refWrites, name, expected, next, options);
+  }
 
-    const readStarted = { mono: performance.now(), wall: Date.now() };
-    const head = await this.readHead(name, signal);
-    const currentOid = head?.entry.oid ?? null;
-    if ((expected?.oid ?? null) !== currentOid) return false;
-    if (expected !== null && head !== null) {
-      // A version from readRef pins the exact log entry (no ABA); callers that only know the OID
-      // (version = oid) get value semantics, like the local store.
-      const seq = parseSequence(expected.version);
-      if (seq !== undefined && seq !== head.seq) return false;
-    }
-    if (currentOid === null && next === null) return true;
-
-    const seq = (head?.seq ?? 0) + 1;
+  private async appendEntry(
+    name: string,
+    base: S3RefState,
+    next: string | null,
+    signal: AbortSignal | undefined,
+  ): Promise<boolean> {
+    const seq = base.seq + 1;
     const writer = randomBytes(16).toString('hex');
     const key = entryKey(name, seq);
     await this.options.test_hooks?.beforeRefCreate?.(name, seq);
-    const created = await this.createEntry(
-      key,
-      { oid: next, writer, prev: head?.entry.writer ?? null },
-      signal,
-    );
+    const created = await this.createEntry(key, { oid: next, writer, prev: base.writer }, signal);
     if (!created) return false;
     await this.options.test_hooks?.afterRefCreate?.(name, seq);
     try {
@@ -445,7 +485,7 @@ export class S3Store implements Store {
       // stalled between its read and its write for longer than the prune grace period can have
       // re-created a pruned entry, so a quick update is known good without the confirmation.
       // Both clocks: the monotonic one stops during suspend, the wall clock can be stepped.
-      const elapsed = Math.max(performance.now() - readStarted.mono, Date.now() - readStarted.wall);
+      const elapsed = Math.max(performance.now() - base.readAt.mono, Date.now() - base.readAt.wall);
       if (elapsed + CONFIRM_MARGIN_MS < this.refLogGraceMs) return true;
       throw new RefConflictError(
         `ref ${name} was written but the update could not be confirmed: ${err.message}`,
