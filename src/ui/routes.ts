@@ -230,43 +230,9 @@ export function registerUiRoutes(app: FastifyInstance, deps: UiDeps): void {
     return reply.redirect(`/ui/${name}/-/`, 303);
   });
 
-  type Handler = (ctx: RepoRequest) => Promise<PageResult>;
+  const kit: Kit = { deps, thumbnails, visitor };
   const repoRoute = (suffix: string, handler: Handler, streams = false): void => {
-    const run = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
-      const params = request.params as Record<string, string | undefined>;
-      const signal = requestSignal(reply, streams ? null : services.config.requestTimeoutMs);
-      const identity = await visitor(request, reply, signal);
-      if (identity === null) return reply;
-      const repo = repositoryName(params['owner'], params['repo'] ?? '');
-      authorize(deps, request, identity, repo, 'read');
-      const store = await services.storage.forRepository(repo);
-      const ctx: RepoRequest = {
-        deps,
-        request,
-        reply,
-        identity,
-        repo,
-        base: `/ui/${repo}/-/`,
-        store,
-        reader: new RepositoryReader(store, signal),
-        thumbnails,
-        signal,
-        user: identity.via === 'anonymous' ? null : identity.sub,
-        param: (name) => paramOf(request, name),
-      };
-      const descriptor = await services.repos.descriptor(apiContext(ctx));
-      const mode = descriptor === null ? 'undecided' : modeOf(descriptor);
-      if (mode === 'undecided' && !(await exists(ctx)))
-        throw notFound(`there is no repository named ${repo}`);
-      if (mode === 'encrypted') {
-        if (suffix !== '')
-          throw new HttpError(409, 'conflict', `${repo} is encrypted: this server cannot read it`);
-        const notice = pages.encryptedNotice(ctx);
-        return notice === 'sent' ? reply : sendPage(reply, notice.status, notice.body);
-      }
-      const result = await handler(ctx);
-      return result === 'sent' ? reply : sendPage(reply, result.status, result.body);
-    };
+    const run = repoHandler(kit, suffix, handler, streams);
     app.get(`/:repo/-/${suffix}`, run);
     app.get(`/:owner/:repo/-/${suffix}`, run);
   };
@@ -282,6 +248,66 @@ export function registerUiRoutes(app: FastifyInstance, deps: UiDeps): void {
   repoRoute('raw', raw, true);
   repoRoute('thumb', thumb);
   repoRoute('archive', archive, true);
+}
+
+type Handler = (ctx: RepoRequest) => Promise<PageResult>;
+
+/** What every repository route shares. */
+interface Kit {
+  readonly deps: UiDeps;
+  readonly thumbnails: Thumbnailer;
+  /** The visitor, or null once the sign-in page has been sent. */
+  readonly visitor: (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    signal: AbortSignal,
+  ) => Promise<Identity | null>;
+}
+
+/**
+ * A repository page or stream behind the API's gate: authenticate, validate the name, check the
+ * read role and the rate limit, then 404 for a repository nothing was pushed to, and only the
+ * notice for an encrypted one.
+ */
+function repoHandler(kit: Kit, suffix: string, handler: Handler, streams: boolean) {
+  const { deps, thumbnails } = kit;
+  const services = deps.services;
+  return async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
+    const params = request.params as Record<string, string | undefined>;
+    // Streams run as long as the client reads; pages have the server's request timeout.
+    const signal = requestSignal(reply, streams ? null : services.config.requestTimeoutMs);
+    const identity = await kit.visitor(request, reply, signal);
+    if (identity === null) return reply;
+    const repo = repositoryName(params['owner'], params['repo'] ?? '');
+    authorize(deps, request, identity, repo, 'read');
+    const store = await services.storage.forRepository(repo);
+    const ctx: RepoRequest = {
+      deps,
+      request,
+      reply,
+      identity,
+      repo,
+      base: `/ui/${repo}/-/`,
+      store,
+      reader: new RepositoryReader(store, signal),
+      thumbnails,
+      signal,
+      user: identity.via === 'anonymous' ? null : identity.sub,
+      param: (name) => paramOf(request, name),
+    };
+    const descriptor = await services.repos.descriptor(apiContext(ctx));
+    const mode = descriptor === null ? 'undecided' : modeOf(descriptor);
+    if (mode === 'undecided' && !(await exists(ctx)))
+      throw notFound(`there is no repository named ${repo}`);
+    if (mode === 'encrypted') {
+      if (suffix !== '')
+        throw new HttpError(409, 'conflict', `${repo} is encrypted: this server cannot read it`);
+      const notice = pages.encryptedNotice(ctx);
+      return notice === 'sent' ? reply : sendPage(reply, notice.status, notice.body);
+    }
+    const result = await handler(ctx);
+    return result === 'sent' ? reply : sendPage(reply, result.status, result.body);
+  };
 }
 
 /** POST /ui/login: checks the pasted credential as the API would, then sets the session cookie. */
