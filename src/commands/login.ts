@@ -1,9 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { AuthError, UsageError } from '../errors/index.js';
-import { HttpStore } from '../store/http/index.js';
-import { parseStoreUrl } from '../store/index.js';
-import { TOKEN_ENV, saveToken } from '../sync/credentials.js';
+import { UsageError } from '../errors/index.js';
+import { TOKEN_ENV } from '../sync/credentials.js';
+import { login, serverLocation } from '../sync/login.js';
 import type { CommandIo } from './context.js';
 
 export interface LoginOptions {
@@ -41,29 +40,10 @@ export async function runLogin(
   url: string,
   options: LoginOptions = {},
 ): Promise<void> {
-  const location = parseStoreUrl(url, io.cwd);
-  if (location.kind !== 'http')
-    throw new UsageError(`'${url}' is not a mediagit server URL`, {
-      hint: 'login is for http(s)://host[:port]/<repo> remotes; other remotes use their own credentials',
-    });
-  const token = await tokenFrom(io, options);
-  if (token === '') throw new UsageError('the token is empty');
-  if (/\s/.test(token))
-    throw new UsageError('the token contains whitespace; check that you copied it whole');
-  const store = new HttpStore({ origin: location.target, repo: location.prefix, token });
-  let state: 'ready' | 'empty';
-  try {
-    state = await store.checkAccess();
-  } catch (err) {
-    if (err instanceof AuthError)
-      throw new AuthError(err.message, {
-        hint: 'check that the token is current and issued for this repository (with at least the read role); nothing was saved',
-      });
-    throw err;
-  } finally {
-    await store.close();
-  }
-  const path = await saveToken(store.origin, store.repo, token);
-  io.out(`Logged in to ${store.url}${state === 'empty' ? ' (nothing pushed there yet)' : ''}`);
-  io.err(`token saved in ${path}`);
+  const location = serverLocation(url, io.cwd);
+  const result = await login(location, await tokenFrom(io, options));
+  io.out(
+    `Logged in to ${result.url}${result.state === 'empty' ? ' (nothing pushed there yet)' : ''}`,
+  );
+  io.err(`token saved in ${result.savedIn}`);
 }

@@ -8,3 +8,4 @@ export * from './fetch-refs.js';
 export * from './pull.js';
 export * from './clone.js';
 export * from './fsck-remote.js';
+export * from './push-refs.js';

@@ -20,6 +20,7 @@ import {
   openRemoteStore,
   pull,
   push,
+  pushRefs,
   type RemoteConfig,
 } from '../../../src/sync/index.js';
 import {
@@ -198,4 +199,32 @@ test('pull refuses a branch the remote does not have', async (t) => {
     pull(work, config, await openRemoteStore(config, root), { branch: 'missing' }),
     { code: 'E_USAGE' },
   );
+});
+
+test('pushRefs pushes the current branch or named refspecs and moves the tracking branch', async (t) => {
+  const { root, remoteDir, remote, tip } = await setup(t);
+  const directory = path.join(root, 'work');
+  await clone({ url: remoteDir, directory });
+  const work = await Repository.open(directory);
+  const config: RemoteConfig = { name: 'origin', url: remoteDir, options: {} };
+  const next = await commitFiles(work, [tip], new Map([['new.txt', Buffer.from('new\n')]]), 'next');
+  await work.updateRef(MAIN, next, tip);
+
+  const [pushed] = await pushRefs(work, config, await openRemoteStore(config, root), []);
+  assert.deepEqual(
+    [pushed!.ref, pushed!.status, pushed!.old, pushed!.new],
+    [MAIN, 'fast-forward', tip, next],
+  );
+  assert.equal((await remote.readRef(MAIN))?.oid, next);
+  assert.equal(await work.readRef('refs/remotes/origin/main'), next);
+
+  const [review] = await pushRefs(work, config, await openRemoteStore(config, root), [
+    'main:review/next',
+  ]);
+  assert.deepEqual([review!.ref, review!.status], ['refs/heads/review/next', 'created']);
+  assert.equal(await work.readRef('refs/remotes/origin/review/next'), next);
+
+  await assert.rejects(pushRefs(work, config, await openRemoteStore(config, root), ['nope']), {
+    code: 'E_USAGE',
+  });
 });
