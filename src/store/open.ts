@@ -9,6 +9,7 @@ import { LOCAL_OPTIONS, OPTION_TABLES, refuseToken, remoteWhat } from './options
 import {
   parseOptions,
   parseValue,
+  REQUEST_TIMEOUT_OPTIONS,
   unknownOptionError,
   validKeys,
   type OptionTable,
@@ -18,6 +19,7 @@ import type { StoreKind, StoreLocation, StoreOptionValue, StoreOptions } from '.
 import type { Store, TokenProvider } from './store.js';
 import { ConcurrencyLimitedStore, DEFAULT_MAX_CONCURRENT } from './wrappers/limit.js';
 import { MeteredStore } from './wrappers/metrics.js';
+import { TimeoutStore } from './wrappers/timeout.js';
 import { RetryingStore, DEFAULT_MAX_RETRIES, type RetryInfo } from './wrappers/retry.js';
 
 export type { StoreKind, StoreLocation, StoreOptions, StoreOptionValue } from './location.js';
@@ -248,7 +250,15 @@ export async function openBackend(
     case 'http': {
       const parsed = parseOptions(HTTP_OPTIONS, options, what);
       const { openHttpStore } = await import('./http/index.js');
-      return openHttpStore(location, { connections: parsed.connections }, tokens);
+      return openHttpStore(
+        location,
+        {
+          connections: parsed.connections,
+          connect_timeout_ms: parsed.connect_timeout_ms,
+          read_timeout_ms: parsed.read_timeout_ms,
+        },
+        tokens,
+      );
     }
   }
 }
@@ -257,7 +267,7 @@ export async function openBackend(
 function wrapperSetting(
   location: StoreLocation,
   options: StoreOptions,
-  key: 'max_retries' | 'max_concurrent_parts',
+  key: 'max_retries' | 'max_concurrent_parts' | 'request_timeout_ms',
 ): number | undefined {
   const table: OptionTable = OPTION_TABLES[location.kind];
   const spec = table[key];
@@ -276,7 +286,8 @@ export interface OpenedStore {
 
 /**
  * Opens a remote with the cross-cutting wrappers every backend gets: metrics innermost (so every
- * attempt is counted), then a concurrency limit (`max_concurrent_parts`), then retries with backoff
+ * attempt is counted), then a deadline per attempt for cloud remotes (`request_timeout_ms`), then
+ * a concurrency limit (`max_concurrent_parts`), then retries with backoff
  * (`max_retries`), which honour Retry-After. `tokens` answers a server remote's token lookup
  * (sync/ passes MEDIAGIT_TOKEN and the credentials file); without it requests carry no token.
  */
@@ -290,7 +301,16 @@ export async function openStore(
   const location = parseStoreUrl(url, cwd);
   const backend = await openBackend(location, options, cwd, tokens);
   const meter = new MeteredStore(backend);
-  const limited = new ConcurrencyLimitedStore(meter, {
+  // Cloud remotes only: a local folder cannot stall, and a multi remote's sides are cloud stores
+  // whose own SDK timers still apply.
+  const requestTimeoutMs =
+    'request_timeout_ms' in OPTION_TABLES[location.kind]
+      ? (wrapperSetting(location, options, 'request_timeout_ms') ??
+        REQUEST_TIMEOUT_OPTIONS.request_timeout_ms.default)
+      : undefined;
+  const timed =
+    requestTimeoutMs === undefined ? meter : new TimeoutStore(meter, { requestTimeoutMs });
+  const limited = new ConcurrencyLimitedStore(timed, {
     maxConcurrent:
       wrapperSetting(location, options, 'max_concurrent_parts') ?? DEFAULT_MAX_CONCURRENT,
   });

@@ -57,6 +57,7 @@ export class AzureBlobStore implements Store {
   private readonly uploadConcurrency: number;
   private readonly hasConcurrency: number;
   private readonly listPageSize: number;
+  private readonly requestTimeoutMs: number;
   private readonly secrets: string[];
   private clientPromise: Promise<ContainerClient> | undefined;
 
@@ -126,6 +127,7 @@ export class AzureBlobStore implements Store {
     this.uploadConcurrency = parsed.upload_concurrency;
     this.hasConcurrency = parsed.has_concurrency;
     this.listPageSize = parsed.list_page_size;
+    this.requestTimeoutMs = parsed.request_timeout_ms;
     this.description = `azure:${this.endpoint}/${this.containerName}${this.prefix ? `/${this.prefix.slice(0, -1)}` : ''}`;
   }
 
@@ -143,7 +145,8 @@ export class AzureBlobStore implements Store {
   private async connect(): Promise<ContainerClient> {
     const sdk = await import('@azure/storage-blob');
     const pipeline: StoragePipelineOptions = {
-      retryOptions: { maxTries: 1 },
+      // The SDK's own per-try timer too, so a stalled request is cut even without the wrapper.
+      retryOptions: { maxTries: 1, tryTimeoutInMs: this.requestTimeoutMs },
       userAgentOptions: { userAgentPrefix: 'mediagit' },
     };
     let service: BlobServiceClient;

@@ -1,4 +1,4 @@
-import { RETRY_OPTIONS, type OptionTable } from '../options/schema.js';
+import { RETRY_OPTIONS, REQUEST_TIMEOUT_OPTIONS, type OptionTable } from '../options/schema.js';
 
 const MiB = 1024 * 1024;
 
@@ -60,5 +60,6 @@ export const AZURE_OPTIONS = {
     default: 5000,
     doc: 'Blobs per List Blobs page.',
   },
+  ...REQUEST_TIMEOUT_OPTIONS,
   ...RETRY_OPTIONS,
 } as const satisfies OptionTable;

@@ -52,6 +52,7 @@ export class GcsStore implements Store {
   private readonly bucketName: string;
   private readonly prefix: string;
   private readonly resumableThreshold: number;
+  private readonly requestTimeoutMs: number;
   private readonly chunkSize: number | undefined;
   private readonly verifyDownloads: boolean;
   private readonly resumableAllowed: boolean;
@@ -68,6 +69,7 @@ export class GcsStore implements Store {
         : normalizeEndpoint(options.endpoint);
     const parsed = parseOptions(GCS_OPTIONS, pickOptions(GCS_OPTIONS, options), 'a GCS remote');
     this.resumableThreshold = parsed.resumable_threshold;
+    this.requestTimeoutMs = parsed.request_timeout_ms;
     this.chunkSize = parsed.chunk_size;
     this.verifyDownloads = parsed.verify_downloads;
     // The SDK's resumable uploader sends no credentials to endpoints outside googleapis.com, even
@@ -100,6 +102,8 @@ export class GcsStore implements Store {
       // retryableErrorFn makes resumable uploads report the real HTTP status instead of "Retry limit exceeded".
       retryOptions: { autoRetry: false, maxRetries: 0, retryableErrorFn: () => false },
       userAgent: 'mediagit',
+      // The SDK's own per-request timer too, so a stalled request is cut even without the wrapper.
+      timeout: this.requestTimeoutMs,
       ...(o.project !== undefined ? { projectId: o.project } : {}),
       ...(o.endpoint !== undefined ? { apiEndpoint: this.endpoint } : {}),
       ...(o.credentials_path !== undefined ? { keyFilename: o.credentials_path } : {}),

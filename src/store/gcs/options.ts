@@ -1,4 +1,4 @@
-import { RETRY_OPTIONS, type OptionTable } from '../options/schema.js';
+import { RETRY_OPTIONS, REQUEST_TIMEOUT_OPTIONS, type OptionTable } from '../options/schema.js';
 
 const MiB = 1024 * 1024;
 /** Resumable upload chunks must be whole multiples of this. */
@@ -42,5 +42,6 @@ export const GCS_OPTIONS = {
     default: 16,
     doc: 'Metadata GETs in flight within one has() call.',
   },
+  ...REQUEST_TIMEOUT_OPTIONS,
   ...RETRY_OPTIONS,
 } as const satisfies OptionTable;

@@ -78,8 +78,10 @@ export interface HttpStoreOptions {
   readonly rateLimitRetries?: number;
   /** Ceiling on a server's Retry-After. Default 60 s. */
   readonly maxRetryAfterMs?: number;
-  /** Per-request header and body timeouts. Default 300 s (the server's own default). */
-  readonly requestTimeoutMs?: number;
+  /** Longest silence while waiting for headers or between body bytes. Default 120 s. */
+  readonly readTimeoutMs?: number;
+  /** Longest wait for a TCP (and TLS) connection. Default 10 s. */
+  readonly connectTimeoutMs?: number;
   readonly packMaxObjects?: number;
   readonly packMaxBytes?: number;
   /** For tests: send through this dispatcher instead of a Pool of our own (it is not closed by close()). */
@@ -203,7 +205,7 @@ export class HttpStore implements Store {
   private tokenPromise: Promise<string | undefined> | undefined;
   private readonly rateLimitRetries: number;
   private readonly maxRetryAfterMs: number;
-  private readonly requestTimeoutMs: number;
+  private readonly readTimeoutMs: number;
   private readonly packMaxObjects: number;
   private readonly packMaxBytes: number;
   private readonly sleep: Sleep;
@@ -236,7 +238,8 @@ export class HttpStore implements Store {
       Math.floor(options.rateLimitRetries ?? DEFAULT_RATE_LIMIT_RETRIES),
     );
     this.maxRetryAfterMs = options.maxRetryAfterMs ?? DEFAULT_MAX_RETRY_AFTER_MS;
-    this.requestTimeoutMs = options.requestTimeoutMs ?? 300_000;
+    this.readTimeoutMs = options.readTimeoutMs ?? 120_000;
+    const connectTimeout = options.connectTimeoutMs ?? 10_000;
     this.packMaxObjects = Math.max(1, options.packMaxObjects ?? DEFAULT_PACK_MAX_OBJECTS);
     this.packMaxBytes = Math.max(1024, options.packMaxBytes ?? DEFAULT_PACK_MAX_BYTES);
     this.sleep = options.sleep ?? abortableSleep;
@@ -248,9 +251,9 @@ export class HttpStore implements Store {
       this.dispatcher = new Pool(this.origin, {
         connections: options.connections ?? DEFAULT_CONNECTIONS,
         keepAliveTimeout: 30_000,
-        headersTimeout: this.requestTimeoutMs,
-        bodyTimeout: this.requestTimeoutMs,
-        ...(ca ? { connect: { ca } } : {}),
+        headersTimeout: this.readTimeoutMs,
+        bodyTimeout: this.readTimeoutMs,
+        connect: { timeout: connectTimeout, ...(ca ? { ca } : {}) },
       });
       this.ownsDispatcher = true;
     }
@@ -308,8 +311,8 @@ export class HttpStore implements Store {
         headers,
         ...(body !== undefined ? { body } : {}),
         ...(call.signal ? { signal: call.signal } : {}),
-        headersTimeout: this.requestTimeoutMs,
-        bodyTimeout: this.requestTimeoutMs,
+        headersTimeout: this.readTimeoutMs,
+        bodyTimeout: this.readTimeoutMs,
         // Reads, checks and content-addressed writes may be repeated; ref updates and lock changes may not.
         idempotent: !(
           call.method === 'POST' &&

@@ -27,6 +27,12 @@ export function openHttpStore(
   const n = connections === undefined ? undefined : Number(connections);
   if (n !== undefined && (!Number.isInteger(n) || n < 1))
     throw configError('option connections must be a positive integer');
+  const timeout = (key: string): number | undefined => {
+    const value = options[key];
+    return value === undefined ? undefined : Number(value);
+  };
+  const connectTimeoutMs = timeout('connect_timeout_ms');
+  const readTimeoutMs = timeout('read_timeout_ms');
   const origin = location.target;
   const repo = location.prefix;
   return new HttpStore({
@@ -34,5 +40,7 @@ export function openHttpStore(
     repo,
     ...(tokens ? { token: () => tokens(origin, repo) } : {}),
     ...(n !== undefined ? { connections: n } : {}),
+    ...(connectTimeoutMs !== undefined ? { connectTimeoutMs } : {}),
+    ...(readTimeoutMs !== undefined ? { readTimeoutMs } : {}),
   });
 }

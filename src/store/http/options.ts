@@ -1,4 +1,4 @@
-import { RETRY_OPTIONS, type OptionTable } from '../options/schema.js';
+import { RETRY_OPTIONS, TIMEOUT_OPTIONS, type OptionTable } from '../options/schema.js';
 
 /** The keys of an `http(s)://` remote (docs/backends/http.md). The token is never one of them. */
 export const HTTP_OPTIONS = {
@@ -9,5 +9,6 @@ export const HTTP_OPTIONS = {
     default: 16,
     doc: 'Keep-alive connections to the server.',
   },
+  ...TIMEOUT_OPTIONS,
   ...RETRY_OPTIONS,
 } as const satisfies OptionTable;

@@ -171,3 +171,33 @@ export const RETRY_OPTIONS = {
     doc: 'Retries of a failed request by the retry wrapper; the backend itself never retries.',
   },
 } as const satisfies OptionTable;
+
+/**
+ * The per-attempt deadline of the timeout wrapper openStore puts around every cloud backend, so a
+ * stalled connection becomes a failed attempt that the retry wrapper repeats, never a hang.
+ */
+export const REQUEST_TIMEOUT_OPTIONS = {
+  request_timeout_ms: {
+    type: 'integer',
+    min: 1,
+    default: 600_000,
+    doc: 'Milliseconds one attempt of one call may take in all before it fails and is retried.',
+  },
+} as const satisfies OptionTable;
+
+/** REQUEST_TIMEOUT_OPTIONS plus the connect and idle timers of backends whose client has them. */
+export const TIMEOUT_OPTIONS = {
+  connect_timeout_ms: {
+    type: 'integer',
+    min: 1,
+    default: 10_000,
+    doc: 'Milliseconds to wait for a TCP connection.',
+  },
+  read_timeout_ms: {
+    type: 'integer',
+    min: 1,
+    default: 120_000,
+    doc: 'Milliseconds a request may go without receiving a byte before the attempt fails.',
+  },
+  ...REQUEST_TIMEOUT_OPTIONS,
+} as const satisfies OptionTable;

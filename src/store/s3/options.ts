@@ -1,4 +1,4 @@
-import { RETRY_OPTIONS, type OptionTable } from '../options/schema.js';
+import { RETRY_OPTIONS, TIMEOUT_OPTIONS, type OptionTable } from '../options/schema.js';
 
 const MiB = 1024 * 1024;
 
@@ -31,12 +31,7 @@ export const S3_OPTIONS = {
     default: 8,
     doc: 'Parts of one multipart upload in flight, and requests in flight to the remote.',
   },
-  connect_timeout_ms: {
-    type: 'integer',
-    min: 1,
-    default: 10_000,
-    doc: 'Milliseconds to wait for a TCP connection.',
-  },
+  ...TIMEOUT_OPTIONS,
   ...RETRY_OPTIONS,
 } as const satisfies OptionTable;
 

@@ -112,6 +112,7 @@ export class S3Store implements Store {
   readonly maxConcurrentParts: number;
   readonly maxRetries: number;
   private readonly connectTimeoutMs: number;
+  private readonly readTimeoutMs: number;
 
   private readonly options: S3StoreOptions;
   private readonly region: string | undefined;
@@ -142,6 +143,7 @@ export class S3Store implements Store {
     this.maxConcurrentParts = parsed.max_concurrent_parts;
     this.maxRetries = parsed.max_retries;
     this.connectTimeoutMs = parsed.connect_timeout_ms;
+    this.readTimeoutMs = parsed.read_timeout_ms;
     const knobs = parseOptions(
       S3_TEST_OPTIONS,
       pickOptions(S3_TEST_OPTIONS, options),
@@ -186,7 +188,11 @@ export class S3Store implements Store {
         // The default checksum mode breaks streamed bodies on many S3-compatible servers (radosgw: 411).
         requestChecksumCalculation: 'WHEN_REQUIRED',
         responseChecksumValidation: 'WHEN_REQUIRED',
-        requestHandler: { connectionTimeout: this.connectTimeoutMs },
+        // socketTimeout is the idle timer: a reply that stops mid-body fails the attempt.
+        requestHandler: {
+          connectionTimeout: this.connectTimeoutMs,
+          socketTimeout: this.readTimeoutMs,
+        },
       });
       return { s3, client };
     })().catch((err: unknown) => {

@@ -33,10 +33,22 @@ export interface Passage<T> {
   /** Key, ref name or prefix; for a batch, a count such as "12 objects". For messages. */
   readonly target: string;
   readonly options: OperationOptions | undefined;
-  /** Sends the call to the inner store. May be run more than once (retries). */
-  readonly run: () => Promise<T>;
+  /**
+   * Sends the call to the inner store. May be run more than once (retries). A wrapper that must
+   * be able to cancel one attempt (a deadline) passes its own signal, which then replaces the
+   * caller's; it is the wrapper's job to have it follow the caller's too.
+   */
+  readonly run: (signal?: AbortSignal) => Promise<T>;
   /** What a successful call moved. */
   readonly traffic?: (result: T) => Traffic;
+}
+
+/** `options` with `signal` in place of the caller's, when a wrapper gave one. */
+function withSignal(
+  options: OperationOptions | undefined,
+  signal: AbortSignal | undefined,
+): OperationOptions | undefined {
+  return signal === undefined ? options : { ...options, signal };
 }
 
 const sum = <T>(items: Iterable<T>, size: (item: T) => number): number => {
@@ -81,7 +93,7 @@ export abstract class ForwardingStore implements Store {
           operation: 'get',
           target: key,
           options,
-          run: () => this.inner.get(key, options),
+          run: (signal) => this.inner.get(key, withSignal(options, signal)),
           traffic: (data) => ({ bytesRead: data.byteLength }),
         }),
     );
@@ -95,7 +107,7 @@ export abstract class ForwardingStore implements Store {
           operation: 'put',
           target: key,
           options,
-          run: () => this.inner.put(key, data, options),
+          run: (signal) => this.inner.put(key, data, withSignal(options, signal)),
           traffic: () => ({ bytesWritten: data.byteLength }),
         }),
     );
@@ -109,7 +121,7 @@ export abstract class ForwardingStore implements Store {
           operation: 'has',
           target: `${keys.length} keys`,
           options,
-          run: () => this.inner.has(keys, options),
+          run: (signal) => this.inner.has(keys, withSignal(options, signal)),
           traffic: () => ({ items: keys.length }),
         }),
     );
@@ -128,7 +140,7 @@ export abstract class ForwardingStore implements Store {
           operation: 'delete',
           target: key,
           options,
-          run: () => this.inner.delete(key, options),
+          run: (signal) => this.inner.delete(key, withSignal(options, signal)),
         }),
     );
   }
@@ -141,7 +153,7 @@ export abstract class ForwardingStore implements Store {
           operation: 'readRef',
           target: name,
           options,
-          run: () => this.inner.readRef(name, options),
+          run: (signal) => this.inner.readRef(name, withSignal(options, signal)),
         }),
     );
   }
@@ -162,7 +174,8 @@ export abstract class ForwardingStore implements Store {
           operation: 'compareAndSwapRef',
           target: name,
           options,
-          run: () => this.inner.compareAndSwapRef(name, expected, next, options),
+          run: (signal) =>
+            this.inner.compareAndSwapRef(name, expected, next, withSignal(options, signal)),
         }),
     );
   }
@@ -172,7 +185,7 @@ export abstract class ForwardingStore implements Store {
       operation: 'listRefs',
       target: prefix,
       options,
-      run: () => this.inner.listRefs(prefix, options),
+      run: (signal) => this.inner.listRefs(prefix, withSignal(options, signal)),
       traffic: (refs) => ({ items: refs.size }),
     });
   }
@@ -207,7 +220,7 @@ export abstract class ForwardingStore implements Store {
               operation: 'put',
               target: `${entries.length} objects`,
               options,
-              run: () => batch.putMany(entries, options),
+              run: (signal) => batch.putMany(entries, withSignal(options, signal)),
               traffic: () => ({ bytesWritten: sum(entries, (e) => e.data.byteLength) }),
             }),
         ),
@@ -219,7 +232,7 @@ export abstract class ForwardingStore implements Store {
               operation: 'get',
               target: `${keys.length} objects`,
               options,
-              run: () => batch.getMany(keys, options),
+              run: (signal) => batch.getMany(keys, withSignal(options, signal)),
               traffic: (found) => ({ bytesRead: sum(found.values(), (d) => d.byteLength) }),
             }),
         ),
@@ -236,7 +249,7 @@ export abstract class ForwardingStore implements Store {
               operation: 'get',
               target: `${keys.length} local files`,
               options,
-              run: () => files.lend(keys, options),
+              run: (signal) => files.lend(keys, withSignal(options, signal)),
               traffic: (lent) => ({ bytesRead: sum(lent, (f) => f.size) }),
             }),
         ),
@@ -248,7 +261,7 @@ export abstract class ForwardingStore implements Store {
               operation: 'put',
               target: `${adopted.length} local files`,
               options,
-              run: () => files.adopt(adopted, options),
+              run: (signal) => files.adopt(adopted, withSignal(options, signal)),
               // What the store gained: objects it already had cost nothing.
               traffic: (result) => ({ bytesWritten: result.bytes }),
             }),
