@@ -13,6 +13,28 @@ export function registerGc(program: Command, ctx: Registration): void {
     )
     .option('-n, --dry-run', 'only report what would be deleted')
     .option('--json', 'machine-readable report')
-    .addHelpText('after', examples(['mediagit gc', 'mediagit gc --prune=now']))
+    .option('--remote <name>', 'clean a remote instead (see docs/remote-gc.md)')
+    .option(
+      '--keep <glob=n>',
+      'with --remote: keep the content of the n newest versions of matching files',
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
+    .option(
+      '--older-than <duration>',
+      "with --remote: expire content only older commits reach, e.g. '180d'",
+    )
+    .option(
+      '--grace <duration>',
+      'with --remote: never delete what became unreachable less than this ago',
+      '24h',
+    )
+    .addHelpText(
+      'after',
+      examples([
+        'mediagit gc',
+        'mediagit gc --prune=now',
+        "mediagit gc --remote origin --keep 'renders/**=3' --dry-run",
+      ]),
+    )
     .action(async (options) => (await import('./gc.js')).runGc(ctx.io(), options));
 }

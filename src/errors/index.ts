@@ -178,6 +178,22 @@ export class AgentUnavailableError extends MediagitError {
   override readonly exitCode = 17;
 }
 
+/**
+ * Content deliberately deleted by a retention policy (`gc --remote --keep/--older-than`): the
+ * manifest survives, its chunks do not. Distinct from a corrupt or missing object, which is damage.
+ */
+export class ExpiredError extends MediagitError {
+  override readonly code = 'E_EXPIRED';
+  override readonly exitCode = 18;
+  /** When the sweep that deleted the content ran (ISO 8601). */
+  readonly expiredAt: string;
+
+  constructor(what: string, expiredAt: string, details: ErrorDetails = {}) {
+    super(`${what} expired by retention policy on ${expiredAt.slice(0, 10)}`, details);
+    this.expiredAt = expiredAt;
+  }
+}
+
 export class InterruptedError extends MediagitError {
   override readonly code = 'E_INTERRUPTED';
   override readonly exitCode = 130;

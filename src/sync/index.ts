@@ -9,3 +9,4 @@ export * from './pull.js';
 export * from './clone.js';
 export * from './fsck-remote.js';
 export * from './push-refs.js';
+export * from './gc/index.js';

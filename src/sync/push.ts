@@ -3,6 +3,7 @@ import type { Oid } from '../objects/index.js';
 import { isAncestor, walkReachable, type ProgressSink, type Repository } from '../repo/index.js';
 import type { RefValue, Store } from '../store/index.js';
 import { makeDescriptor, readDescriptor, sameLayout, writeDescriptor } from './descriptor.js';
+import { readLease, sweepOverlapped } from './gc/lease.js';
 import { checkPushLocks } from './locks.js';
 import { copyObjects, missingOn, type CopyOptions, type TransferStats } from './transfer.js';
 
@@ -60,7 +61,10 @@ export async function push(
   remote: Store,
   request: PushRequest,
   progress: ProgressSink,
-  options: Pick<CopyOptions, 'hardlinks'> = {},
+  options: Pick<CopyOptions, 'hardlinks'> & {
+    /** Test hook only (the race test switches the gc safety off to show it matters). */
+    readonly sweepGuard?: boolean;
+  } = {},
 ): Promise<PushOutcome> {
   const stats: TransferStats = { objects: 0, bytes: 0 };
   const current: RefValue | null = await remote.readRef(request.ref);
@@ -84,6 +88,8 @@ export async function push(
       status = 'forced';
     }
   }
+  // Read before deciding what the remote has: a gc sweep running meanwhile shows as a new value.
+  const lease = options.sweepGuard === false ? null : await readLease(remote);
   // What the remote certainly has: the history of every remote ref we also have locally.
   const remoteRefs = await remote.listRefs('refs/');
   const exclude = new Set<Oid>();
@@ -130,6 +136,21 @@ export async function push(
         hint: "run 'mediagit pull' to merge their work, then push again; your objects are already uploaded",
       },
     );
+  }
+  // A gc sweep overlapped this push: it may have deleted objects the push found present. Once no
+  // sweep runs, put back whatever is missing before reporting success (docs/remote-gc.md).
+  if (lease && (await sweepOverlapped(remote, lease))) {
+    const kinds = [
+      ['chunk', want.chunks],
+      ['manifest', want.manifests],
+      ['tree', want.trees],
+      ['commit', want.commits],
+      ['tag', want.tags],
+    ] as const;
+    for (const [kind, oids] of kinds) {
+      const gone = await missingOn(remote, kind, oids);
+      await copyObjects(repo.store, remote, kind, gone, repo.odb, progress, stats, options);
+    }
   }
   return { ref: request.ref, old: current?.oid ?? null, new: request.oid, status, stats };
 }
