@@ -20,3 +20,4 @@ export * from './reset.js';
 export * from './merge-operation.js';
 export * from './gc.js';
 export * from './fsck.js';
+export * from './remove-move.js';

@@ -3,7 +3,7 @@
  * directly on repositories in temporary folders: no CLI, no CommandIo.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -13,7 +13,9 @@ import {
   collectGarbage,
   commitIndex,
   mergeCommit,
+  movePaths,
   parseGracePeriod,
+  removePaths,
   resetHead,
   restorePaths,
   switchToBranch,
@@ -270,4 +272,38 @@ test('parseGracePeriod reads git-style periods and refuses others', () => {
   assert.equal(parseGracePeriod('2.hours.ago'), 7_200_000);
   assert.equal(parseGracePeriod('14.days'), 14 * 86_400_000);
   assert.throws(() => parseGracePeriod('soon'), { code: 'E_USAGE' });
+});
+
+test('removePaths and movePaths change the index and the disk, refusing to lose changes', async (t) => {
+  const repo = await setup(t);
+  await mkdir(repo.absPath('art'));
+  await write(repo, 'art/a.png', 'a');
+  await write(repo, 'art/b.png', 'b');
+  await write(repo, 'notes.txt', 'notes');
+  await commitAll(repo, 'first');
+
+  await assert.rejects(removePaths(repo, ['art']), { code: 'E_USAGE' });
+  await write(repo, 'notes.txt', 'edited');
+  await assert.rejects(removePaths(repo, ['notes.txt']), { code: 'E_DIRTY_WORKTREE' });
+  assert.deepEqual(await removePaths(repo, ['notes.txt'], { cached: true }), ['notes.txt']);
+  assert.equal(await read(repo, 'notes.txt'), 'edited');
+  assert.equal((await repo.readIndex()).entries.has('notes.txt'), false);
+
+  await movePaths(repo, ['art'], 'images');
+  assert.deepEqual([...(await repo.readIndex()).entries.keys()].sort(), [
+    'images/a.png',
+    'images/b.png',
+  ]);
+  assert.equal(await read(repo, 'images/b.png'), 'b');
+  await assert.rejects(movePaths(repo, ['missing'], 'x'), { code: 'E_PATHSPEC' });
+
+  // Staged under new names and not committed: only with force.
+  await assert.rejects(removePaths(repo, ['images'], { recursive: true }), {
+    code: 'E_DIRTY_WORKTREE',
+  });
+  assert.deepEqual(await removePaths(repo, ['images'], { recursive: true, force: true }), [
+    'images/a.png',
+    'images/b.png',
+  ]);
+  await assert.rejects(readFile(repo.absPath('images/a.png')), { code: 'ENOENT' });
 });
