@@ -75,8 +75,8 @@ export class GcsStore implements Store {
     // The SDK's resumable uploader sends no credentials to endpoints outside googleapis.com, even
     // with useAuthWithCustomEndpoint; there, everything goes up as authenticated multipart uploads.
     this.resumableAllowed =
-      options.credentials_path === undefined ||
       options.endpoint === undefined ||
+      !authenticatesEndpoint(this.endpoint, options.credentials_path) ||
       isGoogleHost(this.endpoint);
     this.hasConcurrency = parsed.has_concurrency;
     this.description = `gs://${this.bucketName}${this.prefix ? `/${this.prefix.slice(0, -1)}` : ''}${options.endpoint === undefined ? '' : ` (${this.endpoint})`}`;
@@ -107,9 +107,9 @@ export class GcsStore implements Store {
       ...(o.project !== undefined ? { projectId: o.project } : {}),
       ...(o.endpoint !== undefined ? { apiEndpoint: this.endpoint } : {}),
       ...(o.credentials_path !== undefined ? { keyFilename: o.credentials_path } : {}),
-      // The SDK drops authentication for custom endpoints unless told otherwise; explicit
-      // credentials with an endpoint mean a private endpoint that wants them.
-      ...(o.endpoint !== undefined && o.credentials_path !== undefined
+      // The SDK drops authentication for custom endpoints unless told otherwise, which would send
+      // regional and Private Service Connect endpoints anonymous requests.
+      ...(o.endpoint !== undefined && authenticatesEndpoint(this.endpoint, o.credentials_path)
         ? { useAuthWithCustomEndpoint: true }
         : {}),
     };
@@ -651,6 +651,21 @@ function normalizePrefix(prefix: string | undefined): string {
   if (trimmed.includes('//') || /(^|\/)\.\.?(\/|$)/.test(trimmed))
     throw new ConfigError(`GCS prefix ${JSON.stringify(prefix)} is not a clean folder path`);
   return trimmed ? `${trimmed}/` : '';
+}
+
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
+
+/**
+ * Whether requests to a custom endpoint carry credentials: always with a credentials file, and with
+ * Application Default Credentials for every endpoint but a local test server (emulators on the
+ * loopback expect anonymous requests). A regional `*.rep.googleapis.com` or a Private Service
+ * Connect name is a real service and refuses anonymous requests.
+ */
+export function authenticatesEndpoint(
+  endpoint: string,
+  credentialsPath: string | undefined,
+): boolean {
+  return credentialsPath !== undefined || !LOOPBACK_HOSTS.has(new URL(endpoint).hostname);
 }
 
 function isGoogleHost(endpoint: string): boolean {

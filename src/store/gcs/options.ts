@@ -13,7 +13,7 @@ export const GCS_OPTIONS = {
   },
   endpoint: {
     type: 'string',
-    doc: 'API root for emulators and private endpoints (unauthenticated without credentials_path).',
+    doc: 'API root for emulators and private endpoints (anonymous only on the loopback without credentials_path).',
   },
   resumable_threshold: {
     type: 'integer',
