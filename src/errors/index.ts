@@ -146,6 +146,15 @@ export class StoreUnavailableError extends MediagitError {
   }
 }
 
+/**
+ * The remote is out of space (HTTP 507). Same exit code as an unavailable remote, but not a
+ * StoreUnavailableError: retrying cannot free space, so the retry wrapper gives up at once.
+ */
+export class StoreFullError extends MediagitError {
+  override readonly code = 'E_STORE_FULL';
+  override readonly exitCode = 12;
+}
+
 export class NotFoundError extends MediagitError {
   override readonly code = 'E_NOT_FOUND';
   override readonly exitCode = 16;

@@ -9,6 +9,7 @@ import {
   MediagitError,
   NotFoundError,
   ObjectCorruptError,
+  StoreFullError,
   StoreUnavailableError,
 } from '../../errors/index.js';
 import { classifyFailure, networkCodeOf, parseRetryAfter } from '../remote-service/failure.js';
@@ -140,6 +141,13 @@ export function statusError(
       return new StoreUnavailableError(
         `${ctx.where} is rate limiting requests (429)`,
         retryAfterMs === undefined ? {} : { retryAfterMs },
+      );
+    case 507:
+      return new StoreFullError(
+        `${ctx.where} is out of storage (507) during ${ctx.action}${said}`,
+        {
+          hint: 'the server has no space left; ask its administrator, then run the command again',
+        },
       );
     case 400:
     case 411:

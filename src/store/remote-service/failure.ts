@@ -12,6 +12,7 @@ import {
   ConfigError,
   MediagitError,
   NotFoundError,
+  StoreFullError,
   StoreUnavailableError,
 } from '../../errors/index.js';
 
@@ -36,6 +37,8 @@ export type FailureClass =
   | 'auth'
   /** 429 or a throttling code: retriable, usually with Retry-After. */
   | 'throttled'
+  /** 507: the remote has no space left; no retry can fix that. */
+  | 'full'
   /** 408, 5xx or an unavailable code: retriable. */
   | 'unavailable'
   /** No connection was made (refused, unknown host): the endpoint is wrong or down. Retriable. */
@@ -195,6 +198,7 @@ export function classifyFailure(f: FailureFacts): FailureClass {
   if (f.status === 401 || f.status === 403 || (code !== undefined && AUTH_CODES.has(code)))
     return 'auth';
   if (f.status === 429 || (code !== undefined && THROTTLE_CODES.has(code))) return 'throttled';
+  if (f.status === 507) return 'full';
   if (f.status === 408 || f.status >= 500 || (code !== undefined && UNAVAILABLE_CODES.has(code)))
     return 'unavailable';
   return 'rejected';
@@ -289,6 +293,14 @@ export function failureError(
       return new StoreUnavailableError(
         s(`${ctx.service} at ${ctx.endpoint} is unavailable (${label}) during ${ctx.action}`),
         { cause, ...retry },
+      );
+    case 'full':
+      return new StoreFullError(
+        s(`${ctx.service} at ${ctx.endpoint} is out of storage (${label}) during ${ctx.action}`),
+        {
+          cause,
+          hint: 'free space on the remote (or raise its quota), then run the command again',
+        },
       );
     case 'unreachable':
       return new StoreUnavailableError(

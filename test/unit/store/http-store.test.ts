@@ -481,6 +481,32 @@ describe('HttpStore: rate limiting', () => {
     await store.close();
   });
 
+  test('a 507 from a full server is E_STORE_FULL and never retried', async () => {
+    const server = await fake();
+    let answered = 0;
+    server.intercept = (req) => {
+      if (req.method !== 'GET') return undefined;
+      answered++;
+      return { status: 507, body: { error: 'insufficient_storage', message: 'disk full' } };
+    };
+    const sleeps: number[] = [];
+    const store = new RetryingStore(client(server, { sleep: async () => {} }), {
+      sleep: async (ms) => {
+        sleeps.push(ms);
+      },
+      random: () => 0,
+    });
+    await assert.rejects(store.get(key), (err: Error & { code?: string; exitCode?: number }) => {
+      assert.equal(err.code, 'E_STORE_FULL');
+      assert.equal(err.exitCode, 12);
+      assert.match(err.message, /out of storage/);
+      return true;
+    });
+    assert.equal(answered, 1, 'one request: retrying cannot free space');
+    assert.deepEqual(sleeps, []);
+    await store.close();
+  });
+
   test('HttpStore itself waits out a 429 (Retry-After, every request paused) before giving up', async () => {
     const server = await fake();
     let refusals = 3;

@@ -38,6 +38,7 @@ describe('classifyFailure', () => {
     [{ status: 408 }, 'unavailable'],
     [{ status: 500 }, 'unavailable'],
     [{ status: 503 }, 'unavailable'],
+    [{ status: 507 }, 'full'],
     [{ status: 400, serviceCode: 'RequestTimeout' }, 'unavailable'],
     [{ networkCode: 'ECONNREFUSED' }, 'unreachable'],
     [{ networkCode: 'ENOTFOUND' }, 'unreachable'],
