@@ -44,7 +44,7 @@ async function userEnv(
 
 function cli(cwd: string, userEnvironment: Record<string, string | undefined>) {
   return (args: string[], allowFail = false): Promise<CliResult> =>
-    runCli(args, { cwd, env: userEnvironment, allowFail, timeoutMs: 120_000 });
+    runCli(args, { cwd, env: userEnvironment, allowFail, timeoutMs: 300_000 });
 }
 
 async function writeRandomFiles(
@@ -62,7 +62,7 @@ async function writeRandomFiles(
 describe('http remotes through mediagit server (local folder storage)', () => {
   test(
     'push v1, clone byte-identical, push v2 sends ≈ stored growth, pull; non-fast-forward refused; clone --include',
-    { timeout: 90_000 },
+    { timeout: 300_000 },
     async (t) => {
       const srv = await server();
       const url = `${srv.url}/hero-game`;
@@ -129,7 +129,7 @@ describe('http remotes through mediagit server (local folder storage)', () => {
 
   test(
     'encrypted repository: push and clone through the server, which never sees plaintext',
-    { timeout: 60_000 },
+    { timeout: 300_000 },
     async () => {
       const srv = await server();
       const url = `${srv.url}/secret-project`;
@@ -163,7 +163,7 @@ describe('http remotes through mediagit server (local folder storage)', () => {
 
   test(
     'a rate-limited burst still completes: the client backs off on 429 and Retry-After',
-    { timeout: 60_000 },
+    { timeout: 300_000 },
     async (t) => {
       const srv = await server({
         config: '[server]\nrate_limit_rps = 20\nrate_limit_burst = 10\n',
@@ -207,7 +207,7 @@ describe('http remotes through mediagit server (local folder storage)', () => {
 
   test(
     'login stores a checked token (0600) that later commands use; bad tokens and loose file modes are refused',
-    { timeout: 60_000 },
+    { timeout: 300_000 },
     async () => {
       const srv = await server();
       const url = `${srv.url}/team/assets`;
@@ -265,7 +265,7 @@ describe('http remotes through mediagit server (local folder storage)', () => {
 
   test(
     'locks: B cannot push a change to the file A locked (the refusal names A); after A unlocks it goes through',
-    { timeout: 60_000 },
+    { timeout: 300_000 },
     async () => {
       const srv = await server();
       const url = `${srv.url}/locks-demo`;
@@ -401,30 +401,34 @@ for (const cloud of clouds) {
     `http remotes through mediagit server storing into ${cloud.name}`,
     { skip: cloud.skip },
     () => {
-      test('push and clone (plain and encrypted) byte-identical', { timeout: 90_000 }, async () => {
-        const srv = await server({ storage: await cloud.storage() });
-        const pass = 'cloud passphrase';
-        const work = await tempDir('srv-cloud');
-        for (const encrypted of [false, true]) {
-          const name = encrypted ? 'cloud-enc' : 'cloud-plain';
-          const user = await userEnv(await srv.token(name, 'write', 'ci'), {
-            MEDIAGIT_PASSPHRASE: pass,
-            MEDIAGIT_NEW_PASSPHRASE: pass,
-          });
-          const repo = path.join(work, `${name}-src`);
-          await makeCorpus(repo, 1, 'tiny');
-          const tree = await hashTree(repo);
-          const r = cli(repo, user);
-          await r(['init', '-q', ...(encrypted ? ['--encrypt'] : [])]);
-          await r(['add', '.']);
-          await r(['commit', '-q', '-m', 'v1']);
-          await r(['remote', 'add', 'origin', `${srv.url}/${name}`]);
-          await r(['push', '-q']);
-          const clone = path.join(work, `${name}-clone`);
-          await cli(work, user)(['clone', '-q', `${srv.url}/${name}`, clone]);
-          assertTreesEqual(await hashTree(clone), tree, `${cloud.name}: ${name}`);
-        }
-      });
+      test(
+        'push and clone (plain and encrypted) byte-identical',
+        { timeout: 300_000 },
+        async () => {
+          const srv = await server({ storage: await cloud.storage() });
+          const pass = 'cloud passphrase';
+          const work = await tempDir('srv-cloud');
+          for (const encrypted of [false, true]) {
+            const name = encrypted ? 'cloud-enc' : 'cloud-plain';
+            const user = await userEnv(await srv.token(name, 'write', 'ci'), {
+              MEDIAGIT_PASSPHRASE: pass,
+              MEDIAGIT_NEW_PASSPHRASE: pass,
+            });
+            const repo = path.join(work, `${name}-src`);
+            await makeCorpus(repo, 1, 'tiny');
+            const tree = await hashTree(repo);
+            const r = cli(repo, user);
+            await r(['init', '-q', ...(encrypted ? ['--encrypt'] : [])]);
+            await r(['add', '.']);
+            await r(['commit', '-q', '-m', 'v1']);
+            await r(['remote', 'add', 'origin', `${srv.url}/${name}`]);
+            await r(['push', '-q']);
+            const clone = path.join(work, `${name}-clone`);
+            await cli(work, user)(['clone', '-q', `${srv.url}/${name}`, clone]);
+            assertTreesEqual(await hashTree(clone), tree, `${cloud.name}: ${name}`);
+          }
+        },
+      );
     },
   );
 }
