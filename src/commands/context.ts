@@ -1,4 +1,5 @@
 import { Repository, toRepoPaths, type ProgressSink } from '../repo/index.js';
+import { installChunkSource } from '../sync/index.js';
 
 // Re-exported for the commands; the CLI's progress bar imports them without the repository code.
 export { formatBytes, plural } from './shared/format.js';
@@ -41,6 +42,7 @@ export async function openRepository(
     ...options,
   });
   reportUnlock(io, repo);
+  installChunkSource(repo, io.cwd);
   return repo;
 }
 

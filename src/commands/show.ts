@@ -11,6 +11,7 @@ import { isValidRefName } from '../store/index.js';
 import {
   Repository,
   commitTreeMap,
+  ensureManifestChunks,
   diffMaps,
   flattenTree,
   resolveCommit,
@@ -260,6 +261,8 @@ async function showPath(
       size: manifest.size,
       chunks: manifest.chunks.length,
     };
+  // All of it before the first byte goes out: content that cannot be had must not leave half a file.
+  await ensureManifestChunks(repo.odb, manifest, path);
   await streamManifest(io, repo, located.oid, manifest.chunks);
   return null;
 }

@@ -203,6 +203,35 @@ export class ExpiredError extends MediagitError {
   }
 }
 
+/**
+ * Content the local store lacks (a tip-only or sparse clone) could not be fetched from the remote
+ * it came from: the remote is unreachable, refuses, or no longer has it.
+ */
+export class ContentUnavailableError extends MediagitError {
+  override readonly code = 'E_CONTENT_UNAVAILABLE';
+  override readonly exitCode = 19;
+  constructor(
+    readonly path: string | undefined,
+    readonly remote: string | undefined,
+    readonly reason: string,
+    details: ErrorDetails = {},
+  ) {
+    super(
+      `${path ?? 'content'} is not stored locally and could not be fetched${remote ? ` from remote '${remote}'` : ''}: ${reason}`,
+      details,
+    );
+  }
+
+  /** The same failure, naming the file it was needed for. */
+  forPath(path: string): ContentUnavailableError {
+    if (this.path !== undefined) return this;
+    return new ContentUnavailableError(path, this.remote, this.reason, {
+      ...(this.hint === undefined ? {} : { hint: this.hint }),
+      cause: this.cause,
+    });
+  }
+}
+
 export class InterruptedError extends MediagitError {
   override readonly code = 'E_INTERRUPTED';
   override readonly exitCode = 130;

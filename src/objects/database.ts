@@ -31,6 +31,15 @@ export interface ObjectDatabaseOptions {
   sealer?: ObjectSealer;
 }
 
+/**
+ * Where chunks the local store lacks come from (the remote a tip-only or sparse clone came from).
+ * `fetch` stores each chunk locally, verified, before it returns; `path` names the file the chunks
+ * are for, for the error when they cannot be had.
+ */
+export interface ChunkSource {
+  fetch(oids: readonly Oid[], path?: string): Promise<void>;
+}
+
 export type StructuredKind = Exclude<ObjectKind, 'chunk'>;
 
 /**
@@ -41,6 +50,8 @@ export class ObjectDatabase {
   readonly sealer: ObjectSealer;
   /** Compression, sealing and their reverse: the same code the chunk workers run. */
   readonly sealing: ObjectSealing;
+  /** Consulted for chunks the store lacks; without one, a missing chunk is an ObjectMissingError. */
+  chunkSource: ChunkSource | undefined;
 
   constructor(
     readonly store: Store,
@@ -96,10 +107,29 @@ export class ObjectDatabase {
     try {
       stored = await this.store.get(ObjectDatabase.keyFor(kind, oid));
     } catch (err) {
-      if (err instanceof NotFoundError) throw new ObjectMissingError(oid, kind);
-      throw err;
+      if (!(err instanceof NotFoundError)) throw err;
+      if (kind !== 'chunk' || !this.chunkSource) throw new ObjectMissingError(oid, kind);
+      await this.chunkSource.fetch([oid]);
+      try {
+        stored = await this.store.get(ObjectDatabase.keyFor(kind, oid));
+      } catch (again) {
+        if (again instanceof NotFoundError) throw new ObjectMissingError(oid, kind);
+        throw again;
+      }
     }
     return this.openStored(kind, oid, stored);
+  }
+
+  /**
+   * Makes sure the store holds these chunks, fetching the missing ones from the chunk source in
+   * one go, so a command fails before it writes anything rather than halfway through a file.
+   */
+  async ensureChunks(oids: Iterable<Oid>, path?: string): Promise<void> {
+    if (!this.chunkSource) return;
+    const unique = [...new Set(oids)];
+    const present = await this.has('chunk', unique);
+    const missing = unique.filter((_, i) => !present[i]);
+    if (missing.length > 0) await this.chunkSource.fetch(missing, path);
   }
 
   /** Verifies stored bytes fetched by someone else (a remote, fsck) and returns the canonical bytes. */

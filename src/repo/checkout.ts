@@ -5,7 +5,7 @@ import { DirtyWorktreeError } from '../errors/index.js';
 import { isErrno } from '../util/fs.js';
 import { WORKERS_WORTH_BYTES } from '../workers/index.js';
 import { mapLimit } from '../util/limit.js';
-import { holdsStagedContent, materializeFile } from './content.js';
+import { ensureManifestChunks, holdsStagedContent, materializeFile } from './content.js';
 import { modeToType, type Index } from './index-file.js';
 import type { ProgressSink } from './progress.js';
 import type { Repository } from './repository.js';
@@ -106,6 +106,10 @@ export async function moveWorktree(
   const onDisk = changed.filter((p) => !repo.isSparseExcluded(p));
   const removals = onDisk.filter((p) => !to.has(p));
   const writes = onDisk.filter((p) => to.has(p));
+  // Content a lean clone lacks comes first: if the remote cannot supply it, nothing has changed yet.
+  await mapLimit(writes, 4, async (path) =>
+    ensureManifestChunks(repo.odb, await repo.odb.readManifest(to.get(path)!.oid), path),
+  );
   for (const path of removals) {
     await removeWorktreeFile(repo, path);
     index.entries.delete(path);

@@ -2,7 +2,7 @@ import { createReadStream, type BigIntStats } from 'node:fs';
 import { lstat, mkdir, open } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { Chunker, type ChunkingParams } from '../chunking/index.js';
-import { UnsafePathError } from '../errors/index.js';
+import { ContentUnavailableError, UnsafePathError } from '../errors/index.js';
 import {
   CompressionPolicy,
   encodeManifest,
@@ -279,8 +279,11 @@ export async function materializeFile(
   workers?: ChunkRestorer,
   prefetch = 4,
 ): Promise<BigIntStats> {
-  await ensureSafeParents(root, absPath);
   const manifest = await odb.readManifest(manifestOid);
+  // Fetched before any folder or temporary file exists: a remote that cannot supply them leaves
+  // the working tree as it was.
+  await ensureManifestChunks(odb, manifest, relative(root, absPath).split(sep).join('/'));
+  await ensureSafeParents(root, absPath);
   await writeThroughTemp(
     absPath,
     { tempDir: dirname(absPath), mode: type === 'exec' ? 0o755 : 0o644, fsync: false },
@@ -306,6 +309,22 @@ export async function materializeFile(
     },
   );
   return lstat(absPath, { bigint: true });
+}
+
+/** Fetches what the store lacks of a file's chunks; a failure names the file. */
+export async function ensureManifestChunks(
+  odb: ObjectDatabase,
+  manifest: Manifest,
+  path: string,
+): Promise<void> {
+  try {
+    await odb.ensureChunks(
+      manifest.chunks.map((c) => c.oid),
+      path,
+    );
+  } catch (err) {
+    throw err instanceof ContentUnavailableError ? err.forPath(path) : err;
+  }
 }
 
 /** Writes verified chunks into an open file at their offsets (the chunk workers). */

@@ -17,6 +17,7 @@ import {
   type ProgressSink,
 } from '../repo/index.js';
 import type { MetricsSnapshot, OpenedStore, StoreOptions } from '../store/index.js';
+import { CONTENT_REMOTE_KEY } from './chunk-source.js';
 import { readDescriptor, type RepositoryDescriptor } from './descriptor.js';
 import { fetchRefs, hardlinksWanted, type FetchReport } from './fetch-refs.js';
 import { openRemoteStore, remoteConfigEntries, type RemoteConfig } from './remotes.js';
@@ -171,6 +172,8 @@ async function createRepository(
   if (request.include?.length) plain.config.set('sparse.include', request.include.join('\n'));
   for (const [k, v] of remoteConfigEntries(remote.name, remote.url, remote.options))
     plain.config.set(k, v);
+  // Content this clone does not fetch now comes from here when a command needs it.
+  plain.config.set(CONTENT_REMOTE_KEY, remote.name);
   await plain.config.save();
   // Opened again: with encryption enabled now, this one unlocks the key.
   return Repository.open(target, request.passphrase ? { passphrase: request.passphrase } : {});

@@ -10,3 +10,4 @@ export * from './clone.js';
 export * from './fsck-remote.js';
 export * from './push-refs.js';
 export * from './gc/index.js';
+export * from './chunk-source.js';

@@ -1,0 +1,79 @@
+/**
+ * Content on demand: a lean (tip-only or sparse) clone holds every commit, tree and manifest but
+ * not every chunk. The repository's object database falls back to a RemoteChunkSource, which
+ * fetches exactly the missing chunks from the remote the repository's content comes from —
+ * verified before they are stored, as in any fetch.
+ */
+import { ContentUnavailableError, MediagitError, NotFoundError } from '../errors/index.js';
+import type { ChunkSource, Oid } from '../objects/index.js';
+import { silentProgress, type Repository } from '../repo/index.js';
+import type { OpenedStore } from '../store/index.js';
+import { copyObjects, type TransferStats } from './transfer.js';
+import { defaultRemote, getRemote, listRemotes, openRemoteStore } from './remotes.js';
+
+/** Config key naming the remote missing content is fetched from (set by clone). */
+export const CONTENT_REMOTE_KEY = 'content.remote';
+
+/** The remote missing content comes from: content.remote, else the default remote; null if none. */
+export function contentRemoteName(repo: Repository): string | null {
+  const named = repo.config.get(CONTENT_REMOTE_KEY);
+  if (typeof named === 'string' && named !== '') return named;
+  if (listRemotes(repo).length === 0) return null;
+  try {
+    return defaultRemote(repo);
+  } catch {
+    return null;
+  }
+}
+
+export class RemoteChunkSource implements ChunkSource {
+  private opened: Promise<OpenedStore> | undefined;
+  /** Chunks fetched on demand so far, and their stored bytes (for reports and tests). */
+  readonly stats: TransferStats = { objects: 0, bytes: 0 };
+
+  constructor(
+    private readonly repo: Repository,
+    readonly remoteName: string,
+    private readonly cwd: string,
+  ) {}
+
+  async fetch(oids: readonly Oid[], path?: string): Promise<void> {
+    if (oids.length === 0) return;
+    try {
+      this.opened ??= openRemoteStore(getRemote(this.repo, this.remoteName), this.cwd);
+      const remote = await this.opened;
+      // Read, verified and written one by one: a hard link from a folder remote would skip the check.
+      await copyObjects(
+        remote.store,
+        this.repo.store,
+        'chunk',
+        oids,
+        this.repo.odb,
+        silentProgress,
+        this.stats,
+        { hardlinks: false },
+      );
+    } catch (err) {
+      this.opened = undefined;
+      throw new ContentUnavailableError(path, this.remoteName, reasonOf(err), {
+        hint: 'check that the remote is reachable, then run the command again',
+        cause: err,
+      });
+    }
+  }
+}
+
+function reasonOf(err: unknown): string {
+  if (err instanceof NotFoundError) return 'the remote does not have it';
+  if (err instanceof MediagitError) return err.message;
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Installs the repository's remote as the source of chunks it lacks (no remote: nothing to do). */
+export function installChunkSource(repo: Repository, cwd: string): RemoteChunkSource | null {
+  const name = contentRemoteName(repo);
+  if (name === null) return null;
+  const source = new RemoteChunkSource(repo, name, cwd);
+  repo.odb.chunkSource = source;
+  return source;
+}

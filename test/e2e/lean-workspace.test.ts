@@ -1,0 +1,124 @@
+/**
+ * Lean workspaces end to end: content a clone did not fetch is fetched on demand from the remote
+ * it came from, exactly the chunks needed; with the remote gone, commands fail with one line
+ * naming the path and the remote (exit 19) and leave the working tree as it was.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { test } from 'node:test';
+import {
+  CLI_PATH,
+  cliEnv,
+  mg,
+  mgFail,
+  pathExists,
+  tempDir,
+  type CliResult,
+} from '../support/cli.js';
+import { SMALL_CHUNK_ARGS, stderrLines, storedChunks } from '../support/sync-fixtures.js';
+import { hashTree } from '../support/tree.js';
+
+const CONTENT_UNAVAILABLE = 19;
+
+/** `mediagit <args>` with stdout kept as bytes (file content from `show`). */
+function mgBytes(cwd: string, ...args: string[]): Promise<{ code: number; stdout: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI_PATH, ...args], {
+      cwd,
+      env: cliEnv(),
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const out: Buffer[] = [];
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout: Buffer.concat(out) }));
+  });
+}
+
+function assertContentUnavailable(res: CliResult, file: string, label: string): void {
+  const lines = stderrLines(res.stderr);
+  assert.equal(res.code, CONTENT_UNAVAILABLE, `${label}: exit code\n${res.stderr}`);
+  assert.ok(lines.length >= 1 && lines.length <= 2, `${label}: one line and a hint\n${res.stderr}`);
+  assert.match(lines[0]!, /^error: /);
+  assert.ok(lines[0]!.includes(file), `${label}: names the path: ${lines[0]}`);
+  assert.ok(lines[0]!.includes("'origin'"), `${label}: names the remote: ${lines[0]}`);
+  assert.doesNotMatch(res.stderr, /^\s+at /m, `${label}: stack trace printed`);
+}
+
+/** A source repository with audio and video, pushed to a folder remote. */
+async function pushedSource(
+  work: string,
+): Promise<{ src: string; remote: string; video: Buffer; audio: Buffer }> {
+  const src = path.join(work, 'src');
+  const remote = path.join(work, 'remote.mediagit');
+  await mkdir(path.join(src, 'audio'), { recursive: true });
+  await mkdir(path.join(src, 'video'), { recursive: true });
+  await mg(src, 'init', '-q', ...SMALL_CHUNK_ARGS);
+  const audio = randomBytes(200_000);
+  const video = randomBytes(700_000);
+  await writeFile(path.join(src, 'audio', 'take.raw'), audio);
+  await writeFile(path.join(src, 'video', 'shot.raw'), video);
+  await mg(src, 'add', '.');
+  await mg(src, 'commit', '-q', '-m', 'first');
+  await mg(src, 'remote', 'add', 'origin', remote);
+  await mg(src, 'push', '-q', 'origin', 'main');
+  return { src, remote, video, audio };
+}
+
+test('after clone --include, show of a path outside it fetches exactly that file’s chunks from the remote', async (t) => {
+  const work = await tempDir('lean-show');
+  const { remote, video } = await pushedSource(work);
+  const sparse = path.join(work, 'sparse');
+  await mg(work, 'clone', '-q', '--include', 'audio/**', remote, sparse);
+  const before = new Set((await storedChunks(path.join(sparse, '.mediagit'))).map((c) => c.oid));
+
+  const info = JSON.parse((await mg(sparse, 'show', '--json', 'HEAD:video/shot.raw')).stdout) as {
+    chunks: number;
+  };
+  const shown = await mgBytes(sparse, 'show', 'HEAD:video/shot.raw');
+  assert.equal(shown.code, 0);
+  assert.ok(shown.stdout.equals(video), 'show printed the file byte for byte');
+  const fetched = (await storedChunks(path.join(sparse, '.mediagit'))).filter(
+    (c) => !before.has(c.oid),
+  );
+  t.diagnostic(`show fetched ${fetched.length} chunks; the file has ${info.chunks}`);
+  assert.ok(info.chunks > 1);
+  assert.equal(fetched.length, info.chunks, 'exactly the file’s chunks were fetched');
+  assert.match((await mg(sparse, 'fsck', '--full')).stdout, /no problems found/);
+  // The sparse set is untouched: nothing appeared in the working tree.
+  assert.equal(await pathExists(path.join(sparse, 'video')), false);
+});
+
+test('remote gone: show, restore and reset --hard fail with exit 19 naming path and remote, tree untouched; back: they converge', async () => {
+  const work = await tempDir('lean-offline');
+  const { remote, video } = await pushedSource(work);
+  const sparse = path.join(work, 'sparse');
+  await mg(work, 'clone', '-q', '--include', 'audio/**', remote, sparse);
+  // Widened by hand: video is now wanted but none of its chunks are local.
+  await mg(sparse, 'config', '--unset', 'sparse.include');
+  const away = path.join(work, 'away.mediagit');
+  await rename(remote, away);
+  const tree = await hashTree(sparse);
+
+  const show = await mgFail(sparse, 'show', 'HEAD:video/shot.raw');
+  assertContentUnavailable(show, 'video/shot.raw', 'show');
+  assert.equal(show.stdout, '', 'show wrote part of the file');
+  for (const args of [
+    ['restore', 'video/shot.raw'],
+    ['reset', '--hard'],
+    ['checkout', '--', '.'],
+  ]) {
+    const res = await mgFail(sparse, ...args);
+    assertContentUnavailable(res, 'video/shot.raw', args.join(' '));
+    assert.deepEqual(await hashTree(sparse), tree, `${args.join(' ')} changed the working tree`);
+    assert.equal(await pathExists(path.join(sparse, 'video')), false, 'a folder was left behind');
+  }
+
+  await rename(away, remote);
+  await mg(sparse, 'reset', '-q', '--hard');
+  assert.ok((await readFile(path.join(sparse, 'video', 'shot.raw'))).equals(video));
+  assert.match((await mg(sparse, 'fsck', '--full')).stdout, /no problems found/);
+});
