@@ -1,5 +1,5 @@
 import { lstat } from 'node:fs/promises';
-import { UnknownRevisionError, UsageError } from '../errors/index.js';
+import { UsageError } from '../errors/index.js';
 import {
   Repository,
   commitTreeMap,
@@ -16,6 +16,7 @@ import {
 import { isErrno } from '../util/fs.js';
 import { openRepository, pathspecs, type CommandIo } from './context.js';
 import { changeFormat, printChanges } from './shared/changes.js';
+import { splitRevsAndPaths } from './shared/revisions.js';
 
 export interface DiffOptions {
   cached?: boolean;
@@ -74,46 +75,6 @@ function stagedMap(index: Index): FileMap {
 
 async function snapshotOf(repo: Repository, rev: string): Promise<FileMap> {
   return commitTreeMap(repo, await resolveCommit(repo, rev));
-}
-
-/**
- * Without `--`, arguments that are not revisions but name files (on disk or in the index) are
- * paths, as in git: `mediagit diff HEAD textures/`.
- */
-async function splitRevsAndPaths(
-  repo: Repository,
-  io: CommandIo,
-  args: readonly string[],
-): Promise<{ revs: string[]; paths: string[] }> {
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    try {
-      const parts = arg.includes('..') ? arg.split(/\.\.\.?/) : [arg];
-      for (const part of parts) if (part !== '') await resolveCommit(repo, part);
-    } catch (err) {
-      if (!(err instanceof UnknownRevisionError)) throw err;
-      if (await namesAFile(repo, io, arg)) return { revs: args.slice(0, i), paths: args.slice(i) };
-      throw new UnknownRevisionError(arg);
-    }
-  }
-  return { revs: [...args], paths: [] };
-}
-
-async function namesAFile(repo: Repository, io: CommandIo, arg: string): Promise<boolean> {
-  let spec: string;
-  try {
-    spec = repo.toRepoPath(arg, io.cwd);
-  } catch {
-    return false;
-  }
-  try {
-    await lstat(repo.absPath(spec));
-    return true;
-  } catch (err) {
-    if (!isErrno(err, 'ENOENT') && !isErrno(err, 'ENOTDIR')) throw err;
-  }
-  const index = await repo.readIndex();
-  return [...index.entries.keys()].some((p) => under(p, spec));
 }
 
 export async function runDiff(

@@ -5,17 +5,27 @@ import { examples, type Registration } from './registration.js';
 export function registerLog(program: Command, ctx: Registration): void {
   program
     .command('log')
-    .argument('[revisions...]', 'where to start (default HEAD)')
+    .argument(
+      '[revisions...]',
+      'where to start (default HEAD), a..b, a...b or ^rev; then paths to limit to (or after --)',
+    )
     .description('show commit history')
     .option('--oneline', 'one line per commit')
     .option('-n, --max-count <n>', 'show at most n commits')
     .option('--first-parent', 'follow only the first parent of merges')
     .option('--json', 'print an array of commits as JSON')
+    // Lets `-<n>` through as an argument, git's shorthand for -n <n>; log.ts rejects other unknowns.
+    .allowUnknownOption()
     .addHelpText(
       'after',
-      examples(['mediagit log --oneline -n 10', 'mediagit log --json main', 'mediagit log HEAD~3']),
+      examples([
+        'mediagit log --oneline -10',
+        'mediagit log --json main',
+        'mediagit log --oneline main..feature',
+        'mediagit log --oneline -- textures/hero.tif',
+      ]),
     )
     .action(async (revs: string[], options) =>
-      (await import('./log.js')).runLog(ctx.io(), revs, options),
+      (await import('./log.js')).runLog(ctx.io(), revs, ctx.dashDash, options),
     );
 }

@@ -1,9 +1,9 @@
 import { UsageError } from '../errors/index.js';
 import { shortOid, type Oid } from '../objects/index.js';
-import { resolveCommit, walkHistory } from '../repo/index.js';
-import type { CommandIo } from './context.js';
-import { openRepository } from './context.js';
+import { mergeBase, resolveCommit, walkHistory } from '../repo/index.js';
+import { openRepository, pathspecs, type CommandIo } from './context.js';
 import { commitJson, decorations, gitDate } from './shared/commits.js';
+import { splitRevsAndPaths } from './shared/revisions.js';
 
 export interface LogOptions {
   oneline?: boolean;
@@ -12,16 +12,53 @@ export interface LogOptions {
   firstParent?: boolean;
 }
 
-export async function runLog(io: CommandIo, revs: string[], options: LogOptions): Promise<void> {
+export async function runLog(
+  io: CommandIo,
+  args: string[],
+  dashDash: string[] | undefined,
+  options: LogOptions,
+): Promise<void> {
   const repo = await openRepository(io);
   let limit = Infinity;
-  if (options.maxCount !== undefined) {
-    limit = Number(options.maxCount);
-    if (!Number.isInteger(limit) || limit < 0)
-      throw new UsageError(`-n needs a non-negative number, not '${options.maxCount}'`);
+  if (options.maxCount !== undefined) limit = countOf(options.maxCount, '-n');
+  // `-3` is git's shorthand for `-n 3`; the parser hands such words over as arguments.
+  const words: string[] = [];
+  for (const arg of args) {
+    if (/^-\d+$/.test(arg)) limit = countOf(arg.slice(1), arg);
+    else if (arg.startsWith('-')) throw new UsageError(`unknown option '${arg}'`);
+    else words.push(arg);
   }
+  const split =
+    dashDash === undefined
+      ? await splitRevsAndPaths(repo, io, words)
+      : { revs: words, paths: dashDash };
   const starts: Oid[] = [];
-  if (revs.length === 0) {
+  const exclude: Oid[] = [];
+  for (const rev of split.revs) {
+    if (rev.startsWith('^')) {
+      exclude.push(await resolveCommit(repo, rev.slice(1)));
+      continue;
+    }
+    const range = /^(.*?)(\.\.\.?)(.*)$/.exec(rev);
+    if (!range) {
+      starts.push(await resolveCommit(repo, rev));
+      continue;
+    }
+    const [left, dots, right] = [range[1]!, range[2]!, range[3]!];
+    if (right.includes('..')) throw new UsageError(`bad revision range '${rev}'`);
+    const a = await resolveCommit(repo, left === '' ? 'HEAD' : left);
+    const b = await resolveCommit(repo, right === '' ? 'HEAD' : right);
+    if (dots === '..') {
+      starts.push(b);
+      exclude.push(a);
+    } else {
+      // a...b: what either side has that the other lacks, i.e. both minus their merge base.
+      starts.push(a, b);
+      const base = await mergeBase(repo, a, b);
+      if (base !== null) exclude.push(base);
+    }
+  }
+  if (starts.length === 0 && (split.revs.length === 0 || exclude.length > 0)) {
     const head = await repo.readHead();
     if (head.oid === null) {
       if (options.json) io.out('[]');
@@ -31,13 +68,16 @@ export async function runLog(io: CommandIo, revs: string[], options: LogOptions)
         );
       return;
     }
-    starts.push(head.oid);
-  } else for (const rev of revs) starts.push(await resolveCommit(repo, rev));
+    if (split.revs.length === 0) starts.push(head.oid);
+  }
   const decorate = options.json ? new Map<Oid, string[]>() : await decorations(repo);
   const json: object[] = [];
   let count = 0;
+  const paths = split.paths.length > 0 ? pathspecs(repo, io, split.paths) : undefined;
   for await (const { oid, commit } of walkHistory(repo, starts, {
     firstParent: options.firstParent ?? false,
+    exclude,
+    ...(paths ? { paths } : {}),
   })) {
     if (count++ >= limit) break;
     if (options.json) {
@@ -59,4 +99,11 @@ export async function runLog(io: CommandIo, revs: string[], options: LogOptions)
     io.out('');
   }
   if (options.json) io.out(JSON.stringify(json, null, 2));
+}
+
+function countOf(text: string, flag: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 0)
+    throw new UsageError(`${flag} needs a non-negative number, not '${text}'`);
+  return n;
 }

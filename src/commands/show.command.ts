@@ -16,9 +16,10 @@ export function registerShow(program: Command, ctx: Registration): void {
         'mediagit show',
         'mediagit show v1.0',
         'mediagit show HEAD~1:textures/hero.tif > old-hero.tif',
+        'mediagit show --stat HEAD -- textures/',
       ]),
     )
     .action(async (objects: string[], options) =>
-      (await import('./show.js')).runShow(ctx.io(), objects, options),
+      (await import('./show.js')).runShow(ctx.io(), objects, ctx.dashDash, options),
     );
 }

@@ -17,8 +17,9 @@ import {
   resolveCommit,
   type Change,
   type FileType,
+  under,
 } from '../repo/index.js';
-import { openRepository, type CommandIo } from './context.js';
+import { openRepository, pathspecs, type CommandIo } from './context.js';
 import { changeFormat, changeJson, printChanges, type ChangeFormat } from './shared/changes.js';
 import { commitJson, decorations, gitDate, isoDate } from './shared/commits.js';
 
@@ -34,9 +35,11 @@ const PREFETCH = 4;
 export async function runShow(
   io: CommandIo,
   objects: string[],
+  dashDash: string[] | undefined,
   options: ShowOptions,
 ): Promise<void> {
   const repo = await openRepository(io);
+  const specs = pathspecs(repo, io, dashDash ?? []);
   const format = changeFormat(options, 'name-status');
   const args = objects.length > 0 ? objects : ['HEAD'];
   if (objects.length === 0) {
@@ -78,7 +81,7 @@ export async function runShow(
           object: tagged.tag.object,
           tagger: signatureJson(tagged.tag),
           message: tagged.tag.message,
-          commit: await commitWithChanges(repo, commitOid, commit),
+          commit: await commitWithChanges(repo, commitOid, commit, specs),
         });
         continue;
       }
@@ -88,13 +91,13 @@ export async function runShow(
       io.out('');
       for (const line of tagged.tag.message.replace(/\n$/, '').split('\n')) io.out(line);
       io.out('');
-      await printCommit(io, repo, commitOid, commit, decorate, format);
+      await printCommit(io, repo, commitOid, commit, decorate, format, specs);
       continue;
     }
     const oid = await resolveCommit(repo, arg);
     const commit = await repo.odb.readCommit(oid);
-    if (options.json) json.push(await commitWithChanges(repo, oid, commit));
-    else await printCommit(io, repo, oid, commit, decorate, format);
+    if (options.json) json.push(await commitWithChanges(repo, oid, commit, specs));
+    else await printCommit(io, repo, oid, commit, decorate, format, specs);
   }
   if (options.json) io.out(JSON.stringify(json.length === 1 ? json[0] : json, null, 2));
 }
@@ -103,20 +106,33 @@ function signatureJson(tag: Tag): object {
   return { name: tag.tagger.name, email: tag.tagger.email, date: isoDate(tag.tagger) };
 }
 
-/** Changes against the first parent (for a root commit, everything is added). */
-async function changesOf(repo: Repository, commit: Commit): Promise<Change[]> {
+/**
+ * Changes against the first parent (for a root commit, everything is added), limited to `specs`
+ * when there are any.
+ */
+async function changesOf(
+  repo: Repository,
+  commit: Commit,
+  specs: readonly string[],
+): Promise<Change[]> {
   const [before, after] = await Promise.all([
     commitTreeMap(repo, commit.parents[0] ?? null),
     flattenTree(repo.odb, commit.tree),
   ]);
-  return diffMaps(before, after);
+  const changes = diffMaps(before, after);
+  return specs.length === 0 ? changes : changes.filter((c) => specs.some((s) => under(c.path, s)));
 }
 
-async function commitWithChanges(repo: Repository, oid: Oid, commit: Commit): Promise<object> {
+async function commitWithChanges(
+  repo: Repository,
+  oid: Oid,
+  commit: Commit,
+  specs: readonly string[],
+): Promise<object> {
   return {
     type: 'commit',
     ...commitJson(oid, commit),
-    changes: (await changesOf(repo, commit)).map(changeJson),
+    changes: (await changesOf(repo, commit, specs)).map(changeJson),
   };
 }
 
@@ -128,6 +144,7 @@ async function printCommit(
   commit: Commit,
   decorate: Map<Oid, string[]>,
   format: ChangeFormat,
+  specs: readonly string[],
 ): Promise<void> {
   const labels = decorate.get(oid);
   io.out(`commit ${oid}${labels ? ` (${labels.join(', ')})` : ''}`);
@@ -136,7 +153,7 @@ async function printCommit(
   io.out(`Date:   ${gitDate(commit.author)}`);
   io.out('');
   for (const line of commit.message.replace(/\n$/, '').split('\n')) io.out(`    ${line}`);
-  const changes = await changesOf(repo, commit);
+  const changes = await changesOf(repo, commit, specs);
   if (changes.length === 0) return;
   io.out('');
   await printChanges(io, repo, changes, format);

@@ -1,9 +1,21 @@
-import type { Commit, Oid } from '../objects/index.js';
+import type { Commit, Oid, TreeEntry } from '../objects/index.js';
 import type { Repository } from './repository.js';
 
 export interface LogEntry {
   readonly oid: Oid;
   readonly commit: Commit;
+}
+
+export interface HistoryOptions {
+  readonly firstParent?: boolean;
+  /**
+   * Repository paths (files or folders, '' for everything): only commits that change something
+   * under them are yielded, and a merge that leaves them as one parent had them is followed
+   * through that parent alone — git's default history simplification.
+   */
+  readonly paths?: readonly string[];
+  /** Commits whose ancestry (themselves included) is left out, as `^rev` or `a..b` do in git. */
+  readonly exclude?: readonly Oid[];
 }
 
 /**
@@ -13,9 +25,12 @@ export interface LogEntry {
 export async function* walkHistory(
   repo: Repository,
   starts: readonly Oid[],
-  options: { firstParent?: boolean } = {},
+  options: HistoryOptions = {},
 ): AsyncGenerator<LogEntry> {
   const seen = new Set<Oid>();
+  if (options.exclude && options.exclude.length > 0)
+    for await (const entry of walkHistory(repo, options.exclude)) seen.add(entry.oid);
+  const paths = options.paths;
   // Max-heap on committer time; the sequence number keeps ties in discovery order.
   const heap: { entry: LogEntry; seq: number }[] = [];
   let seq = 0;
@@ -59,10 +74,57 @@ export async function* walkHistory(
   for (const oid of starts) await push(oid);
   while (heap.length > 0) {
     const entry = pop();
-    yield entry;
-    const parents = options.firstParent ? entry.commit.parents.slice(0, 1) : entry.commit.parents;
+    let parents = options.firstParent ? entry.commit.parents.slice(0, 1) : entry.commit.parents;
+    if (paths === undefined) yield entry;
+    else {
+      const mine = await pathState(repo, entry.commit.tree, paths);
+      let same: Oid | undefined;
+      for (const parent of parents) {
+        const theirs = await pathState(repo, (await repo.odb.readCommit(parent)).tree, paths);
+        if (theirs === mine) {
+          same = parent;
+          break;
+        }
+      }
+      if (same !== undefined) parents = [same];
+      // A root commit counts as a change only when it has something under the paths.
+      else if (parents.length > 0 || mine !== emptyState(paths)) yield entry;
+    }
     for (const parent of parents) await push(parent);
   }
+}
+
+const ABSENT = '-';
+
+function emptyState(paths: readonly string[]): string {
+  return paths.map(() => ABSENT).join(' ');
+}
+
+/**
+ * What a tree holds at each path, as one comparable string: trees and manifests are
+ * content-addressed, so equal IDs at a path mean equal content below it.
+ */
+async function pathState(repo: Repository, tree: Oid, paths: readonly string[]): Promise<string> {
+  const parts: string[] = [];
+  for (const path of paths) {
+    let at: { type: string; oid: Oid } | undefined = { type: 'dir', oid: tree };
+    for (const name of path === '' ? [] : path.split('/')) {
+      if (at.type !== 'dir') {
+        at = undefined;
+        break;
+      }
+      const found: TreeEntry | undefined = (await repo.odb.readTree(at.oid)).find(
+        (e) => e.name === name,
+      );
+      if (!found) {
+        at = undefined;
+        break;
+      }
+      at = { type: found.type, oid: found.oid };
+    }
+    parts.push(at ? `${at.type}:${at.oid}` : ABSENT);
+  }
+  return parts.join(' ');
 }
 
 export async function isAncestor(
