@@ -17,6 +17,7 @@ import { silentProgress, type ProgressSink, type Repository } from '../repo/inde
 import { MultiStore, unwrapStore, type Store } from '../store/index.js';
 import { mapLimit } from '../util/limit.js';
 import { missingOn } from './transfer.js';
+import { expiredManifests } from './gc/sweep.js';
 
 export interface RemoteProblem {
   kind: ObjectKind | 'divergence';
@@ -53,8 +54,10 @@ export async function checkRemote(
 ): Promise<RemoteFsckReport> {
   const check = new RemoteCheck(repo, store);
   const trees = await check.history();
+  // Content a retention policy expired (gc --remote) is gone on purpose: not a problem.
+  const expired = await expiredManifests(store);
   const manifests = await check.trees(trees);
-  const chunks = await check.manifests(manifests);
+  const chunks = await check.manifests(new Set([...manifests].filter((m) => !expired.has(m))));
   await check.chunks(chunks, options.full ?? false, options.progress ?? silentProgress);
   await check.mirrorSides();
   return { counts: check.counts, problems: check.problems };
@@ -85,7 +88,10 @@ class RemoteCheck {
   async history(): Promise<Oid[]> {
     const refs = await this.store.listRefs('refs/');
     const seen = new Set<Oid>();
-    const stack = [...refs.values()].map((v) => v.oid);
+    // Lock refs (and the gc sweeper lease) point at records, not at commits.
+    const stack = [...refs]
+      .filter(([name]) => !name.startsWith('refs/locks/'))
+      .map(([, v]) => v.oid);
     const trees: Oid[] = [];
     while (stack.length > 0) {
       const oid = stack.pop()!;

@@ -212,3 +212,13 @@ export async function expiryOf(store: Store, manifest: Oid): Promise<string | nu
   }
   return null;
 }
+
+/** Every manifest a retention policy expired on this store, with when. */
+export async function expiredManifests(store: Store): Promise<Map<Oid, string>> {
+  const expired = new Map<Oid, string>();
+  for await (const { key } of store.list(EXPIRED_PREFIX)) {
+    const record = JSON.parse((await store.get(key)).toString()) as ExpiryRecord;
+    for (const m of record.manifests) if (!expired.has(m)) expired.set(m, record.expiredAt);
+  }
+  return expired;
+}

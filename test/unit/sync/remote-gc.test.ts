@@ -13,6 +13,7 @@ import { decodeManifest, type Oid } from '../../../src/objects/index.js';
 import { silentProgress, type Repository } from '../../../src/repo/index.js';
 import { ForwardingStore, LocalStore, type Passage, type Store } from '../../../src/store/index.js';
 import {
+  checkRemote,
   collectRemoteGarbage,
   expiryOf,
   KEEP_EVERYTHING,
@@ -138,6 +139,8 @@ test("5 versions, --keep 'renders/**=2' --grace 0: exactly the chunks unique to 
   assert.equal(err.code, 'E_EXPIRED');
   assert.equal(await expiryOf(remote, manifests[4]!), null);
 
+  // fsck of the remote is clean: expired content is not a problem, everything else is there.
+  assert.deepEqual((await checkRemote(repo, remote, { full: true })).problems, []);
   // A second run finds nothing more: the sweep converged.
   const again = await collectRemoteGarbage(repo, remote, { policy, graceMs: 0 });
   assert.equal(again.keys.length, 0);
