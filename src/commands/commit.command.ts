@@ -15,6 +15,7 @@ export function registerCommit(program: Command, ctx: Registration): void {
     .option('-a, --all', 'stage changes to tracked files first')
     .option('--allow-empty', 'allow a commit that changes nothing')
     .option('--amend', 'replace the last commit')
+    .option('--no-verify-locks', 'commit even changes to files someone else has locked')
     .option('-q, --quiet', 'print nothing on success')
     .option('--json', 'print the new commit as JSON')
     .addHelpText(

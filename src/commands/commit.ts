@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { shortOid } from '../objects/index.js';
 import { commitIndex } from '../repo/index.js';
+import { verifyCommitLocks } from '../sync/locks.js';
 import { plural, type CommandIo, openRepository } from './context.js';
 
 export interface CommitOptions {
@@ -12,6 +13,8 @@ export interface CommitOptions {
   amend?: boolean;
   quiet?: boolean;
   json?: boolean;
+  /** false with --no-verify-locks. */
+  verifyLocks?: boolean;
 }
 
 export async function runCommit(io: CommandIo, options: CommitOptions): Promise<void> {
@@ -19,6 +22,7 @@ export async function runCommit(io: CommandIo, options: CommitOptions): Promise<
   let message: string | undefined;
   if (options.message && options.message.length > 0) message = options.message.join('\n\n');
   else if (options.file) message = await readFile(resolve(io.cwd, options.file), 'utf8');
+  if (options.verifyLocks !== false) await verifyCommitLocks(repo, { all: options.all });
   const result = await commitIndex(repo, {
     message,
     all: options.all,

@@ -1,4 +1,5 @@
 import { defaultRemote, fetchRefs, getRemote, hardlinksWanted } from '../sync/index.js';
+import { tryRefreshLockCache } from '../sync/locks.js';
 import { openRepository, type CommandIo } from './context.js';
 import { openRemote, printFetch } from './shared/remotes.js';
 
@@ -23,6 +24,8 @@ export async function runFetch(
     hardlinks: await hardlinksWanted(options.hardlinks, repo),
     progress: io.progress(),
   });
+  // Keep the lock view status shows current while we are talking to the remote anyway.
+  await tryRefreshLockCache(repo, remote.name, opened.store);
   if (options.json) io.out(JSON.stringify(report, null, 2));
   else if (!options.quiet) printFetch(io, remote.url, report);
 }

@@ -5,27 +5,30 @@ import { examples, type Registration } from './registration.js';
 export function registerLock(program: Command, ctx: Registration): void {
   program
     .command('lock')
-    .argument('<paths...>', 'files to lock on the server')
-    .description('lock files so nobody else can push changes to them')
+    .argument('<paths...>', 'files (or globs) to lock')
+    .description('lock files so nobody else can commit or push changes to them')
     .option('--remote <name>', 'remote to lock on (default origin)')
     .option('--json', 'machine-readable output')
-    .addHelpText('after', examples(['mediagit lock scenes/level01.blend']))
+    .addHelpText(
+      'after',
+      examples(['mediagit lock scenes/level01.blend', "mediagit lock 'scenes/*.blend'"]),
+    )
     .action(async (paths: string[], options) =>
       (await import('./lock.js')).runLock(ctx.io(), paths, options),
     );
   program
     .command('unlock')
-    .argument('<paths...>', 'locked files')
+    .argument('<paths...>', 'locked files (or globs)')
     .description("release your locks (admins: --force releases anyone's)")
     .option('--remote <name>', 'remote (default origin)')
-    .option('-f, --force', 'release a lock held by someone else (admin role)')
+    .option('-f, --force', 'release a lock held by someone else (admin role on a server)')
     .action(async (paths: string[], options) =>
       (await import('./lock.js')).runUnlock(ctx.io(), paths, options),
     );
   program
     .command('locks')
     .argument('[path]', 'only locks under this path')
-    .description('list locks on the server')
+    .description('list who holds which locks on the remote')
     .option('--remote <name>', 'remote (default origin)')
     .option('--json', 'machine-readable output')
     .action(async (path: string | undefined, options) =>

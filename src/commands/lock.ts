@@ -1,10 +1,12 @@
+import picomatch from 'picomatch';
 import { LockedError, UsageError } from '../errors/index.js';
-import type { Repository } from '../repo/index.js';
+import { writeLockCache, type Repository } from '../repo/index.js';
 import type { OpenedStore } from '../store/index.js';
 import { defaultRemote, getRemote, openRemoteStore } from '../sync/index.js';
 import {
   afterUnlock,
-  requireLockClient,
+  checkLockIsCurrent,
+  repoLockClient,
   setWritable,
   type LockClient,
   type LockRecord,
@@ -35,7 +37,7 @@ async function session(io: CommandIo, remoteArg: string | undefined): Promise<Lo
   try {
     return {
       repo,
-      api: requireLockClient(opened.store, remote.name),
+      api: await repoLockClient(repo, opened.store, remote.name),
       opened,
       remoteName: remote.name,
     };
@@ -58,15 +60,53 @@ async function withSession<T>(
   }
 }
 
-/** Repository paths of the arguments; the root itself is not a lockable file. */
-function repoPaths(io: CommandIo, repo: Repository, paths: readonly string[]): string[] {
-  const out: string[] = [];
-  for (const p of paths) {
-    const rel = repo.toRepoPath(p, io.cwd);
-    if (rel === '') throw new UsageError(`'${p}' is the repository itself; name the files to lock`);
-    if (!out.includes(rel)) out.push(rel);
+/** Refreshes the cached view `status` and `commit` read; failing to is not the command's failure. */
+async function refreshCache(s: LockSession): Promise<void> {
+  await writeLockCache(s.repo, s.remoteName, await s.api.verifyLocks()).catch(() => undefined);
+}
+
+const isGlob = (arg: string): boolean => /[*?[\]{}]/.test(arg);
+
+/** A glob argument, relative to the current folder, as a matcher of repository paths. */
+function globMatcher(io: CommandIo, repo: Repository, glob: string): (path: string) => boolean {
+  if (!glob.includes('/')) {
+    // A bare name pattern: in the current folder and below, like the attributes file's.
+    const base = repo.toRepoPath('.', io.cwd);
+    const match = picomatch(glob, { dot: true, basename: true });
+    return (p) => (base === '' || p.startsWith(`${base}/`)) && match(p);
   }
-  return out;
+  const slash = glob.search(/\/[^/]*[*?[\]{}]/);
+  const fixed = slash < 0 ? '' : glob.slice(0, slash);
+  const prefix = fixed === '' ? repo.toRepoPath('.', io.cwd) : repo.toRepoPath(fixed, io.cwd);
+  const rest = slash < 0 ? glob : glob.slice(slash + 1);
+  return picomatch(prefix === '' ? rest : `${prefix}/${rest}`, { dot: true });
+}
+
+/**
+ * Repository paths of the arguments: plain paths as given, globs expanded against `candidates`
+ * (a glob that matches nothing is a usage error). The root itself is not a lockable file.
+ */
+function repoPaths(
+  io: CommandIo,
+  repo: Repository,
+  args: readonly string[],
+  candidates: () => Iterable<string>,
+): string[] {
+  const out = new Set<string>();
+  for (const arg of args) {
+    if (isGlob(arg)) {
+      const match = globMatcher(io, repo, arg);
+      const hits = [...candidates()].filter((p) => match(p)).sort();
+      if (hits.length === 0) throw new UsageError(`'${arg}' matches no file`);
+      for (const hit of hits) out.add(hit);
+      continue;
+    }
+    const rel = repo.toRepoPath(arg, io.cwd);
+    if (rel === '')
+      throw new UsageError(`'${arg}' is the repository itself; name the files to lock`);
+    out.add(rel);
+  }
+  return [...out];
 }
 
 function lockJson(lock: LockRecord): {
@@ -79,8 +119,9 @@ function lockJson(lock: LockRecord): {
 }
 
 /**
- * `mediagit lock PATH…`: takes a server lock on each file (one CAS per path, so of two people
- * locking at once exactly one wins) and makes the file writable. A path someone else holds is a
+ * `mediagit lock PATH|GLOB…`: takes a lock on each file (one compare-and-swap per path, so of
+ * two people locking at once exactly one wins) and makes the file writable. Refused up front when
+ * the remote branch has a newer version of one of them. A path someone else holds is a
  * LockedError naming them; the other paths are still locked.
  */
 export async function runLock(
@@ -88,8 +129,12 @@ export async function runLock(
   paths: string[],
   options: LockOptions = {},
 ): Promise<void> {
-  await withSession(io, options.remote, async ({ repo, api }) => {
-    const targets = repoPaths(io, repo, paths);
+  await withSession(io, options.remote, async (s) => {
+    const { repo, api, opened } = s;
+    const index = await repo.readIndex();
+    const targets = repoPaths(io, repo, paths, () => index.entries.keys());
+    const branch = await repo.currentBranch();
+    if (branch !== null) await checkLockIsCurrent(repo, opened.store, branch, targets);
     const locked: LockRecord[] = [];
     const failed: { path: string; error: LockedError }[] = [];
     let mine: Set<string> | undefined;
@@ -109,6 +154,7 @@ export async function runLock(
       }
       await setWritable(repo, path, true);
     }
+    await refreshCache(s);
     if (options.json)
       io.out(
         JSON.stringify(
@@ -132,40 +178,56 @@ export async function runLock(
 }
 
 /**
- * `mediagit unlock PATH…`: releases locks (someone else's only with --force and the admin role),
- * then makes files matching `lock.lockable` read-only again.
+ * `mediagit unlock PATH|GLOB…`: releases locks (someone else's only with --force, and on a
+ * server only with the admin role), then makes lockable files read-only again. A glob matches
+ * your own locks, or with --force everyone's.
  */
 export async function runUnlock(
   io: CommandIo,
   paths: string[],
   options: UnlockOptions = {},
 ): Promise<void> {
-  await withSession(io, options.remote, async ({ repo, api }) => {
+  await withSession(io, options.remote, async (s) => {
+    const { repo, api } = s;
     const force = options.force ?? false;
-    for (const path of repoPaths(io, repo, paths)) {
-      const lock = (await api.listLocks(path)).find((l) => l.path === path);
-      if (!lock)
-        throw new UsageError(`'${path}' is not locked`, {
-          hint: "see the locks with 'mediagit locks'",
-        });
-      await api.unlock(lock.id, force, { holder: lock });
-      await afterUnlock(repo, path);
-      io.out(force ? `Unlocked ${path} (was held by ${lock.owner})` : `Unlocked ${path}`);
+    let all: LockRecord[] | undefined;
+    if (paths.some(isGlob)) {
+      const view = await api.verifyLocks();
+      all = force ? [...view.ours, ...view.theirs] : view.ours;
+    }
+    const targets = repoPaths(io, repo, paths, () => (all ?? []).map((l) => l.path));
+    try {
+      for (const path of targets) {
+        const lock =
+          all?.find((l) => l.path === path) ??
+          (await api.listLocks(path)).find((l) => l.path === path);
+        if (!lock)
+          throw new UsageError(`'${path}' is not locked`, {
+            hint: "see the locks with 'mediagit locks'",
+          });
+        await api.unlock(lock.id, force, { holder: lock });
+        await afterUnlock(repo, path);
+        io.out(force ? `Unlocked ${path} (was held by ${lock.owner})` : `Unlocked ${path}`);
+      }
+    } finally {
+      await refreshCache(s);
     }
   });
 }
 
-/** `mediagit locks [PATH]`: who holds what, oldest first within a path order. */
+/** `mediagit locks [PATH]`: who holds what, by path; refreshes the view `status` shows. */
 export async function runLocks(
   io: CommandIo,
   path: string | undefined,
   options: LockOptions = {},
 ): Promise<void> {
-  await withSession(io, options.remote, async ({ repo, api }) => {
+  await withSession(io, options.remote, async (s) => {
+    const { repo, api } = s;
     const prefix = path === undefined ? undefined : repo.toRepoPath(path, io.cwd);
     const locks = (await api.listLocks(prefix || undefined)).sort((a, b) =>
       a.path < b.path ? -1 : a.path > b.path ? 1 : 0,
     );
+    await refreshCache(s);
     if (options.json) {
       io.out(JSON.stringify(locks.map(lockJson), null, 2));
       return;

@@ -1,5 +1,6 @@
 import { shortOid } from '../objects/index.js';
 import { defaultRemote, getRemote, pushRefs } from '../sync/index.js';
+import { releaseAfterPush } from '../sync/locks.js';
 import { formatBytes, openRepository, plural, type CommandIo } from './context.js';
 import { openRemote, sentLine } from './shared/remotes.js';
 
@@ -23,6 +24,9 @@ export async function runPush(io: CommandIo, args: string[], options: PushOption
     hardlinks: options.hardlinks,
     progress: () => io.progress(),
   });
+  const released = await releaseAfterPush(repo, opened.store, remote.name, results);
+  if (!options.quiet && !options.json)
+    for (const path of released) io.err(`Released the lock on ${path}`);
   const meter = opened.meter.snapshot();
   if (options.json) {
     io.out(

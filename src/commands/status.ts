@@ -1,4 +1,10 @@
-import { computeStatus, type Change, type StatusReport } from '../repo/index.js';
+import {
+  computeStatus,
+  lockStatus,
+  type Change,
+  type LockStatus,
+  type StatusReport,
+} from '../repo/index.js';
 import { shortOid } from '../objects/index.js';
 import { openRepository, type CommandIo } from './context.js';
 
@@ -19,9 +25,39 @@ export async function runStatus(io: CommandIo, options: StatusOptions): Promise<
   const repo = await openRepository(io);
   const report = await computeStatus(repo);
   for (const s of report.skipped) io.err(`warning: not versioned: ${s.path} (${s.reason})`);
-  if (options.json) io.out(JSON.stringify(statusJson(report), null, 2));
-  else if (options.short || options.porcelain) printShort(io, report);
-  else printLong(io, report);
+  if (options.short || options.porcelain) {
+    printShort(io, report);
+    return;
+  }
+  // Who holds what, from the cached view only: status never waits on the remote.
+  const locks = await lockStatus(
+    repo,
+    new Set([...report.staged, ...report.unstaged].map((c) => c.path)),
+  );
+  if (options.json) io.out(JSON.stringify({ ...statusJson(report), locks }, null, 2));
+  else {
+    printLong(io, report);
+    printLocks(io, locks);
+  }
+}
+
+function printLocks(io: CommandIo, locks: LockStatus): void {
+  if (locks.files.length === 0) return;
+  const view = locks.view
+    ? ` (as of ${locks.view.refreshed_at} from ${locks.view.remote}${locks.view.stale ? "; STALE: run 'mediagit locks' to refresh" : ''})`
+    : " (never looked up: run 'mediagit locks')";
+  io.out(`\nLocks${view}:`);
+  const width = Math.min(60, Math.max(...locks.files.map((f) => f.path.length)));
+  for (const f of locks.files) {
+    const what = f.ours
+      ? 'locked by you'
+      : f.holder !== null
+        ? `locked by ${f.holder || 'someone else'}`
+        : f.writableWithoutLock
+          ? "writable without a lock: run 'mediagit lock' before editing"
+          : 'lockable, not locked';
+    io.out(`\t${f.path.padEnd(width)}  ${what}`);
+  }
 }
 
 export function statusJson(report: StatusReport): object {

@@ -110,6 +110,12 @@ export class LockedError extends MediagitError {
   override readonly exitCode = 9;
 }
 
+/** A commit changes a lockable path that someone else holds (refused unless --no-verify-locks). */
+export class LockHeldError extends MediagitError {
+  override readonly code = 'E_LOCK_HELD';
+  override readonly exitCode = 20;
+}
+
 export class RefConflictError extends MediagitError {
   override readonly code = 'E_REF_CONFLICT';
   override readonly exitCode = 10;

@@ -1,15 +1,17 @@
 import { chmod, lstat, rmdir, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import picomatch from 'picomatch';
 import { DirtyWorktreeError } from '../errors/index.js';
 import { isErrno } from '../util/fs.js';
 import { WORKERS_WORTH_BYTES } from '../workers/index.js';
 import { mapLimit } from '../util/limit.js';
+import { ATTRIBUTES_FILE, lockableMatcher } from './attributes.js';
 import { ensureManifestChunks, holdsStagedContent, materializeFile } from './content.js';
 import { modeToType, type Index } from './index-file.js';
 import type { ProgressSink } from './progress.js';
 import type { Repository } from './repository.js';
 import type { FileMap, FileRecord } from './tree-map.js';
+
+export { lockableMatcher };
 
 export interface MoveOptions {
   /** Overwrite local changes instead of refusing. */
@@ -148,20 +150,18 @@ export async function moveWorktree(
     await ctx.close();
   }
   options.progress.stop();
+  // A new or changed .mediagitattributes (a fresh clone, a pull) applies to the files written
+  // with it, which were checked against the rules that held before it was written.
+  if (writes.includes(ATTRIBUTES_FILE) || removals.includes(ATTRIBUTES_FILE)) {
+    const now = lockableMatcher(repo);
+    for (const path of writes)
+      if (now?.(path) && !lockable?.(path)) {
+        const abs = repo.absPath(path);
+        const info = await lstat(abs);
+        if (info.isFile()) await chmod(abs, info.mode & 0o7555);
+      }
+  }
   return { written: writes.length, removed: removals.length };
-}
-
-/**
- * Config `lock.lockable`: newline-separated globs of files that must be locked before they are
- * edited. Checkout writes them read-only; `mediagit lock` makes one writable, `unlock` read-only
- * again. A pattern without a slash matches the file name at any depth (`*.blend`). null = none.
- */
-export function lockableMatcher(repo: Repository): ((path: string) => boolean) | null {
-  const patterns = String(repo.config.get('lock.lockable') ?? '')
-    .split('\n')
-    .map((p) => p.trim())
-    .filter((p) => p !== '' && !p.startsWith('#'));
-  return patterns.length === 0 ? null : picomatch(patterns, { dot: true, basename: true });
 }
 
 function indexRecord(index: Index, path: string): FileRecord | undefined {

@@ -21,3 +21,5 @@ export * from './merge-operation.js';
 export * from './gc.js';
 export * from './fsck.js';
 export * from './remove-move.js';
+export * from './attributes.js';
+export * from './lock-cache.js';

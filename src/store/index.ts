@@ -49,3 +49,15 @@ export {
   type MultiSide,
   type OpenedStore,
 } from './open.js';
+export {
+  StoredLocks,
+  LOCK_REF_PREFIX,
+  lockIdOf,
+  createLock,
+  listLocks,
+  readLock,
+  releaseLock,
+  isLockRecordName,
+  type HeldLock,
+  type LockResult,
+} from './locks.js';
