@@ -111,21 +111,14 @@ export async function push(
     ['commit', await missingOn(remote, 'commit', want.commits)],
     ['tag', await missingOn(remote, 'tag', want.tags)],
   ] as const;
+  // Our own store's objects were verified when they were written: sent as stored (docs/transfer.md).
+  const sent: CopyOptions = { ...options, sourceVerified: true };
   const count = missingChunks.length + levels.reduce((n, [, oids]) => n + oids.length, 0);
   progress.start('push', count, await storedSize(repo, missingChunks));
   try {
-    await copyObjects(
-      repo.store,
-      remote,
-      'chunk',
-      missingChunks,
-      repo.odb,
-      progress,
-      stats,
-      options,
-    );
+    await copyObjects(repo.store, remote, 'chunk', missingChunks, repo.odb, progress, stats, sent);
     for (const [kind, oids] of levels)
-      await copyObjects(repo.store, remote, kind, oids, repo.odb, progress, stats, options);
+      await copyObjects(repo.store, remote, kind, oids, repo.odb, progress, stats, sent);
   } finally {
     progress.stop();
   }
@@ -149,7 +142,7 @@ export async function push(
     ] as const;
     for (const [kind, oids] of kinds) {
       const gone = await missingOn(remote, kind, oids);
-      await copyObjects(repo.store, remote, kind, gone, repo.odb, progress, stats, options);
+      await copyObjects(repo.store, remote, kind, gone, repo.odb, progress, stats, sent);
     }
   }
   return { ref: request.ref, old: current?.oid ?? null, new: request.oid, status, stats };
