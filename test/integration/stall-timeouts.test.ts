@@ -9,127 +9,18 @@
  * what the proxy saw, never on elapsed time.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { StoreUnavailableError } from '../../src/errors/index.js';
 import { openStore, type Store, type StoreOptions } from '../../src/store/index.js';
 import { nextRequests, startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
-import { descriptorBytes, startTestServer, type TestServer } from '../support/server-harness.js';
-import { skipUnlessServer } from '../support/test-servers.js';
+import { PROXIED_BACKENDS } from '../support/proxied-backends.js';
+import { descriptorBytes } from '../support/server-harness.js';
 
-const RUN = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
-const env = process.env;
 const KEY = 'meta/repository';
-
-interface Backend {
-  name: string;
-  skip: string | false;
-  /** The server's own URL (the proxy's target), and the remote URL + options given the proxy's URL. */
-  prepare(): Promise<{
-    target: string;
-    remote(proxyUrl: string): { url: string; options: StoreOptions };
-    tokens?: (origin: string, repo: string) => Promise<string | undefined>;
-    close?: () => Promise<void>;
-  }>;
-}
-
-const backends: Backend[] = [
-  {
-    name: 'S3 (radosgw)',
-    skip: skipUnlessServer('s3'),
-    async prepare() {
-      const bucket = `mg-stall-${RUN}`.toLowerCase();
-      const { S3Client, CreateBucketCommand } = await import('@aws-sdk/client-s3');
-      const client = new S3Client({
-        endpoint: env['MEDIAGIT_TEST_S3_ENDPOINT']!,
-        region: env['MEDIAGIT_TEST_S3_REGION'] ?? 'us-east-1',
-        forcePathStyle: true,
-        credentials: {
-          accessKeyId: env['MEDIAGIT_TEST_S3_ACCESS_KEY'] ?? '',
-          secretAccessKey: env['MEDIAGIT_TEST_S3_SECRET_KEY'] ?? '',
-        },
-      });
-      await client.send(new CreateBucketCommand({ Bucket: bucket }));
-      client.destroy();
-      return {
-        target: env['MEDIAGIT_TEST_S3_ENDPOINT']!,
-        remote: (proxyUrl) => ({
-          url: `s3://${bucket}/stall`,
-          options: {
-            endpoint: proxyUrl,
-            region: env['MEDIAGIT_TEST_S3_REGION'] ?? 'us-east-1',
-            force_path_style: true,
-            access_key: env['MEDIAGIT_TEST_S3_ACCESS_KEY'] ?? '',
-            secret_key: env['MEDIAGIT_TEST_S3_SECRET_KEY'] ?? '',
-          },
-        }),
-      };
-    },
-  },
-  {
-    name: 'Azure Blob (Azurite)',
-    skip: skipUnlessServer('azure'),
-    async prepare() {
-      const container = `mg-stall-${RUN}`.toLowerCase();
-      const { BlobServiceClient, StorageSharedKeyCredential } = await import('@azure/storage-blob');
-      const endpoint = env['MEDIAGIT_TEST_AZURE_ENDPOINT']!;
-      const account = env['MEDIAGIT_TEST_AZURE_ACCOUNT'] ?? 'devstoreaccount1';
-      const key = env['MEDIAGIT_TEST_AZURE_KEY'] ?? '';
-      await new BlobServiceClient(
-        endpoint,
-        new StorageSharedKeyCredential(account, key),
-      ).createContainer(container);
-      const origin = new URL(endpoint);
-      return {
-        target: origin.origin,
-        // Azurite's endpoint carries the account as its path: keep it behind the proxy.
-        remote: (proxyUrl) => ({
-          url: `azure://${container}/stall`,
-          options: {
-            endpoint: `${proxyUrl}${origin.pathname.replace(/\/$/, '')}`,
-            account_name: account,
-            account_key: key,
-          },
-        }),
-      };
-    },
-  },
-  {
-    name: 'GCS (test server)',
-    skip: skipUnlessServer('gcs'),
-    async prepare() {
-      const bucket = `mg-stall-${RUN}`.toLowerCase();
-      const { Storage } = await import('@google-cloud/storage');
-      const endpoint = env['MEDIAGIT_TEST_GCS_ENDPOINT']!;
-      await new Storage({ apiEndpoint: endpoint, projectId: 'test' }).createBucket(bucket);
-      return {
-        target: new URL(endpoint).origin,
-        remote: (proxyUrl) => ({
-          url: `gs://${bucket}/stall`,
-          options: { endpoint: proxyUrl, project: 'test' },
-        }),
-      };
-    },
-  },
-  {
-    name: 'mediagit server',
-    skip: false,
-    async prepare() {
-      const server: TestServer = await startTestServer();
-      const token = await server.token('*', 'admin');
-      return {
-        target: server.url,
-        remote: (proxyUrl) => ({ url: `${proxyUrl}/stall`, options: {} }),
-        tokens: () => Promise.resolve(token),
-        close: () => server.close(),
-      };
-    },
-  },
-];
 
 const TIMEOUTS: StoreOptions = { request_timeout_ms: 1500, max_retries: 2 };
 
-for (const backend of backends) {
+for (const backend of PROXIED_BACKENDS) {
   describe(`stalled connections: ${backend.name}`, { skip: backend.skip }, () => {
     let proxy: FaultProxy;
     let store: Store;
@@ -137,10 +28,10 @@ for (const backend of backends) {
     const data = descriptorBytes();
 
     before(async () => {
-      const prepared = await backend.prepare();
+      const prepared = await backend.prepare('stall');
       close = prepared.close;
       proxy = await startFaultProxy({ target: prepared.target });
-      const { url, options } = prepared.remote(proxy.url);
+      const { url, options } = prepared.remote(proxy.url, 'stall');
       ({ store } = await openStore(
         url,
         { ...options, ...TIMEOUTS },
