@@ -70,6 +70,26 @@ export class ObjectCorruptError extends MediagitError {
   }
 }
 
+/**
+ * A ref file that cannot be a ref: not a plain file (a symlink, a FIFO), or content that is not an
+ * object ID. The message names the ref and what is wrong, never the file's content, which may be
+ * anything someone planted there.
+ */
+export class RefCorruptError extends MediagitError {
+  override readonly code = 'E_REF_CORRUPT';
+  override readonly exitCode = 6;
+  readonly ref: string;
+  constructor(ref: string, reason: string, details: ErrorDetails = {}) {
+    super(`ref ${ref} is corrupt: ${reason}`, {
+      hint:
+        details.hint ??
+        'mediagit never writes a ref like this; restore or remove that file in the repository, then run the command again',
+      cause: details.cause,
+    });
+    this.ref = ref;
+  }
+}
+
 export class ObjectMissingError extends MediagitError {
   override readonly code = 'E_OBJECT_MISSING';
   override readonly exitCode = 16;

@@ -150,6 +150,64 @@ export async function exists(path: string): Promise<boolean> {
   }
 }
 
+/** A path that is there but is not a plain file (a FIFO, socket, device, folder, or a refused symlink). */
+export class NotRegularFileError extends Error {
+  override readonly name = 'NotRegularFileError';
+  constructor(
+    readonly path: string,
+    /** What it is instead: 'FIFO', 'socket', 'device', 'folder', 'symbolic link', 'file over N bytes'. */
+    readonly found: string,
+  ) {
+    super(`${path} is a ${found}, not a regular file`);
+  }
+}
+
+function fileTypeOf(info: import('node:fs').Stats): string {
+  if (info.isFIFO()) return 'FIFO';
+  if (info.isSocket()) return 'socket';
+  if (info.isCharacterDevice() || info.isBlockDevice()) return 'device';
+  if (info.isDirectory()) return 'folder';
+  return 'special file';
+}
+
+export interface RegularReadOptions {
+  /** Refuse a symbolic link as the last component (ELOOP from O_NOFOLLOW) instead of following it. */
+  readonly noFollow?: boolean;
+  /** Refuse a file larger than this without reading it. */
+  readonly maxBytes?: number;
+}
+
+/**
+ * readFile for folders someone else may have filled: opened non-blocking, so a FIFO planted where
+ * a file belongs never parks us waiting for a writer, then checked with fstat on the same handle
+ * (no race with a rename) and read only if it is a regular file. Missing files reject with
+ * ENOENT as readFile does; anything else that is not a plain file with NotRegularFileError.
+ */
+export async function readRegularFile(
+  path: string,
+  options: RegularReadOptions = {},
+): Promise<Buffer> {
+  const flags =
+    fsConstants.O_RDONLY | fsConstants.O_NONBLOCK | (options.noFollow ? fsConstants.O_NOFOLLOW : 0);
+  let handle: FileHandle;
+  try {
+    handle = await open(path, flags);
+  } catch (err) {
+    if (options.noFollow && isErrno(err, 'ELOOP'))
+      throw new NotRegularFileError(path, 'symbolic link');
+    throw err;
+  }
+  try {
+    const info = await handle.stat();
+    if (!info.isFile()) throw new NotRegularFileError(path, fileTypeOf(info));
+    if (options.maxBytes !== undefined && info.size > options.maxBytes)
+      throw new NotRegularFileError(path, `file over ${options.maxBytes} bytes`);
+    return await handle.readFile();
+  } finally {
+    await handle.close();
+  }
+}
+
 /** Reads into `buffer[0, length)` from `position` on, however the kernel splits it; fewer bytes only at the end of the file. */
 export function readFullySync(
   fd: number,

@@ -4,7 +4,6 @@ import {
   copyFile,
   link,
   open,
-  readFile,
   readdir,
   rename,
   stat,
@@ -12,12 +11,14 @@ import {
   mkdir,
 } from 'node:fs/promises';
 import { basename, join, dirname } from 'node:path';
-import { NotFoundError } from '../../errors/index.js';
+import { NotFoundError, ObjectCorruptError, RefCorruptError } from '../../errors/index.js';
 import {
   LockFile,
+  NotRegularFileError,
   ensureDir,
   fsyncDir,
   isErrno,
+  readRegularFile,
   tempName,
   writeThroughTemp,
   writeThroughTempSync,
@@ -29,6 +30,8 @@ import {
   assertValidKey,
   assertValidRefName,
   assertValidRefTarget,
+  isValidRefName,
+  isValidRefTarget,
   type AdoptResult,
   type ListedKey,
   type LocalObjectFile,
@@ -50,6 +53,8 @@ export interface LocalStoreOptions {
 
 /** Link failures that mean "this link cannot be made here", not "something is wrong": copy instead. */
 const LINK_IMPOSSIBLE = new Set(['EXDEV', 'EPERM', 'EMLINK', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
+/** A ref file is an object ID and a newline; anything much larger is not one. */
+const MAX_REF_FILE_BYTES = 4096;
 /** Files linked, copied or stat'ed at once (each is a libuv pool job). */
 const LOCAL_FILE_CONCURRENCY = 8;
 
@@ -100,9 +105,13 @@ export class LocalStore implements Store {
   async get(key: string, options?: OperationOptions): Promise<Buffer> {
     throwIfAborted(options?.signal);
     try {
-      return await readFile(this.pathOf(key));
+      return await readRegularFile(this.pathOf(key));
     } catch (err) {
       if (isErrno(err, 'ENOENT')) throw new NotFoundError(key);
+      if (err instanceof NotRegularFileError)
+        throw new ObjectCorruptError(key, `it is a ${err.found}, not a regular file`, {
+          hint: 'mediagit only writes plain files into a store; remove that entry, then run fsck',
+        });
       throw err;
     }
   }
@@ -326,14 +335,27 @@ export class LocalStore implements Store {
   async readRef(name: string, options?: OperationOptions): Promise<RefValue | null> {
     assertValidRefName(name);
     throwIfAborted(options?.signal);
-    let text: string;
+    let bytes: Buffer;
     try {
-      text = await readFile(this.refPath(name), 'utf8');
+      // A symlink could make a ref anything on this machine, and a FIFO would block the read.
+      bytes = await readRegularFile(this.refPath(name), {
+        noFollow: true,
+        maxBytes: MAX_REF_FILE_BYTES,
+      });
     } catch (err) {
-      if (isErrno(err, 'ENOENT') || isErrno(err, 'EISDIR') || isErrno(err, 'ENOTDIR')) return null;
+      if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) return null;
+      // A folder is where a ref's children live (refs/heads/a beside refs/heads/a/b is refused on write).
+      if (err instanceof NotRegularFileError && err.found === 'folder') return null;
+      if (err instanceof NotRegularFileError)
+        throw new RefCorruptError(name, `it is a ${err.found}, not a regular file`);
       throw err;
     }
-    const oid = text.trim();
+    const oid = bytes.toString('latin1').trim();
+    if (!isValidRefTarget(oid))
+      throw new RefCorruptError(
+        name,
+        `it holds ${bytes.length} bytes that are not an object ID (64 hex digits)`,
+      );
     return { oid, version: oid };
   }
 
@@ -382,7 +404,8 @@ export class LocalStore implements Store {
           continue;
         const child = `${name}/${entry.name}`;
         if (entry.isDirectory()) await walk(join(dir, entry.name), child);
-        else if (child.startsWith(prefix)) {
+        // A file whose name no ref can have (refs/notes, a stray editor backup) is not a ref at all.
+        else if (child.startsWith(prefix) && isValidRefName(child)) {
           const value = await this.readRef(child);
           if (value) refs.set(child, value);
         }
