@@ -1,4 +1,4 @@
-import { collectGarbage, parseGracePeriod } from '../repo/index.js';
+import { DEFAULT_REFLOG_EXPIRE, collectGarbage, parseGracePeriod } from '../repo/index.js';
 import {
   collectRemoteGarbage,
   getRemote,
@@ -22,7 +22,14 @@ export async function runGc(io: CommandIo, options: GcCommandOptions): Promise<v
   if (options.remote !== undefined) return runRemoteGc(io, options.remote, options);
   const graceMs = parseGracePeriod(options.prune);
   const repo = await openRepository(io);
-  const report = await collectGarbage(repo, { graceMs, dryRun: options.dryRun });
+  const reflogExpire = repo.config.get('gc.reflogExpire');
+  const report = await collectGarbage(repo, {
+    graceMs,
+    dryRun: options.dryRun,
+    reflogExpireMs: parseGracePeriod(
+      reflogExpire === undefined ? DEFAULT_REFLOG_EXPIRE : String(reflogExpire),
+    ),
+  });
   if (options.json) {
     io.out(JSON.stringify(report, null, 2));
     return;

@@ -16,6 +16,7 @@ import { registerBranch } from './branch.command.js';
 import { registerTag } from './tag.command.js';
 import { registerReset } from './reset.command.js';
 import { registerMerge } from './merge.command.js';
+import { registerReflog } from './reflog.command.js';
 import { registerFsck } from './fsck.command.js';
 import { registerGc } from './gc.command.js';
 import { registerStats } from './stats.command.js';
@@ -46,6 +47,7 @@ export const registrations: readonly ((program: Command, ctx: Registration) => v
   registerTag,
   registerReset,
   registerMerge,
+  registerReflog,
   registerFsck,
   registerGc,
   registerStats,

@@ -51,6 +51,7 @@ export async function runReset(
     rev ? await resolveCommit(repo, rev) : null,
     mode,
     io.progress(),
+    rev ?? 'HEAD',
   );
   if (!options.quiet && mode === 'hard') {
     const commit = await repo.odb.readCommit(target);

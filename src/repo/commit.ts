@@ -107,7 +107,14 @@ export function commitIndex(repo: Repository, request: CommitRequest): Promise<C
       committer: identity,
       message: cleaned,
     });
-    await repo.advanceHead(written.oid, head.oid);
+    const kind = request.amend
+      ? ' (amend)'
+      : merging
+        ? ' (merge)'
+        : parents.length === 0
+          ? ' (initial)'
+          : '';
+    await repo.advanceHead(written.oid, head.oid, `commit${kind}: ${cleaned.split('\n')[0]}`);
     index.recordTree(treeOid);
     await repo.clearState('MERGE_HEAD', 'MERGE_MSG');
     // Changed paths read the parent's trees: not worth it when nothing reports them.

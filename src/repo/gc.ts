@@ -7,6 +7,7 @@ import { ObjectCorruptError, ObjectMissingError, UsageError } from '../errors/in
 import type { Oid } from '../objects/index.js';
 import { isErrno, withLock } from '../util/fs.js';
 import { collectRoots, walkReachable, type ReachableObjects } from './reachability.js';
+import { DEFAULT_REFLOG_EXPIRE, expireReflogs } from './reflog.js';
 import type { Repository } from './repository.js';
 
 export interface GcOptions {
@@ -14,6 +15,11 @@ export interface GcOptions {
   graceMs: number;
   /** Only count what would be deleted. */
   dryRun?: boolean;
+  /**
+   * Reflog entries younger than this keep their commits; older ones are removed from the logs
+   * (gc.reflogExpire, default 90 days; Infinity: never expire).
+   */
+  reflogExpireMs?: number;
 }
 
 export interface GcReport {
@@ -27,6 +33,8 @@ export interface GcReport {
   keptUnreachable: number;
   reachable: { tags: number; commits: number; trees: number; manifests: number; chunks: number };
   tempFilesRemoved: number;
+  /** Reflog entries older than gc.reflogExpire removed (or, with --dry-run, that would be: 0). */
+  reflogEntriesExpired: number;
 }
 
 const UNIT_MS: Record<string, number> = {
@@ -54,7 +62,7 @@ export function parseGracePeriod(text: string): number {
 }
 
 /**
- * Deletes what no branch, tag, HEAD or the index reaches and arrived before the grace period,
+ * Deletes what no branch, tag, HEAD, unexpired reflog entry or the index reaches and arrived before the grace period,
  * plus old leftovers of interrupted writes. Refuses (deleting nothing) when a reachable object is
  * missing or corrupt.
  */
@@ -66,7 +74,10 @@ export async function collectGarbage(repo: Repository, options: GcOptions): Prom
   // gc only reads the index, so it does not rewrite it (a rewrite would also make racily-clean
   // entries look clean).
   return withLock(repo.path('index.lock'), { what: 'the index', timeoutMs: 30_000 }, async () => {
-    const reach = await reachableNow(repo);
+    const expireMs = options.reflogExpireMs ?? parseGracePeriod(DEFAULT_REFLOG_EXPIRE);
+    const reflogsSince = Number.isFinite(expireMs) ? Math.floor((Date.now() - expireMs) / 1000) : 0;
+    const reflogEntriesExpired = dryRun ? 0 : await expireReflogs(repo, reflogsSince);
+    const reach = await reachableNow(repo, reflogsSince);
     const report: GcReport = {
       dryRun,
       graceSeconds: Number.isFinite(options.graceMs) ? options.graceMs / 1000 : null,
@@ -82,6 +93,7 @@ export async function collectGarbage(repo: Repository, options: GcOptions): Prom
         chunks: reach.chunks.size,
       },
       tempFilesRemoved: 0,
+      reflogEntriesExpired,
     };
     await sweepStore(repo, reach, cutoff, dryRun, report);
     report.tempFilesRemoved = await sweepTemp(repo.path('tmp'), cutoff, dryRun);
@@ -89,10 +101,10 @@ export async function collectGarbage(repo: Repository, options: GcOptions): Prom
   });
 }
 
-/** Everything reachable from the refs and the index; throws on the first missing or corrupt object. */
-async function reachableNow(repo: Repository): Promise<ReachableObjects> {
+/** Everything reachable from the refs, the unexpired reflog entries and the index; throws on the first missing or corrupt object. */
+async function reachableNow(repo: Repository, reflogsSince: number): Promise<ReachableObjects> {
   const index = await repo.readIndex();
-  const roots = await collectRoots(repo, { index });
+  const roots = await collectRoots(repo, { index, reflogsSince });
   const reach = await walkReachable(repo, roots, { tolerant: true });
   if (reach.problems.length > 0) {
     const first = reach.problems[0]!;

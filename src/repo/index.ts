@@ -23,3 +23,4 @@ export * from './fsck.js';
 export * from './remove-move.js';
 export * from './attributes.js';
 export * from './lock-cache.js';
+export * from './reflog.js';

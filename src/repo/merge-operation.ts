@@ -61,7 +61,7 @@ export async function mergeCommit(
         operation: 'merge',
       });
     });
-    await repo.advanceHead(theirs, null);
+    await repo.advanceHead(theirs, null, `merge ${label}: Fast-forward`);
     return { kind: 'fast-forward', from: null, to: theirs, filesChanged: 0 };
   }
   if (await isAncestor(repo, theirs, head.oid)) return { kind: 'up-to-date' };
@@ -70,10 +70,18 @@ export async function mergeCommit(
     throw new UsageError('not possible to fast-forward', {
       hint: 'merge without --ff-only, or rebase your work',
     });
-  if (canFastForward && !options.noFf) return fastForward(repo, head.oid, theirs, progress);
+  if (canFastForward && !options.noFf)
+    return fastForward(repo, head.oid, theirs, progress, `merge ${label}: Fast-forward`);
   const branch = head.ref?.replace(/^refs\/heads\//, '') ?? 'HEAD';
   const message = cleanMessage(options.message ?? `Merge ${label} into ${branch}`);
-  return threeWay(repo, head.oid, theirs, message, progress);
+  return threeWay(
+    repo,
+    head.oid,
+    theirs,
+    message,
+    progress,
+    `merge ${label}: Merge made by mediagit`,
+  );
 }
 
 async function fastForward(
@@ -81,6 +89,7 @@ async function fastForward(
   ours: Oid,
   theirs: Oid,
   progress: ProgressSink,
+  log: string,
 ): Promise<MergeOutcome> {
   const headMap = await commitTreeMap(repo, ours);
   const theirMap = await commitTreeMap(repo, theirs);
@@ -92,7 +101,7 @@ async function fastForward(
     });
   });
   await repo.writeState('ORIG_HEAD', `${ours}\n`);
-  await repo.advanceHead(theirs, ours);
+  await repo.advanceHead(theirs, ours, log);
   return {
     kind: 'fast-forward',
     from: ours,
@@ -107,6 +116,7 @@ async function threeWay(
   theirs: Oid,
   message: string,
   progress: ProgressSink,
+  log: string,
 ): Promise<MergeOutcome> {
   const headMap = await commitTreeMap(repo, ours);
   const theirMap = await commitTreeMap(repo, theirs);
@@ -141,7 +151,7 @@ async function threeWay(
       message,
     });
     await repo.writeState('ORIG_HEAD', `${ours}\n`);
-    await repo.advanceHead(commit.oid, ours);
+    await repo.advanceHead(commit.oid, ours, log);
     return { kind: 'merged', commit: commit.oid };
   });
 }

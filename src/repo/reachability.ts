@@ -18,6 +18,7 @@ import {
 } from '../objects/index.js';
 import { chunkKey } from '../store/index.js';
 import type { Index } from './index-file.js';
+import { reflogOids } from './reflog.js';
 import type { Repository } from './repository.js';
 
 /** `object`: a ref target, which may be a commit or an annotated tag (learnt by reading it). */
@@ -37,11 +38,14 @@ export interface CollectRootsOptions {
   index?: Index;
   /** Include the index's entries and conflicts (default true). */
   includeIndex?: boolean;
+  /** Also keep what reflog entries younger than this (seconds since the epoch) name: gc's view. */
+  reflogsSince?: number;
 }
 
 /**
  * Everything that keeps objects alive: every ref under refs/, HEAD (when detached it is the only
- * thing naming its commit), MERGE_HEAD, ORIG_HEAD, and the manifests staged in the index
+ * thing naming its commit), MERGE_HEAD, ORIG_HEAD, CHERRY_PICK_HEAD, REVERT_HEAD, for gc the
+ * unexpired reflog entries, and the manifests staged in the index
  * (entries, and the base/ours/theirs sides of unmerged paths).
  */
 export async function collectRoots(
@@ -54,10 +58,13 @@ export async function collectRoots(
     roots.push({ oid: refs.get(name)!.oid, kind: 'object', where: name });
   const head = await repo.readHead();
   if (head.oid !== null) roots.push({ oid: head.oid, kind: 'object', where: 'HEAD' });
-  for (const name of ['MERGE_HEAD', 'ORIG_HEAD'] as const) {
+  for (const name of ['MERGE_HEAD', 'ORIG_HEAD', 'CHERRY_PICK_HEAD', 'REVERT_HEAD'] as const) {
     const oid = await repo.readStateOid(name);
     if (oid !== null) roots.push({ oid, kind: 'object', where: name });
   }
+  if (options.reflogsSince !== undefined)
+    for (const { oid, where } of await reflogOids(repo, options.reflogsSince))
+      roots.push({ oid, kind: 'object', where });
   if (options.includeIndex ?? true) {
     const index = options.index ?? (await repo.readIndex());
     for (const entry of index.entries.values())

@@ -43,9 +43,15 @@ import {
 } from './config.js';
 import type { ContentContext } from './content.js';
 import { Index } from './index-file.js';
+import { appendReflog, deleteReflog } from './reflog.js';
 import { REPO_DIR } from './worktree.js';
 
 export const DEFAULT_BRANCH = 'main';
+
+/** State files holding one commit ID: a merge, cherry-pick or revert waiting for its commit; the tip before a reset. */
+export type StateOidName = 'MERGE_HEAD' | 'ORIG_HEAD' | 'CHERRY_PICK_HEAD' | 'REVERT_HEAD';
+/** Every state file under `.mediagit/` that operations in progress leave. */
+export type StateName = StateOidName | 'MERGE_MSG';
 
 export interface HeadState {
   /** The branch HEAD points at (`refs/heads/x`), or null when detached. */
@@ -325,7 +331,17 @@ export class Repository {
     return head.ref?.startsWith('refs/heads/') ? head.ref.slice('refs/heads/'.length) : null;
   }
 
-  async writeHead(target: { ref: string } | { oid: Oid }): Promise<void> {
+  /**
+   * Points HEAD at a branch or (detached) a commit. With `log`, HEAD's reflog records the move
+   * (checkout, bisect); a plain rename of HEAD's branch passes none.
+   */
+  async writeHead(
+    target: { ref: string } | { oid: Oid },
+    log?: string,
+    /** What HEAD resolves to afterwards, when the caller knows better than the ref (a branch about to be created). */
+    next?: Oid | null,
+  ): Promise<void> {
+    const before = log === undefined ? null : await this.readHead().catch(() => null);
     const lock = await LockFile.acquire(this.path('HEAD.lock'), { what: 'HEAD' });
     try {
       await writeFileAtomic(
@@ -335,6 +351,10 @@ export class Repository {
     } finally {
       await lock.release();
     }
+    if (log === undefined) return;
+    const after =
+      next !== undefined ? next : 'ref' in target ? await this.readRef(target.ref) : target.oid;
+    await appendReflog(this, 'HEAD', before?.oid ?? null, after, log);
   }
 
   async readRef(name: string): Promise<Oid | null> {
@@ -344,8 +364,19 @@ export class Repository {
     return value?.oid ?? null;
   }
 
-  /** Compare-and-swap of a ref; `expected` null means "must not exist yet". */
-  async updateRef(name: string, next: Oid | null, expected: Oid | null): Promise<void> {
+  /**
+   * Compare-and-swap of a ref; `expected` null means "must not exist yet". Branches and the stash
+   * get a reflog entry saying `log` (HEAD's too when HEAD is on that branch); a deleted branch
+   * loses its reflog, as in git.
+   */
+  async updateRef(
+    name: string,
+    next: Oid | null,
+    expected: Oid | null,
+    log: string = 'update',
+    /** Also log to HEAD's reflog when HEAD is on this branch (off when HEAD's move was logged already). */
+    logHead = true,
+  ): Promise<void> {
     const ok = await this.store.compareAndSwapRef(
       name,
       expected === null ? null : { oid: expected, version: expected },
@@ -356,17 +387,24 @@ export class Repository {
         hint: 'run the command again',
       });
     }
+    if (next === null) {
+      await deleteReflog(this, name);
+      return;
+    }
+    await appendReflog(this, name, expected, next, log);
+    const head = logHead ? await this.readHead().catch(() => null) : null;
+    if (logHead && head?.ref === name) await appendReflog(this, 'HEAD', expected, next, log);
   }
 
   /** Moves whatever HEAD designates (its branch, or HEAD itself when detached) from `expected` to `next`. */
-  async advanceHead(next: Oid, expected: Oid | null): Promise<void> {
+  async advanceHead(next: Oid, expected: Oid | null, log: string = 'update'): Promise<void> {
     const head = await this.readHead();
-    if (head.ref) return this.updateRef(head.ref, next, expected);
+    if (head.ref) return this.updateRef(head.ref, next, expected, log);
     if (head.oid !== expected)
       throw new RefConflictError('HEAD was moved by another process', {
         hint: 'run the command again',
       });
-    await this.writeHead({ oid: next });
+    await this.writeHead({ oid: next }, log);
   }
 
   // ---- index ------------------------------------------------------------------------------
@@ -393,7 +431,7 @@ export class Repository {
 
   // ---- state files (merge in progress, previous HEAD) -------------------------------------
 
-  async readStateOid(name: 'MERGE_HEAD' | 'ORIG_HEAD'): Promise<Oid | null> {
+  async readStateOid(name: StateOidName): Promise<Oid | null> {
     try {
       const text = (await readFile(this.path(name), 'utf8')).trim();
       return isOid(text) ? text : null;
@@ -412,11 +450,11 @@ export class Repository {
     }
   }
 
-  async writeState(name: 'MERGE_HEAD' | 'ORIG_HEAD' | 'MERGE_MSG', text: string): Promise<void> {
+  async writeState(name: StateName, text: string): Promise<void> {
     await writeFileAtomic(this.path(name), text);
   }
 
-  async clearState(...names: ('MERGE_HEAD' | 'ORIG_HEAD' | 'MERGE_MSG')[]): Promise<void> {
+  async clearState(...names: StateName[]): Promise<void> {
     for (const name of names)
       await unlink(this.path(name)).catch((err: unknown) => {
         if (!isErrno(err, 'ENOENT')) throw err;

@@ -41,15 +41,18 @@ export async function resetHead(
   target: Oid | null,
   mode: ResetMode,
   progress: ProgressSink = silentProgress,
+  /** The revision as the user named it, for the reflog ("reset: moving to HEAD~3"). */
+  label?: string,
 ): Promise<Oid> {
   const head = await repo.readHead();
   const to = target ?? head.oid;
   if (to === null) throw new UsageError('cannot reset: the current branch has no commits yet');
+  const log = `reset: moving to ${label ?? to}`;
   if (head.oid) await repo.writeState('ORIG_HEAD', `${head.oid}\n`);
   if (mode === 'soft') {
     if ((await repo.readStateOid('MERGE_HEAD')) !== null)
       throw new UsageError('cannot do a soft reset in the middle of a merge');
-    await repo.advanceHead(to, head.oid);
+    await repo.advanceHead(to, head.oid, log);
     return to;
   }
   await repo.updateIndex(async (index) => {
@@ -65,7 +68,7 @@ export async function resetHead(
     // After a hard reset moveWorktree has fresh stat data for the files it wrote; resetIndexTo keeps it.
     resetIndexTo(index, snapshot);
   });
-  await repo.advanceHead(to, head.oid);
+  await repo.advanceHead(to, head.oid, log);
   await repo.clearState('MERGE_HEAD', 'MERGE_MSG');
   return to;
 }

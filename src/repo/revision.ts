@@ -1,13 +1,15 @@
 import { UnknownRevisionError } from '../errors/index.js';
 import { isOid, type Oid } from '../objects/index.js';
 import { isValidRefName } from '../store/index.js';
+import { resolveReflogSelector } from './reflog.js';
 import type { Repository } from './repository.js';
 
 const SUFFIX = /(~\d*|\^\d*)$/;
 
 /**
  * Resolves git-style revisions to a commit OID: `HEAD`, `@`, branch and tag names, `refs/...`,
- * full or abbreviated (≥ 4 hex) object IDs, `MERGE_HEAD`, `ORIG_HEAD`, followed by any number of
+ * full or abbreviated (≥ 4 hex) object IDs, `MERGE_HEAD`, `ORIG_HEAD`, `CHERRY_PICK_HEAD`,
+ * `REVERT_HEAD`, reflog selectors (`HEAD@{n}`, `<branch>@{n}`, `@{n}`, `stash@{n}`), followed by any number of
  * `~N` (N-th first-parent ancestor) and `^N` (N-th parent) suffixes.
  */
 export async function resolveCommit(repo: Repository, rev: string): Promise<Oid> {
@@ -48,6 +50,13 @@ export async function tryResolveCommit(repo: Repository, rev: string): Promise<O
 }
 
 async function resolveBase(repo: Repository, base: string, whole: string): Promise<Oid> {
+  const selector = /^(.*)@\{(\d+)\}$/.exec(base);
+  if (selector)
+    return peelToCommit(
+      repo,
+      await resolveReflogSelector(repo, selector[1]!, Number(selector[2]), whole),
+      whole,
+    );
   const found = await lookup(repo, base);
   if (found === null) throw new UnknownRevisionError(whole);
   return peelToCommit(repo, found, whole);
@@ -55,7 +64,14 @@ async function resolveBase(repo: Repository, base: string, whole: string): Promi
 
 async function lookup(repo: Repository, name: string): Promise<Oid | null> {
   if (name === 'HEAD' || name === '@') return (await repo.readHead()).oid;
-  if (name === 'MERGE_HEAD' || name === 'ORIG_HEAD') return repo.readStateOid(name);
+  if (
+    name === 'MERGE_HEAD' ||
+    name === 'ORIG_HEAD' ||
+    name === 'CHERRY_PICK_HEAD' ||
+    name === 'REVERT_HEAD'
+  )
+    return repo.readStateOid(name);
+  if (name === 'stash') return repo.readRef('refs/stash');
   const candidates = name.startsWith('refs/')
     ? [name]
     : [`refs/heads/${name}`, `refs/tags/${name}`, `refs/remotes/${name}`];

@@ -43,7 +43,18 @@ export async function switchTo(
     if (force) index.conflicts.clear();
   });
   if (force) await repo.clearState('MERGE_HEAD', 'MERGE_MSG');
-  await repo.writeHead(head);
+  const before = await repo.readHead();
+  await repo.writeHead(
+    head,
+    `checkout: moving from ${headName(before)} to ${headName(head)}`,
+    target,
+  );
+}
+
+/** How git's reflog names a HEAD position: the branch, else the commit. */
+function headName(head: { ref: string | null; oid?: Oid | null } | { oid: Oid }): string {
+  if ('ref' in head && head.ref) return head.ref.replace(/^refs\/heads\//, '');
+  return head.oid ?? '(unborn)';
 }
 
 /**
@@ -89,5 +100,5 @@ export async function switchToNewBranch(
   else await repo.writeHead({ ref });
   // Read again: the switch took time, and the ref is only moved from what it is now.
   const existing = await repo.readRef(ref);
-  if (start) await repo.updateRef(ref, start, existing);
+  if (start) await repo.updateRef(ref, start, existing, 'branch: Created from HEAD', false);
 }
