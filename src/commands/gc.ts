@@ -1,10 +1,10 @@
 import { DEFAULT_REFLOG_EXPIRE, collectGarbage, parseGracePeriod } from '../repo/index.js';
 import {
-  collectRemoteGarbage,
   getRemote,
   openRemoteStore,
   parseDuration,
   parsePolicy,
+  sweepRemote,
 } from '../sync/index.js';
 import { formatBytes, plural, type CommandIo, openRepository } from './context.js';
 
@@ -52,7 +52,7 @@ async function runRemoteGc(io: CommandIo, name: string, options: GcCommandOption
   const repo = await openRepository(io);
   const { store } = await openRemoteStore(getRemote(repo, name), repo.root);
   try {
-    const report = await collectRemoteGarbage(repo, store, {
+    const report = await sweepRemote(repo, store, {
       policy,
       graceMs,
       dryRun: options.dryRun,

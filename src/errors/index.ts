@@ -224,7 +224,8 @@ export class ExpiredError extends MediagitError {
   readonly expiredAt: string;
 
   constructor(what: string, expiredAt: string, details: ErrorDetails = {}) {
-    super(`${what} expired by retention policy on ${expiredAt.slice(0, 10)}`, details);
+    const day = /^\d{4}-\d{2}-\d{2}/.test(expiredAt) ? expiredAt.slice(0, 10) : expiredAt;
+    super(`${what} expired by retention policy on ${day}`, details);
     this.expiredAt = expiredAt;
   }
 }

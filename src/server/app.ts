@@ -31,6 +31,7 @@ import { InFlightBudget } from './inflight.js';
 import { RequestTracker, fromFastifyError, send, untilAborted } from './lifecycle.js';
 import { MetricsListener, ServerMetrics, hostForUrl } from './metrics.js';
 import { TokenBucketLimiter } from './rate-limit.js';
+import { gcRoutes } from './routes/gc.js';
 import { lockRoutes } from './routes/locks.js';
 import { objectRoutes } from './routes/objects.js';
 import { refRoutes } from './routes/refs.js';
@@ -46,6 +47,7 @@ const ENDPOINTS: readonly Endpoint[] = [
   ...objectRoutes,
   ...refRoutes,
   ...lockRoutes,
+  ...gcRoutes,
 ];
 const HEALTH_PROBE_TIMEOUT_MS = 5000;
 /** How long after the last "storage full" answer /health/detailed still says so. */

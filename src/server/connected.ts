@@ -1,6 +1,7 @@
 /**
  * Objects this process has found connected (connectivity.ts): present, and everything they lead
- * to present. Objects are never removed by a write token, so the answer stays true; the set is
+ * to present. Objects are never removed by a write token, so the answer stays true (a gc sweep,
+ * admin only, makes the server forget the repository's); the set is
  * an LRU, so a long-running server forgets the oldest and walks them again if it must.
  */
 
@@ -19,5 +20,11 @@ export class ConnectedObjects {
     if (this.ids.has(id)) return;
     if (this.ids.size >= MAX_CONNECTED) this.ids.delete(this.ids.values().next().value!);
     this.ids.add(id);
+  }
+
+  /** Forgets a repository's objects: an admin's gc sweep may have deleted some of them. */
+  forget(repo: string): void {
+    const prefix = `${repo}\0`;
+    for (const id of this.ids) if (id.startsWith(prefix)) this.ids.delete(id);
   }
 }

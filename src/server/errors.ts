@@ -19,6 +19,7 @@ export type ErrorCode =
   | 'unauthorized'
   | 'forbidden'
   | 'not_found'
+  | 'expired'
   | 'ref_conflict'
   | 'lock_exists'
   | 'conflict'

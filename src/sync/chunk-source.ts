@@ -4,10 +4,16 @@
  * fetches exactly the missing chunks from the remote the repository's content comes from —
  * verified before they are stored, as in any fetch.
  */
-import { ContentUnavailableError, MediagitError, NotFoundError } from '../errors/index.js';
+import {
+  ContentUnavailableError,
+  ExpiredError,
+  MediagitError,
+  NotFoundError,
+} from '../errors/index.js';
 import type { ChunkSource, Oid } from '../objects/index.js';
 import { silentProgress, type Repository } from '../repo/index.js';
 import type { OpenedStore } from '../store/index.js';
+import { expiryOfChunks } from './gc/expiry.js';
 import { copyObjects, type TransferStats } from './transfer.js';
 import { defaultRemote, getRemote, listRemotes, openRemoteStore } from './remotes.js';
 
@@ -54,11 +60,28 @@ export class RemoteChunkSource implements ChunkSource {
         { hardlinks: false },
       );
     } catch (err) {
+      const expiredAt = await this.expiry(oids, err);
+      if (expiredAt !== null)
+        throw new ExpiredError(path ?? 'content', expiredAt, {
+          hint: 'a retention policy (gc --remote) deleted this version; newer versions are kept',
+          cause: err,
+        });
       this.opened = undefined;
       throw new ContentUnavailableError(path, this.remoteName, reasonOf(err), {
         hint: 'check that the remote is reachable, then run the command again',
         cause: err,
       });
+    }
+  }
+
+  /** When the remote says the content is gone, whether a retention policy deleted it, and when. */
+  private async expiry(oids: readonly Oid[], err: unknown): Promise<string | null> {
+    if (err instanceof ExpiredError) return err.expiredAt;
+    if (!(err instanceof NotFoundError) || this.opened === undefined) return null;
+    try {
+      return await expiryOfChunks((await this.opened).store, oids);
+    } catch {
+      return null;
     }
   }
 }

@@ -10,6 +10,7 @@ import {
 import type { ProgressSink, Repository } from '../repo/index.js';
 import { objectKey, type Store } from '../store/index.js';
 import { Semaphore, mapLimit } from '../util/limit.js';
+import { expiredChunks } from './gc/expiry.js';
 import { DEFAULT_PARKING_WINDOW, ParkedObjects, type ParkingWindow } from './parked.js';
 import {
   BATCH_OBJECTS,
@@ -184,7 +185,7 @@ class FetchRun {
    */
   async fetchChunks(): Promise<void> {
     const local = this.repo.store;
-    const missing = await missingOn(local, 'chunk', this.chunks);
+    const missing = await skipExpired(this.remote, await missingOn(local, 'chunk', this.chunks));
     const copy: CopyOptions =
       this.options.hardlinks === undefined ? {} : { hardlinks: this.options.hardlinks };
     // Chunks that arrive as bytes are verified and written on the repository's chunk workers:
@@ -311,6 +312,19 @@ class FetchRun {
     };
     await mapLimit(order, TRANSFER_CONCURRENCY, store);
   }
+}
+
+/**
+ * Leaves out chunks a retention policy deleted from the remote (gc --remote): the versions that
+ * need them stay in history, and reading one later reports it expired. Only chunks both named in
+ * an expiry record and absent are left out: one pushed again since is fetched like any other.
+ */
+async function skipExpired(remote: Store, missing: Oid[]): Promise<Oid[]> {
+  const expired = await expiredChunks(remote);
+  const candidates = missing.filter((oid) => expired.has(oid));
+  if (candidates.length === 0) return missing;
+  const gone = new Set(await missingOn(remote, 'chunk', candidates));
+  return missing.filter((oid) => !gone.has(oid));
 }
 
 function decodeOrCorrupt<T>(oid: Oid, kind: string, decode: () => T): T {

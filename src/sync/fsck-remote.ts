@@ -17,7 +17,7 @@ import { silentProgress, type ProgressSink, type Repository } from '../repo/inde
 import { MultiStore, unwrapStore, type Store } from '../store/index.js';
 import { mapLimit } from '../util/limit.js';
 import { missingOn } from './transfer.js';
-import { expiredManifests } from './gc/sweep.js';
+import { expiredManifests } from './gc/expiry.js';
 
 export interface RemoteProblem {
   kind: ObjectKind | 'divergence';

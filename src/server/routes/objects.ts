@@ -6,6 +6,7 @@ import { Readable } from 'node:stream';
 import { decodeEnvelopeHeader, kindFromCode, type ObjectKind } from '../../objects/index.js';
 import { isValidKey, type Store } from '../../store/index.js';
 import { readBinaryBody, readJsonObject } from '../body.js';
+import { expiredAnswer } from './gc.js';
 import {
   binary,
   empty,
@@ -152,7 +153,8 @@ function objectEndpoints(route: ObjectRoute): Endpoint[] {
       async handle(ctx) {
         const key = keyOf(ctx);
         const data = await fetchStored(ctx, key);
-        if (data === null) throw notFound(`no such object ${key}`);
+        if (data === null)
+          throw (await expiredAnswer(await ctx.store(), key)) ?? notFound(`no such object ${key}`);
         ctx.services.metrics.bytesDownloaded.inc(data.length);
         return binary(data);
       },

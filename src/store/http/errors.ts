@@ -6,6 +6,7 @@
 import {
   AuthError,
   ConfigError,
+  ExpiredError,
   MediagitError,
   NotFoundError,
   ObjectCorruptError,
@@ -109,6 +110,13 @@ export function statusError(
       });
     case 404:
       return new NotFoundError(ctx.key ?? ctx.where, serverText ? { hint: serverText } : {});
+    case 410:
+      // Deleted on purpose by a retention policy (gc --remote), not lost: a verdict, never retried.
+      return new ExpiredError(
+        ctx.key ?? ctx.where,
+        typeof parsed['expired_at'] === 'string' ? parsed['expired_at'] : 'an unknown date',
+        serverText ? { hint: serverText } : {},
+      );
     case 413:
       return new PayloadTooLargeError(
         `${ctx.where} refused ${ctx.action}: the body is over the server's size limit (413)${said}`,

@@ -746,6 +746,37 @@ export class HttpStore implements Store {
     return reply.status === 200 ? 'ready' : 'empty';
   }
 
+  /**
+   * POST /gc/sweep (admin): a retention sweep run by the server next to its storage. The answer
+   * is NDJSON (progress lines, then the outcome); this returns the parsed lines, in order. A
+   * sweep the connection lost before its last line is for the caller to report.
+   */
+  async sweepGarbage(
+    request: Readonly<Record<string, unknown>>,
+    options?: OperationOptions,
+  ): Promise<Record<string, unknown>[]> {
+    const call: Call = {
+      method: 'POST',
+      path: 'gc/sweep',
+      json: request,
+      action: 'gc sweep',
+      signal: options?.signal,
+    };
+    const reply = await this.expect(call, [200]);
+    const lines: Record<string, unknown>[] = [];
+    for (const text of reply.body.toString('utf8').split('\n')) {
+      if (text.trim() === '') continue;
+      try {
+        const parsed: unknown = JSON.parse(text);
+        if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed))
+          lines.push(parsed as Record<string, unknown>);
+      } catch {
+        // A line cut short by a lost connection: the caller sees no outcome line.
+      }
+    }
+    return lines;
+  }
+
   /** POST /locks. Someone else holding it → LockedError naming them. */
   async createLock(path: string, options?: OperationOptions): Promise<LockRecord> {
     const call: Call = {

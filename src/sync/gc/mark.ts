@@ -14,7 +14,6 @@ import {
   type Oid,
   type TreeEntry,
 } from '../../objects/index.js';
-import type { Repository } from '../../repo/index.js';
 import type { RefValue, Store } from '../../store/index.js';
 import { mapLimit } from '../../util/limit.js';
 import { keepsEverything, type RetentionPolicy } from './policy.js';
@@ -30,6 +29,16 @@ export interface MarkResult {
   readonly expiredManifests: Map<Oid, string>;
 }
 
+/**
+ * What the mark reads objects with: a repository's object database (verified, decrypted), or on a
+ * mediagit server the plain-repository opener (the server holds no keys).
+ */
+export interface ObjectOpener {
+  readonly odb: {
+    openStored(kind: ObjectKind, oid: Oid, stored: Buffer): Promise<Buffer>;
+  };
+}
+
 interface CommitInfo {
   readonly tree: Oid;
   readonly parents: readonly Oid[];
@@ -38,7 +47,7 @@ interface CommitInfo {
 }
 
 export async function markRemote(
-  repo: Repository,
+  repo: ObjectOpener,
   store: Store,
   policy: RetentionPolicy,
   now: number,

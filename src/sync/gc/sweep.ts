@@ -5,12 +5,12 @@
  * lease in lease.ts, which pushes also watch). The argument is in docs/remote-gc.md.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import type { Oid } from '../../objects/index.js';
-import type { ProgressSink, Repository } from '../../repo/index.js';
+import type { ProgressSink } from '../../repo/index.js';
 import type { Store } from '../../store/index.js';
 import { mapLimit } from '../../util/limit.js';
+import { EXPIRED_PREFIX, type ExpiryRecord } from './expiry.js';
 import { SweepLease } from './lease.js';
-import { markRemote, type MarkResult } from './mark.js';
+import { markRemote, type MarkResult, type ObjectOpener } from './mark.js';
 import type { RetentionPolicy } from './policy.js';
 
 export type SweepReason = 'unreachable' | 'expired';
@@ -23,6 +23,8 @@ export interface RemoteGcOptions {
   /** How long the sweeper lease lasts between renewals (default 10 minutes). */
   readonly leaseMs?: number;
   readonly progress?: ProgressSink;
+  /** Stops the sweep between deletions (what is deleted stays deleted; a re-run carries on). */
+  readonly signal?: AbortSignal;
   /** Test hook: called before each deletion (a test can kill or stall the sweeper there). */
   readonly beforeDelete?: (key: string) => void | Promise<void>;
 }
@@ -49,7 +51,6 @@ export interface RemoteGcReport {
 }
 
 const PENDING_PREFIX = 'meta/gc-pending-';
-const EXPIRED_PREFIX = 'meta/gc-expired-';
 
 /** Candidates one sweep found: deleted by a later sweep once `graceMs` has passed. */
 interface PendingRecord {
@@ -57,14 +58,8 @@ interface PendingRecord {
   readonly keys: readonly string[];
 }
 
-/** Manifests a sweep expired, and when: what reading one later reports. */
-export interface ExpiryRecord {
-  readonly expiredAt: string;
-  readonly manifests: readonly Oid[];
-}
-
 export async function collectRemoteGarbage(
-  repo: Repository,
+  repo: ObjectOpener,
   store: Store,
   options: RemoteGcOptions,
 ): Promise<RemoteGcReport> {
@@ -78,7 +73,7 @@ export async function collectRemoteGarbage(
 }
 
 async function sweep(
-  repo: Repository,
+  repo: ObjectOpener,
   store: Store,
   options: RemoteGcOptions,
   dryRun: boolean,
@@ -160,6 +155,10 @@ async function sweep(
     const record: ExpiryRecord = {
       expiredAt: new Date(now).toISOString(),
       manifests: [...mark.expiredManifests.keys()].sort(),
+      chunks: report.keys
+        .filter((k) => k.reason === 'expired')
+        .map((k) => k.key.slice('chunks/'.length))
+        .sort(),
     };
     const bytes = Buffer.from(JSON.stringify(record));
     const digest = createHash('sha256').update(bytes).digest('hex').slice(0, 16);
@@ -178,8 +177,10 @@ async function sweep(
   );
   try {
     for (let i = 0; i < order.length; i += 256) {
+      options.signal?.throwIfAborted();
       await lease?.renew();
       await mapLimit(order.slice(i, i + 256), 8, async ({ key, size }) => {
+        options.signal?.throwIfAborted();
         await options.beforeDelete?.(key);
         await store.delete(key);
         report.freedBytes += size;
@@ -202,23 +203,4 @@ function sameRefs(mark: MarkResult, now: Map<string, { oid: string }>): boolean 
     current.length === mark.refs.size &&
     current.every(([name, v]) => mark.refs.get(name)?.oid === v.oid)
   );
-}
-
-/** When the content of `manifest` was expired by a retention policy, or null if it never was. */
-export async function expiryOf(store: Store, manifest: Oid): Promise<string | null> {
-  for await (const { key } of store.list(EXPIRED_PREFIX)) {
-    const record = JSON.parse((await store.get(key)).toString()) as ExpiryRecord;
-    if (record.manifests.includes(manifest)) return record.expiredAt;
-  }
-  return null;
-}
-
-/** Every manifest a retention policy expired on this store, with when. */
-export async function expiredManifests(store: Store): Promise<Map<Oid, string>> {
-  const expired = new Map<Oid, string>();
-  for await (const { key } of store.list(EXPIRED_PREFIX)) {
-    const record = JSON.parse((await store.get(key)).toString()) as ExpiryRecord;
-    for (const m of record.manifests) if (!expired.has(m)) expired.set(m, record.expiredAt);
-  }
-  return expired;
 }

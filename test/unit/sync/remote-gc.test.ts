@@ -4,18 +4,20 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { ExpiredError, LockedError, UsageError } from '../../../src/errors/index.js';
 import { decodeManifest, type Oid } from '../../../src/objects/index.js';
-import { silentProgress, type Repository } from '../../../src/repo/index.js';
+import { Repository, ensureManifestChunks, silentProgress } from '../../../src/repo/index.js';
 import { ForwardingStore, LocalStore, type Passage, type Store } from '../../../src/store/index.js';
 import {
   checkRemote,
+  clone,
   collectRemoteGarbage,
   expiryOf,
+  installChunkSource,
   KEEP_EVERYTHING,
   parseDuration,
   parsePolicy,
@@ -85,7 +87,7 @@ test('policy parsing: durations, keep rules and globs; bad input is a usage erro
 });
 
 test("5 versions, --keep 'renders/**=2' --grace 0: exactly the chunks unique to versions 1-3 go, and only those bytes", async (t) => {
-  const { remote, repo } = await setup(t);
+  const { root, remote, repo } = await setup(t);
   const shared = randomBytes(40_000);
   const versions: Buffer[] = [];
   let tip: Oid | null = null;
@@ -144,6 +146,32 @@ test("5 versions, --keep 'renders/**=2' --grace 0: exactly the chunks unique to 
   // A second run finds nothing more: the sweep converged.
   const again = await collectRemoteGarbage(repo, remote, { policy, graceMs: 0 });
   assert.equal(again.keys.length, 0);
+
+  // A fresh clone skips the expired chunks, checks out the tip byte-identical, and reading an
+  // expired version says so (with the date), never "missing" or "corrupt".
+  const cloned = await clone({ url: path.join(root, 'remote'), directory: path.join(root, 'c') });
+  assert.equal(cloned.branch, 'main');
+  assert.deepEqual(
+    await readFile(path.join(root, 'c', 'renders', 'shot.exr')),
+    versions[4],
+    'the tip is byte-identical',
+  );
+  const copy = await Repository.open(path.join(root, 'c'));
+  installChunkSource(copy, root);
+  for (const [v, m] of manifests.entries()) {
+    const read = ensureManifestChunks(copy.odb, await copy.odb.readManifest(m), 'renders/shot.exr');
+    if (v >= 3) await read;
+    else
+      await assert.rejects(read, (err: unknown) => {
+        assert.ok(err instanceof ExpiredError, String(err));
+        assert.equal(err.exitCode, 18);
+        assert.equal(
+          err.message,
+          `renders/shot.exr expired by retention policy on ${when.slice(0, 10)}`,
+        );
+        return true;
+      });
+  }
 });
 
 test('grace period: what a sweep finds unreachable is only deleted by a sweep at least --grace later', async (t) => {
