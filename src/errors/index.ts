@@ -181,6 +181,16 @@ export class StoreFullError extends MediagitError {
   override readonly exitCode = 12;
 }
 
+/**
+ * The remote keeps this object under a retention policy (a bucket or object retention period) and
+ * refuses to replace or delete it until the period ends. Not an authentication problem, and not
+ * retried: waiting seconds cannot end a period of days.
+ */
+export class RetentionLockedError extends MediagitError {
+  override readonly code = 'E_RETENTION_LOCKED';
+  override readonly exitCode = 12;
+}
+
 export class NotFoundError extends MediagitError {
   override readonly code = 'E_NOT_FOUND';
   override readonly exitCode = 16;

@@ -1,7 +1,12 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Bucket, CreateWriteStreamOptions, File, StorageOptions } from '@google-cloud/storage';
-import { ConfigError, MediagitError, StoreUnavailableError } from '../../errors/index.js';
+import {
+  ConfigError,
+  MediagitError,
+  RetentionLockedError,
+  StoreUnavailableError,
+} from '../../errors/index.js';
 import { mapLimit } from '../../util/limit.js';
 import { parseOptions, pickOptions, type OptionValues } from '../options/schema.js';
 import { compareAndSwapRef, type ConditionalRefWrites } from '../remote-service/conditional-ref.js';
@@ -487,6 +492,15 @@ export class GcsStore implements Store {
         },
       );
     }
+    if (info.status === 403 && RETENTION_REFUSAL.test(info.text)) {
+      return new RetentionLockedError(
+        `Google Cloud Storage refused ${what} on ${this.description}: the object is under the bucket's retention policy (${firstLine(info.message)})`,
+        {
+          hint: 'objects under a retention policy cannot be replaced or deleted until their retention period ends; refs need a bucket (or prefix) without one',
+          cause,
+        },
+      );
+    }
     return failureError(
       facts,
       {
@@ -500,11 +514,23 @@ export class GcsStore implements Store {
             ? 'set credentials_path, or configure Application Default Credentials (gcloud auth application-default login)'
             : `check the account in ${this.options.credentials_path} and its access to the bucket`,
         detail: firstLine(info.message),
-        retryAfterMs: info.retryAfterMs,
+        retryAfterMs: info.retryAfterMs ?? (info.status === 429 ? rateLimitBackoffMs() : undefined),
       },
       cause,
     );
   }
+}
+
+/** GCS's answer to replacing or deleting an object its retention policy still holds. */
+const RETENTION_REFUSAL = /retentionPolicyNotMet|retention policy|object retention/i;
+
+/**
+ * GCS answers 429 without Retry-After when one object is written more than about once a second
+ * (refs are one object each), and asks for exponential backoff from 1 s: a shorter wait only earns
+ * another 429. Jittered over a second so contending writers do not come back together.
+ */
+function rateLimitBackoffMs(): number {
+  return 1000 + Math.floor(Math.random() * 1000);
 }
 
 interface RawObject {
