@@ -256,6 +256,7 @@ export async function openBackend(
           connections: parsed.connections,
           connect_timeout_ms: parsed.connect_timeout_ms,
           read_timeout_ms: parsed.read_timeout_ms,
+          max_object_bytes: parsed.max_object_bytes,
         },
         tokens,
       );

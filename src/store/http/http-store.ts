@@ -9,7 +9,12 @@
  */
 import { getCACertificates } from 'node:tls';
 import { Pool, type Dispatcher } from 'undici';
-import { LockedError, NotFoundError, StoreUnavailableError } from '../../errors/index.js';
+import {
+  LockedError,
+  MediagitError,
+  NotFoundError,
+  StoreUnavailableError,
+} from '../../errors/index.js';
 import { kindFromCode, type ObjectKind } from '../object-kinds.js';
 import {
   assertValidKey,
@@ -37,6 +42,7 @@ import {
 } from './errors.js';
 import {
   decodePack,
+  decodePackPrefix,
   encodePack,
   packRecordKey,
   packSize,
@@ -55,6 +61,18 @@ const DEFAULT_RATE_LIMIT_RETRIES = 8;
 const DEFAULT_MAX_RETRY_AFTER_MS = 60_000;
 /** Wait used for a 429 that gave no Retry-After. */
 const DEFAULT_RATE_LIMIT_WAIT_MS = 1000;
+
+/**
+ * What a server may answer, whatever it declares (docs/protocol.md "Limits"): a hostile or broken
+ * server must not be able to make the client buffer gigabytes. JSON answers (ref listings, check
+ * results, listing pages) are at most 16 MiB; error bodies are read up to 64 KiB and the rest is
+ * dropped; key files and metadata at most 1 MiB, as the server stores them; objects and fetched
+ * packs at most `maxObjectBytes`.
+ */
+export const MAX_JSON_ANSWER_BYTES = 16 * 1024 * 1024;
+export const MAX_ERROR_ANSWER_BYTES = 64 * 1024;
+export const MAX_SMALL_FILE_ANSWER_BYTES = 1024 * 1024;
+export const DEFAULT_MAX_OBJECT_BYTES = 64 * 1024 * 1024;
 
 const REPO_SEGMENT = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 const RESERVED_REPOS = new Set(['health', 'metrics', 'api']);
@@ -84,6 +102,11 @@ export interface HttpStoreOptions {
   readonly connectTimeoutMs?: number;
   readonly packMaxObjects?: number;
   readonly packMaxBytes?: number;
+  /**
+   * Largest object (and fetched pack) accepted in one answer. Default 64 MiB: four times the
+   * server's default max_object_bytes; a server configured above it needs this raised.
+   */
+  readonly maxObjectBytes?: number;
   /** For tests: send through this dispatcher instead of a Pool of our own (it is not closed by close()). */
   readonly dispatcher?: Dispatcher;
   readonly sleep?: Sleep;
@@ -93,6 +116,8 @@ interface Reply {
   readonly status: number;
   readonly headers: Record<string, string | string[] | undefined>;
   readonly body: Buffer;
+  /** The answer was longer than the call's limit and only its first `limit` bytes were read (`truncate` calls). */
+  readonly truncated: boolean;
 }
 
 interface Call {
@@ -106,6 +131,10 @@ interface Call {
   readonly action: string;
   readonly key?: string;
   readonly signal?: AbortSignal | undefined;
+  /** Most bytes a successful answer may have; MAX_JSON_ANSWER_BYTES unless given. */
+  readonly limit?: number;
+  /** Over the limit, keep the first `limit` bytes (and say so) instead of failing: packs, whose complete records are still good. */
+  readonly truncate?: boolean;
 }
 
 /** Validates `name` or `group/name` as the server will (docs/protocol.md "Names"). */
@@ -208,6 +237,7 @@ export class HttpStore implements Store {
   private readonly readTimeoutMs: number;
   private readonly packMaxObjects: number;
   private readonly packMaxBytes: number;
+  private readonly maxObjectBytes: number;
   private readonly sleep: Sleep;
   /** Set by a 429: no request of this store leaves before then, so a burst backs off as one. */
   private pausedUntil = 0;
@@ -242,6 +272,7 @@ export class HttpStore implements Store {
     const connectTimeout = options.connectTimeoutMs ?? 10_000;
     this.packMaxObjects = Math.max(1, options.packMaxObjects ?? DEFAULT_PACK_MAX_OBJECTS);
     this.packMaxBytes = Math.max(1024, options.packMaxBytes ?? DEFAULT_PACK_MAX_BYTES);
+    this.maxObjectBytes = Math.max(1024, options.maxObjectBytes ?? DEFAULT_MAX_OBJECT_BYTES);
     this.sleep = options.sleep ?? abortableSleep;
     if (options.dispatcher) {
       this.dispatcher = options.dispatcher;
@@ -319,12 +350,67 @@ export class HttpStore implements Store {
           (call.path === 'refs' || call.path.startsWith('locks'))
         ),
       });
-      const data = Buffer.from(await response.body.arrayBuffer());
-      return { status: response.statusCode, headers: response.headers, body: data };
+      return await this.readAnswer(call, response);
     } catch (err) {
-      if (call.signal?.aborted) throw err;
+      if (call.signal?.aborted || err instanceof MediagitError) throw err;
       throw networkError(err, this.url, call.action);
     }
+  }
+
+  /**
+   * Reads an answer's body within the call's limit, never more: a Content-Length over it is
+   * refused before a byte is read, and a body without one is cut off at the limit. A body that
+   * ends short of its Content-Length was cut in transit (retriable).
+   */
+  private async readAnswer(call: Call, response: Dispatcher.ResponseData): Promise<Reply> {
+    const { statusCode: status, headers } = response;
+    const ok = status >= 200 && status < 300;
+    // An error's message is all we use of its body: the rest of an oversize one is dropped.
+    const truncate = ok ? call.truncate === true : true;
+    const limit = ok ? (call.limit ?? MAX_JSON_ANSWER_BYTES) : MAX_ERROR_ANSWER_BYTES;
+    const lengthHeader = headers['content-length'];
+    const declaredText = Array.isArray(lengthHeader) ? lengthHeader[0] : lengthHeader;
+    const declared =
+      declaredText !== undefined && /^\d{1,16}$/.test(declaredText)
+        ? Number(declaredText)
+        : undefined;
+    const tooLarge = (what: string): ProtocolError =>
+      new ProtocolError(
+        `${this.url} answered ${call.action} with ${what}, over the client's limit of ${limit} bytes`,
+        {
+          status,
+          hint: 'a server does not send answers this large; check that the remote URL points at a mediagit server you trust',
+        },
+      );
+    const body = response.body;
+    if (declared !== undefined && declared > limit && !truncate) {
+      body.destroy();
+      throw tooLarge(`a body of ${declared} bytes`);
+    }
+    const parts: Buffer[] = [];
+    let received = 0;
+    let truncated = false;
+    for await (const piece of body as AsyncIterable<Buffer>) {
+      const room = limit - received;
+      if (piece.length > room) {
+        if (!truncate) {
+          body.destroy();
+          throw tooLarge('more bytes than that');
+        }
+        if (room > 0) parts.push(piece.subarray(0, room));
+        received = limit;
+        truncated = true;
+        body.destroy();
+        break;
+      }
+      parts.push(piece);
+      received += piece.length;
+    }
+    if (!truncated && declared !== undefined && received !== declared)
+      throw new StoreUnavailableError(
+        `${this.url} cut its answer to ${call.action} short: ${received} of ${declared} bytes`,
+      );
+    return { status, headers, body: Buffer.concat(parts, received), truncated };
   }
 
   /**
@@ -385,8 +471,16 @@ export class HttpStore implements Store {
       action: `GET ${key}`,
       key,
       signal: options?.signal,
+      limit: this.answerLimit(key),
     };
     return (await this.expect(call, [200])).body;
+  }
+
+  /** Objects up to maxObjectBytes; key files and metadata as the server stores them (≤ 1 MiB). */
+  private answerLimit(key: string): number {
+    return key.startsWith('chunks/') || key.startsWith('objects/')
+      ? this.maxObjectBytes
+      : MAX_SMALL_FILE_ANSWER_BYTES;
   }
 
   async put(key: string, data: Uint8Array, options?: OperationOptions): Promise<void> {
@@ -622,13 +716,17 @@ export class HttpStore implements Store {
         json: { want: batch },
         action: `fetch ${batch.length} objects`,
         signal: options?.signal,
+        // A pack over the limit is read up to it: its complete records are kept, and whatever
+        // did not fit is left out, for the caller to fetch one by one.
+        limit: this.maxObjectBytes,
+        truncate: true,
       };
       const reply = await this.exchange(call);
       if (reply.status === 404) continue;
       if (reply.status !== 200) throw await this.fail(call, reply);
       let records: PackRecord[];
       try {
-        records = decodePack(reply.body);
+        records = reply.truncated ? decodePackPrefix(reply.body) : decodePack(reply.body);
       } catch (err) {
         if (err instanceof PackFormatError)
           throw new StoreUnavailableError(`${this.url} sent a damaged pack (${err.message})`, {

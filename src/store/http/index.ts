@@ -27,12 +27,13 @@ export function openHttpStore(
   const n = connections === undefined ? undefined : Number(connections);
   if (n !== undefined && (!Number.isInteger(n) || n < 1))
     throw configError('option connections must be a positive integer');
-  const timeout = (key: string): number | undefined => {
+  const numeric = (key: string): number | undefined => {
     const value = options[key];
     return value === undefined ? undefined : Number(value);
   };
-  const connectTimeoutMs = timeout('connect_timeout_ms');
-  const readTimeoutMs = timeout('read_timeout_ms');
+  const connectTimeoutMs = numeric('connect_timeout_ms');
+  const readTimeoutMs = numeric('read_timeout_ms');
+  const maxObjectBytes = numeric('max_object_bytes');
   const origin = location.target;
   const repo = location.prefix;
   return new HttpStore({
@@ -42,5 +43,6 @@ export function openHttpStore(
     ...(n !== undefined ? { connections: n } : {}),
     ...(connectTimeoutMs !== undefined ? { connectTimeoutMs } : {}),
     ...(readTimeoutMs !== undefined ? { readTimeoutMs } : {}),
+    ...(maxObjectBytes !== undefined ? { maxObjectBytes } : {}),
   });
 }

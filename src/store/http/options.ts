@@ -9,6 +9,13 @@ export const HTTP_OPTIONS = {
     default: 16,
     doc: 'Keep-alive connections to the server.',
   },
+  max_object_bytes: {
+    type: 'integer',
+    min: 1024 * 1024,
+    max: 4 * 1024 * 1024 * 1024,
+    default: 64 * 1024 * 1024,
+    doc: 'Largest object, or fetched pack, accepted in one answer from the server.',
+  },
   ...TIMEOUT_OPTIONS,
   ...RETRY_OPTIONS,
 } as const satisfies OptionTable;

@@ -64,6 +64,20 @@ export class PackFormatError extends Error {
  * unknown version or kind, a length running past the end, trailing bytes — throws PackFormatError.
  */
 export function decodePack(pack: Buffer): PackRecord[] {
+  return decodeRecords(pack, false);
+}
+
+/**
+ * The complete records at the start of a pack that was cut off at a size limit: a record running
+ * past the end is where the cut fell, not a defect, and is left out with everything after it.
+ * Every other defect throws PackFormatError as in decodePack.
+ */
+export function decodePackPrefix(pack: Buffer): PackRecord[] {
+  if (pack.length < PACK_HEADER_SIZE) return [];
+  return decodeRecords(pack, true);
+}
+
+function decodeRecords(pack: Buffer, prefix: boolean): PackRecord[] {
   if (pack.length < PACK_HEADER_SIZE)
     throw new PackFormatError(`pack of ${pack.length} bytes is shorter than its header`);
   if (!pack.subarray(0, 4).equals(PACK_MAGIC)) throw new PackFormatError('bad pack magic');
@@ -71,21 +85,25 @@ export function decodePack(pack: Buffer): PackRecord[] {
   if (version !== PACK_VERSION) throw new PackFormatError(`unsupported pack version ${version}`);
   const count = pack.readUInt32BE(5);
   // Each record needs at least its header: a count the body cannot hold is a lie, not a reason to allocate.
-  if (count > (pack.length - PACK_HEADER_SIZE) / PACK_RECORD_HEADER_SIZE)
+  if (!prefix && count > (pack.length - PACK_HEADER_SIZE) / PACK_RECORD_HEADER_SIZE)
     throw new PackFormatError(`pack claims ${count} records but has ${pack.length} bytes`);
   const records: PackRecord[] = [];
   let at = PACK_HEADER_SIZE;
   for (let i = 0; i < count; i++) {
-    if (at + PACK_RECORD_HEADER_SIZE > pack.length)
+    if (at + PACK_RECORD_HEADER_SIZE > pack.length) {
+      if (prefix) return records;
       throw new PackFormatError(`record ${i} header truncated at byte ${at}`);
+    }
     const code = pack.readUInt8(at);
     const kind = kindFromCode(code);
     if (kind === undefined) throw new PackFormatError(`record ${i} has unknown kind ${code}`);
     const oid = pack.toString('hex', at + 1, at + 33);
     const length = pack.readUInt32BE(at + 33);
     const start = at + PACK_RECORD_HEADER_SIZE;
-    if (start + length > pack.length)
+    if (start + length > pack.length) {
+      if (prefix) return records;
       throw new PackFormatError(`record ${i} (${oid}) runs past the end of the pack`);
+    }
     records.push({ kind, oid, data: pack.subarray(start, start + length) });
     at = start + length;
   }
