@@ -10,6 +10,7 @@ import {
   LockedError,
   MediagitError,
   NotFoundError,
+  RefConflictError,
   StoreUnavailableError,
 } from '../errors/index.js';
 import { isTransientError } from '../store/index.js';
@@ -77,6 +78,8 @@ export function toHttpError(err: unknown): HttpError {
       "the server's storage is full: nothing more can be stored until its operator makes room",
     );
   if (err instanceof NotFoundError) return notFound('not found');
+  if (err instanceof RefConflictError)
+    return new HttpError(409, 'ref_conflict', 'the ref moved while it was being updated');
   if (err instanceof StoreUnavailableError || err instanceof LockedError || isTransientError(err)) {
     const seconds =
       err instanceof StoreUnavailableError && err.retryAfterMs !== undefined

@@ -9,6 +9,7 @@
  * is an admin or the repository is listed in `[server] allow_force` — must be a fast-forward:
  * deleting a ref, moving a tag or rewinding a branch needs those rights.
  */
+import { RefConflictError } from '../../errors/index.js';
 import type { RefValue, Store } from '../../store/index.js';
 import { readJsonObject } from '../body.js';
 import { checkConnected, isAncestor, type WalkContext } from '../connectivity.js';
@@ -125,8 +126,17 @@ const updateRefEndpoint: Endpoint = {
           `${name}: a non-fast-forward update needs the admin role (or allow_force for ${ctx.repo})`,
         );
     }
-    if (await store.compareAndSwapRef(name, expected, next, withSignal(ctx)))
-      return json(200, { ok: true });
+    let swapped: boolean;
+    try {
+      swapped = await store.compareAndSwapRef(name, expected, next, withSignal(ctx));
+    } catch (err) {
+      // The backend could not tell whether the update took effect (say, S3's log moved on before
+      // it was confirmed): the client's answer to that is a conflict — read again and decide —
+      // not a server fault to be retried blindly.
+      if (!(err instanceof RefConflictError)) throw err;
+      swapped = false;
+    }
+    if (swapped) return json(200, { ok: true });
     const current = await store.readRef(name, withSignal(ctx));
     throw new HttpError(409, 'ref_conflict', `${name} has moved since it was read`, {
       current: current === null ? null : { oid: current.oid, version: current.version },
