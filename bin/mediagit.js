@@ -1,20 +1,15 @@
 #!/usr/bin/env node
 // Entry point. Kept tiny: `--version` answers without loading the CLI, and an old Node gets a
-// clear message instead of a crash deep inside node:zlib.
+// clear message instead of a crash deep inside node:zlib (require-node.js, evaluated first).
+import './require-node.js';
 import { readFileSync, statSync } from 'node:fs';
 // The namespace, not a named import: a Node without enableCompileCache (20 and older) would fail
-// to link a named one before the version check below could say anything useful.
+// to link a named one before the version check could say anything useful.
 import * as nodeModule from 'node:module';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
-const [major, minor] = process.versions.node.split('.').map(Number);
-if (major < 22 || (major === 22 && minor < 19)) {
-  process.stderr.write(
-    `error: mediagit needs Node.js 22.19 or newer (this is ${process.versions.node})\nhint: install Node 24 LTS\n`,
-  );
-  process.exit(1);
-}
 // Hashing, zstd and file I/O all run on libuv's pool; four threads leave the second core idle
 // whenever one of them sits in fsync. Must be set before the pool's first use.
 process.env.UV_THREADPOOL_SIZE ??= '8';
@@ -26,7 +21,15 @@ function entryModule() {
   const modified = (rel) =>
     statSync(new URL(rel, import.meta.url), { throwIfNoEntry: false })?.mtimeMs ?? -1;
   const bundled = modified('../dist/bundle/mediagit.js');
-  return bundled >= 0 && bundled >= modified('../dist/src/cli/main.js')
+  const compiled = modified('../dist/src/cli/main.js');
+  if (bundled < 0 && compiled < 0) {
+    // A clone installed without its build step: say so instead of ERR_MODULE_NOT_FOUND.
+    process.stderr.write(
+      `error: mediagit is not built (no dist/ in ${fileURLToPath(new URL('..', import.meta.url))})\nhint: run 'npm run build' there, or install with 'npm install -g <folder or git URL>', which builds it\n`,
+    );
+    process.exit(1);
+  }
+  return bundled >= 0 && bundled >= compiled
     ? '../dist/bundle/mediagit.js'
     : '../dist/src/cli/main.js';
 }

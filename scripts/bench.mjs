@@ -126,7 +126,7 @@ async function* mediagitSteps(v1, v2, encrypted) {
   const remote = path.join(work, encrypted ? 'remote-enc' : 'remote');
   rmSync(remote, { recursive: true, force: true });
   mg(repo, 'remote', 'add', 'origin', remote);
-  const push1 = mg(repo, 'push', '-q');
+  const push1 = mg(repo, 'push', '-q', '--create');
   yield 'push v1';
   // v2 = the artist's edits applied in place by the generator, as an artist's tools would: files
   // that did not change keep their inode and mtime, so the index can vouch for them unread.

@@ -66,6 +66,7 @@ try {
   run('add', '.');
   run('commit', '-m', 'Version 1 of the asset project');
   run('tag', 'v1');
+  run('init', '--bare', remote);
   run('remote', 'add', 'origin', remote);
   run('push', '--tags', 'origin', 'main');
   runIn(work, 'clone', remote, clone);

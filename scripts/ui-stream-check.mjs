@@ -76,7 +76,7 @@ async function main() {
   mg(repo, 'commit', '-q', '-m', 'one big plate');
   // The server's storage is a folder: push into it as a folder remote (objects are hard-linked).
   mg(repo, 'remote', 'add', 'origin', path.join(data, 'plates'));
-  mg(repo, 'push', '-q');
+  mg(repo, 'push', '-q', '--create');
   rmSync(file);
   console.log(`committed and pushed in ${((performance.now() - t) / 1000).toFixed(1)} s`);
 

@@ -1,4 +1,4 @@
-import { UsageError } from '../errors/index.js';
+import { AlreadyExistsError, UsageError } from '../errors/index.js';
 import { shortOid, type Oid } from '../objects/index.js';
 import { Repository, branchRef, isAncestor, resolveCommit } from '../repo/index.js';
 import type { CommandIo } from './context.js';
@@ -94,7 +94,7 @@ async function createBranch(
 ): Promise<void> {
   const ref = refFor(name);
   if ((await repo.readRef(ref)) !== null)
-    throw new UsageError(`a branch named '${name}' already exists`);
+    throw new AlreadyExistsError(`a branch named '${name}' already exists`);
   let target: Oid | null;
   if (start !== undefined) target = await resolveCommit(repo, start);
   else {
@@ -157,7 +157,7 @@ async function renameBranch(repo: Repository, args: string[], force: boolean): P
   if (oldRef === newRef) return;
   const existing = await repo.readRef(newRef);
   if (existing !== null && !force)
-    throw new UsageError(`a branch named '${newName}' already exists`, {
+    throw new AlreadyExistsError(`a branch named '${newName}' already exists`, {
       hint: 'use -M to overwrite it',
     });
   if (existing !== null && head.ref === newRef)

@@ -1,4 +1,4 @@
-import { ConfigError, UsageError } from '../errors/index.js';
+import { ConfigError, NotARepositoryError, UsageError } from '../errors/index.js';
 import {
   ConfigFile,
   Repository,
@@ -40,15 +40,26 @@ export async function runConfig(
   options: ConfigOptions,
 ): Promise<void> {
   // Settings never need the passphrase: read the file directly instead of unlocking the repository.
-  const file: ConfigFile = options.global
-    ? await loadGlobalConfig()
-    : await ConfigFile.load(join(await Repository.findRoot(io.cwd), '.mediagit', 'config.toml'), {
-        mustExist: true,
-      });
+  const root = options.global ? null : await repositoryRoot(io.cwd, key, value, options);
+  const global = await loadGlobalConfig();
+  const file: ConfigFile =
+    root === null
+      ? global
+      : await ConfigFile.load(join(root, '.mediagit', 'config.toml'), { mustExist: true });
   if (options.list || key === undefined) {
-    const entries = file.entries();
-    if (options.json) io.out(JSON.stringify(Object.fromEntries(entries), null, 2));
-    else for (const [k, v] of entries) io.out(`${k}=${String(v)}`);
+    // Like git: the per-user file, then the repository's, which wins where both set a key.
+    const scoped: { origin: 'global' | 'local'; file: ConfigFile }[] =
+      root === null
+        ? [{ origin: 'global', file }]
+        : [
+            { origin: 'global', file: global },
+            { origin: 'local', file },
+          ];
+    const rows = scoped.flatMap(({ origin, file: f }) =>
+      f.entries().map(([k, v]) => ({ key: k, value: v, origin })),
+    );
+    if (options.json) io.out(JSON.stringify(rows, null, 2));
+    else for (const r of rows) io.out(`${r.origin}\t${r.key}=${String(r.value)}`);
     return;
   }
   if (options.unset) {
@@ -58,7 +69,7 @@ export async function runConfig(
     return;
   }
   if (value === undefined) {
-    const current = file.get(key);
+    const current = file.get(key) ?? (root === null ? undefined : global.get(key));
     if (current === undefined) throw new ConfigError(`${key} is not set`);
     io.out(String(current));
     return;
@@ -76,4 +87,23 @@ export async function runConfig(
   file.set(key, parseValue(value));
   if (options.global) await ensureGlobalConfigDir(file);
   await file.save();
+}
+
+/**
+ * The repository whose file a command means; null for the per-user file. Reading outside a
+ * repository falls back to the per-user file, as git does; writing there must say --global.
+ */
+async function repositoryRoot(
+  cwd: string,
+  key: string | undefined,
+  value: string | undefined,
+  options: ConfigOptions,
+): Promise<string | null> {
+  try {
+    return await Repository.findRoot(cwd);
+  } catch (err) {
+    const reading = key === undefined || options.list || (value === undefined && !options.unset);
+    if (reading && err instanceof NotARepositoryError) return null;
+    throw err;
+  }
 }

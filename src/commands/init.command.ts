@@ -13,6 +13,10 @@ export function registerInit(program: Command, ctx: Registration): void {
     .option('--chunk-avg <size>', 'average chunk size (fixed for the repository)', '1M')
     .option('--chunk-max <size>', 'maximum chunk size (fixed for the repository)', '4M')
     .option('--compression-level <n>', `zstd level 0 (off) to 22 (default ${DEFAULT_ZSTD_LEVEL})`)
+    .option(
+      '--bare',
+      'create an empty remote repository (a folder to push to and clone from), not a working one',
+    )
     .option('--encrypt', 'encrypt everything client-side (AES-256-GCM; asks for a new passphrase)')
     .option('-q, --quiet', 'print nothing on success')
     .addHelpText(
@@ -22,6 +26,7 @@ export function registerInit(program: Command, ctx: Registration): void {
         'mediagit init my-project',
         'MEDIAGIT_NEW_PASSPHRASE=… mediagit init --encrypt',
         'mediagit init --chunk-avg 512K assets',
+        'mediagit init --bare /mnt/nas/hero-game.mediagit',
       ]),
     )
     .action(async (directory: string | undefined, options) =>

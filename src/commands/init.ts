@@ -1,7 +1,8 @@
 import { resolve } from 'node:path';
-import { ConfigError } from '../errors/index.js';
+import { ConfigError, UsageError } from '../errors/index.js';
 import { Repository } from '../repo/index.js';
 import { DEFAULT_CHUNKING, type ChunkingParams } from '../chunking/index.js';
+import { initBareFolder } from '../sync/index.js';
 import type { CommandIo } from './context.js';
 
 export interface InitOptions {
@@ -12,6 +13,7 @@ export interface InitOptions {
   compressionLevel?: string;
   quiet?: boolean;
   encrypt?: boolean;
+  bare?: boolean;
 }
 
 function sizeOption(value: string | undefined, fallback: number, name: string): number {
@@ -28,6 +30,7 @@ export async function runInit(
   options: InitOptions,
 ): Promise<void> {
   const root = resolve(io.cwd, directory ?? '.');
+  if (options.bare) return initBare(io, root, options);
   const chunking: ChunkingParams = {
     minSize: sizeOption(options.chunkMin, DEFAULT_CHUNKING.minSize, 'chunk-min'),
     avgSize: sizeOption(options.chunkAvg, DEFAULT_CHUNKING.avgSize, 'chunk-avg'),
@@ -48,4 +51,17 @@ export async function runInit(
       `${reinitialized ? 'Reinitialized existing' : `Initialized empty${options.encrypt ? ' encrypted' : ''}`} mediagit repository in ${resolve(root, '.mediagit')}`,
     );
   }
+}
+
+/** A remote in a folder: what the first push fills; its chunking and encryption come with that push. */
+async function initBare(io: CommandIo, root: string, options: InitOptions): Promise<void> {
+  if (options.encrypt)
+    throw new UsageError('--bare takes no --encrypt', {
+      hint: 'the first push sets chunking and encryption from the repository it comes from',
+    });
+  const created = await initBareFolder(root);
+  if (!options.quiet)
+    io.out(
+      `${created ? 'Initialized empty' : 'Reinitialized existing'} mediagit remote repository in ${root}`,
+    );
 }

@@ -10,6 +10,7 @@ export function registerPush(program: Command, ctx: Registration): void {
     .description('send commits and their content to a remote; only what it lacks travels')
     .option('-f, --force', 'overwrite the remote branch even if that loses commits')
     .option('--tags', 'also push all tags')
+    .option('--create', 'to a folder that does not exist yet: create the remote repository there')
     .option(
       '--no-hardlinks',
       'to a local folder: copy and verify every object instead of hard-linking it (also config transfer.hardlinks=false)',

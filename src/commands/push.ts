@@ -11,6 +11,7 @@ export interface PushOptions {
   quiet?: boolean;
   /** false with --no-hardlinks. */
   hardlinks?: boolean;
+  create?: boolean;
 }
 
 export async function runPush(io: CommandIo, args: string[], options: PushOptions): Promise<void> {
@@ -22,6 +23,7 @@ export async function runPush(io: CommandIo, args: string[], options: PushOption
     force: options.force,
     tags: options.tags,
     hardlinks: options.hardlinks,
+    create: options.create,
     progress: () => io.progress(),
   });
   const released = await releaseAfterPush(repo, opened.store, remote.name, results);

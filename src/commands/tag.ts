@@ -1,5 +1,5 @@
 import picomatch from 'picomatch';
-import { UsageError } from '../errors/index.js';
+import { AlreadyExistsError, UsageError } from '../errors/index.js';
 import { shortOid, type Oid } from '../objects/index.js';
 import { isValidRefName } from '../store/index.js';
 import { Repository, cleanMessage, resolveCommit } from '../repo/index.js';
@@ -41,7 +41,7 @@ export async function runTag(io: CommandIo, args: string[], options: TagOptions)
   const ref = tagRef(name);
   const existing = await repo.readRef(ref);
   if (existing !== null && !options.force)
-    throw new UsageError(`tag '${name}' already exists`, { hint: 'use -f to replace it' });
+    throw new AlreadyExistsError(`tag '${name}' already exists`, { hint: 'use -f to replace it' });
   if (rev === undefined && (await repo.readHead()).oid === null)
     throw new UsageError(`cannot tag '${name}': the current branch has no commits yet`);
   const commit = await resolveCommit(repo, rev ?? 'HEAD');

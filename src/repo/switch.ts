@@ -2,7 +2,7 @@
  * Moving HEAD between branches and commits, the working tree and index with it (`checkout`,
  * `switch`), and creating the branch to move to.
  */
-import { UsageError } from '../errors/index.js';
+import { AlreadyExistsError, UsageError } from '../errors/index.js';
 import type { Oid } from '../objects/index.js';
 import { isValidRefName } from '../store/index.js';
 import { moveWorktree } from './checkout.js';
@@ -92,7 +92,7 @@ export async function switchToNewBranch(
 ): Promise<void> {
   const ref = branchRef(name);
   if ((await repo.readRef(ref)) && !options.reset)
-    throw new UsageError(
+    throw new AlreadyExistsError(
       `a branch named '${name}' already exists`,
       options.existsHint ? { hint: options.existsHint } : {},
     );

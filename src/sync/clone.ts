@@ -7,7 +7,7 @@ import { readdirSync, rmSync } from 'node:fs';
 import { mkdir, readdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import picomatch from 'picomatch';
-import { ConfigError, NotFoundError, UsageError } from '../errors/index.js';
+import { AlreadyExistsError, ConfigError, NotFoundError, UsageError } from '../errors/index.js';
 import {
   Repository,
   commitTreeMap,
@@ -72,7 +72,7 @@ export async function clone(request: CloneRequest): Promise<CloneResult> {
     err.code === 'ENOENT' ? null : Promise.reject(err),
   );
   if (existing && existing.length > 0)
-    throw new UsageError(`destination '${target}' exists and is not empty`);
+    throw new AlreadyExistsError(`destination '${target}' exists and is not empty`);
   const remote: RemoteConfig = {
     name: request.remoteName ?? 'origin',
     url: request.url,

@@ -88,7 +88,8 @@ class FetchRun {
   private readonly window: ParkingWindow;
   private held = 0;
   private readonly seen = new Set<Oid>();
-  private readonly chunks = new Set<Oid>();
+  /** The chunks the chosen files need, with their sizes: the total a progress bar shows. */
+  private readonly chunks = new Map<Oid, number>();
   /** Fetched this run, in the order met: manifests, trees (level by level), then history. */
   private readonly manifests: Oid[] = [];
   private readonly trees: Oid[] = [];
@@ -163,7 +164,7 @@ class FetchRun {
       const present = await this.fetchAbsent('manifest', manifests, (file, plain) => {
         const manifest = decodeOrCorrupt(file.oid, 'manifest', () => decodeManifest(plain));
         this.manifests.push(file.oid);
-        if (this.wanted(file.path)) for (const c of manifest.chunks) this.chunks.add(c.oid);
+        if (this.wanted(file.path)) for (const c of manifest.chunks) this.chunks.set(c.oid, c.size);
       });
       // A sparse clone may hold the manifest but not yet the chunks of a newly included file.
       if (this.options.include)
@@ -172,7 +173,7 @@ class FetchRun {
           TRANSFER_CONCURRENCY,
           async (file) => {
             for (const c of (await this.repo.odb.readManifest(file.oid)).chunks)
-              this.chunks.add(c.oid);
+              this.chunks.set(c.oid, c.size);
           },
         );
       level = folders;
@@ -185,7 +186,10 @@ class FetchRun {
    */
   async fetchChunks(): Promise<void> {
     const local = this.repo.store;
-    const missing = await skipExpired(this.remote, await missingOn(local, 'chunk', this.chunks));
+    const missing = await skipExpired(
+      this.remote,
+      await missingOn(local, 'chunk', this.chunks.keys()),
+    );
     const copy: CopyOptions =
       this.options.hardlinks === undefined ? {} : { hardlinks: this.options.hardlinks };
     // Chunks that arrive as bytes are verified and written on the repository's chunk workers:
@@ -195,7 +199,11 @@ class FetchRun {
         ? this.repo.contentContext({ workers: true })
         : null;
     const { progress } = this.options;
-    progress.start('fetch', missing.length, 0);
+    // Content size, not stored size (unknown until each arrives): the two differ only by what
+    // compression saved, and a total beats the 0 B the bar showed before.
+    let total = 0;
+    for (const oid of missing) total += this.chunks.get(oid) ?? 0;
+    progress.start('fetch', missing.length, total);
     try {
       await copyObjects(this.remote, local, 'chunk', missing, this.repo.odb, progress, this.stats, {
         ...copy,

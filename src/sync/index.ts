@@ -11,3 +11,4 @@ export * from './fsck-remote.js';
 export * from './push-refs.js';
 export * from './gc/index.js';
 export * from './chunk-source.js';
+export * from './folder-remote.js';

@@ -8,6 +8,7 @@ import { silentProgress, type ProgressSink, type Repository } from '../repo/inde
 import { isValidRefName, type OpenedStore } from '../store/index.js';
 import { hardlinksWanted } from './fetch-refs.js';
 import { push, type PushOutcome } from './push.js';
+import { ensurePushTarget } from './folder-remote.js';
 import type { RemoteConfig } from './remotes.js';
 
 export interface PushRefsOptions {
@@ -19,6 +20,8 @@ export interface PushRefsOptions {
   hardlinks?: boolean | undefined;
   /** A fresh progress display per ref pushed. */
   progress?: () => ProgressSink;
+  /** A folder remote that does not exist yet is created (else refused: a typo must not make one). */
+  create?: boolean;
 }
 
 /** Pushes what `specs` name (default: the current branch) to the remote, one ref after another. */
@@ -30,6 +33,7 @@ export async function pushRefs(
   options: PushRefsOptions = {},
 ): Promise<PushOutcome[]> {
   const requests = await resolvePushSpecs(repo, specs, options.tags ?? false);
+  await ensurePushTarget(remote, repo.root, options.create ?? false);
   const hardlinks = await hardlinksWanted(options.hardlinks, repo);
   const results: PushOutcome[] = [];
   for (const req of requests) {

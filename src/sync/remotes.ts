@@ -1,4 +1,4 @@
-import { ConfigError, UsageError } from '../errors/index.js';
+import { AlreadyExistsError, ConfigError, UsageError } from '../errors/index.js';
 import type { Repository } from '../repo/index.js';
 import {
   isSecretOption,
@@ -127,7 +127,7 @@ export async function addRemote(
 ): Promise<void> {
   assertRemoteName(name);
   if (listRemotes(repo).some((r) => r.name === name))
-    throw new UsageError(`remote '${name}' already exists`, {
+    throw new AlreadyExistsError(`remote '${name}' already exists`, {
       hint: "change it with 'mediagit remote set-url'",
     });
   validateStoreOptions(url, options, repo.root);

@@ -122,6 +122,7 @@ async function source(
   await makeCorpus(src, 1, 'tiny');
   await initAndCommit(src, 'v1');
   await mg(src, 'remote', 'add', 'origin', path.join(work, remote));
+  await mg(src, 'init', '-q', '--bare', path.join(work, remote));
   return { src, remote: path.join(work, remote) };
 }
 
@@ -191,6 +192,7 @@ test('--no-hardlinks (push, clone, fetch) and config transfer.hardlinks = false 
   // The same bytes land either way.
   const linkedRemote = path.join(work, 'linked.mediagit');
   await mg(src, 'remote', 'add', 'linked', linkedRemote);
+  await mg(src, 'init', '-q', '--bare', linkedRemote);
   const linked = json<PushJson>((await mg(src, 'push', '--json', 'linked')).stdout);
   assert.equal(linked.bytesSent, copied.bytesSent);
   assert.equal(
@@ -223,6 +225,7 @@ test('--no-hardlinks (push, clone, fetch) and config transfer.hardlinks = false 
   await mg(src, 'config', 'transfer.hardlinks', 'false');
   const configured = path.join(work, 'configured.mediagit');
   await mg(src, 'remote', 'add', 'configured', configured);
+  await mg(src, 'init', '-q', '--bare', configured);
   await mg(src, 'push', '-q', 'configured');
   assert.equal(
     (await sharedInodes(configured, srcStore)).shared,
@@ -351,6 +354,7 @@ test('gc in one repository unlinks only its own names: the remote and the other 
   }
   await assertFsckClean(clone);
   await mg(src, 'remote', 'add', 'origin', remote);
+  await mg(src, 'init', '-q', '--bare', remote);
   await assertRemoteFsckClean(src);
 });
 

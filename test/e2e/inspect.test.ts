@@ -217,7 +217,7 @@ test('branch: create, list, rename, and delete only when merged', async () => {
   await mg(['branch', 'feature']);
   assert.equal((await mg(['branch'])).stdout, '  feature\n* main\n');
   const exists = await mg(['branch', 'feature'], true);
-  assert.equal(exists.code, 2);
+  assert.equal(exists.code, 4);
   assert.match(exists.stderr, /already exists/);
   assert.match(
     (await mg(['branch', '-v'])).stdout,
@@ -304,7 +304,7 @@ test('tag: lightweight and annotated, resolved by log and show', async () => {
   assert.equal(sha256(shownFile.stdout), sha256(files.b1));
 
   const again = await mg(['tag', 'v1'], true);
-  assert.equal(again.code, 2);
+  assert.equal(again.code, 4);
   assert.match(again.stderr, /already exists/);
   await mg(['tag', '-f', 'v1', 'HEAD']);
   assert.match((await mg(['tag', '-d', 'v1'])).stdout, /^Deleted tag 'v1'/);

@@ -159,7 +159,10 @@ test('the agent serves a clone of the same repository, never another repository 
 
   const remote = path.join(sb.work, 'remote.mediagit');
   await sb.cli(['remote', 'add', 'origin', remote], original);
-  assert.match((await sb.cli(['push', '-q'], original)).stderr, /^unlocked via agent$/m);
+  assert.match(
+    (await sb.cli(['push', '-q', '--create'], original)).stderr,
+    /^unlocked via agent$/m,
+  );
   const clone = await sb.cli(['clone', '-q', remote, 'copy'], sb.work);
   assert.match(clone.stderr, /^unlocked via agent$/m);
   const copy = path.join(sb.work, 'copy');

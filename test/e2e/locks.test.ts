@@ -71,7 +71,7 @@ async function story(remote: Remote): Promise<void> {
   await setup(['add', '.']);
   await setup(['commit', '-q', '-m', 'v1']);
   await setup(['remote', 'add', 'origin', remote.url, ...remote.options]);
-  await setup(['push', '-q']);
+  await setup(['push', '-q', '--create']);
 
   const adaEnv = await remote.userEnv('Ada');
   const bobEnv = await remote.userEnv('Bob');
@@ -210,7 +210,7 @@ describe('locks on a folder remote', () => {
       await ada(['add', '.']);
       await ada(['commit', '-q', '-m', 'v1']);
       await ada(['remote', 'add', 'origin', remoteDir]);
-      await ada(['push', '-q']);
+      await ada(['push', '-q', '--create']);
       await ada(['lock', 'a.scene']);
       const bobDir = path.join(work, 'bob');
       await cli(work, bobEnv)(['clone', '-q', remoteDir, bobDir]);

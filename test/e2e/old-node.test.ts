@@ -49,3 +49,35 @@ test('the version check runs before the CLI loads (simulated old version)', asyn
   assert.match(result.stderr, NEEDS);
   assert.match(result.stderr, /this is 20\.11\.1/);
 });
+
+test(
+  'npm test and npm run demo on an older Node stop at once with the same line, running nothing else',
+  { skip: olderNode() === undefined && 'no Node older than 22.19 on this machine' },
+  () => {
+    const dir = path.dirname(olderNode()!);
+    const npm = path.join(dir, 'npm');
+    if (!existsSync(npm)) return;
+    for (const script of [['test'], ['run', 'demo']]) {
+      const result = spawnSync(npm, script, {
+        cwd: path.join(CLI_PATH, '..', '..'),
+        encoding: 'utf8',
+        // Only the old Node on PATH, as on a machine that has nothing newer.
+        env: {
+          ...process.env,
+          PATH: `${dir}${path.delimiter}/bin`,
+          npm_config_update_notifier: 'false',
+        },
+      });
+      assert.notEqual(result.status, 0, `npm ${script.join(' ')}`);
+      assert.match(
+        result.stderr,
+        /^error: mediagit needs Node\.js 22\.19 or newer \(this is [\d.]+\)$/m,
+      );
+      // Stopped before lint, build or any test ran.
+      assert.doesNotMatch(
+        `${result.stdout}${result.stderr}`,
+        /> mediagit@\S+ (lint|build)|# tests|SyntaxError/,
+      );
+    }
+  },
+);

@@ -150,6 +150,7 @@ function sharedSmallRemote(): Promise<SmallRemote> {
     await makeCorpus(src, 1, 'small');
     await initAndCommit(src, 'v1');
     await mg(src, 'remote', 'add', 'origin', remote);
+    await mg(src, 'init', '-q', '--bare', remote);
     await mg(src, 'push', '-q');
     return { src, srcTree: await hashTree(src), remote, tip: await headOid(src) };
   })();
@@ -168,6 +169,7 @@ test('push, clone, push v2 (bytes sent match the remote growth), pull, fetch whe
   const v1 = await hashTree(src);
 
   await mg(src, 'remote', 'add', 'origin', remote);
+  await mg(src, 'init', '-q', '--bare', remote);
   const first = json<PushJson>((await mg(src, 'push', '--json')).stdout);
   assert.equal(first.refs[0]?.status, 'created');
   assert.equal(await readRefFile(remote), await headOid(src));
@@ -236,6 +238,7 @@ test('push refuses a non-fast-forward (exit 10, hint); pull fast-forwards and me
   await makeCorpus(alice, 1, 'tiny');
   await initAndCommit(alice, 'v1');
   await mg(alice, 'remote', 'add', 'origin', remote);
+  await mg(alice, 'init', '-q', '--bare', remote);
   await mg(alice, 'push', '-q');
   await mg(work, 'clone', '-q', remote, bob);
 
@@ -316,13 +319,14 @@ test('push killed midway: the remote ref does not move; re-running sends only th
   const remoteWithBase = async (name: string): Promise<string> => {
     const remote = path.join(work, name);
     await mg(src, 'remote', 'set-url', 'origin', remote);
-    await mg(src, 'push', '-q', 'origin', 'base:main');
+    await mg(src, 'push', '-q', '--create', 'origin', 'base:main');
     assert.equal(await readRefFile(remote), base);
     return remote;
   };
 
   // The full cost, measured on an uninterrupted push of the same commit.
   await mg(src, 'remote', 'add', 'origin', path.join(work, 'control.mediagit'));
+  await mg(src, 'init', '-q', '--bare', path.join(work, 'control.mediagit'));
   await remoteWithBase('control.mediagit');
   // --no-hardlinks: the interruption under test is of an upload that copies bytes; a linking push
   // to a folder is over too quickly to be caught mid-way.
@@ -604,7 +608,7 @@ test('malformed remote URLs and a duplicate remote name: one-line errors, no pas
   );
 
   const dup = await mgFail(repo, 'remote', 'add', 'origin', path.join(work, 'elsewhere'));
-  assertOneLineError(dup, 2, /remote 'origin' already exists/, 'duplicate remote add');
+  assertOneLineError(dup, 4, /remote 'origin' already exists/, 'duplicate remote add');
   assert.equal(
     await readFile(configPath, 'utf8'),
     config,
@@ -623,6 +627,7 @@ test('a corrupted chunk on the remote: clone exits 6 naming it and writes nothin
   await makeCorpus(src, 1, 'tiny');
   await initAndCommit(src, 'v1');
   await mg(src, 'remote', 'add', 'origin', remote);
+  await mg(src, 'init', '-q', '--bare', remote);
   await mg(src, 'push', '-q');
   // Sanity: the untouched remote clones fine, so the failure below is the damage alone.
   await mg(work, 'clone', '-q', remote, path.join(work, 'before'));
@@ -718,6 +723,7 @@ test('encrypted repository: push and clone are byte-identical, the remote holds 
   await populate(plain, files);
   await initAndCommit(plain, 'plain');
   await mg(plain, 'remote', 'add', 'origin', path.join(work, 'plain-remote'));
+  await mg(plain, 'init', '-q', '--bare', path.join(work, 'plain-remote'));
   await mg(plain, 'push', '-q');
   assert.ok(
     await folderContains(path.join(work, 'plain-remote'), marker),
@@ -734,7 +740,7 @@ test('encrypted repository: push and clone are byte-identical, the remote holds 
     ['--encrypt'],
   );
   await runCli(['remote', 'add', 'origin', remote], { cwd: src, env: pass });
-  await runCli(['push', '-q'], { cwd: src, env: pass });
+  await runCli(['push', '-q', '--create'], { cwd: src, env: pass });
   assert.equal(
     await folderContains(remote, marker),
     null,
@@ -775,6 +781,7 @@ test('4 clones pushing at once, round after round: exactly one wins each round, 
   await writeFile(path.join(seed, 'README.txt'), 'race\n');
   await initAndCommit(seed, 'base');
   await mg(seed, 'remote', 'add', 'origin', remote);
+  await mg(seed, 'init', '-q', '--bare', remote);
   await mg(seed, 'push', '-q');
   const clones = Array.from({ length: CLONES }, (_, i) => path.join(work, `clone-${i}`));
   await Promise.all(clones.map((c) => mg(work, 'clone', '-q', remote, c)));

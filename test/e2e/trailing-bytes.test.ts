@@ -26,6 +26,7 @@ test('fsck --full finds a chunk with bytes after its zstd frame, on a folder rem
   await mg(repo, 'add', '.');
   await mg(repo, 'commit', '-q', '-m', 'scene');
   await mg(repo, 'remote', 'add', 'origin', remote);
+  await mg(repo, 'init', '-q', '--bare', remote);
   await mg(repo, 'push', '-q', 'origin');
   await mg(repo, 'fsck', '--remote', 'origin', '--full');
   await mg(repo, 'fsck', '--full');

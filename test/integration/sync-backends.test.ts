@@ -163,7 +163,7 @@ for (const backend of backends) {
         await runCli(['add', '.'], { cwd: repo });
         await runCli(['commit', '-q', '-m', 'v1'], { cwd: repo });
         await runCli(['remote', 'add', 'origin', url, ...optionArgs(options)], { cwd: repo });
-        await runCli(['push', '-q'], { cwd: repo });
+        await runCli(['push', '-q', '--create'], { cwd: repo });
 
         const clone = path.join(work, 'build');
         await runCli(['clone', '-q', url, clone, ...optionArgs(options)], { cwd: work });

@@ -161,7 +161,7 @@ test('switching branches moves files, says when already there, and protects loca
   const base = await commitAll(repo, 'base');
   await switchToNewBranch(repo, 'topic', base);
   assert.equal((await repo.readHead()).ref, 'refs/heads/topic');
-  await assert.rejects(switchToNewBranch(repo, 'topic', base), { code: 'E_USAGE' });
+  await assert.rejects(switchToNewBranch(repo, 'topic', base), { code: 'E_ALREADY_EXISTS' });
   await write(repo, 'a.txt', 'topic\n');
   const topic = await commitAll(repo, 'topic');
 

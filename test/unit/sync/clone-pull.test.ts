@@ -94,7 +94,7 @@ test('clone refuses a non-empty destination and an unknown branch, touching noth
   const busy = path.join(root, 'busy');
   await mkdir(busy);
   await writeFile(path.join(busy, 'keep.txt'), 'mine');
-  await assert.rejects(clone({ url: remoteDir, directory: busy }), { code: 'E_USAGE' });
+  await assert.rejects(clone({ url: remoteDir, directory: busy }), { code: 'E_ALREADY_EXISTS' });
   assert.deepEqual(await readdir(busy), ['keep.txt']);
 
   const fresh = path.join(root, 'fresh');
@@ -118,6 +118,29 @@ test('a clone that fails while fetching removes what it wrote', async (t) => {
     code: 'E_OBJECT_CORRUPT',
   });
   assert.deepEqual(await readdir(directory), []);
+});
+
+test('clone progress announces the bytes to receive, not 0 B', async (t) => {
+  const { root, remoteDir } = await setup(t);
+  const starts: { phase: string; files: number; bytes: number }[] = [];
+  let received = 0;
+  await clone({
+    url: remoteDir,
+    directory: path.join(root, 'watched'),
+    hardlinks: false,
+    progress: (): ProgressSink => ({
+      start: (phase, files, bytes) => void starts.push({ phase, files, bytes }),
+      bytes: (n) => void (received += n),
+      fileDone: () => {},
+      stop: () => {},
+    }),
+  });
+  const fetch = starts.find((s) => s.phase === 'fetch');
+  assert.ok(fetch, `phases: ${starts.map((s) => s.phase).join(', ')}`);
+  // Every chunk of both files is to be received: their content size is the total.
+  assert.equal(fetch.bytes, BIG.length + 'v1\n'.length);
+  assert.ok(fetch.files >= 2);
+  assert.ok(received > 0);
 });
 
 test('a signal during a clone removes the new folder, then hands over to exit', async (t) => {
