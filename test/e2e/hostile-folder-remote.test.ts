@@ -22,7 +22,7 @@ async function pushedRemote(label: string): Promise<{ src: string; remote: strin
   await runCli(['add', '.'], { cwd: src, env });
   await runCli(['commit', '-q', '-m', 'one'], { cwd: src, env });
   await runCli(['remote', 'add', 'origin', remote], { cwd: src, env });
-  await runCli(['push', '-q'], { cwd: src, env });
+  await runCli(['push', '-q', '--create'], { cwd: src, env });
   return { src, remote };
 }
 

@@ -227,7 +227,7 @@ for (const backend of backends) {
         await cli(['add', 'side.bin'], repo);
         await cli(['commit', '-q', '-m', 'side'], repo);
         await cli(['remote', 'add', 'origin', remote.url, ...optionArgs(remote.options)], repo);
-        await cli(['push', '-q', 'origin', 'main'], repo);
+        await cli(['push', '-q', '--create', 'origin', 'main'], repo);
         await cli(['push', '-q', 'origin', 'side'], repo);
 
         const chunks = await versionChunks(repo, 'renders/shot.exr');
