@@ -25,6 +25,7 @@ import { registerPush } from './push.command.js';
 import { registerFetch } from './fetch.command.js';
 import { registerPull } from './pull.command.js';
 import { registerClone } from './clone.command.js';
+import { registerImport } from './import.command.js';
 import { registerLogin } from './login.command.js';
 import { registerLock } from './lock.command.js';
 import { registerServer } from './server.command.js';
@@ -56,6 +57,7 @@ export const registrations: readonly ((program: Command, ctx: Registration) => v
   registerFetch,
   registerPull,
   registerClone,
+  registerImport,
   registerLogin,
   registerLock,
   registerServer,

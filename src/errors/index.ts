@@ -103,6 +103,15 @@ export class ObjectMissingError extends MediagitError {
   }
 }
 
+/**
+ * `import git-lfs`: files whose LFS content is not in the source's LFS store. Nothing is imported;
+ * the list names each (path, commit, LFS object ID) so the user can fetch them or pass --allow-missing.
+ */
+export class LfsObjectMissingError extends MediagitError {
+  override readonly code = 'E_LFS_MISSING';
+  override readonly exitCode = 16;
+}
+
 /** A name in a tree (or a path given to us) that could escape the working tree or clash with .mediagit. */
 export class UnsafePathError extends MediagitError {
   override readonly code = 'E_UNSAFE_PATH';
