@@ -11,7 +11,17 @@ import {
   writevSync,
 } from 'node:fs';
 import { hostname } from 'node:os';
-import { open, readFile, rename, unlink, mkdir, stat, type FileHandle } from 'node:fs/promises';
+import {
+  link,
+  open,
+  readFile,
+  rename,
+  unlink,
+  mkdir,
+  stat,
+  writeFile,
+  type FileHandle,
+} from 'node:fs/promises';
 import { dirname, join, basename } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LockedError } from '../errors/index.js';
@@ -239,9 +249,28 @@ export interface LockOptions {
   what?: string;
 }
 
+/** Who holds a lock, as its file says. */
+interface LockHolder {
+  readonly pid: number;
+  readonly host: string;
+}
+
+function parseHolder(content: string): LockHolder | undefined {
+  const [pidText, host, nonce] = content.trim().split(' ');
+  const pid = Number(pidText);
+  if (!Number.isInteger(pid) || pid <= 0 || !host || !nonce) return undefined;
+  return { pid, host };
+}
+
 /**
- * An exclusive lock file (`O_CREAT|O_EXCL`) holding "pid hostname". A lock left by a process that
- * died on this host is broken automatically, so a SIGKILLed mediagit never wedges the repository.
+ * An exclusive lock file holding "pid hostname random". It appears whole or not at all (written
+ * under a private name, then hard-linked to its own, which fails when the name is taken), so a
+ * lock file is never seen empty, and nothing is ever removed as "half-written debris" under a
+ * holder that is merely slow. A lock left by a process that died on this host is broken
+ * automatically, so a SIGKILLed mediagit never wedges the repository; breakers take turns under a
+ * second lock, so two of them can never remove each other's fresh lock. A lock from another host
+ * is never broken automatically (its process cannot be checked from here): the error names the
+ * holder, and docs/format.md says how to remove it safely.
  */
 export class LockFile {
   private constructor(
@@ -251,30 +280,13 @@ export class LockFile {
 
   static async acquire(path: string, options: LockOptions = {}): Promise<LockFile> {
     const timeoutMs = options.timeoutMs ?? 10_000;
-    const token = `${process.pid} ${hostname()} ${randomBytes(8).toString('hex')}\n`;
+    const token = lockToken();
     const deadline = Date.now() + timeoutMs;
     let delay = 5;
     for (;;) {
-      try {
-        const handle = await open(path, 'wx', 0o644);
-        try {
-          await handle.writeFile(token);
-        } finally {
-          await handle.close();
-        }
-        return new LockFile(path, token);
-      } catch (err) {
-        if (!isErrno(err, 'EEXIST')) throw err;
-      }
+      if (await createWhole(path, token)) return new LockFile(path, token);
       if (await breakIfStale(path)) continue;
-      if (Date.now() >= deadline) {
-        throw new LockedError(
-          `${options.what ?? 'resource'} is locked by another mediagit process (${path})`,
-          {
-            hint: 'wait for the other command to finish; if none is running, delete the lock file',
-          },
-        );
-      }
+      if (Date.now() >= deadline) throw await lockedError(path, options.what);
       await sleep(delay);
       delay = Math.min(delay * 2, 100);
     }
@@ -285,40 +297,138 @@ export class LockFile {
     return this.token;
   }
 
+  /**
+   * Removes the lock only if it is still ours: it is first moved aside (one atomic rename), then
+   * checked, and put back if it turns out to be someone else's (a lock removed by hand and taken
+   * by another process meanwhile), so releasing never deletes another holder's lock.
+   */
   async release(): Promise<void> {
+    const aside = tempName(dirname(this.path), `${basename(this.path)}-released`);
     try {
-      const current = await readFile(this.path, 'utf8');
-      if (current === this.token) await unlink(this.path);
+      await rename(this.path, aside);
     } catch (err) {
-      if (!isErrno(err, 'ENOENT')) throw err;
+      if (isErrno(err, 'ENOENT')) return;
+      throw err;
+    }
+    try {
+      const moved = await readFile(aside, 'utf8');
+      if (moved !== this.token) await link(aside, this.path).catch(() => undefined);
+    } finally {
+      await unlink(aside).catch(() => undefined);
     }
   }
 }
 
-async function breakIfStale(path: string): Promise<boolean> {
-  let content: string;
+function lockToken(): string {
+  return `${process.pid} ${hostname()} ${randomBytes(8).toString('hex')}\n`;
+}
+
+/** Creates `path` holding `content`, all at once; false when the name is taken. */
+async function createWhole(path: string, content: string): Promise<boolean> {
+  const staged = tempName(dirname(path), basename(path));
+  await writeFile(staged, content, { flag: 'wx', mode: 0o644 });
   try {
-    content = await readFile(path, 'utf8');
+    await link(staged, path);
+    return true;
   } catch (err) {
-    if (isErrno(err, 'ENOENT')) return true;
+    if (isErrno(err, 'EEXIST')) return false;
+    if (!LINK_UNSUPPORTED.has((err as { code?: string }).code ?? '')) throw err;
+  } finally {
+    await unlink(staged).catch(() => undefined);
+  }
+  // A filesystem without hard links: exclusive create, then write. The file is briefly empty,
+  // which breakIfStale treats as held (never as debris).
+  try {
+    const handle = await open(path, 'wx', 0o644);
+    try {
+      await handle.writeFile(content);
+    } finally {
+      await handle.close();
+    }
+    return true;
+  } catch (err) {
+    if (isErrno(err, 'EEXIST')) return false;
     throw err;
   }
-  const [pidText, host] = content.trim().split(' ');
-  const pid = Number(pidText);
-  if (host === undefined) {
-    // A lock file caught between create and write: young ones are live, old ones are debris.
-    const info = await stat(path).catch(() => null);
-    if (info && Date.now() - info.mtimeMs > 5_000) {
-      await unlink(path).catch(() => undefined);
-      return true;
-    }
+}
+
+const LINK_UNSUPPORTED = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV']);
+
+async function readLock(path: string): Promise<string | null> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return null;
+    throw err;
+  }
+}
+
+/** True when the lock is gone (or was just broken): try to take it again at once. */
+async function breakIfStale(path: string): Promise<boolean> {
+  const content = await readLock(path);
+  if (content === null) return true;
+  const holder = parseHolder(content);
+  // Empty or unreadable: a holder between create and write, or foreign debris. Either way it is
+  // not ours to judge; the caller waits, and the error says whose move it is.
+  if (holder === undefined || holder.host !== hostname() || processAlive(holder.pid)) return false;
+  return breakDead(path, content);
+}
+
+/**
+ * Removes the lock judged dead (`content`) — but only while holding the breaker lock beside it, so
+ * of several processes that judged the same lock dead, one removes it and the others, coming
+ * after, find a different (fresh) lock or none, and leave it alone.
+ */
+async function breakDead(path: string, content: string): Promise<boolean> {
+  const breakerPath = join(dirname(path), `.${basename(path)}.break`);
+  const token = lockToken();
+  if (!(await createWhole(breakerPath, token))) {
+    await clearDeadBreaker(breakerPath);
     return false;
   }
-  if (host !== hostname() || !Number.isInteger(pid) || pid <= 0) return false;
-  if (processAlive(pid)) return false;
-  const again = await readFile(path, 'utf8').catch(() => null);
-  if (again === content) await unlink(path).catch(() => undefined);
-  return true;
+  try {
+    // No one else can remove or replace the lock now: its holder is dead and other breakers wait.
+    if ((await readLock(path)) === content) await unlink(path).catch(() => undefined);
+    return true;
+  } finally {
+    if ((await readLock(breakerPath)) === token) await unlink(breakerPath).catch(() => undefined);
+  }
+}
+
+/**
+ * A breaker lock is held for a read and an unlink; one left behind means its process died in
+ * between. It is moved aside (atomic), and put back if what was moved is not the dead one.
+ */
+async function clearDeadBreaker(breakerPath: string): Promise<void> {
+  const content = await readLock(breakerPath);
+  const holder = content === null ? undefined : parseHolder(content);
+  if (holder === undefined || holder.host !== hostname() || processAlive(holder.pid)) return;
+  const aside = tempName(dirname(breakerPath), 'breaker');
+  try {
+    await rename(breakerPath, aside);
+  } catch {
+    return;
+  }
+  try {
+    if ((await readLock(aside)) !== content) await link(aside, breakerPath).catch(() => undefined);
+  } finally {
+    await unlink(aside).catch(() => undefined);
+  }
+}
+
+/** E_LOCKED naming the holder, and what to do when it is gone. */
+async function lockedError(path: string, what: string | undefined): Promise<LockedError> {
+  const content = await readLock(path).catch(() => null);
+  const holder = content === null ? undefined : parseHolder(content);
+  const by =
+    holder === undefined
+      ? 'another mediagit process'
+      : `mediagit process ${holder.pid} on ${holder.host === hostname() ? 'this host' : `host ${holder.host}`}`;
+  const hint =
+    holder !== undefined && holder.host !== hostname()
+      ? `wait for it to finish; if process ${holder.pid} is no longer running on ${holder.host}, delete ${path} (a lock from another host is never broken automatically)`
+      : 'wait for the other command to finish; if none is running, delete the lock file';
+  return new LockedError(`${what ?? 'resource'} is locked by ${by} (${path})`, { hint });
 }
 
 function processAlive(pid: number): boolean {
