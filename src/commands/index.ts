@@ -17,6 +17,9 @@ import { registerTag } from './tag.command.js';
 import { registerReset } from './reset.command.js';
 import { registerMerge } from './merge.command.js';
 import { registerReflog } from './reflog.command.js';
+import { registerReplay } from './replay.command.js';
+import { registerStash } from './stash.command.js';
+import { registerBisect } from './bisect.command.js';
 import { registerFsck } from './fsck.command.js';
 import { registerGc } from './gc.command.js';
 import { registerStats } from './stats.command.js';
@@ -49,6 +52,9 @@ export const registrations: readonly ((program: Command, ctx: Registration) => v
   registerReset,
   registerMerge,
   registerReflog,
+  registerReplay,
+  registerStash,
+  registerBisect,
   registerFsck,
   registerGc,
   registerStats,

@@ -1,10 +1,13 @@
 import { defaultRemote, getRemote, hardlinksWanted, pull } from '../sync/index.js';
 import { openRepository, type CommandIo } from './context.js';
 import { reportMerge } from './shared/merge.js';
+import { reportReplay } from './shared/replay.js';
 import { openRemote, printFetch } from './shared/remotes.js';
 
 export interface PullCommandOptions {
   ffOnly?: boolean;
+  /** --rebase / --no-rebase; undefined takes pull.rebase from the config. */
+  rebase?: boolean;
   quiet?: boolean;
   /** false with --no-hardlinks. */
   hardlinks?: boolean;
@@ -22,11 +25,17 @@ export async function runPull(
   const result = await pull(repo, remote, opened, {
     branch: branchArg,
     ffOnly: options.ffOnly,
+    rebase: options.rebase ?? repo.config.get('pull.rebase') === true,
     hardlinks: await hardlinksWanted(options.hardlinks, repo),
     progress: () => io.progress(),
     onFetched: (report) => {
       if (!options.quiet) printFetch(io, remote.url, report);
     },
   });
-  reportMerge(io, result.merge, options.quiet ?? false);
+  if (result.merge) return reportMerge(io, result.merge, options.quiet ?? false);
+  if (result.rebase.kind === 'up-to-date') {
+    if (!options.quiet) io.out('Current branch is up to date.');
+    return;
+  }
+  reportReplay(io, 'rebase', result.rebase, options.quiet ?? false);
 }

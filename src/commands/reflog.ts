@@ -16,7 +16,7 @@ export async function runReflog(
   const repo = await openRepository(io);
   const name = rest[0] ?? 'HEAD';
   const ref = await reflogRefFor(repo, name);
-  if (ref !== 'HEAD' && (await repo.readRef(ref)) === null)
+  if (ref !== 'HEAD' && ref !== 'refs/stash' && (await repo.readRef(ref)) === null)
     throw new UsageError(`'${name}' has no reflog: no such branch`);
   // Entries print under the name as the user gave it, as git does (HEAD@{0}, main@{2}, stash@{0}).
   const label = ref === 'HEAD' ? 'HEAD' : ref === 'refs/stash' ? 'stash' : name;

@@ -85,10 +85,15 @@ export function commitIndex(repo: Repository, request: CommitRequest): Promise<C
         hint: "stage files with 'mediagit add <path>'",
       });
     }
+    // A cherry-pick, revert or rebase step stopped on conflicts may be finished by `commit` too.
+    const picking =
+      (await repo.readStateOid('CHERRY_PICK_HEAD')) ??
+      (await repo.readStateOid('REVERT_HEAD')) ??
+      (await repo.readStateOid('REBASE_HEAD'));
     let message = request.message;
     if (message === undefined) {
       if (request.amend && headCommit) message = headCommit.message;
-      else if (merging) message = (await repo.readStateText('MERGE_MSG')) ?? undefined;
+      else if (merging || picking) message = (await repo.readStateText('MERGE_MSG')) ?? undefined;
     }
     if (message === undefined)
       throw new UsageError('a commit message is required', {
@@ -116,7 +121,13 @@ export function commitIndex(repo: Repository, request: CommitRequest): Promise<C
           : '';
     await repo.advanceHead(written.oid, head.oid, `commit${kind}: ${cleaned.split('\n')[0]}`);
     index.recordTree(treeOid);
-    await repo.clearState('MERGE_HEAD', 'MERGE_MSG');
+    await repo.clearState(
+      'MERGE_HEAD',
+      'MERGE_MSG',
+      'CHERRY_PICK_HEAD',
+      'REVERT_HEAD',
+      'REBASE_HEAD',
+    );
     // Changed paths read the parent's trees: not worth it when nothing reports them.
     let changes = 0;
     if (request.countChanges) {

@@ -24,3 +24,6 @@ export * from './remove-move.js';
 export * from './attributes.js';
 export * from './lock-cache.js';
 export * from './reflog.js';
+export * from './replay.js';
+export * from './stash.js';
+export * from './bisect.js';

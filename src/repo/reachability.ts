@@ -44,7 +44,7 @@ export interface CollectRootsOptions {
 
 /**
  * Everything that keeps objects alive: every ref under refs/, HEAD (when detached it is the only
- * thing naming its commit), MERGE_HEAD, ORIG_HEAD, CHERRY_PICK_HEAD, REVERT_HEAD, for gc the
+ * thing naming its commit), MERGE_HEAD, ORIG_HEAD, CHERRY_PICK_HEAD, REVERT_HEAD, REBASE_HEAD, for gc the
  * unexpired reflog entries, and the manifests staged in the index
  * (entries, and the base/ours/theirs sides of unmerged paths).
  */
@@ -58,7 +58,13 @@ export async function collectRoots(
     roots.push({ oid: refs.get(name)!.oid, kind: 'object', where: name });
   const head = await repo.readHead();
   if (head.oid !== null) roots.push({ oid: head.oid, kind: 'object', where: 'HEAD' });
-  for (const name of ['MERGE_HEAD', 'ORIG_HEAD', 'CHERRY_PICK_HEAD', 'REVERT_HEAD'] as const) {
+  for (const name of [
+    'MERGE_HEAD',
+    'ORIG_HEAD',
+    'CHERRY_PICK_HEAD',
+    'REVERT_HEAD',
+    'REBASE_HEAD',
+  ] as const) {
     const oid = await repo.readStateOid(name);
     if (oid !== null) roots.push({ oid, kind: 'object', where: name });
   }

@@ -48,8 +48,9 @@ import { REPO_DIR } from './worktree.js';
 
 export const DEFAULT_BRANCH = 'main';
 
-/** State files holding one commit ID: a merge, cherry-pick or revert waiting for its commit; the tip before a reset. */
-export type StateOidName = 'MERGE_HEAD' | 'ORIG_HEAD' | 'CHERRY_PICK_HEAD' | 'REVERT_HEAD';
+/** State files holding one commit ID: a merge, cherry-pick, revert or rebase step waiting for its commit; the tip before a reset. */
+export type StateOidName =
+  'MERGE_HEAD' | 'ORIG_HEAD' | 'CHERRY_PICK_HEAD' | 'REVERT_HEAD' | 'REBASE_HEAD';
 /** Every state file under `.mediagit/` that operations in progress leave. */
 export type StateName = StateOidName | 'MERGE_MSG';
 

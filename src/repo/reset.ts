@@ -69,6 +69,6 @@ export async function resetHead(
     resetIndexTo(index, snapshot);
   });
   await repo.advanceHead(to, head.oid, log);
-  await repo.clearState('MERGE_HEAD', 'MERGE_MSG');
+  await repo.clearState('MERGE_HEAD', 'MERGE_MSG', 'CHERRY_PICK_HEAD', 'REVERT_HEAD');
   return to;
 }

@@ -1,7 +1,7 @@
 import { UnknownRevisionError } from '../errors/index.js';
 import { isOid, type Oid } from '../objects/index.js';
 import { isValidRefName } from '../store/index.js';
-import { resolveReflogSelector } from './reflog.js';
+import { readReflog, resolveReflogSelector } from './reflog.js';
 import type { Repository } from './repository.js';
 
 const SUFFIX = /(~\d*|\^\d*)$/;
@@ -71,7 +71,8 @@ async function lookup(repo: Repository, name: string): Promise<Oid | null> {
     name === 'REVERT_HEAD'
   )
     return repo.readStateOid(name);
-  if (name === 'stash') return repo.readRef('refs/stash');
+  // The stash list is refs/stash's reflog; its newest entry is what `stash` names.
+  if (name === 'stash') return (await readReflog(repo, 'refs/stash'))[0]?.new ?? null;
   const candidates = name.startsWith('refs/')
     ? [name]
     : [`refs/heads/${name}`, `refs/tags/${name}`, `refs/remotes/${name}`];

@@ -4,8 +4,10 @@
 import { UsageError } from '../errors/index.js';
 import {
   mergeCommit,
+  rebaseOnto,
   silentProgress,
   type MergeOutcome,
+  type ReplayOutcome,
   type ProgressSink,
   type Repository,
 } from '../repo/index.js';
@@ -17,6 +19,8 @@ export interface PullOptions {
   /** The remote branch to merge; default the current branch's name. */
   branch?: string | undefined;
   ffOnly?: boolean;
+  /** Replay local commits onto the remote branch instead of merging (`pull --rebase`). */
+  rebase?: boolean;
   hardlinks?: boolean;
   /** A fresh progress display per phase (fetch, then merge). */
   progress?: () => ProgressSink;
@@ -24,10 +28,13 @@ export interface PullOptions {
   onFetched?: (report: FetchReport) => void;
 }
 
-export interface PullResult {
-  fetched: FetchReport;
-  merge: MergeOutcome;
-}
+export type PullResult =
+  | { fetched: FetchReport; merge: MergeOutcome; rebase?: undefined }
+  | {
+      fetched: FetchReport;
+      rebase: ReplayOutcome | { readonly kind: 'up-to-date' };
+      merge?: undefined;
+    };
 
 export async function pull(
   repo: Repository,
@@ -49,6 +56,9 @@ export async function pull(
     });
   const theirs = await repo.readRef(`refs/remotes/${remote.name}/${branch}`);
   if (!theirs) throw new UsageError(`the remote '${remote.name}' has no branch '${branch}'`);
+  // A branch with no commits yet has nothing to replay: it simply takes theirs, as a merge does.
+  if (options.rebase && (await repo.readHead()).oid !== null)
+    return { fetched, rebase: await rebaseOnto(repo, theirs, { progress: progress() }) };
   const merge = await mergeCommit(repo, theirs, `branch '${branch}' of ${remote.url}`, {
     ffOnly: options.ffOnly ?? false,
     progress: progress(),
