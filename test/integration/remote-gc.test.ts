@@ -15,8 +15,9 @@ import { decodeManifest, type Oid } from '../../src/objects/index.js';
 import { Repository } from '../../src/repo/index.js';
 import { HttpStore } from '../../src/store/http/index.js';
 import { openStore, type Store, type StoreOptions } from '../../src/store/index.js';
-import type { RemoteGcReport } from '../../src/sync/index.js';
+import { clone, type RemoteGcReport } from '../../src/sync/index.js';
 import { runCli, tempDir } from '../support/cli.js';
+import { raceRounds } from '../support/gc-race.js';
 import { startTestServer, http, type TestServer } from '../support/server-harness.js';
 import { SMALL_CHUNK_ARGS } from '../support/sync-fixtures.js';
 import { skipUnlessServer } from '../support/test-servers.js';
@@ -307,6 +308,53 @@ for (const backend of backends) {
     );
   });
 }
+
+describe('gc race on S3 (radosgw)', { skip: skipUnlessServer('s3') }, () => {
+  const bucketRemote = async (id: string): Promise<{ url: string; store: Store }> => {
+    const bucket = `mg-gc-${RUN}-${id}`.toLowerCase();
+    await createS3Bucket(bucket);
+    const url = `s3://${bucket}/project`;
+    return { url, store: (await openStore(url, s3Options())).store };
+  };
+
+  test(
+    '4 clients push reused chunks while sweeps with 2 s of grace delete them, 10 rounds: every acknowledged push clones byte-identical',
+    { timeout: 600_000 },
+    async (t) => {
+      const { url, store } = await bucketRemote('race');
+      t.after(() => store.close());
+      const root = await tempDir('gc-race-s3');
+      const outcome = await raceRounds({
+        remote: store,
+        root,
+        rounds: 10,
+        sweepGuard: true,
+        graceMs: 2000,
+      });
+      assert.equal(outcome.acknowledged, 40);
+      assert.equal(outcome.broken, 0);
+      for (const [i, tip] of outcome.tips.entries()) {
+        const dir = path.join(root, `clone-${i}`);
+        const branch = tip.ref.slice('refs/heads/'.length);
+        await clone({ url, directory: dir, branch, options: s3Options() });
+        assert.deepEqual(await readFile(path.join(dir, tip.file)), tip.data, branch);
+      }
+    },
+  );
+
+  test('the same race with the sweep guard switched off loses chunks (the test above has teeth)', async (t) => {
+    const { store } = await bucketRemote('race-off');
+    t.after(() => store.close());
+    const outcome = await raceRounds({
+      remote: store,
+      root: await tempDir('gc-race-s3-off'),
+      rounds: 1,
+      sweepGuard: false,
+      graceMs: 2000,
+    });
+    assert.ok(outcome.broken > 0);
+  });
+});
 
 describe('gc --remote through mediagit server: roles and the wire', () => {
   test('a write token gets 403 from the sweep; a read of an expired chunk is HTTP 410', async () => {

@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import { ExpiredError, LockedError, UsageError } from '../../../src/errors/index.js';
 import { decodeManifest, type Oid } from '../../../src/objects/index.js';
 import { Repository, ensureManifestChunks, silentProgress } from '../../../src/repo/index.js';
-import { ForwardingStore, LocalStore, type Passage, type Store } from '../../../src/store/index.js';
+import { LocalStore, type Store } from '../../../src/store/index.js';
 import {
   checkRemote,
   clone,
@@ -24,6 +24,7 @@ import {
   push,
   SweepLease,
 } from '../../../src/sync/index.js';
+import { assertComplete, raceRounds } from '../../support/gc-race.js';
 import { MAIN, commitFiles, filesOf, initRepo } from '../../support/sync-fixtures.js';
 
 async function setup(t: { after(fn: () => Promise<void>): void }): Promise<{
@@ -49,21 +50,6 @@ async function remoteKeys(store: Store): Promise<Map<string, number>> {
 async function chunksOf(repo: Repository, manifest: Oid): Promise<Set<string>> {
   const m = decodeManifest(await repo.odb.read('manifest', manifest));
   return new Set(m.chunks.map((c) => `chunks/${c.oid}`));
-}
-
-/** Every object the commit's files need, read back from the remote and verified. */
-async function assertComplete(repo: Repository, remote: Store, commit: Oid): Promise<void> {
-  for (const [p, rec] of await filesOf(repo, commit)) {
-    const m = decodeManifest(
-      await repo.odb.openStored('manifest', rec.oid, await remote.get(`objects/${rec.oid}`)),
-    );
-    for (const c of m.chunks)
-      await repo.odb
-        .openStored('chunk', c.oid, await remote.get(`chunks/${c.oid}`))
-        .catch((err: unknown) => {
-          throw new Error(`${p}: chunk ${c.oid} of ${commit}`, { cause: err });
-        });
-  }
 }
 
 test('policy parsing: durations, keep rules and globs; bad input is a usage error', () => {
@@ -215,109 +201,21 @@ test('one sweeper at a time: a second is refused with E_LOCKED while the lease r
   await taker.release();
 });
 
-/** Holds every client ref update until the test opens the gate, telling it when all arrived. */
-class GatedRefs extends ForwardingStore {
-  arrived = 0;
-  private open: Promise<void> = Promise.resolve();
-  private release: () => void = () => {};
-  constructor(inner: Store) {
-    super(inner);
-  }
-  override close(): Promise<void> {
-    return Promise.resolve();
-  }
-  closeGate(): void {
-    this.arrived = 0;
-    this.open = new Promise((resolve) => (this.release = resolve));
-  }
-  openGate(): void {
-    this.release();
-  }
-  protected override async pass<T>(passage: Passage<T>): Promise<T> {
-    if (
-      passage.operation === 'compareAndSwapRef' &&
-      passage.target.startsWith('refs/heads/client-')
-    ) {
-      this.arrived++;
-      await this.open;
-    }
-    return passage.run();
-  }
-}
-
-/**
- * The worst case, forced every round: 4 clients have checked that the remote has the chunks they
- * reuse (garbage left by a deleted branch), then the sweep deletes them, then the clients update
- * their refs. With the safety on, every acknowledged push is complete; with it off, the same
- * schedule leaves refs pointing at deleted chunks.
- */
-async function raceRounds(
-  t: { after(fn: () => Promise<void>): void },
-  rounds: number,
-  sweepGuard: boolean,
-): Promise<{ acknowledged: number; broken: number }> {
-  const { root, remote } = await setup(t);
-  const gated = new GatedRefs(remote);
-  const clients: Repository[] = [];
-  for (let i = 0; i < 4; i++) clients.push(await initRepo(path.join(root, `client-${i}`)));
-  const tips: (Oid | null)[] = [null, null, null, null];
-  let acknowledged = 0;
-  let broken = 0;
-  for (let round = 0; round < rounds; round++) {
-    // Garbage on the remote that the clients are about to reuse.
-    const next: Oid[] = [];
-    for (const [i, repo] of clients.entries()) {
-      const data = randomBytes(24_000);
-      const scratch = await commitFiles(repo, [], new Map([['scratch.bin', data]]), 'scratch');
-      const ref = `refs/heads/scratch-${i}`;
-      await push(repo, remote, { oid: scratch, ref, force: true }, silentProgress);
-      assert.ok(await remote.compareAndSwapRef(ref, await remote.readRef(ref), null));
-      const parents = tips[i] ? [tips[i]!] : [];
-      next.push(
-        await commitFiles(repo, parents, new Map([[`r${round}.bin`, data]]), `round ${round}`),
-      );
-    }
-    gated.closeGate();
-    const pushes = clients.map((repo, i) =>
-      push(
-        repo,
-        gated,
-        { oid: next[i]!, ref: `refs/heads/client-${i}`, force: false },
-        silentProgress,
-        {
-          sweepGuard,
-        },
-      ),
-    );
-    while (gated.arrived < clients.length) await new Promise((resolve) => setImmediate(resolve));
-    const sweep = collectRemoteGarbage(clients[0]!, remote, {
-      policy: KEEP_EVERYTHING,
-      graceMs: 0,
-    });
-    // The sweep runs to its end while the pushes wait at their ref update; then they go on.
-    await sweep;
-    gated.openGate();
-    await Promise.all(pushes);
-    for (const [i, repo] of clients.entries()) {
-      tips[i] = next[i]!;
-      acknowledged++;
-      try {
-        await assertComplete(repo, remote, next[i]!);
-      } catch {
-        broken++;
-      }
-    }
-  }
-  return { acknowledged, broken };
-}
-
 test('race: 4 clients pushing reused chunks while a sweep deletes them, 10 rounds: every acknowledged push is complete', async (t) => {
-  const { acknowledged, broken } = await raceRounds(t, 10, true);
+  const { root, remote } = await setup(t);
+  const { acknowledged, broken } = await raceRounds({
+    remote,
+    root,
+    rounds: 10,
+    sweepGuard: true,
+    graceMs: 0,
+  });
   assert.equal(acknowledged, 40);
   assert.equal(broken, 0);
 });
 
 test('race, safety switched off (test hook): the same schedule loses chunks, so the test above has teeth', async (t) => {
-  const { broken } = await raceRounds(t, 1, false);
+  const { root, remote } = await setup(t);
+  const { broken } = await raceRounds({ remote, root, rounds: 1, sweepGuard: false, graceMs: 0 });
   assert.ok(broken > 0);
 });
