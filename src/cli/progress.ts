@@ -24,7 +24,12 @@ export class TerminalProgress implements ProgressSink {
   private startedAt = 0;
   private lastDraw = 0;
 
-  constructor(private readonly stream: NodeJS.WriteStream) {}
+  /** Loading starts with the sink, so a short phase still gets its bar before it is over. */
+  private readonly ora = import('ora');
+
+  constructor(private readonly stream: NodeJS.WriteStream) {
+    this.ora.catch(() => undefined);
+  }
 
   start(phase: string, totalFiles: number, totalBytes: number): void {
     this.phase = phase;
@@ -33,7 +38,7 @@ export class TerminalProgress implements ProgressSink {
     this.files = 0;
     this.done = 0;
     this.startedAt = Date.now();
-    void import('ora').then(({ default: ora }) => {
+    void this.ora.then(({ default: ora }) => {
       if (this.startedAt === 0) return;
       this.spinner = ora({ stream: this.stream, text: this.render() }).start() as Spinner;
     });

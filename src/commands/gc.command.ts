@@ -28,6 +28,11 @@ export function registerGc(program: Command, ctx: Registration): void {
       'with --remote: never delete what became unreachable less than this ago',
       '24h',
     )
+    .option(
+      '--lease <duration>',
+      'with --remote: how long the sweeper claim lasts between renewals; a sweeper killed outright blocks others this long',
+      '10m',
+    )
     .addHelpText(
       'after',
       examples([

@@ -43,6 +43,7 @@ interface SweepRequest {
   readonly olderThanMs?: number;
   readonly graceMs: number;
   readonly dryRun: boolean;
+  readonly listKeys: boolean;
 }
 
 function milliseconds(value: unknown, field: string): number | undefined {
@@ -59,7 +60,10 @@ function parseRequest(body: Record<string, unknown>): SweepRequest {
   const dryRun = body['dry_run'] ?? false;
   if (typeof dryRun !== 'boolean') throw badRequest('dry_run must be true or false');
   const olderThanMs = milliseconds(body['older_than_ms'], 'older_than_ms');
+  const listKeys = body['list_keys'] ?? true;
+  if (typeof listKeys !== 'boolean') throw badRequest('list_keys must be true or false');
   return {
+    listKeys,
     keep: keep as string[],
     graceMs: milliseconds(body['grace_ms'], 'grace_ms') ?? 86_400_000,
     dryRun,
@@ -145,7 +149,8 @@ const sweepEndpoint: Endpoint = {
       },
     })
       .then(
-        (report: RemoteGcReport) => line({ report }),
+        (report: RemoteGcReport) =>
+          line({ report: request.listKeys ? report : { ...report, keys: [] } }),
         (err: unknown) => line(errorLine(err)),
       )
       .finally(() => {

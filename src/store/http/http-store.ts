@@ -859,6 +859,8 @@ export class HttpStore implements Store {
       json: request,
       action: 'gc sweep',
       signal: options?.signal,
+      // A report that lists every deleted key may be long: about 100 bytes a key.
+      ...(request['list_keys'] === true ? { limit: 1024 * 1024 * 1024 } : {}),
     };
     const reply = await this.expect(call, [200]);
     const lines: Record<string, unknown>[] = [];

@@ -24,6 +24,7 @@ export async function sweepRemote(
       ...(policy.olderThanMs === undefined ? {} : { older_than_ms: policy.olderThanMs }),
       grace_ms: options.graceMs,
       dry_run: options.dryRun ?? false,
+      list_keys: options.listKeys ?? true,
     },
     options.signal ? { signal: options.signal } : {},
   );
@@ -32,7 +33,11 @@ export async function sweepRemote(
   if (typeof report === 'object' && report !== null) {
     const result = report as RemoteGcReport;
     // The server's deletions are its own; replayed here so a caller's progress sees the total.
-    options.progress?.start('gc', result.keys.length, result.freedBytes);
+    options.progress?.start(
+      'gc',
+      result.deleted.expired.count + result.deleted.unreachable.count,
+      result.freedBytes,
+    );
     options.progress?.bytes(result.freedBytes);
     options.progress?.stop();
     return result;

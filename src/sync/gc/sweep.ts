@@ -23,6 +23,11 @@ export interface RemoteGcOptions {
   /** How long the sweeper lease lasts between renewals (default 10 minutes). */
   readonly leaseMs?: number;
   readonly progress?: ProgressSink;
+  /**
+   * Against a mediagit server: whether its report lists every key (default true). Without it the
+   * answer carries only the totals, which keeps a sweep of millions of chunks small on the wire.
+   */
+  readonly listKeys?: boolean;
   /** Stops the sweep between deletions (what is deleted stays deleted; a re-run carries on). */
   readonly signal?: AbortSignal;
   /** Test hook: called before each deletion (a test can kill or stall the sweeper there). */
