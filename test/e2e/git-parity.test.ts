@@ -178,8 +178,6 @@ async function snapshot(root: string, skip: string): Promise<Map<string, string>
 }
 
 const lines = (text: string): string[] => text.split('\n').filter((l) => l !== '');
-const stripOneline = (text: string): string[] =>
-  lines(text).map((l) => l.replace(/^[0-9a-f]+( \([^)]*\))? /, ''));
 
 async function history(
   repoDir: string,
@@ -191,9 +189,18 @@ async function history(
     const all = await runGit(repoDir, home, ['log', '--format=%s']);
     return { firstParent: lines(fp.stdout), all: lines(all.stdout).sort() };
   }
-  const fp = await runMg(repoDir, ['log', '--oneline', '--first-parent']);
-  const all = await runMg(repoDir, ['log', '--oneline']);
-  return { firstParent: stripOneline(fp.stdout), all: stripOneline(all.stdout).sort() };
+  // One `log --json` gives both views: the tip is the one commit no other names as a parent.
+  const out = await runMg(repoDir, ['log', '--json']);
+  if (!out.ok) return { firstParent: [], all: [] };
+  const commits = JSON.parse(out.stdout) as { oid: string; parents: string[]; message: string }[];
+  const byOid = new Map(commits.map((c) => [c.oid, c]));
+  const named = new Set(commits.flatMap((c) => c.parents));
+  const subject = (c: { message: string }): string => c.message.split('\n')[0] ?? '';
+  const firstParent: string[] = [];
+  for (let c = commits.find((x) => !named.has(x.oid)); c; c = byOid.get(c.parents[0] ?? '')) {
+    firstParent.push(subject(c));
+  }
+  return { firstParent, all: commits.map(subject).sort() };
 }
 
 test('a script of git operations gives the same trees, histories and exit statuses as git', async () => {
