@@ -12,11 +12,14 @@ export {
 export { ForwardingStore, unwrapStore, type Passage, type Traffic } from './wrappers/forwarding.js';
 export {
   RetryingStore,
+  isStall,
   isTransientError,
   type RetryOptions,
   type RetryInfo,
   DEFAULT_MAX_RETRIES,
+  DEFAULT_MAX_STALLS,
 } from './wrappers/retry.js';
+export { DeadlineError } from './wrappers/timeout.js';
 export {
   ConcurrencyLimitedStore,
   type ConcurrencyLimitOptions,

@@ -41,6 +41,8 @@ export interface TestServerOptions {
   config?: string;
   /** Run `mediagit server` as a child process instead of in this one. */
   child?: boolean;
+  /** Listen on this port instead of any free one (a restart on the same address). */
+  port?: number;
 }
 
 export interface TestServer {
@@ -126,7 +128,7 @@ function prepare(options: TestServerOptions, scratch: string): Prepared {
       MEDIAGIT_METRICS_PORT: '0',
       ...options.env,
       MEDIAGIT_HOST: '127.0.0.1',
-      MEDIAGIT_PORT: '0',
+      MEDIAGIT_PORT: String(options.port ?? 0),
       MEDIAGIT_JWT_SECRET: secret,
     },
     toml: serverToml(options, dataDir),

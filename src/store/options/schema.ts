@@ -167,7 +167,7 @@ export const RETRY_OPTIONS = {
     type: 'integer',
     min: 0,
     max: 100,
-    default: 3,
+    default: 5,
     doc: 'Retries of a failed request by the retry wrapper; the backend itself never retries.',
   },
 } as const satisfies OptionTable;

@@ -142,8 +142,37 @@ const CERTIFICATE_CODES = new Set([
   'ERR_TLS_CERT_ALTNAME_INVALID',
 ]);
 
+/**
+ * errno names that are a local file system's verdict (a folder remote, a temp file), never the
+ * network's: retrying cannot make a missing file appear or a full disk empty.
+ */
+const FILESYSTEM_CODES = new Set([
+  'ENOENT',
+  'EACCES',
+  'EPERM',
+  'EEXIST',
+  'EISDIR',
+  'ENOTDIR',
+  'ENOTEMPTY',
+  'ENOSPC',
+  'EDQUOT',
+  'EROFS',
+  'EFBIG',
+  'ENAMETOOLONG',
+  'ELOOP',
+  'EXDEV',
+  'EBADF',
+  'EINVAL',
+  'EMFILE',
+  'ENFILE',
+  'EMLINK',
+  'ETXTBSY',
+  'EBUSY',
+]);
+
 function isNetworkCode(code: string): boolean {
   if (CONNECT_CODES.has(code) || BROKEN_CODES.has(code)) return true;
+  if (FILESYSTEM_CODES.has(code)) return false;
   if (code.startsWith('UND_ERR_')) return !PERMANENT_UNDICI_CODES.has(code);
   // errno names (EPROTO, ENETRESET…), but not Node's ERR_INVALID_ARG_TYPE kind of mistakes.
   return /^E[A-Z]+$/.test(code);

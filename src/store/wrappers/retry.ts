@@ -1,5 +1,11 @@
 import { MediagitError, StoreUnavailableError, isRetriable } from '../../errors/index.js';
 import {
+  classifyFailure,
+  isAbortError,
+  isRetriableClass,
+  networkCodeOf,
+} from '../remote-service/failure.js';
+import {
   assertValidRefName,
   assertValidRefTarget,
   type ListedKey,
@@ -9,11 +15,24 @@ import {
 } from '../store.js';
 import { ForwardingStore, type Passage } from './forwarding.js';
 import { abortableSleep, throwIfAborted, type Sleep, type StoreOperation } from './operations.js';
+import { DeadlineError } from './timeout.js';
 
-export const DEFAULT_MAX_RETRIES = 3;
-export const DEFAULT_BASE_DELAY_MS = 100;
+/**
+ * The default budget rides out a server restart or a failover: five retries waiting 125-250,
+ * 250-500, 500-1000, 1000-2000 and 2000-4000 ms, so a call keeps trying for 3.9 to 7.8 s in all
+ * before it gives up (docs/client.md "Retries").
+ */
+export const DEFAULT_MAX_RETRIES = 5;
+export const DEFAULT_BASE_DELAY_MS = 250;
 export const DEFAULT_MAX_DELAY_MS = 10_000;
 export const DEFAULT_MAX_RETRY_AFTER_MS = 60_000;
+/**
+ * Attempts of one call that may end in a stall (no answer within the read or request timeout)
+ * before it gives up: a restarting server refuses or resets connections, which the budget above
+ * is for, while one that stalls three times is hanging, and each further try would cost a whole
+ * timeout more.
+ */
+export const DEFAULT_MAX_STALLS = 3;
 
 export interface RetryInfo {
   readonly operation: StoreOperation;
@@ -33,6 +52,8 @@ export interface RetryOptions {
   maxDelayMs?: number;
   /** Ceiling on a server's Retry-After, so one bad header cannot park the CLI for an hour. */
   maxRetryAfterMs?: number;
+  /** Stalled attempts (timeouts) one call may have before it gives up; default DEFAULT_MAX_STALLS. */
+  maxStalls?: number;
   /** Which failures are worth another attempt; defaults to `isTransientError`. */
   isRetriable?: (err: unknown) => boolean;
   sleep?: Sleep;
@@ -42,40 +63,39 @@ export interface RetryOptions {
   onRetry?: (info: RetryInfo) => void;
 }
 
-/** Socket-level failures that say nothing about the request itself; a fresh connection may well work. */
-const TRANSIENT_NETWORK_CODES = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EAI_AGAIN',
-]);
-
-/** undici codes that are our own doing (cancelled, misused) rather than the network's. */
-const PERMANENT_UNDICI_CODES = new Set([
-  'UND_ERR_ABORTED',
-  'UND_ERR_INVALID_ARG',
-  'UND_ERR_INVALID_RETURN_VALUE',
-  'UND_ERR_NOT_SUPPORTED',
-  'UND_ERR_RES_EXCEEDED_MAX_SIZE',
-]);
-
 /**
  * `isRetriable` plus raw Node/undici network errors, which a backend may let escape unwrapped
- * (fetch reports them as `TypeError('fetch failed')` with the socket error as `cause`).
+ * (fetch reports them as `TypeError('fetch failed')` with the socket error as `cause`). What a
+ * raw error means is the failure classifier's call (remote-service/failure.ts), as for every
+ * backend's own errors.
  */
 export function isTransientError(err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) return false;
   let current: unknown = err;
-  for (let depth = 0; depth < 4 && typeof current === 'object' && current !== null; depth++) {
-    if (isRetriable(current)) return true;
+  for (let depth = 0; depth < 6 && typeof current === 'object' && current !== null; depth++) {
     // A typed error is the backend's verdict (NotFound, Auth, Corrupt…); its cause must not overrule it.
-    if (current instanceof MediagitError) return false;
-    if ((current as { name?: unknown }).name === 'AbortError') return false;
+    if (current instanceof MediagitError) return isRetriable(current);
+    if (isAbortError(current)) return false;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return isRetriableClass(classifyFailure({ networkCode: networkCodeOf(err) }));
+}
+
+/** Codes of an attempt that got no answer in time, as opposed to one refused or cut off. */
+const STALL_CODES = new Set([
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'ETIMEDOUT',
+]);
+
+/** True when the attempt failed because nothing arrived in time (a deadline or a read timeout). */
+export function isStall(err: unknown): boolean {
+  let current: unknown = err;
+  for (let depth = 0; depth < 6 && typeof current === 'object' && current !== null; depth++) {
+    if (current instanceof DeadlineError) return true;
     const code = (current as { code?: unknown }).code;
-    if (typeof code === 'string') {
-      if (TRANSIENT_NETWORK_CODES.has(code)) return true;
-      if (code.startsWith('UND_ERR_')) return !PERMANENT_UNDICI_CODES.has(code);
-    }
+    if (typeof code === 'string' && STALL_CODES.has(code)) return true;
     current = (current as { cause?: unknown }).cause;
   }
   return false;
@@ -103,6 +123,7 @@ export class RetryingStore extends ForwardingStore {
   private readonly baseDelayMs: number;
   private readonly maxDelayMs: number;
   private readonly maxRetryAfterMs: number;
+  private readonly maxStalls: number;
   private readonly retriable: (err: unknown) => boolean;
   private readonly sleep: Sleep;
   private readonly random: () => number;
@@ -114,16 +135,22 @@ export class RetryingStore extends ForwardingStore {
     this.baseDelayMs = options.baseDelayMs ?? DEFAULT_BASE_DELAY_MS;
     this.maxDelayMs = options.maxDelayMs ?? DEFAULT_MAX_DELAY_MS;
     this.maxRetryAfterMs = options.maxRetryAfterMs ?? DEFAULT_MAX_RETRY_AFTER_MS;
+    this.maxStalls = Math.max(1, Math.floor(options.maxStalls ?? DEFAULT_MAX_STALLS));
     this.retriable = options.isRetriable ?? isTransientError;
     this.sleep = options.sleep ?? abortableSleep;
     this.random = options.random ?? Math.random;
     this.onRetry = options.onRetry;
   }
 
-  /** Full jitter: uniform in [0, min(cap, base·2^n)], raised to the server's Retry-After if it gave one. */
+  /**
+   * Equal jitter: uniform in [c/2, c] for c = min(cap, base·2^n), raised to the server's
+   * Retry-After if it gave one. Half of each wait is certain, so the whole budget spans a restart
+   * whatever the dice say, and the random half still spreads a thousand clients that failed
+   * together.
+   */
   delayFor(retryIndex: number, err: unknown): number {
     const ceiling = Math.min(this.maxDelayMs, this.baseDelayMs * 2 ** retryIndex);
-    let delay = this.random() * ceiling;
+    let delay = ceiling / 2 + (this.random() * ceiling) / 2;
     const after = retryAfterOf(err);
     if (after !== undefined) delay = Math.max(delay, Math.min(after, this.maxRetryAfterMs));
     return Math.round(delay);
@@ -131,6 +158,13 @@ export class RetryingStore extends ForwardingStore {
 
   private shouldRetry(err: unknown, signal: AbortSignal | undefined): boolean {
     return !signal?.aborted && this.retriable(err);
+  }
+
+  /** Counts `err` against the call's stall allowance; true once it is used up. */
+  private tooManyStalls(err: unknown, stalls: { count: number }): boolean {
+    if (!isStall(err)) return false;
+    stalls.count++;
+    return stalls.count >= this.maxStalls;
   }
 
   private async pause(
@@ -163,12 +197,14 @@ export class RetryingStore extends ForwardingStore {
    */
   protected override async pass<T>({ operation, target, options, run }: Passage<T>): Promise<T> {
     const signal = options?.signal;
+    const stalls = { count: 0 };
     for (let retryIndex = 0; ; retryIndex++) {
       throwIfAborted(signal);
       try {
         return await run();
       } catch (err) {
         if (retryIndex >= this.maxRetries || !this.shouldRetry(err, signal)) throw err;
+        if (this.tooManyStalls(err, stalls)) throw err;
         await this.pause(operation, target, retryIndex, err, signal);
       }
     }
@@ -183,6 +219,7 @@ export class RetryingStore extends ForwardingStore {
   override async *list(prefix: string, options?: OperationOptions): AsyncIterable<ListedKey> {
     const signal = options?.signal;
     const yielded = new Set<string>();
+    const stalls = { count: 0 };
     let retryIndex = 0;
     for (;;) {
       throwIfAborted(signal);
@@ -198,6 +235,7 @@ export class RetryingStore extends ForwardingStore {
       } catch (err) {
         if (progressed) retryIndex = 0;
         if (retryIndex >= this.maxRetries || !this.shouldRetry(err, signal)) throw err;
+        if (this.tooManyStalls(err, stalls)) throw err;
         await this.pause('list', prefix, retryIndex, err, signal);
         retryIndex++;
       }
@@ -234,6 +272,7 @@ export class RetryingStore extends ForwardingStore {
     const signal = options?.signal;
     const wanted = expected?.oid ?? null;
     const before = (await this.readRef(name, options))?.oid ?? null;
+    const stalls = { count: 0 };
     for (let retryIndex = 0; ; retryIndex++) {
       throwIfAborted(signal);
       let failure: unknown;
@@ -246,7 +285,7 @@ export class RetryingStore extends ForwardingStore {
       const current = (await this.readRef(name, options))?.oid ?? null;
       if (current === next) return before !== next || wanted === next;
       if (current !== wanted) return false;
-      if (retryIndex >= this.maxRetries) throw failure;
+      if (retryIndex >= this.maxRetries || this.tooManyStalls(failure, stalls)) throw failure;
       await this.pause('compareAndSwapRef', name, retryIndex, failure, signal);
     }
   }

@@ -3,6 +3,9 @@ import type { ListedKey, OperationOptions, Store } from '../store.js';
 import { ForwardingStore, type Passage } from './forwarding.js';
 import type { StoreOperation } from './operations.js';
 
+/** An attempt that hit its deadline: unavailable like any stall, and known as one to the retry wrapper. */
+export class DeadlineError extends StoreUnavailableError {}
+
 export interface TimeoutOptions {
   /** Longest one attempt of one call may take (config `request_timeout_ms`). */
   readonly requestTimeoutMs: number;
@@ -86,7 +89,7 @@ export class TimeoutStore extends ForwardingStore {
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
-        const err = new StoreUnavailableError(
+        const err = new DeadlineError(
           `no answer from ${this.description} within ${this.requestTimeoutMs} ms during ${operation} ${target}`,
           {
             hint: 'the connection stalled or the remote is overloaded; raise request_timeout_ms if single requests are legitimately this slow',

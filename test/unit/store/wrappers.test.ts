@@ -11,10 +11,13 @@ import {
 } from '../../../src/errors/index.js';
 import {
   ConcurrencyLimitedStore,
+  DEFAULT_MAX_RETRIES,
+  DeadlineError,
   DURATION_BUCKETS_MS,
   LocalStore,
   MeteredStore,
   RetryingStore,
+  isStall,
   isTransientError,
   unwrapStore,
   type RetryInfo,
@@ -265,7 +268,7 @@ describe('RetryingStore', () => {
     assert.ok(faulty.totalInjected > 10);
   });
 
-  test('backs off exponentially with full jitter, capped', async () => {
+  test('backs off exponentially with equal jitter, capped', async () => {
     const inner = new MemoryStore();
     inner.around = async () => {
       throw unavailable();
@@ -277,10 +280,17 @@ describe('RetryingStore', () => {
       random: () => 0.5,
     });
     await assert.rejects(store.get(K('x')), StoreUnavailableError);
-    assert.deepEqual(delays, [50, 100, 200, 400, 800, 1600, 3200, 5000, 5000, 5000]);
-    const zero = retrying(inner, { maxRetries: 3, random: () => 0 });
-    await assert.rejects(zero.store.get(K('x')), StoreUnavailableError);
-    assert.deepEqual(zero.delays, [0, 0, 0], 'full jitter reaches down to zero');
+    assert.deepEqual(delays, [75, 150, 300, 600, 1200, 2400, 4800, 7500, 7500, 7500]);
+    const low = retrying(inner, { maxRetries: 5, random: () => 0 });
+    await assert.rejects(low.store.get(K('x')), StoreUnavailableError);
+    assert.deepEqual(low.delays, [125, 250, 500, 1000, 2000], 'half of each wait is certain');
+    const high = retrying(inner, { maxRetries: 5, random: () => 0.999999 });
+    await assert.rejects(high.store.get(K('x')), StoreUnavailableError);
+    assert.deepEqual(high.delays, [250, 500, 1000, 2000, 4000]);
+    // The default budget: 3.9 s at the least, 7.8 s at the most — a server restart fits.
+    const total = (d: number[]): number => d.reduce((a, b) => a + b, 0);
+    assert.deepEqual([total(low.delays), total(high.delays)], [3875, 7750]);
+    assert.equal(DEFAULT_MAX_RETRIES, 5);
   });
 
   test('honours retryAfterMs as the minimum delay, capped', async () => {
@@ -303,7 +313,7 @@ describe('RetryingStore', () => {
     retryAfter = 10;
     const jittered = retrying(inner, { random: () => 0.9 });
     await jittered.store.get(K('x'));
-    assert.deepEqual(jittered.delays, [90]);
+    assert.deepEqual(jittered.delays, [238]);
 
     // …and an absurd one is capped.
     failures = 1;
@@ -337,14 +347,14 @@ describe('RetryingStore', () => {
     assert.equal(none.delays.length, 0);
   });
 
-  test('defaults to 3 retries', async () => {
+  test('defaults to 5 retries', async () => {
     const inner = new MemoryStore();
     inner.around = async () => {
       throw unavailable();
     };
     const { store } = retrying(inner, { maxRetries: undefined });
     await assert.rejects(store.has([K('x')]), StoreUnavailableError);
-    assert.equal(inner.calls.has, 4);
+    assert.equal(inner.calls.has, 6);
   });
 
   test('never retries NotFoundError, auth, corruption, validation or unknown errors', async () => {
@@ -373,6 +383,43 @@ describe('RetryingStore', () => {
     await assert.rejects(store.get(K('missing')), { code: 'E_NOT_FOUND' });
   });
 
+  test('a stalled call is tried three times, however many retries a refused one gets', async () => {
+    const inner = new MemoryStore();
+    inner.objects.set(K('x'), Buffer.from('x'));
+    const stalls = [
+      new DeadlineError('no answer within 100 ms'),
+      new StoreUnavailableError('cannot reach it (UND_ERR_HEADERS_TIMEOUT)', {
+        cause: Object.assign(new Error('Headers Timeout Error'), {
+          code: 'UND_ERR_HEADERS_TIMEOUT',
+        }),
+      }),
+    ];
+    for (const stall of stalls) {
+      assert.equal(isStall(stall), true);
+      inner.calls.get = 0;
+      inner.around = async () => {
+        throw stall;
+      };
+      const { store } = retrying(inner, { maxRetries: 10 });
+      await assert.rejects(store.get(K('x')), { code: 'E_STORE_UNAVAILABLE' });
+      assert.equal(inner.calls.get, 3, `${stall.message}: attempts`);
+    }
+    // Refused connections (a restart) use the whole budget, and a stall among them counts once.
+    let attempts = 0;
+    inner.calls.get = 0;
+    inner.around = async (_op, _target, run) => {
+      attempts++;
+      if (attempts === 1) throw stalls[0]!;
+      if (attempts < 6)
+        throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+      return run();
+    };
+    const { store } = retrying(inner, {});
+    assert.equal((await store.get(K('x'))).toString(), 'x');
+    assert.equal(attempts, 6);
+    assert.equal(isStall(unavailable()), false);
+  });
+
   test('retries raw Node and undici network errors', async () => {
     const network = (code: string): Error => Object.assign(new Error(code), { code });
     for (const code of [
@@ -392,7 +439,11 @@ describe('RetryingStore', () => {
       'fetch wraps the socket error',
     );
     assert.equal(isTransientError(unavailable()), true);
-    assert.equal(isTransientError(network('ENOENT')), false);
+    for (const code of ['ENOENT', 'EACCES', 'ENOSPC', 'EROFS', 'EISDIR'])
+      assert.equal(isTransientError(network(code)), false, `${code} is the file system's verdict`);
+    assert.equal(isTransientError(network('UND_ERR_ABORTED')), false);
+    assert.equal(isTransientError(network('CERT_HAS_EXPIRED')), false);
+    assert.equal(isTransientError(network('EHOSTUNREACH')), true, 'the classifier: unreachable');
     assert.equal(isTransientError(null), false);
     assert.equal(isTransientError('ECONNRESET'), false);
 
