@@ -5,7 +5,14 @@ import { isErrno } from '../util/fs.js';
 import { WORKERS_WORTH_BYTES } from '../workers/index.js';
 import { mapLimit } from '../util/limit.js';
 import { ATTRIBUTES_FILE, lockableMatcher } from './attributes.js';
-import { ensureManifestChunks, holdsStagedContent, materializeFile } from './content.js';
+import {
+  STREAM_CONCURRENCY,
+  StreamingRestorer,
+  ensureManifestChunks,
+  holdsStagedContent,
+  materializeFile,
+  type ChunkStream,
+} from './content.js';
 import { modeToType, type Index } from './index-file.js';
 import type { ProgressSink } from './progress.js';
 import type { Repository } from './repository.js';
@@ -19,6 +26,12 @@ export interface MoveOptions {
   readonly progress: ProgressSink;
   /** Verb for messages: "checkout", "merge", "reset"… */
   readonly operation: string;
+  /**
+   * Chunks the store lacks are fetched from here while the files are written, each verified once
+   * and written to file and store from the same buffer (StreamingRestorer). Only for a working
+   * tree that is new (clone): a fetch failing halfway leaves some files written.
+   */
+  readonly stream?: ChunkStream;
 }
 
 const same = (a: FileRecord | undefined, b: FileRecord | undefined): boolean =>
@@ -63,7 +76,9 @@ export async function moveWorktree(
       }
       const state = await worktreeState(repo, index, path);
       if (state === 'untracked') {
-        if (to.has(path)) untrackedInTheWay.push(path);
+        // A file already holding exactly what would be written loses nothing (a killed clone's).
+        if (to.has(path) && !(await holdsContent(repo, path, to.get(path)!)))
+          untrackedInTheWay.push(path);
       } else if (
         state === 'modified' ||
         (state === 'missing' && entry && to.has(path) && !same(entry, to.get(path)))
@@ -109,9 +124,10 @@ export async function moveWorktree(
   const removals = onDisk.filter((p) => !to.has(p));
   const writes = onDisk.filter((p) => to.has(p));
   // Content a lean clone lacks comes first: if the remote cannot supply it, nothing has changed yet.
-  await mapLimit(writes, 4, async (path) =>
-    ensureManifestChunks(repo.odb, await repo.odb.readManifest(to.get(path)!.oid), path),
-  );
+  if (!options.stream)
+    await mapLimit(writes, 4, async (path) =>
+      ensureManifestChunks(repo.odb, await repo.odb.readManifest(to.get(path)!.oid), path),
+    );
   for (const path of removals) {
     await removeWorktreeFile(repo, path);
     index.entries.delete(path);
@@ -120,9 +136,16 @@ export async function moveWorktree(
   const totalBytes = writes.reduce((n, p) => n + (to.get(p)?.size ?? 0), 0);
   const lockable = lockableMatcher(repo);
   options.progress.start(options.operation, writes.length, totalBytes);
-  const ctx = repo.contentContext({ workers: totalBytes >= WORKERS_WORTH_BYTES });
+  const ctx = repo.contentContext({
+    workers: totalBytes >= WORKERS_WORTH_BYTES || options.stream !== undefined,
+  });
+  const restorer =
+    options.stream && ctx.workers
+      ? new StreamingRestorer(ctx.workers, repo.odb, options.stream)
+      : ctx.workers;
   try {
-    await mapLimit(writes, 4, async (path) => {
+    // Streaming, small files would leave the link idle four at a time; the restorer bounds requests.
+    await mapLimit(writes, options.stream ? STREAM_CONCURRENCY : 4, async (path) => {
       const target = to.get(path)!;
       const stats = await materializeFile(
         repo.odb,
@@ -131,7 +154,7 @@ export async function moveWorktree(
         repo.absPath(path),
         target.type,
         options.progress,
-        ctx.workers,
+        restorer,
       );
       // Lockable files stay read-only until `mediagit lock` (chmod touches neither mtime nor inode, so the index entry holds).
       if (lockable?.(path)) await chmod(repo.absPath(path), Number(stats.mode) & 0o7555);
@@ -162,6 +185,15 @@ export async function moveWorktree(
       }
   }
   return { written: writes.length, removed: removals.length };
+}
+
+/** Whether the file at `path` holds `record`'s content (false when that cannot be told locally). */
+async function holdsContent(repo: Repository, path: string, record: FileRecord): Promise<boolean> {
+  const info = await lstat(repo.absPath(path)).catch(() => null);
+  if (!info?.isFile() || info.size !== record.size) return false;
+  return holdsStagedContent(repo.contentContext(), repo.absPath(path), record, info.size).catch(
+    () => false,
+  );
 }
 
 function indexRecord(index: Index, path: string): FileRecord | undefined {

@@ -14,7 +14,7 @@ import {
 import { isErrno, writeThroughTemp } from '../util/fs.js';
 import type { ChunkWorkerPool, StoredChunk } from '../workers/index.js';
 import { ingestAlongPrevious } from '../workers/guided-ingest.js';
-import type { Semaphore } from '../util/limit.js';
+import { Semaphore } from '../util/limit.js';
 import type { ProgressSink } from './progress.js';
 import type { FileType } from './tree-map.js';
 
@@ -281,8 +281,9 @@ export async function materializeFile(
 ): Promise<BigIntStats> {
   const manifest = await odb.readManifest(manifestOid);
   // Fetched before any folder or temporary file exists: a remote that cannot supply them leaves
-  // the working tree as it was.
-  await ensureManifestChunks(odb, manifest, relative(root, absPath).split(sep).join('/'));
+  // the working tree as it was. A streaming restorer fetches them itself, while it writes.
+  if (!workers?.fetchesMissing)
+    await ensureManifestChunks(odb, manifest, relative(root, absPath).split(sep).join('/'));
   await ensureSafeParents(root, absPath);
   await writeThroughTemp(
     absPath,
@@ -330,6 +331,60 @@ export async function ensureManifestChunks(
 /** Writes verified chunks into an open file at their offsets (the chunk workers). */
 export interface ChunkRestorer {
   restoreInto(oid: Oid, fd: number, position: number, size: number): Promise<number>;
+  /** True when it fetches chunks the store lacks itself (StreamingRestorer). */
+  readonly fetchesMissing?: boolean;
+}
+
+/** Where chunks the local store lacks come from, as stored and unverified (a remote's store). */
+export interface ChunkStream {
+  get(oid: Oid): Promise<Buffer>;
+}
+
+/** Chunk requests a StreamingRestorer keeps in flight, across every file being written. */
+export const STREAM_CONCURRENCY = 16;
+
+/**
+ * Restores chunks into files, fetching those the store lacks from a stream as it goes: each
+ * fetched chunk is verified once, on a worker, and that one plaintext is written both into the
+ * file and (as stored) into the store — no second read or verification, and downloading overlaps
+ * writing. Chunks the store holds (or that another file already fetched) are restored from it.
+ * Meant for a new working tree (clone), where a fetch that fails halfway leaves nothing to keep.
+ */
+export class StreamingRestorer implements ChunkRestorer {
+  readonly fetchesMissing = true;
+  /** Per chunk, the first restore of it: later ones wait for it, then read the store. */
+  private readonly first = new Map<Oid, Promise<number>>();
+  private readonly requests = new Semaphore(STREAM_CONCURRENCY);
+
+  constructor(
+    private readonly workers: ChunkWorkerPool,
+    private readonly odb: ObjectDatabase,
+    private readonly stream: ChunkStream,
+  ) {}
+
+  async restoreInto(oid: Oid, fd: number, position: number, size: number): Promise<number> {
+    const earlier = this.first.get(oid);
+    if (earlier) {
+      await earlier;
+      return this.workers.restoreInto(oid, fd, position, size);
+    }
+    const job = this.restoreFirst(oid, fd, position, size);
+    this.first.set(oid, job);
+    return job;
+  }
+
+  private async restoreFirst(
+    oid: Oid,
+    fd: number,
+    position: number,
+    size: number,
+  ): Promise<number> {
+    const [present] = await this.odb.has('chunk', [oid]);
+    if (present) return this.workers.restoreInto(oid, fd, position, size);
+    return this.requests.run(async () =>
+      this.workers.adoptInto(oid, await this.stream.get(oid), fd, position, size),
+    );
+  }
 }
 
 /**

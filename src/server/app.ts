@@ -243,7 +243,12 @@ function registerEndpoints(app: FastifyInstance, parts: Parts): void {
   const handlerFor = (endpoint: Endpoint): RouteHandlerMethod =>
     async function (request, reply) {
       const signal = tracker.signal(request);
-      const { identity, repo, role } = await gate.admit(request, endpoint.role, signal);
+      const { identity, repo, role } = await gate.admit(
+        request,
+        endpoint.role,
+        signal,
+        endpoint.rateLimit,
+      );
       const budgetKey = identity.via === 'anonymous' ? `ip:${request.ip}` : `id:${identity.sub}`;
       const ctx: RequestContext = {
         request,
@@ -266,6 +271,7 @@ function registerEndpoints(app: FastifyInstance, parts: Parts): void {
         return send(reply, result);
       } catch (err) {
         status = (fromFastifyError(err) ?? toHttpError(err)).status;
+        if (endpoint.rateLimit === 'failure') gate.charge(identity, request.ip);
         throw err;
       } finally {
         if (endpoint.audit !== undefined)

@@ -95,7 +95,12 @@ export interface AuthenticatorOptions {
   readonly anonymousRead: boolean;
   /** Where API key records live (the `_system` area). */
   readonly systemStore: () => Promise<Store>;
+  /** The clock verified tokens are held against (ms since the epoch); tests set it. */
+  readonly now?: () => number;
 }
+
+/** Verified JWTs remembered at most; past it the cache starts over (a flood of tokens cannot grow it). */
+const VERIFIED_CACHE_SIZE = 4096;
 
 export const ANONYMOUS: Identity = {
   sub: 'anonymous',
@@ -105,9 +110,18 @@ export const ANONYMOUS: Identity = {
 
 export class Authenticator {
   private readonly key: Uint8Array | null;
+  /**
+   * Tokens whose signature and claims were checked, with the identity they carry and when they
+   * expire. A client sends the same token with every request (hundreds per push): verifying the
+   * HMAC and parsing the claims once is enough, as a token cannot change; its expiry is still
+   * honoured on every request.
+   */
+  private readonly verified = new Map<string, { identity: Identity; expiresMs: number }>();
+  private readonly now: () => number;
 
   constructor(private readonly options: AuthenticatorOptions) {
     this.key = options.jwtSecret === null ? null : new TextEncoder().encode(options.jwtSecret);
+    this.now = options.now ?? Date.now;
   }
 
   /**
@@ -129,11 +143,18 @@ export class Authenticator {
 
   private async jwt(token: string): Promise<Identity> {
     if (this.key === null) throw new AuthFailure('jwt_disabled');
+    const known = this.verified.get(token);
+    if (known !== undefined) {
+      if (this.now() < known.expiresMs) return known.identity;
+      this.verified.delete(token);
+      throw new AuthFailure('expired');
+    }
     let payload: Record<string, unknown>;
     try {
       ({ payload } = await jwtVerify(token, this.key, {
         algorithms: ['HS256'],
         requiredClaims: ['exp', 'sub'],
+        currentDate: new Date(this.now()),
       }));
     } catch (err) {
       if (err instanceof joseErrors.JWTExpired) throw new AuthFailure('expired');
@@ -146,7 +167,10 @@ export class Authenticator {
     }
     const repos = parseRepos(payload['repos']);
     if (!isValidIdentity(payload['sub']) || repos === null) throw new AuthFailure('bad_claims');
-    return { sub: payload['sub'], via: 'jwt', repos };
+    const identity: Identity = { sub: payload['sub'], via: 'jwt', repos };
+    if (this.verified.size >= VERIFIED_CACHE_SIZE) this.verified.clear();
+    this.verified.set(token, { identity, expiresMs: Number(payload['exp']) * 1000 });
+    return identity;
   }
 
   private async apiKey(token: string, signal: AbortSignal | undefined): Promise<Identity> {

@@ -74,6 +74,14 @@ export interface Endpoint {
   readonly role: Role;
   /** Writes are audited under this event name, whatever their outcome. */
   readonly audit?: AuditEventName;
+  /**
+   * What the rate limit counts: every request (the default), or only those that fail. Transfers
+   * of content by its ID (verified on upload, or served as stored) are limited by bandwidth and
+   * the in-flight budget, not by their number, so a client moving many small chunks is not held
+   * to requests per second; one that fails (garbage uploads, probing for absent objects) pays as
+   * before, and an emptied bucket refuses it all the same.
+   */
+  readonly rateLimit?: 'request' | 'failure';
   handle(ctx: RequestContext): Promise<EndpointResult>;
 }
 

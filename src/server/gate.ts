@@ -73,7 +73,12 @@ export class Gate {
   constructor(private readonly services: GateServices) {}
 
   /** Admits a request to an endpoint that needs `needed`, or throws the HttpError to answer with. */
-  async admit(request: FastifyRequest, needed: Role, signal: AbortSignal): Promise<Admitted> {
+  async admit(
+    request: FastifyRequest,
+    needed: Role,
+    signal: AbortSignal,
+    rateLimit: 'request' | 'failure' = 'request',
+  ): Promise<Admitted> {
     const { authenticator, audit } = this.services;
     const params = request.params as Record<string, string | undefined>;
     const rawRepo =
@@ -129,20 +134,35 @@ export class Gate {
         `${needed} access to ${repo} is not granted to ${identity.sub}`,
       );
     }
-    this.limit(identity.via === 'anonymous' ? `ip:${request.ip}` : `id:${identity.sub}`);
+    const key = identity.via === 'anonymous' ? `ip:${request.ip}` : `id:${identity.sub}`;
+    if (rateLimit === 'request') this.limit(key);
+    else this.refuseIfEmpty(key);
     return { identity, repo, role: role ?? 'read' };
+  }
+
+  /** For endpoints limited on failure: a failed request takes its token afterwards. */
+  charge(identity: Identity, ip: string): void {
+    this.services.limiter.take(identity.via === 'anonymous' ? `ip:${ip}` : `id:${identity.sub}`);
+  }
+
+  private refuseIfEmpty(key: string): void {
+    const decision = this.services.limiter.peek(key);
+    if (!decision.allowed) throw rateLimited(decision.retryAfterS);
   }
 
   /** Takes one token from the bucket of `key` (`id:<sub>` or `ip:<address>`); throws 429. */
   limit(key: string): void {
     const decision = this.services.limiter.take(key);
-    if (!decision.allowed)
-      throw new HttpError(
-        429,
-        'rate_limited',
-        'too many requests',
-        {},
-        { 'retry-after': String(decision.retryAfterS) },
-      );
+    if (!decision.allowed) throw rateLimited(decision.retryAfterS);
   }
+}
+
+function rateLimited(retryAfterS: number): HttpError {
+  return new HttpError(
+    429,
+    'rate_limited',
+    'too many requests',
+    {},
+    { 'retry-after': String(retryAfterS) },
+  );
 }

@@ -49,6 +49,18 @@ export class TokenBucketLimiter {
     return { allowed: false, retryAfterS: Math.max(1, Math.ceil((1 - bucket.tokens) / this.rps)) };
   }
 
+  /** Whether `key`'s bucket holds a token, without taking it. */
+  peek(key: string): RateDecision {
+    const bucket = this.buckets.get(key);
+    if (bucket === undefined) return { allowed: true, retryAfterS: 0 };
+    const tokens = Math.min(
+      this.burst,
+      bucket.tokens + ((this.now() - bucket.updated) / 1000) * this.rps,
+    );
+    if (tokens >= 1) return { allowed: true, retryAfterS: 0 };
+    return { allowed: false, retryAfterS: Math.max(1, Math.ceil((1 - tokens) / this.rps)) };
+  }
+
   /** Forgets buckets that have refilled completely: they behave exactly like new ones. */
   private sweep(now: number): void {
     for (const [key, bucket] of this.buckets) {

@@ -11,12 +11,20 @@ import { AlreadyExistsError, ConfigError, NotFoundError, UsageError } from '../e
 import {
   Repository,
   commitTreeMap,
+  flattenTree,
   moveWorktree,
   silentProgress,
+  type ChunkStream,
   type PassphraseProvider,
   type ProgressSink,
 } from '../repo/index.js';
-import type { MetricsSnapshot, OpenedStore, StoreOptions } from '../store/index.js';
+import type { Oid } from '../objects/index.js';
+import {
+  chunkKey,
+  type MetricsSnapshot,
+  type OpenedStore,
+  type StoreOptions,
+} from '../store/index.js';
 import { CONTENT_REMOTE_KEY } from './chunk-source.js';
 import { readDescriptor, type RepositoryDescriptor } from './descriptor.js';
 import { fetchRefs, hardlinksWanted, type FetchReport } from './fetch-refs.js';
@@ -79,7 +87,7 @@ export async function clone(request: CloneRequest): Promise<CloneResult> {
     options: request.options ?? {},
   };
   const opened = await openRemoteStore(remote, cwd);
-  const { descriptor, branch } = await inspectRemote(opened, remote.url, request.branch);
+  const { descriptor, branch, tip } = await inspectRemote(opened, remote.url, request.branch);
   for (const glob of request.include ?? []) picomatch(glob);
   const hardlinks = await hardlinksWanted(request.hardlinks);
 
@@ -90,12 +98,30 @@ export async function clone(request: CloneRequest): Promise<CloneResult> {
     const repo = await createRepository(target, descriptor, branch, remote, opened, request);
     request.onOpened?.(repo);
     const progress = request.progress ?? ((): ProgressSink => silentProgress);
+    // The branch is checked out inside the fetch: its chunks are not fetched with the rest, the
+    // checkout fetches them while it writes the files, each verified once and written to file and
+    // store from one buffer (docs/transfer.md).
+    const stream = { get: (oid: Oid) => opened.store.get(chunkKey(oid)) };
+    let checkedOut = false;
     const fetched = await fetchRefs(repo, remote, opened, {
       prune: false,
       hardlinks,
       progress: progress(),
+      ...(branch && tip
+        ? {
+            checkout: {
+              commit: tip,
+              write: async (tree: Oid) => {
+                await writeWorktree(repo, tree, progress(), stream);
+                checkedOut = true;
+              },
+            },
+          }
+        : {}),
     });
-    if (branch) await checkOutBranch(repo, remote.name, branch, progress());
+    if (branch && checkedOut) await repo.updateRef(`refs/heads/${branch}`, tip!, null);
+    // The branch moved on the remote between looking and fetching: check out what was fetched.
+    else if (branch) await checkOutBranch(repo, remote.name, branch, progress(), stream);
     return { directory: target, branch: branch ?? null, fetched, traffic: opened.meter.snapshot() };
   } catch (err) {
     cleanup.discard();
@@ -125,7 +151,11 @@ async function inspectRemote(
   opened: OpenedStore,
   url: string,
   wanted: string | undefined,
-): Promise<{ descriptor: RepositoryDescriptor; branch: string | undefined }> {
+): Promise<{
+  descriptor: RepositoryDescriptor;
+  branch: string | undefined;
+  tip: Oid | undefined;
+}> {
   const descriptor = await readDescriptor(opened.store);
   const refs = await opened.store.listRefs('refs/');
   if (!descriptor)
@@ -142,7 +172,7 @@ async function inspectRemote(
     throw new UsageError(`the remote has no branch '${wanted}'`, {
       hint: heads.length ? `branches: ${heads.join(', ')}` : 'it has no branches yet',
     });
-  return { descriptor, branch };
+  return { descriptor, branch, tip: branch ? refs.get(`refs/heads/${branch}`)?.oid : undefined };
 }
 
 /** Initialises the repository with the remote's chunking and keys, its remote and sparse paths. */
@@ -179,12 +209,30 @@ async function createRepository(
   return Repository.open(target, request.passphrase ? { passphrase: request.passphrase } : {});
 }
 
+/** Writes a new working tree and index holding `tree`'s files. */
+async function writeWorktree(
+  repo: Repository,
+  tree: Oid,
+  progress: ProgressSink,
+  stream: ChunkStream,
+): Promise<void> {
+  await repo.updateIndex(async (index) => {
+    await moveWorktree(repo, index, new Map(), await flattenTree(repo.odb, tree), {
+      force: true,
+      progress,
+      operation: 'checkout',
+      stream,
+    });
+  });
+}
+
 /** Creates the local branch at the remote's tip and writes its files. */
 async function checkOutBranch(
   repo: Repository,
   remoteName: string,
   branch: string,
   progress: ProgressSink,
+  stream: ChunkStream,
 ): Promise<void> {
   const tip = await repo.readRef(`refs/remotes/${remoteName}/${branch}`);
   if (!tip) return;
@@ -194,6 +242,7 @@ async function checkOutBranch(
       force: true,
       progress,
       operation: 'checkout',
+      stream,
     });
   });
 }

@@ -12,7 +12,7 @@ import {
 } from '../repo/index.js';
 import type { OpenedStore, RefValue } from '../store/index.js';
 import { readDescriptor } from './descriptor.js';
-import { fetchObjects } from './fetch.js';
+import { fetchObjects, type FetchOptions } from './fetch.js';
 import type { RemoteConfig } from './remotes.js';
 
 export interface FetchRefsOptions {
@@ -21,6 +21,8 @@ export interface FetchRefsOptions {
   /** Hard-link objects from a folder remote (see hardlinksWanted). */
   hardlinks?: boolean;
   progress?: ProgressSink;
+  /** A commit checked out as part of the fetch (FetchOptions.checkout). */
+  checkout?: FetchOptions['checkout'];
 }
 
 export interface RefUpdate {
@@ -83,6 +85,7 @@ export async function fetchRefs(
       progress: options.progress ?? silentProgress,
       hardlinks: options.hardlinks ?? true,
       ...(include ? { include } : {}),
+      ...(options.checkout ? { checkout: options.checkout } : {}),
     },
   );
   const updated = await updateTrackingRefs(repo, remote.name, heads);

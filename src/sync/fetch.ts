@@ -44,6 +44,15 @@ export interface FetchOptions {
   readonly window?: ParkingWindow;
   /** Told the number of fetched structured objects in memory each time it changes. */
   readonly onHeld?: (objects: number) => void;
+  /**
+   * A commit to check out as part of the fetch (clone). Its files' chunks are not fetched with
+   * the rest but left to `write`, which gets the commit's root tree once every tree and manifest
+   * is stored and before any commit is: the checkout fetches each chunk, verifies it once and
+   * writes file and store from the same buffer (StreamingRestorer), and a clone killed meanwhile
+   * holds no history yet, so a later fetch starts from it again. From a folder remote whose
+   * chunks are hard-linked, they are linked as usual and `write` finds them present.
+   */
+  readonly checkout?: { readonly commit: Oid; write(tree: Oid): Promise<void> };
 }
 
 /** An object named by a tree, with the repository path it was first met at. */
@@ -73,9 +82,15 @@ export async function fetchObjects(
   const run = new FetchRun(repo, remote, options);
   try {
     const rootTrees = await run.fetchHistory(tips);
-    await run.fetchContent(rootTrees);
+    const checkout = options.checkout;
+    const checkoutTree = checkout ? run.rootTree(checkout.commit) : undefined;
+    // The checked-out commit's content first, so the chunks noted then are exactly its files'.
+    if (checkoutTree && run.streamsChunks()) await run.fetchContent([checkoutTree], run.deferred);
+    await run.fetchContent(rootTrees, run.chunks);
     await run.fetchChunks();
-    await run.storeParked();
+    await run.storeContent();
+    if (checkoutTree) await checkout!.write(checkoutTree);
+    await run.storeHistory();
     return run.stats;
   } finally {
     await run.parked.clear();
@@ -88,8 +103,12 @@ class FetchRun {
   private readonly window: ParkingWindow;
   private held = 0;
   private readonly seen = new Set<Oid>();
-  /** The chunks the chosen files need, with their sizes: the total a progress bar shows. */
-  private readonly chunks = new Map<Oid, number>();
+  /** The chunks the chosen files need, with their sizes (the total a progress bar shows); those left to the checkout (FetchOptions.checkout). */
+  readonly chunks = new Map<Oid, number>();
+  readonly deferred = new Map<Oid, number>();
+  private readonly rootOf = new Map<Oid, Oid>();
+  private readonly visitedTrees = new Set<Oid>();
+  private readonly visitedManifests = new Set<Oid>();
   /** Fetched this run, in the order met: manifests, trees (level by level), then history. */
   private readonly manifests: Oid[] = [];
   private readonly trees: Oid[] = [];
@@ -128,6 +147,7 @@ class FetchRun {
           return;
         }
         const commit = decodeOrCorrupt(oid, 'commit', () => decodeCommit(plain));
+        this.rootOf.set(oid, commit.tree);
         this.historyDeps.set(oid, commit.parents);
         rootTrees.push(commit.tree);
         frontier.push(...commit.parents);
@@ -136,10 +156,24 @@ class FetchRun {
     return rootTrees;
   }
 
-  /** Trees and manifests the local store lacks, level by level; notes the chunks the chosen files need. */
-  async fetchContent(rootTrees: readonly Oid[]): Promise<void> {
-    const visitedTrees = new Set<Oid>();
-    const visitedManifests = new Set<Oid>();
+  /** The root tree of a commit this run fetched. */
+  rootTree(commit: Oid): Oid | undefined {
+    return this.rootOf.get(commit);
+  }
+
+  /** Whether chunks arrive as bytes (so a checkout can take them), not hard-linked. */
+  streamsChunks(): boolean {
+    const copy: CopyOptions =
+      this.options.hardlinks === undefined ? {} : { hardlinks: this.options.hardlinks };
+    return !canAdopt(this.remote, this.repo.store, copy);
+  }
+
+  /**
+   * Trees and manifests the local store lacks, level by level; notes the chunks the chosen files
+   * need in `chunks`. Trees and manifests met by an earlier call are not walked again.
+   */
+  async fetchContent(rootTrees: readonly Oid[], chunks: Map<Oid, number>): Promise<void> {
+    const { visitedTrees, visitedManifests } = this;
     let level: PathedOid[] = rootTrees.map((oid) => ({ oid, path: '' }));
     while (level.length > 0) {
       const folders: PathedOid[] = [];
@@ -164,7 +198,7 @@ class FetchRun {
       const present = await this.fetchAbsent('manifest', manifests, (file, plain) => {
         const manifest = decodeOrCorrupt(file.oid, 'manifest', () => decodeManifest(plain));
         this.manifests.push(file.oid);
-        if (this.wanted(file.path)) for (const c of manifest.chunks) this.chunks.set(c.oid, c.size);
+        if (this.wanted(file.path)) for (const c of manifest.chunks) chunks.set(c.oid, c.size);
       });
       // A sparse clone may hold the manifest but not yet the chunks of a newly included file.
       if (this.options.include)
@@ -173,7 +207,7 @@ class FetchRun {
           TRANSFER_CONCURRENCY,
           async (file) => {
             for (const c of (await this.repo.odb.readManifest(file.oid)).chunks)
-              this.chunks.set(c.oid, c.size);
+              chunks.set(c.oid, c.size);
           },
         );
       level = folders;
@@ -188,7 +222,11 @@ class FetchRun {
     const local = this.repo.store;
     const missing = await skipExpired(
       this.remote,
-      await missingOn(local, 'chunk', this.chunks.keys()),
+      await missingOn(
+        local,
+        'chunk',
+        [...this.chunks.keys()].filter((oid) => !this.deferred.has(oid)),
+      ),
     );
     const copy: CopyOptions =
       this.options.hardlinks === undefined ? {} : { hardlinks: this.options.hardlinks };
@@ -215,11 +253,15 @@ class FetchRun {
     }
   }
 
-  /** Every parked object into the store, each after what it points to: manifests, trees, history. */
-  async storeParked(): Promise<void> {
+  /** Every parked manifest and tree into the store, each after what it points to. */
+  async storeContent(): Promise<void> {
     await this.storeInOrder(this.manifests, new Map());
     // Deepest levels first: a tree's folders are almost always stored by the time it is reached.
     await this.storeInOrder([...this.trees].reverse(), this.treeDeps);
+  }
+
+  /** Then the parked commits and tags, oldest first. */
+  async storeHistory(): Promise<void> {
     await this.storeInOrder([...this.history].reverse(), this.historyDeps);
   }
 

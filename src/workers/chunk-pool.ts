@@ -38,6 +38,16 @@ export type ChunkJob =
       readonly previous?: readonly ManifestChunk[];
     }
   | {
+      readonly type: 'adoptInto';
+      readonly id: number;
+      readonly oid: Oid;
+      readonly data: ArrayBuffer;
+      readonly length: number;
+      readonly fd: number;
+      readonly position: number;
+      readonly size: number;
+    }
+  | {
       readonly type: 'adopt';
       readonly id: number;
       readonly oid: Oid;
@@ -201,6 +211,28 @@ export class ChunkWorkerPool {
       (id) => ({ type: 'adopt', id, oid, data, length: stored.length }),
       [data],
       stored.length,
+    );
+    return reply.bytes!;
+  }
+
+  /**
+   * A fetched chunk verified once on a worker, then written both into the open file `fd` at
+   * `position` and into the local store (LocalChunks.adoptInto). The buffer's memory is handed
+   * over; the caller keeps `fd` open until this settles. Rejects with ObjectCorruptError naming
+   * the chunk; nothing unverified is written anywhere.
+   */
+  async adoptInto(
+    oid: Oid,
+    stored: Buffer,
+    fd: number,
+    position: number,
+    size: number,
+  ): Promise<number> {
+    const data = ownedArrayBuffer(stored);
+    const reply = await this.submit(
+      (id) => ({ type: 'adoptInto', id, oid, data, length: stored.length, fd, position, size }),
+      [data],
+      size,
     );
     return reply.bytes!;
   }

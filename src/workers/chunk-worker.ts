@@ -48,6 +48,18 @@ port.on('message', (job: ChunkJob) => {
         ok: true,
         bytes: chunks.adopt(job.oid, Buffer.from(job.data, 0, job.length)),
       };
+    } else if (job.type === 'adoptInto') {
+      reply = {
+        id: job.id,
+        ok: true,
+        bytes: chunks.adoptInto(
+          job.oid,
+          Buffer.from(job.data, 0, job.length),
+          job.fd,
+          job.position,
+          job.size,
+        ),
+      };
     } else if (job.type === 'ingest') {
       const file = chunks.ingestFile(
         job.absPath,
@@ -70,7 +82,8 @@ port.on('message', (job: ChunkJob) => {
     reply = { id: job.id, ok: false, failure: describe(err) };
   }
   port.postMessage(reply);
-  if (job.type !== 'ingest') collectNow(job.type === 'restore' ? job.size : job.length);
+  if (job.type !== 'ingest')
+    collectNow(job.type === 'restore' || job.type === 'adoptInto' ? job.size : job.length);
 });
 
 function collectNow(bytes: number): void {

@@ -110,6 +110,27 @@ export class LocalChunks {
     return size;
   }
 
+  /**
+   * A chunk fetched from a remote, as stored, verified once and used twice: its plaintext written
+   * into the open file `fd` at `position` (a checkout writing a new working tree) and its stored
+   * bytes into the store, with no read back. Throws ObjectCorruptError naming the chunk, before
+   * either write. Consumes `stored`. Returns the chunk's plaintext size.
+   */
+  adoptInto(oid: Oid, stored: Buffer, fd: number, position: number, expectedSize: number): number {
+    const plain = this.sealing.openSync('chunk', oid, stored);
+    try {
+      const size = plain.reduce((sum, piece) => sum + piece.length, 0);
+      if (size !== expectedSize)
+        throw new ObjectCorruptError(oid, `is ${size} bytes, its manifest says ${expectedSize}`);
+      writeAllAt(fd, plain, position);
+      this.objects.putPartsSync(chunkKey(oid), [stored]);
+      return size;
+    } finally {
+      for (const piece of plain) if (piece.buffer !== stored.buffer) this.releaseDecoded(piece);
+      release(stored);
+    }
+  }
+
   /** Reused for every object read: a fresh MiB per chunk would only grow this thread's heap. */
   private scratch = Buffer.alloc(0);
 

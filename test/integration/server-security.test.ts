@@ -739,3 +739,48 @@ describe('mediagit server: rate limiting', () => {
     assert.equal((await http(`${server.url}/r/refs`, { token: polite })).status, 200);
   });
 });
+
+describe('mediagit server: content transfers and the rate limit', () => {
+  let server: TestServer;
+  before(async () => {
+    // One token every 1000 s: whatever the bucket holds during the test is what the burst left.
+    server = await startTestServer({
+      config: '[server]\nrate_limit_rps = 0.001\nrate_limit_burst = 20\n',
+    });
+  });
+  after(() => server.close());
+
+  test('chunk transfers count only when they fail: many good ones pass, garbage empties the bucket', async () => {
+    const token = await server.token('*', 'write', 'mover');
+    const base = `${server.url}/transfers`;
+    await describeRepository(base, token);
+    // Twice the burst of chunk uploads, and as many reads: none refused.
+    const chunks = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => storedObject('chunk', randomBytes(100 + i))),
+    );
+    const puts = await Promise.all(
+      chunks.map((c) => http(`${base}/chunks/${c.oid}`, { method: 'PUT', token, body: c.stored })),
+    );
+    assert.deepEqual(new Set(puts.map((a) => a.status)), new Set([201]));
+    const gets = await Promise.all(chunks.map((c) => http(`${base}/chunks/${c.oid}`, { token })));
+    assert.deepEqual(new Set(gets.map((a) => a.status)), new Set([200]));
+    // Uploads that fail verification each take a token, until the bucket is empty…
+    const garbage = Array.from({ length: 30 }, () => ({
+      oid: randomBytes(32).toString('hex'),
+      body: randomBytes(64),
+    }));
+    const bad = await Promise.all(
+      garbage.map((g) => http(`${base}/chunks/${g.oid}`, { method: 'PUT', token, body: g.body })),
+    );
+    assert.ok(bad.every((a) => a.status === 422 || a.status === 400 || a.status === 429));
+    // …and then even a good transfer waits its turn.
+    const fresh = await storedObject('chunk', randomBytes(300));
+    const after = await http(`${base}/chunks/${fresh.oid}`, {
+      method: 'PUT',
+      token,
+      body: fresh.stored,
+    });
+    assert.equal(after.status, 429);
+    assert.match(after.headers.get('retry-after') ?? '', /^[1-9]\d*$/);
+  });
+});

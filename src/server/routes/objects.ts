@@ -130,6 +130,7 @@ function objectEndpoints(route: ObjectRoute): Endpoint[] {
       path: `/${route.segment}/:oid`,
       role: 'write',
       audit: 'put',
+      rateLimit: 'failure',
       async handle(ctx) {
         const key = keyOf(ctx);
         ctx.target = key;
@@ -150,6 +151,7 @@ function objectEndpoints(route: ObjectRoute): Endpoint[] {
       method: 'GET',
       path: `/${route.segment}/:oid`,
       role: 'read',
+      rateLimit: 'failure',
       async handle(ctx) {
         const key = keyOf(ctx);
         const data = await fetchStored(ctx, key);
@@ -244,6 +246,7 @@ const packUploadEndpoint: Endpoint = {
   path: '/objects/pack',
   role: 'write',
   audit: 'pack',
+  rateLimit: 'failure',
   async handle(ctx) {
     ctx.target = 'objects/pack';
     const options = await verifyOptions(ctx);
@@ -355,6 +358,7 @@ const fetchEndpoint: Endpoint = {
   method: 'POST',
   path: '/objects/fetch',
   role: 'read',
+  rateLimit: 'failure',
   async handle(ctx): Promise<EndpointResult> {
     const body = await readJsonObject(ctx);
     const want = body['want'];

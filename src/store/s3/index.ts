@@ -1,2 +1,7 @@
-export { S3Store, type S3StoreOptions, type S3StoreTestHooks } from './s3-store.js';
+export {
+  S3Store,
+  unsignedPayloadSafe,
+  type S3StoreOptions,
+  type S3StoreTestHooks,
+} from './s3-store.js';
 export { ConditionalWritesUnsupportedError, S3BucketNotFoundError, mapS3Error } from './errors.js';

@@ -40,6 +40,8 @@ type S3Module = typeof import('@aws-sdk/client-s3');
 type StorageModule = typeof import('@aws-sdk/lib-storage');
 
 const HAS_CONCURRENCY = 16;
+/** Up to this many keys, has() sends HEADs: a LIST would not take fewer requests. */
+const LIST_WORTH_KEYS = 2;
 /** Slack for LastModified's one-second resolution and clock differences between server nodes. */
 const CONFIRM_MARGIN_MS = 60_000;
 
@@ -194,6 +196,7 @@ export class S3Store implements Store {
           socketTimeout: this.readTimeoutMs,
         },
       });
+      if (unsignedPayloadSafe(o.endpoint)) signPayloadsUnsigned(client);
       return { s3, client };
     })().catch((err: unknown) => {
       this.loaded = undefined;
@@ -340,22 +343,95 @@ export class S3Store implements Store {
     }
   }
 
+  /**
+   * Existence by LIST where that takes fewer requests than a HEAD per key. The keys are sorted and
+   * cut into HAS_CONCURRENCY runs walked in parallel; each walk lists one page starting at its next
+   * unanswered key, and that page answers every key of the run it covers (S3 lists in key order).
+   * A page always answers at least the key it starts at, so this never sends more requests than
+   * HEADs would: a fresh remote answers a whole push in one request per run, a full bucket about
+   * one per run and page. Where a page answers only one key (a sparse query in a big bucket), the
+   * run goes on with HEADs, so listing never costs many pages of unrelated keys.
+   */
   async has(keys: readonly string[], options?: OperationOptions): Promise<boolean[]> {
     for (const key of keys) assertValidKey(key);
     const signal = options?.signal;
-    return mapLimit(keys, HAS_CONCURRENCY, async (key) => {
-      try {
-        await this.call('HeadObject', key, ({ s3, client }) =>
-          client.send(new s3.HeadObjectCommand({ Bucket: this.bucket, Key: this.full(key) }), {
-            abortSignal: signal,
-          }),
-        );
-        return true;
-      } catch (err) {
-        if (err instanceof NotFoundError) return false;
-        throw err;
+    const sorted = [...new Set(keys)].sort();
+    const found = new Set<string>();
+    if (sorted.length <= LIST_WORTH_KEYS) {
+      await mapLimit(sorted, HAS_CONCURRENCY, async (key) => {
+        if (await this.headExists(key, signal)) found.add(key);
+      });
+    } else {
+      const runs: string[][] = [];
+      const per = Math.ceil(sorted.length / HAS_CONCURRENCY);
+      for (let i = 0; i < sorted.length; i += per) runs.push(sorted.slice(i, i + per));
+      await Promise.all(runs.map((run) => this.probeRun(run, found, signal)));
+    }
+    return keys.map((key) => found.has(key));
+  }
+
+  private async headExists(key: string, signal: AbortSignal | undefined): Promise<boolean> {
+    try {
+      await this.call('HeadObject', key, ({ s3, client }) =>
+        client.send(new s3.HeadObjectCommand({ Bucket: this.bucket, Key: this.full(key) }), {
+          abortSignal: signal,
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (err instanceof NotFoundError) return false;
+      throw err;
+    }
+  }
+
+  /** One sorted run of has(): pages while they answer several keys each, HEADs after. */
+  private async probeRun(
+    run: readonly string[],
+    found: Set<string>,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    let i = 0;
+    let listing = true;
+    while (i < run.length) {
+      const first = run[i]!;
+      const slash = first.indexOf('/');
+      if (!listing || i === run.length - 1 || slash < 0) {
+        if (await this.headExists(first, signal)) found.add(first);
+        i++;
+        continue;
       }
-    });
+      const dir = first.slice(0, slash + 1);
+      const remaining = run.length - i;
+      const page = await this.call('ListObjectsV2', dir, ({ s3, client }) =>
+        client.send(
+          new s3.ListObjectsV2Command({
+            Bucket: this.bucket,
+            Prefix: this.full(dir),
+            // Just before `first`: a proper prefix of a key sorts before it.
+            StartAfter: this.full(first).slice(0, -1),
+            MaxKeys: Math.min(1000, Math.max(32, remaining * 8)),
+          }),
+          { abortSignal: signal },
+        ),
+      );
+      const listed = new Set<string>();
+      for (const obj of page.Contents ?? [])
+        if (obj.Key?.startsWith(this.prefix)) listed.add(obj.Key.slice(this.prefix.length));
+      const last = page.IsTruncated ? (page.Contents?.at(-1)?.Key ?? '') : null;
+      const start = i;
+      while (i < run.length) {
+        const key = run[i]!;
+        if (!key.startsWith(dir) || (last !== null && this.full(key) > last)) break;
+        if (listed.has(key)) found.add(key);
+        i++;
+      }
+      if (i === start) {
+        // Nothing answered (cannot happen with object names; kept so a stranger bucket still ends).
+        if (await this.headExists(first, signal)) found.add(first);
+        i++;
+      }
+      if (i - start < 2) listing = false;
+    }
   }
 
   async *list(prefix: string, options?: OperationOptions): AsyncIterable<ListedKey> {
@@ -747,4 +823,37 @@ async function mapLimit<T, R>(
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return results;
+}
+
+/**
+ * Whether request bodies may go unsigned (SigV4's `UNSIGNED-PAYLOAD`): when the transport already
+ * guards them, that is over TLS (AWS itself, any https endpoint) or on the loopback interface.
+ * Signing a body means hashing all of it before the request starts, a second SHA-256 of every
+ * chunk that mediagit already names by its hash and that every reader verifies anyway; refs and
+ * other small bodies are protected in transit by TLS. A plain-http endpoint elsewhere on the
+ * network keeps signed bodies, so nobody on the path can alter one unnoticed.
+ */
+export function unsignedPayloadSafe(endpoint: string | undefined): boolean {
+  if (endpoint === undefined) return true;
+  let url: URL;
+  try {
+    url = new URL(endpoint);
+  } catch {
+    return false;
+  }
+  if (url.protocol === 'https:') return true;
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/** Sets the payload hash every request is signed with to UNSIGNED-PAYLOAD (see unsignedPayloadSafe). */
+function signPayloadsUnsigned(client: S3Client): void {
+  client.middlewareStack.add(
+    (next) => async (args) => {
+      const request = args.request as { headers?: Record<string, string> };
+      if (request.headers) request.headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+      return next(args);
+    },
+    { step: 'build', name: 'mediagitUnsignedPayload' },
+  );
 }

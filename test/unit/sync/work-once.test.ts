@@ -5,19 +5,32 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, truncate } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { ObjectCorruptError } from '../../../src/errors/index.js';
 import type { Oid } from '../../../src/objects/index.js';
-import { silentProgress } from '../../../src/repo/index.js';
-import { LocalStore, chunkKey } from '../../../src/store/index.js';
+import {
+  STREAM_CONCURRENCY,
+  flattenTree,
+  moveWorktree,
+  silentProgress,
+} from '../../../src/repo/index.js';
+import {
+  ForwardingStore,
+  LocalStore,
+  chunkKey,
+  type Passage,
+  type Store,
+} from '../../../src/store/index.js';
 import { fetchObjects, push } from '../../../src/sync/index.js';
 import {
   MAIN,
   commitFiles,
   flipByte,
+  fsckFull,
   initRepo,
   storedChunks,
 } from '../../support/sync-fixtures.js';
@@ -80,4 +93,165 @@ test('push still refuses a chunk whose stored file is truncated below its envelo
   );
   assert.deepEqual(await remote.has([chunkKey(victim.oid)]), [false]);
   assert.equal(await remote.readRef(MAIN), null);
+});
+
+/** Counts chunk reads, and how many of `watched` files existed at each. */
+class ChunkReads extends ForwardingStore {
+  readonly counts = new Map<string, number>();
+  readonly filesDoneAtRead: number[] = [];
+
+  constructor(
+    inner: Store,
+    private readonly watched: readonly string[],
+  ) {
+    super(inner);
+  }
+
+  protected override pass<T>(passage: Passage<T>): Promise<T> {
+    if (passage.operation === 'get' && passage.target.startsWith('chunks/')) {
+      this.counts.set(passage.target, (this.counts.get(passage.target) ?? 0) + 1);
+      this.filesDoneAtRead.push(this.watched.filter((file) => existsSync(file)).length);
+    }
+    return passage.run();
+  }
+}
+
+test("clone's checkout fetches each chunk once, verified once, writing files while it downloads", async (t) => {
+  const root = await tempRoot(t);
+  const src = await initRepo(path.join(root, 'src'));
+  // More single-chunk files than the checkout writes at once, so some are fetched only after
+  // others are done; one big file of many chunks; and a copy of it (its chunks fetched once).
+  const files = new Map<string, Buffer>();
+  const small = STREAM_CONCURRENCY + 4;
+  for (let i = 0; i < small; i++)
+    files.set(`f/${String(i).padStart(2, '0')}.bin`, randomBytes(2000 + i));
+  const big = randomBytes(900_000);
+  files.set('big.bin', big);
+  files.set('copy/big.bin', big);
+  const tip = await commitFiles(src, [], files, 'one');
+  const remote = new LocalStore(path.join(root, 'remote'), { fsync: false });
+  await remote.initialize();
+  await push(src, remote, { oid: tip, ref: MAIN, force: false }, silentProgress);
+
+  const dst = await initRepo(path.join(root, 'dst'));
+  const watched = [...files.keys()].map((p) => dst.absPath(p));
+  const reads = new ChunkReads(remote, watched);
+  let fetchedBefore = -1;
+  let commitStoredBefore: boolean | undefined;
+  await fetchObjects(dst, reads, [tip], {
+    progress: silentProgress,
+    hardlinks: false,
+    checkout: {
+      commit: tip,
+      write: async (tree) => {
+        fetchedBefore = reads.counts.size;
+        commitStoredBefore = (await dst.odb.kindOf(tip)) !== null;
+        await dst.updateIndex(async (index) => {
+          await moveWorktree(dst, index, new Map(), await flattenTree(dst.odb, tree), {
+            force: true,
+            progress: silentProgress,
+            operation: 'checkout',
+            stream: { get: (oid) => reads.get(chunkKey(oid)) },
+          });
+        });
+      },
+    },
+  });
+  assert.equal(fetchedBefore, 0, 'the checked-out commit’s chunks are left to the checkout');
+  // A clone killed while it writes has no history yet: a later fetch starts over from the commit.
+  assert.equal(commitStoredBefore, false);
+  assert.notEqual(await dst.odb.kindOf(tip), null);
+  for (const [p, data] of files) assert.deepEqual(await readFile(dst.absPath(p)), data, p);
+  const remoteChunks = await storedChunks(remote.root);
+  assert.equal(reads.counts.size, remoteChunks.length);
+  assert.deepEqual(new Set(reads.counts.values()), new Set([1]), 'each chunk fetched once');
+  // Every chunk is in the store too, and verifies: the one buffer written twice was the verified one.
+  const report = await fsckFull(dst);
+  assert.ok(report.ok, JSON.stringify(report.problems));
+  assert.equal((await storedChunks(dst.store.root)).length, remoteChunks.length);
+  assert.ok(
+    Math.max(...reads.filesDoneAtRead) > 0,
+    'some chunks were fetched after files were already in place',
+  );
+});
+
+test("clone's streamed checkout refuses a chunk the remote answers wrongly, naming it", async (t) => {
+  const root = await tempRoot(t);
+  const src = await initRepo(path.join(root, 'src'));
+  const tip = await commitFiles(src, [], new Map([['a.bin', randomBytes(300_000)]]), 'one');
+  const remote = new LocalStore(path.join(root, 'remote'), { fsync: false });
+  await remote.initialize();
+  await push(src, remote, { oid: tip, ref: MAIN, force: false }, silentProgress);
+  const victim = (await storedChunks(remote.root))[0]!;
+  await flipByte(victim.file);
+
+  const dst = await initRepo(path.join(root, 'dst'));
+  await assert.rejects(
+    fetchObjects(dst, remote, [tip], {
+      progress: silentProgress,
+      hardlinks: false,
+      checkout: {
+        commit: tip,
+        write: (tree) =>
+          dst.updateIndex(async (index) => {
+            await moveWorktree(dst, index, new Map(), await flattenTree(dst.odb, tree), {
+              force: true,
+              progress: silentProgress,
+              operation: 'checkout',
+              stream: { get: (oid) => remote.get(chunkKey(oid)) },
+            });
+          }),
+      },
+    }),
+    corruptNaming(victim.oid),
+  );
+  assert.deepEqual(await dst.store.has([chunkKey(victim.oid)]), [false]);
+  assert.equal(existsSync(dst.absPath('a.bin')), false);
+  assert.equal(await dst.odb.kindOf(tip), null);
+});
+
+test('an untracked file already holding what a checkout would write is not in its way; a different one is', async (t) => {
+  const root = await tempRoot(t);
+  const src = await initRepo(path.join(root, 'src'));
+  const same = randomBytes(150_000);
+  const tip = await commitFiles(
+    src,
+    [],
+    new Map([
+      ['same.bin', same],
+      ['other.bin', randomBytes(1000)],
+    ]),
+    'one',
+  );
+  const remote = new LocalStore(path.join(root, 'remote'), { fsync: false });
+  await remote.initialize();
+  await push(src, remote, { oid: tip, ref: MAIN, force: false }, silentProgress);
+  const dst = await initRepo(path.join(root, 'dst'));
+  await fetchObjects(dst, remote, [tip], { progress: silentProgress, hardlinks: false });
+  await writeFile(dst.absPath('same.bin'), same);
+  await writeFile(dst.absPath('other.bin'), 'mine');
+  const checkout = (): Promise<void> =>
+    dst.updateIndex(async (index) => {
+      await moveWorktree(
+        dst,
+        index,
+        new Map(),
+        await flattenTree(dst.odb, (await dst.odb.readCommit(tip)).tree),
+        {
+          force: false,
+          progress: silentProgress,
+          operation: 'checkout',
+        },
+      );
+    });
+  await assert.rejects(checkout(), (err: Error & { code?: string }) => {
+    assert.equal(err.code, 'E_DIRTY_WORKTREE');
+    assert.match(err.message, /other\.bin/);
+    assert.doesNotMatch(err.message, /same\.bin/);
+    return true;
+  });
+  await rm(dst.absPath('other.bin'));
+  await checkout();
+  assert.deepEqual(await readFile(dst.absPath('same.bin')), same);
+  assert.equal((await dst.readIndex()).entries.size, 2);
 });

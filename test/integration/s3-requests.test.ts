@@ -1,0 +1,100 @@
+/**
+ * S3 at a native's request count, seen on the wire through a recording proxy in front of radosgw:
+ * existence asked by LIST where that takes fewer requests than one HEAD per key (never more), and
+ * the answers exactly what HEADs would say.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { S3Store } from '../../src/store/s3/index.js';
+import {
+  startRecordingProxy,
+  type RecordedRequest,
+  type RecordingProxy,
+} from '../support/recording-proxy.js';
+import { skipUnlessServer } from '../support/test-servers.js';
+
+const env = process.env;
+const ENDPOINT = env['MEDIAGIT_TEST_S3_ENDPOINT'] ?? '';
+const ACCESS_KEY = env['MEDIAGIT_TEST_S3_ACCESS_KEY'] ?? '';
+const SECRET_KEY = env['MEDIAGIT_TEST_S3_SECRET_KEY'] ?? '';
+const REGION = env['MEDIAGIT_TEST_S3_REGION'] ?? 'us-east-1';
+const BUCKET = `mg-requests-${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
+
+const chunk = (): string => `chunks/${randomBytes(32).toString('hex')}`;
+const isProbe = (r: RecordedRequest): boolean =>
+  r.method === 'HEAD' || (r.method === 'GET' && /list-type=2/.test(r.url));
+
+describe('S3 existence checks (radosgw)', { skip: skipUnlessServer('s3') }, () => {
+  let proxy: RecordingProxy;
+  let prefixes = 0;
+
+  before(async () => {
+    const admin = new S3Client({
+      endpoint: ENDPOINT,
+      region: REGION,
+      forcePathStyle: true,
+      credentials: { accessKeyId: ACCESS_KEY, secretAccessKey: SECRET_KEY },
+    });
+    await admin.send(new CreateBucketCommand({ Bucket: BUCKET }));
+    admin.destroy();
+    proxy = await startRecordingProxy({ target: ENDPOINT });
+  });
+  after(() => proxy?.close());
+
+  const store = (): S3Store =>
+    new S3Store({
+      bucket: BUCKET,
+      prefix: `p${++prefixes}`,
+      endpoint: proxy.url,
+      region: REGION,
+      access_key: ACCESS_KEY,
+      secret_key: SECRET_KEY,
+    });
+
+  async function probes(s: S3Store, keys: readonly string[]): Promise<[boolean[], number]> {
+    proxy.reset();
+    const answer = await s.has(keys);
+    return [answer, proxy.requests.filter(isProbe).length];
+  }
+
+  test('a push to a fresh remote: 200 keys answered in one request per parallel run, not 200 HEADs', async () => {
+    const s = store();
+    const present = Array.from({ length: 20 }, chunk);
+    await Promise.all(present.map((k) => s.put(k, Buffer.from(k))));
+    const absent = Array.from({ length: 180 }, chunk);
+    const keys = [...absent, ...present].sort(() => Math.random() - 0.5);
+    const [answer, requests] = await probes(s, keys);
+    assert.deepEqual(
+      answer,
+      keys.map((k) => present.includes(k)),
+    );
+    assert.ok(requests <= 16, `${requests} requests for ${keys.length} keys`);
+  });
+
+  test('a sparse question in a fuller bucket never takes more requests than HEADs', async () => {
+    const s = store();
+    const stored = Array.from({ length: 300 }, chunk);
+    for (let i = 0; i < stored.length; i += 50)
+      await Promise.all(stored.slice(i, i + 50).map((k) => s.put(k, Buffer.from('x'))));
+    for (const keys of [
+      [stored[3]!, chunk(), stored[250]!],
+      [...stored.slice(0, 40), chunk(), chunk()],
+      Array.from({ length: 10 }, chunk),
+    ]) {
+      const [answer, requests] = await probes(s, keys);
+      assert.deepEqual(
+        answer,
+        keys.map((k) => stored.includes(k)),
+      );
+      assert.ok(requests <= keys.length, `${requests} requests for ${keys.length} keys`);
+    }
+    // Objects under other prefixes of the bucket and other kinds do not confuse the answers.
+    const other = `objects/${randomBytes(32).toString('hex')}`;
+    await s.put(other, Buffer.from('o'));
+    const mixed = [other, ...stored.slice(100, 110), `objects/${randomBytes(32).toString('hex')}`];
+    const [answer] = await probes(s, mixed);
+    assert.deepEqual(answer, [true, ...Array<boolean>(10).fill(true), false]);
+  });
+});
