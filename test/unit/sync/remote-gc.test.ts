@@ -158,6 +158,33 @@ test("5 versions, --keep 'renders/**=2' --grace 0: exactly the chunks unique to 
         return true;
       });
   }
+
+  // A sparse clone that fetched no renders: the kept versions are merely not fetched (they come
+  // on demand), the expired ones are expired — two different answers, never confused.
+  const sparse = await clone({
+    url: path.join(root, 'remote'),
+    directory: path.join(root, 's'),
+    include: ['notes.txt'],
+  });
+  assert.equal(sparse.branch, 'main');
+  const lean = await Repository.open(path.join(root, 's'));
+  const source = installChunkSource(lean, root)!;
+  for (const [v, m] of manifests.entries()) {
+    const manifest = await lean.odb.readManifest(m);
+    const read = ensureManifestChunks(lean.odb, manifest, 'renders/shot.exr');
+    if (v < 3) await assert.rejects(read, ExpiredError);
+    else {
+      await read;
+      assert.equal(
+        Buffer.concat(
+          await Promise.all(manifest.chunks.map((c) => lean.odb.read('chunk', c.oid))),
+        ).equals(versions[v]!),
+        true,
+        `version ${v + 1} fetched on demand`,
+      );
+    }
+  }
+  assert.ok(source.stats.objects > 0, 'the kept versions came from the remote on demand');
 });
 
 test('grace period: what a sweep finds unreachable is only deleted by a sweep at least --grace later', async (t) => {
