@@ -1,5 +1,8 @@
 #!/usr/bin/env node
-// npm run bench [-- --profile small|full] [--repeat N] [--json] [--no-restic] [--no-encrypted] [--no-server]
+// npm run bench [-- --profile small|full] [--repeat N] [--json] [--no-restic] [--no-encrypted] [--no-server] [--no-network]
+//
+// With MEDIAGIT_TEST_S3_* set (eval "$(test/servers/radosgw.sh env)"), each round also moves v1
+// over S3: mediagit direct, mediagit server storing into S3, rclone and restic on the same bucket.
 //
 // Times mediagit on a generated media corpus (two versions of an asset project) beside the
 // machine's floors (cp -r, reading every file, openssl sha256) and restic on the same trees, all
@@ -266,9 +269,11 @@ function measureFloors() {
  * Push and clone through `mediagit server` on loopback (local-folder storage): the same v1 tree,
  * committed in a fresh repository, pushed over HTTP, then cloned into an empty folder.
  */
-async function runServer(v1, encrypted) {
+async function runServer(v1, encrypted, storageToml = null, label = '') {
   const { spawn } = await import('node:child_process');
-  const dataDir = fresh(path.join(work, encrypted ? 'server-data-enc' : 'server-data'));
+  const dataDir = fresh(
+    path.join(work, `${encrypted ? 'server-data-enc' : 'server-data'}${label}`),
+  );
   const secret = 'bench-secret-'.padEnd(48, 'x');
   const senv = {
     ...process.env,
@@ -278,7 +283,7 @@ async function runServer(v1, encrypted) {
   };
   writeFileSync(
     path.join(dataDir, 'mediagit.toml'),
-    `[storage]\nbackend = "local"\n\n[storage.local]\npath = "store"\n`,
+    storageToml ?? `[storage]\nbackend = "local"\n\n[storage.local]\npath = "store"\n`,
   );
   const child = spawn(
     process.execPath,
@@ -307,7 +312,7 @@ async function runServer(v1, encrypted) {
       { env: senv, encoding: 'utf8' },
     ).stdout.trim();
     const henv = { ...env, MEDIAGIT_TOKEN: token };
-    const repo = path.join(work, encrypted ? 'srv-repo-enc' : 'srv-repo');
+    const repo = path.join(work, `${encrypted ? 'srv-repo-enc' : 'srv-repo'}${label}`);
     copyTree(v1, repo);
     const run = (cwd, ...a) => measure(process.execPath, [cli, ...a], { cwd, env: henv });
     run(repo, 'init', '-q', ...(encrypted ? ['--encrypt'] : []));
@@ -316,7 +321,7 @@ async function runServer(v1, encrypted) {
     run(repo, 'commit', '-q', '-m', 'v1');
     run(repo, 'remote', 'add', 'origin', `${url}/bench`);
     const pushed = run(repo, 'push', '-q');
-    const target = path.join(work, encrypted ? 'srv-clone-enc' : 'srv-clone');
+    const target = path.join(work, `${encrypted ? 'srv-clone-enc' : 'srv-clone'}${label}`);
     rmSync(target, { recursive: true, force: true });
     const cloned = run(work, 'clone', '-q', `${url}/bench`, target);
     return {
@@ -330,12 +335,121 @@ async function runServer(v1, encrypted) {
 }
 
 /**
+ * The same v1 tree over S3 (radosgw or any endpoint in MEDIAGIT_TEST_S3_*, as the test servers
+ * print them): mediagit straight to the bucket, mediagit server storing into it, rclone copying
+ * the files up and down, and restic backing up to and restoring from a repository in the same
+ * bucket. Each contender in turn, within one round, so their ratios compare neighbours in time.
+ */
+async function runNetwork(v1, round) {
+  const e = process.env;
+  const endpoint = e.MEDIAGIT_TEST_S3_ENDPOINT;
+  const access = e.MEDIAGIT_TEST_S3_ACCESS_KEY ?? '';
+  const secret = e.MEDIAGIT_TEST_S3_SECRET_KEY ?? '';
+  const region = e.MEDIAGIT_TEST_S3_REGION ?? 'us-east-1';
+  const { S3Client, CreateBucketCommand } = await import('@aws-sdk/client-s3');
+  const admin = new S3Client({
+    endpoint,
+    region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: access, secretAccessKey: secret },
+  });
+  const bucket = `mediagit-bench-${Date.now().toString(36)}-${round}`;
+  await admin.send(new CreateBucketCommand({ Bucket: bucket }));
+  admin.destroy();
+  const out = {};
+  const opts = [
+    ['endpoint', endpoint],
+    ['access_key', access],
+    ['secret_key', secret],
+    ['region', region],
+    ['force_path_style', 'true'],
+  ].flatMap(([k, v]) => ['-o', `${k}=${v}`]);
+
+  // mediagit → S3 directly.
+  const repo = path.join(work, 'net-mg');
+  copyTree(v1, repo);
+  mg(repo, 'init', '-q');
+  mg(repo, 'add', '.');
+  mg(repo, 'commit', '-q', '-m', 'v1');
+  mg(repo, 'remote', 'add', 'origin', `s3://${bucket}/mediagit`, ...opts);
+  out.s3Push = mg(repo, 'push', '-q');
+  const cloneDir = path.join(work, 'net-mg-clone');
+  rmSync(cloneDir, { recursive: true, force: true });
+  out.s3Clone = mg(work, 'clone', '-q', `s3://${bucket}/mediagit`, cloneDir, ...opts);
+
+  // mediagit server storing into the same bucket.
+  const toml = [
+    '[storage]',
+    'backend = "s3"',
+    '[storage.s3]',
+    `bucket = "${bucket}"`,
+    'prefix = "server"',
+    `region = "${region}"`,
+    `endpoint = "${endpoint}"`,
+    'force_path_style = true',
+    `access_key = "${access}"`,
+    `secret_key = "${secret}"`,
+    '',
+  ].join('\n');
+  const viaServer = await runServer(v1, false, toml, '-s3');
+  out.serverS3Push = viaServer.push;
+  out.serverS3Clone = viaServer.clone;
+
+  // rclone: the files themselves, up and down (its defaults: 4 transfers, 8 checkers).
+  const rclone = which('rclone');
+  if (rclone) {
+    const renv = {
+      RCLONE_CONFIG_BENCH_TYPE: 's3',
+      RCLONE_CONFIG_BENCH_PROVIDER: 'Ceph',
+      RCLONE_CONFIG_BENCH_ENDPOINT: endpoint,
+      RCLONE_CONFIG_BENCH_ACCESS_KEY_ID: access,
+      RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY: secret,
+      RCLONE_CONFIG_BENCH_REGION: region,
+      // A CA bundle in the environment (for TLS elsewhere) makes rclone refuse a plain-http endpoint.
+      AWS_CA_BUNDLE: '',
+    };
+    out.rcloneUp = measure(rclone, ['copy', v1, `bench:${bucket}/rclone`], { env: renv });
+    const down = fresh(path.join(work, 'net-rclone-down'));
+    out.rcloneDown = measure(rclone, ['copy', `bench:${bucket}/rclone`, down], { env: renv });
+  }
+
+  // restic: a repository in the same bucket.
+  const restic = which('restic');
+  if (restic && !flag('--no-restic')) {
+    const renv = {
+      RESTIC_PASSWORD: PASS,
+      RESTIC_REPOSITORY: `s3:${endpoint}/${bucket}/restic`,
+      AWS_ACCESS_KEY_ID: access,
+      AWS_SECRET_ACCESS_KEY: secret,
+      AWS_DEFAULT_REGION: region,
+    };
+    const r = (...a) => measure(restic, ['--no-cache', '-q', ...a], { env: renv });
+    r('init');
+    const tree = path.join(work, 'net-restic-tree');
+    copyTree(v1, tree);
+    out.resticS3Backup = r('backup', '--host', 'bench', tree);
+    const target = fresh(path.join(work, 'net-restic-restore'));
+    out.resticS3Restore = r('restore', 'latest', '--target', target);
+  }
+  return out;
+}
+
+/**
  * Runs every scenario `repeat` times (plain, encrypted and restic in lockstep within a round) and
  * keeps each figure's median: on a shared VM one run's timings swing by a third with the page
  * cache's and the host's mood.
  */
 const repeat = Math.max(1, Number(opt('--repeat', '1')) || 1);
-const runs = { floors: [], plain: [], enc: [], server: [], serverEnc: [], restic: [] };
+const runs = {
+  floors: [],
+  plain: [],
+  enc: [],
+  server: [],
+  serverEnc: [],
+  restic: [],
+  network: [],
+};
+const withNetwork = Boolean(process.env.MEDIAGIT_TEST_S3_ENDPOINT) && !flag('--no-network');
 for (let round = 1; round <= repeat; round++) {
   const tag = repeat > 1 ? ` (round ${round} of ${repeat})` : '';
   log(`floors${tag}…`);
@@ -354,6 +468,12 @@ for (let round = 1; round <= repeat; round++) {
     log(`mediagit server (loopback)${tag}…`);
     runs.server.push(await runServer(v1, false));
     if (withEncrypted) runs.serverEnc.push(await runServer(v1, true));
+  }
+  if (withNetwork) {
+    log(
+      `over S3 (${process.env.MEDIAGIT_TEST_S3_ENDPOINT}): mediagit, mediagit server, rclone, restic${tag}…`,
+    );
+    runs.network.push(await runNetwork(v1, round));
   }
 }
 
@@ -456,6 +576,75 @@ if (server) {
 }
 row('status (clean)', 'plain', (r) => r.status, bytesV2, null);
 
+/**
+ * Transfers compared with what another tool takes for the same job in the same round: `top` and
+ * `bottom` pick a {secs} from one round's results (`bottom` may come from another scenario).
+ */
+const networkRows = [];
+const versus = (what, top, against, bottom) => {
+  const tops = runs.network.map((r, i) => top(r, i)?.secs).filter((x) => typeof x === 'number');
+  if (tops.length === 0) return;
+  const ratios = runs.network
+    .map((r, i) => {
+      const a = top(r, i)?.secs;
+      const b = bottom(r, i)?.secs;
+      return typeof a === 'number' && typeof b === 'number' && b > 0 ? a / b : null;
+    })
+    .filter((x) => x !== null)
+    .sort((a, b) => a - b);
+  networkRows.push({
+    what,
+    secs: medianOf(tops),
+    mbps: mb(bytesV1, medianOf(tops)),
+    against,
+    ratio: ratios.length ? medianOf(ratios) : null,
+    spread: ratios.length ? [ratios[0], ratios[ratios.length - 1]] : null,
+  });
+};
+if (runs.server.length > 0 && runs.restic.length > 0)
+  versus(
+    'clone from mediagit server (local storage)',
+    (_r, i) => runs.server[i]?.clone,
+    'restic restore (local repository)',
+    (_r, i) => runs.restic[i]?.restore,
+  );
+versus(
+  'push v1 → S3',
+  (r) => r.s3Push,
+  'rclone copy up',
+  (r) => r.rcloneUp,
+);
+versus(
+  'push v1 → S3',
+  (r) => r.s3Push,
+  'restic backup → S3',
+  (r) => r.resticS3Backup,
+);
+versus(
+  'clone from S3',
+  (r) => r.s3Clone,
+  'rclone copy down',
+  (r) => r.rcloneDown,
+);
+versus(
+  'clone from S3',
+  (r) => r.s3Clone,
+  'restic restore ← S3',
+  (r) => r.resticS3Restore,
+);
+versus(
+  'push v1 → server over S3',
+  (r) => r.serverS3Push,
+  'push v1 → S3 direct',
+  (r) => r.s3Push,
+);
+versus(
+  'clone from server over S3',
+  (r) => r.serverS3Clone,
+  'clone from S3 direct',
+  (r) => r.s3Clone,
+);
+
 const storage = {
   corpusV1: bytesV1,
   corpusV2: bytesV2,
@@ -479,7 +668,15 @@ const storage = {
 if (asJson) {
   console.log(
     JSON.stringify(
-      { profile, repeat, floors, rows, storage, coldUnlockSecs: enc?.coldUnlock ?? null },
+      {
+        profile,
+        repeat,
+        floors,
+        rows,
+        networkRows,
+        storage,
+        coldUnlockSecs: enc?.coldUnlock ?? null,
+      },
       null,
       2,
     ),
@@ -508,6 +705,17 @@ if (asJson) {
     console.log(
       `| ${r.what} | ${f(r.secs)} | ${f(r.mbps, 0)} | ${f(r.rssMiB, 0)} | ${f(r.vsCp)} | ${f(r.vsRead)} | ${f(r.vsSha256)} | ${f(r.resticSecs)} | ${f(r.vsRestic)} | ${f(r.encryptedSecs)} | ${f(r.encryptedRatio)} | ${f(r.encryptedRssMiB, 0)} |`,
     );
+  }
+  if (networkRows.length > 0) {
+    console.log(
+      `\nTransfers against other tools on v1${withNetwork ? ` (S3: ${process.env.MEDIAGIT_TEST_S3_ENDPOINT})` : ''}; ratio = median of the rounds' own, [min–max]:\n`,
+    );
+    console.log('| operation | time s | MB/s | against | ÷ it | spread |');
+    console.log('| --- | --- | --- | --- | --- | --- |');
+    for (const r of networkRows)
+      console.log(
+        `| ${r.what} | ${f(r.secs)} | ${f(r.mbps, 0)} | ${r.against} | ${f(r.ratio)} | ${r.spread ? `${f(r.spread[0])}–${f(r.spread[1])}` : '—'} |`,
+      );
   }
   const m = (b) => (b / 1e6).toFixed(1);
   console.log(
