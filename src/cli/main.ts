@@ -4,7 +4,7 @@ import type { CommandIo } from '../commands/context.js';
 import { registrations, type Registration } from '../commands/index.js';
 import { silentProgress, type ProgressSink } from '../repo/progress.js';
 import { reportError } from './errors.js';
-import { promptHidden, readPassphrase } from './passphrase.js';
+import { passphraseGiven, promptHidden, readPassphrase } from './passphrase.js';
 import { TerminalProgress } from './progress.js';
 import { packageVersion } from '../util/version.js';
 
@@ -39,6 +39,7 @@ function makeIo(cwd: string, showProgress: boolean, global: GlobalOptions): Comm
         passphraseFile: global.passphraseFile,
         newPassphraseFile: global.newPassphraseFile,
       }),
+    passphraseGiven: passphraseGiven({ cwd, passphraseFile: global.passphraseFile }),
     promptSecret: (question) => promptHidden(question),
     exit: (code) => process.exit(code),
   };

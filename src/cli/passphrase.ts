@@ -2,6 +2,15 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { InterruptedError, PassphraseError } from '../errors/index.js';
 
+/** unlock: an existing key; new: another key of a repository; first: a new repository's key. */
+export type PassphraseKind = 'unlock' | 'new' | 'first';
+
+/** True when the user named a passphrase (file or MEDIAGIT_PASSPHRASE): it is checked, not skipped. */
+export function passphraseGiven(sources: PassphraseSources): boolean {
+  const env = process.env.MEDIAGIT_PASSPHRASE;
+  return Boolean(sources.passphraseFile) || (env !== undefined && env !== '');
+}
+
 export interface PassphraseSources {
   cwd: string;
   passphraseFile?: string | undefined;
@@ -53,16 +62,19 @@ export function promptHidden(question: string): Promise<string> {
  * argument (visible in `ps` and shell history) and never echoed or logged.
  */
 export async function readPassphrase(
-  kind: 'unlock' | 'new',
+  kind: PassphraseKind,
   sources: PassphraseSources,
 ): Promise<string> {
-  if (kind === 'unlock') {
-    if (sources.passphraseFile) return fromFile(sources.passphraseFile, sources.cwd);
-    const env = process.env.MEDIAGIT_PASSPHRASE;
-    if (env !== undefined && env !== '') return env;
-  } else {
+  if (kind !== 'unlock') {
     if (sources.newPassphraseFile) return fromFile(sources.newPassphraseFile, sources.cwd);
     const env = process.env.MEDIAGIT_NEW_PASSPHRASE;
+    if (env !== undefined && env !== '') return env;
+  }
+  // A new repository's first passphrase may come from the one variable, as restic's init takes
+  // it; a second key (key add, passwd) may not, or it would silently repeat the first.
+  if (kind === 'unlock' || kind === 'first') {
+    if (sources.passphraseFile) return fromFile(sources.passphraseFile, sources.cwd);
+    const env = process.env.MEDIAGIT_PASSPHRASE;
     if (env !== undefined && env !== '') return env;
   }
   if (!process.stdin.isTTY) {
@@ -74,7 +86,9 @@ export async function readPassphrase(
         hint:
           kind === 'unlock'
             ? 'set MEDIAGIT_PASSPHRASE or pass --passphrase-file <path>'
-            : 'set MEDIAGIT_NEW_PASSPHRASE or pass --new-passphrase-file <path>',
+            : kind === 'first'
+              ? 'set MEDIAGIT_NEW_PASSPHRASE (or MEDIAGIT_PASSPHRASE) or pass --new-passphrase-file <path>'
+              : 'set MEDIAGIT_NEW_PASSPHRASE or pass --new-passphrase-file <path>',
       },
     );
   }

@@ -37,6 +37,7 @@ export async function runClone(
     hardlinks: options.hardlinks,
     cwd: io.cwd,
     passphrase: () => io.passphrase('unlock'),
+    ...(io.passphraseGiven ? { agent: false } : {}),
     progress: () => io.progress(),
     onOpened: (repo) => reportUnlock(io, repo),
     onInterrupted: (_signal, removing) => io.err(`clone interrupted; removing ${removing}`),

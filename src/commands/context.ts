@@ -17,9 +17,15 @@ export interface CommandIo {
   progress(): ProgressSink;
   /**
    * A passphrase from MEDIAGIT_PASSPHRASE, --passphrase-file, or a no-echo terminal prompt ('new'
-   * asks twice and reads MEDIAGIT_NEW_PASSPHRASE / --new-passphrase-file). Never from an argument.
+   * asks twice and reads MEDIAGIT_NEW_PASSPHRASE / --new-passphrase-file; 'first', a new
+   * repository's, falls back to the unlock sources). Never from an argument.
    */
-  passphrase(kind: 'unlock' | 'new'): Promise<string>;
+  passphrase(kind: 'unlock' | 'new' | 'first'): Promise<string>;
+  /**
+   * True when the user gave a passphrase explicitly (MEDIAGIT_PASSPHRASE, --passphrase-file): it
+   * is then checked, and a key cached in the agent does not stand in for it.
+   */
+  readonly passphraseGiven?: boolean;
   /** A secret typed at a no-echo terminal prompt (e.g. a server token); throws without a terminal. */
   promptSecret(question: string): Promise<string>;
   /**
@@ -31,7 +37,8 @@ export interface CommandIo {
 
 /**
  * Opens the repository around io.cwd; an encrypted one is unlocked by the key agent when it holds
- * the key, else with the passphrase. `agent: false` insists on the passphrase.
+ * the key, else with the passphrase. `agent: false`, or a passphrase the user gave, insists on
+ * the passphrase.
  */
 export async function openRepository(
   io: CommandIo,
@@ -39,6 +46,7 @@ export async function openRepository(
 ): Promise<Repository> {
   const repo = await Repository.discover(io.cwd, {
     passphrase: () => io.passphrase('unlock'),
+    ...(io.passphraseGiven ? { agent: false } : {}),
     ...options,
   });
   reportUnlock(io, repo);

@@ -41,7 +41,7 @@ export async function runInit(
   if (level !== undefined && (!Number.isInteger(level) || level < 0 || level > 22))
     throw new ConfigError('--compression-level must be 0..22');
   const { reinitialized } = await Repository.init(root, {
-    ...(options.encrypt ? { encryptWith: await io.passphrase('new') } : {}),
+    ...(options.encrypt ? { encryptWith: await io.passphrase('first') } : {}),
     chunking,
     ...(level === undefined ? {} : { compressionLevel: level }),
     ...(options.initialBranch ? { initialBranch: options.initialBranch } : {}),

@@ -47,6 +47,8 @@ export interface CloneRequest {
   hardlinks?: boolean | undefined;
   /** Unlocks an encrypted remote's key (asked only when it is encrypted). */
   passphrase?: PassphraseProvider;
+  /** false: unlock with the passphrase even when the key agent holds the key. */
+  agent?: boolean;
   /** For resolving a relative local URL and backend files. */
   cwd?: string;
   /** A fresh progress display per phase (fetch, then checkout). */
@@ -206,7 +208,10 @@ async function createRepository(
   plain.config.set(CONTENT_REMOTE_KEY, remote.name);
   await plain.config.save();
   // Opened again: with encryption enabled now, this one unlocks the key.
-  return Repository.open(target, request.passphrase ? { passphrase: request.passphrase } : {});
+  return Repository.open(target, {
+    ...(request.passphrase ? { passphrase: request.passphrase } : {}),
+    ...(request.agent === false ? { agent: false } : {}),
+  });
 }
 
 /** Writes a new working tree and index holding `tree`'s files. */

@@ -308,3 +308,47 @@ test('key cache and key forget have help with examples', async () => {
     assert.match(help.stdout, /Examples:\n {2}\$ mediagit key /);
   }
 });
+
+test('an explicit passphrase wins over a cached key: a wrong one is exit 14 for status and clone, the right one is checked', async () => {
+  const sb = await sandbox('agent-explicit');
+  const repo = await encryptedRepo(sb, 'repo');
+  await sb.cli(['key', 'cache'], repo, { pass: A });
+  const remote = path.join(sb.work, 'remote.mediagit');
+  await sb.cli(['remote', 'add', 'origin', remote], repo);
+  await sb.cli(['push', '-q', '--create'], repo);
+
+  assert.match((await sb.cli(['status'], repo)).stderr, /^unlocked via agent$/m);
+  assertNeedsPassphrase(
+    await sb.cli(['status'], repo, { pass: 'wrong', allowFail: true }),
+    'status with MEDIAGIT_PASSPHRASE=wrong',
+  );
+  const wrongFile = path.join(sb.work, 'wrong.txt');
+  await writeFile(wrongFile, 'wrong\n');
+  assertNeedsPassphrase(
+    await sb.cli(['--passphrase-file', wrongFile, 'status'], repo, { allowFail: true }),
+    'status with a wrong --passphrase-file',
+  );
+  assert.match((await sb.cli(['status'], repo, { pass: A })).stderr, /^unlocked via passphrase$/m);
+
+  const wrongClone = await sb.cli(['clone', '-q', remote, 'copy'], sb.work, {
+    pass: 'wrong',
+    allowFail: true,
+  });
+  assertNeedsPassphrase(wrongClone, 'clone with MEDIAGIT_PASSPHRASE=wrong');
+  const clone = await sb.cli(['clone', '-q', remote, 'copy'], sb.work);
+  assert.match(clone.stderr, /^unlocked via agent$/m);
+});
+
+test('init --encrypt takes MEDIAGIT_PASSPHRASE when MEDIAGIT_NEW_PASSPHRASE is unset', async () => {
+  const sb = await sandbox('init-one-variable');
+  const repo = path.join(sb.work, 'repo');
+  await sb.cli(['init', '-q', '--encrypt', repo], sb.work, { pass: B });
+  assert.match((await sb.cli(['status'], repo, { pass: B })).stderr, /^unlocked via passphrase$/m);
+  assertNeedsPassphrase(
+    await sb.cli(['status'], repo, { pass: C, allowFail: true }),
+    'another passphrase',
+  );
+  // A second key is never silently the first one again: key add still wants a new passphrase.
+  const add = await sb.cli(['key', 'add'], repo, { pass: B, allowFail: true });
+  assertNeedsPassphrase(add, 'key add without a new passphrase');
+});
