@@ -1,6 +1,6 @@
 import { UsageError } from '../errors/index.js';
 import { shortOid } from '../objects/index.js';
-import { readReflog, reflogRefFor } from '../repo/index.js';
+import { readReflog, reflogMessage, reflogRefFor } from '../repo/index.js';
 import { openRepository, type CommandIo } from './context.js';
 
 export async function runReflog(
@@ -21,7 +21,8 @@ export async function runReflog(
   // Entries print under the name as the user gave it, as git does (HEAD@{0}, main@{2}, stash@{0}).
   const label = ref === 'HEAD' ? 'HEAD' : ref === 'refs/stash' ? 'stash' : name;
   const entries = await readReflog(repo, ref);
-  entries.slice(0, max).forEach((e, n) => {
-    io.out(`${e.new ? shortOid(e.new) : '0000000'} ${label}@{${n}}: ${e.message}`);
-  });
+  for (const [n, e] of entries.slice(0, max).entries())
+    io.out(
+      `${e.new ? shortOid(e.new) : '0000000'} ${label}@{${n}}: ${await reflogMessage(repo, ref, e)}`,
+    );
 }

@@ -88,7 +88,10 @@ export async function appendReflog(
   message: string,
 ): Promise<void> {
   if (!keepsReflog(ref)) return;
-  const who = await mover(repo);
+  // An encrypted repository keeps authors and messages only inside its sealed commits: the log
+  // holds the move and its kind ("commit", "reset"), and readers take the rest from the commit.
+  const sealed = repo.encrypted;
+  const who = sealed ? { name: '-', email: '' } : await mover(repo);
   const now = new Date();
   const line = formatEntry({
     old,
@@ -96,7 +99,7 @@ export async function appendReflog(
     who: `${who.name} <${who.email}>`,
     time: Math.floor(now.getTime() / 1000),
     tz: tzText(-now.getTimezoneOffset()),
-    message,
+    message: sealed ? reflogAction(message) : message,
   });
   const path = logPath(repo, ref);
   await ensureDir(dirname(path));
@@ -112,6 +115,30 @@ export async function appendReflog(
   } finally {
     await lock.release();
   }
+}
+
+/** The kind of move a reflog message names, without the user's text after it ("commit: …"). */
+function reflogAction(message: string): string {
+  const colon = message.indexOf(':');
+  return colon === -1 ? message : message.slice(0, colon);
+}
+
+/**
+ * The message to show for an entry. In an encrypted repository the log holds only the kind of
+ * move, so the subject comes from the (sealed) commit the entry moved to, as stored elsewhere.
+ */
+export async function reflogMessage(
+  repo: Repository,
+  ref: string,
+  entry: ReflogEntry,
+): Promise<string> {
+  if (!repo.encrypted || entry.new === null) return entry.message;
+  const subject = await repo.odb
+    .readCommit(entry.new)
+    .then((c) => c.message.split('\n')[0] ?? '')
+    .catch(() => '');
+  if (ref === 'refs/stash') return subject || entry.message;
+  return subject ? `${entry.message}: ${subject}` : entry.message;
 }
 
 /** `ref`'s reflog, newest first (entry 0 is `ref@{0}`); empty when it has none. */

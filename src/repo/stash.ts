@@ -13,7 +13,13 @@ import { moveWorktree } from './checkout.js';
 import type { Conflict } from './index-file.js';
 import { threeWayMerge } from './merge.js';
 import { silentProgress, type ProgressSink } from './progress.js';
-import { appendReflog, readReflog, rewriteReflog, type ReflogEntry } from './reflog.js';
+import {
+  appendReflog,
+  readReflog,
+  reflogMessage,
+  rewriteReflog,
+  type ReflogEntry,
+} from './reflog.js';
 import type { Repository } from './repository.js';
 import { resetIndexTo } from './reset.js';
 import { stagePaths } from './stage.js';
@@ -34,9 +40,11 @@ export interface StashOptions {
 
 /** The stash list, newest first. */
 export async function listStashes(repo: Repository): Promise<StashEntry[]> {
-  return (await readReflog(repo, STASH_REF)).flatMap((e, n) =>
-    e.new ? [{ n, oid: e.new, message: e.message }] : [],
-  );
+  const entries = await readReflog(repo, STASH_REF);
+  const list: StashEntry[] = [];
+  for (const [n, e] of entries.entries())
+    if (e.new) list.push({ n, oid: e.new, message: await reflogMessage(repo, STASH_REF, e) });
+  return list;
 }
 
 async function stashAt(repo: Repository, n: number): Promise<StashEntry> {

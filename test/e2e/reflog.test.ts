@@ -108,3 +108,31 @@ test('checkout, merge and branch deletion are logged like git', async () => {
   const none = await runCli(['reflog', 'side'], { cwd: repo, allowFail: true });
   assert.notEqual(none.code, 0);
 });
+
+test('an encrypted repository keeps messages and identities out of its reflog, and shows them from the commits', async () => {
+  const repo = await tempDir('reflog-encrypted');
+  const secret = 'SUBJECT-THAT-MUST-STAY-SEALED';
+  const env = {
+    MEDIAGIT_NEW_PASSPHRASE: 'correct horse battery',
+    MEDIAGIT_PASSPHRASE: 'correct horse battery',
+    MEDIAGIT_AUTHOR_NAME: 'Ada Sealed',
+    MEDIAGIT_AUTHOR_EMAIL: 'ada@sealed.example',
+  };
+  await runCli(['init', '-q', '--encrypt'], { cwd: repo, env });
+  await writeFile(path.join(repo, 'notes.txt'), 'one\n');
+  await runCli(['add', '.'], { cwd: repo, env });
+  await runCli(['commit', '-q', '-m', `first ${secret}`], { cwd: repo, env });
+  await writeFile(path.join(repo, 'notes.txt'), 'two\n');
+  await runCli(['stash', 'push', '-m', `stashed ${secret}`], { cwd: repo, env });
+
+  for (const log of ['HEAD', 'refs/heads/main', 'refs/stash']) {
+    const text = await readFile(path.join(repo, '.mediagit', 'logs', ...log.split('/')), 'utf8');
+    assert.equal(text.includes(secret), false, `logs/${log} holds the subject`);
+    assert.equal(text.includes('Ada'), false, `logs/${log} holds the author`);
+    assert.equal(text.includes('sealed.example'), false, `logs/${log} holds the email`);
+  }
+  const shown = await runCli(['reflog'], { cwd: repo, env });
+  assert.match(shown.stdout, new RegExp(`HEAD@\\{0\\}: commit \\(initial\\): first ${secret}`));
+  const stashes = await runCli(['stash', 'list'], { cwd: repo, env });
+  assert.match(stashes.stdout, new RegExp(`stash@\\{0\\}: On main: stashed ${secret}`));
+});
