@@ -10,9 +10,11 @@ export function registerDiff(program: Command, ctx: Registration): void {
     .option('--cached', 'compare the index with HEAD (or a revision)')
     .option('--staged', 'same as --cached')
     .option('--stat', 'per-file summary with sizes')
-    .option('--name-status', 'changed paths with A/M/D')
+    .option('--name-status', 'changed paths with A/M/D (R<similarity> old new for a rename)')
     .option('--name-only', 'changed paths only')
     .option('--json', 'machine-readable output')
+    .option('--exit-code', 'exit 1 when there are differences, 0 when there are none')
+    .option('--quiet', 'print nothing; exit 1 when there are differences (implies --exit-code)')
     .addHelpText(
       'after',
       examples([

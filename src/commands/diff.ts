@@ -25,6 +25,9 @@ export interface DiffOptions {
   nameStatus?: boolean;
   nameOnly?: boolean;
   json?: boolean;
+  /** Exit 1 when there are differences, as git diff --exit-code (and --quiet, which prints nothing). */
+  exitCode?: boolean;
+  quiet?: boolean;
 }
 
 function filterMap(map: FileMap, specs: readonly string[]): FileMap {
@@ -141,6 +144,9 @@ export async function runDiff(
     throw new UsageError('diff takes at most two revisions', { hint: 'put paths after --' });
   }
   const changes = diffMaps(filterMap(before, specs), filterMap(after, specs));
+  if ((options.exitCode || options.quiet) && (changes.length > 0 || unmerged.length > 0))
+    process.exitCode = 1;
+  if (options.quiet) return;
   await printChanges(
     io,
     repo,

@@ -38,7 +38,12 @@ export async function runImportGitLfs(
         : `   ${shortOid(r.old)}..${shortOid(r.new)}  ${name}`,
     );
   }
-  if (result.lockable.length > 0) io.out(`lockable: ${result.lockable.join(' ')}`);
+  if (result.lockable.length > 0) {
+    io.out(`lockable (lock.lockable): ${result.lockable.join(' ')}`);
+    io.err(
+      "hint: lock.lockable is this repository's only; commit a .mediagitattributes with the same patterns to give every clone them",
+    );
+  }
   if (result.missing.length > 0)
     io.out(`${plural(result.missing.length, 'file')} kept as LFS pointers (content missing)`);
 }

@@ -13,6 +13,10 @@ export function registerLog(program: Command, ctx: Registration): void {
     .option('--oneline', 'one line per commit')
     .option('-n, --max-count <n>', 'show at most n commits')
     .option('--first-parent', 'follow only the first parent of merges')
+    .option(
+      '--follow',
+      "one file's history across renames (same or similar content under a new name)",
+    )
     .option('--json', 'print an array of commits as JSON')
     // Lets `-<n>` through as an argument, git's shorthand for -n <n>; log.ts rejects other unknowns.
     .allowUnknownOption()
@@ -23,6 +27,7 @@ export function registerLog(program: Command, ctx: Registration): void {
         'mediagit log --json main',
         'mediagit log --oneline main..feature',
         'mediagit log --oneline -- textures/hero.tif',
+        'mediagit log --oneline --follow -- textures/hero-final.tif',
       ]),
     )
     .action(async (revs: string[], options) =>

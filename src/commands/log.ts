@@ -1,6 +1,6 @@
 import { UsageError } from '../errors/index.js';
 import { shortOid, type Oid } from '../objects/index.js';
-import { mergeBase, resolveCommit, walkHistory } from '../repo/index.js';
+import { followHistory, mergeBase, resolveCommit, walkHistory } from '../repo/index.js';
 import { openRepository, pathspecs, type CommandIo } from './context.js';
 import { commitJson, decorations, gitDate } from './shared/commits.js';
 import { splitRevsAndPaths } from './shared/revisions.js';
@@ -10,6 +10,7 @@ export interface LogOptions {
   maxCount?: string;
   json?: boolean;
   firstParent?: boolean;
+  follow?: boolean;
 }
 
 export async function runLog(
@@ -74,11 +75,22 @@ export async function runLog(
   const json: object[] = [];
   let count = 0;
   const paths = split.paths.length > 0 ? pathspecs(repo, io, split.paths) : undefined;
-  for await (const { oid, commit } of walkHistory(repo, starts, {
-    firstParent: options.firstParent ?? false,
-    exclude,
-    ...(paths ? { paths } : {}),
-  })) {
+  if (options.follow && paths?.length !== 1)
+    throw new UsageError('--follow takes exactly one file', {
+      hint: 'mediagit log --follow -- <file>',
+    });
+  const walk =
+    options.follow && paths
+      ? followHistory(repo, starts, paths[0]!, {
+          firstParent: options.firstParent ?? false,
+          exclude,
+        })
+      : walkHistory(repo, starts, {
+          firstParent: options.firstParent ?? false,
+          exclude,
+          ...(paths ? { paths } : {}),
+        });
+  for await (const { oid, commit } of walk) {
     if (count++ >= limit) break;
     if (options.json) {
       json.push(commitJson(oid, commit));

@@ -27,3 +27,4 @@ export * from './reflog.js';
 export * from './replay.js';
 export * from './stash.js';
 export * from './bisect.js';
+export * from './renames.js';

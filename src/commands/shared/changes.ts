@@ -1,7 +1,13 @@
 /** How `diff` and `show` print a list of changed files. */
 import { UsageError } from '../../errors/index.js';
 import { shortOid, type Manifest, type Oid } from '../../objects/index.js';
-import type { Change, FileRecord, Repository } from '../../repo/index.js';
+import {
+  withRenames,
+  type Change,
+  type FileRecord,
+  type RenamedChange,
+  type Repository,
+} from '../../repo/index.js';
 import { formatBytes, plural, type CommandIo } from '../context.js';
 
 export type ChangeFormat = 'patch' | 'stat' | 'name-status' | 'name-only' | 'json';
@@ -37,7 +43,10 @@ async function storedManifest(repo: Repository, oid: Oid): Promise<Manifest | nu
 }
 
 /** "(1.2 MiB → 1.3 MiB; 2 of 9 chunks changed)": sizes, plus chunk reuse when the manifests are at hand. */
-async function sizeSummary(repo: Repository, change: Change): Promise<string> {
+async function sizeSummary(
+  repo: Repository,
+  change: Pick<Change, 'before' | 'after'>,
+): Promise<string> {
   const sizes = `${formatBytes(change.before?.size ?? 0)} → ${formatBytes(change.after?.size ?? 0)}`;
   const before = change.before ? await storedManifest(repo, change.before.oid) : null;
   const after = change.after ? await storedManifest(repo, change.after.oid) : null;
@@ -51,10 +60,15 @@ async function sizeSummary(repo: Repository, change: Change): Promise<string> {
   return only ? `(${sizes}; ${plural(only.chunks.length, 'chunk')})` : `(${sizes})`;
 }
 
-async function printPatch(io: CommandIo, repo: Repository, change: Change): Promise<void> {
+async function printPatch(io: CommandIo, repo: Repository, change: RenamedChange): Promise<void> {
   const { path, before, after } = change;
-  io.out(`diff --mediagit a/${path} b/${path}`);
-  if (!before && after) {
+  const from = change.from ?? path;
+  io.out(`diff --mediagit a/${from} b/${path}`);
+  if (change.status === 'R') {
+    io.out(`similarity index ${change.similarity}%\nrename from ${from}\nrename to ${path}`);
+    if (before && after && before.oid !== after.oid)
+      io.out(`index ${shortOid(before.oid)}..${shortOid(after.oid)} ${mode(after)}`);
+  } else if (!before && after) {
     io.out(`new file mode ${mode(after)}`);
     io.out(`index ${ZERO}..${shortOid(after.oid)}`);
   } else if (before && !after) {
@@ -68,21 +82,22 @@ async function printPatch(io: CommandIo, repo: Repository, change: Change): Prom
       );
   }
   if (before?.oid === after?.oid) return;
-  const a = before ? `a/${path}` : '/dev/null';
+  const a = before ? `a/${from}` : '/dev/null';
   const b = after ? `b/${path}` : '/dev/null';
   io.out(`Binary files ${a} and ${b} differ ${await sizeSummary(repo, change)}`);
 }
 
 /** git's --stat for binary files: " path | Bin 1234 -> 5678 bytes", aligned, then a summary line. */
-function printStat(io: CommandIo, changes: readonly Change[]): void {
+function printStat(io: CommandIo, changes: readonly RenamedChange[]): void {
   if (changes.length === 0) return;
-  const width = Math.max(...changes.map((c) => c.path.length));
+  const name = (c: RenamedChange): string => (c.from ? `${c.from} => ${c.path}` : c.path);
+  const width = Math.max(...changes.map((c) => name(c).length));
   for (const c of changes) {
     const detail =
       c.before?.oid === c.after?.oid
         ? '0'
         : `Bin ${c.before?.size ?? 0} -> ${c.after?.size ?? 0} bytes`;
-    io.out(` ${c.path.padEnd(width)} | ${detail}`);
+    io.out(` ${name(c).padEnd(width)} | ${detail}`);
   }
   io.out(` ${plural(changes.length, 'file')} changed`);
 }
@@ -115,21 +130,24 @@ export async function printChanges(
         io.out(path);
       return;
     case 'name-status': {
-      const status = new Map<string, string>(changes.map((c) => [c.path, c.status]));
+      // A rename is one line, as in git: R<similarity>, old path, new path.
+      const status = new Map<string, string>(
+        (await withRenames(repo, changes)).map((c) => [
+          c.path,
+          c.status === 'R' ? `R${String(c.similarity).padStart(3, '0')}\t${c.from}` : c.status,
+        ]),
+      );
       for (const path of unmerged) status.set(path, 'U');
-      for (const path of mergePaths(
-        changes.map((c) => c.path),
-        unmerged,
-      ))
+      for (const path of mergePaths([...status.keys()], unmerged))
         io.out(`${status.get(path)}\t${path}`);
       return;
     }
     case 'stat':
-      printStat(io, changes);
+      printStat(io, await withRenames(repo, changes));
       return;
     case 'patch':
       for (const path of unmerged) io.out(`* Unmerged path ${path}`);
-      for (const c of changes) await printPatch(io, repo, c);
+      for (const c of await withRenames(repo, changes)) await printPatch(io, repo, c);
       return;
   }
 }
