@@ -24,6 +24,7 @@ import { Authenticator } from './auth.js';
 import { closeIfUnread } from './body.js';
 import type { ServerConfig } from './config.js';
 import { ConnectedObjects } from './connected.js';
+import { RecentlyAbsent } from './recently-absent.js';
 import { RepositoryFacts, type Endpoint, type RequestContext, type Services } from './context.js';
 import { HttpError, badRequest, describeError, toHttpError } from './errors.js';
 import { Gate, routeLabel } from './gate.js';
@@ -120,6 +121,7 @@ function buildServices(config: ServerConfig, runtime: ServerRuntime): Parts {
     audit,
     repos: new RepositoryFacts(),
     connected: new ConnectedObjects(),
+    absent: new RecentlyAbsent(),
   };
   const authenticator = new Authenticator({
     jwtSecret: config.jwtSecret,

@@ -11,6 +11,7 @@ import type { AuditEventName, AuditLog } from './audit.js';
 import type { Identity, Role } from './auth.js';
 import type { BodySource } from './body.js';
 import type { ConnectedObjects } from './connected.js';
+import type { RecentlyAbsent } from './recently-absent.js';
 import type { ServerConfig } from './config.js';
 import { HttpError, badRequest } from './errors.js';
 import type { ServerMetrics } from './metrics.js';
@@ -24,6 +25,8 @@ export interface Services {
   readonly audit: AuditLog;
   readonly repos: RepositoryFacts;
   readonly connected: ConnectedObjects;
+  /** What the last existence checks found absent, sparing a look before the uploads that follow. */
+  readonly absent: RecentlyAbsent;
 }
 
 export interface RequestContext extends BodySource {

@@ -140,7 +140,10 @@ function objectEndpoints(route: ObjectRoute): Endpoint[] {
         ctx.services.metrics.bytesUploaded.inc(data.length);
         const verified = await verifyUpload(route.accepts, oid, data, options);
         const store = await ctx.store();
-        const [present = false] = await store.has([key], withSignal(ctx));
+        // A key the client's check just found absent needs no second look (recently-absent.ts).
+        const present = ctx.services.absent.take(ctx.repo, key)
+          ? false
+          : ((await store.has([key], withSignal(ctx)))[0] ?? false);
         if (!present) await requireChunks(ctx, store, [{ oid, verified }], new Set());
         const written = await storeVerified(ctx, store, key, data, verified, present);
         releaseMemory(data);
@@ -235,6 +238,7 @@ const checkEndpoint: Endpoint = {
       ...new Set([...chunks.map((o) => `chunks/${o}`), ...objects.map((o) => `objects/${o}`)]),
     ];
     const missing = await missingKeys(ctx, store, keys);
+    ctx.services.absent.note(ctx.repo, missing);
     const absent = (prefix: string, oids: string[]): string[] =>
       [...new Set(oids)].filter((o) => missing.has(`${prefix}/${o}`));
     return json(200, { chunks: absent('chunks', chunks), objects: absent('objects', objects) });

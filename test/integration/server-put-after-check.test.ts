@@ -1,0 +1,109 @@
+/**
+ * mediagit server over S3 does not look before storing what the client's check just found
+ * absent: one S3 request per uploaded chunk instead of two (seen through a recording proxy in
+ * front of radosgw). A PUT the check did not vouch for, or a repeated one, still looks first.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  startRecordingProxy,
+  type RecordedRequest,
+  type RecordingProxy,
+} from '../support/recording-proxy.js';
+import {
+  describeRepository,
+  http,
+  startTestServer,
+  storedObject,
+  type TestServer,
+} from '../support/server-harness.js';
+import { skipUnlessServer } from '../support/test-servers.js';
+
+const env = process.env;
+const ENDPOINT = env['MEDIAGIT_TEST_S3_ENDPOINT'] ?? '';
+const ACCESS_KEY = env['MEDIAGIT_TEST_S3_ACCESS_KEY'] ?? '';
+const SECRET_KEY = env['MEDIAGIT_TEST_S3_SECRET_KEY'] ?? '';
+const REGION = env['MEDIAGIT_TEST_S3_REGION'] ?? 'us-east-1';
+const BUCKET = `mg-put-check-${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
+
+describe('mediagit server over S3: a PUT after the check', { skip: skipUnlessServer('s3') }, () => {
+  let proxy: RecordingProxy;
+  let server: TestServer;
+
+  before(async () => {
+    const admin = new S3Client({
+      endpoint: ENDPOINT,
+      region: REGION,
+      forcePathStyle: true,
+      credentials: { accessKeyId: ACCESS_KEY, secretAccessKey: SECRET_KEY },
+    });
+    await admin.send(new CreateBucketCommand({ Bucket: BUCKET }));
+    admin.destroy();
+    proxy = await startRecordingProxy({ target: ENDPOINT });
+    server = await startTestServer({
+      storage: {
+        url: `s3://${BUCKET}/srv`,
+        options: {
+          endpoint: proxy.url,
+          region: REGION,
+          access_key: ACCESS_KEY,
+          secret_key: SECRET_KEY,
+          force_path_style: true,
+        },
+      },
+    });
+  });
+  after(async () => {
+    await server?.close();
+    await proxy?.close();
+  });
+
+  const heads = (oid: string) => (r: RecordedRequest) =>
+    r.method === 'HEAD' && r.url.includes(`chunks/${oid}`);
+
+  test('checked-absent chunks are stored without a HEAD; unchecked and repeated PUTs still look', async () => {
+    const token = await server.token('*', 'write');
+    const base = `${server.url}/game`;
+    await describeRepository(base, token);
+    const chunks = await Promise.all(
+      Array.from({ length: 5 }, (_, i) => storedObject('chunk', randomBytes(1000 + i))),
+    );
+    const check = await http(`${base}/chunks/check`, {
+      method: 'POST',
+      token,
+      json: { chunks: chunks.map((c) => c.oid) },
+    });
+    assert.equal(check.status, 200);
+    assert.equal((check.json?.['chunks'] as string[]).length, 5);
+
+    proxy.reset();
+    for (const c of chunks) {
+      const put = await http(`${base}/chunks/${c.oid}`, { method: 'PUT', token, body: c.stored });
+      assert.equal(put.status, 201);
+    }
+    for (const c of chunks) assert.equal(proxy.requests.filter(heads(c.oid)).length, 0, c.oid);
+
+    // Again: the check's answer was used up, so the server looks, finds it, and says so.
+    const again = await http(`${base}/chunks/${chunks[0]!.oid}`, {
+      method: 'PUT',
+      token,
+      body: chunks[0]!.stored,
+    });
+    assert.equal(again.status, 200);
+    assert.equal(proxy.requests.filter(heads(chunks[0]!.oid)).length, 1);
+
+    // Never checked: looked for first.
+    const fresh = await storedObject('chunk', randomBytes(2000));
+    const put = await http(`${base}/chunks/${fresh.oid}`, {
+      method: 'PUT',
+      token,
+      body: fresh.stored,
+    });
+    assert.equal(put.status, 201);
+    assert.equal(proxy.requests.filter(heads(fresh.oid)).length, 1);
+    const got = await http(`${base}/chunks/${chunks[3]!.oid}`, { token });
+    assert.deepEqual(got.body, chunks[3]!.stored);
+  });
+});
