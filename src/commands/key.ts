@@ -9,7 +9,7 @@ import {
   forgetAllKeys,
   forgetKeys,
 } from '../agent/index.js';
-import { addKey, keyFileHashes, listKeys, removeKey } from '../crypto/index.js';
+import { addKey, inspectKeyFiles, keyFileHashes, listKeys, removeKey } from '../crypto/index.js';
 import { UsageError } from '../errors/index.js';
 import { Repository } from '../repo/index.js';
 import { openRepository, plural, type CommandIo } from './context.js';
@@ -52,6 +52,9 @@ export async function runKeyList(io: CommandIo, options: { json?: boolean }): Pr
       `${k.id === keyId ? '*' : ' '} ${k.id}  ${k.created}  argon2id m=${k.kdf.memoryKiB}KiB t=${k.kdf.iterations} p=${k.kdf.parallelism}${k.label ? `  ${k.label}` : ''}`,
     );
   }
+  // Key files an unlock never tries (a decoy, a damaged file): shown so they can be removed.
+  for (const r of (await inspectKeyFiles(repo.store)).refused)
+    io.out(`! ${r.key.slice('keys/'.length)}  refused: ${r.reason}`);
 }
 
 export async function runKeyAdd(io: CommandIo, options: { label?: string }): Promise<void> {
