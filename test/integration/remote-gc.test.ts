@@ -7,6 +7,7 @@
  * version exits 18 with the documented message. Backends whose server is not running are skipped.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -16,7 +17,7 @@ import { Repository } from '../../src/repo/index.js';
 import { HttpStore } from '../../src/store/http/index.js';
 import { openStore, type Store, type StoreOptions } from '../../src/store/index.js';
 import { clone, type RemoteGcReport } from '../../src/sync/index.js';
-import { runCli, tempDir } from '../support/cli.js';
+import { CLI_PATH, cliEnv, runCli, tempDir } from '../support/cli.js';
 import { raceRounds } from '../support/gc-race.js';
 import { startTestServer, http, type TestServer } from '../support/server-harness.js';
 import { SMALL_CHUNK_ARGS } from '../support/sync-fixtures.js';
@@ -339,6 +340,80 @@ describe('gc race on S3 (radosgw)', { skip: skipUnlessServer('s3') }, () => {
         await clone({ url, directory: dir, branch, options: s3Options() });
         assert.deepEqual(await readFile(path.join(dir, tip.file)), tip.data, branch);
       }
+    },
+  );
+
+  test(
+    'SIGKILL of the sweeper while it deletes from S3, 4 times: nothing reachable is lost, a re-run converges',
+    { timeout: 600_000 },
+    async (t) => {
+      const { url, store } = await bucketRemote('sigkill');
+      t.after(() => store.close());
+      const options = s3Options();
+      const work = await tempDir('gc-sigkill-s3');
+      const repo = path.join(work, 'artist');
+      await mkdir(path.join(repo, 'renders'), { recursive: true });
+      await runCli(['init', '-q', '--chunk-min', '2K', '--chunk-avg', '8K', '--chunk-max', '32K'], {
+        cwd: repo,
+      });
+      const shared = randomBytes(200_000);
+      const versions: Buffer[] = [];
+      for (let v = 1; v <= 5; v++) {
+        versions.push(Buffer.concat([shared, randomBytes(800_000)]));
+        await writeFile(path.join(repo, 'renders', 'shot.exr'), versions[v - 1]!);
+        await runCli(['add', '.'], { cwd: repo });
+        await runCli(['commit', '-q', '-m', `v${v}`], { cwd: repo });
+      }
+      await runCli(['remote', 'add', 'origin', url, ...optionArgs(options)], { cwd: repo });
+      await runCli(['push', '-q'], { cwd: repo });
+      const chunks = await versionChunks(repo, 'renders/shot.exr');
+      const kept = new Set([...chunks[3]!, ...chunks[4]!]);
+      const expected = new Set<string>();
+      for (const set of chunks.slice(0, 3)) for (const k of set) if (!kept.has(k)) expected.add(k);
+      const before = await remoteKeys(store);
+      const gc = ['gc', '--remote', 'origin', '--keep', 'renders/**=2', '--grace', '0'];
+      const outcomes: string[] = [];
+      for (let round = 0; round < 4; round++) {
+        const left = [...expected].filter((k) => before.has(k));
+        const child = spawn(process.execPath, [CLI_PATH, ...gc, '--lease', '2s'], {
+          cwd: repo,
+          env: cliEnv(),
+          stdio: 'ignore',
+        });
+        const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+        // Deleting once any of a sample of the expired chunks is gone; then a random moment later.
+        const sample = left.slice(0, 16);
+        const present = async (): Promise<number> =>
+          (await store.has(sample)).filter(Boolean).length;
+        const start = await present();
+        while (child.exitCode === null && (await present()) === start)
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        await new Promise((resolve) => setTimeout(resolve, Math.floor(Math.random() * 400)));
+        const killed = child.exitCode === null;
+        child.kill('SIGKILL');
+        await exited;
+        const now = await remoteKeys(store);
+        const gone = [...expected].filter((k) => !now.has(k)).length;
+        outcomes.push(`${killed ? 'killed' : 'finished'} with ${gone}/${expected.size} deleted`);
+        for (const k of before.keys()) if (!expected.has(k)) assert.ok(now.has(k), `${k} kept`);
+        const fsck = await runCli(['fsck', '--remote', 'origin', '--full'], {
+          cwd: repo,
+          allowFail: true,
+        });
+        assert.equal(fsck.code, 0, fsck.stdout + fsck.stderr);
+        if (gone === expected.size) break;
+        await new Promise((resolve) => setTimeout(resolve, 2100));
+      }
+      t.diagnostic(`S3 sweeper kills: ${outcomes.join('; ')}`);
+      await runCli([...gc, '--lease', '2s'], { cwd: repo });
+      const after = await remoteKeys(store);
+      assert.deepEqual(
+        new Set(after.keys()),
+        new Set([...before.keys()].filter((k) => !expected.has(k))),
+      );
+      const dir = path.join(work, 'clone');
+      await runCli(['clone', '-q', url, dir, ...optionArgs(options)], { cwd: work });
+      assert.deepEqual(await readFile(path.join(dir, 'renders', 'shot.exr')), versions[4]);
     },
   );
 
