@@ -13,7 +13,12 @@ import {
   StoreFullError,
   StoreUnavailableError,
 } from '../../errors/index.js';
-import { classifyFailure, networkCodeOf, parseRetryAfter } from '../remote-service/failure.js';
+import {
+  classifyFailure,
+  networkCodeOf,
+  parseRetryAfter,
+  redactSecrets,
+} from '../remote-service/failure.js';
 
 /** A body over the server's limit (413). Not retried: the same body will be refused again. */
 export class PayloadTooLargeError extends MediagitError {
@@ -61,8 +66,7 @@ export { parseRetryAfter };
  * the token into a terminal or a CI log through us.
  */
 export function sanitize(text: string, secrets: readonly string[]): string {
-  let out = text;
-  for (const secret of secrets) if (secret.length >= 4) out = out.split(secret).join('***');
+  let out = redactSecrets(text, secrets);
   // eslint-disable-next-line no-control-regex
   out = out.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
   return out.length > 300 ? `${out.slice(0, 297)}...` : out;

@@ -256,11 +256,32 @@ export function parseRetryAfter(
   return Math.max(0, at - now);
 }
 
+/** Secrets at least this long are replaced wherever they appear: no word holds one by chance. */
+const REDACT_ANYWHERE = 12;
+/** Shorter ones (down to this length) only where they stand whole; shorter still, never. */
+const REDACT_WHOLE = 4;
+
+/**
+ * Every secret we hold replaced, without garbling the text around it: a long secret wherever it
+ * appears, a short one only as a whole token (not inside a longer word, so a four-letter value
+ * never turns "bucket" into "b***t"), and one of a character or two not at all — it would match
+ * everywhere and hide nothing.
+ */
+export function redactSecrets(text: string, secrets: readonly string[]): string {
+  let out = text;
+  for (const secret of secrets) {
+    if (secret.length >= REDACT_ANYWHERE) out = out.split(secret).join('***');
+    else if (secret.length >= REDACT_WHOLE) {
+      const escaped = secret.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      out = out.replace(new RegExp(`(?<![A-Za-z0-9])${escaped}(?![A-Za-z0-9])`, 'g'), '***');
+    }
+  }
+  return out;
+}
+
 /** Every secret we hold replaced, so a server or SDK that echoes one cannot get it into a log. */
 export function scrub(text: string, secrets: readonly string[] = []): string {
-  let out = text;
-  for (const secret of secrets) if (secret.length >= 4) out = out.split(secret).join('***');
-  return out.replace(/(sig=)[^&\s]+/gi, '$1***');
+  return redactSecrets(text, secrets).replace(/(sig=)[^&\s]+/gi, '$1***');
 }
 
 /** How one backend names things in messages. */

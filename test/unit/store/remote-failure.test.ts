@@ -19,9 +19,11 @@ import {
   networkCodeOf,
   parseRetryAfter,
   plainCause,
+  scrub,
   type FailureClass,
   type FailureFacts,
 } from '../../../src/store/remote-service/failure.js';
+import { sanitize } from '../../../src/store/http/errors.js';
 
 describe('classifyFailure', () => {
   const cases: [FailureFacts, FailureClass][] = [
@@ -119,6 +121,20 @@ describe('failureError', () => {
       const err = failureError({ status }, { ...ctx, retryAfterMs: 1500 }, new Error('c'));
       assert.ok(err instanceof StoreUnavailableError);
       assert.equal(err.retryAfterMs, 1500);
+    }
+  });
+
+  test('redaction never garbles text: short secrets only as whole tokens, tiny ones never, long ones anywhere', () => {
+    for (const redact of [scrub, sanitize]) {
+      const text = "bucket 'ucke-media' refused account ucke: bucket";
+      assert.equal(redact('no such bucket', ['b']), 'no such bucket');
+      assert.equal(redact('no such bucket', ['ucke']), 'no such bucket');
+      assert.equal(redact(text, ['ucke']), "bucket '***-media' refused account ***: bucket");
+      assert.equal(
+        redact('Authorization: SharedKey acct:abcdefghijklmnop==', ['abcdefghijklmnop']),
+        'Authorization: SharedKey acct:***==',
+      );
+      assert.equal(redact('token xAbcdefghijklmnopx', ['Abcdefghijklmnop']), 'token x***x');
     }
   });
 
