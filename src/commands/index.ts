@@ -34,6 +34,7 @@ import { registerLock } from './lock.command.js';
 import { registerServer } from './server.command.js';
 import { registerKey } from './key.command.js';
 import { registerConfig } from './config.command.js';
+import { registerCompletion } from './completion.command.js';
 
 export type { Registration } from './registration.js';
 
@@ -69,4 +70,5 @@ export const registrations: readonly ((program: Command, ctx: Registration) => v
   registerServer,
   registerKey,
   registerConfig,
+  registerCompletion,
 ];

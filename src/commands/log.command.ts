@@ -17,6 +17,14 @@ export function registerLog(program: Command, ctx: Registration): void {
       '--follow',
       "one file's history across renames (same or similar content under a new name)",
     )
+    .option(
+      '--pretty [format]',
+      'oneline, short, medium (default), full, fuller, or format:<template> as in git',
+    )
+    .option(
+      '--format <template>',
+      "git's placeholders: %H %h %T %P %p %s %b %B %an %ae %ad %aD %ar %at %aI %as (and %c… for the committer) %d %D %n %%",
+    )
     .option('--json', 'print an array of commits as JSON')
     // Lets `-<n>` through as an argument, git's shorthand for -n <n>; log.ts rejects other unknowns.
     .allowUnknownOption()
@@ -28,6 +36,7 @@ export function registerLog(program: Command, ctx: Registration): void {
         'mediagit log --oneline main..feature',
         'mediagit log --oneline -- textures/hero.tif',
         'mediagit log --oneline --follow -- textures/hero-final.tif',
+        "mediagit log --format='%h %an %ar %s' -5",
       ]),
     )
     .action(async (revs: string[], options) =>

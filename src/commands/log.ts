@@ -3,6 +3,7 @@ import { shortOid, type Oid } from '../objects/index.js';
 import { followHistory, mergeBase, resolveCommit, walkHistory } from '../repo/index.js';
 import { openRepository, pathspecs, type CommandIo } from './context.js';
 import { commitJson, decorations, gitDate } from './shared/commits.js';
+import { expand, namedLines, parsePretty } from './shared/pretty.js';
 import { splitRevsAndPaths } from './shared/revisions.js';
 
 export interface LogOptions {
@@ -11,6 +12,9 @@ export interface LogOptions {
   json?: boolean;
   firstParent?: boolean;
   follow?: boolean;
+  /** --pretty[=<format>] (true: medium) and --format=<template>. */
+  pretty?: string | boolean;
+  format?: string;
 }
 
 export async function runLog(
@@ -71,6 +75,14 @@ export async function runLog(
     }
     if (split.revs.length === 0) starts.push(head.oid);
   }
+  const pretty =
+    options.format !== undefined
+      ? parsePretty(options.format, true)
+      : typeof options.pretty === 'string'
+        ? parsePretty(options.pretty, false)
+        : options.pretty
+          ? parsePretty('medium', false)
+          : undefined;
   const decorate = options.json ? new Map<Oid, string[]>() : await decorations(repo);
   const json: object[] = [];
   let count = 0;
@@ -97,6 +109,16 @@ export async function runLog(
       continue;
     }
     const labels = decorate.get(oid);
+    if (pretty?.kind === 'format') {
+      io.out(expand(pretty.template, oid, commit, labels ?? []));
+      continue;
+    }
+    if (pretty?.kind === 'named') {
+      // git puts a blank line between entries of the multi-line formats, none after the last.
+      if (pretty.name !== 'oneline' && count > 1) io.out('');
+      for (const line of namedLines(pretty.name, oid, commit, labels ?? [])) io.out(line);
+      continue;
+    }
     const deco = labels ? ` (${labels.join(', ')})` : '';
     if (options.oneline) {
       io.out(`${shortOid(oid)}${deco} ${commit.message.split('\n')[0]}`);

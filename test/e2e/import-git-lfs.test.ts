@@ -289,3 +289,40 @@ test(
     assert.ok((await readFile(path.join(dst, 'audio/final-take.wav'))).equals(pointer));
   },
 );
+
+test(
+  'log --format and --pretty print what git log prints for the same commits',
+  { skip },
+  async () => {
+    const work = await tempDir('import-lfs-format');
+    const { src, git } = await makeSource(work);
+    const dst = path.join(work, 'hero');
+    await mg(work, 'import', 'git-lfs', '-q', src, dst);
+    // Object IDs differ by design; everything else a template can print must match git's.
+    const templates = [
+      '%an <%ae> %ad%n%s',
+      '%aD|%at|%aI|%as|%cn|%ce|%cd|%ct|%cI',
+      'subject: %s%nbody: %b%%',
+      '%s%x09%an',
+    ];
+    for (const template of templates) {
+      const theirs = git(['log', `--format=${template}`, 'main']).toString('utf8');
+      const ours = (await mg(dst, 'log', `--format=${template}`, 'main')).stdout;
+      assert.equal(ours, theirs, template);
+    }
+    for (const name of ['medium', 'full', 'fuller', 'short']) {
+      const strip = (text: string): string =>
+        text.replace(/^commit [0-9a-f]+.*$/gm, 'commit').replace(/^Merge: .*$/gm, 'Merge:');
+      const theirs = git(['log', `--pretty=${name}`, '--no-decorate', 'main']).toString('utf8');
+      const ours = (await mg(dst, 'log', `--pretty=${name}`, 'main')).stdout;
+      assert.equal(strip(ours), strip(theirs), name);
+    }
+    const hashes = (await mg(dst, 'log', '--format=%H %h %T %P', '-1')).stdout.trim().split(' ');
+    const repo = await Repository.open(dst);
+    const head = (await repo.readHead()).oid!;
+    const commit = await repo.odb.readCommit(head);
+    assert.deepEqual(hashes, [head, head.slice(0, 12), commit.tree, ...commit.parents]);
+    assert.match((await mg(dst, 'log', '--format=%d', '-1')).stdout, /^ \(HEAD -> main\)$/m);
+    assert.equal((await mgFail(dst, 'log', '--pretty=nonsense')).code, 2);
+  },
+);
