@@ -114,7 +114,8 @@ export async function checkRepository(
   options: FsckOptions = {},
 ): Promise<FsckReport> {
   const full = options.full ?? false;
-  const roots = await collectRoots(repo);
+  // Every reflog entry is a root, as in git: what gc keeps for the reflog is not "unreachable".
+  const roots = await collectRoots(repo, { reflogsSince: 0 });
   const sizes = new SizeCheck();
   const reach = await walkReachable(repo, roots, { tolerant: true, visitor: sizes.visitor() });
   const problems: FsckProblem[] = [...reach.problems.map((p) => ({ ...p })), ...sizes.problems];

@@ -285,9 +285,13 @@ export async function reflogOids(
 }
 
 /** Removes entries older than `cutoff` (seconds) from every reflog; returns how many went. */
-export async function expireReflogs(repo: Repository, cutoffSeconds: number): Promise<number> {
+export async function expireReflogs(
+  repo: Repository,
+  cutoffSeconds: number,
+  refs?: readonly string[],
+): Promise<number> {
   let removed = 0;
-  for (const ref of await reflogRefs(repo)) {
+  for (const ref of refs ?? (await reflogRefs(repo))) {
     // The stash's reflog is the stash list itself: stashes are dropped by the user, never by age.
     if (ref === 'refs/stash') continue;
     await rewriteReflog(repo, ref, (entries) => {

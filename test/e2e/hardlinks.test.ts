@@ -327,6 +327,7 @@ test('gc in one repository unlinks only its own names: the remote and the other 
   // The source forgets the branch (and its remote-tracking refs), then collects it.
   await mg(src, 'branch', '-D', 'extra');
   await mg(src, 'remote', 'remove', 'origin');
+  await mg(src, 'reflog', 'expire', '--expire=now', '--all');
   const collected = json<GcJson>((await mg(src, 'gc', '--prune', 'now', '--json')).stdout);
   assert.ok(collected.removed >= extra.length, `gc removed ${collected.removed}`);
   for (const c of extra) {
@@ -347,6 +348,7 @@ test('gc in one repository unlinks only its own names: the remote and the other 
   await mg(clone, 'checkout', '-q', 'main');
   await mg(clone, 'branch', '-D', 'extra');
   await mg(clone, 'remote', 'remove', 'origin');
+  await mg(clone, 'reflog', 'expire', '--expire=now', '--all');
   await mg(clone, 'gc', '--prune', 'now');
   for (const c of extra) {
     assert.equal(await exists(cloneFile(c.oid)), false);

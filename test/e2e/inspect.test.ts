@@ -350,6 +350,8 @@ test('stats: consistent numbers; re-adding the same content adds no chunks', asy
 
 test('gc: unreachable content goes only after its grace period; fsck stays clean', async () => {
   await mg(['branch', '-D', 'lighting']);
+  // HEAD's reflog still names lighting's commits (gc keeps them 90 days); forget them as git would.
+  await mg(['reflog', 'expire', '--expire=now', '--all']);
   const before = json<Stats>((await mg(['stats', '--json'])).stdout);
   const graced = json<{ removed: number; keptUnreachable: number }>(
     (await mg(['gc', '--json'])).stdout,

@@ -136,3 +136,23 @@ test('an encrypted repository keeps messages and identities out of its reflog, a
   const stashes = await runCli(['stash', 'list'], { cwd: repo, env });
   assert.match(stashes.stdout, new RegExp(`stash@\\{0\\}: On main: stashed ${secret}`));
 });
+
+test('fsck counts reflog-named commits as reachable; reflog expire --expire=now --all lets gc take them', async () => {
+  const repo = await tempDir('reflog-fsck');
+  await fiveCommits(repo);
+  await mg(repo, 'reset', '--hard', 'HEAD~3');
+  await rm(path.join(repo, '.mediagit', 'ORIG_HEAD'));
+  const checked = await mg(repo, 'fsck');
+  assert.doesNotMatch(checked.stdout, /unreachable/, 'the reflog still reaches c3..c5');
+
+  const refused = await mgFail(repo, 'reflog', 'expire');
+  assert.equal(refused.code, 2);
+  const expired = await mg(repo, 'reflog', 'expire', '--expire=now', '--all');
+  assert.match(expired.stdout, /^expired \d+ reflog entries$/m);
+  assert.match((await mg(repo, 'fsck')).stdout, /unreachable/);
+  const swept = JSON.parse((await mg(repo, 'gc', '--prune=now', '--json')).stdout) as {
+    removed: number;
+  };
+  assert.ok(swept.removed > 0);
+  assert.match((await mg(repo, 'fsck')).stdout, /no problems found\n$/);
+});
