@@ -6,6 +6,7 @@ import { silentProgress, type ProgressSink } from '../repo/progress.js';
 import { reportError } from './errors.js';
 import { passphraseGiven, promptHidden, readPassphrase } from './passphrase.js';
 import { TerminalProgress } from './progress.js';
+import { removeLiveTempFilesSync } from '../util/fs.js';
 import { packageVersion } from '../util/version.js';
 
 interface GlobalOptions {
@@ -85,10 +86,35 @@ export async function main(argv: string[]): Promise<number> {
   const ctx: Registration = { io: () => io, dashDash };
   for (const register of registrations) register(program, ctx);
 
+  const stopCleanup = cleanUpOnSignals();
   try {
     await program.parseAsync(args);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     return reportError(err, debug, (text) => void process.stderr.write(text));
+  } finally {
+    stopCleanup();
   }
+}
+
+const CLEANUP_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+/**
+ * While a command runs, a signal removes the temporary files it is writing (a checkout's
+ * `.tmp-<name>-<pid>-<hex>` beside the file) before the process ends. A command with its own
+ * handler for the signal (clone, gc, server) keeps ending the process its way; otherwise the
+ * signal is raised again with the default action, so the exit status is the signal's as before.
+ */
+function cleanUpOnSignals(): () => void {
+  const handler = (signal: NodeJS.Signals): void => {
+    removeLiveTempFilesSync();
+    if (process.listenerCount(signal) > 1) return;
+    stop();
+    process.kill(process.pid, signal);
+  };
+  const stop = (): void => {
+    for (const signal of CLEANUP_SIGNALS) process.off(signal, handler);
+  };
+  for (const signal of CLEANUP_SIGNALS) process.on(signal, handler);
+  return stop;
 }

@@ -1,9 +1,9 @@
-import { lstatSync, type BigIntStats } from 'node:fs';
+import { lstatSync, unlinkSync, type BigIntStats } from 'node:fs';
 import { lstat, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import ignore, { type Ignore } from 'ignore';
 import { treeNameProblem } from '../objects/index.js';
-import { isErrno } from '../util/fs.js';
+import { isErrno, isStaleTempName } from '../util/fs.js';
 
 export const IGNORE_FILE = '.mediagitignore';
 export const REPO_DIR = '.mediagit';
@@ -103,7 +103,17 @@ export async function walkWorktree(
       if (!info) continue;
       const path = dir === '' ? name : `${dir}/${name}`;
       if (dir === '' && name === REPO_DIR) continue;
-      if (OWN_TEMP.test(name)) continue;
+      if (OWN_TEMP.test(name)) {
+        // Left by a mediagit killed mid-write (its pid is gone): every walk of the tree clears it.
+        if (isStaleTempName(name)) {
+          try {
+            unlinkSync(join(root, dir, name));
+          } catch {
+            // gone already, or not ours to remove; it stays hidden either way
+          }
+        }
+        continue;
+      }
       if (info.isDirectory()) {
         if (rules.isIgnored(path, true)) continue;
         const problem = treeNameProblem(name);

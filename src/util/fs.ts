@@ -66,6 +66,7 @@ export async function writeThroughTemp(
     await mkdir(options.tempDir, { recursive: true });
     handle = await open(tmp, 'wx', options.mode);
   }
+  liveTempFiles.add(tmp);
   try {
     await write(handle);
     if (options.fsync) await handle.sync();
@@ -75,7 +76,43 @@ export async function writeThroughTemp(
     await handle.close().catch(() => undefined);
     await unlink(tmp).catch(() => undefined);
     throw err;
+  } finally {
+    liveTempFiles.delete(tmp);
   }
+}
+
+/** Temporary files being written right now by writeThroughTemp, for removal on a signal. */
+const liveTempFiles = new Set<string>();
+
+/**
+ * Removes every temporary file this process is still writing. Synchronous, for a signal handler
+ * that is about to end the process: a 2 GiB checkout interrupted by Ctrl-C must not leave a
+ * hidden 680 MiB `.tmp-…` in the working tree.
+ */
+export function removeLiveTempFilesSync(): void {
+  for (const tmp of liveTempFiles) {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // already renamed into place or removed
+    }
+  }
+  liveTempFiles.clear();
+}
+
+/** `.tmp-<name>-<pid>-<12 hex>`, as tempName makes them. */
+const TEMP_NAME = /^\.tmp-.+-(\d+)-[0-9a-f]{12}$/;
+
+/**
+ * True for a temporary file (by its name) whose writer has died on this host: debris a later
+ * command may remove. A live pid — the writer, or an unrelated process that reused the number —
+ * keeps it.
+ */
+export function isStaleTempName(name: string): boolean {
+  const match = TEMP_NAME.exec(name);
+  if (!match) return false;
+  const pid = Number(match[1]);
+  return pid !== process.pid && pid > 0 && !processAlive(pid);
 }
 
 /**
