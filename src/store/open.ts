@@ -1,4 +1,5 @@
-import { isAbsolute, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../errors/index.js';
 import { LocalStore } from './local/local-store.js';
@@ -82,7 +83,15 @@ export function parseStoreUrl(url: string, cwd: string = process.cwd()): StoreLo
         throw bad(`unknown scheme '${scheme}'`);
     }
   }
-  return { kind: 'local', target: isAbsolute(url) ? url : resolve(cwd, url), prefix: '' };
+  const target = isAbsolute(url) ? url : resolve(cwd, url);
+  // Someone's working repository (a folder holding .mediagit/, as git allows): its store is that
+  // folder, laid out as a folder remote's.
+  const working = join(target, '.mediagit');
+  return {
+    kind: 'local',
+    target: existsSync(join(working, 'HEAD')) ? working : target,
+    prefix: '',
+  };
 }
 
 /** One side of a multi remote: its URL, where it points, and the options meant for it. */

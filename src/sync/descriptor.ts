@@ -1,6 +1,9 @@
 import type { ChunkingParams } from '../chunking/index.js';
 import { ConfigError, NotFoundError } from '../errors/index.js';
-import type { Store } from '../store/index.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { ConfigFile, readSettings } from '../repo/index.js';
+import { LocalStore, unwrapStore, type Store } from '../store/index.js';
 
 export const DESCRIPTOR_KEY = 'meta/repository';
 
@@ -38,7 +41,7 @@ export async function readDescriptor(store: Store): Promise<RepositoryDescriptor
   try {
     bytes = await store.get(DESCRIPTOR_KEY);
   } catch (err) {
-    if (err instanceof NotFoundError) return null;
+    if (err instanceof NotFoundError) return workingDescriptor(store);
     throw err;
   }
   let parsed: RepositoryDescriptor;
@@ -72,4 +75,15 @@ export async function writeDescriptor(
   descriptor: RepositoryDescriptor,
 ): Promise<void> {
   await store.put(DESCRIPTOR_KEY, Buffer.from(JSON.stringify(descriptor, null, 2) + '\n'));
+}
+
+/**
+ * A working repository's store (`<folder>/.mediagit`, cloned or fetched from as git allows) has
+ * no descriptor: its config says the same things.
+ */
+async function workingDescriptor(store: Store): Promise<RepositoryDescriptor | null> {
+  const local = unwrapStore(store, LocalStore);
+  if (!local || !existsSync(join(local.root, 'HEAD'))) return null;
+  const config = await ConfigFile.load(join(local.root, 'config.toml'), { mustExist: true });
+  return makeDescriptor(readSettings(config).chunking, config.get('encryption.enabled') === true);
 }

@@ -52,6 +52,13 @@ export async function ensurePushTarget(
 ): Promise<void> {
   const location = parseStoreUrl(remote.url, cwd);
   if (location.kind !== 'local') return;
+  if (await isWorkingStore(location.target))
+    throw new ConfigError(
+      `remote '${remote.name}' (${location.target}) is someone's working repository; pushing there would change files under their feet`,
+      {
+        hint: "push to a bare repository ('mediagit init --bare <path>'), or have them pull from you",
+      },
+    );
   const state = await folderState(location.target);
   if (state === 'repository') return;
   if (state === 'other')
@@ -67,4 +74,10 @@ export async function ensurePushTarget(
       },
     );
   await new LocalStore(location.target).initialize();
+}
+
+/** A working repository's `.mediagit/` (HEAD and config beside the store), not a bare remote. */
+async function isWorkingStore(path: string): Promise<boolean> {
+  const names = await readdir(path).catch(() => [] as string[]);
+  return names.includes('HEAD') && names.includes('config.toml');
 }

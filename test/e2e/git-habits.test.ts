@@ -110,3 +110,38 @@ test('log --follow lists a file’s commits across renames; diff and show report
   assert.equal((await mg(repo, 'diff', '--quiet', '--cached')).code, 0);
   assert.equal(await readFile(path.join(repo, 'notes.txt'), 'utf8'), 'changed\n');
 });
+
+test("clone and pull from another person's working repository; a push there is refused", async () => {
+  const work = await tempDir('clone-working');
+  const alice = path.join(work, 'alice');
+  await mkdir(alice);
+  await mg(alice, 'init', '-q');
+  await writeFile(path.join(alice, 'scene.bin'), randomBytes(300_000));
+  await mg(alice, 'add', '.');
+  await mg(alice, 'commit', '-q', '-m', 'alice 1');
+
+  const bob = path.join(work, 'bob');
+  await mg(work, 'clone', '-q', alice, bob);
+  assert.ok(
+    (await readFile(path.join(bob, 'scene.bin'))).equals(
+      await readFile(path.join(alice, 'scene.bin')),
+    ),
+  );
+  await writeFile(path.join(alice, 'notes.txt'), 'from alice\n');
+  await mg(alice, 'add', '.');
+  await mg(alice, 'commit', '-q', '-m', 'alice 2');
+  await mg(bob, 'pull', '-q');
+  assert.equal(await readFile(path.join(bob, 'notes.txt'), 'utf8'), 'from alice\n');
+  assert.deepEqual(subjects((await mg(bob, 'log', '--oneline')).stdout), ['alice 2', 'alice 1']);
+
+  await writeFile(path.join(bob, 'notes.txt'), 'from bob\n');
+  await mg(bob, 'commit', '-q', '-a', '-m', 'bob 1');
+  const refused = await mgFail(bob, 'push');
+  assert.equal(refused.code, 11, refused.stderr);
+  assert.match(refused.stderr, /working repository/);
+  assert.equal(await readFile(path.join(alice, 'notes.txt'), 'utf8'), 'from alice\n');
+  // Alice pulls from Bob's working repository instead, as in git.
+  await mg(alice, 'remote', 'add', 'bob', bob);
+  await mg(alice, 'pull', '-q', 'bob', 'main');
+  assert.equal(await readFile(path.join(alice, 'notes.txt'), 'utf8'), 'from bob\n');
+});
