@@ -14,7 +14,7 @@ import { MediagitError, ObjectCorruptError, UsageError } from '../../errors/inde
 import type { ObjectKind } from '../../objects/index.js';
 import type { Store } from '../../store/index.js';
 import { collectRemoteGarbage, expiredChunks, parsePolicy } from '../../sync/gc/index.js';
-import type { ObjectOpener, RemoteGcReport } from '../../sync/gc/index.js';
+import type { ObjectOpener, RemoteGcReport, RetentionPolicy } from '../../sync/gc/index.js';
 import { readJsonObject } from '../body.js';
 import { decodeLimits, modeOf, type Endpoint, type RequestContext } from '../context.js';
 import { HttpError, badRequest } from '../errors.js';
@@ -105,7 +105,7 @@ const sweepEndpoint: Endpoint = {
   async handle(ctx: RequestContext) {
     ctx.target = 'gc/sweep';
     const request = parseRequest(await readJsonObject(ctx));
-    let policy;
+    let policy: RetentionPolicy;
     try {
       policy = parsePolicy(request.keep, undefined);
     } catch (err) {
