@@ -19,6 +19,10 @@ export function registerClone(program: Command, ctx: Registration): void {
       'backend option for the remote (repeatable)',
       (v: string, prev: string[] = []) => [...prev, v],
     )
+    .option(
+      '--history-content <tip|all>',
+      "chunk content of old versions: 'tip' (default) fetches only what is checked out, the rest on demand; 'all' fetches every version (also config clone.history)",
+    )
     .option('--origin <name>', 'name of the remote', 'origin')
     .option(
       '--no-hardlinks',

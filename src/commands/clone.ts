@@ -4,6 +4,7 @@ import {
   canonicalRemoteUrl,
   clone,
   defaultCloneDirectory,
+  parseHistoryContent,
   parseOptionArgs,
 } from '../sync/index.js';
 import { formatBytes, plural, reportUnlock, type CommandIo } from './context.js';
@@ -18,6 +19,8 @@ export interface CloneCommandOptions {
   json?: boolean;
   /** false with --no-hardlinks. */
   hardlinks?: boolean;
+  /** 'tip' or 'all'. */
+  historyContent?: string;
 }
 
 export async function runClone(
@@ -35,6 +38,10 @@ export async function runClone(
     branch: options.branch,
     include: options.include,
     hardlinks: options.hardlinks,
+    historyContent:
+      options.historyContent === undefined
+        ? undefined
+        : parseHistoryContent(options.historyContent, '--history-content'),
     cwd: io.cwd,
     passphrase: () => io.passphrase('unlock'),
     ...(io.passphraseGiven ? { agent: false } : {}),

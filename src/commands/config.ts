@@ -26,6 +26,9 @@ const FROZEN = new Set([
   'encryption.cipher',
 ]);
 
+/** Changing it by hand would leave the working tree out of step (files "deleted", never fetched). */
+const SPARSE_KEY = 'sparse.include';
+
 function parseValue(text: string): ConfigValue {
   if (text === 'true') return true;
   if (text === 'false') return false;
@@ -62,6 +65,10 @@ export async function runConfig(
     else for (const r of rows) io.out(`${r.origin}\t${r.key}=${String(r.value)}`);
     return;
   }
+  if (key === SPARSE_KEY && !options.global && (options.unset || value !== undefined))
+    throw new UsageError(`${SPARSE_KEY} is changed with 'mediagit sparse-checkout'`, {
+      hint: "it writes the paths a new set adds and removes the ones it drops: 'mediagit sparse-checkout set|add|disable'",
+    });
   if (options.unset) {
     if (FROZEN.has(key)) throw new ConfigError(`${key} is fixed when the repository is created`);
     if (!file.unset(key)) throw new ConfigError(`no such key: ${key}`);

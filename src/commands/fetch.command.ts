@@ -12,9 +12,17 @@ export function registerFetch(program: Command, ctx: Registration): void {
       '--no-hardlinks',
       'from a local folder: copy and verify every object instead of hard-linking it (also config transfer.hardlinks=false)',
     )
+    .option(
+      '--recent <duration>',
+      'also fetch the content of commits made within this time (e.g. 7d), not only the tip',
+    )
+    .option('--all-content', 'fetch the content of every version (a full local copy)')
     .option('--json', 'machine-readable report')
     .option('-q, --quiet', 'print nothing')
-    .addHelpText('after', examples(['mediagit fetch', 'mediagit fetch backup --prune']))
+    .addHelpText(
+      'after',
+      examples(['mediagit fetch', 'mediagit fetch backup --prune', 'mediagit fetch --recent 7d']),
+    )
     .action(async (remoteName: string | undefined, options) =>
       (await import('./fetch.js')).runFetch(ctx.io(), remoteName, options),
     );

@@ -1,4 +1,10 @@
-import { defaultRemote, fetchRefs, getRemote, hardlinksWanted } from '../sync/index.js';
+import {
+  defaultRemote,
+  fetchRefs,
+  getRemote,
+  hardlinksWanted,
+  parseRecent,
+} from '../sync/index.js';
 import { tryRefreshLockCache } from '../sync/locks.js';
 import { openRepository, type CommandIo } from './context.js';
 import { openRemote, printFetch } from './shared/remotes.js';
@@ -9,6 +15,9 @@ export interface FetchCommandOptions {
   quiet?: boolean;
   /** false with --no-hardlinks. */
   hardlinks?: boolean;
+  /** --recent <duration>. */
+  recent?: string;
+  allContent?: boolean;
 }
 
 export async function runFetch(
@@ -16,6 +25,7 @@ export async function runFetch(
   remoteArg: string | undefined,
   options: FetchCommandOptions,
 ): Promise<void> {
+  const recentMs = options.recent === undefined ? undefined : parseRecent(options.recent);
   const repo = await openRepository(io);
   const remote = getRemote(repo, remoteArg ?? defaultRemote(repo));
   const opened = await openRemote(io, repo, remote);
@@ -23,6 +33,11 @@ export async function runFetch(
     prune: options.prune ?? false,
     hardlinks: await hardlinksWanted(options.hardlinks, repo),
     progress: io.progress(),
+    content: {
+      branch: await repo.currentBranch(),
+      ...(recentMs === undefined ? {} : { recentMs }),
+      ...(options.allContent ? { all: true } : {}),
+    },
   });
   // Keep the lock view status shows current while we are talking to the remote anyway.
   await tryRefreshLockCache(repo, remote.name, opened.store);

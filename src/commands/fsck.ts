@@ -75,6 +75,15 @@ function printReport(
   if (counts.tempFiles > 0) info.push(plural(counts.tempFiles, 'leftover temporary file'));
   if (info.length > 0)
     io.out(`note: ${info.join(', ')} (not a problem; 'mediagit gc' removes them)`);
+  const remote = `'${counts.contentRemote ?? 'origin'}'`;
+  if (counts.remoteOnlyChunks > 0)
+    io.out(
+      `note: ${plural(counts.remoteOnlyChunks, 'chunk')} not present locally (fetchable from ${remote} when needed)`,
+    );
+  if (counts.unconfirmedChunks > 0)
+    io.out(
+      `note: ${plural(counts.unconfirmedChunks, 'chunk')} not present locally; ${remote} could not be reached to confirm it has them`,
+    );
 }
 
 export class RemoteFsckError extends MediagitError {

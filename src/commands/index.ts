@@ -35,6 +35,7 @@ import { registerServer } from './server.command.js';
 import { registerKey } from './key.command.js';
 import { registerConfig } from './config.command.js';
 import { registerCompletion } from './completion.command.js';
+import { registerSparseCheckout } from './sparse-checkout.command.js';
 
 export type { Registration } from './registration.js';
 
@@ -65,6 +66,7 @@ export const registrations: readonly ((program: Command, ctx: Registration) => v
   registerPull,
   registerClone,
   registerImport,
+  registerSparseCheckout,
   registerLogin,
   registerLock,
   registerServer,

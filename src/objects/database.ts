@@ -37,7 +37,11 @@ export interface ObjectDatabaseOptions {
  * are for, for the error when they cannot be had.
  */
 export interface ChunkSource {
+  /** The remote's name, for reports ("fetchable from 'origin'"). */
+  readonly remoteName: string;
   fetch(oids: readonly Oid[], path?: string): Promise<void>;
+  /** Which of these chunks the source holds; throws when it cannot be asked (offline). */
+  has(oids: readonly Oid[]): Promise<boolean[]>;
 }
 
 export type StructuredKind = Exclude<ObjectKind, 'chunk'>;

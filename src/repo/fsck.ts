@@ -53,6 +53,12 @@ export interface FsckCounts {
   tempFiles: number;
   /** Chunks read and verified (--full only). */
   verifiedChunks: number;
+  /** Reachable chunks not stored here that the content remote holds: fetched on demand. */
+  remoteOnlyChunks: number;
+  /** Reachable chunks not stored here whose remote could not be reached to confirm it has them. */
+  unconfirmedChunks: number;
+  /** The remote content missing here comes from; null without one. */
+  contentRemote: string | null;
 }
 
 const STRUCTURED_SETS = ['tags', 'commits', 'trees', 'manifests'] as const;
@@ -139,6 +145,9 @@ export async function checkRepository(
       danglingChunks: inventory.danglingChunks,
       tempFiles: await countTempFiles(repo),
       verifiedChunks,
+      remoteOnlyChunks: reach.remoteOnly.size,
+      unconfirmedChunks: reach.unconfirmed.size,
+      contentRemote: repo.odb.chunkSource?.remoteName ?? null,
     },
     problems,
   };

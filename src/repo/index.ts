@@ -28,3 +28,4 @@ export * from './replay.js';
 export * from './stash.js';
 export * from './bisect.js';
 export * from './renames.js';
+export * from './sparse.js';

@@ -116,6 +116,13 @@ export interface ReachableObjects {
   chunkBytes: number;
   /** Missing or corrupt objects (only ever non-empty with `tolerant`). Their OIDs are in the sets too. */
   readonly problems: ReachabilityProblem[];
+  /**
+   * Chunks absent locally that the repository's content remote confirmed it holds (a lean clone
+   * leaves them there): not problems, fetched on demand. In `chunks` too.
+   */
+  readonly remoteOnly: Set<Oid>;
+  /** Chunks absent locally whose content remote could not be asked (offline): not problems either. */
+  readonly unconfirmed: Set<Oid>;
 }
 
 /** Called once per object, after it was read and verified. May be async; the walk waits for it. */
@@ -161,6 +168,8 @@ export function emptyReachable(): ReachableObjects {
     chunks: new Set(),
     chunkBytes: 0,
     problems: [],
+    remoteOnly: new Set(),
+    unconfirmed: new Set(),
   };
 }
 
@@ -520,8 +529,7 @@ class ReachabilityWalk {
       if (result.chunks.has(chunk.oid) || hidden?.chunks.has(chunk.oid)) continue;
       result.chunks.add(chunk.oid);
       result.chunkBytes += chunk.size;
-      // A sparse clone lacks the chunks of paths outside its include patterns by design.
-      if (!this.checkChunks || this.repo.isSparseExcluded(item.path)) continue;
+      if (!this.checkChunks) continue;
       this.pending.push({ oid: chunk.oid, manifest: item.oid, path: item.path });
       if (this.pending.length >= this.batchSize) await this.flushChunks();
     }
@@ -533,14 +541,32 @@ class ReachabilityWalk {
     const batch = this.pending;
     this.pending = [];
     const present = await this.repo.store.has(batch.map((c) => chunkKey(c.oid)));
-    batch.forEach((c, i) => {
-      if (present[i]) return;
+    const absent = batch.filter((_, i) => !present[i]);
+    if (absent.length === 0) return;
+    // A lean clone leaves content on the remote it came from: absent here is fine if it is there.
+    const source = this.repo.odb.chunkSource;
+    let remote: boolean[] | null = null;
+    if (source) {
+      try {
+        remote = await source.has(absent.map((c) => c.oid));
+      } catch {
+        for (const c of absent) this.result.unconfirmed.add(c.oid);
+        return;
+      }
+    }
+    absent.forEach((c, i) => {
+      if (remote?.[i]) {
+        this.result.remoteOnly.add(c.oid);
+        return;
+      }
       this.report(
         {
           kind: 'chunk',
           oid: c.oid,
           problem: 'missing',
-          reason: 'chunk is missing from the store',
+          reason: source
+            ? `chunk is missing locally and from the remote '${source.remoteName}'`
+            : 'chunk is missing from the store',
           where: `in manifest ${c.manifest} of ${c.path || '(unnamed file)'}`,
         },
         new ObjectMissingError(c.oid, 'chunk', {

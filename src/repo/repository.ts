@@ -117,12 +117,25 @@ export class Repository {
    */
   includes(): ((path: string) => boolean) | null {
     if (this.sparseMatcher !== undefined) return this.sparseMatcher;
-    const patterns = String(this.config.get('sparse.include') ?? '')
+    const patterns = this.sparsePatterns();
+    this.sparseMatcher = patterns.length === 0 ? null : picomatch(patterns, { dot: true });
+    return this.sparseMatcher;
+  }
+
+  /** The sparse patterns (config sparse.include, one per line); empty: everything is included. */
+  sparsePatterns(): string[] {
+    return String(this.config.get('sparse.include') ?? '')
       .split('\n')
       .map((p) => p.trim())
       .filter((p) => p !== '');
-    this.sparseMatcher = patterns.length === 0 ? null : picomatch(patterns, { dot: true });
-    return this.sparseMatcher;
+  }
+
+  /** Saves new sparse patterns (null or empty: everything); only repo/sparse.ts calls this. */
+  async saveSparsePatterns(patterns: readonly string[] | null): Promise<void> {
+    if (patterns && patterns.length > 0) this.config.set('sparse.include', patterns.join('\n'));
+    else this.config.unset('sparse.include');
+    await this.config.save();
+    this.sparseMatcher = undefined;
   }
 
   /** True when `path` is outside a sparse clone's include patterns. */

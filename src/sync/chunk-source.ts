@@ -14,7 +14,7 @@ import type { ChunkSource, Oid } from '../objects/index.js';
 import { silentProgress, type Repository } from '../repo/index.js';
 import type { OpenedStore } from '../store/index.js';
 import { expiryOfChunks } from './gc/expiry.js';
-import { copyObjects, type TransferStats } from './transfer.js';
+import { copyObjects, missingOn, type TransferStats } from './transfer.js';
 import { defaultRemote, getRemote, listRemotes, openRemoteStore } from './remotes.js';
 
 /** Config key naming the remote missing content is fetched from (set by clone). */
@@ -43,11 +43,26 @@ export class RemoteChunkSource implements ChunkSource {
     private readonly cwd: string,
   ) {}
 
+  async has(oids: readonly Oid[]): Promise<boolean[]> {
+    if (oids.length === 0) return [];
+    try {
+      const missing = new Set(await missingOn((await this.remote()).store, 'chunk', oids));
+      return oids.map((oid) => !missing.has(oid));
+    } catch (err) {
+      this.opened = undefined;
+      throw err;
+    }
+  }
+
+  private remote(): Promise<OpenedStore> {
+    this.opened ??= openRemoteStore(getRemote(this.repo, this.remoteName), this.cwd);
+    return this.opened;
+  }
+
   async fetch(oids: readonly Oid[], path?: string): Promise<void> {
     if (oids.length === 0) return;
     try {
-      this.opened ??= openRemoteStore(getRemote(this.repo, this.remoteName), this.cwd);
-      const remote = await this.opened;
+      const remote = await this.remote();
       // Read, verified and written one by one: a hard link from a folder remote would skip the check.
       await copyObjects(
         remote.store,

@@ -26,6 +26,7 @@ import {
   type StoreOptions,
 } from '../store/index.js';
 import { CONTENT_REMOTE_KEY } from './chunk-source.js';
+import { HISTORY_CONTENT_KEY, historyContent, type HistoryContent } from './content-policy.js';
 import { readDescriptor, type RepositoryDescriptor } from './descriptor.js';
 import { fetchRefs, hardlinksWanted, type FetchReport } from './fetch-refs.js';
 import { openRemoteStore, remoteConfigEntries, type RemoteConfig } from './remotes.js';
@@ -43,6 +44,11 @@ export interface CloneRequest {
   branch?: string | undefined;
   /** Only paths matching these globs are fetched and checked out (saved as sparse.include). */
   include?: readonly string[] | undefined;
+  /**
+   * 'tip': chunk content only for the branch checked out (the rest comes on demand); 'all': every
+   * version's. Default: config clone.history, else 'tip'. Saved in the new repository for fetch.
+   */
+  historyContent?: HistoryContent | undefined;
   /** false: never hard-link from a folder remote (else config transfer.hardlinks decides). */
   hardlinks?: boolean | undefined;
   /** Unlocks an encrypted remote's key (asked only when it is encrypted). */
@@ -92,12 +98,16 @@ export async function clone(request: CloneRequest): Promise<CloneResult> {
   const { descriptor, branch, tip } = await inspectRemote(opened, remote.url, request.branch);
   for (const glob of request.include ?? []) picomatch(glob);
   const hardlinks = await hardlinksWanted(request.hardlinks);
+  const history = request.historyContent ?? (await historyContent());
 
   const cleanup = new CloneCleanup(target, existing === null, request);
   await mkdir(target, { recursive: true });
   cleanup.arm();
   try {
-    const repo = await createRepository(target, descriptor, branch, remote, opened, request);
+    const repo = await createRepository(target, descriptor, branch, remote, opened, {
+      ...request,
+      historyContent: history,
+    });
     request.onOpened?.(repo);
     const progress = request.progress ?? ((): ProgressSink => silentProgress);
     // The branch is checked out inside the fetch: its chunks are not fetched with the rest, the
@@ -120,6 +130,7 @@ export async function clone(request: CloneRequest): Promise<CloneResult> {
             },
           }
         : {}),
+      content: { branch: branch ?? null },
     });
     if (branch && checkedOut) await repo.updateRef(`refs/heads/${branch}`, tip!, null);
     // The branch moved on the remote between looking and fetching: check out what was fetched.
@@ -202,6 +213,7 @@ async function createRepository(
     plain.config.set('encryption.cipher', descriptor.encryption);
   }
   if (request.include?.length) plain.config.set('sparse.include', request.include.join('\n'));
+  if (request.historyContent) plain.config.set(HISTORY_CONTENT_KEY, request.historyContent);
   for (const [k, v] of remoteConfigEntries(remote.name, remote.url, remote.options))
     plain.config.set(k, v);
   // Content this clone does not fetch now comes from here when a command needs it.

@@ -11,6 +11,13 @@ import {
   type Repository,
 } from '../repo/index.js';
 import type { OpenedStore, RefValue } from '../store/index.js';
+import {
+  chunksOfCommits,
+  contentCommits,
+  fetchChunkSet,
+  historyContent,
+  type ContentRequest,
+} from './content-policy.js';
 import { readDescriptor } from './descriptor.js';
 import { fetchObjects, type FetchOptions } from './fetch.js';
 import type { RemoteConfig } from './remotes.js';
@@ -23,6 +30,11 @@ export interface FetchRefsOptions {
   progress?: ProgressSink;
   /** A commit checked out as part of the fetch (FetchOptions.checkout). */
   checkout?: FetchOptions['checkout'];
+  /**
+   * Which chunk content to bring (see content-policy.ts): under the 'tip' policy only the named
+   * branch's tip's, plus what the request widens it by. Without it, all content comes.
+   */
+  content?: ContentRequest;
 }
 
 export interface RefUpdate {
@@ -77,17 +89,31 @@ export async function fetchRefs(
     ([name]) => name.startsWith('refs/heads/') || name.startsWith('refs/tags/'),
   );
   const include = repo.includes();
+  const request = options.content;
+  // 'all' brings every chunk with the history in one pass; the rest walk the fetched trees after.
+  const lean =
+    request !== undefined && (request.all === true || (await historyContent(repo)) === 'tip');
+  const progress = options.progress ?? silentProgress;
+  const hardlinks = options.hardlinks ?? true;
   const stats = await fetchObjects(
     repo,
     opened.store,
     heads.map(([, v]) => v.oid),
     {
-      progress: options.progress ?? silentProgress,
-      hardlinks: options.hardlinks ?? true,
-      ...(include ? { include } : {}),
+      progress,
+      hardlinks,
+      ...(lean ? { include: () => false } : include ? { include } : {}),
       ...(options.checkout ? { checkout: options.checkout } : {}),
     },
   );
+  if (lean && request) {
+    const tips = new Map(heads.map(([name, v]) => [name, v.oid]));
+    const commits = await contentCommits(repo, tips, request);
+    const chunks = await chunksOfCommits(repo, commits, include);
+    const got = await fetchChunkSet(repo, opened.store, chunks, { hardlinks, progress });
+    stats.objects += got.objects;
+    stats.bytes += got.bytes;
+  }
   const updated = await updateTrackingRefs(repo, remote.name, heads);
   if (options.prune) updated.push(...(await pruneTrackingRefs(repo, remote.name, refs)));
   return {

@@ -12,3 +12,4 @@ export * from './push-refs.js';
 export * from './gc/index.js';
 export * from './chunk-source.js';
 export * from './folder-remote.js';
+export * from './content-policy.js';

@@ -43,13 +43,14 @@ export async function pull(
   options: PullOptions = {},
 ): Promise<PullResult> {
   const progress = options.progress ?? ((): ProgressSink => silentProgress);
+  const branch = options.branch ?? (await repo.currentBranch());
   const fetched = await fetchRefs(repo, remote, opened, {
     prune: false,
     hardlinks: options.hardlinks,
     progress: progress(),
+    content: { branch: branch ?? null },
   });
   options.onFetched?.(fetched);
-  const branch = options.branch ?? (await repo.currentBranch());
   if (!branch)
     throw new UsageError('you are not on a branch; say which remote branch to merge', {
       hint: 'mediagit pull origin <branch>',

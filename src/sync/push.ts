@@ -105,6 +105,8 @@ export async function push(
   await prepareRemote(repo, remote);
 
   const missingChunks = await missingOn(remote, 'chunk', want.chunks);
+  // A lean clone pushing to another remote: what it never fetched comes from its content remote.
+  await repo.odb.ensureChunks(missingChunks);
   const levels = [
     ['manifest', await missingOn(remote, 'manifest', want.manifests)],
     ['tree', await missingOn(remote, 'tree', want.trees)],

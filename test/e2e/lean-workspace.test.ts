@@ -93,33 +93,34 @@ test('after clone --include, show of a path outside it fetches exactly that file
   assert.equal(await pathExists(path.join(sparse, 'video')), false);
 });
 
-test('remote gone: show, restore and reset --hard fail with exit 19 naming path and remote, tree untouched; back: they converge', async () => {
+test('remote gone: show, restore, checkout and reset --hard of old content fail with exit 19 naming path and remote, tree untouched; back: they converge', async () => {
   const work = await tempDir('lean-offline');
-  const { remote, video } = await pushedSource(work);
-  const sparse = path.join(work, 'sparse');
-  await mg(work, 'clone', '-q', '--include', 'audio/**', remote, sparse);
-  // Widened by hand: video is now wanted but none of its chunks are local.
-  await mg(sparse, 'config', '--unset', 'sparse.include');
+  const { src, remote, video } = await pushedSource(work);
+  // A second version: the first one's video content stays on the remote in a tip-only clone.
+  await writeFile(path.join(src, 'video', 'shot.raw'), randomBytes(300_000));
+  await mg(src, 'commit', '-q', '-am', 'second');
+  await mg(src, 'push', '-q', 'origin', 'main');
+  const lean = path.join(work, 'lean');
+  await mg(work, 'clone', '-q', remote, lean);
   const away = path.join(work, 'away.mediagit');
   await rename(remote, away);
-  const tree = await hashTree(sparse);
+  const tree = await hashTree(lean);
 
-  const show = await mgFail(sparse, 'show', 'HEAD:video/shot.raw');
+  const show = await mgFail(lean, 'show', 'HEAD~1:video/shot.raw');
   assertContentUnavailable(show, 'video/shot.raw', 'show');
   assert.equal(show.stdout, '', 'show wrote part of the file');
   for (const args of [
-    ['restore', 'video/shot.raw'],
-    ['reset', '--hard'],
-    ['checkout', '--', '.'],
+    ['restore', '--source', 'HEAD~1', 'video/shot.raw'],
+    ['reset', '--hard', 'HEAD~1'],
+    ['checkout', 'HEAD~1', '--', '.'],
   ]) {
-    const res = await mgFail(sparse, ...args);
+    const res = await mgFail(lean, ...args);
     assertContentUnavailable(res, 'video/shot.raw', args.join(' '));
-    assert.deepEqual(await hashTree(sparse), tree, `${args.join(' ')} changed the working tree`);
-    assert.equal(await pathExists(path.join(sparse, 'video')), false, 'a folder was left behind');
+    assert.deepEqual(await hashTree(lean), tree, `${args.join(' ')} changed the working tree`);
   }
 
   await rename(away, remote);
-  await mg(sparse, 'reset', '-q', '--hard');
-  assert.ok((await readFile(path.join(sparse, 'video', 'shot.raw'))).equals(video));
-  assert.match((await mg(sparse, 'fsck', '--full')).stdout, /no problems found/);
+  await mg(lean, 'reset', '-q', '--hard', 'HEAD~1');
+  assert.ok((await readFile(path.join(lean, 'video', 'shot.raw'))).equals(video));
+  assert.match((await mg(lean, 'fsck', '--full')).stdout, /no problems found/);
 });
