@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run bench [-- --profile small|full] [--repeat N] [--json] [--no-restic] [--no-encrypted] [--no-server] [--no-network]
+// npm run bench [-- --profile small|full] [--repeat N] [--json] [--no-restic] [--no-encrypted] [--no-server] [--no-network] [--lean-only]
 //
 // With MEDIAGIT_TEST_S3_* set (eval "$(test/servers/radosgw.sh env)"), each round also moves v1
 // over S3: mediagit direct, mediagit server storing into S3, rclone and restic on the same bucket.
@@ -145,7 +145,8 @@ async function* mediagitSteps(v1, v2, encrypted) {
   yield 'push v2';
   const cloneDir = path.join(work, encrypted ? 'clone-enc' : 'clone');
   rmSync(cloneDir, { recursive: true, force: true });
-  const clone = mg(work, 'clone', '-q', remote, cloneDir);
+  // Every version's content, as clones fetched before they became tip-only (leanScenario has those).
+  const clone = mg(work, 'clone', '-q', '--history-content', 'all', remote, cloneDir);
   yield 'clone';
   sh(`find "${repo}" -mindepth 1 -maxdepth 1 ! -name .mediagit -exec rm -rf {} +`, root);
   const checkout = mg(repo, 'reset', '--hard', '-q');
@@ -177,6 +178,76 @@ async function* mediagitSteps(v1, v2, encrypted) {
     sentV2,
     remoteGrowthV2: remoteGrowth,
   };
+}
+
+/**
+ * Lean workspaces on the corpus with v1 + v2 pushed: a default (tip-only) clone against a full one
+ * (`--history-content all`), and how much `.mediagit` holds beside the working tree right after
+ * the clone, after switching to v1 and back (which fetches v1's content), and after `prune`.
+ */
+async function leanScenario(v1) {
+  const repo = path.join(work, 'lean-src');
+  copyTree(v1, repo);
+  mg(repo, 'init', '-q');
+  mg(repo, 'add', '.');
+  mg(repo, 'commit', '-q', '-m', 'v1');
+  const remote = fresh(path.join(work, 'lean-remote'));
+  rmSync(remote, { recursive: true, force: true });
+  mg(repo, 'remote', 'add', 'origin', remote);
+  mg(repo, 'push', '-q');
+  await makeCorpus(repo, 2, profile);
+  mg(repo, 'add', '.');
+  mg(repo, 'commit', '-q', '-m', 'v2');
+  mg(repo, 'push', '-q');
+  const tipBytes = duBytes(repo) - duBytes(path.join(repo, '.mediagit'));
+  const full = path.join(work, 'lean-full');
+  rmSync(full, { recursive: true, force: true });
+  // --no-hardlinks on both: bytes are copied, as from any remote that is not a folder beside us.
+  const fullClone = mg(
+    work,
+    'clone',
+    '--json',
+    '--no-hardlinks',
+    '--history-content',
+    'all',
+    remote,
+    full,
+  );
+  const lean = path.join(work, 'lean-clone');
+  rmSync(lean, { recursive: true, force: true });
+  const leanClone = mg(work, 'clone', '--json', '--no-hardlinks', remote, lean);
+  const tree = () => duBytes(lean) - duBytes(path.join(lean, '.mediagit'));
+  const afterClone = duBytes(path.join(lean, '.mediagit')) / tree();
+  mg(lean, 'checkout', '-q', 'HEAD~1');
+  mg(lean, 'checkout', '-q', 'main');
+  const afterSwitch = duBytes(path.join(lean, '.mediagit')) / tree();
+  const pruned = mg(lean, 'prune', '-q');
+  const afterPrune = duBytes(path.join(lean, '.mediagit')) / tree();
+  rmSync(full, { recursive: true, force: true });
+  return {
+    tipBytes,
+    fullReceived: JSON.parse(fullClone.stdout).bytesReceived,
+    leanReceived: JSON.parse(leanClone.stdout).bytesReceived,
+    fullSecs: fullClone.secs,
+    leanSecs: leanClone.secs,
+    pruneSecs: pruned.secs,
+    afterClone,
+    afterSwitch,
+    afterPrune,
+  };
+}
+
+function printLean(l) {
+  const f = (x, d = 3) => x.toFixed(d);
+  console.log(
+    '\n| lean workspace (v1 + v2 pushed) | figure |\n| --- | --- |' +
+      `\n| default clone: bytes received ÷ tip size | ${f(l.leanReceived / l.tipBytes)} (${(l.leanReceived / 1e6).toFixed(1)} MB of ${(l.tipBytes / 1e6).toFixed(1)} MB) |` +
+      `\n| full clone (--history-content all): bytes received ÷ tip size | ${f(l.fullReceived / l.tipBytes)} |` +
+      `\n| default clone time ÷ full clone time | ${f(l.leanSecs / l.fullSecs)} (${f(l.leanSecs, 2)} s vs ${f(l.fullSecs, 2)} s) |` +
+      `\n| .mediagit ÷ working tree, after clone | ${f(l.afterClone)} |` +
+      `\n| .mediagit ÷ working tree, after checkout v1 and back | ${f(l.afterSwitch)} |` +
+      `\n| .mediagit ÷ working tree, after prune | ${f(l.afterPrune)} (prune ${f(l.pruneSecs, 2)} s) |`,
+  );
 }
 
 /** restic on the same trees, as steps aligned with mediagitSteps' (backup, backup, restore). */
@@ -240,6 +311,14 @@ const v1 = await corpus(1);
 const v2 = await corpus(2);
 fresh(work);
 mkdirSync(agentDir, { recursive: true, mode: 0o700 });
+if (flag('--lean-only')) {
+  log('lean workspace rows only…');
+  const lean = await leanScenario(v1);
+  if (asJson) console.log(JSON.stringify({ profile, lean }, null, 2));
+  else printLean(lean);
+  rmSync(work, { recursive: true, force: true });
+  process.exit(0);
+}
 const bytesV1 = duBytes(v1);
 const bytesV2 = duBytes(v2);
 log(`corpus v1 ${(bytesV1 / 2 ** 20).toFixed(1)} MiB, v2 ${(bytesV2 / 2 ** 20).toFixed(1)} MiB`);
@@ -477,6 +556,9 @@ for (let round = 1; round <= repeat; round++) {
   }
 }
 
+log('lean workspace…');
+const leanFigures = await leanScenario(v1);
+
 /** The element-wise median of several results of one scenario (numbers and {secs, rssMiB} alike). */
 function medianOf(results) {
   if (results.length === 0) return null;
@@ -675,6 +757,7 @@ if (asJson) {
         rows,
         networkRows,
         storage,
+        lean: leanFigures,
         coldUnlockSecs: enc?.coldUnlock ?? null,
       },
       null,
@@ -734,6 +817,7 @@ if (asJson) {
       `| restic | ${m(storage.restic.storedV1)} | ${m(storage.restic.storedGrowthV2)} | — | — |`,
     );
   else console.log('| restic | not on PATH (apt-get install restic) | |');
+  printLean(leanFigures);
 }
 spawnSync(process.execPath, [cli, 'key', 'forget', '--all'], {
   env: { ...process.env, ...env },

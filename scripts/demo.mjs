@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // The main job, end to end, on a small generated media project, with nothing but the local disk:
 // init → add → commit → push to a local remote → clone elsewhere (verify byte for byte) → edit →
-// add → commit → push (only new chunks travel) → pull in the clone (verify) → log → checkout the
-// first version (verify) → fsck → stats.
+// add → commit → push (only new chunks travel) → pull in the clone (verify) → the clone is lean:
+// status, stats, version 1 on demand (verify), prune, fsck; a sparse clone widened → log →
+// checkout the first version (verify) → fsck → stats.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, cpSync } from 'node:fs';
 import os from 'node:os';
@@ -83,6 +84,23 @@ try {
   run('push');
   runIn(clone, 'pull');
   await verify(v2, 'the clone after pulling version 2', clone);
+
+  console.log(
+    '\nThe clone is lean: it holds every commit, but content only for what it checked out, and no second copy of that',
+  );
+  runIn(clone, 'status');
+  runIn(clone, 'stats');
+  runIn(clone, 'checkout', 'v1');
+  await verify(v1, 'version 1, fetched on demand in the clone', clone);
+  runIn(clone, 'checkout', 'main');
+  await verify(v2, 'version 2 in the clone', clone);
+  runIn(clone, 'prune');
+  runIn(clone, 'fsck');
+  const sparse = path.join(work, 'sound-desk');
+  runIn(work, 'clone', '--include', 'audio/**', remote, sparse);
+  runIn(sparse, 'sparse-checkout', 'add', 'textures/**');
+  runIn(sparse, 'sparse-checkout', 'list');
+  runIn(sparse, 'status');
   run('log', '--oneline');
   run('diff', '--stat', 'v1', 'main');
 

@@ -36,6 +36,7 @@ import { registerKey } from './key.command.js';
 import { registerConfig } from './config.command.js';
 import { registerCompletion } from './completion.command.js';
 import { registerSparseCheckout } from './sparse-checkout.command.js';
+import { registerPrune } from './prune.command.js';
 
 export type { Registration } from './registration.js';
 
@@ -59,6 +60,7 @@ export const registrations: readonly ((program: Command, ctx: Registration) => v
   registerBisect,
   registerFsck,
   registerGc,
+  registerPrune,
   registerStats,
   registerRemote,
   registerPush,

@@ -1,6 +1,8 @@
 import {
   computeStatus,
   lockStatus,
+  trackingState,
+  type TrackingState,
   type Change,
   type LockStatus,
   type StatusReport,
@@ -34,9 +36,12 @@ export async function runStatus(io: CommandIo, options: StatusOptions): Promise<
     repo,
     new Set([...report.staged, ...report.unstaged].map((c) => c.path)),
   );
-  if (options.json) io.out(JSON.stringify({ ...statusJson(report), locks }, null, 2));
+  // Against the upstream as last fetched, like git: no round trip to the remote.
+  const tracking = report.branch === null ? null : await trackingState(repo, report.branch);
+  if (options.json)
+    io.out(JSON.stringify({ ...statusJson(report), upstream: tracking, locks }, null, 2));
   else {
-    printLong(io, report);
+    printLong(io, report, tracking);
     printLocks(io, locks);
   }
 }
@@ -102,12 +107,27 @@ function printShort(io: CommandIo, report: StatusReport): void {
   for (const path of report.untracked) io.out(`?? ${path}`);
 }
 
-function printLong(io: CommandIo, report: StatusReport): void {
+/** git's sentence about the branch and its upstream. */
+export function trackingLine(t: TrackingState): string {
+  const up = `'${t.upstream}'`;
+  const commits = (n: number): string => `${n} ${n === 1 ? 'commit' : 'commits'}`;
+  if (t.gone) return `Your branch is based on ${up}, but the upstream is gone.`;
+  if (t.ahead > 0 && t.behind > 0)
+    return `Your branch and ${up} have diverged,\nand have ${t.ahead} and ${t.behind} different commits each, respectively.\n  (use "mediagit pull" to merge the remote branch into yours)`;
+  if (t.ahead > 0)
+    return `Your branch is ahead of ${up} by ${commits(t.ahead)}.\n  (use "mediagit push" to publish your local commits)`;
+  if (t.behind > 0)
+    return `Your branch is behind ${up} by ${commits(t.behind)}, and can be fast-forwarded.\n  (use "mediagit pull" to update your local branch)`;
+  return `Your branch is up to date with ${up}.`;
+}
+
+function printLong(io: CommandIo, report: StatusReport, tracking: TrackingState | null): void {
   io.out(
     report.branch !== null
       ? `On branch ${report.branch}`
       : `HEAD detached at ${report.head ? shortOid(report.head) : '(none)'}`,
   );
+  if (tracking) io.out(trackingLine(tracking));
   if (report.head === null) io.out('\nNo commits yet');
   if (report.merging) {
     io.out(

@@ -29,3 +29,5 @@ export * from './stash.js';
 export * from './bisect.js';
 export * from './renames.js';
 export * from './sparse.js';
+export * from './upstream.js';
+export * from './worktree-chunks.js';

@@ -9,10 +9,18 @@ import {
   ExpiredError,
   MediagitError,
   NotFoundError,
+  StoreUnavailableError,
 } from '../errors/index.js';
 import type { ChunkSource, Oid } from '../objects/index.js';
-import { silentProgress, type Repository } from '../repo/index.js';
+import {
+  chunksFromWorktree,
+  silentProgress,
+  worktreeChunkLocations,
+  type ChunkLocation,
+  type Repository,
+} from '../repo/index.js';
 import type { OpenedStore } from '../store/index.js';
+import { readDescriptor } from './descriptor.js';
 import { expiryOfChunks } from './gc/expiry.js';
 import { copyObjects, missingOn, type TransferStats } from './transfer.js';
 import { defaultRemote, getRemote, listRemotes, openRemoteStore } from './remotes.js';
@@ -34,6 +42,7 @@ export function contentRemoteName(repo: Repository): string | null {
 
 export class RemoteChunkSource implements ChunkSource {
   private opened: Promise<OpenedStore> | undefined;
+  private locations: Promise<Map<Oid, ChunkLocation>> | undefined;
   /** Chunks fetched on demand so far, and their stored bytes (for reports and tests). */
   readonly stats: TransferStats = { objects: 0, bytes: 0 };
 
@@ -55,11 +64,23 @@ export class RemoteChunkSource implements ChunkSource {
   }
 
   private remote(): Promise<OpenedStore> {
-    this.opened ??= openRemoteStore(getRemote(this.repo, this.remoteName), this.cwd);
+    this.opened ??= (async () => {
+      const remote = getRemote(this.repo, this.remoteName);
+      const opened = await openRemoteStore(remote, this.cwd);
+      // An unmounted share or a moved folder opens as an empty store: that is "unreachable",
+      // not "the remote lacks every chunk".
+      if (!(await readDescriptor(opened.store)))
+        throw new StoreUnavailableError(`no mediagit repository at ${remote.url}`);
+      return opened;
+    })();
     return this.opened;
   }
 
-  async fetch(oids: readonly Oid[], path?: string): Promise<void> {
+  async fetch(wanted: readonly Oid[], path?: string): Promise<void> {
+    if (wanted.length === 0) return;
+    // Evicted chunks whose bytes still sit in a checked-out file come from there, offline.
+    this.locations ??= worktreeChunkLocations(this.repo);
+    const oids = await chunksFromWorktree(this.repo, wanted, await this.locations);
     if (oids.length === 0) return;
     try {
       const remote = await this.remote();

@@ -26,6 +26,8 @@ import {
   type StoreOptions,
 } from '../store/index.js';
 import { CONTENT_REMOTE_KEY } from './chunk-source.js';
+import { oneCopyEnabled, prune } from './prune.js';
+import { canAdopt } from './transfer.js';
 import { HISTORY_CONTENT_KEY, historyContent, type HistoryContent } from './content-policy.js';
 import { readDescriptor, type RepositoryDescriptor } from './descriptor.js';
 import { fetchRefs, hardlinksWanted, type FetchReport } from './fetch-refs.js';
@@ -135,6 +137,15 @@ export async function clone(request: CloneRequest): Promise<CloneResult> {
     if (branch && checkedOut) await repo.updateRef(`refs/heads/${branch}`, tip!, null);
     // The branch moved on the remote between looking and fetching: check out what was fetched.
     else if (branch) await checkOutBranch(repo, remote.name, branch, progress(), stream);
+    // One copy on disk: what was just checked out is in the working tree and on the remote.
+    // Chunks hard-linked from a folder remote share its disk blocks: keeping them costs nothing.
+    if (
+      branch &&
+      history === 'tip' &&
+      oneCopyEnabled(repo) &&
+      !canAdopt(opened.store, repo.store, { hardlinks })
+    )
+      await prune(repo, opened.store, { worktreeOnly: true });
     return { directory: target, branch: branch ?? null, fetched, traffic: opened.meter.snapshot() };
   } catch (err) {
     cleanup.discard();

@@ -7,6 +7,7 @@ import type { Oid } from '../objects/index.js';
 import {
   loadGlobalConfig,
   silentProgress,
+  worktreeChunkLocations,
   type ProgressSink,
   type Repository,
 } from '../repo/index.js';
@@ -110,6 +111,8 @@ export async function fetchRefs(
     const tips = new Map(heads.map(([name, v]) => [name, v.oid]));
     const commits = await contentCommits(repo, tips, request);
     const chunks = await chunksOfCommits(repo, commits, include);
+    // Chunks whose bytes sit in a checked-out file are local already (one copy on disk).
+    for (const oid of (await worktreeChunkLocations(repo)).keys()) chunks.delete(oid);
     const got = await fetchChunkSet(repo, opened.store, chunks, { hardlinks, progress });
     stats.objects += got.objects;
     stats.bytes += got.bytes;

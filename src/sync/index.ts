@@ -13,3 +13,4 @@ export * from './gc/index.js';
 export * from './chunk-source.js';
 export * from './folder-remote.js';
 export * from './content-policy.js';
+export * from './prune.js';

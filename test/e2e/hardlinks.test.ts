@@ -312,7 +312,8 @@ test('gc in one repository unlinks only its own names: the remote and the other 
   await mg(src, 'checkout', '-q', 'main');
 
   const clone = path.join(work, 'clone');
-  await mg(work, 'clone', '-q', remote, clone);
+  // Every branch's content, so the clone holds (and links) the other branch's chunks too.
+  await mg(work, 'clone', '-q', '--history-content', 'all', remote, clone);
   const remoteFile = (oid: string): string =>
     path.join(remote, 'chunks', oid.slice(0, 2), oid.slice(2));
   const cloneFile = (oid: string): string =>

@@ -11,7 +11,7 @@ import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { CLI_PATH, cliEnv, mg, runCli, tempDir } from '../support/cli.js';
-import { SMALL_CHUNK_ARGS, storedChunks } from '../support/sync-fixtures.js';
+import { SMALL_CHUNK_ARGS, folderSize, storedChunks } from '../support/sync-fixtures.js';
 
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
@@ -62,7 +62,10 @@ test('default clone of 3 versions × three 20 MB files receives the tip only; sh
   const tipStored = [...tip.values()].reduce((a, b) => a + b, 0);
 
   const lean = path.join(work, 'lean');
-  const report = JSON.parse((await mg(work, 'clone', '--json', remote, lean)).stdout) as {
+  // Copied, not hard-linked from the folder remote: as from any remote elsewhere.
+  const report = JSON.parse(
+    (await mg(work, 'clone', '--json', '--no-hardlinks', remote, lean)).stdout,
+  ) as {
     bytesReceived: number;
   };
   const ratio = report.bytesReceived / tipStored;
@@ -70,10 +73,24 @@ test('default clone of 3 versions × three 20 MB files receives the tip only; sh
     `default clone received ${report.bytesReceived} bytes; the tip's stored bytes are ${tipStored} (${ratio.toFixed(4)}×); full history ${[...pushedAfter[2]!.values()].reduce((a, b) => a + b, 0)}`,
   );
   assert.ok(ratio <= 1.05, `received ${ratio.toFixed(4)}× the tip's stored bytes`);
+  // One copy on disk: the tip's bytes are in the working tree, so .mediagit keeps no chunk of them.
   const local = await chunkSet(path.join(lean, '.mediagit'));
-  assert.deepEqual([...local.keys()].sort(), [...tip.keys()].sort(), 'exactly the tip’s chunks');
+  assert.equal(local.size, 0, 'the checked-out chunks were evicted');
+  const meta = await folderSize(path.join(lean, '.mediagit'));
+  t.diagnostic(`.mediagit holds ${meta.bytes} bytes beside a ${3 * SIZE}-byte working tree`);
+  assert.ok(meta.bytes < 0.05 * 3 * SIZE);
   for (const [i, name] of FILES.entries())
     assert.ok((await readFile(path.join(lean, name))).equals(versions[2]![i]!), name);
+  // ...and read back from there, verified, with the remote gone.
+  await rename(remote, `${remote}.away`);
+  const fromTree = await mgBytes(lean, 'show', 'HEAD:f2.bin');
+  assert.equal(fromTree.code, 0);
+  assert.ok(fromTree.stdout.equals(versions[2]![1]!), 'HEAD:f2.bin read from the working tree');
+  await rename(`${remote}.away`, remote);
+  for (const oid of (await chunkSet(path.join(lean, '.mediagit'))).keys())
+    assert.ok(tip.has(oid), 'only tip chunks came from the working tree');
+  await mg(lean, 'prune', '-q');
+  assert.equal((await chunkSet(path.join(lean, '.mediagit'))).size, 0, 'prune evicted them again');
 
   // Metadata is all there: history reads offline-style, and fsck calls the rest fetchable.
   assert.match((await mg(lean, 'log', '--oneline')).stdout, /v1/);
@@ -98,10 +115,15 @@ test('default clone of 3 versions × three 20 MB files receives the tip only; sh
     'every fetched chunk is v1 content',
   );
 
-  // --recent widens: every commit here is minutes old, so all content comes.
+  // --recent widens: every commit here is minutes old, so all content comes, except what the
+  // working tree holds.
   await mg(lean, 'fetch', '-q', '--recent', '7d');
   const widened = await chunkSet(path.join(lean, '.mediagit'));
-  assert.deepEqual([...widened.keys()].sort(), [...pushedAfter[2]!.keys()].sort());
+  assert.deepEqual(
+    [...widened.keys()].sort(),
+    [...pushedAfter[1]!.keys()].sort(),
+    'v1 and v2 content',
+  );
   await rename(remote, `${remote}.away`);
   const offline = await mgBytes(lean, 'show', 'HEAD~1:f2.bin');
   assert.equal(offline.code, 0);
@@ -149,7 +171,14 @@ test('--history-content all and config clone.history=all fetch every version; fe
   await mg(work, 'clone', '-q', remote, lean);
   assert.ok((await chunkSet(path.join(lean, '.mediagit'))).size < everything.length);
   await mg(lean, 'fetch', '-q', '--all-content');
-  assert.deepEqual([...(await chunkSet(path.join(lean, '.mediagit'))).keys()].sort(), everything);
+  await rename(remote, `${remote}.away`);
+  for (const rev of ['HEAD~2', 'HEAD~1', 'HEAD'])
+    for (const file of ['a.raw', 'b.raw']) {
+      const offline = await mgBytes(lean, 'show', `${rev}:${file}`);
+      const shown = await mgBytes(full, 'show', `${rev}:${file}`);
+      assert.equal(offline.code, 0, `${rev}:${file} offline`);
+      assert.ok(offline.stdout.equals(shown.stdout), `${rev}:${file}`);
+    }
 });
 
 test('a tip-only clone pushes its whole history to another remote: what it lacks comes from its own', async () => {
@@ -194,4 +223,59 @@ test('fetch keeps the tip policy: a new commit on the remote brings its content,
   assert.equal(gained.length, v5.chunks, 'only the new tip’s chunks came');
   const shown = await mgBytes(lean, 'show', 'HEAD~1:a.raw');
   assert.ok(shown.stdout.equals(middle), 'the version in between comes on demand');
+});
+
+test('stats tells content stored here from content left on the remote; status says ahead/behind its upstream', async () => {
+  const work = await tempDir('lean-report');
+  const { src, remote } = await smallSource(work);
+  const lean = path.join(work, 'lean');
+  await mg(work, 'clone', '-q', '--no-hardlinks', remote, lean);
+  const stats = JSON.parse((await mg(lean, 'stats', '--json')).stdout) as {
+    chunks: number;
+    localChunks: number;
+    remoteOnlyChunks: number;
+    unconfirmedChunks: number;
+    localBytes: number;
+    remoteOnlyBytes: number;
+    uniqueBytes: number;
+  };
+  // The clone evicted what it checked out: every chunk is left on the remote.
+  assert.equal(stats.localChunks, (await chunkSet(path.join(lean, '.mediagit'))).size);
+  assert.equal(stats.localChunks, 0);
+  assert.equal(stats.remoteOnlyChunks, stats.chunks);
+  assert.equal(stats.unconfirmedChunks, 0);
+  assert.equal(stats.localBytes + stats.remoteOnlyBytes, stats.uniqueBytes);
+  await mgBytes(lean, 'show', 'HEAD~1:a.raw');
+  const after = JSON.parse((await mg(lean, 'stats', '--json')).stdout) as typeof stats;
+  assert.ok(after.localBytes >= 300_000, 'a fetched version counts as stored here');
+  assert.match((await mg(lean, 'stats')).stdout, /on 'origin' only:/);
+  await rename(remote, `${remote}.away`);
+  const offline = JSON.parse((await mg(lean, 'stats', '--json')).stdout) as typeof stats;
+  assert.equal(offline.unconfirmedChunks, after.remoteOnlyChunks);
+  assert.match((await mg(lean, 'fsck')).stdout, /could not be reached to confirm/);
+  await rename(`${remote}.away`, remote);
+
+  const status = async (): Promise<string> => (await mg(lean, 'status')).stdout;
+  assert.match(await status(), /Your branch is up to date with 'origin\/main'\./);
+  await writeFile(path.join(lean, 'a.raw'), randomBytes(1000));
+  await mg(lean, 'commit', '-q', '-am', 'mine');
+  assert.match(await status(), /ahead of 'origin\/main' by 1 commit\./);
+  await writeFile(path.join(src, 'b.raw'), randomBytes(1000));
+  await mg(src, 'commit', '-q', '-am', 'theirs 1');
+  await writeFile(path.join(src, 'b.raw'), randomBytes(1000));
+  await mg(src, 'commit', '-q', '-am', 'theirs 2');
+  await mg(src, 'push', '-q', 'origin', 'main');
+  await mg(lean, 'fetch', '-q');
+  assert.match(await status(), /have diverged,\nand have 1 and 2 different commits each/);
+  const json = JSON.parse((await mg(lean, 'status', '--json')).stdout) as {
+    upstream: { upstream: string; ahead: number; behind: number };
+  };
+  assert.deepEqual(
+    [json.upstream.upstream, json.upstream.ahead, json.upstream.behind],
+    ['origin/main', 1, 2],
+  );
+  await mg(lean, 'pull', '-q');
+  assert.match(await status(), /ahead of 'origin\/main' by 2 commits\./);
+  await mg(lean, 'push', '-q');
+  assert.match(await status(), /up to date with 'origin\/main'/);
 });

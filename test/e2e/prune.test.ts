@@ -1,0 +1,203 @@
+/**
+ * One copy on disk: `prune` evicts only chunks the remote confirms it holds. Unpushed commits,
+ * staged content and an offline repository's content stay; what is evicted comes back from the
+ * working tree or the remote. SIGKILL during prune, an on-demand fetch or a widen leaves a
+ * repository fsck calls clean, and running the command again converges.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { test } from 'node:test';
+import { CLI_PATH, cliEnv, mg, mgFail, tempDir } from '../support/cli.js';
+import { SMALL_CHUNK_ARGS, killAfter, storedChunks } from '../support/sync-fixtures.js';
+import { hashTree } from '../support/tree.js';
+
+function mgBytes(cwd: string, ...args: string[]): Promise<{ code: number; stdout: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI_PATH, ...args], {
+      cwd,
+      env: cliEnv(),
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const out: Buffer[] = [];
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout: Buffer.concat(out) }));
+  });
+}
+
+const local = async (repo: string): Promise<Set<string>> =>
+  new Set((await storedChunks(path.join(repo, '.mediagit'))).map((c) => c.oid));
+
+async function source(work: string): Promise<{ src: string; remote: string }> {
+  const src = path.join(work, 'src');
+  const remote = path.join(work, 'remote.mediagit');
+  await mkdir(src);
+  await mg(src, 'init', '-q', ...SMALL_CHUNK_ARGS);
+  await mg(src, 'remote', 'add', 'origin', remote);
+  for (let v = 1; v <= 2; v++) {
+    await writeFile(path.join(src, 'a.raw'), randomBytes(300_000));
+    await writeFile(path.join(src, 'b.raw'), randomBytes(200_000));
+    await mg(src, 'add', '.');
+    await mg(src, 'commit', '-q', '-m', `v${v}`);
+  }
+  await mg(src, 'push', '-q', 'origin', 'main');
+  return { src, remote };
+}
+
+test('prune never evicts what only the local store holds: an offline, unpushed commit and staged content survive and push later byte-identical', async () => {
+  const work = await tempDir('prune-safe');
+  const { remote } = await source(work);
+  const clone = path.join(work, 'clone');
+  await mg(work, 'clone', '-q', '--no-hardlinks', remote, clone);
+  assert.equal((await local(clone)).size, 0, 'clone kept no copy of what it checked out');
+
+  // Offline work: a new file and an edit, committed; another file staged.
+  await rename(remote, `${remote}.away`);
+  const made = randomBytes(250_000);
+  const edited = randomBytes(300_000);
+  const staged = randomBytes(150_000);
+  await writeFile(path.join(clone, 'c.raw'), made);
+  await writeFile(path.join(clone, 'a.raw'), edited);
+  await mg(clone, 'add', '.');
+  await mg(clone, 'commit', '-q', '-m', 'offline work');
+  await writeFile(path.join(clone, 'd.raw'), staged);
+  await mg(clone, 'add', 'd.raw');
+  // Only here: the chunks the remote lacks (add . also re-stored unchanged b.raw, which it has).
+  const onRemote = new Set((await storedChunks(`${remote}.away`)).map((c) => c.oid));
+  const mine = new Set([...(await local(clone))].filter((oid) => !onRemote.has(oid)));
+  assert.ok(mine.size > 0);
+
+  // Offline: the remote cannot confirm anything, so nothing goes.
+  const offline = await mgFail(clone, 'prune');
+  assert.equal(offline.code, 12, offline.stderr);
+  assert.match(offline.stderr, /nothing was evicted/);
+  const still = await local(clone);
+  assert.ok(
+    [...mine].every((oid) => still.has(oid)),
+    'offline prune evicted something',
+  );
+  await rename(`${remote}.away`, remote);
+  // Online: the remote has none of these chunks either.
+  await runPrune(clone, mine, 'online');
+  // The content reads back with the remote gone, from the store.
+  await rename(remote, `${remote}.away`);
+  await rename(path.join(clone, 'c.raw'), path.join(work, 'c.moved'));
+  const shown = await mgBytes(clone, 'show', 'HEAD:c.raw');
+  assert.ok(shown.stdout.equals(made), 'the unpushed file reads offline');
+  await rename(path.join(work, 'c.moved'), path.join(clone, 'c.raw'));
+  await rename(`${remote}.away`, remote);
+
+  await mg(clone, 'commit', '-q', '-m', 'staged file');
+  await mg(clone, 'push', '-q');
+  const copy = path.join(work, 'copy');
+  await mg(work, 'clone', '-q', remote, copy);
+  assert.ok((await readFile(path.join(copy, 'c.raw'))).equals(made));
+  assert.ok((await readFile(path.join(copy, 'a.raw'))).equals(edited));
+  assert.ok((await readFile(path.join(copy, 'd.raw'))).equals(staged));
+
+  // Pushed now: prune evicts them, and they read back from the working tree, offline.
+  await mg(clone, 'prune', '-q');
+  assert.equal((await local(clone)).size, 0);
+  await rename(remote, `${remote}.away`);
+  assert.ok((await mgBytes(clone, 'show', 'HEAD:d.raw')).stdout.equals(staged));
+  await rename(`${remote}.away`, remote);
+  assert.match((await mg(clone, 'fsck', '--full')).stdout, /no problems found/);
+});
+
+async function runPrune(clone: string, mine: Set<string>, label: string): Promise<void> {
+  const res = JSON.parse((await mg(clone, 'prune', '--json')).stdout) as {
+    evicted: number;
+    notOnRemote: number;
+  };
+  assert.equal(res.notOnRemote, mine.size, `${label}: what the remote lacks`);
+  const after = await local(clone);
+  for (const oid of mine) assert.ok(after.has(oid), `${label}: ${oid} was evicted`);
+}
+
+test('prune --keep-recent keeps recent history for offline work; content.one_copy=false turns prune off', async () => {
+  const work = await tempDir('prune-recent');
+  const { remote } = await source(work);
+  const clone = path.join(work, 'clone');
+  await mg(work, 'clone', '-q', '--no-hardlinks', remote, clone);
+  await mg(clone, 'fetch', '-q', '--all-content');
+  const history = await local(clone);
+  assert.ok(history.size > 0);
+  const kept = JSON.parse((await mg(clone, 'prune', '--json', '--keep-recent', '7d')).stdout) as {
+    evicted: number;
+    recent: number;
+  };
+  assert.equal(kept.evicted, 0);
+  assert.equal(kept.recent, history.size);
+  await mg(clone, 'prune', '-q');
+  assert.equal((await local(clone)).size, 0);
+
+  await mg(clone, 'config', 'content.one_copy', 'false');
+  const off = await mgFail(clone, 'prune');
+  assert.match(off.stderr, /turned off/);
+});
+
+test('SIGKILL during prune, an on-demand fetch and a widen: fsck is clean and running again converges', async (t) => {
+  const work = await tempDir('prune-crash');
+  const src = path.join(work, 'src');
+  const remote = path.join(work, 'remote.mediagit');
+  await mkdir(path.join(src, 'audio'), { recursive: true });
+  await mkdir(path.join(src, 'video'), { recursive: true });
+  await mg(src, 'init', '-q', ...SMALL_CHUNK_ARGS);
+  await mg(src, 'remote', 'add', 'origin', remote);
+  const video = randomBytes(6_000_000);
+  await writeFile(path.join(src, 'audio', 'take.raw'), randomBytes(200_000));
+  await writeFile(path.join(src, 'video', 'shot.raw'), video);
+  await mg(src, 'add', '.');
+  await mg(src, 'commit', '-q', '-m', 'first');
+  await writeFile(path.join(src, 'audio', 'take.raw'), randomBytes(200_000));
+  await mg(src, 'commit', '-q', '-am', 'second');
+  await mg(src, 'push', '-q', 'origin', 'main');
+  const clone = path.join(work, 'clone');
+  await mg(work, 'clone', '-q', '--include', 'audio/**', remote, clone);
+
+  const clean = async (label: string): Promise<void> => {
+    assert.match((await mg(clone, 'fsck', '--full')).stdout, /no problems found/, label);
+    assert.equal((await mg(clone, 'status', '--porcelain')).stdout.trim(), '', label);
+  };
+  // On-demand fetch of a file outside the sparse set, killed at a few points.
+  for (const delay of [150, 400, 900]) {
+    t.diagnostic(
+      `show: ${await killAfter(['show', 'HEAD:video/shot.raw'], clone, delay)} at ${delay} ms`,
+    );
+    await clean(`show killed after ${delay} ms`);
+  }
+  const shown = await mgBytes(clone, 'show', 'HEAD:video/shot.raw');
+  assert.ok(shown.stdout.equals(video));
+  await mg(clone, 'prune', '-q');
+
+  // Widen, killed.
+  for (const delay of [150, 500]) {
+    t.diagnostic(
+      `widen: ${await killAfter(['sparse-checkout', 'add', 'video/**'], clone, delay)} at ${delay} ms`,
+    );
+    await clean(`widen killed after ${delay} ms`);
+  }
+  await mg(clone, 'sparse-checkout', 'add', '-q', 'video/**');
+  assert.ok((await readFile(path.join(clone, 'video', 'shot.raw'))).equals(video));
+  const tree = await hashTree(clone);
+
+  // Prune, killed.
+  await mg(clone, 'fetch', '-q', '--all-content');
+  for (const delay of [100, 300]) {
+    t.diagnostic(`prune: ${await killAfter(['prune'], clone, delay)} at ${delay} ms`);
+    await clean(`prune killed after ${delay} ms`);
+  }
+  await mg(clone, 'prune', '-q');
+  assert.equal((await local(clone)).size, 0);
+  await clean('after prune');
+  assert.deepEqual(await hashTree(clone), tree);
+  for (const rev of ['HEAD', 'HEAD~1'])
+    assert.equal(
+      (await mgBytes(clone, 'show', `${rev}:audio/take.raw`)).code,
+      0,
+      `${rev} reads after prune`,
+    );
+});
