@@ -80,6 +80,10 @@ function printReport(
     io.out(
       `note: ${plural(counts.remoteOnlyChunks, 'chunk')} not present locally (fetchable from ${remote} when needed)`,
     );
+  if (counts.expiredChunks > 0)
+    io.out(
+      `note: ${plural(counts.expiredChunks, 'chunk')} of old versions expired on ${remote} by a retention policy (not a problem; those versions can no longer be read)`,
+    );
   if (counts.unconfirmedChunks > 0)
     io.out(
       `note: ${plural(counts.unconfirmedChunks, 'chunk')} not present locally; ${remote} could not be reached to confirm it has them`,

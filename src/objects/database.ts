@@ -42,6 +42,8 @@ export interface ChunkSource {
   fetch(oids: readonly Oid[], path?: string): Promise<void>;
   /** Which of these chunks the source holds; throws when it cannot be asked (offline). */
   has(oids: readonly Oid[]): Promise<boolean[]>;
+  /** Which of these chunks (absent from the source) a retention policy deleted there on purpose. */
+  expired?(oids: readonly Oid[]): Promise<Set<Oid>>;
 }
 
 export type StructuredKind = Exclude<ObjectKind, 'chunk'>;

@@ -57,6 +57,8 @@ export interface FsckCounts {
   remoteOnlyChunks: number;
   /** Reachable chunks not stored here whose remote could not be reached to confirm it has them. */
   unconfirmedChunks: number;
+  /** Reachable chunks gone here and on the content remote, expired there by a retention policy. */
+  expiredChunks: number;
   /** The remote content missing here comes from; null without one. */
   contentRemote: string | null;
 }
@@ -147,6 +149,7 @@ export async function checkRepository(
       verifiedChunks,
       remoteOnlyChunks: reach.remoteOnly.size,
       unconfirmedChunks: reach.unconfirmed.size,
+      expiredChunks: reach.expired.size,
       contentRemote: repo.odb.chunkSource?.remoteName ?? null,
     },
     problems,

@@ -123,6 +123,8 @@ export interface ReachableObjects {
   readonly remoteOnly: Set<Oid>;
   /** Chunks absent locally whose content remote could not be asked (offline): not problems either. */
   readonly unconfirmed: Set<Oid>;
+  /** Chunks absent here and on the content remote because a retention policy expired them there. */
+  readonly expired: Set<Oid>;
 }
 
 /** Called once per object, after it was read and verified. May be async; the walk waits for it. */
@@ -170,6 +172,7 @@ export function emptyReachable(): ReachableObjects {
     problems: [],
     remoteOnly: new Set(),
     unconfirmed: new Set(),
+    expired: new Set(),
   };
 }
 
@@ -554,9 +557,17 @@ class ReachabilityWalk {
         return;
       }
     }
+    const gone = absent.filter((_, i) => remote !== null && !remote[i]).map((c) => c.oid);
+    // Deleted on purpose by a retention policy (gc --remote): those versions are gone, not damaged.
+    const expired =
+      gone.length > 0 && source?.expired ? await source.expired(gone) : new Set<Oid>();
     absent.forEach((c, i) => {
       if (remote?.[i]) {
         this.result.remoteOnly.add(c.oid);
+        return;
+      }
+      if (expired.has(c.oid)) {
+        this.result.expired.add(c.oid);
         return;
       }
       this.report(

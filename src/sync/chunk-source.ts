@@ -21,7 +21,7 @@ import {
 } from '../repo/index.js';
 import type { OpenedStore } from '../store/index.js';
 import { readDescriptor } from './descriptor.js';
-import { expiryOfChunks } from './gc/expiry.js';
+import { expiredChunks, expiryOfChunks } from './gc/expiry.js';
 import { copyObjects, missingOn, type TransferStats } from './transfer.js';
 import { defaultRemote, getRemote, listRemotes, openRemoteStore } from './remotes.js';
 
@@ -61,6 +61,12 @@ export class RemoteChunkSource implements ChunkSource {
       this.opened = undefined;
       throw err;
     }
+  }
+
+  async expired(oids: readonly Oid[]): Promise<Set<Oid>> {
+    if (oids.length === 0) return new Set();
+    const expired = await expiredChunks((await this.remote()).store);
+    return new Set(oids.filter((oid) => expired.has(oid)));
   }
 
   private remote(): Promise<OpenedStore> {

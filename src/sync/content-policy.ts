@@ -18,6 +18,7 @@ import {
 } from '../repo/index.js';
 import type { Store } from '../store/index.js';
 import { mapLimit } from '../util/limit.js';
+import { skipExpired } from './fetch.js';
 import { parseDuration } from './gc/policy.js';
 import {
   TRANSFER_CONCURRENCY,
@@ -110,15 +111,16 @@ async function peel(repo: Repository, oid: Oid): Promise<Oid> {
 }
 
 /**
- * The chunks the files of `commits` need (paths `include` accepts; null: all), read from the local
- * trees and manifests. Each tree is read once per path it appears at, each manifest once.
+ * The chunks the files of `commits` need (paths `include` accepts; null: all), with their content
+ * sizes, read from the local trees and manifests. Each tree is read once per path it appears at,
+ * each manifest once.
  */
 export async function chunksOfCommits(
   repo: Repository,
   commits: readonly Oid[],
   include: ((path: string) => boolean) | null,
-): Promise<Set<Oid>> {
-  const chunks = new Set<Oid>();
+): Promise<Map<Oid, number>> {
+  const chunks = new Map<Oid, number>();
   const seenTrees = new Set<string>();
   const manifests = new Set<Oid>();
   let level: { oid: Oid; path: string }[] = [];
@@ -140,30 +142,33 @@ export async function chunksOfCommits(
     level = next;
   }
   await mapLimit([...manifests], TRANSFER_CONCURRENCY, async (oid) => {
-    for (const c of (await repo.odb.readManifest(oid)).chunks) chunks.add(c.oid);
+    for (const c of (await repo.odb.readManifest(oid)).chunks) chunks.set(c.oid, c.size);
   });
   return chunks;
 }
 
 /**
- * Fetches the chunks of `chunks` the local store lacks, verified (or hard-linked from a folder
- * remote, as fetch does), with the progress of a fetch.
+ * Fetches the chunks of `chunks` (ID → content size) the local store lacks, verified (or
+ * hard-linked from a folder remote, as fetch does), with the progress of a fetch. Content a
+ * retention policy expired on the remote is skipped, as fetch does.
  */
 export async function fetchChunkSet(
   repo: Repository,
   remote: Store,
-  chunks: Iterable<Oid>,
+  chunks: ReadonlyMap<Oid, number>,
   options: { hardlinks?: boolean; progress?: ProgressSink },
 ): Promise<TransferStats> {
   const stats: TransferStats = { objects: 0, bytes: 0 };
-  const missing = await missingOn(repo.store, 'chunk', chunks);
+  const missing = await skipExpired(remote, await missingOn(repo.store, 'chunk', chunks.keys()));
   const copy: CopyOptions = options.hardlinks === undefined ? {} : { hardlinks: options.hardlinks };
   const ctx =
     missing.length >= WORKERS_WORTH_CHUNKS && !canAdopt(remote, repo.store, copy)
       ? repo.contentContext({ workers: true })
       : null;
   const progress = options.progress ?? silentProgress;
-  progress.start('fetch', missing.length, 0);
+  let total = 0;
+  for (const oid of missing) total += chunks.get(oid) ?? 0;
+  progress.start('fetch', missing.length, total);
   try {
     await copyObjects(remote, repo.store, 'chunk', missing, repo.odb, progress, stats, {
       ...copy,

@@ -369,7 +369,7 @@ class FetchRun {
  * need them stay in history, and reading one later reports it expired. Only chunks both named in
  * an expiry record and absent are left out: one pushed again since is fetched like any other.
  */
-async function skipExpired(remote: Store, missing: Oid[]): Promise<Oid[]> {
+export async function skipExpired(remote: Store, missing: Oid[]): Promise<Oid[]> {
   const expired = await expiredChunks(remote);
   const candidates = missing.filter((oid) => expired.has(oid));
   if (candidates.length === 0) return missing;

@@ -10,7 +10,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
-import { CLI_PATH, cliEnv, mg, runCli, tempDir } from '../support/cli.js';
+import { CLI_PATH, cliEnv, mg, mgFail, runCli, tempDir } from '../support/cli.js';
 import { SMALL_CHUNK_ARGS, folderSize, storedChunks } from '../support/sync-fixtures.js';
 
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
@@ -46,6 +46,7 @@ test('default clone of 3 versions × three 20 MB files receives the tip only; sh
   await mkdir(src);
   await mg(src, 'init', '-q');
   await mg(src, 'remote', 'add', 'origin', remote);
+  await mg(src, 'init', '-q', '--bare', remote);
   const versions: Buffer[][] = [];
   const pushedAfter: Map<string, number>[] = [];
   for (let v = 0; v < 3; v++) {
@@ -138,6 +139,7 @@ async function smallSource(work: string): Promise<{ src: string; remote: string 
   await mkdir(src);
   await mg(src, 'init', '-q', ...SMALL_CHUNK_ARGS);
   await mg(src, 'remote', 'add', 'origin', remote);
+  await mg(src, 'init', '-q', '--bare', remote);
   for (let v = 1; v <= 3; v++) {
     await writeFile(path.join(src, 'a.raw'), randomBytes(300_000));
     await writeFile(path.join(src, 'b.raw'), randomBytes(200_000));
@@ -188,6 +190,7 @@ test('a tip-only clone pushes its whole history to another remote: what it lacks
   await mg(work, 'clone', '-q', remote, lean);
   const backup = path.join(work, 'backup.mediagit');
   await mg(lean, 'remote', 'add', 'backup', backup);
+  await mg(lean, 'init', '-q', '--bare', backup);
   await mg(lean, 'push', '-q', 'backup', 'main');
   assert.match((await mg(lean, 'fsck', '--remote', 'backup')).stdout, /no problems found/);
   const copy = path.join(work, 'copy');
@@ -278,4 +281,18 @@ test('stats tells content stored here from content left on the remote; status sa
   assert.match(await status(), /ahead of 'origin\/main' by 2 commits\./);
   await mg(lean, 'push', '-q');
   assert.match(await status(), /up to date with 'origin\/main'/);
+});
+
+test('content a retention policy expired on the remote is not a problem for a lean clone’s fsck', async () => {
+  const work = await tempDir('lean-expired');
+  const { src, remote } = await smallSource(work);
+  const lean = path.join(work, 'lean');
+  await mg(work, 'clone', '-q', '--no-hardlinks', remote, lean);
+  await mg(src, 'gc', '--remote', 'origin', '--keep', '**=1', '--grace', '0');
+  const fsck = (await mg(lean, 'fsck')).stdout;
+  assert.match(fsck, /no problems found/);
+  assert.match(fsck, /expired on 'origin' by a retention policy/);
+  const old = await mgFail(lean, 'show', 'HEAD~2:a.raw');
+  assert.equal(old.code, 18, old.stderr);
+  assert.ok((await mgBytes(lean, 'show', 'HEAD:a.raw')).code === 0, 'the tip still reads');
 });

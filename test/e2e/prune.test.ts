@@ -37,6 +37,7 @@ async function source(work: string): Promise<{ src: string; remote: string }> {
   await mkdir(src);
   await mg(src, 'init', '-q', ...SMALL_CHUNK_ARGS);
   await mg(src, 'remote', 'add', 'origin', remote);
+  await mg(src, 'init', '-q', '--bare', remote);
   for (let v = 1; v <= 2; v++) {
     await writeFile(path.join(src, 'a.raw'), randomBytes(300_000));
     await writeFile(path.join(src, 'b.raw'), randomBytes(200_000));
@@ -147,6 +148,7 @@ test('SIGKILL during prune, an on-demand fetch and a widen: fsck is clean and ru
   await mkdir(path.join(src, 'video'), { recursive: true });
   await mg(src, 'init', '-q', ...SMALL_CHUNK_ARGS);
   await mg(src, 'remote', 'add', 'origin', remote);
+  await mg(src, 'init', '-q', '--bare', remote);
   const video = randomBytes(6_000_000);
   await writeFile(path.join(src, 'audio', 'take.raw'), randomBytes(200_000));
   await writeFile(path.join(src, 'video', 'shot.raw'), video);

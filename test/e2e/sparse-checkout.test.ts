@@ -36,6 +36,7 @@ async function source(
   await mg(src, 'add', '.');
   await mg(src, 'commit', '-q', '-m', 'first');
   await mg(src, 'remote', 'add', 'origin', remote);
+  await mg(src, 'init', '-q', '--bare', remote);
   await mg(src, 'push', '-q', 'origin', 'main');
   return { src, remote, content };
 }
