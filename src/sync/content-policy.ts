@@ -160,6 +160,8 @@ export async function fetchChunkSet(
 ): Promise<TransferStats> {
   const stats: TransferStats = { objects: 0, bytes: 0 };
   const missing = await skipExpired(remote, await missingOn(repo.store, 'chunk', chunks.keys()));
+  // Nothing to get (a clone's checkout streamed the tip already): no second progress phase.
+  if (missing.length === 0) return stats;
   const copy: CopyOptions = options.hardlinks === undefined ? {} : { hardlinks: options.hardlinks };
   const ctx =
     missing.length >= WORKERS_WORTH_CHUNKS && !canAdopt(remote, repo.store, copy)

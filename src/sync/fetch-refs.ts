@@ -22,6 +22,7 @@ import {
 import { readDescriptor } from './descriptor.js';
 import { fetchObjects, type FetchOptions } from './fetch.js';
 import type { RemoteConfig } from './remotes.js';
+import { canAdopt } from './transfer.js';
 
 export interface FetchRefsOptions {
   /** Delete remote-tracking branches the remote no longer has. */
@@ -104,7 +105,11 @@ export async function fetchRefs(
       progress,
       hardlinks,
       ...(lean ? { include: () => false } : include ? { include } : {}),
-      ...(options.checkout ? { checkout: options.checkout } : {}),
+      // Lean, from a folder it hard-links from: the tip's chunks are linked below (fetchChunkSet)
+      // and the caller checks out after, finding them present.
+      ...(options.checkout && !(lean && canAdopt(opened.store, repo.store, { hardlinks }))
+        ? { checkout: options.checkout }
+        : {}),
     },
   );
   if (lean && request) {
