@@ -12,6 +12,8 @@ export function registerBranch(program: Command, ctx: Registration): void {
     .option('-m, --move', 'rename a branch')
     .option('-M', 'rename a branch even if the new name exists')
     .option('-v, --verbose', 'show the commit each branch points at')
+    .option('-r, --remotes', 'list the remote-tracking branches')
+    .option('-a, --all', 'list local and remote-tracking branches')
     .option('--json', 'machine-readable list')
     .addHelpText(
       'after',
@@ -32,6 +34,8 @@ export function registerBranch(program: Command, ctx: Registration): void {
           M?: boolean;
           verbose?: boolean;
           json?: boolean;
+          remotes?: boolean;
+          all?: boolean;
         },
       ) =>
         (await import('./branch.js')).runBranch(ctx.io(), rest, {
@@ -41,6 +45,8 @@ export function registerBranch(program: Command, ctx: Registration): void {
           forceMove: options.M ?? false,
           verbose: options.verbose ?? false,
           json: options.json ?? false,
+          remotes: options.remotes ?? false,
+          all: options.all ?? false,
         }),
     );
 }

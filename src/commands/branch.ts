@@ -11,9 +11,13 @@ export interface BranchOptions {
   forceMove: boolean;
   verbose: boolean;
   json: boolean;
+  /** -r: remote-tracking branches only; -a: local then remote-tracking, as git lists them. */
+  remotes?: boolean;
+  all?: boolean;
 }
 
 const HEADS = 'refs/heads/';
+const REMOTES = 'refs/remotes/';
 
 /** The ref for a branch name, refusing names that could not be told apart from revisions. */
 function refFor(name: string): string {
@@ -52,7 +56,9 @@ async function listBranches(
 ): Promise<void> {
   const head = await repo.readHead();
   const refs = await repo.store.listRefs(HEADS);
-  const names = [...refs.keys()].map((r) => r.slice(HEADS.length)).sort(byName);
+  const names = options.remotes
+    ? []
+    : [...refs.keys()].map((r) => r.slice(HEADS.length)).sort(byName);
   if (options.json) {
     io.out(
       JSON.stringify(
@@ -76,6 +82,16 @@ async function listBranches(
       current: head.ref === HEADS + name,
       oid: refs.get(HEADS + name)!.oid,
     });
+  if (options.remotes || options.all) {
+    if (options.remotes) rows.length = 0;
+    const remote = await repo.store.listRefs(REMOTES);
+    for (const ref of [...remote.keys()].sort(byName))
+      rows.push({
+        label: `${options.all ? 'remotes/' : ''}${ref.slice(REMOTES.length)}`,
+        current: false,
+        oid: remote.get(ref)!.oid,
+      });
+  }
   const width = Math.max(0, ...rows.map((r) => r.label.length));
   for (const row of rows) {
     const mark = row.current ? '* ' : '  ';

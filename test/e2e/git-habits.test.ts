@@ -134,6 +134,8 @@ test("clone and pull from another person's working repository; a push there is r
   assert.equal(await readFile(path.join(bob, 'notes.txt'), 'utf8'), 'from alice\n');
   assert.deepEqual(subjects((await mg(bob, 'log', '--oneline')).stdout), ['alice 2', 'alice 1']);
 
+  assert.equal((await mg(bob, 'branch', '-r')).stdout, '  origin/main\n');
+  assert.equal((await mg(bob, 'branch', '-a')).stdout, '* main\n  remotes/origin/main\n');
   await writeFile(path.join(bob, 'notes.txt'), 'from bob\n');
   await mg(bob, 'commit', '-q', '-a', '-m', 'bob 1');
   const refused = await mgFail(bob, 'push');
