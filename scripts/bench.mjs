@@ -194,7 +194,7 @@ async function leanScenario(v1) {
   const remote = fresh(path.join(work, 'lean-remote'));
   rmSync(remote, { recursive: true, force: true });
   mg(repo, 'remote', 'add', 'origin', remote);
-  mg(repo, 'push', '-q');
+  mg(repo, 'push', '-q', '--create');
   await makeCorpus(repo, 2, profile);
   mg(repo, 'add', '.');
   mg(repo, 'commit', '-q', '-m', 'v2');
