@@ -1,6 +1,6 @@
 import { AlreadyExistsError, UsageError } from '../errors/index.js';
 import { shortOid, type Oid } from '../objects/index.js';
-import { Repository, branchRef, isAncestor, resolveCommit } from '../repo/index.js';
+import { Repository, branchRef, isAncestor, renameReflog, resolveCommit } from '../repo/index.js';
 import type { CommandIo } from './context.js';
 import { openRepository } from './context.js';
 
@@ -179,7 +179,10 @@ async function renameBranch(repo: Repository, args: string[], force: boolean): P
   if (existing !== null && head.ref === newRef)
     throw new UsageError(`cannot overwrite '${newName}': it is the current branch`);
   // New name first, old name last: an interruption leaves both names, never neither.
-  if (oid !== null) await repo.updateRef(newRef, oid, existing);
+  // The branch's reflog goes with it, as in git.
+  await renameReflog(repo, oldRef, newRef);
+  if (oid !== null)
+    await repo.updateRef(newRef, oid, existing, `Branch: renamed ${oldRef} to ${newRef}`, false);
   if (isCurrent) await repo.writeHead({ ref: newRef });
   if (oid !== null) await repo.updateRef(oldRef, null, oid);
 }

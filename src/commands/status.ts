@@ -1,7 +1,10 @@
 import {
+  bisectInProgress,
   computeStatus,
   lockStatus,
+  replayInProgress,
   trackingState,
+  type Repository,
   type TrackingState,
   type Change,
   type LockStatus,
@@ -42,8 +45,24 @@ export async function runStatus(io: CommandIo, options: StatusOptions): Promise<
     io.out(JSON.stringify({ ...statusJson(report), upstream: tracking, locks }, null, 2));
   else {
     printLong(io, report, tracking);
+    await printOperation(io, repo);
     printLocks(io, locks);
   }
+}
+
+/** A cherry-pick, revert, rebase or bisect going on, and how to go on or get out, as git says. */
+async function printOperation(io: CommandIo, repo: Repository): Promise<void> {
+  const replay = await replayInProgress(repo);
+  if (replay) {
+    const doing = { 'cherry-pick': 'cherry-picking', revert: 'reverting', rebase: 'rebasing' }[
+      replay
+    ];
+    io.out(
+      `\nYou are currently ${doing}.\n  (fix conflicts, 'mediagit add' them, then "mediagit ${replay} --continue")\n  (use "mediagit ${replay} --abort" to go back)`,
+    );
+  }
+  if (await bisectInProgress(repo))
+    io.out('\nYou are currently bisecting.\n  (use "mediagit bisect reset" to get back)');
 }
 
 function printLocks(io: CommandIo, locks: LockStatus): void {

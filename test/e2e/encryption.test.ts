@@ -73,6 +73,16 @@ test('nothing readable at rest: no marker bytes, no OID equal to a plain SHA-256
   await runCli(['add', '.'], { cwd: repo, env: env(A) });
   await runCli(['commit', '-m', `commit message with ${MARKER}`], { cwd: repo, env: env(A) });
   await runCli(['tag', '-a', 'v1', '-m', MARKER], { cwd: repo, env: env(A) });
+  // Reflogs and the stash list keep no user text in an encrypted repository either.
+  await writeFile(path.join(repo, 'secret.txt'), 'edited');
+  const stashed = await runCli(['stash', 'push', '-q', '-m', MARKER], { cwd: repo, env: env(A) });
+  assert.equal(stashed.code, 0);
+  const list = await runCli(['stash', 'list'], { cwd: repo, env: env(A) });
+  assert.equal(
+    list.stdout,
+    `stash@{0}: On main: ${MARKER}\n`,
+    'the message is in the sealed commit',
+  );
 
   for (const file of await allFiles(path.join(repo, '.mediagit'))) {
     const bytes = await readFile(file);

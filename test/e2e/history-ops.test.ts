@@ -70,6 +70,7 @@ test('cherry-pick conflicts: state files, commit finishes the step, abort restor
   assert.equal(stopped.code, 8);
   assert.match(stopped.stdout, /CONFLICT \(content\): Merge conflict in a\.bin/);
   assert.ok(await pathExists(path.join(repo, '.mediagit', 'CHERRY_PICK_HEAD')));
+  assert.match((await mg(repo, 'status')).stdout, /You are currently cherry-picking/);
   const busy = await mgFail(repo, 'revert', 'HEAD');
   assert.equal(busy.code, 2);
   assert.match(busy.stderr, /cherry-pick is in progress/);
@@ -233,6 +234,7 @@ test('bisect run finds the first bad commit, skipping on 125; bisect reset retur
   await mg(repo, 'bisect', 'bad');
   const step = await mg(repo, 'bisect', 'good', 'HEAD~15');
   assert.match(step.stdout, /Bisecting: \d+ revisions? left to test/);
+  assert.match((await mg(repo, 'status')).stdout, /You are currently bisecting/);
   await writeFile(script, '#!/bin/sh\nkill -9 $$\n');
   const killed = await mgFail(repo, 'bisect', 'run', script);
   assert.equal(killed.code, 2);

@@ -104,6 +104,14 @@ test('checkout, merge and branch deletion are logged like git', async () => {
   const side = (await mg(repo, 'reflog', 'side')).stdout.trim().split('\n');
   assert.equal(side.length, 2);
   assert.match(side[1]!, /side@\{1\}: branch: Created from HEAD/);
+  await mg(repo, 'branch', '-m', 'side', 'renamed');
+  const moved = (await mg(repo, 'reflog', 'renamed')).stdout.trim().split('\n');
+  assert.equal(moved.length, 3, 'the reflog moved with the branch');
+  assert.match(
+    moved[0]!,
+    /renamed@\{0\}: Branch: renamed refs\/heads\/side to refs\/heads\/renamed/,
+  );
+  await mg(repo, 'branch', '-m', 'renamed', 'side');
   await mg(repo, 'branch', '-D', 'side');
   const none = await runCli(['reflog', 'side'], { cwd: repo, allowFail: true });
   assert.notEqual(none.code, 0);
