@@ -275,7 +275,7 @@ export async function reflogOids(
   for (const ref of await reflogRefs(repo)) {
     const entries = await readReflog(repo, ref);
     entries.forEach((e, n) => {
-      if (ref !== 'refs/stash' && e.time < cutoffSeconds) return;
+      if (ref !== 'refs/stash' && e.time <= cutoffSeconds) return;
       const where = `${ref === 'HEAD' ? 'HEAD' : ref}@{${n}}`;
       if (e.new) found.push({ oid: e.new, where });
       if (e.old) found.push({ oid: e.old, where: `${where} (before)` });
@@ -295,7 +295,8 @@ export async function expireReflogs(
     // The stash's reflog is the stash list itself: stashes are dropped by the user, never by age.
     if (ref === 'refs/stash') continue;
     await rewriteReflog(repo, ref, (entries) => {
-      const kept = entries.filter((e) => e.time >= cutoffSeconds);
+      // As git: expiring at 'now' removes entries written this very second too.
+      const kept = entries.filter((e) => e.time > cutoffSeconds);
       removed += entries.length - kept.length;
       return kept;
     });
