@@ -11,7 +11,19 @@ import { UnknownRevisionError } from '../errors/index.js';
 import { isOid, type Oid, type Signature } from '../objects/index.js';
 import { LockFile, ensureDir, isErrno, writeFileAtomic } from '../util/fs.js';
 import { loadGlobalConfig } from './config.js';
-import type { Repository } from './repository.js';
+
+/**
+ * What the reflog needs of a repository. Stated here rather than importing Repository, which
+ * itself writes through this module on every ref move.
+ */
+export interface ReflogHome {
+  path(...parts: string[]): string;
+  readonly settings: { readonly fsync: boolean };
+  readonly encrypted: boolean;
+  readonly odb: { readCommit(oid: Oid): Promise<{ readonly message: string }> };
+  identity(): Promise<Pick<Signature, 'name' | 'email'>>;
+  readHead(): Promise<{ readonly ref: string | null }>;
+}
 
 export interface ReflogEntry {
   /** null where the ref did not exist before (git writes zeros). */
@@ -35,7 +47,7 @@ export function keepsReflog(ref: string): boolean {
   return ref === 'HEAD' || ref.startsWith('refs/heads/') || ref === 'refs/stash';
 }
 
-function logPath(repo: Repository, ref: string): string {
+function logPath(repo: ReflogHome, ref: string): string {
   return repo.path('logs', ...ref.split('/'));
 }
 
@@ -66,7 +78,7 @@ function tzText(minutes: number): string {
 }
 
 /** Who moved the ref: the commit identity when there is one, else what git falls back to. */
-async function mover(repo: Repository): Promise<Pick<Signature, 'name' | 'email'>> {
+async function mover(repo: ReflogHome): Promise<Pick<Signature, 'name' | 'email'>> {
   try {
     return await repo.identity();
   } catch {
@@ -81,7 +93,7 @@ async function mover(repo: Repository): Promise<Pick<Signature, 'name' | 'email'
  * file, so concurrent movers and an expiring gc never interleave or lose lines.
  */
 export async function appendReflog(
-  repo: Repository,
+  repo: ReflogHome,
   ref: string,
   old: Oid | null,
   next: Oid | null,
@@ -128,7 +140,7 @@ function reflogAction(message: string): string {
  * move, so the subject comes from the (sealed) commit the entry moved to, as stored elsewhere.
  */
 export async function reflogMessage(
-  repo: Repository,
+  repo: ReflogHome,
   ref: string,
   entry: ReflogEntry,
 ): Promise<string> {
@@ -142,7 +154,7 @@ export async function reflogMessage(
 }
 
 /** `ref`'s reflog, newest first (entry 0 is `ref@{0}`); empty when it has none. */
-export async function readReflog(repo: Repository, ref: string): Promise<ReflogEntry[]> {
+export async function readReflog(repo: ReflogHome, ref: string): Promise<ReflogEntry[]> {
   let text: string;
   try {
     text = await readFile(logPath(repo, ref), 'utf8');
@@ -163,7 +175,7 @@ export async function readReflog(repo: Repository, ref: string): Promise<ReflogE
  * under the log's lock. An empty result removes the log. Returns the entries written.
  */
 export async function rewriteReflog(
-  repo: Repository,
+  repo: ReflogHome,
   ref: string,
   edit: (entries: ReflogEntry[]) => ReflogEntry[],
 ): Promise<ReflogEntry[]> {
@@ -185,12 +197,12 @@ export async function rewriteReflog(
 }
 
 /** Drops a deleted branch's reflog, as git does. */
-export async function deleteReflog(repo: Repository, ref: string): Promise<void> {
+export async function deleteReflog(repo: ReflogHome, ref: string): Promise<void> {
   await removeFile(logPath(repo, ref));
 }
 
 /** Moves a renamed branch's reflog with it. */
-export async function renameReflog(repo: Repository, from: string, to: string): Promise<void> {
+export async function renameReflog(repo: ReflogHome, from: string, to: string): Promise<void> {
   const target = logPath(repo, to);
   await ensureDir(dirname(target));
   try {
@@ -209,7 +221,7 @@ async function removeFile(path: string): Promise<void> {
 }
 
 /** Every ref that has a reflog (HEAD first). */
-export async function reflogRefs(repo: Repository): Promise<string[]> {
+export async function reflogRefs(repo: ReflogHome): Promise<string[]> {
   const found: string[] = [];
   const walk = async (dir: string, prefix: string): Promise<void> => {
     let names: Dirent[];
@@ -239,7 +251,7 @@ export async function reflogRefs(repo: Repository): Promise<string[]> {
  * The ref a reflog selector's name stands for: '' and '@' are the current branch (HEAD when
  * detached), 'HEAD' is HEAD, 'stash' is refs/stash, other names are branches or full refs.
  */
-export async function reflogRefFor(repo: Repository, name: string): Promise<string> {
+export async function reflogRefFor(repo: ReflogHome, name: string): Promise<string> {
   if (name === '' || name === '@') return (await repo.readHead()).ref ?? 'HEAD';
   if (name === 'HEAD') return 'HEAD';
   if (name.startsWith('refs/')) return name;
@@ -249,7 +261,7 @@ export async function reflogRefFor(repo: Repository, name: string): Promise<stri
 
 /** The commit `name@{n}` designates: where the ref was n moves ago. */
 export async function resolveReflogSelector(
-  repo: Repository,
+  repo: ReflogHome,
   name: string,
   n: number,
   whole: string,
@@ -268,7 +280,7 @@ export async function resolveReflogSelector(
 
 /** What reflog entries younger than `cutoff` (seconds) still name: gc keeps these objects. */
 export async function reflogOids(
-  repo: Repository,
+  repo: ReflogHome,
   cutoffSeconds: number,
 ): Promise<{ oid: Oid; where: string }[]> {
   const found: { oid: Oid; where: string }[] = [];
@@ -286,7 +298,7 @@ export async function reflogOids(
 
 /** Removes entries older than `cutoff` (seconds) from every reflog; returns how many went. */
 export async function expireReflogs(
-  repo: Repository,
+  repo: ReflogHome,
   cutoffSeconds: number,
   refs?: readonly string[],
 ): Promise<number> {
