@@ -7,11 +7,11 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { CLI_PATH, cliEnv, mg, mgFail, tempDir } from '../support/cli.js';
-import { SMALL_CHUNK_ARGS, killAfter, storedChunks } from '../support/sync-fixtures.js';
+import { SMALL_CHUNK_ARGS, killWhen, storedChunks } from '../support/sync-fixtures.js';
 import { hashTree } from '../support/tree.js';
 
 function mgBytes(cwd: string, ...args: string[]): Promise<{ code: number; stdout: Buffer }> {
@@ -100,6 +100,8 @@ test('prune never evicts what only the local store holds: an offline, unpushed c
   assert.ok((await readFile(path.join(copy, 'd.raw'))).equals(staged));
 
   // Pushed now: prune evicts them, and they read back from the working tree, offline.
+  t.diagnostic(`killed midway: ${JSON.stringify(killedMidway)}`);
+  assert.ok(killedMidway.show! + killedMidway.widen! > 0, 'no kill landed inside a fetch');
   await mg(clone, 'prune', '-q');
   assert.equal((await local(clone)).size, 0);
   await rename(remote, `${remote}.away`);
@@ -132,6 +134,8 @@ test('prune --keep-recent keeps recent history for offline work; content.one_cop
   };
   assert.equal(kept.evicted, 0);
   assert.equal(kept.recent, history.size);
+  t.diagnostic(`killed midway: ${JSON.stringify(killedMidway)}`);
+  assert.ok(killedMidway.show! + killedMidway.widen! > 0, 'no kill landed inside a fetch');
   await mg(clone, 'prune', '-q');
   assert.equal((await local(clone)).size, 0);
 
@@ -164,23 +168,42 @@ test('SIGKILL during prune, an on-demand fetch and a widen: fsck is clean and ru
     assert.match((await mg(clone, 'fsck', '--full')).stdout, /no problems found/, label);
     assert.equal((await mg(clone, 'status', '--porcelain')).stdout.trim(), '', label);
   };
-  // On-demand fetch of a file outside the sparse set, killed at a few points.
-  for (const delay of [150, 400, 900]) {
-    t.diagnostic(
-      `show: ${await killAfter(['show', 'HEAD:video/shot.raw'], clone, delay)} at ${delay} ms`,
+  // Kills land inside each operation: once it has stored, written or evicted something (a kill
+  // at a fixed delay mostly lands before the process has started working, or after it is done).
+  const chunkCount = async (): Promise<number> => (await local(clone)).size;
+  const tempInVideo = async (): Promise<boolean> =>
+    (await readdir(path.join(clone, 'video')).catch(() => [] as string[])).some((n) =>
+      n.startsWith('.tmp-'),
     );
-    await clean(`show killed after ${delay} ms`);
+  const killedMidway: Record<string, number> = { show: 0, widen: 0, prune: 0 };
+
+  // On-demand fetch of a file outside the sparse set, killed once chunks arrive or output starts.
+  for (let round = 0; round < 3; round++) {
+    const before = await chunkCount();
+    const outcome = await killWhen(
+      ['show', 'HEAD:video/shot.raw'],
+      clone,
+      async ({ stdoutBytes }) => stdoutBytes > 0 || (await chunkCount()) > before,
+    );
+    if (outcome === 'killed') killedMidway.show!++;
+    t.diagnostic(`show, round ${round}: ${outcome}`);
+    await clean(`show killed in round ${round}`);
   }
   const shown = await mgBytes(clone, 'show', 'HEAD:video/shot.raw');
   assert.ok(shown.stdout.equals(video));
   await mg(clone, 'prune', '-q');
 
   // Widen, killed.
-  for (const delay of [150, 500]) {
-    t.diagnostic(
-      `widen: ${await killAfter(['sparse-checkout', 'add', 'video/**'], clone, delay)} at ${delay} ms`,
+  for (let round = 0; round < 2; round++) {
+    const before = await chunkCount();
+    const outcome = await killWhen(
+      ['sparse-checkout', 'add', 'video/**'],
+      clone,
+      async () => (await tempInVideo()) || (await chunkCount()) > before,
     );
-    await clean(`widen killed after ${delay} ms`);
+    if (outcome === 'killed') killedMidway.widen!++;
+    t.diagnostic(`widen, round ${round}: ${outcome}`);
+    await clean(`widen killed in round ${round}`);
   }
   await mg(clone, 'sparse-checkout', 'add', '-q', 'video/**');
   assert.ok((await readFile(path.join(clone, 'video', 'shot.raw'))).equals(video));
@@ -188,10 +211,16 @@ test('SIGKILL during prune, an on-demand fetch and a widen: fsck is clean and ru
 
   // Prune, killed.
   await mg(clone, 'fetch', '-q', '--all-content');
-  for (const delay of [100, 300]) {
-    t.diagnostic(`prune: ${await killAfter(['prune'], clone, delay)} at ${delay} ms`);
-    await clean(`prune killed after ${delay} ms`);
+  for (let round = 0; round < 2; round++) {
+    const before = await chunkCount();
+    const outcome = await killWhen(['prune'], clone, async () => (await chunkCount()) < before);
+    if (outcome === 'killed') killedMidway.prune!++;
+    t.diagnostic(`prune, round ${round}: ${outcome}`);
+    await clean(`prune killed in round ${round}`);
+    if (outcome === 'finished') await mg(clone, 'fetch', '-q', '--all-content');
   }
+  t.diagnostic(`killed midway: ${JSON.stringify(killedMidway)}`);
+  assert.ok(killedMidway.show! + killedMidway.widen! > 0, 'no kill landed inside a fetch');
   await mg(clone, 'prune', '-q');
   assert.equal((await local(clone)).size, 0);
   await clean('after prune');

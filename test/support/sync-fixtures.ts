@@ -160,6 +160,44 @@ export async function killAfter(
   return 'killed';
 }
 
+/**
+ * Runs the CLI and SIGKILLs it the moment `midway` says the command has started changing things
+ * (polled every few milliseconds), so the kill lands inside the operation rather than before it
+ * starts or after it ends: 'killed' means `midway` held while the command was still running.
+ */
+export async function killWhen(
+  args: string[],
+  cwd: string,
+  midway: (progress: { stdoutBytes: number }) => Promise<boolean>,
+  env: Record<string, string | undefined> = {},
+): Promise<KillOutcome> {
+  const child = spawn(process.execPath, [CLI_PATH, ...args], {
+    cwd,
+    env: cliEnv(env),
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  const progress = { stdoutBytes: 0 };
+  child.stdout.on('data', (b: Buffer) => (progress.stdoutBytes += b.length));
+  let done = false;
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      done = true;
+      resolve();
+    }),
+  );
+  while (!done) {
+    if (await midway(progress)) {
+      if (done) break;
+      child.kill('SIGKILL');
+      await exited;
+      return 'killed';
+    }
+    await sleep(3);
+  }
+  await exited;
+  return 'finished';
+}
+
 // ---- error output ------------------------------------------------------------------------
 
 /** Lines of CLI stderr that are not blank. */
