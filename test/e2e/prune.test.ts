@@ -100,8 +100,6 @@ test('prune never evicts what only the local store holds: an offline, unpushed c
   assert.ok((await readFile(path.join(copy, 'd.raw'))).equals(staged));
 
   // Pushed now: prune evicts them, and they read back from the working tree, offline.
-  t.diagnostic(`killed midway: ${JSON.stringify(killedMidway)}`);
-  assert.ok(killedMidway.show! + killedMidway.widen! > 0, 'no kill landed inside a fetch');
   await mg(clone, 'prune', '-q');
   assert.equal((await local(clone)).size, 0);
   await rename(remote, `${remote}.away`);
@@ -134,8 +132,6 @@ test('prune --keep-recent keeps recent history for offline work; content.one_cop
   };
   assert.equal(kept.evicted, 0);
   assert.equal(kept.recent, history.size);
-  t.diagnostic(`killed midway: ${JSON.stringify(killedMidway)}`);
-  assert.ok(killedMidway.show! + killedMidway.widen! > 0, 'no kill landed inside a fetch');
   await mg(clone, 'prune', '-q');
   assert.equal((await local(clone)).size, 0);
 
