@@ -10,6 +10,10 @@ export function registerPush(program: Command, ctx: Registration): void {
     .description('send commits and their content to a remote; only what it lacks travels')
     .option('-f, --force', 'overwrite the remote branch even if that loses commits')
     .option('--tags', 'also push all tags')
+    .option(
+      '-u, --set-upstream',
+      'remember the remote branch as upstream: later a bare push goes there and status counts ahead/behind',
+    )
     .option('--create', 'to a folder that does not exist yet: create the remote repository there')
     .option(
       '--no-hardlinks',
@@ -22,6 +26,7 @@ export function registerPush(program: Command, ctx: Registration): void {
       examples([
         'mediagit push',
         'mediagit push origin main',
+        'mediagit push -u origin feature/rig',
         'mediagit push origin lighting:review/lighting',
         'mediagit push --tags',
       ]),

@@ -1,4 +1,5 @@
 import { shortOid } from '../objects/index.js';
+import { configuredPush } from '../repo/index.js';
 import { defaultRemote, getRemote, pushRefs } from '../sync/index.js';
 import { releaseAfterPush } from '../sync/locks.js';
 import { formatBytes, openRepository, plural, type CommandIo } from './context.js';
@@ -12,11 +13,16 @@ export interface PushOptions {
   /** false with --no-hardlinks. */
   hardlinks?: boolean;
   create?: boolean;
+  setUpstream?: boolean;
 }
 
 export async function runPush(io: CommandIo, args: string[], options: PushOptions): Promise<void> {
   const repo = await openRepository(io);
-  const [remoteName = defaultRemote(repo), ...specs] = args;
+  const branch = await repo.currentBranch();
+  const configured =
+    args.length === 0 && !options.tags && branch ? configuredPush(repo, branch) : null;
+  const [remoteName = configured?.remote ?? defaultRemote(repo), ...given] = args;
+  const specs = configured ? [configured.spec] : given;
   const remote = getRemote(repo, remoteName);
   const opened = await openRemote(io, repo, remote);
   const results = await pushRefs(repo, remote, opened, specs, {
@@ -24,6 +30,7 @@ export async function runPush(io: CommandIo, args: string[], options: PushOption
     tags: options.tags,
     hardlinks: options.hardlinks,
     create: options.create,
+    setUpstream: options.setUpstream,
     progress: () => io.progress(),
   });
   const released = await releaseAfterPush(repo, opened.store, remote.name, results);

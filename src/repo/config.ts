@@ -61,7 +61,7 @@ export class ConfigFile {
 
   get(key: string): ConfigValue | undefined {
     let node: unknown = this.data;
-    for (const part of key.split('.')) {
+    for (const part of keyParts(key)) {
       if (typeof node !== 'object' || node === null || Array.isArray(node)) return undefined;
       node = (node as Record<string, unknown>)[part];
     }
@@ -118,9 +118,24 @@ export class ConfigFile {
   }
 }
 
-function splitKey(key: string): string[] {
+/**
+ * A key's path in the TOML tree. `branch.<name>.<key>` keeps the branch name whole, as git's
+ * subsections do: branch names may hold '.' and '/' ("release/v1.2").
+ */
+function keyParts(key: string): string[] {
   const parts = key.split('.');
-  if (parts.length < 2 || parts.some((p) => !/^[A-Za-z0-9_-]+$/.test(p))) {
+  if (parts[0] === 'branch' && parts.length > 3)
+    return ['branch', parts.slice(1, -1).join('.'), parts[parts.length - 1]!];
+  return parts;
+}
+
+function splitKey(key: string): string[] {
+  const parts = keyParts(key);
+  const valid = (p: string, i: number): boolean =>
+    parts[0] === 'branch' && i === 1 && parts.length === 3
+      ? /^[A-Za-z0-9_][A-Za-z0-9_./-]*$/.test(p) && !p.includes('..')
+      : /^[A-Za-z0-9_-]+$/.test(p);
+  if (parts.length < 2 || !parts.every(valid)) {
     throw new ConfigError(`invalid config key '${key}'`, {
       hint: "keys look like 'section.name', e.g. user.name",
     });

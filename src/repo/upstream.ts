@@ -50,6 +50,27 @@ export function upstreamRef(repo: Repository, branch: string): string | null {
   return chosen === null ? null : `refs/remotes/${chosen}/${branch}`;
 }
 
+/** Records what `push -u` sets: the remote and the branch there (a full ref) that `branch` follows. */
+export function setUpstream(repo: Repository, branch: string, remote: string, ref: string): void {
+  repo.config.set(`branch.${branch}.remote`, remote);
+  repo.config.set(`branch.${branch}.merge`, ref);
+}
+
+/**
+ * What a bare `push` means on a branch with a configured upstream: its remote, and a refspec
+ * sending the branch to the remote branch it follows. null: no upstream configured.
+ */
+export function configuredPush(
+  repo: Repository,
+  branch: string,
+): { remote: string; spec: string } | null {
+  const remote = repo.config.get(`branch.${branch}.remote`);
+  if (typeof remote !== 'string' || remote === '') return null;
+  const merge = repo.config.get(`branch.${branch}.merge`);
+  const dst = typeof merge === 'string' && merge !== '' ? merge : `refs/heads/${branch}`;
+  return { remote, spec: `refs/heads/${branch}:${dst}` };
+}
+
 /** Where `branch` stands against its upstream; null when it has none (or the branch no commits). */
 export async function trackingState(
   repo: Repository,

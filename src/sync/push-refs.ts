@@ -4,7 +4,7 @@
  */
 import { UsageError } from '../errors/index.js';
 import type { Oid } from '../objects/index.js';
-import { silentProgress, type ProgressSink, type Repository } from '../repo/index.js';
+import { setUpstream, silentProgress, type ProgressSink, type Repository } from '../repo/index.js';
 import { isValidRefName, type OpenedStore } from '../store/index.js';
 import { hardlinksWanted } from './fetch-refs.js';
 import { push, type PushOutcome } from './push.js';
@@ -22,6 +22,8 @@ export interface PushRefsOptions {
   progress?: () => ProgressSink;
   /** A folder remote that does not exist yet is created (else refused: a typo must not make one). */
   create?: boolean;
+  /** `-u`: each local branch pushed records the remote branch as its upstream. */
+  setUpstream?: boolean;
 }
 
 /** Pushes what `specs` name (default: the current branch) to the remote, one ref after another. */
@@ -36,6 +38,8 @@ export async function pushRefs(
   await ensurePushTarget(remote, repo.root, options.create ?? false);
   const hardlinks = await hardlinksWanted(options.hardlinks, repo);
   const results: PushOutcome[] = [];
+  const current = await repo.currentBranch();
+  let tracked = false;
   for (const req of requests) {
     const outcome = await push(
       repo,
@@ -49,8 +53,14 @@ export async function pushRefs(
       const tracking = `refs/remotes/${remote.name}/${req.ref.slice('refs/heads/'.length)}`;
       const before = await repo.store.readRef(tracking);
       await repo.store.compareAndSwapRef(tracking, before, outcome.new);
+      const local = req.local === 'HEAD' && current ? `refs/heads/${current}` : req.local;
+      if (options.setUpstream && local.startsWith('refs/heads/')) {
+        setUpstream(repo, local.slice('refs/heads/'.length), remote.name, req.ref);
+        tracked = true;
+      }
     }
   }
+  if (tracked) await repo.config.save();
   return results;
 }
 
