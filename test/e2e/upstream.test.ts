@@ -41,6 +41,8 @@ test('push -u records the upstream (branch names with / too); a bare push then g
     (await mg(repo, 'status')).stdout,
     /Your branch is up to date with 'hub\/review\/rig'/,
   );
-  const hubLog = await mg(hub, 'log', '--oneline', 'review/rig');
+  const copy = path.join(dir, 'copy');
+  await mg(dir, 'clone', '-q', hub, copy);
+  const hubLog = await mg(copy, 'log', '--oneline', 'origin/review/rig');
   assert.equal(hubLog.stdout.trim().split('\n').length, 2);
 });
