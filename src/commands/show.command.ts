@@ -7,6 +7,7 @@ export function registerShow(program: Command, ctx: Registration): void {
     .command('show')
     .argument('[objects...]', 'commits, tags, or REV:PATH (default HEAD)')
     .description("show a commit with its changes, a tag, or a file's content")
+    .option('-p, --patch', 'show each file as a patch (text files as unified diffs)')
     .option('--stat', 'show a per-file size summary')
     .option('--name-status', 'show changed paths with A/M/D')
     .option('--json', 'machine-readable output')
@@ -14,6 +15,7 @@ export function registerShow(program: Command, ctx: Registration): void {
       'after',
       examples([
         'mediagit show',
+        'mediagit show -p HEAD -- scene.json',
         'mediagit show v1.0',
         'mediagit show HEAD~1:textures/hero.tif > old-hero.tif',
         'mediagit show --stat HEAD -- textures/',

@@ -24,6 +24,8 @@ import { changeFormat, changeJson, printChanges, type ChangeFormat } from './sha
 import { commitJson, decorations, gitDate, isoDate } from './shared/commits.js';
 
 export interface ShowOptions {
+  /** Patches instead of the default name-status list. */
+  patch?: boolean;
   stat?: boolean;
   nameStatus?: boolean;
   json?: boolean;
@@ -40,7 +42,7 @@ export async function runShow(
 ): Promise<void> {
   const repo = await openRepository(io);
   const specs = pathspecs(repo, io, dashDash ?? []);
-  const format = changeFormat(options, 'name-status');
+  const format = changeFormat(options, options.patch ? 'patch' : 'name-status');
   const args = objects.length > 0 ? objects : ['HEAD'];
   if (objects.length === 0) {
     const head = await repo.readHead();

@@ -28,6 +28,7 @@ export * from './replay.js';
 export * from './stash.js';
 export * from './bisect.js';
 export * from './renames.js';
+export * from './text-diff.js';
 export * from './sparse.js';
 export * from './upstream.js';
 export * from './worktree-chunks.js';

@@ -2,6 +2,8 @@
 import { UsageError } from '../../errors/index.js';
 import { shortOid, type Manifest, type Oid } from '../../objects/index.js';
 import {
+  readSmallText,
+  unifiedHunks,
   withRenames,
   type Change,
   type FileRecord,
@@ -60,6 +62,17 @@ async function sizeSummary(
   return only ? `(${sizes}; ${plural(only.chunks.length, 'chunk')})` : `(${sizes})`;
 }
 
+/** Hunks when every side present is small UTF-8 text, else null (the file is shown as binary). */
+async function textPatch(repo: Repository, change: RenamedChange): Promise<string[] | null> {
+  const old = change.before
+    ? await readSmallText(repo, change.from ?? change.path, change.before)
+    : '';
+  if (old === null) return null;
+  const now = change.after ? await readSmallText(repo, change.path, change.after) : '';
+  if (now === null) return null;
+  return unifiedHunks(old, now);
+}
+
 async function printPatch(io: CommandIo, repo: Repository, change: RenamedChange): Promise<void> {
   const { path, before, after } = change;
   const from = change.from ?? path;
@@ -84,6 +97,12 @@ async function printPatch(io: CommandIo, repo: Repository, change: RenamedChange
   if (before?.oid === after?.oid) return;
   const a = before ? `a/${from}` : '/dev/null';
   const b = after ? `b/${path}` : '/dev/null';
+  const text = await textPatch(repo, change);
+  if (text) {
+    io.out(`--- ${a}\n+++ ${b}`);
+    for (const line of text) io.out(line);
+    return;
+  }
   io.out(`Binary files ${a} and ${b} differ ${await sizeSummary(repo, change)}`);
 }
 
