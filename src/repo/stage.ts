@@ -5,8 +5,8 @@ import { lstat } from 'node:fs/promises';
 import { PathspecError } from '../errors/index.js';
 import { WORKERS_WORTH_BYTES } from '../workers/index.js';
 import { mapLimit } from '../util/limit.js';
-import { ingestFile } from './content.js';
-import type { Index } from './index-file.js';
+import { holdsStagedContent, ingestFile } from './content.js';
+import { modeToType, type Index } from './index-file.js';
 import { under } from './pathspec.js';
 import { silentProgress, type ProgressSink } from './progress.js';
 import type { Repository } from './repository.js';
@@ -59,7 +59,7 @@ export async function stagePaths(
   options: StageOptions = {},
 ): Promise<StageResult> {
   const found = await findFiles(repo, index, specs, options);
-  const toIngest = [...found.values()].filter((f) => {
+  const candidates = [...found.values()].filter((f) => {
     const entry = index.entries.get(f.path);
     return !entry || !index.matchesStat(entry, f.stats) || index.conflicts.has(f.path);
   });
@@ -67,6 +67,7 @@ export async function stagePaths(
     (p) => specs.some((s) => under(p, s)) && !found.has(p) && !repo.isSparseExcluded(p),
   );
   const summary = emptySummary();
+  const toIngest = options.dryRun ? candidates : await unchangedRefreshed(repo, index, candidates);
   if (options.dryRun)
     return { summary, wouldStage: toIngest.map((f) => f.path), wouldRemove: removed };
 
@@ -77,6 +78,41 @@ export async function stagePaths(
     summary.removed++;
   }
   return { summary, wouldStage: [], wouldRemove: [] };
+}
+
+/**
+ * Files whose stat no longer proves them unchanged but whose bytes are still the staged content
+ * (every file of a fresh clone is "racily clean") get their stat refreshed instead of being cut,
+ * compressed and stored again: in a lean workspace that would bring back a second copy of every
+ * checked-out file the clone left on the remote. Returns the files that really need ingesting.
+ */
+async function unchangedRefreshed(
+  repo: Repository,
+  index: Index,
+  files: WorktreeFile[],
+): Promise<WorktreeFile[]> {
+  const ctx = repo.contentContext();
+  const rest: WorktreeFile[] = [];
+  try {
+    for (const file of files) {
+      const entry = index.entries.get(file.path);
+      const size = Number(file.stats.size);
+      if (
+        entry === undefined ||
+        index.conflicts.has(file.path) ||
+        entry.type !== modeToType(file.stats.mode) ||
+        entry.size !== size ||
+        !(await holdsStagedContent(ctx, repo.absPath(file.path), entry, size))
+      ) {
+        rest.push(file);
+        continue;
+      }
+      index.entries.set(file.path, { ...entry, mtimeNs: file.stats.mtimeNs, ino: file.stats.ino });
+    }
+  } finally {
+    await ctx.close();
+  }
+  return rest;
 }
 
 /** `add`: stages `specs` ('' = the whole tree) under the index lock and saves the index. */

@@ -296,3 +296,24 @@ test('content a retention policy expired on the remote is not a problem for a le
   assert.equal(old.code, 18, old.stderr);
   assert.ok((await mgBytes(lean, 'show', 'HEAD:a.raw')).code === 0, 'the tip still reads');
 });
+
+test('add . right after a lean clone stores nothing again: unchanged files are recognised, not re-stored', async () => {
+  const work = await tempDir('lean-add');
+  const { remote } = await smallSource(work);
+  const lean = path.join(work, 'lean');
+  await mg(work, 'clone', '-q', '--no-hardlinks', remote, lean);
+  const before = (await chunkSet(path.join(lean, '.mediagit'))).size;
+  assert.equal(before, 0, 'the clone keeps no second copy of what it checked out');
+  await mg(lean, 'add', '.');
+  assert.equal(
+    (await chunkSet(path.join(lean, '.mediagit'))).size,
+    0,
+    'add . of an unchanged tree stored chunks again',
+  );
+  assert.equal((await mg(lean, 'status', '--porcelain')).stdout, '');
+  // A real edit is still staged (same size, different bytes).
+  await writeFile(path.join(lean, 'b.raw'), randomBytes(200_000));
+  await mg(lean, 'add', '.');
+  assert.match((await mg(lean, 'status', '--porcelain')).stdout, /^M {2}b\.raw$/m);
+  assert.ok((await chunkSet(path.join(lean, '.mediagit'))).size > 0, 'the edit is stored');
+});
