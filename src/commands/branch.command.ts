@@ -11,7 +11,12 @@ export function registerBranch(program: Command, ctx: Registration): void {
     .option('-D', 'delete a branch even if not merged')
     .option('-m, --move', 'rename a branch')
     .option('-M', 'rename a branch even if the new name exists')
-    .option('-v, --verbose', 'show the commit each branch points at')
+    .option(
+      '-v, --verbose',
+      'show the commit each branch points at and how far it is from its upstream; -vv also names the upstream',
+      (_value: string, count: number) => count + 1,
+      0,
+    )
     .option('-r, --remotes', 'list the remote-tracking branches')
     .option('-a, --all', 'list local and remote-tracking branches')
     .option('--json', 'machine-readable list')
@@ -20,6 +25,7 @@ export function registerBranch(program: Command, ctx: Registration): void {
       examples([
         'mediagit branch',
         'mediagit branch lighting',
+        'mediagit branch -vv',
         'mediagit branch -m lighting lighting-v2',
         'mediagit branch -d lighting-v2',
       ]),
@@ -32,7 +38,7 @@ export function registerBranch(program: Command, ctx: Registration): void {
           D?: boolean;
           move?: boolean;
           M?: boolean;
-          verbose?: boolean;
+          verbose?: number;
           json?: boolean;
           remotes?: boolean;
           all?: boolean;
@@ -43,7 +49,7 @@ export function registerBranch(program: Command, ctx: Registration): void {
           forceDelete: options.D ?? false,
           move: options.move ?? false,
           forceMove: options.M ?? false,
-          verbose: options.verbose ?? false,
+          verbose: options.verbose ?? 0,
           json: options.json ?? false,
           remotes: options.remotes ?? false,
           all: options.all ?? false,

@@ -1,6 +1,13 @@
 import { AlreadyExistsError, UsageError } from '../errors/index.js';
 import { shortOid, type Oid } from '../objects/index.js';
-import { Repository, branchRef, isAncestor, renameReflog, resolveCommit } from '../repo/index.js';
+import {
+  Repository,
+  branchRef,
+  isAncestor,
+  renameReflog,
+  resolveCommit,
+  trackingState,
+} from '../repo/index.js';
 import type { CommandIo } from './context.js';
 import { openRepository } from './context.js';
 
@@ -9,7 +16,8 @@ export interface BranchOptions {
   forceDelete: boolean;
   move: boolean;
   forceMove: boolean;
-  verbose: boolean;
+  /** 1 (-v): commit, ahead/behind and subject; 2 (-vv): the upstream's name too. */
+  verbose: number;
   json: boolean;
   /** -r: remote-tracking branches only; -a: local then remote-tracking, as git lists them. */
   remotes?: boolean;
@@ -73,7 +81,7 @@ async function listBranches(
     );
     return;
   }
-  const rows: { label: string; current: boolean; oid: Oid }[] = [];
+  const rows: { label: string; current: boolean; oid: Oid; branch?: string }[] = [];
   if (head.ref === null && head.oid !== null)
     rows.push({ label: `(HEAD detached at ${shortOid(head.oid)})`, current: true, oid: head.oid });
   for (const name of names)
@@ -81,6 +89,7 @@ async function listBranches(
       label: name,
       current: head.ref === HEADS + name,
       oid: refs.get(HEADS + name)!.oid,
+      branch: name,
     });
   if (options.remotes || options.all) {
     if (options.remotes) rows.length = 0;
@@ -96,11 +105,28 @@ async function listBranches(
   for (const row of rows) {
     const mark = row.current ? '* ' : '  ';
     if (!options.verbose) io.out(`${mark}${row.label}`);
-    else
+    else {
+      const tracking =
+        row.branch === undefined ? '' : await trackingLabel(repo, row.branch, options.verbose);
       io.out(
-        `${mark}${row.label.padEnd(width)} ${shortOid(row.oid)} ${await subjectOf(repo, row.oid)}`,
+        `${mark}${row.label.padEnd(width)} ${shortOid(row.oid)} ${tracking}${await subjectOf(repo, row.oid)}`,
       );
+    }
   }
+}
+
+/** git's bracket after the oid: "[origin/main: ahead 1, behind 2] ", the name only with -vv. */
+async function trackingLabel(repo: Repository, branch: string, verbose: number): Promise<string> {
+  const t = await trackingState(repo, branch);
+  if (t === null) return '';
+  const parts = t.gone
+    ? ['gone']
+    : [
+        ...(t.ahead > 0 ? [`ahead ${t.ahead}`] : []),
+        ...(t.behind > 0 ? [`behind ${t.behind}`] : []),
+      ];
+  if (verbose < 2) return parts.length === 0 ? '' : `[${parts.join(', ')}] `;
+  return `[${t.upstream}${parts.length === 0 ? '' : `: ${parts.join(', ')}`}] `;
 }
 
 async function createBranch(

@@ -46,6 +46,16 @@ export function registerRemote(program: Command, ctx: Registration): void {
     .option('--json', 'machine-readable list')
     .action(async (options) => (await import('./remote.js')).runRemoteList(ctx.io(), options));
   remote
+    .command('show')
+    .argument('<name>')
+    .description(
+      "the remote's URL, its branches against yours, and what pull and push would do (asks the remote)",
+    )
+    .option('--json', 'machine-readable report')
+    .action(async (name: string, options: { json?: boolean }) =>
+      (await import('./remote.js')).runRemoteShow(ctx.io(), name, options),
+    );
+  remote
     .command('set-url')
     .argument('<name>')
     .argument('<url>')

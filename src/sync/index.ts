@@ -14,3 +14,4 @@ export * from './chunk-source.js';
 export * from './folder-remote.js';
 export * from './content-policy.js';
 export * from './prune.js';
+export * from './remote-show.js';
