@@ -1,6 +1,14 @@
 import { UsageError } from '../errors/index.js';
 import { shortOid, type Oid } from '../objects/index.js';
-import { followHistory, mergeBase, resolveCommit, walkHistory } from '../repo/index.js';
+import {
+  HistoryGraph,
+  followHistory,
+  mergeBase,
+  resolveCommit,
+  topoOrder,
+  walkHistory,
+  type LogEntry,
+} from '../repo/index.js';
 import { openRepository, pathspecs, type CommandIo } from './context.js';
 import { commitJson, decorations, gitDate } from './shared/commits.js';
 import { expand, namedLines, parsePretty } from './shared/pretty.js';
@@ -15,6 +23,8 @@ export interface LogOptions {
   /** --pretty[=<format>] (true: medium) and --format=<template>. */
   pretty?: string | boolean;
   format?: string;
+  /** Draw the history graph left of the commits (implies git's topological order). */
+  graph?: boolean;
 }
 
 export async function runLog(
@@ -102,7 +112,41 @@ export async function runLog(
           exclude,
           ...(paths ? { paths } : {}),
         });
-  for await (const { oid, commit } of walk) {
+  const graph = options.graph && !options.json ? new HistoryGraph() : undefined;
+  let entries: AsyncIterable<LogEntry> | LogEntry[] = walk;
+  // Parents left out (by a range or paths) open no column: their line of history is not drawn.
+  const shown = new Set<Oid>();
+  if (graph) {
+    // The topological order needs the whole history first; -n applies to its result.
+    const all: LogEntry[] = [];
+    for await (const entry of walk) all.push(entry);
+    entries = topoOrder(all);
+    for (const entry of all) shown.add(entry.oid);
+  }
+  const print = (lines: readonly string[], oid: Oid, parents: readonly Oid[]): void => {
+    if (!graph) {
+      for (const line of lines) io.out(line);
+      return;
+    }
+    const row = graph.next(
+      oid,
+      parents.filter((p) => shown.has(p)),
+    );
+    const { opening } = row;
+    lines.forEach((line, i) => {
+      // As git does, a merge's opening columns sit beside its second line when there is one.
+      const prefix =
+        i === 0
+          ? row.commit
+          : i === 1 && opening !== undefined
+            ? opening.padEnd(row.continuation.length)
+            : row.continuation;
+      io.out((prefix + line).trimEnd());
+    });
+    if (opening !== undefined && lines.length < 2) io.out(opening.trimEnd());
+    for (const line of row.after) io.out(line.trimEnd());
+  };
+  for await (const { oid, commit } of entries) {
     if (count++ >= limit) break;
     if (options.json) {
       json.push(commitJson(oid, commit));
@@ -110,27 +154,31 @@ export async function runLog(
     }
     const labels = decorate.get(oid);
     if (pretty?.kind === 'format') {
-      io.out(expand(pretty.template, oid, commit, labels ?? []));
+      print([expand(pretty.template, oid, commit, labels ?? [])], oid, commit.parents);
       continue;
     }
     if (pretty?.kind === 'named') {
       // git puts a blank line between entries of the multi-line formats, none after the last.
-      if (pretty.name !== 'oneline' && count > 1) io.out('');
-      for (const line of namedLines(pretty.name, oid, commit, labels ?? [])) io.out(line);
+      if (pretty.name !== 'oneline' && count > 1) {
+        if (graph) io.out(graph.padding().trimEnd());
+        else io.out('');
+      }
+      print(namedLines(pretty.name, oid, commit, labels ?? []), oid, commit.parents);
       continue;
     }
     const deco = labels ? ` (${labels.join(', ')})` : '';
     if (options.oneline) {
-      io.out(`${shortOid(oid)}${deco} ${commit.message.split('\n')[0]}`);
+      print([`${shortOid(oid)}${deco} ${commit.message.split('\n')[0]}`], oid, commit.parents);
       continue;
     }
-    io.out(`commit ${oid}${deco}`);
-    if (commit.parents.length > 1) io.out(`Merge: ${commit.parents.map(shortOid).join(' ')}`);
-    io.out(`Author: ${commit.author.name} <${commit.author.email}>`);
-    io.out(`Date:   ${gitDate(commit.author)}`);
-    io.out('');
-    for (const line of commit.message.replace(/\n$/, '').split('\n')) io.out(`    ${line}`);
-    io.out('');
+    const lines = [`commit ${oid}${deco}`];
+    if (commit.parents.length > 1) lines.push(`Merge: ${commit.parents.map(shortOid).join(' ')}`);
+    lines.push(`Author: ${commit.author.name} <${commit.author.email}>`);
+    lines.push(`Date:   ${gitDate(commit.author)}`);
+    lines.push('');
+    for (const line of commit.message.replace(/\n$/, '').split('\n')) lines.push(`    ${line}`);
+    lines.push('');
+    print(lines, oid, commit.parents);
   }
   if (options.json) io.out(JSON.stringify(json, null, 2));
 }

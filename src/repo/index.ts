@@ -29,6 +29,7 @@ export * from './stash.js';
 export * from './bisect.js';
 export * from './renames.js';
 export * from './text-diff.js';
+export * from './graph.js';
 export * from './sparse.js';
 export * from './upstream.js';
 export * from './worktree-chunks.js';

@@ -123,3 +123,59 @@ test('text diff leaves big text and text with NUL bytes binary', async () => {
   assert.match(out, /^Binary files a\/nul\.txt and b\/nul\.txt differ/m);
   assert.doesNotMatch(out, /^@@/m);
 });
+
+test('log --graph draws the same graph as git for a history with branches and merges', async () => {
+  const mgRepo = await tempDir('graph-mg');
+  const gitRepo = await tempDir('graph-git');
+  await mg(mgRepo, 'init', '-q');
+  await git(gitRepo, 'init', '-q', '-b', 'main');
+  const both = async (...args: string[]): Promise<void> => {
+    await mg(mgRepo, ...args);
+    await git(gitRepo, ...args);
+  };
+  const commit = async (file: string, message: string): Promise<void> => {
+    await writeFile(path.join(mgRepo, file), `${message}\n`);
+    await writeFile(path.join(gitRepo, file), `${message}\n`);
+    await both('add', '.');
+    await both('commit', '-q', '-m', message);
+  };
+  await commit('a.txt', 'A');
+  await commit('b.txt', 'B');
+  await both('checkout', '-q', '-b', 'feature');
+  await commit('d.txt', 'D1');
+  await commit('d.txt', 'D2');
+  await both('checkout', '-q', 'main');
+  await commit('c.txt', 'C1');
+  await commit('c.txt', 'C2');
+  await both('merge', '-q', '--no-ff', '-m', 'M1', 'feature');
+  await both('checkout', '-q', '-b', 'topic');
+  await commit('t.txt', 'T1');
+  await both('checkout', '-q', 'main');
+  await commit('e.txt', 'E');
+  await both('merge', '-q', '--no-ff', '-m', 'M2', 'topic');
+  await commit('f.txt', 'F');
+
+  const trimmed = (out: string): string[] =>
+    out
+      .split('\n')
+      .map((l) => l.trimEnd())
+      .filter((l) => l !== '');
+  const expected = trimmed(await git(gitRepo, 'log', '--graph', '--format=%s'));
+  const graph = trimmed((await mg(mgRepo, 'log', '--graph', '--format=%s')).stdout);
+  assert.deepEqual(graph, expected);
+  assert.ok(graph.includes('|\\') && graph.includes('|/'), graph.join('\n'));
+  // --oneline: the same graph, with short IDs and decorations before the subjects.
+  const oneline = trimmed((await mg(mgRepo, 'log', '--graph', '--oneline')).stdout).map((l) =>
+    l.replace(/[0-9a-f]{7,}( \([^)]*\))? /, ''),
+  );
+  assert.deepEqual(oneline, expected);
+  // The default format: each commit's block behind its columns, the merge naming two parents.
+  const full = (await mg(mgRepo, 'log', '--graph', '-n', '3')).stdout.split('\n');
+  assert.match(full[0]!, /^\* commit [0-9a-f]+/);
+  assert.ok(full.some((l) => /^\* {3}commit /.test(l)));
+  // As in git, a merge's new column opens beside its second line.
+  assert.ok(
+    full.some((l) => /^\|\\ {2}Merge: [0-9a-f]+ [0-9a-f]+$/.test(l)),
+    full.join('\n'),
+  );
+});
