@@ -1,4 +1,6 @@
 import {
+  withRenames,
+  type RenamedChange,
   bisectInProgress,
   computeStatus,
   lockStatus,
@@ -31,7 +33,7 @@ export async function runStatus(io: CommandIo, options: StatusOptions): Promise<
   const report = await computeStatus(repo);
   for (const s of report.skipped) io.err(`warning: not versioned: ${s.path} (${s.reason})`);
   if (options.short || options.porcelain) {
-    printShort(io, report);
+    printShort(io, report, await withRenames(repo, report.staged));
     return;
   }
   // Who holds what, from the cached view only: status never waits on the remote.
@@ -44,7 +46,7 @@ export async function runStatus(io: CommandIo, options: StatusOptions): Promise<
   if (options.json)
     io.out(JSON.stringify({ ...statusJson(report), upstream: tracking, locks }, null, 2));
   else {
-    printLong(io, report, tracking);
+    printLong(io, report, await withRenames(repo, report.staged), tracking);
     await printOperation(io, repo);
     printLocks(io, locks);
   }
@@ -115,14 +117,19 @@ export function statusJson(report: StatusReport): object {
   };
 }
 
-function printShort(io: CommandIo, report: StatusReport): void {
+function printShort(io: CommandIo, report: StatusReport, staged: readonly RenamedChange[]): void {
   const codes = new Map<string, [string, string]>();
-  for (const c of report.staged) codes.set(c.path, [c.status, ' ']);
+  // A staged rename is one entry under its new path, shown as git does: "R  old -> new".
+  const shown = new Map<string, string>();
+  for (const c of staged) {
+    codes.set(c.path, [c.status, ' ']);
+    if (c.from !== undefined) shown.set(c.path, `${c.from} -> ${c.path}`);
+  }
   for (const c of report.unstaged) codes.set(c.path, [codes.get(c.path)?.[0] ?? ' ', c.status]);
   for (const c of report.conflicts)
     codes.set(c.path, c.ours && c.theirs ? ['U', 'U'] : c.ours ? ['U', 'D'] : ['D', 'U']);
   for (const [path, [x, y]] of [...codes].sort((a, b) => (a[0] < b[0] ? -1 : 1)))
-    io.out(`${x}${y} ${path}`);
+    io.out(`${x}${y} ${shown.get(path) ?? path}`);
   for (const path of report.untracked) io.out(`?? ${path}`);
 }
 
@@ -140,7 +147,12 @@ export function trackingLine(t: TrackingState): string {
   return `Your branch is up to date with ${up}.`;
 }
 
-function printLong(io: CommandIo, report: StatusReport, tracking: TrackingState | null): void {
+function printLong(
+  io: CommandIo,
+  report: StatusReport,
+  staged: readonly RenamedChange[],
+  tracking: TrackingState | null,
+): void {
   io.out(
     report.branch !== null
       ? `On branch ${report.branch}`
@@ -157,7 +169,12 @@ function printLong(io: CommandIo, report: StatusReport, tracking: TrackingState 
   }
   if (report.staged.length > 0) {
     io.out('\nChanges to be committed:');
-    for (const c of report.staged) io.out(`\t${LONG_NAMES[c.status].padEnd(12)}${c.path}`);
+    for (const c of staged)
+      io.out(
+        c.from !== undefined
+          ? `\t${'renamed:'.padEnd(12)}${c.from} -> ${c.path}`
+          : `\t${LONG_NAMES[c.status as Change['status']].padEnd(12)}${c.path}`,
+      );
   }
   if (report.conflicts.length > 0) {
     io.out(

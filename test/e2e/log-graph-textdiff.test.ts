@@ -179,3 +179,21 @@ test('log --graph draws the same graph as git for a history with branches and me
     full.join('\n'),
   );
 });
+
+test('status shows a staged rename as git does: renamed: old -> new, porcelain R old -> new', async () => {
+  const repo = await tempDir('status-rename');
+  await mg(repo, 'init', '-q');
+  await writeFile(path.join(repo, 'hero.bin'), randomBytes(100_000));
+  await writeFile(path.join(repo, 'notes.txt'), 'notes\n');
+  await mg(repo, 'add', '.');
+  await mg(repo, 'commit', '-q', '-m', 'c1');
+  await mg(repo, 'mv', 'hero.bin', 'hero-final.bin');
+  await writeFile(path.join(repo, 'extra.txt'), 'extra\n');
+  await mg(repo, 'add', 'extra.txt');
+  const long = (await mg(repo, 'status')).stdout;
+  assert.match(long, /^\trenamed: {4}hero\.bin -> hero-final\.bin$/m);
+  assert.match(long, /^\tnew file: {3}extra\.txt$/m);
+  assert.doesNotMatch(long, /deleted:/);
+  const porcelain = (await mg(repo, 'status', '--porcelain')).stdout.split('\n').filter(Boolean);
+  assert.deepEqual(porcelain, ['A  extra.txt', 'R  hero.bin -> hero-final.bin']);
+});
