@@ -11,6 +11,7 @@ export function registerLog(program: Command, ctx: Registration): void {
     )
     .description('show commit history')
     .option('--oneline', 'one line per commit')
+    .option('--stat', "list each commit's changed files as show --stat does")
     .option('--graph', 'draw the history graph beside the commits (topological order)')
     .option('-n, --max-count <n>', 'show at most n commits')
     .option('--first-parent', 'follow only the first parent of merges')

@@ -2,6 +2,8 @@ import { UsageError } from '../errors/index.js';
 import { shortOid, type Oid } from '../objects/index.js';
 import {
   HistoryGraph,
+  commitTreeMap,
+  diffMaps,
   followHistory,
   mergeBase,
   resolveCommit,
@@ -13,6 +15,7 @@ import { openRepository, pathspecs, type CommandIo } from './context.js';
 import { commitJson, decorations, gitDate } from './shared/commits.js';
 import { expand, namedLines, parsePretty } from './shared/pretty.js';
 import { splitRevsAndPaths } from './shared/revisions.js';
+import { printChanges } from './shared/changes.js';
 
 export interface LogOptions {
   oneline?: boolean;
@@ -25,6 +28,8 @@ export interface LogOptions {
   format?: string;
   /** Draw the history graph left of the commits (implies git's topological order). */
   graph?: boolean;
+  /** After each commit, its changes as `show --stat` prints them (renames as old => new). */
+  stat?: boolean;
 }
 
 export async function runLog(
@@ -179,6 +184,13 @@ export async function runLog(
     for (const line of commit.message.replace(/\n$/, '').split('\n')) lines.push(`    ${line}`);
     lines.push('');
     print(lines, oid, commit.parents);
+    // As git: a merge lists no changes unless asked for a parent to compare with.
+    if (options.stat && commit.parents.length < 2) {
+      const before = await commitTreeMap(repo, commit.parents[0] ?? null);
+      const after = await commitTreeMap(repo, oid);
+      await printChanges(io, repo, diffMaps(before, after), 'stat');
+      io.out('');
+    }
   }
   if (options.json) io.out(JSON.stringify(json, null, 2));
 }

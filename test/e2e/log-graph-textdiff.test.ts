@@ -197,3 +197,18 @@ test('status shows a staged rename as git does: renamed: old -> new, porcelain R
   const porcelain = (await mg(repo, 'status', '--porcelain')).stdout.split('\n').filter(Boolean);
   assert.deepEqual(porcelain, ['A  extra.txt', 'R  hero.bin -> hero-final.bin']);
 });
+
+test('log --stat lists each commit’s files as show --stat does, renames as old => new', async () => {
+  const repo = await tempDir('log-stat');
+  await mg(repo, 'init', '-q');
+  await writeFile(path.join(repo, 'hero.bin'), randomBytes(100_000));
+  await mg(repo, 'add', '.');
+  await mg(repo, 'commit', '-q', '-m', 'c1');
+  await mg(repo, 'mv', 'hero.bin', 'hero-final.bin');
+  await mg(repo, 'commit', '-q', '-m', 'c2');
+  const out = (await mg(repo, 'log', '--stat')).stdout;
+  const shown = (await mg(repo, 'show', '--stat', 'HEAD')).stdout;
+  assert.match(out, /^ hero\.bin => hero-final\.bin \| 0$/m);
+  assert.match(shown, /^ hero\.bin => hero-final\.bin \| 0$/m);
+  assert.match(out, /^ hero\.bin \| Bin 0 -> 100000 bytes$/m);
+});
