@@ -32,8 +32,11 @@ export {
   type OperationMetrics,
   DURATION_BUCKETS_MS,
 } from './wrappers/metrics.js';
+export { presentEverywhere } from './multi/present-everywhere.js';
 export {
   MultiStore,
+  type MirrorFailures,
+  type MirrorSide,
   type MultiStoreOptions,
   type Divergence,
   type RefMismatch,

@@ -141,6 +141,17 @@ export interface StoreCapabilities {
   readonly localFiles?: LocalFileTransfer;
   /** File locks kept by the remote (a mediagit server). */
   readonly locks?: RemoteLocks;
+  /** The store keeps more than one copy of each object (a multi remote's primary and secondary). */
+  readonly replicas?: Replicas;
+}
+
+/**
+ * Presence per copy, for a store that keeps several. `has` answers "can get() return it?", which a
+ * single copy satisfies; a writer that must leave every copy whole asks here instead.
+ */
+export interface Replicas {
+  /** True only where every copy holds the key. */
+  hasEverywhere(keys: readonly string[], options?: OperationOptions): Promise<boolean[]>;
 }
 
 /** A store with no optional abilities. */

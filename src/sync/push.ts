@@ -1,7 +1,7 @@
 import { ConfigError, NonFastForwardError } from '../errors/index.js';
 import type { Oid } from '../objects/index.js';
 import { isAncestor, walkReachable, type ProgressSink, type Repository } from '../repo/index.js';
-import type { RefValue, Store } from '../store/index.js';
+import { presentEverywhere, type RefValue, type Store } from '../store/index.js';
 import { makeDescriptor, readDescriptor, sameLayout, writeDescriptor } from './descriptor.js';
 import { readLease, sweepOverlapped } from './gc/lease.js';
 import { checkPushLocks } from './locks.js';
@@ -58,7 +58,7 @@ export async function prepareRemote(repo: Repository, remote: Store): Promise<vo
  */
 export async function push(
   repo: Repository,
-  remote: Store,
+  target: Store,
   request: PushRequest,
   progress: ProgressSink,
   options: Pick<CopyOptions, 'hardlinks'> & {
@@ -66,6 +66,8 @@ export async function push(
     readonly sweepGuard?: boolean;
   } = {},
 ): Promise<PushOutcome> {
+  // Each copy of a mirror is checked: its ref must not move over objects only the other holds.
+  const remote = presentEverywhere(target);
   const stats: TransferStats = { objects: 0, bytes: 0 };
   const current: RefValue | null = await remote.readRef(request.ref);
   if (current?.oid === request.oid)

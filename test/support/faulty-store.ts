@@ -152,3 +152,27 @@ export class FaultyStore extends ForwardingStore {
     }
   }
 }
+
+/**
+ * A Store that refuses chosen writes and nothing else: `put` of a key in `rejected` fails with
+ * StoreUnavailableError every time (a side of a mirror that keeps rejecting one object), until the
+ * test removes the key. Deterministic, unlike FaultyStore's scattered faults.
+ */
+export class RejectingStore extends ForwardingStore {
+  override readonly capabilities: StoreCapabilities = BASIC_CAPABILITIES;
+  readonly rejected = new Set<string>();
+  /** Writes refused so far. */
+  refusals = 0;
+
+  constructor(inner: Store) {
+    super(inner, `rejecting(${inner.description})`);
+  }
+
+  protected override async pass<T>({ operation, target, run }: Passage<T>): Promise<T> {
+    if (operation === 'put' && this.rejected.has(target)) {
+      this.refusals++;
+      throw new StoreUnavailableError(`injected refusal: put ${target}`);
+    }
+    return run();
+  }
+}

@@ -403,6 +403,16 @@ export function storeContract(
             assert.deepEqual(result, { linked: 0, copied: 0, present: 3, bytes: 0 });
             await assert.rejects(() => capabilities.localFiles!.lend(['keys/main']), TypeError);
           }
+          if (capabilities.replicas) {
+            // Just written through the store: every copy holds them.
+            assert.deepEqual(await capabilities.replicas.hasEverywhere([...keys, absent]), [
+              true,
+              true,
+              true,
+              false,
+            ]);
+            await assert.rejects(() => capabilities.replicas!.hasEverywhere(['../x']), TypeError);
+          }
           if (capabilities.freshBuffers) {
             const [a, b] = [await store.get(keys[0]!), await store.get(keys[0]!)];
             assert.notEqual(a.buffer, b.buffer, 'two reads share no memory');

@@ -11,10 +11,19 @@ import {
 } from '../store.js';
 import { isTransientError } from '../wrappers/retry.js';
 
+/** One of the two copies. */
+export type MirrorSide = 'primary' | 'secondary';
+
 export interface MultiStoreOptions {
   /**
-   * After a read found an object only on the secondary, copy it back to the primary (best
-   * effort; a failed copy never fails the read). Default true.
+   * Which side object reads (get, getMany, has) ask first; the other is asked for what it lacks.
+   * Refs are always read from the primary. 'secondary' suits a mirror nearer than the primary (a
+   * NAS beside a cloud primary). Default 'primary'.
+   */
+  readFirst?: MirrorSide;
+  /**
+   * After a read found an object only on the side asked second, copy it to the side asked first
+   * (best effort; a failed copy never fails the read, and is recorded in `failures()`). Default true.
    */
   repairOnRead?: boolean;
   /**
@@ -40,6 +49,14 @@ export interface SizeMismatch {
   readonly secondarySize: number;
 }
 
+/** Writes that reached one side only, in this process (see `failures()`). */
+export interface MirrorFailures {
+  /** Object keys one side lacks after a write or read repair failed there: key → the side lacking it. */
+  readonly objects: ReadonlyMap<string, MirrorSide>;
+  /** Refs whose secondary copy could not be brought in line with the primary's, with the error. */
+  readonly refs: ReadonlyMap<string, unknown>;
+}
+
 export interface Divergence {
   /** Keys only the primary holds: the secondary lost them or a put half-failed. Sorted. */
   readonly onlyPrimary: string[];
@@ -63,6 +80,8 @@ async function allOrFirstError(promises: readonly Promise<unknown>[]): Promise<v
   const results = await Promise.allSettled(promises);
   for (const r of results) if (r.status === 'rejected') throw r.reason;
 }
+
+const other = (side: MirrorSide): MirrorSide => (side === 'primary' ? 'secondary' : 'primary');
 
 async function putManyOn(
   store: Store,
@@ -93,8 +112,9 @@ async function getManyOn(
 }
 
 /**
- * Two stores kept as mirrors of each other: a primary that is the source of truth for refs and
- * the first place reads go, and a secondary that holds a full copy (a second cloud, a NAS).
+ * Two stores kept as mirrors of each other: a primary that is the source of truth for refs (and,
+ * by default, the first place reads go), and a secondary that holds a full copy (a second cloud, a
+ * NAS). What this class guarantees and what sync/ adds on top: docs/backends/multi.md.
  *
  * Data
  * - put writes both, concurrently, and succeeds only if both did. A failure on either side is
@@ -102,17 +122,20 @@ async function getManyOn(
  *   and can retry; the retry is harmless because re-putting a content-addressed key is a no-op.
  *   The cost: while the secondary is down nothing can be pushed. That is deliberate — a mirror
  *   that silently stops mirroring is worse than a push that says so.
- * - get reads the primary and falls back to the secondary on NotFound or a transient error.
+ *   A put that landed on one side only is remembered (`failures()`) so that the caller can record
+ *   it and have it repaired later (sync/mirror-repair.ts).
+ * - get reads the side named by `readFirst` (the primary by default) and falls back to the other
+ *   on NotFound or a transient error; what the first side answered "absent" for is copied to it
+ *   (read repair, in whichever direction the read went).
  * - delete removes from both; list is the union.
  *
  * has = present on EITHER side. has() answers "can get() return it?", and other code relies on
  * exactly that: fsck and reachability use has() to decide an object is missing, and would
- * report readable objects as lost under an AND. The price is on the write side:
- * ObjectDatabase skips a put when has() says true, so an object that only the secondary holds is
- * not re-uploaded to the primary by a push. That loses redundancy, not data (every read still
- * finds it), and it is visible: `divergence()` lists it under onlySecondary for fsck, and the
- * first get of it copies it back (repairOnRead). Callers that care about replication rather than
- * readability — a push that wants to heal — use `hasEverywhere()`.
+ * report readable objects as lost under an AND. A writer must not plan with it: an object one
+ * side lacks would be skipped, and a ref moved over it would point the secondary at a commit it
+ * cannot serve. Writers that leave every copy whole — push — ask `hasEverywhere()` instead,
+ * offered to the wrappers outside as `capabilities.replicas` (sync/ takes it through
+ * `presentEverywhere`).
  *
  * Refs: the primary is authoritative. CAS runs on the primary alone, so its atomicity is exactly
  * the primary's; only after it succeeds is the secondary brought in line (see mirrorRef). A
@@ -123,10 +146,12 @@ async function getManyOn(
 export class MultiStore implements Store {
   readonly description: string;
   private readonly repairOnRead: boolean;
+  private readonly readFirst: MirrorSide;
   private readonly mirrorAttempts: number;
   private readonly onMirrorFailure: ((name: string, error: unknown) => void) | undefined;
   private readonly retriable: (err: unknown) => boolean;
   private readonly unmirrored = new Map<string, unknown>();
+  private readonly halfWritten = new Map<string, MirrorSide>();
   private repairFailureCount = 0;
 
   constructor(
@@ -136,6 +161,7 @@ export class MultiStore implements Store {
   ) {
     this.description = `${primary.description} (mirrored to ${secondary.description})`;
     this.repairOnRead = options.repairOnRead ?? true;
+    this.readFirst = options.readFirst ?? 'primary';
     this.mirrorAttempts = Math.max(1, options.mirrorAttempts ?? 10);
     this.onMirrorFailure = options.onMirrorFailure;
     this.retriable = options.isRetriable ?? isTransientError;
@@ -152,6 +178,7 @@ export class MultiStore implements Store {
         : {}),
       // Locks live with the refs, and the primary's refs are authoritative.
       ...(primary.capabilities.locks ? { locks: primary.capabilities.locks } : {}),
+      replicas: { hasEverywhere: (k, o) => this.hasEverywhere(k, o) },
     };
   }
 
@@ -166,35 +193,77 @@ export class MultiStore implements Store {
     options?: OperationOptions,
   ): Promise<void> {
     for (const { key } of entries) assertValidKey(key);
-    await allOrFirstError([
-      putManyOn(this.primary, entries, options),
-      putManyOn(this.secondary, entries, options),
-    ]);
+    await this.writeBoth(
+      entries.map((e) => e.key),
+      (store) => putManyOn(store, entries, options),
+    );
   }
 
-  /** getMany with get's fallback: what the primary lacks (or cannot serve) is asked of the secondary, and repaired. */
+  /**
+   * Runs one write on both sides; a side that failed while the other succeeded is remembered as
+   * lacking the keys (a batch that failed may have stored part of its entries: recording them all
+   * only makes a repair look at a few keys more). A later write of the same keys that reaches both
+   * sides clears them.
+   */
+  private async writeBoth(
+    keys: readonly string[],
+    write: (store: Store) => Promise<void>,
+  ): Promise<void> {
+    const [p, s] = await Promise.allSettled([write(this.primary), write(this.secondary)]);
+    if (p.status === 'rejected' || s.status === 'rejected') {
+      const lacking: MirrorSide | null =
+        p.status === 'rejected' && s.status === 'fulfilled'
+          ? 'primary'
+          : s.status === 'rejected' && p.status === 'fulfilled'
+            ? 'secondary'
+            : null;
+      if (lacking) for (const key of keys) this.halfWritten.set(key, lacking);
+      throw p.status === 'rejected' ? p.reason : (s as PromiseRejectedResult).reason;
+    }
+    for (const key of keys) this.halfWritten.delete(key);
+  }
+
+  private store(side: MirrorSide): Store {
+    return side === 'primary' ? this.primary : this.secondary;
+  }
+
+  /** Read repair: `side` answered "absent" for an object the other side had. Never fails the read. */
+  private async repair(
+    side: MirrorSide,
+    key: string,
+    data: Uint8Array,
+    options: OperationOptions | undefined,
+  ): Promise<void> {
+    if (!this.repairOnRead) return;
+    try {
+      await this.store(side).put(key, data, options);
+      if (this.halfWritten.get(key) === side) this.halfWritten.delete(key);
+    } catch {
+      this.repairFailureCount++;
+      this.halfWritten.set(key, side);
+    }
+  }
+
+  /** getMany with get's fallback: what the first side lacks (or cannot serve) is asked of the other, and repaired. */
   private async readMany(
     keys: readonly string[],
     options?: OperationOptions,
   ): Promise<Map<string, Buffer>> {
     for (const key of keys) assertValidKey(key);
+    const first = this.readFirst;
     let found: Map<string, Buffer>;
     try {
-      found = await getManyOn(this.primary, keys, options);
+      found = await getManyOn(this.store(first), keys, options);
     } catch (err) {
       if (!this.retriable(err)) throw err;
-      return getManyOn(this.secondary, keys, options);
+      return getManyOn(this.store(other(first)), keys, options);
     }
     const rest = keys.filter((k) => !found.has(k));
     if (rest.length === 0) return found;
-    const second = await getManyOn(this.secondary, rest, options);
+    const second = await getManyOn(this.store(other(first)), rest, options);
     for (const [key, data] of second) {
       found.set(key, data);
-      if (this.repairOnRead) {
-        await this.primary.put(key, data, options).catch(() => {
-          this.repairFailureCount++;
-        });
-      }
+      await this.repair(first, key, data, options);
     }
     return found;
   }
@@ -202,6 +271,15 @@ export class MultiStore implements Store {
   /** Refs whose last mirror attempt failed in this process, with the error. */
   get unmirroredRefs(): ReadonlyMap<string, unknown> {
     return this.unmirrored;
+  }
+
+  /**
+   * What this process left on one side only: object writes or read repairs that failed on one
+   * side, and refs the secondary could not follow. For the caller to record durably; the store
+   * itself keeps nothing on disk.
+   */
+  failures(): MirrorFailures {
+    return { objects: new Map(this.halfWritten), refs: new Map(this.unmirrored) };
   }
 
   /** Read repairs that could not write the primary (the read itself still succeeded). */
@@ -215,58 +293,54 @@ export class MultiStore implements Store {
 
   async get(key: string, options?: OperationOptions): Promise<Buffer> {
     assertValidKey(key);
-    let primaryError: unknown;
+    const first = this.readFirst;
+    let firstError: unknown;
     try {
-      return await this.primary.get(key, options);
+      return await this.store(first).get(key, options);
     } catch (err) {
       if (!this.canFallBack(err)) throw err;
-      primaryError = err;
+      firstError = err;
     }
     let data: Buffer;
     try {
-      data = await this.secondary.get(key, options);
+      data = await this.store(other(first)).get(key, options);
     } catch (err) {
-      // "Not found" is only the answer when the primary said so too; if the primary was merely
+      // "Not found" is only the answer when the first side said so too; if it was merely
       // unreachable the object may well be there, and the caller should retry rather than give up.
-      throw isNotFound(primaryError) ? err : primaryError;
+      throw isNotFound(firstError) ? err : firstError;
     }
-    // Repair only a primary that answered "absent": one that is failing would just fail again.
-    if (this.repairOnRead && isNotFound(primaryError)) {
-      await this.primary.put(key, data, options).catch(() => {
-        this.repairFailureCount++;
-      });
-    }
+    // Repair only a side that answered "absent": one that is failing would just fail again.
+    if (isNotFound(firstError)) await this.repair(first, key, data, options);
     return data;
   }
 
   async put(key: string, data: Uint8Array, options?: OperationOptions): Promise<void> {
     assertValidKey(key);
-    await allOrFirstError([
-      this.primary.put(key, data, options),
-      this.secondary.put(key, data, options),
-    ]);
+    await this.writeBoth([key], (store) => store.put(key, data, options));
   }
 
   async has(keys: readonly string[], options?: OperationOptions): Promise<boolean[]> {
     for (const key of keys) assertValidKey(key);
+    const first = this.store(this.readFirst);
+    const second = this.store(other(this.readFirst));
     let result: boolean[];
     try {
-      result = await this.primary.has(keys, options);
+      result = await first.has(keys, options);
     } catch (err) {
       if (!this.retriable(err)) throw err;
-      return this.secondary.has(keys, options);
+      return second.has(keys, options);
     }
     const missing: number[] = [];
     result.forEach((present, i) => {
       if (!present) missing.push(i);
     });
     if (missing.length === 0) return result;
-    const second = await this.secondary.has(
+    const found = await second.has(
       missing.map((i) => keys[i]!),
       options,
     );
     missing.forEach((index, j) => {
-      if (second[j]) result[index] = true;
+      if (found[j]) result[index] = true;
     });
     return result;
   }

@@ -10,6 +10,7 @@ import {
   type LocalObjectFile,
   type OperationOptions,
   type RefValue,
+  type Replicas,
   type Store,
   type StoreCapabilities,
 } from '../store.js';
@@ -207,6 +208,24 @@ export abstract class ForwardingStore implements Store {
       ...(inner.batch ? { batch: this.forwardBatch(inner.batch) } : {}),
       ...(inner.localFiles ? { localFiles: this.forwardLocalFiles(inner.localFiles) } : {}),
       ...(inner.locks ? { locks: inner.locks } : {}),
+      ...(inner.replicas ? { replicas: this.forwardReplicas(inner.replicas) } : {}),
+    };
+  }
+
+  private forwardReplicas(replicas: Replicas): Replicas {
+    return {
+      hasEverywhere: (keys, options) =>
+        this.validated(
+          () => keys.forEach(assertValidKey),
+          () =>
+            this.pass({
+              operation: 'has',
+              target: `${keys.length} keys on every copy`,
+              options,
+              run: (signal) => replicas.hasEverywhere(keys, withSignal(options, signal)),
+              traffic: () => ({ items: keys.length }),
+            }),
+        ),
     };
   }
 

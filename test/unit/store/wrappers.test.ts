@@ -16,6 +16,7 @@ import {
   DURATION_BUCKETS_MS,
   LocalStore,
   MeteredStore,
+  MultiStore,
   RetryingStore,
   isStall,
   isTransientError,
@@ -124,6 +125,9 @@ test('every wrapper forwards the capabilities of the store it wraps, no more and
       assert.deepEqual(shape(wrapped), [], wrapped.constructor.name);
     // A fault injector stands for a remote unless told otherwise: nothing to slip past it.
     assert.deepEqual(shape(new FaultyStore(local)), []);
+    // A mirror's per-copy presence reaches the callers outside every wrapper.
+    for (const wrapped of wrap(new MultiStore(new MemoryStore(), new MemoryStore())))
+      assert.deepEqual(shape(wrapped), ['replicas'], wrapped.constructor.name);
   } finally {
     await cleanup();
   }
