@@ -5,30 +5,14 @@
  * and `fetch --all-content` bring the rest.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
-import { CLI_PATH, cliEnv, mg, mgFail, runCli, tempDir } from '../support/cli.js';
-import { SMALL_CHUNK_ARGS, folderSize, storedChunks } from '../support/sync-fixtures.js';
+import { mg, mgBytes, mgFail, runCli, tempDir } from '../support/cli.js';
+import { folderSize, pushedVersions, storedChunks } from '../support/sync-fixtures.js';
 
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
-
-/** `mediagit <args>` with stdout kept as bytes (file content from `show`). */
-function mgBytes(cwd: string, ...args: string[]): Promise<{ code: number; stdout: Buffer }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI_PATH, ...args], {
-      cwd,
-      env: cliEnv(),
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    const out: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout: Buffer.concat(out) }));
-  });
-}
 
 async function chunkSet(storeRoot: string): Promise<Map<string, number>> {
   const out = new Map<string, number>();
@@ -132,27 +116,9 @@ test('default clone of 3 versions × three 20 MB files receives the tip only; sh
   assert.match((await mg(lean, 'fsck', '--full')).stdout, /no problems found/);
 });
 
-/** A small source with three commits, pushed to a folder remote. */
-async function smallSource(work: string): Promise<{ src: string; remote: string }> {
-  const src = path.join(work, 'src');
-  const remote = path.join(work, 'remote.mediagit');
-  await mkdir(src);
-  await mg(src, 'init', '-q', ...SMALL_CHUNK_ARGS);
-  await mg(src, 'remote', 'add', 'origin', remote);
-  await mg(src, 'init', '-q', '--bare', remote);
-  for (let v = 1; v <= 3; v++) {
-    await writeFile(path.join(src, 'a.raw'), randomBytes(300_000));
-    await writeFile(path.join(src, 'b.raw'), randomBytes(200_000));
-    await mg(src, 'add', '.');
-    await mg(src, 'commit', '-q', '-m', `v${v}`);
-  }
-  await mg(src, 'push', '-q', 'origin', 'main');
-  return { src, remote };
-}
-
 test('--history-content all and config clone.history=all fetch every version; fetch --all-content widens a tip clone', async () => {
   const work = await tempDir('lean-all');
-  const { remote } = await smallSource(work);
+  const { remote } = await pushedVersions(work, 3);
   const everything = [...(await chunkSet(remote)).keys()].sort();
 
   const full = path.join(work, 'full');
@@ -185,7 +151,7 @@ test('--history-content all and config clone.history=all fetch every version; fe
 
 test('a tip-only clone pushes its whole history to another remote: what it lacks comes from its own', async () => {
   const work = await tempDir('lean-push');
-  const { src, remote } = await smallSource(work);
+  const { src, remote } = await pushedVersions(work, 3);
   const lean = path.join(work, 'lean');
   await mg(work, 'clone', '-q', remote, lean);
   const backup = path.join(work, 'backup.mediagit');
@@ -204,7 +170,7 @@ test('a tip-only clone pushes its whole history to another remote: what it lacks
 
 test('fetch keeps the tip policy: a new commit on the remote brings its content, not the history between', async () => {
   const work = await tempDir('lean-fetch');
-  const { src, remote } = await smallSource(work);
+  const { src, remote } = await pushedVersions(work, 3);
   const lean = path.join(work, 'lean');
   await mg(work, 'clone', '-q', remote, lean);
   const before = await chunkSet(path.join(lean, '.mediagit'));
@@ -230,7 +196,7 @@ test('fetch keeps the tip policy: a new commit on the remote brings its content,
 
 test('stats tells content stored here from content left on the remote; status says ahead/behind its upstream', async () => {
   const work = await tempDir('lean-report');
-  const { src, remote } = await smallSource(work);
+  const { src, remote } = await pushedVersions(work, 3);
   const lean = path.join(work, 'lean');
   await mg(work, 'clone', '-q', '--no-hardlinks', remote, lean);
   const stats = JSON.parse((await mg(lean, 'stats', '--json')).stdout) as {
@@ -285,7 +251,7 @@ test('stats tells content stored here from content left on the remote; status sa
 
 test('content a retention policy expired on the remote is not a problem for a lean clone’s fsck', async () => {
   const work = await tempDir('lean-expired');
-  const { src, remote } = await smallSource(work);
+  const { src, remote } = await pushedVersions(work, 3);
   const lean = path.join(work, 'lean');
   await mg(work, 'clone', '-q', '--no-hardlinks', remote, lean);
   await mg(src, 'gc', '--remote', 'origin', '--keep', '**=1', '--grace', '0');
@@ -299,7 +265,7 @@ test('content a retention policy expired on the remote is not a problem for a le
 
 test('add . right after a lean clone stores nothing again: unchanged files are recognised, not re-stored', async () => {
   const work = await tempDir('lean-add');
-  const { remote } = await smallSource(work);
+  const { remote } = await pushedVersions(work, 3);
   const lean = path.join(work, 'lean');
   await mg(work, 'clone', '-q', '--no-hardlinks', remote, lean);
   const before = (await chunkSet(path.join(lean, '.mediagit'))).size;

@@ -4,39 +4,15 @@
  * naming the path and the remote (exit 19) and leave the working tree as it was.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
-import {
-  CLI_PATH,
-  cliEnv,
-  mg,
-  mgFail,
-  pathExists,
-  tempDir,
-  type CliResult,
-} from '../support/cli.js';
+import { mg, mgBytes, mgFail, pathExists, tempDir, type CliResult } from '../support/cli.js';
 import { SMALL_CHUNK_ARGS, stderrLines, storedChunks } from '../support/sync-fixtures.js';
 import { hashTree } from '../support/tree.js';
 
 const CONTENT_UNAVAILABLE = 19;
-
-/** `mediagit <args>` with stdout kept as bytes (file content from `show`). */
-function mgBytes(cwd: string, ...args: string[]): Promise<{ code: number; stdout: Buffer }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI_PATH, ...args], {
-      cwd,
-      env: cliEnv(),
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    const out: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout: Buffer.concat(out) }));
-  });
-}
 
 function assertContentUnavailable(res: CliResult, file: string, label: string): void {
   const lines = stderrLines(res.stderr);

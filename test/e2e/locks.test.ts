@@ -13,9 +13,9 @@ import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { runCli, tempDir, type CliResult } from '../support/cli.js';
 import { startTestServer, type TestServer } from '../support/server-harness.js';
+import { createS3TestBucket } from '../support/s3-bucket.js';
 import { skipUnlessServer } from '../support/test-servers.js';
 
-const env = process.env;
 const RUN = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
 const servers: TestServer[] = [];
 after(async () => {
@@ -237,25 +237,13 @@ describe('locks on a folder remote', () => {
 describe('locks on an S3 bucket remote (radosgw)', { skip: skipUnlessServer('s3') }, () => {
   test('Ada and Bob over s3://', { timeout: 240_000 }, async () => {
     const bucket = `mg-locks-${RUN}`.toLowerCase();
-    const { S3Client, CreateBucketCommand } = await import('@aws-sdk/client-s3');
-    const endpoint = env['MEDIAGIT_TEST_S3_ENDPOINT']!;
-    const region = env['MEDIAGIT_TEST_S3_REGION'] ?? 'us-east-1';
-    const accessKey = env['MEDIAGIT_TEST_S3_ACCESS_KEY'] ?? '';
-    const secretKey = env['MEDIAGIT_TEST_S3_SECRET_KEY'] ?? '';
-    const client = new S3Client({
-      endpoint,
-      region,
-      forcePathStyle: true,
-      credentials: { accessKeyId: accessKey, secretAccessKey: secretKey },
-    });
-    await client.send(new CreateBucketCommand({ Bucket: bucket }));
-    client.destroy();
+    const s3 = await createS3TestBucket(bucket);
     const options = [
-      `endpoint=${endpoint}`,
-      `region=${region}`,
+      `endpoint=${s3.endpoint}`,
+      `region=${s3.region}`,
       'force_path_style=true',
-      `access_key=${accessKey}`,
-      `secret_key=${secretKey}`,
+      `access_key=${s3.access_key}`,
+      `secret_key=${s3.secret_key}`,
     ].flatMap((o) => ['-o', o]);
     await story({ url: `s3://${bucket}/studio`, options, userEnv: baseEnv });
   });

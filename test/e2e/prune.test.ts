@@ -5,52 +5,25 @@
  * repository fsck calls clean, and running the command again converges.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
-import { CLI_PATH, cliEnv, mg, mgFail, tempDir } from '../support/cli.js';
-import { SMALL_CHUNK_ARGS, killWhen, storedChunks } from '../support/sync-fixtures.js';
+import { mg, mgBytes, mgFail, tempDir } from '../support/cli.js';
+import {
+  killWhen,
+  pushedVersions,
+  SMALL_CHUNK_ARGS,
+  storedChunks,
+} from '../support/sync-fixtures.js';
 import { hashTree } from '../support/tree.js';
-
-function mgBytes(cwd: string, ...args: string[]): Promise<{ code: number; stdout: Buffer }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI_PATH, ...args], {
-      cwd,
-      env: cliEnv(),
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    const out: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout: Buffer.concat(out) }));
-  });
-}
 
 const local = async (repo: string): Promise<Set<string>> =>
   new Set((await storedChunks(path.join(repo, '.mediagit'))).map((c) => c.oid));
 
-async function source(work: string): Promise<{ src: string; remote: string }> {
-  const src = path.join(work, 'src');
-  const remote = path.join(work, 'remote.mediagit');
-  await mkdir(src);
-  await mg(src, 'init', '-q', ...SMALL_CHUNK_ARGS);
-  await mg(src, 'remote', 'add', 'origin', remote);
-  await mg(src, 'init', '-q', '--bare', remote);
-  for (let v = 1; v <= 2; v++) {
-    await writeFile(path.join(src, 'a.raw'), randomBytes(300_000));
-    await writeFile(path.join(src, 'b.raw'), randomBytes(200_000));
-    await mg(src, 'add', '.');
-    await mg(src, 'commit', '-q', '-m', `v${v}`);
-  }
-  await mg(src, 'push', '-q', 'origin', 'main');
-  return { src, remote };
-}
-
 test('prune never evicts what only the local store holds: an offline, unpushed commit and staged content survive and push later byte-identical', async () => {
   const work = await tempDir('prune-safe');
-  const { remote } = await source(work);
+  const { remote } = await pushedVersions(work, 2);
   const clone = path.join(work, 'clone');
   await mg(work, 'clone', '-q', '--no-hardlinks', remote, clone);
   assert.equal((await local(clone)).size, 0, 'clone kept no copy of what it checked out');
@@ -120,7 +93,7 @@ async function runPrune(clone: string, mine: Set<string>, label: string): Promis
 
 test('prune --keep-recent keeps recent history for offline work; content.one_copy=false turns prune off', async () => {
   const work = await tempDir('prune-recent');
-  const { remote } = await source(work);
+  const { remote } = await pushedVersions(work, 2);
   const clone = path.join(work, 'clone');
   await mg(work, 'clone', '-q', '--no-hardlinks', remote, clone);
   await mg(clone, 'fetch', '-q', '--all-content');

@@ -19,6 +19,7 @@ import {
 } from '../support/server-harness.js';
 import { SMALL_CHUNK_ARGS, folderSize } from '../support/sync-fixtures.js';
 import { assertTreesEqual, hashTree } from '../support/tree.js';
+import { createS3TestBucket } from '../support/s3-bucket.js';
 import { skipUnlessServer } from '../support/test-servers.js';
 
 const env = process.env;
@@ -377,22 +378,7 @@ const clouds: CloudBackend[] = [
     skip: skipUnlessServer('s3'),
     async storage() {
       const bucket = `mg-srv-${RUN}`.toLowerCase();
-      const { S3Client, CreateBucketCommand } = await import('@aws-sdk/client-s3');
-      const options = {
-        endpoint: env['MEDIAGIT_TEST_S3_ENDPOINT']!,
-        region: env['MEDIAGIT_TEST_S3_REGION'] ?? 'us-east-1',
-        force_path_style: true,
-        access_key: env['MEDIAGIT_TEST_S3_ACCESS_KEY'] ?? '',
-        secret_key: env['MEDIAGIT_TEST_S3_SECRET_KEY'] ?? '',
-      };
-      const client = new S3Client({
-        endpoint: options.endpoint,
-        region: options.region,
-        forcePathStyle: true,
-        credentials: { accessKeyId: options.access_key, secretAccessKey: options.secret_key },
-      });
-      await client.send(new CreateBucketCommand({ Bucket: bucket }));
-      client.destroy();
+      const options = await createS3TestBucket(bucket);
       return { url: `s3://${bucket}/server`, options };
     },
   },

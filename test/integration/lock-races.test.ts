@@ -17,10 +17,10 @@ import {
   startTestServer,
   type TestServer,
 } from '../support/server-harness.js';
+import { createS3TestBucket } from '../support/s3-bucket.js';
 import { skipUnlessServer } from '../support/test-servers.js';
 
 const ROUNDS = 20;
-const env = process.env;
 const servers: TestServer[] = [];
 after(async () => {
   await Promise.all(servers.map((s) => s.close()));
@@ -72,22 +72,7 @@ describe('lock races', () => {
     { skip: skipUnlessServer('s3') },
     async () => {
       const bucket = `mg-lock-race-${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
-      const { S3Client, CreateBucketCommand } = await import('@aws-sdk/client-s3');
-      const options = {
-        endpoint: env['MEDIAGIT_TEST_S3_ENDPOINT']!,
-        region: env['MEDIAGIT_TEST_S3_REGION'] ?? 'us-east-1',
-        force_path_style: true,
-        access_key: env['MEDIAGIT_TEST_S3_ACCESS_KEY'] ?? '',
-        secret_key: env['MEDIAGIT_TEST_S3_SECRET_KEY'] ?? '',
-      };
-      const client = new S3Client({
-        endpoint: options.endpoint,
-        region: options.region,
-        forcePathStyle: true,
-        credentials: { accessKeyId: options.access_key, secretAccessKey: options.secret_key },
-      });
-      await client.send(new CreateBucketCommand({ Bucket: bucket }));
-      client.destroy();
+      const options = await createS3TestBucket(bucket);
       // Two separate clients, as two artists' machines would have.
       const a = await openStore(`s3://${bucket}/studio`, options);
       const b = await openStore(`s3://${bucket}/studio`, options);

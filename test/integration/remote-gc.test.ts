@@ -21,6 +21,7 @@ import { CLI_PATH, cliEnv, runCli, tempDir } from '../support/cli.js';
 import { raceRounds } from '../support/gc-race.js';
 import { startTestServer, http, type TestServer } from '../support/server-harness.js';
 import { SMALL_CHUNK_ARGS } from '../support/sync-fixtures.js';
+import { createS3TestBucket, s3TestOptions } from '../support/s3-bucket.js';
 import { skipUnlessServer } from '../support/test-servers.js';
 
 const RUN = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
@@ -41,30 +42,6 @@ interface Backend {
   name: string;
   skip: string | false;
   prepare(id: string): Promise<Remote>;
-}
-
-const s3Options = (): StoreOptions => ({
-  endpoint: env['MEDIAGIT_TEST_S3_ENDPOINT']!,
-  region: env['MEDIAGIT_TEST_S3_REGION'] ?? 'us-east-1',
-  force_path_style: true,
-  access_key: env['MEDIAGIT_TEST_S3_ACCESS_KEY'] ?? '',
-  secret_key: env['MEDIAGIT_TEST_S3_SECRET_KEY'] ?? '',
-});
-
-async function createS3Bucket(bucket: string): Promise<void> {
-  const { S3Client, CreateBucketCommand } = await import('@aws-sdk/client-s3');
-  const o = s3Options();
-  const client = new S3Client({
-    endpoint: String(o['endpoint']),
-    region: String(o['region']),
-    forcePathStyle: true,
-    credentials: {
-      accessKeyId: String(o['access_key']),
-      secretAccessKey: String(o['secret_key']),
-    },
-  });
-  await client.send(new CreateBucketCommand({ Bucket: bucket }));
-  client.destroy();
 }
 
 /** A bucket-like remote: the test opens the same URL the CLI uses. */
@@ -92,8 +69,8 @@ const backends: Backend[] = [
     skip: skipUnlessServer('s3'),
     async prepare(id) {
       const bucket = `mg-gc-${RUN}-${id}`.toLowerCase();
-      await createS3Bucket(bucket);
-      return direct(`s3://${bucket}/project`, s3Options());
+      await createS3TestBucket(bucket);
+      return direct(`s3://${bucket}/project`, s3TestOptions());
     },
   },
   {
@@ -136,13 +113,13 @@ const backends: Backend[] = [
     skip: skipUnlessServer('s3'),
     async prepare(id) {
       const bucket = `mg-gc-${RUN}-${id}`.toLowerCase();
-      await createS3Bucket(bucket);
+      await createS3TestBucket(bucket);
       const primary = path.join(await tempDir(`gc-multi-${id}`), 'primary.mediagit');
       return {
-        ...direct('multi:', { ...s3Options(), primary, secondary: `s3://${bucket}/mirror` }),
+        ...direct('multi:', { ...s3TestOptions(), primary, secondary: `s3://${bucket}/mirror` }),
         sides: async () => [
           (await openStore(primary, {})).store,
-          (await openStore(`s3://${bucket}/mirror`, s3Options())).store,
+          (await openStore(`s3://${bucket}/mirror`, s3TestOptions())).store,
         ],
       };
     },
@@ -313,9 +290,9 @@ for (const backend of backends) {
 describe('gc race on S3 (radosgw)', { skip: skipUnlessServer('s3') }, () => {
   const bucketRemote = async (id: string): Promise<{ url: string; store: Store }> => {
     const bucket = `mg-gc-${RUN}-${id}`.toLowerCase();
-    await createS3Bucket(bucket);
+    await createS3TestBucket(bucket);
     const url = `s3://${bucket}/project`;
-    return { url, store: (await openStore(url, s3Options())).store };
+    return { url, store: (await openStore(url, s3TestOptions())).store };
   };
 
   test(
@@ -337,7 +314,7 @@ describe('gc race on S3 (radosgw)', { skip: skipUnlessServer('s3') }, () => {
       for (const [i, tip] of outcome.tips.entries()) {
         const dir = path.join(root, `clone-${i}`);
         const branch = tip.ref.slice('refs/heads/'.length);
-        await clone({ url, directory: dir, branch, options: s3Options() });
+        await clone({ url, directory: dir, branch, options: s3TestOptions() });
         assert.deepEqual(await readFile(path.join(dir, tip.file)), tip.data, branch);
       }
     },
@@ -349,7 +326,7 @@ describe('gc race on S3 (radosgw)', { skip: skipUnlessServer('s3') }, () => {
     async (t) => {
       const { url, store } = await bucketRemote('sigkill');
       t.after(() => store.close());
-      const options = s3Options();
+      const options = s3TestOptions();
       const work = await tempDir('gc-sigkill-s3');
       const repo = path.join(work, 'artist');
       await mkdir(path.join(repo, 'renders'), { recursive: true });

@@ -22,6 +22,7 @@ import {
   type RecordedRequest,
   type RecordingProxy,
 } from '../support/recording-proxy.js';
+import { createS3TestBucket } from '../support/s3-bucket.js';
 import { skipUnlessServer } from '../support/test-servers.js';
 
 const env = process.env;
@@ -325,18 +326,7 @@ describe(
   () => {
     test('each side reaches its own endpoint with its own options', async () => {
       const bucket = `mg-multi-${RUN}`.toLowerCase();
-      const { S3Client, CreateBucketCommand } = await import('@aws-sdk/client-s3');
-      const s3 = new S3Client({
-        endpoint: env['MEDIAGIT_TEST_S3_ENDPOINT']!,
-        region: env['MEDIAGIT_TEST_S3_REGION'] ?? 'us-east-1',
-        forcePathStyle: true,
-        credentials: {
-          accessKeyId: env['MEDIAGIT_TEST_S3_ACCESS_KEY'] ?? '',
-          secretAccessKey: env['MEDIAGIT_TEST_S3_SECRET_KEY'] ?? '',
-        },
-      });
-      await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-      s3.destroy();
+      const s3 = await createS3TestBucket(bucket);
       const { Storage } = await import('@google-cloud/storage');
       await new Storage({
         apiEndpoint: env['MEDIAGIT_TEST_GCS_ENDPOINT']!,
@@ -347,10 +337,10 @@ describe(
       const options: StoreOptions = {
         primary: `s3://${bucket}/hero`,
         secondary: `gs://${bucket}/hero-mirror`,
-        'primary.endpoint': env['MEDIAGIT_TEST_S3_ENDPOINT']!,
-        'primary.region': env['MEDIAGIT_TEST_S3_REGION'] ?? 'us-east-1',
-        'primary.access_key': env['MEDIAGIT_TEST_S3_ACCESS_KEY'] ?? '',
-        'primary.secret_key': env['MEDIAGIT_TEST_S3_SECRET_KEY'] ?? '',
+        'primary.endpoint': s3.endpoint,
+        'primary.region': s3.region,
+        'primary.access_key': s3.access_key,
+        'primary.secret_key': s3.secret_key,
         'secondary.endpoint': env['MEDIAGIT_TEST_GCS_ENDPOINT']!,
         'secondary.project': 'test',
       };
@@ -361,14 +351,7 @@ describe(
       const target = oid();
       assert.equal(await store.compareAndSwapRef('refs/heads/main', null, target), true);
 
-      const primary = (
-        await open(`s3://${bucket}/hero`, {
-          endpoint: env['MEDIAGIT_TEST_S3_ENDPOINT']!,
-          region: env['MEDIAGIT_TEST_S3_REGION'] ?? 'us-east-1',
-          access_key: env['MEDIAGIT_TEST_S3_ACCESS_KEY'] ?? '',
-          secret_key: env['MEDIAGIT_TEST_S3_SECRET_KEY'] ?? '',
-        })
-      ).store;
+      const primary = (await open(`s3://${bucket}/hero`, s3)).store;
       const secondary = (
         await open(`gs://${bucket}/hero-mirror`, {
           endpoint: env['MEDIAGIT_TEST_GCS_ENDPOINT']!,

@@ -6,13 +6,13 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { S3Store } from '../../src/store/s3/index.js';
 import {
   startRecordingProxy,
   type RecordedRequest,
   type RecordingProxy,
 } from '../support/recording-proxy.js';
+import { createS3TestBucket } from '../support/s3-bucket.js';
 import { skipUnlessServer } from '../support/test-servers.js';
 
 const env = process.env;
@@ -31,14 +31,7 @@ describe('S3 existence checks (radosgw)', { skip: skipUnlessServer('s3') }, () =
   let prefixes = 0;
 
   before(async () => {
-    const admin = new S3Client({
-      endpoint: ENDPOINT,
-      region: REGION,
-      forcePathStyle: true,
-      credentials: { accessKeyId: ACCESS_KEY, secretAccessKey: SECRET_KEY },
-    });
-    await admin.send(new CreateBucketCommand({ Bucket: BUCKET }));
-    admin.destroy();
+    await createS3TestBucket(BUCKET);
     proxy = await startRecordingProxy({ target: ENDPOINT });
   });
   after(() => proxy?.close());

@@ -6,7 +6,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import {
   startRecordingProxy,
   type RecordedRequest,
@@ -19,6 +18,7 @@ import {
   storedObject,
   type TestServer,
 } from '../support/server-harness.js';
+import { createS3TestBucket } from '../support/s3-bucket.js';
 import { skipUnlessServer } from '../support/test-servers.js';
 
 const env = process.env;
@@ -33,14 +33,7 @@ describe('mediagit server over S3: a PUT after the check', { skip: skipUnlessSer
   let server: TestServer;
 
   before(async () => {
-    const admin = new S3Client({
-      endpoint: ENDPOINT,
-      region: REGION,
-      forcePathStyle: true,
-      credentials: { accessKeyId: ACCESS_KEY, secretAccessKey: SECRET_KEY },
-    });
-    await admin.send(new CreateBucketCommand({ Bucket: BUCKET }));
-    admin.destroy();
+    await createS3TestBucket(BUCKET);
     proxy = await startRecordingProxy({ target: ENDPOINT });
     server = await startTestServer({
       storage: {

@@ -17,6 +17,7 @@ import { runCli, tempDir } from '../support/cli.js';
 import { commitFiles } from '../support/sync-fixtures.js';
 import { makeCorpus } from '../support/corpus.js';
 import { assertTreesEqual, hashTree } from '../support/tree.js';
+import { createS3TestBucket, s3TestOptions } from '../support/s3-bucket.js';
 import { skipUnlessServer } from '../support/test-servers.js';
 
 const RUN = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
@@ -28,29 +29,6 @@ interface Backend {
   /** Creates what the URL needs (bucket, container) and returns URL + options. */
   prepare(id: string): Promise<{ url: string; options: StoreOptions }>;
 }
-
-async function s3Bucket(bucket: string): Promise<void> {
-  const { S3Client, CreateBucketCommand } = await import('@aws-sdk/client-s3');
-  const client = new S3Client({
-    endpoint: env['MEDIAGIT_TEST_S3_ENDPOINT']!,
-    region: env['MEDIAGIT_TEST_S3_REGION'] ?? 'us-east-1',
-    forcePathStyle: true,
-    credentials: {
-      accessKeyId: env['MEDIAGIT_TEST_S3_ACCESS_KEY'] ?? '',
-      secretAccessKey: env['MEDIAGIT_TEST_S3_SECRET_KEY'] ?? '',
-    },
-  });
-  await client.send(new CreateBucketCommand({ Bucket: bucket }));
-  client.destroy();
-}
-
-const s3Options = (): StoreOptions => ({
-  endpoint: env['MEDIAGIT_TEST_S3_ENDPOINT']!,
-  region: env['MEDIAGIT_TEST_S3_REGION'] ?? 'us-east-1',
-  force_path_style: true,
-  access_key: env['MEDIAGIT_TEST_S3_ACCESS_KEY'] ?? '',
-  secret_key: env['MEDIAGIT_TEST_S3_SECRET_KEY'] ?? '',
-});
 
 const backends: Backend[] = [
   {
@@ -65,8 +43,8 @@ const backends: Backend[] = [
     skip: skipUnlessServer('s3'),
     async prepare(id) {
       const bucket = `mg-sync-${RUN}-${id}`.toLowerCase();
-      await s3Bucket(bucket);
-      return { url: `s3://${bucket}/team/project`, options: s3Options() };
+      await createS3TestBucket(bucket);
+      return { url: `s3://${bucket}/team/project`, options: s3TestOptions() };
     },
   },
   {
@@ -112,11 +90,11 @@ const backends: Backend[] = [
     skip: skipUnlessServer('s3'),
     async prepare(id) {
       const bucket = `mg-sync-${RUN}-${id}`.toLowerCase();
-      await s3Bucket(bucket);
+      await createS3TestBucket(bucket);
       const local = path.join(await tempDir(`multi-${id}`), 'primary.mediagit');
       return {
         url: 'multi:',
-        options: { ...s3Options(), primary: local, secondary: `s3://${bucket}/mirror` },
+        options: { ...s3TestOptions(), primary: local, secondary: `s3://${bucket}/mirror` },
       };
     },
   },

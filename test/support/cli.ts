@@ -151,6 +151,21 @@ export const mg = (cwd: string, ...args: string[]): Promise<CliResult> => runCli
 export const mgFail = (cwd: string, ...args: string[]): Promise<CliResult> =>
   runCli(args, { cwd, allowFail: true });
 
+/** `mediagit <args>` with stdout kept as bytes (file content from `show`, `cat`); stderr passes through. */
+export function mgBytes(cwd: string, ...args: string[]): Promise<{ code: number; stdout: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI_PATH, ...args], {
+      cwd,
+      env: cliEnv(),
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const out: Buffer[] = [];
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout: Buffer.concat(out) }));
+  });
+}
+
 export const parseJson = <T>(text: string): T => JSON.parse(text) as T;
 
 export async function pathExists(p: string): Promise<boolean> {

@@ -14,6 +14,7 @@ import {
   type TestServer,
 } from './server-harness.js';
 import { oidFor, patternBytes } from './store-contract.js';
+import { createS3TestBucket } from './s3-bucket.js';
 import { skipUnlessServer } from './test-servers.js';
 
 const env = process.env;
@@ -62,31 +63,12 @@ export const PROXIED_BACKENDS: readonly ProxiedBackend[] = [
     skip: skipUnlessServer('s3'),
     async prepare(label) {
       const bucket = `mg-${label}-${run()}`.toLowerCase();
-      const { S3Client, CreateBucketCommand } = await import('@aws-sdk/client-s3');
-      const credentials = {
-        accessKeyId: env['MEDIAGIT_TEST_S3_ACCESS_KEY'] ?? '',
-        secretAccessKey: env['MEDIAGIT_TEST_S3_SECRET_KEY'] ?? '',
-      };
-      const region = env['MEDIAGIT_TEST_S3_REGION'] ?? 'us-east-1';
-      const client = new S3Client({
-        endpoint: env['MEDIAGIT_TEST_S3_ENDPOINT']!,
-        region,
-        forcePathStyle: true,
-        credentials,
-      });
-      await client.send(new CreateBucketCommand({ Bucket: bucket }));
-      client.destroy();
+      const s3 = await createS3TestBucket(bucket);
       return {
-        target: env['MEDIAGIT_TEST_S3_ENDPOINT']!,
+        target: s3.endpoint,
         remote: (proxyUrl, prefix) => ({
           url: `s3://${bucket}/${prefix}`,
-          options: {
-            endpoint: proxyUrl,
-            region,
-            force_path_style: true,
-            access_key: credentials.accessKeyId,
-            secret_key: credentials.secretAccessKey,
-          },
+          options: { ...s3, endpoint: proxyUrl },
         }),
       };
     },

@@ -33,7 +33,9 @@ import {
   type Store,
 } from '../../src/store/index.js';
 import { fetchObjects, readDescriptor, type TransferStats } from '../../src/sync/index.js';
-import { CLI_PATH, cliEnv } from './cli.js';
+import { randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { CLI_PATH, cliEnv, mg } from './cli.js';
 
 // ---- shared parameters -------------------------------------------------------------------
 
@@ -51,6 +53,30 @@ export const SMALL_CHUNK_ARGS: readonly string[] = [
   '--chunk-max',
   '256K',
 ];
+/**
+ * A working repository `src` with small chunking and `versions` commits of two random files
+ * (a.raw 300 kB, b.raw 200 kB, new bytes each version), pushed to a bare folder remote `origin`.
+ */
+export async function pushedVersions(
+  work: string,
+  versions: number,
+): Promise<{ src: string; remote: string }> {
+  const src = path.join(work, 'src');
+  const remote = path.join(work, 'remote.mediagit');
+  await mkdir(src);
+  await mg(src, 'init', '-q', ...SMALL_CHUNK_ARGS);
+  await mg(src, 'remote', 'add', 'origin', remote);
+  await mg(src, 'init', '-q', '--bare', remote);
+  for (let v = 1; v <= versions; v++) {
+    await writeFile(path.join(src, 'a.raw'), randomBytes(300_000));
+    await writeFile(path.join(src, 'b.raw'), randomBytes(200_000));
+    await mg(src, 'add', '.');
+    await mg(src, 'commit', '-q', '-m', `v${v}`);
+  }
+  await mg(src, 'push', '-q', 'origin', 'main');
+  return { src, remote };
+}
+
 export const MAIN = 'refs/heads/main';
 
 // ---- files on disk -----------------------------------------------------------------------
