@@ -1,0 +1,131 @@
+// What every part of the bench shares: options, folders, timing a command, sizes, medians.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const args = process.argv.slice(2);
+export const flag = (name) => args.includes(name);
+export const opt = (name, fallback) => {
+  const i = args.findIndex((a) => a === name || a.startsWith(`${name}=`));
+  if (i < 0) return fallback;
+  return args[i].includes('=') ? args[i].slice(args[i].indexOf('=') + 1) : args[i + 1];
+};
+export const profile = opt('--profile', 'small');
+export const asJson = flag('--json');
+export const repeat = Math.max(1, Number(opt('--repeat', '1')) || 1);
+export const cli = path.join(root, 'bin', 'mediagit.js');
+export const cache = path.join(root, '.cache', 'bench');
+export const work = path.join(cache, `run-${profile}`);
+export const PASS = 'bench passphrase';
+const timeBin = existsSync('/usr/bin/time') ? '/usr/bin/time' : null;
+
+export const log = (...m) => {
+  if (!asJson) console.error(...m);
+};
+
+export function which(cmd) {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' }).stdout.trim() || null;
+}
+
+/** Runs a command, returning wall seconds and peak RSS (MiB, when /usr/bin/time exists). */
+export function measure(cmd, cmdArgs, options = {}) {
+  // Every measurement starts from a quiet disk: without this, whatever ran before (the plain run
+  // before the encrypted one, mediagit before restic) is still being written back during it.
+  spawnSync('sync');
+  const full = timeBin ? [timeBin, ['-v', cmd, ...cmdArgs]] : [cmd, cmdArgs];
+  const started = process.hrtime.bigint();
+  const r = spawnSync(full[0], full[1], {
+    cwd: options.cwd ?? work,
+    env: { ...process.env, ...options.env },
+    encoding: 'utf8',
+    maxBuffer: 1 << 26,
+    shell: false,
+  });
+  const secs = Number(process.hrtime.bigint() - started) / 1e9;
+  if (r.status !== 0 && !options.allowFail)
+    throw new Error(`${cmd} ${cmdArgs.join(' ')} failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
+  const rss = timeBin
+    ? Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr)?.[1] ?? 0) / 1024
+    : null;
+  return { secs, rssMiB: rss, stdout: r.stdout };
+}
+
+export const sh = (script, cwd) => measure('sh', ['-c', script], { cwd });
+
+export function duBytes(dir) {
+  let total = 0;
+  const walk = (d) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile()) total += statSync(p).size;
+    }
+  };
+  if (existsSync(dir)) walk(dir);
+  return total;
+}
+
+/** Every file under `dir`, as paths relative to it. */
+export function listFiles(dir) {
+  const out = [];
+  const walk = (rel) => {
+    for (const e of readdirSync(path.join(dir, rel), { withFileTypes: true })) {
+      const p = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile()) out.push(p);
+    }
+  };
+  if (existsSync(dir)) walk('');
+  return out;
+}
+
+export function fresh(dir) {
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+export function copyTree(from, to) {
+  fresh(to);
+  sh(`cp -a "${from}/." "${to}/" && rm -f "${to}/.complete"`, root);
+}
+
+// The key agent's folder is the bench's own, so a run never touches the user's agent.
+export const agentDir = path.join(work, 'agent-runtime');
+export const env = {
+  MEDIAGIT_AUTHOR_NAME: 'Bench',
+  MEDIAGIT_AUTHOR_EMAIL: 'bench@example.com',
+  MEDIAGIT_PASSPHRASE: PASS,
+  MEDIAGIT_NEW_PASSPHRASE: PASS,
+  XDG_RUNTIME_DIR: agentDir,
+};
+export const mg = (cwd, ...a) => measure(process.execPath, [cli, ...a], { cwd, env });
+
+/** The lower median (an observed value, never an average of two). */
+export function median(values) {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor((sorted.length - 1) / 2)];
+}
+
+/** The element-wise median of several results of one scenario (numbers and {secs, rssMiB} alike). */
+export function medianOf(results) {
+  if (results.length === 0) return null;
+  const merge = (items) => {
+    const first = items[0];
+    if (typeof first === 'number') return median(items.filter((x) => typeof x === 'number'));
+    if (first === null || typeof first !== 'object') return first;
+    return Object.fromEntries(
+      Object.keys(first).map((k) => [k, merge(items.map((i) => i?.[k]).filter((x) => x != null))]),
+    );
+  };
+  return merge(results.filter((r) => r != null));
+}
+
+/** Round r's order of the contenders: each round starts one further on, so none always goes first. */
+export function rotate(list, round) {
+  const k = list.length === 0 ? 0 : round % list.length;
+  return [...list.slice(k), ...list.slice(0, k)];
+}

@@ -1,0 +1,441 @@
+// Transfers over a network: through `mediagit server` (local folder or S3 storage), straight to S3,
+// beside the sink floor and the other tools, and the same again through the link emulator.
+import { fork, spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { makeCorpus } from './corpus.mjs';
+import {
+  cli,
+  copyTree,
+  env,
+  fresh,
+  listFiles,
+  measure,
+  profile,
+  root,
+  rotate,
+  work,
+} from './measure.mjs';
+import {
+  rcloneBin,
+  rcloneDown,
+  rcloneUp,
+  resticBin,
+  resticRestoreV1,
+  resticS3Backup,
+  resticS3Restore,
+} from './peers.mjs';
+
+const { linkSeconds, parseLinkSpec } = await import(
+  path.join(root, 'dist/test/support/link-emulator.js')
+);
+export { linkSeconds, parseLinkSpec };
+
+/** Waits for a child's "listening on <url>" line. */
+function listening(child, what) {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`${what} did not start: ${out}`)), 30000);
+    const onData = (b) => {
+      out += b;
+      const m = /listening on (https?:\/\/[^\s]+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`${what} exited with ${code}: ${out}`)));
+  });
+}
+
+async function stopChild(child) {
+  if (child.exitCode !== null) return;
+  child.kill('SIGTERM');
+  await new Promise((r) => child.once('exit', r));
+}
+
+/** `mediagit server` on loopback with its own data folder; storage local unless a TOML is given. */
+export async function startServer(label, storageToml = null) {
+  const dataDir = fresh(path.join(work, `server-data-${label}`));
+  const secret = 'bench-secret-'.padEnd(48, 'x');
+  const senv = {
+    ...process.env,
+    MEDIAGIT_HOST: '127.0.0.1',
+    MEDIAGIT_PORT: '0',
+    MEDIAGIT_JWT_SECRET: secret,
+  };
+  writeFileSync(
+    path.join(dataDir, 'mediagit.toml'),
+    storageToml ?? `[storage]\nbackend = "local"\n\n[storage.local]\npath = "store"\n`,
+  );
+  const child = spawn(
+    process.execPath,
+    [cli, 'server', '--config', path.join(dataDir, 'mediagit.toml')],
+    { cwd: dataDir, env: senv, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const url = await listening(child, 'mediagit server');
+  const token = measure(
+    process.execPath,
+    [cli, 'server', 'token', '--repo', 'bench', '--role', 'write'],
+    { env: { MEDIAGIT_JWT_SECRET: secret } },
+  ).stdout.trim();
+  return { url: `${url}/bench`, token, stop: () => stopChild(child) };
+}
+
+/** The sink floor's server (scripts/bench/sink.mjs). */
+export async function startSink(label) {
+  const dir = fresh(path.join(work, `sink-${label}`));
+  const child = spawn(process.execPath, [path.join(root, 'scripts/bench/sink.mjs'), 'serve', dir], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const url = await listening(child, 'sink');
+  return { url, stop: () => stopChild(child) };
+}
+
+/** A link emulator in its own process in front of `target`; counters() is what it has carried. */
+export async function startLink(target, spec) {
+  const child = fork(path.join(root, 'scripts/bench/link.mjs'), [target, spec], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const url = await new Promise((resolve, reject) => {
+    child.once('message', (m) => resolve(m.url));
+    child.once('exit', (code) => reject(new Error(`link emulator exited with ${code}`)));
+  });
+  const counters = () =>
+    new Promise((resolve) => {
+      child.once('message', (m) => resolve(m.counters));
+      child.send('counters');
+    });
+  return { url, counters, stop: () => stopChild(child) };
+}
+
+/** The S3 endpoint the test servers print (MEDIAGIT_TEST_S3_*), or null. */
+export function s3Settings() {
+  const e = process.env;
+  if (!e.MEDIAGIT_TEST_S3_ENDPOINT) return null;
+  return {
+    endpoint: e.MEDIAGIT_TEST_S3_ENDPOINT,
+    access: e.MEDIAGIT_TEST_S3_ACCESS_KEY ?? '',
+    secret: e.MEDIAGIT_TEST_S3_SECRET_KEY ?? '',
+    region: e.MEDIAGIT_TEST_S3_REGION ?? 'us-east-1',
+  };
+}
+
+async function newBucket(s3, tag) {
+  const { S3Client, CreateBucketCommand } = await import('@aws-sdk/client-s3');
+  const admin = new S3Client({
+    endpoint: s3.endpoint,
+    region: s3.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: s3.access, secretAccessKey: s3.secret },
+  });
+  const bucket = `mediagit-bench-${Date.now().toString(36)}-${tag}`;
+  await admin.send(new CreateBucketCommand({ Bucket: bucket }));
+  admin.destroy();
+  return bucket;
+}
+
+const s3Options = (s3, endpoint) =>
+  [
+    ['endpoint', endpoint],
+    ['access_key', s3.access],
+    ['secret_key', s3.secret],
+    ['region', s3.region],
+    ['force_path_style', 'true'],
+  ].flatMap(([k, v]) => ['-o', `${k}=${v}`]);
+
+const s3Toml = (s3, bucket, prefix) =>
+  [
+    '[storage]',
+    'backend = "s3"',
+    '[storage.s3]',
+    `bucket = "${bucket}"`,
+    `prefix = "${prefix}"`,
+    `region = "${s3.region}"`,
+    `endpoint = "${s3.endpoint}"`,
+    'force_path_style = true',
+    `access_key = "${s3.access}"`,
+    `secret_key = "${s3.secret}"`,
+    '',
+  ].join('\n');
+
+/** mediagit with a server token (ignored by other remotes). */
+const mgAs =
+  (token) =>
+  (cwd, ...a) =>
+    measure(process.execPath, [cli, ...a], { cwd, env: { ...env, MEDIAGIT_TOKEN: token } });
+
+/** A fresh repository holding v1 committed (untimed: only the transfers are measured here). */
+function committedRepo(v1, name, encrypted = false) {
+  const repo = path.join(work, name);
+  copyTree(v1, repo);
+  const run = mgAs('');
+  run(repo, 'init', '-q', ...(encrypted ? ['--encrypt'] : []));
+  if (encrypted) run(repo, 'key', 'cache', '--timeout', '1h');
+  run(repo, 'add', '.');
+  run(repo, 'commit', '-q', '-m', 'v1');
+  return repo;
+}
+
+/** The repository's stored objects (what a push sends), minus `except`, as a list file for the sink. */
+function objectList(repo, name, except = new Set()) {
+  const store = path.join(repo, '.mediagit');
+  const names = [...listFiles(path.join(store, 'chunks')).map((f) => `chunks/${f}`)]
+    .concat(listFiles(path.join(store, 'objects')).map((f) => `objects/${f}`))
+    .filter((f) => !except.has(f));
+  const file = path.join(work, `${name}.list`);
+  writeFileSync(file, names.join('\n') + '\n');
+  return { file, names: new Set(names), from: store };
+}
+
+const sinkRun = (mode, url, dir, list) =>
+  measure(process.execPath, [path.join(root, 'scripts/bench/sink.mjs'), mode, url, dir, list]);
+
+/** Runs the jobs in the round's rotated order; each job stores its figure under its own key. */
+async function inTurn(jobs, round, out) {
+  for (const [key, job] of rotate(jobs, round)) out[key] = await job();
+}
+
+/**
+ * One round of transfers of v1 through `mediagit server` on loopback (local-folder storage),
+ * beside the sink floor (same objects) and, with `restic`, restic's restore of v1 from the local
+ * repository this round's resticSteps made.
+ */
+export async function serverRound(v1, round, { encrypted = false, restic = false } = {}) {
+  const label = encrypted ? 'enc' : 'plain';
+  const server = await startServer(label);
+  const sink = encrypted ? null : await startSink(label);
+  const out = {};
+  try {
+    const run = mgAs(server.token);
+    const repo = committedRepo(v1, `srv-repo-${label}`, encrypted);
+    run(repo, 'remote', 'add', 'origin', server.url);
+    const list = objectList(repo, `srv-${label}`);
+    const push = [['push', () => run(repo, 'push', '-q')]];
+    if (sink) push.push(['sinkPush', () => sinkRun('push', sink.url, list.from, list.file)]);
+    await inTurn(push, round, out);
+    const target = path.join(work, `srv-clone-${label}`);
+    const clone = [
+      [
+        'clone',
+        () => {
+          fresh(target);
+          return run(work, 'clone', '-q', server.url, target);
+        },
+      ],
+    ];
+    if (sink)
+      clone.push([
+        'sinkPull',
+        () => sinkRun('pull', sink.url, fresh(path.join(work, 'sink-pull')), list.file),
+      ]);
+    if (!encrypted && restic) clone.push(['resticRestoreV1', () => resticRestoreV1('')]);
+    await inTurn(clone, round, out);
+    out.objects = list.names.size;
+  } finally {
+    await server.stop();
+    await sink?.stop();
+  }
+  return out;
+}
+
+/**
+ * One round over S3: mediagit straight to the bucket, mediagit server storing into it, rclone up
+ * and down, restic backup and restore, each in turn within the round.
+ */
+export async function s3Round(v1, round, s3) {
+  const bucket = await newBucket(s3, `r${round}`);
+  const server = await startServer('s3', s3Toml(s3, bucket, 'server'));
+  const out = {};
+  try {
+    const run = mgAs(server.token);
+    const direct = committedRepo(v1, 'net-mg');
+    run(
+      direct,
+      'remote',
+      'add',
+      'origin',
+      `s3://${bucket}/mediagit`,
+      ...s3Options(s3, s3.endpoint),
+    );
+    const viaServer = committedRepo(v1, 'net-srv');
+    run(viaServer, 'remote', 'add', 'origin', server.url);
+    const push = [
+      ['s3Push', () => run(direct, 'push', '-q')],
+      ['serverS3Push', () => run(viaServer, 'push', '-q')],
+    ];
+    if (rcloneBin) push.push(['rcloneUp', () => rcloneUp(s3, s3.endpoint, v1, bucket, 'rclone')]);
+    if (resticBin)
+      push.push(['resticS3Backup', () => resticS3Backup(s3, s3.endpoint, v1, bucket, 'restic')]);
+    await inTurn(push, round, out);
+    const clone = [
+      [
+        's3Clone',
+        () => {
+          const dir = fresh(path.join(work, 'net-mg-clone'));
+          return run(
+            work,
+            'clone',
+            '-q',
+            `s3://${bucket}/mediagit`,
+            dir,
+            ...s3Options(s3, s3.endpoint),
+          );
+        },
+      ],
+      [
+        'serverS3Clone',
+        () => {
+          const dir = fresh(path.join(work, 'net-srv-clone'));
+          return run(work, 'clone', '-q', server.url, dir);
+        },
+      ],
+    ];
+    if (rcloneBin) clone.push(['rcloneDown', () => rcloneDown(s3, s3.endpoint, bucket, 'rclone')]);
+    if (resticBin)
+      clone.push(['resticS3Restore', () => resticS3Restore(s3, s3.endpoint, bucket, 'restic')]);
+    await inTurn(clone, round, out);
+  } finally {
+    await server.stop();
+  }
+  return out;
+}
+
+/**
+ * One round through the link emulator (`--link <rate>,<rtt>`): an emulator in front of each
+ * endpoint (the server, the sink, S3, the server over S3), every transfer timed and its bytes
+ * counted on the link, so each can be divided by its link time (bytes / rate + one RTT). v2 is
+ * pushed incrementally through the server after v1, the case round trips matter most for.
+ */
+export async function linkRound(v1, round, spec, s3) {
+  const server = await startServer('link');
+  const sink = await startSink('link');
+  const bucket = s3 ? await newBucket(s3, `l${round}`) : null;
+  const s3Server = s3 ? await startServer('link-s3', s3Toml(s3, bucket, 'server')) : null;
+  const links = {
+    server: await startLink(server.url.replace(/\/bench$/, ''), spec),
+    sink: await startLink(sink.url, spec),
+    s3: s3 ? await startLink(s3.endpoint, spec) : null,
+    s3Server: s3Server ? await startLink(s3Server.url.replace(/\/bench$/, ''), spec) : null,
+  };
+  const parsed = parseLinkSpec(spec);
+  const out = {};
+  /** Times one transfer and counts what crossed its link. */
+  const over = (link, fn) => async () => {
+    const before = await link.counters();
+    const m = fn();
+    const after = await link.counters();
+    const up = after.up - before.up;
+    const down = after.down - before.down;
+    const bytes = Math.max(up, down);
+    return { ...m, up, down, linkSecs: linkSeconds(parsed, bytes, 1) };
+  };
+  try {
+    const run = mgAs(server.token);
+    const repo = committedRepo(v1, 'link-repo');
+    run(repo, 'remote', 'add', 'origin', `${links.server.url}/bench`);
+    const list = objectList(repo, 'link-v1');
+    const push = [
+      ['push', over(links.server, () => run(repo, 'push', '-q'))],
+      ['sinkPush', over(links.sink, () => sinkRun('push', links.sink.url, list.from, list.file))],
+    ];
+    let direct = null;
+    if (s3) {
+      const s3Url = links.s3.url;
+      direct = committedRepo(v1, 'link-s3-repo');
+      run(direct, 'remote', 'add', 'origin', `s3://${bucket}/mediagit`, ...s3Options(s3, s3Url));
+      const viaServer = committedRepo(v1, 'link-srv-s3-repo');
+      run(viaServer, 'remote', 'add', 'origin', `${links.s3Server.url}/bench`);
+      push.push(
+        ['s3Push', over(links.s3, () => run(direct, 'push', '-q'))],
+        ['serverS3Push', over(links.s3Server, () => run(viaServer, 'push', '-q'))],
+      );
+      if (rcloneBin)
+        push.push(['rcloneUp', over(links.s3, () => rcloneUp(s3, s3Url, v1, bucket, 'rclone'))]);
+      if (resticBin)
+        push.push([
+          'resticS3Backup',
+          over(links.s3, () => resticS3Backup(s3, s3Url, v1, bucket, 'restic')),
+        ]);
+    }
+    await inTurn(push, round, out);
+
+    // v2: the artist's edits in place, committed (untimed), then pushed on top of v1.
+    await makeCorpus(repo, 2, profile);
+    run(repo, 'add', '.');
+    run(repo, 'commit', '-q', '-m', 'v2');
+    const listV2 = objectList(repo, 'link-v2', list.names);
+    const pushV2 = [
+      ['pushV2', over(links.server, () => run(repo, 'push', '-q'))],
+      [
+        'sinkPushV2',
+        over(links.sink, () => sinkRun('push', links.sink.url, listV2.from, listV2.file)),
+      ],
+    ];
+    if (direct) {
+      await makeCorpus(direct, 2, profile);
+      run(direct, 'add', '.');
+      run(direct, 'commit', '-q', '-m', 'v2');
+      pushV2.push(['s3PushV2', over(links.s3, () => run(direct, 'push', '-q'))]);
+    }
+    await inTurn(pushV2, round, out);
+
+    const clone = [
+      [
+        'clone',
+        over(links.server, () => {
+          const dir = fresh(path.join(work, 'link-clone'));
+          return run(work, 'clone', '-q', `${links.server.url}/bench`, dir);
+        }),
+      ],
+      [
+        'sinkPull',
+        over(links.sink, () =>
+          sinkRun('pull', links.sink.url, fresh(path.join(work, 'link-sink-pull')), list.file),
+        ),
+      ],
+    ];
+    if (s3) {
+      const s3Url = links.s3.url;
+      clone.push(
+        [
+          's3Clone',
+          over(links.s3, () => {
+            const dir = fresh(path.join(work, 'link-s3-clone'));
+            return run(
+              work,
+              'clone',
+              '-q',
+              `s3://${bucket}/mediagit`,
+              dir,
+              ...s3Options(s3, s3Url),
+            );
+          }),
+        ],
+        [
+          'serverS3Clone',
+          over(links.s3Server, () => {
+            const dir = fresh(path.join(work, 'link-srv-s3-clone'));
+            return run(work, 'clone', '-q', `${links.s3Server.url}/bench`, dir);
+          }),
+        ],
+      );
+      if (rcloneBin)
+        clone.push(['rcloneDown', over(links.s3, () => rcloneDown(s3, s3Url, bucket, 'rclone'))]);
+      if (resticBin)
+        clone.push([
+          'resticS3Restore',
+          over(links.s3, () => resticS3Restore(s3, s3Url, bucket, 'restic')),
+        ]);
+    }
+    await inTurn(clone, round, out);
+  } finally {
+    for (const l of Object.values(links)) await l?.stop();
+    await server.stop();
+    await sink.stop();
+    await s3Server?.stop();
+  }
+  return out;
+}
