@@ -60,6 +60,7 @@ export async function runClone(
           objects: result.fetched.objects,
           bytes: result.fetched.bytes,
           bytesReceived: result.traffic.totals.bytesRead,
+          evictedChunks: result.evicted,
         },
         null,
         2,

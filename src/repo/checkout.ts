@@ -1,6 +1,7 @@
 import { chmod, lstat, rmdir, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { DirtyWorktreeError } from '../errors/index.js';
+import type { Oid } from '../objects/index.js';
 import { isErrno } from '../util/fs.js';
 import { WORKERS_WORTH_BYTES } from '../workers/index.js';
 import { mapLimit } from '../util/limit.js';
@@ -28,8 +29,9 @@ export interface MoveOptions {
   readonly operation: string;
   /**
    * Chunks the store lacks are fetched from here while the files are written, each verified once
-   * and written to file and store from the same buffer (StreamingRestorer). Only for a working
-   * tree that is new (clone): a fetch failing halfway leaves some files written.
+   * and written to file and (unless ChunkStream.keepFetched is false) store from the same buffer
+   * (StreamingRestorer). Only for a working tree that is new (clone): a fetch failing halfway
+   * leaves some files written.
    */
   readonly stream?: ChunkStream;
 }
@@ -141,7 +143,17 @@ export async function moveWorktree(
   });
   const restorer =
     options.stream && ctx.workers
-      ? new StreamingRestorer(ctx.workers, repo.odb, options.stream)
+      ? new StreamingRestorer(
+          ctx.workers,
+          repo.odb,
+          options.stream,
+          options.stream.keepFetched === false
+            ? await sharedChunks(
+                repo,
+                writes.map((p) => to.get(p)!.oid),
+              )
+            : undefined,
+        )
       : ctx.workers;
   try {
     // Streaming, small files would leave the link idle four at a time; the restorer bounds requests.
@@ -185,6 +197,24 @@ export async function moveWorktree(
       }
   }
   return { written: writes.length, removed: removals.length };
+}
+
+/**
+ * Whether a chunk is used more than once by the files of `manifests`: those a streamed checkout
+ * that keeps no fetched chunk must still store, for their later uses to restore from. The
+ * manifests are local by then (only chunks come through the stream), and the checkout reads them
+ * again as it writes each file.
+ */
+async function sharedChunks(
+  repo: Repository,
+  manifests: readonly Oid[],
+): Promise<(oid: Oid) => boolean> {
+  const uses = new Map<Oid, number>();
+  await mapLimit(manifests, 4, async (oid) => {
+    for (const chunk of (await repo.odb.readManifest(oid)).chunks)
+      uses.set(chunk.oid, (uses.get(chunk.oid) ?? 0) + 1);
+  });
+  return (oid) => (uses.get(oid) ?? 0) > 1;
 }
 
 /** Whether the file at `path` holds `record`'s content (false when that cannot be told locally). */

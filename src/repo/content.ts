@@ -338,6 +338,13 @@ export interface ChunkRestorer {
 /** Where chunks the local store lacks come from, as stored and unverified (a remote's store). */
 export interface ChunkStream {
   get(oid: Oid): Promise<Buffer>;
+  /**
+   * false: a fetched chunk is written into its file only, not into the store too — for a caller
+   * that would evict it right after (a tip-only clone keeps one copy, the checked-out file). A
+   * chunk the files being written use more than once is still stored, for its later uses. Default
+   * true.
+   */
+  readonly keepFetched?: boolean;
 }
 
 /** Chunk requests a StreamingRestorer keeps in flight, across every file being written. */
@@ -356,10 +363,15 @@ export class StreamingRestorer implements ChunkRestorer {
   private readonly first = new Map<Oid, Promise<number>>();
   private readonly requests = new Semaphore(STREAM_CONCURRENCY);
 
+  /**
+   * `keep` says which fetched chunks also go into the store (ChunkStream.keepFetched); by default
+   * all of them.
+   */
   constructor(
     private readonly workers: ChunkWorkerPool,
     private readonly odb: ObjectDatabase,
     private readonly stream: ChunkStream,
+    private readonly keep: (oid: Oid) => boolean = () => true,
   ) {}
 
   async restoreInto(oid: Oid, fd: number, position: number, size: number): Promise<number> {
@@ -382,7 +394,7 @@ export class StreamingRestorer implements ChunkRestorer {
     const [present] = await this.odb.has('chunk', [oid]);
     if (present) return this.workers.restoreInto(oid, fd, position, size);
     return this.requests.run(async () =>
-      this.workers.adoptInto(oid, await this.stream.get(oid), fd, position, size),
+      this.workers.adoptInto(oid, await this.stream.get(oid), fd, position, size, this.keep(oid)),
     );
   }
 }

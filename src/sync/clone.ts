@@ -79,6 +79,11 @@ export interface CloneResult {
   fetched: FetchReport;
   /** What travelled to and from the remote. */
   traffic: MetricsSnapshot;
+  /**
+   * Chunks the clone stored and then evicted (one copy on disk): only chunks its files share, the
+   * rest never enter the store (docs/workspaces.md).
+   */
+  evicted: number;
 }
 
 const SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
@@ -112,10 +117,16 @@ export async function clone(request: CloneRequest): Promise<CloneResult> {
     });
     request.onOpened?.(repo);
     const progress = request.progress ?? ((): ProgressSink => silentProgress);
+    // One copy on disk: a tip-only clone evicts what it checks out once the remote confirms it
+    // holds it (below), so chunks that arrive as bytes from this remote go into their files only.
+    const oneCopy = history === 'tip' && oneCopyEnabled(repo);
     // The branch is checked out inside the fetch: its chunks are not fetched with the rest, the
     // checkout fetches them while it writes the files, each verified once and written to file and
-    // store from one buffer (docs/transfer.md).
-    const stream = { get: (oid: Oid) => opened.store.get(chunkKey(oid)) };
+    // (unless one copy) store from one buffer (docs/transfer.md).
+    const stream = {
+      get: (oid: Oid) => opened.store.get(chunkKey(oid)),
+      keepFetched: !oneCopy,
+    };
     let checkedOut = false;
     const fetched = await fetchRefs(repo, remote, opened, {
       prune: false,
@@ -139,14 +150,16 @@ export async function clone(request: CloneRequest): Promise<CloneResult> {
     else if (branch) await checkOutBranch(repo, remote.name, branch, progress(), stream);
     // One copy on disk: what was just checked out is in the working tree and on the remote.
     // Chunks hard-linked from a folder remote share its disk blocks: keeping them costs nothing.
-    if (
-      branch &&
-      history === 'tip' &&
-      oneCopyEnabled(repo) &&
-      !canAdopt(opened.store, repo.store, { hardlinks })
-    )
-      await prune(repo, opened.store, { worktreeOnly: true });
-    return { directory: target, branch: branch ?? null, fetched, traffic: opened.meter.snapshot() };
+    let evicted = 0;
+    if (branch && oneCopy && !canAdopt(opened.store, repo.store, { hardlinks }))
+      evicted = (await prune(repo, opened.store, { worktreeOnly: true })).evicted;
+    return {
+      directory: target,
+      branch: branch ?? null,
+      fetched,
+      traffic: opened.meter.snapshot(),
+      evicted,
+    };
   } catch (err) {
     cleanup.discard();
     throw err;

@@ -46,6 +46,8 @@ export type ChunkJob =
       readonly fd: number;
       readonly position: number;
       readonly size: number;
+      /** Whether the stored bytes go into the store too (LocalChunks.adoptInto). */
+      readonly keep: boolean;
     }
   | {
       readonly type: 'adopt';
@@ -217,9 +219,9 @@ export class ChunkWorkerPool {
 
   /**
    * A fetched chunk verified once on a worker, then written both into the open file `fd` at
-   * `position` and into the local store (LocalChunks.adoptInto). The buffer's memory is handed
-   * over; the caller keeps `fd` open until this settles. Rejects with ObjectCorruptError naming
-   * the chunk; nothing unverified is written anywhere.
+   * `position` and, unless `keep` is false, into the local store (LocalChunks.adoptInto). The
+   * buffer's memory is handed over; the caller keeps `fd` open until this settles. Rejects with
+   * ObjectCorruptError naming the chunk; nothing unverified is written anywhere.
    */
   async adoptInto(
     oid: Oid,
@@ -227,10 +229,21 @@ export class ChunkWorkerPool {
     fd: number,
     position: number,
     size: number,
+    keep = true,
   ): Promise<number> {
     const data = ownedArrayBuffer(stored);
     const reply = await this.submit(
-      (id) => ({ type: 'adoptInto', id, oid, data, length: stored.length, fd, position, size }),
+      (id) => ({
+        type: 'adoptInto',
+        id,
+        oid,
+        data,
+        length: stored.length,
+        fd,
+        position,
+        size,
+        keep,
+      }),
       [data],
       size,
     );

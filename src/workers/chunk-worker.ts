@@ -58,6 +58,7 @@ port.on('message', (job: ChunkJob) => {
           job.fd,
           job.position,
           job.size,
+          job.keep,
         ),
       };
     } else if (job.type === 'ingest') {

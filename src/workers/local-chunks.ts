@@ -112,18 +112,26 @@ export class LocalChunks {
 
   /**
    * A chunk fetched from a remote, as stored, verified once and used twice: its plaintext written
-   * into the open file `fd` at `position` (a checkout writing a new working tree) and its stored
-   * bytes into the store, with no read back. Throws ObjectCorruptError naming the chunk, before
-   * either write. Consumes `stored`. Returns the chunk's plaintext size.
+   * into the open file `fd` at `position` (a checkout writing a new working tree) and, when `keep`,
+   * its stored bytes into the store, with no read back. Without `keep` the file is the only local
+   * copy (a tip-only clone, which would evict the chunk right after). Throws ObjectCorruptError
+   * naming the chunk, before either write. Consumes `stored`. Returns the chunk's plaintext size.
    */
-  adoptInto(oid: Oid, stored: Buffer, fd: number, position: number, expectedSize: number): number {
+  adoptInto(
+    oid: Oid,
+    stored: Buffer,
+    fd: number,
+    position: number,
+    expectedSize: number,
+    keep = true,
+  ): number {
     const plain = this.sealing.openSync('chunk', oid, stored);
     try {
       const size = plain.reduce((sum, piece) => sum + piece.length, 0);
       if (size !== expectedSize)
         throw new ObjectCorruptError(oid, `is ${size} bytes, its manifest says ${expectedSize}`);
       writeAllAt(fd, plain, position);
-      this.objects.putPartsSync(chunkKey(oid), [stored]);
+      if (keep) this.objects.putPartsSync(chunkKey(oid), [stored]);
       return size;
     } finally {
       for (const piece of plain) if (piece.buffer !== stored.buffer) this.releaseDecoded(piece);

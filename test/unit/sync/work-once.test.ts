@@ -13,6 +13,7 @@ import { test } from 'node:test';
 import { ObjectCorruptError } from '../../../src/errors/index.js';
 import type { Oid } from '../../../src/objects/index.js';
 import {
+  Repository,
   STREAM_CONCURRENCY,
   flattenTree,
   moveWorktree,
@@ -25,7 +26,13 @@ import {
   type Passage,
   type Store,
 } from '../../../src/store/index.js';
-import { fetchObjects, push } from '../../../src/sync/index.js';
+import {
+  clone,
+  fetchObjects,
+  installChunkSource,
+  push,
+  type CloneResult,
+} from '../../../src/sync/index.js';
 import {
   MAIN,
   commitFiles,
@@ -254,4 +261,72 @@ test('an untracked file already holding what a checkout would write is not in it
   await checkout();
   assert.deepEqual(await readFile(dst.absPath('same.bin')), same);
   assert.equal((await dst.readIndex()).entries.size, 2);
+});
+
+/** A source with `files` committed on main and pushed to a folder remote; the remote's folder. */
+async function pushedSource(root: string, files: Map<string, Buffer>): Promise<string> {
+  const src = await initRepo(path.join(root, 'src'));
+  const tip = await commitFiles(src, [], files, 'one');
+  await src.updateRef(MAIN, tip, null);
+  const remoteDir = path.join(root, 'remote.mediagit');
+  const remote = new LocalStore(remoteDir, { fsync: false });
+  await remote.initialize();
+  await push(src, remote, { oid: tip, ref: MAIN, force: false }, silentProgress);
+  return remoteDir;
+}
+
+/** A default (tip-only, one copy) clone that reads every chunk as bytes, as from any remote. */
+async function leanClone(root: string, remoteDir: string): Promise<CloneResult> {
+  return clone({
+    url: remoteDir,
+    directory: path.join(root, 'lean'),
+    cwd: root,
+    hardlinks: false,
+    historyContent: 'tip',
+  });
+}
+
+test('a tip-only clone writes its checked-out chunks into the files only: nothing stored, nothing evicted', async (t) => {
+  const root = await tempRoot(t);
+  const files = new Map<string, Buffer>([
+    ['a.bin', randomBytes(900_000)],
+    ['b.bin', randomBytes(400_000)],
+    ['c.txt', Buffer.from('notes\n')],
+  ]);
+  const remoteDir = await pushedSource(root, files);
+  const result = await leanClone(root, remoteDir);
+  const lean = await Repository.open(result.directory);
+  for (const [p, data] of files) assert.deepEqual(await readFile(lean.absPath(p)), data, p);
+  // Every chunk written to .mediagit is either still there or was evicted: both are 0.
+  assert.equal(result.evicted, 0, 'no chunk was stored only to be evicted');
+  assert.equal((await storedChunks(lean.store.root)).length, 0, 'the policy keeps none');
+  // The files are the copy: fsck calls the chunks fetchable, and a read verifies them from there.
+  const report = await fsckFull(lean);
+  assert.ok(report.ok, JSON.stringify(report.problems));
+  const manifest = await lean.odb.readManifest((await lean.readIndex()).entries.get('a.bin')!.oid);
+  const first = manifest.chunks[0]!;
+  installChunkSource(lean, root);
+  assert.equal((await lean.odb.read('chunk', first.oid)).length, first.size);
+});
+
+test('a tip-only clone stores only the chunks its files share, for their later uses, then evicts them', async (t) => {
+  const root = await tempRoot(t);
+  const shared = randomBytes(600_000);
+  const files = new Map<string, Buffer>([
+    ['a.bin', shared],
+    ['copy/a.bin', shared],
+    ['b.bin', randomBytes(300_000)],
+  ]);
+  const remoteDir = await pushedSource(root, files);
+  const result = await leanClone(root, remoteDir);
+  const lean = await Repository.open(result.directory);
+  for (const [p, data] of files) assert.deepEqual(await readFile(lean.absPath(p)), data, p);
+  const sharedChunks = new Set(
+    (await lean.odb.readManifest((await lean.readIndex()).entries.get('a.bin')!.oid)).chunks.map(
+      (c) => c.oid,
+    ),
+  );
+  assert.ok(sharedChunks.size > 1);
+  assert.equal(result.evicted, sharedChunks.size, 'stored and evicted: the shared chunks alone');
+  assert.equal((await storedChunks(lean.store.root)).length, 0);
 });
