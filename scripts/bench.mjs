@@ -34,6 +34,7 @@ import {
   profile,
   repeat,
   root,
+  rotate,
   sh,
   work,
 } from './bench/measure.mjs';
@@ -90,8 +91,10 @@ for (let round = 0; round < repeat; round++) {
     const scenarios = { plain: mediagitSteps(v1, v2, false) };
     if (withEncrypted) scenarios.enc = mediagitSteps(v1, v2, true);
     if (withRestic) scenarios.restic = resticSteps(v1);
-    const results = await lockstep(Object.values(scenarios));
-    Object.keys(scenarios).forEach((name, i) => (runs[name][round] = results[i]));
+    // Who takes the first turn at each step rotates too: plain, encrypted, restic; then encrypted, …
+    const order = rotate(Object.keys(scenarios), round);
+    const results = await lockstep(order.map((name) => scenarios[name]));
+    order.forEach((name, i) => (runs[name][round] = results[i]));
   }
   if (withServer) {
     log(

@@ -103,11 +103,15 @@ export const env = {
 };
 export const mg = (cwd, ...a) => measure(process.execPath, [cli, ...a], { cwd, env });
 
-/** The lower median (an observed value, never an average of two). */
+/**
+ * The median; of an even count, the mean of the middle two (the lower one alone would make two
+ * rounds report their better one).
+ */
 export function median(values) {
   if (values.length === 0) return null;
   const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor((sorted.length - 1) / 2)];
+  const mid = (sorted.length - 1) / 2;
+  return (sorted[Math.floor(mid)] + sorted[Math.ceil(mid)]) / 2;
 }
 
 /** The element-wise median of several results of one scenario (numbers and {secs, rssMiB} alike). */

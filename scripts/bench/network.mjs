@@ -10,6 +10,7 @@ import {
   env,
   fresh,
   listFiles,
+  log,
   measure,
   profile,
   root,
@@ -123,18 +124,48 @@ export function s3Settings() {
   };
 }
 
-async function newBucket(s3, tag) {
-  const { S3Client, CreateBucketCommand } = await import('@aws-sdk/client-s3');
-  const admin = new S3Client({
+async function s3Admin(s3) {
+  const sdk = await import('@aws-sdk/client-s3');
+  const client = new sdk.S3Client({
     endpoint: s3.endpoint,
     region: s3.region,
     forcePathStyle: true,
     credentials: { accessKeyId: s3.access, secretAccessKey: s3.secret },
   });
+  return { sdk, client };
+}
+
+async function newBucket(s3, tag) {
+  const { sdk, client } = await s3Admin(s3);
   const bucket = `mediagit-bench-${Date.now().toString(36)}-${tag}`;
-  await admin.send(new CreateBucketCommand({ Bucket: bucket }));
-  admin.destroy();
+  await client.send(new sdk.CreateBucketCommand({ Bucket: bucket }));
+  client.destroy();
   return bucket;
+}
+
+/**
+ * Empties and removes a round's bucket: the test radosgw keeps objects in a RAM-backed OSD of a
+ * few GiB shared with every test suite, and one full-profile round stores ~2.5 GB.
+ */
+export async function dropBucket(s3, bucket) {
+  const { sdk, client } = await s3Admin(s3);
+  try {
+    let token;
+    do {
+      const page = await client.send(
+        new sdk.ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token }),
+      );
+      const keys = (page.Contents ?? []).map((o) => ({ Key: o.Key }));
+      if (keys.length > 0)
+        await client.send(
+          new sdk.DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys, Quiet: true } }),
+        );
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    await client.send(new sdk.DeleteBucketCommand({ Bucket: bucket }));
+  } finally {
+    client.destroy();
+  }
 }
 
 const s3Options = (s3, endpoint) =>
@@ -299,6 +330,7 @@ export async function s3Round(v1, round, s3) {
     await inTurn(clone, round, out);
   } finally {
     await server.stop();
+    await dropBucket(s3, bucket).catch((e) => log(`bucket ${bucket} left behind: ${e.message}`));
   }
   return out;
 }
@@ -436,6 +468,8 @@ export async function linkRound(v1, round, spec, s3) {
     await server.stop();
     await sink.stop();
     await s3Server?.stop();
+    if (bucket)
+      await dropBucket(s3, bucket).catch((e) => log(`bucket ${bucket} left behind: ${e.message}`));
   }
   return out;
 }
