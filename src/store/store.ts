@@ -56,6 +56,20 @@ export interface Store {
   put(key: string, data: Uint8Array, options?: OperationOptions): Promise<void>;
 
   /**
+   * Stores `data` under `key` only if the key does not exist yet, with the backend's own
+   * create-only primitive (link(2) to the final name, If-None-Match: *, ifGenerationMatch=0):
+   * of several writers racing on one absent key, exactly one gets true and the key then holds its
+   * bytes; the others get false and change nothing. False also when the key existed before, with
+   * whatever content (read it to see which). Atomic like `put`.
+   *
+   * Only for `keys/` and `meta/` (anything else is a TypeError): files whose first writer decides
+   * what the repository is, like the descriptor. Objects are content-addressed and use `put`.
+   * A repeat after a failure whose outcome is unknown may answer false for the caller's own write
+   * that landed, so callers that must know compare the stored bytes with theirs.
+   */
+  create(key: string, data: Uint8Array, options?: OperationOptions): Promise<boolean>;
+
+  /**
    * Existence of many keys in one call; result[i] answers keys[i], a key asked twice is answered
    * twice, and an empty batch is answered `[]`. True means `get` would find it.
    */
@@ -290,6 +304,13 @@ export function isValidKey(key: string): boolean {
 export function assertValidKey(key: string): void {
   if (!isValidKey(key))
     throw new TypeError(`invalid store key: ${JSON.stringify(key).slice(0, 100)}`);
+}
+
+/** Keys `create` accepts: the named files of keys/ and meta/, never content-addressed objects. */
+export function assertCreatableKey(key: string): void {
+  assertValidKey(key);
+  if (!key.startsWith('keys/') && !key.startsWith('meta/'))
+    throw new TypeError(`create is only for keys/ and meta/: ${JSON.stringify(key).slice(0, 100)}`);
 }
 
 /** Content-addressed object keys (chunks/…, objects/…): immutable once written, so their files may be shared. */

@@ -2,6 +2,7 @@ import type { ChunkingParams } from '../chunking/index.js';
 import { ConfigError, NotFoundError } from '../errors/index.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { CIPHER_AES_256_GCM, CIPHER_NONE, decodeEnvelopeHeader } from '../objects/index.js';
 import { ConfigFile, readSettings } from '../repo/index.js';
 import { LocalStore, unwrapStore, type Store } from '../store/index.js';
 
@@ -70,11 +71,53 @@ export function sameLayout(a: RepositoryDescriptor, b: RepositoryDescriptor): bo
   );
 }
 
+export function encodeDescriptor(descriptor: RepositoryDescriptor): Buffer {
+  return Buffer.from(JSON.stringify(descriptor, null, 2) + '\n');
+}
+
+/** What a push says when the remote's descriptor (found, or created by a racing push) is not ours. */
+export function layoutMismatch(store: Store, raced: boolean): ConfigError {
+  return new ConfigError(
+    raced
+      ? `another push created the repository on ${store.description} first, with different chunking or encryption settings; nothing was stored`
+      : 'the remote holds a repository with different chunking or encryption settings',
+    { hint: 'push to a new location, or clone the remote and work from that clone' },
+  );
+}
+
+/**
+ * Makes `descriptor` the remote's, with a create-only write: of two first pushes racing (say one
+ * plain, one encrypted), exactly one descriptor is stored, and the other push fails here, before
+ * it has stored anything, instead of replacing it and leaving objects of one kind under a
+ * descriptor of the other. A descriptor already there with the same layout is fine (a racing
+ * push of the same settings, or our own write whose reply was lost).
+ */
 export async function writeDescriptor(
   store: Store,
   descriptor: RepositoryDescriptor,
 ): Promise<void> {
-  await store.put(DESCRIPTOR_KEY, Buffer.from(JSON.stringify(descriptor, null, 2) + '\n'));
+  if (await store.create(DESCRIPTOR_KEY, encodeDescriptor(descriptor))) return;
+  const stored = await readDescriptor(store);
+  if (stored !== null && sameLayout(stored, descriptor)) return;
+  throw layoutMismatch(store, true);
+}
+
+/** Whether a stored object's envelope agrees with the descriptor; a sentence saying how not, or null. */
+export function envelopeMismatch(descriptor: RepositoryDescriptor, stored: Buffer): string | null {
+  let cipher: number;
+  try {
+    cipher = decodeEnvelopeHeader(stored).cipher;
+  } catch {
+    // A damaged envelope is reported as such by whoever reads the object.
+    return null;
+  }
+  if (descriptor.encryption === null && cipher !== CIPHER_NONE)
+    return 'is encrypted, but the repository descriptor says objects are plain';
+  if (descriptor.encryption === 'aes-256-gcm' && cipher !== CIPHER_AES_256_GCM)
+    return cipher === CIPHER_NONE
+      ? 'is plain (not encrypted), but the repository descriptor says objects are encrypted'
+      : `has cipher ${cipher}, but the repository descriptor says aes-256-gcm`;
+  return null;
 }
 
 /**

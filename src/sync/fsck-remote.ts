@@ -17,10 +17,16 @@ import { silentProgress, type ProgressSink, type Repository } from '../repo/inde
 import { MultiStore, unwrapStore, type Store } from '../store/index.js';
 import { mapLimit } from '../util/limit.js';
 import { missingOn } from './transfer.js';
+import {
+  DESCRIPTOR_KEY,
+  envelopeMismatch,
+  readDescriptor,
+  type RepositoryDescriptor,
+} from './descriptor.js';
 import { expiredManifests } from './gc/expiry.js';
 
 export interface RemoteProblem {
-  kind: ObjectKind | 'divergence';
+  kind: ObjectKind | 'divergence' | 'descriptor';
   /** The object's OID; for a divergence, the store key or ref name. */
   oid: string;
   problem: string;
@@ -52,7 +58,8 @@ export async function checkRemote(
   store: Store,
   options: RemoteFsckOptions = {},
 ): Promise<RemoteFsckReport> {
-  const check = new RemoteCheck(repo, store);
+  const descriptor = await DescriptorCheck.open(store);
+  const check = new RemoteCheck(repo, store, descriptor);
   const trees = await check.history();
   // Content a retention policy expired (gc --remote) is gone on purpose: not a problem.
   const expired = await expiredManifests(store);
@@ -60,7 +67,55 @@ export async function checkRemote(
   const chunks = await check.manifests(new Set([...manifests].filter((m) => !expired.has(m))));
   await check.chunks(chunks, options.full ?? false, options.progress ?? silentProgress);
   await check.mirrorSides();
+  check.problems.push(...descriptor.problems(check.counts.commits > 0));
   return { counts: check.counts, problems: check.problems };
+}
+
+/**
+ * The descriptor against the objects fsck reads: each envelope's cipher byte must be the one the
+ * descriptor promises (plain objects under an encrypted descriptor are what a lost first-push
+ * race used to leave, and what a clone would then misread). One problem names the count and the
+ * first offender, not thousands of lines.
+ */
+class DescriptorCheck {
+  private mismatches = 0;
+  private first: { key: string; problem: string } | null = null;
+
+  private constructor(private readonly descriptor: RepositoryDescriptor | null) {}
+
+  static async open(store: Store): Promise<DescriptorCheck> {
+    return new DescriptorCheck(await readDescriptor(store));
+  }
+
+  note(key: string, stored: Buffer): void {
+    if (this.descriptor === null) return;
+    const problem = envelopeMismatch(this.descriptor, stored);
+    if (problem === null) return;
+    this.mismatches++;
+    this.first ??= { key, problem };
+  }
+
+  problems(hasHistory: boolean): RemoteProblem[] {
+    if (this.descriptor === null)
+      return hasHistory
+        ? [
+            {
+              kind: 'descriptor',
+              oid: DESCRIPTOR_KEY,
+              problem: 'missing, but the remote has history',
+            },
+          ]
+        : [];
+    if (this.first === null) return [];
+    const others = this.mismatches - 1;
+    return [
+      {
+        kind: 'descriptor',
+        oid: DESCRIPTOR_KEY,
+        problem: `disagrees with the objects: ${this.first.key} ${this.first.problem}${others > 0 ? ` (and ${others} more)` : ''}`,
+      },
+    ];
+  }
 }
 
 /** The phases of checkRemote, each reading what the one before found. */
@@ -71,12 +126,15 @@ class RemoteCheck {
   constructor(
     private readonly repo: Repository,
     private readonly store: Store,
+    private readonly descriptor: DescriptorCheck,
   ) {}
 
   /** An object's verified plaintext, or null after recording why it could not be had. */
   private async read(kind: ObjectKind, oid: Oid): Promise<Buffer | null> {
     try {
-      const stored = await this.store.get(ObjectDatabase.keyFor(kind, oid));
+      const key = ObjectDatabase.keyFor(kind, oid);
+      const stored = await this.store.get(key);
+      this.descriptor.note(key, stored);
       return await this.repo.odb.openStored(kind, oid, stored);
     } catch (err) {
       this.problems.push({ kind, oid, problem: err instanceof Error ? err.message : String(err) });

@@ -1,8 +1,14 @@
-import { ConfigError, NonFastForwardError } from '../errors/index.js';
+import { NonFastForwardError } from '../errors/index.js';
 import type { Oid } from '../objects/index.js';
 import { isAncestor, walkReachable, type ProgressSink, type Repository } from '../repo/index.js';
 import { presentEverywhere, type RefValue, type Store } from '../store/index.js';
-import { makeDescriptor, readDescriptor, sameLayout, writeDescriptor } from './descriptor.js';
+import {
+  layoutMismatch,
+  makeDescriptor,
+  readDescriptor,
+  sameLayout,
+  writeDescriptor,
+} from './descriptor.js';
 import { readLease, sweepOverlapped } from './gc/lease.js';
 import { checkPushLocks } from './locks.js';
 import { copyObjects, missingOn, type CopyOptions, type TransferStats } from './transfer.js';
@@ -30,15 +36,9 @@ export interface PushOutcome {
 export async function prepareRemote(repo: Repository, remote: Store): Promise<void> {
   const mine = makeDescriptor(repo.settings.chunking, repo.encrypted);
   const theirs = await readDescriptor(remote);
-  if (theirs && !sameLayout(theirs, mine)) {
-    throw new ConfigError(
-      'the remote holds a repository with different chunking or encryption settings',
-      {
-        hint: 'push to a new location, or clone the remote and work from that clone',
-      },
-    );
-  }
-  // The descriptor first: a mediagit server stores nothing in a repository without one.
+  if (theirs && !sameLayout(theirs, mine)) throw layoutMismatch(remote, false);
+  // The descriptor first: a mediagit server stores nothing in a repository without one. The write
+  // is create-only, so a first push that lost a race to another one stops here.
   if (!theirs) await writeDescriptor(remote, mine);
   if (repo.encrypted) {
     const keys: string[] = [];

@@ -81,6 +81,58 @@ export async function writeThroughTemp(
   }
 }
 
+/**
+ * writeThroughTemp that never replaces: the temporary file is hard-linked to `path`, which fails
+ * with EEXIST when the name is taken, so of several creators exactly one gets true and the file
+ * appears whole. Where hard links are unsupported, an exclusive create of `path` then the write
+ * (the file is briefly empty there). False when `path` already existed.
+ */
+export async function createThroughTemp(
+  path: string,
+  options: TempWriteOptions,
+  data: Uint8Array,
+): Promise<boolean> {
+  const tmp = tempName(options.tempDir, basename(path));
+  await mkdir(options.tempDir, { recursive: true });
+  liveTempFiles.add(tmp);
+  try {
+    await writeFile(tmp, data, { flag: 'wx', mode: options.mode, flush: options.fsync });
+    try {
+      await link(tmp, path);
+    } catch (err) {
+      if (isErrno(err, 'EEXIST')) return false;
+      if (!LINK_UNSUPPORTED.has((err as { code?: string }).code ?? '')) throw err;
+      return await createInPlace(path, options, data);
+    }
+    if (options.fsync) await fsyncDir(dirname(path));
+    return true;
+  } finally {
+    liveTempFiles.delete(tmp);
+    await unlink(tmp).catch(() => undefined);
+  }
+}
+
+async function createInPlace(
+  path: string,
+  options: TempWriteOptions,
+  data: Uint8Array,
+): Promise<boolean> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, 'wx', options.mode);
+  } catch (err) {
+    if (isErrno(err, 'EEXIST')) return false;
+    throw err;
+  }
+  try {
+    await handle.writeFile(data);
+    if (options.fsync) await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  return true;
+}
+
 /** Temporary files being written right now by writeThroughTemp, for removal on a signal. */
 const liveTempFiles = new Set<string>();
 

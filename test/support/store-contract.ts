@@ -180,6 +180,58 @@ export function storeContract(
           );
         }));
 
+      test('create stores an absent key file once; on an existing key it answers false and changes nothing', () =>
+        withStore(make, async (store) => {
+          for (const key of ['meta/created', 'keys/created']) {
+            const first = patternBytes(`${key} first`, 300);
+            // False only where a retry after a lost reply met this very write (the contract allows it).
+            const created = await store.create(key, first);
+            assert.ok((await store.get(key)).equals(first), `${key}: stored (created: ${created})`);
+            assert.equal(await store.create(key, patternBytes(`${key} second`, 300)), false);
+            assert.equal(await store.create(key, first), false, `${key}: same bytes again`);
+            assert.ok((await store.get(key)).equals(first), `${key}: left as first written`);
+          }
+          // A key written by put exists for create too.
+          await store.put('meta/put-first', Buffer.from('put'));
+          assert.equal(await store.create('meta/put-first', Buffer.from('create')), false);
+          assert.equal((await store.get('meta/put-first')).toString(), 'put');
+          // A removed key may be created again.
+          await store.delete('meta/created');
+          await store.create('meta/created', Buffer.from('again'));
+          assert.equal((await store.get('meta/created')).toString(), 'again');
+        }));
+
+      test('create of an object key or an invalid key is a TypeError, and nothing changes', () =>
+        withStore(make, async (store) => {
+          const before = await visibleState(store);
+          for (const key of [`chunks/${oidFor('c')}`, `objects/${oidFor('o')}`, ...INVALID_KEYS])
+            await assert.rejects(store.create(key, Buffer.from('x')), TypeError, key);
+          assert.equal(await visibleState(store), before);
+        }));
+
+      if (options.concurrentCas) {
+        test(`${CONTENDERS} racing creates of one key: at most one wins, and the key holds its bytes, ${Math.min(rounds, 5)} rounds`, () =>
+          withStore(make, async (store) => {
+            for (let round = 0; round < Math.min(rounds, 5); round++) {
+              const key = `meta/race-${round}`;
+              const bodies = Array.from({ length: CONTENDERS }, (_, i) =>
+                Buffer.from(`round ${round} contender ${i}\n`),
+              );
+              const results = await Promise.all(bodies.map((b) => store.create(key, b)));
+              const winners = bodies.filter((_, i) => results[i]);
+              // Under injected faults a winner whose reply was lost answers false on its retry
+              // (the contract allows that); two trues would be two writers both told they won.
+              assert.ok(winners.length <= 1, `round ${round}: ${winners.length} winners`);
+              const stored = await store.get(key);
+              assert.ok(
+                bodies.some((b) => b.equals(stored)),
+                `round ${round}: stored bytes are one contender's`,
+              );
+              if (winners[0]) assert.ok(winners[0].equals(stored), `round ${round}: the winner's`);
+            }
+          }));
+      }
+
       test('has answers a 1000-key batch in order, mixing present and absent keys', () =>
         withStore(make, async (store) => {
           assert.deepEqual(await store.has([]), []);

@@ -427,6 +427,9 @@ export class SubstitutingStore implements Store {
   put(key: string, data: Uint8Array, options?: OperationOptions): Promise<void> {
     return this.inner.put(key, data, options);
   }
+  create(key: string, data: Uint8Array, options?: OperationOptions): Promise<boolean> {
+    return this.inner.create(key, data, options);
+  }
   has(keys: readonly string[], options?: OperationOptions): Promise<boolean[]> {
     return this.inner.has(keys, options);
   }

@@ -113,13 +113,12 @@ function fileEndpoints(namespace: 'keys' | 'meta'): Endpoint[] {
         ctx.services.metrics.bytesUploaded.inc(data.length);
         if (key === DESCRIPTOR) checkDescriptor(data);
         const store = await ctx.store();
+        // Create-only on the backend: of two racing first pushes (through this server or its
+        // replicas), exactly one descriptor is stored and the other request sees it as existing.
+        if (await store.create(key, data, withSignal(ctx))) return json(201, { key, stored: true });
         const existing = await getOrNull(store, key, ctx);
-        if (existing !== null) {
-          if (existing.equals(data)) return json(200, { key, stored: false });
-          throw new HttpError(409, 'conflict', `${key} already exists with different content`);
-        }
-        await store.put(key, data, withSignal(ctx));
-        return json(201, { key, stored: true });
+        if (existing?.equals(data)) return json(200, { key, stored: false });
+        throw new HttpError(409, 'conflict', `${key} already exists with different content`);
       },
     },
     {

@@ -17,6 +17,7 @@ import {
 } from '../remote-service/failure.js';
 import {
   BASIC_CAPABILITIES,
+  assertCreatableKey,
   assertValidKey,
   assertValidRefName,
   isValidKey,
@@ -198,11 +199,21 @@ export class AzureBlobStore implements Store {
   }
 
   async put(key: string, data: Uint8Array, options: OperationOptions = {}): Promise<void> {
+    await this.upload(key, data, options);
+  }
+
+  /** Upload with If-None-Match: * (put already never replaces); false when the blob existed. */
+  async create(key: string, data: Uint8Array, options: OperationOptions = {}): Promise<boolean> {
+    assertCreatableKey(key);
+    return this.upload(key, data, options);
+  }
+
+  private async upload(key: string, data: Uint8Array, options: OperationOptions): Promise<boolean> {
     const name = this.blobName(key);
     const container = await this.container();
     const blob = container.getBlockBlobClient(name);
     // Probing first only pays off when it can save a multi-block upload.
-    if (data.byteLength > this.singleShot && (await this.exists(name, key, options))) return;
+    if (data.byteLength > this.singleShot && (await this.exists(name, key, options))) return false;
     try {
       await blob.uploadData(data, {
         blockSize: this.blockSize,
@@ -213,8 +224,9 @@ export class AzureBlobStore implements Store {
         blobHTTPHeaders: { blobContentType: 'application/octet-stream' },
         abortSignal: options.signal,
       });
+      return true;
     } catch (err) {
-      if (alreadyExists(restErrorInfo(err))) return;
+      if (alreadyExists(restErrorInfo(err))) return false;
       throw this.fail(err, `put ${key}`, options, key);
     }
   }

@@ -19,6 +19,7 @@ import {
 } from '../remote-service/failure.js';
 import {
   BASIC_CAPABILITIES,
+  assertCreatableKey,
   assertValidKey,
   assertValidRefName,
   isValidKey,
@@ -185,13 +186,23 @@ export class GcsStore implements Store {
   }
 
   async put(key: string, data: Uint8Array, options: OperationOptions = {}): Promise<void> {
+    await this.upload(key, data, options);
+  }
+
+  /** Upload with ifGenerationMatch=0 (put already never replaces); false when the object existed. */
+  async create(key: string, data: Uint8Array, options: OperationOptions = {}): Promise<boolean> {
+    assertCreatableKey(key);
+    return this.upload(key, data, options);
+  }
+
+  private async upload(key: string, data: Uint8Array, options: OperationOptions): Promise<boolean> {
     const name = this.objectName(key);
     const bucket = await this.bucket();
     const file = bucket.file(name);
     const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     const resumable = this.resumableAllowed && bytes.byteLength > this.resumableThreshold;
     // Probing first only pays off when it can save a long upload.
-    if (resumable && (await this.exists(file, key, options))) return;
+    if (resumable && (await this.exists(file, key, options))) return false;
     try {
       await this.write(
         file,
@@ -208,9 +219,10 @@ export class GcsStore implements Store {
         },
         options,
       );
+      return true;
     } catch (err) {
       const info = gcsErrorInfo(err);
-      if (info.status === 412) return;
+      if (info.status === 412) return false;
       throw this.fail(err, `put ${key}`, options, key);
     }
   }

@@ -17,6 +17,7 @@ import {
 } from '../../errors/index.js';
 import { kindFromCode, type ObjectKind } from '../object-kinds.js';
 import {
+  assertCreatableKey,
   assertValidKey,
   assertValidRefName,
   assertValidRefTarget,
@@ -496,6 +497,28 @@ export class HttpStore implements Store {
       },
       [200, 201, 204],
     );
+  }
+
+  /**
+   * The server's PUT of a key file or metadata is create-only itself (docs/protocol.md): 201 when
+   * this request stored it, 200 when the same bytes were there, 409 when different ones were. A
+   * 409 can also mean "no descriptor yet", so it counts as "existed" only when the key is there.
+   */
+  async create(key: string, data: Uint8Array, options?: OperationOptions): Promise<boolean> {
+    assertCreatableKey(key);
+    const call: Call = {
+      method: 'PUT',
+      path: key,
+      binary: data,
+      action: `PUT ${key}`,
+      key,
+      signal: options?.signal,
+    };
+    const reply = await this.exchange(call);
+    if (reply.status === 201) return true;
+    if (reply.status === 200) return false;
+    if (reply.status === 409 && (await this.exists(key, options))) return false;
+    throw await this.fail(call, reply);
   }
 
   async has(keys: readonly string[], options?: OperationOptions): Promise<boolean[]> {

@@ -14,6 +14,7 @@ import { basename, join, dirname } from 'node:path';
 import { NotFoundError, ObjectCorruptError, RefCorruptError } from '../../errors/index.js';
 import {
   LockFile,
+  createThroughTemp,
   NotRegularFileError,
   ensureDir,
   fsyncDir,
@@ -26,6 +27,7 @@ import {
 import { mapLimit } from '../../util/limit.js';
 import { throwIfAborted } from '../wrappers/operations.js';
 import {
+  assertCreatableKey,
   assertObjectKey,
   assertValidKey,
   assertValidRefName,
@@ -126,6 +128,19 @@ export class LocalStore implements Store {
       path,
       { tempDir: join(this.root, 'tmp'), mode: 0o444, fsync: this.fsync },
       (handle) => handle.writeFile(data),
+    );
+  }
+
+  /** link(2) from tmp/ to the final name: EEXIST is the create-only answer (util/fs createThroughTemp). */
+  async create(key: string, data: Uint8Array, options?: OperationOptions): Promise<boolean> {
+    assertCreatableKey(key);
+    const path = this.pathOf(key);
+    throwIfAborted(options?.signal);
+    await this.ensureDirOnce(dirname(path));
+    return createThroughTemp(
+      path,
+      { tempDir: join(this.root, 'tmp'), mode: 0o444, fsync: this.fsync },
+      data,
     );
   }
 

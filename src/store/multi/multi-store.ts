@@ -1,5 +1,6 @@
 import { NotFoundError } from '../../errors/index.js';
 import {
+  assertCreatableKey,
   assertValidKey,
   assertValidRefName,
   assertValidRefTarget,
@@ -317,6 +318,15 @@ export class MultiStore implements Store {
   async put(key: string, data: Uint8Array, options?: OperationOptions): Promise<void> {
     assertValidKey(key);
     await this.writeBoth([key], (store) => store.put(key, data, options));
+  }
+
+  /** The primary decides, as for refs; the secondary is then given the winner's bytes. */
+  async create(key: string, data: Uint8Array, options?: OperationOptions): Promise<boolean> {
+    assertCreatableKey(key);
+    const created = await this.primary.create(key, data, options);
+    const winner = created ? data : await this.primary.get(key, options);
+    await this.secondary.put(key, winner, options);
+    return created;
   }
 
   async has(keys: readonly string[], options?: OperationOptions): Promise<boolean[]> {

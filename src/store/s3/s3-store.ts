@@ -9,6 +9,7 @@ import {
 import { parseOptions, pickOptions, type OptionValues } from '../options/schema.js';
 import {
   BASIC_CAPABILITIES,
+  assertCreatableKey,
   assertValidKey,
   assertValidRefName,
   isValidKey,
@@ -340,6 +341,39 @@ export class S3Store implements Store {
       throw this.mapError(err, 'multipart upload', key);
     } finally {
       signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /**
+   * One PUT with `If-None-Match: *`, so only on a server that passed the conditional-write probe
+   * (a server that ignores the header would let every creator win). An ambiguous answer (409 —
+   * S3's "conflicting operation in progress" —, 5xx, no reply) is settled by looking: the key
+   * there means false (perhaps our own landed write, as the contract allows), absent means the
+   * failure stands and the call may be repeated.
+   */
+  async create(key: string, data: Uint8Array, options?: OperationOptions): Promise<boolean> {
+    assertCreatableKey(key);
+    const signal = options?.signal;
+    await this.ensureConditionalWrites();
+    const { s3, client } = await this.load();
+    try {
+      await client.send(
+        new s3.PutObjectCommand({
+          Bucket: this.bucket,
+          Key: this.full(key),
+          Body: data,
+          IfNoneMatch: '*',
+        }),
+        { abortSignal: signal },
+      );
+      return true;
+    } catch (err) {
+      if (isAbortError(err)) throw err;
+      const f = describeS3Failure(err);
+      if (f.status === 412) return false;
+      const ambiguous = f.status === 409 || f.status === undefined || f.status >= 500;
+      if (ambiguous && (await this.headExists(key, signal))) return false;
+      throw this.mapError(err, 'PutObject (create-only)', key);
     }
   }
 

@@ -1,4 +1,5 @@
 import {
+  assertCreatableKey,
   assertObjectKey,
   assertValidKey,
   assertValidRefName,
@@ -109,6 +110,21 @@ export abstract class ForwardingStore implements Store {
           target: key,
           options,
           run: (signal) => this.inner.put(key, data, withSignal(options, signal)),
+          traffic: () => ({ bytesWritten: data.byteLength }),
+        }),
+    );
+  }
+
+  /** Counted and limited as a put; a retry after a lost reply may answer false for our own write (see Store). */
+  create(key: string, data: Uint8Array, options?: OperationOptions): Promise<boolean> {
+    return this.validated(
+      () => assertCreatableKey(key),
+      () =>
+        this.pass({
+          operation: 'put',
+          target: key,
+          options,
+          run: (signal) => this.inner.create(key, data, withSignal(options, signal)),
           traffic: () => ({ bytesWritten: data.byteLength }),
         }),
     );

@@ -254,6 +254,7 @@ describe('wrappers and the local fast path', () => {
       capabilities: BASIC_CAPABILITIES,
       get: () => Promise.reject(new Error('unused')),
       put: () => Promise.resolve(),
+      create: () => Promise.resolve(false),
       has: (keys) => Promise.resolve(keys.map(() => false)),
       // eslint-disable-next-line require-yield
       list: async function* () {

@@ -6,6 +6,7 @@
 import { NotFoundError } from '../../../src/errors/index.js';
 import {
   BASIC_CAPABILITIES,
+  assertCreatableKey,
   assertValidKey,
   assertValidRefName,
   assertValidRefTarget,
@@ -55,6 +56,15 @@ export class MemoryStore implements Store {
     assertValidKey(key);
     return this.call(options, 'put', key, () => {
       if (!this.objects.has(key)) this.objects.set(key, Buffer.from(data));
+    });
+  }
+
+  async create(key: string, data: Uint8Array, options?: OperationOptions): Promise<boolean> {
+    assertCreatableKey(key);
+    return this.call(options, 'put', key, () => {
+      if (this.objects.has(key)) return false;
+      this.objects.set(key, Buffer.from(data));
+      return true;
     });
   }
 
