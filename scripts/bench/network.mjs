@@ -362,7 +362,9 @@ export async function linkRound(v1, round, spec, s3) {
     const up = after.up - before.up;
     const down = after.down - before.down;
     const bytes = Math.max(up, down);
-    return { ...m, up, down, linkSecs: linkSeconds(parsed, bytes, 1) };
+    // Connections opened: a retry after a stall or reset shows up here before anywhere else.
+    const connections = after.connections - before.connections;
+    return { ...m, up, down, connections, linkSecs: linkSeconds(parsed, bytes, 1) };
   };
   try {
     const run = mgAs(server.token);

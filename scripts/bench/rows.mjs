@@ -269,10 +269,12 @@ export function printReport(report) {
     console.log(
       `Encrypted runs unlock once with 'mediagit key cache' (the agent); without it each command pays Argon2id (m=64 MiB, t=3, p=4): ${f(enc.coldUnlock)} s.\n`,
     );
-  console.log(
-    '| operation | time s | MB/s | peak RSS MiB | ÷ cp -r | ÷ read | ÷ sha256 | restic s | ÷ restic | spread | encrypted s | enc ÷ plain | enc RSS MiB |',
-  );
-  console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  if (rows.length > 0) {
+    console.log(
+      '| operation | time s | MB/s | peak RSS MiB | ÷ cp -r | ÷ read | ÷ sha256 | restic s | ÷ restic | spread | encrypted s | enc ÷ plain | enc RSS MiB |',
+    );
+    console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  }
   for (const r of rows)
     console.log(
       `| ${r.what} | ${f(r.secs)} | ${f(r.mbps, 0)} | ${f(r.rssMiB, 0)} | ${f(r.vsCp)} | ${f(r.vsRead)} | ${f(r.vsSha256)} | ${f(r.resticSecs)} | ${f(r.vsRestic)} | ${r.vsResticSpread ? `${f(r.vsResticSpread[0])}–${f(r.vsResticSpread[1])}` : '—'} | ${f(r.encryptedSecs)} | ${f(r.encryptedRatio)} | ${f(r.encryptedRssMiB, 0)} |`,
