@@ -300,7 +300,8 @@ describe('S3 store without a server', () => {
         assert.equal(err.exitCode, 12);
         assert.ok(err.message.includes(endpoint) && /unsafe/.test(err.message), err.message);
         const probes = requests.filter((r) => r.method === 'PUT');
-        assert.equal(probes.length, 2, 'the probe creates its key twice');
+        // A server that ignores the condition lets every racing writer of the first round in.
+        assert.ok(probes.length >= 2, `the probe races create-only writers (${probes.length})`);
         assert.ok(
           probes.every(
             (r) => r.ifNoneMatch === '*' && r.url.includes('/meta/conditional-write-probe-'),

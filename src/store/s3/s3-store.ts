@@ -41,6 +41,11 @@ type S3Module = typeof import('@aws-sdk/client-s3');
 type StorageModule = typeof import('@aws-sdk/lib-storage');
 
 const HAS_CONCURRENCY = 16;
+/** Create-only writers raced on one key per probe round, and rounds per probe (see runProbe). */
+const PROBE_WRITERS = 8;
+const PROBE_ROUNDS = 3;
+
+type ProbeAnswer = 'created' | 'refused' | 'unsupported' | 'unknown';
 /** Up to this many keys, has() sends HEADs: a LIST would not take fewer requests. */
 const LIST_WORTH_KEYS = 2;
 /** Slack for LastModified's one-second resolution and clock differences between server nodes. */
@@ -55,7 +60,8 @@ export type S3StoreOptions = OptionValues<typeof S3_OPTIONS> & {
   /** Key prefix inside the bucket, e.g. "team-a/project-x"; a trailing slash is added. */
   prefix?: string;
   /**
-   * 'probe' (default) checks once per store that the server refuses a second create-only PUT.
+   * 'probe' (default) checks once per store that of several create-only PUTs racing on one key
+   * the server lets exactly one in (see runProbe).
    * 'unsupported' skips the probe and behaves as if the server had failed it (for tests).
    */
   conditional_writes?: 'probe' | 'unsupported';
@@ -780,32 +786,68 @@ export class S3Store implements Store {
     if (!(await this.probe)) throw new ConditionalWritesUnsupportedError(this.endpoint);
   }
 
-  /** Creates a fresh key twice with `If-None-Match: *`; a server that honours it refuses the second. */
+  /**
+   * PROBE_ROUNDS rounds, each racing PROBE_WRITERS create-only PUTs (`If-None-Match: *`, each
+   * with its own body) on a fresh key, then one more after them. A server that honours the
+   * condition atomically lets exactly one writer in: no second writer is told it won, the stored
+   * body is the winner's (or, when the winner's answer was lost or a 5xx — radosgw answers 500
+   * to some race losers — that of a writer that was not refused), and the late PUT is refused. A
+   * server that checks and then writes without a lock passes a lone second PUT but lets several
+   * racers through, which is what a ref update would meet; one that ignores the header lets
+   * everyone through. A round with no clear answer at all (nothing stored, nobody created) is an
+   * error, so the probe is run again later rather than cached either way.
+   */
   private async runProbe(): Promise<boolean> {
-    const key = `meta/conditional-write-probe-${randomBytes(8).toString('hex')}`;
-    const body = Buffer.from('mediagit conditional-write probe; safe to delete\n');
+    for (let round = 0; round < PROBE_ROUNDS; round++) if (!(await this.probeRound())) return false;
+    return true;
+  }
+
+  private async probeRound(): Promise<boolean> {
+    const token = randomBytes(8).toString('hex');
+    const key = `meta/conditional-write-probe-${token}`;
+    const body = (writer: string): Buffer =>
+      Buffer.from(`mediagit conditional-write probe ${token}, writer ${writer}; safe to delete\n`);
     const { s3, client } = await this.load();
-    const attempt = async (): Promise<'created' | 'refused' | 'unsupported'> => {
+    const attempt = async (data: Buffer): Promise<ProbeAnswer> => {
       try {
         await client.send(
           new s3.PutObjectCommand({
             Bucket: this.bucket,
             Key: this.full(key),
-            Body: body,
+            Body: data,
             IfNoneMatch: '*',
           }),
         );
         return 'created';
       } catch (err) {
         const f = describeS3Failure(err);
-        if (f.status === 412 || f.status === 409) return 'refused';
+        if (f.status === 412) return 'refused';
         if (f.status === 501 || f.code === 'NotImplemented') return 'unsupported';
+        // 409 (a conflicting request in flight), 5xx or no answer: says nothing about who won.
+        if (f.status === 409 || f.status === undefined || f.status >= 500) return 'unknown';
         throw this.mapError(err, 'PutObject (conditional-write probe)', key);
       }
     };
     try {
-      if ((await attempt()) !== 'created') return false;
-      return (await attempt()) === 'refused';
+      const bodies = Array.from({ length: PROBE_WRITERS }, (_, i) => body(String(i)));
+      const answers = await Promise.all(bodies.map(attempt));
+      if (answers.includes('unsupported')) return false;
+      const created = answers.filter((a) => a === 'created').length;
+      if (created > 1) return false;
+      let stored: Buffer;
+      try {
+        stored = await this.getRaw(key, undefined);
+      } catch (err) {
+        if (!(err instanceof NotFoundError)) throw err;
+        if (created > 0) return false;
+        throw new StoreUnavailableError(
+          `the conditional-write probe on ${this.description} got no clear answer (${answers.join(', ')})`,
+        );
+      }
+      const winner = bodies.findIndex((b) => b.equals(stored));
+      if (winner < 0 || answers[winner] === 'refused') return false;
+      if (created === 1 && answers[winner] !== 'created') return false;
+      return (await attempt(body('late'))) === 'refused';
     } finally {
       await this.deleteRaw(key, undefined).catch(() => undefined);
     }

@@ -1,0 +1,114 @@
+/**
+ * The S3 conditional-write probe races several create-only writers on one key and requires
+ * exactly one winner, several rounds: radosgw passes it, and a server that checks and then writes
+ * without a lock (test/support/non-atomic-s3.ts, in front of radosgw) fails it, so ref updates —
+ * and the create-only descriptor write of a first push — are refused there (E_NO_CONDITIONAL_WRITES,
+ * exit 12). A probe that only created its key twice in a row passed on that server.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { S3Store } from '../../src/store/s3/index.js';
+import { ConditionalWritesUnsupportedError } from '../../src/store/s3/errors.js';
+import { startNonAtomicS3Front, type NonAtomicS3Front } from '../support/non-atomic-s3.js';
+import { createS3TestBucket, type S3TestOptions } from '../support/s3-bucket.js';
+import { collectList, oidFor } from '../support/store-contract.js';
+import { skipUnlessServer } from '../support/test-servers.js';
+
+const skip = skipUnlessServer('s3');
+
+describe('S3 conditional-write probe', { skip }, () => {
+  let options: S3TestOptions;
+  let front: NonAtomicS3Front;
+  const bucket = `mg-probe-${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
+
+  before(async () => {
+    options = await createS3TestBucket(bucket);
+    front = await startNonAtomicS3Front({
+      target: options.endpoint,
+      region: options.region,
+      credentials: { accessKeyId: options.access_key, secretAccessKey: options.secret_key },
+    });
+  });
+  after(() => front?.close());
+
+  const store = (prefix: string, endpoint = options.endpoint): S3Store =>
+    new S3Store({ ...options, endpoint, bucket, prefix });
+
+  test('radosgw passes: ref updates and create-only writes work, and the probe leaves nothing behind', async () => {
+    const s = store('radosgw');
+    try {
+      assert.equal(await s.compareAndSwapRef('refs/heads/main', null, oidFor('a')), true);
+      assert.equal(await s.create('meta/repository', Buffer.from('{}\n')), true);
+      assert.equal(await s.create('meta/repository', Buffer.from('{"x":1}\n')), false);
+      assert.deepEqual(
+        (await collectList(s, 'meta/')).map((k) => k.key),
+        ['meta/repository'],
+      );
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('the fake front is what it claims: a lone second create is refused, racing creates all win', async () => {
+    const { S3Client, PutObjectCommand } = await import('@aws-sdk/client-s3');
+    const client = new S3Client({
+      endpoint: front.url,
+      region: options.region,
+      forcePathStyle: true,
+      credentials: { accessKeyId: options.access_key, secretAccessKey: options.secret_key },
+      maxAttempts: 1,
+    });
+    const put = (key: string, body: string): Promise<number> =>
+      client
+        .send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, IfNoneMatch: '*' }))
+        .then(
+          () => 200,
+          (err: { $metadata?: { httpStatusCode?: number } }) => err.$metadata?.httpStatusCode ?? 0,
+        );
+    try {
+      assert.equal(await put('sanity/lone', 'first'), 200);
+      assert.equal(await put('sanity/lone', 'second'), 412);
+      const racing = await Promise.all(
+        Array.from({ length: 8 }, (_, i) => put('sanity/race', `writer ${i}`)),
+      );
+      assert.ok(racing.filter((s) => s === 200).length > 1, `statuses ${racing.join(' ')}`);
+    } finally {
+      client.destroy();
+    }
+  });
+
+  test('a server that checks then writes fails the probe: ref updates and create-only writes are refused, objects still work', async () => {
+    const s = store('non-atomic', front.url);
+    try {
+      await assert.rejects(
+        s.compareAndSwapRef('refs/heads/main', null, oidFor('a')),
+        (e: unknown) => {
+          assert.ok(e instanceof ConditionalWritesUnsupportedError, String(e));
+          assert.equal(e.code, 'E_NO_CONDITIONAL_WRITES');
+          assert.equal(e.exitCode, 12);
+          return true;
+        },
+      );
+      assert.equal(await s.readRef('refs/heads/main'), null, 'the refused update wrote nothing');
+      await assert.rejects(
+        s.create('meta/repository', Buffer.from('{}\n')),
+        ConditionalWritesUnsupportedError,
+      );
+      // The verdict is cached for the store: no second probe.
+      const creates = front.creates;
+      await assert.rejects(
+        s.compareAndSwapRef('refs/heads/main', null, oidFor('b')),
+        ConditionalWritesUnsupportedError,
+      );
+      assert.equal(front.creates, creates, 'no second probe');
+      const key = `chunks/${oidFor('plain object')}`;
+      await s.put(key, Buffer.from('plain object'));
+      assert.equal((await s.get(key)).toString(), 'plain object');
+      assert.deepEqual(await collectList(s, 'meta/'), [], 'the probe cleans up after itself');
+      assert.deepEqual([...(await s.listRefs('refs/'))], []);
+    } finally {
+      await s.close();
+    }
+  });
+});
