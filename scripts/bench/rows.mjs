@@ -169,6 +169,28 @@ export function targetRows(runs, repeat) {
     at('plain', 'addV1'),
     (i) => runs.restic[i]?.backupV1?.secs,
   );
+  const linkAt = (key) => (i) => runs.link[i]?.[key]?.secs;
+  add(
+    'push v1 through the link',
+    'sink floor through the link',
+    null,
+    linkAt('push'),
+    linkAt('sinkPush'),
+  );
+  add(
+    'push v2 through the link',
+    'sink floor through the link (v2 objects)',
+    null,
+    linkAt('pushV2'),
+    linkAt('sinkPushV2'),
+  );
+  add(
+    'clone through the link',
+    'sink floor through the link',
+    null,
+    linkAt('clone'),
+    linkAt('sinkPull'),
+  );
   const storedAfterV2 = (r) => r && r.storedV1 + r.storedGrowthV2;
   add(
     'stored after v2 (all of .mediagit)',
