@@ -34,6 +34,7 @@ import { MetricsListener, ServerMetrics, hostForUrl } from './metrics.js';
 import { TokenBucketLimiter } from './rate-limit.js';
 import { gcRoutes } from './routes/gc.js';
 import { lockRoutes } from './routes/locks.js';
+import { negotiateRoutes } from './routes/negotiate.js';
 import { objectRoutes } from './routes/objects.js';
 import { refRoutes } from './routes/refs.js';
 import { repositoryRoutes } from './routes/repository.js';
@@ -288,7 +289,9 @@ function registerEndpoints(app: FastifyInstance, parts: Parts): void {
       }
     };
 
-  for (const endpoint of ENDPOINTS) {
+  // `[server] negotiate = false` serves only the version-1 calls, as a server before it did.
+  const endpoints = config.negotiate === false ? ENDPOINTS : [...ENDPOINTS, ...negotiateRoutes];
+  for (const endpoint of endpoints) {
     const handler = handlerFor(endpoint);
     app.route({ method: endpoint.method, url: `/:repo${endpoint.path}`, handler });
     app.route({ method: endpoint.method, url: `/:owner/:repo${endpoint.path}`, handler });

@@ -55,6 +55,11 @@ export interface ServerConfig {
   readonly auditLog: string | null;
   /** Resolves relative local storage paths. */
   readonly cwd: string;
+  /**
+   * `[server] negotiate` (default true): false leaves POST /<repo>/negotiate out, so the server
+   * answers as one from before it (tests of a new client against an old server).
+   */
+  readonly negotiate?: boolean;
 }
 
 const MiB = 1024 * 1024;
@@ -154,6 +159,7 @@ function buildConfig(
     'max_inflight_bytes_per_identity',
     'body_idle_timeout_s',
     'audit_log',
+    'negotiate',
   ]);
   const auth = reader.table('auth');
   auth.only(['anonymous_read', 'api_keys']);
@@ -198,6 +204,7 @@ function buildConfig(
     ...serverLimits(server),
     trustProxy: trustedProxies(server),
     allowForce: allowForce(server),
+    negotiate: server.boolean('negotiate') ?? true,
     metrics: {
       enabled: envBool(env, 'MEDIAGIT_METRICS_ENABLED') ?? metrics.boolean('enabled') ?? false,
       port:

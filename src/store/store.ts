@@ -120,7 +120,7 @@ export interface Store {
     name: string,
     expected: RefValue | null,
     next: string | null,
-    options?: OperationOptions,
+    options?: SwapOptions,
   ): Promise<boolean>;
 
   /**
@@ -157,6 +157,8 @@ export interface StoreCapabilities {
   readonly locks?: RemoteLocks;
   /** The store keeps more than one copy of each object (a multi remote's primary and secondary). */
   readonly replicas?: Replicas;
+  /** Many questions in one round trip (a mediagit server's POST /negotiate). */
+  readonly negotiate?: Negotiator;
 }
 
 /**
@@ -166,6 +168,40 @@ export interface StoreCapabilities {
 export interface Replicas {
   /** True only where every copy holds the key. */
   hasEverywhere(keys: readonly string[], options?: OperationOptions): Promise<boolean[]>;
+}
+
+/**
+ * Asks a remote what a push or fetch needs to know before moving anything, in one round trip
+ * (docs/protocol.md "Negotiate"). Read-only, so safe to repeat.
+ */
+export interface Negotiator {
+  /** null: the remote cannot answer it (a server from before it); ask with the separate calls. */
+  negotiate(request: NegotiateRequest, options?: OperationOptions): Promise<NegotiateAnswer | null>;
+}
+
+export interface NegotiateRequest {
+  /** List the refs under this prefix (`refs/`). */
+  readonly refs?: string;
+  /** Existence of these keys (chunks/… and objects/… only). */
+  readonly check?: readonly string[];
+  /** The locks, split by the caller's identity. */
+  readonly locks?: boolean;
+  /** The names of the key files (keys/<name>). */
+  readonly keys?: boolean;
+  /** The gc sweeper's lease: its ref and the record it names. */
+  readonly gcLease?: boolean;
+}
+
+export interface NegotiateAnswer {
+  /** The repository descriptor (`meta/repository`) as parsed JSON, null when none was pushed. */
+  readonly descriptor: unknown;
+  /** As listRefs would answer, when asked. */
+  readonly refs?: Map<string, RefValue>;
+  /** Of the keys asked to check, those absent (every other one is present). */
+  readonly missing?: ReadonlySet<string>;
+  readonly locks?: LockVerification;
+  readonly keys?: readonly string[];
+  readonly gcLease?: { readonly ref: RefValue | null; readonly record: Buffer | null };
 }
 
 /** A store with no optional abilities. */
@@ -293,6 +329,16 @@ export interface ListedKey {
 
 export interface OperationOptions {
   signal?: AbortSignal;
+}
+
+/** Options of `compareAndSwapRef`. */
+export interface SwapOptions extends OperationOptions {
+  /**
+   * The caller asks only that the ref end at `next` (a push): when an attempt's answer is lost
+   * and the ref is then found at `next`, that is success whoever put it there. A retrying store
+   * then needs no read of the ref before the first attempt, which saves a round trip.
+   */
+  readonly endAtNextIsEnough?: boolean;
 }
 
 const KEY_PATTERN = /^(chunks|objects)\/[0-9a-f]{64}$|^(keys|meta)\/[a-z0-9][a-z0-9._-]{0,127}$/;

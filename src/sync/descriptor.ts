@@ -45,12 +45,20 @@ export async function readDescriptor(store: Store): Promise<RepositoryDescriptor
     if (err instanceof NotFoundError) return workingDescriptor(store);
     throw err;
   }
-  let parsed: RepositoryDescriptor;
+  let parsed: unknown;
   try {
-    parsed = JSON.parse(bytes.toString('utf8')) as RepositoryDescriptor;
+    parsed = JSON.parse(bytes.toString('utf8'));
   } catch {
     throw new ConfigError(`the remote's ${DESCRIPTOR_KEY} is not valid JSON`);
   }
+  return checkDescriptor(parsed);
+}
+
+/** A descriptor the remote sent (read, or in a negotiation's answer), checked as readDescriptor does. */
+export function checkDescriptor(value: unknown): RepositoryDescriptor {
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new ConfigError(`the remote's ${DESCRIPTOR_KEY} is not a repository descriptor`);
+  const parsed = value as RepositoryDescriptor;
   if (parsed.format !== 'mediagit' || parsed.version !== 1)
     throw new ConfigError(
       `the remote holds an unsupported repository format (${String(parsed.format)} ${String(parsed.version)})`,

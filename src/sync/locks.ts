@@ -355,13 +355,18 @@ export async function checkPushLocks(
   repo: Repository,
   remote: Store,
   commits: Iterable<Oid>,
+  /** Others' locks as the remote already said (a negotiation's answer); asked when absent. */
+  known?: readonly LockRecord[],
 ): Promise<void> {
   const list = [...commits];
   if (list.length === 0) return;
-  // Without a known identity every lock on a folder/bucket remote counts as someone else's.
-  const owner = remote.capabilities.locks ? undefined : ((await lockOwner(repo)) ?? '');
-  const client = lockClientFor(remote, remote.description, owner);
-  const { theirs } = await client.verifyLocks();
+  let theirs = known;
+  if (theirs === undefined) {
+    // Without a known identity every lock on a folder/bucket remote counts as someone else's.
+    const owner = remote.capabilities.locks ? undefined : ((await lockOwner(repo)) ?? '');
+    const client = lockClientFor(remote, remote.description, owner);
+    theirs = (await client.verifyLocks()).theirs;
+  }
   if (theirs.length === 0) return;
   const hits = await lockedPathsChanged(repo, list, theirs);
   if (hits.size === 0) return;

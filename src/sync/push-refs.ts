@@ -40,13 +40,18 @@ export async function pushRefs(
   const results: PushOutcome[] = [];
   const current = await repo.currentBranch();
   let tracked = false;
+  // What this clone last saw there: a remote that negotiates is asked about what a push from
+  // these would send, so one round trip usually answers everything (push.ts).
+  const seen = [...(await repo.store.listRefs(`refs/remotes/${remote.name}/`)).values()].map(
+    (v) => v.oid,
+  );
   for (const req of requests) {
     const outcome = await push(
       repo,
       opened.store,
       { oid: req.oid, ref: req.ref, force: options.force ?? false },
       (options.progress ?? (() => silentProgress))(),
-      { hardlinks },
+      { hardlinks, assumeRemoteHas: seen },
     );
     results.push(outcome);
     if (req.ref.startsWith('refs/heads/')) {

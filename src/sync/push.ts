@@ -1,17 +1,32 @@
 import { NonFastForwardError } from '../errors/index.js';
-import type { Oid } from '../objects/index.js';
-import { isAncestor, walkReachable, type ProgressSink, type Repository } from '../repo/index.js';
-import { presentEverywhere, type RefValue, type Store } from '../store/index.js';
+import { ObjectDatabase, type ObjectKind, type Oid } from '../objects/index.js';
 import {
+  isAncestor,
+  walkReachable,
+  type ProgressSink,
+  type ReachableObjects,
+  type Repository,
+} from '../repo/index.js';
+import { presentEverywhere, type LockRecord, type RefValue, type Store } from '../store/index.js';
+import {
+  checkDescriptor,
   layoutMismatch,
   makeDescriptor,
   readDescriptor,
   sameLayout,
   writeDescriptor,
+  type RepositoryDescriptor,
 } from './descriptor.js';
-import { readLease, sweepOverlapped } from './gc/lease.js';
+import { leaseFrom, readLease, sweepOverlapped, type LeaseState } from './gc/lease.js';
 import { checkPushLocks } from './locks.js';
-import { copyObjects, missingOn, type CopyOptions, type TransferStats } from './transfer.js';
+import {
+  BATCH_BYTES,
+  checkEnvelope,
+  copyObjects,
+  missingOn,
+  type CopyOptions,
+  type TransferStats,
+} from './transfer.js';
 
 export interface PushRequest {
   /** The local commit (or annotated tag) to publish. */
@@ -29,13 +44,24 @@ export interface PushOutcome {
   readonly stats: TransferStats;
 }
 
+/** What a negotiation already told about the remote, so prepareRemote need not ask again. */
+export interface KnownRemote {
+  readonly descriptor: RepositoryDescriptor | null;
+  /** Names of its key files (keys/<name>); asked when absent. */
+  readonly keys?: ReadonlySet<string>;
+}
+
 /**
  * Makes the remote usable by this repository: the descriptor (chunking, encryption) is written on
  * first push and checked on every later one; key files of an encrypted repository travel with it.
  */
-export async function prepareRemote(repo: Repository, remote: Store): Promise<void> {
+export async function prepareRemote(
+  repo: Repository,
+  remote: Store,
+  known?: KnownRemote,
+): Promise<void> {
   const mine = makeDescriptor(repo.settings.chunking, repo.encrypted);
-  const theirs = await readDescriptor(remote);
+  const theirs = known ? known.descriptor : await readDescriptor(remote);
   if (theirs && !sameLayout(theirs, mine)) throw layoutMismatch(remote, false);
   // The descriptor first: a mediagit server stores nothing in a repository without one. The write
   // is create-only, so a first push that lost a race to another one stops here.
@@ -43,11 +69,50 @@ export async function prepareRemote(repo: Repository, remote: Store): Promise<vo
   if (repo.encrypted) {
     const keys: string[] = [];
     for await (const { key } of repo.store.list('keys/')) keys.push(key);
-    const present = await remote.has(keys);
+    const names = known?.keys;
+    const present = names
+      ? keys.map((k) => names.has(k.slice('keys/'.length)))
+      : await remote.has(keys);
     for (const [i, key] of keys.entries())
       if (!present[i]) await remote.put(key, await repo.store.get(key));
   }
 }
+
+/** What one POST /negotiate told, and the guess it was asked with. */
+interface Negotiated {
+  readonly refs: Map<string, RefValue>;
+  readonly lease: LeaseState;
+  readonly theirLocks: readonly LockRecord[];
+  readonly remote: KnownRemote;
+  /** The tips the check assumed the remote has, and what the walk from them found to send. */
+  readonly assumed: ReadonlySet<Oid>;
+  readonly want: ReachableObjects;
+  /** Keys whose presence the remote answered, and those of them it lacks. */
+  readonly checked: ReadonlySet<string>;
+  readonly missing: ReadonlySet<string>;
+}
+
+export interface PushOptions extends Pick<CopyOptions, 'hardlinks'> {
+  /**
+   * Commits the remote probably has (this repository's remote-tracking refs for it): a remote
+   * that negotiates is asked, with its refs, about the objects a push from them would send, so
+   * most pushes learn everything in one round trip. A wrong guess costs a second check, never a
+   * wrong answer.
+   */
+  readonly assumeRemoteHas?: readonly Oid[];
+  /** Test hook only (the race test switches the gc safety off to show it matters). */
+  readonly sweepGuard?: boolean;
+}
+
+/** Most keys the negotiation checks; a push that sends more asks about the rest with `has`. */
+const NEGOTIATE_CHECK = 10_000;
+/**
+ * A push whose objects all fit in one pack of this size sends them in one request, chunks and all
+ * (the server stores a manifest once its chunks are there, in the same pack or before); a larger
+ * one sends its chunks first, in parallel, then the rest.
+ */
+const ONE_PACK_BYTES = BATCH_BYTES;
+const ONE_PACK_OBJECTS = 1024;
 
 /**
  * Publishes one ref: have/want against what the remote's refs already cover, uploads only the
@@ -55,21 +120,26 @@ export async function prepareRemote(repo: Repository, remote: Store): Promise<vo
  * never holds an object whose dependencies are missing), then compare-and-swaps the remote ref.
  * Re-running an interrupted push sends only what is still missing. To a folder remote the objects
  * are hard-linked where possible (see copyObjects); `options.hardlinks: false` copies them.
+ *
+ * A remote that negotiates (a mediagit server, docs/protocol.md "Negotiate") is asked its refs,
+ * descriptor, locks, key names, gc lease and which of the objects to send it lacks in one round
+ * trip; everything it lacks then goes in one pack when it fits: an incremental push is four
+ * sequential round trips (negotiate, pack, ref update, the gc lease check).
  */
 export async function push(
   repo: Repository,
   target: Store,
   request: PushRequest,
   progress: ProgressSink,
-  options: Pick<CopyOptions, 'hardlinks'> & {
-    /** Test hook only (the race test switches the gc safety off to show it matters). */
-    readonly sweepGuard?: boolean;
-  } = {},
+  options: PushOptions = {},
 ): Promise<PushOutcome> {
   // Each copy of a mirror is checked: its ref must not move over objects only the other holds.
   const remote = presentEverywhere(target);
   const stats: TransferStats = { objects: 0, bytes: 0 };
-  const current: RefValue | null = await remote.readRef(request.ref);
+  const told = await negotiate(repo, remote, request, options.assumeRemoteHas ?? []);
+  const current: RefValue | null = told
+    ? (told.refs.get(request.ref) ?? null)
+    : await remote.readRef(request.ref);
   if (current?.oid === request.oid)
     return { ref: request.ref, old: current.oid, new: request.oid, status: 'up-to-date', stats };
   let status: PushOutcome['status'] = current ? 'fast-forward' : 'created';
@@ -91,42 +161,62 @@ export async function push(
     }
   }
   // Read before deciding what the remote has: a gc sweep running meanwhile shows as a new value.
-  const lease = options.sweepGuard === false ? null : await readLease(remote);
+  // (A negotiating server reads it before anything else it answers.)
+  const lease = options.sweepGuard === false ? null : told ? told.lease : await readLease(remote);
   // What the remote certainly has: the history of every remote ref we also have locally.
-  const remoteRefs = await remote.listRefs('refs/');
+  const remoteRefs = told ? told.refs : await remote.listRefs('refs/');
   const exclude = new Set<Oid>();
   for (const value of remoteRefs.values())
     if ((await repo.odb.kindOf(value.oid)) !== null) exclude.add(value.oid);
-  const want = await walkReachable(
-    repo,
-    [{ oid: request.oid, kind: 'object', where: request.ref }],
-    { exclude, excludeBoundaryContent: true, chunks: 'skip' },
-  );
+  const want =
+    told && sameSet(told.assumed, exclude)
+      ? told.want
+      : await walkReachable(repo, [{ oid: request.oid, kind: 'object', where: request.ref }], {
+          exclude,
+          excludeBoundaryContent: true,
+          chunks: 'skip',
+        });
   // A server that keeps locks: refuse, before uploading anything, commits that change a path someone else holds.
-  await checkPushLocks(repo, remote, want.commits);
-  await prepareRemote(repo, remote);
+  await checkPushLocks(repo, remote, want.commits, told?.theirLocks);
+  await prepareRemote(repo, remote, told?.remote);
 
-  const missingChunks = await missingOn(remote, 'chunk', want.chunks);
+  const missing = told
+    ? await missingAfterNegotiation(remote, want, told)
+    : await missingLevelByLevel(remote, want);
+  const missingChunks = missing.get('chunk')!;
   // A lean clone pushing to another remote: what it never fetched comes from its content remote.
   await repo.odb.ensureChunks(missingChunks);
-  const levels = [
-    ['manifest', await missingOn(remote, 'manifest', want.manifests)],
-    ['tree', await missingOn(remote, 'tree', want.trees)],
-    ['commit', await missingOn(remote, 'commit', want.commits)],
-    ['tag', await missingOn(remote, 'tag', want.tags)],
-  ] as const;
+  const levels = STRUCTURED.map((kind) => [kind, missing.get(kind)!] as const);
   // Our own store's objects were verified when they were written: sent as stored (docs/transfer.md).
   const sent: CopyOptions = { ...options, sourceVerified: true };
   const count = missingChunks.length + levels.reduce((n, [, oids]) => n + oids.length, 0);
-  progress.start('push', count, await storedSize(repo, missingChunks));
+  const chunkBytes = await storedSize(repo, 'chunk', missingChunks);
+  progress.start('push', count, chunkBytes);
   try {
-    await copyObjects(repo.store, remote, 'chunk', missingChunks, repo.odb, progress, stats, sent);
-    for (const [kind, oids] of levels)
-      await copyObjects(repo.store, remote, kind, oids, repo.odb, progress, stats, sent);
+    const packed =
+      told !== null && (await sendInOnePack(repo, remote, missing, chunkBytes, progress, stats));
+    if (!packed) {
+      await copyObjects(
+        repo.store,
+        remote,
+        'chunk',
+        missingChunks,
+        repo.odb,
+        progress,
+        stats,
+        sent,
+      );
+      for (const [kind, oids] of levels)
+        await copyObjects(repo.store, remote, kind, oids, repo.odb, progress, stats, sent);
+    }
   } finally {
     progress.stop();
   }
-  if (!(await remote.compareAndSwapRef(request.ref, current, request.oid))) {
+  // The ref at our commit is all a push asks, whoever put it there: no read before the update.
+  const swapped = await remote.compareAndSwapRef(request.ref, current, request.oid, {
+    endAtNextIsEnough: true,
+  });
+  if (!swapped) {
     throw new NonFastForwardError(
       `rejected: ${request.ref} on the remote moved while pushing (someone else pushed first)`,
       {
@@ -152,10 +242,167 @@ export async function push(
   return { ref: request.ref, old: current?.oid ?? null, new: request.oid, status, stats };
 }
 
-async function storedSize(repo: Repository, chunks: readonly Oid[]): Promise<number> {
+const STRUCTURED = ['manifest', 'tree', 'commit', 'tag'] as const;
+const KINDS = ['chunk', ...STRUCTURED] as const;
+
+function wantOf(want: ReachableObjects, kind: ObjectKind): ReadonlySet<Oid> {
+  switch (kind) {
+    case 'chunk':
+      return want.chunks;
+    case 'manifest':
+      return want.manifests;
+    case 'tree':
+      return want.trees;
+    case 'commit':
+      return want.commits;
+    case 'tag':
+      return want.tags;
+  }
+}
+
+function sameSet<T>(a: ReadonlySet<T>, b: ReadonlySet<T>): boolean {
+  if (a.size !== b.size) return false;
+  for (const x of a) if (!b.has(x)) return false;
+  return true;
+}
+
+/**
+ * One POST /negotiate, asked about what a push from `assumeRemoteHas` would send; null when the
+ * remote does not negotiate (any store but a server, or a server from before it).
+ */
+async function negotiate(
+  repo: Repository,
+  remote: Store,
+  request: PushRequest,
+  assumeRemoteHas: readonly Oid[],
+): Promise<Negotiated | null> {
+  const negotiator = remote.capabilities.negotiate;
+  if (!negotiator) return null;
+  const assumed = new Set<Oid>();
+  for (const oid of assumeRemoteHas) if ((await repo.odb.kindOf(oid)) !== null) assumed.add(oid);
+  const want = await walkReachable(
+    repo,
+    [{ oid: request.oid, kind: 'object', where: request.ref }],
+    {
+      exclude: assumed,
+      excludeBoundaryContent: true,
+      chunks: 'skip',
+    },
+  );
+  const check: string[] = [];
+  for (const kind of KINDS)
+    for (const oid of wantOf(want, kind)) {
+      if (check.length >= NEGOTIATE_CHECK) break;
+      check.push(ObjectDatabase.keyFor(kind, oid));
+    }
+  const answer = await negotiator.negotiate({
+    refs: 'refs/',
+    check,
+    locks: remote.capabilities.locks !== undefined,
+    keys: repo.encrypted,
+    gcLease: true,
+  });
+  if (answer === null) return null;
+  const descriptor = answer.descriptor === null ? null : checkDescriptor(answer.descriptor);
+  return {
+    refs: answer.refs ?? new Map(),
+    lease: leaseFrom(answer.gcLease?.ref ?? null, answer.gcLease?.record ?? null),
+    theirLocks: answer.locks?.theirs ?? [],
+    remote: {
+      descriptor,
+      ...(answer.keys ? { keys: new Set(answer.keys) } : {}),
+    },
+    assumed,
+    want,
+    checked: new Set(check),
+    missing: answer.missing ?? new Set(),
+  };
+}
+
+/** What the remote lacks of `want`, one existence check per kind, in dependency order. */
+async function missingLevelByLevel(
+  remote: Store,
+  want: ReachableObjects,
+): Promise<Map<ObjectKind, Oid[]>> {
+  const out = new Map<ObjectKind, Oid[]>();
+  for (const kind of KINDS) out.set(kind, await missingOn(remote, kind, wantOf(want, kind)));
+  return out;
+}
+
+/** What the remote lacks of `want`: the negotiation's answer, and one check for anything it did not cover. */
+async function missingAfterNegotiation(
+  remote: Store,
+  want: ReachableObjects,
+  told: Negotiated,
+): Promise<Map<ObjectKind, Oid[]>> {
+  const ask: string[] = [];
+  for (const kind of KINDS)
+    for (const oid of wantOf(want, kind)) {
+      const key = ObjectDatabase.keyFor(kind, oid);
+      if (!told.checked.has(key)) ask.push(key);
+    }
+  const present = ask.length === 0 ? [] : await remote.has(ask);
+  const absent = new Set(told.missing);
+  ask.forEach((key, i) => {
+    if (!present[i]) absent.add(key);
+  });
+  const out = new Map<ObjectKind, Oid[]>();
+  for (const kind of KINDS)
+    out.set(
+      kind,
+      [...wantOf(want, kind)].filter((oid) => absent.has(ObjectDatabase.keyFor(kind, oid))),
+    );
+  return out;
+}
+
+/**
+ * Everything missing in one pack, chunks first, when the remote batches and it all fits: one round
+ * trip instead of a wave of chunk uploads and then one pack per level. False: it does not fit,
+ * nothing was sent.
+ */
+async function sendInOnePack(
+  repo: Repository,
+  remote: Store,
+  missing: ReadonlyMap<ObjectKind, readonly Oid[]>,
+  chunkBytes: number,
+  progress: ProgressSink,
+  stats: TransferStats,
+): Promise<boolean> {
+  const batch = remote.capabilities.batch;
+  if (!batch) return false;
+  let objects = 0;
+  for (const oids of missing.values()) objects += oids.length;
+  if (objects === 0 || objects > ONE_PACK_OBJECTS || chunkBytes > ONE_PACK_BYTES) return false;
+  let bytes = chunkBytes;
+  for (const kind of STRUCTURED) bytes += await storedSize(repo, kind, missing.get(kind)!);
+  if (bytes > ONE_PACK_BYTES) return false;
+  const entries: { key: string; data: Buffer }[] = [];
+  for (const kind of KINDS)
+    for (const oid of missing.get(kind)!) {
+      const key = ObjectDatabase.keyFor(kind, oid);
+      const data = await repo.store.get(key);
+      // Sent as stored, after the envelope check (docs/transfer.md), as copyObjects does.
+      checkEnvelope(kind, oid, data);
+      entries.push({ key, data });
+    }
+  await batch.putMany(entries);
+  for (const { data } of entries) {
+    stats.objects++;
+    stats.bytes += data.length;
+    progress.bytes(data.length);
+    progress.fileDone();
+  }
+  return true;
+}
+
+async function storedSize(
+  repo: Repository,
+  kind: ObjectKind,
+  oids: readonly Oid[],
+): Promise<number> {
   let total = 0;
-  for (const oid of chunks) {
-    const stat = await repo.store.statSize(`chunks/${oid}`).catch(() => 0);
+  for (const oid of oids) {
+    const stat = await repo.store.statSize(ObjectDatabase.keyFor(kind, oid)).catch(() => 0);
     total += stat;
   }
   return total;

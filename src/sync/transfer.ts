@@ -63,7 +63,7 @@ export interface CopyOptions {
  * The check an object read from an already-verified store still gets: its envelope names the kind
  * it is stored as, so a truncated, emptied or misplaced file is refused before it is sent.
  */
-function checkEnvelope(kind: ObjectKind, oid: Oid, stored: Buffer): void {
+export function checkEnvelope(kind: ObjectKind, oid: Oid, stored: Buffer): void {
   let found: ObjectKind;
   try {
     found = decodeEnvelopeHeader(stored).kind;

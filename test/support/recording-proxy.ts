@@ -29,6 +29,14 @@ export interface RecordingProxy {
   readonly requests: RecordedRequest[];
   /** Most requests matching `match` that were in flight at once. */
   maxInFlight(match: (r: RecordedRequest) => boolean): number;
+  /**
+   * Sequential round trips since the last reset: the longest chain of requests in which each one
+   * arrived after the one before it had been answered. Requests that overlap in time are one
+   * round trip; a request that had to wait for an answer adds one. On a link with a round-trip
+   * time T, an operation takes at least this many times T, whatever its bandwidth. `chain`, when
+   * given, receives that longest chain ("METHOD url" each), for a failing test to show.
+   */
+  sequentialRoundTrips(chain?: string[]): number;
   reset(): void;
   close(): Promise<void>;
 }
@@ -104,6 +112,34 @@ export async function startRecordingProxy(options: RecordingProxyOptions): Promi
         max = Math.max(max, overlapping);
       }
       return max;
+    },
+    sequentialRoundTrips(chain) {
+      // Spans in arrival order; depth[i] is the longest chain ending with request i.
+      const depth: number[] = [];
+      const before: number[] = [];
+      spans.forEach((s, i) => {
+        let best = 0;
+        let from = -1;
+        for (let j = 0; j < i; j++) {
+          if (spans[j]!.end < s.start && depth[j]! > best) {
+            best = depth[j]!;
+            from = j;
+          }
+        }
+        depth.push(best + 1);
+        before.push(from);
+      });
+      let last = -1;
+      depth.forEach((d, i) => {
+        if (last < 0 || d > depth[last]!) last = i;
+      });
+      if (chain) {
+        const path: string[] = [];
+        for (let i = last; i >= 0; i = before[i]!)
+          path.unshift(`${spans[i]!.r.method} ${spans[i]!.r.url}`);
+        chain.push(...path);
+      }
+      return last < 0 ? 0 : depth[last]!;
     },
     reset() {
       requests.length = 0;

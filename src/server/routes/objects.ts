@@ -198,7 +198,7 @@ function deleteEndpoint(namespace: 'chunks' | 'objects'): Endpoint {
 }
 
 /** A JSON array of 64-hex IDs, or absent (empty). */
-function oidList(value: unknown, field: string): string[] {
+export function oidList(value: unknown, field: string): string[] {
   if (value === undefined) return [];
   if (!Array.isArray(value)) throw badRequest(`${field} must be an array of object IDs`);
   for (const oid of value)
@@ -207,7 +207,7 @@ function oidList(value: unknown, field: string): string[] {
 }
 
 /** Keys absent from the store, in the order asked; batched so one call stays a reasonable size. */
-async function missingKeys(
+export async function missingKeys(
   ctx: RequestContext,
   store: Store,
   keys: readonly string[],

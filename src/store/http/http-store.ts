@@ -26,6 +26,8 @@ import {
   type ListedKey,
   type LockRecord,
   type LockVerification,
+  type NegotiateAnswer,
+  type NegotiateRequest,
   type OperationOptions,
   type RefValue,
   type Store,
@@ -224,6 +226,7 @@ export class HttpStore implements Store {
       verifyLocks: (options) => this.verifyLocks(options),
       unlock: (id, force, options) => this.unlock(id, force, options),
     },
+    negotiate: { negotiate: (request, options) => this.negotiate(request, options) },
   };
   /** `http(s)://host[:port]/<repo>`, the URL `mediagit login` takes. */
   readonly url: string;
@@ -240,6 +243,8 @@ export class HttpStore implements Store {
   private readonly packMaxBytes: number;
   private readonly maxObjectBytes: number;
   private readonly sleep: Sleep;
+  /** False once the server said it has no negotiate endpoint: the version-1 calls from then on. */
+  private negotiates = true;
   /** Set by a 429: no request of this store leaves before then, so a burst backs off as one. */
   private pausedUntil = 0;
   private closed = false;
@@ -791,31 +796,32 @@ export class HttpStore implements Store {
     const reply = await this.exchange(call);
     if (reply.status === 404) return new Map();
     if (reply.status !== 200) throw await this.fail(call, reply);
-    const refs = this.parseJson(reply, call)['refs'];
+    return this.refMap(this.parseJson(reply, call)['refs'], prefix);
+  }
+
+  /** A `{"<name>":{"oid","version"}}` answer as a map, keeping only valid refs under `prefix`. */
+  private refMap(refs: unknown, prefix: string): Map<string, RefValue> {
     if (typeof refs !== 'object' || refs === null || Array.isArray(refs))
       throw new ProtocolError(`${this.url} answered a ref listing without a 'refs' object`);
     const out = new Map<string, RefValue>();
     for (const [name, value] of Object.entries(refs as Record<string, unknown>)) {
-      if (
-        !name.startsWith(prefix) ||
-        !isValidRefName(name) ||
-        typeof value !== 'object' ||
-        value === null
-      )
-        continue;
-      const { oid, version } = value as { oid?: unknown; version?: unknown };
-      if (typeof oid !== 'string' || !/^[0-9a-f]{64}$/.test(oid)) continue;
-      out.set(name, {
-        oid,
-        version:
-          typeof version === 'string'
-            ? version
-            : typeof version === 'number'
-              ? String(version)
-              : oid,
-      });
+      if (!name.startsWith(prefix) || !isValidRefName(name)) continue;
+      const parsed = this.refValue(value);
+      if (parsed) out.set(name, parsed);
     }
     return out;
+  }
+
+  /** `{"oid","version"}` from an answer; undefined when it is not one. */
+  private refValue(value: unknown): RefValue | undefined {
+    if (typeof value !== 'object' || value === null) return undefined;
+    const { oid, version } = value as { oid?: unknown; version?: unknown };
+    if (typeof oid !== 'string' || !/^[0-9a-f]{64}$/.test(oid)) return undefined;
+    return {
+      oid,
+      version:
+        typeof version === 'string' ? version : typeof version === 'number' ? String(version) : oid,
+    };
   }
 
   async readRef(name: string, options?: OperationOptions): Promise<RefValue | null> {
@@ -851,6 +857,99 @@ export class HttpStore implements Store {
     if (reply.status === 200 || reply.status === 201 || reply.status === 204) return true;
     if (reply.status === 409) return false;
     throw await this.fail(call, reply);
+  }
+
+  // ---- negotiate ---------------------------------------------------------------------------
+
+  /**
+   * POST /negotiate: refs, descriptor, locks, key names, the gc lease and a first existence check
+   * in one round trip. A server from before it answers 400 (no such endpoint), as every version-1
+   * server answers an unknown URL: null then, and for the rest of this store's life, so the
+   * caller asks with the separate calls and an old server costs one extra round trip per command.
+   */
+  async negotiate(
+    request: NegotiateRequest,
+    options?: OperationOptions,
+  ): Promise<NegotiateAnswer | null> {
+    if (!this.negotiates) return null;
+    const check = request.check ?? [];
+    if (check.length > MAX_IDS_PER_REQUEST)
+      throw new RangeError(`negotiate checks at most ${MAX_IDS_PER_REQUEST} keys`);
+    const chunks: string[] = [];
+    const objects: string[] = [];
+    for (const key of check) {
+      assertValidKey(key);
+      const [space, oid] = key.split('/') as [string, string];
+      if (space === 'chunks') chunks.push(oid);
+      else if (space === 'objects') objects.push(oid);
+      else throw new TypeError(`negotiate checks only chunks/ and objects/ keys, not ${key}`);
+    }
+    const call: Call = {
+      method: 'POST',
+      path: 'negotiate',
+      json: {
+        ...(request.refs !== undefined ? { refs: request.refs } : {}),
+        ...(request.check !== undefined ? { check: { chunks, objects } } : {}),
+        ...(request.locks ? { locks: true } : {}),
+        ...(request.keys ? { keys: true } : {}),
+        ...(request.gcLease ? { gc_lease: true } : {}),
+      },
+      action: 'negotiate',
+      signal: options?.signal,
+    };
+    const reply = await this.exchange(call);
+    if (reply.status === 400) {
+      this.negotiates = false;
+      return null;
+    }
+    if (reply.status !== 200) throw await this.fail(call, reply);
+    const body = this.parseJson(reply, call);
+    const bad = (what: string): ProtocolError =>
+      new ProtocolError(`${this.url} answered negotiate with ${what}`);
+    const answer: {
+      descriptor: unknown;
+      refs?: Map<string, RefValue>;
+      missing?: Set<string>;
+      locks?: LockVerification;
+      keys?: string[];
+      gcLease?: { ref: RefValue | null; record: Buffer | null };
+    } = { descriptor: body['descriptor'] ?? null };
+    if (request.refs !== undefined) answer.refs = this.refMap(body['refs'], request.refs);
+    if (request.check !== undefined) {
+      const missing = body['missing'];
+      if (typeof missing !== 'object' || missing === null) throw bad("no 'missing' lists");
+      const { chunks: absentChunks, objects: absentObjects } = missing as Record<string, unknown>;
+      if (!Array.isArray(absentChunks) || !Array.isArray(absentObjects))
+        throw bad("no 'missing' lists");
+      answer.missing = new Set([
+        ...absentChunks.map((o) => `chunks/${String(o)}`),
+        ...absentObjects.map((o) => `objects/${String(o)}`),
+      ]);
+    }
+    if (request.locks) {
+      const locks = body['locks'];
+      if (typeof locks !== 'object' || locks === null) throw bad("no 'locks'");
+      const split = locks as Record<string, unknown>;
+      answer.locks = {
+        ours: lockList(split['ours'], 'ours'),
+        theirs: lockList(split['theirs'], 'theirs'),
+      };
+    }
+    if (request.keys) {
+      const names = body['keys'];
+      if (!Array.isArray(names)) throw bad("no 'keys' list");
+      answer.keys = names.map(String);
+    }
+    if (request.gcLease) {
+      const lease = body['gc_lease'];
+      if (typeof lease !== 'object' || lease === null) throw bad("no 'gc_lease'");
+      const { ref, record } = lease as Record<string, unknown>;
+      answer.gcLease = {
+        ref: ref === null ? null : (this.refValue(ref) ?? null),
+        record: typeof record === 'string' ? Buffer.from(record, 'utf8') : null,
+      };
+    }
+    return answer;
   }
 
   // ---- repository and locks ----------------------------------------------------------------

@@ -9,6 +9,7 @@ import {
   type ListedKey,
   type LocalFileTransfer,
   type LocalObjectFile,
+  type Negotiator,
   type OperationOptions,
   type RefValue,
   type Replicas,
@@ -225,6 +226,7 @@ export abstract class ForwardingStore implements Store {
       ...(inner.localFiles ? { localFiles: this.forwardLocalFiles(inner.localFiles) } : {}),
       ...(inner.locks ? { locks: inner.locks } : {}),
       ...(inner.replicas ? { replicas: this.forwardReplicas(inner.replicas) } : {}),
+      ...(inner.negotiate ? { negotiate: this.forwardNegotiate(inner.negotiate) } : {}),
     };
   }
 
@@ -240,6 +242,24 @@ export abstract class ForwardingStore implements Store {
               options,
               run: (signal) => replicas.hasEverywhere(keys, withSignal(options, signal)),
               traffic: () => ({ items: keys.length }),
+            }),
+        ),
+    };
+  }
+
+  /** A negotiation reads refs and keys: it is limited, retried and counted as a ref listing. */
+  private forwardNegotiate(negotiator: Negotiator): Negotiator {
+    return {
+      negotiate: (request, options) =>
+        this.validated(
+          () => request.check?.forEach(assertObjectKey),
+          () =>
+            this.pass({
+              operation: 'listRefs',
+              target: 'negotiate',
+              options,
+              run: (signal) => negotiator.negotiate(request, withSignal(options, signal)),
+              traffic: () => ({ items: request.check?.length ?? 0 }),
             }),
         ),
     };

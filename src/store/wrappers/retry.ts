@@ -12,6 +12,7 @@ import {
   type OperationOptions,
   type RefValue,
   type Store,
+  type SwapOptions,
 } from '../store.js';
 import { ForwardingStore, type Passage } from './forwarding.js';
 import { abortableSleep, throwIfAborted, type Sleep, type StoreOperation } from './operations.js';
@@ -252,7 +253,8 @@ export class RetryingStore extends ForwardingStore {
    * deleting a ref that is already gone) would look like a success. So the ref is read once
    * before the first attempt — one extra round trip per ref update, which is rare next to the
    * object traffic — and `next` only counts as ours if the ref did not already hold it, or the
-   * caller expected it to.
+   * caller expected it to. A caller that passes `endAtNextIsEnough` (a push: the ref holding its
+   * commit is all it asks) skips that read: the ref at `next` after a lost answer is success.
    *
    * Accepted ambiguities: another writer may have written the same `next` (the state the caller
    * asked for holds either way), and a request still in flight on the server may land after our
@@ -265,13 +267,15 @@ export class RetryingStore extends ForwardingStore {
     name: string,
     expected: RefValue | null,
     next: string | null,
-    options?: OperationOptions,
+    options?: SwapOptions,
   ): Promise<boolean> {
     assertValidRefName(name);
     assertValidRefTarget(next);
     const signal = options?.signal;
     const wanted = expected?.oid ?? null;
-    const before = (await this.readRef(name, options))?.oid ?? null;
+    const before = options?.endAtNextIsEnough
+      ? null
+      : ((await this.readRef(name, options))?.oid ?? null);
     const stalls = { count: 0 };
     for (let retryIndex = 0; ; retryIndex++) {
       throwIfAborted(signal);
@@ -283,7 +287,8 @@ export class RetryingStore extends ForwardingStore {
         failure = err;
       }
       const current = (await this.readRef(name, options))?.oid ?? null;
-      if (current === next) return before !== next || wanted === next;
+      if (current === next)
+        return options?.endAtNextIsEnough === true || before !== next || wanted === next;
       if (current !== wanted) return false;
       if (retryIndex >= this.maxRetries || this.tooManyStalls(failure, stalls)) throw failure;
       await this.pause('compareAndSwapRef', name, retryIndex, failure, signal);

@@ -34,12 +34,31 @@ async function writeRecord(store: Store, record: LeaseRecord): Promise<string> {
   return oid;
 }
 
-export async function readLease(store: Store): Promise<LeaseState> {
+/**
+ * The lease as it is now. `known`: a state read earlier; when the ref still names the same record
+ * that record is reused, since a record is named by its content and never rewritten (one round
+ * trip, not two, for the check after a push).
+ */
+export async function readLease(store: Store, known?: LeaseState): Promise<LeaseState> {
   const value = await store.readRef(SWEEPER_REF);
   if (!value) return { value: null, record: null };
+  if (known?.value?.oid === value.oid && known.record !== null)
+    return { value, record: known.record };
+  let bytes: Buffer | null;
   try {
-    const record = JSON.parse((await store.get(recordKey(value.oid))).toString()) as LeaseRecord;
-    return { value, record };
+    bytes = await store.get(recordKey(value.oid));
+  } catch {
+    bytes = null;
+  }
+  return leaseFrom(value, bytes);
+}
+
+/** The lease from its ref's value and the bytes of the record it names (null: unreadable). */
+export function leaseFrom(value: RefValue | null, record: Buffer | null): LeaseState {
+  if (!value) return { value: null, record: null };
+  try {
+    if (record === null) throw new Error('no record');
+    return { value, record: JSON.parse(record.toString()) as LeaseRecord };
   } catch {
     // An unreadable record counts as an expired sweep: it can be taken over.
     return { value, record: { state: 'sweeping', holder: 'unknown', expiresAt: 0 } };
@@ -122,7 +141,7 @@ export class SweepLease {
  * and upload the missing ones before calling the push done.
  */
 export async function sweepOverlapped(store: Store, before: LeaseState): Promise<boolean> {
-  let now = await readLease(store);
+  let now = await readLease(store, before);
   const overlapped = before.value?.oid !== now.value?.oid || active(before.record, Date.now());
   if (!overlapped && !active(now.record, Date.now())) return false;
   let delay = 20;

@@ -591,6 +591,31 @@ describe('RetryingStore', () => {
       assert.equal(await store.compareAndSwapRef(MAIN, atB, B), true);
     });
 
+    test('endAtNextIsEnough: no read before the attempt; the ref at next after a lost answer is success', async () => {
+      let failures = 1;
+      const inner = casStore(async (_s, run) => {
+        const result = await run();
+        if (failures-- > 0) throw unavailable('response lost');
+        return result;
+      });
+      const { store } = retrying(inner);
+      assert.equal(await store.compareAndSwapRef(MAIN, null, A, { endAtNextIsEnough: true }), true);
+      assert.equal(inner.calls.readRef, 1, 'only the confirming read, after the lost answer');
+      // Answered at once: no read at all.
+      const atA = await store.readRef(MAIN);
+      const reads = inner.calls.readRef;
+      assert.equal(await store.compareAndSwapRef(MAIN, atA, B, { endAtNextIsEnough: true }), true);
+      assert.equal(inner.calls.readRef, reads);
+      // The ref already at next with a stale expected value: success, as the caller asked.
+      failures = 1;
+      assert.equal(
+        await store.compareAndSwapRef(MAIN, { oid: A, version: 'v1' }, B, {
+          endAtNextIsEnough: true,
+        }),
+        true,
+      );
+    });
+
     test('a non-retriable CAS error is thrown without re-reading', async () => {
       const inner = casStore(async () => {
         throw new AuthError('denied');

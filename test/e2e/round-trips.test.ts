@@ -1,0 +1,145 @@
+/**
+ * Round trips that wait on each other, counted through a recording proxy in front of a real
+ * `mediagit server`: what an incremental push (a few files changed since the last push), a clone
+ * and a fetch cost on a link whose round-trip time dominates. The proxy holds every request a
+ * moment before forwarding it, so requests the client sends in parallel really overlap and are
+ * counted as one round trip (recording-proxy.ts, `sequentialRoundTrips`); the count is a number
+ * of round trips, not a time.
+ */
+import assert from 'node:assert/strict';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, describe, test } from 'node:test';
+import { runCli, tempDir, type CliResult } from '../support/cli.js';
+import { Prng } from '../support/corpus.js';
+import { startRecordingProxy, type RecordingProxy } from '../support/recording-proxy.js';
+import { startTestServer, type TestServer } from '../support/server-harness.js';
+import { assertTreesEqual, hashTree } from '../support/tree.js';
+
+/** The hold that makes parallel requests overlap; a latency, never a limit asserted on. */
+const HOLD_MS = 20;
+/** Issue 18: an incremental push costs at most this many sequential round trips. */
+const PUSH_TARGET = 4;
+
+const closers: (() => Promise<void>)[] = [];
+after(async () => {
+  for (const close of closers.reverse()) await close();
+});
+
+interface Setup {
+  server: TestServer;
+  proxy: RecordingProxy;
+  url: string;
+  env: Record<string, string | undefined>;
+}
+
+async function setup(config?: string): Promise<Setup> {
+  const server = await startTestServer(config === undefined ? {} : { config });
+  closers.push(() => server.close());
+  const proxy = await startRecordingProxy({
+    target: server.url,
+    hold: { match: () => true, ms: HOLD_MS },
+  });
+  closers.push(() => proxy.close());
+  const env = {
+    XDG_CONFIG_HOME: await tempDir('rt-xdg'),
+    MEDIAGIT_TOKEN: await server.token('*', 'write', 'alice'),
+  };
+  return { server, proxy, url: `${proxy.url}/hero`, env };
+}
+
+function cli(cwd: string, env: Record<string, string | undefined>) {
+  return (...args: string[]): Promise<CliResult> => runCli(args, { cwd, env, timeoutMs: 300_000 });
+}
+
+async function writeFiles(dir: string, seed: string, names: readonly string[]): Promise<void> {
+  const prng = new Prng(seed);
+  for (const name of names) {
+    await mkdir(path.dirname(path.join(dir, name)), { recursive: true });
+    await writeFile(path.join(dir, name), prng.fill(Buffer.alloc(96 * 1024 + name.length)));
+  }
+}
+
+const V1_FILES = Array.from({ length: 24 }, (_, i) => `assets/${i % 4}/file_${i}.bin`);
+/** v2: three files rewritten, one added, in two folders. */
+const V2_FILES = ['assets/0/file_0.bin', 'assets/1/file_5.bin', 'assets/2/file_6.bin', 'new.bin'];
+
+/** The count, with the chain of requests that made it when it is over `limit`. */
+function measured(proxy: RecordingProxy, what: string, limit?: number): number {
+  const chain: string[] = [];
+  const count = proxy.sequentialRoundTrips(chain);
+  if (limit !== undefined)
+    assert.ok(
+      count <= limit,
+      `${what}: ${count} sequential round trips, over ${limit}:\n${chain.join('\n')}`,
+    );
+  return count;
+}
+
+interface Counts {
+  firstPush: number;
+  push: number;
+  clone: number;
+  fetch: number;
+}
+
+/** v1 pushed and cloned, v2 pushed and fetched into the clone, each counted. */
+async function roundTrips(s: Setup, pushLimit?: number): Promise<Counts> {
+  const work = await tempDir('rt-work');
+  const artist = path.join(work, 'artist');
+  await mkdir(artist);
+  const a = cli(artist, s.env);
+  await a('init', '-q');
+  await writeFiles(artist, 'v1', V1_FILES);
+  await a('add', '.');
+  await a('commit', '-q', '-m', 'v1');
+  await a('remote', 'add', 'origin', s.url);
+  s.proxy.reset();
+  await a('push', '-q', 'origin', 'main');
+  const firstPush = measured(s.proxy, 'first push');
+
+  s.proxy.reset();
+  const clone = path.join(work, 'clone');
+  await cli(work, s.env)('clone', '-q', s.url, clone);
+  const cloned = measured(s.proxy, 'clone');
+  assertTreesEqual(await hashTree(clone), await hashTree(artist), 'clone of v1');
+
+  await writeFiles(artist, 'v2', V2_FILES);
+  await a('add', '.');
+  await a('commit', '-q', '-m', 'v2');
+  s.proxy.reset();
+  await a('push', '-q');
+  const push = measured(s.proxy, 'incremental push', pushLimit);
+
+  s.proxy.reset();
+  await cli(clone, s.env)('pull', '-q');
+  const fetched = measured(s.proxy, 'pull');
+  assertTreesEqual(await hashTree(clone), await hashTree(artist), 'clone after pull of v2');
+  return { firstPush, push, clone: cloned, fetch: fetched };
+}
+
+describe('sequential round trips against mediagit server', () => {
+  test(
+    `an incremental push costs at most ${PUSH_TARGET} sequential round trips (negotiate, one pack, ref update, gc lease)`,
+    { timeout: 300_000 },
+    async (t) => {
+      const s = await setup();
+      const counts = await roundTrips(s, PUSH_TARGET);
+      t.diagnostic(`round trips: ${JSON.stringify(counts)}`);
+    },
+  );
+
+  test(
+    'a server without negotiate (as before it) gets the version-1 calls, and the same result',
+    { timeout: 300_000 },
+    async (t) => {
+      const s = await setup('[server]\nnegotiate = false\n');
+      const counts = await roundTrips(s);
+      t.diagnostic(`round trips without negotiate: ${JSON.stringify(counts)}`);
+      // The client asked once, heard "no such endpoint", and used the separate calls.
+      const asked = s.proxy.requests.filter((r) => r.url.endsWith('/negotiate'));
+      assert.ok(asked.length <= 1, `negotiate asked ${asked.length} times in one pull`);
+      assert.ok(counts.push > PUSH_TARGET, `push: ${counts.push}`);
+    },
+  );
+});
