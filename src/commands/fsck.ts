@@ -1,11 +1,11 @@
-import { MediagitError } from '../errors/index.js';
+import { MediagitError, UsageError } from '../errors/index.js';
 import {
   checkRepository,
   type FsckCounts,
   type FsckProblem,
   type Repository,
 } from '../repo/index.js';
-import type { RemoteFsckReport } from '../sync/index.js';
+import type { MirrorRepairReport, RemoteFsckReport } from '../sync/index.js';
 import { formatBytes, plural, type CommandIo, openRepository } from './context.js';
 
 /** fsck found missing or corrupt objects (the report has already been printed). */
@@ -19,9 +19,15 @@ export interface FsckCommandOptions {
   json?: boolean;
   /** Check a remote instead of the local repository (multi remotes: also primary/secondary divergence). */
   remote?: string;
+  /** With `remote` (a multi remote): repair the mirror first, then check. */
+  repair?: boolean;
 }
 
 export async function runFsck(io: CommandIo, options: FsckCommandOptions): Promise<void> {
+  if (options.repair && options.remote === undefined)
+    throw new UsageError('--repair works with --remote <name>', {
+      hint: "'mediagit fsck --remote <name> --repair' repairs a multi remote's mirror",
+    });
   const repo = await openRepository(io);
   if (options.remote !== undefined) return fsckRemote(io, repo, options.remote, options);
   const { counts, problems } = await checkRepository(repo, {
@@ -102,19 +108,56 @@ async function fsckRemote(
   name: string,
   options: FsckCommandOptions,
 ): Promise<void> {
-  const { checkRemote, getRemote, openRemoteStore } = await import('../sync/index.js');
+  const { checkRemote, getRemote, openRemoteStore, recordMirrorFailures, repairMirror } =
+    await import('../sync/index.js');
   const opened = await openRemoteStore(getRemote(repo, name), repo.root);
+  let repair: MirrorRepairReport | null = null;
+  if (options.repair) {
+    repair = await repairMirror(repo, name, opened.store, { full: true });
+    if (!repair)
+      throw new UsageError(`remote ${name} is not a multi remote: --repair has nothing to do`);
+    if (!options.json) printRepair(io, repair);
+  }
   const { counts, problems } = await checkRemote(repo, opened.store, {
     full: options.full,
     progress: io.progress(),
   });
+  // Reading a multi remote repairs what the side read first lacked; what could not be is recorded.
+  await recordMirrorFailures(repo, name, opened.store);
   if (options.json)
-    io.out(JSON.stringify({ remote: name, ok: problems.length === 0, counts, problems }, null, 2));
+    io.out(
+      JSON.stringify(
+        {
+          remote: name,
+          ok: problems.length === 0,
+          counts,
+          problems,
+          ...(repair ? { repair } : {}),
+        },
+        null,
+        2,
+      ),
+    );
   else printRemoteReport(io, name, { counts, problems });
-  if (problems.length > 0)
+  if (problems.length > 0) {
+    const diverged = problems.some((p) => p.kind === 'divergence');
     throw new RemoteFsckError(`remote ${name} has ${plural(problems.length, 'problem')}`, {
-      hint: options.json ? 'see the JSON report' : 'see the lines above',
+      hint:
+        diverged && !options.repair
+          ? `run 'mediagit fsck --remote ${name} --repair' to copy what one side lacks from the other and move lagging refs forward`
+          : options.json
+            ? 'see the JSON report'
+            : 'see the lines above',
     });
+  }
+}
+
+function printRepair(io: CommandIo, r: MirrorRepairReport): void {
+  for (const c of r.copied) io.out(`repaired: copied ${c.key} to the ${c.to}`);
+  for (const c of r.replaced) io.out(`repaired: replaced the damaged ${c.key} on the ${c.side}`);
+  for (const m of r.refsMoved)
+    io.out(`repaired: ${m.name} on the secondary ${m.from ?? '(none)'} -> ${m.to}`);
+  for (const l of r.left) io.out(`not repaired: ${l.what}: ${l.why}`);
 }
 
 function printRemoteReport(io: CommandIo, name: string, report: RemoteFsckReport): void {

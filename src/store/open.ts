@@ -6,7 +6,13 @@ import { LocalStore } from './local/local-store.js';
 import { AZURE_OPTIONS } from './azure/options.js';
 import { GCS_OPTIONS } from './gcs/options.js';
 import { HTTP_OPTIONS } from './http/options.js';
-import { LOCAL_OPTIONS, OPTION_TABLES, refuseToken, remoteWhat } from './options/registry.js';
+import {
+  LOCAL_OPTIONS,
+  MULTI_OPTIONS,
+  OPTION_TABLES,
+  refuseToken,
+  remoteWhat,
+} from './options/registry.js';
 import {
   parseOptions,
   parseValue,
@@ -126,7 +132,7 @@ export function multiSides(
   const valid = (): string[] => {
     const shared = new Set(sides.flatMap((s) => validKeys(OPTION_TABLES[s.location.kind])));
     return [
-      ...SIDES,
+      ...Object.keys(MULTI_OPTIONS),
       ...[...shared].sort(),
       ...sides.flatMap((s) =>
         validKeys(OPTION_TABLES[s.location.kind]).map((k) => `${s.side}.${k}`),
@@ -135,7 +141,7 @@ export function multiSides(
   };
   const prefixed: [SideDraft, string, StoreOptionValue][] = [];
   for (const [key, value] of Object.entries(options)) {
-    if (key === 'primary' || key === 'secondary') continue;
+    if (key in MULTI_OPTIONS) continue;
     refuseToken(key);
     const dot = key.indexOf('.');
     if (dot < 0) {
@@ -159,6 +165,12 @@ export function multiSides(
   return { primary: done(primary), secondary: done(secondary) };
 }
 
+/** The multi remote's own keys (not its sides'), parsed. */
+function multiOwnOptions(options: StoreOptions): { read_first?: string | undefined } {
+  const own = Object.fromEntries(Object.entries(options).filter(([k]) => k in MULTI_OPTIONS));
+  return parseOptions(MULTI_OPTIONS, own, remoteWhat('multi'));
+}
+
 interface SideDraft {
   side: (typeof SIDES)[number];
   url: string;
@@ -180,6 +192,7 @@ export function checkStoreOptions(
   if (location.kind === 'multi') {
     const { primary, secondary } = multiSides(options, cwd);
     for (const side of [primary, secondary]) checkStoreOptions(side.location, side.options, cwd);
+    multiOwnOptions(options);
     return;
   }
   parseOptions(OPTION_TABLES[location.kind], options, remoteWhat(location.kind));
@@ -254,7 +267,9 @@ export async function openBackend(
       const [p, s] = await Promise.all(
         [primary, secondary].map((side) => openBackend(side.location, side.options, cwd, tokens)),
       );
-      return new MultiStore(p!, s!);
+      const readFirst =
+        multiOwnOptions(options).read_first === 'secondary' ? 'secondary' : 'primary';
+      return new MultiStore(p!, s!, { readFirst });
     }
     case 'http': {
       const parsed = parseOptions(HTTP_OPTIONS, options, what);

@@ -15,3 +15,4 @@ export * from './folder-remote.js';
 export * from './content-policy.js';
 export * from './prune.js';
 export * from './remote-show.js';
+export * from './mirror-repair.js';

@@ -154,13 +154,15 @@ export class FaultyStore extends ForwardingStore {
 }
 
 /**
- * A Store that refuses chosen writes and nothing else: `put` of a key in `rejected` fails with
- * StoreUnavailableError every time (a side of a mirror that keeps rejecting one object), until the
- * test removes the key. Deterministic, unlike FaultyStore's scattered faults.
+ * A Store that refuses chosen writes and nothing else: `put` of a key in `rejected`, or a
+ * compare-and-swap of a ref in `rejectedRefs`, fails with StoreUnavailableError every time (a side
+ * of a mirror that keeps rejecting one object), until the test removes it. Deterministic, unlike
+ * FaultyStore's scattered faults.
  */
 export class RejectingStore extends ForwardingStore {
   override readonly capabilities: StoreCapabilities = BASIC_CAPABILITIES;
   readonly rejected = new Set<string>();
+  readonly rejectedRefs = new Set<string>();
   /** Writes refused so far. */
   refusals = 0;
 
@@ -169,9 +171,12 @@ export class RejectingStore extends ForwardingStore {
   }
 
   protected override async pass<T>({ operation, target, run }: Passage<T>): Promise<T> {
-    if (operation === 'put' && this.rejected.has(target)) {
+    if (
+      (operation === 'put' && this.rejected.has(target)) ||
+      (operation === 'compareAndSwapRef' && this.rejectedRefs.has(target))
+    ) {
       this.refusals++;
-      throw new StoreUnavailableError(`injected refusal: put ${target}`);
+      throw new StoreUnavailableError(`injected refusal: ${operation} ${target}`);
     }
     return run();
   }

@@ -283,6 +283,14 @@ export class MultiStore implements Store {
     return { objects: new Map(this.halfWritten), refs: new Map(this.unmirrored) };
   }
 
+  /** `failures()`, then forgets them: for a caller that has now recorded them durably. */
+  takeFailures(): MirrorFailures {
+    const taken = this.failures();
+    this.halfWritten.clear();
+    this.unmirrored.clear();
+    return taken;
+  }
+
   /** Read repairs that could not write the primary (the read itself still succeeded). */
   get repairFailures(): number {
     return this.repairFailureCount;

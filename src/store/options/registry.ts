@@ -30,6 +30,11 @@ export const MULTI_OPTIONS = {
     type: 'string',
     doc: 'URL of the mirror: every write reaches it too, reads fall back to it.',
   },
+  read_first: {
+    type: 'string',
+    choices: ['primary', 'secondary'],
+    doc: 'Which side object reads ask first; what it lacks is read from the other and copied to it.',
+  },
 } as const satisfies OptionTable;
 
 export const OPTION_TABLES = {

@@ -4,7 +4,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { AuthError, NotFoundError, StoreUnavailableError } from '../../../src/errors/index.js';
-import { LocalStore, MultiStore, RetryingStore, type Store } from '../../../src/store/index.js';
+import {
+  LocalStore,
+  MultiStore,
+  RetryingStore,
+  type Store,
+  type StoreCapabilities,
+} from '../../../src/store/index.js';
 import { FaultyStore } from '../../support/faulty-store.js';
 import { collectList, oidFor, storeContract } from '../../support/store-contract.js';
 import { MemoryStore } from './memory-store.js';
@@ -66,6 +72,39 @@ function failing(store: MemoryStore, error: () => unknown, ops?: readonly string
 
 const down = (): StoreUnavailableError => new StoreUnavailableError('connection reset');
 
+/** A MemoryStore offering batches (as the HTTP client does), so MultiStore's batch paths run. */
+class BatchingMemoryStore extends MemoryStore {
+  override readonly capabilities: StoreCapabilities = {
+    freshBuffers: false,
+    batch: {
+      putMany: async (entries, options) => {
+        for (const { key, data } of entries) await this.put(key, data, options);
+      },
+      getMany: async (keys, options) => {
+        const found = new Map<string, Buffer>();
+        for (const key of keys)
+          await this.get(key, options).then(
+            (data) => found.set(key, data),
+            (err: unknown) => {
+              if (!(err instanceof NotFoundError)) throw err;
+            },
+          );
+        return found;
+      },
+    },
+  };
+}
+
+function batchingPair(options: ConstructorParameters<typeof MultiStore>[2] = {}): {
+  multi: MultiStore;
+  primary: MemoryStore;
+  secondary: MemoryStore;
+} {
+  const primary = new BatchingMemoryStore();
+  const secondary = new BatchingMemoryStore();
+  return { multi: new MultiStore(primary, secondary, options), primary, secondary };
+}
+
 describe('MultiStore reads', () => {
   test('an object only on the secondary is readable, present, listed once, and copied back', async () => {
     const { multi, primary, secondary } = pair();
@@ -98,6 +137,44 @@ describe('MultiStore reads', () => {
     failing(broken.primary, down, ['put']);
     assert.equal((await broken.multi.get(K('s'))).toString(), 'x');
     assert.equal(broken.multi.repairFailures, 1);
+  });
+
+  test('read repair the other way: with readFirst secondary, an object only on the primary is copied to the secondary', async () => {
+    const { multi, primary, secondary } = batchingPair({ readFirst: 'secondary' });
+    primary.objects.set(K('p'), Buffer.from('primary only'));
+    primary.objects.set(K('q'), Buffer.from('primary only, batched'));
+    secondary.objects.set(K('both'), Buffer.from('both'));
+    primary.objects.set(K('both'), Buffer.from('both'));
+    assert.deepEqual(await multi.has([K('p'), K('both'), K('none')]), [true, true, false]);
+    assert.equal((await multi.get(K('both'))).toString(), 'both');
+    assert.equal(primary.calls.get ?? 0, 0, 'the secondary answered first');
+    assert.equal((await multi.get(K('p'))).toString(), 'primary only');
+    assert.equal(secondary.objects.get(K('p'))?.toString(), 'primary only', 'repaired on read');
+    const batch = await multi.capabilities.batch!.getMany([K('q'), K('none')]);
+    assert.deepEqual([...batch.keys()], [K('q')]);
+    assert.equal(secondary.objects.get(K('q'))?.toString(), 'primary only, batched');
+    assert.deepEqual(await multi.hasEverywhere([K('p'), K('q')]), [true, true]);
+    assert.equal(multi.failures().objects.size, 0);
+    // Refs stay with the primary whichever side reads go to.
+    primary.swap(MAIN, null, A);
+    secondary.swap(MAIN, null, B);
+    assert.equal((await multi.readRef(MAIN))?.oid, A);
+  });
+
+  test('a read repair that fails is remembered against the side that still lacks the object, in both directions', async () => {
+    for (const readFirst of ['primary', 'secondary'] as const) {
+      const { multi, primary, secondary } = pair({ readFirst });
+      const [first, second] = readFirst === 'primary' ? [primary, secondary] : [secondary, primary];
+      second.objects.set(K('x'), Buffer.from('x'));
+      failing(first, down, ['put']);
+      assert.equal((await multi.get(K('x'))).toString(), 'x', readFirst);
+      assert.equal(multi.repairFailures, 1);
+      assert.deepEqual([...multi.failures().objects], [[K('x'), readFirst]]);
+      first.around = (_op, _target, run) => run();
+      await multi.get(K('x'));
+      assert.equal(first.objects.get(K('x'))?.toString(), 'x', `${readFirst} repaired`);
+      assert.equal(multi.failures().objects.size, 0);
+    }
   });
 
   test('an unreachable primary falls back to the secondary for get, has, readRef and listRefs', async () => {
@@ -155,9 +232,25 @@ describe('MultiStore writes', () => {
     failing(secondary, down, ['put']);
     await assert.rejects(multi.put(K('x'), Buffer.from('x')), StoreUnavailableError);
     assert.equal(primary.objects.has(K('x')), true, 'the primary write stands');
+    assert.deepEqual([...multi.failures().objects], [[K('x'), 'secondary']], 'remembered');
     secondary.around = (_op, _target, run) => run();
     await multi.put(K('x'), Buffer.from('x'));
     assert.equal(secondary.objects.get(K('x'))?.toString(), 'x');
+    assert.equal(multi.failures().objects.size, 0, 'forgotten once both sides hold it');
+  });
+
+  test('a batch that reached one side only is remembered against every key in it', async () => {
+    const { multi, primary } = batchingPair();
+    failing(primary, down, ['put']);
+    const entries = [K('b1'), K('b2')].map((key) => ({ key, data: Buffer.from(key) }));
+    await assert.rejects(multi.capabilities.batch!.putMany(entries), StoreUnavailableError);
+    assert.deepEqual(
+      [...multi.failures().objects].sort(),
+      [
+        [K('b1'), 'primary'],
+        [K('b2'), 'primary'],
+      ].sort(),
+    );
   });
 
   test('put through a RetryingStore survives a flaky secondary', async () => {
