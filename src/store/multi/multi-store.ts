@@ -333,7 +333,11 @@ export class MultiStore implements Store {
     assertCreatableKey(key);
     const created = await this.primary.create(key, data, options);
     const winner = created ? data : await this.primary.get(key, options);
-    await this.secondary.put(key, winner, options);
+    await this.secondary.put(key, winner, options).catch((err: unknown) => {
+      this.halfWritten.set(key, 'secondary');
+      throw err;
+    });
+    this.halfWritten.delete(key);
     return created;
   }
 

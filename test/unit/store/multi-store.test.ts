@@ -239,6 +239,22 @@ describe('MultiStore writes', () => {
     assert.equal(multi.failures().objects.size, 0, 'forgotten once both sides hold it');
   });
 
+  test('a create the secondary did not take is remembered; a later one that reaches it is forgotten', async () => {
+    const { multi, primary, secondary } = pair();
+    failing(secondary, down, ['put']);
+    await assert.rejects(multi.create('meta/repository', Buffer.from('d')), StoreUnavailableError);
+    assert.equal(primary.objects.get('meta/repository')?.toString(), 'd');
+    assert.deepEqual([...multi.failures().objects], [['meta/repository', 'secondary']]);
+    secondary.around = (_op, _target, run) => run();
+    assert.equal(
+      await multi.create('meta/repository', Buffer.from('e')),
+      false,
+      'the first stands',
+    );
+    assert.equal(secondary.objects.get('meta/repository')?.toString(), 'd');
+    assert.equal(multi.failures().objects.size, 0);
+  });
+
   test('a batch that reached one side only is remembered against every key in it', async () => {
     const { multi, primary } = batchingPair();
     failing(primary, down, ['put']);
