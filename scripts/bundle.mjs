@@ -20,6 +20,7 @@ await build({
   entryPoints: {
     mediagit: 'dist/src/cli/main.js',
     'chunk-worker': 'dist/src/workers/chunk-worker.js',
+    'verify-worker': 'dist/src/server/verify-worker.js',
     'agent-process': 'dist/src/agent/agent-process.js',
   },
   outdir: out,

@@ -25,6 +25,7 @@ import { closeIfUnread } from './body.js';
 import type { ServerConfig } from './config.js';
 import { ConnectedObjects } from './connected.js';
 import { RecentlyAbsent } from './recently-absent.js';
+import { UploadVerifier, type VerifierStats } from './verifier.js';
 import { RepositoryFacts, type Endpoint, type RequestContext, type Services } from './context.js';
 import { HttpError, badRequest, describeError, toHttpError } from './errors.js';
 import { Gate, routeLabel } from './gate.js';
@@ -123,6 +124,10 @@ function buildServices(config: ServerConfig, runtime: ServerRuntime): Parts {
     repos: new RepositoryFacts(),
     connected: new ConnectedObjects(),
     absent: new RecentlyAbsent(),
+    verifier: new UploadVerifier({
+      workers: config.verification.workers,
+      maxQueuedBytes: config.verification.maxQueuedBytes,
+    }),
   };
   const authenticator = new Authenticator({
     jwtSecret: config.jwtSecret,
@@ -298,6 +303,17 @@ function registerEndpoints(app: FastifyInstance, parts: Parts): void {
   }
 }
 
+/** The verification pool as /health/detailed reports it. */
+function verificationHealth(stats: VerifierStats): Record<string, number> {
+  return {
+    workers: stats.workers,
+    jobs_in_flight: stats.jobsInFlight,
+    queued_bytes: stats.queuedBytes,
+    max_queued_bytes: stats.maxQueuedBytes,
+    verified_on_workers: stats.verifiedOnWorkers,
+  };
+}
+
 function registerHealth(app: FastifyInstance, parts: Parts): void {
   const { storage } = parts.services;
   app.get('/health', async (_request, reply) =>
@@ -321,6 +337,7 @@ function registerHealth(app: FastifyInstance, parts: Parts): void {
         version: SERVER_VERSION,
         uptime_s: Math.floor((Date.now() - parts.health.startedAt) / 1000),
         storage: { reachable, backend: storage.backend, full },
+        verification: verificationHealth(parts.services.verifier.stats),
       },
     });
   });
@@ -400,6 +417,7 @@ function lifecycle(app: FastifyInstance, parts: Parts): MediagitServer {
         await metricsListener?.close();
         await services.audit.close();
         await services.storage.close();
+        await services.verifier.close();
       })();
       return closed;
     },

@@ -61,21 +61,48 @@ function declaredLength(request: FastifyRequest, limit: number): number | undefi
 
 /**
  * The whole body, at most `limit` bytes, kept as it arrives (never allocated up front from a
- * declared length). Resolves once the body ended; rejects with 413 when it grows past the limit,
- * with 400 when the client goes away, with 408 when no byte arrives for `idleMs`, and with the
- * signal's reason.
+ * declared length). Resolves once the body ended; rejects as `pump` does.
  */
-function collect(
+async function collect(
   raw: IncomingMessage,
   limit: number,
   expected: number | undefined,
   signal: AbortSignal,
   idleMs: number,
 ): Promise<Buffer> {
-  return new Promise<Buffer>((resolve, reject) => {
-    const parts: Buffer[] = [];
+  // Node's HTTP parser hands each body segment over as a copy of its own: ours to keep.
+  const parts: Buffer[] = [];
+  try {
+    await pump(raw, limit, expected, signal, idleMs, (chunk) => void parts.push(chunk));
+  } catch (err) {
+    for (const part of parts) releaseMemory(part);
+    throw err;
+  }
+  return joinReleasing(parts.length === 0 ? [Buffer.alloc(0)] : parts);
+}
+
+/**
+ * Hands the body to `consume` segment by segment, at most `limit` bytes in all. While a promise
+ * `consume` returned is pending the socket is paused (back-pressure: TCP then slows the client),
+ * and that wait does not count as the client stalling. Resolves once the body ended and every
+ * segment was consumed; rejects with 413 when it grows past the limit, with 400 when the client
+ * goes away, with 408 when no byte arrives for `idleMs`, with what `consume` threw, and with the
+ * signal's reason.
+ */
+function pump(
+  raw: IncomingMessage,
+  limit: number,
+  expected: number | undefined,
+  signal: AbortSignal,
+  idleMs: number,
+  consume: (chunk: Buffer) => void | Promise<void>,
+): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
     let received = 0;
     let idle: NodeJS.Timeout | undefined;
+    let busy = false;
+    let ended = false;
+    let done = false;
     const armIdle = (): void => {
       clearTimeout(idle);
       idle = setTimeout(
@@ -92,6 +119,7 @@ function collect(
       idle.unref();
     };
     const cleanup = (): void => {
+      done = true;
       clearTimeout(idle);
       raw.off('data', onData);
       raw.off('end', onEnd);
@@ -100,12 +128,18 @@ function collect(
       signal.removeEventListener('abort', onAbort);
     };
     const fail = (err: unknown): void => {
+      if (done) return;
       cleanup();
-      for (const part of parts) releaseMemory(part);
-      parts.length = 0;
       // Stop the socket from feeding us; the response closes the connection.
       raw.pause();
       reject(err);
+    };
+    const finish = (): void => {
+      cleanup();
+      consumed.add(raw);
+      if (expected !== undefined && received !== expected)
+        reject(badRequest('body shorter than its Content-Length'));
+      else resolve();
     };
     const onData = (chunk: Buffer): void => {
       if (
@@ -119,18 +153,37 @@ function collect(
         );
         return;
       }
-      // Node's HTTP parser hands each body segment over as a copy of its own: ours to keep.
-      parts.push(chunk);
       received += chunk.length;
-      armIdle();
+      let pending: void | Promise<void>;
+      try {
+        pending = consume(chunk);
+      } catch (err) {
+        fail(err);
+        return;
+      }
+      if (pending === undefined) {
+        armIdle();
+        return;
+      }
+      busy = true;
+      clearTimeout(idle);
+      raw.pause();
+      pending.then(
+        () => {
+          busy = false;
+          if (done) return;
+          if (ended) finish();
+          else {
+            armIdle();
+            raw.resume();
+          }
+        },
+        (err: unknown) => fail(err),
+      );
     };
     const onEnd = (): void => {
-      cleanup();
-      consumed.add(raw);
-      if (expected !== undefined && received !== expected) {
-        for (const part of parts) releaseMemory(part);
-        reject(badRequest('body shorter than its Content-Length'));
-      } else resolve(joinReleasing(parts.length === 0 ? [Buffer.alloc(0)] : parts));
+      ended = true;
+      if (!busy) finish();
     };
     const onError = (): void => fail(badRequest('the request body could not be read'));
     const onClose = (): void => {
@@ -174,6 +227,30 @@ export async function readBinaryBody(source: BodySource, limit: number): Promise
   }
   source.reserveBody(expected ?? limit);
   return collect(request.raw, limit, expected, signal, source.bodyIdleTimeoutMs);
+}
+
+/**
+ * An `application/octet-stream` body of at most `limit` bytes, handed to `consume` as it arrives
+ * (see `pump`). `declared` hears the Content-Length (undefined: a chunked body) before any byte.
+ */
+export async function streamBinaryBody(
+  source: BodySource,
+  limit: number,
+  consume: (chunk: Buffer) => void | Promise<void>,
+  declared?: (length: number | undefined) => void,
+): Promise<void> {
+  const { request, signal } = source;
+  const expected = declaredLength(request, limit);
+  const type = mediaType(request);
+  if (type !== 'application/octet-stream')
+    throw new HttpError(415, 'unsupported_media_type', 'the body must be application/octet-stream');
+  declared?.(expected);
+  if (expected === 0) {
+    consumed.add(request.raw);
+    return;
+  }
+  source.reserveBody(expected ?? limit);
+  await pump(request.raw, limit, expected, signal, source.bodyIdleTimeoutMs, consume);
 }
 
 /**

@@ -6,6 +6,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { ConfigError } from '../errors/index.js';
@@ -50,6 +51,11 @@ export interface ServerConfig {
   readonly inflight: { readonly perIdentity: number; readonly total: number };
   /** A request body with no byte arriving for this long is cut off (408). */
   readonly bodyIdleTimeoutMs: number;
+  /**
+   * Upload verification: worker threads (0: on the event loop; default the cores available) and
+   * the bytes queued for them at once before uploads wait (back-pressure on their sockets).
+   */
+  readonly verification: { readonly workers: number; readonly maxQueuedBytes: number };
   readonly metrics: { readonly enabled: boolean; readonly port: number };
   /** Audit log file (appended); null = standard error. */
   readonly auditLog: string | null;
@@ -75,6 +81,7 @@ export const DEFAULTS = {
   bodyIdleTimeoutS: 15,
   inflightPerIdentity: 128 * MiB,
   inflightTotal: 512 * MiB,
+  verifyQueueBytes: 64 * MiB,
   localPath: './mediagit-data',
 } as const;
 /** Largest body limit accepted: bodies are buffered whole. */
@@ -158,6 +165,8 @@ function buildConfig(
     'max_inflight_bytes',
     'max_inflight_bytes_per_identity',
     'body_idle_timeout_s',
+    'verify_workers',
+    'verify_queue_bytes',
     'audit_log',
     'negotiate',
   ]);
@@ -229,6 +238,7 @@ type Limits = Pick<
   | 'requestTimeoutMs'
   | 'inflight'
   | 'bodyIdleTimeoutMs'
+  | 'verification'
 >;
 
 /** `[server]` sizes, rates and times: what one request, one client and the server may use. */
@@ -251,6 +261,11 @@ function serverLimits(server: TableReader): Limits {
     },
     bodyIdleTimeoutMs:
       (server.number('body_idle_timeout_s', 0.1, 3600) ?? DEFAULTS.bodyIdleTimeoutS) * 1000,
+    verification: {
+      workers: server.integer('verify_workers', 0, 256) ?? availableParallelism(),
+      maxQueuedBytes:
+        server.integer('verify_queue_bytes', 1024, 64 * 1024 * MiB) ?? DEFAULTS.verifyQueueBytes,
+    },
   };
 }
 

@@ -16,6 +16,7 @@ import type { ServerConfig } from './config.js';
 import { HttpError, badRequest } from './errors.js';
 import type { ServerMetrics } from './metrics.js';
 import type { RepositoryStorage } from './storage.js';
+import type { UploadVerifier } from './verifier.js';
 import type { DecodeLimits, VerificationMode } from './verify.js';
 
 export interface Services {
@@ -27,6 +28,8 @@ export interface Services {
   readonly connected: ConnectedObjects;
   /** What the last existence checks found absent, sparing a look before the uploads that follow. */
   readonly absent: RecentlyAbsent;
+  /** Decodes and hashes uploads on worker threads (verifier.ts). */
+  readonly verifier: UploadVerifier;
 }
 
 export interface RequestContext extends BodySource {

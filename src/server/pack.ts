@@ -68,3 +68,115 @@ export function recordHeader(kind: ObjectKind, oid: string, length: number): Buf
   out.writeUInt32BE(length, 33);
   return out;
 }
+
+/** One record of a pack read as it streams in: its envelope in memory of its own. */
+export interface PackRecord {
+  readonly index: number;
+  readonly kind: ObjectKind;
+  readonly oid: string;
+  /** A fresh buffer owning its memory (transferable to a worker). */
+  readonly data: Buffer;
+}
+
+/**
+ * Parses a pack as its bytes arrive, handing out each record once it is whole, so records can be
+ * verified while the rest of the body is still on the wire. Structural defects are the same 400s
+ * as decodePack's, found as soon as the bytes show them.
+ */
+export class PackReader {
+  private header: Buffer | null = Buffer.alloc(0);
+  private count = 0;
+  private seen = 0;
+  /** The record being filled: its header bytes, then its envelope. */
+  private recordHeader = Buffer.alloc(0);
+  private record: { kind: ObjectKind; oid: string; data: Buffer; filled: number } | null = null;
+  private received = 0;
+
+  /**
+   * `maxLength`: the body's Content-Length, or the endpoint's limit for a chunked body. A record
+   * count or record length that cannot fit is refused before memory is set aside for it.
+   */
+  constructor(private readonly maxLength: number) {}
+
+  /** Bytes received so far. */
+  get bytes(): number {
+    return this.received;
+  }
+
+  /** The records `piece` completes, in order. */
+  push(piece: Buffer): PackRecord[] {
+    const out: PackRecord[] = [];
+    this.received += piece.length;
+    let at = 0;
+    if (this.header !== null) {
+      const need = HEADER_SIZE - this.header.length;
+      this.header = Buffer.concat([this.header, piece.subarray(0, need)]);
+      at = Math.min(need, piece.length);
+      if (this.header.length < HEADER_SIZE) return out;
+      this.startPack(this.header);
+      this.header = null;
+    }
+    while (at < piece.length) {
+      if (this.seen === this.count)
+        throw badRequest(`${piece.length - at} bytes after the last pack record`);
+      if (this.record === null) {
+        const need = RECORD_HEADER_SIZE - this.recordHeader.length;
+        const take = piece.subarray(at, at + need);
+        this.recordHeader =
+          this.recordHeader.length === 0
+            ? Buffer.from(take)
+            : Buffer.concat([this.recordHeader, take]);
+        at += take.length;
+        if (this.recordHeader.length < RECORD_HEADER_SIZE) break;
+        this.startRecord(this.recordHeader, this.received - piece.length + at);
+        this.recordHeader = Buffer.alloc(0);
+      }
+      const record = this.record!;
+      const take = Math.min(record.data.length - record.filled, piece.length - at);
+      piece.copy(record.data, record.filled, at, at + take);
+      record.filled += take;
+      at += take;
+      if (record.filled === record.data.length) {
+        out.push({ index: this.seen, kind: record.kind, oid: record.oid, data: record.data });
+        this.seen++;
+        this.record = null;
+      }
+    }
+    return out;
+  }
+
+  /** Throws the 400 of a body that ended before the pack did. */
+  finish(): void {
+    if (this.header !== null) throw badRequest('not a pack (bad magic or too short)');
+    if (this.seen < this.count) throw badRequest(`pack record ${this.seen} is truncated`);
+  }
+
+  private startPack(header: Buffer): void {
+    if (!header.subarray(0, 4).equals(MAGIC))
+      throw badRequest('not a pack (bad magic or too short)');
+    const version = header.readUInt8(4);
+    if (version !== VERSION) throw badRequest(`unsupported pack version ${version}`);
+    this.count = header.readUInt32BE(5);
+    const length = this.maxLength;
+    if (this.count > (length - HEADER_SIZE) / RECORD_HEADER_SIZE)
+      throw badRequest(`the pack claims ${this.count} records but holds ${length} bytes`);
+  }
+
+  /** `start`: where the record's envelope begins in the pack. */
+  private startRecord(header: Buffer, start: number): void {
+    const i = this.seen;
+    const kind = kindFromCode(header.readUInt8(0));
+    if (kind === undefined)
+      throw badRequest(`pack record ${i} has unknown kind ${header.readUInt8(0)}`);
+    const length = header.readUInt32BE(33);
+    if (start + length > this.maxLength)
+      throw badRequest(`pack record ${i} runs past the end of the pack`);
+    // Memory of its own (never a slice of Node's pool), so it moves to a worker without a copy.
+    this.record = {
+      kind,
+      oid: header.toString('hex', 1, 33),
+      data: Buffer.allocUnsafeSlow(length),
+      filled: 0,
+    };
+  }
+}

@@ -9,7 +9,7 @@
  * size (its descriptor), any other object at most `max_object_bytes`, and zstd stops at the
  * declared length, so a few bytes can never inflate into more than one object's worth of work.
  */
-import { decodePayload } from '../compression/index.js';
+import { decodePayload, decodePayloadSync } from '../compression/index.js';
 import {
   CIPHER_NONE,
   ENVELOPE_HEADER_SIZE,
@@ -70,6 +70,53 @@ export async function verifyUpload(
   stored: Buffer,
   options: VerifyOptions,
 ): Promise<VerifiedUpload> {
+  const checked = checkEnvelope(expected, oid, stored, options);
+  if (!('header' in checked)) return checked;
+  let canonical: Buffer;
+  try {
+    canonical = await decodePayload(
+      checked.header.codec,
+      stored.subarray(ENVELOPE_HEADER_SIZE),
+      checked.header.plainLength,
+    );
+  } catch (err) {
+    throw invalidObject(oid, `payload does not decode: ${messageOf(err)}`);
+  }
+  return checkCanonical(oid, checked.header, stored, canonical);
+}
+
+/** verifyUpload for threads that may block (the verification workers): the same checks. */
+export function verifyUploadSync(
+  expected: ExpectedKind,
+  oid: string,
+  stored: Buffer,
+  options: VerifyOptions,
+): VerifiedUpload {
+  const checked = checkEnvelope(expected, oid, stored, options);
+  if (!('header' in checked)) return checked;
+  let canonical: Buffer;
+  try {
+    canonical = decodePayloadSync(
+      checked.header.codec,
+      stored.subarray(ENVELOPE_HEADER_SIZE),
+      checked.header.plainLength,
+    );
+  } catch (err) {
+    throw invalidObject(oid, `payload does not decode: ${messageOf(err)}`);
+  }
+  return checkCanonical(oid, checked.header, stored, canonical);
+}
+
+/**
+ * Everything that needs no decoding: the header, the kind, and for an encrypted repository the
+ * whole verdict. A plain envelope's header comes back for the decode.
+ */
+function checkEnvelope(
+  expected: ExpectedKind,
+  oid: string,
+  stored: Buffer,
+  options: VerifyOptions,
+): VerifiedUpload | { header: EnvelopeHeader } {
   let header: EnvelopeHeader;
   try {
     header = decodeEnvelopeHeader(stored);
@@ -114,16 +161,16 @@ export async function verifyUpload(
       oid,
       `declared length ${header.plainLength} is over the limit of ${cap} bytes for a ${header.kind}`,
     );
-  let canonical: Buffer;
-  try {
-    canonical = await decodePayload(
-      header.codec,
-      stored.subarray(ENVELOPE_HEADER_SIZE),
-      header.plainLength,
-    );
-  } catch (err) {
-    throw invalidObject(oid, `payload does not decode: ${messageOf(err)}`);
-  }
+  return { header };
+}
+
+/** The decoded bytes against the header and the ID; a manifest's chunk IDs. */
+function checkCanonical(
+  oid: string,
+  header: EnvelopeHeader,
+  stored: Buffer,
+  canonical: Buffer,
+): VerifiedUpload {
   const canonicalLength = canonical.length;
   let chunks: readonly string[] = [];
   try {

@@ -1,8 +1,8 @@
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
 import { ObjectCorruptError, ObjectMissingError } from '../errors/index.js';
 import type { ManifestChunk, Oid } from '../objects/index.js';
 import type { ChunkStoreSpec, IngestedFile, StoredChunk } from './local-chunks.js';
+import { WorkerPool, ownedArrayBuffer, type PoolProgress } from './pool.js';
 
 export type ChunkJob =
   | {
@@ -58,10 +58,7 @@ export type ChunkJob =
     };
 
 /** Sent while an ingest job runs: bytes read since the last report. */
-export interface ChunkProgress {
-  readonly id: number;
-  readonly progress: number;
-}
+export type ChunkProgress = PoolProgress;
 
 export type ChunkReply =
   /** `stored`: the chunk a store job stored, or a verify job found (absent when it did not match). */
@@ -80,21 +77,6 @@ export type ChunkReply =
         | { readonly kind: 'error'; readonly message: string; readonly code?: string };
     };
 
-interface Pending {
-  resolve(reply: Extract<ChunkReply, { ok: true }>): void;
-  reject(err: Error): void;
-  slot: Slot;
-  weight: number;
-  onProgress?: (bytes: number) => void;
-}
-
-interface Slot {
-  readonly worker: Worker;
-  inflight: number;
-  /** Bytes of the jobs in flight: work goes to the least loaded worker, not the one with fewest jobs. */
-  load: number;
-}
-
 /**
  * Worker threads that hash, compress, seal and write chunks while the main thread reads and cuts
  * the next ones: every core busy, one thread hop per chunk instead of one per step, and the chunk's
@@ -102,30 +84,16 @@ interface Slot {
  * limiter bounds chunks in flight).
  */
 export class ChunkWorkerPool {
-  private readonly slots: Slot[] = [];
-  private readonly pending = new Map<number, Pending>();
-  private nextId = 1;
-  private broken: Error | null = null;
+  private readonly pool: WorkerPool<ChunkJob, ChunkReply, ChunkFailure>;
 
   constructor(spec: ChunkStoreSpec, size = defaultPoolSize()) {
-    for (let i = 0; i < size; i++) {
-      const worker = new Worker(new URL('./chunk-worker.js', import.meta.url), {
-        workerData: spec,
-      });
-      const slot: Slot = { worker, inflight: 0, load: 0 };
-      worker.on('message', (reply: ChunkReply | ChunkProgress) => {
-        if ('progress' in reply) this.progressed(reply);
-        else this.settle(reply);
-      });
-      worker.on('error', (err) => this.fail(err));
-      worker.on('exit', (code) => {
-        if (this.pending.size > 0)
-          this.fail(new Error(`chunk worker exited (code ${code}) with work in flight`));
-      });
-      // An idle worker must not keep the process alive, a busy one must: ref'd only while it has jobs.
-      worker.unref();
-      this.slots.push(slot);
-    }
+    this.pool = new WorkerPool({
+      script: new URL('./chunk-worker.js', import.meta.url),
+      size,
+      workerData: spec,
+      name: 'chunk worker',
+      rebuild,
+    });
   }
 
   /**
@@ -251,7 +219,7 @@ export class ChunkWorkerPool {
   }
 
   get size(): number {
-    return this.slots.length;
+    return this.pool.size;
   }
 
   private submit(
@@ -260,61 +228,18 @@ export class ChunkWorkerPool {
     weight: number,
     onProgress?: (bytes: number) => void,
   ): Promise<Extract<ChunkReply, { ok: true }>> {
-    if (this.broken) return Promise.reject(this.broken);
-    const slot = this.slots.reduce((best, s) => (s.load < best.load ? s : best));
-    const id = this.nextId++;
-    if (slot.inflight++ === 0) slot.worker.ref();
-    slot.load += weight;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, {
-        resolve,
-        reject,
-        slot,
-        weight,
-        ...(onProgress ? { onProgress } : {}),
-      });
-      slot.worker.postMessage(job(id), transfer);
-    });
+    return this.pool.submit(job, transfer, weight, onProgress);
   }
 
-  async close(): Promise<void> {
-    await Promise.all(this.slots.map((s) => s.worker.terminate()));
-    this.slots.length = 0;
-  }
-
-  /**
-   * A worker's load counts the bytes it has yet to get through, not the size of what it was given:
-   * the next file then goes to the worker that will be free first, and both finish together
-   * instead of one chewing alone through its last file while the other idles.
-   */
-  private progressed(report: ChunkProgress): void {
-    const p = this.pending.get(report.id);
-    if (!p) return;
-    const done = Math.min(report.progress, p.weight);
-    p.weight -= done;
-    p.slot.load -= done;
-    p.onProgress?.(report.progress);
-  }
-
-  private settle(reply: ChunkReply): void {
-    const p = this.pending.get(reply.id);
-    if (!p) return;
-    this.pending.delete(reply.id);
-    p.slot.load -= p.weight;
-    if (--p.slot.inflight === 0) p.slot.worker.unref();
-    if (reply.ok) p.resolve(reply);
-    else p.reject(rebuild(reply.failure));
-  }
-
-  private fail(err: Error): void {
-    this.broken ??= err;
-    for (const p of this.pending.values()) p.reject(err);
-    this.pending.clear();
+  close(): Promise<void> {
+    return this.pool.close();
   }
 }
 
+type ChunkFailure = Extract<ChunkReply, { ok: false }>['failure'];
+
 /** The typed error a worker reported, rebuilt on this side of the thread boundary. */
-function rebuild(failure: Extract<ChunkReply, { ok: false }>['failure']): Error {
+function rebuild(failure: ChunkFailure): Error {
   if (failure.kind !== 'error') {
     if (failure.kind === 'missing') return new ObjectMissingError(failure.oid, 'chunk');
     return new ObjectCorruptError(
@@ -327,17 +252,4 @@ function rebuild(failure: Extract<ChunkReply, { ok: false }>['failure']): Error 
 
 function defaultPoolSize(): number {
   return Math.max(2, Math.min(8, availableParallelism()));
-}
-
-/**
- * An ArrayBuffer holding exactly the chunk's bytes that can be transferred: the chunk's own when
- * it owns one (chunks over 4 KiB), else a copy (small Buffers share Node's pool slab).
- */
-function ownedArrayBuffer(chunk: Buffer): ArrayBuffer {
-  const buffer = chunk.buffer;
-  if (buffer instanceof ArrayBuffer && chunk.byteOffset === 0 && buffer.byteLength === chunk.length)
-    return buffer;
-  const copy = new Uint8Array(chunk.length);
-  copy.set(chunk);
-  return copy.buffer;
 }

@@ -3,27 +3,16 @@
  * into open files, with LocalChunks. Replies carry the job id; a failure becomes a message with
  * enough to rebuild the typed error, never a dead thread.
  */
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { parentPort, workerData } from 'node:worker_threads';
 import { ObjectCorruptError, ObjectMissingError } from '../errors/index.js';
 import { LocalChunks, type ChunkStoreSpec } from './local-chunks.js';
 import type { ChunkJob, ChunkProgress, ChunkReply } from './chunk-pool.js';
+import { periodicCollection } from './worker-memory.js';
 
 const chunks = new LocalChunks(workerData as ChunkStoreSpec);
 const port = parentPort!;
 
-/**
- * Every zstd call leaves a native context (MiBs) behind a tiny JS wrapper. This thread's heap is so
- * small that V8 would let ~70 MiB of them pile up before collecting on its own; a young-generation
- * collection every 8 MiB of chunks (well under a millisecond) keeps the worker's memory flat.
- * Workers refuse --expose-gc in execArgv, so the flag is set at run time and the collector taken
- * from a fresh context.
- */
-setFlagsFromString('--expose-gc');
-const collect = runInNewContext('gc') as (options: { type: 'minor' | 'major' }) => void;
-const COLLECT_EVERY_BYTES = 8 * 1024 * 1024;
-let sinceCollect = 0;
+const collectNow = periodicCollection();
 
 port.on('message', (job: ChunkJob) => {
   let reply: ChunkReply;
@@ -86,14 +75,6 @@ port.on('message', (job: ChunkJob) => {
   if (job.type !== 'ingest')
     collectNow(job.type === 'restore' || job.type === 'adoptInto' ? job.size : job.length);
 });
-
-function collectNow(bytes: number): void {
-  sinceCollect += bytes;
-  if (sinceCollect >= COLLECT_EVERY_BYTES) {
-    sinceCollect = 0;
-    collect({ type: 'minor' });
-  }
-}
 
 function describe(err: unknown): ChunkFailure {
   if (err instanceof ObjectCorruptError)

@@ -1,5 +1,14 @@
 export { ChunkWorkerPool } from './chunk-pool.js';
 export {
+  WorkerPool,
+  ownedArrayBuffer,
+  type Admitted,
+  type PoolProgress,
+  type PoolReply,
+  type WorkerPoolOptions,
+} from './pool.js';
+export { periodicCollection } from './worker-memory.js';
+export {
   ingestAlongPrevious,
   type GuidedIngest,
   type GuidedIngestContext,

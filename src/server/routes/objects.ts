@@ -5,7 +5,7 @@
 import { Readable } from 'node:stream';
 import { decodeEnvelopeHeader, kindFromCode, type ObjectKind } from '../../objects/index.js';
 import { isValidKey, type Store } from '../../store/index.js';
-import { readBinaryBody, readJsonObject } from '../body.js';
+import { readBinaryBody, readJsonObject, streamBinaryBody } from '../body.js';
 import { expiredAnswer } from './gc.js';
 import {
   binary,
@@ -22,11 +22,18 @@ import {
 } from '../context.js';
 import { HttpError, badRequest, invalidObject, notFound } from '../errors.js';
 import { isOid, keyPrefix, oidParam, quote, storeKeyParam } from '../names.js';
-import { decodePack, entryKey, packHeader, recordHeader, type PackEntry } from '../pack.js';
+import {
+  PackReader,
+  entryKey,
+  packHeader,
+  recordHeader,
+  type PackEntry,
+  type PackRecord,
+} from '../pack.js';
+import type { VerifiedBytes } from '../verifier.js';
 import { releaseMemory } from '../../util/memory.js';
 import {
   canonicalCap,
-  verifyUpload,
   type DecodeLimits,
   type ExpectedKind,
   type VerifiedUpload,
@@ -136,9 +143,15 @@ function objectEndpoints(route: ObjectRoute): Endpoint[] {
         ctx.target = key;
         const oid = key.slice(key.indexOf('/') + 1);
         const options = await verifyOptions(ctx);
-        const data = await readBinaryBody(ctx, ctx.services.config.maxObjectBytes);
-        ctx.services.metrics.bytesUploaded.inc(data.length);
-        const verified = await verifyUpload(route.accepts, oid, data, options);
+        const body = await readBinaryBody(ctx, ctx.services.config.maxObjectBytes);
+        ctx.services.metrics.bytesUploaded.inc(body.length);
+        const { verified, data } = await ctx.services.verifier.verify(
+          route.accepts,
+          oid,
+          body,
+          options,
+          ctx.signal,
+        );
         const store = await ctx.store();
         // A key the client's check just found absent needs no second look (recently-absent.ts).
         const present = ctx.services.absent.take(ctx.repo, key)
@@ -254,17 +267,7 @@ const packUploadEndpoint: Endpoint = {
   async handle(ctx) {
     ctx.target = 'objects/pack';
     const options = await verifyOptions(ctx);
-    const body = await readBinaryBody(ctx, ctx.services.config.maxPackBytes);
-    ctx.services.metrics.bytesUploaded.inc(body.length);
-    const entries = decodePack(body);
-    if (options.mode === 'plain') checkDecodeBudget(entries, body.length, options);
-    // Every record is verified before any is stored: a bad pack leaves nothing behind. A request
-    // abandoned meanwhile stops here, between records, instead of decoding the rest for nobody.
-    const verified: VerifiedUpload[] = [];
-    for (const entry of entries) {
-      ctx.signal.throwIfAborted();
-      verified.push(await verifyUpload(entry.kind, entry.oid, entry.data, options));
-    }
+    const { entries, verified } = await receivePack(ctx, options);
     const store = await ctx.store();
     const keys = entries.map(entryKey);
     const missing = await missingKeys(ctx, store, keys);
@@ -297,31 +300,84 @@ const packUploadEndpoint: Endpoint = {
 };
 
 /**
- * Refuses (413, so a client halves the pack) a pack whose records declare more canonical bytes in
- * all than the request may decode: each record is capped already, this caps their sum.
+ * Reads an uploaded pack and verifies its records while the body streams in: each record goes to
+ * the verification pool once whole, and while the pool's queue is full the socket waits. Every
+ * record is verified before any is stored, so a bad pack leaves nothing behind; the first refusal
+ * ends the upload at once.
  */
-function checkDecodeBudget(
-  entries: readonly PackEntry[],
-  packBytes: number,
-  limits: DecodeLimits,
-): void {
-  const budget = Math.max(MIN_DECODE_BUDGET, DECODE_BUDGET_RATIO * packBytes);
+async function receivePack(
+  ctx: RequestContext,
+  options: VerifyOptions,
+): Promise<{ entries: PackEntry[]; verified: VerifiedUpload[] }> {
+  const limit = ctx.services.config.maxPackBytes;
+  let reader: PackReader | null = null;
+  const records: PackRecord[] = [];
+  const results: Promise<VerifiedBytes>[] = [];
+  let refused: unknown = null;
   let declared = 0;
-  for (const entry of entries) {
-    let length: number;
-    try {
-      length = decodeEnvelopeHeader(entry.data).plainLength;
-    } catch {
-      continue; // verifyUpload names it
-    }
-    declared += Math.min(length, canonicalCap(entry.kind, limits));
+  let packLength: number | undefined;
+  await streamBinaryBody(
+    ctx,
+    limit,
+    async (piece) => {
+      if (refused !== null) throw refused;
+      ctx.services.metrics.bytesUploaded.inc(piece.length);
+      reader ??= new PackReader(packLength ?? limit);
+      for (const record of reader.push(piece)) {
+        if (options.mode === 'plain') declared += declaredCanonical(record, options);
+        // Canonical bytes the whole pack may decode to: capped per record already, this caps their sum.
+        const budget = Math.max(
+          MIN_DECODE_BUDGET,
+          DECODE_BUDGET_RATIO * (packLength ?? reader.bytes),
+        );
+        if (declared > budget)
+          throw new HttpError(
+            413,
+            'too_large',
+            `the pack's objects would decode to ${declared} bytes, over the limit of ${budget} for one request`,
+          );
+        const admitted = await ctx.services.verifier.admit(
+          record.kind,
+          record.oid,
+          record.data,
+          options,
+          ctx.signal,
+        );
+        records.push(record);
+        results.push(admitted.result);
+        admitted.result.catch((err: unknown) => {
+          refused ??= err;
+        });
+      }
+    },
+    (length) => {
+      packLength = length;
+    },
+  );
+  // An empty body is as much "not a pack" as a short one.
+  (reader ?? new PackReader(limit)).finish();
+  const entries: PackEntry[] = [];
+  const verified: VerifiedUpload[] = [];
+  // Awaited in order, so of several bad records the first is the one named.
+  for (let i = 0; i < results.length; i++) {
+    const { verified: v, data } = await results[i]!;
+    const record = records[i]!;
+    entries.push({ kind: record.kind, oid: record.oid, data });
+    verified.push(v);
   }
-  if (declared > budget)
-    throw new HttpError(
-      413,
-      'too_large',
-      `the pack's objects would decode to ${declared} bytes, over the limit of ${budget} for one request`,
+  return { entries, verified };
+}
+
+/** Canonical bytes a record declares, within its kind's cap (0 when its header does not parse). */
+function declaredCanonical(record: PackRecord, limits: DecodeLimits): number {
+  try {
+    return Math.min(
+      decodeEnvelopeHeader(record.data).plainLength,
+      canonicalCap(record.kind, limits),
     );
+  } catch {
+    return 0; // the verification names it
+  }
 }
 
 /** The kind a fetched record declares: `chunks/` keys are chunks; objects say what they are in their header. */
