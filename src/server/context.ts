@@ -6,7 +6,7 @@
 import type { Readable } from 'node:stream';
 import type { FastifyRequest } from 'fastify';
 import { NotFoundError } from '../errors/index.js';
-import type { Store } from '../store/index.js';
+import type { Store, StreamedObject, StreamingRead } from '../store/index.js';
 import type { AuditEventName, AuditLog } from './audit.js';
 import type { Identity, Role } from './auth.js';
 import type { BodySource } from './body.js';
@@ -114,6 +114,40 @@ export const withSignal = (ctx: RequestContext): { signal: AbortSignal } => ({
 });
 
 /** `store.get`, with absence as null. */
+/**
+ * A stored object's stream as a response body: its length declared, and the read from storage
+ * stopped (the body destroyed) the moment the request is abandoned.
+ */
+export function streamed(ctx: RequestContext, opened: StreamedObject): EndpointResult {
+  const stop = (): void => {
+    opened.body.destroy();
+  };
+  if (ctx.signal.aborted) stop();
+  else {
+    ctx.signal.addEventListener('abort', stop, { once: true });
+    opened.body.once('close', () => ctx.signal.removeEventListener('abort', stop));
+  }
+  return {
+    status: 200,
+    stream: opened.body,
+    headers: { 'content-type': 'application/octet-stream', 'content-length': String(opened.size) },
+  };
+}
+
+/** `key` opened as a stream, or null when absent. */
+export async function streamOrNull(
+  streaming: StreamingRead,
+  key: string,
+  ctx: RequestContext,
+): Promise<StreamedObject | null> {
+  try {
+    return await streaming.getStream(key, withSignal(ctx));
+  } catch (err) {
+    if (err instanceof NotFoundError) return null;
+    throw err;
+  }
+}
+
 export async function getOrNull(
   store: Store,
   key: string,

@@ -1,3 +1,5 @@
+import type { Readable } from 'node:stream';
+
 /**
  * The one storage contract every backend implements: a folder (local), S3, Azure Blob, GCS, a
  * mirror of two stores (multi) and the mediagit HTTP client. Cross-cutting behaviour — retries,
@@ -159,6 +161,8 @@ export interface StoreCapabilities {
   readonly replicas?: Replicas;
   /** Many questions in one round trip (a mediagit server's POST /negotiate). */
   readonly negotiate?: Negotiator;
+  /** Objects read as streams, for passing them on without holding them whole (cloud stores). */
+  readonly streaming?: StreamingRead;
 }
 
 /**
@@ -202,6 +206,27 @@ export interface NegotiateAnswer {
   readonly locks?: LockVerification;
   readonly keys?: readonly string[];
   readonly gcLease?: { readonly ref: RefValue | null; readonly record: Buffer | null };
+}
+
+/**
+ * Reading an object as a stream: what a server relaying a cloud store's objects uses so that its
+ * memory holds a window of each response, never the object. Only opening the read goes through
+ * the wrappers (retries, limits, deadlines); a failure once bytes flow is the stream's error, and
+ * the caller (who may have sent some bytes on) decides what it means.
+ */
+export interface StreamingRead {
+  /**
+   * The object's stored bytes as a stream, with their length, exactly as `get` would return them.
+   * Rejects with NotFoundError when absent. The caller must read the body to its end or destroy
+   * it; destroying it stops the read at the source (the connection is closed, not drained).
+   */
+  getStream(key: string, options?: OperationOptions): Promise<StreamedObject>;
+}
+
+export interface StreamedObject {
+  /** Stored length in bytes (the body ends after exactly this many). */
+  readonly size: number;
+  readonly body: Readable;
 }
 
 /** A store with no optional abilities. */

@@ -30,6 +30,7 @@ import {
   type ObjectKind,
 } from '../../src/objects/index.js';
 import { loadServerConfig, mintToken, startServer, type Role } from '../../src/server/index.js';
+import type { Store } from '../../src/store/index.js';
 import { CLI_PATH, cliEnv } from './cli.js';
 
 export interface TestServerOptions {
@@ -43,6 +44,8 @@ export interface TestServerOptions {
   child?: boolean;
   /** Listen on this port instead of any free one (a restart on the same address). */
   port?: number;
+  /** In-process only: wraps each repository's store (instrumenting what the server asks of it). */
+  wrapStore?: (store: Store, area: string) => Store;
 }
 
 export interface TestServer {
@@ -146,7 +149,7 @@ function prepare(options: TestServerOptions, scratch: string): Prepared {
   };
 }
 
-async function startInProcess(_options: TestServerOptions, p: Prepared): Promise<TestServer> {
+async function startInProcess(options: TestServerOptions, p: Prepared): Promise<TestServer> {
   const config = await loadServerConfig({ configText: p.toml, env: p.env, cwd: p.scratch });
   const running = await startServer(config, {
     audit: {
@@ -158,6 +161,7 @@ async function startInProcess(_options: TestServerOptions, p: Prepared): Promise
       close: async () => {},
     },
     log: () => {},
+    ...(options.wrapStore ? { wrapStore: options.wrapStore } : {}),
   });
   return {
     url: running.url,

@@ -465,6 +465,21 @@ export function storeContract(
             ]);
             await assert.rejects(() => capabilities.replicas!.hasEverywhere(['../x']), TypeError);
           }
+          if (capabilities.streaming) {
+            const streaming = capabilities.streaming;
+            for (const [i, key] of keys.entries()) {
+              const opened = await streaming.getStream(key);
+              assert.equal(opened.size, data[i]!.length);
+              const parts: Buffer[] = [];
+              for await (const part of opened.body as AsyncIterable<Buffer>) parts.push(part);
+              assert.ok(Buffer.concat(parts).equals(data[i]!), `${key} streamed as stored`);
+            }
+            await assertNotFound(streaming.getStream(absent), 'getStream');
+            await assert.rejects(() => streaming.getStream('../x'), TypeError);
+            // A stream abandoned after opening is destroyed, and the store goes on serving.
+            (await streaming.getStream(keys[1]!)).body.destroy();
+            assert.ok((await store.get(keys[1]!)).equals(data[1]!));
+          }
           if (capabilities.freshBuffers) {
             const [a, b] = [await store.get(keys[0]!), await store.get(keys[0]!)];
             assert.notEqual(a.buffer, b.buffer, 'two reads share no memory');

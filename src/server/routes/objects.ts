@@ -4,7 +4,7 @@
  */
 import { Readable } from 'node:stream';
 import { decodeEnvelopeHeader, kindFromCode, type ObjectKind } from '../../objects/index.js';
-import { isValidKey, type Store } from '../../store/index.js';
+import { isValidKey, type Store, type StreamedObject } from '../../store/index.js';
 import { readBinaryBody, readJsonObject, streamBinaryBody } from '../body.js';
 import { expiredAnswer } from './gc.js';
 import {
@@ -15,6 +15,8 @@ import {
   json,
   modeOf,
   queryParam,
+  streamOrNull,
+  streamed,
   withSignal,
   type Endpoint,
   type EndpointResult,
@@ -170,6 +172,18 @@ function objectEndpoints(route: ObjectRoute): Endpoint[] {
       rateLimit: 'failure',
       async handle(ctx) {
         const key = keyOf(ctx);
+        const streaming = (await ctx.store()).capabilities.streaming;
+        // Relayed as it arrives from the cloud store, never held whole. /manifests reads the
+        // header first, and manifests are small: those stay buffered.
+        if (streaming !== undefined && route.accepts !== 'manifest') {
+          const opened = await streamOrNull(streaming, key, ctx);
+          if (opened === null)
+            throw (
+              (await expiredAnswer(await ctx.store(), key)) ?? notFound(`no such object ${key}`)
+            );
+          ctx.services.metrics.bytesDownloaded.inc(opened.size);
+          return streamed(ctx, opened);
+        }
         const data = await fetchStored(ctx, key);
         if (data === null)
           throw (await expiredAnswer(await ctx.store(), key)) ?? notFound(`no such object ${key}`);
@@ -388,27 +402,64 @@ function recordKind(key: string, data: Buffer): ObjectKind {
   return kind === undefined || kind === 'chunk' ? 'manifest' : kind;
 }
 
-/** Pack of `keys` (all present when counted), read a few ahead of the socket, never all at once. */
+/** One record's bytes on their way into a download: whole, or a stream from the cloud store. */
+type Fetched = { readonly data: Buffer } | { readonly opened: StreamedObject };
+
+/**
+ * Pack of `keys` (all present when counted), read a few ahead of the socket, never all at once.
+ * From a store that streams, chunks are relayed as they arrive (a window of each in memory, not
+ * the chunk) and the reads opened ahead wait in their sockets; structured objects are small and
+ * their header names their kind, so they are read whole.
+ */
 function packStream(ctx: RequestContext, store: Store, keys: readonly string[]): Readable {
+  const streaming = store.capabilities.streaming;
   async function* pieces(): AsyncGenerator<Buffer> {
     yield packHeader(keys.length);
-    const pending: Promise<Buffer>[] = [];
+    const pending: Promise<Fetched>[] = [];
     let next = 0;
     const startOne = (): void => {
-      const p = store.get(keys[next++]!, withSignal(ctx));
+      const key = keys[next++]!;
+      const p: Promise<Fetched> =
+        streaming !== undefined && key.startsWith('chunks/')
+          ? streaming.getStream(key, withSignal(ctx)).then((opened) => ({ opened }))
+          : store.get(key, withSignal(ctx)).then((data) => ({ data }));
       p.catch(() => undefined);
       pending.push(p);
     };
-    while (next < keys.length && pending.length < STORE_CONCURRENCY) startOne();
-    for (const key of keys) {
-      // An object deleted since it was counted cannot be left out any more: the stream fails and the client retries.
-      const data = await pending.shift()!;
-      if (next < keys.length) startOne();
-      ctx.services.metrics.bytesDownloaded.inc(data.length);
-      yield Buffer.concat([
-        recordHeader(recordKind(key, data), key.slice(key.indexOf('/') + 1), data.length),
-        data,
-      ]);
+    try {
+      while (next < keys.length && pending.length < STORE_CONCURRENCY) startOne();
+      for (const key of keys) {
+        // An object deleted since it was counted cannot be left out any more: the stream fails and the client retries.
+        const fetched = await pending.shift()!;
+        if (next < keys.length) startOne();
+        const oid = key.slice(key.indexOf('/') + 1);
+        if ('data' in fetched) {
+          ctx.services.metrics.bytesDownloaded.inc(fetched.data.length);
+          yield Buffer.concat([
+            recordHeader(recordKind(key, fetched.data), oid, fetched.data.length),
+            fetched.data,
+          ]);
+          continue;
+        }
+        const { size, body } = fetched.opened;
+        ctx.services.metrics.bytesDownloaded.inc(size);
+        yield recordHeader('chunk', oid, size);
+        let sent = 0;
+        for await (const piece of body as AsyncIterable<Buffer>) {
+          sent += piece.length;
+          yield piece;
+        }
+        if (sent !== size) throw new Error(`storage sent ${sent} of the ${size} bytes of ${key}`);
+      }
+    } finally {
+      // A download cut short: reads opened ahead are closed, not drained.
+      for (const p of pending)
+        p.then(
+          (f) => {
+            if ('opened' in f) f.opened.body.destroy();
+          },
+          () => undefined,
+        );
     }
   }
   return Readable.from(pieces(), { objectMode: false });

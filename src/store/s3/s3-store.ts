@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import {
   ConfigError,
@@ -17,6 +18,8 @@ import {
   type OperationOptions,
   type RefValue,
   type Store,
+  type StoreCapabilities,
+  type StreamedObject,
 } from '../store.js';
 import {
   compareAndSwapRef,
@@ -112,7 +115,10 @@ interface S3RefState extends RefState {
  */
 export class S3Store implements Store {
   readonly description: string;
-  readonly capabilities = BASIC_CAPABILITIES;
+  readonly capabilities: StoreCapabilities = {
+    ...BASIC_CAPABILITIES,
+    streaming: { getStream: (key, options) => this.getStream(key, options) },
+  };
   readonly bucket: string;
   readonly prefix: string;
   /** Endpoint for messages, without any userinfo. */
@@ -312,6 +318,23 @@ export class S3Store implements Store {
   async get(key: string, options?: OperationOptions): Promise<Buffer> {
     assertValidKey(key);
     return this.getRaw(key, options?.signal);
+  }
+
+  /** GetObject's body as it arrives (StreamingRead): destroying it closes the connection. */
+  private async getStream(key: string, options?: OperationOptions): Promise<StreamedObject> {
+    assertValidKey(key);
+    return this.call('GetObject', key, async ({ s3, client }) => {
+      const out = await client.send(
+        new s3.GetObjectCommand({ Bucket: this.bucket, Key: this.full(key) }),
+        { abortSignal: options?.signal },
+      );
+      const body = out.Body;
+      if (body instanceof Readable && typeof out.ContentLength === 'number')
+        return { size: out.ContentLength, body } satisfies StreamedObject;
+      // Not a Node stream or no length (neither happens with the Node HTTP handler): read it whole.
+      const bytes = body === undefined ? new Uint8Array(0) : await body.transformToByteArray();
+      return { size: bytes.byteLength, body: Readable.from([Buffer.from(bytes)]) };
+    });
   }
 
   async put(key: string, data: Uint8Array, options?: OperationOptions): Promise<void> {

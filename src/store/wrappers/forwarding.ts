@@ -15,6 +15,8 @@ import {
   type Replicas,
   type Store,
   type StoreCapabilities,
+  type StreamedObject,
+  type StreamingRead,
 } from '../store.js';
 import type { StoreOperation } from './operations.js';
 
@@ -227,6 +229,7 @@ export abstract class ForwardingStore implements Store {
       ...(inner.locks ? { locks: inner.locks } : {}),
       ...(inner.replicas ? { replicas: this.forwardReplicas(inner.replicas) } : {}),
       ...(inner.negotiate ? { negotiate: this.forwardNegotiate(inner.negotiate) } : {}),
+      ...(inner.streaming ? { streaming: this.forwardStreaming(inner.streaming) } : {}),
     };
   }
 
@@ -260,6 +263,24 @@ export abstract class ForwardingStore implements Store {
               options,
               run: (signal) => negotiator.negotiate(request, withSignal(options, signal)),
               traffic: () => ({ items: request.check?.length ?? 0 }),
+            }),
+        ),
+    };
+  }
+
+  /** Opening the stream passes through this wrapper as a `get`; the bytes then flow past it. */
+  private forwardStreaming(streaming: StreamingRead): StreamingRead {
+    return {
+      getStream: (key, options) =>
+        this.validated(
+          () => assertValidKey(key),
+          () =>
+            this.pass<StreamedObject>({
+              operation: 'get',
+              target: key,
+              options,
+              run: (signal) => streaming.getStream(key, withSignal(options, signal)),
+              traffic: (opened) => ({ bytesRead: opened.size }),
             }),
         ),
     };
