@@ -97,6 +97,8 @@ describe('mediagit server: verification on worker threads', () => {
     let seen = before;
     let healthAnswers = 0;
     while (seen.verified_on_workers < before.verified_on_workers + 3) {
+      // Counted, not timed: a server that waits for the whole body never gets there.
+      assert.ok(healthAnswers < 20_000, 'records were not verified while the body was arriving');
       assert.equal((await http(`${server.url}/health`)).status, 200);
       healthAnswers++;
       seen = await verification(server);
