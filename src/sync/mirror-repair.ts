@@ -17,6 +17,7 @@ import {
 } from '../objects/index.js';
 import { isAncestor, walkReachable, type Repository } from '../repo/index.js';
 import {
+  isValidKey,
   MultiStore,
   RetryingStore,
   unwrapStore,
@@ -62,7 +63,7 @@ function validEntry(v: unknown): v is MirrorLedgerEntry {
     e.refs.every((r) => typeof r === 'string') &&
     typeof e.objects === 'object' &&
     e.objects !== null &&
-    Object.values(e.objects).every(isSide)
+    Object.entries(e.objects).every(([key, side]) => isValidKey(key) && isSide(side))
   );
 }
 

@@ -244,3 +244,23 @@ test('repairMirror full: copies both ways verified by ID, replaces a damaged cop
   // What is left stays recorded for the next repair.
   assert.deepEqual((await readMirrorLedger(m.repo, 'backup'))?.objects, { [forged]: 'secondary' });
 });
+
+test('a ledger that cannot be understood never blocks a push: it counts as empty', async (t) => {
+  const m = await mirrorSetup('damaged');
+  t.after(() => rm(m.root, { recursive: true, force: true }));
+  await makeCorpus(m.repo.root, 1, 'tiny');
+  const v1 = await commitWorktree(m.repo, [], 'v1');
+  for (const text of [
+    '{ not json',
+    JSON.stringify({
+      version: 1,
+      remotes: { backup: { objects: { '../escape': 'secondary' }, refs: [], updated_at: 'x' } },
+    }),
+  ]) {
+    await writeFile(m.repo.path('mirrors.json'), text);
+    assert.equal(await readMirrorLedger(m.repo, 'backup'), null);
+    const { result } = await upkeepPush(m, v1);
+    assert.ok(['created', 'up-to-date'].includes(result.status));
+  }
+  assert.equal((await m.secondary.readRef(MAIN))?.oid, v1);
+});
