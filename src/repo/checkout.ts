@@ -1,8 +1,9 @@
+import type { BigIntStats } from 'node:fs';
 import { chmod, lstat, rmdir, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { DirtyWorktreeError } from '../errors/index.js';
 import type { Oid } from '../objects/index.js';
-import { isErrno } from '../util/fs.js';
+import { commitTemp, discardTemp, isErrno } from '../util/fs.js';
 import { WORKERS_WORTH_BYTES } from '../workers/index.js';
 import { mapLimit } from '../util/limit.js';
 import { ATTRIBUTES_FILE, lockableMatcher } from './attributes.js';
@@ -12,6 +13,7 @@ import {
   ensureManifestChunks,
   holdsStagedContent,
   materializeFile,
+  stageFile,
   type ChunkStream,
 } from './content.js';
 import { modeToType, type Index } from './index-file.js';
@@ -30,8 +32,9 @@ export interface MoveOptions {
   /**
    * Chunks the store lacks are fetched from here while the files are written, each verified once
    * and written to file and (unless ChunkStream.keepFetched is false) store from the same buffer
-   * (StreamingRestorer). Only for a working tree that is new (clone): a fetch failing halfway
-   * leaves some files written.
+   * (StreamingRestorer). Into a new working tree (clone) files appear as they complete; into one
+   * with files to keep (pull), every file is staged first and all are put in place at the end,
+   * so a fetch failing halfway changes nothing.
    */
   readonly stream?: ChunkStream;
 }
@@ -125,29 +128,42 @@ export async function moveWorktree(
   const onDisk = changed.filter((p) => !repo.isSparseExcluded(p));
   const removals = onDisk.filter((p) => !to.has(p));
   const writes = onDisk.filter((p) => to.has(p));
+  // A streamed checkout into a working tree with files to keep (pull) is staged: every file is
+  // written to a temporary file beside it, and removals and renames happen only once all are
+  // complete, so a fetch failing halfway changes nothing. A file that must make way for a folder
+  // cannot wait for that: such a checkout fetches first, as without a stream.
+  const keepsFiles = from.size > 0 || index.entries.size > 0;
+  const stream =
+    options.stream && !(keepsFiles && needsRemovedFolder(writes, removals))
+      ? options.stream
+      : undefined;
+  const staged = stream !== undefined && keepsFiles;
   // Content a lean clone lacks comes first: if the remote cannot supply it, nothing has changed yet.
-  if (!options.stream)
+  if (!stream)
     await mapLimit(writes, 4, async (path) =>
       ensureManifestChunks(repo.odb, await repo.odb.readManifest(to.get(path)!.oid), path),
     );
-  for (const path of removals) {
-    await removeWorktreeFile(repo, path);
-    index.entries.delete(path);
-    index.conflicts.delete(path);
-  }
+  const remove = async (): Promise<void> => {
+    for (const path of removals) {
+      await removeWorktreeFile(repo, path);
+      index.entries.delete(path);
+      index.conflicts.delete(path);
+    }
+  };
+  if (!staged) await remove();
   const totalBytes = writes.reduce((n, p) => n + (to.get(p)?.size ?? 0), 0);
   const lockable = lockableMatcher(repo);
   options.progress.start(options.operation, writes.length, totalBytes);
   const ctx = repo.contentContext({
-    workers: totalBytes >= WORKERS_WORTH_BYTES || options.stream !== undefined,
+    workers: totalBytes >= WORKERS_WORTH_BYTES || stream !== undefined,
   });
   const restorer =
-    options.stream && ctx.workers
+    stream && ctx.workers
       ? new StreamingRestorer(
           ctx.workers,
           repo.odb,
-          options.stream,
-          options.stream.keepFetched === false
+          stream,
+          stream.keepFetched === false
             ? await sharedChunks(
                 repo,
                 writes.map((p) => to.get(p)!.oid),
@@ -155,32 +171,71 @@ export async function moveWorktree(
             : undefined,
         )
       : ctx.workers;
-  try {
-    // Streaming, small files would leave the link idle four at a time; the restorer bounds requests.
-    await mapLimit(writes, options.stream ? STREAM_CONCURRENCY : 4, async (path) => {
-      const target = to.get(path)!;
-      const stats = await materializeFile(
-        repo.odb,
-        target.oid,
-        repo.root,
-        repo.absPath(path),
-        target.type,
-        options.progress,
-        restorer,
-      );
-      // Lockable files stay read-only until `mediagit lock` (chmod touches neither mtime nor inode, so the index entry holds).
-      if (lockable?.(path)) await chmod(repo.absPath(path), Number(stats.mode) & 0o7555);
-      index.entries.set(path, {
-        path,
-        type: target.type,
-        oid: target.oid,
-        size: target.size,
-        mtimeNs: stats.mtimeNs,
-        ino: stats.ino,
-      });
-      index.conflicts.delete(path);
-      options.progress.fileDone();
+  const record = async (path: string, stats: BigIntStats): Promise<void> => {
+    const target = to.get(path)!;
+    // Lockable files stay read-only until `mediagit lock` (chmod touches neither mtime nor inode, so the index entry holds).
+    if (lockable?.(path)) await chmod(repo.absPath(path), Number(stats.mode) & 0o7555);
+    index.entries.set(path, {
+      path,
+      type: target.type,
+      oid: target.oid,
+      size: target.size,
+      mtimeNs: stats.mtimeNs,
+      ino: stats.ino,
     });
+    index.conflicts.delete(path);
+  };
+  try {
+    if (staged) {
+      const temps = new Map<string, string>();
+      let failure: { err: unknown } | undefined;
+      await mapLimit(writes, STREAM_CONCURRENCY, async (path) => {
+        if (failure) return;
+        const target = to.get(path)!;
+        try {
+          temps.set(
+            path,
+            await stageFile(
+              repo.odb,
+              target.oid,
+              repo.root,
+              repo.absPath(path),
+              target.type,
+              options.progress,
+              restorer,
+            ),
+          );
+          options.progress.fileDone();
+        } catch (err) {
+          failure ??= { err };
+        }
+      });
+      if (failure) {
+        await Promise.all([...temps.values()].map(discardTemp));
+        throw failure.err;
+      }
+      await remove();
+      for (const path of writes) {
+        await commitTemp(temps.get(path)!, repo.absPath(path));
+        await record(path, await lstat(repo.absPath(path), { bigint: true }));
+      }
+    } else {
+      // Streaming, small files would leave the link idle four at a time; the restorer bounds requests.
+      await mapLimit(writes, stream ? STREAM_CONCURRENCY : 4, async (path) => {
+        const target = to.get(path)!;
+        const stats = await materializeFile(
+          repo.odb,
+          target.oid,
+          repo.root,
+          repo.absPath(path),
+          target.type,
+          options.progress,
+          restorer,
+        );
+        await record(path, stats);
+        options.progress.fileDone();
+      });
+    }
   } finally {
     await ctx.close();
   }
@@ -197,6 +252,17 @@ export async function moveWorktree(
       }
   }
   return { written: writes.length, removed: removals.length };
+}
+
+/** Whether a file to be written sits where a file to be removed makes way for its folder. */
+function needsRemovedFolder(writes: readonly string[], removals: readonly string[]): boolean {
+  if (removals.length === 0) return false;
+  const removed = new Set(removals);
+  return writes.some((path) => {
+    for (let at = path.indexOf('/'); at > 0; at = path.indexOf('/', at + 1))
+      if (removed.has(path.slice(0, at))) return true;
+    return false;
+  });
 }
 
 /**

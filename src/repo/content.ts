@@ -11,7 +11,7 @@ import {
   type ObjectDatabase,
   type Oid,
 } from '../objects/index.js';
-import { isErrno, writeThroughTemp } from '../util/fs.js';
+import { commitTemp, isErrno, writeToTemp } from '../util/fs.js';
 import type { ChunkWorkerPool, StoredChunk } from '../workers/index.js';
 import { ingestAlongPrevious } from '../workers/guided-ingest.js';
 import { Semaphore } from '../util/limit.js';
@@ -279,13 +279,32 @@ export async function materializeFile(
   workers?: ChunkRestorer,
   prefetch = 4,
 ): Promise<BigIntStats> {
+  const tmp = await stageFile(odb, manifestOid, root, absPath, type, progress, workers, prefetch);
+  await commitTemp(tmp, absPath);
+  return lstat(absPath, { bigint: true });
+}
+
+/**
+ * materializeFile up to the rename: the complete temporary file beside `absPath`, for a caller
+ * that puts files in place only once every one is written (commitTemp / discardTemp).
+ */
+export async function stageFile(
+  odb: ObjectDatabase,
+  manifestOid: Oid,
+  root: string,
+  absPath: string,
+  type: FileType,
+  progress: ProgressSink,
+  workers?: ChunkRestorer,
+  prefetch = 4,
+): Promise<string> {
   const manifest = await odb.readManifest(manifestOid);
   // Fetched before any folder or temporary file exists: a remote that cannot supply them leaves
   // the working tree as it was. A streaming restorer fetches them itself, while it writes.
   if (!workers?.fetchesMissing)
     await ensureManifestChunks(odb, manifest, relative(root, absPath).split(sep).join('/'));
   await ensureSafeParents(root, absPath);
-  await writeThroughTemp(
+  return writeToTemp(
     absPath,
     { tempDir: dirname(absPath), mode: type === 'exec' ? 0o755 : 0o644, fsync: false },
     async (handle) => {
@@ -309,7 +328,6 @@ export async function materializeFile(
       }
     },
   );
-  return lstat(absPath, { bigint: true });
 }
 
 /** Fetches what the store lacks of a file's chunks; a failure names the file. */

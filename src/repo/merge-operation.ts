@@ -5,6 +5,7 @@
 import { DirtyWorktreeError, UsageError } from '../errors/index.js';
 import type { Oid } from '../objects/index.js';
 import { moveWorktree } from './checkout.js';
+import type { ChunkStream } from './content.js';
 import { cleanMessage } from './commit.js';
 import { isAncestor, mergeBase } from './history.js';
 import type { Conflict } from './index-file.js';
@@ -23,6 +24,11 @@ export interface MergeOptions {
   /** The merge commit's message (default "Merge <label> into <branch>"). */
   message?: string | undefined;
   progress?: ProgressSink;
+  /**
+   * Where the chunks of their files that the store lacks come from while the files are written
+   * (MoveOptions.stream): pull leaves them out of its fetch, so each is verified once.
+   */
+  stream?: ChunkStream;
 }
 
 export type MergeOutcome =
@@ -59,6 +65,7 @@ export async function mergeCommit(
         force: false,
         progress,
         operation: 'merge',
+        ...(options.stream ? { stream: options.stream } : {}),
       });
     });
     await repo.advanceHead(theirs, null, `merge ${label}: Fast-forward`);
@@ -71,7 +78,14 @@ export async function mergeCommit(
       hint: 'merge without --ff-only, or rebase your work',
     });
   if (canFastForward && !options.noFf)
-    return fastForward(repo, head.oid, theirs, progress, `merge ${label}: Fast-forward`);
+    return fastForward(
+      repo,
+      head.oid,
+      theirs,
+      progress,
+      `merge ${label}: Fast-forward`,
+      options.stream,
+    );
   const branch = head.ref?.replace(/^refs\/heads\//, '') ?? 'HEAD';
   const message = cleanMessage(options.message ?? `Merge ${label} into ${branch}`);
   return threeWay(
@@ -81,6 +95,7 @@ export async function mergeCommit(
     message,
     progress,
     `merge ${label}: Merge made by mediagit`,
+    options.stream,
   );
 }
 
@@ -90,6 +105,7 @@ async function fastForward(
   theirs: Oid,
   progress: ProgressSink,
   log: string,
+  stream: ChunkStream | undefined,
 ): Promise<MergeOutcome> {
   const headMap = await commitTreeMap(repo, ours);
   const theirMap = await commitTreeMap(repo, theirs);
@@ -98,6 +114,7 @@ async function fastForward(
       force: false,
       progress,
       operation: 'merge',
+      ...(stream ? { stream } : {}),
     });
   });
   await repo.writeState('ORIG_HEAD', `${ours}\n`);
@@ -117,6 +134,7 @@ async function threeWay(
   message: string,
   progress: ProgressSink,
   log: string,
+  stream: ChunkStream | undefined,
 ): Promise<MergeOutcome> {
   const headMap = await commitTreeMap(repo, ours);
   const theirMap = await commitTreeMap(repo, theirs);
@@ -132,6 +150,7 @@ async function threeWay(
       force: false,
       progress,
       operation: 'merge',
+      ...(stream ? { stream } : {}),
     });
     resetIndexTo(index, plan.merged);
     for (const conflict of plan.conflicts) index.conflicts.set(conflict.path, conflict);

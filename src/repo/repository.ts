@@ -308,13 +308,17 @@ export class Repository {
     this.contentLimiter ??= new Semaphore(8);
     const gear = this.odb.sealer.gear;
     const workers = options.workers
-      ? new ChunkWorkerPool({
-          root: this.store.root,
-          fsync: this.settings.fsync,
-          compressionLevel: this.settings.compressionLevel,
-          master: this.masterKey,
-          chunking: this.settings.chunking,
-        })
+      ? new ChunkWorkerPool(
+          {
+            root: this.store.root,
+            fsync: this.settings.fsync,
+            compressionLevel: this.settings.compressionLevel,
+            master: this.masterKey,
+            chunking: this.settings.chunking,
+          },
+          undefined,
+          () => this.odb.verified.chunks++,
+        )
       : undefined;
     return {
       odb: this.odb,

@@ -22,7 +22,7 @@ import {
 import { readDescriptor } from './descriptor.js';
 import { fetchObjects, type FetchOptions } from './fetch.js';
 import type { RemoteConfig } from './remotes.js';
-import { canAdopt } from './transfer.js';
+import { canAdopt, missingOn } from './transfer.js';
 
 export interface FetchRefsOptions {
   /** Delete remote-tracking branches the remote no longer has. */
@@ -32,6 +32,11 @@ export interface FetchRefsOptions {
   progress?: ProgressSink;
   /** A commit checked out as part of the fetch (FetchOptions.checkout). */
   checkout?: FetchOptions['checkout'];
+  /**
+   * A remote branch whose new tip's chunks are left out (FetchOptions.leaveChunksOf), for pull's
+   * merge to fetch as it writes the files; FetchReport.left names them.
+   */
+  leaveTipOf?: string;
   /**
    * Which chunk content to bring (see content-policy.ts): under the 'tip' policy only the named
    * branch's tip's, plus what the request widens it by. Without it, all content comes.
@@ -52,6 +57,8 @@ export interface FetchReport {
   objects: number;
   bytes: number;
   bytesReceived: number;
+  /** The chunks left to the caller (FetchRefsOptions.leaveTipOf), with their sizes. */
+  left?: ReadonlyMap<Oid, number>;
 }
 
 /**
@@ -97,6 +104,10 @@ export async function fetchRefs(
     request !== undefined && (request.all === true || (await historyContent(repo)) === 'tip');
   const progress = options.progress ?? silentProgress;
   const hardlinks = options.hardlinks ?? true;
+  const leftTip =
+    options.leaveTipOf === undefined
+      ? undefined
+      : refs.get(`refs/heads/${options.leaveTipOf}`)?.oid;
   const stats = await fetchObjects(
     repo,
     opened.store,
@@ -110,14 +121,24 @@ export async function fetchRefs(
       ...(options.checkout && !(lean && canAdopt(opened.store, repo.store, { hardlinks }))
         ? { checkout: options.checkout }
         : {}),
+      ...(leftTip && !lean ? { leaveChunksOf: leftTip } : {}),
     },
   );
+  const left = stats.left;
   if (lean && request) {
     const tips = new Map(heads.map(([name, v]) => [name, v.oid]));
     const commits = await contentCommits(repo, tips, request);
     const chunks = await chunksOfCommits(repo, commits, include);
     // Chunks whose bytes sit in a checked-out file are local already (one copy on disk).
     for (const oid of (await worktreeChunkLocations(repo)).keys()) chunks.delete(oid);
+    if (leftTip && !canAdopt(opened.store, repo.store, { hardlinks })) {
+      const absent = new Set(await missingOn(repo.store, 'chunk', [...chunks.keys()]));
+      for (const [oid, size] of await chunksOfCommits(repo, [leftTip], include))
+        if (absent.has(oid)) {
+          chunks.delete(oid);
+          left.set(oid, size);
+        }
+    }
     const got = await fetchChunkSet(repo, opened.store, chunks, { hardlinks, progress });
     stats.objects += got.objects;
     stats.bytes += got.bytes;
@@ -130,6 +151,7 @@ export async function fetchRefs(
     objects: stats.objects,
     bytes: stats.bytes,
     bytesReceived: opened.meter.snapshot().totals.bytesRead,
+    ...(options.leaveTipOf === undefined ? {} : { left }),
   };
 }
 

@@ -53,6 +53,18 @@ export interface FetchOptions {
    * chunks are hard-linked, they are linked as usual and `write` finds them present.
    */
   readonly checkout?: { readonly commit: Oid; write(tree: Oid): Promise<void> };
+  /**
+   * A commit whose files' chunks are left out of the fetch, for the caller to bring as it writes
+   * them (pull's merge, with a stream): FetchStats.left names them. Only when chunks arrive as
+   * bytes; hard-linked ones come with the rest.
+   */
+  readonly leaveChunksOf?: Oid;
+}
+
+/** What fetchObjects brought, and the chunks it left to the caller (FetchOptions.leaveChunksOf). */
+export interface FetchStats extends TransferStats {
+  /** Chunk → its size. */
+  readonly left: Map<Oid, number>;
 }
 
 /** An object named by a tree, with the repository path it was first met at. */
@@ -78,19 +90,22 @@ export async function fetchObjects(
   remote: Store,
   tips: readonly Oid[],
   options: FetchOptions,
-): Promise<TransferStats> {
+): Promise<FetchStats> {
   const run = new FetchRun(repo, remote, options);
   try {
     const rootTrees = await run.fetchHistory(tips);
     const checkout = options.checkout;
     const checkoutTree = checkout ? run.rootTree(checkout.commit) : undefined;
+    const leftTree = options.leaveChunksOf ? run.rootTree(options.leaveChunksOf) : undefined;
+    const deferredTree = checkoutTree ?? leftTree;
     // The checked-out commit's content first, so the chunks noted then are exactly its files'.
-    if (checkoutTree && run.streamsChunks()) await run.fetchContent([checkoutTree], run.deferred);
+    if (deferredTree && run.streamsChunks()) await run.fetchContent([deferredTree], run.deferred);
     await run.fetchContent(rootTrees, run.chunks);
     await run.fetchChunks();
     await run.storeContent();
     if (checkoutTree) await checkout!.write(checkoutTree);
     await run.storeHistory();
+    if (!checkoutTree) for (const [oid, size] of run.deferred) run.stats.left.set(oid, size);
     return run.stats;
   } finally {
     await run.parked.clear();
@@ -98,7 +113,7 @@ export async function fetchObjects(
 }
 
 class FetchRun {
-  readonly stats: TransferStats = { objects: 0, bytes: 0 };
+  readonly stats: FetchStats = { objects: 0, bytes: 0, left: new Map() };
   readonly parked: ParkedObjects;
   private readonly window: ParkingWindow;
   private held = 0;

@@ -2,16 +2,19 @@
  * `pull`: fetch from a remote, then merge its branch into HEAD.
  */
 import { UsageError } from '../errors/index.js';
+import type { Oid } from '../objects/index.js';
 import {
   mergeCommit,
   rebaseOnto,
   silentProgress,
   type MergeOutcome,
   type ReplayOutcome,
+  type ChunkStream,
   type ProgressSink,
   type Repository,
 } from '../repo/index.js';
-import type { OpenedStore } from '../store/index.js';
+import { chunkKey, type OpenedStore } from '../store/index.js';
+import { fetchChunkSet } from './content-policy.js';
 import { fetchRefs, type FetchReport } from './fetch-refs.js';
 import type { RemoteConfig } from './remotes.js';
 
@@ -44,13 +47,50 @@ export async function pull(
 ): Promise<PullResult> {
   const progress = options.progress ?? ((): ProgressSink => silentProgress);
   const branch = options.branch ?? (await repo.currentBranch());
+  // A merge writes their files with the chunks it fetches as it goes, each verified once and
+  // written to file and store from one buffer (docs/transfer.md); the fetch leaves those out.
+  const leave = branch && !options.rebase ? branch : undefined;
   const fetched = await fetchRefs(repo, remote, opened, {
     prune: false,
     hardlinks: options.hardlinks,
     progress: progress(),
     content: { branch: branch ?? null },
+    ...(leave ? { leaveTipOf: leave } : {}),
   });
   options.onFetched?.(fetched);
+  const left = fetched.left ?? new Map<Oid, number>();
+  // Whatever the merge did not write (no change, a conflict, a refusal) still comes, as the
+  // content policy says: the same chunks a fetch without leaving any out would have brought.
+  const bringLeft = async (): Promise<void> => {
+    if (left.size > 0)
+      await fetchChunkSet(repo, opened.store, left, {
+        ...(options.hardlinks === undefined ? {} : { hardlinks: options.hardlinks }),
+        progress: progress(),
+      });
+  };
+  let result: PullResult;
+  try {
+    result = await integrate(repo, remote, branch, fetched, {
+      ...options,
+      progress,
+      ...(left.size > 0 ? { stream: { get: (oid: Oid) => opened.store.get(chunkKey(oid)) } } : {}),
+    });
+  } catch (err) {
+    await bringLeft().catch(() => undefined);
+    throw err;
+  }
+  await bringLeft();
+  return result;
+}
+
+async function integrate(
+  repo: Repository,
+  remote: RemoteConfig,
+  branch: string | null,
+  fetched: FetchReport,
+  options: PullOptions & { progress: () => ProgressSink; stream?: ChunkStream },
+): Promise<PullResult> {
+  const { progress } = options;
   if (!branch)
     throw new UsageError('you are not on a branch; say which remote branch to merge', {
       hint: 'mediagit pull origin <branch>',
@@ -63,6 +103,7 @@ export async function pull(
   const merge = await mergeCommit(repo, theirs, `branch '${branch}' of ${remote.url}`, {
     ffOnly: options.ffOnly ?? false,
     progress: progress(),
+    ...(options.stream ? { stream: options.stream } : {}),
   });
   return { fetched, merge };
 }

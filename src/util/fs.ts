@@ -56,6 +56,19 @@ export async function writeThroughTemp(
   options: TempWriteOptions,
   write: (handle: FileHandle) => Promise<void>,
 ): Promise<void> {
+  await commitTemp(await writeToTemp(path, options, write), path);
+}
+
+/**
+ * writeThroughTemp's first half: the filled (and, if asked, fsynced) temporary file's path, for a
+ * caller that puts several files in place only once every one is complete (commitTemp) or none
+ * (discardTemp). Until then it counts as live: a signal removes it like one being written.
+ */
+export async function writeToTemp(
+  path: string,
+  options: TempWriteOptions,
+  write: (handle: FileHandle) => Promise<void>,
+): Promise<string> {
   const tmp = tempName(options.tempDir, basename(path));
   let handle: FileHandle;
   try {
@@ -71,9 +84,19 @@ export async function writeThroughTemp(
     await write(handle);
     if (options.fsync) await handle.sync();
     await handle.close();
-    await rename(tmp, path);
+    return tmp;
   } catch (err) {
     await handle.close().catch(() => undefined);
+    await discardTemp(tmp);
+    throw err;
+  }
+}
+
+/** Renames a temporary file from writeToTemp over `path`; on failure the temporary file goes. */
+export async function commitTemp(tmp: string, path: string): Promise<void> {
+  try {
+    await rename(tmp, path);
+  } catch (err) {
     await unlink(tmp).catch(() => undefined);
     throw err;
   } finally {
@@ -131,6 +154,12 @@ async function createInPlace(
     await handle.close();
   }
   return true;
+}
+
+/** Removes a temporary file from writeToTemp that will not be put in place. */
+export async function discardTemp(tmp: string): Promise<void> {
+  await unlink(tmp).catch(() => undefined);
+  liveTempFiles.delete(tmp);
 }
 
 /** Temporary files being written right now by writeThroughTemp, for removal on a signal. */

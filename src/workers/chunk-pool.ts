@@ -86,7 +86,15 @@ export type ChunkReply =
 export class ChunkWorkerPool {
   private readonly pool: WorkerPool<ChunkJob, ChunkReply, ChunkFailure>;
 
-  constructor(spec: ChunkStoreSpec, size = defaultPoolSize()) {
+  /**
+   * `onVerified` hears of each chunk a worker verified (decoded and hashed) for a restore or an
+   * adoption: the work docs/transfer.md says happens once per chunk, counted by its tests.
+   */
+  constructor(
+    spec: ChunkStoreSpec,
+    size = defaultPoolSize(),
+    private readonly onVerified: () => void = () => undefined,
+  ) {
     this.pool = new WorkerPool({
       script: new URL('./chunk-worker.js', import.meta.url),
       size,
@@ -147,6 +155,7 @@ export class ChunkWorkerPool {
       [],
       size,
     );
+    this.onVerified();
     return reply.bytes!;
   }
 
@@ -182,6 +191,7 @@ export class ChunkWorkerPool {
       [data],
       stored.length,
     );
+    this.onVerified();
     return reply.bytes!;
   }
 
@@ -215,6 +225,7 @@ export class ChunkWorkerPool {
       [data],
       size,
     );
+    this.onVerified();
     return reply.bytes!;
   }
 

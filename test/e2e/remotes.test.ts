@@ -407,7 +407,13 @@ test('clone killed midway: a new clone works with the debris left in place; fetc
   for (let attempt = 0; attempt < 10 && partial === undefined; attempt++) {
     const target = path.join(work, `killed-${attempt}`);
     // Copied and verified rather than hard-linked: linking takes milliseconds, too short a window to kill in.
-    const outcome = await killAfter(['clone', '--no-hardlinks', remote, target], work, delay);
+    // Keeping all content: a default clone writes the checked-out chunks into the files only, so
+    // its store would show no progress to tell a partial clone by.
+    const outcome = await killAfter(
+      ['clone', '--no-hardlinks', '--history-content', 'all', remote, target],
+      work,
+      delay,
+    );
     const config = await readFile(path.join(target, '.mediagit', 'config.toml'), 'utf8').catch(
       () => '',
     );

@@ -6,18 +6,20 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, truncate, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { ObjectCorruptError } from '../../../src/errors/index.js';
 import type { Oid } from '../../../src/objects/index.js';
 import {
   Repository,
   STREAM_CONCURRENCY,
+  commitTreeMap,
   flattenTree,
   moveWorktree,
   silentProgress,
+  writeTreeFromMap,
 } from '../../../src/repo/index.js';
 import {
   ForwardingStore,
@@ -30,8 +32,11 @@ import {
   clone,
   fetchObjects,
   installChunkSource,
+  openRemoteStore,
+  pull,
   push,
   type CloneResult,
+  type RemoteConfig,
 } from '../../../src/sync/index.js';
 import {
   MAIN,
@@ -39,7 +44,9 @@ import {
   flipByte,
   fsckFull,
   initRepo,
+  signature,
   storedChunks,
+  writeBlob,
 } from '../../support/sync-fixtures.js';
 
 async function tempRoot(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
@@ -329,4 +336,135 @@ test('a tip-only clone stores only the chunks its files share, for their later u
   assert.ok(sharedChunks.size > 1);
   assert.equal(result.evicted, sharedChunks.size, 'stored and evicted: the shared chunks alone');
   assert.equal((await storedChunks(lean.store.root)).length, 0);
+});
+
+interface PulledPair {
+  root: string;
+  src: Repository;
+  remote: LocalStore;
+  config: RemoteConfig;
+  work: Repository;
+  v1: Oid;
+}
+
+/** A full-history clone `work` of a source's v1, pushed to a folder remote. */
+async function clonedPair(t: TestContext, files: Map<string, Buffer>): Promise<PulledPair> {
+  const root = await tempRoot(t);
+  const remoteDir = await pushedSource(root, files);
+  const src = await Repository.open(path.join(root, 'src'));
+  const remote = new LocalStore(remoteDir, { fsync: false });
+  await clone({
+    url: remoteDir,
+    directory: path.join(root, 'work'),
+    cwd: root,
+    hardlinks: false,
+    historyContent: 'all',
+  });
+  const work = await Repository.open(path.join(root, 'work'));
+  const config: RemoteConfig = { name: 'origin', url: remoteDir, options: {} };
+  return { root, src, remote, config, work, v1: (await src.readRef(MAIN))! };
+}
+
+/** Commits `files` on the source's main after v1 and pushes it. */
+async function pushV2(pair: PulledPair, files: Map<string, Buffer>): Promise<Oid> {
+  const v2 = await commitFiles(pair.src, [pair.v1], files, 'two');
+  await pair.src.updateRef(MAIN, v2, pair.v1);
+  await push(pair.src, pair.remote, { oid: v2, ref: MAIN, force: false }, silentProgress);
+  return v2;
+}
+
+test('pull verifies each new chunk once: the merge writes file and store from the buffer it fetched', async (t) => {
+  const pair = await clonedPair(
+    t,
+    new Map([
+      ['a.bin', randomBytes(500_000)],
+      ['same.bin', randomBytes(200_000)],
+    ]),
+  );
+  const before = new Set((await storedChunks(pair.remote.root)).map((c) => c.oid));
+  const v2Files = new Map([
+    ['a.bin', randomBytes(700_000)],
+    ['new/b.bin', randomBytes(300_000)],
+  ]);
+  const v2 = await pushV2(pair, v2Files);
+  const added = (await storedChunks(pair.remote.root)).filter((c) => !before.has(c.oid));
+  assert.ok(added.length > 4);
+
+  const { work } = pair;
+  const opened = await openRemoteStore(pair.config, pair.root);
+  const reads = new ChunkReads(opened.store, []);
+  const verifiedBefore = work.odb.verified.chunks;
+  let storedAtMerge = -1;
+  const result = await pull(
+    work,
+    pair.config,
+    { ...opened, store: reads },
+    {
+      hardlinks: false,
+      onFetched: () => {
+        storedAtMerge = added.filter((c) => existsSync(work.store.pathOf(chunkKey(c.oid)))).length;
+      },
+    },
+  );
+  assert.deepEqual(result.merge, { kind: 'fast-forward', from: pair.v1, to: v2, filesChanged: 2 });
+  t.diagnostic(
+    `${added.length} new chunks: ${work.odb.verified.chunks - verifiedBefore} verifications, ${storedAtMerge} stored before the merge`,
+  );
+  assert.equal(storedAtMerge, 0, 'the new files’ chunks are left to the merge');
+  assert.equal(
+    work.odb.verified.chunks - verifiedBefore,
+    added.length,
+    'each new chunk decoded and hashed once, none read back from the store',
+  );
+  assert.deepEqual(new Set(reads.counts.values()), new Set([1]), 'each chunk fetched once');
+  assert.equal(reads.counts.size, added.length);
+  for (const [p, data] of v2Files) assert.deepEqual(await readFile(work.absPath(p)), data, p);
+  // The store holds them too (a full-history clone keeps content), and they verify.
+  for (const c of added) assert.ok(existsSync(work.store.pathOf(chunkKey(c.oid))), c.oid);
+  const report = await fsckFull(work);
+  assert.ok(report.ok, JSON.stringify(report.problems));
+});
+
+test('a pull whose remote answers a chunk wrongly changes no file and leaves the index as it was', async (t) => {
+  const v1Files = new Map([
+    ['a.bin', randomBytes(400_000)],
+    ['gone.bin', randomBytes(100_000)],
+  ]);
+  const pair = await clonedPair(t, v1Files);
+  const before = new Set((await storedChunks(pair.remote.root)).map((c) => c.oid));
+  // v2 changes a.bin, adds b.bin and deletes gone.bin.
+  const files = await commitTreeMap(pair.src, pair.v1);
+  files.delete('gone.bin');
+  files.set('a.bin', await writeBlob(pair.src, randomBytes(400_000)));
+  files.set('b.bin', await writeBlob(pair.src, randomBytes(400_000)));
+  const when = signature(Date.now());
+  const v2 = (
+    await pair.src.odb.writeCommit({
+      tree: await writeTreeFromMap(pair.src.odb, files),
+      parents: [pair.v1],
+      author: when,
+      committer: when,
+      message: 'two\n',
+    })
+  ).oid;
+  await pair.src.updateRef(MAIN, v2, pair.v1);
+  await push(pair.src, pair.remote, { oid: v2, ref: MAIN, force: false }, silentProgress);
+  const victim = (await storedChunks(pair.remote.root)).find((c) => !before.has(c.oid))!;
+  await flipByte(victim.file);
+
+  const { work } = pair;
+  const indexBefore = [...(await work.readIndex()).entries.values()];
+  await assert.rejects(
+    pull(work, pair.config, await openRemoteStore(pair.config, pair.root), { hardlinks: false }),
+    corruptNaming(victim.oid),
+  );
+  for (const [p, data] of v1Files) assert.deepEqual(await readFile(work.absPath(p)), data, p);
+  assert.equal(existsSync(work.absPath('b.bin')), false);
+  assert.deepEqual([...(await work.readIndex()).entries.values()], indexBefore);
+  assert.deepEqual(
+    (await readdir(work.root)).filter((name) => name.startsWith('.tmp-')),
+    [],
+    'no temporary file left',
+  );
+  assert.equal((await work.readHead()).oid, pair.v1);
 });
