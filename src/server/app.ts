@@ -257,6 +257,9 @@ function registerEndpoints(app: FastifyInstance, parts: Parts): void {
         signal,
         endpoint.rateLimit,
       );
+      // A writer's first calls (negotiate, descriptor, checks) come before its uploads: threads
+      // started now are ready when the first chunk arrives instead of delaying it.
+      if (role === 'write' || role === 'admin') services.verifier.warm();
       const budgetKey = identity.via === 'anonymous' ? `ip:${request.ip}` : `id:${identity.sub}`;
       const ctx: RequestContext = {
         request,

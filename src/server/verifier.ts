@@ -135,6 +135,11 @@ export class UploadVerifier {
     return { result };
   }
 
+  /** Starts the threads ahead of the first upload (a no-op once started, or with no workers). */
+  warm(): void {
+    if (this.workers > 0 && !this.closed) this.startPool();
+  }
+
   get stats(): VerifierStats {
     return {
       workers: this.workers,
@@ -150,7 +155,7 @@ export class UploadVerifier {
     await this.pool?.close();
   }
 
-  /** Threads start with the first upload that needs them: a read-only server never starts any. */
+  /** Threads start with the first writer's request: a read-only server never starts any. */
   private startPool(): WorkerPool<VerifyJob, VerifyReply, VerifyFailure> {
     if (this.closed) throw new Error('the verification pool is closed');
     this.pool ??= new WorkerPool({
