@@ -3,6 +3,7 @@
 // event loop (verify_workers = 0) and on worker threads (the default), in interleaved rounds:
 //
 //   npm run build && node scripts/server-loop-delay.mjs [--rounds 3] [--mib 48] [--uploads 3]
+//                                                      [--only workers|loop]
 //
 // The server runs in this process (local storage, fsync off) under perf_hooks'
 // monitorEventLoopDelay; a child process uploads packs of zstd-compressed 2 MiB chunks and polls
@@ -33,6 +34,10 @@ const arg = (name, fallback) => {
 const ROUNDS = arg('rounds', 3);
 const PACK_MIB = arg('mib', 48);
 const UPLOADS = arg('uploads', 3);
+// --only workers|loop: one mode (to profile it with --cpu-prof).
+const ONLY = process.argv.includes('--only')
+  ? process.argv[process.argv.indexOf('--only') + 1]
+  : 'both';
 const MiB = 1024 * 1024;
 
 /** A pack of 2 MiB chunks, half random and half zeros (zstd halves them: a real decode). */
@@ -155,7 +160,7 @@ try {
   const modes = [
     ['event loop (verify_workers = 0)', 0],
     [`worker threads (default: ${os.availableParallelism()})`, null],
-  ];
+  ].filter(([, workers]) => ONLY === 'both' || (ONLY === 'workers') === (workers === null));
   const results = new Map(modes.map(([name]) => [name, []]));
   for (let r = 0; r < ROUNDS; r++)
     for (const [name, workers] of r % 2 === 0 ? modes : [...modes].reverse())
