@@ -29,7 +29,7 @@ import { CONTENT_REMOTE_KEY } from './chunk-source.js';
 import { oneCopyEnabled, prune } from './prune.js';
 import { canAdopt } from './transfer.js';
 import { HISTORY_CONTENT_KEY, historyContent, type HistoryContent } from './content-policy.js';
-import { readDescriptor, type RepositoryDescriptor } from './descriptor.js';
+import { readRemoteState, type RemoteState, type RepositoryDescriptor } from './descriptor.js';
 import { fetchRefs, hardlinksWanted, type FetchReport } from './fetch-refs.js';
 import { openRemoteStore, remoteConfigEntries, type RemoteConfig } from './remotes.js';
 
@@ -102,7 +102,11 @@ export async function clone(request: CloneRequest): Promise<CloneResult> {
     options: request.options ?? {},
   };
   const opened = await openRemoteStore(remote, cwd);
-  const { descriptor, branch, tip } = await inspectRemote(opened, remote.url, request.branch);
+  const { state, descriptor, branch, tip } = await inspectRemote(
+    opened,
+    remote.url,
+    request.branch,
+  );
   for (const glob of request.include ?? []) picomatch(glob);
   const hardlinks = await hardlinksWanted(request.hardlinks);
   const history = request.historyContent ?? (await historyContent());
@@ -144,6 +148,8 @@ export async function clone(request: CloneRequest): Promise<CloneResult> {
           }
         : {}),
       content: { branch: branch ?? null },
+      // Read a moment ago: one round trip less on a slow link.
+      state,
     });
     if (branch && checkedOut) await repo.updateRef(`refs/heads/${branch}`, tip!, null);
     // The branch moved on the remote between looking and fetching: check out what was fetched.
@@ -189,12 +195,13 @@ async function inspectRemote(
   url: string,
   wanted: string | undefined,
 ): Promise<{
+  state: RemoteState;
   descriptor: RepositoryDescriptor;
   branch: string | undefined;
   tip: Oid | undefined;
 }> {
-  const descriptor = await readDescriptor(opened.store);
-  const refs = await opened.store.listRefs('refs/');
+  const state = await readRemoteState(opened.store);
+  const { descriptor, refs } = state;
   if (!descriptor)
     throw new NotFoundError(url, {
       hint: 'no mediagit repository there (nothing has been pushed yet, or the URL is wrong)',
@@ -209,7 +216,12 @@ async function inspectRemote(
     throw new UsageError(`the remote has no branch '${wanted}'`, {
       hint: heads.length ? `branches: ${heads.join(', ')}` : 'it has no branches yet',
     });
-  return { descriptor, branch, tip: branch ? refs.get(`refs/heads/${branch}`)?.oid : undefined };
+  return {
+    state,
+    descriptor,
+    branch,
+    tip: branch ? refs.get(`refs/heads/${branch}`)?.oid : undefined,
+  };
 }
 
 /** Initialises the repository with the remote's chunking and keys, its remote and sparse paths. */

@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { CIPHER_AES_256_GCM, CIPHER_NONE, decodeEnvelopeHeader } from '../objects/index.js';
 import { ConfigFile, readSettings } from '../repo/index.js';
-import { LocalStore, unwrapStore, type Store } from '../store/index.js';
+import { LocalStore, unwrapStore, type RefValue, type Store } from '../store/index.js';
 
 export const DESCRIPTOR_KEY = 'meta/repository';
 
@@ -137,4 +137,24 @@ async function workingDescriptor(store: Store): Promise<RepositoryDescriptor | n
   if (!local || !existsSync(join(local.root, 'HEAD'))) return null;
   const config = await ConfigFile.load(join(local.root, 'config.toml'), { mustExist: true });
   return makeDescriptor(readSettings(config).chunking, config.get('encryption.enabled') === true);
+}
+
+/** What a fetch or clone reads of a remote first: its descriptor and its refs. */
+export interface RemoteState {
+  readonly descriptor: RepositoryDescriptor | null;
+  readonly refs: Map<string, RefValue>;
+}
+
+/**
+ * The descriptor and every ref under refs/: one round trip from a server that negotiates
+ * (docs/protocol.md "Negotiate"), two from anything else.
+ */
+export async function readRemoteState(store: Store): Promise<RemoteState> {
+  const answer = await store.capabilities.negotiate?.negotiate({ refs: 'refs/' });
+  if (answer)
+    return {
+      descriptor: answer.descriptor === null ? null : checkDescriptor(answer.descriptor),
+      refs: answer.refs ?? new Map(),
+    };
+  return { descriptor: await readDescriptor(store), refs: await store.listRefs('refs/') };
 }

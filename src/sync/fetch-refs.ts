@@ -19,7 +19,7 @@ import {
   historyContent,
   type ContentRequest,
 } from './content-policy.js';
-import { readDescriptor } from './descriptor.js';
+import { readRemoteState, type RemoteState } from './descriptor.js';
 import { fetchObjects, type FetchOptions } from './fetch.js';
 import type { RemoteConfig } from './remotes.js';
 import { canAdopt, missingOn } from './transfer.js';
@@ -42,6 +42,8 @@ export interface FetchRefsOptions {
    * branch's tip's, plus what the request widens it by. Without it, all content comes.
    */
   content?: ContentRequest;
+  /** The remote's descriptor and refs as the caller just read them (a clone): not read again. */
+  state?: RemoteState;
 }
 
 export interface RefUpdate {
@@ -88,8 +90,7 @@ export async function fetchRefs(
   opened: OpenedStore,
   options: FetchRefsOptions = {},
 ): Promise<FetchReport> {
-  const descriptor = await readDescriptor(opened.store);
-  const refs = await opened.store.listRefs('refs/');
+  const { descriptor, refs } = options.state ?? (await readRemoteState(opened.store));
   if (!descriptor && refs.size === 0)
     throw new NotFoundError(`${remote.url}`, {
       hint: 'no mediagit repository there (nothing has been pushed yet, or the URL is wrong)',
