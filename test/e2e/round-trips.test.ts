@@ -5,7 +5,7 @@
  * moment before forwarding it, so requests the client sends in parallel really overlap and are
  * counted as one round trip (recording-proxy.ts, `sequentialRoundTrips`); the count is a number
  * of round trips, not a time. Counted on this small repository (24 files, 4 changed): incremental
- * push 16 → 4, first push 19 → 5, clone 16 → 12, pull 11 → 10 (the rest of a fetch walks the
+ * push 16 → 4, first push 19 → 5; clone and pull two and one fewer (the rest of a fetch walks the
  * history level by level, which the negotiation does not change).
  */
 import assert from 'node:assert/strict';
