@@ -895,8 +895,8 @@ export const V2_EDITS = {
   rewrittenMeta: Array.from({ length: META_COUNT / 4 }, (_, k) => `metadata/${metaName(k * 4)}`),
 } as const;
 
-function planFor(profile: CorpusProfile): Plan {
-  const s = PROFILE_SCALE[profile];
+function planFor(profile: CorpusProfile, scale?: number): Plan {
+  const s = scale ?? PROFILE_SCALE[profile];
   const side = (full: number): number => Math.max(8, Math.round((full * Math.sqrt(s)) / 4) * 4);
   const bytes = (full: number): number => Math.max(1024, Math.round(full * s));
   return {
@@ -928,12 +928,20 @@ export async function makeCorpus(
   dir: string,
   version: CorpusVersion,
   profile: CorpusProfile,
+  /**
+   * Overrides the profile's fraction of the full corpus (bytes scale with it, file for file): for
+   * runs that need a given size, such as the fault-injected push at ~500 MB. Edits keep the
+   * profile's proportions. Version 2 must be made with the same scale as its version 1.
+   */
+  options: { scale?: number } = {},
 ): Promise<CorpusStats> {
   if (version !== 1 && version !== 2)
     throw new Error(`makeCorpus: version must be 1 or 2, got ${String(version)}`);
   if (!(profile in PROFILE_SCALE))
     throw new Error(`makeCorpus: unknown profile ${String(profile)}`);
-  const plan = planFor(profile);
+  if (options.scale !== undefined && !(options.scale > 0 && options.scale <= 4))
+    throw new Error(`makeCorpus: scale must be in (0, 4], got ${options.scale}`);
+  const plan = planFor(profile, options.scale);
   const at = (rel: string): string => path.join(dir, ...rel.split('/'));
 
   if (version === 1) {

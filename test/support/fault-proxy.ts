@@ -59,11 +59,37 @@ export interface FaultProxyOptions {
   resetAfterRequestBytes?: number;
 }
 
+/** One request the proxy saw through to a whole reply (whatever its status). */
+export interface AnsweredRequest {
+  readonly method: string;
+  /** The URL path, query left out. */
+  readonly path: string;
+  readonly status: number;
+  /** Request-body bytes the proxy received for it. */
+  readonly bodyBytes: number;
+}
+
+/** What went through the proxy, for tests that count what a client sends (and re-sends). */
+export interface ProxyTraffic {
+  /** Request-body bytes received from clients, every request. */
+  bodyBytes: number;
+  /**
+   * Of those, the bytes of requests the client never got a whole reply to: cut by a fault, by
+   * `resetAfterRequestBytes`, or because the server went away. Whether the server kept any of
+   * them, the client could not know.
+   */
+  cutBodyBytes: number;
+  /** Requests answered in full, in the order their replies ended. */
+  readonly answered: AnsweredRequest[];
+}
+
 export interface FaultProxy {
   readonly url: string;
   readonly port: number;
   /** Faults injected so far, per kind. */
   readonly injected: Map<FaultKind | 'reset-after-bytes', number>;
+  /** Bytes and replies so far. */
+  readonly traffic: ProxyTraffic;
   /** Requests seen so far. */
   readonly requests: number;
   setPlan(plan: FaultPlan | undefined): void;
@@ -82,6 +108,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   let requests = 0;
   const injected = new Map<FaultKind | 'reset-after-bytes', number>();
   const sockets = new Set<Socket>();
+  const traffic: ProxyTraffic = { bodyBytes: 0, cutBodyBytes: 0, answered: [] };
   const count = (kind: FaultKind | 'reset-after-bytes'): void => {
     injected.set(kind, (injected.get(kind) ?? 0) + 1);
   };
@@ -96,6 +123,22 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     const fault = plan?.(info);
     if (fault) count(fault.kind);
     handle(req, res, fault);
+    // Counted after handle() has piped or resumed the body, so counting never changes its flow.
+    let bodyBytes = 0;
+    req.on('data', (chunk: Buffer) => {
+      bodyBytes += chunk.length;
+      traffic.bodyBytes += chunk.length;
+    });
+    res.once('close', () => {
+      if (res.writableFinished)
+        traffic.answered.push({
+          method: info.method,
+          path: info.url.split('?')[0] ?? info.url,
+          status: res.statusCode,
+          bodyBytes,
+        });
+      else traffic.cutBodyBytes += bodyBytes;
+    });
   });
   server.on('connection', (socket) => {
     sockets.add(socket);
@@ -195,6 +238,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     url: `http://127.0.0.1:${port}`,
     port,
     injected,
+    traffic,
     get requests() {
       return requests;
     },

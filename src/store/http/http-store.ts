@@ -56,7 +56,12 @@ import {
 /** Protocol limits (docs/protocol.md): IDs per check or fetch request. */
 export const MAX_IDS_PER_REQUEST = 10_000;
 export const DEFAULT_PACK_MAX_OBJECTS = 1024;
-export const DEFAULT_PACK_MAX_BYTES = 16 * 1024 * 1024;
+/**
+ * No bigger than the largest chunk of the default chunking (4 MiB): then no request of a push is
+ * bigger than its biggest chunk, and a link or proxy that drops long uploads (every connection
+ * reset after 8 MiB, say) passes packs whenever it passes chunks.
+ */
+export const DEFAULT_PACK_MAX_BYTES = 4 * 1024 * 1024;
 const FETCH_BATCH = 1000;
 const LIST_PAGE = 1000;
 const DEFAULT_CONNECTIONS = 16;
@@ -247,6 +252,13 @@ export class HttpStore implements Store {
   private negotiates = true;
   /** Set by a 429: no request of this store leaves before then, so a burst backs off as one. */
   private pausedUntil = 0;
+  /**
+   * Objects whose upload failed: the server may have stored them all the same (the reply was
+   * lost, the connection reset after the last byte, the server killed after storing; or, in a
+   * batch, the packs before the one that failed). The next upload of such a key — the retry —
+   * first asks the server, and sends only what it lacks. Emptied as they are settled.
+   */
+  private readonly unsettled = new Set<string>();
   private closed = false;
 
   constructor(options: HttpStoreOptions) {
@@ -491,16 +503,20 @@ export class HttpStore implements Store {
 
   async put(key: string, data: Uint8Array, options?: OperationOptions): Promise<void> {
     assertValidKey(key);
-    await this.expect(
-      {
-        method: 'PUT',
-        path: key,
-        binary: data,
-        action: `PUT ${key}`,
-        key,
-        signal: options?.signal,
-      },
-      [200, 201, 204],
+    if ((await this.landedBefore([key], options)).has(key)) return;
+    await this.settling(
+      [key],
+      this.expect(
+        {
+          method: 'PUT',
+          path: key,
+          binary: data,
+          action: `PUT ${key}`,
+          key,
+          signal: options?.signal,
+        },
+        [200, 201, 204],
+      ),
     );
   }
 
@@ -524,6 +540,31 @@ export class HttpStore implements Store {
     if (reply.status === 200) return false;
     if (reply.status === 409 && (await this.exists(key, options))) return false;
     throw await this.fail(call, reply);
+  }
+
+  /** Of `keys`, those an earlier, failed upload stored after all (asked only about unsettled ones). */
+  private async landedBefore(
+    keys: readonly string[],
+    options?: OperationOptions,
+  ): Promise<Set<string>> {
+    const unsure = keys.filter((k) => this.unsettled.has(k) && isObjectKey(k));
+    if (unsure.length === 0) return new Set();
+    const present = await this.has(unsure, options);
+    const landed = new Set(unsure.filter((_, i) => present[i]));
+    for (const key of landed) this.unsettled.delete(key);
+    return landed;
+  }
+
+  /** Runs an upload of `keys`: settled when it succeeds, unsettled when it fails. */
+  private async settling<T>(keys: readonly string[], upload: Promise<T>): Promise<T> {
+    try {
+      const result = await upload;
+      for (const key of keys) this.unsettled.delete(key);
+      return result;
+    } catch (err) {
+      for (const key of keys) if (isObjectKey(key)) this.unsettled.add(key);
+      throw err;
+    }
   }
 
   async has(keys: readonly string[], options?: OperationOptions): Promise<boolean[]> {
@@ -683,7 +724,19 @@ export class HttpStore implements Store {
         singles.push(entry);
       else records.push({ kind, oid, data: entry.data });
     }
-    for (const batch of this.packBatches(records)) await this.sendPack(batch, options);
+    const landed = await this.landedBefore(
+      records.map((r) => packRecordKey(r)),
+      options,
+    );
+    const pending = records.filter((r) => !landed.has(packRecordKey(r)));
+    // A pack that fails leaves every object of this call unsettled, the packs sent before it
+    // included, so a retry of the whole call sends only what did not land.
+    await this.settling(
+      pending.map((r) => packRecordKey(r)),
+      (async () => {
+        for (const batch of this.packBatches(pending)) await this.sendPack(batch, options);
+      })(),
+    );
     for (const entry of singles) await this.put(entry.key, entry.data, options);
   }
 
@@ -1112,4 +1165,9 @@ export class HttpStore implements Store {
     this.closed = true;
     if (this.ownsDispatcher) await this.dispatcher.close();
   }
+}
+
+/** Content-addressed keys: an upload of one stores the same bytes whoever sent them first. */
+function isObjectKey(key: string): boolean {
+  return key.startsWith('chunks/') || key.startsWith('objects/');
 }
