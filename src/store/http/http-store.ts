@@ -34,6 +34,7 @@ import {
   type StoreCapabilities,
 } from '../store.js';
 import { abortableSleep, throwIfAborted, type Sleep } from '../wrappers/operations.js';
+import { mapLimit } from '../../util/limit.js';
 import {
   ProtocolError,
   configError,
@@ -62,6 +63,8 @@ export const DEFAULT_PACK_MAX_OBJECTS = 1024;
  * reset after 8 MiB, say) passes packs whenever it passes chunks.
  */
 export const DEFAULT_PACK_MAX_BYTES = 4 * 1024 * 1024;
+/** Packs of one putMany sent at once: a batch of two packs still costs one round trip. */
+const PACKS_IN_FLIGHT = 2;
 const FETCH_BATCH = 1000;
 const LIST_PAGE = 1000;
 const DEFAULT_CONNECTIONS = 16;
@@ -733,9 +736,9 @@ export class HttpStore implements Store {
     // included, so a retry of the whole call sends only what did not land.
     await this.settling(
       pending.map((r) => packRecordKey(r)),
-      (async () => {
-        for (const batch of this.packBatches(pending)) await this.sendPack(batch, options);
-      })(),
+      mapLimit([...this.packBatches(pending)], PACKS_IN_FLIGHT, (batch) =>
+        this.sendPack(batch, options),
+      ),
     );
     for (const entry of singles) await this.put(entry.key, entry.data, options);
   }
