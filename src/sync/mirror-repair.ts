@@ -206,9 +206,16 @@ export async function repairMirror(
     }),
   );
   const leftRefs = report.left.filter((l) => l.what.startsWith('refs/')).map((l) => l.what);
-  await updateLedger(repo, remote, () => {
+  // Keys another push recorded while this repair ran are kept; refs were compared in full here.
+  const handled = new Set(Object.keys(recorded?.objects ?? {}));
+  await updateLedger(repo, remote, (current) => {
+    const kept = options.full
+      ? {}
+      : Object.fromEntries(
+          Object.entries(current?.objects ?? {}).filter(([key]) => !handled.has(key)),
+        );
     const entry: MirrorLedgerEntry = {
-      objects: leftObjects,
+      objects: { ...kept, ...leftObjects },
       refs: leftRefs.sort(),
       updated_at: new Date().toISOString(),
     };
