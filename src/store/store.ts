@@ -163,6 +163,13 @@ export interface StoreCapabilities {
   readonly negotiate?: Negotiator;
   /** Objects read as streams, for passing them on without holding them whole (cloud stores). */
   readonly streaming?: StreamingRead;
+  /**
+   * True when compareAndSwapRef records each update's writer token (SwapOptions) and so
+   * recognizes a repeat of an update that landed, even once the ref has moved on from it (S3's
+   * ref log). Whoever repeats a CAS of unknown outcome asks such a store again instead of taking
+   * "the ref moved" for a lost race.
+   */
+  readonly refWriterTokens?: boolean;
 }
 
 /**
@@ -364,6 +371,21 @@ export interface SwapOptions extends OperationOptions {
    * then needs no read of the ref before the first attempt, which saves a round trip.
    */
   readonly endAtNextIsEnough?: boolean;
+
+  /**
+   * Names one logical ref update across its attempts (32 lowercase hex). Whoever repeats a CAS
+   * whose outcome is unknown (RetryingStore) passes the same token each time; a backend that tags
+   * what it writes with it (S3's ref-log entries) then recognizes its own landed write on the
+   * repeat, even after another writer moved the ref on from it, and answers true. Backends with
+   * no such record ignore it.
+   */
+  writerToken?: string;
+}
+
+const WRITER_TOKEN = /^[0-9a-f]{32}$/;
+
+export function isWriterToken(token: unknown): token is string {
+  return typeof token === 'string' && WRITER_TOKEN.test(token);
 }
 
 const KEY_PATTERN = /^(chunks|objects)\/[0-9a-f]{64}$|^(keys|meta)\/[a-z0-9][a-z0-9._-]{0,127}$/;

@@ -6,6 +6,7 @@ import {
   assertValidRefTarget,
   type ListedKey,
   type OperationOptions,
+  type SwapOptions,
   type RefValue,
   type Store,
   type StoreCapabilities,
@@ -180,6 +181,8 @@ export class MultiStore implements Store {
       // Locks live with the refs, and the primary's refs are authoritative.
       ...(primary.capabilities.locks ? { locks: primary.capabilities.locks } : {}),
       replicas: { hasEverywhere: (k, o) => this.hasEverywhere(k, o) },
+      // Ref updates run on the primary, with its record of writer tokens.
+      ...(primary.capabilities.refWriterTokens ? { refWriterTokens: true } : {}),
     };
   }
 
@@ -414,12 +417,13 @@ export class MultiStore implements Store {
     name: string,
     expected: RefValue | null,
     next: string | null,
-    options?: OperationOptions,
+    options?: SwapOptions,
   ): Promise<boolean> {
     assertValidRefName(name);
     assertValidRefTarget(next);
     const swapped = await this.primary.compareAndSwapRef(name, expected, next, options);
-    if (swapped) await this.mirrorRef(name, options);
+    // The mirror's CASes are updates of their own, not attempts of this one: no writer token.
+    if (swapped) await this.mirrorRef(name, options?.signal ? { signal: options.signal } : {});
     return swapped;
   }
 

@@ -16,7 +16,8 @@
 import {
   assertValidRefName,
   assertValidRefTarget,
-  type OperationOptions,
+  isWriterToken,
+  type SwapOptions,
   type RefValue,
 } from '../store.js';
 
@@ -51,6 +52,21 @@ export interface ConditionalRefWrites<S extends RefState> {
     base: S | null,
     next: string | null,
     signal: AbortSignal | undefined,
+    writerToken: string | undefined,
+  ): Promise<boolean>;
+  /**
+   * For a backend that records each write's token: called when the ref was not in the expected
+   * state on an update that carries a writer token (a repeat after an unknown outcome). True when
+   * the reason is this very update — a write with `writerToken` landed from `expected` and the ref
+   * then took it (it is the current state, or the one the current state was built on) — so the
+   * update is reported as done instead of lost.
+   */
+  landed?(
+    name: string,
+    current: S | null,
+    expected: RefValue | null,
+    writerToken: string,
+    signal: AbortSignal | undefined,
   ): Promise<boolean>;
 }
 
@@ -65,24 +81,31 @@ export async function compareAndSwapRef<S extends RefState>(
   name: string,
   expected: RefValue | null,
   next: string | null,
-  options: OperationOptions = {},
+  options: SwapOptions = {},
 ): Promise<boolean> {
   assertValidRefName(name);
   assertValidRefTarget(next);
   const signal = options.signal;
+  const token = isWriterToken(options.writerToken) ? options.writerToken : undefined;
   const matches = backend.matches?.bind(backend) ?? sameValue;
 
   // Deleting a ref that must not exist needs no write, only the answer whether it is absent now.
-  const pinned = next === null && expected === null ? undefined : backend.pin(expected);
+  const pinned =
+    (next === null && expected === null) || (token !== undefined && backend.landed)
+      ? undefined
+      : backend.pin(expected);
   if (pinned === 'stale') return false;
   let base: S | null;
   if (pinned !== undefined) base = pinned;
   else {
     const current = await backend.read(name, signal);
-    if (!matches(current, expected)) return false;
+    if (!matches(current, expected))
+      return token !== undefined && backend.landed
+        ? backend.landed(name, current, expected, token, signal)
+        : false;
     if (next === null && absent(current)) return true;
     base = current;
   }
   if (next === null && absent(base)) return false;
-  return backend.write(name, base, next, signal);
+  return backend.write(name, base, next, signal, token);
 }

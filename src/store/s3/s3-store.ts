@@ -16,6 +16,7 @@ import {
   isValidKey,
   type ListedKey,
   type OperationOptions,
+  type SwapOptions,
   type RefValue,
   type Store,
   type StoreCapabilities,
@@ -47,6 +48,8 @@ const HAS_CONCURRENCY = 16;
 /** Create-only writers raced on one key per probe round, and rounds per probe (see runProbe). */
 const PROBE_WRITERS = 8;
 const PROBE_ROUNDS = 3;
+/** Newest ref-log entries searched for an earlier attempt's write when its version is unknown. */
+const LANDED_SEARCH = 8;
 
 type ProbeAnswer = 'created' | 'refused' | 'unsupported' | 'unknown';
 /** Up to this many keys, has() sends HEADs: a LIST would not take fewer requests. */
@@ -104,6 +107,8 @@ const clocks = (): { mono: number; wall: number } => ({
 interface S3RefState extends RefState {
   readonly seq: number;
   readonly writer: string | null;
+  /** The writer token of the entry this one was built on. */
+  readonly prev: string | null;
   readonly readAt: { readonly mono: number; readonly wall: number };
 }
 
@@ -115,9 +120,11 @@ interface S3RefState extends RefState {
  */
 export class S3Store implements Store {
   readonly description: string;
+  /** Streaming reads; ref-log entries carry the writer token of the update that made them (see landed). */
   readonly capabilities: StoreCapabilities = {
     ...BASIC_CAPABILITIES,
     streaming: { getStream: (key, options) => this.getStream(key, options) },
+    refWriterTokens: true,
   };
   readonly bucket: string;
   readonly prefix: string;
@@ -578,6 +585,7 @@ export class S3Store implements Store {
         version: head === null ? '' : formatSequence(head.seq),
         seq: head?.seq ?? 0,
         writer: head?.entry.writer ?? null,
+        prev: head?.entry.prev ?? null,
         readAt,
       };
     },
@@ -591,20 +599,62 @@ export class S3Store implements Store {
       return seq === undefined || seq === current?.seq;
     },
     // read never answers null here (an empty log is seq 0), so base is always a state.
-    write: (name, base, next, signal) =>
+    write: (name, base, next, signal, token) =>
       this.appendEntry(
         name,
-        base ?? { oid: null, version: '', seq: 0, writer: null, readAt: clocks() },
+        base ?? { oid: null, version: '', seq: 0, writer: null, prev: null, readAt: clocks() },
         next,
         signal,
+        token,
       ),
+    landed: (name, current, expected, token, signal) =>
+      this.landed(name, current, expected, token, signal),
   };
+
+  /**
+   * Whether an entry written with `token` (an earlier attempt of this update, whose answer was
+   * lost) became the ref's value: it is the newest entry, or the entry above it names it as
+   * `prev`. With a version from readRef the entry can only be the one after it; otherwise the
+   * newest LANDED_SEARCH entries are looked at. An entry of ours that nothing was built on and
+   * that is not the newest never was the value (confirm removes those).
+   */
+  private async landed(
+    name: string,
+    current: S3RefState | null,
+    expected: RefValue | null,
+    token: string,
+    signal: AbortSignal | undefined,
+  ): Promise<boolean> {
+    if (current === null || current.seq === 0) return false;
+    if (current.writer === token || current.prev === token) return true;
+    const read = async (seq: number): Promise<RefLogEntry | null> => {
+      try {
+        return await this.readEntry(name, seq, signal);
+      } catch (err) {
+        if (err instanceof NotFoundError) return null;
+        throw err;
+      }
+    };
+    const pinned = expected === null ? undefined : parseSequence(expected.version);
+    if (pinned !== undefined) {
+      const ours = pinned + 1;
+      if (ours >= current.seq) return false;
+      if ((await read(ours))?.writer !== token) return false;
+      return (await read(ours + 1))?.prev === token;
+    }
+    for (let seq = current.seq - 1; seq >= 1 && seq > current.seq - LANDED_SEARCH; seq--) {
+      const entry = await read(seq);
+      if (entry === null || entry.writer === token) return false;
+      if (entry.prev === token) return true;
+    }
+    return false;
+  }
 
   compareAndSwapRef(
     name: string,
     expected: RefValue | null,
     next: string | null,
-    options?: OperationOptions,
+    options?: SwapOptions,
   ): Promise<boolean> {
     return compareAndSwapRef(this.refWrites, name, expected, next, options);
   }
@@ -614,9 +664,11 @@ export class S3Store implements Store {
     base: S3RefState,
     next: string | null,
     signal: AbortSignal | undefined,
+    token: string | undefined,
   ): Promise<boolean> {
     const seq = base.seq + 1;
-    const writer = randomBytes(16).toString('hex');
+    // The caller's token when it repeats an update (see landed), else one for this attempt.
+    const writer = token ?? randomBytes(16).toString('hex');
     const key = entryKey(name, seq);
     await this.options.test_hooks?.beforeRefCreate?.(name, seq);
     const created = await this.createEntry(key, { oid: next, writer, prev: base.writer }, signal);

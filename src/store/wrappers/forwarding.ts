@@ -11,6 +11,7 @@ import {
   type LocalObjectFile,
   type Negotiator,
   type OperationOptions,
+  type SwapOptions,
   type RefValue,
   type Replicas,
   type Store,
@@ -182,7 +183,7 @@ export abstract class ForwardingStore implements Store {
     name: string,
     expected: RefValue | null,
     next: string | null,
-    options?: OperationOptions,
+    options?: SwapOptions,
   ): Promise<boolean> {
     return this.validated(
       () => {
@@ -230,6 +231,7 @@ export abstract class ForwardingStore implements Store {
       ...(inner.replicas ? { replicas: this.forwardReplicas(inner.replicas) } : {}),
       ...(inner.negotiate ? { negotiate: this.forwardNegotiate(inner.negotiate) } : {}),
       ...(inner.streaming ? { streaming: this.forwardStreaming(inner.streaming) } : {}),
+      ...(inner.refWriterTokens ? { refWriterTokens: true } : {}),
     };
   }
 

@@ -5,14 +5,16 @@ import {
   isRetriableClass,
   networkCodeOf,
 } from '../remote-service/failure.js';
+import { randomBytes } from 'node:crypto';
 import {
   assertValidRefName,
   assertValidRefTarget,
+  isWriterToken,
   type ListedKey,
   type OperationOptions,
+  type SwapOptions,
   type RefValue,
   type Store,
-  type SwapOptions,
 } from '../store.js';
 import { ForwardingStore, type Passage } from './forwarding.js';
 import { abortableSleep, throwIfAborted, type Sleep, type StoreOperation } from './operations.js';
@@ -245,9 +247,14 @@ export class RetryingStore extends ForwardingStore {
 
   /**
    * A CAS that failed in transit may or may not have been applied, so blindly repeating it could
-   * report a conflict for our own write. The ref itself is the witness: at `next` → our write
-   * landed; still at `expected` → nothing happened, try again; anything else → another writer
-   * won, which is a plain `false`.
+   * report a conflict for our own write. Every attempt carries the same writer token (the
+   * caller's, or one made here), and the ref itself is the first witness: at `next` → our write
+   * landed; still at `expected` → nothing happened, try again; moved elsewhere → either another
+   * writer won, or ours landed and another writer has already built on it. The repeat tells
+   * those apart where the backend keeps the evidence (`capabilities.refWriterTokens`: S3's ref
+   * log records each entry's token and the token it was built on), so the CAS is asked again and
+   * answers true for our own landed write, false otherwise. With any other backend a moved ref is
+   * a plain false.
    *
    * "At `next`" alone is not proof, though: a stale CAS whose `next` the ref already held (say,
    * deleting a ref that is already gone) would look like a success. So the ref is read once
@@ -257,11 +264,11 @@ export class RetryingStore extends ForwardingStore {
    * commit is all it asks) skips that read: the ref at `next` after a lost answer is success.
    *
    * Accepted ambiguities: another writer may have written the same `next` (the state the caller
-   * asked for holds either way), and a request still in flight on the server may land after our
-   * re-read, so the retry loses and we return false although the ref holds our value — the
-   * caller's usual re-read-and-decide path copes with both. The retry reuses the caller's
-   * `expected` rather than the fresh read, so a backend that compares versions still rejects an
-   * A→B→A change the caller never saw.
+   * asked for holds either way), and on a backend without a token record a request still in
+   * flight may land after our re-read, so the repeat loses and we return false although the ref
+   * holds our value — the caller's usual re-read-and-decide path copes with both. The repeat
+   * reuses the caller's `expected` rather than the fresh read, so a backend that compares
+   * versions still rejects an A→B→A change the caller never saw.
    */
   override async compareAndSwapRef(
     name: string,
@@ -272,6 +279,12 @@ export class RetryingStore extends ForwardingStore {
     assertValidRefName(name);
     assertValidRefTarget(next);
     const signal = options?.signal;
+    const attempt: SwapOptions = {
+      ...options,
+      writerToken: isWriterToken(options?.writerToken)
+        ? options.writerToken
+        : randomBytes(16).toString('hex'),
+    };
     const wanted = expected?.oid ?? null;
     const before = options?.endAtNextIsEnough
       ? null
@@ -281,7 +294,7 @@ export class RetryingStore extends ForwardingStore {
       throwIfAborted(signal);
       let failure: unknown;
       try {
-        return await this.inner.compareAndSwapRef(name, expected, next, options);
+        return await this.inner.compareAndSwapRef(name, expected, next, attempt);
       } catch (err) {
         if (!this.shouldRetry(err, signal)) throw err;
         failure = err;
@@ -289,7 +302,7 @@ export class RetryingStore extends ForwardingStore {
       const current = (await this.readRef(name, options))?.oid ?? null;
       if (current === next)
         return options?.endAtNextIsEnough === true || before !== next || wanted === next;
-      if (current !== wanted) return false;
+      if (current !== wanted && !this.capabilities.refWriterTokens) return false;
       if (retryIndex >= this.maxRetries || this.tooManyStalls(failure, stalls)) throw failure;
       await this.pause('compareAndSwapRef', name, retryIndex, failure, signal);
     }
