@@ -70,8 +70,11 @@ class Interleaved extends ForwardingStore {
   }
 
   protected override async pass<T>(passage: Passage<T>): Promise<T> {
-    if (passage.target !== DESCRIPTOR) return passage.run();
-    if (passage.operation === 'get' && !this.checked) {
+    // A mediagit server tells the descriptor in its negotiate answer instead of a GET.
+    const check =
+      (passage.target === DESCRIPTOR && passage.operation === 'get') ||
+      passage.target === 'negotiate';
+    if (check && !this.checked) {
       this.checked = true;
       try {
         return await passage.run();
@@ -79,7 +82,7 @@ class Interleaved extends ForwardingStore {
         await this.hooks.afterCheck();
       }
     }
-    if (passage.operation === 'put' && !this.wrote) {
+    if (passage.target === DESCRIPTOR && passage.operation === 'put' && !this.wrote) {
       this.wrote = true;
       await this.hooks.beforeWrite();
       try {
