@@ -736,11 +736,27 @@ export class HttpStore implements Store {
     // included, so a retry of the whole call sends only what did not land.
     await this.settling(
       pending.map((r) => packRecordKey(r)),
-      mapLimit([...this.packBatches(pending)], PACKS_IN_FLIGHT, (batch) =>
-        this.sendPack(batch, options),
-      ),
+      this.sendPacksInOrder([...this.packBatches(pending)], options),
     );
     for (const entry of singles) await this.put(entry.key, entry.data, options);
+  }
+
+  /**
+   * Packs of chunks go several at once, but packs that land at once land in any order, and the
+   * server stores a manifest only once its chunks are there (in storage or in the same pack). So
+   * the first pack that carries anything but chunks leaves only after every pack before it has
+   * landed, and each pack after it waits for the one before: callers list chunks first.
+   */
+  private async sendPacksInOrder(
+    batches: PackRecord[][],
+    options?: OperationOptions,
+  ): Promise<void> {
+    const firstStructured = batches.findIndex((batch) => batch.some((r) => r.kind !== 'chunk'));
+    const parallel = firstStructured < 0 ? batches.length : firstStructured;
+    await mapLimit(batches.slice(0, parallel), PACKS_IN_FLIGHT, (batch) =>
+      this.sendPack(batch, options),
+    );
+    for (const batch of batches.slice(parallel)) await this.sendPack(batch, options);
   }
 
   private *packBatches(records: readonly PackRecord[]): Iterable<PackRecord[]> {
