@@ -49,7 +49,9 @@ export async function pull(
   const branch = options.branch ?? (await repo.currentBranch());
   // A merge writes their files with the chunks it fetches as it goes, each verified once and
   // written to file and store from one buffer (docs/transfer.md); the fetch leaves those out.
-  const leave = branch && !options.rebase ? branch : undefined;
+  // Only onto a branch with commits: that checkout is staged, so a failure changes no file.
+  const leave =
+    branch && !options.rebase && (await repo.readHead()).oid !== null ? branch : undefined;
   const fetched = await fetchRefs(repo, remote, opened, {
     prune: false,
     hardlinks: options.hardlinks,
