@@ -75,7 +75,9 @@ export async function pull(
     result = await integrate(repo, remote, branch, fetched, {
       ...options,
       progress,
-      ...(left.size > 0 ? { stream: { get: (oid: Oid) => opened.store.get(chunkKey(oid)) } } : {}),
+      ...(left.size > 0
+        ? { stream: { get: (oid: Oid) => chunkFor(repo, opened, left, oid) } }
+        : {}),
     });
   } catch (err) {
     await bringLeft().catch(() => undefined);
@@ -83,6 +85,29 @@ export async function pull(
   }
   await bringLeft();
   return result;
+}
+
+/**
+ * A chunk the merge writes and the local store lacks. Only those the fetch left out come from the
+ * remote: the rest (in a lean working tree, the unchanged chunks of a changed file) sit in
+ * checked-out files, and the content source reads them from there (verified) before asking any
+ * remote, as a checkout without a stream would.
+ */
+async function chunkFor(
+  repo: Repository,
+  opened: OpenedStore,
+  left: ReadonlyMap<Oid, number>,
+  oid: Oid,
+): Promise<Buffer> {
+  if (!left.has(oid)) {
+    const local = await repo.odb
+      .ensureChunks([oid])
+      .then(() => repo.odb.has('chunk', [oid]))
+      .then(([here]) => here === true)
+      .catch(() => false);
+    if (local) return repo.store.get(chunkKey(oid));
+  }
+  return opened.store.get(chunkKey(oid));
 }
 
 async function integrate(
