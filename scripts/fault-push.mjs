@@ -2,11 +2,12 @@
 // A large push that survives a server killed three times and a link that drops every long
 // upload (run by hand after `npm run build`; the small version is test/security/fault-push.test.ts).
 //
-//   node scripts/fault-push.mjs [--mb 500] [--seed N] [--json]
+//   node scripts/fault-push.mjs [--mb 500] [--seed N] [--max-retries N] [--json]
 //
 // Makes ~N MB of the project's media corpus (mostly incompressible: video, textures, audio,
 // scenes), commits it, starts `mediagit server` on 127.0.0.1 over a folder, and pushes it twice,
-// each time to a fresh remote, re-running the push until it succeeds (at most 20 runs):
+// each time to a fresh remote, re-running the push until it succeeds (at most 20 runs; with the
+// default retry budget a run rides out much of it, --max-retries 0 makes every fault fail a run):
 //   1. kills:  the server is SIGKILLed and restarted at three seeded moments (bytes sent so far);
 //   2. resets: through a proxy that resets every connection after 8 MiB of request bytes.
 // For each: runs, wall time, request bytes sent (answered and cut) against the bytes the remote
@@ -30,6 +31,7 @@ const opt = (name, fallback) => {
 const mb = opt('--mb', 500);
 const seed = opt('--seed', Math.floor(Math.random() * 2 ** 31));
 const asJson = args.includes('--json');
+const maxRetries = opt('--max-retries', undefined);
 const keep = process.env['MEDIAGIT_KEEP_TEMP'] === '1';
 const SLACK = 0.02;
 const MIB = 1024 * 1024;
@@ -50,7 +52,14 @@ try {
   for (const scenario of ['kills', 'resets']) {
     log(`scenario ${scenario}…`);
     results.push(
-      await runFaultPush({ scenario, source, workDir: work, seed, log: (l) => log(`  ${l}`) }),
+      await runFaultPush({
+        scenario,
+        source,
+        workDir: work,
+        seed,
+        ...(maxRetries === undefined ? {} : { remoteOptions: { max_retries: maxRetries } }),
+        log: (l) => log(`  ${l}`),
+      }),
     );
   }
 } finally {
@@ -72,14 +81,22 @@ const judged = results.map((r) => {
 const ok = judged.every((r) => r.ok);
 if (asJson) {
   console.log(
-    JSON.stringify({ mb, seed, files: source.files, bytes: source.bytes, scenarios: judged, ok }),
+    JSON.stringify({
+      mb,
+      seed,
+      maxRetries: maxRetries ?? null,
+      files: source.files,
+      bytes: source.bytes,
+      scenarios: judged,
+      ok,
+    }),
   );
 } else {
   const mib = (n) => (n / MIB).toFixed(1);
   const rows = [
     ['', ...judged.map((r) => r.scenario)],
     [
-      'kills landed at (MiB sent)',
+      'kills landed / planned at (MiB sent)',
       ...judged.map((r) =>
         r.killAt.length
           ? `${r.killsLanded}/${r.killAt.length}: ${r.killAt.map(mib).join(', ')}`
@@ -118,10 +135,14 @@ if (asJson) {
     ['result', ...judged.map((r) => (r.ok ? 'ok' : 'FAILED'))],
   ];
   const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => row[c].length)));
-  console.log(`fault push: ${source.files} files, ${mib(source.bytes)} MiB, seed ${seed}`);
+  console.log(
+    `fault push: ${source.files} files, ${mib(source.bytes)} MiB, seed ${seed}, max_retries ${maxRetries ?? 'default'}`,
+  );
   for (const row of rows) console.log(row.map((cell, c) => cell.padEnd(widths[c])).join('  '));
   for (const r of judged)
     if (r.pushErrors.length > 0)
-      console.log(`${r.scenario} push errors: ${r.pushErrors.join(' | ')}`);
+      console.log(
+        `${r.scenario}: failed runs ended with e.g. ${r.pushErrors[0]}${r.pushErrors.length > 1 ? ` (+${r.pushErrors.length - 1} more)` : ''}`,
+      );
 }
 process.exitCode = ok ? 0 : 1;

@@ -40,6 +40,22 @@ const LINK_LIMIT = 8 * MIB;
 /** Room for the requests a push makes besides uploads (existence checks, refs, locks). */
 const SLACK = 0.02;
 
+/** What every scenario must show, with the figures in the message when it does not. */
+function assertLandedSendingOnlyWhatWasMissing(r: FaultPushResult): void {
+  const figures = JSON.stringify({ ...r, killAt: r.killAt.join(',') });
+  assert.equal(r.pushed, true, `the push never succeeded: ${figures}`);
+  assert.equal(r.resentUploads, 0, `objects sent again although the remote had them: ${figures}`);
+  // sent ≤ needed × (1 + slack) + cut, i.e. what was answered is what the remote lacked.
+  assert.ok(
+    r.sentBytes <= r.neededBytes * (1 + SLACK) + r.cutBytes,
+    `sent more than was missing: ${figures}`,
+  );
+  assert.equal(r.fsckCode, 0, `fsck --remote origin --full: ${r.fsckSummary}`);
+  assert.equal(r.cloneCode, 0, 'the fresh clone failed');
+  assert.deepEqual(r.cloneMismatches, [], 'the fresh clone differs from what was pushed');
+  assert.equal(r.cloneIdentical, true);
+}
+
 describe('a ~56 MB push under faults', () => {
   let source: PushSource;
 
@@ -51,22 +67,6 @@ describe('a ~56 MB push under faults', () => {
     source = await preparePushSource(path.join(root, 'src'), 56);
   });
   after(() => rm(root, { recursive: true, force: true }));
-
-  /** What every scenario must show, with the figures in the message when it does not. */
-  function assertLandedSendingOnlyWhatWasMissing(r: FaultPushResult): void {
-    const figures = JSON.stringify({ ...r, killAt: r.killAt.join(',') });
-    assert.equal(r.pushed, true, `the push never succeeded: ${figures}`);
-    assert.equal(r.resentUploads, 0, `objects sent again although the remote had them: ${figures}`);
-    // sent ≤ needed × (1 + slack) + cut, i.e. what was answered is what the remote lacked.
-    assert.ok(
-      r.sentBytes <= r.neededBytes * (1 + SLACK) + r.cutBytes,
-      `sent more than was missing: ${figures}`,
-    );
-    assert.equal(r.fsckCode, 0, `fsck --remote origin --full: ${r.fsckSummary}`);
-    assert.equal(r.cloneCode, 0, 'the fresh clone failed');
-    assert.deepEqual(r.cloneMismatches, [], 'the fresh clone differs from what was pushed');
-    assert.equal(r.cloneIdentical, true);
-  }
 
   test('a push whose server is SIGKILLed and restarted midway lands by re-running, sending only what was missing', async (t) => {
     const r = await runFaultPush({
@@ -226,4 +226,19 @@ test('an upload whose reply was lost is not sent again: the retry asks the serve
     await proxy.close();
     await server.close();
   }
+});
+
+test('a push small enough to go in one batch of packs (~7 MB, two packs) lands in one run through the 8 MiB-reset link', async (t) => {
+  const root = await tempDir('fault-push-one-batch');
+  const small = await preparePushSource(path.join(root, 'src'), 8);
+  const r = await runFaultPush({
+    scenario: 'resets',
+    source: small,
+    workDir: root,
+    resetAfterBytes: LINK_LIMIT,
+    log: (line) => t.diagnostic(line),
+  });
+  // Packs of one batch go in order: manifests in the second pack need the chunks of the first.
+  assert.deepEqual(r.exitCodes, [0], r.pushErrors.join('\n'));
+  assertLandedSendingOnlyWhatWasMissing(r);
 });
