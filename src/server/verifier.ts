@@ -9,6 +9,7 @@
  * can verify is slowed by TCP instead of filling the server's memory.
  */
 import { availableParallelism } from 'node:os';
+import { decodeEnvelopeHeader } from '../objects/index.js';
 import { WorkerPool, ownedArrayBuffer, type Admitted } from '../workers/index.js';
 import { invalidObject } from './errors.js';
 import {
@@ -80,9 +81,13 @@ export class UploadVerifier {
   private onWorkers = 0;
   private closed = false;
 
+  /** Verifications in place share the same bound as the pool's queue. */
+  private readonly inPlace: WeightedGate;
+
   constructor(private readonly options: VerifierOptions) {
     this.workers = options.workers ?? defaultVerifyWorkers();
     this.inlineBelow = options.inlineBelow ?? DEFAULT_INLINE_BELOW;
+    this.inPlace = new WeightedGate(options.maxQueuedBytes);
   }
 
   /** Verifies one envelope; throws the 422 naming it when it does not match. */
@@ -108,12 +113,20 @@ export class UploadVerifier {
     options: VerifyOptions,
     signal?: AbortSignal,
   ): Promise<Admitted<VerifiedBytes>> {
+    // What verifying holds at its peak is what the envelope decodes to, not what it stores: a
+    // 2 KB zstd bomb declaring megabytes weighs megabytes, in place or on a worker.
+    const decoded = options.mode === 'encrypted' ? 0 : declaredPlainLength(data);
+    const weight = Math.min(data.length + decoded, this.options.maxQueuedBytes);
     // An encrypted repository's check reads the header only: nothing to move off the loop.
-    if (this.workers === 0 || data.length < this.inlineBelow || options.mode === 'encrypted') {
-      const result = verifyUpload(expected, oid, data, options).then((verified) => ({
-        verified,
-        data,
-      }));
+    if (
+      this.workers === 0 ||
+      Math.max(data.length, decoded) < this.inlineBelow ||
+      options.mode === 'encrypted'
+    ) {
+      await this.inPlace.enter(weight, signal);
+      const result = verifyUpload(expected, oid, data, options)
+        .then((verified) => ({ verified, data }))
+        .finally(() => this.inPlace.leave(weight));
       result.catch(() => undefined);
       return { result };
     }
@@ -123,7 +136,7 @@ export class UploadVerifier {
     const admitted = await pool.admit(
       (id) => ({ id, expected, oid, data: memory, length, options }),
       [memory],
-      length,
+      weight,
       signal,
     );
     this.onWorkers++;
@@ -169,5 +182,65 @@ export class UploadVerifier {
           : new Error(failure.message),
     });
     return this.pool;
+  }
+}
+
+/** The canonical length an envelope's header declares; 0 when it does not parse (verification names that). */
+function declaredPlainLength(data: Buffer): number {
+  try {
+    return decodeEnvelopeHeader(data).plainLength;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Lets work in while the weight inside stays within `max` (one heavier piece alone when nothing
+ * else is inside), in arrival order; a waiter whose request is aborted leaves the line.
+ */
+class WeightedGate {
+  private used = 0;
+  private readonly line: { weight: number; go: () => void }[] = [];
+
+  constructor(private readonly max: number) {}
+
+  async enter(weight: number, signal?: AbortSignal): Promise<void> {
+    if (this.line.length === 0 && (this.used === 0 || this.used + weight <= this.max)) {
+      this.used += weight;
+      return;
+    }
+    signal?.throwIfAborted();
+    await new Promise<void>((resolve, reject) => {
+      const waiter = {
+        weight,
+        go: () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        },
+      };
+      const onAbort = (): void => {
+        const at = this.line.indexOf(waiter);
+        if (at >= 0) this.line.splice(at, 1);
+        reject(signal!.reason instanceof Error ? signal!.reason : new Error('aborted'));
+        this.wake();
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.line.push(waiter);
+    });
+  }
+
+  leave(weight: number): void {
+    this.used -= weight;
+    this.wake();
+  }
+
+  private wake(): void {
+    while (this.line.length > 0) {
+      const next = this.line[0]!;
+      if (this.used !== 0 && this.used + next.weight > this.max) return;
+      this.line.shift();
+      this.used += next.weight;
+      next.go();
+    }
   }
 }

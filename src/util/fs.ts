@@ -70,16 +70,24 @@ export async function writeToTemp(
   write: (handle: FileHandle) => Promise<void>,
 ): Promise<string> {
   const tmp = tempName(options.tempDir, basename(path));
+  // Live before it exists: the file is on disk as soon as open's system call returns, and a
+  // signal handled before open's callback runs must still find it to remove.
+  liveTempFiles.add(tmp);
   let handle: FileHandle;
   try {
     handle = await open(tmp, 'wx', options.mode);
   } catch (err) {
     // The temp folder may have been removed (or never made); recreate it once.
-    if (!isErrno(err, 'ENOENT')) throw err;
+    if (!isErrno(err, 'ENOENT')) {
+      liveTempFiles.delete(tmp);
+      throw err;
+    }
     await mkdir(options.tempDir, { recursive: true });
-    handle = await open(tmp, 'wx', options.mode);
+    handle = await open(tmp, 'wx', options.mode).catch((again: unknown) => {
+      liveTempFiles.delete(tmp);
+      throw again;
+    });
   }
-  liveTempFiles.add(tmp);
   try {
     await write(handle);
     if (options.fsync) await handle.sync();

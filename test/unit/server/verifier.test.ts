@@ -61,12 +61,33 @@ test('the queue is bounded: a job that does not fit is admitted only once an ear
     const admitted = await verifier.admit('chunk', o.oid, Buffer.from(o.stored), PLAIN);
     // Admitted means the earlier job settled and left the pool: never two at once.
     assert.equal(verifier.stats.jobsInFlight, 1);
-    assert.equal(verifier.stats.queuedBytes, o.stored.length);
+    // It weighs what it stores plus what it decodes to, within the bound.
+    assert.ok(verifier.stats.queuedBytes >= o.stored.length);
+    assert.ok(verifier.stats.queuedBytes <= size);
     results.push(admitted.result);
   }
   await Promise.all(results);
   assert.equal(verifier.stats.queuedBytes, 0);
   assert.equal(verifier.stats.jobsInFlight, 0);
+});
+
+test('a small envelope weighs what it decodes to: zstd bombs are admitted one at a time, like the megabytes they become', async (t) => {
+  const bombs = await Promise.all(
+    [1, 2, 3].map((fill) => storedObject('chunk', Buffer.alloc(3 * MiB, fill), true)),
+  );
+  for (const bomb of bombs) assert.ok(bomb.stored.length < 64 * 1024, 'a few bytes stored');
+  const verifier = new UploadVerifier({ workers: 2, maxQueuedBytes: 4 * MiB });
+  t.after(() => verifier.close());
+  const results: Promise<unknown>[] = [];
+  for (const bomb of bombs) {
+    const admitted = await verifier.admit('chunk', bomb.oid, Buffer.from(bomb.stored), PLAIN);
+    // Two would decode to 6 MiB at once, over the 4 MiB bound: the earlier one has settled.
+    assert.equal(verifier.stats.jobsInFlight, 1, 'one bomb decoding at a time, on a worker');
+    assert.ok(verifier.stats.queuedBytes >= 3 * MiB, `weighs ${verifier.stats.queuedBytes}`);
+    results.push(admitted.result);
+  }
+  await Promise.all(results);
+  assert.equal(verifier.stats.queuedBytes, 0);
 });
 
 test('a wait for room ends with the signal; small objects and workers = 0 verify in place', async (t) => {
