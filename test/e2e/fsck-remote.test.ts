@@ -3,31 +3,14 @@ import { readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { runCli, tempDir } from '../support/cli.js';
-import { makeCorpus } from '../support/corpus.js';
+import { repoWithMirror } from '../support/sync-fixtures.js';
 import { LocalStore } from '../../src/store/index.js';
 
 test('fsck --remote: a multi remote reports divergence between primary and secondary', async () => {
   const work = await tempDir('fsck-remote');
-  const repo = path.join(work, 'repo');
-  await makeCorpus(repo, 1, 'tiny');
-  await runCli(['init', '-q'], { cwd: repo });
-  await runCli(['add', '.'], { cwd: repo });
-  await runCli(['commit', '-q', '-m', 'v1'], { cwd: repo });
   const primary = path.join(work, 'primary');
   const secondary = path.join(work, 'secondary');
-  await runCli(
-    [
-      'remote',
-      'add',
-      'backup',
-      'multi:',
-      '-o',
-      `primary=${primary}`,
-      '-o',
-      `secondary=${secondary}`,
-    ],
-    { cwd: repo },
-  );
+  const repo = await repoWithMirror(work, primary, secondary);
   await runCli(['push', '-q', 'backup'], { cwd: repo });
   const clean = await runCli(['fsck', '--remote', 'backup', '--json'], { cwd: repo });
   assert.equal((JSON.parse(clean.stdout) as { ok: boolean }).ok, true);
@@ -48,26 +31,9 @@ test('fsck --remote: a multi remote reports divergence between primary and secon
 
 test('fsck --remote --repair: a lagging, incomplete secondary is reported with the hint, then made whole', async () => {
   const work = await tempDir('fsck-repair');
-  const repo = path.join(work, 'repo');
-  await makeCorpus(repo, 1, 'tiny');
-  await runCli(['init', '-q'], { cwd: repo });
-  await runCli(['add', '.'], { cwd: repo });
-  await runCli(['commit', '-q', '-m', 'v1'], { cwd: repo });
   const primary = path.join(work, 'primary');
   const secondary = path.join(work, 'secondary');
-  await runCli(
-    [
-      'remote',
-      'add',
-      'backup',
-      'multi:',
-      '-o',
-      `primary=${primary}`,
-      '-o',
-      `secondary=${secondary}`,
-    ],
-    { cwd: repo },
-  );
+  const repo = await repoWithMirror(work, primary, secondary);
   await runCli(['push', '-q', 'backup'], { cwd: repo });
   const main = 'refs/heads/main';
   const v1 = (await new LocalStore(primary).readRef(main))!.oid;

@@ -13,6 +13,7 @@ import { makeCorpus } from '../support/corpus.js';
 import { startFaultProxy, type ProxiedRequest } from '../support/fault-proxy.js';
 import { PROXIED_BACKENDS, type ProxiedBackend } from '../support/proxied-backends.js';
 import { oidFor, patternBytes } from '../support/store-contract.js';
+import { repoWithMirror } from '../support/sync-fixtures.js';
 
 const backend = (prefix: string): ProxiedBackend =>
   PROXIED_BACKENDS.find((b) => b.name.startsWith(prefix))!;
@@ -52,29 +53,12 @@ test(
     });
     const { url, options } = prepared.remote(proxy.url, 'hero');
     const work = await tempDir('mirror-cloud');
-    const repo = path.join(work, 'repo');
     const primaryDir = path.join(work, 'primary');
-    await makeCorpus(repo, 1, 'tiny');
-    await runCli(['init', '-q'], { cwd: repo });
-    await runCli(['add', '.'], { cwd: repo });
-    await runCli(['commit', '-q', '-m', 'v1'], { cwd: repo });
     const sideOptions = Object.entries({ ...options, max_retries: 0 }).flatMap(([k, v]) => [
       '-o',
       `secondary.${k}=${String(v)}`,
     ]);
-    await runCli(
-      [
-        'remote',
-        'add',
-        'backup',
-        'multi:',
-        '-o',
-        `primary=${primaryDir}`,
-        '-o',
-        `secondary=${url}`,
-      ].concat(sideOptions),
-      { cwd: repo },
-    );
+    const repo = await repoWithMirror(work, primaryDir, url, sideOptions);
     const secondary = (await openStore(url, { ...options })).store;
     t.after(() => secondary.close());
     const primary = new LocalStore(primaryDir);

@@ -35,7 +35,8 @@ import {
 import { fetchObjects, readDescriptor, type TransferStats } from '../../src/sync/index.js';
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { CLI_PATH, cliEnv, mg } from './cli.js';
+import { CLI_PATH, cliEnv, mg, runCli } from './cli.js';
+import { makeCorpus } from './corpus.js';
 
 // ---- shared parameters -------------------------------------------------------------------
 
@@ -75,6 +76,26 @@ export async function pushedVersions(
   }
   await mg(src, 'push', '-q', 'origin', 'main');
   return { src, remote };
+}
+
+/**
+ * A working repository `work/repo` (the tiny corpus, committed once) with a multi remote `backup`
+ * over `primary` and `secondary`; `options` are further `-o key=value` arguments.
+ */
+export async function repoWithMirror(
+  work: string,
+  primary: string,
+  secondary: string,
+  options: readonly string[] = [],
+): Promise<string> {
+  const repo = path.join(work, 'repo');
+  await makeCorpus(repo, 1, 'tiny');
+  await runCli(['init', '-q'], { cwd: repo });
+  await runCli(['add', '.'], { cwd: repo });
+  await runCli(['commit', '-q', '-m', 'v1'], { cwd: repo });
+  const args = ['-o', `primary=${primary}`, '-o', `secondary=${secondary}`, ...options];
+  await runCli(['remote', 'add', 'backup', 'multi:', ...args], { cwd: repo });
+  return repo;
 }
 
 export const MAIN = 'refs/heads/main';
