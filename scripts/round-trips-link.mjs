@@ -5,7 +5,7 @@
 // (bytes in the busier direction ÷ rate + one RTT), as `npm run bench -- --link` does.
 //
 //   npm run build && node scripts/round-trips-link.mjs [--profile small] [--rounds 3] [--link 200mbit,40ms]
-import { fork, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,6 +17,8 @@ const dist = (p) => path.join(root, 'dist', p);
 const { startTestServer } = await import(dist('test/support/server-harness.js'));
 const { makeCorpus } = await import(dist('test/support/corpus.js'));
 const { parseLinkSpec, linkSeconds } = await import(dist('test/support/link-emulator.js'));
+// The bench's emulator process, so spawnSync'd commands do not stall the link they go through.
+const { startLink } = await import('./bench/network.mjs');
 
 const args = process.argv.slice(2);
 const opt = (name, fallback) => {
@@ -29,27 +31,6 @@ const spec = opt('--link', '200mbit,40ms');
 const link = parseLinkSpec(spec);
 const cli = path.join(root, 'bin', 'mediagit.js');
 const work = mkdtempSync(path.join(os.tmpdir(), 'mg-rt-link-'));
-
-async function startLink(target) {
-  const child = fork(path.join(root, 'scripts/bench/link.mjs'), [target, spec], {
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  const url = await new Promise((resolve, reject) => {
-    child.once('message', (m) => resolve(m.url));
-    child.once('exit', (code) => reject(new Error(`link emulator exited with ${code}`)));
-  });
-  const counters = () =>
-    new Promise((resolve) => {
-      child.once('message', (m) => resolve(m.counters));
-      child.send('counters');
-    });
-  const stop = () =>
-    new Promise((resolve) => {
-      child.once('exit', resolve);
-      child.send('close');
-    });
-  return { url, counters, stop };
-}
 
 function mg(cwd, env, ...a) {
   const r = spawnSync(process.execPath, [cli, ...a], {
@@ -83,7 +64,7 @@ for (let round = 0; round < rounds; round++) {
       child: true,
       config: mode === 'off' ? '[server]\nnegotiate = false\n' : '',
     });
-    const lk = await startLink(server.url);
+    const lk = await startLink(server.url, spec);
     try {
       const env = {
         MEDIAGIT_TOKEN: await server.token('*', 'write'),

@@ -11,18 +11,10 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runCli, tempDir, type CliResult } from '../support/cli.js';
+import { freePort } from '../support/fault-push.js';
 import { startTestServer, type TestServer } from '../support/server-harness.js';
 
 const SMALL_CHUNKS = ['--chunk-min', '16K', '--chunk-avg', '64K', '--chunk-max', '256K'];
-
-/** A port nothing listens on right now (taken from the kernel, then released). */
-async function freePort(): Promise<number> {
-  const probe = createNetServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
 
 /** Files anywhere under `dir` (0 while it does not exist). */
 async function countFiles(dir: string): Promise<number> {

@@ -139,7 +139,7 @@ export interface FaultPushResult {
 }
 
 /** A port nothing listens on right now (taken from the kernel, then released). */
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const probe = createNetServer();
   await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
   const { port } = probe.address() as AddressInfo;
