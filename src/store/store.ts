@@ -212,7 +212,7 @@ export interface NegotiateAnswer {
   readonly missing?: ReadonlySet<string>;
   readonly locks?: LockVerification;
   readonly keys?: readonly string[];
-  readonly gcLease?: { readonly ref: RefValue | null; readonly record: Buffer | null };
+  readonly gcLease?: GcLeaseAnswer;
 }
 
 /**
@@ -380,6 +380,20 @@ export interface SwapOptions extends OperationOptions {
    * no such record ignore it.
    */
   writerToken?: string;
+
+  /**
+   * Asks a backend that can (a mediagit server, docs/protocol.md "Ref update") to read the gc
+   * sweeper's lease right after a swap that succeeded and answer it with the update, as
+   * negotiate's `gcLease` answers it: told here, which saves the caller that read's round trip.
+   * Any other backend leaves it uncalled, and the caller reads the lease itself.
+   */
+  onLeaseAfter?: (lease: GcLeaseAnswer) => void;
+}
+
+/** The gc sweeper's lease as a server reads it: its ref, and the record the ref names. */
+export interface GcLeaseAnswer {
+  readonly ref: RefValue | null;
+  readonly record: Buffer | null;
 }
 
 const WRITER_TOKEN = /^[0-9a-f]{32}$/;

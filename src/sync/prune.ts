@@ -29,6 +29,8 @@ export interface PruneOptions {
   readonly worktreeOnly?: boolean;
   /** Report what would go, delete nothing. */
   readonly dryRun?: boolean;
+  /** The caller has just read the remote's descriptor (a clone): it is not read again. */
+  readonly remoteChecked?: boolean;
 }
 
 export interface PruneReport {
@@ -61,7 +63,7 @@ export async function prune(
 ): Promise<PruneReport> {
   // An unmounted share or a moved folder opens as an empty store that "lacks" everything: that
   // would evict nothing anyway, but say why.
-  if (!(await readDescriptor(remote)))
+  if (!options.remoteChecked && !(await readDescriptor(remote)))
     throw new StoreUnavailableError('the remote holds no repository; nothing was evicted', {
       hint: 'check that the remote is reachable (a mounted share, the right URL), then run it again',
     });

@@ -7,6 +7,7 @@ import {
   type ReachableObjects,
   type Repository,
 } from '../repo/index.js';
+import { mapLimit } from '../util/limit.js';
 import { presentEverywhere, type LockRecord, type RefValue, type Store } from '../store/index.js';
 import {
   checkDescriptor,
@@ -20,7 +21,6 @@ import {
 import { leaseFrom, readLease, sweepOverlapped, type LeaseState } from './gc/lease.js';
 import { checkPushLocks } from './locks.js';
 import {
-  BATCH_BYTES,
   checkEnvelope,
   copyObjects,
   missingOn,
@@ -106,12 +106,7 @@ export interface PushOptions extends Pick<CopyOptions, 'hardlinks'> {
 
 /** Most keys the negotiation checks; a push that sends more asks about the rest with `has`. */
 const NEGOTIATE_CHECK = 10_000;
-/**
- * A push whose objects all fit in one pack of this size sends them in one request, chunks and all
- * (the server stores a manifest once its chunks are there, in the same pack or before); a larger
- * one sends its chunks first, in parallel, then the rest.
- */
-const ONE_PACK_BYTES = BATCH_BYTES;
+/** Objects in one pack at most (the HTTP client's limit). */
 const ONE_PACK_OBJECTS = 1024;
 
 /**
@@ -193,8 +188,7 @@ export async function push(
   const chunkBytes = await storedSize(repo, 'chunk', missingChunks);
   progress.start('push', count, chunkBytes);
   try {
-    const packed =
-      told !== null && (await sendInOnePack(repo, remote, missing, chunkBytes, progress, stats));
+    const packed = told !== null && (await sendInPacks(repo, remote, missing, progress, stats));
     if (!packed) {
       await copyObjects(
         repo.store,
@@ -213,8 +207,13 @@ export async function push(
     progress.stop();
   }
   // The ref at our commit is all a push asks, whoever put it there: no read before the update.
+  let leaseAfter: LeaseState | undefined;
   const swapped = await remote.compareAndSwapRef(request.ref, current, request.oid, {
     endAtNextIsEnough: true,
+    // A server reads the lease right after the swap and answers it with the update.
+    ...(lease && told
+      ? { onLeaseAfter: (read) => (leaseAfter = leaseFrom(read.ref, read.record)) }
+      : {}),
   });
   if (!swapped) {
     throw new NonFastForwardError(
@@ -226,7 +225,7 @@ export async function push(
   }
   // A gc sweep overlapped this push: it may have deleted objects the push found present. Once no
   // sweep runs, put back whatever is missing before reporting success (docs/remote-gc.md).
-  if (lease && (await sweepOverlapped(remote, lease))) {
+  if (lease && (await sweepOverlapped(remote, lease, leaseAfter))) {
     const kinds = [
       ['chunk', want.chunks],
       ['manifest', want.manifests],
@@ -355,44 +354,114 @@ async function missingAfterNegotiation(
   return out;
 }
 
+/** Stored bytes a pack of chunks carries at most: the HTTP client's pack limit, less record headers. */
+const PACK_BYTES = 4 * 1024 * 1024 - 64 * 1024;
 /**
- * Everything missing in one pack, chunks first, when the remote batches and it all fits: one round
- * trip instead of a wave of chunk uploads and then one pack per level. False: it does not fit,
- * nothing was sent.
+ * Packs of chunks in flight at once. Over a link whose bandwidth-delay product is ~1 MB (200
+ * Mbit/s, 40 ms) two would keep it busy; more let a push of up to this many packs go in one round
+ * trip, and cost memory only for what is in flight.
  */
-async function sendInOnePack(
+const PACKS_IN_FLIGHT = 4;
+
+/**
+ * Everything missing, in packs, to a remote that batches: chunks first, in packs of about equal
+ * size sent several at once and one after another with no wait between them, then the structured
+ * objects (the server stores a manifest only once its chunks are there) in one batch. When
+ * everything fits in one pack, chunks and all go in that one request. False: the remote does not
+ * batch, nothing was sent.
+ */
+async function sendInPacks(
   repo: Repository,
   remote: Store,
   missing: ReadonlyMap<ObjectKind, readonly Oid[]>,
-  chunkBytes: number,
   progress: ProgressSink,
   stats: TransferStats,
 ): Promise<boolean> {
   const batch = remote.capabilities.batch;
   if (!batch) return false;
+  const sizes = new Map<string, number>();
+  let total = 0;
   let objects = 0;
-  for (const oids of missing.values()) objects += oids.length;
-  if (objects === 0 || objects > ONE_PACK_OBJECTS || chunkBytes > ONE_PACK_BYTES) return false;
-  let bytes = chunkBytes;
-  for (const kind of STRUCTURED) bytes += await storedSize(repo, kind, missing.get(kind)!);
-  if (bytes > ONE_PACK_BYTES) return false;
-  const entries: { key: string; data: Buffer }[] = [];
   for (const kind of KINDS)
     for (const oid of missing.get(kind)!) {
+      const key = ObjectDatabase.keyFor(kind, oid);
+      const size = await repo.store.statSize(key).catch(() => 0);
+      sizes.set(key, size);
+      total += size;
+      objects++;
+    }
+  if (objects === 0) return true;
+  const read = async (kind: ObjectKind, oids: readonly Oid[]) => {
+    const entries: { key: string; data: Buffer }[] = [];
+    for (const oid of oids) {
       const key = ObjectDatabase.keyFor(kind, oid);
       const data = await repo.store.get(key);
       // Sent as stored, after the envelope check (docs/transfer.md), as copyObjects does.
       checkEnvelope(kind, oid, data);
       entries.push({ key, data });
     }
-  await batch.putMany(entries);
-  for (const { data } of entries) {
-    stats.objects++;
-    stats.bytes += data.length;
-    progress.bytes(data.length);
-    progress.fileDone();
+    return entries;
+  };
+  const sent = (entries: readonly { data: Buffer }[]): void => {
+    for (const { data } of entries) {
+      stats.objects++;
+      stats.bytes += data.length;
+      progress.bytes(data.length);
+      progress.fileDone();
+    }
+  };
+  if (total <= PACK_BYTES && objects <= ONE_PACK_OBJECTS) {
+    const entries: { key: string; data: Buffer }[] = [];
+    for (const kind of KINDS) entries.push(...(await read(kind, missing.get(kind)!)));
+    await batch.putMany(entries);
+    sent(entries);
+    return true;
+  }
+  const chunks = missing.get('chunk')!;
+  await mapLimit(chunkPacks(chunks, sizes), PACKS_IN_FLIGHT, async (pack) => {
+    const entries = await read('chunk', pack);
+    await batch.putMany(entries);
+    sent(entries);
+  });
+  const structured: { key: string; data: Buffer }[] = [];
+  for (const kind of STRUCTURED) structured.push(...(await read(kind, missing.get(kind)!)));
+  if (structured.length > 0) {
+    await batch.putMany(structured);
+    sent(structured);
   }
   return true;
+}
+
+/**
+ * Chunks grouped into as few packs as PACK_BYTES allows, of about equal size (two packs of 2.2 MB
+ * in flight together finish before a 4 MiB one and its 0.4 MB rest one after the other).
+ */
+function chunkPacks(chunks: readonly Oid[], sizes: ReadonlyMap<string, number>): Oid[][] {
+  const size = (oid: Oid): number => sizes.get(ObjectDatabase.keyFor('chunk', oid)) ?? 0;
+  let total = 0;
+  for (const oid of chunks) total += size(oid);
+  const target = Math.min(
+    PACK_BYTES,
+    Math.ceil(total / Math.max(1, Math.ceil(total / PACK_BYTES))),
+  );
+  const packs: Oid[][] = [];
+  let pack: Oid[] = [];
+  let bytes = 0;
+  for (const oid of chunks) {
+    const n = size(oid);
+    if (
+      pack.length > 0 &&
+      (pack.length >= ONE_PACK_OBJECTS || bytes + n > PACK_BYTES || bytes >= target)
+    ) {
+      packs.push(pack);
+      pack = [];
+      bytes = 0;
+    }
+    pack.push(oid);
+    bytes += n;
+  }
+  if (pack.length > 0) packs.push(pack);
+  return packs;
 }
 
 async function storedSize(

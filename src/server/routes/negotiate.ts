@@ -47,7 +47,8 @@ async function keyNames(ctx: RequestContext, store: Store): Promise<string[]> {
   return names.sort();
 }
 
-async function gcLease(
+/** The lease as negotiate answers it; a ref update asked for it answers it too (routes/refs.ts). */
+export async function gcLease(
   ctx: RequestContext,
   store: Store,
 ): Promise<{ ref: RefValue | null; record: string | null }> {

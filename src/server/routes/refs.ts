@@ -25,6 +25,7 @@ import {
 import { HttpError, badRequest, forbidden } from '../errors.js';
 import { LOCK_REF_PREFIX } from '../locks.js';
 import { isOid, quote, refName, refPrefix } from '../names.js';
+import { gcLease } from './negotiate.js';
 
 const listRefsEndpoint: Endpoint = {
   method: 'GET',
@@ -136,7 +137,13 @@ const updateRefEndpoint: Endpoint = {
       if (!(err instanceof RefConflictError)) throw err;
       swapped = false;
     }
-    if (swapped) return json(200, { ok: true });
+    // Read after the swap: a push compares it with the lease negotiate told it, to learn
+    // whether a gc sweep ran while it uploaded (docs/remote-gc.md), without another round trip.
+    if (swapped)
+      return json(200, {
+        ok: true,
+        ...(body['gc_lease'] === true ? { gc_lease: await gcLease(ctx, store) } : {}),
+      });
     const current = await store.readRef(name, withSignal(ctx));
     throw new HttpError(409, 'ref_conflict', `${name} has moved since it was read`, {
       current: current === null ? null : { oid: current.oid, version: current.version },

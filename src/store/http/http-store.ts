@@ -23,6 +23,7 @@ import {
   assertValidRefTarget,
   isValidKey,
   isValidRefName,
+  type GcLeaseAnswer,
   type ListedKey,
   type LockRecord,
   type LockVerification,
@@ -32,6 +33,7 @@ import {
   type RefValue,
   type Store,
   type StoreCapabilities,
+  type SwapOptions,
 } from '../store.js';
 import { abortableSleep, throwIfAborted, type Sleep } from '../wrappers/operations.js';
 import { mapLimit } from '../../util/limit.js';
@@ -909,14 +911,17 @@ export class HttpStore implements Store {
     name: string,
     expected: RefValue | null,
     next: string | null,
-    options?: OperationOptions,
+    options?: SwapOptions,
   ): Promise<boolean> {
     assertValidRefName(name);
     assertValidRefTarget(next);
+    const onLease = options?.onLeaseAfter;
     const json = {
       name,
       expected: expected ? { oid: expected.oid, version: expected.version } : null,
       next,
+      // A server from before it ignores the field and answers without the lease.
+      ...(onLease ? { gc_lease: true } : {}),
     };
     const call: Call = {
       method: 'POST',
@@ -926,7 +931,13 @@ export class HttpStore implements Store {
       signal: options?.signal,
     };
     const reply = await this.exchange(call);
-    if (reply.status === 200 || reply.status === 201 || reply.status === 204) return true;
+    if (reply.status === 200 || reply.status === 201 || reply.status === 204) {
+      if (onLease && reply.status === 200) {
+        const lease = this.leaseAnswer(this.parseJson(reply, call)['gc_lease']);
+        if (lease) onLease(lease);
+      }
+      return true;
+    }
     if (reply.status === 409) return false;
     throw await this.fail(call, reply);
   }
@@ -984,7 +995,7 @@ export class HttpStore implements Store {
       missing?: Set<string>;
       locks?: LockVerification;
       keys?: string[];
-      gcLease?: { ref: RefValue | null; record: Buffer | null };
+      gcLease?: GcLeaseAnswer;
     } = { descriptor: body['descriptor'] ?? null };
     if (request.refs !== undefined) answer.refs = this.refMap(body['refs'], request.refs);
     if (request.check !== undefined) {
@@ -1013,15 +1024,21 @@ export class HttpStore implements Store {
       answer.keys = names.map(String);
     }
     if (request.gcLease) {
-      const lease = body['gc_lease'];
-      if (typeof lease !== 'object' || lease === null) throw bad("no 'gc_lease'");
-      const { ref, record } = lease as Record<string, unknown>;
-      answer.gcLease = {
-        ref: ref === null ? null : (this.refValue(ref) ?? null),
-        record: typeof record === 'string' ? Buffer.from(record, 'utf8') : null,
-      };
+      const lease = this.leaseAnswer(body['gc_lease']);
+      if (!lease) throw bad("no 'gc_lease'");
+      answer.gcLease = lease;
     }
     return answer;
+  }
+
+  /** A `gc_lease` answer (negotiate, ref update): undefined when there is none. */
+  private leaseAnswer(lease: unknown): GcLeaseAnswer | undefined {
+    if (typeof lease !== 'object' || lease === null) return undefined;
+    const { ref, record } = lease as Record<string, unknown>;
+    return {
+      ref: ref === null ? null : (this.refValue(ref) ?? null),
+      record: typeof record === 'string' ? Buffer.from(record, 'utf8') : null,
+    };
   }
 
   // ---- repository and locks ----------------------------------------------------------------

@@ -138,10 +138,15 @@ export class SweepLease {
  * The push side (docs/remote-gc.md): `before` is the lease read before the push looked at what
  * the remote has. After its ref update, true means a sweep may have deleted something the push
  * relied on; this waits until no sweep is running, and the caller must then check its objects
- * and upload the missing ones before calling the push done.
+ * and upload the missing ones before calling the push done. `after`: the lease as read after the
+ * ref update by whoever made it (a server answers it with the update), instead of reading it here.
  */
-export async function sweepOverlapped(store: Store, before: LeaseState): Promise<boolean> {
-  let now = await readLease(store, before);
+export async function sweepOverlapped(
+  store: Store,
+  before: LeaseState,
+  after?: LeaseState,
+): Promise<boolean> {
+  let now = after ?? (await readLease(store, before));
   const overlapped = before.value?.oid !== now.value?.oid || active(before.record, Date.now());
   if (!overlapped && !active(now.record, Date.now())) return false;
   let delay = 20;
