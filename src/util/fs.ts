@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import {
+  close as closeCallback,
   closeSync,
   constants as fsConstants,
+  fsync as fsyncCallback,
   fsyncSync,
   mkdirSync,
   openSync,
@@ -213,6 +215,67 @@ export function writeThroughTempSync(
   options: TempWriteOptions,
   parts: readonly Uint8Array[],
 ): void {
+  const { fd, tmp } = writeTempSync(path, options, parts);
+  // fd numbers are shared by every thread of the process: close exactly once, or another
+  // thread's freshly opened file could be closed under it.
+  let open = true;
+  try {
+    if (options.fsync) fsyncSync(fd);
+    open = false;
+    closeSync(fd);
+    renameSync(tmp, path);
+  } catch (err) {
+    if (open) closeSync(fd);
+    removeTempSync(tmp);
+    throw err;
+  }
+}
+
+/** How writeThroughTempLater makes a file durable: fsync(2) on libuv's thread pool by default. */
+export type FsyncFd = (fd: number) => Promise<void>;
+
+const fsyncOnPool: FsyncFd = (fd) =>
+  new Promise((resolve, reject) => fsyncCallback(fd, (err) => (err ? reject(err) : resolve())));
+
+/**
+ * writeThroughTempSync that does not wait for the disk: the bytes are written to the temporary
+ * file now, its fsync then runs on libuv's thread pool and the rename follows it there, so the
+ * calling thread goes on cutting and compressing while the disk commits. Concurrent fsyncs also
+ * share the filesystem's journal commits. The file still appears at `path` only whole and, with
+ * `options.fsync`, only once durable; on failure the temporary file is removed and nothing
+ * appears. Resolves once the file is in place.
+ */
+export function writeThroughTempLater(
+  path: string,
+  options: TempWriteOptions,
+  parts: readonly Uint8Array[],
+  fsyncFd: FsyncFd = fsyncOnPool,
+): Promise<void> {
+  const { fd, tmp } = writeTempSync(path, options, parts);
+  const land = async (): Promise<void> => {
+    let open = true;
+    try {
+      if (options.fsync) await fsyncFd(fd);
+      open = false;
+      await new Promise<void>((resolve, reject) =>
+        closeCallback(fd, (err) => (err ? reject(err) : resolve())),
+      );
+      await rename(tmp, path);
+    } catch (err) {
+      if (open) closeSync(fd);
+      await unlink(tmp).catch(() => undefined);
+      throw err;
+    }
+  };
+  return land();
+}
+
+/** A fresh temporary file for `path` holding `parts`, still open (the caller closes `fd` once). */
+function writeTempSync(
+  path: string,
+  options: TempWriteOptions,
+  parts: readonly Uint8Array[],
+): { fd: number; tmp: string } {
   const tmp = tempName(options.tempDir, basename(path));
   let fd: number;
   try {
@@ -222,9 +285,6 @@ export function writeThroughTempSync(
     mkdirSync(options.tempDir, { recursive: true });
     fd = openSync(tmp, 'wx', options.mode);
   }
-  // fd numbers are shared by every thread of the process: close exactly once, or another
-  // thread's freshly opened file could be closed under it.
-  let open = true;
   try {
     const pending = parts.filter((p) => p.length > 0);
     while (pending.length > 0) {
@@ -234,18 +294,19 @@ export function writeThroughTempSync(
         written -= pending.shift()!.length;
       if (written > 0) pending[0] = pending[0]!.subarray(written);
     }
-    if (options.fsync) fsyncSync(fd);
-    open = false;
-    closeSync(fd);
-    renameSync(tmp, path);
   } catch (err) {
-    if (open) closeSync(fd);
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // never created or already renamed
-    }
+    closeSync(fd);
+    removeTempSync(tmp);
     throw err;
+  }
+  return { fd, tmp };
+}
+
+function removeTempSync(tmp: string): void {
+  try {
+    unlinkSync(tmp);
+  } catch {
+    // never created or already renamed
   }
 }
 

@@ -14,7 +14,30 @@ const port = parentPort!;
 
 const collectNow = periodicCollection();
 
+/**
+ * Jobs run one after another: an ingest that waits for its chunks to land must not have another
+ * job's reads overwrite the window its chunks are views of. A job's reply, though, waits only for
+ * its own chunks' fsyncs (LocalChunks.landed), outside that order: the next job runs meanwhile.
+ */
+let turn: Promise<unknown> = Promise.resolve();
+
 port.on('message', (job: ChunkJob) => {
+  const ran = turn.then(() => run(job));
+  turn = ran;
+  void ran.then(async ({ reply, landed }) => {
+    try {
+      await landed;
+    } catch (err) {
+      if (reply.ok) reply = { id: job.id, ok: false, failure: describe(err) };
+    }
+    port.postMessage(reply);
+    if (job.type !== 'ingest')
+      collectNow(job.type === 'restore' || job.type === 'adoptInto' ? job.size : job.length);
+  });
+});
+
+/** Runs one job; never rejects (a failure is a reply). `landed`: its stored chunks in place. */
+async function run(job: ChunkJob): Promise<{ reply: ChunkReply; landed: Promise<void> }> {
   let reply: ChunkReply;
   try {
     if (job.type === 'store') {
@@ -51,7 +74,7 @@ port.on('message', (job: ChunkJob) => {
         ),
       };
     } else if (job.type === 'ingest') {
-      const file = chunks.ingestFile(
+      const file = await chunks.ingestFile(
         job.absPath,
         job.relPath,
         (bytes) => {
@@ -71,10 +94,8 @@ port.on('message', (job: ChunkJob) => {
   } catch (err) {
     reply = { id: job.id, ok: false, failure: describe(err) };
   }
-  port.postMessage(reply);
-  if (job.type !== 'ingest')
-    collectNow(job.type === 'restore' || job.type === 'adoptInto' ? job.size : job.length);
-});
+  return { reply, landed: chunks.landed() };
+}
 
 function describe(err: unknown): ChunkFailure {
   if (err instanceof ObjectCorruptError)

@@ -48,6 +48,8 @@ export interface IngestedFile {
 /** How much the ingest window reads at a time, beyond the unfinished chunk it keeps. */
 const WINDOW_READ = 4 * 1024 * 1024;
 const PROGRESS_EVERY_BYTES = 8 * 1024 * 1024;
+/** Stored chunks a worker lets land (fsync, rename) behind its back before it waits for them. */
+const MAX_LANDING = 64;
 
 export interface StoredChunk {
   readonly oid: Oid;
@@ -176,12 +178,12 @@ export class LocalChunks {
    * taken as is. Where they differ the scan takes over, and the guessing resumes at the first
    * scanned chunk the old version also had. See docs/pipeline.md.
    */
-  ingestFile(
+  async ingestFile(
     absPath: string,
     relPath: string,
     onProgress: (bytes: number) => void,
     previous?: readonly ManifestChunk[],
-  ): IngestedFile {
+  ): Promise<IngestedFile> {
     this.finder ??= new CutFinder(this.spec.chunking, this.sealing.sealer.gear);
     const finder = this.finder;
     finder.reset();
@@ -252,6 +254,8 @@ export class LocalChunks {
           if (start < filled) take(window.subarray(start, filled));
           break;
         }
+        // The chunks' fsyncs run on the thread pool meanwhile; each keeps a file open until done.
+        await this.landingAtMost(MAX_LANDING);
         if (start > 0) {
           window.copyWithin(0, start, filled);
           filled -= start;
@@ -264,6 +268,7 @@ export class LocalChunks {
       finder.reset();
     }
     if (unreported > 0) onProgress(unreported);
+    await this.landed();
     return { chunks, size, newChunks, storedBytes };
   }
 
@@ -302,6 +307,30 @@ export class LocalChunks {
   private window = Buffer.alloc(0);
 
   /**
+   * Chunks `store` wrote whose fsync and rename are still running on libuv's thread pool (see
+   * LocalStore.putPartsLater): the job that stored them replies only once they are in place.
+   */
+  private landing: Promise<void>[] = [];
+
+  /**
+   * Settles once every chunk stored since the last call is in place (rejecting with the first
+   * failure). A job awaits this before it replies, so a manifest is only ever written after its
+   * chunks; meanwhile the thread takes the next job.
+   */
+  landed(): Promise<void> {
+    const landing = this.landing;
+    this.landing = [];
+    return Promise.all(landing).then(() => undefined);
+  }
+
+  /** Waits while more than `most` stored chunks are still landing: bounds open files in a long ingest. */
+  private async landingAtMost(most: number): Promise<void> {
+    if (this.landing.length <= most) return;
+    const oldest = this.landing.splice(0, this.landing.length - most);
+    await Promise.all(oldest);
+  }
+
+  /**
    * Stores `plain`. When `owned` (a chunk handed over by the main thread), it is consumed: its
    * memory, like the compressed and sealed copies, is released on return, because a worker's
    * small heap would otherwise let hundreds of MiB of finished chunks wait for a collection. A
@@ -320,7 +349,13 @@ export class LocalChunks {
       plain,
       skipCompression,
     );
-    const written = this.objects.putPartsSync(key, parts);
+    const landed = this.objects.putPartsLater(key, parts);
+    if (landed) {
+      // Awaited by the job's reply; until then a failure must not count as unhandled.
+      landed.catch(() => undefined);
+      this.landing.push(landed);
+    }
+    const written = landed !== null;
     const storedBytes = written ? parts.reduce((n, p) => n + p.length, 0) : 0;
     for (const part of [plain, payload, ...parts])
       if (owned || part.buffer !== plain.buffer) release(part);

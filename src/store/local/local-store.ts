@@ -22,7 +22,9 @@ import {
   readRegularFile,
   tempName,
   writeThroughTemp,
+  writeThroughTempLater,
   writeThroughTempSync,
+  type FsyncFd,
 } from '../../util/fs.js';
 import { mapLimit } from '../../util/limit.js';
 import { throwIfAborted } from '../wrappers/operations.js';
@@ -51,6 +53,11 @@ export interface LocalStoreOptions {
    * simulate a filesystem that refuses links (EXDEV across filesystems, EPERM, EMLINK…).
    */
   link?: (existingPath: string, newPath: string) => Promise<void>;
+  /**
+   * How putPartsLater makes an object durable: fsync(2) on libuv's thread pool unless given.
+   * Injectable so tests can hold or fail it and see that nothing appears before it is done.
+   */
+  fsyncFd?: FsyncFd;
 }
 
 /** Link failures that mean "this link cannot be made here", not "something is wrong": copy instead. */
@@ -78,6 +85,9 @@ export class LocalStore implements Store {
   private readonly fsync: boolean;
   private readonly createdDirs = new Set<string>();
   private readonly linkFile: (existingPath: string, newPath: string) => Promise<void>;
+  private readonly fsyncFd: FsyncFd | undefined;
+  /** Objects putPartsLater has written but not yet put in place, by final path. */
+  private readonly landing = new Map<string, Promise<void>>();
 
   constructor(
     readonly root: string,
@@ -86,6 +96,7 @@ export class LocalStore implements Store {
     this.description = root;
     this.fsync = options.fsync ?? true;
     this.linkFile = options.link ?? link;
+    this.fsyncFd = options.fsyncFd;
   }
 
   /** Creates the folder skeleton; safe to call on an existing store. */
@@ -164,8 +175,33 @@ export class LocalStore implements Store {
     return true;
   }
 
+  /**
+   * putPartsSync without the wait for the disk (util/fs writeThroughTempLater): the bytes are
+   * written now, and the object appears at its name once its fsync (on libuv's thread pool) is
+   * done. Null when the object is already here or already on its way (hasSync counts those as
+   * present). The returned promise settles once it is in place; until then nothing reads it.
+   */
+  putPartsLater(key: string, parts: readonly Uint8Array[]): Promise<void> | null {
+    const path = this.pathOf(key);
+    if (this.landing.has(path) || existsSync(path)) return null;
+    const dir = dirname(path);
+    if (!this.createdDirs.has(dir)) {
+      mkdirSync(dir, { recursive: true });
+      this.createdDirs.add(dir);
+    }
+    const landed = writeThroughTempLater(
+      path,
+      { tempDir: join(this.root, 'tmp'), mode: 0o444, fsync: this.fsync },
+      parts,
+      this.fsyncFd,
+    ).finally(() => this.landing.delete(path));
+    this.landing.set(path, landed);
+    return landed;
+  }
+
   hasSync(key: string): boolean {
-    return existsSync(this.pathOf(key));
+    const path = this.pathOf(key);
+    return this.landing.has(path) || existsSync(path);
   }
 
   /** The object files themselves: objects here are immutable (0444, removed only by unlink). */

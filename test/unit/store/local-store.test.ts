@@ -170,3 +170,85 @@ describe('LocalStore specifics', () => {
     }
   });
 });
+
+describe('LocalStore.putPartsLater (the chunk workers: fsync on the thread pool)', () => {
+  /** An fsync that waits until the test lets it finish, counting the calls. */
+  function heldFsync(): {
+    fsyncFd: (fd: number) => Promise<void>;
+    calls: number[];
+    release: (err?: Error) => void;
+  } {
+    const calls: number[] = [];
+    let settle: ((err?: Error) => void) | undefined;
+    const gate = new Promise<Error | undefined>((resolve) => (settle = resolve));
+    return {
+      calls,
+      release: (err) => settle!(err),
+      fsyncFd: async (fd) => {
+        calls.push(fd);
+        const err = await gate;
+        if (err) throw err;
+      },
+    };
+  }
+
+  test('an object appears only after its fsync, and counts as present (not written twice) meanwhile', async () => {
+    const root = await mkdtemp(path.join(os.tmpdir(), 'mediagit-local-later-'));
+    try {
+      const held = heldFsync();
+      const store = new LocalStore(root, { fsyncFd: held.fsyncFd });
+      await store.initialize();
+      const key = `chunks/${oidFor('later')}`;
+      const landing = store.putPartsLater(key, [Buffer.from('he'), Buffer.from('llo')]);
+      assert.ok(landing, 'a new object is written');
+      // The bytes are on disk in tmp/ already; the name appears only once fsync has returned.
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(held.calls.length, 1);
+      await assert.rejects(stat(store.pathOf(key)), { code: 'ENOENT' });
+      assert.equal(store.hasSync(key), true, 'on its way counts as present');
+      assert.equal(store.putPartsLater(key, [Buffer.from('hello')]), null, 'no second write');
+      assert.equal(held.calls.length, 1);
+      held.release();
+      await landing;
+      assert.equal(await readFile(store.pathOf(key), 'utf8'), 'hello');
+      assert.deepEqual(await readdir(path.join(root, 'tmp')), []);
+      assert.equal(store.putPartsLater(key, [Buffer.from('hello')]), null, 'present once landed');
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+
+  test('a failed fsync rejects, leaves no object and no temporary file', async () => {
+    const root = await mkdtemp(path.join(os.tmpdir(), 'mediagit-local-later-'));
+    try {
+      const held = heldFsync();
+      const store = new LocalStore(root, { fsyncFd: held.fsyncFd });
+      await store.initialize();
+      const key = `chunks/${oidFor('later fails')}`;
+      const landing = store.putPartsLater(key, [Buffer.from('doomed')]);
+      assert.ok(landing);
+      held.release(Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' }));
+      await assert.rejects(landing, { code: 'EIO' });
+      await assert.rejects(stat(store.pathOf(key)), { code: 'ENOENT' });
+      assert.deepEqual(await readdir(path.join(root, 'tmp')), []);
+      assert.equal(store.hasSync(key), false, 'a failed write is not present');
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+
+  test('with fsync off, nothing is synced and the object still lands', async () => {
+    const root = await mkdtemp(path.join(os.tmpdir(), 'mediagit-local-later-'));
+    try {
+      const held = heldFsync();
+      const store = new LocalStore(root, { fsync: false, fsyncFd: held.fsyncFd });
+      await store.initialize();
+      const key = `objects/${oidFor('no fsync')}`;
+      await store.putPartsLater(key, [Buffer.from('quick')]);
+      assert.equal(held.calls.length, 0);
+      assert.equal(await readFile(store.pathOf(key), 'utf8'), 'quick');
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+});

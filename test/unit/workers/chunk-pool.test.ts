@@ -198,6 +198,36 @@ test('restoreInto writes verified chunks at their offsets and names a corrupt or
   }
 });
 
+test('with fsync on, an ingest and a store reply only once every chunk they wrote is in place, nothing left in tmp/', async () => {
+  const { dir, store } = await freshStore();
+  const file = join(dir, 'many.bin');
+  // Small chunks, so one file has more chunks than a worker lets land behind its back.
+  const chunking = { minSize: 16 * 1024, avgSize: 32 * 1024, maxSize: 64 * 1024 };
+  const data = randomBytes(8_000_000);
+  await writeFile(file, data);
+  const pool = new ChunkWorkerPool(
+    { root: dir, fsync: true, compressionLevel: 1, master: null, chunking },
+    2,
+  );
+  try {
+    const [got, single] = await Promise.all([
+      pool.ingestFile(file, 'many.bin', data.length, () => undefined),
+      pool.store(randomBytes(70_000), true),
+    ]);
+    assert.ok(got.chunks.length > 150, `${got.chunks.length} chunks`);
+    assert.equal(got.newChunks, new Set(got.chunks.map((c) => c.oid)).size);
+    // Checked synchronously on arrival of the replies: nothing may still be landing.
+    for (const c of [...got.chunks, single])
+      assert.ok(store.hasSync(`chunks/${c.oid}`), `chunk ${c.oid} in place`);
+    assert.deepEqual(await readdir(join(dir, 'tmp')), []);
+    const odb = new ObjectDatabase(store, { compressionLevel: 1 });
+    const back = Buffer.concat(await Promise.all(got.chunks.map((c) => odb.read('chunk', c.oid))));
+    assert.deepEqual(back, data);
+  } finally {
+    await pool.close();
+  }
+});
+
 test('a file ingested whole on a worker gets the chunks the main-thread path would cut (plain and keyed gear)', async () => {
   const { dir, store } = await freshStore();
   const file = join(dir, 'asset.bin');
