@@ -31,6 +31,7 @@ await build({
   target: 'node22',
   external: [
     '@aws-sdk/*',
+    '@smithy/*',
     '@azure/*',
     '@google-cloud/*',
     'fastify',

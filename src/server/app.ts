@@ -37,6 +37,7 @@ import { gcRoutes } from './routes/gc.js';
 import { lockRoutes } from './routes/locks.js';
 import { negotiateRoutes } from './routes/negotiate.js';
 import { objectRoutes } from './routes/objects.js';
+import { presignRoutes } from './routes/presign.js';
 import { refRoutes } from './routes/refs.js';
 import { repositoryRoutes } from './routes/repository.js';
 import { RepositoryStorage } from './storage.js';
@@ -48,6 +49,7 @@ export const SERVER_VERSION: string = packageVersion();
 const ENDPOINTS: readonly Endpoint[] = [
   ...repositoryRoutes,
   ...objectRoutes,
+  ...presignRoutes,
   ...refRoutes,
   ...lockRoutes,
   ...gcRoutes,

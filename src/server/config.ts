@@ -66,6 +66,20 @@ export interface ServerConfig {
    * answers as one from before it (tests of a new client against an old server).
    */
   readonly negotiate?: boolean;
+  /**
+   * `[server] presign` and friends: presigned URLs that move chunk bytes between client and
+   * bucket directly when the storage is S3 (docs/server.md "Presigned URLs"). Absent: off.
+   */
+  readonly presign?: PresignConfig;
+}
+
+export interface PresignConfig {
+  /** Downloads straight from the bucket (POST /<repo>/objects/urls). */
+  readonly get: boolean;
+  /** How long a URL handed out stays valid. */
+  readonly expiryS: number;
+  /** The S3 address clients reach the bucket at, when it is not the server's own. */
+  readonly endpoint: string | null;
 }
 
 const MiB = 1024 * 1024;
@@ -83,6 +97,8 @@ export const DEFAULTS = {
   inflightTotal: 512 * MiB,
   verifyQueueBytes: 64 * MiB,
   localPath: './mediagit-data',
+  presign: 'off',
+  presignExpiryS: 300,
 } as const;
 /** Largest body limit accepted: bodies are buffered whole. */
 const MAX_LIMIT = 1024 * MiB;
@@ -169,6 +185,9 @@ function buildConfig(
     'verify_queue_bytes',
     'audit_log',
     'negotiate',
+    'presign',
+    'presign_expiry_s',
+    'presign_endpoint',
   ]);
   const auth = reader.table('auth');
   auth.only(['anonymous_read', 'api_keys']);
@@ -214,6 +233,7 @@ function buildConfig(
     trustProxy: trustedProxies(server),
     allowForce: allowForce(server),
     negotiate: server.boolean('negotiate') ?? true,
+    presign: presignConfig(server),
     metrics: {
       enabled: envBool(env, 'MEDIAGIT_METRICS_ENABLED') ?? metrics.boolean('enabled') ?? false,
       port:
@@ -266,6 +286,39 @@ function serverLimits(server: TableReader): Limits {
       maxQueuedBytes:
         server.integer('verify_queue_bytes', 1024, 64 * 1024 * MiB) ?? DEFAULTS.verifyQueueBytes,
     },
+  };
+}
+
+/** `[server] presign = "get" | "off"`, `presign_expiry_s`, `presign_endpoint`. */
+function presignConfig(server: TableReader): PresignConfig {
+  const mode = server.string('presign') ?? DEFAULTS.presign;
+  if (mode !== 'get' && mode !== 'off')
+    throw new ConfigError(`[server] presign must be "get" or "off", not "${mode}"`);
+  const endpoint = server.string('presign_endpoint') ?? null;
+  if (endpoint !== null) {
+    let url: URL | null = null;
+    try {
+      url = new URL(endpoint);
+    } catch {
+      // reported below
+    }
+    if (
+      url === null ||
+      (url.protocol !== 'http:' && url.protocol !== 'https:') ||
+      url.username !== '' ||
+      url.password !== '' ||
+      url.search !== ''
+    )
+      throw new ConfigError(
+        // The value is not echoed: a URL with credentials in it is exactly what this refuses.
+        '[server] presign_endpoint must be an http(s)://host[:port] URL without credentials or a query',
+      );
+  }
+  return {
+    get: mode === 'get',
+    // At most a day: a URL is a bearer credential for one object and cannot be revoked.
+    expiryS: server.integer('presign_expiry_s', 1, 86_400) ?? DEFAULTS.presignExpiryS,
+    endpoint,
   };
 }
 

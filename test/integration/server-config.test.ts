@@ -29,6 +29,18 @@ describe('mediagit server: configuration', () => {
     assert.equal(config.jwtSecret, null);
     assert.equal(config.anonymousRead, false);
     assert.equal(config.tls, null);
+    assert.deepEqual(config.presign, { get: false, expiryS: 300, endpoint: null });
+    const presigning = await loadServerConfig({
+      configText:
+        '[server]\npresign = "get"\npresign_expiry_s = 60\npresign_endpoint = "https://s3.example:9000"\n',
+      env: {},
+      cwd,
+    });
+    assert.deepEqual(presigning.presign, {
+      get: true,
+      expiryS: 60,
+      endpoint: 'https://s3.example:9000',
+    });
   });
 
   test('environment variables win over the file', async () => {
@@ -181,6 +193,10 @@ describe('mediagit server: configuration', () => {
     await bad('[server]\nprot = 3000\n', {}, /prot/);
     await bad('[server]\nmax_object_bytes = 10\n', {}, /max_object_bytes/);
     await bad('[surver]\n', {}, /surver/);
+    await bad('[server]\npresign = "yes"\n', {}, /presign/);
+    await bad('[server]\npresign_expiry_s = 0\n', {}, /presign_expiry_s/);
+    await bad('[server]\npresign_endpoint = "http://k:s@s3.example"\n', {}, /presign_endpoint/);
+    await bad('[server]\npresign_endpoint = "ftp://s3.example"\n', {}, /presign_endpoint/);
     await bad('[storage]\nbackend = "ftp"\n', {}, /backend/);
     await bad('[storage]\nbackend = "s3"\n[storage.s3]\nregion = "x"\n', {}, /bucket/);
     await bad(

@@ -12,6 +12,7 @@ import { badRequest } from '../errors.js';
 import { listLocks } from '../locks.js';
 import { refPrefix } from '../names.js';
 import { MAX_BATCH, oidList, missingKeys } from './objects.js';
+import { presignOffer } from './presign.js';
 
 /** The version of the answer's layout; a client reads the fields it knows. */
 export const NEGOTIATE_VERSION = 1;
@@ -95,12 +96,13 @@ const negotiateEndpoint: Endpoint = {
     // The lease first: a push compares it with the lease after its ref update to learn whether a
     // sweep ran meanwhile, so it must be older than every existence the check reports.
     const lease = wantLease ? await gcLease(ctx, store) : null;
-    const [descriptor, refList, missing, locks, keyList] = await Promise.all([
+    const [descriptor, refList, missing, locks, keyList, presign] = await Promise.all([
       ctx.services.repos.descriptor(ctx),
       refs === null ? null : refsUnder(ctx, store, refs),
       keys.length === 0 ? new Set<string>() : missingKeys(ctx, store, keys),
       wantLocks ? listLocks(store, '', withSignal(ctx)) : null,
       wantKeys ? keyNames(ctx, store) : null,
+      presignOffer(ctx),
     ]);
     // What the check found absent is about to be uploaded: the PUTs that follow need not look again.
     ctx.services.absent.note(ctx.repo, missing);
@@ -123,6 +125,8 @@ const negotiateEndpoint: Endpoint = {
         : {}),
       ...(keyList !== null ? { keys: keyList } : {}),
       ...(lease !== null ? { gc_lease: lease } : {}),
+      // Offered unasked: an older client ignores fields it does not know.
+      ...(presign !== undefined ? { presign } : {}),
     });
   },
 };

@@ -55,6 +55,7 @@ import {
   PackFormatError,
   type PackRecord,
 } from './pack.js';
+import { PresignedReads, type PresignedStats } from './presigned.js';
 
 /** Protocol limits (docs/protocol.md): IDs per check or fetch request. */
 export const MAX_IDS_PER_REQUEST = 10_000;
@@ -70,6 +71,8 @@ const PACKS_IN_FLIGHT = 2;
 const FETCH_BATCH = 1000;
 const LIST_PAGE = 1000;
 const DEFAULT_CONNECTIONS = 16;
+/** Keys per POST objects/urls (the server takes up to 1000). */
+const MAX_URLS_PER_REQUEST = 1000;
 const DEFAULT_RATE_LIMIT_RETRIES = 8;
 const DEFAULT_MAX_RETRY_AFTER_MS = 60_000;
 /** Wait used for a 429 that gave no Retry-After. */
@@ -122,6 +125,8 @@ export interface HttpStoreOptions {
   readonly maxObjectBytes?: number;
   /** For tests: send through this dispatcher instead of a Pool of our own (it is not closed by close()). */
   readonly dispatcher?: Dispatcher;
+  /** For tests: reach the bucket of presigned downloads through this dispatcher. */
+  readonly bucketDispatcher?: Dispatcher;
   readonly sleep?: Sleep;
 }
 
@@ -265,6 +270,11 @@ export class HttpStore implements Store {
    */
   private readonly unsettled = new Set<string>();
   private closed = false;
+  /** Direct downloads from the server's bucket, once its negotiate answer offered them. */
+  private presigned: PresignedReads | null = null;
+  private readonly connections: number;
+  private readonly connectTimeoutMs: number;
+  private readonly presignDispatcher: Dispatcher | undefined;
 
   constructor(options: HttpStoreOptions) {
     let parsed: URL;
@@ -293,6 +303,9 @@ export class HttpStore implements Store {
     this.maxRetryAfterMs = options.maxRetryAfterMs ?? DEFAULT_MAX_RETRY_AFTER_MS;
     this.readTimeoutMs = options.readTimeoutMs ?? 120_000;
     const connectTimeout = options.connectTimeoutMs ?? 10_000;
+    this.connectTimeoutMs = connectTimeout;
+    this.connections = options.connections ?? DEFAULT_CONNECTIONS;
+    this.presignDispatcher = options.bucketDispatcher;
     this.packMaxObjects = Math.max(1, options.packMaxObjects ?? DEFAULT_PACK_MAX_OBJECTS);
     this.packMaxBytes = Math.max(1024, options.packMaxBytes ?? DEFAULT_PACK_MAX_BYTES);
     this.maxObjectBytes = Math.max(1024, options.maxObjectBytes ?? DEFAULT_MAX_OBJECT_BYTES);
@@ -488,6 +501,10 @@ export class HttpStore implements Store {
 
   async get(key: string, options?: OperationOptions): Promise<Buffer> {
     assertValidKey(key);
+    if (this.presigned !== null && isObjectKey(key)) {
+      const direct = await this.presigned.get(key, options?.signal);
+      if (direct !== null) return direct;
+    }
     const call: Call = {
       method: 'GET',
       path: key,
@@ -1023,6 +1040,7 @@ export class HttpStore implements Store {
       if (!Array.isArray(names)) throw bad("no 'keys' list");
       answer.keys = names.map(String);
     }
+    this.acceptPresign(body['presign']);
     if (request.gcLease) {
       const lease = this.leaseAnswer(body['gc_lease']);
       if (!lease) throw bad("no 'gc_lease'");
@@ -1039,6 +1057,52 @@ export class HttpStore implements Store {
       ref: ref === null ? null : (this.refValue(ref) ?? null),
       record: typeof record === 'string' ? Buffer.from(record, 'utf8') : null,
     };
+  }
+
+  // ---- presigned downloads -------------------------------------------------------------------
+
+  /** The negotiate answer's `presign` offer: from now on chunks and objects come from the bucket. */
+  private acceptPresign(offer: unknown): void {
+    if (this.presigned !== null || this.closed) return;
+    if (typeof offer !== 'object' || offer === null) return;
+    if ((offer as Record<string, unknown>)['get'] !== true) return;
+    this.presigned = new PresignedReads({
+      urls: (keys) => this.downloadUrls(keys),
+      maxBytes: this.maxObjectBytes,
+      readTimeoutMs: this.readTimeoutMs,
+      connectTimeoutMs: this.connectTimeoutMs,
+      connections: this.connections,
+      ...(this.presignDispatcher ? { dispatcher: this.presignDispatcher } : {}),
+    });
+  }
+
+  /** POST objects/urls; a server that no longer offers them (400) gets every read relayed. */
+  private async downloadUrls(keys: readonly string[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    for (let start = 0; start < keys.length; start += MAX_URLS_PER_REQUEST) {
+      const batch = keys.slice(start, start + MAX_URLS_PER_REQUEST);
+      const call: Call = {
+        method: 'POST',
+        path: 'objects/urls',
+        json: { get: batch },
+        action: `ask URLs for ${batch.length} objects`,
+      };
+      const reply = await this.exchange(call);
+      if (reply.status === 400) return out;
+      if (reply.status !== 200) throw await this.fail(call, reply);
+      const urls = this.parseJson(reply, call)['urls'];
+      if (typeof urls !== 'object' || urls === null) continue;
+      for (const key of batch) {
+        const url = (urls as Record<string, unknown>)[key];
+        if (typeof url === 'string' && /^https?:\/\//.test(url)) out.set(key, url);
+      }
+    }
+    return out;
+  }
+
+  /** How reads went on the direct path (tests, diagnostics); null when the server offered none. */
+  presignedStats(): Readonly<PresignedStats> | null {
+    return this.presigned === null ? null : { ...this.presigned.stats };
   }
 
   // ---- repository and locks ----------------------------------------------------------------
@@ -1199,6 +1263,7 @@ export class HttpStore implements Store {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.presigned?.close();
     if (this.ownsDispatcher) await this.dispatcher.close();
   }
 }

@@ -5,3 +5,4 @@ export {
   type S3StoreTestHooks,
 } from './s3-store.js';
 export { ConditionalWritesUnsupportedError, S3BucketNotFoundError, mapS3Error } from './errors.js';
+export { MAX_PRESIGN_EXPIRY_S, type PresignRequest } from './presign.js';

@@ -30,6 +30,7 @@ import {
 import { isAbortError } from '../remote-service/failure.js';
 import { ConditionalWritesUnsupportedError, describeS3Failure, mapS3Error } from './errors.js';
 import { S3_OPTIONS, S3_TEST_OPTIONS } from './options.js';
+import { presignUrl, type PresignRequest } from './presign.js';
 import {
   CorruptRefEntryError,
   decodeEntry,
@@ -325,6 +326,26 @@ export class S3Store implements Store {
   async get(key: string, options?: OperationOptions): Promise<Buffer> {
     assertValidKey(key);
     return this.getRaw(key, options?.signal);
+  }
+
+  /**
+   * A presigned URL for one request on `request.key` (a store key; presign.ts). `endpoint`: the
+   * address clients reach the bucket at, when it is not the one this store talks to.
+   */
+  async presign(request: PresignRequest, endpoint?: string): Promise<string> {
+    assertValidKey(request.key);
+    const { client } = await this.load();
+    const o = this.options;
+    return presignUrl(
+      {
+        endpoint: endpoint ?? o.endpoint,
+        bucket: this.bucket,
+        region: this.region ?? (await client.config.region()),
+        pathStyle: o.force_path_style ?? o.endpoint !== undefined,
+        credentials: () => client.config.credentials(),
+      },
+      { ...request, key: this.full(request.key) },
+    );
   }
 
   /** GetObject's body as it arrives (StreamingRead): destroying it closes the connection. */

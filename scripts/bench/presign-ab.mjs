@@ -1,0 +1,214 @@
+#!/usr/bin/env node
+// Presigned downloads against the relay, interleaved: two `mediagit server`s over the same S3
+// bucket and prefix (radosgw), one with `[server] presign = "off"` (every chunk relayed through
+// the server) and one with "get" (chunks straight from the bucket). Each round clones the same
+// pushed v1 through both, in alternating order, and pushes v1 to a fresh repository through both
+// (the neighbouring row: presign must leave pushes alone). Per transfer: wall seconds, the client's
+// CPU (user+sys of the CLI process) and the server's CPU (utime+stime of its process, threads
+// included, over the transfer). Ratios are get ÷ off per round; the median and min–max are printed.
+//
+//   node scripts/bench/presign-ab.mjs [--profile small] [--rounds 5] [--link 200mbit,40ms]
+//
+// With --link, the client reaches each server through its own emulated link, and the bucket
+// through another one (the presigned URLs name that link, `presign_endpoint`): the client is far
+// away, server and bucket are near each other, as in a deployment. Needs MEDIAGIT_TEST_S3_*.
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { corpus } from './corpus.mjs';
+import { cli, copyTree, env, fresh, median, opt, work } from './measure.mjs';
+import { dropBucket, s3Settings, startLink } from './network.mjs';
+
+const rounds = Math.max(1, Number(opt('--rounds', '5')) || 5);
+const linkSpec = opt('--link', null);
+const s3 = s3Settings();
+if (s3 === null) throw new Error('MEDIAGIT_TEST_S3_* is not set (test/servers/radosgw.sh env)');
+
+const CLK_TCK =
+  Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+/** CPU seconds a process has used so far (all its threads). */
+function cpuOf(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+}
+
+/** A CLI run with its wall time and its own CPU time (user+sys from /usr/bin/time). */
+function timed(cwd, token, ...args) {
+  const started = process.hrtime.bigint();
+  const r = spawnSync('/usr/bin/time', ['-f', 'cpu %U %S', process.execPath, cli, ...args], {
+    cwd,
+    env: { ...process.env, ...env, MEDIAGIT_TOKEN: token },
+    encoding: 'utf8',
+    maxBuffer: 1 << 26,
+  });
+  const wall = Number(process.hrtime.bigint() - started) / 1e9;
+  if (r.status !== 0)
+    throw new Error(`mediagit ${args.join(' ')} failed (${r.status}):\n${r.stderr}`);
+  const m = /cpu ([\d.]+) ([\d.]+)\s*$/.exec(r.stderr);
+  return { wall, cpu: m ? Number(m[1]) + Number(m[2]) : NaN };
+}
+
+async function newBucket() {
+  const sdk = await import('@aws-sdk/client-s3');
+  const client = new sdk.S3Client({
+    endpoint: s3.endpoint,
+    region: s3.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: s3.access, secretAccessKey: s3.secret },
+  });
+  const bucket = `mediagit-presign-ab-${Date.now().toString(36)}`;
+  await client.send(new sdk.CreateBucketCommand({ Bucket: bucket }));
+  client.destroy();
+  return bucket;
+}
+
+/** `mediagit server` over the bucket with `presign` set; resolves once it listens. */
+async function server(label, bucket, presign, presignEndpoint) {
+  const dir = fresh(path.join(work, `presign-ab-${label}`));
+  const secret = 'presign-ab-secret-'.padEnd(48, 'x');
+  const toml = [
+    '[server]',
+    `presign = "${presign}"`,
+    ...(presignEndpoint ? [`presign_endpoint = "${presignEndpoint}"`] : []),
+    '[storage]',
+    'backend = "s3"',
+    '[storage.s3]',
+    `bucket = "${bucket}"`,
+    'prefix = "srv"',
+    `region = "${s3.region}"`,
+    `endpoint = "${s3.endpoint}"`,
+    'force_path_style = true',
+    `access_key = "${s3.access}"`,
+    `secret_key = "${s3.secret}"`,
+    '',
+  ].join('\n');
+  writeFileSync(path.join(dir, 'mediagit.toml'), toml);
+  const senv = {
+    ...process.env,
+    MEDIAGIT_HOST: '127.0.0.1',
+    MEDIAGIT_PORT: '0',
+    MEDIAGIT_JWT_SECRET: secret,
+  };
+  const child = spawn(
+    process.execPath,
+    [cli, 'server', '--config', path.join(dir, 'mediagit.toml')],
+    {
+      cwd: dir,
+      env: senv,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  const url = await new Promise((resolve, reject) => {
+    let out = '';
+    const seen = (b) => {
+      out += b;
+      const m = /listening on (https?:\/\/[^\s]+)/.exec(out);
+      if (m) resolve(m[1]);
+    };
+    child.stdout.on('data', seen);
+    child.stderr.on('data', seen);
+    child.once('exit', (code) => reject(new Error(`server exited with ${code}: ${out}`)));
+  });
+  const token = spawnSync(
+    process.execPath,
+    [cli, 'server', 'token', '--repo', '*', '--role', 'write'],
+    {
+      env: { ...process.env, MEDIAGIT_JWT_SECRET: secret },
+      encoding: 'utf8',
+    },
+  ).stdout.trim();
+  return {
+    url,
+    token,
+    pid: child.pid,
+    stop: () =>
+      child.exitCode !== null
+        ? Promise.resolve()
+        : new Promise((r) => {
+            child.once('exit', r);
+            child.kill('SIGTERM');
+          }),
+  };
+}
+
+const v1 = await corpus(1);
+const bucket = await newBucket();
+const bucketLink = linkSpec ? await startLink(s3.endpoint, linkSpec) : null;
+const sides = {
+  off: await server('off', bucket, 'off', null),
+  get: await server('get', bucket, 'get', bucketLink?.url ?? null),
+};
+const links = {};
+for (const [name, s] of Object.entries(sides))
+  links[name] = linkSpec ? await startLink(s.url, linkSpec) : null;
+const urlOf = (name, repo) => `${links[name]?.url ?? sides[name].url}/${repo}`;
+
+const repo = path.join(work, 'presign-ab-repo');
+fresh(repo);
+copyTree(v1, repo);
+const run = (...a) => timed(repo, sides.off.token, ...a);
+run('init', '-q');
+run('add', '.');
+run('commit', '-q', '-m', 'v1');
+run('remote', 'add', 'origin', `${sides.off.url}/bench`);
+run('push', '-q', 'origin', 'main');
+
+/** One transfer through one side: wall, client CPU, server CPU. */
+function transfer(name, args, cwd = work) {
+  const before = cpuOf(sides[name].pid);
+  const t = timed(cwd, sides[name].token, ...args);
+  return { ...t, server: cpuOf(sides[name].pid) - before };
+}
+
+const results = [];
+try {
+  for (let round = 0; round < rounds; round++) {
+    const order = round % 2 === 0 ? ['off', 'get'] : ['get', 'off'];
+    const r = { clone: {}, push: {} };
+    for (const name of order) {
+      const dir = path.join(work, `presign-ab-clone-${name}`);
+      spawnSync('rm', ['-rf', dir]);
+      r.clone[name] = transfer(name, ['clone', '-q', urlOf(name, 'bench'), dir]);
+    }
+    for (const name of order) {
+      const remote = `${name}${round}`;
+      timed(repo, sides[name].token, 'remote', 'add', remote, urlOf(name, `push-${name}-${round}`));
+      r.push[name] = transfer(name, ['push', '-q', remote, 'main'], repo);
+    }
+    results.push(r);
+    const line = (op) =>
+      ['off', 'get']
+        .map(
+          (n) =>
+            `${n} ${r[op][n].wall.toFixed(2)}s client ${r[op][n].cpu.toFixed(2)} server ${r[op][n].server.toFixed(2)}`,
+        )
+        .join(' | ');
+    console.error(`round ${round + 1}: clone ${line('clone')}\n          push  ${line('push')}`);
+  }
+} finally {
+  for (const l of [...Object.values(links), bucketLink]) await l?.stop();
+  for (const s of Object.values(sides)) await s.stop();
+  await dropBucket(s3, bucket).catch((e) => console.error(`bucket ${bucket} left: ${e.message}`));
+}
+
+const stats = (values) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return `${median(values).toFixed(2)} [${sorted[0].toFixed(2)}–${sorted.at(-1).toFixed(2)}]`;
+};
+console.log(
+  `presigned GET vs relay, ${rounds} rounds${linkSpec ? `, link ${linkSpec}` : ''}; get ÷ off per round, median [min–max]`,
+);
+for (const op of ['clone', 'push']) {
+  for (const [label, field] of [
+    ['wall', 'wall'],
+    ['client CPU', 'cpu'],
+    ['server CPU', 'server'],
+  ]) {
+    const off = results.map((r) => r[op].off[field]);
+    const get = results.map((r) => r[op].get[field]);
+    console.log(
+      `${op.padEnd(5)} ${label.padEnd(10)}: off ${median(off).toFixed(2)} s, get ${median(get).toFixed(2)} s, ratio ${stats(results.map((r) => r[op].get[field] / r[op].off[field]))}`,
+    );
+  }
+}
