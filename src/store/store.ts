@@ -170,6 +170,12 @@ export interface StoreCapabilities {
    * "the ref moved" for a lost race.
    */
   readonly refWriterTokens?: boolean;
+  /**
+   * A hint that a ref update will follow (a push calls it before its uploads), so that a store's
+   * one-time preparation for ref updates — S3's conditional-write probe — runs behind the uploads
+   * rather than after them. Returns at once; never required before compareAndSwapRef or create.
+   */
+  readonly prepareRefUpdates?: () => void;
 }
 
 /**

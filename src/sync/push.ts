@@ -137,6 +137,8 @@ export async function push(
     : await remote.readRef(request.ref);
   if (current?.oid === request.oid)
     return { ref: request.ref, old: current.oid, new: request.oid, status: 'up-to-date', stats };
+  // The ref update comes last: whatever the store readies for it can run behind the uploads.
+  remote.capabilities.prepareRefUpdates?.();
   let status: PushOutcome['status'] = current ? 'fast-forward' : 'created';
   if (current) {
     const known = (await repo.odb.kindOf(current.oid)) !== null;

@@ -11,6 +11,11 @@ import { after, before, describe, test } from 'node:test';
 import { S3Store } from '../../src/store/s3/index.js';
 import { ConditionalWritesUnsupportedError } from '../../src/store/s3/errors.js';
 import { startNonAtomicS3Front, type NonAtomicS3Front } from '../support/non-atomic-s3.js';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { mg, tempDir } from '../support/cli.js';
+import { Prng } from '../support/corpus.js';
+import { startRecordingProxy } from '../support/recording-proxy.js';
 import { createS3TestBucket, type S3TestOptions } from '../support/s3-bucket.js';
 import { collectList, oidFor } from '../support/store-contract.js';
 import { skipUnlessServer } from '../support/test-servers.js';
@@ -109,6 +114,54 @@ describe('S3 conditional-write probe', { skip }, () => {
       assert.deepEqual([...(await s.listRefs('refs/'))], []);
     } finally {
       await s.close();
+    }
+  });
+
+  test('a push readies the probe behind its uploads, and the probe runs its rounds at once', async () => {
+    const isProbe = (r: { method: string; url: string }): boolean =>
+      r.url.includes('/meta/conditional-write-probe-');
+    // Every request held a little, so requests sent together are seen together.
+    const proxy = await startRecordingProxy({
+      target: options.endpoint,
+      hold: { match: () => true, ms: 20 },
+    });
+    try {
+      const repo = await tempDir('probe-early');
+      const prng = new Prng('probe-early');
+      await mg(repo, 'init', '-q');
+      for (let i = 0; i < 12; i++)
+        await writeFile(path.join(repo, `f${i}.bin`), prng.fill(Buffer.alloc(96 * 1024)));
+      await mg(repo, 'add', '.');
+      await mg(repo, 'commit', '-q', '-m', 'one');
+      const remoteOptions = Object.entries({ ...options, endpoint: proxy.url }).flatMap(
+        ([k, v]) => ['-o', `${k}=${String(v)}`],
+      );
+      await mg(repo, 'remote', 'add', 'origin', `s3://${bucket}/early`, ...remoteOptions);
+      // The first push creates the descriptor, which needs the probe anyway: look at the next one.
+      await mg(repo, 'push', '-q');
+      for (let i = 0; i < 12; i++)
+        await writeFile(path.join(repo, `g${i}.bin`), prng.fill(Buffer.alloc(96 * 1024)));
+      await mg(repo, 'add', '.');
+      await mg(repo, 'commit', '-q', '-m', 'two');
+      proxy.reset();
+      proxy.requests.length = 0;
+      await mg(repo, 'push', '-q');
+      const requests = proxy.requests;
+      const firstProbe = requests.findIndex(isProbe);
+      const lastUpload = requests.findLastIndex(
+        (r) => r.method === 'PUT' && /\/early\/(chunks|objects)\//.test(r.url),
+      );
+      assert.ok(firstProbe >= 0 && lastUpload >= 0, 'the push probed and uploaded');
+      assert.ok(
+        firstProbe < lastUpload,
+        `the probe started (request ${firstProbe}) before the uploads ended (request ${lastUpload})`,
+      );
+      const keys = new Set(requests.filter(isProbe).map((r) => r.url.replace(/\?.*/, '')));
+      assert.equal(keys.size, 3, 'three rounds, one key each, once per push');
+      const together = proxy.maxInFlight((r) => isProbe(r) && r.method === 'PUT');
+      assert.ok(together > 8, `the rounds' racing PUTs overlap (${together} in flight at most)`);
+    } finally {
+      await proxy.close();
     }
   });
 });

@@ -183,6 +183,15 @@ export class MultiStore implements Store {
       replicas: { hasEverywhere: (k, o) => this.hasEverywhere(k, o) },
       // Ref updates run on the primary, with its record of writer tokens.
       ...(primary.capabilities.refWriterTokens ? { refWriterTokens: true } : {}),
+      // A push moves the ref on both sides.
+      ...(primary.capabilities.prepareRefUpdates || secondary.capabilities.prepareRefUpdates
+        ? {
+            prepareRefUpdates: () => {
+              primary.capabilities.prepareRefUpdates?.();
+              secondary.capabilities.prepareRefUpdates?.();
+            },
+          }
+        : {}),
     };
   }
 

@@ -126,6 +126,7 @@ export class S3Store implements Store {
     ...BASIC_CAPABILITIES,
     streaming: { getStream: (key, options) => this.getStream(key, options) },
     refWriterTokens: true,
+    prepareRefUpdates: () => void this.startProbe(),
   };
   readonly bucket: string;
   readonly prefix: string;
@@ -874,12 +875,24 @@ export class S3Store implements Store {
   private async ensureConditionalWrites(): Promise<void> {
     if (this.options.conditional_writes === 'unsupported')
       throw new ConditionalWritesUnsupportedError(this.endpoint);
-    // Shared by concurrent callers, so no caller's abort signal may cancel it.
-    this.probe ??= this.runProbe().catch((err: unknown) => {
-      this.probe = undefined;
-      throw err;
-    });
-    if (!(await this.probe)) throw new ConditionalWritesUnsupportedError(this.endpoint);
+    if (!(await this.startProbe())) throw new ConditionalWritesUnsupportedError(this.endpoint);
+  }
+
+  /** The probe's answer, started once and shared; a probe that failed is run again next time. */
+  private startProbe(): Promise<boolean> {
+    if (this.options.conditional_writes === 'unsupported') return Promise.resolve(false);
+    if (this.probe === undefined) {
+      // Shared by concurrent callers, so no caller's abort signal may cancel it.
+      const probe = this.runProbe().catch((err: unknown) => {
+        if (this.probe === probe) this.probe = undefined;
+        throw err;
+      });
+      // Started ahead of need (prepareRefUpdates), nobody may be waiting yet: the failure reaches
+      // whoever asks next.
+      probe.catch(() => undefined);
+      this.probe = probe;
+    }
+    return this.probe;
   }
 
   /**
@@ -894,8 +907,9 @@ export class S3Store implements Store {
    * error, so the probe is run again later rather than cached either way.
    */
   private async runProbe(): Promise<boolean> {
-    for (let round = 0; round < PROBE_ROUNDS; round++) if (!(await this.probeRound())) return false;
-    return true;
+    // Each round races on its own key, so the rounds can run at once: three round trips in all.
+    const rounds = await Promise.all(Array.from({ length: PROBE_ROUNDS }, () => this.probeRound()));
+    return rounds.every(Boolean);
   }
 
   private async probeRound(): Promise<boolean> {

@@ -232,6 +232,7 @@ export abstract class ForwardingStore implements Store {
       ...(inner.negotiate ? { negotiate: this.forwardNegotiate(inner.negotiate) } : {}),
       ...(inner.streaming ? { streaming: this.forwardStreaming(inner.streaming) } : {}),
       ...(inner.refWriterTokens ? { refWriterTokens: true } : {}),
+      ...(inner.prepareRefUpdates ? { prepareRefUpdates: inner.prepareRefUpdates } : {}),
     };
   }
 
