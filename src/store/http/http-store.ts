@@ -1,14 +1,13 @@
 /**
  * The `http(s)://host:port/<repo>` remote: the Store contract spoken to a `mediagit server` over
- * the protocol of docs/protocol.md, on a keep-alive undici Pool so parallel transfers reuse a
- * handful of connections.
+ * the protocol of docs/protocol.md, on keep-alive connections (./transport.ts) so parallel
+ * transfers reuse a handful of them.
  *
  * Every answer is mapped to the typed errors the rest of mediagit already handles (see
  * ./errors.ts), so retries, non-fast-forward reports and "not found" work unchanged. The token
  * goes only into the Authorization header: never into a URL, a message or a log line.
  */
 import { getCACertificates } from 'node:tls';
-import { Pool, type Dispatcher } from 'undici';
 import {
   LockedError,
   MediagitError,
@@ -55,7 +54,9 @@ import {
   PackFormatError,
   type PackRecord,
 } from './pack.js';
-import { PresignedReads, type PresignedStats } from './presigned.js';
+import type { Dispatcher } from 'undici';
+import type { PresignedReads, PresignedStats } from './presigned.js';
+import { HttpTransport, type HttpMethod, type TransportResponse } from './transport.js';
 
 /** Protocol limits (docs/protocol.md): IDs per check or fetch request. */
 export const MAX_IDS_PER_REQUEST = 10_000;
@@ -123,8 +124,6 @@ export interface HttpStoreOptions {
    * server's default max_object_bytes; a server configured above it needs this raised.
    */
   readonly maxObjectBytes?: number;
-  /** For tests: send through this dispatcher instead of a Pool of our own (it is not closed by close()). */
-  readonly dispatcher?: Dispatcher;
   /** For tests: reach the bucket of presigned downloads through this dispatcher. */
   readonly bucketDispatcher?: Dispatcher;
   readonly sleep?: Sleep;
@@ -139,7 +138,7 @@ interface Reply {
 }
 
 interface Call {
-  readonly method: Dispatcher.HttpMethod;
+  readonly method: HttpMethod;
   /** Below the repository: `chunks/<oid>`, `refs`, `locks/verify`… */
   readonly path: string;
   readonly query?: Record<string, string>;
@@ -247,8 +246,7 @@ export class HttpStore implements Store {
   readonly url: string;
   readonly origin: string;
   readonly repo: string;
-  private readonly dispatcher: Dispatcher;
-  private readonly ownsDispatcher: boolean;
+  private readonly transport: HttpTransport;
   private readonly tokenSource: string | (() => Promise<string | undefined>) | undefined;
   private tokenPromise: Promise<string | undefined> | undefined;
   private readonly rateLimitRetries: number;
@@ -272,6 +270,11 @@ export class HttpStore implements Store {
   private closed = false;
   /** Direct downloads from the server's bucket, once its negotiate answer offered them. */
   private presigned: PresignedReads | null = null;
+  /**
+   * Loading the direct-download client, once a server offered it. Loaded only then: it brings a
+   * client library whose start-up every other command would pay.
+   */
+  private presignLoading: Promise<void> | null = null;
   private readonly connections: number;
   private readonly connectTimeoutMs: number;
   private readonly presignDispatcher: Dispatcher | undefined;
@@ -310,20 +313,13 @@ export class HttpStore implements Store {
     this.packMaxBytes = Math.max(1024, options.packMaxBytes ?? DEFAULT_PACK_MAX_BYTES);
     this.maxObjectBytes = Math.max(1024, options.maxObjectBytes ?? DEFAULT_MAX_OBJECT_BYTES);
     this.sleep = options.sleep ?? abortableSleep;
-    if (options.dispatcher) {
-      this.dispatcher = options.dispatcher;
-      this.ownsDispatcher = false;
-    } else {
-      const ca = parsed.protocol === 'https:' ? trustedCertificates() : undefined;
-      this.dispatcher = new Pool(this.origin, {
-        connections: options.connections ?? DEFAULT_CONNECTIONS,
-        keepAliveTimeout: 30_000,
-        headersTimeout: this.readTimeoutMs,
-        bodyTimeout: this.readTimeoutMs,
-        connect: { timeout: connectTimeout, ...(ca ? { ca } : {}) },
-      });
-      this.ownsDispatcher = true;
-    }
+    this.transport = new HttpTransport({
+      origin: this.origin,
+      connections: options.connections ?? DEFAULT_CONNECTIONS,
+      connectTimeoutMs: connectTimeout,
+      readTimeoutMs: this.readTimeoutMs,
+      ca: parsed.protocol === 'https:' ? trustedCertificates() : undefined,
+    });
   }
 
   // ---- transport ---------------------------------------------------------------------------
@@ -371,20 +367,12 @@ export class HttpStore implements Store {
     }
     const search = call.query ? `?${new URLSearchParams(call.query).toString()}` : '';
     try {
-      const response = await this.dispatcher.request({
-        origin: this.origin,
+      const response = await this.transport.request({
         path: `/${this.repo}/${call.path}${search}`,
         method: call.method,
         headers,
-        ...(body !== undefined ? { body } : {}),
-        ...(call.signal ? { signal: call.signal } : {}),
-        headersTimeout: this.readTimeoutMs,
-        bodyTimeout: this.readTimeoutMs,
-        // Reads, checks and content-addressed writes may be repeated; ref updates and lock changes may not.
-        idempotent: !(
-          call.method === 'POST' &&
-          (call.path === 'refs' || call.path.startsWith('locks'))
-        ),
+        body,
+        signal: call.signal,
       });
       return await this.readAnswer(call, response);
     } catch (err) {
@@ -398,7 +386,7 @@ export class HttpStore implements Store {
    * refused before a byte is read, and a body without one is cut off at the limit. A body that
    * ends short of its Content-Length was cut in transit (retriable).
    */
-  private async readAnswer(call: Call, response: Dispatcher.ResponseData): Promise<Reply> {
+  private async readAnswer(call: Call, response: TransportResponse): Promise<Reply> {
     const { statusCode: status, headers } = response;
     const ok = status >= 200 && status < 300;
     // An error's message is all we use of its body: the rest of an oversize one is dropped.
@@ -501,6 +489,7 @@ export class HttpStore implements Store {
 
   async get(key: string, options?: OperationOptions): Promise<Buffer> {
     assertValidKey(key);
+    if (this.presignLoading !== null && isObjectKey(key)) await this.presignLoading;
     if (this.presigned !== null && isObjectKey(key)) {
       const direct = await this.presigned.get(key, options?.signal);
       if (direct !== null) return direct;
@@ -1063,17 +1052,24 @@ export class HttpStore implements Store {
 
   /** The negotiate answer's `presign` offer: from now on chunks and objects come from the bucket. */
   private acceptPresign(offer: unknown): void {
-    if (this.presigned !== null || this.closed) return;
+    if (this.presignLoading !== null || this.closed) return;
     if (typeof offer !== 'object' || offer === null) return;
     if ((offer as Record<string, unknown>)['get'] !== true) return;
-    this.presigned = new PresignedReads({
-      urls: (keys) => this.downloadUrls(keys),
-      maxBytes: this.maxObjectBytes,
-      readTimeoutMs: this.readTimeoutMs,
-      connectTimeoutMs: this.connectTimeoutMs,
-      connections: this.connections,
-      ...(this.presignDispatcher ? { dispatcher: this.presignDispatcher } : {}),
-    });
+    this.presignLoading = import('./presigned.js').then(
+      ({ PresignedReads }) => {
+        if (this.closed) return;
+        this.presigned = new PresignedReads({
+          urls: (keys) => this.downloadUrls(keys),
+          maxBytes: this.maxObjectBytes,
+          readTimeoutMs: this.readTimeoutMs,
+          connectTimeoutMs: this.connectTimeoutMs,
+          connections: this.connections,
+          ...(this.presignDispatcher ? { dispatcher: this.presignDispatcher } : {}),
+        });
+      },
+      // Without it every read goes through the server, as with a server that offers none.
+      () => undefined,
+    );
   }
 
   /** POST objects/urls; a server that no longer offers them (400) gets every read relayed. */
@@ -1259,12 +1255,13 @@ export class HttpStore implements Store {
     throw await this.fail(call, reply);
   }
 
-  /** Closes our connections (idempotent). A dispatcher passed in by the caller stays open. */
+  /** Closes our connections (idempotent). */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.presignLoading;
     await this.presigned?.close();
-    if (this.ownsDispatcher) await this.dispatcher.close();
+    this.transport.close();
   }
 }
 
