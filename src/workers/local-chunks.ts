@@ -349,7 +349,7 @@ export class LocalChunks {
       plain,
       skipCompression,
     );
-    const landed = this.objects.putPartsLater(key, parts);
+    const landed = this.objects.putPartsLater(key, parts, true);
     if (landed) {
       // Awaited by the job's reply; until then a failure must not count as unhandled.
       landed.catch(() => undefined);

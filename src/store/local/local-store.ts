@@ -180,10 +180,12 @@ export class LocalStore implements Store {
    * written now, and the object appears at its name once its fsync (on libuv's thread pool) is
    * done. Null when the object is already here or already on its way (hasSync counts those as
    * present). The returned promise settles once it is in place; until then nothing reads it.
+   * `absent`: the caller has just found hasSync(key) false, so the file system is not asked again
+   * (one stat per new chunk fewer).
    */
-  putPartsLater(key: string, parts: readonly Uint8Array[]): Promise<void> | null {
+  putPartsLater(key: string, parts: readonly Uint8Array[], absent = false): Promise<void> | null {
     const path = this.pathOf(key);
-    if (this.landing.has(path) || existsSync(path)) return null;
+    if (this.landing.has(path) || (!absent && existsSync(path))) return null;
     const dir = dirname(path);
     if (!this.createdDirs.has(dir)) {
       mkdirSync(dir, { recursive: true });
