@@ -35,6 +35,7 @@ import { MetricsListener, ServerMetrics, hostForUrl } from './metrics.js';
 import { TokenBucketLimiter } from './rate-limit.js';
 import { gcRoutes } from './routes/gc.js';
 import { lockRoutes } from './routes/locks.js';
+import { historyRoutes } from './routes/history.js';
 import { negotiateRoutes } from './routes/negotiate.js';
 import { objectRoutes } from './routes/objects.js';
 import { presignRoutes } from './routes/presign.js';
@@ -300,7 +301,8 @@ function registerEndpoints(app: FastifyInstance, parts: Parts): void {
     };
 
   // `[server] negotiate = false` serves only the version-1 calls, as a server before it did.
-  const endpoints = config.negotiate === false ? ENDPOINTS : [...ENDPOINTS, ...negotiateRoutes];
+  const endpoints =
+    config.negotiate === false ? ENDPOINTS : [...ENDPOINTS, ...negotiateRoutes, ...historyRoutes];
   for (const endpoint of endpoints) {
     const handler = handlerFor(endpoint);
     app.route({ method: endpoint.method, url: `/:repo${endpoint.path}`, handler });

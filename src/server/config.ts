@@ -62,7 +62,7 @@ export interface ServerConfig {
   /** Resolves relative local storage paths. */
   readonly cwd: string;
   /**
-   * `[server] negotiate` (default true): false leaves POST /<repo>/negotiate out, so the server
+   * `[server] negotiate` (default true): false leaves POST /<repo>/negotiate and /history out, so the server
    * answers as one from before it (tests of a new client against an old server).
    */
   readonly negotiate?: boolean;

@@ -194,6 +194,26 @@ export interface Replicas {
 export interface Negotiator {
   /** null: the remote cannot answer it (a server from before it); ask with the separate calls. */
   negotiate(request: NegotiateRequest, options?: OperationOptions): Promise<NegotiateAnswer | null>;
+  /**
+   * The structured objects from `want` down to `have` in one round trip (docs/protocol.md
+   * "History"): commits, tags, trees and manifests, stored bytes by key (`objects/<oid>`),
+   * unverified (the caller verifies each as it takes it), possibly not all of them. null: the
+   * remote cannot answer it (a server from before it, an encrypted repository); walk as before.
+   */
+  history?(
+    request: HistoryRequest,
+    options?: OperationOptions,
+  ): Promise<Map<string, Buffer> | null>;
+}
+
+export interface HistoryRequest {
+  /** Commits or tags to fetch the history of. */
+  readonly want: readonly string[];
+  /** Commits the caller has: their history is not sent, nor what their trees hold. */
+  readonly have: readonly string[];
+  /** The most objects and stored bytes the caller takes in one answer (the server may send fewer). */
+  readonly maxObjects?: number;
+  readonly maxBytes?: number;
 }
 
 export interface NegotiateRequest {

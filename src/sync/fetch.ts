@@ -24,6 +24,8 @@ import {
   type TransferStats,
 } from './transfer.js';
 
+/** Tips a history request names at most, either way (the server's limit). */
+const HISTORY_HAVES = 1000;
 /** Below this many chunks, starting worker threads costs more than it saves. */
 const WORKERS_WORTH_CHUNKS = 16;
 
@@ -93,6 +95,7 @@ export async function fetchObjects(
 ): Promise<FetchStats> {
   const run = new FetchRun(repo, remote, options);
   try {
+    await run.askHistory(tips);
     const rootTrees = await run.fetchHistory(tips);
     const checkout = options.checkout;
     const checkoutTree = checkout ? run.rootTree(checkout.commit) : undefined;
@@ -108,6 +111,7 @@ export async function fetchObjects(
     if (!checkoutTree) for (const [oid, size] of run.deferred) run.stats.left.set(oid, size);
     return run.stats;
   } finally {
+    run.dropHistory();
     await run.parked.clear();
   }
 }
@@ -131,6 +135,8 @@ class FetchRun {
   /** For each fetched tree, its folders; for each commit, its parents; for a tag, its object. */
   private readonly treeDeps = new Map<Oid, readonly Oid[]>();
   private readonly historyDeps = new Map<Oid, readonly Oid[]>();
+  /** What the history answer brought and the walk has not taken yet (askHistory). */
+  private prefetched = new Map<string, Buffer>();
 
   constructor(
     private readonly repo: Repository,
@@ -139,6 +145,41 @@ class FetchRun {
   ) {
     this.window = options.window ?? DEFAULT_PARKING_WINDOW;
     this.parked = new ParkedObjects(repo.path('tmp'), this.window, (change) => this.hold(change));
+  }
+
+  /**
+   * From a remote that answers it (docs/protocol.md "History"), the structured objects from the
+   * tips down to what this repository has, in one round trip: the walk below then takes them from
+   * here instead of asking level by level, verifying each as it would a fetched one, and asks
+   * the remote only for what the answer left out. At most one parking window of them, so what
+   * waits in memory stays within it.
+   */
+  async askHistory(tips: readonly Oid[]): Promise<void> {
+    const history = this.remote.capabilities.negotiate?.history;
+    if (!history) return;
+    const want: Oid[] = [];
+    for (const oid of new Set(tips)) if ((await this.repo.odb.kindOf(oid)) === null) want.push(oid);
+    if (want.length === 0) return;
+    const have = new Set<Oid>();
+    for (const value of (await this.repo.store.listRefs('refs/')).values()) {
+      if (have.size >= HISTORY_HAVES) break;
+      if ((await this.repo.odb.kindOf(value.oid)) === 'commit') have.add(value.oid);
+    }
+    const got = await history({
+      want: want.slice(0, HISTORY_HAVES),
+      have: [...have],
+      maxObjects: this.window.objects,
+      maxBytes: this.window.bytes,
+    });
+    if (!got) return;
+    this.prefetched = got;
+    this.hold(got.size);
+  }
+
+  /** Lets go of what the history answer brought that the walk did not need. */
+  dropHistory(): void {
+    this.hold(-this.prefetched.size);
+    this.prefetched.clear();
   }
 
   /** Tags and commits the local store lacks, wave by wave from the tips; returns their root trees. */
@@ -320,17 +361,21 @@ class FetchRun {
     take: (oid: Oid, kind: ObjectKind, plain: Buffer) => void | Promise<void>,
   ): Promise<void> {
     const step = Math.max(1, Math.min(BATCH_OBJECTS, this.window.objects));
+    const prefetched = this.prefetched;
     for (let i = 0; i < oids.length; i += step) {
       const slice = oids.slice(i, i + step);
+      const ask = slice.filter((oid) => !prefetched.has(objectKey(oid)));
       const batched =
-        this.remote.capabilities.batch && slice.length > 1
-          ? await readMany(this.remote, slice.map(objectKey))
+        this.remote.capabilities.batch && ask.length > 1
+          ? await readMany(this.remote, ask.map(objectKey))
           : null;
       this.hold(batched?.size ?? 0);
       await mapLimit(slice, TRANSFER_CONCURRENCY, async (oid) => {
-        let stored = batched?.get(objectKey(oid));
-        if (stored) batched!.delete(objectKey(oid));
-        else {
+        let stored = prefetched.get(objectKey(oid)) ?? batched?.get(objectKey(oid));
+        if (stored) {
+          prefetched.delete(objectKey(oid));
+          batched?.delete(objectKey(oid));
+        } else {
           stored = await this.remote.get(objectKey(oid));
           this.hold(1);
         }

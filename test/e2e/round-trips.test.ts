@@ -6,7 +6,9 @@
  * counted as one round trip (recording-proxy.ts, `sequentialRoundTrips`); the count is a number
  * of round trips, not a time. Counted on this small repository (24 files, 4 changed): incremental
  * push 16 → 4 → 3 (negotiate, one pack, the ref update answering the gc lease), first push
- * 19 → 5 → 4; a push of 12 MiB 8 → 4 (its chunk packs go at once, then the structured objects).
+ * 19 → 5 → 4; a push of 12 MiB 8 → 4 (its chunk packs go at once, then the structured objects);
+ * with the history call (docs/protocol.md "History"), clone 16 → 5–6 and pull 12 → 3, and a deep
+ * history's clone and pull cost what a shallow one's do (2 and 12 commits: 16 and 27 before).
  */
 import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -176,6 +178,53 @@ describe('sequential round trips against mediagit server', () => {
       const uploaded = s.proxy.requests.filter((r) => r.url.endsWith('/objects/pack')).length;
       const count = measured(s.proxy, 'push of 12 MiB', PUSH_TARGET);
       t.diagnostic(`push of 12 MiB: ${count} sequential round trips, ${uploaded} packs`);
+    },
+  );
+
+  test(
+    'clone and pull of a deep history cost the same round trips whatever its depth (one history call)',
+    { timeout: 300_000 },
+    async (t) => {
+      const s = await setup();
+      const counts: { depth: number; clone: number; pull: number; walked: number }[] = [];
+      for (const depth of [2, 12]) {
+        const work = await tempDir(`rt-deep-${depth}`);
+        const artist = path.join(work, 'artist');
+        await mkdir(artist);
+        const a = cli(artist, s.env);
+        await a('init', '-q');
+        await a('remote', 'add', 'origin', `${s.url}-${depth}`);
+        // Each commit changes one file three folders down: a new commit, three trees and a
+        // manifest per level of history, which a level-by-level walk asks for one level at a time.
+        const commitLevels = async (from: number): Promise<void> => {
+          for (let i = from; i < from + depth; i++) {
+            await writeFiles(artist, `d${i}`, [`a/b/c/take_${i % 3}.bin`]);
+            await a('add', '.');
+            await a('commit', '-q', '-m', `take ${i}`);
+          }
+        };
+        await commitLevels(0);
+        await a('push', '-q', 'origin', 'main');
+        s.proxy.reset();
+        const clone = path.join(work, 'clone');
+        await cli(work, s.env)('clone', '-q', `${s.url}-${depth}`, clone);
+        const cloned = measured(s.proxy, `clone of ${depth} commits`);
+        const walked = s.proxy.requests.filter(
+          (r) => /\/objects\/[0-9a-f]{64}$/.test(r.url) || r.url.endsWith('/objects/fetch'),
+        ).length;
+        await commitLevels(depth);
+        await a('push', '-q');
+        s.proxy.reset();
+        await cli(clone, s.env)('pull', '-q');
+        const pulled = measured(s.proxy, `pull of ${depth} commits`);
+        assertTreesEqual(await hashTree(clone), await hashTree(artist), `pull of ${depth}`);
+        counts.push({ depth, clone: cloned, pull: pulled, walked });
+      }
+      t.diagnostic(`round trips by depth: ${JSON.stringify(counts)}`);
+      const [shallow, deep] = counts as [(typeof counts)[0], (typeof counts)[0]];
+      assert.equal(deep.clone, shallow.clone, 'clone round trips grow with the depth');
+      assert.equal(deep.pull, shallow.pull, 'pull round trips grow with the depth');
+      assert.equal(deep.walked, 0, 'the clone asked for structured objects one level at a time');
     },
   );
 

@@ -23,6 +23,7 @@ import {
   isValidKey,
   isValidRefName,
   type GcLeaseAnswer,
+  type HistoryRequest,
   type ListedKey,
   type LockRecord,
   type LockVerification,
@@ -240,7 +241,10 @@ export class HttpStore implements Store {
       verifyLocks: (options) => this.verifyLocks(options),
       unlock: (id, force, options) => this.unlock(id, force, options),
     },
-    negotiate: { negotiate: (request, options) => this.negotiate(request, options) },
+    negotiate: {
+      negotiate: (request, options) => this.negotiate(request, options),
+      history: (request, options) => this.history(request, options),
+    },
   };
   /** `http(s)://host[:port]/<repo>`, the URL `mediagit login` takes. */
   readonly url: string;
@@ -258,6 +262,8 @@ export class HttpStore implements Store {
   private readonly sleep: Sleep;
   /** False once the server said it has no negotiate endpoint: the version-1 calls from then on. */
   private negotiates = true;
+  /** False once the server said it has no history endpoint (or cannot read this repository's). */
+  private histories = true;
   /** Set by a 429: no request of this store leaves before then, so a burst backs off as one. */
   private pausedUntil = 0;
   /**
@@ -1099,6 +1105,53 @@ export class HttpStore implements Store {
   /** How reads went on the direct path (tests, diagnostics); null when the server offered none. */
   presignedStats(): Readonly<PresignedStats> | null {
     return this.presigned === null ? null : { ...this.presigned.stats };
+  }
+
+  /**
+   * POST /history: the structured objects from `want` down to `have` in one pack. A server from
+   * before it answers 400, one that cannot read the repository's history (encrypted) 409: null
+   * then, and for the rest of this store's life. The pack is read up to maxObjectBytes; a longer
+   * one is cut there and its complete records kept (the caller fetches whatever is not in them).
+   */
+  async history(
+    request: HistoryRequest,
+    options?: OperationOptions,
+  ): Promise<Map<string, Buffer> | null> {
+    if (!this.histories || !this.negotiates) return null;
+    const call: Call = {
+      method: 'POST',
+      path: 'history',
+      json: {
+        want: request.want,
+        have: request.have,
+        ...(request.maxObjects !== undefined ? { max_objects: request.maxObjects } : {}),
+        ...(request.maxBytes !== undefined ? { max_bytes: request.maxBytes } : {}),
+      },
+      action: `history of ${request.want.length} tips`,
+      signal: options?.signal,
+      limit: this.maxObjectBytes,
+      truncate: true,
+    };
+    const reply = await this.exchange(call);
+    if (reply.status === 400 || reply.status === 404 || reply.status === 409) {
+      this.histories = false;
+      return null;
+    }
+    if (reply.status !== 200) throw await this.fail(call, reply);
+    let records: PackRecord[];
+    try {
+      records = reply.truncated ? decodePackPrefix(reply.body) : decodePack(reply.body);
+    } catch (err) {
+      if (err instanceof PackFormatError)
+        throw new StoreUnavailableError(`${this.url} sent a damaged pack (${err.message})`, {
+          cause: err,
+        });
+      throw err;
+    }
+    const out = new Map<string, Buffer>();
+    for (const record of records)
+      if (record.kind !== 'chunk') out.set(`objects/${record.oid}`, asBuffer(record.data));
+    return out;
   }
 
   // ---- repository and locks ----------------------------------------------------------------

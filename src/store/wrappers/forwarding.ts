@@ -268,7 +268,22 @@ export abstract class ForwardingStore implements Store {
               traffic: () => ({ items: request.check?.length ?? 0 }),
             }),
         ),
+      ...(negotiator.history ? { history: this.forwardHistory(negotiator) } : {}),
     };
+  }
+
+  /** A history answer is a read of many objects: limited, retried and counted as a `get`. */
+  private forwardHistory(negotiator: Negotiator): NonNullable<Negotiator['history']> {
+    return (request, options) =>
+      this.pass({
+        operation: 'get',
+        target: `history of ${request.want.length} tips`,
+        options,
+        run: (signal) => negotiator.history!(request, withSignal(options, signal)),
+        traffic: (found) => ({
+          bytesRead: found ? sum(found.values(), (d) => d.byteLength) : 0,
+        }),
+      });
   }
 
   /** Opening the stream passes through this wrapper as a `get`; the bytes then flow past it. */
