@@ -1,0 +1,77 @@
+/**
+ * A command loads only what its remote needs: push, clone and pull through an http(s) remote
+ * (a `mediagit server`) never import the cloud SDKs (@aws-sdk/client-s3 alone took 0.8–1 s to load
+ * on this machine; issue 18), which only the s3://, azure:// and gs:// stores import, lazily. The
+ * evidence is every module the process loaded, logged by a module hook the CLI is started with.
+ */
+import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { after, describe, test } from 'node:test';
+import { runCli, tempDir } from '../support/cli.js';
+import { Prng } from '../support/corpus.js';
+import { startTestServer, type TestServer } from '../support/server-harness.js';
+
+/** Appends the URL of every module loaded to $MODULE_LOG (synchronous hooks: Node 22.15 and later). */
+const HOOK = `import { registerHooks } from 'node:module';
+import { appendFileSync } from 'node:fs';
+const log = process.env.MODULE_LOG;
+registerHooks({
+  load(url, context, next) {
+    appendFileSync(log, url + '\\n');
+    return next(url, context);
+  },
+});
+`;
+
+const SDKS = /\/node_modules\/@(aws-sdk|smithy|azure|google-cloud)\//;
+
+let server: TestServer | undefined;
+after(() => server?.close());
+
+describe('modules a command loads', () => {
+  test('push, clone and pull through a mediagit server load no cloud SDK', async () => {
+    server = await startTestServer();
+    const work = await tempDir('module-load');
+    const hook = path.join(work, 'hook.mjs');
+    await writeFile(hook, HOOK);
+    const env = {
+      MEDIAGIT_TOKEN: await server.token('*', 'write'),
+      XDG_CONFIG_HOME: path.join(work, 'xdg'),
+    };
+    const logged = async (what: string, cwd: string, args: string[]): Promise<string[]> => {
+      const log = path.join(work, `${what}.log`);
+      await writeFile(log, '');
+      await runCli(args, {
+        cwd,
+        env: { ...env, MODULE_LOG: log, NODE_OPTIONS: `--import=${pathToFileURL(hook).href}` },
+      });
+      return (await readFile(log, 'utf8')).split('\n').filter(Boolean);
+    };
+    const repo = path.join(work, 'repo');
+    await runCli(['init', '-q', repo], { cwd: work, env });
+    await writeFile(path.join(repo, 'a.bin'), new Prng('a').fill(Buffer.alloc(300_000)));
+    await runCli(['add', '.'], { cwd: repo, env });
+    await runCli(['commit', '-q', '-m', 'v1'], { cwd: repo, env });
+    await runCli(['remote', 'add', 'origin', `${server.url}/modules`], { cwd: repo, env });
+    const loads = {
+      push: await logged('push', repo, ['push', '-q', 'origin', 'main']),
+      clone: await logged('clone', work, ['clone', '-q', `${server.url}/modules`, 'clone']),
+    };
+    await writeFile(path.join(repo, 'b.bin'), new Prng('b').fill(Buffer.alloc(100_000)));
+    await runCli(['add', '.'], { cwd: repo, env });
+    await runCli(['commit', '-q', '-m', 'v2'], { cwd: repo, env });
+    await runCli(['push', '-q'], { cwd: repo, env });
+    const pulled = await logged('pull', path.join(work, 'clone'), ['pull', '-q']);
+    for (const [what, urls] of Object.entries({ ...loads, pull: pulled })) {
+      // The hook saw the command's own modules and its HTTP client: the evidence is real.
+      assert.ok(
+        urls.some((u) => u.endsWith('/bin/mediagit.js')) && urls.includes('node:http'),
+        `${what}: the hook logged ${urls.length} modules, not the CLI and node:http`,
+      );
+      const sdk = urls.filter((u) => SDKS.test(u));
+      assert.deepEqual(sdk.slice(0, 3), [], `${what} loaded ${sdk.length} cloud SDK modules`);
+    }
+  });
+});
