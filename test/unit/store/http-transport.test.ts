@@ -133,7 +133,7 @@ describe('HTTP transport', () => {
     }
   });
 
-  test('talking to a server loads no HTTP client library', async () => {
+  test('talking to a server loads no HTTP client library, not even the one inside Node', async () => {
     const http = fileURLToPath(new URL('../../../src/store/http/index.js', import.meta.url));
     const script = `
       import { createRequire } from 'node:module';
@@ -142,7 +142,9 @@ describe('HTTP transport', () => {
       await store.readRef('refs/heads/main').catch(() => undefined);
       await store.close();
       const loaded = Object.keys(createRequire(import.meta.url).cache);
-      console.log(JSON.stringify(loaded.filter((f) => f.includes('node_modules'))));
+      // Node's own bundled fetch client too (an ES import of node:http loads it).
+      const internal = process.moduleLoadList.filter((m) => m.includes('undici'));
+      console.log(JSON.stringify([...loaded.filter((f) => f.includes('node_modules')), ...internal]));
     `;
     // Not spawnSync: this process serves the child's request.
     const run = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script]);
