@@ -31,6 +31,8 @@ import { isAbortError } from '../remote-service/failure.js';
 import { ConditionalWritesUnsupportedError, describeS3Failure, mapS3Error } from './errors.js';
 import { S3_OPTIONS, S3_TEST_OPTIONS } from './options.js';
 import { presignUrl, type PresignRequest } from './presign.js';
+import type { S3Credentials } from './sigv4.js';
+import { S3Wire, parseListPage, readAll, type ListPage, type S3Request } from './wire.js';
 import {
   CorruptRefEntryError,
   decodeEntry,
@@ -143,6 +145,7 @@ export class S3Store implements Store {
   private readonly refLogKeep: number;
   private readonly refLogGraceMs: number;
   private loaded: Promise<Loaded> | undefined;
+  private wired: Promise<S3Wire> | undefined;
   private storage: Promise<StorageModule> | undefined;
   private probe: Promise<boolean> | undefined;
 
@@ -248,18 +251,90 @@ export class S3Store implements Store {
     });
   }
 
-  /** Runs one SDK call, mapping whatever it throws. */
+  /**
+   * The client the store's own requests go through (wire.ts). Static keys are used as given; without
+   * them, and without a region where one is needed, the SDK's chains answer (environment, config
+   * files, SSO, instance roles), so those work as they did, at the price of loading the SDK.
+   */
+  private wire(): Promise<S3Wire> {
+    this.wired ??= (async () => {
+      const o = this.options;
+      let credentials: () => Promise<S3Credentials>;
+      if (o.access_key !== undefined && o.secret_key !== undefined) {
+        const fixed: S3Credentials = {
+          accessKeyId: o.access_key,
+          secretAccessKey: o.secret_key,
+          sessionToken: o.session_token,
+        };
+        credentials = () => Promise.resolve(fixed);
+      } else {
+        // The SDK's provider caches the identity and refreshes it before it expires.
+        const { client } = await this.load();
+        credentials = () => client.config.credentials();
+      }
+      const region = this.region ?? (await (await this.load()).client.config.region());
+      const endpoint = o.endpoint ?? `https://s3.${region}.amazonaws.com`;
+      return new S3Wire({
+        endpoint,
+        bucket: this.bucket,
+        // Virtual-hosted names need a DNS label; a bucket with dots would not match AWS's certificate.
+        pathStyle:
+          o.force_path_style ?? (o.endpoint !== undefined || !/^[a-z0-9-]+$/.test(this.bucket)),
+        region,
+        credentials,
+        unsignedPayload: unsignedPayloadSafe(o.endpoint),
+        connectTimeoutMs: this.connectTimeoutMs,
+        readTimeoutMs: this.readTimeoutMs,
+        // has() walks HAS_CONCURRENCY runs inside one slot of the concurrency limit, beside transfers
+        // and ref calls: enough sockets that none of them waits for another's.
+        maxSockets: HAS_CONCURRENCY + 2 * this.maxConcurrentParts + 8,
+      });
+    })().catch((err: unknown) => {
+      this.wired = undefined;
+      throw err;
+    });
+    return this.wired;
+  }
+
+  /** Runs one request, mapping whatever it (or setting up the client) throws. */
   private async call<T>(
     operation: string,
     key: string | undefined,
-    fn: (sdk: Loaded) => Promise<T>,
+    fn: (wire: S3Wire) => Promise<T>,
   ): Promise<T> {
-    const sdk = await this.load();
     try {
-      return await fn(sdk);
+      return await fn(await this.wire());
     } catch (err) {
       throw this.mapError(err, operation, key);
     }
+  }
+
+  /** One request with its failure unmapped, for callers that read the S3 answer themselves. */
+  private async raw(request: S3Request): Promise<void> {
+    let wire: S3Wire;
+    try {
+      wire = await this.wire();
+    } catch (err) {
+      throw this.mapError(err, `${request.method} setup`, request.key);
+    }
+    const answer = await wire.send(request);
+    answer.body.resume();
+  }
+
+  private async listPage(
+    operation: string,
+    prefix: string | undefined,
+    query: [string, string][],
+    signal: AbortSignal | undefined,
+  ): Promise<ListPage> {
+    return this.call(operation, prefix, async (wire) => {
+      const answer = await wire.send({
+        method: 'GET',
+        query: [['list-type', '2'], ...query],
+        signal,
+      });
+      return parseListPage((await readAll(answer.body)).toString('utf8'));
+    });
   }
 
   private full(key: string): string {
@@ -267,24 +342,17 @@ export class S3Store implements Store {
   }
 
   private async getRaw(key: string, signal: AbortSignal | undefined): Promise<Buffer> {
-    return this.call('GetObject', key, async ({ s3, client }) => {
-      const out = await client.send(
-        new s3.GetObjectCommand({ Bucket: this.bucket, Key: this.full(key) }),
-        { abortSignal: signal },
-      );
-      if (out.Body === undefined) return Buffer.alloc(0);
-      const bytes = await out.Body.transformToByteArray();
-      return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    return this.call('GetObject', key, async (wire) => {
+      const answer = await wire.send({ method: 'GET', key: this.full(key), signal });
+      return readAll(answer.body);
     });
   }
 
   private async deleteRaw(key: string, signal: AbortSignal | undefined): Promise<void> {
     try {
-      await this.call('DeleteObject', key, ({ s3, client }) =>
-        client.send(new s3.DeleteObjectCommand({ Bucket: this.bucket, Key: this.full(key) }), {
-          abortSignal: signal,
-        }),
-      );
+      await this.call('DeleteObject', key, async (wire) => {
+        (await wire.send({ method: 'DELETE', key: this.full(key), signal })).body.resume();
+      });
     } catch (err) {
       if (!(err instanceof NotFoundError)) throw err;
     }
@@ -298,26 +366,19 @@ export class S3Store implements Store {
   ): AsyncGenerator<{ key: string; size: number; lastModified: number | undefined }> {
     let token: string | undefined;
     do {
-      const page = await this.call('ListObjectsV2', prefix || undefined, ({ s3, client }) =>
-        client.send(
-          new s3.ListObjectsV2Command({
-            Bucket: this.bucket,
-            Prefix: this.full(prefix),
-            ...(delimiter !== undefined ? { Delimiter: delimiter } : {}),
-            ...(token !== undefined ? { ContinuationToken: token } : {}),
-          }),
-          { abortSignal: signal },
-        ),
-      );
-      for (const obj of page.Contents ?? []) {
-        if (obj.Key === undefined || !obj.Key.startsWith(this.prefix)) continue;
+      const query: [string, string][] = [['prefix', this.full(prefix)]];
+      if (delimiter !== undefined) query.push(['delimiter', delimiter]);
+      if (token !== undefined) query.push(['continuation-token', token]);
+      const page = await this.listPage('ListObjectsV2', prefix || undefined, query, signal);
+      for (const obj of page.contents) {
+        if (!obj.key.startsWith(this.prefix)) continue;
         yield {
-          key: obj.Key.slice(this.prefix.length),
-          size: obj.Size ?? 0,
-          lastModified: obj.LastModified?.getTime(),
+          key: obj.key.slice(this.prefix.length),
+          size: obj.size,
+          lastModified: obj.lastModified,
         };
       }
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      token = page.truncated ? page.nextToken : undefined;
     } while (token !== undefined);
   }
 
@@ -352,17 +413,17 @@ export class S3Store implements Store {
   /** GetObject's body as it arrives (StreamingRead): destroying it closes the connection. */
   private async getStream(key: string, options?: OperationOptions): Promise<StreamedObject> {
     assertValidKey(key);
-    return this.call('GetObject', key, async ({ s3, client }) => {
-      const out = await client.send(
-        new s3.GetObjectCommand({ Bucket: this.bucket, Key: this.full(key) }),
-        { abortSignal: options?.signal },
-      );
-      const body = out.Body;
-      if (body instanceof Readable && typeof out.ContentLength === 'number')
-        return { size: out.ContentLength, body } satisfies StreamedObject;
-      // Not a Node stream or no length (neither happens with the Node HTTP handler): read it whole.
-      const bytes = body === undefined ? new Uint8Array(0) : await body.transformToByteArray();
-      return { size: bytes.byteLength, body: Readable.from([Buffer.from(bytes)]) };
+    return this.call('GetObject', key, async (wire) => {
+      const answer = await wire.send({
+        method: 'GET',
+        key: this.full(key),
+        signal: options?.signal,
+      });
+      const size = Number(answer.headers['content-length']);
+      if (Number.isSafeInteger(size)) return { size, body: answer.body } satisfies StreamedObject;
+      // No length (a chunked answer): read it whole.
+      const bytes = await readAll(answer.body);
+      return { size: bytes.byteLength, body: Readable.from([bytes]) };
     });
   }
 
@@ -371,12 +432,9 @@ export class S3Store implements Store {
     const signal = options?.signal;
     if (data.byteLength <= this.partSize) {
       // A single PUT is atomic on S3, and rewriting the same bytes is harmless: idempotent as required.
-      await this.call('PutObject', key, ({ s3, client }) =>
-        client.send(
-          new s3.PutObjectCommand({ Bucket: this.bucket, Key: this.full(key), Body: data }),
-          { abortSignal: signal },
-        ),
-      );
+      await this.call('PutObject', key, async (wire) => {
+        (await wire.send({ method: 'PUT', key: this.full(key), body: data, signal })).body.resume();
+      });
       return;
     }
     const [{ Upload }, { client }] = await Promise.all([this.loadStorage(), this.load()]);
@@ -413,17 +471,8 @@ export class S3Store implements Store {
     assertCreatableKey(key);
     const signal = options?.signal;
     await this.ensureConditionalWrites();
-    const { s3, client } = await this.load();
     try {
-      await client.send(
-        new s3.PutObjectCommand({
-          Bucket: this.bucket,
-          Key: this.full(key),
-          Body: data,
-          IfNoneMatch: '*',
-        }),
-        { abortSignal: signal },
-      );
+      await this.raw(createOnly(this.full(key), data, signal));
       return true;
     } catch (err) {
       if (isAbortError(err)) throw err;
@@ -464,11 +513,9 @@ export class S3Store implements Store {
 
   private async headExists(key: string, signal: AbortSignal | undefined): Promise<boolean> {
     try {
-      await this.call('HeadObject', key, ({ s3, client }) =>
-        client.send(new s3.HeadObjectCommand({ Bucket: this.bucket, Key: this.full(key) }), {
-          abortSignal: signal,
-        }),
-      );
+      await this.call('HeadObject', key, async (wire) => {
+        (await wire.send({ method: 'HEAD', key: this.full(key), signal })).body.resume();
+      });
       return true;
     } catch (err) {
       if (err instanceof NotFoundError) return false;
@@ -494,22 +541,21 @@ export class S3Store implements Store {
       }
       const dir = first.slice(0, slash + 1);
       const remaining = run.length - i;
-      const page = await this.call('ListObjectsV2', dir, ({ s3, client }) =>
-        client.send(
-          new s3.ListObjectsV2Command({
-            Bucket: this.bucket,
-            Prefix: this.full(dir),
-            // Just before `first`: a proper prefix of a key sorts before it.
-            StartAfter: this.full(first).slice(0, -1),
-            MaxKeys: Math.min(1000, Math.max(32, remaining * 8)),
-          }),
-          { abortSignal: signal },
-        ),
+      const page = await this.listPage(
+        'ListObjectsV2',
+        dir,
+        [
+          ['prefix', this.full(dir)],
+          // Just before `first`: a proper prefix of a key sorts before it.
+          ['start-after', this.full(first).slice(0, -1)],
+          ['max-keys', String(Math.min(1000, Math.max(32, remaining * 8)))],
+        ],
+        signal,
       );
       const listed = new Set<string>();
-      for (const obj of page.Contents ?? [])
-        if (obj.Key?.startsWith(this.prefix)) listed.add(obj.Key.slice(this.prefix.length));
-      const last = page.IsTruncated ? (page.Contents?.at(-1)?.Key ?? '') : null;
+      for (const obj of page.contents)
+        if (obj.key.startsWith(this.prefix)) listed.add(obj.key.slice(this.prefix.length));
+      const last = page.truncated ? (page.contents.at(-1)?.key ?? '') : null;
       const start = i;
       while (i < run.length) {
         const key = run[i]!;
@@ -726,17 +772,11 @@ export class S3Store implements Store {
     entry: RefLogEntry,
     signal: AbortSignal | undefined,
   ): Promise<boolean> {
-    const { s3, client } = await this.load();
     try {
-      await client.send(
-        new s3.PutObjectCommand({
-          Bucket: this.bucket,
-          Key: this.full(key),
-          Body: encodeEntry(entry),
-          IfNoneMatch: '*',
-          ContentType: 'application/json',
+      await this.raw(
+        createOnly(this.full(key), encodeEntry(entry), signal, {
+          'content-type': 'application/json',
         }),
-        { abortSignal: signal },
       );
       return true;
     } catch (err) {
@@ -917,17 +957,9 @@ export class S3Store implements Store {
     const key = `meta/conditional-write-probe-${token}`;
     const body = (writer: string): Buffer =>
       Buffer.from(`mediagit conditional-write probe ${token}, writer ${writer}; safe to delete\n`);
-    const { s3, client } = await this.load();
     const attempt = async (data: Buffer): Promise<ProbeAnswer> => {
       try {
-        await client.send(
-          new s3.PutObjectCommand({
-            Bucket: this.bucket,
-            Key: this.full(key),
-            Body: data,
-            IfNoneMatch: '*',
-          }),
-        );
+        await this.raw(createOnly(this.full(key), data, undefined));
         return 'created';
       } catch (err) {
         const f = describeS3Failure(err);
@@ -965,10 +997,23 @@ export class S3Store implements Store {
 
   async close(): Promise<void> {
     const loaded = this.loaded;
+    const wired = this.wired;
     this.loaded = undefined;
+    this.wired = undefined;
     this.probe = undefined;
+    if (wired) (await wired.catch(() => undefined))?.close();
     if (loaded) (await loaded.catch(() => undefined))?.client.destroy();
   }
+}
+
+/** A PUT with `If-None-Match: *`: created only if the key is absent. */
+function createOnly(
+  key: string,
+  body: Uint8Array,
+  signal: AbortSignal | undefined,
+  headers: Record<string, string> = {},
+): S3Request {
+  return { method: 'PUT', key, body, signal, headers: { ...headers, 'if-none-match': '*' } };
 }
 
 function normalizePrefix(prefix: string | undefined): string {
