@@ -106,6 +106,8 @@ export interface PushOptions extends Pick<CopyOptions, 'hardlinks'> {
 
 /** Most keys the negotiation checks; a push that sends more asks about the rest with `has`. */
 const NEGOTIATE_CHECK = 10_000;
+/** File sizes asked at once: hundreds of stats one after another idle the link for tens of ms. */
+const STAT_CONCURRENCY = 32;
 /** Objects in one pack at most (the HTTP client's limit). */
 const ONE_PACK_OBJECTS = 1024;
 
@@ -187,10 +189,13 @@ export async function push(
   // Our own store's objects were verified when they were written: sent as stored (docs/transfer.md).
   const sent: CopyOptions = { ...options, sourceVerified: true };
   const count = missingChunks.length + levels.reduce((n, [, oids]) => n + oids.length, 0);
-  const chunkBytes = await storedSize(repo, 'chunk', missingChunks);
+  const sizes = await storedSizes(repo, missing);
+  let chunkBytes = 0;
+  for (const oid of missingChunks) chunkBytes += sizes.get(ObjectDatabase.keyFor('chunk', oid))!;
   progress.start('push', count, chunkBytes);
   try {
-    const packed = told !== null && (await sendInPacks(repo, remote, missing, progress, stats));
+    const packed =
+      told !== null && (await sendInPacks(repo, remote, missing, sizes, progress, stats));
     if (!packed) {
       await copyObjects(
         repo.store,
@@ -376,22 +381,15 @@ async function sendInPacks(
   repo: Repository,
   remote: Store,
   missing: ReadonlyMap<ObjectKind, readonly Oid[]>,
+  sizes: ReadonlyMap<string, number>,
   progress: ProgressSink,
   stats: TransferStats,
 ): Promise<boolean> {
   const batch = remote.capabilities.batch;
   if (!batch) return false;
-  const sizes = new Map<string, number>();
   let total = 0;
-  let objects = 0;
-  for (const kind of KINDS)
-    for (const oid of missing.get(kind)!) {
-      const key = ObjectDatabase.keyFor(kind, oid);
-      const size = await repo.store.statSize(key).catch(() => 0);
-      sizes.set(key, size);
-      total += size;
-      objects++;
-    }
+  for (const size of sizes.values()) total += size;
+  const objects = sizes.size;
   if (objects === 0) return true;
   const read = async (kind: ObjectKind, oids: readonly Oid[]) => {
     const entries: { key: string; data: Buffer }[] = [];
@@ -466,15 +464,16 @@ function chunkPacks(chunks: readonly Oid[], sizes: ReadonlyMap<string, number>):
   return packs;
 }
 
-async function storedSize(
+/** The stored size of every object to send, by key (0 when it cannot be told), asked in parallel. */
+async function storedSizes(
   repo: Repository,
-  kind: ObjectKind,
-  oids: readonly Oid[],
-): Promise<number> {
-  let total = 0;
-  for (const oid of oids) {
-    const stat = await repo.store.statSize(ObjectDatabase.keyFor(kind, oid)).catch(() => 0);
-    total += stat;
-  }
-  return total;
+  missing: ReadonlyMap<ObjectKind, readonly Oid[]>,
+): Promise<Map<string, number>> {
+  const keys: string[] = [];
+  for (const kind of KINDS)
+    for (const oid of missing.get(kind)!) keys.push(ObjectDatabase.keyFor(kind, oid));
+  const sizes = await mapLimit(keys, STAT_CONCURRENCY, (key) =>
+    repo.store.statSize(key).catch(() => 0),
+  );
+  return new Map(keys.map((key, i) => [key, sizes[i]!]));
 }
