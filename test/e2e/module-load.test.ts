@@ -11,7 +11,9 @@ import { pathToFileURL } from 'node:url';
 import { after, describe, test } from 'node:test';
 import { runCli, tempDir } from '../support/cli.js';
 import { Prng } from '../support/corpus.js';
+import { createS3TestBucket } from '../support/s3-bucket.js';
 import { startTestServer, type TestServer } from '../support/server-harness.js';
+import { skipUnlessServer } from '../support/test-servers.js';
 
 /** Appends the URL of every module loaded to $MODULE_LOG (synchronous hooks: Node 22.15 and later). */
 const HOOK = `import { registerHooks } from 'node:module';
@@ -27,6 +29,25 @@ registerHooks({
 
 const SDKS = /\/node_modules\/@(aws-sdk|smithy|azure|google-cloud)\//;
 
+async function writeHook(work: string): Promise<string> {
+  const hook = path.join(work, 'hook.mjs');
+  await writeFile(hook, HOOK);
+  return hook;
+}
+
+/** Runs the CLI with the hook; answers the URLs of every module it loaded. */
+const loggedRun =
+  (work: string, hook: string, env: Record<string, string>) =>
+  async (what: string, cwd: string, args: string[]): Promise<string[]> => {
+    const log = path.join(work, `${what}.log`);
+    await writeFile(log, '');
+    await runCli(args, {
+      cwd,
+      env: { ...env, MODULE_LOG: log, NODE_OPTIONS: `--import=${pathToFileURL(hook).href}` },
+    });
+    return (await readFile(log, 'utf8')).split('\n').filter(Boolean);
+  };
+
 let server: TestServer | undefined;
 after(() => server?.close());
 
@@ -34,21 +55,12 @@ describe('modules a command loads', () => {
   test('push, clone and pull through a mediagit server load no cloud SDK', async () => {
     server = await startTestServer();
     const work = await tempDir('module-load');
-    const hook = path.join(work, 'hook.mjs');
-    await writeFile(hook, HOOK);
+    const hook = await writeHook(work);
     const env = {
       MEDIAGIT_TOKEN: await server.token('*', 'write'),
       XDG_CONFIG_HOME: path.join(work, 'xdg'),
     };
-    const logged = async (what: string, cwd: string, args: string[]): Promise<string[]> => {
-      const log = path.join(work, `${what}.log`);
-      await writeFile(log, '');
-      await runCli(args, {
-        cwd,
-        env: { ...env, MODULE_LOG: log, NODE_OPTIONS: `--import=${pathToFileURL(hook).href}` },
-      });
-      return (await readFile(log, 'utf8')).split('\n').filter(Boolean);
-    };
+    const logged = loggedRun(work, hook, env);
     const repo = path.join(work, 'repo');
     await runCli(['init', '-q', repo], { cwd: work, env });
     await writeFile(path.join(repo, 'a.bin'), new Prng('a').fill(Buffer.alloc(300_000)));
@@ -76,4 +88,40 @@ describe('modules a command loads', () => {
       assert.deepEqual(sdk.slice(0, 3), [], `${what} loaded ${sdk.length} cloud SDK modules`);
     }
   });
+
+  test(
+    'push, clone and fetch with an s3:// remote with static keys load no AWS SDK',
+    { skip: skipUnlessServer('s3') },
+    async () => {
+      const work = await tempDir('module-load-s3');
+      const hook = await writeHook(work);
+      const bucket = `mg-modules-${Date.now().toString(36)}`;
+      const options = Object.entries(await createS3TestBucket(bucket)).flatMap(([k, v]) => [
+        '-o',
+        `${k}=${String(v)}`,
+      ]);
+      const env = { XDG_CONFIG_HOME: path.join(work, 'xdg') };
+      const logged = loggedRun(work, hook, env);
+      const repo = path.join(work, 'repo');
+      await runCli(['init', '-q', repo], { cwd: work, env });
+      await writeFile(path.join(repo, 'a.bin'), new Prng('s3a').fill(Buffer.alloc(300_000)));
+      await runCli(['add', '.'], { cwd: repo, env });
+      await runCli(['commit', '-q', '-m', 'v1'], { cwd: repo, env });
+      const url = `s3://${bucket}/modules`;
+      await runCli(['remote', 'add', 'origin', url, ...options], { cwd: repo, env });
+      const loads = {
+        push: await logged('push', repo, ['push', '-q', 'origin', 'main']),
+        clone: await logged('clone', work, ['clone', '-q', url, 'clone', ...options]),
+        fetch: await logged('fetch', repo, ['fetch', '-q', 'origin']),
+      };
+      for (const [what, urls] of Object.entries(loads)) {
+        assert.ok(
+          urls.some((u) => /\/dist\/(bundle\/s3-store|src\/store\/s3\/)/.test(u)),
+          `${what}: the hook did not see the S3 store load`,
+        );
+        const sdk = urls.filter((u) => SDKS.test(u));
+        assert.deepEqual(sdk.slice(0, 3), [], `${what} loaded ${sdk.length} cloud SDK modules`);
+      }
+    },
+  );
 });
