@@ -5,7 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { ObjectCorruptError, ObjectMissingError } from '../errors/index.js';
-import { LocalChunks, type ChunkStoreSpec } from './local-chunks.js';
+import { LocalChunks, type ChunkStoreSpec, type Landing } from './local-chunks.js';
 import type { ChunkJob, ChunkProgress, ChunkReply } from './chunk-pool.js';
 import { periodicCollection } from './worker-memory.js';
 
@@ -15,29 +15,73 @@ const port = parentPort!;
 const collectNow = periodicCollection();
 
 /**
- * Jobs run one after another: an ingest that waits for its chunks to land must not have another
- * job's reads overwrite the window its chunks are views of. A job's reply, though, waits only for
- * its own chunks' fsyncs (LocalChunks.landed), outside that order: the next job runs meanwhile.
+ * An ingest waits now and then for its chunks to land (fsync, rename), with chunks of its file
+ * still views of the read window: jobs that read into that window (ingest, verify) therefore run
+ * one after another. Every other job runs the moment it arrives, as it always did.
  */
-let turn: Promise<unknown> = Promise.resolve();
+let windowTurn: Promise<unknown> = Promise.resolve();
 
 port.on('message', (job: ChunkJob) => {
-  const ran = turn.then(() => run(job));
-  turn = ran;
-  void ran.then(async ({ reply, landed }) => {
-    try {
-      await landed;
-    } catch (err) {
-      if (reply.ok) reply = { id: job.id, ok: false, failure: describe(err) };
-    }
-    port.postMessage(reply);
-    if (job.type !== 'ingest')
-      collectNow(job.type === 'restore' || job.type === 'adoptInto' ? job.size : job.length);
-  });
+  if (job.type === 'ingest' || job.type === 'verify') {
+    const ran = windowTurn.then(() => runWindowJob(job));
+    windowTurn = ran;
+    void ran.then((outcome) => replyOnceLanded(job, outcome));
+  } else {
+    replyOnceLanded(job, run(job));
+  }
 });
 
-/** Runs one job; never rejects (a failure is a reply). `landed`: its stored chunks in place. */
-async function run(job: ChunkJob): Promise<{ reply: ChunkReply; landed: Promise<void> }> {
+interface Outcome {
+  reply: ChunkReply;
+  /** The chunks the job stored that are still landing: its reply waits for them. */
+  landing: Landing;
+}
+
+/** Posts the job's reply once every chunk it stored is in place (at once when there are none). */
+function replyOnceLanded(job: ChunkJob, { reply, landing }: Outcome): void {
+  const post = (final: ChunkReply): void => {
+    port.postMessage(final);
+    if (job.type !== 'ingest')
+      collectNow(job.type === 'restore' || job.type === 'adoptInto' ? job.size : job.length);
+  };
+  if (landing.length === 0) return post(reply);
+  Promise.all(landing).then(
+    () => post(reply),
+    (err: unknown) => post(reply.ok ? { id: job.id, ok: false, failure: describe(err) } : reply),
+  );
+}
+
+/** Jobs that read into the ingest window; never rejects (a failure is a reply). */
+async function runWindowJob(
+  job: Extract<ChunkJob, { type: 'ingest' | 'verify' }>,
+): Promise<Outcome> {
+  const landing: Landing = [];
+  let reply: ChunkReply;
+  try {
+    if (job.type === 'verify') {
+      const stored = chunks.verifyAt(job.fd, job.position, job.length, job.oid, job.last, landing);
+      reply = { id: job.id, ok: true, ...(stored ? { stored } : {}) };
+    } else {
+      const file = await chunks.ingestFile(
+        job.absPath,
+        job.relPath,
+        (bytes) => {
+          port.postMessage({ id: job.id, progress: bytes } satisfies ChunkProgress);
+          collectNow(bytes);
+        },
+        job.previous,
+      );
+      reply = { id: job.id, ok: true, file };
+    }
+  } catch (err) {
+    reply = { id: job.id, ok: false, failure: describe(err) };
+  }
+  return { reply, landing };
+}
+
+/** Every other job, synchronously. */
+function run(job: Exclude<ChunkJob, { type: 'ingest' | 'verify' }>): Outcome {
+  const landing: Landing = [];
   let reply: ChunkReply;
   try {
     if (job.type === 'store') {
@@ -47,13 +91,11 @@ async function run(job: ChunkJob): Promise<{ reply: ChunkReply; landed: Promise<
         stored: chunks.store(
           Buffer.from(job.data, 0, job.length),
           job.skipCompression,
+          landing,
           true,
           job.oid,
         ),
       };
-    } else if (job.type === 'verify') {
-      const stored = chunks.verifyAt(job.fd, job.position, job.length, job.oid, job.last);
-      reply = { id: job.id, ok: true, ...(stored ? { stored } : {}) };
     } else if (job.type === 'adopt') {
       reply = {
         id: job.id,
@@ -73,17 +115,6 @@ async function run(job: ChunkJob): Promise<{ reply: ChunkReply; landed: Promise<
           job.keep,
         ),
       };
-    } else if (job.type === 'ingest') {
-      const file = await chunks.ingestFile(
-        job.absPath,
-        job.relPath,
-        (bytes) => {
-          port.postMessage({ id: job.id, progress: bytes } satisfies ChunkProgress);
-          collectNow(bytes);
-        },
-        job.previous,
-      );
-      reply = { id: job.id, ok: true, file };
     } else {
       reply = {
         id: job.id,
@@ -94,7 +125,7 @@ async function run(job: ChunkJob): Promise<{ reply: ChunkReply; landed: Promise<
   } catch (err) {
     reply = { id: job.id, ok: false, failure: describe(err) };
   }
-  return { reply, landed: chunks.landed() };
+  return { reply, landing };
 }
 
 function describe(err: unknown): ChunkFailure {

@@ -48,8 +48,11 @@ export interface IngestedFile {
 /** How much the ingest window reads at a time, beyond the unfinished chunk it keeps. */
 const WINDOW_READ = 4 * 1024 * 1024;
 const PROGRESS_EVERY_BYTES = 8 * 1024 * 1024;
-/** Stored chunks a worker lets land (fsync, rename) behind its back before it waits for them. */
+/** Stored chunks an ingest lets land (fsync, rename) behind its back before it waits for them. */
 const MAX_LANDING = 64;
+
+/** A job's chunks still landing (fsync and rename on libuv's thread pool); it replies once all are in. */
+export type Landing = Promise<void>[];
 
 export interface StoredChunk {
   readonly oid: Oid;
@@ -197,10 +200,11 @@ export class LocalChunks {
     let newChunks = 0;
     let storedBytes = 0;
     let unreported = 0;
+    const landing: Landing = [];
     const take = (chunk: Buffer, oid?: Oid): Oid => {
       const length = chunk.length;
       const skip = policy.skip(chunk);
-      const stored = this.store(chunk, skip, false, oid);
+      const stored = this.store(chunk, skip, landing, false, oid);
       policy.record(stored, skip);
       chunks.push({ oid: stored.oid, size: length });
       size += length;
@@ -255,7 +259,8 @@ export class LocalChunks {
           break;
         }
         // The chunks' fsyncs run on the thread pool meanwhile; each keeps a file open until done.
-        await this.landingAtMost(MAX_LANDING);
+        if (landing.length > MAX_LANDING)
+          await Promise.all(landing.splice(0, landing.length - MAX_LANDING / 2));
         if (start > 0) {
           window.copyWithin(0, start, filled);
           filled -= start;
@@ -268,7 +273,7 @@ export class LocalChunks {
       finder.reset();
     }
     if (unreported > 0) onProgress(unreported);
-    await this.landed();
+    await Promise.all(landing);
     return { chunks, size, newChunks, storedBytes };
   }
 
@@ -284,6 +289,7 @@ export class LocalChunks {
     length: number,
     oid: Oid,
     last: boolean,
+    landing: Landing,
   ): StoredChunk | null {
     if (length < 1 || length > this.spec.chunking.maxSize) return null;
     const view = this.windowOf(length).subarray(0, length);
@@ -291,7 +297,7 @@ export class LocalChunks {
     this.finder ??= new CutFinder(this.spec.chunking, this.sealing.sealer.gear);
     if (!last && !this.finder.couldEndAt(view, 0, length)) return null;
     if (this.sealing.sealer.oidOf('chunk', view) !== oid) return null;
-    return this.store(view, false, false, oid);
+    return this.store(view, false, landing, false, oid);
   }
 
   /** The reused read window (ingestFile's, verifyAt's), at least `length` bytes. */
@@ -307,36 +313,20 @@ export class LocalChunks {
   private window = Buffer.alloc(0);
 
   /**
-   * Chunks `store` wrote whose fsync and rename are still running on libuv's thread pool (see
-   * LocalStore.putPartsLater): the job that stored them replies only once they are in place.
-   */
-  private landing: Promise<void>[] = [];
-
-  /**
-   * Settles once every chunk stored since the last call is in place (rejecting with the first
-   * failure). A job awaits this before it replies, so a manifest is only ever written after its
-   * chunks; meanwhile the thread takes the next job.
-   */
-  landed(): Promise<void> {
-    const landing = this.landing;
-    this.landing = [];
-    return Promise.all(landing).then(() => undefined);
-  }
-
-  /** Waits while more than `most` stored chunks are still landing: bounds open files in a long ingest. */
-  private async landingAtMost(most: number): Promise<void> {
-    if (this.landing.length <= most) return;
-    const oldest = this.landing.splice(0, this.landing.length - most);
-    await Promise.all(oldest);
-  }
-
-  /**
    * Stores `plain`. When `owned` (a chunk handed over by the main thread), it is consumed: its
    * memory, like the compressed and sealed copies, is released on return, because a worker's
    * small heap would otherwise let hundreds of MiB of finished chunks wait for a collection. A
-   * borrowed `plain` (a view of the ingest window) is left alone.
+   * borrowed `plain` (a view of the ingest window) is left alone. A new chunk is written at once
+   * but gets its name only once its fsync is done (LocalStore.putPartsLater): that is added to
+   * `landing`, which the job awaits before it replies.
    */
-  store(plain: Buffer, skipCompression: boolean, owned = true, knownOid?: Oid): StoredChunk {
+  store(
+    plain: Buffer,
+    skipCompression: boolean,
+    landing: Landing,
+    owned = true,
+    knownOid?: Oid,
+  ): StoredChunk {
     const oid = knownOid ?? this.sealing.sealer.oidOf('chunk', plain);
     const key = chunkKey(oid);
     if (this.objects.hasSync(key)) {
@@ -353,7 +343,7 @@ export class LocalChunks {
     if (landed) {
       // Awaited by the job's reply; until then a failure must not count as unhandled.
       landed.catch(() => undefined);
-      this.landing.push(landed);
+      landing.push(landed);
     }
     const written = landed !== null;
     const storedBytes = written ? parts.reduce((n, p) => n + p.length, 0) : 0;
