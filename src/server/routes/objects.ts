@@ -306,6 +306,9 @@ const packUploadEndpoint: Endpoint = {
         if (await storeVerified(ctx, store, key, entry.data, v, duplicate || !missing.has(key)))
           stored++;
         else existing++;
+        // Each record has memory of its own (pack.ts): freed once stored, not at a collection,
+        // which a pack's megabytes of records would otherwise set off on the server's one thread.
+        releaseMemory(entry.data);
       }
     };
     await Promise.all(Array.from({ length: Math.min(STORE_CONCURRENCY, work.length) }, worker));
@@ -435,10 +438,9 @@ function packStream(ctx: RequestContext, store: Store, keys: readonly string[]):
         const oid = key.slice(key.indexOf('/') + 1);
         if ('data' in fetched) {
           ctx.services.metrics.bytesDownloaded.inc(fetched.data.length);
-          yield Buffer.concat([
-            recordHeader(recordKind(key, fetched.data), oid, fetched.data.length),
-            fetched.data,
-          ]);
+          // Header and bytes as two pieces: joining them would copy every object once more.
+          yield recordHeader(recordKind(key, fetched.data), oid, fetched.data.length);
+          yield fetched.data;
           continue;
         }
         const { size, body } = fetched.opened;
