@@ -147,7 +147,7 @@ export interface RemoteState {
 
 /**
  * The descriptor and every ref under refs/: one round trip from a server that negotiates
- * (docs/protocol.md "Negotiate"), two from anything else.
+ * (docs/protocol.md "Negotiate"); from anything else the two reads at once.
  */
 export async function readRemoteState(store: Store): Promise<RemoteState> {
   const answer = await store.capabilities.negotiate?.negotiate({ refs: 'refs/' });
@@ -156,5 +156,6 @@ export async function readRemoteState(store: Store): Promise<RemoteState> {
       descriptor: answer.descriptor === null ? null : checkDescriptor(answer.descriptor),
       refs: answer.refs ?? new Map(),
     };
-  return { descriptor: await readDescriptor(store), refs: await store.listRefs('refs/') };
+  const [descriptor, refs] = await Promise.all([readDescriptor(store), store.listRefs('refs/')]);
+  return { descriptor, refs };
 }

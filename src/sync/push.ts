@@ -20,6 +20,7 @@ import {
 } from './descriptor.js';
 import { leaseFrom, readLease, sweepOverlapped, type LeaseState } from './gc/lease.js';
 import { checkPushLocks } from './locks.js';
+import { negotiatorFor } from './negotiation.js';
 import {
   checkEnvelope,
   copyObjects,
@@ -273,8 +274,9 @@ function sameSet<T>(a: ReadonlySet<T>, b: ReadonlySet<T>): boolean {
 }
 
 /**
- * One POST /negotiate, asked about what a push from `assumeRemoteHas` would send; null when the
- * remote does not negotiate (any store but a server, or a server from before it).
+ * The negotiation, asked about what a push from `assumeRemoteHas` would send: one POST /negotiate
+ * to a server, the same reads at once to any other remote (negotiation.ts); null from a server
+ * from before it.
  */
 async function negotiate(
   repo: Repository,
@@ -282,8 +284,7 @@ async function negotiate(
   request: PushRequest,
   assumeRemoteHas: readonly Oid[],
 ): Promise<Negotiated | null> {
-  const negotiator = remote.capabilities.negotiate;
-  if (!negotiator) return null;
+  const negotiator = negotiatorFor(repo, remote);
   const assumed = new Set<Oid>();
   for (const oid of assumeRemoteHas) if ((await repo.odb.kindOf(oid)) !== null) assumed.add(oid);
   const want = await walkReachable(
@@ -304,7 +305,7 @@ async function negotiate(
   const answer = await negotiator.negotiate({
     refs: 'refs/',
     check,
-    locks: remote.capabilities.locks !== undefined,
+    locks: true,
     keys: repo.encrypted,
     gcLease: true,
   });

@@ -11,11 +11,11 @@
  * history's clone and pull cost what a shallow one's do (2 and 12 commits: 16 and 27 before).
  */
 import assert from 'node:assert/strict';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { runCli, tempDir, type CliResult } from '../support/cli.js';
-import { Prng } from '../support/corpus.js';
+import { writeRandomFiles } from '../support/corpus.js';
 import { startRecordingProxy, type RecordingProxy } from '../support/recording-proxy.js';
 import { startTestServer, type TestServer } from '../support/server-harness.js';
 import { assertTreesEqual, hashTree } from '../support/tree.js';
@@ -56,14 +56,6 @@ function cli(cwd: string, env: Record<string, string | undefined>) {
   return (...args: string[]): Promise<CliResult> => runCli(args, { cwd, env, timeoutMs: 300_000 });
 }
 
-async function writeFiles(dir: string, seed: string, names: readonly string[]): Promise<void> {
-  const prng = new Prng(seed);
-  for (const name of names) {
-    await mkdir(path.dirname(path.join(dir, name)), { recursive: true });
-    await writeFile(path.join(dir, name), prng.fill(Buffer.alloc(96 * 1024 + name.length)));
-  }
-}
-
 const V1_FILES = Array.from({ length: 24 }, (_, i) => `assets/${i % 4}/file_${i}.bin`);
 /** v2: three files rewritten, one added, in two folders. */
 const V2_FILES = ['assets/0/file_0.bin', 'assets/1/file_5.bin', 'assets/2/file_6.bin', 'new.bin'];
@@ -96,7 +88,7 @@ async function roundTrips(s: Setup, pushLimit?: number): Promise<Counts> {
   await mkdir(artist);
   const a = cli(artist, s.env);
   await a('init', '-q');
-  await writeFiles(artist, 'v1', V1_FILES);
+  await writeRandomFiles(artist, 'v1', V1_FILES);
   await a('add', '.');
   await a('commit', '-q', '-m', 'v1');
   await a('remote', 'add', 'origin', s.url);
@@ -111,7 +103,7 @@ async function roundTrips(s: Setup, pushLimit?: number): Promise<Counts> {
   const cloneAsked = refReads(s.proxy);
   assertTreesEqual(await hashTree(clone), await hashTree(artist), 'clone of v1');
 
-  await writeFiles(artist, 'v2', V2_FILES);
+  await writeRandomFiles(artist, 'v2', V2_FILES);
   await a('add', '.');
   await a('commit', '-q', '-m', 'v2');
   s.proxy.reset();
@@ -161,16 +153,17 @@ describe('sequential round trips against mediagit server', () => {
       await mkdir(artist);
       const a = cli(artist, s.env);
       await a('init', '-q');
-      await writeFiles(artist, 'v1', V1_FILES.slice(0, 4));
+      await writeRandomFiles(artist, 'v1', V1_FILES.slice(0, 4));
       await a('add', '.');
       await a('commit', '-q', '-m', 'v1');
       await a('remote', 'add', 'origin', s.url);
       await a('push', '-q', 'origin', 'main');
-      const prng = new Prng('big');
-      for (const name of ['big/a.bin', 'big/b.bin', 'big/c.bin']) {
-        await mkdir(path.join(artist, 'big'), { recursive: true });
-        await writeFile(path.join(artist, name), prng.fill(Buffer.alloc(4 * 1024 * 1024)));
-      }
+      await writeRandomFiles(
+        artist,
+        'big',
+        ['big/a.bin', 'big/b.bin', 'big/c.bin'],
+        4 * 1024 * 1024,
+      );
       await a('add', '.');
       await a('commit', '-q', '-m', 'big');
       s.proxy.reset();

@@ -11,10 +11,8 @@ import { after, before, describe, test } from 'node:test';
 import { S3Store } from '../../src/store/s3/index.js';
 import { ConditionalWritesUnsupportedError } from '../../src/store/s3/errors.js';
 import { startNonAtomicS3Front, type NonAtomicS3Front } from '../support/non-atomic-s3.js';
-import { writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import { mg, tempDir } from '../support/cli.js';
-import { Prng } from '../support/corpus.js';
+import { writeRandomFiles } from '../support/corpus.js';
 import { startRecordingProxy } from '../support/recording-proxy.js';
 import { createS3TestBucket, type S3TestOptions } from '../support/s3-bucket.js';
 import { collectList, oidFor } from '../support/store-contract.js';
@@ -127,10 +125,12 @@ describe('S3 conditional-write probe', { skip }, () => {
     });
     try {
       const repo = await tempDir('probe-early');
-      const prng = new Prng('probe-early');
       await mg(repo, 'init', '-q');
-      for (let i = 0; i < 12; i++)
-        await writeFile(path.join(repo, `f${i}.bin`), prng.fill(Buffer.alloc(96 * 1024)));
+      await writeRandomFiles(
+        repo,
+        'one',
+        Array.from({ length: 12 }, (_, i) => `f${i}.bin`),
+      );
       await mg(repo, 'add', '.');
       await mg(repo, 'commit', '-q', '-m', 'one');
       const remoteOptions = Object.entries({ ...options, endpoint: proxy.url }).flatMap(
@@ -139,8 +139,11 @@ describe('S3 conditional-write probe', { skip }, () => {
       await mg(repo, 'remote', 'add', 'origin', `s3://${bucket}/early`, ...remoteOptions);
       // The first push creates the descriptor, which needs the probe anyway: look at the next one.
       await mg(repo, 'push', '-q');
-      for (let i = 0; i < 12; i++)
-        await writeFile(path.join(repo, `g${i}.bin`), prng.fill(Buffer.alloc(96 * 1024)));
+      await writeRandomFiles(
+        repo,
+        'two',
+        Array.from({ length: 12 }, (_, i) => `g${i}.bin`),
+      );
       await mg(repo, 'add', '.');
       await mg(repo, 'commit', '-q', '-m', 'two');
       proxy.reset();

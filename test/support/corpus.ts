@@ -920,6 +920,23 @@ function planFor(profile: CorpusProfile, scale?: number): Plan {
 // ---------------------------------------------------------------------------------------------
 
 /**
+ * Writes each of `names` (paths under `dir`, folders made as needed) with `size` bytes plus the
+ * name's length of pseudo-random content seeded by `seed`: small repositories whose files differ.
+ */
+export async function writeRandomFiles(
+  dir: string,
+  seed: string,
+  names: readonly string[],
+  size = 96 * 1024,
+): Promise<void> {
+  const prng = new Prng(seed);
+  for (const name of names) {
+    await mkdir(path.dirname(path.join(dir, name)), { recursive: true });
+    await writeFile(path.join(dir, name), prng.fill(Buffer.alloc(size + name.length)));
+  }
+}
+
+/**
  * Writes version 1 of the corpus into `dir`, or, for version 2, edits the version 1 that `dir`
  * holds (generated with the same profile) in place. Returns the file count and total bytes of
  * `dir` afterwards, not counting a `.mediagit` folder.

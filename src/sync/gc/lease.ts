@@ -44,13 +44,24 @@ export async function readLease(store: Store, known?: LeaseState): Promise<Lease
   if (!value) return { value: null, record: null };
   if (known?.value?.oid === value.oid && known.record !== null)
     return { value, record: known.record };
-  let bytes: Buffer | null;
+  return leaseFrom(value, await recordBytes(store, value));
+}
+
+/** The lease's ref and the bytes of the record it names, as a negotiation answers them. */
+export async function readLeaseParts(
+  store: Store,
+): Promise<{ ref: RefValue | null; record: Buffer | null }> {
+  const ref = await store.readRef(SWEEPER_REF);
+  return { ref, record: ref === null ? null : await recordBytes(store, ref) };
+}
+
+/** null: unreadable, which leaseFrom takes for an expired sweep. */
+async function recordBytes(store: Store, value: RefValue): Promise<Buffer | null> {
   try {
-    bytes = await store.get(recordKey(value.oid));
+    return await store.get(recordKey(value.oid));
   } catch {
-    bytes = null;
+    return null;
   }
-  return leaseFrom(value, bytes);
 }
 
 /** The lease from its ref's value and the bytes of the record it names (null: unreadable). */

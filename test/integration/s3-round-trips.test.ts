@@ -1,0 +1,63 @@
+/**
+ * Round trips that wait on each other when a push goes straight to a bucket (radosgw), counted
+ * through a recording proxy that holds every request a moment so that parallel ones overlap
+ * (recording-proxy.ts, `sequentialRoundTrips`). A bucket has no negotiate endpoint: the push asks
+ * the same questions with separate reads, all at once after the gc lease (sync/negotiation.ts),
+ * and readies the conditional-write probe behind its uploads. On this repository (24 files, 4
+ * changed) an incremental push counted 21-22 sequential round trips with the reads one after
+ * another, 13 with them at once.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { mg, tempDir } from '../support/cli.js';
+import { writeRandomFiles } from '../support/corpus.js';
+import { startRecordingProxy, type RecordingProxy } from '../support/recording-proxy.js';
+import { createS3TestBucket, type S3TestOptions } from '../support/s3-bucket.js';
+import { skipUnlessServer } from '../support/test-servers.js';
+
+const skip = skipUnlessServer('s3');
+/** Incremental push to a bucket: lease, the reads at once, uploads by kind, ref update, lease. */
+const PUSH_LIMIT = 16;
+
+describe('sequential round trips of a push straight to S3', { skip }, () => {
+  const bucket = `mg-rt-${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
+  let options: S3TestOptions;
+  let proxy: RecordingProxy;
+
+  before(async () => {
+    options = await createS3TestBucket(bucket);
+    proxy = await startRecordingProxy({
+      target: options.endpoint,
+      hold: { match: () => true, ms: 20 },
+    });
+  });
+  after(() => proxy?.close());
+
+  test(`an incremental push costs at most ${PUSH_LIMIT} sequential round trips`, async (t) => {
+    const repo = await tempDir('s3-rt');
+    const v1 = Array.from({ length: 24 }, (_, i) => `assets/${i % 4}/file_${i}.bin`);
+    await mg(repo, 'init', '-q');
+    await writeRandomFiles(repo, 'v1', v1);
+    await mg(repo, 'add', '.');
+    await mg(repo, 'commit', '-q', '-m', 'v1');
+    const remoteOptions = Object.entries({ ...options, endpoint: proxy.url }).flatMap(([k, v]) => [
+      '-o',
+      `${k}=${String(v)}`,
+    ]);
+    await mg(repo, 'remote', 'add', 'origin', `s3://${bucket}/rt`, ...remoteOptions);
+    await mg(repo, 'push', '-q');
+    await writeRandomFiles(repo, 'v2', [v1[0]!, v1[5]!, v1[6]!, 'new.bin']);
+    await mg(repo, 'add', '.');
+    await mg(repo, 'commit', '-q', '-m', 'v2');
+    proxy.reset();
+    proxy.requests.length = 0;
+    await mg(repo, 'push', '-q');
+    const chain: string[] = [];
+    const count = proxy.sequentialRoundTrips(chain);
+    t.diagnostic(
+      `incremental push: ${count} sequential round trips, ${proxy.requests.length} requests`,
+    );
+    assert.ok(count <= PUSH_LIMIT, `${count} sequential round trips:\n${chain.join('\n')}`);
+  });
+});
