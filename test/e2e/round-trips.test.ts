@@ -191,7 +191,7 @@ describe('sequential round trips against mediagit server', () => {
         // manifest per level of history, which a level-by-level walk asks for one level at a time.
         const commitLevels = async (from: number): Promise<void> => {
           for (let i = from; i < from + depth; i++) {
-            await writeFiles(artist, `d${i}`, [`a/b/c/take_${i % 3}.bin`]);
+            await writeRandomFiles(artist, `d${i}`, [`a/b/c/take_${i % 3}.bin`]);
             await a('add', '.');
             await a('commit', '-q', '-m', `take ${i}`);
           }
