@@ -345,7 +345,11 @@ export async function linkRound(v1, round, spec, s3) {
   const server = await startServer('link');
   const sink = await startSink('link');
   const bucket = s3 ? await newBucket(s3, `l${round}`) : null;
-  const s3Server = s3 ? await startServer('link-s3', s3Toml(s3, bucket, 'server')) : null;
+  // Relayed: presigned URLs would name radosgw on loopback, so the chunks would bypass the link
+  // that this round counts (scripts/bench/presign-ab.mjs measures them over a link of their own).
+  const s3Server = s3
+    ? await startServer('link-s3', `[server]\npresign = "off"\n${s3Toml(s3, bucket, 'server')}`)
+    : null;
   const links = {
     server: await startLink(server.url.replace(/\/bench$/, ''), spec),
     sink: await startLink(sink.url, spec),

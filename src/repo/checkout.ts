@@ -157,18 +157,23 @@ export async function moveWorktree(
   const ctx = repo.contentContext({
     workers: totalBytes >= WORKERS_WORTH_BYTES || stream !== undefined,
   });
+  // The files' chunks, counted, when the stream needs them before the first write: to keep those
+  // used twice (keepFetched false), to hear which reads are coming (expect).
+  const uses =
+    stream && ctx.workers && (stream.keepFetched === false || stream.expect)
+      ? await chunkUses(
+          repo,
+          writes.map((p) => to.get(p)!.oid),
+        )
+      : undefined;
+  if (uses) stream?.expect?.([...uses.keys()]);
   const restorer =
     stream && ctx.workers
       ? new StreamingRestorer(
           ctx.workers,
           repo.odb,
           stream,
-          stream.keepFetched === false
-            ? await sharedChunks(
-                repo,
-                writes.map((p) => to.get(p)!.oid),
-              )
-            : undefined,
+          stream.keepFetched === false && uses ? (oid: Oid) => (uses.get(oid) ?? 0) > 1 : undefined,
         )
       : ctx.workers;
   const record = async (path: string, stats: BigIntStats): Promise<void> => {
@@ -266,21 +271,18 @@ function needsRemovedFolder(writes: readonly string[], removals: readonly string
 }
 
 /**
- * Whether a chunk is used more than once by the files of `manifests`: those a streamed checkout
- * that keeps no fetched chunk must still store, for their later uses to restore from. The
- * manifests are local by then (only chunks come through the stream), and the checkout reads them
- * again as it writes each file.
+ * How many times the files of `manifests` use each chunk. A streamed checkout that keeps no
+ * fetched chunk must still store those used more than once, for their later uses to restore
+ * from. The manifests are local by then (only chunks come through the stream), and the checkout
+ * reads them again as it writes each file.
  */
-async function sharedChunks(
-  repo: Repository,
-  manifests: readonly Oid[],
-): Promise<(oid: Oid) => boolean> {
+async function chunkUses(repo: Repository, manifests: readonly Oid[]): Promise<Map<Oid, number>> {
   const uses = new Map<Oid, number>();
   await mapLimit(manifests, 4, async (oid) => {
     for (const chunk of (await repo.odb.readManifest(oid)).chunks)
       uses.set(chunk.oid, (uses.get(chunk.oid) ?? 0) + 1);
   });
-  return (oid) => (uses.get(oid) ?? 0) > 1;
+  return uses;
 }
 
 /** Whether the file at `path` holds `record`'s content (false when that cannot be told locally). */

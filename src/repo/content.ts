@@ -363,6 +363,11 @@ export interface ChunkStream {
    * true.
    */
   readonly keepFetched?: boolean;
+  /**
+   * Told every chunk the checkout may ask for, before the first: a stream that must prepare each
+   * read (a server's presigned URLs) prepares them all at once. A hint; never fails.
+   */
+  expect?(oids: readonly Oid[]): void;
 }
 
 /** Chunk requests a StreamingRestorer keeps in flight, across every file being written. */

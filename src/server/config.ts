@@ -97,7 +97,7 @@ export const DEFAULTS = {
   inflightTotal: 512 * MiB,
   verifyQueueBytes: 64 * MiB,
   localPath: './mediagit-data',
-  presign: 'off',
+  presign: 'get',
   presignExpiryS: 300,
 } as const;
 /** Largest body limit accepted: bodies are buffered whole. */

@@ -163,6 +163,8 @@ export interface StoreCapabilities {
   readonly negotiate?: Negotiator;
   /** Objects read as streams, for passing them on without holding them whole (cloud stores). */
   readonly streaming?: StreamingRead;
+  /** Told which keys are about to be read, it prepares their reads (a server's presigned URLs). */
+  readonly readAhead?: ReadAhead;
   /**
    * True when compareAndSwapRef records each update's writer token (SwapOptions) and so
    * recognizes a repeat of an update that landed, even once the ref has moved on from it (S3's
@@ -254,6 +256,15 @@ export interface StreamingRead {
    * it; destroying it stops the read at the source (the connection is closed, not drained).
    */
   getStream(key: string, options?: OperationOptions): Promise<StreamedObject>;
+}
+
+/**
+ * A hint, never a duty: the caller is about to `get` these keys (in any order, perhaps not all).
+ * A store that must ask something per read before the read itself (a presigned URL) asks for all
+ * of them at once now, instead of a round trip per read later. Returns at once; never fails.
+ */
+export interface ReadAhead {
+  expect(keys: readonly string[]): void;
 }
 
 export interface StreamedObject {

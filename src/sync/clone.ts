@@ -130,6 +130,8 @@ export async function clone(request: CloneRequest): Promise<CloneResult> {
     const stream = {
       get: (oid: Oid) => opened.store.get(chunkKey(oid)),
       keepFetched: !oneCopy,
+      expect: (oids: readonly Oid[]) =>
+        opened.store.capabilities.readAhead?.expect(oids.map(chunkKey)),
     };
     let checkedOut = false;
     const fetched = await fetchRefs(repo, remote, opened, {

@@ -8,7 +8,7 @@ import {
   type Oid,
 } from '../objects/index.js';
 import type { ProgressSink, Repository } from '../repo/index.js';
-import { objectKey, type Store } from '../store/index.js';
+import { chunkKey, objectKey, type Store } from '../store/index.js';
 import { Semaphore, mapLimit } from '../util/limit.js';
 import { expiredChunks } from './gc/expiry.js';
 import { DEFAULT_PARKING_WINDOW, ParkedObjects, type ParkingWindow } from './parked.js';
@@ -217,6 +217,12 @@ class FetchRun {
     return this.rootOf.get(commit);
   }
 
+  /** Tells the remote which chunks are about to be read (ReadAhead: a server's presigned URLs). */
+  expect(oids: Iterable<Oid>): void {
+    const ahead = this.remote.capabilities.readAhead;
+    if (ahead) ahead.expect([...oids].map(chunkKey));
+  }
+
   /** Whether chunks arrive as bytes (so a checkout can take them), not hard-linked. */
   streamsChunks(): boolean {
     const copy: CopyOptions =
@@ -298,6 +304,7 @@ class FetchRun {
     let total = 0;
     for (const oid of missing) total += this.chunks.get(oid) ?? 0;
     progress.start('fetch', missing.length, total);
+    this.expect(missing);
     try {
       await copyObjects(this.remote, local, 'chunk', missing, this.repo.odb, progress, this.stats, {
         ...copy,

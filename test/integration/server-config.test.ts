@@ -29,15 +29,15 @@ describe('mediagit server: configuration', () => {
     assert.equal(config.jwtSecret, null);
     assert.equal(config.anonymousRead, false);
     assert.equal(config.tls, null);
-    assert.deepEqual(config.presign, { get: false, expiryS: 300, endpoint: null });
+    assert.deepEqual(config.presign, { get: true, expiryS: 300, endpoint: null });
     const presigning = await loadServerConfig({
       configText:
-        '[server]\npresign = "get"\npresign_expiry_s = 60\npresign_endpoint = "https://s3.example:9000"\n',
+        '[server]\npresign = "off"\npresign_expiry_s = 60\npresign_endpoint = "https://s3.example:9000"\n',
       env: {},
       cwd,
     });
     assert.deepEqual(presigning.presign, {
-      get: true,
+      get: false,
       expiryS: 60,
       endpoint: 'https://s3.example:9000',
     });

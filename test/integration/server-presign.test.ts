@@ -16,6 +16,7 @@ import { S3Store } from '../../src/store/s3/index.js';
 import { runCli, tempDir } from '../support/cli.js';
 import { Prng } from '../support/corpus.js';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
+import { startRecordingProxy } from '../support/recording-proxy.js';
 import { createS3TestBucket, type S3TestOptions } from '../support/s3-bucket.js';
 import { http, startTestServer, type TestServer } from '../support/server-harness.js';
 import { SMALL_CHUNK_ARGS } from '../support/sync-fixtures.js';
@@ -26,6 +27,7 @@ const work = await tempDir('presign');
 const BUCKET = `mg-presign-${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
 const MiB = 1024 * 1024;
 const GET = '[server]\npresign = "get"\n';
+const OFF = '[server]\npresign = "off"\n';
 
 async function listed(store: S3Store, prefix: string): Promise<{ key: string; size: number }[]> {
   const out: { key: string; size: number }[] = [];
@@ -57,8 +59,8 @@ describe('mediagit server over S3: presigned downloads', { skip: skipUnlessServe
   const files = new Map<string, Buffer>();
   let remotes = 0;
 
-  /** Over the bucket, handing out download URLs unless `config` says otherwise. */
-  const startServer = async (config = GET, prefix = 'srv'): Promise<TestServer> => {
+  /** Over the bucket; the default configuration hands out download URLs. */
+  const startServer = async (config = '', prefix = 'srv'): Promise<TestServer> => {
     const server = await startTestServer({
       storage: { url: `s3://${BUCKET}/${prefix}`, options },
       config,
@@ -120,7 +122,7 @@ describe('mediagit server over S3: presigned downloads', { skip: skipUnlessServe
     assert.equal(ChunkReads.bytes, 0, 'chunk bytes the server read from the bucket');
 
     // The same clone with presigned URLs off: every chunk through the server (the counter works).
-    const relay = await startServer('[server]\npresign = "off"\n');
+    const relay = await startServer(OFF);
     const relayed = path.join(work, 'clone-relayed');
     const viaRelay = await cli(relay, await relay.token('direct', 'read', 'bob'))(
       work,
@@ -132,6 +134,28 @@ describe('mediagit server over S3: presigned downloads', { skip: skipUnlessServe
     assert.equal(viaRelay.code, 0, viaRelay.stderr);
     await assertCloned(relayed);
     assert.ok(ChunkReads.bytes >= 5 * MiB, `relayed ${ChunkReads.bytes} chunk bytes`);
+  });
+
+  test('a clone asks for all its URLs ahead, in one request per 1000 chunks', async () => {
+    const server = await startServer();
+    await pushTo(server, 'ahead');
+    const proxy = await startRecordingProxy({ target: server.url });
+    closers.push(() => proxy.close());
+    const dir = path.join(work, 'clone-ahead');
+    const cloned = await cli(server, await server.token('ahead', 'read', 'bob'))(
+      work,
+      'clone',
+      '-q',
+      `${proxy.url}/ahead`,
+      dir,
+    );
+    assert.equal(cloned.code, 0, cloned.stderr);
+    await assertCloned(dir);
+    const asks = proxy.requests.filter(
+      (r) => r.method === 'POST' && r.url.endsWith('/objects/urls'),
+    );
+    // Every chunk's URL in one request, not a request per wave of parallel reads.
+    assert.equal(asks.length, 1, `${asks.length} URL requests`);
   });
 
   test('a URL the bucket refuses (expired) is asked for again, and the clone completes', async () => {
@@ -226,8 +250,8 @@ describe('mediagit server over S3: presigned downloads', { skip: skipUnlessServe
     });
     assert.deepEqual(negotiated.json?.['presign'], { get: true, expires_in: 300 });
 
-    // Over a folder, or with presign off (the default), there is nothing to hand out: no offer, 400.
-    for (const plain of [await startTestServer({ config: GET }), await startServer('', 'srv')]) {
+    // Over a folder, or with presign off, there is nothing to hand out: no offer, 400.
+    for (const plain of [await startTestServer({ config: GET }), await startServer(OFF, 'srv')]) {
       if (plain.dataDir !== undefined) closers.push(() => plain.close());
       const token = await plain.token('guarded', 'read', 'bob');
       const answer = await http(`${plain.url}/guarded/objects/urls`, {

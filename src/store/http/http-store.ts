@@ -245,6 +245,14 @@ export class HttpStore implements Store {
       negotiate: (request, options) => this.negotiate(request, options),
       history: (request, options) => this.history(request, options),
     },
+    readAhead: {
+      expect: (keys) => {
+        const chunks = keys.filter((k) => k.startsWith('chunks/'));
+        // The offer's module may still be loading: the hint waits for it, the caller does not.
+        if (this.presigned !== null) this.presigned.expect(chunks);
+        else void this.presignLoading?.then(() => this.presigned?.expect(chunks));
+      },
+    },
   };
   /** `http(s)://host[:port]/<repo>`, the URL `mediagit login` takes. */
   readonly url: string;
@@ -495,8 +503,10 @@ export class HttpStore implements Store {
 
   async get(key: string, options?: OperationOptions): Promise<Buffer> {
     assertValidKey(key);
-    if (this.presignLoading !== null && isObjectKey(key)) await this.presignLoading;
-    if (this.presigned !== null && isObjectKey(key)) {
+    // Chunks only: structured objects are small, and one is read alone only while a fetch walks
+    // history, where a URL first would cost a round trip more than it saves.
+    if (this.presignLoading !== null && key.startsWith('chunks/')) await this.presignLoading;
+    if (this.presigned !== null && key.startsWith('chunks/')) {
       const direct = await this.presigned.get(key, options?.signal);
       if (direct !== null) return direct;
     }
@@ -1060,11 +1070,17 @@ export class HttpStore implements Store {
   private acceptPresign(offer: unknown): void {
     if (this.presignLoading !== null || this.closed) return;
     if (typeof offer !== 'object' || offer === null) return;
-    if ((offer as Record<string, unknown>)['get'] !== true) return;
+    const { get, expires_in: lifetime } = offer as Record<string, unknown>;
+    if (get !== true) return;
     this.presignLoading = import('./presigned.js').then(
       ({ PresignedReads }) => {
         if (this.closed) return;
         this.presigned = new PresignedReads({
+          // A URL asked ahead is trusted for half its life; an offer without one, for a minute.
+          urlLifetimeMs:
+            typeof lifetime === 'number' && Number.isFinite(lifetime) && lifetime > 0
+              ? lifetime * 1000
+              : 120_000,
           urls: (keys) => this.downloadUrls(keys),
           maxBytes: this.maxObjectBytes,
           readTimeoutMs: this.readTimeoutMs,

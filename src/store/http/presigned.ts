@@ -22,6 +22,8 @@ export interface PresignedReadsOptions {
   readonly connectTimeoutMs: number;
   /** Connections to the bucket. */
   readonly connections: number;
+  /** How long a URL lives (the offer's expires_in): one asked ahead is not used past half of it. */
+  readonly urlLifetimeMs: number;
   /** For tests: send through this dispatcher instead of one of our own. */
   readonly dispatcher?: Dispatcher;
 }
@@ -34,6 +36,9 @@ export interface PresignedStats {
   /** URLs the bucket refused (expired) that a second URL then read. */
   renewed: number;
 }
+
+/** Keys per request asked ahead (the server takes up to 1000). */
+const AHEAD_BATCH = 1000;
 
 interface Waiter {
   readonly key: string;
@@ -55,6 +60,8 @@ export class PresignedReads {
   private asking = false;
   /** False once the bucket proved unreachable from here: the rest of the command relays. */
   private usable = true;
+  /** URLs asked for ahead of their reads (expect), each used once. */
+  private readonly ahead = new Map<string, { url: Promise<string | undefined>; askedAt: number }>();
 
   constructor(private readonly options: PresignedReadsOptions) {
     if (options.dispatcher) {
@@ -75,7 +82,8 @@ export class PresignedReads {
   /** The stored bytes of `key` from the bucket, or null: ask the server. */
   async get(key: string, signal: AbortSignal | undefined): Promise<Buffer | null> {
     for (let attempt = 0; attempt < 2 && this.usable; attempt++) {
-      const url = await this.urlFor(key);
+      const url =
+        (attempt === 0 ? await this.takeAhead(key) : undefined) ?? (await this.urlFor(key));
       if (url === undefined) break;
       const outcome = await this.download(url, signal);
       if (!(outcome instanceof DirectMiss)) {
@@ -87,6 +95,31 @@ export class PresignedReads {
     }
     this.stats.relayed++;
     return null;
+  }
+
+  /**
+   * URLs for reads that are coming (ReadAhead), asked now in as few requests as possible: a read
+   * then waits for no round trip of its own. A failed request only means those reads ask again.
+   */
+  expect(keys: readonly string[]): void {
+    if (!this.usable) return;
+    const now = Date.now();
+    const wanted = [...new Set(keys)].filter((k) => !this.ahead.has(k));
+    for (let start = 0; start < wanted.length; start += AHEAD_BATCH) {
+      const batch = wanted.slice(start, start + AHEAD_BATCH);
+      const answer = this.options.urls(batch).catch(() => new Map<string, string>());
+      for (const key of batch)
+        this.ahead.set(key, { url: answer.then((m) => m.get(key)), askedAt: now });
+    }
+  }
+
+  /** The URL asked ahead for `key`, unless none was or it is too old to trust. */
+  private async takeAhead(key: string): Promise<string | undefined> {
+    const entry = this.ahead.get(key);
+    if (entry === undefined) return undefined;
+    this.ahead.delete(key);
+    if (Date.now() - entry.askedAt > this.options.urlLifetimeMs / 2) return undefined;
+    return entry.url;
   }
 
   /**
@@ -168,6 +201,7 @@ export class PresignedReads {
   }
 
   async close(): Promise<void> {
+    this.ahead.clear();
     for (const w of this.waiting.splice(0)) w.resolve(undefined);
     if (this.ownsDispatcher) await this.dispatcher.close();
   }

@@ -231,6 +231,8 @@ export abstract class ForwardingStore implements Store {
       ...(inner.replicas ? { replicas: this.forwardReplicas(inner.replicas) } : {}),
       ...(inner.negotiate ? { negotiate: this.forwardNegotiate(inner.negotiate) } : {}),
       ...(inner.streaming ? { streaming: this.forwardStreaming(inner.streaming) } : {}),
+      // A hint that moves nothing: no limit, retry or count applies to it.
+      ...(inner.readAhead ? { readAhead: inner.readAhead } : {}),
       ...(inner.refWriterTokens ? { refWriterTokens: true } : {}),
       ...(inner.prepareRefUpdates ? { prepareRefUpdates: inner.prepareRefUpdates } : {}),
     };
