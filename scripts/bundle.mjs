@@ -13,26 +13,13 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const out = path.join(root, 'dist', 'bundle');
 rmSync(out, { recursive: true, force: true });
 
-const external = [
-  '@aws-sdk/*',
-  '@smithy/*',
-  '@azure/*',
-  '@google-cloud/*',
-  'fastify',
-  'undici',
-  'prom-client',
-  'jose',
-  'hash-wasm',
-  'ora',
-  'sharp',
-];
-
 await build({
   absWorkingDir: root,
   // Flat output: code that locates a sibling entry with new URL('./x.js', import.meta.url)
   // (the chunk worker, the key agent) finds it from any chunk, as it does in dist/src/<layer>/.
   entryPoints: {
     mediagit: 'dist/src/cli/main.js',
+    'chunk-worker': 'dist/src/workers/chunk-worker.js',
     'verify-worker': 'dist/src/server/verify-worker.js',
     'agent-process': 'dist/src/agent/agent-process.js',
   },
@@ -42,21 +29,18 @@ await build({
   format: 'esm',
   platform: 'node',
   target: 'node22',
-  external,
-  logLevel: 'warning',
-});
-
-// The chunk worker as one file of its own, sharing no chunk with the CLI: every add or checkout
-// starts two of them, and each shared chunk is one more module for each worker's loader to find,
-// read and link (~15 ms of CPU per worker here, against ~35 ms for Node's own worker start-up).
-await build({
-  absWorkingDir: root,
-  entryPoints: { 'chunk-worker': 'dist/src/workers/chunk-worker.js' },
-  outdir: out,
-  bundle: true,
-  format: 'esm',
-  platform: 'node',
-  target: 'node22',
-  external,
+  external: [
+    '@aws-sdk/*',
+    '@smithy/*',
+    '@azure/*',
+    '@google-cloud/*',
+    'fastify',
+    'undici',
+    'prom-client',
+    'jose',
+    'hash-wasm',
+    'ora',
+    'sharp',
+  ],
   logLevel: 'warning',
 });
