@@ -25,7 +25,7 @@ import {
 } from './transfer.js';
 
 /** Tips a history request names at most, either way (the server's limit). */
-const HISTORY_HAVES = 1000;
+const HISTORY_TIPS = 1000;
 /** Below this many chunks, starting worker threads costs more than it saves. */
 const WORKERS_WORTH_CHUNKS = 16;
 
@@ -162,11 +162,11 @@ class FetchRun {
     if (want.length === 0) return;
     const have = new Set<Oid>();
     for (const value of (await this.repo.store.listRefs('refs/')).values()) {
-      if (have.size >= HISTORY_HAVES) break;
+      if (have.size >= HISTORY_TIPS) break;
       if ((await this.repo.odb.kindOf(value.oid)) === 'commit') have.add(value.oid);
     }
     const got = await history({
-      want: want.slice(0, HISTORY_HAVES),
+      want: want.slice(0, HISTORY_TIPS),
       have: [...have],
       maxObjects: this.window.objects,
       maxBytes: this.window.bytes,

@@ -8,6 +8,7 @@ import {
   type Repository,
 } from '../repo/index.js';
 import { mapLimit } from '../util/limit.js';
+import { releaseMemory } from '../util/memory.js';
 import { presentEverywhere, type LockRecord, type RefValue, type Store } from '../store/index.js';
 import {
   checkDescriptor,
@@ -403,12 +404,16 @@ async function sendInPacks(
     }
     return entries;
   };
+  // Read buffers are freed once their pack landed, not at a collection: MiBs of external memory
+  // per chunk set off full collections (as copyObjects found). Only the store's own fresh reads.
+  const fresh = repo.store.capabilities.freshBuffers;
   const sent = (entries: readonly { data: Buffer }[]): void => {
     for (const { data } of entries) {
       stats.objects++;
       stats.bytes += data.length;
       progress.bytes(data.length);
       progress.fileDone();
+      if (fresh) releaseMemory(data);
     }
   };
   if (total <= PACK_BYTES && objects <= ONE_PACK_OBJECTS) {
