@@ -6,8 +6,7 @@
  * of that. Failures are thrown in the shape the SDK uses ($metadata.httpStatusCode, $response,
  * Code), so errors.ts reads both the same way. Multipart uploads stay with the SDK.
  */
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { Agent as HttpAgent, IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import {
   EMPTY_SHA256,
@@ -18,6 +17,11 @@ import {
   type S3Credentials,
 } from './sigv4.js';
 import { createHash } from 'node:crypto';
+
+// From the runtime, not an ES import: the import's module facade reads every export of node:http,
+// and its WebSocket getters load Node's bundled fetch client (~90-130 ms of CPU in a profiled push).
+const http = process.getBuiltinModule('node:http');
+const https = process.getBuiltinModule('node:https');
 
 export interface S3WireOptions {
   /** Base URL: scheme, host and port (no path). */
@@ -107,8 +111,8 @@ export class S3Wire {
     this.signer = new SigV4Signer(options.region);
     const agentOptions = { keepAlive: true, maxSockets: options.maxSockets, scheduling: 'lifo' };
     this.agent = this.secure
-      ? new HttpsAgent(agentOptions as ConstructorParameters<typeof HttpsAgent>[0])
-      : new HttpAgent(agentOptions as ConstructorParameters<typeof HttpAgent>[0]);
+      ? new https.Agent(agentOptions as ConstructorParameters<typeof https.Agent>[0])
+      : new http.Agent(agentOptions as ConstructorParameters<typeof http.Agent>[0]);
   }
 
   /**
@@ -154,7 +158,7 @@ export class S3Wire {
   ): Promise<IncomingMessage> {
     const signal = req.signal;
     return new Promise<IncomingMessage>((resolve, reject) => {
-      const send = this.secure ? httpsRequest : httpRequest;
+      const send = this.secure ? https.request : http.request;
       const request = send({
         agent: this.agent,
         hostname: this.hostname,
