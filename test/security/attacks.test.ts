@@ -555,3 +555,41 @@ describe('security: storage', () => {
     }
   });
 });
+
+describe('security: answers count against the bytes in flight', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startTestServer({
+      child: true,
+      config: '[server]\nmax_inflight_bytes_per_identity = 41943040\n',
+    });
+  });
+  after(() => server.close());
+
+  test('a history answer reserves its bound: a client already holding most of its budget gets 429', async () => {
+    const writer = await server.token('*', 'write', 'hoarder');
+    const base = `${server.url}/hoard`;
+    await describeRepository(base, writer);
+    const upload = (): ReturnType<typeof stalledUpload> =>
+      stalledUpload(
+        server.url,
+        `/hoard/chunks/${sha256Hex(randomBytes(8))}`,
+        writer,
+        16 * 1024 * 1024,
+      );
+    // Three stalled uploads of 16 MiB against a 40 MiB budget: one is refused, and that proves the
+    // other two hold 32 MiB.
+    const uploads = [upload(), upload(), upload()];
+    try {
+      assert.equal(await Promise.race(uploads.map((u) => u.answer)), 429);
+      // The answer may hold up to 48 MiB: 32 + 48 is over 40.
+      const history = await http(`${base}/history`, {
+        token: writer,
+        json: { want: [sha256Hex(randomBytes(8))], have: [] },
+      });
+      assert.equal(history.status, 429, history.body.toString('utf8'));
+    } finally {
+      for (const u of uploads) u.abort();
+    }
+  });
+});

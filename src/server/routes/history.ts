@@ -11,19 +11,13 @@
  * pack holds, the client verifies every object against its ID, so a wrong answer costs a fetch,
  * never a wrong object.
  */
+import { Readable } from 'node:stream';
 import type { ObjectKind } from '../../objects/index.js';
 import { decodeCommit, decodeTag, decodeTree } from '../../objects/index.js';
 import type { Store } from '../../store/index.js';
 import { mapLimit } from '../../util/limit.js';
 import { readJsonObject } from '../body.js';
-import {
-  binary,
-  decodeLimits,
-  getOrNull,
-  modeOf,
-  type Endpoint,
-  type RequestContext,
-} from '../context.js';
+import { decodeLimits, getOrNull, modeOf, type Endpoint, type RequestContext } from '../context.js';
 import { HttpError, badRequest } from '../errors.js';
 import { packHeader, recordHeader } from '../pack.js';
 import { openPlain, type DecodeLimits } from '../verify.js';
@@ -139,6 +133,9 @@ const historyEndpoint: Endpoint = {
         'conflict',
         'the server cannot read the history of an encrypted repository: fetch it object by object',
       );
+    // The answer is built whole before it is sent: it counts against the bytes in flight like a
+    // body, so clients asking for histories at once cannot hold more memory than their budget.
+    ctx.reserveBody(maxBytes);
     const walk: Walk = {
       ctx,
       maxObjects,
@@ -193,7 +190,9 @@ const historyEndpoint: Endpoint = {
     }
     await walkTrees(walk, roots, true);
     return {
-      ...binary(Buffer.concat([packHeader(walk.count), ...walk.records])),
+      // Sent record by record: no second copy of the whole answer.
+      status: 200,
+      stream: Readable.from([packHeader(walk.count), ...walk.records]),
       headers: {
         'content-type': 'application/octet-stream',
         // Left out for the bound: the client's walk asks for the rest.
