@@ -456,6 +456,19 @@ export class HttpStore implements Store {
    * `send` with the rate limiter obeyed: waits while the store is paused, and absorbs up to
    * `rateLimitRetries` 429s (pausing everyone for Retry-After) before letting one through.
    */
+  /** A pack answer's records (its whole records only when the server cut it at our limit). */
+  private packRecords(reply: Reply): PackRecord[] {
+    try {
+      return reply.truncated ? decodePackPrefix(reply.body) : decodePack(reply.body);
+    } catch (err) {
+      if (err instanceof PackFormatError)
+        throw new StoreUnavailableError(`${this.url} sent a damaged pack (${err.message})`, {
+          cause: err,
+        });
+      throw err;
+    }
+  }
+
   private async exchange(call: Call): Promise<Reply> {
     for (let attempt = 0; ; attempt++) {
       // Re-checked after every wait: another request's 429 may have pushed the pause further.
@@ -854,16 +867,7 @@ export class HttpStore implements Store {
       const reply = await this.exchange(call);
       if (reply.status === 404) continue;
       if (reply.status !== 200) throw await this.fail(call, reply);
-      let records: PackRecord[];
-      try {
-        records = reply.truncated ? decodePackPrefix(reply.body) : decodePack(reply.body);
-      } catch (err) {
-        if (err instanceof PackFormatError)
-          throw new StoreUnavailableError(`${this.url} sent a damaged pack (${err.message})`, {
-            cause: err,
-          });
-        throw err;
-      }
+      const records = this.packRecords(reply);
       for (const record of records) {
         // Keys are what we asked for; anything else in the pack is ignored rather than trusted.
         const key = packRecordKey(record);
@@ -1160,16 +1164,7 @@ export class HttpStore implements Store {
       return null;
     }
     if (reply.status !== 200) throw await this.fail(call, reply);
-    let records: PackRecord[];
-    try {
-      records = reply.truncated ? decodePackPrefix(reply.body) : decodePack(reply.body);
-    } catch (err) {
-      if (err instanceof PackFormatError)
-        throw new StoreUnavailableError(`${this.url} sent a damaged pack (${err.message})`, {
-          cause: err,
-        });
-      throw err;
-    }
+    const records = this.packRecords(reply);
     const out = new Map<string, Buffer>();
     for (const record of records)
       if (record.kind !== 'chunk') out.set(`objects/${record.oid}`, asBuffer(record.data));
