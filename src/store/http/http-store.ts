@@ -227,6 +227,18 @@ function lockList(value: unknown, field: string): LockRecord[] {
   return value.filter(isLockRecord);
 }
 
+/** A PUT of one key's bytes, as put and create send it. */
+function putCall(key: string, data: Uint8Array, options: OperationOptions | undefined): Call {
+  return {
+    method: 'PUT',
+    path: key,
+    binary: data,
+    action: `PUT ${key}`,
+    key,
+    signal: options?.signal,
+  };
+}
+
 export class HttpStore implements Store {
   readonly description: string;
   /** Packs carry many objects per request, and the server keeps locks. */
@@ -545,20 +557,7 @@ export class HttpStore implements Store {
   async put(key: string, data: Uint8Array, options?: OperationOptions): Promise<void> {
     assertValidKey(key);
     if ((await this.landedBefore([key], options)).has(key)) return;
-    await this.settling(
-      [key],
-      this.expect(
-        {
-          method: 'PUT',
-          path: key,
-          binary: data,
-          action: `PUT ${key}`,
-          key,
-          signal: options?.signal,
-        },
-        [200, 201, 204],
-      ),
-    );
+    await this.settling([key], this.expect(putCall(key, data, options), [200, 201, 204]));
   }
 
   /**
@@ -568,14 +567,7 @@ export class HttpStore implements Store {
    */
   async create(key: string, data: Uint8Array, options?: OperationOptions): Promise<boolean> {
     assertCreatableKey(key);
-    const call: Call = {
-      method: 'PUT',
-      path: key,
-      binary: data,
-      action: `PUT ${key}`,
-      key,
-      signal: options?.signal,
-    };
+    const call = putCall(key, data, options);
     const reply = await this.exchange(call);
     if (reply.status === 201) return true;
     if (reply.status === 200) return false;
