@@ -275,6 +275,7 @@ function registerEndpoints(app: FastifyInstance, parts: Parts): void {
         signal,
         store: () => services.storage.forRepository(repo),
         target: null,
+        refUpdated: null,
         reserveBody: (bytes) => tracker.onFinish(request, inflight.reserve(budgetKey, bytes)),
         bodyIdleTimeoutMs: config.bodyIdleTimeoutMs,
       };
@@ -295,6 +296,15 @@ function registerEndpoints(app: FastifyInstance, parts: Parts): void {
             identity: identity.sub,
             ip: request.ip,
             target: ctx.target,
+            status,
+          });
+        if (ctx.refUpdated !== null)
+          services.audit.record({
+            event: 'ref_update',
+            repo,
+            identity: identity.sub,
+            ip: request.ip,
+            target: ctx.refUpdated,
             status,
           });
       }

@@ -46,6 +46,8 @@ export interface RequestContext extends BodySource {
   store(): Promise<Store>;
   /** What an audited endpoint wrote (a key, a ref, a lock path), for its audit line. */
   target: string | null;
+  /** A ref the request also updated (a pack carrying a ref update): a `ref_update` line of its own. */
+  refUpdated: string | null;
   /** Reserves bytes in flight until the request ends (429/503 when over budget). */
   reserveBody(bytes: number): void;
   readonly bodyIdleTimeoutMs: number;

@@ -288,6 +288,27 @@ export interface BatchTransfer {
   ): Promise<void>;
   /** Batched `get`: the objects present, by key; absent keys are simply left out of the map. */
   getMany(keys: readonly string[], options?: OperationOptions): Promise<Map<string, Buffer>>;
+  /**
+   * `putMany(entries)`, then `compareAndSwapRef` of `update` once every entry is stored, with the
+   * update riding on the last request instead of a round trip of its own (a mediagit server: the
+   * last pack carries it, docs/protocol.md "Pack with a ref update"). Only for a caller to whom
+   * the ref at `update.next` is success whoever put it there (a push, `endAtNextIsEnough`): so
+   * the whole call may be repeated after a lost answer. Resolves as compareAndSwapRef would, or
+   * null when the entries were stored and the ref was not touched (a server from before it,
+   * entries a pack cannot carry): the caller then updates the ref itself.
+   */
+  putManyThenSwap?(
+    entries: readonly { key: string; data: Uint8Array }[],
+    update: RefUpdate,
+    options?: SwapOptions,
+  ): Promise<boolean | null>;
+}
+
+/** A ref update as `compareAndSwapRef` takes it, for calls that carry one. */
+export interface RefUpdate {
+  readonly name: string;
+  readonly expected: RefValue | null;
+  readonly next: string;
 }
 
 /**

@@ -9,7 +9,14 @@ import {
 } from '../repo/index.js';
 import { mapLimit } from '../util/limit.js';
 import { releaseMemory } from '../util/memory.js';
-import { presentEverywhere, type LockRecord, type RefValue, type Store } from '../store/index.js';
+import {
+  presentEverywhere,
+  type LockRecord,
+  type RefUpdate,
+  type RefValue,
+  type Store,
+  type SwapOptions,
+} from '../store/index.js';
 import {
   checkDescriptor,
   layoutMismatch,
@@ -194,10 +201,27 @@ export async function push(
   const sizes = await storedSizes(repo, missing);
   let chunkBytes = 0;
   for (const oid of missingChunks) chunkBytes += sizes.get(ObjectDatabase.keyFor('chunk', oid))!;
+  // The ref at our commit is all a push asks, whoever put it there: no read before the update.
+  let leaseAfter: LeaseState | undefined;
+  const swapOptions: SwapOptions = {
+    endAtNextIsEnough: true,
+    // A server reads the lease right after the swap and answers it with the update.
+    ...(lease && told
+      ? { onLeaseAfter: (read) => (leaseAfter = leaseFrom(read.ref, read.record)) }
+      : {}),
+  };
+  const update: RefUpdate = { name: request.ref, expected: current, next: request.oid };
+  // Whether the last pack's request updated the ref as well; null: it is still to be updated.
+  let swappedWithPack: boolean | null = null;
   progress.start('push', count, chunkBytes);
   try {
     const packed =
-      told !== null && (await sendInPacks(repo, remote, missing, sizes, progress, stats));
+      told !== null &&
+      (await sendInPacks(repo, remote, missing, sizes, progress, stats, {
+        update,
+        options: swapOptions,
+        swapped: (swapped) => (swappedWithPack = swapped),
+      }));
     if (!packed) {
       await copyObjects(
         repo.store,
@@ -215,15 +239,9 @@ export async function push(
   } finally {
     progress.stop();
   }
-  // The ref at our commit is all a push asks, whoever put it there: no read before the update.
-  let leaseAfter: LeaseState | undefined;
-  const swapped = await remote.compareAndSwapRef(request.ref, current, request.oid, {
-    endAtNextIsEnough: true,
-    // A server reads the lease right after the swap and answers it with the update.
-    ...(lease && told
-      ? { onLeaseAfter: (read) => (leaseAfter = leaseFrom(read.ref, read.record)) }
-      : {}),
-  });
+  const swapped =
+    swappedWithPack ??
+    (await remote.compareAndSwapRef(request.ref, current, request.oid, swapOptions));
   if (!swapped) {
     throw new NonFastForwardError(
       `rejected: ${request.ref} on the remote moved while pushing (someone else pushed first)`,
@@ -376,8 +394,9 @@ const PACKS_IN_FLIGHT = 4;
  * Everything missing, in packs, to a remote that batches: chunks first, in packs of about equal
  * size sent several at once and one after another with no wait between them, then the structured
  * objects (the server stores a manifest only once its chunks are there) in one batch. When
- * everything fits in one pack, chunks and all go in that one request. False: the remote does not
- * batch, nothing was sent.
+ * everything fits in one pack, chunks and all go in that one request. The ref update rides on
+ * the last request where the remote can take it there (`putManyThenSwap`): `lastly.swapped` then
+ * hears its outcome. False: the remote does not batch, nothing was sent.
  */
 async function sendInPacks(
   repo: Repository,
@@ -386,9 +405,19 @@ async function sendInPacks(
   sizes: ReadonlyMap<string, number>,
   progress: ProgressSink,
   stats: TransferStats,
+  lastly: {
+    readonly update: RefUpdate;
+    readonly options: SwapOptions;
+    readonly swapped: (swapped: boolean) => void;
+  },
 ): Promise<boolean> {
   const batch = remote.capabilities.batch;
   if (!batch) return false;
+  const putLast = async (entries: readonly { key: string; data: Buffer }[]): Promise<void> => {
+    if (!batch.putManyThenSwap) return batch.putMany(entries);
+    const swapped = await batch.putManyThenSwap(entries, lastly.update, lastly.options);
+    if (swapped !== null) lastly.swapped(swapped);
+  };
   let total = 0;
   for (const size of sizes.values()) total += size;
   const objects = sizes.size;
@@ -419,7 +448,7 @@ async function sendInPacks(
   if (total <= PACK_BYTES && objects <= ONE_PACK_OBJECTS) {
     const entries: { key: string; data: Buffer }[] = [];
     for (const kind of KINDS) entries.push(...(await read(kind, missing.get(kind)!)));
-    await batch.putMany(entries);
+    await putLast(entries);
     sent(entries);
     return true;
   }
@@ -432,7 +461,7 @@ async function sendInPacks(
   const structured: { key: string; data: Buffer }[] = [];
   for (const kind of STRUCTURED) structured.push(...(await read(kind, missing.get(kind)!)));
   if (structured.length > 0) {
-    await batch.putMany(structured);
+    await putLast(structured);
     sent(structured);
   }
   return true;

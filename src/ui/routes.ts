@@ -407,6 +407,7 @@ function apiContext(ctx: RepoRequest): RequestContext {
     signal: ctx.signal,
     store: async () => ctx.store,
     target: null,
+    refUpdated: null,
     // Pages read no request bodies.
     reserveBody: () => undefined,
     bodyIdleTimeoutMs: ctx.deps.services.config.bodyIdleTimeoutMs,

@@ -1,6 +1,7 @@
 /**
  * A push through `mediagit server` learns the gc sweeper's lease after its ref update from the
- * update's own answer (`POST /refs` with `gc_lease`, docs/protocol.md), not from a read of its own:
+ * update's own answer (the ref update its last pack carries, or `POST /refs`, with `gc_lease`;
+ * docs/protocol.md), not from a read of its own:
  * one round trip less. It must still notice a sweep that ran between its negotiation and its ref
  * update, and put back what that sweep deleted, before it reports success (docs/remote-gc.md).
  * Here the "sweep" is forced at that moment, on the server's own storage: it deletes a chunk the
@@ -17,6 +18,7 @@ import {
   type Passage,
   type RefValue,
   type Store,
+  type StoreCapabilities,
   type SwapOptions,
 } from '../../src/store/index.js';
 import { HttpStore } from '../../src/store/http/index.js';
@@ -57,20 +59,43 @@ class BeforeRefUpdate extends ForwardingStore {
     const { onLeaseAfter: _dropped, ...without } = options ?? {};
     return super.compareAndSwapRef(name, expected, next, this.oldServer ? without : options);
   }
+  /**
+   * A push's ref update rides on its last pack (putManyThenSwap): the sweep runs before that
+   * request leaves. A server from before it stores the pack and leaves the ref to a separate
+   * update, which the sweep then precedes.
+   */
+  protected override forwardCapabilities(inner: StoreCapabilities): StoreCapabilities {
+    const forwarded = super.forwardCapabilities(inner);
+    const batch = forwarded.batch;
+    const putThenSwap = batch?.putManyThenSwap;
+    if (!batch || !putThenSwap) return forwarded;
+    return {
+      ...forwarded,
+      batch: {
+        ...batch,
+        putManyThenSwap: async (entries, update, options) => {
+          if (this.oldServer) {
+            await batch.putMany(entries, options);
+            return null;
+          }
+          await this.beforeUpdateOf(update.name);
+          return putThenSwap(entries, update, options);
+        },
+      },
+    };
+  }
   override close(): Promise<void> {
     return Promise.resolve();
   }
   protected override async pass<T>(passage: Passage<T>): Promise<T> {
-    const run = this.before;
-    if (
-      passage.operation === 'compareAndSwapRef' &&
-      passage.target.startsWith('refs/heads/') &&
-      run
-    ) {
-      this.before = null;
-      await run();
-    }
+    if (passage.operation === 'compareAndSwapRef') await this.beforeUpdateOf(passage.target);
     return passage.run();
+  }
+  private async beforeUpdateOf(ref: string): Promise<void> {
+    const run = this.before;
+    if (!ref.startsWith('refs/heads/') || !run) return;
+    this.before = null;
+    await run();
   }
 }
 

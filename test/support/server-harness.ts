@@ -369,15 +369,13 @@ export async function describeRepository(
 const SIGNATURE = { name: 'Test', email: 'test@example.com', time: 1_700_000_000, tzOffset: 0 };
 
 /**
- * Uploads a whole commit to a described plain repository — a chunk, its manifest, a one-file tree
- * and the commit — and returns the commit's ID, for ref updates the server can check.
+ * A whole commit's objects for a plain repository — a chunk, its manifest, a one-file tree and
+ * the commit, in that order — as pack records.
  */
-export async function uploadCommit(
-  base: string,
-  token: string,
+export async function commitRecords(
   parents: readonly string[] = [],
   label: string = randomBytes(8).toString('hex'),
-): Promise<string> {
+): Promise<{ commit: string; records: { kind: ObjectKind; oid: string; stored: Buffer }[] }> {
   const content = Buffer.from(`content of ${label}\n`);
   const chunk = await storedObject('chunk', content);
   const manifest = await storedObject(
@@ -398,20 +396,37 @@ export async function uploadCommit(
       message: `${label}\n`,
     }),
   );
-  const uploads: [string, { oid: string; stored: Buffer }][] = [
-    ['chunks', chunk],
-    ['manifests', manifest],
-    ['objects', tree],
-    ['objects', commit],
-  ];
-  for (const [segment, object] of uploads) {
-    const res = await http(`${base}/${segment}/${object.oid}`, {
+  return {
+    commit: commit.oid,
+    records: [
+      { kind: 'chunk', ...chunk },
+      { kind: 'manifest', ...manifest },
+      { kind: 'tree', ...tree },
+      { kind: 'commit', ...commit },
+    ],
+  };
+}
+
+/**
+ * Uploads a whole commit to a described plain repository (commitRecords, one PUT each) and
+ * returns the commit's ID, for ref updates the server can check.
+ */
+export async function uploadCommit(
+  base: string,
+  token: string,
+  parents: readonly string[] = [],
+  label: string = randomBytes(8).toString('hex'),
+): Promise<string> {
+  const { commit, records } = await commitRecords(parents, label);
+  const segment = { chunk: 'chunks', manifest: 'manifests', tree: 'objects', commit: 'objects' };
+  for (const { kind, oid, stored } of records) {
+    const res = await http(`${base}/${segment[kind as keyof typeof segment]}/${oid}`, {
       method: 'PUT',
       token,
-      body: object.stored,
+      body: stored,
     });
     if (res.status !== 201 && res.status !== 200)
-      throw new Error(`uploading ${segment}/${object.oid} failed: ${res.status}`);
+      throw new Error(`uploading ${kind} ${oid} failed: ${res.status}`);
   }
-  return commit.oid;
+  return commit;
 }

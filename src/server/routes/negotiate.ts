@@ -7,18 +7,16 @@
  */
 import type { RefValue, Store } from '../../store/index.js';
 import { readJsonObject } from '../body.js';
-import { getOrNull, json, withSignal, type Endpoint, type RequestContext } from '../context.js';
+import { json, withSignal, type Endpoint, type RequestContext } from '../context.js';
 import { badRequest } from '../errors.js';
 import { listLocks } from '../locks.js';
 import { refPrefix } from '../names.js';
 import { MAX_BATCH, oidList, missingKeys } from './objects.js';
 import { presignOffer } from './presign.js';
+import { gcLease } from '../gc-lease.js';
 
 /** The version of the answer's layout; a client reads the fields it knows. */
 export const NEGOTIATE_VERSION = 1;
-/** The gc sweeper's lease (sync/gc/lease.ts, docs/remote-gc.md): a ref and the record it names. */
-const SWEEPER_REF = 'refs/locks/gc-sweeper';
-const leaseRecordKey = (oid: string): string => `meta/gc-lease-${oid}`;
 const KEY_NAME = /^[a-z0-9][a-z0-9._-]{0,127}$/;
 
 function flag(body: Record<string, unknown>, name: string): boolean {
@@ -46,22 +44,6 @@ async function keyNames(ctx: RequestContext, store: Store): Promise<string[]> {
     if (key.startsWith('keys/') && KEY_NAME.test(name)) names.push(name);
   }
   return names.sort();
-}
-
-/** The lease as negotiate answers it; a ref update asked for it answers it too (routes/refs.ts). */
-export async function gcLease(
-  ctx: RequestContext,
-  store: Store,
-): Promise<{ ref: RefValue | null; record: string | null }> {
-  const ref = await store.readRef(SWEEPER_REF, withSignal(ctx));
-  if (ref === null) return { ref: null, record: null };
-  const record = /^[0-9a-f]{64}$/.test(ref.oid)
-    ? await getOrNull(store, leaseRecordKey(ref.oid), ctx)
-    : null;
-  return {
-    ref: { oid: ref.oid, version: ref.version },
-    record: record === null ? null : record.toString('utf8'),
-  };
 }
 
 const negotiateEndpoint: Endpoint = {

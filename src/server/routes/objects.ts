@@ -7,6 +7,7 @@ import { decodeEnvelopeHeader, kindFromCode, type ObjectKind } from '../../objec
 import { isValidKey, type Store, type StreamedObject } from '../../store/index.js';
 import { readBinaryBody, readJsonObject, streamBinaryBody } from '../body.js';
 import { expiredAnswer } from './gc.js';
+import { applyRefUpdate, parseRefUpdate, type RefUpdateRequest } from './refs.js';
 import {
   binary,
   empty,
@@ -280,6 +281,8 @@ const packUploadEndpoint: Endpoint = {
   rateLimit: 'failure',
   async handle(ctx) {
     ctx.target = 'objects/pack';
+    // Refused before a byte of the pack is read: a bad update must not cost the upload.
+    const update = refUpdateOf(ctx);
     const options = await verifyOptions(ctx);
     const { entries, verified } = await receivePack(ctx, options);
     const store = await ctx.store();
@@ -312,9 +315,39 @@ const packUploadEndpoint: Endpoint = {
       }
     };
     await Promise.all(Array.from({ length: Math.min(STORE_CONCURRENCY, work.length) }, worker));
-    return json(200, { stored, existing });
+    if (update === null) return json(200, { stored, existing });
+    ctx.refUpdated = update.name;
+    return json(200, { stored, existing, ref: await applyRefUpdate(ctx, update) });
   },
 };
+
+/**
+ * The ref update a pack carries in its `Mediagit-Ref-Update` header (base64url of the JSON
+ * POST /refs takes), applied once the pack is stored: a push's last pack and its ref update in
+ * one round trip. Only moves a ref to an object (a pack carries no deletion). Ignored when the
+ * server serves only the version-1 calls, as a server from before it would.
+ */
+function refUpdateOf(ctx: RequestContext): RefUpdateRequest | null {
+  const raw = ctx.request.headers[REF_UPDATE_HEADER];
+  if (raw === undefined || ctx.services.config.negotiate === false) return null;
+  if (typeof raw !== 'string' || raw.length > MAX_REF_UPDATE_HEADER || !/^[\w-]+$/.test(raw))
+    throw badRequest(`${REF_UPDATE_HEADER} must be one base64url JSON object`);
+  let body: unknown;
+  try {
+    body = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8'));
+  } catch {
+    throw badRequest(`${REF_UPDATE_HEADER} is not base64url JSON`);
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw badRequest(`${REF_UPDATE_HEADER} must be a JSON object`);
+  const update = parseRefUpdate(body as Record<string, unknown>);
+  if (update.next === null) throw badRequest('a pack cannot carry the deletion of a ref');
+  return update;
+}
+
+const REF_UPDATE_HEADER = 'mediagit-ref-update';
+/** A ref name (≤ 1 KiB as refName allows), two IDs and a version, with room: a header, not a body. */
+const MAX_REF_UPDATE_HEADER = 4096;
 
 /**
  * Reads an uploaded pack and verifies its records while the body streams in: each record goes to

@@ -25,7 +25,7 @@ import {
 import { HttpError, badRequest, forbidden } from '../errors.js';
 import { LOCK_REF_PREFIX } from '../locks.js';
 import { isOid, quote, refName, refPrefix } from '../names.js';
-import { gcLease } from './negotiate.js';
+import { gcLease } from '../gc-lease.js';
 
 const listRefsEndpoint: Endpoint = {
   method: 'GET',
@@ -75,79 +75,111 @@ async function checkNoNesting(ctx: RequestContext, store: Store, name: string): 
     throw new HttpError(409, 'conflict', `${name} cannot be created: ${first} exists`);
 }
 
+/** A ref update as POST /refs and a pack carrying one ask it (docs/protocol.md "Ref update"). */
+export interface RefUpdateRequest {
+  readonly name: string;
+  readonly expected: RefValue | null;
+  readonly next: string | null;
+  /** Answer the gc sweeper's lease read right after a successful swap. */
+  readonly gcLease: boolean;
+  /** The caller asks only that the ref end at `next`: found there after a lost race, that is success. */
+  readonly endAtNext: boolean;
+}
+
+/** A ref update from an untrusted JSON object. */
+export function parseRefUpdate(body: Record<string, unknown>): RefUpdateRequest {
+  const name = refName(body['name']);
+  if (name.startsWith(LOCK_REF_PREFIX))
+    throw badRequest('refs/locks/ changes only through the lock endpoints');
+  if (!('expected' in body))
+    throw badRequest('expected is required (null when the ref must not exist)');
+  const expected = expectedValue(body['expected']);
+  const next = body['next'];
+  if (next !== null && !isOid(next))
+    throw badRequest(`next must be an object ID or null, not ${quote(next)}`);
+  return {
+    name,
+    expected,
+    next,
+    gcLease: body['gc_lease'] === true,
+    endAtNext: body['end_at_next'] === true,
+  };
+}
+
+/**
+ * Checks and applies a ref update: rights, what `next` leads to (connectivity.ts), fast-forward,
+ * then the backend's compare-and-swap. The answer's JSON on success; 409 with the current value
+ * when the ref has moved.
+ */
+export async function applyRefUpdate(
+  ctx: RequestContext,
+  update: RefUpdateRequest,
+): Promise<Record<string, unknown>> {
+  const { name, expected, next } = update;
+  const force = mayForce(ctx);
+  if (next === null && !force)
+    throw forbidden(`deleting ${name} needs the admin role (or allow_force for ${ctx.repo})`);
+  if (expected !== null && next !== null && name.startsWith('refs/tags/') && !force)
+    throw forbidden(`moving tag ${name} needs the admin role (or allow_force for ${ctx.repo})`);
+  const store = await ctx.store();
+  if (next !== null) {
+    const descriptor = await ctx.services.repos.require(ctx);
+    if (expected === null) await checkNoNesting(ctx, store, name);
+    const tips = new Set<string>();
+    for (const value of (await store.listRefs('refs/heads/', withSignal(ctx))).values())
+      tips.add(value.oid);
+    for (const value of (await store.listRefs('refs/tags/', withSignal(ctx))).values())
+      tips.add(value.oid);
+    const walk: WalkContext = {
+      ctx,
+      store,
+      mode: modeOf(descriptor),
+      limits: decodeLimits(descriptor, ctx.services.config),
+      connected: ctx.services.connected,
+      tips,
+    };
+    const parents = await checkConnected(walk, name, next);
+    // Ancestry needs the commits' content: in an encrypted repository it cannot be known.
+    if (
+      expected !== null &&
+      expected.oid !== next &&
+      !force &&
+      walk.mode === 'plain' &&
+      !(await isAncestor(walk, expected.oid, next, parents))
+    )
+      throw forbidden(
+        `${name}: a non-fast-forward update needs the admin role (or allow_force for ${ctx.repo})`,
+      );
+  }
+  let swapped: boolean;
+  try {
+    swapped = await store.compareAndSwapRef(name, expected, next, withSignal(ctx));
+  } catch (err) {
+    // The backend could not tell whether the update took effect (say, S3's log moved on before
+    // it was confirmed): the client's answer to that is a conflict — read again and decide —
+    // not a server fault to be retried blindly.
+    if (!(err instanceof RefConflictError)) throw err;
+    swapped = false;
+  }
+  const current = swapped ? null : await store.readRef(name, withSignal(ctx));
+  // Read after the swap: a push compares it with the lease negotiate told it, to learn
+  // whether a gc sweep ran while it uploaded (docs/remote-gc.md), without another round trip.
+  if (swapped || (update.endAtNext && next !== null && current?.oid === next))
+    return { ok: true, ...(update.gcLease ? { gc_lease: await gcLease(ctx, store) } : {}) };
+  throw new HttpError(409, 'ref_conflict', `${name} has moved since it was read`, {
+    current: current === null ? null : { oid: current.oid, version: current.version },
+  });
+}
+
 const updateRefEndpoint: Endpoint = {
   method: 'POST',
   path: '/refs',
   role: 'write',
   audit: 'ref_update',
   async handle(ctx) {
-    const body = await readJsonObject(ctx);
-    const name = refName(body['name']);
-    ctx.target = name;
-    if (name.startsWith(LOCK_REF_PREFIX))
-      throw badRequest('refs/locks/ changes only through the lock endpoints');
-    if (!('expected' in body))
-      throw badRequest('expected is required (null when the ref must not exist)');
-    const expected = expectedValue(body['expected']);
-    const next = body['next'];
-    if (next !== null && !isOid(next))
-      throw badRequest(`next must be an object ID or null, not ${quote(next)}`);
-    const force = mayForce(ctx);
-    if (next === null && !force)
-      throw forbidden(`deleting ${name} needs the admin role (or allow_force for ${ctx.repo})`);
-    if (expected !== null && next !== null && name.startsWith('refs/tags/') && !force)
-      throw forbidden(`moving tag ${name} needs the admin role (or allow_force for ${ctx.repo})`);
-    const store = await ctx.store();
-    if (next !== null) {
-      const descriptor = await ctx.services.repos.require(ctx);
-      if (expected === null) await checkNoNesting(ctx, store, name);
-      const tips = new Set<string>();
-      for (const value of (await store.listRefs('refs/heads/', withSignal(ctx))).values())
-        tips.add(value.oid);
-      for (const value of (await store.listRefs('refs/tags/', withSignal(ctx))).values())
-        tips.add(value.oid);
-      const walk: WalkContext = {
-        ctx,
-        store,
-        mode: modeOf(descriptor),
-        limits: decodeLimits(descriptor, ctx.services.config),
-        connected: ctx.services.connected,
-        tips,
-      };
-      const parents = await checkConnected(walk, name, next);
-      // Ancestry needs the commits' content: in an encrypted repository it cannot be known.
-      if (
-        expected !== null &&
-        expected.oid !== next &&
-        !force &&
-        walk.mode === 'plain' &&
-        !(await isAncestor(walk, expected.oid, next, parents))
-      )
-        throw forbidden(
-          `${name}: a non-fast-forward update needs the admin role (or allow_force for ${ctx.repo})`,
-        );
-    }
-    let swapped: boolean;
-    try {
-      swapped = await store.compareAndSwapRef(name, expected, next, withSignal(ctx));
-    } catch (err) {
-      // The backend could not tell whether the update took effect (say, S3's log moved on before
-      // it was confirmed): the client's answer to that is a conflict — read again and decide —
-      // not a server fault to be retried blindly.
-      if (!(err instanceof RefConflictError)) throw err;
-      swapped = false;
-    }
-    // Read after the swap: a push compares it with the lease negotiate told it, to learn
-    // whether a gc sweep ran while it uploaded (docs/remote-gc.md), without another round trip.
-    if (swapped)
-      return json(200, {
-        ok: true,
-        ...(body['gc_lease'] === true ? { gc_lease: await gcLease(ctx, store) } : {}),
-      });
-    const current = await store.readRef(name, withSignal(ctx));
-    throw new HttpError(409, 'ref_conflict', `${name} has moved since it was read`, {
-      current: current === null ? null : { oid: current.oid, version: current.version },
-    });
+    const update = parseRefUpdate(await readJsonObject(ctx));
+    ctx.target = update.name;
+    return json(200, await applyRefUpdate(ctx, update));
   },
 };
 

@@ -30,6 +30,7 @@ import {
   type NegotiateAnswer,
   type NegotiateRequest,
   type OperationOptions,
+  type RefUpdate,
   type RefValue,
   type Store,
   type StoreCapabilities,
@@ -154,6 +155,8 @@ interface Call {
   readonly limit?: number;
   /** Over the limit, keep the first `limit` bytes (and say so) instead of failing: packs, whose complete records are still good. */
   readonly truncate?: boolean;
+  /** Headers of this call beyond the ones every call carries. */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 /** Validates `name` or `group/name` as the server will (docs/protocol.md "Names"). */
@@ -239,6 +242,54 @@ function putCall(key: string, data: Uint8Array, options: OperationOptions | unde
   };
 }
 
+/** Carries a ref update on a pack upload (docs/protocol.md "Pack with a ref update"). */
+const REF_UPDATE_HEADER = 'mediagit-ref-update';
+
+/**
+ * Entries split into what a pack can carry and what goes by plain PUT: only stored envelopes
+ * travel in packs, since the pack format names each record's kind (key files, meta and bytes
+ * that are not an envelope do not). Repeated keys are sent once.
+ */
+function packable(entries: readonly { key: string; data: Uint8Array }[]): {
+  records: PackRecord[];
+  singles: { key: string; data: Uint8Array }[];
+} {
+  for (const { key } of entries) assertValidKey(key);
+  const records: PackRecord[] = [];
+  const singles: { key: string; data: Uint8Array }[] = [];
+  const seen = new Set<string>();
+  for (const entry of entries) {
+    if (seen.has(entry.key)) continue;
+    seen.add(entry.key);
+    const [space, oid] = entry.key.split('/') as [string, string];
+    const declared = envelopeKind(entry.data);
+    const kind: ObjectKind | undefined =
+      space === 'chunks'
+        ? 'chunk'
+        : space === 'objects' && declared !== undefined && declared !== 'chunk'
+          ? declared
+          : undefined;
+    if (
+      kind === undefined ||
+      (space === 'chunks' && declared !== undefined && declared !== 'chunk')
+    )
+      singles.push(entry);
+    else records.push({ kind, oid, data: entry.data });
+  }
+  return { records, singles };
+}
+
+/** The `error` code of a server's error answer, if it has one. */
+function errorCodeOf(body: Buffer): string | undefined {
+  try {
+    const parsed: unknown = JSON.parse(body.toString('utf8'));
+    const code = (parsed as { error?: unknown } | null)?.error;
+    return typeof code === 'string' ? code : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export class HttpStore implements Store {
   readonly description: string;
   /** Packs carry many objects per request, and the server keeps locks. */
@@ -247,6 +298,7 @@ export class HttpStore implements Store {
     batch: {
       putMany: (entries, options) => this.putMany(entries, options),
       getMany: (keys, options) => this.getMany(keys, options),
+      putManyThenSwap: (entries, update, options) => this.putManyThenSwap(entries, update, options),
     },
     locks: {
       createLock: (path, options) => this.createLock(path, options),
@@ -380,6 +432,7 @@ export class HttpStore implements Store {
     const headers: Record<string, string> = {
       'user-agent': 'mediagit-client/1',
       accept: 'application/json, application/octet-stream',
+      ...call.headers,
     };
     if (token !== undefined) headers['authorization'] = `Bearer ${token}`;
     let body: Buffer | string | undefined;
@@ -735,33 +788,8 @@ export class HttpStore implements Store {
     entries: readonly { key: string; data: Uint8Array }[],
     options?: OperationOptions,
   ): Promise<void> {
-    for (const { key } of entries) assertValidKey(key);
-    const records: PackRecord[] = [];
-    const singles: { key: string; data: Uint8Array }[] = [];
-    const seen = new Set<string>();
-    for (const entry of entries) {
-      if (seen.has(entry.key)) continue;
-      seen.add(entry.key);
-      const [space, oid] = entry.key.split('/') as [string, string];
-      const declared = envelopeKind(entry.data);
-      const kind: ObjectKind | undefined =
-        space === 'chunks'
-          ? 'chunk'
-          : space === 'objects' && declared !== undefined && declared !== 'chunk'
-            ? declared
-            : undefined;
-      if (
-        kind === undefined ||
-        (space === 'chunks' && declared !== undefined && declared !== 'chunk')
-      )
-        singles.push(entry);
-      else records.push({ kind, oid, data: entry.data });
-    }
-    const landed = await this.landedBefore(
-      records.map((r) => packRecordKey(r)),
-      options,
-    );
-    const pending = records.filter((r) => !landed.has(packRecordKey(r)));
+    const { records, singles } = packable(entries);
+    const pending = await this.notLanded(records, options);
     // A pack that fails leaves every object of this call unsettled, the packs sent before it
     // included, so a retry of the whole call sends only what did not land.
     await this.settling(
@@ -769,6 +797,70 @@ export class HttpStore implements Store {
       this.sendPacksInOrder([...this.packBatches(pending)], options),
     );
     for (const entry of singles) await this.put(entry.key, entry.data, options);
+  }
+
+  /**
+   * putMany whose last pack carries the ref update (header `Mediagit-Ref-Update`,
+   * docs/protocol.md "Pack with a ref update"): the server stores the pack, then updates the
+   * ref as POST /refs would, and answers both. Null when the server did not update the ref (one
+   * from before it ignores the header) or there is no pack to carry it.
+   */
+  async putManyThenSwap(
+    entries: readonly { key: string; data: Uint8Array }[],
+    update: RefUpdate,
+    options?: SwapOptions,
+  ): Promise<boolean | null> {
+    assertValidRefName(update.name);
+    assertValidRefTarget(update.next);
+    const { records, singles } = packable(entries);
+    if (singles.length > 0) {
+      await this.putMany(entries, options);
+      return null;
+    }
+    const batches = [...this.packBatches(await this.notLanded(records, options))];
+    const last = batches.pop();
+    if (last === undefined) return null;
+    const onLease = options?.onLeaseAfter;
+    const header = Buffer.from(
+      JSON.stringify({
+        name: update.name,
+        expected: update.expected
+          ? { oid: update.expected.oid, version: update.expected.version }
+          : null,
+        next: update.next,
+        end_at_next: true,
+        ...(onLease ? { gc_lease: true } : {}),
+      }),
+    ).toString('base64url');
+    const answer = await this.settling(
+      [...batches, last].flat().map((r) => packRecordKey(r)),
+      (async () => {
+        await this.sendPacksInOrder(batches, options);
+        return this.sendPack(last, options, { [REF_UPDATE_HEADER]: header });
+      })(),
+    );
+    if (answer === null) return false;
+    const ref = answer['ref'];
+    // A server from before it stored the pack and left the ref alone.
+    if (typeof ref !== 'object' || ref === null || (ref as { ok?: unknown }).ok !== true)
+      return null;
+    if (onLease) {
+      const lease = this.leaseAnswer((ref as Record<string, unknown>)['gc_lease']);
+      if (lease) onLease(lease);
+    }
+    return true;
+  }
+
+  /** The records whose upload has not been seen to land (see `unsettled`). */
+  private async notLanded(
+    records: readonly PackRecord[],
+    options?: OperationOptions,
+  ): Promise<PackRecord[]> {
+    const landed = await this.landedBefore(
+      records.map((r) => packRecordKey(r)),
+      options,
+    );
+    return records.filter((r) => !landed.has(packRecordKey(r)));
   }
 
   /**
@@ -808,7 +900,15 @@ export class HttpStore implements Store {
     if (batch.length > 0) yield batch;
   }
 
-  private async sendPack(records: PackRecord[], options?: OperationOptions): Promise<void> {
+  /**
+   * One pack. With `headers` (a ref update riding on it): the answer's JSON, or null for a ref
+   * conflict (409 `ref_conflict`: the pack is stored, the ref had moved).
+   */
+  private async sendPack(
+    records: PackRecord[],
+    options?: OperationOptions,
+    headers?: Record<string, string>,
+  ): Promise<Record<string, unknown> | null> {
     const pack = encodePack(records);
     const call: Call = {
       method: 'POST',
@@ -816,20 +916,21 @@ export class HttpStore implements Store {
       binary: pack,
       action: `upload a pack of ${records.length} objects (${packSize(records)} bytes)`,
       signal: options?.signal,
+      ...(headers ? { headers } : {}),
     };
     const reply = await this.exchange(call);
     if (reply.status === 200 || reply.status === 201) {
       // Answered, so wholly sent: its MiBs are freed now rather than by a full collection.
       releaseMemory(pack);
-      return;
+      return headers ? this.parseJson(reply, call) : {};
     }
+    if (headers && reply.status === 409 && errorCodeOf(reply.body) === 'ref_conflict') return null;
     // A server with a smaller pack limit than ours: halve until it fits (a single object that
-    // still does not fit is a real 413).
+    // still does not fit is a real 413). The ref update, if any, rides on the last half.
     if (reply.status === 413 && records.length > 1) {
       const half = Math.ceil(records.length / 2);
       await this.sendPack(records.slice(0, half), options);
-      await this.sendPack(records.slice(half), options);
-      return;
+      return this.sendPack(records.slice(half), options, headers);
     }
     const err = await this.fail(call, reply);
     throw err;

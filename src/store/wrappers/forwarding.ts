@@ -50,11 +50,11 @@ export interface Passage<T> {
 }
 
 /** `options` with `signal` in place of the caller's, when a wrapper gave one. */
-function withSignal(
-  options: OperationOptions | undefined,
+function withSignal<O extends OperationOptions>(
+  options: O | undefined,
   signal: AbortSignal | undefined,
-): OperationOptions | undefined {
-  return signal === undefined ? options : { ...options, signal };
+): O | undefined {
+  return signal === undefined ? options : ({ ...options, signal } as O);
 }
 
 const sum = <T>(items: Iterable<T>, size: (item: T) => number): number => {
@@ -332,7 +332,34 @@ export abstract class ForwardingStore implements Store {
               traffic: (found) => ({ bytesRead: sum(found.values(), (d) => d.byteLength) }),
             }),
         ),
+      ...(batch.putManyThenSwap ? { putManyThenSwap: this.forwardPutThenSwap(batch) } : {}),
     };
+  }
+
+  /**
+   * Counted and limited as the batch it mostly is. Repeating it whole is safe (the caller asked
+   * only that the ref end at `next`, and the entries are content-addressed), so a retrying
+   * wrapper repeats it as it does a batch.
+   */
+  private forwardPutThenSwap(batch: BatchTransfer): NonNullable<BatchTransfer['putManyThenSwap']> {
+    return (entries, update, options) =>
+      this.validated(
+        () => {
+          entries.forEach((e) => assertValidKey(e.key));
+          assertValidRefName(update.name);
+          assertValidRefTarget(update.next);
+          if (options?.endAtNextIsEnough !== true)
+            throw new TypeError('putManyThenSwap is only for updates that end at next is enough');
+        },
+        () =>
+          this.pass({
+            operation: 'put',
+            target: `${entries.length} objects and ${update.name}`,
+            options,
+            run: (signal) => batch.putManyThenSwap!(entries, update, withSignal(options, signal)),
+            traffic: () => ({ bytesWritten: sum(entries, (e) => e.data.byteLength) }),
+          }),
+      );
   }
 
   private forwardLocalFiles(files: LocalFileTransfer): LocalFileTransfer {
