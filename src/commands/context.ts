@@ -1,5 +1,6 @@
 import { Repository, toRepoPaths, type ProgressSink } from '../repo/index.js';
-import { installChunkSource } from '../sync/index.js';
+// Not sync/index.js: that is every remote's code, and every command opens a repository.
+import { installChunkSourceOnDemand } from '../sync/on-demand-chunks.js';
 
 // Re-exported for the commands; the CLI's progress bar imports them without the repository code.
 export { formatBytes, plural } from './shared/format.js';
@@ -50,7 +51,7 @@ export async function openRepository(
     ...options,
   });
   reportUnlock(io, repo);
-  installChunkSource(repo, io.cwd);
+  installChunkSourceOnDemand(repo, io.cwd);
   return repo;
 }
 

@@ -23,22 +23,10 @@ import type { OpenedStore } from '../store/index.js';
 import { readDescriptor } from './descriptor.js';
 import { expiredChunks, expiryOfChunks } from './gc/expiry.js';
 import { copyObjects, missingOn, type TransferStats } from './transfer.js';
-import { defaultRemote, getRemote, listRemotes, openRemoteStore } from './remotes.js';
+import { contentRemoteName } from './content-remote.js';
+import { getRemote, openRemoteStore } from './remotes.js';
 
-/** Config key naming the remote missing content is fetched from (set by clone). */
-export const CONTENT_REMOTE_KEY = 'content.remote';
-
-/** The remote missing content comes from: content.remote, else the default remote; null if none. */
-export function contentRemoteName(repo: Repository): string | null {
-  const named = repo.config.get(CONTENT_REMOTE_KEY);
-  if (typeof named === 'string' && named !== '') return named;
-  if (listRemotes(repo).length === 0) return null;
-  try {
-    return defaultRemote(repo);
-  } catch {
-    return null;
-  }
-}
+export { CONTENT_REMOTE_KEY, contentRemoteName } from './content-remote.js';
 
 export class RemoteChunkSource implements ChunkSource {
   private opened: Promise<OpenedStore> | undefined;

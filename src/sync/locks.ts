@@ -39,7 +39,6 @@ import {
   type Store,
 } from '../store/index.js';
 import { isErrno } from '../util/fs.js';
-import { fetchObjects } from './fetch.js';
 import { defaultRemote, getRemote, listRemotes, openRemoteStore } from './remotes.js';
 
 export type { LockRecord, LockVerification };
@@ -434,8 +433,11 @@ export async function checkLockIsCurrent(
   if (tip === undefined) return;
   const head = (await repo.readHead()).oid;
   if (tip === head) return;
-  if ((await repo.odb.kindOf(tip)) === null)
+  if ((await repo.odb.kindOf(tip)) === null) {
+    // Loaded here, not with the module: commit checks locks and must not load the fetch code.
+    const { fetchObjects } = await import('./fetch.js');
     await fetchObjects(repo, remote, [tip], { progress: silentProgress });
+  }
   // This checkout already has everything the remote has (it is ahead).
   if (head !== null && (await isAncestor(repo, tip, head))) return;
   const trees = new Map<Oid, TreeEntry[]>();

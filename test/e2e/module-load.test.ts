@@ -1,8 +1,10 @@
 /**
  * A command loads only what its remote needs: push, clone and pull through an http(s) remote
  * (a `mediagit server`) never import the cloud SDKs (@aws-sdk/client-s3 alone took 0.8–1 s to load
- * on this machine; issue 18), which only the s3://, azure:// and gs:// stores import, lazily. The
- * evidence is every module the process loaded, logged by a module hook the CLI is started with.
+ * on this machine; issue 18), which only the s3://, azure:// and gs:// stores import, lazily; and
+ * status, add and commit, which talk to no remote, load no remote's code at all. The evidence is
+ * every module the process loaded, logged by a module hook the CLI is started with, and the
+ * built-in modules Node loaded (process.moduleLoadList), logged as the process exits.
  */
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -15,9 +17,14 @@ import { createS3TestBucket } from '../support/s3-bucket.js';
 import { startTestServer, type TestServer } from '../support/server-harness.js';
 import { skipUnlessServer } from '../support/test-servers.js';
 
-/** Appends the URL of every module loaded to $MODULE_LOG (synchronous hooks: Node 22.15 and later). */
+/**
+ * Appends the URL of every module loaded to $MODULE_LOG (synchronous hooks: Node 22.15 and later),
+ * and at exit the main thread's built-ins as `builtin:<id>`, which no load hook sees when they are
+ * taken with process.getBuiltinModule.
+ */
 const HOOK = `import { registerHooks } from 'node:module';
 import { appendFileSync } from 'node:fs';
+import { isMainThread } from 'node:worker_threads';
 const log = process.env.MODULE_LOG;
 registerHooks({
   load(url, context, next) {
@@ -25,6 +32,11 @@ registerHooks({
     return next(url, context);
   },
 });
+if (isMainThread)
+  process.on('exit', () => {
+    const builtins = process.moduleLoadList.filter((m) => m.startsWith('NativeModule '));
+    appendFileSync(log, builtins.map((m) => 'builtin:' + m.slice(13) + '\\n').join(''));
+  });
 `;
 
 const SDKS = /\/node_modules\/@(aws-sdk|smithy|azure|google-cloud)\//;
@@ -48,10 +60,77 @@ const loggedRun =
     return (await readFile(log, 'utf8')).split('\n').filter(Boolean);
   };
 
+/**
+ * Our source modules among the logged URLs, as `sync/transfer.js`: a file of dist/src names itself,
+ * a bundle chunk names each module it holds in esbuild's `// dist/src/<path>` comments.
+ */
+async function sourceModules(urls: string[]): Promise<Set<string>> {
+  const found = new Set<string>();
+  for (const url of urls) {
+    const src = /\/dist\/src\/(.+\.js)$/.exec(url);
+    if (src) found.add(src[1]!);
+    else if (/\/dist\/bundle\/[^/]+\.js$/.test(url))
+      for (const m of (await readFile(new URL(url), 'utf8')).matchAll(
+        /^\/\/ dist\/src\/(.+\.js)$/gm,
+      ))
+        found.add(m[1]!);
+  }
+  return found;
+}
+
 let server: TestServer | undefined;
 after(() => server?.close());
 
 describe('modules a command loads', () => {
+  test('status, add and commit in a repository with remotes load no remote code and no unused built-ins', async () => {
+    const work = await tempDir('module-load-local');
+    const hook = await writeHook(work);
+    const env = { XDG_CONFIG_HOME: path.join(work, 'xdg') };
+    const logged = loggedRun(work, hook, env);
+    const repo = path.join(work, 'repo');
+    await runCli(['init', '-q', repo], { cwd: work, env });
+    await writeFile(path.join(repo, 'a.bin'), new Prng('local-a').fill(Buffer.alloc(300_000)));
+    await runCli(['add', '.'], { cwd: repo, env });
+    await runCli(['commit', '-q', '-m', 'v1'], { cwd: repo, env });
+    // A content remote (where a lean workspace's missing chunks would come from) and a server
+    // remote that is never contacted: neither may pull its code into a local command.
+    await runCli(['remote', 'add', 'origin', path.join(work, 'remote')], { cwd: repo, env });
+    await runCli(['push', '-q', '--create', 'origin', 'main'], { cwd: repo, env });
+    await runCli(['remote', 'add', 'web', 'http://127.0.0.1:9/modules'], { cwd: repo, env });
+    await writeFile(path.join(repo, 'b.bin'), new Prng('local-b').fill(Buffer.alloc(200_000)));
+    const loads = {
+      status: await logged('status', repo, ['status', '--porcelain']),
+      add: await logged('add', repo, ['add', '.']),
+      commit: await logged('commit', repo, ['commit', '-q', '-m', 'v2']),
+    };
+    // The fetching machinery, and the HTTP client with the TLS stack it loads (its option table,
+    // which checks a remote's options, is not code that talks to it).
+    const remoteCode =
+      /^(sync\/(transfer|fetch|push|clone|chunk-source|negotiation)\.js|store\/http\/(?!options\.js))/;
+    for (const [what, urls] of Object.entries(loads)) {
+      const ours = await sourceModules(urls);
+      assert.ok(ours.has('repo/repository.js'), `${what}: the hook did not see the CLI's modules`);
+      assert.deepEqual(
+        [...ours].filter((m) => remoteCode.test(m)),
+        [],
+        `${what} loaded remote code`,
+      );
+      const builtins = urls.filter((u) => u.startsWith('builtin:')).map((u) => u.slice(8));
+      assert.ok(builtins.includes('fs'), `${what}: no built-ins were logged`);
+      assert.deepEqual(
+        builtins.filter((b) => ['http', 'https', 'tls', '_http_client'].includes(b)),
+        [],
+        `${what} loaded the HTTP stack`,
+      );
+      // An ES import of a built-in reads every export it has; node:process's \`report\` getter then
+      // loads the diagnostic report module. Taken with getBuiltinModule, nothing reads it.
+      assert.ok(
+        !builtins.includes('internal/process/report'),
+        `${what} built a namespace of a built-in module (it loaded internal/process/report)`,
+      );
+    }
+  });
+
   test('push, clone and pull through a mediagit server load no cloud SDK', async () => {
     server = await startTestServer();
     const work = await tempDir('module-load');
