@@ -19,6 +19,7 @@ import {
 import { modeToType, type Index } from './index-file.js';
 import type { ProgressSink } from './progress.js';
 import type { Repository } from './repository.js';
+import { CleanFileChunks } from './worktree-chunks.js';
 import type { FileMap, FileRecord } from './tree-map.js';
 
 export { lockableMatcher };
@@ -69,6 +70,8 @@ export async function moveWorktree(
   }
   changed.sort();
 
+  /** Paths about to change whose files were just found clean: their chunks can be copied. */
+  const clean: string[] = [];
   if (!options.force) {
     const blocked: string[] = [];
     const untrackedInTheWay: string[] = [];
@@ -89,7 +92,7 @@ export async function moveWorktree(
         (state === 'missing' && entry && to.has(path) && !same(entry, to.get(path)))
       ) {
         blocked.push(path);
-      }
+      } else if (state === 'clean' && entry) clean.push(path);
     }
     if (blocked.length > 0) {
       throw new DirtyWorktreeError(
@@ -167,6 +170,9 @@ export async function moveWorktree(
         )
       : undefined;
   if (uses) stream?.expect?.([...uses.keys()]);
+  // A staged checkout keeps every file it replaces until all are written: the chunks that only
+  // moved (the unchanged part of an edited file, a renamed file) are copied from those.
+  const local = staged && ctx.workers ? await cleanFileChunks(repo, index, clean) : undefined;
   const restorer =
     stream && ctx.workers
       ? new StreamingRestorer(
@@ -174,6 +180,7 @@ export async function moveWorktree(
           repo.odb,
           stream,
           stream.keepFetched === false && uses ? (oid: Oid) => (uses.get(oid) ?? 0) > 1 : undefined,
+          local,
         )
       : ctx.workers;
   const record = async (path: string, stats: BigIntStats): Promise<void> => {
@@ -242,6 +249,7 @@ export async function moveWorktree(
       });
     }
   } finally {
+    await local?.close();
     await ctx.close();
   }
   options.progress.stop();
@@ -257,6 +265,25 @@ export async function moveWorktree(
       }
   }
   return { written: writes.length, removed: removals.length };
+}
+
+/**
+ * The chunks of `paths` (found clean, index entries as HEAD has them), each with the stat its file
+ * has now: a file changed since is not read (CleanFileChunks).
+ */
+async function cleanFileChunks(
+  repo: Repository,
+  index: Index,
+  paths: readonly string[],
+): Promise<CleanFileChunks> {
+  const chunks = new CleanFileChunks();
+  await mapLimit(paths, 8, async (path) => {
+    const entry = index.entries.get(path);
+    const info = await lstat(repo.absPath(path), { bigint: true }).catch(() => null);
+    if (!entry || !info?.isFile() || info.size !== BigInt(entry.size)) return;
+    chunks.add(repo.absPath(path), info, await repo.odb.readManifest(entry.oid));
+  });
+  return chunks;
 }
 
 /** Whether a file to be written sits where a file to be removed makes way for its folder. */

@@ -370,6 +370,14 @@ export interface ChunkStream {
   expect?(oids: readonly Oid[]): void;
 }
 
+/**
+ * Chunks a checkout can copy from files it already holds (CleanFileChunks): null when it has not
+ * got this one, and the caller restores it another way.
+ */
+export interface LocalChunkCopier {
+  copyInto(oid: Oid, fd: number, position: number, size: number): Promise<number | null>;
+}
+
 /** Chunk requests a StreamingRestorer keeps in flight, across every file being written. */
 export const STREAM_CONCURRENCY = 16;
 
@@ -388,16 +396,20 @@ export class StreamingRestorer implements ChunkRestorer {
 
   /**
    * `keep` says which fetched chunks also go into the store (ChunkStream.keepFetched); by default
-   * all of them.
+   * all of them. Chunks `local` holds (clean files of the working tree) are copied from there
+   * before the store or the stream is asked.
    */
   constructor(
     private readonly workers: ChunkWorkerPool,
     private readonly odb: ObjectDatabase,
     private readonly stream: ChunkStream,
     private readonly keep: (oid: Oid) => boolean = () => true,
+    private readonly local?: LocalChunkCopier,
   ) {}
 
   async restoreInto(oid: Oid, fd: number, position: number, size: number): Promise<number> {
+    const copied = await this.local?.copyInto(oid, fd, position, size);
+    if (copied != null) return copied;
     const earlier = this.first.get(oid);
     if (earlier) {
       await earlier;

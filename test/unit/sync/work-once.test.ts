@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, readdir, rm, truncate, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -19,7 +19,9 @@ import {
   flattenTree,
   moveWorktree,
   silentProgress,
+  worktreeState,
   writeTreeFromMap,
+  type FileMap,
 } from '../../../src/repo/index.js';
 import {
   ForwardingStore,
@@ -467,4 +469,115 @@ test('a pull whose remote answers a chunk wrongly changes no file and leaves the
     'no temporary file left',
   );
   assert.equal((await work.readHead()).oid, pair.v1);
+});
+
+/** A tip-only clone `lean` of a source's v1 and the source's v2 (from `edit`) pushed on top. */
+async function leanPair(
+  t: TestContext,
+  v1Files: Map<string, Buffer>,
+  edit: (files: FileMap, src: Repository) => Promise<void>,
+): Promise<PulledPair & { added: Oid[]; v2: Oid }> {
+  const root = await tempRoot(t);
+  const remoteDir = await pushedSource(root, v1Files);
+  await leanClone(root, remoteDir);
+  const src = await Repository.open(path.join(root, 'src'));
+  const remote = new LocalStore(remoteDir, { fsync: false });
+  const v1 = (await src.readRef(MAIN))!;
+  const before = new Set((await storedChunks(remoteDir)).map((c) => c.oid));
+  const files = await commitTreeMap(src, v1);
+  await edit(files, src);
+  const when = signature(Date.now());
+  const v2 = (
+    await src.odb.writeCommit({
+      tree: await writeTreeFromMap(src.odb, files),
+      parents: [v1],
+      author: when,
+      committer: when,
+      message: 'two\n',
+    })
+  ).oid;
+  await src.updateRef(MAIN, v2, v1);
+  await push(src, remote, { oid: v2, ref: MAIN, force: false }, silentProgress);
+  const added = (await storedChunks(remoteDir)).map((c) => c.oid).filter((oid) => !before.has(oid));
+  return {
+    root,
+    src,
+    remote,
+    config: { name: 'origin', url: remoteDir, options: {} },
+    work: await Repository.open(path.join(root, 'lean')),
+    v1,
+    v2,
+    added,
+  };
+}
+
+test('pull into a tip-only clone takes the unchanged chunks of changed files from the clean files: only new chunks are fetched, verified or stored, only changed files replaced', async (t) => {
+  const big = randomBytes(900_000);
+  const moved = randomBytes(150_000);
+  const edited = Buffer.from(big);
+  randomBytes(2000).copy(edited, 450_000);
+  const added = randomBytes(100_000);
+  // v2 edits the middle of a.bin (most of its chunks stay), moves old/c.bin, adds d.bin.
+  const pair = await leanPair(
+    t,
+    new Map([
+      ['a.bin', big],
+      ['same.bin', randomBytes(200_000)],
+      ['old/c.bin', moved],
+    ]),
+    async (files, src) => {
+      files.set('a.bin', await writeBlob(src, edited));
+      files.set('new/c.bin', files.get('old/c.bin')!);
+      files.delete('old/c.bin');
+      files.set('d.bin', await writeBlob(src, added));
+    },
+  );
+  const { work } = pair;
+  const unchanged = (
+    await work.odb.readManifest((await work.readIndex()).entries.get('a.bin')!.oid)
+  ).chunks.length;
+  assert.ok(unchanged > 8 && pair.added.length < unchanged, 'most of a.bin’s chunks stay');
+  const sameBefore = await stat(work.absPath('same.bin'));
+  const opened = await openRemoteStore(pair.config, pair.root);
+  const reads = new ChunkReads(opened.store, []);
+  const verifiedBefore = work.odb.verified.chunks;
+  const result = await pull(work, pair.config, { ...opened, store: reads }, { hardlinks: false });
+
+  assert.deepEqual(result.merge, {
+    kind: 'fast-forward',
+    from: pair.v1,
+    to: pair.v2,
+    filesChanged: 4,
+  });
+  t.diagnostic(
+    `${pair.added.length} new chunks: ${work.odb.verified.chunks - verifiedBefore} verified, ${reads.counts.size} fetched`,
+  );
+  assert.equal(
+    work.odb.verified.chunks - verifiedBefore,
+    pair.added.length,
+    'only the new chunks are decoded and hashed',
+  );
+  assert.deepEqual(
+    [...reads.counts.keys()].sort(),
+    pair.added.map(chunkKey).sort(),
+    'only the new chunks are fetched',
+  );
+  assert.deepEqual(new Set(reads.counts.values()), new Set([1]));
+  assert.deepEqual(
+    (await storedChunks(work.store.root)).map((c) => c.oid).sort(),
+    [...pair.added].sort(),
+    'the unchanged chunks stay where they are (the files), not stored again',
+  );
+  assert.deepEqual(await readFile(work.absPath('a.bin')), edited);
+  assert.deepEqual(await readFile(work.absPath('new/c.bin')), moved);
+  assert.deepEqual(await readFile(work.absPath('d.bin')), added);
+  assert.equal(existsSync(work.absPath('old')), false);
+  const sameAfter = await stat(work.absPath('same.bin'));
+  assert.equal(sameAfter.ino, sameBefore.ino, 'an unchanged file is not touched');
+  assert.equal(sameAfter.mtimeMs, sameBefore.mtimeMs);
+  const index = await work.readIndex();
+  for (const p of index.entries.keys())
+    assert.equal(await worktreeState(work, index, p), 'clean', p);
+  const report = await fsckFull(work);
+  assert.ok(report.ok, JSON.stringify(report.problems));
 });

@@ -1,0 +1,77 @@
+/**
+ * CleanFileChunks: a checkout copies chunks that only moved from the clean files it is about to
+ * replace, and never from a file whose stat changed after it was found clean.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { lstat, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import type { Manifest, Oid } from '../../../src/objects/index.js';
+import { CleanFileChunks } from '../../../src/repo/index.js';
+
+const oid = (n: number): Oid => n.toString(16).padStart(64, '0');
+
+async function setup(t: { after: (fn: () => Promise<void>) => void }): Promise<{
+  dir: string;
+  old: string;
+  bytes: Buffer;
+  manifest: Manifest;
+}> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'mediagit-clean-chunks-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const bytes = randomBytes(3000);
+  const old = path.join(dir, 'old.bin');
+  await writeFile(old, bytes);
+  const manifest: Manifest = {
+    size: 3000,
+    chunks: [
+      { oid: oid(1), size: 1000 },
+      { oid: oid(2), size: 1500 },
+      { oid: oid(3), size: 500 },
+    ],
+  };
+  return { dir, old, bytes, manifest };
+}
+
+test('copies a chunk of a clean file to its new offset in another file', async (t) => {
+  const { dir, old, bytes, manifest } = await setup(t);
+  const chunks = new CleanFileChunks();
+  chunks.add(old, await lstat(old, { bigint: true }), manifest);
+  const target = await open(path.join(dir, 'new.bin'), 'w+');
+  try {
+    // The new file starts with 7 inserted bytes, then the old file's second and third chunks.
+    await target.write(Buffer.from('INSERT!'), 0, 7, 0);
+    assert.equal(await chunks.copyInto(oid(2), target.fd, 7, 1500), 1500);
+    assert.equal(await chunks.copyInto(oid(3), target.fd, 1507, 500), 500);
+    assert.equal(await chunks.copyInto(oid(9), target.fd, 0, 10), null, 'not offered');
+    assert.equal(await chunks.copyInto(oid(1), target.fd, 0, 999), null, 'another size');
+  } finally {
+    await target.close();
+    await chunks.close();
+  }
+  assert.equal(chunks.copied, 2);
+  assert.deepEqual(
+    await readFile(path.join(dir, 'new.bin')),
+    Buffer.concat([Buffer.from('INSERT!'), bytes.subarray(1000)]),
+  );
+});
+
+test('a file rewritten after it was found clean is not read: its chunks must come another way', async (t) => {
+  const { dir, old, manifest } = await setup(t);
+  const chunks = new CleanFileChunks();
+  chunks.add(old, await lstat(old, { bigint: true }), manifest);
+  // Same size, other bytes, a new inode: what an editor saving the file does.
+  await rm(old);
+  await writeFile(old, randomBytes(3000));
+  const target = await open(path.join(dir, 'new.bin'), 'w+');
+  try {
+    assert.equal(await chunks.copyInto(oid(1), target.fd, 0, 1000), null);
+    assert.equal((await target.stat()).size, 0, 'nothing written');
+  } finally {
+    await target.close();
+    await chunks.close();
+  }
+  assert.equal(chunks.copied, 0);
+});
