@@ -339,7 +339,8 @@ export async function s3Round(v1, round, s3) {
  * One round through the link emulator (`--link <rate>,<rtt>`): an emulator in front of each
  * endpoint (the server, the sink, S3, the server over S3), every transfer timed and its bytes
  * counted on the link, so each can be divided by its link time (bytes / rate + one RTT). v2 is
- * pushed incrementally through the server after v1, the case round trips matter most for.
+ * pushed incrementally through the server after v1, the case round trips matter most for, and
+ * pulled by a client that cloned v1 (a fast-forward that rewrites the changed files).
  */
 export async function linkRound(v1, round, spec, s3) {
   const server = await startServer('link');
@@ -399,6 +400,11 @@ export async function linkRound(v1, round, spec, s3) {
         ]);
     }
     await inTurn(push, round, out);
+    // Another client at v1 (cloned untimed, straight to the server), which pulls v2 through the
+    // link once it is pushed: the fast-forward a teammate's `mediagit pull` makes.
+    const puller = fresh(path.join(work, 'link-pull'));
+    run(work, 'clone', '-q', server.url, puller);
+    run(puller, 'remote', 'set-url', 'origin', `${links.server.url}/bench`);
 
     // v2: the artist's edits in place, committed (untimed), then pushed on top of v1.
     await makeCorpus(repo, 2, profile);
@@ -419,6 +425,17 @@ export async function linkRound(v1, round, spec, s3) {
       pushV2.push(['s3PushV2', over(links.s3, () => run(direct, 'push', '-q'))]);
     }
     await inTurn(pushV2, round, out);
+    // Its floor: the sink fetching v2's new objects (what the pull has to bring) through the link.
+    const pull = [
+      ['pullV2', over(links.server, () => run(puller, 'pull', '-q'))],
+      [
+        'sinkPullV2',
+        over(links.sink, () =>
+          sinkRun('pull', links.sink.url, fresh(path.join(work, 'link-sink-pull-v2')), listV2.file),
+        ),
+      ],
+    ];
+    await inTurn(pull, round, out);
 
     const clone = [
       [
