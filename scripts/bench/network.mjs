@@ -57,8 +57,16 @@ async function stopChild(child) {
   await new Promise((r) => child.once('exit', r));
 }
 
-/** `mediagit server` on loopback with its own data folder; storage local unless a TOML is given. */
-export async function startServer(label, storageToml = null) {
+/**
+ * `mediagit server` on loopback with its own data folder; storage local unless a TOML is given.
+ * `bin`: another build's bin/mediagit.js (A/B scripts); `serverEnv`: added to its environment;
+ * `tokenRepo`: the repository (or `*`) the write token is for.
+ */
+export async function startServer(
+  label,
+  storageToml = null,
+  { bin = cli, serverEnv = {}, tokenRepo = 'bench' } = {},
+) {
   const dataDir = fresh(path.join(work, `server-data-${label}`));
   const secret = 'bench-secret-'.padEnd(48, 'x');
   const senv = {
@@ -66,6 +74,7 @@ export async function startServer(label, storageToml = null) {
     MEDIAGIT_HOST: '127.0.0.1',
     MEDIAGIT_PORT: '0',
     MEDIAGIT_JWT_SECRET: secret,
+    ...serverEnv,
   };
   writeFileSync(
     path.join(dataDir, 'mediagit.toml'),
@@ -73,16 +82,16 @@ export async function startServer(label, storageToml = null) {
   );
   const child = spawn(
     process.execPath,
-    [cli, 'server', '--config', path.join(dataDir, 'mediagit.toml')],
+    [bin, 'server', '--config', path.join(dataDir, 'mediagit.toml')],
     { cwd: dataDir, env: senv, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const url = await listening(child, 'mediagit server');
   const token = measure(
     process.execPath,
-    [cli, 'server', 'token', '--repo', 'bench', '--role', 'write'],
+    [bin, 'server', 'token', '--repo', tokenRepo, '--role', 'write'],
     { env: { MEDIAGIT_JWT_SECRET: secret } },
   ).stdout.trim();
-  return { url: `${url}/bench`, token, stop: () => stopChild(child) };
+  return { url: `${url}/bench`, token, pid: child.pid, stop: () => stopChild(child) };
 }
 
 /** The sink floor's server (scripts/bench/sink.mjs). */
@@ -92,7 +101,7 @@ export async function startSink(label) {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const url = await listening(child, 'sink');
-  return { url, stop: () => stopChild(child) };
+  return { url, pid: child.pid, stop: () => stopChild(child) };
 }
 
 /** A link emulator in its own process in front of `target`; counters() is what it has carried. */
@@ -177,7 +186,7 @@ const s3Options = (s3, endpoint) =>
     ['force_path_style', 'true'],
   ].flatMap(([k, v]) => ['-o', `${k}=${v}`]);
 
-const s3Toml = (s3, bucket, prefix) =>
+export const s3Toml = (s3, bucket, prefix) =>
   [
     '[storage]',
     'backend = "s3"',
@@ -211,7 +220,7 @@ function committedRepo(v1, name, encrypted = false) {
 }
 
 /** The repository's stored objects (what a push sends), minus `except`, as a list file for the sink. */
-function objectList(repo, name, except = new Set()) {
+export function objectList(repo, name, except = new Set()) {
   const store = path.join(repo, '.mediagit');
   const names = [...listFiles(path.join(store, 'chunks')).map((f) => `chunks/${f}`)]
     .concat(listFiles(path.join(store, 'objects')).map((f) => `objects/${f}`))
@@ -221,7 +230,7 @@ function objectList(repo, name, except = new Set()) {
   return { file, names: new Set(names), from: store };
 }
 
-const sinkRun = (mode, url, dir, list) =>
+export const sinkRun = (mode, url, dir, list) =>
   measure(process.execPath, [path.join(root, 'scripts/bench/sink.mjs'), mode, url, dir, list]);
 
 /** Runs the jobs in the round's rotated order; each job stores its figure under its own key. */

@@ -389,6 +389,8 @@ const PACK_BYTES = 4 * 1024 * 1024 - 64 * 1024;
  * trip, and cost memory only for what is in flight.
  */
 const PACKS_IN_FLIGHT = 4;
+/** Files of the local store read at once for each pack being filled. */
+const READS_IN_FLIGHT = 8;
 
 /**
  * Everything missing, in packs, to a remote that batches: chunks first, in packs of about equal
@@ -422,17 +424,15 @@ async function sendInPacks(
   for (const size of sizes.values()) total += size;
   const objects = sizes.size;
   if (objects === 0) return true;
-  const read = async (kind: ObjectKind, oids: readonly Oid[]) => {
-    const entries: { key: string; data: Buffer }[] = [];
-    for (const oid of oids) {
+  // Several reads at once: one after another, a pack's files kept the link idle for their sum.
+  const read = (kind: ObjectKind, oids: readonly Oid[]) =>
+    mapLimit(oids, READS_IN_FLIGHT, async (oid) => {
       const key = ObjectDatabase.keyFor(kind, oid);
       const data = await repo.store.get(key);
       // Sent as stored, after the envelope check (docs/transfer.md), as copyObjects does.
       checkEnvelope(kind, oid, data);
-      entries.push({ key, data });
-    }
-    return entries;
-  };
+      return { key, data };
+    });
   // Read buffers are freed once their pack landed, not at a collection: MiBs of external memory
   // per chunk set off full collections (as copyObjects found). Only the store's own fresh reads.
   const fresh = repo.store.capabilities.freshBuffers;
@@ -453,13 +453,19 @@ async function sendInPacks(
     return true;
   }
   const chunks = missing.get('chunk')!;
+  // Read while the chunk packs are on the wire, so their pack leaves as soon as the last is answered.
+  const readStructured = (async () => {
+    const out: { key: string; data: Buffer }[] = [];
+    for (const kind of STRUCTURED) out.push(...(await read(kind, missing.get(kind)!)));
+    return out;
+  })();
+  readStructured.catch(() => undefined);
   await mapLimit(chunkPacks(chunks, sizes), PACKS_IN_FLIGHT, async (pack) => {
     const entries = await read('chunk', pack);
     await batch.putMany(entries);
     sent(entries);
   });
-  const structured: { key: string; data: Buffer }[] = [];
-  for (const kind of STRUCTURED) structured.push(...(await read(kind, missing.get(kind)!)));
+  const structured = await readStructured;
   if (structured.length > 0) {
     await putLast(structured);
     sent(structured);

@@ -1,7 +1,8 @@
 /**
  * mediagit server over S3 does not look before storing what the client's check just found
  * absent: one S3 request per uploaded chunk instead of two (seen through a recording proxy in
- * front of radosgw). A PUT the check did not vouch for, or a repeated one, still looks first.
+ * front of radosgw), whether it comes alone or in a pack. A PUT or pack the check did not vouch
+ * for, or a repeated one, still looks first.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -13,6 +14,7 @@ import {
 } from '../support/recording-proxy.js';
 import {
   describeRepository,
+  encodeTestPack,
   http,
   startTestServer,
   storedObject,
@@ -98,5 +100,59 @@ describe('mediagit server over S3: a PUT after the check', { skip: skipUnlessSer
     assert.equal(proxy.requests.filter(heads(fresh.oid)).length, 1);
     const got = await http(`${base}/chunks/${chunks[3]!.oid}`, { token });
     assert.deepEqual(got.body, chunks[3]!.stored);
+  });
+
+  /** Requests that ask S3 whether a key exists: a HEAD of it, or any listing. */
+  const looks = (r: RecordedRequest) =>
+    (r.method === 'HEAD' && /\/(chunks|objects)\//.test(r.url)) ||
+    (r.method === 'GET' && r.url.includes('list-type=2'));
+
+  test('a pack of checked-absent chunks costs one PUT per chunk and no existence request; an unchecked pack still looks', async () => {
+    const token = await server.token('*', 'write');
+    const base = `${server.url}/packs`;
+    await describeRepository(base, token);
+    const chunk = (i: number) =>
+      storedObject('chunk', randomBytes(3000 + i)).then((c) => ({ kind: 'chunk' as const, ...c }));
+    const checked = await Promise.all(Array.from({ length: 6 }, (_, i) => chunk(i)));
+    const check = await http(`${base}/chunks/check`, {
+      method: 'POST',
+      token,
+      json: { chunks: checked.map((c) => c.oid) },
+    });
+    assert.equal((check.json?.['chunks'] as string[]).length, 6);
+
+    proxy.reset();
+    const pack = await http(`${base}/objects/pack`, {
+      method: 'POST',
+      token,
+      body: encodeTestPack(checked),
+    });
+    assert.equal(pack.status, 200, pack.body.toString());
+    assert.deepEqual(pack.json, { stored: 6, existing: 0 });
+    const puts = proxy.requests.filter((r) => r.method === 'PUT' && r.url.includes('/chunks/'));
+    assert.equal(puts.length, 6, 'one PUT per chunk');
+    assert.deepEqual(proxy.requests.filter(looks), [], 'no existence request before the PUTs');
+    // Besides the PUTs, at most the descriptor's one read (remembered from then on).
+    const others = proxy.requests.filter((r) => !puts.includes(r));
+    assert.ok(
+      others.every((r) => r.method === 'GET' && r.url.endsWith('/meta/repository')),
+      JSON.stringify(others),
+    );
+
+    // Not vouched for by a check: the server looks before storing (and stores what is absent).
+    const unchecked = await Promise.all(Array.from({ length: 6 }, (_, i) => chunk(10 + i)));
+    proxy.reset();
+    const second = await http(`${base}/objects/pack`, {
+      method: 'POST',
+      token,
+      body: encodeTestPack([checked[0]!, ...unchecked]),
+    });
+    assert.equal(second.status, 200, second.body.toString());
+    assert.deepEqual(second.json, { stored: 6, existing: 1 });
+    assert.ok(proxy.requests.filter(looks).length > 0, 'an unchecked pack is looked for');
+    for (const c of [checked[5]!, unchecked[0]!]) {
+      const got = await http(`${base}/chunks/${c.oid}`, { token });
+      assert.deepEqual(got.body, c.stored);
+    }
   });
 });

@@ -45,8 +45,13 @@ import {
 
 /** IDs (or keys) one check or fetch request may name. */
 export const MAX_BATCH = 10_000;
-/** Objects stored, or fetched ahead of the response stream, at once. */
+/** Objects stored (single uploads), or fetched ahead of the response stream, at once. */
 const STORE_CONCURRENCY = 8;
+/**
+ * Records of one pack stored at once. A push's last pack (its structured objects: many and small)
+ * is alone on the wire, so its writes (an fsync each, or an S3 PUT each) are all it waits for.
+ */
+const PACK_STORE_CONCURRENCY = 16;
 const DEFAULT_LIST_LIMIT = 1000;
 
 interface ObjectRoute {
@@ -251,6 +256,28 @@ export async function missingKeys(
   return missing;
 }
 
+/**
+ * missingKeys for uploads: keys the client's check or negotiation just found absent (recently-
+ * absent.ts) are taken as absent without a second look, so a pack of a push costs storage no
+ * existence requests (over S3 a HEAD or LIST round before the first PUT); the rest are looked up.
+ */
+async function missingAfterCheck(
+  ctx: RequestContext,
+  store: Store,
+  keys: readonly string[],
+): Promise<Set<string>> {
+  const vouched = new Set<string>();
+  const unknown: string[] = [];
+  for (const key of keys) {
+    if (vouched.has(key)) continue;
+    if (ctx.services.absent.take(ctx.repo, key)) vouched.add(key);
+    else unknown.push(key);
+  }
+  const missing = unknown.length === 0 ? new Set<string>() : await missingKeys(ctx, store, unknown);
+  for (const key of vouched) missing.add(key);
+  return missing;
+}
+
 const checkEndpoint: Endpoint = {
   method: 'POST',
   path: '/chunks/check',
@@ -287,7 +314,7 @@ const packUploadEndpoint: Endpoint = {
     const { entries, verified } = await receivePack(ctx, options);
     const store = await ctx.store();
     const keys = entries.map(entryKey);
-    const missing = await missingKeys(ctx, store, keys);
+    const missing = await missingAfterCheck(ctx, store, keys);
     await requireChunks(
       ctx,
       store,
@@ -314,7 +341,9 @@ const packUploadEndpoint: Endpoint = {
         releaseMemory(entry.data);
       }
     };
-    await Promise.all(Array.from({ length: Math.min(STORE_CONCURRENCY, work.length) }, worker));
+    await Promise.all(
+      Array.from({ length: Math.min(PACK_STORE_CONCURRENCY, work.length) }, worker),
+    );
     if (update === null) return json(200, { stored, existing });
     ctx.refUpdated = update.name;
     return json(200, { stored, existing, ref: await applyRefUpdate(ctx, update) });

@@ -1,0 +1,203 @@
+#!/usr/bin/env node
+// Two builds of mediagit against each other through `mediagit server`, interleaved: A (another
+// checkout's bin/mediagit.js, e.g. a copy of main's build) and B (this checkout, or --b). Each side runs
+// its own servers (local-folder storage, and S3 storage when MEDIAGIT_TEST_S3_* is set) and its
+// own client. Each round pushes v1 to a fresh repository through each side's servers, then clones
+// it back, the sides taking turns in alternating order (ABAB…, BABA…); the sink floor's push of
+// the same objects runs in every round too. Per transfer: wall seconds, the client's CPU
+// (user+sys of the CLI process) and the server's (utime+stime of its process, all threads, over
+// the transfer). Ratios are B ÷ A per round; medians and min–max are printed.
+//
+//   node scripts/bench/server-ab.mjs --a /path/to/A [--b /path/to/B] [--profile small] [--rounds 5] [--no-s3]
+//                                    [--only push,clone,s3push,s3clone]
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { corpus } from './corpus.mjs';
+import { cli, copyTree, env, flag, fresh, median, opt, work } from './measure.mjs';
+import {
+  dropBucket,
+  objectList,
+  s3Settings,
+  s3Toml,
+  sinkRun,
+  startServer,
+  startSink,
+} from './network.mjs';
+
+const rounds = Math.max(1, Number(opt('--rounds', '5')) || 5);
+const aRoot = opt('--a', null);
+if (aRoot === null) throw new Error('--a <checkout or copy of a build> is required');
+const bRoot = opt('--b', null);
+const bins = {
+  A: path.join(path.resolve(aRoot), 'bin', 'mediagit.js'),
+  B: bRoot === null ? cli : path.join(path.resolve(bRoot), 'bin', 'mediagit.js'),
+};
+const s3 = flag('--no-s3') ? null : s3Settings();
+const only = new Set(opt('--only', 'push,clone,s3push,s3clone').split(','));
+if (s3 === null) {
+  only.delete('s3push');
+  only.delete('s3clone');
+}
+// A clone needs the push of its round before it.
+if (only.has('clone')) only.add('push');
+if (only.has('s3clone')) only.add('s3push');
+
+const CLK_TCK =
+  Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+/** CPU seconds a process has used so far (all its threads). */
+function cpuOf(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+}
+
+/** One CLI run of `side`'s build: wall time and its own CPU time (user+sys). */
+function timed(side, cwd, token, ...args) {
+  spawnSync('sync');
+  const started = process.hrtime.bigint();
+  const r = spawnSync('/usr/bin/time', ['-f', 'cpu %U %S', process.execPath, bins[side], ...args], {
+    cwd,
+    env: { ...process.env, ...env, MEDIAGIT_TOKEN: token },
+    encoding: 'utf8',
+    maxBuffer: 1 << 26,
+  });
+  const wall = Number(process.hrtime.bigint() - started) / 1e9;
+  if (r.status !== 0)
+    throw new Error(`${side}: mediagit ${args.join(' ')} failed (${r.status}):\n${r.stderr}`);
+  const m = /cpu ([\d.]+) ([\d.]+)\s*$/.exec(r.stderr);
+  return { wall, cpu: m ? Number(m[1]) + Number(m[2]) : NaN };
+}
+
+async function newBucket() {
+  const sdk = await import('@aws-sdk/client-s3');
+  const client = new sdk.S3Client({
+    endpoint: s3.endpoint,
+    region: s3.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: s3.access, secretAccessKey: s3.secret },
+  });
+  const bucket = `mediagit-server-ab-${Date.now().toString(36)}`;
+  await client.send(new sdk.CreateBucketCommand({ Bucket: bucket }));
+  client.destroy();
+  return bucket;
+}
+
+const v1 = await corpus(1);
+const bucket = s3 ? await newBucket() : null;
+const servers = {};
+for (const side of ['A', 'B']) {
+  const opts = { bin: bins[side], tokenRepo: '*' };
+  servers[side] = {
+    local: await startServer(`ab-${side}`, null, opts),
+    s3: s3
+      ? await startServer(
+          `ab-s3-${side}`,
+          `[server]\npresign = "off"\n${s3Toml(s3, bucket, `ab-${side}`)}`,
+          opts,
+        )
+      : null,
+  };
+}
+const sink = await startSink('ab');
+const base = (url) => url.replace(/\/bench$/, '');
+
+const repo = path.join(work, 'server-ab-repo');
+copyTree(v1, repo);
+timed('B', repo, '', 'init', '-q');
+timed('B', repo, '', 'add', '.');
+timed('B', repo, '', 'commit', '-q', '-m', 'v1');
+const list = objectList(repo, 'server-ab');
+
+/** One transfer through a side's server: wall, client CPU, server CPU. */
+function transfer(side, server, cwd, ...args) {
+  const before = cpuOf(server.pid);
+  const t = timed(side, cwd, server.token, ...args);
+  return { ...t, server: cpuOf(server.pid) - before };
+}
+
+const ops = [
+  ['push', 'local', (side, s, name) => transfer(side, s, repo, 'push', '-q', name, 'main')],
+  ['s3push', 's3', (side, s, name) => transfer(side, s, repo, 'push', '-q', name, 'main')],
+  [
+    'clone',
+    'local',
+    (side, s, name, url) => {
+      const dir = fresh(path.join(work, `server-ab-clone-${side}`));
+      spawnSync('rm', ['-rf', dir]);
+      return transfer(side, s, work, 'clone', '-q', url, dir);
+    },
+  ],
+  [
+    's3clone',
+    's3',
+    (side, s, name, url) => {
+      const dir = fresh(path.join(work, `server-ab-clone-${side}`));
+      spawnSync('rm', ['-rf', dir]);
+      return transfer(side, s, work, 'clone', '-q', url, dir);
+    },
+  ],
+].filter(([op]) => only.has(op));
+
+const results = [];
+try {
+  for (let round = 0; round < rounds; round++) {
+    const order = round % 2 === 0 ? ['A', 'B'] : ['B', 'A'];
+    const r = { sink: 0 };
+    for (const [op, where, run] of ops) {
+      r[op] = {};
+      for (const side of order) {
+        const server = servers[side][where];
+        const name = `${where}-${side}-${round}`;
+        const url = `${base(server.url)}/r${round}-${where}`;
+        if (op.endsWith('push')) timed(side, repo, '', 'remote', 'add', name, url);
+        r[op][side] = run(side, server, name, url);
+      }
+    }
+    if (only.has('push')) {
+      fresh(path.join(work, 'sink-ab'));
+      r.sink = sinkRun('push', sink.url, list.from, list.file).secs;
+    }
+    results.push(r);
+    const line = (op) =>
+      order
+        .map(
+          (n) =>
+            `${n} ${r[op][n].wall.toFixed(2)}s client ${r[op][n].cpu.toFixed(2)} server ${r[op][n].server.toFixed(2)}`,
+        )
+        .join(' | ');
+    console.error(`round ${round + 1} (sink push ${r.sink.toFixed(2)}s)`);
+    for (const [op] of ops) console.error(`  ${op.padEnd(7)} ${line(op)}`);
+  }
+} finally {
+  await sink.stop();
+  for (const side of ['A', 'B']) {
+    await servers[side].local.stop();
+    await servers[side].s3?.stop();
+  }
+  if (bucket)
+    await dropBucket(s3, bucket).catch((e) => console.error(`bucket ${bucket} left: ${e.message}`));
+}
+
+const stats = (values) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return `${median(values).toFixed(2)} [${sorted[0].toFixed(2)}–${sorted.at(-1).toFixed(2)}]`;
+};
+console.log(`B ÷ A, ${rounds} rounds; median [min–max] of per-round ratios`);
+for (const [op] of ops)
+  for (const [label, field] of [
+    ['wall', 'wall'],
+    ['client CPU', 'cpu'],
+    ['server CPU', 'server'],
+  ]) {
+    const a = results.map((r) => r[op].A[field]);
+    const b = results.map((r) => r[op].B[field]);
+    console.log(
+      `${op.padEnd(7)} ${label.padEnd(10)}: A ${median(a).toFixed(2)} s, B ${median(b).toFixed(2)} s, B/A ${stats(results.map((r) => r[op].B[field] / r[op].A[field]))}`,
+    );
+  }
+if (only.has('push'))
+  for (const side of ['A', 'B'])
+    console.log(
+      `push ÷ sink push, ${side}: ${stats(results.map((r) => r.push[side].wall / r.sink))} (sink ${median(results.map((r) => r.sink)).toFixed(2)} s)`,
+    );
