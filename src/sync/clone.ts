@@ -160,8 +160,13 @@ export async function clone(request: CloneRequest): Promise<CloneResult> {
     // Chunks hard-linked from a folder remote share its disk blocks: keeping them costs nothing.
     let evicted = 0;
     if (branch && oneCopy && !canAdopt(opened.store, repo.store, { hardlinks }))
-      evicted = (await prune(repo, opened.store, { worktreeOnly: true, remoteChecked: true }))
-        .evicted;
+      evicted = (
+        await prune(repo, opened.store, {
+          worktreeOnly: true,
+          remoteChecked: true,
+          allFetchedFromRemote: true,
+        })
+      ).evicted;
     return {
       directory: target,
       branch: branch ?? null,

@@ -31,6 +31,13 @@ export interface PruneOptions {
   readonly dryRun?: boolean;
   /** The caller has just read the remote's descriptor (a clone): it is not read again. */
   readonly remoteChecked?: boolean;
+  /**
+   * Every chunk in the local store came from this remote moments ago (a fresh clone): the remote
+   * is not asked again whether it holds them. It just served them as part of the commit checked
+   * out; a sweep could delete them only after that commit stopped being reachable, and could as
+   * well do so right after a check.
+   */
+  readonly allFetchedFromRemote?: boolean;
 }
 
 export interface PruneReport {
@@ -96,7 +103,9 @@ export async function prune(
     candidates = candidates.filter((oid) => !recent.has(oid) || inWorktree.has(oid));
     report.recent = before - candidates.length;
   }
-  const absent = new Set(await missingOn(remote, 'chunk', candidates));
+  const absent = new Set(
+    options.allFetchedFromRemote ? [] : await missingOn(remote, 'chunk', candidates),
+  );
   report.notOnRemote = absent.size;
   const evict = candidates.filter((oid) => !absent.has(oid));
   await mapLimit(evict, 8, async (oid) => {

@@ -12,13 +12,14 @@
  * history's clone and pull cost what a shallow one's do (2 and 12 commits: 16 and 27 before).
  */
 import assert from 'node:assert/strict';
-import { mkdir } from 'node:fs/promises';
+import { copyFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { runCli, tempDir, type CliResult } from '../support/cli.js';
 import { writeRandomFiles } from '../support/corpus.js';
 import { startRecordingProxy, type RecordingProxy } from '../support/recording-proxy.js';
 import { startTestServer, type TestServer } from '../support/server-harness.js';
+import { storedChunks } from '../support/sync-fixtures.js';
 import { assertTreesEqual, hashTree } from '../support/tree.js';
 
 /** The hold that makes parallel requests overlap; a latency, never a limit asserted on. */
@@ -224,6 +225,36 @@ describe('sequential round trips against mediagit server', () => {
       assert.equal(deep.clone, shallow.clone, 'clone round trips grow with the depth');
       assert.equal(deep.pull, shallow.pull, 'pull round trips grow with the depth');
       assert.equal(deep.walked, 0, 'the clone asked for structured objects one level at a time');
+    },
+  );
+
+  test(
+    'a clone evicts the chunks its files share without asking the server whether it holds what it just served',
+    { timeout: 300_000 },
+    async () => {
+      const s = await setup();
+      const work = await tempDir('rt-shared');
+      const artist = path.join(work, 'artist');
+      await mkdir(artist);
+      const a = cli(artist, s.env);
+      await a('init', '-q');
+      await writeRandomFiles(artist, 'shared', ['one.bin']);
+      await copyFile(path.join(artist, 'one.bin'), path.join(artist, 'copy.bin'));
+      await a('add', '.');
+      await a('commit', '-q', '-m', 'two files, one content');
+      await a('remote', 'add', 'origin', `${s.url}-shared`);
+      await a('push', '-q', 'origin', 'main');
+      s.proxy.reset();
+      const clone = path.join(work, 'clone');
+      await cli(work, s.env)('clone', '-q', `${s.url}-shared`, clone);
+      const checks = s.proxy.requests.filter((r) => r.url.endsWith('/chunks/check')).length;
+      assert.equal(checks, 0, 'the clone asked the server about chunks it had just fetched');
+      assert.deepEqual(
+        await storedChunks(path.join(clone, '.mediagit')),
+        [],
+        'the shared chunks were not evicted',
+      );
+      assertTreesEqual(await hashTree(clone), await hashTree(artist), 'clone');
     },
   );
 
