@@ -312,7 +312,7 @@ export interface OpenedStore {
 /**
  * Opens a remote with the cross-cutting wrappers every backend gets: metrics innermost (so every
  * attempt is counted), then a deadline per attempt for cloud remotes (`request_timeout_ms`), then
- * a concurrency limit (`max_concurrent_parts`), then retries with backoff
+ * a concurrency limit (the store's own pace, else `max_concurrent_parts`), then retries with backoff
  * (`max_retries`), which honour Retry-After. `tokens` answers a server remote's token lookup
  * (sync/ passes MEDIAGIT_TOKEN and the credentials file); without it requests carry no token.
  */
@@ -335,9 +335,13 @@ export async function openStore(
       : undefined;
   const timed =
     requestTimeoutMs === undefined ? meter : new TimeoutStore(meter, { requestTimeoutMs });
+  // A store that paces its own transfers is limited to that pace, so that a push or fetch gets
+  // the requests in flight it asks for (S3: max_concurrent_requests).
   const limited = new ConcurrencyLimitedStore(timed, {
     maxConcurrent:
-      wrapperSetting(location, options, 'max_concurrent_parts') ?? DEFAULT_MAX_CONCURRENT,
+      backend.capabilities.pacing?.requests ??
+      wrapperSetting(location, options, 'max_concurrent_parts') ??
+      DEFAULT_MAX_CONCURRENT,
   });
   const store = new RetryingStore(limited, {
     maxRetries: wrapperSetting(location, options, 'max_retries') ?? DEFAULT_MAX_RETRIES,

@@ -178,6 +178,23 @@ export interface StoreCapabilities {
    * rather than after them. Returns at once; never required before compareAndSwapRef or create.
    */
   readonly prepareRefUpdates?: () => void;
+  /**
+   * How a push or fetch should pace its object requests to this store, where the store knows
+   * better than the transfer layer's defaults (S3: more requests in flight, its own byte budget).
+   */
+  readonly pacing?: TransferPacing;
+}
+
+/** What a store asks of the transfers that move objects to and from it. */
+export interface TransferPacing {
+  /** Object requests (get, put) in flight at once. */
+  readonly requests: number;
+  /**
+   * Bytes of objects being moved held at once, whatever `requests` allows: many large objects
+   * (multipart uploads) wait for each other instead of each holding its bytes. An object larger
+   * than the whole budget moves alone.
+   */
+  readonly bytes: number;
 }
 
 /**

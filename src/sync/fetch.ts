@@ -20,6 +20,7 @@ import {
   missingOn,
   openFetched,
   readMany,
+  transferPacing,
   type CopyOptions,
   type TransferStats,
 } from './transfer.js';
@@ -41,7 +42,7 @@ export interface FetchOptions {
   /**
    * How many fetched structured objects may wait in memory (DEFAULT_PARKING_WINDOW). Besides those,
    * only the ones in flight are: one batch being fetched (BATCH_OBJECTS, or fewer than the window)
-   * or TRANSFER_CONCURRENCY being fetched or stored one by one.
+   * or the remote's requests in flight (transferPacing) being fetched or stored one by one.
    */
   readonly window?: ParkingWindow;
   /** Told the number of fetched structured objects in memory each time it changes. */
@@ -309,6 +310,7 @@ class FetchRun {
       await copyObjects(this.remote, local, 'chunk', missing, this.repo.odb, progress, this.stats, {
         ...copy,
         ...(ctx?.workers ? { workers: ctx.workers } : {}),
+        sizeOf: (oid) => this.chunks.get(oid),
       });
     } finally {
       progress.stop();
@@ -377,7 +379,7 @@ class FetchRun {
           ? await readMany(this.remote, ask.map(objectKey))
           : null;
       this.hold(batched?.size ?? 0);
-      await mapLimit(slice, TRANSFER_CONCURRENCY, async (oid) => {
+      await mapLimit(slice, transferPacing(this.remote).requests, async (oid) => {
         let stored = prefetched.get(objectKey(oid)) ?? batched?.get(objectKey(oid));
         if (stored) {
           prefetched.delete(objectKey(oid));

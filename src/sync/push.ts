@@ -196,9 +196,16 @@ export async function push(
   await repo.odb.ensureChunks(missingChunks);
   const levels = STRUCTURED.map((kind) => [kind, missing.get(kind)!] as const);
   // Our own store's objects were verified when they were written: sent as stored (docs/transfer.md).
-  const sent: CopyOptions = { ...options, sourceVerified: true };
   const count = missingChunks.length + levels.reduce((n, [, oids]) => n + oids.length, 0);
   const sizes = await storedSizes(repo, missing);
+  const sent: CopyOptions = {
+    ...options,
+    sourceVerified: true,
+    // What each object holds while it goes up, against the remote's byte budget.
+    sizeOf: (oid) =>
+      sizes.get(ObjectDatabase.keyFor('chunk', oid)) ??
+      sizes.get(ObjectDatabase.keyFor('tag', oid)),
+  };
   let chunkBytes = 0;
   for (const oid of missingChunks) chunkBytes += sizes.get(ObjectDatabase.keyFor('chunk', oid))!;
   // The ref at our commit is all a push asks, whoever put it there: no read before the update.

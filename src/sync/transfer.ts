@@ -6,10 +6,11 @@ import {
   type Oid,
 } from '../objects/index.js';
 import type { ProgressSink } from '../repo/index.js';
-import type { Store } from '../store/index.js';
-import { mapLimit } from '../util/limit.js';
+import type { Store, TransferPacing } from '../store/index.js';
+import { WeightedSemaphore, mapLimit } from '../util/limit.js';
 import { releaseMemory } from '../util/memory.js';
 
+/** Objects moved at once between stores that do not pace their transfers themselves. */
 export const TRANSFER_CONCURRENCY = 8;
 const HAS_BATCH = 512;
 
@@ -17,6 +18,23 @@ export interface TransferStats {
   objects: number;
   /** Stored (compressed, sealed) bytes moved. */
   bytes: number;
+}
+
+/**
+ * How fast a transfer between `stores` may go: the slowest pace any of them asks for
+ * (StoreCapabilities.pacing), else TRANSFER_CONCURRENCY requests with no byte budget, as every
+ * transfer had before stores could say.
+ */
+export function transferPacing(...stores: readonly Store[]): TransferPacing {
+  let requests = Number.POSITIVE_INFINITY;
+  let bytes = Number.POSITIVE_INFINITY;
+  for (const store of stores) {
+    const pacing = store.capabilities.pacing;
+    if (!pacing) continue;
+    requests = Math.min(requests, pacing.requests);
+    bytes = Math.min(bytes, pacing.bytes);
+  }
+  return { requests: Number.isFinite(requests) ? requests : TRANSFER_CONCURRENCY, bytes };
 }
 
 /** Which of `oids` of one kind the store lacks, asked in batches (one round trip per batch). */
@@ -57,6 +75,12 @@ export interface CopyOptions {
    * envelope check, not decoded and hashed again. Why that is safe: docs/transfer.md.
    */
   readonly sourceVerified?: boolean;
+  /**
+   * Each object's size as far as known before it is read (stored size, or content size as an
+   * estimate): what it reserves of the byte budget (TransferPacing.bytes) while it is held. An
+   * object of unknown size reserves nothing.
+   */
+  readonly sizeOf?: (oid: Oid) => number | undefined;
 }
 
 /**
@@ -111,7 +135,10 @@ export async function copyObjects(
   if (kind !== 'chunk' && (to.capabilities.batch || from.capabilities.batch))
     return copyBatched(from, to, kind, oids, verifier, progress, stats, options);
   const workers = kind === 'chunk' ? options.workers : undefined;
-  await mapLimit(oids, options.concurrency ?? TRANSFER_CONCURRENCY, async (oid) => {
+  const pacing = transferPacing(from, to);
+  // The request count alone would let that many large objects be held at once (16 × a 1 GiB chunk).
+  const budget = Number.isFinite(pacing.bytes) ? new WeightedSemaphore(pacing.bytes) : null;
+  const copyOne = async (oid: Oid): Promise<void> => {
     const key = ObjectDatabase.keyFor(kind, oid);
     const stored = await from.get(key);
     let size = stored.length;
@@ -135,7 +162,10 @@ export async function copyObjects(
     stats.bytes += size;
     progress.bytes(size);
     progress.fileDone();
-  });
+  };
+  await mapLimit(oids, options.concurrency ?? pacing.requests, (oid) =>
+    budget ? budget.run(options.sizeOf?.(oid) ?? 0, () => copyOne(oid)) : copyOne(oid),
+  );
 }
 
 /** Objects per lend/adopt call: each call fsyncs the folders it touched once. */
@@ -187,7 +217,7 @@ export async function readMany(
   }
   // Whatever a batch left out is asked for alone: the single get reports NotFound precisely.
   const rest = keys.filter((k) => !found.has(k));
-  await mapLimit(rest, TRANSFER_CONCURRENCY, async (key) => {
+  await mapLimit(rest, transferPacing(store).requests, async (key) => {
     found.set(key, await store.get(key));
   });
   return found;
@@ -218,7 +248,7 @@ async function copyBatched(
       bytes = 0;
       const batching = to.capabilities.batch;
       if (batching) await batching.putMany(sending);
-      else await mapLimit(sending, TRANSFER_CONCURRENCY, (e) => to.put(e.key, e.data));
+      else await mapLimit(sending, transferPacing(to).requests, (e) => to.put(e.key, e.data));
       for (const e of sending) {
         stats.objects++;
         stats.bytes += e.data.length;

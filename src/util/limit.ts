@@ -32,6 +32,43 @@ export class Semaphore {
 }
 
 /**
+ * Bounds the sum of weights (bytes) of the work in flight rather than its count: a piece waits
+ * while what is inside plus its weight exceeds `limit`, in arrival order; a piece heavier than the
+ * whole limit runs once nothing else is inside, alone.
+ */
+export class WeightedSemaphore {
+  private used = 0;
+  private readonly line: { weight: number; go: () => void }[] = [];
+
+  constructor(private readonly limit: number) {
+    if (!(limit > 0)) throw new RangeError('weighted semaphore limit must be positive');
+  }
+
+  async run<T>(weight: number, fn: () => Promise<T>): Promise<T> {
+    if (this.line.length === 0 && this.fits(weight)) this.used += weight;
+    else await new Promise<void>((go) => this.line.push({ weight, go }));
+    try {
+      return await fn();
+    } finally {
+      this.used -= weight;
+      this.wake();
+    }
+  }
+
+  private fits(weight: number): boolean {
+    return this.used === 0 || this.used + weight <= this.limit;
+  }
+
+  private wake(): void {
+    while (this.line.length > 0 && this.fits(this.line[0]!.weight)) {
+      const next = this.line.shift()!;
+      this.used += next.weight;
+      next.go();
+    }
+  }
+}
+
+/**
  * Maps over items with at most `concurrency` in flight; results keep input order. On the first
  * error no new item starts, and the error is thrown only once every item in flight has settled,
  * so nothing is still writing when the caller starts cleaning up.

@@ -30,6 +30,13 @@ export interface RecordingProxy {
   /** Most requests matching `match` that were in flight at once. */
   maxInFlight(match: (r: RecordedRequest) => boolean): number;
   /**
+   * Most request-body bytes held at once by groups of requests (say, all the requests of one
+   * object's multipart upload: `group` answers the object's key, null for requests outside any
+   * group). A group holds the sum of its bodies from its first request's arrival to its last
+   * answer, as a client holds an object from the first part it sends until the upload completes.
+   */
+  maxGroupBytesInFlight(group: (r: RecordedRequest) => string | null): number;
+  /**
    * Sequential round trips since the last reset: the longest chain of requests in which each one
    * arrived after the one before it had been answered. Requests that overlap in time are one
    * round trip; a request that had to wait for an answer adds one. On a link with a round-trip
@@ -47,14 +54,14 @@ export async function startRecordingProxy(options: RecordingProxyOptions): Promi
     throw new Error(`recording proxy: only http targets on loopback, not ${options.target}`);
   const requests: RecordedRequest[] = [];
   /** Start and end of each request, in arrival order, for the in-flight count. */
-  let spans: { r: RecordedRequest; start: number; end: number }[] = [];
+  let spans: { r: RecordedRequest; start: number; end: number; bytes: number }[] = [];
   let clock = 0;
   const sockets = new Set<Socket>();
 
   const server: Server = createServer((req, res) => {
     const r: RecordedRequest = { method: req.method ?? 'GET', url: req.url ?? '/' };
     requests.push(r);
-    const span = { r, start: clock++, end: Number.POSITIVE_INFINITY };
+    const span = { r, start: clock++, end: Number.POSITIVE_INFINITY, bytes: 0 };
     spans.push(span);
     const done = (): void => {
       if (span.end === Number.POSITIVE_INFINITY) span.end = clock++;
@@ -63,6 +70,7 @@ export async function startRecordingProxy(options: RecordingProxyOptions): Promi
     void (async () => {
       const body: Buffer[] = [];
       for await (const chunk of req) body.push(chunk as Buffer);
+      for (const piece of body) span.bytes += piece.length;
       if (options.hold?.match(r)) await sleep(options.hold.ms);
       const upstream = httpRequest(
         {
@@ -110,6 +118,28 @@ export async function startRecordingProxy(options: RecordingProxyOptions): Promi
       for (const s of chosen) {
         const overlapping = chosen.filter((o) => o.start <= s.start && o.end > s.start).length;
         max = Math.max(max, overlapping);
+      }
+      return max;
+    },
+    maxGroupBytesInFlight(group) {
+      const groups = new Map<string, { start: number; end: number; bytes: number }>();
+      for (const s of spans) {
+        const name = group(s.r);
+        if (name === null) continue;
+        const g = groups.get(name);
+        if (!g) groups.set(name, { start: s.start, end: s.end, bytes: s.bytes });
+        else {
+          g.start = Math.min(g.start, s.start);
+          g.end = Math.max(g.end, s.end);
+          g.bytes += s.bytes;
+        }
+      }
+      let max = 0;
+      const all = [...groups.values()];
+      for (const g of all) {
+        let held = 0;
+        for (const o of all) if (o.start <= g.start && o.end > g.start) held += o.bytes;
+        max = Math.max(max, held);
       }
       return max;
     },

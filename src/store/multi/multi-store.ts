@@ -10,6 +10,7 @@ import {
   type RefValue,
   type Store,
   type StoreCapabilities,
+  type TransferPacing,
 } from '../store.js';
 import { isTransientError } from '../wrappers/retry.js';
 
@@ -192,6 +193,8 @@ export class MultiStore implements Store {
             },
           }
         : {}),
+      // Every object goes to both sides: the slower pace of the two.
+      ...slowerPacing(primary.capabilities.pacing, secondary.capabilities.pacing),
     };
   }
 
@@ -517,4 +520,15 @@ export class MultiStore implements Store {
   async close(): Promise<void> {
     await allOrFirstError([this.primary.close(), this.secondary.close()]);
   }
+}
+
+function slowerPacing(
+  a: TransferPacing | undefined,
+  b: TransferPacing | undefined,
+): { pacing?: TransferPacing } {
+  // A side without a pace of its own takes the transfer layer's default, which the other's may exceed.
+  if (!a || !b) return {};
+  return {
+    pacing: { requests: Math.min(a.requests, b.requests), bytes: Math.min(a.bytes, b.bytes) },
+  };
 }
