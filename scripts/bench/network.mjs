@@ -144,7 +144,7 @@ async function s3Admin(s3) {
   return { sdk, client };
 }
 
-async function newBucket(s3, tag) {
+export async function newBucket(s3, tag) {
   const { sdk, client } = await s3Admin(s3);
   const bucket = `mediagit-bench-${Date.now().toString(36)}-${tag}`;
   await client.send(new sdk.CreateBucketCommand({ Bucket: bucket }));
@@ -177,7 +177,7 @@ export async function dropBucket(s3, bucket) {
   }
 }
 
-const s3Options = (s3, endpoint) =>
+export const s3Options = (s3, endpoint) =>
   [
     ['endpoint', endpoint],
     ['access_key', s3.access],
