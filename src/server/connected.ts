@@ -1,8 +1,12 @@
 /**
  * Objects this process has found connected (connectivity.ts): present, and everything they lead
- * to present. Objects are never removed by a write token, so the answer stays true (a gc sweep,
- * admin only, makes the server forget the repository's); the set is
+ * to present. Objects are never removed by a write token, so the answer stays true (a gc sweep or
+ * a DELETE, admin only, makes the server forget the repository's); the set is
  * an LRU, so a long-running server forgets the oldest and walks them again if it must.
+ *
+ * Chunks lead to nothing: one this process stored (or storage confirmed) is connected, kept as
+ * `chunks/<oid>` so it is never taken for an object of the same ID. A manifest stored or found
+ * present is connected too: it is stored only once its chunks are (routes/objects.ts).
  */
 
 /** IDs remembered, over all repositories. */

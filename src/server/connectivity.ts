@@ -35,6 +35,11 @@ export interface WalkContext {
   readonly connected: ConnectedObjects;
   /** Commits at the tips of the repository's refs now. */
   readonly tips: ReadonlySet<string>;
+  /**
+   * Stored bytes of objects the request carrying this update has just verified and stored (the
+   * pack a push's ref update rides on): read from here instead of from storage again.
+   */
+  readonly landed?: ReadonlyMap<string, Buffer>;
 }
 
 /**
@@ -75,7 +80,7 @@ export async function checkConnected(
     if (walk.tips.has(oid)) continue;
     seen.add(oid);
     ctx.signal.throwIfAborted();
-    const stored = await getOrNull(store, `objects/${oid}`, ctx);
+    const stored = walk.landed?.get(oid) ?? (await getOrNull(store, `objects/${oid}`, ctx));
     if (stored === null)
       throw invalidObject(oid, `${from} names ${oid}, which is not on the server`);
     let kind: string;

@@ -168,6 +168,32 @@ describe('mediagit server: objects', () => {
     assert.equal((await http(`${base}/manifests/${commit.oid}`, { token: read })).status, 404);
   });
 
+  test('a chunk an admin deleted is not taken as still there: a manifest naming it is refused until it is uploaded again', async () => {
+    const base = `${server.url}/plain-a`;
+    const chunk = await storedObject('chunk', randomBytes(700));
+    const manifest = await storedObject(
+      'manifest',
+      encodeManifest({ size: 700, chunks: [{ oid: chunk.oid, size: 700 }] }),
+    );
+    const put = (path: string, body: Buffer, token = write) =>
+      http(`${base}/${path}`, { method: 'PUT', token, body });
+    // Stored through this server, so it remembers the chunk as present...
+    assert.equal((await put(`chunks/${chunk.oid}`, chunk.stored)).status, 201);
+    const gone = await http(`${base}/chunks/${chunk.oid}`, { method: 'DELETE', token: admin });
+    assert.equal(gone.status, 204);
+    // ...until the DELETE: the manifest's check looks at storage again.
+    const refused = await put(`manifests/${manifest.oid}`, manifest.stored);
+    assert.equal(refused.status, 422, refused.body.toString());
+    assert.equal(refused.json?.['oid'], manifest.oid);
+    const inPack = await http(`${base}/objects/pack`, {
+      token: write,
+      body: encodeTestPack([{ kind: 'manifest', ...manifest }]),
+    });
+    assert.equal(inPack.status, 422);
+    assert.equal((await put(`chunks/${chunk.oid}`, chunk.stored)).status, 201);
+    assert.equal((await put(`manifests/${manifest.oid}`, manifest.stored)).status, 201);
+  });
+
   test('packs: upload stores every record once, fetch returns those present and counts the rest', async () => {
     const base = `${server.url}/packs`;
     const chunks = await Promise.all(

@@ -6,7 +6,11 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { runCli, tempDir } from '../support/cli.js';
+import { Prng } from '../support/corpus.js';
 import {
   startRecordingProxy,
   type RecordedRequest,
@@ -154,5 +158,48 @@ describe('mediagit server over S3: a PUT after the check', { skip: skipUnlessSer
       const got = await http(`${base}/chunks/${c.oid}`, { token });
       assert.deepEqual(got.body, c.stored);
     }
+  });
+
+  test('a push through the server stores each object with one S3 PUT and reads none of them back', async () => {
+    const token = await server.token('*', 'write');
+    const repo = await tempDir('put-check-push');
+    const prng = new Prng('put-check-push');
+    // Over one pack (4 MiB): chunk packs, then the structured objects' pack.
+    for (let i = 0; i < 6; i++) {
+      await mkdir(path.join(repo, `dir${i % 2}`), { recursive: true });
+      await writeFile(
+        path.join(repo, `dir${i % 2}`, `f${i}.bin`),
+        prng.fill(Buffer.alloc((i + 1) * 300_000)),
+      );
+    }
+    const env = { MEDIAGIT_TOKEN: token, XDG_CONFIG_HOME: await tempDir('put-check-xdg') };
+    const mg = (...args: string[]) => runCli(args, { cwd: repo, env });
+    await mg('init', '-q');
+    await mg('add', '.');
+    await mg('commit', '-q', '-m', 'v1');
+    await mg('remote', 'add', 'origin', `${server.url}/pushed`);
+    const objects: string[] = [];
+    for (const ns of ['chunks', 'objects'])
+      for (const fan of await readdir(path.join(repo, '.mediagit', ns)))
+        for (const name of await readdir(path.join(repo, '.mediagit', ns, fan)))
+          objects.push(`${ns}/${fan}${name}`);
+
+    proxy.reset();
+    await mg('push', '-q', 'origin', 'main');
+    const ofObjects = proxy.requests.filter((r) => /\/srv\/pushed\/(chunks|objects)\//.test(r.url));
+    const puts = ofObjects.filter((r) => r.method === 'PUT');
+    assert.deepEqual(
+      puts.map((r) => r.url.slice(r.url.indexOf('/srv/pushed/') + 12)).sort(),
+      objects.sort(),
+      'one PUT per pushed object',
+    );
+    // Neither before storing (the negotiation found them absent), nor for a manifest's chunks
+    // (stored by an earlier pack of this push), nor for the ref update's walk (its commit and
+    // trees came in the same pack): the negotiation's LISTs are the only existence check.
+    assert.deepEqual(
+      ofObjects.filter((r) => r.method !== 'PUT'),
+      [],
+      'no HEAD or GET of an object',
+    );
   });
 });

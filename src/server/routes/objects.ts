@@ -92,9 +92,13 @@ async function requireChunks(
   alsoHere: ReadonlySet<string>,
 ): Promise<void> {
   const wanted = new Set<string>();
+  const connected = ctx.services.connected;
   for (const { verified } of manifests)
-    for (const chunk of verified.chunks)
-      if (!alsoHere.has(`chunks/${chunk}`)) wanted.add(`chunks/${chunk}`);
+    for (const chunk of verified.chunks) {
+      const key = `chunks/${chunk}`;
+      // Stored by this process, earlier in the same push (or before): no second look.
+      if (!alsoHere.has(key) && !connected.has(ctx.repo, key)) wanted.add(key);
+    }
   if (wanted.size === 0) return;
   const missing = await missingKeys(ctx, store, [...wanted]);
   if (missing.size === 0) return;
@@ -105,7 +109,11 @@ async function requireChunks(
   }
 }
 
-/** Writes a verified upload unless storage already holds it; true when it was written. */
+/**
+ * Writes a verified upload unless storage already holds it; true when it was written. `present`:
+ * storage said it holds the key (remembered as connected, like a write), or `duplicate`: an
+ * earlier record of the same request is writing it (that one remembers it once it landed).
+ */
 async function storeVerified(
   ctx: RequestContext,
   store: Store,
@@ -113,14 +121,23 @@ async function storeVerified(
   data: Buffer,
   verified: VerifiedUpload,
   present: boolean,
+  duplicate = false,
 ): Promise<boolean> {
-  if (!present) await store.put(key, data, withSignal(ctx));
+  if (!present && !duplicate) await store.put(key, data, withSignal(ctx));
+  if (!duplicate) rememberConnected(ctx, key, verified);
   ctx.services.metrics.objectUpload(
     data.length,
     !present,
     verified.encrypted ? null : verified.canonicalLength,
   );
-  return !present;
+  return !present && !duplicate;
+}
+
+/** A chunk or manifest now in storage is connected (connected.ts); other kinds are walked. */
+function rememberConnected(ctx: RequestContext, key: string, verified: VerifiedUpload): void {
+  if (key.startsWith('chunks/')) ctx.services.connected.add(ctx.repo, key);
+  else if (verified.kind === 'manifest')
+    ctx.services.connected.add(ctx.repo, key.slice('objects/'.length));
 }
 
 function objectEndpoints(route: ObjectRoute): Endpoint[] {
@@ -225,6 +242,8 @@ function deleteEndpoint(namespace: 'chunks' | 'objects'): Endpoint {
       const key = `${namespace}/${oidParam(ctx.params['oid'] ?? '')}`;
       ctx.target = key;
       await (await ctx.store()).delete(key, withSignal(ctx));
+      // What this process remembers as connected may have led here.
+      ctx.services.connected.forget(ctx.repo);
       return empty(204);
     },
   };
@@ -327,18 +346,23 @@ const packUploadEndpoint: Endpoint = {
     let existing = 0;
     const seen = new Set<string>();
     const work = entries.map((entry, i) => ({ entry, key: keys[i]!, verified: verified[i]! }));
+    // The commits, tags and trees the ref update will walk, kept from the pack rather than read
+    // back from storage one after another (over S3, a GET each in a row).
+    const landed = new Map<string, Buffer>();
     let next = 0;
     const worker = async (): Promise<void> => {
       while (next < work.length) {
         const { entry, key, verified: v } = work[next++]!;
         const duplicate = seen.has(key);
         seen.add(key);
-        if (await storeVerified(ctx, store, key, entry.data, v, duplicate || !missing.has(key)))
+        if (await storeVerified(ctx, store, key, entry.data, v, !missing.has(key), duplicate))
           stored++;
         else existing++;
+        const walked = update !== null && entry.kind !== 'chunk' && entry.kind !== 'manifest';
+        if (walked) landed.set(entry.oid, entry.data);
         // Each record has memory of its own (pack.ts): freed once stored, not at a collection,
         // which a pack's megabytes of records would otherwise set off on the server's one thread.
-        releaseMemory(entry.data);
+        else releaseMemory(entry.data);
       }
     };
     await Promise.all(
@@ -346,7 +370,7 @@ const packUploadEndpoint: Endpoint = {
     );
     if (update === null) return json(200, { stored, existing });
     ctx.refUpdated = update.name;
-    return json(200, { stored, existing, ref: await applyRefUpdate(ctx, update) });
+    return json(200, { stored, existing, ref: await applyRefUpdate(ctx, update, landed) });
   },
 };
 

@@ -114,6 +114,7 @@ export function parseRefUpdate(body: Record<string, unknown>): RefUpdateRequest 
 export async function applyRefUpdate(
   ctx: RequestContext,
   update: RefUpdateRequest,
+  landed?: ReadonlyMap<string, Buffer>,
 ): Promise<Record<string, unknown>> {
   const { name, expected, next } = update;
   const force = mayForce(ctx);
@@ -124,12 +125,14 @@ export async function applyRefUpdate(
   const store = await ctx.store();
   if (next !== null) {
     const descriptor = await ctx.services.repos.require(ctx);
-    if (expected === null) await checkNoNesting(ctx, store, name);
+    // Asked at once: over S3 each is a round trip of its own.
+    const [, heads, tags] = await Promise.all([
+      expected === null ? checkNoNesting(ctx, store, name) : undefined,
+      store.listRefs('refs/heads/', withSignal(ctx)),
+      store.listRefs('refs/tags/', withSignal(ctx)),
+    ]);
     const tips = new Set<string>();
-    for (const value of (await store.listRefs('refs/heads/', withSignal(ctx))).values())
-      tips.add(value.oid);
-    for (const value of (await store.listRefs('refs/tags/', withSignal(ctx))).values())
-      tips.add(value.oid);
+    for (const value of [...heads.values(), ...tags.values()]) tips.add(value.oid);
     const walk: WalkContext = {
       ctx,
       store,
@@ -137,6 +140,7 @@ export async function applyRefUpdate(
       limits: decodeLimits(descriptor, ctx.services.config),
       connected: ctx.services.connected,
       tips,
+      ...(landed !== undefined ? { landed } : {}),
     };
     const parents = await checkConnected(walk, name, next);
     // Ancestry needs the commits' content: in an encrypted repository it cannot be known.
