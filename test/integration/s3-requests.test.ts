@@ -91,3 +91,71 @@ describe('S3 existence checks (radosgw)', { skip: skipUnlessServer('s3') }, () =
     assert.deepEqual(answer, [true, ...Array<boolean>(10).fill(true), false]);
   });
 });
+
+describe('S3 ref updates after a read (radosgw)', { skip: skipUnlessServer('s3') }, () => {
+  let proxy: RecordingProxy;
+  let prefixes = 0;
+  const oid = (): string => randomBytes(32).toString('hex');
+  const isRefRead = (r: RecordedRequest): boolean =>
+    r.method === 'GET' && (/list-type=2/.test(r.url) || /\/refs\//.test(r.url));
+
+  before(async () => {
+    await createS3TestBucket(`${BUCKET}-refs`);
+    proxy = await startRecordingProxy({ target: ENDPOINT });
+  });
+  after(() => proxy?.close());
+
+  const store = (prefix: string): S3Store =>
+    new S3Store({
+      bucket: `${BUCKET}-refs`,
+      prefix,
+      endpoint: proxy.url,
+      region: REGION,
+      access_key: ACCESS_KEY,
+      secret_key: SECRET_KEY,
+    });
+
+  test('an update of the value just read writes against that read: no second read of the log', async () => {
+    const prefix = `r${++prefixes}`;
+    const s = store(prefix);
+    const ref = 'refs/heads/main';
+    assert.equal(await s.compareAndSwapRef(ref, null, oid()), true);
+    // The probe is done; from here the requests are the update's own.
+    for (const read of [() => s.readRef(ref), async () => (await s.listRefs('refs/')).get(ref)]) {
+      const value = await read();
+      assert.ok(value);
+      proxy.reset();
+      assert.equal(await s.compareAndSwapRef(ref, value, oid()), true);
+      const before = proxy.requests.findIndex((r) => r.method === 'PUT');
+      assert.ok(before >= 0, 'no entry was created');
+      assert.deepEqual(
+        proxy.requests.slice(0, before).filter(isRefRead),
+        [],
+        'the log was read again before the write',
+      );
+    }
+  });
+
+  test('a value read before another writer moved the ref: the write against it fails, the ref keeps theirs', async () => {
+    const prefix = `r${++prefixes}`;
+    const ours = store(prefix);
+    const theirs = store(prefix);
+    const ref = 'refs/heads/main';
+    assert.equal(await ours.compareAndSwapRef(ref, null, oid()), true);
+    const seen = await ours.readRef(ref);
+    const winner = oid();
+    assert.equal(await theirs.compareAndSwapRef(ref, await theirs.readRef(ref), winner), true);
+    assert.equal(await ours.compareAndSwapRef(ref, seen, oid()), false);
+    assert.equal((await ours.readRef(ref))?.oid, winner);
+    // A repeat of an update (the same writer token) reads the log first, to tell its own landed
+    // write from another's.
+    const token = randomBytes(16).toString('hex');
+    const value = await ours.readRef(ref);
+    const next = oid();
+    assert.equal(await ours.compareAndSwapRef(ref, value, next, { writerToken: token }), true);
+    proxy.reset();
+    assert.equal(await ours.compareAndSwapRef(ref, value, next, { writerToken: token }), true);
+    assert.ok(proxy.requests.some(isRefRead), 'the repeat did not read the log');
+    assert.equal(proxy.requests.filter((r) => r.method === 'PUT').length, 0, 'the repeat wrote');
+  });
+});

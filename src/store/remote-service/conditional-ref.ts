@@ -33,10 +33,16 @@ export interface ConditionalRefWrites<S extends RefState> {
   /**
    * The state to write against, straight from the caller's `expected`, when the backend's
    * precondition can carry it without a read: null for "must not exist" where a create-only write
-   * needs no state, an ETag, a generation. 'stale' when that version can never match; undefined to
-   * read the ref first.
+   * needs no state, an ETag, a generation, an S3 log head this store read a moment ago. 'stale'
+   * when that version can never match; undefined to read the ref first. `writerToken`: the
+   * update's token, when it has one; a backend that tells its own landed writes by token (S3)
+   * pins only an update's first attempt, since a repeat must read to find out (`landed`).
    */
-  pin(expected: RefValue | null): S | null | 'stale' | undefined;
+  pin(
+    expected: RefValue | null,
+    name: string,
+    writerToken: string | undefined,
+  ): S | null | 'stale' | undefined;
   /**
    * Whether the state just read satisfies `expected`. Default: the same OID, absent for null.
    * A backend with versions it can compare after reading (S3's log sequence) checks them too.
@@ -91,9 +97,7 @@ export async function compareAndSwapRef<S extends RefState>(
 
   // Deleting a ref that must not exist needs no write, only the answer whether it is absent now.
   const pinned =
-    (next === null && expected === null) || (token !== undefined && backend.landed)
-      ? undefined
-      : backend.pin(expected);
+    next === null && expected === null ? undefined : backend.pin(expected, name, token);
   if (pinned === 'stale') return false;
   let base: S | null;
   if (pinned !== undefined) base = pinned;

@@ -106,6 +106,13 @@ const clocks = (): { mono: number; wall: number } => ({
   wall: Date.now(),
 });
 
+/** A ref's log as this store last read or wrote it: its entries, the newest one, and when. */
+interface KnownLog {
+  readonly log: readonly LogEntryInfo[];
+  readonly head: RefHead;
+  readonly readAt: { readonly mono: number; readonly wall: number };
+}
+
 /** A ref's log as compare-and-swap read it: the newest entry (seq 0: none yet) and when it was read. */
 interface S3RefState extends RefState {
   readonly seq: number;
@@ -147,6 +154,13 @@ export class S3Store implements Store {
   private wired: Promise<S3Wire> | undefined;
   private storage: Promise<StorageModule> | undefined;
   private probe: Promise<boolean> | undefined;
+  /**
+   * Each ref's log as this store last saw it (read, listed or written), so that an update of the
+   * value just read (a push after its negotiation) writes against it without reading it again.
+   */
+  private readonly knownLogs = new Map<string, KnownLog>();
+  /** Writer tokens this store has written with: a repeat of such an update reads before writing. */
+  private readonly triedTokens = new Set<string>();
 
   constructor(options: S3StoreOptions) {
     if (typeof options.bucket !== 'string' || options.bucket.trim() === '')
@@ -628,11 +642,17 @@ export class S3Store implements Store {
 
   private async readHead(name: string, signal: AbortSignal | undefined): Promise<RefHead | null> {
     for (let attempt = 0; attempt < 5; attempt++) {
+      const readAt = clocks();
       const log = await this.readLog(name, signal);
       const last = log.at(-1);
-      if (last === undefined) return null;
+      if (last === undefined) {
+        this.knownLogs.delete(name);
+        return null;
+      }
       try {
-        return { seq: last.seq, entry: await this.readEntry(name, last.seq, signal) };
+        const head = { seq: last.seq, entry: await this.readEntry(name, last.seq, signal) };
+        this.knownLogs.set(name, { log, head, readAt });
+        return head;
       } catch (err) {
         // Pruned between LIST and GET: the log has moved on, so look again.
         if (!(err instanceof NotFoundError)) throw err;
@@ -669,8 +689,9 @@ export class S3Store implements Store {
         readAt,
       };
     },
-    // The newest entry and its writer token are needed for the next one: always read.
-    pin: () => undefined,
+    // The next entry needs the newest one's sequence and writer token: known from a read a
+    // moment ago (the push's negotiation) for an update's first attempt, else read now.
+    pin: (expected, name, token) => this.pinned(expected, name, token),
     matches: (current, expected) => {
       if ((expected?.oid ?? null) !== (current?.oid ?? null)) return false;
       // A version from readRef pins the exact log entry (no ABA); callers that only know the OID
@@ -739,6 +760,38 @@ export class S3Store implements Store {
     return compareAndSwapRef(this.refWrites, name, expected, next, options);
   }
 
+  /**
+   * The log head `expected` names, as this store read it a moment ago (within pinMaxAgeMs), for
+   * an update's first attempt. Writing against it is as safe as against a fresh read: the create
+   * of the next sequence number fails if anyone wrote since, and an entry re-created after its
+   * pruning is caught by the confirmation every write gets (appendEntry).
+   */
+  private pinned(
+    expected: RefValue | null,
+    name: string,
+    token: string | undefined,
+  ): S3RefState | undefined {
+    if (expected === null || (token !== undefined && this.triedTokens.has(token))) return undefined;
+    const known = this.knownLogs.get(name);
+    const seq = parseSequence(expected.version);
+    if (known === undefined || seq !== known.head.seq || known.head.entry.oid !== expected.oid)
+      return undefined;
+    if (Date.now() - known.readAt.wall > this.pinMaxAgeMs()) return undefined;
+    return {
+      oid: known.head.entry.oid,
+      version: expected.version,
+      seq,
+      writer: known.head.entry.writer,
+      prev: known.head.entry.prev,
+      readAt: known.readAt,
+    };
+  }
+
+  /** How old a read may be to write against it: well inside the prune grace period. */
+  private pinMaxAgeMs(): number {
+    return Math.max(0, this.refLogGraceMs - 2 * CONFIRM_MARGIN_MS);
+  }
+
   private async appendEntry(
     name: string,
     base: S3RefState,
@@ -749,9 +802,12 @@ export class S3Store implements Store {
     const seq = base.seq + 1;
     // The caller's token when it repeats an update (see landed), else one for this attempt.
     const writer = token ?? randomBytes(16).toString('hex');
+    if (token !== undefined) this.triedTokens.add(token);
     const key = entryKey(name, seq);
     await this.options.test_hooks?.beforeRefCreate?.(name, seq);
     const created = await this.createEntry(key, { oid: next, writer, prev: base.writer }, signal);
+    // Whatever happened, the log has moved on from what this store knew of it.
+    this.knownLogs.delete(name);
     if (!created) return false;
     await this.options.test_hooks?.afterRefCreate?.(name, seq);
     try {
@@ -891,11 +947,16 @@ export class S3Store implements Store {
     const refs = new Map<string, RefValue>();
     if (!prefix.startsWith('refs/') && !'refs/'.startsWith(prefix)) return refs;
     const listPrefix = prefix.startsWith('refs/') ? prefix : 'refs/';
+    const readAt = clocks();
     const newest = new Map<string, number>();
+    const logs = new Map<string, LogEntryInfo[]>();
     for await (const item of this.listRaw(listPrefix, signal)) {
       const parsed = parseEntryKey(item.key);
       if (parsed === undefined || !parsed.ref.startsWith(prefix)) continue;
       if ((newest.get(parsed.ref) ?? 0) < parsed.seq) newest.set(parsed.ref, parsed.seq);
+      const log = logs.get(parsed.ref) ?? [];
+      log.push({ seq: parsed.seq, lastModified: item.lastModified });
+      logs.set(parsed.ref, log);
     }
     const heads = [...newest];
     const values = await mapLimit(
@@ -905,6 +966,8 @@ export class S3Store implements Store {
         let head: RefHead | null;
         try {
           head = { seq, entry: await this.readEntry(name, seq, signal) };
+          const log = logs.get(name)!.sort((a, b) => a.seq - b.seq);
+          this.knownLogs.set(name, { log, head, readAt });
         } catch (err) {
           if (!(err instanceof NotFoundError)) throw err;
           head = await this.readHead(name, signal);
