@@ -1,8 +1,11 @@
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { AlreadyExistsError, ConfigError, UsageError } from '../errors/index.js';
 import type { Repository } from '../repo/index.js';
 import {
   isSecretOption,
   openStore,
+  parseStoreUrl,
   validateStoreOptions,
   type OpenedStore,
   type StoreOptions,
@@ -164,5 +167,20 @@ export function openRemoteStore(
   cwd: string,
   onRetry?: (info: RetryInfo) => void,
 ): Promise<OpenedStore> {
-  return openStore(remote.url, remote.options, cwd, onRetry, resolveToken);
+  return openStore(remote.url, withProbeMemory(remote, cwd), cwd, onRetry, resolveToken);
+}
+
+/**
+ * An S3 remote remembers a passed conditional-write probe in the user's cache folder unless its
+ * options say otherwise (`probe_cache`, docs/backends/s3.md): one probe a day per bucket instead
+ * of one per command.
+ */
+function withProbeMemory(remote: RemoteConfig, cwd: string): StoreOptions {
+  if ('probe_cache' in remote.options || parseStoreUrl(remote.url, cwd).kind !== 's3')
+    return remote.options;
+  const base = process.env['XDG_CACHE_HOME'] || join(homedir(), '.cache');
+  return {
+    ...remote.options,
+    probe_cache: join(base, 'mediagit', 's3-conditional-writes.json'),
+  };
 }

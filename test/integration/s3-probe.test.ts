@@ -7,6 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { S3Store } from '../../src/store/s3/index.js';
 import { ConditionalWritesUnsupportedError } from '../../src/store/s3/errors.js';
@@ -19,6 +21,8 @@ import { collectList, oidFor } from '../support/store-contract.js';
 import { skipUnlessServer } from '../support/test-servers.js';
 
 const skip = skipUnlessServer('s3');
+const isProbe = (r: { method: string; url: string }): boolean =>
+  r.url.includes('/meta/conditional-write-probe-');
 
 describe('S3 conditional-write probe', { skip }, () => {
   let options: S3TestOptions;
@@ -116,8 +120,6 @@ describe('S3 conditional-write probe', { skip }, () => {
   });
 
   test('a push readies the probe behind its uploads, and the probe runs its rounds at once', async () => {
-    const isProbe = (r: { method: string; url: string }): boolean =>
-      r.url.includes('/meta/conditional-write-probe-');
     // Every request held a little, so requests sent together are seen together.
     const proxy = await startRecordingProxy({
       target: options.endpoint,
@@ -133,9 +135,12 @@ describe('S3 conditional-write probe', { skip }, () => {
       );
       await mg(repo, 'add', '.');
       await mg(repo, 'commit', '-q', '-m', 'one');
-      const remoteOptions = Object.entries({ ...options, endpoint: proxy.url }).flatMap(
-        ([k, v]) => ['-o', `${k}=${String(v)}`],
-      );
+      // Every process probes here (no memory of a pass): what is looked at is the probe's timing.
+      const remoteOptions = Object.entries({
+        ...options,
+        endpoint: proxy.url,
+        probe_cache: '',
+      }).flatMap(([k, v]) => ['-o', `${k}=${String(v)}`]);
       await mg(repo, 'remote', 'add', 'origin', `s3://${bucket}/early`, ...remoteOptions);
       // The first push creates the descriptor, which needs the probe anyway: look at the next one.
       await mg(repo, 'push', '-q');
@@ -163,6 +168,64 @@ describe('S3 conditional-write probe', { skip }, () => {
       assert.equal(keys.size, 3, 'three rounds, one key each, once per push');
       const together = proxy.maxInFlight((r) => isProbe(r) && r.method === 'PUT');
       assert.ok(together > 8, `the rounds' racing PUTs overlap (${together} in flight at most)`);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  test('a passed probe is remembered for a day (probe_cache): the next process does not probe; a failed one is never remembered', async () => {
+    const proxy = await startRecordingProxy({ target: options.endpoint });
+    const file = path.join(await tempDir('probe-memory'), 'nested', 'probes.json');
+    const memory = (prefix: string, endpoint = proxy.url): S3Store =>
+      new S3Store({ ...options, endpoint, bucket, prefix, probe_cache: file });
+    const probes = (): number => proxy.requests.filter(isProbe).length;
+    try {
+      const first = memory('remembered-1');
+      assert.equal(await first.compareAndSwapRef('refs/heads/main', null, oidFor('m1')), true);
+      await first.close();
+      assert.ok(probes() > 0, 'the first store probed');
+      const remembered = JSON.parse(await readFile(file, 'utf8')) as Record<string, number>;
+      assert.deepEqual(Object.keys(remembered).length, 1);
+      proxy.reset();
+      proxy.requests.length = 0;
+      const second = memory('remembered-2');
+      assert.equal(await second.compareAndSwapRef('refs/heads/main', null, oidFor('m2')), true);
+      assert.equal(await second.create('meta/repository', Buffer.from('{}\n')), true);
+      await second.close();
+      assert.equal(probes(), 0, 'the second store probed although a pass was remembered');
+
+      // Expired (a day and a minute old) or damaged: probe again, and remember anew.
+      for (const content of [
+        JSON.stringify(
+          Object.fromEntries(
+            Object.keys(remembered).map((k) => [k, Date.now() - 24 * 3600_000 - 60_000]),
+          ),
+        ),
+        '{"not": "closed"',
+      ]) {
+        await writeFile(file, content);
+        proxy.reset();
+        proxy.requests.length = 0;
+        const again = memory(`remembered-${randomBytes(3).toString('hex')}`);
+        assert.equal(await again.compareAndSwapRef('refs/heads/main', null, oidFor('m3')), true);
+        await again.close();
+        assert.ok(probes() > 0, `no probe with ${content}`);
+        const now = JSON.parse(await readFile(file, 'utf8')) as Record<string, number>;
+        assert.ok(Object.values(now).every((at) => Date.now() - at < 60_000));
+      }
+
+      // The server that fails the probe: refused, and not written down.
+      const bad = memory('remembered-bad', front.url);
+      await assert.rejects(
+        bad.compareAndSwapRef('refs/heads/main', null, oidFor('b')),
+        ConditionalWritesUnsupportedError,
+      );
+      await bad.close();
+      const after = JSON.parse(await readFile(file, 'utf8')) as Record<string, number>;
+      assert.ok(
+        !Object.keys(after).some((k) => k.includes(new URL(front.url).host)),
+        'a failed probe was remembered',
+      );
     } finally {
       await proxy.close();
     }

@@ -3,14 +3,15 @@
  * through a recording proxy that holds every request a moment so that parallel ones overlap
  * (recording-proxy.ts, `sequentialRoundTrips`). A bucket has no negotiate endpoint: the push asks
  * the same questions with separate reads, all at once after the gc lease (sync/negotiation.ts),
- * and readies the conditional-write probe behind its uploads. On this repository (24 files, 4
+ * and the conditional-write probe ran behind its uploads until a pass was remembered for a day
+ * (probe_cache): the second push of the day does not probe. On this repository (24 files, 4
  * changed) an incremental push counted 21-22 sequential round trips with the reads one after
  * another, 13 with them at once.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { mg, tempDir } from '../support/cli.js';
+import { runCli, tempDir, type CliResult } from '../support/cli.js';
 import { writeRandomFiles } from '../support/corpus.js';
 import { startRecordingProxy, type RecordingProxy } from '../support/recording-proxy.js';
 import { createS3TestBucket, type S3TestOptions } from '../support/s3-bucket.js';
@@ -34,8 +35,15 @@ describe('sequential round trips of a push straight to S3', { skip }, () => {
   });
   after(() => proxy?.close());
 
-  test(`an incremental push costs at most ${PUSH_LIMIT} sequential round trips`, async (t) => {
+  test(`an incremental push costs at most ${PUSH_LIMIT} sequential round trips, and does not probe again`, async (t) => {
     const repo = await tempDir('s3-rt');
+    // The user's cache folder, where the first push remembers its passed probe (probe_cache).
+    const env = { XDG_CACHE_HOME: await tempDir('s3-rt-cache') };
+    const mg = async (cwd: string, ...args: string[]): Promise<CliResult> => {
+      const result = await runCli(args, { cwd, env });
+      assert.equal(result.code, 0, `mediagit ${args.join(' ')}: ${result.stderr}`);
+      return result;
+    };
     const v1 = Array.from({ length: 24 }, (_, i) => `assets/${i % 4}/file_${i}.bin`);
     await mg(repo, 'init', '-q');
     await writeRandomFiles(repo, 'v1', v1);
@@ -59,5 +67,7 @@ describe('sequential round trips of a push straight to S3', { skip }, () => {
       `incremental push: ${count} sequential round trips, ${proxy.requests.length} requests`,
     );
     assert.ok(count <= PUSH_LIMIT, `${count} sequential round trips:\n${chain.join('\n')}`);
+    const probes = proxy.requests.filter((r) => r.url.includes('/meta/conditional-write-probe-'));
+    assert.equal(probes.length, 0, 'the second push probed again');
   });
 });

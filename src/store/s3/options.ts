@@ -38,6 +38,10 @@ export const S3_OPTIONS = {
     default: 16,
     doc: 'Requests in flight to the remote (objects moved at once by a push, fetch or clone).',
   },
+  probe_cache: {
+    type: 'string',
+    doc: "File remembering, per endpoint, region and bucket, a passed conditional-write probe for 24 h; '' probes in every process. The CLI sets it to the user's cache folder.",
+  },
   ...TIMEOUT_OPTIONS,
   ...RETRY_OPTIONS,
 } as const satisfies OptionTable;

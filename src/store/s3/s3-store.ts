@@ -31,6 +31,7 @@ import { isAbortError } from '../remote-service/failure.js';
 import { ConditionalWritesUnsupportedError, describeS3Failure, mapS3Error } from './errors.js';
 import { S3_OPTIONS, S3_TEST_OPTIONS } from './options.js';
 import { presignUrl, type PresignRequest } from './presign.js';
+import { probePassed, rememberProbePassed } from './probe-memory.js';
 import type { S3Credentials } from './sigv4.js';
 import { S3Wire, parseListPage, readAll, type ListPage, type S3Request } from './wire.js';
 import {
@@ -998,7 +999,7 @@ export class S3Store implements Store {
     if (this.options.conditional_writes === 'unsupported') return Promise.resolve(false);
     if (this.probe === undefined) {
       // Shared by concurrent callers, so no caller's abort signal may cancel it.
-      const probe = this.runProbe().catch((err: unknown) => {
+      const probe = this.probeOrRemembered().catch((err: unknown) => {
         if (this.probe === probe) this.probe = undefined;
         throw err;
       });
@@ -1008,6 +1009,17 @@ export class S3Store implements Store {
       this.probe = probe;
     }
     return this.probe;
+  }
+
+  /** A pass remembered from another process (`probe_cache`), else the probe, remembered if passed. */
+  private async probeOrRemembered(): Promise<boolean> {
+    const file = this.options.probe_cache;
+    if (!file) return this.runProbe();
+    const key = `${this.endpoint} ${this.region ?? ''} ${this.bucket}`;
+    if (await probePassed(file, key)) return true;
+    const passed = await this.runProbe();
+    if (passed) await rememberProbePassed(file, key);
+    return passed;
   }
 
   /**
