@@ -27,6 +27,18 @@ type Records = Awaited<ReturnType<typeof commitRecords>>['records'];
 const entriesOf = (records: Records) =>
   records.map((r) => ({ key: `${KEYS[r.kind as keyof typeof KEYS]}/${r.oid}`, data: r.stored }));
 
+/** `commit`'s records in packs, the last carrying the update of main from `expected` to it. */
+const pushed = (
+  store: HttpStore,
+  commit: Awaited<ReturnType<typeof commitRecords>>,
+  expected: RefValue | null,
+): Promise<boolean | null> =>
+  store.putManyThenSwap(
+    entriesOf(commit.records),
+    { name: MAIN, expected, next: commit.commit },
+    { endAtNextIsEnough: true },
+  );
+
 const header = (update: Record<string, unknown>): string =>
   Buffer.from(JSON.stringify(update)).toString('base64url');
 
@@ -79,34 +91,13 @@ describe('mediagit server: a pack carrying a ref update', () => {
     await describeRepository(`${server.url}/moved`, token);
     const store = client(server, 'moved');
     const a = await commitRecords([], 'a');
-    assert.equal(
-      await store.putManyThenSwap(
-        entriesOf(a.records),
-        { name: MAIN, expected: null, next: a.commit },
-        { endAtNextIsEnough: true },
-      ),
-      true,
-    );
+    assert.equal(await pushed(store, a, null), true);
     const atA = (await store.readRef(MAIN))!;
     const b = await commitRecords([a.commit], 'b');
-    assert.equal(
-      await store.putManyThenSwap(
-        entriesOf(b.records),
-        { name: MAIN, expected: atA, next: b.commit },
-        { endAtNextIsEnough: true },
-      ),
-      true,
-    );
+    assert.equal(await pushed(store, b, atA), true);
     // A writer that still believes the ref is at a.
     const c = await commitRecords([a.commit], 'c');
-    assert.equal(
-      await store.putManyThenSwap(
-        entriesOf(c.records),
-        { name: MAIN, expected: atA, next: c.commit },
-        { endAtNextIsEnough: true },
-      ),
-      false,
-    );
+    assert.equal(await pushed(store, c, atA), false);
     assert.equal((await store.readRef(MAIN))?.oid, b.commit);
     assert.deepEqual(await store.has(entriesOf(c.records).map((e) => e.key)), [
       true,
@@ -115,14 +106,7 @@ describe('mediagit server: a pack carrying a ref update', () => {
       true,
     ]);
     // Its repeat after a lost answer: the ref already at `next` is success, whoever put it there.
-    assert.equal(
-      await store.putManyThenSwap(
-        entriesOf(b.records),
-        { name: MAIN, expected: atA, next: b.commit },
-        { endAtNextIsEnough: true },
-      ),
-      true,
-    );
+    assert.equal(await pushed(store, b, atA), true);
   });
 
   test('a server serving only the version-1 calls ignores the header: stored, ref untouched, null', async () => {
@@ -131,14 +115,7 @@ describe('mediagit server: a pack carrying a ref update', () => {
     const store = new HttpStore({ origin: oldServer.url, repo: 'old', token: oldToken });
     stores.push(store);
     const first = await commitRecords([], 'old');
-    assert.equal(
-      await store.putManyThenSwap(
-        entriesOf(first.records),
-        { name: MAIN, expected: null, next: first.commit },
-        { endAtNextIsEnough: true },
-      ),
-      null,
-    );
+    assert.equal(await pushed(store, first, null), null);
     assert.equal(await store.readRef(MAIN), null);
     assert.deepEqual(await store.has(entriesOf(first.records).map((e) => e.key)), [
       true,
@@ -200,24 +177,10 @@ describe('mediagit server: a pack carrying a ref update', () => {
     assert.equal(res.status, 422, res.body.toString('utf8'));
     assert.equal(await store.readRef(MAIN), null);
     // A rewind needs force rights, here as through POST /refs.
-    assert.equal(
-      await store.putManyThenSwap(
-        entriesOf(first.records),
-        { name: MAIN, expected: null, next: first.commit },
-        { endAtNextIsEnough: true },
-      ),
-      true,
-    );
+    assert.equal(await pushed(store, first, null), true);
     const second = await commitRecords([first.commit], 'second');
     const at: RefValue = (await store.readRef(MAIN))!;
-    assert.equal(
-      await store.putManyThenSwap(
-        entriesOf(second.records),
-        { name: MAIN, expected: at, next: second.commit },
-        { endAtNextIsEnough: true },
-      ),
-      true,
-    );
+    assert.equal(await pushed(store, second, at), true);
     const rewind = await http(`${server.url}/holes/objects/pack`, {
       token,
       body: encodeTestPack(first.records),
