@@ -146,12 +146,14 @@ export async function moveWorktree(
     await mapLimit(writes, 4, async (path) =>
       ensureManifestChunks(repo.odb, await repo.odb.readManifest(to.get(path)!.oid), path),
     );
+  // Several at a time: one after another, each file system call waits its turn on a busy machine.
+  // A folder emptied by two removals still goes: the later unlink's rmdir comes after both.
   const remove = async (): Promise<void> => {
-    for (const path of removals) {
+    await mapLimit(removals, 8, async (path) => {
       await removeWorktreeFile(repo, path);
       index.entries.delete(path);
       index.conflicts.delete(path);
-    }
+    });
   };
   if (!staged) await remove();
   const totalBytes = writes.reduce((n, p) => n + (to.get(p)?.size ?? 0), 0);
@@ -226,10 +228,15 @@ export async function moveWorktree(
         await Promise.all([...temps.values()].map(discardTemp));
         throw failure.err;
       }
-      await remove();
-      for (const path of writes) {
-        await commitTemp(temps.get(path)!, repo.absPath(path));
-        await record(path, await lstat(repo.absPath(path), { bigint: true }));
+      try {
+        await remove();
+        await mapLimit(writes, 8, async (path) => {
+          await commitTemp(temps.get(path)!, repo.absPath(path));
+          temps.delete(path);
+          await record(path, await lstat(repo.absPath(path), { bigint: true }));
+        });
+      } finally {
+        await Promise.all([...temps.values()].map(discardTemp));
       }
     } else {
       // Streaming, small files would leave the link idle four at a time; the restorer bounds requests.

@@ -351,6 +351,8 @@ export interface ChunkRestorer {
   restoreInto(oid: Oid, fd: number, position: number, size: number): Promise<number>;
   /** True when it fetches chunks the store lacks itself (StreamingRestorer). */
   readonly fetchesMissing?: boolean;
+  /** Chunks it copies from files already on disk, several at once (LocalChunkCopier). */
+  readonly local?: LocalChunkCopier | undefined;
 }
 
 /** Where chunks the local store lacks come from, as stored and unverified (a remote's store). */
@@ -376,6 +378,19 @@ export interface ChunkStream {
  */
 export interface LocalChunkCopier {
   copyInto(oid: Oid, fd: number, position: number, size: number): Promise<number | null>;
+  /**
+   * How many of `chunks` from index `from` on it holds one after another in one file (0: not the
+   * first): those are copied as one piece (copyRun).
+   */
+  runAt(chunks: readonly ManifestChunk[], from: number): number;
+  /** Copies chunks[from, from + count) to `position` of `fd`; false when it could not. */
+  copyRun(
+    chunks: readonly ManifestChunk[],
+    from: number,
+    count: number,
+    fd: number,
+    position: number,
+  ): Promise<boolean>;
 }
 
 /** Chunk requests a StreamingRestorer keeps in flight, across every file being written. */
@@ -404,7 +419,7 @@ export class StreamingRestorer implements ChunkRestorer {
     private readonly odb: ObjectDatabase,
     private readonly stream: ChunkStream,
     private readonly keep: (oid: Oid) => boolean = () => true,
-    private readonly local?: LocalChunkCopier,
+    readonly local?: LocalChunkCopier,
   ) {}
 
   async restoreInto(oid: Oid, fd: number, position: number, size: number): Promise<number> {
@@ -449,15 +464,33 @@ async function restoreWithWorkers(
   const running = new Set<Promise<void>>();
   let failure: { err: unknown } | undefined;
   let position = 0;
-  for (const chunk of manifest.chunks) {
+  const { chunks } = manifest;
+  for (let i = 0; i < chunks.length;) {
     if (failure) break;
-    const job = workers.restoreInto(chunk.oid, fd, position, chunk.size).then(
-      (bytes) => progress.bytes(bytes),
+    const run = workers.local?.runAt(chunks, i) ?? 0;
+    const count = Math.max(run, 1);
+    let bytes = 0;
+    for (let k = i; k < i + count; k++) bytes += chunks[k]!.size;
+    const at = position;
+    const from = i;
+    const restore = async (): Promise<number> => {
+      // One piece, copied from a file already on disk; else (or if that file changed) chunk by chunk.
+      if (run > 0 && (await workers.local!.copyRun(chunks, from, run, fd, at))) return bytes;
+      let done = 0;
+      for (let k = from; k < from + count; k++) {
+        await workers.restoreInto(chunks[k]!.oid, fd, at + done, chunks[k]!.size);
+        done += chunks[k]!.size;
+      }
+      return done;
+    };
+    const job = restore().then(
+      (written) => progress.bytes(written),
       (err: unknown) => {
         failure ??= { err };
       },
     );
-    position += chunk.size;
+    position += bytes;
+    i += count;
     const tracked = job.finally(() => running.delete(tracked));
     running.add(tracked);
     if (running.size >= window) await Promise.race(running);

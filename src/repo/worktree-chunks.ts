@@ -8,7 +8,7 @@ import type { BigIntStats } from 'node:fs';
 import { write } from 'node:fs';
 import { open, lstat, type FileHandle } from 'node:fs/promises';
 import { promisify } from 'node:util';
-import type { Manifest, Oid } from '../objects/index.js';
+import type { Manifest, ManifestChunk, Oid } from '../objects/index.js';
 import { Semaphore, mapLimit } from '../util/limit.js';
 import type { LocalChunkCopier } from './content.js';
 import type { Index, IndexEntry } from './index-file.js';
@@ -98,8 +98,15 @@ interface CleanFile {
   handle?: Promise<FileHandle | null>;
 }
 
-/** Chunk copies in flight at once: each holds one chunk's bytes in memory. */
+/** Copies in flight at once: each holds one chunk, or one piece of a run, in memory. */
 const COPIES_IN_FLIGHT = 8;
+/**
+ * A run of chunks copied as one job: long enough that its reads and writes are large and in
+ * order, short enough that a big file's runs still go several at once.
+ */
+const RUN_BYTES = 32 * 1024 * 1024;
+/** What one read and one write of a run move. */
+const PIECE_BYTES = 4 * 1024 * 1024;
 
 /**
  * The chunks of files a checkout has just found clean (their stat matches the index, or their
@@ -126,6 +133,51 @@ export class CleanFileChunks implements LocalChunkCopier {
 
   get size(): number {
     return this.at.size;
+  }
+
+  runAt(chunks: readonly ManifestChunk[], from: number): number {
+    const first = this.at.get(chunks[from]!.oid);
+    if (!first || first.size !== chunks[from]!.size) return 0;
+    let count = 1;
+    let next = first.offset + first.size;
+    let bytes = first.size;
+    for (let k = from + 1; k < chunks.length && bytes < RUN_BYTES; k++) {
+      const at = this.at.get(chunks[k]!.oid);
+      // The same chunk may sit elsewhere too: enough that this file holds it right here.
+      if (!at || at.file !== first.file || at.offset !== next || at.size !== chunks[k]!.size) break;
+      count++;
+      next += at.size;
+      bytes += at.size;
+    }
+    return count;
+  }
+
+  async copyRun(
+    chunks: readonly ManifestChunk[],
+    from: number,
+    count: number,
+    fd: number,
+    position: number,
+  ): Promise<boolean> {
+    const first = this.at.get(chunks[from]!.oid)!;
+    let size = 0;
+    for (let k = from; k < from + count; k++) size += chunks[k]!.size;
+    return this.copies.run(async () => {
+      const handle = await this.opened(first.file);
+      if (!handle) return false;
+      const buffer = Buffer.allocUnsafe(Math.min(size, PIECE_BYTES));
+      for (let done = 0; done < size;) {
+        const piece = Math.min(buffer.length, size - done);
+        const { bytesRead } = await handle.read(buffer, 0, piece, first.offset + done);
+        if (bytesRead === 0) return false;
+        for (let put = 0; put < bytesRead;)
+          put += (await writeAt(fd, buffer, put, bytesRead - put, position + done + put))
+            .bytesWritten;
+        done += bytesRead;
+      }
+      this.copied += count;
+      return true;
+    });
   }
 
   async copyInto(oid: Oid, fd: number, position: number, size: number): Promise<number | null> {

@@ -12,9 +12,11 @@ import {
   type ChunkStream,
   type ProgressSink,
   type Repository,
+  worktreeChunkLocations,
 } from '../repo/index.js';
 import { chunkKey, type OpenedStore } from '../store/index.js';
-import { fetchChunkSet } from './content-policy.js';
+import { fetchChunkSet, historyContent } from './content-policy.js';
+import { oneCopyEnabled } from './prune.js';
 import { fetchRefs, type FetchReport } from './fetch-refs.js';
 import type { RemoteConfig } from './remotes.js';
 
@@ -61,11 +63,19 @@ export async function pull(
   });
   options.onFetched?.(fetched);
   const left = fetched.left ?? new Map<Oid, number>();
+  // One copy on disk (docs/workspaces.md): in a tip-only repository the checked-out files are the
+  // copy of their chunks, so what the merge writes into them is not stored as well, as in a clone.
+  const oneCopy = left.size > 0 && (await historyContent(repo)) === 'tip' && oneCopyEnabled(repo);
   // Whatever the merge did not write (no change, a conflict, a refusal) still comes, as the
   // content policy says: the same chunks a fetch without leaving any out would have brought.
-  const bringLeft = async (): Promise<void> => {
-    if (left.size > 0)
-      await fetchChunkSet(repo, opened.store, left, {
+  const bringLeft = async (merged: boolean): Promise<void> => {
+    let wanted = left;
+    if (merged && oneCopy) {
+      const here = await worktreeChunkLocations(repo);
+      wanted = new Map([...left].filter(([oid]) => !here.has(oid)));
+    }
+    if (wanted.size > 0)
+      await fetchChunkSet(repo, opened.store, wanted, {
         ...(options.hardlinks === undefined ? {} : { hardlinks: options.hardlinks }),
         progress: progress(),
       });
@@ -76,14 +86,19 @@ export async function pull(
       ...options,
       progress,
       ...(left.size > 0
-        ? { stream: { get: (oid: Oid) => chunkFor(repo, opened, left, oid) } }
+        ? {
+            stream: {
+              get: (oid: Oid) => chunkFor(repo, opened, left, oid),
+              keepFetched: !oneCopy,
+            },
+          }
         : {}),
     });
   } catch (err) {
-    await bringLeft().catch(() => undefined);
+    await bringLeft(false).catch(() => undefined);
     throw err;
   }
-  await bringLeft();
+  await bringLeft(true);
   return result;
 }
 

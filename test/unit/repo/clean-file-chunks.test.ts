@@ -75,3 +75,33 @@ test('a file rewritten after it was found clean is not read: its chunks must com
   }
   assert.equal(chunks.copied, 0);
 });
+
+test('consecutive chunks of one clean file are copied as one run; the run ends where the order breaks', async (t) => {
+  const { dir, old, bytes, manifest } = await setup(t);
+  const chunks = new CleanFileChunks();
+  chunks.add(old, await lstat(old, { bigint: true }), manifest);
+  // The new version: a new chunk, then the old second and third (one run), then the old first.
+  const next = [
+    { oid: oid(7), size: 10 },
+    { oid: oid(2), size: 1500 },
+    { oid: oid(3), size: 500 },
+    { oid: oid(1), size: 1000 },
+  ];
+  assert.equal(chunks.runAt(next, 0), 0, 'a chunk it does not hold');
+  assert.equal(chunks.runAt(next, 1), 2, 'the second and third, in order in the old file');
+  assert.equal(chunks.runAt(next, 3), 1);
+  const target = await open(path.join(dir, 'new.bin'), 'w+');
+  try {
+    await target.write(Buffer.alloc(10, 7), 0, 10, 0);
+    assert.equal(await chunks.copyRun(next, 1, 2, target.fd, 10), true);
+    assert.equal(await chunks.copyRun(next, 3, 1, target.fd, 2010), true);
+  } finally {
+    await target.close();
+    await chunks.close();
+  }
+  assert.equal(chunks.copied, 3);
+  assert.deepEqual(
+    await readFile(path.join(dir, 'new.bin')),
+    Buffer.concat([Buffer.alloc(10, 7), bytes.subarray(1000), bytes.subarray(0, 1000)]),
+  );
+});

@@ -511,7 +511,7 @@ async function leanPair(
   };
 }
 
-test('pull into a tip-only clone takes the unchanged chunks of changed files from the clean files: only new chunks are fetched, verified or stored, only changed files replaced', async (t) => {
+test('pull into a tip-only clone takes the unchanged chunks of changed files from the clean files: only new chunks are fetched and verified, none stored, only changed files replaced', async (t) => {
   const big = randomBytes(900_000);
   const moved = randomBytes(150_000);
   const edited = Buffer.from(big);
@@ -564,9 +564,9 @@ test('pull into a tip-only clone takes the unchanged chunks of changed files fro
   );
   assert.deepEqual(new Set(reads.counts.values()), new Set([1]));
   assert.deepEqual(
-    (await storedChunks(work.store.root)).map((c) => c.oid).sort(),
-    [...pair.added].sort(),
-    'the unchanged chunks stay where they are (the files), not stored again',
+    await storedChunks(work.store.root),
+    [],
+    'one copy on disk: the files hold the chunks, new and unchanged, and the store none of them',
   );
   assert.deepEqual(await readFile(work.absPath('a.bin')), edited);
   assert.deepEqual(await readFile(work.absPath('new/c.bin')), moved);
@@ -578,6 +578,72 @@ test('pull into a tip-only clone takes the unchanged chunks of changed files fro
   const index = await work.readIndex();
   for (const p of index.entries.keys())
     assert.equal(await worktreeState(work, index, p), 'clean', p);
+  const report = await fsckFull(work);
+  assert.ok(report.ok, JSON.stringify(report.problems));
+});
+
+test('a pull into a tip-only clone that fails halfway, or meets a local edit, leaves files, index, store and HEAD as they were', async (t) => {
+  const big = randomBytes(600_000);
+  const edited = Buffer.from(big);
+  randomBytes(1000).copy(edited, 300_000);
+  const v1Files = new Map([
+    ['a.bin', big],
+    ['b.bin', randomBytes(200_000)],
+  ]);
+  const pair = await leanPair(t, v1Files, async (files, src) => {
+    files.set('a.bin', await writeBlob(src, edited));
+    files.delete('b.bin');
+    files.set('c.bin', await writeBlob(src, randomBytes(300_000)));
+  });
+  const { work } = pair;
+  // As the CLI does: content this clone lacks comes from its remote (or its files).
+  installChunkSource(work, pair.root);
+  const indexBefore = [...(await work.readIndex()).entries.values()];
+  const unchanged = async (): Promise<void> => {
+    for (const [p, data] of v1Files) assert.deepEqual(await readFile(work.absPath(p)), data, p);
+    assert.equal(existsSync(work.absPath('c.bin')), false);
+    assert.deepEqual([...(await work.readIndex()).entries.values()], indexBefore);
+    assert.deepEqual(
+      (await readdir(work.root)).filter((name) => name.startsWith('.tmp-')),
+      [],
+      'no temporary file left',
+    );
+    assert.equal((await work.readHead()).oid, pair.v1);
+  };
+
+  // A new chunk the remote answers wrongly: nothing is put in place.
+  const victim = (await storedChunks(pair.config.url)).find((c) => c.oid === pair.added[0])!;
+  const original = await readFile(victim.file);
+  await flipByte(victim.file);
+  await assert.rejects(
+    pull(work, pair.config, await openRemoteStore(pair.config, pair.root), { hardlinks: false }),
+    corruptNaming(victim.oid),
+  );
+  await unchanged();
+  // The other new chunks were brought into the store after the failed merge (the content policy
+  // of a fetch); whatever is absent is on the remote.
+  const afterFailure = await fsckFull(work);
+  assert.ok(afterFailure.ok, JSON.stringify(afterFailure.problems));
+
+  // A local edit of a file the pull changes: refused before anything is written, the edit kept.
+  await writeFile(victim.file, original);
+  const mine = randomBytes(600_000);
+  await writeFile(work.absPath('a.bin'), mine);
+  await assert.rejects(
+    pull(work, pair.config, await openRemoteStore(pair.config, pair.root), { hardlinks: false }),
+    (err: unknown) => err instanceof Error && err.name === 'DirtyWorktreeError',
+  );
+  assert.deepEqual(await readFile(work.absPath('a.bin')), mine, 'the local edit survives');
+  await writeFile(work.absPath('a.bin'), big);
+  await unchanged();
+
+  // Put back, the same pull goes through.
+  const result = await pull(work, pair.config, await openRemoteStore(pair.config, pair.root), {
+    hardlinks: false,
+  });
+  assert.equal(result.merge?.kind, 'fast-forward');
+  assert.deepEqual(await readFile(work.absPath('a.bin')), edited);
+  assert.equal(existsSync(work.absPath('b.bin')), false);
   const report = await fsckFull(work);
   assert.ok(report.ok, JSON.stringify(report.problems));
 });
