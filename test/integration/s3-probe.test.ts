@@ -48,12 +48,34 @@ describe('S3 conditional-write probe', { skip }, () => {
       assert.equal(await s.compareAndSwapRef('refs/heads/main', null, oidFor('a')), true);
       assert.equal(await s.create('meta/repository', Buffer.from('{}\n')), true);
       assert.equal(await s.create('meta/repository', Buffer.from('{"x":1}\n')), false);
-      assert.deepEqual(
-        (await collectList(s, 'meta/')).map((k) => k.key),
-        ['meta/repository'],
-      );
+    } finally {
+      // The probe's keys are deleted behind its answer; close() waits for that.
+      await s.close();
+    }
+    const after = store('radosgw');
+    assert.deepEqual(
+      (await collectList(after, 'meta/')).map((k) => k.key),
+      ['meta/repository'],
+    );
+    await after.close();
+  });
+
+  test('the probe answers in two round trips: the create that waits for it goes third', async () => {
+    const proxy = await startRecordingProxy({
+      target: options.endpoint,
+      hold: { match: () => true, ms: 20 },
+    });
+    const s = store('rounds', proxy.url);
+    try {
+      assert.equal(await s.create('meta/repository', Buffer.from('{}\n')), true);
+      const chain: string[] = [];
+      const count = proxy.sequentialRoundTrips(chain);
+      // The race, then the read-back beside the late PUT, then the create. Before: race, read,
+      // late PUT, delete, create.
+      assert.equal(count, 3, chain.join('\n'));
     } finally {
       await s.close();
+      await proxy.close();
     }
   });
 

@@ -162,6 +162,7 @@ export class S3Store implements Store {
   private readonly knownLogs = new Map<string, KnownLog>();
   /** Writer tokens this store has written with: a repeat of such an update reads before writing. */
   private readonly triedTokens = new Set<string>();
+  private readonly background = new Set<Promise<void>>();
 
   constructor(options: S3StoreOptions) {
     if (typeof options.bucket !== 'string' || options.bucket.trim() === '')
@@ -1031,10 +1032,11 @@ export class S3Store implements Store {
    * server that checks and then writes without a lock passes a lone second PUT but lets several
    * racers through, which is what a ref update would meet; one that ignores the header lets
    * everyone through. A round with no clear answer at all (nothing stored, nobody created) is an
-   * error, so the probe is run again later rather than cached either way.
+   * error, so the probe is run again later rather than cached either way. Two round trips: the
+   * race, then the read-back beside the late PUT; the key's deletion is not waited for.
    */
   private async runProbe(): Promise<boolean> {
-    // Each round races on its own key, so the rounds can run at once: three round trips in all.
+    // Each round races on its own key, so the rounds can run at once: two round trips in all.
     const rounds = await Promise.all(Array.from({ length: PROBE_ROUNDS }, () => this.probeRound()));
     return rounds.every(Boolean);
   }
@@ -1063,26 +1065,44 @@ export class S3Store implements Store {
       if (answers.includes('unsupported')) return false;
       const created = answers.filter((a) => a === 'created').length;
       if (created > 1) return false;
-      let stored: Buffer;
-      try {
-        stored = await this.getRaw(key, undefined);
-      } catch (err) {
-        if (!(err instanceof NotFoundError)) throw err;
-        if (created > 0) return false;
+      // The read-back and the late writer at once (one round trip, not two): whichever lands
+      // first, a late PUT that got in means the probe fails, and a read of anything but a
+      // racer's body too.
+      const late = body('late');
+      const [stored, lateAnswer] = await Promise.all([
+        this.getRaw(key, undefined).catch((err: unknown) => {
+          if (err instanceof NotFoundError) return null;
+          throw err;
+        }),
+        attempt(late),
+      ]);
+      const winner = stored === null ? -1 : bodies.findIndex((b) => b.equals(stored));
+      if (winner < 0) {
+        if (created > 0 || (stored !== null && !stored.equals(late))) return false;
+        // No racer stored anything, and none was told it did.
         throw new StoreUnavailableError(
           `the conditional-write probe on ${this.description} got no clear answer (${answers.join(', ')})`,
         );
       }
-      const winner = bodies.findIndex((b) => b.equals(stored));
-      if (winner < 0 || answers[winner] === 'refused') return false;
+      if (answers[winner] === 'refused') return false;
       if (created === 1 && answers[winner] !== 'created') return false;
-      return (await attempt(body('late'))) === 'refused';
+      return lateAnswer === 'refused';
     } finally {
-      await this.deleteRaw(key, undefined).catch(() => undefined);
+      // Not waited for: the answer is known, and close() waits for it instead.
+      this.inBackground(this.deleteRaw(key, undefined));
     }
   }
 
+  /** Work whose outcome nobody waits for (the probe's clean-up); close() lets it finish. */
+  private inBackground(work: Promise<void>): void {
+    const settled: Promise<void> = work
+      .catch(() => undefined)
+      .finally(() => this.background.delete(settled));
+    this.background.add(settled);
+  }
+
   async close(): Promise<void> {
+    await Promise.all(this.background);
     const loaded = this.loaded;
     const wired = this.wired;
     this.loaded = undefined;
