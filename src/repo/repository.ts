@@ -12,7 +12,6 @@ import {
   PathspecError,
   RefConflictError,
 } from '../errors/index.js';
-import { agentLookupEnabled, lookupCachedKey } from '../agent/index.js';
 import {
   addKey,
   keyFileHashes,
@@ -30,6 +29,7 @@ import {
   type Oid,
   type Signature,
 } from '../objects/index.js';
+import type { lookupCachedKey as lookupKey } from '../agent/index.js';
 import { ChunkWorkerPool } from '../workers/index.js';
 import { LocalStore, isValidRefName } from '../store/index.js';
 import { LockFile, ensureDir, exists, isErrno, writeFileAtomic } from '../util/fs.js';
@@ -178,10 +178,12 @@ export class Repository {
     const store = new LocalStore(dir, { fsync: settings.fsync });
     if (config.get('encryption.enabled') !== true)
       return new Repository(root, dir, config, settings, store, plainSealer);
+    // Loaded here: the agent's client (sockets, child processes) is for encrypted repositories only.
+    const agent = await import('../agent/index.js');
     const cached =
-      options.agent === false || !agentLookupEnabled()
+      options.agent === false || !agent.agentLookupEnabled()
         ? null
-        : await Repository.unlockFromAgent(store);
+        : await Repository.unlockFromAgent(store, agent.lookupCachedKey);
     if (cached)
       return new Repository(
         root,
@@ -213,7 +215,10 @@ export class Repository {
   }
 
   /** The master key from the key agent, skipping Argon2; null means "use the passphrase". */
-  private static async unlockFromAgent(store: LocalStore): Promise<UnlockedKey | null> {
+  private static async unlockFromAgent(
+    store: LocalStore,
+    lookupCachedKey: typeof lookupKey,
+  ): Promise<UnlockedKey | null> {
     const hashes = await keyFileHashes(store).catch(() => []);
     const cached = await lookupCachedKey(hashes.map((h) => h.sha256));
     const keyId = cached && hashes.find((h) => h.sha256 === cached.digest)?.id;

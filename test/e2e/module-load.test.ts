@@ -82,7 +82,7 @@ let server: TestServer | undefined;
 after(() => server?.close());
 
 describe('modules a command loads', () => {
-  test('status, add and commit in a repository with remotes load no remote code and no unused built-ins', async () => {
+  test('status, add and commit in a plain repository with remotes load no remote code, no key agent client and no unused built-ins', async () => {
     const work = await tempDir('module-load-local');
     const hook = await writeHook(work);
     const env = { XDG_CONFIG_HOME: path.join(work, 'xdg') };
@@ -115,6 +115,10 @@ describe('modules a command loads', () => {
         [],
         `${what} loaded remote code`,
       );
+      // The key agent's client (sockets, child processes) is for encrypted repositories.
+      assert.ok(!ours.has('agent/client.js'), `${what} loaded the key agent's client`);
+      // 200 KB to add, a status and a commit: nothing worth a worker thread's start.
+      assert.ok(!urls.some((u) => u.endsWith('/chunk-worker.js')), `${what} started a worker`);
       const builtins = urls.filter((u) => u.startsWith('builtin:')).map((u) => u.slice(8));
       assert.ok(builtins.includes('fs'), `${what}: no built-ins were logged`);
       assert.deepEqual(
