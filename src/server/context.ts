@@ -180,9 +180,22 @@ export class RepositoryFacts {
     const descriptor = parseDescriptor(bytes);
     if (descriptor === null)
       throw new HttpError(500, 'internal', 'the stored repository descriptor is damaged');
-    if (this.known.size >= MAX_REMEMBERED) this.known.delete(this.known.keys().next().value!);
-    this.known.set(ctx.repo, descriptor);
+    this.keep(ctx.repo, descriptor);
     return descriptor;
+  }
+
+  /**
+   * The descriptor this process has just stored (create-only, so it stays as written until an
+   * admin deletes it): the first push's first pack then needs no read of it.
+   */
+  stored(repo: string, bytes: Buffer): void {
+    const descriptor = parseDescriptor(bytes);
+    if (descriptor !== null) this.keep(repo, descriptor);
+  }
+
+  private keep(repo: string, descriptor: Descriptor): void {
+    if (this.known.size >= MAX_REMEMBERED) this.known.delete(this.known.keys().next().value!);
+    this.known.set(repo, descriptor);
   }
 
   /**

@@ -201,5 +201,11 @@ describe('mediagit server over S3: a PUT after the check', { skip: skipUnlessSer
       [],
       'no HEAD or GET of an object',
     );
+    // The descriptor is read by the negotiation only (a first push: it is absent then); the one
+    // the push stores is not read back before its first pack.
+    const descriptorReads = proxy.requests.filter(
+      (r) => r.method === 'GET' && r.url.endsWith('/srv/pushed/meta/repository'),
+    );
+    assert.equal(descriptorReads.length, 1);
   });
 });

@@ -115,7 +115,10 @@ function fileEndpoints(namespace: 'keys' | 'meta'): Endpoint[] {
         const store = await ctx.store();
         // Create-only on the backend: of two racing first pushes (through this server or its
         // replicas), exactly one descriptor is stored and the other request sees it as existing.
-        if (await store.create(key, data, withSignal(ctx))) return json(201, { key, stored: true });
+        if (await store.create(key, data, withSignal(ctx))) {
+          if (key === DESCRIPTOR) ctx.services.repos.stored(ctx.repo, data);
+          return json(201, { key, stored: true });
+        }
         const existing = await getOrNull(store, key, ctx);
         if (existing?.equals(data)) return json(200, { key, stored: false });
         throw new HttpError(409, 'conflict', `${key} already exists with different content`);
