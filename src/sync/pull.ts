@@ -90,6 +90,11 @@ export async function pull(
             stream: {
               get: (oid: Oid) => chunkFor(repo, opened, left, oid),
               keepFetched: !oneCopy,
+              // A server's presigned URLs for every chunk coming from it, asked in one request.
+              expect: (oids: readonly Oid[]) =>
+                opened.store.capabilities.readAhead?.expect(
+                  oids.filter((oid) => left.has(oid)).map(chunkKey),
+                ),
             },
           }
         : {}),

@@ -158,6 +158,55 @@ describe('mediagit server over S3: presigned downloads', { skip: skipUnlessServe
     assert.equal(asks.length, 1, `${asks.length} URL requests`);
   });
 
+  test('a pull asks for its new chunks’ URLs ahead, in one request', async () => {
+    const server = await startServer();
+    const repo = path.join(work, 'pull-source');
+    await mkdir(repo);
+    const prng = new Prng('presign-pull');
+    const v1 = prng.fill(Buffer.alloc(2 * MiB));
+    await writeFile(path.join(repo, 'plate.exr'), v1);
+    const writer = cli(server, await server.token('pullahead', 'write', 'alice'));
+    for (const args of [
+      ['init', '-q', ...SMALL_CHUNK_ARGS],
+      ['add', '.'],
+      ['commit', '-q', '-m', 'v1'],
+      ['remote', 'add', 'origin', `${server.url}/pullahead`],
+      ['push', '-q', 'origin', 'main'],
+    ]) {
+      const done = await writer(repo, ...args);
+      assert.equal(done.code, 0, done.stderr);
+    }
+    const proxy = await startRecordingProxy({ target: server.url });
+    closers.push(() => proxy.close());
+    const reader = cli(server, await server.token('pullahead', 'read', 'bob'));
+    const dir = path.join(work, 'pull-ahead');
+    const cloned = await reader(work, 'clone', '-q', `${proxy.url}/pullahead`, dir);
+    assert.equal(cloned.code, 0, cloned.stderr);
+    // v2: edits spread through the file and a new file: new chunks far apart in the write order.
+    const v2 = Buffer.from(v1);
+    for (let at = 100_000; at < v2.length; at += 400_000) prng.fill(v2.subarray(at, at + 2000));
+    const added = prng.fill(Buffer.alloc(2 * MiB));
+    await writeFile(path.join(repo, 'plate.exr'), v2);
+    await writeFile(path.join(repo, 'take2.wav'), added);
+    for (const args of [
+      ['add', '.'],
+      ['commit', '-q', '-m', 'v2'],
+      ['push', '-q', 'origin', 'main'],
+    ]) {
+      const done = await writer(repo, ...args);
+      assert.equal(done.code, 0, done.stderr);
+    }
+    const before = proxy.requests.length;
+    const pulled = await reader(dir, 'pull', '-q');
+    assert.equal(pulled.code, 0, pulled.stderr);
+    assert.ok((await readFile(path.join(dir, 'plate.exr'))).equals(v2));
+    assert.ok((await readFile(path.join(dir, 'take2.wav'))).equals(added));
+    const asks = proxy.requests
+      .slice(before)
+      .filter((r) => r.method === 'POST' && r.url.endsWith('/objects/urls'));
+    assert.equal(asks.length, 1, `${asks.length} URL requests`);
+  });
+
   test('a URL the bucket refuses (expired) is asked for again, and the clone completes', async () => {
     const refusedOnce = new Set<string>();
     const proxy: FaultProxy = await startFaultProxy({
