@@ -1,6 +1,6 @@
 // What every part of the bench shares: options, folders, timing a command, sizes, medians.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -53,6 +53,38 @@ export function measure(cmd, cmdArgs, options = {}) {
 }
 
 export const sh = (script, cwd) => measure('sh', ['-c', script], { cwd });
+
+const CLK_TCK =
+  Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
+/** CPU seconds a running process has used so far, all its threads (a server over a transfer). */
+export function cpuSecondsOf(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+}
+
+/**
+ * One run of `cmd` (after a sync, as every measurement): wall seconds and its own CPU seconds
+ * (user+sys from /usr/bin/time). For the A/B scripts, which compare two builds' CLIs.
+ */
+export function timedRun(cwd, extraEnv, cmd, cmdArgs) {
+  spawnSync('sync');
+  const started = process.hrtime.bigint();
+  const r = spawnSync('/usr/bin/time', ['-f', 'cpu %U %S', cmd, ...cmdArgs], {
+    cwd,
+    env: { ...process.env, ...env, ...extraEnv },
+    encoding: 'utf8',
+    maxBuffer: 1 << 26,
+  });
+  const wall = Number(process.hrtime.bigint() - started) / 1e9;
+  if (r.status !== 0)
+    throw new Error(
+      `${path.basename(cmd)} ${cmdArgs.join(' ')} failed (${r.status}):\n${r.stderr}`,
+    );
+  const m = /cpu ([\d.]+) ([\d.]+)\s*$/.exec(r.stderr);
+  return { wall, cpu: m ? Number(m[1]) + Number(m[2]) : NaN };
+}
 
 export function duBytes(dir) {
   let total = 0;

@@ -11,11 +11,20 @@
 //        [--rows s3,server,folder]
 //
 // Needs MEDIAGIT_TEST_S3_* (test/servers/radosgw.sh env).
-import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { corpus } from './corpus.mjs';
-import { cli, copyTree, env, fresh, median, opt, rotate, work } from './measure.mjs';
+import {
+  cli,
+  copyTree,
+  cpuSecondsOf,
+  fresh,
+  median,
+  opt,
+  rotate,
+  timedRun,
+  work,
+} from './measure.mjs';
 import { dropBucket, newBucket, s3Options, s3Settings, s3Toml, startServer } from './network.mjs';
 
 const aRoot = opt('--a', null);
@@ -26,31 +35,9 @@ const rows = opt('--rows', 's3,server,folder').split(',');
 const s3 = s3Settings();
 if (s3 === null) throw new Error('MEDIAGIT_TEST_S3_* is not set (test/servers/radosgw.sh env)');
 
-const CLK_TCK =
-  Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
-/** CPU seconds a process has used so far (all its threads). */
-function cpuOf(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
-}
-
 /** One CLI run of build `side`: wall seconds and its own CPU (user+sys from /usr/bin/time). */
-function timed(side, cwd, token, ...args) {
-  spawnSync('sync');
-  const started = process.hrtime.bigint();
-  const r = spawnSync('/usr/bin/time', ['-f', 'cpu %U %S', process.execPath, clis[side], ...args], {
-    cwd,
-    env: { ...process.env, ...env, MEDIAGIT_TOKEN: token },
-    encoding: 'utf8',
-    maxBuffer: 1 << 26,
-  });
-  const wall = Number(process.hrtime.bigint() - started) / 1e9;
-  if (r.status !== 0)
-    throw new Error(`${side}: mediagit ${args.join(' ')} failed (${r.status}):\n${r.stderr}`);
-  const m = /cpu ([\d.]+) ([\d.]+)\s*$/.exec(r.stderr);
-  return { wall, cpu: m ? Number(m[1]) + Number(m[2]) : NaN };
-}
+const timed = (side, cwd, token, ...args) =>
+  timedRun(cwd, { MEDIAGIT_TOKEN: token }, process.execPath, [clis[side], ...args]);
 
 const v1 = await corpus(1);
 // Committed once (untimed); both builds read the same repository format.
@@ -104,15 +91,15 @@ for (let round = 0; round < rounds; round++) {
       }
       for (const side of order) {
         const server = row === 'server' ? servers[side] : null;
-        const before = server ? cpuOf(server.pid) : 0;
+        const before = server ? cpuSecondsOf(server.pid) : 0;
         const f = timed(side, repos[side], remote[side].token ?? '', 'push', '-q');
-        if (server) f.serverCpu = cpuOf(server.pid) - before;
+        if (server) f.serverCpu = cpuSecondsOf(server.pid) - before;
         note(`push ${row}`, side, f);
       }
       for (const side of [...order].reverse()) {
         const server = row === 'server' ? servers[side] : null;
         const dir = fresh(path.join(work, `pab-clone-${side}`));
-        const before = server ? cpuOf(server.pid) : 0;
+        const before = server ? cpuSecondsOf(server.pid) : 0;
         const f = timed(
           side,
           work,
@@ -123,7 +110,7 @@ for (let round = 0; round < rounds; round++) {
           dir,
           ...remote[side].args,
         );
-        if (server) f.serverCpu = cpuOf(server.pid) - before;
+        if (server) f.serverCpu = cpuSecondsOf(server.pid) - before;
         note(`clone ${row}`, side, f);
       }
     }

@@ -13,55 +13,20 @@
 // through another one (the presigned URLs name that link, `presign_endpoint`): the client is far
 // away, server and bucket are near each other, as in a deployment. Needs MEDIAGIT_TEST_S3_*.
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { corpus } from './corpus.mjs';
-import { cli, copyTree, env, fresh, median, opt, work } from './measure.mjs';
-import { dropBucket, s3Settings, startLink } from './network.mjs';
+import { cli, copyTree, cpuSecondsOf, fresh, median, opt, timedRun, work } from './measure.mjs';
+import { dropBucket, newBucket, s3Settings, startLink } from './network.mjs';
 
 const rounds = Math.max(1, Number(opt('--rounds', '5')) || 5);
 const linkSpec = opt('--link', null);
 const s3 = s3Settings();
 if (s3 === null) throw new Error('MEDIAGIT_TEST_S3_* is not set (test/servers/radosgw.sh env)');
 
-const CLK_TCK =
-  Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
-/** CPU seconds a process has used so far (all its threads). */
-function cpuOf(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
-}
-
 /** A CLI run with its wall time and its own CPU time (user+sys from /usr/bin/time). */
-function timed(cwd, token, ...args) {
-  const started = process.hrtime.bigint();
-  const r = spawnSync('/usr/bin/time', ['-f', 'cpu %U %S', process.execPath, cli, ...args], {
-    cwd,
-    env: { ...process.env, ...env, MEDIAGIT_TOKEN: token },
-    encoding: 'utf8',
-    maxBuffer: 1 << 26,
-  });
-  const wall = Number(process.hrtime.bigint() - started) / 1e9;
-  if (r.status !== 0)
-    throw new Error(`mediagit ${args.join(' ')} failed (${r.status}):\n${r.stderr}`);
-  const m = /cpu ([\d.]+) ([\d.]+)\s*$/.exec(r.stderr);
-  return { wall, cpu: m ? Number(m[1]) + Number(m[2]) : NaN };
-}
-
-async function newBucket() {
-  const sdk = await import('@aws-sdk/client-s3');
-  const client = new sdk.S3Client({
-    endpoint: s3.endpoint,
-    region: s3.region,
-    forcePathStyle: true,
-    credentials: { accessKeyId: s3.access, secretAccessKey: s3.secret },
-  });
-  const bucket = `mediagit-presign-ab-${Date.now().toString(36)}`;
-  await client.send(new sdk.CreateBucketCommand({ Bucket: bucket }));
-  client.destroy();
-  return bucket;
-}
+const timed = (cwd, token, ...args) =>
+  timedRun(cwd, { MEDIAGIT_TOKEN: token }, process.execPath, [cli, ...args]);
 
 /** `mediagit server` over the bucket with `presign` set; resolves once it listens. */
 async function server(label, bucket, presign, presignEndpoint) {
@@ -133,7 +98,7 @@ async function server(label, bucket, presign, presignEndpoint) {
 }
 
 const v1 = await corpus(1);
-const bucket = await newBucket();
+const bucket = await newBucket(s3, 'presign-ab');
 const bucketLink = linkSpec ? await startLink(s3.endpoint, linkSpec) : null;
 const sides = {
   off: await server('off', bucket, 'off', null),
@@ -156,9 +121,9 @@ run('push', '-q', 'origin', 'main');
 
 /** One transfer through one side: wall, client CPU, server CPU. */
 function transfer(name, args, cwd = work) {
-  const before = cpuOf(sides[name].pid);
+  const before = cpuSecondsOf(sides[name].pid);
   const t = timed(cwd, sides[name].token, ...args);
-  return { ...t, server: cpuOf(sides[name].pid) - before };
+  return { ...t, server: cpuSecondsOf(sides[name].pid) - before };
 }
 
 const results = [];

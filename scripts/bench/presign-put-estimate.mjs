@@ -15,11 +15,21 @@
 //
 //   node scripts/bench/presign-put-estimate.mjs [--profile small] [--rounds 5]
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { corpus } from './corpus.mjs';
-import { cli, copyTree, env, fresh, median, opt, root, work } from './measure.mjs';
+import {
+  cli,
+  copyTree,
+  cpuSecondsOf,
+  fresh,
+  median,
+  opt,
+  root,
+  timedRun,
+  work,
+} from './measure.mjs';
 import { dropBucket, s3Settings } from './network.mjs';
 
 const self = fileURLToPath(import.meta.url);
@@ -86,28 +96,7 @@ if (process.argv[2] === '--commit') {
 }
 
 const rounds = Math.max(1, Number(opt('--rounds', '5')) || 5);
-const CLK_TCK =
-  Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
-function cpuOf(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / CLK_TCK;
-}
-
-function timed(cwd, extraEnv, cmd, args) {
-  const started = process.hrtime.bigint();
-  const r = spawnSync('/usr/bin/time', ['-f', 'cpu %U %S', cmd, ...args], {
-    cwd,
-    env: { ...process.env, ...env, ...extraEnv },
-    encoding: 'utf8',
-    maxBuffer: 1 << 26,
-  });
-  const wall = Number(process.hrtime.bigint() - started) / 1e9;
-  if (r.status !== 0)
-    throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}):\n${r.stderr}`);
-  const m = /cpu ([\d.]+) ([\d.]+)\s*$/.exec(r.stderr);
-  return { wall, cpu: m ? Number(m[1]) + Number(m[2]) : NaN };
-}
+const timed = timedRun;
 const mgRun = (cwd, token, ...a) =>
   timed(cwd, { MEDIAGIT_TOKEN: token }, process.execPath, [cli, ...a]);
 
@@ -191,9 +180,9 @@ try {
     const jobs = {
       relay: () => {
         mgRun(repo, token, 'remote', 'add', `relay${round}`, `${url}/relay-${round}`);
-        const before = cpuOf(child.pid);
+        const before = cpuSecondsOf(child.pid);
         const t = mgRun(repo, token, 'push', '-q', `relay${round}`, 'main');
-        return { wall: t.wall, client: t.cpu, server: cpuOf(child.pid) - before };
+        return { wall: t.wall, client: t.cpu, server: cpuSecondsOf(child.pid) - before };
       },
       presignedPut: () => {
         mgRun(repo, token, 'remote', 'add', `q${round}`, `s3://${bucket}/q-${round}`, ...s3Opts);

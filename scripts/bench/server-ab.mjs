@@ -11,12 +11,22 @@
 //   node scripts/bench/server-ab.mjs --a /path/to/A [--b /path/to/B] [--profile small] [--rounds 5] [--no-s3]
 //                                    [--only push,clone,s3push,s3clone]
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { corpus } from './corpus.mjs';
-import { cli, copyTree, env, flag, fresh, median, opt, work } from './measure.mjs';
+import {
+  cli,
+  copyTree,
+  cpuSecondsOf,
+  flag,
+  fresh,
+  median,
+  opt,
+  timedRun,
+  work,
+} from './measure.mjs';
 import {
   dropBucket,
+  newBucket,
   objectList,
   s3Settings,
   s3Toml,
@@ -43,48 +53,12 @@ if (s3 === null) {
 if (only.has('clone')) only.add('push');
 if (only.has('s3clone')) only.add('s3push');
 
-const CLK_TCK =
-  Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
-/** CPU seconds a process has used so far (all its threads). */
-function cpuOf(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
-}
-
 /** One CLI run of `side`'s build: wall time and its own CPU time (user+sys). */
-function timed(side, cwd, token, ...args) {
-  spawnSync('sync');
-  const started = process.hrtime.bigint();
-  const r = spawnSync('/usr/bin/time', ['-f', 'cpu %U %S', process.execPath, bins[side], ...args], {
-    cwd,
-    env: { ...process.env, ...env, MEDIAGIT_TOKEN: token },
-    encoding: 'utf8',
-    maxBuffer: 1 << 26,
-  });
-  const wall = Number(process.hrtime.bigint() - started) / 1e9;
-  if (r.status !== 0)
-    throw new Error(`${side}: mediagit ${args.join(' ')} failed (${r.status}):\n${r.stderr}`);
-  const m = /cpu ([\d.]+) ([\d.]+)\s*$/.exec(r.stderr);
-  return { wall, cpu: m ? Number(m[1]) + Number(m[2]) : NaN };
-}
-
-async function newBucket() {
-  const sdk = await import('@aws-sdk/client-s3');
-  const client = new sdk.S3Client({
-    endpoint: s3.endpoint,
-    region: s3.region,
-    forcePathStyle: true,
-    credentials: { accessKeyId: s3.access, secretAccessKey: s3.secret },
-  });
-  const bucket = `mediagit-server-ab-${Date.now().toString(36)}`;
-  await client.send(new sdk.CreateBucketCommand({ Bucket: bucket }));
-  client.destroy();
-  return bucket;
-}
+const timed = (side, cwd, token, ...args) =>
+  timedRun(cwd, { MEDIAGIT_TOKEN: token }, process.execPath, [bins[side], ...args]);
 
 const v1 = await corpus(1);
-const bucket = s3 ? await newBucket() : null;
+const bucket = s3 ? await newBucket(s3, 'server-ab') : null;
 const servers = {};
 for (const side of ['A', 'B']) {
   const opts = { bin: bins[side], tokenRepo: '*' };
@@ -111,9 +85,9 @@ const list = objectList(repo, 'server-ab');
 
 /** One transfer through a side's server: wall, client CPU, server CPU. */
 function transfer(side, server, cwd, ...args) {
-  const before = cpuOf(server.pid);
+  const before = cpuSecondsOf(server.pid);
   const t = timed(side, cwd, server.token, ...args);
-  return { ...t, server: cpuOf(server.pid) - before };
+  return { ...t, server: cpuSecondsOf(server.pid) - before };
 }
 
 const ops = [
