@@ -283,7 +283,7 @@ async function cleanFileChunks(
   index: Index,
   paths: readonly string[],
 ): Promise<CleanFileChunks> {
-  const chunks = new CleanFileChunks();
+  const chunks = new CleanFileChunks((plain) => repo.odb.sealer.oidOfAsync('chunk', plain));
   await mapLimit(paths, 8, async (path) => {
     const entry = index.entries.get(path);
     const info = await lstat(repo.absPath(path), { bigint: true }).catch(() => null);

@@ -98,28 +98,33 @@ interface CleanFile {
   handle?: Promise<FileHandle | null>;
 }
 
-/** Copies in flight at once: each holds one chunk, or one piece of a run, in memory. */
+/** Copies in flight at once: each holds one chunk in memory. */
 const COPIES_IN_FLIGHT = 8;
 /**
- * A run of chunks copied as one job: long enough that its reads and writes are large and in
+ * A run of chunks copied as one job, in order: long enough that its reads and writes go in file
  * order, short enough that a big file's runs still go several at once.
  */
 const RUN_BYTES = 32 * 1024 * 1024;
-/** What one read and one write of a run move. */
-const PIECE_BYTES = 4 * 1024 * 1024;
 
 /**
  * The chunks of files a checkout has just found clean (their stat matches the index, or their
- * content was compared), copied from there straight into the files being written: trusted as git
- * trusts a clean file, so a chunk that only moved (the unchanged part of an edited file, a file
- * renamed) is neither hashed, decompressed nor stored again. A file whose stat changed after it
- * was found clean is not read; its chunks come the usual way.
+ * content was compared), copied from there straight into the files being written: a chunk that
+ * only moved (the unchanged part of an edited file, a file renamed) is neither decompressed nor
+ * stored again, only read, checked against its ID (hashed on the thread pool) and written. The
+ * check is what a clean stat cannot promise: a file edited with its size and time kept, or rotted
+ * on disk, gives a chunk whose bytes do not match; that chunk (the whole run) comes the usual way
+ * instead. A file whose stat changed after it was found clean is not read at all.
  */
 export class CleanFileChunks implements LocalChunkCopier {
   private readonly at = new Map<Oid, { file: CleanFile; offset: number; size: number }>();
   private readonly copies = new Semaphore(COPIES_IN_FLIGHT);
   /** Chunks copied from clean files so far (for tests and reports). */
   copied = 0;
+  /** Chunks whose bytes in a clean file did not match their ID, so not copied. */
+  mismatched = 0;
+
+  /** `oidOf`: a chunk's ID from its bytes, as the repository computes it (keyed when encrypted). */
+  constructor(private readonly oidOf: (plain: Uint8Array) => Promise<Oid>) {}
 
   /** Offers the chunks of `manifest`, held by the clean file at `abs` whose stat was `info`. */
   add(abs: string, info: BigIntStats, manifest: Manifest): void {
@@ -160,20 +165,15 @@ export class CleanFileChunks implements LocalChunkCopier {
     position: number,
   ): Promise<boolean> {
     const first = this.at.get(chunks[from]!.oid)!;
-    let size = 0;
-    for (let k = from; k < from + count; k++) size += chunks[k]!.size;
     return this.copies.run(async () => {
       const handle = await this.opened(first.file);
       if (!handle) return false;
-      const buffer = Buffer.allocUnsafe(Math.min(size, PIECE_BYTES));
-      for (let done = 0; done < size;) {
-        const piece = Math.min(buffer.length, size - done);
-        const { bytesRead } = await handle.read(buffer, 0, piece, first.offset + done);
-        if (bytesRead === 0) return false;
-        for (let put = 0; put < bytesRead;)
-          put += (await writeAt(fd, buffer, put, bytesRead - put, position + done + put))
-            .bytesWritten;
-        done += bytesRead;
+      let done = 0;
+      for (let k = from; k < from + count; k++) {
+        const { oid, size } = chunks[k]!;
+        if (!(await this.copyChecked(handle, oid, first.offset + done, size, fd, position + done)))
+          return false;
+        done += size;
       }
       this.copied += count;
       return true;
@@ -185,18 +185,35 @@ export class CleanFileChunks implements LocalChunkCopier {
     if (!at || at.size !== size) return null;
     return this.copies.run(async () => {
       const handle = await this.opened(at.file);
-      if (!handle) return null;
-      const bytes = Buffer.allocUnsafe(size);
-      for (let got = 0; got < size;) {
-        const { bytesRead } = await handle.read(bytes, got, size - got, at.offset + got);
-        if (bytesRead === 0) return null;
-        got += bytesRead;
-      }
-      for (let put = 0; put < size;)
-        put += (await writeAt(fd, bytes, put, size - put, position + put)).bytesWritten;
+      if (!handle || !(await this.copyChecked(handle, oid, at.offset, size, fd, position)))
+        return null;
       this.copied++;
       return size;
     });
+  }
+
+  /** Reads one chunk at `offset`, checks it is `oid`, writes it at `position`; false if not it. */
+  private async copyChecked(
+    handle: FileHandle,
+    oid: Oid,
+    offset: number,
+    size: number,
+    fd: number,
+    position: number,
+  ): Promise<boolean> {
+    const bytes = Buffer.allocUnsafe(size);
+    for (let got = 0; got < size;) {
+      const { bytesRead } = await handle.read(bytes, got, size - got, offset + got);
+      if (bytesRead === 0) return false;
+      got += bytesRead;
+    }
+    if ((await this.oidOf(bytes)) !== oid) {
+      this.mismatched++;
+      return false;
+    }
+    for (let put = 0; put < size;)
+      put += (await writeAt(fd, bytes, put, size - put, position + put)).bytesWritten;
+    return true;
   }
 
   /** Closes every file opened for copying. */

@@ -1,9 +1,10 @@
 /**
  * CleanFileChunks: a checkout copies chunks that only moved from the clean files it is about to
- * replace, and never from a file whose stat changed after it was found clean.
+ * replace, never from a file whose stat changed after it was found clean, and never bytes that
+ * do not match the chunk's ID (a file edited with its stat kept, or rotted on disk).
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { lstat, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,7 +12,13 @@ import { test } from 'node:test';
 import type { Manifest, Oid } from '../../../src/objects/index.js';
 import { CleanFileChunks } from '../../../src/repo/index.js';
 
-const oid = (n: number): Oid => n.toString(16).padStart(64, '0');
+const sha256 = (b: Uint8Array): Oid => createHash('sha256').update(b).digest('hex');
+const checked = (): CleanFileChunks =>
+  new CleanFileChunks((plain) => Promise.resolve(sha256(plain)));
+/** The old file's three chunks: 1000, 1500 and 500 bytes; IDs by their content. */
+const BOUNDS = [0, 1000, 2500, 3000];
+let chunkIds: Oid[] = [];
+const oid = (n: number): Oid => chunkIds[n - 1] ?? n.toString(16).padStart(64, '0');
 
 async function setup(t: { after: (fn: () => Promise<void>) => void }): Promise<{
   dir: string;
@@ -22,6 +29,7 @@ async function setup(t: { after: (fn: () => Promise<void>) => void }): Promise<{
   const dir = await mkdtemp(path.join(os.tmpdir(), 'mediagit-clean-chunks-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const bytes = randomBytes(3000);
+  chunkIds = [0, 1, 2].map((i) => sha256(bytes.subarray(BOUNDS[i], BOUNDS[i + 1])));
   const old = path.join(dir, 'old.bin');
   await writeFile(old, bytes);
   const manifest: Manifest = {
@@ -37,7 +45,7 @@ async function setup(t: { after: (fn: () => Promise<void>) => void }): Promise<{
 
 test('copies a chunk of a clean file to its new offset in another file', async (t) => {
   const { dir, old, bytes, manifest } = await setup(t);
-  const chunks = new CleanFileChunks();
+  const chunks = checked();
   chunks.add(old, await lstat(old, { bigint: true }), manifest);
   const target = await open(path.join(dir, 'new.bin'), 'w+');
   try {
@@ -60,7 +68,7 @@ test('copies a chunk of a clean file to its new offset in another file', async (
 
 test('a file rewritten after it was found clean is not read: its chunks must come another way', async (t) => {
   const { dir, old, manifest } = await setup(t);
-  const chunks = new CleanFileChunks();
+  const chunks = checked();
   chunks.add(old, await lstat(old, { bigint: true }), manifest);
   // Same size, other bytes, a new inode: what an editor saving the file does.
   await rm(old);
@@ -78,7 +86,7 @@ test('a file rewritten after it was found clean is not read: its chunks must com
 
 test('consecutive chunks of one clean file are copied as one run; the run ends where the order breaks', async (t) => {
   const { dir, old, bytes, manifest } = await setup(t);
-  const chunks = new CleanFileChunks();
+  const chunks = checked();
   chunks.add(old, await lstat(old, { bigint: true }), manifest);
   // The new version: a new chunk, then the old second and third (one run), then the old first.
   const next = [
@@ -104,4 +112,26 @@ test('consecutive chunks of one clean file are copied as one run; the run ends w
     await readFile(path.join(dir, 'new.bin')),
     Buffer.concat([Buffer.alloc(10, 7), bytes.subarray(1000), bytes.subarray(0, 1000)]),
   );
+});
+
+test('bytes that do not match the chunk (the file edited with its size and time kept) are not copied', async (t) => {
+  const { dir, old, manifest } = await setup(t);
+  // Overwritten in place (same inode, same size) with its time kept, so the dirty-tree check
+  // found it clean: the stat it offers its chunks with is the one after the edit.
+  const handle = await open(old, 'r+');
+  await handle.write(Buffer.from('rot'), 0, 3, 1200);
+  await handle.close();
+  const chunks = checked();
+  chunks.add(old, await lstat(old, { bigint: true }), manifest);
+  const target = await open(path.join(dir, 'new.bin'), 'w+');
+  try {
+    assert.equal(await chunks.copyInto(oid(2), target.fd, 0, 1500), null, 'the damaged chunk');
+    assert.equal(await chunks.copyRun(manifest.chunks, 1, 2, target.fd, 0), false, 'its run');
+    assert.equal(await chunks.copyInto(oid(3), target.fd, 1500, 500), 500, 'an intact one');
+  } finally {
+    await target.close();
+    await chunks.close();
+  }
+  assert.equal(chunks.mismatched, 2);
+  assert.equal(chunks.copied, 1);
 });
