@@ -91,7 +91,8 @@ export async function startServer(
     [bin, 'server', 'token', '--repo', tokenRepo, '--role', 'write'],
     { env: { MEDIAGIT_JWT_SECRET: secret } },
   ).stdout.trim();
-  return { url: `${url}/bench`, token, pid: child.pid, stop: () => stopChild(child) };
+  // `base`: the server itself, for repositories other than bench.
+  return { url: `${url}/bench`, base: url, token, pid: child.pid, stop: () => stopChild(child) };
 }
 
 /** The sink floor's server (scripts/bench/sink.mjs). */
@@ -133,7 +134,7 @@ export function s3Settings() {
   };
 }
 
-async function s3Admin(s3) {
+export async function s3Admin(s3) {
   const sdk = await import('@aws-sdk/client-s3');
   const client = new sdk.S3Client({
     endpoint: s3.endpoint,

@@ -12,12 +12,11 @@
 // With --link, the client reaches each server through its own emulated link, and the bucket
 // through another one (the presigned URLs name that link, `presign_endpoint`): the client is far
 // away, server and bucket are near each other, as in a deployment. Needs MEDIAGIT_TEST_S3_*.
-import { spawn, spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { corpus } from './corpus.mjs';
 import { cli, copyTree, cpuSecondsOf, fresh, median, opt, timedRun, work } from './measure.mjs';
-import { dropBucket, newBucket, s3Settings, startLink } from './network.mjs';
+import { dropBucket, newBucket, s3Settings, s3Toml, startLink, startServer } from './network.mjs';
 
 const rounds = Math.max(1, Number(opt('--rounds', '5')) || 5);
 const linkSpec = opt('--link', null);
@@ -30,71 +29,14 @@ const timed = (cwd, token, ...args) =>
 
 /** `mediagit server` over the bucket with `presign` set; resolves once it listens. */
 async function server(label, bucket, presign, presignEndpoint) {
-  const dir = fresh(path.join(work, `presign-ab-${label}`));
-  const secret = 'presign-ab-secret-'.padEnd(48, 'x');
   const toml = [
     '[server]',
     `presign = "${presign}"`,
     ...(presignEndpoint ? [`presign_endpoint = "${presignEndpoint}"`] : []),
-    '[storage]',
-    'backend = "s3"',
-    '[storage.s3]',
-    `bucket = "${bucket}"`,
-    'prefix = "srv"',
-    `region = "${s3.region}"`,
-    `endpoint = "${s3.endpoint}"`,
-    'force_path_style = true',
-    `access_key = "${s3.access}"`,
-    `secret_key = "${s3.secret}"`,
-    '',
+    s3Toml(s3, bucket, 'srv'),
   ].join('\n');
-  writeFileSync(path.join(dir, 'mediagit.toml'), toml);
-  const senv = {
-    ...process.env,
-    MEDIAGIT_HOST: '127.0.0.1',
-    MEDIAGIT_PORT: '0',
-    MEDIAGIT_JWT_SECRET: secret,
-  };
-  const child = spawn(
-    process.execPath,
-    [cli, 'server', '--config', path.join(dir, 'mediagit.toml')],
-    {
-      cwd: dir,
-      env: senv,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  const url = await new Promise((resolve, reject) => {
-    let out = '';
-    const seen = (b) => {
-      out += b;
-      const m = /listening on (https?:\/\/[^\s]+)/.exec(out);
-      if (m) resolve(m[1]);
-    };
-    child.stdout.on('data', seen);
-    child.stderr.on('data', seen);
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}: ${out}`)));
-  });
-  const token = spawnSync(
-    process.execPath,
-    [cli, 'server', 'token', '--repo', '*', '--role', 'write'],
-    {
-      env: { ...process.env, MEDIAGIT_JWT_SECRET: secret },
-      encoding: 'utf8',
-    },
-  ).stdout.trim();
-  return {
-    url,
-    token,
-    pid: child.pid,
-    stop: () =>
-      child.exitCode !== null
-        ? Promise.resolve()
-        : new Promise((r) => {
-            child.once('exit', r);
-            child.kill('SIGTERM');
-          }),
-  };
+  const started = await startServer(`presign-ab-${label}`, toml, { tokenRepo: '*' });
+  return { ...started, url: started.base };
 }
 
 const v1 = await corpus(1);

@@ -14,38 +14,17 @@
 //   the estimate's wall time is their sum; the server's CPU is phase 2's.
 //
 //   node scripts/bench/presign-put-estimate.mjs [--profile small] [--rounds 5]
-import { spawn, spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { corpus } from './corpus.mjs';
-import {
-  cli,
-  copyTree,
-  cpuSecondsOf,
-  fresh,
-  median,
-  opt,
-  root,
-  timedRun,
-  work,
-} from './measure.mjs';
-import { dropBucket, s3Settings } from './network.mjs';
+import { cli, copyTree, cpuSecondsOf, median, opt, root, timedRun, work } from './measure.mjs';
+import { dropBucket, newBucket, s3Admin, s3Settings, s3Toml, startServer } from './network.mjs';
 
 const self = fileURLToPath(import.meta.url);
 const s3 = s3Settings();
 if (s3 === null) throw new Error('MEDIAGIT_TEST_S3_* is not set (test/servers/radosgw.sh env)');
 
-async function admin() {
-  const sdk = await import('@aws-sdk/client-s3');
-  const client = new sdk.S3Client({
-    endpoint: s3.endpoint,
-    region: s3.region,
-    forcePathStyle: true,
-    credentials: { accessKeyId: s3.access, secretAccessKey: s3.secret },
-  });
-  return { sdk, client };
-}
+const admin = () => s3Admin(s3);
 
 /** Phase 2, in its own process: read back, verify, copy to the final key, delete the staged one. */
 async function commit(bucket, staged, final) {
@@ -101,64 +80,14 @@ const mgRun = (cwd, token, ...a) =>
   timed(cwd, { MEDIAGIT_TOKEN: token }, process.execPath, [cli, ...a]);
 
 const v1 = await corpus(1);
-const { sdk, client } = await admin();
-const bucket = `mediagit-presign-put-${Date.now().toString(36)}`;
-await client.send(new sdk.CreateBucketCommand({ Bucket: bucket }));
-client.destroy();
+const bucket = await newBucket(s3, 'presign-put');
 
-const dir = fresh(path.join(work, 'presign-put-server'));
-const secret = 'presign-put-secret-'.padEnd(48, 'x');
-writeFileSync(
-  path.join(dir, 'mediagit.toml'),
-  [
-    '[server]',
-    'presign = "off"',
-    '[storage]',
-    'backend = "s3"',
-    '[storage.s3]',
-    `bucket = "${bucket}"`,
-    'prefix = "srv"',
-    `region = "${s3.region}"`,
-    `endpoint = "${s3.endpoint}"`,
-    'force_path_style = true',
-    `access_key = "${s3.access}"`,
-    `secret_key = "${s3.secret}"`,
-    '',
-  ].join('\n'),
+const server = await startServer(
+  'presign-put',
+  ['[server]', 'presign = "off"', s3Toml(s3, bucket, 'srv')].join('\n'),
+  { tokenRepo: '*' },
 );
-const child = spawn(
-  process.execPath,
-  [cli, 'server', '--config', path.join(dir, 'mediagit.toml')],
-  {
-    cwd: dir,
-    env: {
-      ...process.env,
-      MEDIAGIT_HOST: '127.0.0.1',
-      MEDIAGIT_PORT: '0',
-      MEDIAGIT_JWT_SECRET: secret,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  },
-);
-const url = await new Promise((resolve, reject) => {
-  let out = '';
-  const seen = (b) => {
-    out += b;
-    const m = /listening on (https?:\/\/[^\s]+)/.exec(out);
-    if (m) resolve(m[1]);
-  };
-  child.stdout.on('data', seen);
-  child.stderr.on('data', seen);
-  child.once('exit', (code) => reject(new Error(`server exited with ${code}: ${out}`)));
-});
-const token = spawnSync(
-  process.execPath,
-  [cli, 'server', 'token', '--repo', '*', '--role', 'write'],
-  {
-    env: { ...process.env, MEDIAGIT_JWT_SECRET: secret },
-    encoding: 'utf8',
-  },
-).stdout.trim();
+const { base: url, token } = server;
 
 const repo = path.join(work, 'presign-put-repo');
 copyTree(v1, repo);
@@ -180,9 +109,9 @@ try {
     const jobs = {
       relay: () => {
         mgRun(repo, token, 'remote', 'add', `relay${round}`, `${url}/relay-${round}`);
-        const before = cpuSecondsOf(child.pid);
+        const before = cpuSecondsOf(server.pid);
         const t = mgRun(repo, token, 'push', '-q', `relay${round}`, 'main');
-        return { wall: t.wall, client: t.cpu, server: cpuSecondsOf(child.pid) - before };
+        return { wall: t.wall, client: t.cpu, server: cpuSecondsOf(server.pid) - before };
       },
       presignedPut: () => {
         mgRun(repo, token, 'remote', 'add', `q${round}`, `s3://${bucket}/q-${round}`, ...s3Opts);
@@ -212,7 +141,7 @@ try {
     );
   }
 } finally {
-  child.kill('SIGTERM');
+  await server.stop();
   await dropBucket(s3, bucket).catch((e) => console.error(`bucket ${bucket} left: ${e.message}`));
 }
 

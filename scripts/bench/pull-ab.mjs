@@ -13,15 +13,18 @@
 // rotated order; and the sink floor (scripts/bench/sink.mjs) pulling v2's new objects through the
 // same link. Each pull is divided by its link time (bytes in the busier direction ÷ rate + one
 // RTT, as the bench's link rows) and by the sink floor of the same round; B ÷ A per round too.
-import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { makeCorpus } from './corpus.mjs';
-import { corpus } from './corpus.mjs';
-import { copyTree, env, fresh, listFiles, median, opt, profile, root, work } from './measure.mjs';
-import { linkSeconds, parseLinkSpec, startLink, startSink } from './network.mjs';
-import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { corpus, makeCorpus } from './corpus.mjs';
+import { copyTree, fresh, median, opt, profile, root, timedRun, work } from './measure.mjs';
+import {
+  linkSeconds,
+  objectList,
+  parseLinkSpec,
+  startLink,
+  startServer,
+  startSink,
+} from './network.mjs';
 
 const rounds = Math.max(1, Number(opt('--rounds', '5')) || 5);
 const spec = opt('--link', '200mbit,40ms');
@@ -37,80 +40,17 @@ for (const [, cli] of contenders)
 
 /** Runs a command; wall seconds and the process's CPU (user + sys, from /usr/bin/time). */
 function timed(cmd, args, cwd, extraEnv = {}) {
-  spawnSync('sync');
-  const started = process.hrtime.bigint();
-  const r = spawnSync('/usr/bin/time', ['-f', 'cpu %U %S', cmd, ...args], {
-    cwd,
-    env: { ...process.env, ...env, ...extraEnv },
-    encoding: 'utf8',
-    maxBuffer: 1 << 26,
-  });
-  const secs = Number(process.hrtime.bigint() - started) / 1e9;
-  if (r.status !== 0)
-    throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
-  const m = /cpu ([\d.]+) ([\d.]+)\s*$/.exec(r.stderr);
-  return { secs, cpu: m ? Number(m[1]) + Number(m[2]) : null, stdout: r.stdout };
+  const { wall, cpu } = timedRun(cwd, extraEnv, cmd, args);
+  return { secs: wall, cpu };
 }
 
-async function startServer(label) {
-  const dataDir = fresh(path.join(work, `pull-ab-server-${label}`));
-  const secret = 'bench-secret-'.padEnd(48, 'x');
-  writeFileSync(
-    path.join(dataDir, 'mediagit.toml'),
-    `[storage]\nbackend = "local"\n\n[storage.local]\npath = "store"\n`,
-  );
-  const cli = cliOf(serverTree);
-  const child = spawn(process.execPath, [cli, 'server', '--config', 'mediagit.toml'], {
-    cwd: dataDir,
-    env: {
-      ...process.env,
-      MEDIAGIT_HOST: '127.0.0.1',
-      MEDIAGIT_PORT: '0',
-      MEDIAGIT_JWT_SECRET: secret,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const url = await new Promise((resolve, reject) => {
-    let out = '';
-    const onData = (b) => {
-      out += b;
-      const m = /listening on (https?:\/\/[^\s]+)/.exec(out);
-      if (m) resolve(m[1]);
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}: ${out}`)));
-  });
-  const token = spawnSync(
-    process.execPath,
-    [cli, 'server', 'token', '--repo', 'bench', '--role', 'write'],
-    { env: { ...process.env, MEDIAGIT_JWT_SECRET: secret }, encoding: 'utf8' },
-  ).stdout.trim();
-  const stop = async () => {
-    if (child.exitCode !== null) return;
-    child.kill('SIGTERM');
-    await new Promise((r) => child.once('exit', r));
-  };
-  return { base: url, token, stop };
-}
-
-/** The stored objects of a repository, minus `except`, as a list file for the sink. */
-function objectList(repo, name, except = new Set()) {
-  const store = path.join(repo, '.mediagit');
-  const names = listFiles(path.join(store, 'chunks'))
-    .map((f) => `chunks/${f}`)
-    .concat(listFiles(path.join(store, 'objects')).map((f) => `objects/${f}`))
-    .filter((f) => !except.has(f));
-  const file = path.join(work, `${name}.list`);
-  writeFileSync(file, names.join('\n') + '\n');
-  return { file, names: new Set(names), from: store };
-}
+const startServerOf = (label) => startServer(`pull-ab-${label}`, null, { bin: cliOf(serverTree) });
 
 const sink = (mode, url, dir, list) =>
   timed(process.execPath, [path.join(root, 'scripts/bench/sink.mjs'), mode, url, dir, list], work);
 
 async function round(r, v1) {
-  const server = await startServer(`r${r}`);
+  const server = await startServerOf(`r${r}`);
   const sinkServer = await startSink(`pull-ab-r${r}`);
   const links = { server: null, sink: null };
   const parsed = parseLinkSpec(spec);
