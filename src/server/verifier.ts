@@ -12,6 +12,7 @@ import { availableParallelism } from 'node:os';
 import { decodeEnvelopeHeader } from '../objects/index.js';
 import { WorkerPool, ownedArrayBuffer, type Admitted } from '../workers/index.js';
 import { invalidObject } from './errors.js';
+import { WeightedSemaphore } from '../util/limit.js';
 import {
   verifyUpload,
   type ExpectedKind,
@@ -82,12 +83,12 @@ export class UploadVerifier {
   private closed = false;
 
   /** Verifications in place share the same bound as the pool's queue. */
-  private readonly inPlace: WeightedGate;
+  private readonly inPlace: WeightedSemaphore;
 
   constructor(private readonly options: VerifierOptions) {
     this.workers = options.workers ?? defaultVerifyWorkers();
     this.inlineBelow = options.inlineBelow ?? DEFAULT_INLINE_BELOW;
-    this.inPlace = new WeightedGate(options.maxQueuedBytes);
+    this.inPlace = new WeightedSemaphore(options.maxQueuedBytes);
   }
 
   /** Verifies one envelope; throws the 422 naming it when it does not match. */
@@ -123,10 +124,10 @@ export class UploadVerifier {
       Math.max(data.length, decoded) < this.inlineBelow ||
       options.mode === 'encrypted'
     ) {
-      await this.inPlace.enter(weight, signal);
+      await this.inPlace.acquire(weight, signal);
       const result = verifyUpload(expected, oid, data, options)
         .then((verified) => ({ verified, data }))
-        .finally(() => this.inPlace.leave(weight));
+        .finally(() => this.inPlace.release(weight));
       result.catch(() => undefined);
       return { result };
     }
@@ -191,56 +192,5 @@ function declaredPlainLength(data: Buffer): number {
     return decodeEnvelopeHeader(data).plainLength;
   } catch {
     return 0;
-  }
-}
-
-/**
- * Lets work in while the weight inside stays within `max` (one heavier piece alone when nothing
- * else is inside), in arrival order; a waiter whose request is aborted leaves the line.
- */
-class WeightedGate {
-  private used = 0;
-  private readonly line: { weight: number; go: () => void }[] = [];
-
-  constructor(private readonly max: number) {}
-
-  async enter(weight: number, signal?: AbortSignal): Promise<void> {
-    if (this.line.length === 0 && (this.used === 0 || this.used + weight <= this.max)) {
-      this.used += weight;
-      return;
-    }
-    signal?.throwIfAborted();
-    await new Promise<void>((resolve, reject) => {
-      const waiter = {
-        weight,
-        go: () => {
-          signal?.removeEventListener('abort', onAbort);
-          resolve();
-        },
-      };
-      const onAbort = (): void => {
-        const at = this.line.indexOf(waiter);
-        if (at >= 0) this.line.splice(at, 1);
-        reject(signal!.reason instanceof Error ? signal!.reason : new Error('aborted'));
-        this.wake();
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.line.push(waiter);
-    });
-  }
-
-  leave(weight: number): void {
-    this.used -= weight;
-    this.wake();
-  }
-
-  private wake(): void {
-    while (this.line.length > 0) {
-      const next = this.line[0]!;
-      if (this.used !== 0 && this.used + next.weight > this.max) return;
-      this.line.shift();
-      this.used += next.weight;
-      next.go();
-    }
   }
 }

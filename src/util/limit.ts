@@ -34,7 +34,8 @@ export class Semaphore {
 /**
  * Bounds the sum of weights (bytes) of the work in flight rather than its count: a piece waits
  * while what is inside plus its weight exceeds `limit`, in arrival order; a piece heavier than the
- * whole limit runs once nothing else is inside, alone.
+ * whole limit runs once nothing else is inside, alone. A waiter whose signal aborts leaves the
+ * line (so a dropped request frees its place for those behind it).
  */
 export class WeightedSemaphore {
   private used = 0;
@@ -44,14 +45,43 @@ export class WeightedSemaphore {
     if (!(limit > 0)) throw new RangeError('weighted semaphore limit must be positive');
   }
 
+  async acquire(weight: number, signal?: AbortSignal): Promise<void> {
+    if (this.line.length === 0 && this.fits(weight)) {
+      this.used += weight;
+      return;
+    }
+    signal?.throwIfAborted();
+    await new Promise<void>((resolve, reject) => {
+      const waiter = {
+        weight,
+        go: () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        },
+      };
+      const onAbort = (): void => {
+        const at = this.line.indexOf(waiter);
+        if (at >= 0) this.line.splice(at, 1);
+        reject(signal!.reason instanceof Error ? signal!.reason : new Error('aborted'));
+        // The aborted piece may have been what held lighter ones behind it.
+        this.wake();
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.line.push(waiter);
+    });
+  }
+
+  release(weight: number): void {
+    this.used -= weight;
+    this.wake();
+  }
+
   async run<T>(weight: number, fn: () => Promise<T>): Promise<T> {
-    if (this.line.length === 0 && this.fits(weight)) this.used += weight;
-    else await new Promise<void>((go) => this.line.push({ weight, go }));
+    await this.acquire(weight);
     try {
       return await fn();
     } finally {
-      this.used -= weight;
-      this.wake();
+      this.release(weight);
     }
   }
 

@@ -80,4 +80,28 @@ describe('WeightedSemaphore', () => {
     assert.ok(most <= 10, `${most}`);
     assert.ok(most >= 8, `pieces that fit together ran together (${most})`);
   });
+
+  test('a waiter whose signal aborts leaves the line and lets the lighter ones behind it in', async () => {
+    const gate = new WeightedSemaphore(10);
+    await gate.acquire(6);
+    const heavy = new AbortController();
+    const heavyWait = gate.acquire(8, heavy.signal);
+    let lightIn = false;
+    const lightWait = gate.acquire(3).then(() => {
+      lightIn = true;
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(lightIn, false, 'arrival order: the light piece waits behind the heavy one');
+    heavy.abort(new Error('client went away'));
+    await assert.rejects(heavyWait, /client went away/);
+    await lightWait;
+    assert.equal(lightIn, true);
+    // An already-aborted signal is refused at once when the piece would have to wait.
+    await assert.rejects(gate.acquire(5, AbortSignal.abort(new Error('gone'))), /gone/);
+    gate.release(3);
+    gate.release(6);
+    // With nothing inside, a piece goes straight in.
+    await gate.acquire(10);
+    gate.release(10);
+  });
 });
