@@ -134,6 +134,13 @@ cmd_start() {
   echo "$DATA" >"$STATE/datadir"
   : >"$STATE/pids"
   mkdir -p "$DATA"/{mon/a,osd/0,run,log,crash,rgw}
+  # ceph-mon shuts itself down when its data folder's file system has less than
+  # mon_data_avail_crit (5 %) free, which otherwise shows up only as a start-up timeout.
+  local free_pct
+  free_pct=$(df -P "$DATA" | awk 'NR == 2 { gsub("%", "", $5); print 100 - $5 }')
+  if [[ -n "$free_pct" && "$free_pct" -le 5 ]]; then
+    die "only ${free_pct} % of the disk under $DATA is free; ceph-mon needs more than 5 % (free some space or set TMPDIR)"
+  fi
   local fsid; fsid="$(uuidgen)"
 
   cat >"$DATA/ceph.conf" <<EOF
