@@ -6,10 +6,12 @@
 // it back, the sides taking turns in alternating order (ABAB…, BABA…); the sink floor's push of
 // the same objects runs in every round too. Per transfer: wall seconds, the client's CPU
 // (user+sys of the CLI process) and the server's (utime+stime of its process, all threads, over
-// the transfer). Ratios are B ÷ A per round; medians and min–max are printed.
+// the transfer). Ratios are B ÷ A per round; medians and min–max are printed. `--fresh-servers`
+// starts each side's servers anew every round, as `npm run bench` does (its push is a new
+// server's first), instead of once for all rounds.
 //
 //   node scripts/bench/server-ab.mjs --a /path/to/A [--b /path/to/B] [--profile small] [--rounds 5] [--no-s3]
-//                                    [--only push,clone,s3push,s3clone]
+//                                    [--only push,clone,s3push,s3clone] [--fresh-servers]
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { corpus } from './corpus.mjs';
@@ -59,20 +61,32 @@ const timed = (side, cwd, token, ...args) =>
 
 const v1 = await corpus(1);
 const bucket = s3 ? await newBucket(s3, 'server-ab') : null;
-const servers = {};
-for (const side of ['A', 'B']) {
-  const opts = { bin: bins[side], tokenRepo: '*' };
-  servers[side] = {
-    local: await startServer(`ab-${side}`, null, opts),
-    s3: s3
-      ? await startServer(
-          `ab-s3-${side}`,
-          `[server]\npresign = "off"\n${s3Toml(s3, bucket, `ab-${side}`)}`,
-          opts,
-        )
-      : null,
-  };
+const freshServers = flag('--fresh-servers');
+/** Each side's servers: local-folder storage, and S3 storage when the round has S3 transfers. */
+async function startSides(round) {
+  const servers = {};
+  for (const side of ['A', 'B']) {
+    const opts = { bin: bins[side], tokenRepo: '*' };
+    servers[side] = {
+      local: await startServer(`ab-${side}`, null, opts),
+      s3: s3
+        ? await startServer(
+            `ab-s3-${side}`,
+            `[server]\npresign = "off"\n${s3Toml(s3, bucket, `ab-${side}-${round}`)}`,
+            opts,
+          )
+        : null,
+    };
+  }
+  return servers;
 }
+async function stopSides(servers) {
+  for (const side of ['A', 'B']) {
+    await servers[side].local.stop();
+    await servers[side].s3?.stop();
+  }
+}
+let servers = await startSides(0);
 const sink = await startSink('ab');
 const base = (url) => url.replace(/\/bench$/, '');
 
@@ -116,6 +130,10 @@ const ops = [
 const results = [];
 try {
   for (let round = 0; round < rounds; round++) {
+    if (freshServers && round > 0) {
+      await stopSides(servers);
+      servers = await startSides(round);
+    }
     const order = round % 2 === 0 ? ['A', 'B'] : ['B', 'A'];
     const r = { sink: 0 };
     for (const [op, where, run] of ops) {
@@ -145,10 +163,7 @@ try {
   }
 } finally {
   await sink.stop();
-  for (const side of ['A', 'B']) {
-    await servers[side].local.stop();
-    await servers[side].s3?.stop();
-  }
+  await stopSides(servers);
   if (bucket)
     await dropBucket(s3, bucket).catch((e) => console.error(`bucket ${bucket} left: ${e.message}`));
 }

@@ -53,7 +53,7 @@ function loadConfig(io: CommandIo, path: string | undefined): Promise<ServerConf
 /** Runs until SIGTERM or SIGINT, then stops accepting, lets requests in flight finish, and returns. */
 export async function runServer(io: CommandIo, options: ServerOptions): Promise<void> {
   const config = await loadConfig(io, options.config);
-  const server = createServer(config);
+  const server = createServer(config, { verifiersAtListen: true });
   const url = await server.listen();
   io.out(`mediagit server listening on ${url}`);
   if (server.metricsUrl !== null) io.out(`metrics on ${server.metricsUrl}`);

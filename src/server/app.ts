@@ -66,6 +66,13 @@ export interface ServerRuntime {
   readonly log?: (line: string) => void;
   /** Wraps each repository's store (embedding; tests that inject storage failures). */
   readonly wrapStore?: (store: Store, area: string) => Store;
+  /**
+   * Start the verification threads as soon as the server listens (`mediagit server` does), not
+   * with the first writer's request: loading them costs each ~60 ms of CPU, which on a busy
+   * machine the first push would otherwise pay while its packs arrive. Off by default, so an
+   * embedded or read-only server starts no thread it does not use.
+   */
+  readonly verifiersAtListen?: boolean;
 }
 
 export interface MediagitServer {
@@ -90,6 +97,7 @@ interface Parts {
   readonly tracker: RequestTracker;
   readonly inflight: InFlightBudget;
   readonly health: { storageFullAt: number | null; readonly startedAt: number };
+  readonly verifiersAtListen: boolean;
   closing: boolean;
 }
 
@@ -148,6 +156,7 @@ function buildServices(config: ServerConfig, runtime: ServerRuntime): Parts {
     tracker: new RequestTracker(config.requestTimeoutMs),
     inflight: new InFlightBudget(config.inflight),
     health: { storageFullAt: null, startedAt: Date.now() },
+    verifiersAtListen: runtime.verifiersAtListen === true,
     closing: false,
   };
 }
@@ -412,6 +421,7 @@ function lifecycle(app: FastifyInstance, parts: Parts): MediagitServer {
       await app.listen({ host: config.host, port: config.port });
       const address = app.server.address() as AddressInfo;
       url = `${config.tls !== null ? 'https' : 'http'}://${hostForUrl(config.host)}:${address.port}`;
+      if (parts.verifiersAtListen) parts.services.verifier.warm();
       if (config.metrics.enabled) {
         try {
           metricsListener = await MetricsListener.start(

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import { existsSync, readdirSync } from 'node:fs';
 import { request, type IncomingMessage } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { setImmediate as tick } from 'node:timers/promises';
@@ -160,4 +161,35 @@ describe('mediagit server: verification on worker threads', () => {
     assert.equal(bad.status, 422);
     assert.equal(bad.json!['error'], 'invalid_object');
   });
+});
+
+/** Threads of a process (Linux: one folder per thread under /proc/<pid>/task). */
+function threadsOf(server: TestServer): number {
+  return readdirSync(`/proc/${server.process!.pid}/task`).length;
+}
+
+describe('mediagit server: verification threads start with the server', () => {
+  test(
+    '`mediagit server` has its verification threads before any request, not at the first push',
+    {
+      skip: !existsSync('/proc/self/task'),
+    },
+    async () => {
+      // The same server with and without verification threads, each right after it printed its
+      // address and before any request: the difference is the threads it started while starting.
+      const counts: number[] = [];
+      for (const workers of [2, 0]) {
+        const server = await startTestServer({
+          child: true,
+          config: `[server]\nverify_workers = ${workers}\n`,
+        });
+        try {
+          counts.push(threadsOf(server));
+        } finally {
+          await server.close();
+        }
+      }
+      assert.equal(counts[0]! - counts[1]!, 2, `threads with 2 workers and with none: ${counts}`);
+    },
+  );
 });
