@@ -463,6 +463,15 @@ export interface SwapOptions extends OperationOptions {
    * Any other backend leaves it uncalled, and the caller reads the lease itself.
    */
   onLeaseAfter?: (lease: GcLeaseAnswer) => void;
+
+  /**
+   * Called by a backend that confirms an update with a read after making it (S3's ref log) as
+   * soon as the new value is visible to readers, before that confirmation: what the caller must
+   * read after the update (a push's gc lease) can then go beside the confirming read instead of
+   * after it. Called again by each later attempt that writes. Backends that do not confirm never
+   * call it, and the caller reads after the swap as before.
+   */
+  onWritten?: () => void;
 }
 
 /** The gc sweeper's lease as a server reads it: its ref, and the record the ref names. */

@@ -142,14 +142,15 @@ export async function push(
   // Each copy of a mirror is checked: its ref must not move over objects only the other holds.
   const remote = presentEverywhere(target);
   const stats: TransferStats = { objects: 0, bytes: 0 };
+  // Whatever the store readies for ref updates (S3's conditional-write probe, two round trips on a
+  // bucket it has not met) runs beside the negotiation's reads rather than after them.
+  remote.capabilities.prepareRefUpdates?.();
   const told = await negotiate(repo, remote, request, options.assumeRemoteHas ?? []);
   const current: RefValue | null = told
     ? (told.refs.get(request.ref) ?? null)
     : await remote.readRef(request.ref);
   if (current?.oid === request.oid)
     return { ref: request.ref, old: current.oid, new: request.oid, status: 'up-to-date', stats };
-  // The ref update comes last: whatever the store readies for it can run behind the uploads.
-  remote.capabilities.prepareRefUpdates?.();
   let status: PushOutcome['status'] = current ? 'fast-forward' : 'created';
   if (current) {
     const known = (await repo.odb.kindOf(current.oid)) !== null;
@@ -210,11 +211,23 @@ export async function push(
   for (const oid of missingChunks) chunkBytes += sizes.get(ObjectDatabase.keyFor('chunk', oid))!;
   // The ref at our commit is all a push asks, whoever put it there: no read before the update.
   let leaseAfter: LeaseState | undefined;
+  let leaseRead: Promise<LeaseState> | undefined;
   const swapOptions: SwapOptions = {
     endAtNextIsEnough: true,
     // A server reads the lease right after the swap and answers it with the update.
     ...(lease && told
       ? { onLeaseAfter: (read) => (leaseAfter = leaseFrom(read.ref, read.record)) }
+      : {}),
+    // A store that confirms its update after writing it (S3) says when the new value became
+    // visible: a sweep that starts after that sees it, so the lease read from then on is as good
+    // as one after the confirmation, and goes beside it. The latest write's read is the one kept.
+    ...(lease
+      ? {
+          onWritten: () => {
+            leaseRead = readLease(remote, lease);
+            leaseRead.catch(() => undefined);
+          },
+        }
       : {}),
   };
   const update: RefUpdate = { name: request.ref, expected: current, next: request.oid };
@@ -259,6 +272,7 @@ export async function push(
   }
   // A gc sweep overlapped this push: it may have deleted objects the push found present. Once no
   // sweep runs, put back whatever is missing before reporting success (docs/remote-gc.md).
+  if (lease && leaseAfter === undefined && leaseRead !== undefined) leaseAfter = await leaseRead;
   if (lease && (await sweepOverlapped(remote, lease, leaseAfter))) {
     const kinds = [
       ['chunk', want.chunks],

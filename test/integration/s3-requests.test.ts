@@ -158,4 +158,85 @@ describe('S3 ref updates after a read (radosgw)', { skip: skipUnlessServer('s3')
     assert.ok(proxy.requests.some(isRefRead), 'the repeat did not read the log');
     assert.equal(proxy.requests.filter((r) => r.method === 'PUT').length, 0, 'the repeat wrote');
   });
+
+  test('a ref the last listing found absent is created without reading its log first', async () => {
+    const prefix = `r${++prefixes}`;
+    const ours = store(prefix);
+    const theirs = store(prefix);
+    // The probe is done; from here the requests are the updates' own.
+    assert.equal(await ours.compareAndSwapRef('refs/heads/main', null, oid()), true);
+    const isRefWrite = (r: RecordedRequest): boolean =>
+      r.method === 'PUT' && /\/refs\//.test(r.url);
+    await ours.listRefs('refs/');
+    proxy.reset();
+    const created = oid();
+    assert.equal(await ours.compareAndSwapRef('refs/heads/new', null, created), true);
+    const write = proxy.requests.findIndex(isRefWrite);
+    assert.ok(write >= 0, 'no entry was created');
+    assert.deepEqual(
+      proxy.requests.slice(0, write).filter(isRefRead),
+      [],
+      'the log was read first',
+    );
+    assert.equal((await theirs.readRef('refs/heads/new'))?.oid, created);
+
+    // Created by another writer after the listing: the create against it loses, theirs stays.
+    await ours.listRefs('refs/');
+    const winner = oid();
+    assert.equal(await theirs.compareAndSwapRef('refs/heads/late', null, winner), true);
+    assert.equal(await ours.compareAndSwapRef('refs/heads/late', null, oid()), false);
+    assert.equal((await ours.readRef('refs/heads/late'))?.oid, winner);
+
+    // Created and deleted again after the listing: absent holds, so the update succeeds, as it
+    // would have with a read first.
+    await ours.listRefs('refs/');
+    assert.equal(await theirs.compareAndSwapRef('refs/heads/gone', null, oid()), true);
+    const gone = await theirs.readRef('refs/heads/gone');
+    assert.equal(await theirs.compareAndSwapRef('refs/heads/gone', gone, null), true);
+    const again = oid();
+    assert.equal(await ours.compareAndSwapRef('refs/heads/gone', null, again), true);
+    assert.equal((await theirs.readRef('refs/heads/gone'))?.oid, again);
+  });
+
+  test('onWritten is told once the entry is stored and before the confirming read', async () => {
+    const prefix = `r${++prefixes}`;
+    const s = store(prefix);
+    const ref = 'refs/heads/main';
+    assert.equal(await s.compareAndSwapRef(ref, null, oid()), true);
+    const value = await s.readRef(ref);
+    proxy.reset();
+    const seen: RecordedRequest[][] = [];
+    const swapped = await s.compareAndSwapRef(ref, value, oid(), {
+      onWritten: () => seen.push([...proxy.requests]),
+    });
+    assert.equal(swapped, true);
+    assert.equal(seen.length, 1, 'told once');
+    const last = seen[0]!.at(-1);
+    assert.ok(
+      last?.method === 'PUT' && last.url.includes('/refs/heads/main/'),
+      'told before the write',
+    );
+    assert.ok(proxy.requests.slice(seen[0]!.length).some(isRefRead), 'no confirming read after it');
+  });
+
+  test('a write against a value just read still needs conditional writes', async () => {
+    const prefix = `r${++prefixes}`;
+    const ref = 'refs/heads/main';
+    assert.equal(await store(prefix).compareAndSwapRef(ref, null, oid()), true);
+    const unsafe = new S3Store({
+      bucket: `${BUCKET}-refs`,
+      prefix,
+      endpoint: proxy.url,
+      region: REGION,
+      access_key: ACCESS_KEY,
+      secret_key: SECRET_KEY,
+      conditional_writes: 'unsupported',
+    });
+    const value = await unsafe.readRef(ref);
+    assert.ok(value);
+    await assert.rejects(unsafe.compareAndSwapRef(ref, value, oid()), {
+      code: 'E_NO_CONDITIONAL_WRITES',
+    });
+    assert.equal((await unsafe.readRef(ref))?.oid, value.oid);
+  });
 });

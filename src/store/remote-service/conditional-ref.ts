@@ -52,6 +52,7 @@ export interface ConditionalRefWrites<S extends RefState> {
    * Sets the ref to `next`, or deletes it when `next` is null, on condition that it is still at
    * `base` (null: that it does not exist). True when this write took effect; false when the
    * condition failed because another writer got there first. Any other failure rejects.
+   * `written`: the caller's SwapOptions.onWritten, for a backend that confirms after writing.
    */
   write(
     name: string,
@@ -59,6 +60,7 @@ export interface ConditionalRefWrites<S extends RefState> {
     next: string | null,
     signal: AbortSignal | undefined,
     writerToken: string | undefined,
+    written?: () => void,
   ): Promise<boolean>;
   /**
    * For a backend that records each write's token: called when the ref was not in the expected
@@ -111,5 +113,5 @@ export async function compareAndSwapRef<S extends RefState>(
     base = current;
   }
   if (next === null && absent(base)) return false;
-  return backend.write(name, base, next, signal, token);
+  return backend.write(name, base, next, signal, token, options.onWritten);
 }

@@ -123,6 +123,16 @@ interface S3RefState extends RefState {
   readonly readAt: { readonly mono: number; readonly wall: number };
 }
 
+/** A ref with no log yet, as read at `readAt`. */
+const emptyLog = (readAt: { readonly mono: number; readonly wall: number }): S3RefState => ({
+  oid: null,
+  version: '',
+  seq: 0,
+  writer: null,
+  prev: null,
+  readAt,
+});
+
 /**
  * Store on Amazon S3 or an S3-compatible server. Objects map 1:1 to keys under `prefix`; refs are
  * logs of create-once entries (see ref-log.ts and docs/backends/s3.md), because create-only PUTs
@@ -160,6 +170,17 @@ export class S3Store implements Store {
    * value just read (a push after its negotiation) writes against it without reading it again.
    */
   private readonly knownLogs = new Map<string, KnownLog>();
+  /**
+   * The latest listRefs of each prefix: the refs it found a log for, and when (see pinnedAbsent).
+   * By prefix, since a push lists refs/ and its lock check refs/locks/ at the same time.
+   */
+  private readonly listings = new Map<
+    string,
+    {
+      readonly names: ReadonlySet<string>;
+      readonly readAt: { readonly mono: number; readonly wall: number };
+    }
+  >();
   /** Writer tokens this store has written with: a repeat of such an update reads before writing. */
   private readonly triedTokens = new Set<string>();
   private readonly background = new Set<Promise<void>>();
@@ -702,14 +723,8 @@ export class S3Store implements Store {
       return seq === undefined || seq === current?.seq;
     },
     // read never answers null here (an empty log is seq 0), so base is always a state.
-    write: (name, base, next, signal, token) =>
-      this.appendEntry(
-        name,
-        base ?? { oid: null, version: '', seq: 0, writer: null, prev: null, readAt: clocks() },
-        next,
-        signal,
-        token,
-      ),
+    write: (name, base, next, signal, token, written) =>
+      this.appendEntry(name, base ?? emptyLog(clocks()), next, signal, token, written),
     landed: (name, current, expected, token, signal) =>
       this.landed(name, current, expected, token, signal),
   };
@@ -753,13 +768,28 @@ export class S3Store implements Store {
     return false;
   }
 
-  compareAndSwapRef(
+  async compareAndSwapRef(
     name: string,
     expected: RefValue | null,
     next: string | null,
     options?: SwapOptions,
   ): Promise<boolean> {
-    return compareAndSwapRef(this.refWrites, name, expected, next, options);
+    if (expected !== null) return compareAndSwapRef(this.refWrites, name, expected, next, options);
+    let fromListing = false;
+    const writes: ConditionalRefWrites<S3RefState> = {
+      ...this.refWrites,
+      pin: (e, n, token) => {
+        const pinned = this.refWrites.pin(e, n, token);
+        fromListing = pinned !== undefined;
+        return pinned;
+      },
+    };
+    if (await compareAndSwapRef(writes, name, expected, next, options)) return true;
+    if (!fromListing) return false;
+    // The log grew since the listing, yet "absent" may hold again (created, then deleted): a
+    // fresh read settles it, as it would have without the pin.
+    const unpinned = { ...this.refWrites, pin: () => undefined };
+    return compareAndSwapRef(unpinned, name, expected, next, options);
   }
 
   /**
@@ -773,7 +803,8 @@ export class S3Store implements Store {
     name: string,
     token: string | undefined,
   ): S3RefState | undefined {
-    if (expected === null || (token !== undefined && this.triedTokens.has(token))) return undefined;
+    if (token !== undefined && this.triedTokens.has(token)) return undefined;
+    if (expected === null) return this.pinnedAbsent(name);
     const known = this.knownLogs.get(name);
     const seq = parseSequence(expected.version);
     if (known === undefined || seq !== known.head.seq || known.head.entry.oid !== expected.oid)
@@ -789,6 +820,35 @@ export class S3Store implements Store {
     };
   }
 
+  /**
+   * For creating a ref: its log as the last listing saw it, when that listing covered the name and
+   * is recent (pinMaxAgeMs). No log at all pins sequence 0, so the write creates entry 1; a log
+   * whose newest entry is a tombstone pins that entry. Safe for the same reasons as `pinned`: a
+   * log that grew since makes the create lose, and the confirmation catches a re-created entry.
+   */
+  private pinnedAbsent(name: string): S3RefState | undefined {
+    const known = this.knownLogs.get(name);
+    if (known !== undefined) {
+      if (known.head.entry.oid !== null || !this.fresh(known.readAt)) return undefined;
+      return {
+        oid: null,
+        version: formatSequence(known.head.seq),
+        seq: known.head.seq,
+        writer: known.head.entry.writer,
+        prev: known.head.entry.prev,
+        readAt: known.readAt,
+      };
+    }
+    for (const [prefix, listing] of this.listings)
+      if (name.startsWith(prefix) && !listing.names.has(name) && this.fresh(listing.readAt))
+        return emptyLog(listing.readAt);
+    return undefined;
+  }
+
+  private fresh(readAt: { readonly wall: number }): boolean {
+    return Date.now() - readAt.wall <= this.pinMaxAgeMs();
+  }
+
   /** How old a read may be to write against it: well inside the prune grace period. */
   private pinMaxAgeMs(): number {
     return Math.max(0, this.refLogGraceMs - 2 * CONFIRM_MARGIN_MS);
@@ -800,7 +860,11 @@ export class S3Store implements Store {
     next: string | null,
     signal: AbortSignal | undefined,
     token: string | undefined,
+    written: (() => void) | undefined,
   ): Promise<boolean> {
+    // A pinned base skipped the read that waits for the probe: a create-only write is only as good
+    // as the server's conditional writes.
+    await this.ensureConditionalWrites();
     const seq = base.seq + 1;
     // The caller's token when it repeats an update (see landed), else one for this attempt.
     const writer = token ?? randomBytes(16).toString('hex');
@@ -810,8 +874,12 @@ export class S3Store implements Store {
     const created = await this.createEntry(key, { oid: next, writer, prev: base.writer }, signal);
     // Whatever happened, the log has moved on from what this store knew of it.
     this.knownLogs.delete(name);
+    this.listings.clear();
     if (!created) return false;
     await this.options.test_hooks?.afterRefCreate?.(name, seq);
+    // Our entry is the newest readers see from now on; the confirmation only settles whether it
+    // was built on a live head, so what the caller reads "after the update" can go beside it.
+    written?.();
     try {
       return await this.confirm(name, seq, writer, signal);
     } catch (err) {
@@ -960,6 +1028,8 @@ export class S3Store implements Store {
       log.push({ seq: parsed.seq, lastModified: item.lastModified });
       logs.set(parsed.ref, log);
     }
+    // Every ref under the prefix with a log: any other name had none when this listing was taken.
+    this.listings.set(prefix, { names: new Set(newest.keys()), readAt });
     const heads = [...newest];
     const values = await mapLimit(
       heads,
@@ -1102,6 +1172,9 @@ export class S3Store implements Store {
   }
 
   async close(): Promise<void> {
+    // A probe started ahead of need (prepareRefUpdates) by a command that then needed no update
+    // finishes, and cleans up its keys, rather than being cut off.
+    await this.probe?.catch(() => undefined);
     await Promise.all(this.background);
     const loaded = this.loaded;
     const wired = this.wired;
