@@ -38,7 +38,6 @@ import {
 } from '../store.js';
 import { abortableSleep, throwIfAborted, type Sleep } from '../wrappers/operations.js';
 import { mapLimit } from '../../util/limit.js';
-import { releaseMemory } from '../../util/memory.js';
 import {
   ProtocolError,
   configError,
@@ -51,7 +50,7 @@ import {
 import {
   decodePack,
   decodePackPrefix,
-  encodePack,
+  encodePackPieces,
   packRecordKey,
   packSize,
   PackFormatError,
@@ -146,7 +145,8 @@ interface Call {
   readonly path: string;
   readonly query?: Record<string, string>;
   readonly json?: unknown;
-  readonly binary?: Uint8Array;
+  /** A body, or a body's pieces written one after another (a pack: headers between records). */
+  readonly binary?: Uint8Array | readonly Buffer[];
   /** For messages: "GET chunks/…". */
   readonly action: string;
   readonly key?: string;
@@ -435,12 +435,12 @@ export class HttpStore implements Store {
       ...call.headers,
     };
     if (token !== undefined) headers['authorization'] = `Bearer ${token}`;
-    let body: Buffer | string | undefined;
+    let body: Buffer | string | readonly Buffer[] | undefined;
     if (call.json !== undefined) {
       body = JSON.stringify(call.json);
       headers['content-type'] = 'application/json';
     } else if (call.binary !== undefined) {
-      body = asBuffer(call.binary);
+      body = Array.isArray(call.binary) ? call.binary : asBuffer(call.binary as Uint8Array);
       headers['content-type'] = 'application/octet-stream';
     } else if (call.method === 'PUT' || call.method === 'POST') {
       body = '';
@@ -909,7 +909,7 @@ export class HttpStore implements Store {
     options?: OperationOptions,
     headers?: Record<string, string>,
   ): Promise<Record<string, unknown> | null> {
-    const pack = encodePack(records);
+    const pack = encodePackPieces(records);
     const call: Call = {
       method: 'POST',
       path: 'objects/pack',
@@ -919,11 +919,8 @@ export class HttpStore implements Store {
       ...(headers ? { headers } : {}),
     };
     const reply = await this.exchange(call);
-    if (reply.status === 200 || reply.status === 201) {
-      // Answered, so wholly sent: its MiBs are freed now rather than by a full collection.
-      releaseMemory(pack);
+    if (reply.status === 200 || reply.status === 201)
       return headers ? this.parseJson(reply, call) : {};
-    }
     if (headers && reply.status === 409 && errorCodeOf(reply.body) === 'ref_conflict') return null;
     // A server with a smaller pack limit than ours: halve until it fits (a single object that
     // still does not fit is a real 413). The ref update, if any, rides on the last half.

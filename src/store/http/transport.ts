@@ -35,7 +35,8 @@ export interface TransportRequest {
   /** Path and query, from the leading slash. */
   readonly path: string;
   readonly headers: Record<string, string>;
-  readonly body?: Buffer | string | undefined;
+  /** Pieces are written one after another (one writev), without joining them first. */
+  readonly body?: Buffer | string | readonly Buffer[] | undefined;
   readonly signal?: AbortSignal | undefined;
 }
 
@@ -44,6 +45,12 @@ export interface TransportResponse {
   readonly headers: Record<string, string | string[] | undefined>;
   /** The body, as it arrives; destroy it to stop reading. */
   readonly body: IncomingMessage;
+}
+
+function piecesLength(pieces: readonly Buffer[]): number {
+  let n = 0;
+  for (const piece of pieces) n += piece.length;
+  return n;
 }
 
 /** A network failure with the errno-style code the failure classification reads. */
@@ -77,7 +84,10 @@ export class HttpTransport {
   request(call: TransportRequest): Promise<TransportResponse> {
     return new Promise<TransportResponse>((resolve, reject) => {
       const headers: Record<string, string | number> = { ...call.headers };
-      if (call.body !== undefined) headers['content-length'] = Buffer.byteLength(call.body);
+      const body = call.body;
+      if (typeof body === 'string' || Buffer.isBuffer(body))
+        headers['content-length'] = Buffer.byteLength(body);
+      else if (body !== undefined) headers['content-length'] = piecesLength(body);
       const req = this.send({
         agent: this.agent,
         host: this.host,
@@ -114,7 +124,13 @@ export class HttpTransport {
         clearConnect();
         resolve({ statusCode: res.statusCode ?? 0, headers: res.headers, body: res });
       });
-      req.end(call.body);
+      if (body === undefined || typeof body === 'string' || Buffer.isBuffer(body)) req.end(body);
+      else {
+        // Corked, the pieces leave in one writev once the socket is there.
+        req.cork();
+        for (const piece of body) req.write(piece);
+        req.end();
+      }
     });
   }
 

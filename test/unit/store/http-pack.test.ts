@@ -5,6 +5,7 @@ import {
   PackFormatError,
   decodePack,
   encodePack,
+  encodePackPieces,
   packRecordKey,
   packSize,
 } from '../../../src/store/http/pack.js';
@@ -24,6 +25,31 @@ describe('pack format', () => {
     ]);
     assert.ok(pack.equals(expected), pack.toString('hex'));
     assert.equal(packSize([{ data: Buffer.from('abc') }]), expected.length);
+  });
+
+  test("a pack goes out as pieces that are the records' own memory, not a copy of them", () => {
+    const records = (['chunk', 'chunk', 'manifest', 'tree'] as const).map((kind, i) => ({
+      kind,
+      oid: oidFor(`${kind}${i}`),
+      data: Buffer.alloc(100_000 + i, i + 1),
+    }));
+    const pieces = encodePackPieces(records);
+    // Header (with the pack's own in front), then the record's bytes, for each record.
+    assert.equal(pieces.length, 2 * records.length);
+    records.forEach((record, i) => {
+      const data = pieces[2 * i + 1]!;
+      assert.equal(data.buffer, record.data.buffer, `record ${i} was copied`);
+      assert.equal(data.byteOffset, record.data.byteOffset);
+      assert.equal(data.length, record.data.length);
+    });
+    // The record headers are one allocation between them.
+    assert.ok(pieces.every((p, i) => i % 2 === 1 || p.buffer === pieces[0]!.buffer));
+    assert.ok(Buffer.concat(pieces).equals(encodePack(records)));
+    assert.deepEqual(
+      decodePack(Buffer.concat(pieces)).map((r) => r.oid),
+      records.map((r) => r.oid),
+    );
+    assert.ok(Buffer.concat(encodePackPieces([])).equals(encodePack([])));
   });
 
   test('round-trips every kind, empty records and an empty pack', () => {
