@@ -1,6 +1,16 @@
 // What every part of the bench shares: options, folders, timing a command, sizes, medians.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -83,7 +93,31 @@ export function timedRun(cwd, extraEnv, cmd, cmdArgs) {
       `${path.basename(cmd)} ${cmdArgs.join(' ')} failed (${r.status}):\n${r.stderr}`,
     );
   const m = /cpu ([\d.]+) ([\d.]+)\s*$/.exec(r.stderr);
-  return { wall, cpu: m ? Number(m[1]) + Number(m[2]) : NaN };
+  const user = m ? Number(m[1]) : NaN;
+  const sys = m ? Number(m[2]) : NaN;
+  return { wall, cpu: user + sys, user, sys };
+}
+
+/**
+ * Leaves `bytes` of page cache that this VM has just backed free for the next run. On this VM
+ * (free page reporting to its host) memory freed a while ago goes back to the host, and the
+ * first write into it costs ~5 ms of kernel time per MB again: a run writing 340 MB of files
+ * took 1.6-2 s more CPU when it came first than right after another such run had freed its
+ * old files (docs/bench.md "Where pull spends its time"). Writing a scratch file and deleting it
+ * before write-back (no disk I/O) hands the next run memory as warm as a machine without that
+ * reporting would, whatever ran before. Untimed; the disk is synced first, as every measurement.
+ */
+export function warmPageCache(bytes, dir = cache) {
+  spawnSync('sync');
+  const file = path.join(dir, `.warm-${process.pid}`);
+  const block = Buffer.alloc(1 << 20, 0x5a);
+  const fd = openSync(file, 'w');
+  try {
+    for (let n = 0; n < bytes; n += block.length) writeSync(fd, block);
+  } finally {
+    closeSync(fd);
+    rmSync(file, { force: true });
+  }
 }
 
 export function duBytes(dir) {

@@ -3,10 +3,11 @@
 import { fork, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { makeCorpus } from './corpus.mjs';
+import { corpus, makeCorpus } from './corpus.mjs';
 import {
   cli,
   copyTree,
+  duBytes,
   env,
   fresh,
   listFiles,
@@ -15,6 +16,7 @@ import {
   profile,
   root,
   rotate,
+  warmPageCache,
   work,
 } from './measure.mjs';
 import {
@@ -436,13 +438,29 @@ export async function linkRound(v1, round, spec, s3) {
     }
     await inTurn(pushV2, round, out);
     // Its floor: the sink fetching v2's new objects (what the pull has to bring) through the link.
+    // Each starts with warm page cache (warmPageCache): the pull rewrites ~340 MB of files (full
+    // corpus), and on this VM memory not used for a while costs 1.6-2 s of kernel time to write
+    // into again, which the pull paid or not depending on what ran just before it.
+    const warm = duBytes(await corpus(2));
     const pull = [
-      ['pullV2', over(links.server, () => run(puller, 'pull', '-q'))],
+      [
+        'pullV2',
+        over(links.server, () => {
+          warmPageCache(warm);
+          return run(puller, 'pull', '-q');
+        }),
+      ],
       [
         'sinkPullV2',
-        over(links.sink, () =>
-          sinkRun('pull', links.sink.url, fresh(path.join(work, 'link-sink-pull-v2')), listV2.file),
-        ),
+        over(links.sink, () => {
+          warmPageCache(warm);
+          return sinkRun(
+            'pull',
+            links.sink.url,
+            fresh(path.join(work, 'link-sink-pull-v2')),
+            listV2.file,
+          );
+        }),
       ],
     ];
     await inTurn(pull, round, out);

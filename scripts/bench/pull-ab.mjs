@@ -2,7 +2,7 @@
 // Pull through an emulated link, A against B, interleaved:
 //
 //   node scripts/bench/pull-ab.mjs [--profile small] [--rounds 5] [--link 200mbit,40ms]
-//        [--a <tree>] [--b <tree>] [--server <tree>]
+//        [--a <tree>] [--b <tree>] [--server <tree>] [--cold]
 //
 // A tree is a folder holding bin/ and dist/ (a checkout after `npm run build`, or a copy of
 // one); B defaults to this checkout, A to none (B alone). The server runs from --server
@@ -13,10 +13,26 @@
 // rotated order; and the sink floor (scripts/bench/sink.mjs) pulling v2's new objects through the
 // same link. Each pull is divided by its link time (bytes in the busier direction ÷ rate + one
 // RTT, as the bench's link rows) and by the sink floor of the same round; B ÷ A per round too.
+// Before each timed pull (and the sink's), the VM is handed warm page cache (warmPageCache in
+// measure.mjs): without it, whichever pull came first in a round paid 1.6-2 s of kernel time for
+// memory the host had taken back, and the next one reused the pages the first had just freed.
+// --cold leaves that out, to measure the first-touch cost itself.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { corpus, makeCorpus } from './corpus.mjs';
-import { copyTree, fresh, median, opt, profile, root, timedRun, work } from './measure.mjs';
+import {
+  copyTree,
+  duBytes,
+  flag,
+  fresh,
+  median,
+  opt,
+  profile,
+  root,
+  timedRun,
+  warmPageCache,
+  work,
+} from './measure.mjs';
 import {
   linkSeconds,
   objectList,
@@ -33,6 +49,7 @@ const treeB = opt('--b', root);
 const serverTree = opt('--server', treeA ?? treeB);
 /** A folder for CPU profiles of B's pulls (node --cpu-prof), for finding where the time goes. */
 const profDir = opt('--prof', null);
+const cold = flag('--cold');
 const cliOf = (tree) => path.join(path.resolve(tree), 'bin', 'mediagit.js');
 const contenders = [...(treeA ? [['A', cliOf(treeA)]] : []), ['B', cliOf(treeB)]];
 for (const [, cli] of contenders)
@@ -40,8 +57,8 @@ for (const [, cli] of contenders)
 
 /** Runs a command; wall seconds and the process's CPU (user + sys, from /usr/bin/time). */
 function timed(cmd, args, cwd, extraEnv = {}) {
-  const { wall, cpu } = timedRun(cwd, extraEnv, cmd, args);
-  return { secs: wall, cpu };
+  const { wall, cpu, sys } = timedRun(cwd, extraEnv, cmd, args);
+  return { secs: wall, cpu, sys };
 }
 
 const startServerOf = (label) => startServer(`pull-ab-${label}`, null, { bin: cliOf(serverTree) });
@@ -82,6 +99,7 @@ async function round(r, v1) {
     links.server = await startLink(server.base, spec);
     links.sink = await startLink(sinkServer.url, spec);
     const over = async (link, fn) => {
+      if (!cold) warmPageCache(warmBytes);
       const before = await link.counters();
       const m = fn();
       const after = await link.counters();
@@ -127,6 +145,8 @@ async function round(r, v1) {
 }
 
 const v1 = await corpus(1);
+/** Enough for any pull of v2 to write every file it has (the whole v2 tree). */
+const warmBytes = duBytes(await corpus(2));
 const results = [];
 for (let r = 0; r < rounds; r++) {
   const res = await round(r, v1);
@@ -135,7 +155,7 @@ for (let r = 0; r < rounds; r++) {
   for (const [name] of contenders) {
     const p = res[name];
     line.push(
-      `${name} ${p.secs.toFixed(2)} s cpu ${p.cpu?.toFixed(2)} s down ${(p.down / 1e6).toFixed(1)} MB ` +
+      `${name} ${p.secs.toFixed(2)} s cpu ${p.cpu?.toFixed(2)} s (sys ${p.sys?.toFixed(2)}) down ${(p.down / 1e6).toFixed(1)} MB ` +
         `(÷ link ${(p.secs / p.linkSecs).toFixed(2)}, ÷ sink ${(p.secs / res.sink.secs).toFixed(2)})`,
     );
   }
@@ -153,10 +173,14 @@ const stat = (values) => {
   const v = values.filter((x) => Number.isFinite(x));
   return `${median(v).toFixed(2)} [${Math.min(...v).toFixed(2)}–${Math.max(...v).toFixed(2)}]`;
 };
-console.log(`\n${profile}, ${spec}, ${rounds} rounds, ${results[0].objects} new objects in v2:`);
+console.log(
+  `\n${profile}, ${spec}, ${rounds} rounds, ${results[0].objects} new objects in v2, ` +
+    `${cold ? 'page cache as it came (--cold)' : 'warm page cache before each pull'}:`,
+);
 for (const [name] of contenders) {
   console.log(
-    `${name}: wall ${stat(results.map((x) => x[name].secs))} s, cpu ${stat(results.map((x) => x[name].cpu))} s, ` +
+    `${name}: wall ${stat(results.map((x) => x[name].secs))} s, cpu ${stat(results.map((x) => x[name].cpu))} s ` +
+      `(sys ${stat(results.map((x) => x[name].sys))} s), ` +
       `down ${stat(results.map((x) => x[name].down / 1e6))} MB, link time ${stat(results.map((x) => x[name].linkSecs))} s, ` +
       `÷ link time ${stat(results.map((x) => x[name].secs / x[name].linkSecs))}, ÷ sink ${stat(results.map((x) => x[name].secs / x.sink.secs))}`,
   );
