@@ -47,6 +47,11 @@ export interface IngestOptions {
    * hold (in the worker that reads the whole file, or, for a file too big for one, proposed to all).
    */
   readonly previous?: readonly ManifestChunk[];
+  /**
+   * Store the chunks through the object database on this thread even when the context has
+   * workers: for files so small that a worker's round trip is all they would cost.
+   */
+  readonly onThisThread?: boolean;
 }
 
 /**
@@ -61,7 +66,8 @@ export async function ingestFile(
   sizeHint?: number,
   options: IngestOptions = {},
 ): Promise<IngestResult> {
-  const { workers, odb } = ctx;
+  const { odb } = ctx;
+  const workers = options.onThisThread ? undefined : ctx.workers;
   if (workers && (options.wholeFileInWorker || options.previous?.length)) {
     const onBytes = (bytes: number): void => progress.bytes(bytes);
     const file = options.wholeFileInWorker
@@ -99,8 +105,8 @@ export async function ingestFile(
     sizes.push(chunk.length);
     await ctx.limiter.acquire();
     const skip = policy.skip(chunk);
-    const stored = ctx.workers
-      ? ctx.workers.store(chunk, skip)
+    const stored = workers
+      ? workers.store(chunk, skip)
       : ctx.odb.putChunk(chunk, { skipCompression: skip });
     const put = stored.finally(() => ctx.limiter.release());
     put.then(

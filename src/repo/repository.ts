@@ -30,7 +30,7 @@ import {
   type Signature,
 } from '../objects/index.js';
 import type { lookupCachedKey as lookupKey } from '../agent/index.js';
-import { ChunkWorkerPool } from '../workers/index.js';
+import { ChunkWorkerPool, type ChunkJobType } from '../workers/index.js';
 import { LocalStore, isValidRefName } from '../store/index.js';
 import { LockFile, ensureDir, exists, isErrno, writeFileAtomic } from '../util/fs.js';
 import { Semaphore } from '../util/limit.js';
@@ -88,6 +88,8 @@ export type UnlockSource = 'agent' | 'passphrase';
 /** An open repository: working tree root, `.mediagit/`, its store, settings and state files. */
 export class Repository {
   readonly odb: ObjectDatabase;
+  /** Jobs sent to chunk workers by this process, by type: what crossed a thread, for tests. */
+  readonly workerJobs: Partial<Record<ChunkJobType, number>> = {};
   private contentLimiter: Semaphore | undefined;
 
   private constructor(
@@ -323,6 +325,7 @@ export class Repository {
           },
           undefined,
           () => this.odb.verified.chunks++,
+          (type) => (this.workerJobs[type] = (this.workerJobs[type] ?? 0) + 1),
         )
       : undefined;
     return {

@@ -161,6 +161,15 @@ async function findFiles(
   return found;
 }
 
+/**
+ * Files this small cost a worker nothing but the round trip, yet each waits on two fsyncs (its
+ * chunk, then its manifest): a tree's hundreds of sidecar files, queued behind the media a few at
+ * a time, were the tail of an add. They go through the object database on the main thread, many
+ * at once, while the workers start and chew through the big files.
+ */
+export const SMALL_FILE_BYTES = 64 * 1024;
+const SMALL_FILES_AT_ONCE = 16;
+
 /** Chunks files into the store and records them in the index, adding to `summary`. */
 async function ingestFiles(
   repo: Repository,
@@ -171,24 +180,31 @@ async function ingestFiles(
 ): Promise<void> {
   const totalBytes = toIngest.reduce((n, f) => n + Number(f.stats.size), 0);
   progress.start('add', toIngest.length, totalBytes);
-  const ctx = repo.contentContext({ workers: totalBytes >= WORKERS_WORTH_BYTES });
+  const isSmall = (f: WorktreeFile): boolean => Number(f.stats.size) <= SMALL_FILE_BYTES;
+  // Largest first, each to the least loaded worker: the big files cannot end up queued last.
+  const bySize = [...toIngest].sort((a, b) => Number(b.stats.size - a.stats.size));
+  const large = bySize.filter((f) => !isSmall(f));
+  const small = bySize.filter(isSmall);
+  // Only the files the workers would take count towards starting them.
+  const workerBytes = large.reduce((n, f) => n + Number(f.stats.size), 0);
+  const ctx = repo.contentContext({ workers: workerBytes >= WORKERS_WORTH_BYTES });
   try {
     // A file is read and chunked whole on one worker when the others have enough besides it to
     // stay busy; a file bigger than its share (one huge video) streams through the main thread's
     // chunker instead, with its chunks' hashing, compression and writes spread over every worker.
-    const share = ctx.workers ? totalBytes / ctx.workers.size : 0;
-    // Largest first, each to the least loaded worker: the big files cannot end up queued last.
-    const bySize = [...toIngest].sort((a, b) => Number(b.stats.size - a.stats.size));
+    const share = ctx.workers ? workerBytes / ctx.workers.size : 0;
     // A file handed to a worker is queued there for good, so only a couple wait beyond one per
     // worker (hiding the manifest write between files); the rest go out as workers free up.
     const concurrency = ctx.workers ? ctx.workers.size + 2 : 4;
-    await mapLimit(bySize, concurrency, async (file) => {
+    let failed = false;
+    const stage = async (file: WorktreeFile, onThisThread: boolean): Promise<void> => {
+      if (failed) return;
       const size = Number(file.stats.size);
       const wholeFileInWorker = size <= share;
       // An edited file: its last staged version tells the workers where boundaries probably are.
       const before = index.entries.get(file.path);
       const previous =
-        ctx.workers && before
+        ctx.workers && !onThisThread && before
           ? await repo.odb
               .readManifest(before.oid)
               .then((m) => m.chunks)
@@ -196,6 +212,7 @@ async function ingestFiles(
           : undefined;
       const result = await ingestFile(ctx, repo.absPath(file.path), file.path, progress, size, {
         wholeFileInWorker,
+        onThisThread,
         ...(previous ? { previous } : {}),
       });
       const type = (file.stats.mode & 0o111n) !== 0n ? 'exec' : 'file';
@@ -214,7 +231,18 @@ async function ingestFiles(
       summary.newChunks += result.newChunks;
       summary.storedBytes += result.storedBytes;
       progress.fileDone();
-    });
+    };
+    const lane = (files: WorktreeFile[], atOnce: number, onThisThread: boolean) =>
+      mapLimit(files, atOnce, (file) => stage(file, onThisThread)).catch((err: unknown) => {
+        failed = true;
+        throw err;
+      });
+    // Both lanes settle before the context closes: a worker must not be stopped under a job.
+    const lanes = await Promise.allSettled([
+      lane(large, concurrency, false),
+      lane(small, SMALL_FILES_AT_ONCE, true),
+    ]);
+    for (const l of lanes) if (l.status === 'rejected') throw l.reason;
   } finally {
     progress.stop();
     await ctx.close();

@@ -57,6 +57,8 @@ export type ChunkJob =
       readonly length: number;
     };
 
+export type ChunkJobType = ChunkJob['type'];
+
 /** Sent while an ingest job runs: bytes read since the last report. */
 export type ChunkProgress = PoolProgress;
 
@@ -89,11 +91,13 @@ export class ChunkWorkerPool {
   /**
    * `onVerified` hears of each chunk a worker verified (decoded and hashed) for a restore or an
    * adoption: the work docs/transfer.md says happens once per chunk, counted by its tests.
+   * `onJob` hears of every job sent, by type (which work crossed to a worker, for the same tests).
    */
   constructor(
     spec: ChunkStoreSpec,
     size = defaultPoolSize(),
     private readonly onVerified: () => void = () => undefined,
+    private readonly onJob: (type: ChunkJobType) => void = () => undefined,
   ) {
     this.pool = new WorkerPool({
       script: new URL('./chunk-worker.js', import.meta.url),
@@ -239,7 +243,16 @@ export class ChunkWorkerPool {
     weight: number,
     onProgress?: (bytes: number) => void,
   ): Promise<Extract<ChunkReply, { ok: true }>> {
-    return this.pool.submit(job, transfer, weight, onProgress);
+    return this.pool.submit(
+      (id) => {
+        const made = job(id);
+        this.onJob(made.type);
+        return made;
+      },
+      transfer,
+      weight,
+      onProgress,
+    );
   }
 
   close(): Promise<void> {

@@ -1,4 +1,4 @@
-export { ChunkWorkerPool } from './chunk-pool.js';
+export { ChunkWorkerPool, type ChunkJobType } from './chunk-pool.js';
 export {
   WorkerPool,
   ownedArrayBuffer,
