@@ -3,9 +3,11 @@
  * recording proxy that holds every request a moment so that parallel ones really overlap: a push
  * to and a clone from S3 keep 16 requests in flight (`max_concurrent_requests`), another remote the
  * 8 every remote had before; and objects above the multipart threshold wait for each other within
- * the byte budget (`part_size × max_concurrent_parts`) instead of all going up at once.
+ * the byte budget (`part_size × max_concurrent_parts`) instead of all going up at once. A server
+ * over S3 keeps the same pace at its bucket, however many packs it stores at once.
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import type { StoreOptions } from '../../src/store/index.js';
@@ -17,6 +19,15 @@ import {
   type RecordedRequest,
   type RecordingProxy,
 } from '../support/recording-proxy.js';
+import { createS3TestBucket } from '../support/s3-bucket.js';
+import {
+  describeRepository,
+  encodeTestPack,
+  http,
+  startTestServer,
+  storedObject,
+} from '../support/server-harness.js';
+import { skipUnlessServer } from '../support/test-servers.js';
 
 const MiB = 1024 * 1024;
 /** Enough one-chunk files that a push has far more uploads than any limit lets run at once. */
@@ -125,5 +136,63 @@ describe('byte budget of S3 transfers', { skip: s3.skip }, () => {
     const held = proxy.maxGroupBytesInFlight(byChunk);
     assert.ok(held >= size, `${held} bytes: at least one whole upload`);
     assert.ok(held <= budget, `${(held / MiB).toFixed(1)} MiB held at once, budget 10 MiB`);
+  });
+});
+
+describe("a server over S3 keeps the bucket's pace", { skip: skipUnlessServer('s3') }, () => {
+  test('packs stored at once through a server over S3 keep 16 PUTs in flight at the bucket, not one set per pack', async () => {
+    const bucket = `mg-srv-pace-${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
+    await createS3TestBucket(bucket);
+    const proxy = await startRecordingProxy({
+      target: process.env['MEDIAGIT_TEST_S3_ENDPOINT'] ?? '',
+      hold: { match: chunkPut, ms: 30 },
+    });
+    const server = await startTestServer({
+      storage: {
+        url: `s3://${bucket}/srv`,
+        options: {
+          endpoint: proxy.url,
+          region: process.env['MEDIAGIT_TEST_S3_REGION'] ?? 'us-east-1',
+          access_key: process.env['MEDIAGIT_TEST_S3_ACCESS_KEY'] ?? '',
+          secret_key: process.env['MEDIAGIT_TEST_S3_SECRET_KEY'] ?? '',
+          force_path_style: true,
+        },
+      },
+    });
+    after(async () => {
+      await server.close();
+      await proxy.close();
+    });
+    const token = await server.token('*', 'write');
+    const base = `${server.url}/paced`;
+    await describeRepository(base, token);
+    // Four packs of 20 chunks, as a push sends them (checked first, then several at once): each
+    // pack stores 16 records at once, so together they would have 64 PUTs to make at a time.
+    const packs = await Promise.all(
+      Array.from({ length: 4 }, (_, p) =>
+        Promise.all(
+          Array.from({ length: 20 }, (_, i) =>
+            storedObject('chunk', randomBytes(2000 + 20 * p + i)).then((c) => ({
+              kind: 'chunk' as const,
+              ...c,
+            })),
+          ),
+        ),
+      ),
+    );
+    const check = await http(`${base}/chunks/check`, {
+      token,
+      json: { chunks: packs.flat().map((c) => c.oid) },
+    });
+    assert.equal((check.json!['chunks'] as string[]).length, 80);
+    proxy.reset();
+    const answers = await Promise.all(
+      packs.map((records) =>
+        http(`${base}/objects/pack`, { token, body: encodeTestPack(records) }),
+      ),
+    );
+    for (const answer of answers) assert.deepEqual(answer.json, { stored: 20, existing: 0 });
+    assert.equal(proxy.requests.filter(chunkPut).length, 80);
+    assert.equal(proxy.maxInFlight(chunkPut), 16);
   });
 });

@@ -34,6 +34,7 @@ import {
   type PackRecord,
 } from '../pack.js';
 import type { VerifiedBytes } from '../verifier.js';
+import { WeightedSemaphore } from '../../util/limit.js';
 import { releaseMemory } from '../../util/memory.js';
 import {
   canonicalCap,
@@ -123,7 +124,7 @@ async function storeVerified(
   present: boolean,
   duplicate = false,
 ): Promise<boolean> {
-  if (!present && !duplicate) await store.put(key, data, withSignal(ctx));
+  if (!present && !duplicate) await pacedPut(ctx, store, key, data);
   if (!duplicate) rememberConnected(ctx, key, verified);
   ctx.services.metrics.objectUpload(
     data.length,
@@ -131,6 +132,36 @@ async function storeVerified(
     verified.encrypted ? null : verified.canonicalLength,
   );
   return !present && !duplicate;
+}
+
+/** Writes in flight per store that asks for a pace, over all requests (see pacedPut). */
+const storeGates = new WeakMap<Store, WeightedSemaphore>();
+
+/**
+ * store.put, within the store's own pace where it has one (S3: `max_concurrent_requests`, 16 by
+ * default): what a client pushing to the bucket directly keeps in flight. Packs arrive several
+ * at once and each stores 16 records at once, so without it a push through the server had up to
+ * 40 PUTs at the bucket (its connection pool's bound).
+ */
+async function pacedPut(
+  ctx: RequestContext,
+  store: Store,
+  key: string,
+  data: Buffer,
+): Promise<void> {
+  const pacing = store.capabilities.pacing;
+  if (pacing === undefined) return store.put(key, data, withSignal(ctx));
+  let gate = storeGates.get(store);
+  if (gate === undefined) {
+    gate = new WeightedSemaphore(pacing.requests);
+    storeGates.set(store, gate);
+  }
+  await gate.acquire(1, ctx.signal);
+  try {
+    await store.put(key, data, withSignal(ctx));
+  } finally {
+    gate.release(1);
+  }
 }
 
 /** A chunk or manifest now in storage is connected (connected.ts); other kinds are walked. */
