@@ -118,8 +118,15 @@ const RUN_BYTES = 32 * 1024 * 1024;
 export class CleanFileChunks implements LocalChunkCopier {
   private readonly at = new Map<Oid, { file: CleanFile; offset: number; size: number }>();
   private readonly copies = new Semaphore(COPIES_IN_FLIGHT);
+  /**
+   * Read buffers of copies that have finished, for the next copies: a fresh buffer per chunk made
+   * every copied byte new memory to fault in and, hundreds of MB later, to collect.
+   */
+  private readonly spare: Buffer[] = [];
   /** Chunks copied from clean files so far (for tests and reports). */
   copied = 0;
+  /** Read buffers allocated so far: at most one per copy in flight (for tests). */
+  buffers = 0;
   /** Chunks whose bytes in a clean file did not match their ID, so not copied. */
   mismatched = 0;
 
@@ -201,19 +208,32 @@ export class CleanFileChunks implements LocalChunkCopier {
     fd: number,
     position: number,
   ): Promise<boolean> {
-    const bytes = Buffer.allocUnsafe(size);
-    for (let got = 0; got < size;) {
-      const { bytesRead } = await handle.read(bytes, got, size - got, offset + got);
-      if (bytesRead === 0) return false;
-      got += bytesRead;
+    const buffer = this.buffer(size);
+    try {
+      const bytes = buffer.subarray(0, size);
+      for (let got = 0; got < size;) {
+        const { bytesRead } = await handle.read(bytes, got, size - got, offset + got);
+        if (bytesRead === 0) return false;
+        got += bytesRead;
+      }
+      if ((await this.oidOf(bytes)) !== oid) {
+        this.mismatched++;
+        return false;
+      }
+      for (let put = 0; put < size;)
+        put += (await writeAt(fd, bytes, put, size - put, position + put)).bytesWritten;
+      return true;
+    } finally {
+      this.spare.push(buffer);
     }
-    if ((await this.oidOf(bytes)) !== oid) {
-      this.mismatched++;
-      return false;
-    }
-    for (let put = 0; put < size;)
-      put += (await writeAt(fd, bytes, put, size - put, position + put)).bytesWritten;
-    return true;
+  }
+
+  /** A spare read buffer of at least `size` bytes, or a new one (a spare too small is dropped). */
+  private buffer(size: number): Buffer {
+    const spare = this.spare.pop();
+    if (spare && spare.length >= size) return spare;
+    this.buffers++;
+    return Buffer.allocUnsafeSlow(Math.max(size, spare?.length ?? 0));
   }
 
   /** Closes every file opened for copying. */

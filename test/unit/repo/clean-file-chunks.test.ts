@@ -135,3 +135,40 @@ test('bytes that do not match the chunk (the file edited with its size and time 
   assert.equal(chunks.mismatched, 2);
   assert.equal(chunks.copied, 1);
 });
+
+test('copies of many chunks read through a few buffers, not a new one per chunk', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'mediagit-clean-chunks-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  // 24 chunks of 64 KiB (beyond Buffer's shared pool, so every fresh buffer would be its own).
+  const size = 64 * 1024;
+  const bytes = randomBytes(24 * size);
+  const pieces = Array.from({ length: 24 }, (_, i) => bytes.subarray(i * size, (i + 1) * size));
+  const manifest: Manifest = {
+    size: bytes.length,
+    chunks: pieces.map((p) => ({ oid: sha256(p), size })),
+  };
+  const old = path.join(dir, 'old.bin');
+  await writeFile(old, bytes);
+  // Each chunk's bytes come to the ID check: the memory they sit in is the read buffer.
+  const seen = new Set<ArrayBufferLike>();
+  const chunks = new CleanFileChunks((plain) => {
+    seen.add(plain.buffer);
+    return Promise.resolve(sha256(plain));
+  });
+  chunks.add(old, await lstat(old, { bigint: true }), manifest);
+  const target = await open(path.join(dir, 'new.bin'), 'w+');
+  try {
+    // In reverse order, all at once: 24 copies, at most 8 of them in flight.
+    const sizes = await Promise.all(
+      manifest.chunks.map((c, i) => chunks.copyInto(c.oid, target.fd, (23 - i) * size, size)),
+    );
+    assert.deepEqual(sizes, Array<number>(24).fill(size));
+  } finally {
+    await target.close();
+    await chunks.close();
+  }
+  assert.equal(chunks.copied, 24);
+  assert.deepEqual(await readFile(path.join(dir, 'new.bin')), Buffer.concat(pieces.reverse()));
+  assert.ok(seen.size <= 8, `${seen.size} read buffers for 24 chunks`);
+  assert.equal(chunks.buffers, seen.size);
+});
