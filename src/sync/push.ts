@@ -32,6 +32,7 @@ import { negotiatorFor } from './negotiation.js';
 import {
   checkEnvelope,
   copyObjects,
+  largeAndSmallInTurn,
   missingOn,
   type CopyOptions,
   type TransferStats,
@@ -247,7 +248,9 @@ export async function push(
         repo.store,
         remote,
         'chunk',
-        missingChunks,
+        // Largest, smallest, next largest... (largeAndSmallInTurn): the small ones go while the
+        // large ones fill the link, not in a run of round trips with it idle.
+        largeAndSmallInTurn(missingChunks, (oid) => sizes.get(ObjectDatabase.keyFor('chunk', oid))),
         repo.odb,
         progress,
         stats,

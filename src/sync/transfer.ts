@@ -97,6 +97,28 @@ export function checkEnvelope(kind: ObjectKind, oid: Oid, stored: Buffer): void 
   if (found !== kind) throw new ObjectCorruptError(oid, `is stored as a ${found}, not a ${kind}`);
 }
 
+/**
+ * Objects in the order a transfer of one object a request should start them: the largest, the
+ * smallest, the next largest, the next smallest... A small object is a round trip for a few
+ * hundred bytes; started beside the large ones, the small ones go while the large ones fill the
+ * link. In walk order a run of them (a file of many chunks, or many small files) idled it: on the
+ * bench corpus 30 of 70 chunks are under 64 KiB, and a push to S3 through a 200 Mbit/s link sat
+ * idle ~0.25 s of 2.5 s. Largest first alone leaves them all to the end, in waves of round trips
+ * with the link idle again. Unknown sizes count as 0.
+ */
+export function largeAndSmallInTurn(
+  oids: readonly Oid[],
+  sizeOf: (oid: Oid) => number | undefined,
+): Oid[] {
+  const sorted = [...oids].sort((a, b) => (sizeOf(b) ?? 0) - (sizeOf(a) ?? 0));
+  const out: Oid[] = [];
+  for (let large = 0, small = sorted.length - 1; large <= small; large++, small--) {
+    out.push(sorted[large]!);
+    if (small > large) out.push(sorted[small]!);
+  }
+  return out;
+}
+
 /** Whether copyObjects would take the local fast path between these two stores. */
 export function canAdopt(from: Store, to: Store, options: CopyOptions = {}): boolean {
   return (

@@ -10,7 +10,11 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { LocalStore, MultiStore, openStore } from '../../../src/store/index.js';
 import { S3Store } from '../../../src/store/s3/index.js';
-import { TRANSFER_CONCURRENCY, transferPacing } from '../../../src/sync/transfer.js';
+import {
+  TRANSFER_CONCURRENCY,
+  largeAndSmallInTurn,
+  transferPacing,
+} from '../../../src/sync/transfer.js';
 import { WeightedSemaphore } from '../../../src/util/limit.js';
 
 const MiB = 1024 * 1024;
@@ -103,5 +107,46 @@ describe('WeightedSemaphore', () => {
     // With nothing inside, a piece goes straight in.
     await gate.acquire(10);
     gate.release(10);
+  });
+});
+
+describe('the order objects start in', () => {
+  test('largest and smallest in turn: a run of small objects goes beside the large ones, and each object once', () => {
+    // The walk's order: a run of 30 small chunks between two runs of large ones, as on the bench corpus.
+    const sizes = new Map<string, number>();
+    const oids: string[] = [];
+    const add = (name: string, size: number): void => {
+      sizes.set(name, size);
+      oids.push(name);
+    };
+    for (let i = 0; i < 20; i++) add(`large-a${i}`, 600_000 + i * 1000);
+    for (let i = 0; i < 30; i++) add(`small${i}`, 300 + i);
+    for (let i = 0; i < 20; i++) add(`large-b${i}`, 500_000 + i * 1000);
+    add('unknown', Number.NaN);
+    const order = largeAndSmallInTurn(oids, (oid) =>
+      Number.isNaN(sizes.get(oid)) ? undefined : sizes.get(oid),
+    );
+    assert.deepEqual([...order].sort(), [...oids].sort());
+    // The first wave of 16 requests: 8 of the largest, 8 of the smallest (unknown counts as 0).
+    const first = order.slice(0, 16);
+    assert.equal(first[0], 'large-a19');
+    assert.equal(first[1], 'unknown');
+    assert.equal(first.filter((oid) => oid.startsWith('large')).length, 8);
+    // No run of more than one small object while large ones are left.
+    order.forEach((oid, i) => {
+      if (i > 0 && !oid.startsWith('large') && !order[i - 1]!.startsWith('large'))
+        assert.ok(
+          order.slice(i).every((o) => !o.startsWith('large')),
+          `two small in a row at ${i} before the large ones ran out`,
+        );
+    });
+    assert.deepEqual(
+      largeAndSmallInTurn([], () => 1),
+      [],
+    );
+    assert.deepEqual(
+      largeAndSmallInTurn(['x'], () => 1),
+      ['x'],
+    );
   });
 });
