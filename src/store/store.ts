@@ -55,7 +55,7 @@ export interface Store {
    * under a key (content addressing; keys/ and meta/ files get new names rather than new
    * contents). Safe to repeat after a failure whose outcome is unknown.
    */
-  put(key: string, data: Uint8Array, options?: OperationOptions): Promise<void>;
+  put(key: string, data: Uint8Array, options?: PutOptions): Promise<void>;
 
   /**
    * Stores `data` under `key` only if the key does not exist yet, with the backend's own
@@ -436,6 +436,16 @@ export interface ListedKey {
 
 export interface OperationOptions {
   signal?: AbortSignal;
+}
+
+/** Options of `put`. */
+export interface PutOptions extends OperationOptions {
+  /**
+   * The caller has just found the key absent (a server storing what a push's check reported
+   * missing), so a store that looks before it writes (a local folder) need not look again. An
+   * object that arrived meanwhile is written over with the same bytes, which is harmless.
+   */
+  readonly absent?: boolean;
 }
 
 /** Options of `compareAndSwapRef`. */

@@ -2,11 +2,12 @@
  * mediagit server over S3 does not look before storing what the client's check just found
  * absent: one S3 request per uploaded chunk instead of two (seen through a recording proxy in
  * front of radosgw), whether it comes alone or in a pack. A PUT or pack the check did not vouch
- * for, or a repeated one, still looks first.
+ * for, or a repeated one, still looks first. Over a local folder likewise: no second look on
+ * the disk before writing what the check just found absent.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { runCli, tempDir } from '../support/cli.js';
@@ -207,5 +208,60 @@ describe('mediagit server over S3: a PUT after the check', { skip: skipUnlessSer
       (r) => r.method === 'GET' && r.url.endsWith('/srv/pushed/meta/repository'),
     );
     assert.equal(descriptorReads.length, 1);
+  });
+});
+
+describe('mediagit server over a local folder: a PUT after the check', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startTestServer();
+  });
+  after(() => server?.close());
+
+  /** The object file the folder store keeps for a chunk (chunks/ab/<62 hex>). */
+  const fileOf = (repo: string, oid: string): string =>
+    path.join(server.dataDir!, repo, 'chunks', oid.slice(0, 2), oid.slice(2));
+
+  test('checked-absent chunks are written without a second look (a copy that arrived meanwhile is written over), others are looked for', async () => {
+    const token = await server.token('*', 'write');
+    const base = `${server.url}/folder`;
+    await describeRepository(base, token);
+    const chunk = (i: number) =>
+      storedObject('chunk', randomBytes(3000 + i)).then((c) => ({ kind: 'chunk' as const, ...c }));
+    const [single, packed, unchecked] = await Promise.all([chunk(0), chunk(1), chunk(2)]);
+    const check = await http(`${base}/chunks/check`, {
+      token,
+      json: { chunks: [single.oid, packed.oid] },
+    });
+    assert.equal((check.json?.['chunks'] as string[]).length, 2);
+    // Another writer lands the same bytes between the check and the uploads. The server does not
+    // look again (the check just did), so it writes the object once more: a new file (inode)
+    // where a look would have found the object and left it.
+    const inodes = new Map<string, number>();
+    for (const c of [single, packed, unchecked]) {
+      await mkdir(path.dirname(fileOf('folder', c.oid)), { recursive: true });
+      await writeFile(fileOf('folder', c.oid), c.stored, { mode: 0o444 });
+      inodes.set(c.oid, (await stat(fileOf('folder', c.oid))).ino);
+    }
+    const put = await http(`${base}/chunks/${single.oid}`, {
+      method: 'PUT',
+      token,
+      body: single.stored,
+    });
+    assert.equal(put.status, 201);
+    const pack = await http(`${base}/objects/pack`, { token, body: encodeTestPack([packed]) });
+    assert.deepEqual(pack.json, { stored: 1, existing: 0 });
+    for (const c of [single, packed]) {
+      assert.notEqual((await stat(fileOf('folder', c.oid))).ino, inodes.get(c.oid), c.oid);
+      assert.deepEqual(await readFile(fileOf('folder', c.oid)), c.stored);
+    }
+    // Never checked: looked for, found, left alone.
+    const again = await http(`${base}/chunks/${unchecked.oid}`, {
+      method: 'PUT',
+      token,
+      body: unchecked.stored,
+    });
+    assert.equal(again.status, 200);
+    assert.equal((await stat(fileOf('folder', unchecked.oid))).ino, inodes.get(unchecked.oid));
   });
 });

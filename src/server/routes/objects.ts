@@ -150,7 +150,9 @@ async function pacedPut(
   data: Buffer,
 ): Promise<void> {
   const pacing = store.capabilities.pacing;
-  if (pacing === undefined) return store.put(key, data, withSignal(ctx));
+  // Only called for keys just found absent (the check's answer, or a look): no second look.
+  const options = { ...withSignal(ctx), absent: true };
+  if (pacing === undefined) return store.put(key, data, options);
   let gate = storeGates.get(store);
   if (gate === undefined) {
     gate = new WeightedSemaphore(pacing.requests);
@@ -158,7 +160,7 @@ async function pacedPut(
   }
   await gate.acquire(1, ctx.signal);
   try {
-    await store.put(key, data, withSignal(ctx));
+    await store.put(key, data, options);
   } finally {
     gate.release(1);
   }

@@ -40,6 +40,7 @@ import {
   type ListedKey,
   type LocalObjectFile,
   type OperationOptions,
+  type PutOptions,
   type RefValue,
   type Store,
   type StoreCapabilities,
@@ -129,10 +130,10 @@ export class LocalStore implements Store {
     }
   }
 
-  async put(key: string, data: Uint8Array, options?: OperationOptions): Promise<void> {
+  async put(key: string, data: Uint8Array, options?: PutOptions): Promise<void> {
     const path = this.pathOf(key);
     throwIfAborted(options?.signal);
-    if (await fileExists(path)) return;
+    if (options?.absent !== true && (await fileExists(path))) return;
     await this.ensureDirOnce(dirname(path));
     // Temporary files live in tmp/, where a crash leaves debris that gc sweeps, never beside objects.
     await writeThroughTemp(
