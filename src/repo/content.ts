@@ -12,7 +12,7 @@ import {
   type Oid,
 } from '../objects/index.js';
 import { commitTemp, isErrno, writeToTemp } from '../util/fs.js';
-import type { ChunkWorkerPool, StoredChunk } from '../workers/index.js';
+import type { ChunkWorkerPool, LocalChunks, StoredChunk } from '../workers/index.js';
 import { ingestAlongPrevious } from '../workers/guided-ingest.js';
 import { Semaphore } from '../util/limit.js';
 import type { ProgressSink } from './progress.js';
@@ -28,6 +28,8 @@ export interface ContentContext {
   readonly limiter: Semaphore;
   /** Chunk work on worker threads; without it, the object database does it on the thread pool. */
   readonly workers?: ChunkWorkerPool;
+  /** The workers' chunk store on the main thread, which then ingests whole files as one of them. */
+  readonly mainChunks?: LocalChunks;
 }
 
 export interface IngestResult {
@@ -52,6 +54,8 @@ export interface IngestOptions {
    * workers: for files so small that a worker's round trip is all they would cost.
    */
   readonly onThisThread?: boolean;
+  /** Read, cut and store the whole file on the main thread with the context's `mainChunks`. */
+  readonly onMainLane?: boolean;
 }
 
 /**
@@ -70,21 +74,24 @@ export async function ingestFile(
   const workers = options.onThisThread ? undefined : ctx.workers;
   if (workers && (options.wholeFileInWorker || options.previous?.length)) {
     const onBytes = (bytes: number): void => progress.bytes(bytes);
-    const file = options.wholeFileInWorker
-      ? await workers.ingestFile(absPath, relPath, sizeHint ?? 0, onBytes, options.previous)
-      : await ingestAlongPrevious(
-          {
-            workers,
-            chunking: ctx.chunking,
-            ...(ctx.gear ? { gear: ctx.gear } : {}),
-            oidOf: (chunk) => odb.oidOf('chunk', chunk),
-            limiter: ctx.limiter,
-          },
-          absPath,
-          relPath,
-          options.previous!,
-          onBytes,
-        );
+    const file =
+      options.onMainLane && ctx.mainChunks
+        ? await ctx.mainChunks.ingestFile(absPath, relPath, onBytes, options.previous)
+        : options.wholeFileInWorker
+          ? await workers.ingestFile(absPath, relPath, sizeHint ?? 0, onBytes, options.previous)
+          : await ingestAlongPrevious(
+              {
+                workers,
+                chunking: ctx.chunking,
+                ...(ctx.gear ? { gear: ctx.gear } : {}),
+                oidOf: (chunk) => odb.oidOf('chunk', chunk),
+                limiter: ctx.limiter,
+              },
+              absPath,
+              relPath,
+              options.previous!,
+              onBytes,
+            );
     const manifest = await odb.writeManifest({ size: file.size, chunks: file.chunks });
     return {
       manifestOid: manifest.oid,

@@ -30,7 +30,12 @@ import {
   type Signature,
 } from '../objects/index.js';
 import type { lookupCachedKey as lookupKey } from '../agent/index.js';
-import { ChunkWorkerPool, type ChunkJobType } from '../workers/index.js';
+import {
+  ChunkWorkerPool,
+  defaultPoolSize,
+  LocalChunks,
+  type ChunkJobType,
+} from '../workers/index.js';
 import { LocalStore, isValidRefName } from '../store/index.js';
 import { LockFile, ensureDir, exists, isErrno, writeFileAtomic } from '../util/fs.js';
 import { Semaphore } from '../util/limit.js';
@@ -309,21 +314,27 @@ export class Repository {
 
   /**
    * What ingesting and hashing files needs. With `workers`, new chunks are stored by worker
-   * threads (src/workers); the caller must `close()` the context when done with it.
+   * threads (src/workers); with `mainLane` too, one worker fewer is started and the context
+   * carries the same chunk store for the main thread to ingest whole files with. The caller must
+   * `close()` the context when done with it.
    */
-  contentContext(options: { workers?: boolean } = {}): ContentContext & { close(): Promise<void> } {
+  contentContext(
+    options: { workers?: boolean; mainLane?: boolean } = {},
+  ): ContentContext & { close(): Promise<void> } {
     this.contentLimiter ??= new Semaphore(8);
     const gear = this.odb.sealer.gear;
+    const spec = {
+      root: this.store.root,
+      fsync: this.settings.fsync,
+      compressionLevel: this.settings.compressionLevel,
+      master: this.masterKey,
+      chunking: this.settings.chunking,
+    };
+    const mainChunks = options.workers && options.mainLane ? new LocalChunks(spec) : undefined;
     const workers = options.workers
       ? new ChunkWorkerPool(
-          {
-            root: this.store.root,
-            fsync: this.settings.fsync,
-            compressionLevel: this.settings.compressionLevel,
-            master: this.masterKey,
-            chunking: this.settings.chunking,
-          },
-          undefined,
+          spec,
+          mainChunks ? Math.max(1, defaultPoolSize() - 1) : undefined,
           () => this.odb.verified.chunks++,
           (type) => (this.workerJobs[type] = (this.workerJobs[type] ?? 0) + 1),
         )
@@ -334,6 +345,7 @@ export class Repository {
       limiter: this.contentLimiter,
       ...(gear ? { gear } : {}),
       ...(workers ? { workers } : {}),
+      ...(mainChunks ? { mainChunks } : {}),
       close: async () => workers?.close(),
     };
   }

@@ -187,24 +187,30 @@ async function ingestFiles(
   const small = bySize.filter(isSmall);
   // Only the files the workers would take count towards starting them.
   const workerBytes = large.reduce((n, f) => n + Number(f.stats.size), 0);
-  const ctx = repo.contentContext({ workers: workerBytes >= WORKERS_WORTH_BYTES });
+  // The main thread ingests whole files too, as one worker less would: it is idle otherwise, and
+  // it starts at once where a worker first boots (~50 ms of CPU, as long again before its first job).
+  const ctx = repo.contentContext({
+    workers: workerBytes >= WORKERS_WORTH_BYTES,
+    mainLane: true,
+  });
   try {
-    // A file is read and chunked whole on one worker when the others have enough besides it to
-    // stay busy; a file bigger than its share (one huge video) streams through the main thread's
+    const lanes = (ctx.workers?.size ?? 0) + (ctx.mainChunks ? 1 : 0);
+    // A file is read and chunked whole on one lane when the others have enough besides it to stay
+    // busy; a file bigger than its share (one huge video) streams through the main thread's
     // chunker instead, with its chunks' hashing, compression and writes spread over every worker.
-    const share = ctx.workers ? workerBytes / ctx.workers.size : 0;
+    const share = ctx.workers ? workerBytes / lanes : 0;
     // A file handed to a worker is queued there for good, so only a couple wait beyond one per
     // worker (hiding the manifest write between files); the rest go out as workers free up.
-    const concurrency = ctx.workers ? ctx.workers.size + 2 : 4;
+    const concurrency = ctx.workers ? ctx.workers.size + (ctx.mainChunks ? 1 : 2) : 4;
     let failed = false;
-    const stage = async (file: WorktreeFile, onThisThread: boolean): Promise<void> => {
-      if (failed) return;
+    type Where = 'workers' | 'main' | 'small';
+    const stage = async (file: WorktreeFile, where: Where): Promise<void> => {
       const size = Number(file.stats.size);
       const wholeFileInWorker = size <= share;
       // An edited file: its last staged version tells the workers where boundaries probably are.
       const before = index.entries.get(file.path);
       const previous =
-        ctx.workers && !onThisThread && before
+        ctx.workers && where !== 'small' && before
           ? await repo.odb
               .readManifest(before.oid)
               .then((m) => m.chunks)
@@ -212,7 +218,8 @@ async function ingestFiles(
           : undefined;
       const result = await ingestFile(ctx, repo.absPath(file.path), file.path, progress, size, {
         wholeFileInWorker,
-        onThisThread,
+        onThisThread: where === 'small',
+        onMainLane: where === 'main',
         ...(previous ? { previous } : {}),
       });
       const type = (file.stats.mode & 0o111n) !== 0n ? 'exec' : 'file';
@@ -232,17 +239,42 @@ async function ingestFiles(
       summary.storedBytes += result.storedBytes;
       progress.fileDone();
     };
-    const lane = (files: WorktreeFile[], atOnce: number, onThisThread: boolean) =>
-      mapLimit(files, atOnce, (file) => stage(file, onThisThread)).catch((err: unknown) => {
+    // The big files in one queue, largest first, for the workers and the main thread alike; the
+    // main thread takes only files within its share (the bigger ones need every worker).
+    const taken = new Array<boolean>(large.length).fill(false);
+    let nextForWorkers = 0;
+    let nextForMain = large.findIndex((f) => Number(f.stats.size) <= share);
+    if (nextForMain < 0) nextForMain = large.length;
+    const take = (main: boolean): WorktreeFile | undefined => {
+      let i = main ? nextForMain : nextForWorkers;
+      while (i < large.length && taken[i]) i++;
+      if (main) nextForMain = i;
+      else nextForWorkers = i;
+      if (i >= large.length) return undefined;
+      taken[i] = true;
+      return large[i];
+    };
+    const runLane = async (where: 'workers' | 'main'): Promise<void> => {
+      for (let file = take(where === 'main'); file && !failed; file = take(where === 'main'))
+        await stage(file, where);
+    };
+    const lane = (run: Promise<unknown>): Promise<unknown> =>
+      run.catch((err: unknown) => {
         failed = true;
         throw err;
       });
-    // Both lanes settle before the context closes: a worker must not be stopped under a job.
-    const lanes = await Promise.allSettled([
-      lane(large, concurrency, false),
-      lane(small, SMALL_FILES_AT_ONCE, true),
+    // Every lane settles before the context closes: a worker must not be stopped under a job.
+    // The main thread's lane first: it takes the largest file it may, the workers the next ones.
+    const settled = await Promise.allSettled([
+      ...(ctx.mainChunks ? [lane(runLane('main'))] : []),
+      ...Array.from({ length: concurrency }, () => lane(runLane('workers'))),
+      lane(
+        mapLimit(small, SMALL_FILES_AT_ONCE, async (file) => {
+          if (!failed) await stage(file, 'small');
+        }),
+      ),
     ]);
-    for (const l of lanes) if (l.status === 'rejected') throw l.reason;
+    for (const l of settled) if (l.status === 'rejected') throw l.reason;
   } finally {
     progress.stop();
     await ctx.close();

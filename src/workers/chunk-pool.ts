@@ -274,6 +274,7 @@ function rebuild(failure: ChunkFailure): Error {
   return Object.assign(new Error(failure.message), failure.code ? { code: failure.code } : {});
 }
 
-function defaultPoolSize(): number {
+/** One worker per core (at least two, at most eight). */
+export function defaultPoolSize(): number {
   return Math.max(2, Math.min(8, availableParallelism()));
 }

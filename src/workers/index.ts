@@ -1,4 +1,4 @@
-export { ChunkWorkerPool, type ChunkJobType } from './chunk-pool.js';
+export { ChunkWorkerPool, defaultPoolSize, type ChunkJobType } from './chunk-pool.js';
 export {
   WorkerPool,
   ownedArrayBuffer,
