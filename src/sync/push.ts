@@ -34,6 +34,7 @@ import {
   copyObjects,
   largeAndSmallInTurn,
   missingOn,
+  transferPacing,
   type CopyOptions,
   type TransferStats,
 } from './transfer.js';
@@ -244,20 +245,19 @@ export async function push(
         swapped: (swapped) => (swappedWithPack = swapped),
       }));
     if (!packed) {
-      await copyObjects(
-        repo.store,
-        remote,
-        'chunk',
-        // Largest, smallest, next largest... (largeAndSmallInTurn): the small ones go while the
-        // large ones fill the link, not in a run of round trips with it idle.
-        largeAndSmallInTurn(missingChunks, (oid) => sizes.get(ObjectDatabase.keyFor('chunk', oid))),
-        repo.odb,
+      // Largest, smallest, next largest... (largeAndSmallInTurn): the small ones go while the
+      // large ones fill the link, not in a run of round trips with it idle.
+      const chunks = largeAndSmallInTurn(missingChunks, (oid) =>
+        sizes.get(ObjectDatabase.keyFor('chunk', oid)),
+      );
+      await chunksThenTheirManifests(repo, remote, chunks, missing.get('manifest')!, {
         progress,
         stats,
         sent,
-      );
+      });
       for (const [kind, oids] of levels)
-        await copyObjects(repo.store, remote, kind, oids, repo.odb, progress, stats, sent);
+        if (kind !== 'manifest')
+          await copyObjects(repo.store, remote, kind, oids, repo.odb, progress, stats, sent);
     }
   } finally {
     progress.stop();
@@ -527,6 +527,135 @@ function chunkPacks(chunks: readonly Oid[], sizes: ReadonlyMap<string, number>):
   }
   if (pack.length > 0) packs.push(pack);
   return packs;
+}
+
+/** Manifests read at once to learn which of the chunks being sent each one waits for. */
+const MANIFEST_READS = 16;
+
+/**
+ * The chunks, and, when they take more than one wave of requests, each manifest as soon as the
+ * chunks of it that were missing have landed, not after the last chunk: a bucket still never holds a manifest without its chunks, and the
+ * manifests' requests (a round trip each for a few dozen bytes, in waves of 16) go while the
+ * large chunks fill the link instead of after them. Whatever is left goes once every chunk has
+ * landed (a store that does not say when each lands, a folder's adoption, tells only then).
+ */
+async function chunksThenTheirManifests(
+  repo: Repository,
+  remote: Store,
+  chunks: readonly Oid[],
+  manifests: readonly Oid[],
+  to: {
+    readonly progress: ProgressSink;
+    readonly stats: TransferStats;
+    readonly sent: CopyOptions;
+  },
+): Promise<void> {
+  if (chunks.length <= transferPacing(repo.store, remote).requests) {
+    // Every chunk goes in the first wave: the last to land decides when the manifests can, and
+    // sent one by one as their chunks land they would only stretch the chain of round trips.
+    await copyObjects(
+      repo.store,
+      remote,
+      'chunk',
+      chunks,
+      repo.odb,
+      to.progress,
+      to.stats,
+      to.sent,
+    );
+    await copyObjects(
+      repo.store,
+      remote,
+      'manifest',
+      manifests,
+      repo.odb,
+      to.progress,
+      to.stats,
+      to.sent,
+    );
+    return;
+  }
+  const sending = new Set(chunks);
+  const waitingFor = new Map<Oid, number>();
+  const waitedOnBy = new Map<Oid, Oid[]>();
+  const ready: Oid[] = [];
+  const owns = await mapLimit(manifests, MANIFEST_READS, async (oid) => {
+    const own = new Set<Oid>();
+    for (const chunk of (await repo.odb.readManifest(oid)).chunks)
+      if (sending.has(chunk.oid)) own.add(chunk.oid);
+    return own;
+  });
+  manifests.forEach((oid, i) => {
+    const own = owns[i]!;
+    if (own.size === 0) return void ready.push(oid);
+    waitingFor.set(oid, own.size);
+    for (const chunk of own) {
+      const list = waitedOnBy.get(chunk);
+      if (list) list.push(oid);
+      else waitedOnBy.set(chunk, [oid]);
+    }
+  });
+  let wake: (() => void) | undefined;
+  let chunksDone = false;
+  const landed = (chunk: Oid): void => {
+    for (const oid of waitedOnBy.get(chunk) ?? []) {
+      const left = waitingFor.get(oid)! - 1;
+      waitingFor.set(oid, left);
+      if (left === 0) ready.push(oid);
+    }
+    waitedOnBy.delete(chunk);
+    wake?.();
+  };
+  const sendChunks = copyObjects(
+    repo.store,
+    remote,
+    'chunk',
+    chunks,
+    repo.odb,
+    to.progress,
+    to.stats,
+    { ...to.sent, onCopied: landed },
+  );
+  // Each set of manifests that became ready goes at once, beside those still on the wire (the
+  // store bounds the requests in flight): one after another they would add round trips.
+  const sendManifests = async (): Promise<void> => {
+    const batches: Promise<void>[] = [];
+    for (;;) {
+      if (ready.length > 0) {
+        const batch = copyObjects(
+          repo.store,
+          remote,
+          'manifest',
+          ready.splice(0),
+          repo.odb,
+          to.progress,
+          to.stats,
+          to.sent,
+        );
+        batch.catch(() => undefined);
+        batches.push(batch);
+        continue;
+      }
+      if (chunksDone) break;
+      await new Promise<void>((resolve) => (wake = resolve));
+      wake = undefined;
+    }
+    await Promise.all(batches);
+  };
+  const manifestsSent = sendManifests();
+  let failure: { reason: unknown } | undefined;
+  try {
+    await sendChunks;
+  } catch (err) {
+    failure = { reason: err };
+  }
+  // Every chunk has landed (or the push fails): none of the manifests waits any longer, though
+  // after a failure only those whose chunks are all there were or are sent.
+  chunksDone = true;
+  if (!failure) for (const [oid, left] of waitingFor) if (left > 0) ready.push(oid);
+  wake?.();
+  await manifestsSent;
+  if (failure) throw failure.reason;
 }
 
 /** The stored size of every object to send, by key (0 when it cannot be told), asked in parallel. */

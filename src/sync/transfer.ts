@@ -81,6 +81,11 @@ export interface CopyOptions {
    * object of unknown size reserves nothing.
    */
   readonly sizeOf?: (oid: Oid) => number | undefined;
+  /**
+   * Told of each object once it is stored on `to` (what may now go that needs it there). Only on
+   * the one-object-a-request path: folder adoption and batches do not call it.
+   */
+  readonly onCopied?: (oid: Oid) => void;
 }
 
 /**
@@ -184,6 +189,7 @@ export async function copyObjects(
     stats.bytes += size;
     progress.bytes(size);
     progress.fileDone();
+    options.onCopied?.(oid);
   };
   await mapLimit(oids, options.concurrency ?? pacing.requests, (oid) =>
     budget ? budget.run(options.sizeOf?.(oid) ?? 0, () => copyOne(oid)) : copyOne(oid),

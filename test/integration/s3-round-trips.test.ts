@@ -13,6 +13,8 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { runCli, tempDir, type CliResult } from '../support/cli.js';
 import { writeRandomFiles } from '../support/corpus.js';
@@ -42,7 +44,8 @@ describe('sequential round trips of a push straight to S3', { skip }, () => {
     options = await createS3TestBucket(bucket);
     proxy = await startRecordingProxy({
       target: options.endpoint,
-      hold: { match: () => true, ms: 20 },
+      // Long enough that requests a loaded machine's process sends together still overlap.
+      hold: { match: () => true, ms: 80 },
     });
   });
   after(() => proxy?.close());
@@ -81,6 +84,46 @@ describe('sequential round trips of a push straight to S3', { skip }, () => {
     const count = slow.sequentialRoundTrips(chain);
     t.diagnostic(`first push: ${count} sequential round trips, ${slow.requests.length} requests`);
     assert.ok(count <= FIRST_PUSH_LIMIT, `${count} sequential round trips:\n${chain.join('\n')}`);
+  });
+
+  test('a manifest goes as soon as its chunks have landed, not after the last chunk', async (t) => {
+    const repo = await tempDir('s3-rt-manifests');
+    const env = { XDG_CACHE_HOME: await tempDir('s3-rt-manifests-cache') };
+    const mg = async (...args: string[]): Promise<CliResult> => {
+      const result = await runCli(args, { cwd: repo, env });
+      assert.equal(result.code, 0, `mediagit ${args.join(' ')}: ${result.stderr}`);
+      return result;
+    };
+    await mg('init', '-q');
+    const small = Array.from({ length: 40 }, (_, i) => `a/small_${i}.bin`);
+    await writeRandomFiles(repo, 'small', small, 512);
+    await writeRandomFiles(repo, 'large', ['z/large_0.bin', 'z/large_1.bin'], 3 * 1024 * 1024);
+    await mg('add', '.');
+    await mg('commit', '-q', '-m', 'v1');
+    const remoteOptions = Object.entries({ ...options, endpoint: proxy.url }).flatMap(([k, v]) => [
+      '-o',
+      `${k}=${String(v)}`,
+    ]);
+    await mg('remote', 'add', 'origin', `s3://${bucket}/manifests`, ...remoteOptions);
+    proxy.reset();
+    await mg('push', '-q');
+    const puts = proxy.requests.filter((r) => r.method === 'PUT');
+    const lastChunk = puts.findLastIndex((r) => r.url.includes('/chunks/'));
+    // Trees and the commit follow every manifest, so an object before the last chunk is a manifest.
+    const early = puts.slice(0, lastChunk).filter((r) => r.url.includes('/objects/')).length;
+    t.diagnostic(`${early} of 42 manifests went before the last chunk`);
+    assert.ok(early > 0, 'every manifest waited for the last chunk');
+    // What the push sent is whole: a clone of it checks out every file.
+    const clone = path.join(await tempDir('s3-rt-manifests-clone'), 'c');
+    const cloned = await runCli(
+      ['clone', '-q', `s3://${bucket}/manifests`, clone, ...remoteOptions],
+      { cwd: repo, env },
+    );
+    assert.equal(cloned.code, 0, cloned.stderr);
+    assert.equal(
+      (await stat(path.join(clone, 'z/large_1.bin'))).size,
+      (await stat(path.join(repo, 'z/large_1.bin'))).size,
+    );
   });
 
   test(`an incremental push costs at most ${PUSH_LIMIT} sequential round trips, and does not probe again`, async (t) => {
