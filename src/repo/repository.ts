@@ -95,6 +95,8 @@ export class Repository {
   readonly odb: ObjectDatabase;
   /** Jobs sent to chunk workers by this process, by type: what crossed a thread, for tests. */
   readonly workerJobs: Partial<Record<ChunkJobType, number>> = {};
+  /** Chunk worker threads started by this process (each costs ~50 ms of CPU), for tests. */
+  workerThreads = 0;
   private contentLimiter: Semaphore | undefined;
 
   private constructor(
@@ -339,6 +341,7 @@ export class Repository {
           (type) => (this.workerJobs[type] = (this.workerJobs[type] ?? 0) + 1),
         )
       : undefined;
+    this.workerThreads += workers?.size ?? 0;
     return {
       odb: this.odb,
       chunking: this.settings.chunking,

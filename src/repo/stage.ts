@@ -3,7 +3,7 @@
  */
 import { lstat } from 'node:fs/promises';
 import { PathspecError } from '../errors/index.js';
-import { WORKERS_WORTH_BYTES } from '../workers/index.js';
+import { defaultPoolSize, WORKERS_WORTH_BYTES } from '../workers/index.js';
 import { mapLimit } from '../util/limit.js';
 import { holdsStagedContent, ingestFile } from './content.js';
 import { modeToType, type Index } from './index-file.js';
@@ -189,9 +189,12 @@ async function ingestFiles(
   const workerBytes = large.reduce((n, f) => n + Number(f.stats.size), 0);
   // The main thread ingests whole files too, as one worker less would: it is idle otherwise, and
   // it starts at once where a worker first boots (~50 ms of CPU, as long again before its first job).
+  // Not when a file is too big for one lane: the main thread then cuts it for every worker (or
+  // proposes an edited one's old chunks to every worker), and needs all of them behind it.
+  const biggest = large.length > 0 ? Number(large[0]!.stats.size) : 0;
   const ctx = repo.contentContext({
     workers: workerBytes >= WORKERS_WORTH_BYTES,
-    mainLane: true,
+    mainLane: biggest <= workerBytes / defaultPoolSize(),
   });
   try {
     const lanes = (ctx.workers?.size ?? 0) + (ctx.mainChunks ? 1 : 0);

@@ -15,7 +15,7 @@ import {
   SMALL_FILE_BYTES,
   type Repository,
 } from '../../../src/repo/index.js';
-import { WORKERS_WORTH_BYTES } from '../../../src/workers/index.js';
+import { defaultPoolSize, WORKERS_WORTH_BYTES } from '../../../src/workers/index.js';
 import { initRepo } from '../../support/sync-fixtures.js';
 
 test('add stores small files on the main thread, big ones on the workers and on the main thread, and all read back', async (t) => {
@@ -55,10 +55,31 @@ test('add stores small files on the main thread, big ones on the workers and on 
     { ingest: 2 },
     'only big files crossed to a worker, and not the one the main thread took',
   );
+  assert.equal(repo.workerThreads, Math.max(1, defaultPoolSize() - 1), 'one worker fewer');
 
   await commitIndex(repo, { message: 'all' });
   for (const name of files.keys()) await rm(repo.absPath(name));
   await resetHead(repo, null, 'hard');
   for (const [name, data] of files)
     assert.ok((await readFile(repo.absPath(name))).equals(data), `${name} reads back as added`);
+});
+
+test('a file too big for one lane is cut for every worker: add then starts them all', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'mediagit-stage-big-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const repo: Repository = await initRepo(dir);
+  repo.config.set('user.name', 'Stage Test');
+  repo.config.set('user.email', 'stage@example.com');
+  await repo.config.save();
+  const data = randomBytes(WORKERS_WORTH_BYTES + 1024 * 1024);
+  await writeFile(repo.absPath('alone.bin'), data);
+  await addPaths(repo, ['']);
+  // The main thread cuts the file and every worker hashes and writes its chunks.
+  assert.equal(repo.workerThreads, defaultPoolSize());
+  assert.equal(repo.workerJobs.ingest ?? 0, 0);
+  assert.ok((repo.workerJobs.store ?? 0) > 0);
+  await commitIndex(repo, { message: 'alone' });
+  await rm(repo.absPath('alone.bin'));
+  await resetHead(repo, null, 'hard');
+  assert.ok((await readFile(repo.absPath('alone.bin'))).equals(data));
 });
