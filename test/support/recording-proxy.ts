@@ -42,8 +42,10 @@ export interface RecordingProxy {
    * round trip; a request that had to wait for an answer adds one. On a link with a round-trip
    * time T, an operation takes at least this many times T, whatever its bandwidth. `chain`, when
    * given, receives that longest chain ("METHOD url" each), for a failing test to show.
+   * `endingWith`: count only chains that end with a request it matches (the round trip at which
+   * that request went out), so work left running in the background after it does not count.
    */
-  sequentialRoundTrips(chain?: string[]): number;
+  sequentialRoundTrips(chain?: string[], endingWith?: (r: RecordedRequest) => boolean): number;
   reset(): void;
   close(): Promise<void>;
 }
@@ -143,7 +145,7 @@ export async function startRecordingProxy(options: RecordingProxyOptions): Promi
       }
       return max;
     },
-    sequentialRoundTrips(chain) {
+    sequentialRoundTrips(chain, endingWith) {
       // Spans in arrival order; depth[i] is the longest chain ending with request i.
       const depth: number[] = [];
       const before: number[] = [];
@@ -161,6 +163,7 @@ export async function startRecordingProxy(options: RecordingProxyOptions): Promi
       });
       let last = -1;
       depth.forEach((d, i) => {
+        if (endingWith && !endingWith(spans[i]!.r)) return;
         if (last < 0 || d > depth[last]!) last = i;
       });
       if (chain) {
