@@ -48,6 +48,12 @@ export interface IngestedFile {
 /** How much the ingest window reads at a time, beyond the unfinished chunk it keeps. */
 const WINDOW_READ = 4 * 1024 * 1024;
 const PROGRESS_EVERY_BYTES = 8 * 1024 * 1024;
+/**
+ * An ingest lets its thread's event loop turn at least this often. On `add`'s main thread (one of
+ * its lanes) a file whose chunks are all already stored would otherwise be read, cut and hashed in
+ * one go: the worker's replies, the progress display and a Ctrl-C's cleanup would wait for it.
+ */
+const YIELD_EVERY_BYTES = 16 * 1024 * 1024;
 /** Stored chunks an ingest lets land (fsync, rename) behind its back before it waits for them. */
 const MAX_LANDING = 64;
 
@@ -200,6 +206,7 @@ export class LocalChunks {
     let newChunks = 0;
     let storedBytes = 0;
     let unreported = 0;
+    let sinceYield = 0;
     const landing: Landing = [];
     const take = (chunk: Buffer, oid?: Oid): Oid => {
       const length = chunk.length;
@@ -250,6 +257,11 @@ export class LocalChunks {
           start = scanned = cut;
         }
         unreported += n;
+        sinceYield += n;
+        if (sinceYield >= YIELD_EVERY_BYTES) {
+          sinceYield = 0;
+          await new Promise<void>((resolve) => setImmediate(resolve));
+        }
         if (unreported >= PROGRESS_EVERY_BYTES) {
           onProgress(unreported);
           unreported = 0;
