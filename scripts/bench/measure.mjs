@@ -199,3 +199,31 @@ export function rotate(list, round) {
   const k = list.length === 0 ? 0 : round % list.length;
   return [...list.slice(k), ...list.slice(0, k)];
 }
+
+/**
+ * Prints an A/B script's figures: `figures[row] = { A: [...], B: [...] }`, one entry per round
+ * with `wall` and `cpu` (and optionally `serverCpu`, `link`: ÷ link time). Each ratio is B ÷ A
+ * within a round; the median and min–max over the rounds are printed, and each side's median.
+ */
+export function printAbFigures(figures, rounds, rowWidth = 16) {
+  const fmt = (x) => x.toFixed(2);
+  const spread = (values) =>
+    `${fmt(median(values))} [${fmt(Math.min(...values))}–${fmt(Math.max(...values))}]`;
+  console.log(`B ÷ A, median [min–max] of ${rounds} rounds; A and B medians in seconds`);
+  for (const [row, { A, B }] of Object.entries(figures)) {
+    const ratio = (key) => B.map((b, i) => b[key] / A[i][key]);
+    const sides = (key) =>
+      `(A ${fmt(median(A.map((f) => f[key])))}, B ${fmt(median(B.map((f) => f[key])))})`;
+    const line = [
+      row.padEnd(rowWidth),
+      `wall ${spread(ratio('wall'))} ${sides('wall')}`,
+      `cpu ${spread(ratio('cpu'))} ${sides('cpu')}`,
+    ];
+    if (A[0]?.serverCpu !== undefined) line.push(`server cpu ${spread(ratio('serverCpu'))}`);
+    if (A[0]?.link !== undefined)
+      line.push(
+        `÷ link time A ${fmt(median(A.map((f) => f.link)))} B ${fmt(median(B.map((f) => f.link)))}`,
+      );
+    console.log(line.join('  '));
+  }
+}

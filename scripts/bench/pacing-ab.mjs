@@ -19,8 +19,8 @@ import {
   copyTree,
   cpuSecondsOf,
   fresh,
-  median,
   opt,
+  printAbFigures,
   rotate,
   timedRun,
   work,
@@ -122,17 +122,4 @@ for (let round = 0; round < rounds; round++) {
   console.error(`round ${round + 1}/${rounds} done (load ${load})`);
 }
 
-const fmt = (x) => x.toFixed(2);
-const spread = (values) =>
-  `${fmt(median(values))} [${fmt(Math.min(...values))}–${fmt(Math.max(...values))}]`;
-console.log(`B ÷ A, median [min–max] of ${rounds} rounds; A and B medians in seconds`);
-for (const [row, { A, B }] of Object.entries(figures)) {
-  const ratio = (key) => B.map((b, i) => b[key] / A[i][key]);
-  const line = [
-    row.padEnd(13),
-    `wall ${spread(ratio('wall'))} (A ${fmt(median(A.map((f) => f.wall)))}, B ${fmt(median(B.map((f) => f.wall)))})`,
-    `cpu ${spread(ratio('cpu'))} (A ${fmt(median(A.map((f) => f.cpu)))}, B ${fmt(median(B.map((f) => f.cpu)))})`,
-  ];
-  if (A[0]?.serverCpu !== undefined) line.push(`server cpu ${spread(ratio('serverCpu'))}`);
-  console.log(line.join('  '));
-}
+printAbFigures(figures, rounds, 13);

@@ -17,7 +17,17 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { corpus, makeCorpus } from './corpus.mjs';
-import { cli, copyTree, fresh, median, opt, profile, rotate, timedRun, work } from './measure.mjs';
+import {
+  cli,
+  copyTree,
+  fresh,
+  opt,
+  printAbFigures,
+  profile,
+  rotate,
+  timedRun,
+  work,
+} from './measure.mjs';
 import {
   dropBucket,
   linkSeconds,
@@ -114,20 +124,4 @@ for (let round = 0; round < rounds; round++) {
   console.error(`round ${round + 1}/${rounds} done (load ${load})`);
 }
 
-const fmt = (x) => x.toFixed(2);
-const spread = (values) =>
-  `${fmt(median(values))} [${fmt(Math.min(...values))}–${fmt(Math.max(...values))}]`;
-console.log(`B ÷ A, median [min–max] of ${rounds} rounds; A and B medians in seconds`);
-for (const [row, { A, B }] of Object.entries(figures)) {
-  const ratio = (key) => B.map((b, i) => b[key] / A[i][key]);
-  const line = [
-    row.padEnd(16),
-    `wall ${spread(ratio('wall'))} (A ${fmt(median(A.map((f) => f.wall)))}, B ${fmt(median(B.map((f) => f.wall)))})`,
-    `cpu ${spread(ratio('cpu'))} (A ${fmt(median(A.map((f) => f.cpu)))}, B ${fmt(median(B.map((f) => f.cpu)))})`,
-  ];
-  if (A[0]?.link !== undefined)
-    line.push(
-      `÷ link time A ${fmt(median(A.map((f) => f.link)))} B ${fmt(median(B.map((f) => f.link)))}`,
-    );
-  console.log(line.join('  '));
-}
+printAbFigures(figures, rounds, 16);

@@ -550,29 +550,13 @@ async function chunksThenTheirManifests(
     readonly sent: CopyOptions;
   },
 ): Promise<void> {
+  const send = (kind: 'chunk' | 'manifest', oids: readonly Oid[], sent = to.sent): Promise<void> =>
+    copyObjects(repo.store, remote, kind, oids, repo.odb, to.progress, to.stats, sent);
   if (chunks.length <= transferPacing(repo.store, remote).requests) {
     // Every chunk goes in the first wave: the last to land decides when the manifests can, and
     // sent one by one as their chunks land they would only stretch the chain of round trips.
-    await copyObjects(
-      repo.store,
-      remote,
-      'chunk',
-      chunks,
-      repo.odb,
-      to.progress,
-      to.stats,
-      to.sent,
-    );
-    await copyObjects(
-      repo.store,
-      remote,
-      'manifest',
-      manifests,
-      repo.odb,
-      to.progress,
-      to.stats,
-      to.sent,
-    );
+    await send('chunk', chunks);
+    await send('manifest', manifests);
     return;
   }
   const sending = new Set(chunks);
@@ -606,32 +590,14 @@ async function chunksThenTheirManifests(
     waitedOnBy.delete(chunk);
     wake?.();
   };
-  const sendChunks = copyObjects(
-    repo.store,
-    remote,
-    'chunk',
-    chunks,
-    repo.odb,
-    to.progress,
-    to.stats,
-    { ...to.sent, onCopied: landed },
-  );
+  const sendChunks = send('chunk', chunks, { ...to.sent, onCopied: landed });
   // Each set of manifests that became ready goes at once, beside those still on the wire (the
   // store bounds the requests in flight): one after another they would add round trips.
   const sendManifests = async (): Promise<void> => {
     const batches: Promise<void>[] = [];
     for (;;) {
       if (ready.length > 0) {
-        const batch = copyObjects(
-          repo.store,
-          remote,
-          'manifest',
-          ready.splice(0),
-          repo.odb,
-          to.progress,
-          to.stats,
-          to.sent,
-        );
+        const batch = send('manifest', ready.splice(0));
         batch.catch(() => undefined);
         batches.push(batch);
         continue;
