@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
+import { userConfigDir } from '../util/user-dirs.js';
 import { join } from 'node:path';
 import { parse, stringify, type TomlTable } from 'smol-toml';
 import {
@@ -145,8 +145,7 @@ function splitKey(key: string): string[] {
 
 /** Per-user settings (identity and defaults), like git's ~/.gitconfig. */
 export function globalConfigPath(): string {
-  const base = process.env.XDG_CONFIG_HOME || join(homedir(), '.config');
-  return join(base, 'mediagit', 'config.toml');
+  return join(userConfigDir(), 'config.toml');
 }
 
 export async function loadGlobalConfig(): Promise<ConfigFile> {

@@ -12,7 +12,7 @@
  * messages: parse errors name the line, not its text.
  */
 import { chmod, mkdir, readFile, stat } from 'node:fs/promises';
-import { homedir } from 'node:os';
+import { userConfigDir } from '../util/user-dirs.js';
 import { dirname, join } from 'node:path';
 import { parse, stringify, type TomlTable } from 'smol-toml';
 import { ConfigError } from '../errors/index.js';
@@ -26,8 +26,7 @@ export interface CredentialEntry {
 
 /** Where credentials live: `$XDG_CONFIG_HOME/mediagit/credentials.toml`, else `~/.config/mediagit/credentials.toml`. */
 export function credentialsPath(env: NodeJS.ProcessEnv = process.env): string {
-  const base = env['XDG_CONFIG_HOME'] || join(homedir(), '.config');
-  return join(base, 'mediagit', 'credentials.toml');
+  return join(userConfigDir(env), 'credentials.toml');
 }
 
 /** The table name for a repository: normalised origin (scheme, lowercase host, port only if not default) + "/" + repo. */

@@ -1,4 +1,4 @@
-import { homedir } from 'node:os';
+import { userCacheDir } from '../util/user-dirs.js';
 import { join } from 'node:path';
 import { AlreadyExistsError, ConfigError, UsageError } from '../errors/index.js';
 import type { Repository } from '../repo/index.js';
@@ -178,9 +178,8 @@ export function openRemoteStore(
 function withProbeMemory(remote: RemoteConfig, cwd: string): StoreOptions {
   if ('probe_cache' in remote.options || parseStoreUrl(remote.url, cwd).kind !== 's3')
     return remote.options;
-  const base = process.env['XDG_CACHE_HOME'] || join(homedir(), '.cache');
   return {
     ...remote.options,
-    probe_cache: join(base, 'mediagit', 's3-conditional-writes.json'),
+    probe_cache: join(userCacheDir(), 's3-conditional-writes.json'),
   };
 }
