@@ -50,13 +50,15 @@ export interface IngestOptions {
    */
   readonly previous?: readonly ManifestChunk[];
   /**
-   * Store the chunks through the object database on this thread even when the context has
-   * workers: for files so small that a worker's round trip is all they would cost.
+   * Where the file goes (default `workers`: the context's workers when it has them). `main`: read,
+   * cut and stored whole on the main thread with the context's `mainChunks`. `database`: through
+   * the object database on this thread even when the context has workers, for files so small
+   * that a worker's round trip is all they would cost.
    */
-  readonly onThisThread?: boolean;
-  /** Read, cut and store the whole file on the main thread with the context's `mainChunks`. */
-  readonly onMainLane?: boolean;
+  readonly lane?: IngestLane;
 }
+
+export type IngestLane = 'workers' | 'main' | 'database';
 
 /**
  * Streams one file through chunking, hashing, compression and the store, in bounded memory:
@@ -71,11 +73,11 @@ export async function ingestFile(
   options: IngestOptions = {},
 ): Promise<IngestResult> {
   const { odb } = ctx;
-  const workers = options.onThisThread ? undefined : ctx.workers;
+  const workers = options.lane === 'database' ? undefined : ctx.workers;
   if (workers && (options.wholeFileInWorker || options.previous?.length)) {
     const onBytes = (bytes: number): void => progress.bytes(bytes);
     const file =
-      options.onMainLane && ctx.mainChunks
+      options.lane === 'main' && ctx.mainChunks
         ? await ctx.mainChunks.ingestFile(absPath, relPath, onBytes, options.previous)
         : options.wholeFileInWorker
           ? await workers.ingestFile(absPath, relPath, sizeHint ?? 0, onBytes, options.previous)

@@ -5,7 +5,7 @@ import { lstat } from 'node:fs/promises';
 import { PathspecError } from '../errors/index.js';
 import { defaultPoolSize, WORKERS_WORTH_BYTES } from '../workers/index.js';
 import { mapLimit } from '../util/limit.js';
-import { holdsStagedContent, ingestFile } from './content.js';
+import { holdsStagedContent, ingestFile, type IngestLane } from './content.js';
 import { modeToType, type Index } from './index-file.js';
 import { under } from './pathspec.js';
 import { silentProgress, type ProgressSink } from './progress.js';
@@ -206,14 +206,13 @@ async function ingestFiles(
     // worker (hiding the manifest write between files); the rest go out as workers free up.
     const concurrency = ctx.workers ? ctx.workers.size + (ctx.mainChunks ? 1 : 2) : 4;
     let failed = false;
-    type Where = 'workers' | 'main' | 'small';
-    const stage = async (file: WorktreeFile, where: Where): Promise<void> => {
+    const stage = async (file: WorktreeFile, where: IngestLane): Promise<void> => {
       const size = Number(file.stats.size);
       const wholeFileInWorker = size <= share;
       // An edited file: its last staged version tells the workers where boundaries probably are.
       const before = index.entries.get(file.path);
       const previous =
-        ctx.workers && where !== 'small' && before
+        ctx.workers && where !== 'database' && before
           ? await repo.odb
               .readManifest(before.oid)
               .then((m) => m.chunks)
@@ -221,8 +220,7 @@ async function ingestFiles(
           : undefined;
       const result = await ingestFile(ctx, repo.absPath(file.path), file.path, progress, size, {
         wholeFileInWorker,
-        onThisThread: where === 'small',
-        onMainLane: where === 'main',
+        lane: where,
         ...(previous ? { previous } : {}),
       });
       const type = (file.stats.mode & 0o111n) !== 0n ? 'exec' : 'file';
@@ -273,7 +271,7 @@ async function ingestFiles(
       ...Array.from({ length: concurrency }, () => lane(runLane('workers'))),
       lane(
         mapLimit(small, SMALL_FILES_AT_ONCE, async (file) => {
-          if (!failed) await stage(file, 'small');
+          if (!failed) await stage(file, 'database');
         }),
       ),
     ]);
