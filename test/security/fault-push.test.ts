@@ -103,8 +103,12 @@ describe('a ~56 MB push under faults', () => {
     t.diagnostic(
       `${r.attempts} run(s), ${r.resets} resets, sent ${r.sentBytes} B (cut ${r.cutBytes} B) for ${r.neededBytes} B stored`,
     );
-    assert.ok(r.resets >= 3, `the link reset only ${r.resets} connections`);
+    // How many connections reach the limit depends on how often the client opens new ones and on
+    // whether the second connection is cut or aborted with its failed run: 3 or more usually, 2
+    // once in CI. Every failed run must have met a reset, and the link must have cut more than once.
+    assert.ok(r.resets >= 2, `the link reset only ${r.resets} connections`);
     assert.ok(r.attempts >= 2, 'no reset failed a run');
+    assert.ok(r.resets >= r.attempts - 1, `${r.attempts} runs but only ${r.resets} resets`);
     assertLandedSendingOnlyWhatWasMissing(r);
   });
 });
