@@ -4,6 +4,7 @@ import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { makeCorpus } from './corpus.mjs';
 import {
+  agentEnv,
   cli,
   copyTree,
   duBytes,
@@ -17,10 +18,6 @@ import {
   work,
 } from './measure.mjs';
 
-/** The bench's environment without the passphrase: an encrypted repository is unlocked by the agent. */
-const agentEnv = Object.fromEntries(
-  Object.entries(env).filter(([k]) => k !== 'MEDIAGIT_PASSPHRASE'),
-);
 
 /**
  * The mediagit pipeline on the two versions, as steps (see lockstep); its result is the generator's

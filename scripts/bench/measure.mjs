@@ -167,6 +167,10 @@ export const env = {
   MEDIAGIT_NEW_PASSPHRASE: PASS,
   XDG_RUNTIME_DIR: agentDir,
 };
+/** The bench's environment without the passphrase: an encrypted repository is unlocked by the agent. */
+export const agentEnv = Object.fromEntries(
+  Object.entries(env).filter(([k]) => k !== 'MEDIAGIT_PASSPHRASE'),
+);
 export const mg = (cwd, ...a) => measure(process.execPath, [cli, ...a], { cwd, env });
 
 /**

@@ -5,6 +5,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { corpus, makeCorpus } from './corpus.mjs';
 import {
+  agentEnv,
   cli,
   copyTree,
   duBytes,
@@ -204,11 +205,19 @@ export const s3Toml = (s3, bucket, prefix) =>
     '',
   ].join('\n');
 
-/** mediagit with a server token (ignored by other remotes). */
+/**
+ * mediagit with a server token (ignored by other remotes). `unlockedByAgent`: without the
+ * passphrase in the environment, so an encrypted repository's key comes from the agent (cached by
+ * committedRepo), as a working user's commands get it; with the passphrase every command would pay
+ * Argon2id, since an explicit passphrase wins over the agent.
+ */
 const mgAs =
-  (token) =>
+  (token, { unlockedByAgent = false } = {}) =>
   (cwd, ...a) =>
-    measure(process.execPath, [cli, ...a], { cwd, env: { ...env, MEDIAGIT_TOKEN: token } });
+    measure(process.execPath, [cli, ...a], {
+      cwd,
+      env: { ...(unlockedByAgent ? agentEnv : env), MEDIAGIT_TOKEN: token },
+    });
 
 /** A fresh repository holding v1 committed (untimed: only the transfers are measured here). */
 function committedRepo(v1, name, encrypted = false) {
@@ -252,7 +261,7 @@ export async function serverRound(v1, round, { encrypted = false, restic = false
   const sink = encrypted ? null : await startSink(label);
   const out = {};
   try {
-    const run = mgAs(server.token);
+    const run = mgAs(server.token, { unlockedByAgent: encrypted });
     const repo = committedRepo(v1, `srv-repo-${label}`, encrypted);
     run(repo, 'remote', 'add', 'origin', server.url);
     const list = objectList(repo, `srv-${label}`);
