@@ -18,7 +18,6 @@ import {
   work,
 } from './measure.mjs';
 
-
 /**
  * The mediagit pipeline on the two versions, as steps (see lockstep); its result is the generator's
  * return value, one figure per operation.
