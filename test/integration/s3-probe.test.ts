@@ -221,6 +221,38 @@ describe('S3 conditional-write probe', { skip }, () => {
       await second.close();
       assert.equal(probes(), 0, 'the second store probed although a pass was remembered');
 
+      // The pass is the endpoint's: a first push to another bucket there does not probe either,
+      // unless the remote keeps the memory per bucket (probe_scope=bucket).
+      const other = `${bucket}-b`;
+      await createS3TestBucket(other);
+      const elsewhere = new S3Store({
+        ...options,
+        endpoint: proxy.url,
+        bucket: other,
+        prefix: 'remembered-3',
+        probe_cache: file,
+      });
+      assert.equal(await elsewhere.create('meta/repository', Buffer.from('{}\n')), true);
+      assert.equal(await elsewhere.compareAndSwapRef('refs/heads/main', null, oidFor('m4')), true);
+      await elsewhere.close();
+      assert.equal(probes(), 0, 'a new bucket on a remembered endpoint probed');
+      const own = new S3Store({
+        ...options,
+        endpoint: proxy.url,
+        bucket: other,
+        prefix: 'remembered-4',
+        probe_cache: file,
+        probe_scope: 'bucket',
+      });
+      assert.equal(await own.compareAndSwapRef('refs/heads/main', null, oidFor('m5')), true);
+      await own.close();
+      assert.ok(probes() > 0, 'probe_scope=bucket did not probe a bucket it had not met');
+      assert.equal(
+        Object.keys(JSON.parse(await readFile(file, 'utf8')) as Record<string, number>).length,
+        2,
+        'the endpoint entry and the bucket entry',
+      );
+
       // Expired (a day and a minute old) or damaged: probe again, and remember anew.
       for (const content of [
         JSON.stringify(

@@ -40,7 +40,12 @@ export const S3_OPTIONS = {
   },
   probe_cache: {
     type: 'string',
-    doc: "File remembering, per endpoint, region and bucket, a passed conditional-write probe for 24 h; '' probes in every process. The CLI sets it to the user's cache folder.",
+    doc: "File remembering, per endpoint and region (see probe_scope), a passed conditional-write probe for 24 h; '' probes in every process. The CLI sets it to the user's cache folder.",
+  },
+  probe_scope: {
+    type: 'string',
+    choices: ['endpoint', 'bucket'],
+    doc: "What a remembered probe pass covers: every bucket of the endpoint and region ('endpoint', the default), or only its own bucket ('bucket', for a gateway that routes buckets to different storage software).",
   },
   ...TIMEOUT_OPTIONS,
   ...RETRY_OPTIONS,

@@ -1,16 +1,16 @@
 /**
  * Where a passed conditional-write probe is remembered between processes (option `probe_cache`):
- * a small JSON file `{"<endpoint> <region> <bucket>": <ms since epoch>}` in the user's cache
- * folder. The probe costs 33 requests and four round trips, which every `mediagit push` to a
- * bucket used to pay; remembered, a push pays it once a day per bucket. Only a pass is kept: a
- * server that failed is probed again (and refused again) every time. A missing, unreadable or
- * damaged file, or an entry from the future, simply means "probe".
+ * a small JSON file `{"<endpoint> <region>[ <bucket>]": <ms since epoch>}` in the user's cache
+ * folder (the bucket only with `probe_scope=bucket`). The probe costs 33 requests and two round
+ * trips, which every `mediagit push` used to pay; remembered, a push pays it once a day per
+ * endpoint. Only a pass is kept: a server that failed is probed again (and refused again) every
+ * time. A missing, unreadable or damaged file, or an entry from the future, simply means "probe".
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
-/** How long a passed probe is trusted for: a bucket's server rarely changes, but it can. */
+/** How long a passed probe is trusted for: the software behind an endpoint rarely changes, but it can. */
 export const PROBE_MEMORY_MS = 24 * 60 * 60 * 1000;
 /** More than any real cache holds: a bigger file is not ours to parse. */
 const MAX_FILE_BYTES = 256 * 1024;

@@ -1082,11 +1082,16 @@ export class S3Store implements Store {
     return this.probe;
   }
 
-  /** A pass remembered from another process (`probe_cache`), else the probe, remembered if passed. */
+  /**
+   * A pass remembered from another process (`probe_cache`), else the probe, remembered if passed.
+   * Atomic conditional writes are a property of the software answering at the endpoint, not of a
+   * bucket, so a pass covers the endpoint's other buckets too (`probe_scope`, docs/backends/s3.md).
+   */
   private async probeOrRemembered(): Promise<boolean> {
     const file = this.options.probe_cache;
     if (!file) return this.runProbe();
-    const key = `${this.endpoint} ${this.region ?? ''} ${this.bucket}`;
+    const scope = this.options.probe_scope === 'bucket' ? ` ${this.bucket}` : '';
+    const key = `${this.endpoint} ${this.region ?? ''}${scope}`;
     if (await probePassed(file, key)) return true;
     const passed = await this.runProbe();
     if (passed) await rememberProbePassed(file, key);
