@@ -1,4 +1,4 @@
-import { createHash, createHmac } from 'node:crypto';
+import { createHmac, createSecretKey, hash, type KeyObject } from 'node:crypto';
 
 /** AWS credentials as SigV4 needs them; `expiration` only for temporary ones from a provider. */
 export interface S3Credentials {
@@ -17,7 +17,7 @@ export interface SignableRequest {
 }
 
 export const UNSIGNED_PAYLOAD = 'UNSIGNED-PAYLOAD';
-export const EMPTY_SHA256 = createHash('sha256').update('').digest('hex');
+export const EMPTY_SHA256 = hash('sha256', '', 'hex');
 
 /**
  * RFC 3986 unreserved characters stay, everything else is %XX (upper case), as SigV4 requires;
@@ -48,10 +48,11 @@ const hmac = (key: Buffer | string, data: string): Buffer =>
  * AWS Signature Version 4 for S3, header form. Signs host, x-amz-content-sha256, x-amz-date and
  * the session token, nothing else: the other headers (content-length, If-None-Match) need no
  * signature to be honoured. The signing key depends only on the day, so it is derived once a day
- * rather than with four HMACs per request.
+ * rather than with four HMACs per request, and kept as a KeyObject: an HMAC keyed with a plain
+ * Buffer imports the key anew each time, ~25-50 µs against ~2 µs (a push signs ~200 requests).
  */
 export class SigV4Signer {
-  private cached: { day: string; secret: string; key: Buffer } | undefined;
+  private cached: { day: string; secret: string; key: KeyObject } | undefined;
 
   constructor(
     private readonly region: string,
@@ -87,12 +88,7 @@ export class SigV4Signer {
       payloadHash,
     ].join('\n');
     const scope = `${day}/${this.region}/${this.service}/aws4_request`;
-    const toSign = [
-      'AWS4-HMAC-SHA256',
-      stamp,
-      scope,
-      createHash('sha256').update(canonical).digest('hex'),
-    ].join('\n');
+    const toSign = ['AWS4-HMAC-SHA256', stamp, scope, hash('sha256', canonical, 'hex')].join('\n');
     const signature = createHmac('sha256', this.signingKey(day, credentials.secretAccessKey))
       .update(toSign)
       .digest('hex');
@@ -106,12 +102,11 @@ export class SigV4Signer {
     return out;
   }
 
-  private signingKey(day: string, secret: string): Buffer {
+  private signingKey(day: string, secret: string): KeyObject {
     const c = this.cached;
     if (c !== undefined && c.day === day && c.secret === secret) return c.key;
-    const key = hmac(
-      hmac(hmac(hmac(`AWS4${secret}`, day), this.region), this.service),
-      'aws4_request',
+    const key = createSecretKey(
+      hmac(hmac(hmac(hmac(`AWS4${secret}`, day), this.region), this.service), 'aws4_request'),
     );
     this.cached = { day, secret, key };
     return key;
