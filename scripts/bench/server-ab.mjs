@@ -8,10 +8,14 @@
 // (user+sys of the CLI process) and the server's (utime+stime of its process, all threads, over
 // the transfer). Ratios are B ÷ A per round; medians and min–max are printed. `--fresh-servers`
 // starts each side's servers anew every round, as `npm run bench` does (its push is a new
-// server's first), instead of once for all rounds.
+// server's first), instead of once for all rounds; `--fresh-bucket` also gives each round a new
+// bucket (as the bench does: nothing a server remembers about a bucket carries over) and implies
+// `--fresh-servers`. `--presign get` lets the S3 servers hand out download URLs (the server's
+// default, and the bench's) instead of relaying every chunk (`off`, the default here).
 //
 //   node scripts/bench/server-ab.mjs --a /path/to/A [--b /path/to/B] [--profile small] [--rounds 5] [--no-s3]
 //                                    [--only push,clone,s3push,s3clone] [--fresh-servers]
+//                                    [--fresh-bucket] [--presign off|get]
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { corpus } from './corpus.mjs';
@@ -60,8 +64,11 @@ const timed = (side, cwd, token, ...args) =>
   timedRun(cwd, { MEDIAGIT_TOKEN: token }, process.execPath, [bins[side], ...args]);
 
 const v1 = await corpus(1);
-const bucket = s3 ? await newBucket(s3, 'server-ab') : null;
-const freshServers = flag('--fresh-servers');
+let bucket = s3 ? await newBucket(s3, 'server-ab') : null;
+const freshBucket = flag('--fresh-bucket');
+const freshServers = freshBucket || flag('--fresh-servers');
+const presign = opt('--presign', 'off');
+if (!['off', 'get'].includes(presign)) throw new Error('--presign is off or get');
 /** Each side's servers: local-folder storage, and S3 storage when the round has S3 transfers. */
 async function startSides(round) {
   const servers = {};
@@ -72,7 +79,7 @@ async function startSides(round) {
       s3: s3
         ? await startServer(
             `ab-s3-${side}`,
-            `[server]\npresign = "off"\n${s3Toml(s3, bucket, `ab-${side}-${round}`)}`,
+            `[server]\npresign = "${presign}"\n${s3Toml(s3, bucket, `ab-${side}-${round}`)}`,
             opts,
           )
         : null,
@@ -132,6 +139,12 @@ try {
   for (let round = 0; round < rounds; round++) {
     if (freshServers && round > 0) {
       await stopSides(servers);
+      if (freshBucket && bucket) {
+        await dropBucket(s3, bucket).catch((e) =>
+          console.error(`bucket ${bucket} left: ${e.message}`),
+        );
+        bucket = await newBucket(s3, `server-ab-${round}`);
+      }
       servers = await startSides(round);
     }
     const order = round % 2 === 0 ? ['A', 'B'] : ['B', 'A'];

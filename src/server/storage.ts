@@ -15,6 +15,8 @@ import {
   type Store,
   type StoreKind,
 } from '../store/index.js';
+import { PROBE_MEMORY_FILE } from '../store/s3/index.js';
+import { userCacheDir } from '../util/user-dirs.js';
 import type { StorageSpec } from './config.js';
 
 export const SYSTEM_AREA = '_system';
@@ -101,9 +103,17 @@ async function openSpec(spec: StorageSpec, area: string, cwd: string): Promise<S
     return new MultiStore(primary, secondary);
   }
   const location = parseStoreUrl(spec.url, cwd);
+  // As the CLI does (sync/remotes.ts): a passed conditional-write probe is remembered in the
+  // user's cache folder, so each repository's store, in this process or the next, skips the
+  // probe's 33 requests before its first ref write instead of paying them once per repository
+  // and start.
+  const options =
+    location.kind === 's3' && !('probe_cache' in spec.options)
+      ? { ...spec.options, probe_cache: join(userCacheDir(), PROBE_MEMORY_FILE) }
+      : spec.options;
   const scoped =
     location.kind === 'local'
       ? { ...location, target: join(location.target, ...area.split('/')) }
       : { ...location, prefix: location.prefix === '' ? area : `${location.prefix}/${area}` };
-  return openBackend(scoped, spec.options, cwd);
+  return openBackend(scoped, options, cwd);
 }

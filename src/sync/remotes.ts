@@ -12,6 +12,7 @@ import {
   type StoreOptionValue,
 } from '../store/index.js';
 import type { RetryInfo } from '../store/index.js';
+import { PROBE_MEMORY_FILE } from '../store/s3/probe-memory.js';
 import { resolveToken } from './credentials.js';
 
 export interface RemoteConfig {
@@ -180,6 +181,6 @@ function withProbeMemory(remote: RemoteConfig, cwd: string): StoreOptions {
     return remote.options;
   return {
     ...remote.options,
-    probe_cache: join(userCacheDir(), 's3-conditional-writes.json'),
+    probe_cache: join(userCacheDir(), PROBE_MEMORY_FILE),
   };
 }

@@ -6,6 +6,7 @@
  * it (in parallel here), so the answers are the same; the server keeps no state for it.
  */
 import type { RefValue, Store } from '../../store/index.js';
+import { allows } from '../auth.js';
 import { readJsonObject } from '../body.js';
 import { json, withSignal, type Endpoint, type RequestContext } from '../context.js';
 import { badRequest } from '../errors.js';
@@ -72,6 +73,11 @@ const negotiateEndpoint: Endpoint = {
     const wantLease = flag(body, 'gc_lease');
 
     const store = await ctx.store();
+    // Only a push asks for the lease, and its ref writes (the descriptor of a new repository, then
+    // the ref) follow: a store's one-time preparation for them (S3's conditional-write probe, 33
+    // requests in two round trips) starts now, beside this answer's reads and the uploads, instead
+    // of in front of the first write.
+    if (wantLease && allows(ctx.role, 'write')) store.capabilities.prepareRefUpdates?.();
     const keys = [
       ...new Set([...chunks.map((o) => `chunks/${o}`), ...objects.map((o) => `objects/${o}`)]),
     ];

@@ -6,3 +6,4 @@ export {
 } from './s3-store.js';
 export { ConditionalWritesUnsupportedError, S3BucketNotFoundError, mapS3Error } from './errors.js';
 export { MAX_PRESIGN_EXPIRY_S, type PresignRequest } from './presign.js';
+export { PROBE_MEMORY_FILE } from './probe-memory.js';

@@ -10,6 +10,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
+/** The memory's file name in the user's cache folder, shared by the CLI and `mediagit server`. */
+export const PROBE_MEMORY_FILE = 's3-conditional-writes.json';
+
 /** How long a passed probe is trusted for: the software behind an endpoint rarely changes, but it can. */
 export const PROBE_MEMORY_MS = 24 * 60 * 60 * 1000;
 /** More than any real cache holds: a bigger file is not ours to parse. */
