@@ -259,6 +259,26 @@ describe('mediagit server over S3: presigned downloads', { skip: skipUnlessServe
     }
   });
 
+  test('a presigned PUT stores a body of its signed length and refuses another length', async () => {
+    const store = new S3Store({ bucket: BUCKET, prefix: 'srv/put-url', ...options });
+    try {
+      const key = `chunks/${'c'.repeat(64)}`;
+      const body = Buffer.from('seven bytes and more');
+      const url = await store.presign({
+        method: 'PUT',
+        key,
+        expiresInS: 60,
+        contentLength: body.length,
+      });
+      const longer = await fetch(url, { method: 'PUT', body: Buffer.concat([body, body]) });
+      assert.equal(longer.status, 403);
+      assert.equal((await fetch(url, { method: 'PUT', body })).status, 200);
+      assert.deepEqual(await store.get(key), body);
+    } finally {
+      await store.close();
+    }
+  });
+
   test('URLs only for this repository’s chunks and objects, to readers of it, and only over S3', async () => {
     const server = await startServer();
     await pushTo(server, 'guarded');

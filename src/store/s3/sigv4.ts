@@ -41,6 +41,13 @@ export function canonicalQuery(query: readonly (readonly [string, string])[]): s
     .join('&');
 }
 
+/** SigV4's timestamp: 20130524T000000Z. */
+const amzDate = (at: Date): string =>
+  at
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}/, '');
+
 const hmac = (key: Buffer | string, data: string): Buffer =>
   createHmac('sha256', key).update(data).digest();
 
@@ -66,10 +73,7 @@ export class SigV4Signer {
     payloadHash: string,
     now: Date = new Date(),
   ): Record<string, string> {
-    const stamp = now
-      .toISOString()
-      .replace(/[-:]/g, '')
-      .replace(/\.\d{3}/, '');
+    const stamp = amzDate(now);
     const day = stamp.slice(0, 8);
     const headers: [string, string][] = [
       ['host', request.host],
@@ -88,10 +92,7 @@ export class SigV4Signer {
       payloadHash,
     ].join('\n');
     const scope = `${day}/${this.region}/${this.service}/aws4_request`;
-    const toSign = ['AWS4-HMAC-SHA256', stamp, scope, hash('sha256', canonical, 'hex')].join('\n');
-    const signature = createHmac('sha256', this.signingKey(day, credentials.secretAccessKey))
-      .update(toSign)
-      .digest('hex');
+    const signature = this.signature(day, credentials.secretAccessKey, stamp, scope, canonical);
     const out: Record<string, string> = {
       authorization: `AWS4-HMAC-SHA256 Credential=${credentials.accessKeyId}/${scope}, SignedHeaders=${signedHeaders}, Signature=${signature}`,
       'x-amz-content-sha256': payloadHash,
@@ -100,6 +101,60 @@ export class SigV4Signer {
     if (credentials.sessionToken !== undefined)
       out['x-amz-security-token'] = credentials.sessionToken;
     return out;
+  }
+
+  /**
+   * Query-string form (a presigned URL): the query to append to `request`'s path, signature
+   * included, for a request that may be sent without credentials until `expiresInS` after `now`.
+   * Signs host and the `headers` given (a PUT's content-length, so another length is refused);
+   * the payload is unsigned, as in every presigned S3 URL.
+   */
+  presignQuery(
+    request: SignableRequest,
+    credentials: S3Credentials,
+    expiresInS: number,
+    headers: Readonly<Record<string, string>> = {},
+    now: Date = new Date(),
+  ): string {
+    const stamp = amzDate(now);
+    const day = stamp.slice(0, 8);
+    const scope = `${day}/${this.region}/${this.service}/aws4_request`;
+    const signed = Object.entries({ ...headers, host: request.host })
+      .map(([k, v]) => [k.toLowerCase(), v.trim()] as const)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const signedHeaders = signed.map(([k]) => k).join(';');
+    const query: (readonly [string, string])[] = [
+      ...request.query,
+      ['X-Amz-Algorithm', 'AWS4-HMAC-SHA256'],
+      ['X-Amz-Credential', `${credentials.accessKeyId}/${scope}`],
+      ['X-Amz-Date', stamp],
+      ['X-Amz-Expires', String(expiresInS)],
+      ['X-Amz-SignedHeaders', signedHeaders],
+    ];
+    if (credentials.sessionToken !== undefined)
+      query.push(['X-Amz-Security-Token', credentials.sessionToken]);
+    const queryString = canonicalQuery(query);
+    const canonical = [
+      request.method,
+      request.path,
+      queryString,
+      signed.map(([k, v]) => `${k}:${v}\n`).join(''),
+      signedHeaders,
+      UNSIGNED_PAYLOAD,
+    ].join('\n');
+    const signature = this.signature(day, credentials.secretAccessKey, stamp, scope, canonical);
+    return `${queryString}&X-Amz-Signature=${signature}`;
+  }
+
+  private signature(
+    day: string,
+    secret: string,
+    stamp: string,
+    scope: string,
+    canonical: string,
+  ): string {
+    const toSign = ['AWS4-HMAC-SHA256', stamp, scope, hash('sha256', canonical, 'hex')].join('\n');
+    return createHmac('sha256', this.signingKey(day, secret)).update(toSign).digest('hex');
   }
 
   private signingKey(day: string, secret: string): KeyObject {
