@@ -9,44 +9,39 @@
  * check reports.
  */
 import type { Repository } from '../repo/index.js';
-import type {
-  LockVerification,
-  NegotiateAnswer,
-  NegotiateRequest,
-  Negotiator,
-  Store,
-} from '../store/index.js';
+import type { LockVerification, NegotiateAnswer, NegotiateRequest, Store } from '../store/index.js';
 import { readDescriptor } from './descriptor.js';
 import { readLeaseParts } from './gc/lease.js';
 import { lockClientFor, lockOwner } from './locks.js';
 
-/** `remote`'s own negotiator when it has one, else the same questions asked with separate reads. */
-export function negotiatorFor(repo: Repository, remote: Store): Negotiator {
-  return (
-    remote.capabilities.negotiate ?? {
-      negotiate: (request) => negotiateWithReads(repo, remote, request),
-    }
-  );
-}
-
-async function negotiateWithReads(
+/**
+ * The negotiation's separate reads, for a remote without its own negotiator, while the keys to
+ * check may still be being worked out (a push's walk of its local history): the lease goes out
+ * at once and the reads that need no keys right after it, so a push's first round trips overlap
+ * its walk instead of following it; only the existence check waits for the keys. A walk that
+ * fails rejects the answer.
+ */
+export async function negotiateWhileWalking(
   repo: Repository,
   remote: Store,
-  request: NegotiateRequest,
+  request: Omit<NegotiateRequest, 'check'>,
+  check: Promise<readonly string[]> | undefined,
 ): Promise<NegotiateAnswer> {
+  // Nobody awaits the walk until the lease is in: its failure must not go unhandled meanwhile.
+  check?.catch(() => undefined);
   const lease = request.gcLease ? await readLeaseParts(remote) : undefined;
-  const check = request.check ?? [];
   const [descriptor, refs, present, locks, keys] = await Promise.all([
     readDescriptor(remote),
     request.refs === undefined ? undefined : remote.listRefs(request.refs),
-    check.length === 0 ? [] : remote.has(check),
+    check?.then((keys) => (keys.length === 0 ? [] : remote.has(keys))),
     request.locks ? theirLocks(repo, remote) : undefined,
     request.keys ? keyNames(remote) : undefined,
   ]);
+  const checked = check === undefined ? undefined : await check;
   return {
     descriptor,
     ...(refs ? { refs } : {}),
-    ...(request.check ? { missing: new Set(check.filter((_, i) => !present[i])) } : {}),
+    ...(checked && present ? { missing: new Set(checked.filter((_, i) => !present[i])) } : {}),
     ...(locks ? { locks } : {}),
     ...(keys ? { keys } : {}),
     ...(lease ? { gcLease: lease } : {}),

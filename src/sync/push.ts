@@ -28,7 +28,7 @@ import {
 } from './descriptor.js';
 import { leaseFrom, readLease, sweepOverlapped, type LeaseState } from './gc/lease.js';
 import { checkPushLocks } from './locks.js';
-import { negotiatorFor } from './negotiation.js';
+import { negotiateWhileWalking } from './negotiation.js';
 import {
   checkEnvelope,
   copyObjects,
@@ -101,6 +101,8 @@ interface Negotiated {
   /** Keys whose presence the remote answered, and those of them it lacks. */
   readonly checked: ReadonlySet<string>;
   readonly missing: ReadonlySet<string>;
+  /** Stored sizes of `want`'s objects, asked of the local store while the remote answered. */
+  readonly sizes: Promise<Map<string, number>>;
 }
 
 export interface PushOptions extends Pick<CopyOptions, 'hardlinks'> {
@@ -200,7 +202,7 @@ export async function push(
   const levels = STRUCTURED.map((kind) => [kind, missing.get(kind)!] as const);
   // Our own store's objects were verified when they were written: sent as stored (docs/transfer.md).
   const count = missingChunks.length + levels.reduce((n, [, oids]) => n + oids.length, 0);
-  const sizes = await storedSizes(repo, missing);
+  const sizes = await storedSizes(repo, missing, await told?.sizes);
   const sent: CopyOptions = {
     ...options,
     sourceVerified: true,
@@ -327,31 +329,46 @@ async function negotiate(
   request: PushRequest,
   assumeRemoteHas: readonly Oid[],
 ): Promise<Negotiated | null> {
-  const negotiator = negotiatorFor(repo, remote);
-  const assumed = new Set<Oid>();
-  for (const oid of assumeRemoteHas) if ((await repo.odb.kindOf(oid)) !== null) assumed.add(oid);
-  const want = await walkReachable(
-    repo,
-    [{ oid: request.oid, kind: 'object', where: request.ref }],
-    {
-      exclude: assumed,
-      excludeBoundaryContent: true,
-      chunks: 'skip',
-    },
+  const walked = (async () => {
+    const assumed = new Set<Oid>();
+    for (const oid of assumeRemoteHas) if ((await repo.odb.kindOf(oid)) !== null) assumed.add(oid);
+    const want = await walkReachable(
+      repo,
+      [{ oid: request.oid, kind: 'object', where: request.ref }],
+      {
+        exclude: assumed,
+        excludeBoundaryContent: true,
+        chunks: 'skip',
+      },
+    );
+    const check: string[] = [];
+    for (const kind of KINDS)
+      for (const oid of wantOf(want, kind)) {
+        if (check.length >= NEGOTIATE_CHECK) break;
+        check.push(ObjectDatabase.keyFor(kind, oid));
+      }
+    return { assumed, want, check };
+  })();
+  // The sizes a push needs of what it sends, asked while the remote answers, not after.
+  const sizes = walked.then(({ want }) =>
+    storedSizes(repo, new Map(KINDS.map((kind) => [kind, [...wantOf(want, kind)]]))),
   );
-  const check: string[] = [];
-  for (const kind of KINDS)
-    for (const oid of wantOf(want, kind)) {
-      if (check.length >= NEGOTIATE_CHECK) break;
-      check.push(ObjectDatabase.keyFor(kind, oid));
-    }
-  const answer = await negotiator.negotiate({
-    refs: 'refs/',
-    check,
-    locks: true,
-    keys: repo.encrypted,
-    gcLease: true,
-  });
+  sizes.catch(() => undefined);
+  const questions = { refs: 'refs/', locks: true, keys: repo.encrypted, gcLease: true };
+  // A remote that answers in one request is asked once the walk has the keys; any other gets its
+  // first reads while the walk is still going (negotiateWhileWalking).
+  const own = remote.capabilities.negotiate;
+  const [answer, { assumed, want, check }] = await Promise.all([
+    own
+      ? walked.then(({ check }) => own.negotiate({ ...questions, check }))
+      : negotiateWhileWalking(
+          repo,
+          remote,
+          questions,
+          walked.then(({ check }) => check),
+        ),
+    walked,
+  ]);
   if (answer === null) return null;
   const descriptor = answer.descriptor === null ? null : checkDescriptor(answer.descriptor);
   return {
@@ -366,6 +383,7 @@ async function negotiate(
     want,
     checked: new Set(check),
     missing: answer.missing ?? new Set(),
+    sizes,
   };
 }
 
@@ -624,16 +642,28 @@ async function chunksThenTheirManifests(
   if (failure) throw failure.reason;
 }
 
-/** The stored size of every object to send, by key (0 when it cannot be told), asked in parallel. */
+/**
+ * The stored size of every object to send, by key (0 when it cannot be told), asked in parallel;
+ * those in `known` (asked earlier) are not asked again, unless it could not tell them then (a lean
+ * clone's chunks arrive from its content remote in between).
+ */
 async function storedSizes(
   repo: Repository,
   missing: ReadonlyMap<ObjectKind, readonly Oid[]>,
+  known: ReadonlyMap<string, number> = new Map(),
 ): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
   const keys: string[] = [];
   for (const kind of KINDS)
-    for (const oid of missing.get(kind)!) keys.push(ObjectDatabase.keyFor(kind, oid));
+    for (const oid of missing.get(kind)!) {
+      const key = ObjectDatabase.keyFor(kind, oid);
+      const size = known.get(key);
+      if (size === undefined || size === 0) keys.push(key);
+      else out.set(key, size);
+    }
   const sizes = await mapLimit(keys, STAT_CONCURRENCY, (key) =>
     repo.store.statSize(key).catch(() => 0),
   );
-  return new Map(keys.map((key, i) => [key, sizes[i]!]));
+  keys.forEach((key, i) => out.set(key, sizes[i]!));
+  return out;
 }
