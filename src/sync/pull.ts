@@ -12,12 +12,15 @@ import {
   type ChunkStream,
   type ProgressSink,
   type Repository,
+  STREAM_CONCURRENCY,
   worktreeChunkLocations,
 } from '../repo/index.js';
 import { chunkKey, type OpenedStore } from '../store/index.js';
 import { fetchChunkSet, historyContent } from './content-policy.js';
 import { oneCopyEnabled } from './prune.js';
 import { fetchRefs, type FetchReport } from './fetch-refs.js';
+import { ChunkHeadStart } from './head-start.js';
+import { missingOn } from './transfer.js';
 import type { RemoteConfig } from './remotes.js';
 
 export interface PullOptions {
@@ -63,6 +66,9 @@ export async function pull(
   });
   options.onFetched?.(fetched);
   const left = fetched.left ?? new Map<Oid, number>();
+  // The merge's first chunk requests leave now, not once it has read trees, locked the index and
+  // checked the working tree (head-start.ts).
+  const headStart = left.size > 0 ? await startChunks(repo, opened, left) : undefined;
   // One copy on disk (docs/workspaces.md): in a tip-only repository the checked-out files are the
   // copy of their chunks, so what the merge writes into them is not stored as well, as in a clone.
   const oneCopy = left.size > 0 && (await historyContent(repo)) === 'tip' && oneCopyEnabled(repo);
@@ -88,23 +94,42 @@ export async function pull(
       ...(left.size > 0
         ? {
             stream: {
-              get: (oid: Oid) => chunkFor(repo, opened, left, oid),
+              get: (oid: Oid) => headStart?.take(oid) ?? chunkFor(repo, opened, left, oid),
               keepFetched: !oneCopy,
-              // A server's presigned URLs for every chunk coming from it, asked in one request.
-              expect: (oids: readonly Oid[]) =>
-                opened.store.capabilities.readAhead?.expect(
-                  oids.filter((oid) => left.has(oid)).map(chunkKey),
-                ),
             },
           }
         : {}),
     });
   } catch (err) {
+    await headStart?.settle();
     await bringLeft(false).catch(() => undefined);
     throw err;
   }
+  await headStart?.settle();
   await bringLeft(true);
   return result;
+}
+
+/**
+ * Announces the chunks left to the merge to a store that prepares reads (`expect`), and asks for
+ * the first of them the local store lacks (those it holds the merge restores from there), looked
+ * up in batches until one wave is found. In a tip-only repository the fetch has already left out
+ * what the clean files hold, so `left` is all absent.
+ */
+async function startChunks(
+  repo: Repository,
+  opened: OpenedStore,
+  left: ReadonlyMap<Oid, number>,
+): Promise<ChunkHeadStart> {
+  const all = [...left.keys()];
+  // A server's presigned URLs for every chunk coming from it, asked in one request, before the
+  // first download needs one.
+  opened.store.capabilities.readAhead?.expect(all.map(chunkKey));
+  const wanted: [Oid, number][] = [];
+  for (let i = 0; i < all.length && wanted.length < STREAM_CONCURRENCY; i += STREAM_CONCURRENCY)
+    for (const oid of await missingOn(repo.store, 'chunk', all.slice(i, i + STREAM_CONCURRENCY)))
+      wanted.push([oid, left.get(oid)!]);
+  return new ChunkHeadStart(opened.store, wanted);
 }
 
 /**

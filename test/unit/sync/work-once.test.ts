@@ -22,6 +22,7 @@ import {
   worktreeState,
   writeTreeFromMap,
   type FileMap,
+  type ProgressSink,
 } from '../../../src/repo/index.js';
 import {
   ForwardingStore,
@@ -579,6 +580,45 @@ test('pull into a tip-only clone takes the unchanged chunks of changed files fro
   for (const p of index.entries.keys())
     assert.equal(await worktreeState(work, index, p), 'clean', p);
   const report = await fsckFull(work);
+  assert.ok(report.ok, JSON.stringify(report.problems));
+});
+
+test('pull asks for the first wave of new chunks before its merge starts, and none twice', async (t) => {
+  // More new chunks than one wave: an edit in a.bin and a new file of many chunks.
+  const big = randomBytes(900_000);
+  const edited = Buffer.from(big);
+  randomBytes(2000).copy(edited, 450_000);
+  const added = randomBytes(3_000_000);
+  const pair = await leanPair(t, new Map([['a.bin', big]]), async (files, src) => {
+    files.set('a.bin', await writeBlob(src, edited));
+    files.set('d.bin', await writeBlob(src, added));
+  });
+  assert.ok(pair.added.length > STREAM_CONCURRENCY, `${pair.added.length} new chunks`);
+  const opened = await openRemoteStore(pair.config, pair.root);
+  const reads = new ChunkReads(opened.store, []);
+  // What the remote had been asked for when the merge began (its progress starts before it
+  // reads the clean files' manifests and asks for its first chunk).
+  let askedAtMerge: number | undefined;
+  const progress = (): ProgressSink => ({
+    ...silentProgress,
+    start: (phase) => {
+      if (phase === 'merge') askedAtMerge ??= reads.counts.size;
+    },
+  });
+  const result = await pull(
+    pair.work,
+    pair.config,
+    { ...opened, store: reads },
+    { hardlinks: false, progress },
+  );
+
+  assert.equal(result.merge?.kind, 'fast-forward');
+  assert.equal(askedAtMerge, STREAM_CONCURRENCY, 'one wave asked for ahead, no more');
+  assert.deepEqual([...reads.counts.keys()].sort(), pair.added.map(chunkKey).sort());
+  assert.deepEqual(new Set(reads.counts.values()), new Set([1]), 'each fetched once');
+  assert.deepEqual(await readFile(pair.work.absPath('a.bin')), edited);
+  assert.deepEqual(await readFile(pair.work.absPath('d.bin')), added);
+  const report = await fsckFull(pair.work);
   assert.ok(report.ok, JSON.stringify(report.problems));
 });
 
