@@ -66,6 +66,43 @@ describe('S3 existence checks (radosgw)', { skip: skipUnlessServer('s3') }, () =
     assert.ok(requests <= 16, `${requests} requests for ${keys.length} keys`);
   });
 
+  test('chunks and objects asked together are answered in one round trip', async (t) => {
+    // Held long enough that a listing sent after another's answer cannot overlap it.
+    const slow = await startRecordingProxy({
+      target: ENDPOINT,
+      hold: { match: isProbe, ms: 40 },
+    });
+    t.after(() => slow.close());
+    const s = new S3Store({
+      bucket: BUCKET,
+      prefix: `p${++prefixes}`,
+      endpoint: slow.url,
+      region: REGION,
+      access_key: ACCESS_KEY,
+      secret_key: SECRET_KEY,
+    });
+    const object = (): string => `objects/${randomBytes(32).toString('hex')}`;
+    const present = [chunk(), object()];
+    await Promise.all(present.map((k) => s.put(k, Buffer.from(k))));
+    // 30 and 30: with 16 runs of 4 keys, one run holds the last chunks and the first objects.
+    const keys = [
+      ...Array.from({ length: 29 }, chunk),
+      ...Array.from({ length: 29 }, object),
+      ...present,
+    ];
+    slow.reset();
+    const answer = await s.has(keys);
+    assert.deepEqual(
+      answer,
+      keys.map((k) => present.includes(k)),
+    );
+    const chain: string[] = [];
+    const trips = slow.sequentialRoundTrips(chain);
+    assert.equal(trips, 1, `${trips} round trips:\n${chain.join('\n')}`);
+    assert.ok(slow.requests.length <= 18, `${slow.requests.length} requests for 60 keys`);
+    await s.close();
+  });
+
   test('a sparse question in a fuller bucket never takes more requests than HEADs', async () => {
     const s = store();
     const stored = Array.from({ length: 300 }, chunk);

@@ -565,7 +565,7 @@ export class S3Store implements Store {
     } else {
       const runs: string[][] = [];
       const per = Math.ceil(sorted.length / HAS_CONCURRENCY);
-      for (let i = 0; i < sorted.length; i += per) runs.push(sorted.slice(i, i + per));
+      for (let i = 0; i < sorted.length; i += per) runs.push(...byFolder(sorted.slice(i, i + per)));
       await Promise.all(runs.map((run) => this.probeRun(run, found, signal)));
     }
     return keys.map((key) => found.has(key));
@@ -1200,6 +1200,23 @@ export class S3Store implements Store {
     if (wired) (await wired.catch(() => undefined))?.close();
     if (loaded) (await loaded.catch(() => undefined))?.client.destroy();
   }
+}
+
+/**
+ * `sorted` cut where the folder (chunks/, objects/) changes: a listing covers one folder, so a run
+ * across two would page the second only after the first had answered, one round trip more than
+ * its neighbours (every push asks about both).
+ */
+function byFolder(sorted: readonly string[]): string[][] {
+  const out: string[][] = [];
+  let folder: string | undefined;
+  for (const key of sorted) {
+    const here = key.slice(0, key.indexOf('/') + 1);
+    if (here !== folder) out.push([]);
+    folder = here;
+    out.at(-1)!.push(key);
+  }
+  return out;
 }
 
 /** A PUT with `If-None-Match: *`: created only if the key is absent. */
