@@ -12,7 +12,13 @@ import {
   type Oid,
 } from '../objects/index.js';
 import { commitTemp, isErrno, writeToTemp } from '../util/fs.js';
-import type { ChunkWorkerPool, LocalChunks, StoredChunk } from '../workers/index.js';
+import type {
+  ChunkWorkerPool,
+  IngestedFile,
+  Landing,
+  LocalChunks,
+  StoredChunk,
+} from '../workers/index.js';
 import { ingestAlongPrevious } from '../workers/guided-ingest.js';
 import { Semaphore } from '../util/limit.js';
 import type { ProgressSink } from './progress.js';
@@ -56,9 +62,31 @@ export interface IngestOptions {
    * that a worker's round trip is all they would cost.
    */
   readonly lane?: IngestLane;
+  /**
+   * Called once the thread that ingests the file is free for the next one, before the file's last
+   * chunks have landed and its manifest is written: once the file is read and cut (on a worker,
+   * when it reports the file's last bytes; else at the latest when it replies). Called once.
+   */
+  readonly onLaneFree?: () => void;
 }
 
 export type IngestLane = 'workers' | 'main' | 'database';
+
+/** A whole file cut and stored on this thread; resolves once its chunks have landed. */
+async function cutOnMainThread(
+  chunks: LocalChunks,
+  absPath: string,
+  relPath: string,
+  onBytes: (bytes: number) => void,
+  options: IngestOptions,
+  laneFree: () => void,
+): Promise<IngestedFile> {
+  const landing: Landing = [];
+  const file = await chunks.ingestFile(absPath, relPath, onBytes, options.previous, landing);
+  laneFree();
+  await Promise.all(landing);
+  return file;
+}
 
 /**
  * Streams one file through chunking, hashing, compression and the store, in bounded memory:
@@ -75,10 +103,23 @@ export async function ingestFile(
   const { odb } = ctx;
   const workers = options.lane === 'database' ? undefined : ctx.workers;
   if (workers && (options.wholeFileInWorker || options.previous?.length)) {
-    const onBytes = (bytes: number): void => progress.bytes(bytes);
+    let onLaneFree = options.onLaneFree;
+    const laneFree = (): void => {
+      const call = onLaneFree;
+      onLaneFree = undefined;
+      call?.();
+    };
+    let reported = 0;
+    const onBytes = (bytes: number): void => {
+      progress.bytes(bytes);
+      reported += bytes;
+      // A worker reports a file's last bytes once it has cut it, before its last chunks have
+      // landed and it replies: it is cutting its next file by then, and needs another queued.
+      if (sizeHint !== undefined && reported >= sizeHint) laneFree();
+    };
     const file =
       options.lane === 'main' && ctx.mainChunks
-        ? await ctx.mainChunks.ingestFile(absPath, relPath, onBytes, options.previous)
+        ? await cutOnMainThread(ctx.mainChunks, absPath, relPath, onBytes, options, laneFree)
         : options.wholeFileInWorker
           ? await workers.ingestFile(absPath, relPath, sizeHint ?? 0, onBytes, options.previous)
           : await ingestAlongPrevious(
@@ -94,6 +135,7 @@ export async function ingestFile(
               options.previous!,
               onBytes,
             );
+    laneFree();
     const manifest = await odb.writeManifest({ size: file.size, chunks: file.chunks });
     return {
       manifestOid: manifest.oid,

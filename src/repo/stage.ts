@@ -203,10 +203,14 @@ async function ingestFiles(
     // chunker instead, with its chunks' hashing, compression and writes spread over every worker.
     const share = ctx.workers ? workerBytes / lanes : 0;
     // A file handed to a worker is queued there for good, so only a couple wait beyond one per
-    // worker (hiding the manifest write between files); the rest go out as workers free up.
+    // worker (covering the reply's way back between files); the rest go out as workers free up.
     const concurrency = ctx.workers ? ctx.workers.size + (ctx.mainChunks ? 1 : 2) : 4;
     let failed = false;
-    const stage = async (file: WorktreeFile, where: IngestLane): Promise<void> => {
+    const stage = async (
+      file: WorktreeFile,
+      where: IngestLane,
+      onLaneFree?: () => void,
+    ): Promise<void> => {
       const size = Number(file.stats.size);
       const wholeFileInWorker = size <= share;
       // An edited file: its last staged version tells the workers where boundaries probably are.
@@ -222,6 +226,7 @@ async function ingestFiles(
         wholeFileInWorker,
         lane: where,
         ...(previous ? { previous } : {}),
+        ...(onLaneFree ? { onLaneFree } : {}),
       });
       const type = (file.stats.mode & 0o111n) !== 0n ? 'exec' : 'file';
       index.entries.set(file.path, {
@@ -255,9 +260,25 @@ async function ingestFiles(
       taken[i] = true;
       return large[i];
     };
+    // A lane takes its next file as soon as its thread has cut the last one: that file's last
+    // chunks land (fsync, rename) and its manifest is written while the thread cuts the next.
     const runLane = async (where: 'workers' | 'main'): Promise<void> => {
-      for (let file = take(where === 'main'); file && !failed; file = take(where === 'main'))
-        await stage(file, where);
+      const finishing: Promise<void>[] = [];
+      try {
+        for (let file = take(where === 'main'); file && !failed; file = take(where === 'main')) {
+          let freeLane!: () => void;
+          const free = new Promise<void>((resolve) => (freeLane = resolve));
+          const done = stage(file, where, freeLane).catch((err: unknown) => {
+            failed = true;
+            throw err;
+          });
+          finishing.push(done);
+          await Promise.race([free, done]);
+        }
+      } finally {
+        await Promise.allSettled(finishing);
+      }
+      await Promise.all(finishing);
     };
     const lane = (run: Promise<unknown>): Promise<unknown> =>
       run.catch((err: unknown) => {

@@ -237,6 +237,11 @@ export class ChunkWorkerPool {
     return this.pool.size;
   }
 
+  /** Jobs sent to a worker and not yet replied to. */
+  get jobsInFlight(): number {
+    return this.pool.jobsInFlight;
+  }
+
   private submit(
     job: (id: number) => ChunkJob,
     transfer: ArrayBuffer[],

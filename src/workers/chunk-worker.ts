@@ -17,7 +17,8 @@ const collectNow = periodicCollection();
 /**
  * An ingest waits now and then for its chunks to land (fsync, rename), with chunks of its file
  * still views of the read window: jobs that read into that window (ingest, verify) therefore run
- * one after another. Every other job runs the moment it arrives, as it always did.
+ * one after another. Each gives the window up once its file is cut, its reply waiting for the last
+ * chunks to land while the next file is cut. Every other job runs the moment it arrives.
  */
 let windowTurn: Promise<unknown> = Promise.resolve();
 
@@ -70,6 +71,7 @@ async function runWindowJob(
           collectNow(bytes);
         },
         job.previous,
+        landing,
       );
       reply = { id: job.id, ok: true, file };
     }

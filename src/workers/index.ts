@@ -17,6 +17,7 @@ export {
   LocalChunks,
   type ChunkStoreSpec,
   type IngestedFile,
+  type Landing,
   type StoredChunk,
 } from './local-chunks.js';
 

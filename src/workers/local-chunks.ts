@@ -11,7 +11,7 @@ import {
 import { isErrno, readFullySync } from '../util/fs.js';
 import { releaseMemory as release } from '../util/memory.js';
 // Module by module, not the layers' index files: a worker thread starts faster with less to load.
-import { LocalStore } from '../store/local/local-store.js';
+import { LocalStore, type LocalStoreOptions } from '../store/local/local-store.js';
 import { chunkKey } from '../store/store.js';
 
 /** Everything a thread needs to store chunks into a repository's own folder; structured-cloneable. */
@@ -52,8 +52,10 @@ const PROGRESS_EVERY_BYTES = 8 * 1024 * 1024;
  * An ingest lets its thread's event loop turn at least this often. On `add`'s main thread (one of
  * its lanes) a file whose chunks are all already stored would otherwise be read, cut and hashed in
  * one go: the worker's replies, the progress display and a Ctrl-C's cleanup would wait for it.
+ * Every read: a worker that has cut its file gets its next one in one of these turns, and the main
+ * thread cuts without pause now (it no longer waits for its own chunks to land between files).
  */
-const YIELD_EVERY_BYTES = 16 * 1024 * 1024;
+const YIELD_EVERY_BYTES = WINDOW_READ;
 /** Stored chunks an ingest lets land (fsync, rename) behind its back before it waits for them. */
 const MAX_LANDING = 64;
 
@@ -79,8 +81,12 @@ export class LocalChunks {
   private readonly objects: LocalStore;
   private readonly sealing: ObjectSealing;
 
-  constructor(private readonly spec: ChunkStoreSpec) {
-    this.objects = new LocalStore(spec.root, { fsync: spec.fsync });
+  /** `fsyncFd` is for tests on this thread (see LocalStoreOptions); a worker gets only `spec`. */
+  constructor(
+    private readonly spec: ChunkStoreSpec,
+    options: Pick<LocalStoreOptions, 'fsyncFd'> = {},
+  ) {
+    this.objects = new LocalStore(spec.root, { fsync: spec.fsync, ...options });
     this.sealing = new ObjectSealing(sealerFor(spec.master), spec.compressionLevel);
   }
 
@@ -186,12 +192,32 @@ export class LocalChunks {
    * boundary is the one a scan would find (a chunk's cut depends only on its own bytes), so it is
    * taken as is. Where they differ the scan takes over, and the guessing resumes at the first
    * scanned chunk the old version also had. See docs/pipeline.md.
+   *
+   * Given `landing`, the ingest returns as soon as the file is read and cut, leaving the chunks
+   * still landing there for the caller to await before the file's manifest may be written: the
+   * window is free again, and the thread can cut its next file while the disk commits this one's
+   * last chunks (each file's end was otherwise a wait of one fsync and rename with the thread idle).
    */
   async ingestFile(
     absPath: string,
     relPath: string,
     onProgress: (bytes: number) => void,
     previous?: readonly ManifestChunk[],
+    landing?: Landing,
+  ): Promise<IngestedFile> {
+    if (landing) return this.cutFile(absPath, relPath, onProgress, previous, landing);
+    const own: Landing = [];
+    const file = await this.cutFile(absPath, relPath, onProgress, previous, own);
+    await Promise.all(own);
+    return file;
+  }
+
+  private async cutFile(
+    absPath: string,
+    relPath: string,
+    onProgress: (bytes: number) => void,
+    previous: readonly ManifestChunk[] | undefined,
+    landing: Landing,
   ): Promise<IngestedFile> {
     this.finder ??= new CutFinder(this.spec.chunking, this.sealing.sealer.gear);
     const finder = this.finder;
@@ -207,7 +233,6 @@ export class LocalChunks {
     let storedBytes = 0;
     let unreported = 0;
     let sinceYield = 0;
-    const landing: Landing = [];
     const take = (chunk: Buffer, oid?: Oid): Oid => {
       const length = chunk.length;
       const skip = policy.skip(chunk);
@@ -285,7 +310,6 @@ export class LocalChunks {
       finder.reset();
     }
     if (unreported > 0) onProgress(unreported);
-    await Promise.all(landing);
     return { chunks, size, newChunks, storedBytes };
   }
 
@@ -323,6 +347,8 @@ export class LocalChunks {
 
   private finder: CutFinder | undefined;
   private window = Buffer.alloc(0);
+  /** New chunks written but not yet fsynced and in place, by ID (see store). */
+  private readonly landingChunks = new Map<Oid, Promise<void>>();
 
   /**
    * Stores `plain`. When `owned` (a chunk handed over by the main thread), it is consumed: its
@@ -342,6 +368,10 @@ export class LocalChunks {
     const oid = knownOid ?? this.sealing.sealer.oidOf('chunk', plain);
     const key = chunkKey(oid);
     if (this.objects.hasSync(key)) {
+      // Stored by an earlier file of this thread whose chunks are still landing: this file's
+      // manifest must wait for that chunk as for its own.
+      const stillLanding = this.landingChunks.get(oid);
+      if (stillLanding) landing.push(stillLanding);
       if (owned) release(plain);
       return { oid, written: false, storedBytes: 0, compressed: false };
     }
@@ -356,6 +386,9 @@ export class LocalChunks {
       // Awaited by the job's reply; until then a failure must not count as unhandled.
       landed.catch(() => undefined);
       landing.push(landed);
+      this.landingChunks.set(oid, landed);
+      const landedNow = (): void => void this.landingChunks.delete(oid);
+      landed.then(landedNow, landedNow);
     }
     const written = landed !== null;
     const storedBytes = written ? parts.reduce((n, p) => n + p.length, 0) : 0;
