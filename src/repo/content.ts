@@ -109,19 +109,27 @@ export async function ingestFile(
       onLaneFree = undefined;
       call?.();
     };
+    const onBytes = (bytes: number): void => progress.bytes(bytes);
     let reported = 0;
-    const onBytes = (bytes: number): void => {
-      progress.bytes(bytes);
+    // A worker reports a file's last bytes once it has cut it, before its last chunks have landed
+    // and it replies: it is cutting its next file by then, and needs another queued. Only for a
+    // worker: a file that grew since its stat would free the main thread's lane in mid-cut.
+    const onWorkerBytes = (bytes: number): void => {
+      onBytes(bytes);
       reported += bytes;
-      // A worker reports a file's last bytes once it has cut it, before its last chunks have
-      // landed and it replies: it is cutting its next file by then, and needs another queued.
       if (sizeHint !== undefined && reported >= sizeHint) laneFree();
     };
     const file =
       options.lane === 'main' && ctx.mainChunks
         ? await cutOnMainThread(ctx.mainChunks, absPath, relPath, onBytes, options, laneFree)
         : options.wholeFileInWorker
-          ? await workers.ingestFile(absPath, relPath, sizeHint ?? 0, onBytes, options.previous)
+          ? await workers.ingestFile(
+              absPath,
+              relPath,
+              sizeHint ?? 0,
+              onWorkerBytes,
+              options.previous,
+            )
           : await ingestAlongPrevious(
               {
                 workers,

@@ -219,6 +219,26 @@ export class LocalChunks {
     previous: readonly ManifestChunk[] | undefined,
     landing: Landing,
   ): Promise<IngestedFile> {
+    // One window and one cut finder: a second ingest started while one waits (a yield, landing
+    // chunks) would overwrite the bytes the first is cutting.
+    if (this.cutting) throw new Error('LocalChunks: one file is cut at a time on a thread');
+    this.cutting = true;
+    try {
+      return await this.cutWindowed(absPath, relPath, onProgress, previous, landing);
+    } finally {
+      this.cutting = false;
+    }
+  }
+
+  private cutting = false;
+
+  private async cutWindowed(
+    absPath: string,
+    relPath: string,
+    onProgress: (bytes: number) => void,
+    previous: readonly ManifestChunk[] | undefined,
+    landing: Landing,
+  ): Promise<IngestedFile> {
     this.finder ??= new CutFinder(this.spec.chunking, this.sealing.sealer.gear);
     const finder = this.finder;
     finder.reset();

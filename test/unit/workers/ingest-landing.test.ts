@@ -183,3 +183,32 @@ test('a worker lane is free for the next file once the worker has cut this one, 
   assert.equal(manifests(), before + 1);
   assert.equal((await repo.odb.readManifest(result.manifestOid)).size, data.length);
 });
+
+test('a file on the main lane that grew since its stat frees the lane only once it is cut whole', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'mg-main-grown-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const repo = await initRepo(dir);
+  // Past one progress report (every 8 MiB), with a stat from when it held only 1 MiB.
+  const data = randomBytes(12 * 1024 * KiB);
+  await writeFile(repo.absPath('grown.bin'), data);
+  const ctx = repo.contentContext({ workers: true, mainLane: true });
+  t.after(() => ctx.close());
+  let reported = 0;
+  let reportedWhenFree = -1;
+  const progress = { ...silentProgress, bytes: (n: number) => void (reported += n) };
+  const result = await ingestFile(
+    ctx,
+    repo.absPath('grown.bin'),
+    'grown.bin',
+    progress,
+    1024 * KiB,
+    {
+      wholeFileInWorker: true,
+      lane: 'main',
+      onLaneFree: () => (reportedWhenFree = reported),
+    },
+  );
+  // Freed in mid-cut, the lane would start its next file in the same window at the next yield.
+  assert.equal(reportedWhenFree, data.length, 'the lane was freed only after the whole file');
+  assert.equal(result.size, data.length);
+});
