@@ -58,6 +58,9 @@ const LANDED_SEARCH = 8;
 type ProbeAnswer = 'created' | 'refused' | 'unsupported' | 'unknown';
 /** Up to this many keys, has() sends HEADs: a LIST would not take fewer requests. */
 const LIST_WORTH_KEYS = 2;
+/** Fewest keys of one has() listing run, and the most pages it lists before HEADs (see has). */
+const MIN_RUN_KEYS = 32;
+const MAX_RUN_PAGES = 2;
 /** Slack for LastModified's one-second resolution and clock differences between server nodes. */
 const CONFIRM_MARGIN_MS = 60_000;
 
@@ -563,9 +566,14 @@ export class S3Store implements Store {
         if (await this.headExists(key, signal)) found.add(key);
       });
     } else {
+      // Runs of at least MIN_RUN_KEYS: a fresh remote's check of a push's ~150 keys is then a
+      // handful of empty listings, not one per ~10 keys; a sparse run HEADs its rest at once.
       const runs: string[][] = [];
-      const per = Math.ceil(sorted.length / HAS_CONCURRENCY);
-      for (let i = 0; i < sorted.length; i += per) runs.push(...byFolder(sorted.slice(i, i + per)));
+      const per = Math.max(MIN_RUN_KEYS, Math.ceil(sorted.length / HAS_CONCURRENCY));
+      for (const folder of byFolder(sorted)) {
+        const size = Math.ceil(folder.length / Math.ceil(folder.length / per));
+        for (let i = 0; i < folder.length; i += size) runs.push(folder.slice(i, i + size));
+      }
       await Promise.all(runs.map((run) => this.probeRun(run, found, signal)));
     }
     return keys.map((key) => found.has(key));
@@ -583,21 +591,26 @@ export class S3Store implements Store {
     }
   }
 
-  /** One sorted run of has(): pages while they answer several keys each, HEADs after. */
+  /**
+   * One sorted run of has(), within one folder: up to MAX_RUN_PAGES pages while each answers at
+   * least half of the keys left (and two); where the bucket is too full around them for that, the
+   * rest are HEADed at once. Never more requests than one HEAD per key, at most three round trips.
+   */
   private async probeRun(
     run: readonly string[],
     found: Set<string>,
     signal: AbortSignal | undefined,
   ): Promise<void> {
     let i = 0;
-    let listing = true;
+    let pages = 0;
     while (i < run.length) {
       const first = run[i]!;
       const slash = first.indexOf('/');
-      if (!listing || i === run.length - 1 || slash < 0) {
-        if (await this.headExists(first, signal)) found.add(first);
-        i++;
-        continue;
+      if (i === run.length - 1 || slash < 0) {
+        await mapLimit(run.slice(i), HAS_CONCURRENCY, async (key) => {
+          if (await this.headExists(key, signal)) found.add(key);
+        });
+        return;
       }
       const dir = first.slice(0, slash + 1);
       const remaining = run.length - i;
@@ -628,7 +641,14 @@ export class S3Store implements Store {
         if (await this.headExists(first, signal)) found.add(first);
         i++;
       }
-      if (i - start < 2) listing = false;
+      const answered = i - start;
+      pages++;
+      if (i < run.length && (answered < 2 || answered * 2 < remaining || pages === MAX_RUN_PAGES)) {
+        await mapLimit(run.slice(i), HAS_CONCURRENCY, async (key) => {
+          if (await this.headExists(key, signal)) found.add(key);
+        });
+        return;
+      }
     }
   }
 
