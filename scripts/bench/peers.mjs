@@ -1,7 +1,18 @@
 // The other tools on the same jobs: restic (local repository and S3) and rclone (S3).
 import path from 'node:path';
 import { makeCorpus } from './corpus.mjs';
-import { copyTree, duBytes, flag, fresh, measure, PASS, profile, which, work } from './measure.mjs';
+import {
+  copyTree,
+  duBytes,
+  flag,
+  fresh,
+  measure,
+  PASS,
+  profile,
+  warmPageCache,
+  which,
+  work,
+} from './measure.mjs';
 
 export const resticBin = flag('--no-restic') ? null : which('restic');
 export const rcloneBin = which('rclone');
@@ -21,17 +32,22 @@ export async function* resticSteps(v1) {
   // Back up from one fixed path so restic treats v2 as the next version of the same tree.
   const tree = path.join(work, 'restic-tree');
   copyTree(v1, tree);
+  // From warm page cache, as mediagit's steps (local.mjs mediagitSteps).
+  const warm = duBytes(v1);
+  warmPageCache(warm);
   const b1 = r('backup', '--host', 'bench', tree);
   const storedV1 = duBytes(repo);
   yield 'store v1';
   yield 'push v1';
   await makeCorpus(tree, 2, profile);
+  warmPageCache(warm);
   const b2 = r('backup', '--host', 'bench', tree);
   const storedV2 = duBytes(repo);
   yield 'store v2';
   yield 'push v2';
   yield 'clone';
   const target = fresh(path.join(work, 'restic-restore'));
+  warmPageCache(warm);
   const restore = r('restore', 'latest', '--target', target);
   yield 'restore';
   return { backupV1: b1, backupV2: b2, restore, storedV1, storedGrowthV2: storedV2 - storedV1 };

@@ -26,7 +26,7 @@ export function registerRemote(program: Command, ctx: Registration): void {
     )
     .option(
       '-o, --option <key=value>',
-      'backend option (region, endpoint, force_path_style, part_size, max_concurrent_parts, max_concurrent_requests, probe_cache, max_retries, account_name, project, primary, secondary, …); repeatable',
+      'backend option (region, endpoint, force_path_style, part_size, max_concurrent_parts, max_concurrent_requests, probe_cache, probe_scope, max_retries, account_name, project, primary, secondary, …); repeatable',
       (v: string, prev: string[] = []) => [...prev, v],
     )
     .description('add a remote')
