@@ -205,34 +205,24 @@ export class LocalChunks {
     previous?: readonly ManifestChunk[],
     landing?: Landing,
   ): Promise<IngestedFile> {
-    if (landing) return this.cutFile(absPath, relPath, onProgress, previous, landing);
-    const own: Landing = [];
-    const file = await this.cutFile(absPath, relPath, onProgress, previous, own);
-    await Promise.all(own);
-    return file;
-  }
-
-  private async cutFile(
-    absPath: string,
-    relPath: string,
-    onProgress: (bytes: number) => void,
-    previous: readonly ManifestChunk[] | undefined,
-    landing: Landing,
-  ): Promise<IngestedFile> {
     // One window and one cut finder: a second ingest started while one waits (a yield, landing
     // chunks) would overwrite the bytes the first is cutting.
     if (this.cutting) throw new Error('LocalChunks: one file is cut at a time on a thread');
     this.cutting = true;
+    const landed: Landing = landing ?? [];
+    let file: IngestedFile;
     try {
-      return await this.cutWindowed(absPath, relPath, onProgress, previous, landing);
+      file = await this.cutFile(absPath, relPath, onProgress, previous, landed);
     } finally {
       this.cutting = false;
     }
+    if (!landing) await Promise.all(landed);
+    return file;
   }
 
   private cutting = false;
 
-  private async cutWindowed(
+  private async cutFile(
     absPath: string,
     relPath: string,
     onProgress: (bytes: number) => void,
