@@ -6,6 +6,7 @@
  * presigned S3 URL: a download is verified by its ID, an upload by the server before it counts.
  */
 import { SigV4Signer, uriEncode, type S3Credentials } from './sigv4.js';
+import { bucketAddress } from './wire.js';
 
 /** SigV4's longest validity (one week); S3 refuses longer. */
 export const MAX_PRESIGN_EXPIRY_S = 7 * 24 * 3600;
@@ -19,6 +20,8 @@ export interface PresignTarget {
   readonly pathStyle: boolean;
   /** Resolves the signing credentials (static keys or the SDK's chain). */
   readonly credentials: () => Promise<S3Credentials>;
+  /** A signer for `region` kept across URLs (it derives the day's key once); else a new one. */
+  readonly signer?: SigV4Signer;
 }
 
 export interface PresignRequest {
@@ -32,30 +35,6 @@ export interface PresignRequest {
   readonly signedAt?: Date;
 }
 
-/** Where an object lives: host, port-qualified Host header and the path, S3-escaped once. */
-function locate(
-  target: PresignTarget,
-  key: string,
-): { protocol: string; hostname: string; port: number | undefined; path: string } {
-  const escapedKey = uriEncode(key, true);
-  const base = new URL(target.endpoint ?? `https://s3.${target.region}.amazonaws.com`);
-  const prefix = base.pathname.replace(/\/+$/, '');
-  const port = base.port === '' ? undefined : Number(base.port);
-  if (target.pathStyle)
-    return {
-      protocol: base.protocol,
-      hostname: base.hostname,
-      port,
-      path: `${prefix}/${uriEncode(target.bucket)}/${escapedKey}`,
-    };
-  return {
-    protocol: base.protocol,
-    hostname: `${target.bucket}.${base.hostname}`,
-    port,
-    path: `${prefix}/${escapedKey}`,
-  };
-}
-
 /** A presigned URL for one request on one object. */
 export async function presignUrl(target: PresignTarget, request: PresignRequest): Promise<string> {
   if (
@@ -64,14 +43,18 @@ export async function presignUrl(target: PresignTarget, request: PresignRequest)
     request.expiresInS > MAX_PRESIGN_EXPIRY_S
   )
     throw new RangeError(`a presigned URL lives 1 s to 7 days, not ${request.expiresInS} s`);
-  const where = locate(target, request.key);
-  const host = where.port === undefined ? where.hostname : `${where.hostname}:${where.port}`;
-  const query = new SigV4Signer(target.region).presignQuery(
-    { method: request.method, host, path: where.path, query: [] },
+  const where = bucketAddress(
+    target.endpoint ?? `https://s3.${target.region}.amazonaws.com`,
+    target.bucket,
+    target.pathStyle,
+  );
+  const path = `${where.base}/${uriEncode(request.key, true)}`;
+  const query = (target.signer ?? new SigV4Signer(target.region)).presignQuery(
+    { method: request.method, host: where.host, path, query: [] },
     await target.credentials(),
     request.expiresInS,
     request.contentLength !== undefined ? { 'content-length': String(request.contentLength) } : {},
     request.signedAt,
   );
-  return `${where.protocol}//${host}${where.path}?${query}`;
+  return `${where.protocol}//${where.host}${path}?${query}`;
 }

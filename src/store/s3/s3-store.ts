@@ -32,7 +32,7 @@ import { ConditionalWritesUnsupportedError, describeS3Failure, mapS3Error } from
 import { S3_OPTIONS, S3_TEST_OPTIONS } from './options.js';
 import { presignUrl, type PresignRequest } from './presign.js';
 import { probePassed, rememberProbePassed } from './probe-memory.js';
-import type { S3Credentials } from './sigv4.js';
+import { SigV4Signer, type S3Credentials } from './sigv4.js';
 import { S3Wire, parseListPage, readAll, type ListPage, type S3Request } from './wire.js';
 import {
   CorruptRefEntryError,
@@ -456,11 +456,15 @@ export class S3Store implements Store {
    * A presigned URL for one request on `request.key` (a store key; presign.ts). `endpoint`: the
    * address clients reach the bucket at, when it is not the one this store talks to.
    */
+  /** Kept across URLs: a clone asks for hundreds, and a signer derives its day's key once. */
+  private presigner: SigV4Signer | undefined;
+
   async presign(request: PresignRequest, endpoint?: string): Promise<string> {
     assertValidKey(request.key);
     // Static keys sign without the SDK (~180 ms to load): a fresh server's first clone waited for it.
     const { region, credentials } = await this.signing();
     const o = this.options;
+    this.presigner ??= new SigV4Signer(region);
     return presignUrl(
       {
         endpoint: endpoint ?? o.endpoint,
@@ -468,6 +472,7 @@ export class S3Store implements Store {
         region,
         pathStyle: o.force_path_style ?? o.endpoint !== undefined,
         credentials,
+        signer: this.presigner,
       },
       { ...request, key: this.full(request.key) },
     );

@@ -89,6 +89,31 @@ export class S3WireError extends Error {
   }
 }
 
+/** Where a bucket's objects are addressed at `endpoint`, as requests and presigned URLs need it. */
+export interface BucketAddress {
+  /** `http:` or `https:`. */
+  readonly protocol: string;
+  /** The host to connect to (IPv6 without brackets). */
+  readonly hostname: string;
+  readonly port: number | undefined;
+  /** The Host header, which is signed. */
+  readonly host: string;
+  /** Path prefix before the key: the endpoint's own path, then "/bucket" in path style. */
+  readonly base: string;
+}
+
+export function bucketAddress(endpoint: string, bucket: string, pathStyle: boolean): BucketAddress {
+  const url = new URL(endpoint);
+  const hostname = pathStyle ? url.hostname : `${bucket}.${url.hostname}`;
+  return {
+    protocol: url.protocol,
+    hostname: hostname.replace(/^\[|\]$/g, ''),
+    port: url.port === '' ? undefined : Number(url.port),
+    host: url.port === '' ? hostname : `${hostname}:${url.port}`,
+    base: `${url.pathname.replace(/\/+$/, '')}${pathStyle ? `/${uriEncode(bucket)}` : ''}`,
+  };
+}
+
 export class S3Wire {
   private readonly signer: SigV4Signer;
   private readonly agent: HttpAgent;
@@ -101,13 +126,12 @@ export class S3Wire {
   private readonly base: string;
 
   constructor(private readonly options: S3WireOptions) {
-    const url = new URL(options.endpoint);
-    this.secure = url.protocol === 'https:';
-    const hostname = options.pathStyle ? url.hostname : `${options.bucket}.${url.hostname}`;
-    this.hostname = hostname.replace(/^\[|\]$/g, '');
-    this.port = url.port === '' ? undefined : Number(url.port);
-    this.host = url.port === '' ? hostname : `${hostname}:${url.port}`;
-    this.base = `${url.pathname.replace(/\/+$/, '')}${options.pathStyle ? `/${uriEncode(options.bucket)}` : ''}`;
+    const address = bucketAddress(options.endpoint, options.bucket, options.pathStyle);
+    this.secure = address.protocol === 'https:';
+    this.hostname = address.hostname;
+    this.port = address.port;
+    this.host = address.host;
+    this.base = address.base;
     this.signer = new SigV4Signer(options.region);
     const agentOptions = { keepAlive: true, maxSockets: options.maxSockets, scheduling: 'lifo' };
     this.agent = this.secure
