@@ -31,6 +31,7 @@ import { canAdopt } from './transfer.js';
 import { HISTORY_CONTENT_KEY, historyContent, type HistoryContent } from './content-policy.js';
 import { readRemoteState, type RemoteState, type RepositoryDescriptor } from './descriptor.js';
 import { fetchRefs, hardlinksWanted, type FetchReport } from './fetch-refs.js';
+import { ChunkHeadStart } from './head-start.js';
 import { openRemoteStore, remoteConfigEntries, type RemoteConfig } from './remotes.js';
 
 export interface CloneRequest {
@@ -127,32 +128,46 @@ export async function clone(request: CloneRequest): Promise<CloneResult> {
     // The branch is checked out inside the fetch: its chunks are not fetched with the rest, the
     // checkout fetches them while it writes the files, each verified once and written to file and
     // (unless one copy) store from one buffer (docs/transfer.md).
+    // The first chunks leave as soon as the fetch has named them, not once it has stored the
+    // trees and manifests and the checkout has read them (head-start.ts).
+    let headStart: ChunkHeadStart | undefined;
+    const readAhead = opened.store.capabilities.readAhead;
     const stream = {
-      get: (oid: Oid) => opened.store.get(chunkKey(oid)),
+      get: (oid: Oid) => headStart?.take(oid) ?? opened.store.get(chunkKey(oid)),
       keepFetched: !oneCopy,
+      // Told already, with the head start: asking again would re-ask the URLs it has used.
       expect: (oids: readonly Oid[]) =>
-        opened.store.capabilities.readAhead?.expect(oids.map(chunkKey)),
+        headStart ? undefined : readAhead?.expect(oids.map(chunkKey)),
     };
     let checkedOut = false;
-    const fetched = await fetchRefs(repo, remote, opened, {
-      prune: false,
-      hardlinks,
-      progress: progress(),
-      ...(branch && tip
-        ? {
-            checkout: {
-              commit: tip,
-              write: async (tree: Oid) => {
-                await writeWorktree(repo, tree, progress(), stream);
-                checkedOut = true;
+    let fetched: FetchReport;
+    try {
+      fetched = await fetchRefs(repo, remote, opened, {
+        prune: false,
+        hardlinks,
+        progress: progress(),
+        ...(branch && tip
+          ? {
+              checkout: {
+                commit: tip,
+                write: async (tree: Oid) => {
+                  await writeWorktree(repo, tree, progress(), stream);
+                  checkedOut = true;
+                },
+                ahead: (chunks: ReadonlyMap<Oid, number>) => {
+                  readAhead?.expect([...chunks.keys()].map(chunkKey));
+                  headStart = new ChunkHeadStart(opened.store, chunks);
+                },
               },
-            },
-          }
-        : {}),
-      content: { branch: branch ?? null },
-      // Read a moment ago: one round trip less on a slow link.
-      state,
-    });
+            }
+          : {}),
+        content: { branch: branch ?? null },
+        // Read a moment ago: one round trip less on a slow link.
+        state,
+      });
+    } finally {
+      await headStart?.settle();
+    }
     if (branch && checkedOut) await repo.updateRef(`refs/heads/${branch}`, tip!, null);
     // The branch moved on the remote between looking and fetching: check out what was fetched.
     else if (branch) await checkOutBranch(repo, remote.name, branch, progress(), stream);

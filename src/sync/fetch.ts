@@ -55,7 +55,17 @@ export interface FetchOptions {
    * holds no history yet, so a later fetch starts from it again. From a folder remote whose
    * chunks are hard-linked, they are linked as usual and `write` finds them present.
    */
-  readonly checkout?: { readonly commit: Oid; write(tree: Oid): Promise<void> };
+  readonly checkout?: {
+    readonly commit: Oid;
+    write(tree: Oid): Promise<void>;
+    /**
+     * Told the chunks of the files the checkout writes (chunk → size, in the order the walk met
+     * the files) once every other chunk is in and before the trees and manifests `write` reads are
+     * stored: the caller can start the first downloads while that is done and the checkout
+     * prepares. Only for a repository that holds none of them (a clone).
+     */
+    ahead?(chunks: ReadonlyMap<Oid, number>): void;
+  };
   /**
    * A commit whose files' chunks are left out of the fetch, for the caller to bring as it writes
    * them (pull's merge, with a stream): FetchStats.left names them. Only when chunks arrive as
@@ -103,9 +113,12 @@ export async function fetchObjects(
     const leftTree = options.leaveChunksOf ? run.rootTree(options.leaveChunksOf) : undefined;
     const deferredTree = checkoutTree ?? leftTree;
     // The checked-out commit's content first, so the chunks noted then are exactly its files'.
-    if (deferredTree && run.streamsChunks()) await run.fetchContent([deferredTree], run.deferred);
+    const ahead = checkoutTree && checkout!.ahead ? new Map<Oid, number>() : undefined;
+    if (deferredTree && run.streamsChunks())
+      await run.fetchContent([deferredTree], run.deferred, ahead);
     await run.fetchContent(rootTrees, run.chunks);
     await run.fetchChunks();
+    if (ahead && ahead.size > 0) checkout!.ahead!(ahead);
     await run.storeContent();
     if (checkoutTree) await checkout!.write(checkoutTree);
     await run.storeHistory();
@@ -233,9 +246,15 @@ class FetchRun {
 
   /**
    * Trees and manifests the local store lacks, level by level; notes the chunks the chosen files
-   * need in `chunks`. Trees and manifests met by an earlier call are not walked again.
+   * need in `chunks`, and in `checkedOut` those of every file a checkout writes (outside the
+   * sparse exclusions, whatever the content policy fetches). Trees and manifests met by an earlier
+   * call are not walked again.
    */
-  async fetchContent(rootTrees: readonly Oid[], chunks: Map<Oid, number>): Promise<void> {
+  async fetchContent(
+    rootTrees: readonly Oid[],
+    chunks: Map<Oid, number>,
+    checkedOut?: Map<Oid, number>,
+  ): Promise<void> {
     const { visitedTrees, visitedManifests } = this;
     let level: PathedOid[] = rootTrees.map((oid) => ({ oid, path: '' }));
     while (level.length > 0) {
@@ -262,6 +281,8 @@ class FetchRun {
         const manifest = decodeOrCorrupt(file.oid, 'manifest', () => decodeManifest(plain));
         this.manifests.push(file.oid);
         if (this.wanted(file.path)) for (const c of manifest.chunks) chunks.set(c.oid, c.size);
+        if (checkedOut && !this.repo.isSparseExcluded(file.path))
+          for (const c of manifest.chunks) checkedOut.set(c.oid, c.size);
       });
       // A sparse clone may hold the manifest but not yet the chunks of a newly included file.
       if (this.options.include)

@@ -1,8 +1,10 @@
 /**
- * The first chunks a pull's merge will fetch, asked for as soon as the fetch has named them.
- * Between the fetch's last round trip and the checkout's first chunk request the merge reads the
- * two trees, locks the index, checks the working tree and reads the clean files' manifests; over
- * a 200 Mbit/s, 40 ms link that left the link idle ~90-140 ms of a 1.6 s pull (full bench corpus).
+ * The first chunks a pull's merge or a clone's checkout will fetch, asked for as soon as the fetch
+ * has named them. Between the fetch's last round trip and the checkout's first chunk request the
+ * merge reads the two trees, locks the index, checks the working tree and reads the clean files'
+ * manifests; over a 200 Mbit/s, 40 ms link that left the link idle ~90-140 ms of a 1.6 s pull
+ * (full bench corpus). A clone stores the trees and manifests, then the checkout reads them and
+ * starts its chunk workers: ~80 ms of a 0.45 s clone of the small corpus from a server on loopback.
  * One wave only, as many requests as the checkout keeps in flight and at most HEAD_START_BYTES,
  * so what waits in memory is bounded whatever the pull's size; the checkout takes each one as it
  * reaches it (still verifying it once, as it would a chunk it asked for) and asks for the rest

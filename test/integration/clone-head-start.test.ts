@@ -1,0 +1,73 @@
+/**
+ * A clone's first chunk requests leave as soon as the fetch has named the checked-out files'
+ * chunks, not once the trees and manifests are stored and the checkout has read them
+ * (src/sync/head-start.ts), against a real server on loopback.
+ */
+import assert from 'node:assert/strict';
+import dc from 'node:diagnostics_channel';
+import type { ClientRequest } from 'node:http';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, test } from 'node:test';
+import { Repository, STREAM_CONCURRENCY, silentProgress } from '../../src/repo/index.js';
+import { HttpStore } from '../../src/store/http/index.js';
+import { clone, push } from '../../src/sync/index.js';
+import { tempDir } from '../support/cli.js';
+import { Prng } from '../support/corpus.js';
+import { startTestServer, type TestServer } from '../support/server-harness.js';
+import { MAIN, commitFiles, fsckFull, initRepo } from '../support/sync-fixtures.js';
+
+let server: TestServer | undefined;
+after(() => server?.close());
+
+test('clone asks for the first wave of chunks before its checkout starts, and none twice', async (t) => {
+  server = await startTestServer();
+  const name = 'head-start';
+  const token = await server.token(name, 'write');
+  const store = new HttpStore({ origin: server.url, repo: name, token });
+  t.after(() => store.close());
+  const source = await initRepo(path.join(await tempDir(name), 'source'));
+  const prng = new Prng(name);
+  // More files than one wave, one chunk each.
+  const files = new Map<string, Buffer>();
+  for (let i = 0; i < STREAM_CONCURRENCY + 8; i++)
+    files.set(`f/${String(i).padStart(2, '0')}.bin`, prng.fill(Buffer.alloc(3000 + i)));
+  const tip = await commitFiles(source, [], files, 'one');
+  await push(source, store, { oid: tip, ref: MAIN, force: false }, silentProgress);
+
+  // The client's chunk requests, counted as each is created (this process runs the clone).
+  const chunkGets: string[] = [];
+  const onRequest = (message: unknown): void => {
+    const { request } = message as { request: ClientRequest };
+    if (request.method === 'GET' && request.path.includes('/chunks/')) chunkGets.push(request.path);
+  };
+  dc.subscribe('http.client.request.start', onRequest);
+  t.after(() => dc.unsubscribe('http.client.request.start', onRequest));
+  const saved = process.env['MEDIAGIT_TOKEN'];
+  process.env['MEDIAGIT_TOKEN'] = token;
+  t.after(() => {
+    if (saved === undefined) delete process.env['MEDIAGIT_TOKEN'];
+    else process.env['MEDIAGIT_TOKEN'] = saved;
+  });
+
+  let askedAtCheckout: number | undefined;
+  const directory = path.join(await tempDir(name), 'clone');
+  await clone({
+    url: `${server.url}/${name}`,
+    directory,
+    progress: () => ({
+      ...silentProgress,
+      start: (phase) => {
+        if (phase === 'checkout') askedAtCheckout ??= chunkGets.length;
+      },
+    }),
+  });
+
+  assert.equal(askedAtCheckout, STREAM_CONCURRENCY, 'one wave asked for ahead, no more');
+  assert.equal(chunkGets.length, files.size, 'every chunk asked for');
+  assert.equal(new Set(chunkGets).size, files.size, 'none twice');
+  for (const [file, data] of files)
+    assert.deepEqual(await readFile(path.join(directory, file)), data, file);
+  const report = await fsckFull(await Repository.open(directory));
+  assert.ok(report.ok, JSON.stringify(report.problems));
+});
