@@ -7,7 +7,7 @@ import {
   type ReachableObjects,
   type Repository,
 } from '../repo/index.js';
-import { mapLimit } from '../util/limit.js';
+import { Semaphore, mapLimit } from '../util/limit.js';
 import { releaseMemory } from '../util/memory.js';
 import {
   presentEverywhere,
@@ -191,8 +191,45 @@ export async function push(
         });
   // A server that keeps locks: refuse, before uploading anything, commits that change a path someone else holds.
   await checkPushLocks(repo, remote, want.commits, told?.theirLocks);
-  await prepareRemote(repo, remote, told?.remote);
+  // A first push's descriptor write (and an encrypted one's key files) goes beside the work up to
+  // the first upload, the reads of the first packs included, instead of in front of it: nothing
+  // is uploaded before it is answered (sendInPacks waits for it), and its refusal (another layout,
+  // a first push that lost the race) is the error reported whatever else failed meanwhile.
+  const prepared = prepareRemote(repo, remote, told?.remote);
+  prepared.catch(() => undefined);
+  try {
+    return await pushPrepared(repo, remote, request, progress, options, {
+      told,
+      want,
+      current,
+      status,
+      lease,
+      prepared,
+    });
+  } catch (err) {
+    await prepared;
+    throw err;
+  }
+}
 
+/** The rest of push once the remote's state is known: what it lacks goes up, then the ref. */
+async function pushPrepared(
+  repo: Repository,
+  remote: Store,
+  request: PushRequest,
+  progress: ProgressSink,
+  options: PushOptions,
+  known: {
+    readonly told: Negotiated | null;
+    readonly want: ReachableObjects;
+    readonly current: RefValue | null;
+    readonly status: PushOutcome['status'];
+    readonly lease: LeaseState | null;
+    readonly prepared: Promise<void>;
+  },
+): Promise<PushOutcome> {
+  const { told, want, current, status, lease, prepared } = known;
+  const stats: TransferStats = { objects: 0, bytes: 0 };
   const missing = told
     ? await missingAfterNegotiation(remote, want, told)
     : await missingLevelByLevel(remote, want);
@@ -241,12 +278,13 @@ export async function push(
   try {
     const packed =
       told !== null &&
-      (await sendInPacks(repo, remote, missing, sizes, progress, stats, {
+      (await sendInPacks(repo, remote, missing, sizes, progress, stats, prepared, {
         update,
         options: swapOptions,
         swapped: (swapped) => (swappedWithPack = swapped),
       }));
     if (!packed) {
+      await prepared;
       // Largest, smallest, next largest... (largeAndSmallInTurn): the small ones go while the
       // large ones fill the link, not in a run of round trips with it idle.
       const chunks = largeAndSmallInTurn(missingChunks, (oid) =>
@@ -449,6 +487,7 @@ async function sendInPacks(
   sizes: ReadonlyMap<string, number>,
   progress: ProgressSink,
   stats: TransferStats,
+  prepared: Promise<void>,
   lastly: {
     readonly update: RefUpdate;
     readonly options: SwapOptions;
@@ -457,8 +496,13 @@ async function sendInPacks(
 ): Promise<boolean> {
   const batch = remote.capabilities.batch;
   if (!batch) return false;
+  const putMany = async (entries: readonly { key: string; data: Buffer }[]): Promise<void> => {
+    await prepared;
+    return batch.putMany(entries);
+  };
   const putLast = async (entries: readonly { key: string; data: Buffer }[]): Promise<void> => {
-    if (!batch.putManyThenSwap) return batch.putMany(entries);
+    if (!batch.putManyThenSwap) return putMany(entries);
+    await prepared;
     const swapped = await batch.putManyThenSwap(entries, lastly.update, lastly.options);
     if (swapped !== null) lastly.swapped(swapped);
   };
@@ -467,14 +511,22 @@ async function sendInPacks(
   const objects = sizes.size;
   if (objects === 0) return true;
   // Several reads at once: one after another, a pack's files kept the link idle for their sum.
+  // One line for all packs, taken in the order they were asked: with a line per pack, the packs
+  // in flight shared the reads (and the thread pool's 4 threads) and each left only once nearly
+  // all of them had been read; this way the first leaves once its own files are read.
+  const reads = new Semaphore(READS_IN_FLIGHT);
   const read = (kind: ObjectKind, oids: readonly Oid[]) =>
-    mapLimit(oids, READS_IN_FLIGHT, async (oid) => {
-      const key = ObjectDatabase.keyFor(kind, oid);
-      const data = await repo.store.get(key);
-      // Sent as stored, after the envelope check (docs/transfer.md), as copyObjects does.
-      checkEnvelope(kind, oid, data);
-      return { key, data };
-    });
+    Promise.all(
+      oids.map((oid) =>
+        reads.run(async () => {
+          const key = ObjectDatabase.keyFor(kind, oid);
+          const data = await repo.store.get(key);
+          // Sent as stored, after the envelope check (docs/transfer.md), as copyObjects does.
+          checkEnvelope(kind, oid, data);
+          return { key, data };
+        }),
+      ),
+    );
   // Read buffers are freed once their pack landed, not at a collection: MiBs of external memory
   // per chunk set off full collections (as copyObjects found). Only the store's own fresh reads.
   const fresh = repo.store.capabilities.freshBuffers;
@@ -495,18 +547,20 @@ async function sendInPacks(
     return true;
   }
   const chunks = missing.get('chunk')!;
-  // Read while the chunk packs are on the wire, so their pack leaves as soon as the last is answered.
+  const chunksSent = mapLimit(chunkPacks(chunks, sizes), PACKS_IN_FLIGHT, async (pack) => {
+    const entries = await read('chunk', pack);
+    await putMany(entries);
+    sent(entries);
+  });
+  // Read while the chunk packs are on the wire, so their pack leaves as soon as the last is
+  // answered; in line behind the first chunk packs' files, which go first.
   const readStructured = (async () => {
     const out: { key: string; data: Buffer }[] = [];
     for (const kind of STRUCTURED) out.push(...(await read(kind, missing.get(kind)!)));
     return out;
   })();
   readStructured.catch(() => undefined);
-  await mapLimit(chunkPacks(chunks, sizes), PACKS_IN_FLIGHT, async (pack) => {
-    const entries = await read('chunk', pack);
-    await batch.putMany(entries);
-    sent(entries);
-  });
+  await chunksSent;
   const structured = await readStructured;
   if (structured.length > 0) {
     await putLast(structured);
