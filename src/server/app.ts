@@ -69,8 +69,9 @@ export interface ServerRuntime {
   /**
    * Start the verification threads as soon as the server listens (`mediagit server` does), not
    * with the first writer's request: loading them costs each ~60 ms of CPU, which on a busy
-   * machine the first push would otherwise pay while its packs arrive. Off by default, so an
-   * embedded or read-only server starts no thread it does not use.
+   * machine the first push would otherwise pay while its packs arrive; and ready JWT checks
+   * (Authenticator.warm) then too. Off by default, so an embedded or read-only server starts no
+   * thread it does not use.
    */
   readonly verifiersAtListen?: boolean;
 }
@@ -421,7 +422,11 @@ function lifecycle(app: FastifyInstance, parts: Parts): MediagitServer {
       await app.listen({ host: config.host, port: config.port });
       const address = app.server.address() as AddressInfo;
       url = `${config.tls !== null ? 'https' : 'http'}://${hostForUrl(config.host)}:${address.port}`;
-      if (parts.verifiersAtListen) parts.services.verifier.warm();
+      if (parts.verifiersAtListen) {
+        parts.services.verifier.warm();
+        // Beside the threads' start-up, off any request's path; a failure shows at the first check.
+        parts.authenticator.warm().catch(() => undefined);
+      }
       if (config.metrics.enabled) {
         try {
           metricsListener = await MetricsListener.start(

@@ -3,6 +3,7 @@
  * checked once, its expiry is still honoured on each, and nothing else is ever taken on trust.
  */
 import assert from 'node:assert/strict';
+import { webcrypto } from 'node:crypto';
 import { test } from 'node:test';
 import { AuthFailure, Authenticator, mintToken } from '../../../src/server/auth.js';
 
@@ -64,4 +65,29 @@ test('the cache never vouches for another token: a tampered or foreign one is st
     60,
   );
   await assert.rejects(auth.authenticate(`Bearer ${foreign}`), failsWith('bad_signature'));
+});
+
+test('the secret is imported as a key once, by warm(), not again for each token checked', async (t) => {
+  const auth = authenticator({ now: Date.now() });
+  const tokens = await Promise.all(
+    ['alice', 'bob', 'carol'].map((sub) =>
+      mintToken(SECRET, { sub, repo: 'game', role: 'read' }, 60),
+    ),
+  );
+  // Counted on the Web Crypto object jose and the server share (globalThis.crypto).
+  const subtle = webcrypto.subtle;
+  const importKey = subtle.importKey;
+  let imports = 0;
+  Object.defineProperty(subtle, 'importKey', {
+    configurable: true,
+    value: (...args: unknown[]): unknown => {
+      imports++;
+      return Reflect.apply(importKey, subtle, args);
+    },
+  });
+  t.after(() => delete (subtle as { importKey?: unknown }).importKey);
+  await auth.warm();
+  assert.equal(imports, 1, 'warm() imports the key');
+  for (const token of tokens) await auth.authenticate(`Bearer ${token}`);
+  assert.equal(imports, 1, `${imports - 1} more imports for 3 tokens`);
 });
