@@ -29,11 +29,22 @@ export async function negotiateWhileWalking(
 ): Promise<NegotiateAnswer> {
   // Nobody awaits the walk until the lease is in: its failure must not go unhandled meanwhile.
   check?.catch(() => undefined);
+  // Beside the lease, not after it: the descriptor is not among what the lease must predate, and
+  // the existence check waits for it.
+  const described = readDescriptor(remote);
+  described.catch(() => undefined);
   const lease = request.gcLease ? await readLeaseParts(remote) : undefined;
   const [descriptor, refs, present, locks, keys] = await Promise.all([
-    readDescriptor(remote),
+    described,
     request.refs === undefined ? undefined : remote.listRefs(request.refs),
-    check?.then((keys) => (keys.length === 0 ? [] : remote.has(keys))),
+    check?.then(async (keys) => {
+      if (keys.length === 0) return [];
+      // No descriptor: nothing was ever pushed here (a push writes it before any object), so
+      // there is nothing to find. Asking would cost a first push its existence listings; a
+      // concurrent first pusher's objects are only sent twice (PUT of a content key is idempotent).
+      if ((await described) === null) return keys.map(() => false);
+      return remote.has(keys);
+    }),
     request.locks ? theirLocks(repo, remote) : undefined,
     request.keys ? keyNames(remote) : undefined,
   ]);

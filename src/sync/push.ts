@@ -126,8 +126,9 @@ const ONE_PACK_OBJECTS = 1024;
 
 /**
  * Publishes one ref: have/want against what the remote's refs already cover, uploads only the
- * objects the remote lacks (chunks first, then manifests, trees, commits, tags, so the remote
- * never holds an object whose dependencies are missing), then compare-and-swaps the remote ref.
+ * objects the remote lacks (chunks first, so the remote never holds a manifest whose chunks are
+ * missing; then manifests, trees, commits and tags together: only the ref makes them reachable,
+ * and it moves once all have landed), then compare-and-swaps the remote ref.
  * Re-running an interrupted push sends only what is still missing. To a folder remote the objects
  * are hard-linked where possible (see copyObjects); `options.hardlinks: false` copies them.
  *
@@ -290,14 +291,22 @@ async function pushPrepared(
       const chunks = largeAndSmallInTurn(missingChunks, (oid) =>
         sizes.get(ObjectDatabase.keyFor('chunk', oid)),
       );
-      await chunksThenTheirManifests(repo, remote, chunks, missing.get('manifest')!, {
+      // Trees, commits and tags go once every chunk has landed, beside the manifests still going,
+      // not a round trip per kind after them: none is reachable before the ref update, which
+      // waits for all of them (an incremental push to a bucket: 2 sequential round trips less).
+      const rest = (): Promise<unknown> =>
+        Promise.all(
+          levels
+            .filter(([kind]) => kind !== 'manifest')
+            .map(([kind, oids]) =>
+              copyObjects(repo.store, remote, kind, oids, repo.odb, progress, stats, sent),
+            ),
+        );
+      await chunksThenTheirManifests(repo, remote, chunks, missing.get('manifest')!, rest, {
         progress,
         stats,
         sent,
       });
-      for (const [kind, oids] of levels)
-        if (kind !== 'manifest')
-          await copyObjects(repo.store, remote, kind, oids, repo.odb, progress, stats, sent);
     }
   } finally {
     progress.stop();
@@ -609,13 +618,15 @@ const MANIFEST_READS = 16;
  * chunks of it that were missing have landed, not after the last chunk: a bucket still never holds a manifest without its chunks, and the
  * manifests' requests (a round trip each for a few dozen bytes, in waves of 16) go while the
  * large chunks fill the link instead of after them. Whatever is left goes once every chunk has
- * landed (a store that does not say when each lands, a folder's adoption, tells only then).
+ * landed (a store that does not say when each lands, a folder's adoption, tells only then), and
+ * `afterChunks` (the other structured objects) starts at that moment too.
  */
 async function chunksThenTheirManifests(
   repo: Repository,
   remote: Store,
   chunks: readonly Oid[],
   manifests: readonly Oid[],
+  afterChunks: () => Promise<unknown>,
   to: {
     readonly progress: ProgressSink;
     readonly stats: TransferStats;
@@ -628,7 +639,7 @@ async function chunksThenTheirManifests(
     // Every chunk goes in the first wave: the last to land decides when the manifests can, and
     // sent one by one as their chunks land they would only stretch the chain of round trips.
     await send('chunk', chunks);
-    await send('manifest', manifests);
+    await Promise.all([send('manifest', manifests), afterChunks()]);
     return;
   }
   const sending = new Set(chunks);
@@ -692,8 +703,11 @@ async function chunksThenTheirManifests(
   chunksDone = true;
   if (!failure) for (const [oid, left] of waitingFor) if (left > 0) ready.push(oid);
   wake?.();
+  const rest = failure ? undefined : afterChunks();
+  rest?.catch(() => undefined);
   await manifestsSent;
   if (failure) throw failure.reason;
+  await rest;
 }
 
 /**

@@ -15,6 +15,7 @@ import {
   type OperationOptions,
   type RefValue,
 } from '../../../src/store/index.js';
+import { makeDescriptor, writeDescriptor } from '../../../src/sync/descriptor.js';
 import { SWEEPER_REF } from '../../../src/sync/gc/lease.js';
 import { push } from '../../../src/sync/index.js';
 import { MAIN, commitFiles, initRepo } from '../../support/sync-fixtures.js';
@@ -61,6 +62,8 @@ test('the lease read goes out during the walk, and sizes are asked before the ex
   };
   const folder = new LocalStore(path.join(root, 'remote'), { fsync: false });
   await folder.initialize();
+  // A remote pushed to before: one without a descriptor has nothing to find, and is not asked.
+  await writeDescriptor(folder, makeDescriptor(repo.settings.chunking, false));
   const remote = new RecordingRemote(folder, events);
 
   const outcome = await push(repo, remote, { oid: tip, ref: MAIN, force: false }, silentProgress);
@@ -84,4 +87,35 @@ test('the lease read goes out during the walk, and sizes are asked before the ex
   // And the remote holds what was pushed: a clone-like read of every object.
   for (const e of events.filter((x) => x.startsWith('local size ')))
     assert.ok(await folder.statSize(e.slice('local size '.length)));
+});
+
+test('a first push to a remote without a descriptor asks it nothing about existence, and a second does', async (t) => {
+  const root = await mkdtemp(path.join(os.tmpdir(), 'mediagit-negotiate-fresh-'));
+  t.after(() => rm(root, { recursive: true, force: true }));
+  const repo = await initRepo(path.join(root, 'repo'));
+  const files = new Map<string, Buffer>();
+  for (let i = 0; i < 6; i++) files.set(`d${i % 2}/file-${i}.bin`, Buffer.from(`first ${i}\n`));
+  const v1 = await commitFiles(repo, [], files, 'v1');
+  const events: string[] = [];
+  const folder = new LocalStore(path.join(root, 'remote'), { fsync: false });
+  await folder.initialize();
+  const remote = new RecordingRemote(folder, events);
+
+  const first = await push(repo, remote, { oid: v1, ref: MAIN, force: false }, silentProgress);
+  assert.equal(first.status, 'created');
+  assert.deepEqual(
+    events.filter((e) => e === 'remote has'),
+    [],
+    'a remote that never had a push was asked which objects it holds',
+  );
+  // Now it has a descriptor: the next push asks, and sends only what is new.
+  files.set('d0/file-0.bin', Buffer.from('second\n'));
+  const v2 = await commitFiles(repo, [v1], files, 'v2');
+  const second = await push(repo, remote, { oid: v2, ref: MAIN, force: false }, silentProgress);
+  assert.equal(second.status, 'fast-forward');
+  assert.ok(events.includes('remote has'), events.join('\n'));
+  assert.ok(
+    second.stats.objects < first.stats.objects,
+    `${second.stats.objects} objects sent again of ${first.stats.objects}`,
+  );
 });
