@@ -6,7 +6,8 @@
 // it on loopback, and through the link push v1 (a first push to its own prefix), push v2 on top
 // (incremental, v2 committed untimed as in the bench) and clone. Per transfer: wall seconds and
 // the CLI's CPU (user+sys); through the link also wall ÷ link time (bytes carried / rate + one
-// RTT, as the bench divides). Ratios are B ÷ A per round; median and min–max over the rounds.
+// RTT, as the bench divides), and radosgw's + its OSD's CPU over it ("server cpu", from /proc).
+// Ratios are B ÷ A per round; median and min–max over the rounds.
 // Each build has its own probe memory (XDG_CACHE_HOME). `--probe-memory round` (default): fresh
 // every round, so each first push to the round's bucket probes (a user's very first push to an
 // endpoint). `--probe-memory kept`: kept across rounds and filled before the first by an untimed
@@ -18,12 +19,14 @@
 //        [--link 200mbit,40ms] [--rows loopback,link] [--probe-memory round|kept]
 //
 // Needs MEDIAGIT_TEST_S3_* (test/servers/radosgw.sh env).
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { corpus, makeCorpus } from './corpus.mjs';
 import {
   cli,
   copyTree,
+  cpuSecondsOf,
   fresh,
   opt,
   printAbFigures,
@@ -53,6 +56,21 @@ if (s3 === null) throw new Error('MEDIAGIT_TEST_S3_* is not set (test/servers/ra
 const parsed = parseLinkSpec(spec);
 const probeMemory = opt('--probe-memory', 'round');
 if (!['round', 'kept'].includes(probeMemory)) throw new Error('--probe-memory is round or kept');
+
+/**
+ * CPU seconds radosgw and its OSD have used so far (they share the cores with the client, and on
+ * loopback their work per request is most of a push's cost), or null where they cannot be seen.
+ */
+const gatewayPids = ['radosgw', 'ceph-osd'].map(
+  (name) => spawnSync('pgrep', ['-x', name], { encoding: 'utf8' }).stdout.trim().split('\n')[0],
+);
+const s3Cpu = () => {
+  try {
+    return gatewayPids.reduce((sum, pid) => sum + cpuSecondsOf(pid), 0);
+  } catch {
+    return null;
+  }
+};
 
 const cacheOf = (side) => path.join(work, `s3ab-xdg-${side}`);
 const timed = (side, cwd, ...args) =>
@@ -102,7 +120,9 @@ for (let round = 0; round < rounds; round++) {
       /** Times one CLI run; through the link also what it carried, as link time. */
       const run = async (side, cwd, ...args) => {
         const before = link && row === 'link' ? await link.counters() : null;
+        const gateway = s3Cpu();
         const f = timed(side, cwd, ...args);
+        if (gateway !== null) f.serverCpu = s3Cpu() - gateway;
         if (before) {
           const after = await link.counters();
           const bytes = Math.max(after.up - before.up, after.down - before.down);
