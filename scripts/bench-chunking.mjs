@@ -15,9 +15,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
-const { Chunker, chunkBoundaries, chunkBuffer, chunkStream, DEFAULT_CHUNKING } = await import(
-  join(here, '..', 'dist', 'src', 'chunking', 'index.js')
-);
+const { Chunker, CutFinder, chunkBoundaries, chunkBuffer, chunkStream, DEFAULT_CHUNKING } =
+  await import(join(here, '..', 'dist', 'src', 'chunking', 'index.js'));
 
 function arg(name, fallback) {
   const i = process.argv.indexOf(name);
@@ -68,6 +67,40 @@ function pushIn(data, piece) {
   return count + c.finish().length;
 }
 
+/**
+ * add's reader: 4 MiB reads into a window (here copied in from `data`), the unfinished chunk moved
+ * to the front before each refill, cut by a CutFinder. `wasm`: the window is the finder's own
+ * (WebAssembly memory, scanned in place); otherwise an ordinary buffer (scanned in JavaScript).
+ */
+function windowed(data, wasm) {
+  const read = 4 * MIB;
+  const finder = new CutFinder(P);
+  const window = wasm ? finder.window(P.maxSize + read) : Buffer.allocUnsafeSlow(P.maxSize + read);
+  let count = 0;
+  let consumed = 0;
+  let start = 0;
+  let scanned = 0;
+  let filled = 0;
+  for (;;) {
+    const n = Math.min(read, window.length - filled, data.length - consumed);
+    window.set(data.subarray(consumed, consumed + n), filled);
+    consumed += n;
+    filled += n;
+    const view = window.subarray(0, filled);
+    for (let cut = finder.find(view, start, scanned); cut >= 0;) {
+      count++;
+      start = scanned = cut;
+      cut = finder.find(view, start, scanned);
+    }
+    scanned = filled;
+    if (n === 0) return count + (start < filled ? 1 : 0);
+    window.copyWithin(0, start, filled);
+    filled -= start;
+    scanned -= start;
+    start = 0;
+  }
+}
+
 async function* pieces(data, piece) {
   for (let off = 0; off < data.length; off += piece) yield data.subarray(off, off + piece);
 }
@@ -98,6 +131,8 @@ const ours = await measure(
   'mediagit chunkBoundaries (scan only)',
   () => chunkBoundaries(data, P).length,
 );
+await measure('mediagit CutFinder, 4 MiB reads, plain window', () => windowed(data, false));
+await measure('mediagit CutFinder, 4 MiB reads, own window', () => windowed(data, true));
 await measure('mediagit chunkBuffer (scan + copy chunks)', () => chunkBuffer(data, P).length);
 await measure('mediagit Chunker.push, 64 KiB pieces', () => pushIn(data, 64 * 1024));
 await measure('mediagit Chunker.push, 1 MiB pieces', () => pushIn(data, MIB));

@@ -4,6 +4,7 @@
  * maxSize. docs/chunking.md is the normative description; this file must match it byte for byte.
  */
 import { checkGear, defaultGearShared } from './gear.js';
+import { GearScan, limitOfMask } from './gear-scan.js';
 import {
   chunkingMasks,
   DEFAULT_CHUNKING,
@@ -32,9 +33,14 @@ class CdcCore {
   // Stored as int32 so the hot loop compares int32 to int32 without any float conversions.
   private readonly maskS: number;
   private readonly maskL: number;
+  /** The masks as unsigned limits, for the WebAssembly scan (see limitOfMask). */
+  private readonly limitS: number;
+  private readonly limitL: number;
   private hash = 0;
   private pending: Buffer | null = null;
   private pendingLen = 0;
+  /** Set by makeWindow: views of that window (WebAssembly memory) are scanned there. */
+  private wasm: GearScan | null = null;
 
   constructor(params: ChunkingParams = DEFAULT_CHUNKING, gear?: Uint32Array) {
     validateChunkingParams(params);
@@ -57,6 +63,8 @@ class CdcCore {
     const masks = chunkingMasks(params);
     this.maskS = masks.maskS | 0;
     this.maskL = masks.maskL | 0;
+    this.limitS = limitOfMask(masks.maskS);
+    this.limitL = limitOfMask(masks.maskL);
     this.minSize = params.minSize;
     this.avgSize = params.avgSize;
     this.maxSize = params.maxSize;
@@ -78,6 +86,8 @@ class CdcCore {
       if (hashStart >= n) return -1;
       i = hashStart;
     }
+    const wasm = this.wasm;
+    if (wasm !== null && wasm.holds(data)) return this.nextCutIn(wasm, data, i, delta);
     const gear = this.gear;
     let h = this.hash;
 
@@ -139,6 +149,48 @@ class CdcCore {
     }
     this.hash = h;
     return -1;
+  }
+
+  /** nextCut's two loops run by the WebAssembly scan, from data[i] (past the skipped bytes). */
+  private nextCutIn(wasm: GearScan, data: Uint8Array, from: number, delta: number): number {
+    const n = data.length;
+    let i = from;
+    let h = this.hash;
+    let end = Math.min(this.avgSize - delta, n);
+    if (i < end) {
+      const cut = wasm.scan(data, i, end, h, this.limitS);
+      if (cut >= 0) {
+        this.hash = 0;
+        return cut;
+      }
+      h = wasm.hashLeft;
+      i = end;
+    }
+    end = Math.min(this.maxSize - delta, n);
+    if (i < end) {
+      const cut = wasm.scan(data, i, end, h, this.limitL);
+      if (cut >= 0) {
+        this.hash = 0;
+        return cut;
+      }
+      h = wasm.hashLeft;
+      i = end;
+    }
+    if (i + delta === this.maxSize) {
+      this.hash = 0;
+      return i;
+    }
+    this.hash = h;
+    return -1;
+  }
+
+  /**
+   * A window of `length` bytes in WebAssembly memory whose views nextCut scans there; null
+   * without WebAssembly. Each call makes a new one (the last one made is the fast one).
+   */
+  makeWindow(length: number): Buffer<ArrayBuffer> | null {
+    this.wasm = GearScan.create(this.gear, length);
+    return this.wasm?.window ?? null;
   }
 
   /**
@@ -336,6 +388,15 @@ export class CutFinder {
         `CutFinder.find: scan position ${from} outside [${start}, ${window.length}]`,
       );
     return this.core.nextCut(window, from, from - start);
+  }
+
+  /**
+   * A window of at least `length` bytes to read into: in WebAssembly memory where possible, where
+   * find() scans it in place (~30 % less CPU than on any other buffer, same boundaries). Views of
+   * an earlier window still work but are scanned in JavaScript.
+   */
+  window(length: number): Buffer<ArrayBuffer> {
+    return this.core.makeWindow(length) ?? Buffer.allocUnsafeSlow(length);
   }
 
   /** Starts over (a new file, or after an error): the next find() begins a fresh chunk. */

@@ -229,8 +229,7 @@ export class LocalChunks {
     previous: readonly ManifestChunk[] | undefined,
     landing: Landing,
   ): Promise<IngestedFile> {
-    this.finder ??= new CutFinder(this.spec.chunking, this.sealing.sealer.gear);
-    const finder = this.finder;
+    const finder = this.cutFinder();
     finder.reset();
     const guide =
       previous && previous.length > 0
@@ -340,8 +339,7 @@ export class LocalChunks {
     if (length < 1 || length > this.spec.chunking.maxSize) return null;
     const view = this.windowOf(length).subarray(0, length);
     if (readFullySync(fd, view, length, position) < length) return null;
-    this.finder ??= new CutFinder(this.spec.chunking, this.sealing.sealer.gear);
-    if (!last && !this.finder.couldEndAt(view, 0, length)) return null;
+    if (!last && !this.cutFinder().couldEndAt(view, 0, length)) return null;
     if (this.sealing.sealer.oidOf('chunk', view) !== oid) return null;
     return this.store(view, false, landing, false, oid);
   }
@@ -349,10 +347,15 @@ export class LocalChunks {
   /** The reused read window (ingestFile's, verifyAt's), at least `length` bytes. */
   private windowOf(length: number): Buffer {
     if (this.window.length < length)
-      this.window = Buffer.allocUnsafeSlow(
+      this.window = this.cutFinder().window(
         Math.max(length, this.spec.chunking.maxSize + WINDOW_READ),
       );
     return this.window;
+  }
+
+  /** One per thread: the window comes from it, so that its cut loop scans the window in place. */
+  private cutFinder(): CutFinder {
+    return (this.finder ??= new CutFinder(this.spec.chunking, this.sealing.sealer.gear));
   }
 
   private finder: CutFinder | undefined;
