@@ -311,6 +311,9 @@ async function pushPrepared(
   } finally {
     progress.stop();
   }
+  // Whatever was sent, the ref moves only once the descriptor is in place (a push with nothing
+  // else to send has waited for it nowhere else): a server refuses a ref in a repository without one.
+  await prepared;
   const swapped =
     swappedWithPack ??
     (await remote.compareAndSwapRef(request.ref, current, request.oid, swapOptions));
