@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
+import { ForwardingStore, type Passage, type Store } from '../../src/store/index.js';
 import {
   describeRepository,
   http,
@@ -130,5 +131,72 @@ describe('POST /<repo>/negotiate', () => {
     } finally {
       await old.close();
     }
+  });
+});
+
+/** Counts the existence checks (`has`) the server asks of each repository's storage. */
+class CountingStore extends ForwardingStore {
+  constructor(
+    inner: Store,
+    private readonly counted: { has: number },
+  ) {
+    super(inner);
+  }
+  protected override pass<T>(passage: Passage<T>): Promise<T> {
+    if (passage.operation === 'has') this.counted.has++;
+    return passage.run();
+  }
+}
+
+describe('POST /<repo>/negotiate: the check of a repository without a descriptor', () => {
+  const counts = new Map<string, { has: number }>();
+  let server: TestServer;
+  before(async () => {
+    server = await startTestServer({
+      wrapStore: (store, area) => {
+        const counted = { has: 0 };
+        counts.set(area, counted);
+        return new CountingStore(store, counted);
+      },
+    });
+  });
+  after(() => server?.close());
+
+  test('is answered without asking storage (nothing can be there); once described, it is checked', async () => {
+    const base = `${server.url}/first`;
+    const token = await server.token('*', 'write');
+    const chunks = await Promise.all(
+      [1, 2, 3].map((n) => storedObject('chunk', randomBytes(n * 50))),
+    );
+    const question = (chunkOids: string[], objects: string[]) => ({
+      refs: 'refs/',
+      check: { chunks: chunkOids, objects },
+      gc_lease: true,
+    });
+    const objectOid = 'ab'.repeat(32);
+    const first = await http(`${base}/negotiate`, {
+      token,
+      json: question(
+        chunks.map((c) => c.oid),
+        [objectOid],
+      ),
+    });
+    assert.equal(first.status, 200, first.body.toString());
+    assert.deepEqual(first.json?.['missing'], {
+      chunks: chunks.map((c) => c.oid),
+      objects: [objectOid],
+    });
+    assert.equal(counts.get('first')?.has, 0, 'existence checks asked of storage');
+
+    await describeRepository(base, token);
+    const commit = await uploadCommit(base, token);
+    const before = counts.get('first')!.has;
+    const again = await http(`${base}/negotiate`, {
+      token,
+      json: question([chunks[0]!.oid], [commit]),
+    });
+    assert.equal(again.status, 200, again.body.toString());
+    assert.deepEqual(again.json?.['missing'], { chunks: [chunks[0]!.oid], objects: [] });
+    assert.equal(counts.get('first')!.has - before, 1, 'the check went to storage');
   });
 });

@@ -84,10 +84,19 @@ const negotiateEndpoint: Endpoint = {
     // The lease first: a push compares it with the lease after its ref update to learn whether a
     // sweep ran meanwhile, so it must be older than every existence the check reports.
     const lease = wantLease ? await gcLease(ctx, store) : null;
+    // A repository without a descriptor holds nothing (every upload needs it first:
+    // RepositoryFacts.require), so a first push's check, every object it sends, is answered
+    // without asking storage about each (over S3 a LIST or HEAD round each). A descriptor this
+    // process has not seen yet is read before the check rather than beside it.
+    const descriptorRead = ctx.services.repos.descriptor(ctx);
     const [descriptor, refList, missing, locks, keyList, presign] = await Promise.all([
-      ctx.services.repos.descriptor(ctx),
+      descriptorRead,
       refs === null ? null : refsUnder(ctx, store, refs),
-      keys.length === 0 ? new Set<string>() : missingKeys(ctx, store, keys),
+      keys.length === 0
+        ? new Set<string>()
+        : descriptorRead.then((known) =>
+            known === null ? new Set(keys) : missingKeys(ctx, store, keys),
+          ),
       wantLocks ? listLocks(store, '', withSignal(ctx)) : null,
       wantKeys ? keyNames(ctx, store) : null,
       presignOffer(ctx),
