@@ -294,13 +294,10 @@ async function pushPrepared(
       // Trees, commits and tags go once every chunk has landed, beside the manifests still going,
       // not a round trip per kind after them: none is reachable before the ref update, which
       // waits for all of them (an incremental push to a bucket: 2 sequential round trips less).
+      const others = levels.filter(([kind]) => kind !== 'manifest');
       const rest = (): Promise<unknown> =>
-        Promise.all(
-          levels
-            .filter(([kind]) => kind !== 'manifest')
-            .map(([kind, oids]) =>
-              copyObjects(repo.store, remote, kind, oids, repo.odb, progress, stats, sent),
-            ),
+        mapLimit(others, others.length, ([kind, oids]) =>
+          copyObjects(repo.store, remote, kind, oids, repo.odb, progress, stats, sent),
         );
       await chunksThenTheirManifests(repo, remote, chunks, missing.get('manifest')!, rest, {
         progress,
@@ -642,7 +639,8 @@ async function chunksThenTheirManifests(
     // Every chunk goes in the first wave: the last to land decides when the manifests can, and
     // sent one by one as their chunks land they would only stretch the chain of round trips.
     await send('chunk', chunks);
-    await Promise.all([send('manifest', manifests), afterChunks()]);
+    // Both settle before a failure is thrown: nothing is still being sent once push reports it.
+    await mapLimit([() => send('manifest', manifests), afterChunks], 2, (start) => start());
     return;
   }
   const sending = new Set(chunks);
@@ -707,10 +705,9 @@ async function chunksThenTheirManifests(
   if (!failure) for (const [oid, left] of waitingFor) if (left > 0) ready.push(oid);
   wake?.();
   const rest = failure ? undefined : afterChunks();
-  rest?.catch(() => undefined);
-  await manifestsSent;
+  const settled = await Promise.allSettled([manifestsSent, rest]);
   if (failure) throw failure.reason;
-  await rest;
+  for (const outcome of settled) if (outcome.status === 'rejected') throw outcome.reason;
 }
 
 /**
