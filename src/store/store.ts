@@ -179,6 +179,13 @@ export interface StoreCapabilities {
    */
   readonly prepareRefUpdates?: () => void;
   /**
+   * A hint that about `count` requests will soon go out at once (a pull's chunk downloads, a
+   * push's packs): a store that talks over connections opens that many now, so their handshakes
+   * overlap the caller's round trips and work in between instead of costing the first of those
+   * requests a round trip each. Returns at once; never required.
+   */
+  readonly warmConnections?: (count: number) => void;
+  /**
    * How a push or fetch should pace its object requests to this store, where the store knows
    * better than the transfer layer's defaults (S3: more requests in flight, its own byte budget).
    */

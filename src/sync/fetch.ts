@@ -7,7 +7,7 @@ import {
   type ObjectKind,
   type Oid,
 } from '../objects/index.js';
-import type { ProgressSink, Repository } from '../repo/index.js';
+import { STREAM_CONCURRENCY, type ProgressSink, type Repository } from '../repo/index.js';
 import { chunkKey, objectKey, type Store } from '../store/index.js';
 import { Semaphore, mapLimit } from '../util/limit.js';
 import { expiredChunks } from './gc/expiry.js';
@@ -179,12 +179,17 @@ class FetchRun {
       if (have.size >= HISTORY_TIPS) break;
       if ((await this.repo.odb.kindOf(value.oid)) === 'commit') have.add(value.oid);
     }
-    const got = await history({
+    const asked = history({
       want: want.slice(0, HISTORY_TIPS),
       have: [...have],
       maxObjects: this.window.objects,
       maxBytes: this.window.bytes,
     });
+    // Downloads many at once follow the answer (the objects it leaves out, a merge's chunks):
+    // their connections open now, once the history request is out, so their handshakes overlap
+    // its round trip and the work before the first download instead of costing a round trip then.
+    this.remote.capabilities.warmConnections?.(STREAM_CONCURRENCY);
+    const got = await asked;
     if (!got) return;
     this.prefetched = got;
     this.hold(got.size);

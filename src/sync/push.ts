@@ -150,6 +150,8 @@ export async function push(
   // Whatever the store readies for ref updates (S3's conditional-write probe, two round trips on a
   // bucket it has not met) runs beside the negotiation's reads rather than after them.
   remote.capabilities.prepareRefUpdates?.();
+  // The negotiation's connection opens while the local walk runs, not after it.
+  remote.capabilities.warmConnections?.(1);
   const told = await negotiate(repo, remote, request, options.assumeRemoteHas ?? []);
   const current: RefValue | null = told
     ? (told.refs.get(request.ref) ?? null)
@@ -394,6 +396,9 @@ async function negotiate(
         if (check.length >= NEGOTIATE_CHECK) break;
         check.push(ObjectDatabase.keyFor(kind, oid));
       }
+    // New files mean chunk packs several at once right after the answer: their connections open
+    // now, their handshakes beside the negotiation's round trip instead of one after it.
+    if (want.manifests.size > 0) remote.capabilities.warmConnections?.(PACKS_IN_FLIGHT);
     return { assumed, want, check };
   })();
   // The sizes a push needs of what it sends, asked while the remote answers, not after.

@@ -182,6 +182,57 @@ describe('sequential round trips against mediagit server', () => {
   );
 
   test(
+    "a pull's downloads and a push's packs go on connections opened beside an earlier round trip, not after it",
+    { timeout: 300_000 },
+    async (t) => {
+      const s = await setup();
+      const work = await tempDir('rt-warm');
+      const artist = path.join(work, 'artist');
+      await mkdir(artist);
+      const a = cli(artist, s.env);
+      await a('init', '-q');
+      await writeRandomFiles(artist, 'v1', V1_FILES);
+      await a('add', '.');
+      await a('commit', '-q', '-m', 'v1');
+      await a('remote', 'add', 'origin', s.url);
+      await a('push', '-q', 'origin', 'main');
+      const clone = path.join(work, 'clone');
+      await cli(work, s.env)('clone', '-q', s.url, clone);
+      // Each of these asks for several objects at once, more than the one connection it has.
+      await writeRandomFiles(artist, 'big', ['big/a.bin', 'big/b.bin', 'big/c.bin'], 4 << 20);
+      await writeRandomFiles(artist, 'v2', V2_FILES);
+      await a('add', '.');
+      await a('commit', '-q', '-m', 'v2');
+      const counted: Record<string, { plain: number; handshakes: number }> = {};
+      const count = (what: string): void => {
+        const chain: string[] = [];
+        const handshakes = s.proxy.sequentialRoundTrips(chain, undefined, { handshakes: true });
+        const plain = s.proxy.sequentialRoundTrips();
+        counted[what] = { plain, handshakes };
+        // The first connection's handshake is the one round trip a connection may add: any
+        // other opened when an answer came in costs its first request a round trip more.
+        assert.ok(
+          handshakes <= plain + 1,
+          `${what}: ${handshakes} sequential round trips counting handshakes, ${plain} without:\n${chain.join('\n')}`,
+        );
+      };
+      s.proxy.reset();
+      await a('push', '-q');
+      const packs = s.proxy.requests.filter((r) => r.url.endsWith('/objects/pack')).length;
+      count('push');
+      s.proxy.reset();
+      await cli(clone, s.env)('pull', '-q');
+      const chunks = s.proxy.requests.filter((r) => r.url.includes('/chunks/')).length;
+      count('pull');
+      t.diagnostic(
+        `${JSON.stringify(counted)}; push ${packs} packs, pull ${chunks} chunk requests`,
+      );
+      assert.ok(packs > 2 && chunks > 2, `push ${packs} packs, pull ${chunks} chunk requests`);
+      assertTreesEqual(await hashTree(clone), await hashTree(artist), 'clone after pull of v2');
+    },
+  );
+
+  test(
     'clone and pull of a deep history cost the same round trips whatever its depth (one history call)',
     { timeout: 300_000 },
     async (t) => {

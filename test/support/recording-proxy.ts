@@ -44,10 +44,32 @@ export interface RecordingProxy {
    * given, receives that longest chain ("METHOD url" each), for a failing test to show.
    * `endingWith`: count only chains that end with a request it matches (the round trip at which
    * that request went out), so work left running in the background after it does not count.
+   * `handshakes`: a new connection's handshake is a round trip too, from the moment the proxy
+   * accepted it, which the first request on it waited for: a connection opened while another
+   * request was out overlaps it, one opened after an answer adds one, as over a real link.
    */
-  sequentialRoundTrips(chain?: string[], endingWith?: (r: RecordedRequest) => boolean): number;
+  sequentialRoundTrips(
+    chain?: string[],
+    endingWith?: (r: RecordedRequest) => boolean,
+    options?: { handshakes?: boolean },
+  ): number;
   reset(): void;
   close(): Promise<void>;
+}
+
+interface Handshake {
+  readonly id: number;
+  readonly start: number;
+  end: number;
+}
+
+interface Span {
+  readonly r: RecordedRequest;
+  readonly start: number;
+  end: number;
+  bytes: number;
+  /** The handshake of the connection this request was the first on. */
+  readonly after?: Handshake;
 }
 
 export async function startRecordingProxy(options: RecordingProxyOptions): Promise<RecordingProxy> {
@@ -56,14 +78,26 @@ export async function startRecordingProxy(options: RecordingProxyOptions): Promi
     throw new Error(`recording proxy: only http targets on loopback, not ${options.target}`);
   const requests: RecordedRequest[] = [];
   /** Start and end of each request, in arrival order, for the in-flight count. */
-  let spans: { r: RecordedRequest; start: number; end: number; bytes: number }[] = [];
+  let spans: Span[] = [];
   let clock = 0;
   const sockets = new Set<Socket>();
+  /** Each connection's handshake: from its accept to the arrival of its first request. */
+  const handshakeOf = new WeakMap<Socket, Handshake>();
+  let handshakes: Handshake[] = [];
 
   const server: Server = createServer((req, res) => {
     const r: RecordedRequest = { method: req.method ?? 'GET', url: req.url ?? '/' };
     requests.push(r);
-    const span = { r, start: clock++, end: Number.POSITIVE_INFINITY, bytes: 0 };
+    const handshake = handshakeOf.get(req.socket);
+    const first = handshake !== undefined && handshake.end === Number.POSITIVE_INFINITY;
+    if (first) handshake.end = clock++;
+    const span: Span = {
+      r,
+      start: clock++,
+      end: Number.POSITIVE_INFINITY,
+      bytes: 0,
+      ...(first ? { after: handshake } : {}),
+    };
     spans.push(span);
     const done = (): void => {
       if (span.end === Number.POSITIVE_INFINITY) span.end = clock++;
@@ -104,6 +138,13 @@ export async function startRecordingProxy(options: RecordingProxyOptions): Promi
     })().catch(() => res.destroy());
   });
   server.on('connection', (s: Socket) => {
+    const handshake: Handshake = {
+      id: handshakes.length + 1,
+      start: clock++,
+      end: Number.POSITIVE_INFINITY,
+    };
+    handshakes.push(handshake);
+    handshakeOf.set(s, handshake);
     sockets.add(s);
     s.once('close', () => sockets.delete(s));
   });
@@ -145,17 +186,35 @@ export async function startRecordingProxy(options: RecordingProxyOptions): Promi
       }
       return max;
     },
-    sequentialRoundTrips(chain, endingWith) {
-      // Spans in arrival order; depth[i] is the longest chain ending with request i.
+    sequentialRoundTrips(chain, endingWith, options) {
+      // Spans in arrival order; depth[i] is the longest chain ending with request i. A handshake
+      // is a link in the chain of the requests on its own connection only.
       const depth: number[] = [];
-      const before: number[] = [];
-      spans.forEach((s, i) => {
+      const before: (number | Handshake)[] = [];
+      const handshakeDepth = new Map<Handshake, { depth: number; from: number }>();
+      const deepestBefore = (start: number, upTo: number): { depth: number; from: number } => {
         let best = 0;
         let from = -1;
-        for (let j = 0; j < i; j++) {
-          if (spans[j]!.end < s.start && depth[j]! > best) {
+        for (let j = 0; j < upTo; j++)
+          if (spans[j]!.end < start && depth[j]! > best) {
             best = depth[j]!;
             from = j;
+          }
+        return { depth: best, from };
+      };
+      spans.forEach((s, i) => {
+        let { depth: best, from } = deepestBefore(s.start, i) as {
+          depth: number;
+          from: number | Handshake;
+        };
+        if (options?.handshakes && s.after) {
+          // Requests that had arrived before the accept (all earlier in spans) are its candidates.
+          const h = deepestBefore(s.after.start, i);
+          const own = h.depth + 1;
+          handshakeDepth.set(s.after, h);
+          if (own > best) {
+            best = own;
+            from = s.after;
           }
         }
         depth.push(best + 1);
@@ -168,8 +227,16 @@ export async function startRecordingProxy(options: RecordingProxyOptions): Promi
       });
       if (chain) {
         const path: string[] = [];
-        for (let i = last; i >= 0; i = before[i]!)
-          path.unshift(`${spans[i]!.r.method} ${spans[i]!.r.url}`);
+        let at: number | Handshake = last;
+        while (typeof at !== 'number' || at >= 0) {
+          if (typeof at === 'number') {
+            path.unshift(`${spans[at]!.r.method} ${spans[at]!.r.url}`);
+            at = before[at]!;
+          } else {
+            path.unshift(`(handshake of connection ${at.id})`);
+            at = handshakeDepth.get(at)!.from;
+          }
+        }
         chain.push(...path);
       }
       return last < 0 ? 0 : depth[last]!;
@@ -177,6 +244,7 @@ export async function startRecordingProxy(options: RecordingProxyOptions): Promi
     reset() {
       requests.length = 0;
       spans = [];
+      handshakes = [];
     },
     async close() {
       for (const s of sockets) s.destroy();

@@ -318,6 +318,7 @@ export class HttpStore implements Store {
         else void this.presignLoading?.then(() => this.presigned?.expect(chunks));
       },
     },
+    warmConnections: (count) => this.transport.warm(count),
   };
   /** `http(s)://host[:port]/<repo>`, the URL `mediagit login` takes. */
   readonly url: string;

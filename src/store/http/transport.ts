@@ -10,12 +10,14 @@
  */
 import type { Agent as HttpAgent, IncomingMessage, request as httpRequest } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 
 // Taken from the runtime rather than imported: an ES import of node:http builds a module facade
 // that reads every export, and reading its WebSocket exports loads the fetch client bundled in
 // Node (~20 ms of CPU on every command that talks to a server).
 const http = process.getBuiltinModule('node:http');
 const https = process.getBuiltinModule('node:https');
+const { isIP } = process.getBuiltinModule('node:net');
 
 export type HttpMethod = 'GET' | 'HEAD' | 'PUT' | 'POST' | 'DELETE';
 
@@ -65,19 +67,95 @@ export class HttpTransport {
   private readonly port: number | undefined;
   /** The event that ends connecting: the TLS handshake's for https. */
   private readonly connected: 'connect' | 'secureConnect';
+  /** Connections opened ahead of the requests that will use them (warm), not yet the agent's. */
+  private readonly spare: Socket[] = [];
+  private readonly dropOf = new WeakMap<Socket, () => void>();
+  private closed = false;
+  /** What the agent was made with, which it hands to each connection it opens: warm() does too. */
+  private readonly agentOptions: Record<string, unknown>;
+  /** The agent's own way to open a connection, which warm() uses too. */
+  private readonly open: (options: Record<string, unknown>) => Duplex | null | undefined;
 
   constructor(private readonly options: TransportOptions) {
     const url = new URL(options.origin);
     const secure = url.protocol === 'https:';
-    const agentOptions = { keepAlive: true, maxSockets: options.connections };
-    this.agent = secure
-      ? new https.Agent({ ...agentOptions, ...(options.ca ? { ca: [...options.ca] } : {}) })
-      : new http.Agent(agentOptions);
+    const agentOptions = {
+      keepAlive: true,
+      maxSockets: options.connections,
+      ...(secure && options.ca ? { ca: [...options.ca] } : {}),
+    };
+    this.agentOptions = agentOptions;
+    this.agent = secure ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
     this.send = secure ? https.request : http.request;
     this.connected = secure ? 'secureConnect' : 'connect';
     // An IPv6 literal comes bracketed in a URL and bare in a connect call.
     this.host = url.hostname.replace(/^\[(.*)\]$/, '$1');
     this.port = url.port === '' ? undefined : Number(url.port);
+    const agent = this.agent;
+    const create = agent.createConnection.bind(agent);
+    this.open = create;
+    // A connection the agent needs is a warm one when there is one: its handshake is behind it.
+    agent.createConnection = (options, callback) => this.takeSpare() ?? create(options, callback);
+  }
+
+  /**
+   * Opens connections now, up to `count` with those the agent already has (never more than the
+   * connection limit), for requests about to go out at once: their handshakes (TCP, and TLS for
+   * https) then overlap whatever the caller does before sending, instead of each request's first
+   * round trip. Idle warm connections do not keep the process alive; close() drops them. They
+   * open once this turn's requests have gone out (a request just made still leaves first).
+   */
+  warm(count: number): void {
+    setImmediate(() => {
+      if (!this.closed) this.openSpares(count);
+    });
+  }
+
+  private openSpares(count: number): void {
+    let have = this.spare.length;
+    for (const list of Object.values(this.agent.sockets)) have += list?.length ?? 0;
+    for (const list of Object.values(this.agent.freeSockets)) have += list?.length ?? 0;
+    const wanted = Math.min(count, this.options.connections) - have;
+    for (let i = 0; i < wanted; i++) {
+      const socket = this.open({
+        ...this.agentOptions,
+        host: this.host,
+        ...(this.port !== undefined ? { port: this.port } : {}),
+        // As the agent names the server for TLS (never an address literal).
+        ...(this.connected === 'secureConnect' && isIP(this.host) === 0
+          ? { servername: this.host }
+          : {}),
+      }) as Socket | null | undefined;
+      if (!socket) return;
+      socket.unref();
+      // A warm connection that fails before any request takes it is dropped; a request that
+      // would have used it opens its own and hears the failure there.
+      const drop = (): void => this.dropSpare(socket);
+      socket.on('error', drop);
+      socket.on('close', drop);
+      this.spare.push(socket);
+      this.dropOf.set(socket, drop);
+    }
+  }
+
+  private takeSpare(): Socket | undefined {
+    for (let socket = this.spare.shift(); socket; socket = this.spare.shift()) {
+      if (socket.destroyed || !socket.writable) continue;
+      const drop = this.dropOf.get(socket);
+      if (drop) {
+        socket.off('error', drop);
+        socket.off('close', drop);
+      }
+      socket.ref();
+      return socket;
+    }
+    return undefined;
+  }
+
+  private dropSpare(socket: Socket): void {
+    const at = this.spare.indexOf(socket);
+    if (at >= 0) this.spare.splice(at, 1);
+    socket.destroy();
   }
 
   /** Sends one request; resolves with the answer's head once it arrives (the body still to read). */
@@ -136,6 +214,8 @@ export class HttpTransport {
 
   /** Drops every connection, idle or not. */
   close(): void {
+    this.closed = true;
+    for (const socket of this.spare.splice(0)) socket.destroy();
     this.agent.destroy();
   }
 }

@@ -235,6 +235,7 @@ export abstract class ForwardingStore implements Store {
       ...(inner.readAhead ? { readAhead: inner.readAhead } : {}),
       ...(inner.refWriterTokens ? { refWriterTokens: true } : {}),
       ...(inner.prepareRefUpdates ? { prepareRefUpdates: inner.prepareRefUpdates } : {}),
+      ...(inner.warmConnections ? { warmConnections: inner.warmConnections } : {}),
       ...(inner.pacing ? { pacing: inner.pacing } : {}),
     };
   }

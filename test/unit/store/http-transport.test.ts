@@ -1,6 +1,6 @@
 /**
  * The HTTP client's transport (src/store/http/transport.ts): keep-alive reuse and its bound on
- * connections (counted at the server), the read timeout, cancellation, and that talking to a
+ * connections (counted at the server), connections opened ahead (warm), the read timeout, cancellation, and that talking to a
  * server loads no HTTP client library (its start-up cost is paid by every command).
  */
 import assert from 'node:assert/strict';
@@ -95,6 +95,30 @@ describe('HTTP transport', () => {
       await Promise.all(Array.from({ length: 40 }, () => call(t)));
       assert.equal(connections, 4);
       assert.equal(mostInFlight, 4);
+    } finally {
+      holdUntil = 1;
+      t.close();
+    }
+  });
+
+  test('warm connections are open before any request, within the limit, and requests use them', async () => {
+    const t = transport(4);
+    connections = 0;
+    holdUntil = 4;
+    try {
+      t.warm(1);
+      t.warm(9);
+      // They open on the next turn of the event loop; the server counts them as it accepts.
+      for (let i = 0; i < 1000 && connections < 4; i++)
+        await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(connections, 4, 'warmed connections: at most the limit of 4');
+      await Promise.all(Array.from({ length: 8 }, () => call(t)));
+      assert.equal(connections, 4, 'requests opened connections of their own beside the warm ones');
+      // Warming again with every connection idle in the agent opens nothing.
+      holdUntil = 1;
+      t.warm(4);
+      await call(t);
+      assert.equal(connections, 4);
     } finally {
       holdUntil = 1;
       t.close();
