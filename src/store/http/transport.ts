@@ -60,6 +60,9 @@ function timeout(what: string, ms: number): Error {
   return Object.assign(new Error(`${what} timed out after ${ms} ms`), { code: 'ETIMEDOUT' });
 }
 
+/** How long a warm connection waits for a request before it is closed. */
+const SPARE_IDLE_MS = 2_000;
+
 export class HttpTransport {
   private readonly agent: HttpAgent;
   private readonly send: typeof httpRequest;
@@ -127,10 +130,13 @@ export class HttpTransport {
           : {}),
       }) as Socket | null | undefined;
       if (!socket) return;
-      socket.unref();
       // A warm connection that fails before any request takes it is dropped; a request that
       // would have used it opens its own and hears the failure there.
       const drop = (): void => this.dropSpare(socket);
+      socket.unref();
+      // Nor linger unused: a server counts a connection that never sent a request as busy and
+      // waits for it when it shuts down, where it drops idle keep-alive ones at once.
+      socket.setTimeout(SPARE_IDLE_MS, drop);
       socket.on('error', drop);
       socket.on('close', drop);
       this.spare.push(socket);
@@ -145,7 +151,9 @@ export class HttpTransport {
       if (drop) {
         socket.off('error', drop);
         socket.off('close', drop);
+        socket.off('timeout', drop);
       }
+      socket.setTimeout(0);
       socket.ref();
       return socket;
     }
