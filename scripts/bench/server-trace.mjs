@@ -37,18 +37,25 @@ function threadsOf(pid) {
   }
   return out;
 }
-/** CPU per thread name over an interval (threads of one name summed; the main thread as `main`). */
+/**
+ * CPU per thread over an interval, user+sys and (under "<name> sys") sys alone: the main thread as
+ * `main`, worker threads (the verification threads) one by one, other threads of one name summed.
+ */
 function diff(pid, before, after) {
   const by = {};
-  for (const [tid, { comm, cpu }] of after) {
-    const d = cpu - (before.get(tid)?.cpu ?? 0);
-    const name = tid === String(pid) ? 'main' : comm;
-    by[name] = (by[name] ?? 0) + d;
-    by[`${name} sys`] =
-      (by[`${name} sys`] ?? 0) + (after.get(tid).sys - (before.get(tid)?.sys ?? 0));
+  let workers = 0;
+  for (const [tid, { comm, cpu, sys }] of after) {
+    const name =
+      tid === String(pid) ? 'main' : comm === 'WorkerThread' ? `worker ${++workers}` : comm;
+    by[name] = (by[name] ?? 0) + cpu - (before.get(tid)?.cpu ?? 0);
+    by[`${name} sys`] = (by[`${name} sys`] ?? 0) + sys - (before.get(tid)?.sys ?? 0);
   }
   return by;
 }
+const total = (o) =>
+  Object.entries(o)
+    .filter(([k]) => !k.endsWith(' sys'))
+    .reduce((a, [, v]) => a + v, 0);
 const fmt = (o) =>
   Object.entries(o)
     .filter(([, v]) => v > 0)
@@ -133,14 +140,10 @@ for (let round = 0; round < rounds; round++) {
   all.push(r);
   const reqs = c.reqs;
   console.log(
-    `round ${round + 1}: push wall ${t.wall.toFixed(3)} client ${(t.user + t.sys).toFixed(2)} (u ${t.user} s ${t.sys}); server ${fmt(serverThreads)} = ${Object.values(
-      serverThreads,
-    )
-      .reduce((a, b) => a + b, 0)
-      .toFixed(2)}`,
+    `round ${round + 1}: push wall ${t.wall.toFixed(3)} client ${(t.user + t.sys).toFixed(2)} (u ${t.user} s ${t.sys}); server ${fmt(serverThreads)}; all ${total(serverThreads).toFixed(2)}`,
   );
   console.log(
-    `  sink wall ${st.wall.toFixed(3)} client ${(st.user + st.sys).toFixed(2)}; sink server ${fmt(sinkServer)}`,
+    `  sink wall ${st.wall.toFixed(3)} client ${(st.user + st.sys).toFixed(2)}; sink server ${fmt(sinkServer)}; all ${total(sinkServer).toFixed(2)}`,
   );
   console.log(`  client threads: ${fmt(ct)}`);
   console.log(`  client timeline (ms from process start): preload ${c.ev[0].t}, exit ${c.exitT}`);
