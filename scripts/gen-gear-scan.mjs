@@ -9,12 +9,13 @@
 // The module imports one memory ("m" "memory") laid out as:
 //   [0, 1024)     the gear table, 256 little-endian i32 (entry b at b * 4)
 //   [1024, 1028)  the hash left by a scan that found no cut
-//   [SCAN_BASE..) the caller's window (fastcdc.ts keeps its windows there)
+//   [65536, ...)  the caller's window (WINDOW_BASE in src/chunking/gear-scan.ts)
 //
-// scan(i, end, h, mask) -> i32 runs the cut loop of docs/chunking.md section 4 over the bytes at
-// addresses [i, end): h = (h << 1) + G[byte] (mod 2^32), and the first byte after which
-// (h & mask) == 0 ends the chunk: its address + 1 is returned. Without a cut it stores h at 1024
-// and returns 0 (never a valid answer: windows start at SCAN_BASE).
+// scan(i, end, h, limit) -> i32 runs the cut loop of docs/chunking.md section 4 over the bytes at
+// addresses [i, end): h = (h << 1) + G[byte] (mod 2^32), and the first byte after which h is
+// below `limit` (unsigned; the same as (h & mask) == 0 for a mask of top bits, limit =
+// 2^(32 - bits)) ends the chunk: its address + 1 is returned. Without a cut it stores h at 1024
+// and returns 0 (never a valid answer: windows start above the table).
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
