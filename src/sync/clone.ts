@@ -103,6 +103,23 @@ export async function clone(request: CloneRequest): Promise<CloneResult> {
     options: request.options ?? {},
   };
   const opened = await openRemoteStore(remote, cwd);
+  try {
+    return await cloneFrom(opened, remote, request, existing === null);
+  } finally {
+    // Its connections are this call's: a library caller's process would keep them (and a
+    // server would count them as clients) until they time out.
+    await opened.store.close().catch(() => undefined);
+  }
+}
+
+/** The clone once the remote is open: the folder `request.directory` exists or is empty. */
+async function cloneFrom(
+  opened: OpenedStore,
+  remote: RemoteConfig,
+  request: CloneRequest,
+  createsFolder: boolean,
+): Promise<CloneResult> {
+  const target = request.directory;
   const { state, descriptor, branch, tip } = await inspectRemote(
     opened,
     remote.url,
@@ -112,7 +129,7 @@ export async function clone(request: CloneRequest): Promise<CloneResult> {
   const hardlinks = await hardlinksWanted(request.hardlinks);
   const history = request.historyContent ?? (await historyContent());
 
-  const cleanup = new CloneCleanup(target, existing === null, request);
+  const cleanup = new CloneCleanup(target, createsFolder, request);
   await mkdir(target, { recursive: true });
   cleanup.arm();
   try {

@@ -1,11 +1,13 @@
 /**
  * A clone's first chunk requests leave as soon as the fetch has named the checked-out files'
  * chunks, not once the trees and manifests are stored and the checkout has read them
- * (src/sync/head-start.ts), against a real server on loopback.
+ * (src/sync/head-start.ts), against a real server on loopback; and a clone closes the
+ * connections it opened.
  */
 import assert from 'node:assert/strict';
 import dc from 'node:diagnostics_channel';
 import type { ClientRequest } from 'node:http';
+import type { Socket } from 'node:net';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, test } from 'node:test';
@@ -70,4 +72,43 @@ test('clone asks for the first wave of chunks before its checkout starts, and no
     assert.deepEqual(await readFile(path.join(directory, file)), data, file);
   const report = await fsckFull(await Repository.open(directory));
   assert.ok(report.ok, JSON.stringify(report.problems));
+});
+
+test('clone closes the connections it opened before it returns', async (t) => {
+  server ??= await startTestServer();
+  const name = 'closes';
+  const token = await server.token(name, 'write');
+  const store = new HttpStore({ origin: server.url, repo: name, token });
+  const source = await initRepo(path.join(await tempDir(name), 'source'));
+  const prng = new Prng(name);
+  const files = new Map([['a.bin', prng.fill(Buffer.alloc(200_000))]]);
+  const tip = await commitFiles(source, [], files, 'one');
+  await push(source, store, { oid: tip, ref: MAIN, force: false }, silentProgress);
+  await store.close();
+
+  // Every client connection this process opens from here on (the clone runs in it).
+  const sockets: Socket[] = [];
+  const onSocket = (message: unknown): void => {
+    sockets.push((message as { socket: Socket }).socket);
+  };
+  dc.subscribe('net.client.socket', onSocket);
+  t.after(() => dc.unsubscribe('net.client.socket', onSocket));
+  const saved = process.env['MEDIAGIT_TOKEN'];
+  process.env['MEDIAGIT_TOKEN'] = token;
+  t.after(() => {
+    if (saved === undefined) delete process.env['MEDIAGIT_TOKEN'];
+    else process.env['MEDIAGIT_TOKEN'] = saved;
+  });
+
+  const directory = path.join(await tempDir(name), 'clone');
+  await clone({ url: `${server.url}/${name}`, directory });
+  dc.unsubscribe('net.client.socket', onSocket);
+
+  assert.ok(sockets.length > 0, 'the clone connected');
+  assert.deepEqual(
+    sockets.filter((s) => !s.destroyed).length,
+    0,
+    `${sockets.length} connections opened, some still open`,
+  );
+  assert.deepEqual(await readFile(path.join(directory, 'a.bin')), files.get('a.bin'));
 });
