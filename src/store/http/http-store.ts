@@ -7,7 +7,6 @@
  * ./errors.ts), so retries, non-fast-forward reports and "not found" work unchanged. The token
  * goes only into the Authorization header: never into a URL, a message or a log line.
  */
-import { getCACertificates } from 'node:tls';
 import {
   LockedError,
   MediagitError,
@@ -185,6 +184,8 @@ let trustedCas: string[] | undefined;
  */
 function trustedCertificates(): string[] | undefined {
   if (trustedCas) return trustedCas;
+  // Taken here, not imported: node:tls is the TLS stack, which an http:// remote never loads.
+  const { getCACertificates } = process.getBuiltinModule('node:tls');
   if (typeof getCACertificates !== 'function') return undefined;
   const all = new Set<string>(getCACertificates('default'));
   try {

@@ -174,4 +174,27 @@ describe('HTTP transport', () => {
     const run = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script]);
     assert.deepEqual(JSON.parse(run.stdout) as string[], []);
   });
+
+  test('an http:// remote loads no TLS stack (node:tls, node:https): only an https one needs it', async () => {
+    const http = fileURLToPath(new URL('../../../src/store/http/index.js', import.meta.url));
+    const script = `
+      const { HttpStore } = await import(${JSON.stringify(http)});
+      const store = new HttpStore({ origin: ${JSON.stringify(origin)}, repo: 'r' });
+      await store.readRef('refs/heads/main').catch(() => undefined);
+      await store.close();
+      console.log(JSON.stringify(process.moduleLoadList.filter((m) => m.startsWith('NativeModule '))));
+    `;
+    const before = connections;
+    const run = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script]);
+    const builtins = (JSON.parse(run.stdout) as string[]).map((m) =>
+      m.slice('NativeModule '.length),
+    );
+    // The evidence is real: the child talked to this server with Node's HTTP client.
+    assert.ok(connections > before, 'the child made no connection');
+    assert.ok(builtins.includes('_http_client'), 'the child loaded no HTTP client');
+    assert.deepEqual(
+      builtins.filter((m) => m === 'tls' || m === 'https' || m.startsWith('internal/tls/')),
+      [],
+    );
+  });
 });
