@@ -10,7 +10,7 @@ import type { ClientRequest } from 'node:http';
 import type { Socket } from 'node:net';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { after, test } from 'node:test';
+import { after, test, type TestContext } from 'node:test';
 import { Repository, STREAM_CONCURRENCY, silentProgress } from '../../src/repo/index.js';
 import { HttpStore } from '../../src/store/http/index.js';
 import { clone, push } from '../../src/sync/index.js';
@@ -21,6 +21,16 @@ import { MAIN, commitFiles, fsckFull, initRepo } from '../support/sync-fixtures.
 
 let server: TestServer | undefined;
 after(() => server?.close());
+
+/** The clone runs in this process and takes its token from the environment, as the CLI's would. */
+function useToken(t: TestContext, token: string): void {
+  const saved = process.env['MEDIAGIT_TOKEN'];
+  process.env['MEDIAGIT_TOKEN'] = token;
+  t.after(() => {
+    if (saved === undefined) delete process.env['MEDIAGIT_TOKEN'];
+    else process.env['MEDIAGIT_TOKEN'] = saved;
+  });
+}
 
 test('clone asks for the first wave of chunks before its checkout starts, and none twice', async (t) => {
   server = await startTestServer();
@@ -45,12 +55,7 @@ test('clone asks for the first wave of chunks before its checkout starts, and no
   };
   dc.subscribe('http.client.request.start', onRequest);
   t.after(() => dc.unsubscribe('http.client.request.start', onRequest));
-  const saved = process.env['MEDIAGIT_TOKEN'];
-  process.env['MEDIAGIT_TOKEN'] = token;
-  t.after(() => {
-    if (saved === undefined) delete process.env['MEDIAGIT_TOKEN'];
-    else process.env['MEDIAGIT_TOKEN'] = saved;
-  });
+  useToken(t, token);
 
   let askedAtCheckout: number | undefined;
   const directory = path.join(await tempDir(name), 'clone');
@@ -93,12 +98,7 @@ test('clone closes the connections it opened before it returns', async (t) => {
   };
   dc.subscribe('net.client.socket', onSocket);
   t.after(() => dc.unsubscribe('net.client.socket', onSocket));
-  const saved = process.env['MEDIAGIT_TOKEN'];
-  process.env['MEDIAGIT_TOKEN'] = token;
-  t.after(() => {
-    if (saved === undefined) delete process.env['MEDIAGIT_TOKEN'];
-    else process.env['MEDIAGIT_TOKEN'] = saved;
-  });
+  useToken(t, token);
 
   const directory = path.join(await tempDir(name), 'clone');
   await clone({ url: `${server.url}/${name}`, directory });
