@@ -1,11 +1,10 @@
-import {
-  constants,
-  zstdCompress,
-  zstdCompressSync,
-  zstdDecompress,
-  zstdDecompressSync,
-  type ZstdOptions,
-} from 'node:zlib';
+import type { ZstdOptions } from 'node:zlib';
+
+/**
+ * node:zlib, taken at the first compression or decompression rather than imported: loading it
+ * costs ~1-4 ms of CPU, which a command that neither compresses nor decodes (a status) need not pay.
+ */
+const zlib = (): typeof import('node:zlib') => process.getBuiltinModule('node:zlib');
 
 /** Codec byte in the stored envelope (docs/format.md). Never renumber. */
 export const Codec = { raw: 0, zstd: 1 } as const;
@@ -25,7 +24,7 @@ export const DEFAULT_ZSTD_LEVEL = 1;
  */
 export function zstd(data: Uint8Array, level: number): Promise<Buffer> {
   return new Promise((resolve, reject) =>
-    zstdCompress(data, compressOptions(data.length, level), (err, out) =>
+    zlib().zstdCompress(data, compressOptions(data.length, level), (err, out) =>
       err ? reject(err) : resolve(out),
     ),
   );
@@ -33,14 +32,14 @@ export function zstd(data: Uint8Array, level: number): Promise<Buffer> {
 
 /** zstd for threads that may block (the chunk workers): the same frame parameters. */
 export function zstdSync(data: Uint8Array, level: number): Buffer {
-  return zstdCompressSync(data, compressOptions(data.length, level));
+  return zlib().zstdCompressSync(data, compressOptions(data.length, level));
 }
 
 /** Decodes one zstd frame; bytes after it are refused (see decodePayload). */
 export async function unzstd(data: Uint8Array, expectedLength: number): Promise<Buffer> {
   checkSingleFrame(data);
   return new Promise((resolve, reject) =>
-    zstdDecompress(data, decompressOptions(expectedLength), (err, out) =>
+    zlib().zstdDecompress(data, decompressOptions(expectedLength), (err, out) =>
       err ? reject(err) : resolve(out),
     ),
   );
@@ -53,7 +52,7 @@ export async function unzstd(data: Uint8Array, expectedLength: number): Promise<
 function compressOptions(length: number, level: number): ZstdOptions {
   return {
     chunkSize: compressBound(length),
-    params: { [constants.ZSTD_c_compressionLevel]: level },
+    params: { [zlib().constants.ZSTD_c_compressionLevel]: level },
   };
 }
 
@@ -92,7 +91,7 @@ export function decodePayloadSync(codec: number, payload: Buffer, plainLength: n
   if (codec === Codec.raw) return payload;
   if (codec === Codec.zstd) {
     checkSingleFrame(payload);
-    return zstdDecompressSync(payload, decompressOptions(plainLength));
+    return zlib().zstdDecompressSync(payload, decompressOptions(plainLength));
   }
   throw new Error(`unknown codec ${codec}`);
 }

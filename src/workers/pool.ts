@@ -9,7 +9,7 @@
  * of piling bytes up in memory. A job heavier than the bound on its own is admitted once the pool
  * is empty. Without a bound, admission is immediate and back-pressure is the caller's.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 
 /** What a worker posts back: the job's result, or a failure the owner turns into an Error. */
 export type PoolReply<Failure> =
@@ -69,7 +69,10 @@ export class WorkerPool<Job, Reply extends PoolReply<Failure>, Failure> {
 
   constructor(private readonly options: WorkerPoolOptions<Failure>) {
     for (let i = 0; i < options.size; i++) {
-      const worker = new Worker(options.script, { workerData: options.workerData });
+      // Taken when a pool starts, not imported: a command that never starts one (status, a push)
+      // does not load node:worker_threads.
+      const threads = process.getBuiltinModule('node:worker_threads');
+      const worker = new threads.Worker(options.script, { workerData: options.workerData });
       const slot: Slot = { worker, inflight: 0, load: 0 };
       worker.on('message', (reply: Reply | PoolProgress) => {
         if ('progress' in reply) this.progressed(reply);

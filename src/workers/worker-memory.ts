@@ -5,11 +5,13 @@
  * memory flat. Workers refuse --expose-gc in execArgv, so the flag is set at run time and the
  * collector taken from a fresh context. For worker threads only.
  */
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 
 /** A function to call with the bytes each job went through; it collects every `everyBytes`. */
 export function periodicCollection(everyBytes = 8 * 1024 * 1024): (bytes: number) => void {
+  // Taken here, not imported: the main thread bundles this module beside code it does use, and
+  // an import would load node:v8 and node:vm into every command.
+  const { setFlagsFromString } = process.getBuiltinModule('node:v8');
+  const { runInNewContext } = process.getBuiltinModule('node:vm');
   setFlagsFromString('--expose-gc');
   const collect = runInNewContext('gc') as (options: { type: 'minor' | 'major' }) => void;
   let since = 0;

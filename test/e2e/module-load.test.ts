@@ -126,6 +126,15 @@ describe('modules a command loads', () => {
         [],
         `${what} loaded the HTTP stack`,
       );
+      // The collector a worker thread sets up (node:v8, node:vm) only in a worker. (Not
+      // node:worker_threads: the hook itself loads it.)
+      assert.deepEqual(
+        builtins.filter((b) => ['v8', 'vm'].includes(b)),
+        [],
+        `${what} loaded a worker's modules`,
+      );
+      // A status compresses and decodes nothing here: zstd's module is not loaded.
+      if (what === 'status') assert.ok(!builtins.includes('zlib'), 'status loaded node:zlib');
       // An ES import of a built-in reads every export it has; node:process's \`report\` getter then
       // loads the diagnostic report module. Taken with getBuiltinModule, nothing reads it.
       assert.ok(
