@@ -452,13 +452,13 @@ export class S3Store implements Store {
     return this.getRaw(key, options?.signal);
   }
 
+  /** Kept across URLs: a clone asks for hundreds, and a signer derives its day's key once. */
+  private presigner: SigV4Signer | undefined;
+
   /**
    * A presigned URL for one request on `request.key` (a store key; presign.ts). `endpoint`: the
    * address clients reach the bucket at, when it is not the one this store talks to.
    */
-  /** Kept across URLs: a clone asks for hundreds, and a signer derives its day's key once. */
-  private presigner: SigV4Signer | undefined;
-
   async presign(request: PresignRequest, endpoint?: string): Promise<string> {
     assertValidKey(request.key);
     // Static keys sign without the SDK (~180 ms to load): a fresh server's first clone waited for it.
@@ -567,9 +567,7 @@ export class S3Store implements Store {
     const sorted = [...new Set(keys)].sort();
     const found = new Set<string>();
     if (sorted.length <= LIST_WORTH_KEYS) {
-      await mapLimit(sorted, HAS_CONCURRENCY, async (key) => {
-        if (await this.headExists(key, signal)) found.add(key);
-      });
+      await this.headEach(sorted, found, signal);
     } else {
       // Runs of at least MIN_RUN_KEYS: a fresh remote's check of a push's ~150 keys is then a
       // handful of empty listings, not one per ~10 keys; a sparse run HEADs its rest at once.
@@ -596,6 +594,17 @@ export class S3Store implements Store {
     }
   }
 
+  /** HEADs `keys`, HAS_CONCURRENCY at once, adding those present to `found`. */
+  private async headEach(
+    keys: readonly string[],
+    found: Set<string>,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    await mapLimit(keys, HAS_CONCURRENCY, async (key) => {
+      if (await this.headExists(key, signal)) found.add(key);
+    });
+  }
+
   /**
    * One sorted run of has(), within one folder: up to MAX_RUN_PAGES pages while each answers at
    * least half of the keys left (and two); where the bucket is too full around them for that, the
@@ -612,9 +621,7 @@ export class S3Store implements Store {
       const first = run[i]!;
       const slash = first.indexOf('/');
       if (i === run.length - 1 || slash < 0) {
-        await mapLimit(run.slice(i), HAS_CONCURRENCY, async (key) => {
-          if (await this.headExists(key, signal)) found.add(key);
-        });
+        await this.headEach(run.slice(i), found, signal);
         return;
       }
       const dir = first.slice(0, slash + 1);
@@ -649,9 +656,7 @@ export class S3Store implements Store {
       const answered = i - start;
       pages++;
       if (i < run.length && (answered < 2 || answered * 2 < remaining || pages === MAX_RUN_PAGES)) {
-        await mapLimit(run.slice(i), HAS_CONCURRENCY, async (key) => {
-          if (await this.headExists(key, signal)) found.add(key);
-        });
+        await this.headEach(run.slice(i), found, signal);
         return;
       }
     }
