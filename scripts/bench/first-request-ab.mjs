@@ -9,7 +9,7 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { copyTree, fresh, median, opt, root, work } from './measure.mjs';
+import { copyTree, fresh, median, opt, root, timedRun, work } from './measure.mjs';
 import { startServer } from './network.mjs';
 import { corpus } from './corpus.mjs';
 
@@ -23,26 +23,8 @@ const env = {
   MEDIAGIT_AUTHOR_EMAIL: 'b@example.com',
 };
 
-// /usr/bin/time counts in 10 ms steps: wait4 gives the child's rusage in microseconds.
-const RUN = `import os, sys, time
-t = time.monotonic()
-pid = os.fork()
-if pid == 0:
-    os.execvp(sys.argv[1], sys.argv[1:])
-_, status, ru = os.wait4(pid, 0)
-sys.stderr.write("%f %f %d\\n" % (time.monotonic() - t, ru.ru_utime + ru.ru_stime, os.waitstatus_to_exitcode(status)))`;
-
-function timed(cwd, extraEnv, cmdArgs) {
-  spawnSync('sync');
-  const r = spawnSync('python3', ['-c', RUN, process.execPath, ...cmdArgs], {
-    cwd,
-    env: { ...env, ...extraEnv },
-    encoding: 'utf8',
-  });
-  const [wall, cpu, code] = r.stderr.trim().split('\n').at(-1).split(' ').map(Number);
-  if (r.status !== 0 || code !== 0) throw new Error(`${cmdArgs.join(' ')}: ${r.stderr}`);
-  return { wall, cpu };
-}
+const timed = (cwd, extraEnv, cmdArgs) =>
+  timedRun(cwd, { ...env, ...extraEnv }, process.execPath, cmdArgs);
 
 const v1 = await corpus(1);
 const repo = path.join(work, 'first-request-repo');

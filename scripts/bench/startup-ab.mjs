@@ -13,6 +13,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { timedRun } from './measure.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const args = process.argv.slice(2);
@@ -42,29 +43,8 @@ const env = {
   RESTIC_PASSWORD: 'bench passphrase',
 };
 
-// /usr/bin/time counts in 10 ms steps, too coarse for a 70 ms status: wait4 gives the child's
-// rusage in microseconds, and the wall time is taken around fork and wait alone.
-const RUN = `import os, sys, time
-t = time.monotonic()
-pid = os.fork()
-if pid == 0:
-    os.execvp(sys.argv[1], sys.argv[1:])
-_, status, ru = os.wait4(pid, 0)
-sys.stderr.write("%f %f %d\\n" % (time.monotonic() - t, ru.ru_utime + ru.ru_stime, os.waitstatus_to_exitcode(status)))`;
-
 /** Runs one command after a `sync` (as the bench does); wall and CPU seconds. */
-function timed(cmd, cmdArgs, cwd) {
-  spawnSync('sync');
-  const r = spawnSync('python3', ['-c', RUN, cmd, ...cmdArgs], {
-    cwd,
-    env,
-    encoding: 'utf8',
-    maxBuffer: 1 << 26,
-  });
-  const [wall, cpu, code] = r.stderr.trim().split('\n').at(-1).split(' ').map(Number);
-  if (r.status !== 0 || code !== 0) throw new Error(`${cmd} ${cmdArgs.join(' ')}: ${r.stderr}`);
-  return { wall, cpu };
-}
+const timed = (cmd, cmdArgs, cwd) => timedRun(cwd, env, cmd, cmdArgs);
 
 const copy = (to) => {
   rmSync(to, { recursive: true, force: true });
