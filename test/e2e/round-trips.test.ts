@@ -87,9 +87,12 @@ interface Counts {
   refReads: number;
 }
 
-/** v1 pushed and cloned, v2 pushed and fetched into the clone, each counted. */
-async function roundTrips(s: Setup, pushLimit?: number): Promise<Counts> {
-  const work = await tempDir('rt-work');
+/** An artist's repository with v1 committed and the remote added, not pushed yet. */
+async function artistWithV1(
+  s: Setup,
+  name: string,
+): Promise<{ work: string; artist: string; a: ReturnType<typeof cli> }> {
+  const work = await tempDir(name);
   const artist = path.join(work, 'artist');
   await mkdir(artist);
   const a = cli(artist, s.env);
@@ -98,6 +101,12 @@ async function roundTrips(s: Setup, pushLimit?: number): Promise<Counts> {
   await a('add', '.');
   await a('commit', '-q', '-m', 'v1');
   await a('remote', 'add', 'origin', s.url);
+  return { work, artist, a };
+}
+
+/** v1 pushed and cloned, v2 pushed and fetched into the clone, each counted. */
+async function roundTrips(s: Setup, pushLimit?: number): Promise<Counts> {
+  const { work, artist, a } = await artistWithV1(s, 'rt-work');
   s.proxy.reset();
   await a('push', '-q', 'origin', 'main');
   const firstPush = measured(s.proxy, 'first push');
@@ -186,15 +195,7 @@ describe('sequential round trips against mediagit server', () => {
     { timeout: 300_000 },
     async (t) => {
       const s = await setup();
-      const work = await tempDir('rt-warm');
-      const artist = path.join(work, 'artist');
-      await mkdir(artist);
-      const a = cli(artist, s.env);
-      await a('init', '-q');
-      await writeRandomFiles(artist, 'v1', V1_FILES);
-      await a('add', '.');
-      await a('commit', '-q', '-m', 'v1');
-      await a('remote', 'add', 'origin', s.url);
+      const { work, artist, a } = await artistWithV1(s, 'rt-warm');
       await a('push', '-q', 'origin', 'main');
       const clone = path.join(work, 'clone');
       await cli(work, s.env)('clone', '-q', s.url, clone);

@@ -53,6 +53,25 @@ describe('HTTP transport', () => {
     await new Promise((resolve) => server.close(resolve));
   });
 
+  /**
+   * What a child process prints (JSON, from `report`) after it imported the HTTP store, read a ref
+   * from this server and closed the store: a fresh process, so what it loaded is the store's doing.
+   */
+  const loadedByAChildReadingARef = async (report: string): Promise<string[]> => {
+    const http = fileURLToPath(new URL('../../../src/store/http/index.js', import.meta.url));
+    const script = `
+      import { createRequire } from 'node:module';
+      const { HttpStore } = await import(${JSON.stringify(http)});
+      const store = new HttpStore({ origin: ${JSON.stringify(origin)}, repo: 'r' });
+      await store.readRef('refs/heads/main').catch(() => undefined);
+      await store.close();
+      ${report}
+    `;
+    // Not spawnSync: this process serves the child's request.
+    const run = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script]);
+    return JSON.parse(run.stdout) as string[];
+  };
+
   const transport = (connectionsMax: number, readTimeoutMs = 10_000): HttpTransport =>
     new HttpTransport({
       origin,
@@ -158,37 +177,22 @@ describe('HTTP transport', () => {
   });
 
   test('talking to a server loads no HTTP client library, not even the one inside Node', async () => {
-    const http = fileURLToPath(new URL('../../../src/store/http/index.js', import.meta.url));
-    const script = `
-      import { createRequire } from 'node:module';
-      const { HttpStore } = await import(${JSON.stringify(http)});
-      const store = new HttpStore({ origin: ${JSON.stringify(origin)}, repo: 'r' });
-      await store.readRef('refs/heads/main').catch(() => undefined);
-      await store.close();
-      const loaded = Object.keys(createRequire(import.meta.url).cache);
+    const loaded = await loadedByAChildReadingARef(`
+      const required = Object.keys(createRequire(import.meta.url).cache);
       // Node's own bundled fetch client too (an ES import of node:http loads it).
       const internal = process.moduleLoadList.filter((m) => m.includes('undici'));
-      console.log(JSON.stringify([...loaded.filter((f) => f.includes('node_modules')), ...internal]));
-    `;
-    // Not spawnSync: this process serves the child's request.
-    const run = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script]);
-    assert.deepEqual(JSON.parse(run.stdout) as string[], []);
+      console.log(JSON.stringify([...required.filter((f) => f.includes('node_modules')), ...internal]));
+    `);
+    assert.deepEqual(loaded, []);
   });
 
   test('an http:// remote loads no TLS stack (node:tls, node:https): only an https one needs it', async () => {
-    const http = fileURLToPath(new URL('../../../src/store/http/index.js', import.meta.url));
-    const script = `
-      const { HttpStore } = await import(${JSON.stringify(http)});
-      const store = new HttpStore({ origin: ${JSON.stringify(origin)}, repo: 'r' });
-      await store.readRef('refs/heads/main').catch(() => undefined);
-      await store.close();
-      console.log(JSON.stringify(process.moduleLoadList.filter((m) => m.startsWith('NativeModule '))));
-    `;
     const before = connections;
-    const run = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script]);
-    const builtins = (JSON.parse(run.stdout) as string[]).map((m) =>
-      m.slice('NativeModule '.length),
-    );
+    const builtins = (
+      await loadedByAChildReadingARef(`
+        console.log(JSON.stringify(process.moduleLoadList.filter((m) => m.startsWith('NativeModule '))));
+      `)
+    ).map((m) => m.slice('NativeModule '.length));
     // The evidence is real: the child talked to this server with Node's HTTP client.
     assert.ok(connections > before, 'the child made no connection');
     assert.ok(builtins.includes('_http_client'), 'the child loaded no HTTP client');
