@@ -30,9 +30,16 @@ async function flood(res: ServerResponse, total: number, first = ''): Promise<vo
   }
   while (sent < total && !res.destroyed) {
     if (!res.write(piece)) {
+      // Whichever comes first removes both: a listener left on 'close' per wait piles up over a
+      // long flood (Node warned at the 11th).
       await new Promise<void>((resolve) => {
-        res.once('drain', resolve);
-        res.once('close', resolve);
+        const done = (): void => {
+          res.off('drain', done);
+          res.off('close', done);
+          resolve();
+        };
+        res.once('drain', done);
+        res.once('close', done);
       });
     }
     sent += piece.length;
