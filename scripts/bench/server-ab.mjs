@@ -12,9 +12,12 @@
 // bucket (as the bench does: nothing a server remembers about a bucket carries over) and implies
 // `--fresh-servers`. `--presign get` lets the S3 servers hand out download URLs (the server's
 // default, and the bench's) instead of relaying every chunk (`off`, the default here).
+// `s3direct`: each side's client pushes v1 straight to the round's bucket (its own prefix) right
+// after its push through its S3 server, and "s3push ÷ s3direct" is printed per side: the bench's
+// "server over S3 ÷ direct" row, from the same rounds.
 //
 //   node scripts/bench/server-ab.mjs --a /path/to/A [--b /path/to/B] [--profile small] [--rounds 5] [--no-s3]
-//                                    [--only push,clone,s3push,s3clone] [--fresh-servers]
+//                                    [--only push,clone,s3push,s3clone,s3direct] [--fresh-servers]
 //                                    [--fresh-bucket] [--presign off|get]
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
@@ -34,6 +37,7 @@ import {
   dropBucket,
   newBucket,
   objectList,
+  s3Options,
   s3Settings,
   s3Toml,
   sinkRun,
@@ -54,6 +58,7 @@ const only = new Set(opt('--only', 'push,clone,s3push,s3clone').split(','));
 if (s3 === null) {
   only.delete('s3push');
   only.delete('s3clone');
+  only.delete('s3direct');
 }
 // A clone needs the push of its round before it.
 if (only.has('clone')) only.add('push');
@@ -114,6 +119,7 @@ function transfer(side, server, cwd, ...args) {
 const ops = [
   ['push', 'local', (side, s, name) => transfer(side, s, repo, 'push', '-q', name, 'main')],
   ['s3push', 's3', (side, s, name) => transfer(side, s, repo, 'push', '-q', name, 'main')],
+  ['s3direct', 's3', (side, s, name) => transfer(side, s, repo, 'push', '-q', name, 'main')],
   [
     'clone',
     'local',
@@ -155,7 +161,22 @@ try {
         const server = servers[side][where];
         const name = `${where}-${side}-${round}`;
         const url = `${base(server.url)}/r${round}-${where}`;
-        if (op.endsWith('push')) timed(side, repo, '', 'remote', 'add', name, url);
+        if (op === 's3direct')
+          timed(
+            side,
+            repo,
+            '',
+            'remote',
+            'add',
+            `${name}-direct`,
+            `s3://${bucket}/direct-${side}-${round}`,
+            ...s3Options(s3, s3.endpoint),
+          );
+        else if (op.endsWith('push')) timed(side, repo, '', 'remote', 'add', name, url);
+        if (op === 's3direct') {
+          r[op][side] = run(side, server, `${name}-direct`, url);
+          continue;
+        }
         r[op][side] = run(side, server, name, url);
       }
     }
@@ -198,6 +219,11 @@ for (const [op] of ops)
       `${op.padEnd(7)} ${label.padEnd(10)}: A ${median(a).toFixed(2)} s, B ${median(b).toFixed(2)} s, B/A ${stats(results.map((r) => r[op].B[field] / r[op].A[field]))}`,
     );
   }
+if (only.has('s3direct') && only.has('s3push'))
+  for (const side of ['A', 'B'])
+    console.log(
+      `s3push ÷ s3direct, ${side}: ${stats(results.map((r) => r.s3push[side].wall / r.s3direct[side].wall))} (direct ${median(results.map((r) => r.s3direct[side].wall)).toFixed(2)} s)`,
+    );
 if (only.has('push'))
   for (const side of ['A', 'B'])
     console.log(

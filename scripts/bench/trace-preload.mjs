@@ -11,6 +11,7 @@ if (out && isMainThread) {
   const t = () => Math.round(performance.now() * 10) / 10;
   ev.push({ t: t(), e: 'preload', hr: Number(process.hrtime.bigint() / 1000n) });
   let n = 0;
+  const traced = new WeakMap();
   const gcs = [];
   new PerformanceObserver((list) => {
     for (const e of list.getEntries())
@@ -31,11 +32,20 @@ if (out && isMainThread) {
   });
   dc.subscribe('http.server.request.start', ({ request }) => {
     const id = ++n;
+    traced.set(request, id);
     ev.push({ t: t(), e: 'sreq', id, m: request.method, p: request.url });
     request.once('end', () => ev.push({ t: t(), e: 'sbody', id }));
   });
   dc.subscribe('http.server.response.finish', ({ request, response }) => {
-    ev.push({ t: t(), e: 'sres', m: request.method, p: request.url, s: response.statusCode });
+    // `id`: the request's own, since several requests may share a method and URL (packs).
+    ev.push({
+      t: t(),
+      e: 'sres',
+      id: traced.get(request),
+      m: request.method,
+      p: request.url,
+      s: response.statusCode,
+    });
   });
   const dump = () => {
     const tck = 100;

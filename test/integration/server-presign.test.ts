@@ -3,7 +3,7 @@
  * bucket through URLs the server hands out, so the server reads no chunk byte from storage (counted
  * by a store wrapper at the server) and the clone is byte-identical; a URL the bucket refuses (as it
  * refuses an expired one) is asked for again; the server hands out URLs only for this repository's
- * content-addressed keys, to readers, and only over S3; a bucket that serves other bytes is caught
+ * content-addressed keys, to readers (not to a push's negotiation), and only over S3; a bucket that serves other bytes is caught
  * by the client's verification as a server that did would be.
  */
 import assert from 'node:assert/strict';
@@ -318,6 +318,14 @@ describe('mediagit server over S3: presigned downloads', { skip: skipUnlessServe
       token: reader,
     });
     assert.deepEqual(negotiated.json?.['presign'], { get: true, expires_in: 300 });
+    // A push's negotiation (it asks for the gc lease) reads no chunk: no offer, so a pushing
+    // client does not load its bucket client in front of its first upload.
+    const pushing = await http(`${server.url}/guarded/negotiate`, {
+      json: { refs: 'refs/', gc_lease: true },
+      token: await server.token('guarded', 'write', 'alice'),
+    });
+    assert.equal(pushing.status, 200);
+    assert.equal(pushing.json?.['presign'], undefined);
 
     // Over a folder, or with presign off, there is nothing to hand out: no offer, 400.
     for (const plain of [await startTestServer({ config: GET }), await startServer(OFF, 'srv')]) {

@@ -99,7 +99,9 @@ const negotiateEndpoint: Endpoint = {
           ),
       wantLocks ? listLocks(store, '', withSignal(ctx)) : null,
       wantKeys ? keyNames(ctx, store) : null,
-      presignOffer(ctx),
+      // Download URLs serve reads; a push reads no chunk, and taking the offer made our client
+      // load its bucket client (~90 ms of CPU) between this answer and the push's first upload.
+      wantLease ? undefined : presignOffer(ctx),
     ]);
     // What the check found absent is about to be uploaded: the PUTs that follow need not look again.
     ctx.services.absent.note(ctx.repo, missing);
@@ -122,7 +124,8 @@ const negotiateEndpoint: Endpoint = {
         : {}),
       ...(keyList !== null ? { keys: keyList } : {}),
       ...(lease !== null ? { gc_lease: lease } : {}),
-      // Offered unasked: an older client ignores fields it does not know.
+      // Offered unasked, but not to a push (it asks for the lease): an older client ignores
+      // fields it does not know.
       ...(presign !== undefined ? { presign } : {}),
     });
   },
