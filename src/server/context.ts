@@ -170,6 +170,11 @@ export async function getOrNull(
  */
 export class RepositoryFacts {
   private readonly known = new Map<string, Descriptor>();
+  /** Descriptors being created from a pack's offer (`offered`), by repository. */
+  private readonly creating = new Map<
+    string,
+    { readonly descriptor: Descriptor; readonly done: Promise<void> }
+  >();
 
   /** The repository's descriptor, or null while nothing has been pushed. */
   async descriptor(ctx: RequestContext): Promise<Descriptor | null> {
@@ -217,6 +222,65 @@ export class RepositoryFacts {
   forget(repo: string): void {
     this.known.delete(repo);
   }
+
+  /**
+   * The descriptor a pack offers (header `Mediagit-Descriptor`, docs/protocol.md "Packs"), so a
+   * first push need not wait for a PUT of it before its packs: the repository's own when it has
+   * one, which must have the offered layout (else 409, as a PUT of a different one gets); else
+   * the offered one, created (create-only, as that PUT would) while the pack streams in and is
+   * verified with it. `stored` settles once it is in storage: nothing of the pack is stored
+   * before, and a refusal of it (a racing first push of another layout) refuses the pack.
+   */
+  async offered(
+    ctx: RequestContext,
+    bytes: Buffer,
+    offer: Descriptor,
+  ): Promise<{ descriptor: Descriptor; stored: Promise<void> }> {
+    for (;;) {
+      const pending = this.creating.get(ctx.repo);
+      if (pending !== undefined) {
+        if (sameDescriptor(pending.descriptor, offer))
+          return { descriptor: offer, stored: pending.done };
+        // Another layout being created here: whichever lands decides, as with two PUTs.
+        await pending.done.catch(() => undefined);
+        continue;
+      }
+      const known = this.known.get(ctx.repo);
+      if (known !== undefined) {
+        if (!sameDescriptor(known, offer)) throw descriptorConflict();
+        return { descriptor: known, stored: Promise.resolve() };
+      }
+      // Not read first: the client offers it because its negotiation just found none, and the
+      // create-only write says whether one is there (over S3, one GET less before the first PUT).
+      // Not tied to this request's signal: other packs of the push may be waiting for it too.
+      const done = (async () => {
+        const store = await ctx.store();
+        if (await store.create('meta/repository', bytes)) return this.keep(ctx.repo, offer);
+        this.forget(ctx.repo);
+        const existing = await this.descriptor(ctx);
+        if (existing === null || !sameDescriptor(existing, offer)) throw descriptorConflict();
+      })().finally(() => this.creating.delete(ctx.repo));
+      done.catch(() => undefined);
+      this.creating.set(ctx.repo, { descriptor: offer, done });
+      return { descriptor: offer, stored: done };
+    }
+  }
+}
+
+function descriptorConflict(): HttpError {
+  return new HttpError(409, 'conflict', 'meta/repository already exists with different content');
+}
+
+/** Same layout: what a descriptor says, whatever its bytes' formatting. */
+function sameDescriptor(a: Descriptor, b: Descriptor): boolean {
+  return (
+    a.format === b.format &&
+    a.version === b.version &&
+    a.encryption === b.encryption &&
+    a.chunking.min_size === b.chunking.min_size &&
+    a.chunking.avg_size === b.chunking.avg_size &&
+    a.chunking.max_size === b.chunking.max_size
+  );
 }
 
 /** Repositories whose descriptor is remembered at once. */

@@ -265,6 +265,11 @@ export interface NegotiateAnswer {
   readonly locks?: LockVerification;
   readonly keys?: readonly string[];
   readonly gcLease?: GcLeaseAnswer;
+  /**
+   * The remote creates a missing descriptor from the one a batch carries (`PackOptions`), so a
+   * first push need not write it before its first upload.
+   */
+  readonly descriptorInPack?: boolean;
 }
 
 /**
@@ -308,7 +313,7 @@ export interface BatchTransfer {
   /** Same contract as `put` for every entry; safe to repeat whole (content-addressed keys). */
   putMany(
     entries: readonly { key: string; data: Uint8Array }[],
-    options?: OperationOptions,
+    options?: PackOptions,
   ): Promise<void>;
   /** Batched `get`: the objects present, by key; absent keys are simply left out of the map. */
   getMany(keys: readonly string[], options?: OperationOptions): Promise<Map<string, Buffer>>;
@@ -324,8 +329,18 @@ export interface BatchTransfer {
   putManyThenSwap?(
     entries: readonly { key: string; data: Uint8Array }[],
     update: RefUpdate,
-    options?: SwapOptions,
+    options?: SwapOptions & PackOptions,
   ): Promise<boolean | null>;
+}
+
+export interface PackOptions extends OperationOptions {
+  /**
+   * Only to a remote whose negotiation answered `descriptorInPack`: the repository descriptor
+   * (meta/repository's bytes), created create-only before any entry is stored when the remote has
+   * none; the entries are refused when it holds one of another layout. A first push's batches
+   * all carry it instead of writing it first.
+   */
+  readonly descriptor?: Uint8Array;
 }
 
 /** A ref update as `compareAndSwapRef` takes it, for calls that carry one. */

@@ -19,6 +19,7 @@ import {
 } from '../store/index.js';
 import {
   checkDescriptor,
+  encodeDescriptor,
   layoutMismatch,
   makeDescriptor,
   readDescriptor,
@@ -60,6 +61,8 @@ export interface KnownRemote {
   readonly descriptor: RepositoryDescriptor | null;
   /** Names of its key files (keys/<name>); asked when absent. */
   readonly keys?: ReadonlySet<string>;
+  /** It creates a missing descriptor from the one its batches carry (`PackOptions.descriptor`). */
+  readonly descriptorInPack?: boolean;
 }
 
 /**
@@ -198,7 +201,11 @@ export async function push(
   // the first upload, the reads of the first packs included, instead of in front of it: nothing
   // is uploaded before it is answered (sendInPacks waits for it), and its refusal (another layout,
   // a first push that lost the race) is the error reported whatever else failed meanwhile.
-  const prepared = prepareRemote(repo, remote, told?.remote);
+  // To a server that takes it with a pack, a plain repository's first push writes no descriptor
+  // first: every pack carries it, and the server creates it beside the first one's upload (the
+  // write, an fsync or a bucket PUT, was a round trip in front of every upload).
+  const carried = descriptorCarried(repo, remote, told);
+  const prepared = carried ? Promise.resolve() : prepareRemote(repo, remote, told?.remote);
   prepared.catch(() => undefined);
   try {
     return await pushPrepared(repo, remote, request, progress, options, {
@@ -208,11 +215,34 @@ export async function push(
       status,
       lease,
       prepared,
+      carried,
     });
   } catch (err) {
     await prepared;
+    // A first push of another layout that won the race: told as the descriptor's write tells it.
+    if (carried) {
+      const theirs = await readDescriptor(remote).catch(() => null);
+      if (theirs && !sameLayout(theirs, makeDescriptor(repo.settings.chunking, false)))
+        throw layoutMismatch(remote, true);
+    }
     throw err;
   }
+}
+
+/**
+ * The descriptor a first push's packs carry (docs/protocol.md "Packs"), or undefined when it is
+ * written first: the remote has one already, cannot take it with a pack, or the push also sends
+ * key files (an encrypted repository's), which the remote stores only after its descriptor.
+ */
+function descriptorCarried(
+  repo: Repository,
+  remote: Store,
+  told: Negotiated | null,
+): Buffer | undefined {
+  if (!told || told.remote.descriptor !== null || told.remote.descriptorInPack !== true)
+    return undefined;
+  if (repo.encrypted || !remote.capabilities.batch) return undefined;
+  return encodeDescriptor(makeDescriptor(repo.settings.chunking, false));
 }
 
 /** The rest of push once the remote's state is known: what it lacks goes up, then the ref. */
@@ -229,9 +259,11 @@ async function pushPrepared(
     readonly status: PushOutcome['status'];
     readonly lease: LeaseState | null;
     readonly prepared: Promise<void>;
+    /** The descriptor every pack carries, when it is not written first. */
+    readonly carried: Buffer | undefined;
   },
 ): Promise<PushOutcome> {
-  const { told, want, current, status, lease, prepared } = known;
+  const { told, want, current, status, lease, carried } = known;
   const stats: TransferStats = { objects: 0, bytes: 0 };
   const missing = told
     ? await missingAfterNegotiation(remote, want, told)
@@ -242,6 +274,12 @@ async function pushPrepared(
   const levels = STRUCTURED.map((kind) => [kind, missing.get(kind)!] as const);
   // Our own store's objects were verified when they were written: sent as stored (docs/transfer.md).
   const count = missingChunks.length + levels.reduce((n, [, oids]) => n + oids.length, 0);
+  // Nothing to carry it (a remote without a descriptor holds nothing, so a first push always
+  // sends something; this is for safety): then it is written before the ref update, as before.
+  const prepared =
+    carried && count === 0
+      ? writeDescriptor(remote, makeDescriptor(repo.settings.chunking, false))
+      : known.prepared;
   const sizes = await storedSizes(repo, missing, await told?.sizes);
   const sent: CopyOptions = {
     ...options,
@@ -281,7 +319,7 @@ async function pushPrepared(
   try {
     const packed =
       told !== null &&
-      (await sendInPacks(repo, remote, missing, sizes, progress, stats, prepared, {
+      (await sendInPacks(repo, remote, missing, sizes, progress, stats, prepared, carried, {
         update,
         options: swapOptions,
         swapped: (swapped) => (swappedWithPack = swapped),
@@ -430,6 +468,7 @@ async function negotiate(
     remote: {
       descriptor,
       ...(answer.keys ? { keys: new Set(answer.keys) } : {}),
+      ...(answer.descriptorInPack ? { descriptorInPack: true } : {}),
     },
     assumed,
     want,
@@ -502,6 +541,7 @@ async function sendInPacks(
   progress: ProgressSink,
   stats: TransferStats,
   prepared: Promise<void>,
+  descriptor: Buffer | undefined,
   lastly: {
     readonly update: RefUpdate;
     readonly options: SwapOptions;
@@ -512,12 +552,16 @@ async function sendInPacks(
   if (!batch) return false;
   const putMany = async (entries: readonly { key: string; data: Buffer }[]): Promise<void> => {
     await prepared;
-    return batch.putMany(entries);
+    return batch.putMany(entries, descriptor ? { descriptor } : {});
   };
   const putLast = async (entries: readonly { key: string; data: Buffer }[]): Promise<void> => {
     if (!batch.putManyThenSwap) return putMany(entries);
     await prepared;
-    const swapped = await batch.putManyThenSwap(entries, lastly.update, lastly.options);
+    const swapped = await batch.putManyThenSwap(
+      entries,
+      lastly.update,
+      descriptor ? { ...lastly.options, descriptor } : lastly.options,
+    );
     if (swapped !== null) lastly.swapped(swapped);
   };
   let total = 0;

@@ -18,6 +18,7 @@ import { Repository, silentProgress } from '../../src/repo/index.js';
 import {
   ForwardingStore,
   openStore,
+  type PackOptions,
   type Passage,
   type Store,
   type TokenProvider,
@@ -82,7 +83,11 @@ class Interleaved extends ForwardingStore {
         await this.hooks.afterCheck();
       }
     }
-    if (passage.target === DESCRIPTOR && passage.operation === 'put' && !this.wrote) {
+    // Through a mediagit server a plain first push's packs carry the descriptor instead of a PUT.
+    const write =
+      passage.operation === 'put' &&
+      (passage.target === DESCRIPTOR || (passage.options as PackOptions)?.descriptor !== undefined);
+    if (write && !this.wrote) {
       this.wrote = true;
       await this.hooks.beforeWrite();
       try {

@@ -47,6 +47,7 @@ describe('POST /<repo>/negotiate', () => {
       locks: { ours: [], theirs: [] },
       keys: [],
       gc_lease: { ref: null, record: null },
+      descriptor_in_pack: true,
     });
   });
 

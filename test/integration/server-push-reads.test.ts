@@ -45,9 +45,22 @@ class RecordingRemote extends ForwardingStore {
   protected override forwardCapabilities(inner: StoreCapabilities): StoreCapabilities {
     const forwarded = super.forwardCapabilities(inner);
     const batch = forwarded.batch;
-    if (!batch) return forwarded;
+    const negotiator = forwarded.negotiate;
+    if (!batch || !negotiator) return forwarded;
     return {
       ...forwarded,
+      // Answered as a server that takes no descriptor with a pack answers (this one would, and a
+      // plain first push would then write none): the pushes that still write it first (an
+      // encrypted one, to an older server) are the ones whose reads must not wait for it.
+      negotiate: {
+        ...negotiator,
+        negotiate: async (request, options) => {
+          const answer = await negotiator.negotiate(request, options);
+          if (answer === null) return null;
+          const { descriptorInPack: _taken, ...rest } = answer;
+          return rest;
+        },
+      },
       batch: {
         ...batch,
         putMany: (entries, options) => {

@@ -127,6 +127,9 @@ const negotiateEndpoint: Endpoint = {
       // Offered unasked, but not to a push (it asks for the lease): an older client ignores
       // fields it does not know.
       ...(presign !== undefined ? { presign } : {}),
+      // This server takes the descriptor with a pack (header Mediagit-Descriptor): a first push
+      // sends no PUT of it before its packs.
+      descriptor_in_pack: true,
     });
   },
 };

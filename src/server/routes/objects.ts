@@ -8,6 +8,7 @@ import { isValidKey, type Store, type StreamedObject } from '../../store/index.j
 import { readBinaryBody, readJsonObject, streamBinaryBody } from '../body.js';
 import { expiredAnswer } from './gc.js';
 import { applyRefUpdate, parseRefUpdate, type RefUpdateRequest } from './refs.js';
+import { checkDescriptor } from './repository.js';
 import {
   binary,
   empty,
@@ -80,6 +81,35 @@ const DECODE_BUDGET_RATIO = 8;
 async function verifyOptions(ctx: RequestContext): Promise<VerifyOptions> {
   const descriptor = await ctx.services.repos.require(ctx);
   return { mode: modeOf(descriptor), ...decodeLimits(descriptor, ctx.services.config) };
+}
+
+const DESCRIPTOR_HEADER = 'mediagit-descriptor';
+/** A descriptor is ~160 bytes of JSON: a header, not a body. */
+const MAX_DESCRIPTOR_HEADER = 4096;
+
+/**
+ * verifyOptions for a pack, which may offer the repository's descriptor (header
+ * `Mediagit-Descriptor`, base64url of the bytes a PUT of meta/repository would send): a first
+ * push then sends no PUT before its packs, and the descriptor's write (an fsync, or a PUT to the
+ * bucket) goes beside the pack's upload and verification. `ready` settles once the descriptor is
+ * in storage; nothing of the pack is stored before. Ignored, as the ref update is, when the
+ * server serves only the version-1 calls.
+ */
+async function packVerifyOptions(
+  ctx: RequestContext,
+): Promise<{ options: VerifyOptions; ready: Promise<void> }> {
+  const raw = ctx.request.headers[DESCRIPTOR_HEADER];
+  if (raw === undefined || ctx.services.config.negotiate === false)
+    return { options: await verifyOptions(ctx), ready: Promise.resolve() };
+  if (typeof raw !== 'string' || raw.length > MAX_DESCRIPTOR_HEADER || !/^[\w-]+$/.test(raw))
+    throw badRequest(`${DESCRIPTOR_HEADER} must be the base64url of a repository descriptor`);
+  const bytes = Buffer.from(raw, 'base64url');
+  const offer = checkDescriptor(bytes);
+  const { descriptor, stored } = await ctx.services.repos.offered(ctx, bytes, offer);
+  return {
+    options: { mode: modeOf(descriptor), ...decodeLimits(descriptor, ctx.services.config) },
+    ready: stored,
+  };
 }
 
 /**
@@ -362,8 +392,15 @@ const packUploadEndpoint: Endpoint = {
     ctx.target = 'objects/pack';
     // Refused before a byte of the pack is read: a bad update must not cost the upload.
     const update = refUpdateOf(ctx);
-    const options = await verifyOptions(ctx);
-    const { entries, verified } = await receivePack(ctx, options);
+    const { options, ready } = await packVerifyOptions(ctx);
+    let entries: PackEntry[], verified: VerifiedUpload[];
+    try {
+      ({ entries, verified } = await receivePack(ctx, options));
+    } finally {
+      // A descriptor this pack offered is created whatever became of the pack, as a PUT of it
+      // would have been; its failure is this pack's answer only once the pack was received.
+      await ready;
+    }
     const store = await ctx.store();
     const keys = entries.map(entryKey);
     const missing = await missingAfterCheck(ctx, store, keys);

@@ -13,6 +13,7 @@ import {
   json,
   parseDescriptor,
   withSignal,
+  type Descriptor,
   type Endpoint,
   type RequestContext,
 } from '../context.js';
@@ -25,7 +26,7 @@ export const MAX_FILE_BYTES = 1024 * 1024;
 const DESCRIPTOR = 'meta/repository';
 
 /** A descriptor upload: well-formed, with chunking parameters a client could actually use. */
-function checkDescriptor(data: Buffer): void {
+export function checkDescriptor(data: Buffer): Descriptor {
   const descriptor = parseDescriptor(data);
   if (descriptor === null)
     throw badRequest(
@@ -37,6 +38,7 @@ function checkDescriptor(data: Buffer): void {
   } catch (err) {
     throw badRequest(`meta/repository: ${err instanceof Error ? err.message : String(err)}`);
   }
+  return descriptor;
 }
 
 const infoEndpoint: Endpoint = {

@@ -29,6 +29,7 @@ import {
   type NegotiateAnswer,
   type NegotiateRequest,
   type OperationOptions,
+  type PackOptions,
   type RefUpdate,
   type RefValue,
   type Store,
@@ -245,6 +246,8 @@ function putCall(key: string, data: Uint8Array, options: OperationOptions | unde
 
 /** Carries a ref update on a pack upload (docs/protocol.md "Pack with a ref update"). */
 const REF_UPDATE_HEADER = 'mediagit-ref-update';
+/** A first push's packs carry the descriptor (docs/protocol.md "Packs"). */
+const DESCRIPTOR_HEADER = 'mediagit-descriptor';
 
 /**
  * Entries split into what a pack can carry and what goes by plain PUT: only stored envelopes
@@ -788,7 +791,7 @@ export class HttpStore implements Store {
    */
   async putMany(
     entries: readonly { key: string; data: Uint8Array }[],
-    options?: OperationOptions,
+    options?: PackOptions,
   ): Promise<void> {
     const { records, singles } = packable(entries);
     const pending = await this.notLanded(records, options);
@@ -810,7 +813,7 @@ export class HttpStore implements Store {
   async putManyThenSwap(
     entries: readonly { key: string; data: Uint8Array }[],
     update: RefUpdate,
-    options?: SwapOptions,
+    options?: SwapOptions & PackOptions,
   ): Promise<boolean | null> {
     assertValidRefName(update.name);
     assertValidRefTarget(update.next);
@@ -871,10 +874,7 @@ export class HttpStore implements Store {
    * the first pack that carries anything but chunks leaves only after every pack before it has
    * landed, and each pack after it waits for the one before: callers list chunks first.
    */
-  private async sendPacksInOrder(
-    batches: PackRecord[][],
-    options?: OperationOptions,
-  ): Promise<void> {
+  private async sendPacksInOrder(batches: PackRecord[][], options?: PackOptions): Promise<void> {
     const firstStructured = batches.findIndex((batch) => batch.some((r) => r.kind !== 'chunk'));
     const parallel = firstStructured < 0 ? batches.length : firstStructured;
     await mapLimit(batches.slice(0, parallel), PACKS_IN_FLIGHT, (batch) =>
@@ -908,17 +908,27 @@ export class HttpStore implements Store {
    */
   private async sendPack(
     records: PackRecord[],
-    options?: OperationOptions,
+    options?: PackOptions,
     headers?: Record<string, string>,
   ): Promise<Record<string, unknown> | null> {
     const pack = encodePackPieces(records);
+    const descriptor = options?.descriptor;
     const call: Call = {
       method: 'POST',
       path: 'objects/pack',
       binary: pack,
       action: `upload a pack of ${records.length} objects (${packSize(records)} bytes)`,
       signal: options?.signal,
-      ...(headers ? { headers } : {}),
+      ...(headers || descriptor
+        ? {
+            headers: {
+              ...headers,
+              ...(descriptor
+                ? { [DESCRIPTOR_HEADER]: Buffer.from(descriptor).toString('base64url') }
+                : {}),
+            },
+          }
+        : {}),
     };
     const reply = await this.exchange(call);
     if (reply.status === 200 || reply.status === 201)
@@ -1120,7 +1130,9 @@ export class HttpStore implements Store {
       locks?: LockVerification;
       keys?: string[];
       gcLease?: GcLeaseAnswer;
+      descriptorInPack?: boolean;
     } = { descriptor: body['descriptor'] ?? null };
+    if (body['descriptor_in_pack'] === true) answer.descriptorInPack = true;
     if (request.refs !== undefined) answer.refs = this.refMap(body['refs'], request.refs);
     if (request.check !== undefined) {
       const missing = body['missing'];
