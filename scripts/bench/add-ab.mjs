@@ -4,11 +4,15 @@
 // after each version; optionally restic's backup of v1 in the same round, for the bench's ratio.
 //
 //   node scripts/bench/add-ab.mjs --a <checkout A> [--b <checkout B>] [--rounds 6]
-//        [--profile small|full] [--restic]
+//        [--profile small|full] [--restic] [--cold]
 //
 // A and B are folders holding bin/mediagit.js and a built dist/ (A: a copy of main's, taken before
 // the change). Rounds alternate AB, BA, ...; each figure is the median of the per-round B/A ratios
-// with their range. CPU is user+sys of the command and its threads (/usr/bin/time).
+// with their range. CPU is user+sys of the command and its threads (wait4); sys is shown apart
+// because the kernel's share (page cache, file creation, fsync) moves with the machine's state.
+// Each add and restic's backup start from warm page cache, as in the bench (warmPageCache in
+// measure.mjs: this VM hands memory freed a while ago back to its host, and writing into it then
+// costs several times the kernel time); --cold leaves that out.
 import { existsSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,6 +29,7 @@ import {
   profile,
   root,
   timedRun,
+  warmPageCache,
   which,
   work,
 } from './measure.mjs';
@@ -33,6 +38,7 @@ const A = path.resolve(opt('--a', ''));
 const B = path.resolve(opt('--b', root));
 const rounds = Number(opt('--rounds', '6'));
 const restic = flag('--restic') ? which('restic') : null;
+const cold = flag('--cold');
 if (!existsSync(path.join(A, 'bin', 'mediagit.js'))) {
   console.error('usage: add-ab.mjs --a <folder with bin/mediagit.js> [--b <folder>] ...');
   process.exit(2);
@@ -43,16 +49,23 @@ if (!existsSync(v1)) {
   process.exit(2);
 }
 
+const corpusBytes = duBytes(v1);
+const warm = () => {
+  if (!cold) warmPageCache(corpusBytes);
+};
+
 async function mediagit(variant, tag) {
   const run = (cwd, ...a) =>
     timedRun(cwd, {}, process.execPath, [path.join(variant, 'bin', 'mediagit.js'), ...a]);
   const repo = path.join(work, `add-ab-${tag}`);
   copyTree(v1, repo);
   run(repo, 'init', '-q');
+  warm();
   const add1 = run(repo, 'add', '.');
   const commit1 = run(repo, 'commit', '-q', '-m', 'v1');
   const stored1 = duBytes(path.join(repo, '.mediagit'));
   await makeCorpus(repo, 2, profile);
+  warm();
   const add2 = run(repo, 'add', '.');
   const commit2 = run(repo, 'commit', '-q', '-m', 'v2');
   const stored2 = duBytes(path.join(repo, '.mediagit'));
@@ -62,6 +75,7 @@ async function mediagit(variant, tag) {
     'add+commit v1 cpu': add1.cpu + commit1.cpu,
     'add v1 wall': add1.wall,
     'add v1 cpu': add1.cpu,
+    'add v1 sys': add1.sys,
     'commit v1 cpu': commit1.cpu,
     'add+commit v2 wall': add2.wall + commit2.wall,
     'add+commit v2 cpu': add2.cpu + commit2.cpu,
@@ -76,6 +90,7 @@ function resticBackup() {
   copyTree(v1, tree);
   const env = { RESTIC_PASSWORD: PASS, RESTIC_REPOSITORY: repo };
   timedRun(work, env, restic, ['--no-cache', '-q', 'init']);
+  warm();
   const r = timedRun(work, env, restic, ['--no-cache', '-q', 'backup', '--host', 'bench', tree]);
   rmSync(tree, { recursive: true, force: true });
   rmSync(repo, { recursive: true, force: true });
