@@ -15,7 +15,7 @@
 //
 // Needs MEDIAGIT_TEST_S3_* (test/servers/radosgw.sh env).
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { corpus } from './corpus.mjs';
 import { cli, copyTree, cpuSecondsOf, env as benchEnv, flag, opt, root, work } from './measure.mjs';
@@ -33,6 +33,36 @@ const gatewayPids = ['radosgw', 'ceph-osd'].map(
 );
 const gatewayCpu = () =>
   gatewayPids.reduce((sum, pid) => sum + (pid === null ? 0 : cpuSecondsOf(pid)), 0);
+
+/** CPU seconds per thread of `pid` (main, each worker, V8's and libuv's threads by name). */
+function threadsOf(pid) {
+  const out = new Map();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const s = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const comm = s.slice(s.indexOf('(') + 1, s.lastIndexOf(')'));
+      const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+      out.set(tid, { comm, cpu: (Number(f[11]) + Number(f[12])) / 100 });
+    } catch {
+      // a thread that ended between the listing and the read
+    }
+  }
+  return out;
+}
+function threadDiff(pid, before, after) {
+  const by = {};
+  let workers = 0;
+  for (const [tid, { comm, cpu }] of after) {
+    const name =
+      tid === String(pid) ? 'main' : comm === 'WorkerThread' ? `worker ${++workers}` : comm;
+    by[name] = (by[name] ?? 0) + cpu - (before.get(tid)?.cpu ?? 0);
+  }
+  return Object.entries(by)
+    .filter(([, v]) => v > 0)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, v]) => `${k} ${v.toFixed(2)}`)
+    .join(', ');
+}
 
 function run(args, cwd, extraEnv) {
   const started = process.hrtime.bigint();
@@ -183,6 +213,7 @@ for (let round = 0; round < rounds; round++) {
     const ctrace = path.join(work, `relay-trace-c-${which}-${round}.json`);
     const g0 = gatewayCpu();
     const s0 = which === 'relay' ? cpuSecondsOf(server.pid) : 0;
+    const threads0 = which === 'relay' ? threadsOf(server.pid) : null;
     const t = run(
       [
         '--import',
@@ -201,7 +232,12 @@ for (let round = 0; round < rounds; round++) {
       wall: t.wall,
       cpu: t.cpu,
       gateway: gatewayCpu() - g0,
-      ...(which === 'relay' ? { server: cpuSecondsOf(server.pid) - s0 } : {}),
+      ...(which === 'relay'
+        ? {
+            server: cpuSecondsOf(server.pid) - s0,
+            threads: threadDiff(server.pid, threads0, threadsOf(server.pid)),
+          }
+        : {}),
     };
     result[which] = { ctrace, extra, zero: Number(t.started / 1000n) / 1000 };
   }
@@ -220,6 +256,7 @@ for (let round = 0; round < rounds; round++) {
     const c = load(ctrace);
     const s = load(strace);
     result.relay.summary = summary('relay', zero, c, s.out, extra);
+    console.log(`  server threads: ${extra.threads}`);
     const rel = (x) => (x - zero).toFixed(0);
     console.log(
       `  server GC pauses in the push: ${s.gcs

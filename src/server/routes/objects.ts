@@ -7,7 +7,7 @@ import { decodeEnvelopeHeader, kindFromCode, type ObjectKind } from '../../objec
 import { isValidKey, type Store, type StreamedObject } from '../../store/index.js';
 import { readBinaryBody, readJsonObject, streamBinaryBody } from '../body.js';
 import { expiredAnswer } from './gc.js';
-import { applyRefUpdate, parseRefUpdate, type RefUpdateRequest } from './refs.js';
+import { applyRefUpdate, parseRefUpdate, readRefState, type RefUpdateRequest } from './refs.js';
 import { checkDescriptor } from './repository.js';
 import {
   binary,
@@ -402,6 +402,10 @@ const packUploadEndpoint: Endpoint = {
       await ready;
     }
     const store = await ctx.store();
+    // What the update reads before its walk goes beside the pack's writes, not after them.
+    const refState =
+      update !== null && update.next !== null ? readRefState(ctx, store, update) : undefined;
+    refState?.catch(() => undefined);
     const keys = entries.map(entryKey);
     const missing = await missingAfterCheck(ctx, store, keys);
     await requireChunks(
@@ -440,7 +444,11 @@ const packUploadEndpoint: Endpoint = {
     );
     if (update === null) return json(200, { stored, existing });
     ctx.refUpdated = update.name;
-    return json(200, { stored, existing, ref: await applyRefUpdate(ctx, update, landed) });
+    return json(200, {
+      stored,
+      existing,
+      ref: await applyRefUpdate(ctx, update, landed, refState),
+    });
   },
 };
 

@@ -107,14 +107,37 @@ export function parseRefUpdate(body: Record<string, unknown>): RefUpdateRequest 
 }
 
 /**
+ * What an update of a ref to a value needs read before its walk: that the ref would not nest
+ * with another (when it is created), and the tips of the branches and tags, where the walk stops.
+ * Asked at once: over S3 each is a round trip of its own. A pack carrying the update starts this
+ * while its records are being stored (a ref set meanwhile only makes the walk longer).
+ */
+export function readRefState(
+  ctx: RequestContext,
+  store: Store,
+  update: RefUpdateRequest,
+): Promise<ReadonlySet<string>> {
+  return Promise.all([
+    update.expected === null ? checkNoNesting(ctx, store, update.name) : undefined,
+    store.listRefs('refs/heads/', withSignal(ctx)),
+    store.listRefs('refs/tags/', withSignal(ctx)),
+  ]).then(([, heads, tags]) => {
+    const tips = new Set<string>();
+    for (const value of [...heads.values(), ...tags.values()]) tips.add(value.oid);
+    return tips;
+  });
+}
+
+/**
  * Checks and applies a ref update: rights, what `next` leads to (connectivity.ts), fast-forward,
  * then the backend's compare-and-swap. The answer's JSON on success; 409 with the current value
- * when the ref has moved.
+ * when the ref has moved. `early`: readRefState's answer, when the caller started it already.
  */
 export async function applyRefUpdate(
   ctx: RequestContext,
   update: RefUpdateRequest,
   landed?: ReadonlyMap<string, Buffer>,
+  early?: Promise<ReadonlySet<string>>,
 ): Promise<Record<string, unknown>> {
   const { name, expected, next } = update;
   const force = mayForce(ctx);
@@ -125,14 +148,7 @@ export async function applyRefUpdate(
   const store = await ctx.store();
   if (next !== null) {
     const descriptor = await ctx.services.repos.require(ctx);
-    // Asked at once: over S3 each is a round trip of its own.
-    const [, heads, tags] = await Promise.all([
-      expected === null ? checkNoNesting(ctx, store, name) : undefined,
-      store.listRefs('refs/heads/', withSignal(ctx)),
-      store.listRefs('refs/tags/', withSignal(ctx)),
-    ]);
-    const tips = new Set<string>();
-    for (const value of [...heads.values(), ...tags.values()]) tips.add(value.oid);
+    const tips = await (early ?? readRefState(ctx, store, update));
     const walk: WalkContext = {
       ctx,
       store,
@@ -156,8 +172,20 @@ export async function applyRefUpdate(
       );
   }
   let swapped: boolean;
+  // A backend that confirms its write with a read (S3) says when the new value became visible:
+  // the lease read from then on is as good as one after the confirmation, and goes beside it.
+  let leaseRead: Promise<Awaited<ReturnType<typeof gcLease>>> | undefined;
+  const onWritten = update.gcLease
+    ? (): void => {
+        leaseRead = gcLease(ctx, store);
+        leaseRead.catch(() => undefined);
+      }
+    : undefined;
   try {
-    swapped = await store.compareAndSwapRef(name, expected, next, withSignal(ctx));
+    swapped = await store.compareAndSwapRef(name, expected, next, {
+      ...withSignal(ctx),
+      ...(onWritten ? { onWritten } : {}),
+    });
   } catch (err) {
     // The backend could not tell whether the update took effect (say, S3's log moved on before
     // it was confirmed): the client's answer to that is a conflict — read again and decide —
@@ -169,7 +197,10 @@ export async function applyRefUpdate(
   // Read after the swap: a push compares it with the lease negotiate told it, to learn
   // whether a gc sweep ran while it uploaded (docs/remote-gc.md), without another round trip.
   if (swapped || (update.endAtNext && next !== null && current?.oid === next))
-    return { ok: true, ...(update.gcLease ? { gc_lease: await gcLease(ctx, store) } : {}) };
+    return {
+      ok: true,
+      ...(update.gcLease ? { gc_lease: await (leaseRead ?? gcLease(ctx, store)) } : {}),
+    };
   throw new HttpError(409, 'ref_conflict', `${name} has moved since it was read`, {
     current: current === null ? null : { oid: current.oid, version: current.version },
   });
