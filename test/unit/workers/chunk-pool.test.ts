@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { DEFAULT_CHUNKING, chunkBuffer } from '../../../src/chunking/index.js';
+import { GearScan } from '../../../src/chunking/gear-scan.js';
 import { newMasterKey } from '../../../src/crypto/index.js';
 import { ObjectCorruptError, ObjectMissingError } from '../../../src/errors/index.js';
 import { EncryptedSealer, ObjectDatabase } from '../../../src/objects/index.js';
@@ -543,4 +544,61 @@ test("a big file's old chunks proposed to every worker give exactly a full scan'
       );
     if (how.startsWith('made-up boundaries')) assert.equal(got.followedBytes, 0, label);
   });
+});
+
+test('where the guide fails, a guided ingest scans its window in WebAssembly, not in JavaScript', async () => {
+  const { dir, store } = await freshStore();
+  const pool = new ChunkWorkerPool(
+    { root: dir, fsync: false, compressionLevel: 1, master: null, chunking: GUIDED_CHUNKING },
+    1,
+  );
+  // Counted on this thread only: the workers' own scans (the proposals they check) are not.
+  const scan = GearScan.prototype.scan;
+  let scannedInWasm = 0;
+  GearScan.prototype.scan = function (
+    this: GearScan,
+    data: Uint8Array,
+    from: number,
+    end: number,
+    hash: number,
+    limit: number,
+  ): number {
+    scannedInWasm += end - from;
+    return scan.call(this, data, from, end, hash, limit);
+  };
+  try {
+    const odb = new ObjectDatabase(store, { compressionLevel: 1 });
+    const listOf = (data: Buffer): ChunkList =>
+      chunkBuffer(data, GUIDED_CHUNKING).map((c) => ({
+        oid: odb.oidOf('chunk', c),
+        size: c.length,
+      }));
+    // A file rewritten throughout: no old chunk holds, so this thread cuts all of it.
+    const rewritten = seededBytes(7, 1_000_000);
+    const file = join(dir, 'rewritten.bin');
+    await writeFile(file, rewritten);
+    const got = await ingestAlongPrevious(
+      {
+        workers: pool,
+        chunking: GUIDED_CHUNKING,
+        oidOf: (chunk: Buffer) => odb.oidOf('chunk', chunk),
+        limiter: new Semaphore(4),
+      },
+      file,
+      'rewritten.bin',
+      listOf(GUIDED_BASE),
+      () => undefined,
+    );
+    assert.deepEqual(got.chunks, listOf(rewritten));
+    assert.equal(got.followedBytes, 0);
+    // Every byte past each chunk's minSize is scanned: most of the file.
+    assert.ok(
+      scannedInWasm > rewritten.length / 2,
+      `${scannedInWasm} of ${rewritten.length} bytes scanned in WebAssembly`,
+    );
+  } finally {
+    GearScan.prototype.scan = scan;
+    await pool.close();
+    await rm(dir, { recursive: true, force: true });
+  }
 });
