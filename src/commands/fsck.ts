@@ -79,6 +79,7 @@ function printReport(
   if (counts.danglingObjects > 0) info.push(plural(counts.danglingObjects, 'unreachable object'));
   if (counts.danglingChunks > 0) info.push(plural(counts.danglingChunks, 'unreachable chunk'));
   if (counts.tempFiles > 0) info.push(plural(counts.tempFiles, 'leftover temporary file'));
+  if (counts.trashFiles > 0) info.push(plural(counts.trashFiles, 'old file version in the trash'));
   if (info.length > 0)
     io.out(`note: ${info.join(', ')} (not a problem; 'mediagit gc' removes them)`);
   const remote = `'${counts.contentRemote ?? 'origin'}'`;

@@ -48,6 +48,8 @@ export async function runGc(io: CommandIo, options: GcCommandOptions): Promise<v
   );
   if (report.tempFilesRemoved > 0)
     io.out(`${verb} ${plural(report.tempFilesRemoved, 'leftover temporary file')}`);
+  if (report.trashFilesRemoved > 0)
+    io.out(`${verb} ${plural(report.trashFilesRemoved, 'old file version')} left in the trash`);
 }
 
 async function runRemoteGc(io: CommandIo, name: string, options: GcCommandOptions): Promise<void> {

@@ -3,7 +3,7 @@ import { chmod, lstat, rmdir, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { DirtyWorktreeError } from '../errors/index.js';
 import type { Oid } from '../objects/index.js';
-import { commitTemp, discardTemp, isErrno } from '../util/fs.js';
+import { discardTemp, isErrno } from '../util/fs.js';
 import { WORKERS_WORTH_BYTES } from '../workers/index.js';
 import { mapLimit } from '../util/limit.js';
 import { ATTRIBUTES_FILE, lockableMatcher } from './attributes.js';
@@ -20,6 +20,7 @@ import { modeToType, type Index } from './index-file.js';
 import type { ProgressSink } from './progress.js';
 import type { Repository } from './repository.js';
 import { CleanFileChunks } from './worktree-chunks.js';
+import { WorktreeTrash } from './worktree-trash.js';
 import type { FileMap, FileRecord } from './tree-map.js';
 
 export { lockableMatcher };
@@ -185,6 +186,7 @@ export async function moveWorktree(
           local,
         )
       : ctx.workers;
+  const trash = new WorktreeTrash(repo);
   const record = async (path: string, stats: BigIntStats): Promise<void> => {
     const target = to.get(path)!;
     // Lockable files stay read-only until `mediagit lock` (chmod touches neither mtime nor inode, so the index entry holds).
@@ -228,10 +230,16 @@ export async function moveWorktree(
         await Promise.all([...temps.values()].map(discardTemp));
         throw failure.err;
       }
+      // The old versions go to the trash rather than being freed here, or renamed over
+      // (worktree-trash.ts): the user does not wait for the kernel to free hundreds of MB.
       try {
-        await remove();
+        await mapLimit(removals, 8, async (path) => {
+          await trash.remove(path);
+          index.entries.delete(path);
+          index.conflicts.delete(path);
+        });
         await mapLimit(writes, 8, async (path) => {
-          await commitTemp(temps.get(path)!, repo.absPath(path));
+          await trash.replace(temps.get(path)!, repo.absPath(path));
           temps.delete(path);
           await record(path, await lstat(repo.absPath(path), { bigint: true }));
         });
@@ -256,7 +264,10 @@ export async function moveWorktree(
       });
     }
   } finally {
+    // Closed first: with the old versions in the trash, closing frees nothing, and the trash's
+    // freeing then finds no handle keeping them.
     await local?.close();
+    await trash.release();
     await ctx.close();
   }
   options.progress.stop();

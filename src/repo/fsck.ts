@@ -23,6 +23,7 @@ import {
   type Root,
 } from './reachability.js';
 import type { Repository } from './repository.js';
+import { trashEntries } from './worktree-trash.js';
 
 export interface FsckOptions {
   /** Also read and verify every stored chunk and every unreachable object. */
@@ -51,6 +52,11 @@ export interface FsckCounts {
   danglingChunks: number;
   /** Leftovers in .mediagit/tmp from interrupted writes: not a problem, `gc` removes them. */
   tempFiles: number;
+  /**
+   * Old versions of replaced files in .mediagit/trash that a crash (or a missing `rm`) left
+   * unfreed (worktree-trash.ts): not a problem, `gc` removes them.
+   */
+  trashFiles: number;
   /** Chunks read and verified (--full only). */
   verifiedChunks: number;
   /** Reachable chunks not stored here that the content remote holds: fetched on demand. */
@@ -146,6 +152,7 @@ export async function checkRepository(
       danglingObjects: inventory.danglingObjects,
       danglingChunks: inventory.danglingChunks,
       tempFiles: await countTempFiles(repo),
+      trashFiles: await trashEntries(repo),
       verifiedChunks,
       remoteOnlyChunks: reach.remoteOnly.size,
       unconfirmedChunks: reach.unconfirmed.size,

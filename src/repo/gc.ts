@@ -9,6 +9,7 @@ import { isErrno, withLock } from '../util/fs.js';
 import { collectRoots, walkReachable, type ReachableObjects } from './reachability.js';
 import { DEFAULT_REFLOG_EXPIRE, expireReflogs } from './reflog.js';
 import type { Repository } from './repository.js';
+import { emptyTrash } from './worktree-trash.js';
 
 export interface GcOptions {
   /** Unreachable objects that arrived less than this long ago stay (Infinity: all stay). */
@@ -33,6 +34,8 @@ export interface GcReport {
   keptUnreachable: number;
   reachable: { tags: number; commits: number; trees: number; manifests: number; chunks: number };
   tempFilesRemoved: number;
+  /** Old versions of replaced files left in .mediagit/trash (worktree-trash.ts), removed. */
+  trashFilesRemoved: number;
   /** Reflog entries older than gc.reflogExpire removed (or, with --dry-run, that would be: 0). */
   reflogEntriesExpired: number;
 }
@@ -93,10 +96,14 @@ export async function collectGarbage(repo: Repository, options: GcOptions): Prom
         chunks: reach.chunks.size,
       },
       tempFilesRemoved: 0,
+      trashFilesRemoved: 0,
       reflogEntriesExpired,
     };
     await sweepStore(repo, reach, cutoff, dryRun, report);
     report.tempFilesRemoved = await sweepTemp(repo.path('tmp'), cutoff, dryRun);
+    // No grace period: under the index lock no checkout is filling the trash, and what is in it
+    // is already gone from the working tree.
+    report.trashFilesRemoved = await emptyTrash(repo, dryRun);
     return report;
   });
 }

@@ -33,3 +33,4 @@ export * from './graph.js';
 export * from './sparse.js';
 export * from './upstream.js';
 export * from './worktree-chunks.js';
+export * from './worktree-trash.js';

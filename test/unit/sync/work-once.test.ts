@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, readdir, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -15,10 +15,14 @@ import type { Oid } from '../../../src/objects/index.js';
 import {
   Repository,
   STREAM_CONCURRENCY,
+  TRASH_DIR,
+  WorktreeTrash,
+  collectGarbage,
   commitTreeMap,
   flattenTree,
   moveWorktree,
   silentProgress,
+  trashFreeing,
   worktreeState,
   writeTreeFromMap,
   type FileMap,
@@ -581,6 +585,92 @@ test('pull into a tip-only clone takes the unchanged chunks of changed files fro
     assert.equal(await worktreeState(work, index, p), 'clean', p);
   const report = await fsckFull(work);
   assert.ok(report.ok, JSON.stringify(report.problems));
+});
+
+test('a pull moves the old versions of the files it replaces and removes into the trash and frees them off its path; fsck calls the debris clean, gc removes it', async (t) => {
+  const big = randomBytes(900_000);
+  const edited = Buffer.from(big);
+  randomBytes(2000).copy(edited, 450_000);
+  const pair = await clonedPair(
+    t,
+    new Map([
+      ['a.bin', big],
+      ['same.bin', randomBytes(200_000)],
+      ['old/gone.bin', randomBytes(150_000)],
+    ]),
+  );
+  const files = await commitTreeMap(pair.src, pair.v1);
+  files.set('a.bin', await writeBlob(pair.src, edited));
+  files.delete('old/gone.bin');
+  const when = signature(Date.now());
+  const v2 = (
+    await pair.src.odb.writeCommit({
+      tree: await writeTreeFromMap(pair.src.odb, files),
+      parents: [pair.v1],
+      author: when,
+      committer: when,
+      message: 'two\n',
+    })
+  ).oid;
+  await pair.src.updateRef(MAIN, v2, pair.v1);
+  await push(pair.src, pair.remote, { oid: v2, ref: MAIN, force: false }, silentProgress);
+  const { work } = pair;
+  const replacedIno = (await stat(work.absPath('a.bin'))).ino;
+  const removedIno = (await stat(work.absPath('old/gone.bin'))).ino;
+  // The freeing is the detached process's; here it is held back to look at what it was given.
+  const freed: string[] = [];
+  const free = trashFreeing.free;
+  trashFreeing.free = (dir) => freed.push(dir);
+  t.after(() => {
+    trashFreeing.free = free;
+  });
+  await pull(work, pair.config, await openRemoteStore(pair.config, pair.root), {
+    hardlinks: false,
+  });
+
+  assert.deepEqual(await readFile(work.absPath('a.bin')), edited);
+  assert.equal(existsSync(work.absPath('old')), false, 'the emptied folder goes');
+  assert.equal(freed.length, 1, 'one batch handed to the freeing');
+  assert.equal(path.dirname(freed[0]!), work.path(TRASH_DIR));
+  const inTrash = await Promise.all(
+    (await readdir(freed[0]!)).map(async (name) => (await stat(path.join(freed[0]!, name))).ino),
+  );
+  assert.deepEqual(
+    inTrash.sort(),
+    [replacedIno, removedIno].sort(),
+    'the old versions were moved, not freed (nor renamed over) on the pull’s path',
+  );
+  const report = await fsckFull(work);
+  assert.ok(report.ok, JSON.stringify(report.problems));
+  assert.equal(report.counts.trashFiles, 2);
+  const gc = await collectGarbage(work, { graceMs: Infinity });
+  assert.equal(gc.trashFilesRemoved, 2);
+  assert.equal(existsSync(work.path(TRASH_DIR)), false);
+  assert.equal((await fsckFull(work)).counts.trashFiles, 0);
+});
+
+test('the trash puts the old version back when the new one cannot be renamed in, and never moves a folder', async (t) => {
+  const root = await tempRoot(t);
+  const repo = await initRepo(path.join(root, 'repo'));
+  await writeFile(repo.absPath('f.bin'), 'old');
+  await mkdir(repo.absPath('dir'));
+  await writeFile(repo.absPath('dir/inside'), 'kept');
+  const trash = new WorktreeTrash(repo);
+  await assert.rejects(trash.replace(repo.absPath('.tmp-missing'), repo.absPath('f.bin')));
+  assert.equal(await readFile(repo.absPath('f.bin'), 'utf8'), 'old');
+  await writeFile(repo.absPath('.tmp-new'), 'new');
+  await assert.rejects(trash.replace(repo.absPath('.tmp-new'), repo.absPath('dir')));
+  assert.equal(await readFile(repo.absPath('dir/inside'), 'utf8'), 'kept');
+  assert.equal(trash.moved, 1, 'only the file went to the trash (and came back)');
+  // The real freeing: a detached process, which the caller does not wait for; it does finish.
+  await writeFile(repo.absPath('.tmp-new'), 'new');
+  await trash.replace(repo.absPath('.tmp-new'), repo.absPath('f.bin'));
+  assert.equal(await readFile(repo.absPath('f.bin'), 'utf8'), 'new');
+  const batches = await readdir(repo.path(TRASH_DIR));
+  assert.equal(batches.length, 1);
+  await trash.release();
+  while (existsSync(path.join(repo.path(TRASH_DIR), batches[0]!)))
+    await new Promise((resolve) => setTimeout(resolve, 20));
 });
 
 test('pull asks for the first wave of new chunks before its merge starts, and none twice', async (t) => {
