@@ -497,39 +497,44 @@ async function receivePack(
   let refused: unknown = null;
   let declared = 0;
   let packLength: number | undefined;
+  /** Admits the records a piece completed to verification, in order (waiting while it is full). */
+  const admitAll = async (whole: readonly PackRecord[], from: PackReader): Promise<void> => {
+    for (const record of whole) {
+      if (options.mode === 'plain') declared += declaredCanonical(record, options);
+      // Canonical bytes the whole pack may decode to: capped per record already, this caps their sum.
+      const budget = Math.max(MIN_DECODE_BUDGET, DECODE_BUDGET_RATIO * (packLength ?? from.bytes));
+      if (declared > budget)
+        throw new HttpError(
+          413,
+          'too_large',
+          `the pack's objects would decode to ${declared} bytes, over the limit of ${budget} for one request`,
+        );
+      const admitted = await ctx.services.verifier.admit(
+        record.kind,
+        record.oid,
+        record.data,
+        options,
+        ctx.signal,
+      );
+      records.push(record);
+      results.push(admitted.result);
+      admitted.result.catch((err: unknown) => {
+        refused ??= err;
+      });
+    }
+  };
   await streamBinaryBody(
     ctx,
     limit,
-    async (piece) => {
+    (piece) => {
       if (refused !== null) throw refused;
       ctx.services.metrics.bytesUploaded.inc(piece.length);
       reader ??= new PackReader(packLength ?? limit);
-      for (const record of reader.push(piece)) {
-        if (options.mode === 'plain') declared += declaredCanonical(record, options);
-        // Canonical bytes the whole pack may decode to: capped per record already, this caps their sum.
-        const budget = Math.max(
-          MIN_DECODE_BUDGET,
-          DECODE_BUDGET_RATIO * (packLength ?? reader.bytes),
-        );
-        if (declared > budget)
-          throw new HttpError(
-            413,
-            'too_large',
-            `the pack's objects would decode to ${declared} bytes, over the limit of ${budget} for one request`,
-          );
-        const admitted = await ctx.services.verifier.admit(
-          record.kind,
-          record.oid,
-          record.data,
-          options,
-          ctx.signal,
-        );
-        records.push(record);
-        results.push(admitted.result);
-        admitted.result.catch((err: unknown) => {
-          refused ??= err;
-        });
-      }
+      const whole = reader.push(piece);
+      // Most pieces complete no record, and are taken without a promise: one pauses the body until
+      // it settles (body.ts), a turn of the event loop per 64 KiB piece, and the socket's unread
+      // bytes then held its receive window shut (packs on new connections arrived at ~10 MB/s).
+      return whole.length === 0 ? undefined : admitAll(whole, reader);
     },
     (length) => {
       packLength = length;
