@@ -104,6 +104,17 @@ export class LocalStore implements Store {
   async initialize(): Promise<void> {
     for (const dir of ['chunks', 'objects', 'keys', 'meta', 'refs/heads', 'refs/tags', 'tmp'])
       await ensureDir(join(this.root, dir));
+    // The 2 × 256 fan-out folders up front, as restic's init makes its 256: the first add (or a
+    // clone's fetch) then creates no folders as it writes, each of which is an inode and a
+    // journal entry under its parent's lock, contended by the two chunking threads. Synchronous:
+    // 512 mkdirs in one folder gain nothing from libuv's pool. A repository made before this has
+    // none of them, so every write still makes its folder when missing (putPartsLater and co).
+    for (const ns of ['chunks', 'objects'])
+      for (let i = 0; i < 256; i++) {
+        const dir = join(this.root, ns, i.toString(16).padStart(2, '0'));
+        mkdirSync(dir, { recursive: true });
+        this.createdDirs.add(dir);
+      }
   }
 
   pathOf(key: string): string {
