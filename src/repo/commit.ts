@@ -53,7 +53,7 @@ export interface CommitResult {
 
 /** Writes the index as a commit on HEAD (with MERGE_HEAD as a second parent during a merge). */
 export function commitIndex(repo: Repository, request: CommitRequest): Promise<CommitResult> {
-  return repo.updateIndex(async (index) => {
+  return repo.updateIndex(async (index, alongside) => {
     if (request.all) await stageTracked(repo, index, request);
     if (index.conflicts.size > 0) {
       throw new ConflictError(
@@ -119,7 +119,14 @@ export function commitIndex(repo: Repository, request: CommitRequest): Promise<C
         : parents.length === 0
           ? ' (initial)'
           : '';
-    await repo.advanceHead(written.oid, head.oid, `commit${kind}: ${cleaned.split('\n')[0]}`);
+    // The ref has moved once this returns; its reflog entries are written while the index is
+    // saved (updateIndex), not before: ref, then index, as the format's order of writes says.
+    const moved = await repo.moveHead(
+      written.oid,
+      head.oid,
+      `commit${kind}: ${cleaned.split('\n')[0]}`,
+    );
+    alongside(moved.logged);
     index.recordTree(treeOid);
     await repo.clearState(
       'MERGE_HEAD',

@@ -418,6 +418,24 @@ export class Repository {
     /** Also log to HEAD's reflog when HEAD is on this branch (off when HEAD's move was logged already). */
     logHead = true,
   ): Promise<void> {
+    await (
+      await this.moveRef(name, next, expected, log, logHead)
+    ).logged;
+  }
+
+  /**
+   * updateRef that returns once the ref has moved (durably), with its reflog entries still being
+   * written: `logged` settles when they are. For a caller that has other writes to overlap with
+   * them (commit's index); it must await `logged` before releasing what serialises it with the
+   * next mover, or the next entry could land first.
+   */
+  async moveRef(
+    name: string,
+    next: Oid | null,
+    expected: Oid | null,
+    log: string = 'update',
+    logHead = true,
+  ): Promise<{ logged: Promise<void> }> {
     const ok = await this.store.compareAndSwapRef(
       name,
       expected === null ? null : { oid: expected, version: expected },
@@ -430,22 +448,41 @@ export class Repository {
     }
     if (next === null) {
       await deleteReflog(this, name);
-      return;
+      return { logged: Promise.resolve() };
     }
-    await appendReflog(this, name, expected, next, log);
     const head = logHead ? await this.readHead().catch(() => null) : null;
-    if (logHead && head?.ref === name) await appendReflog(this, 'HEAD', expected, next, log);
+    // The branch's log and HEAD's are separate files under separate locks, both written after
+    // the ref moved: nothing orders one before the other, so their fsyncs overlap.
+    const logs = [appendReflog(this, name, expected, next, log)];
+    if (logHead && head?.ref === name) logs.push(appendReflog(this, 'HEAD', expected, next, log));
+    const logged = settleAll(logs);
+    // Marked handled now: the caller may await it only after other work, and a failure must
+    // reach it there, not end the process as an unhandled rejection first.
+    logged.catch(() => undefined);
+    return { logged };
   }
 
   /** Moves whatever HEAD designates (its branch, or HEAD itself when detached) from `expected` to `next`. */
   async advanceHead(next: Oid, expected: Oid | null, log: string = 'update'): Promise<void> {
+    await (
+      await this.moveHead(next, expected, log)
+    ).logged;
+  }
+
+  /** advanceHead returning once HEAD's target has moved, its reflog entries pending (moveRef). */
+  async moveHead(
+    next: Oid,
+    expected: Oid | null,
+    log: string = 'update',
+  ): Promise<{ logged: Promise<void> }> {
     const head = await this.readHead();
-    if (head.ref) return this.updateRef(head.ref, next, expected, log);
+    if (head.ref) return this.moveRef(head.ref, next, expected, log);
     if (head.oid !== expected)
       throw new RefConflictError('HEAD was moved by another process', {
         hint: 'run the command again',
       });
     await this.writeHead({ oid: next }, log);
+    return { logged: Promise.resolve() };
   }
 
   // ---- index ------------------------------------------------------------------------------
@@ -455,15 +492,32 @@ export class Repository {
   }
 
   /** Runs `fn` on the index under `.mediagit/index.lock` and saves it if `fn` returns normally. */
-  async updateIndex<T>(fn: (index: Index) => Promise<T>): Promise<T> {
+  async updateIndex<T>(
+    fn: (
+      index: Index,
+      /** Writes to finish beside the index's save (commit's reflog entries), before the lock goes. */
+      alongside: (work: Promise<void>) => void,
+    ) => Promise<T>,
+  ): Promise<T> {
     const lock = await LockFile.acquire(this.path('index.lock'), {
       what: 'the index',
       timeoutMs: 30_000,
     });
+    const pending: Promise<void>[] = [];
     try {
       const index = await this.readIndex();
-      const result = await fn(index);
-      await index.save(this.path('index'));
+      let result: T;
+      try {
+        result = await fn(index, (work) => pending.push(work));
+      } catch (err) {
+        await Promise.allSettled(pending);
+        throw err;
+      }
+      // The index and what fn left pending are separate files, each written after whatever it
+      // must follow (a reflog entry after its ref's move, the index after the commit's objects),
+      // so their fsyncs overlap; all are done before the lock is released, so the next command
+      // that takes it finds them in order.
+      await settleAll([index.save(this.path('index')), ...pending]);
       return result;
     } finally {
       await lock.release();
@@ -528,4 +582,10 @@ export class Repository {
       throw err;
     }
   }
+}
+
+/** Waits for every promise to settle (none is left running), then rejects with the first failure. */
+async function settleAll(work: readonly Promise<void>[]): Promise<void> {
+  for (const outcome of await Promise.allSettled(work))
+    if (outcome.status === 'rejected') throw outcome.reason;
 }
