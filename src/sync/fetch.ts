@@ -72,6 +72,16 @@ export interface FetchOptions {
    * bytes; hard-linked ones come with the rest.
    */
   readonly leaveChunksOf?: Oid;
+  /**
+   * A fetch that brings no chunks itself (include false, the tip-only policy) and leaves its
+   * caller those of leaveChunksOf's files that `include` keeps: told them (every such file's, in
+   * the order the walk met them) once the trees and manifests are walked, before any is stored, so
+   * the caller can start downloads while they are (pull's merge). FetchStats.left is left empty.
+   */
+  readonly tipChunks?: {
+    readonly include: ((path: string) => boolean) | null;
+    take(chunks: ReadonlyMap<Oid, number>): Promise<void>;
+  };
 }
 
 /** What fetchObjects brought, and the chunks it left to the caller (FetchOptions.leaveChunksOf). */
@@ -114,11 +124,17 @@ export async function fetchObjects(
     const deferredTree = checkoutTree ?? leftTree;
     // The checked-out commit's content first, so the chunks noted then are exactly its files'.
     const ahead = checkoutTree && checkout!.ahead ? new Map<Oid, number>() : undefined;
-    if (deferredTree && run.streamsChunks())
+    const tipChunks = leftTree && !checkoutTree ? options.tipChunks : undefined;
+    if (tipChunks) await run.fetchContent([leftTree!], run.deferred, undefined, tipChunks.include);
+    else if (deferredTree && run.streamsChunks())
       await run.fetchContent([deferredTree], run.deferred, ahead);
     await run.fetchContent(rootTrees, run.chunks);
     await run.fetchChunks();
     if (ahead && ahead.size > 0) checkout!.ahead!(ahead);
+    if (tipChunks) {
+      await tipChunks.take(run.deferred);
+      run.deferred.clear();
+    }
     await run.storeContent();
     if (checkoutTree) await checkout!.write(checkoutTree);
     await run.storeHistory();
@@ -259,7 +275,13 @@ class FetchRun {
     rootTrees: readonly Oid[],
     chunks: Map<Oid, number>,
     checkedOut?: Map<Oid, number>,
+    /** Whose files' chunks go into `chunks`, instead of the fetch's own include (tipChunks). */
+    keep?: ((path: string) => boolean) | null,
   ): Promise<void> {
+    const wanted =
+      keep === undefined
+        ? (path: string) => this.wanted(path)
+        : (path: string) => !keep || keep(path);
     const { visitedTrees, visitedManifests } = this;
     let level: PathedOid[] = rootTrees.map((oid) => ({ oid, path: '' }));
     while (level.length > 0) {
@@ -285,14 +307,14 @@ class FetchRun {
       const present = await this.fetchAbsent('manifest', manifests, (file, plain) => {
         const manifest = decodeOrCorrupt(file.oid, 'manifest', () => decodeManifest(plain));
         this.manifests.push(file.oid);
-        if (this.wanted(file.path)) for (const c of manifest.chunks) chunks.set(c.oid, c.size);
+        if (wanted(file.path)) for (const c of manifest.chunks) chunks.set(c.oid, c.size);
         if (checkedOut && !this.repo.isSparseExcluded(file.path))
           for (const c of manifest.chunks) checkedOut.set(c.oid, c.size);
       });
       // A sparse clone may hold the manifest but not yet the chunks of a newly included file.
-      if (this.options.include)
+      if (this.options.include || keep !== undefined)
         await mapLimit(
-          present.filter((file) => this.wanted(file.path)),
+          present.filter((file) => wanted(file.path)),
           TRANSFER_CONCURRENCY,
           async (file) => {
             for (const c of (await this.repo.odb.readManifest(file.oid)).chunks)

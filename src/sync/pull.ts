@@ -57,18 +57,37 @@ export async function pull(
   // Only onto a branch with commits: that checkout is staged, so a failure changes no file.
   const leave =
     branch && !options.rebase && (await repo.readHead()).oid !== null ? branch : undefined;
-  const fetched = await fetchRefs(repo, remote, opened, {
-    prune: false,
-    hardlinks: options.hardlinks,
-    progress: progress(),
-    content: { branch: branch ?? null },
-    ...(leave ? { leaveTipOf: leave } : {}),
-  });
+  // The merge's first chunk requests leave as soon as the fetch knows which chunks it left, before
+  // it brings the rest of the content and moves the tracking refs, not once the merge has read
+  // trees, locked the index and checked the working tree (head-start.ts).
+  let starting: Promise<ChunkHeadStart> | undefined;
+  let fetched: FetchReport;
+  try {
+    fetched = await fetchRefs(repo, remote, opened, {
+      prune: false,
+      hardlinks: options.hardlinks,
+      progress: progress(),
+      content: { branch: branch ?? null },
+      ...(leave
+        ? {
+            leaveTipOf: leave,
+            onLeft: (chunks: ReadonlyMap<Oid, number>) => {
+              if (chunks.size === 0) return;
+              starting = startChunks(repo, opened, chunks);
+              // Heard when awaited below; meanwhile not an unhandled rejection.
+              starting.catch(() => undefined);
+            },
+          }
+        : {}),
+    });
+  } catch (err) {
+    // No request asked ahead may outlive the store.
+    await starting?.then((started) => started.settle()).catch(() => undefined);
+    throw err;
+  }
   options.onFetched?.(fetched);
   const left = fetched.left ?? new Map<Oid, number>();
-  // The merge's first chunk requests leave now, not once it has read trees, locked the index and
-  // checked the working tree (head-start.ts).
-  const headStart = left.size > 0 ? await startChunks(repo, opened, left) : undefined;
+  const headStart = left.size > 0 ? await (starting ?? startChunks(repo, opened, left)) : undefined;
   // One copy on disk (docs/workspaces.md): in a tip-only repository the checked-out files are the
   // copy of their chunks, so what the merge writes into them is not stored as well, as in a clone.
   const oneCopy = left.size > 0 && (await historyContent(repo)) === 'tip' && oneCopyEnabled(repo);

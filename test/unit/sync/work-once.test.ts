@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -32,6 +32,7 @@ import {
   ForwardingStore,
   LocalStore,
   chunkKey,
+  objectKey,
   type Passage,
   type Store,
 } from '../../../src/store/index.js';
@@ -710,6 +711,69 @@ test('pull asks for the first wave of new chunks before its merge starts, and no
   assert.deepEqual(await readFile(pair.work.absPath('d.bin')), added);
   const report = await fsckFull(pair.work);
   assert.ok(report.ok, JSON.stringify(report.problems));
+});
+
+test('a tip-only pull works out the checked-out files’ chunks while the remote answers, and asks for its first chunks before storing the new manifests or moving the tracking ref', async (t) => {
+  const big = randomBytes(900_000);
+  const edited = Buffer.from(big);
+  randomBytes(2000).copy(edited, 450_000);
+  const pair = await leanPair(
+    t,
+    new Map([
+      ['a.bin', big],
+      ['same.bin', randomBytes(200_000)],
+    ]),
+    async (files, src) => {
+      files.set('a.bin', await writeBlob(src, edited));
+    },
+  );
+  const { work } = pair;
+  const events: string[] = [];
+  const readIndex = work.readIndex.bind(work);
+  work.readIndex = () => {
+    events.push('index read');
+    return readIndex();
+  };
+  const tracking = work.path('refs/remotes/origin/main');
+  const newManifest = work.store.pathOf(
+    objectKey((await commitTreeMap(pair.src, pair.v2)).get('a.bin')!.oid),
+  );
+  class Order extends ForwardingStore {
+    protected override pass<T>(passage: Passage<T>): Promise<T> {
+      if (passage.operation === 'get' && passage.target.startsWith('objects/'))
+        events.push('object asked');
+      if (passage.operation === 'get' && passage.target.startsWith('chunks/'))
+        events.push(
+          `chunk asked, tracking ref ${readFileSync(tracking, 'utf8').trim() === pair.v1 ? 'at v1' : 'moved'}, manifest ${existsSync(newManifest) ? 'stored' : 'not stored'}`,
+        );
+      return passage.run();
+    }
+  }
+  const opened = await openRemoteStore(pair.config, pair.root);
+  const result = await pull(
+    work,
+    pair.config,
+    { ...opened, store: new Order(opened.store) },
+    {
+      hardlinks: false,
+    },
+  );
+  assert.equal(result.merge?.kind, 'fast-forward');
+  assert.deepEqual(await readFile(work.absPath('a.bin')), edited);
+  assert.equal(readFileSync(tracking, 'utf8').trim(), pair.v2);
+  assert.ok(events.indexOf('object asked') >= 0);
+  assert.ok(
+    events.indexOf('index read') >= 0 &&
+      events.indexOf('index read') < events.indexOf('object asked'),
+    `the index is read before the first object is asked for: ${events.join(', ')}`,
+  );
+  const firstChunk = events.find((e) => e.startsWith('chunk asked'));
+  assert.equal(
+    firstChunk,
+    'chunk asked, tracking ref at v1, manifest not stored',
+    events.join(', '),
+  );
+  assert.ok(existsSync(newManifest));
 });
 
 test('a pull into a tip-only clone that fails halfway, or meets a local edit, leaves files, index, store and HEAD as they were', async (t) => {
