@@ -74,6 +74,23 @@ export function cpuSecondsOf(pid) {
   return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
 }
 
+/** CPU seconds per thread of `pid` (main, each worker, V8's and libuv's threads by name), by tid. */
+export function threadCpuOf(pid) {
+  const out = new Map();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const s = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const comm = s.slice(s.indexOf('(') + 1, s.lastIndexOf(')'));
+      const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+      const sys = Number(f[12]) / CLK_TCK;
+      out.set(tid, { comm, cpu: Number(f[11]) / CLK_TCK + sys, sys });
+    } catch {
+      // a thread that ended between the listing and the read
+    }
+  }
+  return out;
+}
+
 // /usr/bin/time counts CPU in 10 ms steps, too coarse for a 70 ms status: wait4 gives the child's
 // rusage in microseconds, and the wall time is taken around fork and wait alone.
 const RUSAGE_RUN = `import os, sys, time

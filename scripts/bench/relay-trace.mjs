@@ -15,10 +15,20 @@
 //
 // Needs MEDIAGIT_TEST_S3_* (test/servers/radosgw.sh env).
 import { spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { corpus } from './corpus.mjs';
-import { cli, copyTree, cpuSecondsOf, env as benchEnv, flag, opt, root, work } from './measure.mjs';
+import {
+  cli,
+  copyTree,
+  cpuSecondsOf,
+  env as benchEnv,
+  flag,
+  opt,
+  root,
+  threadCpuOf,
+  work,
+} from './measure.mjs';
 import { dropBucket, newBucket, s3Options, s3Settings, s3Toml, startServer } from './network.mjs';
 
 const bin = path.resolve(opt('--bin', cli));
@@ -34,21 +44,6 @@ const gatewayPids = ['radosgw', 'ceph-osd'].map(
 const gatewayCpu = () =>
   gatewayPids.reduce((sum, pid) => sum + (pid === null ? 0 : cpuSecondsOf(pid)), 0);
 
-/** CPU seconds per thread of `pid` (main, each worker, V8's and libuv's threads by name). */
-function threadsOf(pid) {
-  const out = new Map();
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      const s = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const comm = s.slice(s.indexOf('(') + 1, s.lastIndexOf(')'));
-      const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-      out.set(tid, { comm, cpu: (Number(f[11]) + Number(f[12])) / 100 });
-    } catch {
-      // a thread that ended between the listing and the read
-    }
-  }
-  return out;
-}
 function threadDiff(pid, before, after) {
   const by = {};
   let workers = 0;
@@ -213,7 +208,7 @@ for (let round = 0; round < rounds; round++) {
     const ctrace = path.join(work, `relay-trace-c-${which}-${round}.json`);
     const g0 = gatewayCpu();
     const s0 = which === 'relay' ? cpuSecondsOf(server.pid) : 0;
-    const threads0 = which === 'relay' ? threadsOf(server.pid) : null;
+    const threads0 = which === 'relay' ? threadCpuOf(server.pid) : null;
     const t = run(
       [
         '--import',
@@ -235,7 +230,7 @@ for (let round = 0; round < rounds; round++) {
       ...(which === 'relay'
         ? {
             server: cpuSecondsOf(server.pid) - s0,
-            threads: threadDiff(server.pid, threads0, threadsOf(server.pid)),
+            threads: threadDiff(server.pid, threads0, threadCpuOf(server.pid)),
           }
         : {}),
     };

@@ -11,32 +11,17 @@
 //   node scripts/bench/server-trace.mjs [--bin path/to/bin/mediagit.js] [--rounds 3] [--cpu-prof <dir>]
 //                                       [--server-node-options "..."] [--json <file>]
 import { spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { corpus } from './corpus.mjs';
-import { cli, copyTree, env as benchEnv, opt, root, work } from './measure.mjs';
+import { cli, copyTree, env as benchEnv, opt, root, threadCpuOf, work } from './measure.mjs';
 import { objectList, startServer, startSink } from './network.mjs';
 
 const bin = path.resolve(opt('--bin', cli));
 const rounds = Number(opt('--rounds', '3'));
 const prof = opt('--cpu-prof', null);
 const preload = path.join(root, 'scripts/bench/trace-preload.mjs');
-const TCK = 100;
 
-function threadsOf(pid) {
-  const out = new Map();
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      const s = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const comm = s.slice(s.indexOf('(') + 1, s.lastIndexOf(')'));
-      const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-      out.set(tid, { comm, cpu: (Number(f[11]) + Number(f[12])) / TCK, sys: Number(f[12]) / TCK });
-    } catch {
-      // a thread that ended between the listing and the read
-    }
-  }
-  return out;
-}
 /**
  * CPU per thread over an interval, user+sys and (under "<name> sys") sys alone: the main thread as
  * `main`, worker threads (the verification threads) one by one, other threads of one name summed.
@@ -116,24 +101,24 @@ for (let round = 0; round < rounds; round++) {
   const ctrace = path.join(work, `server-trace-c-${round}.json`);
   const copts = ['--import', preload];
   if (prof) copts.push('--cpu-prof', `--cpu-prof-dir=${path.join(prof, `client-${round}`)}`);
-  const before = threadsOf(server.pid);
+  const before = threadCpuOf(server.pid);
   const t = run(process.execPath, [...copts, bin, 'push', '-q', name, 'main'], repo, {
     MEDIAGIT_TOKEN: server.token,
     TRACE_OUT: ctrace,
   });
-  const serverThreads = diff(server.pid, before, threadsOf(server.pid));
+  const serverThreads = diff(server.pid, before, threadCpuOf(server.pid));
   await server.stop();
   const c = timeline(ctrace);
   // sink
   const sink = await startSink('trace');
-  const sb = threadsOf(sink.pid);
+  const sb = threadCpuOf(sink.pid);
   const st = run(
     process.execPath,
     [path.join(root, 'scripts/bench/sink.mjs'), 'push', sink.url, list.from, list.file],
     repo,
     {},
   );
-  const sinkServer = diff(sink.pid, sb, threadsOf(sink.pid));
+  const sinkServer = diff(sink.pid, sb, threadCpuOf(sink.pid));
   await sink.stop();
   const ct = Object.fromEntries(c.threads.map((x) => [x.comm + ':' + x.tid, x.u + x.s]));
   const r = { round, push: t, serverThreads, sink: st, sinkServer, client: c, clientThreads: ct };

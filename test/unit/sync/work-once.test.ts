@@ -373,6 +373,28 @@ async function clonedPair(t: TestContext, files: Map<string, Buffer>): Promise<P
   return { root, src, remote, config, work, v1: (await src.readRef(MAIN))! };
 }
 
+/** Commits the tree `files` on the source's main after `v1` and pushes it to `remote`. */
+async function pushTreeMap(
+  src: Repository,
+  remote: LocalStore,
+  v1: Oid,
+  files: FileMap,
+): Promise<Oid> {
+  const when = signature(Date.now());
+  const v2 = (
+    await src.odb.writeCommit({
+      tree: await writeTreeFromMap(src.odb, files),
+      parents: [v1],
+      author: when,
+      committer: when,
+      message: 'two\n',
+    })
+  ).oid;
+  await src.updateRef(MAIN, v2, v1);
+  await push(src, remote, { oid: v2, ref: MAIN, force: false }, silentProgress);
+  return v2;
+}
+
 /** Commits `files` on the source's main after v1 and pushes it. */
 async function pushV2(pair: PulledPair, files: Map<string, Buffer>): Promise<Oid> {
   const v2 = await commitFiles(pair.src, [pair.v1], files, 'two');
@@ -445,18 +467,7 @@ test('a pull whose remote answers a chunk wrongly changes no file and leaves the
   files.delete('gone.bin');
   files.set('a.bin', await writeBlob(pair.src, randomBytes(400_000)));
   files.set('b.bin', await writeBlob(pair.src, randomBytes(400_000)));
-  const when = signature(Date.now());
-  const v2 = (
-    await pair.src.odb.writeCommit({
-      tree: await writeTreeFromMap(pair.src.odb, files),
-      parents: [pair.v1],
-      author: when,
-      committer: when,
-      message: 'two\n',
-    })
-  ).oid;
-  await pair.src.updateRef(MAIN, v2, pair.v1);
-  await push(pair.src, pair.remote, { oid: v2, ref: MAIN, force: false }, silentProgress);
+  await pushTreeMap(pair.src, pair.remote, pair.v1, files);
   const victim = (await storedChunks(pair.remote.root)).find((c) => !before.has(c.oid))!;
   await flipByte(victim.file);
 
@@ -492,18 +503,7 @@ async function leanPair(
   const before = new Set((await storedChunks(remoteDir)).map((c) => c.oid));
   const files = await commitTreeMap(src, v1);
   await edit(files, src);
-  const when = signature(Date.now());
-  const v2 = (
-    await src.odb.writeCommit({
-      tree: await writeTreeFromMap(src.odb, files),
-      parents: [v1],
-      author: when,
-      committer: when,
-      message: 'two\n',
-    })
-  ).oid;
-  await src.updateRef(MAIN, v2, v1);
-  await push(src, remote, { oid: v2, ref: MAIN, force: false }, silentProgress);
+  const v2 = await pushTreeMap(src, remote, v1, files);
   const added = (await storedChunks(remoteDir)).map((c) => c.oid).filter((oid) => !before.has(oid));
   return {
     root,
@@ -603,18 +603,7 @@ test('a pull moves the old versions of the files it replaces and removes into th
   const files = await commitTreeMap(pair.src, pair.v1);
   files.set('a.bin', await writeBlob(pair.src, edited));
   files.delete('old/gone.bin');
-  const when = signature(Date.now());
-  const v2 = (
-    await pair.src.odb.writeCommit({
-      tree: await writeTreeFromMap(pair.src.odb, files),
-      parents: [pair.v1],
-      author: when,
-      committer: when,
-      message: 'two\n',
-    })
-  ).oid;
-  await pair.src.updateRef(MAIN, v2, pair.v1);
-  await push(pair.src, pair.remote, { oid: v2, ref: MAIN, force: false }, silentProgress);
+  await pushTreeMap(pair.src, pair.remote, pair.v1, files);
   const { work } = pair;
   const replacedIno = (await stat(work.absPath('a.bin'))).ino;
   const removedIno = (await stat(work.absPath('old/gone.bin'))).ino;
