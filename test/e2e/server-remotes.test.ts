@@ -168,8 +168,9 @@ describe('http remotes through mediagit server (local folder storage)', () => {
     async (t) => {
       const srv = await server({
         // Chunk transfers count only when they fail, so the limit is set where the rest of a
-        // push (descriptor, refs, existence checks, packs of structured objects) runs into it.
-        config: '[server]\nrate_limit_rps = 2\nrate_limit_burst = 2\n',
+        // push runs into it: a first push is now two requests (negotiate, then one pack carrying
+        // the descriptor, the structured objects and the ref update), so one at a time.
+        config: '[server]\nrate_limit_rps = 1\nrate_limit_burst = 1\n',
         env: { MEDIAGIT_METRICS_ENABLED: 'true' },
       });
       const url = `${srv.url}/burst`;
