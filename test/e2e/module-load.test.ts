@@ -11,7 +11,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, describe, test } from 'node:test';
-import { runCli, tempDir } from '../support/cli.js';
+import { REPO_ROOT, runCli, tempDir } from '../support/cli.js';
 import { Prng } from '../support/corpus.js';
 import { createS3TestBucket } from '../support/s3-bucket.js';
 import { startTestServer, type TestServer } from '../support/server-harness.js';
@@ -133,6 +133,12 @@ describe('modules a command loads', () => {
         [],
         `${what} loaded a worker's modules`,
       );
+      // Each file of the bundle costs ~0.24 ms to resolve, read and link, compile cache or not
+      // (docs/bench.md "Start-up: files on a command's path"): status loaded 37 when the workers'
+      // entries split the CLI's chunks, 32 since they are built apart.
+      const bundleFiles = urls.filter((u) => /\/dist\/bundle\/[^/]+\.js$/.test(u));
+      if (what === 'status' && bundleFiles.length > 0)
+        assert.ok(bundleFiles.length <= 34, `status loaded ${bundleFiles.length} bundle files`);
       // A status compresses and decodes nothing here: zstd's module is not loaded.
       if (what === 'status') assert.ok(!builtins.includes('zlib'), 'status loaded node:zlib');
       // An ES import of a built-in reads every export it has; node:process's \`report\` getter then
@@ -140,6 +146,22 @@ describe('modules a command loads', () => {
       assert.ok(
         !builtins.includes('internal/process/report'),
         `${what} built a namespace of a built-in module (it loaded internal/process/report)`,
+      );
+    }
+  });
+
+  test('a worker thread and the key agent each start from one file of the bundle', async () => {
+    // Built apart from the CLI (scripts/bundle.mjs): a worker shares no loaded module with the CLI,
+    // so a shared chunk would only cost it files and split the CLI's chunks further.
+    for (const name of ['chunk-worker.js', 'verify-worker.js', 'agent-process.js']) {
+      const code = await readFile(path.join(REPO_ROOT, 'dist', 'bundle', name), 'utf8').catch(
+        () => undefined,
+      );
+      if (code === undefined) continue; // no bundle: dist/src runs, file per module
+      assert.deepEqual(
+        [...code.matchAll(/(?:from|import)\s*\(?\s*["'](\.\/[^"']+)["']/g)].map((m) => m[1]),
+        [],
+        `${name} imports other files of the bundle`,
       );
     }
   });
