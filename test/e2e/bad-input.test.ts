@@ -7,6 +7,7 @@ import { Codec } from '../../src/compression/index.js';
 import { encodeCommit, encodeEnvelope, sha256Hex } from '../../src/objects/index.js';
 import { LocalStore } from '../../src/store/index.js';
 import { runCli, tempDir } from '../support/cli.js';
+import { storedChunks } from '../support/sync-fixtures.js';
 
 const json = <T>(text: string): T => JSON.parse(text) as T;
 
@@ -105,11 +106,8 @@ test('a corrupt chunk is named by fsck --full and by checkout; nothing half-writ
   await writeFile(path.join(repo, 'plate.exr'), content);
   await runCli(['add', '.'], { cwd: repo });
   await runCli(['commit', '-m', 'plate'], { cwd: repo });
-  const chunkDir = path.join(repo, '.mediagit', 'chunks');
-  const fan = (await readdir(chunkDir))[0]!;
-  const file = (await readdir(path.join(chunkDir, fan)))[0]!;
-  const chunkPath = path.join(chunkDir, fan, file);
-  const oid = fan + file;
+  // Not the first fan-out folder: init makes all 256, most of them empty.
+  const { oid, file: chunkPath } = (await storedChunks(path.join(repo, '.mediagit')))[0]!;
   await chmod(chunkPath, 0o644);
   const bytes = await readFile(chunkPath);
   bytes[bytes.length - 10]! ^= 0x01;

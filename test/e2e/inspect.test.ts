@@ -5,10 +5,11 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmod, mkdir, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { before, test } from 'node:test';
 import { CLI_PATH, cliEnv, runCli, tempDir, type CliResult } from '../support/cli.js';
+import { storedChunks } from '../support/sync-fixtures.js';
 
 /** Deterministic pseudo-random bytes (SHA-256 in counter mode). */
 function bytes(seed: string, length: number): Buffer {
@@ -394,15 +395,11 @@ test('fsck: clean, then a corrupt chunk (--full) and a missing chunk are named',
     /^checked 1 tag, 3 commits, \d+ trees, \d+ manifests, \d+ chunks \([\d.]+ KiB\): no problems found\n$/,
   );
 
-  const chunkDir = path.join(repo, '.mediagit', 'chunks');
-  const fans = (await readdir(chunkDir)).sort();
-  const pick = async (i: number): Promise<{ oid: string; file: string }> => {
-    const fan = fans[i]!;
-    const name = (await readdir(path.join(chunkDir, fan)))[0]!;
-    return { oid: fan + name, file: path.join(chunkDir, fan, name) };
-  };
+  // The stored chunks themselves, not the first fan-out folders: init makes all 256.
+  const chunks = await storedChunks(path.join(repo, '.mediagit'));
+  const pick = (i: number): { oid: string; file: string } => chunks[i]!;
 
-  const corrupt = await pick(0);
+  const corrupt = pick(0);
   const original = await readFile(corrupt.file);
   await chmod(corrupt.file, 0o644);
   const damaged = Buffer.from(original);
@@ -426,7 +423,7 @@ test('fsck: clean, then a corrupt chunk (--full) and a missing chunk are named',
   await writeFile(corrupt.file, original);
   await chmod(corrupt.file, 0o444);
 
-  const missing = await pick(1);
+  const missing = pick(1);
   await rename(missing.file, `${missing.file}.away`);
   const quick = await mg(['fsck'], true);
   assert.equal(quick.code, 6);

@@ -4,7 +4,7 @@
  * on the secondary. The CLI is run as a user runs it; what landed is read back from each side.
  */
 import assert from 'node:assert/strict';
-import { readFile, readdir } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { LocalStore, MultiStore, openStore, unwrapStore } from '../../src/store/index.js';
@@ -13,7 +13,7 @@ import { makeCorpus } from '../support/corpus.js';
 import { startFaultProxy, type ProxiedRequest } from '../support/fault-proxy.js';
 import { PROXIED_BACKENDS, type ProxiedBackend } from '../support/proxied-backends.js';
 import { oidFor, patternBytes } from '../support/store-contract.js';
-import { repoWithMirror } from '../support/sync-fixtures.js';
+import { repoWithMirror, storedChunks } from '../support/sync-fixtures.js';
 
 const backend = (prefix: string): ProxiedBackend =>
   PROXIED_BACKENDS.find((b) => b.name.startsWith(prefix))!;
@@ -64,9 +64,8 @@ test(
     const primary = new LocalStore(primaryDir);
 
     // 1. The secondary refuses one chunk: the push fails, and says nothing moved.
-    const fan = (await readdir(path.join(repo, '.mediagit', 'chunks')))[0]!;
-    const file = (await readdir(path.join(repo, '.mediagit', 'chunks', fan)))[0]!;
-    const victim = `chunks/${fan}${file}`;
+    // A stored chunk, not the first fan-out folder (init makes all 256).
+    const victim = `chunks/${(await storedChunks(path.join(repo, '.mediagit')))[0]!.oid}`;
     refuse(writes(victim));
     const failed = await runCli(['push', 'backup'], { cwd: repo, allowFail: true });
     assert.equal(failed.code, 12, failed.stderr);
